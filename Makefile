@@ -1,0 +1,39 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each sets up what it needs, idempotently.
+PYTHON ?= python3
+VENV ?= .venv
+TORCH_SPEC ?= torch==2.13.0
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check -q
+STAMP := $(VENV)/.powertrain-installed
+
+.PHONY: demo test lint bench data clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+# Torch first, so that pip never resolves a second (CUDA) torch for the dependencies.
+$(STAMP): $(PY) pyproject.toml
+	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH_SPEC)"
+	$(PIP) install -e ".[dev]"
+	@touch $@
+
+data: $(STAMP)
+	@$(PY) -m powertrain.data.fetch
+
+demo: $(STAMP) data
+	$(PY) -m powertrain.cli meters
+	$(PY) -m powertrain.cli measure -- $(PY) benchmarks/monitor_overhead.py --reps 1 --steps 100
+
+test: $(STAMP) data
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(PY) -m ruff check src tests benchmarks
+	$(PY) -m ruff format --check src tests benchmarks
+
+bench: $(STAMP) data
+	$(PY) benchmarks/monitor_overhead.py
+	$(PY) benchmarks/harness_overhead.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

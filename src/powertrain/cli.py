@@ -1,0 +1,136 @@
+"""The command line: parses, calls the library, prints. Heavy modules are imported inside commands so
+that ``powertrain --help`` answers at once."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+from powertrain import __version__
+from powertrain.errors import PowertrainError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="powertrain")
+def cli() -> None:
+    """Measure how the way a neural network is trained changes the energy it needs."""
+
+
+def _meter_options(fn):
+    fn = click.option(
+        "--meter",
+        "meters",
+        multiple=True,
+        metavar="NAME",
+        help="Use only this backend: nvml, rapl, estimate, replay (repeatable).",
+    )(fn)
+    fn = click.option(
+        "--replay",
+        "replay_trace",
+        type=click.Path(),
+        default=None,
+        help="Replay a recorded trace as the meter.",
+    )(fn)
+    fn = click.option(
+        "--cpu-tdp-w",
+        type=float,
+        default=None,
+        help="The CPU's TDP in watts, for the estimate (instead of the table).",
+    )(fn)
+    return fn
+
+
+def _detect(meters, replay_trace, cpu_tdp_w):
+    from powertrain.meters.detect import detect_meters
+
+    backends = list(meters) or None
+    if replay_trace and backends is None:
+        backends = ["replay"]
+    return detect_meters(backends, trace=replay_trace, cpu_tdp_w=cpu_tdp_w)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@_meter_options
+def meters(as_json: bool, meters, replay_trace, cpu_tdp_w) -> None:
+    """Show which meter measures each component, how, and why the others are unavailable."""
+    detection = _detect(meters, replay_trace, cpu_tdp_w)
+    try:
+        if as_json:
+            click.echo(json.dumps(detection.to_dict(), indent=2, default=str))
+            return
+        from powertrain.console import print_detection
+
+        print_detection(detection)
+    finally:
+        detection.close()
+
+
+@cli.command(context_settings={"ignore_unknown_options": True, "allow_interspersed_args": False})
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the result as one JSON object (last line)."
+)
+@click.option(
+    "--interval",
+    "interval_s",
+    type=float,
+    default=0.1,
+    show_default=True,
+    help="Sampling interval in seconds.",
+)
+@click.option(
+    "--trace",
+    "trace_path",
+    type=click.Path(),
+    default=None,
+    help="Write the power timeline to this trace file.",
+)
+@_meter_options
+@click.argument("command", nargs=-1, type=click.UNPROCESSED)
+def measure(as_json, interval_s, trace_path, meters, replay_trace, cpu_tdp_w, command) -> None:
+    """Run COMMAND and report its energy per component. Exits with COMMAND's own code.
+
+    Example: powertrain measure -- python train.py --epochs 3
+    """
+    from powertrain.measure import measure_command
+
+    if not command:
+        raise PowertrainError(
+            "no command to measure; usage: powertrain measure [OPTIONS] -- CMD [ARGS...]"
+        )
+    if interval_s <= 0:
+        raise PowertrainError(f"--interval must be positive, got {interval_s}")
+    detection = _detect(meters, replay_trace, cpu_tdp_w).require()
+    result = measure_command(list(command), detection, interval_s=interval_s, trace_path=trace_path)
+    if as_json:
+        click.echo(
+            json.dumps({**result.measurement.to_dict(), "exit_code": result.exit_code}, default=str)
+        )
+    else:
+        from powertrain.console import print_measurement
+
+        print_measurement(result.measurement, file=sys.stderr)
+    sys.exit(result.exit_code)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors are one line on stderr and exit code 2, never a traceback."""
+    try:
+        cli.main(args=argv, prog_name="powertrain", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("powertrain: interrupted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except PowertrainError as exc:
+        click.echo(f"powertrain: error: {exc}", err=True)
+        sys.exit(2)
+    except SystemExit:
+        raise
+
+
+if __name__ == "__main__":
+    main()

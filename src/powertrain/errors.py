@@ -1,0 +1,5 @@
+"""The one exception type users see: a message saying what is wrong and what to do."""
+
+
+class PowertrainError(Exception):
+    """Bad input or an unusable environment. The CLI prints the message alone, no traceback."""

@@ -1,0 +1,1 @@
+"""Energy meters: one interface (``base.Meter``), one module per backend, detection in ``detect``."""

@@ -1,0 +1,122 @@
+"""The meter interface: what every energy source provides, and how it says how it knows.
+
+Units inside powertrain are joules, watts and seconds; the unit is in every name.
+"""
+
+from __future__ import annotations
+
+import threading
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, ClassVar
+
+from powertrain.errors import PowertrainError
+
+
+class Component(str, Enum):
+    """The part of the machine a meter covers."""
+
+    GPU = "gpu"
+    CPU = "cpu"
+    RAM = "ram"
+
+
+class Method(str, Enum):
+    """How an energy figure was obtained."""
+
+    COUNTER = "counter"  # a hardware energy counter (NVML total energy, RAPL energy_uj)
+    SAMPLED_POWER = "sampled_power"  # instantaneous power readings integrated over time
+    ESTIMATE = "estimate"  # a model of the machine (CPU time x watts per core, ...)
+    REPLAY = "replay"  # played back from a recorded trace
+
+
+class MeterError(PowertrainError):
+    """A meter cannot be opened or read. The message says what is wrong and what to do."""
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """Where a figure comes from: backend, method, whether it is an estimate, and the assumptions."""
+
+    meter: str
+    method: Method
+    estimated: bool
+    details: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def label(self) -> str:
+        """A short human label, printed next to every energy figure."""
+        kind = "ESTIMATE" if self.estimated else "measured"
+        return f"{kind}: {self.meter}/{self.method.value}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "meter": self.meter,
+            "method": self.method.value,
+            "estimated": self.estimated,
+            "details": dict(self.details),
+        }
+
+
+class Meter(ABC):
+    """A cumulative energy reading for one component.
+
+    ``energy_j()`` returns the energy used since the meter was opened; it never decreases. Backends
+    implement ``_read_energy_j`` and handle their own counter wraparound; the base class makes reads
+    thread-safe, because the monitor's sampler thread and the caller's thread both read.
+    """
+
+    name: ClassVar[str]
+    #: True when the figure is only good if the meter is read often (integrated power).
+    needs_sampling: ClassVar[bool] = False
+
+    def __init__(self, component: Component) -> None:
+        self.component = component
+        self._lock = threading.Lock()
+
+    def energy_j(self) -> float:
+        with self._lock:
+            return self._read_energy_j()
+
+    @abstractmethod
+    def _read_energy_j(self) -> float:
+        """Cumulative joules since the meter was opened."""
+
+    @property
+    @abstractmethod
+    def provenance(self) -> Provenance:
+        """How this meter's figures are obtained."""
+
+    def close(self) -> None:
+        """Release whatever the meter holds. Idempotent; most meters hold nothing."""  # noqa: B027
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.component.value} {self.provenance.label()}>"
+
+
+class IntegratingMeter(Meter):
+    """A meter that integrates a power reading over time (trapezoidal rule).
+
+    Subclasses implement ``_read_power_w``. Reads should come often (the monitor's sampler), since the
+    figure between two reads is the mean of the power at both ends.
+    """
+
+    needs_sampling = True
+
+    def __init__(self, component: Component, clock) -> None:
+        super().__init__(component)
+        self._clock = clock
+        self._last_t_s: float | None = None
+        self._last_power_w = 0.0
+        self._energy_j = 0.0
+
+    @abstractmethod
+    def _read_power_w(self) -> float: ...
+
+    def _read_energy_j(self) -> float:
+        now_s = self._clock()
+        power_w = self._read_power_w()
+        if self._last_t_s is not None:
+            self._energy_j += 0.5 * (power_w + self._last_power_w) * (now_s - self._last_t_s)
+        self._last_t_s, self._last_power_w = now_s, power_w
+        return self._energy_j

@@ -1,0 +1,228 @@
+"""NVIDIA GPU energy through NVML (the ``nvidia-ml-py`` package, imported as ``pynvml``).
+
+Volta and newer GPUs have a total-energy counter (``nvmlDeviceGetTotalEnergyConsumption``, millijoules
+since the driver was loaded); older ones answer NOT_SUPPORTED and we integrate
+``nvmlDeviceGetPowerUsage`` (milliwatts) instead, labelled ``sampled_power``. A counter that goes down
+means the driver was reloaded: we count from its new zero and note the reset.
+
+Only the GPUs this process may use are measured: ``CUDA_VISIBLE_DEVICES`` holds indices or (prefixes
+of) UUIDs and, as CUDA does, the list ends at its first entry that names no GPU. Indices are NVML's,
+which is PCI bus order; CUDA numbers GPUs fastest-first unless ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, so
+with several GPUs we say so when that variable is not set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from powertrain.meters.base import Component, Meter, MeterError, Method, Provenance
+
+
+def import_nvml() -> Any:
+    """The ``pynvml`` module of nvidia-ml-py, or MeterError when it is not installed."""
+    try:
+        import pynvml
+    except ImportError:
+        raise MeterError(
+            "the nvidia-ml-py package is not installed (pip install nvidia-ml-py)"
+        ) from None
+    return pynvml
+
+
+def _error_name(nvml: Any, exc: Exception) -> str:
+    code = getattr(exc, "value", None)
+    for attr in dir(nvml):
+        if attr.startswith("NVML_ERROR_") and getattr(nvml, attr) == code:
+            return attr[len("NVML_ERROR_") :]
+    return str(exc) or type(exc).__name__
+
+
+def _call(nvml: Any, fn, *args):
+    """Call an NVML function, turning its errors into one clear MeterError."""
+    try:
+        return fn(*args)
+    except nvml.NVMLError as exc:
+        name = _error_name(nvml, exc)
+        hint = {
+            "LIBRARY_NOT_FOUND": "no NVIDIA driver library (libnvidia-ml.so) on this machine",
+            "DRIVER_NOT_LOADED": "the NVIDIA driver is not loaded",
+            "NO_PERMISSION": "this user may not query the GPU; ask the administrator",
+            "GPU_IS_LOST": "the GPU fell off the bus; the run's GPU energy is incomplete",
+        }.get(name, "")
+        raise MeterError(
+            f"NVML {fn.__name__} failed: {name}" + (f" ({hint})" if hint else "")
+        ) from None
+
+
+@dataclass(frozen=True)
+class VisibleGpus:
+    handles: list[Any]
+    labels: list[str]
+    notes: list[str]
+
+
+def visible_gpus(nvml: Any, environ: Mapping[str, str] | None = None) -> VisibleGpus:
+    """The GPUs this process may use, following CUDA_VISIBLE_DEVICES as CUDA reads it."""
+    env = os.environ if environ is None else environ
+    count = _call(nvml, nvml.nvmlDeviceGetCount)
+    all_handles = [_call(nvml, nvml.nvmlDeviceGetHandleByIndex, i) for i in range(count)]
+    spec = env.get("CUDA_VISIBLE_DEVICES")
+    if spec is None:
+        return VisibleGpus(all_handles, [str(i) for i in range(count)], [])
+    uuids = [_as_str(_call(nvml, nvml.nvmlDeviceGetUUID, h)) for h in all_handles]
+    handles, labels, notes = [], [], []
+    for entry in (e.strip() for e in spec.split(",")):
+        if entry.lstrip("-").isdigit():
+            index = int(entry)
+            if not 0 <= index < count:
+                break
+            handles.append(all_handles[index])
+            labels.append(str(index))
+        elif entry.startswith("MIG-"):
+            notes.append(
+                f"{entry}: a MIG instance; NVML reports energy per physical GPU only, so it is not "
+                "measured (name the parent GPU's UUID to measure the whole GPU)"
+            )
+        else:
+            matches = [i for i, u in enumerate(uuids) if entry and u.startswith(entry)]
+            if len(matches) != 1:
+                break
+            handles.append(all_handles[matches[0]])
+            labels.append(uuids[matches[0]])
+    if (
+        count > 1
+        and env.get("CUDA_DEVICE_ORDER") != "PCI_BUS_ID"
+        and any(label.isdigit() for label in labels)
+    ):
+        notes.append(
+            "CUDA_VISIBLE_DEVICES holds indices but CUDA_DEVICE_ORDER is not PCI_BUS_ID: CUDA may "
+            "number the GPUs differently from NVML. Set CUDA_DEVICE_ORDER=PCI_BUS_ID."
+        )
+    return VisibleGpus(handles, labels, notes)
+
+
+def _as_str(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+class NvmlMeter(Meter):
+    """The energy of the visible NVIDIA GPUs, summed.
+
+    ``nvml`` is the pynvml module (or a fake of it). NVML's init and shutdown are reference-counted,
+    so the meter initialises it on opening and shuts it down on closing.
+    """
+
+    name = "nvml"
+
+    def __init__(
+        self,
+        nvml: Any | None = None,
+        environ: Mapping[str, str] | None = None,
+        clock=time.monotonic,
+    ) -> None:
+        super().__init__(Component.GPU)
+        self._nvml = nvml if nvml is not None else import_nvml()
+        _call(self._nvml, self._nvml.nvmlInit)
+        self._open = True
+        try:
+            self._open_gpus(environ, clock)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_gpus(self, environ: Mapping[str, str] | None, clock) -> None:
+        gpus = visible_gpus(self._nvml, environ)
+        if not gpus.handles:
+            raise MeterError(
+                "no GPU visible to this process (CUDA_VISIBLE_DEVICES="
+                f"{(environ if environ is not None else os.environ).get('CUDA_VISIBLE_DEVICES')!r})"
+            )
+        self._handles = gpus.handles
+        self._clock = clock
+        self.notes = list(gpus.notes)
+        self.resets = 0
+        self.gpus = [
+            self._describe(h, label) for h, label in zip(gpus.handles, gpus.labels, strict=True)
+        ]
+        self._last_mj = [self._counter_mj(h) for h in self._handles]
+        self._has_counter = [mj is not None for mj in self._last_mj]
+        self.needs_sampling = not all(self._has_counter)
+        self._last_t_s = self._clock()
+        self._last_power_w = [
+            0.0 if c else self._power_w(h)
+            for h, c in zip(self._handles, self._has_counter, strict=True)
+        ]
+        self._total_j = 0.0
+
+    def _describe(self, handle: Any, label: str) -> dict[str, Any]:
+        nv = self._nvml
+        info: dict[str, Any] = {
+            "index": label,
+            "name": _as_str(_call(nv, nv.nvmlDeviceGetName, handle)),
+        }
+        try:
+            info["power_limit_w"] = _call(nv, nv.nvmlDeviceGetEnforcedPowerLimit, handle) / 1000
+        except MeterError:
+            info["power_limit_w"] = None
+        return info
+
+    def _counter_mj(self, handle: Any) -> int | None:
+        nv = self._nvml
+        try:
+            return int(nv.nvmlDeviceGetTotalEnergyConsumption(handle))
+        except nv.NVMLError as exc:
+            if getattr(exc, "value", None) == nv.NVML_ERROR_NOT_SUPPORTED:
+                return None
+            raise MeterError(
+                f"NVML nvmlDeviceGetTotalEnergyConsumption failed: {_error_name(nv, exc)}"
+            ) from None
+
+    def _power_w(self, handle: Any) -> float:
+        return _call(self._nvml, self._nvml.nvmlDeviceGetPowerUsage, handle) / 1000
+
+    def _read_energy_j(self) -> float:
+        now_s = self._clock()
+        for i, handle in enumerate(self._handles):
+            if self._has_counter[i]:
+                now_mj = self._counter_mj(handle)
+                if now_mj is None:
+                    raise MeterError("the GPU's energy counter stopped answering (NOT_SUPPORTED)")
+                delta_mj = now_mj - self._last_mj[i]
+                if delta_mj < 0:  # the driver was reloaded: the counter restarted from zero
+                    self.resets += 1
+                    delta_mj = now_mj
+                self._total_j += delta_mj / 1000
+                self._last_mj[i] = now_mj
+            else:
+                power_w = self._power_w(handle)
+                self._total_j += 0.5 * (power_w + self._last_power_w[i]) * (now_s - self._last_t_s)
+                self._last_power_w[i] = power_w
+        self._last_t_s = now_s
+        return self._total_j
+
+    @property
+    def provenance(self) -> Provenance:
+        method = Method.COUNTER if all(self._has_counter) else Method.SAMPLED_POWER
+        details: dict[str, Any] = {
+            "gpus": [
+                {**gpu, "source": "energy counter" if c else "power integrated"}
+                for gpu, c in zip(self.gpus, self._has_counter, strict=True)
+            ]
+        }
+        if self.notes:
+            details["notes"] = self.notes
+        if self.resets:
+            details["counter_resets"] = self.resets
+        return Provenance(meter=self.name, method=method, estimated=False, details=details)
+
+    def close(self) -> None:
+        if not self._open:
+            return
+        self._open = False
+        with contextlib.suppress(self._nvml.NVMLError):  # e.g. after a lost GPU: nothing to release
+            self._nvml.nvmlShutdown()

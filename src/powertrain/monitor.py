@@ -1,0 +1,247 @@
+"""Combines meters into measurements: named, nestable windows, and an optional sampler thread.
+
+    monitor = Monitor(detect_meters().meters)
+    with monitor:                              # starts and stops the sampler, if any
+        with monitor.window("epoch-3") as w:
+            train_one_epoch()
+    print(w.result.energy_j, w.result.label())
+
+A window reads every meter at its edges: a timestamp, then the counters, nothing else in between. The
+sampler (10 Hz by default) reads them in the background, which keeps integrated-power meters honest,
+never misses a counter wrap, and gives the power timeline that a trace file records.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from powertrain.errors import PowertrainError
+from powertrain.meters.base import Component, Meter, MeterError, Provenance
+from powertrain.trace import Trace, TraceWriter
+
+DEFAULT_INTERVAL_S = 0.1
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    t_s: float
+    energy_j: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """What one window used: energy per component, how long it took, and how each figure was got."""
+
+    name: str
+    start_s: float
+    duration_s: float
+    energy_j: Mapping[str, float]
+    provenance: Mapping[str, Provenance]
+
+    @property
+    def total_energy_j(self) -> float:
+        return sum(self.energy_j.values())
+
+    @property
+    def estimated(self) -> bool:
+        return any(p.estimated for p in self.provenance.values())
+
+    def label(self) -> str:
+        return ", ".join(f"{c} {p.label()}" for c, p in self.provenance.items())
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "duration_s": self.duration_s,
+            "energy_j": self.total_energy_j,
+            "estimated": self.estimated,
+            "components": {
+                c: {
+                    "energy_j": self.energy_j[c],
+                    "method": p.method.value,
+                    "estimated": p.estimated,
+                    "meter": p.meter,
+                    "details": dict(p.details),
+                }
+                for c, p in self.provenance.items()
+            },
+        }
+
+
+@dataclass
+class Window:
+    """An open window; ``result`` is filled in when it ends."""
+
+    name: str
+    begin: Snapshot
+    result: Measurement | None = field(default=None)
+
+
+class Monitor:
+    def __init__(
+        self,
+        meters: Mapping[Component, Meter] | Sequence[Meter],
+        *,
+        interval_s: float = DEFAULT_INTERVAL_S,
+        sample: bool | None = None,
+        trace_path: str | None = None,
+        synchronize: Callable[[], None] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        buffer_len: int = 36_000,
+    ) -> None:
+        """``sample``: run the sampler thread; by default only when a meter needs it or a trace is
+        wanted. ``synchronize`` runs at every window edge (``torch.cuda.synchronize`` on a GPU)."""
+        if interval_s <= 0:
+            raise PowertrainError(f"the sampling interval must be positive, got {interval_s} s")
+        listed = meters.values() if isinstance(meters, Mapping) else meters
+        self.meters: dict[str, Meter] = {m.component.value: m for m in listed}
+        if not self.meters:
+            raise PowertrainError(
+                "no meter to monitor with; `powertrain meters` shows what is available"
+            )
+        self.interval_s = interval_s
+        needs = any(m.needs_sampling for m in self.meters.values())
+        self.sampling = (needs or trace_path is not None) if sample is None else sample
+        self.trace_path = trace_path
+        self.synchronize = synchronize
+        self._clock = clock
+        self._samples: deque[Snapshot] = deque(maxlen=buffer_len)
+        self._open: dict[str, Window] = {}
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._writer: TraceWriter | None = None
+        self._fault: BaseException | None = None
+        self._t0_s: float | None = None
+        self._trace_written = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> Monitor:
+        """Start the clock (once) and, if sampling, the sampler thread. Idempotent; restartable."""
+        if self._t0_s is None:
+            self._t0_s = self._clock()
+        if self.trace_path is not None and self._writer is None:
+            components = {c: m.provenance.to_dict() for c, m in self.meters.items()}
+            self._writer = TraceWriter(
+                self.trace_path, components, self.interval_s, append=self._trace_written
+            )
+            self._trace_written = True
+        if self.sampling and self._thread is None:
+            self._record(self._snapshot())
+            self._stop.clear()
+            self._thread = threading.Thread(
+                target=self._sample_loop, name="powertrain-sampler", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the sampler, write the last sample, close the trace. Idempotent; leaves no thread."""
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            self._thread = None
+            if self._fault is None:
+                self._record(self._snapshot())
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+    def close(self) -> None:
+        """Stop, and release the meters."""
+        self.stop()
+        for meter in self.meters.values():
+            meter.close()
+
+    def __enter__(self) -> Monitor:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # -- windows ---------------------------------------------------------------------------------
+    def begin(self, name: str) -> Window:
+        if name in self._open:
+            raise PowertrainError(f"a window named {name!r} is already open")
+        self.start()
+        window = Window(name, self._edge())
+        self._open[name] = window
+        return window
+
+    def end(self, name: str) -> Measurement:
+        window = self._open.pop(name, None)
+        if window is None:
+            raise PowertrainError(f"no open window named {name!r}")
+        end = self._edge()
+        self._raise_fault()
+        window.result = Measurement(
+            name=name,
+            start_s=window.begin.t_s,
+            duration_s=end.t_s - window.begin.t_s,
+            energy_j={c: end.energy_j[c] - window.begin.energy_j[c] for c in self.meters},
+            provenance={c: m.provenance for c, m in self.meters.items()},
+        )
+        return window.result
+
+    @contextmanager
+    def window(self, name: str) -> Iterator[Window]:
+        window = self.begin(name)
+        try:
+            yield window
+        finally:
+            if name in self._open:
+                self.end(name)
+
+    # -- samples ---------------------------------------------------------------------------------
+    def samples(self) -> list[Snapshot]:
+        return list(self._samples)
+
+    def trace(self) -> Trace:
+        """The samples so far as a Trace (the same data a trace file holds)."""
+        samples = self.samples()
+        return Trace(
+            header={"components": {c: m.provenance.to_dict() for c, m in self.meters.items()}},
+            t_s=[s.t_s for s in samples],
+            energy_j={c: [s.energy_j[c] for s in samples] for c in self.meters},
+        )
+
+    # -- internals -------------------------------------------------------------------------------
+    def _edge(self) -> Snapshot:
+        if self.synchronize is not None:
+            self.synchronize()
+        return self._snapshot()
+
+    def _snapshot(self) -> Snapshot:
+        t_s = self._clock() - (self._t0_s or 0.0)
+        return Snapshot(t_s, {c: m.energy_j() for c, m in self.meters.items()})
+
+    def _record(self, snapshot: Snapshot) -> None:
+        self._samples.append(snapshot)
+        if self._writer is not None:
+            self._writer.write(snapshot.t_s, snapshot.energy_j)
+
+    def _sample_loop(self) -> None:
+        next_s = self._clock() + self.interval_s
+        while not self._stop.wait(max(0.0, next_s - self._clock())):
+            try:
+                self._record(self._snapshot())
+            except BaseException as exc:  # noqa: BLE001 - reported at the next window end
+                self._fault = exc
+                return
+            next_s += self.interval_s
+
+    def _raise_fault(self) -> None:
+        if self._fault is not None:
+            fault, self._fault = self._fault, None
+            if isinstance(fault, PowertrainError):
+                raise fault
+            raise MeterError(f"the sampler stopped: {fault}") from fault

@@ -1,0 +1,1 @@
+"""Fakes built the way the real interfaces behave: NVML (nvidia-ml-py) and the powercap sysfs tree."""

@@ -1,0 +1,44 @@
+"""Meters with scripted readings, for monitor and harness tests."""
+
+from __future__ import annotations
+
+from powertrain.meters.base import Component, Meter, Method, Provenance
+
+
+class ScriptedTree:
+    """Stands in for estimate.ProcessTree: CPU seconds and resident bytes set by the test."""
+
+    def __init__(self, cpu_time_s: float = 0.0, rss_bytes: int = 0) -> None:
+        self.pid = 4242
+        self.cpu_s = cpu_time_s
+        self.rss = rss_bytes
+
+    def cpu_time_s(self) -> float:
+        return self.cpu_s
+
+    def rss_bytes(self) -> int:
+        return self.rss
+
+
+class ConstantPowerMeter(Meter):
+    """power_w x (clock() - opened); a counter-like meter with a known answer."""
+
+    name = "constant"
+
+    def __init__(
+        self, component: Component, power_w: float, clock, method: Method = Method.COUNTER
+    ):
+        super().__init__(component)
+        self.power_w, self._clock, self._t0 = power_w, clock, clock()
+        self.method = method
+        self.reads = 0
+
+    def _read_energy_j(self) -> float:
+        self.reads += 1
+        return self.power_w * (self._clock() - self._t0)
+
+    @property
+    def provenance(self) -> Provenance:
+        return Provenance(
+            self.name, self.method, self.method is Method.ESTIMATE, {"power_w": self.power_w}
+        )
