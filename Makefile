@@ -22,7 +22,9 @@ data: $(STAMP)
 
 demo: $(STAMP) data
 	$(PY) -m powertrain.cli meters
-	$(PY) -m powertrain.cli measure -- $(PY) benchmarks/monitor_overhead.py --reps 1 --steps 100
+	$(PY) -m powertrain.cli run examples/quickstart.yaml --db runs/powertrain.db
+	$(PY) -m powertrain.cli ls --db runs/powertrain.db --study quickstart
+	@echo "Results: runs/powertrain.db (powertrain ls --db runs/powertrain.db)"
 
 test: $(STAMP) data
 	$(PY) -m pytest -q $(PYTEST_ARGS)

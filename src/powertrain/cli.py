@@ -115,6 +115,76 @@ def measure(as_json, interval_s, trace_path, meters, replay_trace, cpu_tdp_w, co
     sys.exit(result.exit_code)
 
 
+@cli.command()
+@click.argument("study_file", type=click.Path())
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(),
+    default=None,
+    help="Results store (default runs/powertrain.db).",
+)
+@click.option("--retry-failed", is_flag=True, help="Run again the runs that failed.")
+def run(study_file: str, db_path: str | None, retry_failed: bool) -> None:
+    """Run every (setup, seed) of STUDY_FILE to its target, into the results store.
+
+    Running it again resumes: finished runs are skipped, an interrupted one is run afresh."""
+    from powertrain.console import ProgressReporter
+    from powertrain.store import DEFAULT_DB, open_store
+    from powertrain.study.config import load_study
+    from powertrain.study.runner import run_study
+
+    study = load_study(study_file)
+    reporter = ProgressReporter()
+    with open_store(db_path) as store:
+        try:
+            result = run_study(study, store, reporter=reporter, retry_failed=retry_failed)
+        finally:
+            reporter.close()
+    click.echo(
+        f"{result.ran} runs done, {result.skipped} already finished; results in {db_path or DEFAULT_DB}",
+        err=True,
+    )
+
+
+@cli.command(name="ls")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(),
+    default=None,
+    help="Results store (default runs/powertrain.db).",
+)
+@click.option("--study", "study_name", default=None, help="Only this study.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_runs(db_path: str | None, study_name: str | None, as_json: bool) -> None:
+    """List studies and their runs: status, setup, energy-to-target and how it was measured, accuracy."""
+    from dataclasses import asdict
+
+    from powertrain.store import existing_store
+
+    with existing_store(db_path) as store:
+        runs = store.runs(study_name)
+        if (
+            study_name is not None
+            and not runs
+            and study_name not in {s["name"] for s in store.studies()}
+        ):
+            raise PowertrainError(f"no study named {study_name!r} in the store")
+    if as_json:
+        click.echo(
+            json.dumps(
+                [{**asdict(r), "estimated": r.estimated, "method": r.method_label} for r in runs],
+                indent=2,
+                default=str,
+            )
+        )
+        return
+    from powertrain.console import print_runs
+
+    print_runs(runs)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors are one line on stderr and exit code 2, never a traceback."""
     try:

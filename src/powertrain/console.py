@@ -45,3 +45,110 @@ def print_measurement(m: Measurement, file: IO[str] | None = None) -> None:
         )
     table.add_row("total", f"{m.total_energy_j:.2f}", "", "ESTIMATE" if m.estimated else "measured")
     console.print(table)
+
+
+class ProgressReporter:
+    """Draws a study's progress: one bar over runs, a status line per evaluation, a line per run."""
+
+    def __init__(self, file: IO[str] | None = None) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        self.console = Console(file=file or sys.stderr)
+        self.progress = Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=self.console,
+            transient=True,
+        )
+        self.task_id = None
+
+    def study_started(self, study, total: int, to_run: int) -> None:
+        self.console.print(
+            f"study [bold]{study.name}[/]: {total} runs ({len(study.setups())} setups x "
+            f"{len(study.seeds)} seeds), {total - to_run} already finished, {to_run} to run"
+        )
+        self.progress.start()
+        self.task_id = self.progress.add_task("runs", total=to_run)
+
+    def run_started(self, setup, seed: int) -> None:
+        self.progress.update(self.task_id, description=f"{setup.label()} seed={seed}")
+
+    def eval_point(self, point) -> None:
+        self.progress.update(
+            self.task_id,
+            description=f"step {point.step} val_acc {point.val_accuracy:.3f} {point.total_energy_j:.0f} J",
+        )
+
+    def run_finished(self, setup, seed: int, outcome, method: str) -> None:
+        self.progress.advance(self.task_id)
+        energy = (
+            f"{outcome.energy_to_target_j:.1f} J to target"
+            if outcome.energy_to_target_j is not None
+            else f"target not reached, {outcome.total_energy_j:.1f} J spent"
+        )
+        accuracy = (
+            f"val_acc {outcome.final_val_accuracy:.3f}"
+            if outcome.final_val_accuracy is not None
+            else ""
+        )
+        line = f"{outcome.status:<9} {setup.label()} seed={seed}: {energy} [{method}] {accuracy}"
+        if outcome.error:
+            line += f" error: {outcome.error}"
+        self.console.print(line, markup=False, highlight=False)
+
+    def close(self) -> None:
+        self.progress.stop()
+
+
+def _console(file: IO[str]) -> Console:
+    """A console as wide as the terminal, or 160 columns when writing to a pipe or a file."""
+    return Console(file=file, width=None if file.isatty() else 160)
+
+
+def print_runs(runs, file: IO[str] | None = None) -> None:
+    console = _console(file or sys.stdout)
+    by_study: dict[str, list] = {}
+    for run in runs:
+        by_study.setdefault(run.study, []).append(run)
+    for study, study_runs in by_study.items():
+        labels = {r.method_label for r in study_runs}
+        shared = labels.pop() if len(labels) == 1 else None
+        table = Table(
+            title=f"study {study}",
+            title_justify="left",
+            caption=f"energy: {shared}" if shared else None,
+            caption_justify="left",
+        )
+        varied = list(dict.fromkeys(k for r in study_runs for k in r.setup))
+        columns = ["id", "status", *varied, "seed", "to_target_j", "total_j", "val_acc", "test_acc"]
+        for column in columns + ([] if shared else ["how"]):
+            numeric = column.endswith(("_j", "acc")) or column in ("id", "seed")
+            table.add_column(
+                column, justify="right" if numeric else "left", no_wrap=column == "status"
+            )
+        for r in study_runs:
+            o = r.outcome
+            row = [
+                str(r.id),
+                r.status,
+                *(str(r.setup.get(k, "")) for k in varied),
+                str(r.seed),
+                _num(o.energy_to_target_j if o else None, "not reached" if o else ""),
+                _num(o.total_energy_j if o else None),
+                _num(o.final_val_accuracy if o else None, digits=3),
+                _num(o.test_accuracy if o else None, digits=3),
+            ]
+            table.add_row(*row, *([] if shared else [r.method_label]))
+        console.print(table)
+
+
+def _num(value, missing: str = "", digits: int = 1) -> str:
+    return missing if value is None else f"{value:.{digits}f}"

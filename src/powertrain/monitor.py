@@ -177,20 +177,29 @@ class Monitor:
         self._open[name] = window
         return window
 
+    def read(self, name: str) -> Measurement:
+        """What an open window has used so far, leaving it open (cumulative figures)."""
+        window = self._open.get(name)
+        if window is None:
+            raise PowertrainError(f"no open window named {name!r}")
+        return self._measure(window, self._edge())
+
     def end(self, name: str) -> Measurement:
         window = self._open.pop(name, None)
         if window is None:
             raise PowertrainError(f"no open window named {name!r}")
-        end = self._edge()
+        window.result = self._measure(window, self._edge())
+        return window.result
+
+    def _measure(self, window: Window, end: Snapshot) -> Measurement:
         self._raise_fault()
-        window.result = Measurement(
-            name=name,
+        return Measurement(
+            name=window.name,
             start_s=window.begin.t_s,
             duration_s=end.t_s - window.begin.t_s,
             energy_j={c: end.energy_j[c] - window.begin.energy_j[c] for c in self.meters},
             provenance={c: m.provenance for c, m in self.meters.items()},
         )
-        return window.result
 
     @contextmanager
     def window(self, name: str) -> Iterator[Window]:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from powertrain.data.base import Dataset, Task, build_image_dataset
 from powertrain.data.paths import search_dirs
 from powertrain.errors import PowertrainError
 
@@ -72,3 +73,26 @@ def load_fashion_mnist_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
     images = read_idx(_existing(folder, images_stem))
     labels = read_idx(_existing(folder, labels_stem))
     return images, labels
+
+
+def load(
+    val_size: int | float = 5000,
+    train_size: int | None = None,
+    test_size: int | None = None,
+    seed: int = 0,
+) -> Dataset:
+    train_images, train_labels = load_fashion_mnist_arrays("train")
+    test_images, test_labels = load_fashion_mnist_arrays("test")
+    return build_image_dataset(
+        "fashion-mnist",
+        train_images,
+        {"class": train_labels},
+        test_images,
+        {"class": test_labels},
+        {"class": Task("class", 10)},
+        val_size=val_size,
+        train_size=train_size,
+        test_size=test_size,
+        seed=seed,
+        info={"classes": CLASSES},
+    )

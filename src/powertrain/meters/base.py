@@ -87,8 +87,8 @@ class Meter(ABC):
     def provenance(self) -> Provenance:
         """How this meter's figures are obtained."""
 
-    def close(self) -> None:
-        """Release whatever the meter holds. Idempotent; most meters hold nothing."""  # noqa: B027
+    def close(self) -> None:  # noqa: B027 - optional hook, not abstract
+        """Release whatever the meter holds. Idempotent; most meters hold nothing."""
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.component.value} {self.provenance.label()}>"

@@ -1,0 +1,154 @@
+"""The in-memory data set every loader returns: tensors, split three ways, labels per task.
+
+Batches are index slices of these tensors (no per-sample collation), so a data set lives on the device
+once and an epoch is a permutation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from powertrain.errors import PowertrainError
+
+
+@dataclass(frozen=True)
+class Task:
+    """One prediction target: ``num_classes`` classes, or ``num_classes`` independent binary labels."""
+
+    name: str
+    num_classes: int
+    multilabel: bool = False
+
+
+@dataclass
+class Split:
+    x: torch.Tensor
+    y: dict[str, torch.Tensor]
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def take(self, index: torch.Tensor | np.ndarray) -> Split:
+        index = torch.as_tensor(index)
+        return Split(self.x[index], {k: v[index] for k, v in self.y.items()})
+
+    def to(self, device: torch.device | str) -> Split:
+        return Split(self.x.to(device), {k: v.to(device) for k, v in self.y.items()})
+
+
+@dataclass
+class Dataset:
+    name: str
+    input_shape: tuple[int, ...]
+    tasks: dict[str, Task]
+    train: Split
+    val: Split
+    test: Split
+    info: dict = field(default_factory=dict)
+
+    @property
+    def default_task(self) -> str:
+        return next(iter(self.tasks))
+
+    def to(self, device: torch.device | str) -> Dataset:
+        return Dataset(
+            self.name,
+            self.input_shape,
+            self.tasks,
+            self.train.to(device),
+            self.val.to(device),
+            self.test.to(device),
+            self.info,
+        )
+
+
+def split_train_val(
+    x: np.ndarray, y: dict[str, np.ndarray], val_size: int | float, seed: int
+) -> tuple[tuple[np.ndarray, dict], tuple[np.ndarray, dict]]:
+    """Hold out ``val_size`` examples (a count, or a fraction below 1) of the training set, seeded."""
+    n = len(x)
+    n_val = (
+        int(round(val_size * n)) if isinstance(val_size, float) and val_size < 1 else int(val_size)
+    )
+    if not 0 < n_val < n:
+        raise PowertrainError(
+            f"val_size {val_size} leaves no training or no validation data ({n} examples)"
+        )
+    order = np.random.default_rng(seed).permutation(n)
+    val, train = order[:n_val], order[n_val:]
+    return (x[train], {k: v[train] for k, v in y.items()}), (
+        x[val],
+        {k: v[val] for k, v in y.items()},
+    )
+
+
+def subsample(x: np.ndarray, y: dict[str, np.ndarray], size: int | None, seed: int):
+    if size is None or size >= len(x):
+        return x, y
+    if size <= 0:
+        raise PowertrainError(f"a subset size must be positive, got {size}")
+    keep = np.sort(np.random.default_rng(seed).permutation(len(x))[:size])
+    return x[keep], {k: v[keep] for k, v in y.items()}
+
+
+def images_to_tensor(images: np.ndarray, mean: np.ndarray, std: np.ndarray) -> torch.Tensor:
+    """uint8 images (N, C, H, W) or (N, H, W) to standardised float32 (N, C, H, W)."""
+    if images.ndim == 3:
+        images = images[:, None]
+    x = torch.from_numpy(images.astype(np.float32)).div_(255.0)
+    mean_t = torch.as_tensor(mean, dtype=torch.float32).view(1, -1, 1, 1)
+    std_t = torch.as_tensor(std, dtype=torch.float32).view(1, -1, 1, 1)
+    return (x - mean_t) / std_t
+
+
+def channel_stats(images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel mean and standard deviation of uint8 images, in [0, 1] units."""
+    if images.ndim == 3:
+        images = images[:, None]
+    scaled = images.astype(np.float32) / 255.0
+    return scaled.mean(axis=(0, 2, 3)), scaled.std(axis=(0, 2, 3)) + 1e-6
+
+
+def build_image_dataset(
+    name: str,
+    train_images: np.ndarray,
+    train_labels: dict[str, np.ndarray],
+    test_images: np.ndarray,
+    test_labels: dict[str, np.ndarray],
+    tasks: dict[str, Task],
+    *,
+    val_size: int | float,
+    train_size: int | None,
+    test_size: int | None,
+    seed: int,
+    info: dict | None = None,
+) -> Dataset:
+    """Split, subsample and standardise (with training-set statistics) a set of uint8 images."""
+    (x_tr, y_tr), (x_val, y_val) = split_train_val(train_images, train_labels, val_size, seed)
+    x_tr, y_tr = subsample(x_tr, y_tr, train_size, seed)
+    x_te, y_te = subsample(test_images, test_labels, test_size, seed)
+    mean, std = channel_stats(x_tr)
+
+    def split(x, y) -> Split:
+        return Split(
+            images_to_tensor(x, mean, std), {k: _labels(v, tasks[k]) for k, v in y.items()}
+        )
+
+    train = split(x_tr, y_tr)
+    return Dataset(
+        name,
+        tuple(train.x.shape[1:]),
+        tasks,
+        train,
+        split(x_val, y_val),
+        split(x_te, y_te),
+        info or {},
+    )
+
+
+def _labels(values: np.ndarray, task: Task) -> torch.Tensor:
+    tensor = torch.from_numpy(np.array(values))  # a writable copy
+    return tensor.float() if task.multilabel else tensor.long()

@@ -1,0 +1,36 @@
+"""scikit-learn's 1,797 8x8 handwritten digits (pixels 0-16): tiny, for fast tests."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from powertrain.data.base import Dataset, Task, build_image_dataset
+from powertrain.errors import PowertrainError
+
+
+def load(
+    val_size: int | float = 0.15, test_size: int = 300, train_size: int | None = None, seed: int = 0
+) -> Dataset:
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise PowertrainError(
+            "the digits data set ships with scikit-learn: pip install scikit-learn"
+        ) from None
+    bunch = load_digits()
+    images = (bunch.images * (255.0 / 16.0)).round().astype(np.uint8)
+    labels = bunch.target.astype(np.int64)
+    order = np.random.default_rng(1234).permutation(len(images))
+    test, train = order[:test_size], order[test_size:]
+    return build_image_dataset(
+        "digits",
+        images[train],
+        {"digit": labels[train]},
+        images[test],
+        {"digit": labels[test]},
+        {"digit": Task("digit", 10)},
+        val_size=val_size,
+        train_size=train_size,
+        test_size=None,
+        seed=seed,
+    )

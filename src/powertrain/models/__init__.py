@@ -1,0 +1,1 @@
+"""Models in plain torch, built by name (``registry.build_model``)."""

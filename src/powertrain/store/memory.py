@@ -1,0 +1,83 @@
+"""An in-memory store: the contract's reference implementation, for tests and throw-away studies."""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Any
+
+from powertrain.records import FAILED, FINAL_STATUSES, RUNNING, EvalPoint, RunOutcome, RunRecord
+from powertrain.store.base import ResultStore
+
+
+class MemoryStore(ResultStore):
+    def __init__(self) -> None:
+        self._studies: dict[str, dict[str, Any]] = {}
+        self._runs: dict[int, RunRecord] = {}
+        self._points: dict[int, list[EvalPoint]] = {}
+        self._timelines: dict[int, dict[str, Any]] = {}
+        self._next_id = 1
+
+    def save_study(self, name: str, config: dict[str, Any]) -> None:
+        created = self._studies.get(name, {}).get("created_at", time.time())
+        self._studies[name] = {"name": name, "config": copy.deepcopy(config), "created_at": created}
+
+    def studies(self) -> list[dict[str, Any]]:
+        return [
+            copy.deepcopy(s) for s in sorted(self._studies.values(), key=lambda s: s["created_at"])
+        ]
+
+    def begin_run(
+        self, study, run_key, setup, train, seed, hardware, provenance, replace_failed=False
+    ) -> int:
+        same = [r for r in self._runs.values() if r.study == study and r.run_key == run_key]
+        if any(
+            r.status in FINAL_STATUSES and not (replace_failed and r.status == FAILED) for r in same
+        ):
+            raise ValueError(f"run {run_key} of study {study!r} has already finished")
+        for r in same:
+            del self._runs[r.id]
+            self._points.pop(r.id, None)
+            self._timelines.pop(r.id, None)
+        run_id, self._next_id = self._next_id, self._next_id + 1
+        self._runs[run_id] = RunRecord(
+            run_id,
+            study,
+            run_key,
+            copy.deepcopy(setup),
+            copy.deepcopy(train),
+            seed,
+            RUNNING,
+            copy.deepcopy(hardware),
+            copy.deepcopy(provenance),
+            time.time(),
+        )
+        self._points[run_id] = []
+        return run_id
+
+    def add_eval_point(self, run_id: int, point: EvalPoint) -> None:
+        self._points[run_id].append(point)
+
+    def finish_run(self, run_id: int, outcome: RunOutcome) -> None:
+        run = self._runs[run_id]
+        if run.status == RUNNING:
+            self._runs[run_id] = RunRecord(
+                **{
+                    **run.__dict__,
+                    "status": outcome.status,
+                    "outcome": outcome,
+                    "finished_at": time.time(),
+                }
+            )
+
+    def save_timeline(self, run_id: int, timeline: dict[str, Any]) -> None:
+        self._timelines[run_id] = copy.deepcopy(timeline)
+
+    def runs(self, study: str | None = None) -> list[RunRecord]:
+        return [r for _, r in sorted(self._runs.items()) if study is None or r.study == study]
+
+    def eval_points(self, run_id: int) -> list[EvalPoint]:
+        return sorted(self._points.get(run_id, []), key=lambda p: p.index)
+
+    def timeline(self, run_id: int) -> dict[str, Any] | None:
+        return copy.deepcopy(self._timelines.get(run_id))

@@ -1,0 +1,220 @@
+"""The SQLite results store (the default). One file; each write is its own transaction, so a process
+killed at any moment leaves a consistent file. WAL mode lets ``powertrain ls`` read during a study."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from powertrain.errors import PowertrainError
+from powertrain.records import FAILED, FINAL_STATUSES, RUNNING, EvalPoint, RunOutcome, RunRecord
+from powertrain.store.base import ResultStore
+
+SCHEMA_VERSION = 1
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    created_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    study TEXT NOT NULL REFERENCES studies(name),
+    run_key TEXT NOT NULL,
+    setup TEXT NOT NULL,
+    train TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    hardware TEXT NOT NULL,
+    provenance TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    outcome TEXT,
+    energy_to_target_j REAL,
+    total_energy_j REAL
+);
+CREATE INDEX IF NOT EXISTS runs_by_study ON runs (study, run_key);
+CREATE TABLE IF NOT EXISTS eval_points (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    point TEXT NOT NULL,
+    PRIMARY KEY (run_id, idx)
+);
+CREATE TABLE IF NOT EXISTS timelines (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    timeline TEXT NOT NULL
+);
+"""
+
+
+class SqliteStore(ResultStore):
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        if str(path) != ":memory:":
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db: sqlite3.Connection | None = sqlite3.connect(
+                str(path), isolation_level=None, timeout=30
+            )
+            self._db.execute("PRAGMA foreign_keys = ON")
+            if str(path) != ":memory:":
+                self._db.execute("PRAGMA journal_mode = WAL")
+            self._db.executescript(SCHEMA)
+            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise PowertrainError(f"{path} is not a powertrain results store: {exc}") from None
+        if row is None:
+            self._db.execute(
+                "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            )
+        elif int(row[0]) != SCHEMA_VERSION:
+            raise PowertrainError(
+                f"{path} has schema version {row[0]}; this powertrain reads {SCHEMA_VERSION}"
+            )
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise PowertrainError("the results store is closed")
+        return self._db
+
+    def _transaction(self):
+        return _Transaction(self.db)
+
+    def save_study(self, name: str, config: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO studies VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET config = excluded.config",
+                (name, json.dumps(config), time.time()),
+            )
+
+    def studies(self) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT name, config, created_at FROM studies ORDER BY created_at"
+        ).fetchall()
+        return [{"name": n, "config": json.loads(c), "created_at": t} for n, c, t in rows]
+
+    def begin_run(
+        self, study, run_key, setup, train, seed, hardware, provenance, replace_failed=False
+    ) -> int:
+        with self._transaction() as db:
+            statuses = [
+                s
+                for (s,) in db.execute(
+                    "SELECT status FROM runs WHERE study = ? AND run_key = ?", (study, run_key)
+                )
+            ]
+            if any(s in FINAL_STATUSES and not (replace_failed and s == FAILED) for s in statuses):
+                raise ValueError(f"run {run_key} of study {study!r} has already finished")
+            db.execute(
+                "DELETE FROM runs WHERE study = ? AND run_key = ?", (study, run_key)
+            )  # cascades
+            cursor = db.execute(
+                "INSERT INTO runs (study, run_key, setup, train, seed, status, hardware, provenance, started_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    study,
+                    run_key,
+                    json.dumps(setup),
+                    json.dumps(train),
+                    seed,
+                    RUNNING,
+                    json.dumps(hardware),
+                    json.dumps(provenance),
+                    time.time(),
+                ),
+            )
+            return int(cursor.lastrowid)
+
+    def add_eval_point(self, run_id: int, point: EvalPoint) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO eval_points VALUES (?, ?, ?)",
+                (run_id, point.index, json.dumps(asdict(point))),
+            )
+
+    def finish_run(self, run_id: int, outcome: RunOutcome) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "UPDATE runs SET status = ?, outcome = ?, finished_at = ?, energy_to_target_j = ?,"
+                " total_energy_j = ? WHERE id = ? AND status = ?",
+                (
+                    outcome.status,
+                    json.dumps(asdict(outcome)),
+                    time.time(),
+                    outcome.energy_to_target_j,
+                    outcome.total_energy_j,
+                    run_id,
+                    RUNNING,
+                ),
+            )
+
+    def save_timeline(self, run_id: int, timeline: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO timelines VALUES (?, ?)", (run_id, json.dumps(timeline))
+            )
+
+    def runs(self, study: str | None = None) -> list[RunRecord]:
+        query = (
+            "SELECT id, study, run_key, setup, train, seed, status, hardware, provenance, started_at,"
+            " finished_at, outcome FROM runs"
+        )
+        rows = (
+            self.db.execute(query + " WHERE study = ? ORDER BY id", (study,))
+            if study is not None
+            else self.db.execute(query + " ORDER BY id")
+        )
+        return [
+            RunRecord(
+                id=r[0],
+                study=r[1],
+                run_key=r[2],
+                setup=json.loads(r[3]),
+                train=json.loads(r[4]),
+                seed=r[5],
+                status=r[6],
+                hardware=json.loads(r[7]),
+                provenance=json.loads(r[8]),
+                started_at=r[9],
+                finished_at=r[10],
+                outcome=RunOutcome(**json.loads(r[11])) if r[11] else None,
+            )
+            for r in rows.fetchall()
+        ]
+
+    def eval_points(self, run_id: int) -> list[EvalPoint]:
+        rows = self.db.execute(
+            "SELECT point FROM eval_points WHERE run_id = ? ORDER BY idx", (run_id,)
+        )
+        return [EvalPoint(**json.loads(p)) for (p,) in rows.fetchall()]
+
+    def timeline(self, run_id: int) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT timeline FROM timelines WHERE run_id = ?", (run_id,)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+
+class _Transaction:
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error: each write is all or nothing."""
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def __enter__(self) -> sqlite3.Connection:
+        self.db.execute("BEGIN IMMEDIATE")
+        return self.db
+
+    def __exit__(self, exc_type, *rest) -> None:
+        self.db.execute("ROLLBACK" if exc_type else "COMMIT")

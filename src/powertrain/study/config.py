@@ -1,0 +1,244 @@
+"""The study file, typed. ``load_study`` parses YAML (``safe_load``) and validates everything that can
+be checked before training: keys, types, ranges, data set and model names and their options."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_type_hints
+
+import yaml
+
+from powertrain.study.typed import ConfigError, build, check, coerce
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The hyperparameters of one setup; any of them can be swept in ``grid``."""
+
+    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
+    learning_rate: float = 0.01
+    batch_size: int = 64
+    momentum: float = 0.0
+    nesterov: bool = False
+    weight_decay: float = 0.0
+    scheduler: Literal["none", "cosine", "step"] = "none"
+    step_epochs: int = 1  # with scheduler "step": decay every so many epochs
+    gamma: float = 0.1  # with scheduler "step": the decay factor
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+
+    def validate(self, where: str = "train", key_path=None) -> None:
+        """ConfigError for an out-of-range value; ``key_path(name)`` names the offending key."""
+        at = key_path or (lambda name: f"{where}.{name}")
+        check(
+            self.learning_rate > 0,
+            at("learning_rate"),
+            f"must be positive, got {self.learning_rate}",
+        )
+        check(self.batch_size > 0, at("batch_size"), f"must be positive, got {self.batch_size}")
+        check(0 <= self.momentum < 1, at("momentum"), f"must be in [0, 1), got {self.momentum}")
+        check(
+            self.weight_decay >= 0,
+            at("weight_decay"),
+            f"must not be negative, got {self.weight_decay}",
+        )
+        check(self.step_epochs > 0, at("step_epochs"), "must be positive")
+        check(0 < self.gamma <= 1, at("gamma"), f"must be in (0, 1], got {self.gamma}")
+        check(not self.nesterov or self.momentum > 0, at("nesterov"), "needs momentum > 0")
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    dataset: str
+    model: str
+    target_accuracy: float
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    model_options: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None  # which of the data set's tasks to learn; the first by default
+    eval_every_steps: int | None = None  # None: evals_per_epoch evenly spaced evaluations per epoch
+    evals_per_epoch: int = 1
+    max_epochs: int = 10
+    max_time_s: float | None = None
+
+
+@dataclass(frozen=True)
+class MeterConfig:
+    backends: list[str] | None = None  # None: the best available per component
+    interval_s: float = 0.1
+    cpu_tdp_w: float | None = None
+    record_timeline: bool = True
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    name: str
+    task: TaskConfig
+    grid: dict[str, list[Any]]
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seeds: list[int] = field(default_factory=lambda: [0])
+    meters: MeterConfig = field(default_factory=MeterConfig)
+    device: str = "auto"  # "auto": the GPU where there is one, else the CPU
+    threads: int | None = None  # torch CPU threads; None: one per core
+    description: str = ""
+
+    def setups(self) -> list[Setup]:
+        """The grid's setups, in the order of the file's keys and values."""
+        keys = list(self.grid)
+        result = []
+        for values in itertools.product(*(self.grid[k] for k in keys)):
+            varied = dict(zip(keys, values, strict=True))
+            result.append(Setup(varied, dataclasses.replace(self.train, **varied)))
+        return result
+
+    def runs(self) -> list[tuple[Setup, int]]:
+        return [(setup, seed) for setup in self.setups() for seed in self.seeds]
+
+    def run_key(self, setup: Setup, seed: int) -> str:
+        """Identifies a run by everything that determines it, so that a changed task never resumes an
+        old run by mistake."""
+        identity = {
+            "task": dataclasses.asdict(self.task),
+            "train": dataclasses.asdict(setup.train),
+            "seed": seed,
+        }
+        return hashlib.sha256(
+            json.dumps(identity, sort_keys=True, default=str).encode()
+        ).hexdigest()[:20]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
+class Setup:
+    varied: dict[str, Any]  # the grid's values for this setup
+    train: TrainConfig
+
+    def label(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.varied.items())
+
+
+def parse_study(data: Any) -> StudyConfig:
+    """A validated StudyConfig from parsed YAML, or ConfigError naming the key at fault."""
+    study = build(StudyConfig, data, "")
+    study.train.validate("train")  # before the grid, whose values are checked against it
+    study = dataclasses.replace(study, grid=_typed_grid(study))
+    _validate(study)
+    return study
+
+
+def _typed_grid(study: StudyConfig) -> dict[str, list[Any]]:
+    """The grid with each value checked against, and converted to, its hyperparameter's type."""
+    check(
+        bool(study.grid),
+        "grid",
+        "is empty; sweep at least one hyperparameter, e.g. `learning_rate: [0.01, 0.1]`",
+    )
+    types = get_type_hints(TrainConfig)
+    grid = {}
+    for key, values in study.grid.items():
+        check(
+            key in types,
+            f"grid.{key}",
+            f"not a training hyperparameter; choose from {', '.join(types)}",
+        )
+        check(
+            isinstance(values, list) and len(values) > 0,
+            f"grid.{key}",
+            "needs a non-empty list of values",
+        )
+        grid[key] = [
+            coerce(value, types[key], f"grid.{key}[{i}]") for i, value in enumerate(values)
+        ]
+        for i, value in enumerate(grid[key]):
+            dataclasses.replace(study.train, **{key: value}).validate(
+                key_path=lambda _, i=i, k=key: f"grid.{k}[{i}]"
+            )
+        check(len(set(map(repr, grid[key]))) == len(grid[key]), f"grid.{key}", "has a value twice")
+    return grid
+
+
+def load_study(path: str | Path) -> StudyConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"cannot read study file {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(
+            f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}"
+        ) from None
+    try:
+        return parse_study(data)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def _validate(study: StudyConfig) -> None:
+    from powertrain.data.registry import DATASETS, dataset_options
+    from powertrain.meters.detect import BACKENDS
+    from powertrain.models.registry import MODELS, model_options
+
+    check(study.name.strip() != "", "name", "must not be empty")
+    task = study.task
+    check(
+        task.dataset in DATASETS,
+        "task.dataset",
+        f"unknown data set {task.dataset!r}; choose from {', '.join(DATASETS)}",
+    )
+    check(
+        task.model in MODELS,
+        "task.model",
+        f"unknown model {task.model!r}; choose from {', '.join(MODELS)}",
+    )
+    for key in task.dataset_options:
+        check(
+            key in dataset_options(task.dataset),
+            f"task.dataset_options.{key}",
+            f"not an option of {task.dataset}; it takes {', '.join(sorted(dataset_options(task.dataset)))}",
+        )
+    for key in task.model_options:
+        check(
+            key in model_options(task.model),
+            f"task.model_options.{key}",
+            f"not an option of {task.model}; it takes {', '.join(sorted(model_options(task.model)))}",
+        )
+    check(
+        0 < task.target_accuracy <= 1,
+        "task.target_accuracy",
+        f"must be in (0, 1], got {task.target_accuracy}",
+    )
+    check(
+        task.eval_every_steps is None or task.eval_every_steps > 0,
+        "task.eval_every_steps",
+        "must be positive",
+    )
+    check(task.evals_per_epoch > 0, "task.evals_per_epoch", "must be positive")
+    check(task.max_epochs > 0, "task.max_epochs", f"must be positive, got {task.max_epochs}")
+    check(task.max_time_s is None or task.max_time_s > 0, "task.max_time_s", "must be positive")
+
+    for setup in study.setups():  # combinations (nesterov without momentum, say)
+        setup.train.validate(key_path=lambda name, s=setup: f"grid ({s.label()}): {name}")
+    check(len(study.seeds) > 0, "seeds", "needs at least one seed")
+    check(len(set(study.seeds)) == len(study.seeds), "seeds", "has a seed twice")
+    for backend in study.meters.backends or []:
+        check(
+            backend in BACKENDS,
+            "meters.backends",
+            f"unknown meter {backend!r}; choose from {', '.join(BACKENDS)}",
+        )
+    check(study.meters.interval_s > 0, "meters.interval_s", "must be positive")
+    check(
+        study.device in ("auto", "cpu") or study.device.startswith("cuda"),
+        "device",
+        "must be auto, cpu or cuda[:N]",
+    )
+    check(study.threads is None or study.threads > 0, "threads", "must be positive")
