@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
 STAMP := $(VENV)/.powertrain-installed
 
-.PHONY: demo test lint bench data clean
+.PHONY: demo test lint bench data browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -20,13 +20,23 @@ $(STAMP): $(PY) pyproject.toml
 data: $(STAMP)
 	@$(PY) -m powertrain.data.fetch
 
+# Headless Chromium for the report test: Debian's package, installed when missing and we are root.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get install -y -q chromium >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && apt-get install -y -q chromium >/dev/null 2>&1; } || \
+	    echo "could not install chromium: the browser test will be skipped"; \
+	  else echo "chromium missing (sudo apt-get install chromium): the browser test will be skipped"; fi; }
+
 demo: $(STAMP) data
 	$(PY) -m powertrain.cli meters
 	$(PY) -m powertrain.cli run examples/quickstart.yaml --db runs/powertrain.db
 	$(PY) -m powertrain.cli ls --db runs/powertrain.db --study quickstart
-	@echo "Results: runs/powertrain.db (powertrain ls --db runs/powertrain.db)"
+	$(PY) -m powertrain.cli report --db runs/powertrain.db --study quickstart --out runs/report
+	@echo "Results: runs/powertrain.db; open runs/report/report.html"
 
-test: $(STAMP) data
+test: $(STAMP) data browser
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -54,8 +54,15 @@ def harness(data, epochs: int, seed: int, meters) -> float:
     start = time.perf_counter()
     with monitor:
         outcome = train_to_target(
-            model, data, CFG, Limits(1.0, max_epochs=epochs), monitor, step_fn=classification_step(task),
-            evaluate=classification_eval(task), device=torch.device("cpu"), seed=seed,
+            model,
+            data,
+            CFG,
+            Limits(1.0, max_epochs=epochs),
+            monitor,
+            step_fn=classification_step(task),
+            evaluate=classification_eval(task),
+            device=torch.device("cpu"),
+            seed=seed,
         )
     assert outcome.steps == epochs * -(-len(data.train) // CFG.batch_size)
     return time.perf_counter() - start
@@ -75,11 +82,15 @@ def main() -> None:
         before = plain(data, args.epochs, rep)
         ours = harness(data, args.epochs, rep, meters)
         ratios.append(ours / ((before + plain(data, args.epochs, rep)) / 2))
-    print(f"job: small CNN, {args.train_size} Fashion-MNIST images, {args.epochs} epochs, batch 64, "
-          f"{torch.get_num_threads()} torch threads, {args.reps} repetitions")
+    print(
+        f"job: small CNN, {args.train_size} Fashion-MNIST images, {args.epochs} epochs, batch 64, "
+        f"{torch.get_num_threads()} torch threads, {args.reps} repetitions"
+    )
     print(f"meters: {', '.join(m.provenance.label() for m in meters.values())}, sampler at 10 Hz")
-    print(f"time ratio powertrain/plain: median {statistics.median(ratios):.4f} "
-          f"(min {min(ratios):.4f}, max {max(ratios):.4f}); target <= 1.03")
+    print(
+        f"time ratio powertrain/plain: median {statistics.median(ratios):.4f} "
+        f"(min {min(ratios):.4f}, max {max(ratios):.4f}); target <= 1.03"
+    )
 
 
 if __name__ == "__main__":

@@ -185,6 +185,69 @@ def list_runs(db_path: str | None, study_name: str | None, as_json: bool) -> Non
     print_runs(runs)
 
 
+@cli.command()
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(),
+    default=None,
+    help="Results store (default runs/powertrain.db).",
+)
+@click.option("--study", "study_name", default=None, help="Only this study (default: all).")
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(),
+    default="runs/report",
+    show_default=True,
+    help="Folder for report.html, the figures, summary.json and summary.csv.",
+)
+def report(db_path: str | None, study_name: str | None, out_dir: str) -> None:
+    """Write the report: energy-to-target per setup, waste against the best, figures, JSON and CSV."""
+    from powertrain.report.build import build_report
+    from powertrain.store import existing_store
+
+    with existing_store(db_path) as store:
+        files = build_report(store, out_dir, study_name)
+    for g in files.groups:
+        if g.best is None:
+            headline = "no setup reached the target with every seed"
+        else:
+            headline = f"best {g.best.label}: {g.best.energy_to_target_j.mean:.1f} J to target"
+            if g.worst is not g.best:
+                headline += f"; worst/best {g.waste_ratio_max:.2f}x"
+            if g.waste_ratio_max_at_least and g.waste_ratio_max_at_least > (g.waste_ratio_max or 0):
+                headline += f"; with censored setups >= {g.waste_ratio_max_at_least:.2f}x"
+        click.echo(f"{g.study} on {g.hardware}: {headline} [{g.method}]")
+    click.echo(f"report: {files.html}")
+
+
+@cli.command(name="compare")
+@click.argument("first")
+@click.argument("second", required=False)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(),
+    default=None,
+    help="Results store (default runs/powertrain.db).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def compare_cmd(first: str, second: str | None, db_path: str | None, as_json: bool) -> None:
+    """Set two studies, or one study on two machines, side by side."""
+    from powertrain.analysis.compare import compare
+    from powertrain.store import existing_store
+
+    with existing_store(db_path) as store:
+        result = compare(store, first, second)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        return
+    from powertrain.console import print_comparison
+
+    print_comparison(result)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors are one line on stderr and exit code 2, never a traceback."""
     try:

@@ -152,3 +152,33 @@ def print_runs(runs, file: IO[str] | None = None) -> None:
 
 def _num(value, missing: str = "", digits: int = 1) -> str:
     return missing if value is None else f"{value:.{digits}f}"
+
+
+def print_comparison(comparison, file: IO[str] | None = None) -> None:
+    console = _console(file or sys.stdout)
+    table = Table(title="energy to target (J), mean over seeds", title_justify="left")
+    table.add_column("setup")
+    for g in comparison.columns:
+        table.add_column(f"{g.study}\n{g.hardware}\n{g.method}", justify="right")
+    if len(comparison.columns) == 2:
+        table.add_column("second / first", justify="right")
+    for label, cells in comparison.rows:
+        values = [_energy_cell(s) for s in cells]
+        row = [label, *values]
+        if len(cells) == 2:
+            a, b = (
+                s.energy_to_target_j.mean if s and s.energy_to_target_j else None for s in cells
+            )
+            row.append(f"{b / a:.2f}" if a and b else "")
+        table.add_row(*row)
+    console.print(table)
+
+
+def _energy_cell(s) -> str:
+    if s is None:
+        return "not run"
+    if s.energy_to_target_j is not None:
+        return f"{s.energy_to_target_j.mean:.1f}"
+    if s.energy_to_target_at_least_j is not None:
+        return f">= {s.energy_to_target_at_least_j:.1f} ({s.reached}/{s.seeds} reached)"
+    return "never reached"

@@ -1,0 +1,200 @@
+"""Per study and hardware: each setup's energy-to-target over seeds, its waste against the best setup,
+whether differences are significant, the Pareto front, and what the whole sweep cost.
+
+Censored runs are kept honestly. A setup's energy-to-target interval is given only when every seed
+reached the target; otherwise the setup is reported as partly censored, with the mean over the seeds
+that reached it (labelled as such) and a lower bound: the mean over all seeds of the energy to the target,
+or, for a seed that never reached it, the energy it spent, which the target would have needed at least.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from powertrain.analysis.stats import Interval
+from powertrain.records import (
+    CENSORED,
+    DIVERGED,
+    FAILED,
+    REACHED,
+    RunRecord,
+    is_estimated,
+    method_label,
+)
+
+
+@dataclass
+class SetupSummary:
+    setup: dict[str, Any]
+    seeds: int
+    reached: int
+    statuses: dict[str, int]
+    energy_to_target_j: Interval | None  # every seed reached the target
+    energy_to_target_reached_j: Interval | None  # over the seeds that did
+    energy_to_target_at_least_j: float | None  # a lower bound when some seeds were censored
+    time_to_target_s: Interval | None
+    test_accuracy: Interval | None
+    final_val_accuracy: Interval | None
+    total_energy_j: Interval  # everything the runs spent, reached or not
+    energy_by_component_j: dict[str, float]  # mean over seeds of what each component spent
+    run_ids: list[int]
+    waste_ratio: float | None = None  # energy-to-target / the best setup's
+    waste_ratio_at_least: float | None = None  # for partly censored setups: a lower bound
+    differs_from_best: bool | None = None  # False where the 95% intervals overlap
+    on_pareto_front: bool = False
+
+    @property
+    def label(self) -> str:
+        return " ".join(f"{k}={v}" for k, v in self.setup.items())
+
+    @property
+    def reached_share(self) -> float:
+        return self.reached / self.seeds if self.seeds else 0.0
+
+    @property
+    def verdict(self) -> str:
+        if self.reached == self.seeds:
+            return "all seeds reached"
+        if self.reached == 0:
+            return "never reached"
+        return f"partly censored ({self.reached}/{self.seeds} reached)"
+
+
+@dataclass
+class GroupSummary:
+    """One study on one machine."""
+
+    study: str
+    hardware: str
+    task: dict[str, Any]
+    method: str
+    estimated: bool
+    setups: list[SetupSummary]
+    best: SetupSummary | None
+    worst: SetupSummary | None
+    waste_ratio_max: float | None  # worst / best among setups where every seed reached
+    waste_ratio_max_at_least: float | None  # the same, with censored setups' lower bounds
+    sweep_energy_j: float  # what every run of the sweep spent together
+    runs: int
+    statuses: dict[str, int] = field(default_factory=dict)
+
+
+def hardware_label(hardware: dict[str, Any]) -> str:
+    chip = hardware.get("gpu_model") or hardware.get("cpu_model") or "unknown"
+    return f"{chip} on {hardware.get('host', '?')}"
+
+
+def summarise(
+    runs: list[RunRecord], study_config: dict[str, Any] | None = None
+) -> list[GroupSummary]:
+    """Summaries per (study, hardware) of finished runs; runs still running are left out."""
+    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    for run in runs:
+        if run.outcome is not None:
+            groups.setdefault((run.study, hardware_label(run.hardware)), []).append(run)
+    return [
+        _summarise_group(study, hw, group, (study_config or {}).get(study, {}))
+        for (study, hw), group in groups.items()
+    ]
+
+
+def _summarise_group(
+    study: str, hardware: str, runs: list[RunRecord], config: dict
+) -> GroupSummary:
+    by_setup: dict[str, list[RunRecord]] = {}
+    for run in runs:
+        by_setup.setdefault(repr(sorted(run.setup.items())), []).append(run)
+    setups = [_summarise_setup(group) for group in by_setup.values()]
+
+    complete = [s for s in setups if s.energy_to_target_j is not None]
+    best = min(complete, key=lambda s: s.energy_to_target_j.mean) if complete else None
+    worst = max(complete, key=lambda s: s.energy_to_target_j.mean) if complete else None
+    if best is not None:
+        for s in setups:
+            if s.energy_to_target_j is not None:
+                s.waste_ratio = s.energy_to_target_j.mean / best.energy_to_target_j.mean
+                s.differs_from_best = (
+                    None
+                    if s is best
+                    else not s.energy_to_target_j.overlaps(best.energy_to_target_j)
+                )
+            elif s.energy_to_target_at_least_j is not None:
+                s.waste_ratio_at_least = (
+                    s.energy_to_target_at_least_j / best.energy_to_target_j.mean
+                )
+    _mark_pareto_front(setups)
+    ratios_at_least = [
+        s.waste_ratio or s.waste_ratio_at_least
+        for s in setups
+        if (s.waste_ratio or s.waste_ratio_at_least) is not None
+    ]
+    provenance = runs[0].provenance
+    return GroupSummary(
+        study=study,
+        hardware=hardware,
+        task=config.get("task", {}),
+        method=method_label(provenance),
+        estimated=is_estimated(provenance),
+        setups=setups,
+        best=best,
+        worst=worst,
+        waste_ratio_max=(worst.energy_to_target_j.mean / best.energy_to_target_j.mean)
+        if best
+        else None,
+        waste_ratio_max_at_least=max(ratios_at_least) if ratios_at_least else None,
+        sweep_energy_j=sum(r.outcome.total_energy_j for r in runs),
+        runs=len(runs),
+        statuses=dict(Counter(r.status for r in runs)),
+    )
+
+
+def _summarise_setup(runs: list[RunRecord]) -> SetupSummary:
+    outcomes = [r.outcome for r in runs]
+    reached = [o for o in outcomes if o.status == REACHED]
+    usable = [o for o in outcomes if o.status in (REACHED, CENSORED, DIVERGED)]
+    at_least = [o.energy_to_target_j if o.status == REACHED else o.total_energy_j for o in usable]
+    components = sorted({c for o in outcomes for c in o.energy_j})
+    return SetupSummary(
+        setup=runs[0].setup,
+        seeds=len(runs),
+        reached=len(reached),
+        statuses=dict(Counter(o.status for o in outcomes)),
+        energy_to_target_j=Interval.of([o.energy_to_target_j for o in reached])
+        if len(reached) == len(runs)
+        else None,
+        energy_to_target_reached_j=Interval.of([o.energy_to_target_j for o in reached]),
+        energy_to_target_at_least_j=(sum(at_least) / len(at_least))
+        if at_least and len(reached) < len(runs)
+        else None,
+        time_to_target_s=Interval.of([o.time_to_target_s for o in reached])
+        if len(reached) == len(runs)
+        else None,
+        test_accuracy=Interval.of(
+            [o.test_accuracy for o in outcomes if o.test_accuracy is not None]
+        ),
+        final_val_accuracy=Interval.of(
+            [o.final_val_accuracy for o in outcomes if o.final_val_accuracy is not None]
+        ),
+        total_energy_j=Interval.of([o.total_energy_j for o in outcomes]),
+        energy_by_component_j={
+            c: sum(o.energy_j.get(c, 0.0) for o in outcomes) / len(outcomes) for c in components
+        },
+        run_ids=[r.id for r in runs],
+    )
+
+
+def _mark_pareto_front(setups: list[SetupSummary]) -> None:
+    """Setups that no other beats on both mean energy spent (lower) and mean test accuracy (higher)."""
+    points = [
+        (s, s.total_energy_j.mean, s.test_accuracy.mean)
+        for s in setups
+        if s.test_accuracy is not None and s.statuses.get(FAILED, 0) < s.seeds
+    ]
+    for s, energy, acc in points:
+        s.on_pareto_front = not any(
+            (e <= energy and a >= acc) and (e < energy or a > acc)
+            for other, e, a in points
+            if other is not s
+        )

@@ -1,0 +1,84 @@
+"""Builds a report from the results store: figures, report.html, summary.json and summary.csv."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from powertrain.analysis.summary import GroupSummary, summarise
+from powertrain.errors import PowertrainError
+from powertrain.store.base import ResultStore
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    html: Path
+    json: Path
+    csv: Path
+    figures: list[Path]
+    groups: list[GroupSummary]
+
+
+def build_report(store: ResultStore, out_dir: str | Path, study: str | None = None) -> ReportFiles:
+    from powertrain.report import export, figures, html
+
+    studies = {s["name"]: s["config"] for s in store.studies()}
+    if study is not None and study not in studies:
+        raise PowertrainError(
+            f"no study named {study!r} in the store; it has {', '.join(studies) or 'none'}"
+        )
+    runs = store.runs(study)
+    groups = summarise(runs, studies)
+    if not groups:
+        raise PowertrainError(
+            "no finished runs to report on yet; run a study first (powertrain run STUDY.yaml)"
+        )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    drawn: dict[str, list[tuple[Path, str]]] = {}
+    written: list[Path] = []
+    for g in groups:
+        base = figures.slug(f"{g.study}-{g.hardware}")
+        target = g.task.get("target_accuracy")
+        points = {run_id: store.eval_points(run_id) for s in g.setups for run_id in s.run_ids}
+        made = [
+            (
+                figures.heatmap(g),
+                f"{base}-heatmap",
+                "Energy to target over the grid (hatched: lower bound, some seeds never reached it)",
+            ),
+            (
+                figures.accuracy_vs_energy(g, points, target),
+                f"{base}-accuracy-energy",
+                "Validation accuracy against cumulative energy, every run",
+            ),
+            (
+                figures.pareto(g),
+                f"{base}-pareto",
+                "Energy spent against test accuracy, with the Pareto front",
+            ),
+            (figures.components(g), f"{base}-components", "Energy by component, mean per run"),
+        ]
+        shown = g.best or g.setups[0]
+        timeline = store.timeline(shown.run_ids[0])
+        if timeline and len(timeline.get("t_s", [])) > 1:
+            label = f"run {shown.run_ids[0]} ({shown.label})"
+            made.append(
+                (
+                    figures.power_timeline(g, timeline, label),
+                    f"{base}-power",
+                    f"Power timeline of {label}",
+                )
+            )
+        for fig, name, caption in made:
+            paths = figures.save(fig, out, name)
+            written += [paths["png"], paths["svg"]]
+            drawn.setdefault(f"{g.study}|{g.hardware}", []).append((paths["png"], caption))
+
+    title = f"powertrain report: {study}" if study else "powertrain report"
+    (out / "report.html").write_text(html.render(groups, drawn, title))
+    export.write_json(groups, out / "summary.json")
+    export.write_csv(groups, out / "summary.csv")
+    return ReportFiles(
+        out / "report.html", out / "summary.json", out / "summary.csv", written, groups
+    )

@@ -1,0 +1,110 @@
+from __future__ import annotations
+
+import pytest
+
+from powertrain.analysis.stats import Interval, t975
+from powertrain.analysis.summary import summarise
+from powertrain.records import CENSORED, REACHED, RunOutcome, RunRecord
+
+ESTIMATE = {"cpu": {"meter": "estimate", "method": "estimate", "estimated": True}}
+
+
+def record(
+    i: int, setup: dict, energy: float, status: str = REACHED, acc: float = 0.9, host: str = "a"
+) -> RunRecord:
+    reached = status == REACHED
+    outcome = RunOutcome(
+        status,
+        "",
+        energy,
+        {"cpu": energy * 0.9, "ram": energy * 0.1},
+        energy / 10,
+        100,
+        acc,
+        acc,
+        energy if reached else None,
+        energy / 10 if reached else None,
+        100 if reached else None,
+    )
+    return RunRecord(
+        i,
+        "s",
+        f"k{i}",
+        setup,
+        {},
+        i % 3,
+        status,
+        {"host": host, "cpu_model": "X"},
+        ESTIMATE,
+        0.0,
+        outcome,
+    )
+
+
+def test_t_quantiles_match_scipy():
+    stats = pytest.importorskip("scipy.stats")
+    for df in (1, 2, 5, 10, 30):
+        assert t975(df) == pytest.approx(stats.t.ppf(0.975, df), abs=1e-3)
+
+
+def test_interval_over_seeds():
+    interval = Interval.of([10.0, 12.0, 14.0])
+    assert interval.mean == 12.0 and interval.std == 2.0
+    assert interval.high - interval.mean == pytest.approx(4.303 * 2.0 / 3**0.5)
+    assert Interval.of([5.0]).low == Interval.of([5.0]).high == 5.0
+    assert Interval.of([]) is None
+
+
+def test_waste_ratio_censoring_and_significance():
+    best, worse, noisy, censored = ({"lr": 0.1}, {"lr": 0.01}, {"lr": 0.05}, {"lr": 1.0})
+    runs = [
+        record(1, best, 10),
+        record(2, best, 11),
+        record(3, best, 12),
+        record(4, worse, 50),
+        record(5, worse, 51),
+        record(6, worse, 52),
+        record(7, noisy, 5),
+        record(8, noisy, 30),
+        record(9, noisy, 10),
+        record(10, censored, 20),
+        record(11, censored, 90, CENSORED, acc=0.5),
+        record(12, censored, 22),
+    ]
+    (group,) = summarise(runs)
+    by = {s.label: s for s in group.setups}
+    assert group.best.label == "lr=0.1" and group.worst.label == "lr=0.01"
+    assert group.waste_ratio_max == pytest.approx(51 / 11)
+    assert by["lr=0.01"].differs_from_best is True
+    assert by["lr=0.05"].differs_from_best is False  # its interval overlaps the best's
+    c = by["lr=1.0"]
+    assert c.energy_to_target_j is None and c.verdict == "partly censored (2/3 reached)"
+    assert c.energy_to_target_at_least_j == pytest.approx(
+        (20 + 90 + 22) / 3
+    )  # the censored seed's spend counts
+    assert c.energy_to_target_reached_j.mean == pytest.approx(21)
+    assert c.waste_ratio is None and c.waste_ratio_at_least == pytest.approx(44 / 11)
+    assert group.waste_ratio_max_at_least == pytest.approx(51 / 11)
+    assert group.sweep_energy_j == pytest.approx(sum(r.outcome.total_energy_j for r in runs))
+
+
+def test_pareto_front_keeps_only_setups_nothing_beats_on_both_counts():
+    runs = [
+        record(1, {"a": 1}, 10, acc=0.8),
+        record(2, {"a": 2}, 20, acc=0.9),
+        record(3, {"a": 3}, 30, acc=0.85),
+    ]
+    (group,) = summarise(runs)
+    assert {s.label: s.on_pareto_front for s in group.setups} == {
+        "a=1": True,
+        "a=2": True,
+        "a=3": False,
+    }
+
+
+def test_groups_are_per_machine_and_running_runs_are_left_out():
+    runs = [record(1, {"a": 1}, 10), record(2, {"a": 1}, 20, host="b")]
+    running = RunRecord(3, "s", "k3", {"a": 1}, {}, 0, "running", {"host": "a"}, ESTIMATE, 0.0)
+    groups = summarise([*runs, running])
+    assert sorted(g.hardware for g in groups) == ["X on a", "X on b"]
+    assert all(g.runs == 1 for g in groups)
