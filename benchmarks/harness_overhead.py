@@ -20,7 +20,8 @@ from powertrain.models.registry import build_model
 from powertrain.monitor import Monitor
 from powertrain.study.config import TrainConfig
 from powertrain.train.loop import Limits, train_to_target
-from powertrain.train.steps import accuracy, classification_eval, classification_step
+from powertrain.train.sources import SingleSource
+from powertrain.train.steps import accuracy, classification_step, evaluator
 
 CFG = TrainConfig(optimizer="sgd", learning_rate=0.01, momentum=0.9, batch_size=64)
 
@@ -55,12 +56,12 @@ def harness(data, epochs: int, seed: int, meters) -> float:
     with monitor:
         outcome = train_to_target(
             model,
-            data,
+            SingleSource(data.train),
             CFG,
-            Limits(1.0, max_epochs=epochs),
+            Limits({"class": 1.0}, max_epochs=epochs),
             monitor,
             step_fn=classification_step(task),
-            evaluate=classification_eval(task),
+            evaluate=evaluator({"class": (data.val, task, "class", None)}),
             device=torch.device("cpu"),
             seed=seed,
         )

@@ -28,6 +28,7 @@ class EvalPoint:
     val_accuracy: float
     elapsed_s: float
     energy_j: dict[str, float]
+    task_accuracies: dict[str, float] = field(default_factory=dict)  # val_accuracy is their mean
 
     @property
     def total_energy_j(self) -> float:
@@ -54,6 +55,7 @@ class RunOutcome:
     time_to_target_s: float | None = None
     steps_to_target: int | None = None
     error: str | None = None
+    task_test_accuracies: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -72,7 +74,7 @@ class RunRecord:
     started_at: float
     outcome: RunOutcome | None = None
     finished_at: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    stage: str = "train"  # or "pretrain"
 
     @property
     def estimated(self) -> bool:

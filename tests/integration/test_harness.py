@@ -12,7 +12,8 @@ from powertrain.monitor import Monitor
 from powertrain.records import CENSORED, DIVERGED, FAILED, REACHED
 from powertrain.study.config import TrainConfig
 from powertrain.train.loop import Limits, train_to_target
-from powertrain.train.steps import classification_eval, classification_step
+from powertrain.train.sources import SingleSource
+from powertrain.train.steps import classification_step, evaluator
 from tests.fakes.meters import ConstantPowerMeter
 
 
@@ -31,13 +32,13 @@ def run(
     monitor = Monitor([ConstantPowerMeter(Component.CPU, 50.0, time.monotonic)])
     outcome = train_to_target(
         model,
-        digits,
+        SingleSource(digits.train),
         cfg,
-        limits or Limits(0.9, max_epochs=5, eval_every_steps=5),
+        limits or Limits({"digit": 0.9}, max_epochs=5, eval_every_steps=5),
         monitor,
         step_fn=step_fn or classification_step(task),
-        evaluate=classification_eval(task),
-        test_evaluate=classification_eval(task),
+        evaluate=evaluator({"digit": (digits.val, task, "digit", None)}),
+        test_evaluate=evaluator({"digit": (digits.test, task, "digit", None)}),
         device=torch.device("cpu"),
         seed=seed,
         on_eval=points.append,
@@ -62,20 +63,20 @@ def test_stops_at_the_first_evaluation_that_reaches_the_target(digits):
 
 
 def test_runs_that_never_reach_the_target_are_censored_and_keep_their_energy(digits):
-    outcome, points = run(digits, limits=Limits(0.999, max_epochs=2))
+    outcome, points = run(digits, limits=Limits({"digit": 0.999}, max_epochs=2))
     assert outcome.status == CENSORED and "max_epochs" in outcome.stop_reason
     assert outcome.energy_to_target_j is None and outcome.total_energy_j > 0
     assert len(points) == 2 and points[-1].epoch == pytest.approx(2.0)  # one evaluation per epoch
 
 
 def test_evaluations_per_epoch_are_evenly_spaced(digits):
-    _, points = run(digits, limits=Limits(0.999, max_epochs=1, evals_per_epoch=4))
+    _, points = run(digits, limits=Limits({"digit": 0.999}, max_epochs=1, evals_per_epoch=4))
     assert [p.epoch for p in points] == pytest.approx([0.25, 0.25 * 2, 0.75, 1.0], abs=0.03)
 
 
 def test_a_time_limit_censors(digits):
     outcome, _ = run(
-        digits, limits=Limits(0.999, max_epochs=100, eval_every_steps=2, max_time_s=0.2)
+        digits, limits=Limits({"digit": 0.999}, max_epochs=100, eval_every_steps=2, max_time_s=0.2)
     )
     assert outcome.status == CENSORED and "max_time_s" in outcome.stop_reason
 
@@ -85,20 +86,22 @@ def test_a_diverging_run_stops_and_is_recorded_with_its_energy(digits):
     normal = classification_step(task)
     calls = {"n": 0}
 
-    def exploding(model, x, y):
+    def exploding(model, batch):
         calls["n"] += 1
-        loss = normal(model, x, y)
+        loss = normal(model, batch)
         return loss * float("inf") if calls["n"] > 12 else loss
 
     outcome, _ = run(
-        digits, limits=Limits(0.999, max_epochs=5, eval_every_steps=50), step_fn=exploding
+        digits,
+        limits=Limits({"digit": 0.999}, max_epochs=5, eval_every_steps=50),
+        step_fn=exploding,
     )
     assert outcome.status == DIVERGED and outcome.total_energy_j > 0
     assert outcome.steps == 20  # caught at the next loss check, not at the evaluation
 
 
 def test_an_exception_in_user_code_fails_the_run_with_what_it_spent(digits):
-    def broken(model, x, y):
+    def broken(model, batch):
         raise RuntimeError("shape mismatch in my model")
 
     outcome, _ = run(digits, step_fn=broken)

@@ -44,7 +44,7 @@ def test_torchvision_format_state_dict_loads_and_a_different_head_is_left_alone(
 def test_a_state_dict_of_another_architecture_is_refused(tmp_path):
     path = tmp_path / "mlp.pth"
     torch.save(build_model("mlp", (1, 8, 8), 10).state_dict(), path)
-    with pytest.raises(PowertrainError, match="not a ResNet-18 state dict"):
+    with pytest.raises(PowertrainError, match="does not fit this model"):
         load_torchvision_state_dict(build_model("resnet18", (3, 32, 32), 10), path)
 
 

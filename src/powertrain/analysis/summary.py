@@ -45,6 +45,8 @@ class SetupSummary:
     differs_from_best: bool | None = None  # False where the 95% intervals overlap
     on_pareto_front: bool = False
 
+    paradigm: str = "scratch"
+
     @property
     def label(self) -> str:
         return " ".join(f"{k}={v}" for k, v in self.setup.items())
@@ -92,7 +94,7 @@ def summarise(
     """Summaries per (study, hardware) of finished runs; runs still running are left out."""
     groups: dict[tuple[str, str], list[RunRecord]] = {}
     for run in runs:
-        if run.outcome is not None:
+        if run.outcome is not None and run.stage == "train":
             groups.setdefault((run.study, hardware_label(run.hardware)), []).append(run)
     return [
         _summarise_group(study, hw, group, (study_config or {}).get(study, {}))
@@ -182,6 +184,7 @@ def _summarise_setup(runs: list[RunRecord]) -> SetupSummary:
             c: sum(o.energy_j.get(c, 0.0) for o in outcomes) / len(outcomes) for c in components
         },
         run_ids=[r.id for r in runs],
+        paradigm=runs[0].train.get("paradigm", "scratch"),
     )
 
 

@@ -8,8 +8,6 @@ ImageNet weights). ``stem="cifar"``: one 3x3 stride-1 convolution, no pooling (f
 from __future__ import annotations
 
 import os
-import pickle
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -90,32 +88,6 @@ def load_torchvision_state_dict(model: ResNet18, path: str | os.PathLike) -> dic
     A classifier (``fc``) of another size than the model's is left as initialised, since the task
     differs. Returns the keys skipped that way; any other mismatch is an error.
     """
-    path = Path(path)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:  # weights_only refused an object that would run code
-        raise PowertrainError(
-            f"cannot load weights from {path}: it holds more than tensors, and powertrain loads "
-            "checkpoints with weights_only=True; save the model's state_dict() alone"
-        ) from None
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise PowertrainError(f"cannot load weights from {path}: {exc}") from None
-    if isinstance(state, dict) and "state_dict" in state and isinstance(state["state_dict"], dict):
-        state = state["state_dict"]
-    own = model.state_dict()
-    skipped = [k for k in ("fc.weight", "fc.bias") if k in state and state[k].shape != own[k].shape]
-    for key in skipped:
-        del state[key]
-    missing, unexpected = model.load_state_dict(state, strict=False)
-    missing = [k for k in missing if k not in skipped]
-    if missing or unexpected:
-        raise PowertrainError(
-            f"{path} is not a ResNet-18 state dict for this model: missing {missing[:3]}, "
-            f"unexpected {unexpected[:3]}"
-        )
-    for key in state:
-        if key in own and state[key].shape != own[key].shape:
-            raise PowertrainError(
-                f"{path}: {key} has shape {tuple(state[key].shape)}, expected {tuple(own[key].shape)}"
-            )
-    return {"skipped": skipped}
+    from powertrain.models.checkpoints import load_pretrained
+
+    return load_pretrained(model, path)

@@ -75,10 +75,55 @@ def build_report(store: ResultStore, out_dir: str | Path, study: str | None = No
             written += [paths["png"], paths["svg"]]
             drawn.setdefault(f"{g.study}|{g.hardware}", []).append((paths["png"], caption))
 
+    sections, extra = _paradigm_sections(store, groups, studies, runs, out, written)
     title = f"powertrain report: {study}" if study else "powertrain report"
-    (out / "report.html").write_text(html.render(groups, drawn, title))
-    export.write_json(groups, out / "summary.json")
+    (out / "report.html").write_text(html.render(groups, drawn, title, sections))
+    export.write_json(groups, out / "summary.json", extra)
     export.write_csv(groups, out / "summary.csv")
     return ReportFiles(
         out / "report.html", out / "summary.json", out / "summary.csv", written, groups
     )
+
+
+def _paradigm_sections(store, groups, studies, runs, out: Path, written: list[Path]):
+    """The transfer and multitask sections (HTML, and their summary.json entries)."""
+    from powertrain.analysis.paradigms import multitask, transfer
+    from powertrain.report import figures, sections
+
+    html_parts: list[str] = []
+    extra: dict = {"transfer": [], "multitask": []}
+    for g in groups:
+        config = studies.get(g.study, {})
+        pretrain_runs = [r for r in runs if r.study == g.study and r.stage == "pretrain"]
+        t = transfer(g, pretrain_runs, config)
+        if t is not None:
+            html_parts.append(sections.transfer_html(t))
+            extra["transfer"].append(sections.transfer_dict(t))
+            if any(r.amortised_j for r in t.results):
+                paths = figures.save(
+                    figures.amortisation(t),
+                    out,
+                    figures.slug(f"{g.study}-{g.hardware}-amortisation"),
+                )
+                written += [paths["png"], paths["svg"]]
+                html_parts.append(
+                    _figure_html(
+                        paths["png"], "Energy per task as one pretraining is shared by N tasks"
+                    )
+                )
+        tasks = [config.get("task", {}).get("dataset")] + [
+            e["name"] for e in config.get("extra_tasks", [])
+        ]
+        m = multitask(g, [r for r in runs if r.study == g.study], [t for t in tasks if t])
+        if m is not None:
+            html_parts.append(sections.multitask_html(m))
+            extra["multitask"].append(sections.multitask_dict(m))
+    if html_parts:
+        html_parts.insert(0, "<h2>Learning paradigms across the model's life</h2>")
+    return html_parts, {k: v for k, v in extra.items() if v}
+
+
+def _figure_html(path: Path, caption: str) -> str:
+    from powertrain.report.html import _figure
+
+    return _figure(path, caption)

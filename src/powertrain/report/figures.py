@@ -44,17 +44,17 @@ def _value(s: SetupSummary) -> tuple[float | None, bool]:
 def heatmap(group: GroupSummary):
     """Energy-to-target over the grid's first two hyperparameters (batch size x learning rate when both
     are swept). A cell where some seed never reached the target shows a lower bound, hatched."""
-    keys = list(group.setups[0].setup)
+    keys = list(dict.fromkeys(k for s in group.setups for k in s.setup))  # setups may differ (task)
     x_key, y_key = (
         ("learning_rate", "batch_size")
         if {"learning_rate", "batch_size"} <= set(keys)
         else (keys[0], keys[1] if len(keys) > 1 else None)
     )
-    xs = sorted({s.setup[x_key] for s in group.setups}, key=_order)
-    ys = sorted({s.setup[y_key] for s in group.setups}, key=_order) if y_key else [None]
+    xs = sorted({s.setup.get(x_key) for s in group.setups}, key=_order)
+    ys = sorted({s.setup.get(y_key) for s in group.setups}, key=_order) if y_key else [None]
     cells: dict[tuple, list[SetupSummary]] = {}
     for s in group.setups:
-        cells.setdefault((s.setup[x_key], s.setup.get(y_key) if y_key else None), []).append(s)
+        cells.setdefault((s.setup.get(x_key), s.setup.get(y_key) if y_key else None), []).append(s)
     grid = np.full((len(ys), len(xs)), np.nan)
     labels = []
     for (x, y), members in cells.items():
@@ -181,5 +181,32 @@ def components(group: GroupSummary):
     )
     ax.set_ylabel("mean energy spent per run (J)")
     ax.set_title(f"{group.study}: energy by component\n{_how(group)}", fontsize=9)
+    ax.legend(fontsize=7)
+    return fig
+
+
+def amortisation(summary):
+    """Energy per downstream task against the number of uses of one pretraining."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    scratch = next((r for r in summary.results if r.paradigm == "scratch"), None)
+    for r in summary.results:
+        if r.amortised_j:
+            uses = sorted(r.amortised_j)
+            ax.plot(
+                uses,
+                [r.amortised_j[n] for n in uses],
+                marker="o",
+                label=f"{r.paradigm} + pretraining / N",
+            )
+    if scratch is not None:
+        ax.axhline(
+            scratch.best.energy_to_target_j.mean, color="black", ls="--", label="from scratch"
+        )
+    ax.set_xlabel("downstream tasks sharing one pretraining (N)")
+    ax.set_ylabel("energy per task to reach the target (J)")
+    ax.set_title(
+        f"{summary.study}: pretraining amortised over its uses\nenergy: {summary.method}",
+        fontsize=9,
+    )
     ax.legend(fontsize=7)
     return fig

@@ -38,8 +38,10 @@ class ResultStore(ABC):
         hardware: dict[str, Any],
         provenance: dict[str, dict[str, Any]],
         replace_failed: bool = False,
+        stage: str = "train",
     ) -> int:
-        """Start an attempt; returns its run id."""
+        """Start an attempt; returns its run id. ``stage``: "train" for the grid's runs, "pretrain"
+        for a pretraining stage."""
 
     @abstractmethod
     def add_eval_point(self, run_id: int, point: EvalPoint) -> None: ...

@@ -28,7 +28,16 @@ class MemoryStore(ResultStore):
         ]
 
     def begin_run(
-        self, study, run_key, setup, train, seed, hardware, provenance, replace_failed=False
+        self,
+        study,
+        run_key,
+        setup,
+        train,
+        seed,
+        hardware,
+        provenance,
+        replace_failed=False,
+        stage="train",
     ) -> int:
         same = [r for r in self._runs.values() if r.study == study and r.run_key == run_key]
         if any(
@@ -51,6 +60,7 @@ class MemoryStore(ResultStore):
             copy.deepcopy(hardware),
             copy.deepcopy(provenance),
             time.time(),
+            stage=stage,
         )
         self._points[run_id] = []
         return run_id

@@ -36,7 +36,8 @@ CREATE TABLE IF NOT EXISTS runs (
     finished_at REAL,
     outcome TEXT,
     energy_to_target_j REAL,
-    total_energy_j REAL
+    total_energy_j REAL,
+    stage TEXT NOT NULL DEFAULT 'train'
 );
 CREATE INDEX IF NOT EXISTS runs_by_study ON runs (study, run_key);
 CREATE TABLE IF NOT EXISTS eval_points (
@@ -65,6 +66,9 @@ class SqliteStore(ResultStore):
             if str(path) != ":memory:":
                 self._db.execute("PRAGMA journal_mode = WAL")
             self._db.executescript(SCHEMA)
+            columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
+            if "stage" not in columns:  # a store written before stages existed
+                self._db.execute("ALTER TABLE runs ADD COLUMN stage TEXT NOT NULL DEFAULT 'train'")
             row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise PowertrainError(f"{path} is not a powertrain results store: {exc}") from None
@@ -100,7 +104,16 @@ class SqliteStore(ResultStore):
         return [{"name": n, "config": json.loads(c), "created_at": t} for n, c, t in rows]
 
     def begin_run(
-        self, study, run_key, setup, train, seed, hardware, provenance, replace_failed=False
+        self,
+        study,
+        run_key,
+        setup,
+        train,
+        seed,
+        hardware,
+        provenance,
+        replace_failed=False,
+        stage="train",
     ) -> int:
         with self._transaction() as db:
             statuses = [
@@ -115,8 +128,8 @@ class SqliteStore(ResultStore):
                 "DELETE FROM runs WHERE study = ? AND run_key = ?", (study, run_key)
             )  # cascades
             cursor = db.execute(
-                "INSERT INTO runs (study, run_key, setup, train, seed, status, hardware, provenance, started_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO runs (study, run_key, setup, train, seed, status, hardware, provenance,"
+                " started_at, stage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     study,
                     run_key,
@@ -127,6 +140,7 @@ class SqliteStore(ResultStore):
                     json.dumps(hardware),
                     json.dumps(provenance),
                     time.time(),
+                    stage,
                 ),
             )
             return int(cursor.lastrowid)
@@ -163,7 +177,7 @@ class SqliteStore(ResultStore):
     def runs(self, study: str | None = None) -> list[RunRecord]:
         query = (
             "SELECT id, study, run_key, setup, train, seed, status, hardware, provenance, started_at,"
-            " finished_at, outcome FROM runs"
+            " finished_at, outcome, stage FROM runs"
         )
         rows = (
             self.db.execute(query + " WHERE study = ? ORDER BY id", (study,))
@@ -184,6 +198,7 @@ class SqliteStore(ResultStore):
                 started_at=r[9],
                 finished_at=r[10],
                 outcome=RunOutcome(**json.loads(r[11])) if r[11] else None,
+                stage=r[12],
             )
             for r in rows.fetchall()
         ]

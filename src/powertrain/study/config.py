@@ -30,6 +30,10 @@ class TrainConfig:
     step_epochs: int = 1  # with scheduler "step": decay every so many epochs
     gamma: float = 0.1  # with scheduler "step": the decay factor
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    # How the model starts and what it learns with: from scratch; from the pretraining stage's weights,
+    # all of them trained (finetune) or the head alone on a frozen backbone (head-only); or one shared
+    # backbone with a head per task, all tasks at once (multitask).
+    paradigm: Literal["scratch", "finetune", "head-only", "multitask"] = "scratch"
 
     def validate(self, where: str = "train", key_path=None) -> None:
         """ConfigError for an out-of-range value; ``key_path(name)`` names the offending key."""
@@ -66,6 +70,35 @@ class TaskConfig:
 
 
 @dataclass(frozen=True)
+class ExtraTask:
+    """Another task for multitask studies (and their single-task baselines)."""
+
+    name: str
+    dataset: str
+    target_accuracy: float
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+
+
+@dataclass(frozen=True)
+class PretrainConfig:
+    """Where fine-tuned models start: a pretraining stage that powertrain runs and measures, or an
+    external checkpoint (a state dict file; torchvision format for resnet18) whose energy is unknown
+    unless given in ``energy_j``."""
+
+    dataset: str | None = None
+    dataset_options: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None
+    target_accuracy: float | None = None  # None: train for max_epochs
+    max_epochs: int = 5
+    evals_per_epoch: int = 1
+    train: TrainConfig = field(default_factory=TrainConfig)
+    seed: int = 0
+    checkpoint: str | None = None
+    energy_j: float | None = None
+
+
+@dataclass(frozen=True)
 class MeterConfig:
     backends: list[str] | None = None  # None: the best available per component
     interval_s: float = 0.1
@@ -84,14 +117,27 @@ class StudyConfig:
     device: str = "auto"  # "auto": the GPU where there is one, else the CPU
     threads: int | None = None  # torch CPU threads; None: one per core
     description: str = ""
+    pretrain: PretrainConfig | None = None
+    extra_tasks: list[ExtraTask] = field(default_factory=list)
+    save_models: bool = False  # keep each run's final weights (for `powertrain infer`)
+
+    @property
+    def task_names(self) -> list[str]:
+        """The main task is named after its data set; extra tasks by their ``name``."""
+        return [self.task.dataset, *(t.name for t in self.extra_tasks)]
 
     def setups(self) -> list[Setup]:
-        """The grid's setups, in the order of the file's keys and values."""
+        """The grid's setups, in the order of the file's keys and values. With extra tasks, every
+        single-task setup is repeated for each task (the baselines a multitask setup is held against)."""
         keys = list(self.grid)
         result = []
         for values in itertools.product(*(self.grid[k] for k in keys)):
             varied = dict(zip(keys, values, strict=True))
-            result.append(Setup(varied, dataclasses.replace(self.train, **varied)))
+            train = dataclasses.replace(self.train, **varied)
+            if self.extra_tasks and train.paradigm != "multitask":
+                result += [Setup({**varied, "task": name}, train, name) for name in self.task_names]
+            else:
+                result.append(Setup(varied, train, None))
         return result
 
     def runs(self) -> list[tuple[Setup, int]]:
@@ -100,11 +146,16 @@ class StudyConfig:
     def run_key(self, setup: Setup, seed: int) -> str:
         """Identifies a run by everything that determines it, so that a changed task never resumes an
         old run by mistake."""
-        identity = {
+        identity: dict[str, Any] = {
             "task": dataclasses.asdict(self.task),
             "train": dataclasses.asdict(setup.train),
             "seed": seed,
         }
+        if self.extra_tasks:
+            identity["tasks"] = [dataclasses.asdict(t) for t in self.extra_tasks]
+            identity["single_task"] = setup.task
+        if setup.train.paradigm in ("finetune", "head-only") and self.pretrain is not None:
+            identity["pretrain"] = dataclasses.asdict(self.pretrain)
         return hashlib.sha256(
             json.dumps(identity, sort_keys=True, default=str).encode()
         ).hexdigest()[:20]
@@ -115,8 +166,11 @@ class StudyConfig:
 
 @dataclass(frozen=True)
 class Setup:
-    varied: dict[str, Any]  # the grid's values for this setup
+    varied: dict[
+        str, Any
+    ]  # the grid's values for this setup (and the task, for single-task baselines)
     train: TrainConfig
+    task: str | None = None  # the one task a single-task setup learns, when the study has several
 
     def label(self) -> str:
         return " ".join(f"{k}={v}" for k, v in self.varied.items())
@@ -242,3 +296,62 @@ def _validate(study: StudyConfig) -> None:
         "must be auto, cpu or cuda[:N]",
     )
     check(study.threads is None or study.threads > 0, "threads", "must be positive")
+    _validate_paradigms(study)
+
+
+def _validate_paradigms(study: StudyConfig) -> None:
+    from powertrain.data.registry import DATASETS, dataset_options
+
+    paradigms = {s.train.paradigm for s in study.setups()}
+    where = "grid.paradigm" if "paradigm" in study.grid else "train.paradigm"
+    if paradigms & {"finetune", "head-only"}:
+        check(
+            study.pretrain is not None, where, "finetune and head-only need a `pretrain:` section"
+        )
+    if "multitask" in paradigms:
+        check(
+            bool(study.extra_tasks),
+            where,
+            "multitask needs `extra_tasks:` to learn besides the main task",
+        )
+    names = study.task_names
+    check(
+        len(set(names)) == len(names),
+        "extra_tasks",
+        f"task names must differ (and differ from {names[0]!r})",
+    )
+    for i, extra in enumerate(study.extra_tasks):
+        at = f"extra_tasks[{i}]"
+        check(extra.dataset in DATASETS, f"{at}.dataset", f"unknown data set {extra.dataset!r}")
+        check(0 < extra.target_accuracy <= 1, f"{at}.target_accuracy", "must be in (0, 1]")
+        for key in extra.dataset_options:
+            check(
+                key in dataset_options(extra.dataset),
+                f"{at}.dataset_options.{key}",
+                f"not an option of {extra.dataset}",
+            )
+    pre = study.pretrain
+    if pre is not None:
+        check(
+            (pre.dataset is None) != (pre.checkpoint is None),
+            "pretrain",
+            "give either a `dataset` to pretrain on or an external `checkpoint`, not both",
+        )
+        if pre.dataset is not None:
+            check(pre.dataset in DATASETS, "pretrain.dataset", f"unknown data set {pre.dataset!r}")
+            for key in pre.dataset_options:
+                check(
+                    key in dataset_options(pre.dataset),
+                    f"pretrain.dataset_options.{key}",
+                    f"not an option of {pre.dataset}",
+                )
+            check(
+                pre.target_accuracy is None or 0 < pre.target_accuracy <= 1,
+                "pretrain.target_accuracy",
+                "must be in (0, 1]",
+            )
+            check(pre.max_epochs > 0, "pretrain.max_epochs", "must be positive")
+            pre.train.validate("pretrain.train")
+        check(
+            pre.energy_j is None or pre.energy_j >= 0, "pretrain.energy_j", "must not be negative"
+        )

@@ -1,13 +1,17 @@
-"""Runs a study: every (setup, seed) in turn, each written to the store as it goes.
+"""Runs a study: the pretraining stage when a setup needs one, then every (setup, seed) in turn, each
+written to the store as it goes.
 
 Resuming is running again: runs that finished are skipped, a run that was killed half-way is begun
 afresh (the store removes its partial rows in the same transaction), failed runs are kept unless
-``retry_failed``. The data set is loaded once, with a fixed split seed, so every run sees the same data.
+``retry_failed``. Data sets are loaded once, with a fixed split seed, so every run sees the same data.
+Model files (the pretraining checkpoint, and each run's weights with ``save_models``) go to
+``artifacts_dir`` and are written before their run is marked finished.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -15,14 +19,15 @@ from powertrain.data.registry import load_dataset
 from powertrain.errors import PowertrainError
 from powertrain.hardware import describe_hardware
 from powertrain.meters.detect import Detection, detect_meters
-from powertrain.models.registry import build_model
+from powertrain.models.checkpoints import save_state_dict
 from powertrain.monitor import Monitor
 from powertrain.records import FAILED, FINAL_STATUSES, EvalPoint, RunOutcome, method_label
 from powertrain.store.base import ResultStore
 from powertrain.study.config import Setup, StudyConfig
+from powertrain.study.paradigms import TaskData, prepare
+from powertrain.study.pretrain import Pretrained, ensure_pretrained
 from powertrain.train.loop import Limits, train_to_target
 from powertrain.train.setup import check_precision, resolve_device, seed_everything, set_threads
-from powertrain.train.steps import classification_eval, classification_step
 
 DATA_SPLIT_SEED = 0
 
@@ -41,6 +46,55 @@ class StudyResult:
     ran: int = 0
     skipped: int = 0
     outcomes: list[RunOutcome] = field(default_factory=list)
+    pretrained: Pretrained | None = None
+
+
+def artifact_path(artifacts_dir: Path, study: str, run_key: str) -> Path:
+    """Where a run's final weights are kept (with ``save_models``)."""
+    return artifacts_dir / "models" / f"{run_key}.pt"
+
+
+@dataclass
+class _Context:
+    """What every run of a study shares."""
+
+    study: StudyConfig
+    store: ResultStore
+    detection: Detection
+    device: torch.device
+    hardware: dict
+    provenance: dict
+    artifacts_dir: Path
+    reporter: Reporter
+    datasets: dict = field(default_factory=dict)
+
+    def dataset(self, name: str, options: dict):
+        key = (name, repr(sorted(options.items())))
+        if key not in self.datasets:
+            self.datasets[key] = load_dataset(name, **{"seed": DATA_SPLIT_SEED, **options}).to(
+                self.device
+            )
+        return self.datasets[key]
+
+    def monitor(self) -> Monitor:
+        meters = self.study.meters
+        return Monitor(
+            self.detection.meters,
+            interval_s=meters.interval_s,
+            sample=meters.record_timeline or None,
+            synchronize=torch.cuda.synchronize if self.device.type == "cuda" else None,
+        )
+
+    def task_data(
+        self, name: str, dataset: str, options: dict, label: str | None, target: float
+    ) -> TaskData:
+        data = self.dataset(dataset, options)
+        label = label or data.default_task
+        if label not in data.tasks:
+            raise PowertrainError(
+                f"{dataset} has no label {label!r}; it has {', '.join(data.tasks)}"
+            )
+        return TaskData(name, data, data.tasks[label], target)
 
 
 def run_study(
@@ -50,33 +104,25 @@ def run_study(
     reporter: Reporter | None = None,
     retry_failed: bool = False,
     detection: Detection | None = None,
+    artifacts_dir: str | Path = "runs/artifacts",
 ) -> StudyResult:
-    reporter = reporter or Reporter()
     device = resolve_device(study.device)
     for setup in study.setups():
         check_precision(setup.train.precision, device)
     set_threads(study.threads)
-    meter_cfg = study.meters
     detection = (
-        detection or detect_meters(meter_cfg.backends, cpu_tdp_w=meter_cfg.cpu_tdp_w).require()
+        detection
+        or detect_meters(study.meters.backends, cpu_tdp_w=study.meters.cpu_tdp_w).require()
     )
-    data = load_dataset(
-        study.task.dataset, **{"seed": DATA_SPLIT_SEED, **study.task.dataset_options}
-    ).to(device)
-    task_name = study.task.label or data.default_task
-    if task_name not in data.tasks:
-        raise PowertrainError(
-            f"task.label: {study.task.dataset} has no task {task_name!r}; it has {list(data.tasks)}"
-        )
-    task = data.tasks[task_name]
-    hardware = describe_hardware(device, detection.meters)
-    provenance = {c.value: m.provenance.to_dict() for c, m in detection.meters.items()}
-    limits = Limits(
-        study.task.target_accuracy,
-        study.task.max_epochs,
-        study.task.eval_every_steps,
-        study.task.max_time_s,
-        study.task.evals_per_epoch,
+    ctx = _Context(
+        study,
+        store,
+        detection,
+        device,
+        describe_hardware(device, detection.meters),
+        {c.value: m.provenance.to_dict() for c, m in detection.meters.items()},
+        Path(artifacts_dir) / _safe(study.name),
+        reporter or Reporter(),
     )
 
     store.save_study(study.name, study.to_dict())
@@ -86,68 +132,111 @@ def run_study(
         if r.status in FINAL_STATUSES and not (retry_failed and r.status == FAILED)
     }
     runs = study.runs()
-    result = StudyResult()
-    reporter.study_started(
-        study, len(runs), sum(study.run_key(s, seed) not in finished for s, seed in runs)
-    )
-    for setup, seed in runs:
-        key = study.run_key(setup, seed)
-        if key in finished:
-            result.skipped += 1
-            continue
-        reporter.run_started(setup, seed)
-        run_id = store.begin_run(
-            study.name,
-            key,
-            setup.varied,
-            setup.train.__dict__,
-            seed,
-            hardware,
-            provenance,
-            replace_failed=retry_failed,
-        )
+    todo = [(setup, seed) for setup, seed in runs if study.run_key(setup, seed) not in finished]
+    result = StudyResult(skipped=len(runs) - len(todo))
+    ctx.reporter.study_started(study, len(runs), len(todo))
+    if not todo:
+        return result
 
-        def record(point: EvalPoint, run_id: int = run_id) -> None:
-            store.add_eval_point(run_id, point)
-            reporter.eval_point(point)
-
-        monitor = Monitor(
-            detection.meters,
-            interval_s=meter_cfg.interval_s,
-            sample=meter_cfg.record_timeline or None,
-            synchronize=torch.cuda.synchronize if device.type == "cuda" else None,
+    task = study.task
+    tasks = {
+        task.dataset: ctx.task_data(
+            task.dataset, task.dataset, task.dataset_options, task.label, task.target_accuracy
         )
-        with monitor:
-            seed_everything(seed)
-            try:
-                model = build_model(
-                    study.task.model, data.input_shape, task.num_classes, **study.task.model_options
-                )
-            except Exception as exc:  # noqa: BLE001 - recorded as the run's failure
-                outcome = RunOutcome(
-                    FAILED, "the model could not be built", 0.0, {}, 0.0, 0, error=str(exc)
-                )
-            else:
-                outcome = train_to_target(
-                    model,
-                    data,
-                    setup.train,
-                    limits,
-                    monitor,
-                    step_fn=classification_step(task),
-                    evaluate=classification_eval(task),
-                    test_evaluate=classification_eval(task),
-                    device=device,
-                    seed=seed,
-                    on_eval=record,
-                )
-        if meter_cfg.record_timeline:
-            trace = monitor.trace()
-            store.save_timeline(
-                run_id, {"header": trace.header, "t_s": trace.t_s, "energy_j": trace.energy_j}
-            )
-        store.finish_run(run_id, outcome)
+    }
+    for extra in study.extra_tasks:
+        tasks[extra.name] = ctx.task_data(
+            extra.name, extra.dataset, extra.dataset_options, extra.label, extra.target_accuracy
+        )
+    if any(s.train.paradigm in ("finetune", "head-only") for s, _ in todo):
+        result.pretrained = ensure_pretrained(ctx)
+    pretrained_path = result.pretrained.path if result.pretrained else None
+
+    for setup, seed in todo:
+        outcome = _run_one(ctx, setup, seed, tasks, pretrained_path, retry_failed)
         result.ran += 1
         result.outcomes.append(outcome)
-        reporter.run_finished(setup, seed, outcome, method_label(provenance))
     return result
+
+
+def _run_one(
+    ctx: _Context,
+    setup: Setup,
+    seed: int,
+    tasks: dict[str, TaskData],
+    pretrained: Path | None,
+    retry_failed: bool,
+) -> RunOutcome:
+    study, store = ctx.study, ctx.store
+    key = study.run_key(setup, seed)
+    ctx.reporter.run_started(setup, seed)
+    run_id = store.begin_run(
+        study.name,
+        key,
+        setup.varied,
+        setup.train.__dict__,
+        seed,
+        ctx.hardware,
+        ctx.provenance,
+        replace_failed=retry_failed,
+    )
+
+    def record(point: EvalPoint) -> None:
+        store.add_eval_point(run_id, point)
+        ctx.reporter.eval_point(point)
+
+    limits_base = study.task
+    monitor = ctx.monitor()
+    with monitor:
+        seed_everything(seed)
+        try:
+            prepared = prepare(
+                setup,
+                tasks,
+                study.task.dataset,
+                study.task.model,
+                study.task.model_options,
+                pretrained,
+            )
+        except Exception as exc:  # noqa: BLE001 - recorded as the run's failure
+            outcome = RunOutcome(
+                FAILED, "the model could not be set up", 0.0, {}, 0.0, 0, error=str(exc)
+            )
+        else:
+            limits = Limits(
+                prepared.targets,
+                limits_base.max_epochs,
+                limits_base.eval_every_steps,
+                limits_base.max_time_s,
+                limits_base.evals_per_epoch,
+            )
+            outcome = train_to_target(
+                prepared.model,
+                prepared.source,
+                setup.train,
+                limits,
+                monitor,
+                step_fn=prepared.step_fn,
+                evaluate=prepared.evaluate,
+                test_evaluate=prepared.test_evaluate,
+                device=ctx.device,
+                seed=seed,
+                on_eval=record,
+                parameters=prepared.parameters,
+            )
+            if study.save_models and outcome.status != FAILED:
+                save_state_dict(prepared.model, artifact_path(ctx.artifacts_dir, study.name, key))
+    if study.meters.record_timeline:
+        trace = monitor.trace()
+        store.save_timeline(
+            run_id, {"header": trace.header, "t_s": trace.t_s, "energy_j": trace.energy_j}
+        )
+    store.finish_run(run_id, outcome)
+    ctx.reporter.run_finished(setup, seed, outcome, method_label(ctx.provenance))
+    return outcome
+
+
+def _safe(name: str) -> str:
+    import re
+
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "study"

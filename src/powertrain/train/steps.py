@@ -1,7 +1,8 @@
-"""What one training step and one evaluation are, for a classification task (single- or multi-label).
+"""What one training step and one evaluation are, for classification tasks (single- or multi-label),
+one task or several sharing a backbone.
 
-A step function takes (model, inputs, labels per task) and returns the loss; an evaluation function
-takes (model, split) and returns an accuracy in [0, 1]. Paradigms supply their own.
+A step function takes (model, batch) and returns the loss; an evaluation function takes the model and
+returns the validation (or test) accuracy per task, in [0, 1].
 """
 
 from __future__ import annotations
@@ -13,9 +14,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from powertrain.data.base import Split, Task
-
-StepFn = Callable[[nn.Module, torch.Tensor, dict[str, torch.Tensor]], torch.Tensor]
-EvalFn = Callable[[nn.Module, Split], float]
 
 
 def task_loss(logits: torch.Tensor, target: torch.Tensor, task: Task) -> torch.Tensor:
@@ -31,9 +29,34 @@ def correct(logits: torch.Tensor, target: torch.Tensor, task: Task) -> torch.Ten
     return (logits.argmax(dim=1) == target).sum()
 
 
-def classification_step(task: Task) -> StepFn:
-    def step(model: nn.Module, x: torch.Tensor, y: dict[str, torch.Tensor]) -> torch.Tensor:
-        return task_loss(model(x), y[task.name], task)
+def classification_step(task: Task) -> Callable:
+    """One model, one task, one split."""
+
+    def step(model: nn.Module, batch: Split) -> torch.Tensor:
+        return task_loss(model(batch.x), batch.y[task.name], task)
+
+    return step
+
+
+def shared_input_step(tasks: list) -> Callable:
+    """A multi-head model, several label sets of the same inputs (CelebA attributes and identity):
+    the backbone runs once, the losses add up. ``tasks``: TaskData (name, task, label)."""
+
+    def step(model: nn.Module, batch: Split) -> torch.Tensor:
+        logits = model.all_heads(batch.x)
+        return sum(task_loss(logits[t.name], batch.y[t.label], t.task) for t in tasks)
+
+    return step
+
+
+def joint_step(tasks: dict) -> Callable:
+    """A multi-head model, one batch from each task's own data set (Fashion-MNIST and MNIST)."""
+
+    def step(model: nn.Module, batch: dict[str, Split]) -> torch.Tensor:
+        return sum(
+            task_loss(model(b.x, task=name), b.y[tasks[name].label], tasks[name].task)
+            for name, b in batch.items()
+        )
 
     return step
 
@@ -43,19 +66,37 @@ def accuracy(
     model: nn.Module,
     split: Split,
     task: Task,
+    label_key: str | None = None,
     batch_size: int = 1024,
     forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
 ) -> float:
     was_training = model.training
     model.eval()
     total = torch.zeros((), device=split.x.device)
+    key = label_key or task.name
     for start in range(0, len(split), batch_size):
         x = split.x[start : start + batch_size]
         logits = forward(model, x) if forward else model(x)
-        total += correct(logits.float(), split.y[task.name][start : start + batch_size], task)
+        total += correct(logits.float(), split.y[key][start : start + batch_size], task)
     model.train(was_training)
     return float(total) / max(1, len(split))
 
 
-def classification_eval(task: Task) -> EvalFn:
-    return lambda model, split: accuracy(model, split, task)
+def evaluator(
+    checks: dict[str, tuple[Split, Task, str, str | None]],
+) -> Callable[[nn.Module], dict[str, float]]:
+    """Accuracy per named task: (split, task, label key, head name or None for a single-head model)."""
+
+    def evaluate(model: nn.Module) -> dict[str, float]:
+        return {
+            name: accuracy(
+                model,
+                split,
+                task,
+                key,
+                forward=(lambda m, x, h=head: m(x, task=h)) if head is not None else None,
+            )
+            for name, (split, task, key, head) in checks.items()
+        }
+
+    return evaluate
