@@ -138,7 +138,13 @@ def run(study_file: str, db_path: str | None, retry_failed: bool) -> None:
     reporter = ProgressReporter()
     with open_store(db_path) as store:
         try:
-            result = run_study(study, store, reporter=reporter, retry_failed=retry_failed)
+            result = run_study(
+                study,
+                store,
+                reporter=reporter,
+                retry_failed=retry_failed,
+                artifacts_dir=artifacts_dir(db_path),
+            )
         finally:
             reporter.close()
     click.echo(
@@ -202,13 +208,22 @@ def list_runs(db_path: str | None, study_name: str | None, as_json: bool) -> Non
     show_default=True,
     help="Folder for report.html, the figures, summary.json and summary.csv.",
 )
-def report(db_path: str | None, study_name: str | None, out_dir: str) -> None:
+@click.option(
+    "--queries",
+    type=int,
+    default=1_000_000,
+    show_default=True,
+    help="Inference queries over a model's life, for the whole-life section.",
+)
+def report(db_path: str | None, study_name: str | None, out_dir: str, queries: int) -> None:
     """Write the report: energy-to-target per setup, waste against the best, figures, JSON and CSV."""
     from powertrain.report.build import build_report
     from powertrain.store import existing_store
 
     with existing_store(db_path) as store:
-        files = build_report(store, out_dir, study_name)
+        if queries < 0:
+            raise PowertrainError(f"--queries must not be negative, got {queries}")
+        files = build_report(store, out_dir, study_name, queries=queries)
     for g in files.groups:
         if g.best is None:
             headline = "no setup reached the target with every seed"
@@ -246,6 +261,70 @@ def compare_cmd(first: str, second: str | None, db_path: str | None, as_json: bo
     from powertrain.console import print_comparison
 
     print_comparison(result)
+
+
+def artifacts_dir(db_path: str | None):
+    """Model files live beside the results store they belong to."""
+    from pathlib import Path
+
+    from powertrain.store import DEFAULT_DB
+
+    return Path(db_path or DEFAULT_DB).parent / "artifacts"
+
+
+@cli.command()
+@click.option(
+    "--study", "study_name", required=True, help="The study whose trained models to measure."
+)
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(),
+    default=None,
+    help="Results store (default runs/powertrain.db).",
+)
+@click.option(
+    "--run",
+    "run_ids",
+    type=int,
+    multiple=True,
+    help="Only this run (repeatable); default one per setup.",
+)
+@click.option(
+    "--batch-sizes", default="1,16,256", show_default=True, help="Comma-separated batch sizes."
+)
+@click.option(
+    "--inputs", type=int, default=1000, show_default=True, help="Inputs answered per batch size."
+)
+@_meter_options
+def infer(
+    study_name, db_path, run_ids, batch_sizes, inputs, meters, replay_trace, cpu_tdp_w
+) -> None:
+    """Measure trained models' inference energy per 1,000 inputs over a grid of batch sizes.
+
+    Needs the study to have kept its models (save_models: true)."""
+    from powertrain.console import print_inference
+    from powertrain.store import existing_store
+    from powertrain.study.infer import infer_study
+
+    try:
+        sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
+    except ValueError:
+        raise PowertrainError(
+            f"--batch-sizes takes whole numbers separated by commas, not {batch_sizes!r}"
+        ) from None
+    detection = _detect(meters, replay_trace, cpu_tdp_w).require()
+    with existing_store(db_path) as store:
+        done = infer_study(
+            store,
+            study_name,
+            detection,
+            artifacts_dir=artifacts_dir(db_path),
+            run_ids=list(run_ids) or None,
+            batch_sizes=sizes,
+            inputs=inputs,
+        )
+    print_inference(done)
 
 
 def main(argv: list[str] | None = None) -> None:

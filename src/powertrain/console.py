@@ -182,3 +182,28 @@ def _energy_cell(s) -> str:
     if s.energy_to_target_at_least_j is not None:
         return f">= {s.energy_to_target_at_least_j:.1f} ({s.reached}/{s.seeds} reached)"
     return "never reached"
+
+
+def print_inference(done, file: IO[str] | None = None) -> None:
+    console = _console(file or sys.stdout)
+    table = Table(title="inference energy", title_justify="left")
+    for column in ("run", "setup", "batch_size", "j_per_1000_inputs", "inputs_per_s", "how"):
+        table.add_column(column, justify="left" if column in ("setup", "how") else "right")
+    for item in done:
+        for r in item.results:
+            estimated = any(p["estimated"] for p in r.provenance.values())
+            how = (
+                ("ESTIMATE" if estimated else "measured")
+                + " ("
+                + ", ".join(f"{c} {p['method']}" for c, p in r.provenance.items())
+                + ")"
+            )
+            table.add_row(
+                str(item.run.id),
+                " ".join(f"{k}={v}" for k, v in item.run.setup.items()),
+                str(r.batch_size),
+                f"{r.energy_per_1000_j:.3f}",
+                f"{r.inputs / r.duration_s:,.0f}" if r.duration_s > 0 else "",
+                how,
+            )
+    console.print(table)

@@ -9,8 +9,9 @@ from powertrain.meters.detect import detect_meters
 from powertrain.records import REACHED
 from powertrain.report.build import build_report
 from powertrain.store.sqlite import SqliteStore
+from powertrain.study.artifacts import model_path
 from powertrain.study.config import parse_study
-from powertrain.study.runner import artifact_path, run_study
+from powertrain.study.runner import run_study
 
 SMALL_FMNIST = {"train_size": 400, "val_size": 100, "test_size": 100}
 MLP = {"hidden": [32]}
@@ -73,7 +74,7 @@ def test_pretraining_is_measured_once_and_fine_tuning_starts_from_it(transfer_db
         assert len(trained) == 6
         for run in trained:  # save_models: each run's weights, loadable as tensors only
             state = torch.load(
-                artifact_path(root / "artifacts" / "transfer", "transfer", run.run_key),
+                model_path(root / "artifacts", "transfer", run.run_key),
                 weights_only=True,
             )
             assert "head.weight" in state
@@ -85,7 +86,7 @@ def test_head_only_leaves_the_backbone_as_pretrained(transfer_db):
     with SqliteStore(root / "r.db") as store:
         head_only = next(r for r in store.runs("transfer") if r.train["paradigm"] == "head-only")
     final = torch.load(
-        artifact_path(root / "artifacts" / "transfer", "transfer", head_only.run_key),
+        model_path(root / "artifacts", "transfer", head_only.run_key),
         weights_only=True,
     )
     assert torch.equal(final["features.1.weight"], pretrained["features.1.weight"])
@@ -209,3 +210,61 @@ def test_paradigms_need_their_sections():
         parse_study({**transfer_study().to_dict(), "pretrain": None})
     with pytest.raises(ConfigError, match="multitask needs `extra_tasks:`"):
         parse_study({**transfer_study().to_dict(), "grid": {"paradigm": ["multitask"]}})
+
+
+def test_infer_measures_energy_per_1000_inputs_and_the_report_adds_the_whole_life(
+    transfer_db, tmp_path
+):
+    from tests.cli_helpers import powertrain
+
+    root, _, _ = transfer_db
+    db = str(root / "r.db")
+    run = powertrain(
+        "infer",
+        "--study",
+        "transfer",
+        "--db",
+        db,
+        "--batch-sizes",
+        "1,32",
+        "--inputs",
+        "64",
+        "--meter",
+        "estimate",
+    )
+    assert run.returncode == 0, run.stderr
+    assert "ESTIMATE" in run.stdout
+    with SqliteStore(root / "r.db") as store:
+        measured = {
+            r.id: store.inference(r.id) for r in store.runs("transfer") if store.inference(r.id)
+        }
+        assert len(measured) == 3  # one run per setup
+        for results in measured.values():
+            assert [r["batch_size"] for r in results] == [1, 32]
+            assert all(r["inputs"] == 64 and r["energy_per_1000_j"] >= 0 for r in results)
+        files = build_report(store, tmp_path, queries=10_000)
+    (life,) = json.loads(files.json.read_text())["inference"]
+    assert life["queries"] == 10_000 and len(life["setups"]) == 3
+    for row in life["setups"]:
+        assert row["whole_life_j"] == pytest.approx(
+            row["training_j"] + row["inference_per_1000_j"] * 10
+        )
+    assert "Inference and the whole life" in files.html.read_text()
+
+
+def test_infer_without_saved_models_says_what_to_do(tmp_path):
+    from tests.cli_helpers import assert_one_clear_error, powertrain
+
+    study = transfer_study()
+    with SqliteStore(tmp_path / "r.db") as store:
+        store.save_study("transfer", study.to_dict())
+    assert_one_clear_error(
+        powertrain("infer", "--study", "transfer", "--db", str(tmp_path / "r.db")),
+        "save_models: true",
+    )
+    assert_one_clear_error(
+        powertrain(
+            "infer", "--study", "transfer", "--db", str(tmp_path / "r.db"), "--batch-sizes", "1,x"
+        ),
+        "--batch-sizes",
+    )

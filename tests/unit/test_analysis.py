@@ -108,3 +108,24 @@ def test_groups_are_per_machine_and_running_runs_are_left_out():
     groups = summarise([*runs, running])
     assert sorted(g.hardware for g in groups) == ["X on a", "X on b"]
     assert all(g.runs == 1 for g in groups)
+
+
+def test_whole_life_crossover_is_where_the_cheaper_to_run_setup_catches_up():
+    from powertrain.analysis.life import whole_life
+
+    runs = [record(1, {"m": "small"}, 100.0), record(2, {"m": "big"}, 400.0)]
+    (group,) = summarise(runs)
+    inference = {
+        1: [
+            {"batch_size": 1, "energy_per_1000_j": 5.0},
+            {"batch_size": 64, "energy_per_1000_j": 3.0},
+        ],
+        2: [{"batch_size": 64, "energy_per_1000_j": 1.0}],
+    }
+    life = whole_life(group, inference, queries=1000)
+    small = next(r for r in life.rows if r.setup.label == "m=small")
+    assert small.per_query_j == pytest.approx(0.003) and small.batch_size == 64
+    assert small.total_j == pytest.approx(100 + 3.0)
+    (crossing,) = life.crossovers
+    assert crossing.cheaper_to_train == "m=small" and crossing.cheaper_to_run == "m=big"
+    assert crossing.queries == pytest.approx((400 - 100) / (0.003 - 0.001))

@@ -110,6 +110,19 @@ class TestStoreContract:
         new_id = store.begin_run("st", "k1", {}, {}, 0, {}, {}, replace_failed=True)
         assert [r.id for r in store.runs("st")] == [new_id]
 
+    def test_inference_results_round_trip_replace_and_go_with_a_killed_run(self, store):
+        store.save_study("st", {})
+        run_id = begin(store)
+        assert store.inference(run_id) == []
+        store.save_inference(
+            run_id, [{"batch_size": 64, "energy_j": 2.0}, {"batch_size": 1, "energy_j": 9.0}]
+        )
+        assert [r["batch_size"] for r in store.inference(run_id)] == [1, 64]
+        store.save_inference(run_id, [{"batch_size": 8, "energy_j": 3.0}])
+        assert store.inference(run_id) == [{"batch_size": 8, "energy_j": 3.0}]
+        begin(store)  # the unfinished attempt is replaced, its measurements with it
+        assert store.inference(run_id) == []
+
     def test_runs_are_listed_in_order_and_by_study(self, store):
         store.save_study("st", {})
         store.save_study("other", {})

@@ -19,7 +19,10 @@ class ReportFiles:
     groups: list[GroupSummary]
 
 
-def build_report(store: ResultStore, out_dir: str | Path, study: str | None = None) -> ReportFiles:
+def build_report(
+    store: ResultStore, out_dir: str | Path, study: str | None = None, queries: int = 1_000_000
+) -> ReportFiles:
+    """``queries``: how many inference queries the whole-life section counts over a model's life."""
     from powertrain.report import export, figures, html
 
     studies = {s["name"]: s["config"] for s in store.studies()}
@@ -75,7 +78,7 @@ def build_report(store: ResultStore, out_dir: str | Path, study: str | None = No
             written += [paths["png"], paths["svg"]]
             drawn.setdefault(f"{g.study}|{g.hardware}", []).append((paths["png"], caption))
 
-    sections, extra = _paradigm_sections(store, groups, studies, runs, out, written)
+    sections, extra = _paradigm_sections(store, groups, studies, runs, out, written, queries)
     title = f"powertrain report: {study}" if study else "powertrain report"
     (out / "report.html").write_text(html.render(groups, drawn, title, sections))
     export.write_json(groups, out / "summary.json", extra)
@@ -85,14 +88,20 @@ def build_report(store: ResultStore, out_dir: str | Path, study: str | None = No
     )
 
 
-def _paradigm_sections(store, groups, studies, runs, out: Path, written: list[Path]):
-    """The transfer and multitask sections (HTML, and their summary.json entries)."""
+def _paradigm_sections(store, groups, studies, runs, out: Path, written: list[Path], queries: int):
+    """The transfer, multitask and whole-life sections (HTML, and their summary.json entries)."""
+    from powertrain.analysis.life import whole_life
     from powertrain.analysis.paradigms import multitask, transfer
     from powertrain.report import figures, sections
 
     html_parts: list[str] = []
-    extra: dict = {"transfer": [], "multitask": []}
+    extra: dict = {"transfer": [], "multitask": [], "inference": []}
     for g in groups:
+        inference = {run_id: store.inference(run_id) for s in g.setups for run_id in s.run_ids}
+        life = whole_life(g, inference, queries)
+        if life is not None:
+            html_parts.append(sections.life_html(life))
+            extra["inference"].append(sections.life_dict(life))
         config = studies.get(g.study, {})
         pretrain_runs = [r for r in runs if r.study == g.study and r.stage == "pretrain"]
         t = transfer(g, pretrain_runs, config)

@@ -124,3 +124,55 @@ def multitask_dict(m: MultitaskSummary) -> dict[str, Any]:
 
 def _acc(value: float | None) -> str:
     return "?" if value is None else f"{value:.3f}"
+
+
+def life_html(life) -> str:
+    rows = "".join(
+        f"<tr><td class=text>{escape(r.setup.label)}</td><td>{'&ge; ' if r.training_is_lower_bound else ''}"
+        f"{r.training_j:,.1f}</td><td>{r.per_query_j * 1000:,.3f}</td><td>{r.batch_size}</td>"
+        f"<td>{r.per_query_j * r.queries:,.1f}</td><td>{r.total_j:,.1f}</td></tr>"
+        for r in life.rows
+    )
+    crossings = (
+        "".join(
+            f"<li>{escape(c.cheaper_to_train)} is cheaper to train than {escape(c.cheaper_to_run)} but dearer to run: "
+            f"it stops paying after {c.queries:,.0f} queries.</li>"
+            for c in life.crossovers
+        )
+        or "<li>No setup is both cheaper to train and dearer to run than another.</li>"
+    )
+    return (
+        f"<h3>Inference and the whole life: {escape(life.study)} on {escape(life.hardware)}</h3>"
+        f"<p>Training to the target plus {life.queries:,} queries, each answered at the most efficient batch size "
+        f"measured. Energy: {escape(life.method)}.</p>"
+        "<table><tr><th>setup</th><th>training (J)</th><th>J per 1,000 inputs</th><th>batch size</th>"
+        f"<th>{life.queries:,} queries (J)</th><th>whole life (J)</th></tr>{rows}</table><ul>{crossings}</ul>"
+    )
+
+
+def life_dict(life) -> dict[str, Any]:
+    return {
+        "study": life.study,
+        "hardware": life.hardware,
+        "energy_method": life.method,
+        "queries": life.queries,
+        "setups": [
+            {
+                "setup": r.setup.label,
+                "training_j": r.training_j,
+                "training_is_lower_bound": r.training_is_lower_bound,
+                "inference_per_1000_j": r.per_query_j * 1000,
+                "batch_size": r.batch_size,
+                "whole_life_j": r.total_j,
+            }
+            for r in life.rows
+        ],
+        "crossovers": [
+            {
+                "cheaper_to_train": c.cheaper_to_train,
+                "cheaper_to_run": c.cheaper_to_run,
+                "queries": c.queries,
+            }
+            for c in life.crossovers
+        ],
+    }

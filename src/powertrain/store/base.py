@@ -62,6 +62,14 @@ class ResultStore(ABC):
     @abstractmethod
     def timeline(self, run_id: int) -> dict[str, Any] | None: ...
 
+    @abstractmethod
+    def save_inference(self, run_id: int, results: list[dict[str, Any]]) -> None:
+        """A run's inference measurements (one dict per batch size), replacing earlier ones."""
+
+    @abstractmethod
+    def inference(self, run_id: int) -> list[dict[str, Any]]:
+        """The run's inference measurements, by batch size; empty when none were made."""
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the store. Idempotent."""
 

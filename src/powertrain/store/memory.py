@@ -16,6 +16,7 @@ class MemoryStore(ResultStore):
         self._runs: dict[int, RunRecord] = {}
         self._points: dict[int, list[EvalPoint]] = {}
         self._timelines: dict[int, dict[str, Any]] = {}
+        self._inference: dict[int, list[dict[str, Any]]] = {}
         self._next_id = 1
 
     def save_study(self, name: str, config: dict[str, Any]) -> None:
@@ -48,6 +49,7 @@ class MemoryStore(ResultStore):
             del self._runs[r.id]
             self._points.pop(r.id, None)
             self._timelines.pop(r.id, None)
+            self._inference.pop(r.id, None)
         run_id, self._next_id = self._next_id, self._next_id + 1
         self._runs[run_id] = RunRecord(
             run_id,
@@ -82,6 +84,12 @@ class MemoryStore(ResultStore):
 
     def save_timeline(self, run_id: int, timeline: dict[str, Any]) -> None:
         self._timelines[run_id] = copy.deepcopy(timeline)
+
+    def save_inference(self, run_id: int, results: list[dict[str, Any]]) -> None:
+        self._inference[run_id] = sorted(copy.deepcopy(results), key=lambda r: r["batch_size"])
+
+    def inference(self, run_id: int) -> list[dict[str, Any]]:
+        return copy.deepcopy(self._inference.get(run_id, []))
 
     def runs(self, study: str | None = None) -> list[RunRecord]:
         return [r for _, r in sorted(self._runs.items()) if study is None or r.study == study]

@@ -46,6 +46,12 @@ CREATE TABLE IF NOT EXISTS eval_points (
     point TEXT NOT NULL,
     PRIMARY KEY (run_id, idx)
 );
+CREATE TABLE IF NOT EXISTS inference (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    batch_size INTEGER NOT NULL,
+    result TEXT NOT NULL,
+    PRIMARY KEY (run_id, batch_size)
+);
 CREATE TABLE IF NOT EXISTS timelines (
     run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
     timeline TEXT NOT NULL
@@ -173,6 +179,20 @@ class SqliteStore(ResultStore):
             db.execute(
                 "INSERT OR REPLACE INTO timelines VALUES (?, ?)", (run_id, json.dumps(timeline))
             )
+
+    def save_inference(self, run_id: int, results: list[dict[str, Any]]) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM inference WHERE run_id = ?", (run_id,))
+            db.executemany(
+                "INSERT INTO inference VALUES (?, ?, ?)",
+                [(run_id, r["batch_size"], json.dumps(r)) for r in results],
+            )
+
+    def inference(self, run_id: int) -> list[dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT result FROM inference WHERE run_id = ? ORDER BY batch_size", (run_id,)
+        )
+        return [json.loads(r) for (r,) in rows.fetchall()]
 
     def runs(self, study: str | None = None) -> list[RunRecord]:
         query = (

@@ -13,6 +13,7 @@ from powertrain.errors import PowertrainError
 from powertrain.models.checkpoints import save_state_dict
 from powertrain.models.registry import build_model
 from powertrain.records import CENSORED, REACHED, RunOutcome
+from powertrain.study.artifacts import study_dir
 from powertrain.study.config import Setup
 from powertrain.train.loop import Limits, train_to_target
 from powertrain.train.setup import seed_everything
@@ -56,7 +57,7 @@ def ensure_pretrained(ctx) -> Pretrained:
         return Pretrained(path, cfg.energy_j, "entered by the user" if known else "unknown")
 
     key = pretrain_key(study)
-    path = ctx.artifacts_dir / f"{key}.pt"
+    path = study_dir(ctx.artifacts_dir, study.name) / f"{key}.pt"
     for run in store.runs(study.name):
         if run.run_key == key and run.status in (REACHED, CENSORED) and path.is_file():
             return Pretrained(path, run.outcome.total_energy_j, "measured", run.id)

@@ -23,6 +23,7 @@ from powertrain.models.checkpoints import save_state_dict
 from powertrain.monitor import Monitor
 from powertrain.records import FAILED, FINAL_STATUSES, EvalPoint, RunOutcome, method_label
 from powertrain.store.base import ResultStore
+from powertrain.study.artifacts import model_path
 from powertrain.study.config import Setup, StudyConfig
 from powertrain.study.paradigms import TaskData, prepare
 from powertrain.study.pretrain import Pretrained, ensure_pretrained
@@ -49,13 +50,8 @@ class StudyResult:
     pretrained: Pretrained | None = None
 
 
-def artifact_path(artifacts_dir: Path, study: str, run_key: str) -> Path:
-    """Where a run's final weights are kept (with ``save_models``)."""
-    return artifacts_dir / "models" / f"{run_key}.pt"
-
-
 @dataclass
-class _Context:
+class StudyContext:
     """What every run of a study shares."""
 
     study: StudyConfig
@@ -64,7 +60,7 @@ class _Context:
     device: torch.device
     hardware: dict
     provenance: dict
-    artifacts_dir: Path
+    artifacts_dir: Path  # the store's artifacts folder; see study_dir and model_path
     reporter: Reporter
     datasets: dict = field(default_factory=dict)
 
@@ -114,14 +110,14 @@ def run_study(
         detection
         or detect_meters(study.meters.backends, cpu_tdp_w=study.meters.cpu_tdp_w).require()
     )
-    ctx = _Context(
+    ctx = StudyContext(
         study,
         store,
         detection,
         device,
         describe_hardware(device, detection.meters),
         {c.value: m.provenance.to_dict() for c, m in detection.meters.items()},
-        Path(artifacts_dir) / _safe(study.name),
+        Path(artifacts_dir),
         reporter or Reporter(),
     )
 
@@ -160,7 +156,7 @@ def run_study(
 
 
 def _run_one(
-    ctx: _Context,
+    ctx: StudyContext,
     setup: Setup,
     seed: int,
     tasks: dict[str, TaskData],
@@ -225,7 +221,7 @@ def _run_one(
                 parameters=prepared.parameters,
             )
             if study.save_models and outcome.status != FAILED:
-                save_state_dict(prepared.model, artifact_path(ctx.artifacts_dir, study.name, key))
+                save_state_dict(prepared.model, model_path(ctx.artifacts_dir, study.name, key))
     if study.meters.record_timeline:
         trace = monitor.trace()
         store.save_timeline(
@@ -234,9 +230,3 @@ def _run_one(
     store.finish_run(run_id, outcome)
     ctx.reporter.run_finished(setup, seed, outcome, method_label(ctx.provenance))
     return outcome
-
-
-def _safe(name: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "study"

@@ -1,0 +1,83 @@
+"""The whole life of a model: training energy plus inference energy over an expected number of queries,
+and the number of queries from which a setup that is cheaper to train but dearer to run stops paying."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import combinations
+
+from powertrain.analysis.summary import GroupSummary, SetupSummary
+
+
+@dataclass(frozen=True)
+class LifeRow:
+    setup: SetupSummary
+    training_j: float
+    training_is_lower_bound: bool  # some seed never reached the target
+    per_query_j: float  # at the most efficient batch size measured
+    batch_size: int
+    queries: int
+
+    @property
+    def total_j(self) -> float:
+        return self.training_j + self.per_query_j * self.queries
+
+
+@dataclass(frozen=True)
+class Crossover:
+    cheaper_to_train: str
+    cheaper_to_run: str
+    queries: float  # beyond this many queries the one cheaper to run has cost less over its life
+
+
+@dataclass(frozen=True)
+class LifeSummary:
+    study: str
+    hardware: str
+    method: str
+    queries: int
+    rows: list[LifeRow]
+    crossovers: list[Crossover]
+
+
+def whole_life(
+    group: GroupSummary, inference: dict[int, list[dict]], queries: int
+) -> LifeSummary | None:
+    rows = []
+    for s in group.setups:
+        measured = next((inference[r] for r in s.run_ids if inference.get(r)), None)
+        training = (
+            s.energy_to_target_j.mean if s.energy_to_target_j else s.energy_to_target_at_least_j
+        )
+        if not measured or training is None:
+            continue
+        best = min(measured, key=lambda m: m["energy_per_1000_j"])
+        rows.append(
+            LifeRow(
+                s,
+                training,
+                s.energy_to_target_j is None,
+                best["energy_per_1000_j"] / 1000,
+                best["batch_size"],
+                queries,
+            )
+        )
+    if not rows:
+        return None
+    crossovers = []
+    for a, b in combinations(rows, 2):
+        cheap_train, cheap_run = (a, b) if a.training_j < b.training_j else (b, a)
+        if cheap_train.per_query_j > cheap_run.per_query_j:
+            q = (cheap_run.training_j - cheap_train.training_j) / (
+                cheap_train.per_query_j - cheap_run.per_query_j
+            )
+            crossovers.append(Crossover(cheap_train.setup.label, cheap_run.setup.label, q))
+    crossovers.sort(key=lambda c: c.queries)
+    return LifeSummary(
+        group.study,
+        group.hardware,
+        group.method,
+        queries,
+        sorted(rows, key=lambda r: r.total_j),
+        crossovers,
+    )

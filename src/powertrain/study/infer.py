@@ -1,0 +1,122 @@
+"""``powertrain infer``: rebuild trained models of a study from their saved weights and measure their
+inference energy per 1,000 inputs over a grid of batch sizes, into the store."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from powertrain.errors import PowertrainError
+from powertrain.inference import InferenceResult, measure_inference
+from powertrain.meters.detect import Detection
+from powertrain.models.checkpoints import read_state_dict
+from powertrain.monitor import Monitor
+from powertrain.records import FAILED, RunRecord
+from powertrain.store.base import ResultStore
+from powertrain.study.artifacts import model_path
+from powertrain.study.config import Setup, TrainConfig, parse_study
+from powertrain.study.paradigms import prepare
+from powertrain.study.runner import StudyContext
+
+
+@dataclass(frozen=True)
+class InferredRun:
+    run: RunRecord
+    results: list[InferenceResult]
+
+
+def infer_study(
+    store: ResultStore,
+    study_name: str,
+    detection: Detection,
+    *,
+    artifacts_dir: str | Path,
+    run_ids: list[int] | None = None,
+    batch_sizes: list[int] = (1, 16, 256),
+    inputs: int = 1000,
+) -> list[InferredRun]:
+    configs = {s["name"]: s["config"] for s in store.studies()}
+    if study_name not in configs:
+        raise PowertrainError(f"no study named {study_name!r} in the store")
+    if any(b <= 0 for b in batch_sizes) or inputs <= 0:
+        raise PowertrainError("batch sizes and the number of inputs must be positive")
+    study = parse_study(configs[study_name])
+    candidates = [
+        r for r in store.runs(study_name) if r.stage == "train" and r.outcome and r.status != FAILED
+    ]
+    if run_ids:
+        chosen = [r for r in candidates if r.id in run_ids]
+        missing = set(run_ids) - {r.id for r in chosen}
+        if missing:
+            raise PowertrainError(
+                f"no finished run with id {sorted(missing)[0]} in study {study_name!r}"
+            )
+    else:  # one run per setup: the first whose weights were kept
+        chosen, seen = [], set()
+        for r in candidates:
+            key = repr(sorted(r.setup.items()))
+            if key not in seen and model_path(artifacts_dir, study.name, r.run_key).is_file():
+                seen.add(key)
+                chosen.append(r)
+    if not chosen:
+        raise PowertrainError(
+            f"no saved model weights for study {study_name!r}: set `save_models: true` in the study file "
+            "and run it (finished runs are not rerun; use a new study name or a new store)"
+        )
+    device = torch.device("cpu") if not torch.cuda.is_available() else torch.device("cuda")
+    ctx = StudyContext(study, store, detection, device, {}, {}, Path(artifacts_dir), None)
+    tasks = _tasks(ctx)
+    done = []
+    for run in chosen:
+        path = model_path(artifacts_dir, study.name, run.run_key)
+        if not path.is_file():
+            raise PowertrainError(
+                f"run {run.id} kept no weights ({path} is missing); set save_models: true"
+            )
+        train = TrainConfig(**run.train)
+        # Fine-tuned models are built like scratch ones: the saved weights replace every parameter.
+        architecture = (
+            train
+            if train.paradigm == "multitask"
+            else dataclasses.replace(train, paradigm="scratch")
+        )
+        setup = Setup(run.setup, architecture, run.setup.get("task"))
+        prepared = prepare(
+            setup, tasks, study.task.dataset, study.task.model, study.task.model_options, None
+        )
+        model = prepared.model.to(device)
+        model.load_state_dict(read_state_dict(path))
+        task = tasks[setup.task or study.task.dataset]
+        forward = (
+            (lambda m, x, t=task.name: m(x, task=t)) if train.paradigm == "multitask" else None
+        )
+        monitor = Monitor(
+            detection.meters,
+            sample=True,
+            synchronize=torch.cuda.synchronize if device.type == "cuda" else None,
+        )
+        with monitor:
+            results = measure_inference(
+                model, task.dataset.test.x, list(batch_sizes), monitor, inputs, forward
+            )
+        store.save_inference(run.id, [r.to_dict() for r in results])
+        done.append(InferredRun(run, results))
+    return done
+
+
+def _tasks(ctx: StudyContext):
+    study = ctx.study
+    t = study.task
+    tasks = {
+        t.dataset: ctx.task_data(
+            t.dataset, t.dataset, t.dataset_options, t.label, t.target_accuracy
+        )
+    }
+    for e in study.extra_tasks:
+        tasks[e.name] = ctx.task_data(
+            e.name, e.dataset, e.dataset_options, e.label, e.target_accuracy
+        )
+    return tasks
