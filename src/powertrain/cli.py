@@ -191,6 +191,47 @@ def list_runs(db_path: str | None, study_name: str | None, as_json: bool) -> Non
     print_runs(runs)
 
 
+def _intensity(region: str | None, intensity: float | None, intensity_csv: str | None):
+    from powertrain.carbon.intensity import csv_intensity, region_intensity, user_intensity
+
+    given = [x for x in (region, intensity, intensity_csv) if x is not None]
+    if len(given) != 1:
+        raise PowertrainError(
+            "say where the electricity comes from, once: --region CODE (e.g. DE, aws:us-east-1), "
+            "--intensity G_PER_KWH, or --intensity-csv FILE (there is no silent default)"
+        )
+    if region is not None:
+        return region_intensity(region)
+    if intensity is not None:
+        return user_intensity(intensity)
+    return csv_intensity(intensity_csv)
+
+
+def _carbon_options(fn):
+    fn = click.option(
+        "--region", default=None, help="Grid carbon intensity of a country or cloud region."
+    )(fn)
+    fn = click.option(
+        "--intensity", type=float, default=None, help="Your own figure, g CO2e per kWh."
+    )(fn)
+    fn = click.option(
+        "--intensity-csv",
+        type=click.Path(),
+        default=None,
+        help="A time series: CSV with columns timestamp,g_per_kwh.",
+    )(fn)
+    fn = click.option(
+        "--pue", default=None, help="A number >= 1, or devices (default, 1.0), hyperscale, average."
+    )(fn)
+    fn = click.option(
+        "--lifetime-years",
+        type=float,
+        default=None,
+        help="Service life over which manufacturing emissions are spread (default 4).",
+    )(fn)
+    return fn
+
+
 @cli.command()
 @click.option(
     "--db",
@@ -215,7 +256,10 @@ def list_runs(db_path: str | None, study_name: str | None, as_json: bool) -> Non
     show_default=True,
     help="Inference queries over a model's life, for the whole-life section.",
 )
-def report(db_path: str | None, study_name: str | None, out_dir: str, queries: int) -> None:
+@_carbon_options
+def report(
+    db_path, study_name, out_dir, queries, region, intensity, intensity_csv, pue, lifetime_years
+) -> None:
     """Write the report: energy-to-target per setup, waste against the best, figures, JSON and CSV."""
     from powertrain.report.build import build_report
     from powertrain.store import existing_store
@@ -223,7 +267,15 @@ def report(db_path: str | None, study_name: str | None, out_dir: str, queries: i
     with existing_store(db_path) as store:
         if queries < 0:
             raise PowertrainError(f"--queries must not be negative, got {queries}")
-        files = build_report(store, out_dir, study_name, queries=queries)
+        carbon = None
+        if region is not None or intensity is not None or intensity_csv is not None:
+            from powertrain.carbon.pue import resolve_pue
+            from powertrain.report.build import CarbonSettings
+
+            carbon = CarbonSettings(
+                _intensity(region, intensity, intensity_csv), *resolve_pue(pue), lifetime_years
+            )
+        files = build_report(store, out_dir, study_name, queries=queries, carbon=carbon)
     for g in files.groups:
         if g.best is None:
             headline = "no setup reached the target with every seed"
@@ -325,6 +377,140 @@ def infer(
             inputs=inputs,
         )
     print_inference(done)
+
+
+@cli.command()
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(),
+    default=None,
+    help="Results store (default runs/powertrain.db).",
+)
+@click.option("--study", "study_name", default=None, help="Only this study.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option(
+    "--list-regions", is_flag=True, help="List the bundled regions with their year and source."
+)
+@_carbon_options
+def carbon(
+    db_path,
+    study_name,
+    as_json,
+    list_regions,
+    region,
+    intensity,
+    intensity_csv,
+    pue,
+    lifetime_years,
+):
+    """Carbon of every stored run, recomputed from stored energy and timelines (nothing is rerun):
+    operational (energy x PUE x grid intensity) plus embodied (manufacturing, amortised)."""
+    if list_regions:
+        from powertrain.carbon.intensity import regions
+
+        for r in regions().values():
+            click.echo(f"{r.code:<28} {r.g_per_kwh:>8.1f} g/kWh  {r.year}  {r.name}; {r.source}")
+        return
+    from powertrain.carbon.footprint import footprint
+    from powertrain.carbon.pue import resolve_pue
+    from powertrain.store import existing_store
+
+    source = _intensity(region, intensity, intensity_csv)
+    pue_value, pue_source = resolve_pue(pue)
+    with existing_store(db_path) as store:
+        runs = [r for r in store.runs(study_name) if r.outcome is not None]
+        if study_name and not runs:
+            raise PowertrainError(f"no finished runs of study {study_name!r} in the store")
+        idle = {r.hardware.get("host"): store.idle(r.hardware.get("host", "")) for r in runs}
+        prints = [
+            footprint(
+                r,
+                store.timeline(r.id),
+                source,
+                pue_value,
+                pue_source,
+                lifetime_years,
+                idle.get(r.hardware.get("host")),
+            )
+            for r in runs
+        ]
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "intensity": source.label,
+                    "pue": pue_value,
+                    "pue_source": pue_source,
+                    "runs": [p.to_dict() for p in prints],
+                },
+                indent=2,
+                default=str,
+            )
+        )
+        return
+    from powertrain.console import print_carbon
+
+    print_carbon(prints, source.label, pue_value, pue_source)
+
+
+@cli.command()
+@click.option("--seconds", type=float, default=10.0, show_default=True, help="How long to measure.")
+@click.option(
+    "--db",
+    "db_path",
+    type=click.Path(),
+    default=None,
+    help="Results store (default runs/powertrain.db).",
+)
+@_meter_options
+def idle(seconds, db_path, meters, replay_trace, cpu_tdp_w) -> None:
+    """Measure this machine's idle power and keep it, so reports can show dynamic (above idle) energy."""
+    import platform
+    import time
+
+    from powertrain.monitor import Monitor
+    from powertrain.store import open_store
+
+    if seconds <= 0:
+        raise PowertrainError(f"--seconds must be positive, got {seconds}")
+    detection = _detect(meters, replay_trace, cpu_tdp_w).require()
+    monitor = Monitor(detection.meters, sample=True)
+    with monitor, monitor.window("idle") as window:
+        time.sleep(seconds)
+    m = window.result
+    power = {c: e / m.duration_s for c, e in m.energy_j.items()}
+    measurement = {
+        "measured_at": time.time(),
+        "seconds": m.duration_s,
+        "power_w": power,
+        "provenance": {c: p.to_dict() for c, p in m.provenance.items()},
+    }
+    with open_store(db_path) as store:
+        store.save_idle(platform.node(), measurement)
+    for c, w in power.items():
+        click.echo(f"{c}: {w:.2f} W idle [{m.provenance[c].label()}]")
+    click.echo(f"saved as the idle baseline of {platform.node()}")
+
+
+@cli.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(),
+    help="The combined store (created if missing).",
+)
+def merge(sources, output) -> None:
+    """Combine results stores from several machines. Merging the same store twice adds nothing."""
+    from powertrain.store.merge import merge_stores
+
+    result = merge_stores(list(sources), output)
+    click.echo(
+        f"{result.runs} runs and {result.studies} studies added, {result.skipped} runs already there; "
+        f"{output}"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -207,3 +207,50 @@ def print_inference(done, file: IO[str] | None = None) -> None:
                 how,
             )
     console.print(table)
+
+
+def print_carbon(
+    prints, intensity: str, pue: float, pue_source: str, file: IO[str] | None = None
+) -> None:
+    console = _console(file or sys.stdout)
+    console.print(
+        f"intensity: {intensity}\nPUE: {pue:g} ({pue_source})", markup=False, highlight=False
+    )
+    table = Table(title="carbon per run (g CO2e)", title_justify="left")
+    for column in (
+        "run",
+        "study",
+        "setup",
+        "seed",
+        "energy_j",
+        "dynamic_j",
+        "operational_g",
+        "embodied_g",
+        "total_g",
+        "energy",
+    ):
+        table.add_column(
+            column, justify="left" if column in ("study", "setup", "energy") else "right"
+        )
+    for p in prints:
+        table.add_row(
+            str(p.run_id),
+            p.study,
+            " ".join(f"{k}={v}" for k, v in p.setup.items()),
+            str(p.seed),
+            f"{p.energy_j:.1f}",
+            "" if p.dynamic_energy_j is None else f"{p.dynamic_energy_j:.1f}",
+            f"{p.operational_g:.4f}",
+            f"{p.embodied.grams:.4f}",
+            f"{p.total_g:.4f}",
+            p.energy_method,
+        )
+    console.print(table)
+    if prints:
+        console.print(f"embodied: {prints[0].embodied.describe()}", markup=False, highlight=False)
+        total = sum(p.total_g for p in prints)
+        console.print(
+            f"all {len(prints)} runs: {total:.3f} g CO2e "
+            f"({sum(p.operational_g for p in prints):.3f} operational, "
+            f"{sum(p.embodied.grams for p in prints):.3f} embodied)"
+        )

@@ -36,7 +36,10 @@ def describe_hardware(device: Any = None, meters: dict | None = None) -> dict[st
     for component, meter in (meters or {}).items():
         p = meter.provenance
         info[f"meter_{component.value}"] = f"{p.meter}/{p.method.value}"
-        for gpu in p.details.get("gpus", []):
+        gpus = p.details.get("gpus", [])
+        if gpus:
+            info["gpu_count"] = len(gpus)
+        for gpu in gpus:
             info.setdefault("gpu_power_limit_w", gpu.get("power_limit_w"))
             info.setdefault("gpu_model", gpu.get("name"))
     return info

@@ -118,6 +118,7 @@ class Monitor:
         self._writer: TraceWriter | None = None
         self._fault: BaseException | None = None
         self._t0_s: float | None = None
+        self.started_at_unix: float | None = None
         self._trace_written = False
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -125,10 +126,17 @@ class Monitor:
         """Start the clock (once) and, if sampling, the sampler thread. Idempotent; restartable."""
         if self._t0_s is None:
             self._t0_s = self._clock()
+            self.started_at_unix = (
+                time.time()
+            )  # to place the timeline in wall-clock time (carbon series)
         if self.trace_path is not None and self._writer is None:
             components = {c: m.provenance.to_dict() for c, m in self.meters.items()}
             self._writer = TraceWriter(
-                self.trace_path, components, self.interval_s, append=self._trace_written
+                self.trace_path,
+                components,
+                self.interval_s,
+                append=self._trace_written,
+                started_at_unix=self.started_at_unix,
             )
             self._trace_written = True
         if self.sampling and self._thread is None:
@@ -218,7 +226,10 @@ class Monitor:
         """The samples so far as a Trace (the same data a trace file holds)."""
         samples = self.samples()
         return Trace(
-            header={"components": {c: m.provenance.to_dict() for c, m in self.meters.items()}},
+            header={
+                "components": {c: m.provenance.to_dict() for c, m in self.meters.items()},
+                "started_at_unix": self.started_at_unix,
+            },
             t_s=[s.t_s for s in samples],
             energy_j={c: [s.energy_j[c] for s in samples] for c in self.meters},
         )

@@ -54,6 +54,7 @@ class TraceWriter:
         components: dict[str, dict[str, Any]],
         interval_s: float,
         append: bool = False,
+        started_at_unix: float | None = None,
     ) -> None:
         """``append``: go on with a trace this writer's monitor began (after a stop and a start)."""
         self.path = Path(path)
@@ -66,6 +67,7 @@ class TraceWriter:
             "version": VERSION,
             "interval_s": interval_s,
             "components": components,
+            "started_at_unix": started_at_unix,
         }
         self._file.write(json.dumps(header) + "\n")
 

@@ -123,6 +123,13 @@ class TestStoreContract:
         begin(store)  # the unfinished attempt is replaced, its measurements with it
         assert store.inference(run_id) == []
 
+    def test_idle_baselines_are_kept_per_host_latest_first(self, store):
+        assert store.idle("h") is None
+        store.save_idle("h", {"measured_at": 1.0, "power_w": {"cpu": 10.0}})
+        store.save_idle("h", {"measured_at": 2.0, "power_w": {"cpu": 12.0}})
+        store.save_idle("other", {"measured_at": 3.0, "power_w": {"cpu": 99.0}})
+        assert store.idle("h")["power_w"] == {"cpu": 12.0}
+
     def test_runs_are_listed_in_order_and_by_study(self, store):
         store.save_study("st", {})
         store.save_study("other", {})

@@ -19,10 +19,23 @@ class ReportFiles:
     groups: list[GroupSummary]
 
 
+@dataclass(frozen=True)
+class CarbonSettings:
+    intensity: object  # carbon.intensity.Intensity
+    pue: float
+    pue_source: str
+    lifetime_years: float | None = None
+
+
 def build_report(
-    store: ResultStore, out_dir: str | Path, study: str | None = None, queries: int = 1_000_000
+    store: ResultStore,
+    out_dir: str | Path,
+    study: str | None = None,
+    queries: int = 1_000_000,
+    carbon: CarbonSettings | None = None,
 ) -> ReportFiles:
-    """``queries``: how many inference queries the whole-life section counts over a model's life."""
+    """``queries``: how many inference queries the whole-life section counts over a model's life.
+    ``carbon``: add carbon figures (only when the caller names an intensity)."""
     from powertrain.report import export, figures, html
 
     studies = {s["name"]: s["config"] for s in store.studies()}
@@ -79,6 +92,32 @@ def build_report(
             drawn.setdefault(f"{g.study}|{g.hardware}", []).append((paths["png"], caption))
 
     sections, extra = _paradigm_sections(store, groups, studies, runs, out, written, queries)
+    from powertrain.report.machines import carbon_section, machines
+
+    machine_html, machine_data = machines(groups)
+    sections += machine_html
+    if machine_data:
+        extra["machines"] = machine_data
+    if carbon is not None:
+        from powertrain.carbon.footprint import footprint
+
+        finished = [r for r in runs if r.outcome is not None]
+        prints = [
+            footprint(
+                r,
+                store.timeline(r.id),
+                carbon.intensity,
+                carbon.pue,
+                carbon.pue_source,
+                carbon.lifetime_years,
+                store.idle(r.hardware.get("host", "")),
+            )
+            for r in finished
+        ]
+        carbon_html, extra["carbon"] = carbon_section(
+            prints, carbon.intensity.label, carbon.pue, carbon.pue_source
+        )
+        sections.append(carbon_html)
     title = f"powertrain report: {study}" if study else "powertrain report"
     (out / "report.html").write_text(html.render(groups, drawn, title, sections))
     export.write_json(groups, out / "summary.json", extra)

@@ -63,6 +63,14 @@ class ResultStore(ABC):
     def timeline(self, run_id: int) -> dict[str, Any] | None: ...
 
     @abstractmethod
+    def save_idle(self, host: str, measurement: dict[str, Any]) -> None:
+        """A machine's idle power ({"measured_at", "seconds", "power_w": per component, "provenance"})."""
+
+    @abstractmethod
+    def idle(self, host: str) -> dict[str, Any] | None:
+        """The latest idle measurement of a machine, or None."""
+
+    @abstractmethod
     def save_inference(self, run_id: int, results: list[dict[str, Any]]) -> None:
         """A run's inference measurements (one dict per batch size), replacing earlier ones."""
 

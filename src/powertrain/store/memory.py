@@ -17,6 +17,7 @@ class MemoryStore(ResultStore):
         self._points: dict[int, list[EvalPoint]] = {}
         self._timelines: dict[int, dict[str, Any]] = {}
         self._inference: dict[int, list[dict[str, Any]]] = {}
+        self._idle: dict[str, list[dict[str, Any]]] = {}
         self._next_id = 1
 
     def save_study(self, name: str, config: dict[str, Any]) -> None:
@@ -84,6 +85,13 @@ class MemoryStore(ResultStore):
 
     def save_timeline(self, run_id: int, timeline: dict[str, Any]) -> None:
         self._timelines[run_id] = copy.deepcopy(timeline)
+
+    def save_idle(self, host: str, measurement: dict[str, Any]) -> None:
+        self._idle.setdefault(host, []).append(copy.deepcopy(measurement))
+
+    def idle(self, host: str) -> dict[str, Any] | None:
+        saved = self._idle.get(host)
+        return copy.deepcopy(max(saved, key=lambda m: m["measured_at"])) if saved else None
 
     def save_inference(self, run_id: int, results: list[dict[str, Any]]) -> None:
         self._inference[run_id] = sorted(copy.deepcopy(results), key=lambda r: r["batch_size"])

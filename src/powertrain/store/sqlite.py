@@ -52,6 +52,12 @@ CREATE TABLE IF NOT EXISTS inference (
     result TEXT NOT NULL,
     PRIMARY KEY (run_id, batch_size)
 );
+CREATE TABLE IF NOT EXISTS idle (
+    host TEXT NOT NULL,
+    measured_at REAL NOT NULL,
+    measurement TEXT NOT NULL,
+    PRIMARY KEY (host, measured_at)
+);
 CREATE TABLE IF NOT EXISTS timelines (
     run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
     timeline TEXT NOT NULL
@@ -179,6 +185,19 @@ class SqliteStore(ResultStore):
             db.execute(
                 "INSERT OR REPLACE INTO timelines VALUES (?, ?)", (run_id, json.dumps(timeline))
             )
+
+    def save_idle(self, host: str, measurement: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO idle VALUES (?, ?, ?)",
+                (host, measurement["measured_at"], json.dumps(measurement)),
+            )
+
+    def idle(self, host: str) -> dict[str, Any] | None:
+        row = self.db.execute(
+            "SELECT measurement FROM idle WHERE host = ? ORDER BY measured_at DESC LIMIT 1", (host,)
+        ).fetchone()
+        return json.loads(row[0]) if row else None
 
     def save_inference(self, run_id: int, results: list[dict[str, Any]]) -> None:
         with self._transaction() as db:

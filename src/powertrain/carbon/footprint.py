@@ -1,0 +1,108 @@
+"""A run's carbon, recomputed from what the store holds (energy, timeline, hardware), never by rerunning:
+operational = energy x PUE x grid intensity (integrated over the power timeline when the intensity
+varies in time); embodied = the hardware's manufacturing footprint x the run's share of its life."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from powertrain.carbon.embodied import Embodied, embodied_for
+from powertrain.carbon.intensity import Intensity
+from powertrain.records import RunRecord, method_label
+
+
+@dataclass(frozen=True)
+class RunFootprint:
+    run_id: int
+    study: str
+    setup: dict[str, Any]
+    seed: int
+    host: str
+    energy_j: float
+    dynamic_energy_j: (
+        float | None
+    )  # above the machine's idle power; None when no idle baseline exists
+    operational_g: float
+    embodied: Embodied
+    intensity: str
+    pue: float
+    pue_source: str
+    energy_method: str
+
+    @property
+    def total_g(self) -> float:
+        return self.operational_g + self.embodied.grams
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "study": self.study,
+            "setup": self.setup,
+            "seed": self.seed,
+            "host": self.host,
+            "energy_j": self.energy_j,
+            "dynamic_energy_j": self.dynamic_energy_j,
+            "energy_method": self.energy_method,
+            "operational_g_co2e": self.operational_g,
+            "embodied_g_co2e": self.embodied.grams,
+            "total_g_co2e": self.total_g,
+            "intensity": self.intensity,
+            "pue": self.pue,
+            "pue_source": self.pue_source,
+            "embodied": self.embodied.describe(),
+        }
+
+
+def operational_grams(
+    run: RunRecord, timeline: dict | None, intensity: Intensity, pue: float
+) -> float:
+    """Energy x PUE x intensity. With a timeline, each sampling interval meets the intensity of its time."""
+    energy_j = run.outcome.total_energy_j
+    if intensity.g_per_kwh is not None or not timeline or len(timeline.get("t_s", [])) < 2:
+        start = (timeline or {}).get("header", {}).get("started_at_unix", run.started_at)
+        return pue * intensity.grams(energy_j, start, start + run.outcome.duration_s)
+    start = timeline["header"].get("started_at_unix", run.started_at)
+    t = timeline["t_s"]
+    totals = [sum(values) for values in zip(*timeline["energy_j"].values(), strict=True)]
+    grams = sum(
+        intensity.grams(totals[i] - totals[i - 1], start + t[i - 1], start + t[i])
+        for i in range(1, len(t))
+    )
+    # The timeline spans the monitor's life, a little more than the run's window: scale to the run's energy.
+    spent = totals[-1] - totals[0]
+    return pue * (
+        grams * energy_j / spent if spent > 0 else intensity.grams(energy_j, start, start)
+    )
+
+
+def footprint(
+    run: RunRecord,
+    timeline: dict | None,
+    intensity: Intensity,
+    pue: float,
+    pue_source: str,
+    lifetime_years: float | None = None,
+    idle: dict | None = None,
+) -> RunFootprint:
+    o = run.outcome
+    dynamic = None
+    if idle is not None:
+        dynamic = sum(
+            max(0.0, e - idle["power_w"].get(c, 0.0) * o.duration_s) for c, e in o.energy_j.items()
+        )
+    return RunFootprint(
+        run.id,
+        run.study,
+        run.setup,
+        run.seed,
+        run.hardware.get("host", "?"),
+        o.total_energy_j,
+        dynamic,
+        operational_grams(run, timeline, intensity, pue),
+        embodied_for(run.hardware, o.duration_s, lifetime_years),
+        intensity.label,
+        pue,
+        pue_source,
+        method_label(run.provenance),
+    )

@@ -1,0 +1,128 @@
+"""Carbon intensity of electricity: a bundled table (countries, main cloud regions; each row with its
+year and source), the user's own figure, or a time series from a CSV the user gives. There is no
+default: every carbon figure states which of these it used."""
+
+from __future__ import annotations
+
+import bisect
+import csv
+import difflib
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+from powertrain.errors import PowertrainError
+
+
+@dataclass(frozen=True)
+class Intensity:
+    """g CO2e per kWh: constant, or piecewise constant from each timestamp (Unix s) to the next."""
+
+    label: str
+    g_per_kwh: float | None = None
+    series_t_unix: list[float] = field(default_factory=list)
+    series_g_per_kwh: list[float] = field(default_factory=list)
+
+    def at(self, t_unix: float) -> float:
+        if self.g_per_kwh is not None:
+            return self.g_per_kwh
+        i = bisect.bisect_right(self.series_t_unix, t_unix) - 1
+        if i < 0:
+            raise PowertrainError(
+                f"the intensity series starts at {_iso(self.series_t_unix[0])}, after energy used at {_iso(t_unix)}"
+            )
+        return self.series_g_per_kwh[i]
+
+    def grams(self, energy_j: float, start_unix: float, end_unix: float) -> float:
+        """CO2e of energy used evenly between two instants."""
+        if self.g_per_kwh is not None or end_unix <= start_unix:
+            return energy_j / 3.6e6 * self.at(start_unix)
+        # Split the interval at the series' change points, energy in proportion to time.
+        edges = (
+            [start_unix] + [t for t in self.series_t_unix if start_unix < t < end_unix] + [end_unix]
+        )
+        span = end_unix - start_unix
+        return sum(
+            energy_j * (b - a) / span / 3.6e6 * self.at(a)
+            for a, b in zip(edges, edges[1:], strict=False)
+        )
+
+
+def _iso(t_unix: float) -> str:
+    return datetime.fromtimestamp(t_unix).astimezone().isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class Region:
+    code: str
+    name: str
+    kind: str
+    g_per_kwh: float
+    year: int
+    source: str
+
+
+@lru_cache(maxsize=1)
+def regions() -> dict[str, Region]:
+    text = resources.files("powertrain").joinpath("tables/carbon_intensity.csv").read_text()
+    return {
+        r["code"].lower(): Region(
+            r["code"], r["name"], r["kind"], float(r["g_per_kwh"]), int(r["year"]), r["source"]
+        )
+        for r in csv.DictReader(text.splitlines())
+    }
+
+
+def region_intensity(code: str) -> Intensity:
+    region = regions().get(code.strip().lower())
+    if region is None:
+        close = difflib.get_close_matches(code.lower(), list(regions()), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(regions()[c].code for c in close)}?" if close else ""
+        raise PowertrainError(
+            f"unknown region {code!r}{hint} Known: ISO country codes (DE, FR, US, ...) and cloud regions "
+            "(aws:us-east-1, gcp:europe-west4, azure:westeurope, ...); `powertrain carbon --list-regions` lists them"
+        )
+    return Intensity(
+        f"{region.g_per_kwh:g} g/kWh: {region.name} ({region.code}), {region.year}, {region.source}",
+        g_per_kwh=region.g_per_kwh,
+    )
+
+
+def user_intensity(g_per_kwh: float) -> Intensity:
+    if g_per_kwh < 0:
+        raise PowertrainError(f"--intensity must not be negative, got {g_per_kwh}")
+    return Intensity(f"{g_per_kwh:g} g/kWh, given by the user", g_per_kwh=g_per_kwh)
+
+
+def csv_intensity(path: str | Path) -> Intensity:
+    """A CSV with columns ``timestamp`` (ISO 8601; with a UTC offset, else local time) and
+    ``g_per_kwh``; each value holds from its timestamp until the next."""
+    path = Path(path)
+    try:
+        rows = list(csv.DictReader(path.read_text().splitlines()))
+    except OSError as exc:
+        raise PowertrainError(f"cannot read intensity CSV {path}: {exc.strerror or exc}") from None
+    if not rows or not {"timestamp", "g_per_kwh"} <= set(rows[0]):
+        raise PowertrainError(
+            f"{path}: expected a header with columns timestamp,g_per_kwh and at least one row"
+        )
+    points = []
+    for number, row in enumerate(rows, start=2):
+        try:
+            t = datetime.fromisoformat(row["timestamp"].strip().replace("Z", "+00:00")).timestamp()
+            g = float(row["g_per_kwh"])
+        except (ValueError, AttributeError):
+            raise PowertrainError(
+                f"{path}, line {number}: expected an ISO 8601 timestamp and a number"
+            ) from None
+        if g < 0:
+            raise PowertrainError(f"{path}, line {number}: a negative intensity ({g})")
+        points.append((t, g))
+    points.sort()
+    return Intensity(
+        f"time series from {path.name} ({len(points)} values)",
+        series_t_unix=[p[0] for p in points],
+        series_g_per_kwh=[p[1] for p in points],
+    )

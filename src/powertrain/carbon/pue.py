@@ -1,0 +1,32 @@
+"""Power usage effectiveness: facility energy over IT energy. Default 1.0, as the study measured the
+devices only; always shown beside every carbon figure."""
+
+from __future__ import annotations
+
+from powertrain.errors import PowertrainError
+
+PRESETS: dict[str, tuple[float, str]] = {
+    "devices": (1.0, "devices only, as the study measured (no facility overhead)"),
+    "hyperscale": (
+        1.10,
+        "Google's fleet-wide trailing-twelve-month PUE, 2023 environmental report",
+    ),
+    "average": (1.58, "industry average, Uptime Institute Global Data Center Survey 2023"),
+}
+
+
+def resolve_pue(value: str | float | None) -> tuple[float, str]:
+    """A PUE and where it comes from: a preset name, a number >= 1, or None for the default."""
+    if value is None:
+        return PRESETS["devices"]
+    if isinstance(value, str) and value in PRESETS:
+        return PRESETS[value]
+    try:
+        pue = float(value)
+    except (TypeError, ValueError):
+        raise PowertrainError(
+            f"--pue takes a number >= 1 or one of {', '.join(PRESETS)}, not {value!r}"
+        ) from None
+    if pue < 1:
+        raise PowertrainError(f"PUE is facility energy over IT energy, so at least 1; got {pue}")
+    return pue, "given by the user"
