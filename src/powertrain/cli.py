@@ -285,7 +285,7 @@ def report(
                 headline += f"; worst/best {g.waste_ratio_max:.2f}x"
             if g.waste_ratio_max_at_least and g.waste_ratio_max_at_least > (g.waste_ratio_max or 0):
                 headline += f"; with censored setups >= {g.waste_ratio_max_at_least:.2f}x"
-        click.echo(f"{g.study} on {g.hardware}: {headline} [{g.method}]")
+        click.echo(f"{g.title}: {headline} [{g.method}]")
     click.echo(f"report: {files.html}")
 
 
@@ -348,9 +348,16 @@ def artifacts_dir(db_path: str | None):
 @click.option(
     "--inputs", type=int, default=1000, show_default=True, help="Inputs answered per batch size."
 )
+@click.option(
+    "--repeats",
+    type=int,
+    default=3,
+    show_default=True,
+    help="Measurements per batch size, for an interval.",
+)
 @_meter_options
 def infer(
-    study_name, db_path, run_ids, batch_sizes, inputs, meters, replay_trace, cpu_tdp_w
+    study_name, db_path, run_ids, batch_sizes, inputs, repeats, meters, replay_trace, cpu_tdp_w
 ) -> None:
     """Measure trained models' inference energy per 1,000 inputs over a grid of batch sizes.
 
@@ -375,6 +382,7 @@ def infer(
             run_ids=list(run_ids) or None,
             batch_sizes=sizes,
             inputs=inputs,
+            repeats=repeats,
         )
     print_inference(done)
 

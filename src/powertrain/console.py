@@ -88,6 +88,14 @@ class ProgressReporter:
         )
 
     def run_finished(self, setup, seed: int, outcome, method: str) -> None:
+        if "stage" in setup.varied:  # a pretraining stage: not one of the grid's runs
+            self.console.print(
+                f"{setup.varied['stage']:<9} {setup.label()} seed={seed}: {outcome.total_energy_j:.1f} J "
+                f"[{method}] {outcome.stop_reason}",
+                markup=False,
+                highlight=False,
+            )
+            return
         self.progress.advance(self.task_id)
         energy = (
             f"{outcome.energy_to_target_j:.1f} J to target"

@@ -1,11 +1,13 @@
 """Inference energy: a trained model answering inputs in batches of several sizes, measured per 1,000.
 
-Each batch size gets a warm-up batch (outside the measurement), then one monitor window over ``inputs``
-inputs, cycling through the given examples. ``torch.inference_mode`` and ``model.eval()`` as in serving.
+Each batch size gets a warm-up batch (outside the measurement), then ``repeats`` monitor windows over
+``inputs`` inputs each, cycling through the given examples, so every figure comes with its spread.
+``torch.inference_mode`` and ``model.eval()`` as in serving.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -18,15 +20,15 @@ from powertrain.monitor import Monitor
 @dataclass(frozen=True)
 class InferenceResult:
     batch_size: int
-    inputs: int
-    energy_j: float
-    duration_s: float
-    energy_by_component_j: dict[str, float]
+    inputs: int  # per repeat
+    energy_per_1000_j_repeats: list[float]
+    duration_s: float  # mean per repeat
+    energy_by_component_j: dict[str, float]  # mean per repeat
     provenance: dict[str, dict]
 
     @property
     def energy_per_1000_j(self) -> float:
-        return self.energy_j / self.inputs * 1000
+        return statistics.fmean(self.energy_per_1000_j_repeats)
 
     def to_dict(self) -> dict:
         return {**asdict(self), "energy_per_1000_j": self.energy_per_1000_j}
@@ -40,32 +42,36 @@ def measure_inference(
     monitor: Monitor,
     inputs: int = 1000,
     forward: Callable[[nn.Module, torch.Tensor], torch.Tensor] | None = None,
+    repeats: int = 3,
 ) -> list[InferenceResult]:
     model.eval()
     run = forward or (lambda m, x: m(x))
     results = []
     for batch_size in batch_sizes:
         run(model, examples[:batch_size])  # warm-up: allocations and lazy initialisation
-        done = 0
-        window = f"inference-{batch_size}"
-        monitor.begin(window)
-        while done < inputs:
-            take = min(batch_size, inputs - done)
-            start = done % len(examples)
-            batch = examples[start : start + take]
-            if len(batch) < take:  # wrap round the examples
-                batch = torch.cat([batch, examples[: take - len(batch)]])
-            run(model, batch)
-            done += take
-        m = monitor.end(window)
+        measurements = []
+        for repeat in range(repeats):
+            window = f"inference-{batch_size}-{repeat}"
+            monitor.begin(window)
+            done = 0
+            while done < inputs:
+                take = min(batch_size, inputs - done)
+                start = done % len(examples)
+                batch = examples[start : start + take]
+                if len(batch) < take:  # wrap round the examples
+                    batch = torch.cat([batch, examples[: take - len(batch)]])
+                run(model, batch)
+                done += take
+            measurements.append(monitor.end(window))
+        components = measurements[0].energy_j.keys()
         results.append(
             InferenceResult(
                 batch_size,
                 inputs,
-                m.total_energy_j,
-                m.duration_s,
-                dict(m.energy_j),
-                {c: p.to_dict() for c, p in m.provenance.items()},
+                [m.total_energy_j / inputs * 1000 for m in measurements],
+                statistics.fmean(m.duration_s for m in measurements),
+                {c: statistics.fmean(m.energy_j[c] for m in measurements) for c in components},
+                {c: p.to_dict() for c, p in measurements[0].provenance.items()},
             )
         )
     return results

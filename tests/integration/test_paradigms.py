@@ -188,7 +188,12 @@ def test_multitask_against_separate_models(tmp_path):
         assert set(points[-1].task_accuracies) == {"fashion-mnist", "mnist"}
         assert all(v >= 0.5 for v in points[-1].task_accuracies.values())
         files = build_report(store, tmp_path / "out")
-    (multi,) = json.loads(files.json.read_text())["multitask"]
+    summary = json.loads(files.json.read_text())
+    # Setups are compared within a task: never a Fashion-MNIST run against an MNIST one.
+    assert sorted(g["task_name"] for g in summary["groups"]) == ["all (multitask)", "fashion-mnist", "mnist"]
+    for g in summary["groups"]:
+        assert len({s["setup"].get("task") for s in g["setups"]}) == 1
+    (multi,) = summary["multitask"]
     (comparison,) = multi["comparisons"]
     assert comparison["seeds_compared"] == 2
     separate = (
@@ -242,6 +247,7 @@ def test_infer_measures_energy_per_1000_inputs_and_the_report_adds_the_whole_lif
         for results in measured.values():
             assert [r["batch_size"] for r in results] == [1, 32]
             assert all(r["inputs"] == 64 and r["energy_per_1000_j"] >= 0 for r in results)
+            assert all(len(r["energy_per_1000_j_repeats"]) == 3 for r in results)
         files = build_report(store, tmp_path, queries=10_000)
     (life,) = json.loads(files.json.read_text())["inference"]
     assert life["queries"] == 10_000 and len(life["setups"]) == 3

@@ -129,3 +129,44 @@ def test_whole_life_crossover_is_where_the_cheaper_to_run_setup_catches_up():
     (crossing,) = life.crossovers
     assert crossing.cheaper_to_train == "m=small" and crossing.cheaper_to_run == "m=big"
     assert crossing.queries == pytest.approx((400 - 100) / (0.003 - 0.001))
+
+
+def test_no_crossover_between_inference_figures_that_repeated_measurement_cannot_tell_apart():
+    from powertrain.analysis.life import whole_life
+
+    runs = [record(1, {"m": "a"}, 100.0), record(2, {"m": "b"}, 400.0)]
+    (group,) = summarise(runs)
+    noisy = {
+        1: [
+            {
+                "batch_size": 64,
+                "energy_per_1000_j": 3.0,
+                "energy_per_1000_j_repeats": [2.0, 3.0, 4.0],
+            }
+        ],
+        2: [
+            {
+                "batch_size": 64,
+                "energy_per_1000_j": 2.9,
+                "energy_per_1000_j_repeats": [2.1, 2.9, 3.7],
+            }
+        ],
+    }
+    assert whole_life(group, noisy, queries=10**6).crossovers == []
+    clear = {
+        1: [
+            {
+                "batch_size": 64,
+                "energy_per_1000_j": 3.0,
+                "energy_per_1000_j_repeats": [2.99, 3.0, 3.01],
+            }
+        ],
+        2: [
+            {
+                "batch_size": 64,
+                "energy_per_1000_j": 1.0,
+                "energy_per_1000_j_repeats": [0.99, 1.0, 1.01],
+            }
+        ],
+    }
+    assert len(whole_life(group, clear, queries=10**6).crossovers) == 1

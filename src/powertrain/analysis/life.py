@@ -6,7 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from itertools import combinations
 
+from powertrain.analysis.stats import Interval
 from powertrain.analysis.summary import GroupSummary, SetupSummary
+
+
+def _indistinguishable(a: Interval | None, b: Interval | None) -> bool:
+    """True when both have repeated measurements and their 95% intervals overlap."""
+    return a is not None and b is not None and a.n > 1 and b.n > 1 and a.overlaps(b)
 
 
 @dataclass(frozen=True)
@@ -14,9 +20,10 @@ class LifeRow:
     setup: SetupSummary
     training_j: float
     training_is_lower_bound: bool  # some seed never reached the target
-    per_query_j: float  # at the most efficient batch size measured
+    per_query_j: float  # at the most efficient batch size measured (mean over repeats)
     batch_size: int
     queries: int
+    per_query_interval_j: Interval | None = None  # over the repeated measurements
 
     @property
     def total_j(self) -> float:
@@ -52,14 +59,19 @@ def whole_life(
         if not measured or training is None:
             continue
         best = min(measured, key=lambda m: m["energy_per_1000_j"])
+        repeats = [
+            e / 1000 for e in best.get("energy_per_1000_j_repeats", [best["energy_per_1000_j"]])
+        ]
+        per_query = Interval.of(repeats)
         rows.append(
             LifeRow(
                 s,
                 training,
                 s.energy_to_target_j is None,
-                best["energy_per_1000_j"] / 1000,
+                per_query.mean,
                 best["batch_size"],
                 queries,
+                per_query,
             )
         )
     if not rows:
@@ -67,6 +79,8 @@ def whole_life(
     crossovers = []
     for a, b in combinations(rows, 2):
         cheap_train, cheap_run = (a, b) if a.training_j < b.training_j else (b, a)
+        if _indistinguishable(cheap_train.per_query_interval_j, cheap_run.per_query_interval_j):
+            continue  # the same cost to run, within what repeated measurement can tell apart
         if cheap_train.per_query_j > cheap_run.per_query_j:
             q = (cheap_run.training_j - cheap_train.training_j) / (
                 cheap_train.per_query_j - cheap_run.per_query_j

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from powertrain.analysis.stats import Interval
-from powertrain.analysis.summary import GroupSummary, SetupSummary
+from powertrain.analysis.summary import GroupSummary, SetupSummary, hardware_label
 from powertrain.records import REACHED, RunRecord
 
 AMORTISATION_USES = tuple(range(1, 11))  # the curve always covers these, and the break-even point
@@ -114,7 +114,13 @@ class MultitaskSummary:
 def multitask(
     group: GroupSummary, runs: list[RunRecord], tasks: list[str]
 ) -> MultitaskSummary | None:
-    mine = [r for r in runs if r.stage == "train" and r.outcome is not None]
+    mine = [
+        r
+        for r in runs
+        if r.stage == "train"
+        and r.outcome is not None
+        and hardware_label(r.hardware) == group.hardware
+    ]
     if not any(r.train.get("paradigm") == "multitask" for r in mine):
         return None
 

@@ -66,7 +66,7 @@ class SetupSummary:
 
 @dataclass
 class GroupSummary:
-    """One study on one machine."""
+    """One study's runs of one task on one machine: the unit within which setups are compared."""
 
     study: str
     hardware: str
@@ -81,6 +81,17 @@ class GroupSummary:
     sweep_energy_j: float  # what every run of the sweep spent together
     runs: int
     statuses: dict[str, int] = field(default_factory=dict)
+    task_name: str | None = (
+        None  # in studies with several tasks: which one ("all (multitask)" for joint runs)
+    )
+
+    @property
+    def title(self) -> str:
+        return (
+            f"{self.study}"
+            + (f" [{self.task_name}]" if self.task_name else "")
+            + f" on {self.hardware}"
+        )
 
 
 def hardware_label(hardware: dict[str, Any]) -> str:
@@ -91,15 +102,27 @@ def hardware_label(hardware: dict[str, Any]) -> str:
 def summarise(
     runs: list[RunRecord], study_config: dict[str, Any] | None = None
 ) -> list[GroupSummary]:
-    """Summaries per (study, hardware) of finished runs; runs still running are left out."""
-    groups: dict[tuple[str, str], list[RunRecord]] = {}
+    """Summaries per (study, task, hardware) of finished runs; runs still running are left out.
+    Setups are only compared with setups of the same task on the same machine."""
+    groups: dict[tuple[str, str, str | None], list[RunRecord]] = {}
     for run in runs:
         if run.outcome is not None and run.stage == "train":
-            groups.setdefault((run.study, hardware_label(run.hardware)), []).append(run)
-    return [
-        _summarise_group(study, hw, group, (study_config or {}).get(study, {}))
-        for (study, hw), group in groups.items()
-    ]
+            groups.setdefault((run.study, hardware_label(run.hardware), task_of(run)), []).append(
+                run
+            )
+    summaries = []
+    for (study, hw, task), group in groups.items():
+        summary = _summarise_group(study, hw, group, (study_config or {}).get(study, {}))
+        summary.task_name = task
+        summaries.append(summary)
+    return summaries
+
+
+def task_of(run: RunRecord) -> str | None:
+    """The task a run learned, in studies with several (None in single-task studies)."""
+    if run.train.get("paradigm") == "multitask":
+        return "all (multitask)"
+    return run.setup.get("task")
 
 
 def _summarise_group(

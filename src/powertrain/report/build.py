@@ -54,7 +54,7 @@ def build_report(
     drawn: dict[str, list[tuple[Path, str]]] = {}
     written: list[Path] = []
     for g in groups:
-        base = figures.slug(f"{g.study}-{g.hardware}")
+        base = figures.slug(g.title)
         target = g.task.get("target_accuracy")
         points = {run_id: store.eval_points(run_id) for s in g.setups for run_id in s.run_ids}
         made = [
@@ -89,7 +89,7 @@ def build_report(
         for fig, name, caption in made:
             paths = figures.save(fig, out, name)
             written += [paths["png"], paths["svg"]]
-            drawn.setdefault(f"{g.study}|{g.hardware}", []).append((paths["png"], caption))
+            drawn.setdefault(g.title, []).append((paths["png"], caption))
 
     sections, extra = _paradigm_sections(store, groups, studies, runs, out, written, queries)
     from powertrain.report.machines import carbon_section, machines
@@ -151,7 +151,7 @@ def _paradigm_sections(store, groups, studies, runs, out: Path, written: list[Pa
                 paths = figures.save(
                     figures.amortisation(t),
                     out,
-                    figures.slug(f"{g.study}-{g.hardware}-amortisation"),
+                    figures.slug(f"{g.title}-amortisation"),
                 )
                 written += [paths["png"], paths["svg"]]
                 html_parts.append(
@@ -162,7 +162,12 @@ def _paradigm_sections(store, groups, studies, runs, out: Path, written: list[Pa
         tasks = [config.get("task", {}).get("dataset")] + [
             e["name"] for e in config.get("extra_tasks", [])
         ]
-        m = multitask(g, [r for r in runs if r.study == g.study], [t for t in tasks if t])
+        # Once per study and machine: in the group of the joint runs, against all single-task runs.
+        m = (
+            multitask(g, [r for r in runs if r.study == g.study], [t for t in tasks if t])
+            if (g.task_name == "all (multitask)")
+            else None
+        )
         if m is not None:
             html_parts.append(sections.multitask_html(m))
             extra["multitask"].append(sections.multitask_dict(m))

@@ -44,6 +44,7 @@ def group_dict(g: GroupSummary) -> dict[str, Any]:
     return {
         "study": g.study,
         "hardware": g.hardware,
+        "task_name": g.task_name,
         "task": g.task,
         "energy_method": g.method,
         "estimated": g.estimated,

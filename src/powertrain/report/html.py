@@ -99,7 +99,7 @@ def render(
     for g in groups:
         how = f"<span class=estimate>{escape(g.method)}</span>" if g.estimated else escape(g.method)
         task = g.task
-        body.append(f"<h2>{escape(g.study)} on {escape(g.hardware)}</h2>")
+        body.append(f"<h2>{escape(g.title)}</h2>")
         body.append(
             f"<p>Task: {escape(str(task.get('dataset', '?')))} with {escape(str(task.get('model', '?')))}, "
             f"target validation accuracy {escape(str(task.get('target_accuracy', '?')))}. "
@@ -143,4 +143,4 @@ def render(
 
 
 def _key(g: GroupSummary) -> str:
-    return f"{g.study}|{g.hardware}"
+    return g.title

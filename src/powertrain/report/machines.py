@@ -14,8 +14,8 @@ def machines(groups: list[GroupSummary]) -> tuple[list[str], list[dict[str, Any]
     """For each study run on two or more machines: energy-to-target per setup and machine, and the
     cheapest machine per setup."""
     by_study: dict[str, list[GroupSummary]] = defaultdict(list)
-    for g in groups:
-        by_study[g.study].append(g)
+    for g in groups:  # the same study and task, on each machine
+        by_study[g.study + (f" [{g.task_name}]" if g.task_name else "")].append(g)
     html, data = [], []
     for study, gs in by_study.items():
         if len(gs) < 2:

@@ -139,7 +139,8 @@ def life_html(life) -> str:
             f"it stops paying after {c.queries:,.0f} queries.</li>"
             for c in life.crossovers
         )
-        or "<li>No setup is both cheaper to train and dearer to run than another.</li>"
+        or "<li>No setup is both cheaper to train and measurably dearer to run than another (inference "
+        "figures whose 95% intervals over repeated measurements overlap count as equal).</li>"
     )
     return (
         f"<h3>Inference and the whole life: {escape(life.study)} on {escape(life.hardware)}</h3>"

@@ -4,6 +4,7 @@ inference energy per 1,000 inputs over a grid of batch sizes, into the store."""
 from __future__ import annotations
 
 import dataclasses
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,12 +38,13 @@ def infer_study(
     run_ids: list[int] | None = None,
     batch_sizes: list[int] = (1, 16, 256),
     inputs: int = 1000,
+    repeats: int = 3,
 ) -> list[InferredRun]:
     configs = {s["name"]: s["config"] for s in store.studies()}
     if study_name not in configs:
         raise PowertrainError(f"no study named {study_name!r} in the store")
-    if any(b <= 0 for b in batch_sizes) or inputs <= 0:
-        raise PowertrainError("batch sizes and the number of inputs must be positive")
+    if any(b <= 0 for b in batch_sizes) or inputs <= 0 or repeats <= 0:
+        raise PowertrainError("batch sizes, the number of inputs and the repeats must be positive")
     study = parse_study(configs[study_name])
     candidates = [
         r for r in store.runs(study_name) if r.stage == "train" and r.outcome and r.status != FAILED
@@ -69,42 +71,67 @@ def infer_study(
     device = torch.device("cpu") if not torch.cuda.is_available() else torch.device("cuda")
     ctx = StudyContext(study, store, detection, device, {}, {}, Path(artifacts_dir), None)
     tasks = _tasks(ctx)
+    loaded = [_load(run, study, tasks, artifacts_dir, device) for run in chosen]
+    monitor = Monitor(
+        detection.meters,
+        sample=True,
+        synchronize=torch.cuda.synchronize if device.type == "cuda" else None,
+    )
+    # Round-robin: repeat r of every model before repeat r + 1 of any, so that drift in the machine's
+    # speed or power over the minutes this takes falls on all models alike, inside their intervals.
+    measured: dict[int, list[list[InferenceResult]]] = {run.id: [] for run in chosen}
+    with monitor:
+        for _ in range(repeats):
+            for run, model, examples, forward in loaded:
+                measured[run.id].append(
+                    measure_inference(
+                        model, examples, list(batch_sizes), monitor, inputs, forward, repeats=1
+                    )
+                )
     done = []
-    for run in chosen:
-        path = model_path(artifacts_dir, study.name, run.run_key)
-        if not path.is_file():
-            raise PowertrainError(
-                f"run {run.id} kept no weights ({path} is missing); set save_models: true"
-            )
-        train = TrainConfig(**run.train)
-        # Fine-tuned models are built like scratch ones: the saved weights replace every parameter.
-        architecture = (
-            train
-            if train.paradigm == "multitask"
-            else dataclasses.replace(train, paradigm="scratch")
-        )
-        setup = Setup(run.setup, architecture, run.setup.get("task"))
-        prepared = prepare(
-            setup, tasks, study.task.dataset, study.task.model, study.task.model_options, None
-        )
-        model = prepared.model.to(device)
-        model.load_state_dict(read_state_dict(path))
-        task = tasks[setup.task or study.task.dataset]
-        forward = (
-            (lambda m, x, t=task.name: m(x, task=t)) if train.paradigm == "multitask" else None
-        )
-        monitor = Monitor(
-            detection.meters,
-            sample=True,
-            synchronize=torch.cuda.synchronize if device.type == "cuda" else None,
-        )
-        with monitor:
-            results = measure_inference(
-                model, task.dataset.test.x, list(batch_sizes), monitor, inputs, forward
-            )
+    for run, *_ in loaded:
+        results = [_combine([rep[i] for rep in measured[run.id]]) for i in range(len(batch_sizes))]
         store.save_inference(run.id, [r.to_dict() for r in results])
         done.append(InferredRun(run, results))
     return done
+
+
+def _load(run: RunRecord, study, tasks, artifacts_dir, device):
+    """The run's model with its saved weights, its test inputs, and how to call it."""
+    path = model_path(artifacts_dir, study.name, run.run_key)
+    if not path.is_file():
+        raise PowertrainError(
+            f"run {run.id} kept no weights ({path} is missing); set save_models: true"
+        )
+    train = TrainConfig(**run.train)
+    # Fine-tuned models are built like scratch ones: the saved weights replace every parameter.
+    architecture = (
+        train if train.paradigm == "multitask" else dataclasses.replace(train, paradigm="scratch")
+    )
+    setup = Setup(run.setup, architecture, run.setup.get("task"))
+    prepared = prepare(
+        setup, tasks, study.task.dataset, study.task.model, study.task.model_options, None
+    )
+    model = prepared.model.to(device)
+    model.load_state_dict(read_state_dict(path))
+    task = tasks[setup.task or study.task.dataset]
+    forward = (lambda m, x, t=task.name: m(x, task=t)) if train.paradigm == "multitask" else None
+    return run, model, task.dataset.test.x, forward
+
+
+def _combine(repeats: list[InferenceResult]) -> InferenceResult:
+    first = repeats[0]
+    return InferenceResult(
+        first.batch_size,
+        first.inputs,
+        [e for r in repeats for e in r.energy_per_1000_j_repeats],
+        statistics.fmean(r.duration_s for r in repeats),
+        {
+            c: statistics.fmean(r.energy_by_component_j[c] for r in repeats)
+            for c in first.energy_by_component_j
+        },
+        first.provenance,
+    )
 
 
 def _tasks(ctx: StudyContext):

@@ -12,7 +12,7 @@ from pathlib import Path
 from powertrain.errors import PowertrainError
 from powertrain.models.checkpoints import save_state_dict
 from powertrain.models.registry import build_model
-from powertrain.records import CENSORED, REACHED, RunOutcome
+from powertrain.records import CENSORED, REACHED, RunOutcome, method_label
 from powertrain.study.artifacts import study_dir
 from powertrain.study.config import Setup
 from powertrain.train.loop import Limits, train_to_target
@@ -103,7 +103,7 @@ def ensure_pretrained(ctx) -> Pretrained:
         if outcome.status in (REACHED, CENSORED):
             save_state_dict(model, path)  # before the run is marked finished
     store.finish_run(run_id, outcome)
-    ctx.reporter.run_finished(setup, cfg.seed, outcome, "")
+    ctx.reporter.run_finished(setup, cfg.seed, outcome, method_label(ctx.provenance))
     if outcome.status not in (REACHED, CENSORED):
         raise PowertrainError(
             f"the pretraining stage {outcome.status}: {outcome.error or outcome.stop_reason}"
