@@ -89,6 +89,12 @@ def test_idle_baseline_is_measured_and_used_for_dynamic_energy(tmp_path):
     assert "W idle" in idle.stdout
     result = json.loads(powertrain("carbon", "--db", str(db), "--intensity", "10", "--json").stdout)
     assert result["runs"][0]["dynamic_energy_j"] is not None
+    with SqliteStore(db) as store:
+        files = build_report(store, tmp_path / "report")
+    (group,) = json.loads(files.json.read_text())["groups"]
+    assert group["idle_power_w"] is not None
+    assert 0 <= group["sweep_dynamic_energy_j"] <= group["sweep_energy_j"]
+    assert "above the machine's idle power" in files.html.read_text()
 
 
 def test_carbon_and_merge_bad_input(tmp_path):

@@ -190,7 +190,11 @@ def test_multitask_against_separate_models(tmp_path):
         files = build_report(store, tmp_path / "out")
     summary = json.loads(files.json.read_text())
     # Setups are compared within a task: never a Fashion-MNIST run against an MNIST one.
-    assert sorted(g["task_name"] for g in summary["groups"]) == ["all (multitask)", "fashion-mnist", "mnist"]
+    assert sorted(g["task_name"] for g in summary["groups"]) == [
+        "all (multitask)",
+        "fashion-mnist",
+        "mnist",
+    ]
     for g in summary["groups"]:
         assert len({s["setup"].get("task") for s in g["setups"]}) == 1
     (multi,) = summary["multitask"]

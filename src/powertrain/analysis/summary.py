@@ -81,9 +81,12 @@ class GroupSummary:
     sweep_energy_j: float  # what every run of the sweep spent together
     runs: int
     statuses: dict[str, int] = field(default_factory=dict)
-    task_name: str | None = (
-        None  # in studies with several tasks: which one ("all (multitask)" for joint runs)
+    # In studies with several tasks: which one ("all (multitask)" for the joint runs).
+    task_name: str | None = None
+    idle_power_w: dict[str, float] | None = (
+        None  # the machine's idle baseline, where one was measured
     )
+    sweep_dynamic_energy_j: float | None = None  # what the sweep spent above that baseline
 
     @property
     def title(self) -> str:

@@ -76,6 +76,16 @@ def operational_grams(
     )
 
 
+def dynamic_energy_j(outcome, idle: dict | None) -> float | None:
+    """Energy above the machine's idle power over the run's duration (None without a baseline)."""
+    if idle is None:
+        return None
+    return sum(
+        max(0.0, e - idle["power_w"].get(c, 0.0) * outcome.duration_s)
+        for c, e in outcome.energy_j.items()
+    )
+
+
 def footprint(
     run: RunRecord,
     timeline: dict | None,
@@ -86,11 +96,7 @@ def footprint(
     idle: dict | None = None,
 ) -> RunFootprint:
     o = run.outcome
-    dynamic = None
-    if idle is not None:
-        dynamic = sum(
-            max(0.0, e - idle["power_w"].get(c, 0.0) * o.duration_s) for c, e in o.energy_j.items()
-        )
+    dynamic = dynamic_energy_j(o, idle)
     return RunFootprint(
         run.id,
         run.study,

@@ -49,6 +49,7 @@ def build_report(
         raise PowertrainError(
             "no finished runs to report on yet; run a study first (powertrain run STUDY.yaml)"
         )
+    _add_idle_baselines(store, groups, runs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     drawn: dict[str, list[tuple[Path, str]]] = {}
@@ -125,6 +126,19 @@ def build_report(
     return ReportFiles(
         out / "report.html", out / "summary.json", out / "summary.csv", written, groups
     )
+
+
+def _add_idle_baselines(store, groups: list[GroupSummary], runs) -> None:
+    """Where the machine's idle power was measured (powertrain idle), the energy above it."""
+    from powertrain.carbon.footprint import dynamic_energy_j
+
+    by_id = {r.id: r for r in runs}
+    for g in groups:
+        members = [by_id[i] for s in g.setups for i in s.run_ids]
+        idle = store.idle(members[0].hardware.get("host", "")) if members else None
+        if idle is not None:
+            g.idle_power_w = idle["power_w"]
+            g.sweep_dynamic_energy_j = sum(dynamic_energy_j(r.outcome, idle) for r in members)
 
 
 def _paradigm_sections(store, groups, studies, runs, out: Path, written: list[Path], queries: int):

@@ -55,6 +55,8 @@ def group_dict(g: GroupSummary) -> dict[str, Any]:
         "waste_ratio_max": g.waste_ratio_max,
         "waste_ratio_max_at_least": g.waste_ratio_max_at_least,
         "sweep_energy_j": g.sweep_energy_j,
+        "idle_power_w": g.idle_power_w,
+        "sweep_dynamic_energy_j": g.sweep_dynamic_energy_j,
         "setups": [setup_dict(s) for s in g.setups],
     }
 

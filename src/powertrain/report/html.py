@@ -105,7 +105,11 @@ def render(
             f"target validation accuracy {escape(str(task.get('target_accuracy', '?')))}. "
             f"{g.runs} runs ({escape(', '.join(f'{k} {v}' for k, v in g.statuses.items()))}). Energy: {how}.</p>"
         )
-        sweep = f"The whole sweep spent {g.sweep_energy_j:,.0f} J."
+        sweep = f"The whole sweep spent {g.sweep_energy_j:,.0f} J"
+        if g.sweep_dynamic_energy_j is not None:
+            idle = ", ".join(f"{c} {w:.1f} W" for c, w in g.idle_power_w.items())
+            sweep += f", {g.sweep_dynamic_energy_j:,.0f} J of it above the machine's idle power ({escape(idle)})"
+        sweep += "."
         if g.best is None:
             body.append(
                 "<p>No setup reached the target with every seed, so there is no best setup to compare "
