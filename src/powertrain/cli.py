@@ -18,6 +18,15 @@ def cli() -> None:
     """Measure how the way a neural network is trained changes the energy it needs."""
 
 
+_db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(),
+    default=None,
+    help="Results store (default runs/powertrain.db).",
+)
+
+
 def _meter_options(fn):
     fn = click.option(
         "--meter",
@@ -117,13 +126,7 @@ def measure(as_json, interval_s, trace_path, meters, replay_trace, cpu_tdp_w, co
 
 @cli.command()
 @click.argument("study_file", type=click.Path())
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(),
-    default=None,
-    help="Results store (default runs/powertrain.db).",
-)
+@_db_option
 @click.option("--retry-failed", is_flag=True, help="Run again the runs that failed.")
 def run(study_file: str, db_path: str | None, retry_failed: bool) -> None:
     """Run every (setup, seed) of STUDY_FILE to its target, into the results store.
@@ -154,13 +157,7 @@ def run(study_file: str, db_path: str | None, retry_failed: bool) -> None:
 
 
 @cli.command(name="ls")
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(),
-    default=None,
-    help="Results store (default runs/powertrain.db).",
-)
+@_db_option
 @click.option("--study", "study_name", default=None, help="Only this study.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_runs(db_path: str | None, study_name: str | None, as_json: bool) -> None:
@@ -233,13 +230,7 @@ def _carbon_options(fn):
 
 
 @cli.command()
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(),
-    default=None,
-    help="Results store (default runs/powertrain.db).",
-)
+@_db_option
 @click.option("--study", "study_name", default=None, help="Only this study (default: all).")
 @click.option(
     "--out",
@@ -292,13 +283,7 @@ def report(
 @cli.command(name="compare")
 @click.argument("first")
 @click.argument("second", required=False)
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(),
-    default=None,
-    help="Results store (default runs/powertrain.db).",
-)
+@_db_option
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def compare_cmd(first: str, second: str | None, db_path: str | None, as_json: bool) -> None:
     """Set two studies, or one study on two machines, side by side."""
@@ -328,13 +313,7 @@ def artifacts_dir(db_path: str | None):
 @click.option(
     "--study", "study_name", required=True, help="The study whose trained models to measure."
 )
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(),
-    default=None,
-    help="Results store (default runs/powertrain.db).",
-)
+@_db_option
 @click.option(
     "--run",
     "run_ids",
@@ -388,13 +367,7 @@ def infer(
 
 
 @cli.command()
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(),
-    default=None,
-    help="Results store (default runs/powertrain.db).",
-)
+@_db_option
 @click.option("--study", "study_name", default=None, help="Only this study.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option(
@@ -464,13 +437,7 @@ def carbon(
 
 @cli.command()
 @click.option("--seconds", type=float, default=10.0, show_default=True, help="How long to measure.")
-@click.option(
-    "--db",
-    "db_path",
-    type=click.Path(),
-    default=None,
-    help="Results store (default runs/powertrain.db).",
-)
+@_db_option
 @_meter_options
 def idle(seconds, db_path, meters, replay_trace, cpu_tdp_w) -> None:
     """Measure this machine's idle power and keep it, so reports can show dynamic (above idle) energy."""

@@ -152,3 +152,32 @@ def build_image_dataset(
 def _labels(values: np.ndarray, task: Task) -> torch.Tensor:
     tensor = torch.from_numpy(np.array(values))  # a writable copy
     return tensor.float() if task.multilabel else tensor.long()
+
+
+def with_fixed_test_split(
+    name: str,
+    images: np.ndarray,
+    labels: np.ndarray,
+    task: Task,
+    *,
+    test_size: int,
+    val_size: int | float,
+    train_size: int | None,
+    seed: int,
+) -> Dataset:
+    """For data sets that ship without a test split: hold out ``test_size`` images, the same ones
+    whatever the seed, then split and standardise the rest like any image data set."""
+    order = np.random.default_rng(1234).permutation(len(images))
+    test, train = order[:test_size], order[test_size:]
+    return build_image_dataset(
+        name,
+        images[train],
+        {task.name: labels[train]},
+        images[test],
+        {task.name: labels[test]},
+        {task.name: task},
+        val_size=val_size,
+        train_size=train_size,
+        test_size=None,
+        seed=seed,
+    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from powertrain.data.base import Dataset, Task, build_image_dataset
+from powertrain.data.base import Dataset, Task, with_fixed_test_split
 from powertrain.errors import PowertrainError
 
 
@@ -20,17 +20,13 @@ def load(
     bunch = load_digits()
     images = (bunch.images * (255.0 / 16.0)).round().astype(np.uint8)
     labels = bunch.target.astype(np.int64)
-    order = np.random.default_rng(1234).permutation(len(images))
-    test, train = order[:test_size], order[test_size:]
-    return build_image_dataset(
-        "digits",
-        images[train],
-        {"digit": labels[train]},
-        images[test],
-        {"digit": labels[test]},
-        {"digit": Task("digit", 10)},
+    return with_fixed_test_split(
+        name="digits",
+        images=images,
+        labels=labels,
+        task=Task("digit", 10),
+        test_size=test_size,
         val_size=val_size,
         train_size=train_size,
-        test_size=None,
         seed=seed,
     )

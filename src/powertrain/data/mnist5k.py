@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from powertrain.data.base import Dataset, Task, build_image_dataset
+from powertrain.data.base import Dataset, Task, with_fixed_test_split
 from powertrain.errors import PowertrainError
 
 
@@ -24,19 +24,13 @@ def load(
     x, y = mnist_data()
     images = x.reshape(-1, 28, 28).astype(np.uint8)
     labels = y.astype(np.int64)
-    order = np.random.default_rng(1234).permutation(
-        len(images)
-    )  # a fixed test split, whatever the seed
-    test, train = order[:test_size], order[test_size:]
-    return build_image_dataset(
-        "mnist-5k",
-        images[train],
-        {"digit": labels[train]},
-        images[test],
-        {"digit": labels[test]},
-        {"digit": Task("digit", 10)},
+    return with_fixed_test_split(
+        name="mnist-5k",
+        images=images,
+        labels=labels,
+        task=Task("digit", 10),
+        test_size=test_size,
         val_size=val_size,
         train_size=train_size,
-        test_size=None,
         seed=seed,
     )

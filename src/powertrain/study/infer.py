@@ -70,7 +70,7 @@ def infer_study(
         )
     device = torch.device("cpu") if not torch.cuda.is_available() else torch.device("cuda")
     ctx = StudyContext(study, store, detection, device, {}, {}, Path(artifacts_dir), None)
-    tasks = _tasks(ctx)
+    tasks = ctx.tasks()
     loaded = [_load(run, study, tasks, artifacts_dir, device) for run in chosen]
     monitor = Monitor(
         detection.meters,
@@ -132,18 +132,3 @@ def _combine(repeats: list[InferenceResult]) -> InferenceResult:
         },
         first.provenance,
     )
-
-
-def _tasks(ctx: StudyContext):
-    study = ctx.study
-    t = study.task
-    tasks = {
-        t.dataset: ctx.task_data(
-            t.dataset, t.dataset, t.dataset_options, t.label, t.target_accuracy
-        )
-    }
-    for e in study.extra_tasks:
-        tasks[e.name] = ctx.task_data(
-            e.name, e.dataset, e.dataset_options, e.label, e.target_accuracy
-        )
-    return tasks

@@ -81,6 +81,21 @@ class StudyContext:
             synchronize=torch.cuda.synchronize if self.device.type == "cuda" else None,
         )
 
+    def tasks(self) -> dict[str, TaskData]:
+        """Every task of the study bound to its data: the main task (named after its data set) and
+        the extra tasks (by their names)."""
+        t = self.study.task
+        tasks = {
+            t.dataset: self.task_data(
+                t.dataset, t.dataset, t.dataset_options, t.label, t.target_accuracy
+            )
+        }
+        for e in self.study.extra_tasks:
+            tasks[e.name] = self.task_data(
+                e.name, e.dataset, e.dataset_options, e.label, e.target_accuracy
+            )
+        return tasks
+
     def task_data(
         self, name: str, dataset: str, options: dict, label: str | None, target: float
     ) -> TaskData:
@@ -134,16 +149,7 @@ def run_study(
     if not todo:
         return result
 
-    task = study.task
-    tasks = {
-        task.dataset: ctx.task_data(
-            task.dataset, task.dataset, task.dataset_options, task.label, task.target_accuracy
-        )
-    }
-    for extra in study.extra_tasks:
-        tasks[extra.name] = ctx.task_data(
-            extra.name, extra.dataset, extra.dataset_options, extra.label, extra.target_accuracy
-        )
+    tasks = ctx.tasks()
     if any(s.train.paradigm in ("finetune", "head-only") for s, _ in todo):
         result.pretrained = ensure_pretrained(ctx)
     pretrained_path = result.pretrained.path if result.pretrained else None
