@@ -18,6 +18,12 @@ _LAZY = {
     "detect_meters": "powertrain.meters.detect",
     "Monitor": "powertrain.monitor",
     "Measurement": "powertrain.monitor",
+    "PowertrainError": "powertrain.errors",
+    "load_study": "powertrain.study.config",
+    "parse_study": "powertrain.study.config",
+    "run_study": "powertrain.study.runner",
+    "open_store": "powertrain.store",
+    "build_report": "powertrain.report.build",
 }
 
 __all__ = [
@@ -27,14 +33,25 @@ __all__ = [
     "MeterError",
     "Method",
     "Monitor",
+    "PowertrainError",
     "__version__",
+    "build_report",
     "detect_meters",
+    "load_study",
+    "open_store",
+    "parse_study",
+    "run_study",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from powertrain.errors import PowertrainError
     from powertrain.meters.base import Component, Meter, MeterError, Method
     from powertrain.meters.detect import detect_meters
     from powertrain.monitor import Measurement, Monitor
+    from powertrain.report.build import build_report
+    from powertrain.store import open_store
+    from powertrain.study.config import load_study, parse_study
+    from powertrain.study.runner import run_study
 
 
 def __getattr__(name: str) -> Any:

@@ -137,6 +137,11 @@ def test_bad_study_files_get_one_clear_line_and_nothing_runs(tmp_path):
         powertrain("run", str(tmp_path / "absent.yaml")), "cannot read study file"
     )
     assert_one_clear_error(powertrain("ls", "--db", str(tmp_path / "none.db")), "no results store")
+    gpu_only = {**STUDY, "grid": {"precision": ["fp32", "bf16"]}, "device": "cpu"}
+    gpu_file = write(tmp_path, gpu_only, "gpu.yaml")
+    assert_one_clear_error(
+        powertrain("run", str(gpu_file), "--db", str(db)), "precision bf16 is for GPUs"
+    )
 
 
 def test_quickstart_example_runs_in_a_small_variant(tmp_path):
