@@ -226,6 +226,12 @@ def _carbon_options(fn):
         default=None,
         help="Service life over which manufacturing emissions are spread (default 4).",
     )(fn)
+    fn = click.option(
+        "--hardware-share",
+        type=float,
+        default=None,
+        help="Part of the machine charged with its manufacturing (a VM: its vCPUs / the host's threads).",
+    )(fn)
     return fn
 
 
@@ -249,7 +255,16 @@ def _carbon_options(fn):
 )
 @_carbon_options
 def report(
-    db_path, study_name, out_dir, queries, region, intensity, intensity_csv, pue, lifetime_years
+    db_path,
+    study_name,
+    out_dir,
+    queries,
+    region,
+    intensity,
+    intensity_csv,
+    pue,
+    lifetime_years,
+    hardware_share,
 ) -> None:
     """Write the report: energy-to-target per setup, waste against the best, figures, JSON and CSV."""
     from powertrain.report.build import build_report
@@ -264,7 +279,10 @@ def report(
             from powertrain.report.build import CarbonSettings
 
             carbon = CarbonSettings(
-                _intensity(region, intensity, intensity_csv), *resolve_pue(pue), lifetime_years
+                _intensity(region, intensity, intensity_csv),
+                *resolve_pue(pue),
+                lifetime_years,
+                hardware_share,
             )
         files = build_report(store, out_dir, study_name, queries=queries, carbon=carbon)
     for g in files.groups:
@@ -384,6 +402,7 @@ def carbon(
     intensity_csv,
     pue,
     lifetime_years,
+    hardware_share,
 ):
     """Carbon of every stored run, recomputed from stored energy and timelines (nothing is rerun):
     operational (energy x PUE x grid intensity) plus embodied (manufacturing, amortised)."""
@@ -412,7 +431,8 @@ def carbon(
                 pue_value,
                 pue_source,
                 lifetime_years,
-                idle.get(r.hardware.get("host")),
+                hardware_share,
+                idle=idle.get(r.hardware.get("host")),
             )
             for r in runs
         ]

@@ -77,6 +77,21 @@ def test_carbon_is_recomputed_from_the_store_without_rerunning(tmp_path):
     assert f["embodied_g_co2e"] > 0 and f["total_g_co2e"] > f["operational_g_co2e"]
     assert "Sweden" in result["intensity"] and result["pue"] == 1.2
     assert "A100" in f["embodied"]
+    share = json.loads(
+        powertrain(
+            "carbon",
+            "--db",
+            str(tmp_path / "a.db"),
+            "--region",
+            "SE",
+            "--pue",
+            "1.2",
+            "--hardware-share",
+            "0.25",
+            "--json",
+        ).stdout
+    )["runs"][0]
+    assert share["embodied_g_co2e"] == __import__("pytest").approx(f["embodied_g_co2e"] / 4)
     table = powertrain("carbon", "--db", str(tmp_path / "a.db"), "--intensity", "100")
     assert "100 g/kWh, given by the user" in table.stdout
 

@@ -124,6 +124,17 @@ def test_embodied_emissions_are_amortised_by_the_runs_share_of_the_service_life(
         embodied_for(hardware, 10, lifetime_years=0)
 
 
+def test_a_shared_host_is_charged_only_its_share_of_the_machine():
+    hardware = {"host": "vm", "memory_gb": 24}
+    whole = embodied_for(hardware, 3600)
+    slice_ = embodied_for(hardware, 3600, share=2 / 128)
+    assert slice_.grams == pytest.approx(whole.grams * 2 / 128)
+    assert "whole machine" in whole.describe() and "given by the user" in slice_.describe()
+    for bad in (0, 1.5, -0.1):
+        with pytest.raises(PowertrainError, match="hardware-share"):
+            embodied_for(hardware, 3600, share=bad)
+
+
 def test_dynamic_energy_subtracts_the_idle_baseline():
     f = footprint(
         run(energy_j=5000, duration_s=100),

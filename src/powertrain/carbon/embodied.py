@@ -79,21 +79,35 @@ class Embodied:
     lifetime_years: float
     lifetime_source: str
     duration_s: float
+    share: float = (
+        1.0  # of the machine's manufacturing footprint charged (a VM's slice of its host)
+    )
 
     def describe(self) -> str:
         what = ", ".join(f"{p.device} {p.kg_co2e:,.0f} kg" for p in self.parts)
-        return f"{what}; amortised over {self.lifetime_years:g} years ({self.lifetime_source})"
+        charged = (
+            "the whole machine charged (on a shared host, set --hardware-share)"
+            if self.share == 1
+            else f"{self.share:g} of the machine charged, given by the user"
+        )
+        return f"{what}; amortised over {self.lifetime_years:g} years ({self.lifetime_source}); {charged}"
 
 
 def embodied_for(
-    hardware: dict[str, Any], duration_s: float, lifetime_years: float | None = None
+    hardware: dict[str, Any],
+    duration_s: float,
+    lifetime_years: float | None = None,
+    share: float | None = None,
 ) -> Embodied:
+    """``share``: the part of the machine the run had (e.g. a VM's vCPUs over the host's threads)."""
     if lifetime_years is not None and lifetime_years <= 0:
         raise PowertrainError(f"--lifetime-years must be positive, got {lifetime_years}")
+    if share is not None and not 0 < share <= 1:
+        raise PowertrainError(f"--hardware-share is a fraction in (0, 1], got {share}")
+    share = share or 1.0
     years = lifetime_years or DEFAULT_LIFETIME_YEARS
     source = "given by the user" if lifetime_years else LIFETIME_SOURCE
     parts = hardware_parts(hardware)
     total_kg = sum(p.kg_co2e for p in parts)
-    return Embodied(
-        total_kg * 1000 * duration_s / (years * SECONDS_PER_YEAR), parts, years, source, duration_s
-    )
+    grams = share * total_kg * 1000 * duration_s / (years * SECONDS_PER_YEAR)
+    return Embodied(grams, parts, years, source, duration_s, share)

@@ -93,6 +93,7 @@ def footprint(
     pue: float,
     pue_source: str,
     lifetime_years: float | None = None,
+    hardware_share: float | None = None,
     idle: dict | None = None,
 ) -> RunFootprint:
     o = run.outcome
@@ -106,7 +107,7 @@ def footprint(
         o.total_energy_j,
         dynamic,
         operational_grams(run, timeline, intensity, pue),
-        embodied_for(run.hardware, o.duration_s, lifetime_years),
+        embodied_for(run.hardware, o.duration_s, lifetime_years, hardware_share),
         intensity.label,
         pue,
         pue_source,

@@ -25,6 +25,7 @@ class CarbonSettings:
     pue: float
     pue_source: str
     lifetime_years: float | None = None
+    hardware_share: float | None = None
 
 
 def build_report(
@@ -111,6 +112,7 @@ def build_report(
                 carbon.pue,
                 carbon.pue_source,
                 carbon.lifetime_years,
+                carbon.hardware_share,
                 store.idle(r.hardware.get("host", "")),
             )
             for r in finished
