@@ -111,9 +111,11 @@ def test_report_amortises_the_pretraining_and_finds_the_break_even(transfer_db, 
     (transfer,) = summary["transfer"]
     assert transfer["pretrain_energy_j"] == pytest.approx(first.pretrained.energy_j)
     assert transfer["pretrain_energy_source"] == "measured"
+    checked = 0
     for p in transfer["paradigms"]:
         if p["paradigm"] == "scratch" or p["saving_vs_scratch_j"] is None:
             continue
+        checked += 1
         amortised = p["amortised_energy_per_task_j"]
         assert amortised["1"] == pytest.approx(
             p["energy_to_target_j"]["mean"] + first.pretrained.energy_j
@@ -128,6 +130,7 @@ def test_report_amortises_the_pretraining_and_finds_the_break_even(transfer_db, 
             assert amortised[str(n)] < scratch_j
             if n > 1:
                 assert amortised[str(n - 1)] >= scratch_j
+    assert checked >= 1  # fine-tuning reached the target with every seed, so it was compared
     html = files.html.read_text()
     assert "Transfer: transfer" in html and "Pretraining energy" in html
 

@@ -170,3 +170,47 @@ def test_no_crossover_between_inference_figures_that_repeated_measurement_cannot
         ],
     }
     assert len(whole_life(group, clear, queries=10**6).crossovers) == 1
+
+
+def test_pretraining_is_amortised_and_pays_off_from_the_break_even_number_of_uses():
+    from powertrain.analysis.paradigms import transfer
+
+    def paradigm_run(i, paradigm, energy):
+        r = record(i, {"paradigm": paradigm}, energy)
+        return RunRecord(
+            r.id,
+            r.study,
+            r.run_key,
+            r.setup,
+            {"paradigm": paradigm},
+            r.seed,
+            r.status,
+            r.hardware,
+            r.provenance,
+            r.started_at,
+            r.outcome,
+        )
+
+    runs = [
+        paradigm_run(1, "scratch", 30.0),
+        paradigm_run(2, "scratch", 30.0),
+        paradigm_run(3, "finetune", 10.0),
+        paradigm_run(4, "finetune", 10.0),
+    ]
+    (group,) = summarise(runs)
+    pretrain = record(9, {"stage": "pretrain"}, 50.0)
+    result = transfer(group, [pretrain], {})
+    finetune = next(r for r in result.results if r.paradigm == "finetune")
+    assert result.pretrain_energy_j == 50.0 and result.pretrain_source == "measured"
+    assert finetune.saving_j == pytest.approx(20.0)
+    assert finetune.break_even_uses == 3  # 10 + 50/3 = 26.7 < 30, while 10 + 50/2 = 35 is not
+    assert finetune.amortised_j[1] == pytest.approx(60.0) and finetune.amortised_j[
+        3
+    ] == pytest.approx(10 + 50 / 3)
+    # With no saving there is no break-even.
+    runs[2:] = [paradigm_run(3, "finetune", 35.0), paradigm_run(4, "finetune", 35.0)]
+    (group,) = summarise(runs)
+    worse = next(r for r in transfer(group, [pretrain], {}).results if r.paradigm == "finetune")
+    assert worse.saving_j < 0 and worse.break_even_uses is None
+    unknown = transfer(group, [], {"pretrain": {"checkpoint": "x.pt"}})
+    assert unknown.pretrain_energy_j is None and "unknown" in unknown.note
