@@ -40,12 +40,15 @@ class Limits:
     max_time_s: float | None = None
     evals_per_epoch: int = 1
 
-    def eval_due(self, step: int, step_in_epoch: int, steps_per_epoch: int) -> bool:
+    def schedule(self, steps_per_epoch: int):
+        """A test ``(step, step_in_epoch) -> evaluate now?``, worked out once per run."""
         if self.eval_every_steps:
-            return step % self.eval_every_steps == 0
-        # Evaluate after step_in_epoch = ceil(k * steps_per_epoch / evals_per_epoch), k = 1 ... n.
+            every = self.eval_every_steps
+            return lambda step, step_in_epoch: step % every == 0
+        # After step_in_epoch = ceil(k * steps_per_epoch / evals_per_epoch), k = 1 ... n.
         n = self.evals_per_epoch
-        return any(step_in_epoch == math.ceil(k * steps_per_epoch / n) for k in range(1, n + 1))
+        due = frozenset(math.ceil(k * steps_per_epoch / n) for k in range(1, n + 1))
+        return lambda step, step_in_epoch: step_in_epoch in due
 
     def reached(self, accuracies: dict[str, float]) -> bool:
         return all(accuracies[task] >= target for task, target in self.targets.items())
@@ -82,6 +85,7 @@ def train_to_target(
     model.to(device).train()
     optimizer = make_optimizer(cfg, parameters if parameters is not None else model.parameters())
     steps_per_epoch = source.steps_per_epoch(cfg.batch_size)
+    eval_due = limits.schedule(steps_per_epoch)
     scheduler = make_scheduler(cfg, optimizer, steps_per_epoch, limits.max_epochs)
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
 
@@ -132,7 +136,7 @@ def train_to_target(
                         True,
                     )
                     break
-                if not limits.eval_due(progress.step, step_in_epoch, steps_per_epoch):
+                if not eval_due(progress.step, step_in_epoch):
                     continue
                 point = record(epoch + step_in_epoch / steps_per_epoch)
                 if not math.isfinite(point.train_loss if point.train_loss is not None else 0.0):
