@@ -236,29 +236,35 @@ def load_study(path: str | Path) -> StudyConfig:
         raise ConfigError(f"{path}: {exc}") from None
 
 
-def _validate(study: StudyConfig) -> None:
+def _check_dataset(name: str, options: dict[str, Any], at: str) -> None:
+    """A known data set, and options its loader takes; ``at`` is the section's key path."""
     from powertrain.data.registry import DATASETS, dataset_options
+
+    check(
+        name in DATASETS,
+        f"{at}.dataset",
+        f"unknown data set {name!r}; choose from {', '.join(DATASETS)}",
+    )
+    for key in options:
+        check(
+            key in dataset_options(name),
+            f"{at}.dataset_options.{key}",
+            f"not an option of {name}; it takes {', '.join(sorted(dataset_options(name)))}",
+        )
+
+
+def _validate(study: StudyConfig) -> None:
     from powertrain.meters.detect import BACKENDS
     from powertrain.models.registry import MODELS, model_options
 
     check(study.name.strip() != "", "name", "must not be empty")
     task = study.task
-    check(
-        task.dataset in DATASETS,
-        "task.dataset",
-        f"unknown data set {task.dataset!r}; choose from {', '.join(DATASETS)}",
-    )
+    _check_dataset(task.dataset, task.dataset_options, "task")
     check(
         task.model in MODELS,
         "task.model",
         f"unknown model {task.model!r}; choose from {', '.join(MODELS)}",
     )
-    for key in task.dataset_options:
-        check(
-            key in dataset_options(task.dataset),
-            f"task.dataset_options.{key}",
-            f"not an option of {task.dataset}; it takes {', '.join(sorted(dataset_options(task.dataset)))}",
-        )
     for key in task.model_options:
         check(
             key in model_options(task.model),
@@ -300,7 +306,6 @@ def _validate(study: StudyConfig) -> None:
 
 
 def _validate_paradigms(study: StudyConfig) -> None:
-    from powertrain.data.registry import DATASETS, dataset_options
 
     paradigms = {s.train.paradigm for s in study.setups()}
     where = "grid.paradigm" if "paradigm" in study.grid else "train.paradigm"
@@ -322,14 +327,8 @@ def _validate_paradigms(study: StudyConfig) -> None:
     )
     for i, extra in enumerate(study.extra_tasks):
         at = f"extra_tasks[{i}]"
-        check(extra.dataset in DATASETS, f"{at}.dataset", f"unknown data set {extra.dataset!r}")
+        _check_dataset(extra.dataset, extra.dataset_options, at)
         check(0 < extra.target_accuracy <= 1, f"{at}.target_accuracy", "must be in (0, 1]")
-        for key in extra.dataset_options:
-            check(
-                key in dataset_options(extra.dataset),
-                f"{at}.dataset_options.{key}",
-                f"not an option of {extra.dataset}",
-            )
     pre = study.pretrain
     if pre is not None:
         check(
@@ -338,13 +337,7 @@ def _validate_paradigms(study: StudyConfig) -> None:
             "give either a `dataset` to pretrain on or an external `checkpoint`, not both",
         )
         if pre.dataset is not None:
-            check(pre.dataset in DATASETS, "pretrain.dataset", f"unknown data set {pre.dataset!r}")
-            for key in pre.dataset_options:
-                check(
-                    key in dataset_options(pre.dataset),
-                    f"pretrain.dataset_options.{key}",
-                    f"not an option of {pre.dataset}",
-                )
+            _check_dataset(pre.dataset, pre.dataset_options, "pretrain")
             check(
                 pre.target_accuracy is None or 0 < pre.target_accuracy <= 1,
                 "pretrain.target_accuracy",
