@@ -20,9 +20,17 @@ from torch import nn
 
 from powertrain.monitor import Measurement, Monitor
 from powertrain.records import CENSORED, DIVERGED, FAILED, REACHED, EvalPoint, RunOutcome
-from powertrain.study.config import TrainConfig
+from powertrain.train.config import TrainConfig
 from powertrain.train.setup import autocast, make_optimizer, make_scheduler, seed_everything
 from powertrain.train.sources import SingleSource
+from powertrain.train.stopping import (
+    Diverged,
+    Handler,
+    MaxTime,
+    TargetReached,
+    first_stop,
+    status_of,
+)
 
 DIVERGENCE_CHECK_STEPS = 10  # how often the loss is checked for NaN/inf (a device sync on GPUs)
 
@@ -51,7 +59,14 @@ class Limits:
         return lambda step, step_in_epoch: step_in_epoch in due
 
     def reached(self, accuracies: dict[str, float]) -> bool:
-        return all(accuracies[task] >= target for task, target in self.targets.items())
+        return TargetReached(self.targets).reached(accuracies)
+
+    def handlers(self) -> list[Handler]:
+        """The stopping handlers these limits stand for: divergence, the targets, the time limit."""
+        handlers: list[Handler] = [Diverged(), TargetReached(self.targets)]
+        if self.max_time_s is not None:
+            handlers.append(MaxTime(self.max_time_s))
+        return handlers
 
 
 @dataclass
@@ -75,9 +90,11 @@ def train_to_target(
     seed: int,
     on_eval: Callable[[EvalPoint], None] = lambda point: None,
     parameters=None,
+    handlers: list[Handler] = (),
 ) -> RunOutcome:
     """Train ``model`` until ``evaluate`` reaches every target. ``parameters``: what the optimiser
-    updates (all of the model's by default; the head alone when the backbone is frozen).
+    updates (all of the model's by default; the head alone when the backbone is frozen). ``handlers``:
+    stopping handlers consulted after the limits' own (divergence, targets, time).
 
     Exceptions from the model, data or step functions end the run as FAILED with the energy spent;
     KeyboardInterrupt and other BaseExceptions propagate."""
@@ -88,6 +105,7 @@ def train_to_target(
     eval_due = limits.schedule(steps_per_epoch)
     scheduler = make_scheduler(cfg, optimizer, steps_per_epoch, limits.max_epochs)
     scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
+    handlers = [*limits.handlers(), *handlers]
 
     progress = _Progress()
     loss_sum = torch.zeros((), device=device)
@@ -139,24 +157,9 @@ def train_to_target(
                 if not eval_due(progress.step, step_in_epoch):
                     continue
                 point = record(epoch + step_in_epoch / steps_per_epoch)
-                if not math.isfinite(point.train_loss if point.train_loss is not None else 0.0):
-                    status, reason, stopped = (
-                        DIVERGED,
-                        f"loss became {point.train_loss} at step {point.step}",
-                        True,
-                    )
-                elif limits.reached(point.task_accuracies):
-                    status, reason, stopped = (
-                        REACHED,
-                        f"every target reached at step {point.step}",
-                        True,
-                    )
-                elif limits.max_time_s is not None and point.elapsed_s >= limits.max_time_s:
-                    status, reason, stopped = (
-                        CENSORED,
-                        f"max_time_s ({limits.max_time_s}) reached",
-                        True,
-                    )
+                stop = first_stop(handlers, point)
+                if stop is not None:
+                    status, reason, stopped = status_of(stop), str(stop), True
                 if stopped:
                     break
         points = progress.points
