@@ -83,7 +83,9 @@ def run_study(
         result.ran = len(result.outcomes)
         if needs_pretraining_stage(study, grid) or _uses_checkpoint(study, grid):
             result.pretrained = pretrained(study, store.runs(study.name), artifacts_dir)
-    reporter.study_finished(result)
+    finished = getattr(reporter, "study_finished", None)  # optional: older reporters lack it
+    if finished is not None:
+        finished(result)
     return result
 
 
