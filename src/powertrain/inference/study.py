@@ -48,25 +48,7 @@ def infer_study(
         raise PowertrainError("batch sizes, the number of inputs and the repeats must be positive")
     study = parse_study(configs[study_name])
     artifacts_dir = Path(artifacts_dir or store.artifacts_dir)
-    candidates = [
-        r
-        for r in store.runs(study_name)
-        if r.stage is Stage.TRAIN and r.outcome and r.status != FAILED
-    ]
-    if run_ids:
-        chosen = [r for r in candidates if r.id in run_ids]
-        missing = set(run_ids) - {r.id for r in chosen}
-        if missing:
-            raise PowertrainError(
-                f"no finished run with id {sorted(missing)[0]} in study {study_name!r}"
-            )
-    else:  # one run per setup: the first whose weights were kept
-        chosen, seen = [], set()
-        for r in candidates:
-            key = repr(sorted(r.setup.items()))
-            if key not in seen and model_path(artifacts_dir, study.name, r.run_key).is_file():
-                seen.add(key)
-                chosen.append(r)
+    chosen = _choose(store, study, run_ids, artifacts_dir)
     if not chosen:
         raise PowertrainError(
             f"no saved model weights for study {study_name!r}: set `save_models: true` in the study file "
@@ -97,6 +79,31 @@ def infer_study(
         store.save_inference(run.id, [r.to_dict() for r in results])
         done.append(InferredRun(run, results))
     return done
+
+
+def _choose(store: ResultStore, study, run_ids, artifacts_dir: Path) -> list[RunRecord]:
+    """The runs asked for, or one per setup: the first whose weights were kept."""
+    study_name = study.name
+    candidates = [
+        r
+        for r in store.runs(study_name)
+        if r.stage is Stage.TRAIN and r.outcome and r.status != FAILED
+    ]
+    if run_ids:
+        chosen = [r for r in candidates if r.id in run_ids]
+        missing = set(run_ids) - {r.id for r in chosen}
+        if missing:
+            raise PowertrainError(
+                f"no finished run with id {sorted(missing)[0]} in study {study_name!r}"
+            )
+    else:  # one run per setup: the first whose weights were kept
+        chosen, seen = [], set()
+        for r in candidates:
+            key = repr(sorted(r.setup.items()))
+            if key not in seen and model_path(artifacts_dir, study.name, r.run_key).is_file():
+                seen.add(key)
+                chosen.append(r)
+    return chosen
 
 
 def _load(run: RunRecord, study, tasks, artifacts_dir, device):
