@@ -149,10 +149,9 @@ def train_to_target(
     model.to(device).train()
     steps_per_epoch = source.steps_per_epoch(cfg.batch_size)
     step = _Stepper(model, cfg, step_fn, parameters, device, steps_per_epoch, limits.max_epochs)
-    eval_due = limits.schedule(steps_per_epoch)
     handlers = [*limits.handlers(), *handlers]
     progress = _Progress(loss_sum=torch.zeros((), device=device))
-    stop, error = None, None
+    error = None
 
     def record(epoch: float) -> EvalPoint:
         point = _evaluate(model, evaluate, monitor, progress, epoch)
@@ -164,23 +163,7 @@ def train_to_target(
 
     monitor.begin("run")
     try:
-        for epoch in range(limits.max_epochs):
-            for step_in_epoch, (batch, size) in enumerate(
-                source.epoch(cfg.batch_size, generator), start=1
-            ):
-                progress.add(step(batch), size)
-                stop = progress.diverged()
-                if stop is None and eval_due(progress.step, step_in_epoch):
-                    stop = first_stop(handlers, record(epoch + step_in_epoch / steps_per_epoch))
-                if stop is not None:
-                    break
-            if stop is not None:
-                break
-        else:
-            points = progress.points
-            if not points or points[-1].step != progress.step:  # where the limit left it
-                record(float(limits.max_epochs))
-            stop = Stop(f"max_epochs ({limits.max_epochs}) reached", CENSORED)
+        stop = _epochs(source, cfg, limits, generator, step, progress, record, handlers)
     except Exception as exc:  # user code (a model, a data set, a step function) failed
         stop = Stop("an exception ended the run", FAILED)
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -193,6 +176,26 @@ def train_to_target(
         else None
     )
     return _outcome(status, str(stop), total, progress, test, error)
+
+
+def _epochs(source, cfg, limits: Limits, generator, step, progress, record, handlers) -> Stop:
+    """Train epoch after epoch; evaluate when due and ask the handlers. The reason the run stopped."""
+    steps_per_epoch = source.steps_per_epoch(cfg.batch_size)
+    eval_due = limits.schedule(steps_per_epoch)
+    for epoch in range(limits.max_epochs):
+        for step_in_epoch, (batch, size) in enumerate(
+            source.epoch(cfg.batch_size, generator), start=1
+        ):
+            progress.add(step(batch), size)
+            stop = progress.diverged()
+            if stop is None and eval_due(progress.step, step_in_epoch):
+                stop = first_stop(handlers, record(epoch + step_in_epoch / steps_per_epoch))
+            if stop is not None:
+                return stop
+    points = progress.points
+    if not points or points[-1].step != progress.step:  # where the limit left it
+        record(float(limits.max_epochs))
+    return Stop(f"max_epochs ({limits.max_epochs}) reached", CENSORED)
 
 
 def _evaluate(model, evaluate, monitor, progress: _Progress, epoch: float) -> EvalPoint:
