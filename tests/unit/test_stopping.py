@@ -50,3 +50,45 @@ def test_limits_are_checked_at_the_edge():
         MaxTime(-1.0)
     with pytest.raises(ValueError, match="joules"):
         MaxEnergy(math.inf)
+
+
+def test_a_handler_the_caller_adds_ends_the_loop_with_its_reason():
+    import time
+
+    import torch
+
+    from powertrain.data.registry import load_dataset
+    from powertrain.meters.base import Component
+    from powertrain.models.registry import build_model
+    from powertrain.monitor import Monitor
+    from powertrain.train.config import TrainConfig
+    from powertrain.train.loop import Limits, train_to_target
+    from powertrain.train.sources import SingleSource
+    from powertrain.train.steps import classification_step, evaluator
+    from tests.fakes.meters import ConstantPowerMeter
+
+    digits = load_dataset("digits")
+    task = digits.tasks["digit"]
+    seen: list[EvalPoint] = []
+
+    def third_evaluation(point: EvalPoint) -> Stop | None:
+        seen.append(point)
+        return Stop("asked to stop", Status.CENSORED) if len(seen) == 3 else None
+
+    outcome = train_to_target(
+        build_model("mlp", digits.input_shape, 10, hidden=(16,)),
+        SingleSource(digits.train),
+        TrainConfig(learning_rate=0.01, batch_size=32),
+        Limits({"digit": 1.0}, max_epochs=5, eval_every_steps=2),
+        Monitor([ConstantPowerMeter(Component.CPU, 50.0, time.monotonic)]),
+        step_fn=classification_step(task),
+        evaluate=evaluator({"digit": (digits.val, task, "digit", None)}),
+        device=torch.device("cpu"),
+        seed=0,
+        handlers=[third_evaluation],
+    )
+    assert (outcome.status, outcome.stop_reason, outcome.steps) == (
+        Status.CENSORED,
+        "asked to stop",
+        6,
+    )
