@@ -22,6 +22,9 @@ _LAZY = {
     "load_study": "powertrain.study.config",
     "parse_study": "powertrain.study.config",
     "run_study": "powertrain.study.runner",
+    "RunSpec": "powertrain.study.plan",
+    "plan": "powertrain.study.plan",
+    "execute_run": "powertrain.study.execute",
     "open_store": "powertrain.store",
     "build_report": "powertrain.report.build",
 }
@@ -34,12 +37,15 @@ __all__ = [
     "Method",
     "Monitor",
     "PowertrainError",
+    "RunSpec",
     "__version__",
     "build_report",
     "detect_meters",
+    "execute_run",
     "load_study",
     "open_store",
     "parse_study",
+    "plan",
     "run_study",
 ]
 
@@ -51,6 +57,8 @@ if TYPE_CHECKING:  # pragma: no cover
     from powertrain.report.build import build_report
     from powertrain.store import open_store
     from powertrain.study.config import load_study, parse_study
+    from powertrain.study.execute import execute_run
+    from powertrain.study.plan import RunSpec, plan
     from powertrain.study.runner import run_study
 
 

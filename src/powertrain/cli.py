@@ -141,13 +141,7 @@ def run(study_file: str, db_path: str | None, retry_failed: bool) -> None:
     reporter = ProgressReporter()
     with open_store(db_path) as store:
         try:
-            result = run_study(
-                study,
-                store,
-                reporter=reporter,
-                retry_failed=retry_failed,
-                artifacts_dir=artifacts_dir(db_path),
-            )
+            result = run_study(study, store, reporter=reporter, retry_failed=retry_failed)
         finally:
             reporter.close()
     click.echo(
@@ -318,15 +312,6 @@ def compare_cmd(first: str, second: str | None, db_path: str | None, as_json: bo
     print_comparison(result)
 
 
-def artifacts_dir(db_path: str | None):
-    """Model files live beside the results store they belong to."""
-    from pathlib import Path
-
-    from powertrain.store import DEFAULT_DB
-
-    return Path(db_path or DEFAULT_DB).parent / "artifacts"
-
-
 @cli.command()
 @click.option(
     "--study", "study_name", required=True, help="The study whose trained models to measure."
@@ -360,8 +345,8 @@ def infer(
 
     Needs the study to have kept its models (save_models: true)."""
     from powertrain.console import print_inference
+    from powertrain.inference.study import infer_study
     from powertrain.store import existing_store
-    from powertrain.study.infer import infer_study
 
     try:
         sizes = [int(b) for b in batch_sizes.split(",") if b.strip()]
@@ -375,7 +360,6 @@ def infer(
             store,
             study_name,
             detection,
-            artifacts_dir=artifacts_dir(db_path),
             run_ids=list(run_ids) or None,
             batch_sizes=sizes,
             inputs=inputs,

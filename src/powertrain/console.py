@@ -10,6 +10,7 @@ from rich.table import Table
 
 from powertrain.meters.detect import Detection
 from powertrain.monitor import Measurement
+from powertrain.records import Stage, measurement_label
 
 
 def print_detection(detection: Detection, file: IO[str] | None = None) -> None:
@@ -43,7 +44,7 @@ def print_measurement(m: Measurement, file: IO[str] | None = None) -> None:
         table.add_row(
             component, f"{energy_j:.2f}", f"{power_w:.2f}", m.provenance[component].label()
         )
-    table.add_row("total", f"{m.total_energy_j:.2f}", "", "ESTIMATE" if m.estimated else "measured")
+    table.add_row("total", f"{m.total_energy_j:.2f}", "", measurement_label(estimated=m.estimated))
     console.print(table)
 
 
@@ -88,9 +89,9 @@ class ProgressReporter:
         )
 
     def run_finished(self, setup, seed: int, outcome, method: str) -> None:
-        if "stage" in setup.varied:  # a pretraining stage: not one of the grid's runs
+        if setup.stage is Stage.PRETRAIN:  # a pretraining stage: not one of the grid's runs
             self.console.print(
-                f"{setup.varied['stage']:<9} {setup.label()} seed={seed}: {outcome.total_energy_j:.1f} J "
+                f"{setup.stage:<9} {setup.label()} seed={seed}: {outcome.total_energy_j:.1f} J "
                 f"[{method}] {outcome.stop_reason}",
                 markup=False,
                 highlight=False,

@@ -3,3 +3,7 @@
 
 class PowertrainError(Exception):
     """Bad input or an unusable environment. The CLI prints the message alone, no traceback."""
+
+
+class ConfigError(PowertrainError):
+    """A study file that cannot be used. The message starts with the key's path."""

@@ -1,17 +1,52 @@
-"""What a run records: evaluation points as they happen, and its outcome at the end."""
+"""What a run records: evaluation points as they happen, and its outcome at the end. The shared types of
+the flow (status, stage, the multitask marker, the one measured/estimated labeller) live here, at the
+bottom of the import order: every stage may import this module, and it imports none of them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
+from enum import StrEnum
 from typing import Any
 
-#: A run's status. Every status but RUNNING is final.
+
+class Status(StrEnum):
+    """A run's status. Every status but RUNNING is final."""
+
+    RUNNING = "running"
+    REACHED = "reached"
+    CENSORED = "censored"
+    DIVERGED = "diverged"
+    FAILED = "failed"
+
+    @property
+    def final(self) -> bool:
+        return self is not Status.RUNNING
+
+
+class Stage(StrEnum):
+    """What a run is for: one of the grid's runs, or the pretraining stage its fine-tuned runs start from."""
+
+    TRAIN = "train"
+    PRETRAIN = "pretrain"
+
+
+class TaskScope(StrEnum):
+    """The typed marker of the runs that learn every task of a study at once (the multitask paradigm);
+    ``task_of(run)`` in analysis returns it where single-task runs give their task's name."""
+
+    ALL = "all (multitask)"
+
+
+ALL_TASKS = TaskScope.ALL
+
+# Aliases, so that ``from powertrain.records import REACHED`` keeps working.
 RUNNING, REACHED, CENSORED, DIVERGED, FAILED = (
-    "running",
-    "reached",
-    "censored",
-    "diverged",
-    "failed",
+    Status.RUNNING,
+    Status.REACHED,
+    Status.CENSORED,
+    Status.DIVERGED,
+    Status.FAILED,
 )
 FINAL_STATUSES = (REACHED, CENSORED, DIVERGED, FAILED)
 
@@ -43,7 +78,7 @@ class RunOutcome:
     """How a run ended. ``*_to_target`` are the cumulative figures at the first evaluation that reached
     the target; None when it never did (a censored run keeps everything it spent in ``total_*``)."""
 
-    status: str
+    status: Status
     stop_reason: str
     total_energy_j: float
     energy_j: dict[str, float]
@@ -57,6 +92,12 @@ class RunOutcome:
     error: str | None = None
     task_test_accuracies: dict[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "status": self.status.value}
+
 
 @dataclass(frozen=True)
 class RunRecord:
@@ -68,13 +109,17 @@ class RunRecord:
     setup: dict[str, Any]  # the grid's values
     train: dict[str, Any]  # every hyperparameter
     seed: int
-    status: str
+    status: Status
     hardware: dict[str, Any]
     provenance: dict[str, dict[str, Any]]  # per component: meter, method, estimated, details
     started_at: float
     outcome: RunOutcome | None = None
     finished_at: float | None = None
-    stage: str = "train"  # or "pretrain"
+    stage: Stage = Stage.TRAIN
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
+        object.__setattr__(self, "stage", Stage(self.stage))
 
     @property
     def estimated(self) -> bool:
@@ -82,14 +127,44 @@ class RunRecord:
 
     @property
     def method_label(self) -> str:
-        return method_label(self.provenance)
+        return measurement_label(self.provenance)
+
+    @property
+    def provenances(self) -> dict[str, Any]:
+        """The provenance per component as typed ``Provenance`` objects."""
+        from powertrain.meters.base import Provenance
+
+        return {c: Provenance.from_dict(p) for c, p in self.provenance.items()}
 
 
-def is_estimated(provenance: dict[str, dict[str, Any]]) -> bool:
-    return any(p.get("estimated", True) for p in provenance.values())
+def _estimated(p: Any) -> bool:
+    return bool(p.get("estimated", True) if isinstance(p, Mapping) else p.estimated)
 
 
-def method_label(provenance: dict[str, dict[str, Any]]) -> str:
-    """e.g. ``ESTIMATE (cpu estimate, ram estimate)`` or ``measured (gpu counter, cpu counter)``."""
-    parts = ", ".join(f"{c} {p.get('method')}" for c, p in provenance.items())
-    return f"{'ESTIMATE' if is_estimated(provenance) else 'measured'} ({parts})"
+def _method(p: Any) -> str:
+    method = p.get("method") if isinstance(p, Mapping) else p.method
+    return str(getattr(method, "value", method))
+
+
+def is_estimated(provenance: Mapping[str, Any]) -> bool:
+    """True when any component's figure is an estimate (a component that does not say counts as one)."""
+    return any(_estimated(p) for p in provenance.values())
+
+
+def measurement_label(provenance: Any = None, *, estimated: bool | None = None) -> str:
+    """The one labeller of "measured" or "ESTIMATE". ``provenance``: one component's ``Provenance``
+    (``ESTIMATE: estimate/estimate``), or per component (``ESTIMATE (cpu estimate, ram estimate)``), or
+    nothing with ``estimated=`` given (the bare word)."""
+    if provenance is None:
+        return "ESTIMATE" if estimated else "measured"
+    if not isinstance(provenance, Mapping) or "method" in provenance:  # one component
+        meter = provenance.get("meter") if isinstance(provenance, Mapping) else provenance.meter
+        word = measurement_label(estimated=_estimated(provenance))
+        return f"{word}: {meter}/{_method(provenance)}"
+    parts = ", ".join(f"{c} {_method(p)}" for c, p in provenance.items())
+    return f"{measurement_label(estimated=is_estimated(provenance))} ({parts})"
+
+
+def method_label(provenance: Mapping[str, Any]) -> str:
+    """The per-component label (kept for old imports): ``measurement_label(provenance)``."""
+    return measurement_label(provenance)

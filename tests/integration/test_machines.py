@@ -6,6 +6,7 @@ import sqlite3
 from powertrain.records import REACHED, RunOutcome
 from powertrain.report.build import build_report
 from powertrain.store.sqlite import SqliteStore
+from powertrain.study.plan import RunSpec
 from tests.cli_helpers import assert_one_clear_error, powertrain
 
 PROVENANCE = {"gpu": {"meter": "nvml", "method": "counter", "estimated": False}}
@@ -19,11 +20,7 @@ def machine_store(path, host: str, gpu: str, energies: dict[float, float]) -> No
         )
         for lr, energy in energies.items():
             run_id = store.begin_run(
-                "grid",
-                f"key-{lr}",
-                {"learning_rate": lr},
-                {"paradigm": "scratch"},
-                0,
+                RunSpec("grid", f"key-{lr}", {"learning_rate": lr}, {"paradigm": "scratch"}, 0),
                 {"host": host, "gpu_model": gpu, "gpu_count": 1, "memory_gb": 64},
                 PROVENANCE,
             )

@@ -1,4 +1,4 @@
-"""One contract, every backend (as Optuna tests its storages)."""
+"""One contract, every backend (as Optuna tests its storages): the suite ships in the package."""
 
 from __future__ import annotations
 
@@ -7,136 +7,23 @@ import sqlite3
 import pytest
 
 from powertrain.errors import PowertrainError
-from powertrain.records import CENSORED, FAILED, REACHED, RUNNING, EvalPoint, RunOutcome
 from powertrain.store.memory import MemoryStore
 from powertrain.store.sqlite import SqliteStore
+from powertrain.testing.store_contract import StoreContract, begin, point
 
 
-@pytest.fixture(params=["sqlite", "memory"])
-def store(request, tmp_path):
-    s = SqliteStore(tmp_path / "r.db") if request.param == "sqlite" else MemoryStore()
-    yield s
-    s.close()
+class TestMemoryStore(StoreContract):
+    @pytest.fixture
+    def store(self):
+        with MemoryStore() as s:
+            yield s
 
 
-def point(i: int, acc: float = 0.5) -> EvalPoint:
-    return EvalPoint(
-        i,
-        10 * (i + 1),
-        0.5 * (i + 1),
-        320 * (i + 1),
-        1.0 / (i + 1),
-        acc,
-        2.0 * (i + 1),
-        {"cpu": 5.0 * (i + 1), "ram": 0.5 * (i + 1)},
-    )
-
-
-def outcome(status: str = REACHED) -> RunOutcome:
-    return RunOutcome(
-        status,
-        "why",
-        11.0,
-        {"cpu": 10.0, "ram": 1.0},
-        4.0,
-        20,
-        0.9,
-        0.88,
-        11.0 if status == REACHED else None,
-        4.0 if status == REACHED else None,
-        20 if status == REACHED else None,
-    )
-
-
-def begin(store, key="k1", seed=0):
-    return store.begin_run(
-        "st",
-        key,
-        {"learning_rate": 0.1},
-        {"learning_rate": 0.1, "batch_size": 8},
-        seed,
-        {"host": "h"},
-        {"cpu": {"meter": "estimate", "method": "estimate", "estimated": True}},
-    )
-
-
-class TestStoreContract:
-    def test_study_config_is_saved_and_replaced(self, store):
-        store.save_study("st", {"a": 1})
-        store.save_study("st", {"a": 2})
-        (study,) = store.studies()
-        assert study["name"] == "st" and study["config"] == {"a": 2}
-
-    def test_a_run_round_trips(self, store):
-        store.save_study("st", {})
-        run_id = begin(store)
-        store.add_eval_point(run_id, point(0))
-        store.add_eval_point(run_id, point(1, 0.95))
-        store.save_timeline(run_id, {"t_s": [0, 1], "energy_j": {"cpu": [0, 3]}})
-        store.finish_run(run_id, outcome())
-        (run,) = store.runs("st")
-        assert run.status == REACHED and run.outcome == outcome()
-        assert run.setup == {"learning_rate": 0.1} and run.train["batch_size"] == 8
-        assert run.estimated and "cpu estimate" in run.method_label
-        assert store.eval_points(run_id) == [point(0), point(1, 0.95)]
-        assert store.timeline(run_id)["energy_j"]["cpu"] == [0, 3]
-
-    def test_beginning_a_killed_run_again_removes_its_partial_rows(self, store):
-        store.save_study("st", {})
-        first = begin(store)
-        store.add_eval_point(first, point(0))
-        store.save_timeline(first, {"t_s": [0]})
-        second = begin(store)
-        runs = store.runs("st")
-        assert [r.id for r in runs] == [second] and runs[0].status == RUNNING
-        assert store.eval_points(second) == [] and store.eval_points(first) == []
-        assert store.timeline(first) is None
-
-    def test_a_finished_run_cannot_be_begun_again(self, store):
-        store.save_study("st", {})
-        run_id = begin(store)
-        store.finish_run(run_id, outcome(CENSORED))
-        with pytest.raises(ValueError, match="already finished"):
-            begin(store)
-        store.finish_run(run_id, outcome(REACHED))  # a finished run never changes
-        assert store.runs("st")[0].status == CENSORED
-
-    def test_failed_runs_are_replaced_only_when_asked(self, store):
-        store.save_study("st", {})
-        run_id = begin(store)
-        store.finish_run(run_id, outcome(FAILED))
-        with pytest.raises(ValueError):
-            begin(store)
-        new_id = store.begin_run("st", "k1", {}, {}, 0, {}, {}, replace_failed=True)
-        assert [r.id for r in store.runs("st")] == [new_id]
-
-    def test_inference_results_round_trip_replace_and_go_with_a_killed_run(self, store):
-        store.save_study("st", {})
-        run_id = begin(store)
-        assert store.inference(run_id) == []
-        store.save_inference(
-            run_id, [{"batch_size": 64, "energy_j": 2.0}, {"batch_size": 1, "energy_j": 9.0}]
-        )
-        assert [r["batch_size"] for r in store.inference(run_id)] == [1, 64]
-        store.save_inference(run_id, [{"batch_size": 8, "energy_j": 3.0}])
-        assert store.inference(run_id) == [{"batch_size": 8, "energy_j": 3.0}]
-        begin(store)  # the unfinished attempt is replaced, its measurements with it
-        assert store.inference(run_id) == []
-
-    def test_idle_baselines_are_kept_per_host_latest_first(self, store):
-        assert store.idle("h") is None
-        store.save_idle("h", {"measured_at": 1.0, "power_w": {"cpu": 10.0}})
-        store.save_idle("h", {"measured_at": 2.0, "power_w": {"cpu": 12.0}})
-        store.save_idle("other", {"measured_at": 3.0, "power_w": {"cpu": 99.0}})
-        assert store.idle("h")["power_w"] == {"cpu": 12.0}
-
-    def test_runs_are_listed_in_order_and_by_study(self, store):
-        store.save_study("st", {})
-        store.save_study("other", {})
-        ids = [begin(store, key=f"k{i}", seed=i) for i in range(3)]
-        store.begin_run("other", "x", {}, {}, 0, {}, {})
-        assert [r.id for r in store.runs("st")] == ids
-        assert len(store.runs()) == 4
+class TestSqliteStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path):
+        with SqliteStore(tmp_path / "r.db") as s:
+            yield s
 
 
 def test_sqlite_store_survives_reopening(tmp_path):
@@ -147,6 +34,11 @@ def test_sqlite_store_survives_reopening(tmp_path):
         store.add_eval_point(run_id, point(0))
     with SqliteStore(path) as store:
         assert store.eval_points(run_id) == [point(0)]
+
+
+def test_sqlite_store_keeps_model_files_beside_its_file(tmp_path):
+    with SqliteStore(tmp_path / "sub" / "r.db") as store:
+        assert store.artifacts_dir == tmp_path / "sub" / "artifacts"
 
 
 def test_sqlite_store_refuses_a_file_that_is_not_a_store(tmp_path):

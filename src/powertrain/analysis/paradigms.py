@@ -18,7 +18,7 @@ from typing import Any
 
 from powertrain.analysis.stats import Interval
 from powertrain.analysis.summary import GroupSummary, SetupSummary, hardware_label
-from powertrain.records import REACHED, RunRecord
+from powertrain.records import REACHED, RunRecord, Stage
 
 AMORTISATION_USES = tuple(range(1, 11))  # the curve always covers these, and the break-even point
 MAX_USES_SHOWN = 1000
@@ -117,7 +117,7 @@ def multitask(
     mine = [
         r
         for r in runs
-        if r.stage == "train"
+        if r.stage is Stage.TRAIN
         and r.outcome is not None
         and hardware_label(r.hardware) == group.hardware
     ]

@@ -15,14 +15,17 @@ from typing import Any
 
 from powertrain.analysis.stats import Interval
 from powertrain.records import (
+    ALL_TASKS,
     CENSORED,
     DIVERGED,
     FAILED,
     REACHED,
     RunRecord,
+    Stage,
     is_estimated,
     method_label,
 )
+from powertrain.train.config import Paradigm
 
 
 @dataclass
@@ -81,7 +84,7 @@ class GroupSummary:
     sweep_energy_j: float  # what every run of the sweep spent together
     runs: int
     statuses: dict[str, int] = field(default_factory=dict)
-    # In studies with several tasks: which one ("all (multitask)" for the joint runs).
+    # In studies with several tasks: which one (records.ALL_TASKS for the joint runs).
     task_name: str | None = None
     idle_power_w: dict[str, float] | None = (
         None  # the machine's idle baseline, where one was measured
@@ -109,7 +112,7 @@ def summarise(
     Setups are only compared with setups of the same task on the same machine."""
     groups: dict[tuple[str, str, str | None], list[RunRecord]] = {}
     for run in runs:
-        if run.outcome is not None and run.stage == "train":
+        if run.outcome is not None and run.stage is Stage.TRAIN:
             groups.setdefault((run.study, hardware_label(run.hardware), task_of(run)), []).append(
                 run
             )
@@ -123,8 +126,8 @@ def summarise(
 
 def task_of(run: RunRecord) -> str | None:
     """The task a run learned, in studies with several (None in single-task studies)."""
-    if run.train.get("paradigm") == "multitask":
-        return "all (multitask)"
+    if run.train.get("paradigm") == Paradigm.MULTITASK:
+        return ALL_TASKS
     return run.setup.get("task")
 
 

@@ -46,8 +46,19 @@ class Provenance:
 
     def label(self) -> str:
         """A short human label, printed next to every energy figure."""
-        kind = "ESTIMATE" if self.estimated else "measured"
-        return f"{kind}: {self.meter}/{self.method.value}"
+        from powertrain.records import measurement_label
+
+        return measurement_label(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Provenance:
+        """The inverse of ``to_dict`` (as the store and the trace keep it)."""
+        return cls(
+            str(data["meter"]),
+            Method(data["method"]),
+            bool(data.get("estimated", True)),
+            dict(data.get("details") or {}),
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {

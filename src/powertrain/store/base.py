@@ -1,22 +1,34 @@
-"""The results store's contract. Every backend passes ``tests/unit/test_store_contract.py``.
+"""The results store's contract. Every backend passes ``powertrain.testing.store_contract`` (run over the
+built-in stores by ``tests/unit/test_store_contract.py``; a third-party store runs it the same way).
 
 1. ``save_study`` records a study's name and latest configuration; saving again replaces the config.
-2. ``begin_run`` starts an attempt at a run key. Any earlier *unfinished* attempt at that key (a run that
-   was killed) is removed with its evaluation points and timeline, in the same transaction, so a
-   resumed study never holds duplicates. Beginning a key that already finished raises ValueError,
-   except a FAILED one when ``replace_failed`` is true (it is then removed like an unfinished one).
+2. ``begin_run(spec, hardware, provenance)`` claims the run ``spec`` describes and returns its id. Any
+   earlier *unfinished* attempt at that (study, run key) (a run that was killed) is removed with its
+   evaluation points, timeline and inference results, in the same transaction, so a resumed study never
+   holds duplicates. Beginning a key that already finished raises ValueError, except a FAILED one when
+   ``spec.replace_failed`` is true (it is then removed like an unfinished one). (The claim is where a
+   lease will go: a RUNNING attempt whose worker still beats its heartbeat will be refused too, with
+   the same signature.)
 3. ``add_eval_point`` and ``finish_run`` are durable when they return: a process killed after them
    loses nothing they wrote, and a process killed during them leaves the store as it was before.
 4. ``runs`` lists runs in the order they began; ``eval_points`` in index order.
 5. A finished run is never changed by later calls.
+6. ``copy_run`` adds a run from another store as it is (status, outcome, times, stage, its points,
+   timeline and inference results), in one transaction, unless the same run (study, run key, start
+   time, hardware) is already there; it returns the new id, or None. Copying twice adds nothing.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from powertrain.records import EvalPoint, RunOutcome, RunRecord
+from powertrain.study.artifacts import DEFAULT_ARTIFACTS
+
+if TYPE_CHECKING:
+    from powertrain.study.plan import RunSpec
 
 
 class ResultStore(ABC):
@@ -29,19 +41,9 @@ class ResultStore(ABC):
 
     @abstractmethod
     def begin_run(
-        self,
-        study: str,
-        run_key: str,
-        setup: dict[str, Any],
-        train: dict[str, Any],
-        seed: int,
-        hardware: dict[str, Any],
-        provenance: dict[str, dict[str, Any]],
-        replace_failed: bool = False,
-        stage: str = "train",
+        self, spec: RunSpec, hardware: dict[str, Any], provenance: dict[str, dict[str, Any]]
     ) -> int:
-        """Start an attempt; returns its run id. ``stage``: "train" for the grid's runs, "pretrain"
-        for a pretraining stage."""
+        """Claim the run ``spec`` describes (see the contract, 2); returns its run id."""
 
     @abstractmethod
     def add_eval_point(self, run_id: int, point: EvalPoint) -> None: ...
@@ -71,12 +73,32 @@ class ResultStore(ABC):
         """The latest idle measurement of a machine, or None."""
 
     @abstractmethod
+    def idles(self) -> list[dict[str, Any]]:
+        """Every idle measurement, each as {"host", **measurement} (what a merge copies)."""
+
+    @abstractmethod
     def save_inference(self, run_id: int, results: list[dict[str, Any]]) -> None:
         """A run's inference measurements (one dict per batch size), replacing earlier ones."""
 
     @abstractmethod
     def inference(self, run_id: int) -> list[dict[str, Any]]:
         """The run's inference measurements, by batch size; empty when none were made."""
+
+    @abstractmethod
+    def copy_run(
+        self,
+        record: RunRecord,
+        points: list[EvalPoint],
+        timeline: dict[str, Any] | None = None,
+        inference: list[dict[str, Any]] = (),
+    ) -> int | None:
+        """Add a run from another store as it is (see the contract, 6); its id, or None if present."""
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """Where the model files of this store's runs go (``runs/artifacts`` unless the backend keeps
+        them beside its own file)."""
+        return DEFAULT_ARTIFACTS
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the store. Idempotent."""
@@ -86,3 +108,14 @@ class ResultStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def same_run(a: RunRecord, b: RunRecord) -> bool:
+    """The identity ``copy_run`` checks: a run is the same run when its study, run key, start time and
+    hardware agree (so merging a store twice adds nothing)."""
+    return (a.study, a.run_key, a.started_at, a.hardware) == (
+        b.study,
+        b.run_key,
+        b.started_at,
+        b.hardware,
+    )

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from typing import Any
 
 from powertrain.records import FAILED, FINAL_STATUSES, RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore
+from powertrain.store.base import ResultStore, same_run
 
 
 class MemoryStore(ResultStore):
@@ -29,43 +30,49 @@ class MemoryStore(ResultStore):
             copy.deepcopy(s) for s in sorted(self._studies.values(), key=lambda s: s["created_at"])
         ]
 
-    def begin_run(
-        self,
-        study,
-        run_key,
-        setup,
-        train,
-        seed,
-        hardware,
-        provenance,
-        replace_failed=False,
-        stage="train",
-    ) -> int:
-        same = [r for r in self._runs.values() if r.study == study and r.run_key == run_key]
+    def begin_run(self, spec, hardware, provenance) -> int:
+        same = [
+            r for r in self._runs.values() if r.study == spec.study and r.run_key == spec.run_key
+        ]
         if any(
-            r.status in FINAL_STATUSES and not (replace_failed and r.status == FAILED) for r in same
+            r.status in FINAL_STATUSES and not (spec.replace_failed and r.status == FAILED)
+            for r in same
         ):
-            raise ValueError(f"run {run_key} of study {study!r} has already finished")
+            raise ValueError(f"run {spec.run_key} of study {spec.study!r} has already finished")
         for r in same:
             del self._runs[r.id]
             self._points.pop(r.id, None)
             self._timelines.pop(r.id, None)
             self._inference.pop(r.id, None)
-        run_id, self._next_id = self._next_id, self._next_id + 1
-        self._runs[run_id] = RunRecord(
-            run_id,
-            study,
-            run_key,
-            copy.deepcopy(setup),
-            copy.deepcopy(train),
-            seed,
+        record = RunRecord(
+            0,
+            spec.study,
+            spec.run_key,
+            spec.setup,
+            spec.train,
+            spec.seed,
             RUNNING,
-            copy.deepcopy(hardware),
-            copy.deepcopy(provenance),
+            hardware,
+            provenance,
             time.time(),
-            stage=stage,
+            stage=spec.stage,
         )
-        self._points[run_id] = []
+        return self._add(record, [])
+
+    def _add(self, record: RunRecord, points: list[EvalPoint]) -> int:
+        run_id, self._next_id = self._next_id, self._next_id + 1
+        self._runs[run_id] = dataclasses.replace(copy.deepcopy(record), id=run_id)
+        self._points[run_id] = list(points)
+        return run_id
+
+    def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
+        if any(same_run(r, record) for r in self._runs.values()):
+            return None
+        run_id = self._add(record, points)
+        if timeline is not None:
+            self.save_timeline(run_id, timeline)
+        if inference:
+            self.save_inference(run_id, list(inference))
         return run_id
 
     def add_eval_point(self, run_id: int, point: EvalPoint) -> None:
@@ -92,6 +99,13 @@ class MemoryStore(ResultStore):
     def idle(self, host: str) -> dict[str, Any] | None:
         saved = self._idle.get(host)
         return copy.deepcopy(max(saved, key=lambda m: m["measured_at"])) if saved else None
+
+    def idles(self) -> list[dict[str, Any]]:
+        return [
+            {"host": host, **copy.deepcopy(m)}
+            for host in sorted(self._idle)
+            for m in sorted(self._idle[host], key=lambda m: m["measured_at"])
+        ]
 
     def save_inference(self, run_id: int, results: list[dict[str, Any]]) -> None:
         self._inference[run_id] = sorted(copy.deepcopy(results), key=lambda r: r["batch_size"])

@@ -1,13 +1,14 @@
-"""Combine results stores from several machines into one. A run is the same run when its study, run key,
-host and start time agree, so merging the same store twice adds nothing."""
+"""Combine results stores from several machines into one, through the store contract (as Optuna copies
+a frozen trial): each run is copied with ``copy_run``, which adds nothing when the same run (study, run
+key, host and start time) is there already, so merging the same store twice adds nothing."""
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
 from powertrain.errors import PowertrainError
+from powertrain.store.base import ResultStore
 from powertrain.store.sqlite import SqliteStore
 
 
@@ -26,56 +27,32 @@ def merge_stores(sources: list[str | Path], target: str | Path) -> MergeResult:
             raise PowertrainError(f"{source} is the output store itself; name another output (-o)")
     result = MergeResult()
     with SqliteStore(target) as out:
-        db = out.db
         for source in sources:
-            SqliteStore(
-                source
-            ).close()  # checks that it is a store, and brings its schema up to date
-            db.execute("ATTACH DATABASE ? AS src", (str(source),))
-            try:
-                db.execute("BEGIN IMMEDIATE")
-                _merge_one(db, result)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            finally:
-                db.execute("DETACH DATABASE src")
+            with SqliteStore(source) as src:  # checks it is a store, and migrates an older one
+                copy_store(src, out, result)
     return result
 
 
-def _merge_one(db: sqlite3.Connection, result: MergeResult) -> None:
-    before = db.execute("SELECT COUNT(*) FROM studies").fetchone()[0]
-    db.execute("INSERT OR IGNORE INTO studies SELECT name, config, created_at FROM src.studies")
-    result.studies += db.execute("SELECT COUNT(*) FROM studies").fetchone()[0] - before
-    db.execute("INSERT OR IGNORE INTO idle SELECT host, measured_at, measurement FROM src.idle")
-    columns = (
-        "study, run_key, setup, train, seed, status, hardware, provenance, started_at, finished_at, "
-        "outcome, energy_to_target_j, total_energy_j, stage"
-    )
-    for src_id, study, run_key, hardware, started_at in db.execute(
-        "SELECT id, study, run_key, hardware, started_at FROM src.runs ORDER BY id"
-    ).fetchall():
-        same = db.execute(
-            "SELECT 1 FROM runs WHERE study = ? AND run_key = ? AND started_at = ? AND hardware = ?",
-            (study, run_key, started_at, hardware),
-        ).fetchone()
-        if same:
+def copy_store(
+    src: ResultStore, out: ResultStore, result: MergeResult | None = None
+) -> MergeResult:
+    """Copy every study (kept as it is where the output has it already), idle measurement and run
+    of ``src`` into ``out``."""
+    result = result or MergeResult()
+    known = {s["name"] for s in out.studies()}
+    for study in src.studies():
+        if study["name"] not in known:
+            out.save_study(study["name"], study["config"])
+            result.studies += 1
+    for idle in src.idles():
+        host = idle.pop("host")
+        out.save_idle(host, idle)
+    for run in src.runs():
+        copied = out.copy_run(
+            run, src.eval_points(run.id), src.timeline(run.id), src.inference(run.id)
+        )
+        if copied is None:
             result.skipped += 1
-            continue
-        new_id = db.execute(
-            f"INSERT INTO runs ({columns}) SELECT {columns} FROM src.runs WHERE id = ?", (src_id,)
-        ).lastrowid
-        db.execute(
-            "INSERT INTO eval_points SELECT ?, idx, point FROM src.eval_points WHERE run_id = ?",
-            (new_id, src_id),
-        )
-        db.execute(
-            "INSERT INTO timelines SELECT ?, timeline FROM src.timelines WHERE run_id = ?",
-            (new_id, src_id),
-        )
-        db.execute(
-            "INSERT INTO inference SELECT ?, batch_size, result FROM src.inference WHERE run_id = ?",
-            (new_id, src_id),
-        )
-        result.runs += 1
+        else:
+            result.runs += 1
+    return result

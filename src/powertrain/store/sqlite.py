@@ -13,8 +13,8 @@ from typing import Any
 from powertrain.errors import PowertrainError
 from powertrain.records import FAILED, FINAL_STATUSES, RUNNING, EvalPoint, RunOutcome, RunRecord
 from powertrain.store.base import ResultStore
+from powertrain.store.migrations import SCHEMA_VERSION, migrate
 
-SCHEMA_VERSION = 1
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS studies (
@@ -35,8 +35,6 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at REAL NOT NULL,
     finished_at REAL,
     outcome TEXT,
-    energy_to_target_j REAL,
-    total_energy_j REAL,
     stage TEXT NOT NULL DEFAULT 'train'
 );
 CREATE INDEX IF NOT EXISTS runs_by_study ON runs (study, run_key);
@@ -77,21 +75,38 @@ class SqliteStore(ResultStore):
             self._db.execute("PRAGMA foreign_keys = ON")
             if str(path) != ":memory:":
                 self._db.execute("PRAGMA journal_mode = WAL")
+            version = self._version()
+            if version is not None and version <= SCHEMA_VERSION:
+                migrate(self._db, version)
             self._db.executescript(SCHEMA)
-            columns = {row[1] for row in self._db.execute("PRAGMA table_info(runs)")}
-            if "stage" not in columns:  # a store written before stages existed
-                self._db.execute("ALTER TABLE runs ADD COLUMN stage TEXT NOT NULL DEFAULT 'train'")
-            row = self._db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
         except sqlite3.DatabaseError as exc:
             raise PowertrainError(f"{path} is not a powertrain results store: {exc}") from None
-        if row is None:
+        if version is None:
             self._db.execute(
                 "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
-        elif int(row[0]) != SCHEMA_VERSION:
+        elif version > SCHEMA_VERSION:
             raise PowertrainError(
-                f"{path} has schema version {row[0]}; this powertrain reads {SCHEMA_VERSION}"
+                f"{path} has schema version {version}; this powertrain reads {SCHEMA_VERSION} "
+                "(and migrates older ones): use a newer powertrain"
             )
+
+    def _version(self) -> int | None:
+        """The file's schema version; None for a new file."""
+        tables = {
+            n for (n,) in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+        }
+        if "meta" not in tables:
+            return None
+        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+        return int(row[0]) if row else None
+
+    @property
+    def artifacts_dir(self) -> Path:
+        """``artifacts/`` beside the store's file (``runs/artifacts`` for ``runs/powertrain.db``)."""
+        if str(self.path) == ":memory:":
+            return super().artifacts_dir
+        return self.path.parent / "artifacts"
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -115,47 +130,81 @@ class SqliteStore(ResultStore):
         ).fetchall()
         return [{"name": n, "config": json.loads(c), "created_at": t} for n, c, t in rows]
 
-    def begin_run(
-        self,
-        study,
-        run_key,
-        setup,
-        train,
-        seed,
-        hardware,
-        provenance,
-        replace_failed=False,
-        stage="train",
-    ) -> int:
+    def begin_run(self, spec, hardware, provenance) -> int:
         with self._transaction() as db:
             statuses = [
                 s
                 for (s,) in db.execute(
-                    "SELECT status FROM runs WHERE study = ? AND run_key = ?", (study, run_key)
+                    "SELECT status FROM runs WHERE study = ? AND run_key = ?",
+                    (spec.study, spec.run_key),
                 )
             ]
-            if any(s in FINAL_STATUSES and not (replace_failed and s == FAILED) for s in statuses):
-                raise ValueError(f"run {run_key} of study {study!r} has already finished")
+            if any(
+                s in FINAL_STATUSES and not (spec.replace_failed and s == FAILED) for s in statuses
+            ):
+                raise ValueError(f"run {spec.run_key} of study {spec.study!r} has already finished")
             db.execute(
-                "DELETE FROM runs WHERE study = ? AND run_key = ?", (study, run_key)
+                "DELETE FROM runs WHERE study = ? AND run_key = ?", (spec.study, spec.run_key)
             )  # cascades
-            cursor = db.execute(
-                "INSERT INTO runs (study, run_key, setup, train, seed, status, hardware, provenance,"
-                " started_at, stage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    study,
-                    run_key,
-                    json.dumps(setup),
-                    json.dumps(train),
-                    seed,
+            return self._insert_run(
+                db,
+                RunRecord(
+                    0,
+                    spec.study,
+                    spec.run_key,
+                    spec.setup,
+                    spec.train,
+                    spec.seed,
                     RUNNING,
-                    json.dumps(hardware),
-                    json.dumps(provenance),
+                    hardware,
+                    provenance,
                     time.time(),
-                    stage,
+                    stage=spec.stage,
                 ),
             )
-            return int(cursor.lastrowid)
+
+    @staticmethod
+    def _insert_run(db: sqlite3.Connection, r: RunRecord) -> int:
+        cursor = db.execute(
+            "INSERT INTO runs (study, run_key, setup, train, seed, status, hardware, provenance,"
+            " started_at, finished_at, outcome, stage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                r.study,
+                r.run_key,
+                json.dumps(r.setup),
+                json.dumps(r.train),
+                r.seed,
+                r.status.value,
+                json.dumps(r.hardware),
+                json.dumps(r.provenance),
+                r.started_at,
+                r.finished_at,
+                json.dumps(r.outcome.to_dict()) if r.outcome else None,
+                r.stage.value,
+            ),
+        )
+        return int(cursor.lastrowid)
+
+    def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
+        with self._transaction() as db:
+            if db.execute(
+                "SELECT 1 FROM runs WHERE study = ? AND run_key = ? AND started_at = ?"
+                " AND hardware = ?",
+                (record.study, record.run_key, record.started_at, json.dumps(record.hardware)),
+            ).fetchone():
+                return None
+            run_id = self._insert_run(db, record)
+            db.executemany(
+                "INSERT INTO eval_points VALUES (?, ?, ?)",
+                [(run_id, p.index, json.dumps(asdict(p))) for p in points],
+            )
+            if timeline is not None:
+                db.execute("INSERT INTO timelines VALUES (?, ?)", (run_id, json.dumps(timeline)))
+            db.executemany(
+                "INSERT INTO inference VALUES (?, ?, ?)",
+                [(run_id, r["batch_size"], json.dumps(r)) for r in inference],
+            )
+            return run_id
 
     def add_eval_point(self, run_id: int, point: EvalPoint) -> None:
         with self._transaction() as db:
@@ -167,16 +216,13 @@ class SqliteStore(ResultStore):
     def finish_run(self, run_id: int, outcome: RunOutcome) -> None:
         with self._transaction() as db:
             db.execute(
-                "UPDATE runs SET status = ?, outcome = ?, finished_at = ?, energy_to_target_j = ?,"
-                " total_energy_j = ? WHERE id = ? AND status = ?",
+                "UPDATE runs SET status = ?, outcome = ?, finished_at = ? WHERE id = ? AND status = ?",
                 (
-                    outcome.status,
-                    json.dumps(asdict(outcome)),
+                    outcome.status.value,
+                    json.dumps(outcome.to_dict()),
                     time.time(),
-                    outcome.energy_to_target_j,
-                    outcome.total_energy_j,
                     run_id,
-                    RUNNING,
+                    RUNNING.value,
                 ),
             )
 
@@ -206,6 +252,10 @@ class SqliteStore(ResultStore):
                 "INSERT INTO inference VALUES (?, ?, ?)",
                 [(run_id, r["batch_size"], json.dumps(r)) for r in results],
             )
+
+    def idles(self) -> list[dict[str, Any]]:
+        rows = self.db.execute("SELECT host, measurement FROM idle ORDER BY host, measured_at")
+        return [{"host": h, **json.loads(m)} for h, m in rows.fetchall()]
 
     def inference(self, run_id: int) -> list[dict[str, Any]]:
         rows = self.db.execute(

@@ -1,9 +1,19 @@
-"""Where a study's model files live, next to its results store."""
+"""Where a study's model files live: in the artifacts folder of the results store they belong to
+(``runs/artifacts`` beside ``runs/powertrain.db``), so that weights a Python user saves through a store
+are where ``powertrain infer`` on that store looks."""
 
 from __future__ import annotations
 
 import re
 from pathlib import Path
+
+DEFAULT_ARTIFACTS = Path("runs") / "artifacts"
+
+
+def artifacts_dir_for(db_path: str | Path | None) -> Path:
+    """The artifacts folder of the SQLite store at ``db_path`` (``runs/artifacts``, beside the default
+    store ``runs/powertrain.db``, when None)."""
+    return Path(db_path).parent / "artifacts" if db_path else DEFAULT_ARTIFACTS
 
 
 def safe_name(name: str) -> str:

@@ -9,50 +9,13 @@ import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, get_type_hints
+from typing import Any, get_type_hints
 
 import yaml
 
+from powertrain.records import Stage
 from powertrain.study.typed import ConfigError, build, check, coerce
-
-
-@dataclass(frozen=True)
-class TrainConfig:
-    """The hyperparameters of one setup; any of them can be swept in ``grid``."""
-
-    optimizer: Literal["sgd", "adam", "adamw"] = "sgd"
-    learning_rate: float = 0.01
-    batch_size: int = 64
-    momentum: float = 0.0
-    nesterov: bool = False
-    weight_decay: float = 0.0
-    scheduler: Literal["none", "cosine", "step"] = "none"
-    step_epochs: int = 1  # with scheduler "step": decay every so many epochs
-    gamma: float = 0.1  # with scheduler "step": the decay factor
-    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
-    # How the model starts and what it learns with: from scratch; from the pretraining stage's weights,
-    # all of them trained (finetune) or the head alone on a frozen backbone (head-only); or one shared
-    # backbone with a head per task, all tasks at once (multitask).
-    paradigm: Literal["scratch", "finetune", "head-only", "multitask"] = "scratch"
-
-    def validate(self, where: str = "train", key_path=None) -> None:
-        """ConfigError for an out-of-range value; ``key_path(name)`` names the offending key."""
-        at = key_path or (lambda name: f"{where}.{name}")
-        check(
-            self.learning_rate > 0,
-            at("learning_rate"),
-            f"must be positive, got {self.learning_rate}",
-        )
-        check(self.batch_size > 0, at("batch_size"), f"must be positive, got {self.batch_size}")
-        check(0 <= self.momentum < 1, at("momentum"), f"must be in [0, 1), got {self.momentum}")
-        check(
-            self.weight_decay >= 0,
-            at("weight_decay"),
-            f"must not be negative, got {self.weight_decay}",
-        )
-        check(self.step_epochs > 0, at("step_epochs"), "must be positive")
-        check(0 < self.gamma <= 1, at("gamma"), f"must be in (0, 1], got {self.gamma}")
-        check(not self.nesterov or self.momentum > 0, at("nesterov"), "needs momentum > 0")
+from powertrain.train.config import Paradigm, TrainConfig  # noqa: F401 - re-exported: they lived here
 
 
 @dataclass(frozen=True)
@@ -154,7 +117,7 @@ class StudyConfig:
         if self.extra_tasks:
             identity["tasks"] = [dataclasses.asdict(t) for t in self.extra_tasks]
             identity["single_task"] = setup.task
-        if setup.train.paradigm in ("finetune", "head-only") and self.pretrain is not None:
+        if setup.train.paradigm.needs_pretraining and self.pretrain is not None:
             identity["pretrain"] = dataclasses.asdict(self.pretrain)
         return hashlib.sha256(
             json.dumps(identity, sort_keys=True, default=str).encode()
@@ -171,6 +134,7 @@ class Setup:
     ]  # the grid's values for this setup (and the task, for single-task baselines)
     train: TrainConfig
     task: str | None = None  # the one task a single-task setup learns, when the study has several
+    stage: Stage = Stage.TRAIN  # PRETRAIN: the pretraining stage, not one of the grid's runs
 
     def label(self) -> str:
         return " ".join(f"{k}={v}" for k, v in self.varied.items())

@@ -10,11 +10,9 @@ import dataclasses
 import types
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from powertrain.errors import PowertrainError
+from powertrain.errors import ConfigError
 
-
-class ConfigError(PowertrainError):
-    """A study file that cannot be used. The message starts with the key's path."""
+__all__ = ["ConfigError", "build", "check", "coerce"]
 
 
 def build(cls: type, data: Any, path: str) -> Any:

@@ -2,8 +2,9 @@
 every evaluation point with the energy used so far.
 
 Reads top to bottom: set up, then epochs of shuffled index-slice batches from the source; every
-``eval_every_steps`` steps (or ``evals_per_epoch`` times an epoch) evaluate, record, and stop at the
-targets, at the limits, or on divergence. The energy is the monitor window ``run``'s cumulative reading,
+``eval_every_steps`` steps (or ``evals_per_epoch`` times an epoch) evaluate, record, and ask the
+stopping handlers (``train/stopping.py``: divergence, the targets, the limits, any the caller adds)
+whether to stop; the first reason ends the run. The energy is the monitor window ``run``'s cumulative reading,
 evaluations included (they are part of what it costs to know a target is reached). The test accuracy is
 taken after the window closes.
 """
@@ -20,9 +21,18 @@ from torch import nn
 
 from powertrain.monitor import Measurement, Monitor
 from powertrain.records import CENSORED, DIVERGED, FAILED, REACHED, EvalPoint, RunOutcome
-from powertrain.study.config import TrainConfig
+from powertrain.train.config import TrainConfig
 from powertrain.train.setup import autocast, make_optimizer, make_scheduler, seed_everything
 from powertrain.train.sources import SingleSource
+from powertrain.train.stopping import (
+    Diverged,
+    Handler,
+    MaxTime,
+    Stop,
+    TargetReached,
+    first_stop,
+    status_of,
+)
 
 DIVERGENCE_CHECK_STEPS = 10  # how often the loss is checked for NaN/inf (a device sync on GPUs)
 
@@ -51,7 +61,14 @@ class Limits:
         return lambda step, step_in_epoch: step_in_epoch in due
 
     def reached(self, accuracies: dict[str, float]) -> bool:
-        return all(accuracies[task] >= target for task, target in self.targets.items())
+        return TargetReached(self.targets).reached(accuracies)
+
+    def handlers(self) -> list[Handler]:
+        """The stopping handlers these limits stand for: divergence, the targets, the time limit."""
+        handlers: list[Handler] = [Diverged(), TargetReached(self.targets)]
+        if self.max_time_s is not None:
+            handlers.append(MaxTime(self.max_time_s))
+        return handlers
 
 
 @dataclass
@@ -59,6 +76,51 @@ class _Progress:
     step: int = 0
     samples: int = 0
     points: list[EvalPoint] = field(default_factory=list)
+    loss_sum: torch.Tensor | None = None  # the training loss summed since the last evaluation
+    loss_steps: int = 0
+
+    def add(self, loss: torch.Tensor, size: int) -> None:
+        self.step += 1
+        self.samples += size
+        self.loss_sum += loss.detach().float()
+        self.loss_steps += 1
+
+    def mean_loss(self) -> float | None:
+        return float(self.loss_sum) / self.loss_steps if self.loss_steps else None
+
+    def diverged(self) -> Stop | None:
+        """Every DIVERGENCE_CHECK_STEPS steps (a device sync on GPUs): a NaN or infinite loss."""
+        if self.step % DIVERGENCE_CHECK_STEPS == 0 and not torch.isfinite(self.loss_sum):
+            return Stop(f"loss became {float(self.loss_sum)} at step {self.step}", DIVERGED)
+        return None
+
+
+class _Stepper:
+    """One optimisation step: forward (under the precision's autocast), backward, optimiser, scheduler."""
+
+    def __init__(
+        self, model, cfg: TrainConfig, step_fn, parameters, device, steps_per_epoch, epochs
+    ):
+        self.model, self.cfg, self.step_fn, self.device = model, cfg, step_fn, device
+        params = parameters if parameters is not None else model.parameters()
+        self.optimizer = make_optimizer(cfg, params)
+        self.scheduler = make_scheduler(cfg, self.optimizer, steps_per_epoch, epochs)
+        self.scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
+
+    def __call__(self, batch) -> torch.Tensor:
+        with autocast(self.cfg.precision, self.device):
+            loss = self.step_fn(self.model, batch)
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.scaler is None:
+            loss.backward()
+            self.optimizer.step()
+        else:
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        if self.scheduler is not None:
+            self.scheduler.step()
+        return loss
 
 
 def train_to_target(
@@ -75,109 +137,68 @@ def train_to_target(
     seed: int,
     on_eval: Callable[[EvalPoint], None] = lambda point: None,
     parameters=None,
+    handlers: list[Handler] = (),
 ) -> RunOutcome:
     """Train ``model`` until ``evaluate`` reaches every target. ``parameters``: what the optimiser
-    updates (all of the model's by default; the head alone when the backbone is frozen).
+    updates (all of the model's by default; the head alone when the backbone is frozen). ``handlers``:
+    stopping handlers consulted after the limits' own (divergence, targets, time).
 
     Exceptions from the model, data or step functions end the run as FAILED with the energy spent;
     KeyboardInterrupt and other BaseExceptions propagate."""
     generator = seed_everything(seed)
     model.to(device).train()
-    optimizer = make_optimizer(cfg, parameters if parameters is not None else model.parameters())
     steps_per_epoch = source.steps_per_epoch(cfg.batch_size)
-    eval_due = limits.schedule(steps_per_epoch)
-    scheduler = make_scheduler(cfg, optimizer, steps_per_epoch, limits.max_epochs)
-    scaler = torch.amp.GradScaler(device.type) if cfg.precision == "fp16" else None
-
-    progress = _Progress()
-    loss_sum = torch.zeros((), device=device)
-    loss_steps = 0
-    status, reason, error = CENSORED, f"max_epochs ({limits.max_epochs}) reached", None
-    stopped = False
+    step = _Stepper(model, cfg, step_fn, parameters, device, steps_per_epoch, limits.max_epochs)
+    handlers = [*limits.handlers(), *handlers]
+    progress = _Progress(loss_sum=torch.zeros((), device=device))
+    error = None
 
     def record(epoch: float) -> EvalPoint:
-        nonlocal loss_steps
-        point = _evaluate(model, evaluate, monitor, progress, epoch, loss_sum, loss_steps)
-        loss_sum.zero_()
-        loss_steps = 0
+        point = _evaluate(model, evaluate, monitor, progress, epoch)
+        progress.loss_sum.zero_()
+        progress.loss_steps = 0
         progress.points.append(point)
         on_eval(point)
         return point
 
     monitor.begin("run")
     try:
-        for epoch in range(limits.max_epochs):
-            if stopped:
-                break
-            for step_in_epoch, (batch, size) in enumerate(
-                source.epoch(cfg.batch_size, generator), start=1
-            ):
-                with autocast(cfg.precision, device):
-                    loss = step_fn(model, batch)
-                optimizer.zero_grad(set_to_none=True)
-                if scaler is None:
-                    loss.backward()
-                    optimizer.step()
-                else:
-                    scaler.scale(loss).backward()
-                    scaler.step(optimizer)
-                    scaler.update()
-                if scheduler is not None:
-                    scheduler.step()
-                progress.step += 1
-                progress.samples += size
-                loss_sum += loss.detach().float()
-                loss_steps += 1
-
-                if progress.step % DIVERGENCE_CHECK_STEPS == 0 and not torch.isfinite(loss_sum):
-                    status, reason, stopped = (
-                        DIVERGED,
-                        f"loss became {float(loss_sum)} at step {progress.step}",
-                        True,
-                    )
-                    break
-                if not eval_due(progress.step, step_in_epoch):
-                    continue
-                point = record(epoch + step_in_epoch / steps_per_epoch)
-                if not math.isfinite(point.train_loss if point.train_loss is not None else 0.0):
-                    status, reason, stopped = (
-                        DIVERGED,
-                        f"loss became {point.train_loss} at step {point.step}",
-                        True,
-                    )
-                elif limits.reached(point.task_accuracies):
-                    status, reason, stopped = (
-                        REACHED,
-                        f"every target reached at step {point.step}",
-                        True,
-                    )
-                elif limits.max_time_s is not None and point.elapsed_s >= limits.max_time_s:
-                    status, reason, stopped = (
-                        CENSORED,
-                        f"max_time_s ({limits.max_time_s}) reached",
-                        True,
-                    )
-                if stopped:
-                    break
-        points = progress.points
-        if not stopped and (
-            not points or points[-1].step != progress.step
-        ):  # where the limit left it
-            record(float(limits.max_epochs))
+        stop = _epochs(source, cfg, limits, generator, step, progress, record, handlers)
     except Exception as exc:  # user code (a model, a data set, a step function) failed
-        status, reason = FAILED, "an exception ended the run"
+        stop = Stop("an exception ended the run", FAILED)
         error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
     total = monitor.end("run")
 
+    status = status_of(stop)
     test = (
         test_evaluate(model)
         if status in (REACHED, CENSORED) and test_evaluate is not None
         else None
     )
-    return _outcome(status, reason, total, progress, test, error)
+    return _outcome(status, str(stop), total, progress, test, error)
 
 
-def _evaluate(model, evaluate, monitor, progress, epoch, loss_sum, loss_steps) -> EvalPoint:
+def _epochs(source, cfg, limits: Limits, generator, step, progress, record, handlers) -> Stop:
+    """Train epoch after epoch; evaluate when due and ask the handlers. The reason the run stopped."""
+    steps_per_epoch = source.steps_per_epoch(cfg.batch_size)
+    eval_due = limits.schedule(steps_per_epoch)
+    for epoch in range(limits.max_epochs):
+        for step_in_epoch, (batch, size) in enumerate(
+            source.epoch(cfg.batch_size, generator), start=1
+        ):
+            progress.add(step(batch), size)
+            stop = progress.diverged()
+            if stop is None and eval_due(progress.step, step_in_epoch):
+                stop = first_stop(handlers, record(epoch + step_in_epoch / steps_per_epoch))
+            if stop is not None:
+                return stop
+    points = progress.points
+    if not points or points[-1].step != progress.step:  # where the limit left it
+        record(float(limits.max_epochs))
+    return Stop(f"max_epochs ({limits.max_epochs}) reached", CENSORED)
+
+
+def _evaluate(model, evaluate, monitor, progress: _Progress, epoch: float) -> EvalPoint:
     accuracies = evaluate(model)
     so_far = monitor.read("run")  # after the evaluation: its cost counts
     return EvalPoint(
@@ -185,7 +206,7 @@ def _evaluate(model, evaluate, monitor, progress, epoch, loss_sum, loss_steps) -
         step=progress.step,
         epoch=round(epoch, 4),
         samples_seen=progress.samples,
-        train_loss=float(loss_sum) / loss_steps if loss_steps else None,
+        train_loss=progress.mean_loss(),
         val_accuracy=sum(accuracies.values()) / len(accuracies),
         elapsed_s=so_far.duration_s,
         energy_j=dict(so_far.energy_j),

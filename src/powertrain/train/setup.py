@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from powertrain.errors import PowertrainError
-from powertrain.study.config import TrainConfig
+from powertrain.train.config import TrainConfig
 
 
 def resolve_device(name: str = "auto") -> torch.device:

@@ -1,4 +1,4 @@
-"""``powertrain infer``: rebuild trained models of a study from their saved weights and measure their
+"""``powertrain infer`` (the library half; the CLI parses and prints): rebuild trained models of a study from their saved weights and measure their
 inference energy per 1,000 inputs over a grid of batch sizes, into the store."""
 
 from __future__ import annotations
@@ -11,16 +11,17 @@ from pathlib import Path
 import torch
 
 from powertrain.errors import PowertrainError
-from powertrain.inference import InferenceResult, measure_inference
+from powertrain.inference.measure import InferenceResult, measure_inference
 from powertrain.meters.detect import Detection
 from powertrain.models.checkpoints import read_state_dict
 from powertrain.monitor import Monitor
-from powertrain.records import FAILED, RunRecord
+from powertrain.records import FAILED, RunRecord, Stage
 from powertrain.store.base import ResultStore
 from powertrain.study.artifacts import model_path
-from powertrain.study.config import Setup, TrainConfig, parse_study
+from powertrain.study.config import Setup, parse_study
+from powertrain.study.execute import RunEnv
 from powertrain.study.paradigms import prepare
-from powertrain.study.runner import StudyContext
+from powertrain.train.config import Paradigm, TrainConfig
 
 
 @dataclass(frozen=True)
@@ -34,7 +35,7 @@ def infer_study(
     study_name: str,
     detection: Detection,
     *,
-    artifacts_dir: str | Path,
+    artifacts_dir: str | Path | None = None,
     run_ids: list[int] | None = None,
     batch_sizes: list[int] = (1, 16, 256),
     inputs: int = 1000,
@@ -46,31 +47,15 @@ def infer_study(
     if any(b <= 0 for b in batch_sizes) or inputs <= 0 or repeats <= 0:
         raise PowertrainError("batch sizes, the number of inputs and the repeats must be positive")
     study = parse_study(configs[study_name])
-    candidates = [
-        r for r in store.runs(study_name) if r.stage == "train" and r.outcome and r.status != FAILED
-    ]
-    if run_ids:
-        chosen = [r for r in candidates if r.id in run_ids]
-        missing = set(run_ids) - {r.id for r in chosen}
-        if missing:
-            raise PowertrainError(
-                f"no finished run with id {sorted(missing)[0]} in study {study_name!r}"
-            )
-    else:  # one run per setup: the first whose weights were kept
-        chosen, seen = [], set()
-        for r in candidates:
-            key = repr(sorted(r.setup.items()))
-            if key not in seen and model_path(artifacts_dir, study.name, r.run_key).is_file():
-                seen.add(key)
-                chosen.append(r)
+    artifacts_dir = Path(artifacts_dir or store.artifacts_dir)
+    chosen = _choose(store, study, run_ids, artifacts_dir)
     if not chosen:
         raise PowertrainError(
             f"no saved model weights for study {study_name!r}: set `save_models: true` in the study file "
             "and run it (finished runs are not rerun; use a new study name or a new store)"
         )
     device = torch.device("cpu") if not torch.cuda.is_available() else torch.device("cuda")
-    ctx = StudyContext(study, store, detection, device, {}, {}, Path(artifacts_dir), None)
-    tasks = ctx.tasks()
+    tasks = RunEnv(study, device, detection, {}, {}, artifacts_dir).tasks()
     loaded = [_load(run, study, tasks, artifacts_dir, device) for run in chosen]
     monitor = Monitor(
         detection.meters,
@@ -96,6 +81,31 @@ def infer_study(
     return done
 
 
+def _choose(store: ResultStore, study, run_ids, artifacts_dir: Path) -> list[RunRecord]:
+    """The runs asked for, or one per setup: the first whose weights were kept."""
+    study_name = study.name
+    candidates = [
+        r
+        for r in store.runs(study_name)
+        if r.stage is Stage.TRAIN and r.outcome and r.status != FAILED
+    ]
+    if run_ids:
+        chosen = [r for r in candidates if r.id in run_ids]
+        missing = set(run_ids) - {r.id for r in chosen}
+        if missing:
+            raise PowertrainError(
+                f"no finished run with id {sorted(missing)[0]} in study {study_name!r}"
+            )
+    else:  # one run per setup: the first whose weights were kept
+        chosen, seen = [], set()
+        for r in candidates:
+            key = repr(sorted(r.setup.items()))
+            if key not in seen and model_path(artifacts_dir, study.name, r.run_key).is_file():
+                seen.add(key)
+                chosen.append(r)
+    return chosen
+
+
 def _load(run: RunRecord, study, tasks, artifacts_dir, device):
     """The run's model with its saved weights, its test inputs, and how to call it."""
     path = model_path(artifacts_dir, study.name, run.run_key)
@@ -106,7 +116,9 @@ def _load(run: RunRecord, study, tasks, artifacts_dir, device):
     train = TrainConfig(**run.train)
     # Fine-tuned models are built like scratch ones: the saved weights replace every parameter.
     architecture = (
-        train if train.paradigm == "multitask" else dataclasses.replace(train, paradigm="scratch")
+        train
+        if train.paradigm is Paradigm.MULTITASK
+        else dataclasses.replace(train, paradigm=Paradigm.SCRATCH)
     )
     setup = Setup(run.setup, architecture, run.setup.get("task"))
     prepared = prepare(
@@ -115,7 +127,9 @@ def _load(run: RunRecord, study, tasks, artifacts_dir, device):
     model = prepared.model.to(device)
     model.load_state_dict(read_state_dict(path))
     task = tasks[setup.task or study.task.dataset]
-    forward = (lambda m, x, t=task.name: m(x, task=t)) if train.paradigm == "multitask" else None
+    forward = (
+        (lambda m, x, t=task.name: m(x, task=t)) if train.paradigm is Paradigm.MULTITASK else None
+    )
     return run, model, task.dataset.test.x, forward
 
 

@@ -1,0 +1,46 @@
+"""The SQLite store's schema versions, and the migrations that bring an older file up to date on open.
+
+Each migration is a function from version N to N + 1, run inside one transaction with the version bump,
+so a file is either migrated or left as it was.
+
+- 1: the first schema (the ``stage`` column was added later by an ad-hoc ALTER TABLE, so a version-1
+  file may lack it).
+- 2: ``stage`` always there; the pretraining stage no longer carries a magic ``"stage"`` key in its
+  setup; the columns nothing read (``energy_to_target_j``, ``total_energy_j``: the outcome holds them)
+  dropped.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+SCHEMA_VERSION = 2
+
+
+def _v1_to_v2(db: sqlite3.Connection) -> None:
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    if "stage" not in columns:
+        db.execute("ALTER TABLE runs ADD COLUMN stage TEXT NOT NULL DEFAULT 'train'")
+    db.execute("UPDATE runs SET setup = json_remove(setup, '$.stage') WHERE stage = 'pretrain'")
+    for unread in ("energy_to_target_j", "total_energy_j"):
+        if unread in columns:
+            db.execute(f"ALTER TABLE runs DROP COLUMN {unread}")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+
+
+def migrate(db: sqlite3.Connection, version: int) -> int:
+    """Bring a file at ``version`` up to SCHEMA_VERSION, one version a transaction; the new version."""
+    while version < SCHEMA_VERSION:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            MIGRATIONS[version](db)
+            version += 1
+            db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+    return version

@@ -1,0 +1,281 @@
+"""The one run body: ``execute_run(spec, env, sink)``, used for the grid's runs and the pretraining stage
+alike, by every executor (Optuna's ``_run_trial`` is the model).
+
+- ``RunEnv``: what is opened where the run executes (the device, the meters, the data-set cache, the
+  artifacts folder, the hardware description). Never pickled; each worker opens its own.
+- ``RunSink``: where a run's records go as they happen. ``StoreSink`` writes them to a results store and
+  tells the reporter.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import torch
+
+from powertrain.data.registry import load_dataset
+from powertrain.errors import PowertrainError
+from powertrain.hardware import describe_hardware
+from powertrain.meters.detect import Detection, detect_meters
+from powertrain.models.checkpoints import save_state_dict
+from powertrain.monitor import Monitor
+from powertrain.records import (
+    CENSORED,
+    FAILED,
+    REACHED,
+    EvalPoint,
+    RunOutcome,
+    Stage,
+    measurement_label,
+)
+from powertrain.study.artifacts import DEFAULT_ARTIFACTS, model_path
+from powertrain.study.config import Setup, StudyConfig
+from powertrain.study.paradigms import Prepared, TaskData, prepare
+from powertrain.study.plan import RunSpec, pretrained_path
+from powertrain.train.config import Paradigm
+from powertrain.train.loop import Limits, train_to_target
+from powertrain.train.setup import check_precision, resolve_device, seed_everything, set_threads
+
+if TYPE_CHECKING:
+    from powertrain.study.runner import Reporter
+
+DATA_SPLIT_SEED = 0  # every run of a study sees the same split of its data sets
+
+
+class PretrainingFailed(PowertrainError):
+    """The pretraining stage did not end REACHED or CENSORED, so no fine-tuned run can start."""
+
+
+@dataclass
+class RunEnv:
+    """What every run executed in one place shares; opened there, never pickled."""
+
+    study: StudyConfig
+    device: torch.device
+    detection: Detection
+    hardware: dict[str, Any]
+    provenance: dict[str, dict[str, Any]]
+    artifacts_dir: Path
+    datasets: dict = field(default_factory=dict)
+
+    @classmethod
+    def open(
+        cls,
+        study: StudyConfig,
+        *,
+        detection: Detection | None = None,
+        artifacts_dir: str | Path | None = None,
+    ) -> RunEnv:
+        """Resolve the device, check every setup's precision on it, set the CPU threads, detect the
+        meters (unless given) and describe the hardware."""
+        device = resolve_device(study.device)
+        for setup in study.setups():
+            check_precision(setup.train.precision, device)
+        set_threads(study.threads)
+        meters = study.meters
+        detection = (
+            detection or detect_meters(meters.backends, cpu_tdp_w=meters.cpu_tdp_w).require()
+        )
+        return cls(
+            study,
+            device,
+            detection,
+            describe_hardware(device, detection.meters),
+            {c.value: m.provenance.to_dict() for c, m in detection.meters.items()},
+            Path(artifacts_dir or DEFAULT_ARTIFACTS),
+        )
+
+    def dataset(self, name: str, options: dict):
+        key = (name, repr(sorted(options.items())))
+        if key not in self.datasets:
+            self.datasets[key] = load_dataset(name, **{"seed": DATA_SPLIT_SEED, **options}).to(
+                self.device
+            )
+        return self.datasets[key]
+
+    def monitor(self) -> Monitor:
+        meters = self.study.meters
+        return Monitor(
+            self.detection.meters,
+            interval_s=meters.interval_s,
+            sample=meters.record_timeline or None,
+            synchronize=torch.cuda.synchronize if self.device.type == "cuda" else None,
+        )
+
+    def tasks(self) -> dict[str, TaskData]:
+        """Every task of the study bound to its data: the main task (named after its data set) and
+        the extra tasks (by their names)."""
+        t = self.study.task
+        tasks = {
+            t.dataset: self.task_data(
+                t.dataset, t.dataset, t.dataset_options, t.label, t.target_accuracy
+            )
+        }
+        for e in self.study.extra_tasks:
+            tasks[e.name] = self.task_data(
+                e.name, e.dataset, e.dataset_options, e.label, e.target_accuracy
+            )
+        return tasks
+
+    def task_data(
+        self, name: str, dataset: str, options: dict, label: str | None, target: float
+    ) -> TaskData:
+        data = self.dataset(dataset, options)
+        label = label or data.default_task
+        if label not in data.tasks:
+            raise PowertrainError(
+                f"{dataset} has no label {label!r}; it has {', '.join(data.tasks)}"
+            )
+        return TaskData(name, data, data.tasks[label], target)
+
+    def pretrained_path(self) -> Path:
+        """The weights fine-tuned runs start from: the external checkpoint, or the stage's file."""
+        return pretrained_path(self.study, self.artifacts_dir)
+
+    def weights_path(self, spec: RunSpec) -> Path | None:
+        """Where the run's final weights go: the stage's checkpoint, or (with ``save_models``) the
+        run's own file; None when they are not kept."""
+        if spec.stage is Stage.PRETRAIN:
+            return self.pretrained_path()
+        return (
+            model_path(self.artifacts_dir, spec.study, spec.run_key)
+            if self.study.save_models
+            else None
+        )
+
+
+class RunSink(Protocol):
+    """Where a run's records go, as they happen."""
+
+    def begin(self, spec: RunSpec, hardware: dict, provenance: dict) -> int: ...
+    def eval_point(self, run_id: int, point: EvalPoint) -> None: ...
+    def timeline(self, run_id: int, timeline: dict[str, Any]) -> None: ...
+    def finish(self, run_id: int, outcome: RunOutcome) -> None: ...
+
+
+class StoreSink:
+    """Writes a run to a results store (``begin`` claims it there) and tells the reporter."""
+
+    def __init__(self, store, reporter: Reporter | None = None) -> None:
+        from powertrain.study.runner import Reporter
+
+        self.store = store
+        self.reporter = reporter or Reporter()
+        self._runs: dict[int, tuple[RunSpec, dict]] = {}
+
+    def begin(self, spec: RunSpec, hardware: dict, provenance: dict) -> int:
+        self.reporter.run_started(spec.as_setup(), spec.seed)
+        run_id = self.store.begin_run(spec, hardware, provenance)
+        self._runs[run_id] = (spec, provenance)
+        return run_id
+
+    def eval_point(self, run_id: int, point: EvalPoint) -> None:
+        self.store.add_eval_point(run_id, point)
+        self.reporter.eval_point(point)
+
+    def timeline(self, run_id: int, timeline: dict[str, Any]) -> None:
+        self.store.save_timeline(run_id, timeline)
+
+    def finish(self, run_id: int, outcome: RunOutcome) -> None:
+        self.store.finish_run(run_id, outcome)
+        spec, provenance = self._runs.pop(run_id)
+        self.reporter.run_finished(
+            spec.as_setup(), spec.seed, outcome, measurement_label(provenance)
+        )
+
+
+def execute_run(
+    spec: RunSpec, env: RunEnv, sink: RunSink, *, run_id: int | None = None
+) -> RunOutcome:
+    """Run ``spec`` to its target under a monitor, writing through ``sink``: begin (unless the executor
+    claimed the run already and passes its ``run_id``), every evaluation point, the power timeline,
+    the weights (before the run is marked finished), the outcome. A failure of the model, the data or
+    the step ends the run FAILED; a failed pretraining stage raises ``PretrainingFailed`` once recorded."""
+    if run_id is None:
+        run_id = sink.begin(spec, env.hardware, env.provenance)
+    monitor = env.monitor()
+    with monitor:
+        seed_everything(spec.seed)
+        try:
+            prepared, limits = _prepare(spec, env)
+        except Exception as exc:  # noqa: BLE001 - recorded as the run's failure
+            outcome = RunOutcome(
+                FAILED, "the model could not be set up", 0.0, {}, 0.0, 0, error=str(exc)
+            )
+        else:
+            outcome = _train(
+                spec, env, prepared, limits, monitor, lambda p: sink.eval_point(run_id, p)
+            )
+    if env.study.meters.record_timeline:
+        trace = monitor.trace()
+        sink.timeline(
+            run_id, {"header": trace.header, "t_s": trace.t_s, "energy_j": trace.energy_j}
+        )
+    sink.finish(run_id, outcome)
+    if spec.stage is Stage.PRETRAIN and outcome.status not in (REACHED, CENSORED):
+        raise PretrainingFailed(
+            f"the pretraining stage {outcome.status}: {outcome.error or outcome.stop_reason}"
+        )
+    return outcome
+
+
+def _train(spec, env: RunEnv, prepared: Prepared, limits: Limits, monitor, on_eval) -> RunOutcome:
+    outcome = train_to_target(
+        prepared.model,
+        prepared.source,
+        spec.train_config,
+        limits,
+        monitor,
+        step_fn=prepared.step_fn,
+        evaluate=prepared.evaluate,
+        test_evaluate=prepared.test_evaluate,
+        device=env.device,
+        seed=spec.seed,
+        on_eval=on_eval,
+        parameters=prepared.parameters,
+    )
+    keep = (
+        outcome.status in (REACHED, CENSORED)
+        if spec.stage is Stage.PRETRAIN
+        else outcome.status != FAILED
+    )
+    path = env.weights_path(spec)
+    if path is not None and keep:
+        save_state_dict(prepared.model, path)
+    return outcome
+
+
+def _prepare(spec: RunSpec, env: RunEnv) -> tuple[Prepared, Limits]:
+    """The model, data, step and evaluations of the run, and the limits it trains under."""
+    study, task = env.study, env.study.task
+    if spec.stage is Stage.PRETRAIN:
+        cfg = study.pretrain
+        target = cfg.target_accuracy or 1.0
+        data = env.task_data(cfg.dataset, cfg.dataset, cfg.dataset_options, cfg.label, target)
+        setup = Setup(spec.setup, replace(spec.train_config, paradigm=Paradigm.SCRATCH))
+        prepared = prepare(
+            setup, {cfg.dataset: data}, cfg.dataset, task.model, task.model_options, None
+        )
+        return prepared, Limits(
+            prepared.targets, cfg.max_epochs, evals_per_epoch=cfg.evals_per_epoch
+        )
+    setup = spec.as_setup()
+    pretrained = env.pretrained_path() if setup.train.paradigm.needs_pretraining else None
+    prepared = prepare(
+        setup,
+        env.tasks(),
+        task.dataset,
+        task.model,
+        task.model_options,
+        pretrained if pretrained is not None and pretrained.is_file() else None,
+    )
+    limits = Limits(
+        prepared.targets,
+        task.max_epochs,
+        task.eval_every_steps,
+        task.max_time_s,
+        task.evals_per_epoch,
+    )
+    return prepared, limits

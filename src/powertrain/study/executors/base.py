@@ -1,0 +1,31 @@
+"""The executor contract. An executor takes a plan's run specs (in order: a pretraining stage first),
+claims each in the sink (``sink.begin``, which for a store is ``begin_run``) and runs it with
+``execute.execute_run`` where it executes, in a ``RunEnv`` opened there. It returns the outcomes of the
+specs it ran, in the specs' order.
+
+Executors to come (a worker per GPU, Ray) keep this signature; what they need besides (the number of
+workers, a Ray address) goes to their constructor.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from powertrain.records import RunOutcome
+    from powertrain.study.config import StudyConfig
+    from powertrain.study.execute import RunSink
+    from powertrain.study.plan import RunSpec
+    from powertrain.study.runner import Reporter
+
+
+class Executor(Protocol):
+    def run(
+        self,
+        study: StudyConfig,
+        specs: list[RunSpec],
+        sink: RunSink,
+        reporter: Reporter | None = None,
+    ) -> list[RunOutcome]:
+        """Execute every spec; a ``PretrainingFailed`` from the stage ends the study."""
+        ...

@@ -1,0 +1,57 @@
+"""The local executor: every run in this process, one after another, in one ``RunEnv`` (so data sets
+are loaded once)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from powertrain.study.execute import RunEnv, RunSink, execute_run
+
+if TYPE_CHECKING:
+    from powertrain.meters.detect import Detection
+    from powertrain.records import RunOutcome
+    from powertrain.study.config import StudyConfig
+    from powertrain.study.plan import RunSpec
+    from powertrain.study.runner import Reporter
+
+
+class LocalExecutor:
+    """Runs specs in order here. ``env``: an environment already opened for the study (else one is
+    opened with ``detection`` and ``artifacts_dir``)."""
+
+    def __init__(
+        self,
+        *,
+        env: RunEnv | None = None,
+        detection: Detection | None = None,
+        artifacts_dir: str | Path | None = None,
+    ) -> None:
+        self.env = env
+        self.detection = detection
+        self.artifacts_dir = artifacts_dir
+
+    def open_env(self, study: StudyConfig) -> RunEnv:
+        if self.env is None or self.env.study is not study:
+            self.env = RunEnv.open(
+                study, detection=self.detection, artifacts_dir=self.artifacts_dir
+            )
+        return self.env
+
+    def run(
+        self,
+        study: StudyConfig,
+        specs: list[RunSpec],
+        sink: RunSink,
+        reporter: Reporter | None = None,
+    ) -> list[RunOutcome]:
+        """The reporter hears of each run from the sink (``StoreSink``); here it is not needed."""
+        if not specs:
+            return []
+        env = self.open_env(study)
+        env.tasks()  # every data set loaded and every label checked before the first run
+        outcomes = []
+        for spec in specs:
+            run_id = sink.begin(spec, env.hardware, env.provenance)  # the claim
+            outcomes.append(execute_run(spec, env, sink, run_id=run_id))
+        return outcomes

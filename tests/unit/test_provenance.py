@@ -1,0 +1,39 @@
+"""Provenance is a type end to end (meter -> trace -> store -> record), and one function labels a
+figure measured or estimated everywhere."""
+
+from __future__ import annotations
+
+from powertrain.meters.base import Component, Method, Provenance
+from powertrain.monitor import Monitor
+from powertrain.records import RunRecord, measurement_label, method_label
+from powertrain.trace import read_trace
+from tests.fakes.meters import ConstantPowerMeter
+
+COUNTER = Provenance("nvml", Method.COUNTER, False, {"gpu": "H100"})
+ESTIMATE = Provenance("estimate", Method.ESTIMATE, True)
+
+
+def test_provenance_round_trips_through_a_dict_and_a_trace(tmp_path, clock):
+    assert Provenance.from_dict(COUNTER.to_dict()) == COUNTER
+    assert Provenance.from_dict(COUNTER.to_dict()).details == {"gpu": "H100"}
+    meter = ConstantPowerMeter(Component.CPU, 50.0, clock, Method.ESTIMATE)
+    monitor = Monitor([meter], trace_path=str(tmp_path / "t.trace"), sample=False, clock=clock)
+    monitor.start()
+    clock.advance(0.1)
+    monitor._record(monitor._snapshot())
+    monitor.stop()
+    recorded = read_trace(tmp_path / "t.trace").components["cpu"]
+    assert Provenance.from_dict(recorded) == meter.provenance
+
+
+def test_one_labeller_for_a_component_a_run_and_a_bare_figure():
+    assert COUNTER.label() == measurement_label(COUNTER) == "measured: nvml/counter"
+    assert ESTIMATE.label() == "ESTIMATE: estimate/estimate"
+    per_component = {"gpu": COUNTER.to_dict(), "cpu": ESTIMATE.to_dict()}
+    assert measurement_label(per_component) == "ESTIMATE (gpu counter, cpu estimate)"
+    assert method_label({"gpu": COUNTER.to_dict()}) == "measured (gpu counter)"
+    assert measurement_label(estimated=True) == "ESTIMATE"
+    assert measurement_label(estimated=False) == "measured"
+    run = RunRecord(1, "s", "k", {}, {}, 0, "reached", {}, per_component, 0.0)
+    assert run.method_label == measurement_label(per_component) and run.estimated
+    assert run.provenances == {"gpu": COUNTER, "cpu": ESTIMATE}

@@ -1,0 +1,122 @@
+"""A store written by an older schema opens, migrates, and gives the same runs and figures."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import asdict
+
+import pytest
+
+from powertrain.analysis.summary import summarise
+from powertrain.records import REACHED, Stage
+from powertrain.store.merge import merge_stores
+from powertrain.store.migrations import SCHEMA_VERSION
+from powertrain.store.sqlite import SqliteStore
+from powertrain.testing.store_contract import PROVENANCE, outcome, point
+
+# The version-1 schema as powertrain wrote it (the stage column came later, by ALTER TABLE).
+V1_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE studies (name TEXT PRIMARY KEY, config TEXT NOT NULL, created_at REAL NOT NULL);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    study TEXT NOT NULL REFERENCES studies(name),
+    run_key TEXT NOT NULL,
+    setup TEXT NOT NULL,
+    train TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    hardware TEXT NOT NULL,
+    provenance TEXT NOT NULL,
+    started_at REAL NOT NULL,
+    finished_at REAL,
+    outcome TEXT,
+    energy_to_target_j REAL,
+    total_energy_j REAL{stage}
+);
+CREATE INDEX runs_by_study ON runs (study, run_key);
+CREATE TABLE eval_points (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL, point TEXT NOT NULL, PRIMARY KEY (run_id, idx));
+CREATE TABLE inference (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    batch_size INTEGER NOT NULL, result TEXT NOT NULL, PRIMARY KEY (run_id, batch_size));
+CREATE TABLE idle (host TEXT NOT NULL, measured_at REAL NOT NULL, measurement TEXT NOT NULL,
+    PRIMARY KEY (host, measured_at));
+CREATE TABLE timelines (
+    run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE, timeline TEXT NOT NULL);
+INSERT INTO meta VALUES ('schema_version', '1');
+"""
+HARDWARE = {"host": "h", "cpu_model": "cpu"}
+
+
+def v1_store(path, with_stage: bool) -> None:
+    """Two seeds of two setups, and (with the stage column) a pretraining stage with its magic key."""
+    db = sqlite3.connect(path)
+    stage = ",\n    stage TEXT NOT NULL DEFAULT 'train'" if with_stage else ""
+    db.executescript(V1_SCHEMA.format(stage=stage))
+    db.execute("INSERT INTO studies VALUES ('st', '{}', 1.0)")
+    rows = [({"learning_rate": lr}, seed, "train") for lr in (0.1, 0.01) for seed in (0, 1)]
+    if with_stage:
+        rows.append(({"stage": "pretrain", "dataset": "digits"}, 0, "pretrain"))
+    for i, (setup, seed, stage_value) in enumerate(rows):
+        done = outcome(REACHED)
+        done = type(done)(**{**asdict(done), "total_energy_j": 10.0 + i})
+        columns = "study, run_key, setup, train, seed, status, hardware, provenance, started_at,"
+        columns += " finished_at, outcome, energy_to_target_j, total_energy_j"
+        values = [
+            "st", f"k{i}", json.dumps(setup), json.dumps({"paradigm": "scratch", **setup}), seed,
+            "reached", json.dumps(HARDWARE), json.dumps(PROVENANCE), 100.0 + i, 200.0 + i,
+            json.dumps(asdict(done)), done.energy_to_target_j, done.total_energy_j,
+        ]  # fmt: skip
+        if with_stage:
+            columns, values = columns + ", stage", [*values, stage_value]
+        marks = ", ".join("?" * len(values))
+        run_id = db.execute(f"INSERT INTO runs ({columns}) VALUES ({marks})", values).lastrowid
+        for p in (point(0), point(1, 0.95)):
+            db.execute(
+                "INSERT INTO eval_points VALUES (?, ?, ?)", (run_id, p.index, json.dumps(asdict(p)))
+            )
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("with_stage", [True, False])
+def test_a_version_1_store_opens_migrates_and_gives_the_same_runs(tmp_path, with_stage):
+    path = tmp_path / "old.db"
+    v1_store(path, with_stage)
+    with SqliteStore(path) as store:
+        runs = store.runs("st")
+        summaries = summarise(runs)
+        points = store.eval_points(runs[0].id)
+    db = sqlite3.connect(path)
+    (version,) = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    db.close()
+    assert int(version) == SCHEMA_VERSION == 2
+    assert "stage" in columns and not columns & {"energy_to_target_j", "total_energy_j"}
+
+    trained = [r for r in runs if r.stage is Stage.TRAIN]
+    assert len(trained) == 4 and all(r.status is REACHED for r in runs)
+    assert [r.outcome.total_energy_j for r in trained] == [10.0, 11.0, 12.0, 13.0]
+    assert [r.setup for r in trained][:2] == [{"learning_rate": 0.1}] * 2
+    assert points == [point(0), point(1, 0.95)]
+    pretrain = [r for r in runs if r.stage is Stage.PRETRAIN]
+    assert len(pretrain) == (1 if with_stage else 0)
+    assert all(r.setup == {"dataset": "digits"} for r in pretrain)  # the magic key is gone
+    (group,) = summaries
+    assert group.sweep_energy_j == pytest.approx(10.0 + 11.0 + 12.0 + 13.0)
+    assert {s.label: s.energy_to_target_j.mean for s in group.setups} == pytest.approx(
+        {"learning_rate=0.1": 11.0, "learning_rate=0.01": 11.0}
+    )
+
+
+def test_merging_an_old_store_migrates_it_and_merging_twice_adds_nothing(tmp_path):
+    v1_store(tmp_path / "old.db", with_stage=True)
+    first = merge_stores([tmp_path / "old.db"], tmp_path / "all.db")
+    again = merge_stores([tmp_path / "old.db"], tmp_path / "all.db")
+    assert (first.studies, first.runs, again.runs, again.skipped) == (1, 5, 0, 5)
+    with SqliteStore(tmp_path / "all.db") as store:
+        runs = store.runs()
+        assert len(runs) == 5 and store.eval_points(runs[-1].id) == [point(0), point(1, 0.95)]
