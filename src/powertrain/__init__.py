@@ -23,7 +23,7 @@ _LAZY = {
     "parse_study": "powertrain.study.config",
     "run_study": "powertrain.study.runner",
     "open_store": "powertrain.store",
-    "build_report": "powertrain.report.build",
+    "build_report": "powertrain.render.build",
 }
 
 __all__ = [
@@ -48,7 +48,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from powertrain.meters.base import Component, Meter, MeterError, Method
     from powertrain.meters.detect import detect_meters
     from powertrain.monitor import Measurement, Monitor
-    from powertrain.report.build import build_report
+    from powertrain.render.build import build_report
     from powertrain.store import open_store
     from powertrain.study.config import load_study, parse_study
     from powertrain.study.runner import run_study

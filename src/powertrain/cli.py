@@ -267,7 +267,7 @@ def report(
     hardware_share,
 ) -> None:
     """Write the report: energy-to-target per setup, waste against the best, figures, JSON and CSV."""
-    from powertrain.report.build import build_report
+    from powertrain.render.build import build_report
     from powertrain.store import existing_store
 
     with existing_store(db_path) as store:
@@ -276,7 +276,7 @@ def report(
         carbon = None
         if region is not None or intensity is not None or intensity_csv is not None:
             from powertrain.carbon.pue import resolve_pue
-            from powertrain.report.build import CarbonSettings
+            from powertrain.render.build import CarbonSettings
 
             carbon = CarbonSettings(
                 _intensity(region, intensity, intensity_csv),

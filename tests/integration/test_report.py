@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from powertrain.meters.detect import detect_meters
-from powertrain.report.build import build_report
+from powertrain.render.build import build_report
 from powertrain.store.sqlite import SqliteStore
 from powertrain.study.config import parse_study
 from powertrain.study.runner import run_study

@@ -15,7 +15,7 @@ class Comparison:
     rows: list[tuple[str, list[SetupSummary | None]]]  # setup label, that setup in each column
 
     def to_dict(self) -> dict:
-        from powertrain.report.export import setup_dict
+        from powertrain.render.export import setup_dict
 
         return {
             "columns": [

@@ -37,7 +37,7 @@ def build_report(
 ) -> ReportFiles:
     """``queries``: how many inference queries the whole-life section counts over a model's life.
     ``carbon``: add carbon figures (only when the caller names an intensity)."""
-    from powertrain.report import export, figures, html
+    from powertrain.render import export, figures, html
 
     studies = {s["name"]: s["config"] for s in store.studies()}
     if study is not None and study not in studies:
@@ -94,7 +94,7 @@ def build_report(
             drawn.setdefault(g.title, []).append((paths["png"], caption))
 
     sections, extra = _paradigm_sections(store, groups, studies, runs, out, written, queries)
-    from powertrain.report.machines import carbon_section, machines
+    from powertrain.render.machines import carbon_section, machines
 
     machine_html, machine_data = machines(groups)
     sections += machine_html
@@ -147,7 +147,7 @@ def _paradigm_sections(store, groups, studies, runs, out: Path, written: list[Pa
     """The transfer, multitask and whole-life sections (HTML, and their summary.json entries)."""
     from powertrain.analysis.life import whole_life
     from powertrain.analysis.paradigms import multitask, transfer
-    from powertrain.report import figures, sections
+    from powertrain.render import figures, sections
 
     html_parts: list[str] = []
     extra: dict = {"transfer": [], "multitask": [], "inference": []}
@@ -193,6 +193,6 @@ def _paradigm_sections(store, groups, studies, runs, out: Path, written: list[Pa
 
 
 def _figure_html(path: Path, caption: str) -> str:
-    from powertrain.report.html import _figure
+    from powertrain.render.html import _figure
 
     return _figure(path, caption)
