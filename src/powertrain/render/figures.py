@@ -193,7 +193,7 @@ def accuracy_vs_energy(group: GroupSummary, runs: list[RunInfo], target: float |
     ax.set_xlabel("cumulative energy (J)")
     ax.set_ylabel("validation accuracy (fraction correct)")
     title(ax, titles, f"{group.study}: validation accuracy against energy, every run", group)
-    ax.legend(fontsize=6, ncol=2, loc="lower right")
+    fig.legend(fontsize=6, ncol=2, loc="outside lower center", frameon=False)
     return fig
 
 
@@ -227,7 +227,7 @@ def pareto(group: GroupSummary, titles: bool = True):
     ax.set_xlabel("mean energy spent per run (J)")
     ax.set_ylabel("mean test accuracy at the stopping point (fraction)")
     title(ax, titles, f"{group.study}: energy against accuracy", group)
-    ax.legend(fontsize=7, loc="lower right")
+    fig.legend(fontsize=7, ncol=3, loc="outside lower center", frameon=False)
     return fig
 
 
@@ -253,8 +253,8 @@ def power_timeline(group: GroupSummary, timeline: dict, run_label: str, estimate
         ax.text(0.01, 0.98, "ESTIMATE: CPU time x watts per busy thread, not a power reading",
                 transform=ax.transAxes, va="top", fontsize=7, color="#9a3412")  # fmt: skip
     title(ax, titles, f"{group.study}: power during {run_label}", group)
-    ax.set_ylim(bottom=0)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.set_ylim(0, ax.get_ylim()[1] * 1.15)  # room for the ESTIMATE note above the line
+    fig.legend(fontsize=7, ncol=4, loc="outside lower center", frameon=False)
     return fig
 
 

@@ -31,6 +31,10 @@ window.addEventListener('load', function () {
   var images = Array.prototype.slice.call(document.images);
   var loaded = images.filter(function (img) { return img.complete && img.naturalWidth > 0; });
   document.body.setAttribute('data-figures-loaded', loaded.length + '/' + images.length);
+  // How far the page is wider than the window (0: nothing overflows sideways).
+  var root = document.documentElement;
+  document.body.setAttribute('data-overflow-px', Math.max(0, root.scrollWidth - root.clientWidth));
+  document.body.setAttribute('data-viewport-px', root.clientWidth);
   images.forEach(function (img) {
     if (!(img.complete && img.naturalWidth > 0)) { console.error('figure failed to load: ' + img.alt); }
   });
