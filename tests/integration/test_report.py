@@ -283,3 +283,13 @@ def test_nothing_overflows_sideways_on_a_phone_or_a_desktop(report, tmp_path, wi
     )
     assert 'data-control="' in run.stdout and 'data-control="0"' not in run.stdout  # it can tell
     assert 'data-report="0"' in run.stdout
+
+
+def test_report_json_prints_the_analysis_and_no_titles_is_accepted(store_path, tmp_path):
+    run = powertrain(
+        "report", "--db", str(store_path), "--out", str(tmp_path / "r"), "--json", "--no-titles"
+    )
+    assert run.returncode == 0, run.stderr
+    printed = json.loads(run.stdout)
+    assert printed == json.loads((tmp_path / "r" / "summary.json").read_text())
+    assert printed["groups"][0]["study"] == EVIL

@@ -73,6 +73,8 @@ class Interval:
 
     @classmethod
     def of(cls, values: list[float]) -> Interval | None:
+        """Over the finite values (a NaN or infinite figure is no figure: ``n`` says how many count)."""
+        values = [v for v in values if v is not None and math.isfinite(v)]
         if not values:
             return None
         mean = statistics.fmean(values)
@@ -90,6 +92,7 @@ class Interval:
         plain = cls.of(values)
         if plain is None or plain.n == 1:
             return plain
+        values = [v for v in values if v is not None and math.isfinite(v)]
         if min(values) <= 0:
             return replace(plain, low=max(0.0, plain.low), method=T_INTERVAL + ", clipped at zero")
         logs = [math.log(v) for v in values]
