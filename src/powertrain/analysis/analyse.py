@@ -27,8 +27,8 @@ from powertrain.analysis.summary import MULTITASK, GroupSummary, summarise
 from powertrain.errors import PowertrainError
 
 INTERVALS = (
-    f"Energies and times: {LOG_INTERVAL}, so never below zero; differences (savings): a 95% Student's "
-    f"t interval. With {FEW_SEEDS} seeds an interval is marked wide: it spans too much to tell setups apart."
+    f"Energies and times carry a {LOG_INTERVAL}; differences (savings) a 95% Student's t interval. "
+    f"With {FEW_SEEDS} seeds an interval is marked wide: it spans too much to tell setups apart."
 )
 
 

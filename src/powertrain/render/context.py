@@ -21,6 +21,7 @@ def _pairs(items: dict[str, Any]) -> str:
     return "".join(
         f"<tr><th>{escape(str(k))}</th><td class=text>{_value(v)}</td></tr>"
         for k, v in items.items()
+        if v not in (None, {}, [])  # a setting left at its default says nothing
     )
 
 
@@ -52,7 +53,7 @@ def environments_html(analysis: Analysis) -> str:
             f"<tr><td class=text>{escape(m.component)}</td><td class=text>{escape(m.meter)}/"
             f"{escape(m.method)}</td><td class=text>"
             f"{'<span class=estimate>estimated</span>' if m.estimated else 'measured'}</td>"
-            f"<td class=text>{_details(m.details)}</td></tr>"
+            f'<td class="text wide">{_details(m.details)}</td></tr>'
             for m in env.meters
         )
         parts.append(

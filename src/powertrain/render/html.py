@@ -14,7 +14,7 @@ from powertrain.render.machines import carbon_html, machines_html
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1em auto; max-width: 1100px; padding: 0 0.8em;
-  color: #222; overflow-wrap: anywhere; }
+  color: #222; overflow-wrap: break-word; }
 .scroll { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
 th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; text-align: right; vertical-align: top; }
@@ -22,7 +22,7 @@ th { background: #f3f3f3; } td.text { text-align: left; } table.pairs th { text-
 .estimate { color: #9a3412; font-weight: bold; } .note { color: #555; font-size: 0.9em; }
 figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .best { background: #fff1e6; font-weight: bold; } .censored { background: #f5f5f4; }
-ul.files { columns: 2 16em; }
+ul.files { columns: 2 16em; } td.wide { min-width: 16em; }
 """
 
 # Counts the figures that loaded; a figure that fails to load is reported on the console.
