@@ -24,6 +24,7 @@ _LAZY = {
     "run_study": "powertrain.study.runner",
     "open_store": "powertrain.store",
     "build_report": "powertrain.render.build",
+    "analyse": "powertrain.analysis.analyse",
 }
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "Monitor",
     "PowertrainError",
     "__version__",
+    "analyse",
     "build_report",
     "detect_meters",
     "load_study",
@@ -44,6 +46,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from powertrain.analysis.analyse import analyse
     from powertrain.errors import PowertrainError
     from powertrain.meters.base import Component, Meter, MeterError, Method
     from powertrain.meters.detect import detect_meters
