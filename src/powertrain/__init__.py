@@ -26,7 +26,8 @@ _LAZY = {
     "plan": "powertrain.study.plan",
     "execute_run": "powertrain.study.execute",
     "open_store": "powertrain.store",
-    "build_report": "powertrain.report.build",
+    "build_report": "powertrain.render.build",
+    "analyse": "powertrain.analysis.analyse",
 }
 
 __all__ = [
@@ -39,6 +40,7 @@ __all__ = [
     "PowertrainError",
     "RunSpec",
     "__version__",
+    "analyse",
     "build_report",
     "detect_meters",
     "execute_run",
@@ -50,11 +52,12 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from powertrain.analysis.analyse import analyse
     from powertrain.errors import PowertrainError
     from powertrain.meters.base import Component, Meter, MeterError, Method
     from powertrain.meters.detect import detect_meters
     from powertrain.monitor import Measurement, Monitor
-    from powertrain.report.build import build_report
+    from powertrain.render.build import build_report
     from powertrain.store import open_store
     from powertrain.study.config import load_study, parse_study
     from powertrain.study.execute import execute_run

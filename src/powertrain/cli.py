@@ -238,7 +238,7 @@ def _carbon_options(fn):
     type=click.Path(),
     default="runs/report",
     show_default=True,
-    help="Folder for report.html, the figures, summary.json and summary.csv.",
+    help="Folder for report.html, the figures, summary.json, summary.csv, runs.csv and points.csv.",
 )
 @click.option(
     "--queries",
@@ -247,12 +247,16 @@ def _carbon_options(fn):
     show_default=True,
     help="Inference queries over a model's life, for the whole-life section.",
 )
+@click.option("--no-titles", is_flag=True, help="Draw the figures without titles (for a paper).")
+@click.option("--json", "as_json", is_flag=True, help="Print the analysis (summary.json) as JSON.")
 @_carbon_options
 def report(
     db_path,
     study_name,
     out_dir,
     queries,
+    no_titles,
+    as_json,
     region,
     intensity,
     intensity_csv,
@@ -261,35 +265,53 @@ def report(
     hardware_share,
 ) -> None:
     """Write the report: energy-to-target per setup, waste against the best, figures, JSON and CSV."""
-    from powertrain.report.build import build_report
+    from powertrain.render.build import build_report
     from powertrain.store import existing_store
 
+    carbon = None
+    if region is not None or intensity is not None or intensity_csv is not None:
+        carbon = _carbon_settings(
+            region, intensity, intensity_csv, pue, lifetime_years, hardware_share
+        )
     with existing_store(db_path) as store:
-        if queries < 0:
-            raise PowertrainError(f"--queries must not be negative, got {queries}")
-        carbon = None
-        if region is not None or intensity is not None or intensity_csv is not None:
-            from powertrain.carbon.pue import resolve_pue
-            from powertrain.report.build import CarbonSettings
-
-            carbon = CarbonSettings(
-                _intensity(region, intensity, intensity_csv),
-                *resolve_pue(pue),
-                lifetime_years,
-                hardware_share,
-            )
-        files = build_report(store, out_dir, study_name, queries=queries, carbon=carbon)
+        files = build_report(
+            store, out_dir, study_name, queries=queries, carbon=carbon, titles=not no_titles
+        )
+    if as_json:
+        click.echo(files.json.read_text(encoding="utf-8"))
+        return
     for g in files.groups:
-        if g.best is None:
-            headline = "no setup reached the target with every seed"
-        else:
-            headline = f"best {g.best.label}: {g.best.energy_to_target_j.mean:.1f} J to target"
-            if g.worst is not g.best:
-                headline += f"; worst/best {g.waste_ratio_max:.2f}x"
-            if g.waste_ratio_max_at_least and g.waste_ratio_max_at_least > (g.waste_ratio_max or 0):
-                headline += f"; with censored setups >= {g.waste_ratio_max_at_least:.2f}x"
-        click.echo(f"{g.title}: {headline} [{g.method}]")
+        click.echo(f"{g.title}: {_headline(g)} [{g.energy_method}]")
     click.echo(f"report: {files.html}")
+
+
+def _headline(g) -> str:
+    if g.best is None:
+        return "no setup reached the target with every seed"
+    e = g.best.energy_to_target_j
+    spread = (
+        "two seeds: interval wide"
+        if e.wide
+        else (f"95% {e.low:.1f}-{e.high:.1f}" if e.n > 1 else "one seed")
+    )
+    headline = f"best {g.best.label}: {e.mean:.1f} J to target ({spread})"
+    if g.worst is not g.best:
+        headline += f"; worst/best {g.waste_ratio_max:.2f}x"
+    if g.waste_ratio_max_at_least and g.waste_ratio_max_at_least > (g.waste_ratio_max or 0):
+        headline += f"; with censored setups >= {g.waste_ratio_max_at_least:.2f}x"
+    return headline
+
+
+def _carbon_settings(region, intensity, intensity_csv, pue, lifetime_years, hardware_share):
+    from powertrain.analysis.footprints import CarbonSettings
+    from powertrain.carbon.pue import resolve_pue
+
+    return CarbonSettings(
+        _intensity(region, intensity, intensity_csv),
+        *resolve_pue(pue),
+        lifetime_years,
+        hardware_share,
+    )
 
 
 @cli.command(name="compare")
@@ -305,7 +327,7 @@ def compare_cmd(first: str, second: str | None, db_path: str | None, as_json: bo
     with existing_store(db_path) as store:
         result = compare(store, first, second)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, default=str))
+        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
         return
     from powertrain.console import print_comparison
 
@@ -396,47 +418,20 @@ def carbon(
         for r in regions().values():
             click.echo(f"{r.code:<28} {r.g_per_kwh:>8.1f} g/kWh  {r.year}  {r.name}; {r.source}")
         return
-    from powertrain.carbon.footprint import footprint
-    from powertrain.carbon.pue import resolve_pue
+    from powertrain.analysis.footprints import footprints
     from powertrain.store import existing_store
 
-    source = _intensity(region, intensity, intensity_csv)
-    pue_value, pue_source = resolve_pue(pue)
+    settings = _carbon_settings(
+        region, intensity, intensity_csv, pue, lifetime_years, hardware_share
+    )
     with existing_store(db_path) as store:
-        runs = [r for r in store.runs(study_name) if r.outcome is not None]
-        if study_name and not runs:
-            raise PowertrainError(f"no finished runs of study {study_name!r} in the store")
-        idle = {r.hardware.get("host"): store.idle(r.hardware.get("host", "")) for r in runs}
-        prints = [
-            footprint(
-                r,
-                store.timeline(r.id),
-                source,
-                pue_value,
-                pue_source,
-                lifetime_years,
-                hardware_share,
-                idle=idle.get(r.hardware.get("host")),
-            )
-            for r in runs
-        ]
+        summary = footprints(store, study_name, settings)
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "intensity": source.label,
-                    "pue": pue_value,
-                    "pue_source": pue_source,
-                    "runs": [p.to_dict() for p in prints],
-                },
-                indent=2,
-                default=str,
-            )
-        )
+        click.echo(json.dumps(summary.to_dict(), indent=2, allow_nan=False))
         return
     from powertrain.console import print_carbon
 
-    print_carbon(prints, source.label, pue_value, pue_source)
+    print_carbon(list(summary.runs), summary.intensity, summary.pue, summary.pue_source)
 
 
 @cli.command()
@@ -445,31 +440,18 @@ def carbon(
 @_meter_options
 def idle(seconds, db_path, meters, replay_trace, cpu_tdp_w) -> None:
     """Measure this machine's idle power and keep it, so reports can show dynamic (above idle) energy."""
-    import platform
-    import time
-
-    from powertrain.monitor import Monitor
+    from powertrain.analysis.idle import measure_idle, save_idle
     from powertrain.store import open_store
 
-    if seconds <= 0:
+    if not seconds > 0:
         raise PowertrainError(f"--seconds must be positive, got {seconds}")
     detection = _detect(meters, replay_trace, cpu_tdp_w).require()
-    monitor = Monitor(detection.meters, sample=True)
-    with monitor, monitor.window("idle") as window:
-        time.sleep(seconds)
-    m = window.result
-    power = {c: e / m.duration_s for c, e in m.energy_j.items()}
-    measurement = {
-        "measured_at": time.time(),
-        "seconds": m.duration_s,
-        "power_w": power,
-        "provenance": {c: p.to_dict() for c, p in m.provenance.items()},
-    }
+    baseline = measure_idle(detection.meters, seconds)
     with open_store(db_path) as store:
-        store.save_idle(platform.node(), measurement)
-    for c, w in power.items():
-        click.echo(f"{c}: {w:.2f} W idle [{m.provenance[c].label()}]")
-    click.echo(f"saved as the idle baseline of {platform.node()}")
+        save_idle(store, baseline)
+    for c, w in baseline.power_w.items():
+        click.echo(f"{c}: {w:.2f} W idle [{baseline.labels[c]}]")
+    click.echo(f"saved as the idle baseline of {baseline.host}")
 
 
 @cli.command()

@@ -168,7 +168,7 @@ def print_comparison(comparison, file: IO[str] | None = None) -> None:
     table = Table(title="energy to target (J), mean over seeds", title_justify="left")
     table.add_column("setup")
     for g in comparison.columns:
-        table.add_column(f"{g.study}\n{g.hardware}\n{g.method}", justify="right")
+        table.add_column(f"{g.study}\n{g.hardware}\n{g.energy_method}", justify="right")
     if len(comparison.columns) == 2:
         table.add_column("second / first", justify="right")
     for label, cells in comparison.rows:

@@ -4,7 +4,7 @@ import json
 import sqlite3
 
 from powertrain.records import REACHED, RunOutcome
-from powertrain.report.build import build_report
+from powertrain.render.build import build_report
 from powertrain.store.sqlite import SqliteStore
 from powertrain.study.plan import RunSpec
 from tests.cli_helpers import assert_one_clear_error, powertrain

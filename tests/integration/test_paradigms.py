@@ -7,7 +7,7 @@ import torch
 
 from powertrain.meters.detect import detect_meters
 from powertrain.records import REACHED
-from powertrain.report.build import build_report
+from powertrain.render.build import build_report
 from powertrain.store.sqlite import SqliteStore
 from powertrain.study.artifacts import model_path
 from powertrain.study.config import parse_study

@@ -75,8 +75,10 @@ def test_waste_ratio_censoring_and_significance():
     by = {s.label: s for s in group.setups}
     assert group.best.label == "lr=0.1" and group.worst.label == "lr=0.01"
     assert group.waste_ratio_max == pytest.approx(51 / 11)
-    assert by["lr=0.01"].differs_from_best is True
-    assert by["lr=0.05"].differs_from_best is False  # its interval overlaps the best's
+    assert by["lr=0.01"].differs_significantly_from_best is True
+    assert (
+        by["lr=0.05"].differs_significantly_from_best is False
+    )  # its interval overlaps the best's
     c = by["lr=1.0"]
     assert c.energy_to_target_j is None and c.verdict == "partly censored (2/3 reached)"
     assert c.energy_to_target_at_least_j == pytest.approx(
@@ -123,9 +125,9 @@ def test_whole_life_crossover_is_where_the_cheaper_to_run_setup_catches_up():
         2: [{"batch_size": 64, "energy_per_1000_j": 1.0}],
     }
     life = whole_life(group, inference, queries=1000)
-    small = next(r for r in life.rows if r.setup.label == "m=small")
+    small = next(r for r in life.setups if r.setup.label == "m=small")
     assert small.per_query_j == pytest.approx(0.003) and small.batch_size == 64
-    assert small.total_j == pytest.approx(100 + 3.0)
+    assert small.whole_life_j == pytest.approx(100 + 3.0)
     (crossing,) = life.crossovers
     assert crossing.cheaper_to_train == "m=small" and crossing.cheaper_to_run == "m=big"
     assert crossing.queries == pytest.approx((400 - 100) / (0.003 - 0.001))
@@ -152,7 +154,7 @@ def test_no_crossover_between_inference_figures_that_repeated_measurement_cannot
             }
         ],
     }
-    assert whole_life(group, noisy, queries=10**6).crossovers == []
+    assert whole_life(group, noisy, queries=10**6).crossovers == ()
     clear = {
         1: [
             {
@@ -200,17 +202,17 @@ def test_pretraining_is_amortised_and_pays_off_from_the_break_even_number_of_use
     (group,) = summarise(runs)
     pretrain = record(9, {"stage": "pretrain"}, 50.0)
     result = transfer(group, [pretrain], {})
-    finetune = next(r for r in result.results if r.paradigm == "finetune")
-    assert result.pretrain_energy_j == 50.0 and result.pretrain_source == "measured"
-    assert finetune.saving_j == pytest.approx(20.0)
+    finetune = next(r for r in result.paradigms if r.paradigm == "finetune")
+    assert result.pretrain_energy_j == 50.0 and result.pretrain_energy_source == "measured"
+    assert finetune.saving_vs_scratch_j == pytest.approx(20.0)
     assert finetune.break_even_uses == 3  # 10 + 50/3 = 26.7 < 30, while 10 + 50/2 = 35 is not
-    assert finetune.amortised_j[1] == pytest.approx(60.0) and finetune.amortised_j[
-        3
-    ] == pytest.approx(10 + 50 / 3)
+    assert finetune.amortised_energy_per_task_j[1] == pytest.approx(
+        60.0
+    ) and finetune.amortised_energy_per_task_j[3] == pytest.approx(10 + 50 / 3)
     # With no saving there is no break-even.
     runs[2:] = [paradigm_run(3, "finetune", 35.0), paradigm_run(4, "finetune", 35.0)]
     (group,) = summarise(runs)
-    worse = next(r for r in transfer(group, [pretrain], {}).results if r.paradigm == "finetune")
-    assert worse.saving_j < 0 and worse.break_even_uses is None
+    worse = next(r for r in transfer(group, [pretrain], {}).paradigms if r.paradigm == "finetune")
+    assert worse.saving_vs_scratch_j < 0 and worse.break_even_uses is None
     unknown = transfer(group, [], {"pretrain": {"checkpoint": "x.pt"}})
     assert unknown.pretrain_energy_j is None and "unknown" in unknown.note

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from powertrain.analysis.serial import fields_of, jsonable
 from powertrain.analysis.summary import GroupSummary, SetupSummary, summarise
 from powertrain.errors import PowertrainError
 from powertrain.store.base import ResultStore
@@ -11,25 +12,19 @@ from powertrain.store.base import ResultStore
 
 @dataclass(frozen=True)
 class Comparison:
-    columns: list[GroupSummary]
-    rows: list[tuple[str, list[SetupSummary | None]]]  # setup label, that setup in each column
+    columns: tuple[GroupSummary, ...]
+    rows: tuple[tuple[str, tuple[SetupSummary | None, ...]], ...]  # setup label, it in each column
 
     def to_dict(self) -> dict:
-        from powertrain.report.export import setup_dict
-
         return {
             "columns": [
-                {
-                    "study": g.study,
-                    "hardware": g.hardware,
-                    "energy_method": g.method,
-                    "waste_ratio_max": g.waste_ratio_max,
-                    "sweep_energy_j": g.sweep_energy_j,
-                }
+                fields_of(
+                    g, ("study", "hardware", "energy_method", "waste_ratio_max", "sweep_energy_j")
+                )
                 for g in self.columns
             ],
             "rows": [
-                {"setup": label, "cells": [setup_dict(s) if s else None for s in cells]}
+                {"setup": label, "cells": [jsonable(s) for s in cells]}
                 for label, cells in self.rows
             ],
         }
@@ -50,8 +45,8 @@ def compare(store: ResultStore, first: str, second: str | None = None) -> Compar
             "(powertrain compare A B), or merge stores from other machines"
         )
     labels = list(dict.fromkeys(s.label for g in columns for s in g.setups))
-    rows = [
-        (label, [next((s for s in g.setups if s.label == label), None) for g in columns])
+    rows = tuple(
+        (label, tuple(next((s for s in g.setups if s.label == label), None) for g in columns))
         for label in labels
-    ]
-    return Comparison(columns, rows)
+    )
+    return Comparison(tuple(columns), rows)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from itertools import combinations
+from typing import Any
 
+from powertrain.analysis.serial import fields_of
 from powertrain.analysis.stats import Interval
 from powertrain.analysis.summary import GroupSummary, SetupSummary
 
@@ -26,8 +28,35 @@ class LifeRow:
     per_query_interval_j: Interval | None = None  # over the repeated measurements
 
     @property
-    def total_j(self) -> float:
-        return self.training_j + self.per_query_j * self.queries
+    def label(self) -> str:
+        return self.setup.label
+
+    @property
+    def inference_per_1000_j(self) -> float:
+        return self.per_query_j * 1000
+
+    @property
+    def queries_j(self) -> float:
+        return self.per_query_j * self.queries
+
+    @property
+    def whole_life_j(self) -> float:
+        return self.training_j + self.queries_j
+
+    def to_dict(self) -> dict[str, Any]:
+        return fields_of(
+            self,
+            (
+                "label",
+                "training_j",
+                "training_is_lower_bound",
+                "inference_per_1000_j",
+                "per_query_interval_j",
+                "batch_size",
+                "queries_j",
+                "whole_life_j",
+            ),
+        )
 
 
 @dataclass(frozen=True)
@@ -36,15 +65,23 @@ class Crossover:
     cheaper_to_run: str
     queries: float  # beyond this many queries the one cheaper to run has cost less over its life
 
+    def to_dict(self) -> dict[str, Any]:
+        return fields_of(self, ("cheaper_to_train", "cheaper_to_run", "queries"))
+
 
 @dataclass(frozen=True)
 class LifeSummary:
     study: str
     hardware: str
-    method: str
+    energy_method: str
     queries: int
-    rows: list[LifeRow]
-    crossovers: list[Crossover]
+    setups: tuple[LifeRow, ...]  # cheapest whole life first
+    crossovers: tuple[Crossover, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return fields_of(
+            self, ("study", "hardware", "energy_method", "queries", "setups", "crossovers")
+        )
 
 
 def whole_life(
@@ -62,7 +99,7 @@ def whole_life(
         repeats = [
             e / 1000 for e in best.get("energy_per_1000_j_repeats", [best["energy_per_1000_j"]])
         ]
-        per_query = Interval.of(repeats)
+        per_query = Interval.positive(repeats)
         rows.append(
             LifeRow(
                 s,
@@ -90,8 +127,8 @@ def whole_life(
     return LifeSummary(
         group.study,
         group.hardware,
-        group.method,
+        group.energy_method,
         queries,
-        sorted(rows, key=lambda r: r.total_j),
-        crossovers,
+        tuple(sorted(rows, key=lambda r: r.whole_life_j)),
+        tuple(crossovers),
     )

@@ -13,9 +13,10 @@ a 95% interval over seeds, and each task's test accuracy both ways.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
+from powertrain.analysis.serial import fields_of
 from powertrain.analysis.stats import Interval
 from powertrain.analysis.summary import GroupSummary, SetupSummary, hardware_label
 from powertrain.records import REACHED, RunRecord, Stage
@@ -24,27 +25,89 @@ AMORTISATION_USES = tuple(range(1, 11))  # the curve always covers these, and th
 MAX_USES_SHOWN = 1000
 
 
-@dataclass
+@dataclass(frozen=True)
 class ParadigmResult:
     paradigm: str
     best: SetupSummary
-    saving_j: float | None = None  # scratch's best minus this one's (before pretraining is counted)
-    significant: bool | None = None  # False where the two 95% intervals overlap
-    amortised_j: dict[int, float] = field(default_factory=dict)  # uses N -> energy per task
+    saving_vs_scratch_j: float | None = None  # scratch's best minus this one's (pretraining aside)
+    saving_significant: bool | None = None  # False where the two 95% intervals overlap
+    amortised_energy_per_task_j: dict[int, float] | None = None  # uses N -> energy per task
     break_even_uses: int | None = (
         None  # None: never pays off (or the pretraining energy is unknown)
     )
 
+    @property
+    def best_setup(self) -> str:
+        return self.best.label
 
-@dataclass
+    @property
+    def energy_to_target_j(self) -> Interval:
+        return self.best.energy_to_target_j
+
+    def to_dict(self) -> dict[str, Any]:
+        return fields_of(
+            self,
+            (
+                "paradigm",
+                "best_setup",
+                "energy_to_target_j",
+                "saving_vs_scratch_j",
+                "saving_significant",
+                "amortised_energy_per_task_j",
+                "break_even_uses",
+            ),
+        )
+
+
+@dataclass(frozen=True)
 class TransferSummary:
     study: str
     hardware: str
-    method: str
+    energy_method: str
     pretrain_energy_j: float | None
-    pretrain_source: str
-    results: list[ParadigmResult]
+    pretrain_energy_source: str
+    paradigms: tuple[ParadigmResult, ...]
     note: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return fields_of(
+            self,
+            (
+                "study",
+                "hardware",
+                "energy_method",
+                "pretrain_energy_j",
+                "pretrain_energy_source",
+                "note",
+                "paradigms",
+            ),
+        )
+
+
+def _pretrain_energy(pretrain_runs: list[RunRecord], config: dict) -> tuple[float | None, str]:
+    finished = [r for r in pretrain_runs if r.outcome is not None]
+    if finished:
+        return finished[-1].outcome.total_energy_j, "measured"
+    if config.get("energy_j") is not None:
+        return float(config["energy_j"]), "entered by the user"
+    return None, "unknown"
+
+
+def _paradigm_result(
+    paradigm: str, best: SetupSummary, scratch: SetupSummary | None, energy: float | None
+) -> ParadigmResult:
+    if paradigm == "scratch" or scratch is None:
+        return ParadigmResult(paradigm, best)
+    e, base = best.energy_to_target_j, scratch.energy_to_target_j
+    saving = base.mean - e.mean
+    break_even, amortised = None, None
+    if energy is not None:
+        if saving > 0:
+            break_even = math.floor(energy / saving) + 1
+        last = min(max(AMORTISATION_USES[-1], break_even or 0), MAX_USES_SHOWN)
+        amortised = {n: e.mean + energy / n for n in range(1, last + 1)}
+    significant = not e.overlaps(base) if e.n > 1 and base.n > 1 else None
+    return ParadigmResult(paradigm, best, saving, significant, amortised, break_even)
 
 
 def transfer(
@@ -53,14 +116,7 @@ def transfer(
     paradigms = {s.paradigm for s in group.setups}
     if not paradigms & {"finetune", "head-only"}:
         return None
-    pretrain_cfg = study_config.get("pretrain") or {}
-    finished = [r for r in pretrain_runs if r.outcome is not None]
-    if finished:
-        energy, source = finished[-1].outcome.total_energy_j, "measured"
-    elif pretrain_cfg.get("energy_j") is not None:
-        energy, source = float(pretrain_cfg["energy_j"]), "entered by the user"
-    else:
-        energy, source = None, "unknown"
+    energy, source = _pretrain_energy(pretrain_runs, study_config.get("pretrain") or {})
     best_by_paradigm: dict[str, SetupSummary] = {}
     for s in group.setups:
         if s.energy_to_target_j is None:
@@ -69,19 +125,10 @@ def transfer(
         if current is None or s.energy_to_target_j.mean < current.energy_to_target_j.mean:
             best_by_paradigm[s.paradigm] = s
     scratch = best_by_paradigm.get("scratch")
-    results = []
-    for paradigm, best in best_by_paradigm.items():
-        result = ParadigmResult(paradigm, best)
-        if paradigm != "scratch" and scratch is not None:
-            e, base = best.energy_to_target_j, scratch.energy_to_target_j
-            result.saving_j = base.mean - e.mean
-            result.significant = not e.overlaps(base) if e.n > 1 and base.n > 1 else None
-            if energy is not None:
-                if result.saving_j > 0:
-                    result.break_even_uses = math.floor(energy / result.saving_j) + 1
-                last = min(max(AMORTISATION_USES[-1], result.break_even_uses or 0), MAX_USES_SHOWN)
-                result.amortised_j = {n: e.mean + energy / n for n in range(1, last + 1)}
-        results.append(result)
+    results = tuple(
+        _paradigm_result(paradigm, best, scratch, energy)
+        for paradigm, best in best_by_paradigm.items()
+    )
     note = ""
     if scratch is None:
         note = (
@@ -89,26 +136,48 @@ def transfer(
         )
     elif energy is None:
         note = "The pretraining energy is unknown (an external checkpoint): it is not amortised."
-    return TransferSummary(group.study, group.hardware, group.method, energy, source, results, note)
+    return TransferSummary(
+        group.study, group.hardware, group.energy_method, energy, source, results, note
+    )
 
 
-@dataclass
+@dataclass(frozen=True)
 class MultitaskComparison:
     hyperparameters: dict[str, Any]
-    multitask_j: Interval | None  # energy to reach every target with one shared model
-    separate_j: Interval | None  # the sum over tasks of single-task models' energy-to-target
-    saving_j: Interval | None  # separate - multitask, per seed
+    multitask_energy_to_targets_j: Interval | None  # to reach every target with one shared model
+    separate_energy_to_targets_j: Interval | None  # sum over tasks of single-task models' energy
+    saving_j: Interval | None  # separate - multitask, per seed (may be negative: a t interval)
     seeds_compared: int
-    task_test_accuracy: dict[str, dict[str, float]]  # task -> {"multitask": .., "separate": ..}
+    task_test_accuracy: dict[str, dict[str, float | None]]  # task -> {"multitask", "separate"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return fields_of(
+            self,
+            (
+                "hyperparameters",
+                "multitask_energy_to_targets_j",
+                "separate_energy_to_targets_j",
+                "saving_j",
+                "seeds_compared",
+                "task_test_accuracy",
+            ),
+        )
 
 
-@dataclass
+@dataclass(frozen=True)
 class MultitaskSummary:
     study: str
     hardware: str
-    method: str
-    tasks: list[str]
-    comparisons: list[MultitaskComparison]
+    energy_method: str
+    tasks: tuple[str, ...]
+    comparisons: tuple[MultitaskComparison, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return fields_of(self, ("study", "hardware", "energy_method", "tasks", "comparisons"))
+
+
+def _hyper(run: RunRecord) -> tuple:
+    return tuple(sorted((k, v) for k, v in run.setup.items() if k not in ("paradigm", "task")))
 
 
 def multitask(
@@ -123,51 +192,51 @@ def multitask(
     ]
     if not any(r.train.get("paradigm") == "multitask" for r in mine):
         return None
-
-    def hyper(run: RunRecord) -> tuple:
-        return tuple(sorted((k, v) for k, v in run.setup.items() if k not in ("paradigm", "task")))
-
     comparisons = []
-    for key in dict.fromkeys(hyper(r) for r in mine):
-        joint = {
-            r.seed: r for r in mine if hyper(r) == key and r.train.get("paradigm") == "multitask"
-        }
-        single = [r for r in mine if hyper(r) == key and r.train.get("paradigm") == "scratch"]
-        if not joint:
+    for key in dict.fromkeys(_hyper(r) for r in mine):
+        same = [r for r in mine if _hyper(r) == key]
+        joint = {r.seed: r for r in same if r.train.get("paradigm") == "multitask"}
+        single = [r for r in same if r.train.get("paradigm") == "scratch"]
+        if joint:
+            comparisons.append(_compare_joint(dict(key), joint, single, tasks))
+    return MultitaskSummary(
+        group.study, group.hardware, group.energy_method, tuple(tasks), tuple(comparisons)
+    )
+
+
+def _compare_joint(
+    hyperparameters: dict, joint: dict[int, RunRecord], single: list[RunRecord], tasks: list[str]
+) -> MultitaskComparison:
+    multi_e, separate_e, savings = [], [], []
+    for seed, run in joint.items():
+        per_task = {r.setup.get("task"): r for r in single if r.seed == seed}
+        if (
+            run.status != REACHED
+            or set(per_task) != set(tasks)
+            or any(r.status != REACHED for r in per_task.values())
+        ):
             continue
-        multi_e, separate_e, savings = [], [], []
-        for seed, run in joint.items():
-            per_task = {r.setup.get("task"): r for r in single if r.seed == seed}
-            if (
-                run.status != REACHED
-                or set(per_task) != set(tasks)
-                or any(r.status != REACHED for r in per_task.values())
-            ):
-                continue
-            m = run.outcome.energy_to_target_j
-            sep = sum(r.outcome.energy_to_target_j for r in per_task.values())
-            multi_e.append(m)
-            separate_e.append(sep)
-            savings.append(sep - m)
-        accuracy: dict[str, dict[str, float]] = {}
-        for task in tasks:
-            joint_acc = [r.outcome.task_test_accuracies.get(task) for r in joint.values()]
-            single_acc = [r.outcome.test_accuracy for r in single if r.setup.get("task") == task]
-            accuracy[task] = {
-                "multitask": _mean([a for a in joint_acc if a is not None]),
-                "separate": _mean([a for a in single_acc if a is not None]),
-            }
-        comparisons.append(
-            MultitaskComparison(
-                dict(key),
-                Interval.of(multi_e),
-                Interval.of(separate_e),
-                Interval.of(savings),
-                len(savings),
-                accuracy,
-            )
-        )
-    return MultitaskSummary(group.study, group.hardware, group.method, tasks, comparisons)
+        m = run.outcome.energy_to_target_j
+        sep = sum(r.outcome.energy_to_target_j for r in per_task.values())
+        multi_e.append(m)
+        separate_e.append(sep)
+        savings.append(sep - m)
+    accuracy: dict[str, dict[str, float | None]] = {}
+    for task in tasks:
+        joint_acc = [r.outcome.task_test_accuracies.get(task) for r in joint.values()]
+        single_acc = [r.outcome.test_accuracy for r in single if r.setup.get("task") == task]
+        accuracy[task] = {
+            "multitask": _mean([a for a in joint_acc if a is not None]),
+            "separate": _mean([a for a in single_acc if a is not None]),
+        }
+    return MultitaskComparison(
+        hyperparameters,
+        Interval.positive(multi_e),
+        Interval.positive(separate_e),
+        Interval.of(savings),
+        len(savings),
+        accuracy,
+    )
 
 
 def _mean(values: list[float]) -> float | None:

@@ -1,1 +1,0 @@
-"""Reports: figures (matplotlib, PNG and SVG), one self-contained HTML file, summary.json and .csv."""

@@ -1,0 +1,138 @@
+"""The analysis object and its rendering, on a small in-memory store (no training)."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import FrozenInstanceError, replace
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from powertrain.analysis import analyse
+from powertrain.analysis.stats import Interval
+from powertrain.records import EvalPoint
+from tests.unit.test_analysis import record
+
+
+class FakeStore:
+    """What analyse reads from a store, held in memory."""
+
+    def __init__(self, runs, configs):
+        self._runs, self._configs = runs, configs
+
+    def studies(self):
+        return [{"name": n, "config": c} for n, c in self._configs.items()]
+
+    def runs(self, study=None):
+        return [r for r in self._runs if study is None or r.study == study]
+
+    def eval_points(self, run_id):
+        run = next(r for r in self._runs if r.id == run_id)
+        e = run.outcome.total_energy_j
+        return [
+            EvalPoint(i, 10 * i, i / 4, 320 * i, 1.0, 0.5 + 0.1 * i, float(i), {"cpu": e * i / 4})
+            for i in range(1, 5)
+        ]
+
+    def timeline(self, run_id):
+        return None
+
+    def idle(self, host):
+        return None
+
+    def inference(self, run_id):
+        return []
+
+
+def study_runs(name: str, first_id: int, energy_scale: float = 1.0):
+    runs = []
+    for k, (lr, bs) in enumerate([(0.1, 32), (0.01, 32), (0.1, 128), (0.01, 128)]):
+        for seed in range(3):
+            i = first_id + 3 * k + seed
+            r = record(
+                i, {"learning_rate": lr, "batch_size": bs}, energy_scale * (10 + 5 * k + seed)
+            )
+            runs.append(replace(r, study=name, seed=seed, train={"learning_rate": lr}))
+    return runs
+
+
+CONFIG = {
+    "task": {"dataset": "digits", "model": "mlp", "target_accuracy": 0.85},
+    "seeds": [0, 1, 2],
+}
+
+
+def test_the_analysis_is_frozen_and_its_dictionary_uses_its_own_names():
+    store = FakeStore(study_runs("s", 1), {"s": CONFIG})
+    analysis = analyse(store)
+    with pytest.raises(FrozenInstanceError):
+        analysis.groups[0].setups[0].waste_ratio = 2.0
+    data = analysis.to_dict()
+    group, g = data["groups"][0], analysis.groups[0]
+    for key in group:  # every key in summary.json is the attribute of the same name
+        assert hasattr(g, key), key
+    for key in group["setups"][0]:
+        assert hasattr(g.setups[0], key), key
+    assert {s["name"] for s in data["studies"]} == {"s"} and data["studies"][0]["seeds"] == [
+        0,
+        1,
+        2,
+    ]
+    assert data["runs"][0]["stop_reason"] == "" and "points" not in data["runs"][0]
+
+
+def test_non_finite_figures_become_null_in_strict_json():
+    runs = study_runs("s", 1)
+    bad = runs[0]
+    runs[0] = replace(bad, outcome=replace(bad.outcome, test_accuracy=math.nan))
+    analysis = analyse(FakeStore(runs, {"s": CONFIG}))
+    text = analysis.to_json()  # allow_nan=False: raises on NaN
+    assert "NaN" not in text and json.loads(text)["runs"][0]["test_accuracy"] is None
+
+
+def test_figure_names_are_unique_and_user_strings_are_literal(tmp_path):
+    from powertrain.render.build import build_report
+
+    runs = study_runs("grid A $x^2$", 1) + study_runs("grid-a $x^2$", 100, 2.0)
+    configs = {"grid A $x^2$": CONFIG, "grid-a $x^2$": CONFIG}
+    files = build_report(FakeStore(runs, configs), tmp_path)
+    names = [p.name for p in files.figures]
+    assert len(names) == len(set(names)) == 2 * 4 * 3  # two groups, four figures, three formats
+    heatmaps = sorted(p for p in files.figures if p.name.endswith("heatmap.svg"))
+    texts = [p.read_text() for p in heatmaps]
+    assert "grid A $x^2$" in texts[0] + texts[1] and "grid-a $x^2$" in texts[0] + texts[1]
+    assert texts[0] != texts[1]
+
+
+def test_tidy_exports_have_a_column_per_hyperparameter(tmp_path):
+    import csv
+
+    from powertrain.render.build import build_report
+
+    files = build_report(FakeStore(study_runs("s", 1), {"s": CONFIG}), tmp_path)
+    (header, *rows) = list(csv.reader(files.runs_csv.open()))
+    assert {"learning_rate", "batch_size"} <= set(header) and len(rows) == 12
+    points = list(csv.DictReader(files.points_csv.open()))
+    assert len(points) == 12 * 4 and {p["batch_size"] for p in points} == {"32", "128"}
+
+
+@given(st.lists(st.floats(0.001, 1e6), min_size=1, max_size=12))
+def test_a_positive_interval_is_never_below_zero_and_holds_the_mean(values):
+    interval = Interval.positive(values)
+    assert 0 <= interval.low <= interval.mean <= interval.high
+    assert interval.wide is (len(values) == 2)
+
+
+def test_a_positive_interval_falls_back_when_a_value_is_zero():
+    interval = Interval.positive([0.0, 10.0, 20.0])
+    assert interval.low == 0.0 and "clipped" in interval.method
+
+
+def test_two_seeds_are_not_given_a_meaningless_interval(tmp_path):
+    from powertrain.render.build import build_report
+
+    runs = [r for r in study_runs("s", 1) if r.seed < 2]
+    files = build_report(FakeStore(runs, {"s": CONFIG}), tmp_path)
+    assert "two seeds: the 95% interval is too wide to use" in files.html.read_text()
