@@ -16,6 +16,7 @@ and resized (64 x 64 by default), decoded once.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ import torch
 from powertrain.data.base import Dataset, Split, Task, channel_stats, images_to_tensor, subsample
 from powertrain.data.paths import search_dirs
 from powertrain.errors import PowertrainError
+from powertrain.registry import COUNT
 
 FILES = ("list_attr_celeba.txt", "identity_CelebA.txt", "list_eval_partition.txt")
 
@@ -65,24 +67,33 @@ def read_pairs(path: Path) -> dict[str, int]:
 
 
 def _decode(path: Path, size: int) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        w, h = image.size
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        image = image.crop((left, top, left + side, top + side)).resize(
-            (size, size), Image.BILINEAR
-        )
-        return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            w, h = image.size
+            side = min(w, h)
+            left, top = (w - side) // 2, (h - side) // 2
+            image = image.crop((left, top, left + side, top + side)).resize(
+                (size, size), Image.BILINEAR
+            )
+            return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+    except FileNotFoundError:
+        raise PowertrainError(
+            f"{path} is missing, but list_attr_celeba.txt lists it; restore img_align_celeba/"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise PowertrainError(
+            f"{path} is not a readable image ({exc}); download it again"
+        ) from None
 
 
 def load(
-    image_size: int = 64,
-    train_size: int | None = None,
-    val_size: int | None = None,
-    test_size: int | None = None,
+    image_size: Annotated[int, COUNT] = 64,
+    train_size: Annotated[int | None, COUNT] = None,
+    val_size: Annotated[int | None, COUNT] = None,
+    test_size: Annotated[int | None, COUNT] = None,
     seed: int = 0,
     root: str | None = None,
 ) -> Dataset:

@@ -20,6 +20,7 @@ from powertrain.errors import PowertrainError
 from powertrain.hardware import describe_hardware
 from powertrain.meters.detect import Detection, detect_meters
 from powertrain.models.checkpoints import save_state_dict
+from powertrain.models.registry import check_user_model
 from powertrain.monitor import Monitor
 from powertrain.records import FAILED, FINAL_STATUSES, EvalPoint, RunOutcome, method_label
 from powertrain.store.base import ResultStore
@@ -150,6 +151,9 @@ def run_study(
         return result
 
     tasks = ctx.tasks()
+    check_user_model(
+        study.task.model, study.task.model_options, tasks
+    )  # one batch, before training
     if any(s.train.paradigm in ("finetune", "head-only") for s, _ in todo):
         result.pretrained = ensure_pretrained(ctx)
     pretrained_path = result.pretrained.path if result.pretrained else None
