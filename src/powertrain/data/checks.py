@@ -41,7 +41,7 @@ def checked_dataset(result: Any, name: str, contract: str) -> Dataset:
         if split_name != "test" and len(split) == 0:
             raise fail(f"has an empty {split_name} split")
         if len(split):
-            _check_batch(first_batch(split), shape, tasks, where, fail)
+            _check_batch(first_batch(split), shape, tasks, f"split {split_name}", fail)
         splits[split_name] = split
     return Dataset(result.name or name, shape, tasks, **splits, info=result.info)
 
