@@ -89,6 +89,12 @@ def _decode(path: Path, size: int) -> np.ndarray:
         ) from None
 
 
+def _decode_all(folder: Path, images: list[str], rows, size: int) -> np.ndarray:
+    if not len(rows):
+        return np.zeros((0, 3, size, size), np.uint8)
+    return np.stack([_decode(folder / "img_align_celeba" / images[i], size) for i in rows])
+
+
 def load(
     image_size: Annotated[int, COUNT] = 64,
     train_size: Annotated[int | None, COUNT] = None,
@@ -117,17 +123,11 @@ def load(
         for split, code in (("train", 0), ("val", 1), ("test", 2))
     }
     sizes = {"train": train_size, "val": val_size, "test": test_size}
-    chosen = {}
-    for split, rows in keep_rows.items():
-        rows_array = np.array(rows, dtype=np.int64)
-        kept, _ = subsample(rows_array, {}, sizes[split], seed)
-        chosen[split] = kept
-    pixels = {
-        s: np.stack([_decode(folder / "img_align_celeba" / images[i], image_size) for i in rows])
-        if len(rows)
-        else np.zeros((0, 3, image_size, image_size), np.uint8)
-        for s, rows in chosen.items()
+    chosen = {
+        split: subsample(np.array(rows, dtype=np.int64), {}, sizes[split], seed)[0]
+        for split, rows in keep_rows.items()
     }
+    pixels = {s: _decode_all(folder, images, rows, image_size) for s, rows in chosen.items()}
     mean, std = channel_stats(pixels["train"])
 
     def split(name: str) -> Split:

@@ -95,7 +95,16 @@ class StreamSplit:
                 raise PowertrainError(f"{self.where}: an item has no label for task {name!r}")
             value = torch.as_tensor(y[name])
             labels[name] = (value.float() if task.multilabel else value.long()).to(self.device)
-        return Split(torch.as_tensor(x).float().to(self.device), labels)
+        try:
+            x = torch.as_tensor(x)
+        except (TypeError, ValueError, RuntimeError):
+            raise PowertrainError(
+                f"{self.where}: an item's input must be a tensor or a numpy array, "
+                f"not {type(x).__name__} (a DataLoader collates lists element by element)"
+            ) from None
+        if x.dtype == torch.float64:  # numpy's default; integer inputs (token ids) stay as they are
+            x = x.float()
+        return Split(x.to(self.device), labels)
 
 
 def first_batch(split: Split | StreamSplit, size: int = 2) -> Split:
