@@ -42,7 +42,9 @@ class Split:
     def batches(self, batch_size: int, generator: torch.Generator | None = None):
         """Batches in order, or shuffled with ``generator`` (the same interface as ``StreamSplit``)."""
         n = len(self)
-        order = None if generator is None else torch.randperm(n, generator=generator)
+        order = None
+        if generator is not None:  # drawn on the CPU (as before), moved to the data's device once
+            order = torch.randperm(n, generator=generator).to(self.x.device)
         for start in range(0, n, batch_size):
             if order is None:
                 yield Split(
@@ -50,7 +52,7 @@ class Split:
                     {k: v[start : start + batch_size] for k, v in self.y.items()},
                 )
             else:
-                yield self.take(order[start : start + batch_size].to(self.x.device))
+                yield self.take(order[start : start + batch_size])
 
     def steps(self, batch_size: int) -> int:
         return -(-len(self) // batch_size)
