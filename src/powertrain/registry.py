@@ -64,7 +64,9 @@ class Registry:
         return iter(self.names())
 
     def origin(self, name: str) -> str:
-        self.get(name)
+        """Who registered ``name``: "powertrain" for a built-in, else the package (nothing is loaded)."""
+        if name not in self:
+            raise PowertrainError(self.unknown(name))
         return self._origins[name]
 
     def unknown(self, name: str) -> str:
@@ -193,8 +195,15 @@ def load_reference(name: str, kind: str, contract: str) -> Callable:
         try:
             module = importlib.import_module(target)
         except Exception as exc:  # noqa: BLE001 - the user's module failed to import
+            hint = (
+                "; is it installed, or on PYTHONPATH? A file beside the study is named "
+                "`./file.py:function`"
+                if isinstance(exc, ModuleNotFoundError) and exc.name == target.split(".")[0]
+                else ""
+            )
             raise PowertrainError(
-                f"{kind} {name!r}: module {target!r} does not import: {type(exc).__name__}: {exc}"
+                f"{kind} {name!r}: module {target!r} does not import: "
+                f"{type(exc).__name__}: {exc}{hint}"
             ) from None
     found = getattr(module, function, None)
     if not callable(found):

@@ -88,6 +88,7 @@ def plugin(tmp_path, monkeypatch):
         "[powertrain.models]\nplugin-net = fake_powertrain_plugin:build\n"
         "broken-net = fake_powertrain_plugin_missing:build\n\n"
         "[powertrain.meters]\nplugin-meter = fake_powertrain_plugin:open_meter\n"
+        "broken-meter = fake_powertrain_plugin_missing:open_meter\n"
     )
     monkeypatch.syspath_prepend(str(tmp_path))
     yield tmp_path
@@ -145,6 +146,15 @@ def test_a_third_party_meter_is_tried_for_its_components(plugin, monkeypatch):
     assert "the plugin's hardware is not here" in reason
     with pytest.raises(PowertrainError, match="unknown meter 'nope'; choose from nvml, rapl"):
         detect.detect_meters(["nope"])
+
+
+def test_a_broken_third_party_meter_does_not_stop_detection(plugin, monkeypatch):
+    monkeypatch.setattr(detect, "METERS", _fresh(detect.METERS))
+    found = detect.detect_meters()
+    assert Component.CPU in found.meters  # the estimate, at least
+    reasons = {u.backend: u.reason for u in found.unavailable}
+    assert "fake-powertrain-plugin" in reasons["broken-meter"]
+    assert "cannot be loaded" in reasons["broken-meter"]
 
 
 def _fresh(registry: Registry) -> Registry:
