@@ -88,3 +88,8 @@ def test_streamed_inputs_that_are_not_tensors_are_refused():
 
     with pytest.raises(PowertrainError, match="split train: an item's input must be a tensor"):
         next(StreamSplit(TASKS, dataset=Lists(4), where="split train").batches(2))
+
+
+def test_code_that_wants_a_streamed_split_as_one_tensor_is_told_why_not():
+    with pytest.raises(PowertrainError, match="split test is streamed"):
+        StreamSplit(TASKS, dataset=Items(3), where="split test").x  # noqa: B018

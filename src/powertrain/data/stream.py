@@ -51,6 +51,14 @@ class StreamSplit:
             )
         return len(inner)
 
+    @property
+    def x(self) -> torch.Tensor:
+        """Streamed inputs are never all in memory: say so to code that wants them as one tensor."""
+        raise PowertrainError(
+            f"{self.where} is streamed (a torch Dataset or a DataLoader factory), not a tensor in "
+            "memory; this needs the split as powertrain.data.Split(x, labels)"
+        )
+
     def to(self, device: torch.device | str) -> StreamSplit:
         return StreamSplit(
             self.tasks, dataset=self.dataset, factory=self.factory, device=device, where=self.where
