@@ -302,6 +302,8 @@ def check_options(
             takes = ", ".join(sorted(accepted)) or "no options"
             raise ConfigError(f"{at}.{key}: not an option of {owner}; it takes {takes}")
         annotation, bounds = _split_annotated(accepted[key])
+        if isinstance(value, tuple) and get_origin(annotation) in (list, tuple):
+            value = list(value)  # from Python; YAML gives lists
         try:
             converted = coerce(value, annotation, f"{at}.{key}")
         except TypeError:  # an annotation the YAML types cannot express: left to the function

@@ -141,3 +141,7 @@ def test_options_given_in_python_are_checked_too():
         load_dataset("digits", test_size=-5)
     with pytest.raises(PowertrainError, match="channels: expected a whole number"):
         build_model("small-cnn", (1, 28, 28), 10, channels="many")
+
+
+def test_options_given_in_python_may_be_tuples():
+    assert build_model("mlp", (1, 8, 8), 10, hidden=(8, 4)).head.in_features == 4
