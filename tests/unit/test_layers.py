@@ -12,7 +12,7 @@ ROOT = Path(powertrain.__file__).parent
 
 # Each room's layer, lowest first. A module may import its own layer and the layers below it.
 LAYERS = [
-    ["errors"],  # the one exception type users see
+    ["errors", "registry"],  # the one exception type users see; registries by name
     [
         "meters",
         "monitor",

@@ -7,6 +7,7 @@ once and an epoch is a permutation.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import torch
@@ -38,15 +39,37 @@ class Split:
     def to(self, device: torch.device | str) -> Split:
         return Split(self.x.to(device), {k: v.to(device) for k, v in self.y.items()})
 
+    def batches(self, batch_size: int, generator: torch.Generator | None = None):
+        """Batches in order, or shuffled with ``generator`` (the same interface as ``StreamSplit``)."""
+        n = len(self)
+        order = None
+        if generator is not None:  # drawn on the CPU (as before), moved to the data's device once
+            order = torch.randperm(n, generator=generator).to(self.x.device)
+        for start in range(0, n, batch_size):
+            if order is None:
+                yield Split(
+                    self.x[start : start + batch_size],
+                    {k: v[start : start + batch_size] for k, v in self.y.items()},
+                )
+            else:
+                yield self.take(order[start : start + batch_size])
+
+    def steps(self, batch_size: int) -> int:
+        return -(-len(self) // batch_size)
+
 
 @dataclass
 class Dataset:
+    """What a data-set function returns. ``train``, ``val`` and ``test`` are ``Split``s of tensors, or
+    (for data that does not fit in memory) map-style ``torch.utils.data.Dataset``s or DataLoader
+    factories, which ``powertrain.data.registry.load_dataset`` turns into ``StreamSplit``s."""
+
     name: str
     input_shape: tuple[int, ...]
     tasks: dict[str, Task]
-    train: Split
-    val: Split
-    test: Split
+    train: Split | Any
+    val: Split | Any
+    test: Split | Any
     info: dict = field(default_factory=dict)
 
     @property

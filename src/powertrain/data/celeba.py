@@ -16,6 +16,7 @@ and resized (64 x 64 by default), decoded once.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -23,6 +24,7 @@ import torch
 from powertrain.data.base import Dataset, Split, Task, channel_stats, images_to_tensor, subsample
 from powertrain.data.paths import search_dirs
 from powertrain.errors import PowertrainError
+from powertrain.registry import COUNT
 
 FILES = ("list_attr_celeba.txt", "identity_CelebA.txt", "list_eval_partition.txt")
 
@@ -65,24 +67,39 @@ def read_pairs(path: Path) -> dict[str, int]:
 
 
 def _decode(path: Path, size: int) -> np.ndarray:
-    from PIL import Image
+    from PIL import Image, UnidentifiedImageError
 
-    with Image.open(path) as image:
-        image = image.convert("RGB")
-        w, h = image.size
-        side = min(w, h)
-        left, top = (w - side) // 2, (h - side) // 2
-        image = image.crop((left, top, left + side, top + side)).resize(
-            (size, size), Image.BILINEAR
-        )
-        return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+    try:
+        with Image.open(path) as image:
+            image = image.convert("RGB")
+            w, h = image.size
+            side = min(w, h)
+            left, top = (w - side) // 2, (h - side) // 2
+            image = image.crop((left, top, left + side, top + side)).resize(
+                (size, size), Image.BILINEAR
+            )
+            return np.asarray(image, dtype=np.uint8).transpose(2, 0, 1)
+    except FileNotFoundError:
+        raise PowertrainError(
+            f"{path} is missing, but list_attr_celeba.txt lists it; restore img_align_celeba/"
+        ) from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        raise PowertrainError(
+            f"{path} is not a readable image ({exc}); download it again"
+        ) from None
+
+
+def _decode_all(folder: Path, images: list[str], rows, size: int) -> np.ndarray:
+    if not len(rows):
+        return np.zeros((0, 3, size, size), np.uint8)
+    return np.stack([_decode(folder / "img_align_celeba" / images[i], size) for i in rows])
 
 
 def load(
-    image_size: int = 64,
-    train_size: int | None = None,
-    val_size: int | None = None,
-    test_size: int | None = None,
+    image_size: Annotated[int, COUNT] = 64,
+    train_size: Annotated[int | None, COUNT] = None,
+    val_size: Annotated[int | None, COUNT] = None,
+    test_size: Annotated[int | None, COUNT] = None,
     seed: int = 0,
     root: str | None = None,
 ) -> Dataset:
@@ -106,17 +123,11 @@ def load(
         for split, code in (("train", 0), ("val", 1), ("test", 2))
     }
     sizes = {"train": train_size, "val": val_size, "test": test_size}
-    chosen = {}
-    for split, rows in keep_rows.items():
-        rows_array = np.array(rows, dtype=np.int64)
-        kept, _ = subsample(rows_array, {}, sizes[split], seed)
-        chosen[split] = kept
-    pixels = {
-        s: np.stack([_decode(folder / "img_align_celeba" / images[i], image_size) for i in rows])
-        if len(rows)
-        else np.zeros((0, 3, image_size, image_size), np.uint8)
-        for s, rows in chosen.items()
+    chosen = {
+        split: subsample(np.array(rows, dtype=np.int64), {}, sizes[split], seed)[0]
+        for split, rows in keep_rows.items()
     }
+    pixels = {s: _decode_all(folder, images, rows, image_size) for s, rows in chosen.items()}
     mean, std = channel_stats(pixels["train"])
 
     def split(name: str) -> Split:

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import pickle
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
 from powertrain.data.base import Dataset, Task, build_image_dataset
 from powertrain.data.paths import search_dirs
 from powertrain.errors import PowertrainError
+from powertrain.registry import COUNT, COUNT_OR_FRACTION
 
 FOLDER = "cifar-10-batches-py"
 TRAIN_BATCHES = [f"data_batch_{i}" for i in range(1, 6)]
@@ -41,11 +43,29 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
     try:
         with path.open("rb") as f:
             batch = _ArraysOnly(f, encoding="bytes").load()
-        data = np.asarray(batch[b"data"], dtype=np.uint8).reshape(-1, 3, 32, 32)
+        data = np.asarray(batch[b"data"], dtype=np.uint8)
         labels = np.asarray(batch[b"labels"], dtype=np.int64)
-    except (OSError, pickle.UnpicklingError, KeyError, ValueError, EOFError) as exc:
+    except (
+        OSError,
+        pickle.UnpicklingError,
+        KeyError,
+        ValueError,
+        TypeError,
+        EOFError,
+        AttributeError,
+        IndexError,
+    ) as exc:
         raise PowertrainError(f"{path} is not a CIFAR-10 python batch: {exc}") from None
-    return data, labels
+    if data.ndim != 2 or data.shape[1] != 3072:
+        raise PowertrainError(
+            f"{path}: its data has shape {data.shape}; a CIFAR-10 batch holds (N, 3072) bytes "
+            "(32 x 32 pixels, 3 colour planes)"
+        )
+    if labels.shape != (len(data),):
+        raise PowertrainError(f"{path}: {len(data)} images but {labels.size} labels")
+    if len(labels) and (labels.min() < 0 or labels.max() > 9):
+        raise PowertrainError(f"{path}: a label outside 0 ... 9")
+    return data.reshape(-1, 3, 32, 32), labels
 
 
 def find_cifar10() -> Path | None:
@@ -57,9 +77,9 @@ def find_cifar10() -> Path | None:
 
 
 def load(
-    val_size: int | float = 5000,
-    train_size: int | None = None,
-    test_size: int | None = None,
+    val_size: Annotated[int | float, COUNT_OR_FRACTION] = 5000,
+    train_size: Annotated[int | None, COUNT] = None,
+    test_size: Annotated[int | None, COUNT] = None,
     seed: int = 0,
 ) -> Dataset:
     folder = find_cifar10()

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
 from powertrain.data.base import Dataset, Task, with_fixed_test_split
 from powertrain.errors import PowertrainError
+from powertrain.registry import COUNT, COUNT_OR_FRACTION
 
 
 def load(
-    val_size: int | float = 0.15, test_size: int = 300, train_size: int | None = None, seed: int = 0
+    val_size: Annotated[int | float, COUNT_OR_FRACTION] = 0.15,
+    test_size: Annotated[int, COUNT] = 300,
+    train_size: Annotated[int | None, COUNT] = None,
+    seed: int = 0,
 ) -> Dataset:
     try:
         from sklearn.datasets import load_digits

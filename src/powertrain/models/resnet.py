@@ -8,11 +8,13 @@ ImageNet weights). ``stem="cifar"``: one 3x3 stride-1 convolution, no pooling (f
 from __future__ import annotations
 
 import os
+from typing import Annotated, Literal
 
 import torch
 from torch import nn
 
 from powertrain.errors import PowertrainError
+from powertrain.registry import POSITIVE
 
 
 class BasicBlock(nn.Module):
@@ -41,8 +43,8 @@ class ResNet18(nn.Module):
         self,
         input_shape: tuple[int, ...],
         num_outputs: int,
-        stem: str = "imagenet",
-        width: float = 1.0,
+        stem: Literal["imagenet", "cifar"] = "imagenet",
+        width: Annotated[float, POSITIVE] = 1.0,
     ) -> None:
         super().__init__()
         if stem not in ("imagenet", "cifar"):

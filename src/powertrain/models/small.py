@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 from torch import nn
+
+from powertrain.registry import COUNT
 
 
 class MLP(nn.Module):
@@ -29,7 +32,11 @@ class SmallCNN(nn.Module):
     """Two conv-pool blocks and a linear layer: ~20 s per Fashion-MNIST epoch on two CPU cores."""
 
     def __init__(
-        self, input_shape: tuple[int, ...], num_outputs: int, channels: int = 32, hidden: int = 128
+        self,
+        input_shape: tuple[int, ...],
+        num_outputs: int,
+        channels: Annotated[int, COUNT] = 32,
+        hidden: Annotated[int, COUNT] = 128,
     ):
         super().__init__()
         c, h, w = input_shape
@@ -55,7 +62,11 @@ class SensorCNN(nn.Module):
     """A 1-D CNN over (channels, time) windows, for inertial sensor data such as PAMAP2."""
 
     def __init__(
-        self, input_shape: tuple[int, ...], num_outputs: int, channels: int = 64, blocks: int = 3
+        self,
+        input_shape: tuple[int, ...],
+        num_outputs: int,
+        channels: Annotated[int, COUNT] = 64,
+        blocks: Annotated[int, COUNT] = 3,
     ):
         super().__init__()
         in_channels = input_shape[0]

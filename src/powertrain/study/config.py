@@ -140,9 +140,12 @@ class Setup:
         return " ".join(f"{k}={v}" for k, v in self.varied.items())
 
 
-def parse_study(data: Any) -> StudyConfig:
-    """A validated StudyConfig from parsed YAML, or ConfigError naming the key at fault."""
-    study = build(StudyConfig, data, "")
+def parse_study(data: Any, folder: str | Path | None = None) -> StudyConfig:
+    """A validated StudyConfig from parsed YAML, or ConfigError naming the key at fault. ``folder``:
+    where files the study names (``./models.py:build``) are looked for; the current folder if None."""
+    from powertrain.registry import bind_study_code
+
+    study = bind_study_code(build(StudyConfig, data, ""), folder)
     study.train.validate("train")  # before the grid, whose values are checked against it
     study = dataclasses.replace(study, grid=_typed_grid(study))
     _validate(study)
@@ -195,46 +198,26 @@ def load_study(path: str | Path) -> StudyConfig:
             f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}"
         ) from None
     try:
-        return parse_study(data)
+        return parse_study(data, path.parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
 
 def _check_dataset(name: str, options: dict[str, Any], at: str) -> None:
-    """A known data set, and options its loader takes; ``at`` is the section's key path."""
-    from powertrain.data.registry import DATASETS, dataset_options
+    """A known data set (or user code that imports), and options its loader takes, typed."""
+    from powertrain.data.registry import check_dataset
 
-    check(
-        name in DATASETS,
-        f"{at}.dataset",
-        f"unknown data set {name!r}; choose from {', '.join(DATASETS)}",
-    )
-    for key in options:
-        check(
-            key in dataset_options(name),
-            f"{at}.dataset_options.{key}",
-            f"not an option of {name}; it takes {', '.join(sorted(dataset_options(name)))}",
-        )
+    check_dataset(name, options, at)
 
 
 def _validate(study: StudyConfig) -> None:
-    from powertrain.meters.detect import BACKENDS
-    from powertrain.models.registry import MODELS, model_options
+    from powertrain.meters.detect import METERS
+    from powertrain.models.registry import check_model
 
     check(study.name.strip() != "", "name", "must not be empty")
     task = study.task
     _check_dataset(task.dataset, task.dataset_options, "task")
-    check(
-        task.model in MODELS,
-        "task.model",
-        f"unknown model {task.model!r}; choose from {', '.join(MODELS)}",
-    )
-    for key in task.model_options:
-        check(
-            key in model_options(task.model),
-            f"task.model_options.{key}",
-            f"not an option of {task.model}; it takes {', '.join(sorted(model_options(task.model)))}",
-        )
+    check_model(task.model, task.model_options, "task")
     check(
         0 < task.target_accuracy <= 1,
         "task.target_accuracy",
@@ -254,11 +237,7 @@ def _validate(study: StudyConfig) -> None:
     check(len(study.seeds) > 0, "seeds", "needs at least one seed")
     check(len(set(study.seeds)) == len(study.seeds), "seeds", "has a seed twice")
     for backend in study.meters.backends or []:
-        check(
-            backend in BACKENDS,
-            "meters.backends",
-            f"unknown meter {backend!r}; choose from {', '.join(BACKENDS)}",
-        )
+        check(backend in METERS, "meters.backends", METERS.unknown(backend))
     check(study.meters.interval_s > 0, "meters.interval_s", "must be positive")
     check(
         study.device in ("auto", "cpu") or study.device.startswith("cuda"),

@@ -1,7 +1,9 @@
 """Where a run's training batches come from: one split, or several trained together (multitask).
 
 A batch is what the step function receives: a ``Split`` for one source, a dict of ``Split`` per task
-for joint sources. Batches are index slices of tensors already on the device.
+for joint sources. In-memory splits give index slices of tensors already on the device; a
+``StreamSplit`` (a user's data set that does not fit in memory) gives DataLoader batches moved to the
+device one at a time. Both shuffle with the run's seeded generator.
 """
 
 from __future__ import annotations
@@ -12,24 +14,23 @@ from collections.abc import Iterator
 import torch
 
 from powertrain.data.base import Split
+from powertrain.data.stream import StreamSplit
 
 
 class SingleSource:
-    """Shuffled index-slice batches of one split; an epoch is one pass over it."""
+    """Shuffled batches of one split (in memory or streamed); an epoch is one pass over it."""
 
-    def __init__(self, split: Split) -> None:
+    def __init__(self, split: Split | StreamSplit) -> None:
         self.split = split
 
     def __len__(self) -> int:
         return len(self.split)
 
     def steps_per_epoch(self, batch_size: int) -> int:
-        return math.ceil(len(self.split) / batch_size)
+        return self.split.steps(batch_size)
 
     def epoch(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[Split, int]]:
-        order = torch.randperm(len(self.split), generator=generator).to(self.split.x.device)
-        for start in range(0, len(self.split), batch_size):
-            batch = self.split.take(order[start : start + batch_size])
+        for batch in self.split.batches(batch_size, generator):
             yield batch, len(batch)
 
 
@@ -37,9 +38,10 @@ class JointSource:
     """One batch from every task's split at each step. An epoch is a pass over the largest split; the
     smaller ones are reshuffled and go round again as often as needed."""
 
-    def __init__(self, splits: dict[str, Split]) -> None:
+    def __init__(self, splits: dict[str, Split | StreamSplit]) -> None:
         self.splits = splits
         self._orders: dict[str, tuple[torch.Tensor, int]] = {}
+        self._streams: dict[str, Iterator[Split]] = {}
 
     def __len__(self) -> int:
         return max(len(s) for s in self.splits.values())
@@ -49,11 +51,24 @@ class JointSource:
 
     def _next(self, name: str, batch_size: int, generator: torch.Generator) -> Split:
         split = self.splits[name]
+        if isinstance(split, StreamSplit):
+            return self._next_streamed(name, split, batch_size, generator)
         order, position = self._orders.get(name, (None, len(split)))
         if position >= len(split):
             order, position = torch.randperm(len(split), generator=generator).to(split.x.device), 0
         self._orders[name] = (order, position + batch_size)
         return split.take(order[position : position + batch_size])
+
+    def _next_streamed(
+        self, name: str, split: StreamSplit, batch_size: int, generator: torch.Generator
+    ) -> Split:
+        for _ in range(2):  # a finished pass starts a new, reshuffled one
+            stream = self._streams.setdefault(name, split.batches(batch_size, generator))
+            batch = next(stream, None)
+            if batch is not None:
+                return batch
+            del self._streams[name]
+        raise ValueError(f"task {name!r}: its training split is empty")
 
     def epoch(
         self, batch_size: int, generator: torch.Generator

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from powertrain.data.base import Split, Task
+from powertrain.data.stream import StreamSplit
 
 
 def task_loss(logits: torch.Tensor, target: torch.Tensor, task: Task) -> torch.Tensor:
@@ -64,7 +65,7 @@ def joint_step(tasks: dict) -> Callable:
 @torch.no_grad()
 def accuracy(
     model: nn.Module,
-    split: Split,
+    split: Split | StreamSplit,
     task: Task,
     label_key: str | None = None,
     batch_size: int = 1024,
@@ -72,14 +73,15 @@ def accuracy(
 ) -> float:
     was_training = model.training
     model.eval()
-    total = torch.zeros((), device=split.x.device)
+    total, count = None, 0
     key = label_key or task.name
-    for start in range(0, len(split), batch_size):
-        x = split.x[start : start + batch_size]
-        logits = forward(model, x) if forward else model(x)
-        total += correct(logits.float(), split.y[key][start : start + batch_size], task)
+    for batch in split.batches(batch_size):  # in order; a StreamSplit reads batch by batch
+        logits = forward(model, batch.x) if forward else model(batch.x)
+        right = correct(logits.float(), batch.y[key], task)
+        total = right if total is None else total + right
+        count += len(batch)
     model.train(was_training)
-    return float(total) / max(1, len(split))
+    return float(total) / count if count else 0.0
 
 
 def evaluator(

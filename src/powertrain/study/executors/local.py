@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from powertrain.models.registry import check_user_model
 from powertrain.study.execute import RunEnv, RunSink, execute_run
 
 if TYPE_CHECKING:
@@ -49,7 +50,8 @@ class LocalExecutor:
         if not specs:
             return []
         env = self.open_env(study)
-        env.tasks()  # every data set loaded and every label checked before the first run
+        tasks = env.tasks()  # every data set loaded and every label checked before the first run
+        check_user_model(study.task.model, study.task.model_options, tasks)  # one real batch
         outcomes = []
         for spec in specs:
             run_id = sink.begin(spec, env.hardware, env.provenance)  # the claim
