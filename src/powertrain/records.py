@@ -56,6 +56,7 @@ class RunOutcome:
     steps_to_target: int | None = None
     error: str | None = None
     task_test_accuracies: dict[str, float] = field(default_factory=dict)
+    faults: list[str] = field(default_factory=list)  # what went wrong with the run's figures
 
 
 @dataclass(frozen=True)
