@@ -9,6 +9,17 @@ import sys
 import click
 
 from powertrain import __version__
+from powertrain.cli_params import (
+    COUNT,
+    FRACTION,
+    G_PER_KWH,
+    POSITIVE_COUNT,
+    SECONDS,
+    WATTS,
+    YEARS,
+    OutputFile,
+    Pue,
+)
 from powertrain.errors import PowertrainError
 
 
@@ -44,7 +55,7 @@ def _meter_options(fn):
     )(fn)
     fn = click.option(
         "--cpu-tdp-w",
-        type=float,
+        type=WATTS,
         default=None,
         help="The CPU's TDP in watts, for the estimate (instead of the table).",
     )(fn)
@@ -84,7 +95,7 @@ def meters(as_json: bool, meters, replay_trace, cpu_tdp_w) -> None:
 @click.option(
     "--interval",
     "interval_s",
-    type=float,
+    type=SECONDS,
     default=0.1,
     show_default=True,
     help="Sampling interval in seconds.",
@@ -92,7 +103,7 @@ def meters(as_json: bool, meters, replay_trace, cpu_tdp_w) -> None:
 @click.option(
     "--trace",
     "trace_path",
-    type=click.Path(),
+    type=OutputFile(),
     default=None,
     help="Write the power timeline to this trace file.",
 )
@@ -109,8 +120,6 @@ def measure(as_json, interval_s, trace_path, meters, replay_trace, cpu_tdp_w, co
         raise PowertrainError(
             "no command to measure; usage: powertrain measure [OPTIONS] -- CMD [ARGS...]"
         )
-    if interval_s <= 0:
-        raise PowertrainError(f"--interval must be positive, got {interval_s}")
     detection = _detect(meters, replay_trace, cpu_tdp_w).require()
     result = measure_command(list(command), detection, interval_s=interval_s, trace_path=trace_path)
     if as_json:
@@ -209,7 +218,7 @@ def _carbon_options(fn):
         "--region", default=None, help="Grid carbon intensity of a country or cloud region."
     )(fn)
     fn = click.option(
-        "--intensity", type=float, default=None, help="Your own figure, g CO2e per kWh."
+        "--intensity", type=G_PER_KWH, default=None, help="Your own figure, g CO2e per kWh."
     )(fn)
     fn = click.option(
         "--intensity-csv",
@@ -218,17 +227,20 @@ def _carbon_options(fn):
         help="A time series: CSV with columns timestamp,g_per_kwh.",
     )(fn)
     fn = click.option(
-        "--pue", default=None, help="A number >= 1, or devices (default, 1.0), hyperscale, average."
+        "--pue",
+        type=Pue(),
+        default=None,
+        help="A number >= 1, or devices (default, 1.0), hyperscale, average.",
     )(fn)
     fn = click.option(
         "--lifetime-years",
-        type=float,
+        type=YEARS,
         default=None,
         help="Service life over which manufacturing emissions are spread (default 4).",
     )(fn)
     fn = click.option(
         "--hardware-share",
-        type=float,
+        type=FRACTION,
         default=None,
         help="Part of the machine charged with its manufacturing (a VM: its vCPUs / the host's threads).",
     )(fn)
@@ -248,7 +260,7 @@ def _carbon_options(fn):
 )
 @click.option(
     "--queries",
-    type=int,
+    type=COUNT,
     default=1_000_000,
     show_default=True,
     help="Inference queries over a model's life, for the whole-life section.",
@@ -343,11 +355,15 @@ def artifacts_dir(db_path: str | None):
     "--batch-sizes", default="1,16,256", show_default=True, help="Comma-separated batch sizes."
 )
 @click.option(
-    "--inputs", type=int, default=1000, show_default=True, help="Inputs answered per batch size."
+    "--inputs",
+    type=POSITIVE_COUNT,
+    default=1000,
+    show_default=True,
+    help="Inputs answered per batch size.",
 )
 @click.option(
     "--repeats",
-    type=int,
+    type=POSITIVE_COUNT,
     default=3,
     show_default=True,
     help="Measurements per batch size, for an interval.",
@@ -447,6 +463,7 @@ def carbon(
                 },
                 indent=2,
                 default=str,
+                allow_nan=False,  # every figure was checked finite; NaN is not JSON
             )
         )
         return
@@ -456,7 +473,9 @@ def carbon(
 
 
 @cli.command()
-@click.option("--seconds", type=float, default=10.0, show_default=True, help="How long to measure.")
+@click.option(
+    "--seconds", type=SECONDS, default=10.0, show_default=True, help="How long to measure."
+)
 @_db_option
 @_meter_options
 def idle(seconds, db_path, meters, replay_trace, cpu_tdp_w) -> None:
@@ -467,8 +486,6 @@ def idle(seconds, db_path, meters, replay_trace, cpu_tdp_w) -> None:
     from powertrain.monitor import Monitor
     from powertrain.store import open_store
 
-    if seconds <= 0:
-        raise PowertrainError(f"--seconds must be positive, got {seconds}")
     detection = _detect(meters, replay_trace, cpu_tdp_w).require()
     monitor = Monitor(detection.meters, sample=True)
     with monitor, monitor.window("idle") as window:
