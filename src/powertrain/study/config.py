@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, get_type_hints
 
-
 from powertrain.study.typed import ConfigError, build, check, coerce
 
 
