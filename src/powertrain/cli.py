@@ -4,6 +4,7 @@ that ``powertrain --help`` answers at once."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 
 import click
@@ -19,6 +20,7 @@ from powertrain.cli_params import (
     YEARS,
     OutputFile,
     Pue,
+    StorePath,
 )
 from powertrain.errors import PowertrainError
 
@@ -32,7 +34,7 @@ def cli() -> None:
 _db_option = click.option(
     "--db",
     "db_path",
-    type=click.Path(),
+    type=StorePath(),
     default=None,
     help="Results store (default runs/powertrain.db).",
 )
@@ -130,6 +132,8 @@ def measure(as_json, interval_s, trace_path, meters, replay_trace, cpu_tdp_w, co
         from powertrain.console import print_measurement
 
         print_measurement(result.measurement, file=sys.stderr)
+        for fault in result.measurement.faults:  # what went wrong with these figures
+            click.echo(f"note: {fault}", err=True)
     sys.exit(result.exit_code)
 
 
@@ -511,13 +515,20 @@ def idle(seconds, db_path, meters, replay_trace, cpu_tdp_w) -> None:
     "-o",
     "--output",
     required=True,
-    type=click.Path(),
+    type=StorePath(),
     help="The combined store (created if missing).",
 )
 def merge(sources, output) -> None:
     """Combine results stores from several machines. Merging the same store twice adds nothing."""
+    from powertrain.inputs import same_file
     from powertrain.store.merge import merge_stores
 
+    for source in sources:
+        if same_file(source, output):
+            raise PowertrainError(
+                f"{source} is the output store itself (the same file, or a link to it); "
+                "name another output (-o)"
+            )
     result = merge_stores(list(sources), output)
     click.echo(
         f"{result.runs} runs and {result.studies} studies added, {result.skipped} runs already there; "
@@ -540,6 +551,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except SystemExit:
         raise
+    except (OSError, sqlite3.Error) as exc:  # a full or read-only disk, a forbidden folder
+        from powertrain.inputs import file_system_error
+
+        clear = file_system_error(exc)
+        if clear is None:
+            raise
+        click.echo(f"powertrain: error: {clear}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

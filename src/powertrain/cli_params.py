@@ -125,3 +125,24 @@ class OutputFile(click.ParamType):
         ):
             self.fail(f"{value} cannot be written: permission denied", param, ctx)
         return str(value)
+
+
+class StorePath(click.ParamType):
+    """A results store's file: refused at once when it is a folder or its parent is a file."""
+
+    name = "path"
+
+    def convert(self, value: Any, param, ctx) -> str:
+        path = Path(value)
+        if path.is_dir():
+            self.fail(
+                f"{value} is a folder; the results store is a file (e.g. runs/powertrain.db)",
+                param,
+                ctx,
+            )
+        for parent in path.parents:
+            if parent.exists():
+                if not parent.is_dir():
+                    self.fail(f"{parent} is a file, so {value} cannot be made", param, ctx)
+                break
+        return str(value)

@@ -201,16 +201,16 @@ def file_system_error(exc: BaseException) -> PowertrainError | None:
     if isinstance(exc, sqlite3.OperationalError):
         text = str(exc)
         for clue, meaning in (
-            ("readonly", "the results store is read-only (a read-only file, folder or disk)"),
-            ("disk is full", "the disk is full"),
+            ("readonly", "the results store cannot be written (a read-only file, folder or disk)"),
+            ("disk is full", "the disk is full; free some space"),
             (
                 "unable to open",
-                "the results store cannot be opened (a missing or unwritable folder?)",
+                "the results store cannot be opened (a missing or unwritable folder)",
             ),
-            ("disk I/O error", "a disk I/O error (a full, read-only or failing disk?)"),
+            ("disk I/O error", "a disk I/O error (a full, read-only or failing disk)"),
         ):
             if clue in text:
-                return PowertrainError(f"{meaning} ({text}); choose another --db or free space")
+                return PowertrainError(f"{meaning} ({text}); or choose another --db")
         return None
     if isinstance(exc, OSError) and exc.errno in _FS_ERRNOS:
         where = f" {exc.filename}" if exc.filename else ""

@@ -60,8 +60,14 @@ class TraceWriter:
     ) -> None:
         """``append``: go on with a trace this writer's monitor began (after a stop and a start)."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] | None = self.path.open("a" if append else "w")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[str] | None = self.path.open("a" if append else "w")
+        except OSError as exc:
+            raise PowertrainError(
+                f"cannot write the trace {self.path}: {exc.strerror or exc}"
+                + (" (it is a folder)" if self.path.is_dir() else "")
+            ) from None
         if append:
             return
         header = {
