@@ -501,11 +501,14 @@ def idle(seconds, db_path, meters, replay_trace, cpu_tdp_w) -> None:
         "seconds": m.duration_s,
         "power_w": power,
         "provenance": {c: p.to_dict() for c, p in m.provenance.items()},
+        "faults": list(m.faults),
     }
     with open_store(db_path) as store:
         store.save_idle(platform.node(), measurement)
     for c, w in power.items():
         click.echo(f"{c}: {w:.2f} W idle [{m.provenance[c].label()}]")
+    for fault in m.faults:
+        click.echo(f"note: {fault}", err=True)
     click.echo(f"saved as the idle baseline of {platform.node()}")
 
 
