@@ -164,3 +164,30 @@ def test_a_window_shorter_than_the_estimate_resolves_is_flagged(clock):
     assert meter.resolution_j() == pytest.approx(4 * clock_tick_s() * meter.profile.watts_per_cpu_s)
     assert any("clock ticks" in f and "not a precise figure" in f for f in short.result.faults)
     assert long.result.faults == ()
+
+
+@pytest.mark.parametrize(
+    ("t_s", "energy_j", "message"),
+    [
+        ([0.0, 1.0], [0.0, math.nan], "not finite"),
+        ([0.0, 1.0, 2.0], [0.0, 5.0, 4.0], "goes down"),
+        ([0.0, 2.0, 1.0], [0.0, 1.0, 2.0], "go back"),
+    ],
+)
+def test_replay_of_an_impossible_trace_in_memory_is_refused(t_s, energy_j, message):
+    from powertrain.meters.base import MeterError
+    from powertrain.meters.replay import ReplayMeter
+    from powertrain.trace import Trace
+
+    trace = Trace({"components": {"cpu": {}}}, t_s, {"cpu": energy_j})
+    with pytest.raises(MeterError, match=message):
+        ReplayMeter(trace, Component.CPU)
+
+
+@pytest.mark.parametrize("tdp_w", [math.nan, math.inf, -65.0, 1e9])
+def test_a_tdp_that_is_no_figure_is_refused_with_its_unit(tdp_w):
+    from powertrain.errors import PowertrainError
+    from powertrain.meters.cpu_table import lookup_cpu_profile
+
+    with pytest.raises(PowertrainError, match="finite number of W"):
+        lookup_cpu_profile(tdp_w=tdp_w)
