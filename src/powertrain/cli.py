@@ -457,23 +457,23 @@ def carbon(
             for r in runs
         ]
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "intensity": source.label,
-                    "pue": pue_value,
-                    "pue_source": pue_source,
-                    "runs": [p.to_dict() for p in prints],
-                },
-                indent=2,
-                default=str,
-                allow_nan=False,  # every figure was checked finite; NaN is not JSON
-            )
+        _echo_json(
+            {
+                "intensity": source.label,
+                "pue": pue_value,
+                "pue_source": pue_source,
+                "runs": [p.to_dict() for p in prints],
+            }
         )
         return
     from powertrain.console import print_carbon
 
     print_carbon(prints, source.label, pue_value, pue_source)
+
+
+def _echo_json(value) -> None:
+    """Print JSON that is JSON: a NaN or infinity that got past the checks is an error, not output."""
+    click.echo(json.dumps(value, indent=2, default=str, allow_nan=False))
 
 
 @cli.command()
