@@ -34,6 +34,8 @@ from powertrain.trace import Trace, TraceWriter
 DEFAULT_INTERVAL_S = 0.1
 #: A figure below this many times its meter's resolution is flagged (its error may pass 1 in 10).
 RESOLUTION_FACTOR = 10
+#: Faults a monitor keeps word for word; beyond, a window says how many more there were.
+MAX_FAULTS_LISTED = 100
 #: The sampler gives up (and the next window end raises) after this many failed reads in a row.
 MAX_SAMPLER_ERRORS = 3
 
@@ -136,7 +138,8 @@ class Monitor:
         self.started_at_unix: float | None = None
         self._trace_written = False
         self._log_lock = threading.Lock()
-        self._fault_log: list[str] = []
+        self._fault_log: list[str] = []  # the first MAX_FAULTS_LISTED faults, word for word
+        self._fault_total = 0  # every fault noted, listed or not
         self._faults_seen = {c: m.fault_count for c, m in self.meters.items()}
 
     # -- lifecycle -------------------------------------------------------------------------------
@@ -223,6 +226,9 @@ class Monitor:
         duration_s = end.t_s - window.begin.t_s
         with self._log_lock:
             faults = self._fault_log[window.begin.faults_at : end.faults_at]
+        unlisted = (end.faults_at - window.begin.faults_at) - len(faults)
+        if unlisted > 0:
+            faults.append(f"and {unlisted} more faults, not listed")
         return Measurement(
             name=window.name,
             start_s=window.begin.t_s,
@@ -281,17 +287,25 @@ class Monitor:
         return Snapshot(t_s, energy_j, self._collect_faults())
 
     def _collect_faults(self, extra: str | None = None) -> int:
-        """Move the meters' new faults (and ``extra``) into the log; its length after."""
+        """Move the meters' new faults (and ``extra``) into the log; the number noted so far. The
+        log keeps the first MAX_FAULTS_LISTED word for word and counts the rest."""
         with self._log_lock:
             for c, meter in self.meters.items():
                 count = meter.fault_count
                 if count > self._faults_seen[c]:
-                    new = meter.faults_between(self._faults_seen[c], count)
-                    self._fault_log.extend(f"{c}: {fault}" for fault in new)
+                    kept = meter.faults_between(self._faults_seen[c], count)
+                    for fault in kept:
+                        self._note(f"{c}: {fault}")
+                    self._fault_total += count - self._faults_seen[c] - len(kept)
                     self._faults_seen[c] = count
             if extra is not None:
-                self._fault_log.append(extra)
-            return len(self._fault_log)
+                self._note(extra)
+            return self._fault_total
+
+    def _note(self, fault: str) -> None:
+        if self._fault_total == len(self._fault_log) < MAX_FAULTS_LISTED:
+            self._fault_log.append(fault)
+        self._fault_total += 1
 
     def faults(self) -> list[str]:
         """Every fault this monitor has noted, in order."""

@@ -191,3 +191,23 @@ def test_a_tdp_that_is_no_figure_is_refused_with_its_unit(tdp_w):
 
     with pytest.raises(PowertrainError, match="finite number of W"):
         lookup_cpu_profile(tdp_w=tdp_w)
+
+
+def test_a_meter_that_faults_on_every_read_keeps_the_log_bounded(clock):
+    from tests.fakes.meters import ConstantPowerMeter
+
+    class Flapping(ConstantPowerMeter):
+        def _read_energy_j(self):
+            self.note_fault("bad reading")
+            return super()._read_energy_j()
+
+    monitor = Monitor([Flapping(Component.CPU, 5.0, clock)], sample=False, clock=clock)
+    with monitor.window("long") as window:
+        for _ in range(500):
+            clock.advance(0.1)
+            monitor._snapshot()
+    faults = window.result.faults
+    # 501 reads in the window (500 and its end edge); the monitor lists the first 100 it noted,
+    # one of which came at the window's begin edge, before it.
+    assert len(faults) == 100 and faults[-1] == "and 402 more faults, not listed"
+    assert len(monitor.faults()) == 100

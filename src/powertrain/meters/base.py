@@ -95,12 +95,9 @@ class Meter(ABC):
         return self._fault_count
 
     def faults_between(self, start: int, end: int) -> list[str]:
-        """The faults noted while the count went from ``start`` to ``end``."""
-        kept = self._faults[start:end]
-        missing = (end - start) - len(kept)
-        if missing > 0:
-            kept.append(f"{missing} more faults of this meter not listed")
-        return kept
+        """The faults noted while the count went from ``start`` to ``end``, as far as they were kept
+        (the first MAX_FAULTS_KEPT; ``end - start`` says how many there were)."""
+        return self._faults[start:end]
 
     def resolution_j(self) -> float | None:
         """The smallest energy difference the meter can tell apart, where it is coarse (an estimate
