@@ -18,6 +18,7 @@ from powertrain.cli_params import (
     SECONDS,
     WATTS,
     YEARS,
+    OptionError,
     OutputFile,
     Pue,
     StorePath,
@@ -546,6 +547,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("powertrain: interrupted", err=True)
         sys.exit(130)
+    except OptionError as exc:  # a bad number or path: one line that names the option
+        click.echo(f"powertrain: error: {exc.message}", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)

@@ -38,44 +38,58 @@ class Number(click.ParamType):
         self.name = "integer" if integer else "number"
 
     def describe(self) -> str:
-        """What the option takes, e.g. ``a number of s > 0``."""
-        kind = "a whole number" if self.integer else "a number"
-        unit = f" of {self.unit}" if self.unit else ""
-        bounds = []
-        if self.minimum is not None:
-            bounds.append(f"{'>' if self.exclusive_min else '>='} {self.minimum:g}")
-        if self.maximum is not None:
-            bounds.append(f"<= {self.maximum:g}")
-        return f"{kind}{unit}" + (f" {' and '.join(bounds)}" if bounds else "")
+        """What the option takes, e.g. ``positive and finite (s)``."""
+        clauses = ["a whole number"] if self.integer else []
+        low, high = self.minimum, self.maximum
+        if low is not None:
+            if low == 0:
+                clauses.append("positive" if self.exclusive_min else "zero or more")
+            else:
+                clauses.append(f"more than {low:g}" if self.exclusive_min else f"at least {low:g}")
+        if high is not None:
+            clauses.append(f"at most {high:g}")
+        if not self.integer:
+            clauses.append("finite")
+        listed = ", ".join(clauses[:-1]) + " and " + clauses[-1] if len(clauses) > 1 else clauses[0]
+        return listed + (f" ({self.unit})" if self.unit else "")
 
     def convert(self, value: Any, param, ctx) -> float | int:
         try:
-            number = check_number(value, self, "")
+            return check_number(value, self, _option(param))
         except ValueError as exc:
-            self.fail(str(exc), param, ctx)
-        return number
+            raise OptionError(str(exc), ctx, param) from None
 
     def __repr__(self) -> str:
         return f"Number({self.describe()})"
 
 
+class OptionError(click.BadParameter):
+    """A bad option value whose message names the option; ``main`` prints it as one line."""
+
+
+def _option(param) -> str:
+    opts = getattr(param, "opts", None)
+    return opts[0] if opts else "the value"
+
+
 def check_number(value: Any, kind: Number, what: str) -> float | int:
-    """``value`` as a number that fits ``kind``; ValueError saying what was wrong otherwise."""
-    label = f"{what}: " if what else ""
+    """``value`` as a number that fits ``kind``; ValueError saying what was wrong otherwise, e.g.
+    ``--interval must be positive and finite (s), got 'nan'``."""
+    problem = f"{what} must be {kind.describe()}, got {value!r}"
     try:
         number = float(value) if not isinstance(value, (int, float)) else value
     except (TypeError, ValueError):
-        raise ValueError(f"{label}expected {kind.describe()}, got {value!r}") from None
+        raise ValueError(problem) from None
     if isinstance(number, bool) or not math.isfinite(number):
-        raise ValueError(f"{label}expected {kind.describe()}, got {value!r}")
+        raise ValueError(problem)
     if kind.integer:
         if float(number) != int(number):
-            raise ValueError(f"{label}expected {kind.describe()}, got {value!r}")
+            raise ValueError(problem)
         number = int(number)
     low, high = kind.minimum, kind.maximum
     too_low = low is not None and (number <= low if kind.exclusive_min else number < low)
     if too_low or (high is not None and number > high):
-        raise ValueError(f"{label}expected {kind.describe()}, got {value!r}")
+        raise ValueError(problem)
     return number if kind.integer else float(number)
 
 
@@ -84,7 +98,7 @@ SECONDS = Number("s", minimum=0, exclusive_min=True)
 WATTS = Number("W", minimum=0, exclusive_min=True)
 G_PER_KWH = Number("g CO2e per kWh", minimum=0)
 YEARS = Number("years", minimum=0, exclusive_min=True)
-FRACTION = Number("the machine", minimum=0, maximum=1, exclusive_min=True)
+FRACTION = Number("a fraction of the machine", minimum=0, maximum=1, exclusive_min=True)
 COUNT = Number("", minimum=0, integer=True)
 POSITIVE_COUNT = Number("", minimum=1, integer=True)
 
@@ -95,36 +109,38 @@ class Pue(click.ParamType):
     name = "pue"
 
     def convert(self, value: Any, param, ctx) -> str | float:
-        from powertrain.carbon.pue import PRESETS
+        from powertrain.carbon.pue import MAX_PUE, PRESETS
 
         if isinstance(value, str) and value in PRESETS:
             return value
-        kind = Number("facility energy over IT energy", minimum=1)
+        kind = Number("facility energy over IT energy", minimum=1, maximum=MAX_PUE)
         try:
-            return check_number(value, kind, "")
+            return check_number(value, kind, _option(param))
         except ValueError as exc:
-            self.fail(f"{exc}, or one of {', '.join(PRESETS)}", param, ctx)
+            raise OptionError(f"{exc}; or one of {', '.join(PRESETS)}", ctx, param) from None
 
 
 class OutputFile(click.ParamType):
-    """A file to write: not a folder, its folder exists (or is made) and may be written in."""
+    """A file to write: not a folder, its folder exists and may be written in."""
 
     name = "file"
 
     def convert(self, value: Any, param, ctx) -> str:
-        path = Path(value)
-        if path.is_dir():
-            self.fail(f"{value} is a folder; give a file name inside it", param, ctx)
+        path, option = Path(value), _option(param)
         parent = path.parent
-        if not parent.exists():
-            self.fail(f"the folder {parent} does not exist; create it first", param, ctx)
-        if not parent.is_dir():
-            self.fail(f"{parent} is not a folder", param, ctx)
-        if not os.access(parent, os.W_OK | os.X_OK) or (
+        if path.is_dir():
+            problem = f"{value} is a folder; give a file name inside it"
+        elif not parent.exists():
+            problem = f"the folder {parent} does not exist; create it first"
+        elif not parent.is_dir():
+            problem = f"{parent} is not a folder"
+        elif not os.access(parent, os.W_OK | os.X_OK) or (
             path.exists() and not os.access(path, os.W_OK)
         ):
-            self.fail(f"{value} cannot be written: permission denied", param, ctx)
-        return str(value)
+            problem = f"{value} cannot be written: permission denied"
+        else:
+            return str(value)
+        raise OptionError(f"{option}: {problem}", ctx, param)
 
 
 class StorePath(click.ParamType):
@@ -133,16 +149,19 @@ class StorePath(click.ParamType):
     name = "path"
 
     def convert(self, value: Any, param, ctx) -> str:
-        path = Path(value)
+        path, option = Path(value), _option(param)
         if path.is_dir():
-            self.fail(
-                f"{value} is a folder; the results store is a file (e.g. runs/powertrain.db)",
-                param,
+            raise OptionError(
+                f"{option}: {value} is a folder; the results store is a file "
+                "(e.g. runs/powertrain.db)",
                 ctx,
+                param,
             )
         for parent in path.parents:
             if parent.exists():
                 if not parent.is_dir():
-                    self.fail(f"{parent} is a file, so {value} cannot be made", param, ctx)
+                    raise OptionError(
+                        f"{option}: {parent} is a file, so {value} cannot be made", ctx, param
+                    )
                 break
         return str(value)
