@@ -4,11 +4,25 @@ that ``powertrain --help`` answers at once."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import sys
 
 import click
 
 from powertrain import __version__
+from powertrain.cli_params import (
+    COUNT,
+    FRACTION,
+    G_PER_KWH,
+    POSITIVE_COUNT,
+    SECONDS,
+    WATTS,
+    YEARS,
+    OptionError,
+    OutputFile,
+    Pue,
+    StorePath,
+)
 from powertrain.errors import PowertrainError
 
 
@@ -21,7 +35,7 @@ def cli() -> None:
 _db_option = click.option(
     "--db",
     "db_path",
-    type=click.Path(),
+    type=StorePath(),
     default=None,
     help="Results store (default runs/powertrain.db).",
 )
@@ -44,7 +58,7 @@ def _meter_options(fn):
     )(fn)
     fn = click.option(
         "--cpu-tdp-w",
-        type=float,
+        type=WATTS,
         default=None,
         help="The CPU's TDP in watts, for the estimate (instead of the table).",
     )(fn)
@@ -84,7 +98,7 @@ def meters(as_json: bool, meters, replay_trace, cpu_tdp_w) -> None:
 @click.option(
     "--interval",
     "interval_s",
-    type=float,
+    type=SECONDS,
     default=0.1,
     show_default=True,
     help="Sampling interval in seconds.",
@@ -92,7 +106,7 @@ def meters(as_json: bool, meters, replay_trace, cpu_tdp_w) -> None:
 @click.option(
     "--trace",
     "trace_path",
-    type=click.Path(),
+    type=OutputFile(),
     default=None,
     help="Write the power timeline to this trace file.",
 )
@@ -109,8 +123,6 @@ def measure(as_json, interval_s, trace_path, meters, replay_trace, cpu_tdp_w, co
         raise PowertrainError(
             "no command to measure; usage: powertrain measure [OPTIONS] -- CMD [ARGS...]"
         )
-    if interval_s <= 0:
-        raise PowertrainError(f"--interval must be positive, got {interval_s}")
     detection = _detect(meters, replay_trace, cpu_tdp_w).require()
     result = measure_command(list(command), detection, interval_s=interval_s, trace_path=trace_path)
     if as_json:
@@ -121,6 +133,8 @@ def measure(as_json, interval_s, trace_path, meters, replay_trace, cpu_tdp_w, co
         from powertrain.console import print_measurement
 
         print_measurement(result.measurement, file=sys.stderr)
+        for fault in result.measurement.faults:  # what went wrong with these figures
+            click.echo(f"note: {fault}", err=True)
     sys.exit(result.exit_code)
 
 
@@ -203,7 +217,7 @@ def _carbon_options(fn):
         "--region", default=None, help="Grid carbon intensity of a country or cloud region."
     )(fn)
     fn = click.option(
-        "--intensity", type=float, default=None, help="Your own figure, g CO2e per kWh."
+        "--intensity", type=G_PER_KWH, default=None, help="Your own figure, g CO2e per kWh."
     )(fn)
     fn = click.option(
         "--intensity-csv",
@@ -212,17 +226,20 @@ def _carbon_options(fn):
         help="A time series: CSV with columns timestamp,g_per_kwh.",
     )(fn)
     fn = click.option(
-        "--pue", default=None, help="A number >= 1, or devices (default, 1.0), hyperscale, average."
+        "--pue",
+        type=Pue(),
+        default=None,
+        help="A number >= 1, or devices (default, 1.0), hyperscale, average.",
     )(fn)
     fn = click.option(
         "--lifetime-years",
-        type=float,
+        type=YEARS,
         default=None,
         help="Service life over which manufacturing emissions are spread (default 4).",
     )(fn)
     fn = click.option(
         "--hardware-share",
-        type=float,
+        type=FRACTION,
         default=None,
         help="Part of the machine charged with its manufacturing (a VM: its vCPUs / the host's threads).",
     )(fn)
@@ -242,7 +259,7 @@ def _carbon_options(fn):
 )
 @click.option(
     "--queries",
-    type=int,
+    type=COUNT,
     default=1_000_000,
     show_default=True,
     help="Inference queries over a model's life, for the whole-life section.",
@@ -350,11 +367,15 @@ def compare_cmd(first: str, second: str | None, db_path: str | None, as_json: bo
     "--batch-sizes", default="1,16,256", show_default=True, help="Comma-separated batch sizes."
 )
 @click.option(
-    "--inputs", type=int, default=1000, show_default=True, help="Inputs answered per batch size."
+    "--inputs",
+    type=POSITIVE_COUNT,
+    default=1000,
+    show_default=True,
+    help="Inputs answered per batch size.",
 )
 @click.option(
     "--repeats",
-    type=int,
+    type=POSITIVE_COUNT,
     default=3,
     show_default=True,
     help="Measurements per batch size, for an interval.",
@@ -427,15 +448,22 @@ def carbon(
     with existing_store(db_path) as store:
         summary = footprints(store, study_name, settings)
     if as_json:
-        click.echo(json.dumps(summary.to_dict(), indent=2, allow_nan=False))
+        _echo_json(summary.to_dict())
         return
     from powertrain.console import print_carbon
 
     print_carbon(list(summary.runs), summary.intensity, summary.pue, summary.pue_source)
 
 
+def _echo_json(value) -> None:
+    """Print JSON that is JSON: a NaN or infinity that got past the checks is an error, not output."""
+    click.echo(json.dumps(value, indent=2, default=str, allow_nan=False))
+
+
 @cli.command()
-@click.option("--seconds", type=float, default=10.0, show_default=True, help="How long to measure.")
+@click.option(
+    "--seconds", type=SECONDS, default=10.0, show_default=True, help="How long to measure."
+)
 @_db_option
 @_meter_options
 def idle(seconds, db_path, meters, replay_trace, cpu_tdp_w) -> None:
@@ -443,14 +471,14 @@ def idle(seconds, db_path, meters, replay_trace, cpu_tdp_w) -> None:
     from powertrain.analysis.idle import measure_idle, save_idle
     from powertrain.store import open_store
 
-    if not seconds > 0:
-        raise PowertrainError(f"--seconds must be positive, got {seconds}")
     detection = _detect(meters, replay_trace, cpu_tdp_w).require()
     baseline = measure_idle(detection.meters, seconds)
     with open_store(db_path) as store:
         save_idle(store, baseline)
     for c, w in baseline.power_w.items():
         click.echo(f"{c}: {w:.2f} W idle [{baseline.labels[c]}]")
+    for fault in baseline.faults:
+        click.echo(f"note: {fault}", err=True)
     click.echo(f"saved as the idle baseline of {baseline.host}")
 
 
@@ -460,13 +488,20 @@ def idle(seconds, db_path, meters, replay_trace, cpu_tdp_w) -> None:
     "-o",
     "--output",
     required=True,
-    type=click.Path(),
+    type=StorePath(),
     help="The combined store (created if missing).",
 )
 def merge(sources, output) -> None:
     """Combine results stores from several machines. Merging the same store twice adds nothing."""
+    from powertrain.inputs import same_file
     from powertrain.store.merge import merge_stores
 
+    for source in sources:
+        if same_file(source, output):
+            raise PowertrainError(
+                f"{source} is the output store itself (the same file, or a link to it); "
+                "name another output (-o)"
+            )
     result = merge_stores(list(sources), output)
     click.echo(
         f"{result.runs} runs and {result.studies} studies added, {result.skipped} runs already there; "
@@ -481,6 +516,9 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("powertrain: interrupted", err=True)
         sys.exit(130)
+    except OptionError as exc:  # a bad number or path: one line that names the option
+        click.echo(f"powertrain: error: {exc.message}", err=True)
+        sys.exit(2)
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
@@ -489,6 +527,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(2)
     except SystemExit:
         raise
+    except (OSError, sqlite3.Error) as exc:  # a full or read-only disk, a forbidden folder
+        from powertrain.inputs import file_system_error
+
+        clear = file_system_error(exc)
+        if clear is None:
+            raise
+        click.echo(f"powertrain: error: {clear}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

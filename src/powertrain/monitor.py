@@ -9,10 +9,16 @@
 A window reads every meter at its edges: a timestamp, then the counters, nothing else in between. The
 sampler (10 Hz by default) reads them in the background, which keeps integrated-power meters honest,
 never misses a counter wrap, and gives the power timeline that a trace file records.
+
+Faults travel with the figures they touch: what a meter notes (a counter reset, a bad reading) and a
+read the sampler could not make are kept in the monitor's log, and a window's Measurement lists those
+noted between its two edges (``faults``), nothing from before it; so does a figure smaller than the
+meter can resolve (an estimate's CPU time is counted in clock ticks).
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
@@ -26,12 +32,19 @@ from powertrain.meters.base import Component, Meter, MeterError, Provenance
 from powertrain.trace import Trace, TraceWriter
 
 DEFAULT_INTERVAL_S = 0.1
+#: A figure below this many times its meter's resolution is flagged (its error may pass 1 in 10).
+RESOLUTION_FACTOR = 10
+#: Faults a monitor keeps word for word; beyond, a window says how many more there were.
+MAX_FAULTS_LISTED = 100
+#: The sampler gives up (and the next window end raises) after this many failed reads in a row.
+MAX_SAMPLER_ERRORS = 3
 
 
 @dataclass(frozen=True)
 class Snapshot:
     t_s: float
     energy_j: dict[str, float]
+    faults_at: int = 0  # the length of the monitor's fault log once this snapshot was taken
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,7 @@ class Measurement:
     duration_s: float
     energy_j: Mapping[str, float]
     provenance: Mapping[str, Provenance]
+    faults: tuple[str, ...] = ()  # what went wrong with these figures, noted during the window
 
     @property
     def total_energy_j(self) -> float:
@@ -61,6 +75,7 @@ class Measurement:
             "duration_s": self.duration_s,
             "energy_j": self.total_energy_j,
             "estimated": self.estimated,
+            "faults": list(self.faults),
             "components": {
                 c: {
                     "energy_j": self.energy_j[c],
@@ -97,8 +112,10 @@ class Monitor:
     ) -> None:
         """``sample``: run the sampler thread; by default only when a meter needs it or a trace is
         wanted. ``synchronize`` runs at every window edge (``torch.cuda.synchronize`` on a GPU)."""
-        if interval_s <= 0:
-            raise PowertrainError(f"the sampling interval must be positive, got {interval_s} s")
+        if not (math.isfinite(interval_s) and interval_s > 0):
+            raise PowertrainError(
+                f"the sampling interval must be a positive number of seconds, got {interval_s} s"
+            )
         listed = meters.values() if isinstance(meters, Mapping) else meters
         self.meters: dict[str, Meter] = {m.component.value: m for m in listed}
         if not self.meters:
@@ -120,6 +137,10 @@ class Monitor:
         self._t0_s: float | None = None
         self.started_at_unix: float | None = None
         self._trace_written = False
+        self._log_lock = threading.Lock()
+        self._fault_log: list[str] = []  # the first MAX_FAULTS_LISTED faults, word for word
+        self._fault_total = 0  # every fault noted, listed or not
+        self._faults_seen = {c: m.fault_count for c, m in self.meters.items()}
 
     # -- lifecycle -------------------------------------------------------------------------------
     def start(self) -> Monitor:
@@ -201,13 +222,33 @@ class Monitor:
 
     def _measure(self, window: Window, end: Snapshot) -> Measurement:
         self._raise_fault()
+        energy_j = {c: end.energy_j[c] - window.begin.energy_j[c] for c in self.meters}
+        duration_s = end.t_s - window.begin.t_s
+        with self._log_lock:
+            faults = self._fault_log[window.begin.faults_at : end.faults_at]
+        unlisted = (end.faults_at - window.begin.faults_at) - len(faults)
+        if unlisted > 0:
+            faults.append(f"and {unlisted} more faults, not listed")
         return Measurement(
             name=window.name,
             start_s=window.begin.t_s,
-            duration_s=end.t_s - window.begin.t_s,
-            energy_j={c: end.energy_j[c] - window.begin.energy_j[c] for c in self.meters},
+            duration_s=duration_s,
+            energy_j=energy_j,
             provenance={c: m.provenance for c, m in self.meters.items()},
+            faults=(*faults, *self._resolution_notes(energy_j, duration_s)),
         )
+
+    def _resolution_notes(self, energy_j: Mapping[str, float], duration_s: float) -> list[str]:
+        notes = []
+        for c, meter in self.meters.items():
+            resolution_j = meter.resolution_j()
+            if resolution_j is not None and energy_j[c] < RESOLUTION_FACTOR * resolution_j:
+                notes.append(
+                    f"{c}: {energy_j[c]:.3g} J in {duration_s:.3g} s is below what the "
+                    f"{meter.name} meter resolves well ({resolution_j:.3g} J steps: "
+                    f"{meter.resolution_reason()}); not a precise figure, use a longer window"
+                )
+        return notes
 
     @contextmanager
     def window(self, name: str) -> Iterator[Window]:
@@ -242,7 +283,34 @@ class Monitor:
 
     def _snapshot(self) -> Snapshot:
         t_s = self._clock() - (self._t0_s or 0.0)
-        return Snapshot(t_s, {c: m.energy_j() for c, m in self.meters.items()})
+        energy_j = {c: m.energy_j() for c, m in self.meters.items()}
+        return Snapshot(t_s, energy_j, self._collect_faults())
+
+    def _collect_faults(self, extra: str | None = None) -> int:
+        """Move the meters' new faults (and ``extra``) into the log; the number noted so far. The
+        log keeps the first MAX_FAULTS_LISTED word for word and counts the rest."""
+        with self._log_lock:
+            for c, meter in self.meters.items():
+                count = meter.fault_count
+                if count > self._faults_seen[c]:
+                    kept = meter.faults_between(self._faults_seen[c], count)
+                    for fault in kept:
+                        self._note(f"{c}: {fault}")
+                    self._fault_total += count - self._faults_seen[c] - len(kept)
+                    self._faults_seen[c] = count
+            if extra is not None:
+                self._note(extra)
+            return self._fault_total
+
+    def _note(self, fault: str) -> None:
+        if self._fault_total == len(self._fault_log) < MAX_FAULTS_LISTED:
+            self._fault_log.append(fault)
+        self._fault_total += 1
+
+    def faults(self) -> list[str]:
+        """Every fault this monitor has noted, in order."""
+        with self._log_lock:
+            return list(self._fault_log)
 
     def _record(self, snapshot: Snapshot) -> None:
         self._samples.append(snapshot)
@@ -251,13 +319,23 @@ class Monitor:
 
     def _sample_loop(self) -> None:
         next_s = self._clock() + self.interval_s
+        errors = 0
         while not self._stop.wait(max(0.0, next_s - self._clock())):
             try:
                 self._record(self._snapshot())
-            except BaseException as exc:  # noqa: BLE001 - reported at the next window end
-                self._fault = exc
-                return
-            next_s += self.interval_s
+                errors = 0
+            except BaseException as exc:  # noqa: BLE001 - noted; raised at a window end if it stays
+                errors += 1
+                if errors >= MAX_SAMPLER_ERRORS:
+                    self._fault = exc
+                    return
+                if errors == 1:
+                    t_s = self._clock() - (self._t0_s or 0.0)
+                    self._collect_faults(
+                        f"sampler: a read failed at {t_s:.3f} s ({exc}); the figures around it "
+                        "span a longer interval"
+                    )
+            next_s = max(next_s + self.interval_s, self._clock())
 
     def _raise_fault(self) -> None:
         if self._fault is not None:

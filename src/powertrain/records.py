@@ -91,6 +91,7 @@ class RunOutcome:
     steps_to_target: int | None = None
     error: str | None = None
     task_test_accuracies: dict[str, float] = field(default_factory=dict)
+    faults: list[str] = field(default_factory=list)  # what went wrong with the run's figures
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))

@@ -14,12 +14,14 @@ component since then::
 from __future__ import annotations
 
 import json
+import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 from powertrain.errors import PowertrainError
+from powertrain.inputs import load_json_line, read_text
 
 FORMAT = "powertrain-trace"
 VERSION = 1
@@ -58,8 +60,14 @@ class TraceWriter:
     ) -> None:
         """``append``: go on with a trace this writer's monitor began (after a stop and a start)."""
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: IO[str] | None = self.path.open("a" if append else "w")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file: IO[str] | None = self.path.open("a" if append else "w")
+        except OSError as exc:
+            raise PowertrainError(
+                f"cannot write the trace {self.path}: {exc.strerror or exc}"
+                + (" (it is a folder)" if self.path.is_dir() else "")
+            ) from None
         if append:
             return
         header = {
@@ -81,17 +89,19 @@ class TraceWriter:
             self._file = None
 
 
+#: A trace of a week at 10 Hz is about 500 MB; anything larger is not a trace.
+MAX_TRACE_BYTES = 2 << 30
+
+
 def read_trace(path: str | os.PathLike) -> Trace:
-    """Load a trace, or raise PowertrainError saying what is wrong with the file."""
+    """Load a trace, or raise PowertrainError saying what is wrong with the file: not a trace, not
+    UTF-8, too large, a sample that is not finite, time going back or energy going down."""
     path = Path(path)
     hint = "traces are written by `powertrain measure --trace FILE` or Monitor(trace_path=...)"
+    lines = _trace_lines(path, hint)
     try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise PowertrainError(f"cannot read trace {path}: {exc.strerror or exc}; {hint}") from None
-    try:
-        header = json.loads(lines[0]) if lines else None
-    except json.JSONDecodeError:
+        header = load_json_line(lines[0], "header") if lines else None
+    except ValueError:
         header = None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise PowertrainError(f"{path} is not a powertrain trace; {hint}")
@@ -99,19 +109,61 @@ def read_trace(path: str | os.PathLike) -> Trace:
         raise PowertrainError(
             f"{path} is a trace of version {header.get('version')}; this powertrain reads version {VERSION}"
         )
-    trace = Trace(header, energy_j={name: [] for name in header.get("components", {})})
+    components = header.get("components")
+    if not isinstance(components, dict):
+        raise PowertrainError(f"{path}: the trace header has no components; {hint}")
+    trace = Trace(header, energy_j={name: [] for name in components})
     for number, line in enumerate(lines[1:], start=2):
         if not line.strip():
             continue
         try:
-            sample = json.loads(line)
-            t_s = float(sample["t_s"])
-            values = {name: float(sample["energy_j"][name]) for name in trace.energy_j}
-        except (json.JSONDecodeError, KeyError, TypeError, ValueError):
+            t_s, values = _sample(line, trace.energy_j)
+        except (KeyError, TypeError, ValueError) as exc:
             if number == len(lines):  # a last line cut short by a killed process: keep the rest
                 break
-            raise PowertrainError(f"{path}, line {number}: not a valid trace sample") from None
+            raise PowertrainError(
+                f"{path}, line {number}: not a valid trace sample ({exc})"
+            ) from None
+        _check_order(trace, t_s, values, f"{path}, line {number}")
         trace.t_s.append(t_s)
         for name, value in values.items():
             trace.energy_j[name].append(value)
     return trace
+
+
+def _trace_lines(path: Path, hint: str) -> list[str]:
+    try:
+        size = path.stat().st_size
+    except OSError as exc:
+        raise PowertrainError(f"cannot read trace {path}: {exc.strerror or exc}; {hint}") from None
+    if path.is_dir():
+        raise PowertrainError(f"trace {path} is a folder, not a file; {hint}")
+    if size > MAX_TRACE_BYTES:
+        raise PowertrainError(f"trace {path} is larger than {MAX_TRACE_BYTES:,} bytes")
+    return read_text(path, "trace", MAX_TRACE_BYTES).splitlines()
+
+
+def _sample(line: str, components: dict[str, list[float]]) -> tuple[float, dict[str, float]]:
+    sample = load_json_line(line, "sample")
+    t_s = _finite(sample["t_s"], "t_s")
+    return t_s, {name: _finite(sample["energy_j"][name], name) for name in components}
+
+
+def _finite(value, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise ValueError(f"{name} is {value!r}, not a finite number")
+    return float(value)
+
+
+def _check_order(trace: Trace, t_s: float, values: dict[str, float], where: str) -> None:
+    """Times never go back; cumulative energies never go down."""
+    if not trace.t_s:
+        return
+    if t_s < trace.t_s[-1]:
+        raise PowertrainError(f"{where}: time goes back ({trace.t_s[-1]} s, then {t_s} s)")
+    for name, value in values.items():
+        if value < trace.energy_j[name][-1]:
+            raise PowertrainError(
+                f"{where}: {name} energy goes down ({trace.energy_j[name][-1]} J, then {value} J); "
+                "a trace holds cumulative joules"
+            )

@@ -1,7 +1,8 @@
 """Builds powercap trees in a temporary folder, laid out as /sys/class/powercap is.
 
 The class folder holds every zone, sub-zones too, at its top level; each zone has ``name``,
-``energy_uj`` and ``max_energy_range_uj``. Intel packages have ``core``, ``uncore`` and ``dram``
+``energy_uj`` and ``max_energy_range_uj`` (``None``: the file is missing), and may state power limits
+(``constraint_N_power_limit_uw``, ``constraint_N_max_power_uw``). Intel packages have ``core``, ``uncore`` and ``dram``
 sub-zones and may have a ``psys`` zone; AMD Zen has packages with ``core`` sub-zones and no DRAM zone.
 """
 
@@ -19,14 +20,27 @@ class PowercapTree:
         root.mkdir(parents=True, exist_ok=True)
 
     def zone(
-        self, dirname: str, name: str, energy_uj: int = 0, max_range_uj: int = MAX_RANGE_UJ
+        self,
+        dirname: str,
+        name: str,
+        energy_uj: int = 0,
+        max_range_uj: int | None = MAX_RANGE_UJ,
+        power_limits_w: tuple[float, ...] = (),
     ) -> Path:
         path = self.root / dirname
         path.mkdir()
         (path / "name").write_text(name + "\n")
         (path / "energy_uj").write_text(f"{energy_uj}\n")
-        (path / "max_energy_range_uj").write_text(f"{max_range_uj}\n")
+        if max_range_uj is not None:
+            (path / "max_energy_range_uj").write_text(f"{max_range_uj}\n")
+        self.set_power_limits(dirname, *power_limits_w)
         return path
+
+    def set_power_limits(self, dirname: str, *limits_w: float) -> None:
+        """Long-term, short-term, ... power limits, as RAPL's constraint files state them."""
+        for i, limit_w in enumerate(limits_w):
+            file = self.root / dirname / f"constraint_{i}_power_limit_uw"
+            file.write_text(f"{round(limit_w * 1e6)}\n")
 
     def set_energy(self, dirname: str, energy_uj: int) -> None:
         (self.root / dirname / "energy_uj").write_text(f"{energy_uj}\n")

@@ -23,14 +23,15 @@ class IdleBaseline:
     power_w: dict[str, float]  # per component
     provenance: dict[str, dict[str, Any]]
     labels: dict[str, str]  # per component: how the figure was obtained, e.g. "estimate/estimate"
+    faults: tuple[str, ...] = ()  # what the meters noted while measuring (a reset, a bad reading)
 
     def to_dict(self) -> dict[str, Any]:
-        names = ("host", "measured_at", "seconds", "power_w", "provenance", "labels")
+        names = ("host", "measured_at", "seconds", "power_w", "provenance", "labels", "faults")
         return fields_of(self, names)
 
     def to_store(self) -> dict[str, Any]:
         """The record ``store.save_idle`` keeps."""
-        return fields_of(self, ("measured_at", "seconds", "power_w", "provenance"))
+        return fields_of(self, ("measured_at", "seconds", "power_w", "provenance", "faults"))
 
 
 def measure_idle(meters: dict, seconds: float) -> IdleBaseline:
@@ -52,6 +53,7 @@ def measure_idle(meters: dict, seconds: float) -> IdleBaseline:
         {_name(c): e / m.duration_s for c, e in m.energy_j.items()},
         {_name(c): p.to_dict() for c, p in m.provenance.items()},
         {_name(c): p.label() for c, p in m.provenance.items()},
+        tuple(m.faults),
     )
 
 
@@ -71,6 +73,7 @@ def stored_idle(store, host: str) -> IdleBaseline | None:
         dict(found["power_w"]),
         provenance,
         {c: f"{p.get('meter')}/{p.get('method')}" for c, p in provenance.items()},
+        tuple(found.get("faults", ())),
     )
 
 

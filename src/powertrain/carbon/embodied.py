@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import csv
+import math
 import re
 from dataclasses import dataclass
 from functools import lru_cache
@@ -100,10 +101,14 @@ def embodied_for(
     share: float | None = None,
 ) -> Embodied:
     """``share``: the part of the machine the run had (e.g. a VM's vCPUs over the host's threads)."""
-    if lifetime_years is not None and lifetime_years <= 0:
-        raise PowertrainError(f"--lifetime-years must be positive, got {lifetime_years}")
-    if share is not None and not 0 < share <= 1:
-        raise PowertrainError(f"--hardware-share is a fraction in (0, 1], got {share}")
+    if lifetime_years is not None and not (math.isfinite(lifetime_years) and lifetime_years > 0):
+        raise PowertrainError(
+            f"--lifetime-years must be a positive finite number of years, got {lifetime_years}"
+        )
+    if share is not None and not (math.isfinite(share) and 0 < share <= 1):
+        raise PowertrainError(
+            f"--hardware-share is a fraction of the machine in (0, 1], got {share}"
+        )
     share = share or 1.0
     years = lifetime_years or DEFAULT_LIFETIME_YEARS
     source = "given by the user" if lifetime_years else LIFETIME_SOURCE

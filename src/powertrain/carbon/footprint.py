@@ -4,11 +4,13 @@ varies in time); embodied = the hardware's manufacturing footprint x the run's s
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any
 
 from powertrain.carbon.embodied import Embodied, embodied_for
 from powertrain.carbon.intensity import Intensity
+from powertrain.errors import PowertrainError
 from powertrain.records import RunRecord, method_label
 
 
@@ -59,7 +61,7 @@ def operational_grams(
 ) -> float:
     """Energy x PUE x intensity. With a timeline, each sampling interval meets the intensity of its time."""
     energy_j = run.outcome.total_energy_j
-    if intensity.g_per_kwh is not None or not timeline or len(timeline.get("t_s", [])) < 2:
+    if not _usable_timeline(timeline) or intensity.g_per_kwh is not None:
         start = (timeline or {}).get("header", {}).get("started_at_unix", run.started_at)
         return pue * intensity.grams(energy_j, start, start + run.outcome.duration_s)
     start = timeline["header"].get("started_at_unix", run.started_at)
@@ -74,6 +76,28 @@ def operational_grams(
     return pue * (
         grams * energy_j / spent if spent > 0 else intensity.grams(energy_j, start, start)
     )
+
+
+def _usable_timeline(timeline: dict | None) -> bool:
+    """At least two samples, every time and energy finite, times increasing (else: spread evenly)."""
+    if not timeline or len(timeline.get("t_s", [])) < 2:
+        return False
+    t = timeline["t_s"]
+    series = [t, *timeline.get("energy_j", {}).values()]
+    finite = all(isinstance(v, (int, float)) and math.isfinite(v) for s in series for v in s)
+    return finite and all(b >= a for a, b in zip(t, t[1:], strict=False))
+
+
+def check_run_figures(run: RunRecord) -> None:
+    """PowertrainError when a stored run's energy or duration cannot be turned into carbon."""
+    o = run.outcome
+    for name, value, unit in (("energy", o.total_energy_j, "J"), ("duration", o.duration_s, "s")):
+        if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            raise PowertrainError(
+                f"run {run.id} of study {run.study!r} has a stored {name} of {value} {unit}, which "
+                "is no figure; rerun it (powertrain run ... --retry-failed after removing it) or "
+                "leave its study out (--study)"
+            )
 
 
 def dynamic_energy_j(outcome, idle: dict | None) -> float | None:
@@ -96,6 +120,7 @@ def footprint(
     hardware_share: float | None = None,
     idle: dict | None = None,
 ) -> RunFootprint:
+    check_run_figures(run)
     o = run.outcome
     dynamic = dynamic_energy_j(o, idle)
     return RunFootprint(

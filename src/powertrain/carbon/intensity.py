@@ -7,6 +7,7 @@ from __future__ import annotations
 import bisect
 import csv
 import difflib
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -90,20 +91,41 @@ def region_intensity(code: str) -> Intensity:
     )
 
 
-def user_intensity(g_per_kwh: float) -> Intensity:
+#: Above any grid's intensity (coal plants emit about 1,000 g CO2e per kWh): a typo, or the wrong unit.
+MAX_G_PER_KWH = 5000.0
+
+
+def check_intensity(g_per_kwh: float, what: str) -> float:
+    """A finite intensity in [0, MAX_G_PER_KWH] g CO2e per kWh, or PowertrainError naming ``what``."""
+    if not (isinstance(g_per_kwh, (int, float)) and math.isfinite(g_per_kwh)):
+        raise PowertrainError(
+            f"{what}: expected a finite number of g CO2e per kWh, got {g_per_kwh}"
+        )
     if g_per_kwh < 0:
-        raise PowertrainError(f"--intensity must not be negative, got {g_per_kwh}")
+        raise PowertrainError(f"{what}: a negative intensity ({g_per_kwh:g} g CO2e per kWh)")
+    if g_per_kwh > MAX_G_PER_KWH:
+        raise PowertrainError(
+            f"{what}: expected at most {MAX_G_PER_KWH:g} g CO2e per kWh, got {g_per_kwh:g} "
+            "(is it in g per kWh, not kg or per MWh?)"
+        )
+    return float(g_per_kwh)
+
+
+def user_intensity(g_per_kwh: float) -> Intensity:
+    check_intensity(g_per_kwh, "--intensity")
     return Intensity(f"{g_per_kwh:g} g/kWh, given by the user", g_per_kwh=g_per_kwh)
 
 
 def csv_intensity(path: str | Path) -> Intensity:
     """A CSV with columns ``timestamp`` (ISO 8601; with a UTC offset, else local time) and
     ``g_per_kwh``; each value holds from its timestamp until the next."""
+    from powertrain.inputs import read_text
+
     path = Path(path)
     try:
-        rows = list(csv.DictReader(path.read_text().splitlines()))
-    except OSError as exc:
-        raise PowertrainError(f"cannot read intensity CSV {path}: {exc.strerror or exc}") from None
+        rows = list(csv.DictReader(read_text(path, "intensity CSV").splitlines()))
+    except csv.Error as exc:
+        raise PowertrainError(f"intensity CSV {path} is not a readable CSV: {exc}") from None
     if not rows or not {"timestamp", "g_per_kwh"} <= set(rows[0]):
         raise PowertrainError(
             f"{path}: expected a header with columns timestamp,g_per_kwh and at least one row"
@@ -117,8 +139,7 @@ def csv_intensity(path: str | Path) -> Intensity:
             raise PowertrainError(
                 f"{path}, line {number}: expected an ISO 8601 timestamp and a number"
             ) from None
-        if g < 0:
-            raise PowertrainError(f"{path}, line {number}: a negative intensity ({g})")
+        check_intensity(g, f"{path}, line {number}")
         points.append((t, g))
     points.sort()
     return Intensity(

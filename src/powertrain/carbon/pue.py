@@ -3,7 +3,12 @@ devices only; always shown beside every carbon figure."""
 
 from __future__ import annotations
 
+import math
+
 from powertrain.errors import PowertrainError
+
+#: Above any data centre's PUE on record (the worst surveyed are near 3): a typo.
+MAX_PUE = 5.0
 
 PRESETS: dict[str, tuple[float, str]] = {
     "devices": (1.0, "devices only, as the study measured (no facility overhead)"),
@@ -27,6 +32,8 @@ def resolve_pue(value: str | float | None) -> tuple[float, str]:
         raise PowertrainError(
             f"--pue takes a number >= 1 or one of {', '.join(PRESETS)}, not {value!r}"
         ) from None
-    if pue < 1:
-        raise PowertrainError(f"PUE is facility energy over IT energy, so at least 1; got {pue}")
+    if not math.isfinite(pue) or not 1 <= pue <= MAX_PUE:
+        raise PowertrainError(
+            f"PUE is facility energy over IT energy, a finite number from 1 to {MAX_PUE:g}; got {pue}"
+        )
     return pue, "given by the user"

@@ -80,14 +80,44 @@ class Meter(ABC):
     name: ClassVar[str]
     #: True when the figure is only good if the meter is read often (integrated power).
     needs_sampling: ClassVar[bool] = False
+    #: Faults kept word for word; beyond this many only their number grows.
+    MAX_FAULTS_KEPT: ClassVar[int] = 100
 
     def __init__(self, component: Component) -> None:
         self.component = component
         self._lock = threading.Lock()
+        self._faults: list[str] = []
+        self._fault_count = 0
 
     def energy_j(self) -> float:
         with self._lock:
             return self._read_energy_j()
+
+    # -- faults: what went wrong with a figure, kept so that it travels with the figure -----------
+    def note_fault(self, message: str) -> None:
+        """Note something that touches the figures (a counter reset, a bad reading). Append-only:
+        a window takes the faults noted between its two edges (``fault_count`` / ``faults_between``)."""
+        if self._fault_count < self.MAX_FAULTS_KEPT:
+            self._faults.append(message)
+        self._fault_count += 1
+
+    @property
+    def fault_count(self) -> int:
+        return self._fault_count
+
+    def faults_between(self, start: int, end: int) -> list[str]:
+        """The faults noted while the count went from ``start`` to ``end``, as far as they were kept
+        (the first MAX_FAULTS_KEPT; ``end - start`` says how many there were)."""
+        return self._faults[start:end]
+
+    def resolution_j(self) -> float | None:
+        """The smallest energy difference the meter can tell apart, where it is coarse (an estimate
+        counting CPU time in clock ticks); None when finer than anything a window would notice."""
+        return None
+
+    def resolution_reason(self) -> str:
+        """Why the figure comes in steps of ``resolution_j`` (shown beside a flagged figure)."""
+        return ""
 
     @abstractmethod
     def _read_energy_j(self) -> float:

@@ -8,6 +8,7 @@ second of CPU time, on the reasoning that a package with every hardware thread b
 from __future__ import annotations
 
 import csv
+import math
 import os
 import platform
 import re
@@ -70,14 +71,23 @@ def cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
     return platform.processor() or "unknown"
 
 
+#: More than any one CPU package's TDP (today's largest are about 500 W), for two or four sockets.
+MAX_TDP_W = 5000.0
+
+
 def lookup_cpu_profile(
     model_name: str | None = None, tdp_w: float | None = None, threads: int | None = None
 ) -> CpuPowerProfile:
     """The power profile for a CPU: the user's figures, else the table, else the table's median."""
     model_name = model_name or cpu_model_name()
     if tdp_w is not None:
-        if tdp_w <= 0 or (threads is not None and threads <= 0):
-            raise PowertrainError("the CPU's TDP and thread count must be positive")
+        if not (math.isfinite(tdp_w) and 0 < tdp_w <= MAX_TDP_W) or (
+            threads is not None and threads <= 0
+        ):
+            raise PowertrainError(
+                f"the CPU's TDP must be a finite number of W in (0, {MAX_TDP_W:g}] and its thread "
+                f"count positive; got {tdp_w} W and {threads} threads"
+            )
         threads = threads or os.cpu_count() or 1
         return CpuPowerProfile(model_name, tdp_w / threads, "given by the user", tdp_w, threads)
     for row in _rows():

@@ -22,6 +22,17 @@ from powertrain.meters.cpu_table import CpuPowerProfile, lookup_cpu_profile
 #: 3 W per 8 GB DDR4 module, the figure CodeCarbon's RAM model uses.
 RAM_WATTS_PER_GB = 3.0 / 8.0
 RAM_SOURCE = "3 W per 8 GB module (CodeCarbon's RAM model)"
+#: user, system, children's user, children's system: each is a whole number of clock ticks.
+FIELDS_PER_PROCESS = 4
+
+
+def clock_tick_s() -> float:
+    """How long one clock tick is (CPU times are counted in them): 1 / SC_CLK_TCK, usually 10 ms."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+    except (ValueError, OSError, AttributeError):
+        ticks = 100
+    return 1.0 / ticks if ticks and ticks > 0 else 0.01
 
 
 class ProcessTree:
@@ -73,6 +84,11 @@ class ProcessTree:
             self._peak_cpu_s = max(self._peak_cpu_s, total_s)
             return self._peak_cpu_s
 
+    def process_count(self) -> int:
+        """The processes counted at the last listing: the root and its descendants."""
+        with self._lock:
+            return 1 + len(self._children)
+
     def rss_bytes(self) -> int:
         with self._lock:
             total = 0
@@ -99,6 +115,18 @@ class EstimateCpuMeter(Meter):
 
     def _read_energy_j(self) -> float:
         return (self.tree.cpu_time_s() - self._start_cpu_s) * self.profile.watts_per_cpu_s
+
+    def resolution_j(self) -> float:
+        """CPU time comes in clock ticks, and each of the four times (user, system, and the waited-for
+        children's) of each process is cut to a tick at both edges of a window."""
+        count = getattr(self.tree, "process_count", lambda: 1)()
+        return FIELDS_PER_PROCESS * count * clock_tick_s() * self.profile.watts_per_cpu_s
+
+    def resolution_reason(self) -> str:
+        return (
+            f"CPU time is counted in 1/{round(1 / clock_tick_s())} s clock ticks, "
+            f"{FIELDS_PER_PROCESS} times per process"
+        )
 
     @property
     def provenance(self) -> Provenance:

@@ -3,7 +3,9 @@
 Volta and newer GPUs have a total-energy counter (``nvmlDeviceGetTotalEnergyConsumption``, millijoules
 since the driver was loaded); older ones answer NOT_SUPPORTED and we integrate
 ``nvmlDeviceGetPowerUsage`` (milliwatts) instead, labelled ``sampled_power``. A counter that goes down
-means the driver was reloaded: we count from its new zero and note the reset.
+means the driver was reloaded: we count from its new zero and note the reset, unless the new reading is
+more than the GPU can draw since the last read (its power limit, with a margin), which is a bad reading
+left out and noted; so is a power reading that is not finite or beyond what the GPU can draw.
 
 Only the GPUs this process may use are measured: ``CUDA_VISIBLE_DEVICES`` holds indices or (prefixes
 of) UUIDs and, as CUDA does, the list ends at its first entry that names no GPU. Indices are NVML's,
@@ -14,6 +16,7 @@ with several GPUs we say so when that variable is not set.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -21,6 +24,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from powertrain.meters.base import Component, Meter, MeterError, Method, Provenance
+from powertrain.meters.counters import POWER_MARGIN, CounterSpec, counter_step, finite_power_w
+
+#: When the GPU states no power limit: more than any one GPU draws today.
+GENEROUS_GPU_POWER_W = 1500.0
 
 
 def import_nvml() -> Any:
@@ -149,6 +156,14 @@ class NvmlMeter(Meter):
         self.gpus = [
             self._describe(h, label) for h, label in zip(gpus.handles, gpus.labels, strict=True)
         ]
+        self._specs = [
+            CounterSpec(
+                f"GPU {gpu['index']}",
+                1e3,
+                finite_power_w(gpu.get("power_limit_w")) or GENEROUS_GPU_POWER_W,
+            )
+            for gpu in self.gpus
+        ]
         self._last_mj = [self._counter_mj(h) for h in self._handles]
         self._has_counter = [mj is not None for mj in self._last_mj]
         self.needs_sampling = not all(self._has_counter)
@@ -187,23 +202,36 @@ class NvmlMeter(Meter):
 
     def _read_energy_j(self) -> float:
         now_s = self._clock()
+        elapsed_s = now_s - self._last_t_s
         for i, handle in enumerate(self._handles):
             if self._has_counter[i]:
                 now_mj = self._counter_mj(handle)
                 if now_mj is None:
                     raise MeterError("the GPU's energy counter stopped answering (NOT_SUPPORTED)")
-                delta_mj = now_mj - self._last_mj[i]
-                if delta_mj < 0:  # the driver was reloaded: the counter restarted from zero
-                    self.resets += 1
-                    delta_mj = now_mj
-                self._total_j += delta_mj / 1000
+                step = counter_step(self._specs[i], self._last_mj[i], now_mj, elapsed_s)
+                if step.note:
+                    self.resets += now_mj < self._last_mj[i]
+                    self.note_fault(step.note)
+                self._total_j += step.delta_units / 1000
                 self._last_mj[i] = now_mj
             else:
-                power_w = self._power_w(handle)
-                self._total_j += 0.5 * (power_w + self._last_power_w[i]) * (now_s - self._last_t_s)
+                power_w = self._checked_power_w(i, handle)
+                self._total_j += 0.5 * (power_w + self._last_power_w[i]) * elapsed_s
                 self._last_power_w[i] = power_w
         self._last_t_s = now_s
         return self._total_j
+
+    def _checked_power_w(self, i: int, handle: Any) -> float:
+        """The GPU's power now; a reading that cannot be true is noted and the last one kept."""
+        power_w = self._power_w(handle)
+        limit_w = self._specs[i].max_power_w * POWER_MARGIN
+        if math.isfinite(power_w) and 0 <= power_w <= limit_w:
+            return power_w
+        self.note_fault(
+            f"{self._specs[i].label}: power reading of {power_w} W is not a possible figure "
+            f"(0 to {limit_w:g} W); the previous reading was used for that interval"
+        )
+        return self._last_power_w[i]
 
     @property
     def provenance(self) -> Provenance:
@@ -216,8 +244,6 @@ class NvmlMeter(Meter):
         }
         if self.notes:
             details["notes"] = self.notes
-        if self.resets:
-            details["counter_resets"] = self.resets
         return Provenance(meter=self.name, method=method, estimated=False, details=details)
 
     def close(self) -> None:

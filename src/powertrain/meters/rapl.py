@@ -8,23 +8,31 @@ zones for RAM, and skip ``core``, ``uncore`` and ``psys`` to count nothing twice
 ``intel-rapl`` names and has no DRAM zone. ``intel-rapl-mmio`` zones repeat the package and are skipped.
 
 ``energy_uj`` counts up to ``max_energy_range_uj`` and wraps to zero; each read adds the difference,
-adding the range back when the counter went down. Read at least once per wrap period (minutes at full
-load) - the monitor's sampler does.
+adding the range back when the counter went down by what a wrap explains. A drop that no wrap explains
+(more energy than the zone can draw in the time between reads, from its power limits in the
+``constraint_*_power_limit_uw`` / ``*_max_power_uw`` files, or a generous bound) is a reset counted from
+its new zero, or a bad reading left out; either is noted as a fault on the figure (``counters.py``).
+Read at least once per wrap period (minutes at full load) - the monitor's sampler does.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from powertrain.meters.base import Component, Meter, MeterError, Method, Provenance
+from powertrain.meters.counters import CounterSpec, counter_step, finite_power_w
 
 ROOT_ENV = "POWERTRAIN_POWERCAP_ROOT"
 DEFAULT_ROOT = Path("/sys/class/powercap")
 _ZONE_DIR = re.compile(r"^(?:intel|amd)-rapl:(\d+)(?::(\d+))?$")
 _SKIPPED = ("core", "uncore", "psys")  # contained in the package, or containing it
+#: When a zone states no power limit: more than any one CPU package or DRAM zone draws today.
+GENEROUS_MAX_POWER_W = 1000.0
+_POWER_FILE = re.compile(r"^(?:constraint_\d+_(?:power_limit|max_power)|max_power(?:_range)?)_uw$")
 
 
 def powercap_root(root: str | os.PathLike | None = None) -> Path:
@@ -38,7 +46,14 @@ def powercap_root(root: str | os.PathLike | None = None) -> Path:
 class RaplZone:
     path: Path
     name: str
-    max_energy_range_uj: int
+    max_energy_range_uj: int  # 0: missing or unreadable, so a drop is never taken for a wrap
+    max_power_w: float = GENEROUS_MAX_POWER_W
+    power_source: str = "no power limit stated; a generous bound"
+
+    def spec(self) -> CounterSpec:
+        return CounterSpec(
+            f"{self.path.name} ({self.name})", 1e6, self.max_power_w, self.max_energy_range_uj
+        )
 
     def read_energy_uj(self) -> int:
         file = self.path / "energy_uj"
@@ -82,11 +97,29 @@ def find_zones(root: str | os.PathLike | None = None) -> dict[Component, list[Ra
             component = Component.RAM
         else:  # core, uncore, psys, or a name we do not know: never guess what it contains
             continue
-        max_range = _read_text(path / "max_energy_range_uj")
-        if max_range is None or not max_range.isdigit():
-            continue
-        zones.setdefault(component, []).append(RaplZone(path, name, int(max_range)))
+        max_range = _read_text(path / "max_energy_range_uj") or ""
+        max_range_uj = int(max_range) if max_range.isdigit() else 0
+        power = _max_power_w(path)
+        zone = RaplZone(path, name, max_range_uj)
+        if power is not None:
+            zone = RaplZone(path, name, max_range_uj, power[0], power[1])
+        zones.setdefault(component, []).append(zone)
     return zones
+
+
+def _max_power_w(path: Path) -> tuple[float, str] | None:
+    """The largest power a zone states (its limits and maxima), and from which file; None if none."""
+    best: tuple[float, str] | None = None
+    try:
+        names = sorted(p.name for p in path.iterdir() if _POWER_FILE.match(p.name))
+    except OSError:
+        return None
+    for name in names:
+        text = _read_text(path / name) or ""
+        power_w = finite_power_w(int(text) / 1e6) if text.isdigit() else None
+        if power_w is not None and (best is None or power_w > best[0]):
+            best = (power_w, name)
+    return best
 
 
 def _zone_sort_key(dirname: str) -> tuple[int, int]:
@@ -100,26 +133,33 @@ class RaplMeter(Meter):
 
     name = "rapl"
 
-    def __init__(self, component: Component, root: str | os.PathLike | None = None) -> None:
+    def __init__(
+        self, component: Component, root: str | os.PathLike | None = None, clock=time.monotonic
+    ) -> None:
         super().__init__(component)
         self.root = powercap_root(root)
         self.zones = find_zones(self.root).get(component, [])
         if not self.zones:
             wanted = "package" if component is Component.CPU else "dram"
             raise MeterError(f"no RAPL {wanted} zone under {self.root}")
+        self._specs = [zone.spec() for zone in self.zones]
+        self._clock = clock
         self._last_uj = [zone.read_energy_uj() for zone in self.zones]
+        self._last_s = clock()
         self._total_uj = 0
         self.wraps = 0
 
     def _read_energy_j(self) -> float:
+        now_s = self._clock()
         for i, zone in enumerate(self.zones):
             now_uj = zone.read_energy_uj()
-            delta_uj = now_uj - self._last_uj[i]
-            if delta_uj < 0:  # the counter wrapped past max_energy_range_uj
-                delta_uj += zone.max_energy_range_uj
-                self.wraps += 1
-            self._total_uj += delta_uj
+            step = counter_step(self._specs[i], self._last_uj[i], now_uj, now_s - self._last_s)
+            self.wraps += step.wrapped
+            if step.note:
+                self.note_fault(step.note)
+            self._total_uj += step.delta_units
             self._last_uj[i] = now_uj
+        self._last_s = now_s
         return self._total_uj / 1e6
 
     @property
@@ -131,5 +171,19 @@ class RaplMeter(Meter):
             details={
                 "root": str(self.root),
                 "zones": [f"{z.path.name} ({z.name})" for z in self.zones],
+                "max_power_w": {
+                    z.path.name: f"{z.max_power_w:g} W ({z.power_source})" for z in self.zones
+                },
+                **_unknown_ranges(self.zones),
             },
         )
+
+
+def _unknown_ranges(zones: list[RaplZone]) -> dict[str, str]:
+    unknown = [z.path.name for z in zones if z.max_energy_range_uj <= 0]
+    if not unknown:
+        return {}
+    return {
+        "range_note": f"max_energy_range_uj missing or 0 for {', '.join(unknown)}: a counter "
+        "that goes down there is taken as a reset, never a wrap"
+    }

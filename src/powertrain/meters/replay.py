@@ -7,6 +7,7 @@ training epoch, replays well). A replay of measured figures is labelled measured
 from __future__ import annotations
 
 import bisect
+import math
 import os
 import time
 
@@ -28,6 +29,7 @@ class ReplayMeter(Meter):
         energies = self.trace.energy_j[component.value]
         if len(energies) < 2 or self.trace.t_s[-1] <= self.trace.t_s[0]:
             raise MeterError("the trace holds fewer than two samples; it cannot be replayed")
+        _check_samples(self.trace.t_s, energies, component.value)
         # Times and energies relative to the first sample.
         self._t_s = [t - self.trace.t_s[0] for t in self.trace.t_s]
         self._e_j = [e - energies[0] for e in energies]
@@ -56,4 +58,16 @@ class ReplayMeter(Meter):
             method=Method.REPLAY,
             estimated=bool(recorded.get("estimated", True)),
             details={"trace": self.source, "recorded": recorded},
+        )
+
+
+def _check_samples(t_s: list[float], energy_j: list[float], component: str) -> None:
+    """A trace given in memory gets the checks ``read_trace`` makes of a file."""
+    if not all(math.isfinite(v) for v in (*t_s, *energy_j)):
+        raise MeterError(f"the trace's {component} samples hold a value that is not finite")
+    if any(b < a for a, b in zip(t_s, t_s[1:], strict=False)):
+        raise MeterError("the trace's times go back")
+    if any(b < a for a, b in zip(energy_j, energy_j[1:], strict=False)):
+        raise MeterError(
+            f"the trace's {component} energy goes down; a trace holds cumulative joules"
         )

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-import yaml
-
 from powertrain.records import Stage
 from powertrain.study.typed import ConfigError, build, check, coerce
 from powertrain.train.config import Paradigm, TrainConfig  # noqa: F401 - re-exported: they lived here
@@ -184,21 +182,22 @@ def _typed_grid(study: StudyConfig) -> dict[str, list[Any]]:
 
 
 def load_study(path: str | Path) -> StudyConfig:
+    """Read (bounded: size, UTF-8, nesting, aliases; ``powertrain.inputs``), parse and validate."""
+    from powertrain.errors import PowertrainError
+    from powertrain.inputs import MAX_STUDY_BYTES, load_yaml, read_text
+    from powertrain.study.typed import check_study_limits
+
     path = Path(path)
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise ConfigError(f"cannot read study file {path}: {exc.strerror or exc}") from None
+        data = load_yaml(read_text(path, "study file", MAX_STUDY_BYTES), path, "study file")
+    except ConfigError:
+        raise
+    except PowertrainError as exc:
+        raise ConfigError(str(exc)) from None
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(
-            f"{path} is not valid YAML{where}: {getattr(exc, 'problem', exc)}"
-        ) from None
-    try:
-        return parse_study(data, path.parent)
+        study = parse_study(data, path.parent)
+        check_study_limits(study)
+        return study
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 

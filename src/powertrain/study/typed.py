@@ -7,12 +7,20 @@ is rejected before anything trains.
 from __future__ import annotations
 
 import dataclasses
+import math
+import os
 import types
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
 from powertrain.errors import ConfigError
 
 __all__ = ["ConfigError", "build", "check", "coerce"]
+
+
+#: Whole numbers are stored in SQLite, whose integers are 64-bit.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+#: More torch threads than this per CPU thread only slows a run down (and 100,000 crash it).
+MAX_THREADS_PER_CPU = 4
 
 
 def build(cls: type, data: Any, path: str) -> Any:
@@ -83,16 +91,50 @@ def coerce(value: Any, annotation: Any, path: str) -> Any:
     if annotation is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{path}: expected a whole number, got {_show(value)}")
+        if not INT_MIN <= value <= INT_MAX:
+            raise ConfigError(f"{path}: {_show(value)} is too large; whole numbers fit in 64 bits")
         return value
     if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{path}: expected a number, got {_show(value)}")
-        return float(value)
+        return _finite(value, path)
     if annotation is str:
         if not isinstance(value, str):
             raise ConfigError(f"{path}: expected text, got {_show(value)}")
         return value
     raise TypeError(f"unsupported annotation {annotation!r} at {path}")  # a bug in powertrain
+
+
+def _finite(value: Any, path: str) -> float:
+    """A finite float: YAML's .nan and .inf, and numbers too large for a float, are refused."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{path}: expected a number, got {_show(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise ConfigError(f"{path}: expected a finite number, got {_show(value)}")
+    return number
+
+
+def check_threads(threads: int | None, path: str = "threads") -> None:
+    """Torch CPU threads: positive and at most MAX_THREADS_PER_CPU per CPU thread of this machine."""
+    if threads is None:
+        return
+    cpus = os.cpu_count() or 1
+    check(threads > 0, path, f"must be positive, got {threads}")
+    check(
+        threads <= MAX_THREADS_PER_CPU * cpus,
+        path,
+        f"at most {MAX_THREADS_PER_CPU * cpus} ({MAX_THREADS_PER_CPU} per CPU thread; this machine "
+        f"has {cpus}), got {threads}",
+    )
+
+
+def check_study_limits(study: Any) -> None:
+    """Bounds the generic checks cannot know: those of this machine, and the meters' watts."""
+    check_threads(getattr(study, "threads", None))
+    tdp_w = getattr(getattr(study, "meters", None), "cpu_tdp_w", None)
+    check(tdp_w is None or tdp_w > 0, "meters.cpu_tdp_w", f"must be positive (W), got {tdp_w}")
 
 
 def _join(path: str, key: str) -> str:

@@ -231,4 +231,5 @@ def _outcome(status, reason, total: Measurement, progress: _Progress, test, erro
         steps_to_target=reached.step if reached else None,
         error=error,
         task_test_accuracies=test or {},
+        faults=list(total.faults),
     )

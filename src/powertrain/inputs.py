@@ -1,0 +1,218 @@
+"""Reading what users hand us (study files, traces, intensity CSVs, label files) in bounded time and
+memory, and refusing what cannot be read with one message: too large, not UTF-8, nested too deep, a
+YAML alias bomb, a folder where a file belongs. Also the file-system checks the commands share.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from powertrain.errors import PowertrainError
+
+#: Size caps, in bytes, per kind of file.
+MAX_STUDY_BYTES = 1 << 20  # a study file is a page of YAML
+MAX_TABLE_BYTES = 256 << 20  # an intensity series, a data set's label file
+MAX_LINE_BYTES = 1 << 20  # one line of a trace
+#: Nesting deeper than this is no configuration anyone writes.
+MAX_DEPTH = 64
+#: A YAML file may reuse anchors, but not grow past this many nodes once its aliases are expanded.
+MAX_YAML_ALIASES = 100
+MAX_YAML_NODES = 100_000
+
+
+def read_text(path: str | os.PathLike, what: str, max_bytes: int = MAX_TABLE_BYTES) -> str:
+    """The UTF-8 text of a file of at most ``max_bytes``; PowertrainError naming ``what`` otherwise."""
+    path = Path(path)
+    try:
+        with path.open("rb") as file:
+            data = file.read(max_bytes + 1)
+    except IsADirectoryError:
+        raise PowertrainError(f"{what} {path} is a folder, not a file") from None
+    except OSError as exc:
+        raise PowertrainError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    if len(data) > max_bytes:
+        raise PowertrainError(
+            f"{what} {path} is larger than {max_bytes:,} bytes; is it the right file?"
+        )
+    return decode(data, path, what)
+
+
+def decode(data: bytes, path: str | os.PathLike, what: str) -> str:
+    """UTF-8 (with or without a byte-order mark), or one message saying where it is not."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise PowertrainError(
+            f"{what} {path} is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); "
+            "save it as UTF-8"
+        ) from None
+
+
+def nesting_depth(text: str) -> int:
+    """The deepest bracket nesting (``[`` and ``{``) of a text, quotes ignored: a cheap upper bound,
+    taken before a parser recurses into it."""
+    depth = deepest = 0
+    for char in text:
+        if char in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in "]}":
+            depth = max(depth - 1, 0)
+    return deepest
+
+
+def check_depth(text: str, path: str | os.PathLike, what: str) -> None:
+    if nesting_depth(text) > MAX_DEPTH:
+        raise PowertrainError(f"{what} {path} is nested more than {MAX_DEPTH} levels deep")
+
+
+class _BoundedLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses deep nesting and alias bombs before building anything."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+        self._aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self._aliases += 1
+            if self._aliases > MAX_YAML_ALIASES:
+                raise yaml.YAMLError(f"more than {MAX_YAML_ALIASES} aliases (*name)")
+        self._depth += 1
+        if self._depth > MAX_DEPTH:
+            raise yaml.YAMLError(f"nested more than {MAX_DEPTH} levels deep")
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= 1
+
+
+def _expanded_size(root: yaml.Node | None) -> int:
+    """How many nodes the document has once every alias is expanded (shared nodes counted each
+    time they are used), worked out without expanding anything."""
+    if root is None:
+        return 0
+    size: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if id(node) in size:
+            continue
+        children = _children(node)
+        if children_done or not children:
+            size[id(node)] = 1 + sum(size[id(c)] for c in children)
+            continue
+        stack.append((node, True))
+        stack.extend((c, False) for c in children if id(c) not in size)
+    return size[id(root)]
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [n for pair in node.value for n in pair]
+    return []
+
+
+def load_yaml(text: str, path: str | os.PathLike, what: str) -> Any:
+    """``yaml.safe_load`` with limits: nesting, aliases and the expanded size are bounded."""
+    check_depth(text, path, what)
+    loader = _BoundedLoader(text)
+    try:
+        node = loader.get_single_node()
+        nodes = _expanded_size(node)
+        if nodes > MAX_YAML_NODES:
+            raise yaml.YAMLError(f"its aliases expand to more than {MAX_YAML_NODES:,} values")
+        return loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise PowertrainError(f"{what} {path} is not valid YAML{where}: {problem}") from None
+    finally:
+        loader.dispose()
+
+
+def load_json_line(line: str, what: str) -> Any:
+    """One JSON value, refusing non-finite numbers and deep nesting; ValueError when it is not."""
+    if len(line) > MAX_LINE_BYTES:
+        raise ValueError(f"{what}: a line longer than {MAX_LINE_BYTES:,} characters")
+    if nesting_depth(line) > MAX_DEPTH:
+        raise ValueError(f"{what}: nested more than {MAX_DEPTH} levels deep")
+    return json.loads(line, parse_constant=_refuse_constant)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a number")
+
+
+# -- the file system ---------------------------------------------------------------------------------
+def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two paths name one file (the same path, a link, a hard link)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def check_writable_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """A folder that exists or can be made, and that can be written in; PowertrainError otherwise.
+    Makes the folder (and its parents) when it is missing."""
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise PowertrainError(f"the {what} {path} is a file; give a folder")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise PowertrainError(f"cannot make the {what} {path}: {exc.strerror or exc}") from None
+    probe = path / f".powertrain-write-test-{os.getpid()}"
+    try:
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise PowertrainError(f"cannot write in the {what} {path}: {exc.strerror or exc}") from None
+    return path
+
+
+_FS_ERRNOS = {
+    errno.ENOSPC: "the disk is full",
+    errno.EDQUOT: "the disk quota is exceeded",
+    errno.EROFS: "the file system is read-only",
+    errno.EACCES: "permission denied",
+    errno.EPERM: "operation not permitted",
+    errno.EISDIR: "a folder where a file belongs",
+    errno.ENOTDIR: "a file where a folder belongs",
+    errno.ENOENT: "no such file or folder",
+}
+
+
+def file_system_error(exc: BaseException) -> PowertrainError | None:
+    """One clear error for a failure of the disk or of permissions, or None for anything else."""
+    if isinstance(exc, sqlite3.OperationalError):
+        text = str(exc)
+        for clue, meaning in (
+            ("readonly", "the results store cannot be written (a read-only file, folder or disk)"),
+            ("disk is full", "the disk is full; free some space"),
+            (
+                "unable to open",
+                "the results store cannot be opened (a missing or unwritable folder)",
+            ),
+            ("disk I/O error", "a disk I/O error (a full, read-only or failing disk)"),
+        ):
+            if clue in text:
+                return PowertrainError(f"{meaning} ({text}); or choose another --db")
+        return None
+    if isinstance(exc, OSError) and exc.errno in _FS_ERRNOS:
+        where = f" {exc.filename}" if exc.filename else ""
+        return PowertrainError(f"cannot write{where}: {_FS_ERRNOS[exc.errno]}")
+    return None

@@ -1,0 +1,132 @@
+"""Hostile and careless input at the command line: one clear line, never a traceback or a NaN."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+
+import pytest
+
+from tests.cli_helpers import assert_one_clear_error, powertrain
+
+NUMBERS = [
+    (["carbon", "--intensity", "nan"], "--intensity", "g CO2e per kWh"),
+    (["carbon", "--intensity", "400", "--pue", "inf"], "--pue", "facility energy"),
+    (["carbon", "--intensity", "400", "--lifetime-years", "nan"], "--lifetime-years", "years"),
+    (["carbon", "--intensity", "400", "--hardware-share", "1.5"], "--hardware-share", "at most 1"),
+    (["carbon", "--intensity", "400", "--hardware-share", "-inf"], "--hardware-share", "machine"),
+    (["meters", "--cpu-tdp-w", "nan"], "--cpu-tdp-w", "W"),
+    (["meters", "--cpu-tdp-w", "-65"], "--cpu-tdp-w", "positive"),
+    (["idle", "--seconds", "nan"], "--seconds", "finite (s)"),
+    (["idle", "--seconds", "0"], "--seconds", "positive"),
+    (["measure", "--interval", "nan", "--", "true"], "--interval", "finite (s)"),
+    (["measure", "--interval", "-1", "--", "true"], "--interval", "positive"),
+    (["report", "--queries", "1e400"], "--queries", "whole number"),
+    (["infer", "--study", "s", "--repeats", "0"], "--repeats", "at least 1"),
+]
+
+
+def _clear_usage_error(run, *fragments: str) -> None:
+    """One line on stderr that names the option (and what it takes), exit code 2."""
+    assert run.returncode == 2
+    assert_one_clear_error(run, *fragments)
+
+
+@pytest.mark.parametrize(("args", "option", "unit"), NUMBERS, ids=lambda a: " ".join(a)[:40])
+def test_non_finite_or_out_of_range_numbers_are_refused_naming_option_and_unit(args, option, unit):
+    _clear_usage_error(powertrain(*args, timeout=60), option, unit)
+
+
+def test_measure_trace_naming_a_folder_or_a_missing_folder(tmp_path):
+    run = powertrain("measure", "--trace", str(tmp_path), "--", "true")
+    _clear_usage_error(run, "--trace", "is a folder")
+    run = powertrain("measure", "--trace", str(tmp_path / "absent" / "t.trace"), "--", "true")
+    _clear_usage_error(run, "--trace", "does not exist")
+
+
+def test_db_that_is_a_folder_or_under_a_file(tmp_path):
+    _clear_usage_error(powertrain("ls", "--db", str(tmp_path)), "--db", "is a folder")
+    (tmp_path / "file").write_text("x")
+    run = powertrain("idle", "--db", str(tmp_path / "file" / "x.db"))
+    _clear_usage_error(run, "--db", "is a file")
+
+
+def _store_with_a_run(path) -> None:
+    powertrain("idle", "--seconds", "0.05", "--meter", "estimate", "--db", str(path))
+    assert path.is_file()
+
+
+def test_merge_into_a_hard_link_of_an_input_is_refused_at_once(tmp_path):
+    source = tmp_path / "a.db"
+    _store_with_a_run(source)
+    os.link(source, tmp_path / "link.db")
+    run = powertrain("merge", str(source), "-o", str(tmp_path / "link.db"), timeout=20)
+    assert_one_clear_error(run, "is the output store itself")
+    os.symlink(source, tmp_path / "sym.db")
+    run = powertrain("merge", str(tmp_path / "sym.db"), "-o", str(source), timeout=20)
+    assert_one_clear_error(run, "is the output store itself")
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("attempt to write a readonly database", "cannot be written"),
+        ("database or disk is full", "the disk is full"),
+    ],
+)
+def test_a_read_only_or_full_store_is_one_line(tmp_path, monkeypatch, capsys, message, expected):
+    from powertrain.cli import main
+    from powertrain.store.sqlite import SqliteStore
+
+    def fail(*args, **kwargs):
+        raise sqlite3.OperationalError(message)
+
+    monkeypatch.setattr(SqliteStore, "save_idle", fail)
+    with pytest.raises(SystemExit) as info:
+        main(["idle", "--seconds", "0.05", "--meter", "estimate", "--db", str(tmp_path / "x.db")])
+    assert info.value.code == 2
+    [line] = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert expected in line and "--db" in line
+
+
+def test_a_full_disk_while_writing_a_file_is_one_line(monkeypatch, capsys, tmp_path):
+    import errno
+
+    from powertrain import cli
+
+    def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x.db"))
+
+    monkeypatch.setattr("powertrain.store.sqlite.SqliteStore.save_idle", full)
+    with pytest.raises(SystemExit):
+        cli.main(
+            ["idle", "--seconds", "0.05", "--meter", "estimate", "--db", str(tmp_path / "x.db")]
+        )
+    assert "the disk is full" in capsys.readouterr().err
+
+
+def test_carbon_json_never_prints_nan(tmp_path):
+    db = tmp_path / "r.db"
+    _store_with_a_run(db)
+    with sqlite3.connect(db) as con:  # a run from an older powertrain that stored NaN joules
+        con.execute(
+            "INSERT INTO runs (study, run_key, setup, train, seed, status, hardware, provenance,"
+            " started_at, finished_at, outcome, stage) VALUES ('s', 'k', '{}', '{}', 0, 'reached',"
+            " '{\"host\": \"h\"}', '{}', 0, 1, ?, 'train')",
+            (
+                json.dumps(
+                    {
+                        "status": "reached",
+                        "stop_reason": "x",
+                        "total_energy_j": float("nan"),
+                        "energy_j": {},
+                        "duration_s": 1.0,
+                        "steps": 1,
+                    }
+                ),
+            ),
+        )
+    run = powertrain("carbon", "--db", str(db), "--intensity", "400", "--json")
+    assert "NaN" not in run.stdout
+    assert_one_clear_error(run, "no figure")

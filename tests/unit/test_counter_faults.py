@@ -1,0 +1,213 @@
+"""A counter that goes backwards is not always a wrap; faults travel with the figure they touch."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from powertrain.meters.base import Component
+from powertrain.meters.counters import CounterSpec, counter_step
+from powertrain.meters.estimate import EstimateCpuMeter, clock_tick_s
+from powertrain.meters.nvml import NvmlMeter
+from powertrain.meters.rapl import RaplMeter
+from powertrain.monitor import Monitor
+from tests.fakes.meters import ScriptedTree
+from tests.fakes.nvml import FakeGpu, FakeNvml
+from tests.fakes.powercap import PowercapTree, amd_tree
+
+J = 1_000_000  # microjoules
+
+
+def package(tmp_path, energy_j: float, **zone) -> PowercapTree:
+    tree = PowercapTree(tmp_path)
+    tree.zone("intel-rapl:0", "package-0", energy_uj=round(energy_j * J), **zone)
+    return tree
+
+
+def test_a_drop_far_from_the_range_during_a_sleep_is_a_noted_reset_not_a_wrap(tmp_path, clock):
+    tree = package(tmp_path, 5000, power_limits_w=(65, 90))
+    meter = RaplMeter(Component.CPU, root=tmp_path, clock=clock)
+    monitor = Monitor([meter], sample=False, clock=clock)
+    with monitor.window("sleep 2") as window:
+        for energy_j in (5000.5, 5001.0, 1000.0, 1000.5, 1001.0):  # a sampler's reads, 0.4 s apart
+            clock.advance(0.4)
+            tree.set_energy("intel-rapl:0", round(energy_j * J))
+            meter.energy_j()
+    result = window.result
+    assert result.energy_j["cpu"] == pytest.approx(2.0)  # a few joules, not 258,153 J
+    assert len(result.faults) == 1
+    assert "not a wrap" in result.faults[0] and "not counted" in result.faults[0]
+    assert "intel-rapl:0" in result.faults[0]
+
+
+def test_a_reset_to_a_plausible_figure_is_counted_from_its_new_zero(tmp_path, clock):
+    tree = package(tmp_path, 5000, power_limits_w=(65, 90))
+    meter = RaplMeter(Component.CPU, root=tmp_path, clock=clock)
+    clock.advance(1.0)
+    tree.set_energy("intel-rapl:0", 30 * J)
+    assert meter.energy_j() == pytest.approx(30.0)
+    [fault] = meter.faults_between(0, meter.fault_count)
+    assert "a reset, counted from its new zero" in fault
+    assert meter.wraps == 0
+
+
+def test_a_wrap_near_the_top_of_the_range_is_still_a_wrap(tmp_path, clock):
+    tree = package(tmp_path, 0, max_range_uj=1000 * J, power_limits_w=(65,))
+    tree.set_energy("intel-rapl:0", 998 * J)
+    meter = RaplMeter(Component.CPU, root=tmp_path, clock=clock)
+    clock.advance(0.1)
+    tree.set_energy("intel-rapl:0", 3 * J)
+    assert meter.energy_j() == pytest.approx(5.0)
+    assert meter.wraps == 1 and meter.fault_count == 0
+
+
+@pytest.mark.parametrize("max_range_uj", [0, None])
+def test_an_unknown_range_never_gives_a_negative_or_huge_figure(tmp_path, clock, max_range_uj):
+    tree = package(tmp_path, 5000, max_range_uj=max_range_uj)
+    meter = RaplMeter(Component.CPU, root=tmp_path, clock=clock)
+    assert "range_note" in meter.provenance.details
+    clock.advance(0.5)
+    tree.set_energy("intel-rapl:0", 4 * J)
+    energy_j = meter.energy_j()
+    assert 0 <= energy_j <= 4.0
+    assert "its range is unknown" in meter.faults_between(0, 1)[0]
+
+
+def test_a_jump_upwards_beyond_the_zones_power_is_a_bad_reading(tmp_path, clock):
+    tree = package(tmp_path, 100, power_limits_w=(15, 25))
+    meter = RaplMeter(Component.CPU, root=tmp_path, clock=clock)
+    clock.advance(0.1)
+    tree.set_energy("intel-rapl:0", 90_000 * J)
+    assert meter.energy_j() == 0.0
+    assert "jumped" in meter.faults_between(0, 1)[0]
+    assert meter.provenance.details["max_power_w"]["intel-rapl:0"].startswith("25 W")
+
+
+def test_a_zone_without_power_limits_gets_a_generous_bound(tmp_path, clock):
+    amd_tree(tmp_path)
+    meter = RaplMeter(Component.CPU, root=tmp_path, clock=clock)
+    assert "generous" in meter.provenance.details["max_power_w"]["intel-rapl:0"]
+
+
+@given(
+    last=st.integers(0, 10**12),
+    now=st.integers(0, 10**12),
+    elapsed_s=st.floats(0, 3600),
+    range_units=st.sampled_from([0, 10**9, 262_143_328_850]),
+)
+def test_a_step_is_never_negative_nor_more_than_the_zone_can_draw(
+    last, now, elapsed_s, range_units
+):
+    spec = CounterSpec("zone", 1e6, 100.0, range_units)
+    step = counter_step(spec, last, now, elapsed_s)
+    assert 0 <= step.delta_units <= spec.bound_units(elapsed_s)
+    assert step.note is None or step.delta_units in (0, now)
+
+
+def test_nvml_reset_beyond_the_power_limit_is_not_counted(clock):
+    nvml = FakeNvml([FakeGpu("GPU-aaaa", energy_mj=900_000)])  # 700 W limit
+    meter = NvmlMeter(nvml=nvml, environ={}, clock=clock)
+    clock.advance(1.0)
+    nvml.gpus[0].energy_mj = 50_000_000  # 50 kJ "since a reset" one second ago
+    assert meter.energy_j() == 0.0
+    assert "bad reading" in meter.faults_between(0, 1)[0]
+
+
+@pytest.mark.parametrize("power_mw", [math.nan, -5_000, 10**12])
+def test_nvml_impossible_power_readings_are_noted_and_not_integrated(clock, power_mw):
+    nvml = FakeNvml([FakeGpu("GPU-aaaa", energy_mj=None, power_mw=100_000)])
+    meter = NvmlMeter(nvml=nvml, environ={}, clock=clock)
+    clock.advance(1.0)
+    nvml.gpus[0].power_mw = power_mw
+    assert meter.energy_j() == pytest.approx(100.0)
+    assert "not a possible figure" in meter.faults_between(0, 1)[0]
+
+
+def test_a_fault_belongs_to_its_window_and_not_to_later_ones(tmp_path, clock):
+    tree = package(tmp_path, 5000, power_limits_w=(65, 90))
+    meter = RaplMeter(Component.CPU, root=tmp_path, clock=clock)
+    first, later = Monitor([meter], sample=False, clock=clock), None
+    with first.window("run 1") as run1:
+        clock.advance(1.0)
+        tree.set_energy("intel-rapl:0", 20 * J)  # a reset
+    later = Monitor([meter], sample=False, clock=clock)  # the next run's monitor, same meter
+    with later.window("run 2") as run2:
+        clock.advance(1.0)
+        tree.set_energy("intel-rapl:0", 40 * J)
+    assert len(run1.result.faults) == 1 and run1.result.to_dict()["faults"]
+    assert run2.result.faults == ()
+    assert "reset" not in str(later.trace().header)  # the timeline header carries no old fault
+
+
+def test_the_run_windows_faults_reach_the_stored_outcome():
+    from powertrain.monitor import Measurement
+    from powertrain.train.loop import _outcome, _Progress
+
+    total = Measurement("run", 0.0, 2.0, {"cpu": 2.0}, {}, faults=("cpu: a reset",))
+    outcome = _outcome("censored", "limit", total, _Progress(), None, None)
+    assert outcome.faults == ["cpu: a reset"]
+
+
+def test_a_window_shorter_than_the_estimate_resolves_is_flagged(clock):
+    tree = ScriptedTree(cpu_time_s=10.0)
+    meter = EstimateCpuMeter(tree=tree)
+    monitor = Monitor([meter], sample=False, clock=clock)
+    with monitor.window("short") as short:
+        clock.advance(0.02)
+        tree.cpu_s += 0.01  # one tick
+    with monitor.window("long") as long:
+        clock.advance(30.0)
+        tree.cpu_s += 20.0
+    assert meter.resolution_j() == pytest.approx(4 * clock_tick_s() * meter.profile.watts_per_cpu_s)
+    assert any("clock ticks" in f and "not a precise figure" in f for f in short.result.faults)
+    assert long.result.faults == ()
+
+
+@pytest.mark.parametrize(
+    ("t_s", "energy_j", "message"),
+    [
+        ([0.0, 1.0], [0.0, math.nan], "not finite"),
+        ([0.0, 1.0, 2.0], [0.0, 5.0, 4.0], "goes down"),
+        ([0.0, 2.0, 1.0], [0.0, 1.0, 2.0], "go back"),
+    ],
+)
+def test_replay_of_an_impossible_trace_in_memory_is_refused(t_s, energy_j, message):
+    from powertrain.meters.base import MeterError
+    from powertrain.meters.replay import ReplayMeter
+    from powertrain.trace import Trace
+
+    trace = Trace({"components": {"cpu": {}}}, t_s, {"cpu": energy_j})
+    with pytest.raises(MeterError, match=message):
+        ReplayMeter(trace, Component.CPU)
+
+
+@pytest.mark.parametrize("tdp_w", [math.nan, math.inf, -65.0, 1e9])
+def test_a_tdp_that_is_no_figure_is_refused_with_its_unit(tdp_w):
+    from powertrain.errors import PowertrainError
+    from powertrain.meters.cpu_table import lookup_cpu_profile
+
+    with pytest.raises(PowertrainError, match="finite number of W"):
+        lookup_cpu_profile(tdp_w=tdp_w)
+
+
+def test_a_meter_that_faults_on_every_read_keeps_the_log_bounded(clock):
+    from tests.fakes.meters import ConstantPowerMeter
+
+    class Flapping(ConstantPowerMeter):
+        def _read_energy_j(self):
+            self.note_fault("bad reading")
+            return super()._read_energy_j()
+
+    monitor = Monitor([Flapping(Component.CPU, 5.0, clock)], sample=False, clock=clock)
+    with monitor.window("long") as window:
+        for _ in range(500):
+            clock.advance(0.1)
+            monitor._snapshot()
+    faults = window.result.faults
+    # 501 reads in the window (500 and its end edge); the monitor lists the first 100 it noted,
+    # one of which came at the window's begin edge, before it.
+    assert len(faults) == 100 and faults[-1] == "and 402 more faults, not listed"
+    assert len(monitor.faults()) == 100

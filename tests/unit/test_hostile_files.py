@@ -1,0 +1,152 @@
+"""Hostile and damaged files: refused with one message, in bounded time and memory."""
+
+from __future__ import annotations
+
+import json
+import resource
+import time
+
+import pytest
+import yaml
+
+from powertrain.carbon.intensity import csv_intensity
+from powertrain.errors import PowertrainError
+from powertrain.inputs import check_writable_dir, load_yaml, read_text, same_file
+from powertrain.study.config import load_study
+from powertrain.study.typed import ConfigError
+from powertrain.trace import read_trace
+from tests.unit.test_study_config import study
+
+# The 525-byte file that grew the store to 66 MB: nine levels of nine aliases each.
+ALIAS_BOMB = "name: bomb\n" + "".join(
+    f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}" if i else '"lol"'] * 9) + "]\n" for i in range(9)
+)
+
+
+def write(tmp_path, name: str, content: str | bytes):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+def test_the_alias_bomb_is_refused_fast_and_small(tmp_path):
+    path = write(tmp_path, "bomb.yaml", ALIAS_BOMB)
+    assert path.stat().st_size < 600
+    before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    start_s = time.monotonic()
+    with pytest.raises(ConfigError, match="aliases expand to more than"):
+        load_study(path)
+    assert time.monotonic() - start_s < 2.0
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before_kb < 50_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: " + "[" * 100_000 + "]" * 100_000,  # flow
+        "- " * 100_000 + "1",  # block sequences on one line
+        "".join("  " * i + f"k{i}:\n" for i in range(300)) + "  " * 300 + "v: 1\n",  # indentation
+    ],
+    ids=["flow", "dashes", "indent"],
+)
+def test_deep_nesting_is_refused_in_bounded_time(tmp_path, text):
+    start_s = time.monotonic()
+    with pytest.raises(ConfigError, match="nested more than"):
+        load_study(write(tmp_path, "deep.yaml", text))
+    assert time.monotonic() - start_s < 2.0
+
+
+def test_anchors_used_reasonably_still_load():
+    assert load_yaml("a: &x {b: 1}\nc: *x\n", "f", "study file") == {"a": {"b": 1}, "c": {"b": 1}}
+
+
+def test_files_that_are_not_utf8_are_refused_naming_the_line(tmp_path):
+    latin1 = "name: caf\xe9\n".encode("latin-1")
+    with pytest.raises(ConfigError, match=r"not UTF-8 text \(byte 0xe9 on line 1\)"):
+        load_study(write(tmp_path, "s.yaml", latin1))
+    with pytest.raises(PowertrainError, match="not UTF-8"):
+        csv_intensity(write(tmp_path, "i.csv", b"timestamp,g_per_kwh\n\xff\xfe,1\n"))
+    header = json.dumps({"format": "powertrain-trace", "version": 1, "components": {"cpu": {}}})
+    with pytest.raises(PowertrainError, match="not UTF-8"):
+        read_trace(write(tmp_path, "t.trace", header.encode() + b"\n\xc3\x28\n"))
+    assert read_text(write(tmp_path, "bom.txt", b"\xef\xbb\xbfhello"), "file") == "hello"
+
+
+def test_oversized_and_folder_inputs(tmp_path):
+    with pytest.raises(ConfigError, match="larger than"):
+        load_study(write(tmp_path, "big.yaml", "# " + "x" * (1 << 20) + "\n"))
+    with pytest.raises(ConfigError, match="is a folder"):
+        load_study(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ({"meters": {"cpu_tdp_w": float("nan")}}, "meters.cpu_tdp_w: expected a finite number"),
+        ({"meters": {"interval_s": float("inf")}}, "meters.interval_s: expected a finite number"),
+        ({"meters": {"cpu_tdp_w": -5}}, "meters.cpu_tdp_w: must be positive (W)"),
+        ({"task.target_accuracy": 10**400}, "task.target_accuracy: expected a finite number"),
+        ({"seeds": [2**63]}, "seeds[0]: 9223372036854775808 is too large"),
+        ({"threads": 100_000}, "threads: at most"),
+    ],
+    ids=["tdp-nan", "interval-inf", "tdp-negative", "huge-float", "seed-int64", "threads"],
+)
+def test_study_numbers_that_would_fail_later_are_refused(tmp_path, override, message):
+    path = write(tmp_path, "s.yaml", yaml.safe_dump(study(**override)))
+    with pytest.raises(ConfigError) as info:
+        load_study(path)
+    assert message in str(info.value)
+
+
+def test_yaml_nan_and_inf_spellings_are_refused(tmp_path):
+    text = yaml.safe_dump(study()) + "meters: {cpu_tdp_w: .nan, interval_s: .inf}\n"
+    with pytest.raises(ConfigError, match="finite"):
+        load_study(write(tmp_path, "s.yaml", text))
+
+
+def _trace(tmp_path, *samples: str):
+    header = json.dumps({"format": "powertrain-trace", "version": 1, "components": {"cpu": {}}})
+    return write(
+        tmp_path, "t.trace", "\n".join([header, *samples, '{"t_s": 9, "energy_j": {"cpu": 99}}'])
+    )
+
+
+@pytest.mark.parametrize(
+    ("samples", "message"),
+    [
+        (['{"t_s": 0, "energy_j": {"cpu": NaN}}'], "NaN is not a number"),
+        (['{"t_s": 0, "energy_j": {"cpu": Infinity}}'], "Infinity is not a number"),
+        (['{"t_s": 0, "energy_j": {"cpu": 1e999}}'], "not a finite number"),
+        (['{"t_s": 0, "energy_j": {"cpu": 5}}', '{"t_s": 1, "energy_j": {"cpu": 2}}'], "goes down"),
+        (['{"t_s": 2, "energy_j": {"cpu": 1}}', '{"t_s": 1, "energy_j": {"cpu": 2}}'], "time goes"),
+        (["[" * 100_000 + "]" * 100_000], "nested more than"),
+    ],
+    ids=["nan", "infinity", "overflow", "decreasing", "time-back", "deep"],
+)
+def test_replay_traces_of_impossible_samples_are_refused(tmp_path, samples, message):
+    with pytest.raises(PowertrainError, match=message):
+        read_trace(_trace(tmp_path, *samples))
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e9"])
+def test_intensity_csv_rows_must_be_finite_and_plausible(tmp_path, value):
+    path = write(tmp_path, "i.csv", f"timestamp,g_per_kwh\n2026-01-01T00:00:00Z,{value}\n")
+    with pytest.raises(PowertrainError, match="line 2"):
+        csv_intensity(path)
+
+
+def test_writable_dir_checker(tmp_path):
+    assert check_writable_dir(tmp_path / "new" / "report").is_dir()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(PowertrainError, match="is a file"):
+        check_writable_dir(tmp_path / "file")
+    with pytest.raises(PowertrainError, match="cannot make"):
+        check_writable_dir(tmp_path / "file" / "below")
+
+
+def test_same_file_sees_hard_links_and_symlinks(tmp_path):
+    a = write(tmp_path, "a", "x")
+    (tmp_path / "hard").hardlink_to(a)
+    (tmp_path / "soft").symlink_to(a)
+    assert same_file(a, tmp_path / "hard") and same_file(tmp_path / "soft", a)
+    assert not same_file(a, tmp_path / "absent")
