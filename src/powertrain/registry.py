@@ -156,7 +156,7 @@ def bind_study_code(study, folder: str | Path | None):
     the study's folder."""
     import dataclasses
 
-    from powertrain.study.typed import ConfigError
+    from powertrain.typed import ConfigError
 
     def bound(name: str | None, key: str) -> str | None:
         if name is None:
@@ -291,7 +291,7 @@ def check_options(
 ) -> dict[str, Any]:
     """``options`` checked against what ``function`` accepts (unknown keys, types, ranges) and
     converted (a YAML list to a tuple where a tuple is wanted); ConfigError with ``at.key`` at fault."""
-    from powertrain.study.typed import ConfigError, coerce
+    from powertrain.typed import ConfigError, coerce
 
     accepted = accepted_options(function, positional)
     if accepted is None:

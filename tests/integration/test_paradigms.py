@@ -214,7 +214,7 @@ def test_multitask_against_separate_models(tmp_path):
 
 
 def test_paradigms_need_their_sections():
-    from powertrain.study.typed import ConfigError
+    from powertrain.typed import ConfigError
 
     with pytest.raises(
         ConfigError, match="grid.paradigm: finetune and head-only need a `pretrain:` section"

@@ -13,7 +13,7 @@ from powertrain.carbon.intensity import csv_intensity
 from powertrain.errors import PowertrainError
 from powertrain.inputs import check_writable_dir, load_yaml, read_text, same_file
 from powertrain.study.config import load_study
-from powertrain.study.typed import ConfigError
+from powertrain.typed import ConfigError
 from powertrain.trace import read_trace
 from tests.unit.test_study_config import study
 

@@ -12,7 +12,7 @@ ROOT = Path(powertrain.__file__).parent
 
 # Each room's layer, lowest first. A module may import its own layer and the layers below it.
 LAYERS = [
-    ["errors", "inputs", "registry"],  # the one exception type users see; bounded input; registries
+    ["errors", "inputs", "typed", "registry"],  # errors; bounded input; typed config; registries
     [
         "meters",
         "monitor",

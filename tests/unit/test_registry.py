@@ -121,7 +121,7 @@ def test_a_third_party_model_and_data_set_in_a_study(plugin, monkeypatch):
     from powertrain.data import registry as data_registry
     from powertrain.models import registry as model_registry
     from powertrain.study.config import parse_study
-    from powertrain.study.typed import ConfigError
+    from powertrain.typed import ConfigError
 
     monkeypatch.setattr(data_registry, "DATASETS", _fresh(DATASETS))
     monkeypatch.setattr(model_registry, "MODELS", _fresh(MODELS))

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from powertrain.study.config import load_study, parse_study
-from powertrain.study.typed import ConfigError
+from powertrain.typed import ConfigError
 
 EXAMPLES = sorted(Path(__file__).parents[2].joinpath("examples").glob("*.yaml"))
 

@@ -10,7 +10,7 @@ from powertrain.data.registry import load_dataset
 from powertrain.errors import PowertrainError
 from powertrain.models.registry import build_model, probe_model
 from powertrain.study.config import load_study, parse_study
-from powertrain.study.typed import ConfigError
+from powertrain.typed import ConfigError
 from tests.fakes.user_code import user_study, write_user_code
 
 

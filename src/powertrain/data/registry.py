@@ -49,7 +49,7 @@ def dataset_options(name: str) -> set[str]:
 def check_dataset(name: str, options: dict[str, Any], at: str) -> dict[str, Any]:
     """ConfigError (its path starting with ``at``) for an unknown data set, a user function that does
     not import, or options it does not take, of the wrong type or out of range; else the options."""
-    from powertrain.study.typed import ConfigError
+    from powertrain.typed import ConfigError
 
     if not is_reference(name) and name not in DATASETS:
         raise ConfigError(f"{at}.dataset: {DATASETS.unknown(name)}")

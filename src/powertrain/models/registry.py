@@ -44,7 +44,7 @@ def model_options(name: str) -> set[str]:
 def check_model(name: str, options: dict[str, Any], at: str) -> dict[str, Any]:
     """ConfigError (its path starting with ``at``) for an unknown model, a user function that does not
     import, or options it does not take or of the wrong type; else the options."""
-    from powertrain.study.typed import ConfigError
+    from powertrain.typed import ConfigError
 
     if not is_reference(name) and name not in MODELS:
         raise ConfigError(f"{at}.model: {MODELS.unknown(name)}")

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from powertrain.records import Stage
-from powertrain.study.typed import ConfigError, build, check, coerce
+from powertrain.typed import ConfigError, build, check, coerce
 from powertrain.train.config import Paradigm, TrainConfig  # noqa: F401 - re-exported: they lived here
 
 
@@ -185,7 +185,7 @@ def load_study(path: str | Path) -> StudyConfig:
     """Read (bounded: size, UTF-8, nesting, aliases; ``powertrain.inputs``), parse and validate."""
     from powertrain.errors import PowertrainError
     from powertrain.inputs import MAX_STUDY_BYTES, load_yaml, read_text
-    from powertrain.study.typed import check_study_limits
+    from powertrain.typed import check_study_limits
 
     path = Path(path)
     try:
