@@ -24,6 +24,8 @@ _LAZY = {
     "run_study": "powertrain.study.runner",
     "open_store": "powertrain.store",
     "build_report": "powertrain.report.build",
+    "report": "powertrain.command",  # a command's script reports an evaluation
+    "run_command_to_target": "powertrain.command",
 }
 
 __all__ = [
@@ -40,10 +42,13 @@ __all__ = [
     "load_study",
     "open_store",
     "parse_study",
+    "report",
+    "run_command_to_target",
     "run_study",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from powertrain.command import report, run_command_to_target
     from powertrain.errors import PowertrainError
     from powertrain.meters.base import Component, Meter, MeterError, Method
     from powertrain.meters.detect import detect_meters
