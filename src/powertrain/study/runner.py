@@ -149,7 +149,7 @@ def run_study(
     if not todo:
         return result
 
-    tasks = ctx.tasks()
+    tasks = {} if study.task.command else ctx.tasks()
     if any(s.train.paradigm in ("finetune", "head-only") for s, _ in todo):
         result.pretrained = ensure_pretrained(ctx)
     pretrained_path = result.pretrained.path if result.pretrained else None
@@ -169,6 +169,10 @@ def _run_one(
     pretrained: Path | None,
     retry_failed: bool,
 ) -> RunOutcome:
+    if ctx.study.task.command:  # the user's own script
+        from powertrain.study.command_run import run_command_study_run
+
+        return run_command_study_run(ctx, setup, seed, retry_failed)
     study, store = ctx.study, ctx.store
     key = study.run_key(setup, seed)
     ctx.reporter.run_started(setup, seed)
