@@ -167,6 +167,11 @@ def check_command_study(study: Any) -> None:
     for key, value in vars(study.train).items():
         available.setdefault(key, f"train: {value}")
     check_command_fields(task.command, available)
+    for setup in study.setups():  # a format spec that does not fit a value: {learning_rate:d}
+        try:
+            fill_command(task.command, {**vars(setup.train), **setup.varied, "seed": 0})
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"task.command: cannot fill in ({setup.label()}): {exc}") from None
     argv = split_command(task.command)
     check(
         "{" in argv[0] or _findable(argv[0]),
