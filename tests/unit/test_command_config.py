@@ -124,3 +124,18 @@ def test_the_measure_target_option_reads_both_directions():
     ]:
         with pytest.raises(ConfigError, match=message):
             parse_target(bad)
+
+
+def test_a_study_run_whose_program_is_not_there_is_failed_and_says_so():
+    import time
+
+    from powertrain.meters.base import Component
+    from powertrain.monitor import Monitor
+    from powertrain.study.command_run import run_command_task
+    from tests.fakes.meters import ConstantPowerMeter
+
+    task = parse_study(study()).task
+    monitor = Monitor([ConstantPowerMeter(Component.CPU, 10.0, time.monotonic)])
+    with monitor:
+        outcome = run_command_task(task, ["no-such-program-xyz"], monitor, lambda point: None)
+    assert (outcome.status, outcome.error) == ("failed", "command not found: no-such-program-xyz")
