@@ -28,6 +28,8 @@ _LAZY = {
     "open_store": "powertrain.store",
     "build_report": "powertrain.render.build",
     "analyse": "powertrain.analysis.analyse",
+    "report": "powertrain.command",  # a command's script reports an evaluation
+    "run_command_to_target": "powertrain.command",
 }
 
 __all__ = [
@@ -48,11 +50,14 @@ __all__ = [
     "open_store",
     "parse_study",
     "plan",
+    "report",
+    "run_command_to_target",
     "run_study",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from powertrain.analysis.analyse import analyse
+    from powertrain.command import report, run_command_to_target
     from powertrain.errors import PowertrainError
     from powertrain.meters.base import Component, Meter, MeterError, Method
     from powertrain.meters.detect import detect_meters

@@ -110,9 +110,19 @@ def meters(as_json: bool, meters, replay_trace, cpu_tdp_w) -> None:
     default=None,
     help="Write the power timeline to this trace file.",
 )
+@click.option(
+    "--target",
+    default=None,
+    metavar="METRIC>=X",
+    help="Stop at this reported value (val_acc>=0.9, val_loss<=0.3) and print the energy to it; "
+    'the command reports with lines POWERTRAIN {"step": N, "val_acc": X}.',
+)
+@click.option("--let-finish", is_flag=True, help="With --target: let the command run to its end.")
 @_meter_options
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
-def measure(as_json, interval_s, trace_path, meters, replay_trace, cpu_tdp_w, command) -> None:
+def measure(
+    as_json, interval_s, trace_path, target, let_finish, meters, replay_trace, cpu_tdp_w, command
+) -> None:
     """Run COMMAND and report its energy per component. Exits with COMMAND's own code.
 
     Example: powertrain measure -- python train.py --epochs 3
@@ -124,6 +134,8 @@ def measure(as_json, interval_s, trace_path, meters, replay_trace, cpu_tdp_w, co
             "no command to measure; usage: powertrain measure [OPTIONS] -- CMD [ARGS...]"
         )
     detection = _detect(meters, replay_trace, cpu_tdp_w).require()
+    if target is not None or let_finish:
+        _measure_to_target(as_json, interval_s, trace_path, target, let_finish, detection, command)
     result = measure_command(list(command), detection, interval_s=interval_s, trace_path=trace_path)
     if as_json:
         click.echo(
@@ -135,6 +147,31 @@ def measure(as_json, interval_s, trace_path, meters, replay_trace, cpu_tdp_w, co
         print_measurement(result.measurement, file=sys.stderr)
         for fault in result.measurement.faults:  # what went wrong with these figures
             click.echo(f"note: {fault}", err=True)
+    sys.exit(result.exit_code)
+
+
+def _measure_to_target(as_json, interval_s, trace_path, target, let_finish, detection, command):
+    from powertrain.measure import CommandNotFoundError, measure_to_target
+    from powertrain.study.command_task import parse_target
+
+    if target is None:
+        raise PowertrainError("--let-finish needs --target METRIC>=X")
+    try:
+        result = measure_to_target(
+            list(command),
+            parse_target(target),
+            detection,
+            let_finish=let_finish,
+            interval_s=interval_s,
+            trace_path=trace_path,
+        )
+    except CommandNotFoundError as exc:
+        click.echo(f"powertrain: error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    if as_json:
+        click.echo(json.dumps(result.to_dict(), default=str))
+    else:
+        click.echo("\n".join(result.lines()), err=True)
     sys.exit(result.exit_code)
 
 

@@ -13,8 +13,8 @@ from powertrain.carbon.intensity import csv_intensity
 from powertrain.errors import PowertrainError
 from powertrain.inputs import check_writable_dir, load_yaml, read_text, same_file
 from powertrain.study.config import load_study
-from powertrain.typed import ConfigError
 from powertrain.trace import read_trace
+from powertrain.typed import ConfigError
 from tests.unit.test_study_config import study
 
 # The 525-byte file that grew the store to 66 MB: nine levels of nine aliases each.

@@ -18,6 +18,7 @@ LAYERS = [
         "monitor",
         "trace",
         "measure",
+        "command",
         "hardware",
         "records",
     ],  # measuring, and what a run records

@@ -65,6 +65,11 @@ class ProcessTree:
             self._listed_at_s = now_s
         return self._children
 
+    def refresh(self) -> None:
+        """List the descendants afresh at the next read (call it after starting a child)."""
+        with self._lock:
+            self._listed_at_s = None
+
     def _root_cpu_s(self) -> float:
         # For this process: one system call, no /proc parsing.
         t = os.times() if self.pid == os.getpid() else self._root.cpu_times()

@@ -12,15 +12,16 @@ from pathlib import Path
 from typing import Any, get_type_hints
 
 from powertrain.records import Stage
-from powertrain.typed import ConfigError, build, check, coerce
+from powertrain.study.command_task import CommandTarget, check_command_study
 from powertrain.train.config import Paradigm, TrainConfig  # noqa: F401 - re-exported: they lived here
+from powertrain.typed import ConfigError, build, check, coerce
 
 
 @dataclass(frozen=True)
 class TaskConfig:
-    dataset: str
-    model: str
-    target_accuracy: float
+    dataset: str | None = None  # required, unless the task is a command
+    model: str | None = None  # required, unless the task is a command
+    target_accuracy: float | None = None  # required, unless the task is a command
     dataset_options: dict[str, Any] = field(default_factory=dict)
     model_options: dict[str, Any] = field(default_factory=dict)
     label: str | None = None  # which of the data set's tasks to learn; the first by default
@@ -28,6 +29,11 @@ class TaskConfig:
     evals_per_epoch: int = 1
     max_epochs: int = 10
     max_time_s: float | None = None
+    # Or the user's own script, run for each (setup, seed); see study/command_task.py.
+    command: str | None = None
+    target: CommandTarget | None = None
+    let_finish: bool = False  # let the command run on after the target instead of stopping it
+    stop_grace_s: float = 10.0  # SIGTERM, then SIGKILL after this long
 
 
 @dataclass(frozen=True)
@@ -210,11 +216,20 @@ def _check_dataset(name: str, options: dict[str, Any], at: str) -> None:
 
 
 def _validate(study: StudyConfig) -> None:
-    from powertrain.meters.detect import METERS
     from powertrain.models.registry import check_model
 
     check(study.name.strip() != "", "name", "must not be empty")
     task = study.task
+    if task.command is not None or task.target is not None:
+        check_command_study(study)
+        _validate_run_settings(study)
+        return
+    for key in ("dataset", "model", "target_accuracy"):
+        check(
+            getattr(task, key) is not None,
+            f"task.{key}",
+            "missing; this key is required (or give `command:` to run your own script)",
+        )
     _check_dataset(task.dataset, task.dataset_options, "task")
     check_model(task.model, task.model_options, "task")
     check(
@@ -230,6 +245,11 @@ def _validate(study: StudyConfig) -> None:
     check(task.evals_per_epoch > 0, "task.evals_per_epoch", "must be positive")
     check(task.max_epochs > 0, "task.max_epochs", f"must be positive, got {task.max_epochs}")
     check(task.max_time_s is None or task.max_time_s > 0, "task.max_time_s", "must be positive")
+    _validate_run_settings(study)
+
+
+def _validate_run_settings(study: StudyConfig) -> None:
+    from powertrain.meters.detect import METERS
 
     for setup in study.setups():  # combinations (nesterov without momentum, say)
         setup.train.validate(key_path=lambda name, s=setup: f"grid ({s.label()}): {name}")

@@ -198,16 +198,10 @@ def execute_run(
     monitor = env.monitor()
     with monitor:
         seed_everything(spec.seed)
-        try:
-            prepared, limits = _prepare(spec, env)
-        except Exception as exc:  # noqa: BLE001 - recorded as the run's failure
-            outcome = RunOutcome(
-                FAILED, "the model could not be set up", 0.0, {}, 0.0, 0, error=str(exc)
-            )
+        if env.study.task.command:  # the user's own script, run to the target
+            outcome = _run_command(spec, env, monitor, lambda p: sink.eval_point(run_id, p))
         else:
-            outcome = _train(
-                spec, env, prepared, limits, monitor, lambda p: sink.eval_point(run_id, p)
-            )
+            outcome = _run_builtin(spec, env, monitor, lambda p: sink.eval_point(run_id, p))
     if env.study.meters.record_timeline:
         trace = monitor.trace()
         sink.timeline(
@@ -219,6 +213,24 @@ def execute_run(
             f"the pretraining stage {outcome.status}: {outcome.error or outcome.stop_reason}"
         )
     return outcome
+
+
+def _run_builtin(spec: RunSpec, env: RunEnv, monitor, on_eval) -> RunOutcome:
+    """The built-in loop: the model, data and step of the run, trained to its target."""
+    try:
+        prepared, limits = _prepare(spec, env)
+    except Exception as exc:  # noqa: BLE001 - recorded as the run's failure
+        return RunOutcome(FAILED, "the model could not be set up", 0.0, {}, 0.0, 0, error=str(exc))
+    return _train(spec, env, prepared, limits, monitor, on_eval)
+
+
+def _run_command(spec: RunSpec, env: RunEnv, monitor, on_eval) -> RunOutcome:
+    """A command task: the user's script, its setup's values and seed filled in, to the target."""
+    from powertrain.study.command_run import command_argv, run_command_task
+
+    task = env.study.task
+    argv = command_argv(task, spec.train, spec.setup, spec.seed)
+    return run_command_task(task, argv, monitor, on_eval)
 
 
 def _train(spec, env: RunEnv, prepared: Prepared, limits: Limits, monitor, on_eval) -> RunOutcome:

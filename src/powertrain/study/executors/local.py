@@ -50,8 +50,8 @@ class LocalExecutor:
         if not specs:
             return []
         env = self.open_env(study)
-        tasks = env.tasks()  # every data set loaded and every label checked before the first run
-        check_user_model(study.task.model, study.task.model_options, tasks)  # one real batch
+        if not study.task.command:  # every data set loaded, every label checked, the model probed
+            check_user_model(study.task.model, study.task.model_options, env.tasks())
         outcomes = []
         for spec in specs:
             run_id = sink.begin(spec, env.hardware, env.provenance)  # the claim
