@@ -34,7 +34,6 @@ def run_search(
     space: Space,
     execute: Executor,
     confirm_seeds: int = 3,
-    max_candidates: int = 3,
 ) -> SearchOutcome:
     history = History(space)
     for _ in range(MAX_STEPS):
@@ -59,27 +58,60 @@ def run_search(
         return SearchOutcome(
             pick, pick is not None, search_j, search_j, len(history.trials), history
         )
-    for pick in candidates[:max_candidates]:
-        if confirm(history, pick, execute, confirm_seeds):
-            return SearchOutcome(
-                pick, True, search_j, history.spent_j, len(history.trials), history
-            )
-    pick = candidates[0] if candidates else None
-    return SearchOutcome(pick, False, search_j, history.spent_j, len(history.trials), history)
+    pick = confirm_finalists(history, candidates, execute, confirm_seeds, strategy.finalists)
+    if pick is None:
+        pick = candidates[0] if candidates else None
+        return SearchOutcome(pick, False, search_j, history.spent_j, len(history.trials), history)
+    return SearchOutcome(pick, True, search_j, history.spent_j, len(history.trials), history)
 
 
-def confirm(history: History, setup: str, execute: Executor, seeds: int) -> bool:
-    """Run the setup's first ``seeds`` seeds to the target: a paused run is continued, a stopped one is
-    started afresh (what it spent stays counted), one already finished is reused."""
-    ok = True
+def confirm_finalists(
+    history: History, candidates: list[str], execute: Executor, seeds: int, finalists: int
+) -> str | None:
+    """Confirm the best ``finalists`` candidates on ``seeds`` seeds each (further candidates only while
+    none is confirmed, at most 3 in all); the pick is the lowest mean. A finalist's seeds stop once
+    their energy together passes the confirmed leader's: it can no longer win."""
+    best_j, pick = None, None
+    for tried, setup in enumerate(candidates):
+        if tried >= max(finalists, 3) or (pick is not None and tried >= finalists):
+            break
+        total = confirm(history, setup, execute, seeds, bound_j=best_j)
+        if total is not None and (best_j is None or total < best_j):
+            best_j, pick = total, setup
+    return pick
+
+
+def confirm(
+    history: History, setup: str, execute: Executor, seeds: int, bound_j: float | None = None
+) -> float | None:
+    """Run the setup's first ``seeds`` seeds to the target (a paused run is continued, a stopped one
+    started afresh with what it spent still counted, a finished one reused) and return their summed
+    energy-to-target; None when a seed misses the target or the sum passes ``bound_j``."""
+    trials = []
     for seed in history.space.seeds[setup][:seeds]:
         trial = history.trial(setup, seed)
         if trial is None:
             trial = history.trials.setdefault((setup, seed), Trial(setup, seed))
-        elif trial.status == STOPPED:
+        trials.append(trial)
+    done_j = 0.0
+    for trial in sorted(trials, key=lambda t: t.status != REACHED):
+        if trial.status == STOPPED:
             trial.earlier_j += trial.energy_j
             trial.points, trial.energy_j, trial.stop_reason = [], 0.0, None
         if trial.status in (RUNNING, PAUSED, STOPPED):
-            execute(Start(setup, seed), trial, lambda point: None)
-        ok = ok and trial.status == REACHED
-    return ok
+            execute(Start(setup, trial.seed), trial, _bound(bound_j, done_j))
+        if trial.status != REACHED:
+            return None
+        done_j += trial.energy_to_target_j
+        if bound_j is not None and done_j > bound_j:
+            return None
+    return done_j
+
+
+def _bound(bound_j: float | None, done_j: float):
+    def stop(point: EvalPoint) -> str | None:
+        if bound_j is not None and done_j + point.total_energy_j > bound_j:
+            return f"confirmation: passed the confirmed leader's {bound_j:.1f} J over its seeds"
+        return None
+
+    return stop

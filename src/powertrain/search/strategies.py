@@ -23,6 +23,7 @@ from powertrain.search.space import PAUSED, REACHED, RUNNING, STOPPED, History, 
 class Strategy:
     name = "strategy"
     confirm = True  # whether the pick is confirmed on the setup's seeds after the search
+    finalists = 1  # how many of its best candidates are confirmed, the lowest mean then picked
 
     def __init__(self, rng: np.random.Generator | None = None) -> None:
         self.rng = rng if rng is not None else np.random.default_rng(0)
@@ -139,8 +140,11 @@ class Halving(Strategy):
 
     name = "halving"
 
-    def __init__(self, rng=None, eta: float = 3.0, min_budget_j: float | None = None, beta=1.0):
+    def __init__(
+        self, rng=None, eta: float = 3.0, min_budget_j: float | None = None, beta=1.0, finalists=2
+    ):
         super().__init__(rng)
+        self.finalists = _count_setting("finalists", finalists)
         if not (math.isfinite(eta) and eta > 1):
             raise PowertrainError(f"halving: eta (reduction factor) must be > 1, got {eta}")
         self.eta, self.budget_j, self.beta = eta, min_budget_j, _at_least_one("beta", beta)
@@ -209,8 +213,9 @@ class Thompson(Strategy):
 
     name = "thompson"
 
-    def __init__(self, rng=None, beta=1.0, confidence=0.9, max_runs: int | None = None, draws=400):
+    def __init__(self, rng=None, beta=1.0, confidence=0.9, max_runs=None, draws=400, finalists=2):
         super().__init__(rng)
+        self.finalists = _count_setting("finalists", finalists)
         self.beta, self.confidence = _at_least_one("beta", beta), confidence
         self.max_runs, self.draws = max_runs, draws
 
@@ -279,6 +284,12 @@ def _pooled_sd(history: History, default: float = 0.3) -> float:
         return default
     ss = sum(sum((x - np.mean(g)) ** 2 for x in g) for g in groups)
     return max(math.sqrt(ss / dof), 0.05)
+
+
+def _count_setting(name: str, value: float) -> int:
+    if not (value == int(value) and 1 <= value <= 100):
+        raise PowertrainError(f"{name} must be a whole number from 1 to 100, got {value}")
+    return int(value)
 
 
 def _at_least_one(name: str, value: float) -> float:
