@@ -37,6 +37,7 @@ class StudyCurves:
     method: str
     labels: dict[str, str]  # setup key -> "batch_size=32 learning_rate=0.03"
     curves: dict[tuple[str, int], Curve]
+    target: float | None = None
 
     @property
     def grid_energy_j(self) -> float:
@@ -83,7 +84,9 @@ def load_curves(store: ResultStore, study: str, machine: str | None = None) -> S
         )
     labels = {setup_key(r.setup): " ".join(f"{k}={v}" for k, v in r.setup.items()) for r in runs}
     curves = {(setup_key(r.setup), r.seed): _curve(r, store.eval_points(r.id)) for r in runs}
-    return StudyCurves(study, machine, method_label(runs[0].provenance), labels, curves)
+    config = next((s["config"] for s in store.studies() if s["name"] == study), {})
+    target = (config.get("task") or {}).get("target_accuracy")
+    return StudyCurves(study, machine, method_label(runs[0].provenance), labels, curves, target)
 
 
 def _curve(run: RunRecord, points: list[EvalPoint]) -> Curve:
@@ -212,7 +215,9 @@ def simulate(
     for r in range(repeats):
         rng = np.random.default_rng([seed, r])
         order = tuple(setups[i] for i in rng.permutation(len(setups)))
-        space = Space(order, {s: tuple(rng.permutation(seeds[s]).tolist()) for s in setups})
+        space = Space(
+            order, {s: tuple(rng.permutation(seeds[s]).tolist()) for s in setups}, data.target
+        )
         outcome = run_search(
             make_strategy(strategy, rng, **settings), space, execute, confirm_seeds
         )

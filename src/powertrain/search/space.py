@@ -20,6 +20,7 @@ class Space:
 
     setups: tuple[str, ...]
     seeds: dict[str, tuple[int, ...]]
+    target: float | None = None  # the target accuracy, for strategies that predict
 
 
 @dataclass(frozen=True)

@@ -141,9 +141,12 @@ class Halving(Strategy):
     name = "halving"
 
     def __init__(
-        self, rng=None, eta: float = 3.0, min_budget_j: float | None = None, beta=1.0, finalists=2
+        self, rng=None, eta=3.0, min_budget_j=None, beta=1.0, finalists=2, rank="accuracy"
     ):
         super().__init__(rng)
+        if rank not in ("accuracy", "predicted"):
+            raise PowertrainError(f"halving: rank must be accuracy or predicted, got {rank!r}")
+        self.rank = rank
         self.finalists = _count_setting("finalists", finalists)
         if not (math.isfinite(eta) and eta > 1):
             raise PowertrainError(f"halving: eta (reduction factor) must be > 1, got {eta}")
@@ -171,7 +174,7 @@ class Halving(Strategy):
             trials = [history.trial(s, space.seeds[s][0]) for s in self.alive]
             ranked = sorted(
                 (t for t in trials if t.status in (REACHED, PAUSED)),
-                key=lambda t: _rung_rank(t, self.budget_j),
+                key=self._ranker(history),
             )
             keep = ranked[: max(1, math.ceil(len(self.alive) / self.eta))]
             self.alive = [t.setup for t in keep]
@@ -184,6 +187,22 @@ class Halving(Strategy):
         if best is None:
             return None
         return _bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+
+    def _ranker(self, history: History):
+        budget_j = self.budget_j
+        if self.rank == "accuracy" or history.space.target is None:
+            return lambda t: _rung_rank(t, budget_j)
+        from powertrain.search.predict import predict, shape_prior
+
+        prior = shape_prior([t.points for t in history.trials.values() if len(t.points) > 1])
+
+        def by_prediction(t: Trial) -> tuple[int, float]:
+            if t.status == REACHED:
+                return (0, t.energy_to_target_j)
+            e = predict(t.points, history.space.target, math.inf, prior).energy_to_target_j
+            return (1, e if e is not None else math.inf)
+
+        return by_prediction
 
 
 def _needs(trial: Trial | None, budget_j: float) -> bool:
