@@ -102,3 +102,23 @@ def test_search_figure_draws_every_strategy(store):
     assert isinstance(fig, Figure)
     assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["zeus", "bound"]
     assert not math.isnan(fig.axes[0].get_xlim()[0])
+
+
+def test_a_strategy_is_a_stopping_handler_for_the_training_loop(store):
+    from powertrain.search.space import History, Space, Trial
+
+    history = History(Space(("a", "b"), {"a": (0,), "b": (0,)}))
+    history.trials[("a", 0)] = Trial("a", 0, status="reached", energy_j=10, energy_to_target_j=10)
+    trial = history.trials.setdefault(("b", 0), Trial("b", 0))
+    stop = make_strategy("zeus").handler(history, trial)
+    below, above = curve_points(0.0001, 4.0, 0.99, 3)[1:3]  # 8 J, then 12 J
+    assert stop(below) is None
+    assert "bound: 12.0 J passed 1 x the best run's (10.0 J)" == stop(above)
+
+
+def test_halving_settings_change_what_it_spends(store):
+    thirds = simulate(store, "made-up", "halving", repeats=10, eta=3)
+    halves = simulate(store, "made-up", "halving", repeats=10, eta=2)
+    assert thirds.summary()["energy_median_j"] != halves.summary()["energy_median_j"]
+    with pytest.raises(PowertrainError, match="rank must be accuracy or predicted"):
+        simulate(store, "made-up", "halving", rank="luck")
