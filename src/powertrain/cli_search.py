@@ -18,16 +18,16 @@ _db = click.option(
 )
 
 
-def _settings(pairs: tuple[str, ...]) -> dict[str, float]:
-    out = {}
+def _settings(pairs: tuple[str, ...]) -> dict[str, float | str]:
+    out: dict[str, float | str] = {}
     for pair in pairs:
-        name, _, value = pair.partition("=")
+        name, sep, value = pair.partition("=")
+        if not sep or not name.strip():
+            raise PowertrainError(f"--set takes NAME=VALUE (e.g. beta=1.5), not {pair!r}")
         try:
             out[name.strip()] = float(value)
         except ValueError:
-            raise PowertrainError(
-                f"--set takes NAME=NUMBER (e.g. beta=1.5), not {pair!r}"
-            ) from None
+            out[name.strip()] = value.strip()
     return out
 
 
