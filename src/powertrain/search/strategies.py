@@ -326,7 +326,12 @@ def make_strategy(name: str, rng: np.random.Generator | None = None, **settings)
         raise PowertrainError(
             f"no search strategy named {name!r}; choose one of {', '.join(STRATEGIES)}"
         )
-    try:
-        return STRATEGIES[name](rng, **settings)
-    except TypeError as exc:
-        raise PowertrainError(f"strategy {name}: {exc}") from None
+    import inspect
+
+    known = [p for p in inspect.signature(STRATEGIES[name]).parameters if p != "rng"]
+    unknown = [k for k in settings if k not in known]
+    if unknown:
+        raise PowertrainError(
+            f"strategy {name} has no setting {', '.join(unknown)}; it takes {', '.join(known) or 'none'}"
+        )
+    return STRATEGIES[name](rng, **settings)
