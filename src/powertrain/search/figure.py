@@ -38,6 +38,10 @@ def search_figure(simulations):
     ax.axhline(1.1, color="grey", linestyle=":", linewidth=1)
     ax.axvline(0.1, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("log")
+    from matplotlib.ticker import PercentFormatter
+
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.xaxis.set_minor_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_xlabel("energy spent by the search, share of the full grid (confirmation included)")
     ax.set_ylabel("pick's energy-to-target / best's")
     method = simulations[0].method if simulations else ""
