@@ -236,7 +236,10 @@ class Thompson(Strategy):
         super().__init__(rng)
         self.finalists = _count_setting("finalists", finalists)
         self.beta, self.confidence = _at_least_one("beta", beta), confidence
-        self.max_runs, self.draws = max_runs, draws
+        self.max_runs = None if max_runs is None else _count_setting("max_runs", max_runs, 10**6)
+        self.draws = _count_setting("draws", draws, 10**6)
+        if not 0 < confidence < 1:
+            raise PowertrainError(f"thompson: confidence must be between 0 and 1, got {confidence}")
 
     def next_runs(self, history: History) -> list[Start]:
         space = history.space
@@ -305,9 +308,9 @@ def _pooled_sd(history: History, default: float = 0.3) -> float:
     return max(math.sqrt(ss / dof), 0.05)
 
 
-def _count_setting(name: str, value: float) -> int:
-    if not (value == int(value) and 1 <= value <= 100):
-        raise PowertrainError(f"{name} must be a whole number from 1 to 100, got {value}")
+def _count_setting(name: str, value: float, most: int = 100) -> int:
+    if not (isinstance(value, int | float) and value == int(value) and 1 <= value <= most):
+        raise PowertrainError(f"{name} must be a whole number from 1 to {most}, got {value}")
     return int(value)
 
 
