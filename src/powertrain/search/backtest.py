@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -18,7 +18,9 @@ from powertrain.search.predict import (
     shape_prior,
 )
 from powertrain.search.replay import StudyCurves, load_curves
-from powertrain.store.base import ResultStore
+
+if TYPE_CHECKING:  # annotations only: replay reads a store, never depends on one
+    from powertrain.store.base import ResultStore
 
 QUARTER = "quarter"
 
@@ -42,6 +44,7 @@ def backtest(
     machine: str | None = None,
     target: float | None = None,
 ) -> Backtest:
+
     data = load_curves(store, study, machine)
     target = target if target is not None else _target(store, study)
     ks = after_evals or [1, 2, 4, QUARTER]

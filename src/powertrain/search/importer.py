@@ -36,8 +36,9 @@ class ImportedRun:
 
 
 def begin_run(store, study: str, run_key: str, setup, seed: int, hardware, provenance) -> int:
-    """The one place that starts a run in the store (the store's begin_run signature is changing to
-    ``begin_run(spec, hardware, provenance)``)."""
+    """The one place that starts a run in the store. With the seam's contract this becomes
+    ``store.begin_run(RunSpec(study, run_key, setup, {"imported": True}, seed), hardware, provenance)``
+    (RunSpec from powertrain.study.plan)."""
     return store.begin_run(study, run_key, setup, {"imported": True}, seed, hardware, provenance)
 
 

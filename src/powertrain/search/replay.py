@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import statistics
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -15,7 +15,9 @@ from powertrain.records import EvalPoint, RunRecord, method_label
 from powertrain.search.driver import run_search
 from powertrain.search.space import LIMIT, PAUSED, REACHED, RUNNING, STOPPED, Space, Start, Trial
 from powertrain.search.strategies import make_strategy
-from powertrain.store.base import ResultStore
+
+if TYPE_CHECKING:  # annotations only: replay reads a store, never depends on one
+    from powertrain.store.base import ResultStore
 
 WITHIN = 1.10  # "within 10 % of the best"
 
