@@ -546,6 +546,11 @@ def merge(sources, output) -> None:
     )
 
 
+from powertrain.cli_search import register_search_commands  # noqa: E402
+
+register_search_commands(cli)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors are one line on stderr and exit code 2, never a traceback."""
     try:

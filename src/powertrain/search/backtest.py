@@ -1,0 +1,117 @@
+"""Backtest the prediction on a finished study: for every run, predict from its first K evaluations and
+compare with the energy-to-target it measured; and how well it tells the runs that will be censored."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from powertrain.errors import PowertrainError
+from powertrain.search.predict import (
+    linear_accuracy_j,
+    linear_rule_j,
+    predict,
+    progress,
+    shape_prior,
+)
+from powertrain.search.replay import StudyCurves, load_curves
+
+if TYPE_CHECKING:  # annotations only: replay reads a store, never depends on one
+    from powertrain.store.base import ResultStore
+
+QUARTER = "quarter"
+
+
+@dataclass
+class Backtest:
+    study: str
+    machine: str
+    method: str
+    target: float
+    rows: list[dict[str, Any]] = field(default_factory=list)  # one per K
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.__dict__
+
+
+def backtest(
+    store: ResultStore,
+    study: str,
+    after_evals: list[int | str] | None = None,
+    machine: str | None = None,
+    target: float | None = None,
+) -> Backtest:
+
+    data = load_curves(store, study, machine)
+    target = target if target is not None else _target(store, study)
+    ks = after_evals or [1, 2, 4, QUARTER]
+    for k in ks:
+        if k != QUARTER and (not isinstance(k, int) or k < 1):
+            raise PowertrainError(f"--after-evals takes whole numbers >= 1 or 'quarter', not {k!r}")
+    limit = _limit(data)
+    result = Backtest(data.study, data.machine, data.method, target)
+    for k in ks:
+        result.rows.append(_row(data, k, target, limit))
+    return result
+
+
+def _target(store: ResultStore, study: str) -> float:
+    config = next((s["config"] for s in store.studies() if s["name"] == study), {})
+    target = (config.get("task") or {}).get("target_accuracy")
+    if target is None:
+        raise PowertrainError(f"study {study!r} records no target accuracy; pass --target")
+    return float(target)
+
+
+def _limit(data: StudyCurves) -> float:
+    """The runs' limit in progress units: the longest run recorded (censored runs ran to it)."""
+    return max(progress(c.points)[-1] for c in data.curves.values() if c.points)
+
+
+def _row(data: StudyCurves, k, target: float, limit: float) -> dict[str, Any]:
+    keys = [key for key, c in data.curves.items() if c.points]
+    fit_err, rule_err, lin_err, flagged = [], [], [], {"censored": [], "reached": []}
+    for key in keys:
+        curve = data.curves[key]
+        n = len(curve.points) if curve.reached_index is None else curve.reached_index + 1
+        kk = max(1, math.ceil(n / 4)) if k == QUARTER else k
+        if kk >= n:
+            continue  # reached (or ended) within K evaluations: nothing left to predict
+        others = [c.points for other, c in data.curves.items() if other != key and c.points]
+        seen = curve.points[:kk]
+        pred = predict(seen, target, limit, prior_c=shape_prior(others))
+        flagged["reached" if curve.reached_index is not None else "censored"].append(
+            pred.p_reach < 0.5
+        )
+        if curve.reached_index is None:
+            continue
+        truth = curve.points[curve.reached_index].total_energy_j
+        fit_err.append(_ape(pred.energy_to_target_j, truth))
+        rule_err.append(_ape(linear_rule_j(seen, limit), truth))
+        lin_err.append(_ape(linear_accuracy_j(seen, target), truth))
+    return {
+        "after_evals": k,
+        "runs_predicted": len(fit_err),
+        "mdape_fit": _median(fit_err),
+        "mdape_linear_rule": _median(rule_err),
+        "mdape_linear_accuracy": _median(lin_err),
+        "censored_runs": len(flagged["censored"]),
+        "censored_flagged": _share(flagged["censored"]),
+        "reached_flagged": _share(flagged["reached"]),
+    }
+
+
+def _ape(predicted: float | None, truth: float) -> float:
+    """Absolute percentage error; a prediction of "never" counts as 100 %."""
+    return 1.0 if predicted is None else abs(predicted - truth) / truth
+
+
+def _median(values: list[float]) -> float | None:
+    return float(np.median(values)) if values else None
+
+
+def _share(flags: list[bool]) -> float | None:
+    return float(np.mean(flags)) if flags else None

@@ -1,0 +1,117 @@
+"""The search loop, shared by replay and live search: ask the strategy what to start, hand each start
+to an executor (stored curves in replay, real training live), then confirm the pick on its seeds.
+
+An executor is ``execute(start, trial, stop)``: run or continue ``trial`` (appending its evaluation
+points, updating its energy and status) until it reaches the target, ends at its limits, ``stop(point)``
+returns a reason, or its cumulative energy reaches ``start.budget_j`` (then it is paused).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from powertrain.records import EvalPoint
+from powertrain.search.space import PAUSED, REACHED, RUNNING, STOPPED, History, Space, Start, Trial
+from powertrain.search.strategies import Strategy
+
+Executor = Callable[[Start, Trial, Callable[[EvalPoint], "str | None"]], None]
+MAX_STEPS = 100_000
+
+
+@dataclass(frozen=True)
+class SearchOutcome:
+    pick: str | None  # the setup the search settles on
+    confirmed: bool  # every confirmation seed reached the target (True without confirmation)
+    search_j: float  # energy of every run the search started, stopped ones included
+    total_j: float  # search plus confirmation
+    runs: int  # (setup, seed) runs started
+    history: History
+
+
+def run_search(
+    strategy: Strategy,
+    space: Space,
+    execute: Executor,
+    confirm_seeds: int = 3,
+) -> SearchOutcome:
+    history = History(space)
+    for _ in range(MAX_STEPS):
+        starts = strategy.next_runs(history)
+        if not starts:
+            break
+        for start in starts:
+            trial = history.trial(start.setup, start.seed)
+            if trial is None:
+                trial = history.trials.setdefault(
+                    (start.setup, start.seed), Trial(start.setup, start.seed)
+                )
+            elif trial.status != PAUSED:
+                raise RuntimeError(f"{strategy.name} restarted a finished run {start}")
+            execute(start, trial, strategy.handler(history, trial))
+    else:
+        raise RuntimeError(f"{strategy.name} did not finish within {MAX_STEPS} steps")
+    search_j = history.spent_j
+    candidates = strategy.candidates(history)
+    if not strategy.confirm:
+        pick = candidates[0] if candidates else None
+        return SearchOutcome(
+            pick, pick is not None, search_j, search_j, len(history.trials), history
+        )
+    pick = confirm_finalists(history, candidates, execute, confirm_seeds, strategy.finalists)
+    if pick is None:
+        pick = candidates[0] if candidates else None
+        return SearchOutcome(pick, False, search_j, history.spent_j, len(history.trials), history)
+    return SearchOutcome(pick, True, search_j, history.spent_j, len(history.trials), history)
+
+
+def confirm_finalists(
+    history: History, candidates: list[str], execute: Executor, seeds: int, finalists: int
+) -> str | None:
+    """Confirm the best ``finalists`` candidates on ``seeds`` seeds each (further candidates only while
+    none is confirmed, at most 3 in all); the pick is the lowest mean. A finalist's seeds stop once
+    their energy together passes the confirmed leader's: it can no longer win."""
+    best_j, pick = None, None
+    for tried, setup in enumerate(candidates):
+        if tried >= max(finalists, 3) or (pick is not None and tried >= finalists):
+            break
+        total = confirm(history, setup, execute, seeds, bound_j=best_j)
+        if total is not None and (best_j is None or total < best_j):
+            best_j, pick = total, setup
+    return pick
+
+
+def confirm(
+    history: History, setup: str, execute: Executor, seeds: int, bound_j: float | None = None
+) -> float | None:
+    """Run the setup's first ``seeds`` seeds to the target (a paused run is continued, a stopped one
+    started afresh with what it spent still counted, a finished one reused) and return their summed
+    energy-to-target; None when a seed misses the target or the sum passes ``bound_j``."""
+    trials = []
+    for seed in history.space.seeds[setup][:seeds]:
+        trial = history.trial(setup, seed)
+        if trial is None:
+            trial = history.trials.setdefault((setup, seed), Trial(setup, seed))
+        trials.append(trial)
+    done_j = 0.0
+    for trial in sorted(trials, key=lambda t: t.status != REACHED):
+        if trial.status == STOPPED:
+            trial.earlier_j += trial.energy_j
+            trial.points, trial.energy_j, trial.stop_reason = [], 0.0, None
+        if trial.status in (RUNNING, PAUSED, STOPPED):
+            execute(Start(setup, trial.seed), trial, _bound(bound_j, done_j))
+        if trial.status != REACHED:
+            return None
+        done_j += trial.energy_to_target_j
+        if bound_j is not None and done_j > bound_j:
+            return None
+    return done_j
+
+
+def _bound(bound_j: float | None, done_j: float):
+    def stop(point: EvalPoint) -> str | None:
+        if bound_j is not None and done_j + point.total_energy_j > bound_j:
+            return f"confirmation: passed the confirmed leader's {bound_j:.1f} J over its seeds"
+        return None
+
+    return stop

@@ -1,0 +1,241 @@
+"""Replay a search strategy on a finished study: its stored evaluation points (each with the
+cumulative energy spent so far) stand in for training, in many random orders, training nothing."""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from powertrain.errors import PowertrainError
+from powertrain.records import REACHED as RUN_REACHED
+from powertrain.records import EvalPoint, RunRecord, method_label
+from powertrain.search.driver import run_search
+from powertrain.search.space import LIMIT, PAUSED, REACHED, RUNNING, STOPPED, Space, Start, Trial
+from powertrain.search.strategies import make_strategy
+
+if TYPE_CHECKING:  # annotations only: replay reads a store, never depends on one
+    from powertrain.store.base import ResultStore
+
+WITHIN = 1.10  # "within 10 % of the best"
+
+
+@dataclass(frozen=True)
+class Curve:
+    """A stored run as replay feeds it: its points, where it reached the target, what it cost."""
+
+    points: list[EvalPoint]
+    reached_index: int | None
+    end_energy_j: float  # everything it spent up to where it ended (the target, or its limits)
+    stop_reason: str
+
+
+@dataclass(frozen=True)
+class StudyCurves:
+    study: str
+    machine: str
+    method: str
+    labels: dict[str, str]  # setup key -> "batch_size=32 learning_rate=0.03"
+    curves: dict[tuple[str, int], Curve]
+    target: float | None = None
+
+    @property
+    def grid_energy_j(self) -> float:
+        return sum(c.end_energy_j for c in self.curves.values())
+
+    def setup_means_j(self) -> dict[str, float]:
+        """Mean energy-to-target of every setup all of whose seeds reached the target."""
+        out = {}
+        for key in self.labels:
+            curves = [c for (s, _), c in self.curves.items() if s == key]
+            if all(c.reached_index is not None for c in curves):
+                out[key] = statistics.fmean(
+                    c.points[c.reached_index].total_energy_j for c in curves
+                )
+        return out
+
+
+def setup_key(setup: dict[str, Any]) -> str:
+    return repr(sorted(setup.items()))
+
+
+def machine_of(run: RunRecord) -> str:
+    hw = run.hardware
+    return (
+        hw.get("label")
+        or f"{hw.get('gpu_model') or hw.get('cpu_model') or 'unknown'} on {hw.get('host', '?')}"
+    )
+
+
+def load_curves(store: ResultStore, study: str, machine: str | None = None) -> StudyCurves:
+    runs = [r for r in store.runs(study) if r.outcome is not None and r.stage == "train"]
+    if not runs:
+        raise PowertrainError(f"no finished runs of study {study!r} in the store")
+    machines = sorted({machine_of(r) for r in runs})
+    if machine is None and len(machines) > 1:
+        raise PowertrainError(
+            f"study {study!r} ran on several machines; name one with --machine: {', '.join(machines)}"
+        )
+    machine = machine or machines[0]
+    runs = [r for r in runs if machine_of(r) == machine]
+    if not runs:
+        raise PowertrainError(
+            f"study {study!r} has no runs on {machine!r}; it has {', '.join(machines)}"
+        )
+    labels = {setup_key(r.setup): " ".join(f"{k}={v}" for k, v in r.setup.items()) for r in runs}
+    curves = {(setup_key(r.setup), r.seed): _curve(r, store.eval_points(r.id)) for r in runs}
+    config = next((s["config"] for s in store.studies() if s["name"] == study), {})
+    target = (config.get("task") or {}).get("target_accuracy")
+    return StudyCurves(study, machine, method_label(runs[0].provenance), labels, curves, target)
+
+
+def _curve(run: RunRecord, points: list[EvalPoint]) -> Curve:
+    o = run.outcome
+    reached = None
+    if o.status == RUN_REACHED and o.energy_to_target_j is not None:
+        reached = next(
+            (i for i, p in enumerate(points) if p.total_energy_j >= o.energy_to_target_j - 1e-9),
+            None,
+        )
+    if reached is not None and reached < len(points) - 1:
+        end = points[reached].total_energy_j  # recorded past the target: a search stops there
+    else:
+        end = max(o.total_energy_j, points[-1].total_energy_j if points else 0.0)
+    return Curve(points, reached, end, o.stop_reason)
+
+
+def replay_executor(curves: dict[tuple[str, int], Curve]):
+    """An executor (see driver) that feeds a trial its stored curve from where it stands."""
+
+    def execute(start: Start, trial: Trial, stop) -> None:
+        curve = curves[(start.setup, start.seed)]
+        trial.status = RUNNING
+        for i in range(len(trial.points), len(curve.points)):
+            point = curve.points[i]
+            trial.points.append(point)
+            trial.energy_j = point.total_energy_j
+            if i == curve.reached_index:
+                trial.status, trial.energy_to_target_j = REACHED, point.total_energy_j
+                trial.energy_j = curve.end_energy_j
+                return
+            if reason := stop(point):
+                trial.status, trial.stop_reason = STOPPED, reason
+                return
+            if start.budget_j is not None and point.total_energy_j >= start.budget_j:
+                trial.status = PAUSED
+                return
+        trial.status, trial.energy_j, trial.stop_reason = (
+            LIMIT,
+            curve.end_energy_j,
+            curve.stop_reason,
+        )
+
+    return execute
+
+
+@dataclass
+class Simulation:
+    study: str
+    machine: str
+    method: str
+    strategy: str
+    settings: dict[str, Any]
+    repeats: int
+    seed: int
+    confirm_seeds: int
+    grid_energy_j: float
+    best: str | None
+    best_energy_to_target_j: float | None
+    orders: list[dict[str, Any]] = field(default_factory=list)
+
+    def summary(self) -> dict[str, Any]:
+        shares = [o["share"] for o in self.orders]
+        good = [o["within_10pct"] for o in self.orders]
+        goal = [o["within_10pct"] and o["share"] <= 0.1 for o in self.orders]
+        return {
+            "share_median": float(np.median(shares)),
+            "share_p90": float(np.percentile(shares, 90)),
+            "energy_median_j": float(np.median([o["energy_j"] for o in self.orders])),
+            "within_10pct": float(np.mean(good)),
+            "within_10pct_at_most_tenth": float(np.mean(goal)),
+            "picks": dict(
+                sorted(_count(o["pick"] for o in self.orders).items(), key=lambda kv: -kv[1])
+            ),
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "summary": self.summary()}
+
+
+def _count(items) -> dict:
+    out: dict = {}
+    for x in items:
+        out[x] = out.get(x, 0) + 1
+    return out
+
+
+def simulate(
+    store_or_curves: ResultStore | StudyCurves,
+    study: str | None = None,
+    strategy: str = "bound",
+    *,
+    repeats: int = 200,
+    seed: int = 0,
+    confirm_seeds: int = 3,
+    machine: str | None = None,
+    **settings,
+) -> Simulation:
+    """Replay ``strategy`` in ``repeats`` random orders of setups and seeds; deterministic for a seed."""
+    if not 1 <= repeats <= 100_000:
+        raise PowertrainError(f"repeats must be between 1 and 100000, got {repeats}")
+    data = (
+        store_or_curves
+        if isinstance(store_or_curves, StudyCurves)
+        else load_curves(store_or_curves, study, machine)
+    )
+    make_strategy(strategy, **settings)  # settings checked once, before any replay
+    means = data.setup_means_j()
+    best = min(means, key=means.get) if means else None
+    sim = Simulation(
+        data.study,
+        data.machine,
+        data.method,
+        strategy,
+        settings,
+        repeats,
+        seed,
+        confirm_seeds,
+        data.grid_energy_j,
+        data.labels.get(best),
+        means.get(best),
+    )
+    setups = sorted(data.labels)
+    seeds = {s: sorted(seed_ for key, seed_ in data.curves if key == s) for s in setups}
+    execute = replay_executor(data.curves)
+    for r in range(repeats):
+        rng = np.random.default_rng([seed, r])
+        order = tuple(setups[i] for i in rng.permutation(len(setups)))
+        space = Space(
+            order, {s: tuple(rng.permutation(seeds[s]).tolist()) for s in setups}, data.target
+        )
+        outcome = run_search(
+            make_strategy(strategy, rng, **settings), space, execute, confirm_seeds
+        )
+        sim.orders.append(_order_result(data, means, best, outcome))
+    return sim
+
+
+def _order_result(data: StudyCurves, means, best, outcome) -> dict[str, Any]:
+    ratio = means[outcome.pick] / means[best] if outcome.pick in means and best else None
+    return {
+        "pick": data.labels.get(outcome.pick),
+        "confirmed": outcome.confirmed,
+        "energy_j": outcome.total_j,
+        "search_energy_j": outcome.search_j,
+        "share": outcome.total_j / data.grid_energy_j,
+        "runs": outcome.runs,
+        "ratio_to_best": ratio,
+        "within_10pct": bool(outcome.confirmed and ratio is not None and ratio <= WITHIN),
+    }

@@ -1,0 +1,340 @@
+"""Search strategies. Each is one piece of decision logic used alike by replay and live search:
+
+- ``next_runs(history) -> list[Start]``: which (setup, seed) to start or continue next; empty when the
+  search is done (the driver then confirms the pick).
+- ``stop_reason(history, trial, point) -> str | None``: after each evaluation of a running trial, a reason
+  to stop it now, or None. ``handler(history, trial)`` turns it into a stopping handler
+  (``handler(point) -> str | None``) for the training loop.
+- ``candidates(history) -> list[str]``: the setups it would pick, best first.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+
+from powertrain.errors import PowertrainError
+from powertrain.records import EvalPoint
+from powertrain.search.space import PAUSED, REACHED, RUNNING, STOPPED, History, Start, Trial
+
+
+class Strategy:
+    name = "strategy"
+    confirm = True  # whether the pick is confirmed on the setup's seeds after the search
+    finalists = 1  # how many of its best candidates are confirmed, the lowest mean then picked
+
+    def __init__(self, rng: np.random.Generator | None = None) -> None:
+        self.rng = rng if rng is not None else np.random.default_rng(0)
+
+    def next_runs(self, history: History) -> list[Start]:
+        raise NotImplementedError
+
+    def stop_reason(self, history: History, trial: Trial, point: EvalPoint) -> str | None:
+        return None
+
+    def handler(self, history: History, trial: Trial) -> Callable[[EvalPoint], str | None]:
+        return lambda point: self.stop_reason(history, trial, point)
+
+    def candidates(self, history: History) -> list[str]:
+        """Setups every seed of which reached the target, by mean energy-to-target; then setups with
+        some seed that reached it, by the mean over those seeds."""
+        complete = {
+            s: m for s in history.space.setups if (m := history.setup_mean_j(s)) is not None
+        }
+        partial = {
+            s: sum(v) / len(v) for s, v in history.reached_by_setup().items() if s not in complete
+        }
+        return sorted(complete, key=complete.get) + sorted(partial, key=partial.get)
+
+
+def _first_unstarted(history: History, setups, per_setup: int | None = None) -> Start | None:
+    for setup in setups:
+        for seed in history.space.seeds[setup][:per_setup]:
+            if history.trial(setup, seed) is None:
+                return Start(setup, seed)
+    return None
+
+
+def _bound_reason(energy_j: float, limit_j: float, beta: float, what: str) -> str | None:
+    if energy_j > limit_j:
+        return f"bound: {energy_j:.1f} J passed {beta:g} x {what} ({limit_j / beta:.1f} J)"
+    return None
+
+
+class Grid(Strategy):
+    """Every (setup, seed), each to its target or limits."""
+
+    name = "grid"
+
+    def next_runs(self, history: History) -> list[Start]:
+        return [
+            Start(s, seed)
+            for s in history.space.setups
+            for seed in history.space.seeds[s]
+            if history.trial(s, seed) is None
+        ]
+
+
+class Zeus(Strategy):
+    """Zeus's rule, the baseline: one seed per setup, a run stopped once its energy passes ``beta`` x
+    the best energy-to-target so far; the setup with the lowest energy-to-target is the pick,
+    unconfirmed."""
+
+    name = "zeus"
+    confirm = False
+
+    def __init__(self, rng=None, beta: float = 1.0) -> None:
+        super().__init__(rng)
+        self.beta = _at_least_one("beta", beta)
+
+    def next_runs(self, history: History) -> list[Start]:
+        start = _first_unstarted(history, history.space.setups, per_setup=1)
+        return [start] if start else []
+
+    def stop_reason(self, history, trial, point) -> str | None:
+        best = history.best_run_j()
+        if best is None:
+            return None
+        return _bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+
+
+class Bound(Strategy):
+    """Setup by setup, every seed; a run stops once its setup's mean energy (seeds done plus this one
+    so far) passes ``beta`` x the best setup's mean energy-to-target so far. A setup with a stopped or
+    censored seed cannot be the pick, so its remaining seeds are skipped. With beta 1 the true best is
+    never stopped, and no run spends more than in the grid."""
+
+    name = "bound"
+
+    def __init__(self, rng=None, beta: float = 1.0) -> None:
+        super().__init__(rng)
+        self.beta = _at_least_one("beta", beta)
+
+    def next_runs(self, history: History) -> list[Start]:
+        alive = [
+            s
+            for s in history.space.setups
+            if all(t.status in (REACHED, RUNNING) for t in history.of_setup(s))
+        ]
+        start = _first_unstarted(history, alive)
+        return [start] if start else []
+
+    def stop_reason(self, history, trial, point) -> str | None:
+        best = history.best_setup_mean_j()
+        if best is None:
+            return None
+        others = [t for t in history.of_setup(trial.setup) if t is not trial]
+        seeds = len(history.space.seeds[trial.setup])
+        mean_j = (sum(t.lower_bound_j for t in others) + point.total_energy_j) / seeds
+        return _bound_reason(mean_j, self.beta * best, self.beta, "the best setup's mean")
+
+
+class Halving(Strategy):
+    """Successive halving with energy as the budget, one seed per setup. Rung r gives every surviving
+    setup ``min_budget_j`` x eta^r joules (default: the energy of the first run's first evaluation);
+    the best 1/eta by validation accuracy at that equal energy go on (runs that reached the target
+    rank first, by energy-to-target). A run is also stopped once it passes ``beta`` x the best
+    energy-to-target so far: it can no longer win."""
+
+    name = "halving"
+
+    def __init__(
+        self, rng=None, eta=3.0, min_budget_j=None, beta=1.0, finalists=2, rank="accuracy"
+    ):
+        super().__init__(rng)
+        if rank not in ("accuracy", "predicted"):
+            raise PowertrainError(f"halving: rank must be accuracy or predicted, got {rank!r}")
+        self.rank = rank
+        self.finalists = _count_setting("finalists", finalists)
+        if not (math.isfinite(eta) and eta > 1):
+            raise PowertrainError(f"halving: eta (reduction factor) must be > 1, got {eta}")
+        self.eta, self.budget_j, self.beta = eta, min_budget_j, _at_least_one("beta", beta)
+        self.alive: list[str] | None = None
+
+    def next_runs(self, history: History) -> list[Start]:
+        space = history.space
+        if self.budget_j is None:
+            first = space.setups[0]
+            probe = history.trial(first, space.seeds[first][0])
+            if probe is None:
+                return [Start(first, space.seeds[first][0], budget_j=0.0)]
+            self.budget_j = max(probe.energy_j, 1e-9)
+        if self.alive is None:
+            self.alive = list(space.setups)
+        while True:
+            todo = [
+                Start(s, space.seeds[s][0], self.budget_j)
+                for s in self.alive
+                if _needs(history.trial(s, space.seeds[s][0]), self.budget_j)
+            ]
+            if todo:
+                return todo
+            trials = [history.trial(s, space.seeds[s][0]) for s in self.alive]
+            ranked = sorted(
+                (t for t in trials if t.status in (REACHED, PAUSED)),
+                key=self._ranker(history),
+            )
+            keep = ranked[: max(1, math.ceil(len(self.alive) / self.eta))]
+            self.alive = [t.setup for t in keep]
+            if all(t.status != PAUSED for t in keep):
+                return []
+            self.budget_j *= self.eta
+
+    def stop_reason(self, history, trial, point) -> str | None:
+        best = history.best_run_j()
+        if best is None:
+            return None
+        return _bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+
+    def _ranker(self, history: History):
+        budget_j = self.budget_j
+        if self.rank == "accuracy" or history.space.target is None:
+            return lambda t: _rung_rank(t, budget_j)
+        from powertrain.search.predict import predict, shape_prior
+
+        prior = shape_prior([t.points for t in history.trials.values() if len(t.points) > 1])
+
+        def by_prediction(t: Trial) -> tuple[int, float]:
+            if t.status == REACHED:
+                return (0, t.energy_to_target_j)
+            e = predict(t.points, history.space.target, math.inf, prior).energy_to_target_j
+            return (1, e if e is not None else math.inf)
+
+        return by_prediction
+
+
+def _needs(trial: Trial | None, budget_j: float) -> bool:
+    return trial is None or (trial.status == PAUSED and trial.energy_j < budget_j)
+
+
+def _rung_rank(trial: Trial, budget_j: float) -> tuple[int, float]:
+    if trial.status == REACHED:
+        return (0, trial.energy_to_target_j)
+    return (1, -accuracy_at(trial.points, budget_j))
+
+
+def accuracy_at(points: list[EvalPoint], energy_j: float) -> float:
+    """Validation accuracy at a cumulative energy, interpolated linearly between evaluations."""
+    if not points:
+        return 0.0
+    energies = [p.total_energy_j for p in points]
+    return float(np.interp(energy_j, energies, [p.val_accuracy for p in points]))
+
+
+class Thompson(Strategy):
+    """Seeds as repeated trials: each setup's log energy-to-target is normal with an unknown mean
+    (a wide prior around everything seen so far) and a pooled spread; Thompson sampling picks the setup
+    whose draw is lowest for the next seed. Runs are stopped at ``beta`` x the best run so far; a stopped
+    or censored run counts as one spread above what it spent. The search ends once the leader is the best
+    in ``confidence`` of the posterior draws, or after ``max_runs`` runs."""
+
+    name = "thompson"
+
+    def __init__(self, rng=None, beta=1.0, confidence=0.9, max_runs=None, draws=400, finalists=2):
+        super().__init__(rng)
+        self.finalists = _count_setting("finalists", finalists)
+        self.beta, self.confidence = _at_least_one("beta", beta), confidence
+        self.max_runs = None if max_runs is None else _count_setting("max_runs", max_runs, 10**6)
+        self.draws = _count_setting("draws", draws, 10**6)
+        if not 0 < confidence < 1:
+            raise PowertrainError(f"thompson: confidence must be between 0 and 1, got {confidence}")
+
+    def next_runs(self, history: History) -> list[Start]:
+        space = history.space
+        open_setups = [s for s in space.setups if _next_seed(history, s) is not None]
+        limit = self.max_runs or 2 * len(space.setups)
+        if not open_setups or len(history.trials) >= limit:
+            return []
+        means, sds = self._posterior(history)
+        if history.best_run_j() is not None and self._leader_confidence(history, means, sds) >= (
+            self.confidence
+        ):
+            return []
+        draws = {s: self.rng.normal(means[s], sds[s]) for s in open_setups}
+        choice = min(open_setups, key=draws.get)
+        return [Start(choice, _next_seed(history, choice))]
+
+    def stop_reason(self, history, trial, point) -> str | None:
+        best = history.best_run_j()
+        if best is None:
+            return None
+        return _bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+
+    def _posterior(self, history: History):
+        obs = {s: _log_observations(history, s) for s in history.space.setups}
+        everything = [x for v in obs.values() for x, _ in v]
+        prior_mean = float(np.mean(everything)) if everything else 0.0
+        prior_sd, noise = 1.0, _pooled_sd(history)
+        means, sds = {}, {}
+        for s, values in obs.items():
+            xs = [x + (noise if censored else 0.0) for x, censored in values]
+            precision = 1 / prior_sd**2 + len(xs) / noise**2
+            means[s] = (prior_mean / prior_sd**2 + sum(xs) / noise**2) / precision
+            sds[s] = precision**-0.5
+        return means, sds
+
+    def _leader_confidence(self, history, means, sds) -> float:
+        reached = history.reached_by_setup()
+        leader = min(reached, key=lambda s: means[s])
+        setups = list(history.space.setups)
+        draws = self.rng.normal(
+            [means[s] for s in setups], [sds[s] for s in setups], (self.draws, len(setups))
+        )
+        return float(np.mean(np.argmin(draws, axis=1) == setups.index(leader)))
+
+
+def _next_seed(history: History, setup: str) -> int | None:
+    return next((s for s in history.space.seeds[setup] if history.trial(setup, s) is None), None)
+
+
+def _log_observations(history: History, setup: str) -> list[tuple[float, bool]]:
+    return [
+        (math.log(max(t.lower_bound_j, 1e-9)), t.status != REACHED)
+        for t in history.of_setup(setup)
+        if t.status in (REACHED, STOPPED) or t.finished
+    ]
+
+
+def _pooled_sd(history: History, default: float = 0.3) -> float:
+    groups = [
+        [math.log(v) for v in vs] for vs in history.reached_by_setup().values() if len(vs) > 1
+    ]
+    dof = sum(len(g) - 1 for g in groups)
+    if dof < 2:
+        return default
+    ss = sum(sum((x - np.mean(g)) ** 2 for x in g) for g in groups)
+    return max(math.sqrt(ss / dof), 0.05)
+
+
+def _count_setting(name: str, value: float, most: int = 100) -> int:
+    if not (isinstance(value, int | float) and value == int(value) and 1 <= value <= most):
+        raise PowertrainError(f"{name} must be a whole number from 1 to {most}, got {value}")
+    return int(value)
+
+
+def _at_least_one(name: str, value: float) -> float:
+    if not (math.isfinite(value) and value >= 1):
+        raise PowertrainError(f"{name} must be a finite number >= 1, got {value}")
+    return float(value)
+
+
+STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (Grid, Zeus, Bound, Halving, Thompson)}
+
+
+def make_strategy(name: str, rng: np.random.Generator | None = None, **settings) -> Strategy:
+    """A strategy by name, with its settings (e.g. ``beta``, ``eta``)."""
+    if name not in STRATEGIES:
+        raise PowertrainError(
+            f"no search strategy named {name!r}; choose one of {', '.join(STRATEGIES)}"
+        )
+    import inspect
+
+    known = [p for p in inspect.signature(STRATEGIES[name]).parameters if p != "rng"]
+    unknown = [k for k in settings if k not in known]
+    if unknown:
+        raise PowertrainError(
+            f"strategy {name} has no setting {', '.join(unknown)}; it takes {', '.join(known) or 'none'}"
+        )
+    return STRATEGIES[name](rng, **settings)

@@ -1,0 +1,64 @@
+"""Made-up stored studies for search tests: runs whose accuracy rises with the energy spent."""
+
+from __future__ import annotations
+
+import math
+
+from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome
+from powertrain.store.memory import MemoryStore
+
+ESTIMATE = {"cpu": {"meter": "estimate", "method": "estimate", "estimated": True}}
+
+
+def curve_points(rate: float, joules_per_eval: float, target: float, evals: int) -> list[EvalPoint]:
+    """Accuracy 0.1 + 0.85 (1 - exp(-rate step)), evaluated every 100 steps until the target."""
+    points = []
+    for i in range(evals):
+        step = 100 * (i + 1)
+        acc = 0.1 + 0.85 * (1 - math.exp(-rate * step))
+        energy = joules_per_eval * (i + 1)
+        points.append(
+            EvalPoint(i, step, (i + 1) / 4, step * 32, 1.0, acc, energy / 10, {"cpu": energy})
+        )
+        if acc >= target:
+            break
+    return points
+
+
+def add_run(store, study, setup, seed, rate, joules_per_eval, target=0.86, evals=16) -> None:
+    points = curve_points(rate, joules_per_eval, target, evals)
+    key = f"{sorted(setup.items())}-{seed}"
+    run_id = store.begin_run(study, key, setup, {}, seed, {"host": "h", "cpu_model": "X"}, ESTIMATE)
+    for p in points:
+        store.add_eval_point(run_id, p)
+    last = points[-1]
+    reached = last.val_accuracy >= target
+    total = last.total_energy_j + 0.5  # the test evaluation after the last point
+    store.finish_run(
+        run_id,
+        RunOutcome(
+            REACHED if reached else CENSORED,
+            "target reached" if reached else "max epochs",
+            total,
+            {"cpu": total},
+            last.elapsed_s,
+            last.step,
+            last.val_accuracy,
+            last.val_accuracy,
+            last.total_energy_j if reached else None,
+            last.elapsed_s if reached else None,
+            last.step if reached else None,
+        ),
+    )
+
+
+def made_up_study(store=None, study="made-up", setups=12, seeds=3, jitter=0.15):
+    """``setups`` setups, learning rates and energy per evaluation varying; some never reach 0.86."""
+    store = store or MemoryStore()
+    store.save_study(study, {"name": study, "task": {"target_accuracy": 0.86}})
+    for i in range(setups):
+        setup = {"batch_size": 16 * 2 ** (i % 4), "learning_rate": 0.001 * 3 ** (i // 4)}
+        for seed in range(seeds):
+            rate = 0.0004 * (1 + i % 5) * (1 + jitter * math.sin(7 * i + 3 * seed))
+            add_run(store, study, setup, seed, rate, 2.0 + (i * 7 % 5), evals=16)
+    return store

@@ -1,0 +1,125 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from powertrain.errors import PowertrainError
+from powertrain.search import make_strategy
+from powertrain.search.predict import PredictedStop, predict, shape_prior
+from powertrain.search.replay import load_curves, simulate
+from tests.fakes.curves import curve_points, made_up_study
+
+
+@pytest.fixture(scope="module")
+def store():
+    return made_up_study()
+
+
+def test_grid_spends_exactly_the_sum_of_all_runs(store):
+    total = sum(r.outcome.total_energy_j for r in store.runs("made-up"))
+    sim = simulate(store, "made-up", "grid", repeats=5)
+    assert sim.grid_energy_j == pytest.approx(total)
+    for order in sim.orders:
+        assert order["energy_j"] == pytest.approx(total)
+        assert order["within_10pct"] and order["ratio_to_best"] == 1.0
+
+
+@pytest.mark.parametrize("jitter", [0.0, 0.15, 0.4])
+def test_bound_with_beta_one_picks_the_true_best_and_never_spends_more_than_the_grid(jitter):
+    study = made_up_study(jitter=jitter)
+    sim = simulate(study, "made-up", "bound", repeats=40, seed=3, beta=1.0)
+    assert sim.best is not None
+    for order in sim.orders:
+        assert order["ratio_to_best"] == 1.0  # a true best (ties are equally best)
+        assert order["confirmed"]
+        assert order["energy_j"] <= sim.grid_energy_j + 1e-9
+    assert min(o["share"] for o in sim.orders) < 1.0  # it does save something
+
+
+@pytest.mark.parametrize("strategy", ["zeus", "halving", "thompson"])
+def test_other_strategies_never_spend_more_than_the_grid_plus_a_restart(store, strategy):
+    sim = simulate(store, "made-up", strategy, repeats=20, seed=1)
+    for order in sim.orders:
+        assert 0 < order["energy_j"] <= 2 * sim.grid_energy_j
+        assert order["pick"] is not None
+
+
+@pytest.mark.parametrize("strategy", ["bound", "halving", "thompson"])
+def test_replay_is_deterministic_for_a_fixed_seed(store, strategy):
+    first = simulate(store, "made-up", strategy, repeats=15, seed=7).to_dict()
+    assert simulate(store, "made-up", strategy, repeats=15, seed=7).to_dict() == first
+    other = simulate(store, "made-up", strategy, repeats=15, seed=8).to_dict()
+    assert [o["energy_j"] for o in other["orders"]] != [o["energy_j"] for o in first["orders"]]
+
+
+def test_zeus_is_not_confirmed_and_halving_confirms_on_three_seeds(store):
+    zeus = simulate(store, "made-up", "zeus", repeats=10)
+    assert all(o["energy_j"] == o["search_energy_j"] for o in zeus.orders)
+    halving = simulate(store, "made-up", "halving", repeats=10)
+    assert any(o["energy_j"] > o["search_energy_j"] for o in halving.orders)
+
+
+def test_unknown_strategies_and_bad_settings_are_one_clear_message(store):
+    with pytest.raises(PowertrainError, match="choose one of grid, zeus, bound"):
+        make_strategy("nope")
+    with pytest.raises(PowertrainError, match="beta must be a finite number >= 1"):
+        simulate(store, "made-up", "bound", beta=0.5)
+    with pytest.raises(PowertrainError, match="eta"):
+        simulate(store, "made-up", "halving", eta=1.0)
+    with pytest.raises(PowertrainError, match="no finished runs"):
+        load_curves(store, "absent")
+
+
+def test_prediction_recovers_a_power_law_curve_and_beats_nothing_by_luck():
+    points = [p for p in curve_points(0.0008, 2.0, 2.0, 40)]
+    truth = next(p for p in points if p.val_accuracy >= 0.86).total_energy_j
+    pred = predict(points[:8], 0.86, max_progress=4000, prior_c=0.5)
+    assert pred.p_reach > 0.5
+    assert pred.low_j * (1 - 1e-6) <= pred.energy_to_target_j <= pred.high_j * (1 + 1e-6)
+    assert abs(pred.energy_to_target_j - truth) / truth < 0.5
+
+
+def test_predicted_stop_ends_a_run_that_plateaus_below_the_target():
+    plateau = curve_points(0.002, 1.0, 2.0, 12)
+    plateau = [
+        p.__class__(**{**p.__dict__, "val_accuracy": min(p.val_accuracy, 0.6)}) for p in plateau
+    ]
+    stop = PredictedStop(target=0.86, max_progress=1200, threshold=0.05, min_evals=6)
+    reasons = [stop(p) for p in plateau]
+    assert any(r and "predicted to miss the target" in r for r in reasons)
+    finished = [curve_points(rate, 1.0, 0.86, 40) for rate in (0.0006, 0.001)]
+    rising = PredictedStop(0.86, 10_000, threshold=0.05, min_evals=6, prior_c=shape_prior(finished))
+    assert all(rising(p) is None for p in curve_points(0.0008, 1.0, 0.86, 40))
+
+
+def test_search_figure_draws_every_strategy(store):
+    from matplotlib.figure import Figure
+
+    from powertrain.search.figure import search_figure
+
+    sims = [simulate(store, "made-up", s, repeats=5) for s in ("zeus", "bound")]
+    fig = search_figure(sims)
+    assert isinstance(fig, Figure)
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == ["zeus", "bound"]
+    assert not math.isnan(fig.axes[0].get_xlim()[0])
+
+
+def test_a_strategy_is_a_stopping_handler_for_the_training_loop(store):
+    from powertrain.search.space import History, Space, Trial
+
+    history = History(Space(("a", "b"), {"a": (0,), "b": (0,)}))
+    history.trials[("a", 0)] = Trial("a", 0, status="reached", energy_j=10, energy_to_target_j=10)
+    trial = history.trials.setdefault(("b", 0), Trial("b", 0))
+    stop = make_strategy("zeus").handler(history, trial)
+    below, above = curve_points(0.0001, 4.0, 0.99, 3)[1:3]  # 8 J, then 12 J
+    assert stop(below) is None
+    assert stop(above) == "bound: 12.0 J passed 1 x the best run's (10.0 J)"
+
+
+def test_halving_settings_change_what_it_spends(store):
+    thirds = simulate(store, "made-up", "halving", repeats=10, eta=3)
+    halves = simulate(store, "made-up", "halving", repeats=10, eta=2)
+    assert thirds.summary()["energy_median_j"] != halves.summary()["energy_median_j"]
+    with pytest.raises(PowertrainError, match="rank must be accuracy or predicted"):
+        simulate(store, "made-up", "halving", rank="luck")
