@@ -19,6 +19,7 @@ LAYERS = [
         "trace",
         "measure",
         "hardware",
+        "power_limit",
         "records",
     ],  # measuring, and what a run records
     ["data", "models", "train"],  # the loop and what it trains

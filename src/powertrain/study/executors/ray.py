@@ -106,7 +106,7 @@ class RayExecutor:
 
     def run(self, study: StudyConfig, specs: list[RunSpec], sink: RunSink, reporter=None):
         if not specs:
-            return []
+            return {}
         ray = self._connect()
         task = ray.remote(_run_on_node).options(
             num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0
@@ -117,14 +117,12 @@ class RayExecutor:
             [s for s in specs if s.stage is Stage.PRETRAIN],
             [s for s in specs if s.stage is not Stage.PRETRAIN],
         ):
-            pending = {
-                task.remote(study, s, self.artifacts_dir, threads): s for s in batch
-            }
+            pending = {task.remote(study, s, self.artifacts_dir, threads): s for s in batch}
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 spec = pending.pop(done[0])
                 outcomes[spec.run_key] = self._write(ray, done[0], spec, sink)
-        return [outcomes[s.run_key] for s in specs if s.run_key in outcomes]
+        return outcomes
 
     def _write(self, ray, ref, spec: RunSpec, sink: RunSink) -> RunOutcome:
         """Write one finished task's records through the sink, in the order they happened."""

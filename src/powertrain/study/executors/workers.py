@@ -66,9 +66,7 @@ def plan_slots(
             " `share_gpus: true` in the study (the GPU energy is then apportioned between runs)"
         )
     if workers > len(gpu_uuids):
-        return [
-            WorkerSlot(i, (gpu_uuids[i % len(gpu_uuids)],), threads) for i in range(workers)
-        ]
+        return [WorkerSlot(i, (gpu_uuids[i % len(gpu_uuids)],), threads) for i in range(workers)]
     per = len(gpu_uuids) // workers
     return [
         WorkerSlot(i, tuple(gpu_uuids[i * per : (i + 1) * per]), threads) for i in range(workers)
@@ -145,13 +143,15 @@ class WorkersExecutor:
         share_gpus: bool = False,
         cpu_count: int | None = None,
     ) -> None:
-        self.slots = plan_slots(workers, gpu_uuids or [], cpu_count or os.cpu_count() or 1, share_gpus)
+        self.slots = plan_slots(
+            workers, gpu_uuids or [], cpu_count or os.cpu_count() or 1, share_gpus
+        )
         self.artifacts_dir = artifacts_dir
         self._mp = multiprocessing.get_context("spawn")  # no fork of a process that holds torch
 
     def run(self, study: StudyConfig, specs: list[RunSpec], sink: RunSink, reporter=None):
         if not specs:
-            return []
+            return {}
         results = self._mp.Queue()
         workers = [self._start(slot, study, results) for slot in self.slots]
         try:
@@ -193,7 +193,7 @@ class WorkersExecutor:
                 self._bury_dead(workers, results, sink, study, outcomes)
                 continue
             self._handle(message, workers, sink, outcomes)
-        return [outcomes[s.run_key] for s in specs if s.run_key in outcomes]
+        return outcomes
 
     def _handle(self, message, workers, sink, outcomes) -> None:
         index, kind, worker_run_id, payload = message
