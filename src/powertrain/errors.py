@@ -7,3 +7,7 @@ class PowertrainError(Exception):
 
 class ConfigError(PowertrainError):
     """A study file that cannot be used. The message starts with the key's path."""
+
+
+class RunClaimed(ValueError):
+    """Another live process holds this run (see ``store/claims.py``): skip it, it is being trained."""

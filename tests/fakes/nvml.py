@@ -35,14 +35,18 @@ class FakeGpu:
     power_mw: int = 100_000
     power_limit_mw: int = 700_000
     lost: bool = False
+    limit_constraints_mw: tuple[int, int] = (200_000, 700_000)
 
 
 class FakeNvml:
     NVMLError = NVMLError
 
-    def __init__(self, gpus: list[FakeGpu], init_error: int | None = None) -> None:
+    def __init__(
+        self, gpus: list[FakeGpu], init_error: int | None = None, root: bool = True
+    ) -> None:
         self.gpus = gpus
         self.init_error = init_error
+        self.root = root  # only root may set a power limit
         self.initialised = 0
         for name, value in globals().items():
             if name.startswith("NVML_"):
@@ -95,3 +99,18 @@ class FakeNvml:
         if gpu.energy_mj is None:
             raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
         return gpu.energy_mj
+
+    def nvmlDeviceGetPowerManagementLimit(self, handle: int) -> int:
+        return self._gpu(handle).power_limit_mw
+
+    def nvmlDeviceGetPowerManagementLimitConstraints(self, handle: int) -> list[int]:
+        return list(self._gpu(handle).limit_constraints_mw)
+
+    def nvmlDeviceSetPowerManagementLimit(self, handle: int, limit_mw: int) -> None:
+        gpu = self._gpu(handle)
+        if not self.root:
+            raise NVMLError(NVML_ERROR_NO_PERMISSION)
+        low, high = gpu.limit_constraints_mw
+        if not low <= limit_mw <= high:
+            raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
+        gpu.power_limit_mw = limit_mw

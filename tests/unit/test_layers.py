@@ -20,6 +20,7 @@ LAYERS = [
         "measure",
         "command",
         "hardware",
+        "power_limit",
         "records",
     ],  # measuring, and what a run records
     ["data", "models", "train"],  # the loop and what it trains

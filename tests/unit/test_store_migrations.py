@@ -94,7 +94,8 @@ def test_a_version_1_store_opens_migrates_and_gives_the_same_runs(tmp_path, with
     (version,) = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
     db.close()
-    assert int(version) == SCHEMA_VERSION == 2
+    assert int(version) == SCHEMA_VERSION == 3
+    assert {"owner", "heartbeat_at"} <= columns  # version 3: claims
     assert "stage" in columns and not columns & {"energy_to_target_j", "total_energy_j"}
 
     trained = [r for r in runs if r.stage is Stage.TRAIN]

@@ -29,6 +29,7 @@ class Method(str, Enum):
     SAMPLED_POWER = "sampled_power"  # instantaneous power readings integrated over time
     ESTIMATE = "estimate"  # a model of the machine (CPU time x watts per core, ...)
     REPLAY = "replay"  # played back from a recorded trace
+    APPORTIONED = "apportioned"  # a device-wide counter split between the runs that shared it
 
 
 class MeterError(PowertrainError):

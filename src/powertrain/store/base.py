@@ -6,9 +6,10 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
    earlier *unfinished* attempt at that (study, run key) (a run that was killed) is removed with its
    evaluation points, timeline and inference results, in the same transaction, so a resumed study never
    holds duplicates. Beginning a key that already finished raises ValueError, except a FAILED one when
-   ``spec.replace_failed`` is true (it is then removed like an unfinished one). (The claim is where a
-   lease will go: a RUNNING attempt whose worker still beats its heartbeat will be refused too, with
-   the same signature.)
+   ``spec.replace_failed`` is true (it is then removed like an unfinished one). An unfinished attempt
+   that another live process holds is refused with ``RunClaimed`` (see ``store/claims.py``): a dead
+   holder's run is taken over (at once on the same host, after the lease elsewhere), the store's own
+   are begun afresh. The store beats the heartbeat of the runs it holds until they finish.
 3. ``add_eval_point`` and ``finish_run`` are durable when they return: a process killed after them
    loses nothing they wrote, and a process killed during them leaves the store as it was before.
 4. ``runs`` lists runs in the order they began; ``eval_points`` in index order.
@@ -25,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from powertrain.records import EvalPoint, RunOutcome, RunRecord
+from powertrain.store.claims import LEASE_S, Owner
 from powertrain.study.artifacts import DEFAULT_ARTIFACTS
 
 if TYPE_CHECKING:
@@ -32,6 +34,21 @@ if TYPE_CHECKING:
 
 
 class ResultStore(ABC):
+    #: how long another host's claim holds without a heartbeat (same-host claims end with their process)
+    lease_s: float = LEASE_S
+    _owner: Owner | None = None
+
+    @property
+    def owner(self) -> Owner:
+        """Who this store's claims are held by: this process, unless set (tests, a coordinator)."""
+        if self._owner is None:
+            self._owner = Owner.this_process()
+        return self._owner
+
+    @owner.setter
+    def owner(self, owner: Owner) -> None:
+        self._owner = owner
+
     @abstractmethod
     def save_study(self, name: str, config: dict[str, Any]) -> None: ...
 

@@ -7,8 +7,9 @@ import dataclasses
 import time
 from typing import Any
 
-from powertrain.records import FAILED, FINAL_STATUSES, RUNNING, EvalPoint, RunOutcome, RunRecord
+from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
 from powertrain.store.base import ResultStore, same_run
+from powertrain.store.claims import check_claimable
 
 
 class MemoryStore(ResultStore):
@@ -20,6 +21,7 @@ class MemoryStore(ResultStore):
         self._inference: dict[int, list[dict[str, Any]]] = {}
         self._idle: dict[str, list[dict[str, Any]]] = {}
         self._next_id = 1
+        self._claims: dict[int, tuple[str, float]] = {}  # run id -> (owner, heartbeat_at)
 
     def save_study(self, name: str, config: dict[str, Any]) -> None:
         created = self._studies.get(name, {}).get("created_at", time.time())
@@ -34,11 +36,8 @@ class MemoryStore(ResultStore):
         same = [
             r for r in self._runs.values() if r.study == spec.study and r.run_key == spec.run_key
         ]
-        if any(
-            r.status in FINAL_STATUSES and not (spec.replace_failed and r.status == FAILED)
-            for r in same
-        ):
-            raise ValueError(f"run {spec.run_key} of study {spec.study!r} has already finished")
+        attempts = [(r.status.value, *self._claims.get(r.id, (None, None))) for r in same]
+        check_claimable(spec, attempts, self.owner, self.lease_s)
         for r in same:
             del self._runs[r.id]
             self._points.pop(r.id, None)
@@ -57,7 +56,9 @@ class MemoryStore(ResultStore):
             time.time(),
             stage=spec.stage,
         )
-        return self._add(record, [])
+        run_id = self._add(record, [])
+        self._claims[run_id] = (str(self.owner), time.time())
+        return run_id
 
     def _add(self, record: RunRecord, points: list[EvalPoint]) -> int:
         run_id, self._next_id = self._next_id, self._next_id + 1

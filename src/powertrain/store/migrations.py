@@ -8,6 +8,8 @@ so a file is either migrated or left as it was.
 - 2: ``stage`` always there; the pretraining stage no longer carries a magic ``"stage"`` key in its
   setup; the columns nothing read (``energy_to_target_j``, ``total_energy_j``: the outcome holds them)
   dropped.
+- 3: claims: ``owner`` (host:pid:start time) and ``heartbeat_at`` on runs, so that several processes
+  can work one study (see ``store/claims.py``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _v1_to_v2(db: sqlite3.Connection) -> None:
@@ -28,7 +30,12 @@ def _v1_to_v2(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE runs DROP COLUMN {unread}")
 
 
-MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2}
+def _v2_to_v3(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE runs ADD COLUMN owner TEXT")
+    db.execute("ALTER TABLE runs ADD COLUMN heartbeat_at REAL")
+
+
+MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {1: _v1_to_v2, 2: _v2_to_v3}
 
 
 def migrate(db: sqlite3.Connection, version: int) -> int:

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import threading
 import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.records import FAILED, FINAL_STATUSES, RUNNING, EvalPoint, RunOutcome, RunRecord
+from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
 from powertrain.store.base import ResultStore
+from powertrain.store.claims import Heartbeat, check_claimable
 from powertrain.store.migrations import SCHEMA_VERSION, migrate
 
 SCHEMA = """
@@ -35,7 +37,9 @@ CREATE TABLE IF NOT EXISTS runs (
     started_at REAL NOT NULL,
     finished_at REAL,
     outcome TEXT,
-    stage TEXT NOT NULL DEFAULT 'train'
+    stage TEXT NOT NULL DEFAULT 'train',
+    owner TEXT,
+    heartbeat_at REAL
 );
 CREATE INDEX IF NOT EXISTS runs_by_study ON runs (study, run_key);
 CREATE TABLE IF NOT EXISTS eval_points (
@@ -66,12 +70,14 @@ CREATE TABLE IF NOT EXISTS timelines (
 class SqliteStore(ResultStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
+        self._lock = threading.RLock()  # one transaction at a time on the one connection
+        self._heartbeat = Heartbeat(self.heartbeat, self.lease_s / 3)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db: sqlite3.Connection | None = sqlite3.connect(
-                str(path), isolation_level=None, timeout=30
-            )
+                str(path), isolation_level=None, timeout=30, check_same_thread=False
+            )  # the heartbeat thread writes too, under self._lock
             self._db.execute("PRAGMA foreign_keys = ON")
             if str(path) != ":memory:":
                 self._db.execute("PRAGMA journal_mode = WAL")
@@ -115,7 +121,7 @@ class SqliteStore(ResultStore):
         return self._db
 
     def _transaction(self):
-        return _Transaction(self.db)
+        return _Transaction(self.db, self._lock)
 
     def save_study(self, name: str, config: dict[str, Any]) -> None:
         with self._transaction() as db:
@@ -132,42 +138,45 @@ class SqliteStore(ResultStore):
 
     def begin_run(self, spec, hardware, provenance) -> int:
         with self._transaction() as db:
-            statuses = [
-                s
-                for (s,) in db.execute(
-                    "SELECT status FROM runs WHERE study = ? AND run_key = ?",
-                    (spec.study, spec.run_key),
-                )
-            ]
-            if any(
-                s in FINAL_STATUSES and not (spec.replace_failed and s == FAILED) for s in statuses
-            ):
-                raise ValueError(f"run {spec.run_key} of study {spec.study!r} has already finished")
+            rows = db.execute(
+                "SELECT status, owner, heartbeat_at FROM runs WHERE study = ? AND run_key = ?",
+                (spec.study, spec.run_key),
+            ).fetchall()
+            check_claimable(spec, rows, self.owner, self.lease_s)
             db.execute(
                 "DELETE FROM runs WHERE study = ? AND run_key = ?", (spec.study, spec.run_key)
             )  # cascades
-            return self._insert_run(
-                db,
-                RunRecord(
-                    0,
-                    spec.study,
-                    spec.run_key,
-                    spec.setup,
-                    spec.train,
-                    spec.seed,
-                    RUNNING,
-                    hardware,
-                    provenance,
-                    time.time(),
-                    stage=spec.stage,
-                ),
+            record = RunRecord(
+                0,
+                spec.study,
+                spec.run_key,
+                spec.setup,
+                spec.train,
+                spec.seed,
+                RUNNING,
+                hardware,
+                provenance,
+                time.time(),
+                stage=spec.stage,
+            )
+            run_id = self._insert_run(db, record, str(self.owner))
+        self._heartbeat.hold(run_id)
+        return run_id
+
+    def heartbeat(self, run_ids: list[int]) -> None:
+        """Show that this process still trains ``run_ids`` (the claims' heartbeat)."""
+        with self._transaction() as db:
+            db.executemany(
+                "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = ? AND owner = ?",
+                [(time.time(), i, RUNNING.value, str(self.owner)) for i in run_ids],
             )
 
     @staticmethod
-    def _insert_run(db: sqlite3.Connection, r: RunRecord) -> int:
+    def _insert_run(db: sqlite3.Connection, r: RunRecord, owner: str | None = None) -> int:
         cursor = db.execute(
             "INSERT INTO runs (study, run_key, setup, train, seed, status, hardware, provenance,"
-            " started_at, finished_at, outcome, stage) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " started_at, finished_at, outcome, stage, owner, heartbeat_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 r.study,
                 r.run_key,
@@ -181,6 +190,8 @@ class SqliteStore(ResultStore):
                 r.finished_at,
                 json.dumps(r.outcome.to_dict()) if r.outcome else None,
                 r.stage.value,
+                owner,
+                time.time() if owner else None,
             ),
         )
         return int(cursor.lastrowid)
@@ -214,6 +225,7 @@ class SqliteStore(ResultStore):
             )
 
     def finish_run(self, run_id: int, outcome: RunOutcome) -> None:
+        self._heartbeat.release(run_id)
         with self._transaction() as db:
             db.execute(
                 "UPDATE runs SET status = ?, outcome = ?, finished_at = ? WHERE id = ? AND status = ?",
@@ -305,20 +317,30 @@ class SqliteStore(ResultStore):
         return json.loads(row[0]) if row else None
 
     def close(self) -> None:
+        self._heartbeat.stop()
         if self._db is not None:
             self._db.close()
             self._db = None
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error: each write is all or nothing."""
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error: each write is all or nothing. The lock keeps
+    this process's threads (the heartbeat) from interleaving their transactions."""
 
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self.db = db
+    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
+        self.db, self.lock = db, lock
 
     def __enter__(self) -> sqlite3.Connection:
-        self.db.execute("BEGIN IMMEDIATE")
+        self.lock.acquire()
+        try:
+            self.db.execute("BEGIN IMMEDIATE")
+        except BaseException:
+            self.lock.release()
+            raise
         return self.db
 
     def __exit__(self, exc_type, *rest) -> None:
-        self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        try:
+            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+        finally:
+            self.lock.release()

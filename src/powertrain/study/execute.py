@@ -166,8 +166,8 @@ class StoreSink:
         self._runs: dict[int, tuple[RunSpec, dict]] = {}
 
     def begin(self, spec: RunSpec, hardware: dict, provenance: dict) -> int:
+        run_id = self.store.begin_run(spec, hardware, provenance)  # may refuse: RunClaimed
         self.reporter.run_started(spec.as_setup(), spec.seed)
-        run_id = self.store.begin_run(spec, hardware, provenance)
         self._runs[run_id] = (spec, provenance)
         return run_id
 

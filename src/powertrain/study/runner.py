@@ -47,6 +47,7 @@ class StudyResult:
     skipped: int = 0
     outcomes: list[RunOutcome] = field(default_factory=list)
     pretrained: Pretrained | None = None
+    claimed_elsewhere: int = 0  # runs another process was training, left to it
 
 
 def run_study(
@@ -77,10 +78,9 @@ def run_study(
     reporter.study_started(study, total, len(grid))
     if grid:
         outcomes = executor.run(study, specs, StoreSink(store, reporter), reporter)
-        result.outcomes = [
-            o for s, o in zip(specs, outcomes, strict=True) if s.stage is Stage.TRAIN
-        ]
+        result.outcomes = [outcomes[s.run_key] for s in grid if s.run_key in outcomes]
         result.ran = len(result.outcomes)
+        result.claimed_elsewhere = len(grid) - result.ran
         if needs_pretraining_stage(study, grid) or _uses_checkpoint(study, grid):
             result.pretrained = pretrained(study, store.runs(study.name), artifacts_dir)
     finished = getattr(reporter, "study_finished", None)  # optional: older reporters lack it

@@ -18,6 +18,7 @@ import pytest
 
 from powertrain.meters.base import Provenance
 from powertrain.records import CENSORED, FAILED, REACHED, RUNNING, EvalPoint, RunOutcome, Stage
+from powertrain.store.claims import Owner, RunClaimed
 from powertrain.study.plan import RunSpec
 
 PROVENANCE = {"cpu": {"meter": "estimate", "method": "estimate", "estimated": True, "details": {}}}
@@ -187,3 +188,29 @@ class StoreContract:
 
     def test_the_store_names_its_artifacts_folder(self, store):
         assert store.artifacts_dir.name == "artifacts"
+
+    def test_a_run_another_live_process_holds_is_refused(self, store):
+        store.save_study("st", {})
+        me = store.owner
+        store.owner = Owner("another-host", 4242, 1.0)  # alive while its heartbeat is fresh
+        begin(store)
+        store.owner = me
+        with pytest.raises(RunClaimed, match="being trained by process 4242 on another-host"):
+            begin(store)
+
+    def test_a_claim_whose_holder_is_gone_is_taken_over(self, store):
+        store.save_study("st", {})
+        me = store.owner
+        store.owner = Owner("another-host", 4242, 1.0)
+        begin(store)
+        store.owner, store.lease_s = me, 0.0  # the other host's heartbeat is past its lease
+        run_id = begin(store)
+        assert [r.id for r in store.runs("st")] == [run_id]
+
+    def test_a_claim_of_a_dead_process_on_this_host_is_taken_over_at_once(self, store):
+        store.save_study("st", {})
+        me = store.owner
+        store.owner = Owner(me.host, me.pid, me.started_at - 1000)  # a pid since reused
+        begin(store)
+        store.owner = me
+        assert begin(store) == store.runs("st")[0].id

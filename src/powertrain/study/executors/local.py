@@ -3,9 +3,11 @@ are loaded once)."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from powertrain.errors import RunClaimed
 from powertrain.models.registry import check_user_model
 from powertrain.study.execute import RunEnv, RunSink, execute_run
 
@@ -15,6 +17,8 @@ if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
     from powertrain.study.plan import RunSpec
     from powertrain.study.runner import Reporter
+
+log = logging.getLogger(__name__)
 
 
 class LocalExecutor:
@@ -45,15 +49,19 @@ class LocalExecutor:
         specs: list[RunSpec],
         sink: RunSink,
         reporter: Reporter | None = None,
-    ) -> list[RunOutcome]:
+    ) -> dict[str, RunOutcome]:
         """The reporter hears of each run from the sink (``StoreSink``); here it is not needed."""
         if not specs:
-            return []
+            return {}
         env = self.open_env(study)
         if not study.task.command:  # every data set loaded, every label checked, the model probed
             check_user_model(study.task.model, study.task.model_options, env.tasks())
-        outcomes = []
+        outcomes = {}
         for spec in specs:
-            run_id = sink.begin(spec, env.hardware, env.provenance)  # the claim
-            outcomes.append(execute_run(spec, env, sink, run_id=run_id))
+            try:
+                run_id = sink.begin(spec, env.hardware, env.provenance)  # the claim
+            except RunClaimed as claimed:  # another process trains it: nothing to do here
+                log.info("skipped: %s", claimed)
+                continue
+            outcomes[spec.run_key] = execute_run(spec, env, sink, run_id=run_id)
         return outcomes

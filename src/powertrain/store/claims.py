@@ -1,0 +1,127 @@
+"""Claims on runs: so that any number of processes can work one study in one store, each run trained once.
+
+``begin_run`` is the claim. It notes who holds the run (the owner: host, process id and the process's
+start time, so a reused pid is not taken for the old one) and when the owner last showed it is alive
+(the heartbeat). Another process's ``begin_run`` of the same run is refused with ``RunClaimed`` while
+the holder lives; it takes the run over when the holder is gone:
+
+- on the same host, at once, when the holder's process no longer exists (a SIGKILLed ``powertrain run``
+  is taken over by the next one without waiting);
+- on another host (a store on a shared disk), once the heartbeat is older than the lease.
+
+A store that hands out claims beats the heartbeat of the runs it holds from a daemon thread, every
+third of the lease, until they finish or the store is closed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psutil
+
+from powertrain.errors import RunClaimed  # noqa: F401 - raised here, caught by executors
+
+LEASE_S = 60.0  # a claim whose heartbeat is older than this is taken over (across hosts)
+
+
+@dataclass(frozen=True)
+class Owner:
+    host: str
+    pid: int
+    started_at: float  # the process's start time: tells a reused pid from the holder
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.pid}:{self.started_at:.2f}"
+
+    @classmethod
+    def parse(cls, text: str | None) -> Owner | None:
+        try:
+            host, pid, started = (text or "").rsplit(":", 2)
+            return cls(host, int(pid), float(started))
+        except ValueError:
+            return None
+
+    @classmethod
+    def this_process(cls) -> Owner:
+        return cls(socket.gethostname(), os.getpid(), psutil.Process().create_time())
+
+    def alive(self, heartbeat_at: float | None, lease_s: float, now: float) -> bool:
+        """Whether this owner may still be training its run."""
+        if self.host == socket.gethostname():
+            try:
+                return abs(psutil.Process(self.pid).create_time() - self.started_at) < 0.05
+            except psutil.NoSuchProcess:
+                return False
+        return heartbeat_at is not None and now - heartbeat_at < lease_s
+
+
+def held_by_another(
+    holder: str | None, heartbeat_at: float | None, me: Owner, lease_s: float
+) -> Owner | None:
+    """The live owner other than ``me`` that holds an unfinished run, or None (free to take)."""
+    owner = Owner.parse(holder)
+    if owner is None or owner == me:
+        return None
+    return owner if owner.alive(heartbeat_at, lease_s, time.time()) else None
+
+
+def check_claimable(spec, attempts, me: Owner, lease_s: float) -> None:
+    """Refuse to begin ``spec`` over its earlier ``attempts`` (status, owner, heartbeat_at): a finished
+    one (ValueError; a FAILED one only unless ``spec.replace_failed``), or one another live process
+    holds (RunClaimed). Anything else is a dead attempt, for the caller to remove."""
+    for status, holder, heartbeat_at in attempts:
+        if status != "running":
+            if not (spec.replace_failed and status == "failed"):
+                raise ValueError(f"run {spec.run_key} of study {spec.study!r} has already finished")
+            continue
+        owner = held_by_another(holder, heartbeat_at, me, lease_s)
+        if owner is not None:
+            raise RunClaimed(
+                f"run {spec.run_key} of study {spec.study!r} is being trained by process"
+                f" {owner.pid} on {owner.host}"
+            )
+
+
+class Heartbeat:
+    """Calls ``beat(run_ids)`` every ``interval_s`` for the runs held, from one daemon thread."""
+
+    def __init__(self, beat: Callable[[list[int]], None], interval_s: float) -> None:
+        self._beat, self._interval_s = beat, interval_s
+        self._held: set[int] = set()
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def hold(self, run_id: int) -> None:
+        with self._lock:
+            self._held.add(run_id)
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._loop, name="powertrain-heartbeat", daemon=True
+                )
+                self._thread.start()
+
+    def release(self, run_id: int) -> None:
+        with self._lock:
+            self._held.discard(run_id)
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self._interval_s):
+            with self._lock:
+                held = sorted(self._held)
+            if held:
+                try:
+                    self._beat(held)
+                except Exception:  # noqa: BLE001 - a closed store; the next begin will tell
+                    return

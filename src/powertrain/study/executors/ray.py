@@ -1,0 +1,149 @@
+"""The Ray executor: each run a Ray task, placed by its resources on whichever node of a cluster has
+them (``--gpus-per-run``, ``--cpus-per-run``), with Ray's GPU isolation giving it its devices.
+
+The run executes on its node with the one run body, ``execute_run``, in a ``RunEnv`` opened there: the
+meters are detected on that node and its hardware is recorded with the run. The node keeps the run's
+records and sends them back when the run ends; this process (the coordinator) writes them through the
+study's sink as each run's results arrive, so the store stays the one record of what finished and
+resuming works as it does locally. A task lost with its node is a FAILED run with Ray's reason.
+
+Ray is an optional extra (``pip install powertrain[ray]``), imported only here. Never install the
+``amdsmi`` package beside it: it breaks ``import ray``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING, Any
+
+from powertrain.errors import PowertrainError
+from powertrain.records import FAILED, RunOutcome, Stage
+
+if TYPE_CHECKING:
+    from powertrain.study.config import StudyConfig
+    from powertrain.study.execute import RunSink
+    from powertrain.study.plan import RunSpec
+
+
+def import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        hint = (
+            " (the amdsmi package breaks `import ray`: pip uninstall amdsmi)"
+            if "amdsmi" in str(exc)
+            else " (pip install 'powertrain[ray]')"
+        )
+        raise PowertrainError(f"the Ray executor needs Ray: {exc}{hint}") from None
+    return ray
+
+
+class _RecordingSink:
+    """The node's side of the sink: keeps the run's records to send back in one piece."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple[str, Any]] = []
+
+    def begin(self, spec, hardware: dict, provenance: dict) -> int:
+        self.events.append(("begin", (spec, hardware, provenance)))
+        return 0
+
+    def eval_point(self, run_id: int, point) -> None:
+        self.events.append(("point", point))
+
+    def timeline(self, run_id: int, timeline: dict) -> None:
+        self.events.append(("timeline", timeline))
+
+    def finish(self, run_id: int, outcome) -> None:
+        self.events.append(("finish", outcome))
+
+
+def _run_on_node(study, spec, artifacts_dir, threads: int) -> list[tuple[str, Any]]:
+    """What a Ray task does on its node: open the environment there and run the spec."""
+    from powertrain.study.execute import RunEnv, execute_run
+
+    if study.threads is None:
+        study = dataclasses.replace(study, threads=threads)
+    sink = _RecordingSink()
+    try:
+        execute_run(spec, RunEnv.open(study, artifacts_dir=artifacts_dir), sink)
+    except Exception as exc:  # noqa: BLE001 - a failed pretraining stage or a node-side setup error
+        sink.events.append(("error", f"{type(exc).__name__}: {exc}"))
+    return sink.events
+
+
+class RayExecutor:
+    """Runs specs as Ray tasks; the pretraining stage first, alone, then the grid's runs together."""
+
+    def __init__(
+        self,
+        *,
+        address: str | None = None,
+        gpus_per_run: float = 0,
+        cpus_per_run: float = 1,
+        artifacts_dir=None,
+        init_options: dict[str, Any] | None = None,
+    ) -> None:
+        for name, value in (("gpus_per_run", gpus_per_run), ("cpus_per_run", cpus_per_run)):
+            if not (isinstance(value, int | float) and 0 <= value < 1e6):
+                raise PowertrainError(f"--{name.replace('_', '-')}: {value!r} is not a count")
+        self.address = address
+        self.gpus_per_run, self.cpus_per_run = gpus_per_run, cpus_per_run
+        self.artifacts_dir = artifacts_dir
+        self.init_options = init_options or {}
+
+    def _connect(self):
+        ray = import_ray()
+        if not ray.is_initialized():
+            ray.init(
+                address=self.address,
+                include_dashboard=False,
+                log_to_driver=False,
+                configure_logging=False,
+                **self.init_options,
+            )
+        return ray
+
+    def run(self, study: StudyConfig, specs: list[RunSpec], sink: RunSink, reporter=None):
+        if not specs:
+            return {}
+        ray = self._connect()
+        task = ray.remote(_run_on_node).options(
+            num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0
+        )
+        threads = max(1, int(self.cpus_per_run))
+        outcomes: dict[str, RunOutcome] = {}
+        for batch in (
+            [s for s in specs if s.stage is Stage.PRETRAIN],
+            [s for s in specs if s.stage is not Stage.PRETRAIN],
+        ):
+            pending = {task.remote(study, s, self.artifacts_dir, threads): s for s in batch}
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                spec = pending.pop(done[0])
+                outcomes[spec.run_key] = self._write(ray, done[0], spec, sink)
+        return outcomes
+
+    def _write(self, ray, ref, spec: RunSpec, sink: RunSink) -> RunOutcome:
+        """Write one finished task's records through the sink, in the order they happened."""
+        try:
+            events = ray.get(ref)
+        except ray.exceptions.RayError as exc:  # the task or its node died
+            reason = f"the Ray task ended without a result: {type(exc).__name__}"
+            outcome = RunOutcome(FAILED, reason, 0.0, {}, 0.0, 0, error=str(exc)[:2000])
+            sink.finish(sink.begin(spec, {"ray": "lost"}, {}), outcome)
+            return outcome
+        run_id, outcome = None, None
+        for kind, payload in events:
+            if kind == "begin":
+                run_id = sink.begin(*payload)
+            elif kind == "point":
+                sink.eval_point(run_id, payload)
+            elif kind == "timeline":
+                sink.timeline(run_id, payload)
+            elif kind == "finish":
+                sink.finish(run_id, payload)
+                outcome = payload
+            elif kind == "error":
+                raise PowertrainError(f"run {spec.run_key} on a Ray node: {payload}")
+        return outcome

@@ -1,0 +1,87 @@
+"""The GPU power limit as a grid axis, against a fake NVML built to the real interface."""
+
+from __future__ import annotations
+
+import pytest
+
+from powertrain.errors import PowertrainError
+from powertrain.power_limit import check_power_limits, power_limit, restore_pending
+from tests.fakes.nvml import FakeGpu, FakeNvml
+
+
+class Journal:
+    """An in-memory journal, as the store keeps it."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, float] = {}
+
+    def pending_power_limits(self) -> dict[str, float]:
+        return dict(self.pending)
+
+    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
+        if previous_w is None:
+            self.pending.pop(gpu_uuid, None)
+        else:
+            self.pending[gpu_uuid] = previous_w
+
+
+def _nvml(root: bool = True, gpus: int = 2) -> FakeNvml:
+    nvml = FakeNvml([FakeGpu(f"GPU-{i}", power_limit_mw=400_000) for i in range(gpus)], root=root)
+    nvml.nvmlInit()
+    return nvml
+
+
+def test_a_limit_is_set_for_the_run_and_the_previous_one_restored():
+    nvml, journal = _nvml(), Journal()
+    with power_limit(nvml, [0, 1], 250, journal) as applied:
+        assert [g.power_limit_mw for g in nvml.gpus] == [250_000, 250_000]
+        assert [a.requested_w for a in applied] == [250, 250]
+        assert [a.enforced_w for a in applied] == [250, 250]
+        assert [a.previous_w for a in applied] == [400, 400]
+        assert journal.pending == {"GPU-0": 400, "GPU-1": 400}  # noted while changed
+    assert [g.power_limit_mw for g in nvml.gpus] == [400_000, 400_000]
+    assert journal.pending == {}
+
+
+def test_the_previous_limit_comes_back_after_an_exception():
+    nvml, journal = _nvml(), Journal()
+    with pytest.raises(RuntimeError), power_limit(nvml, [0, 1], 300, journal):
+        raise RuntimeError("the run failed")
+    assert [g.power_limit_mw for g in nvml.gpus] == [400_000, 400_000]
+    assert journal.pending == {}
+
+
+def test_a_limit_left_by_a_killed_run_is_restored_at_the_next_start():
+    nvml, journal = _nvml(), Journal()
+    block = power_limit(nvml, [0], 250, journal)
+    block.__enter__()  # the run is killed here: no __exit__ ever runs
+    assert nvml.gpus[0].power_limit_mw == 250_000
+    restored = restore_pending(nvml, [0, 1], journal)
+    assert nvml.gpus[0].power_limit_mw == 400_000
+    assert journal.pending == {}
+    assert len(restored) == 1 and "400 W restored" in restored[0]
+
+
+def test_without_root_it_says_what_is_missing_before_anything_trains():
+    with pytest.raises(PowertrainError, match="needs root"):
+        check_power_limits(_nvml(root=False), [0], [250], euid=lambda: 1000)
+
+
+@pytest.mark.parametrize("limit", [float("nan"), float("inf"), -5, 0, "abc"])
+def test_a_limit_that_is_not_a_number_of_watts_is_refused(limit):
+    with pytest.raises(PowertrainError, match="gpu_power_limit_w"):
+        check_power_limits(_nvml(), [0], [limit], euid=lambda: 0)
+
+
+def test_a_limit_outside_the_gpus_range_is_refused_with_the_range():
+    with pytest.raises(PowertrainError, match="200-700 W"):
+        check_power_limits(_nvml(), [0, 1], [150], euid=lambda: 0)
+
+
+def test_no_visible_gpu_is_refused():
+    with pytest.raises(PowertrainError, match="sees no GPU"):
+        check_power_limits(_nvml(), [], [250], euid=lambda: 0)
+
+
+def test_valid_limits_as_root_pass():
+    check_power_limits(_nvml(), [0, 1], [200, 250, 700], euid=lambda: 0)
