@@ -6,6 +6,7 @@ import math
 
 from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome
 from powertrain.store.memory import MemoryStore
+from powertrain.study.plan import RunSpec
 
 ESTIMATE = {"cpu": {"meter": "estimate", "method": "estimate", "estimated": True}}
 
@@ -28,7 +29,8 @@ def curve_points(rate: float, joules_per_eval: float, target: float, evals: int)
 def add_run(store, study, setup, seed, rate, joules_per_eval, target=0.86, evals=16) -> None:
     points = curve_points(rate, joules_per_eval, target, evals)
     key = f"{sorted(setup.items())}-{seed}"
-    run_id = store.begin_run(study, key, setup, {}, seed, {"host": "h", "cpu_model": "X"}, ESTIMATE)
+    spec = RunSpec(study, key, setup, {}, seed)
+    run_id = store.begin_run(spec, {"host": "h", "cpu_model": "X"}, ESTIMATE)
     for p in points:
         store.add_eval_point(run_id, p)
     last = points[-1]

@@ -28,7 +28,7 @@ def good_csv(path, rows_per_run=6, machine="A100 (paper)"):
 
 
 def test_a_good_file_is_imported_whole_and_reports_like_a_native_study(tmp_path):
-    from powertrain.report.build import build_report
+    from powertrain.render.build import build_report
 
     db = tmp_path / "r.db"
     run = powertrain(

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import csv
 import math
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,10 +35,11 @@ class ImportedRun:
 
 
 def begin_run(store, study: str, run_key: str, setup, seed: int, hardware, provenance) -> int:
-    """The one place that starts a run in the store. With the seam's contract this becomes
-    ``store.begin_run(RunSpec(study, run_key, setup, {"imported": True}, seed), hardware, provenance)``
-    (RunSpec from powertrain.study.plan)."""
-    return store.begin_run(study, run_key, setup, {"imported": True}, seed, hardware, provenance)
+    """The one place that starts an imported run in the store."""
+    from powertrain.study.plan import RunSpec
+
+    spec = RunSpec(study, run_key, setup, {"imported": True}, seed)
+    return store.begin_run(spec, hardware, provenance)
 
 
 def read_csv(path: str | Path) -> list[ImportedRun]:
@@ -185,7 +185,6 @@ def write_runs(store, study: str, runs: list[ImportedRun], target: float, source
 def import_csv(path: str | Path, study: str, target: float, db_path: str | Path) -> int:
     """Import ``path`` as ``study`` into the SQLite store at ``db_path``; all of it, or nothing.
     Returns the number of runs imported."""
-    from powertrain.store.merge import merge_stores
     from powertrain.store.sqlite import SqliteStore
 
     if not (isinstance(target, float | int) and 0 < target <= 1):
@@ -197,9 +196,6 @@ def import_csv(path: str | Path, study: str, target: float, db_path: str | Path)
                 raise PowertrainError(
                     f"the store already has a study named {study!r}; import under another --study"
                 )
-    with tempfile.TemporaryDirectory() as tmp:
-        scratch = Path(tmp) / "import.db"
-        with SqliteStore(scratch) as store:
-            write_runs(store, study, runs, float(target), Path(path).name)
-        merge_stores([scratch], db_path)  # one transaction: all runs, or none
+    with SqliteStore(db_path) as store, store.atomic():  # all runs, or none
+        write_runs(store, study, runs, float(target), Path(path).name)
     return len(runs)

@@ -17,10 +17,13 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
 6. ``copy_run`` adds a run from another store as it is (status, outcome, times, stage, its points,
    timeline and inference results), in one transaction, unless the same run (study, run key, start
    time, hardware) is already there; it returns the new id, or None. Copying twice adds nothing.
+7. ``with store.atomic():`` makes every write in the block one transaction: if the block raises,
+   none of them is kept (an import of many runs lands whole or not at all).
 """
 
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -110,6 +113,10 @@ class ResultStore(ABC):
         inference: list[dict[str, Any]] = (),
     ) -> int | None:
         """Add a run from another store as it is (see the contract, 6); its id, or None if present."""
+
+    @abstractmethod
+    def atomic(self) -> contextlib.AbstractContextManager[None]:
+        """Every write in the block lands, or none (see the contract, 7)."""
 
     @property
     def artifacts_dir(self) -> Path:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import time
@@ -22,6 +23,16 @@ class MemoryStore(ResultStore):
         self._idle: dict[str, list[dict[str, Any]]] = {}
         self._next_id = 1
         self._claims: dict[int, tuple[str, float]] = {}  # run id -> (owner, heartbeat_at)
+
+    @contextlib.contextmanager
+    def atomic(self):
+        state = copy.deepcopy(self.__dict__)
+        try:
+            yield
+        except BaseException:
+            self.__dict__.clear()
+            self.__dict__.update(state)  # as it was before the block
+            raise
 
     def save_study(self, name: str, config: dict[str, Any]) -> None:
         created = self._studies.get(name, {}).get("created_at", time.time())

@@ -71,6 +71,7 @@ class SqliteStore(ResultStore):
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()  # one transaction at a time on the one connection
+        self._depth = 0  # transactions open on it: inside atomic(), writes join the outer one
         self._heartbeat = Heartbeat(self.heartbeat, self.lease_s / 3)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -121,7 +122,11 @@ class SqliteStore(ResultStore):
         return self._db
 
     def _transaction(self):
-        return _Transaction(self.db, self._lock)
+        return _Transaction(self)
+
+    def atomic(self):
+        """Every write in the block is one transaction: all of them land, or none (contract, 7)."""
+        return _Transaction(self)
 
     def save_study(self, name: str, config: dict[str, Any]) -> None:
         with self._transaction() as db:
@@ -324,23 +329,28 @@ class SqliteStore(ResultStore):
 
 
 class _Transaction:
-    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error: each write is all or nothing. The lock keeps
-    this process's threads (the heartbeat) from interleaving their transactions."""
+    """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error: each write is all or nothing. Inside
+    ``atomic()`` the writes join the one open transaction. The lock keeps this process's threads (the
+    heartbeat) from interleaving their transactions."""
 
-    def __init__(self, db: sqlite3.Connection, lock: threading.RLock) -> None:
-        self.db, self.lock = db, lock
+    def __init__(self, store: SqliteStore) -> None:
+        self.store = store
 
     def __enter__(self) -> sqlite3.Connection:
-        self.lock.acquire()
+        self.store._lock.acquire()
         try:
-            self.db.execute("BEGIN IMMEDIATE")
+            if self.store._depth == 0:
+                self.store.db.execute("BEGIN IMMEDIATE")
         except BaseException:
-            self.lock.release()
+            self.store._lock.release()
             raise
-        return self.db
+        self.store._depth += 1
+        return self.store.db
 
     def __exit__(self, exc_type, *rest) -> None:
         try:
-            self.db.execute("ROLLBACK" if exc_type else "COMMIT")
+            self.store._depth -= 1
+            if self.store._depth == 0:
+                self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
         finally:
-            self.lock.release()
+            self.store._lock.release()

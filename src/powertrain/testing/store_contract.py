@@ -214,3 +214,15 @@ class StoreContract:
         begin(store)
         store.owner = me
         assert begin(store) == store.runs("st")[0].id
+
+    def test_writes_in_an_atomic_block_land_whole_or_not_at_all(self, store):
+        store.save_study("st", {})
+        with store.atomic():
+            store.add_eval_point(begin(store, "a"), point(0))
+            begin(store, "b")
+        assert [r.run_key for r in store.runs("st")] == ["a", "b"]
+        with pytest.raises(RuntimeError), store.atomic():
+            store.finish_run(begin(store, "c"), outcome())
+            raise RuntimeError("the import failed half-way")
+        assert [r.run_key for r in store.runs("st")] == ["a", "b"]
+        assert len(store.eval_points(store.runs("st")[0].id)) == 1
