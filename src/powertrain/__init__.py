@@ -24,6 +24,9 @@ _LAZY = {
     "run_study": "powertrain.study.runner",
     "open_store": "powertrain.store",
     "build_report": "powertrain.report.build",
+    "track": "powertrain.tracking",
+    "Tracker": "powertrain.tracking",
+    "TrackedRun": "powertrain.tracking",
 }
 
 __all__ = [
@@ -34,6 +37,8 @@ __all__ = [
     "Method",
     "Monitor",
     "PowertrainError",
+    "TrackedRun",
+    "Tracker",
     "__version__",
     "build_report",
     "detect_meters",
@@ -41,6 +46,7 @@ __all__ = [
     "open_store",
     "parse_study",
     "run_study",
+    "track",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -52,6 +58,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from powertrain.store import open_store
     from powertrain.study.config import load_study, parse_study
     from powertrain.study.runner import run_study
+    from powertrain.tracking import TrackedRun, Tracker, track
 
 
 def __getattr__(name: str) -> Any:
