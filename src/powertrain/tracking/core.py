@@ -131,19 +131,23 @@ class TrackedRun:
         self._end_reason: str | None = None
         self._test: float | None = None
         self._open_meters(tracker)
-        hardware, provenance = self._describe(tracker)
-        self.run_id = db_.begin_run(
-            store,
-            tracker.study,
-            tracker.run_key,
-            tracker.setup,
-            tracker.train,
-            tracker.seed,
-            hardware,
-            provenance,
-            tracker.retry_failed,
-        )
-        self.monitor.begin("run")
+        try:
+            hardware, provenance = self._describe()
+            self.run_id = db_.begin_run(
+                store,
+                tracker.study,
+                tracker.run_key,
+                tracker.setup,
+                tracker.train,
+                tracker.seed,
+                hardware,
+                provenance,
+                tracker.retry_failed,
+            )
+            self.monitor.begin("run")
+        except BaseException:
+            self._release(store=False)  # the Tracker closes the store it opened
+            raise
 
     @classmethod
     def skipped_run(cls, tracker: Tracker, record) -> TrackedRun:
@@ -168,12 +172,12 @@ class TrackedRun:
         sync = torch.cuda.synchronize if self.device.type == "cuda" else None
         self.monitor = Monitor(self.detection.meters, sample=True, synchronize=sync)
 
-    def _describe(self, tracker: Tracker) -> tuple[dict, dict]:
+    def _describe(self) -> tuple[dict, dict]:
         from powertrain.hardware import describe_hardware
 
         meters = self.detection.meters
-        hardware = {**describe_hardware(self.device, meters), "route": "track"}
-        return hardware, {c.value: m.provenance.to_dict() for c, m in meters.items()}
+        provenance = {c.value: m.provenance.to_dict() for c, m in meters.items()}
+        return describe_hardware(self.device, meters), provenance
 
     # -- what the loop calls ---------------------------------------------------------------------
     @property
@@ -302,9 +306,9 @@ class TrackedRun:
             self.run_id, {"header": trace.header, "t_s": trace.t_s, "energy_j": trace.energy_j}
         )
 
-    def _release(self) -> None:
+    def _release(self, store: bool = True) -> None:
         self.monitor.stop()
         if self._owned_detection:
             self.detection.close()
-        if self._owned_store:
+        if store and self._owned_store:
             self.store.close()
