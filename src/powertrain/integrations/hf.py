@@ -48,7 +48,7 @@ class PowertrainCallback(TrainerCallback):
         stop = self.run.evaluate(
             read_accuracy(metrics, self.metric, "Trainer"),
             step=state.global_step,
-            epoch=state.epoch,
+            epoch=state.epoch,  # None before the first step: counted as evaluations
             train_loss=read_loss(metrics, self.loss),
         )
         if stop:
