@@ -30,6 +30,9 @@ _LAZY = {
     "analyse": "powertrain.analysis.analyse",
     "report": "powertrain.command",  # a command's script reports an evaluation
     "run_command_to_target": "powertrain.command",
+    "track": "powertrain.tracking",
+    "Tracker": "powertrain.tracking",
+    "TrackedRun": "powertrain.tracking",
 }
 
 __all__ = [
@@ -41,6 +44,8 @@ __all__ = [
     "Monitor",
     "PowertrainError",
     "RunSpec",
+    "TrackedRun",
+    "Tracker",
     "__version__",
     "analyse",
     "build_report",
@@ -53,6 +58,7 @@ __all__ = [
     "report",
     "run_command_to_target",
     "run_study",
+    "track",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -68,6 +74,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from powertrain.study.execute import execute_run
     from powertrain.study.plan import RunSpec, plan
     from powertrain.study.runner import run_study
+    from powertrain.tracking import TrackedRun, Tracker, track
 
 
 def __getattr__(name: str) -> Any:

@@ -26,7 +26,7 @@ LAYERS = [
     ["data", "models", "train"],  # the loop and what it trains
     ["study"],  # study, plan, the one run body, executors
     ["store"],  # results store and its contract
-    ["testing", "inference", "carbon", "analysis", "search"],  # reading the store
+    ["testing", "inference", "tracking", "integrations", "carbon", "analysis", "search"],  # reading the store
     ["report", "render"],  # rendering an analysis
     [
         "console",

@@ -1,0 +1,56 @@
+"""Framework callbacks that drive a ``TrackedRun`` (``powertrain.track``): Lightning
+(``integrations.lightning``), Hugging Face ``Trainer`` (``integrations.hf``) and Keras 3
+(``integrations.keras``). Each module imports its framework; this package imports none.
+
+Every callback takes the run from ``with powertrain.track(...) as run:``, so one lifecycle serves them
+all: the block measures the whole job and records an exception as a failed run (Hugging Face's Trainer
+has no exception hook), and the callback records each validation and stops training at the target.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from powertrain.errors import PowertrainError
+from powertrain.tracking.core import TrackedRun
+
+#: A metric name, or one per task (``{"a": "val_acc_a", "b": "val_acc_b"}``) for several targets.
+MetricNames = str | Mapping[str, str]
+
+
+def check_run(run: Any, where: str) -> TrackedRun:
+    if not isinstance(run, TrackedRun):
+        raise PowertrainError(
+            f"{where} needs the run of `with powertrain.track(...) as run:`, got {type(run).__name__}"
+        )
+    return run
+
+
+def read_accuracy(
+    metrics: Mapping[str, Any], metric: MetricNames, where: str
+) -> float | dict[str, Any]:
+    """The accuracy (or one per task) out of a framework's metrics; a clear error when one is missing."""
+    names = {"": metric} if isinstance(metric, str) else dict(metric)
+    missing = [name for name in names.values() if name not in metrics]
+    if missing:
+        raise PowertrainError(
+            f"{where}: the metric {missing[0]!r} is not among the evaluation's metrics "
+            f"({', '.join(sorted(metrics)) or 'none'}); log it, or name the accuracy metric with "
+            "metric=..."
+        )
+    values = {task: _scalar(metrics[name]) for task, name in names.items()}
+    return values[""] if isinstance(metric, str) else values
+
+
+def read_loss(metrics: Mapping[str, Any], name: str | None) -> float | None:
+    """The training loss, when the callback was told its name and the framework logged it."""
+    if name is None or name not in metrics:
+        return None
+    return _scalar(metrics[name])
+
+
+def _scalar(value: Any) -> Any:
+    """A tensor's number (``.item()``), other values as they are (the run checks them)."""
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value

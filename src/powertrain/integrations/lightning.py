@@ -1,0 +1,52 @@
+"""PyTorch Lightning: record every validation of ``Trainer.fit`` and stop at the target.
+
+    with powertrain.track(study="mine", setup={"lr": lr}, seed=0, target=0.9) as run:
+        trainer = L.Trainer(max_epochs=10, callbacks=[PowertrainCallback(run, metric="val_acc")])
+        trainer.fit(model, train_loader, val_loader)
+
+The sanity check's validation is skipped; a fit that ends without reaching the target leaves the run
+censored, with the epochs and steps it took. One process: under DDP every rank would track its own run.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as L
+
+from powertrain.integrations import MetricNames, check_run, read_accuracy, read_loss
+
+
+class PowertrainCallback(L.Callback):
+    """``metric``: the logged validation accuracy (``self.log("val_acc", ...)``), or one name per task;
+    ``loss``: the logged training loss, when a NaN/inf loss should end the run as diverged."""
+
+    def __init__(self, run: Any, metric: MetricNames = "val_acc", loss: str | None = None) -> None:
+        super().__init__()
+        self.run = check_run(run, "PowertrainCallback")
+        self.metric, self.loss = metric, loss
+
+    def on_validation_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        metrics = trainer.callback_metrics
+        batches = trainer.num_training_batches
+        epoch = (
+            trainer.global_step / batches
+            if isinstance(batches, int) and batches > 0
+            else float(trainer.current_epoch + 1)
+        )
+        stop = self.run.evaluate(
+            read_accuracy(metrics, self.metric, "Lightning"),
+            step=trainer.global_step,
+            epoch=epoch,
+            train_loss=read_loss(metrics, self.loss),
+        )
+        if stop:
+            trainer.should_stop = True
+
+    def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.run.set_end_reason(
+            f"Lightning's fit ended after {trainer.current_epoch} epochs "
+            f"({trainer.global_step} steps) without reaching the target"
+        )

@@ -1,0 +1,111 @@
+"""Inputs to ``track()`` checked at the edge: one PowertrainError saying what is wrong and what to do."""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+from collections.abc import Mapping
+from typing import Any
+
+from powertrain.errors import PowertrainError
+
+MAIN_TASK = "main"  # the task's name when ``target`` is one number
+
+
+def number(value: Any, what: str) -> float:
+    """``value`` as a float (numpy and 0-d tensors included), or PowertrainError."""
+    if isinstance(value, (bool, str, bytes)):
+        raise PowertrainError(f"{what} must be a number, got {value!r}")
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise PowertrainError(f"{what} must be a number, got {value!r}") from None
+
+
+def targets(target: Any) -> dict[str, float]:
+    """One target (a number) or one per task (a mapping), each a fraction in (0, 1]."""
+    named = dict(target) if isinstance(target, Mapping) else {MAIN_TASK: target}
+    if not named:
+        raise PowertrainError("target needs at least one task, e.g. target={'a': 0.9, 'b': 0.8}")
+    checked = {}
+    for task, value in named.items():
+        if not isinstance(task, str) or not task:
+            raise PowertrainError(f"task names in target must be non-empty strings, got {task!r}")
+        t = number(value, f"target {task!r}")
+        if not (math.isfinite(t) and 0 < t <= 1):
+            raise PowertrainError(
+                f"target {task!r} must be an accuracy in (0, 1] (a fraction, not a percentage), "
+                f"got {value!r}"
+            )
+        checked[task] = t
+    return checked
+
+
+def accuracies(value: Any, tasks: Mapping[str, float]) -> dict[str, float]:
+    """Validation accuracies per task, matching the targets' tasks, each finite in [0, 1]."""
+    if isinstance(value, Mapping):
+        given = dict(value)
+        if set(given) != set(tasks):
+            raise PowertrainError(
+                f"val_accuracy names tasks {sorted(given)}, but the targets name {sorted(tasks)}; "
+                "pass one accuracy per task in the target"
+            )
+    elif len(tasks) == 1:
+        given = {next(iter(tasks)): value}
+    else:
+        raise PowertrainError(
+            f"this run has several targets ({', '.join(tasks)}): pass val_accuracy as a mapping "
+            "with one accuracy per task"
+        )
+    checked = {}
+    for task in tasks:  # in the targets' order
+        a = number(given[task], f"val_accuracy of {task!r}")
+        if not (math.isfinite(a) and 0 <= a <= 1):
+            raise PowertrainError(
+                f"val_accuracy of {task!r} must be a finite fraction in [0, 1] (not a percentage), "
+                f"got {given[task]!r}"
+            )
+        checked[task] = a
+    return checked
+
+
+def setup(value: Any) -> dict[str, Any]:
+    """The setup: a mapping of names to JSON values (the hyperparameters you compare)."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
+        raise PowertrainError(f"setup must be a mapping of names to values, got {value!r}")
+    try:
+        json.dumps(dict(value), allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise PowertrainError(
+            f"setup values must be plain numbers, strings, booleans or lists of them ({exc})"
+        ) from None
+    return dict(value)
+
+
+def integer(value: Any, what: str) -> int:
+    """An integer (numpy's included), or PowertrainError."""
+    if isinstance(value, bool):
+        raise PowertrainError(f"{what} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)
+    except TypeError:
+        raise PowertrainError(f"{what} must be an integer, got {value!r}") from None
+
+
+def count(value: Any, what: str, default: int) -> int:
+    """A non-negative integer (a step, a number of samples); ``default`` when None."""
+    if value is None:
+        return default
+    n = integer(value, what)
+    if n < 0:
+        raise PowertrainError(f"{what} must not be negative, got {value!r}")
+    return n
+
+
+def study(value: Any) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise PowertrainError(f"study must be a non-empty name, got {value!r}")
+    return value

@@ -1,0 +1,91 @@
+"""Where a tracked run meets the results store. ``begin_run`` is the one call written against the
+store's ``begin_run`` signature, so a change of that contract is one change here."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+from powertrain.errors import PowertrainError
+from powertrain.records import FAILED, FINAL_STATUSES, RunRecord
+from powertrain.store.base import ResultStore
+
+SOURCE = "track"  # marks a study made by track() or a framework callback, not by a study file
+
+
+def open_db(db: str | Path | ResultStore | None) -> tuple[ResultStore, bool]:
+    """The store and whether we opened it (and so close it)."""
+    if isinstance(db, ResultStore):
+        return db, False
+    from powertrain.store import open_store
+
+    return open_store(db), True
+
+
+def run_key(setup: dict, train: dict, seed: int, targets: dict[str, float]) -> str:
+    """Everything that determines a tracked run, hashed the way study run keys are."""
+    identity = {"source": SOURCE, "setup": setup, "train": train, "seed": seed, "targets": targets}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[
+        :20
+    ]
+
+
+def study_config(study: str, targets: dict[str, float], model: str, data: str) -> dict[str, Any]:
+    """What ``ls``, ``report`` and ``compare`` read of a study: its task and target."""
+    task: dict[str, Any] = {"dataset": data, "model": model}
+    if len(targets) == 1:
+        task["target_accuracy"] = next(iter(targets.values()))
+    else:
+        task["targets"] = dict(targets)
+    return {"name": study, "source": SOURCE, "task": task, "targets": dict(targets)}
+
+
+def save_study(store: ResultStore, config: dict[str, Any]) -> None:
+    """Record the study, refusing to mix tracked runs into a study file's study, or one target with
+    another (a study compares its runs against one target)."""
+    name = config["name"]
+    existing = next((s["config"] for s in store.studies() if s["name"] == name), None)
+    if existing is not None and existing.get("source") != SOURCE:
+        raise PowertrainError(
+            f"study {name!r} in the store was made by `powertrain run` from a study file; "
+            "track your own loop under another study name"
+        )
+    if existing is not None and existing.get("targets") != config["targets"]:
+        raise PowertrainError(
+            f"study {name!r} was tracked with target {existing.get('targets')}, not "
+            f"{config['targets']}; a study compares its runs against one target: use another "
+            "study name for another target"
+        )
+    store.save_study(name, config)
+
+
+def finished_run(store: ResultStore, study: str, key: str, retry_failed: bool) -> RunRecord | None:
+    """The finished run at this key that a new attempt would clash with, or None."""
+    for record in store.runs(study):
+        if record.run_key != key or record.status not in FINAL_STATUSES:
+            continue
+        if retry_failed and record.status == FAILED:
+            continue
+        return record
+    return None
+
+
+def begin_run(
+    store: ResultStore,
+    study: str,
+    key: str,
+    setup: dict,
+    train: dict,
+    seed: int,
+    hardware: dict,
+    provenance: dict,
+    replace_failed: bool,
+) -> int:
+    """Start the attempt (the store removes an unfinished earlier one): the one call on the store's
+    ``begin_run``."""
+    from powertrain.study.plan import RunSpec
+
+    spec = RunSpec(study, key, setup, train, seed, replace_failed=replace_failed)
+    return store.begin_run(spec, hardware, provenance)

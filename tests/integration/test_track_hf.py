@@ -1,0 +1,86 @@
+"""The Hugging Face Trainer callback records every evaluation of a real `Trainer.train()`, stops it at
+the target and keeps censored runs (a plain torch module, nothing downloaded, no reporting)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.nn import functional as F
+from transformers import Trainer, TrainingArguments
+
+from powertrain import PowertrainError, track
+from powertrain.integrations.hf import PowertrainCallback
+from powertrain.records import CENSORED, FAILED, REACHED
+from tests.integration.digits_task import digits, mlp
+
+
+class Classifier(nn.Module):
+    """What the Trainer expects of a model: keyword inputs, a dict with the loss and the logits."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.net = mlp()
+
+    def forward(self, x, labels=None):
+        logits = self.net(x)
+        return {"loss": F.cross_entropy(logits, labels), "logits": logits}
+
+
+def rows(x: torch.Tensor, y: torch.Tensor) -> list[dict]:
+    return [{"x": xi, "labels": yi} for xi, yi in zip(x, y, strict=True)]
+
+
+def accuracy(prediction) -> dict[str, float]:
+    return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
+
+
+def train(run, out, epochs: float, metric: str = "eval_accuracy") -> Trainer:
+    xt, yt, xv, yv = digits()
+    args = TrainingArguments(
+        output_dir=str(out),
+        num_train_epochs=epochs,
+        per_device_train_batch_size=32,
+        learning_rate=5e-3,
+        eval_strategy="epoch",
+        save_strategy="no",
+        logging_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=True,
+        seed=0,
+    )
+    trainer = Trainer(
+        model=Classifier(),
+        args=args,
+        train_dataset=rows(xt, yt),
+        eval_dataset=rows(xv, yv),
+        compute_metrics=accuracy,
+        callbacks=[PowertrainCallback(run, metric=metric, loss="eval_loss")],
+    )
+    trainer.train()
+    return trainer
+
+
+def test_the_trainer_stops_at_the_target_and_keeps_censored_runs(tmp_path):
+    db = tmp_path / "runs.db"
+    with track(study="hf", setup={"lr": 5e-3}, seed=0, target=0.9, db=db, device="cpu") as run:
+        trainer = train(run, tmp_path, epochs=20)
+        trainer.evaluate()  # after training: not a point of the run
+    assert run.outcome.status == REACHED and run.outcome.energy_to_target_j > 0
+    assert trainer.state.epoch < 20  # stopped at the target
+    assert len(run.points) == round(trainer.state.epoch)
+    assert [p.step for p in run.points] == [40 * (i + 1) for i in range(len(run.points))]
+
+    with track(study="hf-1", seed=0, target=1.0, db=db, device="cpu") as run:
+        train(run, tmp_path, epochs=1)
+    assert run.outcome.status == CENSORED and "the Trainer ended" in run.outcome.stop_reason
+
+
+def test_a_key_the_trainer_never_reported_fails_the_run_with_its_name(tmp_path):
+    with (
+        pytest.raises(PowertrainError, match="'eval_acc' is not among.*eval_accuracy"),
+        track(study="hf", seed=0, target=0.9, db=tmp_path / "r.db", device="cpu") as run,
+    ):
+        train(run, tmp_path, epochs=1, metric="eval_acc")
+    assert run.outcome.status == FAILED

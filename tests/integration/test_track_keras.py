@@ -1,0 +1,72 @@
+"""The Keras 3 callback records each epoch's validation of a real `fit` (torch back-end here), stops it
+at the target and keeps censored runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+os.environ["KERAS_BACKEND"] = "torch"  # before keras is imported: TensorFlow is not installed here
+
+import keras  # noqa: E402
+import pytest  # noqa: E402
+
+from powertrain import PowertrainError, track  # noqa: E402
+from powertrain.integrations.keras import PowertrainCallback  # noqa: E402
+from powertrain.records import CENSORED, FAILED, REACHED  # noqa: E402
+from tests.integration.digits_task import digits  # noqa: E402
+
+
+def fit(run, epochs: int, metric: str = "val_accuracy") -> keras.callbacks.History:
+    xt, yt, xv, yv = (t.numpy() for t in digits())
+    keras.utils.set_random_seed(0)
+    model = keras.Sequential(
+        [keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)]
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    return model.fit(
+        xt,
+        yt,
+        validation_data=(xv, yv),
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+        callbacks=[PowertrainCallback(run, metric=metric)],
+    )
+
+
+def test_keras_stops_at_the_target_and_keeps_censored_runs(tmp_path):
+    db = tmp_path / "runs.db"
+    with track(study="keras", setup={"lr": 0.05}, seed=0, target=0.9, db=db, device="cpu") as run:
+        history = fit(run, epochs=20)
+    assert run.outcome.status == REACHED and run.outcome.energy_to_target_j > 0
+    epochs = len(history.history["val_accuracy"])
+    assert epochs < 20 and len(run.points) == epochs
+    assert [p.step for p in run.points] == [40 * (i + 1) for i in range(epochs)]
+    assert run.points[-1].val_accuracy == pytest.approx(history.history["val_accuracy"][-1])
+    assert run.points[-1].train_loss == pytest.approx(history.history["loss"][-1])
+
+    with track(study="keras-1", seed=0, target=1.0, db=db, device="cpu") as run:
+        fit(run, epochs=1)
+    assert run.outcome.status == CENSORED and "fit ended after 1 epochs" in run.outcome.stop_reason
+
+
+def test_a_metric_keras_never_logged_fails_the_run_with_its_name(tmp_path):
+    with (
+        pytest.raises(PowertrainError, match="'val_acc' is not among.*val_accuracy"),
+        track(study="keras", seed=0, target=0.9, db=tmp_path / "r.db", device="cpu") as run,
+    ):
+        fit(run, epochs=1, metric="val_acc")
+    assert run.outcome.status == FAILED
+
+
+def test_without_a_usable_back_end_the_message_says_to_set_keras_backend():
+    env = {**os.environ, "KERAS_BACKEND": "tensorflow"}
+    code = "import powertrain.integrations.keras"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.returncode != 0 and "set KERAS_BACKEND=torch" in out.stderr

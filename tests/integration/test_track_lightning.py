@@ -1,0 +1,82 @@
+"""The Lightning callback records every validation of a real fit, stops it at the target, and keeps
+the runs that end without reaching it (estimate meters, digits, a small MLP)."""
+
+from __future__ import annotations
+
+import lightning.pytorch as L
+import pytest
+import torch
+from torch.nn import functional as F
+from torch.utils.data import DataLoader, TensorDataset
+
+from powertrain import PowertrainError, open_store, track
+from powertrain.integrations.lightning import PowertrainCallback
+from powertrain.records import CENSORED, FAILED, REACHED
+from tests.integration.digits_task import digits, mlp
+
+
+class Classifier(L.LightningModule):
+    def __init__(self, lr: float) -> None:
+        super().__init__()
+        self.net, self.lr = mlp(), lr
+
+    def training_step(self, batch, _):
+        x, y = batch
+        loss = F.cross_entropy(self.net(x), y)
+        self.log("train_loss", loss)
+        return loss
+
+    def validation_step(self, batch, _):
+        x, y = batch
+        self.log("val_acc", (self.net(x).argmax(1) == y).float().mean())
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
+
+
+def fit(run, max_epochs: int, metric: str = "val_acc") -> L.Trainer:
+    xt, yt, xv, yv = digits()
+    trainer = L.Trainer(
+        max_epochs=max_epochs,
+        callbacks=[PowertrainCallback(run, metric=metric, loss="train_loss")],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=2,
+        accelerator="cpu",
+    )
+    trainer.fit(
+        Classifier(0.05),
+        DataLoader(TensorDataset(xt, yt), batch_size=32, shuffle=True),
+        DataLoader(TensorDataset(xv, yv), batch_size=256),
+    )
+    return trainer
+
+
+def test_lightning_stops_at_the_target_and_keeps_censored_runs(tmp_path):
+    db = tmp_path / "runs.db"
+    with track(study="pl", setup={"lr": 0.05}, seed=0, target=0.9, db=db, device="cpu") as run:
+        trainer = fit(run, max_epochs=20)
+    assert run.outcome.status == REACHED
+    assert trainer.current_epoch < 19  # stopped at the target, not at max_epochs
+    # every validation but the sanity check's is a point, each with the global step it came at
+    assert [p.step for p in run.points] == [40 * (i + 1) for i in range(len(run.points))]
+    assert run.points[-1].val_accuracy >= 0.9 > run.points[0].val_accuracy or len(run.points) == 1
+
+    with track(study="pl-1", setup={"lr": 0.05}, seed=0, target=1.0, db=db, device="cpu") as run:
+        fit(run, max_epochs=1)
+    assert run.outcome.status == CENSORED
+    assert "fit ended after 1 epochs" in run.outcome.stop_reason
+    with open_store(db) as store:
+        assert [r.status for r in store.runs()] == [REACHED, CENSORED]
+        assert store.runs("pl")[0].outcome.energy_to_target_j > 0
+
+
+def test_a_metric_lightning_never_logged_fails_the_run_with_its_name(tmp_path):
+    with (
+        pytest.raises(PowertrainError, match="'val_accuracy' is not among.*val_acc"),
+        track(study="pl", seed=0, target=0.9, db=tmp_path / "r.db", device="cpu") as run,
+    ):
+        fit(run, max_epochs=1, metric="val_accuracy")
+    assert run.outcome.status == FAILED
