@@ -14,8 +14,32 @@ from powertrain.errors import PowertrainError
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="powertrain")
-def cli() -> None:
+@click.option("-q", "--quiet", count=True, help="Less output: warnings, errors and results only.")
+@click.option("-v", "--verbose", count=True, help="More output: debug log messages (-vv: more).")
+@click.pass_context
+def cli(ctx: click.Context, quiet: int, verbose: int) -> None:
     """Measure how the way a neural network is trained changes the energy it needs."""
+    from powertrain.logs import configure_logging
+
+    ctx.obj = {"verbosity": verbose - quiet}
+    configure_logging(verbose - quiet)
+
+
+def _verbosity() -> int:
+    obj = click.get_current_context().find_root().obj
+    return (obj or {}).get("verbosity", 0)
+
+
+class _RunCommand(click.Command):
+    """``run --help`` ends with the data sets, models and grid keys there are, looked up only then."""
+
+    def format_epilog(self, ctx, formatter) -> None:
+        from powertrain.starter import catalogue
+
+        with formatter.section("What a study file can use"):
+            for paragraph in catalogue().split("\n\n"):
+                formatter.write_paragraph()
+                formatter.write_text(paragraph)
 
 
 _db_option = click.option(
@@ -111,6 +135,7 @@ def measure(as_json, interval_s, trace_path, meters, replay_trace, cpu_tdp_w, co
         )
     if interval_s <= 0:
         raise PowertrainError(f"--interval must be positive, got {interval_s}")
+    _exit_if_not_runnable(command[0])
     detection = _detect(meters, replay_trace, cpu_tdp_w).require()
     result = measure_command(list(command), detection, interval_s=interval_s, trace_path=trace_path)
     if as_json:
@@ -124,21 +149,42 @@ def measure(as_json, interval_s, trace_path, meters, replay_trace, cpu_tdp_w, co
     sys.exit(result.exit_code)
 
 
-@cli.command()
+def _exit_if_not_runnable(program: str) -> None:
+    """As a shell does: 127 when the command is not found, 126 when it is there but cannot run."""
+    import shutil
+    from pathlib import Path
+
+    if shutil.which(program) is not None:
+        return
+    if "/" in program and Path(program).exists():
+        click.echo(f"powertrain: {program}: not an executable file", err=True)
+        sys.exit(126)
+    click.echo(f"powertrain: {program}: command not found", err=True)
+    sys.exit(127)
+
+
+@cli.command(cls=_RunCommand)
 @click.argument("study_file", type=click.Path())
 @_db_option
 @click.option("--retry-failed", is_flag=True, help="Run again the runs that failed.")
-def run(study_file: str, db_path: str | None, retry_failed: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="At the end, print one JSON object.")
+def run(study_file: str, db_path: str | None, retry_failed: bool, as_json: bool) -> None:
     """Run every (setup, seed) of STUDY_FILE to its target, into the results store.
 
     Running it again resumes: finished runs are skipped, an interrupted one is run afresh."""
-    from powertrain.console import ProgressReporter
+    from powertrain.analysis.headline import study_headlines
+    from powertrain.console import ProgressReporter, print_run_summary
+    from powertrain.meters.detect import detect_meters
+    from powertrain.records import method_label
     from powertrain.store import DEFAULT_DB, open_store
     from powertrain.study.config import load_study
     from powertrain.study.runner import run_study
 
     study = load_study(study_file)
-    reporter = ProgressReporter()
+    detection = detect_meters(study.meters.backends, cpu_tdp_w=study.meters.cpu_tdp_w).require()
+    method = method_label({c.value: m.provenance.to_dict() for c, m in detection.meters.items()})
+    reporter = ProgressReporter(method=method) if _verbosity() >= 0 else None
+    db = str(db_path or DEFAULT_DB)
     with open_store(db_path) as store:
         try:
             result = run_study(
@@ -146,14 +192,30 @@ def run(study_file: str, db_path: str | None, retry_failed: bool) -> None:
                 store,
                 reporter=reporter,
                 retry_failed=retry_failed,
+                detection=detection,
                 artifacts_dir=artifacts_dir(db_path),
             )
         finally:
-            reporter.close()
-    click.echo(
-        f"{result.ran} runs done, {result.skipped} already finished; results in {db_path or DEFAULT_DB}",
-        err=True,
-    )
+            if reporter is not None:
+                reporter.close()
+            detection.close()
+        headlines = study_headlines(store, study.name)
+    print_run_summary(headlines, result.ran, result.skipped, db, study.name)
+    if as_json:
+        summary = {"study": study.name, "db": db, "ran": result.ran, "skipped": result.skipped}
+        summary["headlines"] = [h.to_dict() for h in headlines]
+        click.echo(json.dumps(summary, default=str))
+
+
+@cli.command()
+@click.argument("path", type=click.Path(), default="study.yaml")
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+def init(path: str, force: bool) -> None:
+    """Write a commented study file to start from (default study.yaml); it runs as it is."""
+    from powertrain.starter import write_study_template
+
+    written = write_study_template(path, force=force)
+    click.echo(f"wrote {written}; run it with: powertrain run {written}")
 
 
 @cli.command(name="ls")
