@@ -218,6 +218,28 @@ def init(path: str, force: bool) -> None:
     click.echo(f"wrote {written}; run it with: powertrain run {written}")
 
 
+@cli.command()
+@_db_option
+@click.option("--study", "study_name", default=None, help="Only this study (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def headline(db_path: str | None, study_name: str | None, as_json: bool) -> None:
+    """The line a study comes down to: best setup, its energy to target, the worst, the ratio."""
+    from powertrain.analysis.headline import study_headlines
+    from powertrain.store import existing_store
+
+    with existing_store(db_path) as store:
+        lines = study_headlines(store, study_name)
+    if not lines:
+        raise PowertrainError(
+            "no finished runs" + (f" of study {study_name!r}" if study_name else "")
+        )
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in lines], default=str))
+        return
+    for h in lines:
+        click.echo(f"{h.title}: {h.text}")
+
+
 @cli.command(name="ls")
 @_db_option
 @click.option("--study", "study_name", default=None, help="Only this study.")

@@ -71,7 +71,7 @@ class ProgressReporter:
             + (f" or {_duration(task.max_time_s)}" if task.max_time_s else "")
         )
         if self.method:
-            self._say(f"energy: {self.method} (every figure below is measured this way)")
+            self._say(f"energy: {self.method} for every figure below")
         if total > to_run:
             self._say(
                 f"resuming: {total - to_run} finished runs skipped (kept in the store), "
@@ -114,7 +114,7 @@ class ProgressReporter:
     def run_finished(self, setup, seed: int, outcome, method: str) -> None:
         if self.method is None:
             self.method = method
-            self._say(f"energy: {method} (every figure below is measured this way)")
+            self._say(f"energy: {method} for every figure below")
         self.study_energy_j += outcome.total_energy_j
         if not _is_stage(setup):
             self.done += 1
@@ -139,7 +139,7 @@ class ProgressReporter:
 
         self.progress = Progress(
             TextColumn("{task.description}"),
-            BarColumn(bar_width=24),
+            BarColumn(bar_width=20),
             TimeElapsedColumn(),
             TextColumn("{task.fields[info]}"),
             console=self.console,
@@ -169,7 +169,7 @@ class ProgressReporter:
 
     def _study_info(self, running_j: float = 0.0) -> str:
         left = self.time_left_s()
-        when = "time left known after the first run" if left is None else f"~{_duration(left)} left"
+        when = "time left after the first run" if left is None else f"~{_duration(left)} left"
         return f"study {self.study_energy_j + running_j:.0f} J so far, {when}"
 
     def _update_study(self, running_j: float = 0.0) -> None:
