@@ -194,7 +194,7 @@ class ProgressReporter:
             what = f"{outcome.energy_to_target_j:.1f} J to target"
         else:
             what = (
-                f"target not reached ({outcome.stop_reason}), {outcome.total_energy_j:.1f} J spent"
+                f"target not reached: {outcome.stop_reason}; {outcome.total_energy_j:.1f} J spent"
             )
         line = f"{status:<9} {label} seed={seed}: {what}{acc}, {_duration(outcome.duration_s)}"
         if outcome.error:

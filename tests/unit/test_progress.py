@@ -83,7 +83,7 @@ def test_without_a_method_up_front_it_is_said_at_the_first_finished_run_only():
         reporter.run_finished(setup, seed, outcome(5.0, False), METHOD)
     text = out.getvalue()
     assert text.count(METHOD) == 1
-    assert "target not reached (max_epochs), 5.0 J spent, val_acc 0.800" in text
+    assert "target not reached: max_epochs; 5.0 J spent, val_acc 0.800" in text
 
 
 def test_the_summary_names_the_next_command():
