@@ -13,17 +13,19 @@ COLS=${COLS:-110}
 ROWS=${ROWS:-32}
 MID_S=${MID_S:-45}             # when to take the mid-run picture
 WORK=$(mktemp -d)
-DB="$WORK/shot.db"
+DB=${DB:-$WORK/shot.db}        # set DB to keep the store (and resume into it) after the pictures
 SESSION="powertrain-shot-$$"
 trap 'tmux kill-session -t "$SESSION" 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 # 1. The run, in a terminal of fixed size; the shell stays open so the end can be captured too.
+echo "run started $(date -u +%T) UTC, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 tmux new-session -d -s "$SESSION" -x "$COLS" -y "$ROWS" \
   "$PY -m powertrain run $STUDY --db $DB; echo; echo '[done]'; sleep 3600"
 sleep "$MID_S"
 tmux capture-pane -t "$SESSION" -e -p > "$WORK/run-progress.ansi"
 until tmux capture-pane -t "$SESSION" -p -S -200 | grep -q '^\[done\]'; do sleep 5; done
 tmux capture-pane -t "$SESSION" -e -p -S -200 | sed '/^\[done\]/,$d' > "$WORK/run-done.ansi"
+echo "run finished $(date -u +%T) UTC, load: $(cut -d' ' -f1-3 /proc/loadavg)"
 $PY docs/ansi_to_png.py "$WORK/run-progress.ansi" docs/run-progress.png "$COLS" "powertrain run (running)"
 $PY docs/ansi_to_png.py "$WORK/run-done.ansi" docs/run-done.png "$COLS" "powertrain run (finished)"
 
