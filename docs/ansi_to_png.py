@@ -31,6 +31,7 @@ def ansi_to_svg(ansi: str, columns: int, title: str) -> str:
     while lines and not lines[-1].strip():
         lines.pop()
     console.print(Text.from_ansi("\n".join(lines)), soft_wrap=True)
+    console.print()  # a blank last line, so that the frame does not clip the descenders
     return console.export_svg(title=title)
 
 
