@@ -76,6 +76,8 @@ def test_run_json_prints_one_object_and_quiet_hides_the_progress(tmp_path):
     assert h["estimated"] and "ESTIMATE" in h["text"]
     assert "started" not in run.stderr and "study tiny:" not in run.stderr
     assert f"next: powertrain report --db {db} --study tiny" in run.stderr
+    line = powertrain("headline", "--db", str(db), "--study", "tiny")
+    assert line.returncode == 0 and line.stdout.strip().endswith(h["text"])
     again = powertrain("run", str(path), "--db", str(db))
     assert "resuming: 2 finished runs skipped" in again.stderr
     assert "\x1b" not in again.stderr
