@@ -24,6 +24,13 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+_STATUS_STYLE = {"reached": "green", "censored": "yellow", "diverged": "red", "failed": "bold red"}
+
+
+def _method_style(method: str) -> str:
+    return "bold yellow" if method.startswith("ESTIMATE") else "bold green"
+
+
 def _is_stage(setup) -> bool:
     return "stage" in getattr(setup, "varied", {})
 
@@ -71,7 +78,7 @@ class ProgressReporter:
             + (f" or {_duration(task.max_time_s)}" if task.max_time_s else "")
         )
         if self.method:
-            self._say(f"energy: {self.method} for every figure below")
+            self._say(f"energy: {self.method} for every figure below", _method_style(self.method))
         if total > to_run:
             self._say(
                 f"resuming: {total - to_run} finished runs skipped (kept in the store), "
@@ -114,14 +121,15 @@ class ProgressReporter:
     def run_finished(self, setup, seed: int, outcome, method: str) -> None:
         if self.method is None:
             self.method = method
-            self._say(f"energy: {method} for every figure below")
+            self._say(f"energy: {method} for every figure below", _method_style(method))
         self.study_energy_j += outcome.total_energy_j
         if not _is_stage(setup):
             self.done += 1
             if self.run_started_at is not None:
                 self.durations_s.append(self.clock() - self.run_started_at)
             self.run_started_at = None
-        self._say(self._finished_line(setup, seed, outcome))
+        status = getattr(outcome.status, "value", outcome.status)
+        self._say(self._finished_line(setup, seed, outcome), _STATUS_STYLE.get(status))
         self._update_study()
 
     def study_finished(self, result=None) -> None:
@@ -203,8 +211,10 @@ class ProgressReporter:
             line = f"[{self.done}/{self.to_run}] {line}; {self._study_info()}"
         return line
 
-    def _say(self, line: str) -> None:
-        self.console.print(line, markup=False, highlight=False, soft_wrap=not self.live)
+    def _say(self, line: str, style: str | None = None) -> None:
+        self.console.print(
+            line, style=style, markup=False, highlight=False, soft_wrap=not self.live
+        )
 
 
 def print_run_summary(headlines, ran: int, skipped: int, db: str, study: str, file=None) -> None:
