@@ -4,6 +4,7 @@ that ``powertrain --help`` answers at once."""
 from __future__ import annotations
 
 import json
+import logging
 import sys
 
 import click
@@ -183,6 +184,8 @@ def run(study_file: str, db_path: str | None, retry_failed: bool, as_json: bool)
     study = load_study(study_file)
     detection = detect_meters(study.meters.backends, cpu_tdp_w=study.meters.cpu_tdp_w).require()
     method = method_label({c.value: m.provenance.to_dict() for c, m in detection.meters.items()})
+    log = logging.getLogger("powertrain.cli")
+    log.debug("meters: %s; store: %s", method, db_path or DEFAULT_DB)
     reporter = ProgressReporter(method=method) if _verbosity() >= 0 else None
     db = str(db_path or DEFAULT_DB)
     with open_store(db_path) as store:
