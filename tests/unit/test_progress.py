@@ -107,3 +107,17 @@ def test_on_a_terminal_it_draws_bars_and_leaves_only_the_lines():
     reporter.close()
     assert reporter.progress is None
     assert "reached   learning_rate=0.01 seed=0: 4.0 J to target" in out.getvalue()
+
+
+def test_a_pretraining_stage_is_shown_but_not_counted_among_the_grids_runs():
+    from dataclasses import replace
+
+    out, clock = io.StringIO(), FakeClock()
+    reporter = ProgressReporter(out, method=METHOD, clock=clock)
+    reporter.study_started(STUDY, total=4, to_run=4)
+    stage = replace(STUDY.setups()[0], varied={"stage": "pretrain"})
+    reporter.run_started(stage, 0)
+    clock.advance(30)
+    reporter.run_finished(stage, 0, outcome(9.0, False), METHOD)
+    assert reporter.done == 0 and reporter.time_left_s() is None
+    assert "pretrain stage=pretrain seed=0: target not reached" in out.getvalue()
