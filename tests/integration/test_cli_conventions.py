@@ -39,7 +39,7 @@ def test_python_dash_m_powertrain_is_the_command_line():
 def test_measure_exits_127_for_a_missing_command_and_126_for_a_file_that_cannot_run(tmp_path):
     missing = powertrain("measure", "--meter", "estimate", "--", "no-such-command-xyz")
     assert missing.returncode == 127
-    assert "no-such-command-xyz: command not found" in missing.stderr
+    assert "command not found: no-such-command-xyz" in missing.stderr
     plain = tmp_path / "data.txt"
     plain.write_text("not a program")
     denied = powertrain("measure", "--meter", "estimate", "--", str(plain))
