@@ -54,7 +54,7 @@ class Headline:
     def _interval(self) -> str:
         if self.best_seeds < MIN_SEEDS_FOR_INTERVAL:
             return f"({self.best_seeds} seeds: too few for an interval)"
-        return f"(95% interval {self.best_low_j:.1f}-{self.best_high_j:.1f} J, {self.best_seeds} seeds)"
+        return f"(95% interval {self.best_low_j:.1f} to {self.best_high_j:.1f} J, {self.best_seeds} seeds)"
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
