@@ -4,6 +4,7 @@ that ``powertrain --help`` answers at once."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import sys
 
@@ -28,8 +29,32 @@ from powertrain.errors import PowertrainError
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="powertrain")
-def cli() -> None:
+@click.option("-q", "--quiet", count=True, help="Less output: warnings, errors and results only.")
+@click.option("-v", "--verbose", count=True, help="More output: debug log messages (-vv: more).")
+@click.pass_context
+def cli(ctx: click.Context, quiet: int, verbose: int) -> None:
     """Measure how the way a neural network is trained changes the energy it needs."""
+    from powertrain.logs import configure_logging
+
+    ctx.obj = {"verbosity": verbose - quiet}
+    configure_logging(verbose - quiet)
+
+
+def _verbosity() -> int:
+    obj = click.get_current_context().find_root().obj
+    return (obj or {}).get("verbosity", 0)
+
+
+class _RunCommand(click.Command):
+    """``run --help`` ends with the data sets, models and grid keys there are, looked up only then."""
+
+    def format_epilog(self, ctx, formatter) -> None:
+        from powertrain.starter import catalogue
+
+        with formatter.section("What a study file can use"):
+            for paragraph in catalogue().split("\n\n"):
+                formatter.write_paragraph()
+                formatter.write_text(paragraph)
 
 
 _db_option = click.option(
@@ -133,6 +158,7 @@ def measure(
         raise PowertrainError(
             "no command to measure; usage: powertrain measure [OPTIONS] -- CMD [ARGS...]"
         )
+    _exit_if_not_runnable(command[0])
     detection = _detect(meters, replay_trace, cpu_tdp_w).require()
     if target is not None or let_finish:
         _measure_to_target(as_json, interval_s, trace_path, target, let_finish, detection, command)
@@ -175,30 +201,96 @@ def _measure_to_target(as_json, interval_s, trace_path, target, let_finish, dete
     sys.exit(result.exit_code)
 
 
-@cli.command()
+def _exit_if_not_runnable(program: str) -> None:
+    """As a shell does: 127 when the command is not found, 126 when it is there but cannot run."""
+    import shutil
+    from pathlib import Path
+
+    if shutil.which(program) is not None:
+        return
+    if "/" in program and Path(program).exists():
+        click.echo(f"powertrain: {program}: not an executable file", err=True)
+        sys.exit(126)
+    click.echo(f"powertrain: command not found: {program}", err=True)
+    sys.exit(127)
+
+
+@cli.command(cls=_RunCommand)
 @click.argument("study_file", type=click.Path())
 @_db_option
 @click.option("--retry-failed", is_flag=True, help="Run again the runs that failed.")
-def run(study_file: str, db_path: str | None, retry_failed: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="At the end, print one JSON object.")
+def run(study_file: str, db_path: str | None, retry_failed: bool, as_json: bool) -> None:
     """Run every (setup, seed) of STUDY_FILE to its target, into the results store.
 
     Running it again resumes: finished runs are skipped, an interrupted one is run afresh."""
-    from powertrain.console import ProgressReporter
+    from powertrain.analysis.headline import study_headlines
+    from powertrain.console import ProgressReporter, print_run_summary
+    from powertrain.meters.detect import detect_meters
+    from powertrain.records import method_label
     from powertrain.store import DEFAULT_DB, open_store
     from powertrain.study.config import load_study
     from powertrain.study.runner import run_study
 
     study = load_study(study_file)
-    reporter = ProgressReporter()
+    detection = detect_meters(study.meters.backends, cpu_tdp_w=study.meters.cpu_tdp_w).require()
+    method = method_label({c.value: m.provenance.to_dict() for c, m in detection.meters.items()})
+    log = logging.getLogger("powertrain.cli")
+    log.debug("meters: %s; store: %s", method, db_path or DEFAULT_DB)
+    reporter = ProgressReporter(method=method) if _verbosity() >= 0 else None
+    db = str(db_path or DEFAULT_DB)
     with open_store(db_path) as store:
         try:
-            result = run_study(study, store, reporter=reporter, retry_failed=retry_failed)
+            result = run_study(
+                study,
+                store,
+                reporter=reporter,
+                retry_failed=retry_failed,
+                detection=detection,
+            )
         finally:
-            reporter.close()
-    click.echo(
-        f"{result.ran} runs done, {result.skipped} already finished; results in {db_path or DEFAULT_DB}",
-        err=True,
-    )
+            if reporter is not None:
+                reporter.close()
+            detection.close()
+        headlines = study_headlines(store, study.name)
+    print_run_summary(headlines, result.ran, result.skipped, db, study.name)
+    if as_json:
+        summary = {"study": study.name, "db": db, "ran": result.ran, "skipped": result.skipped}
+        summary["headlines"] = [h.to_dict() for h in headlines]
+        click.echo(json.dumps(summary, default=str))
+
+
+@cli.command()
+@click.argument("path", type=click.Path(), default="study.yaml")
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+def init(path: str, force: bool) -> None:
+    """Write a commented study file to start from (default study.yaml); it runs as it is."""
+    from powertrain.starter import write_study_template
+
+    written = write_study_template(path, force=force)
+    click.echo(f"wrote {written}; run it with: powertrain run {written}")
+
+
+@cli.command()
+@_db_option
+@click.option("--study", "study_name", default=None, help="Only this study (default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def headline(db_path: str | None, study_name: str | None, as_json: bool) -> None:
+    """The line a study comes down to: best setup, its energy to target, the worst, the ratio."""
+    from powertrain.analysis.headline import study_headlines
+    from powertrain.store import existing_store
+
+    with existing_store(db_path) as store:
+        lines = study_headlines(store, study_name)
+    if not lines:
+        raise PowertrainError(
+            "no finished runs" + (f" of study {study_name!r}" if study_name else "")
+        )
+    if as_json:
+        click.echo(json.dumps([h.to_dict() for h in lines], default=str))
+        return
+    for h in lines:
+        click.echo(f"{h.title}: {h.text}")
 
 
 @cli.command(name="ls")

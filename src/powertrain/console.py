@@ -10,7 +10,8 @@ from rich.table import Table
 
 from powertrain.meters.detect import Detection
 from powertrain.monitor import Measurement
-from powertrain.records import Stage, measurement_label
+from powertrain.progress import ProgressReporter, print_run_summary  # noqa: F401 - re-exported
+from powertrain.records import measurement_label
 
 
 def print_detection(detection: Detection, file: IO[str] | None = None) -> None:
@@ -46,75 +47,6 @@ def print_measurement(m: Measurement, file: IO[str] | None = None) -> None:
         )
     table.add_row("total", f"{m.total_energy_j:.2f}", "", measurement_label(estimated=m.estimated))
     console.print(table)
-
-
-class ProgressReporter:
-    """Draws a study's progress: one bar over runs, a status line per evaluation, a line per run."""
-
-    def __init__(self, file: IO[str] | None = None) -> None:
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self.console = Console(file=file or sys.stderr)
-        self.progress = Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
-            console=self.console,
-            transient=True,
-        )
-        self.task_id = None
-
-    def study_started(self, study, total: int, to_run: int) -> None:
-        self.console.print(
-            f"study [bold]{study.name}[/]: {total} runs ({len(study.setups())} setups x "
-            f"{len(study.seeds)} seeds), {total - to_run} already finished, {to_run} to run"
-        )
-        self.progress.start()
-        self.task_id = self.progress.add_task("runs", total=to_run)
-
-    def run_started(self, setup, seed: int) -> None:
-        self.progress.update(self.task_id, description=f"{setup.label()} seed={seed}")
-
-    def eval_point(self, point) -> None:
-        self.progress.update(
-            self.task_id,
-            description=f"step {point.step} val_acc {point.val_accuracy:.3f} {point.total_energy_j:.0f} J",
-        )
-
-    def run_finished(self, setup, seed: int, outcome, method: str) -> None:
-        if setup.stage is Stage.PRETRAIN:  # a pretraining stage: not one of the grid's runs
-            self.console.print(
-                f"{setup.stage:<9} {setup.label()} seed={seed}: {outcome.total_energy_j:.1f} J "
-                f"[{method}] {outcome.stop_reason}",
-                markup=False,
-                highlight=False,
-            )
-            return
-        self.progress.advance(self.task_id)
-        energy = (
-            f"{outcome.energy_to_target_j:.1f} J to target"
-            if outcome.energy_to_target_j is not None
-            else f"target not reached, {outcome.total_energy_j:.1f} J spent"
-        )
-        accuracy = (
-            f"val_acc {outcome.final_val_accuracy:.3f}"
-            if outcome.final_val_accuracy is not None
-            else ""
-        )
-        line = f"{outcome.status:<9} {setup.label()} seed={seed}: {energy} [{method}] {accuracy}"
-        if outcome.error:
-            line += f" error: {outcome.error}"
-        self.console.print(line, markup=False, highlight=False)
-
-    def close(self) -> None:
-        self.progress.stop()
 
 
 def _console(file: IO[str]) -> Console:

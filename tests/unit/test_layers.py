@@ -26,10 +26,21 @@ LAYERS = [
     ["data", "models", "train"],  # the loop and what it trains
     ["study"],  # study, plan, the one run body, executors
     ["store"],  # results store and its contract
-    ["testing", "inference", "tracking", "integrations", "carbon", "analysis", "search"],  # reading the store
+    [
+        "testing",
+        "inference",
+        "tracking",
+        "integrations",
+        "carbon",
+        "analysis",
+        "search",
+    ],  # reading the store
     ["report", "render"],  # rendering an analysis
     [
         "console",
+        "progress",
+        "starter",
+        "logs",
         "cli",
         "cli_params",
         "cli_search",

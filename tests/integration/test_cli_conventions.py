@@ -1,0 +1,100 @@
+"""What users expect of a command line: python -m, -q/-v, shell exit codes, init, --help, --json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import subprocess
+import sys
+
+import yaml
+
+from powertrain.logs import configure_logging
+from powertrain.study.config import load_study
+from tests.cli_helpers import assert_one_clear_error, powertrain
+
+TINY = {
+    "name": "tiny",
+    "task": {
+        "dataset": "digits",
+        "model": "mlp",
+        "model_options": {"hidden": [32]},
+        "target_accuracy": 0.85,
+        "eval_every_steps": 10,
+        "max_epochs": 2,
+    },
+    "grid": {"learning_rate": [0.05, 0.2]},
+    "seeds": [0],
+    "meters": {"backends": ["estimate"]},
+}
+
+
+def test_python_dash_m_powertrain_is_the_command_line():
+    run = subprocess.run(
+        [sys.executable, "-m", "powertrain", "--version"], capture_output=True, text=True
+    )
+    assert run.returncode == 0 and run.stdout.startswith("powertrain, version")
+
+
+def test_measure_exits_127_for_a_missing_command_and_126_for_a_file_that_cannot_run(tmp_path):
+    missing = powertrain("measure", "--meter", "estimate", "--", "no-such-command-xyz")
+    assert missing.returncode == 127
+    assert "command not found: no-such-command-xyz" in missing.stderr
+    plain = tmp_path / "data.txt"
+    plain.write_text("not a program")
+    denied = powertrain("measure", "--meter", "estimate", "--", str(plain))
+    assert denied.returncode == 126 and "not an executable file" in denied.stderr
+
+
+def test_init_writes_a_commented_study_that_loads_as_it_is_and_keeps_an_existing_file(tmp_path):
+    path = tmp_path / "first.yaml"
+    made = powertrain("init", str(path))
+    assert made.returncode == 0, made.stderr
+    text = path.read_text()
+    assert text.count("\n#") >= 10 and "fashion-mnist" in text and "small-cnn" in text
+    study = load_study(path)
+    assert study.name == "first" and len(study.setups()) >= 2 and len(study.seeds) >= 3
+    assert_one_clear_error(powertrain("init", str(path)), "exists", "--force")
+    assert powertrain("init", "--force", str(path)).returncode == 0
+
+
+def test_run_help_lists_the_data_sets_models_and_grid_keys():
+    out = powertrain("run", "--help").stdout
+    for name in ("fashion-mnist", "digits", "small-cnn", "mlp", "learning_rate", "batch_size"):
+        assert name in out
+
+
+def test_run_json_prints_one_object_and_quiet_hides_the_progress(tmp_path):
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(TINY))
+    db = tmp_path / "r.db"
+    run = powertrain("-q", "run", str(path), "--db", str(db), "--json")
+    assert run.returncode == 0, run.stderr
+    summary = json.loads(run.stdout)
+    assert summary["ran"] == 2 and summary["study"] == "tiny" and summary["db"] == str(db)
+    (h,) = summary["headlines"]
+    assert h["estimated"] and "ESTIMATE" in h["text"]
+    assert "started" not in run.stderr and "study tiny:" not in run.stderr
+    assert f"next: powertrain report --db {db} --study tiny" in run.stderr
+    line = powertrain("headline", "--db", str(db), "--study", "tiny")
+    assert line.returncode == 0 and line.stdout.strip().endswith(h["text"])
+    again = powertrain("run", str(path), "--db", str(db))
+    assert "resuming: 2 finished runs skipped" in again.stderr
+    assert "\x1b" not in again.stderr
+
+
+def test_log_messages_go_through_the_powertrain_logger_at_the_chosen_level(capsys):
+    import io
+
+    stream = io.StringIO()
+    logger = configure_logging(-1, stream)
+    logging.getLogger("powertrain.something").info("hidden")
+    logging.getLogger("powertrain.something").warning("shown")
+    configure_logging(1, stream)
+    logging.getLogger("powertrain.something").debug("details")
+    assert stream.getvalue().splitlines() == [
+        "powertrain: shown",
+        "DEBUG powertrain.something: details",
+    ]
+    assert len(logger.handlers) == 1
+    configure_logging(0)
