@@ -211,7 +211,7 @@ def _exit_if_not_runnable(program: str) -> None:
     if "/" in program and Path(program).exists():
         click.echo(f"powertrain: {program}: not an executable file", err=True)
         sys.exit(126)
-    click.echo(f"powertrain: command not found: {program}", err=True)
+    click.echo(f"powertrain: error: command not found: {program}", err=True)
     sys.exit(127)
 
 

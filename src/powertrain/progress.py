@@ -33,6 +33,16 @@ def _method_style(method: str) -> str:
     return "bold yellow" if method.startswith("ESTIMATE") else "bold green"
 
 
+def _task_line(task) -> str:
+    """What the study trains and to what target: a built-in task, or the user's command."""
+    if task.command:
+        return f"of `{task.command}`; target {task.target.describe()}"
+    return (
+        f"on {task.dataset} with {task.model}; target val_acc {task.target_accuracy:g} within "
+        f"{task.max_epochs} epochs"
+    )
+
+
 def _is_stage(setup) -> bool:
     """A pretraining stage: not one of the grid's runs."""
     return getattr(setup, "stage", None) is Stage.PRETRAIN
@@ -72,12 +82,14 @@ class ProgressReporter:
 
     def study_started(self, study, total: int, to_run: int) -> None:
         task = study.task
-        self.target, self.max_epochs, self.to_run = task.target_accuracy, task.max_epochs, to_run
+        builtin = not task.command
+        self.target = task.target_accuracy if builtin else None
+        self.max_epochs = task.max_epochs if builtin else None
+        self.to_run = to_run
         setups = len(study.setups())
         self._say(
-            f"study {study.name}: {total} runs ({setups} setups x {len(study.seeds)} seeds) on "
-            f"{task.dataset} with {task.model}; target val_acc {task.target_accuracy:g} within "
-            f"{task.max_epochs} epochs"
+            f"study {study.name}: {total} runs ({setups} setups x {len(study.seeds)} seeds) "
+            + _task_line(task)
             + (f" or {_duration(task.max_time_s)}" if task.max_time_s else "")
         )
         if self.method:
