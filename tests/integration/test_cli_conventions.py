@@ -98,3 +98,24 @@ def test_log_messages_go_through_the_powertrain_logger_at_the_chosen_level(capsy
     ]
     assert len(logger.handlers) == 1
     configure_logging(0)
+
+
+def test_an_edited_study_is_refused_and_allow_changed_keeps_its_runs_apart(tmp_path):
+    path, db = tmp_path / "tiny.yaml", tmp_path / "r.db"
+    path.write_text(yaml.safe_dump(TINY))
+    assert powertrain("-q", "run", str(path), "--db", str(db)).returncode == 0
+    path.write_text(yaml.safe_dump({**TINY, "task": {**TINY["task"], "target_accuracy": 0.8}}))
+    refused = powertrain("-q", "run", str(path), "--db", str(db))
+    assert_one_clear_error(
+        refused, "task.target_accuracy: 0.85 -> 0.8", "--allow-changed", "tiny@2"
+    )
+    kept = powertrain("-q", "run", str(path), "--db", str(db), "--allow-changed", "--json")
+    assert kept.returncode == 0, kept.stderr
+    summary = json.loads(kept.stdout)
+    assert summary["study"] == "tiny@2" and summary["ran"] == 2
+    assert summary["changes"] == ["task.target_accuracy: 0.85 -> 0.8"]
+    runs = json.loads(powertrain("ls", "--db", str(db), "--json").stdout)
+    by_study = {name: [r for r in runs if r["study"] == name] for name in ("tiny", "tiny@2")}
+    assert [len(v) for v in by_study.values()] == [2, 2]  # never pooled: two each, as run
+    again = powertrain("-q", "run", str(path), "--db", str(db), "--allow-changed", "--json")
+    assert json.loads(again.stdout)["skipped"] == 2  # the same edit resumes its version

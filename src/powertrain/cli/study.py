@@ -7,7 +7,7 @@ import logging
 
 import click
 
-from powertrain.cli.options import db_option, verbosity
+from powertrain.cli.options import db_option, echo_json, verbosity
 from powertrain.errors import PowertrainError
 
 log = logging.getLogger(__name__)
@@ -29,8 +29,16 @@ class _RunCommand(click.Command):
 @click.argument("study_file", type=click.Path())
 @db_option
 @click.option("--retry-failed", is_flag=True, help="Run again the runs that failed.")
+@click.option(
+    "--allow-changed",
+    is_flag=True,
+    help="The study file was edited since its runs were stored: run it as a new version, NAME@2, "
+    "kept apart from the old runs (without it, a changed study is refused).",
+)
 @click.option("--json", "as_json", is_flag=True, help="At the end, print one JSON object.")
-def run(study_file: str, db_path: str | None, retry_failed: bool, as_json: bool) -> None:
+def run(
+    study_file: str, db_path: str | None, retry_failed: bool, allow_changed: bool, as_json: bool
+) -> None:
     """Run every (setup, seed) of STUDY_FILE to its target, into the results store.
 
     Running it again resumes: finished runs are skipped, an interrupted one is run afresh."""
@@ -56,17 +64,18 @@ def run(study_file: str, db_path: str | None, retry_failed: bool, as_json: bool)
                 reporter=reporter,
                 retry_failed=retry_failed,
                 detection=detection,
+                allow_changed=allow_changed,
             )
         finally:
             if reporter is not None:
                 reporter.close()
             detection.close()
-        headlines = study_headlines(store, study.name)
-    print_run_summary(headlines, result.ran, result.skipped, db, study.name)
+        headlines = study_headlines(store, result.study)
+    print_run_summary(headlines, result.ran, result.skipped, db, result.study)
     if as_json:
-        summary = {"study": study.name, "db": db, "ran": result.ran, "skipped": result.skipped}
-        summary["headlines"] = [h.to_dict() for h in headlines]
-        click.echo(json.dumps(summary, default=str))
+        summary = {"study": result.study, "db": db, "ran": result.ran, "skipped": result.skipped}
+        summary.update(changes=result.changes, headlines=[h.to_dict() for h in headlines])
+        echo_json(summary)
 
 
 @click.command()
