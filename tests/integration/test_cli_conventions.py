@@ -119,3 +119,24 @@ def test_an_edited_study_is_refused_and_allow_changed_keeps_its_runs_apart(tmp_p
     assert [len(v) for v in by_study.values()] == [2, 2]  # never pooled: two each, as run
     again = powertrain("-q", "run", str(path), "--db", str(db), "--allow-changed", "--json")
     assert json.loads(again.stdout)["skipped"] == 2  # the same edit resumes its version
+
+
+def test_json_is_one_strict_document_on_stdout_on_every_command(tmp_path):
+    path, db = tmp_path / "tiny.yaml", str(tmp_path / "r.db")
+    path.write_text(yaml.safe_dump(TINY))
+    commands = [
+        ("run", str(path), "--db", db),
+        ("report", "--db", db, "--out", str(tmp_path / "report")),
+        ("ls", "--db", db),
+        ("headline", "--db", db),
+        ("carbon", "--db", db, "--intensity", "300"),
+    ]
+    for args in commands:
+        run = powertrain("-q", *args, "--json")
+        assert run.returncode == 0, (args, run.stderr)
+        assert "NaN" not in run.stdout and "Infinity" not in run.stdout, args
+        json.loads(run.stdout)
+        assert run.stdout.startswith(("{", "[")), args  # nothing else on stdout
+    words = powertrain("report", "--db", db, "--out", str(tmp_path / "report"))
+    (headline,) = json.loads(powertrain("headline", "--db", db, "--json").stdout)
+    assert f"{headline['title']}: {headline['text']}" in words.stdout  # the same line as headline

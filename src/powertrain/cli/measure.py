@@ -7,20 +7,20 @@ import sys
 
 import click
 
-from powertrain.cli.options import db_option, detect, meter_options
+from powertrain.cli.options import db_option, detect, echo_json, json_option, meter_options
 from powertrain.cli_params import SECONDS, OutputFile
 from powertrain.errors import PowertrainError
 
 
 @click.command()
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@json_option("the meters, their methods and why others are unavailable")
 @meter_options
 def meters(as_json: bool, meters, replay_trace, cpu_tdp_w) -> None:
     """Show which meter measures each component, how, and why the others are unavailable."""
     detection = detect(meters, replay_trace, cpu_tdp_w)
     try:
         if as_json:
-            click.echo(json.dumps(detection.to_dict(), indent=2, default=str))
+            echo_json(detection)
             return
         from powertrain.console import print_detection
 

@@ -16,7 +16,15 @@ db_option = click.option(
     help="Results store (default runs/powertrain.db).",
 )
 
-json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+
+def json_option(what: str):
+    """``--json``, the same on every command: ``what`` as one strict JSON document on stdout."""
+    return click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help=f"Print {what} as one JSON document on stdout (NaN as null; other words on stderr).",
+    )
 
 
 def meter_options(fn):
@@ -61,6 +69,10 @@ def verbosity() -> int:
     return (obj or {}).get("verbosity", 0)
 
 
-def echo_json(value, indent: int | None = 2) -> None:
-    """Print JSON that is JSON: a NaN or infinity that got past the checks is an error, not output."""
-    click.echo(json.dumps(value, indent=indent, default=str, allow_nan=False))
+def echo_json(value) -> None:
+    """What ``--json`` prints, the same way on every command: one strict JSON document on stdout
+    (indented; other words go to stderr), built as summary.json is (``analysis.serial.jsonable``:
+    objects through their ``to_dict``, a NaN or infinity as null, never as the non-JSON ``NaN``)."""
+    from powertrain.analysis.serial import jsonable
+
+    click.echo(json.dumps(jsonable(value), indent=2, allow_nan=False))

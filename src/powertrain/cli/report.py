@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
-from powertrain.cli.options import db_option, echo_json
+from powertrain.cli.options import db_option, echo_json, json_option
 from powertrain.cli_params import COUNT, FRACTION, G_PER_KWH, YEARS, Pue
 from powertrain.errors import PowertrainError
 
@@ -92,7 +90,7 @@ def _carbon_settings(region, intensity, intensity_csv, pue, lifetime_years, hard
     help="Inference queries over a model's life, for the whole-life section.",
 )
 @click.option("--no-titles", is_flag=True, help="Draw the figures without titles (for a paper).")
-@click.option("--json", "as_json", is_flag=True, help="Print the analysis (summary.json) as JSON.")
+@json_option("the analysis (summary.json)")
 @_carbon_options
 def report(
     db_path,
@@ -124,33 +122,19 @@ def report(
     if as_json:
         click.echo(files.json.read_text(encoding="utf-8"))
         return
+    from powertrain.analysis.headline import headline
+
     for g in files.groups:
-        click.echo(f"{g.title}: {_headline(g)} [{g.energy_method}]")
+        h = headline(g)
+        click.echo(f"{h.title}: {h.text}")
     click.echo(f"report: {files.html}")
-
-
-def _headline(g) -> str:
-    if g.best is None:
-        return "no setup reached the target with every seed"
-    e = g.best.energy_to_target_j
-    spread = (
-        "two seeds: interval wide"
-        if e.wide
-        else (f"95% {e.low:.1f}-{e.high:.1f}" if e.n > 1 else "one seed")
-    )
-    headline = f"best {g.best.label}: {e.mean:.1f} J to target ({spread})"
-    if g.worst is not g.best:
-        headline += f"; worst/best {g.waste_ratio_max:.2f}x"
-    if g.waste_ratio_max_at_least and g.waste_ratio_max_at_least > (g.waste_ratio_max or 0):
-        headline += f"; with censored setups >= {g.waste_ratio_max_at_least:.2f}x"
-    return headline
 
 
 @click.command(name="compare")
 @click.argument("first")
 @click.argument("second", required=False)
 @db_option
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("the comparison")
 def compare_cmd(first: str, second: str | None, db_path: str | None, as_json: bool) -> None:
     """Set two studies, or one study on two machines, side by side."""
     from powertrain.analysis.compare import compare
@@ -159,7 +143,7 @@ def compare_cmd(first: str, second: str | None, db_path: str | None, as_json: bo
     with existing_store(db_path) as store:
         result = compare(store, first, second)
     if as_json:
-        click.echo(json.dumps(result.to_dict(), indent=2, allow_nan=False))
+        echo_json(result)
         return
     from powertrain.console import print_comparison
 
@@ -169,7 +153,7 @@ def compare_cmd(first: str, second: str | None, db_path: str | None, as_json: bo
 @click.command()
 @db_option
 @click.option("--study", "study_name", default=None, help="Only this study.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("each run's carbon and the settings used")
 @click.option(
     "--list-regions", is_flag=True, help="List the bundled regions with their year and source."
 )

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import logging
 
 import click
 
-from powertrain.cli.options import db_option, echo_json, verbosity
+from powertrain.cli.options import db_option, echo_json, json_option, verbosity
 from powertrain.errors import PowertrainError
 
 log = logging.getLogger(__name__)
@@ -35,7 +34,7 @@ class _RunCommand(click.Command):
     help="The study file was edited since its runs were stored: run it as a new version, NAME@2, "
     "kept apart from the old runs (without it, a changed study is refused).",
 )
-@click.option("--json", "as_json", is_flag=True, help="At the end, print one JSON object.")
+@json_option("at the end, what ran and the headlines")
 def run(
     study_file: str, db_path: str | None, retry_failed: bool, allow_changed: bool, as_json: bool
 ) -> None:
@@ -74,8 +73,7 @@ def run(
     print_run_summary(headlines, result.ran, result.skipped, db, result.study)
     if as_json:
         summary = {"study": result.study, "db": db, "ran": result.ran, "skipped": result.skipped}
-        summary.update(changes=result.changes, headlines=[h.to_dict() for h in headlines])
-        echo_json(summary)
+        echo_json({**summary, "changes": result.changes, "headlines": headlines})
 
 
 @click.command()
@@ -92,7 +90,7 @@ def init(path: str, force: bool) -> None:
 @click.command()
 @db_option
 @click.option("--study", "study_name", default=None, help="Only this study (default: all).")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("the headlines")
 def headline(db_path: str | None, study_name: str | None, as_json: bool) -> None:
     """The line a study comes down to: best setup, its energy to target, the worst, the ratio."""
     from powertrain.analysis.headline import study_headlines
@@ -105,7 +103,7 @@ def headline(db_path: str | None, study_name: str | None, as_json: bool) -> None
             "no finished runs" + (f" of study {study_name!r}" if study_name else "")
         )
     if as_json:
-        click.echo(json.dumps([h.to_dict() for h in lines], default=str))
+        echo_json(lines)
         return
     for h in lines:
         click.echo(f"{h.title}: {h.text}")
@@ -114,7 +112,7 @@ def headline(db_path: str | None, study_name: str | None, as_json: bool) -> None
 @click.command(name="ls")
 @db_option
 @click.option("--study", "study_name", default=None, help="Only this study.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("the runs")
 def list_runs(db_path: str | None, study_name: str | None, as_json: bool) -> None:
     """List studies and their runs: status, setup, energy-to-target and how it was measured, accuracy."""
     from dataclasses import asdict
@@ -130,13 +128,7 @@ def list_runs(db_path: str | None, study_name: str | None, as_json: bool) -> Non
         ):
             raise PowertrainError(f"no study named {study_name!r} in the store")
     if as_json:
-        click.echo(
-            json.dumps(
-                [{**asdict(r), "estimated": r.estimated, "method": r.method_label} for r in runs],
-                indent=2,
-                default=str,
-            )
-        )
+        echo_json([{**asdict(r), "estimated": r.estimated, "method": r.method_label} for r in runs])
         return
     from powertrain.console import print_runs
 
