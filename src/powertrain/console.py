@@ -13,6 +13,8 @@ from powertrain.monitor import Measurement
 from powertrain.progress import ProgressReporter, print_run_summary  # noqa: F401 - re-exported
 from powertrain.records import measurement_label
 
+FAULT_MARK = "\u26a0"  # beside a run whose figures a fault touched (a counter reset, a bad reading)
+
 
 def print_detection(detection: Detection, file: IO[str] | None = None) -> None:
     console = Console(file=file or sys.stdout)
@@ -94,9 +96,6 @@ def print_runs(runs, file: IO[str] | None = None) -> None:
             ]
             table.add_row(*row, *([] if shared else [r.method_label]))
         console.print(table)
-
-
-FAULT_MARK = "\u26a0"  # beside a run whose figures a fault touched (a counter reset, a bad reading)
 
 
 def _num(value, missing: str = "", digits: int = 1) -> str:
