@@ -304,6 +304,7 @@ class _Session:
             time_to_target_s=reached.elapsed_s if reached else None,
             steps_to_target=reached.step if reached else None,
             error=error,
+            faults=list(total.faults),  # a counter reset travels with the figure
         )
         return CommandResult(outcome, list(points), None if stopped else code, stopped)
 

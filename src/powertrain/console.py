@@ -13,6 +13,8 @@ from powertrain.monitor import Measurement
 from powertrain.progress import ProgressReporter, print_run_summary  # noqa: F401 - re-exported
 from powertrain.records import measurement_label
 
+FAULT_MARK = "\u26a0"  # beside a run whose figures a fault touched (a counter reset, a bad reading)
+
 
 def print_detection(detection: Detection, file: IO[str] | None = None) -> None:
     console = Console(file=file or sys.stdout)
@@ -62,10 +64,15 @@ def print_runs(runs, file: IO[str] | None = None) -> None:
     for study, study_runs in by_study.items():
         labels = {r.method_label for r in study_runs}
         shared = labels.pop() if len(labels) == 1 else None
+        notes = [f"energy: {shared}"] if shared else []
+        if any(r.outcome and r.outcome.faults for r in study_runs):
+            notes.append(
+                f"{FAULT_MARK}N: N faults in the run's figures (ls --json, report list them)"
+            )
         table = Table(
             title=f"study {study}",
             title_justify="left",
-            caption=f"energy: {shared}" if shared else None,
+            caption="; ".join(notes) or None,
             caption_justify="left",
         )
         varied = list(dict.fromkeys(k for r in study_runs for k in r.setup))
@@ -79,7 +86,7 @@ def print_runs(runs, file: IO[str] | None = None) -> None:
             o = r.outcome
             row = [
                 str(r.id),
-                r.status,
+                f"{r.status} {FAULT_MARK}{len(o.faults)}" if o and o.faults else r.status,
                 *(str(r.setup.get(k, "")) for k in varied),
                 str(r.seed),
                 _num(o.energy_to_target_j if o else None, "not reached" if o else ""),

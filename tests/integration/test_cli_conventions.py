@@ -98,3 +98,45 @@ def test_log_messages_go_through_the_powertrain_logger_at_the_chosen_level(capsy
     ]
     assert len(logger.handlers) == 1
     configure_logging(0)
+
+
+def test_an_edited_study_is_refused_and_allow_changed_keeps_its_runs_apart(tmp_path):
+    path, db = tmp_path / "tiny.yaml", tmp_path / "r.db"
+    path.write_text(yaml.safe_dump(TINY))
+    assert powertrain("-q", "run", str(path), "--db", str(db)).returncode == 0
+    path.write_text(yaml.safe_dump({**TINY, "task": {**TINY["task"], "target_accuracy": 0.8}}))
+    refused = powertrain("-q", "run", str(path), "--db", str(db))
+    assert_one_clear_error(
+        refused, "task.target_accuracy: 0.85 -> 0.8", "--allow-changed", "tiny@2"
+    )
+    kept = powertrain("-q", "run", str(path), "--db", str(db), "--allow-changed", "--json")
+    assert kept.returncode == 0, kept.stderr
+    summary = json.loads(kept.stdout)
+    assert summary["study"] == "tiny@2" and summary["ran"] == 2
+    assert summary["changes"] == ["task.target_accuracy: 0.85 -> 0.8"]
+    runs = json.loads(powertrain("ls", "--db", str(db), "--json").stdout)
+    by_study = {name: [r for r in runs if r["study"] == name] for name in ("tiny", "tiny@2")}
+    assert [len(v) for v in by_study.values()] == [2, 2]  # never pooled: two each, as run
+    again = powertrain("-q", "run", str(path), "--db", str(db), "--allow-changed", "--json")
+    assert json.loads(again.stdout)["skipped"] == 2  # the same edit resumes its version
+
+
+def test_json_is_one_strict_document_on_stdout_on_every_command(tmp_path):
+    path, db = tmp_path / "tiny.yaml", str(tmp_path / "r.db")
+    path.write_text(yaml.safe_dump(TINY))
+    commands = [
+        ("run", str(path), "--db", db),
+        ("report", "--db", db, "--out", str(tmp_path / "report")),
+        ("ls", "--db", db),
+        ("headline", "--db", db),
+        ("carbon", "--db", db, "--intensity", "300"),
+    ]
+    for args in commands:
+        run = powertrain("-q", *args, "--json")
+        assert run.returncode == 0, (args, run.stderr)
+        assert "NaN" not in run.stdout and "Infinity" not in run.stdout, args
+        json.loads(run.stdout)
+        assert run.stdout.startswith(("{", "[")), args  # nothing else on stdout
+    words = powertrain("report", "--db", db, "--out", str(tmp_path / "report"))
+    (headline,) = json.loads(powertrain("headline", "--db", db, "--json").stdout)
+    assert f"{headline['title']}: {headline['text']}" in words.stdout  # the same line as headline

@@ -130,3 +130,20 @@ def test_carbon_json_never_prints_nan(tmp_path):
     run = powertrain("carbon", "--db", str(db), "--intensity", "400", "--json")
     assert "NaN" not in run.stdout
     assert_one_clear_error(run, "no figure")
+
+
+def test_report_out_that_is_a_file_or_cannot_be_written_is_one_line(tmp_path):
+    db = tmp_path / "r.db"
+    _store_with_a_run(db)
+    (tmp_path / "file").write_text("x")
+    run = powertrain("report", "--db", str(db), "--out", str(tmp_path / "file"))
+    assert_one_clear_error(run, "--out", "is a file")
+    run = powertrain("report", "--db", str(db), "--out", str(tmp_path / "file" / "below"))
+    assert_one_clear_error(run, "--out", "cannot make")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o500)
+    if os.geteuid() == 0:  # root writes in any folder it owns; /proc/self refuses even root
+        locked = "/proc/self"
+    run = powertrain("report", "--db", str(db), "--out", str(locked))
+    assert_one_clear_error(run, "--out", "cannot write in", str(locked))

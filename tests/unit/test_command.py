@@ -165,6 +165,20 @@ def test_a_command_that_never_reports_is_censored_and_says_how_to_report(tmp_pat
     assert o.total_energy_j > 0 and o.energy_to_target_j is None
 
 
+class _ResetOnSecondRead(ConstantPowerMeter):
+    def _read_energy_j(self) -> float:
+        if self.reads == 1:
+            self.note_fault("counter reset, counted from its new zero")
+        return super()._read_energy_j()
+
+
+def test_a_fault_noted_while_the_command_ran_is_kept_in_its_outcome(tmp_path):
+    meter = _ResetOnSecondRead(Component.CPU, 10.0, time.monotonic)
+    argv = script(tmp_path, 'print(\'POWERTRAIN {"step": 5, "val_acc": 0.95}\')\n')
+    o = run(argv, monitor=Monitor([meter], sample=False))[0].outcome
+    assert o.faults == ["cpu: counter reset, counted from its new zero"]
+
+
 def test_a_command_that_ends_short_of_the_target_is_censored_with_its_best(tmp_path):
     argv = script(tmp_path, 'print(\'POWERTRAIN {"step": 5, "val_acc": 0.7}\')\n')
     o = run(argv)[0].outcome

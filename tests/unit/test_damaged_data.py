@@ -112,6 +112,15 @@ def test_a_missing_image_in_celeba(data_root):
         load_dataset("celeba", image_size=16)
 
 
+@pytest.mark.parametrize("name", ["list_attr_celeba.txt", "identity_CelebA.txt"])
+def test_a_celeba_label_file_that_is_not_utf8(data_root, name):
+    write_celeba(data_root / "celeba")
+    path = data_root / "celeba" / name
+    path.write_bytes(path.read_bytes() + "caf\xe9\n".encode("latin-1"))
+    with pytest.raises(PowertrainError, match=f"{path} is not UTF-8 text"):
+        load_dataset("celeba", image_size=16)
+
+
 def test_an_idx_written_correctly_still_reads(tmp_path):
     array = np.arange(6, dtype=np.uint8).reshape(2, 3)
     write_idx(tmp_path / "ok.gz", array)

@@ -12,7 +12,7 @@ import yaml
 from powertrain.carbon.intensity import csv_intensity
 from powertrain.errors import PowertrainError
 from powertrain.inputs import check_writable_dir, load_yaml, read_text, same_file
-from powertrain.study.config import load_study
+from powertrain.study.config import load_study, parse_study
 from powertrain.trace import read_trace
 from powertrain.typed import ConfigError
 from tests.unit.test_study_config import study
@@ -95,6 +95,17 @@ def test_study_numbers_that_would_fail_later_are_refused(tmp_path, override, mes
     path = write(tmp_path, "s.yaml", yaml.safe_dump(study(**override)))
     with pytest.raises(ConfigError) as info:
         load_study(path)
+    assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [({"threads": 100_000}, "threads: at most"), ({"meters": {"cpu_tdp_w": -5}}, "(W)")],
+)
+def test_parse_study_from_python_checks_this_machines_limits_too(override, message):
+    """The limits are part of validation, not of reading a file: a Python user gets them as well."""
+    with pytest.raises(ConfigError) as info:
+        parse_study(study(**override))
     assert message in str(info.value)
 
 

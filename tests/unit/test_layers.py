@@ -41,7 +41,7 @@ LAYERS = [
         "progress",
         "starter",
         "logs",
-        "cli",
+        "cli",  # the package: one module per group of commands
         "cli_params",
         "cli_search",
         "__init__",

@@ -136,3 +136,36 @@ def test_two_seeds_are_not_given_a_meaningless_interval(tmp_path):
     runs = [r for r in study_runs("s", 1) if r.seed < 2]
     files = build_report(FakeStore(runs, {"s": CONFIG}), tmp_path)
     assert "two seeds: the 95% interval is too wide to use" in files.html.read_text()
+
+
+def test_faults_travel_with_their_figures_into_the_report_the_exports_and_ls(tmp_path):
+    """A counter reset noted during a run is shown on that run and its setup, never lost."""
+    import csv
+    import io
+
+    from powertrain.console import print_runs
+    from powertrain.render.build import build_report
+
+    fault = "gpu0: counter reset <at 12.0 s>; counted from its new zero"
+    runs = study_runs("s", 1)
+    faulty = runs[4]
+    runs[4] = replace(faulty, outcome=replace(faulty.outcome, faults=[fault]))
+    files = build_report(FakeStore(runs, {"s": CONFIG}), tmp_path)
+    page = files.html.read_text()
+    assert page.count("&#9888; 1") == 2  # the marker on the run and on its setup
+    assert page.count("gpu0: counter reset &lt;at 12.0 s&gt;") == 2  # and the text, escaped
+    (setup,) = [s for s in files.analysis.groups[0].setups if s.faults]
+    assert setup.faults == (f"run {faulty.id}: {fault}",) and faulty.id in setup.run_ids
+    summary = json.loads(files.json.read_text())
+    assert any(s["faults"] for s in summary["groups"][0]["setups"])
+    by_id = {int(r["run_id"]): r for r in csv.DictReader(files.runs_csv.open())}
+    assert by_id[faulty.id]["faults"] == fault and by_id[1]["faults"] == ""
+    out = io.StringIO()
+    print_runs(runs, file=out)
+    assert "reached \u26a01" in out.getvalue() and out.getvalue().count("\u26a01") == 1
+
+
+def test_a_machine_label_names_the_machine_in_reports():
+    runs = [replace(r, hardware={"host": "h", "label": "lab A100"}) for r in study_runs("s", 1)]
+    (group,) = analyse(FakeStore(runs, {"s": CONFIG})).groups
+    assert group.hardware == "lab A100" and group.title == "s on lab A100"

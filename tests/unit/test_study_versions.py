@@ -9,7 +9,7 @@ import pytest
 from powertrain.errors import PowertrainError
 from powertrain.store.memory import MemoryStore
 from powertrain.study.config import parse_study
-from powertrain.study.versions import check_study_unchanged, study_changes
+from powertrain.study.versions import check_study_unchanged, study_changes, study_version
 from tests.unit.test_study_config import study
 
 
@@ -69,3 +69,18 @@ def test_an_unchanged_or_new_study_passes_and_old_records_missing_new_keys_do_no
     store.save_study("s", stored)
     assert check_study_unchanged(store, config()) == []
     assert check_study_unchanged(store, dataclasses.replace(config(), seeds=[7, 8])) == []
+
+
+def test_allow_changed_runs_each_definition_as_its_own_version():
+    store = MemoryStore()
+    store.save_study("s", config().to_dict())
+    assert study_version(store, config()) == (config(), [])  # unchanged: the study itself
+    second = config(**{"task.target_accuracy": 0.95})
+    with pytest.raises(PowertrainError, match="'s@2'"):
+        study_version(store, second)
+    renamed, changes = study_version(store, second, allow_changed=True)
+    assert renamed.name == "s@2" and changes == ["task.target_accuracy: 0.9 -> 0.95"]
+    store.save_study(renamed.name, renamed.to_dict())
+    assert study_version(store, second, allow_changed=True)[0].name == "s@2"  # resumes it
+    third = config(**{"task.target_accuracy": 0.8})
+    assert study_version(store, third, allow_changed=True)[0].name == "s@3"

@@ -61,6 +61,16 @@ def test_leaving_the_block_without_reaching_is_censored(store, meters, clock):
     assert record.outcome.total_energy_j == pytest.approx(20.0)
 
 
+def test_a_fault_noted_during_the_block_is_stored_with_the_run(store, meters, clock):
+    with tracked(store, meters) as run:
+        clock.advance(1.0)
+        meters.meters[Component.CPU].note_fault("counter reset, counted from its new zero")
+        clock.advance(1.0)
+        run.evaluate(val_accuracy=0.4)
+    [record] = store.runs("mine")
+    assert record.outcome.faults == ["cpu: counter reset, counted from its new zero"]
+
+
 def test_an_exception_fails_the_run_keeps_its_energy_and_goes_on_up(store, meters, clock):
     with pytest.raises(ZeroDivisionError), tracked(store, meters) as run:
         run.evaluate(val_accuracy=0.3)

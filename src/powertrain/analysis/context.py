@@ -138,6 +138,9 @@ class RunInfo:
     final_val_accuracy: float | None
     test_accuracy: float | None
     error: str | None
+    faults: tuple[
+        str, ...
+    ] = ()  # what went wrong with its figures (a counter reset, a bad reading)
     points: tuple[EvalPoint, ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -167,5 +170,6 @@ def run_info(run: RunRecord, points: list[EvalPoint]) -> RunInfo:
         final_val_accuracy=o.final_val_accuracy if o else None,
         test_accuracy=o.test_accuracy if o else None,
         error=o.error if o else None,
+        faults=tuple(o.faults) if o else (),
         points=tuple(points),
     )

@@ -51,6 +51,7 @@ class SetupSummary:
     differs_significantly_from_best: bool | None = None  # False where the 95% intervals overlap
     on_pareto_front: bool = False
     paradigm: str = "scratch"
+    faults: tuple[str, ...] = ()  # what went wrong with its runs' figures, "run N: ..." each
 
     @property
     def label(self) -> str:
@@ -101,6 +102,7 @@ SETUP_FIELDS = (
     "differs_significantly_from_best",
     "on_pareto_front",
     "run_ids",
+    "faults",
 )
 
 
@@ -165,6 +167,10 @@ GROUP_FIELDS = (
 
 
 def hardware_label(hardware: dict[str, Any]) -> str:
+    """The machine's name in reports: its own ``label`` where it has one (runs imported from a CSV
+    name their machine), else its chip and host."""
+    if hardware.get("label"):
+        return str(hardware["label"])
     chip = hardware.get("gpu_model") or hardware.get("cpu_model") or "unknown"
     return f"{chip} on {hardware.get('host', '?')}"
 
@@ -285,6 +291,7 @@ def _summarise_setup(runs: list[RunRecord]) -> SetupSummary:
         },
         run_ids=tuple(r.id for r in runs),
         paradigm=runs[0].train.get("paradigm", "scratch"),
+        faults=tuple(f"run {r.id}: {fault}" for r in runs for fault in r.outcome.faults),
     )
 
 

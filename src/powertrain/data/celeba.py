@@ -24,6 +24,7 @@ import torch
 from powertrain.data.base import Dataset, Split, Task, channel_stats, images_to_tensor, subsample
 from powertrain.data.paths import search_dirs
 from powertrain.errors import PowertrainError
+from powertrain.inputs import read_text
 from powertrain.registry import COUNT
 
 FILES = ("list_attr_celeba.txt", "identity_CelebA.txt", "list_eval_partition.txt")
@@ -38,7 +39,7 @@ def find_celeba() -> Path | None:
 
 def read_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
     """Attribute names, image names, and a (N, 40) array of 0/1."""
-    lines = path.read_text().splitlines()
+    lines = read_text(path, "CelebA attribute file").splitlines()
     try:
         count = int(lines[0].strip())
         names = lines[1].split()
@@ -55,7 +56,7 @@ def read_attributes(path: Path) -> tuple[list[str], list[str], np.ndarray]:
 def read_pairs(path: Path) -> dict[str, int]:
     """``image integer`` lines (identities, partitions)."""
     pairs = {}
-    for number, line in enumerate(path.read_text().splitlines(), start=1):
+    for number, line in enumerate(read_text(path, "CelebA label file").splitlines(), start=1):
         if not line.strip():
             continue
         try:

@@ -6,6 +6,7 @@ As root: ``apt-get install``. Otherwise ``apt-get download`` and ``dpkg -x`` int
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
@@ -17,6 +18,8 @@ from powertrain.data.fashion_mnist import DEBIAN_DIR, DEBIAN_PACKAGE, find_fashi
 from powertrain.data.paths import cache_dir
 from powertrain.errors import PowertrainError
 
+log = logging.getLogger("powertrain.data.fetch")  # its name under `python -m` too
+
 
 def fetch_fashion_mnist() -> Path:
     found = find_fashion_mnist()
@@ -27,6 +30,7 @@ def fetch_fashion_mnist() -> Path:
             "Fashion-MNIST is missing and apt-get is not available: download the four IDX files "
             "(train-images-idx3-ubyte.gz, ...) into ~/.cache/powertrain/fashion-mnist"
         )
+    log.info("Fashion-MNIST is missing: installing it from Debian's %s", DEBIAN_PACKAGE)
     if os.geteuid() == 0:
         _run(["apt-get", "install", "-y", "-q", DEBIAN_PACKAGE], retry_after_update=True)
     else:
@@ -55,10 +59,12 @@ def _run(command: list[str], cwd: str | None = None, retry_after_update: bool = 
 
 
 def main() -> None:
+    """``python -m powertrain.data.fetch``: where the files are, through the ``powertrain`` logger."""
+    logging.basicConfig(level=logging.INFO, format="powertrain: %(message)s")
     try:
-        print(f"Fashion-MNIST: {fetch_fashion_mnist()}")
+        log.info("Fashion-MNIST: %s", fetch_fashion_mnist())
     except PowertrainError as exc:
-        print(f"powertrain: error: {exc}", file=sys.stderr)
+        log.error("error: %s", exc)
         sys.exit(2)
 
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from powertrain.analysis.analyse import Analysis, analyse
 from powertrain.analysis.footprints import CarbonSettings
 from powertrain.analysis.summary import GroupSummary
-from powertrain.errors import PowertrainError
 
 __all__ = ["CarbonSettings", "ReportFiles", "build_report", "render_report"]
 
@@ -44,6 +43,7 @@ def build_report(
     """``queries``: how many inference queries the whole-life section counts over a model's life.
     ``carbon``: add carbon figures (only when the caller names an intensity). ``titles``: draw titles
     on the figures (leave them out for a paper, whose captions say it)."""
+    _out_dir(out_dir)  # before the analysis: a folder that cannot be written fails at once
     analysis = analyse(store, study, queries=queries, carbon=carbon)
     return render_report(analysis, out_dir, titles=titles)
 
@@ -80,14 +80,10 @@ def render_report(analysis: Analysis, out_dir: str | Path, *, titles: bool = Tru
 
 
 def _out_dir(out_dir: str | Path) -> Path:
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise PowertrainError(f"--out {out} is a file; name a folder for the report") from None
-    except PermissionError:
-        raise PowertrainError(f"cannot write the report to {out}: permission denied") from None
-    return out
+    """The report's folder, made when missing; one PowertrainError when it is a file or unwritable."""
+    from powertrain.inputs import check_writable_dir
+
+    return check_writable_dir(out_dir, "report folder (--out)")
 
 
 def _group_figures(analysis: Analysis, out: Path, titles: bool):

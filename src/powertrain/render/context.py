@@ -70,18 +70,36 @@ def _details(details: dict[str, Any]) -> str:
     return "<br>".join(f"{escape(str(k))}: {_value(v)}" for k, v in shown.items())
 
 
+FAULT_MARK = "&#9888;"  # the warning sign beside a figure that a fault touched
+
+
+def fault_mark(count: int) -> str:
+    """The marker beside a run or setup whose figures a fault touched (empty when none did)."""
+    if not count:
+        return ""
+    return f" <span class=fault title='{count} faults in its figures'>{FAULT_MARK} {count}</span>"
+
+
+def fault_lines(faults: tuple[str, ...] | list[str]) -> str:
+    return "".join(f"<br><span class=fault>{FAULT_MARK} {escape(f)}</span>" for f in faults)
+
+
 def runs_html(runs: list[RunInfo]) -> str:
     rows = "".join(
         f"<tr><td>{r.id}</td><td class=text>{escape(' '.join(f'{k}={v}' for k, v in r.setup.items()))}</td>"
-        f"<td>{r.seed}</td><td class=text>{escape(r.status)}</td><td class=text>{escape(r.stop_reason)}"
-        f"{(' (' + escape(r.error) + ')') if r.error else ''}</td>"
+        f"<td>{r.seed}</td><td class=text>{escape(r.status)}{fault_mark(len(r.faults))}</td>"
+        f"<td class=text>{escape(r.stop_reason)}"
+        f"{(' (' + escape(r.error) + ')') if r.error else ''}{fault_lines(r.faults)}</td>"
         f"<td>{'' if r.total_energy_j is None else f'{r.total_energy_j:,.1f}'}</td>"
         f"<td>{'' if r.energy_to_target_j is None else f'{r.energy_to_target_j:,.1f}'}</td>"
         f"<td>{'' if r.duration_s is None else f'{r.duration_s:,.1f}'}</td></tr>"
         for r in runs
     )
+    faulty = sum(1 for r in runs if r.faults)
+    noted = f"; {faulty} with faults in their figures ({FAULT_MARK})" if faulty else ""
     return (
-        f"<details><summary>Every run ({len(runs)}) and why it stopped</summary>"
+        f"<details{' open' if faulty else ''}><summary>Every run ({len(runs)}) and why it stopped"
+        f"{noted}</summary>"
         "<div class=scroll><table><tr><th>run</th><th>setup</th><th>seed</th><th>status</th>"
         "<th>why it stopped</th><th>energy spent (J)</th><th>energy to target (J)</th>"
         f"<th>duration (s)</th></tr>{rows}</table></div></details>"

@@ -89,6 +89,7 @@ RUN_TAIL = [
     "test_accuracy",
     "estimated",
     "energy_method",
+    "faults",
 ]
 POINT_COLUMNS = ["run_id", "study", "hardware", "seed", "status", "index", "step", "epoch"]
 POINT_TAIL = ["samples_seen", "train_loss", "val_accuracy", "elapsed_s", "total_energy_j"]
@@ -123,6 +124,7 @@ def write_runs_csv(analysis: Analysis, path: Path) -> None:
             row = {"run_id": r.id, **{k: getattr(r, k) for k in RUN_COLUMNS[1:]}}
             row.update({k: _scalar(values.get(k)) for k in hyper})
             row.update({k: getattr(r, k) for k in RUN_TAIL})
+            row["faults"] = "; ".join(r.faults)
             row.update({f"energy_j_{c}": r.energy_j.get(c) for c in parts})
             writer.writerow({k: _blank(v) for k, v in row.items()})
 

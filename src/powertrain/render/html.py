@@ -22,7 +22,7 @@ th { background: #f3f3f3; } td.text { text-align: left; } table.pairs th { text-
 .estimate { color: #9a3412; font-weight: bold; } .note { color: #555; font-size: 0.9em; }
 figure { margin: 1em 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 .best { background: #fff1e6; font-weight: bold; } .censored { background: #f5f5f4; }
-ul.files { columns: 2 16em; } td.wide { min-width: 16em; }
+ul.files { columns: 2 16em; } td.wide { min-width: 16em; } .fault { color: #b45309; }
 """
 
 # Counts the figures that loaded; a figure that fails to load is reported on the console.
@@ -81,7 +81,8 @@ def _setup_table(g: GroupSummary) -> str:
             significance = "yes" if s.differs_significantly_from_best else "no (intervals overlap)"
         css = "best" if s is g.best else ("censored" if s.reached < s.seeds else "")
         rows.append(
-            f"<tr class={css}><td class=text>{escape(s.label)}</td><td>{s.reached}/{s.seeds}</td>"
+            f"<tr class={css}><td class=text>{escape(s.label)}{context.fault_mark(len(s.faults))}"
+            f"{context.fault_lines(s.faults)}</td><td>{s.reached}/{s.seeds}</td>"
             f"<td>{_interval_cell(s)}</td><td>{ratio}</td><td class=text>{significance}</td>"
             f"<td>{_num(s.time_to_target_s.mean if s.time_to_target_s else None)}</td>"
             f"<td>{_num(s.test_accuracy.mean if s.test_accuracy else None, 3)}</td>"

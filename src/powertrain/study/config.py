@@ -14,7 +14,7 @@ from typing import Any, get_type_hints
 from powertrain.records import Stage
 from powertrain.study.command_task import CommandTarget, check_command_study
 from powertrain.train.config import Paradigm, TrainConfig  # noqa: F401 - re-exported: they lived here
-from powertrain.typed import ConfigError, build, check, coerce
+from powertrain.typed import ConfigError, build, check, check_study_limits, coerce
 
 
 @dataclass(frozen=True)
@@ -191,7 +191,6 @@ def load_study(path: str | Path) -> StudyConfig:
     """Read (bounded: size, UTF-8, nesting, aliases; ``powertrain.inputs``), parse and validate."""
     from powertrain.errors import PowertrainError
     from powertrain.inputs import MAX_STUDY_BYTES, load_yaml, read_text
-    from powertrain.typed import check_study_limits
 
     path = Path(path)
     try:
@@ -201,9 +200,7 @@ def load_study(path: str | Path) -> StudyConfig:
     except PowertrainError as exc:
         raise ConfigError(str(exc)) from None
     try:
-        study = parse_study(data, path.parent)
-        check_study_limits(study)
-        return study
+        return parse_study(data, path.parent)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
 
@@ -263,7 +260,7 @@ def _validate_run_settings(study: StudyConfig) -> None:
         "device",
         "must be auto, cpu or cuda[:N]",
     )
-    check(study.threads is None or study.threads > 0, "threads", "must be positive")
+    check_study_limits(study)  # this machine's bounds: here, so parse_study from Python gets them
     _validate_paradigms(study)
 
 

@@ -21,6 +21,7 @@ from powertrain.study.execute import DATA_SPLIT_SEED, RunEnv, StoreSink  # noqa:
 from powertrain.study.executors.base import Executor
 from powertrain.study.executors.local import LocalExecutor
 from powertrain.study.plan import needs_pretraining_stage, plan, pretrain_key, pretrained_path
+from powertrain.study.versions import study_version
 
 
 class Reporter:
@@ -48,6 +49,8 @@ class StudyResult:
     outcomes: list[RunOutcome] = field(default_factory=list)
     pretrained: Pretrained | None = None
     claimed_elsewhere: int = 0  # runs another process was training, left to it
+    study: str = ""  # the name its runs are stored under (NAME@2 for a changed definition)
+    changes: list[str] = field(default_factory=list)  # what changed, when it became a new version
 
 
 def run_study(
@@ -59,11 +62,16 @@ def run_study(
     detection=None,
     artifacts_dir: str | Path | None = None,
     executor: Executor | None = None,
+    allow_changed: bool = False,
 ) -> StudyResult:
     """Run what is left of ``study`` into ``store``. ``artifacts_dir``: where model files go (default:
     the store's artifacts folder). ``executor``: how the runs execute (default: here, in turn, with
-    ``detection`` and ``artifacts_dir``; an executor given is used as it was built)."""
+    ``detection`` and ``artifacts_dir``; an executor given is used as it was built).
+    A study whose definition differs from the one stored under its name is refused, saying what
+    changed; with ``allow_changed`` it runs as a new version, ``NAME@2`` (``study.versions``), its
+    runs kept apart from the old ones (``StudyResult.study`` gives the name)."""
     reporter = reporter or Reporter()
+    study, changes = study_version(store, study, allow_changed)  # before anything is opened
     artifacts_dir = Path(artifacts_dir or store.artifacts_dir)
     env = None
     if executor is None:  # opened now, so a bad device or missing meters fail before anything runs
@@ -74,7 +82,7 @@ def run_study(
     specs = plan(study, store.runs(study.name), retry_failed)
     grid = [s for s in specs if s.stage is Stage.TRAIN]
     total = len(study.runs())
-    result = StudyResult(skipped=total - len(grid))
+    result = StudyResult(skipped=total - len(grid), study=study.name, changes=changes)
     reporter.study_started(study, total, len(grid))
     if grid:
         outcomes = executor.run(study, specs, StoreSink(store, reporter), reporter)

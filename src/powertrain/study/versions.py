@@ -9,7 +9,9 @@ a description, a name, the sampling interval or keeping models change nothing a 
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import logging
 from typing import Any
 
 from powertrain.errors import PowertrainError
@@ -27,6 +29,9 @@ MEANING_PATHS: tuple[tuple[str, ...], ...] = (
     ("meters", "method"),
 )
 _ABSENT = object()
+#: ``NAME@2``: the second definition of study NAME, whose runs are kept apart from NAME's.
+VERSION_MARK = "@"
+log = logging.getLogger(__name__)
 
 
 def study_changes(stored: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -88,7 +93,8 @@ def check_study_unchanged(store: Any, study: Any, allow_changed: bool = False) -
     Returns what changed (empty when nothing did, or the store has no such study). With
     ``allow_changed`` the changes are returned for the caller to keep the runs as a new version;
     without it, PowertrainError says what changed and how to go on."""
-    stored = next((s for s in store.studies() if s["name"] == study.name), None)
+    studies = {s["name"]: s for s in store.studies()}
+    stored = studies.get(study.name)
     if stored is None:
         return []
     changes = study_changes(_normalised(stored["config"]), study.to_dict())
@@ -100,5 +106,35 @@ def check_study_unchanged(store: Any, study: Any, allow_changed: bool = False) -
         f"study {study.name!r} is in the store with another definition ({listed}); its "
         f"{finished} finished runs measured something else and would be pooled with the new ones. "
         f"Give the study a new name (name: {study.name}-v2), or run with --allow-changed to keep "
-        "them apart as a new version"
+        f"them apart as a new version (study {version_name(study, studies)!r})"
     )
+
+
+def version_name(study: Any, studies: dict[str, dict[str, Any]]) -> str:
+    """The name a changed definition of ``study`` runs under: ``NAME@2``, ``NAME@3``, ... the first
+    that the store does not hold, or holds with this same definition (so that running it again
+    resumes that version). ``studies``: the store's studies by name."""
+    n = 2
+    while True:
+        name = f"{study.name}{VERSION_MARK}{n}"
+        held = studies.get(name)
+        if held is None or not study_changes(_normalised(held["config"]), study.to_dict()):
+            return name
+        n += 1
+
+
+def study_version(store: Any, study: Any, allow_changed: bool = False) -> tuple[Any, list[str]]:
+    """The study to run into ``store``, and what changed: ``study`` itself when the store holds no
+    other definition under its name; with ``allow_changed``, ``study`` renamed ``NAME@N`` (see
+    ``version_name``), so the old runs and the new are never pooled; PowertrainError otherwise."""
+    changes = check_study_unchanged(store, study, allow_changed)
+    if not changes:
+        return study, []
+    name = version_name(study, {s["name"]: s for s in store.studies()})
+    log.warning(
+        "study %r changed (%s): its runs are kept apart as study %r",
+        study.name,
+        "; ".join(changes),
+        name,
+    )
+    return dataclasses.replace(study, name=name), changes

@@ -295,6 +295,7 @@ class TrackedRun:
             steps_to_target=reached.step if reached and status == REACHED else None,
             error=error,
             task_test_accuracies=getattr(self, "_test_tasks", {}) if self._test is not None else {},
+            faults=list(total.faults),  # a counter reset travels with the figure
         )
 
     def _save_timeline(self) -> None:

@@ -1,0 +1,38 @@
+"""Commands on results stores themselves: merge (several machines' stores into one)."""
+
+from __future__ import annotations
+
+import click
+
+from powertrain.cli_params import StorePath
+from powertrain.errors import PowertrainError
+
+
+@click.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path())
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=StorePath(),
+    help="The combined store (created if missing).",
+)
+def merge(sources, output) -> None:
+    """Combine results stores from several machines. Merging the same store twice adds nothing."""
+    from powertrain.inputs import same_file
+    from powertrain.store.merge import merge_stores
+
+    for source in sources:
+        if same_file(source, output):
+            raise PowertrainError(
+                f"{source} is the output store itself (the same file, or a link to it); "
+                "name another output (-o)"
+            )
+    result = merge_stores(list(sources), output)
+    click.echo(
+        f"{result.runs} runs and {result.studies} studies added, {result.skipped} runs already there; "
+        f"{output}"
+    )
+
+
+COMMANDS = (merge,)

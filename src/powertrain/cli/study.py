@@ -1,0 +1,138 @@
+"""Commands about studies: init (a study file to start from), run, ls, headline."""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from powertrain.cli.options import db_option, echo_json, json_option, verbosity
+from powertrain.errors import PowertrainError
+
+log = logging.getLogger(__name__)
+
+
+class _RunCommand(click.Command):
+    """``run --help`` ends with the data sets, models and grid keys there are, looked up only then."""
+
+    def format_epilog(self, ctx, formatter) -> None:
+        from powertrain.starter import catalogue
+
+        with formatter.section("What a study file can use"):
+            for paragraph in catalogue().split("\n\n"):
+                formatter.write_paragraph()
+                formatter.write_text(paragraph)
+
+
+@click.command(cls=_RunCommand)
+@click.argument("study_file", type=click.Path())
+@db_option
+@click.option("--retry-failed", is_flag=True, help="Run again the runs that failed.")
+@click.option(
+    "--allow-changed",
+    is_flag=True,
+    help="The study file was edited since its runs were stored: run it as a new version, NAME@2, "
+    "kept apart from the old runs (without it, a changed study is refused).",
+)
+@json_option("at the end, what ran and the headlines")
+def run(
+    study_file: str, db_path: str | None, retry_failed: bool, allow_changed: bool, as_json: bool
+) -> None:
+    """Run every (setup, seed) of STUDY_FILE to its target, into the results store.
+
+    Running it again resumes: finished runs are skipped, an interrupted one is run afresh."""
+    from powertrain.analysis.headline import study_headlines
+    from powertrain.console import ProgressReporter, print_run_summary
+    from powertrain.meters.detect import detect_meters
+    from powertrain.records import method_label
+    from powertrain.store import DEFAULT_DB, open_store
+    from powertrain.study.config import load_study
+    from powertrain.study.runner import run_study
+
+    study = load_study(study_file)
+    detection = detect_meters(study.meters.backends, cpu_tdp_w=study.meters.cpu_tdp_w).require()
+    method = method_label({c.value: m.provenance.to_dict() for c, m in detection.meters.items()})
+    log.debug("meters: %s; store: %s", method, db_path or DEFAULT_DB)
+    reporter = ProgressReporter(method=method) if verbosity() >= 0 else None
+    db = str(db_path or DEFAULT_DB)
+    with open_store(db_path) as store:
+        try:
+            result = run_study(
+                study,
+                store,
+                reporter=reporter,
+                retry_failed=retry_failed,
+                detection=detection,
+                allow_changed=allow_changed,
+            )
+        finally:
+            if reporter is not None:
+                reporter.close()
+            detection.close()
+        headlines = study_headlines(store, result.study)
+    print_run_summary(headlines, result.ran, result.skipped, db, result.study)
+    if as_json:
+        summary = {"study": result.study, "db": db, "ran": result.ran, "skipped": result.skipped}
+        echo_json({**summary, "changes": result.changes, "headlines": headlines})
+
+
+@click.command()
+@click.argument("path", type=click.Path(), default="study.yaml")
+@click.option("--force", is_flag=True, help="Replace PATH if it exists.")
+def init(path: str, force: bool) -> None:
+    """Write a commented study file to start from (default study.yaml); it runs as it is."""
+    from powertrain.starter import write_study_template
+
+    written = write_study_template(path, force=force)
+    click.echo(f"wrote {written}; run it with: powertrain run {written}")
+
+
+@click.command()
+@db_option
+@click.option("--study", "study_name", default=None, help="Only this study (default: all).")
+@json_option("the headlines")
+def headline(db_path: str | None, study_name: str | None, as_json: bool) -> None:
+    """The line a study comes down to: best setup, its energy to target, the worst, the ratio."""
+    from powertrain.analysis.headline import study_headlines
+    from powertrain.store import existing_store
+
+    with existing_store(db_path) as store:
+        lines = study_headlines(store, study_name)
+    if not lines:
+        raise PowertrainError(
+            "no finished runs" + (f" of study {study_name!r}" if study_name else "")
+        )
+    if as_json:
+        echo_json(lines)
+        return
+    for h in lines:
+        click.echo(f"{h.title}: {h.text}")
+
+
+@click.command(name="ls")
+@db_option
+@click.option("--study", "study_name", default=None, help="Only this study.")
+@json_option("the runs")
+def list_runs(db_path: str | None, study_name: str | None, as_json: bool) -> None:
+    """List studies and their runs: status, setup, energy-to-target and how it was measured, accuracy."""
+    from dataclasses import asdict
+
+    from powertrain.store import existing_store
+
+    with existing_store(db_path) as store:
+        runs = store.runs(study_name)
+        if (
+            study_name is not None
+            and not runs
+            and study_name not in {s["name"] for s in store.studies()}
+        ):
+            raise PowertrainError(f"no study named {study_name!r} in the store")
+    if as_json:
+        echo_json([{**asdict(r), "estimated": r.estimated, "method": r.method_label} for r in runs])
+        return
+    from powertrain.console import print_runs
+
+    print_runs(runs)
+
+
+COMMANDS = (run, init, headline, list_runs)
