@@ -220,7 +220,16 @@ def _exit_if_not_runnable(program: str) -> None:
 @_db_option
 @click.option("--retry-failed", is_flag=True, help="Run again the runs that failed.")
 @click.option("--json", "as_json", is_flag=True, help="At the end, print one JSON object.")
-def run(study_file: str, db_path: str | None, retry_failed: bool, as_json: bool) -> None:
+@click.option(
+    "--strategy",
+    default=None,
+    metavar="NAME",
+    help="What decides the runs: grid (every run), zeus, bound, halving, thompson or optuna "
+    "(default: the study's search:, else grid). The search's cost is printed at the end.",
+)
+def run(
+    study_file: str, db_path: str | None, retry_failed: bool, as_json: bool, strategy: str | None
+) -> None:
     """Run every (setup, seed) of STUDY_FILE to its target, into the results store.
 
     Running it again resumes: finished runs are skipped, an interrupted one is run afresh."""
@@ -228,9 +237,9 @@ def run(study_file: str, db_path: str | None, retry_failed: bool, as_json: bool)
     from powertrain.console import ProgressReporter, print_run_summary
     from powertrain.meters.detect import detect_meters
     from powertrain.records import method_label
+    from powertrain.search.run import run_with_search
     from powertrain.store import DEFAULT_DB, open_store
     from powertrain.study.config import load_study
-    from powertrain.study.runner import run_study
 
     study = load_study(study_file)
     detection = detect_meters(study.meters.backends, cpu_tdp_w=study.meters.cpu_tdp_w).require()
@@ -241,9 +250,10 @@ def run(study_file: str, db_path: str | None, retry_failed: bool, as_json: bool)
     db = str(db_path or DEFAULT_DB)
     with open_store(db_path) as store:
         try:
-            result = run_study(
+            result, cost = run_with_search(
                 study,
                 store,
+                strategy=strategy,
                 reporter=reporter,
                 retry_failed=retry_failed,
                 detection=detection,
@@ -254,8 +264,11 @@ def run(study_file: str, db_path: str | None, retry_failed: bool, as_json: bool)
             detection.close()
         headlines = study_headlines(store, study.name)
     print_run_summary(headlines, result.ran, result.skipped, db, study.name)
+    if cost is not None:
+        click.echo("\n".join(cost.lines()), err=True)
     if as_json:
         summary = {"study": study.name, "db": db, "ran": result.ran, "skipped": result.skipped}
+        summary["search"] = cost.to_dict() if cost is not None else None
         summary["headlines"] = [h.to_dict() for h in headlines]
         click.echo(json.dumps(summary, default=str))
 

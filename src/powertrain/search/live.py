@@ -16,6 +16,7 @@ stops, with real training (``execute_run``, the one run body) in place of replay
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -63,6 +64,9 @@ def run_spec(study: StudyConfig, setup: Setup, seed: int) -> RunSpec:
     )
 
 
+PAUSED_NOTE = "(paused; re-run from scratch if promoted)"
+
+
 class _Tagged:
     """A stopping handler that remembers whether it was the one that stopped the run."""
 
@@ -79,7 +83,7 @@ class _Tagged:
 def _budget(budget_j: float):
     def pause(point: EvalPoint) -> str | None:
         if point.total_energy_j >= budget_j:
-            return f"halving: rung budget {joules(budget_j)} reached (paused; re-run from scratch if promoted)"
+            return f"halving: rung budget {joules(budget_j)} reached {PAUSED_NOTE}"
         return None
 
     return pause
@@ -115,7 +119,8 @@ class _DeferringSink:
 
     def flush(self) -> None:
         for run_id, outcome in self.deferred.values():
-            self.inner.finish(run_id, outcome)
+            reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
+            self.inner.finish(run_id, dataclasses.replace(outcome, stop_reason=reason))
         self.deferred.clear()
 
 

@@ -131,3 +131,15 @@ def _grid(study: StudyConfig, store, env: RunEnv, reporter, retry_failed: bool) 
         reused_keys=[k for k in keys if k in before],
     )
     return LiveSearch(cost, result=result)
+
+
+def run_with_search(study: StudyConfig, store, *, strategy: str | None = None, **options):
+    """What ``powertrain run`` calls: ``run_study`` as ever when neither ``strategy`` nor the study's
+    ``search:`` is given; else ``search_study``. ``(StudyResult, SearchCost or None)``."""
+    from powertrain.study.runner import StudyResult
+
+    if strategy is None and study.search is None:
+        return run_study(study, store, **options), None
+    live = search_study(study, store, strategy=strategy, **options)
+    result = live.result or StudyResult(ran=live.cost.runs_started, skipped=live.cost.reused_runs)
+    return result, live.cost
