@@ -169,7 +169,9 @@ def write_ledger(store, cost: SearchCost) -> None:
 
 
 def read_ledger(store, study: str) -> dict[str, Any] | None:
-    """The last live search's cost for ``study``, or None."""
+    """The last live search's cost for ``study``, or None (also for a store without files)."""
+    if getattr(store, "artifacts_dir", None) is None:
+        return None
     try:
         return json.loads(ledger_path(store, study).read_text())
     except (OSError, ValueError):
