@@ -213,7 +213,7 @@ def search_with_strategy(
         store,
         config.strategy,
         pick=labels.get(outcome.pick),
-        confirmed=outcome.confirmed,
+        confirmed=outcome.confirmed and strategy.confirm,
         superseded_j=sum(
             t.earlier_j for k, t in outcome.history.trials.items() if k not in executor.reused
         ),
