@@ -123,7 +123,7 @@ def test_report_opens_offline_in_headless_chromium_with_every_figure_and_no_cons
         timeout=120,
     )
     figures = run.stdout.count("<img ")
-    assert figures == 5
+    assert figures == 6  # the group's five, and the study's search replay
     assert f'data-figures-loaded="{figures}/{figures}"' in run.stdout
     assert [line for line in run.stderr.splitlines() if ":CONSOLE" in line] == []
 

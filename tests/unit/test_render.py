@@ -99,7 +99,8 @@ def test_figure_names_are_unique_and_user_strings_are_literal(tmp_path):
     configs = {"grid A $x^2$": CONFIG, "grid-a $x^2$": CONFIG}
     files = build_report(FakeStore(runs, configs), tmp_path)
     names = [p.name for p in files.figures]
-    assert len(names) == len(set(names)) == 2 * 4 * 3  # two groups, four figures, three formats
+    # two groups, four figures each, and each study's search replay; three formats
+    assert len(names) == len(set(names)) == 2 * 4 * 3 + 2 * 3
     heatmaps = sorted(p for p in files.figures if p.name.endswith("heatmap.svg"))
     texts = [p.read_text() for p in heatmaps]
     assert "grid A $x^2$" in texts[0] + texts[1] and "grid-a $x^2$" in texts[0] + texts[1]

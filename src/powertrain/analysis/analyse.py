@@ -47,6 +47,7 @@ class Analysis:
     carbon: CarbonSummary | None
     queries: int
     intervals: str = INTERVALS  # which interval each figure carries
+    search: tuple = ()  # search.report.SearchSection per study: live search cost, replays
     timelines: dict[int, dict] = field(default_factory=dict, compare=False)  # drawn, not in JSON
 
     def to_dict(self) -> dict[str, Any]:
@@ -105,7 +106,15 @@ def analyse(
         carbon=footprints(store, study, carbon) if carbon is not None else None,
         queries=queries,
         timelines=_timelines(store, groups),
+        search=_search(store, groups),
     )
+
+
+def _search(store, groups: list[GroupSummary]) -> tuple:
+    """Each study's live search cost and its strategies replayed (``powertrain.search.report``)."""
+    from powertrain.search.report import search_sections
+
+    return search_sections(store, [g.study for g in groups])
 
 
 def _with_idle(group: GroupSummary, runs, idle: dict[str, IdleBaseline]) -> GroupSummary:

@@ -34,9 +34,21 @@ class _RunCommand(click.Command):
     help="The study file was edited since its runs were stored: run it as a new version, NAME@2, "
     "kept apart from the old runs (without it, a changed study is refused).",
 )
+@click.option(
+    "--strategy",
+    default=None,
+    metavar="NAME",
+    help="What decides the runs: grid (every run), zeus, bound, halving, thompson or optuna "
+    "(default: the study's search:, else grid). The search's cost is printed at the end.",
+)
 @json_option("at the end, what ran and the headlines")
 def run(
-    study_file: str, db_path: str | None, retry_failed: bool, allow_changed: bool, as_json: bool
+    study_file: str,
+    db_path: str | None,
+    retry_failed: bool,
+    allow_changed: bool,
+    strategy: str | None,
+    as_json: bool,
 ) -> None:
     """Run every (setup, seed) of STUDY_FILE to its target, into the results store.
 
@@ -45,9 +57,9 @@ def run(
     from powertrain.console import ProgressReporter, print_run_summary
     from powertrain.meters.detect import detect_meters
     from powertrain.records import method_label
+    from powertrain.search.run import run_with_search
     from powertrain.store import DEFAULT_DB, open_store
     from powertrain.study.config import load_study
-    from powertrain.study.runner import run_study
 
     study = load_study(study_file)
     detection = detect_meters(study.meters.backends, cpu_tdp_w=study.meters.cpu_tdp_w).require()
@@ -57,9 +69,10 @@ def run(
     db = str(db_path or DEFAULT_DB)
     with open_store(db_path) as store:
         try:
-            result = run_study(
+            result, cost = run_with_search(
                 study,
                 store,
+                strategy=strategy,
                 reporter=reporter,
                 retry_failed=retry_failed,
                 detection=detection,
@@ -71,9 +84,12 @@ def run(
             detection.close()
         headlines = study_headlines(store, result.study)
     print_run_summary(headlines, result.ran, result.skipped, db, result.study)
+    if cost is not None:
+        click.echo("\n".join(cost.lines()), err=True)
     if as_json:
         summary = {"study": result.study, "db": db, "ran": result.ran, "skipped": result.skipped}
-        echo_json({**summary, "changes": result.changes, "headlines": headlines})
+        search = cost.to_dict() if cost is not None else None
+        echo_json({**summary, "changes": result.changes, "search": search, "headlines": headlines})
 
 
 @click.command()

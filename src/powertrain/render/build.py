@@ -54,6 +54,9 @@ def render_report(analysis: Analysis, out_dir: str | Path, *, titles: bool = Tru
     out = _out_dir(out_dir)
     drawn, written = _group_figures(analysis, out, titles)
     written += _amortisation_figures(analysis, out, titles, drawn)
+    from powertrain.render.search import search_figures
+
+    written += search_figures(analysis, out, titles, drawn)
     title = f"powertrain report: {analysis.study}" if analysis.study else "powertrain report"
     files = {
         "summary.json": out / "summary.json",

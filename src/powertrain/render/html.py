@@ -11,6 +11,7 @@ from powertrain.analysis.analyse import Analysis
 from powertrain.analysis.summary import GroupSummary, SetupSummary
 from powertrain.render import context, sections
 from powertrain.render.machines import carbon_html, machines_html
+from powertrain.render.search import search_html
 
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 1em auto; max-width: 1100px; padding: 0 0.8em;
@@ -115,6 +116,7 @@ def render(analysis: Analysis, figures: dict, title: str, files: list[str]) -> s
         body += [_figure(f) for f in figures.get(k, [])]
     body += _paradigm_html(analysis, figures)
     body += machines_html(analysis.machines)
+    body += search_html(analysis, figures, _figure)
     if analysis.carbon is not None:
         body.append(carbon_html(analysis.carbon))
     body.append(context.files_html(files))

@@ -2,10 +2,12 @@
 their replay on finished studies, early prediction of energy-to-target, and import of results recorded
 elsewhere.
 
-One piece of decision logic serves replay and (later) live search: a :class:`Strategy` says which
+One piece of decision logic serves replay and live search: a :class:`Strategy` says which
 (setup, seed) to start next (``next_runs``) and when to stop a running one (``stop_reason``); a driver
-(:func:`powertrain.search.driver.run_search`) feeds it runs, from stored curves in replay or from real
-training in a live executor.
+(:func:`powertrain.search.driver.run_search`) feeds it runs, from stored curves in replay
+(``replay.py``) or from real training (``live.py``: ``execute_run`` with the strategy's stop as a
+stopping handler). ``run.search_study`` is ``powertrain run --strategy``; ``cost.py`` what a live search
+cost; ``optuna_live.py`` the optuna strategy; ``report.py`` what the report shows.
 """
 
 from powertrain.search.space import History, Space, Start, Trial

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from powertrain.records import EvalPoint
 from powertrain.search.space import PAUSED, REACHED, RUNNING, STOPPED, History, Space, Start, Trial
-from powertrain.search.strategies import Strategy
+from powertrain.search.strategies import Strategy, joules
 
 Executor = Callable[[Start, Trial, Callable[[EvalPoint], "str | None"]], None]
 MAX_STEPS = 100_000
@@ -111,7 +111,7 @@ def confirm(
 def _bound(bound_j: float | None, done_j: float):
     def stop(point: EvalPoint) -> str | None:
         if bound_j is not None and done_j + point.total_energy_j > bound_j:
-            return f"confirmation: passed the confirmed leader's {bound_j:.1f} J over its seeds"
+            return f"confirmation: passed the confirmed leader's {joules(bound_j)} over its seeds"
         return None
 
     return stop

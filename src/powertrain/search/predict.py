@@ -246,3 +246,18 @@ class PredictedStop:
         if p < self.threshold:
             return f"predicted to miss the target: P(reach) = {p:.2f} < {self.threshold:g}"
         return None
+
+
+class LivePredictedStop(PredictedStop):
+    """``PredictedStop`` for a live run whose limit is in epochs: the limit in the prediction's unit
+    (steps) is worked out from the run's first evaluation (steps per epoch x ``max_epochs``)."""
+
+    def __init__(self, target, max_epochs, threshold=0.05, min_evals=4, prior_c=PRIOR_C):
+        super().__init__(target, None, threshold, min_evals, prior_c)
+        self.max_epochs = max_epochs
+
+    def __call__(self, point: EvalPoint) -> str | None:
+        if self.max_progress is None:
+            per_epoch = point.step / point.epoch if point.step > 0 and point.epoch > 0 else 1.0
+            self.max_progress = per_epoch * self.max_epochs
+        return super().__call__(point)

@@ -57,9 +57,14 @@ def _first_unstarted(history: History, setups, per_setup: int | None = None) -> 
     return None
 
 
+def joules(energy_j: float) -> str:
+    """``12.0 J``; below 1 J three significant figures (``0.0412 J``), not ``0.0 J``."""
+    return f"{energy_j:.1f} J" if abs(energy_j) >= 1 else f"{energy_j:.3g} J"
+
+
 def _bound_reason(energy_j: float, limit_j: float, beta: float, what: str) -> str | None:
     if energy_j > limit_j:
-        return f"bound: {energy_j:.1f} J passed {beta:g} x {what} ({limit_j / beta:.1f} J)"
+        return f"bound: {joules(energy_j)} passed {beta:g} x {what} ({joules(limit_j / beta)})"
     return None
 
 

@@ -13,6 +13,7 @@ from typing import Any, get_type_hints
 
 from powertrain.records import Stage
 from powertrain.study.command_task import CommandTarget, check_command_study
+from powertrain.study.search_config import SearchConfig, parse_search
 from powertrain.train.config import Paradigm, TrainConfig  # noqa: F401 - re-exported: they lived here
 from powertrain.typed import ConfigError, build, check, check_study_limits, coerce
 
@@ -87,6 +88,7 @@ class StudyConfig:
     pretrain: PretrainConfig | None = None
     extra_tasks: list[ExtraTask] = field(default_factory=list)
     save_models: bool = False  # keep each run's final weights (for `powertrain infer`)
+    search: SearchConfig | None = None  # the strategy that decides what runs (search_config.py)
 
     @property
     def task_names(self) -> list[str]:
@@ -149,8 +151,12 @@ def parse_study(data: Any, folder: str | Path | None = None) -> StudyConfig:
     where files the study names (``./models.py:build``) are looked for; the current folder if None."""
     from powertrain.registry import bind_study_code
 
+    search = data.get("search") if isinstance(data, dict) else None
+    if search is not None:  # parsed by its own function: its free keys are the strategy's
+        data = {k: v for k, v in data.items() if k != "search"}
     study = bind_study_code(build(StudyConfig, data, ""), folder)
     study.train.validate("train")  # before the grid, whose values are checked against it
+    study = dataclasses.replace(study, search=parse_search(search, study.train))
     study = dataclasses.replace(study, grid=_typed_grid(study))
     _validate(study)
     return study

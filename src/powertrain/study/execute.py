@@ -9,6 +9,7 @@ alike, by every executor (Optuna's ``_run_trial`` is the model).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -37,11 +38,16 @@ from powertrain.study.plan import RunSpec, pretrained_path
 from powertrain.train.config import Paradigm
 from powertrain.train.loop import Limits, train_to_target
 from powertrain.train.setup import check_precision, resolve_device, seed_everything, set_threads
+from powertrain.train.stopping import Handler
 
 if TYPE_CHECKING:
     from powertrain.study.runner import Reporter
 
 DATA_SPLIT_SEED = 0  # every run of a study sees the same split of its data sets
+
+
+def no_handlers(spec: RunSpec) -> Sequence[Handler]:
+    return ()
 
 
 class PretrainingFailed(PowertrainError):
@@ -59,6 +65,10 @@ class RunEnv:
     provenance: dict[str, dict[str, Any]]
     artifacts_dir: Path
     datasets: dict = field(default_factory=dict)
+    # Extra stopping handlers for a run (a search's bound, a predicted stop), made fresh for each
+    # spec where the run executes; the built-in loop consults them after its own. Command tasks
+    # cannot take them (their script decides when to stop).
+    stop_handlers: Callable[[RunSpec], Sequence[Handler]] = no_handlers
 
     @classmethod
     def open(
@@ -247,6 +257,7 @@ def _train(spec, env: RunEnv, prepared: Prepared, limits: Limits, monitor, on_ev
         seed=spec.seed,
         on_eval=on_eval,
         parameters=prepared.parameters,
+        handlers=list(env.stop_handlers(spec)),
     )
     keep = (
         outcome.status in (REACHED, CENSORED)

@@ -1,0 +1,87 @@
+"""The report's search section: the last live search's own cost beside the full grid's, and the
+strategies replayed on the study's stored curves (figure: ``search.figure.search_figure``). The
+replays come worked out in the analysis (``Analysis.search``); this only draws and writes."""
+
+from __future__ import annotations
+
+from html import escape
+from pathlib import Path
+
+
+def search_figures(analysis, out: Path, titles: bool, drawn: dict) -> list[Path]:
+    """The replay figure of every study that has one, into ``drawn[("search", study)]``."""
+    from powertrain.render import figures
+    from powertrain.render.build import Figure
+    from powertrain.search.figure import search_figure
+
+    written: list[Path] = []
+    sections = [s for s in analysis.search if s.simulations]
+    stems = figures.unique_stems([s.study for s in sections])
+    for section, stem in zip(sections, stems, strict=True):
+        fig = search_figure(list(section.simulations))
+        if not titles:
+            fig.axes[0].set_title("")
+        paths = figures.save(fig, out, f"{stem}-search")
+        written += list(paths.values())
+        caption = (
+            "Search replayed on the stored curves: energy spent (share of the full grid, "
+            "confirmation included) against the pick's energy-to-target over the best's; a dot per "
+            f"order ({section.simulations[0].repeats} orders), the median with its 10-90 % band"
+        )
+        drawn.setdefault(("search", section.study), []).append(Figure(paths["png"], caption))
+    return written
+
+
+def search_html(analysis, figures: dict, figure_html) -> list[str]:
+    parts = []
+    for section in analysis.search:
+        parts.append(f"<h3>{escape(section.study)}</h3>")
+        if section.live is not None:
+            parts.append(_live_html(section.live))
+        if section.simulations:
+            parts.append(_replay_table(section.simulations))
+            parts += [figure_html(f) for f in figures.get(("search", section.study), [])]
+        elif section.why_no_replay:
+            parts.append(f"<p class=note>No replay: {escape(section.why_no_replay)}.</p>")
+    if parts:
+        parts.insert(0, "<h2>Energy-aware search</h2>")
+    return parts
+
+
+def _live_html(live: dict) -> str:
+    share = live.get("share")
+    grid = (
+        f"the full grid {escape(live['grid_basis'])} {live['grid_j']:,.3g} J, so the search spent "
+        f"{'at most ' if live['grid_basis'] == 'at least' else ''}{share:.0%} of it"
+        if live.get("grid_j")
+        else "the full grid's energy unknown"
+    )
+    pick = escape(live.get("pick") or "nothing (no setup reached the target)")
+    return (
+        f"<p><b>Live search ({escape(live['strategy'])})</b> "
+        f"[{escape(live['method'])}]: picked {pick}"
+        f"{' (confirmed on its seeds)' if live.get('pick') and live.get('confirmed') else ''}. "
+        f"It started {live['runs_started']} runs ({live['runs_stopped']} stopped by the search, "
+        f"kept as censored lower bounds) and spent {live['spent_j']:,.3g} J, attempts re-run from "
+        f"scratch included ({live['superseded_j']:,.3g} J); {grid} "
+        f"({escape(live['grid_note'])}).</p>"
+    )
+
+
+def _replay_table(simulations) -> str:
+    first = simulations[0]
+    rows = "".join(
+        f"<tr><td class=text>{escape(s.strategy)}</td><td>{m['share_median']:.1%}</td>"
+        f"<td>{m['share_p90']:.1%}</td><td>{m['within_10pct']:.0%}</td>"
+        f"<td>{m['within_10pct_at_most_tenth']:.0%}</td></tr>"
+        for s in simulations
+        for m in [s.summary()]
+    )
+    return (
+        f"<p>Strategies replayed on the stored curves of {escape(first.machine)} "
+        f"[{escape(first.method)}], {first.repeats} random orders each, nothing trained: full grid "
+        f"{first.grid_energy_j:,.1f} J, best {escape(first.best or 'none')}.</p>"
+        "<div class=scroll><table><tr><th>strategy</th><th>share of the grid's energy, median</th>"
+        "<th>90th percentile</th><th>pick within 10 % of the best</th>"
+        "<th>within 10 % and at most 10 % of the grid</th></tr>" + rows + "</table></div>"
+    )

@@ -1,0 +1,178 @@
+"""What a live search cost: the energy of every run it started (stopped ones included, and attempts it
+re-ran from scratch), beside what the full grid would have cost where that is known, or an estimate from
+the runs it has, or "unknown". Kept beside the study's model files (``search.json`` in its artifacts
+folder) so that the report shows it."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from powertrain.records import Stage, method_label
+from powertrain.study.artifacts import study_dir
+
+if TYPE_CHECKING:
+    from powertrain.records import RunRecord
+    from powertrain.study.config import StudyConfig
+
+#: How a stop reason written by a search begins (strategy bounds, rung budgets, the confirmation's
+#: bound, the predicted stop); a run stopped so is a lower bound, not how far the setup goes alone.
+SEARCH_STOPS = ("bound:", "halving:", "confirmation:", "predicted to miss")
+LEDGER = "search.json"
+BASES = ("measured", "estimated", "at least", "unknown")  # how the grid's energy is known
+
+
+def _j(energy_j: float) -> str:
+    return f"{energy_j:,.1f} J" if abs(energy_j) >= 100 else f"{energy_j:.3g} J"
+
+
+def is_search_stop(reason: str | None) -> bool:
+    return bool(reason) and reason.startswith(SEARCH_STOPS)
+
+
+@dataclass(frozen=True)
+class SearchCost:
+    study: str
+    strategy: str
+    method: str  # "measured" or the estimate's label, as every figure says
+    pick: str | None
+    confirmed: bool
+    runs_started: int
+    runs_stopped: int  # ended by the search (kept as censored lower bounds)
+    spent_j: float  # everything it started: the runs in the store plus superseded attempts
+    stored_j: float  # the runs it started, as the store holds them
+    superseded_j: float  # attempts re-run from scratch (halving's rungs, restarted confirmations)
+    reused_runs: int  # finished before the search began, fed from the store
+    reused_j: float  # their energy, spent earlier
+    grid_j: float | None
+    grid_basis: str  # measured, estimated, at least, unknown
+    grid_note: str
+
+    @property
+    def share(self) -> float | None:
+        return self.spent_j / self.grid_j if self.grid_j else None
+
+    def lines(self) -> list[str]:
+        pick = self.pick or "nothing (no setup reached the target)"
+        confirmed = " (confirmed on its seeds)" if self.pick and self.confirmed else ""
+        most = "at most " if self.grid_basis == "at least" else ""
+        grid = (
+            f"the full grid: {self.grid_basis} {_j(self.grid_j)}, so the search spent "
+            f"{most}{self.share:.0%} of it ({self.grid_note})"
+            if self.grid_j
+            else f"the full grid: unknown ({self.grid_note})"
+        )
+        out = [
+            f"search {self.strategy} on {self.study} [{self.method}]: picked {pick}{confirmed}",
+            f"  spent {_j(self.spent_j)} on {self.runs_started} runs it started "
+            f"({self.runs_stopped} stopped by the search, kept as censored lower bounds; "
+            f"{_j(self.superseded_j)} of attempts re-run from scratch)",
+            f"  {grid}",
+        ]
+        if self.reused_runs:
+            out.append(
+                f"  reused {self.reused_runs} runs finished earlier ({_j(self.reused_j)}, not counted)"
+            )
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "share": self.share}
+
+
+def search_cost(
+    study: StudyConfig,
+    store,
+    strategy: str,
+    *,
+    pick: str | None,
+    confirmed: bool,
+    started_keys: list[str],
+    superseded_j: float = 0.0,
+    reused_keys: list[str] = (),
+    grid: tuple[float | None, str, str] | None = None,
+) -> SearchCost:
+    """The cost of the runs the search started (``started_keys``), read back from the store, and the
+    full grid's energy (``grid``: given instead); the result is also written to the study's ledger."""
+    runs = {
+        r.run_key: r
+        for r in store.runs(study.name)
+        if r.outcome is not None and r.stage is Stage.TRAIN
+    }
+    started = [runs[k] for k in dict.fromkeys(started_keys) if k in runs]
+    reused = [runs[k] for k in reused_keys if k in runs]
+    stored_j = sum(r.outcome.total_energy_j for r in started)
+    grid_j, basis, note = grid or grid_energy(study, runs)
+    method = method_label(started[0].provenance) if started else "unknown"
+    cost = SearchCost(
+        study.name,
+        strategy,
+        method,
+        pick,
+        confirmed,
+        len(started),
+        sum(is_search_stop(r.outcome.stop_reason) for r in started),
+        stored_j + superseded_j,
+        stored_j,
+        superseded_j,
+        len(reused),
+        sum(r.outcome.total_energy_j for r in reused),
+        grid_j,
+        basis,
+        note,
+    )
+    write_ledger(store, cost)
+    return cost
+
+
+def grid_energy(study: StudyConfig, runs: dict[str, RunRecord]) -> tuple[float | None, str, str]:
+    """The full grid's energy: measured where every run ran on its own; else estimated per setup
+    from its runs that did (their mean x its seeds); a setup whose runs were all stopped adds at
+    least what they spent x its seeds; a setup never run makes it unknown."""
+    total_j, worst, unknown = 0.0, 0, 0
+    for setup in study.setups():
+        records = [runs.get(study.run_key(setup, seed)) for seed in study.seeds]
+        whole = [
+            r.outcome.total_energy_j
+            for r in records
+            if r is not None and not is_search_stop(r.outcome.stop_reason)
+        ]
+        stopped = [r.outcome.total_energy_j for r in records if r is not None]
+        if len(whole) == len(records):
+            total_j += sum(whole)
+        elif whole:
+            total_j, worst = total_j + statistics.fmean(whole) * len(records), max(worst, 1)
+        elif stopped:
+            total_j, worst = total_j + max(stopped) * len(records), max(worst, 2)
+        else:
+            unknown += 1
+    n = len(study.setups()) * len(study.seeds)
+    if unknown:
+        return None, "unknown", f"{unknown} of {len(study.setups())} setups never ran"
+    notes = (
+        f"all {n} runs ran on their own",
+        "estimated from the runs it has: each setup's runs that ended on their own, mean x seeds",
+        "setups whose runs were all stopped count what they spent, so this is a lower bound",
+    )
+    return total_j, BASES[worst], notes[worst]
+
+
+def ledger_path(store, study: str):
+    return study_dir(store.artifacts_dir, study) / LEDGER
+
+
+def write_ledger(store, cost: SearchCost) -> None:
+    path = ledger_path(store, cost.study)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(cost.to_dict(), indent=2, allow_nan=False))
+
+
+def read_ledger(store, study: str) -> dict[str, Any] | None:
+    """The last live search's cost for ``study``, or None (also for a store without files)."""
+    if getattr(store, "artifacts_dir", None) is None:
+        return None
+    try:
+        return json.loads(ledger_path(store, study).read_text())
+    except (OSError, ValueError):
+        return None

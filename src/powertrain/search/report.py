@@ -1,0 +1,99 @@
+"""What the report shows of search, worked out for the analysis (render only draws it):
+
+- the last live search's own cost (the study's ledger, ``cost.py``), where one ran;
+- the strategies replayed on the study's stored curves (``REPORT_ORDERS`` random orders each, to keep
+  the report fast), where the study has enough finished runs: at least two setups, every run finished
+  on its own (none stopped by a search: a stopped curve cannot stand for the run), and a setup all of
+  whose seeds reached the target.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from powertrain.errors import PowertrainError
+from powertrain.records import Stage
+from powertrain.search.cost import is_search_stop, read_ledger
+from powertrain.search.replay import Simulation, load_curves, machine_of, simulate
+
+REPORT_ORDERS = 50
+REPORT_STRATEGIES = ("zeus", "bound", "halving", "thompson")
+
+
+@dataclass(frozen=True)
+class SearchSection:
+    study: str
+    live: dict[str, Any] | None  # the last live search's cost, as its ledger holds it
+    simulations: tuple[Simulation, ...] = ()  # drawn by the report; summarised in JSON
+    why_no_replay: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        first = self.simulations[0] if self.simulations else None
+        return {
+            "study": self.study,
+            "live": self.live,
+            "replayed_on": None
+            if first is None
+            else {
+                "machine": first.machine,
+                "method": first.method,
+                "orders": first.repeats,
+                "grid_energy_j": first.grid_energy_j,
+                "best": first.best,
+                "best_energy_to_target_j": first.best_energy_to_target_j,
+            },
+            "replays": [
+                {"strategy": s.strategy, "settings": s.settings, **s.summary()}
+                for s in self.simulations
+            ],
+            "why_no_replay": self.why_no_replay,
+        }
+
+
+def search_sections(
+    store, studies: list[str], orders: int = REPORT_ORDERS
+) -> tuple[SearchSection, ...]:
+    """A section for every study with a live search's ledger or enough runs to replay."""
+    out = []
+    for study in dict.fromkeys(studies):
+        live = read_ledger(store, study)
+        why = replayable(store, study)
+        sims = () if why else _replays(store, study, orders)
+        if live is not None or sims:
+            out.append(SearchSection(study, live, sims, why))
+    return tuple(out)
+
+
+def replayable(store, study: str) -> str | None:
+    """None when the study's stored curves can be replayed, else why not."""
+    runs = [r for r in store.runs(study) if r.stage is Stage.TRAIN]
+    if any(r.outcome is None for r in runs):
+        return "some runs have not finished"
+    if any(is_search_stop(r.outcome.stop_reason) for r in runs):
+        return "a search stopped some runs: their curves end early"
+    machine = _main_machine(runs)
+    runs = [r for r in runs if machine_of(r) == machine]
+    setups = Counter(repr(sorted(r.setup.items())) for r in runs)
+    if len(setups) < 2:
+        return "fewer than two setups"
+    if len(set(setups.values())) != 1:
+        return "the setups have different numbers of seeds"
+    return None
+
+
+def _main_machine(runs) -> str | None:
+    counts = Counter(machine_of(r) for r in runs)
+    return counts.most_common(1)[0][0] if counts else None
+
+
+def _replays(store, study: str, orders: int) -> tuple[Simulation, ...]:
+    runs = [r for r in store.runs(study) if r.stage is Stage.TRAIN]
+    try:
+        curves = load_curves(store, study, _main_machine(runs))
+    except PowertrainError:
+        return ()
+    if not curves.setup_means_j():  # no setup reached the target on every seed: nothing to pick
+        return ()
+    return tuple(simulate(curves, strategy=s, repeats=orders) for s in REPORT_STRATEGIES)

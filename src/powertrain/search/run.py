@@ -1,0 +1,157 @@
+"""``search_study``: run a study with a search strategy deciding what trains, the library function
+behind ``powertrain run STUDY --strategy NAME`` (and the study's ``search:`` key).
+
+- ``grid`` is today's ``run_study`` (every (setup, seed), each to its target or limits);
+- ``zeus``, ``bound``, ``halving``, ``thompson``: the strategies of ``strategies.py``, driven live by
+  ``live.py``;
+- ``optuna``: Optuna's TPE (or NSGA-II over energy and accuracy) samples setups, ``optuna_live.py``.
+
+Every search then reports its own cost (``cost.py``). ``search.predict_stop`` adds the predicted stop
+to every run (off unless asked). Searches run here, one run after another (the local executor's
+way): a strategy decides each run from the ones before it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+from typing import TYPE_CHECKING
+
+from powertrain.errors import PowertrainError
+from powertrain.records import REACHED, Stage
+from powertrain.search.cost import search_cost
+from powertrain.search.live import LiveSearch, search_with_strategy
+from powertrain.search.predict import PRIOR_C, LivePredictedStop, shape_prior
+from powertrain.search.strategies import STRATEGIES, make_strategy
+from powertrain.study.execute import RunEnv
+from powertrain.study.executors.local import LocalExecutor
+from powertrain.study.runner import run_study
+from powertrain.study.search_config import SearchConfig
+
+if TYPE_CHECKING:
+    from powertrain.study.config import StudyConfig
+
+LIVE = ("grid", *[s for s in STRATEGIES if s != "grid"], "optuna")
+
+
+def search_config(study: StudyConfig, strategy: str | None = None) -> SearchConfig:
+    """The study's ``search:`` settings, with ``strategy`` (the command line's) in place of its own;
+    the file's strategy settings apply only when it names the same strategy."""
+    config = study.search or SearchConfig()
+    if strategy is not None and strategy != config.strategy:
+        config = dataclasses.replace(config, strategy=strategy, settings={})
+    if config.strategy not in LIVE:
+        raise PowertrainError(
+            f"no search strategy named {config.strategy!r}; choose one of {', '.join(LIVE)}"
+        )
+    return config
+
+
+def search_study(
+    study: StudyConfig,
+    store,
+    *,
+    strategy: str | None = None,
+    reporter=None,
+    retry_failed: bool = False,
+    detection=None,
+    artifacts_dir=None,
+    seed: int = 0,
+    allow_changed: bool = False,
+) -> LiveSearch:
+    """Run ``study`` into ``store`` with its search strategy (``strategy`` overrides the file's).
+    A study edited since its runs were stored is refused, or run as ``NAME@2`` with ``allow_changed``
+    (as ``run_study`` does)."""
+    from powertrain.study.versions import study_version
+
+    study, _ = study_version(store, study, allow_changed)
+    config = search_config(study, strategy)
+    _check_supported(study, config)
+    study = dataclasses.replace(study, search=config)
+    env = RunEnv.open(
+        study, detection=detection, artifacts_dir=artifacts_dir or store.artifacts_dir
+    )
+    env.stop_handlers = predicted_stops(study, store, config)
+    if config.strategy == "grid":
+        return dataclasses.replace(
+            _grid(study, store, env, reporter, retry_failed), study=study.name
+        )
+    store.save_study(study.name, study.to_dict())
+    if reporter is not None:
+        total = len(study.runs())
+        reporter.study_started(study, total, total)
+    if config.strategy == "optuna":
+        from powertrain.search.optuna_live import search_with_optuna
+
+        live = search_with_optuna(study, store, env, config, reporter, seed)
+    else:
+        live = search_with_strategy(study, store, env, config, reporter, seed)
+    return dataclasses.replace(live, study=study.name)
+
+
+def _check_supported(study: StudyConfig, config: SearchConfig) -> None:
+    if config.strategy not in ("grid", "optuna"):
+        make_strategy(config.strategy, **config.settings)  # its settings, before any run
+    needs_handlers = config.strategy != "grid" or config.predict_stop is not None
+    if study.task.command and needs_handlers:
+        raise PowertrainError(
+            f"search strategy {config.strategy} (or predict_stop) needs the built-in training loop;"
+            " a command task decides itself when to stop: use strategy grid"
+        )
+    if config.strategy != "grid" and any(
+        s.train.paradigm.needs_pretraining for s in study.setups()
+    ):
+        raise PowertrainError(
+            "a live search does not run a pretraining stage: run the study's grid (strategy grid)"
+        )
+
+
+def predicted_stops(study: StudyConfig, store, config: SearchConfig):
+    """The stop-handler hook: with ``predict_stop``, a fresh predicted stop for every run (its shape
+    prior from the study's finished curves); else none."""
+    p = config.predict_stop
+    if p is None or study.task.command:
+        return lambda spec: ()
+    finished = [r for r in store.runs(study.name) if r.status == REACHED and r.stage is Stage.TRAIN]
+    prior_c = shape_prior([store.eval_points(r.id) for r in finished[:50]]) if finished else PRIOR_C
+    target, epochs = study.task.target_accuracy, study.task.max_epochs
+    return lambda spec: [LivePredictedStop(target, epochs, p.threshold, p.min_evals, prior_c)]
+
+
+def _grid(study: StudyConfig, store, env: RunEnv, reporter, retry_failed: bool) -> LiveSearch:
+    """Today's ``run``: every (setup, seed); its cost is every run it started."""
+    before = {r.run_key for r in store.runs(study.name) if r.outcome is not None}
+    result = run_study(
+        study, store, reporter=reporter, retry_failed=retry_failed, executor=LocalExecutor(env=env)
+    )
+    keys = [study.run_key(s, seed) for s, seed in study.runs()]
+    runs = {r.run_key: r for r in store.runs(study.name) if r.outcome is not None}
+    means = {}
+    for setup in study.setups():
+        rs = [runs.get(study.run_key(setup, seed)) for seed in study.seeds]
+        if all(r is not None and r.status == REACHED for r in rs):
+            means[setup.label()] = statistics.fmean(r.outcome.energy_to_target_j for r in rs)
+    cost = search_cost(
+        study,
+        store,
+        "grid",
+        pick=min(means, key=means.get) if means else None,
+        confirmed=bool(means),
+        started_keys=[k for k in keys if k not in before],
+        reused_keys=[k for k in keys if k in before],
+    )
+    return LiveSearch(cost, result=result)
+
+
+def run_with_search(study: StudyConfig, store, *, strategy: str | None = None, **options):
+    """What ``powertrain run`` calls: ``run_study`` as ever when neither ``strategy`` nor the study's
+    ``search:`` is given; else ``search_study``. ``(StudyResult, SearchCost or None)``."""
+    from powertrain.study.runner import StudyResult
+
+    if strategy is None and study.search is None:
+        return run_study(study, store, **options), None
+    live = search_study(study, store, strategy=strategy, **options)
+    result = live.result or StudyResult(
+        ran=live.cost.runs_started, skipped=live.cost.reused_runs, study=live.study
+    )
+    return result, live.cost

@@ -1,0 +1,182 @@
+"""Live search on a tiny study (digits, an MLP, one thread; runs of a second or less): the strategies
+decide what trains and when a run stops, the stopped runs are kept as censored lower bounds, and every
+search reports what it cost, which must be what its runs in the store cost."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import yaml
+
+from powertrain.analysis.analyse import analyse
+from powertrain.records import CENSORED, REACHED
+from powertrain.search.cost import read_ledger
+from powertrain.search.run import run_with_search, search_study
+from powertrain.store import open_store
+from powertrain.study.config import parse_study
+from powertrain.study.runner import run_study
+from tests.cli_helpers import powertrain
+
+# The best setup (learning rate 0.3) first, so that the others are bounded by it: about 40 steps to
+# the target against 110 or more (energies differ by 4x or more, well above the estimate's grain).
+STUDY = {
+    "name": "tiny-search",
+    "task": {
+        "dataset": "digits",
+        "model": "mlp",
+        "model_options": {"hidden": [32]},
+        "target_accuracy": 0.9,
+        "eval_every_steps": 10,
+        "max_epochs": 4,
+    },
+    "grid": {"learning_rate": [0.3, 0.05, 0.02], "batch_size": [16]},
+    "seeds": [0, 1],
+    "threads": 1,
+    "meters": {"backends": ["estimate"]},
+}
+
+
+def study(**changes):
+    return parse_study({**STUDY, **changes})
+
+
+def best_setup(store, name: str) -> str:
+    means = {}
+    for r in store.runs(name):
+        means.setdefault(r.setup["learning_rate"], []).append(
+            r.outcome.energy_to_target_j if r.status == REACHED else float("inf")
+        )
+    return min(means, key=lambda k: sum(means[k]) / len(means[k]))
+
+
+@pytest.fixture(scope="module")
+def grid_store(tmp_path_factory):
+    with open_store(tmp_path_factory.mktemp("grid") / "r.db") as store:
+        run_study(study(), store)
+        yield store
+
+
+def stored_energy_j(store, name: str, keys) -> float:
+    runs = {r.run_key: r for r in store.runs(name)}
+    return sum(runs[k].outcome.total_energy_j for k in keys)
+
+
+def test_live_bound_picks_the_same_best_setup_as_the_full_grid(grid_store, tmp_path):
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(study(), store, strategy="bound")
+        runs = store.runs("tiny-search")
+    assert live.outcome.pick is not None and live.outcome.confirmed
+    assert best_setup(grid_store, "tiny-search") == 0.3
+    assert live.cost.pick == "learning_rate=0.3 batch_size=16"
+    stopped = [r for r in runs if r.outcome.stop_reason.startswith("bound:")]
+    assert stopped and all(r.status == CENSORED for r in stopped)  # kept as lower bounds
+    assert live.cost.runs_stopped == len(stopped)
+    assert live.cost.spent_j < sum(r.outcome.total_energy_j for r in grid_store.runs())
+
+
+def test_live_grid_is_todays_run(tmp_path):
+    with open_store(tmp_path / "a.db") as a, open_store(tmp_path / "b.db") as b:
+        today, none = run_with_search(study(), a)  # no strategy, no search: key: run_study
+        grid, cost = run_with_search(study(), b, strategy="grid")
+        keys = lambda s: sorted((r.run_key, r.stage) for r in s.runs())  # noqa: E731
+        assert none is None and keys(a) == keys(b) and today.ran == grid.ran == 6
+        assert [r.status for r in sorted(a.runs(), key=lambda r: r.run_key)] == [
+            r.status for r in sorted(b.runs(), key=lambda r: r.run_key)
+        ]
+        assert cost.runs_started == 6 and cost.grid_basis == "measured"
+        assert cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in b.runs()))
+        assert cost.share == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("strategy", ["zeus", "bound", "halving", "thompson"])
+def test_each_strategys_reported_cost_is_what_its_runs_cost_in_the_store(strategy, tmp_path):
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(study(), store, strategy=strategy)
+        runs = store.runs("tiny-search")
+        ledger = read_ledger(store, "tiny-search")
+    assert all(r.outcome is not None for r in runs)  # nothing left half-finished
+    stored = sum(r.outcome.total_energy_j for r in runs)
+    cost = live.cost
+    assert cost.runs_started == len(runs) and cost.stored_j == pytest.approx(stored)
+    # Halving re-runs a promoted run from scratch: its earlier attempts are counted on top.
+    assert cost.spent_j == pytest.approx(stored + cost.superseded_j)
+    assert cost.spent_j == pytest.approx(live.outcome.total_j)
+    assert ledger == json.loads(json.dumps(cost.to_dict()))
+    assert any(line.startswith(f"search {strategy} on tiny-search") for line in cost.lines())
+
+
+def test_optuna_samples_a_continuous_space_and_records_trials_as_ordinary_runs(tmp_path):
+    search = {
+        "strategy": "optuna",
+        "trials": 3,
+        "beta": 2,
+        "space": {"learning_rate": {"low": 0.05, "high": 0.5, "log": True}},
+    }
+    s = study(search=search, grid={"batch_size": [16, 64]})
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store)
+        runs = store.runs("tiny-search")
+        report = analyse(store, "tiny-search")
+    assert len(runs) == 3 and all(r.outcome is not None for r in runs)
+    rates = {r.setup["learning_rate"] for r in runs}
+    assert len(rates) == 3 and all(0.05 <= x <= 0.5 for x in rates)
+    assert {r.setup["batch_size"] for r in runs} <= {16, 64}
+    assert live.cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in runs))
+    assert live.cost.grid_j is None and live.cost.grid_basis == "unknown"
+    assert report.groups and report.search[0].live["strategy"] == "optuna"
+
+
+def test_optuna_multi_objective_with_nsga2_picks_a_pareto_front(tmp_path):
+    search = {"strategy": "optuna", "trials": 2, "sampler": "nsga2"}
+    s = study(search={**search, "objectives": ["energy", "accuracy"]})
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store)
+        assert len(store.runs("tiny-search")) == 2
+    assert live.cost.pick.startswith("Pareto front: learning_rate=")
+
+
+def test_predicted_stop_is_off_unless_asked_and_keeps_what_it_stops_as_censored(tmp_path):
+    assert study().search is None
+    eager = {"strategy": "grid", "predict_stop": {"threshold": 0.999, "min_evals": 1}}
+    s = study(search=eager, grid={"learning_rate": [0.02], "batch_size": [16]}, seeds=[0])
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store)
+        (run,) = store.runs("tiny-search")
+    assert run.status == CENSORED and run.outcome.stop_reason.startswith("predicted to miss")
+    assert live.cost.runs_stopped == 1
+
+
+def test_strategy_settings_are_checked_before_anything_runs(tmp_path):
+    from powertrain.errors import PowertrainError
+
+    with open_store(tmp_path / "r.db") as store:
+        with pytest.raises(PowertrainError, match="strategy bound has no setting eta"):
+            search_study(study(search={"strategy": "bound", "eta": 3}), store)
+        with pytest.raises(PowertrainError, match="no search strategy named 'nope'"):
+            search_study(study(), store, strategy="nope")
+        assert store.runs() == []
+
+
+def test_the_report_replays_a_finished_grid_and_shows_a_live_searchs_cost(grid_store, tmp_path):
+    replayed = analyse(grid_store, "tiny-search").search[0]
+    assert [s.strategy for s in replayed.simulations] == ["zeus", "bound", "halving", "thompson"]
+    assert replayed.to_dict()["replays"][0]["share_median"] > 0
+    with open_store(tmp_path / "r.db") as store:
+        search_study(study(), store, strategy="bound")
+        section = analyse(store, "tiny-search").search[0]
+    assert section.live["strategy"] == "bound" and not section.simulations
+    assert "a search stopped some runs" in section.why_no_replay
+
+
+def test_run_strategy_on_the_command_line_prints_the_search_cost(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(yaml.safe_dump({**STUDY, "search": {"strategy": "halving", "eta": 2}}))
+    out = powertrain("run", str(path), "--db", str(tmp_path / "r.db"), "--json")
+    assert out.returncode == 0, out.stderr
+    assert "search halving on tiny-search" in out.stderr
+    summary = json.loads(out.stdout)  # one JSON document on stdout (the --json convention)
+    assert summary["search"]["strategy"] == "halving" and summary["search"]["runs_started"] >= 3
+    again = powertrain("run", str(path), "--db", str(tmp_path / "r.db"), "--strategy", "bound")
+    assert again.returncode == 0, again.stderr
+    assert "search bound on tiny-search" in again.stderr and "reused" in again.stderr
