@@ -136,3 +136,16 @@ def test_two_seeds_are_not_given_a_meaningless_interval(tmp_path):
     runs = [r for r in study_runs("s", 1) if r.seed < 2]
     files = build_report(FakeStore(runs, {"s": CONFIG}), tmp_path)
     assert "two seeds: the 95% interval is too wide to use" in files.html.read_text()
+
+
+def test_figures_name_setups_in_words_not_raw_keys(tmp_path):
+    from powertrain.render.build import build_report
+    from powertrain.render.figures import setup_words
+
+    assert setup_words({"learning_rate": 0.03, "batch_size": 32}) == "batch 32, lr 0.03"
+    assert setup_words({"optimizer": "adam", "step_epochs": 2}) == "adam, decay every 2 epochs"
+    files = build_report(FakeStore(study_runs("s", 1), {"s": CONFIG}), tmp_path)
+    for name in ("components", "pareto", "accuracy-energy"):
+        (text,) = [p.read_text() for p in files.figures if p.name.endswith(f"{name}.svg")]
+        assert "batch 128, lr 0.01" in text, name
+        assert "batch_size=" not in text and "learning_rate=" not in text, name
