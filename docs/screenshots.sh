@@ -3,6 +3,7 @@
 # desktop's and a phone's width. Run from the repository root after `make demo` set up the venv:
 #     bash docs/screenshots.sh            # runs the demo study into a fresh store under $TMPDIR
 #     STUDY=examples/demo.yaml COLS=110 bash docs/screenshots.sh
+#     PY="env PYTHONPATH=$PWD/src python" DB=/tmp/shot.db bash docs/screenshots.sh   # a checkout, store kept
 # Needs tmux and chromium. Every energy figure in the pictures is whatever the meters said (an estimate
 # on machines without counters; the header says so).
 set -euo pipefail

@@ -170,3 +170,16 @@ def test_a_machine_label_names_the_machine_in_reports():
     runs = [replace(r, hardware={"host": "h", "label": "lab A100"}) for r in study_runs("s", 1)]
     (group,) = analyse(FakeStore(runs, {"s": CONFIG})).groups
     assert group.hardware == "lab A100" and group.title == "s on lab A100"
+
+
+def test_figures_name_setups_in_words_not_raw_keys(tmp_path):
+    from powertrain.render.build import build_report
+    from powertrain.render.figures import setup_words
+
+    assert setup_words({"learning_rate": 0.03, "batch_size": 32}) == "batch 32, lr 0.03"
+    assert setup_words({"optimizer": "adam", "step_epochs": 2}) == "adam, decay every 2 epochs"
+    files = build_report(FakeStore(study_runs("s", 1), {"s": CONFIG}), tmp_path)
+    for name in ("components", "pareto", "accuracy-energy"):
+        (text,) = [p.read_text() for p in files.figures if p.name.endswith(f"{name}.svg")]
+        assert "batch 128, lr 0.01" in text, name
+        assert "batch_size=" not in text and "learning_rate=" not in text, name

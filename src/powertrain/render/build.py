@@ -112,7 +112,7 @@ def _group_figures(analysis: Analysis, out: Path, titles: bool):
         shown = (g.best or g.setups[0]).run_ids[0]
         if shown in analysis.timelines:
             s = g.best or g.setups[0]
-            label = f"run {shown} ({s.label})"
+            label = f"run {shown} ({figures.setup_words(s.setup)})"
             fig = figures.power_timeline(g, analysis.timelines[shown], label, g.estimated, titles)
             how = "estimated, not measured" if g.estimated else "measured"
             made.append((fig, f"{base}-power", f"Power timeline of {label} ({how})"))

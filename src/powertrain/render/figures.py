@@ -49,8 +49,39 @@ AXIS_WORDS = {
 }
 
 
+#: A setup's values in a legend or tick label, in words: "batch 32, lr 0.03" (no raw keys).
+SETUP_WORDS = {
+    "batch_size": "batch",
+    "learning_rate": "lr",
+    "momentum": "momentum",
+    "weight_decay": "weight decay",
+    "optimizer": "",  # "adam" says it alone
+    "scheduler": "schedule",
+    "precision": "",
+    "paradigm": "",
+    "task": "task",
+    "gamma": "decay",
+    "step_epochs": "decay every",
+}
+SETUP_ORDER = ("paradigm", "optimizer", "batch_size", "learning_rate")  # then the others as given
+
+
 def words(key: str | None) -> str:
     return "" if key is None else AXIS_WORDS.get(key, key.replace("_", " "))
+
+
+def setup_words(setup: dict) -> str:
+    """A setup as a reader says it: {"learning_rate": 0.03, "batch_size": 32} -> "batch 32, lr 0.03"."""
+    keys = [k for k in SETUP_ORDER if k in setup] + [k for k in setup if k not in SETUP_ORDER]
+    parts = []
+    for key in keys:
+        value = setup[key]
+        shown = f"{value:g}" if isinstance(value, float) else str(value)
+        name = SETUP_WORDS.get(key, key.replace("_", " "))
+        if key == "step_epochs":
+            shown += " epochs"
+        parts.append(f"{name} {shown}" if name else shown)
+    return ", ".join(parts) or "default setup"
 
 
 def slug(text: str) -> str:
@@ -181,7 +212,8 @@ def accuracy_vs_energy(group: GroupSummary, runs: list[RunInfo], target: float |
                 continue
             energy = [p.total_energy_j for p in run.points]
             accuracy = [p.val_accuracy for p in run.points]
-            label = (f"{s.label} (best)" if best else s.label) if k == 0 else None
+            name = setup_words(s.setup)
+            label = (f"{name} (best)" if best else name) if k == 0 else None
             ax.plot(energy, accuracy, color=colours[s.label], lw=2.2 if best else 1,
                     alpha=1 if best else 0.75, label=label, zorder=3 if best else 2)  # fmt: skip
             hit = next((i for i, a in enumerate(accuracy) if target and a >= target), None)
@@ -218,7 +250,7 @@ def pareto(group: GroupSummary, titles: bool = True):
         mid_x = (min(xs) + max(xs)) / 2
         for energy, acc, s in pts:
             right = energy > mid_x  # label on the side facing the middle, so it stays inside
-            ax.annotate(s.label, (energy, acc), fontsize=6, xytext=(-5 if right else 5, 4),
+            ax.annotate(setup_words(s.setup), (energy, acc), fontsize=6, xytext=(-8 if right else 8, 5),
                         textcoords="offset points", ha="right" if right else "left",
                         annotation_clip=True)  # fmt: skip
         pad_y = (max(ys) - min(ys)) * 0.12 or 0.01
@@ -269,7 +301,7 @@ def components(group: GroupSummary, titles: bool = True):
         ax.bar(range(len(setups)), values, bottom=bottom, label=name,
                color=OTHER_COLOURS[k % len(OTHER_COLOURS)])  # fmt: skip
         bottom += values
-    ax.set_xticks(range(len(setups)), [s.label for s in setups], rotation=50, ha="right",
+    ax.set_xticks(range(len(setups)), [setup_words(s.setup) for s in setups], rotation=50, ha="right",
                   fontsize=7)  # fmt: skip
     for tick, s in zip(ax.get_xticklabels(), setups, strict=True):
         if s is group.best:
