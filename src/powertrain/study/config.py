@@ -87,6 +87,8 @@ class StudyConfig:
     pretrain: PretrainConfig | None = None
     extra_tasks: list[ExtraTask] = field(default_factory=list)
     save_models: bool = False  # keep each run's final weights (for `powertrain infer`)
+    workers: int = 1  # runs at once on this machine, each in a process of its own (--workers)
+    share_gpus: bool = False  # let workers share a GPU (its energy is then apportioned between them)
 
     @property
     def task_names(self) -> list[str]:
@@ -115,20 +117,25 @@ class StudyConfig:
         old run by mistake."""
         identity: dict[str, Any] = {
             "task": dataclasses.asdict(self.task),
-            "train": dataclasses.asdict(setup.train),
+            "train": setup.train.identity(),
             "seed": seed,
         }
         if self.extra_tasks:
             identity["tasks"] = [dataclasses.asdict(t) for t in self.extra_tasks]
             identity["single_task"] = setup.task
         if setup.train.paradigm.needs_pretraining and self.pretrain is not None:
-            identity["pretrain"] = dataclasses.asdict(self.pretrain)
+            identity["pretrain"] = pretrain_identity(self.pretrain)
         return hashlib.sha256(
             json.dumps(identity, sort_keys=True, default=str).encode()
         ).hexdigest()[:20]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def pretrain_identity(pretrain: PretrainConfig) -> dict[str, Any]:
+    """The pretraining section as run keys hash it (its training without an unset power limit)."""
+    return {**dataclasses.asdict(pretrain), "train": pretrain.train.identity()}
 
 
 @dataclass(frozen=True)
@@ -264,6 +271,7 @@ def _validate_run_settings(study: StudyConfig) -> None:
         "must be auto, cpu or cuda[:N]",
     )
     check(study.threads is None or study.threads > 0, "threads", "must be positive")
+    check(1 <= study.workers <= 1024, "workers", f"must be in 1..1024, got {study.workers}")
     _validate_paradigms(study)
 
 
