@@ -220,7 +220,13 @@ def _exit_if_not_runnable(program: str) -> None:
 @_db_option
 @click.option("--retry-failed", is_flag=True, help="Run again the runs that failed.")
 @click.option("--json", "as_json", is_flag=True, help="At the end, print one JSON object.")
-def run(study_file: str, db_path: str | None, retry_failed: bool, as_json: bool) -> None:
+@click.option("--workers", type=int, help="Runs at once on this machine (default: the study's).")
+@click.option("--shard", help="i/N: run only the i-th of N shares of the study (0-based).")
+@click.option("--executor", default="local", help="local (default) or ray.")
+@click.option("--address", help="With --executor ray: the cluster (auto: the one running here).")
+@click.option("--gpus-per-run", type=float, help="With --executor ray: GPUs per run.")
+@click.option("--cpus-per-run", type=float, help="With --executor ray: CPUs per run.")
+def run(study_file, db_path, retry_failed, as_json, shard, **parallel) -> None:
     """Run every (setup, seed) of STUDY_FILE to its target, into the results store.
 
     Running it again resumes: finished runs are skipped, an interrupted one is run afresh."""
@@ -239,6 +245,10 @@ def run(study_file: str, db_path: str | None, retry_failed: bool, as_json: bool)
     log.debug("meters: %s; store: %s", method, db_path or DEFAULT_DB)
     reporter = ProgressReporter(method=method) if _verbosity() >= 0 else None
     db = str(db_path or DEFAULT_DB)
+    from powertrain.study.executors import make_executor
+    from powertrain.study.plan import parse_shard
+
+    executor = make_executor(study, detection=detection, **parallel)
     with open_store(db_path) as store:
         try:
             result = run_study(
@@ -247,6 +257,8 @@ def run(study_file: str, db_path: str | None, retry_failed: bool, as_json: bool)
                 reporter=reporter,
                 retry_failed=retry_failed,
                 detection=detection,
+                executor=executor,
+                shard=parse_shard(shard) if shard else None,
             )
         finally:
             if reporter is not None:
@@ -254,9 +266,15 @@ def run(study_file: str, db_path: str | None, retry_failed: bool, as_json: bool)
             detection.close()
         headlines = study_headlines(store, study.name)
     print_run_summary(headlines, result.ran, result.skipped, db, study.name)
+    if result.machine_total is not None:
+        from powertrain.study.executors.machine import describe_sweep
+
+        click.echo(describe_sweep(result))
     if as_json:
         summary = {"study": study.name, "db": db, "ran": result.ran, "skipped": result.skipped}
         summary["headlines"] = [h.to_dict() for h in headlines]
+        if result.machine_total is not None:
+            summary["machine_total"] = result.machine_total.to_dict()
         click.echo(json.dumps(summary, default=str))
 
 

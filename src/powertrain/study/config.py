@@ -88,7 +88,9 @@ class StudyConfig:
     extra_tasks: list[ExtraTask] = field(default_factory=list)
     save_models: bool = False  # keep each run's final weights (for `powertrain infer`)
     workers: int = 1  # runs at once on this machine, each in a process of its own (--workers)
-    share_gpus: bool = False  # let workers share a GPU (its energy is then apportioned between them)
+    share_gpus: bool = (
+        False  # let workers share a GPU (its energy is then apportioned between them)
+    )
 
     @property
     def task_names(self) -> list[str]:

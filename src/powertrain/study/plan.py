@@ -8,7 +8,6 @@ from it and it has not finished yet (an external checkpoint needs no stage).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field

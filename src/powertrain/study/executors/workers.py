@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.records import FAILED, RunOutcome, Stage
+from powertrain.study.executors.machine import MachineTotal, SweepMeter
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
@@ -179,18 +180,26 @@ class WorkersExecutor:
         gpu_uuids: list[str] | None = None,
         share_gpus: bool = False,
         cpu_count: int | None = None,
+        machine_meters: dict | None = None,
     ) -> None:
+        """``machine_meters``: this process's own meters (component -> Meter); those of the devices
+        the workers share are read over the sweep, unsplit, as the machine's total."""
         self.slots = plan_slots(
             workers, gpu_uuids or [], cpu_count or os.cpu_count() or 1, share_gpus
         )
         self.artifacts_dir = artifacts_dir
         self._mp = multiprocessing.get_context("spawn")  # no fork of a process that holds torch
         self.replaced = 0  # workers started again after one died
+        self.machine_meters = machine_meters or {}
+        self.machine_total: MachineTotal | None = None  # the shared devices' whole, after run()
 
     def run(self, study: StudyConfig, specs: list[RunSpec], sink: RunSink, reporter=None):
         if not specs:
             return {}
         results = self._mp.Queue()
+        if self.artifacts_dir is None:  # model files go where the store keeps them
+            self.artifacts_dir = getattr(getattr(sink, "store", None), "artifacts_dir", None)
+        sweep = self._sweep_meter(study)
         workers = [self._start(slot, study, results) for slot in self.slots]
         try:
             stage = [s for s in specs if s.stage is Stage.PRETRAIN]
@@ -199,6 +208,17 @@ class WorkersExecutor:
             return {**outcomes, **self._drive(grid, workers, results, sink, study)}
         finally:
             self._stop(workers)
+            if sweep is not None:
+                self.machine_total = sweep.stop()
+
+    def _sweep_meter(self, study) -> SweepMeter | None:
+        """The shared devices' own counters, read over the sweep (None when nothing is shared)."""
+        from powertrain.meters.apportion import shared_components
+
+        shared = shared_components(self.machine_meters, study.share_gpus)
+        if len(self.slots) < 2 or not shared:
+            return None
+        return SweepMeter({c: self.machine_meters[c] for c in shared}).start()
 
     def _stop(self, workers: list[_Worker]) -> None:
         for w in workers:
@@ -285,7 +305,9 @@ class WorkersExecutor:
                 outcome = _died(w.process.exitcode)
                 sink.finish(w.run_id, outcome)
                 outcomes[w.spec.run_key] = outcome
-            elif w.spec is not None:  # died before its claim (or after its finish): hand it out again
+            elif (
+                w.spec is not None
+            ):  # died before its claim (or after its finish): hand it out again
                 again.append(w.spec)
             workers[i] = self._start(w.slot, study, results)
             self.replaced += 1
