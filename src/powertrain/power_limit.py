@@ -162,13 +162,15 @@ class GpuPowerControl:
             return None
         from powertrain.meters.nvml import import_nvml, visible_gpus
 
-        if nvml is None:
-            try:
-                nvml = import_nvml()
-            except PowertrainError as exc:
-                raise PowertrainError(f"grid.{GRID_KEY} sets GPU power limits, but {exc}") from None
-        _call(nvml, nvml.nvmlInit)
-        handles = visible_gpus(nvml, environ).handles
+        try:
+            nvml = nvml or import_nvml()
+            _call(nvml, nvml.nvmlInit)
+            handles = visible_gpus(nvml, environ).handles
+        except PowertrainError as exc:
+            raise PowertrainError(
+                f"grid.{GRID_KEY} sets GPU power limits, but NVML is not usable here: {exc};"
+                " remove the axis or run where the GPUs are"
+            ) from None
         check_power_limits(nvml, handles, limits_w, euid=euid)
         return cls(nvml, handles)
 
