@@ -60,7 +60,14 @@ def migrate(db: sqlite3.Connection, version: int) -> int:
     """Bring a file at ``version`` up to SCHEMA_VERSION, one version a transaction; the new version."""
     while version < SCHEMA_VERSION:
         db.execute("BEGIN IMMEDIATE")
-        try:
+        try:  # another process may have migrated the file while this one waited for the lock
+            (current,) = db.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
+            if int(current) > version:
+                version = int(current)
+                db.execute("COMMIT")
+                continue
             MIGRATIONS[version](db)
             version += 1
             db.execute("UPDATE meta SET value = ? WHERE key = 'schema_version'", (str(version),))

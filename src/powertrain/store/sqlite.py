@@ -90,8 +90,8 @@ class SqliteStore(ResultStore):
         except sqlite3.DatabaseError as exc:
             raise PowertrainError(f"{path} is not a powertrain results store: {exc}") from None
         if version is None:
-            self._db.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            self._db.execute(  # OR IGNORE: another process may create the same new file at once
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         elif version > SCHEMA_VERSION:
             raise PowertrainError(

@@ -19,12 +19,14 @@ leaves its begun runs unfinished: its claims die with it, and the next ``powertr
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
-import queue
+import pickle
 import threading
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
 
 from powertrain.errors import PowertrainError, RunClaimed
@@ -87,16 +89,17 @@ def shares_gpus(slots: list[WorkerSlot]) -> bool:
     return len(owned) != len(set(owned))
 
 
-class _QueueSink:
-    """The worker's side of the sink: every record goes to the coordinator; ``begin`` and the power
-    limit journal wait for its answer (the claim, the note written), so they happen first."""
+class _PipeSink:
+    """The worker's side of the sink: every record goes to the coordinator down the worker's own
+    pipe; ``begin`` and the power limit journal wait for its answer (the claim, the note written), so
+    they happen first. A pipe per worker: one killed mid-message breaks no one else's."""
 
-    def __init__(self, results, replies, worker: int) -> None:
-        self.results, self.replies, self.worker = results, replies, worker
+    def __init__(self, conn) -> None:
+        self.conn = conn
 
     def _ask(self, kind: str, payload) -> Any:
-        self.results.put((self.worker, kind, payload))
-        answer, value = self.replies.get()  # the watchdog ends us if the coordinator is gone
+        self.conn.send((kind, payload))
+        answer, value = self.conn.recv()  # the watchdog ends us if the coordinator is gone
         if answer == "claimed":
             raise RunClaimed(value)
         return value
@@ -105,13 +108,13 @@ class _QueueSink:
         return self._ask("begin", (spec, hardware, provenance))
 
     def eval_point(self, run_id: int, point) -> None:
-        self.results.put((self.worker, "point", (run_id, point)))
+        self.conn.send(("point", (run_id, point)))
 
     def timeline(self, run_id: int, timeline: dict) -> None:
-        self.results.put((self.worker, "timeline", (run_id, timeline)))
+        self.conn.send(("timeline", (run_id, timeline)))
 
     def finish(self, run_id: int, outcome) -> None:
-        self.results.put((self.worker, "finish", (run_id, outcome)))
+        self.conn.send(("finish", (run_id, outcome)))
 
     def pending_power_limits(self) -> dict[str, float]:
         return self._ask("pending_limits", None)
@@ -128,11 +131,12 @@ def _exit_with_coordinator(coordinator_pid: int) -> None:
         time.sleep(POLL_S)
 
 
-def _worker_main(slot: WorkerSlot, study, options: dict, tasks, results, replies, parent: int):
+def _worker_main(slot: WorkerSlot, study, options: dict, conn, parent: int) -> None:
     os.environ.update(slot.environ())  # before torch starts: CUDA reads it once
     threading.Thread(target=_exit_with_coordinator, args=(parent,), daemon=True).start()
     import dataclasses
 
+    from powertrain.models.registry import check_user_model
     from powertrain.study.execute import RunEnv, run_claimed
 
     try:
@@ -141,27 +145,30 @@ def _worker_main(slot: WorkerSlot, study, options: dict, tasks, results, replies
             artifacts_dir=options["artifacts_dir"],
             apportion_with=parent if options["apportion"] else None,
         )
-    except Exception as exc:  # noqa: BLE001 - a bad device or meter: the coordinator says so
-        results.put((slot.index, "fatal", f"{type(exc).__name__}: {exc}"))
+        sink = _PipeSink(conn)
+        if not study.task.command:  # every data set loaded (once), the model probed, before a claim
+            check_user_model(study.task.model, study.task.model_options, env.tasks())
+        if env.power is not None:  # limits a killed run left changed on this worker's GPUs
+            env.power.restore_pending(sink)
+    except Exception as exc:  # noqa: BLE001 - a bad device, meter or model: the coordinator says so
+        conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
         return
-    sink = _QueueSink(results, replies, slot.index)
-    if env.power is not None:  # limits a killed run left changed on this worker's GPUs
-        env.power.restore_pending(sink)
-    results.put((slot.index, "ready", None))
-    while (spec := tasks.get()) is not None:
+    conn.send(("ready", None))
+    while (spec := conn.recv()) is not None:
         try:
             run_claimed(spec, env, sink)
         except Exception as exc:  # noqa: BLE001 - a failed pretraining stage; the coordinator raises
-            results.put((slot.index, "error", (type(exc).__name__, str(exc))))
-        results.put((slot.index, "idle", None))
+            conn.send(("error", (type(exc).__name__, str(exc))))
+        conn.send(("idle", None))
+    conn.close()  # every record is sent (a pipe's send returns once written)
+    os._exit(0)  # no slow interpreter shutdown with torch loaded
 
 
 @dataclass
 class _Worker:
     slot: WorkerSlot
     process: Any
-    tasks: Any
-    replies: Any
+    conn: Any  # the coordinator's end of the worker's pipe
     ready: bool = False
     started_s: float = field(default_factory=time.monotonic)
     spec: RunSpec | None = None  # the run it was given and has not finished
@@ -196,16 +203,15 @@ class WorkersExecutor:
     def run(self, study: StudyConfig, specs: list[RunSpec], sink: RunSink, reporter=None):
         if not specs:
             return {}
-        results = self._mp.Queue()
         if self.artifacts_dir is None:  # model files go where the store keeps them
             self.artifacts_dir = getattr(getattr(sink, "store", None), "artifacts_dir", None)
         sweep = self._sweep_meter(study)
-        workers = [self._start(slot, study, results) for slot in self.slots]
+        workers = [self._start(slot, study) for slot in self.slots]
         try:
             stage = [s for s in specs if s.stage is Stage.PRETRAIN]
             grid = [s for s in specs if s.stage is not Stage.PRETRAIN]
-            outcomes = self._drive(stage, workers, results, sink, study)
-            return {**outcomes, **self._drive(grid, workers, results, sink, study)}
+            outcomes = self._drive(stage, workers, sink, study)
+            return {**outcomes, **self._drive(grid, workers, sink, study)}
         finally:
             self._stop(workers)
             if sweep is not None:
@@ -222,56 +228,61 @@ class WorkersExecutor:
 
     def _stop(self, workers: list[_Worker]) -> None:
         for w in workers:
-            if w.process.is_alive():
-                w.tasks.put(None)
+            with contextlib.suppress(OSError):
+                w.conn.send(None)
         for w in workers:
             w.process.join(timeout=10)
             if w.process.is_alive():
                 w.process.kill()
                 w.process.join(timeout=5)
+            w.conn.close()
 
-    def _start(self, slot: WorkerSlot, study, results) -> _Worker:
-        tasks, replies = self._mp.Queue(), self._mp.Queue()
+    def _start(self, slot: WorkerSlot, study) -> _Worker:
+        mine, theirs = self._mp.Pipe(duplex=True)
         options = {"artifacts_dir": self.artifacts_dir, "apportion": len(self.slots) > 1}
         process = self._mp.Process(
             target=_worker_main,
-            args=(slot, study, options, tasks, results, replies, os.getpid()),
+            args=(slot, study, options, theirs, os.getpid()),
             name=f"powertrain-worker-{slot.index}",
             daemon=True,
         )
         process.start()
-        return _Worker(slot, process, tasks, replies)
+        theirs.close()  # the worker holds it now: its death is an end of file here
+        return _Worker(slot, process, mine)
 
-    def _drive(self, specs, workers: list[_Worker], results, sink, study) -> dict[str, RunOutcome]:
+    def _drive(self, specs, workers: list[_Worker], sink, study) -> dict[str, RunOutcome]:
         """Hand out ``specs`` to ready workers and write what comes back, until every one has ended."""
         todo, outcomes = list(specs), {}
         while todo or any(w.spec is not None for w in workers):
             for w in workers:
                 if w.ready and w.spec is None and todo:
                     w.spec = todo.pop(0)
-                    w.tasks.put(w.spec)
-            try:
-                message = results.get(timeout=POLL_S)
-            except queue.Empty:
-                todo[:0] = self._bury_dead(workers, results, sink, study, outcomes)
-                continue
-            self._handle(message, workers, sink, outcomes)
+                    w.conn.send(w.spec)
+            readable = wait([w.conn for w in workers], timeout=POLL_S)
+            for i, w in enumerate(list(workers)):
+                if w.conn not in readable:
+                    continue
+                try:
+                    message = w.conn.recv()
+                except (EOFError, OSError, pickle.UnpicklingError):  # it died (mid-message)
+                    todo[:0] = self._replace(i, workers, sink, study, outcomes)
+                    continue
+                self._handle(message, w, sink, outcomes)
+            self._check_start(workers)
         return outcomes
 
-    def _handle(self, message, workers: list[_Worker], sink, outcomes) -> None:
-        index, kind, payload = message
-        w = workers[index]
+    def _handle(self, message, w: _Worker, sink, outcomes) -> None:
+        kind, payload = message
         if kind == "begin":
             try:
                 w.run_id = sink.begin(*payload)
-                w.replies.put(("ok", w.run_id))
+                w.conn.send(("ok", w.run_id))
             except (RunClaimed, ValueError) as exc:  # held elsewhere, or finished meanwhile
-                w.replies.put(("claimed", str(exc)))
-        elif kind in ("pending_limits", "note_limit"):
-            if kind == "pending_limits":  # the study's sink is the journal (StoreSink: the store)
-                w.replies.put(("ok", sink.pending_power_limits()))
-            else:
-                w.replies.put(("ok", sink.note_power_limit(*payload)))
+                w.conn.send(("claimed", str(exc)))
+        elif kind == "pending_limits":  # the study's sink is the journal (StoreSink: the store)
+            w.conn.send(("ok", sink.pending_power_limits()))
+        elif kind == "note_limit":
+            w.conn.send(("ok", sink.note_power_limit(*payload)))
         elif kind == "point":
             sink.eval_point(*payload)
         elif kind == "timeline":
@@ -287,30 +298,36 @@ class WorkersExecutor:
         else:
             _raise_from_worker(kind, payload)
 
-    def _bury_dead(self, workers: list[_Worker], results, sink, study, outcomes) -> list:
-        """A worker that died mid-run: its run ends FAILED with the reason; a new worker replaces it.
-        Returns the specs handed out but never claimed, to hand out again."""
-        again = []
+    def _check_start(self, workers: list[_Worker]) -> None:
         for i, w in enumerate(workers):
-            if w.process.is_alive():
-                if not w.ready and time.monotonic() - w.started_s > START_TIMEOUT_S:
-                    raise PowertrainError(f"worker {i} did not start in {START_TIMEOUT_S:g} s")
-                continue
-            if not w.ready:
-                raise PowertrainError(
-                    f"worker {i} could not start (exit code {w.process.exitcode}); run with"
-                    " --workers 1 to see why"
-                )
-            if w.spec is not None and w.run_id is not None:  # claimed: record why it ended
-                outcome = _died(w.process.exitcode)
-                sink.finish(w.run_id, outcome)
-                outcomes[w.spec.run_key] = outcome
-            elif (
-                w.spec is not None
-            ):  # died before its claim (or after its finish): hand it out again
-                again.append(w.spec)
-            workers[i] = self._start(w.slot, study, results)
-            self.replaced += 1
+            if not w.ready and time.monotonic() - w.started_s > START_TIMEOUT_S:
+                raise PowertrainError(f"worker {i} did not start in {START_TIMEOUT_S:g} s")
+
+    def _replace(self, i: int, workers: list[_Worker], sink, study, outcomes) -> list:
+        """Worker ``i`` died: a run it had claimed ends FAILED with the reason, and a new worker takes
+        its place. Returns the spec it had been given but not claimed, to hand out again."""
+        w = workers[i]
+        w.process.join(timeout=10)
+        if w.process.is_alive():  # its pipe broke but it lives on: it cannot be trusted
+            w.process.kill()
+            w.process.join(timeout=5)
+        w.conn.close()
+        if not w.ready:
+            raise PowertrainError(
+                f"worker {i} could not start (exit code {w.process.exitcode}); run with"
+                " --workers 1 to see why"
+            )
+        again = []
+        if w.spec is not None and w.run_id is not None:  # claimed: record why it ended
+            outcome = _died(w.process.exitcode)
+            sink.finish(w.run_id, outcome)
+            outcomes[w.spec.run_key] = outcome
+            if w.spec.stage is Stage.PRETRAIN:  # no fine-tuned run can start, as locally
+                _raise_from_worker("error", ("PretrainingFailed", outcome.stop_reason))
+        elif w.spec is not None:  # died before its claim (or after its finish): hand it out again
+            again.append(w.spec)
+        workers[i] = self._start(w.slot, study)
+        self.replaced += 1
         return again
 
 
