@@ -159,7 +159,7 @@ def test_two_processes_on_one_store_train_each_run_once_and_neither_fails(tmp_pa
     first = start(str(path), "--db", str(db), "--json")
     second = start(str(path), "--db", str(db), "--json")
     results = [p.communicate(timeout=300) for p in (first, second)]
-    for proc, (out, err) in zip((first, second), results, strict=True):
+    for proc, (_out, err) in zip((first, second), results, strict=True):
         assert proc.returncode == 0, err
         assert "Traceback" not in err
     ran = [last_json(out)["ran"] for out, _ in results]
