@@ -19,12 +19,15 @@ from powertrain.cli_params import (
     SECONDS,
     WATTS,
     YEARS,
+    Number,
     OptionError,
     OutputFile,
     Pue,
     StorePath,
 )
 from powertrain.errors import PowertrainError
+
+COUNT_OR_FRACTION = Number("", minimum=0, maximum=1e6)  # Ray's resources: 0.5 GPU is a share
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -220,12 +223,12 @@ def _exit_if_not_runnable(program: str) -> None:
 @_db_option
 @click.option("--retry-failed", is_flag=True, help="Run again the runs that failed.")
 @click.option("--json", "as_json", is_flag=True, help="At the end, print one JSON object.")
-@click.option("--workers", type=int, help="Runs at once on this machine (default: the study's).")
+@click.option("--workers", type=POSITIVE_COUNT, help="Runs at once here (default: the study's).")
 @click.option("--shard", help="i/N: run only the i-th of N shares of the study (0-based).")
 @click.option("--executor", default="local", help="local (default) or ray.")
 @click.option("--address", help="With --executor ray: the cluster (auto: the one running here).")
-@click.option("--gpus-per-run", type=float, help="With --executor ray: GPUs per run.")
-@click.option("--cpus-per-run", type=float, help="With --executor ray: CPUs per run.")
+@click.option("--gpus-per-run", type=COUNT_OR_FRACTION, help="With --executor ray: GPUs per run.")
+@click.option("--cpus-per-run", type=COUNT_OR_FRACTION, help="With --executor ray: CPUs per run.")
 def run(study_file, db_path, retry_failed, as_json, shard, **parallel) -> None:
     """Run every (setup, seed) of STUDY_FILE to its target, into the results store.
 

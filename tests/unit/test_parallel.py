@@ -179,3 +179,22 @@ def test_a_power_limit_that_is_not_watts_is_refused_with_its_key(tmp_path, limit
     path.write_text(text + f"train: {{gpu_power_limit_w: {limit}}}\n")
     with pytest.raises(PowertrainError, match="gpu_power_limit_w"):
         load_study(path)
+
+
+def test_the_machine_total_is_read_over_the_sweep_and_set_beside_the_runs_parts():
+    from types import SimpleNamespace
+
+    from powertrain.records import REACHED, RunOutcome
+    from powertrain.study.executors.machine import SweepMeter, describe_sweep
+    from tests.unit.test_apportion import Counter
+
+    package = Counter()
+    package.value_j = 1000.0  # before the sweep: not counted
+    sweep = SweepMeter({Component.CPU: package}, read_every_s=0.01).start()
+    package.value_j = 1600.0
+    total = sweep.stop()
+    assert total.energy_j == {"cpu": pytest.approx(600.0)}
+    assert total.provenance["cpu"]["method"] == "counter"
+    parts = [RunOutcome(REACHED, "target", 200.0, {"cpu": j}, 1.0, 1) for j in (150.0, 300.0)]
+    line = describe_sweep(SimpleNamespace(machine_total=total, outcomes=parts))
+    assert "600 J" in line and "sum to 450 J (75% of it)" in line and "ESTIMATE" in line
