@@ -198,3 +198,38 @@ def test_the_machine_total_is_read_over_the_sweep_and_set_beside_the_runs_parts(
     parts = [RunOutcome(REACHED, "target", 200.0, {"cpu": j}, 1.0, 1) for j in (150.0, 300.0)]
     line = describe_sweep(SimpleNamespace(machine_total=total, outcomes=parts))
     assert "600 J" in line and "sum to 450 J (75% of it)" in line and "ESTIMATE" in line
+
+
+def test_the_coordinator_claims_for_a_worker_and_keeps_its_power_limit_journal():
+    import multiprocessing
+
+    from powertrain.errors import RunClaimed
+    from powertrain.store.claims import Owner
+    from powertrain.store.memory import MemoryStore
+    from powertrain.study.execute import StoreSink
+    from powertrain.study.executors.workers import WorkerSlot, _PipeSink, _Worker
+
+    store = MemoryStore()
+    store.save_study("s", {})
+    sink, executor = StoreSink(store), WorkersExecutor(2, gpu_uuids=[], cpu_count=2)
+    coordinator_end, worker_end = multiprocessing.Pipe()
+    worker = _Worker(WorkerSlot(0, (), 1), None, coordinator_end, ready=True)
+    (a, b) = specs(2)
+    worker.spec = a
+    executor._handle(("begin", (a, {}, {})), worker, sink, {})
+    assert worker_end.recv() == ("ok", worker.run_id) and store.runs("s")[0].run_key == "key-0"
+    me = store.owner
+    import psutil
+
+    store.owner = Owner(me.host, 1, psutil.Process(1).create_time())  # a live process holds key-1
+    store.begin_run(b, {}, {})
+    store.owner = me
+    executor._handle(("begin", (b, {}, {})), worker, sink, {})
+    answer, message = worker_end.recv()
+    assert answer == "claimed" and "key-1" in message
+    executor._handle(("note_limit", ("GPU-0", 400.0)), worker, sink, {})
+    assert worker_end.recv() == ("ok", None)
+    assert store.pending_power_limits() == {"GPU-0": 400.0}
+    coordinator_end.send(("claimed", "run key-1 is being trained by process 1"))
+    with pytest.raises(RunClaimed, match="key-1"):  # the worker's begin raises: nothing trains
+        _PipeSink(worker_end).begin(b, {}, {})
