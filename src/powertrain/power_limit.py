@@ -130,3 +130,65 @@ def power_limit(
                 nvml, nvml.nvmlDeviceSetPowerManagementLimit, handle, round(limit.previous_w * 1000)
             )
             journal.note_power_limit(limit.gpu_uuid, None)
+
+
+def study_limits_w(study: Any) -> list[float]:
+    """Every GPU power limit a study's runs (and its pretraining stage) ask for, in order."""
+    trains = [setup.train for setup in study.setups()]
+    if study.pretrain is not None:
+        trains.append(study.pretrain.train)
+    limits = [t.gpu_power_limit_w for t in trains if t.gpu_power_limit_w is not None]
+    return sorted(set(limits))
+
+
+@dataclass
+class GpuPowerControl:
+    """The GPUs this process may use, opened to set their power limits (NVML initialised once)."""
+
+    nvml: Any
+    handles: list[Any]
+
+    @classmethod
+    def open(
+        cls,
+        limits_w: list[float],
+        *,
+        nvml: Any | None = None,
+        environ: Any = None,
+        euid: Callable[[], int] = os.geteuid,
+    ) -> GpuPowerControl | None:
+        """None when no run sets a limit; else the visible GPUs, checked (root, GPU, range)."""
+        if not limits_w:
+            return None
+        from powertrain.meters.nvml import import_nvml, visible_gpus
+
+        try:
+            nvml = nvml or import_nvml()
+            _call(nvml, nvml.nvmlInit)
+            handles = visible_gpus(nvml, environ).handles
+        except PowertrainError as exc:
+            raise PowertrainError(
+                f"grid.{GRID_KEY} sets GPU power limits, but NVML is not usable here: {exc};"
+                " remove the axis or run where the GPUs are"
+            ) from None
+        check_power_limits(nvml, handles, limits_w, euid=euid)
+        return cls(nvml, handles)
+
+    def restore_pending(self, journal: PowerLimitJournal) -> list[str]:
+        """Put back what a killed run left changed on these GPUs (call before the first run)."""
+        return restore_pending(self.nvml, self.handles, journal)
+
+    @contextlib.contextmanager
+    def applied(
+        self, limit_w: float | None, journal: PowerLimitJournal, hardware: dict[str, Any]
+    ) -> Iterator[dict[str, Any]]:
+        """``hardware`` with the limit asked for and what the driver enforces, the GPUs at that limit
+        for the block (unchanged, and ``hardware`` as it is, when ``limit_w`` is None)."""
+        if limit_w is None:
+            yield hardware
+            return
+        with power_limit(self.nvml, self.handles, limit_w, journal) as applied:
+            yield {
+                **hardware,
+                GRID_KEY: {"requested_w": limit_w, "gpus": [a.to_dict() for a in applied]},
+            }

@@ -85,3 +85,71 @@ def test_no_visible_gpu_is_refused():
 
 def test_valid_limits_as_root_pass():
     check_power_limits(_nvml(), [0, 1], [200, 250, 700], euid=lambda: 0)
+
+
+# The axis in a study: set per run, recorded, put back; a killed run's limit restored at the next start.
+
+LIMITED_STUDY = {
+    "name": "limits",
+    "task": {"dataset": "digits", "model": "mlp", "target_accuracy": 0.5, "max_epochs": 1},
+    "grid": {"gpu_power_limit_w": [250, 300]},
+    "device": "cpu",
+    "threads": 1,
+    "meters": {"backends": ["estimate"]},
+}
+
+
+def _run_limited(tmp_path, nvml):
+    from powertrain.meters.detect import detect_meters
+    from powertrain.power_limit import GpuPowerControl
+    from powertrain.store.sqlite import SqliteStore
+    from powertrain.study.config import parse_study
+    from powertrain.study.execute import RunEnv
+    from powertrain.study.executors.local import LocalExecutor
+    from powertrain.study.runner import run_study
+
+    study = parse_study(LIMITED_STUDY)
+    power = GpuPowerControl.open([250, 300], nvml=nvml, environ={}, euid=lambda: 0)
+    env = RunEnv.open(study, detection=detect_meters(["estimate"]), power=power)
+    store = SqliteStore(tmp_path / "r.db")
+    return store, run_study(study, store, executor=LocalExecutor(env=env))
+
+
+def test_each_run_sets_its_limit_records_asked_and_enforced_and_puts_the_old_one_back(tmp_path):
+    nvml = FakeNvml([FakeGpu(f"GPU-{i}", power_limit_mw=400_000) for i in range(2)])
+    store, result = _run_limited(tmp_path, nvml)
+    assert result.ran == 2
+    limits = [r.hardware["gpu_power_limit_w"] for r in store.runs("limits")]
+    assert [x["requested_w"] for x in limits] == [250, 300]
+    for x in limits:
+        assert [g["gpu_uuid"] for g in x["gpus"]] == ["GPU-0", "GPU-1"]
+        assert {g["enforced_w"] for g in x["gpus"]} == {x["requested_w"]}
+        assert {g["previous_w"] for g in x["gpus"]} == {400}
+    assert [g.power_limit_mw for g in nvml.gpus] == [400_000, 400_000]
+    assert store.pending_power_limits() == {}
+    store.close()
+
+
+def test_a_limit_a_killed_run_left_in_the_store_is_restored_before_the_next_run(tmp_path):
+    from powertrain.store.sqlite import SqliteStore
+
+    with SqliteStore(tmp_path / "r.db") as store:  # a run set GPU-1 to 250 W and was killed
+        store.note_power_limit("GPU-1", 400)
+    nvml = FakeNvml([FakeGpu(f"GPU-{i}", power_limit_mw=400_000) for i in range(2)])
+    nvml.gpus[1].power_limit_mw = 250_000
+    store, _ = _run_limited(tmp_path, nvml)
+    assert [g.power_limit_mw for g in nvml.gpus] == [400_000, 400_000]
+    assert store.pending_power_limits() == {}
+    store.close()
+
+
+def test_a_study_with_limits_is_refused_before_training_without_root_or_without_nvml():
+    from powertrain.power_limit import GpuPowerControl
+    from powertrain.study.config import parse_study
+    from powertrain.study.execute import RunEnv
+
+    with pytest.raises(PowertrainError, match="needs root"):
+        GpuPowerControl.open([250], nvml=_nvml(), environ={}, euid=lambda: 1000)
+    assert GpuPowerControl.open([], nvml=_nvml()) is None  # no axis: NVML never touched
+    with pytest.raises(PowertrainError, match="gpu_power_limit_w"):
+        RunEnv.open(parse_study(LIMITED_STUDY))  # no NVIDIA driver here: said before any run

@@ -93,9 +93,11 @@ def test_a_version_1_store_opens_migrates_and_gives_the_same_runs(tmp_path, with
     db = sqlite3.connect(path)
     (version,) = db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
     columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
+    tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     db.close()
-    assert int(version) == SCHEMA_VERSION == 3
+    assert int(version) == SCHEMA_VERSION == 4
     assert {"owner", "heartbeat_at"} <= columns  # version 3: claims
+    assert "power_limits" in tables  # version 4: the GPU power limit journal
     assert "stage" in columns and not columns & {"energy_to_target_j", "total_energy_j"}
 
     trained = [r for r in runs if r.stage is Stage.TRAIN]

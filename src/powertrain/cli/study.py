@@ -7,8 +7,10 @@ import logging
 import click
 
 from powertrain.cli.options import db_option, echo_json, json_option, verbosity
+from powertrain.cli_params import POSITIVE_COUNT, Number
 from powertrain.errors import PowertrainError
 
+COUNT_OR_FRACTION = Number("", minimum=0, maximum=1e6)  # Ray's resources: 0.5 GPU is a share
 log = logging.getLogger(__name__)
 
 
@@ -41,6 +43,12 @@ class _RunCommand(click.Command):
     help="What decides the runs: grid (every run), zeus, bound, halving, thompson or optuna "
     "(default: the study's search:, else grid). The search's cost is printed at the end.",
 )
+@click.option("--workers", type=POSITIVE_COUNT, help="Runs at once here (default: the study's).")
+@click.option("--shard", help="i/N: run only the i-th of N shares of the study (0-based).")
+@click.option("--executor", default="local", help="local (default) or ray.")
+@click.option("--address", help="With --executor ray: the cluster (auto: the one running here).")
+@click.option("--gpus-per-run", type=COUNT_OR_FRACTION, help="With --executor ray: GPUs per run.")
+@click.option("--cpus-per-run", type=COUNT_OR_FRACTION, help="With --executor ray: CPUs per run.")
 @json_option("at the end, what ran and the headlines")
 def run(
     study_file: str,
@@ -48,7 +56,9 @@ def run(
     retry_failed: bool,
     allow_changed: bool,
     strategy: str | None,
+    shard: str | None,
     as_json: bool,
+    **parallel,
 ) -> None:
     """Run every (setup, seed) of STUDY_FILE to its target, into the results store.
 
@@ -60,6 +70,8 @@ def run(
     from powertrain.search.run import run_with_search
     from powertrain.store import DEFAULT_DB, open_store
     from powertrain.study.config import load_study
+    from powertrain.study.executors import make_executor
+    from powertrain.study.plan import parse_shard
 
     study = load_study(study_file)
     detection = detect_meters(study.meters.backends, cpu_tdp_w=study.meters.cpu_tdp_w).require()
@@ -67,6 +79,7 @@ def run(
     log.debug("meters: %s; store: %s", method, db_path or DEFAULT_DB)
     reporter = ProgressReporter(method=method) if verbosity() >= 0 else None
     db = str(db_path or DEFAULT_DB)
+    executor = make_executor(study, detection=detection, **parallel)
     with open_store(db_path) as store:
         try:
             result, cost = run_with_search(
@@ -77,6 +90,8 @@ def run(
                 retry_failed=retry_failed,
                 detection=detection,
                 allow_changed=allow_changed,
+                executor=executor,
+                shard=parse_shard(shard) if shard else None,
             )
         finally:
             if reporter is not None:
@@ -86,8 +101,14 @@ def run(
     print_run_summary(headlines, result.ran, result.skipped, db, result.study)
     if cost is not None:
         click.echo("\n".join(cost.lines()), err=True)
+    machine = getattr(result, "machine_total", None)
+    if machine is not None:
+        from powertrain.study.executors.machine import describe_sweep
+
+        click.echo(describe_sweep(result), err=True)
     if as_json:
         summary = {"study": result.study, "db": db, "ran": result.ran, "skipped": result.skipped}
+        summary["machine_total"] = machine.to_dict() if machine is not None else None
         search = cost.to_dict() if cost is not None else None
         echo_json({**summary, "changes": result.changes, "search": search, "headlines": headlines})
 

@@ -84,3 +84,36 @@ class ApportionedMeter(Meter):
 
     def close(self) -> None:
         self.inner.close()
+
+
+def shared_components(meters: dict, share_gpus: bool = False) -> list:
+    """The components whose meter reads a whole device that other workers use too: a RAPL package or
+    DRAM counter (the socket is shared), and a GPU only when workers share GPUs. An estimate is per
+    process already (this process's CPU time) and a worker's own GPUs are its own: neither is split."""
+    from powertrain.meters.base import Component
+
+    shared = []
+    for component, meter in meters.items():
+        method = meter.provenance.method
+        if method not in (Method.COUNTER, Method.SAMPLED_POWER):
+            continue
+        if component is not Component.GPU or share_gpus:
+            shared.append(component)
+    return shared
+
+
+def apportion_meters(meters: dict, group_pid: int, share_gpus: bool = False) -> dict:
+    """``meters`` with every shared device's meter (see ``shared_components``) wrapped so that this
+    process's tree gets its CPU-time share of the energy of the tree rooted at ``group_pid`` (the
+    coordinator and all its workers)."""
+    import os
+
+    own_pid = os.getpid()
+    wrapped = dict(meters)
+    for component in shared_components(meters, share_gpus):
+        wrapped[component] = ApportionedMeter(
+            meters[component],
+            lambda: process_tree_cpu_s(own_pid),
+            lambda: process_tree_cpu_s(group_pid),
+        )
+    return wrapped

@@ -150,6 +150,12 @@ def run_with_search(study: StudyConfig, store, *, strategy: str | None = None, *
 
     if strategy is None and study.search is None:
         return run_study(study, store, **options), None
+    executor, shard = options.pop("executor", None), options.pop("shard", None)
+    if shard is not None or executor is not None:
+        raise PowertrainError(
+            "a search decides each run from the ones before it, so it runs them here one after"
+            " another: leave out --workers, --shard and --executor ray with --strategy or search:"
+        )
     live = search_study(study, store, strategy=strategy, **options)
     result = live.result or StudyResult(
         ran=live.cost.runs_started, skipped=live.cost.reused_runs, study=live.study

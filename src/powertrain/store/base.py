@@ -19,6 +19,11 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
    time, hardware) is already there; it returns the new id, or None. Copying twice adds nothing.
 7. ``with store.atomic():`` makes every write in the block one transaction: if the block raises,
    none of them is kept (an import of many runs lands whole or not at all).
+8. The store is the GPU power limit journal (``power_limit.PowerLimitJournal``):
+   ``note_power_limit(uuid, previous_w)`` notes the limit to put back before a run changes it (a
+   second note for the same GPU keeps the first: that is the limit from before any run), ``None``
+   clears it once put back; ``pending_power_limits()`` is every note not yet cleared, durable across
+   a killed process.
 """
 
 from __future__ import annotations
@@ -117,6 +122,14 @@ class ResultStore(ABC):
     @abstractmethod
     def atomic(self) -> contextlib.AbstractContextManager[None]:
         """Every write in the block lands, or none (see the contract, 7)."""
+
+    @abstractmethod
+    def pending_power_limits(self) -> dict[str, float]:
+        """GPU UUID -> the power limit in watts to put back (see the contract, 8)."""
+
+    @abstractmethod
+    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
+        """Note a GPU's limit to put back; None clears the note (see the contract, 8)."""
 
     @property
     def artifacts_dir(self) -> Path:

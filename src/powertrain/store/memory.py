@@ -23,6 +23,7 @@ class MemoryStore(ResultStore):
         self._idle: dict[str, list[dict[str, Any]]] = {}
         self._next_id = 1
         self._claims: dict[int, tuple[str, float]] = {}  # run id -> (owner, heartbeat_at)
+        self._power_limits: dict[str, float] = {}  # GPU UUID -> the limit to put back
 
     @contextlib.contextmanager
     def atomic(self):
@@ -133,3 +134,12 @@ class MemoryStore(ResultStore):
 
     def timeline(self, run_id: int) -> dict[str, Any] | None:
         return copy.deepcopy(self._timelines.get(run_id))
+
+    def pending_power_limits(self) -> dict[str, float]:
+        return dict(sorted(self._power_limits.items()))
+
+    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
+        if previous_w is None:
+            self._power_limits.pop(gpu_uuid, None)
+        else:  # the first note holds: it is the limit from before any run changed it
+            self._power_limits.setdefault(gpu_uuid, float(previous_w))

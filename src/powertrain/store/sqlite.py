@@ -15,7 +15,7 @@ from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
 from powertrain.store.base import ResultStore
 from powertrain.store.claims import Heartbeat, check_claimable
-from powertrain.store.migrations import SCHEMA_VERSION, migrate
+from powertrain.store.migrations import POWER_LIMITS_TABLE, SCHEMA_VERSION, migrate
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,6 +65,7 @@ CREATE TABLE IF NOT EXISTS timelines (
     timeline TEXT NOT NULL
 );
 """
+SCHEMA += POWER_LIMITS_TABLE + ";\n"
 
 
 class SqliteStore(ResultStore):
@@ -89,8 +90,8 @@ class SqliteStore(ResultStore):
         except sqlite3.DatabaseError as exc:
             raise PowertrainError(f"{path} is not a powertrain results store: {exc}") from None
         if version is None:
-            self._db.execute(
-                "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
+            self._db.execute(  # OR IGNORE: another process may create the same new file at once
+                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
             )
         elif version > SCHEMA_VERSION:
             raise PowertrainError(
@@ -320,6 +321,20 @@ class SqliteStore(ResultStore):
             "SELECT timeline FROM timelines WHERE run_id = ?", (run_id,)
         ).fetchone()
         return json.loads(row[0]) if row else None
+
+    def pending_power_limits(self) -> dict[str, float]:
+        rows = self.db.execute("SELECT gpu_uuid, previous_w FROM power_limits ORDER BY gpu_uuid")
+        return {uuid: previous_w for uuid, previous_w in rows.fetchall()}
+
+    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
+        with self._transaction() as db:
+            if previous_w is None:
+                db.execute("DELETE FROM power_limits WHERE gpu_uuid = ?", (gpu_uuid,))
+            else:  # the first note holds: it is the limit from before any run changed it
+                db.execute(
+                    "INSERT OR IGNORE INTO power_limits VALUES (?, ?, ?)",
+                    (gpu_uuid, float(previous_w), time.time()),
+                )
 
     def close(self) -> None:
         self._heartbeat.stop()

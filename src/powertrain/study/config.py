@@ -89,6 +89,10 @@ class StudyConfig:
     extra_tasks: list[ExtraTask] = field(default_factory=list)
     save_models: bool = False  # keep each run's final weights (for `powertrain infer`)
     search: SearchConfig | None = None  # the strategy that decides what runs (search_config.py)
+    workers: int = 1  # runs at once on this machine, each in a process of its own (--workers)
+    share_gpus: bool = (
+        False  # let workers share a GPU (its energy is then apportioned between them)
+    )
 
     @property
     def task_names(self) -> list[str]:
@@ -117,20 +121,25 @@ class StudyConfig:
         old run by mistake."""
         identity: dict[str, Any] = {
             "task": dataclasses.asdict(self.task),
-            "train": dataclasses.asdict(setup.train),
+            "train": setup.train.identity(),
             "seed": seed,
         }
         if self.extra_tasks:
             identity["tasks"] = [dataclasses.asdict(t) for t in self.extra_tasks]
             identity["single_task"] = setup.task
         if setup.train.paradigm.needs_pretraining and self.pretrain is not None:
-            identity["pretrain"] = dataclasses.asdict(self.pretrain)
+            identity["pretrain"] = pretrain_identity(self.pretrain)
         return hashlib.sha256(
             json.dumps(identity, sort_keys=True, default=str).encode()
         ).hexdigest()[:20]
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+
+def pretrain_identity(pretrain: PretrainConfig) -> dict[str, Any]:
+    """The pretraining section as run keys hash it (its training without an unset power limit)."""
+    return {**dataclasses.asdict(pretrain), "train": pretrain.train.identity()}
 
 
 @dataclass(frozen=True)
@@ -267,6 +276,8 @@ def _validate_run_settings(study: StudyConfig) -> None:
         "must be auto, cpu or cuda[:N]",
     )
     check_study_limits(study)  # this machine's bounds: here, so parse_study from Python gets them
+    check(study.threads is None or study.threads > 0, "threads", "must be positive")
+    check(1 <= study.workers <= 1024, "workers", f"must be in 1..1024, got {study.workers}")
     _validate_paradigms(study)
 
 

@@ -9,7 +9,9 @@ alike, by every executor (Optuna's ``_run_trial`` is the model).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
+from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -17,11 +19,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import torch
 
 from powertrain.data.registry import load_dataset
-from powertrain.errors import PowertrainError
+from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.hardware import describe_hardware
 from powertrain.meters.detect import Detection, detect_meters
 from powertrain.models.checkpoints import save_state_dict
 from powertrain.monitor import Monitor
+from powertrain.power_limit import GpuPowerControl, study_limits_w
 from powertrain.records import (
     CENSORED,
     FAILED,
@@ -42,6 +45,8 @@ from powertrain.train.stopping import Handler
 
 if TYPE_CHECKING:
     from powertrain.study.runner import Reporter
+
+log = logging.getLogger(__name__)
 
 DATA_SPLIT_SEED = 0  # every run of a study sees the same split of its data sets
 
@@ -69,6 +74,7 @@ class RunEnv:
     # spec where the run executes; the built-in loop consults them after its own. Command tasks
     # cannot take them (their script decides when to stop).
     stop_handlers: Callable[[RunSpec], Sequence[Handler]] = no_handlers
+    power: GpuPowerControl | None = None  # the GPUs whose power limits the runs set, when any do
 
     @classmethod
     def open(
@@ -77,9 +83,15 @@ class RunEnv:
         *,
         detection: Detection | None = None,
         artifacts_dir: str | Path | None = None,
+        apportion_with: int | None = None,
+        power: GpuPowerControl | None = None,
     ) -> RunEnv:
         """Resolve the device, check every setup's precision on it, set the CPU threads, detect the
-        meters (unless given) and describe the hardware."""
+        meters (unless given) and describe the hardware. ``apportion_with``: the process id of a
+        coordinator whose other workers share this machine; the meters of shared devices (a RAPL
+        package, a shared GPU) then give this process its CPU-time share (``meters/apportion.py``).
+        ``power``: the GPUs to set power limits on (opened and checked here when the study sets any:
+        root, a GPU, the range), before anything trains."""
         device = resolve_device(study.device)
         for setup in study.setups():
             check_precision(setup.train.precision, device)
@@ -88,6 +100,11 @@ class RunEnv:
         detection = (
             detection or detect_meters(meters.backends, cpu_tdp_w=meters.cpu_tdp_w).require()
         )
+        if apportion_with is not None:
+            from powertrain.meters.apportion import apportion_meters
+
+            shared = apportion_meters(detection.meters, apportion_with, study.share_gpus)
+            detection = replace(detection, meters=shared)
         return cls(
             study,
             device,
@@ -95,6 +112,7 @@ class RunEnv:
             describe_hardware(device, detection.meters),
             {c.value: m.provenance.to_dict() for c, m in detection.meters.items()},
             Path(artifacts_dir or DEFAULT_ARTIFACTS),
+            power=power or GpuPowerControl.open(study_limits_w(study)),
         )
 
     def dataset(self, name: str, options: dict):
@@ -194,6 +212,32 @@ class StoreSink:
         self.reporter.run_finished(
             spec.as_setup(), spec.seed, outcome, measurement_label(provenance)
         )
+
+    def pending_power_limits(self) -> dict[str, float]:
+        """The store is the power limit journal (``power_limit.PowerLimitJournal``)."""
+        return self.store.pending_power_limits()
+
+    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
+        self.store.note_power_limit(gpu_uuid, previous_w)
+
+
+def run_claimed(spec: RunSpec, env: RunEnv, sink: RunSink) -> RunOutcome | None:
+    """What every executor does with a spec where it executes: the run's GPUs set to its power limit
+    (when it has one; put back after, whatever happens), the claim (``sink.begin``: the hardware
+    record holds the limit asked for and the one enforced), the run. None when another process holds
+    the run (``RunClaimed``) or has finished it meanwhile: it is left alone, nothing trains."""
+    limit_w = spec.train_config.gpu_power_limit_w
+    if limit_w is not None and env.power is None:
+        raise PowertrainError(f"run {spec.run_key} sets a GPU power limit, but no GPU was opened")
+    with (
+        env.power.applied(limit_w, sink, env.hardware) if env.power else nullcontext(env.hardware)
+    ) as hardware:
+        try:
+            run_id = sink.begin(spec, hardware, env.provenance)  # the claim
+        except (RunClaimed, ValueError) as claimed:
+            log.info("skipped: %s", claimed)
+            return None
+        return execute_run(spec, env, sink, run_id=run_id)
 
 
 def execute_run(

@@ -8,16 +8,16 @@ from it and it has not finished yet (an external checkpoint needs no stage).
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from powertrain.errors import PowertrainError
 from powertrain.records import FAILED, RunRecord, Stage, Status
 from powertrain.study.artifacts import study_dir
-from powertrain.study.config import Setup, StudyConfig
+from powertrain.study.config import Setup, StudyConfig, pretrain_identity
 from powertrain.train.config import TrainConfig
 
 
@@ -46,7 +46,7 @@ class RunSpec:
 def pretrain_key(study: StudyConfig) -> str:
     """The pretraining stage's run key: everything that determines it, hashed."""
     identity = {
-        "pretrain": dataclasses.asdict(study.pretrain),
+        "pretrain": pretrain_identity(study.pretrain),
         "model": study.task.model,
         "model_options": study.task.model_options,
     }
@@ -119,3 +119,38 @@ def plan(
         ):
             todo.insert(0, stage)
     return todo
+
+
+def shard_of(run_key: str, count: int) -> int:
+    """Which of ``count`` shards a run key belongs to: a stable hash (the same on every machine and
+    every Python, unlike ``hash``)."""
+    return int(hashlib.sha256(run_key.encode()).hexdigest()[:12], 16) % count
+
+
+def shard(specs: list[RunSpec], index: int, count: int) -> list[RunSpec]:
+    """Shard ``index`` of ``count`` (0-based) of a plan: the grid's runs whose key hashes to it, in the
+    plan's order, and the pretraining stage with every shard that has a run needing it. Shards of one
+    plan are disjoint and together hold every grid run, so machines can split a study with no engine
+    and ``powertrain merge`` their stores."""
+    if not (isinstance(count, int) and isinstance(index, int) and 0 <= index < count):
+        raise PowertrainError(
+            f"--shard {index}/{count}: give i/N with N >= 1 and 0 <= i < N (e.g. 0/2 and 1/2)"
+        )
+    mine = [s for s in specs if s.stage is Stage.TRAIN and shard_of(s.run_key, count) == index]
+    needs_stage = any(s.train_config.paradigm.needs_pretraining for s in mine)
+    stage = [s for s in specs if s.stage is Stage.PRETRAIN and needs_stage]
+    return stage + mine
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/N"`` as (i, N), or PowertrainError saying what to give."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise PowertrainError(
+            f"--shard {text!r}: give i/N, the shard's number from 0 and the number of shards"
+            " (e.g. 0/2 on one machine and 1/2 on the other)"
+        ) from None
+    if not (count >= 1 and 0 <= index < count):
+        raise PowertrainError(f"--shard {text}: give i/N with N >= 1 and 0 <= i < N (e.g. 0/2)")
+    return index, count

@@ -20,7 +20,15 @@ from powertrain.study.config import Setup, StudyConfig
 from powertrain.study.execute import DATA_SPLIT_SEED, RunEnv, StoreSink  # noqa: F401 - re-exported
 from powertrain.study.executors.base import Executor
 from powertrain.study.executors.local import LocalExecutor
-from powertrain.study.plan import needs_pretraining_stage, plan, pretrain_key, pretrained_path
+from powertrain.study.executors.machine import MachineTotal
+from powertrain.study.plan import (
+    needs_pretraining_stage,
+    plan,
+    pretrain_key,
+    pretrained_path,
+    shard_of,
+)
+from powertrain.study.plan import shard as shard_specs
 from powertrain.study.versions import study_version
 
 
@@ -51,6 +59,9 @@ class StudyResult:
     claimed_elsewhere: int = 0  # runs another process was training, left to it
     study: str = ""  # the name its runs are stored under (NAME@2 for a changed definition)
     changes: list[str] = field(default_factory=list)  # what changed, when it became a new version
+    # the machine's own total over the sweep, of the devices parallel runs shared (their parts are
+    # apportioned); None when no device was shared
+    machine_total: MachineTotal | None = None
 
 
 def run_study(
@@ -63,10 +74,12 @@ def run_study(
     artifacts_dir: str | Path | None = None,
     executor: Executor | None = None,
     allow_changed: bool = False,
+    shard: tuple[int, int] | None = None,
 ) -> StudyResult:
     """Run what is left of ``study`` into ``store``. ``artifacts_dir``: where model files go (default:
     the store's artifacts folder). ``executor``: how the runs execute (default: here, in turn, with
-    ``detection`` and ``artifacts_dir``; an executor given is used as it was built).
+    ``detection`` and ``artifacts_dir``; an executor given is used as it was built). ``shard``:
+    (i, N): only the i-th of N deterministic shares of the plan (``plan.shard``).
     A study whose definition differs from the one stored under its name is refused, saying what
     changed; with ``allow_changed`` it runs as a new version, ``NAME@2`` (``study.versions``), its
     runs kept apart from the old ones (``StudyResult.study`` gives the name)."""
@@ -80,8 +93,13 @@ def run_study(
     _check_checkpoint(study)
     store.save_study(study.name, study.to_dict())
     specs = plan(study, store.runs(study.name), retry_failed)
-    grid = [s for s in specs if s.stage is Stage.TRAIN]
     total = len(study.runs())
+    if shard is not None:
+        specs = shard_specs(specs, *shard)
+        total = sum(
+            shard_of(study.run_key(s, seed), shard[1]) == shard[0] for s, seed in study.runs()
+        )
+    grid = [s for s in specs if s.stage is Stage.TRAIN]
     result = StudyResult(skipped=total - len(grid), study=study.name, changes=changes)
     reporter.study_started(study, total, len(grid))
     if grid:
@@ -89,6 +107,7 @@ def run_study(
         result.outcomes = [outcomes[s.run_key] for s in grid if s.run_key in outcomes]
         result.ran = len(result.outcomes)
         result.claimed_elsewhere = len(grid) - result.ran
+        result.machine_total = getattr(executor, "machine_total", None)
         if needs_pretraining_stage(study, grid) or _uses_checkpoint(study, grid):
             result.pretrained = pretrained(study, store.runs(study.name), artifacts_dir)
     finished = getattr(reporter, "study_finished", None)  # optional: older reporters lack it

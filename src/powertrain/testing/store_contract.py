@@ -226,3 +226,12 @@ class StoreContract:
             raise RuntimeError("the import failed half-way")
         assert [r.run_key for r in store.runs("st")] == ["a", "b"]
         assert len(store.eval_points(store.runs("st")[0].id)) == 1
+
+    def test_the_power_limit_journal_keeps_the_first_limit_until_cleared(self, store):
+        assert store.pending_power_limits() == {}
+        store.note_power_limit("GPU-a", 400.0)
+        store.note_power_limit("GPU-a", 250.0)  # a second run's note: 400 W is what to put back
+        store.note_power_limit("GPU-b", 300.0)
+        assert store.pending_power_limits() == {"GPU-a": 400.0, "GPU-b": 300.0}
+        store.note_power_limit("GPU-a", None)
+        assert store.pending_power_limits() == {"GPU-b": 300.0}

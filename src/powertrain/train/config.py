@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Literal
@@ -45,6 +46,9 @@ class TrainConfig:
     # How the model starts and what it learns with (see Paradigm); a plain string in the study file,
     # a Paradigm once built.
     paradigm: Literal["scratch", "finetune", "head-only", "multitask"] = "scratch"
+    # The GPU power limit the run's GPUs are set to while it trains (watts; None: left as it is).
+    # Set before the run and restored after it by the executor (see powertrain/power_limit.py).
+    gpu_power_limit_w: float | None = None
 
     def __post_init__(self) -> None:
         if self.paradigm in Paradigm._value2member_map_:
@@ -68,9 +72,23 @@ class TrainConfig:
         _check(self.step_epochs > 0, at("step_epochs"), "must be positive")
         _check(0 < self.gamma <= 1, at("gamma"), f"must be in (0, 1], got {self.gamma}")
         _check(not self.nesterov or self.momentum > 0, at("nesterov"), "needs momentum > 0")
+        limit_w = self.gpu_power_limit_w
+        _check(
+            limit_w is None or (math.isfinite(limit_w) and 0 < limit_w <= 10_000),
+            at("gpu_power_limit_w"),
+            f"must be a power limit in watts in (0, 10000], got {limit_w}",
+        )
 
     def to_dict(self) -> dict:
         """Every hyperparameter as plain data (strings, numbers, booleans)."""
         from dataclasses import asdict
 
         return {k: getattr(v, "value", v) for k, v in asdict(self).items()}
+
+    def identity(self) -> dict:
+        """What identifies a run's training (run keys hash it): every hyperparameter, without a power
+        limit left unset, so that studies made before the axis existed keep their run keys."""
+        values = self.to_dict()
+        if values["gpu_power_limit_w"] is None:
+            del values["gpu_power_limit_w"]
+        return values

@@ -7,9 +7,8 @@ import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from powertrain.errors import RunClaimed
 from powertrain.models.registry import check_user_model
-from powertrain.study.execute import RunEnv, RunSink, execute_run
+from powertrain.study.execute import RunEnv, RunSink, run_claimed
 
 if TYPE_CHECKING:
     from powertrain.meters.detect import Detection
@@ -56,12 +55,12 @@ class LocalExecutor:
         env = self.open_env(study)
         if not study.task.command:  # every data set loaded, every label checked, the model probed
             check_user_model(study.task.model, study.task.model_options, env.tasks())
+        if env.power is not None:  # limits a killed run left changed, before anything trains
+            for line in env.power.restore_pending(sink):
+                log.warning("%s", line)
         outcomes = {}
         for spec in specs:
-            try:
-                run_id = sink.begin(spec, env.hardware, env.provenance)  # the claim
-            except RunClaimed as claimed:  # another process trains it: nothing to do here
-                log.info("skipped: %s", claimed)
-                continue
-            outcomes[spec.run_key] = execute_run(spec, env, sink, run_id=run_id)
+            outcome = run_claimed(spec, env, sink)  # None: another process holds it
+            if outcome is not None:
+                outcomes[spec.run_key] = outcome
         return outcomes

@@ -1,11 +1,15 @@
 """The Ray executor: each run a Ray task, placed by its resources on whichever node of a cluster has
 them (``--gpus-per-run``, ``--cpus-per-run``), with Ray's GPU isolation giving it its devices.
 
-The run executes on its node with the one run body, ``execute_run``, in a ``RunEnv`` opened there: the
+The coordinator (this process, the only one that writes the store) claims each run before its task is
+submitted (``sink.begin``; a run another process holds is left to it), so no run is trained twice. The
+run executes on its node with the one run body, ``execute_run``, in a ``RunEnv`` opened there: the
 meters are detected on that node and its hardware is recorded with the run. The node keeps the run's
-records and sends them back when the run ends; this process (the coordinator) writes them through the
-study's sink as each run's results arrive, so the store stays the one record of what finished and
-resuming works as it does locally. A task lost with its node is a FAILED run with Ray's reason.
+records and sends them back when the run ends; the coordinator begins the run again under its own claim
+with the node's hardware (replacing the placeholder it claimed with) and writes the records, so the
+store stays the one record of what finished and resuming works as it does locally. A task lost with its
+node is a FAILED run with Ray's reason. GPU power limits are refused here: their journal is the store,
+which a node cannot reach.
 
 Ray is an optional extra (``pip install powertrain[ray]``), imported only here. Never install the
 ``amdsmi`` package beside it: it breaks ``import ray``.
@@ -59,16 +63,19 @@ class _RecordingSink:
 
 
 def _run_on_node(study, spec, artifacts_dir, threads: int) -> list[tuple[str, Any]]:
-    """What a Ray task does on its node: open the environment there and run the spec."""
+    """What a Ray task does on its node: open the environment there and run the spec (claimed by the
+    coordinator already: the first record is the node's hardware, for the run's record)."""
     from powertrain.study.execute import RunEnv, execute_run
 
     if study.threads is None:
         study = dataclasses.replace(study, threads=threads)
     sink = _RecordingSink()
     try:
-        execute_run(spec, RunEnv.open(study, artifacts_dir=artifacts_dir), sink)
+        env = RunEnv.open(study, artifacts_dir=artifacts_dir)
+        sink.begin(spec, env.hardware, env.provenance)
+        execute_run(spec, env, sink, run_id=0)
     except Exception as exc:  # noqa: BLE001 - a failed pretraining stage or a node-side setup error
-        sink.events.append(("error", f"{type(exc).__name__}: {exc}"))
+        sink.events.append(("error", (type(exc).__name__, str(exc))))
     return sink.events
 
 
@@ -107,17 +114,28 @@ class RayExecutor:
     def run(self, study: StudyConfig, specs: list[RunSpec], sink: RunSink, reporter=None):
         if not specs:
             return {}
+        if any(s.train_config.gpu_power_limit_w is not None for s in specs):
+            raise PowertrainError(
+                "grid.gpu_power_limit_w is not supported with --executor ray (the limit's journal is"
+                " the store, which a Ray node cannot reach); run such a study with --workers"
+            )
         ray = self._connect()
         task = ray.remote(_run_on_node).options(
             num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0
         )
         threads = max(1, int(self.cpus_per_run))
+        artifacts_dir = self.artifacts_dir or getattr(
+            getattr(sink, "store", None), "artifacts_dir", None
+        )
         outcomes: dict[str, RunOutcome] = {}
         for batch in (
             [s for s in specs if s.stage is Stage.PRETRAIN],
             [s for s in specs if s.stage is not Stage.PRETRAIN],
         ):
-            pending = {task.remote(study, s, self.artifacts_dir, threads): s for s in batch}
+            pending = {}
+            for spec in batch:
+                if _claim(spec, sink) is not None:  # None: held by another process
+                    pending[task.remote(study, spec, artifacts_dir, threads)] = spec
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 spec = pending.pop(done[0])
@@ -135,7 +153,7 @@ class RayExecutor:
             return outcome
         run_id, outcome = None, None
         for kind, payload in events:
-            if kind == "begin":
+            if kind == "begin":  # our own claim again, now with the node's hardware
                 run_id = sink.begin(*payload)
             elif kind == "point":
                 sink.eval_point(run_id, payload)
@@ -145,5 +163,31 @@ class RayExecutor:
                 sink.finish(run_id, payload)
                 outcome = payload
             elif kind == "error":
-                raise PowertrainError(f"run {spec.run_key} on a Ray node: {payload}")
+                _raise_if_stage(*payload)
+                reason = f"the run failed on its Ray node: {payload[0]}: {payload[1]}"
+                outcome = RunOutcome(FAILED, reason, 0.0, {}, 0.0, 0, error=reason[:2000])
+                if run_id is None:
+                    run_id = sink.begin(spec, {"ray": "the node could not open the run"}, {})
+                sink.finish(run_id, outcome)
         return outcome
+
+
+def _claim(spec: RunSpec, sink: RunSink) -> int | None:
+    """The coordinator's claim before the task is submitted (placeholder hardware until the node's
+    comes back); None when another process holds the run or has finished it."""
+    from powertrain.errors import RunClaimed
+
+    try:
+        return sink.begin(
+            spec, {"ray": "submitted; the node's hardware is recorded at the end"}, {}
+        )
+    except (RunClaimed, ValueError):
+        return None
+
+
+def _raise_if_stage(name: str, message: str) -> None:
+    """A failed pretraining stage ends the study, as it does locally."""
+    from powertrain.study.execute import PretrainingFailed
+
+    if name == "PretrainingFailed":
+        raise PretrainingFailed(message)

@@ -1,0 +1,63 @@
+"""The Ray executor on a local Ray instance (``ray.init(num_cpus=2)``): a tiny study finishes, each run
+claimed by this process before its task is submitted and written here, with the same statuses as the
+local executor gives for the same seeds."""
+
+from __future__ import annotations
+
+import pytest
+
+from powertrain.meters.detect import detect_meters
+from powertrain.store.memory import MemoryStore
+from powertrain.store.sqlite import SqliteStore
+from powertrain.study.config import parse_study
+from powertrain.study.executors.local import LocalExecutor
+from powertrain.study.executors.ray import RayExecutor
+from powertrain.study.runner import run_study
+
+TINY = {
+    "name": "ray-tiny",
+    "task": {
+        "dataset": "digits",
+        "model": "mlp",
+        "model_options": {"hidden": [16]},
+        "target_accuracy": 0.85,
+        "eval_every_steps": 20,
+        "max_epochs": 2,
+    },
+    "grid": {"learning_rate": [0.001, 0.2]},  # one censored, one reached
+    "seeds": [0],
+    "threads": 1,
+    "device": "cpu",
+    "meters": {"backends": ["estimate"]},
+}
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    import ray  # part of `make test` (powertrain[ray]): this test never skips
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def statuses(store) -> dict[str, str]:
+    return {r.run_key: r.status.value for r in store.runs("ray-tiny")}
+
+
+def test_a_small_study_on_a_local_ray_gives_the_local_executors_statuses(ray_instance, tmp_path):
+    study = parse_study(TINY)
+    with SqliteStore(tmp_path / "ray.db") as on_ray:
+        result = run_study(study, on_ray, executor=RayExecutor(cpus_per_run=1))
+        assert result.ran == 2
+        runs = on_ray.runs("ray-tiny")
+        assert all(r.hardware.get("cpu_model") for r in runs)  # the node's, not the placeholder
+        assert all(on_ray.eval_points(r.id) for r in runs)
+        ray_statuses = statuses(on_ray)
+        again = run_study(study, on_ray, executor=RayExecutor(cpus_per_run=1))
+        assert again.ran == 0 and again.skipped == 2  # resuming works as locally
+    with MemoryStore() as here:
+        executor = LocalExecutor(detection=detect_meters(["estimate"]), artifacts_dir=tmp_path)
+        run_study(study, here, executor=executor)
+        assert statuses(here) == ray_statuses
+    assert set(ray_statuses.values()) == {"reached", "censored"}
