@@ -5,21 +5,22 @@ data (10,000 Fashion-MNIST images, powertrain's split), optimiser (SGD, lr 0.01,
 - by hand: a plain PyTorch loop timed by a bare monitor window (what a user does with a window API),
 - by the built-in loop (a study, `powertrain run`),
 - by the same plain loop under `powertrain.track`,
-- by PyTorch Lightning with the callback, and by a Hugging Face `Trainer` with the callback.
+- by PyTorch Lightning with the callback, and by a Hugging Face `Trainer` with the callback,
+- by the same plain loop as a script of its own, run as a study whose task is a command (it reports
+  with `powertrain.report(...)`; powertrain stops it at the target). Its figure includes what a new
+  process costs: starting Python and torch and loading the data, inside the measured process tree.
 
 It prints energy-to-target per route (mean and spread over seeds, and each seed) and the ratio to the
 plain loop, side by side. One torch thread, the routes alternated within each seed.
 
-    python benchmarks/routes.py [--seeds 0 1 2] [--routes plain builtin track lightning hf]
-
-A command route (a study whose task is a command, `powertrain measure --target`) is added to ROUTES
-when that work is merged: a function (data, seed, detection) -> Result, like the others.
+    python benchmarks/routes.py [--seeds 0 1 2] [--routes plain builtin track lightning hf command]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -242,13 +243,50 @@ def hf(data, seed: int, detection) -> Result:
     return from_outcome("HF Trainer + callback", seed, run.outcome, len(run.points))
 
 
+def command(data, seed: int, detection) -> Result:
+    from powertrain.study.config import parse_study
+    from powertrain.study.runner import run_study
+
+    task = {
+        "command": f"{sys.executable} {__file__} --child {{seed}}",
+        "target": {"metric": "val_acc", "at_least": TARGET},
+    }
+    study = parse_study(
+        {
+            "name": "routes-command",
+            "task": task,
+            "grid": {"learning_rate": [LR]},
+            "seeds": [seed],
+            "device": "cpu",
+            "threads": 1,
+        }
+    )
+    store = MemoryStore()
+    [outcome] = run_study(study, store, detection=detection).outcomes
+    points = store.eval_points(store.runs()[0].id)
+    return from_outcome("the loop as a command", seed, outcome, len(points))
+
+
+def child(seed: int) -> None:
+    """The command route's script: the plain loop, reporting each epoch's accuracy to powertrain."""
+    import powertrain
+
+    torch.set_num_threads(1)
+    data = load_dataset(DATASET, seed=0, **OPTIONS)
+    plain_epochs(
+        data,
+        seed,
+        lambda epoch, acc, loss: powertrain.report(step=epoch + 1, val_acc=acc, train_loss=loss),
+    )
+
+
 ROUTES: dict[str, Callable] = {
     "plain": by_hand,
     "builtin": builtin,
     "track": tracked,
     "lightning": lightning,
     "hf": hf,
-    # "command": helper `command`'s route, once merged (a study whose task is a command).
+    "command": command,
 }
 
 
@@ -320,4 +358,7 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--child"]:
+        child(int(sys.argv[2]))
+    else:
+        main()

@@ -18,7 +18,13 @@ def powertrain(*args: str, timeout: float = 120, **kwargs) -> subprocess.Complet
 
 
 def last_json(stdout: str) -> dict:
-    return json.loads(stdout.strip().splitlines()[-1])
+    """The JSON a command printed: the whole of stdout (``--json``: one indented document), or its
+    last line (``measure --json``, after the command's own output)."""
+    text = stdout.strip()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return json.loads(text.splitlines()[-1])
 
 
 def assert_one_clear_error(run: subprocess.CompletedProcess, *fragments: str) -> None:

@@ -64,7 +64,7 @@ def run(
 
     Running it again resumes: finished runs are skipped, an interrupted one is run afresh."""
     from powertrain.analysis.headline import study_headlines
-    from powertrain.console import ProgressReporter, print_run_summary
+    from powertrain.console import ProgressReporter
     from powertrain.meters.detect import detect_meters
     from powertrain.records import method_label
     from powertrain.search.run import run_with_search
@@ -98,6 +98,14 @@ def run(
                 reporter.close()
             detection.close()
         headlines = study_headlines(store, result.study)
+    _print_result(result, cost, headlines, db, as_json)
+
+
+def _print_result(result, cost, headlines, db: str, as_json: bool) -> None:
+    """What ``run`` says at the end: the summary and headline, a search's own cost, the machine's
+    total beside the runs' apportioned parts; with --json, all of it as one document."""
+    from powertrain.console import print_run_summary
+
     print_run_summary(headlines, result.ran, result.skipped, db, result.study)
     if cost is not None:
         click.echo("\n".join(cost.lines()), err=True)
