@@ -29,11 +29,12 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
 from __future__ import annotations
 
 import contextlib
+import time
 from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from powertrain.records import EvalPoint, RunOutcome, RunRecord
+from powertrain.records import EvalPoint, RunOutcome, RunRecord, Status
 from powertrain.store.claims import LEASE_S, Owner
 from powertrain.study.artifacts import DEFAULT_ARTIFACTS
 
@@ -145,6 +146,23 @@ class ResultStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def begun_record(spec: RunSpec, hardware: dict[str, Any], provenance: dict[str, Any]) -> RunRecord:
+    """The record ``begin_run`` stores for ``spec``: RUNNING, begun now (its id is the backend's)."""
+    return RunRecord(
+        0,
+        spec.study,
+        spec.run_key,
+        spec.setup,
+        spec.train,
+        spec.seed,
+        Status.RUNNING,
+        hardware,
+        provenance,
+        time.time(),
+        stage=spec.stage,
+    )
 
 
 def same_run(a: RunRecord, b: RunRecord) -> bool:

@@ -9,7 +9,7 @@ import time
 from typing import Any
 
 from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, same_run
+from powertrain.store.base import ResultStore, begun_record, same_run
 from powertrain.store.claims import check_claimable
 
 
@@ -55,20 +55,7 @@ class MemoryStore(ResultStore):
             self._points.pop(r.id, None)
             self._timelines.pop(r.id, None)
             self._inference.pop(r.id, None)
-        record = RunRecord(
-            0,
-            spec.study,
-            spec.run_key,
-            spec.setup,
-            spec.train,
-            spec.seed,
-            RUNNING,
-            hardware,
-            provenance,
-            time.time(),
-            stage=spec.stage,
-        )
-        run_id = self._add(record, [])
+        run_id = self._add(begun_record(spec, hardware, provenance), [])
         self._claims[run_id] = (str(self.owner), time.time())
         return run_id
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore
+from powertrain.store.base import ResultStore, begun_record
 from powertrain.store.claims import Heartbeat, check_claimable
 from powertrain.store.migrations import POWER_LIMITS_TABLE, SCHEMA_VERSION, migrate
 
@@ -152,19 +152,7 @@ class SqliteStore(ResultStore):
             db.execute(
                 "DELETE FROM runs WHERE study = ? AND run_key = ?", (spec.study, spec.run_key)
             )  # cascades
-            record = RunRecord(
-                0,
-                spec.study,
-                spec.run_key,
-                spec.setup,
-                spec.train,
-                spec.seed,
-                RUNNING,
-                hardware,
-                provenance,
-                time.time(),
-                stage=spec.stage,
-            )
+            record = begun_record(spec, hardware, provenance)
             run_id = self._insert_run(db, record, str(self.owner))
         self._heartbeat.hold(run_id)
         return run_id
