@@ -31,11 +31,11 @@ from powertrain.search.replay import _curve, replay_executor, setup_key
 from powertrain.search.space import LIMIT, PAUSED, REACHED, STOPPED, Space, Start, Trial
 from powertrain.search.strategies import joules, make_strategy
 from powertrain.study.execute import RunEnv, StoreSink, execute_run
-from powertrain.study.plan import RunSpec
+from powertrain.study.plan import RunSpec, run_spec
 from powertrain.study.search_config import SearchConfig
 
 if TYPE_CHECKING:
-    from powertrain.study.config import Setup, StudyConfig
+    from powertrain.study.config import StudyConfig
     from powertrain.study.runner import Reporter, StudyResult
 
 
@@ -48,21 +48,6 @@ class LiveSearch:
     outcome: SearchOutcome | None = None
     result: StudyResult | None = None
     study: str = ""  # the name its runs are stored under (NAME@2 for a changed definition)
-
-
-def run_spec(study: StudyConfig, setup: Setup, seed: int) -> RunSpec:
-    """The spec of one (setup, seed), as ``plan`` makes it."""
-    key = study.run_key(setup, seed)
-    return RunSpec(
-        study.name,
-        key,
-        dict(setup.varied),
-        setup.train.to_dict(),
-        seed,
-        Stage.TRAIN,
-        False,
-        setup.task,
-    )
 
 
 PAUSED_NOTE = "(paused; re-run from scratch if promoted)"

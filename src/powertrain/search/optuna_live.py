@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING, get_type_hints
 from powertrain.errors import ConfigError, PowertrainError
 from powertrain.records import REACHED, Stage
 from powertrain.search.cost import search_cost
-from powertrain.search.live import LiveSearch, _Tagged, run_spec
+from powertrain.search.live import LiveSearch, _Tagged
 from powertrain.search.strategies import joules
 from powertrain.study.config import Setup
 from powertrain.study.execute import StoreSink, execute_run
+from powertrain.study.plan import run_spec
 from powertrain.train.config import TrainConfig
 
 if TYPE_CHECKING:

@@ -85,6 +85,20 @@ def pretrain_spec(study: StudyConfig) -> RunSpec:
     )
 
 
+def run_spec(study: StudyConfig, setup: Setup, seed: int, replace_failed: bool = False) -> RunSpec:
+    """The spec of one of the grid's (setup, seed)."""
+    return RunSpec(
+        study.name,
+        study.run_key(setup, seed),
+        dict(setup.varied),
+        setup.train.to_dict(),
+        seed,
+        Stage.TRAIN,
+        replace_failed,
+        setup.task,
+    )
+
+
 def plan(
     study: StudyConfig, finished: list[RunRecord], retry_failed: bool = False
 ) -> list[RunSpec]:
@@ -98,18 +112,9 @@ def plan(
         and not (retry_failed and r.status == FAILED)
     }
     todo = [
-        RunSpec(
-            study.name,
-            key,
-            dict(setup.varied),
-            setup.train.to_dict(),
-            seed,
-            Stage.TRAIN,
-            retry_failed,
-            setup.task,
-        )
+        run_spec(study, setup, seed, retry_failed)
         for setup, seed in study.runs()
-        if (key := study.run_key(setup, seed)) not in done
+        if study.run_key(setup, seed) not in done
     ]
     if needs_pretraining_stage(study, todo):
         stage = pretrain_spec(study)
