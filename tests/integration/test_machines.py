@@ -131,3 +131,18 @@ def test_carbon_and_merge_bad_input(tmp_path):
     assert_one_clear_error(
         powertrain("idle", "--seconds", "0", "--db", db), "--seconds must be positive"
     )
+
+
+def test_a_carbon_source_named_on_the_command_line_gives_what_its_option_gives(tmp_path):
+    machine_store(tmp_path / "a.db", "node-a", "NVIDIA A100", {0.1: 100.0})
+    db = str(tmp_path / "a.db")
+    by_option = json.loads(powertrain("carbon", "--db", db, "--intensity", "250", "--json").stdout)
+    by_source = powertrain("carbon", "--db", db, "--source", "constant:250", "--json")
+    assert by_source.returncode == 0, by_source.stderr
+    assert json.loads(by_source.stdout)["runs"] == by_option["runs"]
+    assert_one_clear_error(
+        powertrain("carbon", "--db", db, "--source", "nope:1"), "unknown carbon source 'nope'"
+    )
+    assert_one_clear_error(
+        powertrain("carbon", "--db", db, "--source", "constant:250", "--region", "DE"), "once"
+    )

@@ -11,6 +11,12 @@ from powertrain.errors import PowertrainError
 
 def _carbon_options(fn):
     fn = click.option(
+        "--source",
+        default=None,
+        metavar="NAME:ARGUMENT",
+        help="A carbon source by name (region:DE, constant:250, csv:FILE, or one a package adds).",
+    )(fn)
+    fn = click.option(
         "--region", default=None, help="Grid carbon intensity of a country or cloud region."
     )(fn)
     fn = click.option(
@@ -43,31 +49,40 @@ def _carbon_options(fn):
     return fn
 
 
-def _intensity(region: str | None, intensity: float | None, intensity_csv: str | None):
-    from powertrain.carbon.intensity import csv_intensity, region_intensity, user_intensity
+def _intensity(
+    region: str | None, intensity: float | None, intensity_csv: str | None, source: str | None
+):
+    """The one carbon source the options name, through the registry of sources."""
+    from powertrain.carbon.sources import intensity_from, parse_source
 
-    given = [x for x in (region, intensity, intensity_csv) if x is not None]
+    given = [
+        (name, value)
+        for name, value in (("region", region), ("constant", intensity), ("csv", intensity_csv))
+        if value is not None
+    ] + ([parse_source(source)] if source is not None else [])
     if len(given) != 1:
         raise PowertrainError(
             "say where the electricity comes from, once: --region CODE (e.g. DE, aws:us-east-1), "
-            "--intensity G_PER_KWH, or --intensity-csv FILE (there is no silent default)"
+            "--intensity G_PER_KWH, --intensity-csv FILE or --source NAME:ARGUMENT (there is no "
+            "silent default)"
         )
-    if region is not None:
-        return region_intensity(region)
-    if intensity is not None:
-        return user_intensity(intensity)
-    return csv_intensity(intensity_csv)
+    ((name, value),) = given
+    return intensity_from(name, str(value) if name == "constant" else value)
 
 
-def _carbon_settings(region, intensity, intensity_csv, pue, lifetime_years, hardware_share):
+_SOURCE_OPTIONS = ("region", "intensity", "intensity_csv", "source")
+
+
+def _carbon_settings(where: dict):
+    """The carbon settings ``_carbon_options`` parsed: an intensity source, PUE, life, share."""
     from powertrain.analysis.footprints import CarbonSettings
     from powertrain.carbon.pue import resolve_pue
 
     return CarbonSettings(
-        _intensity(region, intensity, intensity_csv),
-        *resolve_pue(pue),
-        lifetime_years,
-        hardware_share,
+        _intensity(*(where[k] for k in _SOURCE_OPTIONS)),
+        *resolve_pue(where["pue"]),
+        where["lifetime_years"],
+        where["hardware_share"],
     )
 
 
@@ -99,22 +114,14 @@ def report(
     queries,
     no_titles,
     as_json,
-    region,
-    intensity,
-    intensity_csv,
-    pue,
-    lifetime_years,
-    hardware_share,
+    **where,
 ) -> None:
     """Write the report: energy-to-target per setup, waste against the best, figures, JSON and CSV."""
     from powertrain.render.build import build_report
     from powertrain.store import existing_store
 
-    carbon = None
-    if region is not None or intensity is not None or intensity_csv is not None:
-        carbon = _carbon_settings(
-            region, intensity, intensity_csv, pue, lifetime_years, hardware_share
-        )
+    named = any(where[k] is not None for k in _SOURCE_OPTIONS)
+    carbon = _carbon_settings(where) if named else None
     with existing_store(db_path) as store:
         files = build_report(
             store, out_dir, study_name, queries=queries, carbon=carbon, titles=not no_titles
@@ -163,12 +170,7 @@ def carbon(
     study_name,
     as_json,
     list_regions,
-    region,
-    intensity,
-    intensity_csv,
-    pue,
-    lifetime_years,
-    hardware_share,
+    **where,
 ):
     """Carbon of every stored run, recomputed from stored energy and timelines (nothing is rerun):
     operational (energy x PUE x grid intensity) plus embodied (manufacturing, amortised)."""
@@ -181,9 +183,7 @@ def carbon(
     from powertrain.analysis.footprints import footprints
     from powertrain.store import existing_store
 
-    settings = _carbon_settings(
-        region, intensity, intensity_csv, pue, lifetime_years, hardware_share
-    )
+    settings = _carbon_settings(where)
     with existing_store(db_path) as store:
         summary = footprints(store, study_name, settings)
     if as_json:
