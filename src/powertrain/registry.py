@@ -83,6 +83,13 @@ class Registry:
             obj = self._entries[name] = obj.load(self.kind, name)
         return obj
 
+    def resolve(self, name: str, contract: str) -> Any:
+        """A registered name, or user code a study names (``pkg.mod:fn``, ``./file.py:fn``), checked
+        against ``contract`` (the words an error quotes)."""
+        if is_reference(name):
+            return load_reference(name, self.kind, contract)
+        return self.get(name)
+
     def _read_entry_points(self) -> None:
         if self._entry_points_read:
             return

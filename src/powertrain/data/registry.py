@@ -12,7 +12,7 @@ from typing import Any
 
 from powertrain.data.base import Dataset
 from powertrain.errors import PowertrainError
-from powertrain.registry import Registry, check_options, is_reference, load_reference
+from powertrain.registry import Registry, check_options, is_reference
 
 DATASETS = Registry("data set", group="powertrain.datasets")
 DATASETS.register("fashion-mnist", "powertrain.data.fashion_mnist:load")
@@ -34,9 +34,7 @@ CONTRACT = (
 
 def dataset_loader(name: str):
     """The function that loads data set ``name`` (a registered name or a user-code reference)."""
-    if is_reference(name):
-        return load_reference(name, "data set", CONTRACT)
-    return DATASETS.get(name)
+    return DATASETS.resolve(name, CONTRACT)
 
 
 def dataset_options(name: str) -> set[str]:

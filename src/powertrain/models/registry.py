@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.registry import Registry, check_options, is_reference, load_reference
+from powertrain.registry import Registry, check_options, is_reference
 
 MODELS = Registry("model", group="powertrain.models")
 MODELS.register("mlp", "powertrain.models.small:MLP")
@@ -30,9 +30,7 @@ CONTRACT = (
 
 
 def model_builder(name: str):
-    if is_reference(name):
-        return load_reference(name, "model", CONTRACT)
-    return MODELS.get(name)
+    return MODELS.resolve(name, CONTRACT)
 
 
 def model_options(name: str) -> set[str]:
