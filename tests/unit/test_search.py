@@ -123,3 +123,36 @@ def test_halving_settings_change_what_it_spends(store):
     assert thirds.summary()["energy_median_j"] != halves.summary()["energy_median_j"]
     with pytest.raises(PowertrainError, match="rank must be accuracy or predicted"):
         simulate(store, "made-up", "halving", rank="luck")
+
+
+def _replay_rungs(store, **settings):
+    """Drive halving by hand on the made-up study: the trials as each rung leaves them."""
+    from powertrain.search.replay import replay_executor
+    from powertrain.search.space import History, Space, Trial
+
+    data = load_curves(store, "made-up")
+    setups = tuple(sorted(data.labels))
+    space = Space(setups, {s: (0, 1, 2) for s in setups}, data.target)
+    history, strategy = History(space), make_strategy("halving", **settings)
+    execute, rungs = replay_executor(data.curves), []
+    while starts := strategy.next_runs(history):
+        for start in starts:
+            trial = history.trials.setdefault((start.setup, start.seed), Trial(start.setup, 0))
+            execute(start, trial, strategy.handler(history, trial))
+        rungs.append({k: (t.status, len(t.points), t.energy_j) for k, t in history.trials.items()})
+    return rungs
+
+
+def test_halving_rung_zero_is_one_evaluation_of_every_setup(store):
+    # Not the first run's first-evaluation energy for all: a setup whose evaluations cost less would
+    # then run to its second evaluation, and rung 0 would cost twice what it must.
+    first = _replay_rungs(store)[0]
+    assert len(first) == 12 and all(points == 1 for _, points, _ in first.values())
+
+
+@pytest.mark.parametrize("rank", ["accuracy", "predicted"])
+def test_halving_takes_its_finalists_to_the_target_together(store, rank):
+    last = _replay_rungs(store, eta=12, rank=rank)[-1]
+    ended = [k for k, (status, _, _) in last.items() if status in ("reached", "limit", "stopped")]
+    assert len(ended) >= 2  # eta 12 keeps one setup of 12, but never fewer than the 2 finalists
+    assert any(status == "reached" for status, _, _ in last.values())

@@ -137,55 +137,69 @@ class Bound(Strategy):
 
 
 class Halving(Strategy):
-    """Successive halving with energy as the budget, one seed per setup. Rung r gives every surviving
-    setup ``min_budget_j`` x eta^r joules (default: the energy of the first run's first evaluation);
-    the best 1/eta by validation accuracy at that equal energy go on (runs that reached the target
-    rank first, by energy-to-target). A run is also stopped once it passes ``beta`` x the best
-    energy-to-target so far: it can no longer win."""
+    """Successive halving with energy as the budget, one seed per setup. Rung 0 takes every setup to
+    its first evaluation (or to ``min_budget_j`` joules); rung r > 0 gives every surviving setup
+    ``growth``^r x the median energy rung 0 spent per setup (growth defaults to eta). After each rung
+    the best 1/eta go on, ranked (``rank``) by validation accuracy at equal energy or by predicted
+    energy-to-target; runs that reached the target rank first, by energy-to-target. A run is also
+    stopped once it passes ``beta`` x the best energy-to-target so far: it can no longer win."""
 
     name = "halving"
 
     def __init__(
-        self, rng=None, eta=3.0, min_budget_j=None, beta=1.0, finalists=2, rank="accuracy"
+        self,
+        rng=None,
+        eta=3.0,
+        min_budget_j=None,
+        beta=1.0,
+        finalists=2,
+        rank="predicted",
+        growth=None,
     ):
         super().__init__(rng)
         if rank not in ("accuracy", "predicted"):
             raise PowertrainError(f"halving: rank must be accuracy or predicted, got {rank!r}")
         self.rank = rank
         self.finalists = _count_setting("finalists", finalists)
-        if not (math.isfinite(eta) and eta > 1):
-            raise PowertrainError(f"halving: eta (reduction factor) must be > 1, got {eta}")
-        self.eta, self.budget_j, self.beta = eta, min_budget_j, _at_least_one("beta", beta)
+        self.eta = _above_one("eta (reduction factor)", eta)
+        self.growth = self.eta if growth is None else _above_one("growth (budget factor)", growth)
+        if min_budget_j is not None and not (math.isfinite(min_budget_j) and min_budget_j > 0):
+            raise PowertrainError(f"halving: min_budget_j must be > 0 J, got {min_budget_j}")
+        self.first_budget_j, self.beta = min_budget_j, _at_least_one("beta", beta)
+        self.budget_j: float | None = None  # the current rung's (None: rung 0)
         self.alive: list[str] | None = None
 
     def next_runs(self, history: History) -> list[Start]:
         space = history.space
-        if self.budget_j is None:
-            first = space.setups[0]
-            probe = history.trial(first, space.seeds[first][0])
-            if probe is None:
-                return [Start(first, space.seeds[first][0], budget_j=0.0)]
-            self.budget_j = max(probe.energy_j, 1e-9)
         if self.alive is None:
             self.alive = list(space.setups)
         while True:
+            budget_j = self.budget_j if self.budget_j is not None else self.first_budget_j or 0.0
             todo = [
-                Start(s, space.seeds[s][0], self.budget_j)
+                Start(s, space.seeds[s][0], budget_j)
                 for s in self.alive
-                if _needs(history.trial(s, space.seeds[s][0]), self.budget_j)
+                if _needs(history.trial(s, space.seeds[s][0]), budget_j)
             ]
             if todo:
                 return todo
             trials = [history.trial(s, space.seeds[s][0]) for s in self.alive]
+            if not any(t.status in (REACHED, PAUSED) for t in trials):
+                # every survivor ended at its limits or the bound: go on with the best of the rest
+                trials = [t for t in history.trials.values() if t.status == PAUSED]
+                if not trials:
+                    return []
             ranked = sorted(
                 (t for t in trials if t.status in (REACHED, PAUSED)),
-                key=self._ranker(history),
+                key=self._ranker(history, trials),
             )
-            keep = ranked[: max(1, math.ceil(len(self.alive) / self.eta))]
+            # never fewer than the finalists: they go on to the target together
+            keep = ranked[: max(self.finalists, math.ceil(len(self.alive) / self.eta))]
             self.alive = [t.setup for t in keep]
             if all(t.status != PAUSED for t in keep):
                 return []
-            self.budget_j *= self.eta
+            if self.budget_j is None:  # rung 0 done: later rungs grow from what it cost a setup
+                self.budget_j = max(float(np.median([t.energy_j for t in trials])), 1e-9)
+            self.budget_j *= self.growth
 
     def stop_reason(self, history, trial, point) -> str | None:
         best = history.best_run_j()
@@ -193,8 +207,9 @@ class Halving(Strategy):
             return None
         return _bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
 
-    def _ranker(self, history: History):
-        budget_j = self.budget_j
+    def _ranker(self, history: History, trials: list[Trial]):
+        # equal energy: the rung's budget, or after rung 0 the least any of its runs spent
+        budget_j = self.budget_j or min(t.energy_j for t in trials)
         if self.rank == "accuracy" or history.space.target is None:
             return lambda t: _rung_rank(t, budget_j)
         from powertrain.search.predict import predict, shape_prior
@@ -221,11 +236,13 @@ def _rung_rank(trial: Trial, budget_j: float) -> tuple[int, float]:
 
 
 def accuracy_at(points: list[EvalPoint], energy_j: float) -> float:
-    """Validation accuracy at a cumulative energy, interpolated linearly between evaluations."""
+    """Validation accuracy at a cumulative energy, interpolated linearly between evaluations and from
+    nothing learnt at 0 J: a setup whose first evaluation came at more energy is not credited, at less
+    energy, with an accuracy it had not been seen to reach."""
     if not points:
         return 0.0
-    energies = [p.total_energy_j for p in points]
-    return float(np.interp(energy_j, energies, [p.val_accuracy for p in points]))
+    energies = [0.0] + [p.total_energy_j for p in points]
+    return float(np.interp(energy_j, energies, [0.0] + [p.val_accuracy for p in points]))
 
 
 class Thompson(Strategy):
@@ -317,6 +334,12 @@ def _count_setting(name: str, value: float, most: int = 100) -> int:
     if not (isinstance(value, int | float) and value == int(value) and 1 <= value <= most):
         raise PowertrainError(f"{name} must be a whole number from 1 to {most}, got {value}")
     return int(value)
+
+
+def _above_one(name: str, value: float) -> float:
+    if not (math.isfinite(value) and value > 1):
+        raise PowertrainError(f"halving: {name} must be > 1, got {value}")
+    return float(value)
 
 
 def _at_least_one(name: str, value: float) -> float:
