@@ -24,7 +24,6 @@ drives (``powertrain simulate --strategy optuna``).
 from __future__ import annotations
 
 import dataclasses
-import warnings
 from collections import defaultdict
 from typing import TYPE_CHECKING, get_type_hints
 
@@ -44,14 +43,6 @@ if TYPE_CHECKING:
     from powertrain.study.search_config import SearchConfig
 
 SETTINGS = ("beta", "finalists")
-
-
-def _sampler(config: SearchConfig, seed: int):
-    import optuna
-
-    if config.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, multivariate=len(config.space) > 1)
 
 
 def _check(study: StudyConfig, config: SearchConfig) -> dict:
@@ -95,7 +86,7 @@ def search_with_optuna(
         strategy = OptunaStrategy(rng, **settings)  # the grid's setups: replay's strategy
         executor = LiveExecutor(study, store, env, reporter)
         return drive(study, store, config, strategy, executor, live_space(study))
-    strategy = SampledOptuna(rng, study=study, config=config, seed=seed, **settings)
+    strategy = SampledOptuna(rng, study=study, config=config, **settings)
     executor = LiveExecutor(study, store, env, reporter, setups=strategy.setups)
     seeds = tuple(study.seeds)
     # Setups are sampled as the search goes: every one of them has the study's seeds.
@@ -108,23 +99,22 @@ class SampledOptuna(OptunaStrategy):
     """OptunaStrategy with the setup sampled from the study's grid and ranges (``suggest_setup``),
     the configured sampler, and, with ``objectives: [energy, accuracy]``, both told to Optuna."""
 
-    def __init__(self, rng=None, *, study, config, seed: int = 0, **settings) -> None:
+    def __init__(self, rng=None, *, study, config, **settings) -> None:
         super().__init__(rng, **settings)
-        self.config, self.study, self.seed = config, study, seed
+        self.config, self.study = config, study
         self.setups: dict[str, Setup] = {}  # sampled so far, by key (the executor's setups)
         self.single = config.objectives == ["energy"]
 
-    def make_study(self, history: History):
+    def sampler(self, history: History, seed: int):
         import optuna
 
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        directions = {"energy": "minimize", "accuracy": "maximize"}
-        with warnings.catch_warnings():  # multivariate TPE is still marked experimental in places
-            warnings.simplefilter("ignore")
-            sampler = _sampler(self.config, self.seed)
-        return optuna.create_study(
-            directions=[directions[o] for o in self.config.objectives], sampler=sampler
-        )
+        if self.config.sampler == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=len(self.config.space) > 1)
+
+    def directions(self) -> list[str]:
+        goal = {"energy": "minimize", "accuracy": "maximize"}
+        return [goal[o] for o in self.config.objectives]
 
     def suggest(self, asked, history: History) -> str | None:
         try:
@@ -157,7 +147,7 @@ class SampledOptuna(OptunaStrategy):
 
     def candidates(self, history: History) -> list[str]:
         if self.single:
-            return ranked(history)
+            return super().candidates(history)
         front = self.front()
         return [s for s in ranked(history) if s in front]
 

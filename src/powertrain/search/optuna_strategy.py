@@ -19,12 +19,17 @@ replay with a fixed seed is deterministic.
 from __future__ import annotations
 
 import ast
-import logging
 import statistics
 import warnings
 
 from powertrain.search.space import REACHED, History, Start, Trial
-from powertrain.search.strategies import Strategy, _at_least_one, _bound_reason, _count_setting
+from powertrain.search.strategies import (
+    Strategy,
+    _at_least_one,
+    _bound_reason,
+    _count_setting,
+    _next_seed,
+)
 from powertrain.study.search_config import SearchConfig
 
 DEFAULT_TRIALS = SearchConfig.trials  # what a live search uses unless the study says otherwise
@@ -55,7 +60,7 @@ class OptunaStrategy(Strategy):
             if setup is None:  # a combination the setups refuse
                 self.tell(asked, None)
                 continue
-            seed = next_seed(history, setup)
+            seed = _next_seed(history, setup)
             if seed is None:  # every seed of it ran: what it has is all there is to tell
                 self.tell(asked, history.of_setup(setup))
                 continue
@@ -80,14 +85,19 @@ class OptunaStrategy(Strategy):
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
-        logging.getLogger("optuna").setLevel(logging.WARNING)
-        self.axes = grid_axes(history.space.setups)
         with warnings.catch_warnings():  # multivariate TPE is still marked experimental in places
             warnings.simplefilter("ignore")
-            sampler = optuna.samplers.TPESampler(
-                seed=int(self.rng.integers(2**31)), multivariate=len(self.axes[0]) > 1
-            )
-        return optuna.create_study(direction="minimize", sampler=sampler)
+            sampler = self.sampler(history, seed=int(self.rng.integers(2**31)))
+        return optuna.create_study(directions=self.directions(), sampler=sampler)
+
+    def sampler(self, history: History, seed: int):
+        import optuna
+
+        self.axes = grid_axes(history.space.setups)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=len(self.axes[0]) > 1)
+
+    def directions(self) -> list[str]:
+        return ["minimize"]  # energy-to-target
 
     def suggest(self, asked, history: History) -> str | None:
         choices, setups = self.axes
@@ -116,10 +126,6 @@ class OptunaStrategy(Strategy):
             if trial is not None and trial.finished:
                 self.tell(asked, [trial])
                 del self.pending[key]
-
-
-def next_seed(history: History, setup: str) -> int | None:
-    return next((s for s in history.space.seeds[setup] if history.trial(setup, s) is None), None)
 
 
 def ranked(history: History) -> list[str]:
