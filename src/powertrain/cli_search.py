@@ -33,11 +33,15 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, float | str]:
 
 @click.command()
 @click.option("--study", "study_name", required=True, help="A finished study in the store.")
-@click.option("--strategy", required=True, help="grid, zeus, bound, halving or thompson.")
+@click.option("--strategy", required=True, help="grid, zeus, bound, halving, thompson or optuna.")
 @click.option("--repeats", type=int, default=200, show_default=True, help="Random orders replayed.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the orders.")
 @click.option(
-    "--set", "settings", multiple=True, metavar="NAME=VALUE", help="e.g. beta=1.5, eta=4."
+    "--set",
+    "settings",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="e.g. beta=1.5, eta=4, trials=30.",
 )
 @click.option(
     "--machine", default=None, help="Which machine's runs, when the study ran on several."

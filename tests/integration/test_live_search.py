@@ -118,22 +118,48 @@ def test_optuna_samples_a_continuous_space_and_records_trials_as_ordinary_runs(t
         live = search_study(s, store)
         runs = store.runs("tiny-search")
         report = analyse(store, "tiny-search")
-    assert len(runs) == 3 and all(r.outcome is not None for r in runs)
-    rates = {r.setup["learning_rate"] for r in runs}
+    trials = [r for r in runs if r.seed == 0]  # every trial on its setup's first seed
+    assert len(trials) == 3 and all(r.outcome is not None for r in runs)
+    rates = {r.setup["learning_rate"] for r in trials}
     assert len(rates) == 3 and all(0.05 <= x <= 0.5 for x in rates)
     assert {r.setup["batch_size"] for r in runs} <= {16, 64}
+    # The confirmation runs a sampled point itself on the other seed: no new point is sampled.
+    assert {r.setup["learning_rate"] for r in runs} == rates
+    assert live.cost.runs_started == len(runs)
     assert live.cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in runs))
     assert live.cost.grid_j is None and live.cost.grid_basis == "unknown"
     assert report.groups and report.search[0].live["strategy"] == "optuna"
 
 
-def test_optuna_multi_objective_with_nsga2_picks_a_pareto_front(tmp_path):
+def test_live_optuna_confirms_its_pick_on_its_seeds_and_counts_the_confirmation(tmp_path):
+    # One trial: its setup is the only candidate, so the confirmation must run its second seed.
+    s = study(search={"strategy": "optuna", "trials": 1})
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store)
+        runs = store.runs("tiny-search")
+    assert sorted(r.seed for r in runs) == [0, 1] and len({r.run_key for r in runs}) == 2
+    assert runs[0].setup == runs[1].setup  # the pick, run on its other seed
+    assert all(r.status == REACHED for r in runs)
+    assert live.cost.confirmed and live.outcome.confirmed
+    assert live.cost.pick == f"learning_rate={runs[0].setup['learning_rate']} batch_size=16"
+    assert live.outcome.search_j < live.outcome.total_j  # the confirmation cost something ...
+    assert live.cost.runs_started == 2  # ... and the search's cost counts it
+    assert live.cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in runs))
+
+
+def test_optuna_multi_objective_with_nsga2_confirms_a_member_of_the_pareto_front(tmp_path):
     search = {"strategy": "optuna", "trials": 2, "sampler": "nsga2"}
     s = study(search={**search, "objectives": ["energy", "accuracy"]})
     with open_store(tmp_path / "r.db") as store:
         live = search_study(s, store)
-        assert len(store.runs("tiny-search")) == 2
-    assert live.cost.pick.startswith("Pareto front: learning_rate=")
+        runs = store.runs("tiny-search")
+    assert len([r for r in runs if r.seed == 0]) >= 1 and len(runs) <= 4
+    pick, _, front = live.cost.pick.partition(" (Pareto front: ")
+    assert pick.startswith("learning_rate=") and pick in front
+    picked = [r for r in runs if f"learning_rate={r.setup['learning_rate']} " in pick + " "]
+    assert live.cost.confirmed == (
+        sorted(r.seed for r in picked) == [0, 1] and all(r.status == REACHED for r in picked)
+    )
 
 
 def test_predicted_stop_is_off_unless_asked_and_keeps_what_it_stops_as_censored(tmp_path):

@@ -129,3 +129,17 @@ def test_simulate_and_predict_on_an_imported_study(tmp_path):
     assert_one_clear_error(again, "already has a study named 'paper'")
     bad = powertrain("simulate", "--study", "paper", "--strategy", "nope", "--db", str(db))
     assert_one_clear_error(bad, "no search strategy named 'nope'")
+
+
+def test_simulate_replays_optuna_from_the_command_line(tmp_path):
+    db = tmp_path / "r.db"
+    importer.import_csv(good_csv(tmp_path / "a.csv", rows_per_run=8), "paper", 0.85, db)
+    args = ("simulate", "--study", "paper", "--strategy", "optuna", "--repeats", "5")
+    run = powertrain(*args, "--set", "trials=4", "--set", "beta=2", "--db", str(db), "--json")
+    assert run.returncode == 0, run.stderr
+    result = json.loads(run.stdout)
+    assert result["strategy"] == "optuna" and result["settings"] == {"trials": 4, "beta": 2}
+    assert len(result["orders"]) == 5 and all(o["pick"] for o in result["orders"])
+    assert all(o["energy_j"] >= o["search_energy_j"] > 0 for o in result["orders"])
+    again = powertrain(*args, "--set", "trials=4", "--set", "beta=2", "--db", str(db), "--json")
+    assert json.loads(again.stdout)["orders"] == result["orders"]  # deterministic for --seed

@@ -7,7 +7,8 @@ One piece of decision logic serves replay and live search: a :class:`Strategy` s
 (:func:`powertrain.search.driver.run_search`) feeds it runs, from stored curves in replay
 (``replay.py``) or from real training (``live.py``: ``execute_run`` with the strategy's stop as a
 stopping handler). ``run.search_study`` is ``powertrain run --strategy``; ``cost.py`` what a live search
-cost; ``optuna_live.py`` the optuna strategy; ``report.py`` what the report shows.
+cost; ``optuna_strategy.py`` the optuna strategy (replayed, and live over a grid), ``optuna_live.py``
+its live search (sampled continuous or multi-objective spaces); ``report.py`` what the report shows.
 """
 
 from powertrain.search.space import History, Space, Start, Trial

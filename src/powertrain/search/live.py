@@ -29,7 +29,7 @@ from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.driver import SearchOutcome, run_search
 from powertrain.search.replay import _curve, replay_executor, setup_key
 from powertrain.search.space import LIMIT, PAUSED, REACHED, STOPPED, Space, Start, Trial
-from powertrain.search.strategies import joules, make_strategy
+from powertrain.search.strategies import Strategy, joules, make_strategy
 from powertrain.study.execute import RunEnv, StoreSink, execute_run
 from powertrain.study.plan import RunSpec, run_spec
 from powertrain.study.search_config import SearchConfig
@@ -114,9 +114,13 @@ class LiveExecutor:
     """The executor ``run_search`` drives (see ``driver``): each start trains its (setup, seed) here
     with the strategy's stop and the rung budget as stopping handlers."""
 
-    def __init__(self, study: StudyConfig, store, env: RunEnv, reporter: Reporter | None) -> None:
+    def __init__(
+        self, study: StudyConfig, store, env: RunEnv, reporter: Reporter | None, setups=None
+    ) -> None:
         self.study, self.env = study, env
-        self.setups = {setup_key(s.varied): s for s in study.setups()}
+        # The setups its starts name, by key: the study's grid, or (optuna's sampled setups) a
+        # dict the strategy fills as it samples.
+        self.setups = {setup_key(s.varied): s for s in study.setups()} if setups is None else setups
         self.sink = _DeferringSink(StoreSink(store, reporter))
         self.stored = {
             r.run_key: r
@@ -189,16 +193,31 @@ def search_with_strategy(
     """Drive ``config.strategy`` (zeus, bound, halving, thompson) live over the study's grid."""
     strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
     executor = LiveExecutor(study, store, env, reporter)
+    return drive(study, store, config, strategy, executor, live_space(study))
+
+
+def drive(
+    study: StudyConfig,
+    store,
+    config: SearchConfig,
+    strategy: Strategy,
+    executor: LiveExecutor,
+    space: Space,
+    grid: tuple[float | None, str, str] | None = None,
+    label=None,
+) -> LiveSearch:
+    """``run_search`` with ``executor`` (its stopped runs finished in the store at the end, whatever
+    happens), then the search's cost; ``label(setup key)``: how the pick is named (its setup's)."""
     try:
-        outcome = run_search(strategy, live_space(study), executor, config.confirm_seeds)
+        outcome = run_search(strategy, space, executor, config.confirm_seeds)
     finally:
         executor.sink.flush()
-    labels = {k: s.label() for k, s in executor.setups.items()}
+    label = label or (lambda key: executor.setups[key].label())
     cost = search_cost(
         study,
         store,
         config.strategy,
-        pick=labels.get(outcome.pick),
+        pick=label(outcome.pick) if outcome.pick is not None else None,
         confirmed=outcome.confirmed and strategy.confirm,
         superseded_j=sum(
             t.earlier_j for k, t in outcome.history.trials.items() if k not in executor.reused
@@ -207,6 +226,7 @@ def search_with_strategy(
             run_spec(study, executor.setups[s], seed_).run_key for s, seed_ in executor.reused
         ],
         started_keys=_started_keys(study, executor, outcome),
+        grid=grid,
     )
     return LiveSearch(cost, outcome)
 

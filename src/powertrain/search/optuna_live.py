@@ -1,31 +1,40 @@
-"""The ``optuna`` strategy: Optuna's sampler picks each run's setup, for spaces too large or continuous
-for a grid (``search.space``: ``learning_rate: {low: 0.001, high: 0.3, log: true}``; the grid's lists
-are categorical choices). Optuna is imported only here, only when the strategy is asked for.
+"""The ``optuna`` strategy, live: Optuna's sampler picks each run's setup, for spaces too large or
+continuous for a grid (``search.space``: ``learning_rate: {low: 0.001, high: 0.3, log: true}``; the
+grid's lists are categorical choices). Optuna is imported only when the strategy first asks.
 
 - ``objectives: [energy]`` (TPE by default): minimise energy-to-target. A run that does not reach the
   target is told to Optuna as pruned (worse than any that did); with ``beta`` set, a run is stopped
   once it passes beta x the best energy-to-target so far (censored, with the reason).
 - ``objectives: [energy, accuracy]`` (``sampler: nsga2`` for NSGA-II): minimise the energy each run
-  spent, maximise the validation accuracy it ended at; the pick is the Pareto front.
+  spent, maximise the validation accuracy it ended at; no bound.
 
-Every trial is an ordinary run of the study in the store (its sampled values are its setup), trained
-on the study's first seed; the pick is not confirmed on other seeds.
+Every trial is an ordinary run of the study in the store (its sampled values are its setup), on the
+setup's next unused seed (a setup sampled again gets its next seed). The decision logic is
+``optuna_strategy.OptunaStrategy``, driven by ``run_search`` like every other strategy, so the pick is
+then **confirmed** on the search's ``confirm_seeds`` seeds (``driver.confirm_finalists``): a seed that
+misses the target or passes the leader's summed energy fails the candidate, the confirmation runs are
+in the store and in the search's cost, and ``confirmed`` is true only when the pick's seeds all reached
+the target. In a continuous space the confirmed setup is the sampled point itself, run on other seeds.
+What is confirmed: with ``[energy]`` the setups by mean energy-to-target, lowest first; with
+``[energy, accuracy]`` the Pareto front's members that reached the target, by energy-to-target (the
+pick is named with the front beside it). Over a grid with TPE, the strategy is the very one replay
+drives (``powertrain simulate --strategy optuna``).
 """
 
 from __future__ import annotations
 
 import dataclasses
-import logging
+from collections import defaultdict
 from typing import TYPE_CHECKING, get_type_hints
 
+import numpy as np
+
 from powertrain.errors import ConfigError, PowertrainError
-from powertrain.records import REACHED, Stage
-from powertrain.search.cost import search_cost
-from powertrain.search.live import LiveSearch, _Tagged
-from powertrain.search.strategies import joules
+from powertrain.search.live import LiveExecutor, LiveSearch, drive, live_space
+from powertrain.search.optuna_strategy import OptunaStrategy, ranked
+from powertrain.search.replay import setup_key
+from powertrain.search.space import History, Space, Trial
 from powertrain.study.config import Setup
-from powertrain.study.execute import StoreSink, execute_run
-from powertrain.study.plan import run_spec
 from powertrain.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -33,27 +42,21 @@ if TYPE_CHECKING:
     from powertrain.study.execute import RunEnv
     from powertrain.study.search_config import SearchConfig
 
-SETTINGS = ("beta",)
+SETTINGS = ("beta", "finalists")
 
 
-def _sampler(config: SearchConfig, seed: int):
-    import optuna
-
-    if config.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed)
-    return optuna.samplers.TPESampler(seed=seed, multivariate=len(config.space) > 1)
-
-
-def _check(study: StudyConfig, config: SearchConfig) -> float | None:
+def _check(study: StudyConfig, config: SearchConfig) -> dict:
     unknown = [k for k in config.settings if k not in SETTINGS]
     if unknown:
-        raise PowertrainError(f"strategy optuna has no setting {', '.join(unknown)}; it takes beta")
+        raise PowertrainError(
+            f"strategy optuna has no setting {', '.join(unknown)}; it takes {', '.join(SETTINGS)}"
+        )
     if study.extra_tasks:
         raise PowertrainError("strategy optuna: studies with extra_tasks are not supported yet")
     beta = config.settings.get("beta")
     if beta is not None and not (isinstance(beta, int | float) and 1 <= beta < float("inf")):
         raise PowertrainError(f"optuna: beta must be a finite number >= 1, got {beta!r}")
-    return beta
+    return {"trials": config.trials, **config.settings}
 
 
 def suggest_setup(study: StudyConfig, config: SearchConfig, trial) -> Setup:
@@ -77,105 +80,84 @@ def suggest_setup(study: StudyConfig, config: SearchConfig, trial) -> Setup:
 def search_with_optuna(
     study: StudyConfig, store, env: RunEnv, config: SearchConfig, reporter=None, seed: int = 0
 ) -> LiveSearch:
-    import optuna
-
-    beta = _check(study, config)
-    logging.getLogger("optuna").setLevel(logging.WARNING)
-    directions = {"energy": "minimize", "accuracy": "maximize"}
-    ostudy = optuna.create_study(
-        directions=[directions[o] for o in config.objectives], sampler=_sampler(config, seed)
-    )
-    runner = _Runner(study, store, env, reporter)
-    single = config.objectives == ["energy"]
-    for _ in range(config.trials):
-        trial = ostudy.ask()
-        try:
-            setup = suggest_setup(study, config, trial)
-        except ConfigError:  # a combination the hyperparameters refuse (nesterov without momentum)
-            ostudy.tell(trial, state=optuna.trial.TrialState.FAIL)
-            continue
-        trial.set_user_attr("setup", setup.label())
-        bound = beta * runner.best_j if single and beta and runner.best_j else None
-        outcome = runner.run(setup, study.seeds[0], bound)
-        _tell(ostudy, trial, outcome, config.objectives)
-    return LiveSearch(_cost(study, store, config, ostudy, runner))
-
-
-def _tell(ostudy, trial, outcome, objectives: list[str]) -> None:
-    import optuna
-
-    if outcome.status not in (REACHED, "censored", "diverged"):
-        ostudy.tell(trial, state=optuna.trial.TrialState.FAIL)
-        return
-    if objectives == ["energy"]:
-        if outcome.status == REACHED:
-            ostudy.tell(trial, outcome.energy_to_target_j)
-        else:
-            ostudy.tell(trial, state=optuna.trial.TrialState.PRUNED)
-        return
-    value = {"energy": outcome.total_energy_j, "accuracy": outcome.final_val_accuracy or 0.0}
-    ostudy.tell(trial, [value[o] for o in objectives])
-
-
-def _pick(ostudy, config: SearchConfig) -> str | None:
-    complete = [t for t in ostudy.trials if t.values is not None]
-    if not complete:
-        return None
-    if config.objectives == ["energy"]:
-        return ostudy.best_trial.user_attrs["setup"]
-    front = sorted(ostudy.best_trials, key=lambda t: t.values[0])
-    return "Pareto front: " + "; ".join(t.user_attrs["setup"] for t in front)
-
-
-def _cost(study, store, config, ostudy, runner: _Runner):
+    settings = _check(study, config)
+    rng = np.random.default_rng(seed)
+    if not config.space and config.sampler == "tpe" and config.objectives == ["energy"]:
+        strategy = OptunaStrategy(rng, **settings)  # the grid's setups: replay's strategy
+        executor = LiveExecutor(study, store, env, reporter)
+        return drive(study, store, config, strategy, executor, live_space(study))
+    strategy = SampledOptuna(rng, study=study, config=config, **settings)
+    executor = LiveExecutor(study, store, env, reporter, setups=strategy.setups)
+    seeds = tuple(study.seeds)
+    # Setups are sampled as the search goes: every one of them has the study's seeds.
+    space = Space((), defaultdict(lambda: seeds), study.task.target_accuracy)
     grid = (None, "unknown", "a continuous space has no full grid") if config.space else None
-    return search_cost(
-        study,
-        store,
-        "optuna",
-        pick=_pick(ostudy, config),
-        confirmed=False,
-        started_keys=runner.started,
-        reused_keys=runner.reused,
-        grid=grid,
-    )
+    return drive(study, store, config, strategy, executor, space, grid, strategy.label)
 
 
-class _Runner:
-    """Trains one sampled (setup, seed) here; a setup sampled again is read back from the store."""
+class SampledOptuna(OptunaStrategy):
+    """OptunaStrategy with the setup sampled from the study's grid and ranges (``suggest_setup``),
+    the configured sampler, and, with ``objectives: [energy, accuracy]``, both told to Optuna."""
 
-    def __init__(self, study: StudyConfig, store, env: RunEnv, reporter) -> None:
-        self.study, self.store, self.env = study, store, env
-        self.sink = StoreSink(store, reporter)
-        self.started: list[str] = []
-        self.reused: list[str] = []
-        self.best_j: float | None = None
-        self.handlers: list = []
-        base = env.stop_handlers
-        env.stop_handlers = lambda spec: [*self.handlers, *base(spec)]
+    def __init__(self, rng=None, *, study, config, **settings) -> None:
+        super().__init__(rng, **settings)
+        self.config, self.study = config, study
+        self.setups: dict[str, Setup] = {}  # sampled so far, by key (the executor's setups)
+        self.single = config.objectives == ["energy"]
 
-    def run(self, setup: Setup, seed: int, bound_j: float | None):
-        spec = run_spec(self.study, setup, seed)
-        done = {r.run_key: r for r in self.store.runs(self.study.name) if r.outcome is not None}
-        if spec.run_key in done and done[spec.run_key].stage is Stage.TRAIN:
-            self.reused.append(spec.run_key)
-            return done[spec.run_key].outcome
-        self.handlers = [_Tagged(_bound(bound_j), "stop")] if bound_j else []
+    def sampler(self, history: History, seed: int):
+        import optuna
+
+        if self.config.sampler == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=len(self.config.space) > 1)
+
+    def directions(self) -> list[str]:
+        goal = {"energy": "minimize", "accuracy": "maximize"}
+        return [goal[o] for o in self.config.objectives]
+
+    def suggest(self, asked, history: History) -> str | None:
         try:
-            outcome = execute_run(spec, self.env, self.sink)
-        finally:
-            self.handlers = []
-        self.started.append(spec.run_key)
-        if outcome.status == REACHED:
-            e = outcome.energy_to_target_j
-            self.best_j = e if self.best_j is None else min(self.best_j, e)
-        return outcome
+            setup = suggest_setup(self.study, self.config, asked)
+        except ConfigError:  # a combination the hyperparameters refuse (nesterov without momentum)
+            return None
+        key = setup_key(setup.varied)
+        self.setups.setdefault(key, setup)
+        asked.set_user_attr("setup", key)
+        return key
 
+    def tell(self, asked, trials: list[Trial] | None) -> None:
+        if self.single:
+            super().tell(asked, trials)
+            return
+        from optuna.trial import TrialState
 
-def _bound(bound_j: float):
-    def stop(point) -> str | None:
-        if point.total_energy_j > bound_j:
-            return f"bound: {joules(point.total_energy_j)} passed beta x the best trial's ({joules(bound_j)})"
-        return None
+        ran = [t for t in trials or [] if t.points]
+        if not ran:  # refused, or failed before its first evaluation
+            self.ostudy.tell(asked, state=TrialState.FAIL)
+            return
+        value = {
+            "energy": float(np.mean([t.energy_j for t in ran])),
+            "accuracy": float(np.mean([t.points[-1].val_accuracy for t in ran])),
+        }
+        self.ostudy.tell(asked, [value[o] for o in self.config.objectives])
 
-    return stop
+    def stop_reason(self, history: History, trial: Trial, point) -> str | None:
+        return super().stop_reason(history, trial, point) if self.single else None
+
+    def candidates(self, history: History) -> list[str]:
+        if self.single:
+            return super().candidates(history)
+        front = self.front()
+        return [s for s in ranked(history) if s in front]
+
+    def front(self) -> list[str]:
+        """The setups of the Pareto front (multi-objective), by energy."""
+        best = sorted(self.ostudy.best_trials, key=lambda t: t.values[0]) if self.ostudy else []
+        return list(dict.fromkeys(t.user_attrs["setup"] for t in best))
+
+    def label(self, key: str) -> str:
+        name = self.setups[key].label()
+        if self.single:
+            return name
+        return f"{name} (Pareto front: {'; '.join(self.setups[k].label() for k in self.front())})"

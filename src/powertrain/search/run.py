@@ -31,7 +31,7 @@ from powertrain.study.search_config import SearchConfig
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
 
-LIVE = ("grid", *[s for s in STRATEGIES if s != "grid"], "optuna")
+LIVE = ("grid", *[s for s in STRATEGIES if s != "grid"])  # optuna among them
 
 
 def search_config(study: StudyConfig, strategy: str | None = None) -> SearchConfig:

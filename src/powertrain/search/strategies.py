@@ -366,3 +366,9 @@ def make_strategy(name: str, rng: np.random.Generator | None = None, **settings)
             f"strategy {name} has no setting {', '.join(unknown)}; it takes {', '.join(known) or 'none'}"
         )
     return STRATEGIES[name](rng, **settings)
+
+
+# optuna's strategy (its own module: Optuna is imported only when it first asks) is registered last.
+from powertrain.search.optuna_strategy import OptunaStrategy  # noqa: E402
+
+STRATEGIES[OptunaStrategy.name] = OptunaStrategy

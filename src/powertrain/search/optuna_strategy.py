@@ -1,0 +1,154 @@
+"""The ``optuna`` strategy over a known set of setups (a study's grid live; a finished study's stored
+setups in replay): Optuna's TPE sampler picks each trial's setup through its ask/tell interface, the
+grid's axes as categorical choices.
+
+- A trial runs its setup's next unused seed (a setup asked again gets its next seed; a setup with none
+  left is told the mean energy-to-target of its seeds that reached the target, without a run).
+- Optuna is told the run's energy-to-target; a run that missed the target (its limits, or stopped by
+  the bound) is told as pruned: worse than any that reached it.
+- With ``beta``, a run is stopped once its energy passes beta x the best energy-to-target so far
+  (None, the default as live: no bound).
+- After ``trials`` trials the driver confirms the candidates (lowest mean energy-to-target first) on
+  the search's confirmation seeds (``driver.confirm_finalists``).
+
+Optuna is imported only when the first trial is asked for, so that naming the strategy (settings
+checked, ``make_strategy``) costs nothing. The sampler's seed is drawn from the strategy's ``rng``: a
+replay with a fixed seed is deterministic.
+"""
+
+from __future__ import annotations
+
+import ast
+import statistics
+import warnings
+
+from powertrain.search.space import REACHED, History, Start, Trial
+from powertrain.search.strategies import (
+    Strategy,
+    _at_least_one,
+    _bound_reason,
+    _count_setting,
+    _next_seed,
+)
+from powertrain.study.search_config import SearchConfig
+
+DEFAULT_TRIALS = SearchConfig.trials  # what a live search uses unless the study says otherwise
+WHOLE_SETUP = "setup"  # the one categorical axis when the setups are not a full product of axes
+
+
+class OptunaStrategy(Strategy):
+    """TPE over the space's setups; see the module's notes."""
+
+    name = "optuna"
+
+    def __init__(self, rng=None, trials=DEFAULT_TRIALS, beta=None, finalists=1) -> None:
+        super().__init__(rng)
+        self.trials = _count_setting("trials", trials, 10_000)
+        self.beta = None if beta is None else _at_least_one("beta", beta)
+        self.finalists = _count_setting("finalists", finalists)
+        self.ostudy = None  # the Optuna study, made on the first ask
+        self.axes: tuple[dict[str, list[str]], dict[tuple, str]] = ({}, {})
+        self.pending: dict[tuple[str, int], object] = {}  # (setup, seed) -> its Optuna trial
+
+    def next_runs(self, history: History) -> list[Start]:
+        if self.ostudy is None:
+            self.ostudy = self.make_study(history)
+        self.tell_finished(history)
+        while len(self.ostudy.trials) < self.trials:
+            asked = self.ostudy.ask()
+            setup = self.suggest(asked, history)
+            if setup is None:  # a combination the setups refuse
+                self.tell(asked, None)
+                continue
+            seed = _next_seed(history, setup)
+            if seed is None:  # every seed of it ran: what it has is all there is to tell
+                self.tell(asked, history.of_setup(setup))
+                continue
+            self.pending[(setup, seed)] = asked
+            return [Start(setup, seed)]
+        return []
+
+    def stop_reason(self, history: History, trial: Trial, point) -> str | None:
+        best = history.best_run_j()
+        if self.beta is None or best is None:
+            return None
+        return _bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+
+    def candidates(self, history: History) -> list[str]:
+        """Setups by the mean energy-to-target of their seeds that reached it, those none of whose
+        seeds missed it first."""
+        return ranked(history)
+
+    # The parts a sampled (continuous, multi-objective) search changes: see optuna_live.
+
+    def make_study(self, history: History):
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        with warnings.catch_warnings():  # multivariate TPE is still marked experimental in places
+            warnings.simplefilter("ignore")
+            sampler = self.sampler(history, seed=int(self.rng.integers(2**31)))
+        return optuna.create_study(directions=self.directions(), sampler=sampler)
+
+    def sampler(self, history: History, seed: int):
+        import optuna
+
+        self.axes = grid_axes(history.space.setups)
+        return optuna.samplers.TPESampler(seed=seed, multivariate=len(self.axes[0]) > 1)
+
+    def directions(self) -> list[str]:
+        return ["minimize"]  # energy-to-target
+
+    def suggest(self, asked, history: History) -> str | None:
+        choices, setups = self.axes
+        values = tuple(
+            asked.suggest_categorical(axis, options) for axis, options in choices.items()
+        )
+        return setups.get(values)
+
+    def tell(self, asked, trials: list[Trial] | None) -> None:
+        """Tell Optuna a trial's value: the mean energy-to-target of ``trials`` that reached the
+        target; pruned when none did; failed when ``trials`` is None (no run could be made)."""
+        from optuna.trial import TrialState
+
+        if trials is None:
+            self.ostudy.tell(asked, state=TrialState.FAIL)
+            return
+        reached = [t.energy_to_target_j for t in trials if t.status == REACHED]
+        if reached:
+            self.ostudy.tell(asked, statistics.fmean(reached))
+        else:
+            self.ostudy.tell(asked, state=TrialState.PRUNED)
+
+    def tell_finished(self, history: History) -> None:
+        for key, asked in list(self.pending.items()):
+            trial = history.trial(*key)
+            if trial is not None and trial.finished:
+                self.tell(asked, [trial])
+                del self.pending[key]
+
+
+def ranked(history: History) -> list[str]:
+    reached = history.reached_by_setup()
+    missed = {t.setup for t in history.trials.values() if t.finished and t.status != REACHED}
+    return sorted(reached, key=lambda s: (s in missed, statistics.fmean(reached[s])))
+
+
+def grid_axes(setups: tuple[str, ...]) -> tuple[dict[str, list[str]], dict[tuple, str]]:
+    """The categorical axes of the setups' keys (``replay.setup_key``: the repr of the setup's sorted
+    items), each value as its repr, and which setup each combination is; one axis of the whole setups
+    when they are not every combination of their axes (or their keys cannot be read back)."""
+    try:
+        setup_of = {key: dict(ast.literal_eval(key)) for key in setups}
+    except (ValueError, SyntaxError, TypeError):
+        setup_of = {}
+    names = sorted({name for s in setup_of.values() for name in s})
+    choices = {n: sorted({repr(s.get(n)) for s in setup_of.values()}) for n in names}
+    combos = {tuple(repr(s.get(n)) for n in names): key for key, s in setup_of.items()}
+    product = 1
+    for options in choices.values():
+        product *= len(options)
+    if names and len(combos) == len(setups) == product:
+        return choices, combos
+    whole = sorted(setups)
+    return {WHOLE_SETUP: whole}, {(key,): key for key in whole}
