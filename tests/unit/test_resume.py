@@ -162,3 +162,45 @@ def test_checkpoints_load_with_weights_only(tmp_path):
     state = torch.load(run_checkpoint(spec, env).path, weights_only=True)
     assert state["run_key"] == spec.run_key and set(state) >= {"model", "stepper", "rng"}
     assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_a_multitask_run_resumes_its_joint_data_order(tmp_path):
+    # The smaller task's shuffled order runs on across epochs (100 samples, 10 batches of 32 an
+    # epoch: the second epoch begins 64 into it): the checkpoint keeps where it stood.
+    s = parse_study(
+        {
+            "name": "joint",
+            "task": {
+                "dataset": "fashion-mnist",
+                "dataset_options": {"train_size": 300, "val_size": 100, "test_size": 100},
+                "model": "mlp",
+                "model_options": {"hidden": [16]},
+                "target_accuracy": 1.0,
+                "max_epochs": 2,
+                "evals_per_epoch": 2,
+            },
+            "extra_tasks": [
+                {
+                    "name": "mnist",
+                    "dataset": "mnist-5k",
+                    "dataset_options": {"train_size": 100},
+                    "target_accuracy": 1.0,
+                }
+            ],
+            "train": {"learning_rate": 0.05, "momentum": 0.9, "batch_size": 32},
+            "grid": {"paradigm": ["multitask"]},
+            "seeds": [1],
+            "threads": 1,
+            "meters": {"backends": ["estimate"]},
+        }
+    )
+    (spec,) = plan(s, [])
+    whole = Sink()
+    execute_run(spec, env_for(s, tmp_path / "whole"), whole)
+    sink = Sink()
+    execute_run(spec, env_for(s, tmp_path, pause_at(2)), sink)  # in the second epoch
+    execute_run(spec, env_for(s, tmp_path), sink, run_id=1, resume=True)
+    assert len(whole.records[1]["points"]) == 4
+    assert curve(sink.records[1]["points"]) == curve(whole.records[1]["points"])
+    accuracies = [p.task_accuracies for p in sink.records[1]["points"]]
+    assert accuracies == [p.task_accuracies for p in whole.records[1]["points"]]
