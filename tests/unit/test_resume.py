@@ -39,7 +39,7 @@ class Sink:
         self.records[run_id]["outcome"] = outcome
 
 
-def study(**train):
+def study(task=None, **train):
     return parse_study(
         {
             "name": "resume",
@@ -50,6 +50,7 @@ def study(**train):
                 "target_accuracy": 1.0,  # never reached: K evaluations, to the epoch limit
                 "max_epochs": 3,
                 "evals_per_epoch": 3,
+                **(task or {}),
             },
             "grid": {"learning_rate": [0.05]},
             "train": {"batch_size": 64, "momentum": 0.9, "scheduler": "cosine", **train},
@@ -82,17 +83,27 @@ def curve(points):
     ]
 
 
+EVERY_7_STEPS = {"eval_every_steps": 7}  # pauses fall anywhere in an epoch (20 steps)
+
+
 @pytest.mark.parametrize(
-    ("pauses", "train"),
-    [([1], {}), ([2, 5], {"optimizer": "adam", "scheduler": "step"}), ([0, 3, 7], {})],
+    ("pauses", "train", "task", "evals"),
+    [
+        ([1], {}, {}, 9),  # 3 epochs x 3 evaluations
+        ([2, 5], {"optimizer": "adam", "scheduler": "step"}, {}, 9),
+        ([0, 3, 7], {}, {}, 9),
+        ([1, 2, 4], {"optimizer": "adamw"}, EVERY_7_STEPS, 9),  # 8, and where the limit left it
+    ],
 )
-def test_a_paused_and_resumed_run_trains_exactly_as_an_uninterrupted_one(tmp_path, pauses, train):
-    s = study(**train)
+def test_a_paused_and_resumed_run_trains_exactly_as_an_uninterrupted_one(
+    tmp_path, pauses, train, task, evals
+):
+    s = study(task, **train)
     (spec,) = plan(s, [])
     whole = Sink()
     execute_run(spec, env_for(s, tmp_path / "whole"), whole)
     (uninterrupted,) = whole.records.values()
-    assert len(uninterrupted["points"]) == 9  # 3 epochs x 3 evaluations
+    assert len(uninterrupted["points"]) == evals
 
     sink, run_id = Sink(), None
     for attempt, index in enumerate([*pauses, None]):
