@@ -215,3 +215,14 @@ def test_a_multitask_run_resumes_its_joint_data_order(tmp_path):
     assert curve(sink.records[1]["points"]) == curve(whole.records[1]["points"])
     accuracies = [p.task_accuracies for p in sink.records[1]["points"]]
     assert accuracies == [p.task_accuracies for p in whole.records[1]["points"]]
+
+
+def test_a_checkpoint_the_disk_refuses_leaves_the_run_paused_without_one(tmp_path, caplog):
+    s = study()
+    (spec,) = plan(s, [])
+    env = env_for(s, tmp_path, pause_at(1))
+    (tmp_path / "resume").mkdir()
+    (tmp_path / "resume" / "checkpoints").write_text("a file where the folder should be")
+    outcome = execute_run(spec, env, Sink())
+    assert outcome.status == CENSORED and outcome.stop_reason == "paused at 1"
+    assert "could not be saved" in caplog.text and paused_spent(spec, env) is None

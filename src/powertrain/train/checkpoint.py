@@ -88,7 +88,10 @@ class Checkpoint:
         self.remove()
 
     def save_state(self, state: dict[str, Any]) -> None:
-        self.summary_path.unlink(missing_ok=True)  # an older summary must not vouch for new state
+        with contextlib.suppress(
+            FileNotFoundError
+        ):  # an older summary must not vouch for new state
+            self.summary_path.unlink()
         _atomic(self.path, lambda f: torch.save({**self._identity(), **state}, f))
 
     def save_spent(self, spent: Spent) -> None:
@@ -114,7 +117,8 @@ class Checkpoint:
 
     def remove(self) -> None:
         for path in (self.path, self.summary_path):
-            path.unlink(missing_ok=True)
+            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                path.unlink()
 
 
 def _atomic(path: Path, write) -> None:

@@ -275,8 +275,9 @@ class _Run:
             error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         total = self.monitor.end("run")
         if paused:  # the summary last: a checkpoint counts only once it is written
-            checkpoint.save_spent(progress.cumulative(total.energy_j, total.duration_s))
-        elif checkpoint is not None:
+            spent = progress.cumulative(total.energy_j, total.duration_s)
+            paused = _written(checkpoint, checkpoint.save_spent, spent)
+        if checkpoint is not None and not paused:
             checkpoint.remove()
         return stop, progress.cumulative_measurement(total), error
 
@@ -296,8 +297,22 @@ class _Run:
             return False
         model = self.model.state_dict()
         state = {"progress": progress, "rng": rng_state()}
-        checkpoint.save_state({**state, "model": model, "stepper": self.step.state_dict()})
-        return True
+        return _written(
+            checkpoint,
+            checkpoint.save_state,
+            {**state, "model": model, "stepper": self.step.state_dict()},
+        )
+
+
+def _written(checkpoint: Checkpoint, save, what) -> bool:
+    """Save ``what``; False (with a log line) when the disk refuses: the run stays paused, without a
+    checkpoint to continue from (it is then run again from its start)."""
+    try:
+        save(what)
+    except OSError as exc:
+        log.warning("run %s: its checkpoint could not be saved: %s", checkpoint.run_key, exc)
+        return False
+    return True
 
 
 def _epochs(source, cfg, limits: Limits, generator, step, progress, record, handlers) -> Stop:
