@@ -107,13 +107,22 @@ def test_each_strategys_reported_cost_is_what_its_runs_cost_in_the_store(strateg
     assert any(line.startswith(f"search {strategy} on tiny-search") for line in cost.lines())
 
 
-def test_live_halving_continues_a_promoted_run_where_it_paused(tmp_path):
+def test_live_halving_continues_a_promoted_run_where_it_paused(tmp_path, monkeypatch):
+    from powertrain.search import live as live_module
+
+    real, resumed = live_module.execute_run, []
+
+    def spy(spec, *args, **kwargs):
+        resumed.append(spec.run_key) if kwargs.get("resume") else None
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(live_module, "execute_run", spy)
     s = study(search={"strategy": "halving", "eta": 2})
     with open_store(tmp_path / "r.db") as store:
         live = search_study(s, store)
         runs = store.runs("tiny-search")
         points = {r.run_key: store.eval_points(r.id) for r in runs}
-    assert live.resumed >= 2  # the probe, and a promoted run at least
+    assert len(resumed) >= 2 and runs[0].run_key in resumed  # the probe, and a promoted run
     assert live.cost.superseded_j == 0  # nothing re-run from scratch
     assert len({r.run_key for r in runs}) == len(runs) == live.cost.runs_started
     for run in runs:  # one record per run: every point once, cumulative since its first start
@@ -145,7 +154,7 @@ def test_a_killed_halving_search_begins_its_unfinished_runs_again(tmp_path, monk
 
     with open_store(tmp_path / "r.db") as store:
         monkeypatch.setattr(live_module, "execute_run", killed_at_the_fifth)
-        monkeypatch.setattr(live_module.LiveExecutor, "close", lambda self: None)  # killed
+        monkeypatch.setattr(live_module._DeferringSink, "flush", lambda self: None)  # killed
         with pytest.raises(KeyboardInterrupt):
             search_study(s, store)
         assert any(r.outcome is None for r in store.runs()) and True in calls

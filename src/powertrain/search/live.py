@@ -55,7 +55,6 @@ class LiveSearch:
     outcome: SearchOutcome | None = None
     result: StudyResult | None = None
     study: str = ""  # the name its runs are stored under (NAME@2 for a changed definition)
-    resumed: int = 0  # times a paused run was continued from its checkpoint
 
 
 PAUSED_NOTE = "(paused; continued if promoted)"
@@ -93,6 +92,8 @@ class _DeferringSink:
         self.deferred: dict[str, tuple[RunSpec, int, object]] = {}  # run key -> spec, id, outcome
         self.tagged: list[_Tagged] = []  # the search's handlers of the run under way
         self.begun = False  # the run under way has a record of its own (not a continued one)
+        self._spec: RunSpec | None = None  # the run under way
+        self.env: RunEnv | None = None  # where the checkpoints are (set by the executor)
 
     def begin(self, spec, hardware, provenance) -> int:
         self.deferred.pop(spec.run_key, None)  # its earlier attempt is replaced by begin_run
@@ -121,13 +122,19 @@ class _DeferringSink:
         else:
             self.inner.finish(run_id, outcome)
 
-    def flush(self, env: RunEnv) -> None:
-        """Finish every deferred run (a paused one was not promoted) and remove its checkpoint."""
+    def flush(self) -> None:
+        """Finish every deferred run (a paused one was not promoted) and remove the checkpoints
+        left (theirs, and that of a run an interruption ended)."""
         for spec, run_id, outcome in self.deferred.values():
             reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
             self.inner.finish(run_id, dataclasses.replace(outcome, stop_reason=reason))
-            discard(spec, env)
+            self._discard(spec)
+        self._discard(self._spec)
         self.deferred.clear()
+
+    def _discard(self, spec: RunSpec | None) -> None:
+        if spec is not None and self.env is not None:
+            discard(spec, self.env)
 
 
 class LiveExecutor:
@@ -145,7 +152,10 @@ class LiveExecutor:
         }
         self.store = store
         self.reused: set[tuple[str, int]] = set()
-        self.resumed = 0  # continuations of paused runs from their checkpoints
+        self.sink.env = env
+        for setup in self.setups.values():  # a killed search's leftovers: their runs begin afresh
+            for seed in study.seeds:
+                discard(run_spec(study, setup, seed), env)
         self._handlers: list = []
         base = env.stop_handlers
         env.stop_handlers = lambda spec: [*self._handlers, *base(spec)]
@@ -187,25 +197,15 @@ class LiveExecutor:
                 ) from None
         self.sink.tagged = tagged
         try:
-            outcome = execute_run(spec, self.env, self.sink, run_id=run_id, resume=resume)
+            return execute_run(spec, self.env, self.sink, run_id=run_id, resume=resume)
         finally:
             self._handlers = []
-        self.resumed += resume and not self.sink.begun
-        return outcome
 
     def _reuse(self, spec: RunSpec, start: Start, trial: Trial, stop) -> None:
         record = self.stored[spec.run_key]
         curve = _curve(record, self.store.eval_points(record.id))
         replay_executor({(start.setup, start.seed): curve})(start, trial, stop)
         self.reused.add((start.setup, start.seed))
-
-    def close(self) -> None:
-        """Finish the deferred runs; remove every checkpoint of the study's runs (those a killed
-        search left too: their runs are begun afresh)."""
-        self.sink.flush(self.env)
-        for setup in self.setups.values():
-            for seed in self.study.seeds:
-                discard(run_spec(self.study, setup, seed), self.env)
 
 
 def _restart(trial: Trial) -> None:
@@ -242,7 +242,7 @@ def search_with_strategy(
     try:
         outcome = run_search(strategy, live_space(study), executor, config.confirm_seeds)
     finally:
-        executor.close()
+        executor.sink.flush()
     labels = {k: s.label() for k, s in executor.setups.items()}
     cost = search_cost(
         study,
@@ -258,7 +258,7 @@ def search_with_strategy(
         ],
         started_keys=_started_keys(study, executor, outcome),
     )
-    return LiveSearch(cost, outcome, resumed=executor.resumed)
+    return LiveSearch(cost, outcome)
 
 
 def _started_keys(study, executor: LiveExecutor, outcome: SearchOutcome) -> list[str]:
