@@ -99,11 +99,75 @@ def test_each_strategys_reported_cost_is_what_its_runs_cost_in_the_store(strateg
     stored = sum(r.outcome.total_energy_j for r in runs)
     cost = live.cost
     assert cost.runs_started == len(runs) and cost.stored_j == pytest.approx(stored)
-    # Halving re-runs a promoted run from scratch: its earlier attempts are counted on top.
+    # Attempts started afresh (a stopped run the confirmation restarts) are counted on top; halving
+    # continues a paused run from its checkpoint, so its attempts are in its one record.
     assert cost.spent_j == pytest.approx(stored + cost.superseded_j)
     assert cost.spent_j == pytest.approx(live.outcome.total_j)
     assert ledger == json.loads(json.dumps(cost.to_dict()))
     assert any(line.startswith(f"search {strategy} on tiny-search") for line in cost.lines())
+
+
+def test_live_halving_continues_a_promoted_run_where_it_paused(tmp_path, monkeypatch):
+    from powertrain.search import live as live_module
+
+    real, resumed = live_module.execute_run, []
+
+    def spy(spec, *args, **kwargs):
+        resumed.append(spec.run_key) if kwargs.get("resume") else None
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(live_module, "execute_run", spy)
+    s = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store)
+        runs = store.runs("tiny-search")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert len(resumed) >= 2 and runs[0].run_key in resumed  # the probe, and a promoted run
+    assert live.cost.superseded_j == 0  # nothing re-run from scratch
+    assert len({r.run_key for r in runs}) == len(runs) == live.cost.runs_started
+    for run in runs:  # one record per run: every point once, cumulative since its first start
+        pts = points[run.run_key]
+        assert [p.index for p in pts] == list(range(len(pts)))
+        assert all(a.step < b.step for a, b in zip(pts, pts[1:], strict=False))
+        energies = [p.total_energy_j for p in pts]
+        assert energies == sorted(energies) and run.outcome.total_energy_j >= energies[-1]
+        assert run.outcome.steps == pts[-1].step
+    probe = runs[0]  # paused at its first evaluation, then promoted: continued past it
+    assert len(points[probe.run_key]) > 1
+    assert live.cost.spent_j == pytest.approx(live.outcome.total_j)
+    assert not list(
+        tmp_path.rglob("checkpoints/*")
+    )  # removed when the runs ended or the search did
+
+
+def test_a_killed_halving_search_begins_its_unfinished_runs_again(tmp_path, monkeypatch):
+    from powertrain.search import live as live_module
+
+    s = study(search={"strategy": "halving", "eta": 2})
+    real, calls = live_module.execute_run, []
+
+    def killed_at_the_fifth(*args, **kwargs):  # two rungs in: paused runs are on disk
+        calls.append(kwargs.get("resume"))
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    with open_store(tmp_path / "r.db") as store:
+        monkeypatch.setattr(live_module, "execute_run", killed_at_the_fifth)
+        monkeypatch.setattr(live_module._DeferringSink, "flush", lambda self: None)  # killed
+        with pytest.raises(KeyboardInterrupt):
+            search_study(s, store)
+        assert any(r.outcome is None for r in store.runs()) and True in calls
+        assert list(tmp_path.rglob("checkpoints/*.pt"))
+        monkeypatch.undo()
+        search_study(s, store)
+        runs = store.runs("tiny-search")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert all(r.outcome is not None for r in runs)
+    assert len({r.run_key for r in runs}) == len(runs)  # no duplicates
+    for pts in points.values():
+        assert [p.index for p in pts] == list(range(len(pts)))
+    assert not list(tmp_path.rglob("checkpoints/*"))
 
 
 def test_optuna_samples_a_continuous_space_and_records_trials_as_ordinary_runs(tmp_path):

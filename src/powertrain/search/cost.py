@@ -43,7 +43,8 @@ class SearchCost:
     runs_stopped: int  # ended by the search (kept as censored lower bounds)
     spent_j: float  # everything it started: the runs in the store plus superseded attempts
     stored_j: float  # the runs it started, as the store holds them
-    superseded_j: float  # attempts re-run from scratch (halving's rungs, restarted confirmations)
+    superseded_j: float  # attempts re-run from scratch (stopped runs a confirmation restarts; a
+    # paused run without a usable checkpoint); a paused run that is continued counts once
     reused_runs: int  # finished before the search began, fed from the store
     reused_j: float  # their energy, spent earlier
     grid_j: float | None

@@ -29,3 +29,9 @@ def study_dir(artifacts_dir: str | Path, study: str) -> Path:
 def model_path(artifacts_dir: str | Path, study: str, run_key: str) -> Path:
     """Where a run's final weights are kept (with ``save_models``)."""
     return study_dir(artifacts_dir, study) / "models" / f"{run_key}.pt"
+
+
+def checkpoint_path(artifacts_dir: str | Path, study: str, run_key: str) -> Path:
+    """Where a paused run's state is kept till it goes on (``train/checkpoint.py``; the summary is
+    beside it, ``.json``)."""
+    return study_dir(artifacts_dir, study) / "checkpoints" / f"{safe_name(run_key)}.pt"

@@ -38,6 +38,7 @@ from powertrain.study.artifacts import DEFAULT_ARTIFACTS, model_path
 from powertrain.study.config import Setup, StudyConfig
 from powertrain.study.paradigms import Prepared, TaskData, prepare
 from powertrain.study.plan import RunSpec, pretrained_path
+from powertrain.study.resume import run_checkpoint
 from powertrain.train.config import Paradigm
 from powertrain.train.loop import Limits, train_to_target
 from powertrain.train.setup import check_precision, resolve_device, seed_everything, set_threads
@@ -241,21 +242,37 @@ def run_claimed(spec: RunSpec, env: RunEnv, sink: RunSink) -> RunOutcome | None:
 
 
 def execute_run(
-    spec: RunSpec, env: RunEnv, sink: RunSink, *, run_id: int | None = None
+    spec: RunSpec, env: RunEnv, sink: RunSink, *, run_id: int | None = None, resume: bool = False
 ) -> RunOutcome:
     """Run ``spec`` to its target under a monitor, writing through ``sink``: begin (unless the executor
     claimed the run already and passes its ``run_id``), every evaluation point, the power timeline,
     the weights (before the run is marked finished), the outcome. A failure of the model, the data or
-    the step ends the run FAILED; a failed pretraining stage raises ``PretrainingFailed`` once recorded."""
+    the step ends the run FAILED; a failed pretraining stage raises ``PretrainingFailed`` once recorded.
+
+    A stopping handler that pauses the run (``Pause``) leaves its state in the run's checkpoint
+    (``study/resume.py``); ``resume``: continue from it. With ``run_id`` the sink's record holds the
+    earlier attempts' points and goes on; without, a new record is begun and gets them first. Without
+    a checkpoint to resume the run starts afresh (a new record), with a log line."""
+    checkpoint = run_checkpoint(spec, env)
+    if resume:
+        earlier = checkpoint.spent() if checkpoint is not None else None
+        if earlier is None:
+            log.warning("run %s: no checkpoint to resume; starting afresh", spec.run_key)
+            run_id = None  # a record holding an earlier attempt is begun afresh
+        else:
+            checkpoint = replace(checkpoint, earlier=earlier)
     if run_id is None:
         run_id = sink.begin(spec, env.hardware, env.provenance)
+        for point in checkpoint.earlier.points if checkpoint and checkpoint.earlier else ():
+            sink.eval_point(run_id, point)
     monitor = env.monitor()
     with monitor:
         seed_everything(spec.seed)
+        on_eval = lambda p: sink.eval_point(run_id, p)  # noqa: E731
         if env.study.task.command:  # the user's own script, run to the target
-            outcome = _run_command(spec, env, monitor, lambda p: sink.eval_point(run_id, p))
+            outcome = _run_command(spec, env, monitor, on_eval)
         else:
-            outcome = _run_builtin(spec, env, monitor, lambda p: sink.eval_point(run_id, p))
+            outcome = _run_builtin(spec, env, monitor, on_eval, checkpoint)
     if env.study.meters.record_timeline:
         trace = monitor.trace()
         sink.timeline(
@@ -269,13 +286,13 @@ def execute_run(
     return outcome
 
 
-def _run_builtin(spec: RunSpec, env: RunEnv, monitor, on_eval) -> RunOutcome:
+def _run_builtin(spec: RunSpec, env: RunEnv, monitor, on_eval, checkpoint) -> RunOutcome:
     """The built-in loop: the model, data and step of the run, trained to its target."""
     try:
         prepared, limits = _prepare(spec, env)
     except Exception as exc:  # noqa: BLE001 - recorded as the run's failure
         return RunOutcome(FAILED, "the model could not be set up", 0.0, {}, 0.0, 0, error=str(exc))
-    return _train(spec, env, prepared, limits, monitor, on_eval)
+    return _train(spec, env, prepared, limits, monitor, on_eval, checkpoint)
 
 
 def _run_command(spec: RunSpec, env: RunEnv, monitor, on_eval) -> RunOutcome:
@@ -287,7 +304,9 @@ def _run_command(spec: RunSpec, env: RunEnv, monitor, on_eval) -> RunOutcome:
     return run_command_task(task, argv, monitor, on_eval)
 
 
-def _train(spec, env: RunEnv, prepared: Prepared, limits: Limits, monitor, on_eval) -> RunOutcome:
+def _train(
+    spec, env: RunEnv, prepared: Prepared, limits: Limits, monitor, on_eval, checkpoint
+) -> RunOutcome:
     outcome = train_to_target(
         prepared.model,
         prepared.source,
@@ -302,6 +321,7 @@ def _train(spec, env: RunEnv, prepared: Prepared, limits: Limits, monitor, on_ev
         on_eval=on_eval,
         parameters=prepared.parameters,
         handlers=list(env.stop_handlers(spec)),
+        checkpoint=checkpoint,
     )
     keep = (
         outcome.status in (REACHED, CENSORED)

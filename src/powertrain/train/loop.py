@@ -7,20 +7,28 @@ stopping handlers (``train/stopping.py``: divergence, the targets, the limits, a
 whether to stop; the first reason ends the run. The energy is the monitor window ``run``'s cumulative reading,
 evaluations included (they are part of what it costs to know a target is reached). The test accuracy is
 taken after the window closes.
+
+A handler may only pause the run (``stopping.Pause``): given a checkpoint, the loop then saves its
+whole state (``train/checkpoint.py``), and a later attempt given that checkpoint continues where it
+stopped, as if it had never paused: the same batches in the same order, the same random draws, its
+points and figures going on from the earlier attempts' (saving and loading inside the window).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from itertools import islice
 
 import torch
 from torch import nn
 
 from powertrain.monitor import Measurement, Monitor
 from powertrain.records import CENSORED, DIVERGED, FAILED, REACHED, EvalPoint, RunOutcome
+from powertrain.train.checkpoint import Checkpoint, Spent, rng_state, set_rng_state
 from powertrain.train.config import TrainConfig
 from powertrain.train.setup import autocast, make_optimizer, make_scheduler, seed_everything
 from powertrain.train.sources import SingleSource
@@ -28,11 +36,14 @@ from powertrain.train.stopping import (
     Diverged,
     Handler,
     MaxTime,
+    Pause,
     Stop,
     TargetReached,
     first_stop,
     status_of,
 )
+
+log = logging.getLogger(__name__)
 
 DIVERGENCE_CHECK_STEPS = 10  # how often the loss is checked for NaN/inf (a device sync on GPUs)
 
@@ -78,6 +89,12 @@ class _Progress:
     points: list[EvalPoint] = field(default_factory=list)
     loss_sum: torch.Tensor | None = None  # the training loss summed since the last evaluation
     loss_steps: int = 0
+    epoch: int = 0
+    in_epoch: int = 0  # batches of the current epoch done
+    epoch_start: dict | None = None  # the data order's state at the current epoch's start
+    earlier: Spent | None = (
+        None  # what earlier attempts spent (a resumed run); points go on from it
+    )
 
     def add(self, loss: torch.Tensor, size: int) -> None:
         self.step += 1
@@ -93,6 +110,39 @@ class _Progress:
         if self.step % DIVERGENCE_CHECK_STEPS == 0 and not torch.isfinite(self.loss_sum):
             return Stop(f"loss became {float(self.loss_sum)} at step {self.step}", DIVERGED)
         return None
+
+    def start_epoch(self, epoch: int, generator: torch.Generator, source) -> int:
+        """Note the data order at the epoch's start (what a checkpoint keeps); the batches of it done
+        already (a run resumed into it: the generator is back at the epoch's start, the batches done
+        are drawn again and skipped, not trained on)."""
+        if self.epoch_start is not None and self.epoch == epoch:
+            return self.in_epoch
+        self.epoch, self.in_epoch = epoch, 0
+        self.epoch_start = {"generator": generator.get_state(), "source": source.state()}
+        return 0
+
+    def cumulative(self, energy_j: dict[str, float], duration_s: float) -> Spent:
+        """A reading of this attempt's window as the run's figures since its first start."""
+        if self.earlier is None:
+            return Spent(dict(energy_j), duration_s, self.points)
+        before = self.earlier.energy_j
+        total = {c: before.get(c, 0.0) + energy_j.get(c, 0.0) for c in {*before, *energy_j}}
+        return Spent(total, self.earlier.duration_s + duration_s, self.points)
+
+    def cumulative_measurement(self, total: Measurement) -> Measurement:
+        spent = self.cumulative(total.energy_j, total.duration_s)
+        return replace(total, energy_j=spent.energy_j, duration_s=spent.duration_s)
+
+    def state(self) -> dict | None:
+        if self.epoch_start is None or self.epoch_start["source"] is None:
+            return None  # a streamed joint source: its order cannot be saved
+        keys = ("step", "samples", "epoch", "in_epoch", "epoch_start")
+        return {k: getattr(self, k) for k in keys}
+
+    def load(self, state: dict, earlier: Spent) -> None:
+        for key, value in state.items():
+            setattr(self, key, value)
+        self.earlier, self.points = earlier, list(earlier.points)
 
 
 class _Stepper:
@@ -122,6 +172,20 @@ class _Stepper:
             self.scheduler.step()
         return loss
 
+    def state_dict(self) -> dict:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
+            "scaler": self.scaler.state_dict() if self.scaler is not None else None,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        if self.scaler is not None:
+            self.scaler.load_state_dict(state["scaler"])
+
 
 def train_to_target(
     model: nn.Module,
@@ -138,10 +202,13 @@ def train_to_target(
     on_eval: Callable[[EvalPoint], None] = lambda point: None,
     parameters=None,
     handlers: list[Handler] = (),
+    checkpoint: Checkpoint | None = None,
 ) -> RunOutcome:
     """Train ``model`` until ``evaluate`` reaches every target. ``parameters``: what the optimiser
     updates (all of the model's by default; the head alone when the backbone is frozen). ``handlers``:
-    stopping handlers consulted after the limits' own (divergence, targets, time).
+    stopping handlers consulted after the limits' own (divergence, targets, time). ``checkpoint``:
+    where the run's state is saved when a handler pauses it (``Pause``), and continued from when it
+    says so (``checkpoint.earlier``: the points and figures then go on from the earlier attempts').
 
     Exceptions from the model, data or step functions end the run as FAILED with the energy spent;
     KeyboardInterrupt and other BaseExceptions propagate."""
@@ -149,26 +216,9 @@ def train_to_target(
     model.to(device).train()
     steps_per_epoch = source.steps_per_epoch(cfg.batch_size)
     step = _Stepper(model, cfg, step_fn, parameters, device, steps_per_epoch, limits.max_epochs)
-    handlers = [*limits.handlers(), *handlers]
     progress = _Progress(loss_sum=torch.zeros((), device=device))
-    error = None
-
-    def record(epoch: float) -> EvalPoint:
-        point = _evaluate(model, evaluate, monitor, progress, epoch)
-        progress.loss_sum.zero_()
-        progress.loss_steps = 0
-        progress.points.append(point)
-        on_eval(point)
-        return point
-
-    monitor.begin("run")
-    try:
-        stop = _epochs(source, cfg, limits, generator, step, progress, record, handlers)
-    except Exception as exc:  # user code (a model, a data set, a step function) failed
-        stop = Stop("an exception ended the run", FAILED)
-        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-    total = monitor.end("run")
-
+    run = _Run(model, source, cfg, limits, monitor, evaluate, step, progress, generator)
+    stop, total, error = run.window([*limits.handlers(), *handlers], on_eval, checkpoint)
     status = status_of(stop)
     test = (
         test_evaluate(model)
@@ -178,15 +228,104 @@ def train_to_target(
     return _outcome(status, str(stop), total, progress, test, error)
 
 
+@dataclass
+class _Run:
+    """One attempt at a run: what its measured window needs."""
+
+    model: nn.Module
+    source: SingleSource
+    cfg: TrainConfig
+    limits: Limits
+    monitor: Monitor
+    evaluate: EvalFn
+    step: _Stepper
+    progress: _Progress
+    generator: torch.Generator
+
+    def window(self, handlers, on_eval, checkpoint: Checkpoint | None):
+        """Train inside the monitor's window ``run``, loading and saving the checkpoint in it (what
+        they cost is part of the run's energy). The stop, the window's reading, the error if any."""
+        progress, error = self.progress, None
+
+        def record(epoch: float) -> EvalPoint:
+            point = _evaluate(self.model, self.evaluate, self.monitor, progress, epoch)
+            progress.loss_sum.zero_()
+            progress.loss_steps = 0
+            progress.points.append(point)
+            on_eval(point)
+            return point
+
+        self.monitor.begin("run")
+        try:
+            if checkpoint is not None and checkpoint.earlier is not None:
+                self.resume(checkpoint)
+            stop = _epochs(
+                self.source,
+                self.cfg,
+                self.limits,
+                self.generator,
+                self.step,
+                progress,
+                record,
+                handlers,
+            )
+            paused = checkpoint is not None and isinstance(stop, Pause) and self.save(checkpoint)
+        except Exception as exc:  # user code (a model, a data set, a step function) failed
+            stop, paused = Stop("an exception ended the run", FAILED), False
+            error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        total = self.monitor.end("run")
+        if paused:  # the summary last: a checkpoint counts only once it is written
+            spent = progress.cumulative(total.energy_j, total.duration_s)
+            paused = _written(checkpoint, checkpoint.save_spent, spent)
+        if checkpoint is not None and not paused:
+            checkpoint.remove()
+        return stop, progress.cumulative_measurement(total), error
+
+    def resume(self, checkpoint: Checkpoint) -> None:
+        state = checkpoint.load_state()
+        self.model.load_state_dict(state["model"])
+        self.step.load_state_dict(state["stepper"])
+        self.progress.load(state["progress"], checkpoint.earlier)
+        self.generator.set_state(state["progress"]["epoch_start"]["generator"])
+        self.source.load_state(state["progress"]["epoch_start"]["source"])
+        set_rng_state(state["rng"])
+
+    def save(self, checkpoint: Checkpoint) -> bool:
+        progress = self.progress.state()
+        if progress is None:
+            log.warning("run %s: its data order cannot be saved; not resumable", checkpoint.run_key)
+            return False
+        model = self.model.state_dict()
+        state = {"progress": progress, "rng": rng_state()}
+        return _written(
+            checkpoint,
+            checkpoint.save_state,
+            {**state, "model": model, "stepper": self.step.state_dict()},
+        )
+
+
+def _written(checkpoint: Checkpoint, save, what) -> bool:
+    """Save ``what``; False (with a log line) when the disk refuses: the run stays paused, without a
+    checkpoint to continue from (it is then run again from its start)."""
+    try:
+        save(what)
+    except OSError as exc:
+        log.warning("run %s: its checkpoint could not be saved: %s", checkpoint.run_key, exc)
+        return False
+    return True
+
+
 def _epochs(source, cfg, limits: Limits, generator, step, progress, record, handlers) -> Stop:
-    """Train epoch after epoch; evaluate when due and ask the handlers. The reason the run stopped."""
+    """Train epoch after epoch (from where a resumed run stood); evaluate when due and ask the
+    handlers. The reason the run stopped."""
     steps_per_epoch = source.steps_per_epoch(cfg.batch_size)
     eval_due = limits.schedule(steps_per_epoch)
-    for epoch in range(limits.max_epochs):
-        for step_in_epoch, (batch, size) in enumerate(
-            source.epoch(cfg.batch_size, generator), start=1
-        ):
+    for epoch in range(progress.epoch, limits.max_epochs):
+        done = progress.start_epoch(epoch, generator, source)
+        batches = islice(source.epoch(cfg.batch_size, generator), done, None)
+        for step_in_epoch, (batch, size) in enumerate(batches, start=done + 1):
             progress.add(step(batch), size)
+            progress.in_epoch = step_in_epoch
             stop = progress.diverged()
             if stop is None and eval_due(progress.step, step_in_epoch):
                 stop = first_stop(handlers, record(epoch + step_in_epoch / steps_per_epoch))
@@ -201,6 +340,7 @@ def _epochs(source, cfg, limits: Limits, generator, step, progress, record, hand
 def _evaluate(model, evaluate, monitor, progress: _Progress, epoch: float) -> EvalPoint:
     accuracies = evaluate(model)
     so_far = monitor.read("run")  # after the evaluation: its cost counts
+    spent = progress.cumulative(so_far.energy_j, so_far.duration_s)
     return EvalPoint(
         index=len(progress.points),
         step=progress.step,
@@ -208,8 +348,8 @@ def _evaluate(model, evaluate, monitor, progress: _Progress, epoch: float) -> Ev
         samples_seen=progress.samples,
         train_loss=progress.mean_loss(),
         val_accuracy=sum(accuracies.values()) / len(accuracies),
-        elapsed_s=so_far.duration_s,
-        energy_j=dict(so_far.energy_j),
+        elapsed_s=spent.duration_s,
+        energy_j=spent.energy_j,
         task_accuracies=dict(accuracies),
     )
 

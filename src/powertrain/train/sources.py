@@ -33,6 +33,13 @@ class SingleSource:
         for batch in self.split.batches(batch_size, generator):
             yield batch, len(batch)
 
+    def state(self) -> dict | None:
+        """What an epoch's order depends on besides the generator: nothing (each epoch draws anew)."""
+        return {}
+
+    def load_state(self, state: dict) -> None:
+        pass
+
 
 class JointSource:
     """One batch from every task's split at each step. An epoch is a pass over the largest split; the
@@ -48,6 +55,19 @@ class JointSource:
 
     def steps_per_epoch(self, batch_size: int) -> int:
         return math.ceil(len(self) / batch_size)
+
+    def state(self) -> dict | None:
+        """Where each in-memory split's shuffled order stands (it runs on across epochs); None when a
+        split is streamed (a DataLoader's iterator cannot be saved)."""
+        if any(isinstance(s, StreamSplit) for s in self.splits.values()):
+            return None
+        return {name: [order.cpu(), position] for name, (order, position) in self._orders.items()}
+
+    def load_state(self, state: dict) -> None:
+        self._orders = {
+            name: (order.to(self.splits[name].x.device), int(position))
+            for name, (order, position) in state.items()
+        }
 
     def _next(self, name: str, batch_size: int, generator: torch.Generator) -> Split:
         split = self.splits[name]

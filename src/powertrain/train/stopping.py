@@ -28,6 +28,15 @@ class Stop(str):
         return self
 
 
+class Pause(Stop):
+    """A stop that only pauses the run (CENSORED for now): the loop saves its whole state when it was
+    given a checkpoint (``train/checkpoint.py``), so that it can be continued later where it stopped
+    (a search's rung budget; a promoted run goes on)."""
+
+    def __new__(cls, reason: str) -> Pause:
+        return super().__new__(cls, reason, Status.CENSORED)
+
+
 def status_of(reason: str) -> Status:
     """The status a stop reason ends a run with (CENSORED for a plain string)."""
     return getattr(reason, "status", Status.CENSORED)

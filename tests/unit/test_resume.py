@@ -1,0 +1,228 @@
+"""A run paused at an evaluation and resumed from its checkpoint goes on exactly as if it had never
+paused (CPU, one thread): the same losses and accuracies at every evaluation, its points and energy
+continuing from the first attempt's; a checkpoint that is not the run's is never resumed."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from powertrain.meters.detect import detect_meters
+from powertrain.records import CENSORED, Status
+from powertrain.study.config import parse_study
+from powertrain.study.execute import RunEnv, execute_run
+from powertrain.study.plan import plan
+from powertrain.study.resume import paused_spent, run_checkpoint
+from powertrain.train.stopping import Pause
+
+
+class Sink:
+    """Keeps one record per begin, as a store would."""
+
+    def __init__(self) -> None:
+        self.records: dict[int, dict] = {}
+
+    def begin(self, spec, hardware, provenance) -> int:
+        run_id = len(self.records) + 1
+        self.records[run_id] = {"points": [], "outcome": None}
+        return run_id
+
+    def eval_point(self, run_id, point) -> None:
+        self.records[run_id]["points"].append(point)
+
+    def timeline(self, run_id, timeline) -> None:
+        pass
+
+    def finish(self, run_id, outcome) -> None:
+        self.records[run_id]["outcome"] = outcome
+
+
+def study(task=None, **train):
+    return parse_study(
+        {
+            "name": "resume",
+            "task": {
+                "dataset": "digits",
+                "model": "mlp",
+                "model_options": {"hidden": [16]},
+                "target_accuracy": 1.0,  # never reached: K evaluations, to the epoch limit
+                "max_epochs": 3,
+                "evals_per_epoch": 3,
+                **(task or {}),
+            },
+            "grid": {"learning_rate": [0.05]},
+            "train": {"batch_size": 64, "momentum": 0.9, "scheduler": "cosine", **train},
+            "seeds": [3],
+            "threads": 1,
+            "meters": {"backends": ["estimate"]},
+        }
+    )
+
+
+def pause_at(index: int):
+    """A handler that pauses the run at its evaluation ``index``, once."""
+
+    def handler(point):
+        return Pause(f"paused at {index}") if point.index == index else None
+
+    return handler
+
+
+def env_for(s, tmp_path, handler=None):
+    env = RunEnv.open(s, detection=detect_meters(["estimate"]), artifacts_dir=tmp_path)
+    if handler is not None:
+        env.stop_handlers = lambda spec: [handler]
+    return env
+
+
+def curve(points):
+    return [
+        (p.index, p.step, p.epoch, p.samples_seen, p.train_loss, p.val_accuracy) for p in points
+    ]
+
+
+EVERY_7_STEPS = {"eval_every_steps": 7}  # pauses fall anywhere in an epoch (20 steps)
+
+
+@pytest.mark.parametrize(
+    ("pauses", "train", "task", "evals"),
+    [
+        ([1], {}, {}, 9),  # 3 epochs x 3 evaluations
+        ([2, 5], {"optimizer": "adam", "scheduler": "step"}, {}, 9),
+        ([0, 3, 7], {}, {}, 9),
+        ([1, 2, 4], {"optimizer": "adamw"}, EVERY_7_STEPS, 9),  # 8, and where the limit left it
+    ],
+)
+def test_a_paused_and_resumed_run_trains_exactly_as_an_uninterrupted_one(
+    tmp_path, pauses, train, task, evals
+):
+    s = study(task, **train)
+    (spec,) = plan(s, [])
+    whole = Sink()
+    execute_run(spec, env_for(s, tmp_path / "whole"), whole)
+    (uninterrupted,) = whole.records.values()
+    assert len(uninterrupted["points"]) == evals
+
+    sink, run_id = Sink(), None
+    for attempt, index in enumerate([*pauses, None]):
+        env = env_for(s, tmp_path, pause_at(index) if index is not None else None)
+        run_id = sink.begin(spec, {}, {}) if run_id is None else run_id
+        outcome = execute_run(spec, env, sink, run_id=run_id, resume=attempt > 0)
+        if index is not None:
+            assert outcome.status == CENSORED and outcome.stop_reason == f"paused at {index}"
+            assert run_checkpoint(spec, env).path.is_file()
+    (resumed,) = sink.records.values()
+    assert curve(resumed["points"]) == curve(uninterrupted["points"])
+    energies = [p.total_energy_j for p in resumed["points"]]
+    elapsed = [p.elapsed_s for p in resumed["points"]]
+    assert energies == sorted(energies) and elapsed == sorted(elapsed)
+    assert outcome.total_energy_j >= energies[-1] and outcome.duration_s >= elapsed[-1]
+    assert outcome.steps == uninterrupted["outcome"].steps
+    assert outcome.final_val_accuracy == uninterrupted["outcome"].final_val_accuracy
+    assert paused_spent(spec, env) is None and not list(
+        tmp_path.rglob("*.pt")
+    )  # removed at the end
+
+
+def test_the_resumed_attempts_totals_include_the_earlier_ones(tmp_path):
+    s = study()
+    (spec,) = plan(s, [])
+    sink = Sink()
+    first = execute_run(spec, env_for(s, tmp_path, pause_at(2)), sink)
+    spent = paused_spent(spec, env_for(s, tmp_path))
+    assert spent.total_energy_j == pytest.approx(first.total_energy_j)  # the save included
+    assert spent.duration_s == pytest.approx(first.duration_s)
+    assert [p.index for p in spent.points] == [0, 1, 2]
+    # In a new record (another process): the earlier points come first, then the rest.
+    second = execute_run(spec, env_for(s, tmp_path), sink, resume=True)
+    points = sink.records[2]["points"]
+    assert [p.index for p in points] == list(range(9))
+    assert points[3].total_energy_j > first.total_energy_j
+    assert second.total_energy_j > first.total_energy_j and second.steps == points[-1].step
+
+
+def test_a_checkpoint_of_another_spec_is_not_resumed(tmp_path, caplog):
+    s = study()
+    (spec,) = plan(s, [])
+    env = env_for(s, tmp_path, pause_at(1))
+    execute_run(spec, env, Sink())
+    summary = run_checkpoint(spec, env).summary_path
+    data = json.loads(summary.read_text())
+    summary.write_text(json.dumps({**data, "spec_sha256": "another"}))
+    sink = Sink()
+    outcome = execute_run(spec, env_for(s, tmp_path), sink, run_id=sink.begin(spec, {}, {}))
+    assert "starting afresh" not in caplog.text  # not asked to resume: the file is just replaced
+    sink = Sink()
+    execute_run(spec, env_for(s, tmp_path, pause_at(1)), sink)
+    summary.write_text(json.dumps({**json.loads(summary.read_text()), "run_key": "other"}))
+    resumed = execute_run(spec, env_for(s, tmp_path), sink, run_id=1, resume=True)
+    assert "starting afresh" in caplog.text
+    assert sorted(sink.records) == [1, 2]  # begun afresh: a new record from index 0
+    assert [p.index for p in sink.records[2]["points"]] == list(range(9))
+    assert resumed.steps == outcome.steps and resumed.status == Status.CENSORED
+    assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("checkpoints/*.json"))
+
+
+def test_checkpoints_load_with_weights_only(tmp_path):
+    s = study()
+    (spec,) = plan(s, [])
+    env = env_for(s, tmp_path, pause_at(0))
+    execute_run(spec, env, Sink())
+    state = torch.load(run_checkpoint(spec, env).path, weights_only=True)
+    assert state["run_key"] == spec.run_key and set(state) >= {"model", "stepper", "rng"}
+    assert not list(tmp_path.rglob("*.partial"))
+
+
+def test_a_multitask_run_resumes_its_joint_data_order(tmp_path):
+    # The smaller task's shuffled order runs on across epochs (100 samples, 10 batches of 32 an
+    # epoch: the second epoch begins 64 into it): the checkpoint keeps where it stood.
+    s = parse_study(
+        {
+            "name": "joint",
+            "task": {
+                "dataset": "fashion-mnist",
+                "dataset_options": {"train_size": 300, "val_size": 100, "test_size": 100},
+                "model": "mlp",
+                "model_options": {"hidden": [16]},
+                "target_accuracy": 1.0,
+                "max_epochs": 2,
+                "evals_per_epoch": 2,
+            },
+            "extra_tasks": [
+                {
+                    "name": "mnist",
+                    "dataset": "mnist-5k",
+                    "dataset_options": {"train_size": 100},
+                    "target_accuracy": 1.0,
+                }
+            ],
+            "train": {"learning_rate": 0.05, "momentum": 0.9, "batch_size": 32},
+            "grid": {"paradigm": ["multitask"]},
+            "seeds": [1],
+            "threads": 1,
+            "meters": {"backends": ["estimate"]},
+        }
+    )
+    (spec,) = plan(s, [])
+    whole = Sink()
+    execute_run(spec, env_for(s, tmp_path / "whole"), whole)
+    sink = Sink()
+    execute_run(spec, env_for(s, tmp_path, pause_at(2)), sink)  # in the second epoch
+    execute_run(spec, env_for(s, tmp_path), sink, run_id=1, resume=True)
+    assert len(whole.records[1]["points"]) == 4
+    assert curve(sink.records[1]["points"]) == curve(whole.records[1]["points"])
+    accuracies = [p.task_accuracies for p in sink.records[1]["points"]]
+    assert accuracies == [p.task_accuracies for p in whole.records[1]["points"]]
+
+
+def test_a_checkpoint_the_disk_refuses_leaves_the_run_paused_without_one(tmp_path, caplog):
+    s = study()
+    (spec,) = plan(s, [])
+    env = env_for(s, tmp_path, pause_at(1))
+    (tmp_path / "resume").mkdir()
+    (tmp_path / "resume" / "checkpoints").write_text("a file where the folder should be")
+    outcome = execute_run(spec, env, Sink())
+    assert outcome.status == CENSORED and outcome.stop_reason == "paused at 1"
+    assert "could not be saved" in caplog.text and paused_spent(spec, env) is None
