@@ -122,7 +122,7 @@ def test_live_halving_continues_a_promoted_run_where_it_paused(tmp_path, monkeyp
         live = search_study(s, store)
         runs = store.runs("tiny-search")
         points = {r.run_key: store.eval_points(r.id) for r in runs}
-    assert len(resumed) >= 2 and runs[0].run_key in resumed  # the probe, and a promoted run
+    assert resumed  # rung 0 pauses every setup at its first evaluation; promoted ones continue
     assert live.cost.superseded_j == 0  # nothing re-run from scratch
     assert len({r.run_key for r in runs}) == len(runs) == live.cost.runs_started
     for run in runs:  # one record per run: every point once, cumulative since its first start
@@ -132,8 +132,8 @@ def test_live_halving_continues_a_promoted_run_where_it_paused(tmp_path, monkeyp
         energies = [p.total_energy_j for p in pts]
         assert energies == sorted(energies) and run.outcome.total_energy_j >= energies[-1]
         assert run.outcome.steps == pts[-1].step
-    probe = runs[0]  # paused at its first evaluation, then promoted: continued past it
-    assert len(points[probe.run_key]) > 1
+    for key in resumed:  # paused at its first evaluation, then promoted: continued past it
+        assert len(points[key]) > 1
     assert live.cost.spent_j == pytest.approx(live.outcome.total_j)
     assert not list(
         tmp_path.rglob("checkpoints/*")
