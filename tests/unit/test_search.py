@@ -156,3 +156,14 @@ def test_halving_takes_its_finalists_to_the_target_together(store, rank):
     ended = [k for k, (status, _, _) in last.items() if status in ("reached", "limit", "stopped")]
     assert len(ended) >= 2  # eta 12 keeps one setup of 12, but never fewer than the 2 finalists
     assert any(status == "reached" for status, _, _ in last.values())
+
+
+def test_halving_budget_settings_are_checked_at_the_edge(store):
+    with pytest.raises(PowertrainError, match=r"growth \(budget factor\) must be > 1, got 1"):
+        simulate(store, "made-up", "halving", growth=1)
+    with pytest.raises(PowertrainError, match="min_budget_j must be > 0 J, got nan"):
+        simulate(store, "made-up", "halving", min_budget_j=float("nan"))
+    # a rung 0 in joules: every setup runs until it has spent at least 5 J, not to one evaluation
+    first = _replay_rungs(store, min_budget_j=5.0)[0]
+    assert all(energy_j >= 5.0 or status != "paused" for status, _, energy_j in first.values())
+    assert any(points > 1 for _, points, _ in first.values())
