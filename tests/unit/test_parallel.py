@@ -207,7 +207,8 @@ def test_the_coordinator_claims_for_a_worker_and_keeps_its_power_limit_journal()
     from powertrain.store.claims import Owner
     from powertrain.store.memory import MemoryStore
     from powertrain.study.execute import StoreSink
-    from powertrain.study.executors.workers import WorkerSlot, _PipeSink, _Worker
+    from powertrain.study.executors.worker_side import _PipeSink
+    from powertrain.study.executors.workers import WorkerSlot, _Worker
 
     store = MemoryStore()
     store.save_study("s", {})

@@ -77,29 +77,38 @@ def _budget(budget_j: float):
 
 class _DeferringSink:
     """StoreSink, except that a run the search stopped is finished only when the search ends (it may
-    be started afresh before then, which replaces its record); every point also goes to the trial."""
+    be started afresh before then, which replaces its record). Each run's points are kept by run key
+    (``points``); a run whose trial is in ``trials`` updates it point by point (runs at once see each
+    other as they are now)."""
 
     def __init__(self, inner: StoreSink) -> None:
-        self.inner, self.deferred, self.points = inner, {}, []
-        self.tagged: list[_Tagged] = []  # the search's handlers of the run under way
+        self.inner, self.deferred = inner, {}
+        self.keys: dict[int, str] = {}  # run id -> run key, of the runs under way
+        self.points: dict[str, list[EvalPoint]] = {}
+        self.tagged: dict[str, list[_Tagged]] = {}  # the search's handlers of each run, by run key
+        self.trials: dict[str, Trial] = {}
 
     def begin(self, spec, hardware, provenance) -> int:
         self.deferred.pop(spec.run_key, None)  # its earlier attempt is replaced by begin_run
-        self.points = []
         run_id = self.inner.begin(spec, hardware, provenance)
-        self._key = spec.run_key
+        self.keys[run_id], self.points[spec.run_key] = spec.run_key, []
         return run_id
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
-        self.points.append(point)
+        key = self.keys[run_id]
+        self.points[key].append(point)
+        if (trial := self.trials.get(key)) is not None:
+            trial.points.append(point)
+            trial.energy_j = point.total_energy_j
         self.inner.eval_point(run_id, point)
 
     def timeline(self, run_id: int, timeline) -> None:
         self.inner.timeline(run_id, timeline)
 
     def finish(self, run_id: int, outcome) -> None:
-        if outcome.status == CENSORED and any(t.fired for t in self.tagged):
-            self.deferred[self._key] = (run_id, outcome)
+        key = self.keys.pop(run_id)
+        if outcome.status == CENSORED and any(t.fired for t in self.tagged.get(key, ())):
+            self.deferred[key] = (run_id, outcome)
         else:
             self.inner.finish(run_id, outcome)
 
@@ -108,6 +117,16 @@ class _DeferringSink:
             reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
             self.inner.finish(run_id, dataclasses.replace(outcome, stop_reason=reason))
         self.deferred.clear()
+
+    @property
+    def store(self):
+        return self.inner.store
+
+    def pending_power_limits(self) -> dict[str, float]:  # the journal is the inner sink's store
+        return self.inner.pending_power_limits()
+
+    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
+        self.inner.note_power_limit(gpu_uuid, previous_w)
 
 
 class LiveExecutor:
@@ -142,7 +161,7 @@ class LiveExecutor:
             tagged.append(_Tagged(_budget(start.budget_j), "pause"))
         self._handlers = tagged
         outcome = self._execute(spec, tagged)
-        _settle(trial, outcome, self.sink.points, tagged)
+        _settle(trial, outcome, self.sink.points[spec.run_key], tagged)
 
     def _execute(self, spec: RunSpec, tagged: list[_Tagged]):
         try:
@@ -151,7 +170,7 @@ class LiveExecutor:
             raise PowertrainError(
                 f"{exc}; a live search needs its study to itself: wait for it or stop it"
             ) from None
-        self.sink.tagged = tagged
+        self.sink.tagged[spec.run_key] = tagged
         try:
             return execute_run(spec, self.env, self.sink, run_id=run_id)
         finally:
@@ -184,29 +203,41 @@ def live_space(study: StudyConfig) -> Space:
 
 
 def search_with_strategy(
-    study: StudyConfig, store, env: RunEnv, config: SearchConfig, reporter=None, seed: int = 0
+    study: StudyConfig,
+    store,
+    env: RunEnv,
+    config: SearchConfig,
+    reporter=None,
+    seed: int = 0,
+    executor=None,
 ) -> LiveSearch:
-    """Drive ``config.strategy`` (zeus, bound, halving, thompson) live over the study's grid."""
-    strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
-    executor = LiveExecutor(study, store, env, reporter)
-    try:
-        outcome = run_search(strategy, live_space(study), executor, config.confirm_seeds)
-    finally:
-        executor.sink.flush()
-    labels = {k: s.label() for k, s in executor.setups.items()}
+    """Drive ``config.strategy`` (zeus, bound, halving, thompson) live over the study's grid: here,
+    one run after another, or with a ``WorkersExecutor`` up to its workers runs at once."""
+    if executor is not None:
+        from powertrain.search.pool import search_on_workers
+
+        live, outcome, confirms = search_on_workers(
+            study, store, env, config, executor, reporter, seed
+        )
+    else:
+        strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
+        live, confirms = LiveExecutor(study, store, env, reporter), strategy.confirm
+        try:
+            outcome = run_search(strategy, live_space(study), live, config.confirm_seeds)
+        finally:
+            live.sink.flush()
+    labels = {k: s.label() for k, s in live.setups.items()}
     cost = search_cost(
         study,
         store,
         config.strategy,
         pick=labels.get(outcome.pick),
-        confirmed=outcome.confirmed and strategy.confirm,
+        confirmed=outcome.confirmed and confirms,
         superseded_j=sum(
-            t.earlier_j for k, t in outcome.history.trials.items() if k not in executor.reused
+            t.earlier_j for k, t in outcome.history.trials.items() if k not in live.reused
         ),
-        reused_keys=[
-            run_spec(study, executor.setups[s], seed_).run_key for s, seed_ in executor.reused
-        ],
-        started_keys=_started_keys(study, executor, outcome),
+        reused_keys=[run_spec(study, live.setups[s], seed_).run_key for s, seed_ in live.reused],
+        started_keys=_started_keys(study, live, outcome),
     )
     return LiveSearch(cost, outcome)
 

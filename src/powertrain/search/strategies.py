@@ -165,6 +165,8 @@ class Halving(Strategy):
             probe = history.trial(first, space.seeds[first][0])
             if probe is None:
                 return [Start(first, space.seeds[first][0], budget_j=0.0)]
+            if probe.status == RUNNING:  # runs at once (search/concurrent.py): wait for it
+                return []
             self.budget_j = max(probe.energy_j, 1e-9)
         if self.alive is None:
             self.alive = list(space.setups)
@@ -177,6 +179,8 @@ class Halving(Strategy):
             if todo:
                 return todo
             trials = [history.trial(s, space.seeds[s][0]) for s in self.alive]
+            if any(t.status == RUNNING for t in trials):  # the rung is not done: wait for it
+                return []
             ranked = sorted(
                 (t for t in trials if t.status in (REACHED, PAUSED)),
                 key=self._ranker(history),

@@ -1,0 +1,97 @@
+"""Live search with runs at once: the concurrent driver's pool (``concurrent.Pool``) on the workers
+executor (``study/executors/workers.py``).
+
+Each start is a run handed to a worker, which trains it with the one run body in its own ``RunEnv``.
+Its stops are decided here, in the coordinator, where the history is: after each evaluation point the
+worker asks, and the answer is the strategy's handler for that trial, the rung budget (halving's pause)
+or a predicted stop, with the history as it is at that moment (another run may have just set a better
+best). Each trial's points and energy are kept up to date as the points arrive, so the strategy sees
+the runs under way as they stand. What the one-after-another ``LiveExecutor`` does otherwise holds
+here too: a stopped run is finished in the store only when the search ends, runs the store had
+finished before are fed from it, and a paused run that is promoted is handed out again (to whichever
+worker is free).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from powertrain.errors import PowertrainError
+from powertrain.search.concurrent import Stop, run_search_at_once
+from powertrain.search.live import LiveExecutor, _budget, _settle, _Tagged, live_space
+from powertrain.search.space import RUNNING, Start, Trial
+from powertrain.search.strategies import make_strategy
+from powertrain.study.plan import run_spec
+from powertrain.train.stopping import first_stop
+
+if TYPE_CHECKING:
+    from powertrain.search.driver import SearchOutcome
+    from powertrain.study.execute import RunEnv
+    from powertrain.study.executors.workers import WorkerSession, WorkersExecutor
+    from powertrain.study.search_config import SearchConfig
+
+
+class WorkersPool(LiveExecutor):
+    """``concurrent.Pool`` on a workers executor's session (``session`` is set once it is open)."""
+
+    def __init__(self, study, store, env: RunEnv, reporter) -> None:
+        super().__init__(study, store, env, reporter)
+        self.session: WorkerSession | None = None
+        self.running: dict[str, tuple[Trial, list[_Tagged]]] = {}  # by run key
+
+    def capacity(self) -> int:
+        return self.session.capacity()
+
+    def in_flight(self) -> int:
+        return len(self.running)
+
+    def start(self, start: Start, trial: Trial, stop: Stop) -> None:
+        spec = run_spec(self.study, self.setups[start.setup], start.seed)
+        if spec.run_key in self.stored:
+            self._reuse(spec, start, trial, stop)
+            return
+        if trial.points or trial.energy_j:  # paused: halving promotes it; re-run from scratch
+            trial.earlier_j += trial.energy_j
+            trial.points, trial.energy_j = [], 0.0
+        trial.status = RUNNING
+        tagged = [_Tagged(stop, "stop")]
+        if start.budget_j is not None:
+            tagged.append(_Tagged(_budget(start.budget_j), "pause"))
+        handlers = [*tagged, *self.env.stop_handlers(spec)]  # then a predicted stop, if asked
+        self.sink.tagged[spec.run_key], self.sink.trials[spec.run_key] = tagged, trial
+        self.running[spec.run_key] = (trial, tagged)
+        self.session.submit(spec, lambda point: first_stop(handlers, point))
+
+    def wait(self) -> None:
+        for spec, outcome in self.session.wait():
+            trial, tagged = self.running.pop(spec.run_key)
+            self.sink.trials.pop(spec.run_key, None)
+            if outcome is None:
+                raise PowertrainError(
+                    f"run {spec.run_key} is held by another process; a live search needs its"
+                    " study to itself: wait for it or stop it"
+                )
+            _settle(trial, outcome, self.sink.points.get(spec.run_key, []), tagged)
+
+
+def search_on_workers(
+    study,
+    store,
+    env: RunEnv,
+    config: SearchConfig,
+    executor: WorkersExecutor,
+    reporter=None,
+    seed: int = 0,
+) -> tuple[WorkersPool, SearchOutcome, bool]:
+    """Drive ``config.strategy`` live with up to the executor's workers runs at once. Returns the
+    pool (what it started and reused), the search's outcome, and whether the strategy confirms."""
+    strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
+    pool = WorkersPool(study, store, env, reporter)
+    try:
+        with executor.session(study, pool.sink) as pool.session:
+            outcome = run_search_at_once(strategy, live_space(study), pool, config.confirm_seeds)
+    finally:
+        pool.sink.flush()
+    return pool, outcome, strategy.confirm
