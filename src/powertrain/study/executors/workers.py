@@ -271,7 +271,11 @@ class WorkerSession:
         for w in self.workers:
             if w.ready and w.spec is None and self.todo:
                 (w.spec, w.stop), w.outcome = self.todo.pop(0), None
-                w.conn.send((w.spec, w.stop is not None))
+                try:
+                    w.conn.send((w.spec, w.stop is not None))
+                except OSError:  # it died: given back, and poll replaces the worker
+                    self.todo.insert(0, (w.spec, w.stop))
+                    w.spec = w.stop = None
 
     def poll(self) -> list[tuple[RunSpec, RunOutcome | None]]:
         """Hand out what waits to free workers; act on what they sent within ``POLL_S``."""
