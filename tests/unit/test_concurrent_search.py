@@ -110,13 +110,27 @@ def test_every_strategy_finishes_at_once_with_each_run_settled(strategy):
         assert (outcome.history.trials[key].earlier_j > 0) == (n > 1)
 
 
+class RungPool(FakePool):
+    """Fails a start of a new rung (another budget) while a run of the last one is under way."""
+
+    budgets: list = []
+
+    def start(self, start, trial, stop) -> None:
+        under_way = {s.budget_j for s, *_ in self.running.values()}
+        assert under_way <= {start.budget_j}, f"rung {start.budget_j} began beside {under_way}"
+        if not self.budgets or self.budgets[-1] != start.budget_j:
+            self.budgets = [*self.budgets, start.budget_j]
+        super().start(start, trial, stop)
+
+
 def test_halving_waits_for_its_rung_and_picks_as_it_does_one_run_at_a_time():
     data = load_curves(made_up_study(setups=9, jitter=0.0), "made-up")
     space = space_of(data)
     alone = run_search(make_strategy("halving"), space, replay_executor(data.curves))
-    pool = FakePool(data.curves, 3)
+    pool = RungPool(data.curves, 3)
     at_once = run_search_at_once(make_strategy("halving"), space, pool)
     assert at_once.pick == alone.pick and at_once.confirmed
+    assert len(pool.budgets) > 2  # several rungs, each begun once the one before had ended
     assert set(pool.starts) == set(at_once.history.trials)  # nothing created and left unrun
     assert set(at_once.history.trials) == set(alone.history.trials)  # the same rungs
 

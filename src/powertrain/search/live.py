@@ -205,41 +205,29 @@ def live_space(study: StudyConfig) -> Space:
 
 
 def search_with_strategy(
-    study: StudyConfig,
-    store,
-    env: RunEnv,
-    config: SearchConfig,
-    reporter=None,
-    seed: int = 0,
-    executor=None,
+    study: StudyConfig, store, env: RunEnv, config: SearchConfig, reporter=None, seed: int = 0
 ) -> LiveSearch:
-    """Drive ``config.strategy`` (zeus, bound, halving, thompson) live over the study's grid: here,
-    one run after another, or with a ``WorkersExecutor`` up to its workers runs at once."""
-    if executor is not None:
-        from powertrain.search.pool import search_on_workers
-
-        live, outcome, confirms = search_on_workers(
-            study, store, env, config, executor, reporter, seed
-        )
-    else:
-        strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
-        live, confirms = LiveExecutor(study, store, env, reporter), strategy.confirm
-        try:
-            outcome = run_search(strategy, live_space(study), live, config.confirm_seeds)
-        finally:
-            live.sink.flush()
-    labels = {k: s.label() for k, s in live.setups.items()}
+    """Drive ``config.strategy`` (zeus, bound, halving, thompson) live over the study's grid."""
+    strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
+    executor = LiveExecutor(study, store, env, reporter)
+    try:
+        outcome = run_search(strategy, live_space(study), executor, config.confirm_seeds)
+    finally:
+        executor.sink.flush()
+    labels = {k: s.label() for k, s in executor.setups.items()}
     cost = search_cost(
         study,
         store,
         config.strategy,
         pick=labels.get(outcome.pick),
-        confirmed=outcome.confirmed and confirms,
+        confirmed=outcome.confirmed and strategy.confirm,
         superseded_j=sum(
-            t.earlier_j for k, t in outcome.history.trials.items() if k not in live.reused
+            t.earlier_j for k, t in outcome.history.trials.items() if k not in executor.reused
         ),
-        reused_keys=[run_spec(study, live.setups[s], seed_).run_key for s, seed_ in live.reused],
-        started_keys=_started_keys(study, live, outcome),
+        reused_keys=[
+            run_spec(study, executor.setups[s], seed_).run_key for s, seed_ in executor.reused
+        ],
+        started_keys=_started_keys(study, executor, outcome),
     )
     return LiveSearch(cost, outcome)
 

@@ -20,14 +20,22 @@ import numpy as np
 
 from powertrain.errors import PowertrainError
 from powertrain.search.concurrent import Stop, run_search_at_once
-from powertrain.search.live import LiveExecutor, _budget, _settle, _Tagged, live_space
+from powertrain.search.cost import SearchCost, search_cost
+from powertrain.search.live import (
+    LiveExecutor,
+    LiveSearch,
+    _budget,
+    _settle,
+    _started_keys,
+    _Tagged,
+    live_space,
+)
 from powertrain.search.space import RUNNING, Start, Trial
 from powertrain.search.strategies import make_strategy
 from powertrain.study.plan import run_spec
 from powertrain.train.stopping import first_stop
 
 if TYPE_CHECKING:
-    from powertrain.search.driver import SearchOutcome
     from powertrain.study.execute import RunEnv
     from powertrain.study.executors.workers import WorkerSession, WorkersExecutor
     from powertrain.study.search_config import SearchConfig
@@ -84,9 +92,8 @@ def search_on_workers(
     executor: WorkersExecutor,
     reporter=None,
     seed: int = 0,
-) -> tuple[WorkersPool, SearchOutcome, bool]:
-    """Drive ``config.strategy`` live with up to the executor's workers runs at once. Returns the
-    pool (what it started and reused), the search's outcome, and whether the strategy confirms."""
+) -> LiveSearch:
+    """``live.search_with_strategy`` with up to the executor's workers runs at once."""
     strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
     pool = WorkersPool(study, store, env, reporter)
     try:
@@ -94,4 +101,22 @@ def search_on_workers(
             outcome = run_search_at_once(strategy, live_space(study), pool, config.confirm_seeds)
     finally:
         pool.sink.flush()
-    return pool, outcome, strategy.confirm
+    return LiveSearch(_cost(study, store, config, strategy.confirm, pool, outcome), outcome)
+
+
+def _cost(study, store, config, confirms: bool, pool: WorkersPool, outcome) -> SearchCost:
+    """What ``search_with_strategy`` reports: every run started (the store's attempts and those
+    re-run from scratch), runs reused from the store apart."""
+    labels = {k: s.label() for k, s in pool.setups.items()}
+    return search_cost(
+        study,
+        store,
+        config.strategy,
+        pick=labels.get(outcome.pick),
+        confirmed=outcome.confirmed and confirms,
+        superseded_j=sum(
+            t.earlier_j for k, t in outcome.history.trials.items() if k not in pool.reused
+        ),
+        reused_keys=[run_spec(study, pool.setups[s], seed_).run_key for s, seed_ in pool.reused],
+        started_keys=_started_keys(study, pool, outcome),
+    )

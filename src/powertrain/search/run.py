@@ -89,8 +89,12 @@ def search_study(
         from powertrain.search.optuna_live import search_with_optuna
 
         live = search_with_optuna(study, store, env, config, reporter, seed)
+    elif executor is not None:  # a WorkersExecutor: its workers' runs at once
+        from powertrain.search.pool import search_on_workers
+
+        live = search_on_workers(study, store, env, config, executor, reporter, seed)
     else:
-        live = search_with_strategy(study, store, env, config, reporter, seed, executor)
+        live = search_with_strategy(study, store, env, config, reporter, seed)
     return dataclasses.replace(live, study=study.name)
 
 

@@ -178,9 +178,9 @@ class Halving(Strategy):
             ]
             if todo:
                 return todo
+            if any(history.trial(s, space.seeds[s][0]).status == RUNNING for s in self.alive):
+                return []  # runs at once (search/concurrent.py): the rung is not done, wait
             trials = [history.trial(s, space.seeds[s][0]) for s in self.alive]
-            if any(t.status == RUNNING for t in trials):  # the rung is not done: wait for it
-                return []
             ranked = sorted(
                 (t for t in trials if t.status in (REACHED, PAUSED)),
                 key=self._ranker(history),
