@@ -3,6 +3,7 @@ in the coordinator (tiny digits/MLP study of test_live_search, one thread per wo
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 from collections import Counter
@@ -15,7 +16,7 @@ from powertrain.search.run import search_study
 from powertrain.store import open_store
 from powertrain.study.execute import StoreSink
 from powertrain.study.executors.workers import WorkerSession, WorkersExecutor
-from tests.cli_helpers import powertrain
+from tests.cli_helpers import last_json, powertrain
 from tests.integration.test_live_search import best_setup, grid_store, study  # noqa: F401
 from tests.integration.test_parallel_cli import (
     SLOW,
@@ -80,6 +81,19 @@ def test_halving_on_two_workers_trains_each_run_once_per_attempt(tmp_path, monke
     assert len(runs) == len(trials) == len(submitted)
     assert any(n > 1 for n in submitted.values())  # promoted to a later rung: handed out again
     assert live.cost.spent_j == pytest.approx(live.outcome.total_j)
+
+
+def test_a_killed_worker_fails_its_run_and_the_search_goes_on(tmp_path):
+    db, path = tmp_path / "r.db", write(tmp_path, SLOW)
+    proc = start(str(path), "--db", str(db), "--strategy", "bound", "--workers", "2", "--json")
+    wait_for_two_running_runs(db, proc)
+    workers_of(proc.pid)[0].send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert last_json(out)["search"]["strategy"] == "bound"
+    failed = [r for r in assert_each_run_once(db) if r[1] == "failed"]
+    assert len(failed) == 1  # the killed worker's run, with why; a new worker took its place
+    assert "worker process running it died" in json.loads(failed[0][2])["error"]
 
 
 def test_a_killed_coordinator_leaves_the_search_to_the_next_run(tmp_path):
