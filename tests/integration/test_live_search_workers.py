@@ -125,8 +125,9 @@ def test_shard_and_ray_are_refused_with_a_search_and_say_why(tmp_path):
     with open_store(tmp_path / "r.db") as store:
         with pytest.raises(PowertrainError, match="--shard splits a study's runs"):
             run_with_search(study(), store, strategy="bound", shard=(0, 2))
-        with pytest.raises(PowertrainError, match="a Ray task cannot ask this process"):
-            run_with_search(study(), store, strategy="halving", executor=RayExecutor())
+        eager = {"strategy": "grid", "predict_stop": {"threshold": 0.5}}
+        with pytest.raises(PowertrainError, match="the grid's Ray tasks take no stop"):
+            run_with_search(study(search=eager), store, executor=RayExecutor())
         with pytest.raises(PowertrainError, match="optuna asks Optuna for one trial"):
             run_with_search(
                 study(search={"strategy": "optuna", "trials": 2}), store, executor=two_workers()

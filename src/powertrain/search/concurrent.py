@@ -34,7 +34,7 @@ Stop = Callable[[EvalPoint], "str | None"]
 
 
 class Pool(Protocol):
-    """Where a concurrent search's runs execute (live: ``search.pool.WorkersPool``)."""
+    """Where a concurrent search's runs execute (live: ``search.pool.SessionPool``)."""
 
     def capacity(self) -> int:
         """How many more runs could be under way now."""

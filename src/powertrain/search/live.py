@@ -13,7 +13,7 @@ stops, with real training (``execute_run``, the one run body) in place of replay
 - Runs the store had finished before the search began are fed from the store, not trained again, and
   reported apart (``reused_j``: spent earlier).
 - ``LiveExecutor`` trains one run after another in this process (``driver.run_search``); with a
-  workers executor, ``pool.WorkersPool`` runs several at once (``concurrent.run_search_at_once``).
+  workers or Ray executor, ``pool.SessionPool`` runs several at once (``concurrent.py``).
 """
 
 from __future__ import annotations

@@ -1,15 +1,15 @@
-"""Live search with runs at once: the concurrent driver's pool (``concurrent.Pool``) on the workers
-executor (``study/executors/workers.py``).
+"""Live search with runs at once: the concurrent driver's pool (``concurrent.Pool``) on an executor's
+session: the workers executor's (``study/executors/workers.py``) or Ray's (``ray_session.py``).
 
-Each start is a run handed to a worker, which trains it with the one run body in its own ``RunEnv``.
-Its stops are decided here, in the coordinator, where the history is: after each evaluation point the
-worker asks, and the answer is the strategy's handler for that trial, the rung budget (halving's pause)
-or a predicted stop, with the history as it is at that moment (another run may have just set a better
-best). Each trial's points and energy are kept up to date as the points arrive, so the strategy sees
-the runs under way as they stand. What the one-after-another ``LiveExecutor`` does otherwise holds
-here too: a stopped run is finished in the store only when the search ends, runs the store had
-finished before are fed from it, and a paused run that is promoted is handed out again (to whichever
-worker is free).
+Each start is a run handed to a worker (or a Ray task), which trains it with the one run body in its
+own ``RunEnv``. Its stops are decided here, in the coordinator, where the history is: after each
+evaluation point the run asks, and the answer is the strategy's handler for that trial, the rung budget
+(halving's pause) or a predicted stop, with the history as it is at that moment (another run may have
+just set a better best). On workers each trial's points and energy are kept up to date as the points
+arrive, so the strategy sees the runs under way as they stand (a Ray task's records come back when it
+ends). What the one-after-another ``LiveExecutor`` does otherwise holds here too: a stopped run is
+finished in the store only when the search ends, runs the store had finished before are fed from it,
+and a paused run that is promoted is handed out again (to whichever worker is free).
 """
 
 from __future__ import annotations
@@ -37,16 +37,18 @@ from powertrain.train.stopping import first_stop
 
 if TYPE_CHECKING:
     from powertrain.study.execute import RunEnv
-    from powertrain.study.executors.workers import WorkerSession, WorkersExecutor
+    from powertrain.study.executors.ray_session import RaySession
+    from powertrain.study.executors.workers import WorkerSession
     from powertrain.study.search_config import SearchConfig
 
 
-class WorkersPool(LiveExecutor):
-    """``concurrent.Pool`` on a workers executor's session (``session`` is set once it is open)."""
+class SessionPool(LiveExecutor):
+    """``concurrent.Pool`` on an executor's session (``session`` is set once it is open): anything
+    with ``submit(spec, stop)``, ``capacity()`` and ``wait() -> [(spec, outcome or None)]``."""
 
     def __init__(self, study, store, env: RunEnv, reporter) -> None:
         super().__init__(study, store, env, reporter)
-        self.session: WorkerSession | None = None
+        self.session: WorkerSession | RaySession | None = None
         self.running: dict[str, tuple[Trial, list[_Tagged]]] = {}  # by run key
 
     def capacity(self) -> int:
@@ -84,18 +86,19 @@ class WorkersPool(LiveExecutor):
             _settle(trial, outcome, self.sink.points.get(spec.run_key, []), tagged)
 
 
-def search_on_workers(
+def search_at_once(
     study,
     store,
     env: RunEnv,
     config: SearchConfig,
-    executor: WorkersExecutor,
+    executor,
     reporter=None,
     seed: int = 0,
 ) -> LiveSearch:
-    """``live.search_with_strategy`` with up to the executor's workers runs at once."""
+    """``live.search_with_strategy`` with several runs at once: ``executor`` is a ``WorkersExecutor``
+    (up to its workers) or a ``RayExecutor`` (as many as the cluster has room for)."""
     strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
-    pool = WorkersPool(study, store, env, reporter)
+    pool = SessionPool(study, store, env, reporter)
     try:
         with executor.session(study, pool.sink) as pool.session:
             outcome = run_search_at_once(strategy, live_space(study), pool, config.confirm_seeds)
@@ -104,7 +107,7 @@ def search_on_workers(
     return LiveSearch(_cost(study, store, config, strategy.confirm, pool, outcome), outcome)
 
 
-def _cost(study, store, config, confirms: bool, pool: WorkersPool, outcome) -> SearchCost:
+def _cost(study, store, config, confirms: bool, pool: SessionPool, outcome) -> SearchCost:
     """What ``search_with_strategy`` reports: every run started (the store's attempts and those
     re-run from scratch), runs reused from the store apart."""
     labels = {k: s.label() for k, s in pool.setups.items()}

@@ -9,8 +9,8 @@ behind ``powertrain run STUDY --strategy NAME`` (and the study's ``search:`` key
 Every search then reports its own cost (``cost.py``). ``search.predict_stop`` adds the predicted stop
 to every run (off unless asked). A strategy decides each run from the ones before it: with no
 executor its runs train here, one after another; with a ``WorkersExecutor`` (``--workers N``) up to N
-at once (``concurrent.py``, ``pool.py``), their stops decided here, in the coordinator. ``optuna``
-runs one trial after another.
+at once, or as Ray tasks as many as the cluster has room for (``concurrent.py``, ``pool.py``), their
+stops decided here, in the coordinator. ``optuna`` runs one trial after another.
 """
 
 from __future__ import annotations
@@ -65,8 +65,8 @@ def search_study(
 ) -> LiveSearch:
     """Run ``study`` into ``store`` with its search strategy (``strategy`` overrides the file's).
     A study edited since its runs were stored is refused, or run as ``NAME@2`` with ``allow_changed``
-    (as ``run_study`` does). ``executor``: None (here, one run after another) or a
-    ``WorkersExecutor`` (its workers' runs at once); ``grid`` takes any executor ``run_study`` does."""
+    (as ``run_study`` does). ``executor``: None (here, one run after another), a ``WorkersExecutor``
+    (its workers' runs at once) or a ``RayExecutor``; ``grid`` takes any executor ``run_study`` does."""
     from powertrain.study.versions import study_version
 
     study, _ = study_version(store, study, allow_changed)
@@ -89,10 +89,10 @@ def search_study(
         from powertrain.search.optuna_live import search_with_optuna
 
         live = search_with_optuna(study, store, env, config, reporter, seed)
-    elif executor is not None:  # a WorkersExecutor: its workers' runs at once
-        from powertrain.search.pool import search_on_workers
+    elif executor is not None:  # workers or Ray: several runs at once
+        from powertrain.search.pool import search_at_once
 
-        live = search_on_workers(study, store, env, config, executor, reporter, seed)
+        live = search_at_once(study, store, env, config, executor, reporter, seed)
     else:
         live = search_with_strategy(study, store, env, config, reporter, seed)
     return dataclasses.replace(live, study=study.name)
@@ -117,20 +117,19 @@ def _check_supported(study: StudyConfig, config: SearchConfig, executor=None) ->
 
 
 def _check_executor(config: SearchConfig, executor) -> None:
-    """A search's runs train here or on this machine's workers; Ray's tasks cannot ask the
-    coordinator whether to stop (a predicted stop neither), and Optuna asks for one trial at a time."""
+    """A search's runs train here, on this machine's workers or as Ray tasks; Optuna asks for one
+    trial at a time, and the grid's Ray tasks take no stop (a predicted stop) from this process."""
     if executor is None or (config.strategy == "grid" and config.predict_stop is None):
         return
-    if not isinstance(executor, WorkersExecutor):
-        raise PowertrainError(
-            f"search strategy {config.strategy} (or predict_stop) decides when each run stops, and"
-            " a Ray task cannot ask this process during its run: leave out --executor ray (use"
-            " --workers N to run N of the search's runs at once on this machine)"
-        )
     if config.strategy == "optuna":
         raise PowertrainError(
             "search strategy optuna asks Optuna for one trial after another: leave out --workers"
-            " (or set workers: 1)"
+            " and --executor ray (or set workers: 1)"
+        )
+    if config.strategy == "grid" and not isinstance(executor, WorkersExecutor):
+        raise PowertrainError(
+            "predict_stop with strategy grid and --executor ray: the grid's Ray tasks take no stop"
+            " from this process; use --workers N, or a search strategy (bound, halving, ...)"
         )
 
 
