@@ -72,7 +72,7 @@ class SessionPool(LiveExecutor):
         handlers = [*tagged, *self.env.stop_handlers(spec)]  # then a predicted stop, if asked
         self.sink.tagged[spec.run_key], self.sink.trials[spec.run_key] = tagged, trial
         self.running[spec.run_key] = (trial, tagged)
-        self.session.submit(spec, lambda point: first_stop(handlers, point))
+        self.session.submit(spec, lambda point: _ask(trial, handlers, point))
 
     def wait(self) -> None:
         for spec, outcome in self.session.wait():
@@ -84,6 +84,15 @@ class SessionPool(LiveExecutor):
                     " study to itself: wait for it or stop it"
                 )
             _settle(trial, outcome, self.sink.points.get(spec.run_key, []), tagged)
+
+
+def _ask(trial: Trial, handlers: list, point) -> str | None:
+    """The run's stop at ``point``; the point kept first where its record has not come yet (a Ray
+    task's come when it ends: until then its questions are all the search knows of it)."""
+    if not trial.points or trial.points[-1].index < point.index:
+        trial.points.append(point)
+        trial.energy_j = point.total_energy_j
+    return first_stop(handlers, point)
 
 
 def search_at_once(

@@ -9,7 +9,8 @@ records and sends them back when the run ends; the coordinator begins the run ag
 with the node's hardware (replacing the placeholder it claimed with) and writes the records, so the
 store stays the one record of what finished and resuming works as it does locally. A task lost with its
 node is a FAILED run with Ray's reason. GPU power limits are refused here: their journal is the store,
-which a node cannot reach.
+which a node cannot reach. ``session()`` hands runs out one at a time instead (a live search), each
+task asking the coordinator whether to stop after each evaluation (``ray_session.py``).
 
 Ray is an optional extra (``pip install powertrain[ray]``), imported only here. Never install the
 ``amdsmi`` package beside it: it breaks ``import ray``.
@@ -105,6 +106,7 @@ class RayExecutor:
         self.gpus_per_run, self.cpus_per_run = gpus_per_run, cpus_per_run
         self.artifacts_dir = artifacts_dir
         self.init_options = init_options or {}
+        self._task = None  # the Ray task, made once connected
 
     def _connect(self):
         ray = import_ray()
@@ -159,13 +161,14 @@ class RayExecutor:
         if _claim(spec, sink) is None:
             return None
         ray = self._connect()
-        task = ray.remote(_run_on_node).options(
-            num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0
-        )
+        if self._task is None:
+            self._task = ray.remote(_run_on_node).options(
+                num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0
+            )
         artifacts_dir = self.artifacts_dir or getattr(
             getattr(sink, "store", None), "artifacts_dir", None
         )
-        return task.remote(study, spec, artifacts_dir, max(1, int(self.cpus_per_run)), desk)
+        return self._task.remote(study, spec, artifacts_dir, max(1, int(self.cpus_per_run)), desk)
 
     def _write(self, ray, ref, spec: RunSpec, sink: RunSink) -> RunOutcome:
         """Write one finished task's records through the sink, in the order they happened."""

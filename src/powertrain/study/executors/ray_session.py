@@ -5,7 +5,7 @@ A run given a stop asks after each evaluation point through a small actor (``_St
 process polls: the task puts its question there and waits; the coordinator takes the questions,
 answers each with ``stop(point)`` (the history as it is now) and goes on. The run's records still come
 back when it ends (``RayExecutor._write``), so while it trains the coordinator knows it only through its
-questions. Ray is imported by ``ray.py`` only.
+questions. Ray is imported only where it runs (``ray.py`` connects).
 """
 
 from __future__ import annotations
