@@ -12,8 +12,6 @@ stops, with real training (``execute_run``, the one run body) in place of replay
   half-finished: the next ``run`` begins them again.
 - Runs the store had finished before the search began are fed from the store, not trained again, and
   reported apart (``reused_j``: spent earlier).
-- ``LiveExecutor`` trains one run after another in this process (``driver.run_search``); with a
-  workers or Ray executor, ``pool.SessionPool`` runs several at once (``concurrent.py``).
 """
 
 from __future__ import annotations
@@ -79,38 +77,29 @@ def _budget(budget_j: float):
 
 class _DeferringSink:
     """StoreSink, except that a run the search stopped is finished only when the search ends (it may
-    be started afresh before then, which replaces its record). Each run's points are kept by run key
-    (``points``); a run whose trial is in ``trials`` updates it point by point (runs at once see each
-    other as they are now)."""
+    be started afresh before then, which replaces its record); every point also goes to the trial."""
 
     def __init__(self, inner: StoreSink) -> None:
-        self.inner, self.deferred = inner, {}
-        self.keys: dict[int, str] = {}  # run id -> run key, of the runs under way
-        self.points: dict[str, list[EvalPoint]] = {}
-        self.tagged: dict[str, list[_Tagged]] = {}  # the search's handlers of each run, by run key
-        self.trials: dict[str, Trial] = {}
+        self.inner, self.deferred, self.points = inner, {}, []
+        self.tagged: list[_Tagged] = []  # the search's handlers of the run under way
 
     def begin(self, spec, hardware, provenance) -> int:
         self.deferred.pop(spec.run_key, None)  # its earlier attempt is replaced by begin_run
+        self.points = []
         run_id = self.inner.begin(spec, hardware, provenance)
-        self.keys[run_id], self.points[spec.run_key] = spec.run_key, []
+        self._key = spec.run_key
         return run_id
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
-        key = self.keys[run_id]
-        self.points[key].append(point)
-        if (trial := self.trials.get(key)) is not None:
-            trial.points.append(point)
-            trial.energy_j = point.total_energy_j
+        self.points.append(point)
         self.inner.eval_point(run_id, point)
 
     def timeline(self, run_id: int, timeline) -> None:
         self.inner.timeline(run_id, timeline)
 
     def finish(self, run_id: int, outcome) -> None:
-        key = self.keys.pop(run_id)
-        if outcome.status == CENSORED and any(t.fired for t in self.tagged.get(key, ())):
-            self.deferred[key] = (run_id, outcome)
+        if outcome.status == CENSORED and any(t.fired for t in self.tagged):
+            self.deferred[self._key] = (run_id, outcome)
         else:
             self.inner.finish(run_id, outcome)
 
@@ -119,16 +108,6 @@ class _DeferringSink:
             reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
             self.inner.finish(run_id, dataclasses.replace(outcome, stop_reason=reason))
         self.deferred.clear()
-
-    @property
-    def store(self):
-        return self.inner.store
-
-    def pending_power_limits(self) -> dict[str, float]:  # the journal is the inner sink's store
-        return self.inner.pending_power_limits()
-
-    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
-        self.inner.note_power_limit(gpu_uuid, previous_w)
 
 
 class LiveExecutor:
@@ -163,7 +142,7 @@ class LiveExecutor:
             tagged.append(_Tagged(_budget(start.budget_j), "pause"))
         self._handlers = tagged
         outcome = self._execute(spec, tagged)
-        _settle(trial, outcome, self.sink.points[spec.run_key], tagged)
+        _settle(trial, outcome, self.sink.points, tagged)
 
     def _execute(self, spec: RunSpec, tagged: list[_Tagged]):
         try:
@@ -172,7 +151,7 @@ class LiveExecutor:
             raise PowertrainError(
                 f"{exc}; a live search needs its study to itself: wait for it or stop it"
             ) from None
-        self.sink.tagged[spec.run_key] = tagged
+        self.sink.tagged = tagged
         try:
             return execute_run(spec, self.env, self.sink, run_id=run_id)
         finally:

@@ -14,14 +14,17 @@ and a paused run that is promoted is handed out again (to whichever worker is fr
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from powertrain.errors import PowertrainError
+from powertrain.records import CENSORED, EvalPoint
 from powertrain.search.concurrent import Stop, run_search_at_once
 from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.live import (
+    PAUSED_NOTE,
     LiveExecutor,
     LiveSearch,
     _budget,
@@ -32,6 +35,7 @@ from powertrain.search.live import (
 )
 from powertrain.search.space import RUNNING, Start, Trial
 from powertrain.search.strategies import make_strategy
+from powertrain.study.execute import StoreSink
 from powertrain.study.plan import run_spec
 from powertrain.train.stopping import first_stop
 
@@ -42,12 +46,66 @@ if TYPE_CHECKING:
     from powertrain.study.search_config import SearchConfig
 
 
+class _SessionSink:
+    """``live._DeferringSink`` for several runs at once, by run key: a run the search stopped or
+    paused is finished in the store only when the search ends (it may be started afresh before
+    then, which replaces its record); a run whose trial is in ``trials`` updates it point by point."""
+
+    def __init__(self, inner: StoreSink) -> None:
+        self.inner, self.deferred = inner, {}
+        self.keys: dict[int, str] = {}  # run id -> run key, of the runs under way
+        self.points: dict[str, list[EvalPoint]] = {}
+        self.tagged: dict[str, list[_Tagged]] = {}  # the search's handlers of each run
+        self.trials: dict[str, Trial] = {}
+
+    def begin(self, spec, hardware, provenance) -> int:
+        self.deferred.pop(spec.run_key, None)  # its earlier attempt is replaced by begin_run
+        run_id = self.inner.begin(spec, hardware, provenance)
+        self.keys[run_id], self.points[spec.run_key] = spec.run_key, []
+        return run_id
+
+    def eval_point(self, run_id: int, point: EvalPoint) -> None:
+        key = self.keys[run_id]
+        self.points[key].append(point)
+        if (trial := self.trials.get(key)) is not None:
+            trial.points.append(point)
+            trial.energy_j = point.total_energy_j
+        self.inner.eval_point(run_id, point)
+
+    def timeline(self, run_id: int, timeline) -> None:
+        self.inner.timeline(run_id, timeline)
+
+    def finish(self, run_id: int, outcome) -> None:
+        key = self.keys.pop(run_id)
+        if outcome.status == CENSORED and any(t.fired for t in self.tagged.get(key, ())):
+            self.deferred[key] = (run_id, outcome)
+        else:
+            self.inner.finish(run_id, outcome)
+
+    def flush(self) -> None:
+        for run_id, outcome in self.deferred.values():
+            reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
+            self.inner.finish(run_id, dataclasses.replace(outcome, stop_reason=reason))
+        self.deferred.clear()
+
+    @property
+    def store(self):
+        return self.inner.store
+
+    def pending_power_limits(self) -> dict[str, float]:  # the journal is the inner sink's store
+        return self.inner.pending_power_limits()
+
+    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
+        self.inner.note_power_limit(gpu_uuid, previous_w)
+
+
 class SessionPool(LiveExecutor):
     """``concurrent.Pool`` on an executor's session (``session`` is set once it is open): anything
     with ``submit(spec, stop)``, ``capacity()`` and ``wait() -> [(spec, outcome or None)]``."""
 
     def __init__(self, study, store, env: RunEnv, reporter) -> None:
         super().__init__(study, store, env, reporter)
+        self.sink = _SessionSink(StoreSink(store, reporter))
         self.session: WorkerSession | RaySession | None = None
         self.running: dict[str, tuple[Trial, list[_Tagged]]] = {}  # by run key
 
