@@ -61,3 +61,23 @@ def test_a_small_study_on_a_local_ray_gives_the_local_executors_statuses(ray_ins
         run_study(study, here, executor=executor)
         assert statuses(here) == ray_statuses
     assert set(ray_statuses.values()) == {"reached", "censored"}
+
+
+def test_a_live_search_on_ray_asks_this_process_when_to_stop(ray_instance, tmp_path):
+    from powertrain.search.run import search_study
+    from powertrain.store import open_store
+    from tests.integration.test_live_search import study
+
+    with open_store(tmp_path / "grid.db") as grid:
+        run_study(study(), grid)
+        grid_steps = {r.run_key: r.outcome.steps for r in grid.runs()}
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(study(), store, strategy="bound", executor=RayExecutor(cpus_per_run=1))
+        runs = store.runs("tiny-search")
+    assert live.outcome.confirmed and live.cost.pick == "learning_rate=0.3 batch_size=16"
+    assert all(r.outcome is not None and r.hardware.get("cpu_model") for r in runs)
+    stopped = [r for r in runs if r.outcome.stop_reason.startswith("bound:")]
+    assert stopped and all(r.status.value == "censored" for r in stopped)
+    # Decided here, the stop ended the task's loop before its own end (the grid's run's step).
+    assert all(r.outcome.steps < grid_steps[r.run_key] for r in stopped)
+    assert live.cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in runs))

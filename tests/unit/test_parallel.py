@@ -207,7 +207,8 @@ def test_the_coordinator_claims_for_a_worker_and_keeps_its_power_limit_journal()
     from powertrain.store.claims import Owner
     from powertrain.store.memory import MemoryStore
     from powertrain.study.execute import StoreSink
-    from powertrain.study.executors.workers import WorkerSlot, _PipeSink, _Worker
+    from powertrain.study.executors.worker_side import _PipeSink
+    from powertrain.study.executors.workers import WorkerSlot, _Worker
 
     store = MemoryStore()
     store.save_study("s", {})
@@ -233,3 +234,34 @@ def test_the_coordinator_claims_for_a_worker_and_keeps_its_power_limit_journal()
     coordinator_end.send(("claimed", "run key-1 is being trained by process 1"))
     with pytest.raises(RunClaimed, match="key-1"):  # the worker's begin raises: nothing trains
         _PipeSink(worker_end).begin(b, {}, {})
+
+
+def test_the_coordinator_answers_a_workers_stop_question_with_the_runs_own_stop():
+    import multiprocessing
+
+    from powertrain.records import EvalPoint
+    from powertrain.store.memory import MemoryStore
+    from powertrain.study.execute import StoreSink
+    from powertrain.study.executors.worker_side import _PipeSink
+    from powertrain.study.executors.workers import WorkerSlot, _Worker
+
+    store = MemoryStore()
+    store.save_study("s", {})
+    sink, executor = StoreSink(store), WorkersExecutor(2, gpu_uuids=[], cpu_count=2)
+    coordinator_end, worker_end = multiprocessing.Pipe()
+    worker = _Worker(WorkerSlot(0, (), 1), None, coordinator_end, ready=True)
+    worker.spec = specs(1)[0]
+    point = EvalPoint(0, 10, 0.1, 160, 1.0, 0.5, 0.2, {"cpu": 3.0})
+    worker.stop = lambda p: f"bound: {p.total_energy_j} J" if p.total_energy_j > 2 else None
+    executor._handle(("stop", point), worker, sink, {})
+    assert worker_end.recv() == ("ok", "bound: 3.0 J")
+    worker.stop = None  # a run handed out without a stop never asks; if it did, the answer is none
+    executor._handle(("stop", point), worker, sink, {})
+    assert worker_end.recv() == ("ok", None)
+    coordinator_end.send(("ok", "bound: 3.0 J"))  # the worker's handler returns the answer
+    assert _PipeSink(worker_end).ask_stop(point) == "bound: 3.0 J"
+    assert coordinator_end.recv() == ("stop", point)
+    # The executor's own hook: no handler, no question (the grid pays no round trip).
+    assert executor.stop_for(worker.spec) is None
+    executor.stop_handlers = lambda spec: [lambda p: None, lambda p: "predicted to miss"]
+    assert executor.stop_for(worker.spec)(point) == "predicted to miss"

@@ -7,8 +7,10 @@ behind ``powertrain run STUDY --strategy NAME`` (and the study's ``search:`` key
 - ``optuna``: Optuna's TPE (or NSGA-II over energy and accuracy) samples setups, ``optuna_live.py``.
 
 Every search then reports its own cost (``cost.py``). ``search.predict_stop`` adds the predicted stop
-to every run (off unless asked). Searches run here, one run after another (the local executor's
-way): a strategy decides each run from the ones before it.
+to every run (off unless asked). A strategy decides each run from the ones before it: with no
+executor its runs train here, one after another; with a ``WorkersExecutor`` (``--workers N``) up to N
+at once, or as Ray tasks as many as the cluster has room for (``concurrent.py``, ``pool.py``), their
+stops decided here, in the coordinator. ``optuna`` runs one trial after another.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from powertrain.search.predict import PRIOR_C, LivePredictedStop, shape_prior
 from powertrain.search.strategies import STRATEGIES, make_strategy
 from powertrain.study.execute import RunEnv
 from powertrain.study.executors.local import LocalExecutor
+from powertrain.study.executors.workers import WorkersExecutor
 from powertrain.study.runner import run_study
 from powertrain.study.search_config import SearchConfig
 
@@ -58,15 +61,17 @@ def search_study(
     artifacts_dir=None,
     seed: int = 0,
     allow_changed: bool = False,
+    executor=None,
 ) -> LiveSearch:
     """Run ``study`` into ``store`` with its search strategy (``strategy`` overrides the file's).
     A study edited since its runs were stored is refused, or run as ``NAME@2`` with ``allow_changed``
-    (as ``run_study`` does)."""
+    (as ``run_study`` does). ``executor``: None (here, one run after another), a ``WorkersExecutor``
+    (its workers' runs at once) or a ``RayExecutor``; ``grid`` takes any executor ``run_study`` does."""
     from powertrain.study.versions import study_version
 
     study, _ = study_version(store, study, allow_changed)
     config = search_config(study, strategy)
-    _check_supported(study, config)
+    _check_supported(study, config, executor)
     study = dataclasses.replace(study, search=config)
     env = RunEnv.open(
         study, detection=detection, artifacts_dir=artifacts_dir or store.artifacts_dir
@@ -74,7 +79,7 @@ def search_study(
     env.stop_handlers = predicted_stops(study, store, config)
     if config.strategy == "grid":
         return dataclasses.replace(
-            _grid(study, store, env, reporter, retry_failed), study=study.name
+            _grid(study, store, env, reporter, retry_failed, executor), study=study.name
         )
     store.save_study(study.name, study.to_dict())
     if reporter is not None:
@@ -84,12 +89,17 @@ def search_study(
         from powertrain.search.optuna_live import search_with_optuna
 
         live = search_with_optuna(study, store, env, config, reporter, seed)
+    elif executor is not None:  # workers or Ray: several runs at once
+        from powertrain.search.pool import search_at_once
+
+        live = search_at_once(study, store, env, config, executor, reporter, seed)
     else:
         live = search_with_strategy(study, store, env, config, reporter, seed)
     return dataclasses.replace(live, study=study.name)
 
 
-def _check_supported(study: StudyConfig, config: SearchConfig) -> None:
+def _check_supported(study: StudyConfig, config: SearchConfig, executor=None) -> None:
+    _check_executor(config, executor)
     if config.strategy not in ("grid", "optuna"):
         make_strategy(config.strategy, **config.settings)  # its settings, before any run
     needs_handlers = config.strategy != "grid" or config.predict_stop is not None
@@ -106,6 +116,23 @@ def _check_supported(study: StudyConfig, config: SearchConfig) -> None:
         )
 
 
+def _check_executor(config: SearchConfig, executor) -> None:
+    """A search's runs train here, on this machine's workers or as Ray tasks; Optuna asks for one
+    trial at a time, and the grid's Ray tasks take no stop (a predicted stop) from this process."""
+    if executor is None or (config.strategy == "grid" and config.predict_stop is None):
+        return
+    if config.strategy == "optuna":
+        raise PowertrainError(
+            "search strategy optuna asks Optuna for one trial after another: leave out --workers"
+            " and --executor ray (or set workers: 1)"
+        )
+    if config.strategy == "grid" and not isinstance(executor, WorkersExecutor):
+        raise PowertrainError(
+            "predict_stop with strategy grid and --executor ray: the grid's Ray tasks take no stop"
+            " from this process; use --workers N, or a search strategy (bound, halving, ...)"
+        )
+
+
 def predicted_stops(study: StudyConfig, store, config: SearchConfig):
     """The stop-handler hook: with ``predict_stop``, a fresh predicted stop for every run (its shape
     prior from the study's finished curves); else none."""
@@ -118,11 +145,20 @@ def predicted_stops(study: StudyConfig, store, config: SearchConfig):
     return lambda spec: [LivePredictedStop(target, epochs, p.threshold, p.min_evals, prior_c)]
 
 
-def _grid(study: StudyConfig, store, env: RunEnv, reporter, retry_failed: bool) -> LiveSearch:
-    """Today's ``run``: every (setup, seed); its cost is every run it started."""
+def _grid(
+    study: StudyConfig, store, env: RunEnv, reporter, retry_failed: bool, executor=None
+) -> LiveSearch:
+    """Today's ``run``: every (setup, seed); its cost is every run it started. On workers, a
+    predicted stop is decided in the coordinator."""
     before = {r.run_key for r in store.runs(study.name) if r.outcome is not None}
+    if isinstance(executor, WorkersExecutor):
+        executor.stop_handlers = env.stop_handlers
     result = run_study(
-        study, store, reporter=reporter, retry_failed=retry_failed, executor=LocalExecutor(env=env)
+        study,
+        store,
+        reporter=reporter,
+        retry_failed=retry_failed,
+        executor=executor or LocalExecutor(env=env),
     )
     keys = [study.run_key(s, seed) for s, seed in study.runs()]
     runs = {r.run_key: r for r in store.runs(study.name) if r.outcome is not None}
@@ -150,11 +186,12 @@ def run_with_search(study: StudyConfig, store, *, strategy: str | None = None, *
 
     if strategy is None and study.search is None:
         return run_study(study, store, **options), None
-    executor, shard = options.pop("executor", None), options.pop("shard", None)
-    if shard is not None or executor is not None:
+    if options.pop("shard", None) is not None:
         raise PowertrainError(
-            "a search decides each run from the ones before it, so it runs them here one after"
-            " another: leave out --workers, --shard and --executor ray with --strategy or search:"
+            "--shard splits a study's runs between machines before anything runs, but a search"
+            " decides which runs to start from the results of the ones before it, over the whole"
+            " study: leave out --shard with --strategy or search: (--workers N runs N of the"
+            " search's runs at once on this machine)"
         )
     live = search_study(study, store, strategy=strategy, **options)
     result = live.result or StudyResult(

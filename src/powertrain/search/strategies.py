@@ -182,6 +182,8 @@ class Halving(Strategy):
             ]
             if todo:
                 return todo
+            if any(history.trial(s, space.seeds[s][0]).status == RUNNING for s in self.alive):
+                return []  # runs at once (search/concurrent.py): the rung is not done, wait
             trials = [history.trial(s, space.seeds[s][0]) for s in self.alive]
             if not any(t.status in (REACHED, PAUSED) for t in trials):
                 # every survivor ended at its limits or the bound: go on with the best of the rest

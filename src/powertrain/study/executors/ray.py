@@ -9,7 +9,8 @@ records and sends them back when the run ends; the coordinator begins the run ag
 with the node's hardware (replacing the placeholder it claimed with) and writes the records, so the
 store stays the one record of what finished and resuming works as it does locally. A task lost with its
 node is a FAILED run with Ray's reason. GPU power limits are refused here: their journal is the store,
-which a node cannot reach.
+which a node cannot reach. ``session()`` hands runs out one at a time instead (a live search), each
+task asking the coordinator whether to stop after each evaluation (``ray_session.py``).
 
 Ray is an optional extra (``pip install powertrain[ray]``), imported only here. Never install the
 ``amdsmi`` package beside it: it breaks ``import ray``.
@@ -17,7 +18,9 @@ Ray is an optional extra (``pip install powertrain[ray]``), imported only here. 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from powertrain.errors import PowertrainError
@@ -26,6 +29,7 @@ from powertrain.records import FAILED, RunOutcome, Stage
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
     from powertrain.study.execute import RunSink
+    from powertrain.study.executors.ray_session import RaySession
     from powertrain.study.plan import RunSpec
 
 
@@ -62,16 +66,20 @@ class _RecordingSink:
         self.events.append(("finish", outcome))
 
 
-def _run_on_node(study, spec, artifacts_dir, threads: int) -> list[tuple[str, Any]]:
+def _run_on_node(study, spec, artifacts_dir, threads: int, desk=None) -> list[tuple[str, Any]]:
     """What a Ray task does on its node: open the environment there and run the spec (claimed by the
-    coordinator already: the first record is the node's hardware, for the run's record)."""
+    coordinator already: the first record is the node's hardware, for the run's record). ``desk``:
+    where it asks the coordinator whether to stop after each evaluation (``ray_session.py``)."""
     from powertrain.study.execute import RunEnv, execute_run
+    from powertrain.study.executors.ray_session import remote_stop
 
     if study.threads is None:
         study = dataclasses.replace(study, threads=threads)
     sink = _RecordingSink()
     try:
         env = RunEnv.open(study, artifacts_dir=artifacts_dir)
+        if desk is not None:
+            env.stop_handlers = lambda spec: (remote_stop(desk, spec.run_key),)
         sink.begin(spec, env.hardware, env.provenance)
         execute_run(spec, env, sink, run_id=0)
     except Exception as exc:  # noqa: BLE001 - a failed pretraining stage or a node-side setup error
@@ -98,6 +106,7 @@ class RayExecutor:
         self.gpus_per_run, self.cpus_per_run = gpus_per_run, cpus_per_run
         self.artifacts_dir = artifacts_dir
         self.init_options = init_options or {}
+        self._task = None  # the Ray task, made once connected
 
     def _connect(self):
         ray = import_ray()
@@ -114,19 +123,8 @@ class RayExecutor:
     def run(self, study: StudyConfig, specs: list[RunSpec], sink: RunSink, reporter=None):
         if not specs:
             return {}
-        if any(s.train_config.gpu_power_limit_w is not None for s in specs):
-            raise PowertrainError(
-                "grid.gpu_power_limit_w is not supported with --executor ray (the limit's journal is"
-                " the store, which a Ray node cannot reach); run such a study with --workers"
-            )
+        _check_power_limits(specs)
         ray = self._connect()
-        task = ray.remote(_run_on_node).options(
-            num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0
-        )
-        threads = max(1, int(self.cpus_per_run))
-        artifacts_dir = self.artifacts_dir or getattr(
-            getattr(sink, "store", None), "artifacts_dir", None
-        )
         outcomes: dict[str, RunOutcome] = {}
         for batch in (
             [s for s in specs if s.stage is Stage.PRETRAIN],
@@ -134,13 +132,43 @@ class RayExecutor:
         ):
             pending = {}
             for spec in batch:
-                if _claim(spec, sink) is not None:  # None: held by another process
-                    pending[task.remote(study, spec, artifacts_dir, threads)] = spec
+                ref = self._submit(study, spec, sink)
+                if ref is not None:  # None: held by another process
+                    pending[ref] = spec
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 spec = pending.pop(done[0])
                 outcomes[spec.run_key] = self._write(ray, done[0], spec, sink)
         return outcomes
+
+    @contextlib.contextmanager
+    def session(self, study: StudyConfig, sink: RunSink) -> Iterator[RaySession]:
+        """Runs handed out one at a time (a live search), as many at once as the cluster has room
+        for (its CPUs and GPUs over each run's), their stops asked of this process."""
+        from powertrain.study.executors.ray_session import RaySession
+
+        ray = self._connect()
+        resources, room = ray.cluster_resources(), []
+        if self.cpus_per_run:
+            room.append(resources.get("CPU", 0) / self.cpus_per_run)
+        if self.gpus_per_run:
+            room.append(resources.get("GPU", 0) / self.gpus_per_run)
+        yield RaySession(self, ray, study, sink, max(1, int(min(room))) if room else 1)
+
+    def _submit(self, study: StudyConfig, spec: RunSpec, sink: RunSink, desk=None):
+        """Claim ``spec`` here and submit its task (None: another process holds the run)."""
+        _check_power_limits([spec])
+        if _claim(spec, sink) is None:
+            return None
+        ray = self._connect()
+        if self._task is None:
+            self._task = ray.remote(_run_on_node).options(
+                num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0
+            )
+        artifacts_dir = self.artifacts_dir or getattr(
+            getattr(sink, "store", None), "artifacts_dir", None
+        )
+        return self._task.remote(study, spec, artifacts_dir, max(1, int(self.cpus_per_run)), desk)
 
     def _write(self, ray, ref, spec: RunSpec, sink: RunSink) -> RunOutcome:
         """Write one finished task's records through the sink, in the order they happened."""
@@ -170,6 +198,14 @@ class RayExecutor:
                     run_id = sink.begin(spec, {"ray": "the node could not open the run"}, {})
                 sink.finish(run_id, outcome)
         return outcome
+
+
+def _check_power_limits(specs: list[RunSpec]) -> None:
+    if any(s.train_config.gpu_power_limit_w is not None for s in specs):
+        raise PowertrainError(
+            "grid.gpu_power_limit_w is not supported with --executor ray (the limit's journal is"
+            " the store, which a Ray node cannot reach); run such a study with --workers"
+        )
 
 
 def _claim(spec: RunSpec, sink: RunSink) -> int | None:

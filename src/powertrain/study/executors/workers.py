@@ -15,6 +15,12 @@ labelled ``apportioned`` (``meters/apportion.py``).
 A worker that dies (killed, out of memory) ends its run FAILED with the reason, and a new worker takes
 its place; a worker whose coordinator dies exits, so nothing trains for nobody. A killed coordinator
 leaves its begun runs unfinished: its claims die with it, and the next ``powertrain run`` runs them.
+
+Stops decided here: a run handed out with a stop (``WorkerSession.submit(spec, stop)``, or the
+executor's ``stop_handlers``) asks the coordinator after each evaluation point (the point has reached
+it first), and the coordinator answers with ``stop(point)``, a reason or None, decided with everything
+it knows now (a live search's history, another run's new best). A run without one never asks: the
+grid pays no round trip.
 """
 
 from __future__ import annotations
@@ -23,8 +29,8 @@ import contextlib
 import multiprocessing
 import os
 import pickle
-import threading
 import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import wait
 from typing import TYPE_CHECKING, Any
@@ -32,136 +38,25 @@ from typing import TYPE_CHECKING, Any
 from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.records import FAILED, RunOutcome, Stage
 from powertrain.study.executors.machine import MachineTotal, SweepMeter
+from powertrain.study.executors.slots import WorkerSlot, plan_slots, shares_gpus
+from powertrain.study.executors.worker_side import POLL_S, _worker_main
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
     from powertrain.study.execute import RunSink
     from powertrain.study.plan import RunSpec
+    from powertrain.train.stopping import Handler
 
-POLL_S = 0.2  # how often the coordinator looks for dead workers, and a worker for its coordinator
+__all__ = [
+    "POLL_S",
+    "WorkerSession",
+    "WorkerSlot",
+    "WorkersExecutor",
+    "plan_slots",
+    "shares_gpus",
+]
+
 START_TIMEOUT_S = 300.0  # a worker that has not opened its environment by then is stuck
-
-
-@dataclass(frozen=True)
-class WorkerSlot:
-    """What one worker owns: its GPUs (UUIDs; empty on CPUs) and its CPU threads."""
-
-    index: int
-    gpu_uuids: tuple[str, ...]
-    threads: int
-
-    def environ(self) -> dict[str, str]:
-        """What the worker's environment is set to before torch starts."""
-        env = {"OMP_NUM_THREADS": str(self.threads), "MKL_NUM_THREADS": str(self.threads)}
-        if self.gpu_uuids:
-            env["CUDA_VISIBLE_DEVICES"] = ",".join(self.gpu_uuids)
-            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"
-        return env
-
-
-def plan_slots(
-    workers: int, gpu_uuids: list[str], cpu_count: int, share_gpus: bool = False
-) -> list[WorkerSlot]:
-    """Give each of ``workers`` its GPUs and threads. GPUs are not shared between workers unless the
-    study allows it (their energy is then apportioned, like a shared CPU package's)."""
-    if not (isinstance(workers, int) and workers >= 1):
-        raise PowertrainError(f"workers: {workers!r} is not a number of processes; give 1 or more")
-    threads = max(1, cpu_count // workers)
-    if not gpu_uuids:
-        return [WorkerSlot(i, (), threads) for i in range(workers)]
-    if workers > len(gpu_uuids) and not share_gpus:
-        raise PowertrainError(
-            f"workers: {workers} workers but {len(gpu_uuids)} GPU(s) visible: each worker owns its"
-            " GPUs so that its energy is its own. Use at most one worker per GPU, or set"
-            " `share_gpus: true` in the study (the GPU energy is then apportioned between runs)"
-        )
-    if workers > len(gpu_uuids):
-        return [WorkerSlot(i, (gpu_uuids[i % len(gpu_uuids)],), threads) for i in range(workers)]
-    per = len(gpu_uuids) // workers
-    return [
-        WorkerSlot(i, tuple(gpu_uuids[i * per : (i + 1) * per]), threads) for i in range(workers)
-    ]
-
-
-def shares_gpus(slots: list[WorkerSlot]) -> bool:
-    """Whether any GPU is given to more than one worker."""
-    owned = [uuid for slot in slots for uuid in slot.gpu_uuids]
-    return len(owned) != len(set(owned))
-
-
-class _PipeSink:
-    """The worker's side of the sink: every record goes to the coordinator down the worker's own
-    pipe; ``begin`` and the power limit journal wait for its answer (the claim, the note written), so
-    they happen first. A pipe per worker: one killed mid-message breaks no one else's."""
-
-    def __init__(self, conn) -> None:
-        self.conn = conn
-
-    def _ask(self, kind: str, payload) -> Any:
-        self.conn.send((kind, payload))
-        answer, value = self.conn.recv()  # the watchdog ends us if the coordinator is gone
-        if answer == "claimed":
-            raise RunClaimed(value)
-        return value
-
-    def begin(self, spec, hardware: dict, provenance: dict) -> int:
-        return self._ask("begin", (spec, hardware, provenance))
-
-    def eval_point(self, run_id: int, point) -> None:
-        self.conn.send(("point", (run_id, point)))
-
-    def timeline(self, run_id: int, timeline: dict) -> None:
-        self.conn.send(("timeline", (run_id, timeline)))
-
-    def finish(self, run_id: int, outcome) -> None:
-        self.conn.send(("finish", (run_id, outcome)))
-
-    def pending_power_limits(self) -> dict[str, float]:
-        return self._ask("pending_limits", None)
-
-    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
-        self._ask("note_limit", (gpu_uuid, previous_w))
-
-
-def _exit_with_coordinator(coordinator_pid: int) -> None:
-    """A worker whose coordinator is gone stops at once: its results have nowhere to go."""
-    while True:
-        if os.getppid() != coordinator_pid:
-            os._exit(70)
-        time.sleep(POLL_S)
-
-
-def _worker_main(slot: WorkerSlot, study, options: dict, conn, parent: int) -> None:
-    os.environ.update(slot.environ())  # before torch starts: CUDA reads it once
-    threading.Thread(target=_exit_with_coordinator, args=(parent,), daemon=True).start()
-    import dataclasses
-
-    from powertrain.models.registry import check_user_model
-    from powertrain.study.execute import RunEnv, run_claimed
-
-    try:
-        env = RunEnv.open(
-            dataclasses.replace(study, threads=study.threads or slot.threads),
-            artifacts_dir=options["artifacts_dir"],
-            apportion_with=parent if options["apportion"] else None,
-        )
-        sink = _PipeSink(conn)
-        if not study.task.command:  # every data set loaded (once), the model probed, before a claim
-            check_user_model(study.task.model, study.task.model_options, env.tasks())
-        if env.power is not None:  # limits a killed run left changed on this worker's GPUs
-            env.power.restore_pending(sink)
-    except Exception as exc:  # noqa: BLE001 - a bad device, meter or model: the coordinator says so
-        conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
-        return
-    conn.send(("ready", None))
-    while (spec := conn.recv()) is not None:
-        try:
-            run_claimed(spec, env, sink)
-        except Exception as exc:  # noqa: BLE001 - a failed pretraining stage; the coordinator raises
-            conn.send(("error", (type(exc).__name__, str(exc))))
-        conn.send(("idle", None))
-    conn.close()  # every record is sent (a pipe's send returns once written)
-    os._exit(0)  # no slow interpreter shutdown with torch loaded
 
 
 @dataclass
@@ -173,11 +68,14 @@ class _Worker:
     started_s: float = field(default_factory=time.monotonic)
     spec: RunSpec | None = None  # the run it was given and has not finished
     run_id: int | None = None  # that run's id in the study's sink, once claimed
+    stop: Handler | None = None  # the coordinator's stop for that run (None: it never asks)
+    outcome: RunOutcome | None = None  # that run's outcome, once finished
 
 
 class WorkersExecutor:
     """Runs specs ``workers`` at a time, each in a process of its own. The pretraining stage runs
-    first, alone; every grid run after it."""
+    first, alone; every grid run after it. ``session()`` hands out runs one at a time instead (a
+    live search, which decides each run from the ones before it)."""
 
     def __init__(
         self,
@@ -199,23 +97,37 @@ class WorkersExecutor:
         self.replaced = 0  # workers started again after one died
         self.machine_meters = machine_meters or {}
         self.machine_total: MachineTotal | None = None  # the shared devices' whole, after run()
+        # Stopping handlers for a run of run(), decided here (a predicted stop); none by default.
+        self.stop_handlers: Callable[[RunSpec], Sequence[Handler]] = lambda spec: ()
 
     def run(self, study: StudyConfig, specs: list[RunSpec], sink: RunSink, reporter=None):
         if not specs:
             return {}
+        with self.session(study, sink) as session:
+            session.drive([s for s in specs if s.stage is Stage.PRETRAIN])
+            session.drive([s for s in specs if s.stage is not Stage.PRETRAIN])
+            return dict(session.outcomes)
+
+    @contextlib.contextmanager
+    def session(self, study: StudyConfig, sink: RunSink) -> Iterator[WorkerSession]:
+        """The workers started for ``study``, writing through ``sink``; stopped on leaving."""
         if self.artifacts_dir is None:  # model files go where the store keeps them
             self.artifacts_dir = getattr(getattr(sink, "store", None), "artifacts_dir", None)
         sweep = self._sweep_meter(study)
         workers = [self._start(slot, study) for slot in self.slots]
         try:
-            stage = [s for s in specs if s.stage is Stage.PRETRAIN]
-            grid = [s for s in specs if s.stage is not Stage.PRETRAIN]
-            outcomes = self._drive(stage, workers, sink, study)
-            return {**outcomes, **self._drive(grid, workers, sink, study)}
+            yield WorkerSession(self, study, sink, workers)
         finally:
             self._stop(workers)
             if sweep is not None:
                 self.machine_total = sweep.stop()
+
+    def stop_for(self, spec: RunSpec) -> Handler | None:
+        """The coordinator's stop for a run of ``run()`` (None when no handler asks)."""
+        from powertrain.train.stopping import first_stop
+
+        handlers = list(self.stop_handlers(spec))
+        return (lambda point: first_stop(handlers, point)) if handlers else None
 
     def _sweep_meter(self, study) -> SweepMeter | None:
         """The shared devices' own counters, read over the sweep (None when nothing is shared)."""
@@ -250,28 +162,9 @@ class WorkersExecutor:
         theirs.close()  # the worker holds it now: its death is an end of file here
         return _Worker(slot, process, mine)
 
-    def _drive(self, specs, workers: list[_Worker], sink, study) -> dict[str, RunOutcome]:
-        """Hand out ``specs`` to ready workers and write what comes back, until every one has ended."""
-        todo, outcomes = list(specs), {}
-        while todo or any(w.spec is not None for w in workers):
-            for w in workers:
-                if w.ready and w.spec is None and todo:
-                    w.spec = todo.pop(0)
-                    w.conn.send(w.spec)
-            readable = wait([w.conn for w in workers], timeout=POLL_S)
-            for i, w in enumerate(list(workers)):
-                if w.conn not in readable:
-                    continue
-                try:
-                    message = w.conn.recv()
-                except (EOFError, OSError, pickle.UnpicklingError):  # it died (mid-message)
-                    todo[:0] = self._replace(i, workers, sink, study, outcomes)
-                    continue
-                self._handle(message, w, sink, outcomes)
-            self._check_start(workers)
-        return outcomes
-
-    def _handle(self, message, w: _Worker, sink, outcomes) -> None:
+    def _handle(self, message, w: _Worker, sink, outcomes):
+        """Act on one message of worker ``w``. Returns ``(spec, outcome)`` once the worker is done
+        with its run (outcome None: another process held it), else None."""
         kind, payload = message
         if kind == "begin":
             try:
@@ -279,6 +172,8 @@ class WorkersExecutor:
                 w.conn.send(("ok", w.run_id))
             except (RunClaimed, ValueError) as exc:  # held elsewhere, or finished meanwhile
                 w.conn.send(("claimed", str(exc)))
+        elif kind == "stop":  # decided here, with what is known now; the point came just before
+            w.conn.send(("ok", w.stop(payload) if w.stop is not None else None))
         elif kind == "pending_limits":  # the study's sink is the journal (StoreSink: the store)
             w.conn.send(("ok", sink.pending_power_limits()))
         elif kind == "note_limit":
@@ -289,14 +184,17 @@ class WorkersExecutor:
             sink.timeline(*payload)
         elif kind == "finish":
             sink.finish(*payload)
-            outcomes[w.spec.run_key] = payload[1]
+            outcomes[w.spec.run_key] = w.outcome = payload[1]
             w.run_id = None
         elif kind == "ready":
             w.ready = True
         elif kind == "idle":
-            w.spec = w.run_id = None
+            ended = (w.spec, w.outcome)
+            w.spec = w.run_id = w.stop = w.outcome = None
+            return ended
         else:
             _raise_from_worker(kind, payload)
+        return None
 
     def _check_start(self, workers: list[_Worker]) -> None:
         for i, w in enumerate(workers):
@@ -321,14 +219,86 @@ class WorkersExecutor:
         if w.spec is not None and w.run_id is not None:  # claimed: record why it ended
             outcome = _died(w.process.exitcode)
             sink.finish(w.run_id, outcome)
-            outcomes[w.spec.run_key] = outcome
+            outcomes[w.spec.run_key] = w.outcome = outcome
             if w.spec.stage is Stage.PRETRAIN:  # no fine-tuned run can start, as locally
                 _raise_from_worker("error", ("PretrainingFailed", outcome.stop_reason))
-        elif w.spec is not None:  # died before its claim (or after its finish): hand it out again
+        elif w.spec is not None and w.outcome is None:  # died before its claim: hand it out again
             again.append(w.spec)
         workers[i] = self._start(w.slot, study)
         self.replaced += 1
         return again
+
+
+class WorkerSession:
+    """The started workers of one study: runs are handed out as workers come free (``submit``), and
+    ``wait`` returns those that ended. Each worker's messages are written through the study's sink."""
+
+    def __init__(self, executor: WorkersExecutor, study, sink, workers: list[_Worker]) -> None:
+        self.executor, self.study, self.sink, self.workers = executor, study, sink, workers
+        self.todo: list[tuple[RunSpec, Handler | None]] = []  # given, not yet handed to a worker
+        self.outcomes: dict[str, RunOutcome] = {}
+
+    def in_flight(self) -> int:
+        """Runs given and not ended: waiting for a worker, or on one."""
+        return len(self.todo) + sum(w.spec is not None for w in self.workers)
+
+    def capacity(self) -> int:
+        """How many more runs would be under way at once now."""
+        return len(self.workers) - self.in_flight()
+
+    def submit(self, spec: RunSpec, stop: Handler | None = None) -> None:
+        """Hand ``spec`` to the next free worker; ``stop(point)``, called here after each of its
+        evaluation points, may end it (None: the run never asks)."""
+        self.todo.append((spec, stop))
+        self._dispatch()
+
+    def drive(self, specs: list[RunSpec]) -> dict[str, RunOutcome]:
+        """Run every spec (with the executor's ``stop_for`` each), until every one has ended."""
+        self.todo += [(spec, self.executor.stop_for(spec)) for spec in specs]
+        while self.in_flight():
+            self.poll()
+        return self.outcomes
+
+    def wait(self) -> list[tuple[RunSpec, RunOutcome | None]]:
+        """Until some run ends (none when nothing is in flight): ``(spec, outcome)`` of each that
+        did; outcome None when another process held the run."""
+        while self.in_flight():
+            if ended := self.poll():
+                return ended
+        return []
+
+    def _dispatch(self) -> None:
+        for w in self.workers:
+            if w.ready and w.spec is None and self.todo:
+                (w.spec, w.stop), w.outcome = self.todo.pop(0), None
+                try:
+                    w.conn.send((w.spec, w.stop is not None))
+                except OSError:  # it died: given back, and poll replaces the worker
+                    self.todo.insert(0, (w.spec, w.stop))
+                    w.spec = w.stop = None
+
+    def poll(self) -> list[tuple[RunSpec, RunOutcome | None]]:
+        """Hand out what waits to free workers; act on what they sent within ``POLL_S``."""
+        self._dispatch()
+        workers, executor, ended = self.workers, self.executor, []
+        readable = wait([w.conn for w in workers], timeout=POLL_S)
+        for i, w in enumerate(list(workers)):
+            if w.conn not in readable:
+                continue
+            try:
+                message = w.conn.recv()
+            except (EOFError, OSError, pickle.UnpicklingError):  # it died (mid-message)
+                spec, stop, claimed = w.spec, w.stop, w.run_id is not None or w.outcome is not None
+                again = executor._replace(i, workers, self.sink, self.study, self.outcomes)
+                self.todo[:0] = [(s, stop) for s in again]
+                if spec is not None and claimed:
+                    ended.append((spec, w.outcome))
+                continue
+            if done := executor._handle(message, w, self.sink, self.outcomes):
+                ended.append(done)
+        executor._check_start(workers)
+        self._dispatch()
+        return ended
 
 
 def _died(exitcode: int | None) -> RunOutcome:

@@ -1,0 +1,176 @@
+"""The search loop with several runs at once (``driver.run_search`` is the one-after-another loop that
+replay uses, and live search with one worker).
+
+The strategy is asked with the runs under way in its history (status ``running``, their points and
+energy as they stand): each start it gives that is not under way is handed to the pool while the pool
+has room; when it has nothing new but runs are under way, the loop waits for one to end and asks again;
+the search ends when it has nothing and nothing is under way. Each run's stop is the strategy's handler
+for that trial, called where the history is (the coordinator), so a run stops on the best set by a run
+that ended a moment ago. Then the pick is confirmed as ``driver.confirm_finalists`` does, each
+finalist's seeds at once, the bound on their summed energy applied with what is known of each.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Protocol
+
+from powertrain.records import EvalPoint
+from powertrain.search.driver import MAX_STEPS, SearchOutcome
+from powertrain.search.space import (
+    LIMIT,
+    PAUSED,
+    REACHED,
+    RUNNING,
+    STOPPED,
+    History,
+    Space,
+    Start,
+    Trial,
+)
+from powertrain.search.strategies import Strategy, joules
+
+Stop = Callable[[EvalPoint], "str | None"]
+
+
+class Pool(Protocol):
+    """Where a concurrent search's runs execute (live: ``search.pool.SessionPool``)."""
+
+    def capacity(self) -> int:
+        """How many more runs could be under way now."""
+        ...
+
+    def in_flight(self) -> int:
+        """Runs handed out that have not ended."""
+        ...
+
+    def start(self, start: Start, trial: Trial, stop: Stop) -> None:
+        """Hand out ``start`` (its trial set running, its points and energy kept up to date as they
+        come); ``stop(point)`` may end it. A run known already may be settled at once."""
+        ...
+
+    def wait(self) -> None:
+        """Until at least one run under way has ended and its trial is settled (as the one-after-
+        another executor leaves it: reached, paused, stopped or limit)."""
+        ...
+
+
+def run_search_at_once(
+    strategy: Strategy, space: Space, pool: Pool, confirm_seeds: int = 3
+) -> SearchOutcome:
+    """``driver.run_search`` with up to ``pool.capacity()`` runs under way at once."""
+    history = History(space)
+    _search(strategy, history, pool)
+    search_j = history.spent_j
+    candidates = strategy.candidates(history)
+    if not strategy.confirm:
+        pick = candidates[0] if candidates else None
+        return SearchOutcome(
+            pick, pick is not None, search_j, search_j, len(history.trials), history
+        )
+    pick = confirm_finalists_at_once(history, candidates, pool, confirm_seeds, strategy.finalists)
+    confirmed = pick is not None
+    if pick is None:
+        pick = candidates[0] if candidates else None
+    return SearchOutcome(pick, confirmed, search_j, history.spent_j, len(history.trials), history)
+
+
+def _search(strategy: Strategy, history: History, pool: Pool) -> None:
+    for _ in range(MAX_STEPS):
+        starts = _new_starts(strategy, history) if pool.capacity() > 0 else []
+        if starts:
+            for start in starts:
+                if pool.capacity() <= 0:
+                    break
+                _start(strategy, history, pool, start)
+            continue  # ask again: what was just started is in the history now
+        if not pool.in_flight():
+            return
+        pool.wait()
+    raise RuntimeError(f"{strategy.name} did not finish within {MAX_STEPS} steps")
+
+
+def _new_starts(strategy: Strategy, history: History) -> list[Start]:
+    """The strategy's starts, less those under way (halving asks again for a run it gave before)."""
+    starts = strategy.next_runs(history)
+    under_way = {k for k, t in history.trials.items() if t.status == RUNNING}
+    return [s for s in starts if (s.setup, s.seed) not in under_way]
+
+
+def _start(strategy: Strategy, history: History, pool: Pool, start: Start) -> None:
+    trial = history.trial(start.setup, start.seed)
+    if trial is None:
+        trial = history.trials.setdefault((start.setup, start.seed), Trial(start.setup, start.seed))
+    elif trial.status != PAUSED:
+        raise RuntimeError(f"{strategy.name} restarted a finished run {start}")
+    pool.start(start, trial, strategy.handler(history, trial))
+
+
+def confirm_finalists_at_once(
+    history: History, candidates: list[str], pool: Pool, seeds: int, finalists: int
+) -> str | None:
+    """``driver.confirm_finalists``, each finalist's seeds at once (``confirm_at_once``)."""
+    best_j, pick = None, None
+    for tried, setup in enumerate(candidates):
+        if tried >= max(finalists, 3) or (pick is not None and tried >= finalists):
+            break
+        total = confirm_at_once(history, setup, pool, seeds, bound_j=best_j)
+        if total is not None and (best_j is None or total < best_j):
+            best_j, pick = total, setup
+    return pick
+
+
+def confirm_at_once(
+    history: History, setup: str, pool: Pool, seeds: int, bound_j: float | None = None
+) -> float | None:
+    """``driver.confirm`` with the setup's seeds under way at once: the summed energy-to-target of its
+    first ``seeds`` seeds, or None when one misses the target (the others are then stopped) or the sum
+    passes ``bound_j``. Each seed stops once what is known of the sum (the seeds that reached the
+    target, what the others under way have spent so far, its own energy) passes ``bound_j``."""
+    wanted = history.space.seeds[setup][:seeds]
+    known = [t for s in wanted if (t := history.trial(setup, s)) is not None]
+    if any(t.status == LIMIT for t in known):  # it ran to its limits short of the target
+        return None
+    ran = [t for t in known if t.status == REACHED]
+    waiting = [s for s in wanted if s not in {t.seed for t in ran}]
+    while (waiting and not _missed(ran)) or pool.in_flight():
+        while waiting and pool.capacity() > 0 and not _missed(ran):
+            trial = _afresh(history, setup, waiting.pop(0))
+            ran.append(trial)
+            pool.start(Start(setup, trial.seed), trial, _bound(bound_j, ran, trial))
+        if pool.in_flight():
+            pool.wait()
+    if waiting or _missed(ran):
+        return None
+    total_j = sum(t.energy_to_target_j for t in ran)
+    return None if bound_j is not None and total_j > bound_j else total_j
+
+
+def _missed(trials: list[Trial]) -> bool:
+    return any(t.status not in (REACHED, RUNNING) for t in trials)
+
+
+def _afresh(history: History, setup: str, seed: int) -> Trial:
+    """The trial of (setup, seed) to run now: a new one, a paused one, or a stopped one started
+    afresh (what it spent still counted, as ``driver.confirm`` does)."""
+    trial = history.trial(setup, seed)
+    if trial is None:
+        return history.trials.setdefault((setup, seed), Trial(setup, seed))
+    if trial.status == STOPPED:
+        trial.earlier_j += trial.energy_j
+        trial.points, trial.energy_j, trial.stop_reason = [], 0.0, None
+    return trial
+
+
+def _bound(bound_j: float | None, ran: list[Trial], me: Trial) -> Stop:
+    def stop(point: EvalPoint) -> str | None:
+        if _missed([t for t in ran if t is not me]):
+            return "confirmation: another seed of this setup ended short of the target"
+        if bound_j is None:
+            return None
+        known_j = sum(t.lower_bound_j for t in ran if t is not me) + point.total_energy_j
+        if known_j > bound_j:
+            return f"confirmation: passed the confirmed leader's {joules(bound_j)} over its seeds"
+        return None
+
+    return stop

@@ -1,0 +1,146 @@
+"""Live search on the workers executor: two runs at once, each in a worker process, their stops decided
+in the coordinator (tiny digits/MLP study of test_live_search, one thread per worker)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from collections import Counter
+
+import psutil
+import pytest
+
+from powertrain.records import CENSORED
+from powertrain.search.run import search_study
+from powertrain.store import open_store
+from powertrain.study.execute import StoreSink
+from powertrain.study.executors.workers import WorkerSession, WorkersExecutor
+from tests.cli_helpers import last_json, powertrain
+from tests.integration.test_live_search import best_setup, grid_store, study  # noqa: F401
+from tests.integration.test_parallel_cli import (
+    SLOW,
+    assert_each_run_once,
+    rows,
+    start,
+    wait_for_two_running_runs,
+    workers_of,
+    write,
+)
+
+
+def two_workers() -> WorkersExecutor:
+    return WorkersExecutor(2, cpu_count=2)
+
+
+def test_bound_on_two_workers_picks_the_grids_best_and_its_stops_reach_the_workers(
+    grid_store,  # noqa: F811
+    tmp_path,
+):
+    grid_steps = {r.run_key: r.outcome.steps for r in grid_store.runs("tiny-search")}
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(study(), store, strategy="bound", executor=two_workers())
+        runs = store.runs("tiny-search")
+    assert best_setup(grid_store, "tiny-search") == 0.3
+    assert live.outcome.confirmed and live.cost.pick == "learning_rate=0.3 batch_size=16"
+    assert all(r.outcome is not None for r in runs)  # nothing left running
+    stopped = [r for r in runs if r.outcome.stop_reason.startswith("bound:")]
+    assert stopped and all(r.status == CENSORED for r in stopped)
+    # Decided in the coordinator, the stop ended the worker's loop at that evaluation: before the
+    # step at which the same (setup, seed) reached its target or its limits in the grid.
+    assert all(r.outcome.steps < grid_steps[r.run_key] for r in stopped)
+    assert live.cost.runs_stopped == len(stopped) and live.cost.runs_started == len(runs)
+    assert live.cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in runs))
+
+
+def test_halving_on_two_workers_trains_each_run_once_per_attempt(tmp_path, monkeypatch):
+    submitted, begun = Counter(), Counter()
+    submit, begin = WorkerSession.submit, StoreSink.begin
+
+    def spy_submit(self, spec, stop=None):
+        under_way = [w.spec.run_key for w in self.workers if w.spec is not None]
+        assert spec.run_key not in under_way + [s.run_key for s, _ in self.todo]
+        submitted[spec.run_key] += 1
+        return submit(self, spec, stop)
+
+    def spy_begin(self, spec, hardware, provenance):
+        begun[spec.run_key] += 1
+        return begin(self, spec, hardware, provenance)
+
+    monkeypatch.setattr(WorkerSession, "submit", spy_submit)
+    monkeypatch.setattr(StoreSink, "begin", spy_begin)
+    s = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store, executor=two_workers())
+        runs = store.runs("tiny-search")
+    assert live.outcome.pick is not None
+    assert begun == submitted  # every attempt handed out was trained once
+    assert sorted(Counter(r.run_key for r in runs).values()) == [1] * len(runs)
+    assert all(r.outcome is not None for r in runs)  # no run left running
+    trials = live.outcome.history.trials
+    assert len(runs) == len(trials) == len(submitted)
+    assert any(n > 1 for n in submitted.values())  # promoted to a later rung: handed out again
+    assert live.cost.spent_j == pytest.approx(live.outcome.total_j)
+
+
+def test_a_killed_worker_fails_its_run_and_the_search_goes_on(tmp_path):
+    db, path = tmp_path / "r.db", write(tmp_path, SLOW)
+    proc = start(str(path), "--db", str(db), "--strategy", "bound", "--workers", "2", "--json")
+    wait_for_two_running_runs(db, proc)
+    workers_of(proc.pid)[0].send_signal(signal.SIGKILL)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 0 and "Traceback" not in err, err
+    assert last_json(out)["search"]["strategy"] == "bound"
+    failed = [r for r in assert_each_run_once(db) if r[1] == "failed"]
+    assert len(failed) == 1  # the killed worker's run, with why; a new worker took its place
+    assert "worker process running it died" in json.loads(failed[0][2])["error"]
+
+
+def test_a_killed_coordinator_leaves_the_search_to_the_next_run(tmp_path):
+    db, path = tmp_path / "r.db", write(tmp_path, SLOW)
+    args = ("--db", str(db), "--strategy", "bound", "--workers", "2")
+    proc = start(str(path), *args)
+    wait_for_two_running_runs(db, proc)
+    workers = workers_of(proc.pid)
+    assert len(workers) == 2
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    _gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, "a worker trained on for a coordinator that is gone"
+    # The runs under way are left unfinished (their claims died with the coordinator), not ended.
+    assert rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0] >= 2
+
+    resumed = powertrain("run", str(path), *args, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert "search bound on par" in resumed.stderr
+    statuses = {status for _, status, _ in assert_each_run_once(db)}
+    assert statuses <= {"reached", "censored"}
+
+
+def test_shard_and_ray_are_refused_with_a_search_and_say_why(tmp_path):
+    from powertrain.errors import PowertrainError
+    from powertrain.search.run import run_with_search
+    from powertrain.study.executors.ray import RayExecutor
+
+    with open_store(tmp_path / "r.db") as store:
+        with pytest.raises(PowertrainError, match="--shard splits a study's runs"):
+            run_with_search(study(), store, strategy="bound", shard=(0, 2))
+        eager = {"strategy": "grid", "predict_stop": {"threshold": 0.5}}
+        with pytest.raises(PowertrainError, match="the grid's Ray tasks take no stop"):
+            run_with_search(study(search=eager), store, executor=RayExecutor())
+        with pytest.raises(PowertrainError, match="optuna asks Optuna for one trial"):
+            run_with_search(
+                study(search={"strategy": "optuna", "trials": 2}), store, executor=two_workers()
+            )
+        assert store.runs() == []
+
+
+def test_a_predicted_stop_on_workers_is_decided_in_the_coordinator(tmp_path):
+    eager = {"strategy": "grid", "predict_stop": {"threshold": 0.999, "min_evals": 1}}
+    s = study(search=eager, grid={"learning_rate": [0.02], "batch_size": [16]})
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store, executor=two_workers())
+        runs = store.runs("tiny-search")
+    assert len(runs) == 2 and all(r.status == CENSORED for r in runs)
+    assert all(r.outcome.stop_reason.startswith("predicted to miss") for r in runs)
+    assert live.cost.runs_stopped == 2
