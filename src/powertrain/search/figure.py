@@ -38,10 +38,10 @@ def search_figure(simulations):
     ax.axhline(1.1, color="grey", linestyle=":", linewidth=1)
     ax.axvline(0.1, color="grey", linestyle=":", linewidth=1)
     ax.set_xscale("log")
-    from matplotlib.ticker import PercentFormatter
+    from matplotlib.ticker import FuncFormatter, PercentFormatter
 
     ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
-    ax.xaxis.set_minor_formatter(PercentFormatter(1.0, decimals=0))
+    ax.xaxis.set_minor_formatter(FuncFormatter(_sparse_percent))
     ax.set_xlabel("energy spent by the search, share of the full grid (confirmation included)")
     ax.set_ylabel("pick's energy-to-target / best's")
     method = simulations[0].method if simulations else ""
@@ -49,3 +49,12 @@ def search_figure(simulations):
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def _sparse_percent(share: float, _pos=None) -> str:
+    """Minor ticks of the log axis labelled at 2, 3 and 5 x a power of ten only (7 %, 8 %, 9 % would
+    run into 10 %)."""
+    if share <= 0:
+        return ""
+    leading = share / 10 ** np.floor(np.log10(share))
+    return f"{share:.0%}" if round(leading) in (2, 3, 5) else ""
