@@ -112,6 +112,7 @@ def test_a_paused_and_resumed_run_trains_exactly_as_an_uninterrupted_one(
         outcome = execute_run(spec, env, sink, run_id=run_id, resume=attempt > 0)
         if index is not None:
             assert outcome.status == CENSORED and outcome.stop_reason == f"paused at {index}"
+            assert outcome.test_accuracy is None  # no test evaluation (unmeasured work) at a pause
             assert run_checkpoint(spec, env).path.is_file()
     (resumed,) = sink.records.values()
     assert curve(resumed["points"]) == curve(uninterrupted["points"])
@@ -121,6 +122,7 @@ def test_a_paused_and_resumed_run_trains_exactly_as_an_uninterrupted_one(
     assert outcome.total_energy_j >= energies[-1] and outcome.duration_s >= elapsed[-1]
     assert outcome.steps == uninterrupted["outcome"].steps
     assert outcome.final_val_accuracy == uninterrupted["outcome"].final_val_accuracy
+    assert outcome.test_accuracy == uninterrupted["outcome"].test_accuracy is not None
     assert paused_spent(spec, env) is None and not list(
         tmp_path.rglob("*.pt")
     )  # removed at the end

@@ -220,11 +220,9 @@ def train_to_target(
     run = _Run(model, source, cfg, limits, monitor, evaluate, step, progress, generator)
     stop, total, error = run.window([*limits.handlers(), *handlers], on_eval, checkpoint)
     status = status_of(stop)
-    test = (
-        test_evaluate(model)
-        if status in (REACHED, CENSORED) and test_evaluate is not None
-        else None
-    )
+    # a paused run is not done: its test accuracy (work outside the measured window) waits for its end
+    done = status in (REACHED, CENSORED) and not isinstance(stop, Pause)
+    test = test_evaluate(model) if done and test_evaluate is not None else None
     return _outcome(status, str(stop), total, progress, test, error)
 
 
