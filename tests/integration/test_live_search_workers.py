@@ -54,14 +54,15 @@ def test_bound_on_two_workers_picks_the_grids_best_and_its_stops_reach_the_worke
 
 
 def test_halving_on_two_workers_trains_each_run_once_per_attempt(tmp_path, monkeypatch):
-    submitted, begun = Counter(), Counter()
+    submitted, begun, continued = Counter(), Counter(), Counter()
     submit, begin = WorkerSession.submit, StoreSink.begin
 
-    def spy_submit(self, spec, stop=None):
+    def spy_submit(self, spec, stop=None, resume_id=None):
         under_way = [w.spec.run_key for w in self.workers if w.spec is not None]
-        assert spec.run_key not in under_way + [s.run_key for s, _ in self.todo]
+        assert spec.run_key not in under_way + [s.run_key for s, _, _ in self.todo]
         submitted[spec.run_key] += 1
-        return submit(self, spec, stop)
+        continued[spec.run_key] += resume_id is not None
+        return submit(self, spec, stop, resume_id)
 
     def spy_begin(self, spec, hardware, provenance):
         begun[spec.run_key] += 1
@@ -74,13 +75,52 @@ def test_halving_on_two_workers_trains_each_run_once_per_attempt(tmp_path, monke
         live = search_study(s, store, executor=two_workers())
         runs = store.runs("tiny-search")
     assert live.outcome.pick is not None
-    assert begun == submitted  # every attempt handed out was trained once
+    # Every attempt handed out was trained once: begun, or (promoted) continued in its record.
+    assert begun + continued == submitted
     assert sorted(Counter(r.run_key for r in runs).values()) == [1] * len(runs)
     assert all(r.outcome is not None for r in runs)  # no run left running
     trials = live.outcome.history.trials
     assert len(runs) == len(trials) == len(submitted)
     assert any(n > 1 for n in submitted.values())  # promoted to a later rung: handed out again
     assert live.cost.spent_j == pytest.approx(live.outcome.total_j)
+
+
+def test_halving_on_two_workers_continues_promoted_runs_from_their_checkpoints(
+    tmp_path, monkeypatch
+):
+    continued = []
+    submit = WorkerSession.submit
+
+    def spy_submit(self, spec, stop=None, resume_id=None):
+        if resume_id is not None:
+            continued.append(spec.run_key)
+        return submit(self, spec, stop, resume_id)
+
+    monkeypatch.setattr(WorkerSession, "submit", spy_submit)
+    s = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store, executor=two_workers())
+        runs = store.runs("tiny-search")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert continued  # rung 0 pauses every setup at its first evaluation; promoted ones go on
+    assert live.cost.superseded_j == 0  # nothing re-run from scratch
+    assert (
+        len({(repr(sorted(r.setup.items())), r.seed) for r in runs})
+        == len(runs)
+        == live.cost.runs_started
+    )
+    for run in runs:  # one record per run: every point once, cumulative since its first start
+        pts = points[run.run_key]
+        assert [p.index for p in pts] == list(range(len(pts)))
+        assert all(a.step < b.step for a, b in zip(pts, pts[1:], strict=False))
+        energies = [p.total_energy_j for p in pts]
+        assert energies == sorted(energies) and run.outcome.total_energy_j >= energies[-1]
+        assert run.outcome.steps == pts[-1].step
+    for key in continued:  # paused, then promoted: continued past where it paused
+        assert len(points[key]) > 1
+    assert all(r.outcome is not None for r in runs)  # nothing left running
+    assert live.cost.spent_j == pytest.approx(live.outcome.total_j)
+    assert not list(tmp_path.rglob("checkpoints/*"))  # removed by the runs' ends or the search's
 
 
 def test_a_killed_worker_fails_its_run_and_the_search_goes_on(tmp_path):
