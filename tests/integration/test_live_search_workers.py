@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
+import time
 from collections import Counter
 
 import psutil
@@ -155,6 +157,48 @@ def test_a_killed_coordinator_leaves_the_search_to_the_next_run(tmp_path):
     assert "search bound on par" in resumed.stderr
     statuses = {status for _, status, _ in assert_each_run_once(db)}
     assert statuses <= {"reached", "censored"}
+
+
+def wait_for_a_continued_run(db, proc, timeout_s: float = 120) -> None:
+    """Until a paused run's checkpoint is on disk and a promoted run is under way past its pause."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.05)
+        try:
+            going_on = rows(
+                db,
+                "SELECT COUNT(*) FROM runs r WHERE r.status = 'running'"
+                " AND (SELECT COUNT(*) FROM eval_points e WHERE e.run_id = r.id) >= 2",
+            )[0][0]
+        except sqlite3.OperationalError:  # not created yet
+            continue
+        if going_on and list(db.parent.rglob("checkpoints/*.pt")):
+            return
+    raise AssertionError("no promoted run went on past its pause in time")
+
+
+def test_a_killed_coordinator_mid_halving_leaves_nothing_duplicated_or_on_disk(tmp_path):
+    db, path = tmp_path / "r.db", write(tmp_path, SLOW)
+    args = ("--db", str(db), "--strategy", "halving", "--workers", "2")
+    proc = start(str(path), *args)
+    wait_for_a_continued_run(db, proc)
+    workers = workers_of(proc.pid)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate()
+    _gone, alive = psutil.wait_procs(workers, timeout=10)
+    assert not alive, "a worker trained on for a coordinator that is gone"
+    assert rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0] >= 1
+
+    again = powertrain("run", str(path), *args, timeout=300)
+    assert again.returncode == 0, again.stderr
+    keys = rows(db, "SELECT run_key, COUNT(*) FROM runs GROUP BY run_key")
+    assert keys and all(n == 1 for _, n in keys), keys  # one record per (setup, seed)
+    assert rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0] == 0
+    for (run_id,) in rows(db, "SELECT id FROM runs"):  # one unbroken sequence of points per run
+        indices = [i for (i,) in rows(db, f"SELECT idx FROM eval_points WHERE run_id = {run_id}")]
+        assert indices == list(range(len(indices)))
+    assert not list(tmp_path.rglob("checkpoints/*"))
 
 
 def test_shard_and_ray_are_refused_with_a_search_and_say_why(tmp_path):

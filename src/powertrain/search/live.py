@@ -12,6 +12,8 @@ stops, with real training (``execute_run``, the one run body) in place of replay
   (a command task; a checkpoint that is not the run's) is re-run from scratch instead, and a stopped
   run that the confirmation starts afresh likewise: the store keeps the last attempt, and the energy
   of the attempts it replaced is counted in the search's cost as ``superseded_j``.
+- The bookkeeping (deferred records, continued ones, checkpoints) is ``sink.py``'s, shared with the
+  pool of runs at once (``pool.py``).
 - The records of paused and stopped runs are finished only when the search ends (till then the store
   holds them as running, claimed by this process), and the checkpoints left are removed then; a
   killed search leaves nothing half-finished: the next ``run`` begins them again, from scratch.

@@ -10,7 +10,9 @@ with the node's hardware (replacing the placeholder it claimed with) and writes 
 store stays the one record of what finished and resuming works as it does locally. A task lost with its
 node is a FAILED run with Ray's reason. GPU power limits are refused here: their journal is the store,
 which a node cannot reach. ``session()`` hands runs out one at a time instead (a live search), each
-task asking the coordinator whether to stop after each evaluation (``ray_session.py``).
+task asking the coordinator whether to stop after each evaluation (``ray_session.py``); a search's
+paused run is continued by a later task from its checkpoint, in the record the coordinator claimed
+for it (no claim again), where the checkpoint is within reach: when every node is this machine.
 
 Ray is an optional extra (``pip install powertrain[ray]``), imported only here. Never install the
 ``amdsmi`` package beside it: it breaks ``import ray``.

@@ -21,6 +21,11 @@ executor's ``stop_handlers``) asks the coordinator after each evaluation point (
 it first), and the coordinator answers with ``stop(point)``, a reason or None, decided with everything
 it knows now (a live search's history, another run's new best). A run without one never asks: the
 grid pays no round trip.
+
+A run handed out to continue (``submit(spec, stop, resume_id)``: a live search's paused run) is
+claimed here already, in the record of its paused attempt: the worker goes on from the run's
+checkpoint (by run key in the artifacts folder, which every worker on this machine sees) writing into
+that record, without a claim of its own, so the record keeps one claim, this process's.
 """
 
 from __future__ import annotations
