@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sqlite3
-import time
 from collections import Counter
 
 import psutil
@@ -19,13 +17,19 @@ from powertrain.store import open_store
 from powertrain.study.execute import StoreSink
 from powertrain.study.executors.workers import WorkerSession, WorkersExecutor
 from tests.cli_helpers import last_json, powertrain
-from tests.integration.test_live_search import best_setup, grid_store, study  # noqa: F401
+from tests.integration.test_live_search import (  # noqa: F401
+    assert_continued_in_one_record,
+    best_setup,
+    grid_store,
+    study,
+)
 from tests.integration.test_parallel_cli import (
     SLOW,
     assert_each_run_once,
     rows,
     start,
     wait_for_two_running_runs,
+    wait_until,
     workers_of,
     write,
 )
@@ -105,23 +109,9 @@ def test_halving_on_two_workers_continues_promoted_runs_from_their_checkpoints(
         runs = store.runs("tiny-search")
         points = {r.run_key: store.eval_points(r.id) for r in runs}
     assert continued  # rung 0 pauses every setup at its first evaluation; promoted ones go on
-    assert live.cost.superseded_j == 0  # nothing re-run from scratch
-    assert (
-        len({(repr(sorted(r.setup.items())), r.seed) for r in runs})
-        == len(runs)
-        == live.cost.runs_started
-    )
-    for run in runs:  # one record per run: every point once, cumulative since its first start
-        pts = points[run.run_key]
-        assert [p.index for p in pts] == list(range(len(pts)))
-        assert all(a.step < b.step for a, b in zip(pts, pts[1:], strict=False))
-        energies = [p.total_energy_j for p in pts]
-        assert energies == sorted(energies) and run.outcome.total_energy_j >= energies[-1]
-        assert run.outcome.steps == pts[-1].step
-    for key in continued:  # paused, then promoted: continued past where it paused
-        assert len(points[key]) > 1
+    assert_continued_in_one_record(live, runs, points, continued)
+    assert len({(repr(sorted(r.setup.items())), r.seed) for r in runs}) == len(runs)
     assert all(r.outcome is not None for r in runs)  # nothing left running
-    assert live.cost.spent_j == pytest.approx(live.outcome.total_j)
     assert not list(tmp_path.rglob("checkpoints/*"))  # removed by the runs' ends or the search's
 
 
@@ -138,66 +128,52 @@ def test_a_killed_worker_fails_its_run_and_the_search_goes_on(tmp_path):
     assert "worker process running it died" in json.loads(failed[0][2])["error"]
 
 
-def test_a_killed_coordinator_leaves_the_search_to_the_next_run(tmp_path):
+def kill_the_coordinator_and_run_again(tmp_path, strategy: str, wait) -> tuple:
+    """Start a search on two workers, kill its coordinator once ``wait(db, proc)`` returns (its
+    workers must exit with it), then run it again: (store, runs left running, the second run)."""
     db, path = tmp_path / "r.db", write(tmp_path, SLOW)
-    args = ("--db", str(db), "--strategy", "bound", "--workers", "2")
+    args = ("--db", str(db), "--strategy", strategy, "--workers", "2")
     proc = start(str(path), *args)
-    wait_for_two_running_runs(db, proc)
+    wait(db, proc)
     workers = workers_of(proc.pid)
     assert len(workers) == 2
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     _gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, "a worker trained on for a coordinator that is gone"
-    # The runs under way are left unfinished (their claims died with the coordinator), not ended.
-    assert rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0] >= 2
+    running = rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0]
+    return db, running, powertrain("run", str(path), *args, timeout=300)
 
-    resumed = powertrain("run", str(path), *args, timeout=300)
+
+def test_a_killed_coordinator_leaves_the_search_to_the_next_run(tmp_path):
+    db, running, resumed = kill_the_coordinator_and_run_again(
+        tmp_path, "bound", wait_for_two_running_runs
+    )
+    # The runs under way are left unfinished (their claims died with the coordinator), not ended.
+    assert running >= 2
     assert resumed.returncode == 0, resumed.stderr
     assert "search bound on par" in resumed.stderr
     statuses = {status for _, status, _ in assert_each_run_once(db)}
     assert statuses <= {"reached", "censored"}
 
 
-def wait_for_a_continued_run(db, proc, timeout_s: float = 120) -> None:
+def wait_for_a_continued_run(db, proc) -> None:
     """Until a paused run's checkpoint is on disk and a promoted run is under way past its pause."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, proc.communicate()
-        time.sleep(0.05)
-        try:
-            going_on = rows(
-                db,
-                "SELECT COUNT(*) FROM runs r WHERE r.status = 'running'"
-                " AND (SELECT COUNT(*) FROM eval_points e WHERE e.run_id = r.id) >= 2",
-            )[0][0]
-        except sqlite3.OperationalError:  # not created yet
-            continue
-        if going_on and list(db.parent.rglob("checkpoints/*.pt")):
-            return
-    raise AssertionError("no promoted run went on past its pause in time")
+    query = (
+        "SELECT COUNT(*) FROM runs r WHERE r.status = 'running'"
+        " AND (SELECT COUNT(*) FROM eval_points e WHERE e.run_id = r.id) >= 2"
+    )
+    on_disk = lambda: bool(list(db.parent.rglob("checkpoints/*.pt")))  # noqa: E731
+    wait_until(db, proc, lambda: rows(db, query)[0][0] >= 1 and on_disk(), "no run went on")
 
 
 def test_a_killed_coordinator_mid_halving_leaves_nothing_duplicated_or_on_disk(tmp_path):
-    db, path = tmp_path / "r.db", write(tmp_path, SLOW)
-    args = ("--db", str(db), "--strategy", "halving", "--workers", "2")
-    proc = start(str(path), *args)
-    wait_for_a_continued_run(db, proc)
-    workers = workers_of(proc.pid)
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
-    _gone, alive = psutil.wait_procs(workers, timeout=10)
-    assert not alive, "a worker trained on for a coordinator that is gone"
-    assert rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0] >= 1
-
-    again = powertrain("run", str(path), *args, timeout=300)
+    db, running, again = kill_the_coordinator_and_run_again(
+        tmp_path, "halving", wait_for_a_continued_run
+    )
+    assert running >= 1  # the continued run, left unfinished with its claim gone
     assert again.returncode == 0, again.stderr
-    keys = rows(db, "SELECT run_key, COUNT(*) FROM runs GROUP BY run_key")
-    assert keys and all(n == 1 for _, n in keys), keys  # one record per (setup, seed)
-    assert rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0] == 0
-    for (run_id,) in rows(db, "SELECT id FROM runs"):  # one unbroken sequence of points per run
-        indices = [i for (i,) in rows(db, f"SELECT idx FROM eval_points WHERE run_id = {run_id}")]
-        assert indices == list(range(len(indices)))
+    assert_each_run_once(db, count=None)  # one record per (setup, seed), its points unbroken
     assert not list(tmp_path.rglob("checkpoints/*"))
 
 
