@@ -123,6 +123,15 @@ def test_live_halving_continues_a_promoted_run_where_it_paused(tmp_path, monkeyp
         runs = store.runs("tiny-search")
         points = {r.run_key: store.eval_points(r.id) for r in runs}
     assert resumed  # rung 0 pauses every setup at its first evaluation; promoted ones continue
+    assert_continued_in_one_record(live, runs, points, resumed)
+    assert not list(
+        tmp_path.rglob("checkpoints/*")
+    )  # removed when the runs ended or the search did
+
+
+def assert_continued_in_one_record(live, runs, points, continued) -> None:
+    """A halving search whose promoted runs (``continued``) went on where they paused: nothing
+    re-run from scratch, one record per run with every point once, cumulative since its start."""
     assert live.cost.superseded_j == 0  # nothing re-run from scratch
     assert len({r.run_key for r in runs}) == len(runs) == live.cost.runs_started
     for run in runs:  # one record per run: every point once, cumulative since its first start
@@ -132,12 +141,9 @@ def test_live_halving_continues_a_promoted_run_where_it_paused(tmp_path, monkeyp
         energies = [p.total_energy_j for p in pts]
         assert energies == sorted(energies) and run.outcome.total_energy_j >= energies[-1]
         assert run.outcome.steps == pts[-1].step
-    for key in resumed:  # paused at its first evaluation, then promoted: continued past it
+    for key in continued:  # paused at its first evaluation, then promoted: continued past it
         assert len(points[key]) > 1
     assert live.cost.spent_j == pytest.approx(live.outcome.total_j)
-    assert not list(
-        tmp_path.rglob("checkpoints/*")
-    )  # removed when the runs ended or the search did
 
 
 def test_a_killed_halving_search_begins_its_unfinished_runs_again(tmp_path, monkeypatch):

@@ -17,13 +17,19 @@ from powertrain.store import open_store
 from powertrain.study.execute import StoreSink
 from powertrain.study.executors.workers import WorkerSession, WorkersExecutor
 from tests.cli_helpers import last_json, powertrain
-from tests.integration.test_live_search import best_setup, grid_store, study  # noqa: F401
+from tests.integration.test_live_search import (  # noqa: F401
+    assert_continued_in_one_record,
+    best_setup,
+    grid_store,
+    study,
+)
 from tests.integration.test_parallel_cli import (
     SLOW,
     assert_each_run_once,
     rows,
     start,
     wait_for_two_running_runs,
+    wait_until,
     workers_of,
     write,
 )
@@ -54,14 +60,15 @@ def test_bound_on_two_workers_picks_the_grids_best_and_its_stops_reach_the_worke
 
 
 def test_halving_on_two_workers_trains_each_run_once_per_attempt(tmp_path, monkeypatch):
-    submitted, begun = Counter(), Counter()
+    submitted, begun, continued = Counter(), Counter(), Counter()
     submit, begin = WorkerSession.submit, StoreSink.begin
 
-    def spy_submit(self, spec, stop=None):
+    def spy_submit(self, spec, stop=None, resume_id=None):
         under_way = [w.spec.run_key for w in self.workers if w.spec is not None]
-        assert spec.run_key not in under_way + [s.run_key for s, _ in self.todo]
+        assert spec.run_key not in under_way + [s.run_key for s, _, _ in self.todo]
         submitted[spec.run_key] += 1
-        return submit(self, spec, stop)
+        continued[spec.run_key] += resume_id is not None
+        return submit(self, spec, stop, resume_id)
 
     def spy_begin(self, spec, hardware, provenance):
         begun[spec.run_key] += 1
@@ -74,13 +81,38 @@ def test_halving_on_two_workers_trains_each_run_once_per_attempt(tmp_path, monke
         live = search_study(s, store, executor=two_workers())
         runs = store.runs("tiny-search")
     assert live.outcome.pick is not None
-    assert begun == submitted  # every attempt handed out was trained once
+    # Every attempt handed out was trained once: begun, or (promoted) continued in its record.
+    assert begun + continued == submitted
     assert sorted(Counter(r.run_key for r in runs).values()) == [1] * len(runs)
     assert all(r.outcome is not None for r in runs)  # no run left running
     trials = live.outcome.history.trials
     assert len(runs) == len(trials) == len(submitted)
     assert any(n > 1 for n in submitted.values())  # promoted to a later rung: handed out again
     assert live.cost.spent_j == pytest.approx(live.outcome.total_j)
+
+
+def test_halving_on_two_workers_continues_promoted_runs_from_their_checkpoints(
+    tmp_path, monkeypatch
+):
+    continued = []
+    submit = WorkerSession.submit
+
+    def spy_submit(self, spec, stop=None, resume_id=None):
+        if resume_id is not None:
+            continued.append(spec.run_key)
+        return submit(self, spec, stop, resume_id)
+
+    monkeypatch.setattr(WorkerSession, "submit", spy_submit)
+    s = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store, executor=two_workers())
+        runs = store.runs("tiny-search")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert continued  # rung 0 pauses every setup at its first evaluation; promoted ones go on
+    assert_continued_in_one_record(live, runs, points, continued)
+    assert len({(repr(sorted(r.setup.items())), r.seed) for r in runs}) == len(runs)
+    assert all(r.outcome is not None for r in runs)  # nothing left running
+    assert not list(tmp_path.rglob("checkpoints/*"))  # removed by the runs' ends or the search's
 
 
 def test_a_killed_worker_fails_its_run_and_the_search_goes_on(tmp_path):
@@ -96,25 +128,53 @@ def test_a_killed_worker_fails_its_run_and_the_search_goes_on(tmp_path):
     assert "worker process running it died" in json.loads(failed[0][2])["error"]
 
 
-def test_a_killed_coordinator_leaves_the_search_to_the_next_run(tmp_path):
+def kill_the_coordinator_and_run_again(tmp_path, strategy: str, wait) -> tuple:
+    """Start a search on two workers, kill its coordinator once ``wait(db, proc)`` returns (its
+    workers must exit with it), then run it again: (store, runs left running, the second run)."""
     db, path = tmp_path / "r.db", write(tmp_path, SLOW)
-    args = ("--db", str(db), "--strategy", "bound", "--workers", "2")
+    args = ("--db", str(db), "--strategy", strategy, "--workers", "2")
     proc = start(str(path), *args)
-    wait_for_two_running_runs(db, proc)
+    wait(db, proc)
     workers = workers_of(proc.pid)
     assert len(workers) == 2
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
     _gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, "a worker trained on for a coordinator that is gone"
-    # The runs under way are left unfinished (their claims died with the coordinator), not ended.
-    assert rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0] >= 2
+    running = rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0]
+    return db, running, powertrain("run", str(path), *args, timeout=300)
 
-    resumed = powertrain("run", str(path), *args, timeout=300)
+
+def test_a_killed_coordinator_leaves_the_search_to_the_next_run(tmp_path):
+    db, running, resumed = kill_the_coordinator_and_run_again(
+        tmp_path, "bound", wait_for_two_running_runs
+    )
+    # The runs under way are left unfinished (their claims died with the coordinator), not ended.
+    assert running >= 2
     assert resumed.returncode == 0, resumed.stderr
     assert "search bound on par" in resumed.stderr
     statuses = {status for _, status, _ in assert_each_run_once(db)}
     assert statuses <= {"reached", "censored"}
+
+
+def wait_for_a_continued_run(db, proc) -> None:
+    """Until a paused run's checkpoint is on disk and a promoted run is under way past its pause."""
+    query = (
+        "SELECT COUNT(*) FROM runs r WHERE r.status = 'running'"
+        " AND (SELECT COUNT(*) FROM eval_points e WHERE e.run_id = r.id) >= 2"
+    )
+    on_disk = lambda: bool(list(db.parent.rglob("checkpoints/*.pt")))  # noqa: E731
+    wait_until(db, proc, lambda: rows(db, query)[0][0] >= 1 and on_disk(), "no run went on")
+
+
+def test_a_killed_coordinator_mid_halving_leaves_nothing_duplicated_or_on_disk(tmp_path):
+    db, running, again = kill_the_coordinator_and_run_again(
+        tmp_path, "halving", wait_for_a_continued_run
+    )
+    assert running >= 1  # the continued run, left unfinished with its claim gone
+    assert again.returncode == 0, again.stderr
+    assert_each_run_once(db, count=None)  # one record per (setup, seed), its points unbroken
+    assert not list(tmp_path.rglob("checkpoints/*"))
 
 
 def test_shard_and_ray_are_refused_with_a_search_and_say_why(tmp_path):

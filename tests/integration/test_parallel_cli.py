@@ -66,26 +66,32 @@ def workers_of(pid: int) -> list[psutil.Process]:
 
 def wait_for_two_running_runs(db: Path, proc: subprocess.Popen, timeout_s: float = 120) -> None:
     """Until two runs are being trained at once, each with an evaluation point recorded."""
+    query = (
+        "SELECT COUNT(DISTINCT r.id) FROM runs r JOIN eval_points e ON e.run_id = r.id"
+        " WHERE r.status = 'running'"
+    )
+    wait_until(db, proc, lambda: rows(db, query)[0][0] >= 2, "two runs never trained at once")
+
+
+def wait_until(db: Path, proc: subprocess.Popen, ready, never: str, timeout_s: float = 120) -> None:
+    """Until ``ready()`` (on the store ``db`` that ``proc`` writes), else fail with ``never``."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         time.sleep(0.05)
         try:
-            busy = rows(
-                db,
-                "SELECT COUNT(DISTINCT r.id) FROM runs r JOIN eval_points e ON e.run_id = r.id"
-                " WHERE r.status = 'running'",
-            )[0][0]
+            if ready():
+                return
         except sqlite3.OperationalError:  # not created yet
             continue
-        if busy >= 2:
-            return
-    raise AssertionError("two runs never trained at once")
+    raise AssertionError(never)
 
 
-def assert_each_run_once(db: Path, count: int = 4) -> list[tuple]:
+def assert_each_run_once(db: Path, count: int | None = 4) -> list[tuple]:
+    """One finished record per run key (``count`` of them; None: however many), points unbroken."""
     keys = rows(db, "SELECT run_key, COUNT(*) FROM runs GROUP BY run_key")
-    assert len(keys) == count and all(n == 1 for _, n in keys), keys
+    assert keys and all(n == 1 for _, n in keys), keys
+    assert count is None or len(keys) == count, keys
     assert rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0] == 0
     for (run_id,) in rows(db, "SELECT id FROM runs"):  # one unbroken sequence of points per run
         indices = [i for (i,) in rows(db, f"SELECT idx FROM eval_points WHERE run_id = {run_id}")]

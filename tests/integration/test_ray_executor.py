@@ -81,3 +81,53 @@ def test_a_live_search_on_ray_asks_this_process_when_to_stop(ray_instance, tmp_p
     # Decided here, the stop ended the task's loop before its own end (the grid's run's step).
     assert all(r.outcome.steps < grid_steps[r.run_key] for r in stopped)
     assert live.cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in runs))
+
+
+def test_live_halving_on_a_local_ray_continues_promoted_runs_in_their_records(
+    ray_instance, tmp_path, monkeypatch
+):
+    from powertrain.search.run import search_study
+    from powertrain.store import open_store
+    from powertrain.study.executors.ray_session import RaySession
+    from tests.integration.test_live_search import assert_continued_in_one_record, study
+
+    continued, submit = [], RaySession.submit
+
+    def spy(self, spec, stop=None, resume_id=None):
+        assert self.resumes  # every node is this machine: the checkpoints are on its disk
+        continued.append(spec.run_key) if resume_id is not None else None
+        return submit(self, spec, stop, resume_id)
+
+    monkeypatch.setattr(RaySession, "submit", spy)
+    s = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store, executor=RayExecutor(cpus_per_run=1))
+        runs = store.runs("tiny-search")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert continued  # promoted runs went on where they paused, each in its one record
+    assert_continued_in_one_record(live, runs, points, continued)
+    assert not list(tmp_path.rglob("checkpoints/*"))
+
+
+def test_live_halving_on_a_cluster_of_several_machines_reruns_promoted_runs(
+    ray_instance, tmp_path, monkeypatch
+):
+    """Where a task may run on another machine, its checkpoint is out of this process's reach: a
+    promoted run is re-run from scratch (counted as superseded) and no task leaves one behind."""
+    from powertrain.search import sink
+    from powertrain.search.run import search_study
+    from powertrain.store import open_store
+    from powertrain.study.executors import ray_session
+    from tests.integration.test_live_search import study
+
+    monkeypatch.setattr(ray_session, "on_this_machine_only", lambda ray: False)
+    monkeypatch.setattr(sink, "discard", lambda spec, env: None)  # only the tasks remove them
+    s = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store, executor=RayExecutor(cpus_per_run=1))
+        runs = store.runs("tiny-search")
+        stored_j = sum(r.outcome.total_energy_j for r in runs)
+    assert live.cost.superseded_j > 0
+    assert len({r.run_key for r in runs}) == len(runs) == live.cost.runs_started
+    assert live.cost.spent_j == pytest.approx(stored_j + live.cost.superseded_j)
+    assert not list(tmp_path.rglob("checkpoints/*"))

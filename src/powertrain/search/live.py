@@ -12,6 +12,8 @@ stops, with real training (``execute_run``, the one run body) in place of replay
   (a command task; a checkpoint that is not the run's) is re-run from scratch instead, and a stopped
   run that the confirmation starts afresh likewise: the store keeps the last attempt, and the energy
   of the attempts it replaced is counted in the search's cost as ``superseded_j``.
+- The bookkeeping (deferred records, continued ones, checkpoints) is ``sink.py``'s, shared with the
+  pool of runs at once (``pool.py``).
 - The records of paused and stopped runs are finished only when the search ends (till then the store
   holds them as running, claimed by this process), and the checkpoints left are removed then; a
   killed search leaves nothing half-finished: the next ``run`` begins them again, from scratch.
@@ -21,7 +23,6 @@ stops, with real training (``execute_run``, the one run body) in place of replay
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -33,11 +34,13 @@ from powertrain.records import REACHED as RUN_REACHED
 from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.driver import SearchOutcome, run_search
 from powertrain.search.replay import _curve, replay_executor, setup_key
+from powertrain.search.sink import PAUSED_NOTE, Tagged
+from powertrain.search.sink import DeferringSink as _DeferringSink
 from powertrain.search.space import LIMIT, PAUSED, REACHED, STOPPED, Space, Start, Trial
 from powertrain.search.strategies import Strategy, joules, make_strategy
 from powertrain.study.execute import RunEnv, StoreSink, execute_run
 from powertrain.study.plan import RunSpec, run_spec
-from powertrain.study.resume import discard, paused_spent
+from powertrain.study.resume import discard
 from powertrain.study.search_config import SearchConfig
 from powertrain.train.stopping import Pause
 
@@ -57,22 +60,6 @@ class LiveSearch:
     study: str = ""  # the name its runs are stored under (NAME@2 for a changed definition)
 
 
-PAUSED_NOTE = "(paused; continued if promoted)"
-
-
-class _Tagged:
-    """A stopping handler that remembers whether it was the one that stopped the run."""
-
-    def __init__(self, handler, kind: str) -> None:
-        self.handler, self.kind, self.fired = handler, kind, None
-
-    def __call__(self, point: EvalPoint) -> str | None:
-        reason = self.handler(point)
-        if reason is not None:
-            self.fired = reason
-        return reason
-
-
 def _budget(budget_j: float):
     def pause(point: EvalPoint) -> str | None:
         if point.total_energy_j >= budget_j:
@@ -80,61 +67,6 @@ def _budget(budget_j: float):
         return None
 
     return pause
-
-
-class _DeferringSink:
-    """StoreSink, except that a run the search stopped or paused is finished only when the search
-    ends (it may be continued, or started afresh, which replaces its record); every point of the run
-    under way also goes to ``points`` (the earlier attempts' first, when it is continued)."""
-
-    def __init__(self, inner: StoreSink) -> None:
-        self.inner, self.points = inner, []
-        self.deferred: dict[str, tuple[RunSpec, int, object]] = {}  # run key -> spec, id, outcome
-        self.tagged: list[_Tagged] = []  # the search's handlers of the run under way
-        self.begun = False  # the run under way has a record of its own (not a continued one)
-        self._spec: RunSpec | None = None  # the run under way
-        self.env: RunEnv | None = None  # where the checkpoints are (set by the executor)
-
-    def begin(self, spec, hardware, provenance) -> int:
-        self.deferred.pop(spec.run_key, None)  # its earlier attempt is replaced by begin_run
-        self.points, self._spec, self.begun = [], spec, True
-        return self.inner.begin(spec, hardware, provenance)
-
-    def resume(self, spec: RunSpec, points: list[EvalPoint]) -> int | None:
-        """The record of a deferred run, to continue with ``points`` so far; None if there is none."""
-        if spec.run_key not in self.deferred:
-            return None
-        _, run_id, _ = self.deferred.pop(spec.run_key)
-        self.points, self._spec, self.begun = list(points), spec, False
-        self.inner.reporter.run_started(spec.as_setup(), spec.seed)
-        return run_id
-
-    def eval_point(self, run_id: int, point: EvalPoint) -> None:
-        self.points.append(point)
-        self.inner.eval_point(run_id, point)
-
-    def timeline(self, run_id: int, timeline) -> None:
-        self.inner.timeline(run_id, timeline)
-
-    def finish(self, run_id: int, outcome) -> None:
-        if outcome.status == CENSORED and any(t.fired for t in self.tagged):
-            self.deferred[self._spec.run_key] = (self._spec, run_id, outcome)
-        else:
-            self.inner.finish(run_id, outcome)
-
-    def flush(self) -> None:
-        """Finish every deferred run (a paused one was not promoted) and remove the checkpoints
-        left (theirs, and that of a run an interruption ended)."""
-        for spec, run_id, outcome in self.deferred.values():
-            reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
-            self.inner.finish(run_id, dataclasses.replace(outcome, stop_reason=reason))
-            self._discard(spec)
-        self._discard(self._spec)
-        self.deferred.clear()
-
-    def _discard(self, spec: RunSpec | None) -> None:
-        if spec is not None and self.env is not None:
-            discard(spec, self.env)
 
 
 class LiveExecutor:
@@ -148,7 +80,7 @@ class LiveExecutor:
         # The setups its starts name, by key: the study's grid, or (optuna's sampled setups) a
         # dict the strategy fills as it samples.
         self.setups = {setup_key(s.varied): s for s in study.setups()} if setups is None else setups
-        self.sink = _DeferringSink(StoreSink(store, reporter))
+        self.sink = _DeferringSink(StoreSink(store, reporter), env)
         self.stored = {
             r.run_key: r
             for r in store.runs(study.name)
@@ -156,7 +88,6 @@ class LiveExecutor:
         }
         self.store = store
         self.reused: set[tuple[str, int]] = set()
-        self.sink.env = env
         for setup in self.setups.values():  # a killed search's leftovers: their runs begin afresh
             for seed in study.seeds:
                 discard(run_spec(study, setup, seed), env)
@@ -169,28 +100,16 @@ class LiveExecutor:
         if spec.run_key in self.stored:
             self._reuse(spec, start, trial, stop)
             return
-        tagged = [_Tagged(stop, "stop")]
-        if start.budget_j is not None:
-            tagged.append(_Tagged(_budget(start.budget_j), "pause"))
+        tagged = search_handlers(start, stop)
+        run_id = self.sink.start(spec, trial, tagged)  # a paused run's record, to continue
         self._handlers = tagged
-        run_id = self._resumable(spec, trial)
-        if run_id is None and (trial.points or trial.energy_j):  # no checkpoint: from scratch
-            _restart(trial)
-        outcome = self._execute(spec, tagged, run_id)
-        if run_id is not None and self.sink.begun:  # the checkpoint went meanwhile: begun afresh
-            _restart(trial)
-        _settle(trial, outcome, self.sink.points, tagged)
+        try:
+            outcome = self._execute(spec, run_id)
+        finally:
+            self._handlers = []
+        _settle(trial, outcome, self.sink.points[spec.run_key], tagged)
 
-    def _resumable(self, spec: RunSpec, trial: Trial) -> int | None:
-        """The record to continue: a paused run of this search with a checkpoint to resume."""
-        if trial.status != PAUSED or not trial.points:
-            return None
-        spent = paused_spent(spec, self.env)
-        if spent is None or len(spent.points) != len(trial.points):
-            return None
-        return self.sink.resume(spec, trial.points)
-
-    def _execute(self, spec: RunSpec, tagged: list[_Tagged], run_id: int | None):
+    def _execute(self, spec: RunSpec, run_id: int | None):
         resume = run_id is not None
         if run_id is None:
             try:
@@ -199,11 +118,7 @@ class LiveExecutor:
                 raise PowertrainError(
                     f"{exc}; a live search needs its study to itself: wait for it or stop it"
                 ) from None
-        self.sink.tagged = tagged
-        try:
-            return execute_run(spec, self.env, self.sink, run_id=run_id, resume=resume)
-        finally:
-            self._handlers = []
+        return execute_run(spec, self.env, self.sink, run_id=run_id, resume=resume)
 
     def _reuse(self, spec: RunSpec, start: Start, trial: Trial, stop) -> None:
         record = self.stored[spec.run_key]
@@ -212,13 +127,15 @@ class LiveExecutor:
         self.reused.add((start.setup, start.seed))
 
 
-def _restart(trial: Trial) -> None:
-    """The trial's earlier attempt is superseded: what it spent is counted apart."""
-    trial.earlier_j += trial.energy_j
-    trial.points, trial.energy_j = [], 0.0
+def search_handlers(start: Start, stop) -> list[Tagged]:
+    """The search's stopping handlers of a run: the strategy's stop, and halving's rung budget."""
+    tagged = [Tagged(stop, "stop")]
+    if start.budget_j is not None:
+        tagged.append(Tagged(_budget(start.budget_j), "pause"))
+    return tagged
 
 
-def _settle(trial: Trial, outcome, points: list[EvalPoint], tagged: list[_Tagged]) -> None:
+def _settle(trial: Trial, outcome, points: list[EvalPoint], tagged: list[Tagged]) -> None:
     """The trial as the search sees it, from the run's outcome (cumulative over its attempts)."""
     trial.points, trial.energy_j = list(points), outcome.total_energy_j
     fired = next((t for t in tagged if t.fired), None)
@@ -262,13 +179,31 @@ def drive(
         outcome = run_search(strategy, space, executor, config.confirm_seeds)
     finally:
         executor.sink.flush()
+    return LiveSearch(
+        live_cost(study, store, config, strategy.confirm, executor, outcome, grid, label), outcome
+    )
+
+
+def live_cost(
+    study: StudyConfig,
+    store,
+    config: SearchConfig,
+    confirms: bool,
+    executor: LiveExecutor,
+    outcome: SearchOutcome,
+    grid: tuple[float | None, str, str] | None = None,
+    label=None,
+) -> SearchCost:
+    """What a live search reports, one run at a time or several at once: every run started (the
+    store's records, and the attempts re-run from scratch: ``superseded_j``), runs the store had
+    finished before apart; ``label(setup key)``: how the pick is named (its setup's)."""
     label = label or (lambda key: executor.setups[key].label())
-    cost = search_cost(
+    return search_cost(
         study,
         store,
         config.strategy,
         pick=label(outcome.pick) if outcome.pick is not None else None,
-        confirmed=outcome.confirmed and strategy.confirm,
+        confirmed=outcome.confirmed and confirms,
         superseded_j=sum(
             t.earlier_j for k, t in outcome.history.trials.items() if k not in executor.reused
         ),
@@ -278,7 +213,6 @@ def drive(
         started_keys=_started_keys(study, executor, outcome),
         grid=grid,
     )
-    return LiveSearch(cost, outcome)
 
 
 def _started_keys(study, executor: LiveExecutor, outcome: SearchOutcome) -> list[str]:

@@ -9,30 +9,29 @@ just set a better best). On workers each trial's points and energy are kept up t
 arrive, so the strategy sees the runs under way as they stand (a Ray task's records come back when it
 ends). What the one-after-another ``LiveExecutor`` does otherwise holds here too: a stopped run is
 finished in the store only when the search ends, runs the store had finished before are fed from it,
-and a paused run that is promoted is handed out again (to whichever worker is free).
+and a paused run that is promoted is continued from its checkpoint in its own record (``sink.py``),
+on whichever worker is free: the checkpoint is on this machine's disk, by run key, and the record's
+claim stays this process's. Ray continues it likewise when its tasks run on this machine; on a cluster
+of several machines a promoted run is re-run from scratch, the earlier attempt counted as superseded.
 """
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from powertrain.errors import PowertrainError
-from powertrain.records import CENSORED, EvalPoint
 from powertrain.search.concurrent import Stop, run_search_at_once
-from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.live import (
-    PAUSED_NOTE,
     LiveExecutor,
     LiveSearch,
-    _budget,
     _settle,
-    _started_keys,
-    _Tagged,
+    live_cost,
     live_space,
+    search_handlers,
 )
+from powertrain.search.sink import DeferringSink
 from powertrain.search.space import RUNNING, Start, Trial
 from powertrain.search.strategies import make_strategy
 from powertrain.study.execute import StoreSink
@@ -46,68 +45,16 @@ if TYPE_CHECKING:
     from powertrain.study.search_config import SearchConfig
 
 
-class _SessionSink:
-    """``live._DeferringSink`` for several runs at once, by run key: a run the search stopped or
-    paused is finished in the store only when the search ends (it may be started afresh before
-    then, which replaces its record); a run whose trial is in ``trials`` updates it point by point."""
-
-    def __init__(self, inner: StoreSink) -> None:
-        self.inner, self.deferred = inner, {}
-        self.keys: dict[int, str] = {}  # run id -> run key, of the runs under way
-        self.points: dict[str, list[EvalPoint]] = {}
-        self.tagged: dict[str, list[_Tagged]] = {}  # the search's handlers of each run
-        self.trials: dict[str, Trial] = {}
-
-    def begin(self, spec, hardware, provenance) -> int:
-        self.deferred.pop(spec.run_key, None)  # its earlier attempt is replaced by begin_run
-        run_id = self.inner.begin(spec, hardware, provenance)
-        self.keys[run_id], self.points[spec.run_key] = spec.run_key, []
-        return run_id
-
-    def eval_point(self, run_id: int, point: EvalPoint) -> None:
-        key = self.keys[run_id]
-        self.points[key].append(point)
-        if (trial := self.trials.get(key)) is not None:
-            trial.points.append(point)
-            trial.energy_j = point.total_energy_j
-        self.inner.eval_point(run_id, point)
-
-    def timeline(self, run_id: int, timeline) -> None:
-        self.inner.timeline(run_id, timeline)
-
-    def finish(self, run_id: int, outcome) -> None:
-        key = self.keys.pop(run_id)
-        if outcome.status == CENSORED and any(t.fired for t in self.tagged.get(key, ())):
-            self.deferred[key] = (run_id, outcome)
-        else:
-            self.inner.finish(run_id, outcome)
-
-    def flush(self) -> None:
-        for run_id, outcome in self.deferred.values():
-            reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
-            self.inner.finish(run_id, dataclasses.replace(outcome, stop_reason=reason))
-        self.deferred.clear()
-
-    @property
-    def store(self):
-        return self.inner.store
-
-    def pending_power_limits(self) -> dict[str, float]:  # the journal is the inner sink's store
-        return self.inner.pending_power_limits()
-
-    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
-        self.inner.note_power_limit(gpu_uuid, previous_w)
-
-
 class SessionPool(LiveExecutor):
     """``concurrent.Pool`` on an executor's session (``session`` is set once it is open): anything
-    with ``submit(spec, stop)``, ``capacity()`` and ``wait() -> [(spec, outcome or None)]``."""
+    with ``submit(spec, stop, resume_id)``, ``capacity()``, ``wait() -> [(spec, outcome or None)]``
+    and ``resumes`` (whether its runs see this machine's checkpoints)."""
 
     def __init__(self, study, store, env: RunEnv, reporter) -> None:
         super().__init__(study, store, env, reporter)
-        self.sink = _SessionSink(StoreSink(store, reporter))
+        self.sink = DeferringSink(StoreSink(store, reporter), env, live=True)
         self.session: WorkerSession | RaySession | None = None
-        self.running: dict[str, tuple[Trial, list[_Tagged]]] = {}  # by run key
+        self.running: dict[str, tuple[Trial, list]] = {}  # by run key: its trial, its handlers
 
     def capacity(self) -> int:
         return self.session.capacity()
@@ -120,22 +67,17 @@ class SessionPool(LiveExecutor):
         if spec.run_key in self.stored:
             self._reuse(spec, start, trial, stop)
             return
-        if trial.points or trial.energy_j:  # paused: halving promotes it; re-run from scratch
-            trial.earlier_j += trial.energy_j
-            trial.points, trial.energy_j = [], 0.0
+        tagged = search_handlers(start, stop)
+        # A paused run's record, to continue where the session's runs see its checkpoint.
+        resume_id = self.sink.start(spec, trial, tagged, resumable=self.session.resumes)
         trial.status = RUNNING
-        tagged = [_Tagged(stop, "stop")]
-        if start.budget_j is not None:
-            tagged.append(_Tagged(_budget(start.budget_j), "pause"))
         handlers = [*tagged, *self.env.stop_handlers(spec)]  # then a predicted stop, if asked
-        self.sink.tagged[spec.run_key], self.sink.trials[spec.run_key] = tagged, trial
         self.running[spec.run_key] = (trial, tagged)
-        self.session.submit(spec, lambda point: _ask(trial, handlers, point))
+        self.session.submit(spec, lambda point: _ask(trial, handlers, point), resume_id)
 
     def wait(self) -> None:
         for spec, outcome in self.session.wait():
             trial, tagged = self.running.pop(spec.run_key)
-            self.sink.trials.pop(spec.run_key, None)
             if outcome is None:
                 raise PowertrainError(
                     f"run {spec.run_key} is held by another process; a live search needs its"
@@ -166,27 +108,12 @@ def search_at_once(
     (up to its workers) or a ``RayExecutor`` (as many as the cluster has room for)."""
     strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
     pool = SessionPool(study, store, env, reporter)
+    if executor.artifacts_dir is None:  # the checkpoints where this process looks for them
+        executor.artifacts_dir = env.artifacts_dir
     try:
         with executor.session(study, pool.sink) as pool.session:
             outcome = run_search_at_once(strategy, live_space(study), pool, config.confirm_seeds)
     finally:
         pool.sink.flush()
-    return LiveSearch(_cost(study, store, config, strategy.confirm, pool, outcome), outcome)
-
-
-def _cost(study, store, config, confirms: bool, pool: SessionPool, outcome) -> SearchCost:
-    """What ``search_with_strategy`` reports: every run started (the store's attempts and those
-    re-run from scratch), runs reused from the store apart."""
-    labels = {k: s.label() for k, s in pool.setups.items()}
-    return search_cost(
-        study,
-        store,
-        config.strategy,
-        pick=labels.get(outcome.pick),
-        confirmed=outcome.confirmed and confirms,
-        superseded_j=sum(
-            t.earlier_j for k, t in outcome.history.trials.items() if k not in pool.reused
-        ),
-        reused_keys=[run_spec(study, pool.setups[s], seed_).run_key for s, seed_ in pool.reused],
-        started_keys=_started_keys(study, pool, outcome),
-    )
+    cost = live_cost(study, store, config, strategy.confirm, pool, outcome)
+    return LiveSearch(cost, outcome)

@@ -222,17 +222,23 @@ class StoreSink:
         self.store.note_power_limit(gpu_uuid, previous_w)
 
 
-def run_claimed(spec: RunSpec, env: RunEnv, sink: RunSink) -> RunOutcome | None:
+def run_claimed(
+    spec: RunSpec, env: RunEnv, sink: RunSink, *, resume_id: int | None = None
+) -> RunOutcome | None:
     """What every executor does with a spec where it executes: the run's GPUs set to its power limit
     (when it has one; put back after, whatever happens), the claim (``sink.begin``: the hardware
     record holds the limit asked for and the one enforced), the run. None when another process holds
-    the run (``RunClaimed``) or has finished it meanwhile: it is left alone, nothing trains."""
+    the run (``RunClaimed``) or has finished it meanwhile: it is left alone, nothing trains.
+    ``resume_id``: the sink's record of the run's paused attempt, claimed already by whoever holds
+    the sink (a live search's coordinator): the run goes on from its checkpoint, no claim again."""
     limit_w = spec.train_config.gpu_power_limit_w
     if limit_w is not None and env.power is None:
         raise PowertrainError(f"run {spec.run_key} sets a GPU power limit, but no GPU was opened")
     with (
         env.power.applied(limit_w, sink, env.hardware) if env.power else nullcontext(env.hardware)
     ) as hardware:
+        if resume_id is not None:
+            return execute_run(spec, env, sink, run_id=resume_id, resume=True)
         try:
             run_id = sink.begin(spec, hardware, env.provenance)  # the claim
         except (RunClaimed, ValueError) as claimed:

@@ -10,7 +10,9 @@ with the node's hardware (replacing the placeholder it claimed with) and writes 
 store stays the one record of what finished and resuming works as it does locally. A task lost with its
 node is a FAILED run with Ray's reason. GPU power limits are refused here: their journal is the store,
 which a node cannot reach. ``session()`` hands runs out one at a time instead (a live search), each
-task asking the coordinator whether to stop after each evaluation (``ray_session.py``).
+task asking the coordinator whether to stop after each evaluation (``ray_session.py``); a search's
+paused run is continued by a later task from its checkpoint, in the record the coordinator claimed
+for it (no claim again), where the checkpoint is within reach: when every node is this machine.
 
 Ray is an optional extra (``pip install powertrain[ray]``), imported only here. Never install the
 ``amdsmi`` package beside it: it breaks ``import ray``.
@@ -66,12 +68,18 @@ class _RecordingSink:
         self.events.append(("finish", outcome))
 
 
-def _run_on_node(study, spec, artifacts_dir, threads: int, desk=None) -> list[tuple[str, Any]]:
+def _run_on_node(
+    study, spec, artifacts_dir, threads: int, desk=None, resume: bool = False, keep: bool = True
+) -> list[tuple[str, Any]]:
     """What a Ray task does on its node: open the environment there and run the spec (claimed by the
     coordinator already: the first record is the node's hardware, for the run's record). ``desk``:
-    where it asks the coordinator whether to stop after each evaluation (``ray_session.py``)."""
+    where it asks the coordinator whether to stop after each evaluation (``ray_session.py``).
+    ``resume``: continue the run's paused attempt from its checkpoint (its record is the
+    coordinator's; a ``begin`` comes only if the checkpoint has gone). ``keep``: leave the
+    checkpoint of a run that paused (else it is removed: no one would resume it)."""
     from powertrain.study.execute import RunEnv, execute_run
     from powertrain.study.executors.ray_session import remote_stop
+    from powertrain.study.resume import discard
 
     if study.threads is None:
         study = dataclasses.replace(study, threads=threads)
@@ -80,8 +88,11 @@ def _run_on_node(study, spec, artifacts_dir, threads: int, desk=None) -> list[tu
         env = RunEnv.open(study, artifacts_dir=artifacts_dir)
         if desk is not None:
             env.stop_handlers = lambda spec: (remote_stop(desk, spec.run_key),)
-        sink.begin(spec, env.hardware, env.provenance)
-        execute_run(spec, env, sink, run_id=0)
+        if not resume:
+            sink.begin(spec, env.hardware, env.provenance)
+        execute_run(spec, env, sink, run_id=0, resume=resume)
+        if not keep:
+            discard(spec, env)
     except Exception as exc:  # noqa: BLE001 - a failed pretraining stage or a node-side setup error
         sink.events.append(("error", (type(exc).__name__, str(exc))))
     return sink.events
@@ -155,10 +166,20 @@ class RayExecutor:
             room.append(resources.get("GPU", 0) / self.gpus_per_run)
         yield RaySession(self, ray, study, sink, max(1, int(min(room))) if room else 1)
 
-    def _submit(self, study: StudyConfig, spec: RunSpec, sink: RunSink, desk=None):
-        """Claim ``spec`` here and submit its task (None: another process holds the run)."""
+    def _submit(
+        self,
+        study: StudyConfig,
+        spec: RunSpec,
+        sink: RunSink,
+        desk=None,
+        *,
+        resume_id: int | None = None,
+        keep: bool = True,
+    ):
+        """Claim ``spec`` here and submit its task (None: another process holds the run);
+        ``resume_id``: the run's record, claimed here already, which the task continues."""
         _check_power_limits([spec])
-        if _claim(spec, sink) is None:
+        if resume_id is None and _claim(spec, sink) is None:
             return None
         ray = self._connect()
         if self._task is None:
@@ -168,18 +189,23 @@ class RayExecutor:
         artifacts_dir = self.artifacts_dir or getattr(
             getattr(sink, "store", None), "artifacts_dir", None
         )
-        return self._task.remote(study, spec, artifacts_dir, max(1, int(self.cpus_per_run)), desk)
+        threads = max(1, int(self.cpus_per_run))
+        resume = resume_id is not None
+        return self._task.remote(study, spec, artifacts_dir, threads, desk, resume, keep)
 
-    def _write(self, ray, ref, spec: RunSpec, sink: RunSink) -> RunOutcome:
-        """Write one finished task's records through the sink, in the order they happened."""
+    def _write(self, ray, ref, spec: RunSpec, sink: RunSink, run_id: int | None = None):
+        """Write one finished task's records through the sink, in the order they happened;
+        ``run_id``: the record the task continued (its records then come without a begin)."""
         try:
             events = ray.get(ref)
         except ray.exceptions.RayError as exc:  # the task or its node died
             reason = f"the Ray task ended without a result: {type(exc).__name__}"
             outcome = RunOutcome(FAILED, reason, 0.0, {}, 0.0, 0, error=str(exc)[:2000])
-            sink.finish(sink.begin(spec, {"ray": "lost"}, {}), outcome)
+            sink.finish(
+                run_id if run_id is not None else sink.begin(spec, {"ray": "lost"}, {}), outcome
+            )
             return outcome
-        run_id, outcome = None, None
+        outcome = None
         for kind, payload in events:
             if kind == "begin":  # our own claim again, now with the node's hardware
                 run_id = sink.begin(*payload)

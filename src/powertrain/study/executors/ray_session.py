@@ -51,6 +51,15 @@ class _StopDesk:
             self.cond.notify_all()
 
 
+def on_this_machine_only(ray) -> bool:
+    """Whether every node of the cluster is the node of this process (a local Ray)."""
+    try:
+        here = ray.get_runtime_context().get_node_id()
+        return all(n["NodeID"] == here for n in ray.nodes() if n.get("Alive"))
+    except Exception:  # noqa: BLE001 - a client connection, say: take it as several machines
+        return False
+
+
 def remote_stop(desk, run_key: str):
     """The task's stopping handler: the coordinator's answer for this point."""
     import ray
@@ -64,9 +73,13 @@ class RaySession:
     def __init__(self, executor, ray, study, sink, most: int) -> None:
         self.executor, self.ray, self.study, self.sink = executor, ray, study, sink
         self.most = most
-        self.pending: dict[Any, tuple[RunSpec, Handler | None]] = {}  # task ref -> its run
+        # task ref -> its run, its stop, the record it continues (None: its own claim)
+        self.pending: dict[Any, tuple[RunSpec, Handler | None, int | None]] = {}
         self.refused: list[tuple[RunSpec, RunOutcome | None]] = []  # claimed elsewhere
         self.desk = None
+        # A paused run's checkpoint is on the disk of the node it ran on: it is continued only
+        # when every node is this machine; otherwise a task leaves none behind (re-run instead).
+        self.resumes = on_this_machine_only(ray)
 
     def in_flight(self) -> int:
         return len(self.pending) + len(self.refused)
@@ -74,16 +87,23 @@ class RaySession:
     def capacity(self) -> int:
         return self.most - self.in_flight()
 
-    def submit(self, spec: RunSpec, stop: Handler | None = None) -> None:
+    def submit(
+        self, spec: RunSpec, stop: Handler | None = None, resume_id: int | None = None
+    ) -> None:
+        """``WorkerSession.submit``: ``resume_id`` (only where ``resumes``), the record this
+        process claimed for the run's paused attempt, which its task continues."""
         if stop is not None and self.desk is None:  # no CPU of its own: placed at once, always
             self.desk = self.ray.remote(num_cpus=0, max_concurrency=1000)(_StopDesk).remote()
             self.ray.get(self.desk.answer.remote({}))  # started before any run's clock is
 
-        ref = self.executor._submit(self.study, spec, self.sink, self.desk if stop else None)
+        desk = self.desk if stop else None
+        ref = self.executor._submit(
+            self.study, spec, self.sink, desk, resume_id=resume_id, keep=self.resumes
+        )
         if ref is None:  # another process holds the run
             self.refused.append((spec, None))
         else:
-            self.pending[ref] = (spec, stop)
+            self.pending[ref] = (spec, stop, resume_id)
 
     def wait(self) -> list[tuple[RunSpec, RunOutcome | None]]:
         """Until some run ends: ``(spec, outcome)`` of each that did (None: held elsewhere)."""
@@ -96,15 +116,16 @@ class RaySession:
                 list(self.pending), num_returns=1, timeout=0 if self.desk else POLL_S
             )
             if done:
-                spec, _stop = self.pending.pop(done[0])
-                return [(spec, self.executor._write(self.ray, done[0], spec, self.sink))]
+                spec, _stop, run_id = self.pending.pop(done[0])
+                outcome = self.executor._write(self.ray, done[0], spec, self.sink, run_id)
+                return [(spec, outcome)]
         return []
 
     def _answer(self) -> None:
         if self.desk is None:
             return
         asked = self.ray.get(self.desk.questions.remote(POLL_S))
-        stops = {spec.run_key: stop for spec, stop in self.pending.values()}
+        stops = {spec.run_key: stop for spec, stop, _ in self.pending.values()}
         answers = {}
         for key, point in asked.items():
             stop = stops.get(key)

@@ -89,10 +89,10 @@ def _worker_main(slot: WorkerSlot, study, options: dict, conn, parent: int) -> N
         return
     conn.send(("ready", None))
     while (job := conn.recv()) is not None:
-        spec, ask = job  # ask: whether the coordinator decides stops for this run
+        spec, ask, resume_id = job  # ask: whether the coordinator decides stops for this run
         env.stop_handlers = sink.asking if ask else no_handlers
         try:
-            run_claimed(spec, env, sink)
+            run_claimed(spec, env, sink, resume_id=resume_id)
         except Exception as exc:  # noqa: BLE001 - a failed pretraining stage; the coordinator raises
             conn.send(("error", (type(exc).__name__, str(exc))))
         conn.send(("idle", None))

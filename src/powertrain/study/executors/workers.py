@@ -21,6 +21,11 @@ executor's ``stop_handlers``) asks the coordinator after each evaluation point (
 it first), and the coordinator answers with ``stop(point)``, a reason or None, decided with everything
 it knows now (a live search's history, another run's new best). A run without one never asks: the
 grid pays no round trip.
+
+A run handed out to continue (``submit(spec, stop, resume_id)``: a live search's paused run) is
+claimed here already, in the record of its paused attempt: the worker goes on from the run's
+checkpoint (by run key in the artifacts folder, which every worker on this machine sees) writing into
+that record, without a claim of its own, so the record keeps one claim, this process's.
 """
 
 from __future__ import annotations
@@ -67,7 +72,7 @@ class _Worker:
     ready: bool = False
     started_s: float = field(default_factory=time.monotonic)
     spec: RunSpec | None = None  # the run it was given and has not finished
-    run_id: int | None = None  # that run's id in the study's sink, once claimed
+    run_id: int | None = None  # that run's id in the study's sink, once claimed (or continued)
     stop: Handler | None = None  # the coordinator's stop for that run (None: it never asks)
     outcome: RunOutcome | None = None  # that run's outcome, once finished
 
@@ -235,8 +240,10 @@ class WorkerSession:
 
     def __init__(self, executor: WorkersExecutor, study, sink, workers: list[_Worker]) -> None:
         self.executor, self.study, self.sink, self.workers = executor, study, sink, workers
-        self.todo: list[tuple[RunSpec, Handler | None]] = []  # given, not yet handed to a worker
+        # Given, not yet handed to a worker: the spec, its stop, the record it continues (or None).
+        self.todo: list[tuple[RunSpec, Handler | None, int | None]] = []
         self.outcomes: dict[str, RunOutcome] = {}
+        self.resumes = True  # every worker sees this machine's disk: a paused run's checkpoint
 
     def in_flight(self) -> int:
         """Runs given and not ended: waiting for a worker, or on one."""
@@ -246,15 +253,19 @@ class WorkerSession:
         """How many more runs would be under way at once now."""
         return len(self.workers) - self.in_flight()
 
-    def submit(self, spec: RunSpec, stop: Handler | None = None) -> None:
+    def submit(
+        self, spec: RunSpec, stop: Handler | None = None, resume_id: int | None = None
+    ) -> None:
         """Hand ``spec`` to the next free worker; ``stop(point)``, called here after each of its
-        evaluation points, may end it (None: the run never asks)."""
-        self.todo.append((spec, stop))
+        evaluation points, may end it (None: the run never asks). ``resume_id``: the record of its
+        paused attempt, which this process has claimed and the worker continues from the run's
+        checkpoint (no claim of its own; a new record only if the checkpoint has gone)."""
+        self.todo.append((spec, stop, resume_id))
         self._dispatch()
 
     def drive(self, specs: list[RunSpec]) -> dict[str, RunOutcome]:
         """Run every spec (with the executor's ``stop_for`` each), until every one has ended."""
-        self.todo += [(spec, self.executor.stop_for(spec)) for spec in specs]
+        self.todo += [(spec, self.executor.stop_for(spec), None) for spec in specs]
         while self.in_flight():
             self.poll()
         return self.outcomes
@@ -270,12 +281,12 @@ class WorkerSession:
     def _dispatch(self) -> None:
         for w in self.workers:
             if w.ready and w.spec is None and self.todo:
-                (w.spec, w.stop), w.outcome = self.todo.pop(0), None
+                (w.spec, w.stop, w.run_id), w.outcome = self.todo.pop(0), None
                 try:
-                    w.conn.send((w.spec, w.stop is not None))
+                    w.conn.send((w.spec, w.stop is not None, w.run_id))
                 except OSError:  # it died: given back, and poll replaces the worker
-                    self.todo.insert(0, (w.spec, w.stop))
-                    w.spec = w.stop = None
+                    self.todo.insert(0, (w.spec, w.stop, w.run_id))
+                    w.spec = w.stop = w.run_id = None
 
     def poll(self) -> list[tuple[RunSpec, RunOutcome | None]]:
         """Hand out what waits to free workers; act on what they sent within ``POLL_S``."""
@@ -290,7 +301,7 @@ class WorkerSession:
             except (EOFError, OSError, pickle.UnpicklingError):  # it died (mid-message)
                 spec, stop, claimed = w.spec, w.stop, w.run_id is not None or w.outcome is not None
                 again = executor._replace(i, workers, self.sink, self.study, self.outcomes)
-                self.todo[:0] = [(s, stop) for s in again]
+                self.todo[:0] = [(s, stop, None) for s in again]
                 if spec is not None and claimed:
                     ended.append((spec, w.outcome))
                 continue

@@ -1,0 +1,138 @@
+"""Where a live search's runs write, one at a time (``live.LiveExecutor``) or several at once
+(``pool.SessionPool``): the one place that keeps a search's runs' bookkeeping.
+
+- ``StoreSink``, except that a run the search stopped or paused is finished in the store only when the
+  search ends: till then it may be continued from its checkpoint (``start`` gives its record back: one
+  record, one claim, this process's) or started afresh (``begin`` replaces its record, and the trial's
+  earlier attempt is counted apart, as ``superseded_j``).
+- Each run's points are kept by run key; with ``live`` its trial is updated point by point too, so a
+  strategy deciding while runs are under way sees them as they stand.
+- ``flush`` (whatever ends the search) finishes the deferred runs and removes every checkpoint the
+  search's runs left: those of paused runs that were not promoted, and one an interruption ended.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from powertrain.records import CENSORED, EvalPoint
+from powertrain.search.space import PAUSED, Trial
+from powertrain.study.resume import discard, paused_spent
+
+if TYPE_CHECKING:
+    from powertrain.records import RunOutcome
+    from powertrain.study.execute import RunEnv, StoreSink
+    from powertrain.study.plan import RunSpec
+
+PAUSED_NOTE = "(paused; continued if promoted)"
+
+
+class Tagged:
+    """A stopping handler that remembers whether it was the one that stopped the run."""
+
+    def __init__(self, handler, kind: str) -> None:
+        self.handler, self.kind, self.fired = handler, kind, None
+
+    def __call__(self, point: EvalPoint) -> str | None:
+        reason = self.handler(point)
+        if reason is not None:
+            self.fired = reason
+        return reason
+
+
+def restart(trial: Trial) -> None:
+    """The trial's earlier attempt is superseded: what it spent is counted apart."""
+    trial.earlier_j += trial.energy_j
+    trial.points, trial.energy_j = [], 0.0
+
+
+class DeferringSink:
+    """The sink of a live search's runs, by run key (see the module's docstring)."""
+
+    def __init__(self, inner: StoreSink, env: RunEnv, *, live: bool = False) -> None:
+        self.inner, self.env, self.live = inner, env, live
+        self.deferred: dict[str, tuple[int, RunOutcome]] = {}  # run key -> run id, outcome
+        self.keys: dict[int, str] = {}  # run id -> run key, of the runs under way
+        self.specs: dict[str, RunSpec] = {}  # every run handed out, by key
+        self.points: dict[str, list[EvalPoint]] = {}  # each run's, over its attempts
+        self.tagged: dict[str, list[Tagged]] = {}  # the search's handlers of each run
+        self.trials: dict[str, Trial] = {}
+        self.continued: set[str] = set()  # runs under way in the record of their paused attempt
+
+    def start(
+        self, spec: RunSpec, trial: Trial, tagged: list[Tagged], *, resumable: bool = True
+    ) -> int | None:
+        """``spec`` is about to be handed out for ``trial`` with the search's handlers ``tagged``.
+        Returns the record to continue (a paused run with its checkpoint to resume, unless the run
+        cannot reach it: not ``resumable``), or None: the run is begun afresh, its trial's earlier
+        attempt (if any) counted as superseded."""
+        key = spec.run_key
+        self.specs[key], self.trials[key], self.tagged[key] = spec, trial, tagged
+        run_id = self._resume(spec, trial) if resumable else None
+        if run_id is None and (trial.points or trial.energy_j):
+            restart(trial)
+        return run_id
+
+    def _resume(self, spec: RunSpec, trial: Trial) -> int | None:
+        key = spec.run_key
+        if trial.status != PAUSED or not trial.points or key not in self.deferred:
+            return None
+        spent = paused_spent(spec, self.env)
+        if spent is None or len(spent.points) != len(trial.points):
+            return None
+        run_id, _ = self.deferred.pop(key)
+        self.keys[run_id], self.points[key] = key, list(trial.points)
+        self.continued.add(key)
+        self.inner.reporter.run_started(spec.as_setup(), spec.seed)
+        return run_id
+
+    def begin(self, spec, hardware, provenance) -> int:
+        key = spec.run_key
+        self.deferred.pop(key, None)  # its earlier attempt is replaced by begin_run
+        if key in self.continued:  # its checkpoint went before it could be resumed: afresh
+            self.continued.discard(key)
+            restart(self.trials[key])
+        run_id = self.inner.begin(spec, hardware, provenance)
+        self.keys[run_id], self.points[key] = key, []
+        self.specs.setdefault(key, spec)
+        return run_id
+
+    def eval_point(self, run_id: int, point: EvalPoint) -> None:
+        key = self.keys[run_id]
+        self.points[key].append(point)
+        if self.live and (trial := self.trials.get(key)) is not None:
+            trial.points.append(point)
+            trial.energy_j = point.total_energy_j
+        self.inner.eval_point(run_id, point)
+
+    def timeline(self, run_id: int, timeline) -> None:
+        self.inner.timeline(run_id, timeline)
+
+    def finish(self, run_id: int, outcome) -> None:
+        key = self.keys.pop(run_id)
+        self.continued.discard(key)
+        if outcome.status == CENSORED and any(t.fired for t in self.tagged.get(key, ())):
+            self.deferred[key] = (run_id, outcome)
+        else:
+            self.inner.finish(run_id, outcome)
+
+    def flush(self) -> None:
+        """Finish every deferred run (a paused one was not promoted) and remove the checkpoints
+        the search's runs left (theirs, and that of a run an interruption ended)."""
+        for run_id, outcome in self.deferred.values():
+            reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
+            self.inner.finish(run_id, dataclasses.replace(outcome, stop_reason=reason))
+        self.deferred.clear()
+        for spec in self.specs.values():
+            discard(spec, self.env)
+
+    @property
+    def store(self):
+        return self.inner.store
+
+    def pending_power_limits(self) -> dict[str, float]:  # the journal is the inner sink's store
+        return self.inner.pending_power_limits()
+
+    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
+        self.inner.note_power_limit(gpu_uuid, previous_w)
