@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from powertrain.records import EvalPoint
-from powertrain.search.driver import MAX_STEPS, SearchOutcome
+from powertrain.search.driver import MAX_STEPS, SearchOutcome, pick_confirmed, settle
 from powertrain.search.space import (
     LIMIT,
     PAUSED,
@@ -61,18 +61,13 @@ def run_search_at_once(
     """``driver.run_search`` with up to ``pool.capacity()`` runs under way at once."""
     history = History(space)
     _search(strategy, history, pool)
-    search_j = history.spent_j
-    candidates = strategy.candidates(history)
-    if not strategy.confirm:
-        pick = candidates[0] if candidates else None
-        return SearchOutcome(
-            pick, pick is not None, search_j, search_j, len(history.trials), history
-        )
-    pick = confirm_finalists_at_once(history, candidates, pool, confirm_seeds, strategy.finalists)
-    confirmed = pick is not None
-    if pick is None:
-        pick = candidates[0] if candidates else None
-    return SearchOutcome(pick, confirmed, search_j, history.spent_j, len(history.trials), history)
+    return settle(
+        strategy,
+        history,
+        lambda setup, bound_j: confirm_at_once(
+            history, setup, pool, confirm_seeds, bound_j=bound_j
+        ),
+    )
 
 
 def _search(strategy: Strategy, history: History, pool: Pool) -> None:
@@ -110,14 +105,11 @@ def confirm_finalists_at_once(
     history: History, candidates: list[str], pool: Pool, seeds: int, finalists: int
 ) -> str | None:
     """``driver.confirm_finalists``, each finalist's seeds at once (``confirm_at_once``)."""
-    best_j, pick = None, None
-    for tried, setup in enumerate(candidates):
-        if tried >= max(finalists, 3) or (pick is not None and tried >= finalists):
-            break
-        total = confirm_at_once(history, setup, pool, seeds, bound_j=best_j)
-        if total is not None and (best_j is None or total < best_j):
-            best_j, pick = total, setup
-    return pick
+    return pick_confirmed(
+        candidates,
+        finalists,
+        lambda setup, bound_j: confirm_at_once(history, setup, pool, seeds, bound_j=bound_j),
+    )
 
 
 def confirm_at_once(

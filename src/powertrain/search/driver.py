@@ -51,6 +51,20 @@ def run_search(
             execute(start, trial, strategy.handler(history, trial))
     else:
         raise RuntimeError(f"{strategy.name} did not finish within {MAX_STEPS} steps")
+    return settle(
+        strategy,
+        history,
+        lambda setup, bound_j: confirm(history, setup, execute, confirm_seeds, bound_j=bound_j),
+    )
+
+
+def settle(
+    strategy: Strategy,
+    history: History,
+    confirm_one: Callable[[str, float | None], float | None],
+) -> SearchOutcome:
+    """After the search: its pick, confirmed (``pick_confirmed`` with ``confirm_one``) unless the
+    strategy does not confirm; without a confirmed setup its best candidate, unconfirmed."""
     search_j = history.spent_j
     candidates = strategy.candidates(history)
     if not strategy.confirm:
@@ -58,11 +72,11 @@ def run_search(
         return SearchOutcome(
             pick, pick is not None, search_j, search_j, len(history.trials), history
         )
-    pick = confirm_finalists(history, candidates, execute, confirm_seeds, strategy.finalists)
+    pick = pick_confirmed(candidates, strategy.finalists, confirm_one)
+    confirmed = pick is not None
     if pick is None:
         pick = candidates[0] if candidates else None
-        return SearchOutcome(pick, False, search_j, history.spent_j, len(history.trials), history)
-    return SearchOutcome(pick, True, search_j, history.spent_j, len(history.trials), history)
+    return SearchOutcome(pick, confirmed, search_j, history.spent_j, len(history.trials), history)
 
 
 def confirm_finalists(
@@ -71,11 +85,26 @@ def confirm_finalists(
     """Confirm the best ``finalists`` candidates on ``seeds`` seeds each (further candidates only while
     none is confirmed, at most 3 in all); the pick is the lowest mean. A finalist's seeds stop once
     their energy together passes the confirmed leader's: it can no longer win."""
+    return pick_confirmed(
+        candidates,
+        finalists,
+        lambda setup, bound_j: confirm(history, setup, execute, seeds, bound_j=bound_j),
+    )
+
+
+def pick_confirmed(
+    candidates: list[str],
+    finalists: int,
+    confirm_one: Callable[[str, float | None], float | None],
+) -> str | None:
+    """The order of confirmation, for any way of confirming one setup (``confirm_one(setup,
+    bound_j)``: its seeds' summed energy-to-target, or None): the best ``finalists`` candidates, further
+    ones only while none is confirmed (at most 3 in all), each bounded by the leader's sum."""
     best_j, pick = None, None
     for tried, setup in enumerate(candidates):
         if tried >= max(finalists, 3) or (pick is not None and tried >= finalists):
             break
-        total = confirm(history, setup, execute, seeds, bound_j=best_j)
+        total = confirm_one(setup, best_j)
         if total is not None and (best_j is None or total < best_j):
             best_j, pick = total, setup
     return pick
