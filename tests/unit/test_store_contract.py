@@ -48,6 +48,34 @@ def test_sqlite_store_refuses_a_file_that_is_not_a_store(tmp_path):
         SqliteStore(path)
 
 
+def test_sqlite_store_waits_for_another_process_that_holds_the_file_while_opening(
+    tmp_path, monkeypatch
+):
+    # SQLite says "database is locked" at once, without its busy wait, to a second process switching
+    # a file that another is creating to WAL (seen in CI with two `powertrain run` on one new store).
+    from powertrain.store import sqlite as sqlite_module
+
+    monkeypatch.setattr(sqlite_module, "OPEN_RETRY_S", (0.0, 0.0, 0.0, None))
+    real, calls = SqliteStore._open, []
+
+    def locked_twice(self, path):
+        calls.append(path)
+        if len(calls) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+        return real(self, path)
+
+    monkeypatch.setattr(SqliteStore, "_open", locked_twice)
+    with SqliteStore(tmp_path / "r.db") as store:
+        assert store.runs() == [] and len(calls) == 3
+
+    def always_locked(self, path):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(SqliteStore, "_open", always_locked)
+    with pytest.raises(PowertrainError, match="stayed locked by another process"):
+        SqliteStore(tmp_path / "r.db")
+
+
 def test_sqlite_store_refuses_another_schema_version(tmp_path):
     path = tmp_path / "r.db"
     SqliteStore(path).close()

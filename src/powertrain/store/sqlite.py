@@ -17,6 +17,8 @@ from powertrain.store.base import ResultStore, begun_record
 from powertrain.store.claims import Heartbeat, check_claimable
 from powertrain.store.migrations import POWER_LIMITS_TABLE, SCHEMA_VERSION, migrate
 
+OPEN_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, None)  # waits between tries at opening the file
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS studies (
@@ -76,19 +78,22 @@ class SqliteStore(ResultStore):
         self._heartbeat = Heartbeat(self.heartbeat, self.lease_s / 3)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            self._db: sqlite3.Connection | None = sqlite3.connect(
-                str(path), isolation_level=None, timeout=30, check_same_thread=False
-            )  # the heartbeat thread writes too, under self._lock
-            self._db.execute("PRAGMA foreign_keys = ON")
-            if str(path) != ":memory:":
-                self._db.execute("PRAGMA journal_mode = WAL")
-            version = self._version()
-            if version is not None and version <= SCHEMA_VERSION:
-                migrate(self._db, version)
-            self._db.executescript(SCHEMA)
-        except sqlite3.DatabaseError as exc:
-            raise PowertrainError(f"{path} is not a powertrain results store: {exc}") from None
+        self._db: sqlite3.Connection | None = None
+        for wait_s in OPEN_RETRY_S:
+            try:
+                version = self._open(path)
+                break
+            except sqlite3.DatabaseError as exc:
+                locked = "locked" in str(exc) or "busy" in str(exc)  # another process opening it
+                if not locked:
+                    raise PowertrainError(
+                        f"{path} is not a powertrain results store: {exc}"
+                    ) from None
+                if wait_s is None:
+                    raise PowertrainError(
+                        f"{path} stayed locked by another process ({exc}); try again once it is done"
+                    ) from None
+                time.sleep(wait_s)
         if version is None:
             self._db.execute(  # OR IGNORE: another process may create the same new file at once
                 "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
@@ -98,6 +103,26 @@ class SqliteStore(ResultStore):
                 f"{path} has schema version {version}; this powertrain reads {SCHEMA_VERSION} "
                 "(and migrates older ones): use a newer powertrain"
             )
+
+    def _open(self, path) -> int | None:
+        """Connect, set up and migrate; the file's schema version before (None: a new file). SQLite
+        answers "locked" at once, without waiting, to a second process switching a file it is creating
+        to WAL: the caller tries again."""
+        if self._db is not None:
+            self._db.close()
+        self._db = sqlite3.connect(
+            str(path), isolation_level=None, timeout=30, check_same_thread=False
+        )  # the heartbeat thread writes too, under self._lock
+        self._db.execute("PRAGMA foreign_keys = ON")
+        if str(path) != ":memory:" and self._db.execute("PRAGMA journal_mode").fetchone() != (
+            "wal",
+        ):
+            self._db.execute("PRAGMA journal_mode = WAL")
+        version = self._version()
+        if version is not None and version <= SCHEMA_VERSION:
+            migrate(self._db, version)
+        self._db.executescript(SCHEMA)
+        return version
 
     def _version(self) -> int | None:
         """The file's schema version; None for a new file."""
