@@ -72,7 +72,9 @@ def test_live_bound_picks_the_same_best_setup_as_the_full_grid(grid_store, tmp_p
     stopped = [r for r in runs if r.outcome.stop_reason.startswith("bound:")]
     assert stopped and all(r.status == CENSORED for r in stopped)  # kept as lower bounds
     assert live.cost.runs_stopped == len(stopped)
-    assert live.cost.spent_j < sum(r.outcome.total_energy_j for r in grid_store.runs())
+    # It trains less than the grid. Counted in steps, not joules: a stall of the machine (seen in CI)
+    # can put half a joule of estimated energy on one sub-second run of either.
+    assert sum(r.outcome.steps for r in runs) < sum(r.outcome.steps for r in grid_store.runs())
 
 
 def test_live_grid_is_todays_run(tmp_path):
