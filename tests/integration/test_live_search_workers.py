@@ -4,11 +4,9 @@ in the coordinator (tiny digits/MLP study of test_live_search, one thread per wo
 from __future__ import annotations
 
 import json
-import os
 import signal
 from collections import Counter
 
-import psutil
 import pytest
 
 from powertrain.records import CENSORED
@@ -16,7 +14,7 @@ from powertrain.search.run import search_study
 from powertrain.store import open_store
 from powertrain.study.execute import StoreSink
 from powertrain.study.executors.workers import WorkerSession, WorkersExecutor
-from tests.cli_helpers import last_json, powertrain
+from tests.cli_helpers import last_json
 from tests.integration.test_live_search import (  # noqa: F401
     assert_continued_in_one_record,
     best_setup,
@@ -26,6 +24,7 @@ from tests.integration.test_live_search import (  # noqa: F401
 from tests.integration.test_parallel_cli import (
     SLOW,
     assert_each_run_once,
+    kill_the_coordinator_and_run_again,
     rows,
     start,
     wait_for_two_running_runs,
@@ -126,23 +125,6 @@ def test_a_killed_worker_fails_its_run_and_the_search_goes_on(tmp_path):
     failed = [r for r in assert_each_run_once(db) if r[1] == "failed"]
     assert len(failed) == 1  # the killed worker's run, with why; a new worker took its place
     assert "worker process running it died" in json.loads(failed[0][2])["error"]
-
-
-def kill_the_coordinator_and_run_again(tmp_path, strategy: str, wait) -> tuple:
-    """Start a search on two workers, kill its coordinator once ``wait(db, proc)`` returns (its
-    workers must exit with it), then run it again: (store, runs left running, the second run)."""
-    db, path = tmp_path / "r.db", write(tmp_path, SLOW)
-    args = ("--db", str(db), "--strategy", strategy, "--workers", "2")
-    proc = start(str(path), *args)
-    wait(db, proc)
-    workers = workers_of(proc.pid)
-    assert len(workers) == 2
-    os.kill(proc.pid, signal.SIGKILL)
-    proc.communicate()
-    _gone, alive = psutil.wait_procs(workers, timeout=10)
-    assert not alive, "a worker trained on for a coordinator that is gone"
-    running = rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0]
-    return db, running, powertrain("run", str(path), *args, timeout=300)
 
 
 def test_a_killed_coordinator_leaves_the_search_to_the_next_run(tmp_path):

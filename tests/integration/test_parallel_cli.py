@@ -121,21 +121,32 @@ def test_two_workers_run_a_study_and_a_killed_worker_is_a_failed_run_then_resume
     assert statuses <= {"reached", "censored"}
 
 
-def test_a_killed_coordinator_takes_its_workers_with_it_and_the_next_run_finishes_the_study(
-    tmp_path,
-):
+def kill_the_coordinator_and_run_again(tmp_path, strategy: str | None, wait) -> tuple:
+    """Start a study (with a search ``strategy``, or none) on two workers, kill its coordinator once
+    ``wait(db, proc)`` returns (its workers must exit with it), then run it again: (store, runs left
+    running, the second run)."""
     db, path = tmp_path / "r.db", write(tmp_path, SLOW)
-    proc = start(str(path), "--db", str(db), "--workers", "2")
-    wait_for_two_running_runs(db, proc)
+    search = ("--strategy", strategy) if strategy else ()
+    args = ("--db", str(db), *search, "--workers", "2")
+    proc = start(str(path), *args)
+    wait(db, proc)
     workers = workers_of(proc.pid)
     assert len(workers) == 2
     os.kill(proc.pid, signal.SIGKILL)
     proc.communicate()
-    gone, alive = psutil.wait_procs(workers, timeout=10)
+    _gone, alive = psutil.wait_procs(workers, timeout=10)
     assert not alive, "a worker trained on for a coordinator that is gone"
-    assert rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0] >= 2
+    running = rows(db, "SELECT COUNT(*) FROM runs WHERE status = 'running'")[0][0]
+    return db, running, powertrain("run", str(path), *args, timeout=300)
 
-    resumed = powertrain("run", str(path), "--db", str(db), "--workers", "2", timeout=300)
+
+def test_a_killed_coordinator_takes_its_workers_with_it_and_the_next_run_finishes_the_study(
+    tmp_path,
+):
+    db, running, resumed = kill_the_coordinator_and_run_again(
+        tmp_path, None, wait_for_two_running_runs
+    )
+    assert running >= 2
     assert resumed.returncode == 0, resumed.stderr
     statuses = {status for _, status, _ in assert_each_run_once(db)}
     assert statuses <= {"reached", "censored"}
