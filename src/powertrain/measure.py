@@ -23,12 +23,20 @@ def measure_command(
     *,
     interval_s: float = 0.1,
     trace_path: str | None = None,
+    metrics=None,
 ) -> CommandResult:
     """Run ``command`` to its end and measure it. The estimate meters count the child's CPU time,
-    because they measure this process and its children."""
+    because they measure this process and its children. ``metrics``: a ``MetricsEndpoint`` fed
+    from the monitor's samples while it runs."""
+    from powertrain.metrics import watching
+
     monitor = Monitor(detection.meters, interval_s=interval_s, trace_path=trace_path, sample=True)
     try:
-        with monitor, monitor.window("command") as window:
+        with (
+            monitor,
+            monitor.window("command") as window,
+            watching(metrics, monitor, f"measure/{command[0]}"),
+        ):
             try:
                 child = subprocess.Popen(command)
             except FileNotFoundError:
@@ -96,16 +104,18 @@ def measure_to_target(
     interval_s: float = 0.1,
     trace_path: str | None = None,
     grace_s: float = 10.0,
+    metrics=None,
 ) -> TargetResult:
     """Run ``command`` until its reported ``target.metric`` reaches the target (see
     powertrain.command). The exit code is the command's own; 0 when powertrain stopped it at the
     target; 127 when it is not found, 126 when it cannot be executed."""
     from powertrain.command import CommandNotFound, run_command
+    from powertrain.metrics import watching
 
     monitor = Monitor(detection.meters, interval_s=interval_s, trace_path=trace_path, sample=True)
     provenance = {c: m.provenance.to_dict() for c, m in monitor.meters.items()}
     try:
-        with monitor:
+        with monitor, watching(metrics, monitor, f"measure/{command[0]}"):
             run = run_command(command, target, monitor, let_finish=let_finish, grace_s=grace_s)
     except CommandNotFound as exc:
         raise CommandNotFoundError(str(exc), 127 if "not found" in str(exc) else 126) from None

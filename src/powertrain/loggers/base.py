@@ -159,3 +159,11 @@ class Destination(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """After the last run: flush and let go of what the tool holds."""
+
+
+def energy_metrics(energy_j: Mapping[str, float]) -> dict[str, float]:
+    """Cumulative energy as a framework's logs take it: ``energy_j`` and ``energy_j/<component>``."""
+    return {
+        "energy_j": float(sum(energy_j.values())),
+        **{f"energy_j/{c}": float(e) for c, e in energy_j.items()},
+    }
