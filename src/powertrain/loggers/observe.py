@@ -16,6 +16,7 @@ from typing import Any
 
 from powertrain.loggers.base import RunInfo
 from powertrain.records import EvalPoint, RunOutcome
+from powertrain.store.base import ResultStore
 
 log = logging.getLogger(__name__)
 
@@ -115,8 +116,12 @@ class ObservedStore:
             self._observers.run_finished(run_id, outcome)
 
 
+ResultStore.register(ObservedStore)  # it is one, by delegation: track(db=...) takes it
+
+
 def observed(store: Any, observers: RunObserver | None) -> Any:
     """``store`` itself when nothing observes it, else an ``ObservedStore``."""
     if not observers:
         return store
     return ObservedStore(store, observers)
+
