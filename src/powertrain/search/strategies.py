@@ -76,7 +76,7 @@ def bound_reason(
     while nothing has reached the target."""
     if best_j is None:
         return None
-    return _bound_reason(energy_j, beta * _at_least_one("beta", beta), beta, what)
+    return _bound_reason(energy_j, _at_least_one("beta", beta) * best_j, beta, what)
 
 
 class Grid(Strategy):
