@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from powertrain.records import Stage, method_label
+from powertrain.store.base import ResultStore
 from powertrain.study.artifacts import study_dir
 
 if TYPE_CHECKING:
@@ -84,7 +85,7 @@ class SearchCost:
 
 def search_cost(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     strategy: str,
     *,
     pick: str | None,

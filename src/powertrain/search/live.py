@@ -38,6 +38,7 @@ from powertrain.search.sink import PAUSED_NOTE, Tagged
 from powertrain.search.sink import DeferringSink as _DeferringSink
 from powertrain.search.space import LIMIT, PAUSED, REACHED, STOPPED, Space, Start, Trial
 from powertrain.search.strategies import Strategy, joules, make_strategy
+from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv, StoreSink, execute_run
 from powertrain.study.plan import RunSpec, run_spec
 from powertrain.study.resume import discard
@@ -74,7 +75,12 @@ class LiveExecutor:
     with the strategy's stop and the rung budget as stopping handlers; a paused run is continued."""
 
     def __init__(
-        self, study: StudyConfig, store, env: RunEnv, reporter: Reporter | None, setups=None
+        self,
+        study: StudyConfig,
+        store: ResultStore,
+        env: RunEnv,
+        reporter: Reporter | None,
+        setups=None,
     ) -> None:
         self.study, self.env = study, env
         # The setups its starts name, by key: the study's grid, or (optuna's sampled setups) a
@@ -155,7 +161,12 @@ def live_space(study: StudyConfig) -> Space:
 
 
 def search_with_strategy(
-    study: StudyConfig, store, env: RunEnv, config: SearchConfig, reporter=None, seed: int = 0
+    study: StudyConfig,
+    store: ResultStore,
+    env: RunEnv,
+    config: SearchConfig,
+    reporter=None,
+    seed: int = 0,
 ) -> LiveSearch:
     """Drive ``config.strategy`` (zeus, bound, halving, thompson) live over the study's grid."""
     strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
@@ -165,7 +176,7 @@ def search_with_strategy(
 
 def drive(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     config: SearchConfig,
     strategy: Strategy,
     executor: LiveExecutor,
@@ -186,7 +197,7 @@ def drive(
 
 def live_cost(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     config: SearchConfig,
     confirms: bool,
     executor: LiveExecutor,

@@ -34,6 +34,7 @@ from powertrain.search.live import LiveExecutor, LiveSearch, drive, live_space
 from powertrain.search.optuna_strategy import OptunaStrategy, ranked
 from powertrain.search.replay import setup_key
 from powertrain.search.space import History, Space, Trial
+from powertrain.store.base import ResultStore
 from powertrain.study.config import Setup
 from powertrain.train.config import TrainConfig
 
@@ -78,7 +79,12 @@ def suggest_setup(study: StudyConfig, config: SearchConfig, trial) -> Setup:
 
 
 def search_with_optuna(
-    study: StudyConfig, store, env: RunEnv, config: SearchConfig, reporter=None, seed: int = 0
+    study: StudyConfig,
+    store: ResultStore,
+    env: RunEnv,
+    config: SearchConfig,
+    reporter=None,
+    seed: int = 0,
 ) -> LiveSearch:
     settings = _check(study, config)
     rng = np.random.default_rng(seed)

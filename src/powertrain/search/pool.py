@@ -34,6 +34,7 @@ from powertrain.search.live import (
 from powertrain.search.sink import DeferringSink
 from powertrain.search.space import RUNNING, Start, Trial
 from powertrain.search.strategies import make_strategy
+from powertrain.store.base import ResultStore
 from powertrain.study.execute import StoreSink
 from powertrain.study.plan import run_spec
 from powertrain.train.stopping import first_stop
@@ -50,7 +51,7 @@ class SessionPool(LiveExecutor):
     with ``submit(spec, stop, resume_id)``, ``capacity()``, ``wait() -> [(spec, outcome or None)]``
     and ``resumes`` (whether its runs see this machine's checkpoints)."""
 
-    def __init__(self, study, store, env: RunEnv, reporter) -> None:
+    def __init__(self, study, store: ResultStore, env: RunEnv, reporter) -> None:
         super().__init__(study, store, env, reporter)
         self.sink = DeferringSink(StoreSink(store, reporter), env, live=True)
         self.session: WorkerSession | RaySession | None = None
@@ -97,7 +98,7 @@ def _ask(trial: Trial, handlers: list, point) -> str | None:
 
 def search_at_once(
     study,
-    store,
+    store: ResultStore,
     env: RunEnv,
     config: SearchConfig,
     executor,

@@ -60,6 +60,11 @@ class DeferringSink:
         self.trials: dict[str, Trial] = {}
         self.continued: set[str] = set()  # runs under way in the record of their paused attempt
 
+    @property
+    def artifacts_dir(self):
+        """Where the store keeps its runs' model files (and paused runs' checkpoints)."""
+        return self.inner.artifacts_dir
+
     def start(
         self, spec: RunSpec, trial: Trial, tagged: list[Tagged], *, resumable: bool = True
     ) -> int | None:

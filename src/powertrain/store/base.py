@@ -2,7 +2,8 @@
 built-in stores by ``tests/unit/test_store_contract.py``; a third-party store runs it the same way).
 
 1. ``save_study`` records a study's name and latest configuration; saving again replaces the config.
-2. ``begin_run(spec, hardware, provenance)`` claims the run ``spec`` describes and returns its id. Any
+2. ``begin_run(spec, hardware, provenance)`` claims the run ``spec`` (a ``RunRequest``: study, run
+   key, setup, train, seed, stage, replace_failed) describes and returns its id. Any
    earlier *unfinished* attempt at that (study, run key) (a run that was killed) is removed with its
    evaluation points, timeline and inference results, in the same transaction, so a resumed study never
    holds duplicates. Beginning a key that already finished raises ValueError, except a FAILED one when
@@ -32,14 +33,27 @@ import contextlib
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from powertrain.records import EvalPoint, RunOutcome, RunRecord, Status
+from powertrain.records import EvalPoint, RunOutcome, RunRecord, Stage, Status
 from powertrain.store.claims import LEASE_S, Owner
-from powertrain.study.artifacts import DEFAULT_ARTIFACTS
 
-if TYPE_CHECKING:
-    from powertrain.study.plan import RunSpec
+#: Where model files go for a store that keeps none of its own (``runs/artifacts``, beside the default
+#: store ``runs/powertrain.db``).
+DEFAULT_ARTIFACTS = Path("runs") / "artifacts"
+
+
+class RunRequest(Protocol):
+    """The run ``begin_run`` is asked to claim: what identifies it and what it trains with (the
+    study's ``RunSpec`` is one)."""
+
+    study: str
+    run_key: str
+    setup: dict[str, Any]  # the grid's values
+    train: dict[str, Any]  # every hyperparameter
+    seed: int
+    stage: Stage
+    replace_failed: bool  # begin again over a FAILED attempt at this key
 
 
 class ResultStore(ABC):
@@ -67,7 +81,7 @@ class ResultStore(ABC):
 
     @abstractmethod
     def begin_run(
-        self, spec: RunSpec, hardware: dict[str, Any], provenance: dict[str, dict[str, Any]]
+        self, spec: RunRequest, hardware: dict[str, Any], provenance: dict[str, dict[str, Any]]
     ) -> int:
         """Claim the run ``spec`` describes (see the contract, 2); returns its run id."""
 
@@ -148,7 +162,9 @@ class ResultStore(ABC):
         self.close()
 
 
-def begun_record(spec: RunSpec, hardware: dict[str, Any], provenance: dict[str, Any]) -> RunRecord:
+def begun_record(
+    spec: RunRequest, hardware: dict[str, Any], provenance: dict[str, Any]
+) -> RunRecord:
     """The record ``begin_run`` stores for ``spec``: RUNNING, begun now (its id is the backend's)."""
     return RunRecord(
         0,
