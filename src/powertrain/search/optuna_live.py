@@ -37,6 +37,7 @@ from powertrain.search.space import History, Space, Trial
 from powertrain.store.base import ResultStore
 from powertrain.study.config import Setup
 from powertrain.train.config import TrainConfig
+from powertrain.train.stopping import Stop
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
@@ -148,8 +149,8 @@ class SampledOptuna(OptunaStrategy):
         }
         self.ostudy.tell(asked, [value[o] for o in self.config.objectives])
 
-    def stop_reason(self, history: History, trial: Trial, point) -> str | None:
-        return super().stop_reason(history, trial, point) if self.single else None
+    def stop(self, history: History, trial: Trial, point) -> Stop | None:
+        return super().stop(history, trial, point) if self.single else None
 
     def candidates(self, history: History) -> list[str]:
         if self.single:

@@ -25,6 +25,13 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
    second note for the same GPU keeps the first: that is the limit from before any run), ``None``
    clears it once put back; ``pending_power_limits()`` is every note not yet cleared, durable across
    a killed process.
+9. Why a run ended is typed: ``finish_run`` keeps ``outcome.verdict`` (a ``records.Verdict``) in a
+   field of its own (SQLite: the ``verdict`` column of ``runs``, schema 5), and ``runs`` gives it back
+   as ``run.outcome.verdict``, the member itself. ``copy_run`` keeps it. Code decides from it (did a
+   search stop the run? ``verdict.by_search``), never from the ``stop_reason`` prose.
+10. A live search's own cost is kept per study: ``save_search_cost(study, cost)`` (a JSON-able dict,
+    replacing the study's earlier one), ``search_costs()`` every study's, {study: cost}; a merge
+    copies those the output lacks.
 """
 
 from __future__ import annotations
@@ -145,6 +152,14 @@ class ResultStore(ABC):
     @abstractmethod
     def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
         """Note a GPU's limit to put back; None clears the note (see the contract, 8)."""
+
+    @abstractmethod
+    def save_search_cost(self, study: str, cost: dict[str, Any]) -> None:
+        """Keep the last live search's cost of ``study``, replacing an earlier one (contract, 10)."""
+
+    @abstractmethod
+    def search_costs(self) -> dict[str, dict[str, Any]]:
+        """Every study's last live search cost, by study name (see the contract, 10)."""
 
     @property
     def artifacts_dir(self) -> Path:

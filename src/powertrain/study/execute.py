@@ -262,8 +262,8 @@ def execute_run(
     the weights (before the run is marked finished), the outcome. A failure of the model, the data or
     the step ends the run FAILED; a failed pretraining stage raises ``PretrainingFailed`` once recorded.
 
-    A stopping handler that pauses the run (``Pause``) leaves its state in the run's checkpoint
-    (``study/resume.py``); ``resume``: continue from it. With ``run_id`` the sink's record holds the
+    A stopping handler that pauses the run (a ``Stop`` that ``pauses``) leaves its state in the run's
+    checkpoint (``study/resume.py``); ``resume``: continue from it. With ``run_id`` the sink's record holds the
     earlier attempts' points and goes on; without, a new record is begun and gets them first. Without
     a checkpoint to resume the run starts afresh (a new record), with a log line."""
     checkpoint = run_checkpoint(spec, env)
