@@ -145,6 +145,11 @@ class RunLog(ABC):
     @abstractmethod
     def point(self, point: EvalPoint) -> None: ...
 
+    def points(self, points: list[EvalPoint]) -> None:
+        """Several points at once (the loggers' thread fell behind); a tool may send them as one."""
+        for point in points:
+            self.point(point)
+
     @abstractmethod
     def finish(self, outcome: RunOutcome) -> None: ...
 

@@ -1,5 +1,6 @@
 """The loggers' own thread: training hands each event over (a queue put, microseconds) and goes on; the
-thread opens the tool's run, writes the point, ends the run. A tool that is down, slow or misconfigured
+thread opens the tool's run, writes the points (gathered for up to half a second, then one write per
+tool and run), ends the run. A tool that is down, slow or misconfigured
 costs one warning and its own copy, never the training: its first error disables it for the rest of the
 session, and ``close`` waits for what is queued at most ``flush_s`` seconds."""
 
@@ -8,6 +9,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Iterable
 
 from powertrain.loggers.base import Destination, RunInfo, RunLog
@@ -17,6 +19,8 @@ from powertrain.records import EvalPoint, RunOutcome
 log = logging.getLogger(__name__)
 
 FLUSH_S = 60.0  # how long close() waits for queued events to reach the tools
+BATCH_S = 0.5  # how long the thread gathers events before writing them
+MAX_EVENTS = 500  # events written at once, at most
 _DONE = object()
 
 
@@ -70,13 +74,29 @@ class Fanout(RunObserver):
             self._thread = None
 
     def _drain(self) -> None:
-        while (event := self._queue.get()) is not _DONE:
-            for index, destination in enumerate(self.destinations):
-                if destination.name not in self.failed:
-                    self._deliver(index, destination, event)
+        done = False
+        while not done:
+            events = self._collect()
+            done = _DONE in events
+            for event in _batched([e for e in events if e is not _DONE]):
+                for index, destination in enumerate(self.destinations):
+                    if destination.name not in self.failed:
+                        self._deliver(index, destination, event)
         for destination in self.destinations:
             if destination.name not in self.failed:
                 self._guarded(destination, destination.close)
+
+    def _collect(self) -> list:
+        """The next event and what follows it within ``BATCH_S`` (or until the end): each tool then
+        gets a run's points in one call, and training shares the CPU with fewer, larger writes."""
+        events = [self._queue.get()]
+        deadline = time.monotonic() + BATCH_S
+        while events[-1] is not _DONE and len(events) < MAX_EVENTS:
+            try:
+                events.append(self._queue.get(timeout=max(0.0, deadline - time.monotonic())))
+            except queue.Empty:
+                break
+        return events
 
     def _deliver(self, index: int, destination: Destination, event: tuple) -> None:
         kind, run_id, payload = event
@@ -85,8 +105,8 @@ class Fanout(RunObserver):
             run = self._guarded(destination, destination.open, payload)
             if run is not None:
                 self._runs[key] = run
-        elif key in self._runs and kind == "point":
-            self._guarded(destination, self._runs[key].point, payload)
+        elif key in self._runs and kind == "points":
+            self._guarded(destination, self._runs[key].points, payload)
         elif key in self._runs:
             self._guarded(destination, self._runs.pop(key).finish, payload)
 
@@ -103,3 +123,16 @@ class Fanout(RunObserver):
                 destination.name,
             )
             return None
+
+
+def _batched(events: list[tuple]) -> list[tuple]:
+    """Events in order, a run's consecutive points as one ``("points", run_id, [point, ...])``."""
+    out: list[tuple] = []
+    for kind, run_id, payload in events:
+        if kind == "point" and out and out[-1][0] == "points" and out[-1][1] == run_id:
+            out[-1][2].append(payload)
+        elif kind == "point":
+            out.append(("points", run_id, [payload]))
+        else:
+            out.append((kind, run_id, payload))
+    return out

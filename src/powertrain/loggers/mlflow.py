@@ -19,6 +19,7 @@ from powertrain.loggers.base import (
 from powertrain.records import FAILED, EvalPoint, RunOutcome
 
 MAX_PARAM_CHARS = 6000  # MLflow refuses longer param values
+MAX_BATCH = 1000  # metrics per log_batch, MLflow's limit
 
 
 class MlflowDestination(Destination):
@@ -68,7 +69,15 @@ class MlflowRun(RunLog):
         self.client, self.run_id = client, run_id
 
     def point(self, point: EvalPoint) -> None:
-        self._metrics(point_metrics(point), point.step)
+        self.points([point])
+
+    def points(self, points: list[EvalPoint]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, p.step) for p in points for k, v in point_metrics(p).items()]
+        for start in range(0, len(metrics), MAX_BATCH):
+            self.client.log_batch(self.run_id, metrics=metrics[start : start + MAX_BATCH])
 
     def _metrics(self, values: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric
