@@ -1,8 +1,8 @@
 """Pruning inside a sweep tool (Optuna, Ray Tune) by energy, with the search strategies' own rule.
 
 ``EnergyRule`` is the decision, the same for every tool: a run is stopped once its energy passes
-``beta`` x the best energy-to-target so far (``search.strategies.bound_reason``: Zeus's, halving's and
-Thompson's stop); with ``rungs=True`` also halving's rungs by energy: at each rung (``min_budget_j`` x
+``beta`` x the best energy-to-target so far (``search.strategies.bound_stop``, as Zeus's, halving's and
+Thompson's strategies stop a run: ``Verdict.SEARCH_BOUND``); with ``rungs=True`` also halving's rungs by energy: at each rung (``min_budget_j`` x
 ``eta``^r joules; ``min_budget_j`` defaults to the median energy of the runs' first evaluations) a run
 goes on only while its validation accuracy at that energy (``strategies.accuracy_at``) is among the best
 1/``eta`` of the runs that got there (runs that reached the target count first).
@@ -19,25 +19,23 @@ import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from dataclasses import field
+
 from powertrain.errors import PowertrainError
 from powertrain.loggers.observe import RunObserver
-from powertrain.records import CENSORED, EvalPoint
-from powertrain.search.strategies import accuracy_at, bound_reason, joules
+from powertrain.records import EvalPoint, Verdict
+from powertrain.search.strategies import accuracy_at, bound_stop, joules
 from powertrain.train.stopping import Stop
 
 #: One run's course: (cumulative energy in J, validation accuracy) at each evaluation.
 Curve = Sequence[tuple[float, float]]
 
 
+@dataclass(frozen=True)
 class Pruned(Stop):
     """A stop decided by a sweep's pruner; ``error`` is the tool's exception ``evaluate`` raises."""
 
-    error: BaseException
-
-    def __new__(cls, reason: str, error: BaseException) -> Pruned:
-        self = super().__new__(cls, reason, CENSORED)
-        self.error = error
-        return self
+    error: BaseException | None = field(default=None, compare=False)
 
 
 class TrialHook(RunObserver):
@@ -56,7 +54,8 @@ class EnergyRule:
     min_budget_j: float | None = None
 
     def __post_init__(self) -> None:
-        bound_reason(0.0, 1.0, self.beta)  # checks beta as the strategies do
+        if not (math.isfinite(self.beta) and self.beta >= 1):
+            raise PowertrainError(f"beta must be a finite number >= 1, got {self.beta}")
         if not (math.isfinite(self.eta) and self.eta > 1):
             raise PowertrainError(f"eta must be > 1, got {self.eta}")
         if self.min_budget_j is not None and not (
@@ -64,18 +63,20 @@ class EnergyRule:
         ):
             raise PowertrainError(f"min_budget_j must be > 0 J, got {self.min_budget_j}")
 
-    def reason(
+    def stop(
         self, curve: Curve, best_j: float | None, others: Sequence[tuple[Curve, bool]] = ()
-    ) -> str | None:
+    ) -> Stop | None:
         """Why a run whose course so far is ``curve`` stops now, or None. ``best_j``: the best
         energy-to-target of the other runs so far; ``others``: their courses, each with whether it
         reached the target (only the rungs look at them)."""
         if not curve:
             return None
-        stop = bound_reason(curve[-1][0], best_j, self.beta)
-        if stop is not None or not self.rungs:
-            return stop
-        return self._rung_reason(curve, others)
+        if best_j is not None:
+            stop = bound_stop(curve[-1][0], self.beta * best_j, self.beta, "the best run's")
+            if stop is not None:
+                return stop
+        reason = self._rung_reason(curve, others) if self.rungs else None
+        return None if reason is None else Stop(Verdict.HANDLER, reason)
 
     def budgets_j(self, curve: Curve, others: Sequence[tuple[Curve, bool]]) -> list[float]:
         """The rungs this run's energy has passed, lowest first."""

@@ -17,7 +17,7 @@ from powertrain.integrations.optuna import TO_TARGET_ATTR, EnergyPruner
 from powertrain.meters.base import Component, Method
 from powertrain.meters.detect import Detection
 from powertrain.pruning import EnergyRule
-from powertrain.records import CENSORED, REACHED
+from powertrain.records import CENSORED, REACHED, Verdict
 from tests.fakes.meters import ConstantPowerMeter
 from tests.integration.digits_task import digits, mlp
 
@@ -70,6 +70,7 @@ def test_an_optuna_study_of_a_dozen_trials_is_pruned_by_energy(tmp_path, clock):
         for t in pruned:
             run = runs[t.user_attrs["powertrain_run_id"]]
             assert run.status == CENSORED and "bound:" in run.outcome.stop_reason
+            assert run.outcome.verdict is Verdict.SEARCH_BOUND
             assert f"optuna trial {t.number}" in run.outcome.stop_reason
             # the rule: pruned at the first evaluation past 1 x the best energy-to-target before it
             best = min(
@@ -89,10 +90,12 @@ def test_an_optuna_study_of_a_dozen_trials_is_pruned_by_energy(tmp_path, clock):
 def test_halvings_rungs_keep_the_best_third_by_accuracy_at_the_same_energy():
     rule = EnergyRule(beta=1.0, rungs=True, eta=3.0, min_budget_j=10.0)
     slow, fast, mid = [(10.0, 0.2)], [(10.0, 0.6)], [(10.0, 0.4)]
-    assert rule.reason(slow, None, [(fast, False), (mid, False)]).startswith("rung 0 (10.0 J)")
-    assert rule.reason(fast, None, [(slow, False), (mid, False)]) is None
-    assert rule.reason(slow, None, [(fast, False)]) is None  # too few runs there to halve
-    assert rule.reason([(35.0, 0.9)], 30.0, []).startswith("bound: 35.0 J passed 1 x")
+    assert rule.stop(slow, None, [(fast, False), (mid, False)]).reason.startswith("rung 0 (10.0 J)")
+    assert rule.stop(fast, None, [(slow, False), (mid, False)]) is None
+    assert rule.stop(slow, None, [(fast, False)]) is None  # too few runs there to halve
+    bound = rule.stop([(35.0, 0.9)], 30.0, [])
+    assert bound.verdict is Verdict.SEARCH_BOUND  # the strategies' own stop
+    assert bound.reason.startswith("bound: 35.0 J passed 1 x the best run's (30.0 J)")
 
 
 @pytest.fixture(scope="module")
@@ -150,5 +153,5 @@ def test_a_ray_tune_sweep_is_stopped_by_energy_and_the_stopped_run_recorded(ray_
     assert runs[0.2].status == REACHED
     slow = runs[0.0005]
     assert slow.status == CENSORED and "ray tune trial" in slow.outcome.stop_reason
-    assert "bound:" in slow.outcome.stop_reason
+    assert "bound:" in slow.outcome.stop_reason and slow.outcome.verdict is Verdict.SEARCH_BOUND
     assert slow.outcome.total_energy_j > runs[0.2].outcome.energy_to_target_j

@@ -82,6 +82,7 @@ def test_mlflow_run_has_the_stores_figures_params_and_provenance(
     assert tags["powertrain.run_key"] == record.run_key and tags["powertrain.study"] == "mine"
     assert tags["powertrain.run_id"] == str(record.id)
     assert tags["powertrain.status"] == "reached" and tags["powertrain.stop_reason"] == o.stop_reason
+    assert tags["powertrain.verdict"] == o.verdict.value == "target"
     assert logged.info.status == "FINISHED"
 
 

@@ -27,7 +27,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from powertrain.pruning import Curve, EnergyRule, Pruned, TrialHook
 from powertrain.loggers.base import RunInfo
-from powertrain.records import EvalPoint, RunOutcome
+from powertrain.records import EvalPoint, RunOutcome, Verdict
 from powertrain.train.stopping import Stop
 
 ENERGY_ATTR = "powertrain_energy_j"  # [[step, cumulative J], ...]
@@ -49,22 +49,22 @@ class EnergyPruner(BasePruner):
         min_budget_j: float | None = None,
     ) -> None:
         self.rule = EnergyRule(beta, rungs, eta, min_budget_j)
-        self.reasons: dict[int, str] = {}  # trial number -> why it was pruned
+        self.stops: dict[int, Stop] = {}  # trial number -> why it was pruned
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
-        reason = self.reason(study, trial)
-        if reason is not None:
-            self.reasons[trial.number] = reason
-        return reason is not None
+        stop = self.stop(study, trial)
+        if stop is not None:
+            self.stops[trial.number] = stop
+        return stop is not None
 
-    def reason(self, study: optuna.Study, trial: FrozenTrial) -> str | None:
+    def stop(self, study: optuna.Study, trial: FrozenTrial) -> Stop | None:
         """Why ``trial`` is pruned now, or None."""
         curve = _curve(trial)
         others = [t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number != trial.number]
         reached = [t.user_attrs[TO_TARGET_ATTR] for t in others if TO_TARGET_ATTR in t.user_attrs]
         best_j = min(reached) if reached else None
         courses = [(_curve(t), TO_TARGET_ATTR in t.user_attrs) for t in others]
-        return self.rule.reason(curve, best_j, courses)
+        return self.rule.stop(curve, best_j, courses)
 
 
 def _curve(trial: FrozenTrial) -> Curve:
@@ -93,11 +93,11 @@ class OptunaTrial(TrialHook):
         if not self.trial.should_prune():
             return None
         pruner = self.trial.study.pruner
-        why = getattr(pruner, "reasons", {}).get(self.trial.number) or (
-            f"pruned by Optuna's {type(pruner).__name__} at step {point.step}"
+        stop = getattr(pruner, "stops", {}).get(self.trial.number) or Stop(
+            Verdict.HANDLER, f"pruned by Optuna's {type(pruner).__name__} at step {point.step}"
         )
-        reason = f"optuna trial {self.trial.number}: {why}"
-        return Pruned(reason, optuna.TrialPruned(reason))
+        reason = f"optuna trial {self.trial.number}: {stop.reason}"
+        return Pruned(stop.verdict, reason, optuna.TrialPruned(reason))
 
     def run_finished(self, run_id: int, outcome: RunOutcome) -> None:
         self.trial.set_user_attr("powertrain_status", str(outcome.status.value))

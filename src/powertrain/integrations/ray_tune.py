@@ -29,7 +29,7 @@ from ray.tune import Stopper
 from powertrain.pruning import EnergyRule, TrialHook
 from powertrain.loggers.base import RunInfo, point_metrics
 from powertrain.records import CENSORED, EvalPoint, RunOutcome
-from powertrain.train.stopping import TargetReached
+from powertrain.train.stopping import Stop, TargetReached
 
 log = logging.getLogger(__name__)
 
@@ -88,17 +88,17 @@ class EnergyStopper(Stopper):
         others = [t for t in self.curves if t != trial_id]
         best = min((self.to_target_j[t] for t in others if t in self.to_target_j), default=None)
         courses = [(self.curves[t], t in self.to_target_j) for t in others]
-        reason = self.rule.reason(self.curves[trial_id], best, courses)
-        if reason is None:
+        stop = self.rule.stop(self.curves[trial_id], best, courses)
+        if stop is None:
             return False
-        self.reasons[trial_id] = reason
-        self._record(result, f"ray tune trial {trial_id}: {reason}")
+        self.reasons[trial_id] = stop.reason
+        self._record(result, Stop(stop.verdict, f"ray tune trial {trial_id}: {stop.reason}"))
         return True
 
     def stop_all(self) -> bool:
         return False
 
-    def _record(self, result: dict[str, Any], reason: str) -> None:
+    def _record(self, result: dict[str, Any], stop: Stop) -> None:
         """Finish the stopped run in the store as censored (its process will not)."""
         from powertrain.tracking.store import open_db
 
@@ -109,18 +109,19 @@ class EnergyStopper(Stopper):
             if record is None or record.run_key != result.get("powertrain_run_key"):
                 log.warning("EnergyStopper: run %s is not in %s; not recorded there", run_id, self.db)
                 return
-            store.finish_run(run_id, censored(store.eval_points(run_id), reason))
+            store.finish_run(run_id, censored(store.eval_points(run_id), stop))
         finally:
             if owned:
                 store.close()
 
 
-def censored(points: list[EvalPoint], reason: str) -> RunOutcome:
+def censored(points: list[EvalPoint], stop: Stop) -> RunOutcome:
     """A run stopped from outside, as far as its stored evaluations go."""
     last = points[-1] if points else None
     return RunOutcome(
         status=CENSORED,
-        stop_reason=reason,
+        stop_reason=stop.reason,
+        verdict=stop.verdict,
         total_energy_j=last.total_energy_j if last else 0.0,
         energy_j=dict(last.energy_j) if last else {},
         duration_s=last.elapsed_s if last else 0.0,

@@ -9,7 +9,7 @@ names come from here, so a figure is called the same in every tool:
   ``val_accuracy`` (and ``val_accuracy/<task>`` with several tasks), ``elapsed_s``, ``train_loss``;
 - at the end: ``energy_to_target_j``, ``time_to_target_s``, ``steps_to_target`` (reached runs),
   ``total_energy_j``, ``duration_s``, ``final_val_accuracy``, ``test_accuracy``; the status and stop
-  reason as tags;
+  reason and verdict (``target``, ``max_epochs``, ``search_bound``, ...) as tags;
 - tags: ``powertrain.study``, ``powertrain.run_key``, ``powertrain.run_id``, ``powertrain.measurement``
   (``measured`` or ``ESTIMATE (...)``), ``powertrain.estimated``, ``powertrain.method.<component>``,
   ``powertrain.meter.<component>``, ``powertrain.host``, ``powertrain.setup``.
@@ -117,14 +117,13 @@ def outcome_metrics(outcome: RunOutcome) -> dict[str, float]:
 
 
 def outcome_tags(outcome: RunOutcome) -> dict[str, str]:
-    """Status and stop reason (the typed reason's value where the outcome carries one)."""
+    """Status, the typed verdict and the stop reason in words."""
     tags = {
         "powertrain.status": str(outcome.status.value),
         "powertrain.stop_reason": str(outcome.stop_reason),
     }
-    stop = getattr(outcome, "stop", None)  # a typed stop reason, where the store keeps one
-    if stop is not None:
-        tags["powertrain.stop"] = str(getattr(stop, "value", stop))
+    if outcome.verdict is not None:  # why, typed: target, max_epochs, search_bound, ...
+        tags["powertrain.verdict"] = outcome.verdict.value
     if outcome.faults:
         tags["powertrain.faults"] = "; ".join(outcome.faults)
     return tags

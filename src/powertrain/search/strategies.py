@@ -72,17 +72,6 @@ def bound_stop(energy_j: float, limit_j: float, beta: float, what: str) -> Stop 
     return None
 
 
-def bound_reason(
-    energy_j: float, best_j: float | None, beta: float = 1.0, what: str = "the best run's"
-) -> str | None:
-    """The bound rule on its own, for pruners outside a search (``powertrain.pruning``): a reason once
-    ``energy_j`` passes ``beta`` x ``best_j`` (the best energy-to-target so far), None below it or
-    while nothing has reached the target."""
-    if best_j is None:
-        return None
-    return _bound_reason(energy_j, _at_least_one("beta", beta) * best_j, beta, what)
-
-
 class Grid(Strategy):
     """Every (setup, seed), each to its target or limits."""
 

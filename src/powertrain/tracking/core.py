@@ -134,6 +134,7 @@ class TrackedRun:
         self.outcome: RunOutcome | None = None
         self.status, self.stop_reason = None, None  # set when a handler or diverged() stops it
         self._reached: EvalPoint | None = None
+        self._verdict = None  # the stopping handler's, when one stopped the run
         self._end_reason: str | None = None
         self._test: float | None = None
         self._open_meters(tracker)
@@ -232,6 +233,7 @@ class TrackedRun:
         reason = first_stop(self.tracker.handlers, point)  # the built-in loop's handlers and rule
         if reason is not None:
             self.status, self.stop_reason = status_of(reason), str(reason)
+            self._verdict = reason.verdict  # why, typed (the store keeps it in its own column)
             if self.status == REACHED:
                 self._reached = point
 
@@ -292,6 +294,7 @@ class TrackedRun:
         return RunOutcome(
             status=status,
             stop_reason=reason,
+            verdict=self._verdict if exc is None and status == self.status else None,
             total_energy_j=total.total_energy_j,
             energy_j=dict(total.energy_j),
             duration_s=total.duration_s,
