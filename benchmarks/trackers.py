@@ -36,7 +36,9 @@ def data():
     return d.train.x.reshape(-1, 64), d.train.y["digit"], d.val.x.reshape(-1, 64), d.val.y["digit"]
 
 
-def one(tool: str, folder: Path, points: int, steps: int, detection, rep: int) -> tuple[float, float]:
+def one(
+    tool: str, folder: Path, points: int, steps: int, detection, rep: int
+) -> tuple[float, float]:
     """(the loop's seconds, the seconds the block's end took) for one tracked run."""
     xt, yt, xv, yv = data()
     torch.manual_seed(0)
@@ -114,7 +116,9 @@ def main() -> None:
         folder = Path(tmp)
         os.environ.update(
             MLFLOW_TRACKING_URI=f"sqlite:///{folder / 'mlflow.db'}",
-            WANDB_MODE="offline", WANDB_DIR=str(folder), WANDB_SILENT="true",
+            WANDB_MODE="offline",
+            WANDB_DIR=str(folder),
+            WANDB_SILENT="true",
         )
         times = {tool: [] for tool in TOOLS}
         for rep in range(args.reps):
@@ -124,22 +128,30 @@ def main() -> None:
     detection.close()
     base = statistics.median(loop for loop, _ in times["none"])
     load = os.getloadavg()
-    print(f"{args.points} evaluation points, {args.steps} steps of a 64-32-10 MLP each, "
-          f"median of {args.reps}; load average {load[0]:.1f} on {os.cpu_count()} cores")
+    print(
+        f"{args.points} evaluation points, {args.steps} steps of a 64-32-10 MLP each, "
+        f"median of {args.reps}; load average {load[0]:.1f} on {os.cpu_count()} cores"
+    )
     print("loop: the tracked loop's seconds; µs/point: its extra time per evaluation point over no")
     print("tracker; ratio: against no tracker; end s: what the block's end waited for the tools.")
-    print("hand-over / written: µs per point on the training thread and on the loggers' own thread,")
+    print(
+        "hand-over / written: µs per point on the training thread and on the loggers' own thread,"
+    )
     print(f"the observer alone ({10 * args.points} points, no training).")
-    print(f"{'tracker':<12} {'loop s':>8} {'µs/point':>10} {'ratio':>7} {'end s':>7} "
-          f"{'hand-over µs':>13} {'written µs':>11}")
+    print(
+        f"{'tracker':<12} {'loop s':>8} {'µs/point':>10} {'ratio':>7} {'end s':>7} "
+        f"{'hand-over µs':>13} {'written µs':>11}"
+    )
     for tool in TOOLS:
         loop = statistics.median(t for t, _ in times[tool])
         end = statistics.median(e for _, e in times[tool])
         per_point = (loop - base) / args.points * 1e6
         caller, thread = direct.get(tool, (0.0, 0.0))
         written = "-" if thread is None else f"{thread:.0f}"
-        print(f"{tool:<12} {loop:>8.3f} {per_point:>10.0f} {loop / base:>7.3f} {end:>7.2f} "
-              f"{caller:>13.1f} {written:>11}")
+        print(
+            f"{tool:<12} {loop:>8.3f} {per_point:>10.0f} {loop / base:>7.3f} {end:>7.2f} "
+            f"{caller:>13.1f} {written:>11}"
+        )
 
 
 if __name__ == "__main__":

@@ -48,7 +48,8 @@ def tensorboard_text(folder: Path, tag: str) -> str:
     events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
     events.Reload()
     return "\n".join(
-        tensor_util.make_ndarray(e.tensor_proto).item().decode() for e in events.Tensors(f"{tag}/text_summary")
+        tensor_util.make_ndarray(e.tensor_proto).item().decode()
+        for e in events.Tensors(f"{tag}/text_summary")
     )
 
 
@@ -88,10 +89,15 @@ def wandb_run(folder: Path) -> dict:
             run["group"] = record.run.run_group
             run["config"] = {i.key: json.loads(i.value_json) for i in record.run.config.update}
         elif kind == "history":
-            row = {i.key or "/".join(i.nested_key): json.loads(i.value_json) for i in record.history.item}
+            row = {
+                i.key or "/".join(i.nested_key): json.loads(i.value_json)
+                for i in record.history.item
+            }
             run["history"][int(row["_step"])] = row
         elif kind == "summary":
-            run["summary"].update({i.key: json.loads(i.value_json) for i in record.summary.update if i.key})
+            run["summary"].update(
+                {i.key: json.loads(i.value_json) for i in record.summary.update if i.key}
+            )
         elif kind == "exit":
             run["exit_code"] = record.exit.exit_code
     return run

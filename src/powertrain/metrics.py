@@ -41,18 +41,31 @@ class MetricsEndpoint(RunObserver):
             "powertrain_energy_joules", "Energy used, per component", LABELS, registry=registry
         )
         self.power = Gauge(
-            "powertrain_power_watts", "Mean power since the previous reading", LABELS, registry=registry
+            "powertrain_power_watts",
+            "Mean power since the previous reading",
+            LABELS,
+            registry=registry,
         )
         run = ("run",)
-        self.accuracy = Gauge("powertrain_run_val_accuracy", "Latest validation accuracy", run, registry=registry)
-        self.step = Gauge("powertrain_run_step", "Training steps at the latest evaluation", run, registry=registry)
-        self.points = Gauge("powertrain_run_eval_points", "Evaluations so far", run, registry=registry)
-        self.finished = Counter("powertrain_runs_finished", "Runs ended, by status", ("status",), registry=registry)
+        self.accuracy = Gauge(
+            "powertrain_run_val_accuracy", "Latest validation accuracy", run, registry=registry
+        )
+        self.step = Gauge(
+            "powertrain_run_step", "Training steps at the latest evaluation", run, registry=registry
+        )
+        self.points = Gauge(
+            "powertrain_run_eval_points", "Evaluations so far", run, registry=registry
+        )
+        self.finished = Counter(
+            "powertrain_runs_finished", "Runs ended, by status", ("status",), registry=registry
+        )
         self.running = Gauge("powertrain_runs_running", "Runs in progress", registry=registry)
         try:
             self._server, self._thread = start_http_server(port, addr, registry=registry)
         except OSError as exc:
-            raise PowertrainError(f"--metrics-port {port}: cannot listen on {addr}: {exc.strerror or exc}") from None
+            raise PowertrainError(
+                f"--metrics-port {port}: cannot listen on {addr}: {exc.strerror or exc}"
+            ) from None
         self.addr, self.port = addr, self._server.server_port
         self._runs: dict[int, _Labels] = {}
         self._lock = threading.Lock()
@@ -91,7 +104,12 @@ class MetricsEndpoint(RunObserver):
         """A cumulative reading of a run: the counters go up by what is new since the last one."""
         with self._lock:
             for component, total_j in energy_j.items():
-                values = (component, labels.methods.get(component, "unknown"), labels.host, labels.run)
+                values = (
+                    component,
+                    labels.methods.get(component, "unknown"),
+                    labels.host,
+                    labels.run,
+                )
                 new_j = total_j - labels.energy_j.get(component, 0.0)
                 if new_j > 0:  # a counter never goes down (a resumed run's reading starts lower)
                     self.energy.labels(*values).inc(new_j)

@@ -17,9 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Sequence
-from dataclasses import dataclass
-
-from dataclasses import field
+from dataclasses import dataclass, field
 
 from powertrain.errors import PowertrainError
 from powertrain.loggers.observe import RunObserver

@@ -73,17 +73,32 @@ def test_a_tracked_runs_energy_and_progress_are_served_on_localhost(tmp_path, cl
     assert all(value == 0 for _, value in done["powertrain_power_watts"])
     assert done["powertrain_runs_finished_total"] == [({"status": "reached"}, 1.0)]
     assert done["powertrain_runs_running"] == [({}, 0.0)]
-    with pytest.raises(ConnectionRefusedError), socket.create_connection(("127.0.0.1", endpoint.port)):
+    with (
+        pytest.raises(ConnectionRefusedError),
+        socket.create_connection(("127.0.0.1", endpoint.port)),
+    ):
         pass  # nothing listens once it is closed
 
 
 def test_measure_serves_the_commands_energy_while_it_runs(tmp_path):
     port = free_port()
     child = subprocess.Popen(
-        [sys.executable, "-m", "powertrain.cli", "measure", "--meter", "estimate",
-         "--metrics-port", str(port), "--", sys.executable, "-c",
-         "import time\nt = time.time()\nwhile time.time() - t < 6: sum(range(10000))"],
-        stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "powertrain.cli",
+            "measure",
+            "--meter",
+            "estimate",
+            "--metrics-port",
+            str(port),
+            "--",
+            sys.executable,
+            "-c",
+            "import time\nt = time.time()\nwhile time.time() - t < 6: sum(range(10000))",
+        ],
+        stderr=subprocess.PIPE,
+        text=True,
     )
     url, seen = f"http://127.0.0.1:{port}/metrics", None
     try:

@@ -39,7 +39,9 @@ def accuracy(model, xv, yv) -> float:
 def test_an_optuna_study_of_a_dozen_trials_is_pruned_by_energy(tmp_path, clock):
     torch.set_num_threads(1)
     xt, yt, xv, yv = digits()
-    meters = Detection({Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE)})
+    meters = Detection(
+        {Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE)}
+    )
     db = tmp_path / "runs.db"
 
     def objective(trial: optuna.Trial) -> float:
@@ -47,8 +49,9 @@ def test_an_optuna_study_of_a_dozen_trials_is_pruned_by_energy(tmp_path, clock):
         model = mlp(0)
         optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
         generator = torch.Generator().manual_seed(0)
-        with track("optuna-sweep", {"lr": lr}, 0, 0.9, db=db, detection=meters, device="cpu",
-                   trial=trial) as run:
+        with track(
+            "optuna-sweep", {"lr": lr}, 0, 0.9, db=db, detection=meters, device="cpu", trial=trial
+        ) as run:
             for epoch in range(12):
                 train_epoch(model, optimizer, xt, yt, generator)
                 clock.advance(1.0)
@@ -74,7 +77,9 @@ def test_an_optuna_study_of_a_dozen_trials_is_pruned_by_energy(tmp_path, clock):
             assert f"optuna trial {t.number}" in run.outcome.stop_reason
             # the rule: pruned at the first evaluation past 1 x the best energy-to-target before it
             best = min(
-                u.user_attrs[TO_TARGET_ATTR] for u in trials[: t.number] if TO_TARGET_ATTR in u.user_attrs
+                u.user_attrs[TO_TARGET_ATTR]
+                for u in trials[: t.number]
+                if TO_TARGET_ATTR in u.user_attrs
             )
             assert best < run.outcome.total_energy_j <= best + EPOCH_J
             assert [p.total_energy_j for p in store.eval_points(run.id)] == pytest.approx(
@@ -126,9 +131,13 @@ def test_a_ray_tune_sweep_is_stopped_by_energy_and_the_stopped_run_recorded(ray_
         xt, yt = data.train.x.reshape(-1, 64), data.train.y["digit"]
         xv, yv = data.val.x.reshape(-1, 64), data.val.y["digit"]
         torch.manual_seed(0)
-        model = torch.nn.Sequential(torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+        model = torch.nn.Sequential(
+            torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
+        )
         optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9)
-        with powertrain.track("tune-sweep", config, 0, 0.9, db=db, device="cpu", trial="ray") as run:
+        with powertrain.track(
+            "tune-sweep", config, 0, 0.9, db=db, device="cpu", trial="ray"
+        ) as run:
             for epoch in range(60):
                 for batch in torch.randperm(len(xt)).split(64):
                     optimizer.zero_grad()

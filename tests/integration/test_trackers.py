@@ -39,7 +39,13 @@ def meters(clock):
 def tracked_run(db, meters, clock, log_to, study="mine"):
     """One run of a user's loop, logged to ``log_to``; the store's record and its points."""
     with track(
-        study, {"lr": 0.1, "batch_size": 32}, 0, 0.9, db=db, detection=meters, device="cpu",
+        study,
+        {"lr": 0.1, "batch_size": 32},
+        0,
+        0.9,
+        db=db,
+        detection=meters,
+        device="cpu",
         log_to=log_to,
     ) as run:
         for i, accuracy in enumerate(ACCURACIES):
@@ -69,8 +75,17 @@ def test_mlflow_run_has_the_stores_figures_params_and_provenance(
     assert data.params == {"lr": "0.1", "batch_size": "32", "seed": "0"}
     for key in ("energy_j", "energy_j/cpu", "energy_j/ram", "val_accuracy"):
         history = mlflow_history(uri, logged.info.run_id, key)
-        figures = [p.total_energy_j if key == "energy_j" else p.to_dict()["val_accuracy"] if key == "val_accuracy" else p.energy_j[key.split("/")[1]] for p in points]
-        assert history == pytest.approx(dict(zip([p.step for p in points], figures, strict=True)), abs=0.5)
+        figures = [
+            p.total_energy_j
+            if key == "energy_j"
+            else p.to_dict()["val_accuracy"]
+            if key == "val_accuracy"
+            else p.energy_j[key.split("/")[1]]
+            for p in points
+        ]
+        assert history == pytest.approx(
+            dict(zip([p.step for p in points], figures, strict=True)), abs=0.5
+        )
     o = record.outcome
     assert data.metrics["energy_to_target_j"] == pytest.approx(o.energy_to_target_j, abs=0.5)
     assert data.metrics["time_to_target_s"] == pytest.approx(o.time_to_target_s)
@@ -78,10 +93,14 @@ def test_mlflow_run_has_the_stores_figures_params_and_provenance(
     tags = data.tags
     assert tags["powertrain.measurement"] == record.method_label  # ESTIMATE (cpu estimate, ...)
     assert tags["powertrain.estimated"] == "true"
-    assert tags["powertrain.method.cpu"] == "estimate" and tags["powertrain.meter.ram"] == "constant"
+    assert (
+        tags["powertrain.method.cpu"] == "estimate" and tags["powertrain.meter.ram"] == "constant"
+    )
     assert tags["powertrain.run_key"] == record.run_key and tags["powertrain.study"] == "mine"
     assert tags["powertrain.run_id"] == str(record.id)
-    assert tags["powertrain.status"] == "reached" and tags["powertrain.stop_reason"] == o.stop_reason
+    assert (
+        tags["powertrain.status"] == "reached" and tags["powertrain.stop_reason"] == o.stop_reason
+    )
     assert tags["powertrain.verdict"] == o.verdict.value == "target"
     assert logged.info.status == "FINISHED"
 
@@ -94,7 +113,9 @@ def test_tensorboard_event_files_have_the_stores_figures(tmp_path, meters, clock
     folder = run_folder(logdir, RunInfo.of_record(record))
     scalars = tensorboard_scalars(folder)
     assert scalars["energy_j"] == pytest.approx({p.step: p.total_energy_j for p in points}, abs=0.5)
-    assert scalars["energy_j/ram"] == pytest.approx({p.step: p.energy_j["ram"] for p in points}, abs=0.5)
+    assert scalars["energy_j/ram"] == pytest.approx(
+        {p.step: p.energy_j["ram"] for p in points}, abs=0.5
+    )
     assert scalars["val_accuracy"] == pytest.approx({p.step: p.val_accuracy for p in points})
     o = record.outcome
     assert scalars["energy_to_target_j"] == pytest.approx({o.steps: o.energy_to_target_j}, abs=0.5)
@@ -126,7 +147,9 @@ def test_wandb_offline_run_has_the_stores_figures(tmp_path, meters, clock, monke
     assert summary["powertrain.status"] == "reached" and logged["exit_code"] == 0
 
 
-def test_a_misconfigured_tracker_warns_once_and_the_run_is_recorded(tmp_path, meters, clock, monkeypatch, caplog):
+def test_a_misconfigured_tracker_warns_once_and_the_run_is_recorded(
+    tmp_path, meters, clock, monkeypatch, caplog
+):
     monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://nowhere")
     with caplog.at_level(logging.WARNING):
         record, points = tracked_run(tmp_path / "runs.db", meters, clock, ["mlflow"])
@@ -172,7 +195,9 @@ def test_powertrain_run_logs_every_run_and_export_copies_a_stored_study(
     study.write_text(TINY_STUDY % (tmp_path / "tb"))
     db = tmp_path / "runs.db"
     env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": mlflow_uri}
-    done = powertrain("run", str(study), "--db", str(db), "--log-to", "mlflow", env=env, timeout=300)
+    done = powertrain(
+        "run", str(study), "--db", str(db), "--log-to", "mlflow", env=env, timeout=300
+    )
     assert done.returncode == 0, done.stderr
     with open_store(db) as store:
         runs = {r.id: (r, store.eval_points(r.id)) for r in store.runs("logged")}
@@ -195,7 +220,9 @@ def test_powertrain_run_logs_every_run_and_export_copies_a_stored_study(
     assert exported.returncode == 0, exported.stderr
     assert "exported 2 runs of 'logged' to wandb" in exported.stdout
     folders = list((tmp_path / "wandb").glob("offline-run-*"))
-    by_id = {int(w["config"]["powertrain"]["powertrain.run_id"]): w for w in map(wandb_run, folders)}
+    by_id = {
+        int(w["config"]["powertrain"]["powertrain.run_id"]): w for w in map(wandb_run, folders)
+    }
     for run_id, (record, points) in runs.items():
         assert {s: row["energy_j"] for s, row in by_id[run_id]["history"].items()} == pytest.approx(
             {p.step: p.total_energy_j for p in points}, abs=0.5
@@ -207,8 +234,8 @@ def test_powertrain_run_logs_every_run_and_export_copies_a_stored_study(
 
 def test_a_bad_log_to_in_a_study_file_names_its_path():
     from powertrain.errors import ConfigError
-    from powertrain.study.config import parse_study
     from powertrain.inputs import load_yaml
+    from powertrain.study.config import parse_study
 
     data = load_yaml(TINY_STUDY.replace('["tensorboard:%s"]', "[mlflow, comet]"), "s.yaml", "study")
     with pytest.raises(ConfigError, match=r"log_to\[1\]: no logger named 'comet'"):

@@ -25,8 +25,8 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.trial import FrozenTrial, TrialState
 
-from powertrain.pruning import Curve, EnergyRule, Pruned, TrialHook
 from powertrain.loggers.base import RunInfo
+from powertrain.pruning import Curve, EnergyRule, Pruned, TrialHook
 from powertrain.records import EvalPoint, RunOutcome, Verdict
 from powertrain.train.stopping import Stop
 
@@ -60,7 +60,9 @@ class EnergyPruner(BasePruner):
     def stop(self, study: optuna.Study, trial: FrozenTrial) -> Stop | None:
         """Why ``trial`` is pruned now, or None."""
         curve = _curve(trial)
-        others = [t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number != trial.number]
+        others = [
+            t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number != trial.number
+        ]
         reached = [t.user_attrs[TO_TARGET_ATTR] for t in others if TO_TARGET_ATTR in t.user_attrs]
         best_j = min(reached) if reached else None
         courses = [(_curve(t), TO_TARGET_ATTR in t.user_attrs) for t in others]

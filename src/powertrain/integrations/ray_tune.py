@@ -26,8 +26,8 @@ from typing import Any
 
 from ray.tune import Stopper
 
-from powertrain.pruning import EnergyRule, TrialHook
 from powertrain.loggers.base import RunInfo, point_metrics
+from powertrain.pruning import EnergyRule, TrialHook
 from powertrain.records import CENSORED, EvalPoint, RunOutcome
 from powertrain.train.stopping import Stop, TargetReached
 
@@ -105,9 +105,13 @@ class EnergyStopper(Stopper):
         store, owned = open_db(self.db)
         try:
             run_id = int(result["powertrain_run_id"])
-            record = next((r for r in store.runs(result.get("powertrain_study")) if r.id == run_id), None)
+            record = next(
+                (r for r in store.runs(result.get("powertrain_study")) if r.id == run_id), None
+            )
             if record is None or record.run_key != result.get("powertrain_run_key"):
-                log.warning("EnergyStopper: run %s is not in %s; not recorded there", run_id, self.db)
+                log.warning(
+                    "EnergyStopper: run %s is not in %s; not recorded there", run_id, self.db
+                )
                 return
             store.finish_run(run_id, censored(store.eval_points(run_id), stop))
         finally:

@@ -24,7 +24,9 @@ def export_study(store, study: str, tool: str) -> int:
     except PowertrainError:
         raise
     except Exception as exc:  # noqa: BLE001 - the tool's own error, said in one line
-        raise PowertrainError(f"{target.name} refused the export: {type(exc).__name__}: {exc}") from None
+        raise PowertrainError(
+            f"{target.name} refused the export: {type(exc).__name__}: {exc}"
+        ) from None
     finally:
         target.close()
     return len(runs)

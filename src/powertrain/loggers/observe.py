@@ -124,4 +124,3 @@ def observed(store: Any, observers: RunObserver | None) -> Any:
     if not observers:
         return store
     return ObservedStore(store, observers)
-

@@ -15,9 +15,9 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.pruning import Pruned, TrialHook
 from powertrain.loggers import loggers
 from powertrain.loggers.observe import Observers, observed
+from powertrain.pruning import Pruned, TrialHook
 from powertrain.train.stopping import Stop
 
 
