@@ -196,9 +196,19 @@ def test_powertrain_run_logs_every_run_and_export_copies_a_stored_study(
     db = tmp_path / "runs.db"
     env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": mlflow_uri}
     done = powertrain(
-        "run", str(study), "--db", str(db), "--log-to", "mlflow", env=env, timeout=300
+        "run",
+        str(study),
+        "--db",
+        str(db),
+        "--log-to",
+        "mlflow",
+        "--metrics-port",
+        "0",
+        env=env,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
+    assert "metrics: http://127.0.0.1:" in done.stderr  # served while it ran, on localhost only
     with open_store(db) as store:
         runs = {r.id: (r, store.eval_points(r.id)) for r in store.runs("logged")}
     assert sorted(r.status.value for r, _ in runs.values()) == ["censored", "reached"]
@@ -240,3 +250,13 @@ def test_a_bad_log_to_in_a_study_file_names_its_path():
     data = load_yaml(TINY_STUDY.replace('["tensorboard:%s"]', "[mlflow, comet]"), "s.yaml", "study")
     with pytest.raises(ConfigError, match=r"log_to\[1\]: no logger named 'comet'"):
         parse_study(data)
+
+
+def test_an_unknown_tool_on_the_command_line_is_one_clear_error(tmp_path):
+    from tests.cli_helpers import assert_one_clear_error, powertrain
+
+    study = tmp_path / "study.yaml"
+    study.write_text(TINY_STUDY % (tmp_path / "tb"))
+    refused = powertrain("run", str(study), "--db", str(tmp_path / "r.db"), "--log-to", "comet")
+    assert_one_clear_error(refused, "--log-to[0]: no logger named 'comet'")
+    assert not (tmp_path / "tb").exists()
