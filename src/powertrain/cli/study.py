@@ -65,8 +65,8 @@ def run(
     Running it again resumes: finished runs are skipped, an interrupted one is run afresh."""
     from powertrain.analysis.headline import study_headlines
     from powertrain.console import ProgressReporter
+    from powertrain.meters.base import measurement_label
     from powertrain.meters.detect import detect_meters
-    from powertrain.records import method_label
     from powertrain.search.run import run_with_search
     from powertrain.store import DEFAULT_DB, open_store
     from powertrain.study.config import load_study
@@ -75,7 +75,9 @@ def run(
 
     study = load_study(study_file)
     detection = detect_meters(study.meters.backends, cpu_tdp_w=study.meters.cpu_tdp_w).require()
-    method = method_label({c.value: m.provenance.to_dict() for c, m in detection.meters.items()})
+    method = measurement_label(
+        {c.value: m.provenance.to_dict() for c, m in detection.meters.items()}
+    )
     log.debug("meters: %s; store: %s", method, db_path or DEFAULT_DB)
     reporter = ProgressReporter(method=method) if verbosity() >= 0 else None
     db = str(db_path or DEFAULT_DB)

@@ -49,7 +49,7 @@ def _error_name(nvml: Any, exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _call(nvml: Any, fn, *args):
+def nvml_call(nvml: Any, fn, *args):
     """Call an NVML function, turning its errors into one clear MeterError."""
     try:
         return fn(*args)
@@ -76,12 +76,12 @@ class VisibleGpus:
 def visible_gpus(nvml: Any, environ: Mapping[str, str] | None = None) -> VisibleGpus:
     """The GPUs this process may use, following CUDA_VISIBLE_DEVICES as CUDA reads it."""
     env = os.environ if environ is None else environ
-    count = _call(nvml, nvml.nvmlDeviceGetCount)
-    all_handles = [_call(nvml, nvml.nvmlDeviceGetHandleByIndex, i) for i in range(count)]
+    count = nvml_call(nvml, nvml.nvmlDeviceGetCount)
+    all_handles = [nvml_call(nvml, nvml.nvmlDeviceGetHandleByIndex, i) for i in range(count)]
     spec = env.get("CUDA_VISIBLE_DEVICES")
     if spec is None:
         return VisibleGpus(all_handles, [str(i) for i in range(count)], [])
-    uuids = [_as_str(_call(nvml, nvml.nvmlDeviceGetUUID, h)) for h in all_handles]
+    uuids = [nvml_text(nvml_call(nvml, nvml.nvmlDeviceGetUUID, h)) for h in all_handles]
     handles, labels, notes = [], [], []
     for entry in (e.strip() for e in spec.split(",")):
         if entry.lstrip("-").isdigit():
@@ -113,7 +113,8 @@ def visible_gpus(nvml: Any, environ: Mapping[str, str] | None = None) -> Visible
     return VisibleGpus(handles, labels, notes)
 
 
-def _as_str(value: Any) -> str:
+def nvml_text(value: Any) -> str:
+    """A string NVML gave (bytes in older bindings) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -134,7 +135,7 @@ class NvmlMeter(Meter):
     ) -> None:
         super().__init__(Component.GPU)
         self._nvml = nvml if nvml is not None else import_nvml()
-        _call(self._nvml, self._nvml.nvmlInit)
+        nvml_call(self._nvml, self._nvml.nvmlInit)
         self._open = True
         try:
             self._open_gpus(environ, clock)
@@ -178,10 +179,10 @@ class NvmlMeter(Meter):
         nv = self._nvml
         info: dict[str, Any] = {
             "index": label,
-            "name": _as_str(_call(nv, nv.nvmlDeviceGetName, handle)),
+            "name": nvml_text(nvml_call(nv, nv.nvmlDeviceGetName, handle)),
         }
         try:
-            info["power_limit_w"] = _call(nv, nv.nvmlDeviceGetEnforcedPowerLimit, handle) / 1000
+            info["power_limit_w"] = nvml_call(nv, nv.nvmlDeviceGetEnforcedPowerLimit, handle) / 1000
         except MeterError:
             info["power_limit_w"] = None
         return info
@@ -198,7 +199,7 @@ class NvmlMeter(Meter):
             ) from None
 
     def _power_w(self, handle: Any) -> float:
-        return _call(self._nvml, self._nvml.nvmlDeviceGetPowerUsage, handle) / 1000
+        return nvml_call(self._nvml, self._nvml.nvmlDeviceGetPowerUsage, handle) / 1000
 
     def _read_energy_j(self) -> float:
         now_s = self._clock()

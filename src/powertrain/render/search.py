@@ -11,7 +11,6 @@ from pathlib import Path
 def search_figures(analysis, out: Path, titles: bool, drawn: dict) -> list[Path]:
     """The replay figure of every study that has one, into ``drawn[("search", study)]``."""
     from powertrain.render import figures
-    from powertrain.render.build import Figure
     from powertrain.search.figure import search_figure
 
     written: list[Path] = []
@@ -28,7 +27,9 @@ def search_figures(analysis, out: Path, titles: bool, drawn: dict) -> list[Path]
             "confirmation included) against the pick's energy-to-target over the best's; a dot per "
             f"order ({section.simulations[0].repeats} orders), the median with its 10-90 % band"
         )
-        drawn.setdefault(("search", section.study), []).append(Figure(paths["png"], caption))
+        drawn.setdefault(("search", section.study), []).append(
+            figures.Figure(paths["png"], caption)
+        )
     return written
 
 

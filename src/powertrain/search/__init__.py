@@ -12,6 +12,7 @@ its live search (sampled continuous or multi-objective spaces); ``report.py`` wh
 """
 
 from powertrain.search.space import History, Space, Start, Trial
-from powertrain.search.strategies import STRATEGIES, Strategy, make_strategy
+from powertrain.search.strategies import STRATEGIES, make_strategy
+from powertrain.search.strategy import Strategy
 
 __all__ = ["STRATEGIES", "History", "Space", "Start", "Strategy", "Trial", "make_strategy"]

@@ -17,7 +17,7 @@ from typing import Protocol
 from powertrain.records import RUNNING, EvalPoint, Verdict
 from powertrain.search.driver import MAX_STEPS, SearchOutcome, past_leader, pick_confirmed, settle
 from powertrain.search.space import History, Space, Start, Trial
-from powertrain.search.strategies import Strategy
+from powertrain.search.strategy import Strategy
 from powertrain.train.stopping import Handler, Stop
 
 

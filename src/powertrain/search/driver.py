@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from powertrain.records import RUNNING, EvalPoint, Verdict
 from powertrain.search.space import History, Space, Start, Trial
-from powertrain.search.strategies import Strategy, joules
+from powertrain.search.strategy import Strategy, joules
 from powertrain.train.stopping import Handler, Stop
 
 Executor = Callable[[Start, Trial, Handler], None]

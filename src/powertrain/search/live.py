@@ -36,7 +36,8 @@ from powertrain.search.replay import curve_of, replay_executor, setup_key
 from powertrain.search.sink import PAUSED_NOTE, Tagged
 from powertrain.search.sink import DeferringSink as _DeferringSink
 from powertrain.search.space import Space, Start, Trial
-from powertrain.search.strategies import Strategy, joules, make_strategy
+from powertrain.search.strategies import make_strategy
+from powertrain.search.strategy import Strategy, joules
 from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv, StoreSink, execute_run
 from powertrain.study.plan import RunSpec, run_spec
@@ -46,7 +47,7 @@ from powertrain.train.stopping import Stop
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
-    from powertrain.study.runner import Reporter, StudyResult
+    from powertrain.study.result import Reporter, StudyResult
 
 
 @dataclass(frozen=True)

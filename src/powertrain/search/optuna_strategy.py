@@ -23,12 +23,12 @@ import statistics
 import warnings
 
 from powertrain.search.space import History, Start, Trial
-from powertrain.search.strategies import (
+from powertrain.search.strategy import (
     Strategy,
-    _at_least_one,
-    _count_setting,
-    _next_seed,
-    bound_stop,
+    at_least_one,
+    best_run_stop,
+    count_setting,
+    next_seed,
 )
 from powertrain.study.search_config import SearchConfig
 from powertrain.train.stopping import Stop
@@ -44,9 +44,9 @@ class OptunaStrategy(Strategy):
 
     def __init__(self, rng=None, trials=DEFAULT_TRIALS, beta=None, finalists=1) -> None:
         super().__init__(rng)
-        self.trials = _count_setting("trials", trials, 10_000)
-        self.beta = None if beta is None else _at_least_one("beta", beta)
-        self.finalists = _count_setting("finalists", finalists)
+        self.trials = count_setting("trials", trials, 10_000)
+        self.beta = None if beta is None else at_least_one("beta", beta)
+        self.finalists = count_setting("finalists", finalists)
         self.ostudy = None  # the Optuna study, made on the first ask
         self.axes: tuple[dict[str, list[str]], dict[tuple, str]] = ({}, {})
         self.pending: dict[tuple[str, int], object] = {}  # (setup, seed) -> its Optuna trial
@@ -61,7 +61,7 @@ class OptunaStrategy(Strategy):
             if setup is None:  # a combination the setups refuse
                 self.tell(asked, None)
                 continue
-            seed = _next_seed(history, setup)
+            seed = next_seed(history, setup)
             if seed is None:  # every seed of it ran: what it has is all there is to tell
                 self.tell(asked, history.of_setup(setup))
                 continue
@@ -70,10 +70,7 @@ class OptunaStrategy(Strategy):
         return []
 
     def stop(self, history: History, trial: Trial, point) -> Stop | None:
-        best = history.best_run_j()
-        if self.beta is None or best is None:
-            return None
-        return bound_stop(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+        return best_run_stop(history, point, self.beta)
 
     def candidates(self, history: History) -> list[str]:
         """Setups by the mean energy-to-target of their seeds that reached it, those none of whose

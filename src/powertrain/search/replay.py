@@ -10,10 +10,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from powertrain.errors import PowertrainError
-from powertrain.records import REACHED, EvalPoint, RunRecord, Verdict, method_label
+from powertrain.meters.base import measurement_label
+from powertrain.records import REACHED, EvalPoint, RunRecord, Verdict
 from powertrain.search.driver import run_search
 from powertrain.search.space import Space, Start, Trial
-from powertrain.search.strategies import joules, make_strategy
+from powertrain.search.strategies import make_strategy
+from powertrain.search.strategy import joules
 from powertrain.train.stopping import as_stop
 
 if TYPE_CHECKING:  # annotations only: replay reads a store, never depends on one
@@ -89,7 +91,9 @@ def load_curves(store: ResultStore, study: str, machine: str | None = None) -> S
     curves = {(setup_key(r.setup), r.seed): curve_of(r, store.eval_points(r.id)) for r in runs}
     config = next((s["config"] for s in store.studies() if s["name"] == study), {})
     target = (config.get("task") or {}).get("target_accuracy")
-    return StudyCurves(study, machine, method_label(runs[0].provenance), labels, curves, target)
+    return StudyCurves(
+        study, machine, measurement_label(runs[0].provenance), labels, curves, target
+    )
 
 
 def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:

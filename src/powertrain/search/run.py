@@ -190,7 +190,7 @@ def run_with_search(
 ):
     """What ``powertrain run`` calls: ``run_study`` as ever when neither ``strategy`` nor the study's
     ``search:`` is given; else ``search_study``. ``(StudyResult, SearchCost or None)``."""
-    from powertrain.study.runner import StudyResult
+    from powertrain.study.result import StudyResult
 
     if strategy is None and study.search is None:
         return run_study(study, store, **options), None

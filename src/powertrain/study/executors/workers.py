@@ -44,7 +44,7 @@ from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.records import FAILED, RunOutcome, Stage
 from powertrain.study.executors.machine import MachineTotal, SweepMeter
 from powertrain.study.executors.slots import WorkerSlot, plan_slots, shares_gpus
-from powertrain.study.executors.worker_side import POLL_S, _worker_main
+from powertrain.study.executors.worker_side import POLL_S, worker_main
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
@@ -158,7 +158,7 @@ class WorkersExecutor:
         mine, theirs = self._mp.Pipe(duplex=True)
         options = {"artifacts_dir": self.artifacts_dir, "apportion": len(self.slots) > 1}
         process = self._mp.Process(
-            target=_worker_main,
+            target=worker_main,
             args=(slot, study, options, theirs, os.getpid()),
             name=f"powertrain-worker-{slot.index}",
             daemon=True,
