@@ -5,10 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from powertrain.records import EvalPoint, RunOutcome
 from powertrain.study.config import Setup, StudyConfig
-from powertrain.study.executors.machine import MachineTotal
+
+if TYPE_CHECKING:  # a field's type only (importing executors/ from here would run its __init__)
+    from powertrain.study.executors.machine import MachineTotal
 
 
 class Reporter:
