@@ -230,4 +230,4 @@ def test_the_circle_finder_finds_circles_and_private_names():
     assert resolve("powertrain.records.Verdict", files) == "powertrain.records"
     assert resolve("powertrain.search", files) is None  # a package hands names on
     taken = imported_names("powertrain.search.live", files["powertrain.search.live"])
-    assert ("powertrain.search.replay.curve_of", "curve_of") in [(t, n) for t, n, _ in taken]
+    assert ("powertrain.search.simulate.curve_of", "curve_of") in [(t, n) for t, n, _ in taken]

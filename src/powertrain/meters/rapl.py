@@ -29,7 +29,6 @@ from powertrain.meters.counters import CounterSpec, counter_step, finite_power_w
 ROOT_ENV = "POWERTRAIN_POWERCAP_ROOT"
 DEFAULT_ROOT = Path("/sys/class/powercap")
 _ZONE_DIR = re.compile(r"^(?:intel|amd)-rapl:(\d+)(?::(\d+))?$")
-_SKIPPED = ("core", "uncore", "psys")  # contained in the package, or containing it
 #: When a zone states no power limit: more than any one CPU package or DRAM zone draws today.
 GENEROUS_MAX_POWER_W = 1000.0
 _POWER_FILE = re.compile(r"^(?:constraint_\d+_(?:power_limit|max_power)|max_power(?:_range)?)_uw$")

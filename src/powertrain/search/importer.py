@@ -1,5 +1,5 @@
 """Import evaluation points recorded elsewhere (other tools, papers) as a study, so that reports,
-comparisons, replay and prediction work on them.
+comparisons, simulation and prediction work on them.
 
 One row per evaluation point; columns ``seed``, ``epoch`` or ``step``, ``energy_j`` (cumulative J since
 the run's start), ``val_accuracy`` (0-1); optional ``elapsed_s``, ``machine`` (a hardware label reports

@@ -1,5 +1,5 @@
 """The ``optuna`` strategy over a known set of setups (a study's grid live; a finished study's stored
-setups in replay): Optuna's TPE sampler picks each trial's setup through its ask/tell interface, the
+setups in simulation): Optuna's TPE sampler picks each trial's setup through its ask/tell interface, the
 grid's axes as categorical choices.
 
 - A trial runs its setup's next unused seed (a setup asked again gets its next seed; a setup with none
@@ -9,11 +9,11 @@ grid's axes as categorical choices.
 - With ``beta``, a run is stopped once its energy passes beta x the best energy-to-target so far
   (None, the default as live: no bound).
 - After ``trials`` trials the driver confirms the candidates (lowest mean energy-to-target first) on
-  the search's confirmation seeds (``driver.confirm_finalists``).
+  the search's confirmation seeds (``driver.pick_confirmed``).
 
 Optuna is imported only when the first trial is asked for, so that naming the strategy (settings
 checked, ``make_strategy``) costs nothing. The sampler's seed is drawn from the strategy's ``rng``: a
-replay with a fixed seed is deterministic.
+simulation with a fixed seed is deterministic.
 """
 
 from __future__ import annotations
@@ -133,7 +133,7 @@ def ranked(history: History) -> list[str]:
 
 
 def grid_axes(setups: tuple[str, ...]) -> tuple[dict[str, list[str]], dict[tuple, str]]:
-    """The categorical axes of the setups' keys (``replay.setup_key``: the repr of the setup's sorted
+    """The categorical axes of the setups' keys (``simulate.setup_key``: the repr of the setup's sorted
     items), each value as its repr, and which setup each combination is; one axis of the whole setups
     when they are not every combination of their axes (or their keys cannot be read back)."""
     try:

@@ -23,7 +23,7 @@ from powertrain.errors import PowertrainError
 from powertrain.records import REACHED, Stage
 from powertrain.search.cost import search_cost
 from powertrain.search.live import LiveSearch, search_with_strategy
-from powertrain.search.predict import PRIOR_C, LivePredictedStop, shape_prior
+from powertrain.search.predict import PRIOR_C, LivePredictedMiss, shape_prior
 from powertrain.search.strategies import STRATEGIES, make_strategy
 from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv
@@ -143,7 +143,7 @@ def predicted_stops(study: StudyConfig, store: ResultStore, config: SearchConfig
     finished = [r for r in store.runs(study.name) if r.status == REACHED and r.stage is Stage.TRAIN]
     prior_c = shape_prior([store.eval_points(r.id) for r in finished[:50]]) if finished else PRIOR_C
     target, epochs = study.task.target_accuracy, study.task.max_epochs
-    return lambda spec: [LivePredictedStop(target, epochs, p.threshold, p.min_evals, prior_c)]
+    return lambda spec: [LivePredictedMiss(target, epochs, p.threshold, p.min_evals, prior_c)]
 
 
 def _grid(

@@ -1,4 +1,4 @@
-"""What a search strategy is: one piece of decision logic used alike by replay and live search.
+"""What a search strategy is: one piece of decision logic used alike by simulation and live search.
 
 - ``next_runs(history) -> list[Start]``: which (setup, seed) to start or continue next; empty when the
   search is done (the driver then confirms the pick).
