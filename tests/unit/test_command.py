@@ -160,7 +160,7 @@ def test_a_command_that_never_tells_is_censored_and_says_how_to_tell(tmp_path):
     result, seen, out, _ = run(script(tmp_path, 'print("training...")\n'))
     o = result.outcome
     assert o.status == CENSORED and not seen and out == "training...\n"
-    assert "exited with code 0 without reporting val_acc" in o.stop_reason
+    assert "exited with code 0 without telling val_acc" in o.stop_reason
     assert "powertrain.tell(step=N, val_acc=X)" in o.stop_reason
     assert o.total_energy_j > 0 and o.energy_to_target_j is None
 
