@@ -3,9 +3,9 @@
 Volta and newer GPUs have a total-energy counter (``nvmlDeviceGetTotalEnergyConsumption``, millijoules
 since the driver was loaded); older ones answer NOT_SUPPORTED and we integrate
 ``nvmlDeviceGetPowerUsage`` (milliwatts) instead, labelled ``sampled_power``. A counter that goes down
-means the driver was reloaded: we count from its new zero and note the reset, unless the new reading is
-more than the GPU can draw since the last read (its power limit, with a margin), which is a bad reading
-left out and noted; so is a power reading that is not finite or beyond what the GPU can draw.
+was reset (a driver reload) or read wrong: the counter need not restart at zero, so that interval's
+energy is unknown, left out and noted as a fault on the figure; so is a jump beyond what the GPU can
+draw, and a power reading that is not finite or beyond what the GPU can draw.
 
 Only the GPUs this process may use are measured: ``CUDA_VISIBLE_DEVICES`` holds indices or (prefixes
 of) UUIDs and, as CUDA does, the list ends at its first entry that names no GPU. Indices are NVML's,
