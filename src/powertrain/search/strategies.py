@@ -149,12 +149,12 @@ class Halving(Strategy):
     def __init__(
         self,
         rng=None,
-        eta=3.0,
-        min_budget_j=None,
-        beta=1.0,
-        finalists=2,
-        rank="predicted",
-        growth=None,
+        eta: float = 3.0,
+        min_budget_j: float | None = None,
+        beta: float = 1.0,
+        finalists: int = 2,
+        rank: str = "predicted",
+        growth: float | None = None,
     ):
         super().__init__(rng)
         if rank not in ("accuracy", "predicted"):
@@ -256,7 +256,15 @@ class Thompson(Strategy):
 
     name = "thompson"
 
-    def __init__(self, rng=None, beta=1.0, confidence=0.9, max_runs=None, draws=400, finalists=2):
+    def __init__(
+        self,
+        rng=None,
+        beta: float = 1.0,
+        confidence: float = 0.9,
+        max_runs: int | None = None,
+        draws: int = 400,
+        finalists: int = 2,
+    ):
         super().__init__(rng)
         self.finalists = _count_setting("finalists", finalists)
         self.beta, self.confidence = _at_least_one("beta", beta), confidence
@@ -359,15 +367,33 @@ def make_strategy(name: str, rng: np.random.Generator | None = None, **settings)
         raise PowertrainError(
             f"no search strategy named {name!r}; choose one of {', '.join(STRATEGIES)}"
         )
-    import inspect
+    return STRATEGIES[name](rng, **typed_settings(name, settings))
 
-    known = [p for p in inspect.signature(STRATEGIES[name]).parameters if p != "rng"]
+
+def typed_settings(name: str, settings: dict) -> dict:
+    """A strategy's settings checked against the types its constructor declares, naming the setting
+    (``halving setting eta: expected a number, got 'abc'``); a whole float is taken for a count, as
+    ``--set finalists=3`` parses it. Unknown settings are refused, listing the known ones."""
+    import inspect
+    from typing import get_type_hints
+
+    from powertrain.typed import coerce
+
+    init = STRATEGIES[name].__init__
+    known = [p for p in inspect.signature(init).parameters if p not in ("self", "rng")]
     unknown = [k for k in settings if k not in known]
     if unknown:
         raise PowertrainError(
             f"strategy {name} has no setting {', '.join(unknown)}; it takes {', '.join(known) or 'none'}"
         )
-    return STRATEGIES[name](rng, **settings)
+    hints = get_type_hints(init)
+    typed = {}
+    for key, value in settings.items():
+        kind = hints.get(key, float)
+        if isinstance(value, float) and value.is_integer() and "int" in str(kind):
+            value = int(value)
+        typed[key] = coerce(value, kind, f"{name} setting {key}")
+    return typed
 
 
 # optuna's strategy (its own module: Optuna is imported only when it first asks) is registered last.
