@@ -122,8 +122,8 @@ def csv_intensity(path: str | Path) -> Intensity:
     from powertrain.inputs import read_csv_table
 
     path = Path(path)
-    _, rows = read_csv_table(path, "intensity CSV", ("timestamp", "g_per_kwh"))
-    if not rows:
+    header, rows = read_csv_table(path, "intensity CSV")
+    if not rows or not {"timestamp", "g_per_kwh"} <= set(header):
         raise PowertrainError(
             f"{path}: expected a header with columns timestamp,g_per_kwh and at least one row"
         )
