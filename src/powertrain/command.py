@@ -177,7 +177,9 @@ class _Session:
                 self.proc.wait()
             self._signal(signal.SIGKILL)  # what the command left behind in its group
             if stopped := self.leftovers.stop():
-                self.err.write(f"powertrain: stopped {stopped} process(es) the command left behind\n")
+                self.err.write(
+                    f"powertrain: stopped {stopped} process(es) the command left behind\n"
+                )
             total = self.monitor.end("run")
         for reader in readers:
             reader.join(timeout=LEFTOVER_WAIT_S)

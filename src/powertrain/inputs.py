@@ -85,8 +85,10 @@ def read_csv_table(
     repeated = sorted({name for name in header if name and header.count(name) > 1})
     if not header or empty or repeated:
         problem = (
-            "no header" if not header
-            else f"column {empty[0]} has no name" if empty
+            "no header"
+            if not header
+            else f"column {empty[0]} has no name"
+            if empty
             else f"column {repeated[0]!r} appears more than once"
         )
         raise PowertrainError(f"{what} {path}: {problem} in the header line")

@@ -296,8 +296,8 @@ def _gone(pid: int) -> bool:
 @pytest.mark.parametrize(
     "spawn",
     [
-        'subprocess.Popen(SLEEPER, start_new_session=True)',  # setsid: a session of its own
-        'subprocess.Popen(SLEEPER, process_group=0)',  # another group of the same session
+        "subprocess.Popen(SLEEPER, start_new_session=True)",  # setsid: a session of its own
+        "subprocess.Popen(SLEEPER, process_group=0)",  # another group of the same session
         'subprocess.Popen([sys.executable, "-c", "import os, subprocess, sys, time; '
         "p = subprocess.Popen(sys.argv[1:], start_new_session=True); print(p.pid, flush=True); "
         'time.sleep(120)", *SLEEPER], stdout=subprocess.PIPE)',  # a grandchild that left

@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from powertrain.meters.base import Component, MeterError
-from powertrain.meters.detect import detect_meters
 from powertrain.meters.counters import CounterSpec, counter_step
+from powertrain.meters.detect import detect_meters
 from powertrain.meters.estimate import EstimateCpuMeter, clock_tick_s
 from powertrain.meters.nvml import NvmlMeter
 from powertrain.meters.rapl import RaplMeter
@@ -254,8 +254,9 @@ def test_an_nvml_reset_inside_a_tracked_run_is_in_the_stored_run(clock):
     meter = NvmlMeter(nvml=nvml, environ={}, clock=clock)
     store = MemoryStore()
     detection = Detection({Component.GPU: meter})
-    with track(db=store, detection=detection, study="s", setup={"lr": 1}, seed=0, target=0.99,
-               device="cpu") as run:
+    with track(
+        db=store, detection=detection, study="s", setup={"lr": 1}, seed=0, target=0.99, device="cpu"
+    ) as run:
         for energy_mj, accuracy in ((700_050_000, 0.5), (2_000, 0.6), (52_000, 0.7)):
             clock.advance(1.0)
             nvml.gpus[0].energy_mj = energy_mj

@@ -163,7 +163,9 @@ def test_same_file_sees_hard_links_and_symlinks(tmp_path):
     assert not same_file(a, tmp_path / "absent")
 
 
-@pytest.mark.parametrize("char", ["\x00", "\x07", "\x1b", "\ufffe"], ids=["nul", "bell", "esc", "fffe"])
+@pytest.mark.parametrize(
+    "char", ["\x00", "\x07", "\x1b", "\ufffe"], ids=["nul", "bell", "esc", "fffe"]
+)
 @pytest.mark.parametrize("where", ["value", "key", "comment"])
 def test_control_characters_in_yaml_are_one_message_naming_the_line(tmp_path, char, where):
     line = {"value": f"name: a{char}b", "key": f"na{char}me: a", "comment": f"# {char}"}[where]
@@ -185,7 +187,9 @@ def test_control_characters_in_yaml_are_one_message_naming_the_line(tmp_path, ch
     ],
 )
 def test_a_trace_version_that_is_not_ours_is_named_as_it_is(tmp_path, version, message):
-    header = '{"format": "powertrain-trace", "version": %s, "components": {"cpu": {}}}' % version
+    header = (
+        f'{{"format": "powertrain-trace", "version": {version}, "components": {{"cpu": {{}}}}}}'
+    )
     path = write(tmp_path, "t.trace", header + '\n{"t_s": 0, "energy_j": {"cpu": 1}}\n')
     with pytest.raises(PowertrainError, match=message):
         read_trace(path)

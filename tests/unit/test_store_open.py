@@ -82,7 +82,7 @@ def test_another_programs_sqlite_file_is_never_adopted(tmp_path, tables, opener)
 
 
 @pytest.mark.parametrize(
-    "content", [b"", b"\0" * 100, b"SQLite format 2\0" + b"\0" * 200, "name: study\n".encode()]
+    "content", [b"", b"\0" * 100, b"SQLite format 2\0" + b"\0" * 200, b"name: study\n"]
 )
 def test_a_reading_command_never_writes_into_a_file_that_is_no_store(tmp_path, content):
     path = tmp_path / "x.db"

@@ -8,11 +8,13 @@ import threading
 
 import pytest
 
-from powertrain import PowertrainError, track
+from powertrain import PowertrainError
 from powertrain.records import REACHED
 from powertrain.store.memory import MemoryStore
 from powertrain.store.sqlite import SqliteStore
-from tests.unit.test_track import meters, store, tracked  # noqa: F401 - fixtures
+from tests.unit import test_track
+
+store, meters, tracked = test_track.store, test_track.meters, test_track.tracked  # fixtures
 
 
 def test_tracking_the_run_in_progress_again_is_refused_and_the_outer_run_goes_on(
@@ -21,9 +23,11 @@ def test_tracking_the_run_in_progress_again_is_refused_and_the_outer_run_goes_on
     with tracked(store, meters) as outer:
         clock.advance(1.0)
         outer.evaluate(val_accuracy=0.5, step=1)
-        with pytest.raises(PowertrainError, match="being tracked already in this process"):
-            with tracked(store, meters):
-                pass
+        with (
+            pytest.raises(PowertrainError, match="being tracked already in this process"),
+            tracked(store, meters),
+        ):
+            pass
         clock.advance(1.0)
         outer.evaluate(val_accuracy=0.95, step=2)
     [record] = store.runs("mine")

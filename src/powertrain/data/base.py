@@ -193,7 +193,9 @@ def with_fixed_test_split(
     """For data sets that ship without a test split: hold out ``test_size`` images, the same ones
     whatever the seed, then split and standardise the rest like any image data set."""
     n = len(images)
-    if not 0 < test_size < n - 1:  # a test set, and at least two images left to train and validate on
+    if (
+        not 0 < test_size < n - 1
+    ):  # a test set, and at least two images left to train and validate on
         raise PowertrainError(
             f"test_size {test_size} leaves no test data or no training data ({n} examples; "
             f"test_size must be from 1 to {n - 2})"

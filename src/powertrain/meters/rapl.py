@@ -185,4 +185,3 @@ class RaplMeter(Meter):
                 },
             },
         )
-

@@ -147,7 +147,9 @@ def _components(runs: tuple[RunInfo, ...]) -> list[str]:
 
 def write_runs_csv(analysis: Analysis, path: Path) -> None:
     hyper, parts = _hyperparameters(analysis.runs), _components(analysis.runs)
-    columns = RUN_COLUMNS + [_column(k) for k in hyper] + RUN_TAIL + [f"energy_j_{c}" for c in parts]
+    columns = (
+        RUN_COLUMNS + [_column(k) for k in hyper] + RUN_TAIL + [f"energy_j_{c}" for c in parts]
+    )
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = _SafeWriter(f, fieldnames=columns)
         writer.writeheader()

@@ -27,9 +27,11 @@ COMPONENT = "imported"
 MAX_ENERGY_J = 1e15
 MAX_ELAPSED_S = 1e9  # about 32 years
 #: Names every run has of its own (its record, outcome and points): a setup axis may not take them.
-RESERVED = KNOWN | {
-    f.name for cls in (RunRecord, RunOutcome, EvalPoint) for f in dataclasses.fields(cls)
-} | {"run_id", "stop_reason", "energy_method", "estimated", "faults", "index"}
+RESERVED = (
+    KNOWN
+    | {f.name for cls in (RunRecord, RunOutcome, EvalPoint) for f in dataclasses.fields(cls)}
+    | {"run_id", "stop_reason", "energy_method", "estimated", "faults", "index"}
+)
 
 
 @dataclass(frozen=True)
@@ -57,7 +59,9 @@ def read_csv(path: str | Path) -> list[ImportedRun]:
     if not rows:
         raise PowertrainError(f"{path} has no rows; it needs a header and one row per evaluation")
     if not {"epoch", "step"} & set(columns):
-        raise PowertrainError(f"{path}: missing column(s) epoch or step; found {', '.join(columns)}")
+        raise PowertrainError(
+            f"{path}: missing column(s) epoch or step; found {', '.join(columns)}"
+        )
     axes = [c for c in columns if c not in KNOWN]
     for axis in axes:
         if axis in RESERVED:
@@ -126,7 +130,10 @@ def _run(path, rows: list[tuple[int, dict]]) -> ImportedRun:
     rows = sorted(rows, key=lambda lr: (lr[1]["step"], lr[1]["epoch"], lr[1]["energy_j"]))
     points: list[EvalPoint] = []
     for (line, r), before in zip(rows, [None, *rows[:-1]], strict=True):
-        if before is not None and (r["step"], r["epoch"]) == (before[1]["step"], before[1]["epoch"]):
+        if before is not None and (r["step"], r["epoch"]) == (
+            before[1]["step"],
+            before[1]["epoch"],
+        ):
             _same_point(path, before, (line, r))
             continue  # the same evaluation written twice: one point
         if points and r["energy_j"] < points[-1].total_energy_j:

@@ -73,7 +73,9 @@ def connect(path: Path | str, read_only: bool) -> sqlite3.Connection:
     return sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
 
 
-def probe_version(db: sqlite3.Connection, path: Path | str, newest: int, create: bool) -> int | None:
+def probe_version(
+    db: sqlite3.Connection, path: Path | str, newest: int, create: bool
+) -> int | None:
     """The store's schema version, read without writing; None for a file with no tables yet (a new
     store, only where ``create``). PowertrainError for anything that is not a store this powertrain
     can open, before anything in it is changed."""

@@ -92,5 +92,9 @@ def describe_sweep(result) -> str:
         f" {total.total_energy_j:,.0f} J in {total.duration_s:,.0f} s; the runs' apportioned"
         f" parts (ESTIMATE) sum to {parts:,.0f} J{share}; the rest is the idle floor, the"
         " coordinator and other programs"
-        + (f"; {len(total.faults)} counter fault(s) noted: {total.faults[0]}" if total.faults else "")
+        + (
+            f"; {len(total.faults)} counter fault(s) noted: {total.faults[0]}"
+            if total.faults
+            else ""
+        )
     )
