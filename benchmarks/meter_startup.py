@@ -62,7 +62,9 @@ def measure(src: Path, reps: int) -> dict[str, float]:
         "start + stop (s)": statistics.median(start_stop),
         "plain process (s)": statistics.median(plain),
         "measured process (s)": statistics.median(measured),
-        "ratio measured / plain": statistics.median(m / p for m, p in zip(measured, plain)),
+        "ratio measured / plain": statistics.median(
+            m / p for m, p in zip(measured, plain, strict=True)
+        ),
     }
 
 
