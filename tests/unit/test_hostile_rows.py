@@ -181,3 +181,31 @@ def test_a_setting_of_the_wrong_type_is_one_message_naming_it(strategy, settings
 
 def test_whole_floats_from_the_command_line_are_counts():
     assert make_strategy("halving", finalists=3.0, eta=4.0).finalists == 3
+
+
+@pytest.mark.parametrize(
+    "search",
+    [
+        {"strategy": "halving", "eta": "abc"},
+        {"strategy": "thompson", "settings": {"draws": "many"}},
+        {"strategy": "optuna", "beta": "high"},
+    ],
+    ids=["halving", "thompson", "optuna"],
+)
+def test_a_studys_search_setting_of_the_wrong_type_stops_it_before_any_run(search):
+    from powertrain.search.run import run_with_search
+    from powertrain.store.memory import MemoryStore
+    from powertrain.study.config import parse_study
+
+    study = parse_study(
+        {
+            "name": "s",
+            "task": {"dataset": "digits", "model": "mlp", "target_accuracy": 0.5},
+            "grid": {"learning_rate": [0.1, 0.2]},
+            "search": search,
+        }
+    )
+    store = MemoryStore()
+    with pytest.raises(ConfigError, match=f"{search['strategy']} setting"):
+        run_with_search(study, store)
+    assert store.runs() == []

@@ -107,3 +107,16 @@ def test_an_evaluation_with_a_count_beyond_64_bits_is_refused(store, meters, fie
             run.evaluate(val_accuracy=0.5, **{field: 2**64})
         run.evaluate(val_accuracy=0.5)
     assert len(store.eval_points(store.runs("mine")[0].id)) == 1
+
+
+def test_a_read_only_folder_for_track_is_called_read_only_not_foreign(tmp_path, meters):
+    from tests.unit.test_store_open import read_only
+
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    with (
+        read_only(folder),
+        pytest.raises(PowertrainError, match="its folder is read-only") as info,
+    ):
+        tracked(folder / "r.db", meters).start()
+    assert "not a powertrain results store" not in str(info.value)

@@ -367,10 +367,6 @@ STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (Grid, Zeus, Bound, 
 
 def make_strategy(name: str, rng: np.random.Generator | None = None, **settings) -> Strategy:
     """A strategy by name, with its settings (e.g. ``beta``, ``eta``)."""
-    if name not in STRATEGIES:
-        raise PowertrainError(
-            f"no search strategy named {name!r}; choose one of {', '.join(STRATEGIES)}"
-        )
     return STRATEGIES[name](rng, **typed_settings(name, settings))
 
 
@@ -383,6 +379,10 @@ def typed_settings(name: str, settings: dict) -> dict:
 
     from powertrain.typed import coerce
 
+    if name not in STRATEGIES:
+        raise PowertrainError(
+            f"no search strategy named {name!r}; choose one of {', '.join(STRATEGIES)}"
+        )
     init = STRATEGIES[name].__init__
     known = [p for p in inspect.signature(init).parameters if p not in ("self", "rng")]
     unknown = [k for k in settings if k not in known]
