@@ -18,6 +18,7 @@ import numpy as np
 
 from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING, EvalPoint, Verdict
+from powertrain.search.settings import typed_settings
 from powertrain.search.space import History, Start, Trial
 from powertrain.train.stopping import Stop
 
@@ -365,39 +366,19 @@ def _at_least_one(name: str, value: float) -> float:
 STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (Grid, Zeus, Bound, Halving, Thompson)}
 
 
-def make_strategy(name: str, rng: np.random.Generator | None = None, **settings) -> Strategy:
-    """A strategy by name, with its settings (e.g. ``beta``, ``eta``)."""
-    return STRATEGIES[name](rng, **typed_settings(name, settings))
-
-
-def typed_settings(name: str, settings: dict) -> dict:
-    """A strategy's settings checked against the types its constructor declares, naming the setting
-    (``halving setting eta: expected a number, got 'abc'``); a whole float is taken for a count, as
-    ``--set finalists=3`` parses it. Unknown settings are refused, listing the known ones."""
-    import inspect
-    from typing import get_type_hints
-
-    from powertrain.typed import coerce
-
+def strategy_class(name: str) -> type[Strategy]:
+    """The strategy registered as ``name``, or PowertrainError listing the names there are."""
     if name not in STRATEGIES:
         raise PowertrainError(
             f"no search strategy named {name!r}; choose one of {', '.join(STRATEGIES)}"
         )
-    init = STRATEGIES[name].__init__
-    known = [p for p in inspect.signature(init).parameters if p not in ("self", "rng")]
-    unknown = [k for k in settings if k not in known]
-    if unknown:
-        raise PowertrainError(
-            f"strategy {name} has no setting {', '.join(unknown)}; it takes {', '.join(known) or 'none'}"
-        )
-    hints = get_type_hints(init)
-    typed = {}
-    for key, value in settings.items():
-        kind = hints.get(key, float)
-        if isinstance(value, float) and value.is_integer() and "int" in str(kind):
-            value = int(value)
-        typed[key] = coerce(value, kind, f"{name} setting {key}")
-    return typed
+    return STRATEGIES[name]
+
+
+def make_strategy(name: str, rng: np.random.Generator | None = None, **settings) -> Strategy:
+    """A strategy by name, with its settings (e.g. ``beta``, ``eta``), checked against their types."""
+    cls = strategy_class(name)
+    return cls(rng, **typed_settings(name, cls, settings))
 
 
 # optuna's strategy (its own module: Optuna is imported only when it first asks) is registered last.
