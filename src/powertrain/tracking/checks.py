@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import operator
@@ -97,6 +98,18 @@ def integer(value: Any, what: str) -> int:
     if not INT_MIN <= n <= INT_MAX:
         raise PowertrainError(f"{what} must fit in 64 bits (the store's integers), got {n}")
     return n
+
+
+def one_at_a_time(method):
+    """A method that runs under its object's ``_lock``, one call at a time (``evaluate`` from several
+    threads: each point gets its own index, and the store gets every point)."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 def not_backwards(step: int, before: list) -> int:

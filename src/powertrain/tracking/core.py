@@ -189,15 +189,8 @@ class TrackedRun:
         """True once the target is reached, the run diverged, or it was skipped."""
         return self.skipped or self.status is not None
 
-    def evaluate(self, val_accuracy: float | Mapping[str, float], step: int | None = None, **kw):
-        """Record an evaluation, with the energy used so far; True once the loop should stop (every
-        target reached, or a NaN/inf ``train_loss``). ``step`` defaults to the number of evaluations,
-        ``epoch`` to the same (one evaluation per epoch); steps may not go backwards. Keywords:
-        ``train_loss``, ``epoch``, ``samples_seen``. Safe to call from several threads."""
-        with self._lock:
-            return self._evaluate(val_accuracy, step, **kw)
-
-    def _evaluate(
+    @checks.one_at_a_time
+    def evaluate(
         self,
         val_accuracy: float | Mapping[str, float],
         step: int | None = None,
@@ -206,6 +199,10 @@ class TrackedRun:
         epoch: float | None = None,
         samples_seen: int | None = None,
     ) -> bool:
+        """Record an evaluation, with the energy used so far; True once the loop should stop (every
+        target reached, or a NaN/inf ``train_loss``). ``step`` defaults to the number of evaluations,
+        ``epoch`` to the same (one evaluation per epoch); steps may not go backwards. Safe to call
+        from several threads."""
         if self.skipped:
             return True
         self._check_open()
