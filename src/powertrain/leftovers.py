@@ -53,16 +53,21 @@ class Leftovers:
         return found
 
     def stop(self) -> int:
-        """SIGKILL every process noted or in the command's session that is still alive; how many."""
+        """SIGKILL every process noted or in the command's session that is still alive outside the
+        command's own process group (which is signalled as one); how many."""
         stopped = 0
         for pid, created in {**self.seen, **self._session()}.items():
             if pid == os.getpid():
                 continue
             try:
                 process = psutil.Process(pid)
-                if process.create_time() == created and process.status() != psutil.STATUS_ZOMBIE:
+                if (
+                    process.create_time() == created
+                    and os.getpgid(pid) != self.pid  # the group's own are signalled as a group
+                    and process.status() != psutil.STATUS_ZOMBIE
+                ):
                     process.kill()
                     stopped += 1
-            except psutil.Error:
+            except (OSError, psutil.Error):
                 continue
         return stopped
