@@ -150,6 +150,8 @@ class _Session:
         self.proc: subprocess.Popen | None = None
 
     def run(self, cwd, env, out: IO[str], err: IO[str]) -> CommandResult:
+        from powertrain.leftovers import Leftovers  # psutil: not for scripts importing report()
+
         self.out, self.err = out, err
         self.monitor.begin("run")
         try:
@@ -158,6 +160,7 @@ class _Session:
             self.monitor.end("run")
             raise
         started_s = time.monotonic()
+        self.leftovers = Leftovers(self.proc.pid)  # what leaves its group (setsid) is stopped too
         readers = [
             threading.Thread(target=self._read_stdout, daemon=True),
             threading.Thread(target=self._read_stderr, daemon=True),
@@ -171,6 +174,10 @@ class _Session:
                 self._signal(signal.SIGKILL)
                 self.proc.wait()
             self._signal(signal.SIGKILL)  # what the command left behind in its group
+            if stopped := self.leftovers.stop():
+                self.err.write(
+                    f"powertrain: stopped {stopped} process(es) the command left behind\n"
+                )
             total = self.monitor.end("run")
         for reader in readers:
             reader.join(timeout=LEFTOVER_WAIT_S)
@@ -231,6 +238,7 @@ class _Session:
                 event = self.events.get(timeout=0.05)
             except queue.Empty:
                 event = False
+            self.leftovers.watch()
             if event is None:
                 self.state.stdout_done = True
             elif event:

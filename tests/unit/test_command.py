@@ -283,3 +283,42 @@ def test_the_child_s_cpu_time_shows_at_each_report_and_is_counted_once(tmp_path)
     assert child_s >= 0.9
     assert child_s - 0.02 <= total_s <= child_s + own_s + 0.02  # the child once, not twice
     detection.close()
+
+
+def _gone(pid: int) -> bool:
+    time.sleep(0.2)
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.parametrize(
+    "spawn",
+    [
+        "subprocess.Popen(SLEEPER, start_new_session=True)",  # setsid: a session of its own
+        "subprocess.Popen(SLEEPER, process_group=0)",  # another group of the same session
+        'subprocess.Popen([sys.executable, "-c", "import os, subprocess, sys, time; '
+        "p = subprocess.Popen(sys.argv[1:], start_new_session=True); print(p.pid, flush=True); "
+        'time.sleep(120)", *SLEEPER], stdout=subprocess.PIPE)',  # a grandchild that left
+    ],
+    ids=["setsid child", "own process group", "setsid grandchild"],
+)
+def test_processes_that_leave_the_commands_group_are_stopped_with_it(tmp_path, spawn):
+    argv = script(
+        tmp_path,
+        f"""
+        import subprocess
+        SLEEPER = [sys.executable, "-c", "import time; time.sleep(300)"]
+        p = {spawn}
+        pid = int(p.stdout.readline()) if p.stdout else p.pid
+        print(pid, flush=True)
+        time.sleep(0.6)  # long enough to be seen among the command's descendants
+        print('POWERTRAIN {{"val_acc": 0.95}}', flush=True)
+        time.sleep(120)
+        """,
+    )
+    result, _, out, err = run(argv, grace_s=1.0)
+    assert result.outcome.status == REACHED
+    assert _gone(int(out.split()[0]))
+    assert "process(es) the command left behind" in err

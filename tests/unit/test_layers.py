@@ -13,13 +13,20 @@ ROOT = Path(powertrain.__file__).parent
 
 # Each room's layer, lowest first. A module may import its own layer and the layers below it.
 LAYERS = [
-    ["errors", "inputs", "typed", "registry"],  # errors; bounded input; typed config; registries
+    [
+        "errors",
+        "inputs",
+        "typed",
+        "registry",
+        "entry_points",
+    ],  # errors; bounded input; typed config; registries (and installed packages' entry points)
     [
         "meters",
         "monitor",
         "trace",
         "measure",
         "command",
+        "leftovers",
         "hardware",
         "power_limit",
         "records",

@@ -3,9 +3,9 @@
 Volta and newer GPUs have a total-energy counter (``nvmlDeviceGetTotalEnergyConsumption``, millijoules
 since the driver was loaded); older ones answer NOT_SUPPORTED and we integrate
 ``nvmlDeviceGetPowerUsage`` (milliwatts) instead, labelled ``sampled_power``. A counter that goes down
-means the driver was reloaded: we count from its new zero and note the reset, unless the new reading is
-more than the GPU can draw since the last read (its power limit, with a margin), which is a bad reading
-left out and noted; so is a power reading that is not finite or beyond what the GPU can draw.
+was reset (a driver reload) or read wrong: the counter need not restart at zero, so that interval's
+energy is unknown, left out and noted as a fault on the figure; so is a jump beyond what the GPU can
+draw, and a power reading that is not finite or beyond what the GPU can draw.
 
 Only the GPUs this process may use are measured: ``CUDA_VISIBLE_DEVICES`` holds indices or (prefixes
 of) UUIDs and, as CUDA does, the list ends at its first entry that names no GPU. Indices are NVML's,
@@ -16,8 +16,10 @@ with several GPUs we say so when that variable is not set.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +28,12 @@ from typing import Any
 from powertrain.meters.base import Component, Meter, MeterError, Method, Provenance
 from powertrain.meters.counters import POWER_MARGIN, CounterSpec, counter_step, finite_power_w
 
+_HINTS = {
+    "LIBRARY_NOT_FOUND": "no NVIDIA driver library (libnvidia-ml.so) on this machine",
+    "DRIVER_NOT_LOADED": "the NVIDIA driver is not loaded",
+    "NO_PERMISSION": "this user may not query the GPU; ask the administrator",
+    "GPU_IS_LOST": "the GPU fell off the bus; the run's GPU energy is incomplete",
+}
 #: When the GPU states no power limit: more than any one GPU draws today.
 GENEROUS_GPU_POWER_W = 1500.0
 
@@ -39,6 +47,23 @@ def import_nvml() -> Any:
             "the nvidia-ml-py package is not installed (pip install nvidia-ml-py)"
         ) from None
     return pynvml
+
+
+@functools.lru_cache(maxsize=1)
+def library_missing() -> str | None:
+    """Why NVML cannot work on this machine before ``pynvml`` is even imported (importing it costs
+    more than the rest of starting a measurement): on Linux, no ``libnvidia-ml.so.1`` to load, as
+    ``pynvml`` would load it. None when it loads, and off Linux (``pynvml`` decides there). Kept for
+    the process: a driver library does not appear under a running program."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+    except OSError:
+        return "NVML nvmlInit failed: LIBRARY_NOT_FOUND (" + _HINTS["LIBRARY_NOT_FOUND"] + ")"
+    return None
 
 
 def _error_name(nvml: Any, exc: Exception) -> str:
@@ -55,12 +80,7 @@ def nvml_call(nvml: Any, fn, *args):
         return fn(*args)
     except nvml.NVMLError as exc:
         name = _error_name(nvml, exc)
-        hint = {
-            "LIBRARY_NOT_FOUND": "no NVIDIA driver library (libnvidia-ml.so) on this machine",
-            "DRIVER_NOT_LOADED": "the NVIDIA driver is not loaded",
-            "NO_PERMISSION": "this user may not query the GPU; ask the administrator",
-            "GPU_IS_LOST": "the GPU fell off the bus; the run's GPU energy is incomplete",
-        }.get(name, "")
+        hint = _HINTS.get(name, "")
         raise MeterError(
             f"NVML {fn.__name__} failed: {name}" + (f" ({hint})" if hint else "")
         ) from None

@@ -42,7 +42,13 @@ class OptunaStrategy(Strategy):
 
     name = "optuna"
 
-    def __init__(self, rng=None, trials=DEFAULT_TRIALS, beta=None, finalists=1) -> None:
+    def __init__(
+        self,
+        rng=None,
+        trials: int = DEFAULT_TRIALS,
+        beta: float | None = None,
+        finalists: int = 1,
+    ) -> None:
         super().__init__(rng)
         self.trials = count_setting("trials", trials, 10_000)
         self.beta = None if beta is None else at_least_one("beta", beta)

@@ -24,7 +24,8 @@ from powertrain.records import REACHED, Stage
 from powertrain.search.cost import search_cost
 from powertrain.search.live import LiveSearch, search_with_strategy
 from powertrain.search.predict import PRIOR_C, LivePredictedMiss, shape_prior
-from powertrain.search.strategies import STRATEGIES, make_strategy
+from powertrain.search.settings import typed_settings
+from powertrain.search.strategies import STRATEGIES, make_strategy, strategy_class
 from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv
 from powertrain.study.executors.local import LocalExecutor
@@ -101,8 +102,10 @@ def search_study(
 
 def _check_supported(study: StudyConfig, config: SearchConfig, executor=None) -> None:
     _check_executor(config, executor)
+    if config.strategy != "grid":
+        typed_settings(config.strategy, strategy_class(config.strategy), config.settings)
     if config.strategy not in ("grid", "optuna"):
-        make_strategy(config.strategy, **config.settings)  # its settings, before any run
+        make_strategy(config.strategy, **config.settings)  # their values, before any run
     needs_handlers = config.strategy != "grid" or config.predict_stop is not None
     if study.task.command and needs_handlers:
         raise PowertrainError(

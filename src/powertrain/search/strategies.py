@@ -9,6 +9,7 @@ import numpy as np
 from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING, EvalPoint
 from powertrain.search.optuna_strategy import OptunaStrategy
+from powertrain.search.settings import typed_settings
 from powertrain.search.space import History, Start, Trial
 from powertrain.search.strategy import (
     Strategy,
@@ -107,12 +108,12 @@ class Halving(Strategy):
     def __init__(
         self,
         rng=None,
-        eta=3.0,
-        min_budget_j=None,
-        beta=1.0,
-        finalists=2,
-        rank="predicted",
-        growth=None,
+        eta: float = 3.0,
+        min_budget_j: float | None = None,
+        beta: float = 1.0,
+        finalists: int = 2,
+        rank: str = "predicted",
+        growth: float | None = None,
     ):
         super().__init__(rng)
         if rank not in ("accuracy", "predicted"):
@@ -211,7 +212,15 @@ class Thompson(Strategy):
 
     name = "thompson"
 
-    def __init__(self, rng=None, beta=1.0, confidence=0.9, max_runs=None, draws=400, finalists=2):
+    def __init__(
+        self,
+        rng=None,
+        beta: float = 1.0,
+        confidence: float = 0.9,
+        max_runs: int | None = None,
+        draws: int = 400,
+        finalists: int = 2,
+    ):
         super().__init__(rng)
         self.finalists = count_setting("finalists", finalists)
         self.beta, self.confidence = at_least_one("beta", beta), confidence
@@ -291,18 +300,16 @@ STRATEGIES: dict[str, type[Strategy]] = {
 }
 
 
-def make_strategy(name: str, rng: np.random.Generator | None = None, **settings) -> Strategy:
-    """A strategy by name, with its settings (e.g. ``beta``, ``eta``)."""
+def strategy_class(name: str) -> type[Strategy]:
+    """The strategy registered as ``name``, or PowertrainError listing the names there are."""
     if name not in STRATEGIES:
         raise PowertrainError(
             f"no search strategy named {name!r}; choose one of {', '.join(STRATEGIES)}"
         )
-    import inspect
+    return STRATEGIES[name]
 
-    known = [p for p in inspect.signature(STRATEGIES[name]).parameters if p != "rng"]
-    unknown = [k for k in settings if k not in known]
-    if unknown:
-        raise PowertrainError(
-            f"strategy {name} has no setting {', '.join(unknown)}; it takes {', '.join(known) or 'none'}"
-        )
-    return STRATEGIES[name](rng, **settings)
+
+def make_strategy(name: str, rng: np.random.Generator | None = None, **settings) -> Strategy:
+    """A strategy by name, with its settings (e.g. ``beta``, ``eta``), checked against their types."""
+    cls = strategy_class(name)
+    return cls(rng, **typed_settings(name, cls, settings))
