@@ -1,0 +1,112 @@
+"""The PostgreSQL store's tables, schema versions and migrations.
+
+A version number means the same data model in both backends (``migrations.SCHEMA_VERSION``): a
+PostgreSQL store begins at version 4, SQLite's version with claims and the power limit journal, and a
+later version adds to both. Setting up (creating the tables, or migrating older ones) happens in one
+transaction under an advisory lock, so processes that open a new database at once wait for each
+other, and a migration lands whole or not at all (PostgreSQL's DDL is transactional).
+
+The tables live in their own schema (``powertrain``, or ``?schema=NAME`` in the URL), apart from
+anything else in the database. ``claim_locks`` holds one row per (study, run key): the row a claim
+locks, so that two processes claiming one run at once take turns (see ``PostgresStore.begin_run``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from powertrain.errors import PowertrainError
+from powertrain.store.migrations import SCHEMA_VERSION
+
+FIRST_VERSION = 4  # the first version a PostgreSQL store was written at
+
+TABLES = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS studies (
+    name TEXT PRIMARY KEY,
+    config TEXT NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    study TEXT NOT NULL REFERENCES studies(name),
+    run_key TEXT NOT NULL,
+    setup TEXT NOT NULL,
+    train TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    hardware TEXT NOT NULL,
+    provenance TEXT NOT NULL,
+    started_at DOUBLE PRECISION NOT NULL,
+    finished_at DOUBLE PRECISION,
+    outcome TEXT,
+    stage TEXT NOT NULL DEFAULT 'train',
+    owner TEXT,
+    heartbeat_at DOUBLE PRECISION
+);
+CREATE INDEX IF NOT EXISTS runs_by_study ON runs (study, run_key);
+CREATE TABLE IF NOT EXISTS eval_points (
+    run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    point TEXT NOT NULL,
+    PRIMARY KEY (run_id, idx)
+);
+CREATE TABLE IF NOT EXISTS inference (
+    run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    batch_size INTEGER NOT NULL,
+    result TEXT NOT NULL,
+    PRIMARY KEY (run_id, batch_size)
+);
+CREATE TABLE IF NOT EXISTS idle (
+    host TEXT NOT NULL,
+    measured_at DOUBLE PRECISION NOT NULL,
+    measurement TEXT NOT NULL,
+    PRIMARY KEY (host, measured_at)
+);
+CREATE TABLE IF NOT EXISTS timelines (
+    run_id BIGINT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
+    timeline TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS power_limits (
+    gpu_uuid TEXT PRIMARY KEY,
+    previous_w DOUBLE PRECISION NOT NULL,
+    noted_at DOUBLE PRECISION NOT NULL
+);
+CREATE TABLE IF NOT EXISTS claim_locks (
+    study TEXT NOT NULL,
+    run_key TEXT NOT NULL,
+    PRIMARY KEY (study, run_key)
+);
+"""
+
+#: version N -> the function that brings a store at N to N + 1 (none yet: 4 is the first)
+MIGRATIONS: dict[int, Callable[[Any], None]] = {}
+
+
+def set_up(conn: Any, sql: Any, schema: str, shown: str, create: bool) -> int:
+    """Create the tables (when ``create``) or migrate them to SCHEMA_VERSION, inside the caller's
+    transaction; returns the version found (SCHEMA_VERSION for a new store)."""
+    conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"powertrain set-up {schema}",))
+    exists = conn.execute("SELECT to_regclass(%s)", (f"{schema}.meta",)).fetchone()[0]
+    if exists is None:
+        if not create:
+            raise PowertrainError(
+                f"no results store at {shown} (no powertrain tables in schema {schema!r}); "
+                "run a study into it first (powertrain run STUDY.yaml --db URL)"
+            )
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        conn.execute(TABLES)
+        conn.execute("INSERT INTO meta VALUES ('schema_version', %s)", (str(SCHEMA_VERSION),))
+        return SCHEMA_VERSION
+    (found,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    version = int(found)
+    if version > SCHEMA_VERSION:
+        raise PowertrainError(
+            f"{shown} has schema version {version}; this powertrain reads {SCHEMA_VERSION} "
+            "(and migrates older ones): use a newer powertrain"
+        )
+    for step in range(version, SCHEMA_VERSION):
+        MIGRATIONS[step](conn)
+    conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+    return version

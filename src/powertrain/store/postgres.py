@@ -1,0 +1,381 @@
+"""The PostgreSQL results store: one database that processes on many machines share (a SLURM array, a
+few workstations), behind the same contract as the SQLite file (``store.base``).
+
+- **Claims** are taken by the server's clock: a heartbeat is the server's ``now()``, and a claim judges
+  another host's heartbeat against the server's ``now()`` too, so skewed clocks between nodes do not
+  matter. A claim locks its (study, run key) row in ``claim_locks`` first (one upsert), so two processes
+  claiming one run at once take turns: the second sees the first's claim and is refused.
+- **A lost connection** is retried with growing waits (``pg_session``). Should the server stay away, a
+  run's evaluation points and timeline are kept in this process and written with its outcome, in one
+  transaction, once the server is back; if it is still away at the end the run fails clearly and its
+  record stays unfinished, for the next process to run again. Never a half-written run. A run another
+  process took over meanwhile (its lease ran out while this one could not beat its heartbeat) is left
+  to it: this attempt is dropped, with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict
+from typing import Any
+
+from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
+from powertrain.store.base import ResultStore, begun_record
+from powertrain.store.claims import Heartbeat, check_claimable, lease_from_env
+from powertrain.store.pg_schema import set_up
+from powertrain.store.pg_session import RETRY_S, PgSession, StoreUnreachable
+
+log = logging.getLogger(__name__)
+SERVER_NOW = "extract(epoch from clock_timestamp())::float8"  # seconds, by the server's clock
+RUN_COLUMNS = (
+    "study, run_key, setup, train, seed, status, hardware, provenance, started_at, finished_at,"
+    " outcome, stage, owner, heartbeat_at"
+)
+
+
+class PostgresStore(ResultStore):
+    def __init__(
+        self, url: str, *, create: bool = True, retry_s: tuple[float, ...] = RETRY_S
+    ) -> None:
+        self.session = PgSession(url, retry_s)
+        self.url = self.session.shown  # the password masked: what may be printed
+        self.lease_s = lease_from_env(self.lease_s)
+        self._pending: list[tuple[int, Any]] = []  # (run id, write) kept while the server is away
+        s = self.session
+        s.call(lambda conn: set_up(conn, s.psycopg.sql, s.schema, s.shown, create))
+        self._heartbeat = Heartbeat(self.heartbeat, self.lease_s / 3)
+
+    def __str__(self) -> str:
+        return self.url
+
+    def atomic(self):
+        """Every write in the block is one transaction: all of them land, or none (contract, 7)."""
+        return self.session.transaction()
+
+    def _call(self, fn):
+        return self.session.call(fn)
+
+    # -- studies ------------------------------------------------------------------------------------
+    def save_study(self, name: str, config: dict[str, Any]) -> None:
+        self._call(
+            lambda c: c.execute(
+                "INSERT INTO studies VALUES (%s, %s, %s) ON CONFLICT (name)"
+                " DO UPDATE SET config = EXCLUDED.config",
+                (name, json.dumps(config), time.time()),
+            )
+        )
+
+    def studies(self) -> list[dict[str, Any]]:
+        rows = self._call(
+            lambda c: c.execute(
+                "SELECT name, config, created_at FROM studies ORDER BY created_at, name"
+            ).fetchall()
+        )
+        return [{"name": n, "config": json.loads(c), "created_at": t} for n, c, t in rows]
+
+    # -- claims -------------------------------------------------------------------------------------
+    def begin_run(self, spec, hardware, provenance) -> int:
+        record = begun_record(spec, hardware, provenance)
+        run_id = self._call(lambda c: self._claim(c, spec, record))
+        self._heartbeat.hold(run_id)
+        return run_id
+
+    def _claim(self, c, spec, record: RunRecord) -> int:
+        """The claim, in one transaction: lock the run's row in claim_locks (a second claimer waits
+        here until this transaction ends, then sees this claim), judge the earlier attempts by the
+        server's clock, remove a dead one (its points go with it), insert the new attempt."""
+        (now,) = c.execute(
+            "INSERT INTO claim_locks VALUES (%s, %s) ON CONFLICT (study, run_key)"
+            f" DO UPDATE SET study = EXCLUDED.study RETURNING {SERVER_NOW}",
+            (spec.study, spec.run_key),
+        ).fetchone()
+        attempts = c.execute(
+            "SELECT status, owner, heartbeat_at FROM runs WHERE study = %s AND run_key = %s",
+            (spec.study, spec.run_key),
+        ).fetchall()
+        check_claimable(spec, attempts, self.owner, self.lease_s, now)
+        c.execute("DELETE FROM runs WHERE study = %s AND run_key = %s", (spec.study, spec.run_key))
+        return _insert_run(c, record, str(self.owner))
+
+    def heartbeat(self, run_ids: list[int]) -> None:
+        """Show that this process still trains ``run_ids``: the server's time, on each of them. One
+        try: a lost beat is made up by the next (the lease is three beats long)."""
+        try:
+            self.session.call(
+                lambda c: c.execute(
+                    f"UPDATE runs SET heartbeat_at = {SERVER_NOW}"
+                    " WHERE id = ANY(%s) AND status = %s AND owner = %s",
+                    (run_ids, RUNNING.value, str(self.owner)),
+                ),
+                tries=(0.5,),
+            )
+        except StoreUnreachable as exc:
+            log.warning("could not beat the claims' heartbeat: %s", exc)
+
+    # -- a run's writes -----------------------------------------------------------------------------
+    def add_eval_point(self, run_id: int, point: EvalPoint) -> None:
+        self._write(
+            run_id,
+            lambda c: c.execute(
+                "INSERT INTO eval_points VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+                (run_id, point.index, json.dumps(asdict(point))),
+            ),
+        )
+
+    def save_timeline(self, run_id: int, timeline: dict[str, Any]) -> None:
+        self._write(
+            run_id,
+            lambda c: c.execute(
+                "INSERT INTO timelines VALUES (%s, %s) ON CONFLICT (run_id)"
+                " DO UPDATE SET timeline = EXCLUDED.timeline",
+                (run_id, json.dumps(timeline)),
+            ),
+        )
+
+    def _write(self, run_id: int, write) -> None:
+        """A write of a running run: now, or (the server away) kept in order until it is back."""
+        if self.session.depth:  # inside atomic(): part of the block, landing with it or not at all
+            self._call(write)
+            return
+        if self._pending:
+            self._pending.append((run_id, write))
+            self._flush(tries=())  # one try: training goes on while the server is away
+            return
+        try:
+            self._call(write)
+        except StoreUnreachable as exc:
+            log.warning(
+                "%s; run %d's points are kept here and written when it is back", exc, run_id
+            )
+            self._pending.append((run_id, write))
+
+    def _flush(self, tries: tuple[float, ...] | None = None) -> None:
+        """Write what was kept while the server was away (each run's writes, if the run is still
+        this attempt's)."""
+
+        def write_kept(c) -> None:
+            gone = _gone_runs(c, {run_id for run_id, _ in self._pending})
+            for run_id, write in self._pending:
+                if run_id not in gone:
+                    write(c)
+            _warn_taken_over(gone)
+
+        try:
+            self.session.call(write_kept, tries=tries)
+        except StoreUnreachable:
+            return
+        self._pending.clear()
+
+    def finish_run(self, run_id: int, outcome: RunOutcome) -> None:
+        self._heartbeat.release(run_id)
+        kept = [write for i, write in self._pending if i == run_id]
+
+        def finish(c) -> None:
+            if _gone_runs(c, {run_id}):
+                _warn_taken_over({run_id})
+                return
+            for write in kept:
+                write(c)
+            c.execute(
+                "UPDATE runs SET status = %s, outcome = %s, finished_at = %s"
+                " WHERE id = %s AND status = %s",
+                (outcome.status.value, json.dumps(outcome.to_dict()), time.time(), run_id, RUNNING.value),
+            )
+
+        try:
+            self._call(finish)
+        except StoreUnreachable as exc:
+            raise StoreUnreachable(
+                f"run {run_id} could not be recorded: {exc}. Nothing of it was written as finished:"
+                " it stays unfinished there, and the next `powertrain run` runs it again"
+            ) from None
+        self._pending = [(i, w) for i, w in self._pending if i != run_id]
+
+    def save_inference(self, run_id: int, results: list[dict[str, Any]]) -> None:
+        def replace(c) -> None:
+            c.execute("DELETE FROM inference WHERE run_id = %s", (run_id,))
+            _insert_inference(c, run_id, results)
+
+        self._call(replace)
+
+    def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
+        def copy(c) -> int | None:
+            if c.execute(
+                "SELECT 1 FROM runs WHERE study = %s AND run_key = %s AND started_at = %s"
+                " AND hardware = %s",
+                (record.study, record.run_key, record.started_at, json.dumps(record.hardware)),
+            ).fetchone():
+                return None
+            run_id = _insert_run(c, record)
+            with c.cursor() as cur:
+                cur.executemany(
+                    "INSERT INTO eval_points VALUES (%s, %s, %s)",
+                    [(run_id, p.index, json.dumps(asdict(p))) for p in points],
+                )
+            if timeline is not None:
+                c.execute("INSERT INTO timelines VALUES (%s, %s)", (run_id, json.dumps(timeline)))
+            _insert_inference(c, run_id, inference)
+            return run_id
+
+        return self._call(copy)
+
+    # -- machines -----------------------------------------------------------------------------------
+    def save_idle(self, host: str, measurement: dict[str, Any]) -> None:
+        self._call(
+            lambda c: c.execute(
+                "INSERT INTO idle VALUES (%s, %s, %s) ON CONFLICT (host, measured_at)"
+                " DO UPDATE SET measurement = EXCLUDED.measurement",
+                (host, measurement["measured_at"], json.dumps(measurement)),
+            )
+        )
+
+    def idle(self, host: str) -> dict[str, Any] | None:
+        row = self._call(
+            lambda c: c.execute(
+                "SELECT measurement FROM idle WHERE host = %s ORDER BY measured_at DESC LIMIT 1",
+                (host,),
+            ).fetchone()
+        )
+        return json.loads(row[0]) if row else None
+
+    def idles(self) -> list[dict[str, Any]]:
+        rows = self._call(
+            lambda c: c.execute(
+                "SELECT host, measurement FROM idle ORDER BY host, measured_at"
+            ).fetchall()
+        )
+        return [{"host": h, **json.loads(m)} for h, m in rows]
+
+    def pending_power_limits(self) -> dict[str, float]:
+        rows = self._call(
+            lambda c: c.execute(
+                "SELECT gpu_uuid, previous_w FROM power_limits ORDER BY gpu_uuid"
+            ).fetchall()
+        )
+        return dict(rows)
+
+    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
+        if previous_w is None:
+            sql, args = "DELETE FROM power_limits WHERE gpu_uuid = %s", (gpu_uuid,)
+        else:  # the first note holds: it is the limit from before any run changed it
+            sql = "INSERT INTO power_limits VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
+            args = (gpu_uuid, float(previous_w), time.time())
+        self._call(lambda c: c.execute(sql, args))
+
+    # -- reading ------------------------------------------------------------------------------------
+    def runs(self, study: str | None = None) -> list[RunRecord]:
+        query = (
+            "SELECT id, study, run_key, setup, train, seed, status, hardware, provenance,"
+            " started_at, finished_at, outcome, stage FROM runs"
+        )
+        if study is None:
+            rows = self._call(lambda c: c.execute(query + " ORDER BY id").fetchall())
+        else:
+            rows = self._call(
+                lambda c: c.execute(query + " WHERE study = %s ORDER BY id", (study,)).fetchall()
+            )
+        return [_record(r) for r in rows]
+
+    def eval_points(self, run_id: int) -> list[EvalPoint]:
+        rows = self._call(
+            lambda c: c.execute(
+                "SELECT point FROM eval_points WHERE run_id = %s ORDER BY idx", (run_id,)
+            ).fetchall()
+        )
+        return [EvalPoint(**json.loads(p)) for (p,) in rows]
+
+    def timeline(self, run_id: int) -> dict[str, Any] | None:
+        row = self._call(
+            lambda c: c.execute(
+                "SELECT timeline FROM timelines WHERE run_id = %s", (run_id,)
+            ).fetchone()
+        )
+        return json.loads(row[0]) if row else None
+
+    def inference(self, run_id: int) -> list[dict[str, Any]]:
+        rows = self._call(
+            lambda c: c.execute(
+                "SELECT result FROM inference WHERE run_id = %s ORDER BY batch_size", (run_id,)
+            ).fetchall()
+        )
+        return [json.loads(r) for (r,) in rows]
+
+    def close(self) -> None:
+        self._heartbeat.stop()
+        if self._pending:
+            self._flush(tries=(0.5, 1.0, 2.0))
+        if self._pending:
+            log.warning(
+                "the PostgreSQL store %s stayed unreachable: %d writes of unfinished runs were not "
+                "kept (those runs stay unfinished there and run again next time)",
+                self.url,
+                len(self._pending),
+            )
+        self.session.close()
+
+
+def _insert_run(c, r: RunRecord, owner: str | None = None) -> int:
+    (run_id,) = c.execute(
+        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
+        f" %s, CASE WHEN %s THEN {SERVER_NOW} END) RETURNING id",
+        (
+            r.study,
+            r.run_key,
+            json.dumps(r.setup),
+            json.dumps(r.train),
+            r.seed,
+            r.status.value,
+            json.dumps(r.hardware),
+            json.dumps(r.provenance),
+            r.started_at,
+            r.finished_at,
+            json.dumps(r.outcome.to_dict()) if r.outcome else None,
+            r.stage.value,
+            owner,
+            owner is not None,
+        ),
+    ).fetchone()
+    return int(run_id)
+
+
+def _insert_inference(c, run_id: int, results) -> None:
+    with c.cursor() as cur:
+        cur.executemany(
+            "INSERT INTO inference VALUES (%s, %s, %s)",
+            [(run_id, r["batch_size"], json.dumps(r)) for r in results],
+        )
+
+
+def _gone_runs(c, run_ids: set[int]) -> set[int]:
+    """Which of ``run_ids`` are no longer in the store (another process took the run over)."""
+    rows = c.execute("SELECT id FROM runs WHERE id = ANY(%s)", (sorted(run_ids),)).fetchall()
+    return run_ids - {r[0] for r in rows}
+
+
+def _warn_taken_over(run_ids: set[int]) -> None:
+    for run_id in sorted(run_ids):
+        log.warning(
+            "run %d was taken over by another process while this one could not reach the store "
+            "(its lease ran out); this attempt is dropped and recorded once, by the other",
+            run_id,
+        )
+
+
+def _record(r) -> RunRecord:
+    return RunRecord(
+        id=r[0],
+        study=r[1],
+        run_key=r[2],
+        setup=json.loads(r[3]),
+        train=json.loads(r[4]),
+        seed=r[5],
+        status=r[6],
+        hardware=json.loads(r[7]),
+        provenance=json.loads(r[8]),
+        started_at=r[9],
+        finished_at=r[10],
+        outcome=RunOutcome(**json.loads(r[11])) if r[11] else None,
+        stage=r[12],
+    )
