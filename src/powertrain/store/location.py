@@ -9,7 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 from powertrain.errors import PowertrainError
 
@@ -59,22 +59,19 @@ def locate(db: str | os.PathLike | None) -> StoreLocation:
 
 def mask_url(url: str) -> str:
     """``url`` with any password (in the authority or a ``password=`` parameter) shown as ``***``."""
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
-    netloc = parts.netloc
-    if "@" in netloc:
-        userinfo, _, hosts = netloc.rpartition("@")
+    base, sep, query = url.partition("?")
+    scheme, colon_slashes, rest = base.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        userinfo, _, hosts = authority.rpartition("@")
         if ":" in userinfo:
             userinfo = userinfo.split(":", 1)[0] + ":***"
-        netloc = f"{userinfo}@{hosts}"
-    query = parts.query
+        authority = f"{userinfo}@{hosts}"
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         masked = [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs]
         query = urlencode(masked, safe="*/:")
-    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    return f"{scheme}{colon_slashes}{authority}{slash}{path}{sep}{query}"
 
 
 def same_store(a: str | os.PathLike, b: str | os.PathLike) -> bool:

@@ -19,7 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode
 
 from powertrain.errors import PowertrainError
 from powertrain.store.location import mask_url
@@ -50,8 +50,8 @@ def driver():
 def split_url(url: str) -> tuple[str, str]:
     """The URL libpq is given (without powertrain's own ``schema=`` parameter) and the schema the
     store's tables live in (``powertrain`` unless ``?schema=NAME``)."""
-    parts = urlsplit(url)
-    pairs = parse_qsl(parts.query, keep_blank_values=True)
+    base, _, query = url.partition("?")
+    pairs = parse_qsl(query, keep_blank_values=True)
     schema = next((v for k, v in pairs if k == "schema"), DEFAULT_SCHEMA)
     if not schema.replace("_", "").isalnum() or schema[0].isdigit():
         raise PowertrainError(
@@ -59,7 +59,7 @@ def split_url(url: str) -> tuple[str, str]:
             "(not starting with a digit)"
         )
     query = urlencode([(k, v) for k, v in pairs if k != "schema"])
-    return urlunsplit(parts._replace(query=query)), schema
+    return base + (f"?{query}" if query else ""), schema
 
 
 class PgSession:

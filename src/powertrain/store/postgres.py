@@ -145,6 +145,8 @@ class PostgresStore(ResultStore):
             return
         try:
             self._call(write)
+        except self.session.psycopg.errors.ForeignKeyViolation:
+            _warn_taken_over({run_id})  # the run is gone: another process took it over
         except StoreUnreachable as exc:
             log.warning(
                 "%s; run %d's points are kept here and written when it is back", exc, run_id
