@@ -91,8 +91,15 @@ ARRAY = {"SLURM_JOB_ID": "7", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_M
     [
         ({**ARRAY, "SLURM_ARRAY_TASK_ID": "2"}, (2, 3)),
         ({**ARRAY, "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_ID": "1"}, (0, 3)),
-        ({**ARRAY, "SLURM_ARRAY_TASK_MIN": "10", "SLURM_ARRAY_TASK_STEP": "5",
-          "SLURM_ARRAY_TASK_ID": "20"}, (2, 3)),  # fmt: skip
+        (
+            {
+                **ARRAY,
+                "SLURM_ARRAY_TASK_MIN": "10",
+                "SLURM_ARRAY_TASK_STEP": "5",
+                "SLURM_ARRAY_TASK_ID": "20",
+            },
+            (2, 3),
+        ),  # fmt: skip
         ({"SLURM_JOB_ID": "7", "SLURM_PROCID": "1", "SLURM_NTASKS": "4"}, (1, 4)),
     ],
 )

@@ -91,7 +91,9 @@ def held_by_another(
     owner = Owner.parse(holder)
     if owner is None or owner == me:
         return None
-    return owner if owner.alive(heartbeat_at, lease_s, time.time() if now is None else now) else None
+    return (
+        owner if owner.alive(heartbeat_at, lease_s, time.time() if now is None else now) else None
+    )
 
 
 def check_claimable(spec, attempts, me: Owner, lease_s: float, now: float | None = None) -> None:

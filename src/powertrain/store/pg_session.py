@@ -191,5 +191,10 @@ def _is_refusal(exc: BaseException) -> bool:
     text = str(exc).lower()
     return any(
         words in text
-        for words in ("authentication failed", "does not exist", "no password supplied", "no pg_hba")
+        for words in (
+            "authentication failed",
+            "does not exist",
+            "no password supplied",
+            "no pg_hba",
+        )
     )

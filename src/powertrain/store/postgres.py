@@ -183,7 +183,13 @@ class PostgresStore(ResultStore):
             c.execute(
                 "UPDATE runs SET status = %s, outcome = %s, finished_at = %s"
                 " WHERE id = %s AND status = %s",
-                (outcome.status.value, json.dumps(outcome.to_dict()), time.time(), run_id, RUNNING.value),
+                (
+                    outcome.status.value,
+                    json.dumps(outcome.to_dict()),
+                    time.time(),
+                    run_id,
+                    RUNNING.value,
+                ),
             )
 
         try:

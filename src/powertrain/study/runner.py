@@ -110,7 +110,9 @@ def run_study(
         sink = StoreSink(store, reporter)
         outcomes = executor.run(study, specs, sink, reporter)
         if isinstance(executor, LocalExecutor):
-            outcomes.update(take_over_or_wait(study, store, executor, sink, reporter, grid, outcomes))
+            outcomes.update(
+                take_over_or_wait(study, store, executor, sink, reporter, grid, outcomes)
+            )
         result.outcomes = [outcomes[s.run_key] for s in grid if s.run_key in outcomes]
         result.ran = len(result.outcomes)
         result.claimed_elsewhere = len(grid) - result.ran

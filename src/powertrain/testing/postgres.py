@@ -24,7 +24,9 @@ from pathlib import Path
 
 SYSTEM_USER = "powertrain-pg"
 SUPERUSER = "powertrain"
-PASSWORD_ROLE = "alice"  # a role that logs in with a password (scram-sha-256), for the password tests
+PASSWORD_ROLE = (
+    "alice"  # a role that logs in with a password (scram-sha-256), for the password tests
+)
 
 
 def binaries() -> Path | None:
@@ -63,7 +65,9 @@ class PostgresServer:
     def data(self) -> Path:
         return self.root / "data"
 
-    def url(self, dbname: str = "postgres", schema: str | None = None, user: str = SUPERUSER) -> str:
+    def url(
+        self, dbname: str = "postgres", schema: str | None = None, user: str = SUPERUSER
+    ) -> str:
         query = f"?schema={schema}" if schema else ""
         return f"postgresql://{user}@127.0.0.1:{self.port}/{dbname}{query}"
 
@@ -146,9 +150,7 @@ class PostgresServer:
             command = ["runuser", "-u", self._run_as, "--", *command]
         done = subprocess.run(command, capture_output=True, text=True, cwd=self.root)
         if check and done.returncode != 0:
-            raise subprocess.CalledProcessError(
-                done.returncode, command, done.stdout, done.stderr
-            )
+            raise subprocess.CalledProcessError(done.returncode, command, done.stdout, done.stderr)
 
 
 def _ensure_system_user(name: str) -> None:
