@@ -85,3 +85,20 @@ def pg_url(postgres_server, request):
     yield postgres_server.url(schema=schema)
     if postgres_server.root is not None and (postgres_server.data / "postmaster.pid").exists():
         postgres_server.sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A single-node Slurm started for this session (munge, slurmctld, slurmd on 127.0.0.1, state in
+    a temp folder) and stopped at its end; ``.env`` carries its SLURM_CONF for sbatch."""
+    from tests.slurm_cluster import SlurmCluster, missing
+
+    why = missing()
+    if why is not None:
+        pytest.skip(f"no Slurm here: {why}")
+    cluster = SlurmCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -17,7 +17,7 @@ import psycopg
 from powertrain import open_store, track
 from powertrain.records import REACHED
 from tests.cli_helpers import last_json, powertrain
-from tests.integration.test_parallel_cli import SLOW, write
+from tests.integration.test_parallel_cli import QUICK, SLOW, write
 from tests.integration.test_search_cli import good_csv
 
 
@@ -155,3 +155,32 @@ def test_track_writes_a_users_own_loop_to_postgres(pg_url):
     with open_store(pg_url) as store:
         (record,) = store.runs("mine")
         assert record.status == REACHED and len(store.eval_points(record.id)) == 3
+
+
+def test_three_slurm_array_tasks_with_shard_auto_record_every_run_once(
+    tmp_path, pg_url, postgres_server, slurm_cluster
+):
+    """A real sbatch --array=0-2 on the single-node Slurm the test set-up started."""
+    from powertrain.study.plan import shard_of
+
+    path = write(tmp_path, {**QUICK, "seeds": [0, 1, 2]})  # 6 runs
+    script = tmp_path / "sweep.sbatch"
+    script.write_text(
+        "#!/bin/bash\n#SBATCH --ntasks=1\n#SBATCH --cpus-per-task=1\n"
+        f"{sys.executable} -m powertrain.cli run {path} --db '{pg_url}' --shard auto\n"
+    )
+    done = subprocess.run(
+        ["sbatch", "--wait", "--array=0-2", f"--output={tmp_path}/task-%a.out", str(script)],
+        env=slurm_cluster.env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    outputs = "\n".join(p.read_text() for p in sorted(tmp_path.glob("task-*.out")))
+    assert done.returncode == 0, (done.stderr, outputs, slurm_cluster.logs())
+    records = assert_each_run_once(postgres_server, pg_url, 6)
+    for key, _status, _owner, hardware in records:
+        job = json.loads(hardware)["slurm"]
+        assert job["node"] == slurm_cluster.host and job["array_job_id"] and job["job_id"]
+        assert job["array_task_id"] == str(shard_of(key, 3))  # each task ran its own share
+    assert {json.loads(h)["slurm"]["array_task_id"] for *_, h in records} == {"0", "1", "2"}
