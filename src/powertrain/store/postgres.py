@@ -83,21 +83,32 @@ class PostgresStore(ResultStore):
         return run_id
 
     def _claim(self, c, spec, record: RunRecord) -> int:
-        """The claim, in one transaction: lock the run's row in claim_locks (a second claimer waits
-        here until this transaction ends, then sees this claim), judge the earlier attempts by the
-        server's clock, remove a dead one (its points go with it), insert the new attempt."""
-        (now,) = c.execute(
+        """The claim, in one transaction. A first look, locking nothing, refuses a run another live
+        process holds or that finished (no write, so a crowd of processes passing over taken runs
+        costs the server nothing). Then the run's row in claim_locks is locked (one upsert: a second
+        claimer waits here until this transaction ends, then sees this claim), the earlier attempts
+        are judged again by the server's clock, a dead one is removed with its points, and the new
+        attempt is inserted."""
+        self._check(c, spec)
+        c.execute(
             "INSERT INTO claim_locks VALUES (%s, %s) ON CONFLICT (study, run_key)"
-            f" DO UPDATE SET study = EXCLUDED.study RETURNING {SERVER_NOW}",
+            " DO UPDATE SET study = EXCLUDED.study",
             (spec.study, spec.run_key),
-        ).fetchone()
-        attempts = c.execute(
-            "SELECT status, owner, heartbeat_at FROM runs WHERE study = %s AND run_key = %s",
-            (spec.study, spec.run_key),
-        ).fetchall()
-        check_claimable(spec, attempts, self.owner, self.lease_s, now)
+        )
+        self._check(c, spec)
         c.execute("DELETE FROM runs WHERE study = %s AND run_key = %s", (spec.study, spec.run_key))
         return _insert_run(c, record, str(self.owner))
+
+    def _check(self, c, spec) -> None:
+        """RunClaimed (or ValueError for a finished run) unless ``spec`` may be begun now."""
+        rows = c.execute(
+            f"SELECT status, owner, heartbeat_at, {SERVER_NOW} FROM runs"
+            " WHERE study = %s AND run_key = %s",
+            (spec.study, spec.run_key),
+        ).fetchall()
+        if rows:
+            now = rows[0][3]
+            check_claimable(spec, [r[:3] for r in rows], self.owner, self.lease_s, now)
 
     def heartbeat(self, run_ids: list[int]) -> None:
         """Show that this process still trains ``run_ids``: the server's time, on each of them. One
