@@ -11,7 +11,7 @@ import psutil
 
 from powertrain import __version__
 from powertrain.meters.cpu_table import cpu_model_name
-from powertrain.slurm import slurm_job
+from powertrain.slurm import slurm_job, slurm_machine_label
 
 
 def describe_hardware(device: Any = None, meters: dict | None = None) -> dict[str, Any]:
@@ -30,9 +30,6 @@ def describe_hardware(device: Any = None, meters: dict | None = None) -> dict[st
         "device": str(device) if device is not None else "cpu",
         "torch_threads": torch.get_num_threads(),
     }
-    job = slurm_job()
-    if job is not None:  # the job and node, so a cluster's runs can be traced to them
-        info["slurm"] = job
     if device is not None and getattr(device, "type", None) == "cuda":
         props = torch.cuda.get_device_properties(device)
         info["gpu_model"] = props.name
@@ -46,4 +43,8 @@ def describe_hardware(device: Any = None, meters: dict | None = None) -> dict[st
         for gpu in gpus:
             info.setdefault("gpu_power_limit_w", gpu.get("power_limit_w"))
             info.setdefault("gpu_model", gpu.get("name"))
+    job = slurm_job()
+    if job is not None:  # the job and node, so a cluster's runs can be traced to them
+        info["slurm"] = job
+        info["label"] = slurm_machine_label(info, job)
     return info

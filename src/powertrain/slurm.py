@@ -64,3 +64,12 @@ def slurm_job(env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
         "partition": "SLURM_JOB_PARTITION",
     }
     return {key: env[name] for key, name in names.items() if env.get(name)}
+
+
+def slurm_machine_label(hardware: dict[str, Any], job: dict[str, Any]) -> str:
+    """The machine a SLURM run is compared on in reports: its chip in its cluster's partition, not its
+    node, so that a sweep spread over a partition's identical nodes is one machine (runs on other
+    partitions, or other chips, stay apart)."""
+    chip = hardware.get("gpu_model") or hardware.get("cpu_model") or "unknown"
+    where = "/".join(job[k] for k in ("cluster", "partition") if job.get(k)) or "a SLURM cluster"
+    return f"{chip} on {where}"

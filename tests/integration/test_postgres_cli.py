@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psycopg
 
@@ -157,30 +159,64 @@ def test_track_writes_a_users_own_loop_to_postgres(pg_url):
         assert record.status == REACHED and len(store.eval_points(record.id)) == 3
 
 
-def test_three_slurm_array_tasks_with_shard_auto_record_every_run_once(
+DOCS = Path(__file__).parents[2] / "docs" / "clusters.md"
+
+
+def docs_script(marker: str) -> str:
+    """The sbatch script of docs/clusters.md that holds ``marker``, as users copy it."""
+    blocks = re.findall(r"```bash\n(.*?)```", DOCS.read_text(), flags=re.S)
+    return next(block for block in blocks if marker in block)
+
+
+def test_the_docs_sbatch_array_on_a_real_slurm_records_every_run_once(
     tmp_path, pg_url, postgres_server, slurm_cluster
 ):
-    """A real sbatch --array=0-2 on the single-node Slurm the test set-up started."""
+    """docs/clusters.md's script, submitted as written to the single-node Slurm the test set-up
+    started: three array tasks, one PostgreSQL store, no shard."""
+    path = write(tmp_path, QUICK)
+    script = tmp_path / "sweep.sbatch"
+    script.write_text(docs_script("--job-name=powertrain-sweep"))
+    env = {
+        **slurm_cluster.env,
+        "POWERTRAIN_DB": pg_url,
+        "STUDY": str(path),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        ["sbatch", "--wait", "--array=0-2", "--cpus-per-task=1", f"--output={tmp_path}/%a.out",
+         str(script)],
+        env=env, capture_output=True, text=True, timeout=400, cwd=tmp_path,
+    )  # fmt: skip
+    outputs = "\n".join(p.read_text() for p in sorted(tmp_path.glob("*.out")))
+    assert done.returncode == 0, (done.stderr, outputs, slurm_cluster.logs())
+    assert "Traceback" not in outputs
+    records = assert_each_run_once(postgres_server, pg_url, 4)
+    jobs = [json.loads(hardware)["slurm"] for *_, hardware in records]
+    assert all(job["node"] == slurm_cluster.host and job["array_job_id"] for job in jobs)
+    labels = {json.loads(hardware)["label"] for *_, hardware in records}
+    assert len(labels) == 1  # one machine in the report: the partition's chip, not each node
+
+
+def test_three_array_tasks_with_shard_auto_into_one_store_record_every_run_once(
+    tmp_path, pg_url, postgres_server
+):
+    """SLURM's variables as sbatch sets them for --array=0-2, each task on a node of its own."""
     from powertrain.study.plan import shard_of
 
-    path = write(tmp_path, {**QUICK, "seeds": [0, 1, 2]})  # 6 runs
-    script = tmp_path / "sweep.sbatch"
-    script.write_text(
-        "#!/bin/bash\n#SBATCH --ntasks=1\n#SBATCH --cpus-per-task=1\n"
-        f"{sys.executable} -m powertrain.cli run {path} --db '{pg_url}' --shard auto\n"
-    )
-    done = subprocess.run(
-        ["sbatch", "--wait", "--array=0-2", f"--output={tmp_path}/task-%a.out", str(script)],
-        env=slurm_cluster.env,
-        capture_output=True,
-        text=True,
-        timeout=400,
-    )
-    outputs = "\n".join(p.read_text() for p in sorted(tmp_path.glob("task-*.out")))
-    assert done.returncode == 0, (done.stderr, outputs, slurm_cluster.logs())
-    records = assert_each_run_once(postgres_server, pg_url, 6)
-    for key, _status, _owner, hardware in records:
+    path = write(tmp_path, QUICK)
+    array = {"SLURM_JOB_ID": "700", "SLURM_ARRAY_JOB_ID": "700", "SLURM_ARRAY_TASK_COUNT": "3",
+             "SLURM_ARRAY_TASK_MIN": "0", "SLURM_ARRAY_TASK_MAX": "2"}  # fmt: skip
+    tasks = [
+        start(str(path), "--db", pg_url, "--shard", "auto", "--json",
+              env={**array, "SLURM_ARRAY_TASK_ID": str(i), "SLURMD_NODENAME": f"node-{i}"})
+        for i in range(3)
+    ]  # fmt: skip
+    results = [task.communicate(timeout=300) for task in tasks]
+    for task, (_out, err) in zip(tasks, results, strict=True):
+        assert task.returncode == 0, err
+    records = assert_each_run_once(postgres_server, pg_url, 4)
+    for key, _status, owner, hardware in records:
         job = json.loads(hardware)["slurm"]
-        assert job["node"] == slurm_cluster.host and job["array_job_id"] and job["job_id"]
         assert job["array_task_id"] == str(shard_of(key, 3))  # each task ran its own share
-    assert {json.loads(h)["slurm"]["array_task_id"] for *_, h in records} == {"0", "1", "2"}
+        assert owner.startswith(f"node-{job['array_task_id']}:")
+    assert sum(last_json(out)["ran"] for out, _ in results) == 4

@@ -122,3 +122,11 @@ def test_the_job_and_node_go_into_the_hardware_record():
     env = {"SLURM_JOB_ID": "42", "SLURMD_NODENAME": "gpu07", "SLURM_ARRAY_TASK_ID": "3"}
     assert slurm_job(env) == {"job_id": "42", "node": "gpu07", "array_task_id": "3"}
     assert slurm_job({}) is None
+
+
+def test_a_slurm_run_is_compared_as_its_chip_in_its_partition_not_its_node():
+    from powertrain.slurm import slurm_machine_label
+
+    job = {"cluster": "hpc", "partition": "gpu", "node": "gpu07"}
+    assert slurm_machine_label({"gpu_model": "A100", "cpu_model": "Xeon"}, job) == "A100 on hpc/gpu"
+    assert slurm_machine_label({"cpu_model": "Xeon"}, {"node": "n1"}) == "Xeon on a SLURM cluster"
