@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -19,6 +18,7 @@ import psycopg
 from powertrain import open_store, track
 from powertrain.records import REACHED
 from tests.cli_helpers import last_json, powertrain
+from tests.docs_pages import block_starting
 from tests.integration.test_parallel_cli import QUICK, SLOW, write
 from tests.integration.test_search_cli import good_csv
 
@@ -159,15 +159,6 @@ def test_track_writes_a_users_own_loop_to_postgres(pg_url):
         assert record.status == REACHED and len(store.eval_points(record.id)) == 3
 
 
-DOCS = Path(__file__).parents[2] / "docs" / "clusters.md"
-
-
-def docs_script(marker: str) -> str:
-    """The sbatch script of docs/clusters.md that holds ``marker``, as users copy it."""
-    blocks = re.findall(r"```bash\n(.*?)```", DOCS.read_text(), flags=re.S)
-    return next(block for block in blocks if marker in block)
-
-
 def test_the_docs_sbatch_array_on_a_real_slurm_records_every_run_once(
     tmp_path, pg_url, postgres_server, slurm_cluster
 ):
@@ -175,7 +166,7 @@ def test_the_docs_sbatch_array_on_a_real_slurm_records_every_run_once(
     started: three array tasks, one PostgreSQL store, no shard."""
     path = write(tmp_path, QUICK)
     script = tmp_path / "sweep.sbatch"
-    script.write_text(docs_script("--job-name=powertrain-sweep"))
+    script.write_text(block_starting("bash", "#!/bin/bash\n#SBATCH --job-name=powertrain-sweep"))
     env = {
         **slurm_cluster.env,
         "POWERTRAIN_DB": pg_url,
