@@ -206,3 +206,34 @@ def test_copying_between_sqlite_and_postgres_keeps_every_figure(pg_url, tmp_path
         assert a.eval_points(ra.id) == b.eval_points(rb.id)
         assert a.timeline(ra.id) == b.timeline(rb.id) and a.idles() == b.idles()
         assert a.inference(ra.id) == b.inference(rb.id)
+
+
+def test_an_older_store_is_migrated_in_one_transaction_or_left_as_it_was(
+    pg_url, postgres_server, monkeypatch
+):
+    """The migration path as a next version will take it: version N + 1 adds a column."""
+    from powertrain.store import pg_schema
+
+    with open_store(pg_url) as store:
+        store.save_study("st", {})
+        begin(store)
+    schema, newer = schema_of(pg_url), SCHEMA_VERSION + 1
+
+    def broken(conn) -> None:
+        conn.execute("ALTER TABLE runs ADD COLUMN note TEXT")
+        raise RuntimeError("the migration failed half-way")
+
+    monkeypatch.setattr(pg_schema, "SCHEMA_VERSION", newer)
+    monkeypatch.setitem(pg_schema.MIGRATIONS, SCHEMA_VERSION, broken)
+    with pytest.raises(RuntimeError, match="half-way"):
+        existing_store(pg_url)
+    columns = f"SELECT column_name FROM information_schema.columns WHERE table_schema = '{schema}'"
+    assert ("note",) not in postgres_server.sql(columns)  # as it was
+    monkeypatch.setitem(
+        pg_schema.MIGRATIONS, SCHEMA_VERSION, lambda c: c.execute("ALTER TABLE runs ADD note TEXT")
+    )
+    with existing_store(pg_url) as store:
+        assert len(store.runs("st")) == 1
+    assert ("note",) in postgres_server.sql(columns)
+    version = f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'"
+    assert postgres_server.sql(version) == [(str(newer),)]

@@ -1,8 +1,8 @@
 """The PostgreSQL store's tables, schema versions and migrations.
 
 A version number means the same data model in both backends (``migrations.SCHEMA_VERSION``): a
-PostgreSQL store begins at version 4, SQLite's version with claims and the power limit journal, and a
-later version adds to both. Setting up (creating the tables, or migrating older ones) happens in one
+PostgreSQL store begins at version 5 (SQLite's version with claims, the power limit journal, typed
+verdicts and search costs), and a later version adds a migration to both. Setting up (creating the tables, or migrating older ones) happens in one
 transaction under an advisory lock, so processes that open a new database at once wait for each
 other, and a migration lands whole or not at all (PostgreSQL's DDL is transactional).
 
@@ -19,7 +19,7 @@ from typing import Any
 from powertrain.errors import PowertrainError
 from powertrain.store.migrations import SCHEMA_VERSION
 
-FIRST_VERSION = 4  # the first version a PostgreSQL store was written at
+FIRST_VERSION = 5  # the first version a PostgreSQL store was written at
 
 TABLES = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -43,7 +43,8 @@ CREATE TABLE IF NOT EXISTS runs (
     outcome TEXT,
     stage TEXT NOT NULL DEFAULT 'train',
     owner TEXT,
-    heartbeat_at DOUBLE PRECISION
+    heartbeat_at DOUBLE PRECISION,
+    verdict TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_study ON runs (study, run_key);
 CREATE TABLE IF NOT EXISTS eval_points (
@@ -73,6 +74,11 @@ CREATE TABLE IF NOT EXISTS power_limits (
     previous_w DOUBLE PRECISION NOT NULL,
     noted_at DOUBLE PRECISION NOT NULL
 );
+CREATE TABLE IF NOT EXISTS search_costs (
+    study TEXT PRIMARY KEY,
+    cost TEXT NOT NULL,
+    saved_at DOUBLE PRECISION NOT NULL
+);
 CREATE TABLE IF NOT EXISTS claim_locks (
     study TEXT NOT NULL,
     run_key TEXT NOT NULL,
@@ -80,7 +86,8 @@ CREATE TABLE IF NOT EXISTS claim_locks (
 );
 """
 
-#: version N -> the function that brings a store at N to N + 1 (none yet: 4 is the first)
+#: version N -> the function that brings a store at N to N + 1, in the caller's transaction (none yet:
+#: 5 is the first)
 MIGRATIONS: dict[int, Callable[[Any], None]] = {}
 
 

@@ -22,17 +22,20 @@ from dataclasses import asdict
 from typing import Any
 
 from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record
+from powertrain.store.base import ResultStore, begun_record, outcome_columns
 from powertrain.store.claims import Heartbeat, check_claimable, lease_from_env
+from powertrain.store.pg_rows import (
+    SERVER_NOW,
+    gone_runs,
+    insert_inference,
+    insert_run,
+    record_of,
+    warn_taken_over,
+)
 from powertrain.store.pg_schema import set_up
 from powertrain.store.pg_session import RETRY_S, PgSession, StoreUnreachable
 
 log = logging.getLogger(__name__)
-SERVER_NOW = "extract(epoch from clock_timestamp())::float8"  # seconds, by the server's clock
-RUN_COLUMNS = (
-    "study, run_key, setup, train, seed, status, hardware, provenance, started_at, finished_at,"
-    " outcome, stage, owner, heartbeat_at"
-)
 
 
 class PostgresStore(ResultStore):
@@ -97,7 +100,7 @@ class PostgresStore(ResultStore):
         )
         self._check(c, spec)
         c.execute("DELETE FROM runs WHERE study = %s AND run_key = %s", (spec.study, spec.run_key))
-        return _insert_run(c, record, str(self.owner))
+        return insert_run(c, record, str(self.owner))
 
     def _check(self, c, spec) -> None:
         """RunClaimed (or ValueError for a finished run) unless ``spec`` may be begun now."""
@@ -157,7 +160,7 @@ class PostgresStore(ResultStore):
         try:
             self._call(write)
         except self.session.psycopg.errors.ForeignKeyViolation:
-            _warn_taken_over({run_id})  # the run is gone: another process took it over
+            warn_taken_over({run_id})  # the run is gone: another process took it over
         except StoreUnreachable as exc:
             log.warning(
                 "%s; run %d's points are kept here and written when it is back", exc, run_id
@@ -169,11 +172,11 @@ class PostgresStore(ResultStore):
         this attempt's)."""
 
         def write_kept(c) -> None:
-            gone = _gone_runs(c, {run_id for run_id, _ in self._pending})
+            gone = gone_runs(c, {run_id for run_id, _ in self._pending})
             for run_id, write in self._pending:
                 if run_id not in gone:
                     write(c)
-            _warn_taken_over(gone)
+            warn_taken_over(gone)
 
         try:
             self.session.call(write_kept, tries=tries)
@@ -186,17 +189,17 @@ class PostgresStore(ResultStore):
         kept = [write for i, write in self._pending if i == run_id]
 
         def finish(c) -> None:
-            if _gone_runs(c, {run_id}):
-                _warn_taken_over({run_id})
+            if gone_runs(c, {run_id}):
+                warn_taken_over({run_id})
                 return
             for write in kept:
                 write(c)
             c.execute(
-                "UPDATE runs SET status = %s, outcome = %s, finished_at = %s"
+                "UPDATE runs SET status = %s, outcome = %s, verdict = %s, finished_at = %s"
                 " WHERE id = %s AND status = %s",
                 (
                     outcome.status.value,
-                    json.dumps(outcome.to_dict()),
+                    *outcome_columns(outcome),
                     time.time(),
                     run_id,
                     RUNNING.value,
@@ -215,7 +218,7 @@ class PostgresStore(ResultStore):
     def save_inference(self, run_id: int, results: list[dict[str, Any]]) -> None:
         def replace(c) -> None:
             c.execute("DELETE FROM inference WHERE run_id = %s", (run_id,))
-            _insert_inference(c, run_id, results)
+            insert_inference(c, run_id, results)
 
         self._call(replace)
 
@@ -227,7 +230,7 @@ class PostgresStore(ResultStore):
                 (record.study, record.run_key, record.started_at, json.dumps(record.hardware)),
             ).fetchone():
                 return None
-            run_id = _insert_run(c, record)
+            run_id = insert_run(c, record)
             with c.cursor() as cur:
                 cur.executemany(
                     "INSERT INTO eval_points VALUES (%s, %s, %s)",
@@ -235,7 +238,7 @@ class PostgresStore(ResultStore):
                 )
             if timeline is not None:
                 c.execute("INSERT INTO timelines VALUES (%s, %s)", (run_id, json.dumps(timeline)))
-            _insert_inference(c, run_id, inference)
+            insert_inference(c, run_id, inference)
             return run_id
 
         return self._call(copy)
@@ -283,11 +286,26 @@ class PostgresStore(ResultStore):
             args = (gpu_uuid, float(previous_w), time.time())
         self._call(lambda c: c.execute(sql, args))
 
+    def save_search_cost(self, study: str, cost: dict[str, Any]) -> None:
+        self._call(
+            lambda c: c.execute(
+                "INSERT INTO search_costs VALUES (%s, %s, %s) ON CONFLICT (study)"
+                " DO UPDATE SET cost = EXCLUDED.cost, saved_at = EXCLUDED.saved_at",
+                (study, json.dumps(cost, allow_nan=False), time.time()),
+            )
+        )
+
+    def search_costs(self) -> dict[str, dict[str, Any]]:
+        rows = self._call(
+            lambda c: c.execute("SELECT study, cost FROM search_costs ORDER BY study").fetchall()
+        )
+        return {study: json.loads(cost) for study, cost in rows}
+
     # -- reading ------------------------------------------------------------------------------------
     def runs(self, study: str | None = None) -> list[RunRecord]:
         query = (
             "SELECT id, study, run_key, setup, train, seed, status, hardware, provenance,"
-            " started_at, finished_at, outcome, stage FROM runs"
+            " started_at, finished_at, outcome, stage, verdict FROM runs"
         )
         if study is None:
             rows = self._call(lambda c: c.execute(query + " ORDER BY id").fetchall())
@@ -295,7 +313,7 @@ class PostgresStore(ResultStore):
             rows = self._call(
                 lambda c: c.execute(query + " WHERE study = %s ORDER BY id", (study,)).fetchall()
             )
-        return [_record(r) for r in rows]
+        return [record_of(r) for r in rows]
 
     def eval_points(self, run_id: int) -> list[EvalPoint]:
         rows = self._call(
@@ -333,68 +351,3 @@ class PostgresStore(ResultStore):
                 len(self._pending),
             )
         self.session.close()
-
-
-def _insert_run(c, r: RunRecord, owner: str | None = None) -> int:
-    (run_id,) = c.execute(
-        f"INSERT INTO runs ({RUN_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s,"
-        f" %s, CASE WHEN %s THEN {SERVER_NOW} END) RETURNING id",
-        (
-            r.study,
-            r.run_key,
-            json.dumps(r.setup),
-            json.dumps(r.train),
-            r.seed,
-            r.status.value,
-            json.dumps(r.hardware),
-            json.dumps(r.provenance),
-            r.started_at,
-            r.finished_at,
-            json.dumps(r.outcome.to_dict()) if r.outcome else None,
-            r.stage.value,
-            owner,
-            owner is not None,
-        ),
-    ).fetchone()
-    return int(run_id)
-
-
-def _insert_inference(c, run_id: int, results) -> None:
-    with c.cursor() as cur:
-        cur.executemany(
-            "INSERT INTO inference VALUES (%s, %s, %s)",
-            [(run_id, r["batch_size"], json.dumps(r)) for r in results],
-        )
-
-
-def _gone_runs(c, run_ids: set[int]) -> set[int]:
-    """Which of ``run_ids`` are no longer in the store (another process took the run over)."""
-    rows = c.execute("SELECT id FROM runs WHERE id = ANY(%s)", (sorted(run_ids),)).fetchall()
-    return run_ids - {r[0] for r in rows}
-
-
-def _warn_taken_over(run_ids: set[int]) -> None:
-    for run_id in sorted(run_ids):
-        log.warning(
-            "run %d was taken over by another process while this one could not reach the store "
-            "(its lease ran out); this attempt is dropped and recorded once, by the other",
-            run_id,
-        )
-
-
-def _record(r) -> RunRecord:
-    return RunRecord(
-        id=r[0],
-        study=r[1],
-        run_key=r[2],
-        setup=json.loads(r[3]),
-        train=json.loads(r[4]),
-        seed=r[5],
-        status=r[6],
-        hardware=json.loads(r[7]),
-        provenance=json.loads(r[8]),
-        started_at=r[9],
-        finished_at=r[10],
-        outcome=RunOutcome(**json.loads(r[11])) if r[11] else None,
-        stage=r[12],
-    )

@@ -13,7 +13,7 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record
+from powertrain.store.base import ResultStore, begun_record, outcome_columns
 from powertrain.store.claims import Heartbeat, check_claimable
 from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
 
@@ -160,7 +160,7 @@ class SqliteStore(ResultStore):
                 r.stage.value,
                 owner,
                 time.time() if owner else None,
-                *_outcome_columns(r.outcome),
+                *outcome_columns(r.outcome),
             ),
         )
         return int(cursor.lastrowid)
@@ -201,7 +201,7 @@ class SqliteStore(ResultStore):
                 " WHERE id = ? AND status = ?",
                 (
                     outcome.status.value,
-                    *_outcome_columns(outcome),
+                    *outcome_columns(outcome),
                     time.time(),
                     run_id,
                     RUNNING.value,
@@ -316,14 +316,6 @@ class SqliteStore(ResultStore):
         if self._db is not None:
             self._db.close()
             self._db = None
-
-
-def _outcome_columns(outcome: RunOutcome | None) -> tuple[str | None, str | None]:
-    """An outcome as the ``outcome`` (JSON) and ``verdict`` columns: the verdict in its own."""
-    if outcome is None:
-        return None, None
-    fields = outcome.to_dict()
-    return json.dumps({k: v for k, v in fields.items() if k != "verdict"}), fields["verdict"]
 
 
 class _Transaction:
