@@ -4,6 +4,7 @@ password sources, and a password never shown."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 
@@ -64,11 +65,27 @@ def test_processes_claiming_one_run_at_once_take_turns_and_one_trains_it(pg_url)
         store.close()
 
 
-def test_a_lost_connection_is_retried_and_the_run_lands_whole(pg_url, postgres_server):
-    with PostgresStore(pg_url, retry_s=SHORT) as store:
+@contextlib.contextmanager
+def a_run_with_one_point(url: str):
+    """A store (quick retries) holding a begun run with its first point: (store, run id)."""
+    with PostgresStore(url, retry_s=SHORT) as store:
         store.save_study("st", {})
         run_id = begin(store)
         store.add_eval_point(run_id, point(0))
+        yield store, run_id
+
+
+@contextlib.contextmanager
+def server_away(server):
+    server.stop_server()
+    try:
+        yield
+    finally:
+        server.start_server()
+
+
+def test_a_lost_connection_is_retried_and_the_run_lands_whole(pg_url, postgres_server):
+    with a_run_with_one_point(pg_url) as (store, run_id):
         (pid,) = store.session.conn.execute("SELECT pg_backend_pid()").fetchone()
         postgres_server.sql(f"SELECT pg_terminate_backend({pid})")  # as a failover or restart would
         store.add_eval_point(run_id, point(1))
@@ -80,17 +97,11 @@ def test_a_lost_connection_is_retried_and_the_run_lands_whole(pg_url, postgres_s
 def test_points_are_kept_while_the_server_is_away_and_written_when_it_is_back(
     pg_url, postgres_server
 ):
-    with PostgresStore(pg_url, retry_s=SHORT) as store:
-        store.save_study("st", {})
-        run_id = begin(store)
-        store.add_eval_point(run_id, point(0))
-        postgres_server.stop_server()
-        try:
+    with a_run_with_one_point(pg_url) as (store, run_id):
+        with server_away(postgres_server):
             store.add_eval_point(run_id, point(1))  # kept here: training goes on
             store.add_eval_point(run_id, point(2))
             store.save_timeline(run_id, {"t_s": [0, 1]})
-        finally:
-            postgres_server.start_server()
         store.finish_run(run_id, outcome())
         assert store.eval_points(run_id) == [point(0), point(1), point(2)]
         assert store.timeline(run_id) == {"t_s": [0, 1]}
@@ -100,18 +111,11 @@ def test_points_are_kept_while_the_server_is_away_and_written_when_it_is_back(
 def test_a_server_still_away_at_the_end_fails_the_run_clearly_and_leaves_it_unfinished(
     pg_url, postgres_server
 ):
-    with PostgresStore(pg_url, retry_s=SHORT) as store:
-        store.save_study("st", {})
-        run_id = begin(store)
-        store.add_eval_point(run_id, point(0))
-        postgres_server.stop_server()
-        try:
-            store.add_eval_point(run_id, point(1))
-            with pytest.raises(StoreUnreachable, match="stays unfinished there") as error:
-                store.finish_run(run_id, outcome())
-        finally:
-            postgres_server.start_server()
-        assert isinstance(error.value, PowertrainError)  # one line at the command line
+    with a_run_with_one_point(pg_url) as (store, run_id), server_away(postgres_server):
+        store.add_eval_point(run_id, point(1))
+        with pytest.raises(StoreUnreachable, match="stays unfinished there") as error:
+            store.finish_run(run_id, outcome())
+    assert isinstance(error.value, PowertrainError)  # one line at the command line
     with PostgresStore(pg_url) as store:
         (run,) = store.runs("st")
         assert run.status == RUNNING and run.outcome is None  # unfinished: never half-recorded

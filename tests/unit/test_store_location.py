@@ -11,7 +11,7 @@ from powertrain.slurm import shard_from_env, slurm_job
 from powertrain.store import locate, open_store
 from powertrain.store.location import mask_url, same_store
 from powertrain.store.migrations import SCHEMA_VERSION
-from powertrain.store.pg_schema import FIRST_VERSION, MIGRATIONS
+from powertrain.store.pg_schema import FIRST_VERSION, MIGRATIONS, tables
 from powertrain.store.pg_session import split_url
 from powertrain.study.plan import parse_shard
 from tests.cli_helpers import assert_one_clear_error, powertrain
@@ -81,6 +81,12 @@ def test_the_schema_is_powertrains_own_parameter_and_must_be_a_name():
 
 def test_every_schema_version_since_the_first_has_a_postgres_migration():
     assert set(MIGRATIONS) == set(range(FIRST_VERSION, SCHEMA_VERSION))
+
+
+def test_the_postgres_tables_are_sqlites_in_postgres_words():
+    ddl = tables()
+    assert "AUTOINCREMENT" not in ddl and " REAL" not in ddl
+    assert "GENERATED ALWAYS AS IDENTITY" in ddl and "claim_locks" in ddl
 
 
 ARRAY = {"SLURM_JOB_ID": "7", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_MIN": "0"}

@@ -37,7 +37,6 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
 from __future__ import annotations
 
 import contextlib
-import json
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -206,12 +205,3 @@ def same_run(a: RunRecord, b: RunRecord) -> bool:
         b.started_at,
         b.hardware,
     )
-
-
-def outcome_columns(outcome: RunOutcome | None) -> tuple[str | None, str | None]:
-    """An outcome as a relational store keeps it: the ``outcome`` (JSON) and ``verdict`` columns, the
-    verdict in its own (contract, 9)."""
-    if outcome is None:
-        return None, None
-    fields = outcome.to_dict()
-    return json.dumps({k: v for k, v in fields.items() if k != "verdict"}), fields["verdict"]

@@ -17,74 +17,33 @@ from collections.abc import Callable
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.store.migrations import SCHEMA_VERSION
+from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION
 
 FIRST_VERSION = 5  # the first version a PostgreSQL store was written at
 
-TABLES = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS studies (
-    name TEXT PRIMARY KEY,
-    config TEXT NOT NULL,
-    created_at DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    study TEXT NOT NULL REFERENCES studies(name),
-    run_key TEXT NOT NULL,
-    setup TEXT NOT NULL,
-    train TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    hardware TEXT NOT NULL,
-    provenance TEXT NOT NULL,
-    started_at DOUBLE PRECISION NOT NULL,
-    finished_at DOUBLE PRECISION,
-    outcome TEXT,
-    stage TEXT NOT NULL DEFAULT 'train',
-    owner TEXT,
-    heartbeat_at DOUBLE PRECISION,
-    verdict TEXT
-);
-CREATE INDEX IF NOT EXISTS runs_by_study ON runs (study, run_key);
-CREATE TABLE IF NOT EXISTS eval_points (
-    run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL,
-    point TEXT NOT NULL,
-    PRIMARY KEY (run_id, idx)
-);
-CREATE TABLE IF NOT EXISTS inference (
-    run_id BIGINT NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    batch_size INTEGER NOT NULL,
-    result TEXT NOT NULL,
-    PRIMARY KEY (run_id, batch_size)
-);
-CREATE TABLE IF NOT EXISTS idle (
-    host TEXT NOT NULL,
-    measured_at DOUBLE PRECISION NOT NULL,
-    measurement TEXT NOT NULL,
-    PRIMARY KEY (host, measured_at)
-);
-CREATE TABLE IF NOT EXISTS timelines (
-    run_id BIGINT PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
-    timeline TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS power_limits (
-    gpu_uuid TEXT PRIMARY KEY,
-    previous_w DOUBLE PRECISION NOT NULL,
-    noted_at DOUBLE PRECISION NOT NULL
-);
-CREATE TABLE IF NOT EXISTS search_costs (
-    study TEXT PRIMARY KEY,
-    cost TEXT NOT NULL,
-    saved_at DOUBLE PRECISION NOT NULL
-);
+#: SQLite words -> PostgreSQL's, for the one schema both stores share (``migrations.SCHEMA``)
+_DIALECT = (
+    ("INTEGER PRIMARY KEY AUTOINCREMENT", "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"),
+    ("run_id INTEGER", "run_id BIGINT"),
+    (" REAL", " DOUBLE PRECISION"),
+)
+CLAIM_LOCKS = """
 CREATE TABLE IF NOT EXISTS claim_locks (
     study TEXT NOT NULL,
     run_key TEXT NOT NULL,
     PRIMARY KEY (study, run_key)
 );
 """
+
+
+def tables() -> str:
+    """The PostgreSQL store's tables: SQLite's schema in PostgreSQL's words (the same tables and
+    columns, so the two never drift), and the claims' lock rows."""
+    ddl = SCHEMA
+    for sqlite_words, postgres_words in _DIALECT:
+        ddl = ddl.replace(sqlite_words, postgres_words)
+    return ddl + CLAIM_LOCKS
+
 
 #: version N -> the function that brings a store at N to N + 1, in the caller's transaction (none yet:
 #: 5 is the first)
@@ -103,7 +62,7 @@ def set_up(conn: Any, sql: Any, schema: str, shown: str, create: bool) -> int:
                 "run a study into it first (powertrain run STUDY.yaml --db URL)"
             )
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
-        conn.execute(TABLES)
+        conn.execute(tables())
         conn.execute("INSERT INTO meta VALUES ('schema_version', %s)", (str(SCHEMA_VERSION),))
         return SCHEMA_VERSION
     (found,) = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()

@@ -22,18 +22,18 @@ from dataclasses import asdict
 from typing import Any
 
 from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record, outcome_columns
+from powertrain.store.base import ResultStore, begun_record
 from powertrain.store.claims import Heartbeat, check_claimable, lease_from_env
 from powertrain.store.pg_rows import (
     SERVER_NOW,
     gone_runs,
     insert_inference,
     insert_run,
-    record_of,
     warn_taken_over,
 )
 from powertrain.store.pg_schema import set_up
 from powertrain.store.pg_session import RETRY_S, PgSession, StoreUnreachable
+from powertrain.store.rows import SELECT_RECORD, outcome_columns, record_from_row
 
 log = logging.getLogger(__name__)
 
@@ -303,17 +303,15 @@ class PostgresStore(ResultStore):
 
     # -- reading ------------------------------------------------------------------------------------
     def runs(self, study: str | None = None) -> list[RunRecord]:
-        query = (
-            "SELECT id, study, run_key, setup, train, seed, status, hardware, provenance,"
-            " started_at, finished_at, outcome, stage, verdict FROM runs"
-        )
         if study is None:
-            rows = self._call(lambda c: c.execute(query + " ORDER BY id").fetchall())
+            rows = self._call(lambda c: c.execute(SELECT_RECORD + " ORDER BY id").fetchall())
         else:
             rows = self._call(
-                lambda c: c.execute(query + " WHERE study = %s ORDER BY id", (study,)).fetchall()
+                lambda c: c.execute(
+                    SELECT_RECORD + " WHERE study = %s ORDER BY id", (study,)
+                ).fetchall()
             )
-        return [record_of(r) for r in rows]
+        return [record_from_row(r) for r in rows]
 
     def eval_points(self, run_id: int) -> list[EvalPoint]:
         rows = self._call(
