@@ -131,10 +131,18 @@ class PgSession:
             finally:
                 self.depth = 0
 
-    def call(self, fn: Callable[[Any], T], *, tries: tuple[float, ...] | None = None) -> T:
+    def call(
+        self,
+        fn: Callable[[Any], T],
+        *,
+        tries: tuple[float, ...] | None = None,
+        one_statement: bool = False,
+    ) -> T:
         """``fn(connection)`` in one transaction, tried again on a new connection while the server is
         unreachable (waiting ``tries``, default ``retry_s``); StoreUnreachable when it stays so.
-        Inside ``atomic()`` a lost connection loses the whole block: it is raised, not retried."""
+        ``one_statement``: ``fn`` runs a single statement, its own transaction (one round trip, no
+        BEGIN and COMMIT around it). Inside ``atomic()`` a lost connection loses the whole block: it is
+        raised, not retried."""
         if self.closed:
             raise PowertrainError("the results store is closed")
         if self.depth:
@@ -151,6 +159,9 @@ class PgSession:
             if self._conn is None or self._conn.closed:
                 self._reconnect()
             try:
+                if one_statement:
+                    with self.lock:
+                        return fn(self.conn)
                 with self.transaction() as conn:
                     return fn(conn)
             except self.psycopg.OperationalError as exc:

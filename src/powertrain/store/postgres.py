@@ -58,6 +58,11 @@ class PostgresStore(ResultStore):
         return self.session.transaction()
 
     def _call(self, fn):
+        """``fn(connection)``: one statement, its own transaction."""
+        return self.session.call(fn, one_statement=True)
+
+    def _transaction(self, fn):
+        """``fn(connection)``: several statements, one transaction."""
         return self.session.call(fn)
 
     # -- studies ------------------------------------------------------------------------------------
@@ -81,7 +86,7 @@ class PostgresStore(ResultStore):
     # -- claims -------------------------------------------------------------------------------------
     def begin_run(self, spec, hardware, provenance) -> int:
         record = begun_record(spec, hardware, provenance)
-        run_id = self._call(lambda c: self._claim(c, spec, record))
+        run_id = self._transaction(lambda c: self._claim(c, spec, record))
         self._heartbeat.hold(run_id)
         return run_id
 
@@ -124,6 +129,7 @@ class PostgresStore(ResultStore):
                     (run_ids, RUNNING.value, str(self.owner)),
                 ),
                 tries=(0.5,),
+                one_statement=True,
             )
         except StoreUnreachable as exc:
             log.warning("could not beat the claims' heartbeat: %s", exc)
@@ -207,7 +213,7 @@ class PostgresStore(ResultStore):
             )
 
         try:
-            self._call(finish)
+            self._transaction(finish)
         except StoreUnreachable as exc:
             raise StoreUnreachable(
                 f"run {run_id} could not be recorded: {exc}. Nothing of it was written as finished:"
@@ -220,7 +226,7 @@ class PostgresStore(ResultStore):
             c.execute("DELETE FROM inference WHERE run_id = %s", (run_id,))
             insert_inference(c, run_id, results)
 
-        self._call(replace)
+        self._transaction(replace)
 
     def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
         def copy(c) -> int | None:
@@ -241,7 +247,7 @@ class PostgresStore(ResultStore):
             insert_inference(c, run_id, inference)
             return run_id
 
-        return self._call(copy)
+        return self._transaction(copy)
 
     # -- machines -----------------------------------------------------------------------------------
     def save_idle(self, host: str, measurement: dict[str, Any]) -> None:
