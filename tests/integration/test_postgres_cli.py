@@ -57,7 +57,7 @@ def assert_each_run_once(server, url: str, count: int) -> list[tuple]:
 def test_three_processes_on_one_postgres_study_train_each_run_once_and_none_fails(
     tmp_path, pg_url, postgres_server
 ):
-    path = write(tmp_path, {**SLOW, "task": {**SLOW["task"], "max_epochs": 4}})
+    path = write(tmp_path, QUICK)
     procs = [start(str(path), "--db", pg_url, "--json") for _ in range(3)]
     results = [p.communicate(timeout=300) for p in procs]
     for proc, (_out, err) in zip(procs, results, strict=True):
@@ -146,6 +146,15 @@ def test_import_ls_report_simulate_predict_and_merge_on_a_postgres_study_never_s
             assert b"pw-XYZZY" not in file.read_bytes(), file
     with open_store(tmp_path / "home.db") as home:
         assert len(home.runs("paper")) == 9
+
+
+def test_a_live_search_runs_on_a_postgres_study_and_keeps_its_cost_there(tmp_path, pg_url):
+    done = powertrain("run", str(write(tmp_path, QUICK)), "--db", pg_url, "--strategy", "halving")
+    assert done.returncode == 0, done.stderr
+    assert "search halving on par" in done.stderr
+    with open_store(pg_url) as store:
+        assert store.search_costs()["par"]["study"] == "par"
+        assert store.runs("par") and all(r.outcome.verdict for r in store.runs("par"))
 
 
 def test_track_writes_a_users_own_loop_to_postgres(pg_url):

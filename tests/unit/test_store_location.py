@@ -136,3 +136,11 @@ def test_a_slurm_run_is_compared_as_its_chip_in_its_partition_not_its_node():
     job = {"cluster": "hpc", "partition": "gpu", "node": "gpu07"}
     assert slurm_machine_label({"gpu_model": "A100", "cpu_model": "Xeon"}, job) == "A100 on hpc/gpu"
     assert slurm_machine_label({"cpu_model": "Xeon"}, {"node": "n1"}) == "Xeon on a SLURM cluster"
+
+
+def test_a_postgres_url_without_the_driver_says_how_to_install_it(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg were not installed
+    with pytest.raises(PowertrainError, match=r"pip install 'powertrain\[postgres\]'"):
+        open_store("postgresql://u@127.0.0.1:1/db")
