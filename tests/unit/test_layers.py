@@ -21,6 +21,7 @@ LAYERS = [
         "measure",
         "command",
         "hardware",
+        "slurm",  # the SLURM job a run is in: its share (--shard auto), its job and node
         "power_limit",
         "records",
     ],  # measuring, and what a run records
