@@ -7,15 +7,8 @@ import json
 
 import click
 
+from powertrain.cli.options import db_option as _db
 from powertrain.errors import PowertrainError
-
-_db = click.option(
-    "--db",
-    "db_path",
-    type=click.Path(),
-    default=None,
-    help="Results store (default runs/powertrain.db).",
-)
 
 
 def _settings(pairs: tuple[str, ...]) -> dict[str, float | str]:
@@ -137,10 +130,10 @@ def import_cmd(csv_file, study_name, target, db_path) -> None:
     """Import evaluation points recorded elsewhere (CSV: seed, epoch or step, energy_j, val_accuracy;
     optional elapsed_s, machine, method; other columns are setup axes). All of it, or nothing."""
     from powertrain.search.importer import import_csv
-    from powertrain.store import DEFAULT_DB
+    from powertrain.store import locate
 
-    n = import_csv(csv_file, study_name, target, db_path or DEFAULT_DB)
-    click.echo(f"{n} runs imported as study {study_name!r} into {db_path or DEFAULT_DB}")
+    n = import_csv(csv_file, study_name, target, db_path)
+    click.echo(f"{n} runs imported as study {study_name!r} into {locate(db_path)}")
 
 
 def register_search_commands(group: click.Group) -> None:

@@ -28,6 +28,7 @@ LAYERS = [
         "command",
         "leftovers",
         "hardware",
+        "slurm",  # the SLURM job a run is in: its share (--shard auto), its job and node
         "power_limit",
         "records",
     ],  # measuring, and what a run records

@@ -44,7 +44,11 @@ class _RunCommand(click.Command):
     "(default: the study's search:, else grid). The search's cost is printed at the end.",
 )
 @click.option("--workers", type=POSITIVE_COUNT, help="Runs at once here (default: the study's).")
-@click.option("--shard", help="i/N: run only the i-th of N shares of the study (0-based).")
+@click.option(
+    "--shard",
+    help="i/N: run only the i-th of N shares of the study (0-based); auto: this SLURM array task's "
+    "share (no shard is needed with a shared postgresql:// store).",
+)
 @click.option("--executor", default="local", help="local (default) or ray.")
 @click.option("--address", help="With --executor ray: the cluster (auto: the one running here).")
 @click.option("--gpus-per-run", type=COUNT_OR_FRACTION, help="With --executor ray: GPUs per run.")
@@ -68,7 +72,7 @@ def run(
     from powertrain.meters.detect import detect_meters
     from powertrain.progress import ProgressReporter
     from powertrain.search.run import run_with_search
-    from powertrain.store import DEFAULT_DB, open_store
+    from powertrain.store import locate, open_store
     from powertrain.study.config import load_study
     from powertrain.study.executors import make_executor
     from powertrain.study.plan import parse_shard
@@ -78,9 +82,9 @@ def run(
     method = measurement_label(
         {c.value: m.provenance.to_dict() for c, m in detection.meters.items()}
     )
-    log.debug("meters: %s; store: %s", method, db_path or DEFAULT_DB)
+    db = str(locate(db_path))  # a URL's password masked: what may be printed
+    log.debug("meters: %s; store: %s", method, db)
     reporter = ProgressReporter(method=method) if verbosity() >= 0 else None
-    db = str(db_path or DEFAULT_DB)
     executor = make_executor(study, detection=detection, **parallel)
     with open_store(db_path) as store:
         try:

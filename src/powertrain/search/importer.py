@@ -213,20 +213,19 @@ def write_runs(store, study: str, runs: list[ImportedRun], target: float, source
         store.finish_run(run_id, outcome(run, target))
 
 
-def import_csv(path: str | Path, study: str, target: float, db_path: str | Path) -> int:
-    """Import ``path`` as ``study`` into the SQLite store at ``db_path``; all of it, or nothing.
-    Returns the number of runs imported."""
-    from powertrain.store.sqlite import SqliteStore
+def import_csv(path: str | Path, study: str, target: float, db_path: str | Path | None) -> int:
+    """Import ``path`` as ``study`` into the store ``db_path`` names (a file or a postgresql:// URL;
+    the default store when None); all of it, or nothing. Returns the number of runs imported."""
+    from powertrain.store import open_store
 
     if not (isinstance(target, float | int) and 0 < target <= 1):
         raise PowertrainError(f"--target must be an accuracy in (0, 1], got {target}")
     runs = read_csv(path)
-    if Path(db_path).is_file():
-        with SqliteStore(db_path) as existing:
-            if any(s["name"] == study for s in existing.studies()):
-                raise PowertrainError(
-                    f"the store already has a study named {study!r}; import under another --study"
-                )
-    with SqliteStore(db_path) as store, store.atomic():  # all runs, or none
-        write_runs(store, study, runs, float(target), Path(path).name)
+    with open_store(db_path) as store:
+        if any(s["name"] == study for s in store.studies()):
+            raise PowertrainError(
+                f"the store already has a study named {study!r}; import under another --study"
+            )
+        with store.atomic():  # all runs, or none
+            write_runs(store, study, runs, float(target), Path(path).name)
     return len(runs)

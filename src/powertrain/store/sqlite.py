@@ -16,6 +16,13 @@ from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
 from powertrain.store.base import ResultStore, begun_record
 from powertrain.store.claims import Heartbeat, check_claimable
 from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
+from powertrain.store.rows import (
+    RECORD_COLUMNS,
+    SELECT_RECORD,
+    outcome_columns,
+    record_from_row,
+    record_values,
+)
 from powertrain.store.sqlite_open import check_path, connect, probe_version, writable
 
 OPEN_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, None)  # waits between tries at opening the file
@@ -149,25 +156,9 @@ class SqliteStore(ResultStore):
     @staticmethod
     def _insert_run(db: sqlite3.Connection, r: RunRecord, owner: str | None = None) -> int:
         cursor = db.execute(
-            "INSERT INTO runs (study, run_key, setup, train, seed, status, hardware, provenance,"
-            " started_at, finished_at, stage, owner, heartbeat_at, outcome, verdict)"
+            f"INSERT INTO runs ({RECORD_COLUMNS}, owner, heartbeat_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                r.study,
-                r.run_key,
-                json.dumps(r.setup),
-                json.dumps(r.train),
-                r.seed,
-                r.status.value,
-                json.dumps(r.hardware),
-                json.dumps(r.provenance),
-                r.started_at,
-                r.finished_at,
-                r.stage.value,
-                owner,
-                time.time() if owner else None,
-                *_outcome_columns(r.outcome),
-            ),
+            (*record_values(r), owner, time.time() if owner else None),
         )
         return int(cursor.lastrowid)
 
@@ -207,7 +198,7 @@ class SqliteStore(ResultStore):
                 " WHERE id = ? AND status = ?",
                 (
                     outcome.status.value,
-                    *_outcome_columns(outcome),
+                    *outcome_columns(outcome),
                     time.time(),
                     run_id,
                     RUNNING.value,
@@ -252,33 +243,12 @@ class SqliteStore(ResultStore):
         return [json.loads(r) for (r,) in rows.fetchall()]
 
     def runs(self, study: str | None = None) -> list[RunRecord]:
-        query = (
-            "SELECT id, study, run_key, setup, train, seed, status, hardware, provenance, started_at,"
-            " finished_at, outcome, stage, verdict FROM runs"
-        )
         rows = (
-            self.db.execute(query + " WHERE study = ? ORDER BY id", (study,))
+            self.db.execute(SELECT_RECORD + " WHERE study = ? ORDER BY id", (study,))
             if study is not None
-            else self.db.execute(query + " ORDER BY id")
+            else self.db.execute(SELECT_RECORD + " ORDER BY id")
         )
-        return [
-            RunRecord(
-                id=r[0],
-                study=r[1],
-                run_key=r[2],
-                setup=json.loads(r[3]),
-                train=json.loads(r[4]),
-                seed=r[5],
-                status=r[6],
-                hardware=json.loads(r[7]),
-                provenance=json.loads(r[8]),
-                started_at=r[9],
-                finished_at=r[10],
-                outcome=RunOutcome(**json.loads(r[11]), verdict=r[13]) if r[11] else None,
-                stage=r[12],
-            )
-            for r in rows.fetchall()
-        ]
+        return [record_from_row(r) for r in rows.fetchall()]
 
     def eval_points(self, run_id: int) -> list[EvalPoint]:
         rows = self.db.execute(
@@ -322,14 +292,6 @@ class SqliteStore(ResultStore):
         if self._db is not None:
             self._db.close()
             self._db = None
-
-
-def _outcome_columns(outcome: RunOutcome | None) -> tuple[str | None, str | None]:
-    """An outcome as the ``outcome`` (JSON) and ``verdict`` columns: the verdict in its own."""
-    if outcome is None:
-        return None, None
-    fields = outcome.to_dict()
-    return json.dumps({k: v for k, v in fields.items() if k != "verdict"}), fields["verdict"]
 
 
 class _Transaction:
