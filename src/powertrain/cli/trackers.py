@@ -69,7 +69,9 @@ def observing(study_log_to, log_to, port: int | None, addr: str) -> Iterator[obj
 
     named = parse_log_to(study_log_to, "log_to")
     tools = {n.tool for n in named}  # the command line adds tools, the study's settings stand
-    fanout = loggers([*named, *(t for t in parse_log_to(log_to, "--log-to") if t.tool not in tools)])
+    fanout = loggers(
+        [*named, *(t for t in parse_log_to(log_to, "--log-to") if t.tool not in tools)]
+    )
     with metrics_endpoint(port, addr) as endpoint:
         observers = Observers([o for o in (fanout, endpoint) if o])
         try:
