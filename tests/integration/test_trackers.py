@@ -147,10 +147,19 @@ def test_wandb_offline_run_has_the_stores_figures(tmp_path, meters, clock, monke
     assert summary["powertrain.status"] == "reached" and logged["exit_code"] == 0
 
 
-def test_a_misconfigured_tracker_warns_once_and_the_run_is_recorded(
-    tmp_path, meters, clock, monkeypatch, caplog
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("where", ["nosuchscheme://nowhere", "http://127.0.0.1:{port}"])
+def test_a_misconfigured_or_down_tracker_warns_once_and_the_run_is_recorded(
+    where, tmp_path, meters, clock, monkeypatch, caplog
 ):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://nowhere")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", where.format(port=free_port()))  # nothing listens
     with caplog.at_level(logging.WARNING):
         record, points = tracked_run(tmp_path / "runs.db", meters, clock, ["mlflow"])
     assert record.status == REACHED and len(points) == 3
