@@ -92,6 +92,9 @@ class RunOutcome:
     error: str | None = None
     task_test_accuracies: dict[str, float] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)  # what went wrong with the run's figures
+    #: A distributed run's figures per node (host, ranks, GPUs, joules and method per component, who
+    #: read each); empty for one process. ``energy_j`` is their sum (``tracking/combine.py``).
+    nodes: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))

@@ -23,6 +23,8 @@ from typing import Any, Literal
 from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, DIVERGED, FAILED, REACHED, EvalPoint, RunOutcome
 from powertrain.tracking import checks
+from powertrain.tracking import job as job_
+from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import store as db_
 from powertrain.train.stopping import Diverged, TargetReached, first_stop, status_of
 
@@ -36,7 +38,12 @@ class Tracker:
     ``if_finished``: what to do when this (study, setup, seed, target) already finished in the store:
     ``"refuse"`` (a PowertrainError, the default) or ``"skip"`` (the run records nothing, ``skipped``
     is True and ``evaluate`` returns True at once). A failed run is run again with ``retry_failed``;
-    a run that was interrupted (never finished) is always begun afresh."""
+    a run that was interrupted (never finished) is always begun afresh.
+
+    In a distributed job (torchrun, SLURM, Lightning's DDP: ``tracking/ranks.py``) every rank enters
+    the same block: rank 0 writes the one run, the others only measure their share and receive rank
+    0's stop decision at each ``evaluate`` (``tracking/job.py``); ``rank_timeout_s`` bounds how long a
+    rank waits for the others there."""
 
     def __init__(
         self,
@@ -54,6 +61,7 @@ class Tracker:
         handlers: Iterable[Handler] = (),
         if_finished: Literal["refuse", "skip"] = "refuse",
         retry_failed: bool = False,
+        rank_timeout_s: float = job_.DEFAULT_TIMEOUT_S,
     ) -> None:
         self.study = checks.study(study)
         self.setup = checks.setup(setup)
@@ -66,9 +74,12 @@ class Tracker:
         self.detection, self.if_finished, self.retry_failed = detection, if_finished, retry_failed
         self.handlers = [Diverged(), TargetReached(self.targets), *handlers]
         self.run_key = db_.run_key(self.setup, self.train, self.seed, self.targets)
+        self.rank_timeout_s = checks.number(rank_timeout_s, "rank_timeout_s")
         self.run: TrackedRun | None = None
 
     def start(self) -> TrackedRun:
+        if not ranks_.current().leader:  # another rank of the job: rank 0 writes the run
+            return TrackedRun(self, None, False)
         store, owned = db_.open_db(self.db)
         try:
             db_.save_study(store, db_.study_config(self.study, self.targets, self.model, self.data))
@@ -113,7 +124,8 @@ def track(
     **options: Any,
 ) -> Tracker:
     """Track one run of your own loop; see ``Tracker`` for the options (``db``, ``train``, ``model``,
-    ``data``, ``device``, ``detection``, ``handlers``, ``if_finished``, ``retry_failed``)."""
+    ``data``, ``device``, ``detection``, ``handlers``, ``if_finished``, ``retry_failed``,
+    ``rank_timeout_s``)."""
     return Tracker(study, setup, seed, target, **options)
 
 
@@ -130,24 +142,34 @@ class TrackedRun:
         self._reached: EvalPoint | None = None
         self._end_reason: str | None = None
         self._test: float | None = None
+        self.ranks = ranks_.current()
+        self._job: job_.Job | None = None
+        self._linked = False  # whether the job (if any) was looked for: at the first evaluate
         self._open_meters(tracker)
+        self.run_id = None
         try:
             hardware, provenance = self._describe()
-            self.run_id = db_.begin_run(
-                store,
-                tracker.study,
-                tracker.run_key,
-                tracker.setup,
-                tracker.train,
-                tracker.seed,
-                hardware,
-                provenance,
-                tracker.retry_failed,
-            )
+            if self.ranks.leader:
+                self.run_id = self._begin(store, hardware, provenance)
             self.monitor.begin("run")
+            self._gpu_start_j = job_.gpu_baseline(self.detection.meters)
         except BaseException:
             self._release(store=False)  # the Tracker closes the store it opened
             raise
+
+    def _begin(self, store, hardware: dict, provenance: dict) -> int:
+        tracker = self.tracker
+        return db_.begin_run(
+            store,
+            tracker.study,
+            tracker.run_key,
+            tracker.setup,
+            tracker.train,
+            tracker.seed,
+            hardware,
+            provenance,
+            tracker.retry_failed,
+        )
 
     @classmethod
     def skipped_run(cls, tracker: Tracker, record) -> TrackedRun:
@@ -202,22 +224,85 @@ class TrackedRun:
         self._check_open()
         accuracies = checks.accuracies(val_accuracy, self.tracker.targets)
         n = len(self.points) + 1
+        fields = {
+            "index": n - 1,
+            "step": checks.count(step, "step", n),
+            "epoch": float(n if epoch is None else checks.number(epoch, "epoch")),
+            "samples_seen": checks.count(samples_seen, "samples_seen", 0),
+            "train_loss": None if train_loss is None else checks.number(train_loss, "train_loss"),
+            "val_accuracy": sum(accuracies.values()) / len(accuracies),
+            "task_accuracies": accuracies,
+        }
         so_far = self.monitor.read("run")  # after the user's evaluation: its cost counts
-        point = EvalPoint(
-            index=n - 1,
-            step=checks.count(step, "step", n),
-            epoch=float(n if epoch is None else checks.number(epoch, "epoch")),
-            samples_seen=checks.count(samples_seen, "samples_seen", 0),
-            train_loss=None if train_loss is None else checks.number(train_loss, "train_loss"),
-            val_accuracy=sum(accuracies.values()) / len(accuracies),
-            elapsed_s=so_far.duration_s,
-            energy_j=dict(so_far.energy_j),
-            task_accuracies=accuracies,
-        )
+        job = self._linked_job()
+        if job is None:
+            self._record(EvalPoint(**fields, elapsed_s=so_far.duration_s, energy_j=dict(so_far.energy_j)))
+        elif self.ranks.leader:
+            self._lead(job, job_.POINT, so_far, fields)
+        else:
+            self._follow(job, job_.POINT, so_far)
+        return self.should_stop
+
+    def _record(self, point: EvalPoint) -> None:
         self.points.append(point)
         self.store.add_eval_point(self.run_id, point)
         self._apply_handlers(point)
-        return self.should_stop
+
+    # -- a distributed job: rank 0 leads, the others follow (tracking/job.py) ------------------------
+    def _linked_job(self) -> job_.Job | None:
+        """The link to the job's other ranks, looked for at the first evaluate (torch.distributed may
+        come up after the block began: Lightning starts it in ``fit``); None for one process."""
+        if not self._linked:
+            self._linked = True
+            info = ranks_.current()
+            if info.leader != self.ranks.leader:
+                raise PowertrainError(
+                    f"this process began the run as {self.ranks.describe()}, but is now "
+                    f"{info.describe()}: enter the tracked block in every rank's own process"
+                )
+            self.ranks = info
+            self._job = job_.link(
+                info,
+                self.tracker.run_key,
+                self.detection.meters,
+                self._gpu_start_j,
+                self.tracker.rank_timeout_s,
+            )
+        if self._job is not None and not self._job.open:
+            raise job_.RanksLost("the link to the job's other ranks is closed; the run has ended")
+        return self._job
+
+    def _lead(self, job: job_.Job, kind: str, so_far, fields: dict | None):
+        """Rank 0: gather every rank's figures, record the point (or, closing, the outcome) and send
+        every rank the decision; a misuse is every rank's error."""
+        messages = job.gather(kind, job.reading(so_far), len(self.points))
+        decision = job_.Decision(error="rank 0 failed at this exchange")
+        try:
+            problem = job.problem(messages)
+            if problem is not None:
+                decision = job_.Decision(error=problem)
+                raise PowertrainError(problem)
+            combined = job.combine(messages)
+            if fields is None:  # closing: the outcome is the decision, sent once it is recorded
+                decision = None
+                return combined
+            point = EvalPoint(**fields, elapsed_s=so_far.duration_s, energy_j=combined.energy_j)
+            self._record(point)
+            decision = job_.Decision(point, self.status, self.stop_reason)
+        finally:
+            if decision is not None:
+                job.decide(decision)
+
+    def _follow(self, job: job_.Job, kind: str, so_far) -> None:
+        """Another rank: send this rank's figures, take rank 0's decision."""
+        job.gather(kind, job.reading(so_far), len(self.points))
+        decision = job.decide()
+        if decision.error is not None:
+            raise PowertrainError(f"rank 0 ended the run: {decision.error}")
+        if decision.point is not None:
+            self.points.append(decision.point)
+        self.status, self.stop_reason = decision.status, decision.stop_reason
+        self.outcome = decision.outcome or self.outcome
 
     def _apply_handlers(self, point: EvalPoint) -> None:
         if self.status is not None:  # already stopped: later points are kept, the verdict is not
@@ -260,14 +345,50 @@ class TrackedRun:
             total = self.monitor.end("run")
             if exc is not None and not isinstance(exc, Exception):
                 return None
-            self.outcome = self._outcome(total, exc)
-            self._save_timeline()
-            self.store.finish_run(self.run_id, self.outcome)
-            return self.outcome
+            job = self._job if self._job is not None and self._job.open and exc is None else None
+            if not self.ranks.leader:
+                if job is not None:  # a rank that failed leaves at once: its exit ends the job
+                    self._follow(job, job_.CLOSE, total)
+                return self.outcome
+            return self._finish(job, total, exc)
         finally:
             self._release()
 
-    def _outcome(self, total, exc: BaseException | None) -> RunOutcome:
+    def _finish(self, job: job_.Job | None, total, exc: BaseException | None) -> RunOutcome:
+        """Rank 0's end of the run: the ranks' figures added up where they all answered."""
+        lost, combined = None, None
+        try:
+            if job is not None:
+                combined = self._lead(job, job_.CLOSE, total, None)
+        except PowertrainError as error:  # a rank died, hangs or left early: the run failed
+            exc = lost = error
+        self.outcome = self._outcome(total, exc, *self._figures(total, combined))
+        self._save_timeline()
+        self.store.finish_run(self.run_id, self.outcome)
+        if combined is not None:  # every rank waits for the outcome
+            job.decide(job_.Decision(outcome=self.outcome))
+        if lost is not None:
+            raise lost
+        return self.outcome
+
+    def _figures(self, total, combined) -> tuple[dict, list, list[str]]:
+        """(energy per component, the per-node breakdown, notes on them) for the outcome: the ranks'
+        figures at the close, else at the last exchange they all answered, else rank 0's own."""
+        if self._job is None:
+            return dict(total.energy_j), [], []
+        if combined is not None:
+            return dict(combined.energy_j), combined.nodes, []
+        last = self._job.last
+        if last is None:
+            note = "rank 0's own figures only: the run ended before the ranks exchanged any"
+            return dict(total.energy_j), [], [note]
+        note = (
+            f"the ranks' figures as of evaluation {len(self.points)}, the last every rank answered: "
+            "what the job used after it is not counted"
+        )
+        return dict(last.energy_j), last.nodes, [note]
+
+    def _outcome(self, total, exc, energy_j: dict, nodes: list, notes: list[str]) -> RunOutcome:
         error = None
         if exc is not None:
             status, reason = FAILED, "an exception ended the run"
@@ -284,8 +405,8 @@ class TrackedRun:
         return RunOutcome(
             status=status,
             stop_reason=reason,
-            total_energy_j=total.total_energy_j,
-            energy_j=dict(total.energy_j),
+            total_energy_j=sum(energy_j.values()),
+            energy_j=energy_j,
             duration_s=total.duration_s,
             steps=last.step if last else 0,
             final_val_accuracy=last.val_accuracy if last else None,
@@ -295,7 +416,8 @@ class TrackedRun:
             steps_to_target=reached.step if reached and status == REACHED else None,
             error=error,
             task_test_accuracies=getattr(self, "_test_tasks", {}) if self._test is not None else {},
-            faults=list(total.faults),  # a counter reset travels with the figure
+            faults=[*total.faults, *notes],  # a counter reset travels with the figure
+            nodes=nodes,
         )
 
     def _save_timeline(self) -> None:
