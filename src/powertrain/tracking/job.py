@@ -10,6 +10,8 @@ link on every rank; so does a failed one.
 
 from __future__ import annotations
 
+import signal
+import threading
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -173,3 +175,31 @@ def link(
             "up the ranks' energy and send every rank the same stop decision"
         )
     return Job(info, run_key, meters, gpu_start_j, timeout_s)
+
+
+class JobStopped(PowertrainError):
+    """SIGTERM reached rank 0: the launcher or the scheduler is stopping the job."""
+
+
+def _raise_stopped(signum, frame) -> None:
+    raise JobStopped(
+        "SIGTERM: the launcher or the scheduler stopped the job (under torchrun, another rank "
+        "failed or died)"
+    )
+
+
+def stop_on_sigterm():
+    """On rank 0, turn SIGTERM into JobStopped so that the run is recorded as failed with that reason
+    before the process ends (a launcher sends it to every rank when one dies). Only where SIGTERM has
+    its default action and in the main thread; returns what ``restore_sigterm`` puts back, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    return signal.SIG_DFL
+
+
+def restore_sigterm(previous) -> None:
+    if previous is not None and signal.getsignal(signal.SIGTERM) is _raise_stopped:
+        signal.signal(signal.SIGTERM, previous)

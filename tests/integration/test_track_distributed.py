@@ -1,0 +1,106 @@
+"""track() in a torchrun job (gloo on CPU): one run per (setup, seed), written by rank 0, the same stop
+decision on every rank, every device counted once, misuse and a killed rank ending the run clearly.
+
+Each test launches one small job (~20 s on 2 cores: starting torch in every rank dominates)."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from powertrain.records import FAILED, REACHED
+from powertrain.store import open_store
+from tests.distributed_helpers import (
+    JOB_TIMEOUT_S,
+    SCRIPT,
+    free_port,
+    job_env,
+    ranks_seen,
+    run_job,
+    torchrun_command,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.distributed]
+
+
+def only_run(db):
+    with open_store(db) as store:
+        [record] = store.runs()
+        return record, store.eval_points(record.id)
+
+
+def test_two_ranks_one_run_one_decision_and_each_gpu_once(tmp_path):
+    """A fake node of two GPUs (300 W + 100 W) both ranks see: the run draws ~400 W, not 800 W (each
+    rank counting the node) nor 300 W (each rank its own GPU, rank 0's kept)."""
+    code, output, seen = run_job(
+        tmp_path / "out", tmp_path / "s.db", "--init-after", gpus="GPU-a:300,GPU-b:100"
+    )
+    assert code == 0, output
+    assert seen[0]["decisions"] == seen[1]["decisions"] == [False, False, False, True]
+    assert seen[0]["outcome"] == seen[1]["outcome"] == "reached"
+    record, points = only_run(tmp_path / "s.db")
+    assert record.status == REACHED and len(points) == 4
+    o = record.outcome
+    assert o.energy_j["gpu"] / o.duration_s == pytest.approx(400, rel=0.05)
+    [node] = o.nodes
+    assert node["ranks"] == [0, 1] and node["gpus"] == ["GPU-a", "GPU-b"]
+    assert "summed over ranks [0, 1]" in node["read_by"]["cpu"]  # each rank's own processes
+    assert o.energy_j["cpu"] > 0 and o.energy_to_target_j == pytest.approx(points[-1].total_energy_j)
+
+
+def test_two_nodes_of_two_ranks_add_every_gpu_once(tmp_path):
+    """Two torchrun "nodes" on a localhost rendezvous, 4 ranks, each node with its own fake GPUs."""
+    db, out, port = tmp_path / "s.db", tmp_path / "out", free_port()
+    out.mkdir()
+    gpus = ["GPU-a:300,GPU-b:100", "GPU-c:200,GPU-d:50"]
+    jobs = [
+        subprocess.Popen(
+            torchrun_command(
+                2, str(SCRIPT), "--db", str(db), "--out", str(out),
+                nnodes=2, node_rank=i, port=port,
+            ),
+            env=job_env(gpus[i]),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for i in (0, 1)
+    ]  # fmt: skip
+    outputs = [job.communicate(timeout=JOB_TIMEOUT_S)[0] for job in jobs]
+    assert [job.returncode for job in jobs] == [0, 0], outputs
+    seen = ranks_seen(out)
+    assert sorted(seen) == [0, 1, 2, 3]
+    assert {tuple(s["decisions"]) for s in seen.values()} == {(False, False, False, True)}
+    record, _ = only_run(db)
+    o = record.outcome
+    assert [n["ranks"] for n in o.nodes] == [[0, 1], [2, 3]]
+    assert [n["gpus"] for n in o.nodes] == [["GPU-a", "GPU-b"], ["GPU-c", "GPU-d"]]
+    for node, watts in zip(o.nodes, (400, 250), strict=True):
+        assert node["energy_j"]["gpu"] / o.duration_s == pytest.approx(watts, rel=0.1)
+    assert o.energy_j["gpu"] == pytest.approx(sum(n["energy_j"]["gpu"] for n in o.nodes))
+
+
+def test_ranks_passing_different_seeds_get_one_clear_error_not_a_hang(tmp_path):
+    code, output, seen = run_job(tmp_path / "out", tmp_path / "s.db", "--seed-per-rank")
+    assert code != 0
+    assert "rank 1 tracks another run than rank 0" in seen[0]["error"]
+    assert "rank 1 tracks another run" in output  # rank 0's one line, as the user sees it
+    record, _ = only_run(tmp_path / "s.db")
+    assert record.status == FAILED and "same setup, seed and target" in record.outcome.error
+
+
+def test_a_killed_rank_fails_the_run_keeping_its_points_and_a_rerun_records_it_once(tmp_path):
+    db = tmp_path / "s.db"
+    code, output, seen = run_job(tmp_path / "a", db, "--die-at", "3", "--timeout", "30")
+    assert code != 0
+    record, points = only_run(db)
+    assert record.status == FAILED
+    assert "did not answer" in record.outcome.error or "SIGTERM" in record.outcome.error
+    assert len(points) == 2  # the points every rank answered are kept
+    assert any("the last every rank answered" in f for f in record.outcome.faults)
+
+    code, output, seen = run_job(tmp_path / "b", db, "--retry-failed")
+    assert code == 0, output
+    record, points = only_run(db)  # one run, not two
+    assert record.status == REACHED and len(points) == 4
