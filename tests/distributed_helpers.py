@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-SCRIPT = ROOT / "tests" / "fakes" / "ddp_script.py"
+SCRIPT = ROOT / "tests" / "scripts" / "ddp_track.py"
 #: A job of a few tiny steps takes ~20 s here (starting torch in every rank); a hang ends at this.
 JOB_TIMEOUT_S = 240
 
@@ -46,7 +46,9 @@ def torchrun_command(nproc: int, *args: str, nnodes: int = 1, node_rank: int = 0
     return [*launcher, *args]
 
 
-def run_job(out: Path, db: Path, *args: str, nproc: int = 2, gpus: str | None = None, script=SCRIPT):
+def run_job(
+    out: Path, db: Path, *args: str, nproc: int = 2, gpus: str | None = None, script=SCRIPT
+):
     """One single-node job of ``nproc`` ranks; (return code, output, what each rank saw)."""
     out.mkdir(parents=True, exist_ok=True)
     command = torchrun_command(nproc, str(script), "--db", str(db), "--out", str(out), *args)
@@ -58,5 +60,6 @@ def run_job(out: Path, db: Path, *args: str, nproc: int = 2, gpus: str | None = 
 
 def ranks_seen(out: Path) -> dict[int, dict]:
     return {
-        int(p.stem.split("-")[1]): json.loads(p.read_text()) for p in sorted(out.glob("rank-*.json"))
+        int(p.stem.split("-")[1]): json.loads(p.read_text())
+        for p in sorted(out.glob("rank-*.json"))
     }

@@ -46,7 +46,9 @@ def test_two_ranks_one_run_one_decision_and_each_gpu_once(tmp_path):
     [node] = o.nodes
     assert node["ranks"] == [0, 1] and node["gpus"] == ["GPU-a", "GPU-b"]
     assert "summed over ranks [0, 1]" in node["read_by"]["cpu"]  # each rank's own processes
-    assert o.energy_j["cpu"] > 0 and o.energy_to_target_j == pytest.approx(points[-1].total_energy_j)
+    assert o.energy_j["cpu"] > 0 and o.energy_to_target_j == pytest.approx(
+        points[-1].total_energy_j
+    )
 
 
 def test_two_nodes_of_two_ranks_add_every_gpu_once(tmp_path):

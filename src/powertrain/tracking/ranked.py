@@ -87,3 +87,10 @@ class RankedRun:
             "what the job used after it is not counted"
         )
         return dict(last.energy_j), last.nodes, [note]
+
+    def __reduce__(self):
+        raise PowertrainError(
+            "a tracked run cannot be sent to another process (Lightning's strategy='ddp_spawn' and "
+            "torch.multiprocessing.spawn pickle the callbacks): use strategy='ddp' or launch with "
+            "torchrun, so that every rank enters the `with powertrain.track(...)` block itself"
+        )
