@@ -25,6 +25,7 @@ from powertrain.search.cost import search_cost
 from powertrain.search.live import LiveSearch, search_with_strategy
 from powertrain.search.predict import PRIOR_C, LivePredictedStop, shape_prior
 from powertrain.search.strategies import STRATEGIES, make_strategy
+from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv
 from powertrain.study.executors.local import LocalExecutor
 from powertrain.study.executors.workers import WorkersExecutor
@@ -52,7 +53,7 @@ def search_config(study: StudyConfig, strategy: str | None = None) -> SearchConf
 
 def search_study(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     *,
     strategy: str | None = None,
     reporter=None,
@@ -133,7 +134,7 @@ def _check_executor(config: SearchConfig, executor) -> None:
         )
 
 
-def predicted_stops(study: StudyConfig, store, config: SearchConfig):
+def predicted_stops(study: StudyConfig, store: ResultStore, config: SearchConfig):
     """The stop-handler hook: with ``predict_stop``, a fresh predicted stop for every run (its shape
     prior from the study's finished curves); else none."""
     p = config.predict_stop
@@ -146,7 +147,12 @@ def predicted_stops(study: StudyConfig, store, config: SearchConfig):
 
 
 def _grid(
-    study: StudyConfig, store, env: RunEnv, reporter, retry_failed: bool, executor=None
+    study: StudyConfig,
+    store: ResultStore,
+    env: RunEnv,
+    reporter,
+    retry_failed: bool,
+    executor=None,
 ) -> LiveSearch:
     """Today's ``run``: every (setup, seed); its cost is every run it started. On workers, a
     predicted stop is decided in the coordinator."""
@@ -179,7 +185,9 @@ def _grid(
     return LiveSearch(cost, result=result)
 
 
-def run_with_search(study: StudyConfig, store, *, strategy: str | None = None, **options):
+def run_with_search(
+    study: StudyConfig, store: ResultStore, *, strategy: str | None = None, **options
+):
     """What ``powertrain run`` calls: ``run_study`` as ever when neither ``strategy`` nor the study's
     ``search:`` is given; else ``search_study``. ``(StudyResult, SearchCost or None)``."""
     from powertrain.study.runner import StudyResult
