@@ -9,6 +9,7 @@ import subprocess
 
 import pytest
 
+from powertrain import build_report
 from powertrain.records import FAILED, REACHED
 from powertrain.store import open_store
 from tests.distributed_helpers import (
@@ -46,6 +47,7 @@ def test_two_ranks_one_run_one_decision_and_each_gpu_once(tmp_path):
     [node] = o.nodes
     assert node["ranks"] == [0, 1] and node["gpus"] == ["GPU-a", "GPU-b"]
     assert "summed over ranks [0, 1]" in node["read_by"]["cpu"]  # each rank's own processes
+    assert "read once per node" in record.provenance["gpu"]["details"]["distributed"]
     assert o.energy_j["cpu"] > 0 and o.energy_to_target_j == pytest.approx(
         points[-1].total_energy_j
     )
@@ -106,3 +108,8 @@ def test_a_killed_rank_fails_the_run_keeping_its_points_and_a_rerun_records_it_o
     assert code == 0, output
     record, points = only_run(db)  # one run, not two
     assert record.status == REACHED and len(points) == 4
+
+    code, output, seen = run_job(tmp_path / "c", db, "--if-finished", "skip")
+    assert code == 0, output  # rank 0 skips the finished run, and rank 1 stops with it
+    assert seen[1]["decisions"] == [True] and seen[1]["skipped"] and seen[1]["outcome"] == "reached"
+    assert only_run(db)[0].id == record.id

@@ -37,6 +37,7 @@ def main() -> None:
     parser.add_argument("--init-after", action="store_true")
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--retry-failed", action="store_true")
+    parser.add_argument("--if-finished", default="refuse")
     args = parser.parse_args()
 
     if not args.init_after:
@@ -54,12 +55,13 @@ def main() -> None:
             device="cpu",
             rank_timeout_s=args.timeout,
             retry_failed=args.retry_failed,
+            if_finished=args.if_finished,
         ) as run:
             if args.init_after:
                 dist.init_process_group("gloo")
             train(run, args, rank, seen)
         seen["outcome"] = None if run.outcome is None else run.outcome.status.value
-        seen["points"] = len(run.points)
+        seen["points"], seen["skipped"] = len(run.points), run.skipped
     except powertrain.PowertrainError as exc:
         seen["error"] = str(exc)
         raise SystemExit(f"rank {rank}: {exc}") from None

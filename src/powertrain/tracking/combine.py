@@ -94,9 +94,11 @@ def _gpus_once(readers: list[RankReading]) -> tuple[float, dict[str, int]]:
     return joules, owners
 
 
-def how_combined(combined: Combined) -> str:
-    """One line for the provenance: how many nodes and ranks, and how their figures were added."""
+def scope_words(scope: str, ranks: int) -> str:
+    """How a component's figures of a job of ``ranks`` ranks are added (the provenance says it)."""
+    if scope == PROCESS:
+        return f"each rank measures its own processes: summed over the job's {ranks} ranks"
     return (
-        f"{len(combined.nodes)} node(s), {combined.ranks} rank(s): device-wide counters (GPUs by "
-        "UUID, RAPL) read once per node, process estimates summed over every rank, nodes summed"
+        f"device-wide: read once per node (GPUs by UUID) among the job's {ranks} ranks, "
+        "nodes summed"
     )

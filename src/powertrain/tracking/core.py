@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, DIVERGED, FAILED, REACHED, EvalPoint, RunOutcome
-from powertrain.tracking import checks
+from powertrain.tracking import checks, combine
 from powertrain.tracking import job as job_
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import store as db_
@@ -181,6 +181,7 @@ class TrackedRun(RankedRun):
         run.tracker, run.points, run.skipped = tracker, [], True
         run.outcome, run.run_id = record.outcome, record.id
         run.status, run.stop_reason = record.status, "finished before; skipped"
+        run._told = False  # the job's other ranks, if any, are told at the first evaluate
         return run
 
     def _open_meters(self, tracker: Tracker) -> None:
@@ -203,6 +204,11 @@ class TrackedRun(RankedRun):
 
         meters = self.detection.meters
         provenance = {c.value: m.provenance.to_dict() for c, m in meters.items()}
+        for c, m in meters.items():  # in a job known from the start: how its ranks' figures add up
+            if self.ranks.distributed:
+                provenance[c.value]["details"]["distributed"] = combine.scope_words(
+                    m.scope, self.ranks.world_size
+                )
         return describe_hardware(self.device, meters), provenance
 
     # -- what the loop calls ---------------------------------------------------------------------
@@ -224,6 +230,7 @@ class TrackedRun(RankedRun):
         target reached, or a NaN/inf ``train_loss``). ``step`` defaults to the number of evaluations,
         ``epoch`` to the same (one evaluation per epoch)."""
         if self.skipped:
+            self._tell_skipped()
             return True
         self._check_open()
         accuracies = checks.accuracies(val_accuracy, self.tracker.targets)

@@ -49,6 +49,7 @@ class Decision:
     stop_reason: str | None = None
     outcome: Any = None
     error: str | None = None
+    final: bool = False  # the run ended before (rank 0 skipped it): every rank stops here
 
 
 class Job:

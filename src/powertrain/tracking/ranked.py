@@ -9,6 +9,7 @@ from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint
 from powertrain.tracking import job as job_
 from powertrain.tracking import ranks as ranks_
+from powertrain.tracking.combine import RankReading
 
 
 class RankedRun:
@@ -66,6 +67,10 @@ class RankedRun:
         decision = job.decide()
         if decision.error is not None:
             raise PowertrainError(f"rank 0 ended the run: {decision.error}")
+        if decision.final:  # rank 0 skipped a run that finished before
+            job.open, self.skipped = False, True
+            self.monitor.end("run")
+            self._release()
         if decision.point is not None:
             self.points.append(decision.point)
         self.status, self.stop_reason = decision.status, decision.stop_reason
@@ -87,6 +92,19 @@ class RankedRun:
             "what the job used after it is not counted"
         )
         return dict(last.energy_j), last.nodes, [note]
+
+    def _tell_skipped(self) -> None:
+        """Rank 0 skipped a run that finished before: the other ranks learn it at their first
+        evaluate, and stop there."""
+        if getattr(self, "_told", True):
+            return
+        self._told = True
+        info = ranks_.current()
+        if not info.distributed or info.source != "torch.distributed":
+            return
+        job = job_.Job(info, self.tracker.run_key, {}, {}, self.tracker.rank_timeout_s)
+        job.gather(job_.POINT, RankReading(info.rank, info.node_rank, info.host, {}), 0)
+        job.decide(job_.Decision(None, self.status, self.stop_reason, self.outcome, final=True))
 
     def __reduce__(self):
         raise PowertrainError(
