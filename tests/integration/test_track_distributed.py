@@ -21,6 +21,7 @@ from tests.distributed_helpers import (
     run_job,
     torchrun_command,
 )
+from tests.docs_pages import block_starting
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
@@ -51,6 +52,10 @@ def test_two_ranks_one_run_one_decision_and_each_gpu_once(tmp_path):
     assert o.energy_j["cpu"] > 0 and o.energy_to_target_j == pytest.approx(
         points[-1].total_energy_j
     )
+    with open_store(tmp_path / "s.db") as store:  # the report shows who read what, per node
+        build_report(store, tmp_path / "report")
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "Distributed runs, per node" in page and "GPU-a, GPU-b" in page
 
 
 def test_two_nodes_of_two_ranks_add_every_gpu_once(tmp_path):
@@ -113,3 +118,20 @@ def test_a_killed_rank_fails_the_run_keeping_its_points_and_a_rerun_records_it_o
     assert code == 0, output  # rank 0 skips the finished run, and rank 1 stops with it
     assert seen[1]["decisions"] == [True] and seen[1]["skipped"] and seen[1]["outcome"] == "reached"
     assert only_run(db)[0].id == record.id
+
+
+def test_the_docs_torchrun_script_runs_as_written(tmp_path):
+    script = tmp_path / "train_ddp.py"
+    script.write_text(block_starting("py", "# train_ddp.py"))
+    done = subprocess.run(
+        torchrun_command(2, str(script)),
+        env=job_env(),
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=JOB_TIMEOUT_S,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "reached" in done.stdout and "over 1 node(s)" in done.stdout
+    record, _ = only_run(tmp_path / "runs" / "powertrain.db")
+    assert [n["ranks"] for n in record.outcome.nodes] == [[0, 1]]
