@@ -91,11 +91,19 @@ class WorkersExecutor:
         share_gpus: bool = False,
         cpu_count: int | None = None,
         machine_meters: dict | None = None,
+        gpus_per_run: int | None = None,
+        cpus_per_run: int | None = None,
     ) -> None:
         """``machine_meters``: this process's own meters (component -> Meter); those of the devices
-        the workers share are read over the sweep, unsplit, as the machine's total."""
+        the workers share are read over the sweep, unsplit, as the machine's total.
+        ``gpus_per_run``/``cpus_per_run``: what each worker owns (``slots.plan_slots``)."""
         self.slots = plan_slots(
-            workers, gpu_uuids or [], cpu_count or os.cpu_count() or 1, share_gpus
+            workers,
+            gpu_uuids or [],
+            cpu_count or os.cpu_count() or 1,
+            share_gpus,
+            gpus_per_run,
+            cpus_per_run,
         )
         self.artifacts_dir = artifacts_dir
         self._mp = multiprocessing.get_context("spawn")  # no fork of a process that holds torch
