@@ -6,7 +6,11 @@ The script reports by printing one line, ``POWERTRAIN {"step": 120, "val_acc": 0
 passed through. The energy is the monitor window ``run``'s cumulative reading when the line arrives: the
 whole process tree (the estimate meter counts this process, its live descendants and the children it has
 waited for; counters see the whole machine). At the target the command's process group gets SIGTERM,
-then SIGKILL after a grace period, unless it is let finish.
+then SIGKILL after a grace period, unless it is let finish; so does every process it started in a
+session of its own (torchrun starts each rank so): a ``torchrun`` command ends with all its ranks.
+torchrun turns SIGTERM into a traceback of its own; the command's environment leaves SIGTERM out of
+the signals torchrun handles (``PET_SIGNALS_TO_HANDLE``, unless the user set it), so at the target the launcher just ends
+while powertrain stops each rank itself.
 
 This module is imported by users' scripts (``powertrain.report``): keep its imports light.
 """
@@ -35,6 +39,10 @@ PREFIX = "POWERTRAIN "
 STDERR_TAIL_LINES = 20
 #: After the command exits, how long a process it left behind may hold its output open.
 LEFTOVER_WAIT_S = 1.0
+#: The signals torchrun handles (with a traceback) in a command powertrain runs: not SIGTERM.
+TORCHRUN_SIGNALS = "SIGINT,SIGHUP,SIGQUIT"
+#: Where torchrun reads them: its --signals-to-handle option's variable, and its agent's.
+TORCHRUN_SIGNAL_VARIABLES = ("PET_SIGNALS_TO_HANDLE", "TORCHELASTIC_SIGNALS_TO_HANDLE")
 #: Keys a report line may carry besides the metric, and the EvalPoint fields they fill.
 OPTIONAL_KEYS = {"step": int, "epoch": float, "samples_seen": int, "train_loss": float}
 
@@ -150,6 +158,7 @@ class _Session:
         self.events: queue.Queue = queue.Queue()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.proc: subprocess.Popen | None = None
+        self.tree: list = []  # the command's descendants, as last seen: signalled with it
 
     def run(self, cwd, env, out: IO[str], err: IO[str]) -> CommandResult:
         self.out, self.err = out, err
@@ -179,7 +188,9 @@ class _Session:
         return self._result(total)
 
     def _spawn(self, cwd, env) -> subprocess.Popen:
-        environment = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        quiet = {name: TORCHRUN_SIGNALS for name in TORCHRUN_SIGNAL_VARIABLES}
+        environment = {**quiet, **os.environ}
+        environment.update({**(env or {}), "PYTHONUNBUFFERED": "1"})
         try:
             proc = subprocess.Popen(
                 self.argv,
@@ -287,8 +298,19 @@ class _Session:
         self._signal(signal.SIGTERM)
 
     def _signal(self, signum: int) -> None:
+        """The command's group, and every process it started in a session of its own (as last
+        seen: a launcher's ranks outlive it, orphaned, when it ends first)."""
+        import psutil
+
+        with contextlib.suppress(psutil.Error):
+            known = {p.pid for p in self.tree}
+            found = psutil.Process(self.proc.pid).children(recursive=True)
+            self.tree += [p for p in found if p.pid not in known and _other_group(p, self.proc.pid)]
         with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
             os.killpg(self.proc.pid, signum)
+        for process in self.tree:
+            with contextlib.suppress(psutil.Error):
+                process.send_signal(signum)  # psutil checks it is still the same process
 
     # -- the outcome ------------------------------------------------------------------------------
     def _result(self, total) -> CommandResult:
@@ -331,6 +353,15 @@ class _Session:
         best = max if self.target.at_least is not None else min
         value = best(p.val_accuracy for p in state.points)
         return Verdict.ENDED, f"the command {ended} before {target} (best {value:g}){ignored}", None
+
+
+def _other_group(process, group: int) -> bool:
+    """Whether a descendant left the command's process group (a launcher's rank, in a session of
+    its own): the group's signal does not reach it."""
+    try:
+        return os.getpgid(process.pid) != group
+    except OSError:
+        return False
 
 
 def _is_number(value: Any) -> bool:

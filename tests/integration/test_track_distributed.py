@@ -135,3 +135,34 @@ def test_the_docs_torchrun_script_runs_as_written(tmp_path):
     assert "reached" in done.stdout and "over 1 node(s)" in done.stdout
     record, _ = only_run(tmp_path / "runs" / "powertrain.db")
     assert [n["ranks"] for n in record.outcome.nodes] == [[0, 1]]
+
+
+def test_a_torchrun_command_stopped_at_the_target_ends_the_launcher_and_every_rank(tmp_path):
+    import io
+
+    import psutil
+
+    from powertrain.command import run_command
+    from powertrain.meters.detect import detect_meters
+    from powertrain.monitor import Monitor
+    from powertrain.study.command_task import CommandTarget
+
+    script = SCRIPT.parent / "torchrun_report.py"
+    monitor = Monitor(detect_meters(["estimate"]).meters)
+    out, err = io.StringIO(), io.StringIO()
+    with monitor:
+        result = run_command(
+            torchrun_command(2, str(script), str(tmp_path)),
+            CommandTarget("val_acc", at_least=0.75),
+            monitor,
+            env=job_env(),
+            stdout=out,
+            stderr=err,
+        )
+    assert result.outcome.status == REACHED and result.stopped_by_powertrain
+    assert result.outcome.steps_to_target == 15
+    pids = [int(p.read_text()) for p in sorted(tmp_path.glob("pid-*"))]
+    assert len(pids) == 2
+    alive = [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != "zombie"]
+    assert alive == []  # every rank ended with the launcher
+    assert "Traceback" not in err.getvalue() and "SignalException" not in err.getvalue()
