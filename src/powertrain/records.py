@@ -138,6 +138,32 @@ class EvalPoint:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "total_energy_j": self.total_energy_j}
 
+    @classmethod
+    def measured(
+        cls,
+        index: int,
+        step: int,
+        epoch: float,
+        samples_seen: int,
+        train_loss: float | None,
+        accuracies: Mapping[str, float],
+        elapsed_s: float,
+        energy_j: Mapping[str, float],
+    ) -> EvalPoint:
+        """The point every route records (the built-in loop, ``track()``): accuracies per task, their
+        mean the validation accuracy, the energy so far per component."""
+        return cls(
+            index=index,
+            step=step,
+            epoch=epoch,
+            samples_seen=samples_seen,
+            train_loss=train_loss,
+            val_accuracy=sum(accuracies.values()) / len(accuracies),
+            elapsed_s=elapsed_s,
+            energy_j=dict(energy_j),
+            task_accuracies=dict(accuracies),
+        )
+
 
 @dataclass(frozen=True)
 class RunOutcome:
@@ -246,3 +272,43 @@ def measurement_label(provenance: Any = None, *, estimated: bool | None = None) 
 def method_label(provenance: Mapping[str, Any]) -> str:
     """The per-component label (kept for old imports): ``measurement_label(provenance)``."""
     return measurement_label(provenance)
+
+
+def outcome_of(
+    status: Status,
+    reason: str,
+    energy_j: Mapping[str, float],
+    duration_s: float,
+    points: list[EvalPoint],
+    *,
+    steps: int | None = None,
+    reached: EvalPoint | None = None,
+    test: Mapping[str, float] | None = None,
+    error: str | None = None,
+    faults: list[str] | tuple[str, ...] = (),
+    verdict: Verdict | None = None,
+    nodes: list[dict[str, Any]] | tuple = (),
+) -> RunOutcome:
+    """The one way a run's outcome is made from its points, for every route (the built-in loop,
+    ``track()``): the figures to the target from ``reached`` when the run reached it; ``steps`` the
+    last point's unless given; ``test`` the test accuracy per task, if taken."""
+    last = points[-1] if points else None
+    hit = reached if Status(status) is Status.REACHED else None
+    return RunOutcome(
+        status=status,
+        stop_reason=reason,
+        total_energy_j=sum(energy_j.values()),
+        energy_j=dict(energy_j),
+        duration_s=duration_s,
+        steps=(last.step if last else 0) if steps is None else steps,
+        final_val_accuracy=last.val_accuracy if last else None,
+        test_accuracy=sum(test.values()) / len(test) if test else None,
+        energy_to_target_j=hit.total_energy_j if hit else None,
+        time_to_target_s=hit.elapsed_s if hit else None,
+        steps_to_target=hit.step if hit else None,
+        error=error,
+        task_test_accuracies=dict(test or {}),
+        faults=list(faults),
+        verdict=verdict,
+        nodes=list(nodes),
+    )

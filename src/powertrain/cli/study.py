@@ -47,8 +47,16 @@ class _RunCommand(click.Command):
 @click.option("--shard", help="i/N: run only the i-th of N shares of the study (0-based).")
 @click.option("--executor", default="local", help="local (default) or ray.")
 @click.option("--address", help="With --executor ray: the cluster (auto: the one running here).")
-@click.option("--gpus-per-run", type=COUNT_OR_FRACTION, help="GPUs per run (Ray; or each worker's own, with --workers).")
-@click.option("--cpus-per-run", type=COUNT_OR_FRACTION, help="CPUs per run (Ray; or each worker's threads, with --workers).")
+@click.option(
+    "--gpus-per-run",
+    type=COUNT_OR_FRACTION,
+    help="GPUs per run (Ray; or each worker's own, with --workers).",
+)
+@click.option(
+    "--cpus-per-run",
+    type=COUNT_OR_FRACTION,
+    help="CPUs per run (Ray; or each worker's threads, with --workers).",
+)
 @json_option("at the end, what ran and the headlines")
 def run(
     study_file: str,

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 from powertrain.errors import PowertrainError
-from powertrain.records import CENSORED, DIVERGED, FAILED, REACHED, EvalPoint, RunOutcome
+from powertrain.records import (
+    CENSORED,
+    DIVERGED,
+    FAILED,
+    REACHED,
+    EvalPoint,
+    RunOutcome,
+    outcome_of,
+)
 from powertrain.tracking import checks, combine
 from powertrain.tracking import job as job_
 from powertrain.tracking import ranks as ranks_
@@ -143,6 +151,7 @@ class TrackedRun(RankedRun):
         self._reached: EvalPoint | None = None
         self._end_reason: str | None = None
         self._test: float | None = None
+        self._test_tasks: dict[str, float] = {}
         self.ranks = ranks_.current()
         self._job: job_.Job | None = None
         self._linked = False  # whether the job (if any) was looked for: at the first evaluate
@@ -241,14 +250,13 @@ class TrackedRun(RankedRun):
             "epoch": float(n if epoch is None else checks.number(epoch, "epoch")),
             "samples_seen": checks.count(samples_seen, "samples_seen", 0),
             "train_loss": None if train_loss is None else checks.number(train_loss, "train_loss"),
-            "val_accuracy": sum(accuracies.values()) / len(accuracies),
-            "task_accuracies": accuracies,
+            "accuracies": accuracies,
         }
         so_far = self.monitor.read("run")  # after the user's evaluation: its cost counts
         job = self._linked_job()
         if job is None:
             self._record(
-                EvalPoint(**fields, elapsed_s=so_far.duration_s, energy_j=dict(so_far.energy_j))
+                EvalPoint.measured(**fields, elapsed_s=so_far.duration_s, energy_j=so_far.energy_j)
             )
         elif self.ranks.leader:
             self._lead(job, job_.POINT, so_far, fields)
@@ -341,30 +349,22 @@ class TrackedRun(RankedRun):
                 f"the tracked block ended without reaching the target "
                 f"({len(self.points)} evaluations)"
             )
-        reached, last = self._reached, (self.points[-1] if self.points else None)
-        return RunOutcome(
-            status=status,
-            stop_reason=reason,
-            total_energy_j=sum(energy_j.values()),
-            energy_j=energy_j,
-            duration_s=total.duration_s,
-            steps=last.step if last else 0,
-            final_val_accuracy=last.val_accuracy if last else None,
-            test_accuracy=self._test if status in (REACHED, CENSORED) else None,
-            energy_to_target_j=reached.total_energy_j if reached and status == REACHED else None,
-            time_to_target_s=reached.elapsed_s if reached and status == REACHED else None,
-            steps_to_target=reached.step if reached and status == REACHED else None,
+        tested = self._test is not None and status in (REACHED, CENSORED)
+        return outcome_of(
+            status,
+            reason,
+            energy_j,
+            total.duration_s,
+            self.points,
+            reached=self._reached,
+            test=self._test_tasks if tested else None,
             error=error,
-            task_test_accuracies=getattr(self, "_test_tasks", {}) if self._test is not None else {},
             faults=[*total.faults, *notes],  # a counter reset travels with the figure
             nodes=nodes,
         )
 
     def _save_timeline(self) -> None:
-        trace = self.monitor.trace()
-        self.store.save_timeline(
-            self.run_id, {"header": trace.header, "t_s": trace.t_s, "energy_j": trace.energy_j}
-        )
+        self.store.save_timeline(self.run_id, self.monitor.trace().timeline())
 
     def _release(self, store: bool = True) -> None:
         job_.restore_sigterm(self._sigterm)

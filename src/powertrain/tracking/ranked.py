@@ -54,7 +54,9 @@ class RankedRun:
             if fields is None:  # closing: the outcome is the decision, sent once it is recorded
                 decision = None
                 return combined
-            point = EvalPoint(**fields, elapsed_s=so_far.duration_s, energy_j=combined.energy_j)
+            point = EvalPoint.measured(
+                **fields, elapsed_s=so_far.duration_s, energy_j=combined.energy_j
+            )
             self._record(point)
             decision = job_.Decision(point, self.status, self.stop_reason)
         finally:
