@@ -356,8 +356,7 @@ class _Session:
 
 
 def _other_group(process, group: int) -> bool:
-    """Whether a descendant left the command's process group (a launcher's rank, in a session of
-    its own): the group's signal does not reach it."""
+    """Whether a descendant left the command's group (a launcher's rank): the group's signal misses it."""
     try:
         return os.getpgid(process.pid) != group
     except OSError:
