@@ -81,3 +81,14 @@ def test_the_nvml_meter_reads_each_gpu_apart_by_uuid():
     assert meter.energy_by_gpu_j() == {"GPU-a": 3.0, "GPU-b": 1.0}
     assert meter.energy_j() == pytest.approx(4.0)
     meter.close()
+
+
+def test_a_lone_process_in_a_slurm_allocation_is_one_run_and_a_launched_rank_needs_torch():
+    from powertrain.tracking.job import link
+    from powertrain.tracking.ranks import from_environment
+
+    batch = {"SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}
+    assert link(from_environment(batch), "key", {}, {}, 5.0) is None  # `python train.py` in sbatch
+    torchrun = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}
+    with pytest.raises(PowertrainError, match="init_process_group"):
+        link(from_environment(torchrun), "key", {}, {}, 5.0)

@@ -169,6 +169,8 @@ def link(
     it carries the exchange."""
     if not info.distributed:
         return None
+    if info.source == "SLURM" and info.leader:
+        return None  # a batch script's one process sees the allocation's SLURM_NTASKS: alone
     if info.source != "torch.distributed":
         raise PowertrainError(
             f"this process is {info.describe()}, but torch.distributed is not initialised: call "
