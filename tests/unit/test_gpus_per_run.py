@@ -34,3 +34,18 @@ def test_the_command_line_options_reach_the_workers_executor():
     assert {s.threads for s in workers.slots} == {3}
     one = make_executor(study(), workers=1, gpu_uuids=GPUS, gpus_per_run=2)
     assert one.slots[0].gpu_uuids == ("GPU-0", "GPU-1")  # one 2-GPU run at a time, still its own
+
+
+def test_the_docs_study_of_torchrun_runs_is_a_valid_study(tmp_path, monkeypatch):
+    import os
+    import sys
+    from pathlib import Path
+
+    from powertrain.study.config import load_study
+    from tests.docs_pages import block_starting
+
+    path = tmp_path / "ddp-study.yaml"
+    path.write_text(block_starting("yaml", "# ddp-study.yaml"))
+    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    study = load_study(path)  # torchrun on the PATH, as where torch is installed
+    assert study.task.command.startswith("torchrun") and len(study.grid["learning_rate"]) == 4
