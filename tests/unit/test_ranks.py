@@ -92,3 +92,24 @@ def test_a_lone_process_in_a_slurm_allocation_is_one_run_and_a_launched_rank_nee
     torchrun = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}
     with pytest.raises(PowertrainError, match="init_process_group"):
         link(from_environment(torchrun), "key", {}, {}, 5.0)
+
+
+def test_sigterm_on_rank_0_fails_the_run_but_waits_while_its_end_is_written():
+    import os
+    import signal
+
+    from powertrain.tracking import job
+
+    previous = job.stop_on_sigterm()
+    try:
+        with pytest.raises(job.JobStopped, match="SIGTERM"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.getsignal(signal.SIGTERM)  # a bytecode for the handler to run at
+        written = []
+        with pytest.raises(job.JobStopped), job.sigterm_deferred(True):
+            os.kill(os.getpid(), signal.SIGTERM)
+            written.append("the outcome")  # not cut short
+        assert written == ["the outcome"]
+    finally:
+        job.restore_sigterm(previous)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

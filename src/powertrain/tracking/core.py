@@ -315,7 +315,8 @@ class TrackedRun(RankedRun):
                 if job is not None:  # a rank that failed leaves at once: its exit ends the job
                     self._follow(job, job_.CLOSE, total)
                 return self.outcome
-            return self._finish(job, total, exc)
+            with job_.sigterm_deferred(self._sigterm is not None):
+                return self._finish(job, total, exc)
         finally:
             self._release()
 

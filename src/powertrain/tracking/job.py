@@ -10,6 +10,7 @@ link on every rank; so does a failed one.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from dataclasses import dataclass
@@ -206,3 +207,20 @@ def stop_on_sigterm():
 def restore_sigterm(previous) -> None:
     if previous is not None and signal.getsignal(signal.SIGTERM) is _raise_stopped:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def sigterm_deferred(active: bool):
+    """While rank 0 writes the run's end, a SIGTERM waits: it is acted on once the outcome is in the
+    store (a half-written end would leave the run unfinished)."""
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: arrived.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        if arrived:
+            signal.raise_signal(signal.SIGTERM)
