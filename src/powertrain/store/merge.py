@@ -20,16 +20,22 @@ class MergeResult:
 
 
 def merge_stores(sources: list[str | Path], target: str | Path) -> MergeResult:
+    """Every input is opened (and so checked to be a store) before the output is; the copy is one
+    transaction, so an input that fails half-way leaves the output as it was."""
     for source in sources:
-        if not Path(source).is_file():
-            raise PowertrainError(f"no results store at {source}")
         if Path(source).resolve() == Path(target).resolve():
             raise PowertrainError(f"{source} is the output store itself; name another output (-o)")
     result = MergeResult()
-    with SqliteStore(target) as out:
-        for source in sources:
-            with SqliteStore(source) as src:  # checks it is a store, and migrates an older one
+    inputs: list[SqliteStore] = []
+    try:
+        for source in sources:  # checks each is a store, migrating an older one
+            inputs.append(SqliteStore(source, create=False))
+        with SqliteStore(target) as out, out.atomic():
+            for src in inputs:
                 copy_store(src, out, result)
+    finally:
+        for src in inputs:
+            src.close()
     return result
 
 

@@ -11,17 +11,15 @@ artifacts folder (or ``artifacts_dir``) and are written before their run is mark
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from powertrain.errors import PowertrainError
-from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, RunRecord, Stage
+from powertrain.records import CENSORED, REACHED, RunRecord, Stage
 from powertrain.store.base import ResultStore
-from powertrain.study.config import Setup, StudyConfig
-from powertrain.study.execute import DATA_SPLIT_SEED, RunEnv, StoreSink  # noqa: F401 - re-exported
+from powertrain.study.config import StudyConfig
+from powertrain.study.execute import RunEnv, StoreSink
 from powertrain.study.executors.base import Executor
 from powertrain.study.executors.local import LocalExecutor
-from powertrain.study.executors.machine import MachineTotal
 from powertrain.study.plan import (
     needs_pretraining_stage,
     plan,
@@ -30,39 +28,8 @@ from powertrain.study.plan import (
     shard_of,
 )
 from powertrain.study.plan import shard as shard_specs
+from powertrain.study.result import Pretrained, Reporter, StudyResult
 from powertrain.study.versions import study_version
-
-
-class Reporter:
-    """Progress callbacks; the CLI draws them, the default ignores them."""
-
-    def study_started(self, study: StudyConfig, total: int, to_run: int) -> None: ...
-    def run_started(self, setup: Setup, seed: int) -> None: ...
-    def eval_point(self, point: EvalPoint) -> None: ...
-    def run_finished(self, setup: Setup, seed: int, outcome: RunOutcome, method: str) -> None: ...
-    def study_finished(self, result: StudyResult) -> None: ...
-
-
-@dataclass(frozen=True)
-class Pretrained:
-    path: Path
-    energy_j: float | None  # None: unknown (an external checkpoint whose cost nobody gave)
-    source: str  # "measured", "entered by the user", "unknown"
-    run_id: int | None = None
-
-
-@dataclass
-class StudyResult:
-    ran: int = 0  # the grid's runs executed now (the pretraining stage is not one)
-    skipped: int = 0
-    outcomes: list[RunOutcome] = field(default_factory=list)
-    pretrained: Pretrained | None = None
-    claimed_elsewhere: int = 0  # runs another process was training, left to it
-    study: str = ""  # the name its runs are stored under (NAME@2 for a changed definition)
-    changes: list[str] = field(default_factory=list)  # what changed, when it became a new version
-    # the machine's own total over the sweep, of the devices parallel runs shared (their parts are
-    # apportioned); None when no device was shared
-    machine_total: MachineTotal | None = None
 
 
 def run_study(
