@@ -1,8 +1,8 @@
-"""Energy-to-target for any command: run the user's script, stamp the energy when it reports an
+"""Energy-to-target for any command: run the user's script, stamp the energy when it tells an
 evaluation, stop it at the target.
 
-The script reports by printing one line, ``POWERTRAIN {"step": 120, "val_acc": 0.87}``, or by calling
-``powertrain.report(step=120, val_acc=0.87)``, which prints that line and flushes. Every other line is
+The script tells powertrain by printing one line, ``POWERTRAIN {"step": 120, "val_acc": 0.87}``, or by
+calling ``powertrain.tell(step=120, val_acc=0.87)``, which prints that line and flushes. Every other line is
 passed through. The energy is the monitor window ``run``'s cumulative reading when the line arrives: the
 whole process tree (the estimate meter counts this process, its live descendants and the children it has
 waited for; counters see the whole machine). At the target the command's process group gets SIGTERM,
@@ -12,12 +12,11 @@ torchrun turns SIGTERM into a traceback of its own; the command's environment le
 the signals torchrun handles (``PET_SIGNALS_TO_HANDLE``, unless the user set it), so at the target the launcher just ends
 while powertrain stops each rank itself.
 
-This module is imported by users' scripts (``powertrain.report``): keep its imports light.
+This module is imported by users' scripts (``powertrain.tell``): keep its imports light.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
@@ -33,17 +32,14 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from powertrain.errors import PowertrainError
+from powertrain.process_group import CommandGroup, quiet_launchers
 from powertrain.records import EvalPoint, RunOutcome, Verdict
 
 PREFIX = "POWERTRAIN "
 STDERR_TAIL_LINES = 20
 #: After the command exits, how long a process it left behind may hold its output open.
 LEFTOVER_WAIT_S = 1.0
-#: The signals torchrun handles (with a traceback) in a command powertrain runs: not SIGTERM.
-TORCHRUN_SIGNALS = "SIGINT,SIGHUP,SIGQUIT"
-#: Where torchrun reads them: its --signals-to-handle option's variable, and its agent's.
-TORCHRUN_SIGNAL_VARIABLES = ("PET_SIGNALS_TO_HANDLE", "TORCHELASTIC_SIGNALS_TO_HANDLE")
-#: Keys a report line may carry besides the metric, and the EvalPoint fields they fill.
+#: Keys a POWERTRAIN line may carry besides the metric, and the EvalPoint fields they fill.
 OPTIONAL_KEYS = {"step": int, "epoch": float, "samples_seen": int, "train_loss": float}
 
 
@@ -51,26 +47,24 @@ class CommandNotFound(PowertrainError):
     """The command's program does not exist or cannot be executed (a shell would exit 127/126)."""
 
 
-def report(step: int | None = None, **metrics: float) -> None:
+def tell(step: int | None = None, **metrics: float) -> None:
     """Report one evaluation to powertrain from a script it runs: prints ``POWERTRAIN {json}`` and
-    flushes. ``report(step=120, val_acc=0.87)``; optional: epoch, samples_seen, train_loss."""
+    flushes. ``tell(step=120, val_acc=0.87)``; optional: epoch, samples_seen, train_loss."""
     if not metrics:
-        raise PowertrainError(
-            "report() needs a metric, e.g. powertrain.report(step=120, val_acc=0.87)"
-        )
+        raise PowertrainError("tell() needs a metric, e.g. powertrain.tell(step=120, val_acc=0.87)")
     payload: dict[str, Any] = {} if step is None else {"step": int(step)}
     for name, value in metrics.items():
         try:
             payload[name] = float(value)
         except (TypeError, ValueError):
             raise PowertrainError(
-                f"report(): {name}={value!r} is not a number; pass a float, e.g. {name}=0.87"
+                f"tell(): {name}={value!r} is not a number; pass a float, e.g. {name}=0.87"
             ) from None
     print(PREFIX + json.dumps(payload), flush=True)
 
 
-def parse_report(line: str, metric: str) -> tuple[dict[str, Any] | None, str | None]:
-    """A report line's fields (the metric's value under ``"value"``), or None and why it is malformed."""
+def parse_line(line: str, metric: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A POWERTRAIN line's fields (the metric's value under ``"value"``), or None and why it is malformed."""
     try:
         data = json.loads(line[len(PREFIX) :])
     except ValueError as exc:
@@ -158,9 +152,11 @@ class _Session:
         self.events: queue.Queue = queue.Queue()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.proc: subprocess.Popen | None = None
-        self.tree: list = []  # the command's descendants, as last seen: signalled with it
+        self.group: CommandGroup | None = None  # the command's processes, launchers' ranks too
 
     def run(self, cwd, env, out: IO[str], err: IO[str]) -> CommandResult:
+        from powertrain.leftovers import Leftovers  # psutil: not for scripts importing report()
+
         self.out, self.err = out, err
         self.monitor.begin("run")
         try:
@@ -169,6 +165,7 @@ class _Session:
             self.monitor.end("run")
             raise
         started_s = time.monotonic()
+        self.leftovers = Leftovers(self.proc.pid)  # what leaves its group (setsid) is stopped too
         readers = [
             threading.Thread(target=self._read_stdout, daemon=True),
             threading.Thread(target=self._read_stderr, daemon=True),
@@ -182,14 +179,17 @@ class _Session:
                 self._signal(signal.SIGKILL)
                 self.proc.wait()
             self._signal(signal.SIGKILL)  # what the command left behind in its group
+            if stopped := self.leftovers.stop():
+                self.err.write(
+                    f"powertrain: stopped {stopped} process(es) the command left behind\n"
+                )
             total = self.monitor.end("run")
         for reader in readers:
             reader.join(timeout=LEFTOVER_WAIT_S)
         return self._result(total)
 
     def _spawn(self, cwd, env) -> subprocess.Popen:
-        quiet = {name: TORCHRUN_SIGNALS for name in TORCHRUN_SIGNAL_VARIABLES}
-        environment = {**quiet, **os.environ}
+        environment = quiet_launchers(dict(os.environ))
         environment.update({**(env or {}), "PYTHONUNBUFFERED": "1"})
         try:
             proc = subprocess.Popen(
@@ -210,7 +210,7 @@ class _Session:
                 tree.refresh()
         return proc
 
-    # -- the readers (threads): stamp report lines as they arrive, pass the rest through ---------
+    # -- the readers (threads): stamp POWERTRAIN lines as they arrive, pass the rest through ---------
     def _read_stdout(self) -> None:
         prefix = PREFIX.encode()
         try:
@@ -244,10 +244,11 @@ class _Session:
                 event = self.events.get(timeout=0.05)
             except queue.Empty:
                 event = False
+            self.leftovers.watch()
             if event is None:
                 self.state.stdout_done = True
             elif event:
-                self._report(*event)
+                self._told(*event)
             now_s = time.monotonic()
             if self.max_time_s is not None and now_s - started_s >= self.max_time_s:
                 self._stop(Verdict.MAX_TIME, f"max_time_s ({self.max_time_s:g}) reached")
@@ -263,16 +264,16 @@ class _Session:
                 if now_s - exited_at_s >= 3 * LEFTOVER_WAIT_S:
                     return
 
-    def _report(self, line: str, reading) -> None:
+    def _told(self, line: str, reading) -> None:
         state = self.state
         if state.verdict is not None and not self.let_finish:
-            return  # stopping: later reports do not count
-        fields, why = parse_report(line, self.target.metric)
+            return  # stopping: later lines do not count
+        fields, why = parse_line(line, self.target.metric)
         if fields is None:
             state.malformed += 1
             shown = line if len(line) <= 200 else line[:200] + "..."
             self.err.write(
-                f"powertrain: warning: ignored a malformed report line ({why}): {shown}\n"
+                f"powertrain: warning: ignored a malformed POWERTRAIN line ({why}): {shown}\n"
             )
             self.err.flush()
             return
@@ -298,19 +299,8 @@ class _Session:
         self._signal(signal.SIGTERM)
 
     def _signal(self, signum: int) -> None:
-        """The command's group, and every process it started in a session of its own (as last
-        seen: a launcher's ranks outlive it, orphaned, when it ends first)."""
-        import psutil
-
-        with contextlib.suppress(psutil.Error):
-            known = {p.pid for p in self.tree}
-            found = psutil.Process(self.proc.pid).children(recursive=True)
-            self.tree += [p for p in found if p.pid not in known and _other_group(p, self.proc.pid)]
-        with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
-            os.killpg(self.proc.pid, signum)
-        for process in self.tree:
-            with contextlib.suppress(psutil.Error):
-                process.send_signal(signum)  # psutil checks it is still the same process
+        self.group = self.group or CommandGroup(self.proc.pid)
+        self.group.signal(signum)
 
     # -- the outcome ------------------------------------------------------------------------------
     def _result(self, total) -> CommandResult:
@@ -347,20 +337,14 @@ class _Session:
             return state.verdict, state.reason, None
         if failed:
             return Verdict.FAILED, f"the command {ended}", error
-        ignored = f"; {state.malformed} malformed report lines ignored" if state.malformed else ""
+        ignored = (
+            f"; {state.malformed} malformed POWERTRAIN lines ignored" if state.malformed else ""
+        )
         if not state.points:
-            return Verdict.ENDED, _never_reported(self.target.metric, ended) + ignored, None
+            return Verdict.ENDED, _never_told(self.target.metric, ended) + ignored, None
         best = max if self.target.at_least is not None else min
         value = best(p.val_accuracy for p in state.points)
         return Verdict.ENDED, f"the command {ended} before {target} (best {value:g}){ignored}", None
-
-
-def _other_group(process, group: int) -> bool:
-    """Whether a descendant left the command's group (a launcher's rank): the group's signal misses it."""
-    try:
-        return os.getpgid(process.pid) != group
-    except OSError:
-        return False
 
 
 def _is_number(value: Any) -> bool:
@@ -392,9 +376,9 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-def _never_reported(metric: str, ended: str) -> str:
+def _never_told(metric: str, ended: str) -> str:
     return (
-        f"the command {ended} without reporting {metric}; print a line "
+        f"the command {ended} without telling {metric}; print a line "
         f'POWERTRAIN {{"step": N, "{metric}": X}} (flushed) or call '
-        f"powertrain.report(step=N, {metric}=X) at each evaluation"
+        f"powertrain.tell(step=N, {metric}=X) at each evaluation"
     )

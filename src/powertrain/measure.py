@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from powertrain.errors import PowertrainError
+from powertrain.meters.base import measurement_label
 from powertrain.meters.detect import Detection
 from powertrain.monitor import Measurement, Monitor
+from powertrain.records import Verdict
 
 
 @dataclass(frozen=True)
@@ -23,12 +27,18 @@ def measure_command(
     *,
     interval_s: float = 0.1,
     trace_path: str | None = None,
+    metrics=None,
 ) -> CommandResult:
     """Run ``command`` to its end and measure it. The estimate meters count the child's CPU time,
-    because they measure this process and its children."""
+    because they measure this process and its children. ``metrics``: a ``MetricsEndpoint`` fed
+    from the monitor's samples while it runs."""
     monitor = Monitor(detection.meters, interval_s=interval_s, trace_path=trace_path, sample=True)
     try:
-        with monitor, monitor.window("command") as window:
+        with (
+            monitor,
+            monitor.window("command") as window,
+            _watched(metrics, monitor, f"measure/{command[0]}"),
+        ):
             try:
                 child = subprocess.Popen(command)
             except FileNotFoundError:
@@ -72,10 +82,9 @@ class TargetResult:
     def lines(self) -> list[str]:
         """What the command line prints: energy-to-target (or why there is none), and the total."""
         o = self.outcome
-        from powertrain.records import method_label
-
-        how = method_label(self.provenance)
-        lines = [f"{o.status} ({o.verdict.words}): {o.stop_reason}"]
+        how = measurement_label(self.provenance)
+        said = o.verdict is not Verdict.of_status(o.status)  # more than its status says
+        lines = [f"{o.status}{f' ({o.verdict.words})' if said else ''}: {o.stop_reason}"]
         if o.energy_to_target_j is not None:
             lines.append(
                 f"energy to target: {o.energy_to_target_j:.2f} J [{how}] in {o.time_to_target_s:.2f} s"
@@ -96,6 +105,7 @@ def measure_to_target(
     interval_s: float = 0.1,
     trace_path: str | None = None,
     grace_s: float = 10.0,
+    metrics=None,
 ) -> TargetResult:
     """Run ``command`` until its reported ``target.metric`` reaches the target (see
     powertrain.command). The exit code is the command's own; 0 when powertrain stopped it at the
@@ -105,7 +115,7 @@ def measure_to_target(
     monitor = Monitor(detection.meters, interval_s=interval_s, trace_path=trace_path, sample=True)
     provenance = {c: m.provenance.to_dict() for c, m in monitor.meters.items()}
     try:
-        with monitor:
+        with monitor, _watched(metrics, monitor, f"measure/{command[0]}"):
             run = run_command(command, target, monitor, let_finish=let_finish, grace_s=grace_s)
     except CommandNotFound as exc:
         raise CommandNotFoundError(str(exc), 127 if "not found" in str(exc) else 126) from None
@@ -123,3 +133,15 @@ class CommandNotFoundError(PowertrainError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+@contextmanager
+def _watched(metrics, monitor: Monitor, run: str) -> Iterator[None]:
+    """``metrics.watch(monitor, run)`` while the block runs: the caller passes its endpoint in (a
+    ``powertrain.metrics.MetricsEndpoint``), so measuring never imports what serves its figures."""
+    watch = None if metrics is None else metrics.watch(monitor, run)
+    try:
+        yield
+    finally:
+        if watch is not None:
+            watch.stop()

@@ -15,6 +15,7 @@ to stop (``train/stopping.py``, the built-in loop's); the framework callbacks in
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -34,6 +35,7 @@ from powertrain.tracking import checks, combine
 from powertrain.tracking import job as job_
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import store as db_
+from powertrain.tracking.hooks import RunHooks
 from powertrain.tracking.ranked import RankedRun
 from powertrain.train.stopping import Diverged, TargetReached, first_stop, status_of
 
@@ -70,6 +72,8 @@ class Tracker:
         handlers: Iterable[Handler] = (),
         if_finished: Literal["refuse", "skip"] = "refuse",
         retry_failed: bool = False,
+        log_to: str | Iterable[str] | None = None,
+        trial: Any = None,
         rank_timeout_s: float = job_.DEFAULT_TIMEOUT_S,
     ) -> None:
         self.study = checks.study(study)
@@ -81,7 +85,8 @@ class Tracker:
             raise PowertrainError(f"if_finished must be 'refuse' or 'skip', got {if_finished!r}")
         self.db, self.model, self.data, self.device = db, str(model), str(data), device
         self.detection, self.if_finished, self.retry_failed = detection, if_finished, retry_failed
-        self.handlers = [Diverged(), TargetReached(self.targets), *handlers]
+        self.hooks = RunHooks.make(log_to, trial, self.targets)  # loggers, a sweep's trial
+        self.handlers = [Diverged(), TargetReached(self.targets), *handlers, *self.hooks.handlers]
         self.run_key = db_.run_key(self.setup, self.train, self.seed, self.targets)
         self.rank_timeout_s = checks.number(rank_timeout_s, "rank_timeout_s")
         self.run: TrackedRun | None = None
@@ -90,6 +95,7 @@ class Tracker:
         if not ranks_.current().leader:  # another rank of the job: rank 0 writes the run
             return TrackedRun(self, None, False)
         store, owned = db_.open_db(self.db)
+        store = self.hooks.observe(store)
         try:
             db_.save_study(store, db_.study_config(self.study, self.targets, self.model, self.data))
             done = db_.finished_run(store, self.study, self.run_key, self.retry_failed)
@@ -133,8 +139,9 @@ def track(
     **options: Any,
 ) -> Tracker:
     """Track one run of your own loop; see ``Tracker`` for the options (``db``, ``train``, ``model``,
-    ``data``, ``device``, ``detection``, ``handlers``, ``if_finished``, ``retry_failed``,
-    ``rank_timeout_s``)."""
+    ``data``, ``device``, ``detection``, ``handlers``, ``if_finished``, ``retry_failed``, ``log_to``:
+    tools that get a copy of the run, ``trial``: an Optuna trial or ``"ray"``; ``tracking.hooks``;
+    ``rank_timeout_s``: a distributed job's wait for its ranks)."""
     return Tracker(study, setup, seed, target, **options)
 
 
@@ -149,9 +156,11 @@ class TrackedRun(RankedRun):
         self.outcome: RunOutcome | None = None
         self.status, self.stop_reason = None, None  # set when a handler or diverged() stops it
         self._reached: EvalPoint | None = None
+        self._verdict = None  # the stopping handler's, when one stopped the run
         self._end_reason: str | None = None
         self._test: float | None = None
         self._test_tasks: dict[str, float] = {}
+        self._lock = threading.Lock()  # evaluate() from several threads: one point at a time
         self.ranks = ranks_.current()
         self._job: job_.Job | None = None
         self._linked = False  # whether the job (if any) was looked for: at the first evaluate
@@ -162,7 +171,8 @@ class TrackedRun(RankedRun):
         self.run_id = None
         try:
             hardware, provenance = self._describe()
-            if self.ranks.leader:
+            if self.ranks.leader:  # the other ranks of a job neither hold nor write the run
+                self._held = db_.hold(store, tracker.study, tracker.run_key)
                 self.run_id = self._begin(store, hardware, provenance)
             self.monitor.begin("run")
             self._gpu_start_j = job_.gpu_baseline(self.detection.meters)
@@ -188,6 +198,7 @@ class TrackedRun(RankedRun):
     def skipped_run(cls, tracker: Tracker, record) -> TrackedRun:
         run = cls.__new__(cls)
         run.tracker, run.points, run.skipped = tracker, [], True
+        run._lock = threading.Lock()
         run.outcome, run.run_id = record.outcome, record.id
         run.status, run.stop_reason = record.status, "finished before; skipped"
         run._told = False  # the job's other ranks, if any, are told at the first evaluate
@@ -226,6 +237,7 @@ class TrackedRun(RankedRun):
         """True once the target is reached, the run diverged, or it was skipped."""
         return self.skipped or self.status is not None
 
+    @checks.one_at_a_time
     def evaluate(
         self,
         val_accuracy: float | Mapping[str, float],
@@ -237,7 +249,8 @@ class TrackedRun(RankedRun):
     ) -> bool:
         """Record an evaluation, with the energy used so far; True once the loop should stop (every
         target reached, or a NaN/inf ``train_loss``). ``step`` defaults to the number of evaluations,
-        ``epoch`` to the same (one evaluation per epoch)."""
+        ``epoch`` to the same (one evaluation per epoch); steps may not go backwards. Safe to call
+        from several threads."""
         if self.skipped:
             self._tell_skipped()
             return True
@@ -246,7 +259,7 @@ class TrackedRun(RankedRun):
         n = len(self.points) + 1
         fields = {
             "index": n - 1,
-            "step": checks.count(step, "step", n),
+            "step": checks.not_backwards(checks.count(step, "step", n), self.points),
             "epoch": float(n if epoch is None else checks.number(epoch, "epoch")),
             "samples_seen": checks.count(samples_seen, "samples_seen", 0),
             "train_loss": None if train_loss is None else checks.number(train_loss, "train_loss"),
@@ -262,6 +275,7 @@ class TrackedRun(RankedRun):
             self._lead(job, job_.POINT, so_far, fields)
         else:
             self._follow(job, job_.POINT, so_far)
+        self.tracker.hooks.raise_pruned()  # a sweep's pruner stopped it: its exception
         return self.should_stop
 
     def _record(self, point: EvalPoint) -> None:
@@ -275,6 +289,7 @@ class TrackedRun(RankedRun):
         reason = first_stop(self.tracker.handlers, point)  # the built-in loop's handlers and rule
         if reason is not None:
             self.status, self.stop_reason = status_of(reason), str(reason)
+            self._verdict = reason.verdict  # why, typed (the store keeps it in its own column)
             if self.status == REACHED:
                 self._reached = point
 
@@ -308,6 +323,7 @@ class TrackedRun(RankedRun):
             return self.outcome
         try:
             total = self.monitor.end("run")
+            exc = None if self.tracker.hooks.pruned_by(exc) else exc
             if exc is not None and not isinstance(exc, Exception):
                 return None
             job = self._job if self._job is not None and self._job.open and exc is None else None
@@ -361,6 +377,7 @@ class TrackedRun(RankedRun):
             test=self._test_tasks if tested else None,
             error=error,
             faults=[*total.faults, *notes],  # a counter reset travels with the figure
+            verdict=self._verdict if exc is None and status == self.status else None,
             nodes=nodes,
         )
 
@@ -369,7 +386,9 @@ class TrackedRun(RankedRun):
 
     def _release(self, store: bool = True) -> None:
         job_.restore_sigterm(self._sigterm)
+        db_.release(getattr(self, "_held", None))
         self.monitor.stop()
+        self.tracker.hooks.close()
         if self._owned_detection:
             self.detection.close()
         if store and self._owned_store:
