@@ -17,6 +17,7 @@ This module is imported by users' scripts (``powertrain.tell``): keep its import
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -32,7 +33,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from powertrain.errors import PowertrainError
-from powertrain.process_group import CommandGroup, quiet_launchers
+from powertrain.process_group import quiet_launchers
 from powertrain.records import EvalPoint, RunOutcome, Verdict
 
 PREFIX = "POWERTRAIN "
@@ -152,7 +153,6 @@ class _Session:
         self.events: queue.Queue = queue.Queue()
         self.stderr_tail: deque[str] = deque(maxlen=STDERR_TAIL_LINES)
         self.proc: subprocess.Popen | None = None
-        self.group: CommandGroup | None = None  # the command's processes, launchers' ranks too
 
     def run(self, cwd, env, out: IO[str], err: IO[str]) -> CommandResult:
         from powertrain.leftovers import Leftovers  # psutil: not for scripts importing report()
@@ -299,8 +299,10 @@ class _Session:
         self._signal(signal.SIGTERM)
 
     def _signal(self, signum: int) -> None:
-        self.group = self.group or CommandGroup(self.proc.pid)
-        self.group.signal(signum)
+        with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
+            os.killpg(self.proc.pid, signum)
+        if signum == signal.SIGTERM:  # what left the group (a launcher's ranks) ends with it
+            self.leftovers.signal(signum)
 
     # -- the outcome ------------------------------------------------------------------------------
     def _result(self, total) -> CommandResult:
