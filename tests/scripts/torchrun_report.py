@@ -1,4 +1,4 @@
-"""A command for ``powertrain measure -- torchrun ...``: two gloo ranks train in step; rank 0 reports a
+"""A command for ``powertrain measure -- torchrun ...``: two gloo ranks train in step; rank 0 tells a
 rising accuracy, and both would train on for minutes. Each rank writes its pid to ``argv[1]/pid-N``."""
 
 import os
@@ -19,4 +19,4 @@ for step in range(1, 1000):
     dist.all_reduce(value)  # the ranks in step, as DDP keeps them
     time.sleep(0.1)
     if rank == 0 and step % 5 == 0:
-        powertrain.report(step=step, val_acc=min(1.0, step / 20))
+        powertrain.tell(step=step, val_acc=min(1.0, step / 20))
