@@ -8,10 +8,13 @@ One piece of decision logic serves replay and live search: a :class:`Strategy` s
 (``replay.py``) or from real training (``live.py``: ``execute_run`` with the strategy's stop as a
 stopping handler). ``run.search_study`` is ``powertrain run --strategy``; ``cost.py`` what a live search
 cost; ``optuna_strategy.py`` the optuna strategy (replayed, and live over a grid), ``optuna_live.py``
-its live search (sampled continuous or multi-objective spaces); ``report.py`` what the report shows.
+its live search (sampled continuous or multi-objective spaces); ``report.py`` what the report shows;
+``auto.py`` the recommended strategy; ``cost_axes.py`` axes priced instead of searched.
 """
 
 from powertrain.search.space import History, Space, Start, Trial
 from powertrain.search.strategies import STRATEGIES, Strategy, make_strategy
+
+from powertrain.search import auto  # noqa: E402, F401  (registers the auto strategy)
 
 __all__ = ["STRATEGIES", "History", "Space", "Start", "Strategy", "Trial", "make_strategy"]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # annotations only: replay reads a store, never depends on on
     from powertrain.store.base import ResultStore
 
 QUARTER = "quarter"
+STOP_THRESHOLD = 0.05  # predict_stop's default (study.search_config.PredictStopConfig)
 
 
 @dataclass
@@ -74,6 +75,7 @@ def _limit(data: StudyCurves) -> float:
 def _row(data: StudyCurves, k, target: float, limit: float) -> dict[str, Any]:
     keys = [key for key, c in data.curves.items() if c.points]
     fit_err, rule_err, lin_err, flagged = [], [], [], {"censored": [], "reached": []}
+    held, stopped = [], []
     for key in keys:
         curve = data.curves[key]
         n = len(curve.points) if curve.reached_index is None else curve.reached_index + 1
@@ -89,6 +91,8 @@ def _row(data: StudyCurves, k, target: float, limit: float) -> dict[str, Any]:
         if curve.reached_index is None:
             continue
         truth = curve.points[curve.reached_index].total_energy_j
+        held.append(pred.low_j is not None and pred.low_j <= truth <= pred.high_j)
+        stopped.append(pred.p_reach < STOP_THRESHOLD)
         fit_err.append(_ape(pred.energy_to_target_j, truth))
         rule_err.append(_ape(linear_rule_j(seen, limit), truth))
         lin_err.append(_ape(linear_accuracy_j(seen, target), truth))
@@ -101,6 +105,8 @@ def _row(data: StudyCurves, k, target: float, limit: float) -> dict[str, Any]:
         "censored_runs": len(flagged["censored"]),
         "censored_flagged": _share(flagged["censored"]),
         "reached_flagged": _share(flagged["reached"]),
+        "interval_coverage": _share(held),  # the stated 80 % interval held the truth
+        "reached_stopped": _share(stopped),  # predict_stop's rule would have stopped them
     }
 
 

@@ -62,7 +62,7 @@ def joules(energy_j: float) -> str:
     return f"{energy_j:.1f} J" if abs(energy_j) >= 1 else f"{energy_j:.3g} J"
 
 
-def _bound_reason(energy_j: float, limit_j: float, beta: float, what: str) -> str | None:
+def bound_reason(energy_j: float, limit_j: float, beta: float, what: str) -> str | None:
     if energy_j > limit_j:
         return f"bound: {joules(energy_j)} passed {beta:g} x {what} ({joules(limit_j / beta)})"
     return None
@@ -92,7 +92,7 @@ class Zeus(Strategy):
 
     def __init__(self, rng=None, beta: float = 1.0) -> None:
         super().__init__(rng)
-        self.beta = _at_least_one("beta", beta)
+        self.beta = at_least_one("beta", beta)
 
     def next_runs(self, history: History) -> list[Start]:
         start = _first_unstarted(history, history.space.setups, per_setup=1)
@@ -102,7 +102,7 @@ class Zeus(Strategy):
         best = history.best_run_j()
         if best is None:
             return None
-        return _bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+        return bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
 
 
 class Bound(Strategy):
@@ -115,7 +115,7 @@ class Bound(Strategy):
 
     def __init__(self, rng=None, beta: float = 1.0) -> None:
         super().__init__(rng)
-        self.beta = _at_least_one("beta", beta)
+        self.beta = at_least_one("beta", beta)
 
     def next_runs(self, history: History) -> list[Start]:
         alive = [
@@ -133,7 +133,7 @@ class Bound(Strategy):
         others = [t for t in history.of_setup(trial.setup) if t is not trial]
         seeds = len(history.space.seeds[trial.setup])
         mean_j = (sum(t.lower_bound_j for t in others) + point.total_energy_j) / seeds
-        return _bound_reason(mean_j, self.beta * best, self.beta, "the best setup's mean")
+        return bound_reason(mean_j, self.beta * best, self.beta, "the best setup's mean")
 
 
 class Halving(Strategy):
@@ -160,12 +160,12 @@ class Halving(Strategy):
         if rank not in ("accuracy", "predicted"):
             raise PowertrainError(f"halving: rank must be accuracy or predicted, got {rank!r}")
         self.rank = rank
-        self.finalists = _count_setting("finalists", finalists)
-        self.eta = _above_one("eta (reduction factor)", eta)
-        self.growth = self.eta if growth is None else _above_one("growth (budget factor)", growth)
+        self.finalists = count_setting("finalists", finalists)
+        self.eta = above_one("eta (reduction factor)", eta)
+        self.growth = self.eta if growth is None else above_one("growth (budget factor)", growth)
         if min_budget_j is not None and not (math.isfinite(min_budget_j) and min_budget_j > 0):
             raise PowertrainError(f"halving: min_budget_j must be > 0 J, got {min_budget_j}")
-        self.first_budget_j, self.beta = min_budget_j, _at_least_one("beta", beta)
+        self.first_budget_j, self.beta = min_budget_j, at_least_one("beta", beta)
         self.budget_j: float | None = None  # the current rung's (None: rung 0)
         self.alive: list[str] | None = None
 
@@ -207,7 +207,7 @@ class Halving(Strategy):
         best = history.best_run_j()
         if best is None:
             return None
-        return _bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+        return bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
 
     def _ranker(self, history: History, trials: list[Trial]):
         # equal energy: the rung's budget, or after rung 0 the least any of its runs spent
@@ -258,10 +258,10 @@ class Thompson(Strategy):
 
     def __init__(self, rng=None, beta=1.0, confidence=0.9, max_runs=None, draws=400, finalists=2):
         super().__init__(rng)
-        self.finalists = _count_setting("finalists", finalists)
-        self.beta, self.confidence = _at_least_one("beta", beta), confidence
-        self.max_runs = None if max_runs is None else _count_setting("max_runs", max_runs, 10**6)
-        self.draws = _count_setting("draws", draws, 10**6)
+        self.finalists = count_setting("finalists", finalists)
+        self.beta, self.confidence = at_least_one("beta", beta), confidence
+        self.max_runs = None if max_runs is None else count_setting("max_runs", max_runs, 10**6)
+        self.draws = count_setting("draws", draws, 10**6)
         if not 0 < confidence < 1:
             raise PowertrainError(f"thompson: confidence must be between 0 and 1, got {confidence}")
 
@@ -284,7 +284,7 @@ class Thompson(Strategy):
         best = history.best_run_j()
         if best is None:
             return None
-        return _bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+        return bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
 
     def _posterior(self, history: History):
         obs = {s: _log_observations(history, s) for s in history.space.setups}
@@ -332,19 +332,19 @@ def _pooled_sd(history: History, default: float = 0.3) -> float:
     return max(math.sqrt(ss / dof), 0.05)
 
 
-def _count_setting(name: str, value: float, most: int = 100) -> int:
+def count_setting(name: str, value: float, most: int = 100) -> int:
     if not (isinstance(value, int | float) and value == int(value) and 1 <= value <= most):
         raise PowertrainError(f"{name} must be a whole number from 1 to {most}, got {value}")
     return int(value)
 
 
-def _above_one(name: str, value: float) -> float:
+def above_one(name: str, value: float) -> float:
     if not (math.isfinite(value) and value > 1):
         raise PowertrainError(f"halving: {name} must be > 1, got {value}")
     return float(value)
 
 
-def _at_least_one(name: str, value: float) -> float:
+def at_least_one(name: str, value: float) -> float:
     if not (math.isfinite(value) and value >= 1):
         raise PowertrainError(f"{name} must be a finite number >= 1, got {value}")
     return float(value)
@@ -353,8 +353,20 @@ def _at_least_one(name: str, value: float) -> float:
 STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (Grid, Zeus, Bound, Halving, Thompson)}
 
 
-def make_strategy(name: str, rng: np.random.Generator | None = None, **settings) -> Strategy:
-    """A strategy by name, with its settings (e.g. ``beta``, ``eta``)."""
+def register(strategy: type[Strategy]) -> type[Strategy]:
+    """Add a strategy to the registry by its ``name`` (a decorator too); a name is taken once."""
+    if strategy.name in STRATEGIES:
+        raise PowertrainError(f"a search strategy named {strategy.name!r} is registered already")
+    STRATEGIES[strategy.name] = strategy
+    return strategy
+
+
+def make_strategy(
+    name: str, rng: np.random.Generator | None = None, cost_axes=(), warn=..., **settings
+) -> Strategy:
+    """A strategy by name, with its settings (e.g. ``beta``, ``eta``). Over a grid whose
+    ``cost_axes`` (and ``gpu_power_limit_w``) vary, it searches one setup per setup of the other axes,
+    each cost-axis value priced over a short window (``cost_axes.Priced``); optuna samples its own."""
     if name not in STRATEGIES:
         raise PowertrainError(
             f"no search strategy named {name!r}; choose one of {', '.join(STRATEGIES)}"
@@ -367,8 +379,26 @@ def make_strategy(name: str, rng: np.random.Generator | None = None, **settings)
         raise PowertrainError(
             f"strategy {name} has no setting {', '.join(unknown)}; it takes {', '.join(known) or 'none'}"
         )
-    return STRATEGIES[name](rng, **settings)
+    strategy = STRATEGIES[name](rng, **settings)
+    if name == "optuna":
+        return strategy
+    from powertrain.search.cost_axes import Priced
 
+    if warn is ...:  # a cost axis that changed the curve: logged, unless told where to say it
+        return Priced(strategy, axes_setting(cost_axes))
+    return Priced(strategy, axes_setting(cost_axes), warn)
+
+
+def axes_setting(cost_axes) -> tuple[str, ...]:
+    """``cost_axes`` as names: a list, or text separated by commas (a ``--set`` value)."""
+    names = cost_axes.split(",") if isinstance(cost_axes, str) else list(cost_axes or ())
+    if not all(isinstance(n, str) and n.strip() for n in names):
+        raise PowertrainError(f"cost_axes takes names of setup axes, got {cost_axes!r}")
+    return tuple(n.strip() for n in names)
+
+
+# the names optuna_strategy.py imports (kept until it takes the public ones)
+_at_least_one, _bound_reason, _count_setting = at_least_one, bound_reason, count_setting
 
 # optuna's strategy (its own module: Optuna is imported only when it first asks) is registered last.
 from powertrain.search.optuna_strategy import OptunaStrategy  # noqa: E402
