@@ -80,10 +80,12 @@ def prediction_rows(store, study: str) -> list[str]:
     for row in backtest(store, study, [1, QUARTER]).rows:
         k = "1 eval" if row["after_evals"] == 1 else "quarter"
         out.append(
-            f"  predict after {k:7s}: MdAPE {_pct(row['mdape_fit'])}, 80 % interval held "
-            f"{_pct(row['interval_coverage'])} of {row['runs_predicted']} runs, reached runs "
-            f"predict_stop would stop {_pct(row['reached_stopped'])}, censored flagged "
-            f"{_pct(row['censored_flagged'])} of {row['censored_runs']}"
+            f"  predict after {k:7s} ({row['runs_predicted']} runs): calibrated MdAPE "
+            f"{_pct(row['mdape'])}, interval stated for {_pct(row['interval_stated'])} and its "
+            f"80 % held {_pct(row['interval_coverage'])}, predict_stop would stop "
+            f"{_pct(row['reached_stopped'])} of runs that reached | fitted curves alone: MdAPE "
+            f"{_pct(row['mdape_fit'])}, 80 % held {_pct(row['interval_coverage_fit'])}, would stop "
+            f"{_pct(row['reached_stopped_fit'])}"
         )
     return out
 
@@ -95,7 +97,9 @@ def _pct(x) -> str:
 def report(store, study: str, args) -> None:
     grid_j, floor = floor_share(store, study)
     print(f"\n{study}: grid {grid_j:,.0f} J, floor {floor:.1%} (best setup's 3 seeds)")
-    print(f"  {'strategy':9s} {'median':>7s} {'p90':>7s} {'in10%':>7s} {'both':>7s} noise  cost axes")
+    print(
+        f"  {'strategy':9s} {'median':>7s} {'p90':>7s} {'in10%':>7s} {'both':>7s} noise  cost axes"
+    )
     for strategy in args.strategies:
         print(strategy_row(store, study, strategy, args.repeats, args.seed), flush=True)
     if not args.no_predict:

@@ -12,9 +12,8 @@ its live search (sampled continuous or multi-objective spaces); ``report.py`` wh
 ``auto.py`` the recommended strategy; ``cost_axes.py`` axes priced instead of searched.
 """
 
+from powertrain.search import auto  # noqa: E402, F401  (registers the auto strategy)
 from powertrain.search.space import History, Space, Start, Trial
 from powertrain.search.strategies import STRATEGIES, Strategy, make_strategy
-
-from powertrain.search import auto  # noqa: E402, F401  (registers the auto strategy)
 
 __all__ = ["STRATEGIES", "History", "Space", "Start", "Strategy", "Trial", "make_strategy"]

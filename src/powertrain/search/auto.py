@@ -30,17 +30,9 @@ import math
 
 import numpy as np
 
+from powertrain.search.settings import above_one, at_least_one, count_setting
 from powertrain.search.space import PAUSED, REACHED, RUNNING, History, Start, Trial
-from powertrain.search.strategies import (
-    Halving,
-    Strategy,
-    Zeus,
-    above_one,
-    at_least_one,
-    bound_reason,
-    count_setting,
-    register,
-)
+from powertrain.search.strategies import Halving, Strategy, Zeus, bound_reason, register
 
 PRIOR_SD = 0.15  # seed-to-seed spread of log energy-to-target before any setup has two seeds
 
@@ -216,4 +208,3 @@ def _pooled_sd(groups) -> float:
     dof = sum(len(g) - 1 for g in groups)
     ss = sum(float(np.sum((np.array(g) - np.mean(g)) ** 2)) for g in groups)
     return math.sqrt((ss + 2 * PRIOR_SD**2) / (dof + 2))  # the prior counts as two seeds
-

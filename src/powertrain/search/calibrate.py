@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from powertrain.records import EvalPoint
-from powertrain.search.predict import PRIOR_C, Prediction, predict
+from powertrain.search.predict import PRIOR_C, LivePredictedStop, Prediction, predict
 
 MIN_RUNS = 8  # calibration runs needed before an interval is stated
 MAX_RUNS = 40  # calibration runs used at most (each is one prediction per K)
@@ -79,9 +79,7 @@ class Calibration:
             self._by_k[k] = rows
         return self._by_k[k]
 
-    def apply(
-        self, pred: Prediction, points: list[EvalPoint], exclude=frozenset()
-    ) -> Calibrated:
+    def apply(self, pred: Prediction, points: list[EvalPoint], exclude=frozenset()) -> Calibrated:
         """``pred`` (made from ``points``, the run's first evaluations) calibrated; ``exclude``:
         runs (the same objects) kept out, e.g. the run itself and its twins under a cost axis."""
         rows = [r for r in self._table(len(points)) if r[0] not in exclude]
@@ -112,3 +110,27 @@ def _conformal(values: np.ndarray, coverage: float) -> tuple[float, float]:
     lo = max(math.floor((n + 1) * tail), 1)
     hi = min(math.ceil((n + 1) * (1 - tail)), n)
     return float(v[lo - 1]), float(v[hi - 1])
+
+
+class CalibratedStop(LivePredictedStop):
+    """``predict_stop`` in a study with finished runs: it stops a run only on the calibrated
+    probability (the study's finished runs that looked as hopeless at the same evaluation, counted
+    conservatively), and not at all where too few runs tell (it does not know)."""
+
+    def __init__(self, target, max_epochs, runs: list[CalibrationRun], threshold=0.05, **kw):
+        super().__init__(target, max_epochs, threshold, **kw)
+        self.runs, self.calibration = runs, None
+
+    def p_reach(self, prediction: Prediction) -> float | None:
+        if self.calibration is None:
+            self.calibration = Calibration(self.runs, self.target, self.max_progress, self.prior_c)
+        return self.calibration.apply(prediction, self.points).p_reach
+
+
+def calibration_runs(curves: list[list[EvalPoint]], target: float) -> list[CalibrationRun]:
+    """Finished runs' points as calibration runs (reached where an evaluation met ``target``)."""
+    out = []
+    for points in curves:
+        hit = next((i for i, p in enumerate(points) if p.val_accuracy >= target), None)
+        out.append(CalibrationRun(points, hit))
+    return out

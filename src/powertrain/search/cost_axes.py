@@ -84,7 +84,9 @@ def curve_changes(
             seen[key] = (setup, accuracies)
             continue
         n = min(len(accuracies), len(seen[key][1]))
-        gap = max((abs(a - b) for a, b in zip(accuracies[:n], seen[key][1][:n])), default=0.0)
+        gap = max(
+            (abs(a - b) for a, b in zip(accuracies[:n], seen[key][1][:n], strict=True)), default=0.0
+        )
         if gap > tolerance:
             changed[key[0]] = max(changed.get(key[0], 0.0), gap)
     return [
@@ -206,4 +208,3 @@ class Priced:
             "first evaluation, the curve learnt once per setup of the other axes",
             *self.warnings,
         ]
-

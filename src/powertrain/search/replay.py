@@ -13,8 +13,9 @@ from powertrain.errors import PowertrainError
 from powertrain.records import REACHED as RUN_REACHED
 from powertrain.records import EvalPoint, RunRecord, method_label
 from powertrain.search.driver import run_search
+from powertrain.search.settings import axes_setting
 from powertrain.search.space import LIMIT, PAUSED, REACHED, RUNNING, STOPPED, Space, Start, Trial
-from powertrain.search.strategies import axes_setting, make_strategy
+from powertrain.search.strategies import make_strategy
 
 if TYPE_CHECKING:  # annotations only: replay reads a store, never depends on one
     from powertrain.store.base import ResultStore

@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING
 
 from powertrain.errors import PowertrainError
 from powertrain.records import REACHED, Stage
-from powertrain.search.cost import search_cost
+from powertrain.search.calibrate import MIN_RUNS, CalibratedStop, calibration_runs
+from powertrain.search.cost import is_search_stop, search_cost
 from powertrain.search.live import LiveSearch, search_with_strategy
 from powertrain.search.predict import PRIOR_C, LivePredictedStop, shape_prior
 from powertrain.search.strategies import STRATEGIES, make_strategy
@@ -142,6 +143,20 @@ def predicted_stops(study: StudyConfig, store, config: SearchConfig):
     finished = [r for r in store.runs(study.name) if r.status == REACHED and r.stage is Stage.TRAIN]
     prior_c = shape_prior([store.eval_points(r.id) for r in finished[:50]]) if finished else PRIOR_C
     target, epochs = study.task.target_accuracy, study.task.max_epochs
+    ended = [  # runs that ended on their own: reached, or ran to their limits
+        store.eval_points(r.id)
+        for r in store.runs(study.name)
+        if r.outcome is not None
+        and r.stage is Stage.TRAIN
+        and not is_search_stop(r.outcome.stop_reason)
+    ]
+    if len(ended) >= MIN_RUNS:  # calibrated on them: it stops only where they tell it can
+        runs = calibration_runs(ended, target)
+        return lambda spec: [
+            CalibratedStop(
+                target, epochs, runs, p.threshold, min_evals=p.min_evals, prior_c=prior_c
+            )
+        ]
     return lambda spec: [LivePredictedStop(target, epochs, p.threshold, p.min_evals, prior_c)]
 
 

@@ -17,6 +17,7 @@ import numpy as np
 
 from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint
+from powertrain.search.settings import above_one, at_least_one, axes_setting, count_setting
 from powertrain.search.space import PAUSED, REACHED, RUNNING, STOPPED, History, Start, Trial
 
 
@@ -332,24 +333,6 @@ def _pooled_sd(history: History, default: float = 0.3) -> float:
     return max(math.sqrt(ss / dof), 0.05)
 
 
-def count_setting(name: str, value: float, most: int = 100) -> int:
-    if not (isinstance(value, int | float) and value == int(value) and 1 <= value <= most):
-        raise PowertrainError(f"{name} must be a whole number from 1 to {most}, got {value}")
-    return int(value)
-
-
-def above_one(name: str, value: float) -> float:
-    if not (math.isfinite(value) and value > 1):
-        raise PowertrainError(f"halving: {name} must be > 1, got {value}")
-    return float(value)
-
-
-def at_least_one(name: str, value: float) -> float:
-    if not (math.isfinite(value) and value >= 1):
-        raise PowertrainError(f"{name} must be a finite number >= 1, got {value}")
-    return float(value)
-
-
 STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (Grid, Zeus, Bound, Halving, Thompson)}
 
 
@@ -387,14 +370,6 @@ def make_strategy(
     if warn is ...:  # a cost axis that changed the curve: logged, unless told where to say it
         return Priced(strategy, axes_setting(cost_axes))
     return Priced(strategy, axes_setting(cost_axes), warn)
-
-
-def axes_setting(cost_axes) -> tuple[str, ...]:
-    """``cost_axes`` as names: a list, or text separated by commas (a ``--set`` value)."""
-    names = cost_axes.split(",") if isinstance(cost_axes, str) else list(cost_axes or ())
-    if not all(isinstance(n, str) and n.strip() for n in names):
-        raise PowertrainError(f"cost_axes takes names of setup axes, got {cost_axes!r}")
-    return tuple(n.strip() for n in names)
 
 
 # the names optuna_strategy.py imports (kept until it takes the public ones)
