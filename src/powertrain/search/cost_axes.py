@@ -2,12 +2,13 @@
 construction; also clock limits, data-loader workers, ``torch.compile``, channels-last).
 
 A search over a grid with cost axes learns the curve once per setup of the other axes (a *group*):
-as Zeus profiles power limits just in time (``zeus/optimizer/power_limit.py``), it first trains every
-cost-axis value of a group for a short window (its first evaluation, then paused), prices each by the
-energy per unit of progress measured there, and from then on trains the group only at its cheapest
-value. The strategy inside (:class:`Priced` wraps any) sees one setup per group. Replay and live
-search do the same: the window is a run paused at its first evaluation (``Start.budget_j``), so what
-it spent is counted and the cheapest value's run goes on from where it paused.
+as Zeus profiles power limits just in time (``zeus/optimizer/power_limit.py``: a measured window per
+limit), it first trains every cost-axis value of a group for a short window (to its first
+evaluation, then paused), prices each by the energy per unit of progress measured there, and from
+then on trains the group only at its cheapest value. Make the first evaluation come early
+(``eval_every_steps``) and long enough to measure: the window is what is priced. The strategy inside (:class:`Priced` wraps any) sees one setup per group. Replay and live
+search do the same: the window is a run paused at an evaluation (``Start.budget_j``), so what it
+spent is counted and the cheapest value's run goes on from where it paused.
 
 ``gpu_power_limit_w`` is a cost axis without being declared; others are declared with
 ``search.cost_axes`` in a study or ``powertrain import --cost-axis``. A declared axis that did change
@@ -63,7 +64,9 @@ def groups_of(setups: Iterable[str], cost_axes: Iterable[str]) -> dict[str, list
 
 
 def price(points: list[EvalPoint]) -> float:
-    """Energy per unit of progress (step, else epoch) over the profiling window."""
+    """Energy per unit of progress (step, else epoch) over the profiling window, the run's start to
+    its first evaluation. (Its warm-up runs at the value being priced too. A second window would
+    span the pause and the resume from the checkpoint, whose start-up costs more than a window.)"""
     from powertrain.search.predict import progress
 
     done = float(progress(points[:1])[0]) if points else 0.0
@@ -204,7 +207,7 @@ class Priced:
         if not self.treated:
             return []
         return [
-            f"cost axes {', '.join(self.treated)}: each value priced by energy per step over its "
-            "first evaluation, the curve learnt once per setup of the other axes",
+            f"cost axes {', '.join(self.treated)}: each value priced by energy per step up to "
+            "its first evaluation, the curve learnt once per setup of the other axes",
             *self.warnings,
         ]
