@@ -264,4 +264,4 @@ def test_the_coordinator_answers_a_workers_stop_question_with_the_runs_own_stop(
     # The executor's own hook: no handler, no question (the grid pays no round trip).
     assert executor.stop_for(worker.spec) is None
     executor.stop_handlers = lambda spec: [lambda p: None, lambda p: "predicted to miss"]
-    assert executor.stop_for(worker.spec)(point) == "predicted to miss"
+    assert executor.stop_for(worker.spec)(point).reason == "predicted to miss"

@@ -30,9 +30,11 @@ import math
 
 import numpy as np
 
+from powertrain.records import RUNNING
 from powertrain.search.settings import above_one, at_least_one, count_setting
-from powertrain.search.space import PAUSED, REACHED, RUNNING, History, Start, Trial
-from powertrain.search.strategies import Halving, Strategy, Zeus, bound_reason, register
+from powertrain.search.space import History, Start, Trial
+from powertrain.search.strategies import Halving, Strategy, Zeus, bound_stop, register
+from powertrain.train.stopping import Stop
 
 PRIOR_SD = 0.15  # seed-to-seed spread of log energy-to-target before any setup has two seeds
 
@@ -106,7 +108,7 @@ class Auto(Strategy):
         firsts = {
             t.setup: t.energy_to_target_j
             for t in history.trials.values()
-            if t.status == REACHED and t.seed == history.space.seeds[t.setup][0]
+            if t.reached and t.seed == history.space.seeds[t.setup][0]
         }
         if not firsts:
             return []
@@ -122,12 +124,12 @@ class Auto(Strategy):
                 continue
             for seed in history.space.seeds[setup][: self.depth]:
                 trial = history.trial(setup, seed)
-                if trial is None or trial.status == PAUSED:
+                if trial is None or trial.paused:
                     return Start(setup, seed)
         return None
 
     def _out(self, history: History, setup: str) -> bool:
-        return any(t.status not in (REACHED, RUNNING, PAUSED) for t in self._raced(history, setup))
+        return any(t.stopped or t.missed for t in self._raced(history, setup))
 
     def _raced(self, history: History, setup: str) -> list[Trial]:
         seeds = history.space.seeds[setup][: self.depth]
@@ -138,7 +140,7 @@ class Auto(Strategy):
         out = {}
         for setup in self.racing:
             trials = self._raced(history, setup)
-            if trials and all(t.status == REACHED for t in trials):
+            if trials and all(t.reached for t in trials):
                 out[setup] = [math.log(t.energy_to_target_j) for t in trials]
         return out
 
@@ -165,16 +167,16 @@ class Auto(Strategy):
         self.tied = sorted(tied, key=lambda s: np.mean(logs[s])) if len(tied) > 1 else []
         return False
 
-    def stop_reason(self, history, trial, point) -> str | None:
+    def stop(self, history, trial, point) -> Stop | None:
         if self.racing is None:
-            return self.screen.stop_reason(history, trial, point)
+            return self.screen.stop(history, trial, point)
         leader_j = self._leader_mean(history)
         if leader_j is None or trial.setup not in self.racing:
             return None
         raced = self._raced(history, trial.setup)
-        done = sum(t.energy_to_target_j for t in raced if t.status == REACHED)
+        done = sum(t.energy_to_target_j for t in raced if t.reached)
         limit_j = self.margin * leader_j * self._depth(history, trial.setup)
-        return bound_reason(
+        return bound_stop(
             done + point.total_energy_j, limit_j, self.margin, "the leader's seeds (mean x seeds)"
         )
 
@@ -187,7 +189,7 @@ class Auto(Strategy):
             float(np.mean([t.energy_to_target_j for t in raced]))
             for s in self.racing
             if len(raced := self._raced(history, s)) == self._depth(history, s)
-            and all(t.status == REACHED for t in raced)
+            and all(t.reached for t in raced)
         ]
         return min(means) if means else None
 
@@ -200,7 +202,7 @@ class Auto(Strategy):
 
 
 def _running(history: History) -> bool:
-    return any(t.status == RUNNING for t in history.trials.values())
+    return any(t.status is RUNNING for t in history.trials.values())
 
 
 def _pooled_sd(groups) -> float:

@@ -12,25 +12,13 @@ finalist's seeds at once, the bound on their summed energy applied with what is 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
-from powertrain.records import EvalPoint
-from powertrain.search.driver import MAX_STEPS, SearchOutcome, pick_confirmed, settle
-from powertrain.search.space import (
-    LIMIT,
-    PAUSED,
-    REACHED,
-    RUNNING,
-    STOPPED,
-    History,
-    Space,
-    Start,
-    Trial,
-)
-from powertrain.search.strategies import Strategy, joules
-
-Stop = Callable[[EvalPoint], "str | None"]
+from powertrain.records import RUNNING, EvalPoint, Verdict
+from powertrain.search.driver import MAX_STEPS, SearchOutcome, past_leader, pick_confirmed, settle
+from powertrain.search.space import History, Space, Start, Trial
+from powertrain.search.strategies import Strategy
+from powertrain.train.stopping import Handler, Stop
 
 
 class Pool(Protocol):
@@ -44,7 +32,7 @@ class Pool(Protocol):
         """Runs handed out that have not ended."""
         ...
 
-    def start(self, start: Start, trial: Trial, stop: Stop) -> None:
+    def start(self, start: Start, trial: Trial, stop: Handler) -> None:
         """Hand out ``start`` (its trial set running, its points and energy kept up to date as they
         come); ``stop(point)`` may end it. A run known already may be settled at once."""
         ...
@@ -88,7 +76,7 @@ def _search(strategy: Strategy, history: History, pool: Pool) -> None:
 def _new_starts(strategy: Strategy, history: History) -> list[Start]:
     """The strategy's starts, less those under way (halving asks again for a run it gave before)."""
     starts = strategy.next_runs(history)
-    under_way = {k for k, t in history.trials.items() if t.status == RUNNING}
+    under_way = {k for k, t in history.trials.items() if t.status is RUNNING}
     return [s for s in starts if (s.setup, s.seed) not in under_way]
 
 
@@ -96,7 +84,7 @@ def _start(strategy: Strategy, history: History, pool: Pool, start: Start) -> No
     trial = history.trial(start.setup, start.seed)
     if trial is None:
         trial = history.trials.setdefault((start.setup, start.seed), Trial(start.setup, start.seed))
-    elif trial.status != PAUSED:
+    elif not trial.paused:
         raise RuntimeError(f"{strategy.name} restarted a finished run {start}")
     pool.start(start, trial, strategy.handler(history, trial))
 
@@ -121,9 +109,9 @@ def confirm_at_once(
     target, what the others under way have spent so far, its own energy) passes ``bound_j``."""
     wanted = history.space.seeds[setup][:seeds]
     known = [t for s in wanted if (t := history.trial(setup, s)) is not None]
-    if any(t.status == LIMIT for t in known):  # it ran to its limits short of the target
+    if any(t.missed for t in known):  # it ran to its limits short of the target
         return None
-    ran = [t for t in known if t.status == REACHED]
+    ran = [t for t in known if t.reached]
     waiting = [s for s in wanted if s not in {t.seed for t in ran}]
     while (waiting and not _missed(ran)) or pool.in_flight():
         while waiting and pool.capacity() > 0 and not _missed(ran):
@@ -139,7 +127,7 @@ def confirm_at_once(
 
 
 def _missed(trials: list[Trial]) -> bool:
-    return any(t.status not in (REACHED, RUNNING) for t in trials)
+    return any(not t.reached and t.status is not RUNNING for t in trials)
 
 
 def _afresh(history: History, setup: str, seed: int) -> Trial:
@@ -148,21 +136,23 @@ def _afresh(history: History, setup: str, seed: int) -> Trial:
     trial = history.trial(setup, seed)
     if trial is None:
         return history.trials.setdefault((setup, seed), Trial(setup, seed))
-    if trial.status == STOPPED:
-        trial.earlier_j += trial.energy_j
-        trial.points, trial.energy_j, trial.stop_reason = [], 0.0, None
+    if trial.stopped:
+        trial.afresh()
     return trial
 
 
-def _bound(bound_j: float | None, ran: list[Trial], me: Trial) -> Stop:
-    def stop(point: EvalPoint) -> str | None:
+def _bound(bound_j: float | None, ran: list[Trial], me: Trial) -> Handler:
+    def stop(point: EvalPoint) -> Stop | None:
         if _missed([t for t in ran if t is not me]):
-            return "confirmation: another seed of this setup ended short of the target"
+            return Stop(
+                Verdict.CONFIRMATION,
+                "confirmation: another seed of this setup ended short of the target",
+            )
         if bound_j is None:
             return None
         known_j = sum(t.lower_bound_j for t in ran if t is not me) + point.total_energy_j
         if known_j > bound_j:
-            return f"confirmation: passed the confirmed leader's {joules(bound_j)} over its seeds"
+            return Stop(Verdict.CONFIRMATION, past_leader(bound_j))
         return None
 
     return stop

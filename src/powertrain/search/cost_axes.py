@@ -23,8 +23,9 @@ import logging
 from collections.abc import Callable, Iterable
 
 from powertrain.errors import PowertrainError
-from powertrain.records import EvalPoint
-from powertrain.search.space import RUNNING, History, Space, Start, Trial
+from powertrain.records import RUNNING, EvalPoint
+from powertrain.search.space import History, Space, Start, Trial
+from powertrain.train.stopping import Stop
 
 log = logging.getLogger(__name__)
 
@@ -146,7 +147,7 @@ class Priced:
             return self.inner.next_runs(history)
         if self.view is None:
             todo = self._profiles(history)
-            if todo or any(t.status == RUNNING for t in history.trials.values()):
+            if todo or any(t.status is RUNNING for t in history.trials.values()):
                 return todo
             self.view = History(self._reduced(history))
             if hasattr(self.inner, "grid_runs"):  # the full grid's size, which the view hides
@@ -188,16 +189,16 @@ class Priced:
                 self.warn(line)
             self.warnings.append(line)
 
-    def stop_reason(self, history, trial, point) -> str | None:
-        if self.view is None or not self.treated:
-            return None if self.treated else self.inner.stop_reason(history, trial, point)
-        return self.inner.stop_reason(self.view, trial, point)
+    def stop(self, history, trial, point) -> Stop | None:
+        if not self.treated:
+            return self.inner.stop(history, trial, point)
+        return None if self.view is None else self.inner.stop(self.view, trial, point)
 
-    def handler(self, history: History, trial: Trial) -> Callable[[EvalPoint], str | None]:
+    def handler(self, history: History, trial: Trial) -> Callable[[EvalPoint], Stop | None]:
         key = (trial.setup, trial.seed)
         if self.view is not None and key in self._handed:
             self.view.trials[key] = trial
-        return lambda point: self.stop_reason(history, trial, point)
+        return lambda point: self.stop(history, trial, point)
 
     def candidates(self, history: History) -> list[str]:
         return self.inner.candidates(self.view if self.view is not None else history)

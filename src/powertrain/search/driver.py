@@ -2,8 +2,9 @@
 to an executor (stored curves in replay, real training live), then confirm the pick on its seeds.
 
 An executor is ``execute(start, trial, stop)``: run or continue ``trial`` (appending its evaluation
-points, updating its energy and status) until it reaches the target, ends at its limits, ``stop(point)``
-returns a reason, or its cumulative energy reaches ``start.budget_j`` (then it is paused).
+points, updating its energy, status and verdict) until it reaches the target, ends at its limits,
+``stop(point)`` returns a ``Stop``, or its cumulative energy reaches ``start.budget_j`` (then it is
+paused: ``Verdict.RUNG_PAUSE``).
 """
 
 from __future__ import annotations
@@ -11,11 +12,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from powertrain.records import EvalPoint
-from powertrain.search.space import PAUSED, REACHED, RUNNING, STOPPED, History, Space, Start, Trial
+from powertrain.records import RUNNING, EvalPoint, Verdict
+from powertrain.search.space import History, Space, Start, Trial
 from powertrain.search.strategies import Strategy, joules
+from powertrain.train.stopping import Handler, Stop
 
-Executor = Callable[[Start, Trial, Callable[[EvalPoint], "str | None"]], None]
+Executor = Callable[[Start, Trial, Handler], None]
 MAX_STEPS = 100_000
 
 
@@ -46,7 +48,7 @@ def run_search(
                 trial = history.trials.setdefault(
                     (start.setup, start.seed), Trial(start.setup, start.seed)
                 )
-            elif trial.status != PAUSED:
+            elif not trial.paused:
                 raise RuntimeError(f"{strategy.name} restarted a finished run {start}")
             execute(start, trial, strategy.handler(history, trial))
     else:
@@ -123,13 +125,12 @@ def confirm(
             trial = history.trials.setdefault((setup, seed), Trial(setup, seed))
         trials.append(trial)
     done_j = 0.0
-    for trial in sorted(trials, key=lambda t: t.status != REACHED):
-        if trial.status == STOPPED:
-            trial.earlier_j += trial.energy_j
-            trial.points, trial.energy_j, trial.stop_reason = [], 0.0, None
-        if trial.status in (RUNNING, PAUSED, STOPPED):
+    for trial in sorted(trials, key=lambda t: not t.reached):
+        if trial.stopped:
+            trial.afresh()
+        if trial.status is RUNNING or trial.paused:
             execute(Start(setup, trial.seed), trial, _bound(bound_j, done_j))
-        if trial.status != REACHED:
+        if not trial.reached:
             return None
         done_j += trial.energy_to_target_j
         if bound_j is not None and done_j > bound_j:
@@ -138,9 +139,14 @@ def confirm(
 
 
 def _bound(bound_j: float | None, done_j: float):
-    def stop(point: EvalPoint) -> str | None:
+    def stop(point: EvalPoint) -> Stop | None:
         if bound_j is not None and done_j + point.total_energy_j > bound_j:
-            return f"confirmation: passed the confirmed leader's {joules(bound_j)} over its seeds"
+            return Stop(Verdict.CONFIRMATION, past_leader(bound_j))
         return None
 
     return stop
+
+
+def past_leader(bound_j: float) -> str:
+    """Why the confirmation stops a seed: the setup's seeds together passed the leader's sum."""
+    return f"confirmation: passed the confirmed leader's {joules(bound_j)} over its seeds"

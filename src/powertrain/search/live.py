@@ -4,7 +4,7 @@ stops, with real training (``execute_run``, the one run body) in place of replay
 - The strategy's stop (``Strategy.handler``) and, for halving, the rung's energy budget plug into the
   built-in loop as stopping handlers (``RunEnv.stop_handlers``), after the loop's own (target, limits).
 - A run the search stops is kept in the store as CENSORED with the reason: a lower bound.
-- Halving's rung budget **pauses** a run (``stopping.Pause``): the loop saves its whole state in the
+- Halving's rung budget **pauses** a run (a ``Stop`` of ``Verdict.RUNG_PAUSE``): the loop saves its whole state in the
   run's checkpoint (``train/checkpoint.py``, by run key in the artifacts folder), and a promoted run
   (or one the confirmation needs) is **continued** from it, as replay assumes: the same record (its run
   id and claim are kept), its points and energy going on from where it paused, so the store holds one
@@ -29,20 +29,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from powertrain.errors import PowertrainError, RunClaimed
-from powertrain.records import CENSORED, EvalPoint, Stage
-from powertrain.records import REACHED as RUN_REACHED
+from powertrain.records import EvalPoint, Stage, Verdict
 from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.driver import SearchOutcome, run_search
-from powertrain.search.replay import _curve, replay_executor, setup_key
+from powertrain.search.replay import curve_of, replay_executor, setup_key
 from powertrain.search.sink import PAUSED_NOTE, Tagged
 from powertrain.search.sink import DeferringSink as _DeferringSink
-from powertrain.search.space import LIMIT, PAUSED, REACHED, STOPPED, Space, Start, Trial
+from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import Strategy, joules, make_strategy
+from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv, StoreSink, execute_run
 from powertrain.study.plan import RunSpec, run_spec
 from powertrain.study.resume import discard
 from powertrain.study.search_config import SearchConfig
-from powertrain.train.stopping import Pause
+from powertrain.train.stopping import Stop
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
@@ -61,9 +61,11 @@ class LiveSearch:
 
 
 def _budget(budget_j: float):
-    def pause(point: EvalPoint) -> str | None:
+    def pause(point: EvalPoint) -> Stop | None:
         if point.total_energy_j >= budget_j:
-            return Pause(f"halving: rung budget {joules(budget_j)} reached {PAUSED_NOTE}")
+            return Stop(
+                Verdict.RUNG_PAUSE, f"halving: rung budget {joules(budget_j)} reached {PAUSED_NOTE}"
+            )
         return None
 
     return pause
@@ -74,7 +76,12 @@ class LiveExecutor:
     with the strategy's stop and the rung budget as stopping handlers; a paused run is continued."""
 
     def __init__(
-        self, study: StudyConfig, store, env: RunEnv, reporter: Reporter | None, setups=None
+        self,
+        study: StudyConfig,
+        store: ResultStore,
+        env: RunEnv,
+        reporter: Reporter | None,
+        setups=None,
     ) -> None:
         self.study, self.env = study, env
         # The setups its starts name, by key: the study's grid, or (optuna's sampled setups) a
@@ -107,7 +114,7 @@ class LiveExecutor:
             outcome = self._execute(spec, run_id)
         finally:
             self._handlers = []
-        _settle(trial, outcome, self.sink.points[spec.run_key], tagged)
+        trial.ended(outcome, self.sink.points[spec.run_key])
 
     def _execute(self, spec: RunSpec, run_id: int | None):
         resume = run_id is not None
@@ -122,30 +129,17 @@ class LiveExecutor:
 
     def _reuse(self, spec: RunSpec, start: Start, trial: Trial, stop) -> None:
         record = self.stored[spec.run_key]
-        curve = _curve(record, self.store.eval_points(record.id))
+        curve = curve_of(record, self.store.eval_points(record.id))
         replay_executor({(start.setup, start.seed): curve})(start, trial, stop)
         self.reused.add((start.setup, start.seed))
 
 
 def search_handlers(start: Start, stop) -> list[Tagged]:
     """The search's stopping handlers of a run: the strategy's stop, and halving's rung budget."""
-    tagged = [Tagged(stop, "stop")]
+    tagged = [Tagged(stop)]
     if start.budget_j is not None:
-        tagged.append(Tagged(_budget(start.budget_j), "pause"))
+        tagged.append(Tagged(_budget(start.budget_j)))
     return tagged
-
-
-def _settle(trial: Trial, outcome, points: list[EvalPoint], tagged: list[Tagged]) -> None:
-    """The trial as the search sees it, from the run's outcome (cumulative over its attempts)."""
-    trial.points, trial.energy_j = list(points), outcome.total_energy_j
-    fired = next((t for t in tagged if t.fired), None)
-    if outcome.status == RUN_REACHED:
-        trial.status, trial.energy_to_target_j = REACHED, outcome.energy_to_target_j
-    elif fired is not None and outcome.status == CENSORED:
-        trial.status = PAUSED if fired.kind == "pause" else STOPPED
-        trial.stop_reason = outcome.stop_reason
-    else:
-        trial.status, trial.stop_reason = LIMIT, outcome.stop_reason
 
 
 def live_space(study: StudyConfig) -> Space:
@@ -155,7 +149,12 @@ def live_space(study: StudyConfig) -> Space:
 
 
 def search_with_strategy(
-    study: StudyConfig, store, env: RunEnv, config: SearchConfig, reporter=None, seed: int = 0
+    study: StudyConfig,
+    store: ResultStore,
+    env: RunEnv,
+    config: SearchConfig,
+    reporter=None,
+    seed: int = 0,
 ) -> LiveSearch:
     """Drive ``config.strategy`` (zeus, bound, halving, thompson) live over the study's grid."""
     strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
@@ -165,7 +164,7 @@ def search_with_strategy(
 
 def drive(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     config: SearchConfig,
     strategy: Strategy,
     executor: LiveExecutor,
@@ -186,7 +185,7 @@ def drive(
 
 def live_cost(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     config: SearchConfig,
     confirms: bool,
     executor: LiveExecutor,

@@ -22,21 +22,21 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from powertrain.errors import PowertrainError
-from powertrain.search.concurrent import Stop, run_search_at_once
+from powertrain.search.concurrent import run_search_at_once
 from powertrain.search.live import (
     LiveExecutor,
     LiveSearch,
-    _settle,
     live_cost,
     live_space,
     search_handlers,
 )
 from powertrain.search.sink import DeferringSink
-from powertrain.search.space import RUNNING, Start, Trial
+from powertrain.search.space import Start, Trial
 from powertrain.search.strategies import make_strategy
+from powertrain.store.base import ResultStore
 from powertrain.study.execute import StoreSink
 from powertrain.study.plan import run_spec
-from powertrain.train.stopping import first_stop
+from powertrain.train.stopping import Handler, Stop, first_stop
 
 if TYPE_CHECKING:
     from powertrain.study.execute import RunEnv
@@ -50,11 +50,11 @@ class SessionPool(LiveExecutor):
     with ``submit(spec, stop, resume_id)``, ``capacity()``, ``wait() -> [(spec, outcome or None)]``
     and ``resumes`` (whether its runs see this machine's checkpoints)."""
 
-    def __init__(self, study, store, env: RunEnv, reporter) -> None:
+    def __init__(self, study, store: ResultStore, env: RunEnv, reporter) -> None:
         super().__init__(study, store, env, reporter)
         self.sink = DeferringSink(StoreSink(store, reporter), env, live=True)
         self.session: WorkerSession | RaySession | None = None
-        self.running: dict[str, tuple[Trial, list]] = {}  # by run key: its trial, its handlers
+        self.running: dict[str, Trial] = {}  # by run key
 
     def capacity(self) -> int:
         return self.session.capacity()
@@ -62,7 +62,7 @@ class SessionPool(LiveExecutor):
     def in_flight(self) -> int:
         return len(self.running)
 
-    def start(self, start: Start, trial: Trial, stop: Stop) -> None:
+    def start(self, start: Start, trial: Trial, stop: Handler) -> None:
         spec = run_spec(self.study, self.setups[start.setup], start.seed)
         if spec.run_key in self.stored:
             self._reuse(spec, start, trial, stop)
@@ -70,23 +70,23 @@ class SessionPool(LiveExecutor):
         tagged = search_handlers(start, stop)
         # A paused run's record, to continue where the session's runs see its checkpoint.
         resume_id = self.sink.start(spec, trial, tagged, resumable=self.session.resumes)
-        trial.status = RUNNING
+        trial.again()
         handlers = [*tagged, *self.env.stop_handlers(spec)]  # then a predicted stop, if asked
-        self.running[spec.run_key] = (trial, tagged)
+        self.running[spec.run_key] = trial
         self.session.submit(spec, lambda point: _ask(trial, handlers, point), resume_id)
 
     def wait(self) -> None:
         for spec, outcome in self.session.wait():
-            trial, tagged = self.running.pop(spec.run_key)
+            trial = self.running.pop(spec.run_key)
             if outcome is None:
                 raise PowertrainError(
                     f"run {spec.run_key} is held by another process; a live search needs its"
                     " study to itself: wait for it or stop it"
                 )
-            _settle(trial, outcome, self.sink.points.get(spec.run_key, []), tagged)
+            trial.ended(outcome, self.sink.points.get(spec.run_key, []))
 
 
-def _ask(trial: Trial, handlers: list, point) -> str | None:
+def _ask(trial: Trial, handlers: list, point) -> Stop | None:
     """The run's stop at ``point``; the point kept first where its record has not come yet (a Ray
     task's come when it ends: until then its questions are all the search knows of it)."""
     if not trial.points or trial.points[-1].index < point.index:
@@ -97,7 +97,7 @@ def _ask(trial: Trial, handlers: list, point) -> str | None:
 
 def search_at_once(
     study,
-    store,
+    store: ResultStore,
     env: RunEnv,
     config: SearchConfig,
     executor,

@@ -22,10 +22,11 @@ from typing import TYPE_CHECKING
 from powertrain.errors import PowertrainError
 from powertrain.records import REACHED, Stage
 from powertrain.search.calibrate import MIN_RUNS, CalibratedStop, calibration_runs
-from powertrain.search.cost import is_search_stop, search_cost
+from powertrain.search.cost import search_cost
 from powertrain.search.live import LiveSearch, search_with_strategy
 from powertrain.search.predict import PRIOR_C, LivePredictedStop, shape_prior
 from powertrain.search.strategies import STRATEGIES, make_strategy
+from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv
 from powertrain.study.executors.local import LocalExecutor
 from powertrain.study.executors.workers import WorkersExecutor
@@ -53,7 +54,7 @@ def search_config(study: StudyConfig, strategy: str | None = None) -> SearchConf
 
 def search_study(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     *,
     strategy: str | None = None,
     reporter=None,
@@ -134,7 +135,7 @@ def _check_executor(config: SearchConfig, executor) -> None:
         )
 
 
-def predicted_stops(study: StudyConfig, store, config: SearchConfig):
+def predicted_stops(study: StudyConfig, store: ResultStore, config: SearchConfig):
     """The stop-handler hook: with ``predict_stop``, a fresh predicted stop for every run (its shape
     prior from the study's finished curves); else none."""
     p = config.predict_stop
@@ -146,9 +147,7 @@ def predicted_stops(study: StudyConfig, store, config: SearchConfig):
     ended = [  # runs that ended on their own: reached, or ran to their limits
         store.eval_points(r.id)
         for r in store.runs(study.name)
-        if r.outcome is not None
-        and r.stage is Stage.TRAIN
-        and not is_search_stop(r.outcome.stop_reason)
+        if r.outcome is not None and r.stage is Stage.TRAIN and not r.outcome.verdict.by_search
     ]
     if len(ended) >= MIN_RUNS:  # calibrated on them: it stops only where they tell it can
         runs = calibration_runs(ended, target)
@@ -161,7 +160,12 @@ def predicted_stops(study: StudyConfig, store, config: SearchConfig):
 
 
 def _grid(
-    study: StudyConfig, store, env: RunEnv, reporter, retry_failed: bool, executor=None
+    study: StudyConfig,
+    store: ResultStore,
+    env: RunEnv,
+    reporter,
+    retry_failed: bool,
+    executor=None,
 ) -> LiveSearch:
     """Today's ``run``: every (setup, seed); its cost is every run it started. On workers, a
     predicted stop is decided in the coordinator."""
@@ -194,7 +198,9 @@ def _grid(
     return LiveSearch(cost, result=result)
 
 
-def run_with_search(study: StudyConfig, store, *, strategy: str | None = None, **options):
+def run_with_search(
+    study: StudyConfig, store: ResultStore, *, strategy: str | None = None, **options
+):
     """What ``powertrain run`` calls: ``run_study`` as ever when neither ``strategy`` nor the study's
     ``search:`` is given; else ``search_study``. ``(StudyResult, SearchCost or None)``."""
     from powertrain.study.runner import StudyResult

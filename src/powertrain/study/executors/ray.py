@@ -186,9 +186,7 @@ class RayExecutor:
             self._task = ray.remote(_run_on_node).options(
                 num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0
             )
-        artifacts_dir = self.artifacts_dir or getattr(
-            getattr(sink, "store", None), "artifacts_dir", None
-        )
+        artifacts_dir = self.artifacts_dir or sink.artifacts_dir
         threads = max(1, int(self.cpus_per_run))
         resume = resume_id is not None
         return self._task.remote(study, spec, artifacts_dir, threads, desk, resume, keep)

@@ -117,7 +117,7 @@ class WorkersExecutor:
     def session(self, study: StudyConfig, sink: RunSink) -> Iterator[WorkerSession]:
         """The workers started for ``study``, writing through ``sink``; stopped on leaving."""
         if self.artifacts_dir is None:  # model files go where the store keeps them
-            self.artifacts_dir = getattr(getattr(sink, "store", None), "artifacts_dir", None)
+            self.artifacts_dir = sink.artifacts_dir
         sweep = self._sweep_meter(study)
         workers = [self._start(slot, study) for slot in self.slots]
         try:
