@@ -12,7 +12,6 @@ import yaml
 from powertrain.meters.detect import detect_meters
 from powertrain.power_limit import GpuPowerControl
 from powertrain.records import REACHED
-from powertrain.search.cost import read_ledger
 from powertrain.search.run import search_study
 from powertrain.store import open_store
 from powertrain.study.config import parse_study
@@ -87,7 +86,7 @@ def test_cli_auto_on_a_cpu_grid_picks_the_grids_best_for_less_energy(tmp_path):
     assert auto.returncode == 0, auto.stderr
     with open_store(tmp_path / "grid.db") as g, open_store(tmp_path / "auto.db") as a:
         grid_runs, auto_runs = g.runs("tiny-auto"), a.runs("tiny-auto")
-        ledger = read_ledger(a, "tiny-auto")
+        ledger = a.search_costs()["tiny-auto"]
     assert best_of(grid_runs, ["learning_rate"]) == (0.3,)
     assert ledger["strategy"] == "auto" and "learning_rate=0.3" in ledger["pick"].split()
     # Less than the grid, counted in steps: the estimate's joules carry the machine's load.
@@ -116,7 +115,7 @@ def test_auto_prices_a_power_limit_under_fake_nvml_and_picks_the_grids_best(fake
     limits = {r.setup["gpu_power_limit_w"] for r in auto_runs}
     assert limits == {200, 300, 400}  # every limit priced (a short window of each)
     assert best_of(grid_runs, ["learning_rate", "gpu_power_limit_w"]) == (0.3, 300)
-    assert live.cost.pick == "learning_rate=0.3 gpu_power_limit_w=300" and live.cost.confirmed
+    assert live.cost.pick in ("learning_rate=0.3 gpu_power_limit_w=300.0",) and live.cost.confirmed
     grid_j = sum(r.outcome.total_energy_j for r in grid_runs)
     assert live.cost.spent_j < 0.6 * grid_j
     assert fake_gpu.gpus[0].power_limit_mw == 400_000  # the limit put back after every run

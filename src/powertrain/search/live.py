@@ -23,6 +23,7 @@ stops, with real training (``execute_run``, the one run body) in place of replay
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -117,15 +118,21 @@ class LiveExecutor:
         trial.ended(outcome, self.sink.points[spec.run_key])
 
     def _execute(self, spec: RunSpec, run_id: int | None):
-        resume = run_id is not None
-        if run_id is None:
-            try:
-                run_id = self.sink.begin(spec, self.env.hardware, self.env.provenance)
-            except RunClaimed as exc:
-                raise PowertrainError(
-                    f"{exc}; a live search needs its study to itself: wait for it or stop it"
-                ) from None
-        return execute_run(spec, self.env, self.sink, run_id=run_id, resume=resume)
+        resume, env = run_id is not None, self.env
+        limit_w = spec.train_config.gpu_power_limit_w  # the run's GPUs at its limit, as run_claimed
+        with (
+            env.power.applied(limit_w, self.sink, env.hardware)
+            if env.power
+            else nullcontext(env.hardware)
+        ) as hardware:
+            if run_id is None:
+                try:
+                    run_id = self.sink.begin(spec, hardware, env.provenance)
+                except RunClaimed as exc:
+                    raise PowertrainError(
+                        f"{exc}; a live search needs its study to itself: wait for it or stop it"
+                    ) from None
+            return execute_run(spec, env, self.sink, run_id=run_id, resume=resume)
 
     def _reuse(self, spec: RunSpec, start: Start, trial: Trial, stop) -> None:
         record = self.stored[spec.run_key]
