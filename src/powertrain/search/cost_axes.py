@@ -204,10 +204,12 @@ class Priced:
         return self.inner.candidates(self.view if self.view is not None else history)
 
     def notes(self) -> list[str]:
-        """What the report says about the cost axes."""
+        """What the search says about the cost axes (and the inner strategy's verdict, if any)."""
+        verdict = getattr(self.inner, "verdict", lambda: None)()
         if not self.treated:
-            return []
+            return [verdict] if verdict else []
         return [
+            *([verdict] if verdict else []),
             f"cost axes {', '.join(self.treated)}: each value priced by energy per step up to "
             "its first evaluation, the curve learnt once per setup of the other axes",
             *self.warnings,

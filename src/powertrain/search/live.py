@@ -23,6 +23,7 @@ stops, with real training (``execute_run``, the one run body) in place of replay
 
 from __future__ import annotations
 
+import logging
 from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -48,6 +49,8 @@ from powertrain.train.stopping import Stop
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
     from powertrain.study.runner import Reporter, StudyResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -185,6 +188,8 @@ def drive(
         outcome = run_search(strategy, space, executor, config.confirm_seeds)
     finally:
         executor.sink.flush()
+    for line in strategy.notes() if hasattr(strategy, "notes") else ():
+        log.info("search %s: %s", strategy.name, line)  # cost axes priced; a race within noise
     return LiveSearch(
         live_cost(study, store, config, strategy.confirm, executor, outcome, grid, label), outcome
     )
