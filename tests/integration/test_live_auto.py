@@ -17,23 +17,10 @@ from powertrain.store import open_store
 from powertrain.study.config import parse_study
 from tests.cli_helpers import powertrain
 from tests.fakes.nvml import FakeGpu, FakeNvml
+from tests.integration.test_live_search import STUDY as TINY
 
-TASK = {
-    "dataset": "digits",
-    "model": "mlp",
-    "model_options": {"hidden": [32]},
-    "target_accuracy": 0.9,
-    "eval_every_steps": 10,
-    "max_epochs": 4,
-}
-CPU_STUDY = {
-    "name": "tiny-auto",
-    "task": TASK,
-    "grid": {"learning_rate": [0.3, 0.05, 0.02], "batch_size": [16]},
-    "seeds": [0, 1],
-    "threads": 1,
-    "meters": {"backends": ["estimate"]},
-}
+TASK = TINY["task"]  # digits, an MLP; an evaluation every 10 steps
+CPU_STUDY = {**TINY, "name": "tiny-auto"}  # learning rates 0.3 (the best), 0.05, 0.02; 2 seeds
 # The fake GPU's physics: watts drawn at each power limit. 300 W is the cheapest per step by 3x; the
 # limit changes what a step costs, never what it learns (it is a cost axis by construction).
 WATTS_AT = {200: 450.0, 300: 100.0, 400: 300.0}
