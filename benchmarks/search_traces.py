@@ -69,9 +69,11 @@ def strategy_row(store, study: str, strategy: str, repeats: int, seed: int) -> s
     s = sim.summary()
     noise = f"{s['within_noise']:5.0%}" if "within_noise" in s else "    -"
     axes = ",".join(sim.cost_axes) or "-"
+    sample = "in-sample" if sim.in_sample else "out-of-sample"
     return (
         f"  {strategy:9s} {s['share_median']:7.1%} {s['share_p90']:7.1%} "
-        f"{s['within_10pct']:7.0%} {s['within_10pct_at_most_tenth']:7.0%} {noise}  {axes}"
+        f"{s['within_10pct']:7.0%} {s['within_10pct_at_most_tenth']:7.0%} {noise}  {axes:13s} "
+        f"{sample}"
     )
 
 
@@ -98,7 +100,7 @@ def report(store, study: str, args) -> None:
     grid_j, floor = floor_share(store, study)
     print(f"\n{study}: grid {grid_j:,.0f} J, floor {floor:.1%} (best setup's 3 seeds)")
     print(
-        f"  {'strategy':9s} {'median':>7s} {'p90':>7s} {'in10%':>7s} {'both':>7s} noise  cost axes"
+        f"  {'strategy':9s} {'median':>7s} {'p90':>7s} {'in10%':>7s} {'both':>7s} noise  cost axes     settings"
     )
     for strategy in args.strategies:
         print(strategy_row(store, study, strategy, args.repeats, args.seed), flush=True)

@@ -79,6 +79,7 @@ def simulate(study_name, strategy, repeats, seed, settings, machine, db_path, as
         f"{s['share_p90']:.1%}); pick within 10 % of the best in {s['within_10pct']:.0%} of orders; "
         f"within 10 % for at most a tenth of the grid in {s['within_10pct_at_most_tenth']:.0%}"
     )
+    click.echo(sim.sample_note())
     if sim.cost_axes:
         click.echo(
             f"cost axes priced over a short window, not searched: {', '.join(sim.cost_axes)}"

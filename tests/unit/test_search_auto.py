@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -53,6 +54,17 @@ def test_a_power_limit_is_priced_not_searched_and_the_pick_is_the_grids_best():
     plain = simulate(curves, strategy="auto", repeats=20, cost_axes=())
     assert plain.cost_axes == ("gpu_power_limit_w",)  # the GPU's limit is always one
     assert summary["share_p90"] < 0.35
+    assert not sim.in_sample and sim.sample_note().startswith("out-of-sample for auto")
+
+
+def test_a_replay_on_a_study_a_strategy_was_tuned_on_says_in_sample():
+    store = limited_study()
+    curves = load_curves(store, "limited")
+    tuned = simulate(dataclasses.replace(curves, study="imagenet-v100"), strategy="auto", repeats=2)
+    assert tuned.in_sample and tuned.to_dict()["in_sample"]
+    assert simulate(
+        dataclasses.replace(curves, study="paper-grid"), strategy="halving", repeats=2
+    ).in_sample
 
 
 def test_a_declared_cost_axis_of_an_imported_study_is_read_from_its_config():

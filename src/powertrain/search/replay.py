@@ -158,6 +158,18 @@ class Simulation:
     orders: list[dict[str, Any]] = field(default_factory=list)
     cost_axes: tuple[str, ...] = ()  # the axes the search priced instead of searching
     warnings: list[str] = field(default_factory=list)
+    tuned_on: tuple[str, ...] = ()  # studies the strategy's settings were chosen on
+
+    @property
+    def in_sample(self) -> bool:
+        """Whether this study is one the strategy's settings were chosen on (its figures flatter)."""
+        return self.study in self.tuned_on
+
+    def sample_note(self) -> str:
+        chosen = f"its settings were chosen on {', '.join(self.tuned_on) or 'no study'}"
+        if self.in_sample:
+            return f"in-sample: {self.strategy}'s settings were chosen on this study"
+        return f"out-of-sample for {self.strategy}: {chosen}"
 
     def summary(self) -> dict[str, Any]:
         shares = [o["share"] for o in self.orders]
@@ -176,7 +188,7 @@ class Simulation:
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "summary": self.summary()}
+        return {**asdict(self), "summary": self.summary(), "in_sample": self.in_sample}
 
 
 def _count(items) -> dict:
@@ -237,6 +249,7 @@ def simulate(
         sim.orders.append(_order_result(data, means, best, outcome))
         sim.orders[-1]["within_noise"] = bool(getattr(search, "within_noise", False))
     sim.cost_axes = tuple(getattr(search, "treated", None) or ())
+    sim.tuned_on = tuple(getattr(search, "tuned_on", ()))
     sim.warnings = curve_warnings(data, sim.cost_axes)
     return sim
 
