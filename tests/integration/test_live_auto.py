@@ -15,7 +15,7 @@ from powertrain.records import REACHED
 from powertrain.search.run import search_study
 from powertrain.store import open_store
 from powertrain.study.config import parse_study
-from tests.cli_helpers import powertrain
+from tests.cli_helpers import assert_one_clear_error, powertrain
 from tests.fakes.nvml import FakeGpu, FakeNvml
 from tests.integration.test_live_search import STUDY as TINY
 
@@ -106,3 +106,20 @@ def test_auto_prices_a_power_limit_under_fake_nvml_and_picks_the_grids_best(fake
     grid_j = sum(r.outcome.total_energy_j for r in grid_runs)
     assert live.cost.spent_j < 0.6 * grid_j
     assert fake_gpu.gpus[0].power_limit_mw == 400_000  # the limit put back after every run
+
+
+def test_cli_import_with_a_cost_axis_then_simulate_says_it_priced_it(tmp_path):
+    from tests.unit.test_search_auto import _write_csv
+
+    csv, db = tmp_path / "t.csv", str(tmp_path / "r.db")
+    _write_csv(csv)
+    bad = powertrain("import", str(csv), "--study", "t", "--target", "0.6", "--db", db,
+                     "--cost-axis", "clock_mhz")  # fmt: skip
+    assert_one_clear_error(bad, "--cost-axis clock_mhz is not a setup column")
+    ok = powertrain("import", str(csv), "--study", "t", "--target", "0.6", "--db", db,
+                    "--cost-axis", "power_limit_w")  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    sim = powertrain("simulate", "--study", "t", "--strategy", "auto", "--repeats", "5", "--db", db)
+    assert sim.returncode == 0, sim.stderr
+    assert "cost axes priced over a short window, not searched: power_limit_w" in sim.stdout
+    assert "out-of-sample for auto" in sim.stdout
