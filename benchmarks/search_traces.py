@@ -116,6 +116,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grids-db", type=Path, default=None, help="a store with our own grids")
+    parser.add_argument("--grids", nargs="+", default=list(GRIDS), help="which of our own grids")
     parser.add_argument("--no-cost-axes", action="store_true", help="import without them")
     parser.add_argument("--no-predict", action="store_true")
     args = parser.parse_args()
@@ -132,7 +133,7 @@ def main() -> None:
         return
     with SqliteStore(args.grids_db) as store:
         names = {s["name"] for s in store.studies()}
-        for study in [g for g in GRIDS if g in names]:
+        for study in [g for g in args.grids if g in names]:
             report(store, study, args)
 
 
