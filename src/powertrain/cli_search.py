@@ -127,6 +127,12 @@ def predict(study_name, after_evals, target, machine, db_path, as_json) -> None:
             f"censored runs flagged {_pct(r['censored_flagged'])} of {r['censored_runs']}, "
             f"reached runs flagged {_pct(r['reached_flagged'])}"
         )
+        click.echo(
+            f"  calibrated on the study's other runs: MdAPE {_pct(r['mdape'])}, an 80 % interval "
+            f"for {_pct(r['interval_stated'])} of runs (else: does not know), held "
+            f"{_pct(r['interval_coverage'])}; predict_stop would stop {_pct(r['reached_stopped'])}"
+            f" of the runs that reached the target (fitted alone: {_pct(r['reached_stopped_fit'])})"
+        )
 
 
 def _pct(x) -> str:
