@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from powertrain.search.backtest import QUARTER, backtest
-from powertrain.search.replay import load_curves, simulate
+from powertrain.search.simulate import load_curves, simulate
 from powertrain.store.sqlite import SqliteStore
 
 DATA = Path("/work/shared/data/zeus-nsdi23")

@@ -13,14 +13,14 @@ from powertrain.search import STRATEGIES, make_strategy
 from powertrain.search.backtest import backtest
 from powertrain.search.calibrate import (
     MIN_RUNS,
-    CalibratedStop,
+    CalibratedMiss,
     Calibration,
     calibration_runs,
 )
 from powertrain.search.cost_axes import curve_changes, groups_of, treated_axes
 from powertrain.search.importer import import_csv
 from powertrain.search.predict import predict
-from powertrain.search.replay import load_curves, setup_key, simulate
+from powertrain.search.simulate import load_curves, setup_key, simulate
 from powertrain.store.memory import MemoryStore
 from powertrain.store.sqlite import SqliteStore
 from tests.fakes.curves import add_run, curve_points
@@ -186,7 +186,7 @@ def test_too_few_calibration_runs_give_no_interval_and_no_stop():
     seen = noisy_runs(1, seed=5)[0][:2]
     cal = Calibration(runs, 0.86, 4000.0).apply(predict(seen, 0.86, 4000.0), seen)
     assert cal.low_j is None and cal.high_j is None  # it does not know, and says so
-    stop = CalibratedStop(0.86, 10, runs, threshold=0.05, min_evals=1)
+    stop = CalibratedMiss(0.86, 10, runs, threshold=0.05, min_evals=1)
     assert all(stop(p) is None for p in noisy_runs(1, seed=6)[0][:5])
 
 

@@ -31,7 +31,7 @@ import math
 import numpy as np
 
 from powertrain.records import RUNNING
-from powertrain.search.settings import above_one, at_least_one, count_setting
+from powertrain.search.settings import at_least_one, count_setting
 from powertrain.search.space import History, Start, Trial
 from powertrain.search.strategies import Halving, Strategy, Zeus, bound_stop, register
 from powertrain.train.stopping import Stop
@@ -55,16 +55,16 @@ class Auto(Strategy):
     def __init__(
         self,
         rng=None,
-        beta=1.5,
-        screen=3,
-        spread=1.25,
-        contenders=4,
-        seeds=3,
-        max_seeds=6,
-        z=1.0,
-        eta=3.0,
-        margin=1.15,
-        screen_share=0.05,
+        beta: float = 1.5,
+        screen: int = 3,
+        spread: float = 1.25,
+        contenders: int = 4,
+        seeds: int = 3,
+        max_seeds: int = 6,
+        z: float = 1.0,
+        eta: float = 3.0,
+        margin: float = 1.15,
+        screen_share: float = 0.05,
     ):
         super().__init__(rng)
         self.beta, self.spread = at_least_one("beta", beta), at_least_one("spread", spread)
@@ -73,7 +73,7 @@ class Auto(Strategy):
         self.seeds = count_setting("seeds", seeds)
         self.max_seeds = max(self.seeds, count_setting("max_seeds", max_seeds))
         self.z = float(z) if math.isfinite(z) and z >= 0 else at_least_one("z", z)
-        self.halving = Halving(self.rng, eta=above_one("eta", eta), beta=beta, finalists=screen)
+        self.halving = Halving(self.rng, eta=eta, beta=beta, finalists=screen)
         self.every = Zeus(self.rng, beta=beta)
         self.screen_share = screen_share
         self.screen: Strategy | None = None

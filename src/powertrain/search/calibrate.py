@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from powertrain.records import EvalPoint
-from powertrain.search.predict import PRIOR_C, LivePredictedStop, Prediction, predict
+from powertrain.search.predict import PRIOR_C, LivePredictedMiss, Prediction, predict
 
 MIN_RUNS = 8  # calibration runs needed before an interval is stated
 MAX_RUNS = 40  # calibration runs used at most (each is one prediction per K)
@@ -112,7 +112,7 @@ def _conformal(values: np.ndarray, coverage: float) -> tuple[float, float]:
     return float(v[lo - 1]), float(v[hi - 1])
 
 
-class CalibratedStop(LivePredictedStop):
+class CalibratedMiss(LivePredictedMiss):
     """``predict_stop`` in a study with finished runs: it stops a run only on the calibrated
     probability (the study's finished runs that looked as hopeless at the same evaluation, counted
     conservatively), and not at all where too few runs tell (it does not know)."""

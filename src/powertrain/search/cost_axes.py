@@ -64,6 +64,14 @@ def groups_of(setups: Iterable[str], cost_axes: Iterable[str]) -> dict[str, list
     return out
 
 
+def axes_setting(cost_axes) -> tuple[str, ...]:
+    """``cost_axes`` as names: a list, or text separated by commas (a ``--set`` value)."""
+    names = cost_axes.split(",") if isinstance(cost_axes, str) else list(cost_axes or ())
+    if not all(isinstance(n, str) and n.strip() for n in names):
+        raise PowertrainError(f"cost_axes takes names of setup axes, got {cost_axes!r}")
+    return tuple(n.strip() for n in names)
+
+
 def price(points: list[EvalPoint]) -> float:
     """Energy per unit of progress (step, else epoch) over the profiling window, the run's start to
     its first evaluation. (Its warm-up runs at the value being priced too. A second window would

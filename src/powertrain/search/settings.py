@@ -1,33 +1,32 @@
-"""Checks of a search strategy's settings, one message per bad value (shared by the strategies)."""
+"""A search strategy's settings, checked against the types its constructor declares: from
+``--set NAME=VALUE`` and from a study's ``search:`` alike, before anything runs."""
 
 from __future__ import annotations
 
-import math
+import inspect
+from typing import get_type_hints
 
 from powertrain.errors import PowertrainError
+from powertrain.typed import coerce
 
 
-def count_setting(name: str, value: float, most: int = 100) -> int:
-    if not (isinstance(value, int | float) and value == int(value) and 1 <= value <= most):
-        raise PowertrainError(f"{name} must be a whole number from 1 to {most}, got {value}")
-    return int(value)
-
-
-def above_one(name: str, value: float) -> float:
-    if not (math.isfinite(value) and value > 1):
-        raise PowertrainError(f"halving: {name} must be > 1, got {value}")
-    return float(value)
-
-
-def at_least_one(name: str, value: float) -> float:
-    if not (math.isfinite(value) and value >= 1):
-        raise PowertrainError(f"{name} must be a finite number >= 1, got {value}")
-    return float(value)
-
-
-def axes_setting(cost_axes) -> tuple[str, ...]:
-    """``cost_axes`` as names: a list, or text separated by commas (a ``--set`` value)."""
-    names = cost_axes.split(",") if isinstance(cost_axes, str) else list(cost_axes or ())
-    if not all(isinstance(n, str) and n.strip() for n in names):
-        raise PowertrainError(f"cost_axes takes names of setup axes, got {cost_axes!r}")
-    return tuple(n.strip() for n in names)
+def typed_settings(name: str, cls: type, settings: dict) -> dict:
+    """``settings`` for strategy ``name`` (class ``cls``), each coerced to its declared type and
+    named when it does not fit (``halving setting eta: expected a number, got 'abc'``); a whole float
+    is taken for a count, as ``--set finalists=3`` parses it. Unknown settings are refused, listing
+    the known ones."""
+    init = cls.__init__
+    known = [p for p in inspect.signature(init).parameters if p not in ("self", "rng")]
+    unknown = [k for k in settings if k not in known]
+    if unknown:
+        raise PowertrainError(
+            f"strategy {name} has no setting {', '.join(unknown)}; it takes {', '.join(known) or 'none'}"
+        )
+    hints = get_type_hints(init)
+    typed = {}
+    for key, value in settings.items():
+        kind = hints.get(key, float)
+        if isinstance(value, float) and value.is_integer() and "int" in str(kind):
+            value = int(value)
+        typed[key] = coerce(value, kind, f"{name} setting {key}")
+    return typed
