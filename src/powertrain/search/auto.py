@@ -31,9 +31,9 @@ import math
 import numpy as np
 
 from powertrain.records import RUNNING
-from powertrain.search.settings import at_least_one, count_setting
 from powertrain.search.space import History, Start, Trial
-from powertrain.search.strategies import Halving, Strategy, Zeus, bound_stop, register
+from powertrain.search.strategies import Halving, Zeus, register
+from powertrain.search.strategy import Strategy, at_least_one, bound_stop, count_setting
 from powertrain.train.stopping import Stop
 
 PRIOR_SD = 0.15  # seed-to-seed spread of log energy-to-target before any setup has two seeds
