@@ -6,9 +6,10 @@ as Zeus profiles power limits just in time (``zeus/optimizer/power_limit.py``: a
 limit), it first trains every cost-axis value of a group for a short window (to its first
 evaluation, then paused), prices each by the energy per unit of progress measured there, and from
 then on trains the group only at its cheapest value. Make the first evaluation come early
-(``eval_every_steps``) and long enough to measure: the window is what is priced. The strategy inside (:class:`Priced` wraps any) sees one setup per group. Replay and live
-search do the same: the window is a run paused at an evaluation (``Start.budget_j``), so what it
-spent is counted and the cheapest value's run goes on from where it paused.
+(``eval_every_steps``) and long enough to measure: the window is what is priced. The strategy
+inside (:class:`Priced` wraps any) sees one setup per group. Simulation and live search do the same:
+the window is a run paused at an evaluation (``Start.budget_j``), so what it spent is counted and
+the cheapest value's run goes on from where it paused.
 
 ``gpu_power_limit_w`` is a cost axis without being declared; others are declared with
 ``search.cost_axes`` in a study or ``powertrain import --cost-axis``. A declared axis that did change
@@ -35,7 +36,7 @@ CURVE_TOLERANCE = 0.02  # accuracy difference between cost-axis values that coun
 
 
 def axes_of(setup_key: str) -> dict:
-    """The axes of a setup key (``repr(sorted(setup.items()))``, see ``replay.setup_key``)."""
+    """The axes of a setup key (``repr(sorted(setup.items()))``, see ``simulate.setup_key``)."""
     try:
         return dict(ast.literal_eval(setup_key))
     except (ValueError, SyntaxError, TypeError):
