@@ -1,4 +1,4 @@
-"""Commands for energy-aware search: simulate (replay a strategy), predict (backtest the prediction),
+"""Commands for energy-aware search: simulate (simulation a strategy), predict (backtest the prediction),
 import (a CSV of evaluation points). Registered on the main group by ``register_search_commands``."""
 
 from __future__ import annotations
@@ -27,7 +27,9 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, float | str]:
 @click.command()
 @click.option("--study", "study_name", required=True, help="A finished study in the store.")
 @click.option("--strategy", required=True, help="grid, zeus, bound, halving, thompson or optuna.")
-@click.option("--repeats", type=int, default=200, show_default=True, help="Random orders replayed.")
+@click.option(
+    "--repeats", type=int, default=200, show_default=True, help="Random orders simulated."
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the orders.")
 @click.option(
     "--set",
@@ -42,9 +44,9 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, float | str]:
 @_db
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def simulate(study_name, strategy, repeats, seed, settings, machine, db_path, as_json) -> None:
-    """Replay a search strategy on a finished study's stored curves, in many random orders: the
+    """Simulate a search strategy on a finished study's stored curves, in many random orders: the
     energy it would have spent (with the 3-seed confirmation), and how good its pick is."""
-    from powertrain.search.replay import simulate as run_simulation
+    from powertrain.search.simulate import simulate as run_simulation
     from powertrain.store import existing_store
 
     with existing_store(db_path) as store:

@@ -68,9 +68,9 @@ def run(
 
     Running it again resumes: finished runs are skipped, an interrupted one is run afresh."""
     from powertrain.analysis.headline import study_headlines
-    from powertrain.console import ProgressReporter
+    from powertrain.meters.base import measurement_label
     from powertrain.meters.detect import detect_meters
-    from powertrain.records import method_label
+    from powertrain.progress import ProgressReporter
     from powertrain.search.run import run_with_search
     from powertrain.store import locate, open_store
     from powertrain.study.config import load_study
@@ -79,7 +79,9 @@ def run(
 
     study = load_study(study_file)
     detection = detect_meters(study.meters.backends, cpu_tdp_w=study.meters.cpu_tdp_w).require()
-    method = method_label({c.value: m.provenance.to_dict() for c, m in detection.meters.items()})
+    method = measurement_label(
+        {c.value: m.provenance.to_dict() for c, m in detection.meters.items()}
+    )
     db = str(locate(db_path))  # a URL's password masked: what may be printed
     log.debug("meters: %s; store: %s", method, db)
     reporter = ProgressReporter(method=method) if verbosity() >= 0 else None
@@ -108,7 +110,7 @@ def run(
 def _print_result(result, cost, headlines, db: str, as_json: bool) -> None:
     """What ``run`` says at the end: the summary and headline, a search's own cost, the machine's
     total beside the runs' apportioned parts; with --json, all of it as one document."""
-    from powertrain.console import print_run_summary
+    from powertrain.progress import print_run_summary
 
     print_run_summary(headlines, result.ran, result.skipped, db, result.study)
     if cost is not None:

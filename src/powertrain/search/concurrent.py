@@ -1,12 +1,12 @@
 """The search loop with several runs at once (``driver.run_search`` is the one-after-another loop that
-replay uses, and live search with one worker).
+simulation uses, and live search with one worker).
 
 The strategy is asked with the runs under way in its history (status ``running``, their points and
 energy as they stand): each start it gives that is not under way is handed to the pool while the pool
 has room; when it has nothing new but runs are under way, the loop waits for one to end and asks again;
 the search ends when it has nothing and nothing is under way. Each run's stop is the strategy's handler
 for that trial, called where the history is (the coordinator), so a run stops on the best set by a run
-that ended a moment ago. Then the pick is confirmed as ``driver.confirm_finalists`` does, each
+that ended a moment ago. Then the pick is confirmed as ``driver.pick_confirmed`` does, each
 finalist's seeds at once, the bound on their summed energy applied with what is known of each.
 """
 
@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Protocol
 
 from powertrain.records import RUNNING, EvalPoint, Verdict
-from powertrain.search.driver import MAX_STEPS, SearchOutcome, past_leader, pick_confirmed, settle
+from powertrain.search.driver import MAX_STEPS, SearchOutcome, past_leader, settle
 from powertrain.search.space import History, Space, Start, Trial
-from powertrain.search.strategies import Strategy
+from powertrain.search.strategy import Strategy
 from powertrain.train.stopping import Handler, Stop
 
 
@@ -87,17 +87,6 @@ def _start(strategy: Strategy, history: History, pool: Pool, start: Start) -> No
     elif not trial.paused:
         raise RuntimeError(f"{strategy.name} restarted a finished run {start}")
     pool.start(start, trial, strategy.handler(history, trial))
-
-
-def confirm_finalists_at_once(
-    history: History, candidates: list[str], pool: Pool, seeds: int, finalists: int
-) -> str | None:
-    """``driver.confirm_finalists``, each finalist's seeds at once (``confirm_at_once``)."""
-    return pick_confirmed(
-        candidates,
-        finalists,
-        lambda setup, bound_j: confirm_at_once(history, setup, pool, seeds, bound_j=bound_j),
-    )
 
 
 def confirm_at_once(

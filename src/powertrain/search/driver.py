@@ -1,5 +1,5 @@
-"""The search loop, shared by replay and live search: ask the strategy what to start, hand each start
-to an executor (stored curves in replay, real training live), then confirm the pick on its seeds.
+"""The search loop, shared by simulation and live search: ask the strategy what to start, hand each start
+to an executor (stored curves in simulation, real training live), then confirm the pick on its seeds.
 
 An executor is ``execute(start, trial, stop)``: run or continue ``trial`` (appending its evaluation
 points, updating its energy, status and verdict) until it reaches the target, ends at its limits,
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from powertrain.records import RUNNING, EvalPoint, Verdict
 from powertrain.search.space import History, Space, Start, Trial
-from powertrain.search.strategies import Strategy, joules
+from powertrain.search.strategy import Strategy, joules
 from powertrain.train.stopping import Handler, Stop
 
 Executor = Callable[[Start, Trial, Handler], None]
@@ -79,19 +79,6 @@ def settle(
     if pick is None:
         pick = candidates[0] if candidates else None
     return SearchOutcome(pick, confirmed, search_j, history.spent_j, len(history.trials), history)
-
-
-def confirm_finalists(
-    history: History, candidates: list[str], execute: Executor, seeds: int, finalists: int
-) -> str | None:
-    """Confirm the best ``finalists`` candidates on ``seeds`` seeds each (further candidates only while
-    none is confirmed, at most 3 in all); the pick is the lowest mean. A finalist's seeds stop once
-    their energy together passes the confirmed leader's: it can no longer win."""
-    return pick_confirmed(
-        candidates,
-        finalists,
-        lambda setup, bound_j: confirm(history, setup, execute, seeds, bound_j=bound_j),
-    )
 
 
 def pick_confirmed(

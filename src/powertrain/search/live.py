@@ -1,12 +1,12 @@
 """Live search: a strategy decides which (setup, seed) of a study trains next and when a running one
-stops, with real training (``execute_run``, the one run body) in place of replay's stored curves.
+stops, with real training (``execute_run``, the one run body) in place of simulation's stored curves.
 
 - The strategy's stop (``Strategy.handler``) and, for halving, the rung's energy budget plug into the
   built-in loop as stopping handlers (``RunEnv.stop_handlers``), after the loop's own (target, limits).
 - A run the search stops is kept in the store as CENSORED with the reason: a lower bound.
 - Halving's rung budget **pauses** a run (a ``Stop`` of ``Verdict.RUNG_PAUSE``): the loop saves its whole state in the
   run's checkpoint (``train/checkpoint.py``, by run key in the artifacts folder), and a promoted run
-  (or one the confirmation needs) is **continued** from it, as replay assumes: the same record (its run
+  (or one the confirmation needs) is **continued** from it, as simulation assumes: the same record (its run
   id and claim are kept), its points and energy going on from where it paused, so the store holds one
   record per (setup, seed) with every point once, cumulative. A paused run without a usable checkpoint
   (a command task; a checkpoint that is not the run's) is re-run from scratch instead, and a stopped
@@ -32,11 +32,12 @@ from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.records import EvalPoint, Stage, Verdict
 from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.driver import SearchOutcome, run_search
-from powertrain.search.replay import curve_of, replay_executor, setup_key
+from powertrain.search.simulate import curve_executor, curve_of, setup_key
 from powertrain.search.sink import PAUSED_NOTE, Tagged
 from powertrain.search.sink import DeferringSink as _DeferringSink
 from powertrain.search.space import Space, Start, Trial
-from powertrain.search.strategies import Strategy, joules, make_strategy
+from powertrain.search.strategies import make_strategy
+from powertrain.search.strategy import Strategy, joules
 from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv, StoreSink, execute_run
 from powertrain.study.plan import RunSpec, run_spec
@@ -46,7 +47,7 @@ from powertrain.train.stopping import Stop
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
-    from powertrain.study.runner import Reporter, StudyResult
+    from powertrain.study.result import Reporter, StudyResult
 
 
 @dataclass(frozen=True)
@@ -130,7 +131,7 @@ class LiveExecutor:
     def _reuse(self, spec: RunSpec, start: Start, trial: Trial, stop) -> None:
         record = self.stored[spec.run_key]
         curve = curve_of(record, self.store.eval_points(record.id))
-        replay_executor({(start.setup, start.seed): curve})(start, trial, stop)
+        curve_executor({(start.setup, start.seed): curve})(start, trial, stop)
         self.reused.add((start.setup, start.seed))
 
 

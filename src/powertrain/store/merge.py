@@ -20,21 +20,28 @@ class MergeResult:
 
 def merge_stores(sources: list[str | Path], target: str | Path) -> MergeResult:
     """Copy every source store into ``target``: each a file (SQLite) or a postgresql:// URL, in any
-    mix (a SLURM array's shards into one database, a database back into a file to take home)."""
-    from powertrain.store import existing_store, locate, open_store
-    from powertrain.store.location import same_store
+    mix (a SLURM array's shards into one database, a database back into a file to take home). Every
+    input is opened (and so checked to be a store) before the output is; the copy is one transaction,
+    so an input that fails half-way leaves the output as it was."""
+    from powertrain.store import open_store
+    from powertrain.store.location import locate, same_store
 
     for source in sources:
-        where = locate(source)
-        if not where.is_postgres and not where.path.is_file():
-            raise PowertrainError(f"no results store at {source}")
         if same_store(source, target):
-            raise PowertrainError(f"{where} is the output store itself; name another output (-o)")
+            raise PowertrainError(
+                f"{locate(source)} is the output store itself; name another output (-o)"
+            )
     result = MergeResult()
-    with open_store(target) as out:
-        for source in sources:
-            with existing_store(source) as src:  # checks it is a store, and migrates an older one
+    inputs: list[ResultStore] = []
+    try:
+        for source in sources:  # checks each is a store, migrating an older one
+            inputs.append(open_store(source, create=False))
+        with open_store(target) as out, out.atomic():
+            for src in inputs:
                 copy_store(src, out, result)
+    finally:
+        for src in inputs:
+            src.close()
     return result
 
 

@@ -13,17 +13,15 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from powertrain.errors import PowertrainError
-from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, RunRecord, Stage
+from powertrain.records import CENSORED, REACHED, RunRecord, Stage
 from powertrain.store.base import ResultStore
-from powertrain.study.config import Setup, StudyConfig
-from powertrain.study.execute import DATA_SPLIT_SEED, RunEnv, StoreSink  # noqa: F401 - re-exported
+from powertrain.study.config import StudyConfig
+from powertrain.study.execute import RunEnv, StoreSink
 from powertrain.study.executors.base import Executor
 from powertrain.study.executors.local import LocalExecutor
-from powertrain.study.executors.machine import MachineTotal
 from powertrain.study.plan import (
     needs_pretraining_stage,
     plan,
@@ -32,41 +30,10 @@ from powertrain.study.plan import (
     shard_of,
 )
 from powertrain.study.plan import shard as shard_specs
+from powertrain.study.result import Pretrained, Reporter, StudyResult
 from powertrain.study.versions import study_version
 
 log = logging.getLogger(__name__)
-
-
-class Reporter:
-    """Progress callbacks; the CLI draws them, the default ignores them."""
-
-    def study_started(self, study: StudyConfig, total: int, to_run: int) -> None: ...
-    def run_started(self, setup: Setup, seed: int) -> None: ...
-    def eval_point(self, point: EvalPoint) -> None: ...
-    def run_finished(self, setup: Setup, seed: int, outcome: RunOutcome, method: str) -> None: ...
-    def study_finished(self, result: StudyResult) -> None: ...
-
-
-@dataclass(frozen=True)
-class Pretrained:
-    path: Path
-    energy_j: float | None  # None: unknown (an external checkpoint whose cost nobody gave)
-    source: str  # "measured", "entered by the user", "unknown"
-    run_id: int | None = None
-
-
-@dataclass
-class StudyResult:
-    ran: int = 0  # the grid's runs executed now (the pretraining stage is not one)
-    skipped: int = 0
-    outcomes: list[RunOutcome] = field(default_factory=list)
-    pretrained: Pretrained | None = None
-    claimed_elsewhere: int = 0  # runs another process was training, left to it
-    study: str = ""  # the name its runs are stored under (NAME@2 for a changed definition)
-    changes: list[str] = field(default_factory=list)  # what changed, when it became a new version
-    # the machine's own total over the sweep, of the devices parallel runs shared (their parts are
-    # apportioned); None when no device was shared
-    machine_total: MachineTotal | None = None
 
 
 def run_study(
@@ -132,7 +99,7 @@ def take_over_or_wait(study, store, executor, sink, reporter, grid, outcomes) ->
     host; once the heartbeat is older than the lease on another, as when a node of a SLURM array
     dies). So every process of a study ends with the study complete, each run recorded once."""
     waiting = [s for s in grid if s.run_key not in outcomes]
-    taken: dict[str, RunOutcome] = {}
+    taken: dict = {}  # run key -> its outcome
     poll_s = max(0.5, min(store.lease_s / 6, 10.0))
     if waiting:
         log.info("waiting for %d runs that other processes are training", len(waiting))

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
     from powertrain.study.execute import RunSink
     from powertrain.study.plan import RunSpec
-    from powertrain.study.runner import Reporter
+    from powertrain.study.result import Reporter
 
 
 class Executor(Protocol):

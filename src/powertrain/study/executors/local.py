@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from powertrain.records import RunOutcome
     from powertrain.study.config import StudyConfig
     from powertrain.study.plan import RunSpec
-    from powertrain.study.runner import Reporter
+    from powertrain.study.result import Reporter
 
 log = logging.getLogger(__name__)
 

@@ -122,13 +122,17 @@ class RayExecutor:
     def _connect(self):
         ray = import_ray()
         if not ray.is_initialized():
-            ray.init(
-                address=self.address,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-                **self.init_options,
-            )
+            check_reachable(self.address)  # Ray itself retries a dead address for minutes
+            try:
+                ray.init(
+                    address=self.address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                    **self.init_options,
+                )
+            except (ConnectionError, TimeoutError) as exc:
+                raise PowertrainError(f"--address {self.address}: {exc}") from None
         return ray
 
     def run(self, study: StudyConfig, specs: list[RunSpec], sink: RunSink, reporter=None):
@@ -251,3 +255,28 @@ def _raise_if_stage(name: str, message: str) -> None:
 
     if name == "PretrainingFailed":
         raise PretrainingFailed(message)
+
+
+#: How long to wait for a Ray cluster's address to answer before giving up.
+CONNECT_TIMEOUT_S = 5.0
+
+
+def check_reachable(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """For a HOST:PORT (or ray://HOST:PORT) address, one bounded TCP connect to it, so that a dead or
+    mistyped address is one clear error within ``timeout_s``; ``auto`` and no address are Ray's."""
+    import socket
+
+    if not address or address == "auto" or address.startswith("local"):
+        return
+    where = address.split("://", 1)[-1]
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise PowertrainError(f"--address {address!r}: expected HOST:PORT (or ray://HOST:PORT)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise PowertrainError(
+            f"--address {address}: no Ray cluster answers there ({reason} within {timeout_s:g} s); "
+            "start one (ray start --head) or give its address"
+        ) from None

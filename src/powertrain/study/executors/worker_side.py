@@ -65,7 +65,7 @@ def _exit_with_coordinator(coordinator_pid: int) -> None:
         time.sleep(POLL_S)
 
 
-def _worker_main(slot: WorkerSlot, study, options: dict, conn, parent: int) -> None:
+def worker_main(slot: WorkerSlot, study, options: dict, conn, parent: int) -> None:
     os.environ.update(slot.environ())  # before torch starts: CUDA reads it once
     threading.Thread(target=_exit_with_coordinator, args=(parent,), daemon=True).start()
     import dataclasses

@@ -31,6 +31,7 @@ that record, without a claim of its own, so the record keeps one claim, this pro
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import pickle
@@ -43,8 +44,8 @@ from typing import TYPE_CHECKING, Any
 from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.records import FAILED, RunOutcome, Stage
 from powertrain.study.executors.machine import MachineTotal, SweepMeter
-from powertrain.study.executors.slots import WorkerSlot, plan_slots, shares_gpus
-from powertrain.study.executors.worker_side import POLL_S, _worker_main
+from powertrain.study.executors.slots import WorkerSlot, capped_workers, plan_slots, shares_gpus
+from powertrain.study.executors.worker_side import POLL_S, worker_main
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
@@ -61,6 +62,7 @@ __all__ = [
     "shares_gpus",
 ]
 
+log = logging.getLogger(__name__)
 START_TIMEOUT_S = 300.0  # a worker that has not opened its environment by then is stuck
 
 
@@ -94,9 +96,12 @@ class WorkersExecutor:
     ) -> None:
         """``machine_meters``: this process's own meters (component -> Meter); those of the devices
         the workers share are read over the sweep, unsplit, as the machine's total."""
-        self.slots = plan_slots(
-            workers, gpu_uuids or [], cpu_count or os.cpu_count() or 1, share_gpus
+        cpus = cpu_count or os.cpu_count() or 1
+        self._plan = lambda n: plan_slots(n, gpu_uuids or [], cpus, share_gpus)
+        devices, what = (
+            (len(gpu_uuids), "GPU(s)") if gpu_uuids and not share_gpus else (cpus, "CPU threads")
         )
+        self.slots = self._cap(workers, None, devices, what)
         self.artifacts_dir = artifacts_dir
         self._mp = multiprocessing.get_context("spawn")  # no fork of a process that holds torch
         self.replaced = 0  # workers started again after one died
@@ -105,9 +110,19 @@ class WorkersExecutor:
         # Stopping handlers for a run of run(), decided here (a predicted stop); none by default.
         self.stop_handlers: Callable[[RunSpec], Sequence[Handler]] = lambda spec: ()
 
+    def _cap(self, asked: int, runs: int | None, devices: int, what: str) -> list[WorkerSlot]:
+        if asked > devices and what == "GPU(s)":
+            return self._plan(asked)  # refused there, with what to do instead
+        count, note = capped_workers(asked, runs, devices, what)
+        if note:
+            log.info(note)
+        return self._plan(count)
+
     def run(self, study: StudyConfig, specs: list[RunSpec], sink: RunSink, reporter=None):
         if not specs:
             return {}
+        if len(specs) < len(self.slots):  # a worker per run at most
+            self.slots = self._cap(len(self.slots), len(specs), len(self.slots), "workers")
         with self.session(study, sink) as session:
             session.drive([s for s in specs if s.stage is Stage.PRETRAIN])
             session.drive([s for s in specs if s.stage is not Stage.PRETRAIN])
@@ -158,7 +173,7 @@ class WorkersExecutor:
         mine, theirs = self._mp.Pipe(duplex=True)
         options = {"artifacts_dir": self.artifacts_dir, "apportion": len(self.slots) > 1}
         process = self._mp.Process(
-            target=_worker_main,
+            target=worker_main,
             args=(slot, study, options, theirs, os.getpid()),
             name=f"powertrain-worker-{slot.index}",
             daemon=True,
