@@ -12,8 +12,8 @@ from powertrain.store.location import DEFAULT_DB, default_db, locate  # noqa: F4
 
 def open_store(db: str | Path | None = None, create: bool = True) -> ResultStore:
     """The store ``db`` names (``POWERTRAIN_DB``, else ``runs/powertrain.db``, by default): a SQLite
-    file for a path, a PostgreSQL database for a ``postgresql://`` URL. Created when missing, unless
-    ``create`` is false: then it must be a store already, and nothing is written to one refused."""
+    file for a path, a PostgreSQL database for a ``postgresql://`` URL; created when missing unless
+    ``create`` is false (then it must be a store already, and nothing is written to a file refused)."""
     where = locate(db)
     if where.is_postgres:
         from powertrain.store.postgres import PostgresStore
@@ -25,6 +25,16 @@ def open_store(db: str | Path | None = None, create: bool = True) -> ResultStore
 
 
 def existing_store(db: str | Path | None = None) -> ResultStore:
-    """Open a store that must already exist (for reading commands): a missing file, or a database
-    without powertrain's tables, is refused as such."""
-    return open_store(db, create=False)
+    """Open a store that must already exist (for reading commands)."""
+    from powertrain.errors import PowertrainError
+
+    where = locate(db)
+    if where.is_postgres:
+        from powertrain.store.postgres import PostgresStore
+
+        return PostgresStore(where.url, create=False)
+    if not where.path.is_file():
+        raise PowertrainError(
+            f"no results store at {where.path}; run a study first (powertrain run STUDY.yaml)"
+        )
+    return open_store(where.path, create=False)

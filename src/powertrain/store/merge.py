@@ -23,8 +23,8 @@ def merge_stores(sources: list[str | Path], target: str | Path) -> MergeResult:
     mix (a SLURM array's shards into one database, a database back into a file to take home). Every
     input is opened (and so checked to be a store) before the output is; the copy is one transaction,
     so an input that fails half-way leaves the output as it was."""
-    from powertrain.store import open_store
-    from powertrain.store.location import locate, same_store
+    from powertrain.store import existing_store, locate, open_store
+    from powertrain.store.location import same_store
 
     for source in sources:
         if same_store(source, target):
@@ -35,7 +35,7 @@ def merge_stores(sources: list[str | Path], target: str | Path) -> MergeResult:
     inputs: list[ResultStore] = []
     try:
         for source in sources:  # checks each is a store, migrating an older one
-            inputs.append(open_store(source, create=False))
+            inputs.append(existing_store(source))
         with open_store(target) as out, out.atomic():
             for src in inputs:
                 copy_store(src, out, result)

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from powertrain.errors import PowertrainError
-from powertrain.records import CENSORED, REACHED, RunRecord, Stage
+from powertrain.records import CENSORED, REACHED, RunOutcome, RunRecord, Stage
 from powertrain.store.base import ResultStore
 from powertrain.study.config import StudyConfig
 from powertrain.study.execute import RunEnv, StoreSink
