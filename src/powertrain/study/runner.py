@@ -99,7 +99,7 @@ def take_over_or_wait(study, store, executor, sink, reporter, grid, outcomes) ->
     host; once the heartbeat is older than the lease on another, as when a node of a SLURM array
     dies). So every process of a study ends with the study complete, each run recorded once."""
     waiting = [s for s in grid if s.run_key not in outcomes]
-    taken: dict = {}  # run key -> its outcome
+    taken: dict[str, RunOutcome] = {}
     poll_s = max(0.5, min(store.lease_s / 6, 10.0))
     if waiting:
         log.info("waiting for %d runs that other processes are training", len(waiting))
