@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import platform
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from powertrain.errors import PowertrainError
@@ -170,16 +168,3 @@ class _Watch:
         self._stop.set()
         self._thread.join()
         self.update()  # the last samples, up to the monitor's stop
-
-
-@contextmanager
-def watching(endpoint: MetricsEndpoint | None, monitor: Any, run: str) -> Iterator[None]:
-    """``endpoint.watch(monitor, run)`` while the block runs (nothing without an endpoint)."""
-    if endpoint is None:
-        yield
-        return
-    watch = endpoint.watch(monitor, run)
-    try:
-        yield
-    finally:
-        watch.stop()

@@ -23,6 +23,8 @@ stops, with real training (``execute_run``, the one run body) in place of simula
 
 from __future__ import annotations
 
+import logging
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,6 +50,8 @@ from powertrain.train.stopping import Stop
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
     from powertrain.study.result import Reporter, StudyResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -118,15 +122,21 @@ class LiveExecutor:
         trial.ended(outcome, self.sink.points[spec.run_key])
 
     def _execute(self, spec: RunSpec, run_id: int | None):
-        resume = run_id is not None
-        if run_id is None:
-            try:
-                run_id = self.sink.begin(spec, self.env.hardware, self.env.provenance)
-            except RunClaimed as exc:
-                raise PowertrainError(
-                    f"{exc}; a live search needs its study to itself: wait for it or stop it"
-                ) from None
-        return execute_run(spec, self.env, self.sink, run_id=run_id, resume=resume)
+        resume, env = run_id is not None, self.env
+        limit_w = spec.train_config.gpu_power_limit_w  # the run's GPUs at its limit, as run_claimed
+        with (
+            env.power.applied(limit_w, self.sink, env.hardware)
+            if env.power
+            else nullcontext(env.hardware)
+        ) as hardware:
+            if run_id is None:
+                try:
+                    run_id = self.sink.begin(spec, hardware, env.provenance)
+                except RunClaimed as exc:
+                    raise PowertrainError(
+                        f"{exc}; a live search needs its study to itself: wait for it or stop it"
+                    ) from None
+            return execute_run(spec, env, self.sink, run_id=run_id, resume=resume)
 
     def _reuse(self, spec: RunSpec, start: Start, trial: Trial, stop) -> None:
         record = self.stored[spec.run_key]
@@ -179,6 +189,8 @@ def drive(
         outcome = run_search(strategy, space, executor, config.confirm_seeds)
     finally:
         executor.sink.flush()
+    for line in strategy.notes() if hasattr(strategy, "notes") else ():
+        log.info("search %s: %s", strategy.name, line)  # cost axes priced; a race within noise
     return LiveSearch(
         live_cost(study, store, config, strategy.confirm, executor, outcome, grid, label), outcome
     )
