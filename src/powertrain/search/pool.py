@@ -35,6 +35,7 @@ from powertrain.search.sink import DeferringSink
 from powertrain.search.space import RUNNING, Start, Trial
 from powertrain.search.strategies import make_strategy
 from powertrain.study.execute import StoreSink
+from powertrain.study.executors.base import Job
 from powertrain.study.plan import run_spec
 from powertrain.train.stopping import first_stop
 
@@ -73,10 +74,10 @@ class SessionPool(LiveExecutor):
         trial.status = RUNNING
         handlers = [*tagged, *self.env.stop_handlers(spec)]  # then a predicted stop, if asked
         self.running[spec.run_key] = (trial, tagged)
-        self.session.submit(spec, lambda point: _ask(trial, handlers, point), resume_id)
+        self.session.submit(Job(spec, lambda point: _ask(trial, handlers, point), resume_id))
 
     def wait(self) -> None:
-        for spec, outcome in self.session.wait():
+        for spec, outcome in ((e.spec, e.outcome) for e in self.session.wait()):
             trial, tagged = self.running.pop(spec.run_key)
             if outcome is None:
                 raise PowertrainError(
@@ -108,8 +109,6 @@ def search_at_once(
     (up to its workers) or a ``RayExecutor`` (as many as the cluster has room for)."""
     strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
     pool = SessionPool(study, store, env, reporter)
-    if executor.artifacts_dir is None:  # the checkpoints where this process looks for them
-        executor.artifacts_dir = env.artifacts_dir
     try:
         with executor.session(study, pool.sink) as pool.session:
             outcome = run_search_at_once(strategy, live_space(study), pool, config.confirm_seeds)

@@ -26,8 +26,9 @@ from powertrain.search.live import LiveSearch, search_with_strategy
 from powertrain.search.predict import PRIOR_C, LivePredictedStop, shape_prior
 from powertrain.search.strategies import STRATEGIES, make_strategy
 from powertrain.study.execute import RunEnv
+from powertrain.study.executors.base import Executor, Stops
 from powertrain.study.executors.local import LocalExecutor
-from powertrain.study.executors.workers import WorkersExecutor
+from powertrain.study.executors.ray import RayExecutor
 from powertrain.study.runner import run_study
 from powertrain.study.search_config import SearchConfig
 
@@ -71,16 +72,19 @@ def search_study(
 
     study, _ = study_version(store, study, allow_changed)
     config = search_config(study, strategy)
-    _check_supported(study, config, executor)
     study = dataclasses.replace(study, search=config)
     env = RunEnv.open(
         study, detection=detection, artifacts_dir=artifacts_dir or store.artifacts_dir
     )
-    env.stop_handlers = predicted_stops(study, store, config)
+    executor = executor or LocalExecutor(env=env)
+    _check_supported(study, config, executor)
+    executor.prepare(study, env.artifacts_dir)  # the checkpoints where this process looks for them
+    stops = predicted_stops(study, store, config)
     if config.strategy == "grid":
         return dataclasses.replace(
-            _grid(study, store, env, reporter, retry_failed, executor), study=study.name
+            _grid(study, store, reporter, retry_failed, executor, stops), study=study.name
         )
+    env.stop_handlers = stops
     store.save_study(study.name, study.to_dict())
     if reporter is not None:
         total = len(study.runs())
@@ -89,7 +93,7 @@ def search_study(
         from powertrain.search.optuna_live import search_with_optuna
 
         live = search_with_optuna(study, store, env, config, reporter, seed)
-    elif executor is not None:  # workers or Ray: several runs at once
+    elif not isinstance(executor, LocalExecutor):  # workers or Ray: several runs at once
         from powertrain.search.pool import search_at_once
 
         live = search_at_once(study, store, env, config, executor, reporter, seed)
@@ -98,7 +102,7 @@ def search_study(
     return dataclasses.replace(live, study=study.name)
 
 
-def _check_supported(study: StudyConfig, config: SearchConfig, executor=None) -> None:
+def _check_supported(study: StudyConfig, config: SearchConfig, executor: Executor) -> None:
     _check_executor(config, executor)
     if config.strategy not in ("grid", "optuna"):
         make_strategy(config.strategy, **config.settings)  # its settings, before any run
@@ -116,17 +120,19 @@ def _check_supported(study: StudyConfig, config: SearchConfig, executor=None) ->
         )
 
 
-def _check_executor(config: SearchConfig, executor) -> None:
+def _check_executor(config: SearchConfig, executor: Executor) -> None:
     """A search's runs train here, on this machine's workers or as Ray tasks; Optuna asks for one
     trial at a time, and the grid's Ray tasks take no stop (a predicted stop) from this process."""
-    if executor is None or (config.strategy == "grid" and config.predict_stop is None):
+    if isinstance(executor, LocalExecutor) or (
+        config.strategy == "grid" and config.predict_stop is None
+    ):
         return
     if config.strategy == "optuna":
         raise PowertrainError(
             "search strategy optuna asks Optuna for one trial after another: leave out --workers"
             " and --executor ray (or set workers: 1)"
         )
-    if config.strategy == "grid" and not isinstance(executor, WorkersExecutor):
+    if config.strategy == "grid" and isinstance(executor, RayExecutor):
         raise PowertrainError(
             "predict_stop with strategy grid and --executor ray: the grid's Ray tasks take no stop"
             " from this process; use --workers N, or a search strategy (bound, halving, ...)"
@@ -146,19 +152,13 @@ def predicted_stops(study: StudyConfig, store, config: SearchConfig):
 
 
 def _grid(
-    study: StudyConfig, store, env: RunEnv, reporter, retry_failed: bool, executor=None
+    study: StudyConfig, store, reporter, retry_failed: bool, executor: Executor, stops: Stops
 ) -> LiveSearch:
-    """Today's ``run``: every (setup, seed); its cost is every run it started. On workers, a
-    predicted stop is decided in the coordinator."""
+    """Today's ``run``: every (setup, seed); its cost is every run it started. A predicted stop
+    (``stops``) is decided in the coordinator."""
     before = {r.run_key for r in store.runs(study.name) if r.outcome is not None}
-    if isinstance(executor, WorkersExecutor):
-        executor.stop_handlers = env.stop_handlers
     result = run_study(
-        study,
-        store,
-        reporter=reporter,
-        retry_failed=retry_failed,
-        executor=executor or LocalExecutor(env=env),
+        study, store, reporter=reporter, retry_failed=retry_failed, executor=executor, stops=stops
     )
     keys = [study.run_key(s, seed) for s, seed in study.runs()]
     runs = {r.run_key: r for r in store.runs(study.name) if r.outcome is not None}
