@@ -259,7 +259,9 @@ def test_the_coordinator_answers_a_workers_stop_question_with_the_runs_own_stop(
     session, worker, worker_end = coordinator_and_worker(store)
     spec = specs(1)[0]
     point = EvalPoint(0, 10, 0.1, 160, 1.0, 0.5, 0.2, {"cpu": 3.0})
-    worker.job = Job(spec, lambda p: f"bound: {p.total_energy_j} J" if p.total_energy_j > 2 else None)
+    worker.job = Job(
+        spec, lambda p: f"bound: {p.total_energy_j} J" if p.total_energy_j > 2 else None
+    )
     session._handle(AskStop(point), worker)
     assert worker_end.recv() == Answer("bound: 3.0 J")
     worker.job = Job(spec)  # a run handed out without a stop never asks; if it did: no stop

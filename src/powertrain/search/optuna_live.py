@@ -30,11 +30,12 @@ from typing import TYPE_CHECKING, get_type_hints
 import numpy as np
 
 from powertrain.errors import ConfigError, PowertrainError
-from powertrain.search.live import LiveExecutor, LiveSearch, drive, live_space
+from powertrain.search.live import LivePool, LiveSearch, drive, live_space
 from powertrain.search.optuna_strategy import OptunaStrategy, ranked
 from powertrain.search.replay import setup_key
 from powertrain.search.space import History, Space, Trial
 from powertrain.study.config import Setup
+from powertrain.study.executors.base import Executor, Stops, no_stops
 from powertrain.train.config import TrainConfig
 
 if TYPE_CHECKING:
@@ -78,21 +79,30 @@ def suggest_setup(study: StudyConfig, config: SearchConfig, trial) -> Setup:
 
 
 def search_with_optuna(
-    study: StudyConfig, store, env: RunEnv, config: SearchConfig, reporter=None, seed: int = 0
+    study: StudyConfig,
+    store,
+    env: RunEnv,
+    config: SearchConfig,
+    executor: Executor,
+    *,
+    stops: Stops = no_stops,
+    reporter=None,
+    seed: int = 0,
 ) -> LiveSearch:
+    """Optuna's search live, one trial after another, its runs on ``executor``."""
     settings = _check(study, config)
     rng = np.random.default_rng(seed)
     if not config.space and config.sampler == "tpe" and config.objectives == ["energy"]:
         strategy = OptunaStrategy(rng, **settings)  # the grid's setups: replay's strategy
-        executor = LiveExecutor(study, store, env, reporter)
-        return drive(study, store, config, strategy, executor, live_space(study))
+        pool = LivePool(study, store, env, reporter, stops=stops)
+        return drive(study, store, config, strategy, executor, pool, live_space(study))
     strategy = SampledOptuna(rng, study=study, config=config, **settings)
-    executor = LiveExecutor(study, store, env, reporter, setups=strategy.setups)
+    pool = LivePool(study, store, env, reporter, setups=strategy.setups, stops=stops)
     seeds = tuple(study.seeds)
     # Setups are sampled as the search goes: every one of them has the study's seeds.
     space = Space((), defaultdict(lambda: seeds), study.task.target_accuracy)
     grid = (None, "unknown", "a continuous space has no full grid") if config.space else None
-    return drive(study, store, config, strategy, executor, space, grid, strategy.label)
+    return drive(study, store, config, strategy, executor, pool, space, grid, strategy.label)
 
 
 class SampledOptuna(OptunaStrategy):

@@ -85,13 +85,13 @@ def load_curves(store: ResultStore, study: str, machine: str | None = None) -> S
             f"study {study!r} has no runs on {machine!r}; it has {', '.join(machines)}"
         )
     labels = {setup_key(r.setup): " ".join(f"{k}={v}" for k, v in r.setup.items()) for r in runs}
-    curves = {(setup_key(r.setup), r.seed): _curve(r, store.eval_points(r.id)) for r in runs}
+    curves = {(setup_key(r.setup), r.seed): stored_curve(r, store.eval_points(r.id)) for r in runs}
     config = next((s["config"] for s in store.studies() if s["name"] == study), {})
     target = (config.get("task") or {}).get("target_accuracy")
     return StudyCurves(study, machine, method_label(runs[0].provenance), labels, curves, target)
 
 
-def _curve(run: RunRecord, points: list[EvalPoint]) -> Curve:
+def stored_curve(run: RunRecord, points: list[EvalPoint]) -> Curve:
     o = run.outcome
     reached = None
     if o.status == RUN_REACHED and o.energy_to_target_j is not None:
@@ -106,33 +106,47 @@ def _curve(run: RunRecord, points: list[EvalPoint]) -> Curve:
     return Curve(points, reached, end, o.stop_reason)
 
 
-def replay_executor(curves: dict[tuple[str, int], Curve]):
-    """An executor (see driver) that feeds a trial its stored curve from where it stands."""
+def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
+    """Run ``trial`` on its stored curve from where it stands, as ``driver.Pool.start`` says."""
+    trial.status = RUNNING
+    for i in range(len(trial.points), len(curve.points)):
+        point = curve.points[i]
+        trial.points.append(point)
+        trial.energy_j = point.total_energy_j
+        if i == curve.reached_index:
+            trial.status, trial.energy_to_target_j = REACHED, point.total_energy_j
+            trial.energy_j = curve.end_energy_j
+            return
+        if reason := stop(point):
+            trial.status, trial.stop_reason = STOPPED, reason
+            return
+        if start.budget_j is not None and point.total_energy_j >= start.budget_j:
+            trial.status = PAUSED
+            return
+    trial.status, trial.energy_j, trial.stop_reason = (
+        LIMIT,
+        curve.end_energy_j,
+        curve.stop_reason,
+    )
 
-    def execute(start: Start, trial: Trial, stop) -> None:
-        curve = curves[(start.setup, start.seed)]
-        trial.status = RUNNING
-        for i in range(len(trial.points), len(curve.points)):
-            point = curve.points[i]
-            trial.points.append(point)
-            trial.energy_j = point.total_energy_j
-            if i == curve.reached_index:
-                trial.status, trial.energy_to_target_j = REACHED, point.total_energy_j
-                trial.energy_j = curve.end_energy_j
-                return
-            if reason := stop(point):
-                trial.status, trial.stop_reason = STOPPED, reason
-                return
-            if start.budget_j is not None and point.total_energy_j >= start.budget_j:
-                trial.status = PAUSED
-                return
-        trial.status, trial.energy_j, trial.stop_reason = (
-            LIMIT,
-            curve.end_energy_j,
-            curve.stop_reason,
-        )
 
-    return execute
+class ReplayPool:
+    """The search's pool on stored curves: one run at a time, each settled as it starts."""
+
+    def __init__(self, curves: dict[tuple[str, int], Curve]) -> None:
+        self.curves = curves
+
+    def capacity(self) -> int:
+        return 1
+
+    def in_flight(self) -> int:
+        return 0
+
+    def start(self, start: Start, trial: Trial, stop) -> None:
+        feed(self.curves[(start.setup, start.seed)], start, trial, stop)
+
+    def wait(self) -> None:
+        raise RuntimeError("a replayed run ends as it starts: there is nothing to wait for")
 
 
 @dataclass
@@ -213,16 +227,14 @@ def simulate(
     )
     setups = sorted(data.labels)
     seeds = {s: sorted(seed_ for key, seed_ in data.curves if key == s) for s in setups}
-    execute = replay_executor(data.curves)
+    pool = ReplayPool(data.curves)
     for r in range(repeats):
         rng = np.random.default_rng([seed, r])
         order = tuple(setups[i] for i in rng.permutation(len(setups)))
         space = Space(
             order, {s: tuple(rng.permutation(seeds[s]).tolist()) for s in setups}, data.target
         )
-        outcome = run_search(
-            make_strategy(strategy, rng, **settings), space, execute, confirm_seeds
-        )
+        outcome = run_search(make_strategy(strategy, rng, **settings), space, pool, confirm_seeds)
         sim.orders.append(_order_result(data, means, best, outcome))
     return sim
 

@@ -7,10 +7,10 @@ behind ``powertrain run STUDY --strategy NAME`` (and the study's ``search:`` key
 - ``optuna``: Optuna's TPE (or NSGA-II over energy and accuracy) samples setups, ``optuna_live.py``.
 
 Every search then reports its own cost (``cost.py``). ``search.predict_stop`` adds the predicted stop
-to every run (off unless asked). A strategy decides each run from the ones before it: with no
-executor its runs train here, one after another; with a ``WorkersExecutor`` (``--workers N``) up to N
-at once, or as Ray tasks as many as the cluster has room for (``concurrent.py``, ``pool.py``), their
-stops decided here, in the coordinator. ``optuna`` runs one trial after another.
+to every run (off unless asked). A strategy decides each run from the ones before it, in one loop
+(``driver.py``) over the executor's session: here one after another (the ``LocalExecutor``), up to N
+at once on a ``WorkersExecutor`` (``--workers N``), or as Ray tasks as many as the cluster has room
+for, their stops decided here, in the coordinator. ``optuna`` runs one trial after another.
 """
 
 from __future__ import annotations
@@ -62,12 +62,12 @@ def search_study(
     artifacts_dir=None,
     seed: int = 0,
     allow_changed: bool = False,
-    executor=None,
+    executor: Executor | None = None,
 ) -> LiveSearch:
     """Run ``study`` into ``store`` with its search strategy (``strategy`` overrides the file's).
     A study edited since its runs were stored is refused, or run as ``NAME@2`` with ``allow_changed``
-    (as ``run_study`` does). ``executor``: None (here, one run after another), a ``WorkersExecutor``
-    (its workers' runs at once) or a ``RayExecutor``; ``grid`` takes any executor ``run_study`` does."""
+    (as ``run_study`` does). ``executor``: where the runs execute (default: a ``LocalExecutor``, here,
+    one after another), a ``WorkersExecutor`` (its workers' runs at once) or a ``RayExecutor``."""
     from powertrain.study.versions import study_version
 
     study, _ = study_version(store, study, allow_changed)
@@ -84,21 +84,17 @@ def search_study(
         return dataclasses.replace(
             _grid(study, store, reporter, retry_failed, executor, stops), study=study.name
         )
-    env.stop_handlers = stops
     store.save_study(study.name, study.to_dict())
     if reporter is not None:
         total = len(study.runs())
         reporter.study_started(study, total, total)
+    options = {"stops": stops, "reporter": reporter, "seed": seed}
     if config.strategy == "optuna":
         from powertrain.search.optuna_live import search_with_optuna
 
-        live = search_with_optuna(study, store, env, config, reporter, seed)
-    elif not isinstance(executor, LocalExecutor):  # workers or Ray: several runs at once
-        from powertrain.search.pool import search_at_once
-
-        live = search_at_once(study, store, env, config, executor, reporter, seed)
+        live = search_with_optuna(study, store, env, config, executor, **options)
     else:
-        live = search_with_strategy(study, store, env, config, reporter, seed)
+        live = search_with_strategy(study, store, env, config, executor, **options)
     return dataclasses.replace(live, study=study.name)
 
 

@@ -157,8 +157,10 @@ class RayExecutor:
     def task(self):
         """The Ray task that runs a spec on its node, with each run's resources."""
         if self._task is None:
-            self._task = self.connect().remote(run_on_node).options(
-                num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0
+            self._task = (
+                self.connect()
+                .remote(run_on_node)
+                .options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0)
             )
         return self._task
 
