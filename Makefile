@@ -4,20 +4,27 @@ VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip --disable-pip-version-check -q
+# Two stamps: `make demo` installs the package alone (what the demo needs), `make test` everything
+# (every optional integration, the docs tools) on top of it; so `make demo` then `make test` works.
+DEMO_STAMP := $(VENV)/.powertrain-demo
 STAMP := $(VENV)/.powertrain-installed
 
-.PHONY: demo test lint bench data browser clean
+.PHONY: demo test docs lint bench data browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
 
 # Torch first, so that pip never resolves a second (CUDA) torch for the dependencies.
-$(STAMP): $(PY) pyproject.toml
+$(DEMO_STAMP): $(PY) pyproject.toml
 	@$(PY) -c "import torch" 2>/dev/null || $(PIP) install "$(TORCH_SPEC)"
-	$(PIP) install -e ".[dev]"
+	$(PIP) install -e .
 	@touch $@
 
-data: $(STAMP)
+$(STAMP): $(DEMO_STAMP)
+	$(PIP) install -e ".[dev,docs]"
+	@touch $@
+
+data: $(DEMO_STAMP)
 	@$(PY) -m powertrain.data.fetch
 
 # Headless Chromium for the report test: Debian's package, installed when missing and we are root.
@@ -32,17 +39,17 @@ browser:
 # The paper's finding in a few minutes: 6 setups x 3 seeds, each trained to the target on one torch
 # thread; ends with where the report is and the one line that matters (best setup, its energy to target
 # with its interval, the worst, the ratio, measured or estimated). An estimate counts CPU time, so other
-# work on the machine inflates it: the load average is printed beside it.
-demo: $(STAMP) data
-	$(PY) -m powertrain meters
-	$(PY) -m powertrain run examples/demo.yaml --db runs/demo.db
-	@$(PY) -m powertrain report --db runs/demo.db --study demo --out runs/demo-report >/dev/null
-	@echo
-	@echo "report: runs/demo-report/report.html"
-	@echo "load average (1, 5, 15 min): $$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || echo unknown) on $$(nproc 2>/dev/null || echo '?') cores"
-	@$(PY) -m powertrain headline --db runs/demo.db --study demo
+# work on the machine inflates it: the load average is printed beside it. `powertrain demo` is the
+# same for those who installed the package without cloning (the study ships inside it).
+demo: $(DEMO_STAMP) data
+	$(PY) -m powertrain demo --db runs/demo.db --out runs/demo-report
 
-test: $(STAMP) data browser
+# The docs site (mkdocs-material, the API pages from the docstrings) into site/; a broken link or
+# docstring fails it.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir site
+
+test: $(STAMP) data browser docs
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -54,4 +61,4 @@ bench: $(STAMP) data
 	$(PY) benchmarks/harness_overhead.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site

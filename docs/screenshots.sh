@@ -2,14 +2,14 @@
 # Screenshots for docs/: `powertrain run` in a terminal (mid-run and at the end), and the report at a
 # desktop's and a phone's width. Run from the repository root after `make demo` set up the venv:
 #     bash docs/screenshots.sh            # runs the demo study into a fresh store under $TMPDIR
-#     STUDY=examples/demo.yaml COLS=110 bash docs/screenshots.sh
+#     STUDY=src/powertrain/studies/demo.yaml COLS=110 bash docs/screenshots.sh
 #     PY="env PYTHONPATH=$PWD/src python" DB=/tmp/shot.db bash docs/screenshots.sh   # a checkout, store kept
 # Needs tmux and chromium. Every energy figure in the pictures is whatever the meters said (an estimate
 # on machines without counters; the header says so).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PY:-.venv/bin/python}
-STUDY=${STUDY:-examples/demo.yaml}
+STUDY=${STUDY:-src/powertrain/studies/demo.yaml}
 COLS=${COLS:-110}
 ROWS=${ROWS:-32}
 MID_S=${MID_S:-45}             # when to take the mid-run picture

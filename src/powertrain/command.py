@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from powertrain.errors import PowertrainError
-from powertrain.records import CENSORED, DIVERGED, FAILED, REACHED, EvalPoint, RunOutcome
+from powertrain.records import EvalPoint, RunOutcome, Verdict
 
 PREFIX = "POWERTRAIN "
 STDERR_TAIL_LINES = 20
@@ -102,7 +102,7 @@ class CommandResult:
 class _State:
     points: list[EvalPoint] = field(default_factory=list)
     reached: EvalPoint | None = None
-    status: str | None = None  # set when powertrain ends the command
+    verdict: Verdict | None = None  # set when powertrain ends the command
     reason: str = ""
     malformed: int = 0
     kill_at_s: float | None = None
@@ -239,7 +239,7 @@ class _Session:
                 self._report(*event)
             now_s = time.monotonic()
             if self.max_time_s is not None and now_s - started_s >= self.max_time_s:
-                self._stop(CENSORED, f"max_time_s ({self.max_time_s:g}) reached")
+                self._stop(Verdict.MAX_TIME, f"max_time_s ({self.max_time_s:g}) reached")
             if self.state.kill_at_s is not None and now_s >= self.state.kill_at_s:
                 self._signal(signal.SIGKILL)
             if self.proc.poll() is None:
@@ -254,7 +254,7 @@ class _Session:
 
     def _report(self, line: str, reading) -> None:
         state = self.state
-        if state.status is not None and not self.let_finish:
+        if state.verdict is not None and not self.let_finish:
             return  # stopping: later reports do not count
         fields, why = parse_report(line, self.target.metric)
         if fields is None:
@@ -271,14 +271,18 @@ class _Session:
         if state.reached is None and self.target.reached(point.val_accuracy):
             state.reached = point
             if not self.let_finish:
-                self._stop(REACHED, f"target {self.target.describe()} reached at step {point.step}")
+                self._stop(
+                    Verdict.TARGET, f"target {self.target.describe()} reached at step {point.step}"
+                )
         elif point.train_loss is not None and not math.isfinite(point.train_loss):
-            self._stop(DIVERGED, f"train_loss became {point.train_loss} at step {point.step}")
+            self._stop(
+                Verdict.DIVERGED, f"train_loss became {point.train_loss} at step {point.step}"
+            )
 
-    def _stop(self, status: str, reason: str) -> None:
-        if self.state.status is not None:
+    def _stop(self, verdict: Verdict, reason: str) -> None:
+        if self.state.verdict is not None:
             return
-        self.state.status, self.state.reason = status, reason
+        self.state.verdict, self.state.reason = verdict, reason
         self.state.kill_at_s = time.monotonic() + self.grace_s
         self._signal(signal.SIGTERM)
 
@@ -289,11 +293,11 @@ class _Session:
     # -- the outcome ------------------------------------------------------------------------------
     def _result(self, total) -> CommandResult:
         code = self.proc.returncode
-        stopped = self.state.status is not None
-        status, reason, error = self._classify(code, stopped)
+        stopped = self.state.verdict is not None
+        verdict, reason, error = self._classify(code, stopped)
         points, reached = self.state.points, self.state.reached
         outcome = RunOutcome(
-            status=status,
+            status=verdict.status,
             stop_reason=reason,
             total_energy_j=total.total_energy_j,
             energy_j=dict(total.energy_j),
@@ -305,27 +309,28 @@ class _Session:
             steps_to_target=reached.step if reached else None,
             error=error,
             faults=list(total.faults),  # a counter reset travels with the figure
+            verdict=verdict,
         )
         return CommandResult(outcome, list(points), None if stopped else code, stopped)
 
-    def _classify(self, code: int, stopped: bool) -> tuple[str, str, str | None]:
+    def _classify(self, code: int, stopped: bool) -> tuple[Verdict, str, str | None]:
         state, target = self.state, self.target.describe()
         failed = not stopped and code != 0
         ended = _describe_exit(code)
         error = ("\n".join(self.stderr_tail) or "(nothing on stderr)") if failed else None
         if state.reached is not None:
             reason = state.reason or f"target {target} reached at step {state.reached.step}"
-            return REACHED, reason + (f"; the command then {ended}" if failed else ""), error
+            return Verdict.TARGET, reason + (f"; the command then {ended}" if failed else ""), error
         if stopped:
-            return state.status, state.reason, None
+            return state.verdict, state.reason, None
         if failed:
-            return FAILED, f"the command {ended}", error
+            return Verdict.FAILED, f"the command {ended}", error
         ignored = f"; {state.malformed} malformed report lines ignored" if state.malformed else ""
         if not state.points:
-            return CENSORED, _never_reported(self.target.metric, ended) + ignored, None
+            return Verdict.ENDED, _never_reported(self.target.metric, ended) + ignored, None
         best = max if self.target.at_least is not None else min
         value = best(p.val_accuracy for p in state.points)
-        return CENSORED, f"the command {ended} before {target} (best {value:g}){ignored}", None
+        return Verdict.ENDED, f"the command {ended} before {target} (best {value:g}){ignored}", None
 
 
 def _is_number(value: Any) -> bool:

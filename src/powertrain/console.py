@@ -76,7 +76,8 @@ def print_runs(runs, file: IO[str] | None = None) -> None:
             caption_justify="left",
         )
         varied = list(dict.fromkeys(k for r in study_runs for k in r.setup))
-        columns = ["id", "status", *varied, "seed", "to_target_j", "total_j", "val_acc", "test_acc"]
+        columns = ["id", "status", "why", *varied, "seed", "to_target_j", "total_j", "val_acc"]
+        columns.append("test_acc")
         for column in columns + ([] if shared else ["how"]):
             numeric = column.endswith(("_j", "acc")) or column in ("id", "seed")
             table.add_column(
@@ -87,6 +88,7 @@ def print_runs(runs, file: IO[str] | None = None) -> None:
             row = [
                 str(r.id),
                 f"{r.status} {FAULT_MARK}{len(o.faults)}" if o and o.faults else r.status,
+                o.verdict.value if o else "",
                 *(str(r.setup.get(k, "")) for k in varied),
                 str(r.seed),
                 _num(o.energy_to_target_j if o else None, "not reached" if o else ""),

@@ -75,7 +75,7 @@ class TargetResult:
         from powertrain.records import method_label
 
         how = method_label(self.provenance)
-        lines = [f"{o.status}: {o.stop_reason}"]
+        lines = [f"{o.status} ({o.verdict.words}): {o.stop_reason}"]
         if o.energy_to_target_j is not None:
             lines.append(
                 f"energy to target: {o.energy_to_target_j:.2f} J [{how}] in {o.time_to_target_s:.2f} s"

@@ -216,9 +216,8 @@ class ProgressReporter:
         if outcome.energy_to_target_j is not None:
             what = f"{outcome.energy_to_target_j:.1f} J to target"
         else:
-            what = (
-                f"target not reached: {outcome.stop_reason}; {outcome.total_energy_j:.1f} J spent"
-            )
+            why = f"{outcome.verdict.words}: {outcome.stop_reason}"
+            what = f"target not reached ({why}); {outcome.total_energy_j:.1f} J spent"
         line = f"{status:<9} {label} seed={seed}: {what}{acc}, {_duration(outcome.duration_s)}"
         if outcome.error:
             line += f"; error: {outcome.error}"

@@ -24,6 +24,72 @@ class Status(StrEnum):
         return self is not Status.RUNNING
 
 
+class Verdict(StrEnum):
+    """Why a run ended (or paused): the typed reason beside the run's ``stop_reason`` (the details, in
+    words for people). The store keeps it in its own column; code decides from it, never from prose.
+    ``status`` is the status it ends a run with; ``by_search``: a search ended the run, so what it
+    spent is a lower bound, not how far the setup goes alone; ``words``: how a report says it."""
+
+    TARGET = "target"
+    MAX_EPOCHS = "max_epochs"
+    MAX_TIME = "max_time"
+    MAX_ENERGY = "max_energy"
+    ENDED = "ended"  # its training ended short of the target (a tracked block, a command)
+    HANDLER = "handler"  # a stopping handler of the caller's said stop
+    DIVERGED = "diverged"
+    FAILED = "failed"
+    SEARCH_BOUND = "search_bound"
+    RUNG_PAUSE = "rung_pause"
+    PREDICTED_MISS = "predicted_miss"
+    CONFIRMATION = "confirmation"
+
+    @property
+    def status(self) -> Status:
+        return _VERDICT_STATUS.get(self, Status.CENSORED)
+
+    @property
+    def by_search(self) -> bool:
+        return self in _SEARCH_VERDICTS
+
+    @property
+    def words(self) -> str:
+        return _VERDICT_WORDS[self]
+
+    @classmethod
+    def of_status(cls, status: Status) -> Verdict:
+        """The verdict an outcome that does not say its own gets: what its status implies."""
+        implied = {
+            Status.REACHED: cls.TARGET,
+            Status.DIVERGED: cls.DIVERGED,
+            Status.FAILED: cls.FAILED,
+        }
+        return implied.get(Status(status), cls.ENDED)
+
+
+_VERDICT_STATUS = {
+    Verdict.TARGET: Status.REACHED,
+    Verdict.DIVERGED: Status.DIVERGED,
+    Verdict.FAILED: Status.FAILED,
+}
+_SEARCH_VERDICTS = frozenset(
+    {Verdict.SEARCH_BOUND, Verdict.RUNG_PAUSE, Verdict.PREDICTED_MISS, Verdict.CONFIRMATION}
+)
+_VERDICT_WORDS = {
+    Verdict.TARGET: "reached the target",
+    Verdict.MAX_EPOCHS: "ran to max_epochs",
+    Verdict.MAX_TIME: "ran to max_time_s",
+    Verdict.MAX_ENERGY: "ran to max_energy_j",
+    Verdict.ENDED: "ended short of the target",
+    Verdict.HANDLER: "stopped by a stopping handler",
+    Verdict.DIVERGED: "diverged",
+    Verdict.FAILED: "failed",
+    Verdict.SEARCH_BOUND: "stopped by the search (past its energy bound)",
+    Verdict.RUNG_PAUSE: "paused by the search (its rung's energy budget)",
+    Verdict.PREDICTED_MISS: "stopped by the search (predicted to miss the target)",
+    Verdict.CONFIRMATION: "stopped by the search's confirmation",
+}
+
+
 class Stage(StrEnum):
     """What a run is for: one of the grid's runs, or the pretraining stage its fine-tuned runs start from."""
 
@@ -92,12 +158,20 @@ class RunOutcome:
     error: str | None = None
     task_test_accuracies: dict[str, float] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)  # what went wrong with the run's figures
+    verdict: Verdict | None = (
+        None  # why it ended; None: what its status implies (Verdict.of_status)
+    )
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "status", Status(self.status))
+        status = Status(self.status)
+        verdict = Verdict.of_status(status) if self.verdict is None else Verdict(self.verdict)
+        if verdict.status is not status:
+            raise ValueError(f"a run that {verdict.words} ends {verdict.status}, not {status}")
+        object.__setattr__(self, "status", status)
+        object.__setattr__(self, "verdict", verdict)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "status": self.status.value}
+        return {**asdict(self), "status": self.status.value, "verdict": self.verdict.value}
 
 
 @dataclass(frozen=True)

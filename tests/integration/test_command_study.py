@@ -1,37 +1,28 @@
-"""The command route end to end: the README's own script and study, through `powertrain run`, `ls`,
+"""The command route end to end: the docs' own script and study (docs/your-script.md), through `powertrain run`, `ls`,
 `report` and `measure --target`, as a user runs them."""
 
 from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 from pathlib import Path
 
 import powertrain as powertrain_package
 from tests.cli_helpers import last_json, powertrain
-
-README = Path(__file__).parents[2] / "README.md"
-
-
-def readme_block(language: str, first_line: str) -> str:
-    blocks = re.findall(rf"```{language}\n(.*?)```", README.read_text(), flags=re.S)
-    matching = [b for b in blocks if b.startswith(first_line)]
-    assert len(matching) == 1, f"the README has no {language} block starting {first_line!r}"
-    return matching[0]
+from tests.docs_pages import block_starting
 
 
 def user_folder(tmp_path: Path) -> dict:
-    """train.py and study.yaml from the README, and `python` on PATH meaning this interpreter."""
-    (tmp_path / "train.py").write_text(readme_block("python", "# train.py"))
-    (tmp_path / "study.yaml").write_text(readme_block("yaml", "# study.yaml"))
+    """train.py and study.yaml from the docs, and `python` on PATH meaning this interpreter."""
+    (tmp_path / "train.py").write_text(block_starting("python", "# train.py"))
+    (tmp_path / "study.yaml").write_text(block_starting("yaml", "# study.yaml"))
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     src = str(Path(powertrain_package.__file__).parents[1])  # this checkout's, from another folder
     return {"cwd": tmp_path, "env": {**os.environ, "PATH": path, "PYTHONPATH": src}}
 
 
-def test_the_readme_command_study_reaches_the_target_and_is_listed_and_reported(tmp_path):
+def test_the_docs_command_study_reaches_the_target_and_is_listed_and_reported(tmp_path):
     where = user_folder(tmp_path)
     db = str(tmp_path / "runs.db")
     ran = powertrain("run", "study.yaml", "--db", db, timeout=600, **where)

@@ -10,8 +10,7 @@ import pytest
 import yaml
 
 from powertrain.analysis.analyse import analyse
-from powertrain.records import CENSORED, REACHED
-from powertrain.search.cost import read_ledger
+from powertrain.records import CENSORED, REACHED, Verdict
 from powertrain.search.run import run_with_search, search_study
 from powertrain.store import open_store
 from powertrain.study.config import parse_study
@@ -69,7 +68,7 @@ def test_live_bound_picks_the_same_best_setup_as_the_full_grid(grid_store, tmp_p
     assert live.outcome.pick is not None and live.outcome.confirmed
     assert best_setup(grid_store, "tiny-search") == 0.3
     assert live.cost.pick == "learning_rate=0.3 batch_size=16"
-    stopped = [r for r in runs if r.outcome.stop_reason.startswith("bound:")]
+    stopped = [r for r in runs if r.outcome.verdict is Verdict.SEARCH_BOUND]
     assert stopped and all(r.status == CENSORED for r in stopped)  # kept as lower bounds
     assert live.cost.runs_stopped == len(stopped)
     # It trains less than the grid. Counted in steps, not joules: a stall of the machine (seen in CI)
@@ -96,7 +95,7 @@ def test_each_strategys_reported_cost_is_what_its_runs_cost_in_the_store(strateg
     with open_store(tmp_path / "r.db") as store:
         live = search_study(study(), store, strategy=strategy)
         runs = store.runs("tiny-search")
-        ledger = read_ledger(store, "tiny-search")
+        ledger = store.search_costs()["tiny-search"]
     assert all(r.outcome is not None for r in runs)  # nothing left half-finished
     stored = sum(r.outcome.total_energy_j for r in runs)
     cost = live.cost
@@ -242,7 +241,7 @@ def test_predicted_stop_is_off_unless_asked_and_keeps_what_it_stops_as_censored(
     with open_store(tmp_path / "r.db") as store:
         live = search_study(s, store)
         (run,) = store.runs("tiny-search")
-    assert run.status == CENSORED and run.outcome.stop_reason.startswith("predicted to miss")
+    assert run.status == CENSORED and run.outcome.verdict is Verdict.PREDICTED_MISS
     assert live.cost.runs_stopped == 1
 
 

@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from powertrain.records import CENSORED
+from powertrain.records import CENSORED, Verdict
 from powertrain.search.run import search_study
 from powertrain.store import open_store
 from powertrain.study.execute import StoreSink
@@ -49,7 +49,7 @@ def test_bound_on_two_workers_picks_the_grids_best_and_its_stops_reach_the_worke
     assert best_setup(grid_store, "tiny-search") == 0.3
     assert live.outcome.confirmed and live.cost.pick == "learning_rate=0.3 batch_size=16"
     assert all(r.outcome is not None for r in runs)  # nothing left running
-    stopped = [r for r in runs if r.outcome.stop_reason.startswith("bound:")]
+    stopped = [r for r in runs if r.outcome.verdict is Verdict.SEARCH_BOUND]
     assert stopped and all(r.status == CENSORED for r in stopped)
     # Decided in the coordinator, the stop ended the worker's loop at that evaluation: before the
     # step at which the same (setup, seed) reached its target or its limits in the grid.
@@ -184,5 +184,5 @@ def test_a_predicted_stop_on_workers_is_decided_in_the_coordinator(tmp_path):
         live = search_study(s, store, executor=two_workers())
         runs = store.runs("tiny-search")
     assert len(runs) == 2 and all(r.status == CENSORED for r in runs)
-    assert all(r.outcome.stop_reason.startswith("predicted to miss") for r in runs)
+    assert all(r.outcome.verdict is Verdict.PREDICTED_MISS for r in runs)
     assert live.cost.runs_stopped == 2

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from powertrain.meters.detect import detect_meters
+from powertrain.records import Verdict
 from powertrain.store.memory import MemoryStore
 from powertrain.store.sqlite import SqliteStore
 from powertrain.study.config import parse_study
@@ -76,7 +77,7 @@ def test_a_live_search_on_ray_asks_this_process_when_to_stop(ray_instance, tmp_p
         runs = store.runs("tiny-search")
     assert live.outcome.confirmed and live.cost.pick == "learning_rate=0.3 batch_size=16"
     assert all(r.outcome is not None and r.hardware.get("cpu_model") for r in runs)
-    stopped = [r for r in runs if r.outcome.stop_reason.startswith("bound:")]
+    stopped = [r for r in runs if r.outcome.verdict is Verdict.SEARCH_BOUND]
     assert stopped and all(r.status.value == "censored" for r in stopped)
     # Decided here, the stop ended the task's loop before its own end (the grid's run's step).
     assert all(r.outcome.steps < grid_steps[r.run_key] for r in stopped)

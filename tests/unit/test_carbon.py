@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
@@ -11,7 +11,7 @@ from powertrain.carbon.pue import resolve_pue
 from powertrain.errors import PowertrainError
 from powertrain.records import REACHED, RunOutcome, RunRecord
 
-T0 = datetime(2026, 1, 1, 12, 0, tzinfo=timezone.utc).timestamp()
+T0 = datetime(2026, 1, 1, 12, 0, tzinfo=UTC).timestamp()
 
 
 def run(

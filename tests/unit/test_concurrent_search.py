@@ -9,10 +9,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from powertrain.records import REACHED, RUNNING, Verdict
 from powertrain.search import make_strategy
 from powertrain.search.driver import confirm_finalists, run_search
 from powertrain.search.replay import ReplayPool, load_curves
-from powertrain.search.space import LIMIT, PAUSED, REACHED, RUNNING, STOPPED, History, Space
+from powertrain.search.space import History, Space
 from powertrain.store.memory import MemoryStore
 from tests.fakes.curves import add_run, made_up_study
 
@@ -38,9 +39,8 @@ class FakePool:
         assert key not in self.running, f"{key} handed out twice at once"
         assert self.capacity() > 0
         if trial.points or trial.energy_j:
-            trial.earlier_j += trial.energy_j
-            trial.points, trial.energy_j = [], 0.0
-        trial.status = RUNNING
+            trial.afresh()
+        trial.again()
         self.running[key] = [start, trial, stop, 0]
         self.starts[key] += 1
         self.most = max(self.most, len(self.running))
@@ -56,19 +56,21 @@ class FakePool:
         start, trial, stop, i = self.running[key]
         curve = self.curves[key]
         if i >= len(curve.points):
-            trial.status, trial.energy_j, trial.stop_reason = LIMIT, curve.end_energy_j, "limits"
+            trial.end(Verdict.MAX_EPOCHS, "limits")
+            trial.energy_j = curve.end_energy_j
         else:
             point = curve.points[i]
             trial.points.append(point)
             trial.energy_j = point.total_energy_j
             self.running[key][3] = i + 1
             if i == curve.reached_index:
-                trial.status, trial.energy_to_target_j = REACHED, point.total_energy_j
+                trial.end(Verdict.TARGET)
+                trial.energy_to_target_j = point.total_energy_j
                 trial.energy_j = curve.end_energy_j
             elif reason := stop(point):
-                trial.status, trial.stop_reason = STOPPED, reason
+                trial.end(reason.verdict, reason.reason)
             elif start.budget_j is not None and point.total_energy_j >= start.budget_j:
-                trial.status = PAUSED
+                trial.end(Verdict.RUNG_PAUSE)
             else:
                 return False
         del self.running[key]
@@ -146,7 +148,7 @@ def test_a_run_under_way_stops_on_the_best_another_run_has_just_set():
     assert alone.history.trial(slow, 0).status == REACHED  # one at a time, it ran to its end
     at_once = run_search(make_strategy("zeus"), space, FakePool(data.curves, 2))
     trial = at_once.history.trial(slow, 0)
-    assert trial.status == STOPPED and trial.stop_reason.startswith("bound:")
+    assert trial.stopped and trial.verdict is Verdict.SEARCH_BOUND
     assert at_once.search_j < alone.search_j and at_once.pick == alone.pick
 
 
@@ -164,9 +166,8 @@ def test_a_finalists_seeds_run_at_once_and_stop_once_their_sum_passes_the_leader
     assert pool.most == 3  # a finalist's seeds at once
     leader_j = sum(history.trial(cheap, s).energy_to_target_j for s in range(3))
     dear_trials = history.of_setup(dear)
-    assert all(t.status == STOPPED for t in dear_trials)
+    assert all(t.stopped and t.verdict is Verdict.CONFIRMATION for t in dear_trials)  # all of them
     reasons = sorted(t.stop_reason for t in dear_trials)
     assert reasons[-1].startswith("confirmation: passed the confirmed leader's")
-    assert all(r.startswith("confirmation: ") for r in reasons)  # the rest stop with it
     # Stopped at the first point where what was known of their sum passed the leader's.
     assert leader_j < sum(t.energy_j for t in dear_trials) <= leader_j + 3 * 2.0

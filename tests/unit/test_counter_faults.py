@@ -144,10 +144,12 @@ def test_a_fault_belongs_to_its_window_and_not_to_later_ones(tmp_path, clock):
 
 def test_the_run_windows_faults_reach_the_stored_outcome():
     from powertrain.monitor import Measurement
+    from powertrain.records import Verdict
     from powertrain.train.loop import _outcome, _Progress
+    from powertrain.train.stopping import Stop
 
     total = Measurement("run", 0.0, 2.0, {"cpu": 2.0}, {}, faults=("cpu: a reset",))
-    outcome = _outcome("censored", "limit", total, _Progress(), None, None)
+    outcome = _outcome(Stop(Verdict.MAX_EPOCHS, "limit"), total, _Progress(), None, None)
     assert outcome.faults == ["cpu: a reset"]
 
 

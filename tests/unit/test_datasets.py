@@ -47,7 +47,7 @@ def test_fashion_mnist_from_powertrain_data(data_root):
 
 def test_missing_fashion_mnist_says_how_to_get_it(data_root, monkeypatch):
     monkeypatch.setattr(fashion_mnist, "DEBIAN_DIR", data_root / "nowhere")
-    with pytest.raises(PowertrainError, match="apt-get install dataset-fashion-mnist"):
+    with pytest.raises(PowertrainError, match="powertrain demo --fetch"):
         fashion_mnist.load_fashion_mnist_arrays("train")
 
 

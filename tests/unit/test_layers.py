@@ -1,4 +1,5 @@
-"""Data flows one way (study -> plan -> executor -> loop -> store -> analysis -> report): a module
+"""Data flows one way (study -> plan -> executor -> loop -> store -> analysis -> report), and the
+store sits below the study (it speaks of runs, points and outcomes): a module
 never imports one of a later layer, lazily inside a function or not (``docs/architecture.md``)."""
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ LAYERS = [
         "records",
     ],  # measuring, and what a run records
     ["data", "models", "train"],  # the loop and what it trains
+    ["store"],  # results store and its contract: runs, points, outcomes (below the study)
     ["study"],  # study, plan, the one run body, executors
-    ["store"],  # results store and its contract
     [
         "testing",
         "inference",
@@ -100,7 +101,7 @@ def test_no_module_imports_a_later_stage():
 
 
 def test_the_named_boundaries():
-    """The ones issue 9 names: the loop is free of the study, the store of analysis and rendering,
-    the meters of training."""
-    assert RANK["train"] < RANK["study"] < RANK["store"] < RANK["analysis"] < RANK["report"]
+    """The ones issues 9 and 18 name: the loop is free of the study, the store of the study (so the
+    study types its store), of analysis and rendering, the meters of training."""
+    assert RANK["train"] < RANK["store"] < RANK["study"] < RANK["analysis"] < RANK["report"]
     assert RANK["meters"] < RANK["train"]

@@ -273,4 +273,4 @@ def test_the_coordinator_answers_a_workers_stop_question_with_the_runs_own_stop(
     # The grid's jobs: no handler, no question (the grid pays no round trip).
     assert job_for(spec).stop is None
     job = job_for(spec, lambda spec: [lambda p: None, lambda p: "predicted to miss"])
-    assert job.stop(point) == "predicted to miss"
+    assert job.stop(point).reason == "predicted to miss"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from powertrain.progress import ProgressReporter, print_run_summary
-from powertrain.records import EvalPoint, RunOutcome, Stage
+from powertrain.records import EvalPoint, RunOutcome, Stage, Verdict
 from powertrain.study.config import parse_study
 from tests.conftest import FakeClock
 
@@ -27,13 +27,14 @@ def point(epoch: float, acc: float, energy_j: float) -> EvalPoint:
 def outcome(energy_j: float, reached: bool, duration_s: float = 10.0) -> RunOutcome:
     return RunOutcome(
         "reached" if reached else "censored",
-        "target reached" if reached else "max_epochs",
+        "target reached" if reached else "max_epochs (5) reached",
         energy_j,
         {"cpu": energy_j},
         duration_s,
         50,
         final_val_accuracy=0.91 if reached else 0.8,
         energy_to_target_j=energy_j if reached else None,
+        verdict=Verdict.TARGET if reached else Verdict.MAX_EPOCHS,
     )
 
 
@@ -83,7 +84,10 @@ def test_without_a_method_up_front_it_is_said_at_the_first_finished_run_only():
         reporter.run_finished(setup, seed, outcome(5.0, False), METHOD)
     text = out.getvalue()
     assert text.count(METHOD) == 1
-    assert "target not reached: max_epochs; 5.0 J spent, val_acc 0.800" in text
+    assert (
+        "target not reached (ran to max_epochs: max_epochs (5) reached); 5.0 J spent, val_acc 0.800"
+        in text
+    )
 
 
 def test_the_summary_names_the_next_command():

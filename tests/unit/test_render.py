@@ -42,6 +42,9 @@ class FakeStore:
     def idle(self, host):
         return None
 
+    def search_costs(self):
+        return {}
+
     def inference(self, run_id):
         return []
 

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from powertrain.meters.detect import detect_meters
-from powertrain.records import CENSORED, Status
+from powertrain.records import CENSORED, Status, Verdict
 from powertrain.study.config import parse_study
 from powertrain.study.execute import RunEnv, execute_run
 from powertrain.study.plan import plan
 from powertrain.study.resume import paused_spent, run_checkpoint
-from powertrain.train.stopping import Pause
+from powertrain.train.stopping import Stop
 
 
 class Sink:
@@ -65,7 +65,7 @@ def pause_at(index: int):
     """A handler that pauses the run at its evaluation ``index``, once."""
 
     def handler(point):
-        return Pause(f"paused at {index}") if point.index == index else None
+        return Stop(Verdict.RUNG_PAUSE, f"paused at {index}") if point.index == index else None
 
     return handler
 

@@ -5,9 +5,11 @@ import math
 import pytest
 
 from powertrain.errors import PowertrainError
+from powertrain.records import REACHED, Verdict
 from powertrain.search import make_strategy
 from powertrain.search.predict import PredictedStop, predict, shape_prior
 from powertrain.search.replay import load_curves, simulate
+from powertrain.train.stopping import Stop
 from tests.fakes.curves import curve_points, made_up_study
 
 
@@ -87,7 +89,7 @@ def test_predicted_stop_ends_a_run_that_plateaus_below_the_target():
     ]
     stop = PredictedStop(target=0.86, max_progress=1200, threshold=0.05, min_evals=6)
     reasons = [stop(p) for p in plateau]
-    assert any(r and "predicted to miss the target" in r for r in reasons)
+    assert any(r and r.verdict is Verdict.PREDICTED_MISS for r in reasons)
     finished = [curve_points(rate, 1.0, 0.86, 40) for rate in (0.0006, 0.001)]
     rising = PredictedStop(0.86, 10_000, threshold=0.05, min_evals=6, prior_c=shape_prior(finished))
     assert all(rising(p) is None for p in curve_points(0.0008, 1.0, 0.86, 40))
@@ -109,12 +111,14 @@ def test_a_strategy_is_a_stopping_handler_for_the_training_loop(store):
     from powertrain.search.space import History, Space, Trial
 
     history = History(Space(("a", "b"), {"a": (0,), "b": (0,)}))
-    history.trials[("a", 0)] = Trial("a", 0, status="reached", energy_j=10, energy_to_target_j=10)
+    history.trials[("a", 0)] = Trial("a", 0, status=REACHED, energy_j=10, energy_to_target_j=10)
     trial = history.trials.setdefault(("b", 0), Trial("b", 0))
     stop = make_strategy("zeus").handler(history, trial)
     below, above = curve_points(0.0001, 4.0, 0.99, 3)[1:3]  # 8 J, then 12 J
     assert stop(below) is None
-    assert stop(above) == "bound: 12.0 J passed 1 x the best run's (10.0 J)"
+    assert stop(above) == Stop(
+        Verdict.SEARCH_BOUND, "bound: 12.0 J passed 1 x the best run's (10.0 J)"
+    )
 
 
 def test_halving_settings_change_what_it_spends(store):
@@ -139,8 +143,15 @@ def _replay_rungs(store, **settings):
         for start in starts:
             trial = history.trials.setdefault((start.setup, start.seed), Trial(start.setup, 0))
             pool.start(start, trial, strategy.handler(history, trial))
-        rungs.append({k: (t.status, len(t.points), t.energy_j) for k, t in history.trials.items()})
+        rungs.append({k: (_word(t), len(t.points), t.energy_j) for k, t in history.trials.items()})
     return rungs
+
+
+def _word(trial) -> str:
+    """How a trial stands, in one word."""
+    if trial.paused or trial.stopped or trial.missed:
+        return "paused" if trial.paused else "stopped" if trial.stopped else "limit"
+    return trial.status.value
 
 
 def test_halving_rung_zero_is_one_evaluation_of_every_setup(store):

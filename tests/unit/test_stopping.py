@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from powertrain.records import EvalPoint, Status
+from powertrain.records import EvalPoint, Status, Verdict
 from powertrain.train.stopping import (
     Diverged,
     MaxEnergy,
@@ -14,7 +14,6 @@ from powertrain.train.stopping import (
     Stop,
     TargetReached,
     first_stop,
-    status_of,
 )
 
 
@@ -26,23 +25,39 @@ def test_target_reached_ends_the_run_reached():
     handler = TargetReached({"a": 0.9})
     assert handler(at(0.89)) is None
     stop = handler(at(0.9))
-    assert stop == "every target reached at step 10" and status_of(stop) is Status.REACHED
+    assert stop == Stop(Verdict.TARGET, "every target reached at step 10")
+    assert stop.status is Status.REACHED and str(stop) == stop.reason
 
 
 def test_limits_censor_and_divergence_diverges():
-    assert status_of(MaxTime(2.0)(at(0.1, elapsed_s=2.5))) is Status.CENSORED
+    stop = MaxTime(2.0)(at(0.1, elapsed_s=2.5))
+    assert (stop.verdict, stop.status) == (Verdict.MAX_TIME, Status.CENSORED)
     assert MaxTime(2.0)(at(0.1, elapsed_s=1.0)) is None
-    assert status_of(MaxEnergy(4.0)(at(0.1))) is Status.CENSORED
-    assert status_of(Diverged()(at(0.1, loss=math.nan))) is Status.DIVERGED
+    assert MaxEnergy(4.0)(at(0.1)).verdict is Verdict.MAX_ENERGY
+    assert Diverged()(at(0.1, loss=math.nan)).status is Status.DIVERGED
     assert Diverged()(at(0.1, loss=None)) is None
 
 
-def test_the_first_reason_wins_and_a_plain_string_censors():
+def test_the_first_reason_wins_and_a_plain_string_is_the_callers_handler():
     point = at(0.95, elapsed_s=9.0)
-    assert status_of(first_stop([TargetReached({"a": 0.9}), MaxTime(1.0)], point)) is Status.REACHED
+    assert first_stop([TargetReached({"a": 0.9}), MaxTime(1.0)], point).status is Status.REACHED
     assert first_stop([lambda p: None], point) is None
-    assert status_of(first_stop([lambda p: "my own reason"], point)) is Status.CENSORED
-    assert isinstance(Stop("x", Status.DIVERGED), str)
+    mine = first_stop([lambda p: "my own reason"], point)
+    assert mine == Stop(Verdict.HANDLER, "my own reason") and mine.status is Status.CENSORED
+    assert not isinstance(Stop(Verdict.DIVERGED, "x"), str)  # a verdict, not a string
+
+
+def test_a_verdict_gives_the_status_and_only_the_searchs_say_a_search_stopped_the_run():
+    assert Verdict.TARGET.status is Status.REACHED and Verdict.FAILED.status is Status.FAILED
+    assert Verdict.RUNG_PAUSE.status is Status.CENSORED and Stop(Verdict.RUNG_PAUSE, "").pauses
+    searched = {v for v in Verdict if v.by_search}
+    assert searched == {
+        Verdict.SEARCH_BOUND,
+        Verdict.RUNG_PAUSE,
+        Verdict.PREDICTED_MISS,
+        Verdict.CONFIRMATION,
+    }
+    assert all(v.words for v in Verdict)
 
 
 def test_limits_are_checked_at_the_edge():
@@ -73,7 +88,7 @@ def test_a_handler_the_caller_adds_ends_the_loop_with_its_reason():
 
     def third_evaluation(point: EvalPoint) -> Stop | None:
         seen.append(point)
-        return Stop("asked to stop", Status.CENSORED) if len(seen) == 3 else None
+        return Stop(Verdict.HANDLER, "asked to stop") if len(seen) == 3 else None
 
     outcome = train_to_target(
         build_model("mlp", digits.input_shape, 10, hidden=(16,)),

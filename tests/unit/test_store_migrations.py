@@ -9,7 +9,7 @@ from dataclasses import asdict
 import pytest
 
 from powertrain.analysis.summary import summarise
-from powertrain.records import REACHED, Stage
+from powertrain.records import CENSORED, REACHED, Stage, Verdict
 from powertrain.store.merge import merge_stores
 from powertrain.store.migrations import SCHEMA_VERSION
 from powertrain.store.sqlite import SqliteStore
@@ -95,9 +95,10 @@ def test_a_version_1_store_opens_migrates_and_gives_the_same_runs(tmp_path, with
     columns = {row[1] for row in db.execute("PRAGMA table_info(runs)")}
     tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     db.close()
-    assert int(version) == SCHEMA_VERSION == 4
+    assert int(version) == SCHEMA_VERSION == 5
     assert {"owner", "heartbeat_at"} <= columns  # version 3: claims
     assert "power_limits" in tables  # version 4: the GPU power limit journal
+    assert "verdict" in columns and "search_costs" in tables  # version 5
     assert "stage" in columns and not columns & {"energy_to_target_j", "total_energy_j"}
 
     trained = [r for r in runs if r.stage is Stage.TRAIN]
@@ -123,3 +124,42 @@ def test_merging_an_old_store_migrates_it_and_merging_twice_adds_nothing(tmp_pat
     with SqliteStore(tmp_path / "all.db") as store:
         runs = store.runs()
         assert len(runs) == 5 and store.eval_points(runs[-1].id) == [point(0), point(1, 0.95)]
+
+
+def test_a_merge_keeps_the_search_costs_the_output_lacks(tmp_path):
+    for name, spent_j in (("a.db", 1.0), ("b.db", 2.0)):
+        with SqliteStore(tmp_path / name) as store:
+            store.save_search_cost("st", {"study": "st", "spent_j": spent_j})
+            store.save_search_cost(name, {"study": name, "spent_j": spent_j})
+    merge_stores([tmp_path / "a.db", tmp_path / "b.db"], tmp_path / "all.db")
+    with SqliteStore(tmp_path / "all.db") as store:
+        assert store.search_costs() == {
+            "a.db": {"study": "a.db", "spent_j": 1.0},
+            "b.db": {"study": "b.db", "spent_j": 2.0},
+            "st": {"study": "st", "spent_j": 1.0},  # the first store's: kept, as studies are
+        }
+
+
+def test_version_5_types_the_verdicts_and_takes_the_search_ledgers_in(tmp_path):
+    """Runs stored before verdicts had columns get theirs from their status and their stop reason's
+    words; a search's ledger beside the store (``artifacts/STUDY/search.json``) moves into it."""
+    v1_store(tmp_path / "old.db", with_stage=False)
+    reasons = ["bound: 9.0 J passed 1 x the best run's (5.0 J)", "max_epochs (3) reached", "odd"]
+    db = sqlite3.connect(tmp_path / "old.db")
+    for key, reason in zip(("k0", "k1", "k2"), reasons, strict=True):
+        stopped = {**asdict(outcome(CENSORED)), "stop_reason": reason, "status": "censored"}
+        stopped.pop("verdict")  # the outcome as schema 4 wrote it
+        db.execute(
+            "UPDATE runs SET status = 'censored', outcome = ? WHERE run_key = ?",
+            (json.dumps(stopped), key),
+        )
+    db.commit()
+    db.close()
+    ledger = tmp_path / "artifacts" / "st" / "search.json"
+    ledger.parent.mkdir(parents=True)
+    ledger.write_text(json.dumps({"study": "st", "strategy": "bound", "spent_j": 12.5}))
+    with SqliteStore(tmp_path / "old.db") as store:
+        verdicts = [r.outcome.verdict for r in store.runs("st")]
+        costs = store.search_costs()
+    assert verdicts == [Verdict.SEARCH_BOUND, Verdict.MAX_EPOCHS, Verdict.ENDED, Verdict.TARGET]
+    assert costs == {"st": {"study": "st", "strategy": "bound", "spent_j": 12.5}}

@@ -126,7 +126,9 @@ class RunInfo:
     hyperparameters: dict[str, Any]
     seed: int
     status: str
-    stop_reason: str
+    verdict: str  # why it ended (a ``records.Verdict``'s value; "" while it runs)
+    why: str  # the verdict in words
+    stop_reason: str  # the details, in words
     estimated: bool
     energy_method: str
     total_energy_j: float | None
@@ -158,6 +160,8 @@ def run_info(run: RunRecord, points: list[EvalPoint]) -> RunInfo:
         hyperparameters=dict(run.train),
         seed=run.seed,
         status=str(getattr(run.status, "value", run.status)),
+        verdict=o.verdict.value if o else "",
+        why=o.verdict.words if o else "",
         stop_reason=(o.stop_reason if o else "") or "",
         estimated=run.estimated,
         energy_method=run.method_label,

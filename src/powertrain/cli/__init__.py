@@ -2,7 +2,7 @@
 that ``powertrain --help`` answers at once.
 
 One module per group of commands: ``measure`` (meters, measure, idle), ``study`` (init, run, ls,
-headline), ``report`` (report, compare, carbon), ``infer``, ``store`` (merge); the search commands
+headline), ``report`` (report, compare, carbon), ``infer``, ``store`` (merge), ``demo``; the search commands
 (simulate, predict, import) are in ``powertrain.cli_search``, the checked option types in
 ``powertrain.cli_params``, the options several commands share in ``options``.
 """
@@ -15,7 +15,7 @@ import sys
 import click
 
 from powertrain import __version__
-from powertrain.cli import infer, measure, report, store, study
+from powertrain.cli import demo, infer, measure, report, store, study
 from powertrain.cli_params import OptionError
 from powertrain.cli_search import register_search_commands
 from powertrain.errors import PowertrainError
@@ -34,7 +34,7 @@ def cli(ctx: click.Context, quiet: int, verbose: int) -> None:
     configure_logging(verbose - quiet)
 
 
-for _module in (measure, study, report, infer, store):
+for _module in (measure, study, report, infer, store, demo):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 register_search_commands(cli)

@@ -81,8 +81,9 @@ def load_fashion_mnist_arrays(split: str) -> tuple[np.ndarray, np.ndarray]:
     if folder is None:
         raise PowertrainError(
             "Fashion-MNIST not found in $POWERTRAIN_DATA, ~/.cache/powertrain/fashion-mnist or "
-            f"{DEBIAN_DIR}. Get it with `sudo apt-get install {DEBIAN_PACKAGE}`, or run "
-            "`python -m powertrain.data.fetch` (no root needed)."
+            f"{DEBIAN_DIR}. Get it with `powertrain demo --fetch` or `python -m powertrain.data.fetch` "
+            f"(Debian's {DEBIAN_PACKAGE} where apt-get is there, else a checked download; no root "
+            "needed)."
         )
     images_stem, labels_stem = FILES[split]
     images = read_idx(_existing(folder, images_stem))

@@ -88,7 +88,7 @@ def runs_html(runs: list[RunInfo]) -> str:
     rows = "".join(
         f"<tr><td>{r.id}</td><td class=text>{escape(' '.join(f'{k}={v}' for k, v in r.setup.items()))}</td>"
         f"<td>{r.seed}</td><td class=text>{escape(r.status)}{fault_mark(len(r.faults))}</td>"
-        f"<td class=text>{escape(r.stop_reason)}"
+        f"<td class=text>{escape(': '.join(filter(None, (r.why, r.stop_reason))))}"
         f"{(' (' + escape(r.error) + ')') if r.error else ''}{fault_lines(r.faults)}</td>"
         f"<td>{'' if r.total_energy_j is None else f'{r.total_energy_j:,.1f}'}</td>"
         f"<td>{'' if r.energy_to_target_j is None else f'{r.energy_to_target_j:,.1f}'}</td>"

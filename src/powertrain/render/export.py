@@ -78,7 +78,7 @@ def write_summary_csv(analysis: Analysis, path: Path) -> None:
                 writer.writerow(row)
 
 
-RUN_COLUMNS = ["run_id", "study", "hardware", "stage", "seed", "status", "stop_reason"]
+RUN_COLUMNS = ["run_id", "study", "hardware", "stage", "seed", "status", "verdict", "stop_reason"]
 RUN_TAIL = [
     "total_energy_j",
     "energy_to_target_j",

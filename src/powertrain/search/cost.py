@@ -1,35 +1,27 @@
 """What a live search cost: the energy of every run it started (stopped ones included, and attempts it
 re-ran from scratch), beside what the full grid would have cost where that is known, or an estimate from
-the runs it has, or "unknown". Kept beside the study's model files (``search.json`` in its artifacts
-folder) so that the report shows it."""
+the runs it has, or "unknown". Kept in the store (``ResultStore.save_search_cost``: ``merge`` copies
+it with the runs) so that the report shows it. A run the search ended is one whose verdict says so
+(``Verdict.by_search``): a lower bound, not how far the setup goes alone."""
 
 from __future__ import annotations
 
-import json
 import statistics
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from powertrain.records import Stage, method_label
-from powertrain.study.artifacts import study_dir
+from powertrain.store.base import ResultStore
 
 if TYPE_CHECKING:
     from powertrain.records import RunRecord
     from powertrain.study.config import StudyConfig
 
-#: How a stop reason written by a search begins (strategy bounds, rung budgets, the confirmation's
-#: bound, the predicted stop); a run stopped so is a lower bound, not how far the setup goes alone.
-SEARCH_STOPS = ("bound:", "halving:", "confirmation:", "predicted to miss")
-LEDGER = "search.json"
 BASES = ("measured", "estimated", "at least", "unknown")  # how the grid's energy is known
 
 
 def _j(energy_j: float) -> str:
     return f"{energy_j:,.1f} J" if abs(energy_j) >= 100 else f"{energy_j:.3g} J"
-
-
-def is_search_stop(reason: str | None) -> bool:
-    return bool(reason) and reason.startswith(SEARCH_STOPS)
 
 
 @dataclass(frozen=True)
@@ -84,7 +76,7 @@ class SearchCost:
 
 def search_cost(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     strategy: str,
     *,
     pick: str | None,
@@ -95,7 +87,7 @@ def search_cost(
     grid: tuple[float | None, str, str] | None = None,
 ) -> SearchCost:
     """The cost of the runs the search started (``started_keys``), read back from the store, and the
-    full grid's energy (``grid``: given instead); the result is also written to the study's ledger."""
+    full grid's energy (``grid``: given instead); the result is also saved in the store."""
     runs = {
         r.run_key: r
         for r in store.runs(study.name)
@@ -113,7 +105,7 @@ def search_cost(
         pick,
         confirmed,
         len(started),
-        sum(is_search_stop(r.outcome.stop_reason) for r in started),
+        sum(r.outcome.verdict.by_search for r in started),
         stored_j + superseded_j,
         stored_j,
         superseded_j,
@@ -123,7 +115,7 @@ def search_cost(
         basis,
         note,
     )
-    write_ledger(store, cost)
+    store.save_search_cost(cost.study, cost.to_dict())
     return cost
 
 
@@ -137,7 +129,7 @@ def grid_energy(study: StudyConfig, runs: dict[str, RunRecord]) -> tuple[float |
         whole = [
             r.outcome.total_energy_j
             for r in records
-            if r is not None and not is_search_stop(r.outcome.stop_reason)
+            if r is not None and not r.outcome.verdict.by_search
         ]
         stopped = [r.outcome.total_energy_j for r in records if r is not None]
         if len(whole) == len(records):
@@ -157,23 +149,3 @@ def grid_energy(study: StudyConfig, runs: dict[str, RunRecord]) -> tuple[float |
         "setups whose runs were all stopped count what they spent, so this is a lower bound",
     )
     return total_j, BASES[worst], notes[worst]
-
-
-def ledger_path(store, study: str):
-    return study_dir(store.artifacts_dir, study) / LEDGER
-
-
-def write_ledger(store, cost: SearchCost) -> None:
-    path = ledger_path(store, cost.study)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(cost.to_dict(), indent=2, allow_nan=False))
-
-
-def read_ledger(store, study: str) -> dict[str, Any] | None:
-    """The last live search's cost for ``study``, or None (also for a store without files)."""
-    if getattr(store, "artifacts_dir", None) is None:
-        return None
-    try:
-        return json.loads(ledger_path(store, study).read_text())
-    except (OSError, ValueError):
-        return None

@@ -4,8 +4,11 @@ has none (or the strategy has nothing new while runs are under way), then confir
 seeds. One run at a time is this loop on a pool of capacity 1 (Optuna's ``n_jobs`` is the model:
 parallel is N copies of the sequential path, not a second loop).
 
-The strategy is asked with the runs under way in its history (status ``running``, their points and
-energy as they stand). Each run's stop is the strategy's handler for that trial, called where the
+A pool runs or continues a trial (appending its evaluation points, updating its energy, status and
+verdict) until it reaches the target, ends at its limits, ``stop(point)`` returns a ``Stop``, or its
+cumulative energy reaches ``start.budget_j`` (then it is paused: ``Verdict.RUNG_PAUSE``). The strategy
+is asked with the runs under way in its history (status ``running``, their points and energy as they
+stand). Each run's stop is the strategy's handler for that trial, called where the
 history is (the coordinator), so a run stops on the best set by a run that ended a moment ago.
 """
 
@@ -15,21 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from powertrain.records import EvalPoint
-from powertrain.search.space import (
-    LIMIT,
-    PAUSED,
-    REACHED,
-    RUNNING,
-    STOPPED,
-    History,
-    Space,
-    Start,
-    Trial,
-)
+from powertrain.records import RUNNING, EvalPoint, Verdict
+from powertrain.search.space import History, Space, Start, Trial
 from powertrain.search.strategies import Strategy, joules
+from powertrain.train.stopping import Handler, Stop
 
-Stop = Callable[[EvalPoint], "str | None"]
 MAX_STEPS = 100_000
 
 
@@ -45,9 +38,9 @@ class Pool(Protocol):
         """Runs handed out that have not ended."""
         ...
 
-    def start(self, start: Start, trial: Trial, stop: Stop) -> None:
+    def start(self, start: Start, trial: Trial, stop: Handler) -> None:
         """Run or continue ``trial`` (set running, its points and energy kept up to date as they
-        come) until it reaches the target, ends at its limits, ``stop(point)`` returns a reason, or
+        come) until it reaches the target, ends at its limits, ``stop(point)`` returns a ``Stop``, or
         its cumulative energy reaches ``start.budget_j`` (then it is paused). A run known already
         may be settled at once."""
         ...
@@ -101,7 +94,7 @@ def _search(strategy: Strategy, history: History, pool: Pool) -> None:
 def _new_starts(strategy: Strategy, history: History) -> list[Start]:
     """The strategy's starts, less those under way (halving asks again for a run it gave before)."""
     starts = strategy.next_runs(history)
-    under_way = {k for k, t in history.trials.items() if t.status == RUNNING}
+    under_way = {k for k, t in history.trials.items() if t.status is RUNNING}
     return [s for s in starts if (s.setup, s.seed) not in under_way]
 
 
@@ -109,7 +102,7 @@ def _start(strategy: Strategy, history: History, pool: Pool, start: Start) -> No
     trial = history.trial(start.setup, start.seed)
     if trial is None:
         trial = history.trials.setdefault((start.setup, start.seed), Trial(start.setup, start.seed))
-    elif trial.status != PAUSED:
+    elif not trial.paused:
         raise RuntimeError(f"{strategy.name} restarted a finished run {start}")
     pool.start(start, trial, strategy.handler(history, trial))
 
@@ -176,9 +169,9 @@ def confirm(
     own energy) passes ``bound_j``."""
     wanted = history.space.seeds[setup][:seeds]
     known = [t for s in wanted if (t := history.trial(setup, s)) is not None]
-    if any(t.status == LIMIT for t in known):  # it ran to its limits short of the target
+    if any(t.missed for t in known):  # it ran to its limits short of the target
         return None
-    ran = [t for t in known if t.status == REACHED]
+    ran = [t for t in known if t.reached]
     waiting = [s for s in wanted if s not in {t.seed for t in ran}]
     while (waiting and not _missed(ran)) or pool.in_flight():
         while waiting and pool.capacity() > 0 and not _missed(ran):
@@ -194,7 +187,7 @@ def confirm(
 
 
 def _missed(trials: list[Trial]) -> bool:
-    return any(t.status not in (REACHED, RUNNING) for t in trials)
+    return any(not t.reached and t.status is not RUNNING for t in trials)
 
 
 def _afresh(history: History, setup: str, seed: int) -> Trial:
@@ -203,21 +196,28 @@ def _afresh(history: History, setup: str, seed: int) -> Trial:
     trial = history.trial(setup, seed)
     if trial is None:
         return history.trials.setdefault((setup, seed), Trial(setup, seed))
-    if trial.status == STOPPED:
-        trial.earlier_j += trial.energy_j
-        trial.points, trial.energy_j, trial.stop_reason = [], 0.0, None
+    if trial.stopped:
+        trial.afresh()
     return trial
 
 
-def _bound(bound_j: float | None, ran: list[Trial], me: Trial) -> Stop:
-    def stop(point: EvalPoint) -> str | None:
+def _bound(bound_j: float | None, ran: list[Trial], me: Trial) -> Handler:
+    def stop(point: EvalPoint) -> Stop | None:
         if _missed([t for t in ran if t is not me]):
-            return "confirmation: another seed of this setup ended short of the target"
+            return Stop(
+                Verdict.CONFIRMATION,
+                "confirmation: another seed of this setup ended short of the target",
+            )
         if bound_j is None:
             return None
         known_j = sum(t.lower_bound_j for t in ran if t is not me) + point.total_energy_j
         if known_j > bound_j:
-            return f"confirmation: passed the confirmed leader's {joules(bound_j)} over its seeds"
+            return Stop(Verdict.CONFIRMATION, past_leader(bound_j))
         return None
 
     return stop
+
+
+def past_leader(bound_j: float) -> str:
+    """Why the confirmation stops a seed: the setup's seeds together passed the leader's sum."""
+    return f"confirmation: passed the confirmed leader's {joules(bound_j)} over its seeds"

@@ -10,8 +10,8 @@ workers, or as Ray tasks, as many at once as the session has room for; the same 
   energy are kept up to date as the points arrive, so the strategy sees the runs under way as they
   stand (a Ray task's records come back when it ends; until then its questions are all it knows).
 - A run the search stops is kept in the store as CENSORED with the reason: a lower bound.
-- Halving's rung budget **pauses** a run (``stopping.Pause``): the loop saves its whole state in the
-  run's checkpoint (``train/checkpoint.py``, by run key in the artifacts folder), and a promoted run
+- Halving's rung budget **pauses** a run (a ``Stop`` of ``Verdict.RUNG_PAUSE``): the loop saves its
+  whole state in the run's checkpoint (``train/checkpoint.py``, by run key in the artifacts folder), and a promoted run
   (or one the confirmation needs) is **continued** from it, as replay assumes: the same record (its run
   id and claim are kept), its points and energy going on from where it paused, so the store holds one
   record per (setup, seed) with every point once, cumulative. A paused run is continued where the
@@ -36,20 +36,20 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from powertrain.errors import PowertrainError
-from powertrain.records import CENSORED, EvalPoint, Stage
-from powertrain.records import REACHED as RUN_REACHED
+from powertrain.records import EvalPoint, Stage, Verdict
 from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.driver import SearchOutcome, run_search
-from powertrain.search.replay import feed, setup_key, stored_curve
+from powertrain.search.replay import curve_of, feed, setup_key
 from powertrain.search.sink import PAUSED_NOTE, DeferringSink, Tagged
-from powertrain.search.space import LIMIT, PAUSED, REACHED, RUNNING, STOPPED, Space, Start, Trial
+from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import Strategy, joules, make_strategy
+from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv, StoreSink
 from powertrain.study.executors.base import Executor, Job, Session, Stops, no_stops
 from powertrain.study.plan import RunSpec, run_spec
 from powertrain.study.resume import discard
 from powertrain.study.search_config import SearchConfig
-from powertrain.train.stopping import Pause, first_stop
+from powertrain.train.stopping import Handler, Stop, first_stop
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
@@ -68,9 +68,11 @@ class LiveSearch:
 
 
 def _budget(budget_j: float):
-    def pause(point: EvalPoint) -> str | None:
+    def pause(point: EvalPoint) -> Stop | None:
         if point.total_energy_j >= budget_j:
-            return Pause(f"halving: rung budget {joules(budget_j)} reached {PAUSED_NOTE}")
+            return Stop(
+                Verdict.RUNG_PAUSE, f"halving: rung budget {joules(budget_j)} reached {PAUSED_NOTE}"
+            )
         return None
 
     return pause
@@ -84,7 +86,7 @@ class LivePool:
     def __init__(
         self,
         study: StudyConfig,
-        store,
+        store: ResultStore,
         env: RunEnv,
         reporter: Reporter | None,
         setups=None,
@@ -102,7 +104,7 @@ class LivePool:
         }
         self.reused: set[tuple[str, int]] = set()
         self.session: Session | None = None
-        self.running: dict[str, tuple[Trial, list[Tagged]]] = {}  # by run key
+        self.running: dict[str, Trial] = {}  # by run key
         for setup in self.setups.values():  # a killed search's leftovers: their runs begin afresh
             for seed in study.seeds:
                 discard(run_spec(study, setup, seed), env)
@@ -113,7 +115,7 @@ class LivePool:
     def in_flight(self) -> int:
         return len(self.running)
 
-    def start(self, start: Start, trial: Trial, stop) -> None:
+    def start(self, start: Start, trial: Trial, stop: Handler) -> None:
         spec = run_spec(self.study, self.setups[start.setup], start.seed)
         if spec.run_key in self.stored:
             self._reuse(spec, start, trial, stop)
@@ -121,29 +123,29 @@ class LivePool:
         tagged = search_handlers(start, stop)
         # A paused run's record, to continue where the session's runs see its checkpoint.
         resume_id = self.sink.start(spec, trial, tagged, resumable=self.session.resumes)
-        trial.status = RUNNING
+        trial.again()
         handlers = [*tagged, *self.stops(spec)]  # then a predicted stop, if asked
-        self.running[spec.run_key] = (trial, tagged)
+        self.running[spec.run_key] = trial
         self.session.submit(Job(spec, lambda point: _ask(trial, handlers, point), resume_id))
 
     def wait(self) -> None:
         for ended in self.session.wait():
             key = ended.spec.run_key
-            trial, tagged = self.running.pop(key)
+            trial = self.running.pop(key)
             if ended.outcome is None:
                 raise PowertrainError(
                     f"run {key} is held by another process; a live search needs its study to"
                     " itself: wait for it or stop it"
                 )
-            _settle(trial, ended.outcome, self.sink.points.get(key, []), tagged)
+            trial.ended(ended.outcome, self.sink.points.get(key, []))
 
     def _reuse(self, spec: RunSpec, start: Start, trial: Trial, stop) -> None:
         record = self.stored[spec.run_key]
-        feed(stored_curve(record, self.store.eval_points(record.id)), start, trial, stop)
+        feed(curve_of(record, self.store.eval_points(record.id)), start, trial, stop)
         self.reused.add((start.setup, start.seed))
 
 
-def _ask(trial: Trial, handlers: list, point) -> str | None:
+def _ask(trial: Trial, handlers: list, point) -> Stop | None:
     """The run's stop at ``point``; the point kept first where its record has not come yet (a Ray
     task's come when it ends: until then its questions are all the search knows of it)."""
     if not trial.points or trial.points[-1].index < point.index:
@@ -154,23 +156,10 @@ def _ask(trial: Trial, handlers: list, point) -> str | None:
 
 def search_handlers(start: Start, stop) -> list[Tagged]:
     """The search's stopping handlers of a run: the strategy's stop, and halving's rung budget."""
-    tagged = [Tagged(stop, "stop")]
+    tagged = [Tagged(stop)]
     if start.budget_j is not None:
-        tagged.append(Tagged(_budget(start.budget_j), "pause"))
+        tagged.append(Tagged(_budget(start.budget_j)))
     return tagged
-
-
-def _settle(trial: Trial, outcome, points: list[EvalPoint], tagged: list[Tagged]) -> None:
-    """The trial as the search sees it, from the run's outcome (cumulative over its attempts)."""
-    trial.points, trial.energy_j = list(points), outcome.total_energy_j
-    fired = next((t for t in tagged if t.fired), None)
-    if outcome.status == RUN_REACHED:
-        trial.status, trial.energy_to_target_j = REACHED, outcome.energy_to_target_j
-    elif fired is not None and outcome.status == CENSORED:
-        trial.status = PAUSED if fired.kind == "pause" else STOPPED
-        trial.stop_reason = outcome.stop_reason
-    else:
-        trial.status, trial.stop_reason = LIMIT, outcome.stop_reason
 
 
 def live_space(study: StudyConfig) -> Space:
@@ -181,7 +170,7 @@ def live_space(study: StudyConfig) -> Space:
 
 def search_with_strategy(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     env: RunEnv,
     config: SearchConfig,
     executor: Executor,
@@ -199,7 +188,7 @@ def search_with_strategy(
 
 def drive(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     config: SearchConfig,
     strategy: Strategy,
     executor: Executor,
@@ -223,7 +212,7 @@ def drive(
 
 def live_cost(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     config: SearchConfig,
     confirms: bool,
     pool: LivePool,

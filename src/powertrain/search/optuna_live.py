@@ -34,9 +34,11 @@ from powertrain.search.live import LivePool, LiveSearch, drive, live_space
 from powertrain.search.optuna_strategy import OptunaStrategy, ranked
 from powertrain.search.replay import setup_key
 from powertrain.search.space import History, Space, Trial
+from powertrain.store.base import ResultStore
 from powertrain.study.config import Setup
 from powertrain.study.executors.base import Executor, Stops, no_stops
 from powertrain.train.config import TrainConfig
+from powertrain.train.stopping import Stop
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
@@ -80,7 +82,7 @@ def suggest_setup(study: StudyConfig, config: SearchConfig, trial) -> Setup:
 
 def search_with_optuna(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     env: RunEnv,
     config: SearchConfig,
     executor: Executor,
@@ -152,8 +154,8 @@ class SampledOptuna(OptunaStrategy):
         }
         self.ostudy.tell(asked, [value[o] for o in self.config.objectives])
 
-    def stop_reason(self, history: History, trial: Trial, point) -> str | None:
-        return super().stop_reason(history, trial, point) if self.single else None
+    def stop(self, history: History, trial: Trial, point) -> Stop | None:
+        return super().stop(history, trial, point) if self.single else None
 
     def candidates(self, history: History) -> list[str]:
         if self.single:

@@ -22,15 +22,16 @@ import ast
 import statistics
 import warnings
 
-from powertrain.search.space import REACHED, History, Start, Trial
+from powertrain.search.space import History, Start, Trial
 from powertrain.search.strategies import (
     Strategy,
     _at_least_one,
-    _bound_reason,
     _count_setting,
     _next_seed,
+    bound_stop,
 )
 from powertrain.study.search_config import SearchConfig
+from powertrain.train.stopping import Stop
 
 DEFAULT_TRIALS = SearchConfig.trials  # what a live search uses unless the study says otherwise
 WHOLE_SETUP = "setup"  # the one categorical axis when the setups are not a full product of axes
@@ -68,11 +69,11 @@ class OptunaStrategy(Strategy):
             return [Start(setup, seed)]
         return []
 
-    def stop_reason(self, history: History, trial: Trial, point) -> str | None:
+    def stop(self, history: History, trial: Trial, point) -> Stop | None:
         best = history.best_run_j()
         if self.beta is None or best is None:
             return None
-        return _bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+        return bound_stop(point.total_energy_j, self.beta * best, self.beta, "the best run's")
 
     def candidates(self, history: History) -> list[str]:
         """Setups by the mean energy-to-target of their seeds that reached it, those none of whose
@@ -114,7 +115,7 @@ class OptunaStrategy(Strategy):
         if trials is None:
             self.ostudy.tell(asked, state=TrialState.FAIL)
             return
-        reached = [t.energy_to_target_j for t in trials if t.status == REACHED]
+        reached = [t.energy_to_target_j for t in trials if t.reached]
         if reached:
             self.ostudy.tell(asked, statistics.fmean(reached))
         else:
@@ -130,7 +131,7 @@ class OptunaStrategy(Strategy):
 
 def ranked(history: History) -> list[str]:
     reached = history.reached_by_setup()
-    missed = {t.setup for t in history.trials.values() if t.finished and t.status != REACHED}
+    missed = {t.setup for t in history.trials.values() if t.finished and not t.reached}
     return sorted(reached, key=lambda s: (s in missed, statistics.fmean(reached[s])))
 
 

@@ -25,7 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from powertrain.records import EvalPoint
+from powertrain.records import EvalPoint, Verdict
+from powertrain.train.stopping import Stop
 
 DRAWS = 300
 MIN_DOF = 3  # a family with n parameters is fitted from n + 3 points on (backtested on paper-grid)
@@ -238,13 +239,14 @@ class PredictedStop:
         self.target, self.max_progress, self.threshold = target, max_progress, threshold
         self.min_evals, self.prior_c, self.points = min_evals, prior_c, []
 
-    def __call__(self, point: EvalPoint) -> str | None:
+    def __call__(self, point: EvalPoint) -> Stop | None:
         self.points.append(point)
         if len(self.points) < self.min_evals:
             return None
         p = predict(self.points, self.target, self.max_progress, self.prior_c).p_reach
         if p < self.threshold:
-            return f"predicted to miss the target: P(reach) = {p:.2f} < {self.threshold:g}"
+            reason = f"predicted to miss the target: P(reach) = {p:.2f} < {self.threshold:g}"
+            return Stop(Verdict.PREDICTED_MISS, reason)
         return None
 
 
@@ -256,7 +258,7 @@ class LivePredictedStop(PredictedStop):
         super().__init__(target, None, threshold, min_evals, prior_c)
         self.max_epochs = max_epochs
 
-    def __call__(self, point: EvalPoint) -> str | None:
+    def __call__(self, point: EvalPoint) -> Stop | None:
         if self.max_progress is None:
             per_epoch = point.step / point.epoch if point.step > 0 and point.epoch > 0 else 1.0
             self.max_progress = per_epoch * self.max_epochs

@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from powertrain.errors import PowertrainError
-from powertrain.records import REACHED as RUN_REACHED
-from powertrain.records import EvalPoint, RunRecord, method_label
+from powertrain.records import REACHED, EvalPoint, RunRecord, Verdict, method_label
 from powertrain.search.driver import run_search
-from powertrain.search.space import LIMIT, PAUSED, REACHED, RUNNING, STOPPED, Space, Start, Trial
-from powertrain.search.strategies import make_strategy
+from powertrain.search.space import Space, Start, Trial
+from powertrain.search.strategies import joules, make_strategy
+from powertrain.train.stopping import as_stop
 
 if TYPE_CHECKING:  # annotations only: replay reads a store, never depends on one
     from powertrain.store.base import ResultStore
@@ -29,6 +29,7 @@ class Curve:
     points: list[EvalPoint]
     reached_index: int | None
     end_energy_j: float  # everything it spent up to where it ended (the target, or its limits)
+    verdict: Verdict  # why it ended
     stop_reason: str
 
 
@@ -85,16 +86,17 @@ def load_curves(store: ResultStore, study: str, machine: str | None = None) -> S
             f"study {study!r} has no runs on {machine!r}; it has {', '.join(machines)}"
         )
     labels = {setup_key(r.setup): " ".join(f"{k}={v}" for k, v in r.setup.items()) for r in runs}
-    curves = {(setup_key(r.setup), r.seed): stored_curve(r, store.eval_points(r.id)) for r in runs}
+    curves = {(setup_key(r.setup), r.seed): curve_of(r, store.eval_points(r.id)) for r in runs}
     config = next((s["config"] for s in store.studies() if s["name"] == study), {})
     target = (config.get("task") or {}).get("target_accuracy")
     return StudyCurves(study, machine, method_label(runs[0].provenance), labels, curves, target)
 
 
-def stored_curve(run: RunRecord, points: list[EvalPoint]) -> Curve:
+def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
+    """A finished run and its points as replay feeds them."""
     o = run.outcome
     reached = None
-    if o.status == RUN_REACHED and o.energy_to_target_j is not None:
+    if o.status == REACHED and o.energy_to_target_j is not None:
         reached = next(
             (i for i, p in enumerate(points) if p.total_energy_j >= o.energy_to_target_j - 1e-9),
             None,
@@ -103,31 +105,30 @@ def stored_curve(run: RunRecord, points: list[EvalPoint]) -> Curve:
         end = points[reached].total_energy_j  # recorded past the target: a search stops there
     else:
         end = max(o.total_energy_j, points[-1].total_energy_j if points else 0.0)
-    return Curve(points, reached, end, o.stop_reason)
+    return Curve(points, reached, end, o.verdict, o.stop_reason)
 
 
 def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
     """Run ``trial`` on its stored curve from where it stands, as ``driver.Pool.start`` says."""
-    trial.status = RUNNING
+    trial.again()
     for i in range(len(trial.points), len(curve.points)):
         point = curve.points[i]
         trial.points.append(point)
         trial.energy_j = point.total_energy_j
         if i == curve.reached_index:
-            trial.status, trial.energy_to_target_j = REACHED, point.total_energy_j
+            trial.end(Verdict.TARGET, curve.stop_reason)
+            trial.energy_to_target_j = point.total_energy_j
             trial.energy_j = curve.end_energy_j
             return
-        if reason := stop(point):
-            trial.status, trial.stop_reason = STOPPED, reason
+        if (reason := stop(point)) is not None:
+            reason = as_stop(reason)
+            trial.end(reason.verdict, reason.reason)
             return
         if start.budget_j is not None and point.total_energy_j >= start.budget_j:
-            trial.status = PAUSED
+            trial.end(Verdict.RUNG_PAUSE, f"halving: rung budget {joules(start.budget_j)} reached")
             return
-    trial.status, trial.energy_j, trial.stop_reason = (
-        LIMIT,
-        curve.end_energy_j,
-        curve.stop_reason,
-    )
+    trial.end(curve.verdict, curve.stop_reason)
+    trial.energy_j = curve.end_energy_j
 
 
 class ReplayPool:

@@ -1,6 +1,6 @@
 """What the report shows of search, worked out for the analysis (render only draws it):
 
-- the last live search's own cost (the study's ledger, ``cost.py``), where one ran;
+- the last live search's own cost (``cost.py``, kept in the store), where one ran;
 - the strategies replayed on the study's stored curves (``REPORT_ORDERS`` random orders each, to keep
   the report fast), where the study has enough finished runs: at least two setups, every run finished
   on its own (none stopped by a search: a stopped curve cannot stand for the run), and a setup all of
@@ -15,7 +15,6 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import Stage
-from powertrain.search.cost import is_search_stop, read_ledger
 from powertrain.search.replay import Simulation, load_curves, machine_of, simulate
 
 REPORT_ORDERS = 50
@@ -25,7 +24,7 @@ REPORT_STRATEGIES = ("zeus", "bound", "halving", "thompson")
 @dataclass(frozen=True)
 class SearchSection:
     study: str
-    live: dict[str, Any] | None  # the last live search's cost, as its ledger holds it
+    live: dict[str, Any] | None  # the last live search's cost, as the store holds it
     simulations: tuple[Simulation, ...] = ()  # drawn by the report; summarised in JSON
     why_no_replay: str | None = None
 
@@ -55,10 +54,10 @@ class SearchSection:
 def search_sections(
     store, studies: list[str], orders: int = REPORT_ORDERS
 ) -> tuple[SearchSection, ...]:
-    """A section for every study with a live search's ledger or enough runs to replay."""
-    out = []
+    """A section for every study with a live search's cost or enough runs to replay."""
+    out, costs = [], store.search_costs()
     for study in dict.fromkeys(studies):
-        live = read_ledger(store, study)
+        live = costs.get(study)
         why = replayable(store, study)
         sims = () if why else _replays(store, study, orders)
         if live is not None or sims:
@@ -71,7 +70,7 @@ def replayable(store, study: str) -> str | None:
     runs = [r for r in store.runs(study) if r.stage is Stage.TRAIN]
     if any(r.outcome is None for r in runs):
         return "some runs have not finished"
-    if any(is_search_stop(r.outcome.stop_reason) for r in runs):
+    if any(r.outcome.verdict.by_search for r in runs):
         return "a search stopped some runs: their curves end early"
     machine = _main_machine(runs)
     runs = [r for r in runs if machine_of(r) == machine]

@@ -25,6 +25,7 @@ from powertrain.search.cost import search_cost
 from powertrain.search.live import LiveSearch, search_with_strategy
 from powertrain.search.predict import PRIOR_C, LivePredictedStop, shape_prior
 from powertrain.search.strategies import STRATEGIES, make_strategy
+from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv
 from powertrain.study.executors.base import Executor, Stops
 from powertrain.study.executors.local import LocalExecutor
@@ -53,7 +54,7 @@ def search_config(study: StudyConfig, strategy: str | None = None) -> SearchConf
 
 def search_study(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     *,
     strategy: str | None = None,
     reporter=None,
@@ -135,7 +136,7 @@ def _check_executor(config: SearchConfig, executor: Executor) -> None:
         )
 
 
-def predicted_stops(study: StudyConfig, store, config: SearchConfig):
+def predicted_stops(study: StudyConfig, store: ResultStore, config: SearchConfig):
     """The stop-handler hook: with ``predict_stop``, a fresh predicted stop for every run (its shape
     prior from the study's finished curves); else none."""
     p = config.predict_stop
@@ -148,7 +149,12 @@ def predicted_stops(study: StudyConfig, store, config: SearchConfig):
 
 
 def _grid(
-    study: StudyConfig, store, reporter, retry_failed: bool, executor: Executor, stops: Stops
+    study: StudyConfig,
+    store: ResultStore,
+    reporter,
+    retry_failed: bool,
+    executor: Executor,
+    stops: Stops,
 ) -> LiveSearch:
     """Today's ``run``: every (setup, seed); its cost is every run it started. A predicted stop
     (``stops``) is decided in the coordinator."""
@@ -175,7 +181,9 @@ def _grid(
     return LiveSearch(cost, result=result)
 
 
-def run_with_search(study: StudyConfig, store, *, strategy: str | None = None, **options):
+def run_with_search(
+    study: StudyConfig, store: ResultStore, *, strategy: str | None = None, **options
+):
     """What ``powertrain run`` calls: ``run_study`` as ever when neither ``strategy`` nor the study's
     ``search:`` is given; else ``search_study``. ``(StudyResult, SearchCost or None)``."""
     from powertrain.study.runner import StudyResult

@@ -17,13 +17,14 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from powertrain.records import CENSORED, EvalPoint
-from powertrain.search.space import PAUSED, Trial
+from powertrain.search.space import Trial
 from powertrain.study.resume import discard, paused_spent
 
 if TYPE_CHECKING:
     from powertrain.records import RunOutcome
     from powertrain.study.execute import RunEnv, StoreSink
     from powertrain.study.plan import RunSpec
+    from powertrain.train.stopping import Handler, Stop
 
 PAUSED_NOTE = "(paused; continued if promoted)"
 
@@ -31,20 +32,14 @@ PAUSED_NOTE = "(paused; continued if promoted)"
 class Tagged:
     """A stopping handler that remembers whether it was the one that stopped the run."""
 
-    def __init__(self, handler, kind: str) -> None:
-        self.handler, self.kind, self.fired = handler, kind, None
+    def __init__(self, handler: Handler) -> None:
+        self.handler, self.fired = handler, None
 
-    def __call__(self, point: EvalPoint) -> str | None:
+    def __call__(self, point: EvalPoint) -> Stop | str | None:
         reason = self.handler(point)
         if reason is not None:
             self.fired = reason
         return reason
-
-
-def restart(trial: Trial) -> None:
-    """The trial's earlier attempt is superseded: what it spent is counted apart."""
-    trial.earlier_j += trial.energy_j
-    trial.points, trial.energy_j = [], 0.0
 
 
 class DeferringSink:
@@ -71,12 +66,12 @@ class DeferringSink:
         self.specs[key], self.trials[key], self.tagged[key] = spec, trial, tagged
         run_id = self._resume(spec, trial) if resumable else None
         if run_id is None and (trial.points or trial.energy_j):
-            restart(trial)
+            trial.afresh()
         return run_id
 
     def _resume(self, spec: RunSpec, trial: Trial) -> int | None:
         key = spec.run_key
-        if trial.status != PAUSED or not trial.points or key not in self.deferred:
+        if not trial.paused or not trial.points or key not in self.deferred:
             return None
         spent = paused_spent(spec, self.env)
         if spent is None or len(spent.points) != len(trial.points):
@@ -92,7 +87,7 @@ class DeferringSink:
         self.deferred.pop(key, None)  # its earlier attempt is replaced by begin_run
         if key in self.continued:  # its checkpoint went before it could be resumed: afresh
             self.continued.discard(key)
-            restart(self.trials[key])
+            self.trials[key].afresh()
         run_id = self.inner.begin(spec, hardware, provenance)
         self.keys[run_id], self.points[key] = key, []
         self.specs.setdefault(key, spec)

@@ -5,13 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from powertrain.records import EvalPoint
-
-#: How a trial stands. ``paused``: stopped at its energy budget, may be continued (halving);
-#: ``stopped``: ended by the strategy (kept as a censored lower bound); ``limit``: ran to its limits
-#: without reaching the target; ``reached``: reached the target.
-RUNNING, PAUSED, STOPPED, LIMIT, REACHED = "running", "paused", "stopped", "limit", "reached"
-FINISHED = (STOPPED, LIMIT, REACHED)
+from powertrain.records import EvalPoint, RunOutcome, Status, Verdict
 
 
 @dataclass(frozen=True)
@@ -35,20 +29,62 @@ class Start:
 
 @dataclass
 class Trial:
-    """One (setup, seed) as the search has seen it so far."""
+    """One (setup, seed) as the search has seen it so far: its run's status and verdict (the store's
+    vocabulary). It is ``paused`` at its rung's energy budget (it may be continued: halving),
+    ``stopped`` by the search (kept as a censored lower bound), ``missed`` the target on its own (its
+    limits, divergence, a failure), or REACHED it."""
 
     setup: str
     seed: int
     points: list[EvalPoint] = field(default_factory=list)
-    status: str = RUNNING
+    status: Status = Status.RUNNING
     energy_j: float = 0.0  # everything it has spent so far (this attempt)
     earlier_j: float = 0.0  # attempts before this one (a stopped run started afresh)
     energy_to_target_j: float | None = None
-    stop_reason: str | None = None
+    verdict: Verdict | None = None  # why its run ended (None while it runs)
+    stop_reason: str | None = None  # the details, in words
+
+    def end(self, verdict: Verdict, reason: str | None = None) -> None:
+        self.status, self.verdict, self.stop_reason = verdict.status, verdict, reason
+
+    def ended(self, outcome: RunOutcome, points: list[EvalPoint]) -> None:
+        """Its run ended with ``outcome`` and ``points`` (cumulative over its attempts)."""
+        self.points, self.energy_j = list(points), outcome.total_energy_j
+        self.end(outcome.verdict, outcome.stop_reason)
+        if outcome.status is Status.REACHED:
+            self.energy_to_target_j = outcome.energy_to_target_j
+
+    def again(self) -> None:
+        """Its run goes on (a paused run continued, or one started again)."""
+        self.status, self.verdict, self.stop_reason = Status.RUNNING, None, None
+
+    def afresh(self) -> None:
+        """Its run starts again from scratch: what the attempt before spent is counted apart."""
+        self.earlier_j += self.energy_j
+        self.points, self.energy_j = [], 0.0
+        self.again()
+
+    @property
+    def reached(self) -> bool:
+        return self.status is Status.REACHED
+
+    @property
+    def paused(self) -> bool:
+        return self.verdict is Verdict.RUNG_PAUSE
+
+    @property
+    def stopped(self) -> bool:
+        """Ended by the search (not paused): what it spent is a lower bound."""
+        return self.verdict is not None and self.verdict.by_search and not self.paused
+
+    @property
+    def missed(self) -> bool:
+        """Ran to its end on its own (limits, divergence, failure) without reaching the target."""
+        return self.finished and not self.reached and not self.stopped
 
     @property
     def finished(self) -> bool:
-        return self.status in FINISHED
+        return self.status.final and not self.paused
 
     @property
     def lower_bound_j(self) -> float:
@@ -75,14 +111,14 @@ class History:
 
     def best_run_j(self) -> float | None:
         """The lowest energy-to-target of any single run so far."""
-        reached = [t.energy_to_target_j for t in self.trials.values() if t.status == REACHED]
+        reached = [t.energy_to_target_j for t in self.trials.values() if t.reached]
         return min(reached) if reached else None
 
     def setup_mean_j(self, setup: str) -> float | None:
         """Mean energy-to-target over the setup's seeds, when every one of them has reached it."""
         seeds = self.space.seeds[setup]
         trials = [self.trial(setup, s) for s in seeds]
-        if any(t is None or t.status != REACHED for t in trials):
+        if any(t is None or not t.reached for t in trials):
             return None
         return sum(t.energy_to_target_j for t in trials) / len(trials)
 
@@ -93,6 +129,6 @@ class History:
     def reached_by_setup(self) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
         for t in self.trials.values():
-            if t.status == REACHED:
+            if t.reached:
                 out.setdefault(t.setup, []).append(t.energy_to_target_j)
         return out

@@ -2,9 +2,10 @@
 
 - ``next_runs(history) -> list[Start]``: which (setup, seed) to start or continue next; empty when the
   search is done (the driver then confirms the pick).
-- ``stop_reason(history, trial, point) -> str | None``: after each evaluation of a running trial, a reason
-  to stop it now, or None. ``handler(history, trial)`` turns it into a stopping handler
-  (``handler(point) -> str | None``) for the training loop.
+- ``stop(history, trial, point) -> Stop | None``: after each evaluation of a running trial, whether to
+  stop it now (a ``Stop`` whose verdict says it was the search: ``Verdict.SEARCH_BOUND``), or None.
+  ``handler(history, trial)`` turns it into a stopping handler (``handler(point) -> Stop | None``) for
+  the training loop.
 - ``candidates(history) -> list[str]``: the setups it would pick, best first.
 """
 
@@ -16,8 +17,9 @@ from collections.abc import Callable
 import numpy as np
 
 from powertrain.errors import PowertrainError
-from powertrain.records import EvalPoint
-from powertrain.search.space import PAUSED, REACHED, RUNNING, STOPPED, History, Start, Trial
+from powertrain.records import RUNNING, EvalPoint, Verdict
+from powertrain.search.space import History, Start, Trial
+from powertrain.train.stopping import Stop
 
 
 class Strategy:
@@ -31,11 +33,11 @@ class Strategy:
     def next_runs(self, history: History) -> list[Start]:
         raise NotImplementedError
 
-    def stop_reason(self, history: History, trial: Trial, point: EvalPoint) -> str | None:
+    def stop(self, history: History, trial: Trial, point: EvalPoint) -> Stop | None:
         return None
 
-    def handler(self, history: History, trial: Trial) -> Callable[[EvalPoint], str | None]:
-        return lambda point: self.stop_reason(history, trial, point)
+    def handler(self, history: History, trial: Trial) -> Callable[[EvalPoint], Stop | None]:
+        return lambda point: self.stop(history, trial, point)
 
     def candidates(self, history: History) -> list[str]:
         """Setups every seed of which reached the target, by mean energy-to-target; then setups with
@@ -62,9 +64,11 @@ def joules(energy_j: float) -> str:
     return f"{energy_j:.1f} J" if abs(energy_j) >= 1 else f"{energy_j:.3g} J"
 
 
-def _bound_reason(energy_j: float, limit_j: float, beta: float, what: str) -> str | None:
+def bound_stop(energy_j: float, limit_j: float, beta: float, what: str) -> Stop | None:
+    """Stop a run whose energy passed ``beta`` x ``what`` (``limit_j``, the bound)."""
     if energy_j > limit_j:
-        return f"bound: {joules(energy_j)} passed {beta:g} x {what} ({joules(limit_j / beta)})"
+        reason = f"bound: {joules(energy_j)} passed {beta:g} x {what} ({joules(limit_j / beta)})"
+        return Stop(Verdict.SEARCH_BOUND, reason)
     return None
 
 
@@ -98,11 +102,11 @@ class Zeus(Strategy):
         start = _first_unstarted(history, history.space.setups, per_setup=1)
         return [start] if start else []
 
-    def stop_reason(self, history, trial, point) -> str | None:
+    def stop(self, history, trial, point) -> Stop | None:
         best = history.best_run_j()
         if best is None:
             return None
-        return _bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+        return bound_stop(point.total_energy_j, self.beta * best, self.beta, "the best run's")
 
 
 class Bound(Strategy):
@@ -121,19 +125,19 @@ class Bound(Strategy):
         alive = [
             s
             for s in history.space.setups
-            if all(t.status in (REACHED, RUNNING) for t in history.of_setup(s))
+            if all(t.reached or t.status is RUNNING for t in history.of_setup(s))
         ]
         start = _first_unstarted(history, alive)
         return [start] if start else []
 
-    def stop_reason(self, history, trial, point) -> str | None:
+    def stop(self, history, trial, point) -> Stop | None:
         best = history.best_setup_mean_j()
         if best is None:
             return None
         others = [t for t in history.of_setup(trial.setup) if t is not trial]
         seeds = len(history.space.seeds[trial.setup])
         mean_j = (sum(t.lower_bound_j for t in others) + point.total_energy_j) / seeds
-        return _bound_reason(mean_j, self.beta * best, self.beta, "the best setup's mean")
+        return bound_stop(mean_j, self.beta * best, self.beta, "the best setup's mean")
 
 
 class Halving(Strategy):
@@ -182,32 +186,32 @@ class Halving(Strategy):
             ]
             if todo:
                 return todo
-            if any(history.trial(s, space.seeds[s][0]).status == RUNNING for s in self.alive):
+            if any(history.trial(s, space.seeds[s][0]).status is RUNNING for s in self.alive):
                 return []  # runs at once (search/concurrent.py): the rung is not done, wait
             trials = [history.trial(s, space.seeds[s][0]) for s in self.alive]
-            if not any(t.status in (REACHED, PAUSED) for t in trials):
+            if not any(t.reached or t.paused for t in trials):
                 # every survivor ended at its limits or the bound: go on with the best of the rest
-                trials = [t for t in history.trials.values() if t.status == PAUSED]
+                trials = [t for t in history.trials.values() if t.paused]
                 if not trials:
                     return []
             ranked = sorted(
-                (t for t in trials if t.status in (REACHED, PAUSED)),
+                (t for t in trials if t.reached or t.paused),
                 key=self._ranker(history, trials),
             )
             # never fewer than the finalists: they go on to the target together
             keep = ranked[: max(self.finalists, math.ceil(len(self.alive) / self.eta))]
             self.alive = [t.setup for t in keep]
-            if all(t.status != PAUSED for t in keep):
+            if not any(t.paused for t in keep):
                 return []
             if self.budget_j is None:  # rung 0 done: later rungs grow from what it cost a setup
                 self.budget_j = max(float(np.median([t.energy_j for t in trials])), 1e-9)
             self.budget_j *= self.growth
 
-    def stop_reason(self, history, trial, point) -> str | None:
+    def stop(self, history, trial, point) -> Stop | None:
         best = history.best_run_j()
         if best is None:
             return None
-        return _bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+        return bound_stop(point.total_energy_j, self.beta * best, self.beta, "the best run's")
 
     def _ranker(self, history: History, trials: list[Trial]):
         # equal energy: the rung's budget, or after rung 0 the least any of its runs spent
@@ -219,7 +223,7 @@ class Halving(Strategy):
         prior = shape_prior([t.points for t in history.trials.values() if len(t.points) > 1])
 
         def by_prediction(t: Trial) -> tuple[int, float]:
-            if t.status == REACHED:
+            if t.reached:
                 return (0, t.energy_to_target_j)
             e = predict(t.points, history.space.target, math.inf, prior).energy_to_target_j
             return (1, e if e is not None else math.inf)
@@ -228,11 +232,11 @@ class Halving(Strategy):
 
 
 def _needs(trial: Trial | None, budget_j: float) -> bool:
-    return trial is None or (trial.status == PAUSED and trial.energy_j < budget_j)
+    return trial is None or (trial.paused and trial.energy_j < budget_j)
 
 
 def _rung_rank(trial: Trial, budget_j: float) -> tuple[int, float]:
-    if trial.status == REACHED:
+    if trial.reached:
         return (0, trial.energy_to_target_j)
     return (1, -accuracy_at(trial.points, budget_j))
 
@@ -280,11 +284,11 @@ class Thompson(Strategy):
         choice = min(open_setups, key=draws.get)
         return [Start(choice, _next_seed(history, choice))]
 
-    def stop_reason(self, history, trial, point) -> str | None:
+    def stop(self, history, trial, point) -> Stop | None:
         best = history.best_run_j()
         if best is None:
             return None
-        return _bound_reason(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+        return bound_stop(point.total_energy_j, self.beta * best, self.beta, "the best run's")
 
     def _posterior(self, history: History):
         obs = {s: _log_observations(history, s) for s in history.space.setups}
@@ -315,9 +319,9 @@ def _next_seed(history: History, setup: str) -> int | None:
 
 def _log_observations(history: History, setup: str) -> list[tuple[float, bool]]:
     return [
-        (math.log(max(t.lower_bound_j, 1e-9)), t.status != REACHED)
+        (math.log(max(t.lower_bound_j, 1e-9)), not t.reached)
         for t in history.of_setup(setup)
-        if t.status in (REACHED, STOPPED) or t.finished
+        if t.reached or t.stopped or t.finished
     ]
 
 

@@ -2,7 +2,8 @@
 built-in stores by ``tests/unit/test_store_contract.py``; a third-party store runs it the same way).
 
 1. ``save_study`` records a study's name and latest configuration; saving again replaces the config.
-2. ``begin_run(spec, hardware, provenance)`` claims the run ``spec`` describes and returns its id. Any
+2. ``begin_run(spec, hardware, provenance)`` claims the run ``spec`` (a ``RunRequest``: study, run
+   key, setup, train, seed, stage, replace_failed) describes and returns its id. Any
    earlier *unfinished* attempt at that (study, run key) (a run that was killed) is removed with its
    evaluation points, timeline and inference results, in the same transaction, so a resumed study never
    holds duplicates. Beginning a key that already finished raises ValueError, except a FAILED one when
@@ -24,6 +25,13 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
    second note for the same GPU keeps the first: that is the limit from before any run), ``None``
    clears it once put back; ``pending_power_limits()`` is every note not yet cleared, durable across
    a killed process.
+9. Why a run ended is typed: ``finish_run`` keeps ``outcome.verdict`` (a ``records.Verdict``) in a
+   field of its own (SQLite: the ``verdict`` column of ``runs``, schema 5), and ``runs`` gives it back
+   as ``run.outcome.verdict``, the member itself. ``copy_run`` keeps it. Code decides from it (did a
+   search stop the run? ``verdict.by_search``), never from the ``stop_reason`` prose.
+10. A live search's own cost is kept per study: ``save_search_cost(study, cost)`` (a JSON-able dict,
+    replacing the study's earlier one), ``search_costs()`` every study's, {study: cost}; a merge
+    copies those the output lacks.
 """
 
 from __future__ import annotations
@@ -32,14 +40,27 @@ import contextlib
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from powertrain.records import EvalPoint, RunOutcome, RunRecord, Status
+from powertrain.records import EvalPoint, RunOutcome, RunRecord, Stage, Status
 from powertrain.store.claims import LEASE_S, Owner
-from powertrain.study.artifacts import DEFAULT_ARTIFACTS
 
-if TYPE_CHECKING:
-    from powertrain.study.plan import RunSpec
+#: Where model files go for a store that keeps none of its own (``runs/artifacts``, beside the default
+#: store ``runs/powertrain.db``).
+DEFAULT_ARTIFACTS = Path("runs") / "artifacts"
+
+
+class RunRequest(Protocol):
+    """The run ``begin_run`` is asked to claim: what identifies it and what it trains with (the
+    study's ``RunSpec`` is one)."""
+
+    study: str
+    run_key: str
+    setup: dict[str, Any]  # the grid's values
+    train: dict[str, Any]  # every hyperparameter
+    seed: int
+    stage: Stage
+    replace_failed: bool  # begin again over a FAILED attempt at this key
 
 
 class ResultStore(ABC):
@@ -67,7 +88,7 @@ class ResultStore(ABC):
 
     @abstractmethod
     def begin_run(
-        self, spec: RunSpec, hardware: dict[str, Any], provenance: dict[str, dict[str, Any]]
+        self, spec: RunRequest, hardware: dict[str, Any], provenance: dict[str, dict[str, Any]]
     ) -> int:
         """Claim the run ``spec`` describes (see the contract, 2); returns its run id."""
 
@@ -132,6 +153,14 @@ class ResultStore(ABC):
     def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
         """Note a GPU's limit to put back; None clears the note (see the contract, 8)."""
 
+    @abstractmethod
+    def save_search_cost(self, study: str, cost: dict[str, Any]) -> None:
+        """Keep the last live search's cost of ``study``, replacing an earlier one (contract, 10)."""
+
+    @abstractmethod
+    def search_costs(self) -> dict[str, dict[str, Any]]:
+        """Every study's last live search cost, by study name (see the contract, 10)."""
+
     @property
     def artifacts_dir(self) -> Path:
         """Where the model files of this store's runs go (``runs/artifacts`` unless the backend keeps
@@ -148,7 +177,9 @@ class ResultStore(ABC):
         self.close()
 
 
-def begun_record(spec: RunSpec, hardware: dict[str, Any], provenance: dict[str, Any]) -> RunRecord:
+def begun_record(
+    spec: RunRequest, hardware: dict[str, Any], provenance: dict[str, Any]
+) -> RunRecord:
     """The record ``begin_run`` stores for ``spec``: RUNNING, begun now (its id is the backend's)."""
     return RunRecord(
         0,

@@ -24,6 +24,7 @@ class MemoryStore(ResultStore):
         self._next_id = 1
         self._claims: dict[int, tuple[str, float]] = {}  # run id -> (owner, heartbeat_at)
         self._power_limits: dict[str, float] = {}  # GPU UUID -> the limit to put back
+        self._search_costs: dict[str, dict[str, Any]] = {}  # study -> its last search's cost
 
     @contextlib.contextmanager
     def atomic(self):
@@ -124,6 +125,12 @@ class MemoryStore(ResultStore):
 
     def pending_power_limits(self) -> dict[str, float]:
         return dict(sorted(self._power_limits.items()))
+
+    def save_search_cost(self, study: str, cost: dict[str, Any]) -> None:
+        self._search_costs[study] = copy.deepcopy(cost)
+
+    def search_costs(self) -> dict[str, dict[str, Any]]:
+        return copy.deepcopy(dict(sorted(self._search_costs.items())))
 
     def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
         if previous_w is None:

@@ -36,14 +36,18 @@ def merge_stores(sources: list[str | Path], target: str | Path) -> MergeResult:
 def copy_store(
     src: ResultStore, out: ResultStore, result: MergeResult | None = None
 ) -> MergeResult:
-    """Copy every study (kept as it is where the output has it already), idle measurement and run
-    of ``src`` into ``out``."""
+    """Copy every study and search cost (kept as they are where the output has them already), idle
+    measurement and run of ``src`` into ``out``."""
     result = result or MergeResult()
     known = {s["name"] for s in out.studies()}
     for study in src.studies():
         if study["name"] not in known:
             out.save_study(study["name"], study["config"])
             result.studies += 1
+    kept = out.search_costs()
+    for study, cost in src.search_costs().items():
+        if study not in kept:
+            out.save_search_cost(study, cost)
     for idle in src.idles():
         host = idle.pop("host")
         out.save_idle(host, idle)

@@ -15,59 +15,9 @@ from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
 from powertrain.store.base import ResultStore, begun_record
 from powertrain.store.claims import Heartbeat, check_claimable
-from powertrain.store.migrations import POWER_LIMITS_TABLE, SCHEMA_VERSION, migrate
+from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
 
 OPEN_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, None)  # waits between tries at opening the file
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS studies (
-    name TEXT PRIMARY KEY,
-    config TEXT NOT NULL,
-    created_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS runs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    study TEXT NOT NULL REFERENCES studies(name),
-    run_key TEXT NOT NULL,
-    setup TEXT NOT NULL,
-    train TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    hardware TEXT NOT NULL,
-    provenance TEXT NOT NULL,
-    started_at REAL NOT NULL,
-    finished_at REAL,
-    outcome TEXT,
-    stage TEXT NOT NULL DEFAULT 'train',
-    owner TEXT,
-    heartbeat_at REAL
-);
-CREATE INDEX IF NOT EXISTS runs_by_study ON runs (study, run_key);
-CREATE TABLE IF NOT EXISTS eval_points (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    idx INTEGER NOT NULL,
-    point TEXT NOT NULL,
-    PRIMARY KEY (run_id, idx)
-);
-CREATE TABLE IF NOT EXISTS inference (
-    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-    batch_size INTEGER NOT NULL,
-    result TEXT NOT NULL,
-    PRIMARY KEY (run_id, batch_size)
-);
-CREATE TABLE IF NOT EXISTS idle (
-    host TEXT NOT NULL,
-    measured_at REAL NOT NULL,
-    measurement TEXT NOT NULL,
-    PRIMARY KEY (host, measured_at)
-);
-CREATE TABLE IF NOT EXISTS timelines (
-    run_id INTEGER PRIMARY KEY REFERENCES runs(id) ON DELETE CASCADE,
-    timeline TEXT NOT NULL
-);
-"""
-SCHEMA += POWER_LIMITS_TABLE + ";\n"
 
 
 class SqliteStore(ResultStore):
@@ -194,8 +144,8 @@ class SqliteStore(ResultStore):
     def _insert_run(db: sqlite3.Connection, r: RunRecord, owner: str | None = None) -> int:
         cursor = db.execute(
             "INSERT INTO runs (study, run_key, setup, train, seed, status, hardware, provenance,"
-            " started_at, finished_at, outcome, stage, owner, heartbeat_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " started_at, finished_at, stage, owner, heartbeat_at, outcome, verdict)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 r.study,
                 r.run_key,
@@ -207,10 +157,10 @@ class SqliteStore(ResultStore):
                 json.dumps(r.provenance),
                 r.started_at,
                 r.finished_at,
-                json.dumps(r.outcome.to_dict()) if r.outcome else None,
                 r.stage.value,
                 owner,
                 time.time() if owner else None,
+                *_outcome_columns(r.outcome),
             ),
         )
         return int(cursor.lastrowid)
@@ -247,10 +197,11 @@ class SqliteStore(ResultStore):
         self._heartbeat.release(run_id)
         with self._transaction() as db:
             db.execute(
-                "UPDATE runs SET status = ?, outcome = ?, finished_at = ? WHERE id = ? AND status = ?",
+                "UPDATE runs SET status = ?, outcome = ?, verdict = ?, finished_at = ?"
+                " WHERE id = ? AND status = ?",
                 (
                     outcome.status.value,
-                    json.dumps(outcome.to_dict()),
+                    *_outcome_columns(outcome),
                     time.time(),
                     run_id,
                     RUNNING.value,
@@ -297,7 +248,7 @@ class SqliteStore(ResultStore):
     def runs(self, study: str | None = None) -> list[RunRecord]:
         query = (
             "SELECT id, study, run_key, setup, train, seed, status, hardware, provenance, started_at,"
-            " finished_at, outcome, stage FROM runs"
+            " finished_at, outcome, stage, verdict FROM runs"
         )
         rows = (
             self.db.execute(query + " WHERE study = ? ORDER BY id", (study,))
@@ -317,7 +268,7 @@ class SqliteStore(ResultStore):
                 provenance=json.loads(r[8]),
                 started_at=r[9],
                 finished_at=r[10],
-                outcome=RunOutcome(**json.loads(r[11])) if r[11] else None,
+                outcome=RunOutcome(**json.loads(r[11]), verdict=r[13]) if r[11] else None,
                 stage=r[12],
             )
             for r in rows.fetchall()
@@ -349,11 +300,30 @@ class SqliteStore(ResultStore):
                     (gpu_uuid, float(previous_w), time.time()),
                 )
 
+    def save_search_cost(self, study: str, cost: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO search_costs VALUES (?, ?, ?)",
+                (study, json.dumps(cost, allow_nan=False), time.time()),
+            )
+
+    def search_costs(self) -> dict[str, dict[str, Any]]:
+        rows = self.db.execute("SELECT study, cost FROM search_costs ORDER BY study")
+        return {study: json.loads(cost) for study, cost in rows.fetchall()}
+
     def close(self) -> None:
         self._heartbeat.stop()
         if self._db is not None:
             self._db.close()
             self._db = None
+
+
+def _outcome_columns(outcome: RunOutcome | None) -> tuple[str | None, str | None]:
+    """An outcome as the ``outcome`` (JSON) and ``verdict`` columns: the verdict in its own."""
+    if outcome is None:
+        return None, None
+    fields = outcome.to_dict()
+    return json.dumps({k: v for k, v in fields.items() if k != "verdict"}), fields["verdict"]
 
 
 class _Transaction:

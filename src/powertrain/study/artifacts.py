@@ -7,14 +7,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-DEFAULT_ARTIFACTS = Path("runs") / "artifacts"
-
-
-def artifacts_dir_for(db_path: str | Path | None) -> Path:
-    """The artifacts folder of the SQLite store at ``db_path`` (``runs/artifacts``, beside the default
-    store ``runs/powertrain.db``, when None)."""
-    return Path(db_path).parent / "artifacts" if db_path else DEFAULT_ARTIFACTS
-
 
 def safe_name(name: str) -> str:
     """A study name as a folder name."""

@@ -34,7 +34,8 @@ from powertrain.records import (
     Stage,
     measurement_label,
 )
-from powertrain.study.artifacts import DEFAULT_ARTIFACTS, model_path
+from powertrain.store.base import DEFAULT_ARTIFACTS, ResultStore
+from powertrain.study.artifacts import model_path
 from powertrain.study.config import Setup, StudyConfig
 from powertrain.study.paradigms import Prepared, TaskData, prepare
 from powertrain.study.plan import RunSpec, pretrained_path
@@ -187,7 +188,7 @@ class RunSink(Protocol):
 class StoreSink:
     """Writes a run to a results store (``begin`` claims it there) and tells the reporter."""
 
-    def __init__(self, store, reporter: Reporter | None = None) -> None:
+    def __init__(self, store: ResultStore, reporter: Reporter | None = None) -> None:
         from powertrain.study.runner import Reporter
 
         self.store = store
@@ -255,8 +256,8 @@ def execute_run(
     the weights (before the run is marked finished), the outcome. A failure of the model, the data or
     the step ends the run FAILED; a failed pretraining stage raises ``PretrainingFailed`` once recorded.
 
-    A stopping handler that pauses the run (``Pause``) leaves its state in the run's checkpoint
-    (``study/resume.py``); ``resume``: continue from it. With ``run_id`` the sink's record holds the
+    A stopping handler that pauses the run (a ``Stop`` that ``pauses``) leaves its state in the run's
+    checkpoint (``study/resume.py``); ``resume``: continue from it. With ``run_id`` the sink's record holds the
     earlier attempts' points and goes on; without, a new record is begun and gets them first. Without
     a checkpoint to resume the run starts afresh (a new record), with a log line."""
     checkpoint = run_checkpoint(spec, env)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, RunRecord, Stage
+from powertrain.store.base import ResultStore
 from powertrain.study.config import Setup, StudyConfig
 from powertrain.study.execute import DATA_SPLIT_SEED, RunEnv, StoreSink  # noqa: F401 - re-exported
 from powertrain.study.executors.base import Executor, Stops, no_stops, run_all
@@ -66,7 +67,7 @@ class StudyResult:
 
 def run_study(
     study: StudyConfig,
-    store,
+    store: ResultStore,
     *,
     reporter: Reporter | None = None,
     retry_failed: bool = False,

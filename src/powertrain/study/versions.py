@@ -12,9 +12,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from powertrain.errors import PowertrainError
+from powertrain.store.base import ResultStore
+
+if TYPE_CHECKING:
+    from powertrain.study.config import StudyConfig
 
 #: Paths (into the study's plain dict) whose change changes what a run means.
 MEANING_PATHS: tuple[tuple[str, ...], ...] = (
@@ -87,7 +91,9 @@ def _normalised(config: dict[str, Any]) -> dict[str, Any]:
         return config
 
 
-def check_study_unchanged(store: Any, study: Any, allow_changed: bool = False) -> list[str]:
+def check_study_unchanged(
+    store: ResultStore, study: StudyConfig, allow_changed: bool = False
+) -> list[str]:
     """Refuse to run ``study`` into a store that holds a different definition under its name.
 
     Returns what changed (empty when nothing did, or the store has no such study). With
@@ -110,7 +116,7 @@ def check_study_unchanged(store: Any, study: Any, allow_changed: bool = False) -
     )
 
 
-def version_name(study: Any, studies: dict[str, dict[str, Any]]) -> str:
+def version_name(study: StudyConfig, studies: dict[str, dict[str, Any]]) -> str:
     """The name a changed definition of ``study`` runs under: ``NAME@2``, ``NAME@3``, ... the first
     that the store does not hold, or holds with this same definition (so that running it again
     resumes that version). ``studies``: the store's studies by name."""
@@ -123,7 +129,9 @@ def version_name(study: Any, studies: dict[str, dict[str, Any]]) -> str:
         n += 1
 
 
-def study_version(store: Any, study: Any, allow_changed: bool = False) -> tuple[Any, list[str]]:
+def study_version(
+    store: ResultStore, study: StudyConfig, allow_changed: bool = False
+) -> tuple[StudyConfig, list[str]]:
     """The study to run into ``store``, and what changed: ``study`` itself when the store holds no
     other definition under its name; with ``allow_changed``, ``study`` renamed ``NAME@N`` (see
     ``version_name``), so the old runs and the new are never pooled; PowertrainError otherwise."""

@@ -14,12 +14,23 @@ The default fixture is the in-memory reference store. Needs pytest (a test depen
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import pytest
 
 from powertrain.meters.base import Provenance
-from powertrain.records import CENSORED, FAILED, REACHED, RUNNING, EvalPoint, RunOutcome, Stage
+from powertrain.records import (
+    CENSORED,
+    FAILED,
+    REACHED,
+    RUNNING,
+    EvalPoint,
+    RunOutcome,
+    Stage,
+    Verdict,
+)
 from powertrain.store.claims import Owner, RunClaimed
-from powertrain.study.plan import RunSpec
 
 PROVENANCE = {"cpu": {"meter": "estimate", "method": "estimate", "estimated": True, "details": {}}}
 
@@ -37,7 +48,20 @@ def point(i: int, acc: float = 0.5) -> EvalPoint:
     )
 
 
-def outcome(status: str = REACHED) -> RunOutcome:
+@dataclass(frozen=True)
+class Request:
+    """A run to begin (``store.base.RunRequest``; the study's ``RunSpec`` is one)."""
+
+    study: str
+    run_key: str
+    setup: dict[str, Any]
+    train: dict[str, Any]
+    seed: int
+    stage: Stage = Stage.TRAIN
+    replace_failed: bool = False
+
+
+def outcome(status: str = REACHED, verdict: Verdict | None = None) -> RunOutcome:
     return RunOutcome(
         status,
         "why",
@@ -50,11 +74,12 @@ def outcome(status: str = REACHED) -> RunOutcome:
         11.0 if status == REACHED else None,
         4.0 if status == REACHED else None,
         20 if status == REACHED else None,
+        verdict=verdict,
     )
 
 
-def spec(key="k1", seed=0, study="st", **kw) -> RunSpec:
-    return RunSpec(
+def spec(key="k1", seed=0, study="st", **kw) -> Request:
+    return Request(
         study, key, {"learning_rate": 0.1}, {"learning_rate": 0.1, "batch_size": 8}, seed, **kw
     )
 
@@ -158,7 +183,7 @@ class StoreContract:
         store.save_study("st", {})
         store.save_study("other", {})
         ids = [begin(store, key=f"k{i}", seed=i) for i in range(3)]
-        store.begin_run(RunSpec("other", "x", {}, {}, 0), {}, {})
+        store.begin_run(Request("other", "x", {}, {}, 0), {}, {})
         assert [r.id for r in store.runs("st")] == ids
         assert len(store.runs()) == 4
 
@@ -235,3 +260,28 @@ class StoreContract:
         assert store.pending_power_limits() == {"GPU-a": 400.0, "GPU-b": 300.0}
         store.note_power_limit("GPU-a", None)
         assert store.pending_power_limits() == {"GPU-b": 300.0}
+
+    def test_the_verdict_comes_back_typed_and_is_copied(self, store):
+        from powertrain.store.memory import MemoryStore
+
+        store.save_study("st", {})
+        stopped = begin(store, "a")
+        store.finish_run(stopped, outcome(CENSORED, Verdict.SEARCH_BOUND))
+        store.finish_run(begin(store, "b"), outcome(CENSORED))  # no verdict said: its status's
+        a, b = store.runs("st")
+        assert a.outcome.verdict is Verdict.SEARCH_BOUND and a.outcome.verdict.by_search
+        assert b.outcome.verdict is Verdict.ENDED and not b.outcome.verdict.by_search
+        with MemoryStore() as out:
+            out.save_study("st", {})
+            out.copy_run(a, store.eval_points(a.id))
+            assert out.runs("st")[0].outcome.verdict is Verdict.SEARCH_BOUND
+
+    def test_a_search_cost_is_kept_per_study_and_replaced(self, store):
+        assert store.search_costs() == {}
+        store.save_search_cost("st", {"study": "st", "spent_j": 1.5, "grid_j": None})
+        store.save_search_cost("other", {"study": "other", "spent_j": 2.0})
+        store.save_search_cost("st", {"study": "st", "spent_j": 3.0, "grid_j": None})
+        assert store.search_costs() == {
+            "other": {"study": "other", "spent_j": 2.0},
+            "st": {"study": "st", "spent_j": 3.0, "grid_j": None},
+        }

@@ -8,7 +8,7 @@ whether to stop; the first reason ends the run. The energy is the monitor window
 evaluations included (they are part of what it costs to know a target is reached). The test accuracy is
 taken after the window closes.
 
-A handler may only pause the run (``stopping.Pause``): given a checkpoint, the loop then saves its
+A handler may only pause the run (a ``Stop`` whose verdict is ``RUNG_PAUSE``): given a checkpoint, the loop then saves its
 whole state (``train/checkpoint.py``), and a later attempt given that checkpoint continues where it
 stopped, as if it had never paused: the same batches in the same order, the same random draws, its
 points and figures going on from the earlier attempts' (saving and loading inside the window).
@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from powertrain.monitor import Measurement, Monitor
-from powertrain.records import CENSORED, DIVERGED, FAILED, REACHED, EvalPoint, RunOutcome
+from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, Verdict
 from powertrain.train.checkpoint import Checkpoint, Spent, rng_state, set_rng_state
 from powertrain.train.config import TrainConfig
 from powertrain.train.setup import autocast, make_optimizer, make_scheduler, seed_everything
@@ -36,11 +36,9 @@ from powertrain.train.stopping import (
     Diverged,
     Handler,
     MaxTime,
-    Pause,
     Stop,
     TargetReached,
     first_stop,
-    status_of,
 )
 
 log = logging.getLogger(__name__)
@@ -108,7 +106,7 @@ class _Progress:
     def diverged(self) -> Stop | None:
         """Every DIVERGENCE_CHECK_STEPS steps (a device sync on GPUs): a NaN or infinite loss."""
         if self.step % DIVERGENCE_CHECK_STEPS == 0 and not torch.isfinite(self.loss_sum):
-            return Stop(f"loss became {float(self.loss_sum)} at step {self.step}", DIVERGED)
+            return Stop(Verdict.DIVERGED, f"loss became {float(self.loss_sum)} at step {self.step}")
         return None
 
     def start_epoch(self, epoch: int, generator: torch.Generator, source) -> int:
@@ -207,7 +205,7 @@ def train_to_target(
     """Train ``model`` until ``evaluate`` reaches every target. ``parameters``: what the optimiser
     updates (all of the model's by default; the head alone when the backbone is frozen). ``handlers``:
     stopping handlers consulted after the limits' own (divergence, targets, time). ``checkpoint``:
-    where the run's state is saved when a handler pauses it (``Pause``), and continued from when it
+    where the run's state is saved when a handler pauses it (a ``Stop`` that ``pauses``), and continued from when it
     says so (``checkpoint.earlier``: the points and figures then go on from the earlier attempts').
 
     Exceptions from the model, data or step functions end the run as FAILED with the energy spent;
@@ -219,11 +217,10 @@ def train_to_target(
     progress = _Progress(loss_sum=torch.zeros((), device=device))
     run = _Run(model, source, cfg, limits, monitor, evaluate, step, progress, generator)
     stop, total, error = run.window([*limits.handlers(), *handlers], on_eval, checkpoint)
-    status = status_of(stop)
     # a paused run is not done: its test accuracy (work outside the measured window) waits for its end
-    done = status in (REACHED, CENSORED) and not isinstance(stop, Pause)
+    done = stop.status in (REACHED, CENSORED) and not stop.pauses
     test = test_evaluate(model) if done and test_evaluate is not None else None
-    return _outcome(status, str(stop), total, progress, test, error)
+    return _outcome(stop, total, progress, test, error)
 
 
 @dataclass
@@ -267,9 +264,9 @@ class _Run:
                 record,
                 handlers,
             )
-            paused = checkpoint is not None and isinstance(stop, Pause) and self.save(checkpoint)
+            paused = checkpoint is not None and stop.pauses and self.save(checkpoint)
         except Exception as exc:  # user code (a model, a data set, a step function) failed
-            stop, paused = Stop("an exception ended the run", FAILED), False
+            stop, paused = Stop(Verdict.FAILED, "an exception ended the run"), False
             error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         total = self.monitor.end("run")
         if paused:  # the summary last: a checkpoint counts only once it is written
@@ -332,7 +329,7 @@ def _epochs(source, cfg, limits: Limits, generator, step, progress, record, hand
     points = progress.points
     if not points or points[-1].step != progress.step:  # where the limit left it
         record(float(limits.max_epochs))
-    return Stop(f"max_epochs ({limits.max_epochs}) reached", CENSORED)
+    return Stop(Verdict.MAX_EPOCHS, f"max_epochs ({limits.max_epochs}) reached")
 
 
 def _evaluate(model, evaluate, monitor, progress: _Progress, epoch: float) -> EvalPoint:
@@ -352,12 +349,12 @@ def _evaluate(model, evaluate, monitor, progress: _Progress, epoch: float) -> Ev
     )
 
 
-def _outcome(status, reason, total: Measurement, progress: _Progress, test, error) -> RunOutcome:
+def _outcome(stop: Stop, total: Measurement, progress: _Progress, test, error) -> RunOutcome:
     points = progress.points
-    reached = points[-1] if status == REACHED else None  # the loop stops at the first that reaches
+    reached = points[-1] if stop.status == REACHED else None  # it stops at the first that reaches
     return RunOutcome(
-        status=status,
-        stop_reason=reason,
+        status=stop.status,
+        stop_reason=stop.reason,
         total_energy_j=total.total_energy_j,
         energy_j=dict(total.energy_j),
         duration_s=total.duration_s,
@@ -370,4 +367,5 @@ def _outcome(status, reason, total: Measurement, progress: _Progress, test, erro
         error=error,
         task_test_accuracies=test or {},
         faults=list(total.faults),
+        verdict=stop.verdict,
     )

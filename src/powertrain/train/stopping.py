@@ -1,7 +1,8 @@
 """Stopping handlers: what ends the training loop, lifted out of it (Ignite's ``EarlyStopping`` is the
-model). A handler is called with every ``EvalPoint`` and returns a stop reason, or None to go on; the
-loop ends at the first reason. A reason is a ``Stop``: a string (what the run's ``stop_reason`` says)
-that also carries the status the run ends with. A plain string ends the run as CENSORED.
+model). A handler is called with every ``EvalPoint`` and returns a ``Stop``, or None to go on; the loop
+ends at the first. A ``Stop`` is a typed ``Verdict`` (why: it gives the status the run ends with and is
+stored in its own column) and its reason in words (the run's ``stop_reason``). A handler of the caller's
+may return a plain string instead: it ends the run CENSORED, ``Verdict.HANDLER``.
 
 The loop, and later the framework callbacks, ``track()``, the ``bound`` search strategy and prediction,
 all plug handlers in here.
@@ -11,35 +12,43 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 
-from powertrain.records import EvalPoint, Status
+from powertrain.records import EvalPoint, Status, Verdict
 
-Handler = Callable[[EvalPoint], "str | None"]
-
-
-class Stop(str):
-    """A stop reason and the status it ends the run with."""
-
-    status: Status
-
-    def __new__(cls, reason: str, status: Status = Status.CENSORED) -> Stop:
-        self = super().__new__(cls, reason)
-        self.status = Status(status)
-        return self
+Handler = Callable[[EvalPoint], "Stop | str | None"]
 
 
-class Pause(Stop):
-    """A stop that only pauses the run (CENSORED for now): the loop saves its whole state when it was
-    given a checkpoint (``train/checkpoint.py``), so that it can be continued later where it stopped
-    (a search's rung budget; a promoted run goes on)."""
+@dataclass(frozen=True)
+class Stop:
+    """Why the loop stops (``verdict``) and the details in words (``reason``)."""
 
-    def __new__(cls, reason: str) -> Pause:
-        return super().__new__(cls, reason, Status.CENSORED)
+    verdict: Verdict
+    reason: str
+
+    @property
+    def status(self) -> Status:
+        return self.verdict.status
+
+    @property
+    def pauses(self) -> bool:
+        """Whether it only pauses the run (a search's rung budget; CENSORED for now): the loop saves
+        its whole state when it was given a checkpoint (``train/checkpoint.py``), so that a promoted
+        run goes on where it stopped."""
+        return self.verdict is Verdict.RUNG_PAUSE
+
+    def __str__(self) -> str:
+        return self.reason
 
 
-def status_of(reason: str) -> Status:
-    """The status a stop reason ends a run with (CENSORED for a plain string)."""
-    return getattr(reason, "status", Status.CENSORED)
+def as_stop(reason: Stop | str) -> Stop:
+    """A handler's answer as a ``Stop`` (a plain string of the caller's: ``Verdict.HANDLER``)."""
+    return reason if isinstance(reason, Stop) else Stop(Verdict.HANDLER, str(reason))
+
+
+def status_of(reason: Stop | str) -> Status:
+    """The status a handler's answer ends a run with."""
+    return as_stop(reason).status
 
 
 class Diverged:
@@ -48,7 +57,7 @@ class Diverged:
     def __call__(self, point: EvalPoint) -> Stop | None:
         loss = point.train_loss
         if loss is not None and not math.isfinite(loss):
-            return Stop(f"loss became {loss} at step {point.step}", Status.DIVERGED)
+            return Stop(Verdict.DIVERGED, f"loss became {loss} at step {point.step}")
         return None
 
 
@@ -63,7 +72,7 @@ class TargetReached:
 
     def __call__(self, point: EvalPoint) -> Stop | None:
         if self.reached(point.task_accuracies):
-            return Stop(f"every target reached at step {point.step}", Status.REACHED)
+            return Stop(Verdict.TARGET, f"every target reached at step {point.step}")
         return None
 
 
@@ -77,7 +86,7 @@ class MaxTime:
 
     def __call__(self, point: EvalPoint) -> Stop | None:
         if point.elapsed_s >= self.max_time_s:
-            return Stop(f"max_time_s ({self.max_time_s}) reached", Status.CENSORED)
+            return Stop(Verdict.MAX_TIME, f"max_time_s ({self.max_time_s}) reached")
         return None
 
 
@@ -93,14 +102,14 @@ class MaxEnergy:
 
     def __call__(self, point: EvalPoint) -> Stop | None:
         if point.total_energy_j >= self.max_energy_j:
-            return Stop(f"max_energy_j ({self.max_energy_j}) reached", Status.CENSORED)
+            return Stop(Verdict.MAX_ENERGY, f"max_energy_j ({self.max_energy_j}) reached")
         return None
 
 
-def first_stop(handlers: Iterable[Handler], point: EvalPoint) -> str | None:
+def first_stop(handlers: Iterable[Handler], point: EvalPoint) -> Stop | None:
     """The first handler's reason to stop at ``point``, or None."""
     for handler in handlers:
         reason = handler(point)
         if reason is not None:
-            return reason
+            return as_stop(reason)
     return None

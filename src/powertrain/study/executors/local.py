@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from powertrain.models.registry import check_user_model
-from powertrain.study.artifacts import DEFAULT_ARTIFACTS
+from powertrain.store.base import DEFAULT_ARTIFACTS
 from powertrain.study.execute import RunEnv, RunSink, run_claimed
 from powertrain.study.executors.base import Ended, Job
 

@@ -1,15 +1,15 @@
-"""The README's Python snippets run as written (with a tiny study standing in for the quickstart)."""
+"""Every Python snippet of the docs (README.md and the site's pages) runs as written, each in a fresh
+process (with a tiny study standing in for the quickstart)."""
 
 from __future__ import annotations
 
-import re
 import subprocess
 import sys
-from pathlib import Path
 
 import yaml
 
-README = Path(__file__).parents[2] / "README.md"
+from tests.docs_pages import python_snippets
+
 TINY_STUDY = {
     "name": "quickstart",
     "task": {
@@ -26,13 +26,9 @@ TINY_STUDY = {
 TRAIN_ONE_EPOCH = "def train_one_epoch():\n    sum(i * i for i in range(200_000))\n\n"
 
 
-def python_snippets() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
-
-
-def test_every_python_snippet_in_the_readme_runs(tmp_path):
+def test_every_python_snippet_in_the_docs_runs(tmp_path):
     snippets = python_snippets()
-    assert len(snippets) >= 2
+    assert len(snippets) >= 10
     (tmp_path / "examples").mkdir()
     (tmp_path / "examples" / "quickstart.yaml").write_text(yaml.safe_dump(TINY_STUDY))
     for i, snippet in enumerate(snippets):
@@ -41,5 +37,5 @@ def test_every_python_snippet_in_the_readme_runs(tmp_path):
         run = subprocess.run(
             [sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=300
         )
-        assert run.returncode == 0, f"README snippet {i} failed:\n{snippet}\n{run.stderr[-2000:]}"
+        assert run.returncode == 0, f"docs snippet {i} failed:\n{snippet}\n{run.stderr[-2000:]}"
     assert (tmp_path / "runs" / "report" / "report.html").is_file()

@@ -1,5 +1,5 @@
-"""The README's examples for your own loop (track, Lightning, HF Trainer, Keras) each reach their
-target, and their runs land in one store that the report reads. test_readme runs every snippet in a
+"""The docs' examples for your own loop (track, Lightning, HF Trainer, Keras) each reach their
+target, and their runs land in one store that the report reads. test_docs_snippets runs every snippet in a
 fresh process; this runs these four in-process (the frameworks are loaded once) to check the outcome."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import io
 
 from powertrain import build_report, open_store
 from powertrain.records import REACHED
-from tests.integration.test_readme import python_snippets
+from tests.docs_pages import python_snippets
 
 
-def test_each_route_in_the_readme_reaches_its_target(tmp_path, monkeypatch):
+def test_each_route_in_the_docs_reaches_its_target(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("KERAS_BACKEND", "torch")
     routes = [s for s in python_snippets() if "powertrain.track(" in s]
@@ -20,7 +20,7 @@ def test_each_route_in_the_readme_reaches_its_target(tmp_path, monkeypatch):
     for snippet in routes:
         out = io.StringIO()
         with contextlib.redirect_stdout(out):
-            exec(compile(snippet, "README.md", "exec"), {"__name__": "__main__"})  # noqa: S102
+            exec(compile(snippet, "docs/your-loop.md", "exec"), {"__name__": "__main__"})  # noqa: S102
         assert out.getvalue().strip().splitlines()[-1].startswith("reached"), snippet
     with open_store(tmp_path / "runs" / "powertrain.db") as store:
         runs = store.runs()

@@ -1,26 +1,28 @@
-"""The README's "Your own model and data set" example, run as written: in memory and streamed."""
+"""The docs' "Your own model and data set" example (docs/your-model.md), run as written: in memory and streamed."""
 
 from __future__ import annotations
 
 import re
 import sqlite3
-from pathlib import Path
 
 import pytest
 
 from tests.cli_helpers import powertrain
-
-README = Path(__file__).parents[2] / "README.md"
+from tests.docs_pages import code_blocks
 
 
 def example_files() -> dict[str, str]:
     """Code blocks whose first line is a comment naming their file (``# models.py``)."""
-    blocks = re.findall(r"```(?:python|yaml)\n# (\S+)\n(.*?)```", README.read_text(), flags=re.S)
-    return {name: body for name, body in blocks}
+    blocks = [body for lang in ("python", "yaml") for _, body in code_blocks(lang)]
+    return {
+        body.split("\n", 1)[0][2:]: body.split("\n", 1)[1]
+        for body in blocks
+        if re.fullmatch(r"# \S+", body.split("\n", 1)[0])
+    }
 
 
 @pytest.mark.parametrize("loader", ["load", "load_streamed"])
-def test_the_readme_example_of_your_own_model_and_data_reaches_its_target(tmp_path, loader):
+def test_the_docs_example_of_your_own_model_and_data_reaches_its_target(tmp_path, loader):
     files = example_files()
     assert {"models.py", "data.py", "mine.yaml"} <= set(files)
     for name, body in files.items():
