@@ -114,7 +114,7 @@ class SampledOptuna(OptunaStrategy):
     def __init__(self, rng=None, *, study, config, **settings) -> None:
         super().__init__(rng, **settings)
         self.config, self.study = config, study
-        self.setups: dict[str, Setup] = {}  # sampled so far, by key (the executor's setups)
+        self.setups: dict[str, Setup] = {}  # sampled so far, by key (the pool's setups)
         self.single = config.objectives == ["energy"]
 
     def sampler(self, history: History, seed: int):
