@@ -9,7 +9,7 @@ PIP := $(PY) -m pip --disable-pip-version-check -q
 DEMO_STAMP := $(VENV)/.powertrain-demo
 STAMP := $(VENV)/.powertrain-installed
 
-.PHONY: demo test docs lint bench data browser clean
+.PHONY: demo test docs lint bench data browser servers clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,19 @@ browser:
 	    echo "could not install chromium: the browser test will be skipped"; \
 	  else echo "chromium missing (sudo apt-get install chromium): the browser test will be skipped"; fi; }
 
+# A PostgreSQL server and a single-node Slurm for the cluster tests, which start them in a temporary
+# folder (127.0.0.1, a free port, an unprivileged user) and stop them after: Debian's packages, installed
+# when missing and we are root. One machine needs neither: the default store is a SQLite file.
+servers:
+	@{ command -v initdb >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; } && \
+	  command -v slurmctld >/dev/null 2>&1 && command -v munged >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    pkgs="postgresql slurmctld slurmd slurm-client munge"; \
+	    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$pkgs >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends $$pkgs >/dev/null 2>&1; } || \
+	    echo "could not install $$pkgs: the PostgreSQL and Slurm tests will fail"; \
+	  else echo "PostgreSQL or Slurm missing (sudo apt-get install postgresql slurmctld slurmd slurm-client munge)"; fi; }
+
 # The paper's finding in a few minutes: 6 setups x 3 seeds, each trained to the target on one torch
 # thread; ends with where the report is and the one line that matters (best setup, its energy to target
 # with its interval, the worst, the ratio, measured or estimated). An estimate counts CPU time, so other
@@ -49,7 +62,7 @@ demo: $(DEMO_STAMP) data
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir site
 
-test: $(STAMP) data browser docs
+test: $(STAMP) data browser servers docs
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 lint: $(STAMP)

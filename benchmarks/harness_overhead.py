@@ -18,7 +18,7 @@ from powertrain.data.registry import load_dataset
 from powertrain.meters.detect import detect_meters
 from powertrain.models.registry import build_model
 from powertrain.monitor import Monitor
-from powertrain.study.config import TrainConfig
+from powertrain.train.config import TrainConfig
 from powertrain.train.loop import Limits, train_to_target
 from powertrain.train.sources import SingleSource
 from powertrain.train.steps import accuracy, classification_step, evaluator

@@ -7,7 +7,7 @@ data (10,000 Fashion-MNIST images, powertrain's split), optimiser (SGD, lr 0.01,
 - by the same plain loop under `powertrain.track`,
 - by PyTorch Lightning with the callback, and by a Hugging Face `Trainer` with the callback,
 - by the same plain loop as a script of its own, run as a study whose task is a command (it reports
-  with `powertrain.report(...)`; powertrain stops it at the target). Its figure includes what a new
+  with `powertrain.tell(...)`; powertrain stops it at the target). Its figure includes what a new
   process costs: starting Python and torch and loading the data, inside the measured process tree.
 
 It prints energy-to-target per route (mean and spread over seeds, and each seed) and the ratio to the
@@ -276,7 +276,7 @@ def child(seed: int) -> None:
     plain_epochs(
         data,
         seed,
-        lambda epoch, acc, loss: powertrain.report(step=epoch + 1, val_acc=acc, train_loss=loss),
+        lambda epoch, acc, loss: powertrain.tell(step=epoch + 1, val_acc=acc, train_loss=loss),
     )
 
 

@@ -30,4 +30,4 @@ for epoch in range(1, args.epochs + 1):
         model.partial_fit(x_train[batch], y_train[batch], classes=np.arange(10))
         step += 1
     print(f"epoch {epoch} done")
-    powertrain.report(step=step, epoch=epoch, val_acc=model.score(x_val, y_val))
+    powertrain.tell(step=step, epoch=epoch, val_acc=model.score(x_val, y_val))

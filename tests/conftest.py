@@ -59,3 +59,46 @@ def pytest_runtest_makereport(item, call):
 def pytest_make_collect_report(collector):
     outcome = yield
     _fail_if_skipped_in_ci(outcome.get_result())
+
+
+# -- PostgreSQL: one real throwaway server for the session ------------------------------------------
+@pytest.fixture(scope="session")
+def postgres_server():
+    """A PostgreSQL server started for this session (initdb in a temp folder, 127.0.0.1, a free port,
+    an unprivileged user) and stopped at its end. Started only when a test asks for it."""
+    from powertrain.testing.postgres import PostgresServer, binaries
+
+    if binaries() is None:
+        pytest.skip("PostgreSQL's initdb/pg_ctl not found: make test installs Debian's postgresql")
+    with PostgresServer() as server:
+        yield server
+
+
+@pytest.fixture
+def pg_url(postgres_server, request):
+    """A URL of a store of its own on the session's server (a schema named after the test), dropped
+    after the test."""
+    import re
+    import uuid
+
+    schema = "t_" + re.sub(r"\W", "_", request.node.name)[:40].lower() + "_" + uuid.uuid4().hex[:6]
+    yield postgres_server.url(schema=schema)
+    if postgres_server.root is not None and (postgres_server.data / "postmaster.pid").exists():
+        postgres_server.sql(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster():
+    """A single-node Slurm started for this session (munge, slurmctld, slurmd on 127.0.0.1, state in
+    a temp folder) and stopped at its end; ``.env`` carries its SLURM_CONF for sbatch."""
+    from tests.slurm_cluster import SlurmCluster, missing
+
+    why = missing()
+    if why is not None:
+        pytest.skip(f"no Slurm here: {why}")
+    cluster = SlurmCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -28,7 +28,7 @@ _LAZY = {
     "open_store": "powertrain.store",
     "build_report": "powertrain.render.build",
     "analyse": "powertrain.analysis.analyse",
-    "report": "powertrain.command",  # a command's script reports an evaluation
+    "tell": "powertrain.command",  # a command's script tells powertrain an evaluation
     "run_command_to_target": "powertrain.command",
     "track": "powertrain.tracking",
     "Tracker": "powertrain.tracking",
@@ -55,15 +55,15 @@ __all__ = [
     "open_store",
     "parse_study",
     "plan",
-    "report",
     "run_command_to_target",
     "run_study",
+    "tell",
     "track",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
     from powertrain.analysis.analyse import analyse
-    from powertrain.command import report, run_command_to_target
+    from powertrain.command import run_command_to_target, tell
     from powertrain.errors import PowertrainError
     from powertrain.meters.base import Component, Meter, MeterError, Method
     from powertrain.meters.detect import detect_meters

@@ -144,11 +144,20 @@ class OutputFile(click.ParamType):
 
 
 class StorePath(click.ParamType):
-    """A results store's file: refused at once when it is a folder or its parent is a file."""
+    """A results store: a file (refused at once when it is a folder or its parent is a file), or a
+    ``postgresql://`` URL (any other ``scheme://`` refused by name, never made into a file)."""
 
-    name = "path"
+    name = "path|url"
 
     def convert(self, value: Any, param, ctx) -> str:
+        from powertrain.errors import PowertrainError
+        from powertrain.store.location import locate
+
+        try:
+            if locate(str(value)).is_postgres:
+                return str(value)
+        except PowertrainError as exc:
+            raise OptionError(str(exc), ctx, param) from None
         path, option = Path(value), _option(param)
         if path.is_dir():
             raise OptionError(

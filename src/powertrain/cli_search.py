@@ -1,4 +1,4 @@
-"""Commands for energy-aware search: simulate (replay a strategy), predict (backtest the prediction),
+"""Commands for energy-aware search: simulate (simulation a strategy), predict (backtest the prediction),
 import (a CSV of evaluation points). Registered on the main group by ``register_search_commands``."""
 
 from __future__ import annotations
@@ -7,15 +7,8 @@ import json
 
 import click
 
+from powertrain.cli.options import db_option as _db
 from powertrain.errors import PowertrainError
-
-_db = click.option(
-    "--db",
-    "db_path",
-    type=click.Path(),
-    default=None,
-    help="Results store (default runs/powertrain.db).",
-)
 
 
 def _settings(pairs: tuple[str, ...]) -> dict[str, float | str]:
@@ -34,7 +27,9 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, float | str]:
 @click.command()
 @click.option("--study", "study_name", required=True, help="A finished study in the store.")
 @click.option("--strategy", required=True, help="grid, zeus, bound, halving, thompson or optuna.")
-@click.option("--repeats", type=int, default=200, show_default=True, help="Random orders replayed.")
+@click.option(
+    "--repeats", type=int, default=200, show_default=True, help="Random orders simulated."
+)
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the orders.")
 @click.option(
     "--set",
@@ -49,9 +44,9 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, float | str]:
 @_db
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def simulate(study_name, strategy, repeats, seed, settings, machine, db_path, as_json) -> None:
-    """Replay a search strategy on a finished study's stored curves, in many random orders: the
+    """Simulate a search strategy on a finished study's stored curves, in many random orders: the
     energy it would have spent (with the 3-seed confirmation), and how good its pick is."""
-    from powertrain.search.replay import simulate as run_simulation
+    from powertrain.search.simulate import simulate as run_simulation
     from powertrain.store import existing_store
 
     with existing_store(db_path) as store:
@@ -135,10 +130,10 @@ def import_cmd(csv_file, study_name, target, db_path) -> None:
     """Import evaluation points recorded elsewhere (CSV: seed, epoch or step, energy_j, val_accuracy;
     optional elapsed_s, machine, method; other columns are setup axes). All of it, or nothing."""
     from powertrain.search.importer import import_csv
-    from powertrain.store import DEFAULT_DB
+    from powertrain.store import locate
 
-    n = import_csv(csv_file, study_name, target, db_path or DEFAULT_DB)
-    click.echo(f"{n} runs imported as study {study_name!r} into {db_path or DEFAULT_DB}")
+    n = import_csv(csv_file, study_name, target, db_path)
+    click.echo(f"{n} runs imported as study {study_name!r} into {locate(db_path)}")
 
 
 def register_search_commands(group: click.Group) -> None:

@@ -1,14 +1,14 @@
-"""Energy-to-target for any command: run the user's script, stamp the energy when it reports an
+"""Energy-to-target for any command: run the user's script, stamp the energy when it tells an
 evaluation, stop it at the target.
 
-The script reports by printing one line, ``POWERTRAIN {"step": 120, "val_acc": 0.87}``, or by calling
-``powertrain.report(step=120, val_acc=0.87)``, which prints that line and flushes. Every other line is
+The script tells powertrain by printing one line, ``POWERTRAIN {"step": 120, "val_acc": 0.87}``, or by
+calling ``powertrain.tell(step=120, val_acc=0.87)``, which prints that line and flushes. Every other line is
 passed through. The energy is the monitor window ``run``'s cumulative reading when the line arrives: the
 whole process tree (the estimate meter counts this process, its live descendants and the children it has
 waited for; counters see the whole machine). At the target the command's process group gets SIGTERM,
 then SIGKILL after a grace period, unless it is let finish.
 
-This module is imported by users' scripts (``powertrain.report``): keep its imports light.
+This module is imported by users' scripts (``powertrain.tell``): keep its imports light.
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ PREFIX = "POWERTRAIN "
 STDERR_TAIL_LINES = 20
 #: After the command exits, how long a process it left behind may hold its output open.
 LEFTOVER_WAIT_S = 1.0
-#: Keys a report line may carry besides the metric, and the EvalPoint fields they fill.
+#: Keys a POWERTRAIN line may carry besides the metric, and the EvalPoint fields they fill.
 OPTIONAL_KEYS = {"step": int, "epoch": float, "samples_seen": int, "train_loss": float}
 
 
@@ -43,26 +43,24 @@ class CommandNotFound(PowertrainError):
     """The command's program does not exist or cannot be executed (a shell would exit 127/126)."""
 
 
-def report(step: int | None = None, **metrics: float) -> None:
+def tell(step: int | None = None, **metrics: float) -> None:
     """Report one evaluation to powertrain from a script it runs: prints ``POWERTRAIN {json}`` and
-    flushes. ``report(step=120, val_acc=0.87)``; optional: epoch, samples_seen, train_loss."""
+    flushes. ``tell(step=120, val_acc=0.87)``; optional: epoch, samples_seen, train_loss."""
     if not metrics:
-        raise PowertrainError(
-            "report() needs a metric, e.g. powertrain.report(step=120, val_acc=0.87)"
-        )
+        raise PowertrainError("tell() needs a metric, e.g. powertrain.tell(step=120, val_acc=0.87)")
     payload: dict[str, Any] = {} if step is None else {"step": int(step)}
     for name, value in metrics.items():
         try:
             payload[name] = float(value)
         except (TypeError, ValueError):
             raise PowertrainError(
-                f"report(): {name}={value!r} is not a number; pass a float, e.g. {name}=0.87"
+                f"tell(): {name}={value!r} is not a number; pass a float, e.g. {name}=0.87"
             ) from None
     print(PREFIX + json.dumps(payload), flush=True)
 
 
-def parse_report(line: str, metric: str) -> tuple[dict[str, Any] | None, str | None]:
-    """A report line's fields (the metric's value under ``"value"``), or None and why it is malformed."""
+def parse_line(line: str, metric: str) -> tuple[dict[str, Any] | None, str | None]:
+    """A POWERTRAIN line's fields (the metric's value under ``"value"``), or None and why it is malformed."""
     try:
         data = json.loads(line[len(PREFIX) :])
     except ValueError as exc:
@@ -152,6 +150,8 @@ class _Session:
         self.proc: subprocess.Popen | None = None
 
     def run(self, cwd, env, out: IO[str], err: IO[str]) -> CommandResult:
+        from powertrain.leftovers import Leftovers  # psutil: not for scripts importing report()
+
         self.out, self.err = out, err
         self.monitor.begin("run")
         try:
@@ -160,6 +160,7 @@ class _Session:
             self.monitor.end("run")
             raise
         started_s = time.monotonic()
+        self.leftovers = Leftovers(self.proc.pid)  # what leaves its group (setsid) is stopped too
         readers = [
             threading.Thread(target=self._read_stdout, daemon=True),
             threading.Thread(target=self._read_stderr, daemon=True),
@@ -173,6 +174,10 @@ class _Session:
                 self._signal(signal.SIGKILL)
                 self.proc.wait()
             self._signal(signal.SIGKILL)  # what the command left behind in its group
+            if stopped := self.leftovers.stop():
+                self.err.write(
+                    f"powertrain: stopped {stopped} process(es) the command left behind\n"
+                )
             total = self.monitor.end("run")
         for reader in readers:
             reader.join(timeout=LEFTOVER_WAIT_S)
@@ -199,7 +204,7 @@ class _Session:
                 tree.refresh()
         return proc
 
-    # -- the readers (threads): stamp report lines as they arrive, pass the rest through ---------
+    # -- the readers (threads): stamp POWERTRAIN lines as they arrive, pass the rest through ---------
     def _read_stdout(self) -> None:
         prefix = PREFIX.encode()
         try:
@@ -233,10 +238,11 @@ class _Session:
                 event = self.events.get(timeout=0.05)
             except queue.Empty:
                 event = False
+            self.leftovers.watch()
             if event is None:
                 self.state.stdout_done = True
             elif event:
-                self._report(*event)
+                self._told(*event)
             now_s = time.monotonic()
             if self.max_time_s is not None and now_s - started_s >= self.max_time_s:
                 self._stop(Verdict.MAX_TIME, f"max_time_s ({self.max_time_s:g}) reached")
@@ -252,16 +258,16 @@ class _Session:
                 if now_s - exited_at_s >= 3 * LEFTOVER_WAIT_S:
                     return
 
-    def _report(self, line: str, reading) -> None:
+    def _told(self, line: str, reading) -> None:
         state = self.state
         if state.verdict is not None and not self.let_finish:
-            return  # stopping: later reports do not count
-        fields, why = parse_report(line, self.target.metric)
+            return  # stopping: later lines do not count
+        fields, why = parse_line(line, self.target.metric)
         if fields is None:
             state.malformed += 1
             shown = line if len(line) <= 200 else line[:200] + "..."
             self.err.write(
-                f"powertrain: warning: ignored a malformed report line ({why}): {shown}\n"
+                f"powertrain: warning: ignored a malformed POWERTRAIN line ({why}): {shown}\n"
             )
             self.err.flush()
             return
@@ -325,9 +331,11 @@ class _Session:
             return state.verdict, state.reason, None
         if failed:
             return Verdict.FAILED, f"the command {ended}", error
-        ignored = f"; {state.malformed} malformed report lines ignored" if state.malformed else ""
+        ignored = (
+            f"; {state.malformed} malformed POWERTRAIN lines ignored" if state.malformed else ""
+        )
         if not state.points:
-            return Verdict.ENDED, _never_reported(self.target.metric, ended) + ignored, None
+            return Verdict.ENDED, _never_told(self.target.metric, ended) + ignored, None
         best = max if self.target.at_least is not None else min
         value = best(p.val_accuracy for p in state.points)
         return Verdict.ENDED, f"the command {ended} before {target} (best {value:g}){ignored}", None
@@ -362,9 +370,9 @@ def _describe_exit(code: int) -> str:
     return f"exited with code {code}"
 
 
-def _never_reported(metric: str, ended: str) -> str:
+def _never_told(metric: str, ended: str) -> str:
     return (
-        f"the command {ended} without reporting {metric}; print a line "
+        f"the command {ended} without telling {metric}; print a line "
         f'POWERTRAIN {{"step": N, "{metric}": X}} (flushed) or call '
-        f"powertrain.report(step=N, {metric}=X) at each evaluation"
+        f"powertrain.tell(step=N, {metric}=X) at each evaluation"
     )

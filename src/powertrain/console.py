@@ -8,10 +8,9 @@ from typing import IO
 from rich.console import Console
 from rich.table import Table
 
+from powertrain.meters.base import measurement_label
 from powertrain.meters.detect import Detection
 from powertrain.monitor import Measurement
-from powertrain.progress import ProgressReporter, print_run_summary  # noqa: F401 - re-exported
-from powertrain.records import measurement_label
 
 FAULT_MARK = "\u26a0"  # beside a run whose figures a fault touched (a counter reset, a bad reading)
 

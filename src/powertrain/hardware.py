@@ -11,6 +11,7 @@ import psutil
 
 from powertrain import __version__
 from powertrain.meters.cpu_table import cpu_model_name
+from powertrain.slurm import slurm_job, slurm_machine_label
 
 
 def describe_hardware(device: Any = None, meters: dict | None = None) -> dict[str, Any]:
@@ -42,4 +43,8 @@ def describe_hardware(device: Any = None, meters: dict | None = None) -> dict[st
         for gpu in gpus:
             info.setdefault("gpu_power_limit_w", gpu.get("power_limit_w"))
             info.setdefault("gpu_model", gpu.get("name"))
+    job = slurm_job()
+    if job is not None:  # the job and node, so a cluster's runs can be traced to them
+        info["slurm"] = job
+        info["label"] = slurm_machine_label(info, job)
     return info

@@ -56,6 +56,50 @@ def decode(data: bytes, path: str | os.PathLike, what: str) -> str:
         ) from None
 
 
+def read_csv_table(
+    path: str | os.PathLike, what: str, required: tuple[str, ...] = ()
+) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """A CSV file as its header and rows, each row with its line number; the one row model for files
+    users hand us. A byte-order mark before the header is accepted; a header with an empty or repeated
+    name, a missing ``required`` column, and a row with more or fewer cells than the header are refused
+    naming the line. Blank lines are skipped."""
+    import csv
+
+    text = read_text(path, what)
+    reader = csv.reader(text.splitlines())
+    try:
+        header = [name.strip() for name in next(reader, [])]
+        rows = []
+        for cells in reader:
+            if not any(cell.strip() for cell in cells):
+                continue
+            if len(cells) != len(header):
+                raise PowertrainError(
+                    f"{what} {path}, line {reader.line_num}: {len(cells)} cells, but the header "
+                    f"has {len(header)} ({', '.join(header)}); a cell is missing or extra"
+                )
+            rows.append((reader.line_num, dict(zip(header, cells, strict=True))))
+    except csv.Error as exc:
+        raise PowertrainError(f"{what} {path} is not a readable CSV: {exc}") from None
+    empty = [i + 1 for i, name in enumerate(header) if not name]
+    repeated = sorted({name for name in header if name and header.count(name) > 1})
+    if not header or empty or repeated:
+        problem = (
+            "no header"
+            if not header
+            else f"column {empty[0]} has no name"
+            if empty
+            else f"column {repeated[0]!r} appears more than once"
+        )
+        raise PowertrainError(f"{what} {path}: {problem} in the header line")
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise PowertrainError(
+            f"{what} {path}: missing column(s) {', '.join(missing)}; found {', '.join(header)}"
+        )
+    return header, rows
+
+
 def nesting_depth(text: str) -> int:
     """The deepest bracket nesting (``[`` and ``{``) of a text, quotes ignored: a cheap upper bound,
     taken before a parser recurses into it."""
@@ -127,7 +171,15 @@ def _children(node: yaml.Node) -> list[yaml.Node]:
 def load_yaml(text: str, path: str | os.PathLike, what: str) -> Any:
     """``yaml.safe_load`` with limits: nesting, aliases and the expanded size are bounded."""
     check_depth(text, path, what)
-    loader = _BoundedLoader(text)
+    try:
+        loader = _BoundedLoader(text)  # the reader refuses control characters (a NUL) up front
+    except yaml.reader.ReaderError as exc:
+        line = text[: exc.position].count("\n") + 1
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)
+        raise PowertrainError(
+            f"{what} {path} is not YAML text: character U+{code:04X} on line {line}; YAML allows "
+            "no control characters"
+        ) from None
     try:
         node = loader.get_single_node()
         nodes = _expanded_size(node)

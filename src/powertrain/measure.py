@@ -7,8 +7,10 @@ import subprocess
 from dataclasses import dataclass
 
 from powertrain.errors import PowertrainError
+from powertrain.meters.base import measurement_label
 from powertrain.meters.detect import Detection
 from powertrain.monitor import Measurement, Monitor
+from powertrain.records import Verdict
 
 
 @dataclass(frozen=True)
@@ -72,10 +74,9 @@ class TargetResult:
     def lines(self) -> list[str]:
         """What the command line prints: energy-to-target (or why there is none), and the total."""
         o = self.outcome
-        from powertrain.records import method_label
-
-        how = method_label(self.provenance)
-        lines = [f"{o.status} ({o.verdict.words}): {o.stop_reason}"]
+        how = measurement_label(self.provenance)
+        said = o.verdict is not Verdict.of_status(o.status)  # more than its status says
+        lines = [f"{o.status}{f' ({o.verdict.words})' if said else ''}: {o.stop_reason}"]
         if o.energy_to_target_j is not None:
             lines.append(
                 f"energy to target: {o.energy_to_target_j:.2f} J [{how}] in {o.time_to_target_s:.2f} s"

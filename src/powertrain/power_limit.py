@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from powertrain.errors import PowertrainError
-from powertrain.meters.nvml import _as_str, _call
+from powertrain.meters.nvml import nvml_call, nvml_text
 
 GRID_KEY = "gpu_power_limit_w"
 
@@ -80,8 +80,8 @@ def check_power_limits(
             " the axis; nothing was trained"
         )
     for handle in handles:
-        low_mw, high_mw = _call(nvml, nvml.nvmlDeviceGetPowerManagementLimitConstraints, handle)
-        name = _as_str(_call(nvml, nvml.nvmlDeviceGetName, handle))
+        low_mw, high_mw = nvml_call(nvml, nvml.nvmlDeviceGetPowerManagementLimitConstraints, handle)
+        name = nvml_text(nvml_call(nvml, nvml.nvmlDeviceGetName, handle))
         for limit_w in limits_w:
             if not low_mw <= limit_w * 1000 <= high_mw:
                 raise PowertrainError(
@@ -95,10 +95,10 @@ def restore_pending(nvml: Any, handles: list[Any], journal: PowerLimitJournal) -
     pending = journal.pending_power_limits()
     restored = []
     for handle in handles:
-        uuid = _as_str(_call(nvml, nvml.nvmlDeviceGetUUID, handle))
+        uuid = nvml_text(nvml_call(nvml, nvml.nvmlDeviceGetUUID, handle))
         if uuid not in pending:
             continue
-        _call(nvml, nvml.nvmlDeviceSetPowerManagementLimit, handle, round(pending[uuid] * 1000))
+        nvml_call(nvml, nvml.nvmlDeviceSetPowerManagementLimit, handle, round(pending[uuid] * 1000))
         journal.note_power_limit(uuid, None)
         restored.append(
             f"GPU {uuid}: power limit {pending[uuid]:g} W restored (left by a killed run)"
@@ -115,18 +115,18 @@ def power_limit(
     applied: list[AppliedLimit] = []
     try:
         for handle in handles:
-            uuid = _as_str(_call(nvml, nvml.nvmlDeviceGetUUID, handle))
-            previous_w = _call(nvml, nvml.nvmlDeviceGetPowerManagementLimit, handle) / 1000
+            uuid = nvml_text(nvml_call(nvml, nvml.nvmlDeviceGetUUID, handle))
+            previous_w = nvml_call(nvml, nvml.nvmlDeviceGetPowerManagementLimit, handle) / 1000
             journal.note_power_limit(
                 uuid, previous_w
             )  # before the change: a kill can come any time
-            _call(nvml, nvml.nvmlDeviceSetPowerManagementLimit, handle, round(limit_w * 1000))
-            enforced_w = _call(nvml, nvml.nvmlDeviceGetEnforcedPowerLimit, handle) / 1000
+            nvml_call(nvml, nvml.nvmlDeviceSetPowerManagementLimit, handle, round(limit_w * 1000))
+            enforced_w = nvml_call(nvml, nvml.nvmlDeviceGetEnforcedPowerLimit, handle) / 1000
             applied.append(AppliedLimit(uuid, float(limit_w), enforced_w, previous_w))
         yield applied
     finally:
         for handle, limit in zip(handles, applied, strict=False):
-            _call(
+            nvml_call(
                 nvml, nvml.nvmlDeviceSetPowerManagementLimit, handle, round(limit.previous_w * 1000)
             )
             journal.note_power_limit(limit.gpu_uuid, None)
@@ -164,7 +164,7 @@ class GpuPowerControl:
 
         try:
             nvml = nvml or import_nvml()
-            _call(nvml, nvml.nvmlInit)
+            nvml_call(nvml, nvml.nvmlInit)
             handles = visible_gpus(nvml, environ).handles
         except PowertrainError as exc:
             raise PowertrainError(

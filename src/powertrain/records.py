@@ -1,13 +1,15 @@
 """What a run records: evaluation points as they happen, and its outcome at the end. The shared types of
-the flow (status, stage, the multitask marker, the one measured/estimated labeller) live here, at the
-bottom of the import order: every stage may import this module, and it imports none of them."""
+the flow (status, verdict, stage, the multitask marker) live here, near the bottom of the import order:
+every stage may import this module, and it imports only how a figure says how it knows
+(``meters/base.py``: ``Provenance`` and the one measured/estimated labeller)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from powertrain.meters.base import Provenance, is_estimated, measurement_label
 
 
 class Status(StrEnum):
@@ -205,41 +207,6 @@ class RunRecord:
         return measurement_label(self.provenance)
 
     @property
-    def provenances(self) -> dict[str, Any]:
+    def provenances(self) -> dict[str, Provenance]:
         """The provenance per component as typed ``Provenance`` objects."""
-        from powertrain.meters.base import Provenance
-
         return {c: Provenance.from_dict(p) for c, p in self.provenance.items()}
-
-
-def _estimated(p: Any) -> bool:
-    return bool(p.get("estimated", True) if isinstance(p, Mapping) else p.estimated)
-
-
-def _method(p: Any) -> str:
-    method = p.get("method") if isinstance(p, Mapping) else p.method
-    return str(getattr(method, "value", method))
-
-
-def is_estimated(provenance: Mapping[str, Any]) -> bool:
-    """True when any component's figure is an estimate (a component that does not say counts as one)."""
-    return any(_estimated(p) for p in provenance.values())
-
-
-def measurement_label(provenance: Any = None, *, estimated: bool | None = None) -> str:
-    """The one labeller of "measured" or "ESTIMATE". ``provenance``: one component's ``Provenance``
-    (``ESTIMATE: estimate/estimate``), or per component (``ESTIMATE (cpu estimate, ram estimate)``), or
-    nothing with ``estimated=`` given (the bare word)."""
-    if provenance is None:
-        return "ESTIMATE" if estimated else "measured"
-    if not isinstance(provenance, Mapping) or "method" in provenance:  # one component
-        meter = provenance.get("meter") if isinstance(provenance, Mapping) else provenance.meter
-        word = measurement_label(estimated=_estimated(provenance))
-        return f"{word}: {meter}/{_method(provenance)}"
-    parts = ", ".join(f"{c} {_method(p)}" for c, p in provenance.items())
-    return f"{measurement_label(estimated=is_estimated(provenance))} ({parts})"
-
-
-def method_label(provenance: Mapping[str, Any]) -> str:
-    """The per-component label (kept for old imports): ``measurement_label(provenance)``."""
-    return measurement_label(provenance)

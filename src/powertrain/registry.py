@@ -94,13 +94,10 @@ class Registry:
         if self._entry_points_read:
             return
         self._entry_points_read = True
-        from importlib.metadata import entry_points
+        from powertrain.entry_points import entry_points  # one scan per interpreter path
 
-        for point in entry_points(group=self.group):
-            dist = getattr(point, "dist", None)
-            origin = (
-                f"the package {dist.name}" if dist is not None else f"entry point {point.value}"
-            )
+        for point in entry_points(self.group):
+            origin = f"the package {point.package}"
             self.register(point.name, _EntryPoint(point, origin), origin=origin)
 
 

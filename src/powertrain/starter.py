@@ -11,7 +11,7 @@ from powertrain.errors import PowertrainError
 
 def grid_keys() -> list[str]:
     """The hyperparameters a study's grid can sweep (every field of TrainConfig)."""
-    from powertrain.study.config import TrainConfig
+    from powertrain.train.config import TrainConfig
 
     return [f.name for f in dataclasses.fields(TrainConfig)]
 

@@ -105,9 +105,15 @@ def read_trace(path: str | os.PathLike) -> Trace:
         header = None
     if not isinstance(header, dict) or header.get("format") != FORMAT:
         raise PowertrainError(f"{path} is not a powertrain trace; {hint}")
-    if header.get("version") != VERSION:
+    version = header.get("version")
+    if isinstance(version, bool) or not isinstance(version, int):
         raise PowertrainError(
-            f"{path} is a trace of version {header.get('version')}; this powertrain reads version {VERSION}"
+            f"{path} has a trace version of {version!r} ({type(version).__name__}); a version is a "
+            f"whole number, and this powertrain reads version {VERSION}"
+        )
+    if version != VERSION:
+        raise PowertrainError(
+            f"{path} is a trace of version {version}; this powertrain reads version {VERSION}"
         )
     components = header.get("components")
     if not isinstance(components, dict):

@@ -10,7 +10,7 @@ from powertrain.meters.base import Component
 from powertrain.models.registry import build_model
 from powertrain.monitor import Monitor
 from powertrain.records import CENSORED, DIVERGED, FAILED, REACHED
-from powertrain.study.config import TrainConfig
+from powertrain.train.config import TrainConfig
 from powertrain.train.loop import Limits, train_to_target
 from powertrain.train.sources import SingleSource
 from powertrain.train.steps import classification_step, evaluator

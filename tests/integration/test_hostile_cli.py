@@ -147,3 +147,80 @@ def test_report_out_that_is_a_file_or_cannot_be_written_is_one_line(tmp_path):
         locked = "/proc/self"
     run = powertrain("report", "--db", str(db), "--out", str(locked))
     assert_one_clear_error(run, "--out", "cannot write in", str(locked))
+
+
+# -- second pass: the surfaces added since, one clear line each, and nothing written where it reads ----
+def _digest(path) -> str:
+    import hashlib
+
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "command", [["ls"], ["report", "--out", "OUT"], ["headline", "--study", "s"]]
+)
+def test_a_reading_command_on_another_programs_database_changes_nothing(tmp_path, command):
+    db = tmp_path / "app.sqlite"
+    with sqlite3.connect(db) as conn:
+        conn.execute("CREATE TABLE customers (name TEXT)")
+        conn.execute("INSERT INTO customers VALUES ('ada')")
+    conn.close()
+    before = (_digest(db), sorted(p.name for p in tmp_path.iterdir()))
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in command]
+    assert_one_clear_error(powertrain(*args, "--db", str(db)), "another program", "customers")
+    assert (_digest(db), sorted(p.name for p in tmp_path.iterdir() if p.name != "out")) == before
+
+
+def test_merge_of_an_empty_input_writes_neither_it_nor_the_output(tmp_path):
+    good, empty, out = tmp_path / "good.db", tmp_path / "empty.db", tmp_path / "out.db"
+    _store_with_a_run(good)
+    empty.write_bytes(b"")
+    run = powertrain("merge", str(good), str(empty), "-o", str(out), timeout=30)
+    assert_one_clear_error(run, "empty file")
+    assert empty.stat().st_size == 0 and not out.exists()
+
+
+def _imported(tmp_path) -> str:
+    path = tmp_path / "points.csv"
+    lines = ["lr,seed,epoch,energy_j,val_accuracy"]
+    lines += [
+        f"{lr},{s},{e},{10 * e * (1 + lr)},{0.3 * e}"
+        for lr in (1, 2)
+        for s in (0, 1)
+        for e in (1, 2, 3)
+    ]
+    path.write_text("\n".join(lines) + "\n")
+    db = tmp_path / "r.db"
+    run = powertrain("import", str(path), "--study", "s", "--target", "0.8", "--db", str(db))
+    assert run.returncode == 0, run.stderr
+    return str(db)
+
+
+@pytest.mark.parametrize(
+    ("setting", "fragment"),
+    [("growth=fast", "halving setting growth"), ("finalists=1.5", "halving setting finalists")],
+)
+def test_simulate_with_a_setting_of_the_wrong_type_is_one_line(tmp_path, setting, fragment):
+    db = _imported(tmp_path)
+    run = powertrain(
+        "simulate", "--study", "s", "--strategy", "halving", "--set", setting, "--db", db
+    )
+    assert_one_clear_error(run, fragment)
+
+
+def test_an_intensity_series_with_a_short_row_is_one_line(tmp_path):
+    db = _imported(tmp_path)
+    series = tmp_path / "i.csv"
+    series.write_text("timestamp,g_per_kwh\n2026-01-01T00:00:00Z,300\n2026-01-01T01:00:00Z\n")
+    run = powertrain("carbon", "--intensity-csv", str(series), "--db", db)
+    assert_one_clear_error(run, "line 3: 1 cells")
+
+
+def test_a_study_file_with_a_control_character_is_one_line(tmp_path):
+    study = tmp_path / "s.yaml"
+    study.write_bytes(
+        b"name: s\ntask: {dataset: digits, model: mlp}\ngrid: {learning_rate: [0.1\x1b]}\n"
+    )
+    run = powertrain("run", str(study), "--db", str(tmp_path / "r.db"))
+    assert_one_clear_error(run, "not YAML text", "line 3")
+    assert not (tmp_path / "r.db").exists()

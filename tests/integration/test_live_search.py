@@ -259,12 +259,12 @@ def test_strategy_settings_are_checked_before_anything_runs(tmp_path):
 def test_the_report_replays_a_finished_grid_and_shows_a_live_searchs_cost(grid_store, tmp_path):
     replayed = analyse(grid_store, "tiny-search").search[0]
     assert [s.strategy for s in replayed.simulations] == ["zeus", "bound", "halving", "thompson"]
-    assert replayed.to_dict()["replays"][0]["share_median"] > 0
+    assert replayed.to_dict()["simulations"][0]["share_median"] > 0
     with open_store(tmp_path / "r.db") as store:
         search_study(study(), store, strategy="bound")
         section = analyse(store, "tiny-search").search[0]
     assert section.live["strategy"] == "bound" and not section.simulations
-    assert "a search stopped some runs" in section.why_no_replay
+    assert "a search stopped some runs" in section.why_no_simulation
 
 
 def test_run_strategy_on_the_command_line_prints_the_search_cost(tmp_path):

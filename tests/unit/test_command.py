@@ -1,4 +1,4 @@
-"""Running a command to a target: report lines, stopping, failures, and the process tree's energy."""
+"""Running a command to a target: POWERTRAIN lines, stopping, failures, and the process tree's energy."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import time
 import psutil
 import pytest
 
-from powertrain.command import CommandNotFound, parse_report, report, run_command
+from powertrain.command import CommandNotFound, parse_line, run_command, tell
 from powertrain.errors import PowertrainError
 from powertrain.meters.base import Component
 from powertrain.meters.detect import detect_meters
@@ -40,7 +40,7 @@ def run(argv, target=TARGET, monitor=None, **options):
 
 
 def test_a_report_line_is_read_with_its_optional_fields():
-    fields, why = parse_report(
+    fields, why = parse_line(
         'POWERTRAIN {"step": 120, "epoch": 2, "val_acc": 0.87, "train_loss": 0.4, "x": "y"}',
         "val_acc",
     )
@@ -63,20 +63,20 @@ def test_a_report_line_is_read_with_its_optional_fields():
     ],
 )
 def test_a_malformed_report_line_says_why(line, why):
-    fields, reason = parse_report(line, "val_acc")
+    fields, reason = parse_line(line, "val_acc")
     assert fields is None
     assert why in reason
 
 
-def test_report_prints_one_flushed_line_powertrain_reads_back(capsys):
-    report(step=3, val_acc=0.5)
+def test_tell_prints_one_flushed_line_powertrain_reads_back(capsys):
+    tell(step=3, val_acc=0.5)
     line = capsys.readouterr().out.strip()
     assert line == 'POWERTRAIN {"step": 3, "val_acc": 0.5}'
-    assert parse_report(line, "val_acc")[0] == {"value": 0.5, "step": 3}
+    assert parse_line(line, "val_acc")[0] == {"value": 0.5, "step": 3}
     with pytest.raises(PowertrainError, match="not a number"):
-        report(step=1, val_acc="high")
+        tell(step=1, val_acc="high")
     with pytest.raises(PowertrainError, match="needs a metric"):
-        report(step=1)
+        tell(step=1)
 
 
 def test_stops_the_command_at_the_target_and_keeps_what_it_printed(tmp_path):
@@ -156,12 +156,12 @@ def test_a_command_that_exits_non_zero_is_failed_with_its_energy_and_stderr(tmp_
     assert o.total_energy_j > 0 and o.final_val_accuracy == 0.3 and len(seen) == 1
 
 
-def test_a_command_that_never_reports_is_censored_and_says_how_to_report(tmp_path):
+def test_a_command_that_never_tells_is_censored_and_says_how_to_tell(tmp_path):
     result, seen, out, _ = run(script(tmp_path, 'print("training...")\n'))
     o = result.outcome
     assert o.status == CENSORED and not seen and out == "training...\n"
-    assert "exited with code 0 without reporting val_acc" in o.stop_reason
-    assert "powertrain.report(step=N, val_acc=X)" in o.stop_reason
+    assert "exited with code 0 without telling val_acc" in o.stop_reason
+    assert "powertrain.tell(step=N, val_acc=X)" in o.stop_reason
     assert o.total_energy_j > 0 and o.energy_to_target_j is None
 
 
@@ -201,7 +201,7 @@ def test_malformed_lines_are_warnings_and_the_run_goes_on(tmp_path):
     assert "not JSON" in warnings[0] and "no 'val_acc'" in warnings[1]
     only_bad = script(tmp_path, 'print("POWERTRAIN {}")\n', "bad.py")
     o = run(only_bad)[0].outcome
-    assert o.status == CENSORED and "1 malformed report lines ignored" in o.stop_reason
+    assert o.status == CENSORED and "1 malformed POWERTRAIN lines ignored" in o.stop_reason
 
 
 def test_a_loss_target_and_a_diverging_loss(tmp_path):
@@ -253,7 +253,7 @@ def test_a_program_that_is_not_there_raises_before_measuring():
 
 
 def test_the_child_s_cpu_time_shows_at_each_report_and_is_counted_once(tmp_path):
-    """The estimate meter counts the live child at each report line, and the reaped child once."""
+    """The estimate meter counts the live child at each POWERTRAIN line, and the reaped child once."""
     argv = script(
         tmp_path,
         """
@@ -283,3 +283,42 @@ def test_the_child_s_cpu_time_shows_at_each_report_and_is_counted_once(tmp_path)
     assert child_s >= 0.9
     assert child_s - 0.02 <= total_s <= child_s + own_s + 0.02  # the child once, not twice
     detection.close()
+
+
+def _gone(pid: int) -> bool:
+    time.sleep(0.2)
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.mark.parametrize(
+    "spawn",
+    [
+        "subprocess.Popen(SLEEPER, start_new_session=True)",  # setsid: a session of its own
+        "subprocess.Popen(SLEEPER, process_group=0)",  # another group of the same session
+        'subprocess.Popen([sys.executable, "-c", "import os, subprocess, sys, time; '
+        "p = subprocess.Popen(sys.argv[1:], start_new_session=True); print(p.pid, flush=True); "
+        'time.sleep(120)", *SLEEPER], stdout=subprocess.PIPE)',  # a grandchild that left
+    ],
+    ids=["setsid child", "own process group", "setsid grandchild"],
+)
+def test_processes_that_leave_the_commands_group_are_stopped_with_it(tmp_path, spawn):
+    argv = script(
+        tmp_path,
+        f"""
+        import subprocess
+        SLEEPER = [sys.executable, "-c", "import time; time.sleep(300)"]
+        p = {spawn}
+        pid = int(p.stdout.readline()) if p.stdout else p.pid
+        print(pid, flush=True)
+        time.sleep(0.6)  # long enough to be seen among the command's descendants
+        print('POWERTRAIN {{"val_acc": 0.95}}', flush=True)
+        time.sleep(120)
+        """,
+    )
+    result, _, out, err = run(argv, grace_s=1.0)
+    assert result.outcome.status == REACHED
+    assert _gone(int(out.split()[0]))
+    assert "process(es) the command left behind" in err

@@ -11,8 +11,8 @@ import pytest
 
 from powertrain.records import REACHED, RUNNING, Verdict
 from powertrain.search import make_strategy
-from powertrain.search.driver import confirm_finalists, run_search
-from powertrain.search.replay import ReplayPool, load_curves
+from powertrain.search.driver import confirm, pick_confirmed, run_search
+from powertrain.search.simulate import CurvePool, load_curves
 from powertrain.search.space import History, Space
 from powertrain.store.memory import MemoryStore
 from tests.fakes.curves import add_run, made_up_study
@@ -127,7 +127,7 @@ class RungPool(FakePool):
 def test_halving_waits_for_its_rung_and_picks_as_it_does_one_run_at_a_time():
     data = load_curves(made_up_study(setups=9, jitter=0.0), "made-up")
     space = space_of(data)
-    alone = run_search(make_strategy("halving"), space, ReplayPool(data.curves))
+    alone = run_search(make_strategy("halving"), space, CurvePool(data.curves))
     pool = RungPool(data.curves, 3)
     at_once = run_search(make_strategy("halving"), space, pool)
     assert at_once.pick == alone.pick and at_once.confirmed
@@ -143,7 +143,7 @@ def test_a_run_under_way_stops_on_the_best_another_run_has_just_set():
     add_run(store, "two", {"lr": 2}, 0, rate=0.005, joules_per_eval=2.0)  # fast: 5 evals
     data = load_curves(store, "two")
     space = Space(tuple(sorted(data.labels)), {s: (0,) for s in data.labels}, data.target)
-    alone = run_search(make_strategy("zeus"), space, ReplayPool(data.curves))
+    alone = run_search(make_strategy("zeus"), space, CurvePool(data.curves))
     slow = space.setups[0]
     assert alone.history.trial(slow, 0).status == REACHED  # one at a time, it ran to its end
     at_once = run_search(make_strategy("zeus"), space, FakePool(data.curves, 2))
@@ -162,7 +162,8 @@ def test_a_finalists_seeds_run_at_once_and_stop_once_their_sum_passes_the_leader
     cheap, dear = sorted(data.labels)
     history = History(Space((cheap, dear), {cheap: (0, 1, 2), dear: (0, 1, 2)}, data.target))
     pool = FakePool(data.curves, 3)
-    assert confirm_finalists(history, [cheap, dear], pool, 3, finalists=2) == cheap
+    one = lambda setup, bound_j: confirm(history, setup, pool, 3, bound_j)  # noqa: E731
+    assert pick_confirmed([cheap, dear], 2, one) == cheap
     assert pool.most == 3  # a finalist's seeds at once
     leader_j = sum(history.trial(cheap, s).energy_to_target_j for s in range(3))
     dear_trials = history.of_setup(dear)

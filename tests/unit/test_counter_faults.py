@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from powertrain.meters.base import Component
+from powertrain.meters.base import Component, MeterError
 from powertrain.meters.counters import CounterSpec, counter_step
+from powertrain.meters.detect import detect_meters
 from powertrain.meters.estimate import EstimateCpuMeter, clock_tick_s
 from powertrain.meters.nvml import NvmlMeter
 from powertrain.meters.rapl import RaplMeter
@@ -43,15 +44,37 @@ def test_a_drop_far_from_the_range_during_a_sleep_is_a_noted_reset_not_a_wrap(tm
     assert "intel-rapl:0" in result.faults[0]
 
 
-def test_a_reset_to_a_plausible_figure_is_counted_from_its_new_zero(tmp_path, clock):
-    tree = package(tmp_path, 5000, power_limits_w=(65, 90))
+@pytest.mark.parametrize(
+    ("limits_w", "new_j"),
+    [((), 1000.0), ((), 0.0), ((65, 90), 30.0), ((400,), 3.5)],
+    ids=["no limit, a plausible figure", "to zero", "well inside the limit", "a big zone"],
+)
+def test_a_drop_is_a_fault_whatever_the_bound_allows(tmp_path, clock, limits_w, new_j):
+    tree = package(tmp_path, 5000, power_limits_w=limits_w)
     meter = RaplMeter(Component.CPU, root=tmp_path, clock=clock)
     clock.advance(1.0)
-    tree.set_energy("intel-rapl:0", 30 * J)
-    assert meter.energy_j() == pytest.approx(30.0)
+    tree.set_energy("intel-rapl:0", round(new_j * J))
+    assert meter.energy_j() == 0.0  # not new_j: a counter need not restart at zero
     [fault] = meter.faults_between(0, meter.fault_count)
-    assert "a reset, counted from its new zero" in fault
+    assert "not counted" in fault and "need not restart at zero" in fault
     assert meter.wraps == 0
+    clock.advance(1.0)
+    tree.set_energy("intel-rapl:0", round((new_j + 20) * J))
+    assert meter.energy_j() == pytest.approx(20.0)  # the next interval counts again
+    assert meter.fault_count == 1
+
+
+def test_the_sleep_with_no_stated_limit_is_a_noted_fault_not_a_thousand_joules(tmp_path, clock):
+    tree = package(tmp_path, 5000)  # no constraint files: the generous 1,000 W bound
+    meter = RaplMeter(Component.CPU, root=tmp_path, clock=clock)
+    monitor = Monitor([meter], sample=False, clock=clock)
+    with monitor.window("sleep 2") as window:
+        for energy_j in (5000.5, 5001.0, 1000.0, 1000.5, 1001.0):
+            clock.advance(0.4)
+            tree.set_energy("intel-rapl:0", round(energy_j * J))
+            meter.energy_j()
+    assert window.result.energy_j["cpu"] == pytest.approx(2.0)
+    assert len(window.result.faults) == 1
 
 
 def test_a_wrap_near_the_top_of_the_range_is_still_a_wrap(tmp_path, clock):
@@ -64,16 +87,22 @@ def test_a_wrap_near_the_top_of_the_range_is_still_a_wrap(tmp_path, clock):
     assert meter.wraps == 1 and meter.fault_count == 0
 
 
-@pytest.mark.parametrize("max_range_uj", [0, None])
-def test_an_unknown_range_never_gives_a_negative_or_huge_figure(tmp_path, clock, max_range_uj):
-    tree = package(tmp_path, 5000, max_range_uj=max_range_uj)
-    meter = RaplMeter(Component.CPU, root=tmp_path, clock=clock)
-    assert "range_note" in meter.provenance.details
-    clock.advance(0.5)
-    tree.set_energy("intel-rapl:0", 4 * J)
-    energy_j = meter.energy_j()
-    assert 0 <= energy_j <= 4.0
-    assert "its range is unknown" in meter.faults_between(0, 1)[0]
+@pytest.mark.parametrize("max_range_uj", [0, None, "unreadable", "garbage"])
+def test_a_zone_that_states_no_range_is_not_used_as_a_counter(tmp_path, clock, max_range_uj):
+    tree = package(tmp_path, 5000, max_range_uj=max_range_uj if max_range_uj in (0, None) else 1)
+    range_file = tmp_path / "intel-rapl:0" / "max_energy_range_uj"
+    if max_range_uj == "garbage":
+        range_file.write_text("lots\n")
+    elif max_range_uj == "unreadable":
+        range_file.unlink()
+        range_file.mkdir()  # reading it fails, even for root
+    tree.zone("intel-rapl:0:0", "dram", energy_uj=5 * J)  # a zone with its range: still usable
+    with pytest.raises(MeterError, match="intel-rapl:0 .package-0. states no max_energy_range_uj"):
+        RaplMeter(Component.CPU, root=tmp_path, clock=clock)
+    assert RaplMeter(Component.RAM, root=tmp_path, clock=clock).zones
+    detection = detect_meters(("rapl", "estimate"), powercap_root=tmp_path)
+    assert detection.meters[Component.CPU].provenance.method.value == "estimate"
+    assert any("could not be told apart" in u.reason for u in detection.unavailable)
 
 
 def test_a_jump_upwards_beyond_the_zones_power_is_a_bad_reading(tmp_path, clock):
@@ -213,3 +242,43 @@ def test_a_meter_that_faults_on_every_read_keeps_the_log_bounded(clock):
     # one of which came at the window's begin edge, before it.
     assert len(faults) == 100 and faults[-1] == "and 402 more faults, not listed"
     assert len(monitor.faults()) == 100
+
+
+# -- a fault reaches the record of the run it touched, whatever wraps the meter -------------------------
+def test_an_nvml_reset_inside_a_tracked_run_is_in_the_stored_run(clock):
+    from powertrain import track
+    from powertrain.meters.detect import Detection
+    from powertrain.store.memory import MemoryStore
+
+    nvml = FakeNvml([FakeGpu("GPU-aaaa", energy_mj=700_000_000)])
+    meter = NvmlMeter(nvml=nvml, environ={}, clock=clock)
+    store = MemoryStore()
+    detection = Detection({Component.GPU: meter})
+    with track(
+        db=store, detection=detection, study="s", setup={"lr": 1}, seed=0, target=0.99, device="cpu"
+    ) as run:
+        for energy_mj, accuracy in ((700_050_000, 0.5), (2_000, 0.6), (52_000, 0.7)):
+            clock.advance(1.0)
+            nvml.gpus[0].energy_mj = energy_mj
+            run.evaluate(val_accuracy=accuracy, step=len(run.points) + 1)
+    [stored] = store.runs("s")
+    assert any("GPU 0" in f and "not counted" in f for f in stored.outcome.faults)
+    assert stored.outcome.total_energy_j == pytest.approx(100.0)  # 50 J + 50 J; not 2 J more
+
+
+def test_a_shared_counters_fault_reaches_every_part_and_the_sweep_total(tmp_path, clock):
+    from powertrain.meters.apportion import ApportionedMeter
+    from powertrain.study.executors.machine import SweepMeter
+
+    tree = package(tmp_path, 5000, power_limits_w=(65,))
+    whole = RaplMeter(Component.CPU, root=tmp_path, clock=clock)
+    cpu = iter(range(1, 100))
+    part = ApportionedMeter(whole, lambda: 1.0 * next(cpu), lambda: 2.0 * next(cpu))
+    sweep = SweepMeter({Component.CPU: whole}, read_every_s=3600).start()
+    monitor = Monitor([part], sample=False, clock=clock)
+    with monitor.window("run") as window:
+        clock.advance(1.0)
+        tree.set_energy("intel-rapl:0", 100 * J)  # a reset of the socket's counter
+    assert any("the whole device" in f and "not counted" in f for f in window.result.faults)
+    total = sweep.stop()
+    assert len(total.faults) == 1 and total.to_dict()["faults"] == list(total.faults)

@@ -125,3 +125,24 @@ def test_an_idx_written_correctly_still_reads(tmp_path):
     array = np.arange(6, dtype=np.uint8).reshape(2, 3)
     write_idx(tmp_path / "ok.gz", array)
     assert (fashion_mnist.read_idx(tmp_path / "ok.gz") == array).all()
+
+
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"test_size": 1797}, "test_size 1797 leaves no test data or no training data"),
+        ({"test_size": 1796}, "test_size 1796"),
+        ({"test_size": 5000}, "test_size 5000"),
+        ({"test_size": 1700, "val_size": 200}, "val_size 200"),
+    ],
+)
+def test_a_split_size_that_leaves_no_data_is_named_as_itself(options, named):
+    with pytest.raises(PowertrainError, match=named):
+        load_dataset("digits", **options)
+
+
+def test_subset_sizes_are_named_when_not_positive():
+    from powertrain.data.base import subsample
+
+    with pytest.raises(PowertrainError, match="test_size must be positive, got 0"):
+        subsample(np.zeros((5, 2)), {}, 0, 0, "test_size")

@@ -161,3 +161,35 @@ def test_same_file_sees_hard_links_and_symlinks(tmp_path):
     (tmp_path / "soft").symlink_to(a)
     assert same_file(a, tmp_path / "hard") and same_file(tmp_path / "soft", a)
     assert not same_file(a, tmp_path / "absent")
+
+
+@pytest.mark.parametrize(
+    "char", ["\x00", "\x07", "\x1b", "\ufffe"], ids=["nul", "bell", "esc", "fffe"]
+)
+@pytest.mark.parametrize("where", ["value", "key", "comment"])
+def test_control_characters_in_yaml_are_one_message_naming_the_line(tmp_path, char, where):
+    line = {"value": f"name: a{char}b", "key": f"na{char}me: a", "comment": f"# {char}"}[where]
+    text = yaml.safe_dump(study()) + "\n" + line + "\n"
+    with pytest.raises(PowertrainError, match=r"not YAML text: character .* on line \d+"):
+        load_study(write(tmp_path, "s.yaml", text))
+    with pytest.raises(PowertrainError, match="not YAML text"):
+        load_yaml(line, "f.yaml", "settings file")
+
+
+@pytest.mark.parametrize(
+    ("version", "message"),
+    [
+        ('"1"', r"version of '1' \(str\); a version is a whole number"),
+        ("1.0", r"version of 1.0 \(float\)"),
+        ("true", r"version of True \(bool\)"),
+        ("null", r"version of None"),
+        ("2", "a trace of version 2; this powertrain reads version 1"),
+    ],
+)
+def test_a_trace_version_that_is_not_ours_is_named_as_it_is(tmp_path, version, message):
+    header = (
+        f'{{"format": "powertrain-trace", "version": {version}, "components": {{"cpu": {{}}}}}}'
+    )
+    path = write(tmp_path, "t.trace", header + '\n{"t_s": 0, "energy_j": {"cpu": 1}}\n')
+    with pytest.raises(PowertrainError, match=message):
+        read_trace(path)

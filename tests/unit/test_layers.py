@@ -13,14 +13,22 @@ ROOT = Path(powertrain.__file__).parent
 
 # Each room's layer, lowest first. A module may import its own layer and the layers below it.
 LAYERS = [
-    ["errors", "inputs", "typed", "registry"],  # errors; bounded input; typed config; registries
+    [
+        "errors",
+        "inputs",
+        "typed",
+        "registry",
+        "entry_points",
+    ],  # errors; bounded input; typed config; registries (and installed packages' entry points)
     [
         "meters",
         "monitor",
         "trace",
         "measure",
         "command",
+        "leftovers",
         "hardware",
+        "slurm",  # the SLURM job a run is in: its share (--shard auto), its job and node
         "power_limit",
         "records",
     ],  # measuring, and what a run records
@@ -105,3 +113,129 @@ def test_the_named_boundaries():
     study types its store), of analysis and rendering, the meters of training."""
     assert RANK["train"] < RANK["store"] < RANK["study"] < RANK["analysis"] < RANK["report"]
     assert RANK["meters"] < RANK["train"]
+
+
+# -- between files: no import circle, no private name taken from another module ----------------------
+
+
+def module_files() -> dict[str, Path]:
+    """``powertrain.study.plan`` -> its file, for every module of the package."""
+    return {
+        ".".join(("powertrain", *path.relative_to(ROOT).with_suffix("").parts)): path
+        for path in sorted(ROOT.rglob("*.py"))
+    }
+
+
+def resolve(name: str, files: dict[str, Path]) -> str | None:
+    """The module a dotted name lives in (``powertrain.records.Status`` -> ``powertrain.records``);
+    None for a package (its ``__init__`` only hands names on) or a name outside the package."""
+    while name.startswith("powertrain."):
+        if name in files and files[name].name != "__init__.py":
+            return name
+        if name + ".__init__" in files:
+            return None
+        name = name.rpartition(".")[0]
+    return None
+
+
+def imported_names(module: str, path: Path) -> list[tuple[str, str | None, int]]:
+    """Every (dotted target, name imported or None, line) of the module: at its top, inside
+    functions, under ``if TYPE_CHECKING:``, relative ones made absolute."""
+    package = module.split(".")[: -1 if path.name != "__init__.py" else None]
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            found += [(alias.name, None, node.lineno) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                up = package[: len(package) - node.level + 1]
+                base = ".".join([*up, base] if base else up)
+            for alias in node.names:
+                found.append((f"{base}.{alias.name}", alias.name, node.lineno))
+    return found
+
+
+def import_graph() -> tuple[dict[str, set[str]], list[str]]:
+    """Which module imports which (package ``__init__`` files are no members), and every private
+    name a module takes from another."""
+    files = module_files()
+    edges: dict[str, set[str]] = {m: set() for m, p in files.items() if p.name != "__init__.py"}
+    private = []
+    for module in edges:
+        for target, name, line in imported_names(module, files[module]):
+            owner = resolve(target, files)
+            if owner is None or owner == module:
+                continue
+            edges[module].add(owner)
+            taken = name if owner != target else target.rpartition(".")[2]
+            if taken.startswith("_") and not taken.startswith("__"):
+                private.append(f"{module}:{line} imports {taken} from {owner}")
+    return edges, private
+
+
+def circles(edges: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected groups of more than one module (Tarjan's algorithm, iterative)."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    on_stack: set[str] = set()
+    found: list[list[str]] = []
+    for root in sorted(edges):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(edges[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root)
+        on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next(children, None)
+            if child is not None:
+                if child not in index:
+                    index[child] = low[child] = len(index)
+                    stack.append(child)
+                    on_stack.add(child)
+                    work.append((child, iter(sorted(edges.get(child, ())))))
+                elif child in on_stack:
+                    low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                group = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    group.append(member)
+                    if member == node:
+                        break
+                if len(group) > 1:
+                    found.append(sorted(group))
+    return found
+
+
+def test_no_import_circle_between_files():
+    """A circle between modules, lazy imports and ``TYPE_CHECKING`` ones included: move what two
+    modules share to where it belongs (below both), never hide the import."""
+    edges, _ = import_graph()
+    assert [" <-> ".join(group) for group in circles(edges)] == []
+
+
+def test_no_private_name_is_imported_from_another_module():
+    """A ``_name`` is its module's own: another module that needs it needs a public name."""
+    _, private = import_graph()
+    assert private == []
+
+
+def test_the_circle_finder_finds_circles_and_private_names():
+    """The checks can fail: a made-up graph with a circle of three and a lazy import back."""
+    edges = {"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}, "e": {"f"}, "f": {"e"}}
+    assert sorted(circles(edges)) == [["a", "b", "c"], ["e", "f"]]
+    assert circles({"a": {"b"}, "b": set()}) == []
+    files = module_files()
+    assert resolve("powertrain.records.Verdict", files) == "powertrain.records"
+    assert resolve("powertrain.search", files) is None  # a package hands names on
+    taken = imported_names("powertrain.search.live", files["powertrain.search.live"])
+    assert ("powertrain.search.simulate.curve_of", "curve_of") in [(t, n) for t, n, _ in taken]

@@ -4,6 +4,7 @@ reads (fake NVML, fake powercap), the executor the options ask for."""
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import pytest
 
@@ -12,13 +13,14 @@ from powertrain.meters.apportion import ApportionedMeter, apportion_meters, shar
 from powertrain.meters.base import Component, Method
 from powertrain.meters.detect import detect_meters
 from powertrain.meters.nvml import NvmlMeter
-from powertrain.records import Stage
+from powertrain.records import Stage, Verdict
 from powertrain.study.config import parse_study
 from powertrain.study.executors import LocalExecutor, make_executor
 from powertrain.study.executors.ray import RayExecutor
 from powertrain.study.executors.slots import plan_slots, shares_gpus
 from powertrain.study.executors.workers import WorkersExecutor
 from powertrain.study.plan import RunSpec, parse_shard, plan, shard, shard_of
+from powertrain.train.stopping import Stop
 from tests.fakes.nvml import FakeGpu, FakeNvml
 from tests.fakes.powercap import intel_tree
 
@@ -126,7 +128,7 @@ def test_make_executor_follows_the_options_and_the_study():
     assert isinstance(make_executor(study()), LocalExecutor)  # one worker: the local executor
     workers = make_executor(study(), workers=2, gpu_uuids=[])
     assert isinstance(workers, WorkersExecutor) and len(workers.slots) == 2
-    assert len(make_executor(study(workers=3), gpu_uuids=[]).slots) == 3
+    assert len(make_executor(study(workers=3), gpu_uuids=[]).slots) == min(3, os.cpu_count())
     ray = make_executor(study(), executor="ray", gpus_per_run=1, cpus_per_run=4)
     assert isinstance(ray, RayExecutor) and (ray.gpus_per_run, ray.cpus_per_run) == (1, 4)
 
@@ -272,5 +274,6 @@ def test_the_coordinator_answers_a_workers_stop_question_with_the_runs_own_stop(
     assert worker.conn.recv() == AskStop(point)
     # The grid's jobs: no handler, no question (the grid pays no round trip).
     assert job_for(spec).stop is None
-    job = job_for(spec, lambda spec: [lambda p: None, lambda p: "predicted to miss"])
-    assert job.stop(point).reason == "predicted to miss"
+    miss = Stop(Verdict.PREDICTED_MISS, "predicted to miss")
+    job = job_for(spec, lambda spec: [lambda p: None, lambda p: miss])
+    assert job.stop(point) == miss  # the typed stop, as it travels

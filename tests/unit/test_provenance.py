@@ -3,9 +3,9 @@ figure measured or estimated everywhere."""
 
 from __future__ import annotations
 
-from powertrain.meters.base import Component, Method, Provenance
+from powertrain.meters.base import Component, Method, Provenance, measurement_label
 from powertrain.monitor import Monitor
-from powertrain.records import RunRecord, measurement_label, method_label
+from powertrain.records import RunRecord
 from powertrain.trace import read_trace
 from tests.fakes.meters import ConstantPowerMeter
 
@@ -31,7 +31,7 @@ def test_one_labeller_for_a_component_a_run_and_a_bare_figure():
     assert ESTIMATE.label() == "ESTIMATE: estimate/estimate"
     per_component = {"gpu": COUNTER.to_dict(), "cpu": ESTIMATE.to_dict()}
     assert measurement_label(per_component) == "ESTIMATE (gpu counter, cpu estimate)"
-    assert method_label({"gpu": COUNTER.to_dict()}) == "measured (gpu counter)"
+    assert measurement_label({"gpu": COUNTER.to_dict()}) == "measured (gpu counter)"
     assert measurement_label(estimated=True) == "ESTIMATE"
     assert measurement_label(estimated=False) == "measured"
     run = RunRecord(1, "s", "k", {}, {}, 0, "reached", {}, per_component, 0.0)

@@ -186,3 +186,21 @@ def test_figures_name_setups_in_words_not_raw_keys(tmp_path):
         (text,) = [p.read_text() for p in files.figures if p.name.endswith(f"{name}.svg")]
         assert "batch 128, lr 0.01" in text, name
         assert "batch_size=" not in text and "learning_rate=" not in text, name
+
+
+def test_a_runs_verdict_is_shown_in_words_and_exported_as_its_value():
+    from powertrain.analysis.context import run_info
+    from powertrain.records import CENSORED, Verdict
+    from powertrain.render.context import runs_html
+
+    r = record(1, {"learning_rate": 0.1}, 12.0, status=CENSORED)
+    stopped = replace(r.outcome, stop_reason="bound: 12.0 J passed", verdict=Verdict.SEARCH_BOUND)
+    info = run_info(replace(r, outcome=stopped), [])
+    assert (info.verdict, info.why) == (
+        "search_bound",
+        "stopped by the search (past its energy bound)",
+    )
+    assert "stopped by the search (past its energy bound): bound: 12.0 J passed" in runs_html(
+        [info]
+    )
+    assert info.to_dict()["verdict"] == "search_bound"

@@ -7,8 +7,8 @@ import pytest
 from powertrain.errors import PowertrainError
 from powertrain.records import REACHED, Verdict
 from powertrain.search import make_strategy
-from powertrain.search.predict import PredictedStop, predict, shape_prior
-from powertrain.search.replay import load_curves, simulate
+from powertrain.search.predict import PredictedMiss, predict, shape_prior
+from powertrain.search.simulate import load_curves, simulate
 from powertrain.train.stopping import Stop
 from tests.fakes.curves import curve_points, made_up_study
 
@@ -87,11 +87,11 @@ def test_predicted_stop_ends_a_run_that_plateaus_below_the_target():
     plateau = [
         p.__class__(**{**p.__dict__, "val_accuracy": min(p.val_accuracy, 0.6)}) for p in plateau
     ]
-    stop = PredictedStop(target=0.86, max_progress=1200, threshold=0.05, min_evals=6)
+    stop = PredictedMiss(target=0.86, max_progress=1200, threshold=0.05, min_evals=6)
     reasons = [stop(p) for p in plateau]
     assert any(r and r.verdict is Verdict.PREDICTED_MISS for r in reasons)
     finished = [curve_points(rate, 1.0, 0.86, 40) for rate in (0.0006, 0.001)]
-    rising = PredictedStop(0.86, 10_000, threshold=0.05, min_evals=6, prior_c=shape_prior(finished))
+    rising = PredictedMiss(0.86, 10_000, threshold=0.05, min_evals=6, prior_c=shape_prior(finished))
     assert all(rising(p) is None for p in curve_points(0.0008, 1.0, 0.86, 40))
 
 
@@ -129,16 +129,16 @@ def test_halving_settings_change_what_it_spends(store):
         simulate(store, "made-up", "halving", rank="luck")
 
 
-def _replay_rungs(store, **settings):
+def _simulated_rungs(store, **settings):
     """Drive halving by hand on the made-up study: the trials as each rung leaves them."""
-    from powertrain.search.replay import ReplayPool
+    from powertrain.search.simulate import CurvePool
     from powertrain.search.space import History, Space, Trial
 
     data = load_curves(store, "made-up")
     setups = tuple(sorted(data.labels))
     space = Space(setups, {s: (0, 1, 2) for s in setups}, data.target)
     history, strategy = History(space), make_strategy("halving", **settings)
-    pool, rungs = ReplayPool(data.curves), []
+    pool, rungs = CurvePool(data.curves), []
     while starts := strategy.next_runs(history):
         for start in starts:
             trial = history.trials.setdefault((start.setup, start.seed), Trial(start.setup, 0))
@@ -157,13 +157,13 @@ def _word(trial) -> str:
 def test_halving_rung_zero_is_one_evaluation_of_every_setup(store):
     # Not the first run's first-evaluation energy for all: a setup whose evaluations cost less would
     # then run to its second evaluation, and rung 0 would cost twice what it must.
-    first = _replay_rungs(store)[0]
+    first = _simulated_rungs(store)[0]
     assert len(first) == 12 and all(points == 1 for _, points, _ in first.values())
 
 
 @pytest.mark.parametrize("rank", ["accuracy", "predicted"])
 def test_halving_takes_its_finalists_to_the_target_together(store, rank):
-    last = _replay_rungs(store, eta=12, rank=rank)[-1]
+    last = _simulated_rungs(store, eta=12, rank=rank)[-1]
     ended = [k for k, (status, _, _) in last.items() if status in ("reached", "limit", "stopped")]
     assert len(ended) >= 2  # eta 12 keeps one setup of 12, but never fewer than the 2 finalists
     assert any(status == "reached" for status, _, _ in last.values())
@@ -172,9 +172,11 @@ def test_halving_takes_its_finalists_to_the_target_together(store, rank):
 def test_halving_budget_settings_are_checked_at_the_edge(store):
     with pytest.raises(PowertrainError, match=r"growth \(budget factor\) must be > 1, got 1"):
         simulate(store, "made-up", "halving", growth=1)
-    with pytest.raises(PowertrainError, match="min_budget_j must be > 0 J, got nan"):
+    with pytest.raises(
+        PowertrainError, match="setting min_budget_j: expected a finite number, got nan"
+    ):
         simulate(store, "made-up", "halving", min_budget_j=float("nan"))
     # a rung 0 in joules: every setup runs until it has spent at least 5 J, not to one evaluation
-    first = _replay_rungs(store, min_budget_j=5.0)[0]
+    first = _simulated_rungs(store, min_budget_j=5.0)[0]
     assert all(energy_j >= 5.0 or status != "paused" for status, _, energy_j in first.values())
     assert any(points > 1 for _, points, _ in first.values())

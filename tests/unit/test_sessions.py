@@ -75,7 +75,7 @@ class FakeExecutor:
     def prepare(self, study, artifacts_dir) -> None: ...
 
     @contextlib.contextmanager
-    def session(self, study, sink):
+    def session(self, study, sink, runs=None):
         yield self.fake
 
 

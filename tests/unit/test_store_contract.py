@@ -83,3 +83,14 @@ def test_sqlite_store_refuses_another_schema_version(tmp_path):
         db.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(PowertrainError, match="schema version 99"):
         SqliteStore(path)
+
+
+class TestPostgresStore(StoreContract):
+    """The same contract on a real PostgreSQL server (started for the session by conftest)."""
+
+    @pytest.fixture
+    def store(self, pg_url):
+        from powertrain.store.postgres import PostgresStore
+
+        with PostgresStore(pg_url) as s:
+            yield s

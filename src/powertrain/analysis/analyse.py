@@ -47,7 +47,7 @@ class Analysis:
     carbon: CarbonSummary | None
     queries: int
     intervals: str = INTERVALS  # which interval each figure carries
-    search: tuple = ()  # search.report.SearchSection per study: live search cost, replays
+    search: tuple = ()  # search.report.SearchSection per study: live search cost, simulations
     timelines: dict[int, dict] = field(default_factory=dict, compare=False)  # drawn, not in JSON
 
     def to_dict(self) -> dict[str, Any]:
@@ -111,7 +111,7 @@ def analyse(
 
 
 def _search(store, groups: list[GroupSummary]) -> tuple:
-    """Each study's live search cost and its strategies replayed (``powertrain.search.report``)."""
+    """Each study's live search cost and its strategies simulated (``powertrain.search.report``)."""
     from powertrain.search.report import search_sections
 
     return search_sections(store, [g.study for g in groups])

@@ -15,17 +15,8 @@ from typing import Any
 
 from powertrain.analysis.serial import fields_of
 from powertrain.analysis.stats import Interval
-from powertrain.records import (
-    ALL_TASKS,
-    CENSORED,
-    DIVERGED,
-    FAILED,
-    REACHED,
-    RunRecord,
-    Stage,
-    is_estimated,
-    method_label,
-)
+from powertrain.meters.base import is_estimated, measurement_label
+from powertrain.records import ALL_TASKS, CENSORED, DIVERGED, FAILED, REACHED, RunRecord, Stage
 from powertrain.train.config import Paradigm
 
 MULTITASK = ALL_TASKS  # the task name of a multitask study's joint runs ("all (multitask)")
@@ -216,7 +207,7 @@ def _summarise_group(
         study=study,
         hardware=hardware,
         task=config.get("task", {}),
-        energy_method=method_label(provenance),
+        energy_method=measurement_label(provenance),
         estimated=is_estimated(provenance),
         setups=tuple(setups),
         best=best,

@@ -11,7 +11,8 @@ from typing import Any
 from powertrain.carbon.embodied import Embodied, embodied_for
 from powertrain.carbon.intensity import Intensity
 from powertrain.errors import PowertrainError
-from powertrain.records import RunRecord, method_label
+from powertrain.meters.base import measurement_label
+from powertrain.records import RunRecord
 
 
 @dataclass(frozen=True)
@@ -136,5 +137,5 @@ def footprint(
         intensity.label,
         pue,
         pue_source,
-        method_label(run.provenance),
+        measurement_label(run.provenance),
     )

@@ -119,27 +119,30 @@ def user_intensity(g_per_kwh: float) -> Intensity:
 def csv_intensity(path: str | Path) -> Intensity:
     """A CSV with columns ``timestamp`` (ISO 8601; with a UTC offset, else local time) and
     ``g_per_kwh``; each value holds from its timestamp until the next."""
-    from powertrain.inputs import read_text
+    from powertrain.inputs import read_csv_table
 
     path = Path(path)
-    try:
-        rows = list(csv.DictReader(read_text(path, "intensity CSV").splitlines()))
-    except csv.Error as exc:
-        raise PowertrainError(f"intensity CSV {path} is not a readable CSV: {exc}") from None
-    if not rows or not {"timestamp", "g_per_kwh"} <= set(rows[0]):
+    header, rows = read_csv_table(path, "intensity CSV")
+    if not rows or not {"timestamp", "g_per_kwh"} <= set(header):
         raise PowertrainError(
             f"{path}: expected a header with columns timestamp,g_per_kwh and at least one row"
         )
-    points = []
-    for number, row in enumerate(rows, start=2):
+    points, seen = [], {}
+    for number, row in rows:
         try:
             t = datetime.fromisoformat(row["timestamp"].strip().replace("Z", "+00:00")).timestamp()
             g = float(row["g_per_kwh"])
-        except (ValueError, AttributeError):
+        except ValueError:
             raise PowertrainError(
                 f"{path}, line {number}: expected an ISO 8601 timestamp and a number"
             ) from None
         check_intensity(g, f"{path}, line {number}")
+        if t in seen:
+            raise PowertrainError(
+                f"{path}, lines {seen[t]} and {number}: the same instant twice "
+                f"({row['timestamp'].strip()}); each timestamp may appear once"
+            )
+        seen[t] = number
         points.append((t, g))
     points.sort()
     return Intensity(

@@ -13,7 +13,8 @@ db_option = click.option(
     "db_path",
     type=StorePath(),
     default=None,
-    help="Results store (default runs/powertrain.db).",
+    help="Results store: a file (SQLite) or postgresql://user@host:port/dbname "
+    "(default: $POWERTRAIN_DB, else runs/powertrain.db).",
 )
 
 

@@ -9,7 +9,7 @@ from powertrain.errors import PowertrainError
 
 
 @click.command()
-@click.argument("sources", nargs=-1, required=True, type=click.Path())
+@click.argument("sources", nargs=-1, required=True, type=StorePath())
 @click.option(
     "-o",
     "--output",
@@ -18,20 +18,22 @@ from powertrain.errors import PowertrainError
     help="The combined store (created if missing).",
 )
 def merge(sources, output) -> None:
-    """Combine results stores from several machines. Merging the same store twice adds nothing."""
-    from powertrain.inputs import same_file
+    """Combine results stores from several machines (files, or postgresql:// URLs, in any mix).
+    Merging the same store twice adds nothing."""
+    from powertrain.store import locate
+    from powertrain.store.location import same_store
     from powertrain.store.merge import merge_stores
 
     for source in sources:
-        if same_file(source, output):
+        if same_store(source, output):
             raise PowertrainError(
-                f"{source} is the output store itself (the same file, or a link to it); "
+                f"{locate(source)} is the output store itself (the same file, or a link to it); "
                 "name another output (-o)"
             )
     result = merge_stores(list(sources), output)
     click.echo(
         f"{result.runs} runs and {result.studies} studies added, {result.skipped} runs already there; "
-        f"{output}"
+        f"{locate(output)}"
     )
 
 

@@ -44,7 +44,11 @@ class _RunCommand(click.Command):
     "(default: the study's search:, else grid). The search's cost is printed at the end.",
 )
 @click.option("--workers", type=POSITIVE_COUNT, help="Runs at once here (default: the study's).")
-@click.option("--shard", help="i/N: run only the i-th of N shares of the study (0-based).")
+@click.option(
+    "--shard",
+    help="i/N: run only the i-th of N shares of the study (0-based); auto: this SLURM array task's "
+    "share (no shard is needed with a shared postgresql:// store).",
+)
 @click.option("--executor", default="local", help="local (default) or ray.")
 @click.option("--address", help="With --executor ray: the cluster (auto: the one running here).")
 @click.option("--gpus-per-run", type=COUNT_OR_FRACTION, help="With --executor ray: GPUs per run.")
@@ -64,21 +68,23 @@ def run(
 
     Running it again resumes: finished runs are skipped, an interrupted one is run afresh."""
     from powertrain.analysis.headline import study_headlines
-    from powertrain.console import ProgressReporter
+    from powertrain.meters.base import measurement_label
     from powertrain.meters.detect import detect_meters
-    from powertrain.records import method_label
+    from powertrain.progress import ProgressReporter
     from powertrain.search.run import run_with_search
-    from powertrain.store import DEFAULT_DB, open_store
+    from powertrain.store import locate, open_store
     from powertrain.study.config import load_study
     from powertrain.study.executors import make_executor
     from powertrain.study.plan import parse_shard
 
     study = load_study(study_file)
     detection = detect_meters(study.meters.backends, cpu_tdp_w=study.meters.cpu_tdp_w).require()
-    method = method_label({c.value: m.provenance.to_dict() for c, m in detection.meters.items()})
-    log.debug("meters: %s; store: %s", method, db_path or DEFAULT_DB)
+    method = measurement_label(
+        {c.value: m.provenance.to_dict() for c, m in detection.meters.items()}
+    )
+    db = str(locate(db_path))  # a URL's password masked: what may be printed
+    log.debug("meters: %s; store: %s", method, db)
     reporter = ProgressReporter(method=method) if verbosity() >= 0 else None
-    db = str(db_path or DEFAULT_DB)
     executor = make_executor(study, detection=detection, **parallel)
     with open_store(db_path) as store:
         try:
@@ -104,7 +110,7 @@ def run(
 def _print_result(result, cost, headlines, db: str, as_json: bool) -> None:
     """What ``run`` says at the end: the summary and headline, a search's own cost, the machine's
     total beside the runs' apportioned parts; with --json, all of it as one document."""
-    from powertrain.console import print_run_summary
+    from powertrain.progress import print_run_summary
 
     print_run_summary(headlines, result.ran, result.skipped, db, result.study)
     if cost is not None:

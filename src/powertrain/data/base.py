@@ -108,11 +108,13 @@ def split_train_val(
     )
 
 
-def subsample(x: np.ndarray, y: dict[str, np.ndarray], size: int | None, seed: int):
+def subsample(
+    x: np.ndarray, y: dict[str, np.ndarray], size: int | None, seed: int, name: str = "subset size"
+):
     if size is None or size >= len(x):
         return x, y
     if size <= 0:
-        raise PowertrainError(f"a subset size must be positive, got {size}")
+        raise PowertrainError(f"{name} must be positive, got {size}")
     keep = np.sort(np.random.default_rng(seed).permutation(len(x))[:size])
     return x[keep], {k: v[keep] for k, v in y.items()}
 
@@ -151,8 +153,8 @@ def build_image_dataset(
 ) -> Dataset:
     """Split, subsample and standardise (with training-set statistics) a set of uint8 images."""
     (x_tr, y_tr), (x_val, y_val) = split_train_val(train_images, train_labels, val_size, seed)
-    x_tr, y_tr = subsample(x_tr, y_tr, train_size, seed)
-    x_te, y_te = subsample(test_images, test_labels, test_size, seed)
+    x_tr, y_tr = subsample(x_tr, y_tr, train_size, seed, "train_size")
+    x_te, y_te = subsample(test_images, test_labels, test_size, seed, "test_size")
     mean, std = channel_stats(x_tr)
 
     def split(x, y) -> Split:
@@ -190,7 +192,15 @@ def with_fixed_test_split(
 ) -> Dataset:
     """For data sets that ship without a test split: hold out ``test_size`` images, the same ones
     whatever the seed, then split and standardise the rest like any image data set."""
-    order = np.random.default_rng(1234).permutation(len(images))
+    n = len(images)
+    if (
+        not 0 < test_size < n - 1
+    ):  # a test set, and at least two images left to train and validate on
+        raise PowertrainError(
+            f"test_size {test_size} leaves no test data or no training data ({n} examples; "
+            f"test_size must be from 1 to {n - 2})"
+        )
+    order = np.random.default_rng(1234).permutation(n)
     test, train = order[:test_size], order[test_size:]
     return build_image_dataset(
         name,

@@ -125,7 +125,7 @@ def load(
     }
     sizes = {"train": train_size, "val": val_size, "test": test_size}
     chosen = {
-        split: subsample(np.array(rows, dtype=np.int64), {}, sizes[split], seed)[0]
+        split: subsample(np.array(rows, dtype=np.int64), {}, sizes[split], seed, f"{split}_size")[0]
         for split, rows in keep_rows.items()
     }
     pixels = {s: _decode_all(folder, images, rows, image_size) for s, rows in chosen.items()}

@@ -121,7 +121,7 @@ def load(
         )
     (x_rest, y_rest), (x_test, y_test) = split_train_val(x, labels, test_size, seed + 1)
     (x_tr, y_tr), (x_val, y_val) = split_train_val(x_rest, y_rest, val_size, seed)
-    x_tr, y_tr = subsample(x_tr, y_tr, train_size, seed)
+    x_tr, y_tr = subsample(x_tr, y_tr, train_size, seed, "train_size")
     mean = x_tr.mean(axis=(0, 2), keepdims=True)
     std = x_tr.std(axis=(0, 2), keepdims=True) + 1e-6
 

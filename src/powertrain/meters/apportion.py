@@ -55,11 +55,13 @@ class ApportionedMeter(Meter):
         self._own_cpu_s = own_cpu_s
         self._group_cpu_s = group_cpu_s
         self._last = (inner.energy_j(), own_cpu_s(), group_cpu_s())
+        self._inner_faults_seen = inner.fault_count  # the whole's faults are the part's too
         self._energy_j = 0.0
         self.unattributed_j = 0.0  # energy of intervals in which no run of the group used the CPU
 
     def _read_energy_j(self) -> float:
         now = (self.inner.energy_j(), self._own_cpu_s(), self._group_cpu_s())
+        self._forward_faults()
         energy_j, own_s, group_s = (b - a for a, b in zip(self._last, now, strict=True))
         self._last = now
         if group_s > 0:
@@ -67,6 +69,16 @@ class ApportionedMeter(Meter):
         else:
             self.unattributed_j += energy_j
         return self._energy_j
+
+    def _forward_faults(self) -> None:
+        """A fault of the whole device's counter (a reset, a bad reading) touches every part of it."""
+        count = self.inner.fault_count
+        kept = self.inner.faults_between(self._inner_faults_seen, count)
+        for fault in kept:
+            self.note_fault(f"the whole device: {fault}")
+        for _ in range(count - self._inner_faults_seen - len(kept)):
+            self.note_fault("the whole device: a fault, not listed")
+        self._inner_faults_seen = count
 
     @property
     def provenance(self) -> Provenance:

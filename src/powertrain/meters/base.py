@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
@@ -47,8 +48,6 @@ class Provenance:
 
     def label(self) -> str:
         """A short human label, printed next to every energy figure."""
-        from powertrain.records import measurement_label
-
         return measurement_label(self)
 
     @classmethod
@@ -68,6 +67,34 @@ class Provenance:
             "estimated": self.estimated,
             "details": dict(self.details),
         }
+
+
+def _estimated(p: Any) -> bool:
+    return bool(p.get("estimated", True) if isinstance(p, Mapping) else p.estimated)
+
+
+def _method(p: Any) -> str:
+    method = p.get("method") if isinstance(p, Mapping) else p.method
+    return str(getattr(method, "value", method))
+
+
+def is_estimated(provenance: Mapping[str, Any]) -> bool:
+    """True when any component's figure is an estimate (a component that does not say counts as one)."""
+    return any(_estimated(p) for p in provenance.values())
+
+
+def measurement_label(provenance: Any = None, *, estimated: bool | None = None) -> str:
+    """The one labeller of "measured" or "ESTIMATE". ``provenance``: one component's ``Provenance``
+    (``ESTIMATE: estimate/estimate``), or per component (``ESTIMATE (cpu estimate, ram estimate)``), or
+    nothing with ``estimated=`` given (the bare word)."""
+    if provenance is None:
+        return "ESTIMATE" if estimated else "measured"
+    if not isinstance(provenance, Mapping) or "method" in provenance:  # one component
+        meter = provenance.get("meter") if isinstance(provenance, Mapping) else provenance.meter
+        word = measurement_label(estimated=_estimated(provenance))
+        return f"{word}: {meter}/{_method(provenance)}"
+    parts = ", ".join(f"{c} {_method(p)}" for c, p in provenance.items())
+    return f"{measurement_label(estimated=is_estimated(provenance))} ({parts})"
 
 
 class Meter(ABC):

@@ -1,12 +1,14 @@
 """Reading a hardware energy counter between two reads: a wrap, a reset, or a bad reading.
 
 A counter that goes down has either wrapped past its range (RAPL's ``max_energy_range_uj``), been reset
-(a driver reload, a firmware restart: it counts again from zero), or answered something that cannot be
-true. Which one is decided by physics: in ``elapsed_s`` a zone cannot use more than its largest power
-times that time. A wrap is taken only when the energy it implies fits; a reset is counted from its new
-zero only when the new reading fits; anything else is a bad reading, not counted, and noted. A jump
-upwards beyond what the zone can draw is a bad reading too. Every case but a plain step or a wrap comes
-back with a note, which the meter keeps as a fault on the figure (``Meter.note_fault``).
+(a driver reload, a firmware restart), or answered something that cannot be true. A wrap is taken only
+when the range is known and the energy the wrap implies fits in the time since the last read at the
+zone's largest power (physics: in ``elapsed_s`` a zone cannot use more than that). Any other drop is a
+fault, whatever the bound would allow: a counter read after a reset is not known to have restarted at
+zero (nor to have been reset at the read before), so the interval's energy is unknown; it is left out,
+and noted. A jump upwards beyond what the zone can draw is a bad reading, left out and noted too. Every
+case but a plain step or a wrap comes back with a note, which the meter keeps as a fault on the figure
+(``Meter.note_fault``): the figure is then a lower bound, and says so.
 """
 
 from __future__ import annotations
@@ -71,12 +73,12 @@ def counter_step(spec: CounterSpec, last: int, now: int, elapsed_s: float) -> St
             f"not a wrap (that would be {_j(spec, spec.range_units - last + now)}, "
             f"more than the zone can draw at {_w(spec)})"
         )
-    if now <= bound:
-        return Step(now, f"{what}: {why}; a reset, counted from its new zero")
+    # A reset (a driver reload, a firmware restart) need not restart at zero, and a bad reading looks
+    # the same: what was used in the interval is unknown, whatever the bound would allow.
     return Step(
         0,
-        f"{what}: {why}, and {_j(spec, now)} since a reset is more than it can draw; "
-        "a bad reading, that interval not counted",
+        f"{what}: {why}; a reset or a bad reading, and a counter need not restart at zero, so "
+        f"the energy of that interval is unknown and not counted",
     )
 
 

@@ -10,12 +10,9 @@ from __future__ import annotations
 import csv
 import math
 import os
-import platform
 import re
-import statistics
 from dataclasses import dataclass
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 
 from powertrain.errors import PowertrainError
@@ -36,20 +33,30 @@ class CpuPowerProfile:
 
 @dataclass(frozen=True)
 class _Row:
-    pattern: re.Pattern
+    pattern: str  # a regular expression, matched ignoring case
     model: str
     tdp_w: float
     cores: int
     threads: int
     source: str
 
+    def matches(self, model_name: str) -> bool:
+        """Whether the pattern matches; a pattern without special characters (most rows) is a
+        plain substring, so the table costs no regular-expression compiling when a CPU starts."""
+        if _SPECIAL.isdisjoint(self.pattern):
+            return self.pattern.lower() in model_name.lower()
+        return re.search(self.pattern, model_name, re.IGNORECASE) is not None
+
+
+_SPECIAL = frozenset(".^$*+?{}[]\\|()")
+
 
 @lru_cache(maxsize=1)
 def _rows() -> tuple[_Row, ...]:
-    text = resources.files("powertrain").joinpath("tables/cpu_power.csv").read_text()
+    text = (Path(__file__).parent.parent / "tables" / "cpu_power.csv").read_text(encoding="utf-8")
     return tuple(
         _Row(
-            re.compile(r["pattern"], re.I),
+            r["pattern"],
             r["model"],
             float(r["tdp_w"]),
             int(r["cores"]),
@@ -68,6 +75,8 @@ def cpu_model_name(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
                 return line.split(":", 1)[1].strip()
     except OSError:
         pass
+    import platform  # off Linux only
+
     return platform.processor() or "unknown"
 
 
@@ -91,11 +100,13 @@ def lookup_cpu_profile(
         threads = threads or os.cpu_count() or 1
         return CpuPowerProfile(model_name, tdp_w / threads, "given by the user", tdp_w, threads)
     for row in _rows():
-        if row.pattern.search(model_name):
+        if row.matches(model_name):
             return CpuPowerProfile(
                 row.model, row.tdp_w / row.threads, row.source, row.tdp_w, row.threads, model_name
             )
-    median = statistics.median(r.tdp_w / r.threads for r in _rows())
+    per_thread = sorted(r.tdp_w / r.threads for r in _rows())
+    half = len(per_thread) // 2  # the median, without importing statistics for it
+    median = (per_thread[half] + per_thread[~half]) / 2
     return CpuPowerProfile(
         model_name,
         median,

@@ -143,8 +143,10 @@ def _components(backend: str):
 
 @METERS.register("nvml")
 def _open_nvml(component: Component, settings: MeterSettings) -> Meter:
-    from powertrain.meters.nvml import NvmlMeter
+    from powertrain.meters.nvml import NvmlMeter, library_missing
 
+    if settings.nvml is None and (missing := library_missing()):
+        raise MeterError(missing)  # said without importing pynvml
     return NvmlMeter(nvml=settings.nvml)
 
 

@@ -3,9 +3,9 @@
 Volta and newer GPUs have a total-energy counter (``nvmlDeviceGetTotalEnergyConsumption``, millijoules
 since the driver was loaded); older ones answer NOT_SUPPORTED and we integrate
 ``nvmlDeviceGetPowerUsage`` (milliwatts) instead, labelled ``sampled_power``. A counter that goes down
-means the driver was reloaded: we count from its new zero and note the reset, unless the new reading is
-more than the GPU can draw since the last read (its power limit, with a margin), which is a bad reading
-left out and noted; so is a power reading that is not finite or beyond what the GPU can draw.
+was reset (a driver reload) or read wrong: the counter need not restart at zero, so that interval's
+energy is unknown, left out and noted as a fault on the figure; so is a jump beyond what the GPU can
+draw, and a power reading that is not finite or beyond what the GPU can draw.
 
 Only the GPUs this process may use are measured: ``CUDA_VISIBLE_DEVICES`` holds indices or (prefixes
 of) UUIDs and, as CUDA does, the list ends at its first entry that names no GPU. Indices are NVML's,
@@ -16,8 +16,10 @@ with several GPUs we say so when that variable is not set.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -26,6 +28,12 @@ from typing import Any
 from powertrain.meters.base import Component, Meter, MeterError, Method, Provenance
 from powertrain.meters.counters import POWER_MARGIN, CounterSpec, counter_step, finite_power_w
 
+_HINTS = {
+    "LIBRARY_NOT_FOUND": "no NVIDIA driver library (libnvidia-ml.so) on this machine",
+    "DRIVER_NOT_LOADED": "the NVIDIA driver is not loaded",
+    "NO_PERMISSION": "this user may not query the GPU; ask the administrator",
+    "GPU_IS_LOST": "the GPU fell off the bus; the run's GPU energy is incomplete",
+}
 #: When the GPU states no power limit: more than any one GPU draws today.
 GENEROUS_GPU_POWER_W = 1500.0
 
@@ -41,6 +49,23 @@ def import_nvml() -> Any:
     return pynvml
 
 
+@functools.lru_cache(maxsize=1)
+def library_missing() -> str | None:
+    """Why NVML cannot work on this machine before ``pynvml`` is even imported (importing it costs
+    more than the rest of starting a measurement): on Linux, no ``libnvidia-ml.so.1`` to load, as
+    ``pynvml`` would load it. None when it loads, and off Linux (``pynvml`` decides there). Kept for
+    the process: a driver library does not appear under a running program."""
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+    except OSError:
+        return "NVML nvmlInit failed: LIBRARY_NOT_FOUND (" + _HINTS["LIBRARY_NOT_FOUND"] + ")"
+    return None
+
+
 def _error_name(nvml: Any, exc: Exception) -> str:
     code = getattr(exc, "value", None)
     for attr in dir(nvml):
@@ -49,18 +74,13 @@ def _error_name(nvml: Any, exc: Exception) -> str:
     return str(exc) or type(exc).__name__
 
 
-def _call(nvml: Any, fn, *args):
+def nvml_call(nvml: Any, fn, *args):
     """Call an NVML function, turning its errors into one clear MeterError."""
     try:
         return fn(*args)
     except nvml.NVMLError as exc:
         name = _error_name(nvml, exc)
-        hint = {
-            "LIBRARY_NOT_FOUND": "no NVIDIA driver library (libnvidia-ml.so) on this machine",
-            "DRIVER_NOT_LOADED": "the NVIDIA driver is not loaded",
-            "NO_PERMISSION": "this user may not query the GPU; ask the administrator",
-            "GPU_IS_LOST": "the GPU fell off the bus; the run's GPU energy is incomplete",
-        }.get(name, "")
+        hint = _HINTS.get(name, "")
         raise MeterError(
             f"NVML {fn.__name__} failed: {name}" + (f" ({hint})" if hint else "")
         ) from None
@@ -76,12 +96,12 @@ class VisibleGpus:
 def visible_gpus(nvml: Any, environ: Mapping[str, str] | None = None) -> VisibleGpus:
     """The GPUs this process may use, following CUDA_VISIBLE_DEVICES as CUDA reads it."""
     env = os.environ if environ is None else environ
-    count = _call(nvml, nvml.nvmlDeviceGetCount)
-    all_handles = [_call(nvml, nvml.nvmlDeviceGetHandleByIndex, i) for i in range(count)]
+    count = nvml_call(nvml, nvml.nvmlDeviceGetCount)
+    all_handles = [nvml_call(nvml, nvml.nvmlDeviceGetHandleByIndex, i) for i in range(count)]
     spec = env.get("CUDA_VISIBLE_DEVICES")
     if spec is None:
         return VisibleGpus(all_handles, [str(i) for i in range(count)], [])
-    uuids = [_as_str(_call(nvml, nvml.nvmlDeviceGetUUID, h)) for h in all_handles]
+    uuids = [nvml_text(nvml_call(nvml, nvml.nvmlDeviceGetUUID, h)) for h in all_handles]
     handles, labels, notes = [], [], []
     for entry in (e.strip() for e in spec.split(",")):
         if entry.lstrip("-").isdigit():
@@ -113,7 +133,8 @@ def visible_gpus(nvml: Any, environ: Mapping[str, str] | None = None) -> Visible
     return VisibleGpus(handles, labels, notes)
 
 
-def _as_str(value: Any) -> str:
+def nvml_text(value: Any) -> str:
+    """A string NVML gave (bytes in older bindings) as text."""
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
@@ -134,7 +155,7 @@ class NvmlMeter(Meter):
     ) -> None:
         super().__init__(Component.GPU)
         self._nvml = nvml if nvml is not None else import_nvml()
-        _call(self._nvml, self._nvml.nvmlInit)
+        nvml_call(self._nvml, self._nvml.nvmlInit)
         self._open = True
         try:
             self._open_gpus(environ, clock)
@@ -178,10 +199,10 @@ class NvmlMeter(Meter):
         nv = self._nvml
         info: dict[str, Any] = {
             "index": label,
-            "name": _as_str(_call(nv, nv.nvmlDeviceGetName, handle)),
+            "name": nvml_text(nvml_call(nv, nv.nvmlDeviceGetName, handle)),
         }
         try:
-            info["power_limit_w"] = _call(nv, nv.nvmlDeviceGetEnforcedPowerLimit, handle) / 1000
+            info["power_limit_w"] = nvml_call(nv, nv.nvmlDeviceGetEnforcedPowerLimit, handle) / 1000
         except MeterError:
             info["power_limit_w"] = None
         return info
@@ -198,7 +219,7 @@ class NvmlMeter(Meter):
             ) from None
 
     def _power_w(self, handle: Any) -> float:
-        return _call(self._nvml, self._nvml.nvmlDeviceGetPowerUsage, handle) / 1000
+        return nvml_call(self._nvml, self._nvml.nvmlDeviceGetPowerUsage, handle) / 1000
 
     def _read_energy_j(self) -> float:
         now_s = self._clock()

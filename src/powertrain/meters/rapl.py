@@ -8,11 +8,13 @@ zones for RAM, and skip ``core``, ``uncore`` and ``psys`` to count nothing twice
 ``intel-rapl`` names and has no DRAM zone. ``intel-rapl-mmio`` zones repeat the package and are skipped.
 
 ``energy_uj`` counts up to ``max_energy_range_uj`` and wraps to zero; each read adds the difference,
-adding the range back when the counter went down by what a wrap explains. A drop that no wrap explains
-(more energy than the zone can draw in the time between reads, from its power limits in the
-``constraint_*_power_limit_uw`` / ``*_max_power_uw`` files, or a generous bound) is a reset counted from
-its new zero, or a bad reading left out; either is noted as a fault on the figure (``counters.py``).
-Read at least once per wrap period (minutes at full load) - the monitor's sampler does.
+adding the range back when the counter went down by what a wrap explains (no more energy than the zone
+can draw in the time between reads, from its power limits in the ``constraint_*_power_limit_uw`` /
+``*_max_power_uw`` files, or a generous bound). Any other drop is a reset or a bad reading: the
+interval is left out and noted as a fault on the figure (``counters.py``). A zone that states no range
+(``max_energy_range_uj`` missing, unreadable or 0) is not used as a counter: a wrap there could not be
+told apart from a reset. Read at least once per wrap period (minutes at full load) - the monitor's
+sampler does.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from powertrain.meters.counters import CounterSpec, counter_step, finite_power_w
 ROOT_ENV = "POWERTRAIN_POWERCAP_ROOT"
 DEFAULT_ROOT = Path("/sys/class/powercap")
 _ZONE_DIR = re.compile(r"^(?:intel|amd)-rapl:(\d+)(?::(\d+))?$")
-_SKIPPED = ("core", "uncore", "psys")  # contained in the package, or containing it
 #: When a zone states no power limit: more than any one CPU package or DRAM zone draws today.
 GENEROUS_MAX_POWER_W = 1000.0
 _POWER_FILE = re.compile(r"^(?:constraint_\d+_(?:power_limit|max_power)|max_power(?:_range)?)_uw$")
@@ -46,7 +47,7 @@ def powercap_root(root: str | os.PathLike | None = None) -> Path:
 class RaplZone:
     path: Path
     name: str
-    max_energy_range_uj: int  # 0: missing or unreadable, so a drop is never taken for a wrap
+    max_energy_range_uj: int  # 0: missing or unreadable; RaplMeter refuses such a zone
     max_power_w: float = GENEROUS_MAX_POWER_W
     power_source: str = "no power limit stated; a generous bound"
 
@@ -142,6 +143,13 @@ class RaplMeter(Meter):
         if not self.zones:
             wanted = "package" if component is Component.CPU else "dram"
             raise MeterError(f"no RAPL {wanted} zone under {self.root}")
+        unknown = [f"{z.path.name} ({z.name})" for z in self.zones if z.max_energy_range_uj <= 0]
+        if unknown:
+            raise MeterError(
+                f"RAPL zone {', '.join(unknown)} states no max_energy_range_uj (missing, unreadable or "
+                "0): a wrap of its counter could not be told apart from a reset, so it is not used "
+                "as a counter"
+            )
         self._specs = [zone.spec() for zone in self.zones]
         self._clock = clock
         self._last_uj = [zone.read_energy_uj() for zone in self.zones]
@@ -174,16 +182,5 @@ class RaplMeter(Meter):
                 "max_power_w": {
                     z.path.name: f"{z.max_power_w:g} W ({z.power_source})" for z in self.zones
                 },
-                **_unknown_ranges(self.zones),
             },
         )
-
-
-def _unknown_ranges(zones: list[RaplZone]) -> dict[str, str]:
-    unknown = [z.path.name for z in zones if z.max_energy_range_uj <= 0]
-    if not unknown:
-        return {}
-    return {
-        "range_note": f"max_energy_range_uj missing or 0 for {', '.join(unknown)}: a counter "
-        "that goes down there is taken as a reset, never a wrap"
-    }

@@ -25,12 +25,6 @@ class ReportFiles:
     analysis: Analysis | None = None
 
 
-@dataclass(frozen=True)
-class Figure:
-    path: Path  # the PNG; the PDF and SVG lie beside it
-    caption: str
-
-
 def build_report(
     store,
     out_dir: str | Path,
@@ -92,7 +86,7 @@ def _out_dir(out_dir: str | Path) -> Path:
 def _group_figures(analysis: Analysis, out: Path, titles: bool):
     from powertrain.render import figures
 
-    drawn: dict[int, list[Figure]] = {}
+    drawn: dict[int, list[figures.Figure]] = {}
     written: list[Path] = []
     stems = figures.unique_stems([g.title for g in analysis.groups])
     for k, (g, base) in enumerate(zip(analysis.groups, stems, strict=True)):
@@ -119,7 +113,7 @@ def _group_figures(analysis: Analysis, out: Path, titles: bool):
         for fig, name, caption in made:
             paths = figures.save(fig, out, name)
             written += list(paths.values())
-            drawn.setdefault(k, []).append(Figure(paths["png"], caption))
+            drawn.setdefault(k, []).append(figures.Figure(paths["png"], caption))
     return drawn, written
 
 
@@ -134,6 +128,6 @@ def _amortisation_figures(analysis: Analysis, out: Path, titles: bool, drawn) ->
             written += list(paths.values())
             caption = "Energy per task as one pretraining is shared by N tasks"
             drawn.setdefault(("transfer", t.study, t.hardware), []).append(
-                Figure(paths["png"], caption)
+                figures.Figure(paths["png"], caption)
             )
     return written

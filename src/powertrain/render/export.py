@@ -44,9 +44,32 @@ def _blank(value: Any) -> Any:
     return "" if value is None else value
 
 
+#: A cell a spreadsheet would run as a formula starts with one of these (OWASP's CSV injection list).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: Any) -> Any:
+    """A value safe in a spreadsheet: text that would start a formula (a study, setup or hardware name
+    like ``=HYPERLINK(...)``) gets a leading apostrophe, which spreadsheets show as plain text. Numbers
+    are written as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+class _SafeWriter(csv.DictWriter):
+    """``csv.DictWriter`` whose header and text cells pass through ``cell``."""
+
+    def writeheader(self) -> Any:
+        return self.writer.writerow([cell(name) for name in self.fieldnames])
+
+    def writerow(self, rowdict) -> Any:
+        return super().writerow({k: cell(v) for k, v in rowdict.items()})
+
+
 def write_summary_csv(analysis: Analysis, path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=SUMMARY_COLUMNS)
+        writer = _SafeWriter(f, fieldnames=SUMMARY_COLUMNS)
         writer.writeheader()
         for g in analysis.groups:
             for s in g.setups:
@@ -102,6 +125,15 @@ def _hyperparameters(runs: tuple[RunInfo, ...]) -> list[str]:
     return keys
 
 
+FIXED = set(RUN_COLUMNS + RUN_TAIL + POINT_COLUMNS + POINT_TAIL)
+
+
+def _column(key: str) -> str:
+    """A hyperparameter's column: its name, or ``setup.NAME`` where a run's own column has that name
+    (a setup axis called ``status`` never overwrites the run's status)."""
+    return f"setup.{key}" if key in FIXED or key.startswith("energy_j_") else key
+
+
 def _scalar(value: Any) -> Any:
     return value if value is None or isinstance(value, (bool, int, float, str)) else str(value)
 
@@ -115,14 +147,16 @@ def _components(runs: tuple[RunInfo, ...]) -> list[str]:
 
 def write_runs_csv(analysis: Analysis, path: Path) -> None:
     hyper, parts = _hyperparameters(analysis.runs), _components(analysis.runs)
-    columns = RUN_COLUMNS + hyper + RUN_TAIL + [f"energy_j_{c}" for c in parts]
+    columns = (
+        RUN_COLUMNS + [_column(k) for k in hyper] + RUN_TAIL + [f"energy_j_{c}" for c in parts]
+    )
     with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
+        writer = _SafeWriter(f, fieldnames=columns)
         writer.writeheader()
         for r in analysis.runs:
             values = {**r.hyperparameters, **r.setup}
             row = {"run_id": r.id, **{k: getattr(r, k) for k in RUN_COLUMNS[1:]}}
-            row.update({k: _scalar(values.get(k)) for k in hyper})
+            row.update({_column(k): _scalar(values.get(k)) for k in hyper})
             row.update({k: getattr(r, k) for k in RUN_TAIL})
             row["faults"] = "; ".join(r.faults)
             row.update({f"energy_j_{c}": r.energy_j.get(c) for c in parts})
@@ -131,15 +165,15 @@ def write_runs_csv(analysis: Analysis, path: Path) -> None:
 
 def write_points_csv(analysis: Analysis, path: Path) -> None:
     hyper, parts = _hyperparameters(analysis.runs), _components(analysis.runs)
-    columns = POINT_COLUMNS[:4] + hyper + POINT_COLUMNS[4:] + POINT_TAIL
+    columns = POINT_COLUMNS[:4] + [_column(k) for k in hyper] + POINT_COLUMNS[4:] + POINT_TAIL
     columns += [f"energy_j_{c}" for c in parts]
     with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=columns)
+        writer = _SafeWriter(f, fieldnames=columns)
         writer.writeheader()
         for r in analysis.runs:
             values = {**r.hyperparameters, **r.setup}
             head = {"run_id": r.id, "study": r.study, "hardware": r.hardware, "seed": r.seed}
-            head.update({k: _scalar(values.get(k)) for k in hyper})
+            head.update({_column(k): _scalar(values.get(k)) for k in hyper})
             head["status"] = r.status
             for p in r.points:
                 row = {**head, **{k: getattr(p, k) for k in POINT_COLUMNS[5:] + POINT_TAIL}}

@@ -6,6 +6,7 @@ with editable text. User strings are shown literally (no ``$...$`` math)."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -47,6 +48,14 @@ AXIS_WORDS = {
     "gamma": "decay factor",
     "step_epochs": "decay every (epochs)",
 }
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure the report shows: its PNG (the PDF and SVG lie beside it) and its caption."""
+
+    path: Path
+    caption: str
 
 
 #: A setup's values in a legend or tick label, in words: "batch 32, lr 0.03" (no raw keys).

@@ -1,6 +1,6 @@
 """The report's search section: the last live search's own cost beside the full grid's, and the
-strategies replayed on the study's stored curves (figure: ``search.figure.search_figure``). The
-replays come worked out in the analysis (``Analysis.search``); this only draws and writes."""
+strategies simulated on the study's stored curves (figure: ``search.figure.search_figure``). The
+simulations come worked out in the analysis (``Analysis.search``); this only draws and writes."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ from pathlib import Path
 
 
 def search_figures(analysis, out: Path, titles: bool, drawn: dict) -> list[Path]:
-    """The replay figure of every study that has one, into ``drawn[("search", study)]``."""
+    """The simulation figure of every study that has one, into ``drawn[("search", study)]``."""
     from powertrain.render import figures
-    from powertrain.render.build import Figure
     from powertrain.search.figure import search_figure
 
     written: list[Path] = []
@@ -24,11 +23,13 @@ def search_figures(analysis, out: Path, titles: bool, drawn: dict) -> list[Path]
         paths = figures.save(fig, out, f"{stem}-search")
         written += list(paths.values())
         caption = (
-            "Search replayed on the stored curves: energy spent (share of the full grid, "
+            "Search simulated on the stored curves: energy spent (share of the full grid, "
             "confirmation included) against the pick's energy-to-target over the best's; a dot per "
             f"order ({section.simulations[0].repeats} orders), the median with its 10-90 % band"
         )
-        drawn.setdefault(("search", section.study), []).append(Figure(paths["png"], caption))
+        drawn.setdefault(("search", section.study), []).append(
+            figures.Figure(paths["png"], caption)
+        )
     return written
 
 
@@ -39,10 +40,10 @@ def search_html(analysis, figures: dict, figure_html) -> list[str]:
         if section.live is not None:
             parts.append(_live_html(section.live))
         if section.simulations:
-            parts.append(_replay_table(section.simulations))
+            parts.append(_simulation_table(section.simulations))
             parts += [figure_html(f) for f in figures.get(("search", section.study), [])]
-        elif section.why_no_replay:
-            parts.append(f"<p class=note>No replay: {escape(section.why_no_replay)}.</p>")
+        elif section.why_no_simulation:
+            parts.append(f"<p class=note>No simulation: {escape(section.why_no_simulation)}.</p>")
     if parts:
         parts.insert(0, "<h2>Energy-aware search</h2>")
     return parts
@@ -68,7 +69,7 @@ def _live_html(live: dict) -> str:
     )
 
 
-def _replay_table(simulations) -> str:
+def _simulation_table(simulations) -> str:
     first = simulations[0]
     rows = "".join(
         f"<tr><td class=text>{escape(s.strategy)}</td><td>{m['share_median']:.1%}</td>"
@@ -78,7 +79,7 @@ def _replay_table(simulations) -> str:
         for m in [s.summary()]
     )
     return (
-        f"<p>Strategies replayed on the stored curves of {escape(first.machine)} "
+        f"<p>Strategies simulated on the stored curves of {escape(first.machine)} "
         f"[{escape(first.method)}], {first.repeats} random orders each, nothing trained: full grid "
         f"{first.grid_energy_j:,.1f} J, best {escape(first.best or 'none')}.</p>"
         "<div class=scroll><table><tr><th>strategy</th><th>share of the grid's energy, median</th>"

@@ -17,9 +17,9 @@ from powertrain.search.predict import (
     progress,
     shape_prior,
 )
-from powertrain.search.replay import StudyCurves, load_curves
+from powertrain.search.simulate import StudyCurves, load_curves
 
-if TYPE_CHECKING:  # annotations only: replay reads a store, never depends on one
+if TYPE_CHECKING:  # annotations only: simulation reads a store, never depends on one
     from powertrain.store.base import ResultStore
 
 QUARTER = "quarter"

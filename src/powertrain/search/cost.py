@@ -10,7 +10,8 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from powertrain.records import Stage, method_label
+from powertrain.meters.base import measurement_label
+from powertrain.records import Stage
 from powertrain.store.base import ResultStore
 
 if TYPE_CHECKING:
@@ -97,7 +98,7 @@ def search_cost(
     reused = [runs[k] for k in reused_keys if k in runs]
     stored_j = sum(r.outcome.total_energy_j for r in started)
     grid_j, basis, note = grid or grid_energy(study, runs)
-    method = method_label(started[0].provenance) if started else "unknown"
+    method = measurement_label(started[0].provenance) if started else "unknown"
     cost = SearchCost(
         study.name,
         strategy,

@@ -1,4 +1,4 @@
-"""The search loop, one for replay and live search, for one run at a time and several at once: ask
+"""The search loop, one for simulation and live search, for one run at a time and several at once: ask
 the strategy what to start, hand each start to a pool while it has room, wait for one to end when it
 has none (or the strategy has nothing new while runs are under way), then confirm the pick on its
 seeds. One run at a time is this loop on a pool of capacity 1 (Optuna's ``n_jobs`` is the model:
@@ -20,14 +20,14 @@ from typing import Protocol
 
 from powertrain.records import RUNNING, EvalPoint, Verdict
 from powertrain.search.space import History, Space, Start, Trial
-from powertrain.search.strategies import Strategy, joules
+from powertrain.search.strategy import Strategy, joules
 from powertrain.train.stopping import Handler, Stop
 
 MAX_STEPS = 100_000
 
 
 class Pool(Protocol):
-    """Where a search's runs go: stored curves in replay (``replay.ReplayPool``), real training live
+    """Where a search's runs go: stored curves in simulation (``simulate.CurvePool``), real training live
     (``live.LivePool``, on an executor's session)."""
 
     def capacity(self) -> int:
@@ -126,18 +126,6 @@ def settle(
     if pick is None:
         pick = candidates[0] if candidates else None
     return SearchOutcome(pick, confirmed, search_j, history.spent_j, len(history.trials), history)
-
-
-def confirm_finalists(
-    history: History, candidates: list[str], pool: Pool, seeds: int, finalists: int
-) -> str | None:
-    """Confirm the best ``finalists`` candidates on ``seeds`` seeds each (``pick_confirmed``); the
-    pick is the lowest mean."""
-    return pick_confirmed(
-        candidates,
-        finalists,
-        lambda setup, bound_j: confirm(history, setup, pool, seeds, bound_j=bound_j),
-    )
 
 
 def pick_confirmed(

@@ -1,5 +1,5 @@
 """The report's search figure: energy a search spent (share of the full grid) against its pick's
-energy-to-target over the best setup's, one colour per strategy, every replayed order as a dot and the
+energy-to-target over the best setup's, one colour per strategy, every simulated order as a dot and the
 median with its 10th-90th percentile band."""
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ import numpy as np
 
 
 def search_figure(simulations):
-    """``simulations``: :class:`powertrain.search.replay.Simulation` objects (one per strategy)."""
+    """``simulations``: :class:`powertrain.search.simulate.Simulation` objects (one per strategy)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,7 +45,7 @@ def search_figure(simulations):
     ax.set_xlabel("energy spent by the search, share of the full grid (confirmation included)")
     ax.set_ylabel("pick's energy-to-target / best's")
     method = simulations[0].method if simulations else ""
-    ax.set_title(f"Search replayed on stored curves [{method}]", fontsize=9, parse_math=False)
+    ax.set_title(f"Search simulated on stored curves [{method}]", fontsize=9, parse_math=False)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig

@@ -1,5 +1,5 @@
 """Import evaluation points recorded elsewhere (other tools, papers) as a study, so that reports,
-comparisons, replay and prediction work on them.
+comparisons, simulation and prediction work on them.
 
 One row per evaluation point; columns ``seed``, ``epoch`` or ``step``, ``energy_j`` (cumulative J since
 the run's start), ``val_accuracy`` (0-1); optional ``elapsed_s``, ``machine`` (a hardware label reports
@@ -11,18 +11,27 @@ through the store contract into a scratch store, then merged into the target in 
 
 from __future__ import annotations
 
-import csv
+import dataclasses
 import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome
+from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, RunRecord
 
 REQUIRED = ("seed", "energy_j", "val_accuracy")
 KNOWN = {"seed", "epoch", "step", "energy_j", "val_accuracy", "elapsed_s", "machine", "method"}
 COMPONENT = "imported"
+#: Beyond any training run (about 280 GWh), and far from where sums of floats overflow.
+MAX_ENERGY_J = 1e15
+MAX_ELAPSED_S = 1e9  # about 32 years
+#: Names every run has of its own (its record, outcome and points): a setup axis may not take them.
+RESERVED = (
+    KNOWN
+    | {f.name for cls in (RunRecord, RunOutcome, EvalPoint) for f in dataclasses.fields(cls)}
+    | {"run_id", "stop_reason", "energy_method", "estimated", "faults", "index"}
+)
 
 
 @dataclass(frozen=True)
@@ -44,22 +53,25 @@ def begin_run(store, study: str, run_key: str, setup, seed: int, hardware, prove
 
 def read_csv(path: str | Path) -> list[ImportedRun]:
     """Every run in the file, checked whole: the first bad cell is one message naming row and column."""
-    try:
-        with open(path, newline="", encoding="utf-8") as f:
-            rows = list(csv.DictReader(f))
-    except (OSError, UnicodeDecodeError, csv.Error) as exc:
-        raise PowertrainError(f"cannot read {path}: {exc}") from None
+    from powertrain.inputs import read_csv_table
+
+    columns, rows = read_csv_table(path, "import file", REQUIRED)
     if not rows:
         raise PowertrainError(f"{path} has no rows; it needs a header and one row per evaluation")
-    columns = list(rows[0])
-    missing = [c for c in REQUIRED if c not in columns]
-    if missing or not ({"epoch", "step"} & set(columns)):
-        need = ", ".join(missing + ([] if {"epoch", "step"} & set(columns) else ["epoch or step"]))
-        raise PowertrainError(f"{path}: missing column(s) {need}; found {', '.join(columns)}")
+    if not {"epoch", "step"} & set(columns):
+        raise PowertrainError(
+            f"{path}: missing column(s) epoch or step; found {', '.join(columns)}"
+        )
     axes = [c for c in columns if c not in KNOWN]
-    types = {a: _column_type([r[a] for r in rows]) for a in axes}
+    for axis in axes:
+        if axis in RESERVED:
+            raise PowertrainError(
+                f"{path}: column {axis!r} would be a setup axis, but every run has a field named "
+                f"{axis} (its own); rename the column (e.g. setup_{axis})"
+            )
+    types = {a: _column_type([r[a] for _, r in rows]) for a in axes}
     runs: dict[tuple, list[tuple[int, dict]]] = {}
-    for line, row in enumerate(rows, start=2):  # line 1 is the header
+    for line, row in rows:
         parsed = _parse_row(path, line, row, axes, types)
         key = (repr(sorted(parsed["setup"].items())), parsed["seed"], parsed["machine"])
         runs.setdefault(key, []).append((line, parsed))
@@ -103,11 +115,11 @@ def _parse_row(path, line, row, axes, types) -> dict[str, Any]:
     has_step = (row.get("step") or "").strip() != ""
     return {
         "seed": _number(path, line, row, "seed", -(2**31), 2**31, int),
-        "step": _number(path, line, row, "step", 0, math.inf, int) if has_step else 0,
-        "epoch": _number(path, line, row, "epoch", optional=True) or 0.0,
-        "energy_j": _number(path, line, row, "energy_j"),
+        "step": _number(path, line, row, "step", 0, 2**62, int) if has_step else 0,
+        "epoch": _number(path, line, row, "epoch", 0, 1e9, optional=True) or 0.0,
+        "energy_j": _number(path, line, row, "energy_j", 0, MAX_ENERGY_J),
         "val_accuracy": _number(path, line, row, "val_accuracy", 0.0, 1.0),
-        "elapsed_s": _number(path, line, row, "elapsed_s", optional=True) or 0.0,
+        "elapsed_s": _number(path, line, row, "elapsed_s", 0, MAX_ELAPSED_S, optional=True) or 0.0,
         "machine": (row.get("machine") or "").strip() or "imported",
         "method": (row.get("method") or "").strip() or None,
         "setup": {a: _cast(row[a], types[a]) for a in axes},
@@ -116,8 +128,14 @@ def _parse_row(path, line, row, axes, types) -> dict[str, Any]:
 
 def _run(path, rows: list[tuple[int, dict]]) -> ImportedRun:
     rows = sorted(rows, key=lambda lr: (lr[1]["step"], lr[1]["epoch"], lr[1]["energy_j"]))
-    points = []
-    for i, (line, r) in enumerate(rows):
+    points: list[EvalPoint] = []
+    for (line, r), before in zip(rows, [None, *rows[:-1]], strict=True):
+        if before is not None and (r["step"], r["epoch"]) == (
+            before[1]["step"],
+            before[1]["epoch"],
+        ):
+            _same_point(path, before, (line, r))
+            continue  # the same evaluation written twice: one point
         if points and r["energy_j"] < points[-1].total_energy_j:
             raise PowertrainError(
                 f"{path} row {line}, column energy_j: {r['energy_j']:g} J is less than the run's "
@@ -125,7 +143,7 @@ def _run(path, rows: list[tuple[int, dict]]) -> ImportedRun:
             )
         points.append(
             EvalPoint(
-                i,
+                len(points),
                 r["step"],
                 r["epoch"],
                 0,
@@ -137,6 +155,19 @@ def _run(path, rows: list[tuple[int, dict]]) -> ImportedRun:
         )
     first = rows[0][1]
     return ImportedRun(first["setup"], first["seed"], first["machine"], first["method"], points)
+
+
+def _same_point(path, a: tuple[int, dict], b: tuple[int, dict]) -> None:
+    """Two rows of one run at the same step and epoch: the same evaluation, or a contradiction."""
+    fields = ("energy_j", "val_accuracy", "elapsed_s", "method")
+    differ = [f for f in fields if a[1][f] != b[1][f]]
+    if differ:
+        where = f"step {b[1]['step']}" if b[1]["step"] else f"epoch {b[1]['epoch']:g}"
+        raise PowertrainError(
+            f"{path} rows {min(a[0], b[0])} and {max(a[0], b[0])}: the same run (seed "
+            f"{b[1]['seed']}) at the same {where} with different {', '.join(differ)}; which one "
+            "is right cannot be told, so nothing was imported"
+        )
 
 
 def outcome(run: ImportedRun, target: float) -> RunOutcome:
@@ -182,20 +213,19 @@ def write_runs(store, study: str, runs: list[ImportedRun], target: float, source
         store.finish_run(run_id, outcome(run, target))
 
 
-def import_csv(path: str | Path, study: str, target: float, db_path: str | Path) -> int:
-    """Import ``path`` as ``study`` into the SQLite store at ``db_path``; all of it, or nothing.
-    Returns the number of runs imported."""
-    from powertrain.store.sqlite import SqliteStore
+def import_csv(path: str | Path, study: str, target: float, db_path: str | Path | None) -> int:
+    """Import ``path`` as ``study`` into the store ``db_path`` names (a file or a postgresql:// URL;
+    the default store when None); all of it, or nothing. Returns the number of runs imported."""
+    from powertrain.store import open_store
 
     if not (isinstance(target, float | int) and 0 < target <= 1):
         raise PowertrainError(f"--target must be an accuracy in (0, 1], got {target}")
     runs = read_csv(path)
-    if Path(db_path).is_file():
-        with SqliteStore(db_path) as existing:
-            if any(s["name"] == study for s in existing.studies()):
-                raise PowertrainError(
-                    f"the store already has a study named {study!r}; import under another --study"
-                )
-    with SqliteStore(db_path) as store, store.atomic():  # all runs, or none
-        write_runs(store, study, runs, float(target), Path(path).name)
+    with open_store(db_path) as store:
+        if any(s["name"] == study for s in store.studies()):
+            raise PowertrainError(
+                f"the store already has a study named {study!r}; import under another --study"
+            )
+        with store.atomic():  # all runs, or none
+            write_runs(store, study, runs, float(target), Path(path).name)
     return len(runs)

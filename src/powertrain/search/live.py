@@ -1,5 +1,5 @@
 """Live search: a strategy decides which (setup, seed) of a study trains next and when a running one
-stops, with real training (``execute_run``, the one run body) in place of replay's stored curves.
+stops, with real training (``execute_run``, the one run body) in place of simulation's stored curves.
 ``LivePool`` is the search driver's pool (``driver.Pool``) on an executor's session
 (``study/executors/base.py``): here one run at a time (the local executor), on this machine's
 workers, or as Ray tasks, as many at once as the session has room for; the same loop either way.
@@ -12,7 +12,7 @@ workers, or as Ray tasks, as many at once as the session has room for; the same 
 - A run the search stops is kept in the store as CENSORED with the reason: a lower bound.
 - Halving's rung budget **pauses** a run (a ``Stop`` of ``Verdict.RUNG_PAUSE``): the loop saves its
   whole state in the run's checkpoint (``train/checkpoint.py``, by run key in the artifacts folder), and a promoted run
-  (or one the confirmation needs) is **continued** from it, as replay assumes: the same record (its run
+  (or one the confirmation needs) is **continued** from it, as simulation assumes: the same record (its run
   id and claim are kept), its points and energy going on from where it paused, so the store holds one
   record per (setup, seed) with every point once, cumulative. A paused run is continued where the
   session's runs see this machine's disk (here, its workers, a Ray on this machine only); a paused
@@ -39,10 +39,11 @@ from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, Stage, Verdict
 from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.driver import SearchOutcome, run_search
-from powertrain.search.replay import curve_of, feed, setup_key
+from powertrain.search.simulate import curve_of, feed, setup_key
 from powertrain.search.sink import PAUSED_NOTE, DeferringSink, Tagged
 from powertrain.search.space import Space, Start, Trial
-from powertrain.search.strategies import Strategy, joules, make_strategy
+from powertrain.search.strategies import make_strategy
+from powertrain.search.strategy import Strategy, joules
 from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv, StoreSink
 from powertrain.study.executors.base import Executor, Job, Session, Stops, no_stops
@@ -53,7 +54,7 @@ from powertrain.train.stopping import Handler, Stop, first_stop
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
-    from powertrain.study.runner import Reporter, StudyResult
+    from powertrain.study.result import Reporter, StudyResult
 
 
 @dataclass(frozen=True)

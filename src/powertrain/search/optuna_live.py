@@ -11,13 +11,13 @@ grid's lists are categorical choices). Optuna is imported only when the strategy
 Every trial is an ordinary run of the study in the store (its sampled values are its setup), on the
 setup's next unused seed (a setup sampled again gets its next seed). The decision logic is
 ``optuna_strategy.OptunaStrategy``, driven by ``run_search`` like every other strategy, so the pick is
-then **confirmed** on the search's ``confirm_seeds`` seeds (``driver.confirm_finalists``): a seed that
+then **confirmed** on the search's ``confirm_seeds`` seeds (``driver.pick_confirmed``): a seed that
 misses the target or passes the leader's summed energy fails the candidate, the confirmation runs are
 in the store and in the search's cost, and ``confirmed`` is true only when the pick's seeds all reached
 the target. In a continuous space the confirmed setup is the sampled point itself, run on other seeds.
 What is confirmed: with ``[energy]`` the setups by mean energy-to-target, lowest first; with
 ``[energy, accuracy]`` the Pareto front's members that reached the target, by energy-to-target (the
-pick is named with the front beside it). Over a grid with TPE, the strategy is the very one replay
+pick is named with the front beside it). Over a grid with TPE, the strategy is the very one simulation
 drives (``powertrain simulate --strategy optuna``).
 """
 
@@ -32,7 +32,7 @@ import numpy as np
 from powertrain.errors import ConfigError, PowertrainError
 from powertrain.search.live import LivePool, LiveSearch, drive, live_space
 from powertrain.search.optuna_strategy import OptunaStrategy, ranked
-from powertrain.search.replay import setup_key
+from powertrain.search.simulate import setup_key
 from powertrain.search.space import History, Space, Trial
 from powertrain.store.base import ResultStore
 from powertrain.study.config import Setup
@@ -95,7 +95,7 @@ def search_with_optuna(
     settings = _check(study, config)
     rng = np.random.default_rng(seed)
     if not config.space and config.sampler == "tpe" and config.objectives == ["energy"]:
-        strategy = OptunaStrategy(rng, **settings)  # the grid's setups: replay's strategy
+        strategy = OptunaStrategy(rng, **settings)  # the grid's setups: simulation's strategy
         pool = LivePool(study, store, env, reporter, stops=stops)
         return drive(study, store, config, strategy, executor, pool, live_space(study))
     strategy = SampledOptuna(rng, study=study, config=config, **settings)

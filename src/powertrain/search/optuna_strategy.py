@@ -1,5 +1,5 @@
 """The ``optuna`` strategy over a known set of setups (a study's grid live; a finished study's stored
-setups in replay): Optuna's TPE sampler picks each trial's setup through its ask/tell interface, the
+setups in simulation): Optuna's TPE sampler picks each trial's setup through its ask/tell interface, the
 grid's axes as categorical choices.
 
 - A trial runs its setup's next unused seed (a setup asked again gets its next seed; a setup with none
@@ -9,11 +9,11 @@ grid's axes as categorical choices.
 - With ``beta``, a run is stopped once its energy passes beta x the best energy-to-target so far
   (None, the default as live: no bound).
 - After ``trials`` trials the driver confirms the candidates (lowest mean energy-to-target first) on
-  the search's confirmation seeds (``driver.confirm_finalists``).
+  the search's confirmation seeds (``driver.pick_confirmed``).
 
 Optuna is imported only when the first trial is asked for, so that naming the strategy (settings
 checked, ``make_strategy``) costs nothing. The sampler's seed is drawn from the strategy's ``rng``: a
-replay with a fixed seed is deterministic.
+simulation with a fixed seed is deterministic.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ import statistics
 import warnings
 
 from powertrain.search.space import History, Start, Trial
-from powertrain.search.strategies import (
+from powertrain.search.strategy import (
     Strategy,
-    _at_least_one,
-    _count_setting,
-    _next_seed,
-    bound_stop,
+    at_least_one,
+    best_run_stop,
+    count_setting,
+    next_seed,
 )
 from powertrain.study.search_config import SearchConfig
 from powertrain.train.stopping import Stop
@@ -42,11 +42,17 @@ class OptunaStrategy(Strategy):
 
     name = "optuna"
 
-    def __init__(self, rng=None, trials=DEFAULT_TRIALS, beta=None, finalists=1) -> None:
+    def __init__(
+        self,
+        rng=None,
+        trials: int = DEFAULT_TRIALS,
+        beta: float | None = None,
+        finalists: int = 1,
+    ) -> None:
         super().__init__(rng)
-        self.trials = _count_setting("trials", trials, 10_000)
-        self.beta = None if beta is None else _at_least_one("beta", beta)
-        self.finalists = _count_setting("finalists", finalists)
+        self.trials = count_setting("trials", trials, 10_000)
+        self.beta = None if beta is None else at_least_one("beta", beta)
+        self.finalists = count_setting("finalists", finalists)
         self.ostudy = None  # the Optuna study, made on the first ask
         self.axes: tuple[dict[str, list[str]], dict[tuple, str]] = ({}, {})
         self.pending: dict[tuple[str, int], object] = {}  # (setup, seed) -> its Optuna trial
@@ -61,7 +67,7 @@ class OptunaStrategy(Strategy):
             if setup is None:  # a combination the setups refuse
                 self.tell(asked, None)
                 continue
-            seed = _next_seed(history, setup)
+            seed = next_seed(history, setup)
             if seed is None:  # every seed of it ran: what it has is all there is to tell
                 self.tell(asked, history.of_setup(setup))
                 continue
@@ -70,10 +76,7 @@ class OptunaStrategy(Strategy):
         return []
 
     def stop(self, history: History, trial: Trial, point) -> Stop | None:
-        best = history.best_run_j()
-        if self.beta is None or best is None:
-            return None
-        return bound_stop(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+        return best_run_stop(history, point, self.beta)
 
     def candidates(self, history: History) -> list[str]:
         """Setups by the mean energy-to-target of their seeds that reached it, those none of whose
@@ -136,7 +139,7 @@ def ranked(history: History) -> list[str]:
 
 
 def grid_axes(setups: tuple[str, ...]) -> tuple[dict[str, list[str]], dict[tuple, str]]:
-    """The categorical axes of the setups' keys (``replay.setup_key``: the repr of the setup's sorted
+    """The categorical axes of the setups' keys (``simulate.setup_key``: the repr of the setup's sorted
     items), each value as its repr, and which setup each combination is; one axis of the whole setups
     when they are not every combination of their axes (or their keys cannot be read back)."""
     try:

@@ -231,7 +231,7 @@ def shape_prior(curves: list[list[EvalPoint]]) -> float:
     return float(np.median(cs)) if cs else PRIOR_C
 
 
-class PredictedStop:
+class PredictedMiss:
     """A stopping handler for the training loop: stop a run once, after ``min_evals`` evaluations, its
     probability of reaching ``target`` within ``max_progress`` falls below ``threshold``."""
 
@@ -250,8 +250,8 @@ class PredictedStop:
         return None
 
 
-class LivePredictedStop(PredictedStop):
-    """``PredictedStop`` for a live run whose limit is in epochs: the limit in the prediction's unit
+class LivePredictedMiss(PredictedMiss):
+    """``PredictedMiss`` for a live run whose limit is in epochs: the limit in the prediction's unit
     (steps) is worked out from the run's first evaluation (steps per epoch x ``max_epochs``)."""
 
     def __init__(self, target, max_epochs, threshold=0.05, min_evals=4, prior_c=PRIOR_C):

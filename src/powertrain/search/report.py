@@ -1,7 +1,7 @@
 """What the report shows of search, worked out for the analysis (render only draws it):
 
 - the last live search's own cost (``cost.py``, kept in the store), where one ran;
-- the strategies replayed on the study's stored curves (``REPORT_ORDERS`` random orders each, to keep
+- the strategies simulated on the study's stored curves (``REPORT_ORDERS`` random orders each, to keep
   the report fast), where the study has enough finished runs: at least two setups, every run finished
   on its own (none stopped by a search: a stopped curve cannot stand for the run), and a setup all of
   whose seeds reached the target.
@@ -15,7 +15,7 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import Stage
-from powertrain.search.replay import Simulation, load_curves, machine_of, simulate
+from powertrain.search.simulate import Simulation, load_curves, machine_of, simulate
 
 REPORT_ORDERS = 50
 REPORT_STRATEGIES = ("zeus", "bound", "halving", "thompson")
@@ -26,14 +26,14 @@ class SearchSection:
     study: str
     live: dict[str, Any] | None  # the last live search's cost, as the store holds it
     simulations: tuple[Simulation, ...] = ()  # drawn by the report; summarised in JSON
-    why_no_replay: str | None = None
+    why_no_simulation: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         first = self.simulations[0] if self.simulations else None
         return {
             "study": self.study,
             "live": self.live,
-            "replayed_on": None
+            "simulated_on": None
             if first is None
             else {
                 "machine": first.machine,
@@ -43,30 +43,30 @@ class SearchSection:
                 "best": first.best,
                 "best_energy_to_target_j": first.best_energy_to_target_j,
             },
-            "replays": [
+            "simulations": [
                 {"strategy": s.strategy, "settings": s.settings, **s.summary()}
                 for s in self.simulations
             ],
-            "why_no_replay": self.why_no_replay,
+            "why_no_simulation": self.why_no_simulation,
         }
 
 
 def search_sections(
     store, studies: list[str], orders: int = REPORT_ORDERS
 ) -> tuple[SearchSection, ...]:
-    """A section for every study with a live search's cost or enough runs to replay."""
+    """A section for every study with a live search's cost or enough runs to simulate."""
     out, costs = [], store.search_costs()
     for study in dict.fromkeys(studies):
         live = costs.get(study)
-        why = replayable(store, study)
-        sims = () if why else _replays(store, study, orders)
+        why = why_no_simulation(store, study)
+        sims = () if why else _simulations(store, study, orders)
         if live is not None or sims:
             out.append(SearchSection(study, live, sims, why))
     return tuple(out)
 
 
-def replayable(store, study: str) -> str | None:
-    """None when the study's stored curves can be replayed, else why not."""
+def why_no_simulation(store, study: str) -> str | None:
+    """None when the study's stored curves can be simulated, else why not."""
     runs = [r for r in store.runs(study) if r.stage is Stage.TRAIN]
     if any(r.outcome is None for r in runs):
         return "some runs have not finished"
@@ -87,7 +87,7 @@ def _main_machine(runs) -> str | None:
     return counts.most_common(1)[0][0] if counts else None
 
 
-def _replays(store, study: str, orders: int) -> tuple[Simulation, ...]:
+def _simulations(store, study: str, orders: int) -> tuple[Simulation, ...]:
     runs = [r for r in store.runs(study) if r.stage is Stage.TRAIN]
     try:
         curves = load_curves(store, study, _main_machine(runs))

@@ -23,8 +23,9 @@ from powertrain.errors import PowertrainError
 from powertrain.records import REACHED, Stage
 from powertrain.search.cost import search_cost
 from powertrain.search.live import LiveSearch, search_with_strategy
-from powertrain.search.predict import PRIOR_C, LivePredictedStop, shape_prior
-from powertrain.search.strategies import STRATEGIES, make_strategy
+from powertrain.search.predict import PRIOR_C, LivePredictedMiss, shape_prior
+from powertrain.search.settings import typed_settings
+from powertrain.search.strategies import STRATEGIES, make_strategy, strategy_class
 from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv
 from powertrain.study.executors.base import Executor, Stops
@@ -101,8 +102,10 @@ def search_study(
 
 def _check_supported(study: StudyConfig, config: SearchConfig, executor: Executor) -> None:
     _check_executor(config, executor)
+    if config.strategy != "grid":
+        typed_settings(config.strategy, strategy_class(config.strategy), config.settings)
     if config.strategy not in ("grid", "optuna"):
-        make_strategy(config.strategy, **config.settings)  # its settings, before any run
+        make_strategy(config.strategy, **config.settings)  # their values, before any run
     needs_handlers = config.strategy != "grid" or config.predict_stop is not None
     if study.task.command and needs_handlers:
         raise PowertrainError(
@@ -145,7 +148,7 @@ def predicted_stops(study: StudyConfig, store: ResultStore, config: SearchConfig
     finished = [r for r in store.runs(study.name) if r.status == REACHED and r.stage is Stage.TRAIN]
     prior_c = shape_prior([store.eval_points(r.id) for r in finished[:50]]) if finished else PRIOR_C
     target, epochs = study.task.target_accuracy, study.task.max_epochs
-    return lambda spec: [LivePredictedStop(target, epochs, p.threshold, p.min_evals, prior_c)]
+    return lambda spec: [LivePredictedMiss(target, epochs, p.threshold, p.min_evals, prior_c)]
 
 
 def _grid(
@@ -186,7 +189,7 @@ def run_with_search(
 ):
     """What ``powertrain run`` calls: ``run_study`` as ever when neither ``strategy`` nor the study's
     ``search:`` is given; else ``search_study``. ``(StudyResult, SearchCost or None)``."""
-    from powertrain.study.runner import StudyResult
+    from powertrain.study.result import StudyResult
 
     if strategy is None and study.search is None:
         return run_study(study, store, **options), None

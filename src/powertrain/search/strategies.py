@@ -1,54 +1,25 @@
-"""Search strategies. Each is one piece of decision logic used alike by replay and live search:
-
-- ``next_runs(history) -> list[Start]``: which (setup, seed) to start or continue next; empty when the
-  search is done (the driver then confirms the pick).
-- ``stop(history, trial, point) -> Stop | None``: after each evaluation of a running trial, whether to
-  stop it now (a ``Stop`` whose verdict says it was the search: ``Verdict.SEARCH_BOUND``), or None.
-  ``handler(history, trial)`` turns it into a stopping handler (``handler(point) -> Stop | None``) for
-  the training loop.
-- ``candidates(history) -> list[str]``: the setups it would pick, best first.
-"""
+"""The search strategies (``strategy.py`` says what one is), and the registry of them by name."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 import numpy as np
 
 from powertrain.errors import PowertrainError
-from powertrain.records import RUNNING, EvalPoint, Verdict
+from powertrain.records import RUNNING, EvalPoint
+from powertrain.search.optuna_strategy import OptunaStrategy
+from powertrain.search.settings import typed_settings
 from powertrain.search.space import History, Start, Trial
+from powertrain.search.strategy import (
+    Strategy,
+    at_least_one,
+    best_run_stop,
+    bound_stop,
+    count_setting,
+    next_seed,
+)
 from powertrain.train.stopping import Stop
-
-
-class Strategy:
-    name = "strategy"
-    confirm = True  # whether the pick is confirmed on the setup's seeds after the search
-    finalists = 1  # how many of its best candidates are confirmed, the lowest mean then picked
-
-    def __init__(self, rng: np.random.Generator | None = None) -> None:
-        self.rng = rng if rng is not None else np.random.default_rng(0)
-
-    def next_runs(self, history: History) -> list[Start]:
-        raise NotImplementedError
-
-    def stop(self, history: History, trial: Trial, point: EvalPoint) -> Stop | None:
-        return None
-
-    def handler(self, history: History, trial: Trial) -> Callable[[EvalPoint], Stop | None]:
-        return lambda point: self.stop(history, trial, point)
-
-    def candidates(self, history: History) -> list[str]:
-        """Setups every seed of which reached the target, by mean energy-to-target; then setups with
-        some seed that reached it, by the mean over those seeds."""
-        complete = {
-            s: m for s in history.space.setups if (m := history.setup_mean_j(s)) is not None
-        }
-        partial = {
-            s: sum(v) / len(v) for s, v in history.reached_by_setup().items() if s not in complete
-        }
-        return sorted(complete, key=complete.get) + sorted(partial, key=partial.get)
 
 
 def _first_unstarted(history: History, setups, per_setup: int | None = None) -> Start | None:
@@ -56,19 +27,6 @@ def _first_unstarted(history: History, setups, per_setup: int | None = None) -> 
         for seed in history.space.seeds[setup][:per_setup]:
             if history.trial(setup, seed) is None:
                 return Start(setup, seed)
-    return None
-
-
-def joules(energy_j: float) -> str:
-    """``12.0 J``; below 1 J three significant figures (``0.0412 J``), not ``0.0 J``."""
-    return f"{energy_j:.1f} J" if abs(energy_j) >= 1 else f"{energy_j:.3g} J"
-
-
-def bound_stop(energy_j: float, limit_j: float, beta: float, what: str) -> Stop | None:
-    """Stop a run whose energy passed ``beta`` x ``what`` (``limit_j``, the bound)."""
-    if energy_j > limit_j:
-        reason = f"bound: {joules(energy_j)} passed {beta:g} x {what} ({joules(limit_j / beta)})"
-        return Stop(Verdict.SEARCH_BOUND, reason)
     return None
 
 
@@ -96,17 +54,14 @@ class Zeus(Strategy):
 
     def __init__(self, rng=None, beta: float = 1.0) -> None:
         super().__init__(rng)
-        self.beta = _at_least_one("beta", beta)
+        self.beta = at_least_one("beta", beta)
 
     def next_runs(self, history: History) -> list[Start]:
         start = _first_unstarted(history, history.space.setups, per_setup=1)
         return [start] if start else []
 
     def stop(self, history, trial, point) -> Stop | None:
-        best = history.best_run_j()
-        if best is None:
-            return None
-        return bound_stop(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+        return best_run_stop(history, point, self.beta)
 
 
 class Bound(Strategy):
@@ -119,7 +74,7 @@ class Bound(Strategy):
 
     def __init__(self, rng=None, beta: float = 1.0) -> None:
         super().__init__(rng)
-        self.beta = _at_least_one("beta", beta)
+        self.beta = at_least_one("beta", beta)
 
     def next_runs(self, history: History) -> list[Start]:
         alive = [
@@ -153,23 +108,23 @@ class Halving(Strategy):
     def __init__(
         self,
         rng=None,
-        eta=3.0,
-        min_budget_j=None,
-        beta=1.0,
-        finalists=2,
-        rank="predicted",
-        growth=None,
+        eta: float = 3.0,
+        min_budget_j: float | None = None,
+        beta: float = 1.0,
+        finalists: int = 2,
+        rank: str = "predicted",
+        growth: float | None = None,
     ):
         super().__init__(rng)
         if rank not in ("accuracy", "predicted"):
             raise PowertrainError(f"halving: rank must be accuracy or predicted, got {rank!r}")
         self.rank = rank
-        self.finalists = _count_setting("finalists", finalists)
+        self.finalists = count_setting("finalists", finalists)
         self.eta = _above_one("eta (reduction factor)", eta)
         self.growth = self.eta if growth is None else _above_one("growth (budget factor)", growth)
         if min_budget_j is not None and not (math.isfinite(min_budget_j) and min_budget_j > 0):
             raise PowertrainError(f"halving: min_budget_j must be > 0 J, got {min_budget_j}")
-        self.first_budget_j, self.beta = min_budget_j, _at_least_one("beta", beta)
+        self.first_budget_j, self.beta = min_budget_j, at_least_one("beta", beta)
         self.budget_j: float | None = None  # the current rung's (None: rung 0)
         self.alive: list[str] | None = None
 
@@ -208,10 +163,7 @@ class Halving(Strategy):
             self.budget_j *= self.growth
 
     def stop(self, history, trial, point) -> Stop | None:
-        best = history.best_run_j()
-        if best is None:
-            return None
-        return bound_stop(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+        return best_run_stop(history, point, self.beta)
 
     def _ranker(self, history: History, trials: list[Trial]):
         # equal energy: the rung's budget, or after rung 0 the least any of its runs spent
@@ -260,18 +212,26 @@ class Thompson(Strategy):
 
     name = "thompson"
 
-    def __init__(self, rng=None, beta=1.0, confidence=0.9, max_runs=None, draws=400, finalists=2):
+    def __init__(
+        self,
+        rng=None,
+        beta: float = 1.0,
+        confidence: float = 0.9,
+        max_runs: int | None = None,
+        draws: int = 400,
+        finalists: int = 2,
+    ):
         super().__init__(rng)
-        self.finalists = _count_setting("finalists", finalists)
-        self.beta, self.confidence = _at_least_one("beta", beta), confidence
-        self.max_runs = None if max_runs is None else _count_setting("max_runs", max_runs, 10**6)
-        self.draws = _count_setting("draws", draws, 10**6)
+        self.finalists = count_setting("finalists", finalists)
+        self.beta, self.confidence = at_least_one("beta", beta), confidence
+        self.max_runs = None if max_runs is None else count_setting("max_runs", max_runs, 10**6)
+        self.draws = count_setting("draws", draws, 10**6)
         if not 0 < confidence < 1:
             raise PowertrainError(f"thompson: confidence must be between 0 and 1, got {confidence}")
 
     def next_runs(self, history: History) -> list[Start]:
         space = history.space
-        open_setups = [s for s in space.setups if _next_seed(history, s) is not None]
+        open_setups = [s for s in space.setups if next_seed(history, s) is not None]
         limit = self.max_runs or 2 * len(space.setups)
         if not open_setups or len(history.trials) >= limit:
             return []
@@ -282,13 +242,10 @@ class Thompson(Strategy):
             return []
         draws = {s: self.rng.normal(means[s], sds[s]) for s in open_setups}
         choice = min(open_setups, key=draws.get)
-        return [Start(choice, _next_seed(history, choice))]
+        return [Start(choice, next_seed(history, choice))]
 
     def stop(self, history, trial, point) -> Stop | None:
-        best = history.best_run_j()
-        if best is None:
-            return None
-        return bound_stop(point.total_energy_j, self.beta * best, self.beta, "the best run's")
+        return best_run_stop(history, point, self.beta)
 
     def _posterior(self, history: History):
         obs = {s: _log_observations(history, s) for s in history.space.setups}
@@ -313,10 +270,6 @@ class Thompson(Strategy):
         return float(np.mean(np.argmin(draws, axis=1) == setups.index(leader)))
 
 
-def _next_seed(history: History, setup: str) -> int | None:
-    return next((s for s in history.space.seeds[setup] if history.trial(setup, s) is None), None)
-
-
 def _log_observations(history: History, setup: str) -> list[tuple[float, bool]]:
     return [
         (math.log(max(t.lower_bound_j, 1e-9)), not t.reached)
@@ -336,45 +289,27 @@ def _pooled_sd(history: History, default: float = 0.3) -> float:
     return max(math.sqrt(ss / dof), 0.05)
 
 
-def _count_setting(name: str, value: float, most: int = 100) -> int:
-    if not (isinstance(value, int | float) and value == int(value) and 1 <= value <= most):
-        raise PowertrainError(f"{name} must be a whole number from 1 to {most}, got {value}")
-    return int(value)
-
-
 def _above_one(name: str, value: float) -> float:
     if not (math.isfinite(value) and value > 1):
         raise PowertrainError(f"halving: {name} must be > 1, got {value}")
     return float(value)
 
 
-def _at_least_one(name: str, value: float) -> float:
-    if not (math.isfinite(value) and value >= 1):
-        raise PowertrainError(f"{name} must be a finite number >= 1, got {value}")
-    return float(value)
+STRATEGIES: dict[str, type[Strategy]] = {
+    s.name: s for s in (Grid, Zeus, Bound, Halving, Thompson, OptunaStrategy)
+}
 
 
-STRATEGIES: dict[str, type[Strategy]] = {s.name: s for s in (Grid, Zeus, Bound, Halving, Thompson)}
-
-
-def make_strategy(name: str, rng: np.random.Generator | None = None, **settings) -> Strategy:
-    """A strategy by name, with its settings (e.g. ``beta``, ``eta``)."""
+def strategy_class(name: str) -> type[Strategy]:
+    """The strategy registered as ``name``, or PowertrainError listing the names there are."""
     if name not in STRATEGIES:
         raise PowertrainError(
             f"no search strategy named {name!r}; choose one of {', '.join(STRATEGIES)}"
         )
-    import inspect
-
-    known = [p for p in inspect.signature(STRATEGIES[name]).parameters if p != "rng"]
-    unknown = [k for k in settings if k not in known]
-    if unknown:
-        raise PowertrainError(
-            f"strategy {name} has no setting {', '.join(unknown)}; it takes {', '.join(known) or 'none'}"
-        )
-    return STRATEGIES[name](rng, **settings)
+    return STRATEGIES[name]
 
 
-# optuna's strategy (its own module: Optuna is imported only when it first asks) is registered last.
-from powertrain.search.optuna_strategy import OptunaStrategy  # noqa: E402
-
-STRATEGIES[OptunaStrategy.name] = OptunaStrategy
+def make_strategy(name: str, rng: np.random.Generator | None = None, **settings) -> Strategy:
+    """A strategy by name, with its settings (e.g. ``beta``, ``eta``), checked against their types."""
+    cls = strategy_class(name)
+    return cls(rng, **typed_settings(name, cls, settings))

@@ -7,7 +7,12 @@ the holder lives; it takes the run over when the holder is gone:
 
 - on the same host, at once, when the holder's process no longer exists (a SIGKILLed ``powertrain run``
   is taken over by the next one without waiting);
-- on another host (a store on a shared disk), once the heartbeat is older than the lease.
+- on another host (a store on a shared disk, or a PostgreSQL server), once the heartbeat is older
+  than the lease. A store on a server judges the heartbeat by the server's clock (``now``), never by
+  the clients' (clocks skew between nodes).
+
+The host is the machine's name, or under SLURM the node's (``SLURMD_NODENAME``). The lease is
+``LEASE_S`` unless ``POWERTRAIN_LEASE_S`` says otherwise (every process of a study should agree).
 
 A store that hands out claims beats the heartbeat of the runs it holds from a daemon thread, every
 third of the lease, until they finish or the store is closed.
@@ -48,11 +53,11 @@ class Owner:
 
     @classmethod
     def this_process(cls) -> Owner:
-        return cls(socket.gethostname(), os.getpid(), psutil.Process().create_time())
+        return cls(this_host(), os.getpid(), psutil.Process().create_time())
 
     def alive(self, heartbeat_at: float | None, lease_s: float, now: float) -> bool:
         """Whether this owner may still be training its run."""
-        if self.host == socket.gethostname():
+        if self.host == this_host():
             try:
                 return abs(psutil.Process(self.pid).create_time() - self.started_at) < 0.05
             except psutil.NoSuchProcess:
@@ -60,26 +65,48 @@ class Owner:
         return heartbeat_at is not None and now - heartbeat_at < lease_s
 
 
+def this_host() -> str:
+    """The name claims know this machine by: the SLURM node's, else the host's."""
+    return os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+
+
+def lease_from_env(default_s: float = LEASE_S) -> float:
+    """``POWERTRAIN_LEASE_S`` when it is a positive number of seconds, else ``default_s``."""
+    try:
+        lease_s = float(os.environ.get("POWERTRAIN_LEASE_S", default_s))
+    except ValueError:
+        return default_s
+    return lease_s if lease_s > 0 else default_s
+
+
 def held_by_another(
-    holder: str | None, heartbeat_at: float | None, me: Owner, lease_s: float
+    holder: str | None,
+    heartbeat_at: float | None,
+    me: Owner,
+    lease_s: float,
+    now: float | None = None,
 ) -> Owner | None:
-    """The live owner other than ``me`` that holds an unfinished run, or None (free to take)."""
+    """The live owner other than ``me`` that holds an unfinished run, or None (free to take).
+    ``now``: the clock the heartbeat was written by (this machine's unless given)."""
     owner = Owner.parse(holder)
     if owner is None or owner == me:
         return None
-    return owner if owner.alive(heartbeat_at, lease_s, time.time()) else None
+    return (
+        owner if owner.alive(heartbeat_at, lease_s, time.time() if now is None else now) else None
+    )
 
 
-def check_claimable(spec, attempts, me: Owner, lease_s: float) -> None:
+def check_claimable(spec, attempts, me: Owner, lease_s: float, now: float | None = None) -> None:
     """Refuse to begin ``spec`` over its earlier ``attempts`` (status, owner, heartbeat_at): a finished
     one (ValueError; a FAILED one only unless ``spec.replace_failed``), or one another live process
-    holds (RunClaimed). Anything else is a dead attempt, for the caller to remove."""
+    holds (RunClaimed). Anything else is a dead attempt, for the caller to remove. ``now``: the time
+    by the clock that wrote the heartbeats (a server's)."""
     for status, holder, heartbeat_at in attempts:
         if status != "running":
             if not (spec.replace_failed and status == "failed"):
                 raise ValueError(f"run {spec.run_key} of study {spec.study!r} has already finished")
             continue
-        owner = held_by_another(holder, heartbeat_at, me, lease_s)
+        owner = held_by_another(holder, heartbeat_at, me, lease_s, now)
         if owner is not None:
             raise RunClaimed(
                 f"run {spec.run_key} of study {spec.study!r} is being trained by process"

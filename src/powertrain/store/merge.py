@@ -1,5 +1,5 @@
 """Combine results stores from several machines into one, through the store contract (as Optuna copies
-a frozen trial): each run is copied with ``copy_run``, which adds nothing when the same run (study, run
+a frozen trial), between any two backends: each run is copied with ``copy_run``, which adds nothing when the same run (study, run
 key, host and start time) is there already, so merging the same store twice adds nothing."""
 
 from __future__ import annotations
@@ -9,7 +9,6 @@ from pathlib import Path
 
 from powertrain.errors import PowertrainError
 from powertrain.store.base import ResultStore
-from powertrain.store.sqlite import SqliteStore
 
 
 @dataclass
@@ -20,16 +19,29 @@ class MergeResult:
 
 
 def merge_stores(sources: list[str | Path], target: str | Path) -> MergeResult:
+    """Copy every source store into ``target``: each a file (SQLite) or a postgresql:// URL, in any
+    mix (a SLURM array's shards into one database, a database back into a file to take home). Every
+    input is opened (and so checked to be a store) before the output is; the copy is one transaction,
+    so an input that fails half-way leaves the output as it was."""
+    from powertrain.store import existing_store, locate, open_store
+    from powertrain.store.location import same_store
+
     for source in sources:
-        if not Path(source).is_file():
-            raise PowertrainError(f"no results store at {source}")
-        if Path(source).resolve() == Path(target).resolve():
-            raise PowertrainError(f"{source} is the output store itself; name another output (-o)")
+        if same_store(source, target):
+            raise PowertrainError(
+                f"{locate(source)} is the output store itself; name another output (-o)"
+            )
     result = MergeResult()
-    with SqliteStore(target) as out:
-        for source in sources:
-            with SqliteStore(source) as src:  # checks it is a store, and migrates an older one
+    inputs: list[ResultStore] = []
+    try:
+        for source in sources:  # checks each is a store, migrating an older one
+            inputs.append(existing_store(source))
+        with open_store(target) as out, out.atomic():
+            for src in inputs:
                 copy_store(src, out, result)
+    finally:
+        for src in inputs:
+            src.close()
     return result
 
 

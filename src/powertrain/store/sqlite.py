@@ -16,73 +16,86 @@ from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
 from powertrain.store.base import ResultStore, begun_record
 from powertrain.store.claims import Heartbeat, check_claimable
 from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
+from powertrain.store.rows import (
+    RECORD_COLUMNS,
+    SELECT_RECORD,
+    outcome_columns,
+    record_from_row,
+    record_values,
+)
+from powertrain.store.sqlite_open import check_path, connect, probe_version, writable
 
 OPEN_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, None)  # waits between tries at opening the file
 
 
 class SqliteStore(ResultStore):
-    def __init__(self, path: str | Path) -> None:
+    """``create``: a missing or empty file becomes a new store (writing commands); otherwise the file
+    must be a store already (reading commands, and ``merge``'s inputs). What the file is, is settled
+    before anything is written to it (``sqlite_open``)."""
+
+    def __init__(self, path: str | Path, create: bool = True) -> None:
         self.path = Path(path)
         self._lock = threading.RLock()  # one transaction at a time on the one connection
         self._depth = 0  # transactions open on it: inside atomic(), writes join the outer one
         self._heartbeat = Heartbeat(self.heartbeat, self.lease_s / 3)
-        if str(path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
         self._db: sqlite3.Connection | None = None
+        memory = str(path) == ":memory:"
+        if not memory:
+            if create:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            check_path(self.path, create)
+        self._create = create
+        self.read_only = not memory and not create and not writable(self.path)
         for wait_s in OPEN_RETRY_S:
             try:
-                version = self._open(path)
+                self._open(path)
                 break
             except sqlite3.DatabaseError as exc:
                 locked = "locked" in str(exc) or "busy" in str(exc)  # another process opening it
                 if not locked:
+                    self.close()
                     raise PowertrainError(
                         f"{path} is not a powertrain results store: {exc}"
                     ) from None
                 if wait_s is None:
+                    self.close()
                     raise PowertrainError(
                         f"{path} stayed locked by another process ({exc}); try again once it is done"
                     ) from None
                 time.sleep(wait_s)
-        if version is None:
-            self._db.execute(  # OR IGNORE: another process may create the same new file at once
-                "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-            )
-        elif version > SCHEMA_VERSION:
-            raise PowertrainError(
-                f"{path} has schema version {version}; this powertrain reads {SCHEMA_VERSION} "
-                "(and migrates older ones): use a newer powertrain"
-            )
+            except PowertrainError:
+                self.close()
+                raise
 
-    def _open(self, path) -> int | None:
-        """Connect, set up and migrate; the file's schema version before (None: a new file). SQLite
-        answers "locked" at once, without waiting, to a second process switching a file it is creating
-        to WAL: the caller tries again."""
+    def _open(self, path) -> None:
+        """Connect, check what the file is (writing nothing), then set up and migrate. SQLite answers
+        "locked" at once, without waiting, to a second process switching a file it is creating to
+        WAL: the caller tries again."""
         if self._db is not None:
             self._db.close()
-        self._db = sqlite3.connect(
-            str(path), isolation_level=None, timeout=30, check_same_thread=False
-        )  # the heartbeat thread writes too, under self._lock
+        self._db = connect(path, self.read_only)  # the heartbeat thread writes too, under _lock
+        version = probe_version(self._db, path, SCHEMA_VERSION, self._create)
+        if self.read_only:
+            if version < SCHEMA_VERSION:
+                raise PowertrainError(
+                    f"{path} is a store of schema version {version} in a place this user cannot "
+                    f"write, so it cannot be brought up to version {SCHEMA_VERSION}; copy it "
+                    "somewhere writable"
+                )
+            return
         self._db.execute("PRAGMA foreign_keys = ON")
         if str(path) != ":memory:" and self._db.execute("PRAGMA journal_mode").fetchone() != (
             "wal",
         ):
             self._db.execute("PRAGMA journal_mode = WAL")
-        version = self._version()
-        if version is not None and version <= SCHEMA_VERSION:
-            migrate(self._db, version)
+        if version is None:  # a new store: its schema and version row in one transaction; OR
+            self._db.executescript(  # IGNORE: another process may create the same file at once
+                f"BEGIN IMMEDIATE;{SCHEMA}INSERT OR IGNORE INTO meta VALUES "
+                f"('schema_version', '{SCHEMA_VERSION}');COMMIT;"
+            )
+            return
+        migrate(self._db, version)
         self._db.executescript(SCHEMA)
-        return version
-
-    def _version(self) -> int | None:
-        """The file's schema version; None for a new file."""
-        tables = {
-            n for (n,) in self.db.execute("SELECT name FROM sqlite_master WHERE type='table'")
-        }
-        if "meta" not in tables:
-            return None
-        row = self.db.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        return int(row[0]) if row else None
 
     @property
     def artifacts_dir(self) -> Path:
@@ -143,25 +156,9 @@ class SqliteStore(ResultStore):
     @staticmethod
     def _insert_run(db: sqlite3.Connection, r: RunRecord, owner: str | None = None) -> int:
         cursor = db.execute(
-            "INSERT INTO runs (study, run_key, setup, train, seed, status, hardware, provenance,"
-            " started_at, finished_at, stage, owner, heartbeat_at, outcome, verdict)"
+            f"INSERT INTO runs ({RECORD_COLUMNS}, owner, heartbeat_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                r.study,
-                r.run_key,
-                json.dumps(r.setup),
-                json.dumps(r.train),
-                r.seed,
-                r.status.value,
-                json.dumps(r.hardware),
-                json.dumps(r.provenance),
-                r.started_at,
-                r.finished_at,
-                r.stage.value,
-                owner,
-                time.time() if owner else None,
-                *_outcome_columns(r.outcome),
-            ),
+            (*record_values(r), owner, time.time() if owner else None),
         )
         return int(cursor.lastrowid)
 
@@ -201,7 +198,7 @@ class SqliteStore(ResultStore):
                 " WHERE id = ? AND status = ?",
                 (
                     outcome.status.value,
-                    *_outcome_columns(outcome),
+                    *outcome_columns(outcome),
                     time.time(),
                     run_id,
                     RUNNING.value,
@@ -246,33 +243,12 @@ class SqliteStore(ResultStore):
         return [json.loads(r) for (r,) in rows.fetchall()]
 
     def runs(self, study: str | None = None) -> list[RunRecord]:
-        query = (
-            "SELECT id, study, run_key, setup, train, seed, status, hardware, provenance, started_at,"
-            " finished_at, outcome, stage, verdict FROM runs"
-        )
         rows = (
-            self.db.execute(query + " WHERE study = ? ORDER BY id", (study,))
+            self.db.execute(SELECT_RECORD + " WHERE study = ? ORDER BY id", (study,))
             if study is not None
-            else self.db.execute(query + " ORDER BY id")
+            else self.db.execute(SELECT_RECORD + " ORDER BY id")
         )
-        return [
-            RunRecord(
-                id=r[0],
-                study=r[1],
-                run_key=r[2],
-                setup=json.loads(r[3]),
-                train=json.loads(r[4]),
-                seed=r[5],
-                status=r[6],
-                hardware=json.loads(r[7]),
-                provenance=json.loads(r[8]),
-                started_at=r[9],
-                finished_at=r[10],
-                outcome=RunOutcome(**json.loads(r[11]), verdict=r[13]) if r[11] else None,
-                stage=r[12],
-            )
-            for r in rows.fetchall()
-        ]
+        return [record_from_row(r) for r in rows.fetchall()]
 
     def eval_points(self, run_id: int) -> list[EvalPoint]:
         rows = self.db.execute(
@@ -316,14 +292,6 @@ class SqliteStore(ResultStore):
         if self._db is not None:
             self._db.close()
             self._db = None
-
-
-def _outcome_columns(outcome: RunOutcome | None) -> tuple[str | None, str | None]:
-    """An outcome as the ``outcome`` (JSON) and ``verdict`` columns: the verdict in its own."""
-    if outcome is None:
-        return None, None
-    fields = outcome.to_dict()
-    return json.dumps({k: v for k, v in fields.items() if k != "verdict"}), fields["verdict"]
 
 
 class _Transaction:

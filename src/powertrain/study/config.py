@@ -14,7 +14,7 @@ from typing import Any, get_type_hints
 from powertrain.records import Stage
 from powertrain.study.command_task import CommandTarget, check_command_study
 from powertrain.study.search_config import SearchConfig, parse_search
-from powertrain.train.config import Paradigm, TrainConfig  # noqa: F401 - re-exported: they lived here
+from powertrain.train.config import TrainConfig
 from powertrain.typed import ConfigError, build, check, check_study_limits, coerce
 
 

@@ -14,39 +14,30 @@ from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import torch
 
 from powertrain.data.registry import load_dataset
 from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.hardware import describe_hardware
+from powertrain.meters.base import measurement_label
 from powertrain.meters.detect import Detection, detect_meters
 from powertrain.models.checkpoints import save_state_dict
 from powertrain.monitor import Monitor
 from powertrain.power_limit import GpuPowerControl, study_limits_w
-from powertrain.records import (
-    CENSORED,
-    FAILED,
-    REACHED,
-    EvalPoint,
-    RunOutcome,
-    Stage,
-    measurement_label,
-)
+from powertrain.records import CENSORED, FAILED, REACHED, EvalPoint, RunOutcome, Stage
 from powertrain.store.base import DEFAULT_ARTIFACTS, ResultStore
 from powertrain.study.artifacts import model_path
 from powertrain.study.config import Setup, StudyConfig
 from powertrain.study.paradigms import Prepared, TaskData, prepare
 from powertrain.study.plan import RunSpec, pretrained_path
+from powertrain.study.result import Reporter
 from powertrain.study.resume import run_checkpoint
 from powertrain.train.config import Paradigm
 from powertrain.train.loop import Limits, train_to_target
 from powertrain.train.setup import check_precision, resolve_device, seed_everything, set_threads
 from powertrain.train.stopping import Handler
-
-if TYPE_CHECKING:
-    from powertrain.study.runner import Reporter
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +180,6 @@ class StoreSink:
     """Writes a run to a results store (``begin`` claims it there) and tells the reporter."""
 
     def __init__(self, store: ResultStore, reporter: Reporter | None = None) -> None:
-        from powertrain.study.runner import Reporter
-
         self.store = store
         self.reporter = reporter or Reporter()
         self._runs: dict[int, tuple[RunSpec, dict]] = {}

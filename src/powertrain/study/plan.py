@@ -148,7 +148,12 @@ def shard(specs: list[RunSpec], index: int, count: int) -> list[RunSpec]:
 
 
 def parse_shard(text: str) -> tuple[int, int]:
-    """``"i/N"`` as (i, N), or PowertrainError saying what to give."""
+    """``"i/N"`` as (i, N), or PowertrainError saying what to give. ``"auto"``: this SLURM task's
+    share (``slurm.shard_from_env``)."""
+    if text.strip().lower() == "auto":
+        from powertrain.slurm import shard_from_env
+
+        return shard_from_env()
     try:
         index, count = (int(part) for part in text.split("/"))
     except ValueError:

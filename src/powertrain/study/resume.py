@@ -7,14 +7,23 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import asdict
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
 
 from powertrain.study.artifacts import checkpoint_path
 from powertrain.train.checkpoint import Checkpoint, Spent
 
 if TYPE_CHECKING:
-    from powertrain.study.execute import RunEnv
+    from powertrain.study.config import StudyConfig
     from powertrain.study.plan import RunSpec
+
+
+class RunPlace(Protocol):
+    """Where a run executes, as far as its checkpoint goes: its study, and the artifacts folder the
+    checkpoint lies in (``execute.RunEnv`` is one)."""
+
+    study: StudyConfig
+    artifacts_dir: Path
 
 
 def spec_sha256(spec: RunSpec) -> str:
@@ -23,7 +32,7 @@ def spec_sha256(spec: RunSpec) -> str:
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 
-def run_checkpoint(spec: RunSpec, env: RunEnv) -> Checkpoint | None:
+def run_checkpoint(spec: RunSpec, env: RunPlace) -> Checkpoint | None:
     """The run's checkpoint (not yet read); None for a command task (its script trains)."""
     if env.study.task.command:
         return None
@@ -31,14 +40,14 @@ def run_checkpoint(spec: RunSpec, env: RunEnv) -> Checkpoint | None:
     return Checkpoint(path, spec.run_key, spec_sha256(spec))
 
 
-def paused_spent(spec: RunSpec, env: RunEnv) -> Spent | None:
+def paused_spent(spec: RunSpec, env: RunPlace) -> Spent | None:
     """What the run had spent and recorded when it paused, when its checkpoint can be resumed; None
     when there is none, or it is not this run's (it is then removed, with a log line)."""
     checkpoint = run_checkpoint(spec, env)
     return checkpoint.spent() if checkpoint is not None else None
 
 
-def discard(spec: RunSpec, env: RunEnv) -> None:
+def discard(spec: RunSpec, env: RunPlace) -> None:
     """Remove the run's checkpoint (a search that ends without continuing the run)."""
     checkpoint = run_checkpoint(spec, env)
     if checkpoint is not None:

@@ -11,17 +11,17 @@ artifacts folder (or ``artifacts_dir``) and are written before their run is mark
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import logging
+import time
 from pathlib import Path
 
 from powertrain.errors import PowertrainError
-from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, RunRecord, Stage
+from powertrain.records import CENSORED, REACHED, RunOutcome, RunRecord, Stage
 from powertrain.store.base import ResultStore
-from powertrain.study.config import Setup, StudyConfig
-from powertrain.study.execute import DATA_SPLIT_SEED, RunEnv, StoreSink  # noqa: F401 - re-exported
+from powertrain.study.config import StudyConfig
+from powertrain.study.execute import StoreSink
 from powertrain.study.executors.base import Executor, Stops, no_stops, run_all
 from powertrain.study.executors.local import LocalExecutor
-from powertrain.study.executors.machine import MachineTotal
 from powertrain.study.plan import (
     needs_pretraining_stage,
     plan,
@@ -30,39 +30,10 @@ from powertrain.study.plan import (
     shard_of,
 )
 from powertrain.study.plan import shard as shard_specs
+from powertrain.study.result import Pretrained, Reporter, StudyResult
 from powertrain.study.versions import study_version
 
-
-class Reporter:
-    """Progress callbacks; the CLI draws them, the default ignores them."""
-
-    def study_started(self, study: StudyConfig, total: int, to_run: int) -> None: ...
-    def run_started(self, setup: Setup, seed: int) -> None: ...
-    def eval_point(self, point: EvalPoint) -> None: ...
-    def run_finished(self, setup: Setup, seed: int, outcome: RunOutcome, method: str) -> None: ...
-    def study_finished(self, result: StudyResult) -> None: ...
-
-
-@dataclass(frozen=True)
-class Pretrained:
-    path: Path
-    energy_j: float | None  # None: unknown (an external checkpoint whose cost nobody gave)
-    source: str  # "measured", "entered by the user", "unknown"
-    run_id: int | None = None
-
-
-@dataclass
-class StudyResult:
-    ran: int = 0  # the grid's runs executed now (the pretraining stage is not one)
-    skipped: int = 0
-    outcomes: list[RunOutcome] = field(default_factory=list)
-    pretrained: Pretrained | None = None
-    claimed_elsewhere: int = 0  # runs another process was training, left to it
-    study: str = ""  # the name its runs are stored under (NAME@2 for a changed definition)
-    changes: list[str] = field(default_factory=list)  # what changed, when it became a new version
-    # the machine's own total over the sweep, of the devices parallel runs shared (their parts are
-    # apportioned); None when no device was shared
-    machine_total: MachineTotal | None = None
+log = logging.getLogger(__name__)
 
 
 def run_study(
@@ -104,7 +75,10 @@ def run_study(
     result = StudyResult(skipped=total - len(grid), study=study.name, changes=changes)
     reporter.study_started(study, total, len(grid))
     if grid:
-        outcomes = run_all(executor, study, specs, StoreSink(store, reporter), stops)
+        sink = StoreSink(store, reporter)
+        outcomes = run_all(executor, study, specs, sink, stops)
+        if isinstance(executor, LocalExecutor):
+            outcomes.update(take_over_or_wait(study, store, executor, sink, grid, outcomes, stops))
         result.outcomes = [outcomes[s.run_key] for s in grid if s.run_key in outcomes]
         result.ran = len(result.outcomes)
         result.claimed_elsewhere = len(grid) - result.ran
@@ -115,6 +89,26 @@ def run_study(
     if finished is not None:
         finished(result)
     return result
+
+
+def take_over_or_wait(study, store, executor, sink, grid, outcomes, stops=no_stops) -> dict:
+    """The grid's runs another process held when this one came to them: wait for each to finish
+    there, trying again every few seconds, and take over those whose holder is gone (at once on this
+    host; once the heartbeat is older than the lease on another, as when a node of a SLURM array
+    dies). So every process of a study ends with the study complete, each run recorded once."""
+    waiting = [s for s in grid if s.run_key not in outcomes]
+    taken: dict[str, RunOutcome] = {}
+    poll_s = max(0.5, min(store.lease_s / 6, 10.0))
+    if waiting:
+        log.info("waiting for %d runs that other processes are training", len(waiting))
+    while waiting:
+        final = {r.run_key for r in store.runs(study.name) if r.status.final}
+        waiting = [s for s in waiting if s.run_key not in final and s.run_key not in taken]
+        if not waiting:
+            break
+        time.sleep(poll_s)
+        taken.update(run_all(executor, study, waiting, sink, stops))
+    return taken
 
 
 def _uses_checkpoint(study: StudyConfig, specs) -> bool:

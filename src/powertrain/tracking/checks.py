@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import operator
@@ -11,6 +12,7 @@ from typing import Any
 from powertrain.errors import PowertrainError
 
 MAIN_TASK = "main"  # the task's name when ``target`` is one number
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # SQLite's integers
 
 
 def number(value: Any, what: str) -> float:
@@ -90,9 +92,34 @@ def integer(value: Any, what: str) -> int:
     if isinstance(value, bool):
         raise PowertrainError(f"{what} must be an integer, got {value!r}")
     try:
-        return operator.index(value)
+        n = operator.index(value)
     except TypeError:
         raise PowertrainError(f"{what} must be an integer, got {value!r}") from None
+    if not INT_MIN <= n <= INT_MAX:
+        raise PowertrainError(f"{what} must fit in 64 bits (the store's integers), got {n}")
+    return n
+
+
+def one_at_a_time(method):
+    """A method that runs under its object's ``_lock``, one call at a time (``evaluate`` from several
+    threads: each point gets its own index, and the store gets every point)."""
+
+    @functools.wraps(method)
+    def locked(self, *args, **kwargs):
+        with self._lock:
+            return method(self, *args, **kwargs)
+
+    return locked
+
+
+def not_backwards(step: int, before: list) -> int:
+    """A step no earlier than the last evaluation's: a curve whose steps go back cannot be read."""
+    if before and step < before[-1].step:
+        raise PowertrainError(
+            f"step {step} is before the previous evaluation's step {before[-1].step}; steps of one "
+            "run must not go backwards (a new run needs its own seed, setup or study)"
+        )
+    return step
 
 
 def count(value: Any, what: str, default: int) -> int:

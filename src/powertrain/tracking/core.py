@@ -15,6 +15,7 @@ to stop (``train/stopping.py``, the built-in loop's); the framework callbacks in
 
 from __future__ import annotations
 
+import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
@@ -130,8 +131,10 @@ class TrackedRun:
         self._reached: EvalPoint | None = None
         self._end_reason: str | None = None
         self._test: float | None = None
+        self._lock = threading.Lock()  # evaluate() from several threads: one point at a time
         self._open_meters(tracker)
         try:
+            self._held = db_.hold(store, tracker.study, tracker.run_key)
             hardware, provenance = self._describe()
             self.run_id = db_.begin_run(
                 store,
@@ -153,6 +156,7 @@ class TrackedRun:
     def skipped_run(cls, tracker: Tracker, record) -> TrackedRun:
         run = cls.__new__(cls)
         run.tracker, run.points, run.skipped = tracker, [], True
+        run._lock = threading.Lock()
         run.outcome, run.run_id = record.outcome, record.id
         run.status, run.stop_reason = record.status, "finished before; skipped"
         return run
@@ -185,6 +189,7 @@ class TrackedRun:
         """True once the target is reached, the run diverged, or it was skipped."""
         return self.skipped or self.status is not None
 
+    @checks.one_at_a_time
     def evaluate(
         self,
         val_accuracy: float | Mapping[str, float],
@@ -196,7 +201,8 @@ class TrackedRun:
     ) -> bool:
         """Record an evaluation, with the energy used so far; True once the loop should stop (every
         target reached, or a NaN/inf ``train_loss``). ``step`` defaults to the number of evaluations,
-        ``epoch`` to the same (one evaluation per epoch)."""
+        ``epoch`` to the same (one evaluation per epoch); steps may not go backwards. Safe to call
+        from several threads."""
         if self.skipped:
             return True
         self._check_open()
@@ -205,7 +211,7 @@ class TrackedRun:
         so_far = self.monitor.read("run")  # after the user's evaluation: its cost counts
         point = EvalPoint(
             index=n - 1,
-            step=checks.count(step, "step", n),
+            step=checks.not_backwards(checks.count(step, "step", n), self.points),
             epoch=float(n if epoch is None else checks.number(epoch, "epoch")),
             samples_seen=checks.count(samples_seen, "samples_seen", 0),
             train_loss=None if train_loss is None else checks.number(train_loss, "train_loss"),
@@ -305,6 +311,7 @@ class TrackedRun:
         )
 
     def _release(self, store: bool = True) -> None:
+        db_.release(getattr(self, "_held", None))
         self.monitor.stop()
         if self._owned_detection:
             self.detection.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,33 @@ def open_db(db: str | Path | ResultStore | None) -> tuple[ResultStore, bool]:
     from powertrain.store import open_store
 
     return open_store(db), True
+
+
+_IN_PROGRESS: set[tuple] = set()  # (store, study, run key) of the runs tracked in this process now
+_IN_PROGRESS_LOCK = threading.Lock()
+
+
+def hold(store: ResultStore, study: str, key: str) -> tuple:
+    """Mark this run as being tracked in this process, or refuse: a second ``track()`` of the run in
+    progress (inside its own block, or from another thread) would begin it afresh, deleting the run
+    being recorded. Undone by ``release``, however the run ends."""
+    path = getattr(store, "path", None)
+    where = str(Path(path).resolve()) if path is not None and str(path) != ":memory:" else id(store)
+    held = (where, study, key)
+    with _IN_PROGRESS_LOCK:
+        if held in _IN_PROGRESS:
+            raise PowertrainError(
+                f"this run of study {study!r} (the same setup and seed) is being tracked already in "
+                "this process; a track() of it inside its own block would replace it. Track "
+                "another seed, setup or study, or end the first block before"
+            )
+        _IN_PROGRESS.add(held)
+    return held
+
+
+def release(held: tuple | None) -> None:
+    with _IN_PROGRESS_LOCK:
+        _IN_PROGRESS.discard(held)
 
 
 def run_key(setup: dict, train: dict, seed: int, targets: dict[str, float]) -> str:

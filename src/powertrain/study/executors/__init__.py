@@ -33,16 +33,16 @@ def visible_gpu_uuids(nvml: Any | None = None) -> list[str]:
     """The UUIDs of the GPUs this process may use (NVML, following CUDA_VISIBLE_DEVICES); empty
     where there is no NVIDIA GPU or no NVML."""
     from powertrain.meters.base import MeterError
-    from powertrain.meters.nvml import _as_str, _call, import_nvml, visible_gpus
+    from powertrain.meters.nvml import import_nvml, nvml_call, nvml_text, visible_gpus
 
     try:
         nvml = nvml or import_nvml()
-        _call(nvml, nvml.nvmlInit)
+        nvml_call(nvml, nvml.nvmlInit)
     except MeterError:
         return []
     try:
         handles = visible_gpus(nvml).handles
-        return [_as_str(_call(nvml, nvml.nvmlDeviceGetUUID, h)) for h in handles]
+        return [nvml_text(nvml_call(nvml, nvml.nvmlDeviceGetUUID, h)) for h in handles]
     finally:
         nvml.nvmlShutdown()
 

@@ -80,8 +80,11 @@ class Executor(Protocol):
         ``artifacts_dir``: where model files and checkpoints go unless the executor has its own."""
         ...
 
-    def session(self, study: StudyConfig, sink: RunSink) -> AbstractContextManager[Session]:
-        """The executor started for ``study``, writing every run through ``sink``."""
+    def session(
+        self, study: StudyConfig, sink: RunSink, runs: int | None = None
+    ) -> AbstractContextManager[Session]:
+        """The executor started for ``study``, writing every run through ``sink``; ``runs``: how
+        many it will be given (None: a search decides as it goes), so no more is started."""
         ...
 
 
@@ -109,7 +112,7 @@ def run_all(
     if not specs:
         return {}
     outcomes: dict[str, RunOutcome] = {}
-    with executor.session(study, sink) as session:
+    with executor.session(study, sink, len(specs)) as session:
         for stage in (
             [s for s in specs if s.stage is Stage.PRETRAIN],
             [s for s in specs if s.stage is not Stage.PRETRAIN],

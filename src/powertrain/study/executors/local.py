@@ -46,7 +46,9 @@ class LocalExecutor:
             )
 
     @contextlib.contextmanager
-    def session(self, study: StudyConfig, sink: RunSink) -> Iterator[LocalSession]:
+    def session(
+        self, study: StudyConfig, sink: RunSink, runs: int | None = None
+    ) -> Iterator[LocalSession]:
         self.prepare(study, Path(self.artifacts_dir or DEFAULT_ARTIFACTS))  # unless prepared
         env = self.env
         if not study.task.command:  # every data set loaded, every label checked, the model probed

@@ -22,6 +22,7 @@ class MachineTotal:
     energy_j: dict[str, float]
     duration_s: float
     provenance: dict[str, dict[str, Any]] = field(default_factory=dict)
+    faults: tuple[str, ...] = ()  # the counters' faults over the sweep (resets, bad readings)
 
     @property
     def total_energy_j(self) -> float:
@@ -32,6 +33,7 @@ class MachineTotal:
             "energy_j": dict(self.energy_j),
             "duration_s": self.duration_s,
             "provenance": self.provenance,
+            "faults": list(self.faults),
         }
 
 
@@ -48,6 +50,7 @@ class SweepMeter:
 
     def start(self) -> SweepMeter:
         self._start_j = {c: m.energy_j() for c, m in self.meters.items()}
+        self._faults_at = {c: m.fault_count for c, m in self.meters.items()}
         self._start_s = time.monotonic()
         self._thread = threading.Thread(target=self._loop, name="powertrain-sweep", daemon=True)
         self._thread.start()
@@ -66,6 +69,11 @@ class SweepMeter:
             {c.value: m.energy_j() - self._start_j[c] for c, m in self.meters.items()},
             time.monotonic() - self._start_s,
             {c.value: m.provenance.to_dict() for c, m in self.meters.items()},
+            tuple(
+                f"{c.value}: {fault}"
+                for c, m in self.meters.items()
+                for fault in m.faults_between(self._faults_at[c], m.fault_count)
+            ),
         )
 
 
@@ -84,4 +92,9 @@ def describe_sweep(result) -> str:
         f" {total.total_energy_j:,.0f} J in {total.duration_s:,.0f} s; the runs' apportioned"
         f" parts (ESTIMATE) sum to {parts:,.0f} J{share}; the rest is the idle floor, the"
         " coordinator and other programs"
+        + (
+            f"; {len(total.faults)} counter fault(s) noted: {total.faults[0]}"
+            if total.faults
+            else ""
+        )
     )

@@ -145,13 +145,17 @@ class RayExecutor:
     def connect(self):
         ray = import_ray()
         if not ray.is_initialized():
-            ray.init(
-                address=self.address,
-                include_dashboard=False,
-                log_to_driver=False,
-                configure_logging=False,
-                **self.init_options,
-            )
+            check_reachable(self.address)  # Ray itself retries a dead address for minutes
+            try:
+                ray.init(
+                    address=self.address,
+                    include_dashboard=False,
+                    log_to_driver=False,
+                    configure_logging=False,
+                    **self.init_options,
+                )
+            except (ConnectionError, TimeoutError) as exc:
+                raise PowertrainError(f"--address {self.address}: {exc}") from None
         return ray
 
     def task(self):
@@ -165,7 +169,9 @@ class RayExecutor:
         return self._task
 
     @contextlib.contextmanager
-    def session(self, study: StudyConfig, sink: RunSink) -> Iterator[RaySession]:
+    def session(
+        self, study: StudyConfig, sink: RunSink, runs: int | None = None
+    ) -> Iterator[RaySession]:
         """Runs as Ray tasks, as many at once as the cluster has room for (its CPUs and GPUs over
         each run's), their stops asked of this process."""
         from powertrain.study.executors.ray_session import RaySession
@@ -177,3 +183,28 @@ class RayExecutor:
         if self.gpus_per_run:
             room.append(resources.get("GPU", 0) / self.gpus_per_run)
         yield RaySession(self, ray, study, sink, max(1, int(min(room))) if room else 1)
+
+
+#: How long to wait for a Ray cluster's address to answer before giving up.
+CONNECT_TIMEOUT_S = 5.0
+
+
+def check_reachable(address: str | None, timeout_s: float = CONNECT_TIMEOUT_S) -> None:
+    """For a HOST:PORT (or ray://HOST:PORT) address, one bounded TCP connect to it, so that a dead or
+    mistyped address is one clear error within ``timeout_s``; ``auto`` and no address are Ray's."""
+    import socket
+
+    if not address or address == "auto" or address.startswith("local"):
+        return
+    where = address.split("://", 1)[-1]
+    host, _, port = where.rpartition(":")
+    if not host or not port.isdigit():
+        raise PowertrainError(f"--address {address!r}: expected HOST:PORT (or ray://HOST:PORT)")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        reason = "no answer" if isinstance(exc, TimeoutError) else exc.strerror or str(exc)
+        raise PowertrainError(
+            f"--address {address}: no Ray cluster answers there ({reason} within {timeout_s:g} s); "
+            "start one (ray start --head) or give its address"
+        ) from None

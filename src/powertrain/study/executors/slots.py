@@ -52,3 +52,17 @@ def shares_gpus(slots: list[WorkerSlot]) -> bool:
     """Whether any GPU is given to more than one worker."""
     owned = [uuid for slot in slots for uuid in slot.gpu_uuids]
     return len(owned) != len(set(owned))
+
+
+def capped_workers(asked: int, runs: int | None, devices: int, what: str) -> tuple[int, str | None]:
+    """The workers worth starting: no more than the runs to do (``runs``; None when a search decides
+    them as it goes) nor the devices they run on (``devices``: GPUs, or CPU threads); and a note
+    saying so when fewer than ``asked``. Each worker is a process with its own torch: starting more
+    only costs memory and start-up, and shares the same devices thinner."""
+    bounds = [(devices, f"{devices} {what} here")]
+    if runs is not None:
+        bounds.append((max(runs, 1), f"{runs} run(s) to do"))
+    count, why = min(bounds)
+    if asked <= count:
+        return asked, None
+    return count, f"{asked} workers asked, {count} started: no more than the {why}"

@@ -30,6 +30,7 @@ that record, without a claim of its own, so the record keeps one claim, this pro
 from __future__ import annotations
 
 import contextlib
+import logging
 import multiprocessing
 import os
 import pickle
@@ -61,13 +62,14 @@ from powertrain.study.executors.messages import (
     Task,
     Timeline,
 )
-from powertrain.study.executors.slots import WorkerSlot, plan_slots
+from powertrain.study.executors.slots import WorkerSlot, capped_workers, plan_slots
 from powertrain.study.executors.worker_side import POLL_S, worker_main
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
     from powertrain.study.execute import RunSink
 
+log = logging.getLogger(__name__)
 START_TIMEOUT_S = 300.0  # a worker that has not opened its environment by then is stuck
 
 
@@ -99,22 +101,43 @@ class WorkersExecutor:
     ) -> None:
         """``machine_meters``: this process's own meters (component -> Meter); those of the devices
         the workers share are read over the sweep, unsplit, as the machine's total."""
-        self.slots = plan_slots(
-            workers, gpu_uuids or [], cpu_count or os.cpu_count() or 1, share_gpus
+        cpus = cpu_count or os.cpu_count() or 1
+        self._plan = lambda n: plan_slots(n, gpu_uuids or [], cpus, share_gpus)
+        devices, what = (
+            (len(gpu_uuids), "GPU(s)") if gpu_uuids and not share_gpus else (cpus, "CPU threads")
         )
+        self.slots = self._cap(workers, None, devices, what)
         self.artifacts_dir = artifacts_dir
         self._mp = multiprocessing.get_context("spawn")  # no fork of a process that holds torch
         self.replaced = 0  # workers started again after one died
         self.machine_meters = machine_meters or {}
         self.machine_total: MachineTotal | None = None  # the shared devices' whole, after a session
 
+    def _cap(self, asked: int, runs: int | None, devices: int, what: str) -> list[WorkerSlot]:
+        if asked > devices and what == "GPU(s)":
+            return self._plan(asked)  # refused there, with what to do instead
+        count, note = capped_workers(asked, runs, devices, what)
+        if note:
+            log.info(note)
+        return self._plan(count)
+
+    def fit(self, runs: int) -> None:
+        """A worker per run at most, for a session that will be given ``runs`` runs."""
+        if runs < len(self.slots):
+            self.slots = self._cap(len(self.slots), runs, len(self.slots), "workers")
+
     def prepare(self, study: StudyConfig, artifacts_dir: Path) -> None:
         """Model files and checkpoints go where the coordinator keeps them (unless given)."""
         self.artifacts_dir = self.artifacts_dir or artifacts_dir
 
     @contextlib.contextmanager
-    def session(self, study: StudyConfig, sink: RunSink) -> Iterator[WorkerSession]:
-        """The workers started for ``study``, writing through ``sink``; stopped on leaving."""
+    def session(
+        self, study: StudyConfig, sink: RunSink, runs: int | None = None
+    ) -> Iterator[WorkerSession]:
+        """The workers started for ``study`` (no more than ``runs``), writing through ``sink``;
+        stopped on leaving."""
+        if runs is not None:
+            self.fit(runs)
         sweep = self._sweep_meter(study)
         workers = [self.start(slot, study) for slot in self.slots]
         try:

@@ -1,4 +1,4 @@
-"""Replay a search strategy on a finished study: its stored evaluation points (each with the
+"""Simulate a search strategy on a finished study: its stored evaluation points (each with the
 cumulative energy spent so far) stand in for training, in many random orders, training nothing."""
 
 from __future__ import annotations
@@ -10,13 +10,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from powertrain.errors import PowertrainError
-from powertrain.records import REACHED, EvalPoint, RunRecord, Verdict, method_label
+from powertrain.meters.base import measurement_label
+from powertrain.records import REACHED, EvalPoint, RunRecord, Verdict
 from powertrain.search.driver import run_search
 from powertrain.search.space import Space, Start, Trial
-from powertrain.search.strategies import joules, make_strategy
+from powertrain.search.strategies import make_strategy
+from powertrain.search.strategy import joules
 from powertrain.train.stopping import as_stop
 
-if TYPE_CHECKING:  # annotations only: replay reads a store, never depends on one
+if TYPE_CHECKING:  # annotations only: simulation reads a store, never depends on one
     from powertrain.store.base import ResultStore
 
 WITHIN = 1.10  # "within 10 % of the best"
@@ -24,7 +26,7 @@ WITHIN = 1.10  # "within 10 % of the best"
 
 @dataclass(frozen=True)
 class Curve:
-    """A stored run as replay feeds it: its points, where it reached the target, what it cost."""
+    """A stored run as simulation feeds it: its points, where it reached the target, what it cost."""
 
     points: list[EvalPoint]
     reached_index: int | None
@@ -89,11 +91,13 @@ def load_curves(store: ResultStore, study: str, machine: str | None = None) -> S
     curves = {(setup_key(r.setup), r.seed): curve_of(r, store.eval_points(r.id)) for r in runs}
     config = next((s["config"] for s in store.studies() if s["name"] == study), {})
     target = (config.get("task") or {}).get("target_accuracy")
-    return StudyCurves(study, machine, method_label(runs[0].provenance), labels, curves, target)
+    return StudyCurves(
+        study, machine, measurement_label(runs[0].provenance), labels, curves, target
+    )
 
 
 def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
-    """A finished run and its points as replay feeds them."""
+    """A finished run and its points as simulation feeds them."""
     o = run.outcome
     reached = None
     if o.status == REACHED and o.energy_to_target_j is not None:
@@ -131,7 +135,7 @@ def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
     trial.energy_j = curve.end_energy_j
 
 
-class ReplayPool:
+class CurvePool:
     """The search's pool on stored curves: one run at a time, each settled as it starts."""
 
     def __init__(self, curves: dict[tuple[str, int], Curve]) -> None:
@@ -147,7 +151,7 @@ class ReplayPool:
         feed(self.curves[(start.setup, start.seed)], start, trial, stop)
 
     def wait(self) -> None:
-        raise RuntimeError("a replayed run ends as it starts: there is nothing to wait for")
+        raise RuntimeError("a simulated run ends as it starts: there is nothing to wait for")
 
 
 @dataclass
@@ -202,7 +206,7 @@ def simulate(
     machine: str | None = None,
     **settings,
 ) -> Simulation:
-    """Replay ``strategy`` in ``repeats`` random orders of setups and seeds; deterministic for a seed."""
+    """Simulate ``strategy`` in ``repeats`` random orders of setups and seeds; deterministic for a seed."""
     if not 1 <= repeats <= 100_000:
         raise PowertrainError(f"repeats must be between 1 and 100000, got {repeats}")
     data = (
@@ -210,7 +214,7 @@ def simulate(
         if isinstance(store_or_curves, StudyCurves)
         else load_curves(store_or_curves, study, machine)
     )
-    make_strategy(strategy, **settings)  # settings checked once, before any replay
+    make_strategy(strategy, **settings)  # settings checked once, before any simulation
     means = data.setup_means_j()
     best = min(means, key=means.get) if means else None
     sim = Simulation(
@@ -228,7 +232,7 @@ def simulate(
     )
     setups = sorted(data.labels)
     seeds = {s: sorted(seed_ for key, seed_ in data.curves if key == s) for s in setups}
-    pool = ReplayPool(data.curves)
+    pool = CurvePool(data.curves)
     for r in range(repeats):
         rng = np.random.default_rng([seed, r])
         order = tuple(setups[i] for i in rng.permutation(len(setups)))

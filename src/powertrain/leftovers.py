@@ -1,0 +1,73 @@
+"""The processes a measured command leaves behind, found so that they can be stopped with it.
+
+A command runs in a session and process group of its own (``start_new_session``), and is stopped by
+signalling that group. Two kinds of process escape a group signal: one that a shell with job control
+put in another group of the same session (``set -m``), and a daemon that called ``setsid`` and so left
+the session. The first is found at the end by its session id; the second only while it is still a
+descendant of the command, so ``Leftovers.watch`` notes the command's descendants as it runs (every
+``WATCH_EVERY_S``). A daemon that double-forks (its parent exits at once) and calls ``setsid`` inside
+one such interval is reparented to init before it is seen, and is not found: run services that do that
+under a cgroup of their own (``systemd-run --scope``, a container) to stop them with the command.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+import psutil
+
+#: How often the command's descendants are listed (each listing reads every process's /proc entry).
+WATCH_EVERY_S = 0.2
+
+
+class Leftovers:
+    """The descendants and session members of the command ``pid``, by pid and start time (so that a
+    reused pid is never signalled)."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.seen: dict[int, float] = {}
+        self._next_s = 0.0
+
+    def watch(self) -> None:
+        """Note the command's descendants now (at most once per ``WATCH_EVERY_S``)."""
+        now_s = time.monotonic()
+        if now_s < self._next_s:
+            return
+        self._next_s = now_s + WATCH_EVERY_S
+        try:
+            for child in psutil.Process(self.pid).children(recursive=True):
+                self.seen.setdefault(child.pid, child.create_time())
+        except psutil.Error:
+            pass  # the command has ended
+
+    def _session(self) -> dict[int, float]:
+        found = {}
+        for process in psutil.process_iter():
+            try:
+                if os.getsid(process.pid) == self.pid:
+                    found[process.pid] = process.create_time()
+            except (OSError, psutil.Error):
+                continue
+        return found
+
+    def stop(self) -> int:
+        """SIGKILL every process noted or in the command's session that is still alive outside the
+        command's own process group (which is signalled as one); how many."""
+        stopped = 0
+        for pid, created in {**self.seen, **self._session()}.items():
+            if pid == os.getpid():
+                continue
+            try:
+                process = psutil.Process(pid)
+                if (
+                    process.create_time() == created
+                    and os.getpgid(pid) != self.pid  # the group's own are signalled as a group
+                    and process.status() != psutil.STATUS_ZOMBIE
+                ):
+                    process.kill()
+                    stopped += 1
+            except (OSError, psutil.Error):
+                continue
+        return stopped

@@ -1,0 +1,86 @@
+"""Where a results store is, from the one string users give (``--db``, ``POWERTRAIN_DB``, ``track(db=)``):
+a path is a SQLite file; ``postgresql://`` (or ``postgres://``) is a PostgreSQL database; any other
+``scheme://`` is refused by name, so that a URL powertrain does not serve never becomes a file of that
+name. A URL is shown with its password masked, wherever it is printed, logged or stored."""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlencode
+
+from powertrain.errors import PowertrainError
+
+DEFAULT_DB = Path("runs") / "powertrain.db"
+ENV_VAR = "POWERTRAIN_DB"
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*)://")
+_SECRET_PARAMS = ("password", "sslpassword")
+
+
+@dataclass(frozen=True)
+class StoreLocation:
+    """A parsed ``--db``: ``path`` for SQLite, else ``url`` for PostgreSQL."""
+
+    path: Path | None = None
+    url: str | None = None
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.url is not None
+
+    def __str__(self) -> str:
+        """What is printed: the path, or the URL with its password masked."""
+        return str(self.path) if self.url is None else mask_url(self.url)
+
+
+def default_db() -> str:
+    """``POWERTRAIN_DB`` when set (a path or a URL), else ``runs/powertrain.db``."""
+    return os.environ.get(ENV_VAR) or str(DEFAULT_DB)
+
+
+def locate(db: str | os.PathLike | None) -> StoreLocation:
+    """The store ``db`` names (None: the default). Refuses a URL of a scheme there is no store for."""
+    text = os.fspath(db) if db is not None else default_db()
+    match = _SCHEME.match(str(text))
+    if match is None:
+        return StoreLocation(path=Path(text))
+    scheme = match.group(1).lower()
+    if scheme not in POSTGRES_SCHEMES:
+        raise PowertrainError(
+            f"--db {mask_url(str(text))}: powertrain has no results store for {scheme}:// URLs; "
+            "give a file path (SQLite, e.g. runs/powertrain.db) or "
+            "postgresql://user@host:port/dbname"
+        )
+    return StoreLocation(url=str(text))
+
+
+def mask_url(url: str) -> str:
+    """``url`` with any password (in the authority or a ``password=`` parameter) shown as ``***``."""
+    base, sep, query = url.partition("?")
+    scheme, colon_slashes, rest = base.partition("://")
+    authority, slash, path = rest.partition("/")
+    if "@" in authority:
+        userinfo, _, hosts = authority.rpartition("@")
+        if ":" in userinfo:
+            userinfo = userinfo.split(":", 1)[0] + ":***"
+        authority = f"{userinfo}@{hosts}"
+    if query:
+        pairs = parse_qsl(query, keep_blank_values=True)
+        masked = [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs]
+        query = urlencode(masked, safe="*/:")
+    return f"{scheme}{colon_slashes}{authority}{slash}{path}{sep}{query}"
+
+
+def same_store(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether two ``--db`` strings name one store: one file, or one database and schema."""
+    from powertrain.inputs import same_file
+
+    first, second = locate(a), locate(b)
+    if first.is_postgres != second.is_postgres:
+        return False
+    if not first.is_postgres:
+        return same_file(first.path, second.path)
+    return mask_url(first.url) == mask_url(second.url)

@@ -1,0 +1,211 @@
+"""Rows of the files users hand us (an import, an intensity series) and the settings they type: one
+row model and one type check each, so that a short row, a byte-order mark, a duplicate, a name that
+collides or a value out of range is one message naming where, and never a wrong figure."""
+
+from __future__ import annotations
+
+import csv
+import math
+
+import pytest
+
+from powertrain.carbon.intensity import csv_intensity
+from powertrain.errors import ConfigError, PowertrainError
+from powertrain.inputs import read_csv_table
+from powertrain.search import importer
+from powertrain.search.strategies import make_strategy
+
+HEADER = "optimizer,seed,epoch,energy_j,val_accuracy\n"
+
+
+def write(tmp_path, text: str | bytes, name: str = "f.csv"):
+    path = tmp_path / name
+    path.write_bytes(text if isinstance(text, bytes) else text.encode())
+    return path
+
+
+# -- the row model --------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("a,b,c\n1,2\n", "line 2: 2 cells, but the header has 3"),
+        ("a,b,c\n1,2,3\n4,5,6,7\n", "line 3: 4 cells, but the header has 3"),
+        ("a,b,c\n1,2,3\n\n1\n", "line 4: 1 cells"),
+        ("a,,c\n1,2,3\n", "column 2 has no name"),
+        ("a,b,a\n1,2,3\n", "column 'a' appears more than once"),
+        ("", "no header"),
+    ],
+    ids=["short", "long", "after-a-blank", "unnamed", "repeated", "empty"],
+)
+def test_a_table_that_does_not_hold_together_is_refused_naming_the_line(tmp_path, text, message):
+    with pytest.raises(PowertrainError, match=message):
+        read_csv_table(write(tmp_path, text), "table")
+
+
+def test_a_byte_order_mark_before_the_header_is_accepted(tmp_path):
+    header, rows = read_csv_table(write(tmp_path, b"\xef\xbb\xbfseed,x\n1,2\n"), "t", ("seed",))
+    assert header == ["seed", "x"] and rows == [(2, {"seed": "1", "x": "2"})]
+
+
+# -- an import --------------------------------------------------------------------------------------------
+def rows(*lines: str) -> str:
+    return HEADER + "".join(line + "\n" for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (rows("sgd,0,1,10,0.5", "sgd,0,2,20"), "line 3: 4 cells"),
+        (rows("sgd,0,1,10,0.5", ",0,2,20,0.6,extra"), "line 3: 6 cells"),
+        (rows("sgd,0,1,1e308,0.5"), r"column energy_j: '1e308' is not a float in \[0, 1e\+15\]"),
+        (rows("sgd,0,1,2e15,0.5"), "column energy_j"),
+        (rows("sgd,0,1e10,5,0.5"), "column epoch"),
+    ],
+    ids=["missing cell", "extra cell", "near the float limit", "beyond any run", "epoch"],
+)
+def test_an_import_row_that_is_short_long_or_huge_is_one_message(tmp_path, text, message):
+    with pytest.raises(PowertrainError, match=message):
+        importer.read_csv(write(tmp_path, text))
+
+
+def test_an_import_with_a_byte_order_mark_reads_as_without(tmp_path):
+    text = rows("sgd,0,1,10,0.5", "sgd,0,2,20,0.7")
+    with_bom = importer.read_csv(write(tmp_path, b"\xef\xbb\xbf" + text.encode(), "bom.csv"))
+    assert with_bom == importer.read_csv(write(tmp_path, text, "plain.csv"))
+
+
+@pytest.mark.parametrize(
+    "second",
+    ["sgd,0,2,25,0.7", "sgd,0,2,20,0.8", "sgd,0,2.0,40,0.9"],
+    ids=["energy", "accuracy", "same epoch written 2.0"],
+)
+def test_one_run_at_one_epoch_twice_with_different_values_is_refused(tmp_path, second):
+    text = rows("sgd,0,1,10,0.5", "sgd,0,2,20,0.7", "sgd,0,3,30,0.9", second)
+    with pytest.raises(PowertrainError, match="rows 3 and 5: the same run .* at the same epoch 2"):
+        importer.read_csv(write(tmp_path, text))
+
+
+def test_the_same_evaluation_written_twice_is_one_point(tmp_path):
+    text = rows("sgd,0,1,10,0.5", "sgd,0,2,20,0.7", "sgd,0,2,20,0.7", "sgd,1,2,20,0.8")
+    runs = importer.read_csv(write(tmp_path, text))
+    assert [len(r.points) for r in runs] == [2, 1]  # seed 1 at epoch 2 is another run's point
+    assert [p.index for p in runs[0].points] == [0, 1]
+
+
+@pytest.mark.parametrize("name", ["status", "study", "stage", "stop_reason", "run_id", "faults"])
+def test_a_setup_column_named_like_a_runs_own_field_is_refused(tmp_path, name):
+    text = f"{name},seed,epoch,energy_j,val_accuracy\nx,0,1,10,0.5\n"
+    with pytest.raises(PowertrainError, match=f"column '{name}' would be a setup axis"):
+        importer.read_csv(write(tmp_path, text))
+
+
+# -- what the report writes from whatever names came in --------------------------------------------------
+@pytest.mark.parametrize("name", ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx"])
+def test_names_that_spreadsheets_would_run_are_written_as_text(tmp_path, name):
+    from powertrain.render.export import cell
+
+    assert cell(name) == "'" + name
+    assert cell("lr=0.1") == "lr=0.1" and cell(-2.5) == -2.5 and cell(None) is None
+
+
+def test_imported_names_reach_the_csv_files_neither_as_formulas_nor_over_a_runs_column(tmp_path):
+    from powertrain.render.build import build_report
+
+    db = tmp_path / "r.db"
+    text = '=HYPERLINK("x"),seed,epoch,energy_j,val_accuracy,machine\n'
+    for seed in (0, 1):
+        text += f"@a,{seed},1,10,0.5,-m\n@a,{seed},2,20,0.95,-m\n"
+    importer.import_csv(write(tmp_path, text), "=study", 0.9, db)
+    from powertrain.store.sqlite import SqliteStore
+
+    with SqliteStore(db) as store:
+        files = build_report(store, tmp_path / "report", "=study")
+    folder = files.html.parent
+    for name in ("summary.csv", "runs.csv", "points.csv"):
+        with (folder / name).open(newline="", encoding="utf-8") as f:
+            table = list(csv.reader(f))
+        cells = [c for row in table for c in row]
+        assert not any(c.startswith(("=", "+", "-", "@")) for c in cells), (name, cells)
+        assert '\'=HYPERLINK("x")' in table[0] or name == "summary.csv"
+
+
+def test_a_setup_key_never_overwrites_a_runs_own_column(tmp_path):
+    from powertrain.render.export import FIXED, _column
+
+    assert all(_column(k) == f"setup.{k}" for k in FIXED)
+    assert _column("energy_j_cpu") == "setup.energy_j_cpu" and _column("lr") == "lr"
+
+
+# -- intensity series -------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("timestamp,g_per_kwh\n2026-01-01T00:00:00Z\n", "line 2: 1 cells"),
+        ("timestamp,g_per_kwh\n2026-01-01T00:00:00Z,1,2\n", "line 2: 3 cells"),
+        ("g_per_kwh\n300\n", "expected a header with columns timestamp,g_per_kwh"),
+        (
+            "timestamp,g_per_kwh\n2026-01-01T00:00:00Z,300\n2026-01-01T01:00:00+01:00,200\n",
+            "lines 2 and 3: the same instant twice",
+        ),
+    ],
+    ids=["short", "long", "no timestamp", "one instant in two spellings"],
+)
+def test_an_intensity_series_that_does_not_hold_together_is_one_message(tmp_path, text, message):
+    with pytest.raises(PowertrainError, match=message):
+        csv_intensity(write(tmp_path, text))
+
+
+def test_an_intensity_series_with_a_byte_order_mark_reads(tmp_path):
+    series = csv_intensity(write(tmp_path, b"\xef\xbb\xbftimestamp,g_per_kwh\n2026-01-01,300\n"))
+    assert series.series_g_per_kwh == [300.0]
+
+
+# -- a strategy's settings --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("strategy", "settings", "message"),
+    [
+        ("halving", {"eta": "abc"}, "halving setting eta: expected a number, got 'abc'"),
+        ("halving", {"growth": "fast"}, "halving setting growth: .*fits none|expected a number"),
+        ("thompson", {"confidence": "high"}, "thompson setting confidence: expected a number"),
+        ("thompson", {"draws": 2.5}, "thompson setting draws: expected a whole number"),
+        ("bound", {"beta": math.inf}, "bound setting beta: expected a finite number"),
+        ("zeus", {"beta": True}, "zeus setting beta: expected a number"),
+        ("optuna", {"trials": "many"}, "optuna setting trials: expected a whole number"),
+        ("halving", {"rank": 3.0}, "halving setting rank: expected text"),
+    ],
+)
+def test_a_setting_of_the_wrong_type_is_one_message_naming_it(strategy, settings, message):
+    with pytest.raises(ConfigError, match=message):
+        make_strategy(strategy, **settings)
+
+
+def test_whole_floats_from_the_command_line_are_counts():
+    assert make_strategy("halving", finalists=3.0, eta=4.0).finalists == 3
+
+
+@pytest.mark.parametrize(
+    "search",
+    [
+        {"strategy": "halving", "eta": "abc"},
+        {"strategy": "thompson", "settings": {"draws": "many"}},
+        {"strategy": "optuna", "beta": "high"},
+    ],
+    ids=["halving", "thompson", "optuna"],
+)
+def test_a_studys_search_setting_of_the_wrong_type_stops_it_before_any_run(search):
+    from powertrain.search.run import run_with_search
+    from powertrain.store.memory import MemoryStore
+    from powertrain.study.config import parse_study
+
+    study = parse_study(
+        {
+            "name": "s",
+            "task": {"dataset": "digits", "model": "mlp", "target_accuracy": 0.5},
+            "grid": {"learning_rate": [0.1, 0.2]},
+            "search": search,
+        }
+    )
+    store = MemoryStore()
+    with pytest.raises(ConfigError, match=f"{search['strategy']} setting"):
+        run_with_search(study, store)
+    assert store.runs() == []

@@ -1,0 +1,122 @@
+"""track() used in ways it was not meant for: a second track() of the run in progress, evaluations
+from several threads, steps that go back, integers the store cannot hold. Each is one clear
+PowertrainError, and nothing recorded is lost."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from powertrain import PowertrainError
+from powertrain.records import REACHED
+from powertrain.store.memory import MemoryStore
+from powertrain.store.sqlite import SqliteStore
+from tests.unit import test_track
+
+store, meters, tracked = test_track.store, test_track.meters, test_track.tracked  # fixtures
+
+
+def test_tracking_the_run_in_progress_again_is_refused_and_the_outer_run_goes_on(
+    store, meters, clock
+):
+    with tracked(store, meters) as outer:
+        clock.advance(1.0)
+        outer.evaluate(val_accuracy=0.5, step=1)
+        with (
+            pytest.raises(PowertrainError, match="being tracked already in this process"),
+            tracked(store, meters),
+        ):
+            pass
+        clock.advance(1.0)
+        outer.evaluate(val_accuracy=0.95, step=2)
+    [record] = store.runs("mine")
+    assert record.status == REACHED and len(store.eval_points(record.id)) == 2
+    with tracked(store, meters, seed=1) as again:  # released: the same process may track more
+        again.evaluate(val_accuracy=0.95, step=1)
+
+
+def test_the_same_run_through_two_store_objects_on_one_file_is_refused(tmp_path, meters, clock):
+    db = tmp_path / "r.db"
+    with tracked(db, meters) as outer:
+        with pytest.raises(PowertrainError, match="being tracked already"):
+            tracked(db, meters).start()
+        outer.evaluate(val_accuracy=0.95, step=1)
+    with SqliteStore(db) as store:
+        [record] = store.runs("mine")
+        assert record.status == REACHED and len(store.eval_points(record.id)) == 1
+
+
+def test_a_different_run_inside_a_block_is_fine(store, meters, clock):
+    with tracked(store, meters) as outer:
+        with tracked(store, meters, setup={"lr": 0.2}) as inner:
+            inner.evaluate(val_accuracy=0.95, step=1)
+        outer.evaluate(val_accuracy=0.95, step=1)
+    assert [r.status for r in store.runs("mine")] == [REACHED, REACHED]
+
+
+@pytest.mark.parametrize("db", ["memory", "sqlite"])
+def test_evaluations_from_several_threads_are_all_stored(tmp_path, meters, clock, db):
+    target = MemoryStore() if db == "memory" else tmp_path / "r.db"
+    threads, per_thread = 6, 25
+    with tracked(target, meters, target=0.999) as run:
+        barrier = threading.Barrier(threads)
+
+        def evaluate() -> None:
+            barrier.wait()
+            for _ in range(per_thread):
+                run.evaluate(val_accuracy=0.5)
+
+        workers = [threading.Thread(target=evaluate) for _ in range(threads)]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join()
+    store = target if db == "memory" else SqliteStore(target)
+    [record] = store.runs("mine")
+    points = store.eval_points(record.id)
+    assert len(points) == len(run.points) == threads * per_thread
+    assert [p.index for p in points] == list(range(threads * per_thread))
+
+
+@pytest.mark.parametrize(("first", "then"), [(10, 9), (1000, 0), (5, 4)])
+def test_steps_that_go_back_are_refused_and_the_points_before_kept(store, meters, first, then):
+    with tracked(store, meters) as run:
+        run.evaluate(val_accuracy=0.4, step=first)
+        with pytest.raises(PowertrainError, match=f"step {then} is before .* step {first}"):
+            run.evaluate(val_accuracy=0.5, step=then)
+        run.evaluate(val_accuracy=0.6, step=first)  # the same step again is allowed
+    [record] = store.runs("mine")
+    assert [p.step for p in store.eval_points(record.id)] == [first, first]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "what"),
+    [({"seed": 2**70}, "seed"), ({"seed": -(2**63) - 1}, "seed"), ({"seed": 2**63}, "seed")],
+)
+def test_integers_beyond_the_stores_are_refused_before_anything_runs(store, meters, kwargs, what):
+    with pytest.raises(PowertrainError, match=f"{what} must fit in 64 bits"):
+        tracked(store, meters, **kwargs)
+    assert store.runs() == []
+
+
+@pytest.mark.parametrize("field", ["step", "samples_seen"])
+def test_an_evaluation_with_a_count_beyond_64_bits_is_refused(store, meters, field):
+    with tracked(store, meters) as run:
+        with pytest.raises(PowertrainError, match=f"{field} must fit in 64 bits"):
+            run.evaluate(val_accuracy=0.5, **{field: 2**64})
+        run.evaluate(val_accuracy=0.5)
+    assert len(store.eval_points(store.runs("mine")[0].id)) == 1
+
+
+def test_a_read_only_folder_for_track_is_called_read_only_not_foreign(tmp_path, meters):
+    from tests.unit.test_store_open import read_only
+
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    with (
+        read_only(folder),
+        pytest.raises(PowertrainError, match="its folder is read-only") as info,
+    ):
+        tracked(folder / "r.db", meters).start()
+    assert "not a powertrain results store" not in str(info.value)
