@@ -72,6 +72,7 @@ lint: $(STAMP)
 bench: $(STAMP) data
 	$(PY) benchmarks/monitor_overhead.py
 	$(PY) benchmarks/harness_overhead.py
+	$(PY) benchmarks/trackers.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache site

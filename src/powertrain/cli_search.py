@@ -74,6 +74,13 @@ def simulate(study_name, strategy, repeats, seed, settings, machine, db_path, as
         f"{s['share_p90']:.1%}); pick within 10 % of the best in {s['within_10pct']:.0%} of orders; "
         f"within 10 % for at most a tenth of the grid in {s['within_10pct_at_most_tenth']:.0%}"
     )
+    click.echo(sim.sample_note())
+    if sim.cost_axes:
+        click.echo(
+            f"cost axes priced over a short window, not searched: {', '.join(sim.cost_axes)}"
+        )
+    for line in sim.warnings:
+        click.echo(f"warning: {line}", err=True)
 
 
 @click.command()
@@ -115,6 +122,12 @@ def predict(study_name, after_evals, target, machine, db_path, as_json) -> None:
             f"censored runs flagged {_pct(r['censored_flagged'])} of {r['censored_runs']}, "
             f"reached runs flagged {_pct(r['reached_flagged'])}"
         )
+        click.echo(
+            f"  calibrated on the study's other runs: MdAPE {_pct(r['mdape'])}, an 80 % interval "
+            f"for {_pct(r['interval_stated'])} of runs (else: does not know), held "
+            f"{_pct(r['interval_coverage'])}; predict_stop would stop {_pct(r['reached_stopped'])}"
+            f" of the runs that reached the target (fitted alone: {_pct(r['reached_stopped_fit'])})"
+        )
 
 
 def _pct(x) -> str:
@@ -125,14 +138,22 @@ def _pct(x) -> str:
 @click.argument("csv_file", type=click.Path())
 @click.option("--study", "study_name", required=True, help="Name of the new study.")
 @click.option("--target", type=float, required=True, help="Target validation accuracy (0-1].")
+@click.option(
+    "--cost-axis",
+    "cost_axes",
+    multiple=True,
+    help="A setup column that changes the cost of a step, not what it learns (repeatable); "
+    "searches price it instead of searching it.",
+)
 @_db
-def import_cmd(csv_file, study_name, target, db_path) -> None:
+def import_cmd(csv_file, study_name, target, db_path, cost_axes) -> None:
     """Import evaluation points recorded elsewhere (CSV: seed, epoch or step, energy_j, val_accuracy;
     optional elapsed_s, machine, method; other columns are setup axes). All of it, or nothing."""
     from powertrain.search.importer import import_csv
     from powertrain.store import locate
 
-    n = import_csv(csv_file, study_name, target, db_path)
+    warn = lambda line: click.echo(f"warning: {line}", err=True)  # noqa: E731
+    n = import_csv(csv_file, study_name, target, db_path, cost_axes, warn)
     click.echo(f"{n} runs imported as study {study_name!r} into {locate(db_path)}")
 
 

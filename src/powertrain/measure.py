@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from powertrain.errors import PowertrainError
@@ -25,12 +27,18 @@ def measure_command(
     *,
     interval_s: float = 0.1,
     trace_path: str | None = None,
+    metrics=None,
 ) -> CommandResult:
     """Run ``command`` to its end and measure it. The estimate meters count the child's CPU time,
-    because they measure this process and its children."""
+    because they measure this process and its children. ``metrics``: a ``MetricsEndpoint`` fed
+    from the monitor's samples while it runs."""
     monitor = Monitor(detection.meters, interval_s=interval_s, trace_path=trace_path, sample=True)
     try:
-        with monitor, monitor.window("command") as window:
+        with (
+            monitor,
+            monitor.window("command") as window,
+            _watched(metrics, monitor, f"measure/{command[0]}"),
+        ):
             try:
                 child = subprocess.Popen(command)
             except FileNotFoundError:
@@ -97,6 +105,7 @@ def measure_to_target(
     interval_s: float = 0.1,
     trace_path: str | None = None,
     grace_s: float = 10.0,
+    metrics=None,
 ) -> TargetResult:
     """Run ``command`` until its reported ``target.metric`` reaches the target (see
     powertrain.command). The exit code is the command's own; 0 when powertrain stopped it at the
@@ -106,7 +115,7 @@ def measure_to_target(
     monitor = Monitor(detection.meters, interval_s=interval_s, trace_path=trace_path, sample=True)
     provenance = {c: m.provenance.to_dict() for c, m in monitor.meters.items()}
     try:
-        with monitor:
+        with monitor, _watched(metrics, monitor, f"measure/{command[0]}"):
             run = run_command(command, target, monitor, let_finish=let_finish, grace_s=grace_s)
     except CommandNotFound as exc:
         raise CommandNotFoundError(str(exc), 127 if "not found" in str(exc) else 126) from None
@@ -124,3 +133,15 @@ class CommandNotFoundError(PowertrainError):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
+
+
+@contextmanager
+def _watched(metrics, monitor: Monitor, run: str) -> Iterator[None]:
+    """``metrics.watch(monitor, run)`` while the block runs: the caller passes its endpoint in (a
+    ``powertrain.metrics.MetricsEndpoint``), so measuring never imports what serves its figures."""
+    watch = None if metrics is None else metrics.watch(monitor, run)
+    try:
+        yield
+    finally:
+        if watch is not None:
+            watch.stop()

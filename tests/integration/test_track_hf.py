@@ -10,7 +10,7 @@ from torch.nn import functional as F
 from transformers import Trainer, TrainingArguments
 
 from powertrain import PowertrainError, track
-from powertrain.integrations.hf import PowertrainCallback
+from powertrain.integrations.hf import PowertrainCallback, energy_first
 from powertrain.records import CENSORED, FAILED, REACHED
 from tests.integration.digits_task import digits, mlp
 
@@ -35,8 +35,10 @@ def accuracy(prediction) -> dict[str, float]:
     return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
 
 
-def train(run, out, epochs: float, metric: str = "eval_accuracy") -> Trainer:
+def train(run, out, epochs: float, metric: str = "eval_accuracy", **options) -> Trainer:
+    """``options``: TrainingArguments to change (logging, ``report_to``)."""
     xt, yt, xv, yv = digits()
+    args = {"logging_strategy": "no", "report_to": [], **options}
     args = TrainingArguments(
         output_dir=str(out),
         num_train_epochs=epochs,
@@ -44,11 +46,10 @@ def train(run, out, epochs: float, metric: str = "eval_accuracy") -> Trainer:
         learning_rate=5e-3,
         eval_strategy="epoch",
         save_strategy="no",
-        logging_strategy="no",
-        report_to=[],
         disable_tqdm=True,
         use_cpu=True,
         seed=0,
+        **args,
     )
     trainer = Trainer(
         model=Classifier(),
@@ -58,7 +59,7 @@ def train(run, out, epochs: float, metric: str = "eval_accuracy") -> Trainer:
         compute_metrics=accuracy,
         callbacks=[PowertrainCallback(run, metric=metric, loss="eval_loss")],
     )
-    trainer.train()
+    energy_first(trainer).train()  # report_to's callbacks after powertrain's: they get energy_j
     return trainer
 
 

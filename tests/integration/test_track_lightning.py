@@ -34,12 +34,12 @@ class Classifier(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
 
 
-def fit(run, max_epochs: int, metric: str = "val_acc") -> L.Trainer:
+def fit(run, max_epochs: int, metric: str = "val_acc", logger=False) -> L.Trainer:
     xt, yt, xv, yv = digits()
     trainer = L.Trainer(
         max_epochs=max_epochs,
         callbacks=[PowertrainCallback(run, metric=metric, loss="train_loss")],
-        logger=False,
+        logger=logger,
         enable_checkpointing=False,
         enable_progress_bar=False,
         enable_model_summary=False,

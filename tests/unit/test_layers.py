@@ -34,6 +34,10 @@ LAYERS = [
     ],  # measuring, and what a run records
     ["data", "models", "train"],  # the loop and what it trains
     ["store"],  # results store and its contract: runs, points, outcomes (below the study)
+    [
+        "loggers",
+        "metrics",
+    ],  # copies of the store's figures for MLflow, TensorBoard, W&B, Prometheus
     ["study"],  # study, plan, the one run body, executors
     [
         "testing",
@@ -43,6 +47,7 @@ LAYERS = [
         "carbon",
         "analysis",
         "search",
+        "pruning",  # a sweep tool's pruner, deciding with the search's own rules
     ],  # reading the store
     ["report", "render"],  # rendering an analysis
     [

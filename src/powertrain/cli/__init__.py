@@ -15,7 +15,7 @@ import sys
 import click
 
 from powertrain import __version__
-from powertrain.cli import demo, infer, measure, report, store, study
+from powertrain.cli import demo, infer, measure, report, store, study, trackers
 from powertrain.cli_params import OptionError
 from powertrain.cli_search import register_search_commands
 from powertrain.errors import PowertrainError
@@ -34,7 +34,7 @@ def cli(ctx: click.Context, quiet: int, verbose: int) -> None:
     configure_logging(verbose - quiet)
 
 
-for _module in (measure, study, report, infer, store, demo):
+for _module in (measure, study, report, infer, store, demo, trackers):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 register_search_commands(cli)

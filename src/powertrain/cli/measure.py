@@ -8,6 +8,7 @@ import sys
 import click
 
 from powertrain.cli.options import db_option, detect, echo_json, json_option, meter_options
+from powertrain.cli.trackers import metrics_endpoint, metrics_options
 from powertrain.cli_params import SECONDS, OutputFile
 from powertrain.errors import PowertrainError
 
@@ -57,9 +58,20 @@ def meters(as_json: bool, meters, replay_trace, cpu_tdp_w) -> None:
 )
 @click.option("--let-finish", is_flag=True, help="With --target: let the command run to its end.")
 @meter_options
+@metrics_options
 @click.argument("command", nargs=-1, type=click.UNPROCESSED)
 def measure(
-    as_json, interval_s, trace_path, target, let_finish, meters, replay_trace, cpu_tdp_w, command
+    as_json,
+    interval_s,
+    trace_path,
+    target,
+    let_finish,
+    meters,
+    replay_trace,
+    cpu_tdp_w,
+    metrics_port,
+    metrics_addr,
+    command,
 ) -> None:
     """Run COMMAND and report its energy per component. Exits with COMMAND's own code.
 
@@ -73,9 +85,11 @@ def measure(
         )
     _exit_if_not_runnable(command[0])
     detection = detect(meters, replay_trace, cpu_tdp_w).require()
-    if target is not None or let_finish:
-        _measure_to_target(as_json, interval_s, trace_path, target, let_finish, detection, command)
-    result = measure_command(list(command), detection, interval_s=interval_s, trace_path=trace_path)
+    with metrics_endpoint(metrics_port, metrics_addr) as endpoint:
+        options = {"interval_s": interval_s, "trace_path": trace_path, "metrics": endpoint}
+        if target is not None or let_finish:
+            _measure_to_target(as_json, target, let_finish, detection, command, options)
+        result = measure_command(list(command), detection, **options)
     if as_json:
         click.echo(
             json.dumps({**result.measurement.to_dict(), "exit_code": result.exit_code}, default=str)
@@ -89,7 +103,7 @@ def measure(
     sys.exit(result.exit_code)
 
 
-def _measure_to_target(as_json, interval_s, trace_path, target, let_finish, detection, command):
+def _measure_to_target(as_json, target, let_finish, detection, command, options):
     from powertrain.measure import CommandNotFoundError, measure_to_target
     from powertrain.study.command_task import parse_target
 
@@ -101,8 +115,7 @@ def _measure_to_target(as_json, interval_s, trace_path, target, let_finish, dete
             parse_target(target),
             detection,
             let_finish=let_finish,
-            interval_s=interval_s,
-            trace_path=trace_path,
+            **options,
         )
     except CommandNotFoundError as exc:
         click.echo(f"powertrain: error: {exc}", err=True)

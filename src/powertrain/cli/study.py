@@ -7,6 +7,7 @@ import logging
 import click
 
 from powertrain.cli.options import db_option, echo_json, json_option, verbosity
+from powertrain.cli.trackers import log_to_option, metrics_options, observing
 from powertrain.cli_params import POSITIVE_COUNT, Number
 from powertrain.errors import PowertrainError
 
@@ -53,6 +54,8 @@ class _RunCommand(click.Command):
 @click.option("--address", help="With --executor ray: the cluster (auto: the one running here).")
 @click.option("--gpus-per-run", type=COUNT_OR_FRACTION, help="With --executor ray: GPUs per run.")
 @click.option("--cpus-per-run", type=COUNT_OR_FRACTION, help="With --executor ray: CPUs per run.")
+@log_to_option
+@metrics_options
 @json_option("at the end, what ran and the headlines")
 def run(
     study_file: str,
@@ -62,6 +65,9 @@ def run(
     strategy: str | None,
     shard: str | None,
     as_json: bool,
+    log_to: tuple[str, ...],
+    metrics_port: int | None,
+    metrics_addr: str,
     **parallel,
 ) -> None:
     """Run every (setup, seed) of STUDY_FILE to its target, into the results store.
@@ -86,11 +92,14 @@ def run(
     log.debug("meters: %s; store: %s", method, db)
     reporter = ProgressReporter(method=method) if verbosity() >= 0 else None
     executor = make_executor(study, detection=detection, **parallel)
-    with open_store(db_path) as store:
+    with (
+        open_store(db_path) as store,
+        observing(study.log_to, log_to, metrics_port, metrics_addr) as observe,
+    ):
         try:
             result, cost = run_with_search(
                 study,
-                store,
+                observe(store),
                 strategy=strategy,
                 reporter=reporter,
                 retry_failed=retry_failed,

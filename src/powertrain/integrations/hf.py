@@ -17,6 +17,7 @@ from typing import Any
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
 from powertrain.integrations import MetricNames, check_run, read_accuracy, read_loss
+from powertrain.loggers.base import energy_metrics
 
 
 class PowertrainCallback(TrainerCallback):
@@ -54,9 +55,24 @@ class PowertrainCallback(TrainerCallback):
         if stop:
             control.should_training_stop = True
 
+    def on_log(self, args, state, control, logs: dict | None = None, **kw: Any) -> None:
+        """The energy so far joins the logs (``report_to``'s callbacks after this one get it:
+        ``energy_first(trainer)`` puts this callback before them)."""
+        if logs is not None and self.training and self.run.outcome is None and not self.run.skipped:
+            logs.update(energy_metrics(self.run.monitor.read("run").energy_j))
+
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control, **kw) -> None:
         self.training = False
         self.run.set_end_reason(
             f"the Trainer ended after {state.global_step} steps (epoch {state.epoch}) "
             "without reaching the target"
         )
+
+
+def energy_first(trainer: Any) -> Any:
+    """Move powertrain's callback to the front of ``trainer``'s callbacks, so that the ``report_to``
+    integrations (added by the Trainer before the callbacks it is given) log ``energy_j`` too."""
+    callbacks = trainer.callback_handler.callbacks
+    ours = [c for c in callbacks if isinstance(c, PowertrainCallback)]
+    trainer.callback_handler.callbacks = ours + [c for c in callbacks if c not in ours]
+    return trainer

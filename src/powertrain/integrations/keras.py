@@ -14,6 +14,7 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.integrations import MetricNames, check_run, read_accuracy, read_loss
+from powertrain.loggers.base import energy_metrics
 
 try:
     import keras
@@ -46,6 +47,8 @@ class PowertrainCallback(keras.callbacks.Callback):
             epoch=epoch + 1,
             train_loss=read_loss(logs, self.loss),
         )
+        if self.run.points:  # History and the callbacks after this one get the energy
+            logs.update(energy_metrics(self.run.points[-1].energy_j))
         if stop:
             self.model.stop_training = True
 

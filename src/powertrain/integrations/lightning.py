@@ -15,6 +15,7 @@ from typing import Any
 import lightning.pytorch as L
 
 from powertrain.integrations import MetricNames, check_run, read_accuracy, read_loss
+from powertrain.loggers.base import energy_metrics
 
 
 class PowertrainCallback(L.Callback):
@@ -42,6 +43,8 @@ class PowertrainCallback(L.Callback):
             epoch=epoch,
             train_loss=read_loss(metrics, self.loss),
         )
+        for logger in trainer.loggers if self.run.points else ():  # the user's loggers get it
+            logger.log_metrics(energy_metrics(self.run.points[-1].energy_j), trainer.global_step)
         if stop:
             trainer.should_stop = True
 

@@ -8,9 +8,11 @@ One piece of decision logic serves simulation and live search: a :class:`Strateg
 (``simulate.py``) or from real training (``live.py``: ``execute_run`` with the strategy's stop as a
 stopping handler). ``run.search_study`` is ``powertrain run --strategy``; ``cost.py`` what a live search
 cost; ``optuna_strategy.py`` the optuna strategy (simulated, and live over a grid), ``optuna_live.py``
-its live search (sampled continuous or multi-objective spaces); ``report.py`` what the report shows.
+its live search (sampled continuous or multi-objective spaces); ``report.py`` what the report shows;
+``auto.py`` the recommended strategy; ``cost_axes.py`` axes priced instead of searched.
 """
 
+from powertrain.search import auto  # noqa: F401  (registers the auto strategy)
 from powertrain.search.space import History, Space, Start, Trial
 from powertrain.search.strategies import STRATEGIES, make_strategy
 from powertrain.search.strategy import Strategy

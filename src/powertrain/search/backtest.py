@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from powertrain.errors import PowertrainError
+from powertrain.search.calibrate import Calibration, CalibrationRun
 from powertrain.search.predict import (
     linear_accuracy_j,
     linear_rule_j,
@@ -23,6 +24,7 @@ if TYPE_CHECKING:  # annotations only: simulation reads a store, never depends o
     from powertrain.store.base import ResultStore
 
 QUARTER = "quarter"
+STOP_THRESHOLD = 0.05  # predict_stop's default (study.search_config.PredictStopConfig)
 
 
 @dataclass
@@ -53,8 +55,11 @@ def backtest(
             raise PowertrainError(f"--after-evals takes whole numbers >= 1 or 'quarter', not {k!r}")
     limit = _limit(data)
     result = Backtest(data.study, data.machine, data.method, target)
+    runs = {key: CalibrationRun(c.points, c.reached_index) for key, c in data.curves.items()}
+    prior_c = shape_prior([c.points for c in data.curves.values() if c.points])
+    calibration = Calibration(list(runs.values()), target, limit, prior_c)
     for k in ks:
-        result.rows.append(_row(data, k, target, limit))
+        result.rows.append(_row(data, k, target, limit, (calibration, runs)))
     return result
 
 
@@ -71,9 +76,14 @@ def _limit(data: StudyCurves) -> float:
     return max(progress(c.points)[-1] for c in data.curves.values() if c.points)
 
 
-def _row(data: StudyCurves, k, target: float, limit: float) -> dict[str, Any]:
+def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[str, Any]:
+    """One K's figures. Calibration (``calibrated``: the study's ``Calibration`` and each run's
+    ``CalibrationRun``) is leave-one-out: a run is never among its own calibration runs."""
+    calibration, runs = calibrated
     keys = [key for key, c in data.curves.items() if c.points]
+    twins = _twins(data, runs)
     fit_err, rule_err, lin_err, flagged = [], [], [], {"censored": [], "reached": []}
+    held, stopped, cal_err, cal_held, cal_stopped, stated = [], [], [], [], [], []
     for key in keys:
         curve = data.curves[key]
         n = len(curve.points) if curve.reached_index is None else curve.reached_index + 1
@@ -89,6 +99,14 @@ def _row(data: StudyCurves, k, target: float, limit: float) -> dict[str, Any]:
         if curve.reached_index is None:
             continue
         truth = curve.points[curve.reached_index].total_energy_j
+        held.append(pred.low_j is not None and pred.low_j <= truth <= pred.high_j)
+        stopped.append(pred.p_reach < STOP_THRESHOLD)
+        cal = calibration.apply(pred, seen, exclude=twins[key])
+        cal_err.append(_ape(cal.energy_to_target_j, truth))
+        stated.append(cal.low_j is not None)
+        if cal.low_j is not None:
+            cal_held.append(cal.low_j <= truth <= cal.high_j)
+        cal_stopped.append(cal.p_reach is not None and cal.p_reach < STOP_THRESHOLD)
         fit_err.append(_ape(pred.energy_to_target_j, truth))
         rule_err.append(_ape(linear_rule_j(seen, limit), truth))
         lin_err.append(_ape(linear_accuracy_j(seen, target), truth))
@@ -101,7 +119,24 @@ def _row(data: StudyCurves, k, target: float, limit: float) -> dict[str, Any]:
         "censored_runs": len(flagged["censored"]),
         "censored_flagged": _share(flagged["censored"]),
         "reached_flagged": _share(flagged["reached"]),
+        "interval_coverage_fit": _share(held),  # the fitted curves' own 80 % interval held it
+        "reached_stopped_fit": _share(stopped),  # the fitted p_reach would have stopped them
+        "mdape": _median(cal_err),  # calibrated on the study's other runs
+        "interval_stated": _share(stated),  # runs given an interval (else: "does not know")
+        "interval_coverage": _share(cal_held),  # of those, the 80 % interval held the truth
+        "reached_stopped": _share(cal_stopped),  # predict_stop (calibrated) would have stopped them
     }
+
+
+def _twins(data: StudyCurves, runs: dict) -> dict:
+    """Each run's own calibration run and those that share its curve (the same seed of the same setup
+    but for the study's declared cost axes): none of them may calibrate it."""
+    from powertrain.search.cost_axes import group_key
+
+    by_curve: dict = {}
+    for setup, seed in runs:
+        by_curve.setdefault((group_key(setup, data.cost_axes), seed), set()).add(runs[setup, seed])
+    return {(s, seed): by_curve[group_key(s, data.cost_axes), seed] for s, seed in runs}
 
 
 def _ape(predicted: float | None, truth: float) -> float:

@@ -188,12 +188,14 @@ def outcome(run: ImportedRun, target: float) -> RunOutcome:
     )
 
 
-def write_runs(store, study: str, runs: list[ImportedRun], target: float, source: str) -> None:
+def write_runs(
+    store, study: str, runs: list[ImportedRun], target: float, source: str, cost_axes=()
+) -> None:
     """Write runs through the store contract (each begun, its points added, finished)."""
-    store.save_study(
-        study,
-        {"name": study, "imported_from": source, "task": {"target_accuracy": target}},
-    )
+    config = {"name": study, "imported_from": source, "task": {"target_accuracy": target}}
+    if cost_axes:
+        config["search"] = {"cost_axes": list(cost_axes)}
+    store.save_study(study, config)
     for run in runs:
         provenance = {
             COMPONENT: {
@@ -213,19 +215,32 @@ def write_runs(store, study: str, runs: list[ImportedRun], target: float, source
         store.finish_run(run_id, outcome(run, target))
 
 
-def import_csv(path: str | Path, study: str, target: float, db_path: str | Path | None) -> int:
+def import_csv(
+    path: str | Path,
+    study: str,
+    target: float,
+    db_path: str | Path | None,
+    cost_axes=(),
+    warn=None,
+) -> int:
     """Import ``path`` as ``study`` into the store ``db_path`` names (a file or a postgresql:// URL;
-    the default store when None); all of it, or nothing. Returns the number of runs imported."""
+    the default store when None); all of it, or nothing. ``cost_axes``: setup axes that change the
+    cost of a step, not the curve (kept in the study's ``search.cost_axes``; ``warn(line)`` hears
+    where the data says otherwise). Returns the number of runs imported."""
+    from powertrain.search.cost_axes import check_declared
     from powertrain.store import open_store
 
     if not (isinstance(target, float | int) and 0 < target <= 1):
         raise PowertrainError(f"--target must be an accuracy in (0, 1], got {target}")
     runs = read_csv(path)
+    keyed = {(repr(sorted(r.setup.items())), r.seed): r for r in runs}
+    for line in check_declared(keyed, cost_axes, str(path)):
+        (warn or (lambda _: None))(line)
     with open_store(db_path) as store:
         if any(s["name"] == study for s in store.studies()):
             raise PowertrainError(
                 f"the store already has a study named {study!r}; import under another --study"
             )
         with store.atomic():  # all runs, or none
-            write_runs(store, study, runs, float(target), Path(path).name)
+            write_runs(store, study, runs, float(target), Path(path).name, cost_axes)
     return len(runs)

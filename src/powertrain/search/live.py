@@ -30,6 +30,7 @@ workers, or as Ray tasks, as many at once as the session has room for; the same 
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -55,6 +56,8 @@ from powertrain.train.stopping import Handler, Stop, first_stop
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
     from powertrain.study.result import Reporter, StudyResult
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,8 @@ def drive(
             outcome = run_search(strategy, space, pool, config.confirm_seeds)
     finally:
         pool.sink.flush()
+    for line in strategy.notes() if hasattr(strategy, "notes") else ():
+        log.info("search %s: %s", strategy.name, line)  # cost axes priced; a race within noise
     return LiveSearch(
         live_cost(study, store, config, strategy.confirm, pool, outcome, grid, label), outcome
     )

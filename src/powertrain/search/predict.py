@@ -243,11 +243,15 @@ class PredictedMiss:
         self.points.append(point)
         if len(self.points) < self.min_evals:
             return None
-        p = predict(self.points, self.target, self.max_progress, self.prior_c).p_reach
-        if p < self.threshold:
+        p = self.p_reach(predict(self.points, self.target, self.max_progress, self.prior_c))
+        if p is not None and p < self.threshold:
             reason = f"predicted to miss the target: P(reach) = {p:.2f} < {self.threshold:g}"
             return Stop(Verdict.PREDICTED_MISS, reason)
         return None
+
+    def p_reach(self, prediction: Prediction) -> float | None:
+        """The probability the stop is decided on (None: it does not know, so it does not stop)."""
+        return prediction.p_reach
 
 
 class LivePredictedMiss(PredictedMiss):

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from powertrain.errors import PowertrainError
 from powertrain.records import REACHED, Stage
+from powertrain.search.calibrate import MIN_RUNS, CalibratedMiss, calibration_runs
 from powertrain.search.cost import search_cost
 from powertrain.search.live import LiveSearch, search_with_strategy
 from powertrain.search.predict import PRIOR_C, LivePredictedMiss, shape_prior
@@ -148,6 +149,18 @@ def predicted_stops(study: StudyConfig, store: ResultStore, config: SearchConfig
     finished = [r for r in store.runs(study.name) if r.status == REACHED and r.stage is Stage.TRAIN]
     prior_c = shape_prior([store.eval_points(r.id) for r in finished[:50]]) if finished else PRIOR_C
     target, epochs = study.task.target_accuracy, study.task.max_epochs
+    ended = [  # runs that ended on their own: reached, or ran to their limits
+        store.eval_points(r.id)
+        for r in store.runs(study.name)
+        if r.outcome is not None and r.stage is Stage.TRAIN and not r.outcome.verdict.by_search
+    ]
+    if len(ended) >= MIN_RUNS:  # calibrated on them: it stops only where they tell it can
+        runs = calibration_runs(ended, target)
+        return lambda spec: [
+            CalibratedMiss(
+                target, epochs, runs, p.threshold, min_evals=p.min_evals, prior_c=prior_c
+            )
+        ]
     return lambda spec: [LivePredictedMiss(target, epochs, p.threshold, p.min_evals, prior_c)]
 
 

@@ -12,6 +12,7 @@ import numpy as np
 from powertrain.errors import PowertrainError
 from powertrain.meters.base import measurement_label
 from powertrain.records import REACHED, EvalPoint, RunRecord, Verdict
+from powertrain.search.cost_axes import axes_setting
 from powertrain.search.driver import run_search
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
@@ -43,6 +44,7 @@ class StudyCurves:
     labels: dict[str, str]  # setup key -> "batch_size=32 learning_rate=0.03"
     curves: dict[tuple[str, int], Curve]
     target: float | None = None
+    cost_axes: tuple[str, ...] = ()  # declared by the study (search.cost_axes)
 
     @property
     def grid_energy_j(self) -> float:
@@ -91,9 +93,9 @@ def load_curves(store: ResultStore, study: str, machine: str | None = None) -> S
     curves = {(setup_key(r.setup), r.seed): curve_of(r, store.eval_points(r.id)) for r in runs}
     config = next((s["config"] for s in store.studies() if s["name"] == study), {})
     target = (config.get("task") or {}).get("target_accuracy")
-    return StudyCurves(
-        study, machine, measurement_label(runs[0].provenance), labels, curves, target
-    )
+    axes = tuple((config.get("search") or {}).get("cost_axes") or ())
+    method = measurement_label(runs[0].provenance)
+    return StudyCurves(study, machine, method, labels, curves, target, axes)
 
 
 def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
@@ -168,6 +170,20 @@ class Simulation:
     best: str | None
     best_energy_to_target_j: float | None
     orders: list[dict[str, Any]] = field(default_factory=list)
+    cost_axes: tuple[str, ...] = ()  # the axes the search priced instead of searching
+    warnings: list[str] = field(default_factory=list)
+    tuned_on: tuple[str, ...] = ()  # studies the strategy's settings were chosen on
+
+    @property
+    def in_sample(self) -> bool:
+        """Whether this study is one the strategy's settings were chosen on (its figures flatter)."""
+        return self.study in self.tuned_on
+
+    def sample_note(self) -> str:
+        chosen = f"its settings were chosen on {', '.join(self.tuned_on) or 'no study'}"
+        if self.in_sample:
+            return f"in-sample: {self.strategy}'s settings were chosen on this study"
+        return f"out-of-sample for {self.strategy}: {chosen}"
 
     def summary(self) -> dict[str, Any]:
         shares = [o["share"] for o in self.orders]
@@ -179,13 +195,14 @@ class Simulation:
             "energy_median_j": float(np.median([o["energy_j"] for o in self.orders])),
             "within_10pct": float(np.mean(good)),
             "within_10pct_at_most_tenth": float(np.mean(goal)),
+            "within_noise": float(np.mean([o["within_noise"] for o in self.orders])),
             "picks": dict(
                 sorted(_count(o["pick"] for o in self.orders).items(), key=lambda kv: -kv[1])
             ),
         }
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "summary": self.summary()}
+        return {**asdict(self), "summary": self.summary(), "in_sample": self.in_sample}
 
 
 def _count(items) -> dict:
@@ -204,6 +221,7 @@ def simulate(
     seed: int = 0,
     confirm_seeds: int = 3,
     machine: str | None = None,
+    cost_axes: tuple[str, ...] | None = None,
     **settings,
 ) -> Simulation:
     """Simulate ``strategy`` in ``repeats`` random orders of setups and seeds; deterministic for a seed."""
@@ -214,7 +232,8 @@ def simulate(
         if isinstance(store_or_curves, StudyCurves)
         else load_curves(store_or_curves, study, machine)
     )
-    make_strategy(strategy, **settings)  # settings checked once, before any simulation
+    axes = data.cost_axes if cost_axes is None else axes_setting(cost_axes)
+    make_strategy(strategy, cost_axes=axes, **settings)  # checked once, before any simulation
     means = data.setup_means_j()
     best = min(means, key=means.get) if means else None
     sim = Simulation(
@@ -239,9 +258,24 @@ def simulate(
         space = Space(
             order, {s: tuple(rng.permutation(seeds[s]).tolist()) for s in setups}, data.target
         )
-        outcome = run_search(make_strategy(strategy, rng, **settings), space, pool, confirm_seeds)
+        search = make_strategy(strategy, rng, cost_axes=axes, warn=None, **settings)
+        outcome = run_search(search, space, pool, confirm_seeds)
         sim.orders.append(_order_result(data, means, best, outcome))
+        sim.orders[-1]["within_noise"] = bool(getattr(search, "within_noise", False))
+    sim.cost_axes = tuple(getattr(search, "treated", None) or ())
+    sim.tuned_on = tuple(getattr(search, "tuned_on", ()))
+    sim.warnings = curve_warnings(data, sim.cost_axes)
     return sim
+
+
+def curve_warnings(data: StudyCurves, cost_axes: tuple[str, ...]) -> list[str]:
+    """A line per setup whose curve a cost axis changed (see ``cost_axes.curve_changes``)."""
+    if not cost_axes:
+        return []
+    from powertrain.search.cost_axes import curve_changes
+
+    accuracies = {k: [p.val_accuracy for p in c.points] for k, c in data.curves.items()}
+    return curve_changes(accuracies, cost_axes)
 
 
 def _order_result(data: StudyCurves, means, best, outcome) -> dict[str, Any]:

@@ -34,6 +34,7 @@ class Grid(Strategy):
     """Every (setup, seed), each to its target or limits."""
 
     name = "grid"
+    tuned_on = ()  # nothing to tune
 
     def next_runs(self, history: History) -> list[Start]:
         return [
@@ -309,7 +310,27 @@ def strategy_class(name: str) -> type[Strategy]:
     return STRATEGIES[name]
 
 
-def make_strategy(name: str, rng: np.random.Generator | None = None, **settings) -> Strategy:
-    """A strategy by name, with its settings (e.g. ``beta``, ``eta``), checked against their types."""
+def register(strategy: type[Strategy]) -> type[Strategy]:
+    """Add a strategy to the registry by its ``name`` (a decorator too); a name is taken once."""
+    if strategy.name in STRATEGIES:
+        raise PowertrainError(f"a search strategy named {strategy.name!r} is registered already")
+    STRATEGIES[strategy.name] = strategy
+    return strategy
+
+
+def make_strategy(
+    name: str, rng: np.random.Generator | None = None, cost_axes=(), warn=..., **settings
+) -> Strategy:
+    """A strategy by name, with its settings (e.g. ``beta``, ``eta``), checked against their types.
+    Over a grid whose ``cost_axes`` (and ``gpu_power_limit_w``) vary, it searches one setup per setup
+    of the other axes, each cost-axis value priced over a short window (``cost_axes.Priced``);
+    optuna samples its own."""
     cls = strategy_class(name)
-    return cls(rng, **typed_settings(name, cls, settings))
+    strategy = cls(rng, **typed_settings(name, cls, settings))
+    if name == OptunaStrategy.name:
+        return strategy
+    from powertrain.search.cost_axes import Priced, axes_setting
+
+    if warn is ...:  # a cost axis that changed the curve: logged, unless told where to say it
+        return Priced(strategy, axes_setting(cost_axes))
+    return Priced(strategy, axes_setting(cost_axes), warn)

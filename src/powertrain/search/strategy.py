@@ -29,6 +29,7 @@ class Strategy:
     name = "strategy"
     confirm = True  # whether the pick is confirmed on the setup's seeds after the search
     finalists = 1  # how many of its best candidates are confirmed, the lowest mean then picked
+    tuned_on: tuple[str, ...] = ("paper-grid",)  # studies its default settings were chosen on
 
     def __init__(self, rng: np.random.Generator | None = None) -> None:
         self.rng = rng if rng is not None else np.random.default_rng(0)

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
+from powertrain.loggers.spec import parse_log_to
 from powertrain.records import Stage
 from powertrain.study.command_task import CommandTarget, check_command_study
 from powertrain.study.search_config import SearchConfig, parse_search
@@ -93,6 +94,7 @@ class StudyConfig:
     share_gpus: bool = (
         False  # let workers share a GPU (its energy is then apportioned between them)
     )
+    log_to: list[str] = field(default_factory=list)  # tools that get a copy (loggers/spec.py)
 
     @property
     def task_names(self) -> list[str]:
@@ -279,6 +281,7 @@ def _validate_run_settings(study: StudyConfig) -> None:
     check(study.threads is None or study.threads > 0, "threads", "must be positive")
     check(1 <= study.workers <= 1024, "workers", f"must be in 1..1024, got {study.workers}")
     _validate_paradigms(study)
+    parse_log_to(study.log_to, "log_to")  # ConfigError naming log_to[i]
 
 
 def _validate_paradigms(study: StudyConfig) -> None:

@@ -7,6 +7,8 @@ any run.
 search:
   strategy: bound          # grid (every run: the default), zeus, bound, halving, thompson, optuna
   beta: 1.5                # any other key is a setting of the strategy
+  cost_axes: [num_workers] # axes that change a step's cost, not the curve: priced, not searched
+                           # (gpu_power_limit_w is one without saying so)
   confirm_seeds: 3         # the pick confirmed on this many seeds
   predict_stop: {threshold: 0.05, min_evals: 4}   # off unless given
   # optuna only:
@@ -70,6 +72,10 @@ def parse_search(data: Any, train: TrainConfig) -> SearchConfig | None:
     known = {f.name for f in dataclasses.fields(SearchConfig)} - {"settings", "space"}
     settings = {k: v for k, v in data.items() if k not in known | {"settings", "space"}}
     settings.update(data.get("settings") or {})
+    if isinstance(settings.get("cost_axes"), list):  # axes priced, not searched (cost_axes.py)
+        axes = settings["cost_axes"]
+        check(all(isinstance(a, str) for a in axes), "search.cost_axes", "a list of axis names")
+        settings["cost_axes"] = ",".join(axes)
     for key, value in settings.items():
         check(
             isinstance(value, int | float | str) and not isinstance(value, bool),

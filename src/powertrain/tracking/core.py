@@ -25,6 +25,7 @@ from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, DIVERGED, FAILED, REACHED, EvalPoint, RunOutcome
 from powertrain.tracking import checks
 from powertrain.tracking import store as db_
+from powertrain.tracking.hooks import RunHooks
 from powertrain.train.stopping import Diverged, TargetReached, first_stop, status_of
 
 Handler = Callable[[EvalPoint], "str | None"]
@@ -55,6 +56,8 @@ class Tracker:
         handlers: Iterable[Handler] = (),
         if_finished: Literal["refuse", "skip"] = "refuse",
         retry_failed: bool = False,
+        log_to: str | Iterable[str] | None = None,
+        trial: Any = None,
     ) -> None:
         self.study = checks.study(study)
         self.setup = checks.setup(setup)
@@ -65,12 +68,14 @@ class Tracker:
             raise PowertrainError(f"if_finished must be 'refuse' or 'skip', got {if_finished!r}")
         self.db, self.model, self.data, self.device = db, str(model), str(data), device
         self.detection, self.if_finished, self.retry_failed = detection, if_finished, retry_failed
-        self.handlers = [Diverged(), TargetReached(self.targets), *handlers]
+        self.hooks = RunHooks.make(log_to, trial, self.targets)  # loggers, a sweep's trial
+        self.handlers = [Diverged(), TargetReached(self.targets), *handlers, *self.hooks.handlers]
         self.run_key = db_.run_key(self.setup, self.train, self.seed, self.targets)
         self.run: TrackedRun | None = None
 
     def start(self) -> TrackedRun:
         store, owned = db_.open_db(self.db)
+        store = self.hooks.observe(store)
         try:
             db_.save_study(store, db_.study_config(self.study, self.targets, self.model, self.data))
             done = db_.finished_run(store, self.study, self.run_key, self.retry_failed)
@@ -114,7 +119,8 @@ def track(
     **options: Any,
 ) -> Tracker:
     """Track one run of your own loop; see ``Tracker`` for the options (``db``, ``train``, ``model``,
-    ``data``, ``device``, ``detection``, ``handlers``, ``if_finished``, ``retry_failed``)."""
+    ``data``, ``device``, ``detection``, ``handlers``, ``if_finished``, ``retry_failed``, ``log_to``:
+    tools that get a copy of the run, ``trial``: an Optuna trial or ``"ray"``; ``tracking.hooks``)."""
     return Tracker(study, setup, seed, target, **options)
 
 
@@ -129,6 +135,7 @@ class TrackedRun:
         self.outcome: RunOutcome | None = None
         self.status, self.stop_reason = None, None  # set when a handler or diverged() stops it
         self._reached: EvalPoint | None = None
+        self._verdict = None  # the stopping handler's, when one stopped the run
         self._end_reason: str | None = None
         self._test: float | None = None
         self._lock = threading.Lock()  # evaluate() from several threads: one point at a time
@@ -223,6 +230,7 @@ class TrackedRun:
         self.points.append(point)
         self.store.add_eval_point(self.run_id, point)
         self._apply_handlers(point)
+        self.tracker.hooks.raise_pruned()  # a sweep's pruner stopped it: its exception
         return self.should_stop
 
     def _apply_handlers(self, point: EvalPoint) -> None:
@@ -231,6 +239,7 @@ class TrackedRun:
         reason = first_stop(self.tracker.handlers, point)  # the built-in loop's handlers and rule
         if reason is not None:
             self.status, self.stop_reason = status_of(reason), str(reason)
+            self._verdict = reason.verdict  # why, typed (the store keeps it in its own column)
             if self.status == REACHED:
                 self._reached = point
 
@@ -264,6 +273,7 @@ class TrackedRun:
             return self.outcome
         try:
             total = self.monitor.end("run")
+            exc = None if self.tracker.hooks.pruned_by(exc) else exc
             if exc is not None and not isinstance(exc, Exception):
                 return None
             self.outcome = self._outcome(total, exc)
@@ -290,6 +300,7 @@ class TrackedRun:
         return RunOutcome(
             status=status,
             stop_reason=reason,
+            verdict=self._verdict if exc is None and status == self.status else None,
             total_energy_j=total.total_energy_j,
             energy_j=dict(total.energy_j),
             duration_s=total.duration_s,
@@ -313,6 +324,7 @@ class TrackedRun:
     def _release(self, store: bool = True) -> None:
         db_.release(getattr(self, "_held", None))
         self.monitor.stop()
+        self.tracker.hooks.close()
         if self._owned_detection:
             self.detection.close()
         if store and self._owned_store:

@@ -1,0 +1,101 @@
+"""Where users already look: ``--log-to`` and ``--metrics-port`` for the commands that measure, and
+``powertrain export mlflow|tensorboard|wandb`` for studies already in a store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import click
+
+from powertrain.cli.options import db_option
+from powertrain.cli_params import Number
+
+PORT = Number("", minimum=0, maximum=65535, integer=True)
+
+
+def metrics_options(fn):
+    """``--metrics-port`` and ``--metrics-addr``: a Prometheus endpoint, never on by default."""
+    fn = click.option(
+        "--metrics-addr",
+        default="127.0.0.1",
+        show_default=True,
+        metavar="ADDR",
+        help="With --metrics-port: the address to listen on (0.0.0.0: every interface).",
+    )(fn)
+    return click.option(
+        "--metrics-port",
+        type=PORT,
+        default=None,
+        metavar="PORT",
+        help="Serve Prometheus metrics (energy per component, power, progress) on this port "
+        "while it runs, at http://ADDR:PORT/metrics.",
+    )(fn)
+
+
+def log_to_option(fn):
+    return click.option(
+        "--log-to",
+        "log_to",
+        multiple=True,
+        metavar="TOOL",
+        help="Also log each run to mlflow (MLFLOW_TRACKING_URI), tensorboard[:DIR] (default runs) "
+        "or wandb (WANDB_PROJECT, WANDB_MODE); repeatable. The store stays the record.",
+    )(fn)
+
+
+@contextmanager
+def metrics_endpoint(port: int | None, addr: str) -> Iterator[object | None]:
+    """The endpoint while the block runs (None without a port); the port is freed after."""
+    if port is None:
+        yield None
+        return
+    from powertrain.metrics import MetricsEndpoint
+
+    endpoint = MetricsEndpoint(int(port), addr)
+    click.echo(f"metrics: {endpoint.url}", err=True)
+    try:
+        yield endpoint
+    finally:
+        endpoint.close()
+
+
+@contextmanager
+def observing(study_log_to, log_to, port: int | None, addr: str) -> Iterator[object]:
+    """What ``powertrain run`` hands the store through: the study's ``log_to:`` and the command's
+    ``--log-to`` (checked now), and the metrics endpoint. Loggers are flushed at the end."""
+    from powertrain.loggers import loggers
+    from powertrain.loggers.observe import Observers, observed
+
+    named = list(study_log_to or [])
+    named += [t for t in log_to if t.partition(":")[0] not in {n.partition(":")[0] for n in named}]
+    fanout = loggers(named, "--log-to")
+    with metrics_endpoint(port, addr) as endpoint:
+        observers = Observers([o for o in (fanout, endpoint) if o])
+        try:
+            yield lambda store: observed(store, observers)
+        finally:
+            fanout.close()
+
+
+@click.command(name="export")
+@click.argument("tool", type=click.Choice(["mlflow", "tensorboard", "wandb"]))
+@db_option
+@click.option("--study", "study_name", required=True, help="The study whose runs to export.")
+@click.option(
+    "--dir", "folder", default=None, help="With tensorboard: the log folder (default runs)."
+)
+def export(tool: str, db_path: str | None, study_name: str, folder: str | None) -> None:
+    """Log the finished runs of a stored study to TOOL, each as one run with every evaluation point
+    and its outcome; where they go is the tool's own setting (MLFLOW_TRACKING_URI, WANDB_PROJECT,
+    WANDB_MODE; a TensorBoard log folder)."""
+    from powertrain.loggers.export import export_study
+    from powertrain.store import existing_store
+
+    target = f"{tool}:{folder}" if folder else tool  # a folder is for tensorboard only
+    with existing_store(db_path) as store:
+        count = export_study(store, study_name, target)
+    click.echo(f"exported {count} runs of {study_name!r} to {target}")
+
+
+COMMANDS = (export,)

@@ -1,0 +1,107 @@
+"""Optuna: prune a study's trials by energy, with the search strategies' rule.
+
+    study = optuna.create_study(pruner=EnergyPruner(beta=1.0))
+
+    def objective(trial):
+        lr = trial.suggest_float("lr", 1e-3, 1.0, log=True)
+        with powertrain.track("sweep", setup={"lr": lr}, target=0.9, trial=trial) as run:
+            for epoch in range(20):
+                train_one_epoch(lr)
+                if run.evaluate(val_accuracy=evaluate(), step=epoch):  # raises TrialPruned when pruned
+                    break
+        return run.outcome.energy_to_target_j or float("inf")
+
+``track(..., trial=trial)`` reports every evaluation to the trial (its accuracy as the intermediate
+value, its cumulative energy in the user attribute ``powertrain_energy_j``), asks the study's pruner,
+and, when it says prune, ends the run censored in the store with the pruner's reason, then raises
+``optuna.TrialPruned``. When the run ends the trial gets ``powertrain_status`` and, if it reached the
+target, ``powertrain_energy_to_target_j``: what the pruner compares against. Any Optuna pruner works
+(a ``MedianPruner`` prunes by accuracy); ``EnergyPruner`` prunes by energy.
+"""
+
+from __future__ import annotations
+
+import optuna
+from optuna.pruners import BasePruner
+from optuna.trial import FrozenTrial, TrialState
+
+from powertrain.loggers.base import RunInfo
+from powertrain.pruning import Curve, EnergyRule, Pruned, TrialHook
+from powertrain.records import EvalPoint, RunOutcome, Verdict
+from powertrain.train.stopping import Stop
+
+ENERGY_ATTR = "powertrain_energy_j"  # [[step, cumulative J], ...]
+TO_TARGET_ATTR = "powertrain_energy_to_target_j"
+LIVE = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+
+
+class EnergyPruner(BasePruner):
+    """Prunes a trial once its energy passes ``beta`` x the best energy-to-target of the study's
+    trials so far; with ``rungs=True`` also by halving's rungs of energy (see ``powertrain.pruning``).
+    Trials that never report energy (not tracked by powertrain) are never pruned."""
+
+    def __init__(
+        self,
+        beta: float = 1.0,
+        *,
+        rungs: bool = False,
+        eta: float = 3.0,
+        min_budget_j: float | None = None,
+    ) -> None:
+        self.rule = EnergyRule(beta, rungs, eta, min_budget_j)
+        self.stops: dict[int, Stop] = {}  # trial number -> why it was pruned
+
+    def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
+        stop = self.stop(study, trial)
+        if stop is not None:
+            self.stops[trial.number] = stop
+        return stop is not None
+
+    def stop(self, study: optuna.Study, trial: FrozenTrial) -> Stop | None:
+        """Why ``trial`` is pruned now, or None."""
+        curve = _curve(trial)
+        others = [
+            t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number != trial.number
+        ]
+        reached = [t.user_attrs[TO_TARGET_ATTR] for t in others if TO_TARGET_ATTR in t.user_attrs]
+        best_j = min(reached) if reached else None
+        courses = [(_curve(t), TO_TARGET_ATTR in t.user_attrs) for t in others]
+        return self.rule.stop(curve, best_j, courses)
+
+
+def _curve(trial: FrozenTrial) -> Curve:
+    accuracy = trial.intermediate_values
+    return [(e, accuracy[s]) for s, e in trial.user_attrs.get(ENERGY_ATTR, []) if s in accuracy]
+
+
+class OptunaTrial(TrialHook):
+    """``track(..., trial=trial)`` with an Optuna trial (see the module's doc)."""
+
+    def __init__(self, trial: optuna.Trial) -> None:
+        self.trial = trial
+        self.energy: list[list[float]] = []
+
+    def run_begun(self, info: RunInfo) -> None:
+        self.trial.set_user_attr("powertrain_run_id", info.run_id)
+        self.trial.set_user_attr("powertrain_run_key", info.run_key)
+        self.trial.set_user_attr("powertrain_study", info.study)
+
+    def eval_point(self, run_id: int, point: EvalPoint) -> None:
+        self.trial.report(point.val_accuracy, point.step)
+        self.energy.append([point.step, point.total_energy_j])
+        self.trial.set_user_attr(ENERGY_ATTR, self.energy)
+
+    def __call__(self, point: EvalPoint) -> Stop | None:
+        if not self.trial.should_prune():
+            return None
+        pruner = self.trial.study.pruner
+        stop = getattr(pruner, "stops", {}).get(self.trial.number) or Stop(
+            Verdict.HANDLER, f"pruned by Optuna's {type(pruner).__name__} at step {point.step}"
+        )
+        reason = f"optuna trial {self.trial.number}: {stop.reason}"
+        return Pruned(stop.verdict, reason, optuna.TrialPruned(reason))
+
+    def run_finished(self, run_id: int, outcome: RunOutcome) -> None:
+        self.trial.set_user_attr("powertrain_status", str(outcome.status.value))
+        if outcome.energy_to_target_j is not None:
+            self.trial.set_user_attr(TO_TARGET_ATTR, outcome.energy_to_target_j)

@@ -1,0 +1,135 @@
+"""Ray Tune: stop a sweep's trials by energy, with the search strategies' rule.
+
+    def trainable(config):
+        with powertrain.track("sweep", setup=config, db=DB, target=0.9, trial="ray") as run:
+            for epoch in range(20):
+                train_one_epoch(config)
+                if run.evaluate(val_accuracy=evaluate(), step=epoch):
+                    break
+
+    tuner = tune.Tuner(trainable, param_space={"lr": tune.grid_search([0.01, 0.1])},
+                       run_config=tune.RunConfig(stop=EnergyStopper(db=DB, beta=1.0)))
+
+``track(..., trial="ray")`` reports every evaluation with ``ray.tune.report``: ``val_accuracy``,
+``energy_j`` and ``energy_j/<component>`` (cumulative), ``elapsed_s``, ``step``, the run's id and key
+in the store, and ``energy_to_target_j`` at the evaluation that reached the target. ``EnergyStopper``
+reads them on the driver and stops a trial by ``pruning.EnergyRule``. Tune ends a stopped
+trial's process without letting it finish, so the stopper itself records the verdict: the run is
+finished in the store (``db``: the store ``track`` writes to) as censored, with the stopper's reason
+and the figures of its last stored evaluation.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ray.tune import Stopper
+
+from powertrain.loggers.base import RunInfo, point_metrics
+from powertrain.pruning import EnergyRule, TrialHook
+from powertrain.records import CENSORED, EvalPoint, RunOutcome
+from powertrain.train.stopping import Stop, TargetReached
+
+log = logging.getLogger(__name__)
+
+
+class TuneReport(TrialHook):
+    """``track(..., trial="ray")``: every evaluation point reported to the Tune session."""
+
+    def __init__(self, targets: dict[str, float]) -> None:
+        self.target = TargetReached(targets)
+        self.ids: dict[str, Any] = {}
+        self.reached = False
+
+    def run_begun(self, info: RunInfo) -> None:
+        self.ids = {
+            "powertrain_run_id": info.run_id,
+            "powertrain_run_key": info.run_key,
+            "powertrain_study": info.study,
+        }
+
+    def eval_point(self, run_id: int, point: EvalPoint) -> None:
+        from ray import tune
+
+        metrics: dict[str, Any] = {**point_metrics(point), "step": point.step, **self.ids}
+        if not self.reached and self.target.reached(point.task_accuracies):
+            self.reached = True
+            metrics["energy_to_target_j"] = point.total_energy_j
+        tune.report(metrics)
+
+
+class EnergyStopper(Stopper):
+    """Stops a trial once its energy passes ``beta`` x the best energy-to-target of the trials so far
+    (with ``rungs=True`` also by halving's rungs); records the stopped run in the store ``db``."""
+
+    def __init__(
+        self,
+        db: Any,
+        beta: float = 1.0,
+        *,
+        rungs: bool = False,
+        eta: float = 3.0,
+        min_budget_j: float | None = None,
+    ) -> None:
+        self.db = db
+        self.rule = EnergyRule(beta, rungs, eta, min_budget_j)
+        self.curves: dict[str, list[tuple[float, float]]] = {}
+        self.to_target_j: dict[str, float] = {}
+        self.reasons: dict[str, str] = {}  # trial id -> why it was stopped
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        if "energy_j" not in result or "val_accuracy" not in result:
+            return False  # not a powertrain report
+        self.curves.setdefault(trial_id, []).append((result["energy_j"], result["val_accuracy"]))
+        if "energy_to_target_j" in result:
+            self.to_target_j[trial_id] = result["energy_to_target_j"]
+            return False
+        others = [t for t in self.curves if t != trial_id]
+        best = min((self.to_target_j[t] for t in others if t in self.to_target_j), default=None)
+        courses = [(self.curves[t], t in self.to_target_j) for t in others]
+        stop = self.rule.stop(self.curves[trial_id], best, courses)
+        if stop is None:
+            return False
+        self.reasons[trial_id] = stop.reason
+        self._record(result, Stop(stop.verdict, f"ray tune trial {trial_id}: {stop.reason}"))
+        return True
+
+    def stop_all(self) -> bool:
+        return False
+
+    def _record(self, result: dict[str, Any], stop: Stop) -> None:
+        """Finish the stopped run in the store as censored (its process will not)."""
+        from powertrain.tracking.store import open_db
+
+        store, owned = open_db(self.db)
+        try:
+            run_id = int(result["powertrain_run_id"])
+            record = next(
+                (r for r in store.runs(result.get("powertrain_study")) if r.id == run_id), None
+            )
+            if record is None or record.run_key != result.get("powertrain_run_key"):
+                log.warning(
+                    "EnergyStopper: run %s is not in %s; not recorded there", run_id, self.db
+                )
+                return
+            store.finish_run(run_id, censored(store.eval_points(run_id), stop))
+        finally:
+            if owned:
+                store.close()
+
+
+def censored(points: list[EvalPoint], stop: Stop) -> RunOutcome:
+    """A run stopped from outside, as far as its stored evaluations go."""
+    last = points[-1] if points else None
+    return RunOutcome(
+        status=CENSORED,
+        stop_reason=stop.reason,
+        verdict=stop.verdict,
+        total_energy_j=last.total_energy_j if last else 0.0,
+        energy_j=dict(last.energy_j) if last else {},
+        duration_s=last.elapsed_s if last else 0.0,
+        steps=last.step if last else 0,
+        final_val_accuracy=last.val_accuracy if last else None,
+        faults=["stopped by Ray Tune: the figures end at its last stored evaluation"],
+    )

@@ -1,0 +1,173 @@
+"""What every logger is given, and the one set of names each writes it under.
+
+A ``Destination`` is one tool (MLflow, TensorBoard, W&B); ``open(info)`` starts one logged run for
+one powertrain run and returns its ``RunLog``, which gets every evaluation point and the outcome. The
+names come from here, so a figure is called the same in every tool:
+
+- params: every training hyperparameter and ``seed``;
+- per evaluation point, at its step: ``energy_j`` (cumulative, all components), ``energy_j/<component>``,
+  ``val_accuracy`` (and ``val_accuracy/<task>`` with several tasks), ``elapsed_s``, ``train_loss``;
+- at the end: ``energy_to_target_j``, ``time_to_target_s``, ``steps_to_target`` (reached runs),
+  ``total_energy_j``, ``duration_s``, ``final_val_accuracy``, ``test_accuracy``; the status and stop
+  reason and verdict (``target``, ``max_epochs``, ``search_bound``, ...) as tags;
+- tags: ``powertrain.study``, ``powertrain.run_key``, ``powertrain.run_id``, ``powertrain.measurement``
+  (``measured`` or ``ESTIMATE (...)``), ``powertrain.estimated``, ``powertrain.method.<component>``,
+  ``powertrain.meter.<component>``, ``powertrain.host``, ``powertrain.setup``.
+
+Loggers copy; the results store stays the record.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from powertrain.records import EvalPoint, RunOutcome, RunRecord, is_estimated, measurement_label
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One powertrain run as a logger sees it: who it is and how its figures are obtained."""
+
+    study: str
+    run_key: str
+    run_id: int
+    setup: dict[str, Any]
+    train: dict[str, Any]
+    seed: int
+    provenance: dict[str, dict[str, Any]]
+    hardware: dict[str, Any] = field(default_factory=dict)
+    stage: str = "train"
+
+    @classmethod
+    def of_record(cls, run: RunRecord) -> RunInfo:
+        return cls(
+            run.study,
+            run.run_key,
+            run.id,
+            dict(run.setup),
+            dict(run.train),
+            run.seed,
+            dict(run.provenance),
+            dict(run.hardware),
+            str(getattr(run.stage, "value", run.stage)),
+        )
+
+    @property
+    def name(self) -> str:
+        """A run's name in a tool: its setup and seed (``batch_size=32 lr=0.1 seed=0``)."""
+        label = " ".join(f"{k}={v}" for k, v in self.setup.items())
+        prefix = "pretrain " if self.stage == "pretrain" else ""
+        return f"{prefix}{label} seed={self.seed}".strip()
+
+    def params(self) -> dict[str, Any]:
+        """Every training hyperparameter and the seed."""
+        return {**self.train, "seed": self.seed}
+
+    def tags(self) -> dict[str, str]:
+        """Provenance and identity: enough to find the run in the store from the tool."""
+        tags = {
+            "powertrain.study": self.study,
+            "powertrain.run_key": self.run_key,
+            "powertrain.run_id": str(self.run_id),
+            "powertrain.measurement": measurement_label(self.provenance),
+            "powertrain.estimated": str(is_estimated(self.provenance)).lower(),
+            "powertrain.setup": " ".join(f"{k}={v}" for k, v in self.setup.items()),
+        }
+        if self.hardware.get("host"):
+            tags["powertrain.host"] = str(self.hardware["host"])
+        for component, p in self.provenance.items():
+            tags[f"powertrain.method.{component}"] = str(p.get("method"))
+            tags[f"powertrain.meter.{component}"] = str(p.get("meter"))
+        return tags
+
+
+def point_metrics(point: EvalPoint) -> dict[str, float]:
+    """An evaluation point's figures, cumulative since the run began."""
+    metrics = {"energy_j": point.total_energy_j}
+    metrics.update({f"energy_j/{c}": float(e) for c, e in point.energy_j.items()})
+    metrics["val_accuracy"] = float(point.val_accuracy)
+    if len(point.task_accuracies) > 1:
+        metrics.update({f"val_accuracy/{t}": float(a) for t, a in point.task_accuracies.items()})
+    metrics["elapsed_s"] = float(point.elapsed_s)
+    if point.train_loss is not None:
+        metrics["train_loss"] = float(point.train_loss)
+    return metrics
+
+
+FINAL_FIGURES = (
+    "energy_to_target_j",
+    "time_to_target_s",
+    "steps_to_target",
+    "total_energy_j",
+    "duration_s",
+    "final_val_accuracy",
+    "test_accuracy",
+)
+
+
+def outcome_metrics(outcome: RunOutcome) -> dict[str, float]:
+    """The outcome's figures that it has (``*_to_target`` only when the target was reached)."""
+    values = {name: getattr(outcome, name) for name in FINAL_FIGURES}
+    metrics = {name: float(v) for name, v in values.items() if v is not None}
+    metrics.update({f"total_energy_j/{c}": float(e) for c, e in outcome.energy_j.items()})
+    return metrics
+
+
+def outcome_tags(outcome: RunOutcome) -> dict[str, str]:
+    """Status, the typed verdict and the stop reason in words."""
+    tags = {
+        "powertrain.status": str(outcome.status.value),
+        "powertrain.stop_reason": str(outcome.stop_reason),
+    }
+    if outcome.verdict is not None:  # why, typed: target, max_epochs, search_bound, ...
+        tags["powertrain.verdict"] = outcome.verdict.value
+    if outcome.faults:
+        tags["powertrain.faults"] = "; ".join(outcome.faults)
+    return tags
+
+
+def plain(value: Any) -> str | int | float | bool:
+    """A value as a tool's param or config takes it: numbers and words as they are, else text."""
+    if isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, Mapping | list | tuple) or value is None:
+        return str(value)
+    return str(getattr(value, "value", value))
+
+
+class RunLog(ABC):
+    """One logged run in a tool."""
+
+    @abstractmethod
+    def point(self, point: EvalPoint) -> None: ...
+
+    def points(self, points: list[EvalPoint]) -> None:
+        """Several points at once (the loggers' thread fell behind); a tool may send them as one."""
+        for point in points:
+            self.point(point)
+
+    @abstractmethod
+    def finish(self, outcome: RunOutcome) -> None: ...
+
+
+class Destination(ABC):
+    """One tool. ``open`` may be slow (a server, a login); it runs on the loggers' own thread."""
+
+    name = "destination"
+
+    @abstractmethod
+    def open(self, info: RunInfo) -> RunLog: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """After the last run: flush and let go of what the tool holds."""
+
+
+def energy_metrics(energy_j: Mapping[str, float]) -> dict[str, float]:
+    """Cumulative energy as a framework's logs take it: ``energy_j`` and ``energy_j/<component>``."""
+    return {
+        "energy_j": float(sum(energy_j.values())),
+        **{f"energy_j/{c}": float(e) for c, e in energy_j.items()},
+    }

@@ -1,0 +1,97 @@
+"""MLflow: one MLflow run per powertrain run, in the experiment named after the study, written with
+``MlflowClient`` (no active-run state, so runs of parallel workers never mix). Where it goes is
+MLflow's to say: ``MLFLOW_TRACKING_URI`` (a server, ``sqlite:///mlflow.db``, a folder)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from powertrain.loggers.base import (
+    Destination,
+    RunInfo,
+    RunLog,
+    outcome_metrics,
+    outcome_tags,
+    plain,
+    point_metrics,
+)
+from powertrain.records import FAILED, EvalPoint, RunOutcome
+
+MAX_PARAM_CHARS = 6000  # MLflow refuses longer param values
+MAX_BATCH = 1000  # metrics per log_batch, MLflow's limit
+
+
+class MlflowDestination(Destination):
+    name = "mlflow"
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self.tracking_uri = tracking_uri  # None: MLFLOW_TRACKING_URI, else MLflow's default
+        self._client: Any = None
+        self._experiments: dict[str, str] = {}
+
+    def client(self):
+        if self._client is None:
+            from mlflow.tracking import MlflowClient
+
+            self._client = MlflowClient(tracking_uri=self.tracking_uri)
+        return self._client
+
+    def experiment_id(self, study: str) -> str:
+        if study not in self._experiments:
+            client = self.client()
+            found = client.get_experiment_by_name(study)
+            self._experiments[study] = (
+                found.experiment_id if found is not None else client.create_experiment(study)
+            )
+        return self._experiments[study]
+
+    def open(self, info: RunInfo) -> RunLog:
+        from mlflow.entities import Param, RunTag
+
+        client = self.client()
+        run = client.create_run(
+            self.experiment_id(info.study),
+            run_name=info.name,
+            tags={**info.tags(), "mlflow.source.name": "powertrain"},
+        )
+        params = [
+            Param(k, str(plain(v))[:MAX_PARAM_CHARS]) for k, v in sorted(info.params().items())
+        ]
+        for start in range(0, len(params), 100):  # MLflow's batch limit for params
+            client.log_batch(run.info.run_id, params=params[start : start + 100])
+        client.log_batch(run.info.run_id, tags=[RunTag("powertrain.status", "running")])
+        return MlflowRun(client, run.info.run_id)
+
+
+class MlflowRun(RunLog):
+    def __init__(self, client, run_id: str) -> None:
+        self.client, self.run_id = client, run_id
+
+    def point(self, point: EvalPoint) -> None:
+        self.points([point])
+
+    def points(self, points: list[EvalPoint]) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, p.step) for p in points for k, v in point_metrics(p).items()]
+        for start in range(0, len(metrics), MAX_BATCH):
+            self.client.log_batch(self.run_id, metrics=metrics[start : start + MAX_BATCH])
+
+    def _metrics(self, values: dict[str, float], step: int) -> None:
+        from mlflow.entities import Metric
+
+        now = int(time.time() * 1000)
+        metrics = [Metric(k, v, now, step) for k, v in values.items()]
+        self.client.log_batch(self.run_id, metrics=metrics)
+
+    def finish(self, outcome: RunOutcome) -> None:
+        from mlflow.entities import RunTag
+
+        self._metrics(outcome_metrics(outcome), outcome.steps)
+        tags = [RunTag(k, v[:5000]) for k, v in outcome_tags(outcome).items()]
+        self.client.log_batch(self.run_id, tags=tags)
+        self.client.set_terminated(
+            self.run_id, status="FAILED" if outcome.status == FAILED else "FINISHED"
+        )

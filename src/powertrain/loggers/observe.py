@@ -1,0 +1,126 @@
+"""Observers of the runs a store records: the store is written as before, and each observer hears of a
+run's beginning, its evaluation points and its end, after the store has them.
+
+``ObservedStore(store, observers)`` stands in for a results store: ``begin_run``, ``add_eval_point``
+and ``finish_run`` go to the store first, then to every observer; everything else is the store's own.
+So the built-in loop, a search, the workers' coordinator and ``track()`` all feed the loggers and the
+metrics endpoint through the one place they already write. An observer that raises is logged once and
+heard no more: observing never fails a run.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from powertrain.loggers.base import RunInfo
+from powertrain.records import EvalPoint, RunOutcome
+from powertrain.store.base import ResultStore
+
+log = logging.getLogger(__name__)
+
+
+class RunObserver:
+    """Hears of runs as the store records them; every method optional."""
+
+    def run_begun(self, info: RunInfo) -> None: ...
+    def eval_point(self, run_id: int, point: EvalPoint) -> None: ...
+    def run_finished(self, run_id: int, outcome: RunOutcome) -> None: ...
+    def close(self) -> None: ...
+
+
+class Observers(RunObserver):
+    """Several observers as one; one that raises is warned about once and then left out."""
+
+    def __init__(self, observers: Iterable[RunObserver] = ()) -> None:
+        self.observers = list(observers)
+
+    def __bool__(self) -> bool:
+        return bool(self.observers)
+
+    def _each(self, method: str, *args: Any) -> None:
+        for observer in list(self.observers):
+            try:
+                getattr(observer, method)(*args)
+            except Exception as exc:  # noqa: BLE001 - an observer never fails the run
+                log.warning(
+                    "%s failed (%s: %s); it gets nothing more, the store keeps every figure",
+                    type(observer).__name__,
+                    type(exc).__name__,
+                    exc,
+                )
+                self.observers.remove(observer)
+
+    def run_begun(self, info: RunInfo) -> None:
+        self._each("run_begun", info)
+
+    def eval_point(self, run_id: int, point: EvalPoint) -> None:
+        self._each("eval_point", run_id, point)
+
+    def run_finished(self, run_id: int, outcome: RunOutcome) -> None:
+        self._each("run_finished", run_id, outcome)
+
+    def close(self) -> None:
+        self._each("close")
+
+
+class ObservedStore:
+    """A results store whose runs are also told to ``observers`` (see the module's doc)."""
+
+    def __init__(self, store: Any, observers: RunObserver) -> None:
+        self._store, self._observers = store, observers
+        self._open: set[int] = set()  # runs begun or resumed here and not finished
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    @property
+    def unobserved(self) -> Any:
+        """The store itself."""
+        return self._store
+
+    def begin_run(self, spec, hardware: dict, provenance: dict) -> int:
+        run_id = self._store.begin_run(spec, hardware, provenance)
+        info = RunInfo(
+            spec.study,
+            spec.run_key,
+            run_id,
+            dict(spec.setup),
+            dict(spec.train),
+            spec.seed,
+            dict(provenance),
+            dict(hardware),
+            str(getattr(spec.stage, "value", spec.stage)),
+        )
+        self._begun(info)
+        return run_id
+
+    def _begun(self, info: RunInfo) -> None:
+        self._open.add(info.run_id)
+        self._observers.run_begun(info)
+
+    def add_eval_point(self, run_id: int, point: EvalPoint) -> None:
+        self._store.add_eval_point(run_id, point)
+        if run_id not in self._open:  # a paused run continued in its record: begun elsewhere
+            record = next((r for r in self._store.runs() if r.id == run_id), None)
+            if record is None:
+                return
+            self._begun(RunInfo.of_record(record))
+        self._observers.eval_point(run_id, point)
+
+    def finish_run(self, run_id: int, outcome: RunOutcome) -> None:
+        self._store.finish_run(run_id, outcome)
+        if run_id in self._open:  # a finished run never changes: a second finish is not news
+            self._open.discard(run_id)
+            self._observers.run_finished(run_id, outcome)
+
+
+ResultStore.register(ObservedStore)  # it is one, by delegation: track(db=...) takes it
+
+
+def observed(store: Any, observers: RunObserver | None) -> Any:
+    """``store`` itself when nothing observes it, else an ``ObservedStore``."""
+    if not observers:
+        return store
+    return ObservedStore(store, observers)

@@ -1,0 +1,71 @@
+"""TensorBoard: event files written by torch's ``SummaryWriter``, one folder per run under the log
+folder (``DIR/<study>/<run id> <setup> seed=<seed>``), so ``tensorboard --logdir DIR`` shows every
+run of every study side by side. Scalars are written in double precision (a joule figure keeps its
+digits); params and tags go to the HPARAMS tab and as text."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from powertrain.loggers.base import (
+    Destination,
+    RunInfo,
+    RunLog,
+    outcome_metrics,
+    outcome_tags,
+    plain,
+    point_metrics,
+)
+from powertrain.records import EvalPoint, RunOutcome
+
+DEFAULT_DIR = "runs"  # torch's SummaryWriter writes under ./runs too
+
+
+def run_folder(root: str | Path, info: RunInfo) -> Path:
+    """Where a run's event file goes: a folder name a file system takes."""
+    name = re.sub(r"[^\w.=+-]+", "_", f"{info.run_id} {info.name}")
+    return Path(root) / re.sub(r"[^\w.@+-]+", "_", info.study) / name
+
+
+class TensorBoardDestination(Destination):
+    name = "tensorboard"
+
+    def __init__(self, folder: str | Path | None = None) -> None:
+        self.folder = Path(folder or DEFAULT_DIR)
+
+    def open(self, info: RunInfo) -> RunLog:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(log_dir=str(run_folder(self.folder, info)))
+        lines = [f"| {k} | {v} |" for k, v in info.tags().items()]
+        writer.add_text("powertrain/run", "| tag | value |\n|---|---|\n" + "\n".join(lines), 0)
+        return TensorBoardRun(writer, info)
+
+
+class TensorBoardRun(RunLog):
+    def __init__(self, writer, info: RunInfo) -> None:
+        self.writer, self.info = writer, info
+
+    def _scalars(self, values: dict[str, float], step: int) -> None:
+        for tag, value in values.items():
+            self.writer.add_scalar(tag, value, step, new_style=True, double_precision=True)
+
+    def point(self, point: EvalPoint) -> None:
+        self._scalars(point_metrics(point), point.step)
+
+    def finish(self, outcome: RunOutcome) -> None:
+        from torch.utils.tensorboard.summary import hparams
+
+        final = outcome_metrics(outcome)
+        self._scalars(final, outcome.steps)
+        tags = outcome_tags(outcome)
+        lines = [f"| {k} | {v} |" for k, v in tags.items()]
+        self.writer.add_text(
+            "powertrain/outcome", "| tag | value |\n|---|---|\n" + "\n".join(lines), outcome.steps
+        )
+        params = {k: plain(v) for k, v in self.info.params().items()}
+        params["powertrain.status"] = tags["powertrain.status"]
+        for summary in hparams(params, {k: v for k, v in final.items() if "/" not in k}):
+            self.writer.file_writer.add_summary(summary)
+        self.writer.close()

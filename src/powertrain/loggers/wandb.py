@@ -1,0 +1,56 @@
+"""Weights & Biases: one W&B run per powertrain run, grouped by study. W&B's own settings decide
+where: ``WANDB_PROJECT`` (default: the study's name), ``WANDB_MODE=offline`` (a run folder under
+``./wandb``, or ``WANDB_DIR``), ``WANDB_ENTITY``, the login. Params go to the run's config, the
+provenance and identity to its config under ``powertrain`` and as short tags."""
+
+from __future__ import annotations
+
+import os
+import re
+
+from powertrain.loggers.base import (
+    Destination,
+    RunInfo,
+    RunLog,
+    outcome_metrics,
+    outcome_tags,
+    plain,
+    point_metrics,
+)
+from powertrain.records import FAILED, EvalPoint, RunOutcome, is_estimated
+
+MAX_TAG_CHARS = 64  # W&B refuses longer tags
+
+
+class WandbDestination(Destination):
+    name = "wandb"
+
+    def open(self, info: RunInfo) -> RunLog:
+        import wandb
+
+        project = os.environ.get("WANDB_PROJECT") or re.sub(r"[^\w.-]+", "-", info.study)
+        config = {k: plain(v) for k, v in info.params().items()}
+        config["powertrain"] = info.tags()
+        tags = ["estimate" if is_estimated(info.provenance) else "measured"]
+        tags += [f"{c}:{p.get('method')}" for c, p in info.provenance.items()]
+        run = wandb.init(
+            project=project,
+            group=info.study,
+            name=info.name,
+            config=config,
+            tags=[t[:MAX_TAG_CHARS] for t in tags],
+            reinit="create_new",  # one W&B run per powertrain run, several open at once
+        )
+        return WandbRun(run)
+
+
+class WandbRun(RunLog):
+    def __init__(self, run) -> None:
+        self.run = run
+
+    def point(self, point: EvalPoint) -> None:
+        self.run.log(point_metrics(point), step=point.step)
+
+    def finish(self, outcome: RunOutcome) -> None:
+        self.run.summary.update({**outcome_metrics(outcome), **outcome_tags(outcome)})
+        self.run.finish(exit_code=1 if outcome.status == FAILED else 0)

@@ -1,0 +1,220 @@
+"""``auto``: the strategy to use when you do not know your workload. It screens, then races.
+
+1. **Screen** one seed per setup. Where the setups are few beside the grid's runs (at most
+   ``screen_share`` of them: a grid with several seeds per setup, or one whose cost axes were priced
+   away), every setup's first seed runs to the target. Else successive halving
+   (:class:`~powertrain.search.strategies.Halving`): every setup to its first evaluation, the better
+   third on with more energy, until ``screen`` setups have reached the target. Either way a run stops
+   at ``beta`` x the best single run so far: one seed is a noisy measure, so a setup is not dropped
+   for being a little worse than the best run.
+2. **Race** the contenders: the setups whose screening run came within ``spread`` x the best one (at
+   least two, at most ``contenders``). Each runs its first ``seeds`` seeds, the leader first; a
+   contender's seed stops once its seeds together pass ``margin`` x the leader's sum (so far behind
+   that more seeds would not change the order; a margin above 1 because the leader's few seeds may
+   have been lucky).
+3. **Separate or say so**: while the leader and a contender differ by less than their seeds'
+   spread tells apart (log energy-to-target, difference under ``z`` standard errors), both get another
+   seed, up to ``max_seeds``. What is still inseparable then is reported ("these setups are within
+   noise of each other") rather than one of them named the best.
+
+The race's seeds are the confirmation: the pick is the setup with the lowest mean energy-to-target
+over its seeds, every one of its first ``seeds`` seeds having reached the target. Over a grid with
+cost axes it runs on one setup per setup of the other axes (``cost_axes.Priced``). Its settings were
+chosen on the development set (the Zeus NSDI'23 CIFAR-100 and ImageNet traces) and the project's own
+grids; see docs/search.md for which figures are in-sample.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from powertrain.records import RUNNING
+from powertrain.search.space import History, Start, Trial
+from powertrain.search.strategies import Halving, Zeus, register
+from powertrain.search.strategy import Strategy, at_least_one, bound_stop, count_setting
+from powertrain.train.stopping import Stop
+
+PRIOR_SD = 0.15  # seed-to-seed spread of log energy-to-target before any setup has two seeds
+
+
+@register
+class Auto(Strategy):
+    name = "auto"
+    tuned_on = (  # the development set (Zeus NSDI'23 traces) and the grids looked at
+        "cifar100-v100",
+        "cifar100-a40",
+        "imagenet-v100",
+        "imagenet-a40",
+        "holdout-grid",
+        "holdout-cnn-mnist",
+    )
+    finalists = 1  # the race has confirmed its pick: the driver's confirmation reuses its seeds
+
+    def __init__(
+        self,
+        rng=None,
+        beta: float = 1.5,
+        screen: int = 3,
+        spread: float = 1.25,
+        contenders: int = 4,
+        seeds: int = 3,
+        max_seeds: int = 6,
+        z: float = 1.0,
+        eta: float = 3.0,
+        margin: float = 1.15,
+        screen_share: float = 0.05,
+    ):
+        super().__init__(rng)
+        self.beta, self.spread = at_least_one("beta", beta), at_least_one("spread", spread)
+        self.margin = at_least_one("margin", margin)
+        self.contenders = count_setting("contenders", contenders)
+        self.seeds = count_setting("seeds", seeds)
+        self.max_seeds = max(self.seeds, count_setting("max_seeds", max_seeds))
+        self.z = float(z) if math.isfinite(z) and z >= 0 else at_least_one("z", z)
+        self.halving = Halving(self.rng, eta=eta, beta=beta, finalists=screen)
+        self.every = Zeus(self.rng, beta=beta)
+        self.screen_share = screen_share
+        self.screen: Strategy | None = None
+        self.grid_runs: int | None = None  # the full grid's runs (set by cost_axes.Priced)
+        self.racing: list[str] | None = None  # contenders, leader first, once screening is done
+        self.depth = self.seeds  # seeds each contender runs now
+        self.tied: list[str] = []  # setups the race could not tell from the pick
+
+    @property
+    def within_noise(self) -> bool:
+        return len(self.tied) > 1
+
+    def verdict(self) -> str | None:
+        if not self.within_noise:
+            return None
+        return "these setups are within noise of each other: " + ", ".join(self.tied)
+
+    def next_runs(self, history: History) -> list[Start]:
+        if self.screen is None:
+            self.screen = self._screening(history.space)
+        if self.racing is None:
+            starts = self.screen.next_runs(history)
+            if starts or _running(history):
+                return starts
+            self.racing = self._contenders(history)
+        while True:
+            start = self._next_seed(history)
+            if start is not None or _running(history):
+                return [start] if start else []
+            if not self._deepen(history):
+                return []
+
+    def _screening(self, space) -> Strategy:
+        """One seed of every setup (bounded at ``beta`` x the best run) when that is at most
+        ``screen_share`` of the grid's runs, else successive halving."""
+        grid_runs = self.grid_runs or sum(len(v) for v in space.seeds.values())
+        return self.every if len(space.setups) <= self.screen_share * grid_runs else self.halving
+
+    def _contenders(self, history: History) -> list[str]:
+        firsts = {
+            t.setup: t.energy_to_target_j
+            for t in history.trials.values()
+            if t.reached and t.seed == history.space.seeds[t.setup][0]
+        }
+        if not firsts:
+            return []
+        seeded = [s for s in firsts if len(history.space.seeds[s]) >= self.seeds]
+        ranked = sorted(seeded or firsts, key=firsts.get)  # a setup with too few seeds, last resort
+        best = firsts[ranked[0]]
+        close = [s for s in ranked if firsts[s] <= self.spread * best]
+        return ranked[: min(max(2, len(close)), self.contenders)]
+
+    def _next_seed(self, history: History) -> Start | None:
+        for setup in self.racing:
+            if self._out(history, setup):
+                continue
+            for seed in history.space.seeds[setup][: self.depth]:
+                trial = history.trial(setup, seed)
+                if trial is None or trial.paused:
+                    return Start(setup, seed)
+        return None
+
+    def _out(self, history: History, setup: str) -> bool:
+        return any(t.stopped or t.missed for t in self._raced(history, setup))
+
+    def _raced(self, history: History, setup: str) -> list[Trial]:
+        seeds = history.space.seeds[setup][: self.depth]
+        return [t for s in seeds if (t := history.trial(setup, s)) is not None]
+
+    def _means(self, history: History) -> dict[str, list[float]]:
+        """Log energy-to-target of each contender's raced seeds, for those still in with all done."""
+        out = {}
+        for setup in self.racing:
+            trials = self._raced(history, setup)
+            if trials and all(t.reached for t in trials):
+                out[setup] = [math.log(t.energy_to_target_j) for t in trials]
+        return out
+
+    def _deepen(self, history: History) -> bool:
+        """Another seed for the contenders the leader cannot be told from; False when the race is over
+        (the ties it could not separate recorded)."""
+        logs = self._means(history)
+        if not logs:
+            return False
+        leader = min(logs, key=lambda s: np.mean(logs[s]))
+        sd = _pooled_sd(logs.values())
+        tied = [
+            s
+            for s in logs
+            if s == leader
+            or np.mean(logs[s]) - np.mean(logs[leader])
+            < self.z * sd * math.sqrt(1 / len(logs[s]) + 1 / len(logs[leader]))
+        ]
+        more = [s for s in tied if len(history.space.seeds[s]) > self.depth]
+        if len(tied) > 1 and more and self.depth < self.max_seeds:
+            self.depth += 1
+            self.racing = sorted(tied, key=lambda s: np.mean(logs[s]))  # the leader first
+            return True
+        self.tied = sorted(tied, key=lambda s: np.mean(logs[s])) if len(tied) > 1 else []
+        return False
+
+    def stop(self, history, trial, point) -> Stop | None:
+        if self.racing is None:
+            return self.screen.stop(history, trial, point)
+        leader_j = self._leader_mean(history)
+        if leader_j is None or trial.setup not in self.racing:
+            return None
+        raced = self._raced(history, trial.setup)
+        done = sum(t.energy_to_target_j for t in raced if t.reached)
+        limit_j = self.margin * leader_j * self._depth(history, trial.setup)
+        return bound_stop(
+            done + point.total_energy_j, limit_j, self.margin, "the leader's seeds (mean x seeds)"
+        )
+
+    def _depth(self, history: History, setup: str) -> int:
+        return min(self.depth, len(history.space.seeds[setup]))
+
+    def _leader_mean(self, history: History) -> float | None:
+        """The lowest mean energy-to-target of a contender all of whose raced seeds reached it."""
+        means = [
+            float(np.mean([t.energy_to_target_j for t in raced]))
+            for s in self.racing
+            if len(raced := self._raced(history, s)) == self._depth(history, s)
+            and all(t.reached for t in raced)
+        ]
+        return min(means) if means else None
+
+    def candidates(self, history: History) -> list[str]:
+        """Contenders all of whose raced seeds reached the target, by mean energy-to-target."""
+        if not self.racing:
+            return []
+        means = {s: float(np.mean(np.exp(v))) for s, v in self._means(history).items()}
+        return sorted(means, key=means.get)
+
+
+def _running(history: History) -> bool:
+    return any(t.status is RUNNING for t in history.trials.values())
+
+
+def _pooled_sd(groups) -> float:
+    groups = [g for g in groups if len(g) > 1]
+    dof = sum(len(g) - 1 for g in groups)
+    ss = sum(float(np.sum((np.array(g) - np.mean(g)) ** 2)) for g in groups)
+    return math.sqrt((ss + 2 * PRIOR_SD**2) / (dof + 2))  # the prior counts as two seeds

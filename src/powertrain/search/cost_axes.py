@@ -1,0 +1,225 @@
+"""Cost axes: an axis that changes what a step costs but not what it learns (a GPU power limit, by
+construction; also clock limits, data-loader workers, ``torch.compile``, channels-last).
+
+A search over a grid with cost axes learns the curve once per setup of the other axes (a *group*):
+as Zeus profiles power limits just in time (``zeus/optimizer/power_limit.py``: a measured window per
+limit), it first trains every cost-axis value of a group for a short window (to its first
+evaluation, then paused), prices each by the energy per unit of progress measured there, and from
+then on trains the group only at its cheapest value. Make the first evaluation come early
+(``eval_every_steps``) and long enough to measure: the window is what is priced. The strategy
+inside (:class:`Priced` wraps any) sees one setup per group. Simulation and live search do the same:
+the window is a run paused at an evaluation (``Start.budget_j``), so what it spent is counted and
+the cheapest value's run goes on from where it paused.
+
+``gpu_power_limit_w`` is a cost axis without being declared; others are declared with
+``search.cost_axes`` in a study or ``powertrain import --cost-axis``. A declared axis that did change
+the curve (accuracies at the same step differ between its values) is reported by
+:func:`curve_changes`.
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+from collections.abc import Callable, Iterable
+
+from powertrain.errors import PowertrainError
+from powertrain.records import RUNNING, EvalPoint
+from powertrain.search.space import History, Space, Start, Trial
+from powertrain.train.stopping import Stop
+
+log = logging.getLogger(__name__)
+
+DEFAULT_COST_AXES = ("gpu_power_limit_w",)
+WINDOW_J = 1e-12  # a profiling window's budget: pause at the first evaluation
+CURVE_TOLERANCE = 0.02  # accuracy difference between cost-axis values that counts as a change
+
+
+def axes_of(setup_key: str) -> dict:
+    """The axes of a setup key (``repr(sorted(setup.items()))``, see ``simulate.setup_key``)."""
+    try:
+        return dict(ast.literal_eval(setup_key))
+    except (ValueError, SyntaxError, TypeError):
+        return {}
+
+
+def group_key(setup_key: str, cost_axes: Iterable[str]) -> str:
+    axes = axes_of(setup_key)
+    return repr(sorted((k, v) for k, v in axes.items() if k not in set(cost_axes)))
+
+
+def treated_axes(setups: Iterable[str], cost_axes: Iterable[str]) -> tuple[str, ...]:
+    """The cost axes that take more than one value over ``setups`` (the ones worth pricing)."""
+    values: dict[str, set] = {}
+    for key in setups:
+        for axis, value in axes_of(key).items():
+            values.setdefault(axis, set()).add(repr(value))
+    return tuple(a for a in dict.fromkeys(cost_axes) if len(values.get(a, ())) > 1)
+
+
+def groups_of(setups: Iterable[str], cost_axes: Iterable[str]) -> dict[str, list[str]]:
+    """Group key -> its setups (in the order given), for the treated ``cost_axes``."""
+    out: dict[str, list[str]] = {}
+    for key in setups:
+        out.setdefault(group_key(key, cost_axes), []).append(key)
+    return out
+
+
+def axes_setting(cost_axes) -> tuple[str, ...]:
+    """``cost_axes`` as names: a list, or text separated by commas (a ``--set`` value)."""
+    names = cost_axes.split(",") if isinstance(cost_axes, str) else list(cost_axes or ())
+    if not all(isinstance(n, str) and n.strip() for n in names):
+        raise PowertrainError(f"cost_axes takes names of setup axes, got {cost_axes!r}")
+    return tuple(n.strip() for n in names)
+
+
+def price(points: list[EvalPoint]) -> float:
+    """Energy per unit of progress (step, else epoch) over the profiling window, the run's start to
+    its first evaluation. (Its warm-up runs at the value being priced too. A second window would
+    span the pause and the resume from the checkpoint, whose start-up costs more than a window.)"""
+    from powertrain.search.predict import progress
+
+    done = float(progress(points[:1])[0]) if points else 0.0
+    return points[0].total_energy_j / done if done > 0 else float("inf")
+
+
+def curve_changes(
+    curves: dict[tuple[str, int], list[float]], cost_axes: Iterable[str], tolerance=CURVE_TOLERANCE
+) -> list[str]:
+    """One line per group whose seeds learnt differently under different cost-axis values:
+    ``curves`` maps (setup key, seed) to its accuracies at each evaluation."""
+    axes = tuple(cost_axes)
+    seen: dict[tuple[str, int], tuple[str, list[float]]] = {}
+    changed: dict[str, float] = {}
+    for (setup, seed), accuracies in curves.items():
+        key = (group_key(setup, axes), seed)
+        if key not in seen:
+            seen[key] = (setup, accuracies)
+            continue
+        n = min(len(accuracies), len(seen[key][1]))
+        gap = max(
+            (abs(a - b) for a, b in zip(accuracies[:n], seen[key][1][:n], strict=True)), default=0.0
+        )
+        if gap > tolerance:
+            changed[key[0]] = max(changed.get(key[0], 0.0), gap)
+    return [
+        f"cost axis {', '.join(axes)} changed the learning curve of {_label(g)} (accuracy differs "
+        f"by up to {gap:.3f} at the same evaluation): it is not a pure cost axis there"
+        for g, gap in changed.items()
+    ]
+
+
+def check_declared(runs: dict, cost_axes: Iterable[str], source: str) -> list[str]:
+    """Declared cost axes checked against imported runs (``(setup key, seed) -> run`` with
+    ``points``): an unknown axis is an error; a curve an axis changed is a warning line."""
+    axes = tuple(cost_axes)
+    known = {a for key, _ in runs for a in axes_of(key)}
+    unknown = [a for a in axes if a not in known]
+    if unknown:
+        raise PowertrainError(
+            f"{source}: --cost-axis {', '.join(unknown)} is not a setup column; "
+            f"the setup columns are {', '.join(sorted(known)) or 'none'}"
+        )
+    curves = {k: [p.val_accuracy for p in r.points] for k, r in runs.items()}
+    return curve_changes(curves, axes) if axes else []
+
+
+def _label(group: str) -> str:
+    return " ".join(f"{k}={v}" for k, v in axes_of(group).items()) or "the only setup"
+
+
+class Priced:
+    """Any strategy (``inner``) over a grid with cost axes: profile every cost-axis value of each
+    group for one evaluation, then let ``inner`` search one setup per group, its cheapest value.
+    Without a cost axis that varies, it is ``inner`` unchanged."""
+
+    def __init__(self, inner, cost_axes: Iterable[str] = (), warn=log.warning) -> None:
+        self.inner, self.warn = inner, warn
+        self.cost_axes = tuple(dict.fromkeys((*cost_axes, *DEFAULT_COST_AXES)))
+        self.name, self.confirm, self.finalists = inner.name, inner.confirm, inner.finalists
+        self.treated: tuple[str, ...] | None = None
+        self.prices: dict[str, float] = {}  # setup key -> energy per unit of progress
+        self.warnings: list[str] = []
+        self.view: History | None = None
+        self._handed: set[tuple[str, int]] = set()
+
+    def __getattr__(self, name):  # the inner strategy's own read-outs (verdict, ...)
+        inner = self.__dict__.get("inner")
+        if inner is None:
+            raise AttributeError(name)
+        return getattr(inner, name)
+
+    def next_runs(self, history: History) -> list[Start]:
+        if self.treated is None:
+            self.treated = treated_axes(history.space.setups, self.cost_axes)
+        if not self.treated:
+            return self.inner.next_runs(history)
+        if self.view is None:
+            todo = self._profiles(history)
+            if todo or any(t.status is RUNNING for t in history.trials.values()):
+                return todo
+            self.view = History(self._reduced(history))
+            if hasattr(self.inner, "grid_runs"):  # the full grid's size, which the view hides
+                self.inner.grid_runs = sum(len(v) for v in history.space.seeds.values())
+        starts = self.inner.next_runs(self.view)
+        self._handed.update((s.setup, s.seed) for s in starts)
+        return starts
+
+    def _profile_seed(self, space: Space, members: list[str]) -> dict[str, int]:
+        """The seed each member is profiled on: the group's first seed wherever a member has it, so
+        that the values are compared on one curve."""
+        first = space.seeds[members[0]][0]
+        return {s: first if first in space.seeds[s] else space.seeds[s][0] for s in members}
+
+    def _profiles(self, history: History) -> list[Start]:
+        space, out = history.space, []
+        for members in groups_of(space.setups, self.treated).values():
+            for s, seed in self._profile_seed(space, members).items():
+                if history.trial(s, seed) is None:
+                    out.append(Start(s, seed, WINDOW_J))
+        return out
+
+    def _reduced(self, history: History) -> Space:
+        space, picks, seeds = history.space, [], {}
+        for members in groups_of(space.setups, self.treated).values():
+            profiled = self._profile_seed(space, members)
+            trials = {s: history.trial(s, seed) for s, seed in profiled.items()}
+            self.prices.update({s: price(t.points) for s, t in trials.items()})
+            pick = min(members, key=self.prices.get)
+            picks.append(pick)  # its profiled run goes on first
+            seeds[pick] = (profiled[pick], *[x for x in space.seeds[pick] if x != profiled[pick]])
+            self._check(trials)
+        return Space(tuple(picks), seeds, space.target)
+
+    def _check(self, trials: dict[str, Trial]) -> None:
+        firsts = {(s, t.seed): [t.points[0].val_accuracy] for s, t in trials.items() if t.points}
+        for line in curve_changes(firsts, self.treated):
+            if self.warn is not None:
+                self.warn(line)
+            self.warnings.append(line)
+
+    def stop(self, history, trial, point) -> Stop | None:
+        if not self.treated:
+            return self.inner.stop(history, trial, point)
+        return None if self.view is None else self.inner.stop(self.view, trial, point)
+
+    def handler(self, history: History, trial: Trial) -> Callable[[EvalPoint], Stop | None]:
+        key = (trial.setup, trial.seed)
+        if self.view is not None and key in self._handed:
+            self.view.trials[key] = trial
+        return lambda point: self.stop(history, trial, point)
+
+    def candidates(self, history: History) -> list[str]:
+        return self.inner.candidates(self.view if self.view is not None else history)
+
+    def notes(self) -> list[str]:
+        """What the search says about the cost axes (and the inner strategy's verdict, if any)."""
+        verdict = getattr(self.inner, "verdict", lambda: None)()
+        if not self.treated:
+            return [verdict] if verdict else []
+        return [
+            *([verdict] if verdict else []),
+            f"cost axes {', '.join(self.treated)}: each value priced by energy per step up to "
+            "its first evaluation, the curve learnt once per setup of the other axes",
+            *self.warnings,
+        ]

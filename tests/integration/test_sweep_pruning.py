@@ -1,0 +1,166 @@
+"""Pruning inside users' own sweeps, by energy, with the search strategies' rule: an Optuna study of a
+dozen trials (a real MLP on digits; scripted meters, so each epoch costs the same 10 J and the verdicts
+do not depend on the machine's load) and a Ray Tune sweep on a local Ray. Pruned runs stay in the
+store, censored, with their reason."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+import torch
+from torch.nn import functional as F
+
+from powertrain import open_store, track
+from powertrain.integrations.optuna import TO_TARGET_ATTR, EnergyPruner
+from powertrain.meters.base import Component, Method
+from powertrain.meters.detect import Detection
+from powertrain.pruning import EnergyRule
+from powertrain.records import CENSORED, REACHED, Verdict
+from tests.fakes.meters import ConstantPowerMeter
+from tests.integration.digits_task import digits, mlp
+
+EPOCH_J = 10.0  # the scripted CPU meter: 10 W, and the clock advances 1 s per epoch
+
+
+def train_epoch(model, optimizer, xt, yt, generator) -> None:
+    for batch in torch.randperm(len(xt), generator=generator).split(64):
+        optimizer.zero_grad()
+        F.cross_entropy(model(xt[batch]), yt[batch]).backward()
+        optimizer.step()
+
+
+def accuracy(model, xv, yv) -> float:
+    with torch.no_grad():
+        return float((model(xv).argmax(1) == yv).float().mean())
+
+
+def test_an_optuna_study_of_a_dozen_trials_is_pruned_by_energy(tmp_path, clock):
+    torch.set_num_threads(1)
+    xt, yt, xv, yv = digits()
+    meters = Detection(
+        {Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE)}
+    )
+    db = tmp_path / "runs.db"
+
+    def objective(trial: optuna.Trial) -> float:
+        lr = trial.suggest_float("lr", 1e-3, 0.5, log=True)
+        model = mlp(0)
+        optimizer = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
+        generator = torch.Generator().manual_seed(0)
+        with track(
+            "optuna-sweep", {"lr": lr}, 0, 0.9, db=db, detection=meters, device="cpu", trial=trial
+        ) as run:
+            for epoch in range(12):
+                train_epoch(model, optimizer, xt, yt, generator)
+                clock.advance(1.0)
+                if run.evaluate(val_accuracy=accuracy(model, xv, yv), step=epoch + 1):
+                    break
+        return run.outcome.energy_to_target_j or math.inf
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0), pruner=EnergyPruner())
+    study.optimize(objective, n_trials=12)
+
+    trials = study.trials
+    pruned = [t for t in trials if t.state == optuna.trial.TrialState.PRUNED]
+    complete = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(trials) == 12 and pruned and complete
+    with open_store(db) as store:
+        runs = {r.id: r for r in store.runs("optuna-sweep")}
+        assert len(runs) == 12  # every trial's run is in the store
+        for t in pruned:
+            run = runs[t.user_attrs["powertrain_run_id"]]
+            assert run.status == CENSORED and "bound:" in run.outcome.stop_reason
+            assert run.outcome.verdict is Verdict.SEARCH_BOUND
+            assert f"optuna trial {t.number}" in run.outcome.stop_reason
+            # the rule: pruned at the first evaluation past 1 x the best energy-to-target before it
+            best = min(
+                u.user_attrs[TO_TARGET_ATTR]
+                for u in trials[: t.number]
+                if TO_TARGET_ATTR in u.user_attrs
+            )
+            assert best < run.outcome.total_energy_j <= best + EPOCH_J
+            assert [p.total_energy_j for p in store.eval_points(run.id)] == pytest.approx(
+                [EPOCH_J * (i + 1) for i in range(len(store.eval_points(run.id)))]
+            )
+        for t in complete:
+            run = runs[t.user_attrs["powertrain_run_id"]]
+            assert run.status in (REACHED, CENSORED)
+            if run.status == REACHED:
+                assert t.value == run.outcome.energy_to_target_j == t.user_attrs[TO_TARGET_ATTR]
+
+
+def test_halvings_rungs_keep_the_best_third_by_accuracy_at_the_same_energy():
+    rule = EnergyRule(beta=1.0, rungs=True, eta=3.0, min_budget_j=10.0)
+    slow, fast, mid = [(10.0, 0.2)], [(10.0, 0.6)], [(10.0, 0.4)]
+    assert rule.stop(slow, None, [(fast, False), (mid, False)]).reason.startswith("rung 0 (10.0 J)")
+    assert rule.stop(fast, None, [(slow, False), (mid, False)]) is None
+    assert rule.stop(slow, None, [(fast, False)]) is None  # too few runs there to halve
+    bound = rule.stop([(35.0, 0.9)], 30.0, [])
+    assert bound.verdict is Verdict.SEARCH_BOUND  # the strategies' own stop
+    assert bound.reason.startswith("bound: 35.0 J passed 1 x the best run's (30.0 J)")
+
+
+@pytest.fixture(scope="module")
+def ray_instance():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+def test_a_ray_tune_sweep_is_stopped_by_energy_and_the_stopped_run_recorded(ray_instance, tmp_path):
+    from ray import tune
+
+    from powertrain.integrations.ray_tune import EnergyStopper
+
+    db = str(tmp_path / "runs.db")
+
+    def trainable(config):  # pickled by value: only powertrain and torch inside
+        import torch
+        from torch.nn import functional as F
+
+        import powertrain
+        from powertrain.data.registry import load_dataset
+
+        torch.set_num_threads(1)
+        data = load_dataset("digits", seed=0)
+        xt, yt = data.train.x.reshape(-1, 64), data.train.y["digit"]
+        xv, yv = data.val.x.reshape(-1, 64), data.val.y["digit"]
+        torch.manual_seed(0)
+        model = torch.nn.Sequential(
+            torch.nn.Linear(64, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)
+        )
+        optimizer = torch.optim.SGD(model.parameters(), lr=config["lr"], momentum=0.9)
+        with powertrain.track(
+            "tune-sweep", config, 0, 0.9, db=db, device="cpu", trial="ray"
+        ) as run:
+            for epoch in range(60):
+                for batch in torch.randperm(len(xt)).split(64):
+                    optimizer.zero_grad()
+                    F.cross_entropy(model(xt[batch]), yt[batch]).backward()
+                    optimizer.step()
+                with torch.no_grad():
+                    acc = float((model(xv).argmax(1) == yv).float().mean())
+                if run.evaluate(val_accuracy=acc, step=epoch + 1):
+                    break
+
+    stopper = EnergyStopper(db=db, beta=1.0)
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"lr": tune.grid_search([0.2, 0.0005])},  # reaches fast; barely learns
+        tune_config=tune.TuneConfig(max_concurrent_trials=1),
+        run_config=tune.RunConfig(stop=stopper, storage_path=str(tmp_path / "tune"), verbose=0),
+    )
+    results = tuner.fit()
+    assert len(results) == 2 and len(stopper.reasons) == 1
+    with open_store(db) as store:
+        runs = {r.setup["lr"]: r for r in store.runs("tune-sweep")}
+    assert runs[0.2].status == REACHED
+    slow = runs[0.0005]
+    assert slow.status == CENSORED and "ray tune trial" in slow.outcome.stop_reason
+    assert "bound:" in slow.outcome.stop_reason and slow.outcome.verdict is Verdict.SEARCH_BOUND
+    assert slow.outcome.total_energy_j > runs[0.2].outcome.energy_to_target_j

@@ -1,0 +1,242 @@
+"""Loggers: a tracked run logged to MLflow (a local SQLite tracking store), TensorBoard (event files) and
+W&B (offline), each read back with the tool's own reader and compared with the store's figures to the
+joule; a tracker that is misconfigured costs one warning and never the run."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from powertrain import PowertrainError, open_store, track
+from powertrain.loggers.tensorboard import run_folder
+from powertrain.meters.base import Component, Method
+from powertrain.meters.detect import Detection
+from powertrain.records import REACHED
+from tests.fakes.meters import ConstantPowerMeter
+from tests.tool_readers import (
+    mlflow_history,
+    mlflow_runs,
+    tensorboard_scalars,
+    tensorboard_text,
+    wandb_run,
+)
+
+ACCURACIES = (0.5, 0.8, 0.93, 0.97)  # the target (0.9) is reached at the third evaluation
+
+
+@pytest.fixture
+def meters(clock):
+    """10 W of CPU and 2 W of RAM, both estimated: every clock.advance(1) costs 12 J."""
+    return Detection(
+        {
+            Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE),
+            Component.RAM: ConstantPowerMeter(Component.RAM, 2.0, clock, Method.ESTIMATE),
+        }
+    )
+
+
+def tracked_run(db, meters, clock, log_to, study="mine"):
+    """One run of a user's loop, logged to ``log_to``; the store's record and its points."""
+    with track(
+        study,
+        {"lr": 0.1, "batch_size": 32},
+        0,
+        0.9,
+        db=db,
+        detection=meters,
+        device="cpu",
+        log_to=log_to,
+    ) as run:
+        for i, accuracy in enumerate(ACCURACIES):
+            clock.advance(1.0 + i / 4)
+            if run.evaluate(val_accuracy=accuracy, step=10 * (i + 1), train_loss=1.0 / (i + 1)):
+                break
+    with open_store(db) as store:
+        [record] = store.runs(study)
+        return record, store.eval_points(record.id)
+
+
+@pytest.fixture(scope="module")
+def mlflow_uri(tmp_path_factory):
+    """One SQLite tracking store for the module's tests (MLflow builds its tables once: seconds)."""
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+def test_mlflow_run_has_the_stores_figures_params_and_provenance(
+    tmp_path, meters, clock, monkeypatch, mlflow_uri
+):
+    uri = mlflow_uri
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    record, points = tracked_run(tmp_path / "runs.db", meters, clock, ["mlflow"])
+    assert record.status == REACHED
+    [logged] = mlflow_runs(uri, "mine")
+    data = logged.data
+    assert data.params == {"lr": "0.1", "batch_size": "32", "seed": "0"}
+    for key in ("energy_j", "energy_j/cpu", "energy_j/ram", "val_accuracy"):
+        history = mlflow_history(uri, logged.info.run_id, key)
+        figures = [
+            p.total_energy_j
+            if key == "energy_j"
+            else p.to_dict()["val_accuracy"]
+            if key == "val_accuracy"
+            else p.energy_j[key.split("/")[1]]
+            for p in points
+        ]
+        assert history == pytest.approx(
+            dict(zip([p.step for p in points], figures, strict=True)), abs=0.5
+        )
+    o = record.outcome
+    assert data.metrics["energy_to_target_j"] == pytest.approx(o.energy_to_target_j, abs=0.5)
+    assert data.metrics["time_to_target_s"] == pytest.approx(o.time_to_target_s)
+    assert data.metrics["total_energy_j"] == pytest.approx(o.total_energy_j, abs=0.5)
+    tags = data.tags
+    assert tags["powertrain.measurement"] == record.method_label  # ESTIMATE (cpu estimate, ...)
+    assert tags["powertrain.estimated"] == "true"
+    assert (
+        tags["powertrain.method.cpu"] == "estimate" and tags["powertrain.meter.ram"] == "constant"
+    )
+    assert tags["powertrain.run_key"] == record.run_key and tags["powertrain.study"] == "mine"
+    assert tags["powertrain.run_id"] == str(record.id)
+    assert (
+        tags["powertrain.status"] == "reached" and tags["powertrain.stop_reason"] == o.stop_reason
+    )
+    assert tags["powertrain.verdict"] == o.verdict.value == "target"
+    assert logged.info.status == "FINISHED"
+
+
+def test_tensorboard_event_files_have_the_stores_figures(tmp_path, meters, clock):
+    logdir = tmp_path / "tb"
+    record, points = tracked_run(tmp_path / "runs.db", meters, clock, [f"tensorboard:{logdir}"])
+    from powertrain.loggers.base import RunInfo
+
+    folder = run_folder(logdir, RunInfo.of_record(record))
+    scalars = tensorboard_scalars(folder)
+    assert scalars["energy_j"] == pytest.approx({p.step: p.total_energy_j for p in points}, abs=0.5)
+    assert scalars["energy_j/ram"] == pytest.approx(
+        {p.step: p.energy_j["ram"] for p in points}, abs=0.5
+    )
+    assert scalars["val_accuracy"] == pytest.approx({p.step: p.val_accuracy for p in points})
+    o = record.outcome
+    assert scalars["energy_to_target_j"] == pytest.approx({o.steps: o.energy_to_target_j}, abs=0.5)
+    run_text = tensorboard_text(folder, "powertrain/run")
+    assert f"| powertrain.run_key | {record.run_key} |" in run_text
+    assert "| powertrain.method.cpu | estimate |" in run_text
+    assert "| powertrain.status | reached |" in tensorboard_text(folder, "powertrain/outcome")
+
+
+def test_wandb_offline_run_has_the_stores_figures(tmp_path, meters, clock, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    record, points = tracked_run(tmp_path / "runs.db", meters, clock, ["wandb"])
+    [folder] = (tmp_path / "wandb").glob("offline-run-*")
+    logged = wandb_run(folder)
+    assert logged["name"] == "lr=0.1 batch_size=32 seed=0" and logged["group"] == "mine"
+    assert logged["tags"] == ["estimate", "cpu:estimate", "ram:estimate"]
+    assert logged["config"]["lr"] == 0.1 and logged["config"]["seed"] == 0
+    assert logged["config"]["powertrain"]["powertrain.run_key"] == record.run_key
+    for p in points:
+        row = logged["history"][p.step]
+        assert row["energy_j"] == pytest.approx(p.total_energy_j, abs=0.5)
+        assert row["energy_j/cpu"] == pytest.approx(p.energy_j["cpu"], abs=0.5)
+        assert row["val_accuracy"] == p.val_accuracy
+    summary, o = logged["summary"], record.outcome
+    assert summary["energy_to_target_j"] == pytest.approx(o.energy_to_target_j, abs=0.5)
+    assert summary["powertrain.status"] == "reached" and logged["exit_code"] == 0
+
+
+def test_a_misconfigured_tracker_warns_once_and_the_run_is_recorded(
+    tmp_path, meters, clock, monkeypatch, caplog
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://nowhere")
+    with caplog.at_level(logging.WARNING):
+        record, points = tracked_run(tmp_path / "runs.db", meters, clock, ["mlflow"])
+    assert record.status == REACHED and len(points) == 3
+    warnings = [r for r in caplog.records if "mlflow logging failed" in r.getMessage()]
+    assert len(warnings) == 1 and "the store keeps every figure" in warnings[0].getMessage()
+
+
+def test_an_unknown_tool_is_refused_before_anything_runs(tmp_path, meters):
+    with pytest.raises(PowertrainError, match=r"log_to\[1\]: no logger named 'comet'"):
+        track("mine", db=tmp_path / "r.db", detection=meters, log_to=["mlflow", "comet"])
+    with pytest.raises(PowertrainError, match=r"log_to\[0\]: mlflow takes no folder"):
+        track("mine", db=tmp_path / "r.db", detection=meters, log_to=["mlflow:here"])
+    assert not (tmp_path / "r.db").exists()
+
+
+# -- powertrain run --log-to, a study's log_to:, powertrain export ------------------------------------
+TINY_STUDY = """\
+name: logged
+task:
+  dataset: digits
+  model: mlp
+  model_options: {hidden: [16]}
+  target_accuracy: 0.85
+  eval_every_steps: 20
+  max_epochs: 2
+grid:
+  learning_rate: [0.001, 0.2]   # one censored, one reached
+seeds: [0]
+threads: 1
+device: cpu
+meters: {backends: [estimate]}
+log_to: ["tensorboard:%s"]
+"""
+
+
+def test_powertrain_run_logs_every_run_and_export_copies_a_stored_study(
+    tmp_path, mlflow_uri, monkeypatch
+):
+    from tests.cli_helpers import powertrain
+
+    study = tmp_path / "study.yaml"
+    study.write_text(TINY_STUDY % (tmp_path / "tb"))
+    db = tmp_path / "runs.db"
+    env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": mlflow_uri}
+    done = powertrain(
+        "run", str(study), "--db", str(db), "--log-to", "mlflow", env=env, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    with open_store(db) as store:
+        runs = {r.id: (r, store.eval_points(r.id)) for r in store.runs("logged")}
+    assert sorted(r.status.value for r, _ in runs.values()) == ["censored", "reached"]
+    from powertrain.loggers.base import RunInfo
+
+    logged = {int(r.data.tags["powertrain.run_id"]): r for r in mlflow_runs(mlflow_uri, "logged")}
+    assert logged.keys() == runs.keys()  # one MLflow run per powertrain run
+    for run_id, (record, points) in runs.items():
+        history = mlflow_history(mlflow_uri, logged[run_id].info.run_id, "energy_j")
+        assert history == pytest.approx({p.step: p.total_energy_j for p in points}, abs=0.5)
+        assert logged[run_id].data.tags["powertrain.status"] == record.status.value
+        scalars = tensorboard_scalars(run_folder(tmp_path / "tb", RunInfo.of_record(record)))
+        assert scalars["energy_j"] == pytest.approx(history, abs=0.5)  # the study's own log_to:
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    exported = powertrain("export", "wandb", "--db", str(db), "--study", "logged", timeout=300)
+    assert exported.returncode == 0, exported.stderr
+    assert "exported 2 runs of 'logged' to wandb" in exported.stdout
+    folders = list((tmp_path / "wandb").glob("offline-run-*"))
+    by_id = {
+        int(w["config"]["powertrain"]["powertrain.run_id"]): w for w in map(wandb_run, folders)
+    }
+    for run_id, (record, points) in runs.items():
+        assert {s: row["energy_j"] for s, row in by_id[run_id]["history"].items()} == pytest.approx(
+            {p.step: p.total_energy_j for p in points}, abs=0.5
+        )
+        assert by_id[run_id]["summary"]["total_energy_j"] == pytest.approx(
+            record.outcome.total_energy_j, abs=0.5
+        )
+
+
+def test_a_bad_log_to_in_a_study_file_names_its_path():
+    from powertrain.errors import ConfigError
+    from powertrain.inputs import load_yaml
+    from powertrain.study.config import parse_study
+
+    data = load_yaml(TINY_STUDY.replace('["tensorboard:%s"]', "[mlflow, comet]"), "s.yaml", "study")
+    with pytest.raises(ConfigError, match=r"log_to\[1\]: no logger named 'comet'"):
+        parse_study(data)

@@ -1,0 +1,197 @@
+"""Cost axes, the auto strategy and calibrated prediction, on made-up studies (replays: arithmetic)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import pytest
+
+from powertrain.errors import PowertrainError
+from powertrain.search import STRATEGIES, make_strategy
+from powertrain.search.backtest import backtest
+from powertrain.search.calibrate import (
+    MIN_RUNS,
+    CalibratedMiss,
+    Calibration,
+    calibration_runs,
+)
+from powertrain.search.cost_axes import curve_changes, groups_of, treated_axes
+from powertrain.search.importer import import_csv
+from powertrain.search.predict import predict
+from powertrain.search.simulate import load_curves, setup_key, simulate
+from powertrain.store.memory import MemoryStore
+from powertrain.store.sqlite import SqliteStore
+from tests.fakes.curves import add_run, curve_points
+
+# Watts per unit of work at each power limit (the fake GPU's physics): 250 W is the cheapest.
+POWER = {150: 1.3, 250: 1.0, 350: 1.6}
+
+
+def limited_study(axis="gpu_power_limit_w", declared=None, store=None, seeds=4, noise=0.03):
+    """Learning rates x power limits: the limit scales the energy of every step, never the curve."""
+    store = store or MemoryStore()
+    config = {"name": "limited", "task": {"target_accuracy": 0.86}}
+    if declared:
+        config["search"] = {"cost_axes": declared}
+    store.save_study("limited", config)
+    for i, lr in enumerate((0.1, 0.03, 0.01, 0.003)):
+        for limit, factor in POWER.items():
+            for seed in range(seeds):
+                rate = 0.0004 * (4 - i) * (1 + noise * math.sin(3 * seed + i))
+                add_run(store, "limited", {"lr": lr, axis: limit}, seed, rate, 2.0 * factor)
+    return store
+
+
+def test_a_power_limit_is_priced_not_searched_and_the_pick_is_the_grids_best():
+    curves = load_curves(limited_study(), "limited")
+    sim = simulate(curves, strategy="auto", repeats=20)
+    assert sim.cost_axes == ("gpu_power_limit_w",)  # a cost axis without being declared
+    assert sim.best == "lr=0.1 gpu_power_limit_w=250"
+    summary = sim.summary()
+    assert summary["within_10pct"] == 1.0
+    plain = simulate(curves, strategy="auto", repeats=20, cost_axes=())
+    assert plain.cost_axes == ("gpu_power_limit_w",)  # the GPU's limit is always one
+    assert summary["share_p90"] < 0.35
+    assert not sim.in_sample and sim.sample_note().startswith("out-of-sample for auto")
+
+
+def test_a_replay_on_a_study_a_strategy_was_tuned_on_says_in_sample():
+    store = limited_study()
+    curves = load_curves(store, "limited")
+    tuned = simulate(dataclasses.replace(curves, study="imagenet-v100"), strategy="auto", repeats=2)
+    assert tuned.in_sample and tuned.to_dict()["in_sample"]
+    assert simulate(
+        dataclasses.replace(curves, study="paper-grid"), strategy="halving", repeats=2
+    ).in_sample
+
+
+def test_a_declared_cost_axis_of_an_imported_study_is_read_from_its_config():
+    store = limited_study(axis="power_limit_w", declared=["power_limit_w"])
+    curves = load_curves(store, "limited")
+    assert curves.cost_axes == ("power_limit_w",)
+    priced = simulate(curves, strategy="halving", repeats=10)
+    searched = simulate(curves, strategy="halving", repeats=10, cost_axes=())
+    assert priced.cost_axes == ("power_limit_w",) and searched.cost_axes == ()
+    assert priced.summary()["share_median"] < searched.summary()["share_median"]
+
+
+def test_every_strategy_but_optuna_takes_cost_axes_and_a_bad_name_list_is_refused():
+    curves = load_curves(limited_study(), "limited")
+    for name in STRATEGIES:
+        if name != "optuna":
+            assert simulate(curves, strategy=name, repeats=2).orders
+    with pytest.raises(PowertrainError, match="cost_axes"):
+        make_strategy("auto", cost_axes=[3])
+
+
+def test_groups_and_treated_axes_follow_the_setup_keys():
+    keys = [setup_key({"lr": lr, "gpu_power_limit_w": w}) for lr in (1, 2) for w in (100, 200)]
+    assert treated_axes(keys, ["gpu_power_limit_w", "absent"]) == ("gpu_power_limit_w",)
+    assert sorted(len(v) for v in groups_of(keys, ["gpu_power_limit_w"]).values()) == [2, 2]
+    assert treated_axes(keys[:1], ["gpu_power_limit_w"]) == ()  # one value: nothing to price
+
+
+def test_a_cost_axis_that_changed_the_curve_is_reported_and_one_that_did_not_is_not():
+    same = {(setup_key({"a": 1, "w": w}), 0): [0.2, 0.5, 0.8] for w in (100, 200)}
+    assert curve_changes(same, ["w"]) == []
+    changed = {**same, (setup_key({"a": 1, "w": 300}), 0): [0.2, 0.4, 0.8]}
+    lines = curve_changes(changed, ["w"])
+    assert len(lines) == 1 and "a=1" in lines[0] and "not a pure cost axis" in lines[0]
+
+
+def _write_csv(path, change_curve=False):
+    rows = ["seed,epoch,energy_j,val_accuracy,batch_size,power_limit_w"]
+    for bs in (32, 64):
+        for limit in (100, 200):
+            for seed in (1, 2):
+                for epoch in range(1, 5):
+                    acc = 0.2 * epoch + (0.1 if change_curve and limit == 200 else 0)
+                    rows.append(f"{seed},{epoch},{epoch * limit},{min(acc, 1)},{bs},{limit}")
+    path.write_text("\n".join(rows) + "\n")
+
+
+def test_import_keeps_declared_cost_axes_and_warns_when_one_changed_the_curve(tmp_path):
+    csv = tmp_path / "t.csv"
+    _write_csv(csv)
+    heard = []
+    import_csv(csv, "t", 0.6, tmp_path / "r.db", ["power_limit_w"], heard.append)
+    assert heard == []
+    with SqliteStore(tmp_path / "r.db") as store:
+        assert load_curves(store, "t").cost_axes == ("power_limit_w",)
+    _write_csv(csv, change_curve=True)
+    import_csv(csv, "u", 0.6, tmp_path / "r.db", ["power_limit_w"], heard.append)
+    assert heard and "power_limit_w changed the learning curve" in heard[0]
+    with pytest.raises(PowertrainError, match="not a setup column"):
+        import_csv(csv, "v", 0.6, tmp_path / "r.db", ["clock_mhz"])
+
+
+def racing_study(gap: float, seeds=6, spread=0.25):
+    """Two close setups (energy per evaluation 2.0 and 2.0 x (1 + gap)) with seeds spread apart
+    more than ``gap``, and two clearly worse ones."""
+    store = MemoryStore()
+    store.save_study("race", {"name": "race", "task": {"target_accuracy": 0.86}})
+    costs = {"a": 2.0, "b": 2.0 * (1 + gap), "c": 4.0, "d": 5.0}
+    for name, cost in costs.items():
+        for seed in range(seeds):
+            rate = 0.002 * (1 + spread * math.sin(1.7 * seed + len(name)))
+            add_run(store, "race", {"setup": name}, seed, rate, cost)
+    return load_curves(store, "race")
+
+
+def test_auto_says_so_when_the_best_setups_are_within_noise_of_each_other():
+    sim = simulate(racing_study(gap=0.0), strategy="auto", repeats=20)
+    assert sim.summary()["within_noise"] > 0.5
+    search = make_strategy("auto")
+    assert search.verdict() is None  # nothing raced yet: nothing to say
+
+
+def test_auto_names_the_best_when_the_race_can_separate_it():
+    sim = simulate(racing_study(gap=0.5, spread=0.05), strategy="auto", repeats=20)
+    summary = sim.summary()
+    assert summary["within_noise"] == 0.0
+    assert summary["within_10pct"] == 1.0 and sim.best == "setup=a"
+
+
+def test_auto_settings_are_checked():
+    with pytest.raises(PowertrainError, match="max_seeds"):
+        make_strategy("auto", max_seeds=0)
+    with pytest.raises(PowertrainError, match="margin"):
+        make_strategy("auto", margin=0.5)
+
+
+def noisy_runs(n=60, target=0.86, seed=0):
+    """Curves whose rate varies run to run (lognormal, 30 %): the fitted curves alone cannot know."""
+    rng = np.random.default_rng(seed)
+    return [curve_points(0.0005 * math.exp(rng.normal(0, 0.3)), 2.0, target, 40) for _ in range(n)]
+
+
+def test_calibrated_intervals_hold_about_as_often_as_they_say():
+    runs = calibration_runs(noisy_runs(), 0.86)
+    calibration = Calibration(runs, 0.86, 4000.0)
+    held = []
+    for run in noisy_runs(30, seed=1):
+        if run[-1].val_accuracy < 0.86 or len(run) <= 3:
+            continue
+        seen = run[:3]
+        cal = calibration.apply(predict(seen, 0.86, 4000.0), seen)
+        assert cal.low_j is not None and cal.runs >= MIN_RUNS
+        held.append(cal.low_j <= run[-1].total_energy_j <= cal.high_j)
+    assert 0.6 <= np.mean(held) <= 1.0
+
+
+def test_too_few_calibration_runs_give_no_interval_and_no_stop():
+    runs = calibration_runs(noisy_runs(3), 0.86)
+    seen = noisy_runs(1, seed=5)[0][:2]
+    cal = Calibration(runs, 0.86, 4000.0).apply(predict(seen, 0.86, 4000.0), seen)
+    assert cal.low_j is None and cal.high_j is None  # it does not know, and says so
+    stop = CalibratedMiss(0.86, 10, runs, threshold=0.05, min_evals=1)
+    assert all(stop(p) is None for p in noisy_runs(1, seed=6)[0][:5])
+
+
+def test_backtest_reports_calibrated_coverage_and_the_runs_predict_stop_would_stop():
+    row = backtest(limited_study(seeds=3), "limited", [2]).rows[0]
+    for key in ("mdape", "interval_stated", "interval_coverage", "reached_stopped"):
+        assert key in row
+    assert row["reached_stopped"] == 0.0
