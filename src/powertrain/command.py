@@ -6,7 +6,11 @@ calling ``powertrain.tell(step=120, val_acc=0.87)``, which prints that line and 
 passed through. The energy is the monitor window ``run``'s cumulative reading when the line arrives: the
 whole process tree (the estimate meter counts this process, its live descendants and the children it has
 waited for; counters see the whole machine). At the target the command's process group gets SIGTERM,
-then SIGKILL after a grace period, unless it is let finish.
+then SIGKILL after a grace period, unless it is let finish; so does every process it started in a
+session of its own (torchrun starts each rank so): a ``torchrun`` command ends with all its ranks.
+torchrun turns SIGTERM into a traceback of its own; the command's environment leaves SIGTERM out of
+the signals torchrun handles (``PET_SIGNALS_TO_HANDLE``, unless the user set it), so at the target the launcher just ends
+while powertrain stops each rank itself.
 
 This module is imported by users' scripts (``powertrain.tell``): keep its imports light.
 """
@@ -29,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from powertrain.errors import PowertrainError
+from powertrain.process_group import quiet_launchers
 from powertrain.records import EvalPoint, RunOutcome, Verdict
 
 PREFIX = "POWERTRAIN "
@@ -184,7 +189,8 @@ class _Session:
         return self._result(total)
 
     def _spawn(self, cwd, env) -> subprocess.Popen:
-        environment = {**os.environ, **(env or {}), "PYTHONUNBUFFERED": "1"}
+        environment = quiet_launchers(dict(os.environ))
+        environment.update({**(env or {}), "PYTHONUNBUFFERED": "1"})
         try:
             proc = subprocess.Popen(
                 self.argv,
@@ -295,6 +301,8 @@ class _Session:
     def _signal(self, signum: int) -> None:
         with contextlib.suppress(ProcessLookupError, PermissionError):  # the group is gone
             os.killpg(self.proc.pid, signum)
+        if signum == signal.SIGTERM:  # what left the group (a launcher's ranks) ends with it
+            self.leftovers.signal(signum)
 
     # -- the outcome ------------------------------------------------------------------------------
     def _result(self, total) -> CommandResult:

@@ -28,12 +28,13 @@ class Leftovers:
     def __init__(self, pid: int) -> None:
         self.pid = pid
         self.seen: dict[int, float] = {}
+        self.signalled: set[int] = set()  # stopped at the target with the group (``signal``)
         self._next_s = 0.0
 
-    def watch(self) -> None:
-        """Note the command's descendants now (at most once per ``WATCH_EVERY_S``)."""
+    def watch(self, force: bool = False) -> None:
+        """Note the command's descendants now (at most once per ``WATCH_EVERY_S`` unless forced)."""
         now_s = time.monotonic()
-        if now_s < self._next_s:
+        if now_s < self._next_s and not force:
             return
         self._next_s = now_s + WATCH_EVERY_S
         try:
@@ -52,10 +53,25 @@ class Leftovers:
                 continue
         return found
 
+    def signal(self, signum: int) -> None:
+        """Send ``signum`` to the descendants noted so far that left the command's group (a
+        launcher's ranks, in sessions of their own), as the group gets it: at the target, SIGTERM
+        ends them with their launcher rather than SIGKILL after it. Counted by ``stop``."""
+        self.watch(force=True)
+        for pid, created in self.seen.items():
+            try:
+                process = psutil.Process(pid)
+                if process.create_time() == created and os.getpgid(pid) != self.pid:
+                    process.send_signal(signum)
+                    self.signalled.add(pid)
+            except (OSError, psutil.Error):
+                continue
+
     def stop(self) -> int:
         """SIGKILL every process noted or in the command's session that is still alive outside the
-        command's own process group (which is signalled as one); how many."""
-        stopped = 0
+        command's own process group (which is signalled as one); how many, those ``signal`` reached
+        included."""
+        stopped = set(self.signalled)
         for pid, created in {**self.seen, **self._session()}.items():
             if pid == os.getpid():
                 continue
@@ -67,7 +83,7 @@ class Leftovers:
                     and process.status() != psutil.STATUS_ZOMBIE
                 ):
                     process.kill()
-                    stopped += 1
+                    stopped.add(pid)
             except (OSError, psutil.Error):
                 continue
-        return stopped
+        return len(stopped)

@@ -1,7 +1,7 @@
 """Pruning inside a sweep tool (Optuna, Ray Tune) by energy, with the search strategies' own rule.
 
 ``EnergyRule`` is the decision, the same for every tool: a run is stopped once its energy passes
-``beta`` x the best energy-to-target so far (``search.strategies.bound_stop``, as Zeus's, halving's and
+``beta`` x the best energy-to-target so far (``search.strategy.bound_stop``, as Zeus's, halving's and
 Thompson's strategies stop a run: ``Verdict.SEARCH_BOUND``); with ``rungs=True`` also halving's rungs by energy: at each rung (``min_budget_j`` x
 ``eta``^r joules; ``min_budget_j`` defaults to the median energy of the runs' first evaluations) a run
 goes on only while its validation accuracy at that energy (``strategies.accuracy_at``) is among the best

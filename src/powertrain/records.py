@@ -5,6 +5,7 @@ every stage may import this module, and it imports only how a figure says how it
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -140,6 +141,32 @@ class EvalPoint:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "total_energy_j": self.total_energy_j}
 
+    @classmethod
+    def measured(
+        cls,
+        index: int,
+        step: int,
+        epoch: float,
+        samples_seen: int,
+        train_loss: float | None,
+        accuracies: Mapping[str, float],
+        elapsed_s: float,
+        energy_j: Mapping[str, float],
+    ) -> EvalPoint:
+        """The point every route records (the built-in loop, ``track()``): accuracies per task, their
+        mean the validation accuracy, the energy so far per component."""
+        return cls(
+            index=index,
+            step=step,
+            epoch=epoch,
+            samples_seen=samples_seen,
+            train_loss=train_loss,
+            val_accuracy=sum(accuracies.values()) / len(accuracies),
+            elapsed_s=elapsed_s,
+            energy_j=dict(energy_j),
+            task_accuracies=dict(accuracies),
+        )
+
 
 @dataclass(frozen=True)
 class RunOutcome:
@@ -160,6 +187,9 @@ class RunOutcome:
     error: str | None = None
     task_test_accuracies: dict[str, float] = field(default_factory=dict)
     faults: list[str] = field(default_factory=list)  # what went wrong with the run's figures
+    #: A distributed run's figures per node (host, ranks, GPUs, joules and method per component, who
+    #: read each); empty for one process. ``energy_j`` is their sum (``tracking/combine.py``).
+    nodes: list[dict[str, Any]] = field(default_factory=list)
     verdict: Verdict | None = (
         None  # why it ended; None: what its status implies (Verdict.of_status)
     )
@@ -210,3 +240,43 @@ class RunRecord:
     def provenances(self) -> dict[str, Provenance]:
         """The provenance per component as typed ``Provenance`` objects."""
         return {c: Provenance.from_dict(p) for c, p in self.provenance.items()}
+
+
+def outcome_of(
+    status: Status,
+    reason: str,
+    energy_j: Mapping[str, float],
+    duration_s: float,
+    points: list[EvalPoint],
+    *,
+    steps: int | None = None,
+    reached: EvalPoint | None = None,
+    test: Mapping[str, float] | None = None,
+    error: str | None = None,
+    faults: list[str] | tuple[str, ...] = (),
+    verdict: Verdict | None = None,
+    nodes: list[dict[str, Any]] | tuple = (),
+) -> RunOutcome:
+    """The one way a run's outcome is made from its points, for every route (the built-in loop,
+    ``track()``): the figures to the target from ``reached`` when the run reached it; ``steps`` the
+    last point's unless given; ``test`` the test accuracy per task, if taken."""
+    last = points[-1] if points else None
+    hit = reached if Status(status) is Status.REACHED else None
+    return RunOutcome(
+        status=status,
+        stop_reason=reason,
+        total_energy_j=sum(energy_j.values()),
+        energy_j=dict(energy_j),
+        duration_s=duration_s,
+        steps=(last.step if last else 0) if steps is None else steps,
+        final_val_accuracy=last.val_accuracy if last else None,
+        test_accuracy=sum(test.values()) / len(test) if test else None,
+        energy_to_target_j=hit.total_energy_j if hit else None,
+        time_to_target_s=hit.elapsed_s if hit else None,
+        steps_to_target=hit.step if hit else None,
+        error=error,
+        task_test_accuracies=dict(test or {}),
+        faults=list(faults),
+        verdict=verdict,
+        nodes=list(nodes),
+    )

@@ -33,6 +33,10 @@ class Trace:
     t_s: list[float] = field(default_factory=list)
     energy_j: dict[str, list[float]] = field(default_factory=dict)
 
+    def timeline(self) -> dict[str, Any]:
+        """The trace as a run's power timeline in the store (``ResultStore.save_timeline``)."""
+        return {"header": self.header, "t_s": self.t_s, "energy_j": self.energy_j}
+
     @property
     def components(self) -> dict[str, dict[str, Any]]:
         return self.header.get("components", {})

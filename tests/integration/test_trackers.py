@@ -147,10 +147,19 @@ def test_wandb_offline_run_has_the_stores_figures(tmp_path, meters, clock, monke
     assert summary["powertrain.status"] == "reached" and logged["exit_code"] == 0
 
 
-def test_a_misconfigured_tracker_warns_once_and_the_run_is_recorded(
-    tmp_path, meters, clock, monkeypatch, caplog
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.parametrize("where", ["nosuchscheme://nowhere", "http://127.0.0.1:{port}"])
+def test_a_misconfigured_or_down_tracker_warns_once_and_the_run_is_recorded(
+    where, tmp_path, meters, clock, monkeypatch, caplog
 ):
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://nowhere")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", where.format(port=free_port()))  # nothing listens
     with caplog.at_level(logging.WARNING):
         record, points = tracked_run(tmp_path / "runs.db", meters, clock, ["mlflow"])
     assert record.status == REACHED and len(points) == 3
@@ -196,9 +205,19 @@ def test_powertrain_run_logs_every_run_and_export_copies_a_stored_study(
     db = tmp_path / "runs.db"
     env = {**__import__("os").environ, "MLFLOW_TRACKING_URI": mlflow_uri}
     done = powertrain(
-        "run", str(study), "--db", str(db), "--log-to", "mlflow", env=env, timeout=300
+        "run",
+        str(study),
+        "--db",
+        str(db),
+        "--log-to",
+        "mlflow",
+        "--metrics-port",
+        "0",
+        env=env,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
+    assert "metrics: http://127.0.0.1:" in done.stderr  # served while it ran, on localhost only
     with open_store(db) as store:
         runs = {r.id: (r, store.eval_points(r.id)) for r in store.runs("logged")}
     assert sorted(r.status.value for r, _ in runs.values()) == ["censored", "reached"]
@@ -240,3 +259,13 @@ def test_a_bad_log_to_in_a_study_file_names_its_path():
     data = load_yaml(TINY_STUDY.replace('["tensorboard:%s"]', "[mlflow, comet]"), "s.yaml", "study")
     with pytest.raises(ConfigError, match=r"log_to\[1\]: no logger named 'comet'"):
         parse_study(data)
+
+
+def test_an_unknown_tool_on_the_command_line_is_one_clear_error(tmp_path):
+    from tests.cli_helpers import assert_one_clear_error, powertrain
+
+    study = tmp_path / "study.yaml"
+    study.write_text(TINY_STUDY % (tmp_path / "tb"))
+    refused = powertrain("run", str(study), "--db", str(tmp_path / "r.db"), "--log-to", "comet")
+    assert_one_clear_error(refused, "--log-to[0]: no logger named 'comet'")
+    assert not (tmp_path / "tb").exists()

@@ -27,6 +27,7 @@ LAYERS = [
         "measure",
         "command",
         "leftovers",
+        "process_group",  # launchers in a measured command (torchrun's signals)
         "hardware",
         "slurm",  # the SLURM job a run is in: its share (--shard auto), its job and node
         "power_limit",

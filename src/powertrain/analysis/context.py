@@ -143,6 +143,9 @@ class RunInfo:
     faults: tuple[
         str, ...
     ] = ()  # what went wrong with its figures (a counter reset, a bad reading)
+    nodes: tuple[
+        dict[str, Any], ...
+    ] = ()  # a distributed run's figures per node (RunOutcome.nodes)
     points: tuple[EvalPoint, ...] = field(default=(), compare=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,5 +178,6 @@ def run_info(run: RunRecord, points: list[EvalPoint]) -> RunInfo:
         test_accuracy=o.test_accuracy if o else None,
         error=o.error if o else None,
         faults=tuple(o.faults) if o else (),
+        nodes=tuple(o.nodes) if o else (),
         points=tuple(points),
     )

@@ -52,8 +52,16 @@ class _RunCommand(click.Command):
 )
 @click.option("--executor", default="local", help="local (default) or ray.")
 @click.option("--address", help="With --executor ray: the cluster (auto: the one running here).")
-@click.option("--gpus-per-run", type=COUNT_OR_FRACTION, help="With --executor ray: GPUs per run.")
-@click.option("--cpus-per-run", type=COUNT_OR_FRACTION, help="With --executor ray: CPUs per run.")
+@click.option(
+    "--gpus-per-run",
+    type=COUNT_OR_FRACTION,
+    help="GPUs per run (Ray; or each worker's own, with --workers).",
+)
+@click.option(
+    "--cpus-per-run",
+    type=COUNT_OR_FRACTION,
+    help="CPUs per run (Ray; or each worker's threads, with --workers).",
+)
 @log_to_option
 @metrics_options
 @json_option("at the end, what ran and the headlines")

@@ -64,12 +64,14 @@ def metrics_endpoint(port: int | None, addr: str) -> Iterator[object | None]:
 def observing(study_log_to, log_to, port: int | None, addr: str) -> Iterator[object]:
     """What ``powertrain run`` hands the store through: the study's ``log_to:`` and the command's
     ``--log-to`` (checked now), and the metrics endpoint. Loggers are flushed at the end."""
-    from powertrain.loggers import loggers
+    from powertrain.loggers import loggers, parse_log_to
     from powertrain.loggers.observe import Observers, observed
 
-    named = list(study_log_to or [])
-    named += [t for t in log_to if t.partition(":")[0] not in {n.partition(":")[0] for n in named}]
-    fanout = loggers(named, "--log-to")
+    named = parse_log_to(study_log_to, "log_to")
+    tools = {n.tool for n in named}  # the command line adds tools, the study's settings stand
+    fanout = loggers(
+        [*named, *(t for t in parse_log_to(log_to, "--log-to") if t.tool not in tools)]
+    )
     with metrics_endpoint(port, addr) as endpoint:
         observers = Observers([o for o in (fanout, endpoint) if o])
         try:

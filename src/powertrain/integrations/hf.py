@@ -43,7 +43,7 @@ class PowertrainCallback(TrainerCallback):
         metrics: dict[str, float] | None = None,
         **kw: Any,
     ) -> None:
-        if not self.training or not state.is_world_process_zero:
+        if not self.training:  # every rank of a job evaluates: rank 0 records, all get its decision
             return
         metrics = metrics or {}
         stop = self.run.evaluate(

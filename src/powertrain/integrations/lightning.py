@@ -5,7 +5,8 @@
         trainer.fit(model, train_loader, val_loader)
 
 The sanity check's validation is skipped; a fit that ends without reaching the target leaves the run
-censored, with the epochs and steps it took. One process: under DDP every rank would track its own run.
+censored, with the epochs and steps it took. Under ``strategy="ddp"`` every rank enters the same block:
+rank 0 records the one run, every rank stops at rank 0's decision (``powertrain.tracking.job``).
 """
 
 from __future__ import annotations

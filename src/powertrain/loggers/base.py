@@ -24,7 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from powertrain.records import EvalPoint, RunOutcome, RunRecord, is_estimated, measurement_label
+from powertrain.meters.base import is_estimated, measurement_label
+from powertrain.records import EvalPoint, RunOutcome, RunRecord
 
 
 @dataclass(frozen=True)

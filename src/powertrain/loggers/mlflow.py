@@ -4,8 +4,10 @@ MLflow's to say: ``MLFLOW_TRACKING_URI`` (a server, ``sqlite:///mlflow.db``, a f
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 from powertrain.loggers.base import (
     Destination,
@@ -20,6 +22,7 @@ from powertrain.records import FAILED, EvalPoint, RunOutcome
 
 MAX_PARAM_CHARS = 6000  # MLflow refuses longer param values
 MAX_BATCH = 1000  # metrics per log_batch, MLflow's limit
+REACH_S = 5.0  # how long a tracking server has to accept a connection
 
 
 class MlflowDestination(Destination):
@@ -35,6 +38,7 @@ class MlflowDestination(Destination):
             from mlflow.tracking import MlflowClient
 
             self._client = MlflowClient(tracking_uri=self.tracking_uri)
+            check_reachable(self._client.tracking_uri)
         return self._client
 
     def experiment_id(self, study: str) -> str:
@@ -95,3 +99,18 @@ class MlflowRun(RunLog):
         self.client.set_terminated(
             self.run_id, status="FAILED" if outcome.status == FAILED else "FINISHED"
         )
+
+
+def check_reachable(uri: str, timeout_s: float = REACH_S) -> None:
+    """A tracking server that does not answer is refused at once (MLflow itself retries for minutes):
+    a ConnectionError saying so, for one warning. Other stores (a file, SQLite) are left to MLflow."""
+    parts = urlsplit(uri)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConnectionError(
+            f"the MLflow tracking server {parts.hostname}:{port} does not answer ({exc})"
+        ) from None

@@ -75,6 +75,12 @@ class ObservedStore:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:  # the store's settings (its owner, its lease) are the store's
+            setattr(self._store, name, value)
+
     @property
     def unobserved(self) -> Any:
         """The store itself."""

@@ -17,7 +17,8 @@ from powertrain.loggers.base import (
     plain,
     point_metrics,
 )
-from powertrain.records import FAILED, EvalPoint, RunOutcome, is_estimated
+from powertrain.meters.base import is_estimated
+from powertrain.records import FAILED, EvalPoint, RunOutcome
 
 MAX_TAG_CHARS = 64  # W&B refuses longer tags
 

@@ -108,6 +108,9 @@ class Meter(ABC):
     name: ClassVar[str]
     #: True when the figure is only good if the meter is read often (integrated power).
     needs_sampling: ClassVar[bool] = False
+    #: "device": the figure covers a whole device (read once per node in a distributed job);
+    #: "process": it covers this process's tree only (summed over a job's ranks).
+    scope: ClassVar[str] = "device"
     #: Faults kept word for word; beyond this many only their number grows.
     MAX_FAULTS_KEPT: ClassVar[int] = 100
 

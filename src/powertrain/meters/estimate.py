@@ -109,6 +109,7 @@ class EstimateCpuMeter(Meter):
     """CPU energy = CPU seconds of the measured processes x watts per busy hardware thread."""
 
     name = "estimate"
+    scope = "process"
 
     def __init__(
         self, profile: CpuPowerProfile | None = None, tree: ProcessTree | None = None
@@ -151,6 +152,7 @@ class EstimateRamMeter(IntegratingMeter):
     """RAM energy = resident memory of the measured processes x watts per GB, over time."""
 
     name = "estimate"
+    scope = "process"
 
     def __init__(
         self,

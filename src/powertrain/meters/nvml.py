@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
 import math
 import os
 import sys
@@ -38,19 +39,33 @@ _HINTS = {
 GENEROUS_GPU_POWER_W = 1500.0
 
 
+#: Names a module to use in place of ``pynvml`` (tests give each simulated node of a distributed job
+#: its own fake GPUs this way, in processes they cannot pass a fake to); unset, pynvml is used.
+NVML_MODULE_ENV = "POWERTRAIN_NVML_MODULE"
+
+
 def import_nvml() -> Any:
-    """The ``pynvml`` module of nvidia-ml-py, or MeterError when it is not installed."""
+    """The ``pynvml`` module of nvidia-ml-py (or the module ``POWERTRAIN_NVML_MODULE`` names), or
+    MeterError when it is not installed."""
+    name = os.environ.get(NVML_MODULE_ENV) or "pynvml"
     try:
-        import pynvml
+        return importlib.import_module(name)
     except ImportError:
+        if name != "pynvml":
+            raise MeterError(f"{NVML_MODULE_ENV}={name!r} names no module that imports") from None
         raise MeterError(
             "the nvidia-ml-py package is not installed (pip install nvidia-ml-py)"
         ) from None
-    return pynvml
+
+
+def library_missing() -> str | None:
+    """Why NVML cannot work here (see ``_library_missing``); None when ``POWERTRAIN_NVML_MODULE``
+    names a module to use instead, which needs no driver library."""
+    return None if os.environ.get(NVML_MODULE_ENV) else _library_missing()
 
 
 @functools.lru_cache(maxsize=1)
-def library_missing() -> str | None:
+def _library_missing() -> str | None:
     """Why NVML cannot work on this machine before ``pynvml`` is even imported (importing it costs
     more than the rest of starting a measurement): on Linux, no ``libnvidia-ml.so.1`` to load, as
     ``pynvml`` would load it. None when it loads, and off Linux (``pynvml`` decides there). Kept for
@@ -194,12 +209,14 @@ class NvmlMeter(Meter):
             for h, c in zip(self._handles, self._has_counter, strict=True)
         ]
         self._total_j = 0.0
+        self._gpu_j = [0.0] * len(self._handles)
 
     def _describe(self, handle: Any, label: str) -> dict[str, Any]:
         nv = self._nvml
         info: dict[str, Any] = {
             "index": label,
             "name": nvml_text(nvml_call(nv, nv.nvmlDeviceGetName, handle)),
+            "uuid": nvml_text(nvml_call(nv, nv.nvmlDeviceGetUUID, handle)),
         }
         try:
             info["power_limit_w"] = nvml_call(nv, nv.nvmlDeviceGetEnforcedPowerLimit, handle) / 1000
@@ -233,14 +250,22 @@ class NvmlMeter(Meter):
                 if step.note:
                     self.resets += now_mj < self._last_mj[i]
                     self.note_fault(step.note)
-                self._total_j += step.delta_units / 1000
+                self._gpu_j[i] += step.delta_units / 1000
                 self._last_mj[i] = now_mj
             else:
                 power_w = self._checked_power_w(i, handle)
-                self._total_j += 0.5 * (power_w + self._last_power_w[i]) * elapsed_s
+                self._gpu_j[i] += 0.5 * (power_w + self._last_power_w[i]) * elapsed_s
                 self._last_power_w[i] = power_w
         self._last_t_s = now_s
+        self._total_j = sum(self._gpu_j)
         return self._total_j
+
+    def energy_by_gpu_j(self) -> dict[str, float]:
+        """Joules per GPU (by UUID) since the meter was opened, read now: what a distributed job
+        adds up once per GPU (``tracking/combine.py``)."""
+        with self._lock:
+            self._read_energy_j()
+            return {gpu["uuid"]: j for gpu, j in zip(self.gpus, self._gpu_j, strict=True)}
 
     def _checked_power_w(self, i: int, handle: Any) -> float:
         """The GPU's power now; a reading that cannot be true is noted and the last one kept."""

@@ -106,6 +106,31 @@ def runs_html(runs: list[RunInfo]) -> str:
     )
 
 
+def nodes_html(runs: list[RunInfo]) -> str:
+    """The distributed runs' figures per node: who read each component, and how they add up."""
+    rows = "".join(
+        f"<tr><td>{r.id}</td><td>{n['node']}</td><td class=text>{escape(str(n['host']))}</td>"
+        f"<td class=text>{escape(', '.join(map(str, n['ranks'])))}</td>"
+        f"<td class=text>{escape(', '.join(n['gpus'])) or '-'}</td><td class=text>"
+        + "<br>".join(
+            escape(f"{c} {j:,.1f} J ({n['method'].get(c, '?')}; {n['read_by'].get(c, '')})")
+            for c, j in n["energy_j"].items()
+        )
+        + "</td></tr>"
+        for r in runs
+        for n in r.nodes
+    )
+    if not rows:
+        return ""
+    return (
+        "<details><summary>Distributed runs, per node</summary><p class=note>A run of several "
+        "processes is one run: per node, device-wide counters (GPUs by UUID, RAPL) are taken from one "
+        "process, process estimates are summed over its ranks, and the run's figure is the sum over "
+        "nodes.</p><div class=scroll><table><tr><th>run</th><th>node</th><th>host</th><th>ranks</th>"
+        f"<th>GPUs</th><th>energy per component</th></tr>{rows}</table></div></details>"
+    )
+
+
 def files_html(files: list[str]) -> str:
     links = "".join(f'<li><a href="{escape(f)}">{escape(f)}</a></li>' for f in files)
     return (

@@ -113,6 +113,7 @@ def render(analysis: Analysis, figures: dict, title: str, files: list[str]) -> s
     for k, g in enumerate(analysis.groups):
         body += _group_html(g)
         body.append(context.runs_html(analysis.runs_of(g)))
+        body.append(context.nodes_html(analysis.runs_of(g)))
         body += [_figure(f) for f in figures.get(k, [])]
     body += _paradigm_html(analysis, figures)
     body += machines_html(analysis.machines)

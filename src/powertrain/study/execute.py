@@ -270,10 +270,7 @@ def execute_run(
         else:
             outcome = _run_builtin(spec, env, monitor, on_eval, checkpoint)
     if env.study.meters.record_timeline:
-        trace = monitor.trace()
-        sink.timeline(
-            run_id, {"header": trace.header, "t_s": trace.t_s, "energy_j": trace.energy_j}
-        )
+        sink.timeline(run_id, monitor.trace().timeline())
     sink.finish(run_id, outcome)
     if spec.stage is Stage.PRETRAIN and outcome.status not in (REACHED, CENSORED):
         raise PretrainingFailed(

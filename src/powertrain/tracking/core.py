@@ -22,10 +22,21 @@ from pathlib import Path
 from typing import Any, Literal
 
 from powertrain.errors import PowertrainError
-from powertrain.records import CENSORED, DIVERGED, FAILED, REACHED, EvalPoint, RunOutcome
-from powertrain.tracking import checks
+from powertrain.records import (
+    CENSORED,
+    DIVERGED,
+    FAILED,
+    REACHED,
+    EvalPoint,
+    RunOutcome,
+    outcome_of,
+)
+from powertrain.tracking import checks, combine
+from powertrain.tracking import job as job_
+from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import store as db_
 from powertrain.tracking.hooks import RunHooks
+from powertrain.tracking.ranked import RankedRun
 from powertrain.train.stopping import Diverged, TargetReached, first_stop, status_of
 
 Handler = Callable[[EvalPoint], "str | None"]
@@ -38,7 +49,12 @@ class Tracker:
     ``if_finished``: what to do when this (study, setup, seed, target) already finished in the store:
     ``"refuse"`` (a PowertrainError, the default) or ``"skip"`` (the run records nothing, ``skipped``
     is True and ``evaluate`` returns True at once). A failed run is run again with ``retry_failed``;
-    a run that was interrupted (never finished) is always begun afresh."""
+    a run that was interrupted (never finished) is always begun afresh.
+
+    In a distributed job (torchrun, SLURM, Lightning's DDP: ``tracking/ranks.py``) every rank enters
+    the same block: rank 0 writes the one run, the others only measure their share and receive rank
+    0's stop decision at each ``evaluate`` (``tracking/job.py``); ``rank_timeout_s`` bounds how long a
+    rank waits for the others there."""
 
     def __init__(
         self,
@@ -58,6 +74,7 @@ class Tracker:
         retry_failed: bool = False,
         log_to: str | Iterable[str] | None = None,
         trial: Any = None,
+        rank_timeout_s: float = job_.DEFAULT_TIMEOUT_S,
     ) -> None:
         self.study = checks.study(study)
         self.setup = checks.setup(setup)
@@ -71,9 +88,12 @@ class Tracker:
         self.hooks = RunHooks.make(log_to, trial, self.targets)  # loggers, a sweep's trial
         self.handlers = [Diverged(), TargetReached(self.targets), *handlers, *self.hooks.handlers]
         self.run_key = db_.run_key(self.setup, self.train, self.seed, self.targets)
+        self.rank_timeout_s = checks.number(rank_timeout_s, "rank_timeout_s")
         self.run: TrackedRun | None = None
 
     def start(self) -> TrackedRun:
+        if not ranks_.current().leader:  # another rank of the job: rank 0 writes the run
+            return TrackedRun(self, None, False)
         store, owned = db_.open_db(self.db)
         store = self.hooks.observe(store)
         try:
@@ -120,11 +140,12 @@ def track(
 ) -> Tracker:
     """Track one run of your own loop; see ``Tracker`` for the options (``db``, ``train``, ``model``,
     ``data``, ``device``, ``detection``, ``handlers``, ``if_finished``, ``retry_failed``, ``log_to``:
-    tools that get a copy of the run, ``trial``: an Optuna trial or ``"ray"``; ``tracking.hooks``)."""
+    tools that get a copy of the run, ``trial``: an Optuna trial or ``"ray"``; ``tracking.hooks``;
+    ``rank_timeout_s``: a distributed job's wait for its ranks)."""
     return Tracker(study, setup, seed, target, **options)
 
 
-class TrackedRun:
+class TrackedRun(RankedRun):
     """A run in progress: ``evaluate`` at every validation, ``diverged`` when you see it diverge,
     ``test`` for a test accuracy; the outcome is written when it closes."""
 
@@ -138,26 +159,40 @@ class TrackedRun:
         self._verdict = None  # the stopping handler's, when one stopped the run
         self._end_reason: str | None = None
         self._test: float | None = None
+        self._test_tasks: dict[str, float] = {}
         self._lock = threading.Lock()  # evaluate() from several threads: one point at a time
+        self.ranks = ranks_.current()
+        self._job: job_.Job | None = None
+        self._linked = False  # whether the job (if any) was looked for: at the first evaluate
+        self._sigterm = (
+            job_.stop_on_sigterm() if self.ranks.distributed and self.ranks.leader else None
+        )
         self._open_meters(tracker)
+        self.run_id = None
         try:
-            self._held = db_.hold(store, tracker.study, tracker.run_key)
             hardware, provenance = self._describe()
-            self.run_id = db_.begin_run(
-                store,
-                tracker.study,
-                tracker.run_key,
-                tracker.setup,
-                tracker.train,
-                tracker.seed,
-                hardware,
-                provenance,
-                tracker.retry_failed,
-            )
+            if self.ranks.leader:  # the other ranks of a job neither hold nor write the run
+                self._held = db_.hold(store, tracker.study, tracker.run_key)
+                self.run_id = self._begin(store, hardware, provenance)
             self.monitor.begin("run")
+            self._gpu_start_j = job_.gpu_baseline(self.detection.meters)
         except BaseException:
             self._release(store=False)  # the Tracker closes the store it opened
             raise
+
+    def _begin(self, store, hardware: dict, provenance: dict) -> int:
+        tracker = self.tracker
+        return db_.begin_run(
+            store,
+            tracker.study,
+            tracker.run_key,
+            tracker.setup,
+            tracker.train,
+            tracker.seed,
+            hardware,
+            provenance,
+            tracker.retry_failed,
+        )
 
     @classmethod
     def skipped_run(cls, tracker: Tracker, record) -> TrackedRun:
@@ -166,6 +201,7 @@ class TrackedRun:
         run._lock = threading.Lock()
         run.outcome, run.run_id = record.outcome, record.id
         run.status, run.stop_reason = record.status, "finished before; skipped"
+        run._told = False  # the job's other ranks, if any, are told at the first evaluate
         return run
 
     def _open_meters(self, tracker: Tracker) -> None:
@@ -188,6 +224,11 @@ class TrackedRun:
 
         meters = self.detection.meters
         provenance = {c.value: m.provenance.to_dict() for c, m in meters.items()}
+        for c, m in meters.items():  # in a job known from the start: how its ranks' figures add up
+            if self.ranks.distributed:
+                provenance[c.value]["details"]["distributed"] = combine.scope_words(
+                    m.scope, self.ranks.world_size
+                )
         return describe_hardware(self.device, meters), provenance
 
     # -- what the loop calls ---------------------------------------------------------------------
@@ -211,27 +252,36 @@ class TrackedRun:
         ``epoch`` to the same (one evaluation per epoch); steps may not go backwards. Safe to call
         from several threads."""
         if self.skipped:
+            self._tell_skipped()
             return True
         self._check_open()
         accuracies = checks.accuracies(val_accuracy, self.tracker.targets)
         n = len(self.points) + 1
+        fields = {
+            "index": n - 1,
+            "step": checks.not_backwards(checks.count(step, "step", n), self.points),
+            "epoch": float(n if epoch is None else checks.number(epoch, "epoch")),
+            "samples_seen": checks.count(samples_seen, "samples_seen", 0),
+            "train_loss": None if train_loss is None else checks.number(train_loss, "train_loss"),
+            "accuracies": accuracies,
+        }
         so_far = self.monitor.read("run")  # after the user's evaluation: its cost counts
-        point = EvalPoint(
-            index=n - 1,
-            step=checks.not_backwards(checks.count(step, "step", n), self.points),
-            epoch=float(n if epoch is None else checks.number(epoch, "epoch")),
-            samples_seen=checks.count(samples_seen, "samples_seen", 0),
-            train_loss=None if train_loss is None else checks.number(train_loss, "train_loss"),
-            val_accuracy=sum(accuracies.values()) / len(accuracies),
-            elapsed_s=so_far.duration_s,
-            energy_j=dict(so_far.energy_j),
-            task_accuracies=accuracies,
-        )
+        job = self._linked_job()
+        if job is None:
+            self._record(
+                EvalPoint.measured(**fields, elapsed_s=so_far.duration_s, energy_j=so_far.energy_j)
+            )
+        elif self.ranks.leader:
+            self._lead(job, job_.POINT, so_far, fields)
+        else:
+            self._follow(job, job_.POINT, so_far)
+        self.tracker.hooks.raise_pruned()  # a sweep's pruner stopped it: its exception
+        return self.should_stop
+
+    def _record(self, point: EvalPoint) -> None:
         self.points.append(point)
         self.store.add_eval_point(self.run_id, point)
         self._apply_handlers(point)
-        self.tracker.hooks.raise_pruned()  # a sweep's pruner stopped it: its exception
-        return self.should_stop
 
     def _apply_handlers(self, point: EvalPoint) -> None:
         if self.status is not None:  # already stopped: later points are kept, the verdict is not
@@ -276,14 +326,34 @@ class TrackedRun:
             exc = None if self.tracker.hooks.pruned_by(exc) else exc
             if exc is not None and not isinstance(exc, Exception):
                 return None
-            self.outcome = self._outcome(total, exc)
-            self._save_timeline()
-            self.store.finish_run(self.run_id, self.outcome)
-            return self.outcome
+            job = self._job if self._job is not None and self._job.open and exc is None else None
+            if not self.ranks.leader:
+                if job is not None:  # a rank that failed leaves at once: its exit ends the job
+                    self._follow(job, job_.CLOSE, total)
+                return self.outcome
+            with job_.sigterm_deferred(self._sigterm is not None):
+                return self._finish(job, total, exc)
         finally:
             self._release()
 
-    def _outcome(self, total, exc: BaseException | None) -> RunOutcome:
+    def _finish(self, job: job_.Job | None, total, exc: BaseException | None) -> RunOutcome:
+        """Rank 0's end of the run: the ranks' figures added up where they all answered."""
+        lost, combined = None, None
+        try:
+            if job is not None:
+                combined = self._lead(job, job_.CLOSE, total, None)
+        except PowertrainError as error:  # a rank died, hangs or left early: the run failed
+            exc = lost = error
+        self.outcome = self._outcome(total, exc, *self._figures(total, combined))
+        self._save_timeline()
+        self.store.finish_run(self.run_id, self.outcome)
+        if combined is not None:  # every rank waits for the outcome
+            job.decide(job_.Decision(outcome=self.outcome))
+        if lost is not None:
+            raise lost
+        return self.outcome
+
+    def _outcome(self, total, exc, energy_j: dict, nodes: list, notes: list[str]) -> RunOutcome:
         error = None
         if exc is not None:
             status, reason = FAILED, "an exception ended the run"
@@ -296,32 +366,26 @@ class TrackedRun:
                 f"the tracked block ended without reaching the target "
                 f"({len(self.points)} evaluations)"
             )
-        reached, last = self._reached, (self.points[-1] if self.points else None)
-        return RunOutcome(
-            status=status,
-            stop_reason=reason,
-            verdict=self._verdict if exc is None and status == self.status else None,
-            total_energy_j=total.total_energy_j,
-            energy_j=dict(total.energy_j),
-            duration_s=total.duration_s,
-            steps=last.step if last else 0,
-            final_val_accuracy=last.val_accuracy if last else None,
-            test_accuracy=self._test if status in (REACHED, CENSORED) else None,
-            energy_to_target_j=reached.total_energy_j if reached and status == REACHED else None,
-            time_to_target_s=reached.elapsed_s if reached and status == REACHED else None,
-            steps_to_target=reached.step if reached and status == REACHED else None,
+        tested = self._test is not None and status in (REACHED, CENSORED)
+        return outcome_of(
+            status,
+            reason,
+            energy_j,
+            total.duration_s,
+            self.points,
+            reached=self._reached,
+            test=self._test_tasks if tested else None,
             error=error,
-            task_test_accuracies=getattr(self, "_test_tasks", {}) if self._test is not None else {},
-            faults=list(total.faults),  # a counter reset travels with the figure
+            faults=[*total.faults, *notes],  # a counter reset travels with the figure
+            verdict=self._verdict if exc is None and status == self.status else None,
+            nodes=nodes,
         )
 
     def _save_timeline(self) -> None:
-        trace = self.monitor.trace()
-        self.store.save_timeline(
-            self.run_id, {"header": trace.header, "t_s": trace.t_s, "energy_j": trace.energy_j}
-        )
+        self.store.save_timeline(self.run_id, self.monitor.trace().timeline())
 
     def _release(self, store: bool = True) -> None:
+        job_.restore_sigterm(self._sigterm)
         db_.release(getattr(self, "_held", None))
         self.monitor.stop()
         self.tracker.hooks.close()

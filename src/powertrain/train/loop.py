@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from powertrain.monitor import Measurement, Monitor
-from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, Verdict
+from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, Verdict, outcome_of
 from powertrain.train.checkpoint import Checkpoint, Spent, rng_state, set_rng_state
 from powertrain.train.config import TrainConfig
 from powertrain.train.setup import autocast, make_optimizer, make_scheduler, seed_everything
@@ -336,36 +336,30 @@ def _evaluate(model, evaluate, monitor, progress: _Progress, epoch: float) -> Ev
     accuracies = evaluate(model)
     so_far = monitor.read("run")  # after the evaluation: its cost counts
     spent = progress.cumulative(so_far.energy_j, so_far.duration_s)
-    return EvalPoint(
-        index=len(progress.points),
-        step=progress.step,
-        epoch=round(epoch, 4),
-        samples_seen=progress.samples,
-        train_loss=progress.mean_loss(),
-        val_accuracy=sum(accuracies.values()) / len(accuracies),
-        elapsed_s=spent.duration_s,
-        energy_j=spent.energy_j,
-        task_accuracies=dict(accuracies),
+    return EvalPoint.measured(
+        len(progress.points),
+        progress.step,
+        round(epoch, 4),
+        progress.samples,
+        progress.mean_loss(),
+        accuracies,
+        spent.duration_s,
+        spent.energy_j,
     )
 
 
 def _outcome(stop: Stop, total: Measurement, progress: _Progress, test, error) -> RunOutcome:
     points = progress.points
-    reached = points[-1] if stop.status == REACHED else None  # it stops at the first that reaches
-    return RunOutcome(
-        status=stop.status,
-        stop_reason=stop.reason,
-        total_energy_j=total.total_energy_j,
-        energy_j=dict(total.energy_j),
-        duration_s=total.duration_s,
+    return outcome_of(
+        stop.status,
+        stop.reason,
+        total.energy_j,
+        total.duration_s,
+        points,
         steps=progress.step,
-        final_val_accuracy=points[-1].val_accuracy if points else None,
-        test_accuracy=sum(test.values()) / len(test) if test else None,
-        energy_to_target_j=reached.total_energy_j if reached else None,
-        time_to_target_s=reached.elapsed_s if reached else None,
-        steps_to_target=reached.step if reached else None,
+        reached=points[-1] if points else None,  # it stops at the first that reaches
+        test=test,
         error=error,
-        task_test_accuracies=test or {},
-        faults=list(total.faults),
+        faults=total.faults,
         verdict=stop.verdict,
     )

@@ -64,11 +64,7 @@ def make_executor(
     coordinator's meters, whose shared devices give the machine's total over the sweep."""
     if executor not in EXECUTORS:
         raise PowertrainError(f"--executor {executor!r}: choose one of {', '.join(EXECUTORS)}")
-    ray_only = {
-        "--address": address,
-        "--gpus-per-run": gpus_per_run,
-        "--cpus-per-run": cpus_per_run,
-    }
+    ray_only = {"--address": address}
     if executor == "ray":
         if workers not in (None, 1):
             raise PowertrainError(
@@ -88,7 +84,7 @@ def make_executor(
     count = study.workers if workers is None else workers
     if not (isinstance(count, int) and 1 <= count <= 1024):
         raise PowertrainError(f"--workers {count!r}: give a number of processes from 1 to 1024")
-    if count == 1:
+    if count == 1 and gpus_per_run is None and cpus_per_run is None:
         return LocalExecutor(detection=detection, artifacts_dir=artifacts_dir)
     from powertrain.study.executors.workers import WorkersExecutor
 
@@ -98,6 +94,8 @@ def make_executor(
         gpu_uuids=_gpus(study) if gpu_uuids is None else gpu_uuids,
         share_gpus=study.share_gpus,
         machine_meters=detection.meters if detection is not None else None,
+        gpus_per_run=gpus_per_run,
+        cpus_per_run=cpus_per_run,
     )
 
 

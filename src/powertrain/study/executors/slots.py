@@ -25,13 +25,22 @@ class WorkerSlot:
 
 
 def plan_slots(
-    workers: int, gpu_uuids: list[str], cpu_count: int, share_gpus: bool = False
+    workers: int,
+    gpu_uuids: list[str],
+    cpu_count: int,
+    share_gpus: bool = False,
+    gpus_per_run: int | None = None,
+    cpus_per_run: int | None = None,
 ) -> list[WorkerSlot]:
     """Give each of ``workers`` its GPUs and threads. GPUs are not shared between workers unless the
-    study allows it (their energy is then apportioned, like a shared CPU package's)."""
+    study allows it (their energy is then apportioned, like a shared CPU package's).
+    ``gpus_per_run``: each worker owns that many GPUs (a run that is a distributed job: 8 GPUs, 2 per
+    run, run four at once); ``cpus_per_run``: each worker's threads (else the CPUs shared evenly)."""
     if not (isinstance(workers, int) and workers >= 1):
         raise PowertrainError(f"workers: {workers!r} is not a number of processes; give 1 or more")
-    threads = max(1, cpu_count // workers)
+    threads = _per_run(cpus_per_run, "--cpus-per-run") or max(1, cpu_count // workers)
+    if gpus_per_run is not None:
+        return _gpu_groups(workers, gpu_uuids, _per_run(gpus_per_run, "--gpus-per-run"), threads)
     if not gpu_uuids:
         return [WorkerSlot(i, (), threads) for i in range(workers)]
     if workers > len(gpu_uuids) and not share_gpus:
@@ -43,6 +52,28 @@ def plan_slots(
     if workers > len(gpu_uuids):
         return [WorkerSlot(i, (gpu_uuids[i % len(gpu_uuids)],), threads) for i in range(workers)]
     per = len(gpu_uuids) // workers
+    return [
+        WorkerSlot(i, tuple(gpu_uuids[i * per : (i + 1) * per]), threads) for i in range(workers)
+    ]
+
+
+def _per_run(value, option: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise PowertrainError(f"{option} {value!r}: with the workers executor, give a whole number")
+    return value
+
+
+def _gpu_groups(workers: int, gpu_uuids: list[str], per: int, threads: int) -> list[WorkerSlot]:
+    """Each worker its own ``per`` GPUs, never shared: a run's GPU energy stays its own."""
+    if workers * per > len(gpu_uuids):
+        raise PowertrainError(
+            f"--gpus-per-run {per} for {workers} workers needs {workers * per} GPUs, but "
+            f"{len(gpu_uuids)} are visible: use fewer workers (at most {len(gpu_uuids) // per})"
+        )
     return [
         WorkerSlot(i, tuple(gpu_uuids[i * per : (i + 1) * per]), threads) for i in range(workers)
     ]

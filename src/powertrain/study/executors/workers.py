@@ -98,14 +98,21 @@ class WorkersExecutor:
         share_gpus: bool = False,
         cpu_count: int | None = None,
         machine_meters: dict | None = None,
+        gpus_per_run: int | None = None,
+        cpus_per_run: int | None = None,
     ) -> None:
         """``machine_meters``: this process's own meters (component -> Meter); those of the devices
-        the workers share are read over the sweep, unsplit, as the machine's total."""
+        the workers share are read over the sweep, unsplit, as the machine's total.
+        ``gpus_per_run``/``cpus_per_run``: what each worker owns (``slots.plan_slots``)."""
         cpus = cpu_count or os.cpu_count() or 1
-        self._plan = lambda n: plan_slots(n, gpu_uuids or [], cpus, share_gpus)
+        self._plan = lambda n: plan_slots(
+            n, gpu_uuids or [], cpus, share_gpus, gpus_per_run, cpus_per_run
+        )
         devices, what = (
             (len(gpu_uuids), "GPU(s)") if gpu_uuids and not share_gpus else (cpus, "CPU threads")
         )
+        if gpus_per_run is not None and gpu_uuids:  # a run's GPUs are one device of the cap
+            devices = len(gpu_uuids) // max(1, int(gpus_per_run))
         self.slots = self._cap(workers, None, devices, what)
         self.artifacts_dir = artifacts_dir
         self._mp = multiprocessing.get_context("spawn")  # no fork of a process that holds torch

@@ -1,0 +1,104 @@
+"""One run's energy out of many processes' readings, each physical device counted once.
+
+Every rank sends a ``RankReading`` at each evaluation point. Per node (by node rank): a device-wide
+figure (NVML GPUs, RAPL packages and DRAM: a meter whose ``scope`` is ``"device"``) is taken from one
+process, the node's lowest rank that reads it, and a GPU by its UUID, so that a GPU two ranks both see
+counts once; a process-attributed figure (the CPU-time and memory estimates, ``scope == "process"``)
+is summed over every rank of the node, since each rank measures its own processes. The run's figure
+is the sum over nodes. Pure functions: ``tracking/channel.py`` moves the readings, this adds them up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+GPU = "gpu"
+DEVICE, PROCESS = "device", "process"
+
+
+@dataclass(frozen=True)
+class RankReading:
+    """What one rank measured since its run began: joules per component, per GPU (UUID -> J), each
+    component's scope (device-wide or this rank's processes) and method."""
+
+    rank: int
+    node: int
+    host: str
+    energy_j: dict[str, float]
+    gpu_energy_j: dict[str, float] = field(default_factory=dict)
+    scope: dict[str, str] = field(default_factory=dict)
+    method: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Combined:
+    """The run's joules per component, and the per-node breakdown the store keeps."""
+
+    energy_j: dict[str, float]
+    nodes: list[dict[str, Any]]
+
+    @property
+    def ranks(self) -> int:
+        return sum(len(n["ranks"]) for n in self.nodes)
+
+
+def combine(readings: list[RankReading]) -> Combined:
+    """Each device once per node, each rank's processes once; nodes summed (see the module doc)."""
+    by_node: dict[tuple[int, str], list[RankReading]] = {}
+    for reading in sorted(readings, key=lambda r: r.rank):  # a node: its rank, and its host
+        by_node.setdefault((reading.node, reading.host), []).append(reading)
+    nodes = [_node(node, ranks) for (node, _), ranks in sorted(by_node.items())]
+    total: dict[str, float] = {}
+    for node in nodes:
+        for component, joules in node["energy_j"].items():
+            total[component] = total.get(component, 0.0) + joules
+    return Combined(total, nodes)
+
+
+def _node(node: int, ranks: list[RankReading]) -> dict[str, Any]:
+    components = list(dict.fromkeys(c for r in ranks for c in r.energy_j))
+    energy_j, method, read_by = {}, {}, {}
+    for component in components:
+        readers = [r for r in ranks if component in r.energy_j]
+        if component == GPU and any(r.gpu_energy_j for r in readers):
+            energy_j[component], owners = _gpus_once(readers)
+            read_by[component] = f"each GPU by one rank (by UUID): {owners}"
+        elif readers[0].scope.get(component, DEVICE) == DEVICE:
+            energy_j[component] = readers[0].energy_j[component]
+            read_by[component] = f"rank {readers[0].rank} (device-wide, read once)"
+        else:
+            energy_j[component] = sum(r.energy_j[component] for r in readers)
+            read_by[component] = f"summed over ranks {[r.rank for r in readers]} (their processes)"
+        method[component] = readers[0].method.get(component, "")
+    return {
+        "node": node,
+        "host": ranks[0].host,
+        "ranks": [r.rank for r in ranks],
+        "gpus": sorted({u for r in ranks for u in r.gpu_energy_j}),
+        "energy_j": energy_j,
+        "method": method,
+        "read_by": read_by,
+    }
+
+
+def _gpus_once(readers: list[RankReading]) -> tuple[float, dict[str, int]]:
+    """The node's GPU joules with each UUID taken from its lowest-rank reader; who read which."""
+    owners: dict[str, int] = {}
+    joules = 0.0
+    for reading in readers:  # in rank order
+        for uuid, gpu_j in reading.gpu_energy_j.items():
+            if uuid not in owners:
+                owners[uuid] = reading.rank
+                joules += gpu_j
+    return joules, owners
+
+
+def scope_words(scope: str, ranks: int) -> str:
+    """How a component's figures of a job of ``ranks`` ranks are added (the provenance says it)."""
+    if scope == PROCESS:
+        return f"each rank measures its own processes: summed over the job's {ranks} ranks"
+    return (
+        f"device-wide: read once per node (GPUs by UUID) among the job's {ranks} ranks, "
+        "nodes summed"
+    )

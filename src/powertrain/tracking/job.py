@@ -1,0 +1,226 @@
+"""A tracked run's link to the other ranks of its distributed job.
+
+At each evaluation point every rank sends what it measured (``combine.RankReading``) with its run key;
+rank 0 adds them up (each device once), records the point and decides; the decision goes back to every
+rank, so all leave the loop together. Two collectives per point over a gloo group of our own with a
+timeout (``timeout_s``), so no rank waits forever: a rank that died, hangs, or never entered the block
+ends the exchange with ``RanksLost`` on the others. An exchange where a rank says it closed ends the
+link on every rank; so does a failed one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from powertrain.errors import PowertrainError
+from powertrain.meters.base import Component
+from powertrain.tracking import ranks as ranks_
+from powertrain.tracking.combine import Combined, RankReading, combine
+
+POINT, CLOSE = "point", "close"
+#: How long a rank waits for the others at an evaluation point unless told (``rank_timeout_s``).
+DEFAULT_TIMEOUT_S = 300.0
+
+
+class RanksLost(PowertrainError):
+    """The other ranks did not answer in time, or a rank of the job died."""
+
+
+@dataclass(frozen=True)
+class Message:
+    rank: int
+    kind: str  # POINT or CLOSE
+    run_key: str
+    reading: RankReading
+    evaluations: int  # how many points this rank had evaluated before this exchange
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What rank 0 sends back: the point as recorded (every rank keeps the same list), whether to
+    stop and why, the outcome once the run closed, or an error every rank raises."""
+
+    point: Any = None
+    status: Any = None
+    stop_reason: str | None = None
+    outcome: Any = None
+    error: str | None = None
+    final: bool = False  # the run ended before (rank 0 skipped it): every rank stops here
+
+
+class Job:
+    """This process in a job of ``info.world_size`` ranks; ``gather`` and ``decide`` are the two
+    collectives of one exchange, in that order, on every rank."""
+
+    def __init__(
+        self, info: ranks_.RankInfo, run_key: str, meters, gpu_start_j: dict, timeout_s: float
+    ) -> None:
+        self.info, self.run_key, self.timeout_s = info, run_key, float(timeout_s)
+        self.open = True
+        self.last: Combined | None = None  # the figures of the last exchange every rank answered
+        self._group = None
+        self._gpus = per_gpu_meter(meters)
+        self._gpu_start_j = gpu_start_j
+        self._meters = meters
+
+    def reading(self, so_far) -> RankReading:
+        """This rank's figures since the run began (``so_far``: the monitor's run window)."""
+        gpu_j = {}
+        if self._gpus is not None:
+            now = self._gpus.energy_by_gpu_j()
+            gpu_j = {u: j - self._gpu_start_j.get(u, 0.0) for u, j in now.items()}
+        return RankReading(
+            rank=self.info.rank,
+            node=self.info.node_rank,
+            host=self.info.host,
+            energy_j=dict(so_far.energy_j),
+            gpu_energy_j=gpu_j,
+            scope={c.value: m.scope for c, m in self._meters.items()},
+            method={c.value: m.provenance.method.value for c, m in self._meters.items()},
+        )
+
+    # -- the two collectives ------------------------------------------------------------------------
+    def gather(self, kind: str, reading: RankReading, evaluations: int) -> list[Message]:
+        """Every rank's message, in rank order; RanksLost when a rank does not answer in time."""
+        import torch.distributed as dist
+
+        mine = Message(self.info.rank, kind, self.run_key, reading, evaluations)
+        messages: list[Any] = [None] * self.info.world_size
+        self._collective(dist.all_gather_object, messages, mine, group=self._open_group())
+        if any(m.kind == CLOSE for m in messages):
+            self.open = False  # every rank saw it: no rank starts another exchange
+        return messages
+
+    def decide(self, decision: Decision | None = None) -> Decision:
+        """Rank 0 sends ``decision``; every rank returns it."""
+        import torch.distributed as dist
+
+        box = [decision]
+        self._collective(dist.broadcast_object_list, box, src=0, group=self._group)
+        return box[0]
+
+    def _collective(self, call, *args, **kw) -> None:
+        try:
+            call(*args, **kw)
+        except RuntimeError as exc:  # gloo: a timeout, or a peer's connection closed
+            self.open = False
+            raise RanksLost(
+                f"{self.info.describe()}: the other ranks did not answer within "
+                f"{self.timeout_s:g} s, or one of them died ({str(exc).splitlines()[0][:200]}). "
+                "Every rank must enter the tracked block and call run.evaluate at the same points"
+            ) from None
+
+    def _open_group(self):
+        if self._group is None:
+            import torch.distributed as dist
+
+            self._group = dist.new_group(backend="gloo", timeout=timedelta(seconds=self.timeout_s))
+        return self._group
+
+    # -- rank 0's checks ---------------------------------------------------------------------------
+    def problem(self, messages: list[Message]) -> str | None:
+        """What makes the ranks' messages one run's, or why not (misuse), seen from rank 0."""
+        mine = messages[0]
+        for m in messages[1:]:
+            if m.run_key != mine.run_key:
+                return (
+                    f"rank {m.rank} tracks another run than rank 0 (its setup, seed or target "
+                    "differ): every rank of a job must pass the same setup, seed and target to "
+                    "track()"
+                )
+            if m.kind != mine.kind or m.evaluations != mine.evaluations:
+                return (
+                    f"rank {m.rank} {_doing(m)} while rank 0 {_doing(mine)}: every rank must "
+                    "call run.evaluate at the same points and leave the tracked block together"
+                )
+        return None
+
+    def combine(self, messages: list[Message]) -> Combined:
+        self.last = combine([m.reading for m in messages])
+        return self.last
+
+
+def _doing(m: Message) -> str:
+    if m.kind == CLOSE:
+        return f"left the tracked block after {m.evaluations} evaluations"
+    return f"reached evaluation {m.evaluations + 1}"
+
+
+def per_gpu_meter(meters):
+    """The GPU meter when it reads each GPU apart (NVML), else None."""
+    gpu = meters.get(Component.GPU)
+    return gpu if hasattr(gpu, "energy_by_gpu_j") else None
+
+
+def gpu_baseline(meters) -> dict[str, float]:
+    """Each GPU's joules when the run begins (by UUID): where its share of the job starts."""
+    gpus = per_gpu_meter(meters)
+    return gpus.energy_by_gpu_j() if gpus is not None else {}
+
+
+def link(
+    info: ranks_.RankInfo, run_key: str, meters, gpu_start_j: dict, timeout_s: float
+) -> Job | None:
+    """A Job when this process is one of several ranks, else None. torch.distributed must be up:
+    it carries the exchange."""
+    if not info.distributed:
+        return None
+    if info.source == "SLURM" and info.leader:
+        return None  # a batch script's one process sees the allocation's SLURM_NTASKS: alone
+    if info.source != "torch.distributed":
+        raise PowertrainError(
+            f"this process is {info.describe()}, but torch.distributed is not initialised: call "
+            "torch.distributed.init_process_group() before run.evaluate, so that rank 0 can add "
+            "up the ranks' energy and send every rank the same stop decision"
+        )
+    return Job(info, run_key, meters, gpu_start_j, timeout_s)
+
+
+class JobStopped(PowertrainError):
+    """SIGTERM reached rank 0: the launcher or the scheduler is stopping the job."""
+
+
+def _raise_stopped(signum, frame) -> None:
+    raise JobStopped(
+        "SIGTERM: the launcher or the scheduler stopped the job (under torchrun, another rank "
+        "failed or died)"
+    )
+
+
+def stop_on_sigterm():
+    """On rank 0, turn SIGTERM into JobStopped so that the run is recorded as failed with that reason
+    before the process ends (a launcher sends it to every rank when one dies). Only where SIGTERM has
+    its default action and in the main thread; returns what ``restore_sigterm`` puts back, or None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+        return None
+    signal.signal(signal.SIGTERM, _raise_stopped)
+    return signal.SIG_DFL
+
+
+def restore_sigterm(previous) -> None:
+    if previous is not None and signal.getsignal(signal.SIGTERM) is _raise_stopped:
+        signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def sigterm_deferred(active: bool):
+    """While rank 0 writes the run's end, a SIGTERM waits: it is acted on once the outcome is in the
+    store (a half-written end would leave the run unfinished)."""
+    if not active or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    before = signal.signal(signal.SIGTERM, lambda signum, frame: arrived.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+        if arrived:
+            signal.raise_signal(signal.SIGTERM)

@@ -1,0 +1,116 @@
+"""The part of a tracked run that speaks with the other ranks of a distributed job: rank 0 leads
+(gathers every rank's figures, records the point, sends the decision), the others follow. A mixin of
+``core.TrackedRun``, kept apart so that the one-process run reads alone; the exchange itself is
+``tracking/job.py``, the adding up ``tracking/combine.py``."""
+
+from __future__ import annotations
+
+from powertrain.errors import PowertrainError
+from powertrain.records import EvalPoint
+from powertrain.tracking import job as job_
+from powertrain.tracking import ranks as ranks_
+from powertrain.tracking.combine import RankReading
+
+
+class RankedRun:
+    """What ``TrackedRun`` does in a distributed job (``self.ranks``, ``self._job``)."""
+
+    def _linked_job(self) -> job_.Job | None:
+        """The link to the job's other ranks, looked for at the first evaluate (torch.distributed may
+        come up after the block began: Lightning starts it in ``fit``); None for one process."""
+        if not self._linked:
+            self._linked = True
+            info = ranks_.current()
+            if info.leader != self.ranks.leader:
+                raise PowertrainError(
+                    f"this process began the run as {self.ranks.describe()}, but is now "
+                    f"{info.describe()}: enter the tracked block in every rank's own process"
+                )
+            self.ranks = info
+            if info.leader and info.distributed and self._sigterm is None:
+                self._sigterm = job_.stop_on_sigterm()
+            self._job = job_.link(
+                info,
+                self.tracker.run_key,
+                self.detection.meters,
+                self._gpu_start_j,
+                self.tracker.rank_timeout_s,
+            )
+        if self._job is not None and not self._job.open:
+            raise job_.RanksLost("the link to the job's other ranks is closed; the run has ended")
+        return self._job
+
+    def _lead(self, job: job_.Job, kind: str, so_far, fields: dict | None):
+        """Rank 0: gather every rank's figures, record the point (or, closing, the outcome) and send
+        every rank the decision; a misuse is every rank's error."""
+        messages = job.gather(kind, job.reading(so_far), len(self.points))
+        decision = job_.Decision(error="rank 0 failed at this exchange")
+        try:
+            problem = job.problem(messages)
+            if problem is not None:
+                decision = job_.Decision(error=problem)
+                raise PowertrainError(problem)
+            combined = job.combine(messages)
+            if fields is None:  # closing: the outcome is the decision, sent once it is recorded
+                decision = None
+                return combined
+            point = EvalPoint.measured(
+                **fields, elapsed_s=so_far.duration_s, energy_j=combined.energy_j
+            )
+            self._record(point)
+            decision = job_.Decision(point, self.status, self.stop_reason)
+        finally:
+            if decision is not None:
+                job.decide(decision)
+
+    def _follow(self, job: job_.Job, kind: str, so_far) -> None:
+        """Another rank: send this rank's figures, take rank 0's decision."""
+        job.gather(kind, job.reading(so_far), len(self.points))
+        decision = job.decide()
+        if decision.error is not None:
+            raise PowertrainError(f"rank 0 ended the run: {decision.error}")
+        if decision.final:  # rank 0 skipped a run that finished before
+            job.open, self.skipped = False, True
+            self.monitor.end("run")
+            self._release()
+        if decision.point is not None:
+            self.points.append(decision.point)
+        self.status, self.stop_reason = decision.status, decision.stop_reason
+        self.outcome = decision.outcome or self.outcome
+
+    def _figures(self, total, combined) -> tuple[dict, list, list[str]]:
+        """(energy per component, the per-node breakdown, notes on them) for the outcome: the ranks'
+        figures at the close, else at the last exchange they all answered, else rank 0's own."""
+        if self._job is None:
+            return dict(total.energy_j), [], []
+        if combined is not None:
+            return dict(combined.energy_j), combined.nodes, []
+        last = self._job.last
+        if last is None:
+            note = "rank 0's own figures only: the run ended before the ranks exchanged any"
+            return dict(total.energy_j), [], [note]
+        note = (
+            f"the ranks' figures as of evaluation {len(self.points)}, the last every rank answered: "
+            "what the job used after it is not counted"
+        )
+        return dict(last.energy_j), last.nodes, [note]
+
+    def _tell_skipped(self) -> None:
+        """Rank 0 skipped a run that finished before: the other ranks learn it at their first
+        evaluate, and stop there."""
+        if getattr(self, "_told", True):
+            return
+        self._told = True
+        info = ranks_.current()
+        if not info.distributed or info.source != "torch.distributed":
+            return
+        job = job_.Job(info, self.tracker.run_key, {}, {}, self.tracker.rank_timeout_s)
+        job.gather(job_.POINT, RankReading(info.rank, info.node_rank, info.host, {}), 0)
+        job.decide(job_.Decision(None, self.status, self.stop_reason, self.outcome, final=True))
+
+    def __reduce__(self):
+        raise PowertrainError(
+            "a tracked run cannot be sent to another process (Lightning's strategy='ddp_spawn' and "
+            "torch.multiprocessing.spawn pickle the callbacks): use strategy='ddp' or launch with "
+            "torchrun, so that every rank enters the `with powertrain.track(...)` block itself"
+        )

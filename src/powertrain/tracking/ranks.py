@@ -1,0 +1,110 @@
+"""Which process of a distributed job this is: its global rank, its node and its rank on the node.
+
+Read from torch.distributed where it is initialised, else from the launcher's environment:
+torchrun's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``LOCAL_WORLD_SIZE``/``GROUP_RANK``, Lightning's
+``NODE_RANK``, and SLURM's ``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID``/``SLURM_NODEID`` where
+torch's are absent. Nothing here starts a process group; ``current()`` is a function you call.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from powertrain.errors import PowertrainError
+
+#: (global rank, world size, local rank, node rank): torch's launcher names, then SLURM's.
+_TORCH = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "GROUP_RANK")
+_SLURM = ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NODEID")
+
+
+@dataclass(frozen=True)
+class RankInfo:
+    """This process's place in its job. A lone process is rank 0 of 1."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+    node_rank: int = 0
+    host: str = ""
+    source: str = "one process"  # where the figures were read: torch.distributed, torchrun, SLURM
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def leader(self) -> bool:
+        """Rank 0: the process that writes the run and decides when it stops."""
+        return self.rank == 0
+
+    def describe(self) -> str:
+        return f"rank {self.rank} of {self.world_size} (node {self.node_rank}, {self.source})"
+
+
+def current(environ: Mapping[str, str] | None = None) -> RankInfo:
+    """This process's rank: torch.distributed's where it is up, else the launcher's environment."""
+    env = os.environ if environ is None else environ
+    launched = from_environment(env)
+    rank, world = _torch_rank()
+    if world is None:
+        return launched
+    if launched.distributed and (launched.rank, launched.world_size) != (rank, world):
+        raise PowertrainError(
+            f"torch.distributed says rank {rank} of {world}, but the launcher's environment says "
+            f"{launched.describe()}; start the job with one launcher"
+        )
+    return RankInfo(
+        rank, world, launched.local_rank, launched.node_rank, launched.host, "torch.distributed"
+    )
+
+
+def from_environment(env: Mapping[str, str]) -> RankInfo:
+    """The rank the launcher put in the environment (torchrun, Lightning, SLURM), or rank 0 of 1."""
+    host = platform.node()
+    for names, source in ((_TORCH, "torchrun"), (_SLURM, "SLURM")):
+        values = [_integer(env, name) for name in names]
+        rank, world, local, node = values
+        if source == "torchrun" and node is None:
+            node = _integer(env, "NODE_RANK")  # Lightning's launcher
+        if rank is None and world is not None and local is not None:
+            rank = _lightning_rank(env, local, node or 0)
+        if rank is None and local is None:
+            continue
+        world = world or 1
+        rank = local if rank is None else rank
+        if not 0 <= rank < world:
+            raise PowertrainError(
+                f"{names[0]}={rank} is not a rank of a job of {names[1]}={world} processes"
+            )
+        return RankInfo(rank, world, local if local is not None else rank, node or 0, host, source)
+    return RankInfo(host=host)
+
+
+def _lightning_rank(env: Mapping[str, str], local: int, node: int) -> int:
+    """Lightning's launcher sets LOCAL_RANK, NODE_RANK and WORLD_SIZE, not RANK. Without
+    LOCAL_WORLD_SIZE the rank is provisional (zero only on node 0's local rank 0, which is all that
+    matters before torch.distributed is up and says the real one)."""
+    per_node = _integer(env, "LOCAL_WORLD_SIZE") or 1
+    return node * per_node + local
+
+
+def _integer(env: Mapping[str, str], name: str) -> int | None:
+    value = env.get(name)
+    if value is None or value.strip() == "":
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise PowertrainError(f"{name}={value!r} in the environment is not a number") from None
+
+
+def _torch_rank() -> tuple[int | None, int | None]:
+    """(rank, world size) from torch.distributed when a process group is up; (None, None) if not."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return None, None
+    return dist.get_rank(), dist.get_world_size()

@@ -1,0 +1,73 @@
+"""An observed store is the store: it passes the store contract, and its observers hear each run once,
+after the store has it, in order; an observer that raises is warned about once and dropped."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+
+from powertrain.loggers.observe import ObservedStore, Observers, RunObserver
+from powertrain.store.memory import MemoryStore
+from powertrain.store.sqlite import SqliteStore
+from powertrain.testing.store_contract import StoreContract, begin, outcome, point
+
+
+class Recorder(RunObserver):
+    def __init__(self, store=None) -> None:
+        self.events, self.store = [], store
+
+    def run_begun(self, info) -> None:
+        self.events.append(("begun", info.run_id, info.run_key))
+
+    def eval_point(self, run_id, point) -> None:
+        if self.store is not None:  # the store has the point before anyone hears of it
+            assert point in self.store.eval_points(run_id)
+        self.events.append(("point", run_id, point.index))
+
+    def run_finished(self, run_id, outcome) -> None:
+        self.events.append(("finished", run_id, outcome.status.value))
+
+
+class TestObservedSqliteStore(StoreContract):
+    @pytest.fixture
+    def store(self, tmp_path):
+        with SqliteStore(tmp_path / "r.db") as s:
+            yield ObservedStore(s, Observers([Recorder()]))
+
+
+def test_observers_hear_each_run_once_after_the_store(tmp_path):
+    with MemoryStore() as inner:
+        recorder = Recorder(inner)
+        store = ObservedStore(inner, Observers([recorder]))
+        store.save_study("st", {})
+        run_id = begin(store, "a")
+        store.add_eval_point(run_id, point(0))
+        store.add_eval_point(run_id, point(1, 0.95))
+        store.finish_run(run_id, outcome())
+        store.finish_run(run_id, outcome())  # a finished run never changes: not news
+        key = inner.runs("st")[0].run_key
+    assert recorder.events == [
+        ("begun", run_id, key),
+        ("point", run_id, 0),
+        ("point", run_id, 1),
+        ("finished", run_id, "reached"),
+    ]
+
+
+def test_an_observer_that_raises_is_warned_about_once_and_dropped(caplog):
+    class Broken(RunObserver):
+        def eval_point(self, run_id, point) -> None:
+            raise RuntimeError("the tool is down")
+
+    recorder = Recorder()
+    with MemoryStore() as inner, caplog.at_level(logging.WARNING):
+        store = ObservedStore(inner, Observers([Broken(), recorder]))
+        store.save_study("st", {})
+        run_id = begin(store, "a")
+        for i in range(3):
+            store.add_eval_point(run_id, point(i))
+        assert len(inner.eval_points(run_id)) == 3  # the store has everything
+    warned = [r for r in caplog.records if "Broken failed" in r.getMessage()]
+    assert len(warned) == 1 and "the tool is down" in warned[0].getMessage()
+    assert [e[0] for e in recorder.events] == ["begun", "point", "point", "point"]

@@ -1,0 +1,115 @@
+"""Which rank a process is (launcher environments), and one run's figures out of many ranks' readings:
+each device once per node (GPUs by UUID), each rank's processes once, nodes summed."""
+
+from __future__ import annotations
+
+import pytest
+
+from powertrain import PowertrainError
+from powertrain.meters.nvml import NvmlMeter
+from powertrain.tracking.combine import RankReading, combine
+from powertrain.tracking.ranks import from_environment
+from tests.fakes.nvml import FakeGpu, FakeNvml
+
+
+def test_torchrun_environment_names_rank_node_and_local_rank():
+    env = {"RANK": "3", "WORLD_SIZE": "4", "LOCAL_RANK": "1", "GROUP_RANK": "1"}
+    info = from_environment(env)
+    assert (info.rank, info.world_size, info.local_rank, info.node_rank) == (3, 4, 1, 1)
+    assert info.distributed and not info.leader and info.source == "torchrun"
+
+
+def test_slurm_is_read_where_torch_names_are_absent():
+    env = {"SLURM_PROCID": "9", "SLURM_NTASKS": "16", "SLURM_LOCALID": "1", "SLURM_NODEID": "1"}
+    info = from_environment(env)
+    assert (info.rank, info.world_size, info.node_rank, info.source) == (9, 16, 1, "SLURM")
+    both = {**env, "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}  # torchrun inside SLURM
+    assert from_environment(both).source == "torchrun" and from_environment(both).leader
+
+
+def test_lightning_children_are_not_rank_zero_and_a_lone_process_is():
+    child = {"LOCAL_RANK": "1", "NODE_RANK": "0", "WORLD_SIZE": "2"}
+    assert not from_environment(child).leader
+    assert from_environment({}).leader and not from_environment({}).distributed
+
+
+@pytest.mark.parametrize(
+    "env", [{"RANK": "x", "WORLD_SIZE": "2"}, {"RANK": "2", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}]
+)
+def test_a_nonsense_environment_is_one_clear_error(env):
+    with pytest.raises(PowertrainError, match="RANK"):
+        from_environment(env)
+
+
+def reading(rank, node=0, gpus=None, cpu=10.0, rapl=None, host="h"):
+    energy = {"cpu": cpu if rapl is None else rapl}
+    scope = {"cpu": "process" if rapl is None else "device"}
+    if gpus is not None:
+        energy["gpu"], scope["gpu"] = sum(gpus.values()), "device"
+    return RankReading(rank, node, host, energy, gpus or {}, scope, {"cpu": "estimate"})
+
+
+def test_a_gpu_two_ranks_see_counts_once_and_each_ranks_processes_are_summed():
+    both = {"GPU-a": 300.0, "GPU-b": 100.0}
+    combined = combine([reading(1, gpus=both, cpu=7.0), reading(0, gpus=both, cpu=5.0)])
+    assert combined.energy_j == {"gpu": 400.0, "cpu": 12.0}
+    [node] = combined.nodes
+    assert node["ranks"] == [0, 1] and node["gpus"] == ["GPU-a", "GPU-b"]
+
+
+def test_ranks_bound_to_one_gpu_each_add_up_to_the_union():
+    combined = combine([reading(0, gpus={"GPU-a": 300.0}), reading(1, gpus={"GPU-b": 100.0})])
+    assert combined.energy_j["gpu"] == 400.0
+
+
+def test_a_device_wide_counter_is_read_once_per_node_and_nodes_add_up():
+    readings = [
+        reading(0, node=0, rapl=50.0),
+        reading(1, node=0, rapl=51.0),  # the same package, read by another rank of the node
+        reading(2, node=1, rapl=30.0),
+        reading(3, node=1, rapl=31.0),
+    ]
+    combined = combine(readings)
+    assert combined.energy_j == {"cpu": 80.0}
+    assert [n["ranks"] for n in combined.nodes] == [[0, 1], [2, 3]] and combined.ranks == 4
+
+
+def test_the_nvml_meter_reads_each_gpu_apart_by_uuid():
+    nvml = FakeNvml([FakeGpu("GPU-a", energy_mj=0), FakeGpu("GPU-b", energy_mj=0)])
+    meter = NvmlMeter(nvml=nvml, environ={})
+    nvml.gpus[0].energy_mj, nvml.gpus[1].energy_mj = 3000, 1000
+    assert meter.energy_by_gpu_j() == {"GPU-a": 3.0, "GPU-b": 1.0}
+    assert meter.energy_j() == pytest.approx(4.0)
+    meter.close()
+
+
+def test_a_lone_process_in_a_slurm_allocation_is_one_run_and_a_launched_rank_needs_torch():
+    from powertrain.tracking.job import link
+    from powertrain.tracking.ranks import from_environment
+
+    batch = {"SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}
+    assert link(from_environment(batch), "key", {}, {}, 5.0) is None  # `python train.py` in sbatch
+    torchrun = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}
+    with pytest.raises(PowertrainError, match="init_process_group"):
+        link(from_environment(torchrun), "key", {}, {}, 5.0)
+
+
+def test_sigterm_on_rank_0_fails_the_run_but_waits_while_its_end_is_written():
+    import os
+    import signal
+
+    from powertrain.tracking import job
+
+    previous = job.stop_on_sigterm()
+    try:
+        with pytest.raises(job.JobStopped, match="SIGTERM"):
+            os.kill(os.getpid(), signal.SIGTERM)
+            signal.getsignal(signal.SIGTERM)  # a bytecode for the handler to run at
+        written = []
+        with pytest.raises(job.JobStopped), job.sigterm_deferred(True):
+            os.kill(os.getpid(), signal.SIGTERM)
+            written.append("the outcome")  # not cut short
+        assert written == ["the outcome"]
+    finally:
+        job.restore_sigterm(previous)
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
