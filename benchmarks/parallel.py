@@ -87,6 +87,7 @@ def sweep(workers: int, seeds: int, epochs: int, folder: Path):
     """One sweep into a fresh store: (wall time, outcomes by setup, the result)."""
     from powertrain.meters.detect import detect_meters
     from powertrain.store.sqlite import SqliteStore
+    from powertrain.study.executors.local import LocalExecutor
     from powertrain.study.executors.workers import WorkersExecutor
     from powertrain.study.runner import run_study
 
@@ -95,7 +96,7 @@ def sweep(workers: int, seeds: int, epochs: int, folder: Path):
     executor = (
         WorkersExecutor(workers, cpu_count=os.cpu_count(), machine_meters=detection.meters)
         if workers > 1
-        else None
+        else LocalExecutor(detection=detection)
     )
     with SqliteStore(folder / f"w{workers}.db") as store:
         start = time.perf_counter()

@@ -109,15 +109,15 @@ def test_each_strategys_reported_cost_is_what_its_runs_cost_in_the_store(strateg
 
 
 def test_live_halving_continues_a_promoted_run_where_it_paused(tmp_path, monkeypatch):
-    from powertrain.search import live as live_module
+    from powertrain.study import execute as execute_module
 
-    real, resumed = live_module.execute_run, []
+    real, resumed = execute_module.execute_run, []
 
     def spy(spec, *args, **kwargs):
         resumed.append(spec.run_key) if kwargs.get("resume") else None
         return real(spec, *args, **kwargs)
 
-    monkeypatch.setattr(live_module, "execute_run", spy)
+    monkeypatch.setattr(execute_module, "execute_run", spy)
     s = study(search={"strategy": "halving", "eta": 2})
     with open_store(tmp_path / "r.db") as store:
         live = search_study(s, store)
@@ -148,10 +148,11 @@ def assert_continued_in_one_record(live, runs, points, continued) -> None:
 
 
 def test_a_killed_halving_search_begins_its_unfinished_runs_again(tmp_path, monkeypatch):
-    from powertrain.search import live as live_module
+    from powertrain.search.sink import DeferringSink
+    from powertrain.study import execute as execute_module
 
     s = study(search={"strategy": "halving", "eta": 2})
-    real, calls = live_module.execute_run, []
+    real, calls = execute_module.execute_run, []
 
     def killed_at_the_fifth(*args, **kwargs):  # two rungs in: paused runs are on disk
         calls.append(kwargs.get("resume"))
@@ -160,8 +161,8 @@ def test_a_killed_halving_search_begins_its_unfinished_runs_again(tmp_path, monk
         return real(*args, **kwargs)
 
     with open_store(tmp_path / "r.db") as store:
-        monkeypatch.setattr(live_module, "execute_run", killed_at_the_fifth)
-        monkeypatch.setattr(live_module._DeferringSink, "flush", lambda self: None)  # killed
+        monkeypatch.setattr(execute_module, "execute_run", killed_at_the_fifth)
+        monkeypatch.setattr(DeferringSink, "flush", lambda self: None)  # killed
         with pytest.raises(KeyboardInterrupt):
             search_study(s, store)
         assert any(r.outcome is None for r in store.runs()) and True in calls

@@ -62,12 +62,12 @@ def test_halving_on_two_workers_trains_each_run_once_per_attempt(tmp_path, monke
     submitted, begun, continued = Counter(), Counter(), Counter()
     submit, begin = WorkerSession.submit, StoreSink.begin
 
-    def spy_submit(self, spec, stop=None, resume_id=None):
-        under_way = [w.spec.run_key for w in self.workers if w.spec is not None]
-        assert spec.run_key not in under_way + [s.run_key for s, _, _ in self.todo]
-        submitted[spec.run_key] += 1
-        continued[spec.run_key] += resume_id is not None
-        return submit(self, spec, stop, resume_id)
+    def spy_submit(self, job):
+        under_way = [w.job.spec.run_key for w in self.workers if w.job is not None]
+        assert job.spec.run_key not in under_way + [j.spec.run_key for j in self.todo]
+        submitted[job.spec.run_key] += 1
+        continued[job.spec.run_key] += job.resume_id is not None
+        return submit(self, job)
 
     def spy_begin(self, spec, hardware, provenance):
         begun[spec.run_key] += 1
@@ -96,10 +96,10 @@ def test_halving_on_two_workers_continues_promoted_runs_from_their_checkpoints(
     continued = []
     submit = WorkerSession.submit
 
-    def spy_submit(self, spec, stop=None, resume_id=None):
-        if resume_id is not None:
-            continued.append(spec.run_key)
-        return submit(self, spec, stop, resume_id)
+    def spy_submit(self, job):
+        if job.resume_id is not None:
+            continued.append(job.spec.run_key)
+        return submit(self, job)
 
     monkeypatch.setattr(WorkerSession, "submit", spy_submit)
     s = study(search={"strategy": "halving", "eta": 2})

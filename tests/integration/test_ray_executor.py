@@ -94,10 +94,10 @@ def test_live_halving_on_a_local_ray_continues_promoted_runs_in_their_records(
 
     continued, submit = [], RaySession.submit
 
-    def spy(self, spec, stop=None, resume_id=None):
+    def spy(self, job):
         assert self.resumes  # every node is this machine: the checkpoints are on its disk
-        continued.append(spec.run_key) if resume_id is not None else None
-        return submit(self, spec, stop, resume_id)
+        continued.append(job.spec.run_key) if job.resume_id is not None else None
+        return submit(self, job)
 
     monkeypatch.setattr(RaySession, "submit", spy)
     s = study(search={"strategy": "halving", "eta": 2})

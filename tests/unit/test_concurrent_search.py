@@ -1,5 +1,5 @@
-"""The concurrent search driver (``search/concurrent.py``) on made-up stored curves: a fake pool runs up
-to N runs at once, one evaluation point each in turn, so runs under way see each other's results as
+"""The search driver (``search/driver.py``) with several runs at once, on made-up stored curves: a
+fake pool runs up to N runs at once, one evaluation point each in turn, so runs under way see each other's results as
 they come (what the workers executor does with real runs)."""
 
 from __future__ import annotations
@@ -11,9 +11,8 @@ import pytest
 
 from powertrain.records import REACHED, RUNNING, Verdict
 from powertrain.search import make_strategy
-from powertrain.search.concurrent import confirm_at_once, run_search_at_once
-from powertrain.search.driver import pick_confirmed, run_search
-from powertrain.search.simulate import curve_executor, load_curves
+from powertrain.search.driver import confirm, pick_confirmed, run_search
+from powertrain.search.simulate import CurvePool, load_curves
 from powertrain.search.space import History, Space
 from powertrain.store.memory import MemoryStore
 from tests.fakes.curves import add_run, made_up_study
@@ -90,7 +89,7 @@ def test_bound_at_once_picks_the_true_best_and_never_spends_more_than_the_grid(w
     data = load_curves(made_up_study(jitter=jitter), "made-up")
     means = data.setup_means_j()
     pool = FakePool(data.curves, workers)
-    outcome = run_search_at_once(make_strategy("bound"), space_of(data), pool)
+    outcome = run_search(make_strategy("bound"), space_of(data), pool)
     assert outcome.confirmed and means[outcome.pick] == pytest.approx(min(means.values()))
     assert outcome.total_j <= data.grid_energy_j + 1e-9
     assert pool.most == workers and not pool.running
@@ -103,7 +102,7 @@ def test_every_strategy_finishes_at_once_with_each_run_settled(strategy):
     data = load_curves(made_up_study(), "made-up")
     pool = FakePool(data.curves, 2)
     rng = np.random.default_rng(0)
-    outcome = run_search_at_once(make_strategy(strategy, rng), space_of(data), pool)
+    outcome = run_search(make_strategy(strategy, rng), space_of(data), pool)
     assert outcome.pick is not None and not pool.running and pool.most == 2
     assert all(t.status != RUNNING for t in outcome.history.trials.values())
     assert 0 < outcome.total_j <= 2 * data.grid_energy_j
@@ -128,9 +127,9 @@ class RungPool(FakePool):
 def test_halving_waits_for_its_rung_and_picks_as_it_does_one_run_at_a_time():
     data = load_curves(made_up_study(setups=9, jitter=0.0), "made-up")
     space = space_of(data)
-    alone = run_search(make_strategy("halving"), space, curve_executor(data.curves))
+    alone = run_search(make_strategy("halving"), space, CurvePool(data.curves))
     pool = RungPool(data.curves, 3)
-    at_once = run_search_at_once(make_strategy("halving"), space, pool)
+    at_once = run_search(make_strategy("halving"), space, pool)
     assert at_once.pick == alone.pick and at_once.confirmed
     assert len(pool.budgets) > 2  # several rungs, each begun once the one before had ended
     assert set(pool.starts) == set(at_once.history.trials)  # nothing created and left unrun
@@ -144,10 +143,10 @@ def test_a_run_under_way_stops_on_the_best_another_run_has_just_set():
     add_run(store, "two", {"lr": 2}, 0, rate=0.005, joules_per_eval=2.0)  # fast: 5 evals
     data = load_curves(store, "two")
     space = Space(tuple(sorted(data.labels)), {s: (0,) for s in data.labels}, data.target)
-    alone = run_search(make_strategy("zeus"), space, curve_executor(data.curves))
+    alone = run_search(make_strategy("zeus"), space, CurvePool(data.curves))
     slow = space.setups[0]
     assert alone.history.trial(slow, 0).status == REACHED  # one at a time, it ran to its end
-    at_once = run_search_at_once(make_strategy("zeus"), space, FakePool(data.curves, 2))
+    at_once = run_search(make_strategy("zeus"), space, FakePool(data.curves, 2))
     trial = at_once.history.trial(slow, 0)
     assert trial.stopped and trial.verdict is Verdict.SEARCH_BOUND
     assert at_once.search_j < alone.search_j and at_once.pick == alone.pick
@@ -163,8 +162,8 @@ def test_a_finalists_seeds_run_at_once_and_stop_once_their_sum_passes_the_leader
     cheap, dear = sorted(data.labels)
     history = History(Space((cheap, dear), {cheap: (0, 1, 2), dear: (0, 1, 2)}, data.target))
     pool = FakePool(data.curves, 3)
-    confirm = lambda setup, bound_j: confirm_at_once(history, setup, pool, 3, bound_j)  # noqa: E731
-    assert pick_confirmed([cheap, dear], 2, confirm) == cheap
+    one = lambda setup, bound_j: confirm(history, setup, pool, 3, bound_j)  # noqa: E731
+    assert pick_confirmed([cheap, dear], 2, one) == cheap
     assert pool.most == 3  # a finalist's seeds at once
     leader_j = sum(history.trial(cheap, s).energy_to_target_j for s in range(3))
     dear_trials = history.of_setup(dear)

@@ -3,7 +3,6 @@ saying so), and a Ray address that answers nothing is one clear error in bounded
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import time
@@ -14,7 +13,6 @@ from powertrain.errors import PowertrainError
 from powertrain.study.executors.ray import RayExecutor, check_reachable
 from powertrain.study.executors.slots import capped_workers
 from powertrain.study.executors.workers import WorkersExecutor
-from tests.unit.test_parallel import specs
 
 
 @pytest.mark.parametrize(
@@ -45,19 +43,11 @@ def test_an_executor_asked_for_a_thousand_workers_plans_one_per_cpu_thread(caplo
     assert "1000 workers asked, 3 started" in caplog.text
 
 
-def test_a_study_with_fewer_runs_than_workers_starts_a_worker_per_run(monkeypatch, caplog):
+def test_a_study_with_fewer_runs_than_workers_starts_a_worker_per_run(caplog):
     executor = WorkersExecutor(8, cpu_count=8)
-    started = []
-
-    @contextlib.contextmanager
-    def session(study, sink):
-        started.append(len(executor.slots))
-        yield type("S", (), {"drive": lambda self, s: None, "outcomes": {}})()
-
-    monkeypatch.setattr(executor, "session", session)
     with caplog.at_level(logging.INFO, logger="powertrain"):
-        executor.run(None, specs(2), sink=None)
-    assert started == [2] and "2 run(s) to do" in caplog.text
+        executor.fit(2)  # what its session does when the grid hands it 2 runs
+    assert len(executor.slots) == 2 and "2 run(s) to do" in caplog.text
     assert all(s.threads == 4 for s in executor.slots)  # the threads of the workers not started
 
 
@@ -78,7 +68,7 @@ def test_a_dead_ray_address_is_one_error_in_bounded_time(scheme):
     address = f"{scheme}127.0.0.1:{_closed_port()}"
     start_s = time.monotonic()
     with pytest.raises(PowertrainError, match="no Ray cluster answers there"):
-        RayExecutor(address=address)._connect()
+        RayExecutor(address=address).connect()
     assert time.monotonic() - start_s < 10
 
 

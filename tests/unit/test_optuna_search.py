@@ -13,7 +13,7 @@ from powertrain.errors import PowertrainError
 from powertrain.search import STRATEGIES, make_strategy
 from powertrain.search.driver import run_search
 from powertrain.search.optuna_strategy import WHOLE_SETUP, OptunaStrategy, grid_axes
-from powertrain.search.simulate import curve_executor, load_curves, setup_key, simulate
+from powertrain.search.simulate import CurvePool, load_curves, setup_key, simulate
 from powertrain.search.space import Space
 from powertrain.store.memory import MemoryStore
 from tests.fakes.curves import add_run, made_up_study
@@ -70,7 +70,7 @@ def test_a_setup_asked_again_gets_its_next_seed_and_one_with_none_left_its_mean(
     setups = tuple(sorted(curves.labels))
     space = Space(setups, {s: (2, 0, 1) for s in setups}, curves.target)
     strategy = make_strategy("optuna", trials=12)
-    outcome = run_search(strategy, space, curve_executor(curves.curves), confirm_seeds=3)
+    outcome = run_search(strategy, space, CurvePool(curves.curves), confirm_seeds=3)
     # 12 trials over 2 setups x 3 seeds: each (setup, seed) ran once (a rerun would have raised),
     # the seeds in the space's order, and the other trials were told what their setup had.
     assert len(outcome.history.trials) == 6 and len(strategy.ostudy.trials) == 12

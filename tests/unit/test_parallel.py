@@ -15,9 +15,10 @@ from powertrain.meters.detect import detect_meters
 from powertrain.meters.nvml import NvmlMeter
 from powertrain.records import Stage, Verdict
 from powertrain.study.config import parse_study
-from powertrain.study.executors import make_executor
+from powertrain.study.executors import LocalExecutor, make_executor
 from powertrain.study.executors.ray import RayExecutor
-from powertrain.study.executors.workers import WorkersExecutor, plan_slots, shares_gpus
+from powertrain.study.executors.slots import plan_slots, shares_gpus
+from powertrain.study.executors.workers import WorkersExecutor
 from powertrain.study.plan import RunSpec, parse_shard, plan, shard, shard_of
 from powertrain.train.stopping import Stop
 from tests.fakes.nvml import FakeGpu, FakeNvml
@@ -124,7 +125,7 @@ def test_a_shared_rapl_package_is_apportioned_and_the_estimate_is_not(tmp_path):
 
 
 def test_make_executor_follows_the_options_and_the_study():
-    assert make_executor(study()) is None  # one worker: the local executor
+    assert isinstance(make_executor(study()), LocalExecutor)  # one worker: the local executor
     workers = make_executor(study(), workers=2, gpu_uuids=[])
     assert isinstance(workers, WorkersExecutor) and len(workers.slots) == 2
     assert len(make_executor(study(workers=3), gpu_uuids=[]).slots) == min(3, os.cpu_count())
@@ -202,69 +203,77 @@ def test_the_machine_total_is_read_over_the_sweep_and_set_beside_the_runs_parts(
     assert "600 J" in line and "sum to 450 J (75% of it)" in line and "ESTIMATE" in line
 
 
-def test_the_coordinator_claims_for_a_worker_and_keeps_its_power_limit_journal():
+def coordinator_and_worker(store):
+    """A session of two workers with one fake worker on a pipe: (session, worker, its pipe end)."""
     import multiprocessing
 
+    from powertrain.study.execute import StoreSink
+    from powertrain.study.executors.slots import WorkerSlot
+    from powertrain.study.executors.workers import Worker, WorkerSession
+
+    executor = WorkersExecutor(2, gpu_uuids=[], cpu_count=2)
+    coordinator_end, worker_end = multiprocessing.Pipe()
+    worker = Worker(WorkerSlot(0, (), 1), None, coordinator_end, ready=True)
+    return WorkerSession(executor, None, StoreSink(store), [worker]), worker, worker_end
+
+
+def test_the_coordinator_claims_for_a_worker_and_keeps_its_power_limit_journal():
     from powertrain.errors import RunClaimed
     from powertrain.store.claims import Owner
     from powertrain.store.memory import MemoryStore
-    from powertrain.study.execute import StoreSink
-    from powertrain.study.executors.worker_side import _PipeSink
-    from powertrain.study.executors.workers import WorkerSlot, _Worker
+    from powertrain.study.executors.base import Job
+    from powertrain.study.executors.messages import Answer, Begun, NoteLimit, Refused
+    from powertrain.study.executors.worker_side import PipeSink
 
     store = MemoryStore()
     store.save_study("s", {})
-    sink, executor = StoreSink(store), WorkersExecutor(2, gpu_uuids=[], cpu_count=2)
-    coordinator_end, worker_end = multiprocessing.Pipe()
-    worker = _Worker(WorkerSlot(0, (), 1), None, coordinator_end, ready=True)
+    session, worker, worker_end = coordinator_and_worker(store)
     (a, b) = specs(2)
-    worker.spec = a
-    executor._handle(("begin", (a, {}, {})), worker, sink, {})
-    assert worker_end.recv() == ("ok", worker.run_id) and store.runs("s")[0].run_key == "key-0"
+    worker.job = Job(a)
+    session._handle(Begun(a, {}, {}), worker)
+    assert worker_end.recv() == Answer(worker.run_id) and store.runs("s")[0].run_key == "key-0"
     me = store.owner
     import psutil
 
     store.owner = Owner(me.host, 1, psutil.Process(1).create_time())  # a live process holds key-1
     store.begin_run(b, {}, {})
     store.owner = me
-    executor._handle(("begin", (b, {}, {})), worker, sink, {})
-    answer, message = worker_end.recv()
-    assert answer == "claimed" and "key-1" in message
-    executor._handle(("note_limit", ("GPU-0", 400.0)), worker, sink, {})
-    assert worker_end.recv() == ("ok", None)
+    session._handle(Begun(b, {}, {}), worker)
+    answer = worker_end.recv()
+    assert isinstance(answer, Refused) and "key-1" in answer.reason
+    session._handle(NoteLimit("GPU-0", 400.0), worker)
+    assert worker_end.recv() == Answer(None)
     assert store.pending_power_limits() == {"GPU-0": 400.0}
-    coordinator_end.send(("claimed", "run key-1 is being trained by process 1"))
+    worker.conn.send(Refused("run key-1 is being trained by process 1"))
     with pytest.raises(RunClaimed, match="key-1"):  # the worker's begin raises: nothing trains
-        _PipeSink(worker_end).begin(b, {}, {})
+        PipeSink(worker_end).begin(b, {}, {})
 
 
 def test_the_coordinator_answers_a_workers_stop_question_with_the_runs_own_stop():
-    import multiprocessing
-
     from powertrain.records import EvalPoint
     from powertrain.store.memory import MemoryStore
-    from powertrain.study.execute import StoreSink
-    from powertrain.study.executors.worker_side import _PipeSink
-    from powertrain.study.executors.workers import WorkerSlot, _Worker
+    from powertrain.study.executors.base import Job, job_for
+    from powertrain.study.executors.messages import Answer, AskStop
+    from powertrain.study.executors.worker_side import PipeSink
 
     store = MemoryStore()
     store.save_study("s", {})
-    sink, executor = StoreSink(store), WorkersExecutor(2, gpu_uuids=[], cpu_count=2)
-    coordinator_end, worker_end = multiprocessing.Pipe()
-    worker = _Worker(WorkerSlot(0, (), 1), None, coordinator_end, ready=True)
-    worker.spec = specs(1)[0]
+    session, worker, worker_end = coordinator_and_worker(store)
+    spec = specs(1)[0]
     point = EvalPoint(0, 10, 0.1, 160, 1.0, 0.5, 0.2, {"cpu": 3.0})
-    worker.stop = lambda p: f"bound: {p.total_energy_j} J" if p.total_energy_j > 2 else None
-    executor._handle(("stop", point), worker, sink, {})
-    assert worker_end.recv() == ("ok", "bound: 3.0 J")
-    worker.stop = None  # a run handed out without a stop never asks; if it did, the answer is none
-    executor._handle(("stop", point), worker, sink, {})
-    assert worker_end.recv() == ("ok", None)
-    coordinator_end.send(("ok", "bound: 3.0 J"))  # the worker's handler returns the answer
-    assert _PipeSink(worker_end).ask_stop(point) == "bound: 3.0 J"
-    assert coordinator_end.recv() == ("stop", point)
-    # The executor's own hook: no handler, no question (the grid pays no round trip).
-    assert executor.stop_for(worker.spec) is None
+    worker.job = Job(
+        spec, lambda p: f"bound: {p.total_energy_j} J" if p.total_energy_j > 2 else None
+    )
+    session._handle(AskStop(point), worker)
+    assert worker_end.recv() == Answer("bound: 3.0 J")
+    worker.job = Job(spec)  # a run handed out without a stop never asks; if it did: no stop
+    session._handle(AskStop(point), worker)
+    assert worker_end.recv() == Answer(None)
+    worker.conn.send(Answer("bound: 3.0 J"))  # the worker's handler returns the answer
+    assert PipeSink(worker_end).ask_stop(point) == "bound: 3.0 J"
+    assert worker.conn.recv() == AskStop(point)
+    # The grid's jobs: no handler, no question (the grid pays no round trip).
+    assert job_for(spec).stop is None
     miss = Stop(Verdict.PREDICTED_MISS, "predicted to miss")
-    executor.stop_handlers = lambda spec: [lambda p: None, lambda p: miss]
-    assert executor.stop_for(worker.spec)(point) == miss  # the typed stop, as it travels
+    job = job_for(spec, lambda spec: [lambda p: None, lambda p: miss])
+    assert job.stop(point) == miss  # the typed stop, as it travels

@@ -131,18 +131,18 @@ def test_halving_settings_change_what_it_spends(store):
 
 def _simulated_rungs(store, **settings):
     """Drive halving by hand on the made-up study: the trials as each rung leaves them."""
-    from powertrain.search.simulate import curve_executor
+    from powertrain.search.simulate import CurvePool
     from powertrain.search.space import History, Space, Trial
 
     data = load_curves(store, "made-up")
     setups = tuple(sorted(data.labels))
     space = Space(setups, {s: (0, 1, 2) for s in setups}, data.target)
     history, strategy = History(space), make_strategy("halving", **settings)
-    execute, rungs = curve_executor(data.curves), []
+    pool, rungs = CurvePool(data.curves), []
     while starts := strategy.next_runs(history):
         for start in starts:
             trial = history.trials.setdefault((start.setup, start.seed), Trial(start.setup, 0))
-            execute(start, trial, strategy.handler(history, trial))
+            pool.start(start, trial, strategy.handler(history, trial))
         rungs.append({k: (_word(t), len(t.points), t.energy_j) for k, t in history.trials.items()})
     return rungs
 

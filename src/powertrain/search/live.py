@@ -1,19 +1,26 @@
 """Live search: a strategy decides which (setup, seed) of a study trains next and when a running one
 stops, with real training (``execute_run``, the one run body) in place of simulation's stored curves.
+``LivePool`` is the search driver's pool (``driver.Pool``) on an executor's session
+(``study/executors/base.py``): here one run at a time (the local executor), on this machine's
+workers, or as Ray tasks, as many at once as the session has room for; the same loop either way.
 
-- The strategy's stop (``Strategy.handler``) and, for halving, the rung's energy budget plug into the
-  built-in loop as stopping handlers (``RunEnv.stop_handlers``), after the loop's own (target, limits).
+- Each run's stops are decided here, in the coordinator, where the history is: the strategy's stop
+  (``Strategy.handler``), halving's rung budget, and a predicted stop (``stops``), with the history
+  as it is at that moment (another run may have just set a better best). Each trial's points and
+  energy are kept up to date as the points arrive, so the strategy sees the runs under way as they
+  stand (a Ray task's records come back when it ends; until then its questions are all it knows).
 - A run the search stops is kept in the store as CENSORED with the reason: a lower bound.
-- Halving's rung budget **pauses** a run (a ``Stop`` of ``Verdict.RUNG_PAUSE``): the loop saves its whole state in the
-  run's checkpoint (``train/checkpoint.py``, by run key in the artifacts folder), and a promoted run
+- Halving's rung budget **pauses** a run (a ``Stop`` of ``Verdict.RUNG_PAUSE``): the loop saves its
+  whole state in the run's checkpoint (``train/checkpoint.py``, by run key in the artifacts folder), and a promoted run
   (or one the confirmation needs) is **continued** from it, as simulation assumes: the same record (its run
   id and claim are kept), its points and energy going on from where it paused, so the store holds one
-  record per (setup, seed) with every point once, cumulative. A paused run without a usable checkpoint
-  (a command task; a checkpoint that is not the run's) is re-run from scratch instead, and a stopped
-  run that the confirmation starts afresh likewise: the store keeps the last attempt, and the energy
-  of the attempts it replaced is counted in the search's cost as ``superseded_j``.
-- The bookkeeping (deferred records, continued ones, checkpoints) is ``sink.py``'s, shared with the
-  pool of runs at once (``pool.py``).
+  record per (setup, seed) with every point once, cumulative. A paused run is continued where the
+  session's runs see this machine's disk (here, its workers, a Ray on this machine only); a paused
+  run without a usable checkpoint (a command task; a checkpoint that is not the run's; a cluster of
+  several machines) is re-run from scratch instead, and a stopped run that the confirmation starts
+  afresh likewise: the store keeps the last attempt, and the energy of the attempts it replaced is
+  counted in the search's cost as ``superseded_j``.
+- The bookkeeping (deferred records, continued ones, checkpoints) is ``sink.py``'s.
 - The records of paused and stopped runs are finished only when the search ends (till then the store
   holds them as running, claimed by this process), and the checkpoints left are removed then; a
   killed search leaves nothing half-finished: the next ``run`` begins them again, from scratch.
@@ -24,28 +31,27 @@ stops, with real training (``execute_run``, the one run body) in place of simula
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from powertrain.errors import PowertrainError, RunClaimed
+from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, Stage, Verdict
 from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.driver import SearchOutcome, run_search
-from powertrain.search.simulate import curve_executor, curve_of, setup_key
-from powertrain.search.sink import PAUSED_NOTE, Tagged
-from powertrain.search.sink import DeferringSink as _DeferringSink
+from powertrain.search.simulate import curve_of, feed, setup_key
+from powertrain.search.sink import PAUSED_NOTE, DeferringSink, Tagged
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
 from powertrain.search.strategy import Strategy, joules
 from powertrain.store.base import ResultStore
-from powertrain.study.execute import RunEnv, StoreSink, execute_run
+from powertrain.study.execute import RunEnv, StoreSink
+from powertrain.study.executors.base import Executor, Job, Session, Stops, no_stops
 from powertrain.study.plan import RunSpec, run_spec
 from powertrain.study.resume import discard
 from powertrain.study.search_config import SearchConfig
-from powertrain.train.stopping import Stop
+from powertrain.train.stopping import Handler, Stop, first_stop
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
@@ -76,9 +82,10 @@ def _budget(budget_j: float):
     return pause
 
 
-class LiveExecutor:
-    """The executor ``run_search`` drives (see ``driver``): each start trains its (setup, seed) here
-    with the strategy's stop and the rung budget as stopping handlers; a paused run is continued."""
+class LivePool:
+    """The search driver's pool on an executor's session (``session`` is set once it is open): each
+    start trains its (setup, seed) with the strategy's stop, the rung budget and ``stops(spec)`` (a
+    predicted stop) decided here; a paused run is continued."""
 
     def __init__(
         self,
@@ -87,62 +94,68 @@ class LiveExecutor:
         env: RunEnv,
         reporter: Reporter | None,
         setups=None,
+        stops: Stops = no_stops,
     ) -> None:
-        self.study, self.env = study, env
+        self.study, self.env, self.store, self.stops = study, env, store, stops
         # The setups its starts name, by key: the study's grid, or (optuna's sampled setups) a
         # dict the strategy fills as it samples.
         self.setups = {setup_key(s.varied): s for s in study.setups()} if setups is None else setups
-        self.sink = _DeferringSink(StoreSink(store, reporter), env)
+        self.sink = DeferringSink(StoreSink(store, reporter), env)
         self.stored = {
             r.run_key: r
             for r in store.runs(study.name)
             if r.outcome is not None and r.stage is Stage.TRAIN
         }
-        self.store = store
         self.reused: set[tuple[str, int]] = set()
+        self.session: Session | None = None
+        self.running: dict[str, Trial] = {}  # by run key
         for setup in self.setups.values():  # a killed search's leftovers: their runs begin afresh
             for seed in study.seeds:
                 discard(run_spec(study, setup, seed), env)
-        self._handlers: list = []
-        base = env.stop_handlers
-        env.stop_handlers = lambda spec: [*self._handlers, *base(spec)]
 
-    def __call__(self, start: Start, trial: Trial, stop) -> None:
+    def capacity(self) -> int:
+        return self.session.capacity()
+
+    def in_flight(self) -> int:
+        return len(self.running)
+
+    def start(self, start: Start, trial: Trial, stop: Handler) -> None:
         spec = run_spec(self.study, self.setups[start.setup], start.seed)
         if spec.run_key in self.stored:
             self._reuse(spec, start, trial, stop)
             return
         tagged = search_handlers(start, stop)
-        run_id = self.sink.start(spec, trial, tagged)  # a paused run's record, to continue
-        self._handlers = tagged
-        try:
-            outcome = self._execute(spec, run_id)
-        finally:
-            self._handlers = []
-        trial.ended(outcome, self.sink.points[spec.run_key])
+        # A paused run's record, to continue where the session's runs see its checkpoint.
+        resume_id = self.sink.start(spec, trial, tagged, resumable=self.session.resumes)
+        trial.again()
+        handlers = [*tagged, *self.stops(spec)]  # then a predicted stop, if asked
+        self.running[spec.run_key] = trial
+        self.session.submit(Job(spec, lambda point: _ask(trial, handlers, point), resume_id))
 
-    def _execute(self, spec: RunSpec, run_id: int | None):
-        resume, env = run_id is not None, self.env
-        limit_w = spec.train_config.gpu_power_limit_w  # the run's GPUs at its limit, as run_claimed
-        with (
-            env.power.applied(limit_w, self.sink, env.hardware)
-            if env.power
-            else nullcontext(env.hardware)
-        ) as hardware:
-            if run_id is None:
-                try:
-                    run_id = self.sink.begin(spec, hardware, env.provenance)
-                except RunClaimed as exc:
-                    raise PowertrainError(
-                        f"{exc}; a live search needs its study to itself: wait for it or stop it"
-                    ) from None
-            return execute_run(spec, env, self.sink, run_id=run_id, resume=resume)
+    def wait(self) -> None:
+        for ended in self.session.wait():
+            key = ended.spec.run_key
+            trial = self.running.pop(key)
+            if ended.outcome is None:
+                raise PowertrainError(
+                    f"run {key} is held by another process; a live search needs its study to"
+                    " itself: wait for it or stop it"
+                )
+            trial.ended(ended.outcome, self.sink.points.get(key, []))
 
     def _reuse(self, spec: RunSpec, start: Start, trial: Trial, stop) -> None:
         record = self.stored[spec.run_key]
-        curve = curve_of(record, self.store.eval_points(record.id))
-        curve_executor({(start.setup, start.seed): curve})(start, trial, stop)
+        feed(curve_of(record, self.store.eval_points(record.id)), start, trial, stop)
         self.reused.add((start.setup, start.seed))
+
+
+def _ask(trial: Trial, handlers: list, point) -> Stop | None:
+    """The run's stop at ``point``; the point kept first where its record has not come yet (a Ray
+    task's come when it ends: until then its questions are all the search knows of it)."""
+    if not trial.points or trial.points[-1].index < point.index:
+        trial.points.append(point)
+        trial.energy_j = point.total_energy_j
+    return first_stop(handlers, point)
 
 
 def search_handlers(start: Start, stop) -> list[Tagged]:
@@ -164,13 +177,17 @@ def search_with_strategy(
     store: ResultStore,
     env: RunEnv,
     config: SearchConfig,
+    executor: Executor,
+    *,
+    stops: Stops = no_stops,
     reporter=None,
     seed: int = 0,
 ) -> LiveSearch:
-    """Drive ``config.strategy`` (zeus, bound, halving, thompson) live over the study's grid."""
+    """Drive ``config.strategy`` (zeus, bound, halving, thompson) live over the study's grid, its
+    runs on ``executor``."""
     strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
-    executor = LiveExecutor(study, store, env, reporter)
-    return drive(study, store, config, strategy, executor, live_space(study))
+    pool = LivePool(study, store, env, reporter, stops=stops)
+    return drive(study, store, config, strategy, executor, pool, live_space(study))
 
 
 def drive(
@@ -178,21 +195,24 @@ def drive(
     store: ResultStore,
     config: SearchConfig,
     strategy: Strategy,
-    executor: LiveExecutor,
+    executor: Executor,
+    pool: LivePool,
     space: Space,
     grid: tuple[float | None, str, str] | None = None,
     label=None,
 ) -> LiveSearch:
-    """``run_search`` with ``executor`` (its stopped runs finished in the store at the end, whatever
-    happens), then the search's cost; ``label(setup key)``: how the pick is named (its setup's)."""
+    """``run_search`` with ``pool`` on a session of ``executor`` (its stopped runs finished in the
+    store at the end, whatever happens), then the search's cost; ``label(setup key)``: how the pick
+    is named (its setup's)."""
     try:
-        outcome = run_search(strategy, space, executor, config.confirm_seeds)
+        with executor.session(study, pool.sink) as pool.session:
+            outcome = run_search(strategy, space, pool, config.confirm_seeds)
     finally:
-        executor.sink.flush()
+        pool.sink.flush()
     for line in strategy.notes() if hasattr(strategy, "notes") else ():
         log.info("search %s: %s", strategy.name, line)  # cost axes priced; a race within noise
     return LiveSearch(
-        live_cost(study, store, config, strategy.confirm, executor, outcome, grid, label), outcome
+        live_cost(study, store, config, strategy.confirm, pool, outcome, grid, label), outcome
     )
 
 
@@ -201,15 +221,15 @@ def live_cost(
     store: ResultStore,
     config: SearchConfig,
     confirms: bool,
-    executor: LiveExecutor,
+    pool: LivePool,
     outcome: SearchOutcome,
     grid: tuple[float | None, str, str] | None = None,
     label=None,
 ) -> SearchCost:
-    """What a live search reports, one run at a time or several at once: every run started (the
+    """What a live search reports: every run started (the
     store's records, and the attempts re-run from scratch: ``superseded_j``), runs the store had
     finished before apart; ``label(setup key)``: how the pick is named (its setup's)."""
-    label = label or (lambda key: executor.setups[key].label())
+    label = label or (lambda key: pool.setups[key].label())
     return search_cost(
         study,
         store,
@@ -217,19 +237,17 @@ def live_cost(
         pick=label(outcome.pick) if outcome.pick is not None else None,
         confirmed=outcome.confirmed and confirms,
         superseded_j=sum(
-            t.earlier_j for k, t in outcome.history.trials.items() if k not in executor.reused
+            t.earlier_j for k, t in outcome.history.trials.items() if k not in pool.reused
         ),
-        reused_keys=[
-            run_spec(study, executor.setups[s], seed_).run_key for s, seed_ in executor.reused
-        ],
-        started_keys=_started_keys(study, executor, outcome),
+        reused_keys=[run_spec(study, pool.setups[s], seed_).run_key for s, seed_ in pool.reused],
+        started_keys=_started_keys(study, pool, outcome),
         grid=grid,
     )
 
 
-def _started_keys(study, executor: LiveExecutor, outcome: SearchOutcome) -> list[str]:
+def _started_keys(study, pool: LivePool, outcome: SearchOutcome) -> list[str]:
     return [
-        run_spec(study, executor.setups[s], seed).run_key
+        run_spec(study, pool.setups[s], seed).run_key
         for (s, seed) in outcome.history.trials
-        if (s, seed) not in executor.reused
+        if (s, seed) not in pool.reused
     ]

@@ -30,12 +30,13 @@ from typing import TYPE_CHECKING, get_type_hints
 import numpy as np
 
 from powertrain.errors import ConfigError, PowertrainError
-from powertrain.search.live import LiveExecutor, LiveSearch, drive, live_space
+from powertrain.search.live import LivePool, LiveSearch, drive, live_space
 from powertrain.search.optuna_strategy import OptunaStrategy, ranked
 from powertrain.search.simulate import setup_key
 from powertrain.search.space import History, Space, Trial
 from powertrain.store.base import ResultStore
 from powertrain.study.config import Setup
+from powertrain.study.executors.base import Executor, Stops, no_stops
 from powertrain.train.config import TrainConfig
 from powertrain.train.stopping import Stop
 
@@ -84,22 +85,26 @@ def search_with_optuna(
     store: ResultStore,
     env: RunEnv,
     config: SearchConfig,
+    executor: Executor,
+    *,
+    stops: Stops = no_stops,
     reporter=None,
     seed: int = 0,
 ) -> LiveSearch:
+    """Optuna's search live, one trial after another, its runs on ``executor``."""
     settings = _check(study, config)
     rng = np.random.default_rng(seed)
     if not config.space and config.sampler == "tpe" and config.objectives == ["energy"]:
         strategy = OptunaStrategy(rng, **settings)  # the grid's setups: simulation's strategy
-        executor = LiveExecutor(study, store, env, reporter)
-        return drive(study, store, config, strategy, executor, live_space(study))
+        pool = LivePool(study, store, env, reporter, stops=stops)
+        return drive(study, store, config, strategy, executor, pool, live_space(study))
     strategy = SampledOptuna(rng, study=study, config=config, **settings)
-    executor = LiveExecutor(study, store, env, reporter, setups=strategy.setups)
+    pool = LivePool(study, store, env, reporter, setups=strategy.setups, stops=stops)
     seeds = tuple(study.seeds)
     # Setups are sampled as the search goes: every one of them has the study's seeds.
     space = Space((), defaultdict(lambda: seeds), study.task.target_accuracy)
     grid = (None, "unknown", "a continuous space has no full grid") if config.space else None
-    return drive(study, store, config, strategy, executor, space, grid, strategy.label)
+    return drive(study, store, config, strategy, executor, pool, space, grid, strategy.label)
 
 
 class SampledOptuna(OptunaStrategy):
@@ -109,7 +114,7 @@ class SampledOptuna(OptunaStrategy):
     def __init__(self, rng=None, *, study, config, **settings) -> None:
         super().__init__(rng, **settings)
         self.config, self.study = config, study
-        self.setups: dict[str, Setup] = {}  # sampled so far, by key (the executor's setups)
+        self.setups: dict[str, Setup] = {}  # sampled so far, by key (the pool's setups)
         self.single = config.objectives == ["energy"]
 
     def sampler(self, history: History, seed: int):

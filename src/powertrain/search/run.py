@@ -7,10 +7,10 @@ behind ``powertrain run STUDY --strategy NAME`` (and the study's ``search:`` key
 - ``optuna``: Optuna's TPE (or NSGA-II over energy and accuracy) samples setups, ``optuna_live.py``.
 
 Every search then reports its own cost (``cost.py``). ``search.predict_stop`` adds the predicted stop
-to every run (off unless asked). A strategy decides each run from the ones before it: with no
-executor its runs train here, one after another; with a ``WorkersExecutor`` (``--workers N``) up to N
-at once, or as Ray tasks as many as the cluster has room for (``concurrent.py``, ``pool.py``), their
-stops decided here, in the coordinator. ``optuna`` runs one trial after another.
+to every run (off unless asked). A strategy decides each run from the ones before it, in one loop
+(``driver.py``) over the executor's session: here one after another (the ``LocalExecutor``), up to N
+at once on a ``WorkersExecutor`` (``--workers N``), or as Ray tasks as many as the cluster has room
+for, their stops decided here, in the coordinator. ``optuna`` runs one trial after another.
 """
 
 from __future__ import annotations
@@ -29,8 +29,9 @@ from powertrain.search.settings import typed_settings
 from powertrain.search.strategies import STRATEGIES, make_strategy, strategy_class
 from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv
+from powertrain.study.executors.base import Executor, Stops
 from powertrain.study.executors.local import LocalExecutor
-from powertrain.study.executors.workers import WorkersExecutor
+from powertrain.study.executors.ray import RayExecutor
 from powertrain.study.runner import run_study
 from powertrain.study.search_config import SearchConfig
 
@@ -64,44 +65,43 @@ def search_study(
     artifacts_dir=None,
     seed: int = 0,
     allow_changed: bool = False,
-    executor=None,
+    executor: Executor | None = None,
 ) -> LiveSearch:
     """Run ``study`` into ``store`` with its search strategy (``strategy`` overrides the file's).
     A study edited since its runs were stored is refused, or run as ``NAME@2`` with ``allow_changed``
-    (as ``run_study`` does). ``executor``: None (here, one run after another), a ``WorkersExecutor``
-    (its workers' runs at once) or a ``RayExecutor``; ``grid`` takes any executor ``run_study`` does."""
+    (as ``run_study`` does). ``executor``: where the runs execute (default: a ``LocalExecutor``, here,
+    one after another), a ``WorkersExecutor`` (its workers' runs at once) or a ``RayExecutor``."""
     from powertrain.study.versions import study_version
 
     study, _ = study_version(store, study, allow_changed)
     config = search_config(study, strategy)
-    _check_supported(study, config, executor)
     study = dataclasses.replace(study, search=config)
     env = RunEnv.open(
         study, detection=detection, artifacts_dir=artifacts_dir or store.artifacts_dir
     )
-    env.stop_handlers = predicted_stops(study, store, config)
+    executor = executor or LocalExecutor(env=env)
+    _check_supported(study, config, executor)
+    executor.prepare(study, env.artifacts_dir)  # the checkpoints where this process looks for them
+    stops = predicted_stops(study, store, config)
     if config.strategy == "grid":
         return dataclasses.replace(
-            _grid(study, store, env, reporter, retry_failed, executor), study=study.name
+            _grid(study, store, reporter, retry_failed, executor, stops), study=study.name
         )
     store.save_study(study.name, study.to_dict())
     if reporter is not None:
         total = len(study.runs())
         reporter.study_started(study, total, total)
+    options = {"stops": stops, "reporter": reporter, "seed": seed}
     if config.strategy == "optuna":
         from powertrain.search.optuna_live import search_with_optuna
 
-        live = search_with_optuna(study, store, env, config, reporter, seed)
-    elif executor is not None:  # workers or Ray: several runs at once
-        from powertrain.search.pool import search_at_once
-
-        live = search_at_once(study, store, env, config, executor, reporter, seed)
+        live = search_with_optuna(study, store, env, config, executor, **options)
     else:
-        live = search_with_strategy(study, store, env, config, reporter, seed)
+        live = search_with_strategy(study, store, env, config, executor, **options)
     return dataclasses.replace(live, study=study.name)
 
 
-def _check_supported(study: StudyConfig, config: SearchConfig, executor=None) -> None:
+def _check_supported(study: StudyConfig, config: SearchConfig, executor: Executor) -> None:
     _check_executor(config, executor)
     if config.strategy != "grid":
         typed_settings(config.strategy, strategy_class(config.strategy), config.settings)
@@ -121,17 +121,19 @@ def _check_supported(study: StudyConfig, config: SearchConfig, executor=None) ->
         )
 
 
-def _check_executor(config: SearchConfig, executor) -> None:
+def _check_executor(config: SearchConfig, executor: Executor) -> None:
     """A search's runs train here, on this machine's workers or as Ray tasks; Optuna asks for one
     trial at a time, and the grid's Ray tasks take no stop (a predicted stop) from this process."""
-    if executor is None or (config.strategy == "grid" and config.predict_stop is None):
+    if isinstance(executor, LocalExecutor) or (
+        config.strategy == "grid" and config.predict_stop is None
+    ):
         return
     if config.strategy == "optuna":
         raise PowertrainError(
             "search strategy optuna asks Optuna for one trial after another: leave out --workers"
             " and --executor ray (or set workers: 1)"
         )
-    if config.strategy == "grid" and not isinstance(executor, WorkersExecutor):
+    if config.strategy == "grid" and isinstance(executor, RayExecutor):
         raise PowertrainError(
             "predict_stop with strategy grid and --executor ray: the grid's Ray tasks take no stop"
             " from this process; use --workers N, or a search strategy (bound, halving, ...)"
@@ -165,22 +167,16 @@ def predicted_stops(study: StudyConfig, store: ResultStore, config: SearchConfig
 def _grid(
     study: StudyConfig,
     store: ResultStore,
-    env: RunEnv,
     reporter,
     retry_failed: bool,
-    executor=None,
+    executor: Executor,
+    stops: Stops,
 ) -> LiveSearch:
-    """Today's ``run``: every (setup, seed); its cost is every run it started. On workers, a
-    predicted stop is decided in the coordinator."""
+    """Today's ``run``: every (setup, seed); its cost is every run it started. A predicted stop
+    (``stops``) is decided in the coordinator."""
     before = {r.run_key for r in store.runs(study.name) if r.outcome is not None}
-    if isinstance(executor, WorkersExecutor):
-        executor.stop_handlers = env.stop_handlers
     result = run_study(
-        study,
-        store,
-        reporter=reporter,
-        retry_failed=retry_failed,
-        executor=executor or LocalExecutor(env=env),
+        study, store, reporter=reporter, retry_failed=retry_failed, executor=executor, stops=stops
     )
     keys = [study.run_key(s, seed) for s, seed in study.runs()]
     runs = {r.run_key: r for r in store.runs(study.name) if r.outcome is not None}

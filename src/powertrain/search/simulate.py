@@ -114,34 +114,46 @@ def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
     return Curve(points, reached, end, o.verdict, o.stop_reason)
 
 
-def curve_executor(curves: dict[tuple[str, int], Curve]):
-    """An executor (see driver) that feeds a trial its stored curve from where it stands."""
+def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
+    """Run ``trial`` on its stored curve from where it stands, as ``driver.Pool.start`` says."""
+    trial.again()
+    for i in range(len(trial.points), len(curve.points)):
+        point = curve.points[i]
+        trial.points.append(point)
+        trial.energy_j = point.total_energy_j
+        if i == curve.reached_index:
+            trial.end(Verdict.TARGET, curve.stop_reason)
+            trial.energy_to_target_j = point.total_energy_j
+            trial.energy_j = curve.end_energy_j
+            return
+        if (reason := stop(point)) is not None:
+            reason = as_stop(reason)
+            trial.end(reason.verdict, reason.reason)
+            return
+        if start.budget_j is not None and point.total_energy_j >= start.budget_j:
+            trial.end(Verdict.RUNG_PAUSE, f"halving: rung budget {joules(start.budget_j)} reached")
+            return
+    trial.end(curve.verdict, curve.stop_reason)
+    trial.energy_j = curve.end_energy_j
 
-    def execute(start: Start, trial: Trial, stop) -> None:
-        curve = curves[(start.setup, start.seed)]
-        trial.again()
-        for i in range(len(trial.points), len(curve.points)):
-            point = curve.points[i]
-            trial.points.append(point)
-            trial.energy_j = point.total_energy_j
-            if i == curve.reached_index:
-                trial.end(Verdict.TARGET, curve.stop_reason)
-                trial.energy_to_target_j = point.total_energy_j
-                trial.energy_j = curve.end_energy_j
-                return
-            if (reason := stop(point)) is not None:
-                reason = as_stop(reason)
-                trial.end(reason.verdict, reason.reason)
-                return
-            if start.budget_j is not None and point.total_energy_j >= start.budget_j:
-                trial.end(
-                    Verdict.RUNG_PAUSE, f"halving: rung budget {joules(start.budget_j)} reached"
-                )
-                return
-        trial.end(curve.verdict, curve.stop_reason)
-        trial.energy_j = curve.end_energy_j
 
-    return execute
+class CurvePool:
+    """The search's pool on stored curves: one run at a time, each settled as it starts."""
+
+    def __init__(self, curves: dict[tuple[str, int], Curve]) -> None:
+        self.curves = curves
+
+    def capacity(self) -> int:
+        return 1
+
+    def in_flight(self) -> int:
+        return 0
+
+    def start(self, start: Start, trial: Trial, stop) -> None:
+        feed(self.curves[(start.setup, start.seed)], start, trial, stop)
+
+    def wait(self) -> None:
+        raise RuntimeError("a simulated run ends as it starts: there is nothing to wait for")
 
 
 @dataclass
@@ -239,7 +251,7 @@ def simulate(
     )
     setups = sorted(data.labels)
     seeds = {s: sorted(seed_ for key, seed_ in data.curves if key == s) for s in setups}
-    execute = curve_executor(data.curves)
+    pool = CurvePool(data.curves)
     for r in range(repeats):
         rng = np.random.default_rng([seed, r])
         order = tuple(setups[i] for i in rng.permutation(len(setups)))
@@ -247,7 +259,7 @@ def simulate(
             order, {s: tuple(rng.permutation(seeds[s]).tolist()) for s in setups}, data.target
         )
         search = make_strategy(strategy, rng, cost_axes=axes, warn=None, **settings)
-        outcome = run_search(search, space, execute, confirm_seeds)
+        outcome = run_search(search, space, pool, confirm_seeds)
         sim.orders.append(_order_result(data, means, best, outcome))
         sim.orders[-1]["within_noise"] = bool(getattr(search, "within_noise", False))
     sim.cost_axes = tuple(getattr(search, "treated", None) or ())

@@ -1,12 +1,12 @@
-"""Where a live search's runs write, one at a time (``live.LiveExecutor``) or several at once
-(``pool.SessionPool``): the one place that keeps a search's runs' bookkeeping.
+"""Where a live search's runs write (``live.LivePool``): the one place that keeps a search's runs'
+bookkeeping.
 
 - ``StoreSink``, except that a run the search stopped or paused is finished in the store only when the
   search ends: till then it may be continued from its checkpoint (``start`` gives its record back: one
   record, one claim, this process's) or started afresh (``begin`` replaces its record, and the trial's
   earlier attempt is counted apart, as ``superseded_j``).
-- Each run's points are kept by run key; with ``live`` its trial is updated point by point too, so a
-  strategy deciding while runs are under way sees them as they stand.
+- Each run's points are kept by run key, and its trial is updated point by point too, so a strategy
+  deciding while runs are under way sees them as they stand.
 - ``flush`` (whatever ends the search) finishes the deferred runs and removes every checkpoint the
   search's runs left: those of paused runs that were not promoted, and one an interruption ended.
 """
@@ -45,8 +45,8 @@ class Tagged:
 class DeferringSink:
     """The sink of a live search's runs, by run key (see the module's docstring)."""
 
-    def __init__(self, inner: StoreSink, env: RunEnv, *, live: bool = False) -> None:
-        self.inner, self.env, self.live = inner, env, live
+    def __init__(self, inner: StoreSink, env: RunEnv) -> None:
+        self.inner, self.env = inner, env
         self.deferred: dict[str, tuple[int, RunOutcome]] = {}  # run key -> run id, outcome
         self.keys: dict[int, str] = {}  # run id -> run key, of the runs under way
         self.specs: dict[str, RunSpec] = {}  # every run handed out, by key
@@ -54,11 +54,6 @@ class DeferringSink:
         self.tagged: dict[str, list[Tagged]] = {}  # the search's handlers of each run
         self.trials: dict[str, Trial] = {}
         self.continued: set[str] = set()  # runs under way in the record of their paused attempt
-
-    @property
-    def artifacts_dir(self):
-        """Where the store keeps its runs' model files (and paused runs' checkpoints)."""
-        return self.inner.artifacts_dir
 
     def start(
         self, spec: RunSpec, trial: Trial, tagged: list[Tagged], *, resumable: bool = True
@@ -101,7 +96,7 @@ class DeferringSink:
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
         key = self.keys[run_id]
         self.points[key].append(point)
-        if self.live and (trial := self.trials.get(key)) is not None:
+        if (trial := self.trials.get(key)) is not None:
             trial.points.append(point)
             trial.energy_j = point.total_energy_j
         self.inner.eval_point(run_id, point)

@@ -168,8 +168,7 @@ class RunEnv:
 
 
 class RunSink(Protocol):
-    """Where a run's records go, as they happen. The sink an executor is given (``StoreSink``, or a
-    search's, which wraps one) also says where model files go: ``artifacts_dir``, the store's."""
+    """Where a run's records go, as they happen."""
 
     def begin(self, spec: RunSpec, hardware: dict, provenance: dict) -> int: ...
     def eval_point(self, run_id: int, point: EvalPoint) -> None: ...
@@ -184,11 +183,6 @@ class StoreSink:
         self.store = store
         self.reporter = reporter or Reporter()
         self._runs: dict[int, tuple[RunSpec, dict]] = {}
-
-    @property
-    def artifacts_dir(self) -> Path:
-        """Where the store keeps its runs' model files."""
-        return self.store.artifacts_dir
 
     def begin(self, spec: RunSpec, hardware: dict, provenance: dict) -> int:
         run_id = self.store.begin_run(spec, hardware, provenance)  # may refuse: RunClaimed

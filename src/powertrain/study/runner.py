@@ -19,8 +19,8 @@ from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, REACHED, RunOutcome, RunRecord, Stage
 from powertrain.store.base import ResultStore
 from powertrain.study.config import StudyConfig
-from powertrain.study.execute import RunEnv, StoreSink
-from powertrain.study.executors.base import Executor
+from powertrain.study.execute import StoreSink
+from powertrain.study.executors.base import Executor, Stops, no_stops, run_all
 from powertrain.study.executors.local import LocalExecutor
 from powertrain.study.plan import (
     needs_pretraining_stage,
@@ -47,10 +47,12 @@ def run_study(
     executor: Executor | None = None,
     allow_changed: bool = False,
     shard: tuple[int, int] | None = None,
+    stops: Stops = no_stops,
 ) -> StudyResult:
     """Run what is left of ``study`` into ``store``. ``artifacts_dir``: where model files go (default:
-    the store's artifacts folder). ``executor``: how the runs execute (default: here, in turn, with
-    ``detection`` and ``artifacts_dir``; an executor given is used as it was built). ``shard``:
+    the store's artifacts folder). ``executor``: where the runs execute (default: a
+    ``LocalExecutor``, here, in turn, with ``detection``). ``stops(spec)``: stopping handlers of
+    each run, decided in this process (a predicted stop). ``shard``:
     (i, N): only the i-th of N deterministic shares of the plan (``plan.shard``).
     A study whose definition differs from the one stored under its name is refused, saying what
     changed; with ``allow_changed`` it runs as a new version, ``NAME@2`` (``study.versions``), its
@@ -58,10 +60,8 @@ def run_study(
     reporter = reporter or Reporter()
     study, changes = study_version(store, study, allow_changed)  # before anything is opened
     artifacts_dir = Path(artifacts_dir or store.artifacts_dir)
-    env = None
-    if executor is None:  # opened now, so a bad device or missing meters fail before anything runs
-        env = RunEnv.open(study, detection=detection, artifacts_dir=artifacts_dir)
-        executor = LocalExecutor(env=env)
+    executor = executor or LocalExecutor(detection=detection)
+    executor.prepare(study, artifacts_dir)  # a bad device or missing meters fail before anything
     _check_checkpoint(study)
     store.save_study(study.name, study.to_dict())
     specs = plan(study, store.runs(study.name), retry_failed)
@@ -76,15 +76,13 @@ def run_study(
     reporter.study_started(study, total, len(grid))
     if grid:
         sink = StoreSink(store, reporter)
-        outcomes = executor.run(study, specs, sink, reporter)
+        outcomes = run_all(executor, study, specs, sink, stops)
         if isinstance(executor, LocalExecutor):
-            outcomes.update(
-                take_over_or_wait(study, store, executor, sink, reporter, grid, outcomes)
-            )
+            outcomes.update(take_over_or_wait(study, store, executor, sink, grid, outcomes, stops))
         result.outcomes = [outcomes[s.run_key] for s in grid if s.run_key in outcomes]
         result.ran = len(result.outcomes)
         result.claimed_elsewhere = len(grid) - result.ran
-        result.machine_total = getattr(executor, "machine_total", None)
+        result.machine_total = executor.machine_total
         if needs_pretraining_stage(study, grid) or _uses_checkpoint(study, grid):
             result.pretrained = pretrained(study, store.runs(study.name), artifacts_dir)
     finished = getattr(reporter, "study_finished", None)  # optional: older reporters lack it
@@ -93,7 +91,7 @@ def run_study(
     return result
 
 
-def take_over_or_wait(study, store, executor, sink, reporter, grid, outcomes) -> dict:
+def take_over_or_wait(study, store, executor, sink, grid, outcomes, stops=no_stops) -> dict:
     """The grid's runs another process held when this one came to them: wait for each to finish
     there, trying again every few seconds, and take over those whose holder is gone (at once on this
     host; once the heartbeat is older than the lease on another, as when a node of a SLURM array
@@ -109,7 +107,7 @@ def take_over_or_wait(study, store, executor, sink, reporter, grid, outcomes) ->
         if not waiting:
             break
         time.sleep(poll_s)
-        taken.update(executor.run(study, waiting, sink, reporter))
+        taken.update(run_all(executor, study, waiting, sink, stops))
     return taken
 
 

@@ -1,20 +1,30 @@
-"""Executors: how a plan's run specs get executed: here in turn (``local``), N processes on this
-machine (``workers``), or a Ray cluster (``ray``). ``make_executor`` turns the ``run`` command's
-options and the study's ``workers:`` into one."""
+"""Executors: where a plan's run specs execute: here in turn (``local``), N processes on this
+machine (``workers``), or a Ray cluster (``ray``), each behind one session contract (``base.py``).
+``make_executor`` turns the ``run`` command's options and the study's ``workers:`` into one."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
 from powertrain.errors import PowertrainError
-from powertrain.study.executors.base import Executor
+from powertrain.study.executors.base import Ended, Executor, Job, Session, run_all
 from powertrain.study.executors.local import LocalExecutor
 
 if TYPE_CHECKING:
     from powertrain.meters.detect import Detection
     from powertrain.study.config import StudyConfig
 
-__all__ = ["EXECUTORS", "Executor", "LocalExecutor", "make_executor", "visible_gpu_uuids"]
+__all__ = [
+    "EXECUTORS",
+    "Ended",
+    "Executor",
+    "Job",
+    "LocalExecutor",
+    "Session",
+    "make_executor",
+    "run_all",
+    "visible_gpu_uuids",
+]
 
 EXECUTORS = ("local", "ray")
 
@@ -48,8 +58,8 @@ def make_executor(
     detection: Detection | None = None,
     artifacts_dir=None,
     gpu_uuids: list[str] | None = None,
-) -> Executor | None:
-    """The executor the options ask for; None for the local one (``run_study`` opens it).
+) -> Executor:
+    """The executor the options ask for: the local one for one worker.
     ``workers``: the command line's ``--workers`` (else the study's ``workers:``). ``detection``: the
     coordinator's meters, whose shared devices give the machine's total over the sweep."""
     if executor not in EXECUTORS:
@@ -75,7 +85,7 @@ def make_executor(
     if not (isinstance(count, int) and 1 <= count <= 1024):
         raise PowertrainError(f"--workers {count!r}: give a number of processes from 1 to 1024")
     if count == 1 and gpus_per_run is None and cpus_per_run is None:
-        return None
+        return LocalExecutor(detection=detection, artifacts_dir=artifacts_dir)
     from powertrain.study.executors.workers import WorkersExecutor
 
     return WorkersExecutor(

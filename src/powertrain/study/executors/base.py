@@ -1,33 +1,133 @@
-"""The executor contract. An executor takes a plan's run specs (in order: a pretraining stage first),
-claims each in the sink (``sink.begin``, which for a store is ``begin_run``) and runs it with
-``execute.execute_run`` where it executes, in a ``RunEnv`` opened there. It returns the outcome of each
-run it trained, by run key; a run that another process holds (``RunClaimed`` at the claim) is left to
-it and absent.
+"""What runs a run: an ``Executor`` opens a ``Session`` for a study, and one driver hands the session
+its runs. The session is the one contract between "what to run" and "where it runs" (Optuna's
+``n_jobs`` is the model: parallel is N copies of the sequential path, not another loop):
 
-The executors (``local``: here, in turn; ``workers``: N processes on this machine; ``ray``: a Ray
-cluster) share this signature; what they need besides (the number of workers, a Ray address) goes to
-their constructor.
+- ``submit(job)``: hand out a run (its spec, the coordinator's stop for it, the record it continues);
+- ``capacity()``: how many more runs would be under way at once now;
+- ``in_flight()``: runs handed out that have not ended;
+- ``wait()``: until some run ends, the ``Ended`` of each that did.
+
+``local`` (this process: capacity 1, each run executed inline by ``wait``), ``workers`` (N processes
+on this machine) and ``ray`` (a Ray cluster) implement it. Wherever a run executes it is claimed in the
+sink first (``sink.begin``, which for a store is ``begin_run``) and run with ``execute.execute_run`` in
+a ``RunEnv`` opened there; a run that another process holds ends with no outcome and is left to it.
+
+``run_all`` is the grid's driver over a session (the pretraining stage first, alone); a search drives
+the same sessions (``search/live.py``) with its own order and stops.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
+
+from powertrain.records import Stage
+from powertrain.train.stopping import Handler, first_stop
 
 if TYPE_CHECKING:
     from powertrain.records import RunOutcome
     from powertrain.study.config import StudyConfig
     from powertrain.study.execute import RunSink
+    from powertrain.study.executors.machine import MachineTotal
     from powertrain.study.plan import RunSpec
-    from powertrain.study.result import Reporter
+
+Stops = Callable[["RunSpec"], Sequence[Handler]]
+
+
+@dataclass(frozen=True)
+class Job:
+    """A run handed to a session. ``stop(point)``, called in the coordinator after each of the
+    run's evaluation points, may end it (None: the run never asks, and pays no round trip).
+    ``resume_id``: the record of the run's paused attempt, claimed by the coordinator already; the
+    run goes on from its checkpoint without a claim of its own (a new record only if it has gone)."""
+
+    spec: RunSpec
+    stop: Handler | None = None
+    resume_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Ended:
+    """A run that ended; ``outcome`` None when another process held the run (nothing trained)."""
+
+    spec: RunSpec
+    outcome: RunOutcome | None
+
+
+class Session(Protocol):
+    """The runs of one study under way on an executor (see the module's docstring)."""
+
+    resumes: bool  # whether its runs see this machine's disk: a paused run's checkpoint
+
+    def submit(self, job: Job) -> None: ...
+    def capacity(self) -> int: ...
+    def in_flight(self) -> int: ...
+    def wait(self) -> list[Ended]: ...
 
 
 class Executor(Protocol):
-    def run(
-        self,
-        study: StudyConfig,
-        specs: list[RunSpec],
-        sink: RunSink,
-        reporter: Reporter | None = None,
-    ) -> dict[str, RunOutcome]:
-        """Execute every spec; a ``PretrainingFailed`` from the stage ends the study."""
+    """Where a study's runs execute: here (``LocalExecutor``), on this machine's workers
+    (``WorkersExecutor``) or on a Ray cluster (``RayExecutor``)."""
+
+    # The machine's own total over the last session, of the devices parallel runs shared.
+    machine_total: MachineTotal | None
+
+    def prepare(self, study: StudyConfig, artifacts_dir: Path) -> None:
+        """Before anything is recorded: open or check what can be here (a bad device fails now);
+        ``artifacts_dir``: where model files and checkpoints go unless the executor has its own."""
         ...
+
+    def session(
+        self, study: StudyConfig, sink: RunSink, runs: int | None = None
+    ) -> AbstractContextManager[Session]:
+        """The executor started for ``study``, writing every run through ``sink``; ``runs``: how
+        many it will be given (None: a search decides as it goes), so no more is started."""
+        ...
+
+
+def no_stops(spec: RunSpec) -> Sequence[Handler]:
+    return ()
+
+
+def job_for(spec: RunSpec, stops: Stops = no_stops) -> Job:
+    """The grid's job for ``spec``: its stop is the first of ``stops(spec)`` to give a reason
+    (none: the run never asks)."""
+    handlers = list(stops(spec))
+    return Job(spec, (lambda point: first_stop(handlers, point)) if handlers else None)
+
+
+def run_all(
+    executor: Executor,
+    study: StudyConfig,
+    specs: list[RunSpec],
+    sink: RunSink,
+    stops: Stops = no_stops,
+) -> dict[str, RunOutcome]:
+    """The grid's driver: every spec through one session of ``executor``, the pretraining stage first
+    and alone (a ``PretrainingFailed`` from it ends the study), each run's stop made by ``stops``.
+    The outcome of each run trained, by run key; a run another process holds is absent."""
+    if not specs:
+        return {}
+    outcomes: dict[str, RunOutcome] = {}
+    with executor.session(study, sink, len(specs)) as session:
+        for stage in (
+            [s for s in specs if s.stage is Stage.PRETRAIN],
+            [s for s in specs if s.stage is not Stage.PRETRAIN],
+        ):
+            for ended in drive(session, [job_for(spec, stops) for spec in stage]):
+                if ended.outcome is not None:
+                    outcomes[ended.spec.run_key] = ended.outcome
+    return outcomes
+
+
+def drive(session: Session, jobs: list[Job]) -> list[Ended]:
+    """Hand ``jobs`` out in order as the session has room, until every one has ended."""
+    todo, ended = list(jobs), []
+    while todo or session.in_flight():
+        while todo and session.capacity() > 0:
+            session.submit(todo.pop(0))
+        ended += session.wait()
+    return ended

@@ -9,10 +9,11 @@ records and sends them back when the run ends; the coordinator begins the run ag
 with the node's hardware (replacing the placeholder it claimed with) and writes the records, so the
 store stays the one record of what finished and resuming works as it does locally. A task lost with its
 node is a FAILED run with Ray's reason. GPU power limits are refused here: their journal is the store,
-which a node cannot reach. ``session()`` hands runs out one at a time instead (a live search), each
-task asking the coordinator whether to stop after each evaluation (``ray_session.py``); a search's
-paused run is continued by a later task from its checkpoint, in the record the coordinator claimed
-for it (no claim again), where the checkpoint is within reach: when every node is this machine.
+which a node cannot reach. The session (``ray_session.py``) has room for as many runs at once as the
+cluster has CPUs and GPUs for; a task given a stop asks the coordinator after each evaluation; a
+search's paused run is continued by a later task from its checkpoint, in the record the coordinator
+claimed for it (no claim again), where the checkpoint is within reach: when every node is this
+machine. The node's records are the typed records of ``messages.py``.
 
 Ray is an optional extra (``pip install powertrain[ray]``), imported only here. Never install the
 ``amdsmi`` package beside it: it breaks ``import ray``.
@@ -23,16 +24,24 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from powertrain.errors import PowertrainError
-from powertrain.records import FAILED, RunOutcome, Stage
+from powertrain.study.executors.messages import (
+    Begun,
+    ErrorRecord,
+    Failed,
+    Finished,
+    Point,
+    SinkRecord,
+    Timeline,
+)
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
     from powertrain.study.execute import RunSink
     from powertrain.study.executors.ray_session import RaySession
-    from powertrain.study.plan import RunSpec
 
 
 def import_ray() -> Any:
@@ -48,29 +57,29 @@ def import_ray() -> Any:
     return ray
 
 
-class _RecordingSink:
+class RecordingSink:
     """The node's side of the sink: keeps the run's records to send back in one piece."""
 
     def __init__(self) -> None:
-        self.events: list[tuple[str, Any]] = []
+        self.records: list[SinkRecord | Failed] = []
 
     def begin(self, spec, hardware: dict, provenance: dict) -> int:
-        self.events.append(("begin", (spec, hardware, provenance)))
+        self.records.append(Begun(spec, hardware, provenance))
         return 0
 
     def eval_point(self, run_id: int, point) -> None:
-        self.events.append(("point", point))
+        self.records.append(Point(point))
 
     def timeline(self, run_id: int, timeline: dict) -> None:
-        self.events.append(("timeline", timeline))
+        self.records.append(Timeline(timeline))
 
     def finish(self, run_id: int, outcome) -> None:
-        self.events.append(("finish", outcome))
+        self.records.append(Finished(outcome))
 
 
-def _run_on_node(
+def run_on_node(
     study, spec, artifacts_dir, threads: int, desk=None, resume: bool = False, keep: bool = True
-) -> list[tuple[str, Any]]:
+) -> list[SinkRecord | Failed]:
     """What a Ray task does on its node: open the environment there and run the spec (claimed by the
     coordinator already: the first record is the node's hardware, for the run's record). ``desk``:
     where it asks the coordinator whether to stop after each evaluation (``ray_session.py``).
@@ -83,7 +92,7 @@ def _run_on_node(
 
     if study.threads is None:
         study = dataclasses.replace(study, threads=threads)
-    sink = _RecordingSink()
+    sink = RecordingSink()
     try:
         env = RunEnv.open(study, artifacts_dir=artifacts_dir)
         if desk is not None:
@@ -94,12 +103,14 @@ def _run_on_node(
         if not keep:
             discard(spec, env)
     except Exception as exc:  # noqa: BLE001 - a failed pretraining stage or a node-side setup error
-        sink.events.append(("error", (type(exc).__name__, str(exc))))
-    return sink.events
+        sink.records.append(Failed(ErrorRecord.of(exc)))
+    return sink.records
 
 
 class RayExecutor:
-    """Runs specs as Ray tasks; the pretraining stage first, alone, then the grid's runs together."""
+    """Runs each run as a Ray task, as many at once as the cluster has room for."""
+
+    machine_total = None  # each node's meters are its own
 
     def __init__(
         self,
@@ -119,7 +130,19 @@ class RayExecutor:
         self.init_options = init_options or {}
         self._task = None  # the Ray task, made once connected
 
-    def _connect(self):
+    def prepare(self, study: StudyConfig, artifacts_dir: Path) -> None:
+        """Refuse GPU power limits (their journal is the store, which a node cannot reach); model
+        files and checkpoints go where the coordinator keeps them (unless given)."""
+        from powertrain.power_limit import study_limits_w
+
+        if study_limits_w(study):
+            raise PowertrainError(
+                "grid.gpu_power_limit_w is not supported with --executor ray (the limit's journal"
+                " is the store, which a Ray node cannot reach); run such a study with --workers"
+            )
+        self.artifacts_dir = self.artifacts_dir or artifacts_dir
+
+    def connect(self):
         ray = import_ray()
         if not ray.is_initialized():
             check_reachable(self.address)  # Ray itself retries a dead address for minutes
@@ -135,126 +158,31 @@ class RayExecutor:
                 raise PowertrainError(f"--address {self.address}: {exc}") from None
         return ray
 
-    def run(self, study: StudyConfig, specs: list[RunSpec], sink: RunSink, reporter=None):
-        if not specs:
-            return {}
-        _check_power_limits(specs)
-        ray = self._connect()
-        outcomes: dict[str, RunOutcome] = {}
-        for batch in (
-            [s for s in specs if s.stage is Stage.PRETRAIN],
-            [s for s in specs if s.stage is not Stage.PRETRAIN],
-        ):
-            pending = {}
-            for spec in batch:
-                ref = self._submit(study, spec, sink)
-                if ref is not None:  # None: held by another process
-                    pending[ref] = spec
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                spec = pending.pop(done[0])
-                outcomes[spec.run_key] = self._write(ray, done[0], spec, sink)
-        return outcomes
+    def task(self):
+        """The Ray task that runs a spec on its node, with each run's resources."""
+        if self._task is None:
+            self._task = (
+                self.connect()
+                .remote(run_on_node)
+                .options(num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0)
+            )
+        return self._task
 
     @contextlib.contextmanager
-    def session(self, study: StudyConfig, sink: RunSink) -> Iterator[RaySession]:
-        """Runs handed out one at a time (a live search), as many at once as the cluster has room
-        for (its CPUs and GPUs over each run's), their stops asked of this process."""
+    def session(
+        self, study: StudyConfig, sink: RunSink, runs: int | None = None
+    ) -> Iterator[RaySession]:
+        """Runs as Ray tasks, as many at once as the cluster has room for (its CPUs and GPUs over
+        each run's), their stops asked of this process."""
         from powertrain.study.executors.ray_session import RaySession
 
-        ray = self._connect()
+        ray = self.connect()
         resources, room = ray.cluster_resources(), []
         if self.cpus_per_run:
             room.append(resources.get("CPU", 0) / self.cpus_per_run)
         if self.gpus_per_run:
             room.append(resources.get("GPU", 0) / self.gpus_per_run)
         yield RaySession(self, ray, study, sink, max(1, int(min(room))) if room else 1)
-
-    def _submit(
-        self,
-        study: StudyConfig,
-        spec: RunSpec,
-        sink: RunSink,
-        desk=None,
-        *,
-        resume_id: int | None = None,
-        keep: bool = True,
-    ):
-        """Claim ``spec`` here and submit its task (None: another process holds the run);
-        ``resume_id``: the run's record, claimed here already, which the task continues."""
-        _check_power_limits([spec])
-        if resume_id is None and _claim(spec, sink) is None:
-            return None
-        ray = self._connect()
-        if self._task is None:
-            self._task = ray.remote(_run_on_node).options(
-                num_cpus=self.cpus_per_run, num_gpus=self.gpus_per_run, max_retries=0
-            )
-        artifacts_dir = self.artifacts_dir or sink.artifacts_dir
-        threads = max(1, int(self.cpus_per_run))
-        resume = resume_id is not None
-        return self._task.remote(study, spec, artifacts_dir, threads, desk, resume, keep)
-
-    def _write(self, ray, ref, spec: RunSpec, sink: RunSink, run_id: int | None = None):
-        """Write one finished task's records through the sink, in the order they happened;
-        ``run_id``: the record the task continued (its records then come without a begin)."""
-        try:
-            events = ray.get(ref)
-        except ray.exceptions.RayError as exc:  # the task or its node died
-            reason = f"the Ray task ended without a result: {type(exc).__name__}"
-            outcome = RunOutcome(FAILED, reason, 0.0, {}, 0.0, 0, error=str(exc)[:2000])
-            sink.finish(
-                run_id if run_id is not None else sink.begin(spec, {"ray": "lost"}, {}), outcome
-            )
-            return outcome
-        outcome = None
-        for kind, payload in events:
-            if kind == "begin":  # our own claim again, now with the node's hardware
-                run_id = sink.begin(*payload)
-            elif kind == "point":
-                sink.eval_point(run_id, payload)
-            elif kind == "timeline":
-                sink.timeline(run_id, payload)
-            elif kind == "finish":
-                sink.finish(run_id, payload)
-                outcome = payload
-            elif kind == "error":
-                _raise_if_stage(*payload)
-                reason = f"the run failed on its Ray node: {payload[0]}: {payload[1]}"
-                outcome = RunOutcome(FAILED, reason, 0.0, {}, 0.0, 0, error=reason[:2000])
-                if run_id is None:
-                    run_id = sink.begin(spec, {"ray": "the node could not open the run"}, {})
-                sink.finish(run_id, outcome)
-        return outcome
-
-
-def _check_power_limits(specs: list[RunSpec]) -> None:
-    if any(s.train_config.gpu_power_limit_w is not None for s in specs):
-        raise PowertrainError(
-            "grid.gpu_power_limit_w is not supported with --executor ray (the limit's journal is"
-            " the store, which a Ray node cannot reach); run such a study with --workers"
-        )
-
-
-def _claim(spec: RunSpec, sink: RunSink) -> int | None:
-    """The coordinator's claim before the task is submitted (placeholder hardware until the node's
-    comes back); None when another process holds the run or has finished it."""
-    from powertrain.errors import RunClaimed
-
-    try:
-        return sink.begin(
-            spec, {"ray": "submitted; the node's hardware is recorded at the end"}, {}
-        )
-    except (RunClaimed, ValueError):
-        return None
-
-
-def _raise_if_stage(name: str, message: str) -> None:
-    """A failed pretraining stage ends the study, as it does locally."""
-    from powertrain.study.execute import PretrainingFailed
-
-    if name == "PretrainingFailed":
-        raise PretrainingFailed(message)
 
 
 #: How long to wait for a Ray cluster's address to answer before giving up.

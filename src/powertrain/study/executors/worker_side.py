@@ -1,5 +1,6 @@
 """The worker's side of the workers executor (``workers.py``): a process that opens its own ``RunEnv``
-and runs the specs its coordinator hands it, one at a time, sending every record back down its pipe."""
+and runs the tasks its coordinator hands it, one at a time, sending every record back down its pipe
+(the records of ``messages.py``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,22 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from powertrain.errors import RunClaimed
+from powertrain.study.executors.messages import (
+    AskStop,
+    Begun,
+    ErrorRecord,
+    Failed,
+    Fatal,
+    Finished,
+    Idle,
+    NoteLimit,
+    PendingLimits,
+    Point,
+    Ready,
+    Refused,
+    Task,
+    Timeline,
+)
 
 if TYPE_CHECKING:
     from powertrain.study.executors.slots import WorkerSlot
@@ -16,42 +33,43 @@ if TYPE_CHECKING:
 POLL_S = 0.2  # how often the coordinator looks for dead workers, and a worker for its coordinator
 
 
-class _PipeSink:
+class PipeSink:
     """The worker's side of the sink: every record goes to the coordinator down the worker's own
     pipe; ``begin`` and the power limit journal wait for its answer (the claim, the note written), so
-    they happen first. A pipe per worker: one killed mid-message breaks no one else's."""
+    they happen first. A pipe per worker: one killed mid-message breaks no one else's. The run ids
+    are the coordinator's: it knows which run each worker is on."""
 
     def __init__(self, conn) -> None:
         self.conn = conn
 
-    def _ask(self, kind: str, payload) -> Any:
-        self.conn.send((kind, payload))
-        answer, value = self.conn.recv()  # the watchdog ends us if the coordinator is gone
-        if answer == "claimed":
-            raise RunClaimed(value)
-        return value
+    def _ask(self, question) -> Any:
+        self.conn.send(question)
+        answer = self.conn.recv()  # the watchdog ends us if the coordinator is gone
+        if isinstance(answer, Refused):
+            raise RunClaimed(answer.reason)
+        return answer.value
 
     def begin(self, spec, hardware: dict, provenance: dict) -> int:
-        return self._ask("begin", (spec, hardware, provenance))
+        return self._ask(Begun(spec, hardware, provenance))
 
     def eval_point(self, run_id: int, point) -> None:
-        self.conn.send(("point", (run_id, point)))
+        self.conn.send(Point(point))
 
     def timeline(self, run_id: int, timeline: dict) -> None:
-        self.conn.send(("timeline", (run_id, timeline)))
+        self.conn.send(Timeline(timeline))
 
     def finish(self, run_id: int, outcome) -> None:
-        self.conn.send(("finish", (run_id, outcome)))
+        self.conn.send(Finished(outcome))
 
     def pending_power_limits(self) -> dict[str, float]:
-        return self._ask("pending_limits", None)
+        return self._ask(PendingLimits())
 
     def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
-        self._ask("note_limit", (gpu_uuid, previous_w))
+        self._ask(NoteLimit(gpu_uuid, previous_w))
 
     def ask_stop(self, point) -> str | None:
         """A stopping handler: the coordinator's reason to stop at ``point`` (sent just before)."""
-        return self._ask("stop", point)
+        return self._ask(AskStop(point))
 
     def asking(self, spec) -> tuple:
         return (self.ask_stop,)
@@ -79,22 +97,21 @@ def worker_main(slot: WorkerSlot, study, options: dict, conn, parent: int) -> No
             artifacts_dir=options["artifacts_dir"],
             apportion_with=parent if options["apportion"] else None,
         )
-        sink = _PipeSink(conn)
+        sink = PipeSink(conn)
         if not study.task.command:  # every data set loaded (once), the model probed, before a claim
             check_user_model(study.task.model, study.task.model_options, env.tasks())
         if env.power is not None:  # limits a killed run left changed on this worker's GPUs
             env.power.restore_pending(sink)
     except Exception as exc:  # noqa: BLE001 - a bad device, meter or model: the coordinator says so
-        conn.send(("fatal", f"{type(exc).__name__}: {exc}"))
+        conn.send(Fatal(ErrorRecord.of(exc)))
         return
-    conn.send(("ready", None))
-    while (job := conn.recv()) is not None:
-        spec, ask, resume_id = job  # ask: whether the coordinator decides stops for this run
-        env.stop_handlers = sink.asking if ask else no_handlers
+    conn.send(Ready())
+    while isinstance(task := conn.recv(), Task):
+        env.stop_handlers = sink.asking if task.ask else no_handlers
         try:
-            run_claimed(spec, env, sink, resume_id=resume_id)
+            run_claimed(task.spec, env, sink, resume_id=task.resume_id)
         except Exception as exc:  # noqa: BLE001 - a failed pretraining stage; the coordinator raises
-            conn.send(("error", (type(exc).__name__, str(exc))))
-        conn.send(("idle", None))
+            conn.send(Failed(ErrorRecord.of(exc)))
+        conn.send(Idle())
     conn.close()  # every record is sent (a pipe's send returns once written)
     os._exit(0)  # no slow interpreter shutdown with torch loaded
