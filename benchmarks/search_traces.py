@@ -1,5 +1,5 @@
 """Search strategies and prediction on real GPU traces no one on the project made (the Zeus NSDI'23
-development set, /work/shared/data/zeus-nsdi23 or --data) and on the project's own grids (a store
+development set, ../shared/data/zeus-nsdi23 beside the checkout, or --data) and on the project's own grids (a store
 holding paper-grid / holdout-grid / holdout-cnn-mnist, --grids-db), all by replay: nothing trains.
 
 Per study it prints the full grid's energy, the floor (the best setup's 3 seeds as a share of the grid)
@@ -32,7 +32,8 @@ from powertrain.search.backtest import QUARTER, backtest
 from powertrain.search.simulate import load_curves, simulate
 from powertrain.store.sqlite import SqliteStore
 
-DATA = Path("/work/shared/data/zeus-nsdi23")
+# The checkout sits beside shared/ (as on the developers' machines and in CI).
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "zeus-nsdi23"
 #: The development set's files and targets, as its README lists them.
 TRACES = {
     "cifar100-v100": 0.60,
