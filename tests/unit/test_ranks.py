@@ -100,16 +100,38 @@ def test_sigterm_on_rank_0_fails_the_run_but_waits_while_its_end_is_written():
 
     from powertrain.tracking import job
 
-    previous = job.stop_on_sigterm()
+    # A library started earlier in this process (ray.init in another test) may have left its own
+    # handler, which stop_on_sigterm rightly leaves alone: start from SIGTERM's default action.
+    original = signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        with pytest.raises(job.JobStopped, match="SIGTERM"):
-            os.kill(os.getpid(), signal.SIGTERM)
-            signal.getsignal(signal.SIGTERM)  # a bytecode for the handler to run at
-        written = []
-        with pytest.raises(job.JobStopped), job.sigterm_deferred(True):
-            os.kill(os.getpid(), signal.SIGTERM)
-            written.append("the outcome")  # not cut short
-        assert written == ["the outcome"]
+        previous = job.stop_on_sigterm()
+        try:
+            with pytest.raises(job.JobStopped, match="SIGTERM"):
+                os.kill(os.getpid(), signal.SIGTERM)
+                signal.getsignal(signal.SIGTERM)  # a bytecode for the handler to run at
+            written = []
+            with pytest.raises(job.JobStopped), job.sigterm_deferred(True):
+                os.kill(os.getpid(), signal.SIGTERM)
+                written.append("the outcome")  # not cut short
+            assert written == ["the outcome"]
+        finally:
+            job.restore_sigterm(previous)
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
     finally:
-        job.restore_sigterm(previous)
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        signal.signal(signal.SIGTERM, original)
+
+
+def test_sigterm_handler_of_the_users_own_is_left_alone():
+    import signal
+
+    from powertrain.tracking import job
+
+    def theirs(signum, frame):
+        pass
+
+    original = signal.signal(signal.SIGTERM, theirs)
+    try:
+        assert job.stop_on_sigterm() is None
+        assert signal.getsignal(signal.SIGTERM) is theirs
+    finally:
+        signal.signal(signal.SIGTERM, original)
