@@ -32,6 +32,14 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
 10. A live search's own cost is kept per study: ``save_search_cost(study, cost)`` (a JSON-able dict,
     replacing the study's earlier one), ``search_costs()`` every study's, {study: cost}; a merge
     copies those the output lacks.
+11. The ranks of a distributed job that share no process group (SLURM tasks, a parent and the ranks
+    it spawned) pass small messages through the store: ``post_rank_message(channel, seq, sender,
+    body)`` keeps ``body`` (a JSON-able dict; posting the same (channel, seq, sender) again replaces
+    it) durably when it returns, visible to every process that opens the store;
+    ``rank_messages(channel, seq)`` is {sender: body} of what is posted there now;
+    ``drop_rank_messages(channel)`` removes a channel's messages. They are transient: no run holds
+    them, a merge or ``copy_run`` leaves them. A store that cannot carry them (the default here)
+    raises PowertrainError saying so.
 """
 
 from __future__ import annotations
@@ -42,6 +50,7 @@ from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Protocol
 
+from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome, RunRecord, Stage, Status
 from powertrain.store.claims import LEASE_S, Owner
 
@@ -160,6 +169,22 @@ class ResultStore(ABC):
     @abstractmethod
     def search_costs(self) -> dict[str, dict[str, Any]]:
         """Every study's last live search cost, by study name (see the contract, 10)."""
+
+    # -- a distributed job's messages (contract, 11): optional, so a third-party store keeps working --
+    def post_rank_message(self, channel: str, seq: int, sender: int, body: dict[str, Any]) -> None:
+        raise self._no_messages()
+
+    def rank_messages(self, channel: str, seq: int) -> dict[int, dict[str, Any]]:
+        raise self._no_messages()
+
+    def drop_rank_messages(self, channel: str) -> None:
+        raise self._no_messages()
+
+    def _no_messages(self) -> PowertrainError:
+        return PowertrainError(
+            f"the {type(self).__name__} store cannot pass a distributed job's messages between "
+            "its ranks: use a SQLite file or a PostgreSQL URL as the store"
+        )
 
     @property
     def artifacts_dir(self) -> Path:

@@ -25,6 +25,7 @@ class MemoryStore(ResultStore):
         self._claims: dict[int, tuple[str, float]] = {}  # run id -> (owner, heartbeat_at)
         self._power_limits: dict[str, float] = {}  # GPU UUID -> the limit to put back
         self._search_costs: dict[str, dict[str, Any]] = {}  # study -> its last search's cost
+        self._messages: dict[tuple[str, int], dict[int, dict[str, Any]]] = {}  # contract, 11
 
     @contextlib.contextmanager
     def atomic(self):
@@ -137,3 +138,13 @@ class MemoryStore(ResultStore):
             self._power_limits.pop(gpu_uuid, None)
         else:  # the first note holds: it is the limit from before any run changed it
             self._power_limits.setdefault(gpu_uuid, float(previous_w))
+
+    def post_rank_message(self, channel: str, seq: int, sender: int, body: dict[str, Any]) -> None:
+        self._messages.setdefault((channel, seq), {})[sender] = copy.deepcopy(body)
+
+    def rank_messages(self, channel: str, seq: int) -> dict[int, dict[str, Any]]:
+        return copy.deepcopy(self._messages.get((channel, seq), {}))
+
+    def drop_rank_messages(self, channel: str) -> None:
+        for key in [k for k in self._messages if k[0] == channel]:
+            del self._messages[key]

@@ -163,7 +163,18 @@ CREATE TABLE IF NOT EXISTS timelines (
     timeline TEXT NOT NULL
 );
 """
-SCHEMA += POWER_LIMITS_TABLE + ";\n" + SEARCH_COSTS_TABLE + ";\n"
+#: A distributed job's messages between its ranks (contract, 11): transient, so no schema version of
+#: its own; every open creates the table where it is missing.
+RANK_MESSAGES_TABLE = """
+CREATE TABLE IF NOT EXISTS rank_messages (
+    channel TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    sender INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    posted_at REAL NOT NULL,
+    PRIMARY KEY (channel, seq, sender)
+)"""
+SCHEMA += POWER_LIMITS_TABLE + ";\n" + SEARCH_COSTS_TABLE + ";\n" + RANK_MESSAGES_TABLE + ";\n"
 
 
 MIGRATIONS: dict[int, Callable[[sqlite3.Connection], None]] = {

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION
+from powertrain.store.migrations import RANK_MESSAGES_TABLE, SCHEMA, SCHEMA_VERSION
 
 FIRST_VERSION = 5  # the first version a PostgreSQL store was written at
 
@@ -36,10 +36,9 @@ CREATE TABLE IF NOT EXISTS claim_locks (
 """
 
 
-def tables() -> str:
+def tables(ddl: str = SCHEMA) -> str:
     """The PostgreSQL store's tables: SQLite's schema in PostgreSQL's words (the same tables and
     columns, so the two never drift), and the claims' lock rows."""
-    ddl = SCHEMA
     for sqlite_words, postgres_words in _DIALECT:
         ddl = ddl.replace(sqlite_words, postgres_words)
     return ddl + CLAIM_LOCKS
@@ -74,5 +73,7 @@ def set_up(conn: Any, sql: Any, schema: str, shown: str, create: bool) -> int:
         )
     for step in range(version, SCHEMA_VERSION):
         MIGRATIONS[step](conn)
+    if create:  # the ranks' messages are transient: their table is made where missing, unversioned
+        conn.execute(tables(RANK_MESSAGES_TABLE))
     conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
     return version

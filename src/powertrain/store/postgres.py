@@ -343,6 +343,28 @@ class PostgresStore(ResultStore):
         )
         return [json.loads(r) for (r,) in rows]
 
+    # -- a distributed job's messages (contract, 11) ------------------------------------------------
+    def post_rank_message(self, channel: str, seq: int, sender: int, body: dict[str, Any]) -> None:
+        self._call(
+            lambda c: c.execute(
+                "INSERT INTO rank_messages VALUES (%s, %s, %s, %s, %s) ON CONFLICT"
+                " (channel, seq, sender) DO UPDATE SET body = EXCLUDED.body",
+                (channel, seq, sender, json.dumps(body, allow_nan=False), time.time()),
+            )
+        )
+
+    def rank_messages(self, channel: str, seq: int) -> dict[int, dict[str, Any]]:
+        rows = self._call(
+            lambda c: c.execute(
+                "SELECT sender, body FROM rank_messages WHERE channel = %s AND seq = %s",
+                (channel, seq),
+            ).fetchall()
+        )
+        return {sender: json.loads(body) for sender, body in rows}
+
+    def drop_rank_messages(self, channel: str) -> None:
+        self._call(lambda c: c.execute("DELETE FROM rank_messages WHERE channel = %s", (channel,)))
+
     def close(self) -> None:
         self._heartbeat.stop()
         if self._pending:

@@ -287,6 +287,23 @@ class SqliteStore(ResultStore):
         rows = self.db.execute("SELECT study, cost FROM search_costs ORDER BY study")
         return {study: json.loads(cost) for study, cost in rows.fetchall()}
 
+    def post_rank_message(self, channel: str, seq: int, sender: int, body: dict[str, Any]) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO rank_messages VALUES (?, ?, ?, ?, ?)",
+                (channel, seq, sender, json.dumps(body, allow_nan=False), time.time()),
+            )
+
+    def rank_messages(self, channel: str, seq: int) -> dict[int, dict[str, Any]]:
+        rows = self.db.execute(
+            "SELECT sender, body FROM rank_messages WHERE channel = ? AND seq = ?", (channel, seq)
+        )
+        return {sender: json.loads(body) for sender, body in rows.fetchall()}
+
+    def drop_rank_messages(self, channel: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM rank_messages WHERE channel = ?", (channel,))
+
     def close(self) -> None:
         self._heartbeat.stop()
         if self._db is not None:

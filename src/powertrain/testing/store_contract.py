@@ -285,3 +285,18 @@ class StoreContract:
             "other": {"study": "other", "spent_j": 2.0},
             "st": {"study": "st", "spent_j": 3.0, "grid_j": None},
         }
+
+    def test_ranks_messages_are_kept_per_channel_and_point_replaced_and_dropped(self, store):
+        assert store.rank_messages("job/a", 0) == {}
+        store.post_rank_message("job/a", 0, 1, {"kind": "point", "energy_j": {"cpu": 1.5}})
+        store.post_rank_message("job/a", 0, 0, {"kind": "point"})
+        store.post_rank_message("job/a", 1, 0, {"kind": "close"})
+        store.post_rank_message("job/b", 0, 0, {"other": True})
+        store.post_rank_message("job/a", 0, 1, {"kind": "point", "energy_j": {"cpu": 2.0}})
+        assert store.rank_messages("job/a", 0) == {
+            0: {"kind": "point"},
+            1: {"kind": "point", "energy_j": {"cpu": 2.0}},
+        }
+        store.drop_rank_messages("job/a")
+        assert store.rank_messages("job/a", 0) == {} == store.rank_messages("job/a", 1)
+        assert store.rank_messages("job/b", 0) == {0: {"other": True}}
