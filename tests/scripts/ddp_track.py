@@ -1,11 +1,18 @@
-"""A user's DDP training script, run by ``torchrun`` in the distributed tests: a tiny model on gloo,
-``powertrain.track()`` around the loop, as the docs show. The validation accuracy rises by a fixed
-step per evaluation (``--accuracy-step``), so the evaluation that reaches the target is known.
+"""A user's DDP training script, run by ``torchrun`` (or as SLURM tasks) in the distributed tests: a
+tiny model on gloo, ``powertrain.track()`` around the loop, as the docs show. The validation accuracy
+rises by 0.2 per evaluation, so the evaluation that reaches the target (0.7: the 4th) is known.
 
-Each rank writes what it saw (its decisions, points, outcome) to ``--out/rank-N.json``. Misuse and
-faults for the tests: ``--seed-per-rank`` (ranks pass different seeds), ``--die-at K`` (rank 1 kills
-itself with SIGKILL at evaluation K), ``--init-after`` (torch.distributed started inside the block, as
-Lightning does).
+One launch runs several scenarios in sequence (``--scenarios``, comma-separated, each
+``KIND[:STUDY[:pg]]``; ``init`` starts torch.distributed, after which the exchange goes over gloo):
+
+- ``plain``: the loop (DDP without torch.distributed up: the launcher's store carries the exchange);
+- ``fsdp2``: the model sharded with FSDP2's ``fully_shard``; ``hf``: a Hugging Face Trainer;
+- ``seeds``: the ranks pass different seeds (misuse: one clear error);
+- ``partial``: rank 1 never enters ``track()`` (misuse), then idles ``--timeout`` + 5 s; last;
+- ``die``: rank 1 kills itself with SIGKILL at evaluation 3; ``hang``: rank 1 sleeps for ever there;
+- ``retry``: the study again with ``retry_failed``; ``skip``: again with ``if_finished="skip"``.
+
+Each rank writes what it saw (decisions, points, outcome, error) to ``--out/I-KIND-rank-N.json``.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import argparse
 import json
 import os
 import signal
+import time
 from pathlib import Path
 
 import torch
@@ -26,65 +34,90 @@ import powertrain
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--db", required=True)
+    parser.add_argument("--pg", help="a PostgreSQL URL, for the scenarios that name it")
     parser.add_argument("--out", required=True)
-    parser.add_argument("--study", default="ddp")
-    parser.add_argument("--target", type=float, default=0.7)
-    parser.add_argument("--evaluations", type=int, default=6)
-    parser.add_argument("--accuracy-step", type=float, default=0.2)
-    parser.add_argument("--steps", type=int, default=3, help="DDP steps between evaluations")
-    parser.add_argument("--seed-per-rank", action="store_true")
-    parser.add_argument("--die-at", type=int, default=None)
-    parser.add_argument("--init-after", action="store_true")
+    parser.add_argument("--scenarios", default="init,plain")
     parser.add_argument("--timeout", type=float, default=60.0)
-    parser.add_argument("--retry-failed", action="store_true")
-    parser.add_argument("--if-finished", default="refuse")
     args = parser.parse_args()
+    rank = int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
+    for i, token in enumerate(args.scenarios.split(",")):
+        if token == "init":
+            dist.init_process_group("gloo")
+            continue
+        kind, study, store = (token.split(":") + [None, None])[:3]
+        db = args.pg if store == "pg" else args.db
+        seen = scenario(kind, study or kind, db, args, rank)
+        Path(args.out, f"{i}-{kind}-rank-{rank}.json").write_text(json.dumps(seen))
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
-    if not args.init_after:
-        dist.init_process_group("gloo")
-    rank = int(os.environ["RANK"])
-    seed = rank if args.seed_per_rank else 0
+
+def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
     seen: dict = {"rank": rank, "decisions": []}
+    if kind == "partial" and rank == 1:  # never enters the block; stays alive past rank 0's wait
+        time.sleep(args.timeout + 5)
+        return seen
+    options = {"retry_failed": kind == "retry", "if_finished": "skip" if kind == "skip" else "refuse"}
+    start = time.monotonic()
     try:
         with powertrain.track(
-            args.study,
+            study,
             setup={"lr": 0.1},
-            seed=seed,
-            target=args.target,
-            db=args.db,
+            seed=rank if kind == "seeds" else 0,
+            target=0.7,
+            db=db,
             device="cpu",
             rank_timeout_s=args.timeout,
-            retry_failed=args.retry_failed,
-            if_finished=args.if_finished,
+            **options,
         ) as run:
-            if args.init_after:
-                dist.init_process_group("gloo")
-            train(run, args, rank, seen)
+            train(run, kind, rank, seen)
         seen["outcome"] = None if run.outcome is None else run.outcome.status.value
         seen["points"], seen["skipped"] = len(run.points), run.skipped
     except powertrain.PowertrainError as exc:
         seen["error"] = str(exc)
-        raise SystemExit(f"rank {rank}: {exc}") from None
-    finally:
-        Path(args.out, f"rank-{rank}.json").write_text(json.dumps(seen))
-        if dist.is_initialized():
-            dist.destroy_process_group()
+        print(f"rank {rank}: {exc}", flush=True)  # the user's one line
+        if type(exc).__name__ == "JobStopped":  # the launcher is ending the job: so do we
+            Path(args.out, f"stopped-rank-{rank}.json").write_text(json.dumps(seen))
+            raise SystemExit(1) from None
+    seen["seconds"] = time.monotonic() - start
+    return seen
 
 
-def train(run, args, rank: int, seen: dict) -> None:
+def train(run, kind: str, rank: int, seen: dict) -> None:
+    if kind == "hf":
+        from tests.integration.test_track_hf import train as hf_train
+
+        out = Path(os.environ.get("TMPDIR", "/tmp"), f"hf-{os.getpid()}")
+        seen["epochs"] = hf_train(run, out, epochs=8).state.epoch
+        return
     torch.manual_seed(0)
-    model = nn.parallel.DistributedDataParallel(nn.Linear(8, 2))
+    model, wrapped = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 2)), None
+    if kind == "fsdp2":
+        from torch.distributed.fsdp import fully_shard
+
+        for layer in model:
+            if isinstance(layer, nn.Linear):
+                fully_shard(layer)
+        wrapped = fully_shard(model)
+    elif dist.is_initialized() and kind != "partial":  # DDP's start waits for every rank itself
+        wrapped = nn.parallel.DistributedDataParallel(model)
+    loop(run, wrapped or model, kind, rank, seen)
+
+
+def loop(run, model, kind: str, rank: int, seen: dict) -> None:
     optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
-    for k in range(1, args.evaluations + 1):
-        for _ in range(args.steps):
+    for k in range(1, 7):
+        for _ in range(3):
             x, y = torch.randn(16, 8), torch.randint(0, 2, (16,))
             loss = nn.functional.cross_entropy(model(x), y)
             optimizer.zero_grad()
             loss.backward()
             optimizer.step()
-        if args.die_at == k and rank == 1:
+        if k == 3 and rank == 1 and kind == "die":
             os.kill(os.getpid(), signal.SIGKILL)
-        stop = run.evaluate(val_accuracy=min(1.0, args.accuracy_step * k), step=k * args.steps)
+        if k == 3 and rank == 1 and kind == "hang":
+            time.sleep(10**6)
+        stop = run.evaluate(val_accuracy=min(1.0, 0.2 * k), step=k * 3)
         seen["decisions"].append(stop)
         if stop:
             break

@@ -7,6 +7,10 @@
 The sanity check's validation is skipped; a fit that ends without reaching the target leaves the run
 censored, with the epochs and steps it took. Under ``strategy="ddp"`` every rank enters the same block:
 rank 0 records the one run, every rank stops at rank 0's decision (``powertrain.tracking.job``).
+Under ``strategy="ddp_spawn"`` the callback (and the run in it) is pickled into the spawned ranks: they
+exchange as ranks do, spawned rank 0 records the points into the run, and each spawned rank ends its
+share when its ``fit`` tears down; the process that called ``fit`` writes the outcome
+(``powertrain.tracking.spawned``).
 """
 
 from __future__ import annotations
@@ -48,6 +52,13 @@ class PowertrainCallback(L.Callback):
             logger.log_metrics(energy_metrics(self.run.points[-1].energy_j), trainer.global_step)
         if stop:
             trainer.should_stop = True
+
+    def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception) -> None:
+        self.error = exception  # a spawned rank's run ends failed with it
+
+    def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
+        if getattr(self.run, "spawned", False) and stage == "fit":
+            self.run.close(getattr(self, "error", None))  # this spawned rank's end of the run
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.run.set_end_reason(

@@ -37,7 +37,8 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
     body)`` keeps ``body`` (a JSON-able dict; posting the same (channel, seq, sender) again replaces
     it) durably when it returns, visible to every process that opens the store;
     ``rank_messages(channel, seq)`` is {sender: body} of what is posted there now;
-    ``drop_rank_messages(channel)`` removes a channel's messages. They are transient: no run holds
+    ``drop_rank_messages(channel, before_seq=None)`` removes a channel's messages (those of a
+    ``seq`` below ``before_seq`` where given). They are transient: no run holds
     them, a merge or ``copy_run`` leaves them. A store that cannot carry them (the default here)
     raises PowertrainError saying so.
 """
@@ -177,7 +178,7 @@ class ResultStore(ABC):
     def rank_messages(self, channel: str, seq: int) -> dict[int, dict[str, Any]]:
         raise self._no_messages()
 
-    def drop_rank_messages(self, channel: str) -> None:
+    def drop_rank_messages(self, channel: str, before_seq: int | None = None) -> None:
         raise self._no_messages()
 
     def _no_messages(self) -> PowertrainError:

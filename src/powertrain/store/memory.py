@@ -145,6 +145,7 @@ class MemoryStore(ResultStore):
     def rank_messages(self, channel: str, seq: int) -> dict[int, dict[str, Any]]:
         return copy.deepcopy(self._messages.get((channel, seq), {}))
 
-    def drop_rank_messages(self, channel: str) -> None:
-        for key in [k for k in self._messages if k[0] == channel]:
+    def drop_rank_messages(self, channel: str, before_seq: int | None = None) -> None:
+        below = float("inf") if before_seq is None else before_seq
+        for key in [k for k in self._messages if k[0] == channel and k[1] < below]:
             del self._messages[key]

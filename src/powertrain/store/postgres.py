@@ -362,8 +362,13 @@ class PostgresStore(ResultStore):
         )
         return {sender: json.loads(body) for sender, body in rows}
 
-    def drop_rank_messages(self, channel: str) -> None:
-        self._call(lambda c: c.execute("DELETE FROM rank_messages WHERE channel = %s", (channel,)))
+    def drop_rank_messages(self, channel: str, before_seq: int | None = None) -> None:
+        self._call(
+            lambda c: c.execute(
+                "DELETE FROM rank_messages WHERE channel = %s AND seq < %s",
+                (channel, 2**31 - 1 if before_seq is None else before_seq),
+            )
+        )
 
     def close(self) -> None:
         self._heartbeat.stop()

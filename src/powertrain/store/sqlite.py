@@ -300,9 +300,12 @@ class SqliteStore(ResultStore):
         )
         return {sender: json.loads(body) for sender, body in rows.fetchall()}
 
-    def drop_rank_messages(self, channel: str) -> None:
+    def drop_rank_messages(self, channel: str, before_seq: int | None = None) -> None:
         with self._transaction() as db:
-            db.execute("DELETE FROM rank_messages WHERE channel = ?", (channel,))
+            db.execute(
+                "DELETE FROM rank_messages WHERE channel = ? AND (? IS NULL OR seq < ?)",
+                (channel, before_seq, before_seq),
+            )
 
     def close(self) -> None:
         self._heartbeat.stop()

@@ -297,6 +297,9 @@ class StoreContract:
             0: {"kind": "point"},
             1: {"kind": "point", "energy_j": {"cpu": 2.0}},
         }
+        store.drop_rank_messages("job/a", before_seq=1)
+        assert store.rank_messages("job/a", 0) == {}
+        assert store.rank_messages("job/a", 1) == {0: {"kind": "close"}}
         store.drop_rank_messages("job/a")
-        assert store.rank_messages("job/a", 0) == {} == store.rank_messages("job/a", 1)
+        assert store.rank_messages("job/a", 1) == {}
         assert store.rank_messages("job/b", 0) == {0: {"other": True}}

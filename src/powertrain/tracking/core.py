@@ -86,6 +86,7 @@ class Tracker:
         self.db, self.model, self.data, self.device = db, str(model), str(data), device
         self.detection, self.if_finished, self.retry_failed = detection, if_finished, retry_failed
         self.hooks = RunHooks.make(log_to, trial, self.targets)  # loggers, a sweep's trial
+        self.user_handlers = list(handlers)
         self.handlers = [Diverged(), TargetReached(self.targets), *handlers, *self.hooks.handlers]
         self.run_key = db_.run_key(self.setup, self.train, self.seed, self.targets)
         self.rank_timeout_s = checks.number(rank_timeout_s, "rank_timeout_s")
@@ -149,8 +150,9 @@ class TrackedRun(RankedRun):
     """A run in progress: ``evaluate`` at every validation, ``diverged`` when you see it diverge,
     ``test`` for a test accuracy; the outcome is written when it closes."""
 
-    def __init__(self, tracker: Tracker, store, owned_store: bool) -> None:
+    def __init__(self, tracker: Tracker, store, owned_store: bool, ticket=None) -> None:
         self.tracker, self.store, self._owned_store = tracker, store, owned_store
+        self._ticket, self.spawned = ticket, ticket is not None  # a rank its parent spawned
         self.points: list[EvalPoint] = []
         self.skipped = False
         self.outcome: RunOutcome | None = None
@@ -164,14 +166,13 @@ class TrackedRun(RankedRun):
         self.ranks = ranks_.current()
         self._job: job_.Job | None = None
         self._linked = False  # whether the job (if any) was looked for: at the first evaluate
-        self._sigterm = (
-            job_.stop_on_sigterm() if self.ranks.distributed and self.ranks.leader else None
-        )
+        leads = self.ranks.leader and not self.spawned  # begins and writes the run
+        self._sigterm = job_.stop_on_sigterm() if self.ranks.distributed and leads else None
         self._open_meters(tracker)
-        self.run_id = None
+        self.run_id = None if ticket is None else ticket.run_id
         try:
             hardware, provenance = self._describe()
-            if self.ranks.leader:  # the other ranks of a job neither hold nor write the run
+            if leads:  # the other ranks of a job neither hold nor write the run
                 self._held = db_.hold(store, tracker.study, tracker.run_key)
                 self.run_id = self._begin(store, hardware, provenance)
             self.monitor.begin("run")
@@ -326,6 +327,8 @@ class TrackedRun(RankedRun):
             exc = None if self.tracker.hooks.pruned_by(exc) else exc
             if exc is not None and not isinstance(exc, Exception):
                 return None
+            if self.spawned and not self._linked:  # a spawned rank that never evaluated
+                self.ranks = ranks_.current()
             job = self._job if self._job is not None and self._job.open and exc is None else None
             if not self.ranks.leader:
                 if job is not None:  # a rank that failed leaves at once: its exit ends the job
@@ -335,23 +338,6 @@ class TrackedRun(RankedRun):
                 return self._finish(job, total, exc)
         finally:
             self._release()
-
-    def _finish(self, job: job_.Job | None, total, exc: BaseException | None) -> RunOutcome:
-        """Rank 0's end of the run: the ranks' figures added up where they all answered."""
-        lost, combined = None, None
-        try:
-            if job is not None:
-                combined = self._lead(job, job_.CLOSE, total, None)
-        except PowertrainError as error:  # a rank died, hangs or left early: the run failed
-            exc = lost = error
-        self.outcome = self._outcome(total, exc, *self._figures(total, combined))
-        self._save_timeline()
-        self.store.finish_run(self.run_id, self.outcome)
-        if combined is not None:  # every rank waits for the outcome
-            job.decide(job_.Decision(outcome=self.outcome))
-        if lost is not None:
-            raise lost
-        return self.outcome
 
     def _outcome(self, total, exc, energy_j: dict, nodes: list, notes: list[str]) -> RunOutcome:
         error = None

@@ -91,7 +91,7 @@ class Job:
 
         mine = Message(self.info.rank, kind, self.run_key, reading, evaluations)
         messages: list[Any] = [None] * self.info.world_size
-        self._collective(dist.all_gather_object, messages, mine, group=self._open_group())
+        self._collective(lambda: dist.all_gather_object(messages, mine, group=self._open_group()))
         if any(m.kind == CLOSE for m in messages):
             self.open = False  # every rank saw it: no rank starts another exchange
         return messages
@@ -101,13 +101,14 @@ class Job:
         import torch.distributed as dist
 
         box = [decision]
-        self._collective(dist.broadcast_object_list, box, src=0, group=self._group)
+        self._collective(lambda: dist.broadcast_object_list(box, src=0, group=self._group))
         return box[0]
 
-    def _collective(self, call, *args, **kw) -> None:
+    def _collective(self, call) -> None:
+        """``call()``: a collective (or making the group: it waits for every rank too)."""
         try:
-            call(*args, **kw)
-        except RuntimeError as exc:  # gloo: a timeout, or a peer's connection closed
+            call()
+        except RuntimeError as exc:  # gloo or its store: a timeout, or a peer's connection closed
             self.open = False
             raise RanksLost(
                 f"{self.info.describe()}: the other ranks did not answer within "
@@ -161,24 +162,6 @@ def gpu_baseline(meters) -> dict[str, float]:
     """Each GPU's joules when the run begins (by UUID): where its share of the job starts."""
     gpus = per_gpu_meter(meters)
     return gpus.energy_by_gpu_j() if gpus is not None else {}
-
-
-def link(
-    info: ranks_.RankInfo, run_key: str, meters, gpu_start_j: dict, timeout_s: float
-) -> Job | None:
-    """A Job when this process is one of several ranks, else None. torch.distributed must be up:
-    it carries the exchange."""
-    if not info.distributed:
-        return None
-    if info.source == "SLURM" and info.leader:
-        return None  # a batch script's one process sees the allocation's SLURM_NTASKS: alone
-    if info.source != "torch.distributed":
-        raise PowertrainError(
-            f"this process is {info.describe()}, but torch.distributed is not initialised: call "
-            "torch.distributed.init_process_group() before run.evaluate, so that rank 0 can add "
-            "up the ranks' energy and send every rank the same stop decision"
-        )
-    return Job(info, run_key, meters, gpu_start_j, timeout_s)
 
 
 class JobStopped(PowertrainError):

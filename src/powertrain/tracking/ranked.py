@@ -1,19 +1,29 @@
 """The part of a tracked run that speaks with the other ranks of a distributed job: rank 0 leads
 (gathers every rank's figures, records the point, sends the decision), the others follow. A mixin of
 ``core.TrackedRun``, kept apart so that the one-process run reads alone; the exchange itself is
-``tracking/job.py``, the adding up ``tracking/combine.py``."""
+``tracking/job.py`` (picked by ``tracking/links.py``), the adding up ``tracking/combine.py``, a run
+handed to spawned processes ``tracking/spawned.py``."""
 
 from __future__ import annotations
 
 from powertrain.errors import PowertrainError
-from powertrain.records import EvalPoint
+from powertrain.records import EvalPoint, RunOutcome
 from powertrain.tracking import job as job_
+from powertrain.tracking import links
 from powertrain.tracking import ranks as ranks_
+from powertrain.tracking import spawned as spawned_
+from powertrain.tracking import store as db_
 from powertrain.tracking.combine import RankReading
 
 
 class RankedRun:
-    """What ``TrackedRun`` does in a distributed job (``self.ranks``, ``self._job``)."""
+    """What ``TrackedRun`` does in a distributed job (``self.ranks``, ``self._job``); ``spawned``:
+    this process is a rank its parent spawned (``_ticket``); ``handed_over``: this process spawned
+    the ranks and owns the run."""
+
+    spawned = False
+    handed_over = False
+    _ticket: spawned_.SpawnTicket | None = None
 
     def _linked_job(self) -> job_.Job | None:
         """The link to the job's other ranks, looked for at the first evaluate (torch.distributed may
@@ -21,24 +31,34 @@ class RankedRun:
         if not self._linked:
             self._linked = True
             info = ranks_.current()
-            if info.leader != self.ranks.leader:
+            if info.leader != self.ranks.leader and not self.spawned:
                 raise PowertrainError(
                     f"this process began the run as {self.ranks.describe()}, but is now "
                     f"{info.describe()}: enter the tracked block in every rank's own process"
                 )
             self.ranks = info
-            if info.leader and info.distributed and self._sigterm is None:
+            if info.leader and info.distributed and self._sigterm is None and not self.spawned:
                 self._sigterm = job_.stop_on_sigterm()
-            self._job = job_.link(
+            if info.leader and self.spawned:
+                self._board_store()  # spawned rank 0 records the points into the parent's run
+            self._job = links.link(
                 info,
                 self.tracker.run_key,
                 self.detection.meters,
                 self._gpu_start_j,
                 self.tracker.rank_timeout_s,
+                self._board_store,
             )
         if self._job is not None and not self._job.open:
             raise job_.RanksLost("the link to the job's other ranks is closed; the run has ended")
         return self._job
+
+    def _board_store(self):
+        """The results store, opened here if this rank did not open it (the exchange goes through
+        it, or a spawned rank 0 records into it)."""
+        if self.store is None:
+            self.store, self._owned_store = db_.open_db(self.tracker.db)
+        return self.store
 
     def _lead(self, job: job_.Job, kind: str, so_far, fields: dict | None):
         """Rank 0: gather every rank's figures, record the point (or, closing, the outcome) and send
@@ -54,8 +74,11 @@ class RankedRun:
             if fields is None:  # closing: the outcome is the decision, sent once it is recorded
                 decision = None
                 return combined
+            base_s = self._ticket.base_s if self._ticket is not None else 0.0
             point = EvalPoint.measured(
-                **fields, elapsed_s=so_far.duration_s, energy_j=combined.energy_j
+                **fields,
+                elapsed_s=base_s + so_far.duration_s,
+                energy_j=spawned_.point_energy(self._ticket, combined.energy_j),
             )
             self._record(point)
             decision = job_.Decision(point, self.status, self.stop_reason)
@@ -77,6 +100,41 @@ class RankedRun:
             self.points.append(decision.point)
         self.status, self.stop_reason = decision.status, decision.stop_reason
         self.outcome = decision.outcome or self.outcome
+
+    def _finish(self, job: job_.Job | None, total, exc: BaseException | None) -> RunOutcome | None:
+        """Rank 0's end of the run: the ranks' figures added up where they all answered. A spawned
+        rank 0 leaves the verdict for its parent, which writes the outcome."""
+        lost, combined = None, None
+        try:
+            if job is not None:
+                combined = self._lead(job, job_.CLOSE, total, None)
+        except PowertrainError as error:  # a rank died, hangs or left early: the run failed
+            exc = lost = error
+        if self.spawned:
+            channel = spawned_.CHANNEL.format(run_id=self.run_id)
+            self._board_store().post_rank_message(
+                channel, 0, 0, spawned_.verdict(self, combined, exc)
+            )
+        else:
+            figures = self._figures(total, combined)
+            if self.handed_over:
+                exc = self._take_back(exc)
+                figures = (dict(total.energy_j), spawned_.parent_node(self, total, self._ranks), [])
+            self.outcome = self._outcome(total, exc, *figures)
+            self._save_timeline()
+            self.store.finish_run(self.run_id, self.outcome)
+        if combined is not None:  # every rank waits for the outcome
+            job.decide(job_.Decision(outcome=self.outcome))
+        if lost is not None:
+            raise lost
+        return self.outcome
+
+    def _take_back(self, exc: BaseException | None) -> BaseException | None:
+        """The parent, its spawned ranks done: their points and verdict; their error, if any."""
+        error, self._ranks = spawned_.take_back(self)
+        if exc is None and error is not None:
+            return PowertrainError(error)
+        return exc
 
     def _figures(self, total, combined) -> tuple[dict, list, list[str]]:
         """(energy per component, the per-node breakdown, notes on them) for the outcome: the ranks'
@@ -102,15 +160,15 @@ class RankedRun:
             return
         self._told = True
         info = ranks_.current()
-        if not info.distributed or info.source != "torch.distributed":
+        job = links.link(info, self.tracker.run_key, {}, {}, self.tracker.rank_timeout_s, self._db)
+        if job is None:
             return
-        job = job_.Job(info, self.tracker.run_key, {}, {}, self.tracker.rank_timeout_s)
         job.gather(job_.POINT, RankReading(info.rank, info.node_rank, info.host, {}), 0)
         job.decide(job_.Decision(None, self.status, self.stop_reason, self.outcome, final=True))
 
+    def _db(self):
+        return db_.open_db(self.tracker.db)[0]
+
     def __reduce__(self):
-        raise PowertrainError(
-            "a tracked run cannot be sent to another process (Lightning's strategy='ddp_spawn' and "
-            "torch.multiprocessing.spawn pickle the callbacks): use strategy='ddp' or launch with "
-            "torchrun, so that every rank enters the `with powertrain.track(...)` block itself"
-        )
+        """Pickled for a spawned process (Lightning's ddp_spawn pickles the callbacks)."""
+        return (spawned_.revive, (type(self), type(self.tracker), spawned_.ticket(self)))

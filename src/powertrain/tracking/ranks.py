@@ -51,7 +51,8 @@ def current(environ: Mapping[str, str] | None = None) -> RankInfo:
     rank, world = _torch_rank()
     if world is None:
         return launched
-    if launched.distributed and (launched.rank, launched.world_size) != (rank, world):
+    said = env.get("WORLD_SIZE", env.get("SLURM_NTASKS")) is not None
+    if said and launched.distributed and (launched.rank, launched.world_size) != (rank, world):
         raise PowertrainError(
             f"torch.distributed says rank {rank} of {world}, but the launcher's environment says "
             f"{launched.describe()}; start the job with one launcher"
@@ -73,8 +74,8 @@ def from_environment(env: Mapping[str, str]) -> RankInfo:
             rank = _lightning_rank(env, local, node or 0)
         if rank is None and local is None:
             continue
-        world = world or 1
         rank = local if rank is None else rank
+        world = world or rank + 1  # unsaid (Lightning's spawned ranks): at least this many
         if not 0 <= rank < world:
             raise PowertrainError(
                 f"{names[0]}={rank} is not a rank of a job of {names[1]}={world} processes"

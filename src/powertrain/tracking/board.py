@@ -1,0 +1,205 @@
+"""The exchange of ``tracking/job.py`` for ranks that share no torch.distributed process group: each
+rank posts its message on a board, rank 0 waits for all of them (with a deadline), posts its decision,
+and the others wait for it (with the same deadline). Two boards:
+
+- ``StoreBoard``: the results store's messages (contract, 11: SQLite or PostgreSQL), for SLURM tasks
+  (``srun -n 8 python train.py``) that never start torch.distributed: nothing but the store is shared.
+  The channel names the job by ``SLURM_JOB_ID``, ``SLURM_STEP_ID`` and ``SLURM_RESTART_COUNT``, so
+  no two jobs' messages meet.
+- ``TcpBoard``: torchrun's own key-value store (the agent's ``TCPStore`` at ``MASTER_ADDR``:
+  ``MASTER_PORT``), for torchrun ranks of a script that does not call ``init_process_group``. It
+  lives as long as the launch, so its keys are always this launch's.
+
+Messages are JSON (a shared database is no place for pickles); a missing rank ends the wait with
+``RanksLost`` naming it, so no rank waits forever.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from collections.abc import Mapping
+from datetime import timedelta
+from typing import Any, Protocol
+
+from powertrain.records import EvalPoint, RunOutcome, Status
+from powertrain.tracking import job as job_
+from powertrain.tracking.combine import RankReading
+
+DECISION = -1  # the sender of rank 0's decision on a board
+_POLL_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)  # waits between looks, then the last, repeated
+_TRACKED: dict[tuple[str, str], int] = {}  # (job, run key) -> how often this process tracked it
+
+
+class Board(Protocol):
+    def post(self, seq: int, sender: int, body: dict[str, Any]) -> None: ...
+
+    def read(self, seq: int, senders: list[int]) -> dict[int, dict[str, Any]]: ...
+
+    def drop(self, before_seq: int) -> None: ...
+
+
+class StoreBoard:
+    """A channel of the results store's messages."""
+
+    def __init__(self, store, channel: str) -> None:
+        self.store, self.channel = store, channel
+
+    def post(self, seq: int, sender: int, body: dict[str, Any]) -> None:
+        self.store.post_rank_message(self.channel, seq, sender, body)
+
+    def read(self, seq: int, senders: list[int]) -> dict[int, dict[str, Any]]:
+        found = self.store.rank_messages(self.channel, seq)
+        return {s: found[s] for s in senders if s in found}
+
+    def drop(self, before_seq: int) -> None:
+        self.store.drop_rank_messages(self.channel, before_seq)
+
+
+class TcpBoard:
+    """Keys under a prefix of torchrun's TCPStore."""
+
+    def __init__(self, store, prefix: str, world_size: int) -> None:
+        self.store, self.prefix, self.world_size = store, prefix, world_size
+        self._dropped = 0
+
+    def _key(self, seq: int, sender: int) -> str:
+        return f"{self.prefix}/{seq}/{sender}"
+
+    def post(self, seq: int, sender: int, body: dict[str, Any]) -> None:
+        self.store.set(self._key(seq, sender), json.dumps(body, allow_nan=False))
+
+    def read(self, seq: int, senders: list[int]) -> dict[int, dict[str, Any]]:
+        keys = {s: self._key(seq, s) for s in senders}
+        return {s: json.loads(self.store.get(k)) for s, k in keys.items() if self.store.check([k])}
+
+    def drop(self, before_seq: int) -> None:
+        for seq in range(self._dropped, before_seq):
+            for sender in range(DECISION, self.world_size):
+                self.store.delete_key(self._key(seq, sender))
+        self._dropped = max(self._dropped, before_seq)
+
+
+class BoardJob(job_.Job):
+    """A ``Job`` whose two collectives go through a board: rank 0 reads every rank's message, the
+    others read rank 0's decision; each wait ends at ``timeout_s``."""
+
+    def __init__(self, info, run_key, meters, gpu_start_j, timeout_s, board: Board) -> None:
+        super().__init__(info, run_key, meters, gpu_start_j, timeout_s)
+        self.board = board
+        self.seq = 0  # the exchange
+
+    def gather(self, kind: str, reading: RankReading, evaluations: int) -> list[job_.Message]:
+        mine = job_.Message(self.info.rank, kind, self.run_key, reading, evaluations)
+        self.board.post(self.seq, self.info.rank, _message_body(mine))
+        if kind == job_.CLOSE:
+            self.open = False
+        if not self.info.leader:
+            return [mine]
+        bodies = self._wait(list(range(self.info.world_size)), "its figures")
+        messages = [_message(bodies[r]) for r in range(self.info.world_size)]
+        if any(m.kind == job_.CLOSE for m in messages):
+            self.open = False
+        return messages
+
+    def decide(self, decision: job_.Decision | None = None) -> job_.Decision:
+        seq, self.seq = self.seq, self.seq + 1
+        if self.info.leader:
+            self.board.post(seq, DECISION, _decision_body(decision))
+            if seq > 0:
+                self.board.drop(seq)  # every rank read the decisions before this one
+            return decision
+        body = self._wait([DECISION], "rank 0's decision", seq)[DECISION]
+        return _decision(body)
+
+    def _wait(self, senders: list[int], what: str, seq: int | None = None) -> dict[int, dict]:
+        seq = self.seq if seq is None else seq
+        deadline = time.monotonic() + self.timeout_s
+        for n in range(1 << 62):
+            found = self.board.read(seq, senders)
+            if len(found) == len(senders):
+                return found
+            if time.monotonic() > deadline:
+                break
+            time.sleep(_POLL_S[min(n, len(_POLL_S) - 1)])
+        self.open = False
+        missing = [("rank 0" if s == DECISION else f"rank {s}") for s in senders if s not in found]
+        raise job_.RanksLost(
+            f"{self.info.describe()}: {', '.join(missing)} did not post {what} for exchange "
+            f"{seq + 1} within {self.timeout_s:g} s (it died, hangs, or never entered the tracked "
+            "block). Every rank must enter the tracked block and call run.evaluate at the same points"
+        )
+
+
+# -- JSON in and out ------------------------------------------------------------------------------
+def _message_body(m: job_.Message) -> dict[str, Any]:
+    return dataclasses.asdict(m)  # the reading with it
+
+
+def _message(body: Mapping[str, Any]) -> job_.Message:
+    return job_.Message(**{**body, "reading": RankReading(**body["reading"])})
+
+
+def _decision_body(d: job_.Decision) -> dict[str, Any]:
+    return {
+        "point": None if d.point is None else dataclasses.asdict(d.point),
+        "status": None if d.status is None else str(d.status),
+        "stop_reason": d.stop_reason,
+        "outcome": None if d.outcome is None else d.outcome.to_dict(),
+        "error": d.error,
+        "final": d.final,
+    }
+
+
+def _decision(body: Mapping[str, Any]) -> job_.Decision:
+    point, status, outcome = body["point"], body["status"], body["outcome"]
+    return job_.Decision(
+        point=None if point is None else EvalPoint(**point),
+        status=None if status is None else Status(status),
+        stop_reason=body["stop_reason"],
+        outcome=None if outcome is None else RunOutcome(**outcome),
+        error=body["error"],
+        final=body["final"],
+    )
+
+
+# -- which board, for which job ---------------------------------------------------------------------
+def slurm_step(env: Mapping[str, str]) -> str | None:
+    """The SLURM job step this process is a task of (``srun``), or None (a batch script's own
+    process, or no SLURM)."""
+    step = env.get("SLURM_STEP_ID", env.get("SLURM_STEPID"))
+    job = env.get("SLURM_JOB_ID", env.get("SLURM_JOBID"))
+    if not step or not job or step in ("batch", "extern", "4294967294"):
+        return None
+    return f"slurm-{job}.{step}.{env.get('SLURM_RESTART_COUNT', '0')}"
+
+
+def torchrun_store(env: Mapping[str, str]) -> tuple[str, int] | None:
+    """(host, port) of torchrun's agent store where the launcher offers it to its ranks."""
+    if env.get("TORCHELASTIC_USE_AGENT_STORE") != "True":
+        return None
+    if not env.get("MASTER_ADDR") or not env.get("MASTER_PORT"):
+        return None
+    return env["MASTER_ADDR"], int(env["MASTER_PORT"])
+
+
+def channel(job: str, run_key: str) -> str:
+    """This job's channel for this run: the n-th ``track()`` of the run key in this process (every
+    rank tracks the same runs in the same order, so all agree on n)."""
+    n = _TRACKED.get((job, run_key), 0)
+    _TRACKED[(job, run_key)] = n + 1
+    return f"{job}/{run_key}/{n}"
+
+
+def tcp_board(address: tuple[str, int], run_key: str, info, timeout_s: float) -> TcpBoard:
+    import torch.distributed as dist
+
+    host, port = address
+    store = dist.TCPStore(
+        host, port, info.world_size, False, timeout=timedelta(seconds=timeout_s)
+    )
+    job = f"torchrun-{os.environ.get('TORCHELASTIC_RUN_ID', '')}"
+    job += f".{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
+    return TcpBoard(store, "powertrain/" + channel(job, run_key), info.world_size)

@@ -1,0 +1,53 @@
+"""Which exchange links a rank to the other ranks of its job (``tracking/job.py``'s ``Job``):
+
+1. torch.distributed is up: collectives over a gloo group of powertrain's own (``job.Job``);
+2. a torchrun rank of a script that never starts torch.distributed: torchrun's own key-value store
+   (``board.TcpBoard``);
+3. a SLURM task (``srun``) with no torch.distributed: the results store's messages
+   (``board.StoreBoard``), the one thing every task shares.
+
+A batch script's own process (SLURM says task 0 of an allocation, no ``srun`` step) is alone.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+
+from powertrain.errors import PowertrainError
+from powertrain.tracking import board as board_
+from powertrain.tracking import job as job_
+from powertrain.tracking import ranks as ranks_
+
+
+def link(
+    info: ranks_.RankInfo,
+    run_key: str,
+    meters,
+    gpu_start_j: dict,
+    timeout_s: float,
+    store: Callable[[], object],
+    env: Mapping[str, str] | None = None,
+) -> job_.Job | None:
+    """A Job when this process is one of several ranks, else None; ``store()``: the results store
+    (opened on the ranks that do not write the run only when the store carries the exchange)."""
+    env = os.environ if env is None else env
+    if not info.distributed:
+        return None
+    args = (info, run_key, meters, gpu_start_j, timeout_s)
+    if info.source == "torch.distributed":
+        return job_.Job(*args)
+    address = board_.torchrun_store(env)
+    if info.source == "torchrun" and address is not None:
+        return board_.BoardJob(*args, board_.tcp_board(address, run_key, info, timeout_s))
+    step = board_.slurm_step(env)
+    if info.source == "SLURM" and step is not None:
+        return board_.BoardJob(*args, board_.StoreBoard(store(), board_.channel(step, run_key)))
+    if info.source == "SLURM" and info.leader:
+        return None  # a batch script's one process sees the allocation's SLURM_NTASKS: alone
+    raise PowertrainError(
+        f"this process is {info.describe()}, but torch.distributed is not initialised and the "
+        "launcher offers no store to exchange through: call "
+        "torch.distributed.init_process_group() before run.evaluate, so that rank 0 can add "
+        "up the ranks' energy and send every rank the same stop decision"
+    )

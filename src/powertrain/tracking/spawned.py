@@ -1,0 +1,152 @@
+"""A run handed to processes its own process starts (Lightning's ``strategy="ddp_spawn"``,
+``torch.multiprocessing.spawn``): the spawned processes are the job's ranks, the process that called
+``fit`` is not one.
+
+The parent owns the run from start to end: it claimed the run, its monitor runs through the whole
+block, and it writes the outcome. Pickling the run (the spawner pickles the callbacks) hands each
+spawned process a ``SpawnTicket``: enough to rebuild the tracker there, the run's id, and the parent's
+figures at that moment. The spawned ranks exchange as any job's ranks do; spawned rank 0 records
+each evaluation point into the parent's run, its energy being the parent's figures at the hand-over
+plus the ranks' own since they started, and at the end posts the ranks' verdict on the store's
+messages (contract, 11) for the parent, which reads it back once ``fit`` returns.
+
+The outcome's energy is the parent's own reading of the whole block: its CPU-time estimate counts
+its process and its children (the spawned ranks while they live, and their CPU time once they have
+ended and been waited for), and a device-wide counter (NVML, RAPL) is read once, by the parent. The
+spawned ranks' own figures make the points only, so nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from powertrain.errors import PowertrainError
+from powertrain.records import Status
+
+CHANNEL = "spawned/{run_id}"  # where spawned rank 0 leaves the verdict for the parent
+
+
+@dataclass(frozen=True)
+class SpawnTicket:
+    options: dict[str, Any]  # Tracker(**options) in the spawned process
+    run_id: int | None
+    base_energy_j: dict[str, float]  # the parent's figures when it handed the run over
+    base_s: float
+    skipped: bool = False
+
+
+def ticket(run) -> SpawnTicket:
+    """What a spawned process gets for ``run`` (the parent's), or one clear error."""
+    tracker = run.tracker
+    if run.ranks.distributed:
+        raise PowertrainError(
+            f"this process is {run.ranks.describe()} and hands its tracked run to processes it "
+            "spawns: enter the `with powertrain.track(...)` block in every rank's own process"
+        )
+    db = tracker.db
+    if db is not None and not isinstance(db, (str, bytes)) and not hasattr(db, "__fspath__"):
+        db = getattr(db, "path", None)
+        if db is None or str(db) == ":memory:":
+            raise PowertrainError(
+                "the tracked run goes to spawned processes (Lightning's strategy='ddp_spawn'), "
+                "which open the store themselves: pass db as a path or a URL, not a store object"
+            )
+    if tracker.hooks.trial is not None:
+        raise PowertrainError(
+            "a sweep's trial cannot follow a run into spawned processes: use strategy='ddp'"
+        )
+    options = {
+        "study": tracker.study,
+        "setup": tracker.setup,
+        "seed": tracker.seed,
+        "target": tracker.targets,
+        "db": db,
+        "train": tracker.train,
+        "model": tracker.model,
+        "data": tracker.data,
+        "device": str(run.device) if not run.skipped else tracker.device,
+        "handlers": tracker.user_handlers,
+        "rank_timeout_s": tracker.rank_timeout_s,
+        "if_finished": "skip",
+    }
+    if run.skipped:
+        return SpawnTicket(options, run.run_id, {}, 0.0, skipped=True)
+    so_far = run.monitor.read("run")
+    run.handed_over = True
+    return SpawnTicket(options, run.run_id, dict(so_far.energy_j), so_far.duration_s)
+
+
+def revive(run_cls, tracker_cls, ticket: SpawnTicket):
+    """In a spawned process: the run its parent handed over (unpickling calls this)."""
+    tracker = tracker_cls(**ticket.options)
+    if ticket.skipped:
+        run = run_cls.__new__(run_cls)
+        run.tracker, run.points, run.skipped, run._told = tracker, [], True, True
+        run.outcome, run.run_id, run.status, run.stop_reason = None, ticket.run_id, None, None
+        run.spawned = True
+        return run
+    return run_cls(tracker, None, False, ticket)
+
+
+def verdict(run, combined, exc: BaseException | None) -> dict[str, Any]:
+    """What spawned rank 0 leaves for the parent: the ranks' decision, their breakdown, an error."""
+    reached = run._reached.index if run._reached is not None else None
+    return {
+        "status": None if run.status is None else str(run.status),
+        "stop_reason": run.stop_reason,
+        "verdict": None if run._verdict is None else str(run._verdict),
+        "reached": reached,
+        "end_reason": run._end_reason,
+        "test": run._test_tasks or None,
+        "error": None if exc is None else f"{type(exc).__name__}: {exc}",
+        "ranks": [] if combined is None else [r for n in combined.nodes for r in n["ranks"]],
+    }
+
+
+def take_back(run) -> tuple[str | None, list[int]]:
+    """In the parent once the spawned ranks are done: their points and verdict. Returns (the error
+    a spawned rank ended with, or None; the ranks that answered)."""
+    run.points = run.store.eval_points(run.run_id)
+    channel = CHANNEL.format(run_id=run.run_id)
+    left = run.store.rank_messages(channel, 0).get(0)
+    run.store.drop_rank_messages(channel)
+    if left is None:
+        return "the spawned ranks ended without handing the run back", []
+    run.status = None if left["status"] is None else Status(left["status"])
+    run.stop_reason = left["stop_reason"]
+    run._verdict, run._end_reason = left["verdict"], left["end_reason"] or run._end_reason
+    if left["reached"] is not None:
+        run._reached = next(p for p in run.points if p.index == left["reached"])
+    if left["test"]:
+        run._test_tasks = left["test"]
+        run._test = sum(left["test"].values()) / len(left["test"])
+    return left["error"], left["ranks"]
+
+
+def point_energy(ticket: SpawnTicket | None, energy_j: dict[str, float]) -> dict[str, float]:
+    """A spawned job's point: the parent's figures at the hand-over plus the ranks' since."""
+    if ticket is None:
+        return dict(energy_j)
+    keys = list(dict.fromkeys([*ticket.base_energy_j, *energy_j]))
+    return {k: ticket.base_energy_j.get(k, 0.0) + energy_j.get(k, 0.0) for k in keys}
+
+
+def parent_node(run, total, ranks: list[int]) -> list[dict[str, Any]]:
+    """The outcome's breakdown: one node, read by the parent, its spawned ranks included."""
+    meters = run.detection.meters
+    how = "the process that spawned the ranks: its own and its spawned ranks' processes"
+    return [
+        {
+            "node": run.ranks.node_rank,
+            "host": run.ranks.host,
+            "ranks": ranks,
+            "gpus": sorted(run._gpu_start_j),
+            "energy_j": dict(total.energy_j),
+            "method": {c.value: m.provenance.method.value for c, m in meters.items()},
+            "read_by": {
+                c.value: how if m.scope == "process" else "the spawning process (device-wide, once)"
+                for c, m in meters.items()
+            },
+        }
+    ]
