@@ -46,6 +46,41 @@ def torchrun_command(nproc: int, *args: str, nnodes: int = 1, node_rank: int = 0
     return [*launcher, *args]
 
 
+def accelerate_command(nproc: int, *args: str) -> list[str]:
+    """``accelerate launch`` of ``nproc`` processes on this machine (without a GPU, accelerate runs
+    them MULTI_CPU over gloo; ``--multi_gpu`` is how its launcher is asked for several processes)."""
+    launcher = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu"]
+    launcher += [f"--num_processes={nproc}", "--num_machines=1", "--mixed_precision=no"]
+    launcher += ["--dynamo_backend=no", f"--main_process_port={free_port()}"]
+    return [*launcher, *args]
+
+
+def slurm_env(rank: int, world: int, job_id: str, gpus: str | None = None) -> dict[str, str]:
+    """What ``srun -n WORLD`` gives task ``rank`` of one node: SLURM's variables, no torch ones."""
+    env = job_env(gpus)
+    env.update(SLURM_JOB_ID=job_id, SLURM_STEP_ID="0", SLURM_PROCID=str(rank))
+    env.update(SLURM_NTASKS=str(world), SLURM_LOCALID=str(rank), SLURM_NODEID="0")
+    return env
+
+
+def start(command: list[str], env: dict[str, str], log: Path, cwd: Path | None = None):
+    """A job started in the background, its output to ``log``."""
+    with open(log, "w") as out:
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=cwd)
+
+
+def finish(jobs: dict[str, subprocess.Popen]) -> dict[str, int]:
+    """Wait for every job (each within JOB_TIMEOUT_S); their return codes."""
+    codes = {}
+    for name, job in jobs.items():
+        try:
+            codes[name] = job.wait(timeout=JOB_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            job.kill()
+            codes[name] = job.wait()
+    return codes
+
+
 def run_job(
     out: Path, db: Path, *args: str, nproc: int = 2, gpus: str | None = None, script=SCRIPT
 ):
@@ -58,8 +93,8 @@ def run_job(
     return done.returncode, done.stdout + done.stderr, ranks_seen(out)
 
 
-def ranks_seen(out: Path) -> dict[int, dict]:
+def ranks_seen(out: Path, pattern: str = "rank-*.json") -> dict[int, dict]:
+    """What each rank saw (``rank-N.json``, or a scenario's ``I-KIND-rank-N.json`` by ``pattern``)."""
     return {
-        int(p.stem.split("-")[1]): json.loads(p.read_text())
-        for p in sorted(out.glob("rank-*.json"))
+        int(p.stem.rsplit("-", 1)[1]): json.loads(p.read_text()) for p in sorted(out.glob(pattern))
     }

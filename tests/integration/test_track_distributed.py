@@ -1,11 +1,23 @@
-"""track() in a torchrun job (gloo on CPU): one run per (setup, seed), written by rank 0, the same stop
-decision on every rank, every device counted once, misuse and a killed rank ending the run clearly.
+"""track() in distributed jobs on this machine's CPUs (gloo): one run per (setup, seed), written by
+rank 0, the same stop decision on every rank, every device counted once; misuse, a killed rank and a
+hung one ending the run clearly, within the rank timeout; a rerun recording the run once.
 
-Each test launches one small job (~20 s on 2 cores: starting torch in every rank dominates)."""
+Starting torch in every rank costs most of a launch, so the jobs run in two waves of parallel launches
+(``jobs``), each running several scenarios in sequence (``tests/scripts/ddp_track.py``), and the
+tests read what they left:
+
+1. the docs' torchrun script on a fake node of two GPUs; the Hugging Face Trainer under torchrun,
+   then a rank killed with SIGKILL; a rank that hangs; SLURM tasks with no torch.distributed (the
+   exchange through the store: SQLite and PostgreSQL); two torchrun "nodes" of two ranks;
+   Lightning's ``ddp`` and ``ddp_spawn``;
+2. once the killed and hung jobs are done, under ``accelerate launch``: a script that never starts torch.distributed (torchrun's store
+   carries the exchange), then FSDP2, the Hugging Face Trainer, ranks passing different seeds, the
+   killed and the hung runs again, a finished run skipped, and a rank that never enters the block.
+"""
 
 from __future__ import annotations
 
-import subprocess
+import sys
 
 import pytest
 
@@ -13,42 +25,117 @@ from powertrain import build_report
 from powertrain.records import FAILED, REACHED
 from powertrain.store import open_store
 from tests.distributed_helpers import (
-    JOB_TIMEOUT_S,
+    ROOT,
     SCRIPT,
+    accelerate_command,
+    finish,
     free_port,
     job_env,
     ranks_seen,
-    run_job,
+    slurm_env,
+    start,
     torchrun_command,
 )
 from tests.docs_pages import block_starting
 
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
+TIMEOUT_S = "8"  # the rank timeout of the jobs that test it (a hang, a rank that never comes)
+TWO_GPUS = "GPU-a:300,GPU-b:100"
+FRAMEWORK_SCRIPT = str(ROOT / "tests" / "scripts" / "framework_ddp.py")
 
 
-def only_run(db):
+def runs(db, study=None):
     with open_store(db) as store:
-        [record] = store.runs()
-        return record, store.eval_points(record.id)
+        return [(r, store.eval_points(r.id)) for r in store.runs(study)]
 
 
-def test_the_docs_script_on_two_ranks_counts_each_gpu_once(tmp_path):
+def ddp_job(root, name, scenarios, *, nnodes=1, node_rank=0, port=0, gpus=None, db="faults.db"):
+    out = root / name
+    out.mkdir(exist_ok=True)
+    args = [str(SCRIPT), "--db", str(root / db), "--out", str(out), "--timeout", TIMEOUT_S]
+    args += ["--scenarios", scenarios]
+    command = torchrun_command(2, *args, nnodes=nnodes, node_rank=node_rank, port=port)
+    return start(command, job_env(gpus), root / f"{name}.log")
+
+
+def first_wave(root, pg_url) -> dict:
+    docs = root / "docs"
+    docs.mkdir()
+    (docs / "train_ddp.py").write_text(block_starting("py", "# train_ddp.py"))
+    jobs = {
+        "docs": start(
+            torchrun_command(2, "train_ddp.py"), job_env(TWO_GPUS), root / "docs.log", docs
+        )
+    }
+    jobs["died"] = ddp_job(root, "died", "init,hf:hf-torchrun,die:died")
+    jobs["hung"] = ddp_job(root, "hung", "init,hang:hung")
+    for strategy in ("ddp", "ddp_spawn"):  # Lightning starts the processes itself
+        out = root / strategy
+        out.mkdir()
+        args = [FRAMEWORK_SCRIPT, "--framework", "lightning", "--strategy", strategy]
+        args += ["--db", str(root / f"{strategy}.db"), "--out", str(out)]
+        jobs[strategy] = start([sys.executable, *args], job_env(), root / f"{strategy}.log", out)
+    (root / "slurm").mkdir()
+    args = [
+        str(SCRIPT),
+        "--db",
+        str(root / "slurm.db"),
+        "--pg",
+        pg_url,
+        "--out",
+        str(root / "slurm"),
+    ]
+    args += ["--timeout", TIMEOUT_S, "--scenarios", "plain:slurm,plain:slurm-pg:pg,partial:never"]
+    slurm_job = f"test-{free_port()}"  # srun's job id: one for both tasks
+    for rank in (0, 1):
+        env = slurm_env(rank, 2, slurm_job, TWO_GPUS)
+        jobs[f"slurm-{rank}"] = start([sys.executable, *args], env, root / f"slurm-{rank}.log")
+    port = free_port()
+    for i, gpus in enumerate(["GPU-a:300,GPU-b:100", "GPU-c:200,GPU-d:50"]):
+        jobs[f"node-{i}"] = ddp_job(
+            root, f"node-{i}", "init,plain:nodes", nnodes=2, node_rank=i, port=port, gpus=gpus,
+            db="nodes.db",
+        )  # fmt: skip
+    return jobs
+
+
+@pytest.fixture(scope="module")
+def jobs(tmp_path_factory, postgres_server):
+    """Both waves, run once for the module: {job: return code}, the folder, the PostgreSQL URL, and
+    the killed and hung runs as they were before the second wave ran them again. The second wave
+    starts once those two jobs are done, beside what remains of the first."""
+    root = tmp_path_factory.mktemp("jobs")
+    pg_url = postgres_server.url(schema="distributed_jobs")
+    first = first_wave(root, pg_url)
+    codes = finish({name: first.pop(name) for name in ("died", "hung")})
+    failed = {study: runs(root / "faults.db", study) for study in ("died", "hung")}
+    (root / "second").mkdir()
+    scenarios = "plain:noinit,init,fsdp2,hf:hf-accelerate,seeds,retry:died,retry:hung,skip:died"
+    scenarios += ",partial:never"
+    args = [str(SCRIPT), "--db", str(root / "faults.db"), "--out", str(root / "second")]
+    command = accelerate_command(2, *args, "--timeout", TIMEOUT_S, "--scenarios", scenarios)
+    first["second"] = start(command, job_env(), root / "second.log")
+    codes.update(finish(first))
+    return codes, root, pg_url, failed
+
+
+def log(root, name) -> str:
+    return (root / f"{name}.log").read_text()
+
+
+def seen(root, job, index, kind):
+    """What each rank of ``job`` saw in its ``index``-th scenario."""
+    return ranks_seen(root / job, f"{index}-{kind}-rank-*.json")
+
+
+def test_the_docs_script_on_two_ranks_counts_each_gpu_once(jobs):
     """docs/distributed.md's torchrun script as written, on a fake node of two GPUs (300 W + 100 W)
     both ranks see: the run draws ~400 W, not 800 W (each rank counting the node) nor 300 W."""
-    script = tmp_path / "train_ddp.py"
-    script.write_text(block_starting("py", "# train_ddp.py"))
-    done = subprocess.run(
-        torchrun_command(2, str(script)),
-        env=job_env("GPU-a:300,GPU-b:100"),
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=JOB_TIMEOUT_S,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
-    assert "reached" in done.stdout and "over 1 node(s)" in done.stdout
-    db = tmp_path / "runs" / "powertrain.db"
-    record, points = only_run(db)
+    codes, root, _, _ = jobs
+    assert codes["docs"] == 0, log(root, "docs")
+    assert "reached" in log(root, "docs") and "over 1 node(s)" in log(root, "docs")
+    db = root / "docs" / "runs" / "powertrain.db"
+    [(record, points)] = runs(db)
     assert record.status == REACHED and points
     o = record.outcome
     assert o.energy_j["gpu"] / o.duration_s == pytest.approx(400, rel=0.05)
@@ -58,35 +145,19 @@ def test_the_docs_script_on_two_ranks_counts_each_gpu_once(tmp_path):
     assert "read once per node" in record.provenance["gpu"]["details"]["distributed"]
     assert o.energy_to_target_j == pytest.approx(points[-1].total_energy_j)
     with open_store(db) as store:  # the report shows who read what, per node
-        build_report(store, tmp_path / "report")
-    page = (tmp_path / "report" / "report.html").read_text()
+        build_report(store, root / "report")
+    page = (root / "report" / "report.html").read_text()
     assert "Distributed runs, per node" in page and "GPU-a, GPU-b" in page
 
 
-def test_two_nodes_of_two_ranks_add_every_gpu_once(tmp_path):
+def test_two_nodes_of_two_ranks_add_every_gpu_once(jobs):
     """Two torchrun "nodes" on a localhost rendezvous, 4 ranks, each node with its own fake GPUs."""
-    db, out, port = tmp_path / "s.db", tmp_path / "out", free_port()
-    out.mkdir()
-    gpus = ["GPU-a:300,GPU-b:100", "GPU-c:200,GPU-d:50"]
-    jobs = [
-        subprocess.Popen(
-            torchrun_command(
-                2, str(SCRIPT), "--db", str(db), "--out", str(out),
-                nnodes=2, node_rank=i, port=port,
-            ),
-            env=job_env(gpus[i]),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for i in (0, 1)
-    ]  # fmt: skip
-    outputs = [job.communicate(timeout=JOB_TIMEOUT_S)[0] for job in jobs]
-    assert [job.returncode for job in jobs] == [0, 0], outputs
-    seen = ranks_seen(out)
-    assert sorted(seen) == [0, 1, 2, 3]
-    assert {tuple(s["decisions"]) for s in seen.values()} == {(False, False, False, True)}
-    record, _ = only_run(db)
+    codes, root, _, _ = jobs
+    assert [codes["node-0"], codes["node-1"]] == [0, 0], log(root, "node-0") + log(root, "node-1")
+    ranks = {**seen(root, "node-0", 1, "plain"), **seen(root, "node-1", 1, "plain")}
+    assert sorted(ranks) == [0, 1, 2, 3]
+    assert {tuple(s["decisions"]) for s in ranks.values()} == {(False, False, False, True)}
+    [(record, _)] = runs(root / "nodes.db")
     o = record.outcome
     assert [n["ranks"] for n in o.nodes] == [[0, 1], [2, 3]]
     assert [n["gpus"] for n in o.nodes] == [["GPU-a", "GPU-b"], ["GPU-c", "GPU-d"]]
@@ -95,34 +166,124 @@ def test_two_nodes_of_two_ranks_add_every_gpu_once(tmp_path):
     assert o.energy_j["gpu"] == pytest.approx(sum(n["energy_j"]["gpu"] for n in o.nodes))
 
 
-def test_ranks_passing_different_seeds_get_one_clear_error_not_a_hang(tmp_path):
-    code, output, seen = run_job(tmp_path / "out", tmp_path / "s.db", "--seed-per-rank")
-    assert code != 0
-    assert "rank 1 tracks another run than rank 0" in seen[0]["error"]
-    assert "rank 1 tracks another run" in output  # rank 0's one line, as the user sees it
-    record, _ = only_run(tmp_path / "s.db")
-    assert record.status == FAILED and "same setup, seed and target" in record.outcome.error
-
-
-def test_a_killed_rank_fails_the_run_keeping_its_points_and_a_rerun_records_it_once(tmp_path):
-    db = tmp_path / "s.db"
-    code, output, seen = run_job(tmp_path / "a", db, "--die-at", "3", "--timeout", "30")
-    assert code != 0
-    record, points = only_run(db)
+def test_a_killed_rank_fails_the_run_keeping_its_points_and_a_rerun_records_it_once(jobs):
+    codes, root, _, failed = jobs
+    assert codes["died"] != 0
+    [(record, points)] = failed["died"]
     assert record.status == FAILED
     assert "did not answer" in record.outcome.error or "SIGTERM" in record.outcome.error
     assert len(points) == 2  # the points every rank answered are kept
     assert any("the last every rank answered" in f for f in record.outcome.faults)
+    [(again, points)] = runs(root / "faults.db", "died")  # rerun with retry_failed: once, not twice
+    assert again.status == REACHED and len(points) == 4
+    assert {s["outcome"] for s in seen(root, "second", 5, "retry").values()} == {"reached"}
+    skipped = seen(root, "second", 7, "skip")  # rank 0 skips the finished run, rank 1 stops with it
+    assert skipped[1]["decisions"] == [True] and skipped[1]["skipped"]
+    assert skipped[1]["outcome"] == "reached"
+    assert runs(root / "faults.db", "died")[0][0].id == again.id
 
-    code, output, seen = run_job(tmp_path / "b", db, "--retry-failed")
-    assert code == 0, output
-    record, points = only_run(db)  # one run, not two
+
+def test_a_hung_rank_fails_the_run_within_the_rank_timeout_and_a_rerun_records_it_once(jobs):
+    """Rank 1 sleeps for ever before its third evaluation: rank 0 ends the run after the timeout."""
+    codes, root, _, failed = jobs
+    assert codes["hung"] != 0
+    [(record, points)] = failed["hung"]
+    assert (
+        record.status == FAILED and f"did not answer within {TIMEOUT_S} s" in record.outcome.error
+    )
+    assert len(points) == 2
+    leader = seen(root, "hung", 1, "hang")[0]
+    assert float(TIMEOUT_S) <= leader["seconds"] < float(TIMEOUT_S) + 60  # bounded, not for ever
+    [(again, points)] = runs(root / "faults.db", "hung")
+    assert again.status == REACHED and len(points) == 4
+
+
+def test_slurm_tasks_without_torch_distributed_exchange_through_the_store(jobs):
+    """``srun -n 2 python train.py``: SLURM's variables only; the store (SQLite, then PostgreSQL)
+    carries each point's figures and the decision; a task that never comes fails the run."""
+    codes, root, pg_url, _ = jobs
+    assert [codes["slurm-0"], codes["slurm-1"]] == [0, 0], log(root, "slurm-0") + log(
+        root, "slurm-1"
+    )
+    for index, db in ((0, root / "slurm.db"), (1, pg_url)):
+        ranks = seen(root, "slurm", index, "plain")
+        assert {tuple(s["decisions"]) for s in ranks.values()} == {(False, False, False, True)}
+        [(record, points)] = runs(db, "slurm" if index == 0 else "slurm-pg")
+        assert record.status == REACHED and len(points) == 4
+        o = record.outcome
+        assert o.energy_j["gpu"] / o.duration_s == pytest.approx(400, rel=0.1)  # each GPU once
+        assert [n["ranks"] for n in o.nodes] == [[0, 1]]
+    [(record, _)] = runs(root / "slurm.db", "never")
+    assert record.status == FAILED
+    assert (
+        f"rank 1 did not post its figures for exchange 1 within {TIMEOUT_S} s"
+        in record.outcome.error
+    )
+    assert "rank 1 did not post" in log(root, "slurm-0")  # rank 0's one line
+
+
+def test_a_script_without_torch_distributed_under_accelerate_exchanges_through_torchrun_store(jobs):
+    codes, root, _, _ = jobs
+    assert codes["second"] == 0, log(root, "second")
+    ranks = seen(root, "second", 0, "plain")
+    assert {tuple(s["decisions"]) for s in ranks.values()} == {(False, False, False, True)}
+    [(record, points)] = runs(root / "faults.db", "noinit")
     assert record.status == REACHED and len(points) == 4
+    assert [n["ranks"] for n in record.outcome.nodes] == [[0, 1]]
 
-    code, output, seen = run_job(tmp_path / "c", db, "--if-finished", "skip")
-    assert code == 0, output  # rank 0 skips the finished run, and rank 1 stops with it
-    assert seen[1]["decisions"] == [True] and seen[1]["skipped"] and seen[1]["outcome"] == "reached"
-    assert only_run(db)[0].id == record.id
+
+@pytest.mark.parametrize("study, job, index", [("fsdp2", "second", 2), ("hf-accelerate", "second", 3), ("hf-torchrun", "died", 1)])  # fmt: skip
+def test_fsdp2_and_the_hf_trainer_under_torchrun_and_accelerate_are_one_run(
+    jobs, study, job, index
+):
+    codes, root, _, _ = jobs
+    kind = "fsdp2" if study == "fsdp2" else "hf"
+    ranks = seen(root, job, index, kind)
+    [(record, points)] = runs(root / "faults.db", study)
+    assert record.status == REACHED and points
+    assert {s["outcome"] for s in ranks.values()} == {"reached"}  # every rank got the outcome
+    assert {s["points"] for s in ranks.values()} == {len(points)}
+    assert [n["ranks"] for n in record.outcome.nodes] == [[0, 1]]
+
+
+def test_misuse_is_one_clear_error_on_rank_0_not_a_hang(jobs):
+    """Ranks passing different seeds; a rank that never enters the tracked block."""
+    codes, root, _, _ = jobs
+    seeds = seen(root, "second", 4, "seeds")
+    assert "rank 1 tracks another run than rank 0" in seeds[0]["error"]
+    assert "rank 1 tracks another run" in log(
+        root, "second"
+    )  # rank 0's one line, as the user sees it
+    [(record, _)] = runs(root / "faults.db", "seeds")
+    assert record.status == FAILED and "same setup, seed and target" in record.outcome.error
+    never = seen(root, "second", 8, "partial")[0]
+    assert "Every rank must enter the tracked block" in never["error"]
+    assert never["seconds"] < float(TIMEOUT_S) + 60
+    [(record, _)] = runs(root / "faults.db", "never")
+    assert (
+        record.status == FAILED and f"did not answer within {TIMEOUT_S} s" in record.outcome.error
+    )
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "ddp_spawn"])
+def test_a_lightning_fit_on_two_processes_is_one_run_stopped_on_every_rank(jobs, strategy):
+    """Lightning's own launchers: ``ddp`` runs the script again per rank, ``ddp_spawn`` pickles the
+    callback into spawned ranks; the process that called ``fit`` writes the outcome then."""
+    codes, root, _, _ = jobs
+    assert codes[strategy] == 0, log(root, strategy)
+    [(record, points)] = runs(root / f"{strategy}.db")
+    assert record.status == REACHED and points
+    assert record.outcome.energy_to_target_j == pytest.approx(points[-1].total_energy_j)
+    [node] = record.outcome.nodes
+    assert node["ranks"] == [0, 1]
+    seen_by = ranks_seen(root / strategy)
+    assert {s["outcome"] for s in seen_by.values()} == {"reached"}  # every rank got the outcome
+    assert {s["points"] for s in seen_by.values()} == {len(points)}
+    if strategy == "ddp_spawn":  # the parent counted its spawned ranks' processes with its own
+        assert sorted(seen_by) == [0] and "spawned ranks' processes" in node["read_by"]["cpu"]
+        assert record.outcome.total_energy_j > points[-1].total_energy_j
+    else:
+        assert sorted(seen_by) == [0, 1]
 
 
 def test_a_torchrun_command_stopped_at_the_target_ends_the_launcher_and_every_rank(tmp_path):

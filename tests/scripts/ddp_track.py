@@ -48,6 +48,8 @@ def main() -> None:
         db = args.pg if store == "pg" else args.db
         seen = scenario(kind, study or kind, db, args, rank)
         Path(args.out, f"{i}-{kind}-rank-{rank}.json").write_text(json.dumps(seen))
+        if "error" in seen and kind in ("die", "hang"):
+            raise SystemExit(1)  # as a user's script would: the launcher then ends the other ranks
     if dist.is_initialized():
         dist.destroy_process_group()
 
@@ -57,7 +59,10 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
     if kind == "partial" and rank == 1:  # never enters the block; stays alive past rank 0's wait
         time.sleep(args.timeout + 5)
         return seen
-    options = {"retry_failed": kind == "retry", "if_finished": "skip" if kind == "skip" else "refuse"}
+    options = {
+        "retry_failed": kind == "retry",
+        "if_finished": "skip" if kind == "skip" else "refuse",
+    }
     start = time.monotonic()
     try:
         with powertrain.track(
@@ -77,6 +82,7 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
         seen["error"] = str(exc)
         print(f"rank {rank}: {exc}", flush=True)  # the user's one line
         if type(exc).__name__ == "JobStopped":  # the launcher is ending the job: so do we
+            seen["seconds"] = time.monotonic() - start
             Path(args.out, f"stopped-rank-{rank}.json").write_text(json.dumps(seen))
             raise SystemExit(1) from None
     seen["seconds"] = time.monotonic() - start

@@ -1,8 +1,9 @@
-"""A user's script training with a framework on 2 CPU processes (gloo), a powertrain callback in it:
-``--framework lightning`` (Lightning starts the second process itself, strategy ``--strategy``) or
-``--framework hf`` (run under torchrun: the Trainer joins the job). The models are the one-process
-tests' (``test_track_lightning``, ``test_track_hf``). Each rank writes what it saw to
-``--out/rank-N.json``."""
+"""A user's script training with Lightning on 2 CPU processes (gloo), a powertrain callback in it:
+Lightning starts the processes itself (``--strategy ddp``: the script again per rank; ``ddp_spawn``:
+spawned processes that get the callback pickled). The model is the one-process test's
+(``test_track_lightning``). Each process that reaches the end writes what it saw to
+``--out/rank-N.json`` (under ddp_spawn only the process that called ``fit`` does). The Hugging Face
+Trainer's job is a scenario of ``ddp_track.py`` (under torchrun and ``accelerate launch``)."""
 
 from __future__ import annotations
 
@@ -25,7 +26,7 @@ class Classifier(LightningClassifier):
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--framework", choices=("lightning", "hf"), required=True)
+    parser.add_argument("--framework", choices=("lightning",), default="lightning")
     parser.add_argument("--strategy", default="ddp")
     parser.add_argument("--db", required=True)
     parser.add_argument("--out", required=True)
@@ -34,7 +35,7 @@ def main() -> None:
     with powertrain.track(
         args.framework, setup={"lr": 0.05}, seed=0, target=args.target, db=args.db, device="cpu"
     ) as run:
-        seen = (lightning if args.framework == "lightning" else hf)(run, args)
+        seen = lightning(run, args)
     rank = int(os.environ.get("RANK", os.environ.get("LOCAL_RANK", "0")))
     seen.update(outcome=run.outcome and run.outcome.status.value, points=len(run.points))
     Path(args.out, f"rank-{rank}.json").write_text(json.dumps(seen))
@@ -65,12 +66,6 @@ def lightning(run, args) -> dict:
         DataLoader(TensorDataset(xv, yv), batch_size=256),
     )
     return {"epochs": trainer.current_epoch, "should_stop": trainer.should_stop}
-
-
-def hf(run, args) -> dict:
-    from tests.integration.test_track_hf import train
-
-    return {"epochs": train(run, Path(args.out, "hf"), epochs=8).state.epoch}
 
 
 if __name__ == "__main__":

@@ -83,15 +83,59 @@ def test_the_nvml_meter_reads_each_gpu_apart_by_uuid():
     meter.close()
 
 
-def test_a_lone_process_in_a_slurm_allocation_is_one_run_and_a_launched_rank_needs_torch():
-    from powertrain.tracking.job import link
-    from powertrain.tracking.ranks import from_environment
+def test_a_lone_process_in_a_slurm_allocation_is_one_run_and_a_launched_rank_needs_a_route():
+    from powertrain.tracking.links import link
+
+    def no_store():
+        raise AssertionError("no store is opened for a process that exchanges nothing")
 
     batch = {"SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_LOCALID": "0", "SLURM_NODEID": "0"}
-    assert link(from_environment(batch), "key", {}, {}, 5.0) is None  # `python train.py` in sbatch
-    torchrun = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}
+    batch["SLURM_JOB_ID"] = "7"  # the batch script's own process: no srun step
+    assert link(from_environment(batch), "key", {}, {}, 5.0, no_store, batch) is None
+    torchrun = {"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"}  # no agent store offered
     with pytest.raises(PowertrainError, match="init_process_group"):
-        link(from_environment(torchrun), "key", {}, {}, 5.0)
+        link(from_environment(torchrun), "key", {}, {}, 5.0, no_store, torchrun)
+
+
+def test_lightnings_spawned_ranks_without_world_size_are_not_rank_zero():
+    info = from_environment({"LOCAL_RANK": "1", "RANK": "1"})  # what a ddp_spawn child has
+    assert info.distributed and not info.leader
+
+
+def test_ranks_exchange_through_the_store_and_one_that_never_comes_ends_the_wait(tmp_path):
+    """The store route of SLURM tasks, two ranks as two threads on one SQLite file: rank 0 gets
+    both readings and its decision reaches rank 1; alone, rank 0 gives up at the timeout."""
+    import threading
+
+    from powertrain.store import open_store
+    from powertrain.tracking import board, job
+    from powertrain.tracking.ranks import RankInfo
+
+    def rank_job(rank, timeout_s=10.0):
+        store = open_store(tmp_path / "s.db")
+        info = RankInfo(rank, 2, rank, 0, "h", "SLURM")
+        return board.BoardJob(info, "key", {}, {}, timeout_s, board.StoreBoard(store, "j/key/0"))
+
+    follower_got = []
+
+    def follow():
+        j = rank_job(1)
+        j.gather(job.POINT, reading(1, cpu=7.0), 0)
+        follower_got.append(j.decide())
+
+    thread = threading.Thread(target=follow)
+    thread.start()
+    leader = rank_job(0)
+    messages = leader.gather(job.POINT, reading(0, cpu=5.0), 0)
+    assert leader.problem(messages) is None and leader.combine(messages).energy_j == {"cpu": 12.0}
+    leader.decide(job.Decision(status="reached", stop_reason="every target reached"))
+    thread.join(10)
+    assert follower_got[0].status == "reached" and follower_got[0].stop_reason.startswith("every")
+    alone = rank_job(0, timeout_s=0.3)
+    alone.board.channel = "j/key/1"
+    with pytest.raises(job.RanksLost, match="rank 1 did not post its figures .* within 0.3 s"):
+        alone.gather(job.POINT, reading(0), 0)
+    assert not alone.open
 
 
 def test_sigterm_on_rank_0_fails_the_run_but_waits_while_its_end_is_written():

@@ -36,12 +36,16 @@ CREATE TABLE IF NOT EXISTS claim_locks (
 """
 
 
-def tables(ddl: str = SCHEMA) -> str:
-    """The PostgreSQL store's tables: SQLite's schema in PostgreSQL's words (the same tables and
-    columns, so the two never drift), and the claims' lock rows."""
+def in_postgres_words(ddl: str) -> str:
     for sqlite_words, postgres_words in _DIALECT:
         ddl = ddl.replace(sqlite_words, postgres_words)
-    return ddl + CLAIM_LOCKS
+    return ddl
+
+
+def tables() -> str:
+    """The PostgreSQL store's tables: SQLite's schema in PostgreSQL's words (the same tables and
+    columns, so the two never drift), and the claims' lock rows."""
+    return in_postgres_words(SCHEMA) + CLAIM_LOCKS
 
 
 #: version N -> the function that brings a store at N to N + 1, in the caller's transaction (none yet:
@@ -74,6 +78,6 @@ def set_up(conn: Any, sql: Any, schema: str, shown: str, create: bool) -> int:
     for step in range(version, SCHEMA_VERSION):
         MIGRATIONS[step](conn)
     if create:  # the ranks' messages are transient: their table is made where missing, unversioned
-        conn.execute(tables(RANK_MESSAGES_TABLE))
+        conn.execute(in_postgres_words(RANK_MESSAGES_TABLE))
     conn.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
     return version

@@ -197,9 +197,7 @@ def tcp_board(address: tuple[str, int], run_key: str, info, timeout_s: float) ->
     import torch.distributed as dist
 
     host, port = address
-    store = dist.TCPStore(
-        host, port, info.world_size, False, timeout=timedelta(seconds=timeout_s)
-    )
+    store = dist.TCPStore(host, port, info.world_size, False, timeout=timedelta(seconds=timeout_s))
     job = f"torchrun-{os.environ.get('TORCHELASTIC_RUN_ID', '')}"
     job += f".{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
     return TcpBoard(store, "powertrain/" + channel(job, run_key), info.world_size)
