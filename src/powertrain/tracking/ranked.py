@@ -159,15 +159,22 @@ class RankedRun:
         if getattr(self, "_told", True):
             return
         self._told = True
-        info = ranks_.current()
-        job = links.link(info, self.tracker.run_key, {}, {}, self.tracker.rank_timeout_s, self._db)
-        if job is None:
-            return
-        job.gather(job_.POINT, RankReading(info.rank, info.node_rank, info.host, {}), 0)
-        job.decide(job_.Decision(None, self.status, self.stop_reason, self.outcome, final=True))
+        info, opened = ranks_.current(), []
 
-    def _db(self):
-        return db_.open_db(self.tracker.db)[0]
+        def store():  # the store route's: opened for the telling, closed after it
+            opened.append(db_.open_db(self.tracker.db))
+            return opened[-1][0]
+
+        try:
+            job = links.link(info, self.tracker.run_key, {}, {}, self.tracker.rank_timeout_s, store)
+            if job is not None:
+                job.gather(job_.POINT, RankReading(info.rank, info.node_rank, info.host, {}), 0)
+                final = job_.Decision(None, self.status, self.stop_reason, self.outcome, final=True)
+                job.decide(final)
+        finally:
+            for opened_store, owned in opened:
+                if owned:
+                    opened_store.close()
 
     def __reduce__(self):
         """Pickled for a spawned process (Lightning's ddp_spawn pickles the callbacks)."""
