@@ -269,9 +269,7 @@ class TrackedRun(RankedRun):
         so_far = self.monitor.read("run")  # after the user's evaluation: its cost counts
         job = self._linked_job()
         if job is None:
-            self._record(
-                EvalPoint.measured(**fields, elapsed_s=so_far.duration_s, energy_j=so_far.energy_j)
-            )
+            self._record(self._point(fields, so_far.duration_s, so_far.energy_j))
         elif self.ranks.leader:
             self._lead(job, job_.POINT, so_far, fields)
         else:

@@ -74,17 +74,18 @@ class RankedRun:
             if fields is None:  # closing: the outcome is the decision, sent once it is recorded
                 decision = None
                 return combined
-            base_s = self._ticket.base_s if self._ticket is not None else 0.0
-            point = EvalPoint.measured(
-                **fields,
-                elapsed_s=base_s + so_far.duration_s,
-                energy_j=spawned_.point_energy(self._ticket, combined.energy_j),
-            )
+            point = self._point(fields, so_far.duration_s, combined.energy_j)
             self._record(point)
             decision = job_.Decision(point, self.status, self.stop_reason)
         finally:
             if decision is not None:
                 job.decide(decision)
+
+    def _point(self, fields: dict, duration_s: float, energy_j: dict) -> EvalPoint:
+        """The evaluation point of these figures; a spawned job's counts from its parent's start."""
+        base_s = self._ticket.base_s if self._ticket is not None else 0.0
+        energy_j = spawned_.point_energy(self._ticket, energy_j)
+        return EvalPoint.measured(**fields, elapsed_s=base_s + duration_s, energy_j=energy_j)
 
     def _follow(self, job: job_.Job, kind: str, so_far) -> None:
         """Another rank: send this rank's figures, take rank 0's decision."""

@@ -1,0 +1,51 @@
+"""A tracked run handed to a spawned process (Lightning's ddp_spawn pickles the callbacks): unpickled,
+it records the points into the run its parent holds, and the parent writes the outcome once the
+spawned ranks are done. Here in one process (pickle round trip); the 2-process Lightning job is in
+tests/integration/test_track_distributed.py."""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+import powertrain
+from powertrain.records import REACHED
+from powertrain.store import open_store
+from powertrain.store.memory import MemoryStore
+
+
+def test_a_pickled_run_records_into_its_parents_run_and_the_parent_writes_the_outcome(tmp_path):
+    db = tmp_path / "s.db"
+    with powertrain.track("spawn", setup={"lr": 0.1}, target=0.7, db=db, device="cpu") as run:
+        spawned = pickle.loads(pickle.dumps(run))  # what a spawned process gets
+        assert spawned.spawned and spawned.run_id == run.run_id and run.handed_over
+        assert not spawned.evaluate(0.5, step=1)
+        assert spawned.evaluate(0.8, step=2)  # the target: the spawned rank 0 decides
+        spawned.close()  # its fit tears down: the verdict is left for the parent
+        assert spawned.outcome is None
+    o = run.outcome
+    assert o.status == REACHED and "every target reached" in o.stop_reason
+    assert [p.step for p in run.points] == [1, 2] and o.energy_to_target_j == pytest.approx(
+        run.points[-1].total_energy_j
+    )
+    assert o.total_energy_j >= run.points[-1].total_energy_j  # the parent's reading: all of it
+    [node] = o.nodes
+    assert "spawned ranks' processes" in node["read_by"]["cpu"]
+    with open_store(db) as store:
+        [record] = store.runs()  # one run, recorded once
+        assert record.status == REACHED and len(store.eval_points(record.id)) == 2
+        assert store.rank_messages(f"spawned/{record.id}", 0) == {}  # the hand-back is tidied
+
+
+def test_spawned_ranks_that_never_hand_back_fail_the_run(tmp_path):
+    with powertrain.track("spawn", db=tmp_path / "s.db", device="cpu") as run:
+        pickle.dumps(run)  # handed over, but the spawned processes died before their end
+    assert run.outcome.status == "failed"
+    assert "ended without handing the run back" in run.outcome.error
+
+
+def test_a_run_in_a_store_object_cannot_go_to_spawned_processes():
+    with powertrain.track("spawn", db=MemoryStore(), device="cpu") as run:
+        with pytest.raises(powertrain.PowertrainError, match="pass db as a path or a URL"):
+            pickle.dumps(run)
