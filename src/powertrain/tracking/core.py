@@ -370,6 +370,8 @@ class TrackedRun(RankedRun):
 
     def _release(self, store: bool = True) -> None:
         job_.restore_sigterm(self._sigterm)
+        if self._job is not None:
+            self._job.end()
         db_.release(getattr(self, "_held", None))
         self.monitor.stop()
         self.tracker.hooks.close()

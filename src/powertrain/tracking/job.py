@@ -116,6 +116,18 @@ class Job:
                 "Every rank must enter the tracked block and call run.evaluate at the same points"
             ) from None
 
+    def end(self) -> None:
+        """Release powertrain's own group once the run is over (every rank): left to the
+        interpreter's exit, gloo's threads may outlive it."""
+        group, self._group = self._group, None
+        if group is None:
+            return
+        import torch.distributed as dist
+
+        with contextlib.suppress(RuntimeError, ValueError, AssertionError):
+            if dist.is_initialized():
+                dist.destroy_process_group(group)
+
     def _open_group(self):
         if self._group is None:
             import torch.distributed as dist

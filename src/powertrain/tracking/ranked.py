@@ -172,6 +172,7 @@ class RankedRun:
                 job.gather(job_.POINT, RankReading(info.rank, info.node_rank, info.host, {}), 0)
                 final = job_.Decision(None, self.status, self.stop_reason, self.outcome, final=True)
                 job.decide(final)
+                job.end()
         finally:
             for opened_store, owned in opened:
                 if owned:
