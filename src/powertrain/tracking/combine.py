@@ -29,6 +29,7 @@ class RankReading:
     gpu_energy_j: dict[str, float] = field(default_factory=dict)
     scope: dict[str, str] = field(default_factory=dict)
     method: dict[str, str] = field(default_factory=dict)
+    duration_s: float = 0.0  # since this rank's run began: the window its joules cover
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,7 @@ def _node(node: int, ranks: list[RankReading]) -> dict[str, Any]:
         "host": ranks[0].host,
         "ranks": [r.rank for r in ranks],
         "gpus": sorted({u for r in ranks for u in r.gpu_energy_j}),
+        "duration_s": ranks[0].duration_s,  # the node's window: its ranks began at their own time
         "energy_j": energy_j,
         "method": method,
         "read_by": read_by,

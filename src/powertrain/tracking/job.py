@@ -82,6 +82,7 @@ class Job:
             gpu_energy_j=gpu_j,
             scope={c.value: m.scope for c, m in self._meters.items()},
             method={c.value: m.provenance.method.value for c, m in self._meters.items()},
+            duration_s=so_far.duration_s,
         )
 
     # -- the two collectives ------------------------------------------------------------------------

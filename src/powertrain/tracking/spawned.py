@@ -142,6 +142,7 @@ def parent_node(run, total, ranks: list[int]) -> list[dict[str, Any]]:
             "host": run.ranks.host,
             "ranks": ranks,
             "gpus": sorted(run._gpu_start_j),
+            "duration_s": total.duration_s,
             "energy_j": dict(total.energy_j),
             "method": {c.value: m.provenance.method.value for c, m in meters.items()},
             "read_by": {
