@@ -155,9 +155,7 @@ def test_a_study_with_limits_is_refused_before_training_without_root_or_without_
         RunEnv.open(parse_study(LIMITED_STUDY))  # no NVIDIA driver here: said before any run
 
 
-def test_a_search_from_the_command_line_opens_nvml_once_for_its_power_limits(
-    tmp_path, monkeypatch
-):
+def test_a_search_from_the_command_line_opens_nvml_once_for_its_power_limits(tmp_path, monkeypatch):
     """One worker: the search's runs train in this process, in the one run environment it opens
     (NVML initialised once for the limits, not again for the executor's own environment)."""
     import importlib
