@@ -9,6 +9,8 @@ Printed side by side, per point (median of ``--reps``):
 - ``plain call``: the stopping handler called in the run's own process;
 - ``point only``: a point sent down the pipe with no question (the grid on workers: it never asks);
 - ``typed``: the point sent, then ``AskStop`` answered by ``Answer`` (what a search's run pays);
+- ``bare``: the typed messages answered in a bare loop (a ``match`` on the record, no session), so
+  that the types' own cost shows apart from the session's loop;
 - ``tuple``: the same exchange with string-tagged tuples and a bare if-chain on the same pipe, with
   the same wait before each receive (what the typed messages replaced; the real session's loop does
   more per message than this bare one: it looks for dead workers and for work to hand out);
@@ -31,7 +33,7 @@ from multiprocessing.connection import wait
 
 from powertrain.records import EvalPoint
 from powertrain.study.executors.base import Job
-from powertrain.study.executors.messages import Idle
+from powertrain.study.executors.messages import Answer, AskStop, Idle, Point
 from powertrain.study.executors.worker_side import POLL_S, PipeSink
 from powertrain.study.executors.workers import Worker, WorkerSession
 from powertrain.train.stopping import first_stop
@@ -101,6 +103,19 @@ def serve_typed(conn, process) -> None:
     WorkerSession(None, None, NullSink(), [worker]).wait()
 
 
+def serve_typed_bare(conn, process) -> None:
+    """The typed messages in a bare loop (no session): the types' own cost, apart from the loop's."""
+    while True:
+        wait([conn], timeout=POLL_S)
+        match conn.recv():
+            case Point(p):
+                NullSink().eval_point(1, p)
+            case AskStop(p):
+                conn.send(Answer(bound(p)))
+            case Idle():
+                return
+
+
 def serve_tuple(conn, process) -> None:
     while True:
         wait([conn], timeout=POLL_S)
@@ -117,7 +132,11 @@ def exchange_s(kind: str, points: int, ask: bool) -> float:
     """Seconds per point on the worker's side, for one task of ``points`` points."""
     context = mp.get_context("spawn")  # as the workers start
     mine, theirs = context.Pipe(duplex=True)
-    target, serve = (typed_worker, serve_typed) if kind == "typed" else (tuple_worker, serve_tuple)
+    target, serve = {
+        "typed": (typed_worker, serve_typed),
+        "bare": (typed_worker, serve_typed_bare),
+        "tuple": (tuple_worker, serve_tuple),
+    }[kind]
     process = context.Process(target=target, args=(theirs, points, ask), daemon=True)
     process.start()
     serve(mine, process)
@@ -132,10 +151,14 @@ def report(name: str, us: dict[str, float], args) -> None:
     print(f"  plain call (the handler inline):      {us['plain']:8.2f} µs")
     print(f"  point only (sent, no question):       {us['point']:8.2f} µs")
     print(f"  point + typed question (AskStop):     {us['typed']:8.2f} µs")
+    print(f"  point + typed question, bare loop:    {us['bare']:8.2f} µs")
     print(f"  point + tuple-tagged question:        {us['tuple']:8.2f} µs")
     print(f"  the question itself: typed {question:.1f} µs, tuple-tagged {tuple_question:.1f} µs")
     print(f"  ratio typed question / plain call: {question / us['plain']:.0f}x")
     print(f"  ratio typed / tuple-tagged exchange (per point): {us['typed'] / us['tuple']:.2f}")
+    print(
+        f"  ratio typed bare loop / tuple-tagged (the types alone): {us['bare'] / us['tuple']:.2f}"
+    )
 
 
 def main() -> None:
@@ -144,12 +167,13 @@ def main() -> None:
     parser.add_argument("--reps", type=int, default=5)
     args = parser.parse_args()
     load_before = os.getloadavg()
-    runs: dict[str, list[float]] = {"plain": [], "point": [], "typed": [], "tuple": []}
-    for _ in range(args.reps):
+    runs: dict[str, list[float]] = {"plain": [], "point": [], "typed": [], "bare": [], "tuple": []}
+    exchanges = [("point", "typed", False), ("typed", "typed", True), ("bare", "bare", True)]
+    exchanges.append(("tuple", "tuple", True))
+    for rep in range(args.reps):
         runs["plain"].append(plain_call_s(args.points))
-        runs["point"].append(exchange_s("typed", args.points, ask=False))
-        runs["typed"].append(exchange_s("typed", args.points, ask=True))
-        runs["tuple"].append(exchange_s("tuple", args.points, ask=True))
+        for name, kind, ask in exchanges[rep % 4 :] + exchanges[: rep % 4]:  # no fixed order
+            runs[name].append(exchange_s(kind, args.points, ask))
     load_after = os.getloadavg()
     for name, pick in (("median", statistics.median), ("best", min)):
         report(name, {k: pick(v) * 1e6 for k, v in runs.items()}, args)
