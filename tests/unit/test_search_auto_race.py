@@ -72,6 +72,7 @@ def test_a_contender_as_good_as_the_leader_runs_all_its_seeds_and_ties_are_said(
     b_trials = [t for (s, _), t in outcome.history.trials.items() if s == b]
     assert len(b_trials) == 3 and all(t.reached for t in b_trials)
     assert search.within_noise and "within noise" in search.verdict()
+    assert "setup=a; setup=b" in search.verdict()  # named as the user wrote them, lowest mean first
 
 
 def test_a_wider_margin_lets_the_slower_contender_finish_its_seeds():

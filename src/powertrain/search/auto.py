@@ -28,6 +28,7 @@ grids; see docs/search.md for which figures are in-sample.
 
 from __future__ import annotations
 
+import ast
 import math
 
 import numpy as np
@@ -95,7 +96,11 @@ class Auto(Strategy):
     def verdict(self) -> str | None:
         if not self.within_noise:
             return None
-        return "these setups are within noise of each other: " + ", ".join(self.tied)
+        return (
+            f"these setups are within noise of each other: {'; '.join(map(_label, self.tied))} "
+            f"(the first has the lowest mean energy-to-target over its seeds; up to {self.depth} seeds "
+            "each could not tell them apart, so it is not named the best)"
+        )
 
     def next_runs(self, history: History) -> list[Start]:
         if self.screen is None:
@@ -238,6 +243,15 @@ class Auto(Strategy):
             return []
         means = {s: float(np.mean(np.exp(v))) for s, v in self._means(history).items()}
         return sorted(means, key=means.get)
+
+
+def _label(key: str) -> str:
+    """``batch_size=32 learning_rate=0.003`` for a setup key (``simulate.setup_key``'s repr)."""
+    try:
+        items = ast.literal_eval(key)
+        return " ".join(f"{k}={v}" for k, v in items)
+    except (ValueError, SyntaxError, TypeError):
+        return key
 
 
 def _running(history: History) -> bool:
