@@ -84,7 +84,7 @@ def test_a_wider_margin_lets_the_slower_contender_finish_its_seeds():
 
 
 def test_first_look_ranking_and_screen_settings_are_checked():
-    with pytest.raises(PowertrainError, match="rank"):
+    with pytest.raises(PowertrainError, match="auto: rank must be accuracy or predicted"):
         make_strategy("auto", rank="loss")
     with pytest.raises(PowertrainError, match="screen"):
         make_strategy("auto", screen=0)

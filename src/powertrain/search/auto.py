@@ -33,6 +33,7 @@ import math
 
 import numpy as np
 
+from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING
 from powertrain.search.space import History, Start, Trial
 from powertrain.search.strategies import Halving, Zeus, register
@@ -79,7 +80,8 @@ class Auto(Strategy):
         self.max_seeds = max(self.seeds, count_setting("max_seeds", max_seeds))
         self.z = float(z) if math.isfinite(z) and z >= 0 else at_least_one("z", z)
         self.first_look = count_setting("screen", screen)
-        Halving(self.rng, rank=rank)  # the ranking checked now, before anything runs
+        if rank not in ("accuracy", "predicted"):
+            raise PowertrainError(f"auto: rank must be accuracy or predicted, got {rank!r}")
         self.rank = rank
         self.every = Zeus(self.rng, beta=beta)
         self.screen_share = screen_share
