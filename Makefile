@@ -62,6 +62,11 @@ demo: $(DEMO_STAMP) data
 docs: $(STAMP)
 	NO_MKDOCS_2_WARNING=1 $(PY) -m mkdocs build --strict --quiet --site-dir site
 
+# Two test processes (pytest-xdist, a file each at a time): the suite is mostly single-threaded
+# training and waiting on subprocesses, so two processes on two cores finish it sooner (figures in
+# docs/development.md); PYTEST_ARGS="-n 0" runs it in one process.
+PYTEST_ARGS ?= -n 2 --dist loadfile
+
 test: $(STAMP) data browser servers docs
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 

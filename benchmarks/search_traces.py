@@ -1,56 +1,120 @@
 """Search strategies and prediction on real GPU traces no one on the project made (the Zeus NSDI'23
-development set, ../shared/data/zeus-nsdi23 beside the checkout, or --data) and on the project's own grids (a store
-holding paper-grid / holdout-grid / holdout-cnn-mnist, --grids-db), all by replay: nothing trains.
+development set, ../shared/data/zeus-nsdi23 beside the checkout, or any folder laid out like it with
+--data) and on the project's own grids (stores holding paper-grid / holdout-grid / holdout-cnn-mnist /
+holdout-cnn-digits, --grids-db), all by replay: nothing trains.
+
+A data folder holds one CSV per study (the columns `powertrain import` reads; the study is named after
+the file) and a README.md whose table gives each file's target (a column headed "file" and one headed
+"target ..."), as the development set's does; ``--target NAME=VALUE`` sets or overrides one. A file
+with no target, or without a ``val_accuracy`` column, is named in one line and skipped.
 
 Per study it prints the full grid's energy, the floor (the best setup's 3 seeds as a share of the grid)
 and, per strategy over ``--repeats`` random orders (confirmation on 3 seeds counted): the median and
 90th-percentile share of the grid's energy, the share of orders whose pick is within 10 % of the best
 setup's energy-to-target, and of orders that are within 10 % *and* spend at most 10 % of the grid (the
-goal), plus how often ``auto`` said its finalists were within noise of each other. Then the prediction
-after 1 evaluation and after a quarter of the run: MdAPE of energy-to-target, how often the stated
-80 % interval held the truth, and the share of runs that reached the target which ``predict_stop``'s
-rule would have stopped.
+goal), plus how often ``auto`` said its finalists were within noise of each other, and whether the
+study is in-sample for the strategy (one its settings were chosen on). Then the prediction after 1
+evaluation and after a quarter of the run: MdAPE of energy-to-target, how often the stated 80 %
+interval held the truth, and the share of runs that reached the target which ``predict_stop``'s rule
+would have stopped.
 
-The traces are imported with ``powertrain import`` (``--cost-axis power_limit_w`` unless
-``--no-cost-axes``); replays are arithmetic, the figures are deterministic for a ``--seed``.
+The traces are imported as ``powertrain import`` does (with ``--cost-axis power_limit_w`` where a
+file has that column, unless ``--no-cost-axes``); replays are arithmetic, the figures are
+deterministic for a ``--seed``.
 
-    python benchmarks/search_traces.py [--repeats 200] [--strategies auto halving ...]
-        [--grids-db runs/grids.db] [--no-cost-axes] [--studies cifar100-v100 ...]
+    python benchmarks/search_traces.py [--data DIR] [--target NAME=VALUE ...] [--repeats 200]
+        [--strategies auto halving ...] [--grids-db runs/grids.db ...] [--no-cost-axes]
+        [--studies cifar100-v100 ...]
 """
 
 from __future__ import annotations
 
 import argparse
-import subprocess
+import csv
+import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import numpy as np
 
+from powertrain.errors import PowertrainError
 from powertrain.search.backtest import QUARTER, backtest
+from powertrain.search.importer import import_csv
 from powertrain.search.simulate import load_curves, simulate
 from powertrain.store.sqlite import SqliteStore
 
 # The checkout sits beside shared/ (as on the developers' machines and in CI).
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "zeus-nsdi23"
-#: The development set's files and targets, as its README lists them.
-TRACES = {
-    "cifar100-v100": 0.60,
-    "cifar100-a40": 0.60,
-    "imagenet-v100": 0.65,
-    "imagenet-a40": 0.65,
-}
-GRIDS = ("paper-grid", "holdout-grid", "holdout-cnn-mnist")
+GRIDS = ("paper-grid", "holdout-grid", "holdout-cnn-mnist", "holdout-cnn-digits")
 STRATEGIES = ["auto", "halving", "thompson", "zeus", "bound"]
+COST_AXIS = "power_limit_w"  # the traces' cost axis, where a file has the column
 
 
-def import_traces(data: Path, db: Path, studies, cost_axes: bool) -> None:
-    for study in studies:
-        extra = ["--cost-axis", "power_limit_w"] if cost_axes else []
-        command = [sys.executable, "-m", "powertrain", "import", str(data / f"{study}.csv")]
-        command += ["--study", study, "--target", str(TRACES[study]), "--db", str(db), *extra]
-        subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
+def readme_targets(folder: Path) -> dict[str, float]:
+    """{study: target} from the folder's README table: the row's "file" cell (``x.csv``) and its
+    "target ..." cell; rows whose target is not a number are left out."""
+    readme = folder / "README.md"
+    if not readme.is_file():
+        return {}
+    targets, header = {}, None
+    for line in readme.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if "|" in line else None
+        if not cells or all(re.fullmatch(r":?-+:?", c) for c in cells):
+            header = None if cells is None else header
+            continue
+        low = [c.lower() for c in cells]
+        if any(c.startswith("target") for c in low) and "file" in low:
+            header = (
+                low.index("file"),
+                next(i for i, c in enumerate(low) if c.startswith("target")),
+            )
+        elif header and len(cells) > max(header):
+            name, value = cells[header[0]].strip("`"), cells[header[1]]
+            if re.fullmatch(r"\d*\.?\d+", value):
+                targets[Path(name).stem] = float(value)
+    return targets
+
+
+def overrides(pairs: list[str]) -> dict[str, float]:
+    out = {}
+    for pair in pairs:
+        name, _, value = pair.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sys.exit(f"--target takes NAME=VALUE with a number, got {pair!r}")
+    return out
+
+
+def import_folder(folder: Path, db: Path, targets: dict, wanted, cost_axes: bool) -> list[str]:
+    """Import every CSV in ``folder`` (or those of ``wanted``) that has a target and a
+    ``val_accuracy`` column; a line for each that is skipped, and why. Returns the studies imported."""
+    files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
+    if folder.is_dir() and not files:
+        print(f"no CSV files in {folder}")
+    imported = []
+    for path in files:
+        study = path.stem
+        if wanted and study not in wanted:
+            continue
+        with path.open(newline="", encoding="utf-8") as f:
+            columns = next(csv.reader(f), [])
+        if "val_accuracy" not in columns:
+            print(f"{path.name}: skipped, no val_accuracy column (it has {', '.join(columns)})")
+            continue
+        if study not in targets:
+            print(f"{path.name}: skipped, no target (README table or --target {study}=VALUE)")
+            continue
+        axes = [COST_AXIS] if cost_axes and COST_AXIS in columns else []
+        try:
+            import_csv(path, study, targets[study], db, axes)
+        except PowertrainError as error:
+            print(f"{path.name}: skipped, {error}")
+            continue
+        imported.append(study)
+    return imported
 
 
 def floor_share(store, study: str) -> tuple[float, float]:
@@ -101,7 +165,7 @@ def report(store, study: str, args) -> None:
     grid_j, floor = floor_share(store, study)
     print(f"\n{study}: grid {grid_j:,.0f} J, floor {floor:.1%} (best setup's 3 seeds)")
     print(
-        f"  {'strategy':9s} {'median':>7s} {'p90':>7s} {'in10%':>7s} {'both':>7s} noise  cost axes     settings"
+        f"  {'strategy':9s} {'median':>7s} {'p90':>7s} {'in10%':>7s} {'both':>7s} noise  cost axes     sample"
     )
     for strategy in args.strategies:
         print(strategy_row(store, study, strategy, args.repeats, args.seed), flush=True)
@@ -111,28 +175,41 @@ def report(store, study: str, args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--data", type=Path, default=DATA)
-    parser.add_argument("--studies", nargs="+", default=list(TRACES))
+    parser.add_argument("--data", type=Path, default=DATA, help="a folder of trace CSVs + README")
+    parser.add_argument("--target", action="append", default=[], metavar="NAME=VALUE")
+    parser.add_argument("--studies", nargs="+", default=None, help="which of the folder's files")
     parser.add_argument("--strategies", nargs="+", default=STRATEGIES)
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--grids-db", type=Path, default=None, help="a store with our own grids")
+    parser.add_argument(
+        "--grids-db", type=Path, action="append", default=[], help="own grids' store"
+    )
     parser.add_argument("--grids", nargs="+", default=list(GRIDS), help="which of our own grids")
     parser.add_argument("--no-cost-axes", action="store_true", help="import without them")
     parser.add_argument("--no-predict", action="store_true")
     args = parser.parse_args()
+    began = time.perf_counter()
     print(f"replays, {args.repeats} orders, seed {args.seed}; confirmation on 3 seeds counted")
+    targets = {**readme_targets(args.data), **overrides(args.target)}
+    if not args.data.is_dir():
+        print(f"traces: no folder {args.data} (--data)")
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "traces.db"
-        studies = [s for s in args.studies if s in TRACES]
-        import_traces(args.data, db, studies, not args.no_cost_axes)
-        with SqliteStore(db) as store:
-            for study in studies:
-                report(store, study, args)
-    if args.grids_db is None or not args.grids_db.is_file():
-        print(f"\nown grids: no store given or found ({args.grids_db}); run {', '.join(GRIDS)}")
+        studies = import_folder(args.data, db, targets, args.studies, not args.no_cost_axes)
+        if studies:
+            with SqliteStore(db) as store:
+                for study in studies:
+                    report(store, study, args)
+    for grids_db in args.grids_db or [None]:
+        own_grids(grids_db, args)
+    print(f"\nfinished in {time.perf_counter() - began:.0f} s")
+
+
+def own_grids(grids_db: Path | None, args) -> None:
+    if grids_db is None or not grids_db.is_file():
+        print(f"\nown grids: no store given or found ({grids_db}); run {', '.join(GRIDS)}")
         return
-    with SqliteStore(args.grids_db) as store:
+    with SqliteStore(grids_db) as store:
         names = {s["name"] for s in store.studies()}
         for study in [g for g in args.grids if g in names]:
             report(store, study, args)

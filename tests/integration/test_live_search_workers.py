@@ -127,15 +127,17 @@ def test_a_killed_worker_fails_its_run_and_the_search_goes_on(tmp_path):
     assert "worker process running it died" in json.loads(failed[0][2])["error"]
 
 
-def test_a_killed_coordinator_leaves_the_search_to_the_next_run(tmp_path):
+@pytest.mark.parametrize("strategy", ["bound", "optuna"])  # optuna: two trials asked at once
+def test_a_killed_coordinator_leaves_the_search_to_the_next_run(tmp_path, strategy):
     db, running, resumed = kill_the_coordinator_and_run_again(
-        tmp_path, "bound", wait_for_two_running_runs
+        tmp_path, strategy, wait_for_two_running_runs
     )
     # The runs under way are left unfinished (their claims died with the coordinator), not ended.
     assert running >= 2
     assert resumed.returncode == 0, resumed.stderr
-    assert "search bound on par" in resumed.stderr
-    statuses = {status for _, status, _ in assert_each_run_once(db)}
+    assert f"search {strategy} on par" in resumed.stderr
+    count = 4 if strategy == "bound" else None  # optuna: the setups its trials drew
+    statuses = {status for _, status, _ in assert_each_run_once(db, count)}
     assert statuses <= {"reached", "censored"}
 
 
@@ -159,22 +161,54 @@ def test_a_killed_coordinator_mid_halving_leaves_nothing_duplicated_or_on_disk(t
     assert not list(tmp_path.rglob("checkpoints/*"))
 
 
-def test_shard_and_ray_are_refused_with_a_search_and_say_why(tmp_path):
+def test_shard_is_refused_with_a_search_and_says_why(tmp_path):
     from powertrain.errors import PowertrainError
     from powertrain.search.run import run_with_search
-    from powertrain.study.executors.ray import RayExecutor
 
     with open_store(tmp_path / "r.db") as store:
         with pytest.raises(PowertrainError, match="--shard splits a study's runs"):
             run_with_search(study(), store, strategy="bound", shard=(0, 2))
-        eager = {"strategy": "grid", "predict_stop": {"threshold": 0.5}}
-        with pytest.raises(PowertrainError, match="the grid's Ray tasks take no stop"):
-            run_with_search(study(search=eager), store, executor=RayExecutor())
-        with pytest.raises(PowertrainError, match="optuna asks Optuna for one trial"):
-            run_with_search(
-                study(search={"strategy": "optuna", "trials": 2}), store, executor=two_workers()
-            )
         assert store.runs() == []
+
+
+def spy_on_optuna(monkeypatch) -> tuple[list[int], list[int]]:
+    """(runs under way just after each start, the number of each Optuna trial told)."""
+    from powertrain.search.live import LivePool
+    from powertrain.search.optuna_strategy import OptunaStrategy
+
+    under_way, told = [], []
+    start, tell = LivePool.start, OptunaStrategy.tell
+
+    def spy_start(self, s, trial, stop):
+        start(self, s, trial, stop)
+        under_way.append(self.in_flight())
+
+    def spy_tell(self, asked, trials):
+        told.append(asked.number)
+        return tell(self, asked, trials)
+
+    monkeypatch.setattr(LivePool, "start", spy_start)
+    monkeypatch.setattr(OptunaStrategy, "tell", spy_tell)
+    return under_way, told
+
+
+def assert_optuna_ran_each_once(live, runs, told, trials: int) -> None:
+    assert sorted(told) == list(range(trials))  # every trial told once, whatever order they ended
+    assert len({r.run_key for r in runs}) == len(runs) and all(r.outcome for r in runs)
+    assert live.cost.runs_started == len(runs)
+    assert live.cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in runs))
+
+
+def test_optuna_on_two_workers_asks_while_a_trial_runs_and_tells_each_as_it_ends(
+    tmp_path, monkeypatch
+):
+    under_way, told = spy_on_optuna(monkeypatch)
+    s = study(search={"strategy": "optuna", "trials": 4, "beta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store, executor=two_workers())
+        runs = store.runs("tiny-search")
+    assert max(under_way) == 2  # a second trial asked before the first was told
+    assert_optuna_ran_each_once(live, runs, told, 4)
 
 
 def test_a_predicted_stop_on_workers_is_decided_in_the_coordinator(tmp_path):

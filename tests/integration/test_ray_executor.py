@@ -132,3 +132,40 @@ def test_live_halving_on_a_cluster_of_several_machines_reruns_promoted_runs(
     assert len({r.run_key for r in runs}) == len(runs) == live.cost.runs_started
     assert live.cost.spent_j == pytest.approx(stored_j + live.cost.superseded_j)
     assert not list(tmp_path.rglob("checkpoints/*"))
+
+
+def test_optuna_on_ray_keeps_as_many_trials_under_way_as_the_cluster_has_room_for(
+    ray_instance, tmp_path, monkeypatch
+):
+    from powertrain.search.run import search_study
+    from powertrain.store import open_store
+    from tests.integration.test_live_search import study
+    from tests.integration.test_live_search_workers import (
+        assert_optuna_ran_each_once,
+        spy_on_optuna,
+    )
+
+    under_way, told = spy_on_optuna(monkeypatch)
+    s = study(search={"strategy": "optuna", "trials": 3, "beta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store, executor=RayExecutor(cpus_per_run=1))
+        runs = store.runs("tiny-search")
+    assert max(under_way) == 2  # the local Ray's 2 CPUs: two trials at once
+    assert_optuna_ran_each_once(live, runs, told, 3)
+    assert all(r.hardware.get("cpu_model") for r in runs)  # trained by Ray tasks, written here
+
+
+def test_the_grids_predicted_stop_on_ray_is_asked_of_this_process(ray_instance, tmp_path):
+    from powertrain.search.run import search_study
+    from powertrain.store import open_store
+    from tests.integration.test_live_search import study
+
+    eager = {"strategy": "grid", "predict_stop": {"threshold": 0.999, "min_evals": 1}}
+    s = study(search=eager, grid={"learning_rate": [0.02], "batch_size": [16]})
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(s, store, executor=RayExecutor(cpus_per_run=1))
+        runs = store.runs("tiny-search")
+    assert len(runs) == 2 and all(r.hardware.get("cpu_model") for r in runs)
+    assert all(r.outcome.verdict is Verdict.PREDICTED_MISS for r in runs)
+    assert all(r.status.value == "censored" and r.outcome.steps == 10 for r in runs)
+    assert live.cost.runs_stopped == 2

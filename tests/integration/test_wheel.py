@@ -52,6 +52,7 @@ def test_the_built_wheel_installs_in_a_clean_virtualenv_and_its_commands_answer(
         names = set(archive.namelist())
     assert {"powertrain/studies/demo.yaml", "powertrain/tables/cpu_power.csv"} <= names
     assert not any(name.startswith(("tests/", "docs/")) for name in names)
+    assert_the_project_page_has_no_link_that_leads_nowhere(wheel)
 
     env_dir = tmp_path / "venv"
     venv.create(env_dir, with_pip=True, system_site_packages=False)
@@ -85,6 +86,20 @@ def test_the_built_wheel_installs_in_a_clean_virtualenv_and_its_commands_answer(
     version, python_range, *extras = run(str(python), "-c", read, env=clean).stdout.split()
     assert version == powertrain.__version__ and python_range == ">=3.11"
     assert {"data", "lightning", "hf", "keras", "ray", "optuna", "docs"} <= set(extras)
+
+
+def assert_the_project_page_has_no_link_that_leads_nowhere(wheel: Path) -> None:
+    """PyPI shows the long description: README.md's relative links resolve nowhere there."""
+    import re
+
+    with zipfile.ZipFile(wheel) as archive:
+        (name,) = [n for n in archive.namelist() if n.endswith(".dist-info/METADATA")]
+        metadata = archive.read(name).decode()
+    headers, _, description = metadata.partition("\n\n")
+    assert "Description-Content-Type: text/markdown" in headers
+    assert "energy-aware search" in description and "make demo" in description
+    targets = re.findall(r"\]\(([^)\s]+)\)", description)
+    assert all(t.startswith("https://") for t in targets), targets
 
 
 def powertrain_torch_version() -> str:

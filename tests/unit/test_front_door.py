@@ -27,6 +27,31 @@ def test_every_link_of_the_readme_leads_to_a_file_of_the_repository():
         assert (ROOT / target).is_file(), target
 
 
+def test_the_long_description_makes_the_readmes_links_absolute_or_plain_text():
+    """What PyPI shows (setup.py, at build time): no relative link, which leads nowhere there."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("powertrain_build", ROOT / "setup.py")
+    build = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(build)  # not as __main__: defines, builds nothing
+    readme = README.read_text()
+    urls = {
+        "Documentation": "https://docs.example.org/powertrain/",
+        "Repository": "https://github.com/example/powertrain",
+    }
+    page = build.long_description(readme, urls)
+    assert "[energy-aware search](https://docs.example.org/powertrain/energy-search/)" in page
+    assert "(https://docs.example.org/powertrain/reference/)" in page  # reference/index.md
+    assert "(https://github.com/example/powertrain/raw/HEAD/docs/run-done.png)" in page
+    assert page.count("](") == readme.count("](")  # every link kept
+    assert not re.findall(r"\]\((?!https://)", page)
+    bare = build.long_description(readme, {})  # no address declared: the text, no link
+    assert "](" not in bare and "energy-aware search" in bare
+    assert (
+        build.long_description("[a](https://x.org/a) [b](#b)", {}) == "[a](https://x.org/a) [b](#b)"
+    )
+
+
 def test_the_command_line_reference_lists_every_command_and_nothing_else():
     from powertrain.cli import cli
 

@@ -84,6 +84,50 @@ def test_a_setup_asked_again_gets_its_next_seed_and_one_with_none_left_its_mean(
     assert outcome.pick == best and outcome.confirmed
 
 
+class TwoAtOnce(CurvePool):
+    """Stored curves with room for two runs at once: a run ends only when the loop waits."""
+
+    def __init__(self, curves) -> None:
+        super().__init__(curves)
+        self.under_way, self.most = [], 0
+
+    def capacity(self) -> int:
+        return 2 - len(self.under_way)
+
+    def in_flight(self) -> int:
+        return len(self.under_way)
+
+    def start(self, start, trial, stop) -> None:
+        trial.again()
+        self.under_way.append((start, trial, stop))
+        self.most = max(self.most, len(self.under_way))
+
+    def wait(self) -> None:
+        super().start(*self.under_way.pop(0))
+
+
+def test_two_trials_at_once_are_each_told_as_their_run_ends():
+    """A setup whose seeds are all under way is told once they end, not as pruned meanwhile."""
+    from optuna.trial import TrialState
+
+    curves = load_curves(clearly_cheapest(bs=(32,), lr=(0.01, 0.03)), "clear")
+    setups = tuple(sorted(curves.labels))
+    space = Space(setups, {s: (0,) for s in setups}, curves.target)  # one seed each
+    strategy = make_strategy("optuna", trials=6)
+    pool = TwoAtOnce(curves.curves)
+    outcome = run_search(strategy, space, pool, confirm_seeds=1)
+    assert pool.most == 2 and len(outcome.history.trials) == 2  # each (setup, seed) once
+    assert all(t.state is not TrialState.RUNNING for t in strategy.ostudy.trials)
+    best = next(s for s in setups if "0.03" in curves.labels[s])
+    choices, setup_of = strategy.axes
+    drew = [setup_of[tuple(t.params[a] for a in choices)] for t in strategy.ostudy.trials]
+    assert drew.count(best) >= 2  # asked again for it, while or after its one seed ran ...
+    for asked, setup in zip(strategy.ostudy.trials, drew, strict=True):
+        # ... and told what it reached each time: never pruned while its run was under way
+        assert asked.state is TrialState.COMPLETE or setup != best
+    assert outcome.pick == best and outcome.confirmed
+
+
 def test_grid_axes_are_categorical_choices_or_one_axis_of_whole_setups():
     full = [setup_key({"batch_size": b, "lr": r}) for b in (16, 32) for r in (0.1, 0.3)]
     choices, combos = grid_axes(tuple(full))

@@ -153,3 +153,31 @@ def test_a_study_with_limits_is_refused_before_training_without_root_or_without_
     assert GpuPowerControl.open([], nvml=_nvml()) is None  # no axis: NVML never touched
     with pytest.raises(PowertrainError, match="gpu_power_limit_w"):
         RunEnv.open(parse_study(LIMITED_STUDY))  # no NVIDIA driver here: said before any run
+
+
+def test_a_search_from_the_command_line_opens_nvml_once_for_its_power_limits(tmp_path, monkeypatch):
+    """One worker: the search's runs train in this process, in the one run environment it opens
+    (NVML initialised once for the limits, not again for the executor's own environment)."""
+    import importlib
+
+    import yaml
+    from click.testing import CliRunner
+
+    from powertrain.cli import cli
+    from powertrain.power_limit import GpuPowerControl
+
+    monkeypatch.setenv("POWERTRAIN_NVML_MODULE", "tests.fakes.nvml_env")
+    monkeypatch.setenv("POWERTRAIN_FAKE_GPUS", "GPU-a:100")
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    fake = importlib.reload(importlib.import_module("tests.fakes.nvml_env"))
+    opened = []
+    init = fake.nvmlInit
+    monkeypatch.setattr(fake, "nvmlInit", lambda: (opened.append(1), init())[1])
+    root = GpuPowerControl.open.__func__.__kwdefaults__
+    monkeypatch.setitem(root, "euid", lambda: 0)  # as root, who alone may set a limit
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump({**LIMITED_STUDY, "seeds": [0]}))
+    args = ["-q", "run", str(tmp_path / "s.yaml"), "--db", str(tmp_path / "r.db")]
+    done = CliRunner().invoke(cli, [*args, "--strategy", "bound", "--workers", "1"])
+    assert done.exit_code == 0, done.output
+    assert len(opened) == 1
+    assert fake.nvmlDeviceGetPowerManagementLimit(0) == 700_000  # put back after each run

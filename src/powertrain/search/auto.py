@@ -2,20 +2,22 @@
 
 1. **Screen** one seed per setup. Where the setups are few beside the grid's runs (at most
    ``screen_share`` of them: a grid with several seeds per setup, or one whose cost axes were priced
-   away), every setup's first seed runs to the target. Else successive halving
-   (:class:`~powertrain.search.strategies.Halving`): every setup to its first evaluation, the better
-   third on with more energy, until ``screen`` setups have reached the target. Either way a run stops
-   at ``beta`` x the best single run so far: one seed is a noisy measure, so a setup is not dropped
-   for being a little worse than the best run.
-2. **Race** the contenders: the setups whose screening run came within ``spread`` x the best one (at
-   least two, at most ``contenders``). Each runs its first ``seeds`` seeds, the leader first; a
-   contender's seed stops once its seeds together pass ``margin`` x the leader's sum (so far behind
-   that more seeds would not change the order; a margin above 1 because the leader's few seeds may
-   have been lucky).
+   away), every setup's first seed runs to the target. Else a **first look**: every setup to its first
+   evaluation, then the best ``screen`` of them (by validation accuracy at equal energy, ``rank``) on
+   to the target in one go. No halving rungs between: on small grids a middle rung costs as much as a
+   contender's seeds and ranks no better than the first evaluation. Either way a run stops at
+   ``beta`` x the best single run so far: one seed is a noisy measure, so a setup is not dropped for
+   being a little worse than the best run.
+2. **Race** the contenders by sequential elimination: the setups whose screening run came within
+   ``spread`` x the best one (at least two, at most ``contenders``). The leader (the best screening
+   run) runs its first ``seeds`` seeds first: they are its confirmation, needed anyway. Each other
+   contender then runs its seeds at the leader's **pace**: its k-th seed stops once its seeds together
+   pass ``margin`` x the leader's mean x k. A contender as good as the leader costs what the
+   leader's seeds cost; a worse one stops as soon as its seeds fall behind, seed by seed.
 3. **Separate or say so**: while the leader and a contender differ by less than their seeds'
    spread tells apart (log energy-to-target, difference under ``z`` standard errors), both get another
-   seed, up to ``max_seeds``. What is still inseparable then is reported ("these setups are within
-   noise of each other") rather than one of them named the best.
+   seed, up to ``max_seeds`` or the seeds the study has. What is still inseparable then is reported
+   ("these setups are within noise of each other") rather than one of them named the best.
 
 The race's seeds are the confirmation: the pick is the setup with the lowest mean energy-to-target
 over its seeds, every one of its first ``seeds`` seeds having reached the target. Over a grid with
@@ -26,10 +28,12 @@ grids; see docs/search.md for which figures are in-sample.
 
 from __future__ import annotations
 
+import ast
 import math
 
 import numpy as np
 
+from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING
 from powertrain.search.space import History, Start, Trial
 from powertrain.search.strategies import Halving, Zeus, register
@@ -37,6 +41,7 @@ from powertrain.search.strategy import Strategy, at_least_one, bound_stop, count
 from powertrain.train.stopping import Stop
 
 PRIOR_SD = 0.15  # seed-to-seed spread of log energy-to-target before any setup has two seeds
+TO_THE_TARGET = 1e6  # the first look's second budget, in first-evaluation budgets: no pause before
 
 
 @register
@@ -49,6 +54,7 @@ class Auto(Strategy):
         "imagenet-a40",
         "holdout-grid",
         "holdout-cnn-mnist",
+        "paper-grid",
     )
     finalists = 1  # the race has confirmed its pick: the driver's confirmation reuses its seeds
 
@@ -62,9 +68,9 @@ class Auto(Strategy):
         seeds: int = 3,
         max_seeds: int = 6,
         z: float = 1.0,
-        eta: float = 3.0,
-        margin: float = 1.15,
+        margin: float = 1.0,
         screen_share: float = 0.05,
+        rank: str = "accuracy",
     ):
         super().__init__(rng)
         self.beta, self.spread = at_least_one("beta", beta), at_least_one("spread", spread)
@@ -73,7 +79,10 @@ class Auto(Strategy):
         self.seeds = count_setting("seeds", seeds)
         self.max_seeds = max(self.seeds, count_setting("max_seeds", max_seeds))
         self.z = float(z) if math.isfinite(z) and z >= 0 else at_least_one("z", z)
-        self.halving = Halving(self.rng, eta=eta, beta=beta, finalists=screen)
+        self.first_look = count_setting("screen", screen)
+        if rank not in ("accuracy", "predicted"):
+            raise PowertrainError(f"auto: rank must be accuracy or predicted, got {rank!r}")
+        self.rank = rank
         self.every = Zeus(self.rng, beta=beta)
         self.screen_share = screen_share
         self.screen: Strategy | None = None
@@ -89,7 +98,11 @@ class Auto(Strategy):
     def verdict(self) -> str | None:
         if not self.within_noise:
             return None
-        return "these setups are within noise of each other: " + ", ".join(self.tied)
+        return (
+            f"these setups are within noise of each other: {'; '.join(map(_label, self.tied))} "
+            f"(the first has the lowest mean energy-to-target over its seeds; up to {self.depth} seeds "
+            "each could not tell them apart, so it is not named the best)"
+        )
 
     def next_runs(self, history: History) -> list[Start]:
         if self.screen is None:
@@ -108,9 +121,19 @@ class Auto(Strategy):
 
     def _screening(self, space) -> Strategy:
         """One seed of every setup (bounded at ``beta`` x the best run) when that is at most
-        ``screen_share`` of the grid's runs, else successive halving."""
+        ``screen_share`` of the grid's runs, else the first look: halving with one cut, after the
+        first evaluation, down to ``screen`` setups that then run to the target."""
         grid_runs = self.grid_runs or sum(len(v) for v in space.seeds.values())
-        return self.every if len(space.setups) <= self.screen_share * grid_runs else self.halving
+        if len(space.setups) <= self.screen_share * grid_runs:
+            return self.every
+        return Halving(
+            self.rng,
+            eta=max(2.0, len(space.setups)),  # keeps the finalists only
+            beta=self.beta,
+            finalists=self.first_look,
+            growth=TO_THE_TARGET,
+            rank=self.rank,
+        )
 
     def _contenders(self, history: History) -> list[str]:
         firsts = {
@@ -160,20 +183,35 @@ class Auto(Strategy):
             return False
         leader = min(logs, key=lambda s: np.mean(logs[s]))
         sd = _pooled_sd(logs.values())
-        tied = [
-            s
-            for s in logs
-            if s == leader
-            or np.mean(logs[s]) - np.mean(logs[leader])
-            < self.z * sd * math.sqrt(1 / len(logs[s]) + 1 / len(logs[leader]))
-        ]
+        tied = [s for s in logs if s == leader or self._close(logs[s], logs[leader], sd)]
         more = [s for s in tied if len(history.space.seeds[s]) > self.depth]
         if len(tied) > 1 and more and self.depth < self.max_seeds:
             self.depth += 1
             self.racing = sorted(tied, key=lambda s: np.mean(logs[s]))  # the leader first
             return True
-        self.tied = sorted(tied, key=lambda s: np.mean(logs[s])) if len(tied) > 1 else []
+        # a contender stopped at the leader's pace is out, but said to be within noise when its
+        # seeds that reached the target cannot tell it from the leader
+        paced = self._paced_out(history)
+        tied += [s for s in paced if self._close(paced[s], logs[leader], sd)]
+        every = {**paced, **logs}
+        self.tied = sorted(tied, key=lambda s: np.mean(every[s])) if len(tied) > 1 else []
         return False
+
+    def _close(self, logs: list[float], leader_logs: list[float], sd: float) -> bool:
+        """Whether a setup's mean log energy-to-target is within ``z`` standard errors of the leader's."""
+        se = sd * math.sqrt(1 / len(logs) + 1 / len(leader_logs))
+        return float(np.mean(logs)) - float(np.mean(leader_logs)) < self.z * se
+
+    def _paced_out(self, history: History) -> dict[str, list[float]]:
+        """Log energy-to-target of the seeds that reached it, for the contenders a seed of which the
+        pace stopped (a stopped seed says only that it would have cost more than it spent)."""
+        out = {}
+        for setup in self.racing:
+            trials = self._raced(history, setup)
+            reached = [math.log(t.energy_to_target_j) for t in trials if t.reached]
+            if reached and any(t.stopped for t in trials) and not any(t.missed for t in trials):
+                out[setup] = reached
+        return out
 
     def stop(self, history, trial, point) -> Stop | None:
         if self.racing is None:
@@ -181,11 +219,11 @@ class Auto(Strategy):
         leader_j = self._leader_mean(history)
         if leader_j is None or trial.setup not in self.racing:
             return None
-        raced = self._raced(history, trial.setup)
-        done = sum(t.energy_to_target_j for t in raced if t.reached)
-        limit_j = self.margin * leader_j * self._depth(history, trial.setup)
+        reached = [t for t in self._raced(history, trial.setup) if t.reached and t is not trial]
+        done = sum(t.energy_to_target_j for t in reached)
+        limit_j = self.margin * leader_j * (len(reached) + 1)  # the leader's pace, seed by seed
         return bound_stop(
-            done + point.total_energy_j, limit_j, self.margin, "the leader's seeds (mean x seeds)"
+            done + point.total_energy_j, limit_j, self.margin, "the leader's pace (mean x seeds)"
         )
 
     def _depth(self, history: History, setup: str) -> int:
@@ -207,6 +245,15 @@ class Auto(Strategy):
             return []
         means = {s: float(np.mean(np.exp(v))) for s, v in self._means(history).items()}
         return sorted(means, key=means.get)
+
+
+def _label(key: str) -> str:
+    """``batch_size=32 learning_rate=0.003`` for a setup key (``simulate.setup_key``'s repr)."""
+    try:
+        items = ast.literal_eval(key)
+        return " ".join(f"{k}={v}" for k, v in items)
+    except (ValueError, SyntaxError, TypeError):
+        return key
 
 
 def _running(history: History) -> bool:

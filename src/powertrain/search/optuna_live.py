@@ -31,7 +31,7 @@ import numpy as np
 
 from powertrain.errors import ConfigError, PowertrainError
 from powertrain.search.live import LivePool, LiveSearch, drive, live_space
-from powertrain.search.optuna_strategy import OptunaStrategy, ranked
+from powertrain.search.optuna_strategy import OptunaStrategy, ranked, tpe
 from powertrain.search.simulate import setup_key
 from powertrain.search.space import History, Space, Trial
 from powertrain.store.base import ResultStore
@@ -91,7 +91,8 @@ def search_with_optuna(
     reporter=None,
     seed: int = 0,
 ) -> LiveSearch:
-    """Optuna's search live, one trial after another, its runs on ``executor``."""
+    """Optuna's search live, its runs on ``executor``: as many trials under way as its session has
+    room for (one after another on the local executor), each told to Optuna as it ends."""
     settings = _check(study, config)
     rng = np.random.default_rng(seed)
     if not config.space and config.sampler == "tpe" and config.objectives == ["energy"]:
@@ -122,7 +123,7 @@ class SampledOptuna(OptunaStrategy):
 
         if self.config.sampler == "nsga2":
             return optuna.samplers.NSGAIISampler(seed=seed)
-        return optuna.samplers.TPESampler(seed=seed, multivariate=len(self.config.space) > 1)
+        return tpe(seed, multivariate=len(self.config.space) > 1)
 
     def directions(self) -> list[str]:
         goal = {"energy": "minimize", "accuracy": "maximize"}

@@ -8,6 +8,10 @@ grid's axes as categorical choices.
   the bound) is told as pruned: worse than any that reached it.
 - With ``beta``, a run is stopped once its energy passes beta x the best energy-to-target so far
   (None, the default as live: no bound).
+- Several trials at once (a pool with room for more: workers, Ray): the driver asks again while it
+  has room, each ask a new Optuna trial drawn with the constant liar (``tpe``), and each trial is
+  told as its run ends; a trial that draws a setup whose seeds are all under way is told once they
+  end. With room for one, every trial is told before the next is asked: a seed gives the same search.
 - After ``trials`` trials the driver confirms the candidates (lowest mean energy-to-target first) on
   the search's confirmation seeds (``driver.pick_confirmed``).
 
@@ -56,8 +60,11 @@ class OptunaStrategy(Strategy):
         self.ostudy = None  # the Optuna study, made on the first ask
         self.axes: tuple[dict[str, list[str]], dict[tuple, str]] = ({}, {})
         self.pending: dict[tuple[str, int], object] = {}  # (setup, seed) -> its Optuna trial
+        self.waiting: list[tuple[str, object]] = []  # trials of a setup whose seeds all started
 
     def next_runs(self, history: History) -> list[Start]:
+        """The next trial's run: one at a time, and the driver asks again while its pool has room
+        (several trials under way at once, each told as it ends)."""
         if self.ostudy is None:
             self.ostudy = self.make_study(history)
         self.tell_finished(history)
@@ -68,11 +75,12 @@ class OptunaStrategy(Strategy):
                 self.tell(asked, None)
                 continue
             seed = next_seed(history, setup)
-            if seed is None:  # every seed of it ran: what it has is all there is to tell
-                self.tell(asked, history.of_setup(setup))
-                continue
-            self.pending[(setup, seed)] = asked
-            return [Start(setup, seed)]
+            if seed is not None:
+                self.pending[(setup, seed)] = asked
+                return [Start(setup, seed)]
+            # Every seed of it started: what they give is all there is to tell, once they end.
+            self.waiting.append((setup, asked))
+            self.tell_finished(history)
         return []
 
     def stop(self, history: History, trial: Trial, point) -> Stop | None:
@@ -95,10 +103,8 @@ class OptunaStrategy(Strategy):
         return optuna.create_study(directions=self.directions(), sampler=sampler)
 
     def sampler(self, history: History, seed: int):
-        import optuna
-
         self.axes = grid_axes(history.space.setups)
-        return optuna.samplers.TPESampler(seed=seed, multivariate=len(self.axes[0]) > 1)
+        return tpe(seed, multivariate=len(self.axes[0]) > 1)
 
     def directions(self) -> list[str]:
         return ["minimize"]  # energy-to-target
@@ -125,11 +131,27 @@ class OptunaStrategy(Strategy):
             self.ostudy.tell(asked, state=TrialState.PRUNED)
 
     def tell_finished(self, history: History) -> None:
+        """Tell Optuna each trial whose run ended, and each trial that asked for a setup with no seed
+        left once that setup's runs have all ended (one after another: at once)."""
         for key, asked in list(self.pending.items()):
             trial = history.trial(*key)
             if trial is not None and trial.finished:
                 self.tell(asked, [trial])
                 del self.pending[key]
+        for setup, asked in list(self.waiting):
+            trials = history.of_setup(setup)
+            if all(t.finished for t in trials):
+                self.tell(asked, trials)
+                self.waiting.remove((setup, asked))
+
+
+def tpe(seed: int, multivariate: bool):
+    """Optuna's TPE with the constant liar: a trial under way counts as worse than every finished
+    one, so trials asked while others run are drawn away from them (Optuna's advice for parallel
+    trials; with one trial at a time none is under way at an ask, and it changes nothing)."""
+    import optuna
+
+    return optuna.samplers.TPESampler(seed=seed, multivariate=multivariate, constant_liar=True)
 
 
 def ranked(history: History) -> list[str]:

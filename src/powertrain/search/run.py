@@ -10,13 +10,15 @@ Every search then reports its own cost (``cost.py``). ``search.predict_stop`` ad
 to every run (off unless asked). A strategy decides each run from the ones before it, in one loop
 (``driver.py``) over the executor's session: here one after another (the ``LocalExecutor``), up to N
 at once on a ``WorkersExecutor`` (``--workers N``), or as Ray tasks as many as the cluster has room
-for, their stops decided here, in the coordinator. ``optuna`` runs one trial after another.
+for, their stops decided here, in the coordinator (``optuna`` asks Optuna for as many trials as the
+session has room for; the grid's predicted stop goes the same way).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import statistics
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from powertrain.errors import PowertrainError
@@ -31,7 +33,6 @@ from powertrain.store.base import ResultStore
 from powertrain.study.execute import RunEnv
 from powertrain.study.executors.base import Executor, Stops
 from powertrain.study.executors.local import LocalExecutor
-from powertrain.study.executors.ray import RayExecutor
 from powertrain.study.runner import run_study
 from powertrain.study.search_config import SearchConfig
 
@@ -76,12 +77,8 @@ def search_study(
     study, _ = study_version(store, study, allow_changed)
     config = search_config(study, strategy)
     study = dataclasses.replace(study, search=config)
-    env = RunEnv.open(
-        study, detection=detection, artifacts_dir=artifacts_dir or store.artifacts_dir
-    )
-    executor = executor or LocalExecutor(env=env)
-    _check_supported(study, config, executor)
-    executor.prepare(study, env.artifacts_dir)  # the checkpoints where this process looks for them
+    _check_supported(study, config)
+    env, executor = _environment(study, store, executor, detection, artifacts_dir)
     stops = predicted_stops(study, store, config)
     if config.strategy == "grid":
         return dataclasses.replace(
@@ -101,8 +98,25 @@ def search_study(
     return dataclasses.replace(live, study=study.name)
 
 
-def _check_supported(study: StudyConfig, config: SearchConfig, executor: Executor) -> None:
-    _check_executor(config, executor)
+def _environment(
+    study: StudyConfig, store: ResultStore, executor: Executor | None, detection, artifacts_dir
+) -> tuple[RunEnv, Executor]:
+    """The run environment of this process, opened once, and the executor prepared with it: the
+    local executor's own environment is the search's (its runs train here), so its meters, data
+    and GPUs (NVML, where power limits are set) are opened once; another executor's runs open
+    theirs where they execute, and this process opens its own for the search's bookkeeping."""
+    artifacts = Path(artifacts_dir or store.artifacts_dir)
+    if executor is None:
+        executor = LocalExecutor(detection=detection, artifacts_dir=artifacts)
+    executor.prepare(study, artifacts)  # a bad device fails now; checkpoints where we look
+    if isinstance(executor, LocalExecutor):
+        return executor.env, executor
+    return RunEnv.open(study, detection=detection, artifacts_dir=artifacts), executor
+
+
+def _check_supported(study: StudyConfig, config: SearchConfig) -> None:
+    """Every executor takes every strategy (the loop asks as many runs as its session has room
+    for, and decides their stops here); what a study's task cannot take is refused here."""
     if config.strategy != "grid":
         typed_settings(config.strategy, strategy_class(config.strategy), config.settings)
     if config.strategy not in ("grid", "optuna"):
@@ -118,25 +132,6 @@ def _check_supported(study: StudyConfig, config: SearchConfig, executor: Executo
     ):
         raise PowertrainError(
             "a live search does not run a pretraining stage: run the study's grid (strategy grid)"
-        )
-
-
-def _check_executor(config: SearchConfig, executor: Executor) -> None:
-    """A search's runs train here, on this machine's workers or as Ray tasks; Optuna asks for one
-    trial at a time, and the grid's Ray tasks take no stop (a predicted stop) from this process."""
-    if isinstance(executor, LocalExecutor) or (
-        config.strategy == "grid" and config.predict_stop is None
-    ):
-        return
-    if config.strategy == "optuna":
-        raise PowertrainError(
-            "search strategy optuna asks Optuna for one trial after another: leave out --workers"
-            " and --executor ray (or set workers: 1)"
-        )
-    if config.strategy == "grid" and isinstance(executor, RayExecutor):
-        raise PowertrainError(
-            "predict_stop with strategy grid and --executor ray: the grid's Ray tasks take no stop"
-            " from this process; use --workers N, or a search strategy (bound, halving, ...)"
         )
 
 

@@ -1,0 +1,96 @@
+"""auto's first look and its race at the leader's pace, on made-up curves (replays: arithmetic)."""
+
+from __future__ import annotations
+
+import pytest
+
+from powertrain.errors import PowertrainError
+from powertrain.records import Verdict
+from powertrain.search import make_strategy
+from powertrain.search.driver import run_search
+from powertrain.search.simulate import CurvePool, load_curves, setup_key, simulate
+from powertrain.search.space import Space
+from powertrain.store.memory import MemoryStore
+from tests.fakes.curves import add_run, made_up_study
+
+
+def _search(curves, order=None, **settings):
+    setups = order or sorted(curves.labels)
+    seeds = {s: tuple(sorted(seed for key, seed in curves.curves if key == s)) for s in setups}
+    search = make_strategy("auto", **settings)
+    outcome = run_search(
+        search, Space(tuple(setups), seeds, curves.target), CurvePool(curves.curves)
+    )
+    return search, outcome
+
+
+@pytest.mark.parametrize("screen", [2, 3])
+def test_the_first_look_takes_every_setup_to_its_first_evaluation_and_only_the_best_on(screen):
+    curves = load_curves(made_up_study(setups=16, seeds=3), "made-up")  # 16 setups > 5 % of 48 runs
+    search, outcome = _search(curves, screen=screen)
+    history = outcome.history
+    firsts = {s: history.trial(s, history.space.seeds[s][0]) for s in curves.labels}
+    assert all(t is not None and t.points for t in firsts.values())  # every setup looked at once
+    went_on = {s for s, t in firsts.items() if len(t.points) > 1}
+    assert len(went_on) == screen  # no middle rung: the best `screen` on to the target, no others
+    raced = {s for (s, _), t in history.trials.items() if t.seed != history.space.seeds[s][0]}
+    assert raced <= went_on  # the race is among the setups that went on
+    means = curves.setup_means_j()
+    assert means[outcome.pick] <= 1.1 * min(means.values())
+
+
+def paced_study(worse: float) -> MemoryStore:
+    """Setup a (the leader: every seed reaches the target for 10 x 2.0 J) and setup b, close enough
+    to be a contender, every seed of which costs ``worse`` x as much."""
+    store = MemoryStore()
+    store.save_study("paced", {"name": "paced", "task": {"target_accuracy": 0.86}})
+    for name, cost in (("a", 2.0), ("b", 2.0 * worse)):
+        for seed in range(3):
+            add_run(store, "paced", {"setup": name}, seed, 0.002, cost)
+    return store
+
+
+def test_a_contender_behind_the_leaders_pace_stops_within_its_next_seed():
+    curves = load_curves(paced_study(worse=1.2), "paced")
+    a, b = setup_key({"setup": "a"}), setup_key({"setup": "b"})
+    search, outcome = _search(curves, order=[a, b], screen_share=1.0)  # every setup screened
+    leader_j = curves.setup_means_j()[a]
+    b_trials = [t for (s, _), t in outcome.history.trials.items() if s == b]
+    assert [t.reached for t in b_trials] == [True, False]  # its second seed stopped, no third
+    stopped = b_trials[1]
+    assert stopped.verdict is Verdict.SEARCH_BOUND and "pace" in stopped.stop_reason
+    # it stopped at the first evaluation (2.4 J each) past 2 x the leader's mean, its two seeds together
+    b_j = b_trials[0].energy_to_target_j + stopped.energy_j
+    assert 2 * leader_j < b_j <= 2 * leader_j + 2.4
+    assert outcome.pick == a and outcome.confirmed and not search.within_noise
+
+
+def test_a_contender_as_good_as_the_leader_runs_all_its_seeds_and_ties_are_said():
+    curves = load_curves(paced_study(worse=1.0), "paced")
+    a, b = setup_key({"setup": "a"}), setup_key({"setup": "b"})
+    search, outcome = _search(curves, order=[a, b], screen_share=1.0)
+    b_trials = [t for (s, _), t in outcome.history.trials.items() if s == b]
+    assert len(b_trials) == 3 and all(t.reached for t in b_trials)
+    assert search.within_noise and "within noise" in search.verdict()
+    assert "setup=a; setup=b" in search.verdict()  # named as the user wrote them, lowest mean first
+
+
+def test_a_wider_margin_lets_the_slower_contender_finish_its_seeds():
+    curves = load_curves(paced_study(worse=1.2), "paced")
+    a, b = setup_key({"setup": "a"}), setup_key({"setup": "b"})
+    _, outcome = _search(curves, order=[a, b], screen_share=1.0, margin=1.5)
+    b_trials = [t for (s, _), t in outcome.history.trials.items() if s == b]
+    assert len(b_trials) == 3 and all(t.reached for t in b_trials) and outcome.pick == a
+
+
+def test_first_look_ranking_and_screen_settings_are_checked():
+    with pytest.raises(PowertrainError, match="auto: rank must be accuracy or predicted"):
+        make_strategy("auto", rank="loss")
+    with pytest.raises(PowertrainError, match="screen"):
+        make_strategy("auto", screen=0)
+
+
+def test_auto_keeps_the_goal_on_a_made_up_grid_it_was_not_tuned_on():
+    sim = simulate(load_curves(made_up_study(setups=16, seeds=3), "made-up"), "auto", repeats=30)
+    summary = sim.summary()
+    assert summary["within_10pct"] >= 0.9 and not sim.in_sample
