@@ -207,7 +207,9 @@ def main() -> None:
 
 def own_grids(grids_db: Path | None, args) -> None:
     if grids_db is None or not grids_db.is_file():
-        print(f"\nown grids: no store given or found ({grids_db}); run {', '.join(GRIDS)}")
+        given = f"{grids_db} is not a file" if grids_db else "no --grids-db given"
+        examples = ", ".join(f"examples/{g}.yaml" for g in GRIDS)
+        print(f"\nown grids: {given}; run {examples} into one store and pass it as --grids-db")
         return
     with SqliteStore(grids_db) as store:
         names = {s["name"] for s in store.studies()}
