@@ -27,7 +27,9 @@ def absolute_url(target: str, urls: dict[str, str], image: bool = False) -> str 
     repository = (urls.get("Repository") or urls.get("Source") or "").rstrip("/")
     if site and path.startswith("docs/") and path.endswith(".md"):
         page = path.removeprefix("docs/").removesuffix(".md")
-        page = page.removesuffix("index") if page.endswith("index") else f"{page}/"
+        page = (
+            page.removesuffix("index") if page == "index" or page.endswith("/index") else f"{page}/"
+        )
         return f"{site}/{page}{anchor}"
     if repository:
         return f"{repository}/{'raw' if image else 'blob'}/HEAD/{path}{anchor}"

@@ -3,10 +3,13 @@ each device once per node (GPUs by UUID), each rank's processes once, nodes summ
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from powertrain import PowertrainError
 from powertrain.meters.nvml import NvmlMeter
+from powertrain.records import EvalPoint
 from powertrain.tracking.combine import RankReading, combine
 from powertrain.tracking.ranks import from_environment
 from tests.fakes.nvml import FakeGpu, FakeNvml
@@ -111,15 +114,15 @@ def test_ranks_exchange_through_the_store_and_one_that_never_comes_ends_the_wait
     from powertrain.tracking import board, job
     from powertrain.tracking.ranks import RankInfo
 
-    def rank_job(rank, timeout_s=10.0):
+    def rank_job(rank, timeout_s=10.0, channel="j/key/0"):
         store = open_store(tmp_path / "s.db")
         info = RankInfo(rank, 2, rank, 0, "h", "SLURM")
-        return board.BoardJob(info, "key", {}, {}, timeout_s, board.StoreBoard(store, "j/key/0"))
+        return board.BoardJob(info, "key", {}, {}, timeout_s, board.StoreBoard(store, channel))
 
     follower_got = []
 
-    def follow():
-        j = rank_job(1)
+    def follow(channel="j/key/0"):
+        j = rank_job(1, channel=channel)
         j.gather(job.POINT, reading(1, cpu=7.0), 0)
         follower_got.append(j.decide())
 
@@ -131,6 +134,16 @@ def test_ranks_exchange_through_the_store_and_one_that_never_comes_ends_the_wait
     leader.decide(job.Decision(status="reached", stop_reason="every target reached"))
     thread.join(10)
     assert follower_got[0].status == "reached" and follower_got[0].stop_reason.startswith("every")
+    # a diverged point's NaN loss crosses the store's JSON too (JSON itself has no NaN)
+    thread = threading.Thread(target=follow, args=("j/key/nan",))
+    thread.start()
+    leader = rank_job(0, channel="j/key/nan")
+    leader.gather(job.POINT, reading(0, cpu=6.0), 0)
+    point = EvalPoint(0, 1, 1.0, 0, float("nan"), 0.1, 1.0, {"cpu": 13.0})
+    leader.decide(job.Decision(point=point, status="diverged", stop_reason="loss is nan"))
+    thread.join(10)
+    got = follower_got[1].point
+    assert math.isnan(got.train_loss) and got.energy_j == {"cpu": 13.0}
     alone = rank_job(0, timeout_s=0.3)
     alone.board.channel = "j/key/1"
     with pytest.raises(job.RanksLost, match="rank 1 did not post its figures .* within 0.3 s"):

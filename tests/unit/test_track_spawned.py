@@ -49,3 +49,44 @@ def test_a_run_in_a_store_object_cannot_go_to_spawned_processes():
     refused = pytest.raises(powertrain.PowertrainError, match="pass db as a path or a URL")
     with powertrain.track("spawn", db=MemoryStore(), device="cpu") as run, refused:
         pickle.dumps(run)
+
+
+def test_a_second_hand_over_in_one_block_numbers_its_points_on_from_the_first(tmp_path):
+    db = tmp_path / "s.db"
+    with powertrain.track("spawn", setup={"lr": 0.1}, target=0.9, db=db, device="cpu") as run:
+        for fit, steps in enumerate(([1, 2], [3, 4])):  # trainer.fit twice under ddp_spawn
+            spawned = pickle.loads(pickle.dumps(run))
+            assert len(spawned.points) == 2 * fit  # what the first fit recorded
+            for step in steps:
+                spawned.evaluate(0.5, step=step)
+            spawned.close()
+    with open_store(db) as store:
+        [record] = store.runs()
+        assert [(p.index, p.step) for p in store.eval_points(record.id)] == [
+            (0, 1),
+            (1, 2),
+            (2, 3),
+            (3, 4),
+        ]
+    assert run.outcome.status != "failed", run.outcome.error
+
+
+def test_meters_of_the_users_choice_are_refused_rather_than_mixed_with_the_spawned_ranks():
+    from powertrain.meters.detect import detect_meters
+
+    detection = detect_meters(cpu_tdp_w=1000).require()
+    refused = pytest.raises(powertrain.PowertrainError, match="leave out detection=")
+    with (
+        powertrain.track("spawn", db=":memory:", device="cpu", detection=detection) as run,
+        refused,
+    ):
+        pickle.dumps(run)
+    detection.close()
+
+
+def test_a_handler_that_cannot_be_pickled_is_named_in_one_clear_error(tmp_path):
+    refused = pytest.raises(powertrain.PowertrainError, match="cannot go to spawned processes")
+    handlers = [lambda point: None]  # a local function: pickle cannot name it
+    tracked = powertrain.track("spawn", db=tmp_path / "s.db", device="cpu", handlers=handlers)
+    with tracked as run, refused:
+        pickle.dumps(run)

@@ -54,7 +54,9 @@ class PowertrainCallback(L.Callback):
             trainer.should_stop = True
 
     def on_exception(self, trainer: L.Trainer, pl_module: L.LightningModule, exception) -> None:
-        self.error = exception  # a spawned rank's run ends failed with it
+        # Under ddp_spawn Lightning calls neither this nor teardown in a spawned rank that raises: the
+        # error reaches the parent (ProcessRaisedException), whose run then ends failed with it.
+        self.error = exception
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if getattr(self.run, "spawned", False) and stage == "fit":

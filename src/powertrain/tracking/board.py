@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import time
 from collections.abc import Mapping
@@ -93,7 +94,7 @@ class BoardJob(job_.Job):
 
     def gather(self, kind: str, reading: RankReading, evaluations: int) -> list[job_.Message]:
         mine = job_.Message(self.info.rank, kind, self.run_key, reading, evaluations)
-        self.board.post(self.seq, self.info.rank, _message_body(mine))
+        self.board.post(self.seq, self.info.rank, _json_safe(_message_body(mine)))
         if kind == job_.CLOSE:
             self.open = False
         if not self.info.leader:
@@ -107,7 +108,7 @@ class BoardJob(job_.Job):
     def decide(self, decision: job_.Decision | None = None) -> job_.Decision:
         seq, self.seq = self.seq, self.seq + 1
         if self.info.leader:
-            self.board.post(seq, DECISION, _decision_body(decision))
+            self.board.post(seq, DECISION, _json_safe(_decision_body(decision)))
             if seq > 0:
                 self.board.drop(seq)  # every rank read the decisions before this one
             return decision
@@ -120,7 +121,7 @@ class BoardJob(job_.Job):
         for n in range(1 << 62):
             found = self.board.read(seq, senders)
             if len(found) == len(senders):
-                return found
+                return {sender: _from_json_safe(body) for sender, body in found.items()}
             if time.monotonic() > deadline:
                 break
             time.sleep(_POLL_S[min(n, len(_POLL_S) - 1)])
@@ -134,6 +135,30 @@ class BoardJob(job_.Job):
 
 
 # -- JSON in and out ------------------------------------------------------------------------------
+_NON_FINITE = "__non_finite__"  # JSON has no NaN or inf; a diverged run's loss is one
+
+
+def _json_safe(value):
+    """``value`` with every NaN and infinity written as ``{_NON_FINITE: "nan" | "inf" | "-inf"}``."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return {_NON_FINITE: repr(value)}
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def _from_json_safe(value):
+    if isinstance(value, dict):
+        if set(value) == {_NON_FINITE}:
+            return float(value[_NON_FINITE])
+        return {k: _from_json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json_safe(v) for v in value]
+    return value
+
+
 def _message_body(m: job_.Message) -> dict[str, Any]:
     return dataclasses.asdict(m)  # the reading with it
 
@@ -173,7 +198,8 @@ def slurm_step(env: Mapping[str, str]) -> str | None:
     job = env.get("SLURM_JOB_ID", env.get("SLURM_JOBID"))
     if not step or not job or step in ("batch", "extern", "4294967294"):
         return None
-    return f"slurm-{job}.{step}.{env.get('SLURM_RESTART_COUNT', '0')}"
+    cluster = env.get("SLURM_CLUSTER_NAME", "")  # two clusters may share one PostgreSQL store
+    return f"slurm-{cluster}-{job}.{step}.{env.get('SLURM_RESTART_COUNT', '0')}"
 
 
 def torchrun_store(env: Mapping[str, str]) -> tuple[str, int] | None:

@@ -153,7 +153,7 @@ class TrackedRun(RankedRun):
     def __init__(self, tracker: Tracker, store, owned_store: bool, ticket=None) -> None:
         self.tracker, self.store, self._owned_store = tracker, store, owned_store
         self._ticket, self.spawned = ticket, ticket is not None  # a rank its parent spawned
-        self.points: list[EvalPoint] = []
+        self.points: list[EvalPoint] = [] if ticket is None else list(ticket.points)
         self.skipped = False
         self.outcome: RunOutcome | None = None
         self.status, self.stop_reason = None, None  # set when a handler or diverged() stops it

@@ -18,11 +18,12 @@ spawned ranks' own figures make the points only, so nothing is counted twice.
 
 from __future__ import annotations
 
+import pickle
 from dataclasses import dataclass
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.records import Status
+from powertrain.records import EvalPoint, Status
 
 CHANNEL = "spawned/{run_id}"  # where spawned rank 0 leaves the verdict for the parent
 
@@ -34,6 +35,7 @@ class SpawnTicket:
     base_energy_j: dict[str, float]  # the parent's figures when it handed the run over
     base_s: float
     skipped: bool = False
+    points: tuple[EvalPoint, ...] = ()  # recorded before (an earlier fit of the same block)
 
 
 def ticket(run) -> SpawnTicket:
@@ -56,6 +58,11 @@ def ticket(run) -> SpawnTicket:
         raise PowertrainError(
             "a sweep's trial cannot follow a run into spawned processes: use strategy='ddp'"
         )
+    if tracker.detection is not None:  # the spawned ranks would measure with meters of their own
+        raise PowertrainError(
+            "the tracked run goes to spawned processes (Lightning's strategy='ddp_spawn'), which "
+            "detect their meters themselves: leave out detection=, or use strategy='ddp'"
+        )
     options = {
         "study": tracker.study,
         "setup": tracker.setup,
@@ -70,11 +77,27 @@ def ticket(run) -> SpawnTicket:
         "rank_timeout_s": tracker.rank_timeout_s,
         "if_finished": "skip",
     }
+    _check_picklable(tracker.user_handlers)
     if run.skipped:
         return SpawnTicket(options, run.run_id, {}, 0.0, skipped=True)
+    if not run.handed_over:  # a result a killed earlier attempt left is not this one's
+        run.store.drop_rank_messages(CHANNEL.format(run_id=run.run_id))
     so_far = run.monitor.read("run")
     run.handed_over = True
-    return SpawnTicket(options, run.run_id, dict(so_far.energy_j), so_far.duration_s)
+    points = tuple(run.store.eval_points(run.run_id))  # a second fit numbers on from the first's
+    return SpawnTicket(options, run.run_id, dict(so_far.energy_j), so_far.duration_s, False, points)
+
+
+def _check_picklable(handlers) -> None:
+    for handler in handlers:
+        try:
+            pickle.dumps(handler)
+        except Exception as error:
+            raise PowertrainError(
+                f"the stop handler {handler!r} cannot go to spawned processes (Lightning's "
+                f"strategy='ddp_spawn' pickles it: {error}): define it at module level, or use "
+                "strategy='ddp'"
+            ) from None
 
 
 def revive(run_cls, tracker_cls, ticket: SpawnTicket):
@@ -117,7 +140,9 @@ def take_back(run) -> tuple[str | None, list[int]]:
     run.stop_reason = left["stop_reason"]
     run._verdict, run._end_reason = left["verdict"], left["end_reason"] or run._end_reason
     if left["reached"] is not None:
-        run._reached = next(p for p in run.points if p.index == left["reached"])
+        run._reached = next((p for p in run.points if p.index == left["reached"]), None)
+        if run._reached is None:
+            return f"the spawned ranks' point {left['reached']} is not in the store", left["ranks"]
     if left["test"]:
         run._test_tasks = left["test"]
         run._test = sum(left["test"].values()) / len(left["test"])
