@@ -144,6 +144,14 @@ def test_ranks_exchange_through_the_store_and_one_that_never_comes_ends_the_wait
     thread.join(10)
     got = follower_got[1].point
     assert math.isnan(got.train_loss) and got.energy_j == {"cpu": 13.0}
+    # a rank that fails tells rank 0 at once, rather than leaving it to wait out the timeout
+    failing = rank_job(1, channel="j/key/failed")
+    failing.leave(reading(1), 0, "ValueError: the user's bug")
+    leader = rank_job(0, timeout_s=60.0, channel="j/key/failed")
+    messages = leader.gather(job.POINT, reading(0), 0)
+    assert not leader.open and leader.problem(messages) == (
+        "rank 1 failed after 0 evaluations: ValueError: the user's bug"
+    )
     alone = rank_job(0, timeout_s=0.3)
     alone.board.channel = "j/key/1"
     with pytest.raises(job.RanksLost, match="rank 1 did not post its figures .* within 0.3 s"):

@@ -101,9 +101,17 @@ class BoardJob(job_.Job):
             return [mine]
         bodies = self._wait(list(range(self.info.world_size)), "its figures")
         messages = [_message(bodies[r]) for r in range(self.info.world_size)]
-        if any(m.kind == job_.CLOSE for m in messages):
+        if any(m.kind in (job_.CLOSE, job_.FAILED) for m in messages):
             self.open = False
         return messages
+
+    def leave(self, reading: RankReading, evaluations: int, error: str) -> None:
+        """No rank's exit reaches rank 0 here: it is told, so that it need not wait out the timeout."""
+        failed = job_.Message(
+            self.info.rank, job_.FAILED, self.run_key, reading, evaluations, error
+        )
+        self.board.post(self.seq, self.info.rank, _json_safe(_message_body(failed)))
+        self.open = False
 
     def decide(self, decision: job_.Decision | None = None) -> job_.Decision:
         seq, self.seq = self.seq, self.seq + 1

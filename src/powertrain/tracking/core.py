@@ -329,8 +329,11 @@ class TrackedRun(RankedRun):
                 self.ranks = ranks_.current()
             job = self._job if self._job is not None and self._job.open and exc is None else None
             if not self.ranks.leader:
-                if job is not None:  # a rank that failed leaves at once: its exit ends the job
+                if job is not None:
                     self._follow(job, job_.CLOSE, total)
+                elif exc is not None and self._job is not None and self._job.open:
+                    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+                    self._job.leave(self._job.reading(total), len(self.points), error)
                 return self.outcome
             with job_.sigterm_deferred(self._sigterm is not None):
                 return self._finish(job, total, exc)

@@ -22,7 +22,7 @@ from powertrain.meters.base import Component
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking.combine import Combined, RankReading, combine
 
-POINT, CLOSE = "point", "close"
+POINT, CLOSE, FAILED = "point", "close", "failed"  # FAILED: a rank leaving on an error
 #: How long a rank waits for the others at an evaluation point unless told (``rank_timeout_s``).
 DEFAULT_TIMEOUT_S = 300.0
 
@@ -38,6 +38,7 @@ class Message:
     run_key: str
     reading: RankReading
     evaluations: int  # how many points this rank had evaluated before this exchange
+    error: str | None = None  # a FAILED rank's error
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,11 @@ class Job:
             self.open = False  # every rank saw it: no rank starts another exchange
         return messages
 
+    def leave(self, reading: RankReading, evaluations: int, error: str) -> None:
+        """A rank other than 0 leaving on an error. Over a process group its exit ends the
+        others' collective at once, so nothing is sent (a board's job tells rank 0)."""
+        self.open = False
+
     def decide(self, decision: Decision | None = None) -> Decision:
         """Rank 0 sends ``decision``; every rank returns it."""
         import torch.distributed as dist
@@ -141,6 +147,8 @@ class Job:
         """What makes the ranks' messages one run's, or why not (misuse), seen from rank 0."""
         mine = messages[0]
         for m in messages[1:]:
+            if m.kind == FAILED:
+                return f"rank {m.rank} {_doing(m)}"
             if m.run_key != mine.run_key:
                 return (
                     f"rank {m.rank} tracks another run than rank 0 (its setup, seed or target "
@@ -160,6 +168,8 @@ class Job:
 
 
 def _doing(m: Message) -> str:
+    if m.kind == FAILED:
+        return f"failed after {m.evaluations} evaluations: {m.error}"
     if m.kind == CLOSE:
         return f"left the tracked block after {m.evaluations} evaluations"
     return f"reached evaluation {m.evaluations + 1}"
