@@ -38,8 +38,9 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
     it) durably when it returns, visible to every process that opens the store;
     ``rank_messages(channel, seq)`` is {sender: body} of what is posted there now;
     ``drop_rank_messages(channel, before_seq=None)`` removes a channel's messages (those of a
-    ``seq`` below ``before_seq`` where given). They are transient: no run holds
-    them, a merge or ``copy_run`` leaves them. A store that cannot carry them (the default here)
+    ``seq`` below ``before_seq`` where given); ``expire_rank_messages(posted_before)`` removes
+    every channel's messages posted before that time (seconds since the epoch). They are
+    transient: no run holds them, a merge or ``copy_run`` leaves them. A store that cannot carry them (the default here)
     raises PowertrainError saying so.
 """
 
@@ -179,6 +180,9 @@ class ResultStore(ABC):
         raise self._no_messages()
 
     def drop_rank_messages(self, channel: str, before_seq: int | None = None) -> None:
+        raise self._no_messages()
+
+    def expire_rank_messages(self, posted_before: float) -> None:
         raise self._no_messages()
 
     def _no_messages(self) -> PowertrainError:

@@ -26,6 +26,7 @@ class MemoryStore(ResultStore):
         self._power_limits: dict[str, float] = {}  # GPU UUID -> the limit to put back
         self._search_costs: dict[str, dict[str, Any]] = {}  # study -> its last search's cost
         self._messages: dict[tuple[str, int], dict[int, dict[str, Any]]] = {}  # contract, 11
+        self._posted_at: dict[tuple[str, int], float] = {}  # the last post to each (channel, seq)
 
     @contextlib.contextmanager
     def atomic(self):
@@ -141,6 +142,7 @@ class MemoryStore(ResultStore):
 
     def post_rank_message(self, channel: str, seq: int, sender: int, body: dict[str, Any]) -> None:
         self._messages.setdefault((channel, seq), {})[sender] = copy.deepcopy(body)
+        self._posted_at[(channel, seq)] = time.time()
 
     def rank_messages(self, channel: str, seq: int) -> dict[int, dict[str, Any]]:
         return copy.deepcopy(self._messages.get((channel, seq), {}))
@@ -149,3 +151,9 @@ class MemoryStore(ResultStore):
         below = float("inf") if before_seq is None else before_seq
         for key in [k for k in self._messages if k[0] == channel and k[1] < below]:
             del self._messages[key]
+            self._posted_at.pop(key, None)
+
+    def expire_rank_messages(self, posted_before: float) -> None:
+        for key in [k for k, t in self._posted_at.items() if t < posted_before]:
+            self._messages.pop(key, None)
+            del self._posted_at[key]

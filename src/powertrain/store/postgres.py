@@ -370,6 +370,11 @@ class PostgresStore(ResultStore):
             )
         )
 
+    def expire_rank_messages(self, posted_before: float) -> None:
+        self._call(
+            lambda c: c.execute("DELETE FROM rank_messages WHERE posted_at < %s", (posted_before,))
+        )
+
     def close(self) -> None:
         self._heartbeat.stop()
         if self._pending:

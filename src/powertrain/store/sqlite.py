@@ -307,6 +307,10 @@ class SqliteStore(ResultStore):
                 (channel, before_seq, before_seq),
             )
 
+    def expire_rank_messages(self, posted_before: float) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM rank_messages WHERE posted_at < ?", (posted_before,))
+
     def close(self) -> None:
         self._heartbeat.stop()
         if self._db is not None:

@@ -14,6 +14,7 @@ The default fixture is the in-memory reference store. Needs pytest (a test depen
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -303,3 +304,7 @@ class StoreContract:
         store.drop_rank_messages("job/a")
         assert store.rank_messages("job/a", 1) == {}
         assert store.rank_messages("job/b", 0) == {0: {"other": True}}
+        store.expire_rank_messages(posted_before=time.time() - 3600)  # an hour ago: kept
+        assert store.rank_messages("job/b", 0) == {0: {"other": True}}
+        store.expire_rank_messages(posted_before=time.time() + 1)  # everything posted so far
+        assert store.rank_messages("job/b", 0) == {}

@@ -30,6 +30,9 @@ from powertrain.tracking import job as job_
 from powertrain.tracking.combine import RankReading
 
 DECISION = -1  # the sender of rank 0's decision on a board
+#: How long the store keeps a board's messages: a run's last exchange stays behind (no rank can tell
+#: when every other one has read it), so rank 0 of a new job removes what is older than this.
+MESSAGES_KEPT_S = 7 * 24 * 3600.0
 _POLL_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)  # waits between looks, then the last, repeated
 _TRACKED: dict[tuple[str, str], int] = {}  # (job, run key) -> how often this process tracked it
 
