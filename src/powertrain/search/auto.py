@@ -28,13 +28,13 @@ grids; see docs/search.md for which figures are in-sample.
 
 from __future__ import annotations
 
-import ast
 import math
 
 import numpy as np
 
 from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING
+from powertrain.search.cost_axes import axes_of
 from powertrain.search.space import History, Start, Trial
 from powertrain.search.strategies import Halving, Zeus, register
 from powertrain.search.strategy import Strategy, at_least_one, bound_stop, count_setting
@@ -249,11 +249,8 @@ class Auto(Strategy):
 
 def _label(key: str) -> str:
     """``batch_size=32 learning_rate=0.003`` for a setup key (``simulate.setup_key``'s repr)."""
-    try:
-        items = ast.literal_eval(key)
-        return " ".join(f"{k}={v}" for k, v in items)
-    except (ValueError, SyntaxError, TypeError):
-        return key
+    axes = axes_of(key)
+    return " ".join(f"{k}={v}" for k, v in axes.items()) if axes else key
 
 
 def _running(history: History) -> bool:
