@@ -88,7 +88,7 @@ class Auto(Strategy):
         self.screen: Strategy | None = None
         self.grid_runs: int | None = None  # the full grid's runs (set by cost_axes.Priced)
         self.racing: list[str] | None = None  # contenders, leader first, once screening is done
-        self.depth = self.seeds  # seeds each contender runs now
+        self.depth = self.seeds  # seeds each contender runs now (fewer where a setup has fewer)
         self.tied: list[str] = []  # setups the race could not tell from the pick
 
     @property
@@ -153,7 +153,7 @@ class Auto(Strategy):
         for setup in self.racing:
             if self._out(history, setup):
                 continue
-            for seed in history.space.seeds[setup][: self.depth]:
+            for seed in self._seeds(history, setup):
                 trial = history.trial(setup, seed)
                 if trial is None or trial.paused:
                     return Start(setup, seed)
@@ -162,18 +162,31 @@ class Auto(Strategy):
     def _out(self, history: History, setup: str) -> bool:
         return any(t.stopped or t.missed for t in self._raced(history, setup))
 
-    def _raced(self, history: History, setup: str) -> list[Trial]:
-        seeds = history.space.seeds[setup][: self.depth]
-        return [t for s in seeds if (t := history.trial(setup, s)) is not None]
+    def _seeds(self, history: History, setup: str) -> tuple[int, ...]:
+        """The seeds ``setup`` races now: its first ``depth`` (all it has, where it has fewer)."""
+        return history.space.seeds[setup][: self.depth]
 
-    def _means(self, history: History) -> dict[str, list[float]]:
-        """Log energy-to-target of each contender's raced seeds, for those still in with all done."""
+    def _raced(self, history: History, setup: str) -> list[Trial]:
+        return [
+            t for s in self._seeds(history, setup) if (t := history.trial(setup, s)) is not None
+        ]
+
+    def _complete(self, history: History) -> dict[str, list[Trial]]:
+        """The contenders still in every one of whose raced seeds has reached the target."""
         out = {}
         for setup in self.racing:
             trials = self._raced(history, setup)
-            if trials and all(t.reached for t in trials):
-                out[setup] = [math.log(t.energy_to_target_j) for t in trials]
+            done = len(trials) == len(self._seeds(history, setup))
+            if done and all(t.reached for t in trials):
+                out[setup] = trials
         return out
+
+    def _means(self, history: History) -> dict[str, list[float]]:
+        """Log energy-to-target of each complete contender's raced seeds."""
+        return {
+            s: [math.log(t.energy_to_target_j) for t in trials]
+            for s, trials in self._complete(history).items()
+        }
 
     def _deepen(self, history: History) -> bool:
         """Another seed for the contenders the leader cannot be told from; False when the race is over
@@ -217,25 +230,26 @@ class Auto(Strategy):
         if self.racing is None:
             return self.screen.stop(history, trial, point)
         leader_j = self._leader_mean(history)
-        if leader_j is None or trial.setup not in self.racing:
+        seeds = self._seeds(history, trial.setup) if trial.setup in self.racing else ()
+        if leader_j is None or trial.seed not in seeds:
             return None
-        reached = [t for t in self._raced(history, trial.setup) if t.reached and t is not trial]
-        done = sum(t.energy_to_target_j for t in reached)
-        limit_j = self.margin * leader_j * (len(reached) + 1)  # the leader's pace, seed by seed
+        k = (
+            seeds.index(trial.seed) + 1
+        )  # its k-th raced seed: the leader's pace allows k x its mean
+        earlier = [history.trial(trial.setup, s) for s in seeds[: k - 1]]
+        done = sum(t.energy_to_target_j for t in earlier if t is not None and t.reached)
         return bound_stop(
-            done + point.total_energy_j, limit_j, self.margin, "the leader's pace (mean x seeds)"
+            done + point.total_energy_j,
+            self.margin * leader_j * k,
+            self.margin,
+            "the leader's pace (mean x seeds)",
         )
 
-    def _depth(self, history: History, setup: str) -> int:
-        return min(self.depth, len(history.space.seeds[setup]))
-
     def _leader_mean(self, history: History) -> float | None:
-        """The lowest mean energy-to-target of a contender all of whose raced seeds reached it."""
+        """The lowest mean energy-to-target of a complete contender (every raced seed reached it)."""
         means = [
-            float(np.mean([t.energy_to_target_j for t in raced]))
-            for s in self.racing
-            if len(raced := self._raced(history, s)) == self._depth(history, s)
-            and all(t.reached for t in raced)
+            float(np.mean([t.energy_to_target_j for t in trials]))
+            for trials in self._complete(history).values()
         ]
         return min(means) if means else None
 
