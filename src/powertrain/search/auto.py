@@ -9,7 +9,10 @@
    ``beta`` x the best single run so far: one seed is a noisy measure, so a setup is not dropped for
    being a little worse than the best run.
 2. **Race** the contenders by sequential elimination: the setups whose screening run came within
-   ``spread`` x the best one (at least two, at most ``contenders``). The leader (the best screening
+   ``spread`` x the best one (at least two, at most ``contenders``, and at most all but one of the
+   setups screening ran on to the target: the race narrows what the screen sent on, since every
+   contender raced costs about the leader's seeds again, and a grid with few seeds per setup has
+   room for few such). The leader (the best screening
    run) runs its first ``seeds`` seeds first: they are its confirmation, needed anyway. Each other
    contender then runs its seeds at the leader's **pace**: its k-th seed stops once its seeds together
    pass ``margin`` x the leader's mean x k. A contender as good as the leader costs what the
@@ -136,18 +139,19 @@ class Auto(Strategy):
         )
 
     def _contenders(self, history: History) -> list[str]:
-        firsts = {
-            t.setup: t.energy_to_target_j
-            for t in history.trials.values()
-            if t.reached and t.seed == history.space.seeds[t.setup][0]
-        }
+        """The setups whose screening run came within ``spread`` x the best one, best first: at
+        least two, at most ``contenders`` and at most all but one of the setups screening ran on to
+        the target (the race narrows what the screen sent on; it never re-runs all of it)."""
+        screened = [t for t in history.trials.values() if t.seed == history.space.seeds[t.setup][0]]
+        firsts = {t.setup: t.energy_to_target_j for t in screened if t.reached}
         if not firsts:
             return []
         seeded = [s for s in firsts if len(history.space.seeds[s]) >= self.seeds]
         ranked = sorted(seeded or firsts, key=firsts.get)  # a setup with too few seeds, last resort
         best = firsts[ranked[0]]
         close = [s for s in ranked if firsts[s] <= self.spread * best]
-        return ranked[: min(max(2, len(close)), self.contenders)]
+        sent_on = sum(not t.paused for t in screened)  # paused: the first look stopped it there
+        return ranked[: min(max(2, len(close)), self.contenders, max(2, sent_on - 1))]
 
     def _next_seed(self, history: History) -> Start | None:
         for setup in self.racing:
