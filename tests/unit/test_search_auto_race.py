@@ -134,3 +134,11 @@ def test_after_the_first_look_the_race_takes_fewer_setups_than_it_sent_on():
             s for s in curves.labels if not history.trial(s, history.space.seeds[s][0]).paused
         ]
         assert len(sent_on) == screen and len(search.racing) <= screen - 1
+
+
+def test_a_close_setup_the_race_had_no_room_for_is_still_said_to_be_within_noise():
+    curves = load_curves(close_study({"a": 2.0, "b": 2.01, "c": 2.02}), "close")
+    a, b, c = (setup_key({"setup": x}) for x in "abc")
+    search, outcome = _search(curves, order=[c, b, a], screen_share=1.0)
+    assert search.racing == [a, b] and search.unraced == [c]
+    assert search.tied == [a, b, c] and "setup=a; setup=b; setup=c" in search.verdict()

@@ -92,6 +92,7 @@ class Auto(Strategy):
         self.grid_runs: int | None = None  # the full grid's runs (set by cost_axes.Priced)
         self.racing: list[str] | None = None  # contenders, leader first, once screening is done
         self.depth = self.seeds  # seeds each contender runs now (fewer where a setup has fewer)
+        self.unraced: list[str] = []  # within spread of the best screening run, past the race's cap
         self.tied: list[str] = []  # setups the race could not tell from the pick
 
     @property
@@ -151,7 +152,9 @@ class Auto(Strategy):
         best = firsts[ranked[0]]
         close = [s for s in ranked if firsts[s] <= self.spread * best]
         sent_on = sum(not t.paused for t in screened)  # paused: the first look stopped it there
-        return ranked[: min(max(2, len(close)), self.contenders, max(2, sent_on - 1))]
+        cap = min(self.contenders, max(2, sent_on - 1))
+        self.unraced = close[cap:]
+        return ranked[: min(max(2, len(close)), cap)]
 
     def _next_seed(self, history: History) -> Start | None:
         for setup in self.racing:
@@ -206,11 +209,11 @@ class Auto(Strategy):
             self.depth += 1
             self.racing = sorted(tied, key=lambda s: np.mean(logs[s]))  # the leader first
             return True
-        # a contender stopped at the leader's pace is out, but said to be within noise when its
-        # seeds that reached the target cannot tell it from the leader
-        paced = self._paced_out(history)
-        tied += [s for s in paced if self._close(paced[s], logs[leader], sd)]
-        every = {**paced, **logs}
+        # a contender stopped at the leader's pace, or a close setup past the race's cap, is out, but
+        # said to be within noise when its seeds that reached the target cannot tell it from the leader
+        out = self._out_of_race(history)
+        tied += [s for s in out if self._close(out[s], logs[leader], sd)]
+        every = {**out, **logs}
         self.tied = sorted(tied, key=lambda s: np.mean(every[s])) if len(tied) > 1 else []
         return False
 
@@ -219,10 +222,12 @@ class Auto(Strategy):
         se = sd * math.sqrt(1 / len(logs) + 1 / len(leader_logs))
         return float(np.mean(logs)) - float(np.mean(leader_logs)) < self.z * se
 
-    def _paced_out(self, history: History) -> dict[str, list[float]]:
+    def _out_of_race(self, history: History) -> dict[str, list[float]]:
         """Log energy-to-target of the seeds that reached it, for the contenders a seed of which the
-        pace stopped (a stopped seed says only that it would have cost more than it spent)."""
-        out = {}
+        pace stopped (a stopped seed says only that it would have cost more than it spent) and the
+        close setups the cap left with their screening run alone."""
+        first = {s: history.trial(s, history.space.seeds[s][0]) for s in self.unraced}
+        out = {s: [math.log(t.energy_to_target_j)] for s, t in first.items()}
         for setup in self.racing:
             trials = self._raced(history, setup)
             reached = [math.log(t.energy_to_target_j) for t in trials if t.reached]
