@@ -209,11 +209,11 @@ def drive(
             outcome = run_search(strategy, space, pool, config.confirm_seeds)
     finally:
         pool.sink.flush()
-    for line in strategy.notes() if hasattr(strategy, "notes") else ():
-        log.info("search %s: %s", strategy.name, line)  # cost axes priced; a race within noise
-    return LiveSearch(
-        live_cost(study, store, config, strategy.confirm, pool, outcome, grid, label), outcome
-    )
+    notes = tuple(strategy.notes()) if hasattr(strategy, "notes") else ()
+    for line in notes:  # cost axes priced; a race within noise
+        log.info("search %s: %s", strategy.name, line)
+    cost = live_cost(study, store, config, strategy.confirm, pool, outcome, grid, label, notes)
+    return LiveSearch(cost, outcome)
 
 
 def live_cost(
@@ -225,10 +225,12 @@ def live_cost(
     outcome: SearchOutcome,
     grid: tuple[float | None, str, str] | None = None,
     label=None,
+    notes: tuple[str, ...] = (),
 ) -> SearchCost:
     """What a live search reports: every run started (the
     store's records, and the attempts re-run from scratch: ``superseded_j``), runs the store had
-    finished before apart; ``label(setup key)``: how the pick is named (its setup's)."""
+    finished before apart; ``label(setup key)``: how the pick is named (its setup's); ``notes``:
+    what the strategy says of its result."""
     label = label or (lambda key: pool.setups[key].label())
     return search_cost(
         study,
@@ -242,6 +244,7 @@ def live_cost(
         reused_keys=[run_spec(study, pool.setups[s], seed_).run_key for s, seed_ in pool.reused],
         started_keys=_started_keys(study, pool, outcome),
         grid=grid,
+        notes=notes,
     )
 
 
