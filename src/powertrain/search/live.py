@@ -46,10 +46,10 @@ from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
 from powertrain.search.strategy import Strategy, joules
 from powertrain.store.base import ResultStore
-from powertrain.study.execute import RunEnv, StoreSink
+from powertrain.study.execute import StoreSink
 from powertrain.study.executors.base import Executor, Job, Session, Stops, no_stops
 from powertrain.study.plan import RunSpec, run_spec
-from powertrain.study.resume import discard
+from powertrain.study.resume import RunPlace, discard
 from powertrain.study.search_config import SearchConfig
 from powertrain.train.stopping import Handler, Stop, first_stop
 
@@ -91,16 +91,16 @@ class LivePool:
         self,
         study: StudyConfig,
         store: ResultStore,
-        env: RunEnv,
+        place: RunPlace,
         reporter: Reporter | None,
         setups=None,
         stops: Stops = no_stops,
     ) -> None:
-        self.study, self.env, self.store, self.stops = study, env, store, stops
+        self.study, self.place, self.store, self.stops = study, place, store, stops
         # The setups its starts name, by key: the study's grid, or (optuna's sampled setups) a
         # dict the strategy fills as it samples.
         self.setups = {setup_key(s.varied): s for s in study.setups()} if setups is None else setups
-        self.sink = DeferringSink(StoreSink(store, reporter), env)
+        self.sink = DeferringSink(StoreSink(store, reporter), place)
         self.stored = {
             r.run_key: r
             for r in store.runs(study.name)
@@ -111,7 +111,7 @@ class LivePool:
         self.running: dict[str, Trial] = {}  # by run key
         for setup in self.setups.values():  # a killed search's leftovers: their runs begin afresh
             for seed in study.seeds:
-                discard(run_spec(study, setup, seed), env)
+                discard(run_spec(study, setup, seed), place)
 
     def capacity(self) -> int:
         return self.session.capacity()
@@ -175,7 +175,7 @@ def live_space(study: StudyConfig) -> Space:
 def search_with_strategy(
     study: StudyConfig,
     store: ResultStore,
-    env: RunEnv,
+    place: RunPlace,
     config: SearchConfig,
     executor: Executor,
     *,
@@ -186,7 +186,7 @@ def search_with_strategy(
     """Drive ``config.strategy`` (zeus, bound, halving, thompson) live over the study's grid, its
     runs on ``executor``."""
     strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
-    pool = LivePool(study, store, env, reporter, stops=stops)
+    pool = LivePool(study, store, place, reporter, stops=stops)
     return drive(study, store, config, strategy, executor, pool, live_space(study))
 
 
