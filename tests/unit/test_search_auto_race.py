@@ -94,3 +94,51 @@ def test_auto_keeps_the_goal_on_a_made_up_grid_it_was_not_tuned_on():
     sim = simulate(load_curves(made_up_study(setups=16, seeds=3), "made-up"), "auto", repeats=30)
     summary = sim.summary()
     assert summary["within_10pct"] >= 0.9 and not sim.in_sample
+
+
+def close_study(costs: dict[str, float]) -> MemoryStore:
+    """Setups whose every seed reaches the target for 10 x its cost per evaluation (no seed noise)."""
+    store = MemoryStore()
+    store.save_study("close", {"name": "close", "task": {"target_accuracy": 0.86}})
+    for name, cost in costs.items():
+        for seed in range(3):
+            add_run(store, "close", {"setup": name}, seed, 0.002, cost)
+    return store
+
+
+def test_the_race_narrows_what_the_screen_sent_on_to_all_but_one_of_them():
+    # three setups, every one screened to the target and within spread of the best: the race takes
+    # the best two; the third's screening run stays its only run (the old race took all three)
+    curves = load_curves(close_study({"a": 2.0, "b": 2.05, "c": 2.2}), "close")
+    a, b, c = (setup_key({"setup": x}) for x in "abc")
+    search, outcome = _search(curves, order=[c, b, a], screen_share=1.0)
+    assert search.racing == [a, b]
+    assert [t.seed for (s, _), t in outcome.history.trials.items() if s == c] == [0]
+    assert outcome.pick == a and outcome.confirmed
+
+
+def test_two_setups_screened_are_both_raced():
+    curves = load_curves(close_study({"a": 2.0, "b": 2.05}), "close")
+    a, b = setup_key({"setup": "a"}), setup_key({"setup": "b"})
+    search, outcome = _search(curves, order=[b, a], screen_share=1.0)
+    assert search.racing == [a, b]  # at least two: a race needs a challenger
+    assert len([t for (s, _), t in outcome.history.trials.items() if s == b]) == 3
+
+
+def test_after_the_first_look_the_race_takes_fewer_setups_than_it_sent_on():
+    curves = load_curves(made_up_study(setups=16, seeds=3, jitter=0.02), "made-up")
+    for screen in (3, 4):
+        search, outcome = _search(curves, screen=screen)
+        history = outcome.history
+        sent_on = [
+            s for s in curves.labels if not history.trial(s, history.space.seeds[s][0]).paused
+        ]
+        assert len(sent_on) == screen and len(search.racing) <= screen - 1
+
+
+def test_a_close_setup_the_race_had_no_room_for_is_still_said_to_be_within_noise():
+    curves = load_curves(close_study({"a": 2.0, "b": 2.01, "c": 2.02}), "close")
+    a, b, c = (setup_key({"setup": x}) for x in "abc")
+    search, outcome = _search(curves, order=[c, b, a], screen_share=1.0)
+    assert search.racing == [a, b] and search.unraced == [c]
+    assert search.tied == [a, b, c] and "setup=a; setup=b; setup=c" in search.verdict()

@@ -9,7 +9,10 @@
    ``beta`` x the best single run so far: one seed is a noisy measure, so a setup is not dropped for
    being a little worse than the best run.
 2. **Race** the contenders by sequential elimination: the setups whose screening run came within
-   ``spread`` x the best one (at least two, at most ``contenders``). The leader (the best screening
+   ``spread`` x the best one (at least two, at most ``contenders``, and at most all but one of the
+   setups screening ran on to the target: the race narrows what the screen sent on, since every
+   contender raced costs about the leader's seeds again, and a grid with few seeds per setup has
+   room for few such). The leader (the best screening
    run) runs its first ``seeds`` seeds first: they are its confirmation, needed anyway. Each other
    contender then runs its seeds at the leader's **pace**: its k-th seed stops once its seeds together
    pass ``margin`` x the leader's mean x k. A contender as good as the leader costs what the
@@ -88,7 +91,8 @@ class Auto(Strategy):
         self.screen: Strategy | None = None
         self.grid_runs: int | None = None  # the full grid's runs (set by cost_axes.Priced)
         self.racing: list[str] | None = None  # contenders, leader first, once screening is done
-        self.depth = self.seeds  # seeds each contender runs now
+        self.depth = self.seeds  # seeds each contender runs now (fewer where a setup has fewer)
+        self.unraced: list[str] = []  # within spread of the best screening run, past the race's cap
         self.tied: list[str] = []  # setups the race could not tell from the pick
 
     @property
@@ -136,24 +140,27 @@ class Auto(Strategy):
         )
 
     def _contenders(self, history: History) -> list[str]:
-        firsts = {
-            t.setup: t.energy_to_target_j
-            for t in history.trials.values()
-            if t.reached and t.seed == history.space.seeds[t.setup][0]
-        }
+        """The setups whose screening run came within ``spread`` x the best one, best first: at
+        least two, at most ``contenders`` and at most all but one of the setups screening ran on to
+        the target (the race narrows what the screen sent on; it never re-runs all of it)."""
+        screened = [t for t in history.trials.values() if t.seed == history.space.seeds[t.setup][0]]
+        firsts = {t.setup: t.energy_to_target_j for t in screened if t.reached}
         if not firsts:
             return []
         seeded = [s for s in firsts if len(history.space.seeds[s]) >= self.seeds]
         ranked = sorted(seeded or firsts, key=firsts.get)  # a setup with too few seeds, last resort
         best = firsts[ranked[0]]
         close = [s for s in ranked if firsts[s] <= self.spread * best]
-        return ranked[: min(max(2, len(close)), self.contenders)]
+        sent_on = sum(not t.paused for t in screened)  # paused: the first look stopped it there
+        cap = min(self.contenders, max(2, sent_on - 1))
+        self.unraced = close[cap:]
+        return ranked[: min(max(2, len(close)), cap)]
 
     def _next_seed(self, history: History) -> Start | None:
         for setup in self.racing:
             if self._out(history, setup):
                 continue
-            for seed in history.space.seeds[setup][: self.depth]:
+            for seed in self._seeds(history, setup):
                 trial = history.trial(setup, seed)
                 if trial is None or trial.paused:
                     return Start(setup, seed)
@@ -162,18 +169,31 @@ class Auto(Strategy):
     def _out(self, history: History, setup: str) -> bool:
         return any(t.stopped or t.missed for t in self._raced(history, setup))
 
-    def _raced(self, history: History, setup: str) -> list[Trial]:
-        seeds = history.space.seeds[setup][: self.depth]
-        return [t for s in seeds if (t := history.trial(setup, s)) is not None]
+    def _seeds(self, history: History, setup: str) -> tuple[int, ...]:
+        """The seeds ``setup`` races now: its first ``depth`` (all it has, where it has fewer)."""
+        return history.space.seeds[setup][: self.depth]
 
-    def _means(self, history: History) -> dict[str, list[float]]:
-        """Log energy-to-target of each contender's raced seeds, for those still in with all done."""
+    def _raced(self, history: History, setup: str) -> list[Trial]:
+        return [
+            t for s in self._seeds(history, setup) if (t := history.trial(setup, s)) is not None
+        ]
+
+    def _complete(self, history: History) -> dict[str, list[Trial]]:
+        """The contenders still in every one of whose raced seeds has reached the target."""
         out = {}
         for setup in self.racing:
             trials = self._raced(history, setup)
-            if trials and all(t.reached for t in trials):
-                out[setup] = [math.log(t.energy_to_target_j) for t in trials]
+            done = len(trials) == len(self._seeds(history, setup))
+            if done and all(t.reached for t in trials):
+                out[setup] = trials
         return out
+
+    def _means(self, history: History) -> dict[str, list[float]]:
+        """Log energy-to-target of each complete contender's raced seeds."""
+        return {
+            s: [math.log(t.energy_to_target_j) for t in trials]
+            for s, trials in self._complete(history).items()
+        }
 
     def _deepen(self, history: History) -> bool:
         """Another seed for the contenders the leader cannot be told from; False when the race is over
@@ -189,11 +209,11 @@ class Auto(Strategy):
             self.depth += 1
             self.racing = sorted(tied, key=lambda s: np.mean(logs[s]))  # the leader first
             return True
-        # a contender stopped at the leader's pace is out, but said to be within noise when its
-        # seeds that reached the target cannot tell it from the leader
-        paced = self._paced_out(history)
-        tied += [s for s in paced if self._close(paced[s], logs[leader], sd)]
-        every = {**paced, **logs}
+        # a contender stopped at the leader's pace, or a close setup past the race's cap, is out, but
+        # said to be within noise when its seeds that reached the target cannot tell it from the leader
+        out = self._out_of_race(history)
+        tied += [s for s in out if self._close(out[s], logs[leader], sd)]
+        every = {**out, **logs}
         self.tied = sorted(tied, key=lambda s: np.mean(every[s])) if len(tied) > 1 else []
         return False
 
@@ -202,10 +222,12 @@ class Auto(Strategy):
         se = sd * math.sqrt(1 / len(logs) + 1 / len(leader_logs))
         return float(np.mean(logs)) - float(np.mean(leader_logs)) < self.z * se
 
-    def _paced_out(self, history: History) -> dict[str, list[float]]:
+    def _out_of_race(self, history: History) -> dict[str, list[float]]:
         """Log energy-to-target of the seeds that reached it, for the contenders a seed of which the
-        pace stopped (a stopped seed says only that it would have cost more than it spent)."""
-        out = {}
+        pace stopped (a stopped seed says only that it would have cost more than it spent) and the
+        close setups the cap left with their screening run alone."""
+        first = {s: history.trial(s, history.space.seeds[s][0]) for s in self.unraced}
+        out = {s: [math.log(t.energy_to_target_j)] for s, t in first.items()}
         for setup in self.racing:
             trials = self._raced(history, setup)
             reached = [math.log(t.energy_to_target_j) for t in trials if t.reached]
@@ -217,25 +239,26 @@ class Auto(Strategy):
         if self.racing is None:
             return self.screen.stop(history, trial, point)
         leader_j = self._leader_mean(history)
-        if leader_j is None or trial.setup not in self.racing:
+        seeds = self._seeds(history, trial.setup) if trial.setup in self.racing else ()
+        if leader_j is None or trial.seed not in seeds:
             return None
-        reached = [t for t in self._raced(history, trial.setup) if t.reached and t is not trial]
-        done = sum(t.energy_to_target_j for t in reached)
-        limit_j = self.margin * leader_j * (len(reached) + 1)  # the leader's pace, seed by seed
+        k = (
+            seeds.index(trial.seed) + 1
+        )  # its k-th raced seed: the leader's pace allows k x its mean
+        earlier = [history.trial(trial.setup, s) for s in seeds[: k - 1]]
+        done = sum(t.energy_to_target_j for t in earlier if t is not None and t.reached)
         return bound_stop(
-            done + point.total_energy_j, limit_j, self.margin, "the leader's pace (mean x seeds)"
+            done + point.total_energy_j,
+            self.margin * leader_j * k,
+            self.margin,
+            "the leader's pace (mean x seeds)",
         )
 
-    def _depth(self, history: History, setup: str) -> int:
-        return min(self.depth, len(history.space.seeds[setup]))
-
     def _leader_mean(self, history: History) -> float | None:
-        """The lowest mean energy-to-target of a contender all of whose raced seeds reached it."""
+        """The lowest mean energy-to-target of a complete contender (every raced seed reached it)."""
         means = [
-            float(np.mean([t.energy_to_target_j for t in raced]))
-            for s in self.racing
-            if len(raced := self._raced(history, s)) == self._depth(history, s)
-            and all(t.reached for t in raced)
+            float(np.mean([t.energy_to_target_j for t in trials]))
+            for trials in self._complete(history).values()
         ]
         return min(means) if means else None
 
