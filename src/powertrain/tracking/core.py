@@ -89,7 +89,7 @@ class Tracker:
         self.user_handlers = list(handlers)
         self.handlers = [Diverged(), TargetReached(self.targets), *handlers, *self.hooks.handlers]
         self.run_key = db_.run_key(self.setup, self.train, self.seed, self.targets)
-        self.rank_timeout_s = checks.number(rank_timeout_s, "rank_timeout_s")
+        self.rank_timeout_s = checks.wait_s(rank_timeout_s, "rank_timeout_s", job_.MOST_TIMEOUT_S)
         self.run: TrackedRun | None = None
 
     def start(self) -> TrackedRun:
