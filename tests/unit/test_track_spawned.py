@@ -5,6 +5,7 @@ tests/integration/test_track_distributed.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import pytest
@@ -113,3 +114,39 @@ def test_the_parents_loggers_hear_the_points_its_spawned_ranks_recorded(tmp_path
     scalars = tensorboard_scalars(run_folder(logdir, RunInfo.of_record(record)))
     assert scalars["val_accuracy"] == pytest.approx({1: 0.3, 2: 0.5, 3: 0.8})  # each once
     assert scalars["energy_to_target_j"] == pytest.approx({3: run.outcome.energy_to_target_j})
+
+
+def test_a_hand_over_of_an_attempt_that_ended_records_nothing_and_says_why(tmp_path):
+    """A pickled run revived after its run finished (or after the store lost it) wrote a point into
+    the finished run, or failed on the store's constraint with an IntegrityError traceback."""
+    db = tmp_path / "s.db"
+    with powertrain.track("spawn", setup={"lr": 0.1}, target=0.9, db=db, device="cpu") as run:
+        ticket = pickle.dumps(run)
+        first = pickle.loads(ticket)
+        first.evaluate(0.5, step=1)
+        first.close()
+    stale = pickle.loads(ticket)  # the same hand-over, after the run ended
+    refused = pytest.raises(powertrain.PowertrainError, match="is censored, not running")
+    for _ in range(2):  # refused at every evaluate, not only the first
+        with refused:
+            stale.evaluate(0.6, step=2)
+    with refused:
+        stale.close()
+    with open_store(db) as store:
+        [record] = store.runs()
+        assert [p.step for p in store.eval_points(record.id)] == [1]  # nothing added
+        assert store.rank_messages(f"spawned/{record.id}", 0) == {}  # nothing left behind
+    db.unlink()  # a store that no longer holds the run
+    with pytest.raises(powertrain.PowertrainError, match="is not in the store"):
+        pickle.loads(ticket).evaluate(0.6, step=2)
+
+
+def test_a_run_pickled_by_another_version_is_one_clear_error(tmp_path):
+    from powertrain.tracking import spawned
+
+    with powertrain.track("spawn", db=tmp_path / "s.db", device="cpu") as run:
+        ticket = spawned.ticket(run)
+        old = dataclasses.replace(ticket, options={**ticket.options, "rank_wait": 5})
+        with pytest.raises(powertrain.PowertrainError, match="pickled by another powertrain"):
+            spawned.revive(type(run), type(run.tracker), old)
+        pickle.loads(pickle.dumps(run)).close()

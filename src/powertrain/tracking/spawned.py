@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.records import EvalPoint, Status
+from powertrain.records import RUNNING, EvalPoint, Status
 
 CHANNEL = "spawned/{run_id}"  # where spawned rank 0 leaves the verdict for the parent
 
@@ -102,7 +102,13 @@ def _check_picklable(handlers) -> None:
 
 def revive(run_cls, tracker_cls, ticket: SpawnTicket):
     """In a spawned process: the run its parent handed over (unpickling calls this)."""
-    tracker = tracker_cls(**ticket.options)
+    try:
+        tracker = tracker_cls(**ticket.options)
+    except TypeError as error:  # options this version's track() does not take
+        raise PowertrainError(
+            f"this tracked run was pickled by another powertrain version ({error}): spawned "
+            "processes must run the parent's version; a pickled run is no way to store one"
+        ) from None
     if ticket.skipped:
         run = run_cls.__new__(run_cls)
         run.tracker, run.points, run.skipped, run._told = tracker, [], True, True
@@ -110,6 +116,21 @@ def revive(run_cls, tracker_cls, ticket: SpawnTicket):
         run.spawned = True
         return run
     return run_cls(tracker, None, False, ticket)
+
+
+def check_in_progress(store, run) -> None:
+    """Spawned rank 0, before it writes into the parent's run: the run is still the parent's attempt
+    in progress, not one that finished, was begun afresh since (its parent was stopped and the
+    script run again) or is not in this store at all (the ticket is older than the store)."""
+    record = next((r for r in store.runs(run.tracker.study) if r.id == run.run_id), None)
+    if record is not None and record.status == RUNNING and record.run_key == run.tracker.run_key:
+        return
+    state = "is not in the store" if record is None else f"is {record.status}, not running"
+    raise PowertrainError(
+        f"run {run.run_id} of study {run.tracker.study!r} {state}: this spawned process holds the "
+        "hand-over of an attempt that has ended (its parent was stopped, or the pickled run is "
+        "older than the store's contents), so it records nothing; track the run afresh"
+    )
 
 
 def verdict(run, combined, exc: BaseException | None) -> dict[str, Any]:
