@@ -99,6 +99,55 @@ def test_a_setup_column_named_like_a_runs_own_field_is_refused(tmp_path, name):
         importer.read_csv(write(tmp_path, text))
 
 
+@pytest.mark.parametrize(
+    ("second", "shown"),
+    [
+        ("nan", "'nan'"),
+        ("inf", "'inf'"),
+        ("-Infinity", "'-Infinity'"),
+        ("1e309", "'1e309'"),
+        ("", "''"),
+    ],
+)
+def test_a_setup_number_that_is_blank_nan_or_inf_is_refused_naming_the_row(tmp_path, second, shown):
+    """They were imported: NaN and inf as setups no run groups with (NaN is not NaN) and JSON
+    cannot carry; a blank made the whole column text, '0.1' no longer a number."""
+    text = rows("0.1,0,1,10,0.5", f"{second},1,1,10,0.5").replace("optimizer", "lr")
+    with pytest.raises(PowertrainError, match=f"row 3, column lr: {shown} in a column of numbers"):
+        importer.read_csv(write(tmp_path, text))
+    text_column = rows("sgd,0,1,10,0.5", "nan,1,1,10,0.5")  # a text column may hold 'nan'
+    assert {r.setup["optimizer"] for r in importer.read_csv(write(tmp_path, text_column))} == {
+        "sgd",
+        "nan",
+    }
+
+
+def test_text_setups_that_would_read_alike_in_a_run_key_are_two_runs(tmp_path):
+    """a='1 b=2', b='x' and a='1', b='2 b=x' made one key: the import failed with a ValueError."""
+    text = "a,b,seed,epoch,energy_j,val_accuracy\n1 b=2,x,0,1,10,0.5\n1,2 b=x,0,1,10,0.5\n"
+    assert importer.import_csv(write(tmp_path, text), "st", 0.5, tmp_path / "r.db") == 2
+
+
+def test_one_run_whose_rows_state_two_methods_is_refused(tmp_path):
+    """The run took the first row's method: a run partly estimated could be labelled measured."""
+    text = "seed,epoch,energy_j,val_accuracy,method\n0,1,10,0.5,nvml\n0,2,20,0.6,estimate\n"
+    with pytest.raises(PowertrainError, match="rows 2 and 3: one run .* nvml and estimate"):
+        importer.read_csv(write(tmp_path, text))
+
+
+def test_a_cost_axis_given_twice_is_one_axis_and_an_empty_one_is_refused(tmp_path):
+    from powertrain.store.sqlite import SqliteStore
+
+    text = rows("sgd,0,1,10,0.5", "adam,0,1,10,0.5")
+    db = tmp_path / "r.db"
+    importer.import_csv(write(tmp_path, text), "st", 0.5, db, ["optimizer", " optimizer"])
+    with SqliteStore(db) as store:
+        [study] = store.studies()
+        assert study["config"]["search"]["cost_axes"] == ["optimizer"]
+    with pytest.raises(PowertrainError, match="--cost-axis needs a setup column's name"):
+        importer.import_csv(write(tmp_path, text), "other", 0.5, db, [""])
+
+
 # -- what the report writes from whatever names came in --------------------------------------------------
 @pytest.mark.parametrize("name", ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx"])
 def test_names_that_spreadsheets_would_run_are_written_as_text(tmp_path, name):
