@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "search_traces.py"
 README = """# Made-up traces
 
@@ -60,3 +62,80 @@ def test_a_target_given_on_the_command_line_sets_or_overrides_the_readmes(tmp_pa
     bad = run(tmp_path, "--target", "untargeted=high")
     assert bad.returncode != 0 and "--target takes NAME=VALUE" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def bench():
+    """The script as a module (in this process: its folder reading needs no replay)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("search_traces", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ODD_README = """# Odd tables
+
+| File | Target (val_accuracy) |
+|:--|--:|
+| a.csv | 0.6 (val_accuracy) |
+| b.csv | 60 % |
+| c.csv | ≥0.7 |
+| `d.csv` | .5 |
+| [e.csv](e.csv) | 0.55 |
+| twice.csv | 0.6 |
+| twice.csv | 0.7 |
+| same.csv | 0.8 |
+| same.csv | 0.8 |
+| words.csv | n/a |
+
+| file | notes |
+|---|---|
+| a.csv | 0.9 |
+"""
+
+
+def test_readme_targets_read_the_ways_people_write_them_and_name_a_file_given_two(tmp_path, capsys):
+    """'0.6 (val_accuracy)', '60 %', '≥0.7' and a linked name were left out (the file then 'had no
+    target'), a byte-order mark hid the table, and a file named twice took its last row's target."""
+    (tmp_path / "README.md").write_bytes(
+        b"\xef\xbb\xbf" + ODD_README.replace("\n", "\r\n").encode()
+    )
+    targets = bench().readme_targets(tmp_path)
+    assert targets == {"a": 0.6, "b": 0.6, "c": 0.7, "d": 0.5, "e": 0.55, "same": 0.8}
+    assert "twice.csv: the README gives it 0.6, 0.7; none taken" in capsys.readouterr().out
+
+
+def test_a_readme_that_is_not_utf8_is_one_line_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "README.md").write_bytes(b"\xff\xfe| file | target |\n")
+    assert bench().readme_targets(tmp_path) == {}
+    assert capsys.readouterr().out.startswith("README.md: not read")
+
+
+def test_a_target_for_a_file_not_there_says_so_and_a_csv_suffix_is_the_files_name(tmp_path, capsys):
+    (tmp_path / "good.csv").write_text(trace())
+    assert bench().overrides(["good.csv=0.8", "gone=0.7"], tmp_path) == {"good": 0.8, "gone": 0.7}
+    out = capsys.readouterr().out
+    assert "--target gone: there is no gone.csv in" in out and "good" not in out
+    with pytest.raises(SystemExit, match="--target takes NAME=VALUE"):
+        bench().overrides(["=0.5"], tmp_path)
+
+
+def test_a_csv_header_with_a_byte_order_mark_or_spaces_is_read_as_the_import_reads_it(
+    tmp_path, capsys
+):
+    """The header was read without either: a file whose first column is val_accuracy was skipped
+    for having none; a file that is not UTF-8 stopped the script with a traceback."""
+    columns = "seed,epoch,energy_j,val_accuracy,batch_size,power_limit_w"
+    moved = trace().replace(columns, " val_accuracy ,seed,epoch,energy_j,batch_size,power_limit_w")
+    lines = [moved.splitlines()[0]]
+    for row in trace().splitlines()[1:]:
+        seed, epoch, energy, accuracy, *rest = row.split(",")
+        lines.append(",".join([accuracy, seed, epoch, energy, *rest]))
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode())
+    (tmp_path / "latin.csv").write_bytes("seed,épоch\n".encode("latin-1", "replace"))
+    targets = {"bom": 0.85, "latin": 0.85}
+    done = bench().import_folder(tmp_path, tmp_path / "t.db", targets, None, True)
+    out = capsys.readouterr().out
+    assert done == ["bom"], out
+    assert "latin.csv: skipped, its header is not readable" in out
