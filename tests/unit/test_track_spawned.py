@@ -150,3 +150,49 @@ def test_a_run_pickled_by_another_version_is_one_clear_error(tmp_path):
         with pytest.raises(powertrain.PowertrainError, match="pickled by another powertrain"):
             spawned.revive(type(run), type(run.tracker), old)
         pickle.loads(pickle.dumps(run)).close()
+
+
+FULL = {
+    "status": "reached",
+    "stop_reason": "every target reached",
+    "verdict": "target",
+    "reached": None,
+    "end_reason": None,
+    "test": None,
+    "error": None,
+    "ranks": [0],
+}
+
+
+@pytest.mark.parametrize(
+    "left",
+    [
+        {"status": "reached"},  # an older version's, missing fields
+        {**FULL, "verdict": "nonsense"},
+        {**FULL, "status": "diverged"},  # a verdict its status contradicts
+        "not json",
+    ],
+    ids=["missing fields", "unknown verdict", "contradiction", "not json"],
+)
+def test_a_verdict_the_parent_cannot_read_fails_the_run_saying_so(tmp_path, left):
+    """It raised a KeyError or ValueError in the parent (RunOutcome refuses a contradiction), so the
+    outcome was never written and the run stayed unfinished."""
+    from powertrain.tracking import spawned
+
+    db = tmp_path / "s.db"
+    with powertrain.track("spawn", db=db, device="cpu") as run:
+        pickle.dumps(run)  # handed over
+        channel = spawned.CHANNEL.format(run_id=run.run_id)
+        if isinstance(left, dict):
+            run.store.post_rank_message(channel, 0, 0, left)
+        else:
+            run.store.db.execute(
+                "INSERT INTO rank_messages VALUES (?, 0, 0, ?, 0)", (channel, left)
+            )
+            run.store.db.commit()
+    assert run.outcome.status == "failed"
+    assert "verdict is not what this powertrain leaves" in run.outcome.error or (
+        "not a JSON object" in run.outcome.error
+    )
+    with open_store(db) as store:
+        assert [r.status for r in store.runs()] == ["failed"]

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.records import RUNNING, EvalPoint, Status
+from powertrain.records import RUNNING, EvalPoint, Status, Verdict
 
 CHANNEL = "spawned/{run_id}"  # where spawned rank 0 leaves the verdict for the parent
 
@@ -158,13 +158,32 @@ def take_back(run) -> tuple[str | None, list[int]]:
         if point.index not in before:
             run.tracker.hooks.observers.eval_point(run.run_id, point)
     channel = CHANNEL.format(run_id=run.run_id)
-    left = run.store.rank_messages(channel, 0).get(0)
+    try:
+        left = run.store.rank_messages(channel, 0).get(0)
+    except PowertrainError as error:  # a body that is no JSON object: the run fails, saying so
+        left = {"unreadable": str(error)}
     run.store.drop_rank_messages(channel)
     if left is None:
         return "the spawned ranks ended without handing the run back", []
-    run.status = None if left["status"] is None else Status(left["status"])
-    run.stop_reason = left["stop_reason"]
-    run._verdict, run._end_reason = left["verdict"], left["end_reason"] or run._end_reason
+    try:
+        return _apply_verdict(run, left)
+    except (KeyError, TypeError, ValueError):
+        run.status, run.stop_reason, run._verdict, run._reached = None, None, None, None
+        return (
+            "the spawned ranks' verdict is not what this powertrain leaves (another version's, or "
+            f"another program's): {str(left)[:200]}",
+            [],
+        )
+
+
+def _apply_verdict(run, left: dict[str, Any]) -> tuple[str | None, list[int]]:
+    """The verdict onto the parent's run; KeyError, TypeError or ValueError when it is not one."""
+    status = None if left["status"] is None else Status(left["status"])
+    verdict = None if left["verdict"] is None else Verdict(left["verdict"])
+    if verdict is not None and verdict.status is not status:
+        raise ValueError(f"a run that {verdict.words} ends {verdict.status}, not {status}")
+    run.status, run.stop_reason = status, left["stop_reason"]
+    run._verdict, run._end_reason = verdict, left["end_reason"] or run._end_reason
     if left["reached"] is not None:
         run._reached = next((p for p in run.points if p.index == left["reached"]), None)
         if run._reached is None:
