@@ -314,3 +314,14 @@ def test_two_clusters_of_one_name_with_one_job_id_get_two_channels():
     here["SLURM_JOB_NODELIST"] = "node[001-004]"
     assert slurm_step(here) != slurm_step(there)
     assert slurm_step(here) == slurm_step(dict(here))  # every task of one job: one channel
+
+
+def test_ranks_lost_in_a_large_job_names_a_few_and_counts_the_rest():
+    from powertrain.store.memory import MemoryStore
+    from powertrain.tracking.ranks import RankInfo
+
+    info = RankInfo(0, 1000, 0, 0, "h", "SLURM")
+    alone = board.BoardJob(info, "key", {}, {}, 0.05, board.StoreBoard(MemoryStore(), "j/k/0"))
+    with pytest.raises(job.RanksLost, match="rank 1, rank 2, .*rank 8 and 991 more did not") as e:
+        alone.gather(job.POINT, reading(0), 0)
+    assert len(str(e.value)) < 400

@@ -172,8 +172,11 @@ class BoardJob(job_.Job):
             time.sleep(_POLL_S[min(n, len(_POLL_S) - 1)])
         self.open = False
         missing = [("rank 0" if s == DECISION else f"rank {s}") for s in senders if s not in found]
+        named = ", ".join(missing[:8]) + (
+            f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+        )
         raise job_.RanksLost(
-            f"{self.info.describe()}: {', '.join(missing)} did not post {what} for exchange "
+            f"{self.info.describe()}: {named} did not post {what} for exchange "
             f"{seq + 1} within {self.timeout_s:g} s (it died, hangs, or never entered the tracked "
             "block). Every rank must enter the tracked block and call run.evaluate at the same points"
         )
