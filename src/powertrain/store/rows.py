@@ -9,8 +9,9 @@ from typing import Any
 from powertrain.errors import PowertrainError
 from powertrain.records import RunOutcome, RunRecord
 
-#: A rank's message is a few figures; a larger body is a mistake, not a message (contract, 11).
-MAX_MESSAGE_BYTES = 1 << 20
+#: A rank's message is a few figures; rank 0's last decision carries the outcome with a line per node
+#: (about 500 bytes each): 16 MiB holds a job of many thousand nodes, and refuses a mistake.
+MAX_MESSAGE_BYTES = 16 << 20
 MESSAGE_INTS = 2**31  # seq and sender fit every backend's column (PostgreSQL's INTEGER)
 
 #: The columns ``record_values`` fills, in order (the claim's owner and heartbeat come after them).

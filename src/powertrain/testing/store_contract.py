@@ -32,6 +32,7 @@ from powertrain.records import (
     Verdict,
 )
 from powertrain.store.claims import Owner, RunClaimed
+from powertrain.store.rows import MAX_MESSAGE_BYTES
 
 PROVENANCE = {"cpu": {"meter": "estimate", "method": "estimate", "estimated": True, "details": {}}}
 
@@ -316,7 +317,7 @@ class StoreContract:
             (0, 0, {"gpus": {"GPU-a"}}, "not JSON"),
             (0, 0, ["point"], "must be a dict"),
             (0, 0, {1: "a"}, "text keys"),
-            (0, 0, {"pad": "x" * (1 << 20)}, "at most"),
+            (0, 0, {"pad": "x" * MAX_MESSAGE_BYTES}, "at most"),
             (2**40, 0, {}, "seq must be"),
             (0, 2**40, {}, "sender must be"),
         ],
