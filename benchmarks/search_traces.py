@@ -192,6 +192,13 @@ def _pct(x) -> str:
 
 
 def report(store, study: str, args) -> None:
+    curves = load_curves(store, study)  # shares of nothing, or of no best setup: no figure
+    why = "its runs recorded no energy (every energy_j is 0)" if curves.grid_energy_j <= 0 else None
+    if why is None and not curves.setup_means_j():
+        why = "no setup reached the target with all its seeds: there is no best setup to find"
+    if why is not None:
+        print(f"\n{study}: skipped, {why}")
+        return
     grid_j, floor = floor_share(store, study)
     print(f"\n{study}: grid {grid_j:,.0f} J, floor {floor:.1%} (best setup's 3 seeds)")
     print(

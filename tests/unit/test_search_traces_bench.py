@@ -139,3 +139,28 @@ def test_a_csv_header_with_a_byte_order_mark_or_spaces_is_read_as_the_import_rea
     out = capsys.readouterr().out
     assert done == ["bom"], out
     assert "latin.csv: skipped, its header is not readable" in out
+
+
+@pytest.mark.parametrize(
+    ("no_energy", "target", "says"),
+    [(True, 0.85, "its runs recorded no energy"), (False, 0.99, "no setup reached the target")],
+)
+def test_a_study_with_no_energy_or_no_best_setup_is_one_line_not_a_traceback(
+    tmp_path, capsys, no_energy, target, says
+):
+    """Every energy_j 0 divided by zero; a target no setup reached took min() of nothing."""
+    import argparse
+
+    from powertrain.store.sqlite import SqliteStore
+
+    script = bench()
+    header, *rows = trace().splitlines()
+    if no_energy:  # the third column, energy_j
+        rows = [",".join([*r.split(",")[:2], "0", *r.split(",")[3:]]) for r in rows]
+    (tmp_path / "t.csv").write_text("\n".join([header, *rows]) + "\n")
+    db = tmp_path / "t.db"
+    assert script.import_folder(tmp_path, db, {"t": target}, None, False) == ["t"]
+    args = argparse.Namespace(strategies=["auto"], repeats=2, seed=0, no_predict=True)
+    with SqliteStore(db) as store:
+        script.report(store, "t", args)
+    assert f"t: skipped, {says}" in capsys.readouterr().out
