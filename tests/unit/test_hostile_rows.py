@@ -148,6 +148,26 @@ def test_a_cost_axis_given_twice_is_one_axis_and_an_empty_one_is_refused(tmp_pat
         importer.import_csv(write(tmp_path, text), "other", 0.5, db, [""])
 
 
+def test_no_energy_after_training_began_is_refused_and_at_the_start_is_kept(tmp_path):
+    """0 J at epoch 1 was imported: `powertrain simulate --strategy auto` then took log(0) (a
+    ValueError traceback), and an energy-to-target of 0 J ranks a setup best for free."""
+    with pytest.raises(PowertrainError, match="row 3, column energy_j: 0 J at epoch 1"):
+        importer.read_csv(write(tmp_path, rows("sgd,0,0,0,0.1", "sgd,0,1,0,0.5")))
+    [run] = importer.read_csv(write(tmp_path, rows("sgd,0,0,0,0.1", "sgd,0,1,5,0.5")))
+    assert [p.total_energy_j for p in run.points] == [0, 5]
+
+
+def test_a_target_the_untrained_model_meets_is_refused_before_anything_is_written(tmp_path):
+    from powertrain.store.sqlite import SqliteStore
+
+    path, db = write(tmp_path, rows("sgd,0,0,0,0.3", "sgd,0,1,5,0.5")), tmp_path / "r.db"
+    with pytest.raises(PowertrainError, match="at --target 0.2 with 0 J, before any training"):
+        importer.import_csv(path, "st", 0.2, db)
+    with SqliteStore(db) as store:
+        assert store.studies() == []
+    assert importer.import_csv(path, "st", 0.4, db) == 1
+
+
 # -- what the report writes from whatever names came in --------------------------------------------------
 @pytest.mark.parametrize("name", ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx"])
 def test_names_that_spreadsheets_would_run_are_written_as_text(tmp_path, name):

@@ -124,6 +124,17 @@ def _number(path, line, row, column, low=0.0, high=math.inf, kind=float, optiona
 
 
 def _parse_row(path, line, row, axes, types) -> dict[str, Any]:
+    parsed = _fields(path, line, row, axes, types)
+    if parsed["energy_j"] == 0 and (parsed["step"] > 0 or parsed["epoch"] > 0):
+        where = f"step {parsed['step']}" if parsed["step"] else f"epoch {parsed['epoch']:g}"
+        raise PowertrainError(
+            f"{path} row {line}, column energy_j: 0 J at {where}; energy_j is cumulative since the "
+            "run's start, and training to there used energy (0 J fits only a point before training)"
+        )
+    return parsed
+
+
+def _fields(path, line, row, axes, types) -> dict[str, Any]:
     has_step = (row.get("step") or "").strip() != ""
     return {
         "seed": _number(path, line, row, "seed", -(2**31), 2**31, int),
@@ -187,6 +198,19 @@ def _same_point(path, a: tuple[int, dict], b: tuple[int, dict]) -> None:
             f"{b[1]['seed']}) at the same {where} with different {', '.join(differ)}; which one "
             "is right cannot be told, so nothing was imported"
         )
+
+
+def _reached_before_training(runs: list[ImportedRun], target: float, path) -> None:
+    """A run at the target with 0 J reached it before training: the target compares nothing (and
+    an energy-to-target of 0 J is no figure a search can rank on)."""
+    for run in runs:
+        hit = next((p for p in run.points if p.val_accuracy >= target), None)
+        if hit is not None and hit.total_energy_j == 0:
+            raise PowertrainError(
+                f"{path}: the run of seed {run.seed} ({_setup_words(run.setup) or 'no setup'}) "
+                f"is at --target {target:g} with 0 J, before any training; choose a target above "
+                "what the untrained model scores"
+            )
 
 
 def _named_once(cost_axes) -> tuple[str, ...]:
@@ -267,6 +291,7 @@ def import_csv(
         raise PowertrainError(f"--target must be an accuracy in (0, 1], got {target}")
     cost_axes = _named_once(cost_axes)
     runs = read_csv(path)
+    _reached_before_training(runs, float(target), path)
     keyed = {(repr(sorted(r.setup.items())), r.seed): r for r in runs}
     for line in [*check_declared(keyed, cost_axes, str(path)), *undeclared(keyed, cost_axes, path)]:
         (warn or (lambda _: None))(line)
