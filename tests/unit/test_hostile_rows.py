@@ -198,6 +198,20 @@ def test_imported_names_reach_the_csv_files_neither_as_formulas_nor_over_a_runs_
         assert '\'=HYPERLINK("x")' in table[0] or name == "summary.csv"
 
 
+def test_a_study_with_no_setup_columns_reports_as_one_cell(tmp_path):
+    """No setup axis (an import with only the required columns, or track() without a setup): the
+    report's heatmap took the first of no axes, an IndexError traceback from `powertrain report`."""
+    from powertrain.render.build import build_report
+    from powertrain.store.sqlite import SqliteStore
+
+    db = tmp_path / "r.db"
+    text = "seed,epoch,energy_j,val_accuracy\n0,1,10,0.5\n0,2,20,0.95\n1,1,12,0.6\n1,2,24,0.9\n"
+    importer.import_csv(write(tmp_path, text), "plain", 0.9, db)
+    with SqliteStore(db) as store:
+        files = build_report(store, tmp_path / "report", "plain")
+    assert files.html.is_file() and any(files.html.parent.glob("*heatmap.png"))
+
+
 def test_a_setup_key_never_overwrites_a_runs_own_column(tmp_path):
     from powertrain.render.export import FIXED, _column
 
