@@ -137,6 +137,9 @@ def import_folder(folder: Path, db: Path, targets: dict, wanted, cost_axes: bool
         if study not in targets:
             print(f"{path.name}: skipped, no target (README table or --target {study}=VALUE)")
             continue
+        if not 0 < targets[study] <= 1:  # the README's or --target's: say which number, and why
+            print(f"{path.name}: skipped, target {targets[study]:g} is not an accuracy in (0, 1]")
+            continue
         axes = [COST_AXIS] if cost_axes and COST_AXIS in columns else []
         try:
             import_csv(path, study, targets[study], db, axes)
@@ -144,6 +147,8 @@ def import_folder(folder: Path, db: Path, targets: dict, wanted, cost_axes: bool
             print(f"{path.name}: skipped, {error}")
             continue
         imported.append(study)
+    for study in sorted(set(wanted or ()) - {p.stem for p in files}):
+        print(f"--studies {study}: there is no {study}.csv in {folder}")
     return imported
 
 
@@ -192,12 +197,8 @@ def _pct(x) -> str:
 
 
 def report(store, study: str, args) -> None:
-    curves = load_curves(store, study)  # shares of nothing, or of no best setup: no figure
-    why = "its runs recorded no energy (every energy_j is 0)" if curves.grid_energy_j <= 0 else None
-    if why is None and not curves.setup_means_j():
-        why = "no setup reached the target with all its seeds: there is no best setup to find"
-    if why is not None:
-        print(f"\n{study}: skipped, {why}")
+    if not load_curves(store, study).setup_means_j():  # no best setup, so no share of it
+        print(f"\n{study}: skipped, no setup reached the target with all its seeds")
         return
     grid_j, floor = floor_share(store, study)
     print(f"\n{study}: grid {grid_j:,.0f} J, floor {floor:.1%} (best setup's 3 seeds)")

@@ -141,26 +141,32 @@ def test_a_csv_header_with_a_byte_order_mark_or_spaces_is_read_as_the_import_rea
     assert "latin.csv: skipped, its header is not readable" in out
 
 
-@pytest.mark.parametrize(
-    ("no_energy", "target", "says"),
-    [(True, 0.85, "its runs recorded no energy"), (False, 0.99, "no setup reached the target")],
-)
-def test_a_study_with_no_energy_or_no_best_setup_is_one_line_not_a_traceback(
-    tmp_path, capsys, no_energy, target, says
-):
-    """Every energy_j 0 divided by zero; a target no setup reached took min() of nothing."""
+def test_a_study_with_no_energy_or_no_best_setup_is_one_line_not_a_traceback(tmp_path, capsys):
+    """A target no setup reached with all its seeds took min() of nothing; every energy_j 0
+    divided by zero (now refused by the import, named in one line)."""
     import argparse
 
     from powertrain.store.sqlite import SqliteStore
 
     script = bench()
     header, *rows = trace().splitlines()
-    if no_energy:  # the third column, energy_j
-        rows = [",".join([*r.split(",")[:2], "0", *r.split(",")[3:]]) for r in rows]
-    (tmp_path / "t.csv").write_text("\n".join([header, *rows]) + "\n")
+    (tmp_path / "t.csv").write_text(trace())
+    zero = [",".join([*r.split(",")[:2], "0", *r.split(",")[3:]]) for r in rows]
+    (tmp_path / "zero.csv").write_text("\n".join([header, *zero]) + "\n")
     db = tmp_path / "t.db"
-    assert script.import_folder(tmp_path, db, {"t": target}, None, False) == ["t"]
+    assert script.import_folder(tmp_path, db, {"t": 0.99, "zero": 0.85}, None, False) == ["t"]
+    assert "zero.csv: skipped, " in capsys.readouterr().out
     args = argparse.Namespace(strategies=["auto"], repeats=2, seed=0, no_predict=True)
     with SqliteStore(db) as store:
         script.report(store, "t", args)
-    assert f"t: skipped, {says}" in capsys.readouterr().out
+    assert "t: skipped, no setup reached the target with all its seeds" in capsys.readouterr().out
+
+
+def test_a_target_that_is_no_accuracy_and_a_study_not_in_the_folder_are_named(tmp_path, capsys):
+    """A README's '60' reached the import as '--target must be an accuracy', naming an option the
+    user never gave; --studies naming a file not there said nothing."""
+    (tmp_path / "pct.csv").write_text(trace())
+    done = bench().import_folder(tmp_path, tmp_path / "t.db", {"pct": 60.0}, ["pct", "gone"], True)
+    out = capsys.readouterr().out
+    assert done == [] and "pct.csv: skipped, target 60 is not an accuracy in (0, 1]" in out
+    assert "--studies gone: there is no gone.csv in" in out
