@@ -68,6 +68,12 @@ def test_an_import_row_that_is_short_long_or_huge_is_one_message(tmp_path, text,
         importer.read_csv(write(tmp_path, text))
 
 
+def test_an_import_with_windows_line_ends_reads_as_without(tmp_path):
+    text = rows("sgd,0,1,10,0.5", "sgd,0,2,20,0.7", "adam,1,1,12,0.6")
+    crlf = importer.read_csv(write(tmp_path, text.replace("\n", "\r\n"), "crlf.csv"))
+    assert crlf == importer.read_csv(write(tmp_path, text, "plain.csv"))
+
+
 def test_an_import_with_a_byte_order_mark_reads_as_without(tmp_path):
     text = rows("sgd,0,1,10,0.5", "sgd,0,2,20,0.7")
     with_bom = importer.read_csv(write(tmp_path, b"\xef\xbb\xbf" + text.encode(), "bom.csv"))
