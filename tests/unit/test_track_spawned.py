@@ -196,3 +196,19 @@ def test_a_verdict_the_parent_cannot_read_fails_the_run_saying_so(tmp_path, left
     )
     with open_store(db) as store:
         assert [r.status for r in store.runs()] == ["failed"]
+
+
+def test_a_spawned_rank_whose_run_was_begun_afresh_under_it_says_so(tmp_path):
+    """Its parent was stopped and the script run again while the spawned rank went on: its next
+    point met the store's FOREIGN KEY constraint, an IntegrityError traceback (nothing doubled)."""
+    db = tmp_path / "s.db"
+    run = powertrain.track("spawn", setup={"lr": 0.1}, target=0.9, db=db, device="cpu").start()
+    try:
+        spawned = pickle.loads(pickle.dumps(run))
+        spawned.evaluate(0.5, step=1)
+        run.store.db.execute("DELETE FROM runs WHERE id = ?", (run.run_id,))  # the new attempt's
+        run.store.db.commit()
+        with pytest.raises(powertrain.PowertrainError, match="is not in the store"):
+            spawned.evaluate(0.6, step=2)
+    finally:  # the parent was stopped: it writes nothing
+        run._release()

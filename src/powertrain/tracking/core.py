@@ -279,7 +279,7 @@ class TrackedRun(RankedRun):
 
     def _record(self, point: EvalPoint) -> None:
         self.points.append(point)
-        self.store.add_eval_point(self.run_id, point)
+        self._add_point(point)
         self._apply_handlers(point)
 
     def _apply_handlers(self, point: EvalPoint) -> None:

@@ -60,6 +60,16 @@ class RankedRun:
             self.store, self._owned_store = db_.open_db(self.tracker.db)
         return self.store
 
+    def _add_point(self, point: EvalPoint) -> None:
+        """Into the store; a spawned rank 0 whose run ended under it (its parent was stopped and the
+        run begun afresh: the store refuses a point of a run it no longer holds) says so."""
+        try:
+            self.store.add_eval_point(self.run_id, point)
+        except Exception:
+            if self.spawned:
+                spawned_.check_in_progress(self.store, self)
+            raise
+
     def _lead(self, job: job_.Job, kind: str, so_far, fields: dict | None):
         """Rank 0: gather every rank's figures, record the point (or, closing, the outcome) and send
         every rank the decision; a misuse is every rank's error."""
