@@ -59,13 +59,20 @@ COST_AXIS = "power_limit_w"  # the traces' cost axis, where a file has the colum
 
 
 def readme_targets(folder: Path) -> dict[str, float]:
-    """{study: target} from the folder's README table: the row's "file" cell (``x.csv``) and its
-    "target ..." cell; rows whose target is not a number are left out."""
+    """{study: target} from the folder's README table: the row's "file" cell (``x.csv``, `` `x.csv` ``
+    or ``[x.csv](x.csv)``) and its "target ..." cell (``0.6``, ``0.6 (val_accuracy)``, ``≥0.6``,
+    ``60 %``); a row whose target is no number is left out, a file given two targets is named."""
     readme = folder / "README.md"
     if not readme.is_file():
         return {}
-    targets, header = {}, None
-    for line in readme.read_text(encoding="utf-8").splitlines():
+    try:
+        text = readme.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        print(f"README.md: not read ({error}); give targets with --target NAME=VALUE")
+        return {}
+    found: dict[str, set[float]] = {}
+    header = None
+    for line in text.splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")] if "|" in line else None
         if not cells or all(re.fullmatch(r":?-+:?", c) for c in cells):
             header = None if cells is None else header
@@ -77,20 +84,39 @@ def readme_targets(folder: Path) -> dict[str, float]:
                 next(i for i, c in enumerate(low) if c.startswith("target")),
             )
         elif header and len(cells) > max(header):
-            name, value = cells[header[0]].strip("`"), cells[header[1]]
-            if re.fullmatch(r"\d*\.?\d+", value):
-                targets[Path(name).stem] = float(value)
-    return targets
+            name = re.sub(r"^\[(.*)\]\(.*\)$", r"\1", cells[header[0]]).strip("`")
+            value = _target_cell(cells[header[1]])
+            if value is not None:
+                found.setdefault(Path(name).stem, set()).add(value)
+    for study in sorted(s for s, values in found.items() if len(values) > 1):
+        given = ", ".join(f"{v:g}" for v in sorted(found[study]))
+        print(f"{study}.csv: the README gives it {given}; none taken (--target {study}=VALUE)")
+    return {study: values.pop() for study, values in found.items() if len(values) == 1}
 
 
-def overrides(pairs: list[str]) -> dict[str, float]:
+def _target_cell(cell: str) -> float | None:
+    """A README's target: a number, after an optional ``≥``/``>=``, before optional words; ``%``
+    makes it a fraction."""
+    match = re.fullmatch(r"(?:≥|>=?)?\s*(\d*\.?\d+)\s*(%?)(?:\s*\(.*\))?", cell.strip("`* "))
+    if match is None:
+        return None
+    value = float(match.group(1))
+    return value / 100 if match.group(2) else value
+
+
+def overrides(pairs: list[str], folder: Path | None = None) -> dict[str, float]:
     out = {}
     for pair in pairs:
         name, _, value = pair.partition("=")
+        name = name.strip().removesuffix(".csv")
         try:
-            out[name.strip()] = float(value)
+            out[name] = float(value)
         except ValueError:
+            name = ""
+        if not name:
             sys.exit(f"--target takes NAME=VALUE with a number, got {pair!r}")
+        if folder is not None and folder.is_dir() and not (folder / f"{name}.csv").is_file():
+            print(f"--target {name}: there is no {name}.csv in {folder}; it sets nothing")
     return out
 
 
@@ -105,13 +131,20 @@ def import_folder(folder: Path, db: Path, targets: dict, wanted, cost_axes: bool
         study = path.stem
         if wanted and study not in wanted:
             continue
-        with path.open(newline="", encoding="utf-8") as f:
-            columns = next(csv.reader(f), [])
+        try:  # the header as the import reads it: a byte-order mark and spaces are no part of it
+            with path.open(newline="", encoding="utf-8-sig") as f:
+                columns = [c.strip() for c in next(csv.reader(f), [])]
+        except (OSError, UnicodeDecodeError, csv.Error) as error:
+            print(f"{path.name}: skipped, its header is not readable ({error})")
+            continue
         if "val_accuracy" not in columns:
             print(f"{path.name}: skipped, no val_accuracy column (it has {', '.join(columns)})")
             continue
         if study not in targets:
             print(f"{path.name}: skipped, no target (README table or --target {study}=VALUE)")
+            continue
+        if not 0 < targets[study] <= 1:  # the README's or --target's: say which number, and why
+            print(f"{path.name}: skipped, target {targets[study]:g} is not an accuracy in (0, 1]")
             continue
         axes = [COST_AXIS] if cost_axes and COST_AXIS in columns else []
         try:
@@ -120,6 +153,8 @@ def import_folder(folder: Path, db: Path, targets: dict, wanted, cost_axes: bool
             print(f"{path.name}: skipped, {error}")
             continue
         imported.append(study)
+    for study in sorted(set(wanted or ()) - {p.stem for p in files}):
+        print(f"--studies {study}: there is no {study}.csv in {folder}")
     return imported
 
 
@@ -168,6 +203,9 @@ def _pct(x) -> str:
 
 
 def report(store, study: str, args) -> None:
+    if not load_curves(store, study).setup_means_j():  # no best setup, so no share of it
+        print(f"\n{study}: skipped, no setup reached the target with all its seeds")
+        return
     grid_j, floor = floor_share(store, study)
     print(f"\n{study}: grid {grid_j:,.0f} J, floor {floor:.1%} (best setup's 3 seeds)")
     print(
@@ -196,7 +234,7 @@ def main() -> None:
     args = parser.parse_args()
     began = time.perf_counter()
     print(f"replays, {args.repeats} orders, seed {args.seed}; confirmation on 3 seeds counted")
-    targets = {**readme_targets(args.data), **overrides(args.target)}
+    targets = {**readme_targets(args.data), **overrides(args.target, args.data)}
     if not args.data.is_dir():
         print(f"traces: no folder {args.data} (--data)")
     with tempfile.TemporaryDirectory() as tmp:

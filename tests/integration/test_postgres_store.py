@@ -159,6 +159,26 @@ def test_the_lease_is_judged_by_the_servers_clock(pg_url, postgres_server):
         assert begin(store) != run_id
 
 
+def test_rank_messages_age_by_the_servers_clock_not_the_posting_hosts(
+    pg_url, postgres_server, monkeypatch
+):
+    """A rank on a host whose clock is ten days behind posts a live message: a later job's rank 0
+    (expiring what is older than a week) leaves it; a message a week old by the server's clock goes."""
+    import powertrain.store.postgres as pg
+
+    with PostgresStore(pg_url) as store:
+        store.post_rank_message("old/job", 0, 0, {"kind": "point"})
+        postgres_server.sql(
+            f"UPDATE {schema_of(pg_url)}.rank_messages SET posted_at = posted_at - 8 * 86400"
+        )
+        slow = pg.time.time() - 10 * 86400
+        monkeypatch.setattr(pg.time, "time", lambda: slow)  # this host's clock: ten days behind
+        store.post_rank_message("live/job", 0, 1, {"kind": "point"})
+        store.expire_rank_messages(older_than_s=7 * 86400)
+        assert store.rank_messages("live/job", 0) == {1: {"kind": "point"}}
+        assert store.rank_messages("old/job", 0) == {}
+
+
 def test_libpq_password_sources_are_honoured_and_the_password_never_shown(
     pg_url, postgres_server, tmp_path, monkeypatch
 ):

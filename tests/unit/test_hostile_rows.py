@@ -68,6 +68,12 @@ def test_an_import_row_that_is_short_long_or_huge_is_one_message(tmp_path, text,
         importer.read_csv(write(tmp_path, text))
 
 
+def test_an_import_with_windows_line_ends_reads_as_without(tmp_path):
+    text = rows("sgd,0,1,10,0.5", "sgd,0,2,20,0.7", "adam,1,1,12,0.6")
+    crlf = importer.read_csv(write(tmp_path, text.replace("\n", "\r\n"), "crlf.csv"))
+    assert crlf == importer.read_csv(write(tmp_path, text, "plain.csv"))
+
+
 def test_an_import_with_a_byte_order_mark_reads_as_without(tmp_path):
     text = rows("sgd,0,1,10,0.5", "sgd,0,2,20,0.7")
     with_bom = importer.read_csv(write(tmp_path, b"\xef\xbb\xbf" + text.encode(), "bom.csv"))
@@ -99,6 +105,75 @@ def test_a_setup_column_named_like_a_runs_own_field_is_refused(tmp_path, name):
         importer.read_csv(write(tmp_path, text))
 
 
+@pytest.mark.parametrize(
+    ("second", "shown"),
+    [
+        ("nan", "'nan'"),
+        ("inf", "'inf'"),
+        ("-Infinity", "'-Infinity'"),
+        ("1e309", "'1e309'"),
+        ("", "''"),
+    ],
+)
+def test_a_setup_number_that_is_blank_nan_or_inf_is_refused_naming_the_row(tmp_path, second, shown):
+    """They were imported: NaN and inf as setups no run groups with (NaN is not NaN) and JSON
+    cannot carry; a blank made the whole column text, '0.1' no longer a number."""
+    text = rows("0.1,0,1,10,0.5", f"{second},1,1,10,0.5").replace("optimizer", "lr")
+    with pytest.raises(PowertrainError, match=f"row 3, column lr: {shown} in a column of numbers"):
+        importer.read_csv(write(tmp_path, text))
+    text_column = rows("sgd,0,1,10,0.5", "nan,1,1,10,0.5")  # a text column may hold 'nan'
+    assert {r.setup["optimizer"] for r in importer.read_csv(write(tmp_path, text_column))} == {
+        "sgd",
+        "nan",
+    }
+
+
+def test_text_setups_that_would_read_alike_in_a_run_key_are_two_runs(tmp_path):
+    """a='1 b=2', b='x' and a='1', b='2 b=x' made one key: the import failed with a ValueError."""
+    text = "a,b,seed,epoch,energy_j,val_accuracy\n1 b=2,x,0,1,10,0.5\n1,2 b=x,0,1,10,0.5\n"
+    assert importer.import_csv(write(tmp_path, text), "st", 0.5, tmp_path / "r.db") == 2
+
+
+def test_one_run_whose_rows_state_two_methods_is_refused(tmp_path):
+    """The run took the first row's method: a run partly estimated could be labelled measured."""
+    text = "seed,epoch,energy_j,val_accuracy,method\n0,1,10,0.5,nvml\n0,2,20,0.6,estimate\n"
+    with pytest.raises(PowertrainError, match="rows 2 and 3: one run .* nvml and estimate"):
+        importer.read_csv(write(tmp_path, text))
+
+
+def test_a_cost_axis_given_twice_is_one_axis_and_an_empty_one_is_refused(tmp_path):
+    from powertrain.store.sqlite import SqliteStore
+
+    text = rows("sgd,0,1,10,0.5", "adam,0,1,10,0.5")
+    db = tmp_path / "r.db"
+    importer.import_csv(write(tmp_path, text), "st", 0.5, db, ["optimizer", " optimizer"])
+    with SqliteStore(db) as store:
+        [study] = store.studies()
+        assert study["config"]["search"]["cost_axes"] == ["optimizer"]
+    with pytest.raises(PowertrainError, match="--cost-axis needs a setup column's name"):
+        importer.import_csv(write(tmp_path, text), "other", 0.5, db, [""])
+
+
+def test_no_energy_after_training_began_is_refused_and_at_the_start_is_kept(tmp_path):
+    """0 J at epoch 1 was imported: `powertrain simulate --strategy auto` then took log(0) (a
+    ValueError traceback), and an energy-to-target of 0 J ranks a setup best for free."""
+    with pytest.raises(PowertrainError, match="row 3, column energy_j: 0 J at epoch 1"):
+        importer.read_csv(write(tmp_path, rows("sgd,0,0,0,0.1", "sgd,0,1,0,0.5")))
+    [run] = importer.read_csv(write(tmp_path, rows("sgd,0,0,0,0.1", "sgd,0,1,5,0.5")))
+    assert [p.total_energy_j for p in run.points] == [0, 5]
+
+
+def test_a_target_the_untrained_model_meets_is_refused_before_anything_is_written(tmp_path):
+    from powertrain.store.sqlite import SqliteStore
+
+    path, db = write(tmp_path, rows("sgd,0,0,0,0.3", "sgd,0,1,5,0.5")), tmp_path / "r.db"
+    with pytest.raises(PowertrainError, match="at --target 0.2 with 0 J, before any training"):
+        importer.import_csv(path, "st", 0.2, db)
+    with SqliteStore(db) as store:
+        assert store.studies() == []
+    assert importer.import_csv(path, "st", 0.4, db) == 1
+
+
 # -- what the report writes from whatever names came in --------------------------------------------------
 @pytest.mark.parametrize("name", ["=1+1", "+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\tx"])
 def test_names_that_spreadsheets_would_run_are_written_as_text(tmp_path, name):
@@ -127,6 +202,20 @@ def test_imported_names_reach_the_csv_files_neither_as_formulas_nor_over_a_runs_
         cells = [c for row in table for c in row]
         assert not any(c.startswith(("=", "+", "-", "@")) for c in cells), (name, cells)
         assert '\'=HYPERLINK("x")' in table[0] or name == "summary.csv"
+
+
+def test_a_study_with_no_setup_columns_reports_as_one_cell(tmp_path):
+    """No setup axis (an import with only the required columns, or track() without a setup): the
+    report's heatmap took the first of no axes, an IndexError traceback from `powertrain report`."""
+    from powertrain.render.build import build_report
+    from powertrain.store.sqlite import SqliteStore
+
+    db = tmp_path / "r.db"
+    text = "seed,epoch,energy_j,val_accuracy\n0,1,10,0.5\n0,2,20,0.95\n1,1,12,0.6\n1,2,24,0.9\n"
+    importer.import_csv(write(tmp_path, text), "plain", 0.9, db)
+    with SqliteStore(db) as store:
+        files = build_report(store, tmp_path / "report", "plain")
+    assert files.html.is_file() and any(files.html.parent.glob("*heatmap.png"))
 
 
 def test_a_setup_key_never_overwrites_a_runs_own_column(tmp_path):

@@ -3,6 +3,7 @@ each device once per node (GPUs by UUID), each rank's processes once, nodes summ
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from powertrain import PowertrainError
 from powertrain.meters.nvml import NvmlMeter
 from powertrain.records import EvalPoint
+from powertrain.tracking import board, job
 from powertrain.tracking.combine import RankReading, combine
 from powertrain.tracking.ranks import from_environment
 from tests.fakes.nvml import FakeGpu, FakeNvml
@@ -111,7 +113,7 @@ def test_ranks_exchange_through_the_store_and_one_that_never_comes_ends_the_wait
     import threading
 
     from powertrain.store import open_store
-    from powertrain.tracking import board, job
+    from powertrain.tracking import job
     from powertrain.tracking.ranks import RankInfo
 
     def rank_job(rank, timeout_s=10.0, channel="j/key/0"):
@@ -200,3 +202,126 @@ def test_sigterm_handler_of_the_users_own_is_left_alone():
         assert signal.getsignal(signal.SIGTERM) is theirs
     finally:
         signal.signal(signal.SIGTERM, original)
+
+
+@pytest.mark.parametrize(
+    "env, says",
+    [
+        ({"RANK": "0", "WORLD_SIZE": "0"}, "WORLD_SIZE=0 in the environment is not a job's number"),
+        ({"SLURM_PROCID": "0", "SLURM_NTASKS": "0"}, "SLURM_NTASKS=0"),
+        ({"RANK": "0", "WORLD_SIZE": "-3"}, "WORLD_SIZE=-3"),
+        ({"RANK": "0", "WORLD_SIZE": str(10**24)}, "not a job's number of processes"),
+        ({"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "-1"}, "LOCAL_RANK=-1 .* not a rank"),
+        ({"RANK": "0", "WORLD_SIZE": "2", "GROUP_RANK": "-5"}, "GROUP_RANK=-5"),
+        ({"LOCAL_RANK": "0", "NODE_RANK": "-1", "WORLD_SIZE": "2"}, "NODE_RANK=-1"),
+        ({"LOCAL_RANK": "-1"}, "LOCAL_RANK=-1 in the environment is not a rank"),
+        ({"RANK": "4", "WORLD_SIZE": "4"}, "RANK=4 in the environment is not a rank of a job of"),
+        ({"SLURM_PROCID": "-2", "SLURM_NTASKS": "4"}, "SLURM_PROCID=-2 .* SLURM_NTASKS=4"),
+    ],
+)
+def test_a_launcher_environment_no_job_can_have_is_one_error_naming_the_variable(env, says):
+    """World size 0 read as 'unsaid' made a lone process; a negative local or node rank went into
+    the run's breakdown; a world size of 10**24 made rank 0 wait for that many ranks."""
+    with pytest.raises(PowertrainError, match=says):
+        from_environment(env)
+
+
+@pytest.mark.parametrize("port", ["abc", "0", "65536", "-1", "29500.0", "２９５００"])
+def test_a_master_port_that_is_no_port_is_one_clear_error(port):
+    from powertrain.tracking.board import torchrun_store
+
+    env = {"TORCHELASTIC_USE_AGENT_STORE": "True", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": port}
+    with pytest.raises(PowertrainError, match="MASTER_PORT=.* is not a TCP port"):
+        torchrun_store(env)
+    assert torchrun_store({**env, "MASTER_PORT": " 29500 "}) == ("127.0.0.1", 29500)
+
+
+def test_torchrun_store_that_does_not_answer_is_ranks_lost_not_a_cpp_traceback():
+    from powertrain.tracking import job
+    from powertrain.tracking.ranks import RankInfo
+
+    info = RankInfo(1, 2, 1, 0, "h", "torchrun")
+    with pytest.raises(job.RanksLost, match="torchrun's store did not answer") as raised:
+        board.tcp_board(("127.0.0.1", 1), "key", info, 0.5)  # nothing listens on port 1
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize("timeout", [0, -1, float("nan"), float("inf"), 1e300, "60"])
+def test_a_rank_timeout_that_is_no_wait_is_refused_before_the_run_begins(timeout):
+    """NaN made rank 0 wait forever (a comparison with NaN is never true); inf and 1e300 overflowed
+    torch's timedelta at the first evaluate; 0 and below gave up before any rank could answer."""
+    import powertrain
+
+    with pytest.raises(PowertrainError, match="rank_timeout_s must be a number"):
+        powertrain.track("s", db=":memory:", rank_timeout_s=timeout)
+
+
+def _board_job(store, rank, timeout_s=0.2):
+    from powertrain.tracking.ranks import RankInfo
+
+    info = RankInfo(rank, 2, rank, 0, "h", "SLURM")
+    return board.BoardJob(info, "key", {}, {}, timeout_s, board.StoreBoard(store, "j/key/0"))
+
+
+@pytest.mark.parametrize(
+    "foreign",
+    [
+        {"kind": "point", "hello": "from another program"},
+        {"rank": 0, "kind": "point", "run_key": "key", "evaluations": 0, "reading": {}},
+        {**dataclasses.asdict(job.Message(0, "point", "key", reading(0), 0)), "rank": 0},
+    ],
+)
+def test_a_foreign_message_on_the_channel_ends_the_run_with_the_reason_on_every_rank(foreign):
+    """Another program's (or another version's, or another rank's) message where rank 1's belongs
+    raised a TypeError on rank 0 with a traceback, and rank 1 waited out its timeout; now it is a
+    problem rank 0 sends every rank as its decision."""
+    from powertrain.store.memory import MemoryStore
+
+    store = MemoryStore()
+    store.post_rank_message("j/key/0", 0, 1, foreign)
+    leader = _board_job(store, 0)
+    messages = leader.gather(job.POINT, reading(0), 0)
+    assert "not what this powertrain posts as rank 1" in leader.problem(messages)
+
+
+def test_a_body_in_the_table_that_is_not_json_is_one_clear_error(tmp_path):
+    from powertrain.store import open_store
+
+    with open_store(tmp_path / "s.db") as store:
+        store.db.execute("INSERT INTO rank_messages VALUES ('j/key/0', 0, 1, 'not json', 0)")
+        store.db.commit()
+        with pytest.raises(PowertrainError, match="from sender 1 is not a JSON object"):
+            _board_job(store, 0).gather(job.POINT, reading(0), 0)
+
+
+def test_a_foreign_decision_is_ranks_lost_on_the_rank_that_reads_it():
+    from powertrain.store.memory import MemoryStore
+    from powertrain.tracking import job
+
+    store = MemoryStore()
+    store.post_rank_message("j/key/0", 0, board.DECISION, {"status": "reached"})
+    follower = _board_job(store, 1)
+    follower.gather(job.POINT, reading(1), 0)
+    with pytest.raises(job.RanksLost, match="rank 0's decision on the board is not what"):
+        follower.decide()
+
+
+def test_two_clusters_of_one_name_with_one_job_id_get_two_channels():
+    from powertrain.tracking.board import slurm_step
+
+    here = {"SLURM_JOB_ID": "812", "SLURM_STEP_ID": "0", "SLURM_CLUSTER_NAME": "cluster"}
+    there = {**here, "SLURM_JOB_NODELIST": "gpu[01-04]"}
+    here["SLURM_JOB_NODELIST"] = "node[001-004]"
+    assert slurm_step(here) != slurm_step(there)
+    assert slurm_step(here) == slurm_step(dict(here))  # every task of one job: one channel
+
+
+def test_ranks_lost_in_a_large_job_names_a_few_and_counts_the_rest():
+    from powertrain.store.memory import MemoryStore
+    from powertrain.tracking.ranks import RankInfo
+
+    info = RankInfo(0, 1000, 0, 0, "h", "SLURM")
+    alone = board.BoardJob(info, "key", {}, {}, 0.05, board.StoreBoard(MemoryStore(), "j/k/0"))
+    with pytest.raises(job.RanksLost, match="rank 1, rank 2, .*rank 8 and 991 more did not") as e:
+        alone.gather(job.POINT, reading(0), 0)
+    assert len(str(e.value)) < 400

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "search_traces.py"
 README = """# Made-up traces
 
@@ -60,3 +62,111 @@ def test_a_target_given_on_the_command_line_sets_or_overrides_the_readmes(tmp_pa
     bad = run(tmp_path, "--target", "untargeted=high")
     assert bad.returncode != 0 and "--target takes NAME=VALUE" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def bench():
+    """The script as a module (in this process: its folder reading needs no replay)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("search_traces", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+ODD_README = """# Odd tables
+
+| File | Target (val_accuracy) |
+|:--|--:|
+| a.csv | 0.6 (val_accuracy) |
+| b.csv | 60 % |
+| c.csv | ≥0.7 |
+| `d.csv` | .5 |
+| [e.csv](e.csv) | 0.55 |
+| twice.csv | 0.6 |
+| twice.csv | 0.7 |
+| same.csv | 0.8 |
+| same.csv | 0.8 |
+| words.csv | n/a |
+
+| file | notes |
+|---|---|
+| a.csv | 0.9 |
+"""
+
+
+def test_readme_targets_read_the_ways_people_write_them_and_name_a_file_given_two(tmp_path, capsys):
+    """'0.6 (val_accuracy)', '60 %', '≥0.7' and a linked name were left out (the file then 'had no
+    target'), a byte-order mark hid the table, and a file named twice took its last row's target."""
+    (tmp_path / "README.md").write_bytes(
+        b"\xef\xbb\xbf" + ODD_README.replace("\n", "\r\n").encode()
+    )
+    targets = bench().readme_targets(tmp_path)
+    assert targets == {"a": 0.6, "b": 0.6, "c": 0.7, "d": 0.5, "e": 0.55, "same": 0.8}
+    assert "twice.csv: the README gives it 0.6, 0.7; none taken" in capsys.readouterr().out
+
+
+def test_a_readme_that_is_not_utf8_is_one_line_not_a_traceback(tmp_path, capsys):
+    (tmp_path / "README.md").write_bytes(b"\xff\xfe| file | target |\n")
+    assert bench().readme_targets(tmp_path) == {}
+    assert capsys.readouterr().out.startswith("README.md: not read")
+
+
+def test_a_target_for_a_file_not_there_says_so_and_a_csv_suffix_is_the_files_name(tmp_path, capsys):
+    (tmp_path / "good.csv").write_text(trace())
+    assert bench().overrides(["good.csv=0.8", "gone=0.7"], tmp_path) == {"good": 0.8, "gone": 0.7}
+    out = capsys.readouterr().out
+    assert "--target gone: there is no gone.csv in" in out and "good" not in out
+    with pytest.raises(SystemExit, match="--target takes NAME=VALUE"):
+        bench().overrides(["=0.5"], tmp_path)
+
+
+def test_a_csv_header_with_a_byte_order_mark_or_spaces_is_read_as_the_import_reads_it(
+    tmp_path, capsys
+):
+    """The header was read without either: a file whose first column is val_accuracy was skipped
+    for having none; a file that is not UTF-8 stopped the script with a traceback."""
+    columns = "seed,epoch,energy_j,val_accuracy,batch_size,power_limit_w"
+    moved = trace().replace(columns, " val_accuracy ,seed,epoch,energy_j,batch_size,power_limit_w")
+    lines = [moved.splitlines()[0]]
+    for row in trace().splitlines()[1:]:
+        seed, epoch, energy, accuracy, *rest = row.split(",")
+        lines.append(",".join([accuracy, seed, epoch, energy, *rest]))
+    (tmp_path / "bom.csv").write_bytes(b"\xef\xbb\xbf" + "\n".join(lines).encode())
+    (tmp_path / "latin.csv").write_bytes("seed,épоch\n".encode("latin-1", "replace"))
+    targets = {"bom": 0.85, "latin": 0.85}
+    done = bench().import_folder(tmp_path, tmp_path / "t.db", targets, None, True)
+    out = capsys.readouterr().out
+    assert done == ["bom"], out
+    assert "latin.csv: skipped, its header is not readable" in out
+
+
+def test_a_study_with_no_energy_or_no_best_setup_is_one_line_not_a_traceback(tmp_path, capsys):
+    """A target no setup reached with all its seeds took min() of nothing; every energy_j 0
+    divided by zero (now refused by the import, named in one line)."""
+    import argparse
+
+    from powertrain.store.sqlite import SqliteStore
+
+    script = bench()
+    header, *rows = trace().splitlines()
+    (tmp_path / "t.csv").write_text(trace())
+    zero = [",".join([*r.split(",")[:2], "0", *r.split(",")[3:]]) for r in rows]
+    (tmp_path / "zero.csv").write_text("\n".join([header, *zero]) + "\n")
+    db = tmp_path / "t.db"
+    assert script.import_folder(tmp_path, db, {"t": 0.99, "zero": 0.85}, None, False) == ["t"]
+    assert "zero.csv: skipped, " in capsys.readouterr().out
+    args = argparse.Namespace(strategies=["auto"], repeats=2, seed=0, no_predict=True)
+    with SqliteStore(db) as store:
+        script.report(store, "t", args)
+    assert "t: skipped, no setup reached the target with all its seeds" in capsys.readouterr().out
+
+
+def test_a_target_that_is_no_accuracy_and_a_study_not_in_the_folder_are_named(tmp_path, capsys):
+    """A README's '60' reached the import as '--target must be an accuracy', naming an option the
+    user never gave; --studies naming a file not there said nothing."""
+    (tmp_path / "pct.csv").write_text(trace())
+    done = bench().import_folder(tmp_path, tmp_path / "t.db", {"pct": 60.0}, ["pct", "gone"], True)
+    out = capsys.readouterr().out
+    assert done == [] and "pct.csv: skipped, target 60 is not an accuracy in (0, 1]" in out
+    assert "--studies gone: there is no gone.csv in" in out

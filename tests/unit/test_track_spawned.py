@@ -5,6 +5,7 @@ tests/integration/test_track_distributed.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
 
 import pytest
@@ -113,3 +114,101 @@ def test_the_parents_loggers_hear_the_points_its_spawned_ranks_recorded(tmp_path
     scalars = tensorboard_scalars(run_folder(logdir, RunInfo.of_record(record)))
     assert scalars["val_accuracy"] == pytest.approx({1: 0.3, 2: 0.5, 3: 0.8})  # each once
     assert scalars["energy_to_target_j"] == pytest.approx({3: run.outcome.energy_to_target_j})
+
+
+def test_a_hand_over_of_an_attempt_that_ended_records_nothing_and_says_why(tmp_path):
+    """A pickled run revived after its run finished (or after the store lost it) wrote a point into
+    the finished run, or failed on the store's constraint with an IntegrityError traceback."""
+    db = tmp_path / "s.db"
+    with powertrain.track("spawn", setup={"lr": 0.1}, target=0.9, db=db, device="cpu") as run:
+        ticket = pickle.dumps(run)
+        first = pickle.loads(ticket)
+        first.evaluate(0.5, step=1)
+        first.close()
+    stale = pickle.loads(ticket)  # the same hand-over, after the run ended
+    refused = pytest.raises(powertrain.PowertrainError, match="is censored, not running")
+    for _ in range(2):  # refused at every evaluate, not only the first
+        with refused:
+            stale.evaluate(0.6, step=2)
+    with refused:
+        stale.close()
+    with open_store(db) as store:
+        [record] = store.runs()
+        assert [p.step for p in store.eval_points(record.id)] == [1]  # nothing added
+        assert store.rank_messages(f"spawned/{record.id}", 0) == {}  # nothing left behind
+    db.unlink()  # a store that no longer holds the run
+    with pytest.raises(powertrain.PowertrainError, match="is not in the store"):
+        pickle.loads(ticket).evaluate(0.6, step=2)
+
+
+def test_a_run_pickled_by_another_version_is_one_clear_error(tmp_path):
+    from powertrain.tracking import spawned
+
+    with powertrain.track("spawn", db=tmp_path / "s.db", device="cpu") as run:
+        ticket = spawned.ticket(run)
+        old = dataclasses.replace(ticket, options={**ticket.options, "rank_wait": 5})
+        with pytest.raises(powertrain.PowertrainError, match="pickled by another powertrain"):
+            spawned.revive(type(run), type(run.tracker), old)
+        pickle.loads(pickle.dumps(run)).close()
+
+
+FULL = {
+    "status": "reached",
+    "stop_reason": "every target reached",
+    "verdict": "target",
+    "reached": None,
+    "end_reason": None,
+    "test": None,
+    "error": None,
+    "ranks": [0],
+}
+
+
+@pytest.mark.parametrize(
+    "left",
+    [
+        {"status": "reached"},  # an older version's, missing fields
+        {**FULL, "verdict": "nonsense"},
+        {**FULL, "status": "diverged"},  # a verdict its status contradicts
+        "not json",
+    ],
+    ids=["missing fields", "unknown verdict", "contradiction", "not json"],
+)
+def test_a_verdict_the_parent_cannot_read_fails_the_run_saying_so(tmp_path, left):
+    """It raised a KeyError or ValueError in the parent (RunOutcome refuses a contradiction), so the
+    outcome was never written and the run stayed unfinished."""
+    from powertrain.tracking import spawned
+
+    db = tmp_path / "s.db"
+    with powertrain.track("spawn", db=db, device="cpu") as run:
+        pickle.dumps(run)  # handed over
+        channel = spawned.CHANNEL.format(run_id=run.run_id)
+        if isinstance(left, dict):
+            run.store.post_rank_message(channel, 0, 0, left)
+        else:
+            run.store.db.execute(
+                "INSERT INTO rank_messages VALUES (?, 0, 0, ?, 0)", (channel, left)
+            )
+            run.store.db.commit()
+    assert run.outcome.status == "failed"
+    assert "verdict is not what this powertrain leaves" in run.outcome.error or (
+        "not a JSON object" in run.outcome.error
+    )
+    with open_store(db) as store:
+        assert [r.status for r in store.runs()] == ["failed"]
+
+
+def test_a_spawned_rank_whose_run_was_begun_afresh_under_it_says_so(tmp_path):
+    """Its parent was stopped and the script run again while the spawned rank went on: its next
+    point met the store's FOREIGN KEY constraint, an IntegrityError traceback (nothing doubled)."""
+    db = tmp_path / "s.db"
+    run = powertrain.track("spawn", setup={"lr": 0.1}, target=0.9, db=db, device="cpu").start()
+    try:
+        spawned = pickle.loads(pickle.dumps(run))
+        spawned.evaluate(0.5, step=1)
+        run.store.db.execute("DELETE FROM runs WHERE id = ?", (run.run_id,))  # the new attempt's
+        run.store.db.commit()
+        with pytest.raises(powertrain.PowertrainError, match="is not in the store"):
+            spawned.evaluate(0.6, step=2)
+    finally:  # the parent was stopped: it writes nothing
+        run._release()

@@ -151,11 +151,13 @@ def _order(value):
     return (0, value) if isinstance(value, (int, float)) else (1, str(value))
 
 
-def _axes_keys(group: GroupSummary) -> tuple[str, str | None]:
+def _axes_keys(group: GroupSummary) -> tuple[str | None, str | None]:
+    """The heatmap's two axes; None for each the setups lack (runs tracked or imported with no
+    setup: one cell)."""
     keys = list(dict.fromkeys(k for s in group.setups for k in s.setup))
     if {"learning_rate", "batch_size"} <= set(keys):
         return "learning_rate", "batch_size"
-    return keys[0], keys[1] if len(keys) > 1 else None
+    return (keys[0] if keys else None), (keys[1] if len(keys) > 1 else None)
 
 
 def heatmap(group: GroupSummary, titles: bool = True):
@@ -179,8 +181,8 @@ def heatmap(group: GroupSummary, titles: bool = True):
     for (x, y), s in cells.items():
         _heat_cell(ax, image, grid, ys.index(y), xs.index(x), s, s is group.best)
     fig.colorbar(image, ax=ax, label="energy to target (J)")
-    ax.set_xticks(range(len(xs)), [str(x) for x in xs])
-    ax.set_yticks(range(len(ys)), [str(y) for y in ys])
+    ax.set_xticks(range(len(xs)), [str(x) if x_key else "the one setup" for x in xs])
+    ax.set_yticks(range(len(ys)), [str(y) if y_key else "" for y in ys])
     ax.set_xlabel(words(x_key))
     ax.set_ylabel(words(y_key))
     ax.spines[:].set_visible(False)

@@ -69,7 +69,7 @@ def read_csv(path: str | Path) -> list[ImportedRun]:
                 f"{path}: column {axis!r} would be a setup axis, but every run has a field named "
                 f"{axis} (its own); rename the column (e.g. setup_{axis})"
             )
-    types = {a: _column_type([r[a] for _, r in rows]) for a in axes}
+    types = {a: _column_type(path, a, rows) for a in axes}
     runs: dict[tuple, list[tuple[int, dict]]] = {}
     for line, row in rows:
         parsed = _parse_row(path, line, row, axes, types)
@@ -78,14 +78,26 @@ def read_csv(path: str | Path) -> list[ImportedRun]:
     return [_run(path, rows) for rows in runs.values()]
 
 
-def _column_type(values: list[str]):
+def _column_type(path, axis: str, rows: list[tuple[int, dict]]):
+    """The type of a setup column's values; a column of numbers with a blank, NaN or inf cell is
+    refused naming the row (read as text, or as a setup of NaN, it would group no run with another)."""
+    values = [(line, r[axis]) for line, r in rows]
     for kind in (int, float):
         try:
-            [kind(v) for v in values]
-            return kind
+            numbers = [(line, v, kind(v)) for line, v in values if v.strip()]
         except ValueError:
             continue
-    if {v.strip().lower() for v in values} <= {"true", "false"}:
+        odd = [(line, v) for line, v, n in numbers if not math.isfinite(n)]
+        odd += [(line, v) for line, v in values if not v.strip()]
+        if numbers and odd:
+            line, v = min(odd)
+            raise PowertrainError(
+                f"{path} row {line}, column {axis}: {v!r} in a column of numbers; every setup "
+                "cell needs a finite value (no blank, NaN or inf)"
+            )
+        if numbers:
+            return kind
+    if {v.strip().lower() for _, v in values} <= {"true", "false"}:
         return bool
     return str
 
@@ -112,6 +124,17 @@ def _number(path, line, row, column, low=0.0, high=math.inf, kind=float, optiona
 
 
 def _parse_row(path, line, row, axes, types) -> dict[str, Any]:
+    parsed = _fields(path, line, row, axes, types)
+    if parsed["energy_j"] == 0 and (parsed["step"] > 0 or parsed["epoch"] > 0):
+        where = f"step {parsed['step']}" if parsed["step"] else f"epoch {parsed['epoch']:g}"
+        raise PowertrainError(
+            f"{path} row {line}, column energy_j: 0 J at {where}; energy_j is cumulative since the "
+            "run's start, and training to there used energy (0 J fits only a point before training)"
+        )
+    return parsed
+
+
+def _fields(path, line, row, axes, types) -> dict[str, Any]:
     has_step = (row.get("step") or "").strip() != ""
     return {
         "seed": _number(path, line, row, "seed", -(2**31), 2**31, int),
@@ -154,6 +177,13 @@ def _run(path, rows: list[tuple[int, dict]]) -> ImportedRun:
             )
         )
     first = rows[0][1]
+    other = next(((line, r) for line, r in rows if r["method"] != first["method"]), None)
+    if other is not None:  # the run's one label would call part of its energy what it is not
+        raise PowertrainError(
+            f"{path} rows {rows[0][0]} and {other[0]}: one run (seed {first['seed']}) with "
+            f"method {first['method'] or '(blank)'} and {other[1]['method'] or '(blank)'}; a "
+            "run's energy is obtained one way: give its rows one method"
+        )
     return ImportedRun(first["setup"], first["seed"], first["machine"], first["method"], points)
 
 
@@ -168,6 +198,27 @@ def _same_point(path, a: tuple[int, dict], b: tuple[int, dict]) -> None:
             f"{b[1]['seed']}) at the same {where} with different {', '.join(differ)}; which one "
             "is right cannot be told, so nothing was imported"
         )
+
+
+def _reached_before_training(runs: list[ImportedRun], target: float, path) -> None:
+    """A run at the target with 0 J reached it before training: the target compares nothing (and
+    an energy-to-target of 0 J is no figure a search can rank on)."""
+    for run in runs:
+        hit = next((p for p in run.points if p.val_accuracy >= target), None)
+        if hit is not None and hit.total_energy_j == 0:
+            raise PowertrainError(
+                f"{path}: the run of seed {run.seed} ({_setup_words(run.setup) or 'no setup'}) "
+                f"is at --target {target:g} with 0 J, before any training; choose a target above "
+                "what the untrained model scores"
+            )
+
+
+def _named_once(cost_axes) -> tuple[str, ...]:
+    """The declared cost axes, each once (``--cost-axis lr --cost-axis lr`` is one axis)."""
+    names = tuple(dict.fromkeys(str(a).strip() for a in cost_axes))
+    if "" in names:
+        raise PowertrainError("--cost-axis needs a setup column's name, got an empty one")
+    return names
 
 
 def outcome(run: ImportedRun, target: float) -> RunOutcome:
@@ -206,13 +257,18 @@ def write_runs(
             }
         }
         hardware = {"host": run.machine, "label": run.machine, "imported": True}
-        key = (
-            f"{' '.join(f'{k}={v}' for k, v in run.setup.items())} seed={run.seed} on {run.machine}"
-        )
+        key = f"{_setup_words(run.setup)} seed={run.seed} on {run.machine}"
         run_id = begin_run(store, study, key, run.setup, run.seed, hardware, provenance)
         for point in run.points:
             store.add_eval_point(run_id, point)
         store.finish_run(run_id, outcome(run, target))
+
+
+def _setup_words(setup: dict[str, Any]) -> str:
+    """A setup as the words of its run key: text quoted (``opt='a b=1'``), so that no two setups of
+    one file read alike (unquoted, a='1 b=2', b='x' and a='1', b='2 b=x' did, and the second run
+    replaced the first)."""
+    return " ".join(f"{k}={v!r}" if isinstance(v, str) else f"{k}={v}" for k, v in setup.items())
 
 
 def import_csv(
@@ -233,7 +289,9 @@ def import_csv(
 
     if not (isinstance(target, float | int) and 0 < target <= 1):
         raise PowertrainError(f"--target must be an accuracy in (0, 1], got {target}")
+    cost_axes = _named_once(cost_axes)
     runs = read_csv(path)
+    _reached_before_training(runs, float(target), path)
     keyed = {(repr(sorted(r.setup.items())), r.seed): r for r in runs}
     for line in [*check_declared(keyed, cost_axes, str(path)), *undeclared(keyed, cost_axes, path)]:
         (warn or (lambda _: None))(line)

@@ -38,8 +38,12 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
     it) durably when it returns, visible to every process that opens the store;
     ``rank_messages(channel, seq)`` is {sender: body} of what is posted there now;
     ``drop_rank_messages(channel, before_seq=None)`` removes a channel's messages (those of a
-    ``seq`` below ``before_seq`` where given); ``expire_rank_messages(posted_before)`` removes
-    every channel's messages posted before that time (seconds since the epoch). They are
+    ``seq`` below ``before_seq`` where given); ``expire_rank_messages(older_than_s)`` removes
+    every channel's messages posted more than that many seconds ago, by the store's clock
+    (PostgreSQL: the server's, which stamps them, so hosts whose clocks disagree agree on a
+    message's age). A body that is not a JSON-able dict with text keys, or over
+    ``rows.MAX_MESSAGE_BYTES``, or a ``seq``/``sender`` beyond 32 bits, is a PowertrainError on
+    every backend, as is reading back a body that is not a JSON object. They are
     transient: no run holds them, a merge or ``copy_run`` leaves them. A store that cannot carry them (the default here)
     raises PowertrainError saying so.
 """
@@ -182,7 +186,7 @@ class ResultStore(ABC):
     def drop_rank_messages(self, channel: str, before_seq: int | None = None) -> None:
         raise self._no_messages()
 
-    def expire_rank_messages(self, posted_before: float) -> None:
+    def expire_rank_messages(self, older_than_s: float) -> None:
         raise self._no_messages()
 
     def _no_messages(self) -> PowertrainError:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import copy
 import dataclasses
+import json
 import time
 from typing import Any
 
 from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
 from powertrain.store.base import ResultStore, begun_record, same_run
 from powertrain.store.claims import check_claimable
+from powertrain.store.rows import message_text
 
 
 class MemoryStore(ResultStore):
@@ -141,7 +143,8 @@ class MemoryStore(ResultStore):
             self._power_limits.setdefault(gpu_uuid, float(previous_w))
 
     def post_rank_message(self, channel: str, seq: int, sender: int, body: dict[str, Any]) -> None:
-        self._messages.setdefault((channel, seq), {})[sender] = copy.deepcopy(body)
+        text = message_text(channel, seq, sender, body)  # kept as the other stores keep it
+        self._messages.setdefault((channel, seq), {})[sender] = json.loads(text)
         self._posted_at[(channel, seq)] = time.time()
 
     def rank_messages(self, channel: str, seq: int) -> dict[int, dict[str, Any]]:
@@ -153,7 +156,8 @@ class MemoryStore(ResultStore):
             del self._messages[key]
             self._posted_at.pop(key, None)
 
-    def expire_rank_messages(self, posted_before: float) -> None:
+    def expire_rank_messages(self, older_than_s: float) -> None:
+        posted_before = time.time() - older_than_s
         for key in [k for k, t in self._posted_at.items() if t < posted_before]:
             self._messages.pop(key, None)
             del self._posted_at[key]

@@ -33,7 +33,13 @@ from powertrain.store.pg_rows import (
 )
 from powertrain.store.pg_schema import set_up
 from powertrain.store.pg_session import RETRY_S, PgSession, StoreUnreachable
-from powertrain.store.rows import SELECT_RECORD, outcome_columns, record_from_row
+from powertrain.store.rows import (
+    SELECT_RECORD,
+    message_body,
+    message_text,
+    outcome_columns,
+    record_from_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -345,11 +351,13 @@ class PostgresStore(ResultStore):
 
     # -- a distributed job's messages (contract, 11) ------------------------------------------------
     def post_rank_message(self, channel: str, seq: int, sender: int, body: dict[str, Any]) -> None:
+        text = message_text(channel, seq, sender, body)
         self._call(
             lambda c: c.execute(
-                "INSERT INTO rank_messages VALUES (%s, %s, %s, %s, %s) ON CONFLICT"
-                " (channel, seq, sender) DO UPDATE SET body = EXCLUDED.body",
-                (channel, seq, sender, json.dumps(body, allow_nan=False), time.time()),
+                f"INSERT INTO rank_messages VALUES (%s, %s, %s, %s, {SERVER_NOW}) ON CONFLICT"
+                " (channel, seq, sender) DO UPDATE SET body = EXCLUDED.body,"
+                " posted_at = EXCLUDED.posted_at",
+                (channel, seq, sender, text),
             )
         )
 
@@ -360,7 +368,7 @@ class PostgresStore(ResultStore):
                 (channel, seq),
             ).fetchall()
         )
-        return {sender: json.loads(body) for sender, body in rows}
+        return {sender: message_body(channel, sender, body) for sender, body in rows}
 
     def drop_rank_messages(self, channel: str, before_seq: int | None = None) -> None:
         self._call(
@@ -370,10 +378,9 @@ class PostgresStore(ResultStore):
             )
         )
 
-    def expire_rank_messages(self, posted_before: float) -> None:
-        self._call(
-            lambda c: c.execute("DELETE FROM rank_messages WHERE posted_at < %s", (posted_before,))
-        )
+    def expire_rank_messages(self, older_than_s: float) -> None:  # the server's clock stamped them
+        sql = f"DELETE FROM rank_messages WHERE posted_at < {SERVER_NOW} - %s"
+        self._call(lambda c: c.execute(sql, (older_than_s,)))
 
     def close(self) -> None:
         self._heartbeat.stop()

@@ -6,7 +6,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from powertrain.errors import PowertrainError
 from powertrain.records import RunOutcome, RunRecord
+
+#: A rank's message is a few figures; rank 0's last decision carries the outcome with a line per node
+#: (about 500 bytes each): 16 MiB holds a job of many thousand nodes, and refuses a mistake.
+MAX_MESSAGE_BYTES = 16 << 20
+MESSAGE_INTS = 2**31  # seq and sender fit every backend's column (PostgreSQL's INTEGER)
 
 #: The columns ``record_values`` fills, in order (the claim's owner and heartbeat come after them).
 RECORD_COLUMNS = (
@@ -63,3 +69,44 @@ def record_from_row(r) -> RunRecord:
         outcome=RunOutcome(**json.loads(r[11]), verdict=r[13]) if r[11] else None,
         stage=r[12],
     )
+
+
+def message_text(channel: str, seq: int, sender: int, body: Any) -> str:
+    """A rank's message as the text the stores keep (contract, 11), or one PowertrainError saying
+    what is wrong with it: so every backend takes and refuses the same bodies."""
+    where = f"the message for channel {channel!r}, exchange {seq}, sender {sender}"
+    for name, n in (("seq", seq), ("sender", sender)):
+        if isinstance(n, bool) or not isinstance(n, int) or not -MESSAGE_INTS <= n < MESSAGE_INTS:
+            raise PowertrainError(f"{where}: {name} must be an integer below 2**31, got {n!r}")
+    if not isinstance(channel, str) or not channel:
+        raise PowertrainError(f"{where}: the channel must be a non-empty name")
+    if not isinstance(body, dict) or not all(isinstance(k, str) for k in body):
+        raise PowertrainError(f"{where}: the body must be a dict with text keys, got {body!r:.80}")
+    try:
+        text = json.dumps(body, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise PowertrainError(
+            f"{where}: the body is not JSON ({exc}); send numbers (no NaN or inf), text, "
+            "lists and dicts"
+        ) from None
+    if len(text.encode()) > MAX_MESSAGE_BYTES:
+        raise PowertrainError(
+            f"{where}: the body is {len(text.encode()):,} bytes; a rank's message is at most "
+            f"{MAX_MESSAGE_BYTES:,}"
+        )
+    return text
+
+
+def message_body(channel: str, sender: int, text: str) -> dict[str, Any]:
+    """A kept message read back; one that is not a JSON object (written by another program into the
+    store's table) is one PowertrainError naming it."""
+    try:
+        body = json.loads(text)
+    except (TypeError, ValueError):
+        body = None
+    if not isinstance(body, dict):
+        raise PowertrainError(
+            f"the store's message on channel {channel!r} from sender {sender} is not a JSON "
+            "object: another program writes in powertrain's rank_messages table"
+        )
+    return body

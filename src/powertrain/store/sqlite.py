@@ -19,6 +19,8 @@ from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
 from powertrain.store.rows import (
     RECORD_COLUMNS,
     SELECT_RECORD,
+    message_body,
+    message_text,
     outcome_columns,
     record_from_row,
     record_values,
@@ -288,17 +290,18 @@ class SqliteStore(ResultStore):
         return {study: json.loads(cost) for study, cost in rows.fetchall()}
 
     def post_rank_message(self, channel: str, seq: int, sender: int, body: dict[str, Any]) -> None:
+        text = message_text(channel, seq, sender, body)
         with self._transaction() as db:
             db.execute(
                 "INSERT OR REPLACE INTO rank_messages VALUES (?, ?, ?, ?, ?)",
-                (channel, seq, sender, json.dumps(body, allow_nan=False), time.time()),
+                (channel, seq, sender, text, time.time()),
             )
 
     def rank_messages(self, channel: str, seq: int) -> dict[int, dict[str, Any]]:
         rows = self.db.execute(
             "SELECT sender, body FROM rank_messages WHERE channel = ? AND seq = ?", (channel, seq)
         )
-        return {sender: json.loads(body) for sender, body in rows.fetchall()}
+        return {sender: message_body(channel, sender, body) for sender, body in rows.fetchall()}
 
     def drop_rank_messages(self, channel: str, before_seq: int | None = None) -> None:
         with self._transaction() as db:
@@ -307,9 +310,11 @@ class SqliteStore(ResultStore):
                 (channel, before_seq, before_seq),
             )
 
-    def expire_rank_messages(self, posted_before: float) -> None:
+    def expire_rank_messages(self, older_than_s: float) -> None:
         with self._transaction() as db:
-            db.execute("DELETE FROM rank_messages WHERE posted_at < ?", (posted_before,))
+            db.execute(
+                "DELETE FROM rank_messages WHERE posted_at < ?", (time.time() - older_than_s,)
+            )
 
     def close(self) -> None:
         self._heartbeat.stop()

@@ -14,12 +14,12 @@ The default fixture is the in-memory reference store. Needs pytest (a test depen
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from powertrain.errors import PowertrainError
 from powertrain.meters.base import Provenance
 from powertrain.records import (
     CENSORED,
@@ -32,6 +32,7 @@ from powertrain.records import (
     Verdict,
 )
 from powertrain.store.claims import Owner, RunClaimed
+from powertrain.store.rows import MAX_MESSAGE_BYTES
 
 PROVENANCE = {"cpu": {"meter": "estimate", "method": "estimate", "estimated": True, "details": {}}}
 
@@ -304,7 +305,26 @@ class StoreContract:
         store.drop_rank_messages("job/a")
         assert store.rank_messages("job/a", 1) == {}
         assert store.rank_messages("job/b", 0) == {0: {"other": True}}
-        store.expire_rank_messages(posted_before=time.time() - 3600)  # an hour ago: kept
+        store.expire_rank_messages(older_than_s=3600)  # posted less than an hour ago: kept
         assert store.rank_messages("job/b", 0) == {0: {"other": True}}
-        store.expire_rank_messages(posted_before=time.time() + 1)  # everything posted so far
+        store.expire_rank_messages(older_than_s=-1)  # everything posted so far
         assert store.rank_messages("job/b", 0) == {}
+
+    @pytest.mark.parametrize(
+        "seq, sender, body, says",
+        [
+            (0, 0, {"loss": float("nan")}, "not JSON"),
+            (0, 0, {"gpus": {"GPU-a"}}, "not JSON"),
+            (0, 0, ["point"], "must be a dict"),
+            (0, 0, {1: "a"}, "text keys"),
+            (0, 0, {"pad": "x" * MAX_MESSAGE_BYTES}, "at most"),
+            (2**40, 0, {}, "seq must be"),
+            (0, 2**40, {}, "sender must be"),
+        ],
+    )
+    def test_a_message_no_backend_can_keep_is_refused_alike_and_nothing_is_posted(
+        self, store, seq, sender, body, says
+    ):
+        with pytest.raises(PowertrainError, match=says):
+            store.post_rank_message("job/x", seq, sender, body)
+        assert store.rank_messages("job/x", 0) == {}

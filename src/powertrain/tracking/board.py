@@ -4,8 +4,9 @@ and the others wait for it (with the same deadline). Two boards:
 
 - ``StoreBoard``: the results store's messages (contract, 11: SQLite or PostgreSQL), for SLURM tasks
   (``srun -n 8 python train.py``) that never start torch.distributed: nothing but the store is shared.
-  The channel names the job by ``SLURM_JOB_ID``, ``SLURM_STEP_ID`` and ``SLURM_RESTART_COUNT``, so
-  no two jobs' messages meet.
+  The channel names the job by ``SLURM_CLUSTER_NAME``, ``SLURM_JOB_ID``, ``SLURM_STEP_ID``,
+  ``SLURM_RESTART_COUNT`` and its nodes (``SLURM_JOB_NODELIST``), so no two jobs' messages meet (two
+  clusters may share a store, a name and job ids).
 - ``TcpBoard``: torchrun's own key-value store (the agent's ``TCPStore`` at ``MASTER_ADDR``:
   ``MASTER_PORT``), for torchrun ranks of a script that does not call ``init_process_group``. It
   lives as long as the launch, so its keys are always this launch's.
@@ -17,6 +18,7 @@ Messages are JSON (a shared database is no place for pickles); a missing rank en
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import itertools
 import json
 import math
@@ -26,6 +28,7 @@ from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any, Protocol
 
+from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome, Status
 from powertrain.tracking import job as job_
 from powertrain.tracking.combine import RankReading
@@ -33,7 +36,7 @@ from powertrain.tracking.combine import RankReading
 DECISION = -1  # the sender of rank 0's decision on a board
 #: How long the store keeps a board's messages: a run's last exchange stays behind (no rank can tell
 #: when every other one has read it), so rank 0 of a new job removes what is older than this.
-MESSAGES_KEPT_S = 7 * 24 * 3600.0
+MESSAGES_KEPT_S = job_.MOST_TIMEOUT_S  # no wait outlives its messages
 _POLL_S = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02)  # waits between looks, then the last, repeated
 _TRACKED: dict[tuple[str, str], int] = {}  # (job, run key) -> how often this process tracked it
 
@@ -74,17 +77,47 @@ class TcpBoard:
         return f"{self.prefix}/{seq}/{sender}"
 
     def post(self, seq: int, sender: int, body: dict[str, Any]) -> None:
-        self.store.set(self._key(seq, sender), json.dumps(body, allow_nan=False))
+        text = json.dumps(body, allow_nan=False)
+        _reached(lambda: self.store.set(self._key(seq, sender), text))
 
     def read(self, seq: int, senders: list[int]) -> dict[int, dict[str, Any]]:
         keys = {s: self._key(seq, s) for s in senders}
-        return {s: json.loads(self.store.get(k)) for s, k in keys.items() if self.store.check([k])}
+        found = _reached(
+            lambda: {s: self.store.get(k) for s, k in keys.items() if self.store.check([k])}
+        )
+        return {s: _parsed(raw, keys[s]) for s, raw in found.items()}
 
     def drop(self, before_seq: int) -> None:
         for seq in range(self._dropped, before_seq):
             for sender in range(DECISION, self.world_size):
-                self.store.delete_key(self._key(seq, sender))
+                _reached(lambda: self.store.delete_key(self._key(seq, sender)))  # noqa: B023
         self._dropped = max(self._dropped, before_seq)
+
+
+def _reached(call):
+    """``call()`` on torchrun's store; RanksLost when the store is gone (the launcher's agent ended,
+    or never listened where MASTER_ADDR:MASTER_PORT say)."""
+    try:
+        return call()
+    except RuntimeError as exc:  # torch's DistStoreError, DistNetworkError
+        raise job_.RanksLost(
+            f"torchrun's store did not answer ({str(exc).splitlines()[0][:200]}): the launcher "
+            "ended, or MASTER_ADDR:MASTER_PORT are not where it listens"
+        ) from None
+
+
+def _parsed(raw: bytes, where: str) -> dict[str, Any]:
+    """A message body read back: a JSON object, or one error naming where it was found."""
+    try:
+        body = json.loads(raw)
+    except (UnicodeDecodeError, ValueError):
+        body = None
+    if not isinstance(body, dict):
+        raise job_.RanksLost(
+            f"the message at {where!r} is not one powertrain posted (not a JSON object): another "
+            "program writes under powertrain's keys in torchrun's store"
+        )
+    return body
 
 
 class BoardJob(job_.Job):
@@ -104,7 +137,7 @@ class BoardJob(job_.Job):
         if not self.info.leader:
             return [mine]
         bodies = self._wait(list(range(self.info.world_size)), "its figures")
-        messages = [_message(bodies[r]) for r in range(self.info.world_size)]
+        messages = [_message(bodies[r], r) for r in range(self.info.world_size)]
         if any(m.kind in (job_.CLOSE, job_.FAILED) for m in messages):
             self.open = False
         return messages
@@ -139,8 +172,11 @@ class BoardJob(job_.Job):
             time.sleep(_POLL_S[min(n, len(_POLL_S) - 1)])
         self.open = False
         missing = [("rank 0" if s == DECISION else f"rank {s}") for s in senders if s not in found]
+        named = ", ".join(missing[:8]) + (
+            f" and {len(missing) - 8} more" if len(missing) > 8 else ""
+        )
         raise job_.RanksLost(
-            f"{self.info.describe()}: {', '.join(missing)} did not post {what} for exchange "
+            f"{self.info.describe()}: {named} did not post {what} for exchange "
             f"{seq + 1} within {self.timeout_s:g} s (it died, hangs, or never entered the tracked "
             "block). Every rank must enter the tracked block and call run.evaluate at the same points"
         )
@@ -175,8 +211,20 @@ def _message_body(m: job_.Message) -> dict[str, Any]:
     return dataclasses.asdict(m)  # the reading with it
 
 
-def _message(body: Mapping[str, Any]) -> job_.Message:
-    return job_.Message(**{**body, "reading": RankReading(**body["reading"])})
+def _message(body: Mapping[str, Any], sender: int) -> job_.Message:
+    """Rank ``sender``'s message; one that is not (another program's, another version's, another
+    rank's) is read as that rank failing, so rank 0 ends the run on every rank with the reason."""
+    try:
+        message = job_.Message(**{**body, "reading": RankReading(**body["reading"])})
+        if message.rank == sender and message.kind in (job_.POINT, job_.CLOSE, job_.FAILED):
+            return message
+    except (TypeError, KeyError):
+        pass
+    error = (
+        f"its message on the board is not what this powertrain posts as rank {sender} (another "
+        "program or version writes on this job's channel, or two jobs share the channel's name)"
+    )
+    return job_.Message(sender, job_.FAILED, "", RankReading(sender, 0, "", {}), 0, error)
 
 
 def _decision_body(d: job_.Decision) -> dict[str, Any]:
@@ -191,15 +239,21 @@ def _decision_body(d: job_.Decision) -> dict[str, Any]:
 
 
 def _decision(body: Mapping[str, Any]) -> job_.Decision:
-    point, status, outcome = body["point"], body["status"], body["outcome"]
-    return job_.Decision(
-        point=None if point is None else EvalPoint(**point),
-        status=None if status is None else Status(status),
-        stop_reason=body["stop_reason"],
-        outcome=None if outcome is None else RunOutcome(**outcome),
-        error=body["error"],
-        final=body["final"],
-    )
+    try:
+        point, status, outcome = body["point"], body["status"], body["outcome"]
+        return job_.Decision(
+            point=None if point is None else EvalPoint(**point),
+            status=None if status is None else Status(status),
+            stop_reason=body["stop_reason"],
+            outcome=None if outcome is None else RunOutcome(**outcome),
+            error=body["error"],
+            final=body["final"],
+        )
+    except (TypeError, KeyError, ValueError):
+        raise job_.RanksLost(
+            "rank 0's decision on the board is not what this powertrain posts (another program "
+            "or version writes on this job's channel, or two jobs share the channel's name)"
+        ) from None
 
 
 # -- which board, for which job ---------------------------------------------------------------------
@@ -211,7 +265,10 @@ def slurm_step(env: Mapping[str, str]) -> str | None:
     if not step or not job or step in ("batch", "extern", "4294967294"):
         return None
     cluster = env.get("SLURM_CLUSTER_NAME", "")  # two clusters may share one PostgreSQL store
-    return f"slurm-{cluster}-{job}.{step}.{env.get('SLURM_RESTART_COUNT', '0')}"
+    # ... and a name (the default "cluster" of slurm.conf), so the job's nodes tell them apart too
+    nodes = env.get("SLURM_JOB_NODELIST", env.get("SLURM_NODELIST", ""))
+    where = hashlib.sha256(nodes.encode()).hexdigest()[:8] if nodes else ""
+    return f"slurm-{cluster}-{job}.{step}.{env.get('SLURM_RESTART_COUNT', '0')}-{where}"
 
 
 def torchrun_store(env: Mapping[str, str]) -> tuple[str, int] | None:
@@ -220,7 +277,13 @@ def torchrun_store(env: Mapping[str, str]) -> tuple[str, int] | None:
         return None
     if not env.get("MASTER_ADDR") or not env.get("MASTER_PORT"):
         return None
-    return env["MASTER_ADDR"], int(env["MASTER_PORT"])
+    port = env["MASTER_PORT"].strip()
+    if not (port.isascii() and port.isdigit() and 0 < int(port) < 65536):
+        raise PowertrainError(
+            f"MASTER_PORT={env['MASTER_PORT']!r} in the environment is not a TCP port (1 to "
+            "65535): the ranks cannot reach torchrun's store; check what launched them"
+        )
+    return env["MASTER_ADDR"], int(port)
 
 
 def channel(job: str, run_key: str) -> str:
@@ -235,7 +298,8 @@ def tcp_board(address: tuple[str, int], run_key: str, info, timeout_s: float) ->
     import torch.distributed as dist
 
     host, port = address
-    store = dist.TCPStore(host, port, info.world_size, False, timeout=timedelta(seconds=timeout_s))
+    timeout = timedelta(seconds=timeout_s)
+    store = _reached(lambda: dist.TCPStore(host, port, info.world_size, False, timeout=timeout))
     job = f"torchrun-{os.environ.get('TORCHELASTIC_RUN_ID', '')}"
     job += f".{os.environ.get('TORCHELASTIC_RESTART_COUNT', '0')}"
     return TcpBoard(store, "powertrain/" + channel(job, run_key), info.world_size)

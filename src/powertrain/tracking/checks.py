@@ -25,6 +25,17 @@ def number(value: Any, what: str) -> float:
         raise PowertrainError(f"{what} must be a number, got {value!r}") from None
 
 
+def wait_s(value: Any, what: str, most_s: float) -> float:
+    """A wait in seconds: finite, above zero and at most ``most_s``, or PowertrainError."""
+    s = number(value, what)
+    if not (math.isfinite(s) and 0 < s <= most_s):
+        raise PowertrainError(
+            f"{what} must be a number of seconds above 0 and at most {most_s:g} (what the store "
+            f"keeps a job's messages), got {value!r}"
+        )
+    return s
+
+
 def targets(target: Any) -> dict[str, float]:
     """One target (a number) or one per task (a mapping), each a fraction in (0, 1]."""
     named = dict(target) if isinstance(target, Mapping) else {MAIN_TASK: target}

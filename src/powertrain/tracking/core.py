@@ -89,7 +89,7 @@ class Tracker:
         self.user_handlers = list(handlers)
         self.handlers = [Diverged(), TargetReached(self.targets), *handlers, *self.hooks.handlers]
         self.run_key = db_.run_key(self.setup, self.train, self.seed, self.targets)
-        self.rank_timeout_s = checks.number(rank_timeout_s, "rank_timeout_s")
+        self.rank_timeout_s = checks.wait_s(rank_timeout_s, "rank_timeout_s", job_.MOST_TIMEOUT_S)
         self.run: TrackedRun | None = None
 
     def start(self) -> TrackedRun:
@@ -279,7 +279,7 @@ class TrackedRun(RankedRun):
 
     def _record(self, point: EvalPoint) -> None:
         self.points.append(point)
-        self.store.add_eval_point(self.run_id, point)
+        self._add_point(point)
         self._apply_handlers(point)
 
     def _apply_handlers(self, point: EvalPoint) -> None:

@@ -25,6 +25,8 @@ from powertrain.tracking.combine import Combined, RankReading, combine
 POINT, CLOSE, FAILED = "point", "close", "failed"  # FAILED: a rank leaving on an error
 #: How long a rank waits for the others at an evaluation point unless told (``rank_timeout_s``).
 DEFAULT_TIMEOUT_S = 300.0
+#: The longest wait: a week, what a board keeps a job's messages (``board.MESSAGES_KEPT_S``).
+MOST_TIMEOUT_S = 7 * 24 * 3600.0
 
 
 class RanksLost(PowertrainError):

@@ -12,7 +12,6 @@ A batch script's own process (SLURM says task 0 of an allocation, no ``srun`` st
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable, Mapping
 
 from powertrain.errors import PowertrainError
@@ -44,7 +43,7 @@ def link(
     step = board_.slurm_step(env)
     if info.source == "SLURM" and step is not None:
         if info.leader:  # what ended jobs left (each run's last exchange), not this job's
-            store().expire_rank_messages(time.time() - board_.MESSAGES_KEPT_S)
+            store().expire_rank_messages(board_.MESSAGES_KEPT_S)
         return board_.BoardJob(*args, board_.StoreBoard(store(), board_.channel(step, run_key)))
     if info.source == "SLURM" and info.leader:
         return None  # a batch script's one process sees the allocation's SLURM_NTASKS: alone

@@ -28,8 +28,7 @@ class RankedRun:
     def _linked_job(self) -> job_.Job | None:
         """The link to the job's other ranks, looked for at the first evaluate (torch.distributed may
         come up after the block began: Lightning starts it in ``fit``); None for one process."""
-        if not self._linked:
-            self._linked = True
+        if not self._linked:  # set once linked: a refusal here is raised again at every evaluate
             info = ranks_.current()
             if info.leader != self.ranks.leader and not self.spawned:
                 raise PowertrainError(
@@ -39,8 +38,8 @@ class RankedRun:
             self.ranks = info
             if info.leader and info.distributed and self._sigterm is None and not self.spawned:
                 self._sigterm = job_.stop_on_sigterm()
-            if info.leader and self.spawned:
-                self._board_store()  # spawned rank 0 records the points into the parent's run
+            if info.leader and self.spawned:  # spawned rank 0 records into the parent's run
+                spawned_.check_in_progress(self._board_store(), self)
             self._job = links.link(
                 info,
                 self.tracker.run_key,
@@ -49,6 +48,7 @@ class RankedRun:
                 self.tracker.rank_timeout_s,
                 self._board_store,
             )
+            self._linked = True
         if self._job is not None and not self._job.open:
             raise job_.RanksLost("the link to the job's other ranks is closed; the run has ended")
         return self._job
@@ -59,6 +59,16 @@ class RankedRun:
         if self.store is None:
             self.store, self._owned_store = db_.open_db(self.tracker.db)
         return self.store
+
+    def _add_point(self, point: EvalPoint) -> None:
+        """Into the store; a spawned rank 0 whose run ended under it (its parent was stopped and the
+        run begun afresh: the store refuses a point of a run it no longer holds) says so."""
+        try:
+            self.store.add_eval_point(self.run_id, point)
+        except Exception:
+            if self.spawned:
+                spawned_.check_in_progress(self.store, self)
+            raise
 
     def _lead(self, job: job_.Job, kind: str, so_far, fields: dict | None):
         """Rank 0: gather every rank's figures, record the point (or, closing, the outcome) and send
@@ -113,9 +123,8 @@ class RankedRun:
             exc = lost = error
         if self.spawned:
             channel = spawned_.CHANNEL.format(run_id=self.run_id)
-            self._board_store().post_rank_message(
-                channel, 0, 0, spawned_.verdict(self, combined, exc)
-            )
+            spawned_.check_in_progress(self._board_store(), self)  # a stale one leaves nothing
+            self.store.post_rank_message(channel, 0, 0, spawned_.verdict(self, combined, exc))
         else:
             figures = self._figures(total, combined)
             if self.handed_over:

@@ -18,6 +18,9 @@ from powertrain.errors import PowertrainError
 #: (global rank, world size, local rank, node rank): torch's launcher names, then SLURM's.
 _TORCH = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "GROUP_RANK")
 _SLURM = ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NODEID")
+#: More processes than any job runs: a larger world size is a mistyped environment (and every rank
+#: number must fit the stores' 32-bit message columns, contract 11).
+MAX_WORLD_SIZE = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -70,18 +73,32 @@ def from_environment(env: Mapping[str, str]) -> RankInfo:
         rank, world, local, node = values
         if source == "torchrun" and node is None:
             node = _integer(env, "NODE_RANK")  # Lightning's launcher
+        said = names[0] if rank is not None else names[2]  # where the rank was read
         if rank is None and world is not None and local is not None:
             rank = _lightning_rank(env, local, node or 0)
         if rank is None and local is None:
             continue
         rank = local if rank is None else rank
-        world = world or rank + 1  # unsaid (Lightning's spawned ranks): at least this many
-        if not 0 <= rank < world:
-            raise PowertrainError(
-                f"{names[0]}={rank} is not a rank of a job of {names[1]}={world} processes"
-            )
+        _check(env, names, said, rank, world, local, node)
+        world = rank + 1 if world is None else world  # unsaid (Lightning's spawned ranks): at least
         return RankInfo(rank, world, local if local is not None else rank, node or 0, host, source)
     return RankInfo(host=host)
+
+
+def _check(env, names, said: str, rank: int, world, local, node) -> None:
+    """One clear error for a launcher's environment no job can have."""
+    if world is not None and not 1 <= world <= MAX_WORLD_SIZE:
+        raise PowertrainError(
+            f"{names[1]}={world} in the environment is not a job's number of processes (1 to "
+            f"{MAX_WORLD_SIZE:,}); check what the launcher or the job script sets"
+        )
+    node_name = names[3] if _integer(env, names[3]) is not None else "NODE_RANK"
+    for name, value in ((names[2], local), (node_name, node)):
+        if value is not None and not 0 <= value < MAX_WORLD_SIZE:
+            raise PowertrainError(f"{name}={value} in the environment is not a rank (0 or more)")
+    if rank < 0 or (world is not None and rank >= world) or rank >= MAX_WORLD_SIZE:
+        of = f"a job of {names[1]}={world} processes" if world is not None else "any job"
+        raise PowertrainError(f"{said}={rank} in the environment is not a rank of {of}")
 
 
 def _lightning_rank(env: Mapping[str, str], local: int, node: int) -> int:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.records import EvalPoint, Status
+from powertrain.records import RUNNING, EvalPoint, Status, Verdict
 
 CHANNEL = "spawned/{run_id}"  # where spawned rank 0 leaves the verdict for the parent
 
@@ -102,7 +102,13 @@ def _check_picklable(handlers) -> None:
 
 def revive(run_cls, tracker_cls, ticket: SpawnTicket):
     """In a spawned process: the run its parent handed over (unpickling calls this)."""
-    tracker = tracker_cls(**ticket.options)
+    try:
+        tracker = tracker_cls(**ticket.options)
+    except TypeError as error:  # options this version's track() does not take
+        raise PowertrainError(
+            f"this tracked run was pickled by another powertrain version ({error}): spawned "
+            "processes must run the parent's version; a pickled run is no way to store one"
+        ) from None
     if ticket.skipped:
         run = run_cls.__new__(run_cls)
         run.tracker, run.points, run.skipped, run._told = tracker, [], True, True
@@ -110,6 +116,21 @@ def revive(run_cls, tracker_cls, ticket: SpawnTicket):
         run.spawned = True
         return run
     return run_cls(tracker, None, False, ticket)
+
+
+def check_in_progress(store, run) -> None:
+    """Spawned rank 0, before it writes into the parent's run: the run is still the parent's attempt
+    in progress, not one that finished, was begun afresh since (its parent was stopped and the
+    script run again) or is not in this store at all (the ticket is older than the store)."""
+    record = next((r for r in store.runs(run.tracker.study) if r.id == run.run_id), None)
+    if record is not None and record.status == RUNNING and record.run_key == run.tracker.run_key:
+        return
+    state = "is not in the store" if record is None else f"is {record.status}, not running"
+    raise PowertrainError(
+        f"run {run.run_id} of study {run.tracker.study!r} {state}: this spawned process holds the "
+        "hand-over of an attempt that has ended (its parent was stopped, or the pickled run is "
+        "older than the store's contents), so it records nothing; track the run afresh"
+    )
 
 
 def verdict(run, combined, exc: BaseException | None) -> dict[str, Any]:
@@ -137,13 +158,32 @@ def take_back(run) -> tuple[str | None, list[int]]:
         if point.index not in before:
             run.tracker.hooks.observers.eval_point(run.run_id, point)
     channel = CHANNEL.format(run_id=run.run_id)
-    left = run.store.rank_messages(channel, 0).get(0)
+    try:
+        left = run.store.rank_messages(channel, 0).get(0)
+    except PowertrainError as error:  # a body that is no JSON object: the run fails, saying so
+        left = {"unreadable": str(error)}
     run.store.drop_rank_messages(channel)
     if left is None:
         return "the spawned ranks ended without handing the run back", []
-    run.status = None if left["status"] is None else Status(left["status"])
-    run.stop_reason = left["stop_reason"]
-    run._verdict, run._end_reason = left["verdict"], left["end_reason"] or run._end_reason
+    try:
+        return _apply_verdict(run, left)
+    except (KeyError, TypeError, ValueError):
+        run.status, run.stop_reason, run._verdict, run._reached = None, None, None, None
+        return (
+            "the spawned ranks' verdict is not what this powertrain leaves (another version's, or "
+            f"another program's): {str(left)[:200]}",
+            [],
+        )
+
+
+def _apply_verdict(run, left: dict[str, Any]) -> tuple[str | None, list[int]]:
+    """The verdict onto the parent's run; KeyError, TypeError or ValueError when it is not one."""
+    status = None if left["status"] is None else Status(left["status"])
+    verdict = None if left["verdict"] is None else Verdict(left["verdict"])
+    if verdict is not None and verdict.status is not status:
+        raise ValueError(f"a run that {verdict.words} ends {verdict.status}, not {status}")
+    run.status, run.stop_reason = status, left["stop_reason"]
+    run._verdict, run._end_reason = verdict, left["end_reason"] or run._end_reason
     if left["reached"] is not None:
         run._reached = next((p for p in run.points if p.index == left["reached"]), None)
         if run._reached is None:
