@@ -11,7 +11,7 @@ import numpy as np
 
 from powertrain.errors import PowertrainError
 from powertrain.search.calibrate import Calibration, CalibrationRun
-from powertrain.search.cost_axes import group_key
+from powertrain.search.cost_axes import DEFAULT_COST_AXES, group_key
 from powertrain.search.predict import (
     linear_accuracy_j,
     linear_rule_j,
@@ -56,10 +56,10 @@ def backtest(
             raise PowertrainError(f"--after-evals takes whole numbers >= 1 or 'quarter', not {k!r}")
     limit = _limit(data)
     result = Backtest(data.study, data.machine, data.method, target)
+    axes = (*data.cost_axes, *DEFAULT_COST_AXES)
+    axes = (*data.cost_axes, *DEFAULT_COST_AXES)
     runs = {  # runs that share a curve under the study's cost axes are one calibration curve
-        (setup, seed): CalibrationRun(
-            c.points, c.reached_index, (group_key(setup, data.cost_axes), seed)
-        )
+        (setup, seed): CalibrationRun(c.points, c.reached_index, (group_key(setup, axes), seed))
         for (setup, seed), c in data.curves.items()
     }
     prior_c = shape_prior([c.points for c in data.curves.values() if c.points])
@@ -89,7 +89,7 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
     calibration, runs = calibrated
     keys = [key for key, c in data.curves.items() if c.points]
     fit_err, rule_err, lin_err, flagged = [], [], [], {"censored": [], "reached": []}
-    missed_stopped = []
+    missed_stopped, curves = [], set()
     held, stopped, cal_err, cal_held, cal_stopped, stated = [], [], [], [], [], []
     for key in keys:
         curve = data.curves[key]
@@ -111,6 +111,7 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
         held.append(pred.low_j is not None and pred.low_j <= truth <= pred.high_j)
         stopped.append(pred.p_reach < STOP_THRESHOLD)
         cal_err.append(_ape(cal.energy_to_target_j, truth))
+        curves.add(runs[key].curve_key)
         stated.append(cal.low_j is not None)
         if cal.low_j is not None:
             cal_held.append(cal.low_j <= truth <= cal.high_j)
@@ -121,6 +122,7 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
     return {
         "after_evals": k,
         "runs_predicted": len(fit_err),
+        "curves_predicted": len(curves),  # distinct learning curves among them (twins count once)
         "mdape_fit": _median(fit_err),
         "mdape_linear_rule": _median(rule_err),
         "mdape_linear_accuracy": _median(lin_err),
