@@ -15,13 +15,14 @@ import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).parent
-LINK = re.compile(r"(!?)\[([^\]]*)\]\(([^)\s]+)\)")
-ABSOLUTE = re.compile(r"^([a-z][a-z0-9+.-]*:|#|/)", re.I)  # a scheme (https:, mailto:), an anchor
+LINK = re.compile(r'(!?)\[([^\]]*)\]\(([^)\s]+)(\s+"[^"]*")?\)')  # [text](target "title")
+ABSOLUTE = re.compile(r"^([a-z][a-z0-9+.-]*:|#)", re.I)  # a scheme (https:, mailto:), an anchor
 
 
 def absolute_url(target: str, urls: dict[str, str], image: bool = False) -> str | None:
     """Where the relative ``target`` of README.md is published, or None where no address says."""
     path, _, anchor = target.partition("#")
+    path = path.lstrip("/")  # root-relative: from the repository's root, as GitHub reads it
     anchor = f"#{anchor}" if anchor else ""
     site = urls.get("Documentation", "").rstrip("/")
     repository = (urls.get("Repository") or urls.get("Source") or "").rstrip("/")
@@ -40,11 +41,11 @@ def long_description(readme: str, urls: dict[str, str]) -> str:
     """``readme`` with every relative link made absolute (``absolute_url``), or its text."""
 
     def one(match: re.Match) -> str:
-        bang, text, target = match.groups()
+        bang, text, target, title = match.groups()
         if ABSOLUTE.match(target):
             return match.group(0)
         url = absolute_url(target, urls, image=bool(bang))
-        return f"{bang}[{text}]({url})" if url else text
+        return f"{bang}[{text}]({url}{title or ''})" if url else text
 
     return LINK.sub(one, readme)
 

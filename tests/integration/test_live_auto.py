@@ -106,6 +106,10 @@ def test_auto_prices_a_power_limit_under_fake_nvml_and_picks_the_grids_best(fake
     grid_j = sum(r.outcome.total_energy_j for r in grid_runs)
     assert live.cost.spent_j < 0.6 * grid_j
     assert fake_gpu.gpus[0].power_limit_mw == 400_000  # the limit put back after every run
+    priced = "cost axes gpu_power_limit_w: each value priced by energy per step"
+    assert any(note.startswith(priced) for note in live.cost.notes)  # what the report shows
+    with open_store(tmp_path / "auto.db") as store:
+        assert store.search_costs()["tiny-auto-gpu"]["notes"] == list(live.cost.notes)
 
 
 def test_cli_import_with_a_cost_axis_then_simulate_says_it_priced_it(tmp_path):

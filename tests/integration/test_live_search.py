@@ -258,8 +258,11 @@ def test_strategy_settings_are_checked_before_anything_runs(tmp_path):
 
 def test_the_report_replays_a_finished_grid_and_shows_a_live_searchs_cost(grid_store, tmp_path):
     replayed = analyse(grid_store, "tiny-search").search[0]
-    assert [s.strategy for s in replayed.simulations] == ["zeus", "bound", "halving", "thompson"]
-    assert replayed.to_dict()["simulations"][0]["share_median"] > 0
+    strategies = ["auto", "zeus", "bound", "halving", "thompson"]  # the recommended one first
+    assert [s.strategy for s in replayed.simulations] == strategies
+    simulated = replayed.to_dict()["simulations"]
+    assert simulated[0]["share_median"] > 0
+    assert [s["in_sample"] for s in simulated] == [False] * 5  # no strategy was tuned on it
     with open_store(tmp_path / "r.db") as store:
         search_study(study(), store, strategy="bound")
         section = analyse(store, "tiny-search").search[0]

@@ -54,6 +54,9 @@ def test_a_good_file_is_imported_whole_and_reports_like_a_native_study(tmp_path)
     assert files.html.is_file()
     assert files.groups[0].best is not None
     assert "A100 (paper)" in files.groups[0].hardware
+    html = files.html.read_text()  # auto, the recommended strategy, replayed first; each labelled
+    assert "<tr><td class=text>auto</td>" in html and "<th>sample</th>" in html
+    assert html.count("<td class=text>out-of-sample</td>") == 5
 
 
 @pytest.mark.parametrize(

@@ -50,6 +50,11 @@ def test_the_long_description_makes_the_readmes_links_absolute_or_plain_text():
     assert (
         build.long_description("[a](https://x.org/a) [b](#b)", {}) == "[a](https://x.org/a) [b](#b)"
     )
+    titled = build.long_description('[a](docs/meters.md "Meters") [b](/Makefile)', urls)
+    assert titled == (
+        '[a](https://docs.example.org/powertrain/meters/ "Meters") '
+        "[b](https://github.com/example/powertrain/blob/HEAD/Makefile)"
+    )
 
 
 def test_the_command_line_reference_lists_every_command_and_nothing_else():

@@ -181,3 +181,22 @@ def test_a_search_from_the_command_line_opens_nvml_once_for_its_power_limits(tmp
     assert done.exit_code == 0, done.output
     assert len(opened) == 1
     assert fake.nvmlDeviceGetPowerManagementLimit(0) == 700_000  # put back after each run
+
+
+def test_a_search_whose_runs_execute_elsewhere_opens_no_run_environment_here(tmp_path, monkeypatch):
+    """Workers and Ray nodes open their own environments (NVML for the limits among them): the
+    coordinator only finds and removes checkpoints, so it opens none (no NVIDIA driver here)."""
+    from powertrain.search.run import _environment
+    from powertrain.study.config import parse_study
+    from powertrain.study.execute import RunEnv
+    from powertrain.study.resume import StudyPlace
+
+    class Elsewhere:  # an executor whose runs execute in other processes
+        def prepare(self, study, artifacts_dir):
+            self.prepared = (study.name, artifacts_dir)
+
+    monkeypatch.setattr(RunEnv, "open", lambda *a, **k: pytest.fail("opened a run environment"))
+    study, executor = parse_study(LIMITED_STUDY), Elsewhere()
+    place, prepared = _environment(study, None, executor, None, tmp_path)
+    assert prepared is executor and executor.prepared == (study.name, tmp_path)
+    assert place == StudyPlace(study, tmp_path)

@@ -107,7 +107,7 @@ def _write_csv(path, change_curve=False):
         for limit in (100, 200):
             for seed in (1, 2):
                 for epoch in range(1, 5):
-                    acc = 0.2 * epoch + (0.1 if change_curve and limit == 200 else 0)
+                    acc = 0.2 * epoch * bs / 64 + (0.1 if change_curve and limit == 200 else 0)
                     rows.append(f"{seed},{epoch},{epoch * limit},{min(acc, 1)},{bs},{limit}")
     path.write_text("\n".join(rows) + "\n")
 

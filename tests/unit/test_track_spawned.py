@@ -90,3 +90,26 @@ def test_a_handler_that_cannot_be_pickled_is_named_in_one_clear_error(tmp_path):
     tracked = powertrain.track("spawn", db=tmp_path / "s.db", device="cpu", handlers=handlers)
     with tracked as run, refused:
         pickle.dumps(run)
+
+
+def test_the_parents_loggers_hear_the_points_its_spawned_ranks_recorded(tmp_path):
+    """The loggers (``log_to``) stay in the parent (a logger's connection does not pickle): it tells
+    them the spawned ranks' points when it takes the run back, before the outcome."""
+    from powertrain.loggers.base import RunInfo
+    from powertrain.loggers.tensorboard import run_folder
+    from tests.tool_readers import tensorboard_scalars
+
+    db, logdir = tmp_path / "s.db", tmp_path / "tb"
+    with powertrain.track(
+        "spawn", target=0.7, db=db, device="cpu", log_to=f"tensorboard:{logdir}"
+    ) as run:
+        run.evaluate(0.3, step=1)  # the parent's own point, before the hand-over
+        spawned = pickle.loads(pickle.dumps(run))
+        spawned.evaluate(0.5, step=2)
+        spawned.evaluate(0.8, step=3)
+        spawned.close()
+    with open_store(db) as store:
+        [record] = store.runs()
+    scalars = tensorboard_scalars(run_folder(logdir, RunInfo.of_record(record)))
+    assert scalars["val_accuracy"] == pytest.approx({1: 0.3, 2: 0.5, 3: 0.8})  # each once
+    assert scalars["energy_to_target_j"] == pytest.approx({3: run.outcome.energy_to_target_j})

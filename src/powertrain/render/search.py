@@ -66,6 +66,7 @@ def _live_html(live: dict) -> str:
         f"kept as censored lower bounds) and spent {live['spent_j']:,.3g} J, attempts re-run from "
         f"scratch included ({live['superseded_j']:,.3g} J); {grid} "
         f"({escape(live['grid_note'])}).</p>"
+        + "".join(f"<p class=note>{escape(note)}</p>" for note in live.get("notes") or ())
     )
 
 
@@ -74,15 +75,24 @@ def _simulation_table(simulations) -> str:
     rows = "".join(
         f"<tr><td class=text>{escape(s.strategy)}</td><td>{m['share_median']:.1%}</td>"
         f"<td>{m['share_p90']:.1%}</td><td>{m['within_10pct']:.0%}</td>"
-        f"<td>{m['within_10pct_at_most_tenth']:.0%}</td></tr>"
+        f"<td>{m['within_10pct_at_most_tenth']:.0%}</td>"
+        f"<td class=text>{'in-sample' if s.in_sample else 'out-of-sample'}</td></tr>"
         for s in simulations
         for m in [s.summary()]
+    )
+    priced = sorted({a for s in simulations for a in s.cost_axes})
+    priced_note = (
+        f" Cost axes priced over a short window, not searched: {escape(', '.join(priced))}."
+        if priced
+        else ""
     )
     return (
         f"<p>Strategies simulated on the stored curves of {escape(first.machine)} "
         f"[{escape(first.method)}], {first.repeats} random orders each, nothing trained: full grid "
-        f"{first.grid_energy_j:,.1f} J, best {escape(first.best or 'none')}.</p>"
-        "<div class=scroll><table><tr><th>strategy</th><th>share of the grid's energy, median</th>"
-        "<th>90th percentile</th><th>pick within 10 % of the best</th>"
-        "<th>within 10 % and at most 10 % of the grid</th></tr>" + rows + "</table></div>"
+        f"{first.grid_energy_j:,.1f} J, best {escape(first.best or 'none')}.{priced_note} "
+        "In-sample: the strategy's settings were chosen on this study, so its figures flatter it."
+        "</p><div class=scroll><table><tr><th>strategy</th>"
+        "<th>share of the grid's energy, median</th><th>90th percentile</th>"
+        "<th>pick within 10 % of the best</th><th>within 10 % and at most 10 % of the grid</th>"
+        "<th>sample</th></tr>" + rows + "</table></div>"
     )

@@ -43,6 +43,7 @@ class SearchCost:
     grid_j: float | None
     grid_basis: str  # measured, estimated, at least, unknown
     grid_note: str
+    notes: tuple[str, ...] = ()  # what the strategy says: the cost axes it priced, a race in noise
 
     @property
     def share(self) -> float | None:
@@ -69,7 +70,7 @@ class SearchCost:
             out.append(
                 f"  reused {self.reused_runs} runs finished earlier ({_j(self.reused_j)}, not counted)"
             )
-        return out
+        return out + [f"  {note}" for note in self.notes]
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "share": self.share}
@@ -86,9 +87,11 @@ def search_cost(
     superseded_j: float = 0.0,
     reused_keys: list[str] = (),
     grid: tuple[float | None, str, str] | None = None,
+    notes: tuple[str, ...] = (),
 ) -> SearchCost:
     """The cost of the runs the search started (``started_keys``), read back from the store, and the
-    full grid's energy (``grid``: given instead); the result is also saved in the store."""
+    full grid's energy (``grid``: given instead), with the strategy's ``notes``; the result is also
+    saved in the store."""
     runs = {
         r.run_key: r
         for r in store.runs(study.name)
@@ -115,6 +118,7 @@ def search_cost(
         grid_j,
         basis,
         note,
+        tuple(notes),
     )
     store.save_search_cost(cost.study, cost.to_dict())
     return cost

@@ -124,6 +124,30 @@ def check_declared(runs: dict, cost_axes: Iterable[str], source: str) -> list[st
     return curve_changes(curves, axes) if axes else []
 
 
+def undeclared(runs: dict, cost_axes: Iterable[str], source: str) -> list[str]:
+    """A line per setup axis not declared a cost axis (nor one by default) that behaves as one in
+    imported runs (``(setup key, seed) -> run`` with ``points``): it takes more than one value, and
+    every seed of every setup of the other axes learnt the same curve under each of its values
+    (accuracy within :data:`CURVE_TOLERANCE` at every evaluation). Searched as an ordinary axis, it
+    makes a search train the same curve once per value; declared, each value is priced instead."""
+    declared = {*cost_axes, *DEFAULT_COST_AXES}
+    curves = {k: [p.val_accuracy for p in r.points] for k, r in runs.items()}
+    axes = {a for key, _ in curves for a in axes_of(key)} - declared
+    lines = []
+    for axis in sorted(axes):
+        if not treated_axes((key for key, _ in curves), [axis]) or curve_changes(curves, [axis]):
+            continue
+        shared = {(group_key(key, [axis]), seed) for key, seed in curves}
+        if len(shared) < len(curves):  # some curve was seen under two values at least
+            lines.append(
+                f"{source}: column {axis} never changed a learning curve (each seed of each setup "
+                f"of the other columns learnt the same under every {axis} value); if it changes "
+                f"only what a step costs, as a power limit does, declare it with --cost-axis {axis}"
+                " so that a search prices it instead of training each value"
+            )
+    return lines
+
+
 def _label(group: str) -> str:
     return " ".join(f"{k}={v}" for k, v in axes_of(group).items()) or "the only setup"
 

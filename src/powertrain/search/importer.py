@@ -226,15 +226,16 @@ def import_csv(
     """Import ``path`` as ``study`` into the store ``db_path`` names (a file or a postgresql:// URL;
     the default store when None); all of it, or nothing. ``cost_axes``: setup axes that change the
     cost of a step, not the curve (kept in the study's ``search.cost_axes``; ``warn(line)`` hears
-    where the data says otherwise). Returns the number of runs imported."""
-    from powertrain.search.cost_axes import check_declared
+    where the data says otherwise, and of a column not declared that behaves as one). Returns the
+    number of runs imported."""
+    from powertrain.search.cost_axes import check_declared, undeclared
     from powertrain.store import open_store
 
     if not (isinstance(target, float | int) and 0 < target <= 1):
         raise PowertrainError(f"--target must be an accuracy in (0, 1], got {target}")
     runs = read_csv(path)
     keyed = {(repr(sorted(r.setup.items())), r.seed): r for r in runs}
-    for line in check_declared(keyed, cost_axes, str(path)):
+    for line in [*check_declared(keyed, cost_axes, str(path)), *undeclared(keyed, cost_axes, path)]:
         (warn or (lambda _: None))(line)
     with open_store(db_path) as store:
         if any(s["name"] == study for s in store.studies()):

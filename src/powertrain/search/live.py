@@ -46,10 +46,10 @@ from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
 from powertrain.search.strategy import Strategy, joules
 from powertrain.store.base import ResultStore
-from powertrain.study.execute import RunEnv, StoreSink
+from powertrain.study.execute import StoreSink
 from powertrain.study.executors.base import Executor, Job, Session, Stops, no_stops
 from powertrain.study.plan import RunSpec, run_spec
-from powertrain.study.resume import discard
+from powertrain.study.resume import RunPlace, discard
 from powertrain.study.search_config import SearchConfig
 from powertrain.train.stopping import Handler, Stop, first_stop
 
@@ -91,16 +91,16 @@ class LivePool:
         self,
         study: StudyConfig,
         store: ResultStore,
-        env: RunEnv,
+        place: RunPlace,
         reporter: Reporter | None,
         setups=None,
         stops: Stops = no_stops,
     ) -> None:
-        self.study, self.env, self.store, self.stops = study, env, store, stops
+        self.study, self.place, self.store, self.stops = study, place, store, stops
         # The setups its starts name, by key: the study's grid, or (optuna's sampled setups) a
         # dict the strategy fills as it samples.
         self.setups = {setup_key(s.varied): s for s in study.setups()} if setups is None else setups
-        self.sink = DeferringSink(StoreSink(store, reporter), env)
+        self.sink = DeferringSink(StoreSink(store, reporter), place)
         self.stored = {
             r.run_key: r
             for r in store.runs(study.name)
@@ -111,7 +111,7 @@ class LivePool:
         self.running: dict[str, Trial] = {}  # by run key
         for setup in self.setups.values():  # a killed search's leftovers: their runs begin afresh
             for seed in study.seeds:
-                discard(run_spec(study, setup, seed), env)
+                discard(run_spec(study, setup, seed), place)
 
     def capacity(self) -> int:
         return self.session.capacity()
@@ -175,7 +175,7 @@ def live_space(study: StudyConfig) -> Space:
 def search_with_strategy(
     study: StudyConfig,
     store: ResultStore,
-    env: RunEnv,
+    place: RunPlace,
     config: SearchConfig,
     executor: Executor,
     *,
@@ -186,7 +186,7 @@ def search_with_strategy(
     """Drive ``config.strategy`` (zeus, bound, halving, thompson) live over the study's grid, its
     runs on ``executor``."""
     strategy = make_strategy(config.strategy, np.random.default_rng(seed), **config.settings)
-    pool = LivePool(study, store, env, reporter, stops=stops)
+    pool = LivePool(study, store, place, reporter, stops=stops)
     return drive(study, store, config, strategy, executor, pool, live_space(study))
 
 
@@ -209,11 +209,11 @@ def drive(
             outcome = run_search(strategy, space, pool, config.confirm_seeds)
     finally:
         pool.sink.flush()
-    for line in strategy.notes() if hasattr(strategy, "notes") else ():
-        log.info("search %s: %s", strategy.name, line)  # cost axes priced; a race within noise
-    return LiveSearch(
-        live_cost(study, store, config, strategy.confirm, pool, outcome, grid, label), outcome
-    )
+    notes = tuple(strategy.notes()) if hasattr(strategy, "notes") else ()
+    for line in notes:  # cost axes priced; a race within noise
+        log.info("search %s: %s", strategy.name, line)
+    cost = live_cost(study, store, config, strategy.confirm, pool, outcome, grid, label, notes)
+    return LiveSearch(cost, outcome)
 
 
 def live_cost(
@@ -225,10 +225,12 @@ def live_cost(
     outcome: SearchOutcome,
     grid: tuple[float | None, str, str] | None = None,
     label=None,
+    notes: tuple[str, ...] = (),
 ) -> SearchCost:
     """What a live search reports: every run started (the
     store's records, and the attempts re-run from scratch: ``superseded_j``), runs the store had
-    finished before apart; ``label(setup key)``: how the pick is named (its setup's)."""
+    finished before apart; ``label(setup key)``: how the pick is named (its setup's); ``notes``:
+    what the strategy says of its result."""
     label = label or (lambda key: pool.setups[key].label())
     return search_cost(
         study,
@@ -242,6 +244,7 @@ def live_cost(
         reused_keys=[run_spec(study, pool.setups[s], seed_).run_key for s, seed_ in pool.reused],
         started_keys=_started_keys(study, pool, outcome),
         grid=grid,
+        notes=notes,
     )
 
 

@@ -42,7 +42,7 @@ from powertrain.train.stopping import Stop
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
-    from powertrain.study.execute import RunEnv
+    from powertrain.study.resume import RunPlace
     from powertrain.study.search_config import SearchConfig
 
 SETTINGS = ("beta", "finalists")
@@ -83,7 +83,7 @@ def suggest_setup(study: StudyConfig, config: SearchConfig, trial) -> Setup:
 def search_with_optuna(
     study: StudyConfig,
     store: ResultStore,
-    env: RunEnv,
+    place: RunPlace,
     config: SearchConfig,
     executor: Executor,
     *,
@@ -97,10 +97,10 @@ def search_with_optuna(
     rng = np.random.default_rng(seed)
     if not config.space and config.sampler == "tpe" and config.objectives == ["energy"]:
         strategy = OptunaStrategy(rng, **settings)  # the grid's setups: simulation's strategy
-        pool = LivePool(study, store, env, reporter, stops=stops)
+        pool = LivePool(study, store, place, reporter, stops=stops)
         return drive(study, store, config, strategy, executor, pool, live_space(study))
     strategy = SampledOptuna(rng, study=study, config=config, **settings)
-    pool = LivePool(study, store, env, reporter, setups=strategy.setups, stops=stops)
+    pool = LivePool(study, store, place, reporter, setups=strategy.setups, stops=stops)
     seeds = tuple(study.seeds)
     # Setups are sampled as the search goes: every one of them has the study's seeds.
     space = Space((), defaultdict(lambda: seeds), study.task.target_accuracy)

@@ -18,7 +18,7 @@ from powertrain.records import Stage
 from powertrain.search.simulate import Simulation, load_curves, machine_of, simulate
 
 REPORT_ORDERS = 50
-REPORT_STRATEGIES = ("zeus", "bound", "halving", "thompson")
+REPORT_STRATEGIES = ("auto", "zeus", "bound", "halving", "thompson")  # auto: the recommended
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,13 @@ class SearchSection:
                 "best_energy_to_target_j": first.best_energy_to_target_j,
             },
             "simulations": [
-                {"strategy": s.strategy, "settings": s.settings, **s.summary()}
+                {
+                    "strategy": s.strategy,
+                    "settings": s.settings,
+                    "in_sample": s.in_sample,
+                    "cost_axes": list(s.cost_axes),
+                    **s.summary(),
+                }
                 for s in self.simulations
             ],
             "why_no_simulation": self.why_no_simulation,

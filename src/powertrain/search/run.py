@@ -30,9 +30,9 @@ from powertrain.search.predict import PRIOR_C, LivePredictedMiss, shape_prior
 from powertrain.search.settings import typed_settings
 from powertrain.search.strategies import STRATEGIES, make_strategy, strategy_class
 from powertrain.store.base import ResultStore
-from powertrain.study.execute import RunEnv
 from powertrain.study.executors.base import Executor, Stops
 from powertrain.study.executors.local import LocalExecutor
+from powertrain.study.resume import RunPlace, StudyPlace
 from powertrain.study.runner import run_study
 from powertrain.study.search_config import SearchConfig
 
@@ -78,7 +78,7 @@ def search_study(
     config = search_config(study, strategy)
     study = dataclasses.replace(study, search=config)
     _check_supported(study, config)
-    env, executor = _environment(study, store, executor, detection, artifacts_dir)
+    place, executor = _environment(study, store, executor, detection, artifacts_dir)
     stops = predicted_stops(study, store, config)
     if config.strategy == "grid":
         return dataclasses.replace(
@@ -92,26 +92,26 @@ def search_study(
     if config.strategy == "optuna":
         from powertrain.search.optuna_live import search_with_optuna
 
-        live = search_with_optuna(study, store, env, config, executor, **options)
+        live = search_with_optuna(study, store, place, config, executor, **options)
     else:
-        live = search_with_strategy(study, store, env, config, executor, **options)
+        live = search_with_strategy(study, store, place, config, executor, **options)
     return dataclasses.replace(live, study=study.name)
 
 
 def _environment(
     study: StudyConfig, store: ResultStore, executor: Executor | None, detection, artifacts_dir
-) -> tuple[RunEnv, Executor]:
-    """The run environment of this process, opened once, and the executor prepared with it: the
-    local executor's own environment is the search's (its runs train here), so its meters, data
-    and GPUs (NVML, where power limits are set) are opened once; another executor's runs open
-    theirs where they execute, and this process opens its own for the search's bookkeeping."""
+) -> tuple[RunPlace, Executor]:
+    """Where the search's runs are, and the executor prepared: the local executor's own run
+    environment (its runs train here, so its meters, data and GPUs, NVML where power limits are
+    set, are opened once); for another executor's runs, which open theirs where they execute,
+    only the study and its artifacts folder, where the search finds and removes checkpoints."""
     artifacts = Path(artifacts_dir or store.artifacts_dir)
     if executor is None:
         executor = LocalExecutor(detection=detection, artifacts_dir=artifacts)
     executor.prepare(study, artifacts)  # a bad device fails now; checkpoints where we look
     if isinstance(executor, LocalExecutor):
         return executor.env, executor
-    return RunEnv.open(study, detection=detection, artifacts_dir=artifacts), executor
+    return StudyPlace(study, artifacts), executor
 
 
 def _check_supported(study: StudyConfig, config: SearchConfig) -> None:

@@ -18,11 +18,11 @@ from typing import TYPE_CHECKING
 
 from powertrain.records import CENSORED, EvalPoint
 from powertrain.search.space import Trial
-from powertrain.study.resume import discard, paused_spent
+from powertrain.study.resume import RunPlace, discard, paused_spent
 
 if TYPE_CHECKING:
     from powertrain.records import RunOutcome
-    from powertrain.study.execute import RunEnv, StoreSink
+    from powertrain.study.execute import StoreSink
     from powertrain.study.plan import RunSpec
     from powertrain.train.stopping import Handler, Stop
 
@@ -45,8 +45,8 @@ class Tagged:
 class DeferringSink:
     """The sink of a live search's runs, by run key (see the module's docstring)."""
 
-    def __init__(self, inner: StoreSink, env: RunEnv) -> None:
-        self.inner, self.env = inner, env
+    def __init__(self, inner: StoreSink, place: RunPlace) -> None:
+        self.inner, self.place = inner, place
         self.deferred: dict[str, tuple[int, RunOutcome]] = {}  # run key -> run id, outcome
         self.keys: dict[int, str] = {}  # run id -> run key, of the runs under way
         self.specs: dict[str, RunSpec] = {}  # every run handed out, by key
@@ -73,7 +73,7 @@ class DeferringSink:
         key = spec.run_key
         if not trial.paused or not trial.points or key not in self.deferred:
             return None
-        spent = paused_spent(spec, self.env)
+        spent = paused_spent(spec, self.place)
         if spent is None or len(spent.points) != len(trial.points):
             return None
         run_id, _ = self.deferred.pop(key)
@@ -120,7 +120,7 @@ class DeferringSink:
             self.inner.finish(run_id, dataclasses.replace(outcome, stop_reason=reason))
         self.deferred.clear()
         for spec in self.specs.values():
-            discard(spec, self.env)
+            discard(spec, self.place)
 
     @property
     def store(self):

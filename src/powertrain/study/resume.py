@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -21,6 +21,15 @@ if TYPE_CHECKING:
 class RunPlace(Protocol):
     """Where a run executes, as far as its checkpoint goes: its study, and the artifacts folder the
     checkpoint lies in (``execute.RunEnv`` is one)."""
+
+    study: StudyConfig
+    artifacts_dir: Path
+
+
+@dataclass(frozen=True)
+class StudyPlace:
+    """A run place that opens nothing: a coordinator's, whose runs execute in workers or on Ray
+    nodes that open their own environments, and which only finds and removes checkpoints."""
 
     study: StudyConfig
     artifacts_dir: Path

@@ -17,6 +17,7 @@ Messages are JSON (a shared database is no place for pickles); a missing rank en
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 import math
 import os
@@ -129,7 +130,7 @@ class BoardJob(job_.Job):
     def _wait(self, senders: list[int], what: str, seq: int | None = None) -> dict[int, dict]:
         seq = self.seq if seq is None else seq
         deadline = time.monotonic() + self.timeout_s
-        for n in range(1 << 62):
+        for n in itertools.count():
             found = self.board.read(seq, senders)
             if len(found) == len(senders):
                 return {sender: _from_json_safe(body) for sender, body in found.items()}

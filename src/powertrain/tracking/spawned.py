@@ -128,9 +128,14 @@ def verdict(run, combined, exc: BaseException | None) -> dict[str, Any]:
 
 
 def take_back(run) -> tuple[str | None, list[int]]:
-    """In the parent once the spawned ranks are done: their points and verdict. Returns (the error
-    a spawned rank ended with, or None; the ranks that answered)."""
+    """In the parent once the spawned ranks are done: their points and verdict (the points also go to
+    the run's loggers, which the spawned processes could not take along). Returns (the error a
+    spawned rank ended with, or None; the ranks that answered)."""
+    before = {p.index for p in run.points}
     run.points = run.store.eval_points(run.run_id)
+    for point in run.points:
+        if point.index not in before:
+            run.tracker.hooks.observers.eval_point(run.run_id, point)
     channel = CHANNEL.format(run_id=run.run_id)
     left = run.store.rank_messages(channel, 0).get(0)
     run.store.drop_rank_messages(channel)
