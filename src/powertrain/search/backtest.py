@@ -89,7 +89,7 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
     calibration, runs = calibrated
     keys = [key for key, c in data.curves.items() if c.points]
     fit_err, rule_err, lin_err, flagged = [], [], [], {"censored": [], "reached": []}
-    missed_stopped, curves = [], set()
+    missed_stopped, curves, widths = [], set(), []
     held, stopped, cal_err, cal_held, cal_stopped, stated = [], [], [], [], [], []
     for key in keys:
         curve = data.curves[key]
@@ -115,6 +115,7 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
         stated.append(cal.low_j is not None)
         if cal.low_j is not None:
             cal_held.append(cal.low_j <= truth <= cal.high_j)
+            widths.append(cal.high_j / max(cal.low_j, 1e-12))
         cal_stopped.append(cal.p_reach is not None and cal.p_reach < STOP_THRESHOLD)
         fit_err.append(_ape(pred.energy_to_target_j, truth))
         rule_err.append(_ape(linear_rule_j(seen, limit), truth))
@@ -134,6 +135,7 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
         "mdape": _median(cal_err),  # calibrated on the study's other runs
         "interval_stated": _share(stated),  # runs given an interval (else: "does not know")
         "interval_coverage": _share(cal_held),  # of those, the 80 % interval held the truth
+        "interval_width": _median(widths),  # its high end over its low end, median
         "reached_stopped": _share(cal_stopped),  # predict_stop (calibrated) would have stopped them
         "censored_stopped": _share(missed_stopped),  # ... and of the runs that never reached it
     }
