@@ -10,7 +10,7 @@ import numpy as np
 
 from powertrain.records import EvalPoint
 from powertrain.search.calibrate import (
-    MIN_RUNS,
+    MIN_ALIKE,
     Calibration,
     CalibrationRun,
     calibration_runs,
@@ -37,7 +37,9 @@ def staircase(speed: float, joules_per_eval: float, rng, evals=400) -> list[Eval
 def study(n: int, seed: int) -> list[list[EvalPoint]]:
     """Runs whose speed varies fivefold (lognormal) and whose energy per epoch varies too."""
     rng = np.random.default_rng(seed)
-    return [staircase(0.4 * math.exp(rng.normal(0, 0.6)), rng.uniform(50, 150), rng) for _ in range(n)]
+    return [
+        staircase(0.4 * math.exp(rng.normal(0, 0.6)), rng.uniform(50, 150), rng) for _ in range(n)
+    ]
 
 
 def after_a_quarter(calibration: Calibration, runs: list[list[EvalPoint]]):
@@ -90,9 +92,9 @@ def test_a_run_never_calibrates_itself_nor_its_twins():
     calibration = Calibration(runs, TARGET, 400.0)
     seen = runs[0].points[:2]
     pred = predict(seen, TARGET, 400.0)
-    assert calibration.apply(pred, seen).runs == MIN_RUNS  # nine curves: an interval
+    assert calibration.apply(pred, seen).runs == MIN_ALIKE  # nine curves: an interval
     kept = calibration.apply(pred, seen, exclude={runs[0]})  # its curve out (both of its runs)
-    assert kept.runs == MIN_RUNS - 1 and kept.low_j is None
+    assert kept.runs == MIN_ALIKE - 1 and kept.low_j is None
 
 
 def test_a_run_already_at_the_target_needs_what_it_spent():
