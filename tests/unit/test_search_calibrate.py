@@ -102,3 +102,16 @@ def test_a_run_already_at_the_target_needs_what_it_spent():
     points = runs[0].points
     cal = Calibration(runs, TARGET, 400.0).apply(predict(points, TARGET, 400.0), points)
     assert cal.energy_to_target_j == cal.low_j == cal.high_j == points[-1].total_energy_j
+
+
+def test_a_diverged_evaluation_is_no_state_and_a_diverged_run_gets_no_estimate():
+    runs = calibration_runs(study(12, seed=6), TARGET)
+    broken = runs[0].points[:2] + [replace(runs[0].points[2], val_accuracy=math.nan)]
+    runs.append(CalibrationRun(broken + runs[0].points[3:], runs[0].reached_index, curve="nan"))
+    calibration = Calibration(runs, TARGET, 400.0)
+    seen = study(1, seed=7)[0][:3]
+    cal = calibration.apply(predict(seen, TARGET, 400.0), seen)
+    assert cal.low_j is not None and math.isfinite(cal.energy_to_target_j)
+    diverged = seen[:2] + [replace(seen[2], val_accuracy=math.nan)]
+    cal = calibration.apply(predict(seen, TARGET, 400.0), diverged)
+    assert cal.energy_to_target_j is None and cal.low_j is None  # it does not know

@@ -84,10 +84,16 @@ class _History:
         end = run.reached_index
         if end is None or end < 1:
             return None
-        spent = np.array([max(p.total_energy_j, 1e-12) for p in run.points[:end]])
-        accuracy = np.array([p.val_accuracy for p in run.points[:end]])
+        spent = np.array([p.total_energy_j for p in run.points[:end]], dtype=float)
+        accuracy = np.array([p.val_accuracy for p in run.points[:end]], dtype=float)
+        ok = np.isfinite(accuracy) & (
+            spent > 0
+        )  # a diverged evaluation or nothing spent yet: no state
+        if not ok.any():
+            return None
         truth = run.points[end].total_energy_j
-        return cls(run.curve_key, accuracy, np.log(np.arange(1, end + 1)), truth / spent)
+        log_k = np.log(np.arange(1, end + 1))
+        return cls(run.curve_key, accuracy[ok], log_k[ok], truth / spent[ok])
 
 
 class Calibration:
@@ -122,11 +128,13 @@ class Calibration:
         ``pred`` (the fitted curves' prediction from the same points) gives the stop's probability.
         ``exclude``: runs (the same objects) whose curves are kept out, e.g. the run itself."""
         out = {run.curve_key for run in exclude}
-        so_far = points[-1].total_energy_j
-        if points[-1].val_accuracy >= self.target:
+        so_far, accuracy = points[-1].total_energy_j, points[-1].val_accuracy
+        if accuracy >= self.target:
             return Calibrated(so_far, so_far, so_far, 1.0, 0)
         histories = [h for h in self.histories if h.key not in out]
-        centre, low, high, alike = _alike(histories, points[-1].val_accuracy, len(points))
+        if not math.isfinite(accuracy) or so_far <= 0:
+            histories = []  # no state to match: it does not know
+        centre, low, high, alike = _alike(histories, accuracy, len(points))
         rows = [r for r in self._table(len(points)) if r[0] not in out]
         return Calibrated(
             None if centre is None else so_far * centre,
