@@ -57,7 +57,6 @@ def backtest(
     limit = _limit(data)
     result = Backtest(data.study, data.machine, data.method, target)
     axes = (*data.cost_axes, *DEFAULT_COST_AXES)
-    axes = (*data.cost_axes, *DEFAULT_COST_AXES)
     runs = {  # runs that share a curve under the study's cost axes are one calibration curve
         (setup, seed): CalibrationRun(c.points, c.reached_index, (group_key(setup, axes), seed))
         for (setup, seed), c in data.curves.items()

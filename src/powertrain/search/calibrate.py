@@ -15,7 +15,7 @@ pooling them gave intervals a factor of 15 wide). With fewer than :data:`MIN_ALI
 that reached the target there is no interval: it does not know.
 
 A *curve* counts once: runs that share one (the same setup and seed under a declared cost axis, such
-as a GPU power limit, which changes the energy per step and never the accuracy) are one calibration
+as the GPU power limit, which changes the energy per step and never the accuracy) are one calibration
 run, and none of them calibrates a run of that curve.
 
 ``predict_stop`` (:class:`CalibratedMiss`, once a study has :data:`MIN_RUNS` finished runs) decides
@@ -86,9 +86,8 @@ class _History:
             return None
         spent = np.array([p.total_energy_j for p in run.points[:end]], dtype=float)
         accuracy = np.array([p.val_accuracy for p in run.points[:end]], dtype=float)
-        ok = np.isfinite(accuracy) & (
-            spent > 0
-        )  # a diverged evaluation or nothing spent yet: no state
+        # a diverged evaluation (accuracy not a number) or one with nothing spent yet: no state
+        ok = np.isfinite(accuracy) & (spent > 0)
         if not ok.any():
             return None
         truth = run.points[end].total_energy_j
