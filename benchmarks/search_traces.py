@@ -188,10 +188,13 @@ def prediction_rows(store, study: str) -> list[str]:
     for row in backtest(store, study, [1, QUARTER]).rows:
         k = "1 eval" if row["after_evals"] == 1 else "quarter"
         out.append(
-            f"  predict after {k:7s} ({row['runs_predicted']} runs): calibrated MdAPE "
+            f"  predict after {k:7s} ({row['runs_predicted']} runs, {row['curves_predicted']} "
+            f"curves): calibrated MdAPE "
             f"{_pct(row['mdape'])}, interval stated for {_pct(row['interval_stated'])} and its "
-            f"80 % held {_pct(row['interval_coverage'])}, predict_stop would stop "
-            f"{_pct(row['reached_stopped'])} of runs that reached | fitted curves alone: MdAPE "
+            f"80 % held {_pct(row['interval_coverage'])} (median width x{_num(row['interval_width'])}), "
+            f"predict_stop would stop "
+            f"{_pct(row['reached_stopped'])} of runs that reached and "
+            f"{_pct(row['censored_stopped'])} of those that missed | fitted curves alone: MdAPE "
             f"{_pct(row['mdape_fit'])}, 80 % held {_pct(row['interval_coverage_fit'])}, would stop "
             f"{_pct(row['reached_stopped_fit'])}"
         )
@@ -200,6 +203,10 @@ def prediction_rows(store, study: str) -> list[str]:
 
 def _pct(x) -> str:
     return "n/a" if x is None else f"{x:.0%}"
+
+
+def _num(x) -> str:
+    return "n/a" if x is None else f"{x:.2f}"
 
 
 def report(store, study: str, args) -> None:

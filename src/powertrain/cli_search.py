@@ -123,10 +123,12 @@ def predict(study_name, after_evals, target, machine, db_path, as_json) -> None:
             f"reached runs flagged {_pct(r['reached_flagged'])}"
         )
         click.echo(
-            f"  calibrated on the study's other runs: MdAPE {_pct(r['mdape'])}, an 80 % interval "
+            f"  calibrated on the study's other runs alike ({r['curves_predicted']} distinct curves "
+            f"predicted): MdAPE {_pct(r['mdape'])}, an 80 % interval "
             f"for {_pct(r['interval_stated'])} of runs (else: does not know), held "
             f"{_pct(r['interval_coverage'])}; predict_stop would stop {_pct(r['reached_stopped'])}"
-            f" of the runs that reached the target (fitted alone: {_pct(r['reached_stopped_fit'])})"
+            f" of the runs that reached the target and {_pct(r['censored_stopped'])} of those that"
+            f" missed (fitted alone: {_pct(r['reached_stopped_fit'])} of those that reached)"
         )
 
 

@@ -195,3 +195,7 @@ def test_backtest_reports_calibrated_coverage_and_the_runs_predict_stop_would_st
     for key in ("mdape", "interval_stated", "interval_coverage", "reached_stopped"):
         assert key in row
     assert row["reached_stopped"] == 0.0
+    # each curve under 3 power limits (a cost axis without being declared): 9 runs, 3 curves,
+    # too few to state an interval (a run's twins never calibrate it)
+    assert row["runs_predicted"] == 9 and row["curves_predicted"] == 3
+    assert row["interval_stated"] == 0.0

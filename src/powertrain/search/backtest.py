@@ -11,6 +11,7 @@ import numpy as np
 
 from powertrain.errors import PowertrainError
 from powertrain.search.calibrate import Calibration, CalibrationRun
+from powertrain.search.cost_axes import DEFAULT_COST_AXES, group_key
 from powertrain.search.predict import (
     linear_accuracy_j,
     linear_rule_j,
@@ -55,7 +56,11 @@ def backtest(
             raise PowertrainError(f"--after-evals takes whole numbers >= 1 or 'quarter', not {k!r}")
     limit = _limit(data)
     result = Backtest(data.study, data.machine, data.method, target)
-    runs = {key: CalibrationRun(c.points, c.reached_index) for key, c in data.curves.items()}
+    axes = (*data.cost_axes, *DEFAULT_COST_AXES)
+    runs = {  # runs that share a curve under the study's cost axes are one calibration curve
+        (setup, seed): CalibrationRun(c.points, c.reached_index, (group_key(setup, axes), seed))
+        for (setup, seed), c in data.curves.items()
+    }
     prior_c = shape_prior([c.points for c in data.curves.values() if c.points])
     calibration = Calibration(list(runs.values()), target, limit, prior_c)
     for k in ks:
@@ -78,11 +83,12 @@ def _limit(data: StudyCurves) -> float:
 
 def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[str, Any]:
     """One K's figures. Calibration (``calibrated``: the study's ``Calibration`` and each run's
-    ``CalibrationRun``) is leave-one-out: a run is never among its own calibration runs."""
+    ``CalibrationRun``) is leave-one-out: a run's curve (itself and its twins under the cost axes)
+    never calibrates it."""
     calibration, runs = calibrated
     keys = [key for key, c in data.curves.items() if c.points]
-    twins = _twins(data, runs)
     fit_err, rule_err, lin_err, flagged = [], [], [], {"censored": [], "reached": []}
+    missed_stopped, curves, widths = [], set(), []
     held, stopped, cal_err, cal_held, cal_stopped, stated = [], [], [], [], [], []
     for key in keys:
         curve = data.curves[key]
@@ -96,16 +102,19 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
         flagged["reached" if curve.reached_index is not None else "censored"].append(
             pred.p_reach < 0.5
         )
+        cal = calibration.apply(pred, seen, exclude={runs[key]})
         if curve.reached_index is None:
+            missed_stopped.append(cal.p_reach is not None and cal.p_reach < STOP_THRESHOLD)
             continue
         truth = curve.points[curve.reached_index].total_energy_j
         held.append(pred.low_j is not None and pred.low_j <= truth <= pred.high_j)
         stopped.append(pred.p_reach < STOP_THRESHOLD)
-        cal = calibration.apply(pred, seen, exclude=twins[key])
         cal_err.append(_ape(cal.energy_to_target_j, truth))
+        curves.add(runs[key].curve_key)
         stated.append(cal.low_j is not None)
         if cal.low_j is not None:
             cal_held.append(cal.low_j <= truth <= cal.high_j)
+            widths.append(cal.high_j / max(cal.low_j, 1e-12))
         cal_stopped.append(cal.p_reach is not None and cal.p_reach < STOP_THRESHOLD)
         fit_err.append(_ape(pred.energy_to_target_j, truth))
         rule_err.append(_ape(linear_rule_j(seen, limit), truth))
@@ -113,6 +122,7 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
     return {
         "after_evals": k,
         "runs_predicted": len(fit_err),
+        "curves_predicted": len(curves),  # distinct learning curves among them (twins count once)
         "mdape_fit": _median(fit_err),
         "mdape_linear_rule": _median(rule_err),
         "mdape_linear_accuracy": _median(lin_err),
@@ -124,19 +134,10 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
         "mdape": _median(cal_err),  # calibrated on the study's other runs
         "interval_stated": _share(stated),  # runs given an interval (else: "does not know")
         "interval_coverage": _share(cal_held),  # of those, the 80 % interval held the truth
+        "interval_width": _median(widths),  # its high end over its low end, median
         "reached_stopped": _share(cal_stopped),  # predict_stop (calibrated) would have stopped them
+        "censored_stopped": _share(missed_stopped),  # ... and of the runs that never reached it
     }
-
-
-def _twins(data: StudyCurves, runs: dict) -> dict:
-    """Each run's own calibration run and those that share its curve (the same seed of the same setup
-    but for the study's declared cost axes): none of them may calibrate it."""
-    from powertrain.search.cost_axes import group_key
-
-    by_curve: dict = {}
-    for setup, seed in runs:
-        by_curve.setdefault((group_key(setup, data.cost_axes), seed), set()).add(runs[setup, seed])
-    return {(s, seed): by_curve[group_key(s, data.cost_axes), seed] for s, seed in runs}
 
 
 def _ape(predicted: float | None, truth: float) -> float:
