@@ -142,3 +142,16 @@ def test_a_close_setup_the_race_had_no_room_for_is_still_said_to_be_within_noise
     search, outcome = _search(curves, order=[c, b, a], screen_share=1.0)
     assert search.racing == [a, b] and search.unraced == [c]
     assert search.tied == [a, b, c] and "setup=a; setup=b; setup=c" in search.verdict()
+
+
+def test_a_setup_whose_energy_to_target_is_0_j_is_raced_not_a_math_error():
+    """A store imported before 0 J traces were refused may hold one: the race takes its log."""
+    store = MemoryStore()
+    store.save_study("free", {"name": "free", "task": {"target_accuracy": 0.86}})
+    for name, cost in (("a", 0.0), ("b", 2.0)):
+        for seed in range(3):
+            add_run(store, "free", {"setup": name}, seed, 0.002, cost)
+    curves = load_curves(store, "free")
+    a, b = setup_key({"setup": "a"}), setup_key({"setup": "b"})
+    _, outcome = _search(curves, order=[b, a], screen_share=1.0)
+    assert outcome.pick == a

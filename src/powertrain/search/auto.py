@@ -191,7 +191,7 @@ class Auto(Strategy):
     def _means(self, history: History) -> dict[str, list[float]]:
         """Log energy-to-target of each complete contender's raced seeds."""
         return {
-            s: [math.log(t.energy_to_target_j) for t in trials]
+            s: [_log_j(t.energy_to_target_j) for t in trials]
             for s, trials in self._complete(history).items()
         }
 
@@ -227,10 +227,10 @@ class Auto(Strategy):
         pace stopped (a stopped seed says only that it would have cost more than it spent) and the
         close setups the cap left with their screening run alone."""
         first = {s: history.trial(s, history.space.seeds[s][0]) for s in self.unraced}
-        out = {s: [math.log(t.energy_to_target_j)] for s, t in first.items()}
+        out = {s: [_log_j(t.energy_to_target_j)] for s, t in first.items()}
         for setup in self.racing:
             trials = self._raced(history, setup)
-            reached = [math.log(t.energy_to_target_j) for t in trials if t.reached]
+            reached = [_log_j(t.energy_to_target_j) for t in trials if t.reached]
             if reached and any(t.stopped for t in trials) and not any(t.missed for t in trials):
                 out[setup] = reached
         return out
@@ -285,3 +285,9 @@ def _pooled_sd(groups) -> float:
     dof = sum(len(g) - 1 for g in groups)
     ss = sum(float(np.sum((np.array(g) - np.mean(g)) ** 2)) for g in groups)
     return math.sqrt((ss + 2 * PRIOR_SD**2) / (dof + 2))  # the prior counts as two seeds
+
+
+def _log_j(energy_j: float) -> float:
+    """The log of an energy-to-target; one too small to measure (0 J in a store imported before such
+    traces were refused) counts as a microjoule rather than failing the search."""
+    return math.log(max(energy_j, 1e-6))
