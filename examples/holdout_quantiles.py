@@ -19,9 +19,7 @@ TASKS = {"shell": Task("shell", 3)}
 
 
 def load(val_size: int = 2000, test_size: int = 2000, seed: int = 0) -> Dataset:
-    x, y = make_gaussian_quantiles(
-        n_samples=20000, n_features=10, n_classes=3, random_state=2027
-    )
+    x, y = make_gaussian_quantiles(n_samples=20000, n_features=10, n_classes=3, random_state=2027)
     rng = np.random.default_rng(seed)
     flip = rng.random(len(y)) < 0.05
     y = np.where(flip, rng.integers(0, 3, len(y)), y)
