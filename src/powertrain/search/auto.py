@@ -9,8 +9,9 @@
    evaluated earlier held at what they reached, those later scaled down) was tried and not made the
    default: it mends grids whose first evaluations last a few of the CPU-time estimate's ~10 ms steps
    (holdout-mlp-tabular) but, out of sample, drops a best setup whose first evaluation is cheap
-   (holdout-mlp-quantiles); docs/search.md has both rules' figures. No halving rungs between: on small grids a middle rung costs as much as a
-   contender's seeds and ranks no better than the first evaluation. Either way a run stops at
+   (holdout-mlp-quantiles); docs/search.md has both rules' figures. No halving rungs between: on
+   small grids a middle rung costs as much as a contender's seeds and ranks no better than the first
+   evaluation. Either way a run stops at
    ``beta`` x the best single run so far: one seed is a noisy measure, so a setup is not dropped for
    being a little worse than the best run.
 2. **Race** the contenders by sequential elimination: the setups whose screening run came within

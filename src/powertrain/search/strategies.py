@@ -168,7 +168,7 @@ class Halving(Strategy):
         return best_run_stop(history, point, self.beta)
 
     def _ranker(self, history: History, trials: list[Trial]):
-        # equal energy: the rung's budget, or after rung 0 the least or the median its runs spent
+        # equal energy: the rung's budget, or at rung 0 the least (or the median) its runs spent
         budget_j = self.budget_j or LOOK_AT[self.look_at]([t.energy_j for t in trials])
         if self.rank == "accuracy" or history.space.target is None:
             return lambda t: _rung_rank(t, budget_j)
