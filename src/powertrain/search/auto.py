@@ -7,7 +7,7 @@
    to the target in one go. The equal energy (``look_at``) is the **cheapest** first evaluation's,
    every other setup's first accuracy scaled down linearly from 0 J to it. ``median`` (setups
    evaluated earlier held at what they reached, those later scaled down) was tried and not made the
-   default: it mends grids whose first evaluations last a few of the CPU-time estimate's ~10 ms steps
+   default: it mends grids whose first evaluations last a few of the CPU-time estimate's 10 ms steps
    (holdout-mlp-tabular) but, out of sample, drops a best setup whose first evaluation is cheap
    (holdout-mlp-quantiles); docs/search.md has both rules' figures. No halving rungs between: on
    small grids a middle rung costs as much as a contender's seeds and ranks no better than the first
