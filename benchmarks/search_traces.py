@@ -53,6 +53,7 @@ GRIDS = (
     "holdout-cnn-mnist",
     "holdout-cnn-digits",
     "holdout-mlp-tabular",
+    "holdout-mlp-quantiles",
 )
 STRATEGIES = ["auto", "halving", "thompson", "zeus", "bound"]
 COST_AXIS = "power_limit_w"  # the traces' cost axis, where a file has the column

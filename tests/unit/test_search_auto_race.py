@@ -10,6 +10,7 @@ from powertrain.search import make_strategy
 from powertrain.search.driver import run_search
 from powertrain.search.simulate import CurvePool, load_curves, setup_key, simulate
 from powertrain.search.space import Space
+from powertrain.search.strategies import Halving
 from powertrain.store.memory import MemoryStore
 from tests.fakes.curves import add_run, made_up_study
 
@@ -83,11 +84,53 @@ def test_a_wider_margin_lets_the_slower_contender_finish_its_seeds():
     assert len(b_trials) == 3 and all(t.reached for t in b_trials) and outcome.pick == a
 
 
+def cheap_first_study() -> MemoryStore:
+    """Setup best (3 J an evaluation, quick learner: the target after 3 evaluations, 9 J), three
+    cheap setups (1 J an evaluation, slow: 12 J) and two dear ones (3 J, 18 J). At the cheapest first
+    evaluation (1 J) best's first accuracy (0.64 at 3 J) scales to 0.21, below the cheap ones' 0.25;
+    at the median (2 J) to 0.42, above every other setup."""
+    store = MemoryStore()
+    store.save_study("cheap", {"name": "cheap", "task": {"target_accuracy": 0.86}})
+    setups = {"best": (0.01, 3.0), "dear1": (0.004, 3.0), "dear2": (0.004, 3.0)}
+    setups.update({f"cheap{i}": (0.002 - 0.0001 * i, 1.0) for i in range(3)})
+    for name, (rate, joules_per_eval) in setups.items():
+        for seed in range(3):
+            add_run(store, "cheap", {"setup": name}, seed, rate, joules_per_eval)
+    return store
+
+
+def test_look_at_median_ranks_the_first_look_at_the_median_first_evaluation():
+    curves = load_curves(cheap_first_study(), "cheap")
+    best = setup_key({"setup": "best"})
+    for look_at, sent_on in (("median", True), ("cheapest", False)):
+        search, outcome = _search(curves, look_at=look_at)
+        went_on = {s for (s, _), t in outcome.history.trials.items() if len(t.points) > 1}
+        assert search.screen.look_at == look_at
+        assert (best in went_on) is sent_on and (outcome.pick == best) is sent_on
+    assert make_strategy("auto").inner.look_at == "cheapest"  # the default, docs/search.md says why
+
+
+def test_plain_halving_still_ranks_its_first_rung_at_the_cheapest_first_evaluation():
+    assert Halving().look_at == "cheapest"
+    curves = load_curves(cheap_first_study(), "cheap")
+    setups = tuple(sorted(curves.labels))
+    seeds = {s: tuple(sorted(seed for key, seed in curves.curves if key == s)) for s in setups}
+    outcome = run_search(
+        Halving(rank="accuracy", eta=6.0, finalists=3),
+        Space(setups, seeds, curves.target),
+        CurvePool(curves.curves),
+    )
+    went_on = {s for (s, _), t in outcome.history.trials.items() if len(t.points) > 1}
+    assert setup_key({"setup": "best"}) not in went_on
+
+
 def test_first_look_ranking_and_screen_settings_are_checked():
     with pytest.raises(PowertrainError, match="auto: rank must be accuracy or predicted"):
         make_strategy("auto", rank="loss")
     with pytest.raises(PowertrainError, match="screen"):
         make_strategy("auto", screen=0)
+    with pytest.raises(PowertrainError, match="auto: look_at must be cheapest or median"):
+        make_strategy("auto", look_at="mean")
 
 
 def test_auto_keeps_the_goal_on_a_made_up_grid_it_was_not_tuned_on():

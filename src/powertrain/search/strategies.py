@@ -115,11 +115,12 @@ class Halving(Strategy):
         finalists: int = 2,
         rank: str = "predicted",
         growth: float | None = None,
+        look_at: str = "cheapest",
     ):
         super().__init__(rng)
         if rank not in ("accuracy", "predicted"):
             raise PowertrainError(f"halving: rank must be accuracy or predicted, got {rank!r}")
-        self.rank = rank
+        self.rank, self.look_at = rank, first_look_energy(look_at, "halving")
         self.finalists = count_setting("finalists", finalists)
         self.eta = _above_one("eta (reduction factor)", eta)
         self.growth = self.eta if growth is None else _above_one("growth (budget factor)", growth)
@@ -167,8 +168,8 @@ class Halving(Strategy):
         return best_run_stop(history, point, self.beta)
 
     def _ranker(self, history: History, trials: list[Trial]):
-        # equal energy: the rung's budget, or after rung 0 the least any of its runs spent
-        budget_j = self.budget_j or min(t.energy_j for t in trials)
+        # equal energy: the rung's budget, or at rung 0 the least (or the median) its runs spent
+        budget_j = self.budget_j or LOOK_AT[self.look_at]([t.energy_j for t in trials])
         if self.rank == "accuracy" or history.space.target is None:
             return lambda t: _rung_rank(t, budget_j)
         from powertrain.search.predict import predict, shape_prior
@@ -182,6 +183,21 @@ class Halving(Strategy):
             return (1, e if e is not None else math.inf)
 
         return by_prediction
+
+
+LOOK_AT = {  # rung 0's equal energy, from what its runs spent
+    "cheapest": min,
+    "median": lambda energies_j: float(np.median(energies_j)),
+}
+
+
+def first_look_energy(look_at: str, strategy: str) -> str:
+    """``look_at`` when it names a rung-0 equal energy (``LOOK_AT``), else PowertrainError."""
+    if look_at not in LOOK_AT:
+        raise PowertrainError(
+            f"{strategy}: look_at must be {' or '.join(LOOK_AT)}, got {look_at!r}"
+        )
+    return look_at
 
 
 def _needs(trial: Trial | None, budget_j: float) -> bool:
