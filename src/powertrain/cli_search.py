@@ -115,6 +115,8 @@ def predict(study_name, after_evals, target, machine, db_path, as_json) -> None:
         click.echo(json.dumps(result.to_dict(), default=str))
         return
     click.echo(f"{result.study} on {result.machine} [{result.method}], target {result.target:g}")
+    for line in result.warnings:
+        click.echo(f"warning: {line} (until then its twins calibrate each other)", err=True)
     for r in result.rows:
         click.echo(
             f"after {r['after_evals']} evals ({r['runs_predicted']} runs): MdAPE fit {_pct(r['mdape_fit'])}, "

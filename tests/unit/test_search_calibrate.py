@@ -115,3 +115,57 @@ def test_a_diverged_evaluation_is_no_state_and_a_diverged_run_gets_no_estimate()
     diverged = seen[:2] + [replace(seen[2], val_accuracy=math.nan)]
     cal = calibration.apply(predict(seen, TARGET, 400.0), diverged)
     assert cal.energy_to_target_j is None and cal.low_j is None  # it does not know
+
+
+def test_live_predict_stop_counts_a_curve_shared_under_a_power_limit_once():
+    """What ``powertrain run`` with ``predict_stop`` calibrates on: 5 curves under 4 power limits
+    are 5 curves, too few to calibrate on (it was 20, enough to stop on 5 curves of evidence)."""
+    from powertrain.search.calibrate import CalibratedMiss
+    from powertrain.search.run import predicted_stops, search_config
+    from powertrain.store.memory import MemoryStore
+    from powertrain.study.config import parse_study
+    from tests.fakes.curves import add_run
+
+    search = {"strategy": "grid", "predict_stop": {"threshold": 0.05}}
+    study = parse_study(
+        {
+            "name": "limits",
+            "task": {"dataset": "digits", "model": "mlp", "target_accuracy": 0.86},
+            "grid": {"learning_rate": [0.1], "gpu_power_limit_w": [250, 300]},
+            "search": search,
+        }
+    )
+    config = search_config(study, None)
+
+    def handlers(curves: int):
+        store = MemoryStore()
+        for seed in range(curves):
+            for limit_w in (200, 250, 300, 350):
+                setup = {"learning_rate": 0.1, "gpu_power_limit_w": limit_w}
+                add_run(store, "limits", setup, seed, 0.0002 * (seed + 1), limit_w / 100)
+        [handler] = predicted_stops(study, store, config)(None)
+        return handler
+
+    assert not isinstance(handlers(5), CalibratedMiss)  # 5 curves: not calibrated on
+    calibrated = handlers(8)
+    assert isinstance(calibrated, CalibratedMiss)
+    assert len(calibrated.runs) == 32 and len({r.curve_key for r in calibrated.runs}) == 8
+
+
+def test_the_backtest_reports_the_stops_predict_stop_would_make_live_in_a_small_study(tmp_path):
+    """Under 8 other finished curves ``predict_stop`` decides on the fitted probability live: the
+    backtest's figure is that one (it reported the calibrated rule's "0 %", which would not run)."""
+    from powertrain.search.backtest import backtest
+    from powertrain.search.importer import import_csv
+    from powertrain.store.sqlite import SqliteStore
+
+    csv = tmp_path / "tiny.csv"
+    rows = ["seed,epoch,energy_j,val_accuracy,lr"]
+    for seed, accuracies in ((0, (0.2, 0.5, 0.9)), (1, (0.2, 0.3, 0.4))):
+        rows += [f"{seed},{e},{10 * e},{a},0.1" for e, a in enumerate(accuracies, 1)]
+    csv.write_text("\n".join(rows) + "\n")
+    import_csv(csv, "tiny", 0.9, tmp_path / "r.db")
+    with SqliteStore(tmp_path / "r.db") as store:
+        [row] = backtest(store, "tiny", [1]).rows
+    assert row["reached_stopped_fit"] == 1.0  # the fitted curves give up on the run that reached
+    assert row["reached_stopped"] == row["reached_stopped_fit"]

@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from powertrain.errors import PowertrainError
-from powertrain.search.calibrate import Calibration, CalibrationRun
-from powertrain.search.cost_axes import DEFAULT_COST_AXES, group_key
+from powertrain.search.calibrate import MIN_RUNS, Calibration, CalibrationRun
+from powertrain.search.cost_axes import DEFAULT_COST_AXES, group_key, undeclared
 from powertrain.search.predict import (
     linear_accuracy_j,
     linear_rule_j,
@@ -35,6 +35,7 @@ class Backtest:
     method: str
     target: float
     rows: list[dict[str, Any]] = field(default_factory=list)  # one per K
+    warnings: list[str] = field(default_factory=list)  # what may make the figures flatter
 
     def to_dict(self) -> dict[str, Any]:
         return self.__dict__
@@ -56,6 +57,8 @@ def backtest(
             raise PowertrainError(f"--after-evals takes whole numbers >= 1 or 'quarter', not {k!r}")
     limit = _limit(data)
     result = Backtest(data.study, data.machine, data.method, target)
+    # a cost axis not declared: its twins calibrate each other, and the coverage flatters
+    result.warnings = undeclared(data.curves, data.cost_axes, f"study {data.study}")
     axes = (*data.cost_axes, *DEFAULT_COST_AXES)
     runs = {  # runs that share a curve under the study's cost axes are one calibration curve
         (setup, seed): CalibrationRun(c.points, c.reached_index, (group_key(setup, axes), seed))
@@ -87,6 +90,7 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
     never calibrates it."""
     calibration, runs = calibrated
     keys = [key for key, c in data.curves.items() if c.points]
+    live_calibrated = len({r.curve_key for r in runs.values()}) > MIN_RUNS  # others: MIN_RUNS
     fit_err, rule_err, lin_err, flagged = [], [], [], {"censored": [], "reached": []}
     missed_stopped, curves, widths = [], set(), []
     held, stopped, cal_err, cal_held, cal_stopped, stated = [], [], [], [], [], []
@@ -96,15 +100,17 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
         kk = max(1, math.ceil(n / 4)) if k == QUARTER else k
         if kk >= n:
             continue  # reached (or ended) within K evaluations: nothing left to predict
-        others = [c.points for other, c in data.curves.items() if other != key and c.points]
+        own = runs[key].curve_key  # its twins under a cost axis are the same curve: left out too
+        others = [c.points for o, c in data.curves.items() if runs[o].curve_key != own and c.points]
         seen = curve.points[:kk]
         pred = predict(seen, target, limit, prior_c=shape_prior(others))
         flagged["reached" if curve.reached_index is not None else "censored"].append(
             pred.p_reach < 0.5
         )
         cal = calibration.apply(pred, seen, exclude={runs[key]})
+        would_stop = _would_stop(cal.p_reach, pred.p_reach, live_calibrated)
         if curve.reached_index is None:
-            missed_stopped.append(cal.p_reach is not None and cal.p_reach < STOP_THRESHOLD)
+            missed_stopped.append(would_stop)
             continue
         truth = curve.points[curve.reached_index].total_energy_j
         held.append(pred.low_j is not None and pred.low_j <= truth <= pred.high_j)
@@ -115,7 +121,7 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
         if cal.low_j is not None:
             cal_held.append(cal.low_j <= truth <= cal.high_j)
             widths.append(cal.high_j / max(cal.low_j, 1e-12))
-        cal_stopped.append(cal.p_reach is not None and cal.p_reach < STOP_THRESHOLD)
+        cal_stopped.append(would_stop)
         fit_err.append(_ape(pred.energy_to_target_j, truth))
         rule_err.append(_ape(linear_rule_j(seen, limit), truth))
         lin_err.append(_ape(linear_accuracy_j(seen, target), truth))
@@ -138,6 +144,14 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
         "reached_stopped": _share(cal_stopped),  # predict_stop (calibrated) would have stopped them
         "censored_stopped": _share(missed_stopped),  # ... and of the runs that never reached it
     }
+
+
+def _would_stop(calibrated_p: float | None, fitted_p: float, calibrated: bool) -> bool:
+    """Whether ``predict_stop`` would stop the run: on the calibrated probability where the study
+    has the curves to calibrate on (none stated: it does not stop), else on the fitted one."""
+    if not calibrated:
+        return fitted_p < STOP_THRESHOLD
+    return calibrated_p is not None and calibrated_p < STOP_THRESHOLD
 
 
 def _ape(predicted: float | None, truth: float) -> float:

@@ -44,7 +44,7 @@ from powertrain.search.predict import PRIOR_C, LivePredictedMiss, Prediction, pr
 
 MIN_ALIKE = 9  # runs alike needed before an interval is stated (from 9 the conformal 80 % exists)
 NEIGHBOURS = 0.25  # share of the calibration curves that are "alike" (at least MIN_ALIKE)
-MIN_RUNS = 8  # finished runs before predict_stop decides on the calibrated probability
+MIN_RUNS = 8  # finished curves before predict_stop decides on the calibrated probability
 MAX_RUNS = 40  # curves in the probability table at most (each is a curve fit per K)
 COVERAGE = 0.8
 
@@ -205,10 +205,13 @@ class CalibratedMiss(LivePredictedMiss):
         return self.calibration.apply(prediction, self.points).p_reach
 
 
-def calibration_runs(curves: list[list[EvalPoint]], target: float) -> list[CalibrationRun]:
-    """Finished runs' points as calibration runs (reached where an evaluation met ``target``)."""
+def calibration_runs(
+    curves: list[list[EvalPoint]], target: float, keys: list[Hashable] | None = None
+) -> list[CalibrationRun]:
+    """Finished runs' points as calibration runs (reached where an evaluation met ``target``);
+    ``keys``: each run's curve (runs that share one under a cost axis share a key), else its own."""
     out = []
-    for points in curves:
+    for points, key in zip(curves, keys or [None] * len(curves), strict=True):
         hit = next((i for i, p in enumerate(points) if p.val_accuracy >= target), None)
-        out.append(CalibrationRun(points, hit))
+        out.append(CalibrationRun(points, hit, key))
     return out

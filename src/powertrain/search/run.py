@@ -25,9 +25,11 @@ from powertrain.errors import PowertrainError
 from powertrain.records import REACHED, Stage
 from powertrain.search.calibrate import MIN_RUNS, CalibratedMiss, calibration_runs
 from powertrain.search.cost import search_cost
+from powertrain.search.cost_axes import DEFAULT_COST_AXES, axes_setting, group_key
 from powertrain.search.live import LiveSearch, search_with_strategy
 from powertrain.search.predict import PRIOR_C, LivePredictedMiss, shape_prior
 from powertrain.search.settings import typed_settings
+from powertrain.search.simulate import setup_key
 from powertrain.search.strategies import STRATEGIES, make_strategy, strategy_class
 from powertrain.store.base import ResultStore
 from powertrain.study.executors.base import Executor, Stops
@@ -145,12 +147,14 @@ def predicted_stops(study: StudyConfig, store: ResultStore, config: SearchConfig
     prior_c = shape_prior([store.eval_points(r.id) for r in finished[:50]]) if finished else PRIOR_C
     target, epochs = study.task.target_accuracy, study.task.max_epochs
     ended = [  # runs that ended on their own: reached, or ran to their limits
-        store.eval_points(r.id)
+        r
         for r in store.runs(study.name)
         if r.outcome is not None and r.stage is Stage.TRAIN and not r.outcome.verdict.by_search
     ]
-    if len(ended) >= MIN_RUNS:  # calibrated on them: it stops only where they tell it can
-        runs = calibration_runs(ended, target)
+    axes = (*axes_setting(config.settings.get("cost_axes", ())), *DEFAULT_COST_AXES)
+    curves = [(group_key(setup_key(r.setup), axes), r.seed) for r in ended]  # twins: one curve
+    if len(set(curves)) >= MIN_RUNS:  # calibrated on them: it stops only where they tell it can
+        runs = calibration_runs([store.eval_points(r.id) for r in ended], target, curves)
         return lambda spec: [
             CalibratedMiss(
                 target, epochs, runs, p.threshold, min_evals=p.min_evals, prior_c=prior_c

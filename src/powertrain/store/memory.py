@@ -28,7 +28,9 @@ class MemoryStore(ResultStore):
         self._power_limits: dict[str, float] = {}  # GPU UUID -> the limit to put back
         self._search_costs: dict[str, dict[str, Any]] = {}  # study -> its last search's cost
         self._messages: dict[tuple[str, int], dict[int, dict[str, Any]]] = {}  # contract, 11
-        self._posted_at: dict[tuple[str, int], float] = {}  # the last post to each (channel, seq)
+        self._posted_at: dict[
+            tuple[str, int, int], float
+        ] = {}  # each (channel, seq, sender)'s post
 
     @contextlib.contextmanager
     def atomic(self):
@@ -145,7 +147,7 @@ class MemoryStore(ResultStore):
     def post_rank_message(self, channel: str, seq: int, sender: int, body: dict[str, Any]) -> None:
         text = message_text(channel, seq, sender, body)  # kept as the other stores keep it
         self._messages.setdefault((channel, seq), {})[sender] = json.loads(text)
-        self._posted_at[(channel, seq)] = time.time()
+        self._posted_at[(channel, seq, sender)] = time.time()
 
     def rank_messages(self, channel: str, seq: int) -> dict[int, dict[str, Any]]:
         return copy.deepcopy(self._messages.get((channel, seq), {}))
@@ -153,11 +155,14 @@ class MemoryStore(ResultStore):
     def drop_rank_messages(self, channel: str, before_seq: int | None = None) -> None:
         below = float("inf") if before_seq is None else before_seq
         for key in [k for k in self._messages if k[0] == channel and k[1] < below]:
-            del self._messages[key]
-            self._posted_at.pop(key, None)
+            for sender in self._messages.pop(key):
+                self._posted_at.pop((*key, sender), None)
 
     def expire_rank_messages(self, older_than_s: float) -> None:
         posted_before = time.time() - older_than_s
-        for key in [k for k, t in self._posted_at.items() if t < posted_before]:
-            self._messages.pop(key, None)
-            del self._posted_at[key]
+        for channel, seq, sender in [k for k, t in self._posted_at.items() if t < posted_before]:
+            del self._posted_at[(channel, seq, sender)]
+            senders = self._messages.get((channel, seq), {})
+            senders.pop(sender, None)
+            if not senders:
+                self._messages.pop((channel, seq), None)

@@ -14,6 +14,7 @@ The default fixture is the in-memory reference store. Needs pytest (a test depen
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -309,6 +310,14 @@ class StoreContract:
         assert store.rank_messages("job/b", 0) == {0: {"other": True}}
         store.expire_rank_messages(older_than_s=-1)  # everything posted so far
         assert store.rank_messages("job/b", 0) == {}
+
+    def test_rank_messages_expire_by_each_senders_post(self, store):
+        """A message's age is its own, not that of the last post to its exchange."""
+        store.post_rank_message("job/c", 0, 0, {"kind": "point"})
+        time.sleep(2.0)
+        store.post_rank_message("job/c", 0, 1, {"kind": "point"})
+        store.expire_rank_messages(older_than_s=1.0)
+        assert store.rank_messages("job/c", 0) == {1: {"kind": "point"}}
 
     @pytest.mark.parametrize(
         "seq, sender, body, says",
