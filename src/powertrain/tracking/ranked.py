@@ -123,7 +123,12 @@ class RankedRun:
             exc = lost = error
         if self.spawned:
             channel = spawned_.CHANNEL.format(run_id=self.run_id)
-            spawned_.check_in_progress(self._board_store(), self)  # a stale one leaves nothing
+            try:
+                spawned_.check_in_progress(self._board_store(), self)  # a stale one leaves nothing
+            except PowertrainError as stale:
+                if combined is not None:  # the other ranks wait for the outcome: tell them why
+                    job.decide(job_.Decision(error=str(stale)))
+                raise
             self.store.post_rank_message(channel, 0, 0, spawned_.verdict(self, combined, exc))
         else:
             figures = self._figures(total, combined)
