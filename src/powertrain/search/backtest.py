@@ -90,7 +90,7 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
     never calibrates it."""
     calibration, runs = calibrated
     keys = [key for key, c in data.curves.items() if c.points]
-    live_calibrated = len({r.curve_key for r in runs.values()}) > MIN_RUNS  # others: MIN_RUNS
+    live_calibrated = len({r.curve_key for r in runs.values()}) > MIN_RUNS  # besides its own
     fit_err, rule_err, lin_err, flagged = [], [], [], {"censored": [], "reached": []}
     missed_stopped, curves, widths = [], set(), []
     held, stopped, cal_err, cal_held, cal_stopped, stated = [], [], [], [], [], []
@@ -141,7 +141,7 @@ def _row(data: StudyCurves, k, target: float, limit: float, calibrated) -> dict[
         "interval_stated": _share(stated),  # runs given an interval (else: "does not know")
         "interval_coverage": _share(cal_held),  # of those, the 80 % interval held the truth
         "interval_width": _median(widths),  # its high end over its low end, median
-        "reached_stopped": _share(cal_stopped),  # predict_stop (calibrated) would have stopped them
+        "reached_stopped": _share(cal_stopped),  # predict_stop would have stopped them (as live)
         "censored_stopped": _share(missed_stopped),  # ... and of the runs that never reached it
     }
 
