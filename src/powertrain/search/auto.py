@@ -43,7 +43,7 @@ import numpy as np
 
 from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING
-from powertrain.search.cost_axes import axes_of
+from powertrain.search.cost_axes import label
 from powertrain.search.space import History, Start, Trial
 from powertrain.search.strategies import Halving, Zeus, first_look_energy, register
 from powertrain.search.strategy import Strategy, at_least_one, bound_stop, count_setting
@@ -114,7 +114,7 @@ class Auto(Strategy):
         if not self.within_noise:
             return None
         return (
-            f"these setups are within noise of each other: {'; '.join(map(_label, self.tied))} "
+            f"these setups are within noise of each other: {'; '.join(map(label, self.tied))} "
             f"(the first has the lowest mean energy-to-target over its seeds; up to {self.depth} seeds "
             "each could not tell them apart, so it is not named the best)"
         )
@@ -254,9 +254,8 @@ class Auto(Strategy):
         seeds = self._seeds(history, trial.setup) if trial.setup in self.racing else ()
         if leader_j is None or trial.seed not in seeds:
             return None
-        k = (
-            seeds.index(trial.seed) + 1
-        )  # its k-th raced seed: the leader's pace allows k x its mean
+        # its k-th raced seed: the leader's pace allows k x its mean
+        k = seeds.index(trial.seed) + 1
         earlier = [history.trial(trial.setup, s) for s in seeds[: k - 1]]
         done = sum(t.energy_to_target_j for t in earlier if t is not None and t.reached)
         return bound_stop(
@@ -280,12 +279,6 @@ class Auto(Strategy):
             return []
         means = {s: float(np.mean(np.exp(v))) for s, v in self._means(history).items()}
         return sorted(means, key=means.get)
-
-
-def _label(key: str) -> str:
-    """``batch_size=32 learning_rate=0.003`` for a setup key (``simulate.setup_key``'s repr)."""
-    axes = axes_of(key)
-    return " ".join(f"{k}={v}" for k, v in axes.items()) if axes else key
 
 
 def _running(history: History) -> bool:

@@ -103,7 +103,7 @@ def curve_changes(
         if gap > tolerance:
             changed[key[0]] = max(changed.get(key[0], 0.0), gap)
     return [
-        f"cost axis {', '.join(axes)} changed the learning curve of {_label(g)} (accuracy differs "
+        f"cost axis {', '.join(axes)} changed the learning curve of {label(g)} (accuracy differs "
         f"by up to {gap:.3f} at the same evaluation): it is not a pure cost axis there"
         for g, gap in changed.items()
     ]
@@ -148,8 +148,10 @@ def undeclared(runs: dict, cost_axes: Iterable[str], source: str) -> list[str]:
     return lines
 
 
-def _label(group: str) -> str:
-    return " ".join(f"{k}={v}" for k, v in axes_of(group).items()) or "the only setup"
+def label(setup_key: str) -> str:
+    """``batch_size=32 learning_rate=0.003`` for a setup (or group) key; "the only setup" when it
+    has no axes."""
+    return " ".join(f"{k}={v}" for k, v in axes_of(setup_key).items()) or "the only setup"
 
 
 class Priced:
