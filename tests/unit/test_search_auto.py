@@ -29,10 +29,12 @@ from tests.fakes.curves import add_run, curve_points
 POWER = {150: 1.3, 250: 1.0, 350: 1.6}
 
 
-def limited_study(axis="gpu_power_limit_w", declared=None, store=None, seeds=4, noise=0.03):
+def limited_study(
+    axis="gpu_power_limit_w", declared=None, store=None, seeds=4, noise=0.03, target=0.86
+):
     """Learning rates x power limits: the limit scales the energy of every step, never the curve."""
     store = store or MemoryStore()
-    config = {"name": "limited", "task": {"target_accuracy": 0.86}}
+    config = {"name": "limited", "task": {"target_accuracy": target}}
     if declared:
         config["search"] = {"cost_axes": declared}
     store.save_study("limited", config)
@@ -40,7 +42,8 @@ def limited_study(axis="gpu_power_limit_w", declared=None, store=None, seeds=4, 
         for limit, factor in POWER.items():
             for seed in range(seeds):
                 rate = 0.0004 * (4 - i) * (1 + noise * math.sin(3 * seed + i))
-                add_run(store, "limited", {"lr": lr, axis: limit}, seed, rate, 2.0 * factor)
+                setup = {"lr": lr, axis: limit}
+                add_run(store, "limited", setup, seed, rate, 2.0 * factor, target=target)
     return store
 
 
@@ -84,6 +87,18 @@ def test_every_strategy_but_optuna_takes_cost_axes_and_a_bad_name_list_is_refuse
             assert simulate(curves, strategy=name, repeats=2).orders
     with pytest.raises(PowertrainError, match="cost_axes"):
         make_strategy("auto", cost_axes=[3])
+
+
+def test_a_target_reached_within_the_pricing_window_ends_the_run_there_for_every_strategy():
+    # at 0.2 the best learning rate reaches the target at its first evaluation, the window that
+    # prices each power limit: the cheapest limit's run is then done, and no strategy starts it again
+    curves = load_curves(limited_study(target=0.2), "limited")
+    assert any(c.reached_index == 0 for c in curves.curves.values())
+    for name in STRATEGIES:
+        if name != "optuna":
+            sim = simulate(curves, strategy=name, repeats=5)
+            assert sim.cost_axes == ("gpu_power_limit_w",)
+            assert {o["pick"] for o in sim.orders if o["confirmed"]} <= {sim.best}
 
 
 def test_groups_and_treated_axes_follow_the_setup_keys():
