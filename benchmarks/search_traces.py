@@ -219,7 +219,9 @@ def report(store, study: str, args) -> None:
         return
     grid_j, floor, seeds = floor_share(store, study)
     beyond = "; above a tenth: no strategy can meet the goal here" if floor > 0.1 else ""
-    print(f"\n{study}: grid {grid_j:,.0f} J, floor {floor:.1%} (best setup's {seeds} seeds{beyond})")
+    print(
+        f"\n{study}: grid {grid_j:,.0f} J, floor {floor:.1%} (best setup's {seeds} seeds{beyond})"
+    )
     print(
         f"  {'strategy':9s} {'median':>7s} {'p90':>7s} {'in10%':>7s} {'both':>7s} noise  cost axes     sample"
     )

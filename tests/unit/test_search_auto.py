@@ -214,3 +214,35 @@ def test_backtest_reports_calibrated_coverage_and_the_runs_predict_stop_would_st
     # too few to state an interval (a run's twins never calibrate it)
     assert row["runs_predicted"] == 9 and row["curves_predicted"] == 3
     assert row["interval_stated"] == 0.0
+
+
+def test_an_interval_that_closes_exactly_on_the_truth_holds_it():
+    # every run the same curve at a constant energy per evaluation (as a trace's epochs are): the
+    # calibrated interval after one evaluation is the run's energy x 3, which in floats is 0.7 x 3
+    # / 0.7 = 2.9999999999999996 from the others; the odd run's 1.1 x 3 then lies one unit above
+    store = MemoryStore()
+    store.save_study("even", {"name": "even", "task": {"target_accuracy": 0.3}})
+    for i in range(12):
+        add_run(store, "even", {"lr": i}, 0, 0.0012, 1.1 if i == 0 else 0.7, target=0.3)
+    [row] = backtest(store, "even", [1]).rows
+    assert row["runs_predicted"] == 12 and row["interval_stated"] == 1.0
+    assert row["mdape"] < 1e-9 and row["interval_coverage"] == 1.0
+
+
+def test_a_replay_says_when_runs_energy_is_below_what_their_meter_resolves():
+    store = limited_study(seeds=2)
+    assert simulate(load_curves(store, "limited"), strategy="zeus", repeats=1).warnings == []
+    note = "cpu: 1.08 J in 0.327 s is below what the estimate meter resolves well (0.135 J steps)"
+    for seed in (7, 8):
+        add_run(
+            store,
+            "limited",
+            {"lr": 0.1, "gpu_power_limit_w": 250},
+            seed,
+            0.0016,
+            0.1,
+            faults=[note],
+        )
+    [line] = simulate(load_curves(store, "limited"), strategy="zeus", repeats=1).warnings
+    assert line.startswith("2 of 26 runs' energy is below what their meter resolves well")
+    assert "may be chance here" in line

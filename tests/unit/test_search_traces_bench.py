@@ -49,7 +49,9 @@ def test_targets_from_the_readme_and_unusable_files_named_in_one_line(tmp_path):
     lines = done.stdout.splitlines()
     [good] = [line for line in lines if line.startswith("good: grid")]
     # 12 runs: the best setup's 3 seeds are a quarter of them, so no search can spend a tenth
-    assert good.endswith("(best setup's 3 seeds; above a tenth: no strategy can meet the goal here)")
+    assert good.endswith(
+        "(best setup's 3 seeds; above a tenth: no strategy can meet the goal here)"
+    )
     assert any(line.startswith("nocolumn.csv: skipped, no val_accuracy column") for line in lines)
     assert any(line.startswith("untargeted.csv: skipped, no target") for line in lines)
     assert "power_limit_w" in done.stdout  # priced as a cost axis: the file has the column
