@@ -229,20 +229,24 @@ def test_an_interval_that_closes_exactly_on_the_truth_holds_it():
     assert row["mdape"] < 1e-9 and row["interval_coverage"] == 1.0
 
 
-def test_a_replay_says_when_runs_energy_is_below_what_their_meter_resolves():
-    store = limited_study(seeds=2)
-    assert simulate(load_curves(store, "limited"), strategy="zeus", repeats=1).warnings == []
+def test_a_replay_and_the_report_say_when_runs_energy_is_below_what_their_meter_resolves():
+    from types import SimpleNamespace
+
+    from powertrain.render.search import search_html
+    from powertrain.search.report import search_sections
+
+    assert simulate(load_curves(limited_study(), "limited"), strategy="zeus").warnings == []
+    store = MemoryStore()
+    store.save_study("short", {"name": "short", "task": {"target_accuracy": 0.86}})
     note = "cpu: 1.08 J in 0.327 s is below what the estimate meter resolves well (0.135 J steps)"
-    for seed in (7, 8):
-        add_run(
-            store,
-            "limited",
-            {"lr": 0.1, "gpu_power_limit_w": 250},
-            seed,
-            0.0016,
-            0.1,
-            faults=[note],
-        )
-    [line] = simulate(load_curves(store, "limited"), strategy="zeus", repeats=1).warnings
-    assert line.startswith("2 of 26 runs' energy is below what their meter resolves well")
+    for lr, rate in ((0.1, 0.0016), (0.01, 0.0008)):
+        for seed in (1, 2):  # the fast setup's runs are short: their figures are not precise
+            faults = [note] if lr == 0.1 else []
+            add_run(store, "short", {"lr": lr}, seed, rate, 0.1, faults=faults)
+    [line] = simulate(load_curves(store, "short"), strategy="zeus", repeats=1).warnings
+    assert line.startswith("2 of 4 runs' energy is below what their meter resolves well")
     assert "may be chance here" in line
+    [section] = search_sections(store, ["short"], orders=2)
+    assert section.to_dict()["simulated_on"]["warnings"] == [line]
+    html = "".join(search_html(SimpleNamespace(search=[section]), {}, lambda figure: ""))
+    assert "<p class=note>2 of 4 runs&#x27; energy is below" in html
