@@ -93,6 +93,10 @@ def test_live_grid_is_todays_run(tmp_path):
         assert cost.runs_started == 6 and cost.grid_basis == "measured"
         assert cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in b.runs()))
         assert cost.share == pytest.approx(1.0)
+        # its pick rests on sub-second runs: it says so, as every other strategy's search does
+        imprecise = [r for r in b.runs() if any(below_resolution(f) for f in r.outcome.faults)]
+        [note] = [n for n in cost.notes if "resolves well" in n]
+        assert imprecise and note.startswith(f"{len(imprecise)} of 6 runs' energy is below")
 
 
 @pytest.mark.parametrize("strategy", ["zeus", "bound", "halving", "thompson"])

@@ -251,9 +251,14 @@ def live_cost(
 
 
 def _precision(store: ResultStore, study, pool: LivePool, outcome: SearchOutcome) -> list[str]:
-    """A note when runs the search started have energy below what their meter resolves well."""
-    started = set(_started_keys(study, pool, outcome))
-    runs = [r for r in store.runs(study.name) if r.run_key in started and r.outcome is not None]
+    return precision_notes(store, study.name, _started_keys(study, pool, outcome))
+
+
+def precision_notes(store: ResultStore, study_name: str, started_keys) -> list[str]:
+    """A note when runs a search started (``started_keys``) have energy below what their meter
+    resolves well: the pick rests on figures whose error may pass 1 in 10."""
+    started = set(started_keys)
+    runs = [r for r in store.runs(study_name) if r.run_key in started and r.outcome is not None]
     imprecise = sum(any(below_resolution(f) for f in r.outcome.faults) for r in runs)
     return precision_note(imprecise, len(runs))
 

@@ -26,7 +26,7 @@ from powertrain.records import REACHED, Stage
 from powertrain.search.calibrate import MIN_RUNS, CalibratedMiss, calibration_runs
 from powertrain.search.cost import search_cost
 from powertrain.search.cost_axes import DEFAULT_COST_AXES, axes_setting, group_key
-from powertrain.search.live import LiveSearch, search_with_strategy
+from powertrain.search.live import LiveSearch, precision_notes, search_with_strategy
 from powertrain.search.predict import PRIOR_C, LivePredictedMiss, shape_prior
 from powertrain.search.settings import typed_settings
 from powertrain.search.simulate import setup_key
@@ -184,14 +184,16 @@ def _grid(
         rs = [runs.get(study.run_key(setup, seed)) for seed in study.seeds]
         if all(r is not None and r.status == REACHED for r in rs):
             means[setup.label()] = statistics.fmean(r.outcome.energy_to_target_j for r in rs)
+    started = [k for k in keys if k not in before]
     cost = search_cost(
         study,
         store,
         "grid",
         pick=min(means, key=means.get) if means else None,
         confirmed=bool(means),
-        started_keys=[k for k in keys if k not in before],
+        started_keys=started,
         reused_keys=[k for k in keys if k in before],
+        notes=tuple(precision_notes(store, study.name, started)),  # as every strategy's search
     )
     return LiveSearch(cost, result=result)
 
