@@ -25,6 +25,7 @@ from powertrain.store.rows import (
     record_from_row,
     record_values,
 )
+from powertrain.store.sqlite_lost import file_identity, rescue
 from powertrain.store.sqlite_open import check_path, connect, probe_version, writable
 
 OPEN_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, None)  # waits between tries at opening the file
@@ -48,6 +49,8 @@ class SqliteStore(ResultStore):
             check_path(self.path, create)
         self._create = create
         self.read_only = not memory and not create and not writable(self.path)
+        self._identity: tuple[int, int] | None = None  # the file opened (sqlite_lost)
+        self._lost: Exception | None = None  # set once the file is found removed
         for wait_s in OPEN_RETRY_S:
             try:
                 self._open(path)
@@ -68,6 +71,8 @@ class SqliteStore(ResultStore):
             except PowertrainError:
                 self.close()
                 raise
+        if not memory and not self.read_only:
+            self._identity = file_identity(self.path)
 
     def _open(self, path) -> None:
         """Connect, check what the file is (writing nothing), then set up and migrate. SQLite answers
@@ -112,8 +117,17 @@ class SqliteStore(ResultStore):
             raise PowertrainError("the results store is closed")
         return self._db
 
-    def _transaction(self):
-        return _Transaction(self)
+    def _transaction(self, *, watched: bool = True):
+        return _Transaction(self, watched)
+
+    def _check_still_there(self) -> None:
+        """After a write: StoreRemoved, once the file opened is no longer at the path (its whole
+        content then copied beside it, ``sqlite_lost``)."""
+        if self._identity is None or file_identity(self.path) == self._identity:
+            return
+        if self._lost is None:
+            self._lost = rescue(self.db, self.path)
+        raise self._lost
 
     def atomic(self):
         """Every write in the block is one transaction: all of them land, or none (contract, 7)."""
@@ -148,8 +162,9 @@ class SqliteStore(ResultStore):
         return run_id
 
     def heartbeat(self, run_ids: list[int]) -> None:
-        """Show that this process still trains ``run_ids`` (the claims' heartbeat)."""
-        with self._transaction() as db:
+        """Show that this process still trains ``run_ids`` (the claims' heartbeat). Not watched: a
+        removed file is found by the run's own next write, which is kept in the copy."""
+        with self._transaction(watched=False) as db:
             db.executemany(
                 "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = ? AND owner = ?",
                 [(time.time(), i, RUNNING.value, str(self.owner)) for i in run_ids],
@@ -326,12 +341,15 @@ class SqliteStore(ResultStore):
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error: each write is all or nothing. Inside
     ``atomic()`` the writes join the one open transaction. The lock keeps this process's threads (the
-    heartbeat) from interleaving their transactions."""
+    heartbeat) from interleaving their transactions. ``watched``: after the commit, check the file is
+    still at its path (once found removed, every watched write is refused before it begins)."""
 
-    def __init__(self, store: SqliteStore) -> None:
-        self.store = store
+    def __init__(self, store: SqliteStore, watched: bool = True) -> None:
+        self.store, self.watched = store, watched
 
     def __enter__(self) -> sqlite3.Connection:
+        if self.watched and self.store._lost is not None:
+            raise self.store._lost
         self.store._lock.acquire()
         try:
             if self.store._depth == 0:
@@ -347,5 +365,7 @@ class _Transaction:
             self.store._depth -= 1
             if self.store._depth == 0:
                 self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
+                if self.watched and not exc_type:
+                    self.store._check_still_there()
         finally:
             self.store._lock.release()
