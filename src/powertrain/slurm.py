@@ -88,6 +88,15 @@ def slurm_machine_label(hardware: dict[str, Any], job: dict[str, Any]) -> str:
     return f"{chip} on {where}"
 
 
+def step_nodes(env: Mapping[str, str]) -> int:
+    """How many nodes this task's job step runs on (1 where SLURM does not say)."""
+    for name in ("SLURM_STEP_NUM_NODES", "SLURM_NNODES"):
+        value = env.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
+
+
 # -- heterogeneous jobs -----------------------------------------------------------------------------
 MOST_NODES = 1 << 16  # more nodes than any one job has: a longer expansion is a mistyped list
 

@@ -46,6 +46,8 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
     """Studies, claims and runs here; the rows of no run (``pg_machines``) and the ranks' messages
     (``pg_messages``) in the classes it takes them from."""
 
+    shared_by_hosts = True  # claims and messages by the server's clock
+
     def __init__(
         self, url: str, *, create: bool = True, retry_s: tuple[float, ...] = RETRY_S
     ) -> None:
