@@ -73,8 +73,7 @@ def slurm_job(env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
         "procid": "SLURM_PROCID",
         "cluster": "SLURM_CLUSTER_NAME",
         "partition": "SLURM_JOB_PARTITION",
-        "het_job_id": "SLURM_HET_JOB_ID",
-        "het_job_offset": "SLURM_HET_JOB_OFFSET",
+        "het_size": "SLURM_HET_SIZE",  # a heterogeneous job: how many components
     }
     return {key: env[name] for key, name in names.items() if env.get(name)}
 

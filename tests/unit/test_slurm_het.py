@@ -99,7 +99,6 @@ def test_slurm_host_lists_expand_as_slurm_writes_them(text, names):
     assert expand_nodelist(text) == names
 
 
-def test_the_hardware_record_names_the_heterogeneous_job():
-    env = {**task_env(*TASKS[2]), "SLURM_HET_JOB_ID": "11751", "SLURM_HET_JOB_OFFSET": "1"}
-    job = slurm_job(env)
-    assert job["het_job_id"] == "11751" and job["het_job_offset"] == "1"
+def test_the_hardware_record_says_the_job_is_heterogeneous():
+    assert slurm_job(task_env(*TASKS[2]))["het_size"] == "2"
+    assert "het_size" not in slurm_job({"SLURM_JOB_ID": "7"})
