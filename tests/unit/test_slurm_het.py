@@ -3,8 +3,9 @@
 (``SLURM_PROCID``, ``SLURM_NTASKS``), sets ``SLURM_HET_SIZE`` and lists every component's nodes in
 ``SLURM_JOB_NODELIST``, while ``SLURM_NODEID`` counts a node once per component it runs, so a node
 two components share has two numbers. powertrain counts such a job as one run with each node, and so
-each device, once. The test Slurm (tests/slurm_cluster.py) has one node, on which Slurm's backfill
-scheduler cannot start a heterogeneous job, so these are environment fakes."""
+each device, once. A real heterogeneous job runs in tests/integration/test_slurm_het_job.py, but
+Slurm's backfill scheduler gives components a shared node only when it chooses to, so the shared node
+is an environment fake, with the variables that job showed (Slurm 22.05)."""
 
 from __future__ import annotations
 
