@@ -4,6 +4,7 @@ killed at any moment leaves a consistent file. WAL mode lets ``powertrain ls`` r
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -19,20 +20,25 @@ from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
 from powertrain.store.rows import (
     RECORD_COLUMNS,
     SELECT_RECORD,
-    message_body,
-    message_text,
     outcome_columns,
     record_from_row,
     record_values,
 )
-from powertrain.store.sqlite_lost import file_identity, rescue
+from powertrain.store.sqlite_guard import file_identity, rescue, shared_warning
+from powertrain.store.sqlite_machines import SqliteMachineRows
+from powertrain.store.sqlite_messages import SqliteRankMessages
 from powertrain.store.sqlite_open import check_path, connect, probe_version, writable
 
+log = logging.getLogger(__name__)
 OPEN_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, None)  # waits between tries at opening the file
 
 
-class SqliteStore(ResultStore):
-    """``create``: a missing or empty file becomes a new store (writing commands); otherwise the file
+class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
+    """Studies, claims and runs here; the rows of no run (``sqlite_machines``) and the ranks' messages
+    (``sqlite_messages``) in the classes it takes them from; what may happen to the file while it is
+    used (removed, shared by machines) in ``sqlite_guard``.
+
+    ``create``: a missing or empty file becomes a new store (writing commands); otherwise the file
     must be a store already (reading commands, and ``merge``'s inputs). What the file is, is settled
     before anything is written to it (``sqlite_open``)."""
 
@@ -49,8 +55,9 @@ class SqliteStore(ResultStore):
             check_path(self.path, create)
         self._create = create
         self.read_only = not memory and not create and not writable(self.path)
-        self._identity: tuple[int, int] | None = None  # the file opened (sqlite_lost)
+        self._identity: tuple[int, int] | None = None  # the file opened (sqlite_guard)
         self._lost: Exception | None = None  # set once the file is found removed
+        self._warned_shared = False  # another machine's live claim seen (said once)
         for wait_s in OPEN_RETRY_S:
             try:
                 self._open(path)
@@ -122,7 +129,7 @@ class SqliteStore(ResultStore):
 
     def _check_still_there(self) -> None:
         """After a write: StoreRemoved, once the file opened is no longer at the path (its whole
-        content then copied beside it, ``sqlite_lost``)."""
+        content then copied beside it, ``sqlite_guard``)."""
         if self._identity is None or file_identity(self.path) == self._identity:
             return
         if self._lost is None:
@@ -152,6 +159,10 @@ class SqliteStore(ResultStore):
                 "SELECT status, owner, heartbeat_at FROM runs WHERE study = ? AND run_key = ?",
                 (spec.study, spec.run_key),
             ).fetchall()
+            warning = None if self._warned_shared else shared_warning(self.path, rows, self.lease_s)
+            if warning:  # said once per store
+                self._warned_shared = True
+                log.warning("%s", warning)
             check_claimable(spec, rows, self.owner, self.lease_s)
             db.execute(
                 "DELETE FROM runs WHERE study = ? AND run_key = ?", (spec.study, spec.run_key)
@@ -228,19 +239,6 @@ class SqliteStore(ResultStore):
                 "INSERT OR REPLACE INTO timelines VALUES (?, ?)", (run_id, json.dumps(timeline))
             )
 
-    def save_idle(self, host: str, measurement: dict[str, Any]) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO idle VALUES (?, ?, ?)",
-                (host, measurement["measured_at"], json.dumps(measurement)),
-            )
-
-    def idle(self, host: str) -> dict[str, Any] | None:
-        row = self.db.execute(
-            "SELECT measurement FROM idle WHERE host = ? ORDER BY measured_at DESC LIMIT 1", (host,)
-        ).fetchone()
-        return json.loads(row[0]) if row else None
-
     def save_inference(self, run_id: int, results: list[dict[str, Any]]) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM inference WHERE run_id = ?", (run_id,))
@@ -248,10 +246,6 @@ class SqliteStore(ResultStore):
                 "INSERT INTO inference VALUES (?, ?, ?)",
                 [(run_id, r["batch_size"], json.dumps(r)) for r in results],
             )
-
-    def idles(self) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT host, measurement FROM idle ORDER BY host, measured_at")
-        return [{"host": h, **json.loads(m)} for h, m in rows.fetchall()]
 
     def inference(self, run_id: int) -> list[dict[str, Any]]:
         rows = self.db.execute(
@@ -278,58 +272,6 @@ class SqliteStore(ResultStore):
             "SELECT timeline FROM timelines WHERE run_id = ?", (run_id,)
         ).fetchone()
         return json.loads(row[0]) if row else None
-
-    def pending_power_limits(self) -> dict[str, float]:
-        rows = self.db.execute("SELECT gpu_uuid, previous_w FROM power_limits ORDER BY gpu_uuid")
-        return {uuid: previous_w for uuid, previous_w in rows.fetchall()}
-
-    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
-        with self._transaction() as db:
-            if previous_w is None:
-                db.execute("DELETE FROM power_limits WHERE gpu_uuid = ?", (gpu_uuid,))
-            else:  # the first note holds: it is the limit from before any run changed it
-                db.execute(
-                    "INSERT OR IGNORE INTO power_limits VALUES (?, ?, ?)",
-                    (gpu_uuid, float(previous_w), time.time()),
-                )
-
-    def save_search_cost(self, study: str, cost: dict[str, Any]) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO search_costs VALUES (?, ?, ?)",
-                (study, json.dumps(cost, allow_nan=False), time.time()),
-            )
-
-    def search_costs(self) -> dict[str, dict[str, Any]]:
-        rows = self.db.execute("SELECT study, cost FROM search_costs ORDER BY study")
-        return {study: json.loads(cost) for study, cost in rows.fetchall()}
-
-    def post_rank_message(self, channel: str, seq: int, sender: int, body: dict[str, Any]) -> None:
-        text = message_text(channel, seq, sender, body)
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO rank_messages VALUES (?, ?, ?, ?, ?)",
-                (channel, seq, sender, text, time.time()),
-            )
-
-    def rank_messages(self, channel: str, seq: int) -> dict[int, dict[str, Any]]:
-        rows = self.db.execute(
-            "SELECT sender, body FROM rank_messages WHERE channel = ? AND seq = ?", (channel, seq)
-        )
-        return {sender: message_body(channel, sender, body) for sender, body in rows.fetchall()}
-
-    def drop_rank_messages(self, channel: str, before_seq: int | None = None) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "DELETE FROM rank_messages WHERE channel = ? AND (? IS NULL OR seq < ?)",
-                (channel, before_seq, before_seq),
-            )
-
-    def expire_rank_messages(self, older_than_s: float) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "DELETE FROM rank_messages WHERE posted_at < ?", (time.time() - older_than_s,)
-            )
 
     def close(self) -> None:
         self._heartbeat.stop()

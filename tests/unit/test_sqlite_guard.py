@@ -1,7 +1,12 @@
-"""A SQLite store removed (or replaced) under a process that is writing it: the first write after is
-kept, with everything the file held, in a copy beside the path, and the process is told where (one
+"""What may happen to a SQLite store's file while it is used (``store/sqlite_guard.py``).
+
+Removed (or replaced) under a process that is writing it: the first write after is kept, with
+everything the file held, in a copy beside the path, and the process is told where (one
 ``StoreRemoved``, a PowertrainError); every later write is refused the same way. Nothing is ever
-written over what now has the path's name."""
+written over what now has the path's name.
+
+Shared by machines: a claim that meets another machine's live claim says, once, that SQLite is one
+machine's store."""
 
 from __future__ import annotations
 
@@ -9,15 +14,17 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 
-from powertrain.errors import PowertrainError
+from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.records import RUNNING
 from powertrain.store import existing_store
+from powertrain.store.claims import Owner
 from powertrain.store.merge import merge_stores
 from powertrain.store.sqlite import SqliteStore
-from powertrain.store.sqlite_lost import StoreRemoved
+from powertrain.store.sqlite_guard import StoreRemoved
 from powertrain.testing.store_contract import PROVENANCE, Request, outcome, point
 
 
@@ -139,3 +146,34 @@ def test_a_study_whose_store_is_removed_ends_with_one_line(tmp_path):
     with existing_store(copy) as kept:
         [run] = kept.runs("gone")
         assert run.status == RUNNING and [p.index for p in kept.eval_points(run.id)] == [0]
+
+
+def test_another_machines_live_claim_says_once_that_sqlite_is_one_machines(tmp_path, caplog):
+    path = tmp_path / "shared.db"
+    with SqliteStore(path) as elsewhere:  # a process on node7, through a network file system
+        elsewhere.save_study("s", {"name": "s"})
+        elsewhere.owner = Owner("node7", 4242, 1.0)
+        elsewhere.begin_run(request("a"), {"host": "node7"}, PROVENANCE)
+        elsewhere.begin_run(request("b"), {"host": "node7"}, PROVENANCE)
+    with SqliteStore(path) as here, caplog.at_level("WARNING", "powertrain.store.sqlite"):
+        for key in ("a", "b"):
+            with pytest.raises(RunClaimed, match="on node7"):
+                here.begin_run(request(key), {"host": "here"}, PROVENANCE)
+    said = [r.getMessage() for r in caplog.records if "one machine's store" in r.getMessage()]
+    assert len(said) == 1 and "on node7 too" in said[0] and "postgresql://" in said[0]
+
+
+def test_a_copied_stores_stale_claims_from_another_machine_say_nothing(tmp_path, caplog):
+    """A store brought from another machine holds its unfinished runs, their heartbeats old: taken
+    over, without the warning."""
+    path = tmp_path / "copied.db"
+    with SqliteStore(path) as there:
+        there.save_study("s", {"name": "s"})
+        there.owner = Owner("node7", 4242, 1.0)
+        there.lease_s = 0.05
+        there.begin_run(request("a"), {"host": "node7"}, PROVENANCE)
+    time.sleep(0.1)  # older than the lease
+    with SqliteStore(path) as here, caplog.at_level("WARNING", "powertrain.store.sqlite"):
+        here.lease_s = 0.05
+        here.begin_run(request("a"), {"host": "here"}, PROVENANCE)
+    assert not [r for r in caplog.records if "one machine's store" in r.getMessage()]
