@@ -50,7 +50,7 @@ def test_targets_from_the_readme_and_unusable_files_named_in_one_line(tmp_path):
     [good] = [line for line in lines if line.startswith("good: grid")]
     # 12 runs: the best setup's 3 seeds are a quarter of them, so no search can spend a tenth
     assert good.endswith(
-        "(best setup's 3 seeds; above a tenth: no strategy can meet the goal here)"
+        "(best setup's 3 seeds; above a tenth: no confirmed pick can meet the goal here)"
     )
     assert any(line.startswith("nocolumn.csv: skipped, no val_accuracy column") for line in lines)
     assert any(line.startswith("untargeted.csv: skipped, no target") for line in lines)
@@ -174,3 +174,23 @@ def test_a_target_that_is_no_accuracy_and_a_study_not_in_the_folder_are_named(tm
     out = capsys.readouterr().out
     assert done == [] and "pct.csv: skipped, target 60 is not an accuracy in (0, 1]" in out
     assert "--studies gone: there is no gone.csv in" in out
+
+
+def test_a_floor_above_a_tenth_binds_confirmed_picks_not_zeus(tmp_path):
+    # two batch sizes x 12 seeds: the best setup's 3 seeds are 11 % of the grid, but zeus runs one
+    # seed of each setup (8 %) and names the best unconfirmed: it meets the goal, the others cannot
+    rows = ["seed,epoch,energy_j,val_accuracy,batch_size"]
+    for batch, epochs in ((64, 5), (256, 6)):
+        for seed in range(1, 13):
+            for epoch in range(1, 13):
+                accuracy = min(0.9, 0.9 * epoch / epochs)
+                rows.append(f"{seed},{epoch},{epoch * 1000},{accuracy:.3f},{batch}")
+    (tmp_path / "two.csv").write_text("\n".join(rows) + "\n")
+    done = run(tmp_path, "--target", "two=0.85", "--strategies", "auto", "zeus")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    [floor] = [line for line in lines if line.startswith("two: grid")]
+    assert floor.endswith("above a tenth: no confirmed pick can meet the goal here)")
+    [zeus] = [line.split() for line in lines if line.split()[:1] == ["zeus"]]
+    [auto] = [line.split() for line in lines if line.split()[:1] == ["auto"]]
+    assert zeus[4] == "100%" and auto[4] == "0%"  # the goal ("both"): met by zeus alone
