@@ -145,7 +145,7 @@ def compare(base: dict, mine: dict, args, variant: str) -> bool:
         ratio = b["seconds"] / m["seconds"] if m["seconds"] > 0 else float("inf")
         verdict = "identical" if diff is None else "DIFFERENT"
         print(
-            f"  {variant:13s} {strategy:9s} {b['seconds']:9.2f} {m['seconds']:9.2f} "
+            f"  {variant:13s} {strategy:9s} {b['seconds']:9.3f} {m['seconds']:9.3f} "
             f"{ratio:7.1f}x  {verdict}",
             flush=True,
         )
@@ -186,7 +186,10 @@ def main() -> None:
             base_src, named = args.against.resolve(), str(args.against)
         else:
             rev = args.baseline or default_baseline()
-            base_src, named = baseline_tree(rev, Path(tmp)), f"{rev} ({git('rev-parse', '--short', rev)})"
+            base_src, named = (
+                baseline_tree(rev, Path(tmp)),
+                f"{rev} ({git('rev-parse', '--short', rev)})",
+            )
         print(
             f"{args.study}: {args.repeats} orders per replay, seed {args.seed}, best of {args.reps};"
             f" baseline {named}, this checkout {ROOT}; load average {load()}"

@@ -214,7 +214,9 @@ class History:
 
     space: Space
     trials: MutableMapping[tuple[str, int], Trial] = field(default_factory=Trials)
-    _figures: tuple[int, Figures] | None = field(default=None, init=False, repr=False, compare=False)
+    _figures: tuple[int, Figures] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         if not isinstance(self.trials, Trials):
