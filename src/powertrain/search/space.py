@@ -12,6 +12,7 @@ axes shares trials between two), so a figure is recomputed too often at worst, n
 from __future__ import annotations
 
 import itertools
+from collections import Counter
 from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -192,11 +193,11 @@ class Figures:
     @cached_property
     def setup_means_j(self) -> dict[str, float]:
         """Mean energy-to-target of each setup every seed of which reached the target."""
-        out = {}
+        out, reached = {}, Counter(setup for (setup, _), t in self.trials.items() if t.reached)
         for setup in self.space.setups:
             seeds = self.space.seeds[setup]
-            if len(self.by_setup.get(setup, ())) < len(seeds):
-                continue  # a seed not started yet
+            if reached[setup] < len(seeds):
+                continue  # a seed has not reached the target (the trials' keys say it at once)
             trials = [self.trials.get((setup, s)) for s in seeds]
             if all(t is not None and t.reached for t in trials):
                 out[setup] = sum(t.energy_to_target_j for t in trials) / len(trials)
