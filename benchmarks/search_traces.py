@@ -9,12 +9,13 @@ the file) and a README.md whose table gives each file's target (a column headed 
 "target ..."), as the development set's does; ``--target NAME=VALUE`` sets or overrides one. A file
 with no target, or without a ``val_accuracy`` column, is named in one line and skipped.
 
-Per study it prints the full grid's energy, the floor (the best setup's 3 seeds as a share of the grid)
-and, per strategy over ``--repeats`` random orders (confirmation on 3 seeds counted): the median and
-90th-percentile share of the grid's energy, the share of orders whose pick is within 10 % of the best
-setup's energy-to-target, and of orders that are within 10 % *and* spend at most 10 % of the grid (the
-goal), plus how often ``auto`` said its finalists were within noise of each other, and whether the
-study is in-sample for the strategy (one its settings were chosen on). Then the prediction after 1
+Per study it prints the full grid's energy, the floor (the best setup's 3 cheapest seeds as a share
+of the grid; where it is above a tenth, the goal cannot be met) and, per strategy over
+``--repeats`` random orders (confirmation on 3 seeds counted): the median and 90th-percentile share
+of the grid's energy, the share of orders whose pick is within 10 % of the best setup's
+energy-to-target, and of orders that are within 10 % *and* spend at most 10 % of the grid (the goal),
+plus how often ``auto`` said its finalists were within noise of each other, and whether the study is
+in-sample for the strategy (one its settings were chosen on). Then the prediction after 1
 evaluation and after a quarter of the run: MdAPE of energy-to-target, how often the stated 80 %
 interval held the truth, and the share of runs that reached the target which ``predict_stop``'s rule
 would have stopped.
@@ -160,8 +161,9 @@ def import_folder(folder: Path, db: Path, targets: dict, wanted, cost_axes: bool
     return imported
 
 
-def floor_share(store, study: str) -> tuple[float, float]:
-    """(grid energy, the best setup's 3 seeds as a share of it)."""
+def floor_share(store, study: str) -> tuple[float, float, int]:
+    """(grid energy, the best setup's 3 cheapest seeds (all, where it has fewer) as a share of it,
+    how many seeds that is)."""
     curves = load_curves(store, study)
     means = curves.setup_means_j()
     best = min(means, key=means.get)
@@ -169,7 +171,7 @@ def floor_share(store, study: str) -> tuple[float, float]:
         (c for (s, _), c in curves.curves.items() if s == best), key=lambda c: c.end_energy_j
     )
     three_j = sum(c.end_energy_j for c in runs[:3])
-    return curves.grid_energy_j, three_j / curves.grid_energy_j
+    return curves.grid_energy_j, three_j / curves.grid_energy_j, len(runs[:3])
 
 
 def strategy_row(store, study: str, strategy: str, repeats: int, seed: int) -> str:
@@ -215,8 +217,11 @@ def report(store, study: str, args) -> None:
     if not load_curves(store, study).setup_means_j():  # no best setup, so no share of it
         print(f"\n{study}: skipped, no setup reached the target with all its seeds")
         return
-    grid_j, floor = floor_share(store, study)
-    print(f"\n{study}: grid {grid_j:,.0f} J, floor {floor:.1%} (best setup's 3 seeds)")
+    grid_j, floor, seeds = floor_share(store, study)
+    beyond = "; above a tenth: no strategy can meet the goal here" if floor > 0.1 else ""
+    print(
+        f"\n{study}: grid {grid_j:,.0f} J, floor {floor:.1%} (best setup's {seeds} seeds{beyond})"
+    )
     print(
         f"  {'strategy':9s} {'median':>7s} {'p90':>7s} {'in10%':>7s} {'both':>7s} noise  cost axes     sample"
     )

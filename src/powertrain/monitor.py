@@ -34,6 +34,8 @@ from powertrain.trace import Trace, TraceWriter
 DEFAULT_INTERVAL_S = 0.1
 #: A figure below this many times its meter's resolution is flagged (its error may pass 1 in 10).
 RESOLUTION_FACTOR = 10
+#: In every note of a figure below its meter's resolution (see ``below_resolution``).
+RESOLUTION_WORDS = "meter resolves well"
 #: Faults a monitor keeps word for word; beyond, a window says how many more there were.
 MAX_FAULTS_LISTED = 100
 #: The sampler gives up (and the next window end raises) after this many failed reads in a row.
@@ -245,7 +247,7 @@ class Monitor:
             if resolution_j is not None and energy_j[c] < RESOLUTION_FACTOR * resolution_j:
                 notes.append(
                     f"{c}: {energy_j[c]:.3g} J in {duration_s:.3g} s is below what the "
-                    f"{meter.name} meter resolves well ({resolution_j:.3g} J steps: "
+                    f"{meter.name} {RESOLUTION_WORDS} ({resolution_j:.3g} J steps: "
                     f"{meter.resolution_reason()}); not a precise figure, use a longer window"
                 )
         return notes
@@ -343,3 +345,9 @@ class Monitor:
             if isinstance(fault, PowertrainError):
                 raise fault
             raise MeterError(f"the sampler stopped: {fault}") from fault
+
+
+def below_resolution(fault: str) -> bool:
+    """Whether ``fault`` (of a window, or of a run's outcome) is the note that its figure is below
+    what the meter resolves well: its error may pass 1 in 10."""
+    return RESOLUTION_WORDS in fault

@@ -26,7 +26,9 @@ def curve_points(rate: float, joules_per_eval: float, target: float, evals: int)
     return points
 
 
-def add_run(store, study, setup, seed, rate, joules_per_eval, target=0.86, evals=16) -> None:
+def add_run(
+    store, study, setup, seed, rate, joules_per_eval, target=0.86, evals=16, faults=()
+) -> None:
     points = curve_points(rate, joules_per_eval, target, evals)
     key = f"{sorted(setup.items())}-{seed}"
     spec = RunSpec(study, key, setup, {}, seed)
@@ -50,6 +52,7 @@ def add_run(store, study, setup, seed, rate, joules_per_eval, target=0.86, evals
             last.total_energy_j if reached else None,
             last.elapsed_s if reached else None,
             last.step if reached else None,
+            faults=list(faults),
         ),
     )
 

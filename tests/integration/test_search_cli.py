@@ -63,7 +63,7 @@ def test_a_good_file_is_imported_whole_and_reports_like_a_native_study(tmp_path)
     ("row", "fragments"),
     [
         ("sgd,32,0,7,not-a-number,0.9,70,m\n", ["row 29", "column energy_j"]),
-        ("sgd,32,0,7,300,1.5,70,m\n", ["row 29", "column val_accuracy", "(0-1)"]),
+        ("sgd,32,0,7,300,1.5,70,m\n", ["row 29", "column val_accuracy", "a percentage divided"]),
         ("sgd,32,x,7,300,0.9,70,m\n", ["row 29", "column seed"]),
     ],
 )

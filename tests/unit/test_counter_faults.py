@@ -14,7 +14,7 @@ from powertrain.meters.detect import detect_meters
 from powertrain.meters.estimate import EstimateCpuMeter, clock_tick_s
 from powertrain.meters.nvml import NvmlMeter
 from powertrain.meters.rapl import RaplMeter
-from powertrain.monitor import Monitor
+from powertrain.monitor import Monitor, below_resolution
 from tests.fakes.meters import ScriptedTree
 from tests.fakes.nvml import FakeGpu, FakeNvml
 from tests.fakes.powercap import PowercapTree, amd_tree
@@ -194,6 +194,7 @@ def test_a_window_shorter_than_the_estimate_resolves_is_flagged(clock):
         tree.cpu_s += 20.0
     assert meter.resolution_j() == pytest.approx(4 * clock_tick_s() * meter.profile.watts_per_cpu_s)
     assert any("clock ticks" in f and "not a precise figure" in f for f in short.result.faults)
+    assert [below_resolution(f) for f in short.result.faults] == [True]  # as a search reads it
     assert long.result.faults == ()
 
 

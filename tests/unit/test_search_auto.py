@@ -29,10 +29,12 @@ from tests.fakes.curves import add_run, curve_points
 POWER = {150: 1.3, 250: 1.0, 350: 1.6}
 
 
-def limited_study(axis="gpu_power_limit_w", declared=None, store=None, seeds=4, noise=0.03):
+def limited_study(
+    axis="gpu_power_limit_w", declared=None, store=None, seeds=4, noise=0.03, target=0.86
+):
     """Learning rates x power limits: the limit scales the energy of every step, never the curve."""
     store = store or MemoryStore()
-    config = {"name": "limited", "task": {"target_accuracy": 0.86}}
+    config = {"name": "limited", "task": {"target_accuracy": target}}
     if declared:
         config["search"] = {"cost_axes": declared}
     store.save_study("limited", config)
@@ -40,7 +42,8 @@ def limited_study(axis="gpu_power_limit_w", declared=None, store=None, seeds=4, 
         for limit, factor in POWER.items():
             for seed in range(seeds):
                 rate = 0.0004 * (4 - i) * (1 + noise * math.sin(3 * seed + i))
-                add_run(store, "limited", {"lr": lr, axis: limit}, seed, rate, 2.0 * factor)
+                setup = {"lr": lr, axis: limit}
+                add_run(store, "limited", setup, seed, rate, 2.0 * factor, target=target)
     return store
 
 
@@ -84,6 +87,18 @@ def test_every_strategy_but_optuna_takes_cost_axes_and_a_bad_name_list_is_refuse
             assert simulate(curves, strategy=name, repeats=2).orders
     with pytest.raises(PowertrainError, match="cost_axes"):
         make_strategy("auto", cost_axes=[3])
+
+
+def test_a_target_reached_within_the_pricing_window_ends_the_run_there_for_every_strategy():
+    # at 0.2 the best learning rate reaches the target at its first evaluation, the window that
+    # prices each power limit: the cheapest limit's run is then done, and no strategy starts it again
+    curves = load_curves(limited_study(target=0.2), "limited")
+    assert any(c.reached_index == 0 for c in curves.curves.values())
+    for name in STRATEGIES:
+        if name != "optuna":
+            sim = simulate(curves, strategy=name, repeats=5)
+            assert sim.cost_axes == ("gpu_power_limit_w",)
+            assert {o["pick"] for o in sim.orders if o["confirmed"]} <= {sim.best}
 
 
 def test_groups_and_treated_axes_follow_the_setup_keys():
@@ -199,3 +214,39 @@ def test_backtest_reports_calibrated_coverage_and_the_runs_predict_stop_would_st
     # too few to state an interval (a run's twins never calibrate it)
     assert row["runs_predicted"] == 9 and row["curves_predicted"] == 3
     assert row["interval_stated"] == 0.0
+
+
+def test_an_interval_that_closes_exactly_on_the_truth_holds_it():
+    # every run the same curve at a constant energy per evaluation (as a trace's epochs are): the
+    # calibrated interval after one evaluation is the run's energy x 3, which in floats is 0.7 x 3
+    # / 0.7 = 2.9999999999999996 from the others; the odd run's 1.1 x 3 then lies one unit above
+    store = MemoryStore()
+    store.save_study("even", {"name": "even", "task": {"target_accuracy": 0.3}})
+    for i in range(12):
+        add_run(store, "even", {"lr": i}, 0, 0.0012, 1.1 if i == 0 else 0.7, target=0.3)
+    [row] = backtest(store, "even", [1]).rows
+    assert row["runs_predicted"] == 12 and row["interval_stated"] == 1.0
+    assert row["mdape"] < 1e-9 and row["interval_coverage"] == 1.0
+
+
+def test_a_replay_and_the_report_say_when_runs_energy_is_below_what_their_meter_resolves():
+    from types import SimpleNamespace
+
+    from powertrain.render.search import search_html
+    from powertrain.search.report import search_sections
+
+    assert simulate(load_curves(limited_study(), "limited"), strategy="zeus").warnings == []
+    store = MemoryStore()
+    store.save_study("short", {"name": "short", "task": {"target_accuracy": 0.86}})
+    note = "cpu: 1.08 J in 0.327 s is below what the estimate meter resolves well (0.135 J steps)"
+    for lr, rate in ((0.1, 0.0016), (0.01, 0.0008)):
+        for seed in (1, 2):  # the fast setup's runs are short: their figures are not precise
+            faults = [note] if lr == 0.1 else []
+            add_run(store, "short", {"lr": lr}, seed, rate, 0.1, faults=faults)
+    [line] = simulate(load_curves(store, "short"), strategy="zeus", repeats=1).warnings
+    assert line.startswith("2 of 4 runs' energy is below what their meter resolves well")
+    assert "may be chance here" in line
+    [section] = search_sections(store, ["short"], orders=2)
+    assert section.to_dict()["simulated_on"]["warnings"] == [line]
+    html = "".join(search_html(SimpleNamespace(search=[section]), {}, lambda figure: ""))
+    assert "<p class=note>2 of 4 runs&#x27; energy is below" in html

@@ -34,3 +34,28 @@ def test_the_backtest_warns_of_an_undeclared_cost_axis_whose_twins_calibrate_eac
         [warning] = backtest(store, "plain", [1]).warnings
         assert "column power_limit_w never changed a learning curve" in warning
         assert backtest(store, "priced", [1]).warnings == []
+
+
+def test_a_trace_whose_epochs_count_from_0_is_priced_searched_and_predicted(tmp_path):
+    from powertrain.search.backtest import backtest
+    from powertrain.search.simulate import load_curves, simulate
+    from powertrain.store.sqlite import SqliteStore
+
+    rows = ["seed,epoch,energy_j,val_accuracy,batch_size,power_limit_w"]
+    for bs in (32, 64):
+        for limit in (100, 200):
+            for seed in (1, 2, 3):
+                for epoch in range(6):  # the evaluation after the first epoch is numbered 0
+                    acc = 1 - 0.8 * (epoch + 1) ** (-bs / 64) * (1 + 0.02 * seed)
+                    rows.append(f"{seed},{epoch},{(epoch + 1) * limit},{acc:.4f},{bs},{limit}")
+    csv = tmp_path / "from0.csv"
+    csv.write_text("\n".join(rows) + "\n")
+    import_csv(csv, "from0", 0.6, tmp_path / "r.db", ["power_limit_w"])
+    with SqliteStore(tmp_path / "r.db") as store:
+        curves = load_curves(store, "from0")
+        # each power limit priced by its energy per evaluation (epoch 0 is no progress to divide by)
+        sim = simulate(curves, strategy="auto", repeats=4)
+        assert sim.best == "batch_size=64 power_limit_w=100"
+        assert {o["pick"] for o in sim.orders} == {sim.best}
+        [after_one] = backtest(store, "from0", [1]).rows  # fits on a progress above 0: no error
+        assert after_one["runs_predicted"] == 12 and after_one["curves_predicted"] == 6

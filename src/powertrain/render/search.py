@@ -95,5 +95,8 @@ def _simulation_table(simulations) -> str:
         "</p><div class=scroll><table><tr><th>strategy</th>"
         "<th>share of the grid's energy, median</th><th>90th percentile</th>"
         "<th>pick within 10 % of the best</th><th>within 10 % and at most 10 % of the grid</th>"
-        "<th>sample</th></tr>" + rows + "</table></div>"
+        "<th>sample</th></tr>"
+        + rows
+        + "</table></div>"
+        + "".join(f"<p class=note>{escape(line)}</p>" for line in first.warnings)
     )

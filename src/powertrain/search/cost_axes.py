@@ -193,6 +193,7 @@ class Priced:
             if todo or any(t.status is RUNNING for t in history.trials.values()):
                 return todo
             self.view = History(self._reduced(history))
+            self._carry_over(history)
             if hasattr(self.inner, "grid_runs"):  # the full grid's size, which the view hides
                 self.inner.grid_runs = sum(len(v) for v in history.space.seeds.values())
         starts = self.inner.next_runs(self.view)
@@ -224,6 +225,16 @@ class Priced:
             seeds[pick] = (profiled[pick], *[x for x in space.seeds[pick] if x != profiled[pick]])
             self._check(trials)
         return Space(tuple(picks), seeds, space.target)
+
+    def _carry_over(self, history: History) -> None:
+        """A pick's profiling run that ended at its first evaluation (it reached the target there, or
+        its curve ended) is in the view as it is: ``inner`` must not start it again. One paused
+        there stays out, for ``inner`` to start (it goes on from where it paused)."""
+        for setup, seeds in self.view.space.seeds.items():
+            trial = history.trial(setup, seeds[0])
+            if trial is not None and not trial.paused:
+                self.view.trials[(setup, seeds[0])] = trial
+                self._handed.add((setup, seeds[0]))
 
     def _check(self, trials: dict[str, Trial]) -> None:
         firsts = {(s, t.seed): [t.points[0].val_accuracy] for s, t in trials.items() if t.points}

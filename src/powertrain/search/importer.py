@@ -115,7 +115,11 @@ def _number(path, line, row, column, low=0.0, high=math.inf, kind=float, optiona
     except ValueError:
         value = None
     if value is None or not math.isfinite(value) or not low <= value <= high:
-        unit = {"energy_j": " (joules)", "elapsed_s": " (seconds)", "val_accuracy": " (0-1)"}
+        unit = {
+            "energy_j": " (joules)",
+            "elapsed_s": " (seconds)",
+            "val_accuracy": " (0-1: a percentage divided by 100)",
+        }
         raise PowertrainError(
             f"{path} row {line}, column {column}: {raw!r} is not a {kind.__name__} in "
             f"[{low:g}, {high:g}]{unit.get(column, '')}"

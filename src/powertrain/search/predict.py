@@ -44,10 +44,14 @@ class Prediction:
 
 
 def progress(points: list[EvalPoint]) -> np.ndarray:
-    steps = np.array([p.step for p in points], dtype=float)
-    if len(steps) and steps[0] > 0 and np.all(np.diff(steps) > 0):
-        return steps
-    return np.array([p.epoch for p in points], dtype=float)
+    """How far training was at each evaluation, for the curve fits (which need it above 0 and rising):
+    its steps; else its epochs; else, as with a trace whose epochs are numbered from 0, the number of
+    evaluations done (1, 2, ...)."""
+    for unit in ("step", "epoch"):
+        x = np.array([getattr(p, unit) for p in points], dtype=float)
+        if len(x) and x[0] > 0 and np.all(np.diff(x) > 0):
+            return x
+    return np.arange(1, len(points) + 1, dtype=float)
 
 
 def _power(x, b, c):

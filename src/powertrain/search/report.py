@@ -42,6 +42,7 @@ class SearchSection:
                 "grid_energy_j": first.grid_energy_j,
                 "best": first.best,
                 "best_energy_to_target_j": first.best_energy_to_target_j,
+                "warnings": list(first.warnings),  # of the curves: the same for every strategy
             },
             "simulations": [
                 {

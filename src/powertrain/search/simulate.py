@@ -11,6 +11,7 @@ import numpy as np
 
 from powertrain.errors import PowertrainError
 from powertrain.meters.base import measurement_label
+from powertrain.monitor import below_resolution
 from powertrain.records import REACHED, EvalPoint, RunRecord, Verdict
 from powertrain.search.cost_axes import axes_setting
 from powertrain.search.driver import run_search
@@ -34,6 +35,7 @@ class Curve:
     end_energy_j: float  # everything it spent up to where it ended (the target, or its limits)
     verdict: Verdict  # why it ended
     stop_reason: str
+    imprecise: bool = False  # its energy is below what its meter resolves well (its faults say so)
 
 
 @dataclass(frozen=True)
@@ -111,7 +113,8 @@ def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
         end = points[reached].total_energy_j  # recorded past the target: a search stops there
     else:
         end = max(o.total_energy_j, points[-1].total_energy_j if points else 0.0)
-    return Curve(points, reached, end, o.verdict, o.stop_reason)
+    imprecise = any(below_resolution(f) for f in o.faults)
+    return Curve(points, reached, end, o.verdict, o.stop_reason, imprecise)
 
 
 def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
@@ -264,8 +267,22 @@ def simulate(
         sim.orders[-1]["within_noise"] = bool(getattr(search, "within_noise", False))
     sim.cost_axes = tuple(getattr(search, "treated", None) or ())
     sim.tuned_on = tuple(getattr(search, "tuned_on", ()))
-    sim.warnings = curve_warnings(data, sim.cost_axes)
+    sim.warnings = [*curve_warnings(data, sim.cost_axes), *precision_warnings(data)]
     return sim
+
+
+def precision_warnings(data: StudyCurves) -> list[str]:
+    """A line when runs' energy figures are below what their meters resolve well: the ranking of
+    setups (and "within 10 % of the best") rests on figures whose error may pass 1 in 10."""
+    imprecise = sum(c.imprecise for c in data.curves.values())
+    if not imprecise:
+        return []
+    return [
+        f"{imprecise} of {len(data.curves)} runs' energy is below what their meter resolves well "
+        "(their faults say so): errors may pass 1 in 10, so which setup is best, and a pick "
+        "within 10 % of it, may be chance here; longer runs, or a meter with energy counters, "
+        "resolve it"
+    ]
 
 
 def curve_warnings(data: StudyCurves, cost_axes: tuple[str, ...]) -> list[str]:
