@@ -8,13 +8,13 @@ power_limit_w`` (each cost-axis value priced, the curve searched once per batch 
 it imports the trace with its own importer, loads the curves once, then times ``simulate`` of each
 strategy over ``--repeats`` orders (the best of ``--reps`` timings). The baseline is the code of a
 git revision (``--baseline REV``, written out with ``git archive`` into a temporary folder; by default
-the merge-base with main, or where this commit is on main already, the revision before replays were
-made fast) or a source tree (``--against DIR``, a folder holding ``powertrain``).
+the merge-base with main, which a commit on main must name: ``--baseline 7c38dbd`` is main before
+replays were made fast) or a source tree (``--against DIR``, a folder holding ``powertrain``).
 
 Per variant and strategy it prints the baseline's seconds, this checkout's, their ratio, and whether
 the two replays' results are identical (every order's pick, energy, share and verdict, the summary,
-the warnings: the whole ``Simulation.to_dict()``). A difference is printed with the first order
-that differs and the script exits 1: a faster replay that changes a result is a bug, not a speed-up.
+the warnings: the whole ``Simulation.to_dict()``). A difference is printed where it first
+shows (an order's pick, a share...) and the script exits 1: a faster replay that changes a result is a bug, not a speed-up.
 The load average is printed before and after: the machine's other work slows both trees alike only
 when it is steady.
 
@@ -40,7 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "data" / "zeus-nsdi23"  # the checkout sits beside shared/
 STRATEGIES = ["bound", "halving", "auto", "thompson", "zeus"]
 COST_AXIS = "power_limit_w"
-BEFORE = "7c38dbd"  # main before replays were made fast: the baseline once this is merged
+BEFORE = "7c38dbd"  # main before replays were made fast
 
 
 def worker(args) -> None:
@@ -114,9 +114,14 @@ def git(*args: str) -> str:
 
 
 def default_baseline() -> str:
-    """The merge-base with main; where this commit is on main already, the revision before."""
+    """The merge-base with main, where that is not this commit."""
     base = git("merge-base", "HEAD", "main")
-    return BEFORE if base == git("rev-parse", "HEAD") else base
+    if base == git("rev-parse", "HEAD"):
+        sys.exit(
+            "this commit is on main: name the baseline with --baseline REV (replays were made fast"
+            f" after {BEFORE}; results that main changed since differ from it, as they should)"
+        )
+    return base
 
 
 def baseline_tree(rev: str, folder: Path) -> Path:
