@@ -6,7 +6,9 @@ The trace is imported as ``powertrain import`` does, once plain and once with ``
 power_limit_w`` (each cost-axis value priced, the curve searched once per batch size), unless
 ``--cost-axis`` picks one. Each tree's code runs in its own process (``PYTHONPATH`` at its ``src``):
 it imports the trace with its own importer, loads the curves once, then times ``simulate`` of each
-strategy over ``--repeats`` orders (the best of ``--reps`` timings). The baseline is the code of a
+strategy over ``--repeats`` orders; ``--reps`` such processes per tree, the trees taking turns, the
+best time kept (each process starts cold, as ``powertrain report`` does: a fit kept from one
+replay never times the next). The baseline is the code of a
 git revision (``--baseline REV``, written out with ``git archive`` into a temporary folder; by default
 the merge-base with main, which a commit on main must name: ``--baseline 7c38dbd`` is main before
 replays were made fast) or a source tree (``--against DIR``, a folder holding ``powertrain``).
@@ -61,21 +63,17 @@ def worker(args) -> None:
         with SqliteStore(db) as store:
             curves = load_curves(store, args.study)
     for strategy in args.strategies:
-        best_s, result = None, None
-        for _ in range(args.reps):
-            began = time.perf_counter()
-            sim = simulate(curves, strategy=strategy, repeats=args.repeats, seed=args.seed)
-            elapsed = time.perf_counter() - began
-            best_s = elapsed if best_s is None else min(best_s, elapsed)
-            result = sim.to_dict()
-        print(json.dumps({"strategy": strategy, "seconds": best_s, "result": result}), flush=True)
+        began = time.perf_counter()
+        sim = simulate(curves, strategy=strategy, repeats=args.repeats, seed=args.seed)
+        seconds = time.perf_counter() - began
+        print(json.dumps({"strategy": strategy, "seconds": seconds, "result": sim.to_dict()}))
 
 
 def replay(src: Path, args, cost_axis: str) -> dict[str, dict]:
     """The worker run on the code under ``src``: {strategy: {"seconds", "result"}}."""
     command = [sys.executable, __file__, "--worker", "--cost-axis", cost_axis]
     command += ["--data", str(args.data), "--study", args.study, "--target", str(args.target)]
-    command += ["--repeats", str(args.repeats), "--reps", str(args.reps), "--seed", str(args.seed)]
+    command += ["--repeats", str(args.repeats), "--seed", str(args.seed)]
     command += ["--strategies", *args.strategies]
     env = {**os.environ, "PYTHONPATH": str(src)}
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -86,6 +84,16 @@ def replay(src: Path, args, cost_axis: str) -> dict[str, dict]:
     if src.resolve() not in where.parents:  # an installed powertrain would time the wrong code
         sys.exit(f"the replay meant for {src} imported powertrain from {where}")
     return {line["strategy"]: line for line in lines[1:]}
+
+
+def best_of(runs: list[dict[str, dict]], src: Path) -> dict[str, dict]:
+    """Each strategy's best time over ``runs`` (replays of the code under ``src``), and its result,
+    which must be the same every time: a replay is deterministic for a seed."""
+    for run in runs[1:]:
+        for strategy, line in run.items():
+            if (diff := first_difference(runs[0][strategy]["result"], line["result"])) is not None:
+                sys.exit(f"{strategy} on {src} replayed differently twice, at {diff}")
+    return {s: {**runs[0][s], "seconds": min(run[s]["seconds"] for run in runs)} for s in runs[0]}
 
 
 def first_difference(a, b, path: str = "") -> str | None:
@@ -166,7 +174,7 @@ def main() -> None:
     parser.add_argument("--study", default="cifar100-v100", help="which of its files")
     parser.add_argument("--target", type=float, default=None, help="else the README table's")
     parser.add_argument("--repeats", type=int, default=50, help="orders per replay")
-    parser.add_argument("--reps", type=int, default=1, help="timings per replay (the best kept)")
+    parser.add_argument("--reps", type=int, default=1, help="processes per tree (the best kept)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--strategies", nargs="+", default=STRATEGIES)
     parser.add_argument("--cost-axis", choices=["both", "none", COST_AXIS], default="both")
@@ -202,8 +210,11 @@ def main() -> None:
         print(f"  {'cost axis':13s} {'strategy':9s} {'baseline':>9s} {'this':>9s} {'ratio':>8s}")
         same = True
         for variant in variants:
-            base = replay(base_src, args, variant)
-            mine = replay(ROOT / "src", args, variant)
+            trees = [(base_src, []), (ROOT / "src", [])]  # the same folder, with --against it
+            for _ in range(args.reps):  # the trees take turns: a change of load hits both
+                for src, runs in trees:
+                    runs.append(replay(src, args, variant))
+            base, mine = (best_of(runs, src) for src, runs in trees)
             same = compare(base, mine, args, variant) and same
     print(f"seconds per replay of {args.repeats} orders; load average after {load()}")
     if not same:

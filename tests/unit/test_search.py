@@ -182,13 +182,13 @@ def test_halving_budget_settings_are_checked_at_the_edge(store):
     assert any(points > 1 for _, points, _ in first.values())
 
 
-# History works out its figures once per change (a revision number moved by every change they
-# depend on); these check its answers against asking the trials each time, after every event of
+# History works out how it stands once per change (a revision number moved by every change its
+# answers depend on); these check them against asking the trials each time, after every event of
 # every strategy's replay, and after each kind of change made by hand.
 
 
 def _asked_each_time(history) -> dict:
-    """History's figures worked out by brute force from its trials, as it once did per question."""
+    """History's answers worked out by brute force from its trials, as it once did per question."""
     trials = list(history.trials.values())
     reached = [t.energy_to_target_j for t in trials if t.reached]
     means = {}
@@ -268,7 +268,7 @@ def _cost_axis_study():
 @pytest.mark.parametrize(
     "strategy", ["grid", "zeus", "bound", "halving", "thompson", "auto", "optuna"]
 )
-def test_the_historys_figures_equal_brute_force_after_every_event_of_a_replay(grid, strategy):
+def test_the_historys_answers_equal_brute_force_after_every_event_of_a_replay(grid, strategy):
     import numpy as np
 
     from powertrain.search.driver import run_search
@@ -296,7 +296,7 @@ def test_the_historys_figures_equal_brute_force_after_every_event_of_a_replay(gr
     assert checks > 50  # it did look, many times
 
 
-def test_the_historys_figures_follow_every_kind_of_change_made_by_hand():
+def test_the_historys_answers_follow_every_kind_of_change_made_by_hand():
     from powertrain.records import Status
     from powertrain.search.space import History, Space, Trial
 

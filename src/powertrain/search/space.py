@@ -5,9 +5,9 @@ A strategy asks its history after every evaluation (the best run so far, the bes
 setup's trials), and the answers change only when a run is added, ends or starts again. So
 :class:`History` works them out once per change rather than once per question: every change they
 depend on (a trial added to a history, a trial's setup, seed, status or energy-to-target set)
-advances one revision number, and a history recomputes its figures, by brute force, the first time
-it is asked after the revision moved. A change anywhere counts for every history (a search over cost
-axes shares trials between two), so a figure is recomputed too often at worst, never stale."""
+advances one revision number, and a history works out how it stands anew, by brute force, the first
+time it is asked after the revision moved. A change anywhere counts for every history (a search over
+cost axes shares trials between two), so an answer is worked out too often at worst, never stale."""
 
 from __future__ import annotations
 
@@ -20,17 +20,17 @@ from functools import cached_property
 from powertrain.records import EvalPoint, RunOutcome, Status, Verdict
 
 _REVISIONS = itertools.count(1)
-_revision = 0  # the revision of what histories' figures depend on (see the module's docstring)
+_revision = 0  # the revision of what histories' answers depend on (see the module's docstring)
 
 
 def _changed() -> None:
-    """Called after each change a history's figures depend on (after: a figure worked out once the
+    """Called after each change a history's answers depend on (after: an answer worked out once the
     revision moved sees the change)."""
     global _revision
     _revision = next(_REVISIONS)
 
 
-# what a History's figures read of a trial: setting any of these is a change
+# what a History's answers read of a trial: setting any of these is a change
 INDEXED = frozenset({"setup", "seed", "status", "energy_to_target_j"})
 _UNSET = object()
 
@@ -127,7 +127,7 @@ class Trial:
 
 class Trials(MutableMapping):
     """A history's trials by (setup, seed), in the order they were added: a dict whose every change
-    (added, replaced, removed) is a change to the history's figures."""
+    (added, replaced, removed) is a change to how the history stands."""
 
     def __init__(self, trials: Mapping[tuple[str, int], Trial] | None = None) -> None:
         self._trials: dict[tuple[str, int], Trial] = dict(trials or {})
@@ -168,9 +168,9 @@ class Trials(MutableMapping):
         return f"Trials({self._trials!r})"
 
 
-class Figures:
+class Standing:
     """What a history's strategies ask after every evaluation, worked out from its trials as they
-    stand (each figure when first asked: the same arithmetic, in the same order, as asking the trials
+    stand (each when first asked: the same arithmetic, in the same order, as asking the trials
     each time). A history makes a new one whenever the revision moved."""
 
     def __init__(self, space: Space, trials: Mapping[tuple[str, int], Trial]) -> None:
@@ -215,7 +215,7 @@ class History:
 
     space: Space
     trials: MutableMapping[tuple[str, int], Trial] = field(default_factory=Trials)
-    _figures: tuple[int, Figures] | None = field(
+    _standing: tuple[int, Standing] | None = field(
         default=None, init=False, repr=False, compare=False
     )
 
@@ -223,18 +223,18 @@ class History:
         if not isinstance(self.trials, Trials):
             self.trials = Trials(self.trials)
 
-    def figures(self) -> Figures:
-        """The history's figures as its trials stand (recomputed once the revision moved)."""
+    def standing(self) -> Standing:
+        """How the search stands, as its trials are (worked out anew once the revision moved)."""
         revision = _revision  # read before computing: a change made meanwhile moves it again
-        if self._figures is None or self._figures[0] != revision:
-            self._figures = (revision, Figures(self.space, self.trials))
-        return self._figures[1]
+        if self._standing is None or self._standing[0] != revision:
+            self._standing = (revision, Standing(self.space, self.trials))
+        return self._standing[1]
 
     def trial(self, setup: str, seed: int) -> Trial | None:
         return self.trials.get((setup, seed))
 
     def of_setup(self, setup: str) -> list[Trial]:
-        return list(self.figures().by_setup.get(setup, ()))
+        return list(self.standing().by_setup.get(setup, ()))
 
     @property
     def spent_j(self) -> float:
@@ -242,14 +242,14 @@ class History:
 
     def best_run_j(self) -> float | None:
         """The lowest energy-to-target of any single run so far."""
-        return self.figures().best_run_j
+        return self.standing().best_run_j
 
     def setup_mean_j(self, setup: str) -> float | None:
         """Mean energy-to-target over the setup's seeds, when every one of them has reached it."""
-        return self.figures().setup_means_j.get(setup)
+        return self.standing().setup_means_j.get(setup)
 
     def best_setup_mean_j(self) -> float | None:
-        return self.figures().best_setup_mean_j
+        return self.standing().best_setup_mean_j
 
     def reached_by_setup(self) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}
