@@ -1,8 +1,8 @@
 """Search strategies and prediction on real GPU traces no one on the project made (the Zeus NSDI'23
 development set, ../shared/data/zeus-nsdi23 beside the checkout, or any folder laid out like it with
 --data) and on the project's own grids (stores holding paper-grid / holdout-grid / holdout-cnn-mnist /
-holdout-cnn-digits / holdout-mlp-tabular / holdout-mlp-quantiles, --grids-db), all by replay:
-nothing trains.
+holdout-cnn-digits / holdout-mlp-tabular / holdout-mlp-quantiles / holdout-mlp-spirals /
+holdout-cnn-waves, --grids-db), all by replay: nothing trains.
 
 A data folder holds one CSV per study (the columns `powertrain import` reads; the study is named after
 the file) and a README.md whose table gives each file's target (a column headed "file" and one headed
@@ -56,6 +56,8 @@ GRIDS = (
     "holdout-cnn-digits",
     "holdout-mlp-tabular",
     "holdout-mlp-quantiles",
+    "holdout-mlp-spirals",
+    "holdout-cnn-waves",
 )
 STRATEGIES = ["auto", "halving", "thompson", "zeus", "bound"]
 COST_AXIS = "power_limit_w"  # the traces' cost axis, where a file has the column

@@ -87,7 +87,7 @@ _VERDICT_WORDS = {
     Verdict.DIVERGED: "diverged",
     Verdict.FAILED: "failed",
     Verdict.SEARCH_BOUND: "stopped by the search (past its energy bound)",
-    Verdict.RUNG_PAUSE: "paused by the search (its rung's energy budget)",
+    Verdict.RUNG_PAUSE: "paused by the search (a rung's energy budget, or held at a bound that may lift)",
     Verdict.PREDICTED_MISS: "stopped by the search (predicted to miss the target)",
     Verdict.CONFIRMATION: "stopped by the search's confirmation",
 }

@@ -250,3 +250,19 @@ def test_a_replay_and_the_report_say_when_runs_energy_is_below_what_their_meter_
     assert section.to_dict()["simulated_on"]["warnings"] == [line]
     html = "".join(search_html(SimpleNamespace(search=[section]), {}, lambda figure: ""))
     assert "<p class=note>2 of 4 runs&#x27; energy is below" in html
+
+
+def test_a_setup_held_at_the_bound_of_a_lucky_run_comes_back_once_its_seeds_cost_more():
+    # "lucky" reaches the target after 2 evaluations on one seed and after 12 on the others; "steady"
+    # after 5 on each. Where lucky's lucky seed is screened first, steady's run passes 1.5 x it and
+    # is held; lucky's seeds then cost 8.7 evaluations on average, so steady comes back and wins.
+    # (Stopped instead of held, steady was out, and lucky was named the best in 15 of 40 orders.)
+    store = MemoryStore()
+    store.save_study("luck", {"name": "luck", "task": {"target_accuracy": 0.86}})
+    plan = {"lucky": (2, 12, 12), "steady": (5, 5, 5), "slow": (9, 10, 9), "slower": (11, 12, 11)}
+    for name, evals in plan.items():
+        for seed, n in enumerate(evals):  # a rate that reaches 0.86 at the n-th evaluation
+            add_run(store, "luck", {"setup": name}, seed, 2.3 / (100 * n), 1.0)
+    sim = simulate(load_curves(store, "luck"), strategy="auto", repeats=40)
+    assert sim.best == "setup=steady"
+    assert sim.summary()["picks"] == {"setup=steady": 40}

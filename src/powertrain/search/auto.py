@@ -11,9 +11,10 @@
    (holdout-mlp-tabular) but, out of sample, drops a best setup whose first evaluation is cheap
    (holdout-mlp-quantiles); docs/search.md has both rules' figures. No halving rungs between: on
    small grids a middle rung costs as much as a contender's seeds and ranks no better than the first
-   evaluation. Either way a run stops at
+   evaluation. Either way a run is **held** (paused) at
    ``beta`` x the best single run so far: one seed is a noisy measure, so a setup is not dropped for
-   being a little worse than the best run.
+   being a little worse than the best run, and a held run comes back (step 4) if that best run turns
+   out lucky.
 2. **Race** the contenders by sequential elimination: the setups whose screening run came within
    ``spread`` x the best one (at least two, at most ``contenders``, and at most all but one of the
    setups screening ran on to the target: the race narrows what the screen sent on, since every
@@ -27,6 +28,10 @@
    spread tells apart (log energy-to-target, difference under ``z`` standard errors), both get another
    seed, up to ``max_seeds`` or the seeds the study has. What is still inseparable then is reported
    ("these setups are within noise of each other") rather than one of them named the best.
+4. **Bring back what a lucky run held**: a bound at ``beta`` x one run is only as good as that run.
+   Once the race is over, a setup whose screening run was held below ``margin`` x the leader's mean
+   energy-to-target was not shown worse than it: the one held cheapest goes on from where it paused,
+   into the race at the leader's pace, and step 3 follows again.
 
 The race's seeds are the confirmation: the pick is the setup with the lowest mean energy-to-target
 over its seeds, every one of its first ``seeds`` seeds having reached the target. Over a grid with
@@ -42,12 +47,12 @@ import math
 import numpy as np
 
 from powertrain.errors import PowertrainError
-from powertrain.records import RUNNING
+from powertrain.records import RUNNING, Verdict
 from powertrain.search.cost_axes import label
 from powertrain.search.space import History, Start, Trial
 from powertrain.search.strategies import Halving, Zeus, first_look_energy, register
 from powertrain.search.strategy import Strategy, at_least_one, bound_stop, count_setting
-from powertrain.train.stopping import Stop
+from powertrain.train.stopping import PAUSED_NOTE, Stop
 
 PRIOR_SD = 0.15  # seed-to-seed spread of log energy-to-target before any setup has two seeds
 TO_THE_TARGET = 1e6  # the first look's second budget, in first-evaluation budgets: no pause before
@@ -68,6 +73,8 @@ class Auto(Strategy):
         "holdout-cnn-digits",
         "holdout-mlp-tabular",
         "holdout-mlp-quantiles",
+        # step 4 (bringing back what a lucky run held) was written after auto missed here
+        "holdout-mlp-spirals",
     )
     finalists = 1  # the race has confirmed its pick: the driver's confirmation reuses its seeds
 
@@ -104,6 +111,7 @@ class Auto(Strategy):
         self.racing: list[str] | None = None  # contenders, leader first, once screening is done
         self.depth = self.seeds  # seeds each contender runs now (fewer where a setup has fewer)
         self.unraced: list[str] = []  # within spread of the best screening run, past the race's cap
+        self.held: list[str] = []  # setups whose screening run the bound paused (step 4)
         self.tied: list[str] = []  # setups the race could not tell from the pick
 
     @property
@@ -123,7 +131,8 @@ class Auto(Strategy):
         if self.screen is None:
             self.screen = self._screening(history.space)
         if self.racing is None:
-            starts = self.screen.next_runs(history)
+            # a held run stays paused: the screen would take it on to its budget
+            starts = [s for s in self.screen.next_runs(history) if s.setup not in self.held]
             if starts or _running(history):
                 return starts
             self.racing = self._contenders(history)
@@ -131,7 +140,7 @@ class Auto(Strategy):
             start = self._next_seed(history)
             if start is not None or _running(history):
                 return [start] if start else []
-            if not self._deepen(history):
+            if not self._deepen(history) and not self._bring_back(history):
                 return []
 
     def _screening(self, space) -> Strategy:
@@ -163,7 +172,8 @@ class Auto(Strategy):
         ranked = sorted(seeded or firsts, key=firsts.get)  # a setup with too few seeds, last resort
         best = firsts[ranked[0]]
         close = [s for s in ranked if firsts[s] <= self.spread * best]
-        sent_on = sum(not t.paused for t in screened)  # paused: the first look stopped it there
+        # paused by the first look's cut (not sent on), or held by the bound on the way (sent on)
+        sent_on = sum(not t.paused or t.setup in self.held for t in screened)
         cap = min(self.contenders, max(2, sent_on - 1))
         self.unraced = close[cap:]
         return ranked[: min(max(2, len(close)), cap)]
@@ -247,9 +257,28 @@ class Auto(Strategy):
                 out[setup] = reached
         return out
 
+    def _bring_back(self, history: History) -> bool:
+        """Step 4: the held setup that spent least comes back into the race when that is below
+        ``margin`` x the leader's mean (or when no contender reached the target on all its seeds);
+        False when none does."""
+        leader_j = self._leader_mean(history)
+        limit_j = math.inf if leader_j is None else self.margin * leader_j
+        spent = {s: history.trial(s, history.space.seeds[s][0]).energy_j for s in self.held}
+        back = [s for s in self.held if spent[s] < limit_j]
+        if not back:
+            return False
+        setup = min(back, key=spent.get)
+        self.held.remove(setup)
+        self.racing.append(setup)
+        return True
+
     def stop(self, history, trial, point) -> Stop | None:
         if self.racing is None:
-            return self.screen.stop(history, trial, point)
+            stop = self.screen.stop(history, trial, point)
+            if stop is None or stop.verdict is not Verdict.SEARCH_BOUND or not self._sent_on():
+                return stop
+            self.held.append(trial.setup)  # the bound holds it, paused: step 4 may bring it back
+            return Stop(Verdict.RUNG_PAUSE, f"{stop.reason}, held {PAUSED_NOTE}")
         leader_j = self._leader_mean(history)
         seeds = self._seeds(history, trial.setup) if trial.setup in self.racing else ()
         if leader_j is None or trial.seed not in seeds:
@@ -264,6 +293,11 @@ class Auto(Strategy):
             self.margin,
             "the leader's pace (mean x seeds)",
         )
+
+    def _sent_on(self) -> bool:
+        """Whether screening runs now go to the target: always when every setup's first seed does,
+        after its first cut when the first look screens."""
+        return not isinstance(self.screen, Halving) or self.screen.budget_j is not None
 
     def _leader_mean(self, history: History) -> float | None:
         """The lowest mean energy-to-target of a complete contender (every raced seed reached it)."""

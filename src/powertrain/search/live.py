@@ -41,7 +41,7 @@ from powertrain.records import EvalPoint, Stage, Verdict
 from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.driver import SearchOutcome, run_search
 from powertrain.search.simulate import curve_of, feed, setup_key
-from powertrain.search.sink import PAUSED_NOTE, DeferringSink, Tagged
+from powertrain.search.sink import DeferringSink, Tagged
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
 from powertrain.search.strategy import Strategy, joules
@@ -51,7 +51,7 @@ from powertrain.study.executors.base import Executor, Job, Session, Stops, no_st
 from powertrain.study.plan import RunSpec, run_spec
 from powertrain.study.resume import RunPlace, discard
 from powertrain.study.search_config import SearchConfig
-from powertrain.train.stopping import Handler, Stop, first_stop
+from powertrain.train.stopping import PAUSED_NOTE, Handler, Stop, first_stop
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig

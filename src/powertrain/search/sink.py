@@ -19,14 +19,13 @@ from typing import TYPE_CHECKING
 from powertrain.records import CENSORED, EvalPoint
 from powertrain.search.space import Trial
 from powertrain.study.resume import RunPlace, discard, paused_spent
+from powertrain.train.stopping import PAUSED_NOTE
 
 if TYPE_CHECKING:
     from powertrain.records import RunOutcome
     from powertrain.study.execute import StoreSink
     from powertrain.study.plan import RunSpec
     from powertrain.train.stopping import Handler, Stop
-
-PAUSED_NOTE = "(paused; continued if promoted)"
 
 
 class Tagged:

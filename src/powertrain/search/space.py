@@ -57,7 +57,8 @@ class Start:
 @dataclass
 class Trial:
     """One (setup, seed) as the search has seen it so far: its run's status and verdict (the store's
-    vocabulary). It is ``paused`` at its rung's energy budget (it may be continued: halving),
+    vocabulary). It is ``paused`` at its rung's energy budget or a bound that may lift (it may be
+    continued: halving, auto),
     ``stopped`` by the search (kept as a censored lower bound), ``missed`` the target on its own (its
     limits, divergence, a failure), or REACHED it."""
 

@@ -19,6 +19,11 @@ from powertrain.records import EvalPoint, Status, Verdict
 Handler = Callable[[EvalPoint], "Stop | str | None"]
 
 
+#: In the reason of a run a search paused: continued if the search promotes it, which the search's
+#: end rewrites to "(not promoted)" where it did not.
+PAUSED_NOTE = "(paused; continued if promoted)"
+
+
 @dataclass(frozen=True)
 class Stop:
     """Why the loop stops (``verdict``) and the details in words (``reason``)."""
