@@ -10,12 +10,9 @@ is the same for every run.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.datasets import make_gaussian_quantiles
 
-from powertrain.data.base import Dataset, Split, Task
-
-TASKS = {"shell": Task("shell", 3)}
+from powertrain.data.base import Dataset, Task, from_arrays
 
 
 def load(val_size: int = 2000, test_size: int = 2000, seed: int = 0) -> Dataset:
@@ -23,13 +20,4 @@ def load(val_size: int = 2000, test_size: int = 2000, seed: int = 0) -> Dataset:
     rng = np.random.default_rng(seed)
     flip = rng.random(len(y)) < 0.05
     y = np.where(flip, rng.integers(0, 3, len(y)), y)
-    order = rng.permutation(len(x))
-    test, val = order[:test_size], order[test_size : test_size + val_size]
-    train = order[test_size + val_size :]
-    mean, std = x[train].mean(axis=0), x[train].std(axis=0) + 1e-6
-
-    def split(rows) -> Split:
-        features = torch.tensor((x[rows] - mean) / std, dtype=torch.float32)
-        return Split(features, {"shell": torch.tensor(y[rows], dtype=torch.long)})
-
-    return Dataset("holdout-quantiles", (10,), TASKS, split(train), split(val), split(test))
+    return from_arrays("holdout-quantiles", x, y, Task("shell", 3), val_size, test_size, rng)

@@ -10,11 +10,8 @@ epochs where a straight line or a few clusters do not suffice. The split is the 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from powertrain.data.base import Dataset, Split, Task
-
-TASKS = {"arm": Task("arm", 3)}
+from powertrain.data.base import Dataset, Task, from_arrays
 
 
 def points(n: int = 30000, noise: float = 0.12, seed: int = 2028) -> tuple[np.ndarray, np.ndarray]:
@@ -32,13 +29,5 @@ def points(n: int = 30000, noise: float = 0.12, seed: int = 2028) -> tuple[np.nd
 
 def load(val_size: int = 2000, test_size: int = 2000, seed: int = 0) -> Dataset:
     x, y = points()
-    order = np.random.default_rng(seed).permutation(len(x))
-    test, val = order[:test_size], order[test_size : test_size + val_size]
-    train = order[test_size + val_size :]
-    mean, std = x[train].mean(axis=0), x[train].std(axis=0) + 1e-6
-
-    def split(rows) -> Split:
-        features = torch.tensor((x[rows] - mean) / std, dtype=torch.float32)
-        return Split(features, {"arm": torch.tensor(y[rows], dtype=torch.long)})
-
-    return Dataset("holdout-spirals", (8,), TASKS, split(train), split(val), split(test))
+    rng = np.random.default_rng(seed)
+    return from_arrays("holdout-spirals", x, y, Task("arm", 3), val_size, test_size, rng)

@@ -9,12 +9,9 @@ standardised with the training rows' statistics. The split is the same for every
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.datasets import make_classification
 
-from powertrain.data.base import Dataset, Split, Task
-
-TASKS = {"class": Task("class", 4)}
+from powertrain.data.base import Dataset, Task, from_arrays
 
 
 def load(val_size: int = 1000, test_size: int = 1000, seed: int = 0) -> Dataset:
@@ -28,13 +25,5 @@ def load(val_size: int = 1000, test_size: int = 1000, seed: int = 0) -> Dataset:
         flip_y=0.02,
         random_state=2026,
     )
-    order = np.random.default_rng(seed).permutation(len(x))
-    test, val = order[:test_size], order[test_size : test_size + val_size]
-    train = order[test_size + val_size :]
-    mean, std = x[train].mean(axis=0), x[train].std(axis=0) + 1e-6
-
-    def split(rows) -> Split:
-        features = torch.tensor((x[rows] - mean) / std, dtype=torch.float32)
-        return Split(features, {"class": torch.tensor(y[rows], dtype=torch.long)})
-
-    return Dataset("holdout-tabular", (20,), TASKS, split(train), split(val), split(test))
+    rng = np.random.default_rng(seed)
+    return from_arrays("holdout-tabular", x, y, Task("class", 4), val_size, test_size, rng)

@@ -10,11 +10,9 @@ split is the same for every run.
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from powertrain.data.base import Dataset, Split, Task
+from powertrain.data.base import Dataset, Task, from_arrays
 
-TASKS = {"burst": Task("burst", 4)}
 CYCLES_PER_SAMPLE = (0.06, 0.1, 0.14, 0.18)  # each class's burst frequency
 
 
@@ -36,12 +34,7 @@ def windows(n: int = 8000, length: int = 64, seed: int = 2029) -> tuple[np.ndarr
 
 def load(val_size: int = 1500, test_size: int = 1500, seed: int = 0) -> Dataset:
     x, y = windows()
-    order = np.random.default_rng(seed).permutation(len(x))
-    test, val = order[:test_size], order[test_size : test_size + val_size]
-    train = order[test_size + val_size :]
-    scale = float(x[train].std()) + 1e-6
-
-    def split(rows) -> Split:
-        return Split(torch.tensor(x[rows] / scale), {"burst": torch.tensor(y[rows])})
-
-    return Dataset("holdout-waves", (3, 64), TASKS, split(train), split(val), split(test))
+    rng = np.random.default_rng(seed)
+    task = Task("burst", len(CYCLES_PER_SAMPLE))
+    # one scale over every channel and sample: the signals share their units
+    return from_arrays("holdout-waves", x, y, task, val_size, test_size, rng, per_feature=False)

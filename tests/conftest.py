@@ -102,3 +102,20 @@ def slurm_cluster():
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="session")
+def slurm_two_nodes():
+    """A Slurm of two nodes, ``n1`` and ``n2``, both on this machine (one slurmd each), scheduled by
+    sched/backfill as a heterogeneous job needs; stopped at the session's end."""
+    from tests.slurm_cluster import SlurmCluster, missing
+
+    why = missing()
+    if why is not None:
+        pytest.skip(f"no Slurm here: {why}")
+    cluster = SlurmCluster(nodes=2)
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()

@@ -1,15 +1,26 @@
 """SLURM, read from the environment it gives each task: which share of a study an array task runs
-(``--shard auto``), and the job and node a run's hardware record names.
+(``--shard auto``), the job and node a run's hardware record names, and, in a heterogeneous job,
+which node a task is on.
 
 An array (``sbatch --array=0-7``) numbers its tasks ``SLURM_ARRAY_TASK_ID`` from ``SLURM_ARRAY_TASK_MIN``
 in steps of ``SLURM_ARRAY_TASK_STEP``, ``SLURM_ARRAY_TASK_COUNT`` of them; a job of several tasks
 (``srun -n 4``) numbers them ``SLURM_PROCID`` from 0 to ``SLURM_NTASKS`` - 1. With a shared
 PostgreSQL store no shard is needed at all: every task claims the runs no other task holds.
+
+A heterogeneous job (``sbatch -n2 : -n4``; ``SLURM_HET_SIZE`` components, ``SLURM_PACK_SIZE`` before
+Slurm 20.02) is one run when one ``srun`` starts its components' tasks together (``srun a : b``,
+``--het-group=0,1``): SLURM then numbers the tasks across the components (``SLURM_PROCID`` from 0,
+``SLURM_NTASKS`` all of them) and lists every component's nodes in ``SLURM_JOB_NODELIST``. Its node
+numbers (``SLURM_NODEID``) count a node once per component, though, and components may share a node;
+so there a task's node is its place in ``SLURM_JOB_NODELIST`` (``het_node_rank``), the same for every
+task on it, and each device is counted once. Components started by separate ``srun`` commands are
+separate jobs, to SLURM's numbering and to powertrain.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 from collections.abc import Mapping
 from typing import Any
 
@@ -62,6 +73,7 @@ def slurm_job(env: Mapping[str, str] | None = None) -> dict[str, Any] | None:
         "procid": "SLURM_PROCID",
         "cluster": "SLURM_CLUSTER_NAME",
         "partition": "SLURM_JOB_PARTITION",
+        "het_size": "SLURM_HET_SIZE",  # a heterogeneous job: how many components
     }
     return {key: env[name] for key, name in names.items() if env.get(name)}
 
@@ -73,3 +85,95 @@ def slurm_machine_label(hardware: dict[str, Any], job: dict[str, Any]) -> str:
     chip = hardware.get("gpu_model") or hardware.get("cpu_model") or "unknown"
     where = "/".join(job[k] for k in ("cluster", "partition") if job.get(k)) or "a SLURM cluster"
     return f"{chip} on {where}"
+
+
+def step_nodes(env: Mapping[str, str]) -> int:
+    """How many nodes this task's job step runs on (1 where SLURM does not say)."""
+    for name in ("SLURM_STEP_NUM_NODES", "SLURM_NNODES"):
+        value = env.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    return 1
+
+
+# -- heterogeneous jobs -----------------------------------------------------------------------------
+MOST_NODES = 1 << 16  # more nodes than any one job has: a longer expansion is a mistyped list
+
+
+def het_size(env: Mapping[str, str]) -> int:
+    """How many components this process's SLURM job has: 1 for an ordinary job (or none)."""
+    for name in ("SLURM_HET_SIZE", "SLURM_PACK_SIZE"):  # PACK: Slurm before 20.02
+        value = env.get(name, "").strip()
+        if value:
+            if not value.isdigit() or int(value) < 1:
+                raise PowertrainError(f"{name}={value!r} in the environment is not a count")
+            return int(value)
+    return 1
+
+
+def het_node_rank(env: Mapping[str, str], node: int | None) -> int | None:
+    """``node`` (the task's ``SLURM_NODEID``), or, in a heterogeneous job, the task's node's place
+    among ``SLURM_JOB_NODELIST``'s nodes: one number per node, whichever components' tasks it runs.
+    PowertrainError when the node is not on that list."""
+    size = het_size(env)
+    if size < 2:
+        return node
+    listed = env.get("SLURM_JOB_NODELIST", env.get("SLURM_NODELIST", ""))
+    name = env.get("SLURMD_NODENAME") or platform.node().split(".")[0]
+    nodes = expand_nodelist(listed) if listed else []
+    if name not in nodes:
+        raise PowertrainError(
+            f"this task is in a heterogeneous SLURM job (SLURM_HET_SIZE={size}), but its node "
+            f"{name!r} is not in SLURM_JOB_NODELIST={listed!r}, so which tasks share its node, and "
+            "its devices, cannot be told; start every component's tasks with one srun "
+            "(srun ... : ...), or run the components as jobs of their own"
+        )
+    return nodes.index(name)
+
+
+def expand_nodelist(text: str) -> list[str]:
+    """The node names of a SLURM host list (``gpu[01-03,07],login1``), in its order, each once."""
+    names: list[str] = []
+    for item in _items(text):
+        names.extend(_expand(item, text))
+        if len(names) > MOST_NODES:
+            raise PowertrainError(f"the SLURM host list {text!r} names over {MOST_NODES:,} nodes")
+    return list(dict.fromkeys(names))
+
+
+def _items(text: str) -> list[str]:
+    """The host list split at the commas outside brackets."""
+    items, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        depth += {"[": 1, "]": -1}.get(char, 0)
+        if depth not in (0, 1):
+            raise PowertrainError(f"{text!r} is not a SLURM host list (its brackets do not pair)")
+        if char == "," and depth == 0:
+            items.append(text[start:i])
+            start = i + 1
+    if depth:
+        raise PowertrainError(f"{text!r} is not a SLURM host list (its brackets do not pair)")
+    return [*items, text[start:]]
+
+
+def _expand(item: str, text: str) -> list[str]:
+    """One item's names: its first bracket's numbers (zero-padded as written), each followed by
+    every expansion of the rest of the item."""
+    bad = PowertrainError(f"{text!r} is not a SLURM host list (at {item!r})")
+    if "[" not in item:
+        if not item or "]" in item:
+            raise bad
+        return [item]
+    head, _, rest = item.partition("[")
+    body, _, tail = rest.partition("]")
+    tails = _expand(tail, text) if tail else [""]
+    names = []
+    for part in body.split(","):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or not (high or low).isdigit() or int(high or low) < int(low):
+            raise bad
+        if int(high or low) - int(low) > MOST_NODES:
+            raise PowertrainError(f"the SLURM host list {text!r} names over {MOST_NODES:,} nodes")
+        for number in range(int(low), int(high or low) + 1):
+            names += [f"{head}{number:0{len(low)}d}{end}" for end in tails]
+    return names

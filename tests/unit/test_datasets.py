@@ -139,3 +139,25 @@ def test_find_helpers_return_none_when_absent(data_root):
         and celeba.find_celeba() is None
         and pamap2.find_pamap2() is None
     )
+
+
+def test_a_data_set_made_from_arrays_splits_once_and_standardises_by_its_training_rows():
+    from powertrain.data.base import Task, from_arrays
+
+    rng = np.random.default_rng(7)
+    x = rng.normal(5.0, [1.0, 10.0], (200, 2))
+    y = (x[:, 0] > 5).astype(int)
+
+    def make(**kw):
+        return from_arrays("arrays", x, y, Task("c", 2), 30, 20, np.random.default_rng(0), **kw)
+
+    data = make()
+    assert data.input_shape == (2,) and list(data.tasks) == ["c"]
+    assert (len(data.train), len(data.val), len(data.test)) == (150, 30, 20)
+    assert np.allclose(data.train.x.mean(0).numpy(), 0, atol=1e-5)  # per feature, training rows
+    assert np.allclose(data.train.x.std(0, unbiased=False).numpy(), 1, atol=1e-3)
+    assert make().test.y["c"].tolist() == data.test.y["c"].tolist()  # the same draw, the same split
+    shared = make(per_feature=False).train.x  # one spread over everything: the features' ratio kept
+    assert shared.std(0)[1] / shared.std(0)[0] > 5
+    with pytest.raises(PowertrainError, match="leave no training rows of 200"):
+        from_arrays("arrays", x, y, Task("c", 2), 150, 50, np.random.default_rng(0))

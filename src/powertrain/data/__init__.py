@@ -1,5 +1,6 @@
 """Data sets: built-ins by name, and the types a user's data-set function returns (``Dataset``,
-``Split``, ``Task``), imported lazily so that importing the package costs nothing."""
+``Split``, ``Task``; ``from_arrays`` makes one of rows in memory), imported lazily so that importing
+the package costs nothing."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ _LAZY = {
     "Dataset": "powertrain.data.base",
     "Split": "powertrain.data.base",
     "Task": "powertrain.data.base",
+    "from_arrays": "powertrain.data.base",
     "StreamSplit": "powertrain.data.stream",
 }
 __all__ = list(_LAZY)

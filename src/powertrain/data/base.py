@@ -88,6 +88,41 @@ class Dataset:
         )
 
 
+def from_arrays(
+    name: str,
+    features: np.ndarray,
+    labels: np.ndarray,
+    task: Task,
+    val_size: int,
+    test_size: int,
+    rng: np.random.Generator,
+    per_feature: bool = True,
+) -> Dataset:
+    """A data set made in memory (rows of ``features``, a class per row in ``labels``): test, then
+    validation, then training rows in an order ``rng`` draws (seed it, and every run gets the same
+    split), the features standardised by the training rows' mean and spread, per feature or (not
+    ``per_feature``: signals whose channels share a scale) one spread over everything."""
+    if not (val_size > 0 and test_size > 0 and val_size + test_size < len(features)):
+        raise PowertrainError(
+            f"{name}: val_size {val_size} and test_size {test_size} leave no training rows of "
+            f"{len(features)}"
+        )
+    order = rng.permutation(len(features))
+    test, val = order[:test_size], order[test_size : test_size + val_size]
+    train = order[test_size + val_size :]
+    if per_feature:
+        mean, std = features[train].mean(axis=0), features[train].std(axis=0) + 1e-6
+    else:
+        mean, std = 0.0, float(features[train].std()) + 1e-6
+
+    def split(rows) -> Split:
+        x = torch.tensor((features[rows] - mean) / std, dtype=torch.float32)
+        return Split(x, {task.name: torch.tensor(labels[rows], dtype=torch.long)})
+
+    shape = tuple(features.shape[1:])
+    return Dataset(name, shape, {task.name: task}, split(train), split(val), split(test))
+
+
 def split_train_val(
     x: np.ndarray, y: dict[str, np.ndarray], val_size: int | float, seed: int
 ) -> tuple[tuple[np.ndarray, dict], tuple[np.ndarray, dict]]:

@@ -37,10 +37,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from powertrain.errors import PowertrainError
+from powertrain.monitor import below_resolution
 from powertrain.records import EvalPoint, Stage, Verdict
 from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.driver import SearchOutcome, run_search
-from powertrain.search.simulate import curve_of, feed, setup_key
+from powertrain.search.simulate import curve_of, feed, precision_note, setup_key
 from powertrain.search.sink import DeferringSink, Tagged
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
@@ -210,7 +211,8 @@ def drive(
     finally:
         pool.sink.flush()
     notes = tuple(strategy.notes()) if hasattr(strategy, "notes") else ()
-    for line in notes:  # cost axes priced; a race within noise
+    notes += tuple(_precision(store, study, pool, outcome))
+    for line in notes:  # cost axes priced; a race within noise; figures below a meter's resolution
         log.info("search %s: %s", strategy.name, line)
     cost = live_cost(study, store, config, strategy.confirm, pool, outcome, grid, label, notes)
     return LiveSearch(cost, outcome)
@@ -246,6 +248,14 @@ def live_cost(
         grid=grid,
         notes=notes,
     )
+
+
+def _precision(store: ResultStore, study, pool: LivePool, outcome: SearchOutcome) -> list[str]:
+    """A note when runs the search started have energy below what their meter resolves well."""
+    started = set(_started_keys(study, pool, outcome))
+    runs = [r for r in store.runs(study.name) if r.run_key in started and r.outcome is not None]
+    imprecise = sum(any(below_resolution(f) for f in r.outcome.faults) for r in runs)
+    return precision_note(imprecise, len(runs))
 
 
 def _started_keys(study, pool: LivePool, outcome: SearchOutcome) -> list[str]:

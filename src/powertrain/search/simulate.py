@@ -274,14 +274,17 @@ def simulate(
 def precision_warnings(data: StudyCurves) -> list[str]:
     """A line when runs' energy figures are below what their meters resolve well: the ranking of
     setups (and "within 10 % of the best") rests on figures whose error may pass 1 in 10."""
-    imprecise = sum(c.imprecise for c in data.curves.values())
+    return precision_note(sum(c.imprecise for c in data.curves.values()), len(data.curves))
+
+
+def precision_note(imprecise: int, runs: int) -> list[str]:
+    """The line of ``precision_warnings`` for ``imprecise`` of ``runs`` runs, if any."""
     if not imprecise:
         return []
     return [
-        f"{imprecise} of {len(data.curves)} runs' energy is below what their meter resolves well "
-        "(their faults say so): errors may pass 1 in 10, so which setup is best, and a pick "
-        "within 10 % of it, may be chance here; longer runs, or a meter with energy counters, "
-        "resolve it"
+        f"{imprecise} of {runs} runs' energy is below what their meter resolves well (their "
+        "faults say so): errors may pass 1 in 10, so which setup is best, and a pick within 10 % "
+        "of it, may be chance here; longer runs, or a meter with energy counters, resolve it"
     ]
 
 

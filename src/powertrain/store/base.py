@@ -41,7 +41,8 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
     ``seq`` below ``before_seq`` where given); ``expire_rank_messages(older_than_s)`` removes
     every channel's messages posted more than that many seconds ago, by the store's clock
     (PostgreSQL: the server's, which stamps them, so hosts whose clocks disagree agree on a
-    message's age). A body that is not a JSON-able dict with text keys, or over
+    message's age; SQLite: the machine's, the one clock of the processes that may share the file,
+    ``shared_by_hosts``). A body that is not a JSON-able dict with text keys, or over
     ``rows.MAX_MESSAGE_BYTES``, or a ``seq``/``sender`` beyond 32 bits, is a PowertrainError on
     every backend, as is reading back a body that is not a JSON object. They are
     transient: no run holds them, a merge or ``copy_run`` leaves them. A store that cannot carry them (the default here)
@@ -81,6 +82,9 @@ class RunRequest(Protocol):
 class ResultStore(ABC):
     #: how long another host's claim holds without a heartbeat (same-host claims end with their process)
     lease_s: float = LEASE_S
+    #: whether processes on several machines may share the store: a server's (PostgreSQL), not a
+    #: file's (SQLite's locks and WAL journal hold between the processes of one machine only)
+    shared_by_hosts: bool = False
     _owner: Owner | None = None
 
     @property

@@ -96,6 +96,19 @@ def held_by_another(
     )
 
 
+def other_live_hosts(attempts, lease_s: float, now: float | None = None) -> set[str]:
+    """The other machines whose processes hold running ``attempts`` (status, owner, heartbeat_at)
+    with a heartbeat younger than the lease, by this machine's clock: machines sharing the store."""
+    now = time.time() if now is None else now
+    hosts = set()
+    for status, holder, heartbeat_at in attempts:
+        owner = Owner.parse(holder)
+        fresh = heartbeat_at is not None and now - heartbeat_at < lease_s
+        if status == "running" and owner is not None and owner.host != this_host() and fresh:
+            hosts.add(owner.host)
+    return hosts
+
+
 def check_claimable(spec, attempts, me: Owner, lease_s: float, now: float | None = None) -> None:
     """Refuse to begin ``spec`` over its earlier ``attempts`` (status, owner, heartbeat_at): a finished
     one (ValueError; a FAILED one only unless ``spec.replace_failed``), or one another live process

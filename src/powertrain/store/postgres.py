@@ -11,6 +11,8 @@ few workstations), behind the same contract as the SQLite file (``store.base``).
   record stays unfinished, for the next process to run again. Never a half-written run. A run another
   process took over meanwhile (its lease ran out while this one could not beat its heartbeat) is left
   to it: this attempt is dropped, with a warning.
+
+The schema and its migrations are in ``pg_schema``, the connection and its retries in ``pg_session``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
 from powertrain.store.base import ResultStore, begun_record
 from powertrain.store.claims import Heartbeat, check_claimable, lease_from_env
+from powertrain.store.pg_machines import PgMachineRows
+from powertrain.store.pg_messages import PgRankMessages
 from powertrain.store.pg_rows import (
     SERVER_NOW,
     gone_runs,
@@ -33,18 +37,17 @@ from powertrain.store.pg_rows import (
 )
 from powertrain.store.pg_schema import set_up
 from powertrain.store.pg_session import RETRY_S, PgSession, StoreUnreachable
-from powertrain.store.rows import (
-    SELECT_RECORD,
-    message_body,
-    message_text,
-    outcome_columns,
-    record_from_row,
-)
+from powertrain.store.rows import SELECT_RECORD, outcome_columns, record_from_row
 
 log = logging.getLogger(__name__)
 
 
-class PostgresStore(ResultStore):
+class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
+    """Studies, claims and runs here; the rows of no run (``pg_machines``) and the ranks' messages
+    (``pg_messages``) in the classes it takes them from."""
+
+    shared_by_hosts = True  # claims and messages by the server's clock
+
     def __init__(
         self, url: str, *, create: bool = True, retry_s: tuple[float, ...] = RETRY_S
     ) -> None:
@@ -255,64 +258,6 @@ class PostgresStore(ResultStore):
 
         return self._transaction(copy)
 
-    # -- machines -----------------------------------------------------------------------------------
-    def save_idle(self, host: str, measurement: dict[str, Any]) -> None:
-        self._call(
-            lambda c: c.execute(
-                "INSERT INTO idle VALUES (%s, %s, %s) ON CONFLICT (host, measured_at)"
-                " DO UPDATE SET measurement = EXCLUDED.measurement",
-                (host, measurement["measured_at"], json.dumps(measurement)),
-            )
-        )
-
-    def idle(self, host: str) -> dict[str, Any] | None:
-        row = self._call(
-            lambda c: c.execute(
-                "SELECT measurement FROM idle WHERE host = %s ORDER BY measured_at DESC LIMIT 1",
-                (host,),
-            ).fetchone()
-        )
-        return json.loads(row[0]) if row else None
-
-    def idles(self) -> list[dict[str, Any]]:
-        rows = self._call(
-            lambda c: c.execute(
-                "SELECT host, measurement FROM idle ORDER BY host, measured_at"
-            ).fetchall()
-        )
-        return [{"host": h, **json.loads(m)} for h, m in rows]
-
-    def pending_power_limits(self) -> dict[str, float]:
-        rows = self._call(
-            lambda c: c.execute(
-                "SELECT gpu_uuid, previous_w FROM power_limits ORDER BY gpu_uuid"
-            ).fetchall()
-        )
-        return dict(rows)
-
-    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
-        if previous_w is None:
-            sql, args = "DELETE FROM power_limits WHERE gpu_uuid = %s", (gpu_uuid,)
-        else:  # the first note holds: it is the limit from before any run changed it
-            sql = "INSERT INTO power_limits VALUES (%s, %s, %s) ON CONFLICT DO NOTHING"
-            args = (gpu_uuid, float(previous_w), time.time())
-        self._call(lambda c: c.execute(sql, args))
-
-    def save_search_cost(self, study: str, cost: dict[str, Any]) -> None:
-        self._call(
-            lambda c: c.execute(
-                "INSERT INTO search_costs VALUES (%s, %s, %s) ON CONFLICT (study)"
-                " DO UPDATE SET cost = EXCLUDED.cost, saved_at = EXCLUDED.saved_at",
-                (study, json.dumps(cost, allow_nan=False), time.time()),
-            )
-        )
-
-    def search_costs(self) -> dict[str, dict[str, Any]]:
-        rows = self._call(
-            lambda c: c.execute("SELECT study, cost FROM search_costs ORDER BY study").fetchall()
-        )
-        return {study: json.loads(cost) for study, cost in rows}
-
     # -- reading ------------------------------------------------------------------------------------
     def runs(self, study: str | None = None) -> list[RunRecord]:
         if study is None:
@@ -348,39 +293,6 @@ class PostgresStore(ResultStore):
             ).fetchall()
         )
         return [json.loads(r) for (r,) in rows]
-
-    # -- a distributed job's messages (contract, 11) ------------------------------------------------
-    def post_rank_message(self, channel: str, seq: int, sender: int, body: dict[str, Any]) -> None:
-        text = message_text(channel, seq, sender, body)
-        self._call(
-            lambda c: c.execute(
-                f"INSERT INTO rank_messages VALUES (%s, %s, %s, %s, {SERVER_NOW}) ON CONFLICT"
-                " (channel, seq, sender) DO UPDATE SET body = EXCLUDED.body,"
-                " posted_at = EXCLUDED.posted_at",
-                (channel, seq, sender, text),
-            )
-        )
-
-    def rank_messages(self, channel: str, seq: int) -> dict[int, dict[str, Any]]:
-        rows = self._call(
-            lambda c: c.execute(
-                "SELECT sender, body FROM rank_messages WHERE channel = %s AND seq = %s",
-                (channel, seq),
-            ).fetchall()
-        )
-        return {sender: message_body(channel, sender, body) for sender, body in rows}
-
-    def drop_rank_messages(self, channel: str, before_seq: int | None = None) -> None:
-        self._call(
-            lambda c: c.execute(
-                "DELETE FROM rank_messages WHERE channel = %s AND seq < %s",
-                (channel, 2**31 - 1 if before_seq is None else before_seq),
-            )
-        )
-
-    def expire_rank_messages(self, older_than_s: float) -> None:  # the server's clock stamped them
-        sql = f"DELETE FROM rank_messages WHERE posted_at < {SERVER_NOW} - %s"
-        self._call(lambda c: c.execute(sql, (older_than_s,)))
 
     def close(self) -> None:
         self._heartbeat.stop()

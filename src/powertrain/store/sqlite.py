@@ -4,6 +4,7 @@ killed at any moment leaves a consistent file. WAL mode lets ``powertrain ls`` r
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 import time
@@ -19,19 +20,25 @@ from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
 from powertrain.store.rows import (
     RECORD_COLUMNS,
     SELECT_RECORD,
-    message_body,
-    message_text,
     outcome_columns,
     record_from_row,
     record_values,
 )
+from powertrain.store.sqlite_guard import file_identity, rescue, shared_warning
+from powertrain.store.sqlite_machines import SqliteMachineRows
+from powertrain.store.sqlite_messages import SqliteRankMessages
 from powertrain.store.sqlite_open import check_path, connect, probe_version, writable
 
+log = logging.getLogger(__name__)
 OPEN_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, None)  # waits between tries at opening the file
 
 
-class SqliteStore(ResultStore):
-    """``create``: a missing or empty file becomes a new store (writing commands); otherwise the file
+class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
+    """Studies, claims and runs here; the rows of no run (``sqlite_machines``) and the ranks' messages
+    (``sqlite_messages``) in the classes it takes them from; what may happen to the file while it is
+    used (removed, shared by machines) in ``sqlite_guard``.
+
+    ``create``: a missing or empty file becomes a new store (writing commands); otherwise the file
     must be a store already (reading commands, and ``merge``'s inputs). What the file is, is settled
     before anything is written to it (``sqlite_open``)."""
 
@@ -48,6 +55,9 @@ class SqliteStore(ResultStore):
             check_path(self.path, create)
         self._create = create
         self.read_only = not memory and not create and not writable(self.path)
+        self._identity: tuple[int, int] | None = None  # the file opened (sqlite_guard)
+        self._lost: Exception | None = None  # set once the file is found removed
+        self._warned_shared = False  # another machine's live claim seen (said once)
         for wait_s in OPEN_RETRY_S:
             try:
                 self._open(path)
@@ -68,6 +78,8 @@ class SqliteStore(ResultStore):
             except PowertrainError:
                 self.close()
                 raise
+        if not memory and not self.read_only:
+            self._identity = file_identity(self.path)
 
     def _open(self, path) -> None:
         """Connect, check what the file is (writing nothing), then set up and migrate. SQLite answers
@@ -112,8 +124,17 @@ class SqliteStore(ResultStore):
             raise PowertrainError("the results store is closed")
         return self._db
 
-    def _transaction(self):
-        return _Transaction(self)
+    def _transaction(self, *, watched: bool = True):
+        return _Transaction(self, watched)
+
+    def _check_still_there(self) -> None:
+        """After a write: StoreRemoved, once the file opened is no longer at the path (its whole
+        content then copied beside it, ``sqlite_guard``)."""
+        if self._identity is None or file_identity(self.path) == self._identity:
+            return
+        if self._lost is None:
+            self._lost = rescue(self.db, self.path)
+        raise self._lost
 
     def atomic(self):
         """Every write in the block is one transaction: all of them land, or none (contract, 7)."""
@@ -138,6 +159,10 @@ class SqliteStore(ResultStore):
                 "SELECT status, owner, heartbeat_at FROM runs WHERE study = ? AND run_key = ?",
                 (spec.study, spec.run_key),
             ).fetchall()
+            warning = None if self._warned_shared else shared_warning(self.path, rows, self.lease_s)
+            if warning:  # said once per store
+                self._warned_shared = True
+                log.warning("%s", warning)
             check_claimable(spec, rows, self.owner, self.lease_s)
             db.execute(
                 "DELETE FROM runs WHERE study = ? AND run_key = ?", (spec.study, spec.run_key)
@@ -148,8 +173,9 @@ class SqliteStore(ResultStore):
         return run_id
 
     def heartbeat(self, run_ids: list[int]) -> None:
-        """Show that this process still trains ``run_ids`` (the claims' heartbeat)."""
-        with self._transaction() as db:
+        """Show that this process still trains ``run_ids`` (the claims' heartbeat). Not watched: a
+        removed file is found by the run's own next write, which is kept in the copy."""
+        with self._transaction(watched=False) as db:
             db.executemany(
                 "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = ? AND owner = ?",
                 [(time.time(), i, RUNNING.value, str(self.owner)) for i in run_ids],
@@ -213,19 +239,6 @@ class SqliteStore(ResultStore):
                 "INSERT OR REPLACE INTO timelines VALUES (?, ?)", (run_id, json.dumps(timeline))
             )
 
-    def save_idle(self, host: str, measurement: dict[str, Any]) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO idle VALUES (?, ?, ?)",
-                (host, measurement["measured_at"], json.dumps(measurement)),
-            )
-
-    def idle(self, host: str) -> dict[str, Any] | None:
-        row = self.db.execute(
-            "SELECT measurement FROM idle WHERE host = ? ORDER BY measured_at DESC LIMIT 1", (host,)
-        ).fetchone()
-        return json.loads(row[0]) if row else None
-
     def save_inference(self, run_id: int, results: list[dict[str, Any]]) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM inference WHERE run_id = ?", (run_id,))
@@ -233,10 +246,6 @@ class SqliteStore(ResultStore):
                 "INSERT INTO inference VALUES (?, ?, ?)",
                 [(run_id, r["batch_size"], json.dumps(r)) for r in results],
             )
-
-    def idles(self) -> list[dict[str, Any]]:
-        rows = self.db.execute("SELECT host, measurement FROM idle ORDER BY host, measured_at")
-        return [{"host": h, **json.loads(m)} for h, m in rows.fetchall()]
 
     def inference(self, run_id: int) -> list[dict[str, Any]]:
         rows = self.db.execute(
@@ -264,58 +273,6 @@ class SqliteStore(ResultStore):
         ).fetchone()
         return json.loads(row[0]) if row else None
 
-    def pending_power_limits(self) -> dict[str, float]:
-        rows = self.db.execute("SELECT gpu_uuid, previous_w FROM power_limits ORDER BY gpu_uuid")
-        return {uuid: previous_w for uuid, previous_w in rows.fetchall()}
-
-    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
-        with self._transaction() as db:
-            if previous_w is None:
-                db.execute("DELETE FROM power_limits WHERE gpu_uuid = ?", (gpu_uuid,))
-            else:  # the first note holds: it is the limit from before any run changed it
-                db.execute(
-                    "INSERT OR IGNORE INTO power_limits VALUES (?, ?, ?)",
-                    (gpu_uuid, float(previous_w), time.time()),
-                )
-
-    def save_search_cost(self, study: str, cost: dict[str, Any]) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO search_costs VALUES (?, ?, ?)",
-                (study, json.dumps(cost, allow_nan=False), time.time()),
-            )
-
-    def search_costs(self) -> dict[str, dict[str, Any]]:
-        rows = self.db.execute("SELECT study, cost FROM search_costs ORDER BY study")
-        return {study: json.loads(cost) for study, cost in rows.fetchall()}
-
-    def post_rank_message(self, channel: str, seq: int, sender: int, body: dict[str, Any]) -> None:
-        text = message_text(channel, seq, sender, body)
-        with self._transaction() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO rank_messages VALUES (?, ?, ?, ?, ?)",
-                (channel, seq, sender, text, time.time()),
-            )
-
-    def rank_messages(self, channel: str, seq: int) -> dict[int, dict[str, Any]]:
-        rows = self.db.execute(
-            "SELECT sender, body FROM rank_messages WHERE channel = ? AND seq = ?", (channel, seq)
-        )
-        return {sender: message_body(channel, sender, body) for sender, body in rows.fetchall()}
-
-    def drop_rank_messages(self, channel: str, before_seq: int | None = None) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "DELETE FROM rank_messages WHERE channel = ? AND (? IS NULL OR seq < ?)",
-                (channel, before_seq, before_seq),
-            )
-
-    def expire_rank_messages(self, older_than_s: float) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "DELETE FROM rank_messages WHERE posted_at < ?", (time.time() - older_than_s,)
-            )
-
     def close(self) -> None:
         self._heartbeat.stop()
         if self._db is not None:
@@ -326,12 +283,15 @@ class SqliteStore(ResultStore):
 class _Transaction:
     """BEGIN IMMEDIATE ... COMMIT, or ROLLBACK on error: each write is all or nothing. Inside
     ``atomic()`` the writes join the one open transaction. The lock keeps this process's threads (the
-    heartbeat) from interleaving their transactions."""
+    heartbeat) from interleaving their transactions. ``watched``: after the commit, check the file is
+    still at its path (once found removed, every watched write is refused before it begins)."""
 
-    def __init__(self, store: SqliteStore) -> None:
-        self.store = store
+    def __init__(self, store: SqliteStore, watched: bool = True) -> None:
+        self.store, self.watched = store, watched
 
     def __enter__(self) -> sqlite3.Connection:
+        if self.watched and self.store._lost is not None:
+            raise self.store._lost
         self.store._lock.acquire()
         try:
             if self.store._depth == 0:
@@ -347,5 +307,7 @@ class _Transaction:
             self.store._depth -= 1
             if self.store._depth == 0:
                 self.store.db.execute("ROLLBACK" if exc_type else "COMMIT")
+                if self.watched and not exc_type:
+                    self.store._check_still_there()
         finally:
             self.store._lock.release()

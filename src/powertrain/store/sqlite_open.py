@@ -57,11 +57,20 @@ def check_path(path: Path, create: bool) -> bool:
                 )
     if create and not writable(path):
         where = "the file" if exists and os.access(path.parent, os.W_OK) else "its folder"
+        if _read_only_mount(path.parent):
+            where = "its file system"  # mounted read-only: no permission change helps
         raise PowertrainError(
             f"cannot write the results store {path}: {where} is read-only (SQLite writes its "
             "journal beside the file); choose another --db or make it writable"
         )
     return empty
+
+
+def _read_only_mount(folder: Path) -> bool:
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:  # the folder is not there (a new store's): not a read-only mount
+        return False
 
 
 def connect(path: Path | str, read_only: bool) -> sqlite3.Connection:

@@ -4,7 +4,8 @@
 2. a torchrun rank of a script that never starts torch.distributed: torchrun's own key-value store
    (``board.TcpBoard``);
 3. a SLURM task (``srun``) with no torch.distributed: the results store's messages
-   (``board.StoreBoard``), the one thing every task shares.
+   (``board.StoreBoard``), the one thing every task shares; on several nodes, only a store shared
+   between machines (PostgreSQL: a SQLite file is one machine's, and stamps each node's clock).
 
 A batch script's own process (SLURM says task 0 of an allocation, no ``srun`` step) is alone.
 """
@@ -15,6 +16,7 @@ import os
 from collections.abc import Callable, Mapping
 
 from powertrain.errors import PowertrainError
+from powertrain.slurm import step_nodes
 from powertrain.tracking import board as board_
 from powertrain.tracking import job as job_
 from powertrain.tracking import ranks as ranks_
@@ -42,9 +44,11 @@ def link(
         return board_.BoardJob(*args, board_.tcp_board(address, run_key, info, timeout_s))
     step = board_.slurm_step(env)
     if info.source == "SLURM" and step is not None:
+        shared = store()
+        _reaches_every_node(shared, env)
         if info.leader:  # what ended jobs left (each run's last exchange), not this job's
-            store().expire_rank_messages(board_.MESSAGES_KEPT_S)
-        return board_.BoardJob(*args, board_.StoreBoard(store(), board_.channel(step, run_key)))
+            shared.expire_rank_messages(board_.MESSAGES_KEPT_S)
+        return board_.BoardJob(*args, board_.StoreBoard(shared, board_.channel(step, run_key)))
     if info.source == "SLURM" and info.leader:
         return None  # a batch script's one process sees the allocation's SLURM_NTASKS: alone
     raise PowertrainError(
@@ -53,3 +57,19 @@ def link(
         "torch.distributed.init_process_group() before run.evaluate, so that rank 0 can add "
         "up the ranks' energy and send every rank the same stop decision"
     )
+
+
+def _reaches_every_node(store, env: Mapping[str, str]) -> None:
+    """PowertrainError for a job step on several nodes whose store is one machine's (a SQLite file):
+    its locks and WAL journal do not hold between machines (a network file system), so the ranks'
+    messages may never meet, and each would be stamped by its own node's clock. Every task reads the
+    same SLURM variables, so every one of them stops here, none waits for the others."""
+    nodes = step_nodes(env)
+    if nodes > 1 and not store.shared_by_hosts:
+        raise PowertrainError(
+            f"this job's tasks run on {nodes} nodes and exchange through the results store, but "
+            f"{getattr(store, 'path', 'it')} is a file, which only the processes of one machine can share (its "
+            "locks and journal do not hold over a network file system); give --db (or "
+            "POWERTRAIN_DB) a postgresql:// URL, or call torch.distributed.init_process_group() "
+            "so that the ranks exchange over it"
+        )

@@ -3,7 +3,8 @@
 Read from torch.distributed where it is initialised, else from the launcher's environment:
 torchrun's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``LOCAL_WORLD_SIZE``/``GROUP_RANK``, Lightning's
 ``NODE_RANK``, and SLURM's ``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID``/``SLURM_NODEID`` where
-torch's are absent. Nothing here starts a process group; ``current()`` is a function you call.
+torch's are absent (in a heterogeneous SLURM job the node is the node's place in the job's node list:
+``slurm.het_node_rank``). Nothing here starts a process group; ``current()`` is a function you call.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from powertrain.errors import PowertrainError
+from powertrain.slurm import het_node_rank
 
 #: (global rank, world size, local rank, node rank): torch's launcher names, then SLURM's.
 _TORCH = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "GROUP_RANK")
@@ -80,6 +82,8 @@ def from_environment(env: Mapping[str, str]) -> RankInfo:
             continue
         rank = local if rank is None else rank
         _check(env, names, said, rank, world, local, node)
+        if source == "SLURM":  # a heterogeneous job numbers a shared node once per component
+            node = het_node_rank(env, node)
         world = rank + 1 if world is None else world  # unsaid (Lightning's spawned ranks): at least
         return RankInfo(rank, world, local if local is not None else rank, node or 0, host, source)
     return RankInfo(host=host)

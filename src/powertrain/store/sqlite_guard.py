@@ -1,0 +1,80 @@
+"""What may happen to a SQLite store's file while processes use it, and what the store does then.
+
+**Removed or replaced.** A process keeps writing to the file it opened: removed from its folder
+(``rm runs/powertrain.db``, ``rm -r runs``), that file lives on, nameless, until the last connection
+closes, and everything written to it then goes with it. So after each write the store checks that its
+path still names the file it opened (device and inode). The first write that finds it gone has landed
+in the nameless file; the whole of that file (every study and run it held, that write included) is
+then copied, through the connection that still reads it, to a new file beside the path
+(``powertrain.rescued-HOST-PID.db``), and ``StoreRemoved`` says where. Every later write is refused
+with the same message, so a run cut short by it stays unfinished in the copy and runs again once the
+copy is merged back (``powertrain merge``). Nothing is ever written over whatever now has the path's
+name.
+
+**Shared by machines.** SQLite's locks do not hold over a network file system, and each machine
+judges the others' claims by its own clock. A claim that finds another machine's live claim on a run
+says so once (``shared_warning``); the store route of a distributed job refuses several nodes
+(``tracking/links.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+from powertrain.errors import PowertrainError
+from powertrain.store.claims import other_live_hosts, this_host
+
+
+class StoreRemoved(PowertrainError):
+    """The store's file was removed or replaced while this process wrote it."""
+
+
+def file_identity(path: Path) -> tuple[int, int] | None:
+    """(device, inode) of the file ``path`` names now; None when it names none."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return st.st_dev, st.st_ino
+
+
+def rescue(db: sqlite3.Connection, path: Path) -> StoreRemoved:
+    """Copy what ``db`` still reads to a new file beside ``path``; the error that says where (or,
+    should the copy fail too, that nothing could be kept)."""
+    now = "removed" if file_identity(path) is None else "replaced by another file"
+    target = path.with_name(
+        f"{path.stem}.rescued-{this_host()}-{os.getpid()}{path.suffix or '.db'}"
+    )
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        copy = sqlite3.connect(str(target))
+        try:
+            db.backup(copy)
+        finally:
+            copy.close()
+    except (OSError, sqlite3.Error) as exc:
+        return StoreRemoved(
+            f"the results store {path} was {now} while this process wrote it, and what it held "
+            f"could not be saved beside it either ({exc}); this process's writes since are lost"
+        )
+    return StoreRemoved(
+        f"the results store {path} was {now} while this process wrote it; everything it held, "
+        f"with this process's writes until now, is saved in {target}. Merge that into a store "
+        f"(powertrain merge {target} -o {path}) and run the study again: unfinished runs run again"
+    )
+
+
+def shared_warning(path: Path, attempts, lease_s: float) -> str | None:
+    """What to tell when ``attempts`` (status, owner, heartbeat_at) hold a live claim from another
+    machine; None when they do not."""
+    hosts = other_live_hosts(attempts, lease_s)
+    if not hosts:
+        return None
+    return (
+        f"{path} is written by processes on {', '.join(sorted(hosts))} too: a SQLite file is one "
+        "machine's store (its locks do not hold over a network file system, and each machine "
+        "judges the others' claims by its own clock); use a postgresql:// store for a study that "
+        "runs on several machines"
+    )
