@@ -180,3 +180,150 @@ def test_halving_budget_settings_are_checked_at_the_edge(store):
     first = _simulated_rungs(store, min_budget_j=5.0)[0]
     assert all(energy_j >= 5.0 or status != "paused" for status, _, energy_j in first.values())
     assert any(points > 1 for _, points, _ in first.values())
+
+
+# History works out how it stands once per change (a revision number moved by every change its
+# answers depend on); these check them against asking the trials each time, after every event of
+# every strategy's replay, and after each kind of change made by hand.
+
+
+def _asked_each_time(history) -> dict:
+    """History's answers worked out by brute force from its trials, as it once did per question."""
+    trials = list(history.trials.values())
+    reached = [t.energy_to_target_j for t in trials if t.reached]
+    means = {}
+    for setup in history.space.setups:
+        seeds = [history.trials.get((setup, s)) for s in history.space.seeds[setup]]
+        if all(t is not None and t.reached for t in seeds):
+            means[setup] = sum(t.energy_to_target_j for t in seeds) / len(seeds)
+    return {
+        "best_run_j": min(reached) if reached else None,
+        "setup_means_j": means,
+        "best_setup_mean_j": min(means.values()) if means else None,
+        "of_setup": {s: [id(t) for t in trials if t.setup == s] for s in history.space.setups},
+    }
+
+
+def _answers(history) -> dict:
+    setups = history.space.setups
+    return {
+        "best_run_j": history.best_run_j(),
+        "setup_means_j": {s: m for s in setups if (m := history.setup_mean_j(s)) is not None},
+        "best_setup_mean_j": history.best_setup_mean_j(),
+        "of_setup": {s: [id(t) for t in history.of_setup(s)] for s in setups},
+    }
+
+
+class Watched:
+    """A strategy whose histories (the search's, and a cost-axis search's view) are checked against
+    brute force before and after each question it is asked and at every evaluation of every run."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.histories, self.checks = inner, [], 0
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+    def check(self) -> None:
+        view = getattr(self.inner, "view", None)
+        for history in [*self.histories, *([view] if view is not None else [])]:
+            assert _answers(history) == _asked_each_time(history)
+            self.checks += 1
+
+    def next_runs(self, history):
+        if history not in self.histories:
+            self.histories.append(history)
+        self.check()
+        starts = self.inner.next_runs(history)
+        self.check()
+        return starts
+
+    def handler(self, history, trial):
+        stop = self.inner.handler(history, trial)
+
+        def checked(point):
+            self.check()
+            return stop(point)
+
+        return checked
+
+
+def _cost_axis_study():
+    """Learning rates x power limits (the limit scales a step's energy, never the curve)."""
+    from powertrain.store.memory import MemoryStore
+    from tests.fakes.curves import add_run
+
+    store = MemoryStore()
+    store.save_study("made-up", {"name": "made-up", "task": {"target_accuracy": 0.86}})
+    for i, lr in enumerate((0.1, 0.03, 0.01, 0.003, 0.001)):
+        for limit, factor in ((150, 1.3), (250, 1.0), (350, 1.6)):
+            for seed in range(4):
+                rate = 0.0004 * (5 - i) * (1 + 0.1 * math.sin(3 * seed + i))
+                setup = {"lr": lr, "gpu_power_limit_w": limit}
+                add_run(store, "made-up", setup, seed, rate, 2.0 * factor)
+    return store
+
+
+@pytest.mark.parametrize("grid", ["plain", "cost axis"])
+@pytest.mark.parametrize(
+    "strategy", ["grid", "zeus", "bound", "halving", "thompson", "auto", "optuna"]
+)
+def test_the_historys_answers_equal_brute_force_after_every_event_of_a_replay(grid, strategy):
+    import numpy as np
+
+    from powertrain.search.driver import run_search
+    from powertrain.search.simulate import CurvePool
+    from powertrain.search.space import Space
+
+    data = load_curves(
+        made_up_study(jitter=0.3) if grid == "plain" else _cost_axis_study(), "made-up"
+    )
+    setups = sorted(data.labels)
+    settings = {"trials": 8} if strategy == "optuna" else {}
+    checks = 0
+    for order in range(4 if strategy != "optuna" else 1):
+        rng = np.random.default_rng([5, order])
+        seeds = {
+            s: tuple(rng.permutation(sorted(k for x, k in data.curves if x == s)).tolist())
+            for s in setups
+        }
+        space = Space(tuple(setups[i] for i in rng.permutation(len(setups))), seeds, data.target)
+        watched = Watched(make_strategy(strategy, rng, warn=None, **settings))
+        outcome = run_search(watched, space, CurvePool(data.curves))
+        watched.check()  # after the confirmation too
+        assert outcome.history in watched.histories
+        checks += watched.checks
+    assert checks > 50  # it did look, many times
+
+
+def test_the_historys_answers_follow_every_kind_of_change_made_by_hand():
+    from powertrain.records import Status
+    from powertrain.search.space import History, Space, Trial
+
+    space = Space(("a", "b"), {"a": (0, 1), "b": (0,)})
+    history, view = History(space), History(space)
+    first = Trial("a", 0, status=REACHED, energy_to_target_j=7.0)
+    history.trials[("a", 0)] = first
+    assert history.best_run_j() == 7.0 and view.best_run_j() is None
+    view.trials[("a", 0)] = first  # a trial made before: shared, as a cost-axis view does
+    assert view.best_run_j() == 7.0 and view.of_setup("a") == [first]
+    first.energy_to_target_j = 6.0  # set directly, not by a method
+    assert history.best_run_j() == view.best_run_j() == 6.0
+    assert history.setup_mean_j("a") is None  # seed 1 has not run
+    second = Trial("a", 1, status=Status.RUNNING, energy_to_target_j=10.0)
+    history.trials.setdefault(("a", 1), second)
+    assert history.setup_mean_j("a") is None and history.of_setup("a") == [first, second]
+    second.status = Status.REACHED
+    assert history.setup_mean_j("a") == 8.0 and history.best_setup_mean_j() == 8.0
+    assert view.setup_mean_j("a") is None  # the view never had seed 1
+    history.trials.update({("b", 0): Trial("b", 0, status=REACHED, energy_to_target_j=3.0)})
+    assert history.best_run_j() == 3.0 and history.best_setup_mean_j() == 3.0
+    first.afresh()  # started again from scratch: running, its energy-to-target still kept
+    assert history.setup_mean_j("a") is None and view.best_run_j() is None
+    del history.trials[("b", 0)]
+    assert history.best_run_j() == 10.0 and history.best_setup_mean_j() is None
+    assert history.of_setup("b") == [] and history.of_setup("a") == [first, second]
+    view.trials.pop(("a", 0))
+    assert view.of_setup("a") == [] and history.of_setup("a") == [first, second]
+    assert _answers(history) == _asked_each_time(history)
+    assert _answers(view) == _asked_each_time(view)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import pickle
+import threading
 
 import pytest
 
@@ -137,8 +138,13 @@ def test_a_hand_over_of_an_attempt_that_ended_records_nothing_and_says_why(tmp_p
         assert [p.step for p in store.eval_points(record.id)] == [1]  # nothing added
         assert store.rank_messages(f"spawned/{record.id}", 0) == {}  # nothing left behind
     db.unlink()  # a store that no longer holds the run
+    revived = pickle.loads(ticket)
     with pytest.raises(powertrain.PowertrainError, match="is not in the store"):
-        pickle.loads(ticket).evaluate(0.6, step=2)
+        revived.evaluate(0.6, step=2)
+    # it records nothing, ever: its meters' sampler is let go at once (a process may go on)
+    assert not [t for t in threading.enumerate() if t.name == "powertrain-sampler"]
+    with pytest.raises(powertrain.PowertrainError, match="is not in the store"):
+        revived.close()
 
 
 def test_a_run_pickled_by_another_version_is_one_clear_error(tmp_path):

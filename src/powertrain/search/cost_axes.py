@@ -20,6 +20,7 @@ the curve (accuracies at the same step differ between its values) is reported by
 from __future__ import annotations
 
 import ast
+import functools
 import logging
 from collections.abc import Callable, Iterable
 
@@ -37,10 +38,17 @@ CURVE_TOLERANCE = 0.02  # accuracy difference between cost-axis values that coun
 
 def axes_of(setup_key: str) -> dict:
     """The axes of a setup key (``repr(sorted(setup.items()))``, see ``simulate.setup_key``)."""
+    return dict(_parsed(setup_key))
+
+
+@functools.lru_cache(maxsize=65_536)
+def _parsed(setup_key: str) -> tuple[tuple, ...]:
+    """A setup key's (axis, value) pairs, parsed once per key: a search over cost axes groups the
+    same setups at every step, and a replay does it once per order."""
     try:
-        return dict(ast.literal_eval(setup_key))
+        return tuple(dict(ast.literal_eval(setup_key)).items())
     except (ValueError, SyntaxError, TypeError):
-        return {}
+        return ()
 
 
 def group_key(setup_key: str, cost_axes: Iterable[str]) -> str:

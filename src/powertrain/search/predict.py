@@ -19,6 +19,7 @@ energy rate so far x the run's planned length) and a linear extrapolation of acc
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -117,20 +118,38 @@ def _fits(x: np.ndarray, y: np.ndarray, prior_c: float):
     b = float(np.exp(np.mean(np.log(1 - np.minimum(y, 0.999)) + c * np.log(x))))
     prior_fit = ("power", np.array([b, c]), None, float(np.sum((_power(x, b, c) - y) ** 2)), 1)
     out = [prior_fit]
-    for name, (fn, guess, bounds) in FAMILIES.items():
+    for name, (fn, guess, _) in FAMILIES.items():
         n = len(guess(x, y))
         if len(x) < n + MIN_DOF:  # too few points to constrain a free shape
             continue
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                p, cov = _curve_fit(fn, x, y, guess(x, y), bounds)
-        except (RuntimeError, ValueError):
+        fitted = _fitted(name, np.asarray(x, float).tobytes(), np.asarray(y, float).tobytes())
+        if fitted is None:
             continue
+        p, cov = fitted
         sse = float(np.sum((fn(x, *p) - y) ** 2))
         cov = cov if np.all(np.isfinite(cov)) and len(x) > n else None
         out.append((name, p, cov, sse, n))
     return out
+
+
+@functools.lru_cache(maxsize=4096)
+def _fitted(family: str, x_bytes: bytes, y_bytes: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """The family's least-squares fit (parameters, covariance; read-only) to the points whose
+    progress and accuracy are ``x_bytes`` and ``y_bytes`` (float64), or None where it fails. A fit is
+    a pure function of the points, and a search asks it of the same points again and again (halving
+    ranks each rung's runs; a replay in many orders meets the same curves in each), so each is kept
+    for the points' exact bits."""
+    x, y = np.frombuffer(x_bytes).copy(), np.frombuffer(y_bytes).copy()
+    fn, guess, bounds = FAMILIES[family]
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            p, cov = _curve_fit(fn, x, y, guess(x, y), bounds)
+    except (RuntimeError, ValueError):
+        return None
+    p.setflags(write=False)
+    cov.setflags(write=False)
+    return p, cov
 
 
 def _curve_fit(fn, x, y, p0, bounds):
@@ -166,26 +185,19 @@ def predict(
 ) -> Prediction:
     """Predict energy-to-target from ``points`` (the run's first evaluations). ``max_progress``: the
     run's limit in the same unit as :func:`progress` (steps, or epochs)."""
-    x, y = progress(points), np.array([p.val_accuracy for p in points])
-    energy_per_x = points[-1].total_energy_j / x[-1]
-    if y[-1] >= target:
+    energy_per_x, fits, weights, centre = _central(points, target, prior_c)
+    if fits is None:  # it has reached the target
         e = points[-1].total_energy_j
         return Prediction(e, e, e, 1.0, {})
-    fits = _fits(x, y, prior_c)
-    if not fits:
-        return Prediction(None, None, None, 0.0, {})
-    weights = _weights(fits, len(x))
     rng = np.random.default_rng(seed)
-    central, samples, sample_w = [], [], []
+    samples, sample_w = [], []
     for (name, p, cov, _, _), w in zip(fits, weights, strict=True):
-        central.append(_solve(name, p, target))
         xs = np.array([_solve(name, d, target) for d in _draws(name, p, cov, rng)])
         samples.append(xs)
         sample_w.append(np.full(len(xs), w / len(xs)))
     xs, ws = np.concatenate(samples), np.concatenate(sample_w)
     reach = xs <= max_progress
     p_reach = float(ws[reach].sum())
-    centre = _weighted_median(np.array(central), weights)
     family_w = {f[0]: float(w) for f, w in zip(fits, weights, strict=True)}
     if not reach.any() or not math.isfinite(centre):
         return Prediction(None, None, None, p_reach, family_w)
@@ -197,6 +209,31 @@ def predict(
         p_reach,
         family_w,
     )
+
+
+def predicted_energy_j(
+    points: list[EvalPoint], target: float, prior_c: float = PRIOR_C
+) -> float | None:
+    """``predict(points, target, math.inf, prior_c).energy_to_target_j``, without the parameter
+    draws: with no limit every draw reaches the target, so they decide only the interval and
+    ``p_reach``, never the central estimate (a search ranking runs by it asks it often)."""
+    energy_per_x, fits, _, centre = _central(points, target, prior_c)
+    if fits is None:
+        return points[-1].total_energy_j
+    return energy_per_x * centre if math.isfinite(centre) else None
+
+
+def _central(points: list[EvalPoint], target: float, prior_c: float):
+    """(energy per unit of progress, the fits, their weights, the progress at which their weighted
+    median reaches ``target``); the fits None when the last point has reached it."""
+    x, y = progress(points), np.array([p.val_accuracy for p in points])
+    energy_per_x = points[-1].total_energy_j / x[-1]
+    if y[-1] >= target:
+        return energy_per_x, None, None, math.nan
+    fits = _fits(x, y, prior_c)  # never empty: the prior's fit is always there
+    weights = _weights(fits, len(x))
+    central = [_solve(name, p, target) for name, p, _, _, _ in fits]
+    return energy_per_x, fits, weights, _weighted_median(np.array(central), weights)
 
 
 def _weighted_median(values: np.ndarray, weights: np.ndarray) -> float:

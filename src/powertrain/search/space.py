@@ -1,11 +1,38 @@
 """What a search sees: the space of setups and seeds, the runs it has started (trials), and the
-instruction to start or continue one (:class:`Start`). Pure data: nothing here trains or reads a store."""
+instruction to start or continue one (:class:`Start`). Pure data: nothing here trains or reads a store.
+
+A strategy asks its history after every evaluation (the best run so far, the best setup's mean, a
+setup's trials), and the answers change only when a run is added, ends or starts again. So
+:class:`History` works them out once per change rather than once per question: every change they
+depend on (a trial added to a history, a trial's setup, seed, status or energy-to-target set)
+advances one revision number, and a history works out how it stands anew, by brute force, the first
+time it is asked after the revision moved. A change anywhere counts for every history (a search over
+cost axes shares trials between two), so an answer is worked out too often at worst, never stale."""
 
 from __future__ import annotations
 
+import itertools
+from collections import Counter
+from collections.abc import Iterator, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from powertrain.records import EvalPoint, RunOutcome, Status, Verdict
+
+_REVISIONS = itertools.count(1)
+_revision = 0  # the revision of what histories' answers depend on (see the module's docstring)
+
+
+def _changed() -> None:
+    """Called after each change a history's answers depend on (after: an answer worked out once the
+    revision moved sees the change)."""
+    global _revision
+    _revision = next(_REVISIONS)
+
+
+# what a History's answers read of a trial: setting any of these is a change
+INDEXED = frozenset({"setup", "seed", "status", "energy_to_target_j"})
+_UNSET = object()
 
 
 @dataclass(frozen=True)
@@ -44,6 +71,12 @@ class Trial:
     energy_to_target_j: float | None = None
     verdict: Verdict | None = None  # why its run ended (None while it runs)
     stop_reason: str | None = None  # the details, in words
+
+    def __setattr__(self, name: str, value) -> None:
+        changed = name in INDEXED and self.__dict__.get(name, _UNSET) != value
+        object.__setattr__(self, name, value)
+        if changed:
+            _changed()
 
     def end(self, verdict: Verdict, reason: str | None = None) -> None:
         self.status, self.verdict, self.stop_reason = verdict.status, verdict, reason
@@ -93,18 +126,116 @@ class Trial:
         return self.energy_to_target_j if self.energy_to_target_j is not None else self.energy_j
 
 
+class Trials(MutableMapping):
+    """A history's trials by (setup, seed), in the order they were added: a dict whose every change
+    (added, replaced, removed) is a change to how the history stands."""
+
+    def __init__(self, trials: Mapping[tuple[str, int], Trial] | None = None) -> None:
+        self._trials: dict[tuple[str, int], Trial] = dict(trials or {})
+
+    def __getitem__(self, key: tuple[str, int]) -> Trial:
+        return self._trials[key]
+
+    def __setitem__(self, key: tuple[str, int], trial: Trial) -> None:
+        self._trials[key] = trial
+        _changed()
+
+    def __delitem__(self, key: tuple[str, int]) -> None:
+        del self._trials[key]
+        _changed()
+
+    def __iter__(self) -> Iterator[tuple[str, int]]:
+        return iter(self._trials)
+
+    def __len__(self) -> int:
+        return len(self._trials)
+
+    def __contains__(self, key) -> bool:
+        return key in self._trials
+
+    def get(self, key, default=None):
+        return self._trials.get(key, default)
+
+    def keys(self):
+        return self._trials.keys()
+
+    def values(self):
+        return self._trials.values()
+
+    def items(self):
+        return self._trials.items()
+
+    def __repr__(self) -> str:
+        return f"Trials({self._trials!r})"
+
+
+class Standing:
+    """What a history's strategies ask after every evaluation, worked out from its trials as they
+    stand (each when first asked: the same arithmetic, in the same order, as asking the trials
+    each time). A history makes a new one whenever the revision moved."""
+
+    def __init__(self, space: Space, trials: Mapping[tuple[str, int], Trial]) -> None:
+        self.space, self.trials = space, trials
+
+    @cached_property
+    def by_setup(self) -> dict[str, tuple[Trial, ...]]:
+        """Each setup's trials, in the order they were added."""
+        out: dict[str, list[Trial]] = {}
+        for t in self.trials.values():
+            out.setdefault(t.setup, []).append(t)
+        return {s: tuple(ts) for s, ts in out.items()}
+
+    @cached_property
+    def best_run_j(self) -> float | None:
+        """The lowest energy-to-target of any single run."""
+        reached = [t.energy_to_target_j for t in self.trials.values() if t.reached]
+        return min(reached) if reached else None
+
+    @cached_property
+    def setup_means_j(self) -> dict[str, float]:
+        """Mean energy-to-target of each setup every seed of which reached the target."""
+        out, reached = {}, Counter(setup for (setup, _), t in self.trials.items() if t.reached)
+        for setup in self.space.setups:
+            seeds = self.space.seeds[setup]
+            if reached[setup] < len(seeds):
+                continue  # a seed has not reached the target (the trials' keys say it at once)
+            trials = [self.trials.get((setup, s)) for s in seeds]
+            if all(t is not None and t.reached for t in trials):
+                out[setup] = sum(t.energy_to_target_j for t in trials) / len(trials)
+        return out
+
+    @cached_property
+    def best_setup_mean_j(self) -> float | None:
+        means = self.setup_means_j
+        return min(means.values()) if means else None
+
+
 @dataclass
 class History:
     """Every trial of a search, in the order they were started."""
 
     space: Space
-    trials: dict[tuple[str, int], Trial] = field(default_factory=dict)
+    trials: MutableMapping[tuple[str, int], Trial] = field(default_factory=Trials)
+    _standing: tuple[int, Standing] | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.trials, Trials):
+            self.trials = Trials(self.trials)
+
+    def standing(self) -> Standing:
+        """How the search stands, as its trials are (worked out anew once the revision moved)."""
+        revision = _revision  # read before computing: a change made meanwhile moves it again
+        if self._standing is None or self._standing[0] != revision:
+            self._standing = (revision, Standing(self.space, self.trials))
+        return self._standing[1]
 
     def trial(self, setup: str, seed: int) -> Trial | None:
         return self.trials.get((setup, seed))
 
     def of_setup(self, setup: str) -> list[Trial]:
-        return [t for t in self.trials.values() if t.setup == setup]
+        return list(self.standing().by_setup.get(setup, ()))
 
     @property
     def spent_j(self) -> float:
@@ -112,20 +243,14 @@ class History:
 
     def best_run_j(self) -> float | None:
         """The lowest energy-to-target of any single run so far."""
-        reached = [t.energy_to_target_j for t in self.trials.values() if t.reached]
-        return min(reached) if reached else None
+        return self.standing().best_run_j
 
     def setup_mean_j(self, setup: str) -> float | None:
         """Mean energy-to-target over the setup's seeds, when every one of them has reached it."""
-        seeds = self.space.seeds[setup]
-        trials = [self.trial(setup, s) for s in seeds]
-        if any(t is None or not t.reached for t in trials):
-            return None
-        return sum(t.energy_to_target_j for t in trials) / len(trials)
+        return self.standing().setup_means_j.get(setup)
 
     def best_setup_mean_j(self) -> float | None:
-        means = [m for s in self.space.setups if (m := self.setup_mean_j(s)) is not None]
-        return min(means) if means else None
+        return self.standing().best_setup_mean_j
 
     def reached_by_setup(self) -> dict[str, list[float]]:
         out: dict[str, list[float]] = {}

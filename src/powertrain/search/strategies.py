@@ -172,14 +172,14 @@ class Halving(Strategy):
         budget_j = self.budget_j or LOOK_AT[self.look_at]([t.energy_j for t in trials])
         if self.rank == "accuracy" or history.space.target is None:
             return lambda t: _rung_rank(t, budget_j)
-        from powertrain.search.predict import predict, shape_prior
+        from powertrain.search.predict import predicted_energy_j, shape_prior
 
         prior = shape_prior([t.points for t in history.trials.values() if len(t.points) > 1])
 
         def by_prediction(t: Trial) -> tuple[int, float]:
             if t.reached:
                 return (0, t.energy_to_target_j)
-            e = predict(t.points, history.space.target, math.inf, prior).energy_to_target_j
+            e = predicted_energy_j(t.points, history.space.target, prior)
             return (1, e if e is not None else math.inf)
 
         return by_prediction

@@ -310,6 +310,8 @@ class TrackedRun(RankedRun):
         self._end_reason = str(reason)
 
     def _check_open(self) -> None:
+        if self._refused is not None:
+            raise self._refused
         if self.outcome is not None:
             raise PowertrainError(f"run {self.run_id} has already ended ({self.outcome.status})")
 
@@ -320,6 +322,8 @@ class TrackedRun(RankedRun):
         time. Idempotent; returns the outcome (None when left unfinished)."""
         if self.skipped or self.outcome is not None:
             return self.outcome
+        if self._refused is not None:  # a spawned rank's ended hand-over: let go already
+            raise self._refused
         try:
             total = self.monitor.end("run")
             exc = None if self.tracker.hooks.pruned_by(exc) else exc

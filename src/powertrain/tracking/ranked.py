@@ -24,6 +24,15 @@ class RankedRun:
     spawned = False
     handed_over = False
     _ticket: spawned_.SpawnTicket | None = None
+    _refused: PowertrainError | None = None  # a spawned rank's hand-over found ended: said again
+
+    def _refuse(self, error: PowertrainError):
+        """A spawned rank whose hand-over has ended records nothing, ever: its meters' sampler and
+        its store are let go at once (its process may go on), and every later call says the same."""
+        if self._refused is None:
+            self._refused = error
+            self._release()
+        raise self._refused
 
     def _linked_job(self) -> job_.Job | None:
         """The link to the job's other ranks, looked for at the first evaluate (torch.distributed may
@@ -39,7 +48,10 @@ class RankedRun:
             if info.leader and info.distributed and self._sigterm is None and not self.spawned:
                 self._sigterm = job_.stop_on_sigterm()
             if info.leader and self.spawned:  # spawned rank 0 records into the parent's run
-                spawned_.check_in_progress(self._board_store(), self)
+                try:
+                    spawned_.check_in_progress(self._board_store(), self)
+                except PowertrainError as ended:
+                    self._refuse(ended)
             self._job = links.link(
                 info,
                 self.tracker.run_key,
@@ -67,7 +79,10 @@ class RankedRun:
             self.store.add_eval_point(self.run_id, point)
         except Exception:
             if self.spawned:
-                spawned_.check_in_progress(self.store, self)
+                try:
+                    spawned_.check_in_progress(self.store, self)
+                except PowertrainError as ended:
+                    self._refuse(ended)
             raise
 
     def _lead(self, job: job_.Job, kind: str, so_far, fields: dict | None):
