@@ -266,3 +266,34 @@ def test_a_setup_held_at_the_bound_of_a_lucky_run_comes_back_once_its_seeds_cost
     sim = simulate(load_curves(store, "luck"), strategy="auto", repeats=40)
     assert sim.best == "setup=steady"
     assert sim.summary()["picks"] == {"setup=steady": 40}
+
+
+def test_a_held_setup_with_fewer_seeds_than_the_race_needs_does_not_come_back():
+    # as for contenders: "single" has one seed, so it could be confirmed on that seed alone; held, it
+    # stays held while the race has a setup with 3 (the review's reproducer, where it came back and
+    # was the pick in 40 of 40 orders; it is still the last resort where it alone reached the target)
+    from powertrain.search.driver import run_search
+    from powertrain.search.simulate import CurvePool
+    from powertrain.search.space import Space
+
+    store = MemoryStore()
+    store.save_study("luck", {"name": "luck", "task": {"target_accuracy": 0.86}})
+    plan = {"lucky": (2, 12, 12), "single": (5,), "slow": (9, 10, 9), "slower": (11, 12, 11)}
+    for name, evals in plan.items():
+        for seed, n in enumerate(evals):
+            add_run(store, "luck", {"setup": name}, seed, 2.3 / (100 * n), 1.0)
+    curves = load_curves(store, "luck")
+    seeds = {s: sorted(x for k, x in curves.curves if k == s) for s in curves.labels}
+    single, raced_with_three = setup_key({"setup": "single"}), 0
+    for r in range(40):
+        rng = np.random.default_rng([0, r])
+        order = tuple(rng.permutation(sorted(seeds)).tolist())
+        space = Space(
+            order, {s: tuple(rng.permutation(v).tolist()) for s, v in seeds.items()}, 0.86
+        )
+        search = make_strategy("auto", rng, warn=None)
+        run_search(search, space, CurvePool(curves.curves), 3)
+        if any(len(seeds[s]) >= 3 for s in search.racing):
+            raced_with_three += 1
+            assert single not in search.racing
+    assert raced_with_three >= 10

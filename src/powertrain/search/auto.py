@@ -260,11 +260,14 @@ class Auto(Strategy):
     def _bring_back(self, history: History) -> bool:
         """Step 4: the held setup that spent least comes back into the race when that is below
         ``margin`` x the leader's mean (or when no contender reached the target on all its seeds);
-        False when none does."""
+        False when none does. As for contenders, one with fewer than ``seeds`` seeds comes back only
+        when no setup raced has that many (it could be confirmed on no more than it has)."""
         leader_j = self._leader_mean(history)
         limit_j = math.inf if leader_j is None else self.margin * leader_j
         spent = {s: history.trial(s, history.space.seeds[s][0]).energy_j for s in self.held}
         back = [s for s in self.held if spent[s] < limit_j]
+        if any(len(history.space.seeds[s]) >= self.seeds for s in self.racing):
+            back = [s for s in back if len(history.space.seeds[s]) >= self.seeds]
         if not back:
             return False
         setup = min(back, key=spent.get)
