@@ -224,7 +224,7 @@ def report(store, study: str, args) -> None:
     # zeus (unconfirmed) runs one seed of the best setup: the floor does not bind it
     beyond = "; above a tenth: no confirmed pick can meet the goal here" if floor > 0.1 else ""
     print(
-        f"\n{study}: grid {grid_j:,.0f} J, floor {floor:.1%} (best setup's {seeds} seeds{beyond})"
+        f"\n{study}: grid {grid_j:,.0f} J, floor {floor:.1%} (best setup's {seeds} seed{'s' if seeds != 1 else ''}{beyond})"
     )
     print(
         f"  {'strategy':9s} {'median':>7s} {'p90':>7s} {'in10%':>7s} {'both':>7s} noise  cost axes     sample"
