@@ -177,3 +177,33 @@ def test_a_copied_stores_stale_claims_from_another_machine_say_nothing(tmp_path,
         here.lease_s = 0.05
         here.begin_run(request("a"), {"host": "here"}, PROVENANCE)
     assert not [r for r in caplog.records if "one machine's store" in r.getMessage()]
+
+
+def test_a_store_opened_by_a_relative_path_survives_a_change_of_working_folder(tmp_path, monkeypatch):
+    """SQLite keeps the full name of the file it opened: a process that changes folder afterwards
+    (a training script, Hydra's run folder) still writes that file, so it has not been removed; the
+    guard watched the relative name, found nothing under the new folder, refused every write and
+    left a 'rescued' copy in the wrong place."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    monkeypatch.chdir(tmp_path / "a")
+    with SqliteStore("runs/powertrain.db") as store:
+        store.save_study("s", {"name": "s"})
+        run_id = store.begin_run(request("a"), {"host": "h"}, PROVENANCE)
+        os.chdir(tmp_path / "b")
+        store.finish_run(run_id, outcome())
+    assert rescued(tmp_path / "a" / "runs") == rescued(tmp_path / "b" / "runs") == []
+    with existing_store(tmp_path / "a" / "runs" / "powertrain.db") as kept:
+        assert kept.runs("s")[0].status.value == "reached"
+
+
+def test_a_store_reached_through_a_symlink_is_watched_where_it_is(tmp_path):
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with SqliteStore(tmp_path / "link" / "powertrain.db") as store:
+        store.save_study("s", {"name": "s"})
+        run_id = store.begin_run(request("a"), {"host": "h"}, PROVENANCE)
+        store.finish_run(run_id, outcome())
+        remove(tmp_path / "real" / "powertrain.db")
+        with pytest.raises(StoreRemoved):
+            store.save_study("late", {"name": "late"})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
 import threading
 import time
@@ -56,6 +57,9 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         self._create = create
         self.read_only = not memory and not create and not writable(self.path)
         self._identity: tuple[int, int] | None = None  # the file opened (sqlite_guard)
+        # the path as the connection resolved it, at open: a process that changes its working
+        # folder afterwards still writes that file (SQLite keeps the full name), and so it is watched
+        self._watched = Path(os.path.abspath(self.path))
         self._lost: Exception | None = None  # set once the file is found removed
         self._warned_shared = False  # another machine's live claim seen (said once)
         for wait_s in OPEN_RETRY_S:
@@ -79,7 +83,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
                 self.close()
                 raise
         if not memory and not self.read_only:
-            self._identity = file_identity(self.path)
+            self._identity = file_identity(self._watched)
 
     def _open(self, path) -> None:
         """Connect, check what the file is (writing nothing), then set up and migrate. SQLite answers
@@ -130,10 +134,10 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
     def _check_still_there(self) -> None:
         """After a write: StoreRemoved, once the file opened is no longer at the path (its whole
         content then copied beside it, ``sqlite_guard``)."""
-        if self._identity is None or file_identity(self.path) == self._identity:
+        if self._identity is None or file_identity(self._watched) == self._identity:
             return
         if self._lost is None:
-            self._lost = rescue(self.db, self.path)
+            self._lost = rescue(self.db, self._watched)
         raise self._lost
 
     def atomic(self):
