@@ -179,7 +179,9 @@ def test_a_copied_stores_stale_claims_from_another_machine_say_nothing(tmp_path,
     assert not [r for r in caplog.records if "one machine's store" in r.getMessage()]
 
 
-def test_a_store_opened_by_a_relative_path_survives_a_change_of_working_folder(tmp_path, monkeypatch):
+def test_a_store_opened_by_a_relative_path_survives_a_change_of_working_folder(
+    tmp_path, monkeypatch
+):
     """SQLite keeps the full name of the file it opened: a process that changes folder afterwards
     (a training script, Hydra's run folder) still writes that file, so it has not been removed; the
     guard watched the relative name, found nothing under the new folder, refused every write and
