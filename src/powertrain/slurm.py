@@ -169,11 +169,13 @@ def _expand(item: str, text: str) -> list[str]:
     tails = _expand(tail, text) if tail else [""]
     names = []
     for part in body.split(","):
-        low, _, high = part.partition("-")
-        if not low.isdigit() or not (high or low).isdigit() or int(high or low) < int(low):
+        low, dash, high = part.partition("-")
+        high = high if dash else low  # "1-" is no range
+        if not low.isdigit() or not high.isdigit() or int(high) < int(low):
             raise bad
-        if int(high or low) - int(low) > MOST_NODES:
+        # every bracket multiplies the names: counted before they are made
+        if len(names) + (int(high) - int(low) + 1) * len(tails) > MOST_NODES:
             raise PowertrainError(f"the SLURM host list {text!r} names over {MOST_NODES:,} nodes")
-        for number in range(int(low), int(high or low) + 1):
+        for number in range(int(low), int(high) + 1):
             names += [f"{head}{number:0{len(low)}d}{end}" for end in tails]
     return names

@@ -78,6 +78,9 @@ def test_slurm_before_20_02_says_pack_and_is_read_the_same():
         ({"SLURM_JOB_NODELIST": "nid[00011-"}, "is not a SLURM host list"),
         ({"SLURM_JOB_NODELIST": "nid[9-1]"}, "is not a SLURM host list"),
         ({"SLURM_JOB_NODELIST": "n[0-99999999]"}, "names over"),
+        # each bracket under the limit, their product far over it: refused before it is made
+        ({"SLURM_JOB_NODELIST": "r[1-60000]-n[1-60000]"}, "names over"),
+        ({"SLURM_JOB_NODELIST": "nid[1-]"}, "is not a SLURM host list"),
         ({"SLURM_HET_SIZE": "two"}, "SLURM_HET_SIZE='two' in the environment is not a count"),
     ],
 )
