@@ -209,3 +209,23 @@ def test_a_store_reached_through_a_symlink_is_watched_where_it_is(tmp_path):
         remove(tmp_path / "real" / "powertrain.db")
         with pytest.raises(StoreRemoved):
             store.save_study("late", {"name": "late"})
+
+
+def test_an_earlier_rescued_copy_is_never_written_over(tmp_path):
+    """The copy is named by host and process number: a second removal in the same process (a
+    notebook running study after study), or in a later process given the same number (a container
+    restarted with the same host name and PID), made the same name and its backup overwrote the
+    first copy, not merged yet: everything it held was lost."""
+    path = tmp_path / "powertrain.db"
+    for name in ("first", "second"):
+        with SqliteStore(path) as store:
+            store.save_study(name, {"name": name})
+            remove(path)
+            with pytest.raises(StoreRemoved) as told:
+                store.save_study(f"{name}-late", {"name": name})
+        assert any(str(copy) in str(told.value) for copy in rescued(tmp_path))
+    kept = []
+    for copy in rescued(tmp_path):
+        with existing_store(copy) as store:
+            kept.append(sorted(s["name"] for s in store.studies()))
+    assert sorted(kept) == [["first", "first-late"], ["second", "second-late"]]

@@ -6,10 +6,10 @@ closes, and everything written to it then goes with it. So after each write the 
 path still names the file it opened (device and inode). The first write that finds it gone has landed
 in the nameless file; the whole of that file (every study and run it held, that write included) is
 then copied, through the connection that still reads it, to a new file beside the path
-(``powertrain.rescued-HOST-PID.db``), and ``StoreRemoved`` says where. Every later write is refused
-with the same message, so a run cut short by it stays unfinished in the copy and runs again once the
-copy is merged back (``powertrain merge``). Nothing is ever written over whatever now has the path's
-name.
+(``powertrain.rescued-HOST-PID.db``, numbered on past an earlier copy, never written over), and
+``StoreRemoved`` says where. Every later write is refused with the same message, so a run cut
+short by it stays unfinished in the copy and runs again once the copy is merged back (``powertrain
+merge``). Nothing is ever written over whatever now has the path's name.
 
 **Shared by machines.** SQLite's locks do not hold over a network file system, and each machine
 judges the others' claims by its own clock. A claim that finds another machine's live claim on a run
@@ -44,9 +44,7 @@ def rescue(db: sqlite3.Connection, path: Path) -> StoreRemoved:
     """Copy what ``db`` still reads to a new file beside ``path``; the error that says where (or,
     should the copy fail too, that nothing could be kept)."""
     now = "removed" if file_identity(path) is None else "replaced by another file"
-    target = path.with_name(
-        f"{path.stem}.rescued-{this_host()}-{os.getpid()}{path.suffix or '.db'}"
-    )
+    target = rescue_path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         copy = sqlite3.connect(str(target))
@@ -64,6 +62,18 @@ def rescue(db: sqlite3.Connection, path: Path) -> StoreRemoved:
         f"with this process's writes until now, is saved in {target}. Merge that into a store "
         f"(powertrain merge {target} -o {path}) and run the study again: unfinished runs run again"
     )
+
+
+def rescue_path(path: Path) -> Path:
+    """A new file beside ``path`` for its rescued copy: ``STEM.rescued-HOST-PID.db``, numbered on
+    (``-2``, ``-3``...) past any such copy there already, which is never written over (an earlier
+    removal's, not merged yet, from this process or one that had its host name and number)."""
+    stem, suffix = f"{path.stem}.rescued-{this_host()}-{os.getpid()}", path.suffix or ".db"
+    target, n = path.with_name(stem + suffix), 1
+    while target.exists():
+        n += 1
+        target = path.with_name(f"{stem}-{n}{suffix}")
+    return target
 
 
 def shared_warning(path: Path, attempts, lease_s: float) -> str | None:
