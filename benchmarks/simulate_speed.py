@@ -15,7 +15,8 @@ replays were made fast) or a source tree (``--against DIR``, a folder holding ``
 
 Per variant and strategy it prints the baseline's seconds, this checkout's, their ratio, and whether
 the two replays' results are identical (every order's pick, energy, share and verdict, the summary,
-the warnings: the whole ``Simulation.to_dict()``). A difference is printed where it first
+the warnings: the whole ``Simulation.to_dict()`` but which studies the strategy's settings were
+chosen on, bookkeeping that a later commit may extend). A difference is printed where it first
 shows (an order's pick, a share...) and the script exits 1: a faster replay that changes a result is a bug, not a speed-up.
 The load average is printed before and after: the machine's other work slows both trees alike only
 when it is steady.
@@ -45,6 +46,10 @@ COST_AXIS = "power_limit_w"
 BEFORE = "7c38dbd"  # main before replays were made fast
 
 
+#: What a Simulation says of the strategy rather than of the replay: left out of the comparison.
+BOOKKEEPING = ("tuned_on", "in_sample")
+
+
 def worker(args) -> None:
     """In a tree's process: import, load, time each strategy's replay; one JSON line per strategy."""
     import numpy as np
@@ -66,7 +71,8 @@ def worker(args) -> None:
         began = time.perf_counter()
         sim = simulate(curves, strategy=strategy, repeats=args.repeats, seed=args.seed)
         seconds = time.perf_counter() - began
-        print(json.dumps({"strategy": strategy, "seconds": seconds, "result": sim.to_dict()}))
+        result = {k: v for k, v in sim.to_dict().items() if k not in BOOKKEEPING}
+        print(json.dumps({"strategy": strategy, "seconds": seconds, "result": result}))
 
 
 def replay(src: Path, args, cost_axis: str) -> dict[str, dict]:
