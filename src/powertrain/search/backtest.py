@@ -11,7 +11,7 @@ import numpy as np
 
 from powertrain.errors import PowertrainError
 from powertrain.search.calibrate import MIN_RUNS, Calibration, CalibrationRun
-from powertrain.search.cost_axes import DEFAULT_COST_AXES, group_key, undeclared
+from powertrain.search.cost_axes import curve_key, undeclared
 from powertrain.search.predict import (
     linear_accuracy_j,
     linear_rule_j,
@@ -59,9 +59,10 @@ def backtest(
     result = Backtest(data.study, data.machine, data.method, target)
     # a cost axis not declared: its twins calibrate each other, and the coverage flatters
     result.warnings = undeclared(data.curves, data.cost_axes, f"study {data.study}")
-    axes = (*data.cost_axes, *DEFAULT_COST_AXES)
     runs = {  # runs that share a curve under the study's cost axes are one calibration curve
-        (setup, seed): CalibrationRun(c.points, c.reached_index, (group_key(setup, axes), seed))
+        (setup, seed): CalibrationRun(
+            c.points, c.reached_index, curve_key(setup, seed, data.cost_axes)
+        )
         for (setup, seed), c in data.curves.items()
     }
     prior_c = shape_prior([c.points for c in data.curves.values() if c.points])

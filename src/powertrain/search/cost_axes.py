@@ -56,6 +56,12 @@ def group_key(setup_key: str, cost_axes: Iterable[str]) -> str:
     return repr(sorted((k, v) for k, v in axes.items() if k not in set(cost_axes)))
 
 
+def curve_key(setup_key: str, seed: int, cost_axes: Iterable[str]) -> tuple[str, int]:
+    """The learning curve a run follows: its seed and its setup without the cost axes (``cost_axes``
+    and those that are one by default). Runs that differ only in a cost axis (twins) share it."""
+    return group_key(setup_key, (*cost_axes, *DEFAULT_COST_AXES)), seed
+
+
 def treated_axes(setups: Iterable[str], cost_axes: Iterable[str]) -> tuple[str, ...]:
     """The cost axes that take more than one value over ``setups`` (the ones worth pricing)."""
     values: dict[str, set] = {}

@@ -25,7 +25,7 @@ from powertrain.errors import PowertrainError
 from powertrain.records import REACHED, Stage
 from powertrain.search.calibrate import MIN_RUNS, CalibratedMiss, calibration_runs
 from powertrain.search.cost import search_cost
-from powertrain.search.cost_axes import DEFAULT_COST_AXES, axes_setting, group_key
+from powertrain.search.cost_axes import axes_setting, curve_key
 from powertrain.search.live import LiveSearch, precision_notes, search_with_strategy
 from powertrain.search.predict import PRIOR_C, LivePredictedMiss, shape_prior
 from powertrain.search.settings import typed_settings
@@ -151,8 +151,8 @@ def predicted_stops(study: StudyConfig, store: ResultStore, config: SearchConfig
         for r in store.runs(study.name)
         if r.outcome is not None and r.stage is Stage.TRAIN and not r.outcome.verdict.by_search
     ]
-    axes = (*axes_setting(config.settings.get("cost_axes", ())), *DEFAULT_COST_AXES)
-    curves = [(group_key(setup_key(r.setup), axes), r.seed) for r in ended]  # twins: one curve
+    axes = axes_setting(config.settings.get("cost_axes", ()))
+    curves = [curve_key(setup_key(r.setup), r.seed, axes) for r in ended]  # twins: one curve
     if len(set(curves)) >= MIN_RUNS:  # calibrated on them: it stops only where they tell it can
         runs = calibration_runs([store.eval_points(r.id) for r in ended], target, curves)
         return lambda spec: [
