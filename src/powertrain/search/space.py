@@ -47,11 +47,15 @@ class Space:
 @dataclass(frozen=True)
 class Start:
     """Start the run (setup, seed), or continue it when it was paused. ``budget_j``: pause it once its
-    cumulative energy reaches this (None: run to the target, the limits or the strategy's stop)."""
+    cumulative energy reaches this (None: run to the target, the limits or the strategy's stop).
+    ``window``: pause it, before its first evaluation, once it has trained this share of the steps
+    to that evaluation (a cost axis's pricing window; a run that cannot pause between evaluations,
+    a command's, is paused by ``budget_j`` at its first evaluation instead)."""
 
     setup: str
     seed: int
     budget_j: float | None = None
+    window: float | None = None
 
 
 @dataclass
@@ -71,6 +75,9 @@ class Trial:
     energy_to_target_j: float | None = None
     verdict: Verdict | None = None  # why its run ended (None while it runs)
     stop_reason: str | None = None  # the details, in words
+    #: How far a run paused in its pricing window (``Start.window``) had trained, with no evaluation
+    #: yet: its steps (its epochs, in a replay of a trace that records no steps); None otherwise.
+    window_progress: float | None = None
 
     def __setattr__(self, name: str, value) -> None:
         changed = name in INDEXED and self.__dict__.get(name, _UNSET) != value
@@ -85,12 +92,15 @@ class Trial:
         """Its run ended with ``outcome`` and ``points`` (cumulative over its attempts)."""
         self.points, self.energy_j = list(points), outcome.total_energy_j
         self.end(outcome.verdict, outcome.stop_reason)
+        if self.paused and not self.points and outcome.steps > 0:  # paused in its pricing window
+            self.window_progress = float(outcome.steps)
         if outcome.status is Status.REACHED:
             self.energy_to_target_j = outcome.energy_to_target_j
 
     def again(self) -> None:
         """Its run goes on (a paused run continued, or one started again)."""
         self.status, self.verdict, self.stop_reason = Status.RUNNING, None, None
+        self.window_progress = None
 
     def afresh(self) -> None:
         """Its run starts again from scratch: what the attempt before spent is counted apart."""
