@@ -357,5 +357,6 @@ def _prepare(spec: RunSpec, env: RunEnv) -> tuple[Prepared, Limits]:
         task.eval_every_steps,
         task.max_time_s,
         task.evals_per_epoch,
+        window=spec.window,  # a search's pricing window (the pretraining stage has none)
     )
     return prepared, limits

@@ -12,6 +12,8 @@ A handler may only pause the run (a ``Stop`` whose verdict is ``RUNG_PAUSE``): g
 whole state (``train/checkpoint.py``), and a later attempt given that checkpoint continues where it
 stopped, as if it had never paused: the same batches in the same order, the same random draws, its
 points and figures going on from the earlier attempts' (saving and loading inside the window).
+``Limits.window`` pauses a run the same way before its first evaluation, with no point: a search
+prices a cost axis (a GPU power limit) over a share of the steps to that evaluation.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from powertrain.train.config import TrainConfig
 from powertrain.train.setup import autocast, make_optimizer, make_scheduler, seed_everything
 from powertrain.train.sources import SingleSource
 from powertrain.train.stopping import (
+    PAUSED_NOTE,
     Diverged,
     Handler,
     MaxTime,
@@ -59,15 +62,42 @@ class Limits:
     max_time_s: float | None = None
     evals_per_epoch: int = 1
 
+    #: Pause the run, before its first evaluation, once it has trained this share of the steps to
+    #: it (a search pricing a cost axis over a window, as Zeus profiles a power limit); None: never.
+    window: float | None = None
+
+    def _due_in_epoch(self, steps_per_epoch: int) -> list[int]:
+        # After step_in_epoch = ceil(k * steps_per_epoch / evals_per_epoch), k = 1 ... n.
+        n = self.evals_per_epoch
+        return [math.ceil(k * steps_per_epoch / n) for k in range(1, n + 1)]
+
     def schedule(self, steps_per_epoch: int):
         """A test ``(step, step_in_epoch) -> evaluate now?``, worked out once per run."""
         if self.eval_every_steps:
             every = self.eval_every_steps
             return lambda step, step_in_epoch: step % every == 0
-        # After step_in_epoch = ceil(k * steps_per_epoch / evals_per_epoch), k = 1 ... n.
-        n = self.evals_per_epoch
-        due = frozenset(math.ceil(k * steps_per_epoch / n) for k in range(1, n + 1))
+        due = frozenset(self._due_in_epoch(steps_per_epoch))
         return lambda step, step_in_epoch: step_in_epoch in due
+
+    def first_due(self, steps_per_epoch: int) -> int:
+        """The step of a run's first evaluation, by :meth:`schedule`'s rule."""
+        if self.eval_every_steps:
+            return self.eval_every_steps
+        return min(self._due_in_epoch(steps_per_epoch))
+
+    def window_pause(self, steps_per_epoch: int) -> tuple[int, Stop] | None:
+        """The step after which a run with no evaluation yet pauses for its pricing window, and the
+        pause: ``max(1, ceil(window * first_due))`` steps; None without a window, or where the
+        window would not end before the first evaluation (that evaluation then ends it, through
+        the search's energy budget)."""
+        if self.window is None:
+            return None
+        first = self.first_due(steps_per_epoch)
+        at = max(1, math.ceil(self.window * first))
+        if at >= first:
+            return None
+        why = f"priced over its first {at} of the {first} steps to its first evaluation"
+        return at, Stop(Verdict.RUNG_PAUSE, f"{why} {PAUSED_NOTE}")
 
     def reached(self, accuracies: dict[str, float]) -> bool:
         return TargetReached(self.targets).reached(accuracies)
@@ -134,12 +164,20 @@ class _Progress:
     def state(self) -> dict | None:
         if self.epoch_start is None or self.epoch_start["source"] is None:
             return None  # a streamed joint source: its order cannot be saved
-        keys = ("step", "samples", "epoch", "in_epoch", "epoch_start")
-        return {k: getattr(self, k) for k in keys}
+        keys = ("step", "samples", "epoch", "in_epoch", "epoch_start", "loss_steps")
+        # the loss since the last evaluation: a run paused between evaluations (its pricing
+        # window) reports the same mean loss at its next one as if it had never paused
+        return {
+            **{k: getattr(self, k) for k in keys},
+            "loss_sum": self.loss_sum.detach().cpu().clone(),
+        }
 
     def load(self, state: dict, earlier: Spent) -> None:
         for key, value in state.items():
-            setattr(self, key, value)
+            if key == "loss_sum":  # kept on the run's device
+                self.loss_sum.copy_(value)
+            else:
+                setattr(self, key, value)
         self.earlier, self.points = earlier, list(earlier.points)
 
 
@@ -315,6 +353,8 @@ def _epochs(source, cfg, limits: Limits, generator, step, progress, record, hand
     handlers. The reason the run stopped."""
     steps_per_epoch = source.steps_per_epoch(cfg.batch_size)
     eval_due = limits.schedule(steps_per_epoch)
+    # a run not evaluated yet (a resumed one past its window trains on: its step is beyond it)
+    window = limits.window_pause(steps_per_epoch) if not progress.points else None
     for epoch in range(progress.epoch, limits.max_epochs):
         done = progress.start_epoch(epoch, generator, source)
         batches = islice(source.epoch(cfg.batch_size, generator), done, None)
@@ -324,6 +364,8 @@ def _epochs(source, cfg, limits: Limits, generator, step, progress, record, hand
             stop = progress.diverged()
             if stop is None and eval_due(progress.step, step_in_epoch):
                 stop = first_stop(handlers, record(epoch + step_in_epoch / steps_per_epoch))
+            elif stop is None and window is not None and progress.step == window[0]:
+                stop = window[1]  # paused without an evaluation: its state is saved mid-epoch
             if stop is not None:
                 return stop
     points = progress.points
