@@ -10,9 +10,12 @@ import dataclasses
 import pytest
 
 from powertrain.records import CENSORED, Verdict
-from powertrain.study.execute import execute_run
+from powertrain.search.sink import DeferringSink, Tagged
+from powertrain.search.space import Trial
+from powertrain.store import open_store
+from powertrain.study.execute import StoreSink, execute_run
 from powertrain.study.plan import plan
-from powertrain.study.resume import paused_spent, run_checkpoint, spec_sha256
+from powertrain.study.resume import StudyPlace, paused_spent, run_checkpoint, spec_sha256
 from powertrain.train.loop import Limits
 from powertrain.train.stopping import PAUSED_NOTE
 from tests.unit.test_resume import Sink, curve, env_for, study
@@ -103,3 +106,51 @@ def test_a_window_that_reaches_the_first_evaluation_changes_nothing(tmp_path):
 def _execute(spec, s, folder, sink):
     env = env_for(s, folder)
     return env, execute_run(spec, env, sink)
+
+
+def test_the_searchs_sink_defers_a_window_pause_and_resumes_it_from_its_checkpoint(tmp_path):
+    s = study()
+    (spec,) = plan(s, [])
+    windowed = dataclasses.replace(spec, window=0.5)
+    env = env_for(s, tmp_path)
+    with open_store(tmp_path / "r.db") as store:
+        store.save_study(s.name, s.to_dict())
+        sink = DeferringSink(StoreSink(store), StudyPlace(s, tmp_path))
+        tagged = [Tagged(lambda point: None)]  # no search handler fires: the loop pauses itself
+        trial = Trial("lr", spec.seed)
+        assert sink.start(windowed, trial, tagged) is None  # a new run
+        first = execute_run(windowed, env, sink)
+        assert first.verdict is Verdict.RUNG_PAUSE and spec.run_key in sink.deferred
+        (record,) = store.runs()
+        assert record.outcome is None  # not finished in the store: it may be continued
+        trial.ended(first, sink.points[spec.run_key])
+        assert trial.paused and trial.points == [] and trial.window_progress == 4
+
+        run_id = sink.start(spec, trial, tagged)  # continued: its record, from its checkpoint
+        assert run_id == record.id and trial.earlier_j == 0 and not sink.deferred
+        trial.again()
+        done = execute_run(spec, env, sink, run_id=run_id, resume=True)
+        (record,) = store.runs()
+        assert record.outcome.verdict is done.verdict is Verdict.MAX_EPOCHS
+        assert len(store.eval_points(record.id)) == 9 and len(trial.points) == 9
+
+
+def test_a_window_pause_not_continued_is_finished_when_the_search_ends(tmp_path):
+    s = study()
+    (spec,) = plan(s, [])
+    with open_store(tmp_path / "r.db") as store:
+        store.save_study(s.name, s.to_dict())
+        sink = DeferringSink(StoreSink(store), StudyPlace(s, tmp_path))
+        trial = Trial("lr", spec.seed)
+        sink.start(spec, trial, [])
+        paused = execute_run(dataclasses.replace(spec, window=0.5), env_for(s, tmp_path), sink)
+        trial.ended(paused, [])
+        checkpoint = run_checkpoint(spec, env_for(s, tmp_path))
+        assert store.runs()[0].outcome is None and checkpoint.path.is_file()
+        trial.window_progress = None  # a pause with no point that is not its window's: afresh
+        assert sink.start(spec, trial, []) is None and trial.energy_j == 0
+        sink.flush()
+        (record,) = store.runs()
+    assert record.outcome.verdict is Verdict.RUNG_PAUSE and record.outcome.steps == 4
+    assert record.outcome.stop_reason.endswith("to its first evaluation (not promoted)")
+    assert not list(tmp_path.rglob("*.pt"))

@@ -1,0 +1,175 @@
+"""A live search prices a GPU power limit over a window shorter than the first evaluation (digits, an
+MLP, one thread, the fake NVML of ``test_live_auto`` whose counter runs at a power set by the limit):
+each pricing run pauses itself after a tenth of the steps to its first evaluation, with no point; the
+cheapest value's run is continued from its checkpoint, as if it had never paused (one record per
+(setup, seed), every point once, the same curve as the full grid's run of it); the rest are kept as
+paused, not promoted; the pick is the full grid's best. A search killed after pricing begins its
+unfinished runs again, with nothing duplicated or lost. The strategy is the test's own (price every
+limit of a learning rate over the window, then train both seeds of the cheapest), so the test is of
+the live half: the pool, the loop's window, the sink, the store and the report."""
+
+from __future__ import annotations
+
+import pytest
+
+from powertrain.analysis.analyse import analyse
+from powertrain.meters.detect import detect_meters
+from powertrain.records import CENSORED, REACHED, RUNNING, Verdict
+from powertrain.render.build import build_report
+from powertrain.search import live
+from powertrain.search.cost_axes import WINDOW_J, axes_of
+from powertrain.search.run import search_study
+from powertrain.search.sink import DeferringSink
+from powertrain.search.space import Start
+from powertrain.search.strategy import Strategy
+from powertrain.store import open_store
+from powertrain.study.config import parse_study
+from tests.integration.test_live_auto import GPU_STUDY, best_of
+from tests.integration.test_live_auto import fake_gpu as fake_gpu  # the fixture
+
+EVERY = 50  # steps to the first evaluation: lr 0.3 reaches the target at the first or second
+WINDOW = 0.1  # priced over its first 5 steps
+STUDY = {
+    **GPU_STUDY,
+    "name": "tiny-window",
+    "task": {**GPU_STUDY["task"], "eval_every_steps": EVERY, "max_epochs": 8},
+}
+LIMITS = ("gpu_power_limit_w",)
+
+
+class PriceInWindow(Strategy):
+    """For each learning rate: every power limit's first seed over the window, then every seed of
+    the cheapest limit by energy per step of its window (the paused one continued)."""
+
+    name = "zeus"  # the strategy the search is asked for, replaced by this one
+    confirm = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.picks: dict[str, str] = {}  # learning rate -> its cheapest setup
+        self.prices: dict[str, float] = {}  # setup -> joules per step of its window
+
+    def next_runs(self, history) -> list[Start]:
+        groups: dict[object, list[str]] = {}
+        for setup in history.space.setups:
+            groups.setdefault(axes_of(setup)["learning_rate"], []).append(setup)
+        return [start for members in groups.values() for start in self._group(history, members)]
+
+    def _group(self, history, members: list[str]) -> list[Start]:
+        seed = history.space.seeds[members[0]][0]
+        trials = {s: history.trial(s, seed) for s in members}
+        if any(t is None for t in trials.values()):
+            return [Start(s, seed, WINDOW_J, window=WINDOW) for s, t in trials.items() if t is None]
+        key = members[0]
+        if key not in self.picks:
+            if any(t.status is RUNNING for t in trials.values()):
+                return []  # pricing under way
+            self.prices.update({s: _price(t) for s, t in trials.items()})
+            self.picks[key] = min(members, key=self.prices.get)
+        pick = self.picks[key]
+        todo = [(pick, s) for s in history.space.seeds[pick]]
+        return [Start(*k) for k in todo if history.trial(*k) is None or history.trial(*k).paused]
+
+
+def _price(trial) -> float:
+    """Joules per step of its window; up to its first evaluation for a run the store had finished
+    (a search of the same study again feeds it from the store, paused there by the budget)."""
+    if trial.window_progress:
+        return trial.energy_j / trial.window_progress
+    return trial.points[0].total_energy_j / trial.points[0].step
+
+
+@pytest.fixture
+def window_strategy(monkeypatch):
+    """The strategies the searches were given, a new one each search (the last is the last's)."""
+    made: list[PriceInWindow] = []
+    monkeypatch.setattr(
+        live, "make_strategy", lambda *a, **kw: made.append(PriceInWindow()) or made[-1]
+    )
+    return made
+
+
+def test_a_live_search_prices_each_power_limit_in_its_window_and_continues_the_cheapest(
+    fake_gpu, window_strategy, tmp_path
+):
+    study = parse_study(STUDY)
+    detection = detect_meters(["nvml"], nvml=fake_gpu)
+    with open_store(tmp_path / "grid.db") as store:
+        search_study(study, store, strategy="grid", detection=detection)
+        grid = {r.run_key: (r, store.eval_points(r.id)) for r in store.runs("tiny-window")}
+    with open_store(tmp_path / "live.db") as store:
+        searched = search_study(study, store, strategy="zeus", detection=detection)
+        runs = store.runs("tiny-window")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+        report = build_report(store, tmp_path / "report", "tiny-window")
+        analysis = analyse(store, "tiny-window")
+        # Searched again: every run is fed from the store, the window's paused ones with their steps.
+        again = search_study(study, store, strategy="zeus", detection=detection)
+        assert len(store.runs("tiny-window")) == len(runs)
+    assert again.cost.pick == searched.cost.pick and again.cost.reused_runs == len(runs)
+    assert again.cost.runs_started == 0
+    windowed = [k for k, t in again.outcome.history.trials.items() if t.window_progress]
+    assert len(windowed) == 4  # priced in their window, as the first search did
+    before, after = window_strategy[0].prices, window_strategy[1].prices
+    assert {s: after[s] for s, _ in windowed} == {s: before[s] for s, _ in windowed}
+    best = best_of([r for r, _ in grid.values()], ["learning_rate", "gpu_power_limit_w"])
+    assert best == (0.3, 300)
+    assert searched.cost.pick == "learning_rate=0.3 gpu_power_limit_w=300.0"
+    assert set(window_strategy[0].picks.values()) == {
+        repr(sorted({"learning_rate": lr, "gpu_power_limit_w": 300.0}.items()))
+        for lr in (0.3, 0.05)
+    }
+    assert len({r.run_key for r in runs}) == len(runs) == 2 * 3 + 2  # one record each
+    for run in runs:
+        assert [p.index for p in points[run.run_key]] == list(range(len(points[run.run_key])))
+        if run.setup["gpu_power_limit_w"] != 300:  # priced, not promoted: paused with no point
+            assert run.status == CENSORED and run.outcome.verdict is Verdict.RUNG_PAUSE
+            assert points[run.run_key] == [] and run.outcome.steps == EVERY * WINDOW
+            assert run.outcome.stop_reason == (
+                f"priced over its first 5 of the {EVERY} steps to its first evaluation"
+                " (not promoted)"
+            )
+            assert run.outcome.total_energy_j > 0 and run.outcome.final_val_accuracy is None
+            continue
+        # continued from its window's checkpoint: the full grid's run of it, point for point
+        whole, whole_points = grid[run.run_key]
+        assert run.status == REACHED and run.outcome.steps == whole.outcome.steps
+        assert _curve(points[run.run_key]) == _curve(whole_points)
+        assert run.outcome.test_accuracy == whole.outcome.test_accuracy is not None
+    assert searched.cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in runs))
+    assert not list(tmp_path.rglob("checkpoints/*"))
+    assert report.html.is_file() and analysis.to_dict()["study"] == "tiny-window"
+
+
+def test_a_search_killed_after_its_window_begins_its_unfinished_runs_again(
+    fake_gpu, window_strategy, tmp_path
+):
+    study = parse_study(STUDY)
+    detection = detect_meters(["nvml"], nvml=fake_gpu)
+    real = live.LivePool.start
+
+    def killed_at_the_first_continued(pool, start, trial, stop):
+        if start.window is None:  # every limit priced; the cheapest about to go on
+            raise KeyboardInterrupt
+        return real(pool, start, trial, stop)
+
+    with open_store(tmp_path / "r.db") as store:
+        with pytest.MonkeyPatch.context() as killed:
+            killed.setattr(live.LivePool, "start", killed_at_the_first_continued)
+            killed.setattr(DeferringSink, "flush", lambda self: None)
+            with pytest.raises(KeyboardInterrupt):
+                search_study(study, store, strategy="zeus", detection=detection)
+        assert [r.outcome for r in store.runs()] == [None] * 6  # paused, not finished
+        assert len(list(tmp_path.rglob("checkpoints/*.pt"))) == 6
+        search_study(study, store, strategy="zeus", detection=detection)
+        runs = store.runs("tiny-window")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert all(r.outcome is not None for r in runs)
+    assert len({r.run_key for r in runs}) == len(runs) == 8  # begun again, not duplicated
+    for pts in points.values():
+        assert [p.index for p in pts] == list(range(len(pts)))
+    assert not list(tmp_path.rglob("checkpoints/*"))
+
+
+def _curve(points):
+    return [(p.index, p.step, p.samples_seen, p.train_loss, p.val_accuracy) for p in points]
