@@ -17,13 +17,14 @@ from powertrain.meters.detect import detect_meters
 from powertrain.records import CENSORED, REACHED, RUNNING, Verdict
 from powertrain.render.build import build_report
 from powertrain.search import live
-from powertrain.search.cost_axes import WINDOW_J, axes_of
+from powertrain.search.cost_axes import WINDOW_J, axes_of, groups_of
 from powertrain.search.run import search_study
 from powertrain.search.sink import DeferringSink
 from powertrain.search.space import Start
 from powertrain.search.strategy import Strategy
 from powertrain.store import open_store
 from powertrain.study.config import parse_study
+from powertrain.study.executors.workers import WorkersExecutor
 from tests.integration.test_live_auto import GPU_STUDY, best_of
 from tests.integration.test_live_auto import fake_gpu as fake_gpu  # the fixture
 
@@ -38,22 +39,22 @@ LIMITS = ("gpu_power_limit_w",)
 
 
 class PriceInWindow(Strategy):
-    """For each learning rate: every power limit's first seed over the window, then every seed of
-    the cheapest limit by energy per step of its window (the paused one continued)."""
+    """For each setup of the other axes: every value of ``axis`` on its first seed over the window,
+    then every seed of the cheapest value by energy per step of its window (the paused run
+    continued, the others left paused)."""
 
     name = "zeus"  # the strategy the search is asked for, replaced by this one
     confirm = False
 
-    def __init__(self) -> None:
+    def __init__(self, axis: str = "gpu_power_limit_w") -> None:
         super().__init__()
-        self.picks: dict[str, str] = {}  # learning rate -> its cheapest setup
+        self.axis = axis
+        self.picks: dict[str, str] = {}  # a group's first setup -> its cheapest
         self.prices: dict[str, float] = {}  # setup -> joules per step of its window
 
     def next_runs(self, history) -> list[Start]:
-        groups: dict[object, list[str]] = {}
-        for setup in history.space.setups:
-            groups.setdefault(axes_of(setup)["learning_rate"], []).append(setup)
-        return [start for members in groups.values() for start in self._group(history, members)]
+        groups = groups_of(history.space.setups, [self.axis]).values()
+        return [start for members in groups for start in self._group(history, members)]
 
     def _group(self, history, members: list[str]) -> list[Start]:
         seed = history.space.seeds[members[0]][0]
@@ -79,14 +80,21 @@ def _price(trial) -> float:
     return trial.points[0].total_energy_j / trial.points[0].step
 
 
+def searches_with(monkeypatch, axis: str) -> list[PriceInWindow]:
+    """The strategies the searches will be given, a new one each search."""
+    made: list[PriceInWindow] = []
+
+    def make(*args, **kwargs) -> PriceInWindow:
+        made.append(PriceInWindow(axis))
+        return made[-1]
+
+    monkeypatch.setattr(live, "make_strategy", make)
+    return made
+
+
 @pytest.fixture
 def window_strategy(monkeypatch):
-    """The strategies the searches were given, a new one each search (the last is the last's)."""
-    made: list[PriceInWindow] = []
-    monkeypatch.setattr(
-        live, "make_strategy", lambda *a, **kw: made.append(PriceInWindow()) or made[-1]
-    )
-    return made
+    return searches_with(monkeypatch, "gpu_power_limit_w")
 
 
 def test_a_live_search_prices_each_power_limit_in_its_window_and_continues_the_cheapest(
@@ -169,6 +177,31 @@ def test_a_search_killed_after_its_window_begins_its_unfinished_runs_again(
     for pts in points.values():
         assert [p.index for p in pts] == list(range(len(pts)))
     assert not list(tmp_path.rglob("checkpoints/*"))
+
+
+def test_on_two_workers_the_window_reaches_the_workers_loops_and_the_cheapest_goes_on(
+    tmp_path, monkeypatch
+):
+    # batch size stands in for a cost axis here (the fake GPU is this process's only): each value
+    # of it priced in a window of 5 steps in a worker process, the cheapest continued in one
+    strategy = searches_with(monkeypatch, "batch_size")
+    cpu = {**STUDY, "grid": {"learning_rate": [0.3], "batch_size": [16, 32]}, "meters": {}}
+    with open_store(tmp_path / "r.db") as store:
+        searched = search_study(parse_study(cpu), store, strategy="zeus", executor=two_workers())
+        runs = {r.setup["batch_size"]: r for r in store.runs("tiny-window") if r.seed == 0}
+        points = {b: store.eval_points(r.id) for b, r in runs.items()}
+    (pick,) = strategy[0].picks.values()
+    cheapest = axes_of(pick)["batch_size"]
+    other = runs[{16: 32, 32: 16}[cheapest]]
+    assert other.outcome.verdict is Verdict.RUNG_PAUSE and other.outcome.steps == 5
+    assert points[other.setup["batch_size"]] == []
+    assert runs[cheapest].status == REACHED and points[cheapest][0].step == EVERY
+    assert [p.index for p in points[cheapest]] == list(range(len(points[cheapest])))
+    assert searched.cost.pick is not None and not list(tmp_path.rglob("checkpoints/*"))
+
+
+def two_workers() -> WorkersExecutor:
+    return WorkersExecutor(2, cpu_count=2)
 
 
 def _curve(points):

@@ -16,7 +16,7 @@ from powertrain.store import open_store
 from powertrain.study.execute import StoreSink, execute_run
 from powertrain.study.plan import plan
 from powertrain.study.resume import StudyPlace, paused_spent, run_checkpoint, spec_sha256
-from powertrain.train.loop import Limits
+from powertrain.train.limits import Limits
 from powertrain.train.stopping import PAUSED_NOTE
 from tests.unit.test_resume import Sink, curve, env_for, study
 
