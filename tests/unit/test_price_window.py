@@ -88,7 +88,19 @@ def test_a_price_window_outside_0_to_1_is_refused_in_one_line(bad):
 def test_the_search_notes_say_over_what_window_each_value_was_priced():
     search = make_strategy("halving", warn=None)
     search.treated = ("gpu_power_limit_w",)
-    assert "10% of the steps to its first evaluation" in search.notes()[0]
+    assert "10% of the steps to a run's first evaluation" in search.notes()[0]
     whole = make_strategy("halving", warn=None, price_window="1")
     whole.treated = ("gpu_power_limit_w",)
-    assert "over the steps to its first evaluation," in whole.notes()[0]
+    assert "over the steps to a run's first evaluation (a command" in whole.notes()[0]
+
+
+def test_a_replay_says_over_what_window_it_priced():
+    curves = load_curves(limited_study(), "limited")
+    short = simulate(curves, strategy="auto", repeats=2)
+    whole = simulate(curves, strategy="auto", repeats=2, price_window=1)
+    assert short.price_window == PRICE_WINDOW and whole.price_window is None
+    assert short.priced_note() == (
+        "cost axes priced over 10% of the steps to a run's first evaluation, not searched: "
+        "gpu_power_limit_w"
+    )
+    assert "priced over the steps to a run's first evaluation" in whole.priced_note()

@@ -125,6 +125,13 @@ def window_setting(window) -> float | None:
     return None if share == 1 else share
 
 
+def window_words(window: float | None) -> str:
+    """What a pricing window (``Start.window``) covers, in words."""
+    if window is None:
+        return "the steps to a run's first evaluation"
+    return f"{window:.0%} of the steps to a run's first evaluation"
+
+
 def curve_changes(
     curves: dict[tuple[str, int], list[float]], cost_axes: Iterable[str], tolerance=CURVE_TOLERANCE
 ) -> list[str]:
@@ -293,11 +300,6 @@ class Priced:
     def candidates(self, history: History) -> list[str]:
         return self.inner.candidates(self.view if self.view is not None else history)
 
-    def _window_words(self) -> str:
-        if self.window is None:
-            return "the steps to its first evaluation"
-        return f"{self.window:.0%} of the steps to its first evaluation (a command's: all of them)"
-
     def notes(self) -> list[str]:
         """What the search says about the cost axes (and the inner strategy's verdict, if any)."""
         verdict = getattr(self.inner, "verdict", lambda: None)()
@@ -306,6 +308,7 @@ class Priced:
         return [
             *([verdict] if verdict else []),
             f"cost axes {', '.join(self.treated)}: each value priced by energy per step over "
-            f"{self._window_words()}, the curve learnt once per setup of the other axes",
+            f"{window_words(self.window)} (a command's: all of them), the curve learnt once per "
+            "setup of the other axes",
             *self.warnings,
         ]
