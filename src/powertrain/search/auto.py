@@ -16,7 +16,9 @@
    being a little worse than the best run, and a held run comes back (step 4) if that best run turns
    out lucky.
 2. **Race** the contenders by sequential elimination: the setups whose screening run came within
-   ``spread`` x the best one (at least two, at most ``contenders``, and at most all but one of the
+   ``spread`` x the best one (a run reached the target somewhere after the evaluation before the
+   one that found it there: it is compared by that lower end, so one seed that landed an
+   evaluation late on a workload evaluated seldom does not drop a setup; at least two, at most ``contenders``, and at most all but one of the
    setups screening ran on to the target: the race narrows what the screen sent on, since every
    contender raced costs about the leader's seeds again, and a grid with few seeds per setup has
    room for few such). The leader (the best screening
@@ -161,7 +163,8 @@ class Auto(Strategy):
         )
 
     def _contenders(self, history: History) -> list[str]:
-        """The setups whose screening run came within ``spread`` x the best one, best first: at
+        """The setups whose screening run came within ``spread`` x the best one (by the least it may
+        have needed: the evaluation before the one at the target), best first: at
         least two, at most ``contenders`` and at most all but one of the setups screening ran on to
         the target (the race narrows what the screen sent on; it never re-runs all of it)."""
         screened = [t for t in history.trials.values() if t.seed == history.space.seeds[t.setup][0]]
@@ -171,12 +174,14 @@ class Auto(Strategy):
         seeded = [s for s in firsts if len(history.space.seeds[s]) >= self.seeds]
         ranked = sorted(seeded or firsts, key=firsts.get)  # a setup with too few seeds, last resort
         best = firsts[ranked[0]]
-        close = [s for s in ranked if firsts[s] <= self.spread * best]
+        lows = {t.setup: _reached_after_j(t) for t in screened if t.reached}
+        close = [s for s in ranked if lows[s] <= self.spread * best]
         # paused by the first look's cut (not sent on), or held by the bound on the way (sent on)
         sent_on = sum(not t.paused or t.setup in self.held for t in screened)
         cap = min(self.contenders, max(2, sent_on - 1))
         self.unraced = close[cap:]
-        return ranked[: min(max(2, len(close)), cap)]
+        # close keeps the ranking's order, but by the lower end it need not be its first few
+        return (close if len(close) > 1 else ranked)[: min(max(2, len(close)), cap)]
 
     def _next_seed(self, history: History) -> Start | None:
         for setup in self.racing:
@@ -316,6 +321,13 @@ class Auto(Strategy):
             return []
         means = {s: float(np.mean(np.exp(v))) for s, v in self._means(history).items()}
         return sorted(means, key=means.get)
+
+
+def _reached_after_j(trial: Trial) -> float:
+    """The least a run that reached the target may have needed: the energy of the evaluation before
+    the one that found it there (0 J when that was its first). Its energy-to-target is somewhere
+    above it, up to the evaluation that found it."""
+    return trial.points[-2].total_energy_j if len(trial.points) > 1 else 0.0
 
 
 def _running(history: History) -> bool:
