@@ -16,8 +16,8 @@
    being a little worse than the best run, and a held run comes back (step 4) if that best run turns
    out lucky.
 2. **Race** the contenders by sequential elimination: the setups whose screening run came within
-   ``spread`` x the best one (a run reached the target somewhere after the evaluation before the
-   one that found it there: it is compared by that lower end, so one seed that landed an
+   ``spread`` x the best one (a run is compared by where it most likely crossed the target, halfway
+   between the evaluation that found it there and the one before, so one seed that landed an
    evaluation late on a workload evaluated seldom does not drop a setup; at least two, at most ``contenders``, and at most all but one of the
    setups screening ran on to the target: the race narrows what the screen sent on, since every
    contender raced costs about the leader's seeds again, and a grid with few seeds per setup has
@@ -163,8 +163,8 @@ class Auto(Strategy):
         )
 
     def _contenders(self, history: History) -> list[str]:
-        """The setups whose screening run came within ``spread`` x the best one (by the least it may
-        have needed: the evaluation before the one at the target), best first: at
+        """The setups whose screening run came within ``spread`` x the best one (by where it most
+        likely crossed the target, ``_crossed_j``), best first: at
         least two, at most ``contenders`` and at most all but one of the setups screening ran on to
         the target (the race narrows what the screen sent on; it never re-runs all of it)."""
         screened = [t for t in history.trials.values() if t.seed == history.space.seeds[t.setup][0]]
@@ -174,13 +174,13 @@ class Auto(Strategy):
         seeded = [s for s in firsts if len(history.space.seeds[s]) >= self.seeds]
         ranked = sorted(seeded or firsts, key=firsts.get)  # a setup with too few seeds, last resort
         best = firsts[ranked[0]]
-        lows = {t.setup: _reached_after_j(t) for t in screened if t.reached}
-        close = [s for s in ranked if lows[s] <= self.spread * best]
+        crossed = {t.setup: _crossed_j(t) for t in screened if t.reached}
+        close = [s for s in ranked if crossed[s] <= self.spread * best]
         # paused by the first look's cut (not sent on), or held by the bound on the way (sent on)
         sent_on = sum(not t.paused or t.setup in self.held for t in screened)
         cap = min(self.contenders, max(2, sent_on - 1))
         self.unraced = close[cap:]
-        # close keeps the ranking's order, but by the lower end it need not be its first few
+        # close keeps the ranking's order, but where they crossed it need not be its first few
         return (close if len(close) > 1 else ranked)[: min(max(2, len(close)), cap)]
 
     def _next_seed(self, history: History) -> Start | None:
@@ -323,11 +323,13 @@ class Auto(Strategy):
         return sorted(means, key=means.get)
 
 
-def _reached_after_j(trial: Trial) -> float:
-    """The least a run that reached the target may have needed: the energy of the evaluation before
-    the one that found it there (0 J when that was its first). Its energy-to-target is somewhere
-    above it, up to the evaluation that found it."""
-    return trial.points[-2].total_energy_j if len(trial.points) > 1 else 0.0
+def _crossed_j(trial: Trial) -> float:
+    """Where a run that reached the target most likely crossed it: halfway between the evaluation
+    that found it there and the one before (the whole step is the evaluations' spacing, not the
+    run's cost). A run that found it at its first evaluation is taken at that: where it crossed is
+    not known, and every setup evaluated on the same schedule shares that."""
+    p = trial.points
+    return (p[-2].total_energy_j + p[-1].total_energy_j) / 2 if len(p) > 1 else p[-1].total_energy_j
 
 
 def _running(history: History) -> bool:
