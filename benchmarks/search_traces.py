@@ -62,6 +62,7 @@ GRIDS = (
 )
 STRATEGIES = ["auto", "halving", "thompson", "zeus", "bound"]
 COST_AXIS = "power_limit_w"  # the traces' cost axis, where a file has the column
+POINT_COLUMNS = {"epoch", "step", "energy_j", "val_accuracy", "elapsed_s"}  # the rest name a run
 
 
 def readme_targets(folder: Path) -> dict[str, float]:
@@ -132,10 +133,10 @@ def thinned(path: Path, every: int, out: Path) -> Path:
     it (the same curves, so what it shows is in-sample wherever the trace is)."""
     with path.open(newline="", encoding="utf-8-sig") as f:
         rows = list(csv.DictReader(f))
-    point = {"epoch", "step", "energy_j", "val_accuracy", "elapsed_s"}
     runs: dict[tuple, list[dict]] = {}
     for row in rows:
-        runs.setdefault(tuple((k, v) for k, v in row.items() if k not in point), []).append(row)
+        key = tuple((k, v) for k, v in row.items() if k not in POINT_COLUMNS)
+        runs.setdefault(key, []).append(row)
     kept = []
     for run in runs.values():
         last = max(float(r["epoch"]) for r in run)
@@ -146,6 +147,45 @@ def thinned(path: Path, every: int, out: Path) -> Path:
         writer.writeheader()
         writer.writerows(kept)
     return copy
+
+
+def as_accuracy(path: Path, target: float, out: Path) -> tuple[Path, float, list[str]]:
+    """The trace at ``path`` with its ``val_accuracy`` read as the import reads it (a share, higher
+    is better), and its target alike, with a line for each thing read another way: values up to
+    100 are taken for percentages (an F1 of 84.0), and a metric that falls in most runs for one
+    where lower is better (a word error rate), read as 1 - value. Unchanged files are not copied."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        rows = [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(f)]
+    try:
+        values = [float(r["val_accuracy"]) for r in rows]
+    except (TypeError, ValueError):
+        return path, target, []  # the import names the bad cell
+    lines, scale, flip = [], 1.0, False
+    if values and 1 < max(values) <= 100:
+        scale = 100.0
+        lines.append(f"val_accuracy up to {max(values):g}: read as percentages (divided by 100)")
+    runs: dict[tuple, list[float]] = {}
+    for row, value in zip(rows, values, strict=True):
+        key = tuple((k, v) for k, v in row.items() if k not in POINT_COLUMNS)
+        runs.setdefault(key, []).append(value)
+    falling = sum(v[-1] < v[0] for v in runs.values() if len(v) > 1)
+    if falling > len(runs) / 2:
+        flip = True
+        lines.append(
+            f"val_accuracy falls in {falling} of {len(runs)} runs: lower is better there (an "
+            "error rate?); read as 1 - value, the target too"
+        )
+    if not lines:
+        return path, target, []
+    target = target / scale if target > 1 else target
+    for row, value in zip(rows, values, strict=True):
+        row["val_accuracy"] = f"{1 - value / scale if flip else value / scale:.6g}"
+    copy = out / path.name
+    with copy.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return copy, 1 - target if flip else target, lines
 
 
 def import_folder(
@@ -174,11 +214,13 @@ def import_folder(
         if study not in targets:
             print(f"{path.name}: skipped, no target (README table or --target {study}=VALUE)")
             continue
-        if not 0 < targets[study] <= 1:  # the README's or --target's: say which number, and why
+        path, target, lines = as_accuracy(path, targets[study], db.parent)
+        for line in lines:
+            print(f"{path.name}: {line}")
+        if not 0 < target <= 1:  # the README's or --target's: say which number, and why
             print(f"{path.name}: skipped, target {targets[study]:g} is not an accuracy in (0, 1]")
             continue
         axes = [COST_AXIS] if cost_axes and COST_AXIS in columns else []
-        target = targets[study]
         try:
             if every > 1:
                 if "epoch" not in columns:

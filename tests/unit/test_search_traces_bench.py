@@ -213,3 +213,28 @@ def test_evaluations_every_k_epochs_replays_a_thinned_copy_named_so(tmp_path):
     done = run(tmp_path, "--evaluations-every", "5", "--studies", "good")
     assert done.returncode == 0, done.stderr
     assert any(line.startswith("good-every5: grid") for line in done.stdout.splitlines())
+
+
+def test_percentages_and_a_metric_where_lower_is_better_are_read_as_accuracies_and_said(tmp_path):
+    # an F1 written as 84.0 and a word error rate falling to 40: each replayed, each conversion said
+    accuracy = [line.split(",") for line in trace().splitlines()]
+    header, rows = accuracy[0], accuracy[1:]
+    column = header.index("val_accuracy")
+    f1 = [header] + [r[:column] + [f"{100 * float(r[column]):.1f}"] + r[column + 1 :] for r in rows]
+    wer = [header] + [
+        r[:column] + [f"{100 - 100 * float(r[column]):.1f}"] + r[column + 1 :] for r in rows
+    ]
+    (tmp_path / "f1.csv").write_text("\n".join(",".join(r) for r in f1) + "\n")
+    (tmp_path / "wer.csv").write_text("\n".join(",".join(r) for r in wer) + "\n")
+    (tmp_path / "README.md").write_text(
+        "| file | target |\n|---|---|\n| f1.csv | 85 (F1) |\n| wer.csv | 15 (WER, lower is better) |\n"
+    )
+    done = run(tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "f1.csv: val_accuracy up to 90: read as percentages (divided by 100)" in lines
+    assert "wer.csv: val_accuracy up to 90: read as percentages (divided by 100)" in lines
+    assert any(line.startswith("wer.csv: val_accuracy falls in 12 of 12 runs") for line in lines)
+    f1_grid = next(line for line in lines if line.startswith("f1: grid"))
+    wer_grid = next(line for line in lines if line.startswith("wer: grid"))
+    assert f1_grid == wer_grid.replace("wer:", "f1:")  # the same runs, the same target (0.85)
