@@ -27,7 +27,7 @@ deterministic for a ``--seed``.
 
     python benchmarks/search_traces.py [--data DIR] [--target NAME=VALUE ...] [--repeats 200]
         [--strategies auto halving ...] [--grids-db runs/grids.db ...] [--no-cost-axes]
-        [--studies cifar100-v100 ...]
+        [--studies cifar100-v100 ...] [--evaluations-every K]
 """
 
 from __future__ import annotations
@@ -62,6 +62,7 @@ GRIDS = (
 )
 STRATEGIES = ["auto", "halving", "thompson", "zeus", "bound"]
 COST_AXIS = "power_limit_w"  # the traces' cost axis, where a file has the column
+POINT_COLUMNS = {"epoch", "step", "energy_j", "val_accuracy", "elapsed_s"}  # the rest name a run
 
 
 def readme_targets(folder: Path) -> dict[str, float]:
@@ -126,9 +127,73 @@ def overrides(pairs: list[str], folder: Path | None = None) -> dict[str, float]:
     return out
 
 
-def import_folder(folder: Path, db: Path, targets: dict, wanted, cost_axes: bool) -> list[str]:
+def thinned(path: Path, every: int, out: Path) -> Path:
+    """A copy of the trace at ``path`` in ``out`` keeping each run's evaluations at epochs that are
+    multiples of ``every``, and its last: as a workload evaluated that seldom would have recorded
+    it (the same curves, so what it shows is in-sample wherever the trace is)."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        rows = list(csv.DictReader(f))
+    runs: dict[tuple, list[dict]] = {}
+    for row in rows:
+        key = tuple((k, v) for k, v in row.items() if k not in POINT_COLUMNS)
+        runs.setdefault(key, []).append(row)
+    kept = []
+    for run in runs.values():
+        last = max(float(r["epoch"]) for r in run)
+        kept += [r for r in run if float(r["epoch"]) % every == 0 or float(r["epoch"]) == last]
+    copy = out / f"{path.stem}-every{every}.csv"
+    with copy.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(kept)
+    return copy
+
+
+def as_accuracy(path: Path, target: float, out: Path) -> tuple[Path, float, list[str]]:
+    """The trace at ``path`` with its ``val_accuracy`` read as the import reads it (a share, higher
+    is better), and its target alike, with a line for each thing read another way: values up to
+    100 are taken for percentages (an F1 of 84.0), and a metric that falls in most runs for one
+    where lower is better (a word error rate), read as 1 - value. Unchanged files are not copied."""
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        rows = [{k.strip(): v for k, v in row.items()} for row in csv.DictReader(f)]
+    try:
+        values = [float(r["val_accuracy"]) for r in rows]
+    except (TypeError, ValueError):
+        return path, target, []  # the import names the bad cell
+    lines, scale, flip = [], 1.0, False
+    if values and 1 < max(values) <= 100:
+        scale = 100.0
+        lines.append(f"val_accuracy up to {max(values):g}: read as percentages (divided by 100)")
+    runs: dict[tuple, list[float]] = {}
+    for row, value in zip(rows, values, strict=True):
+        key = tuple((k, v) for k, v in row.items() if k not in POINT_COLUMNS)
+        runs.setdefault(key, []).append(value)
+    falling = sum(v[-1] < v[0] for v in runs.values() if len(v) > 1)
+    if falling > len(runs) / 2:
+        flip = True
+        lines.append(
+            f"val_accuracy falls in {falling} of {len(runs)} runs: lower is better there (an "
+            "error rate?); read as 1 - value, the target too"
+        )
+    if not lines:
+        return path, target, []
+    target = target / scale if target > 1 else target
+    for row, value in zip(rows, values, strict=True):
+        row["val_accuracy"] = f"{1 - value / scale if flip else value / scale:.6g}"
+    copy = out / path.name
+    with copy.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return copy, 1 - target if flip else target, lines
+
+
+def import_folder(
+    folder: Path, db: Path, targets: dict, wanted, cost_axes: bool, every: int = 1
+) -> list[str]:
     """Import every CSV in ``folder`` (or those of ``wanted``) that has a target and a
-    ``val_accuracy`` column; a line for each that is skipped, and why. Returns the studies imported."""
+    ``val_accuracy`` column (with ``every`` > 1, thinned to an evaluation every so many epochs, as
+    ``NAME-everyK``); a line for each that is skipped, and why. Returns the studies imported."""
     files = sorted(folder.glob("*.csv")) if folder.is_dir() else []
     if folder.is_dir() and not files:
         print(f"no CSV files in {folder}")
@@ -149,12 +214,21 @@ def import_folder(folder: Path, db: Path, targets: dict, wanted, cost_axes: bool
         if study not in targets:
             print(f"{path.name}: skipped, no target (README table or --target {study}=VALUE)")
             continue
-        if not 0 < targets[study] <= 1:  # the README's or --target's: say which number, and why
+        path, target, lines = as_accuracy(path, targets[study], db.parent)
+        for line in lines:
+            print(f"{path.name}: {line}")
+        if not 0 < target <= 1:  # the README's or --target's: say which number, and why
             print(f"{path.name}: skipped, target {targets[study]:g} is not an accuracy in (0, 1]")
             continue
         axes = [COST_AXIS] if cost_axes and COST_AXIS in columns else []
         try:
-            import_csv(path, study, targets[study], db, axes)
+            if every > 1:
+                if "epoch" not in columns:
+                    print(f"{path.name}: skipped, --evaluations-every needs an epoch column")
+                    continue
+                path = thinned(path, every, db.parent)
+                study = path.stem
+            import_csv(path, study, target, db, axes)
         except PowertrainError as error:
             print(f"{path.name}: skipped, {error}")
             continue
@@ -182,7 +256,9 @@ def strategy_row(store, study: str, strategy: str, repeats: int, seed: int) -> s
     s = sim.summary()
     noise = f"{s['within_noise']:5.0%}" if "within_noise" in s else "    -"
     axes = ",".join(sim.cost_axes) or "-"
-    sample = "in-sample" if sim.in_sample else "out-of-sample"
+    # a thinned copy (NAME-everyK) has the curves of NAME: in-sample wherever NAME is
+    source = re.sub(r"-every\d+$", "", study)
+    sample = "in-sample" if sim.in_sample or source in sim.tuned_on else "out-of-sample"
     return (
         f"  {strategy:9s} {s['share_median']:7.1%} {s['share_p90']:7.1%} "
         f"{s['within_10pct']:7.0%} {s['within_10pct_at_most_tenth']:7.0%} {noise}  {axes:13s} "
@@ -249,6 +325,13 @@ def main() -> None:
     parser.add_argument("--grids", nargs="+", default=list(GRIDS), help="which of our own grids")
     parser.add_argument("--no-cost-axes", action="store_true", help="import without them")
     parser.add_argument("--no-predict", action="store_true")
+    parser.add_argument(
+        "--evaluations-every",
+        type=int,
+        default=1,
+        metavar="K",
+        help="replay the traces with an evaluation every K epochs only (and each run's last)",
+    )
     args = parser.parse_args()
     began = time.perf_counter()
     print(f"replays, {args.repeats} orders, seed {args.seed}; confirmation on 3 seeds counted")
@@ -257,7 +340,9 @@ def main() -> None:
         print(f"traces: no folder {args.data} (--data)")
     with tempfile.TemporaryDirectory() as tmp:
         db = Path(tmp) / "traces.db"
-        studies = import_folder(args.data, db, targets, args.studies, not args.no_cost_axes)
+        studies = import_folder(
+            args.data, db, targets, args.studies, not args.no_cost_axes, args.evaluations_every
+        )
         if studies:
             with SqliteStore(db) as store:
                 for study in studies:

@@ -76,9 +76,7 @@ def simulate(study_name, strategy, repeats, seed, settings, machine, db_path, as
     )
     click.echo(sim.sample_note())
     if sim.cost_axes:
-        click.echo(
-            f"cost axes priced over a short window, not searched: {', '.join(sim.cost_axes)}"
-        )
+        click.echo(sim.priced_note())
     for line in sim.warnings:
         click.echo(f"warning: {line}", err=True)
 

@@ -125,5 +125,8 @@ def test_cli_import_with_a_cost_axis_then_simulate_says_it_priced_it(tmp_path):
     assert ok.returncode == 0, ok.stderr
     sim = powertrain("simulate", "--study", "t", "--strategy", "auto", "--repeats", "5", "--db", db)
     assert sim.returncode == 0, sim.stderr
-    assert "cost axes priced over a short window, not searched: power_limit_w" in sim.stdout
+    assert (
+        "cost axes priced over 10% of the steps to a run's first evaluation, not searched: power_limit_w"
+        in sim.stdout
+    )
     assert "out-of-sample for auto" in sim.stdout

@@ -95,10 +95,11 @@ def test_a_target_reached_within_the_pricing_window_ends_the_run_there_for_every
     curves = load_curves(limited_study(target=0.2), "limited")
     assert any(c.reached_index == 0 for c in curves.curves.values())
     for name in STRATEGIES:
-        if name != "optuna":
-            sim = simulate(curves, strategy=name, repeats=5)
-            assert sim.cost_axes == ("gpu_power_limit_w",)
-            assert {o["pick"] for o in sim.orders if o["confirmed"]} <= {sim.best}
+        for window in (1, None):  # the whole way to the first evaluation, and the default tenth
+            if name != "optuna":
+                sim = simulate(curves, strategy=name, repeats=5, price_window=window)
+                assert sim.cost_axes == ("gpu_power_limit_w",)
+                assert {o["pick"] for o in sim.orders if o["confirmed"]} <= {sim.best}
 
 
 def test_groups_and_treated_axes_follow_the_setup_keys():

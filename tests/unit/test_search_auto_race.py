@@ -198,3 +198,23 @@ def test_a_setup_whose_energy_to_target_is_0_j_is_raced_not_a_math_error():
     a, b = setup_key({"setup": "a"}), setup_key({"setup": "b"})
     _, outcome = _search(curves, order=[b, a], screen_share=1.0)
     assert outcome.pick == a
+
+
+def test_a_setup_whose_one_screening_seed_reached_the_target_an_evaluation_late_is_raced():
+    # evaluations are 1 J of setup a apart: its seed 0 found the target at the 4th (4 J: it crossed
+    # it between 3 and 4 J), every other seed at the 2nd (2 J). Against b's 2.9 J, 4 J is past
+    # 1.25 x; where seed 0 most likely crossed (3.5 J) is not, so a is raced, and is the best
+    store = MemoryStore()
+    store.save_study("late", {"name": "late", "task": {"target_accuracy": 0.86}})
+    per_eval = {"a": 1.0, "b": 1.45, "c": 1.5, "d": 3.0, "e": 3.0}
+    for name, cost in per_eval.items():
+        for seed in range(6):
+            rate = 0.0065 if (name, seed) == ("a", 0) else 0.012  # the target at step 400, or 200
+            add_run(store, "late", {"setup": name}, seed, rate, cost)
+    curves = load_curves(store, "late")
+    a, b, c, d, e = (setup_key({"setup": x}) for x in "abcde")
+    assert curves.curves[(a, 0)].reached_index == 3 and curves.curves[(a, 1)].reached_index == 1
+    search, outcome = _search(curves, order=[e, d, c, b, a], screen_share=1.0)
+    assert a in search.racing
+    assert outcome.history.trial(a, 1) is not None  # its second seed ran
+    assert outcome.pick == a and outcome.confirmed

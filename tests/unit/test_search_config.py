@@ -59,3 +59,19 @@ def test_free_keys_are_the_strategys_settings_and_the_study_round_trips():
 def test_bad_search_settings_name_the_key(search, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(")):
         with_search(search)
+
+
+def test_a_study_declaring_cost_axes_and_a_price_window_is_taken_by_every_strategy_that_prices():
+    # search.cost_axes and price_window are the pricing's settings, not the strategy's own: a live
+    # run once refused them ("strategy auto has no setting cost_axes") before anything trained
+    from powertrain.errors import PowertrainError
+    from powertrain.search.run import check_supported
+
+    for strategy in ("auto", "halving", "zeus", "bound", "thompson"):
+        study = with_search(
+            {"strategy": strategy, "cost_axes": ["batch_size"], "price_window": 0.2}
+        )
+        check_supported(study, study.search)
+    study = with_search({"strategy": "auto", "price_window": 2})
+    with pytest.raises(PowertrainError, match="price_window"):
+        check_supported(study, study.search)

@@ -59,3 +59,19 @@ def test_a_trace_whose_epochs_count_from_0_is_priced_searched_and_predicted(tmp_
         assert {o["pick"] for o in sim.orders} == {sim.best}
         [after_one] = backtest(store, "from0", [1]).rows  # fits on a progress above 0: no error
         assert after_one["runs_predicted"] == 12 and after_one["curves_predicted"] == 6
+
+
+def test_import_says_when_val_accuracy_falls_as_a_loss_or_an_error_rate_would(tmp_path):
+    rows = ["seed,epoch,energy_j,val_accuracy,batch_size"]
+    for seed in (1, 2, 3):
+        for epoch in range(1, 6):
+            rows.append(f"{seed},{epoch},{10 * epoch},{0.6 - 0.1 * epoch:.2f},32")  # 0.5 ... 0.1
+    csv, heard = tmp_path / "wer.csv", []
+    csv.write_text("\n".join(rows) + "\n")
+    import_csv(csv, "wer", 0.3, tmp_path / "r.db", warn=heard.append)
+    assert len(heard) == 1 and "val_accuracy falls in 3 of 3 runs" in heard[0]
+    assert "imports as 1 - value" in heard[0]
+    heard.clear()
+    _write_csv(tmp_path / "t.csv")  # accuracies that rise: nothing said of them
+    import_csv(tmp_path / "t.csv", "t", 0.6, tmp_path / "r.db", ["power_limit_w"], heard.append)
+    assert heard == []

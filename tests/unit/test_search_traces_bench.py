@@ -3,6 +3,7 @@ each target from the folder's README table (or --target), and names in one line 
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 from pathlib import Path
@@ -194,3 +195,46 @@ def test_a_floor_above_a_tenth_binds_confirmed_picks_not_zeus(tmp_path):
     [zeus] = [line.split() for line in lines if line.split()[:1] == ["zeus"]]
     [auto] = [line.split() for line in lines if line.split()[:1] == ["auto"]]
     assert zeus[4] == "100%" and auto[4] == "0%"  # the goal ("both"): met by zeus alone
+
+
+def test_evaluations_every_k_epochs_replays_a_thinned_copy_named_so(tmp_path):
+    # the same curves evaluated every 5th epoch (and each run's last): 12 -> 3 points per run
+    spec = importlib.util.spec_from_file_location("search_traces", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    thinned = bench.thinned
+    (tmp_path / "good.csv").write_text(trace())
+    copy = thinned(tmp_path / "good.csv", 5, tmp_path)
+    assert copy.name == "good-every5.csv"
+    rows = copy.read_text().splitlines()
+    assert len(rows) == 1 + 12 * 3 and rows[0] == trace().splitlines()[0]
+    assert {row.split(",")[1] for row in rows[1:]} == {"5", "10", "12"}
+    (tmp_path / "README.md").write_text(README)
+    done = run(tmp_path, "--evaluations-every", "5", "--studies", "good")
+    assert done.returncode == 0, done.stderr
+    assert any(line.startswith("good-every5: grid") for line in done.stdout.splitlines())
+
+
+def test_percentages_and_a_metric_where_lower_is_better_are_read_as_accuracies_and_said(tmp_path):
+    # an F1 written as 84.0 and a word error rate falling to 40: each replayed, each conversion said
+    accuracy = [line.split(",") for line in trace().splitlines()]
+    header, rows = accuracy[0], accuracy[1:]
+    column = header.index("val_accuracy")
+    f1 = [header] + [r[:column] + [f"{100 * float(r[column]):.1f}"] + r[column + 1 :] for r in rows]
+    wer = [header] + [
+        r[:column] + [f"{100 - 100 * float(r[column]):.1f}"] + r[column + 1 :] for r in rows
+    ]
+    (tmp_path / "f1.csv").write_text("\n".join(",".join(r) for r in f1) + "\n")
+    (tmp_path / "wer.csv").write_text("\n".join(",".join(r) for r in wer) + "\n")
+    (tmp_path / "README.md").write_text(
+        "| file | target |\n|---|---|\n| f1.csv | 85 (F1) |\n| wer.csv | 15 (WER, lower is better) |\n"
+    )
+    done = run(tmp_path)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "f1.csv: val_accuracy up to 90: read as percentages (divided by 100)" in lines
+    assert "wer.csv: val_accuracy up to 90: read as percentages (divided by 100)" in lines
+    assert any(line.startswith("wer.csv: val_accuracy falls in 12 of 12 runs") for line in lines)
+    f1_grid = next(line for line in lines if line.startswith("f1: grid"))
+    wer_grid = next(line for line in lines if line.startswith("wer: grid"))
+    assert f1_grid == wer_grid.replace("wer:", "f1:")  # the same runs, the same target (0.85)

@@ -80,12 +80,8 @@ def _simulation_table(simulations) -> str:
         for s in simulations
         for m in [s.summary()]
     )
-    priced = sorted({a for s in simulations for a in s.cost_axes})
-    priced_note = (
-        f" Cost axes priced over a short window, not searched: {escape(', '.join(priced))}."
-        if priced
-        else ""
-    )
+    notes = dict.fromkeys(n for s in simulations if (n := s.priced_note()))
+    priced_note = "".join(f" {escape(n[0].upper() + n[1:])}." for n in notes)
     return (
         f"<p>Strategies simulated on the stored curves of {escape(first.machine)} "
         f"[{escape(first.method)}], {first.repeats} random orders each, nothing trained: full grid "

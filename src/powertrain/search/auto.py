@@ -16,7 +16,9 @@
    being a little worse than the best run, and a held run comes back (step 4) if that best run turns
    out lucky.
 2. **Race** the contenders by sequential elimination: the setups whose screening run came within
-   ``spread`` x the best one (at least two, at most ``contenders``, and at most all but one of the
+   ``spread`` x the best one (a run is compared by where it most likely crossed the target, halfway
+   between the evaluation that found it there and the one before, so one seed that landed an
+   evaluation late on a workload evaluated seldom does not drop a setup; at least two, at most ``contenders``, and at most all but one of the
    setups screening ran on to the target: the race narrows what the screen sent on, since every
    contender raced costs about the leader's seeds again, and a grid with few seeds per setup has
    room for few such). The leader (the best screening
@@ -161,7 +163,8 @@ class Auto(Strategy):
         )
 
     def _contenders(self, history: History) -> list[str]:
-        """The setups whose screening run came within ``spread`` x the best one, best first: at
+        """The setups whose screening run came within ``spread`` x the best one (by where it most
+        likely crossed the target, ``_crossed_j``), best first: at
         least two, at most ``contenders`` and at most all but one of the setups screening ran on to
         the target (the race narrows what the screen sent on; it never re-runs all of it)."""
         screened = [t for t in history.trials.values() if t.seed == history.space.seeds[t.setup][0]]
@@ -171,12 +174,14 @@ class Auto(Strategy):
         seeded = [s for s in firsts if len(history.space.seeds[s]) >= self.seeds]
         ranked = sorted(seeded or firsts, key=firsts.get)  # a setup with too few seeds, last resort
         best = firsts[ranked[0]]
-        close = [s for s in ranked if firsts[s] <= self.spread * best]
+        crossed = {t.setup: _crossed_j(t) for t in screened if t.reached}
+        close = [s for s in ranked if crossed[s] <= self.spread * best]
         # paused by the first look's cut (not sent on), or held by the bound on the way (sent on)
         sent_on = sum(not t.paused or t.setup in self.held for t in screened)
         cap = min(self.contenders, max(2, sent_on - 1))
         self.unraced = close[cap:]
-        return ranked[: min(max(2, len(close)), cap)]
+        # close keeps the ranking's order, but where they crossed it need not be its first few
+        return (close if len(close) > 1 else ranked)[: min(max(2, len(close)), cap)]
 
     def _next_seed(self, history: History) -> Start | None:
         for setup in self.racing:
@@ -316,6 +321,15 @@ class Auto(Strategy):
             return []
         means = {s: float(np.mean(np.exp(v))) for s, v in self._means(history).items()}
         return sorted(means, key=means.get)
+
+
+def _crossed_j(trial: Trial) -> float:
+    """Where a run that reached the target most likely crossed it: halfway between the evaluation
+    that found it there and the one before (the whole step is the evaluations' spacing, not the
+    run's cost). A run that found it at its first evaluation is taken at that: where it crossed is
+    not known, and every setup evaluated on the same schedule shares that."""
+    p = trial.points
+    return (p[-2].total_energy_j + p[-1].total_energy_j) / 2 if len(p) > 1 else p[-1].total_energy_j
 
 
 def _running(history: History) -> bool:

@@ -2,14 +2,18 @@
 construction; also clock limits, data-loader workers, ``torch.compile``, channels-last).
 
 A search over a grid with cost axes learns the curve once per setup of the other axes (a *group*):
-as Zeus profiles power limits just in time (``zeus/optimizer/power_limit.py``: a measured window per
-limit), it first trains every cost-axis value of a group for a short window (to its first
-evaluation, then paused), prices each by the energy per unit of progress measured there, and from
-then on trains the group only at its cheapest value. Make the first evaluation come early
-(``eval_every_steps``) and long enough to measure: the window is what is priced. The strategy
-inside (:class:`Priced` wraps any) sees one setup per group. Simulation and live search do the same:
-the window is a run paused at an evaluation (``Start.budget_j``), so what it spent is counted and
-the cheapest value's run goes on from where it paused.
+as Zeus profiles power limits just in time (``zeus/optimizer/power_limit.py``: a measured window of
+a few dozen iterations per limit), it first trains every cost-axis value of a group for a short
+window, prices each by the energy per unit of progress measured there, and from then on trains the
+group only at its cheapest value. The window is ``price_window`` (:data:`PRICE_WINDOW`, a tenth) of
+the steps to the run's first evaluation, after which the run pauses without evaluating
+(``Start.window``); a run that cannot pause between evaluations (a command's) pauses at its first
+evaluation (``Start.budget_j``), and ``price_window: 1`` asks that of every run. Let the first
+evaluation come late enough that a tenth of the way there is long enough to measure: the window is
+what is priced. The strategy inside (:class:`Priced` wraps any) sees one setup per group.
+Simulation and live search do the same: what a window spent is counted, and the cheapest value's
+run goes on from where it paused. (A replay knows a run's energy at its evaluations only, and takes
+it as linear in progress up to the first: constant power, as the traces' energies are made.)
 
 ``gpu_power_limit_w`` is a cost axis without being declared; others are declared with
 ``search.cost_axes`` in a study or ``powertrain import --cost-axis``. A declared axis that did change
@@ -32,7 +36,13 @@ from powertrain.train.stopping import Stop
 log = logging.getLogger(__name__)
 
 DEFAULT_COST_AXES = ("gpu_power_limit_w",)
-WINDOW_J = 1e-12  # a profiling window's budget: pause at the first evaluation
+WINDOW_J = 1e-12  # a profiling window's budget: pause at the first evaluation at the latest
+#: The share of the steps to its first evaluation over which a value is priced: as Zeus profiles a
+#: power limit over a few dozen iterations, not an epoch (50 of the ~390 of a CIFAR epoch at batch
+#: size 128). On a workload that reaches its target in two or three evaluations, a whole first
+#: evaluation per value costs more than a search may (the development set with evaluations every
+#: 11 epochs, whose target comes at the second: 8 % of the grid on pricing alone).
+PRICE_WINDOW = 0.1
 CURVE_TOLERANCE = 0.02  # accuracy difference between cost-axis values that counts as a change
 
 
@@ -87,14 +97,39 @@ def axes_setting(cost_axes) -> tuple[str, ...]:
     return tuple(n.strip() for n in names)
 
 
-def price(points: list[EvalPoint]) -> float:
-    """Energy per unit of progress (step, else epoch) over the profiling window, the run's start to
-    its first evaluation. (Its warm-up runs at the value being priced too. A second window would
-    span the pause and the resume from the checkpoint, whose start-up costs more than a window.)"""
+def price(trial: Trial) -> float:
+    """Energy per unit of progress (step, else epoch) over the run's pricing window: the steps it
+    trained before its window paused it (``Trial.window_progress``), else its start to its first
+    evaluation. (Its warm-up runs at the value being priced too. A second window would span the
+    pause and the resume from the checkpoint, whose start-up costs more than a window.)"""
     from powertrain.search.predict import progress
 
-    done = float(progress(points[:1])[0]) if points else 0.0
-    return points[0].total_energy_j / done if done > 0 else float("inf")
+    if trial.window_progress:
+        return trial.energy_j / trial.window_progress
+    done = float(progress(trial.points[:1])[0]) if trial.points else 0.0
+    return trial.points[0].total_energy_j / done if done > 0 else float("inf")
+
+
+def window_setting(window) -> float | None:
+    """``price_window`` as ``Start.window``: a share of the steps to the first evaluation in (0, 1];
+    None for 1 (the window is the whole way to the first evaluation)."""
+    try:
+        share = float(window)
+    except (TypeError, ValueError):
+        share = float("nan")
+    if not 0 < share <= 1:
+        raise PowertrainError(
+            f"price_window takes the share of the steps to the first evaluation that prices a "
+            f"cost-axis value, in (0, 1] (1: the whole way), got {window!r}"
+        )
+    return None if share == 1 else share
+
+
+def window_words(window: float | None) -> str:
+    """What a pricing window (``Start.window``) covers, in words."""
+    if window is None:
+        return "the steps to a run's first evaluation"
+    return f"{window:.0%} of the steps to a run's first evaluation"
 
 
 def curve_changes(
@@ -173,8 +208,10 @@ class Priced:
     group for one evaluation, then let ``inner`` search one setup per group, its cheapest value.
     Without a cost axis that varies, it is ``inner`` unchanged."""
 
-    def __init__(self, inner, cost_axes: Iterable[str] = (), warn=log.warning) -> None:
-        self.inner, self.warn = inner, warn
+    def __init__(
+        self, inner, cost_axes: Iterable[str] = (), warn=log.warning, window=PRICE_WINDOW
+    ) -> None:
+        self.inner, self.warn, self.window = inner, warn, window_setting(window)
         self.cost_axes = tuple(dict.fromkeys((*cost_axes, *DEFAULT_COST_AXES)))
         self.name, self.confirm, self.finalists = inner.name, inner.confirm, inner.finalists
         self.treated: tuple[str, ...] | None = None
@@ -217,7 +254,7 @@ class Priced:
         for members in groups_of(space.setups, self.treated).values():
             for s, seed in self._profile_seed(space, members).items():
                 if history.trial(s, seed) is None:
-                    out.append(Start(s, seed, WINDOW_J))
+                    out.append(Start(s, seed, WINDOW_J, self.window))
         return out
 
     def _reduced(self, history: History) -> Space:
@@ -225,7 +262,7 @@ class Priced:
         for members in groups_of(space.setups, self.treated).values():
             profiled = self._profile_seed(space, members)
             trials = {s: history.trial(s, seed) for s, seed in profiled.items()}
-            self.prices.update({s: price(t.points) for s, t in trials.items()})
+            self.prices.update({s: price(t) for s, t in trials.items()})
             pick = min(members, key=self.prices.get)
             picks.append(pick)  # its profiled run goes on first
             seeds[pick] = (profiled[pick], *[x for x in space.seeds[pick] if x != profiled[pick]])
@@ -270,7 +307,8 @@ class Priced:
             return [verdict] if verdict else []
         return [
             *([verdict] if verdict else []),
-            f"cost axes {', '.join(self.treated)}: each value priced by energy per step up to "
-            "its first evaluation, the curve learnt once per setup of the other axes",
+            f"cost axes {', '.join(self.treated)}: each value priced by energy per step over "
+            f"{window_words(self.window)} (a command's: all of them), the curve learnt once per "
+            "setup of the other axes",
             *self.warnings,
         ]

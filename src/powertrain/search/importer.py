@@ -217,6 +217,21 @@ def _reached_before_training(runs: list[ImportedRun], target: float, path) -> No
             )
 
 
+def falling(runs: list[ImportedRun], path) -> list[str]:
+    """A line when ``val_accuracy`` falls over most runs: a loss or an error rate, which the import
+    would read as an accuracy (higher is better), every target and ranking then upside down."""
+    down = sum(
+        r.points[-1].val_accuracy < r.points[0].val_accuracy for r in runs if len(r.points) > 1
+    )
+    if down <= len(runs) / 2:
+        return []
+    return [
+        f"{path}: val_accuracy falls in {down} of {len(runs)} runs; it is read as an accuracy "
+        "(higher is better): a loss or an error rate imports as 1 - value (an error rate in "
+        "percent as 1 - value / 100), or its targets and rankings are upside down"
+    ]
+
+
 def _named_once(cost_axes) -> tuple[str, ...]:
     """The declared cost axes, each once (``--cost-axis lr --cost-axis lr`` is one axis)."""
     names = tuple(dict.fromkeys(str(a).strip() for a in cost_axes))
@@ -297,7 +312,8 @@ def import_csv(
     runs = read_csv(path)
     _reached_before_training(runs, float(target), path)
     keyed = {(repr(sorted(r.setup.items())), r.seed): r for r in runs}
-    for line in [*check_declared(keyed, cost_axes, str(path)), *undeclared(keyed, cost_axes, path)]:
+    lines = [*falling(runs, path), *check_declared(keyed, cost_axes, str(path))]
+    for line in [*lines, *undeclared(keyed, cost_axes, path)]:
         (warn or (lambda _: None))(line)
     with open_store(db_path) as store:
         if any(s["name"] == study for s in store.studies()):

@@ -79,7 +79,7 @@ def search_study(
     study, _ = study_version(store, study, allow_changed)
     config = search_config(study, strategy)
     study = dataclasses.replace(study, search=config)
-    _check_supported(study, config)
+    check_supported(study, config)
     place, executor = _environment(study, store, executor, detection, artifacts_dir)
     stops = predicted_stops(study, store, config)
     if config.strategy == "grid":
@@ -116,13 +116,13 @@ def _environment(
     return StudyPlace(study, artifacts), executor
 
 
-def _check_supported(study: StudyConfig, config: SearchConfig) -> None:
+def check_supported(study: StudyConfig, config: SearchConfig) -> None:
     """Every executor takes every strategy (the loop asks as many runs as its session has room
     for, and decides their stops here); what a study's task cannot take is refused here."""
-    if config.strategy != "grid":
+    if config.strategy == "optuna":
         typed_settings(config.strategy, strategy_class(config.strategy), config.settings)
-    if config.strategy not in ("grid", "optuna"):
-        make_strategy(config.strategy, **config.settings)  # their values, before any run
+    elif config.strategy != "grid":  # their values (cost_axes, price_window too), before any run
+        make_strategy(config.strategy, **config.settings)
     needs_handlers = config.strategy != "grid" or config.predict_stop is not None
     if study.task.command and needs_handlers:
         raise PowertrainError(

@@ -13,12 +13,12 @@ from powertrain.errors import PowertrainError
 from powertrain.meters.base import measurement_label
 from powertrain.monitor import below_resolution
 from powertrain.records import REACHED, EvalPoint, RunRecord, Verdict
-from powertrain.search.cost_axes import axes_setting
+from powertrain.search.cost_axes import axes_setting, window_words
 from powertrain.search.driver import run_search
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
 from powertrain.search.strategy import joules
-from powertrain.train.stopping import as_stop
+from powertrain.train.stopping import PAUSED_NOTE, as_stop
 
 if TYPE_CHECKING:  # annotations only: simulation reads a store, never depends on one
     from powertrain.store.base import ResultStore
@@ -120,6 +120,9 @@ def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
 def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
     """Run ``trial`` on its stored curve from where it stands, as ``driver.Pool.start`` says."""
     trial.again()
+    if start.window is not None and not trial.points and curve.points:
+        pause_in_window(curve.points[0], start.window, trial)
+        return
     for i in range(len(trial.points), len(curve.points)):
         point = curve.points[i]
         trial.points.append(point)
@@ -138,6 +141,21 @@ def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
             return
     trial.end(curve.verdict, curve.stop_reason)
     trial.energy_j = curve.end_energy_j
+
+
+def pause_in_window(first: EvalPoint, window: float, trial: Trial) -> None:
+    """Pause ``trial`` in its pricing window: after ``window`` of the way to its first evaluation
+    ``first``, at that share of its energy. A stored curve knows nothing between its evaluations; the
+    energy is taken as linear in progress up to the first (constant power: so the traces' energies
+    are made, and the live window's warm-up is not modelled)."""
+    from powertrain.search.predict import progress
+
+    trial.energy_j = window * first.total_energy_j
+    trial.window_progress = window * float(progress([first])[0])
+    trial.end(
+        Verdict.RUNG_PAUSE,
+        f"priced over {window:.0%} of the way to its first evaluation {PAUSED_NOTE}",
+    )
 
 
 class CurvePool:
@@ -176,6 +194,16 @@ class Simulation:
     cost_axes: tuple[str, ...] = ()  # the axes the search priced instead of searching
     warnings: list[str] = field(default_factory=list)
     tuned_on: tuple[str, ...] = ()  # studies the strategy's settings were chosen on
+    price_window: float | None = None  # Start.window of the cost axes' pricing runs
+
+    def priced_note(self) -> str | None:
+        """The cost axes it priced instead of searching, and over what window; None without."""
+        if not self.cost_axes:
+            return None
+        return (
+            f"cost axes priced over {window_words(self.price_window)}, not searched: "
+            f"{', '.join(self.cost_axes)}"
+        )
 
     @property
     def in_sample(self) -> bool:
@@ -266,6 +294,7 @@ def simulate(
         sim.orders.append(_order_result(data, means, best, outcome))
         sim.orders[-1]["within_noise"] = bool(getattr(search, "within_noise", False))
     sim.cost_axes = tuple(getattr(search, "treated", None) or ())
+    sim.price_window = getattr(search, "window", None)
     sim.tuned_on = tuple(getattr(search, "tuned_on", ()))
     sim.warnings = [*curve_warnings(data, sim.cost_axes), *precision_warnings(data)]
     return sim

@@ -335,18 +335,25 @@ def register(strategy: type[Strategy]) -> type[Strategy]:
 
 
 def make_strategy(
-    name: str, rng: np.random.Generator | None = None, cost_axes=(), warn=..., **settings
+    name: str,
+    rng: np.random.Generator | None = None,
+    cost_axes=(),
+    warn=...,
+    price_window=None,
+    **settings,
 ) -> Strategy:
     """A strategy by name, with its settings (e.g. ``beta``, ``eta``), checked against their types.
     Over a grid whose ``cost_axes`` (and ``gpu_power_limit_w``) vary, it searches one setup per setup
-    of the other axes, each cost-axis value priced over a short window (``cost_axes.Priced``);
-    optuna samples its own."""
+    of the other axes, each cost-axis value priced over a short window (``cost_axes.Priced``: a
+    ``price_window`` share of the steps to its first evaluation, a tenth unless said); optuna samples
+    its own."""
     cls = strategy_class(name)
     strategy = cls(rng, **typed_settings(name, cls, settings))
     if name == OptunaStrategy.name:
         return strategy
-    from powertrain.search.cost_axes import Priced, axes_setting
+    from powertrain.search.cost_axes import PRICE_WINDOW, Priced, axes_setting
 
+    window = PRICE_WINDOW if price_window is None else price_window
     if warn is ...:  # a cost axis that changed the curve: logged, unless told where to say it
-        return Priced(strategy, axes_setting(cost_axes))
-    return Priced(strategy, axes_setting(cost_axes), warn)
+        return Priced(strategy, axes_setting(cost_axes), window=window)
+    return Priced(strategy, axes_setting(cost_axes), warn, window)

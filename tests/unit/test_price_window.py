@@ -1,0 +1,106 @@
+"""A cost axis priced over a window shorter than the first evaluation (``price_window``), in replay:
+arithmetic on made-up curves whose energy grows linearly with the steps."""
+
+from __future__ import annotations
+
+import pytest
+
+from powertrain.errors import PowertrainError
+from powertrain.records import Verdict
+from powertrain.search import make_strategy
+from powertrain.search.cost_axes import PRICE_WINDOW, price
+from powertrain.search.driver import run_search
+from powertrain.search.simulate import Curve, CurvePool, feed, load_curves, simulate
+from powertrain.search.space import Space, Start, Trial
+from tests.fakes.curves import curve_points
+from tests.unit.test_search_auto import POWER, limited_study
+
+
+def _curve(joules_per_eval=2.0, evals=5) -> Curve:
+    points = curve_points(0.0004, joules_per_eval, 0.99, evals)  # every 100 steps
+    return Curve(points, None, points[-1].total_energy_j, Verdict.MAX_EPOCHS, "max epochs")
+
+
+def test_a_window_pauses_a_replayed_run_before_its_first_evaluation_and_it_goes_on_from_there():
+    curve, trial = _curve(), Trial("s", 0)
+    feed(curve, Start("s", 0, 1e-12, 0.1), trial, lambda point: None)
+    assert trial.paused and trial.points == []
+    assert trial.energy_j == pytest.approx(0.2)  # a tenth of the 2 J the first 100 steps cost
+    assert trial.window_progress == pytest.approx(10)  # steps
+    assert price(trial) == pytest.approx(
+        2.0 / 100
+    )  # J per step, as the whole first evaluation says
+    feed(curve, Start("s", 0), trial, lambda point: None)  # continued: every point once, cumulative
+    assert trial.points == curve.points and trial.energy_j == curve.end_energy_j
+    assert trial.window_progress is None
+
+
+def test_without_a_window_the_run_is_priced_at_its_first_evaluation():
+    curve, trial = _curve(), Trial("s", 0)
+    feed(curve, Start("s", 0, 1e-12), trial, lambda point: None)
+    assert trial.paused and trial.points == curve.points[:1]
+    assert price(trial) == pytest.approx(2.0 / 100)
+
+
+def _pricing_spent(window) -> tuple[float, float, str]:
+    """What one replayed auto search spent on windows no run went on from, what the first
+    evaluations of those runs cost, and its pick."""
+    curves = load_curves(limited_study(), "limited")
+    setups = sorted(curves.labels)
+    seeds = {s: tuple(sorted(x for k, x in curves.curves if k == s)) for s in setups}
+    search = make_strategy("auto", cost_axes=(), warn=None, price_window=window)
+    outcome = run_search(
+        search, Space(tuple(setups), seeds, curves.target), CurvePool(curves.curves), 3
+    )
+    left = [k for k, t in outcome.history.trials.items() if k not in search.view.trials]
+    spent = sum(outcome.history.trials[k].energy_j for k in left)
+    firsts = sum(curves.curves[k].points[0].total_energy_j for k in left)
+    return spent, firsts, curves.labels[outcome.pick]
+
+
+def test_each_value_left_behind_costs_the_window_share_of_its_first_evaluation():
+    spent, firsts, pick = _pricing_spent(None)
+    assert spent == pytest.approx(PRICE_WINDOW * firsts) and spent > 0
+    whole, whole_firsts, whole_pick = _pricing_spent(1)  # the whole way: today's Zeus-less rule
+    assert whole == pytest.approx(whole_firsts)
+    assert pick == whole_pick == "lr=0.1 gpu_power_limit_w=250"  # the same limits win
+    assert min(POWER, key=POWER.get) == 250
+
+
+def test_the_window_makes_the_search_cheaper_and_picks_the_same_best():
+    curves = load_curves(limited_study(), "limited")
+    short = simulate(curves, strategy="auto", repeats=10)
+    whole = simulate(curves, strategy="auto", repeats=10, price_window=1)
+    assert short.summary()["within_10pct"] == whole.summary()["within_10pct"] == 1.0
+    assert short.summary()["share_median"] < whole.summary()["share_median"]
+    assert short.settings == {} and whole.settings == {"price_window": 1}
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, 1.5, float("nan"), "a tenth", None])
+def test_a_price_window_outside_0_to_1_is_refused_in_one_line(bad):
+    if bad is None:  # None is the default, a tenth
+        assert make_strategy("auto").window == PRICE_WINDOW
+        return
+    with pytest.raises(PowertrainError, match=r"price_window .* in \(0, 1\]"):
+        make_strategy("auto", price_window=bad)
+
+
+def test_the_search_notes_say_over_what_window_each_value_was_priced():
+    search = make_strategy("halving", warn=None)
+    search.treated = ("gpu_power_limit_w",)
+    assert "10% of the steps to a run's first evaluation" in search.notes()[0]
+    whole = make_strategy("halving", warn=None, price_window="1")
+    whole.treated = ("gpu_power_limit_w",)
+    assert "over the steps to a run's first evaluation (a command" in whole.notes()[0]
+
+
+def test_a_replay_says_over_what_window_it_priced():
+    curves = load_curves(limited_study(), "limited")
+    short = simulate(curves, strategy="auto", repeats=2)
+    whole = simulate(curves, strategy="auto", repeats=2, price_window=1)
+    assert short.price_window == PRICE_WINDOW and whole.price_window is None
+    assert short.priced_note() == (
+        "cost axes priced over 10% of the steps to a run's first evaluation, not searched: "
+        "gpu_power_limit_w"
+    )
+    assert "priced over the steps to a run's first evaluation" in whole.priced_note()
