@@ -3,10 +3,11 @@ MLP, one thread, the fake NVML of ``test_live_auto`` whose counter runs at a pow
 each pricing run pauses itself after a tenth of the steps to its first evaluation, with no point; the
 cheapest value's run is continued from its checkpoint, as if it had never paused (one record per
 (setup, seed), every point once, the same curve as the full grid's run of it); the rest are kept as
-paused, not promoted; the pick is the full grid's best. A search killed after pricing begins its
-unfinished runs again, with nothing duplicated or lost. The strategy is the test's own (price every
-limit of a learning rate over the window, then train both seeds of the cheapest), so the test is of
-the live half: the pool, the loop's window, the sink, the store and the report."""
+paused, not promoted; the pick is the full grid's best. So with ``auto``, and with the test's own
+strategy (price every limit of a learning rate over the window, then train both seeds of the
+cheapest: the live half alone, whatever a strategy decides). A search killed after pricing begins
+its unfinished runs again, with nothing duplicated or lost; a search of the same study again feeds
+the window-paused runs from the store."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 
 from powertrain.analysis.analyse import analyse
 from powertrain.meters.detect import detect_meters
+from powertrain.power_limit import GpuPowerControl
 from powertrain.records import CENSORED, REACHED, RUNNING, Verdict
 from powertrain.render.build import build_report
 from powertrain.search import live
@@ -25,8 +27,7 @@ from powertrain.search.strategy import Strategy
 from powertrain.store import open_store
 from powertrain.study.config import parse_study
 from powertrain.study.executors.workers import WorkersExecutor
-from tests.integration.test_live_auto import GPU_STUDY, best_of
-from tests.integration.test_live_auto import fake_gpu as fake_gpu  # the fixture
+from tests.integration.test_live_auto import GPU_STUDY, PoweredNvml, best_of
 
 EVERY = 50  # steps to the first evaluation: lr 0.3 reaches the target at the first or second
 WINDOW = 0.1  # priced over its first 5 steps
@@ -35,7 +36,35 @@ STUDY = {
     "name": "tiny-window",
     "task": {**GPU_STUDY["task"], "eval_every_steps": EVERY, "max_epochs": 8},
 }
-LIMITS = ("gpu_power_limit_w",)
+
+
+def powered_gpu(patch: pytest.MonkeyPatch) -> PoweredNvml:
+    """The fake GPU, its power control patched in (as ``test_live_auto``'s fixture does)."""
+    nvml = PoweredNvml()
+    nvml.nvmlInit()
+    patch.setattr(GpuPowerControl, "open", classmethod(lambda cls, limits, **kw: cls(nvml, [0])))
+    return nvml
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    return powered_gpu(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """The full grid's runs and points, by run key."""
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        open_store(tmp_path_factory.mktemp("grid") / "r.db") as store,
+    ):
+        nvml = powered_gpu(patch)
+        search_study(
+            parse_study(STUDY), store, strategy="grid", detection=detect_meters(["nvml"], nvml=nvml)
+        )
+        runs = store.runs("tiny-window")
+        assert best_of(runs, ["learning_rate", "gpu_power_limit_w"]) == (0.3, 300)
+        return {r.run_key: (r, store.eval_points(r.id)) for r in runs}
 
 
 class PriceInWindow(Strategy):
@@ -98,13 +127,10 @@ def window_strategy(monkeypatch):
 
 
 def test_a_live_search_prices_each_power_limit_in_its_window_and_continues_the_cheapest(
-    fake_gpu, window_strategy, tmp_path
+    fake_gpu, window_strategy, grid, tmp_path
 ):
     study = parse_study(STUDY)
     detection = detect_meters(["nvml"], nvml=fake_gpu)
-    with open_store(tmp_path / "grid.db") as store:
-        search_study(study, store, strategy="grid", detection=detection)
-        grid = {r.run_key: (r, store.eval_points(r.id)) for r in store.runs("tiny-window")}
     with open_store(tmp_path / "live.db") as store:
         searched = search_study(study, store, strategy="zeus", detection=detection)
         runs = store.runs("tiny-window")
@@ -114,39 +140,64 @@ def test_a_live_search_prices_each_power_limit_in_its_window_and_continues_the_c
         # Searched again: every run is fed from the store, the window's paused ones with their steps.
         again = search_study(study, store, strategy="zeus", detection=detection)
         assert len(store.runs("tiny-window")) == len(runs)
+    assert_priced_in_windows(searched, runs, points, grid)
+    assert set(window_strategy[0].picks.values()) == {
+        repr(sorted({"learning_rate": lr, "gpu_power_limit_w": 300.0}.items()))
+        for lr in (0.3, 0.05)
+    }
+    assert len(runs) == 2 * 3 + 2 and all(r.status == REACHED for r in runs if not _priced(r))
     assert again.cost.pick == searched.cost.pick and again.cost.reused_runs == len(runs)
     assert again.cost.runs_started == 0
     windowed = [k for k, t in again.outcome.history.trials.items() if t.window_progress]
     assert len(windowed) == 4  # priced in their window, as the first search did
     before, after = window_strategy[0].prices, window_strategy[1].prices
     assert {s: after[s] for s, _ in windowed} == {s: before[s] for s, _ in windowed}
-    best = best_of([r for r, _ in grid.values()], ["learning_rate", "gpu_power_limit_w"])
-    assert best == (0.3, 300)
+    assert not list(tmp_path.rglob("checkpoints/*"))
+    assert report.html.is_file() and analysis.to_dict()["study"] == "tiny-window"
+
+
+def test_live_auto_prices_each_power_limit_in_its_window_and_picks_the_grids_best(
+    fake_gpu, grid, tmp_path
+):
+    with open_store(tmp_path / "r.db") as store:
+        detection = detect_meters(["nvml"], nvml=fake_gpu)
+        searched = search_study(parse_study(STUDY), store, strategy="auto", detection=detection)
+        runs = store.runs("tiny-window")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert_priced_in_windows(searched, runs, points, grid)
+    assert searched.cost.confirmed and "10% of the steps" in searched.cost.notes[-1]
+    assert not list(tmp_path.rglob("checkpoints/*"))
+
+
+def assert_priced_in_windows(searched, runs, points, grid) -> None:
+    """Every limit but the cheapest (300 W) priced in its window and left paused with no point; the
+    cheapest's runs continued (none begun again) with the grid's curve, point for point, as far as
+    they went; one record per (setup, seed); the pick the grid's best."""
     assert searched.cost.pick == "learning_rate=0.3 gpu_power_limit_w=300.0"
-    assert set(window_strategy[0].picks.values()) == {
-        repr(sorted({"learning_rate": lr, "gpu_power_limit_w": 300.0}.items()))
-        for lr in (0.3, 0.05)
-    }
-    assert len({r.run_key for r in runs}) == len(runs) == 2 * 3 + 2  # one record each
+    assert searched.cost.superseded_j == 0  # every paused run continued, none begun again
+    assert searched.cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in runs))
+    assert len({r.run_key for r in runs}) == len(runs)
+    assert {r.setup["gpu_power_limit_w"] for r in runs if _priced(r)} == {200, 400}
     for run in runs:
-        assert [p.index for p in points[run.run_key]] == list(range(len(points[run.run_key])))
-        if run.setup["gpu_power_limit_w"] != 300:  # priced, not promoted: paused with no point
-            assert run.status == CENSORED and run.outcome.verdict is Verdict.RUNG_PAUSE
-            assert points[run.run_key] == [] and run.outcome.steps == EVERY * WINDOW
+        mine = _curve(points[run.run_key])
+        if _priced(run):
+            assert run.status == CENSORED and mine == [] and run.outcome.steps == EVERY * WINDOW
             assert run.outcome.stop_reason == (
                 f"priced over its first 5 of the {EVERY} steps to its first evaluation"
                 " (not promoted)"
             )
             assert run.outcome.total_energy_j > 0 and run.outcome.final_val_accuracy is None
             continue
-        # continued from its window's checkpoint: the full grid's run of it, point for point
         whole, whole_points = grid[run.run_key]
-        assert run.status == REACHED and run.outcome.steps == whole.outcome.steps
-        assert _curve(points[run.run_key]) == _curve(whole_points)
-        assert run.outcome.test_accuracy == whole.outcome.test_accuracy is not None
-    assert searched.cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in runs))
-    assert not list(tmp_path.rglob("checkpoints/*"))
-    assert report.html.is_file() and analysis.to_dict()["study"] == "tiny-window"
+        assert run.setup["gpu_power_limit_w"] == 300 and mine
+        assert mine == _curve(whole_points)[: len(mine)]  # as if it had never paused
+        if run.status == REACHED:
+            assert run.outcome.steps == whole.outcome.steps and mine == _curve(whole_points)
+            assert run.outcome.test_accuracy == whole.outcome.test_accuracy is not None
+
+
+def _priced(run) -> bool:
+    return run.outcome.verdict is Verdict.RUNG_PAUSE
 
 
 def test_a_search_killed_after_its_window_begins_its_unfinished_runs_again(
