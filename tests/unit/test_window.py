@@ -8,11 +8,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+import torch
 
 from powertrain.records import CENSORED, Verdict
 from powertrain.search.sink import DeferringSink, Tagged
 from powertrain.search.space import Trial
 from powertrain.store import open_store
+from powertrain.study.artifacts import model_path
 from powertrain.study.execute import StoreSink, execute_run
 from powertrain.study.plan import plan
 from powertrain.study.resume import StudyPlace, paused_spent, run_checkpoint, spec_sha256
@@ -55,7 +57,7 @@ def test_the_window_is_neither_the_run_key_nor_the_checkpoints_spec():
 def test_a_run_paused_in_its_window_resumes_exactly_as_an_uninterrupted_one(
     tmp_path, task, train, window, paused_at
 ):
-    s = study(task, **train)
+    s = dataclasses.replace(study(task, **train), save_models=True)  # the final weights kept
     (spec,) = plan(s, [])
     whole = Sink()
     _, uninterrupted = _execute(spec, s, tmp_path / "whole", whole)
@@ -79,7 +81,12 @@ def test_a_run_paused_in_its_window_resumes_exactly_as_an_uninterrupted_one(
     assert resumed.final_val_accuracy == uninterrupted.final_val_accuracy
     assert resumed.test_accuracy == uninterrupted.test_accuracy is not None
     assert points[0].total_energy_j > first.total_energy_j  # the window's energy counted in
-    assert not list(tmp_path.rglob("*.pt"))  # the checkpoint removed at the end
+    weights = [
+        torch.load(model_path(d, s.name, spec.run_key)) for d in (tmp_path / "whole", tmp_path)
+    ]
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # to the bit
+    assert not list(tmp_path.rglob("checkpoints/*"))  # the checkpoint removed at the end
 
 
 def test_a_window_still_set_on_the_continued_attempt_does_not_pause_it_again(tmp_path):
