@@ -105,7 +105,7 @@ def _price(trial) -> float:
     """Joules per step of its window; up to its first evaluation for a run the store had finished
     (a search of the same study again feeds it from the store, paused there by the budget)."""
     if trial.window_progress:
-        return trial.energy_j / trial.window_progress
+        return trial.window_energy_j / trial.window_progress
     return trial.points[0].total_energy_j / trial.points[0].step
 
 
