@@ -153,7 +153,7 @@ def test_a_live_search_prices_each_power_limit_in_its_window_and_continues_the_c
     assert len(windowed) == 4  # priced in their window, as the first search did
     before, after = window_strategy[0].prices, window_strategy[1].prices
     assert {s: after[s] for s, _ in windowed} == {s: before[s] for s, _ in windowed}
-    for run in runs:  # a continued one's stored curve prices its window as linear to its first point
+    for run in runs:  # a continued run's stored curve: its window priced linear to its first point
         if not _priced(run) and run.seed == 0:
             first = points[run.run_key][0]
             assert after[setup_key(run.setup)] == pytest.approx(first.total_energy_j / first.step)

@@ -108,7 +108,8 @@ class Trial:
             self.window_progress = float(outcome.priced_steps)
             self.window_energy_j = outcome.priced_energy_j
         else:
-            self.window_progress, self.window_energy_j = float(outcome.steps), outcome.total_energy_j
+            self.window_progress = float(outcome.steps)
+            self.window_energy_j = outcome.total_energy_j
 
     def again(self) -> None:
         """Its run goes on (a paused run continued, or one started again)."""

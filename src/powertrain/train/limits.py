@@ -17,7 +17,6 @@ from powertrain.train.stopping import (
     TargetReached,
 )
 
-
 #: The share of a pricing window that is warm-up, not priced (its first steps pay the allocator,
 #: autotuning, the data loader's start and a process's one-time start-up): one in five, as Zeus
 #: profiles a power limit over 40 iterations after 10 of warm-up.
