@@ -300,6 +300,13 @@ class Priced:
     def candidates(self, history: History) -> list[str]:
         return self.inner.candidates(self.view if self.view is not None else history)
 
+    def seed_order(self, history: History, setup: str) -> tuple[int, ...]:
+        """A pick's seeds as ``inner`` ran them, its profiled seed first (see ``_reduced``): the
+        confirmation reuses the runs the search made, not the full grid's first seeds."""
+        if self.view is not None and setup in self.view.space.seeds:
+            return self.view.space.seeds[setup]
+        return history.space.seeds[setup]
+
     def notes(self) -> list[str]:
         """What the search says about the cost axes (and the inner strategy's verdict, if any)."""
         verdict = getattr(self.inner, "verdict", lambda: None)()
