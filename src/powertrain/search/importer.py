@@ -227,8 +227,9 @@ def falling(runs: list[ImportedRun], path) -> list[str]:
         return []
     return [
         f"{path}: val_accuracy falls in {down} of {len(runs)} runs; it is read as an accuracy "
-        "(higher is better): a loss or an error rate imports as 1 - value (an error rate in "
-        "percent as 1 - value / 100), or its targets and rankings are upside down"
+        "(higher is better), or its targets and rankings are upside down: an error rate imports "
+        "as 1 - value (1 - value / 100 in percent); a loss, which has no such bound, is no "
+        "accuracy: import the accuracy the runs recorded"
     ]
 
 
@@ -310,11 +311,13 @@ def import_csv(
         raise PowertrainError(f"--target must be an accuracy in (0, 1], got {target}")
     cost_axes = _named_once(cost_axes)
     runs = read_csv(path)
+    say = warn or (lambda _: None)
+    for line in falling(runs, path):  # first: it may be why the target is refused next
+        say(line)
     _reached_before_training(runs, float(target), path)
     keyed = {(repr(sorted(r.setup.items())), r.seed): r for r in runs}
-    lines = [*falling(runs, path), *check_declared(keyed, cost_axes, str(path))]
-    for line in [*lines, *undeclared(keyed, cost_axes, path)]:
-        (warn or (lambda _: None))(line)
+    for line in [*check_declared(keyed, cost_axes, str(path)), *undeclared(keyed, cost_axes, path)]:
+        say(line)
     with open_store(db_path) as store:
         if any(s["name"] == study for s in store.studies()):
             raise PowertrainError(
