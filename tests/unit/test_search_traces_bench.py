@@ -238,3 +238,24 @@ def test_percentages_and_a_metric_where_lower_is_better_are_read_as_accuracies_a
     f1_grid = next(line for line in lines if line.startswith("f1: grid"))
     wer_grid = next(line for line in lines if line.startswith("wer: grid"))
     assert f1_grid == wer_grid.replace("wer:", "f1:")  # the same runs, the same target (0.85)
+
+
+def test_a_run_whose_trace_stops_at_the_target_is_evaluated_at_the_next_kth_epoch(tmp_path):
+    # a trace that records a run up to where it first reached the target (as most of the Zeus
+    # traces' ImageNet runs): evaluated every 5 epochs, that run trains on to epoch 10 to find it
+    spec = importlib.util.spec_from_file_location("search_traces", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = ["seed,epoch,energy_j,val_accuracy,batch_size"]
+    rows += [f"1,{e},{100 * e},{min(0.9, 0.1 * e):.2f},8" for e in range(1, 8)]  # 0.7 at epoch 7
+    rows += [f"2,{e},{100 * e},{min(0.9, 0.05 * e):.2f},8" for e in range(1, 13)]  # 0.6 at 12
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    copy = bench.thinned(tmp_path / "t.csv", 5, tmp_path, target=0.7)
+    kept = [row.split(",") for row in copy.read_text().splitlines()[1:]]
+    assert [(r[0], r[1], r[2], r[3]) for r in kept] == [
+        ("1", "5", "500", "0.50"),
+        ("1", "10", "1000", "0.70"),  # found at the 2nd evaluation, energy as linear in epochs
+        ("2", "5", "500", "0.25"),
+        ("2", "10", "1000", "0.50"),
+        ("2", "12", "1200", "0.60"),  # ended at its limit short of the target: its last, as it is
+    ]
