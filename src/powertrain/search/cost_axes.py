@@ -44,6 +44,9 @@ WINDOW_J = 1e-12  # a profiling window's budget: pause at the first evaluation a
 #: 11 epochs, whose target comes at the second: 8 % of the grid on pricing alone).
 PRICE_WINDOW = 0.1
 CURVE_TOLERANCE = 0.02  # accuracy difference between cost-axis values that counts as a change
+#: The settings of the pricing (``make_strategy`` takes them for every strategy it wraps), not of a
+#: strategy: they describe the study's grid and how its cost axes are priced.
+PRICING_SETTINGS = ("cost_axes", "price_window")
 
 
 def axes_of(setup_key: str) -> dict:
