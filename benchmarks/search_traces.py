@@ -45,7 +45,7 @@ import numpy as np
 
 from powertrain.errors import PowertrainError
 from powertrain.search.backtest import QUARTER, backtest
-from powertrain.search.importer import import_csv
+from powertrain.search.importer import falls, import_csv
 from powertrain.search.simulate import load_curves, simulate
 from powertrain.store.sqlite import SqliteStore
 
@@ -190,20 +190,20 @@ def as_accuracy(path: Path, target: float, out: Path) -> tuple[Path, float, list
     if values and 1 < max(values) <= 100:
         scale = 100.0
         lines.append(f"val_accuracy up to {max(values):g}: read as percentages (divided by 100)")
+    target = target / scale if target > 1 else target
     runs: dict[tuple, list[float]] = {}
     for row, value in zip(rows, values, strict=True):
         key = tuple((k, v) for k, v in row.items() if k not in POINT_COLUMNS)
-        runs.setdefault(key, []).append(value)
-    falling = sum(v[-1] < v[0] for v in runs.values() if len(v) > 1)
-    if falling > len(runs) / 2:
+        runs.setdefault(key, []).append(value / scale)
+    falling = falls(list(runs.values()), target)
+    if falling is not None:
         flip = True
         lines.append(
-            f"val_accuracy falls in {falling} of {len(runs)} runs: lower is better there (an "
-            "error rate?); read as 1 - value, the target too"
+            f"val_accuracy falls in {falling} of {len(runs)} runs and starts above the target "
+            "in most: lower is better there (an error rate?); read as 1 - value, the target too"
         )
     if not lines:
         return path, target, []
-    target = target / scale if target > 1 else target
     for row, value in zip(rows, values, strict=True):
         row["val_accuracy"] = f"{1 - value / scale if flip else value / scale:.6g}"
     copy = out / path.name

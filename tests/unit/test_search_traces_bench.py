@@ -259,3 +259,19 @@ def test_a_run_whose_trace_stops_at_the_target_is_evaluated_at_the_next_kth_epoc
         ("2", "10", "1000", "0.50"),
         ("2", "12", "1200", "0.60"),  # ended at its limit short of the target: its last, as it is
     ]
+
+
+def test_an_accuracy_whose_runs_mostly_diverge_is_replayed_as_it_is(tmp_path):
+    # falling in 6 of 8 runs, but each starts below the target: an accuracy, not flipped
+    spec = importlib.util.spec_from_file_location("search_traces", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = ["seed,epoch,energy_j,val_accuracy,lr"]
+    curves = {0.01: [0.3, 0.5, 0.7, 0.8], 0.3: [0.3, 0.5, 0.2, 0.1], 1.0: [0.3, 0.4, 0.1, 0.1]}
+    curves[3.0] = [0.3, 0.35, 0.1, 0.1]
+    for lr, curve in curves.items():
+        rows += [f"{seed},{e},{100 * e},{a},{lr}" for seed in (1, 2) for e, a in enumerate(curve, 1)]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out"
+    out.mkdir()
+    assert bench.as_accuracy(tmp_path / "d.csv", 0.75, out) == (tmp_path / "d.csv", 0.75, [])
