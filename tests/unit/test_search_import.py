@@ -100,7 +100,9 @@ def test_an_accuracy_whose_runs_mostly_diverge_is_not_taken_for_an_error_rate(tm
     curves = {0.01: [0.3, 0.5, 0.7, 0.8], 0.3: [0.3, 0.5, 0.2, 0.1], 1.0: [0.3, 0.4, 0.1, 0.1]}
     curves[3.0] = [0.3, 0.35, 0.1, 0.1]
     for lr, curve in curves.items():
-        rows += [f"{seed},{e},{100 * e},{a},{lr}" for seed in (1, 2) for e, a in enumerate(curve, 1)]
+        rows += [
+            f"{seed},{e},{100 * e},{a},{lr}" for seed in (1, 2) for e, a in enumerate(curve, 1)
+        ]
     csv, heard = tmp_path / "diverged.csv", []
     csv.write_text("\n".join(rows) + "\n")
     import_csv(csv, "diverged", 0.75, tmp_path / "r.db", warn=heard.append)

@@ -28,4 +28,6 @@ def test_optuna_in_place_of_a_priced_strategy_drops_what_it_cannot_take():
     assert config.settings == {}  # optuna samples a cost axis as any other
     check_supported(study, config)
     with pytest.raises(PowertrainError, match="price_window"):  # and says so when asked directly
-        check_supported(study, search_config(with_search({"strategy": "optuna", "price_window": 1})))
+        check_supported(
+            study, search_config(with_search({"strategy": "optuna", "price_window": 1}))
+        )

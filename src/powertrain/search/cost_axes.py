@@ -103,14 +103,22 @@ def axes_setting(cost_axes) -> tuple[str, ...]:
 def price(trial: Trial) -> float:
     """Energy per unit of progress (step, else epoch) over the run's pricing window: the steps it
     trained before its window paused it (``Trial.window_progress``), else its start to its first
-    evaluation. (Its warm-up runs at the value being priced too. A second window would span the
-    pause and the resume from the checkpoint, whose start-up costs more than a window.)"""
+    evaluation after training (``first_trained``). (Its warm-up runs at the value being priced too.
+    A second window would span the pause and the resume from the checkpoint, whose start-up costs
+    more than a window.)"""
     from powertrain.search.predict import progress
 
     if trial.window_progress:
         return trial.energy_j / trial.window_progress
-    done = float(progress(trial.points[:1])[0]) if trial.points else 0.0
-    return trial.points[0].total_energy_j / done if done > 0 else float("inf")
+    first = first_trained(trial.points)
+    done = float(progress([first])[0]) if first is not None else 0.0
+    return first.total_energy_j / done if done > 0 else float("inf")
+
+
+def first_trained(points: list[EvalPoint]) -> EvalPoint | None:
+    """The first evaluation that follows some training (energy above 0 J), where a pricing window
+    ends: one made before training (epoch 0, as many loops evaluate) costs 0 J under every value."""
+    return next((p for p in points if p.total_energy_j > 0), None)
 
 
 def window_setting(window) -> float | None:

@@ -322,7 +322,7 @@ def import_csv(
     cost_axes = _named_once(cost_axes)
     runs = read_csv(path)
     say = warn or (lambda _: None)
-    for line in falling(runs, float(target), path):  # first: it may be why the target is refused next
+    for line in falling(runs, float(target), path):  # first: it may be why the target is refused
         say(line)
     _reached_before_training(runs, float(target), path)
     keyed = {(repr(sorted(r.setup.items())), r.seed): r for r in runs}

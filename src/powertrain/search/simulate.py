@@ -13,7 +13,7 @@ from powertrain.errors import PowertrainError
 from powertrain.meters.base import measurement_label
 from powertrain.monitor import below_resolution
 from powertrain.records import REACHED, EvalPoint, RunRecord, Verdict
-from powertrain.search.cost_axes import axes_setting, window_setting, window_words
+from powertrain.search.cost_axes import axes_setting, first_trained, window_setting, window_words
 from powertrain.search.driver import run_search
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
@@ -120,8 +120,9 @@ def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
 def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
     """Run ``trial`` on its stored curve from where it stands, as ``driver.Pool.start`` says."""
     trial.again()
-    if start.window is not None and not trial.points and curve.points:
-        pause_in_window(curve.points[0], start.window, trial)
+    first = first_trained(curve.points)
+    if start.window is not None and not trial.points and first is not None:
+        pause_in_window(first, start.window, trial)
         return
     for i in range(len(trial.points), len(curve.points)):
         point = curve.points[i]
