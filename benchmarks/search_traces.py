@@ -359,6 +359,10 @@ def main() -> None:
         help="replay the traces with an evaluation every K epochs only (and each run's last)",
     )
     args = parser.parse_args()
+    if args.evaluations_every < 1:
+        parser.error(
+            f"--evaluations-every takes a whole number of epochs >= 1, got {args.evaluations_every}"
+        )
     began = time.perf_counter()
     print(f"replays, {args.repeats} orders, seed {args.seed}; confirmation on 3 seeds counted")
     targets = {**readme_targets(args.data), **overrides(args.target, args.data)}

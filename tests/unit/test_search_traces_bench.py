@@ -277,3 +277,10 @@ def test_an_accuracy_whose_runs_mostly_diverge_is_replayed_as_it_is(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
     assert bench.as_accuracy(tmp_path / "d.csv", 0.75, out) == (tmp_path / "d.csv", 0.75, [])
+
+
+def test_an_evaluation_every_zero_epochs_is_refused_in_one_line(tmp_path):
+    # it was taken for 1 (every evaluation) without a word
+    done = run(tmp_path, "--evaluations-every", "0")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--evaluations-every takes a whole number of epochs >= 1, got 0" in done.stderr
