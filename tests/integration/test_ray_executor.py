@@ -169,3 +169,28 @@ def test_the_grids_predicted_stop_on_ray_is_asked_of_this_process(ray_instance, 
     assert all(r.outcome.verdict is Verdict.PREDICTED_MISS for r in runs)
     assert all(r.status.value == "censored" and r.outcome.steps == 10 for r in runs)
     assert live.cost.runs_stopped == 2
+
+
+def test_a_pricing_window_reaches_a_ray_tasks_loop_and_the_cheapest_goes_on_in_its_record(
+    ray_instance, tmp_path, monkeypatch
+):
+    from powertrain.search.cost_axes import axes_of
+    from powertrain.search.run import search_study
+    from powertrain.store import open_store
+    from tests.integration.test_live_window import EVERY, STUDY, searches_with
+
+    strategy = searches_with(monkeypatch, "batch_size")  # a stand-in cost axis, as on workers
+    cpu = {**STUDY, "grid": {"learning_rate": [0.3], "batch_size": [16, 32]}, "seeds": [0]}
+    cpu = {**cpu, "meters": {"backends": ["estimate"]}}
+    with open_store(tmp_path / "r.db") as store:
+        executor = RayExecutor(cpus_per_run=1)
+        live = search_study(parse_study(cpu), store, strategy="zeus", executor=executor)
+        runs = {r.setup["batch_size"]: r for r in store.runs("tiny-window")}
+        points = {b: store.eval_points(r.id) for b, r in runs.items()}
+    (pick,) = strategy[0].picks.values()
+    cheapest = axes_of(pick)["batch_size"]
+    (other,) = set(runs) - {cheapest}
+    assert runs[other].outcome.verdict is Verdict.RUNG_PAUSE and points[other] == []
+    assert runs[other].outcome.steps == EVERY // 10  # paused in its window, in the task's loop
+    assert points[cheapest][0].step == EVERY and live.cost.superseded_j == 0  # continued
+    assert not list(tmp_path.rglob("checkpoints/*"))

@@ -31,7 +31,7 @@ workers, or as Ray tasks, as many at once as the session has room for; the same 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -121,7 +121,11 @@ class LivePool:
         return len(self.running)
 
     def start(self, start: Start, trial: Trial, stop: Handler) -> None:
-        spec = run_spec(self.study, self.setups[start.setup], start.seed)
+        # its pricing window travels with the spec (the built-in loop pauses itself there; a
+        # command task, which cannot, is paused by the budget at its first evaluation)
+        spec = replace(
+            run_spec(self.study, self.setups[start.setup], start.seed), window=start.window
+        )
         if spec.run_key in self.stored:
             self._reuse(spec, start, trial, stop)
             return
@@ -147,6 +151,8 @@ class LivePool:
     def _reuse(self, spec: RunSpec, start: Start, trial: Trial, stop) -> None:
         record = self.stored[spec.run_key]
         feed(curve_of(record, self.store.eval_points(record.id)), start, trial, stop)
+        if trial.paused and not trial.points and record.outcome.steps > 0:
+            trial.window_progress = float(record.outcome.steps)  # paused in its pricing window
         self.reused.add((start.setup, start.seed))
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import dataclasses
 from typing import TYPE_CHECKING
 
-from powertrain.records import CENSORED, EvalPoint
+from powertrain.records import CENSORED, EvalPoint, Verdict
 from powertrain.search.space import Trial
 from powertrain.study.resume import RunPlace, discard, paused_spent
 from powertrain.train.stopping import PAUSED_NOTE
@@ -70,7 +70,8 @@ class DeferringSink:
 
     def _resume(self, spec: RunSpec, trial: Trial) -> int | None:
         key = spec.run_key
-        if not trial.paused or not trial.points or key not in self.deferred:
+        begun = trial.points or trial.window_progress  # a pause in its pricing window has no point
+        if not trial.paused or not begun or key not in self.deferred:
             return None
         spent = paused_spent(spec, self.place)
         if spent is None or len(spent.points) != len(trial.points):
@@ -106,7 +107,9 @@ class DeferringSink:
     def finish(self, run_id: int, outcome) -> None:
         key = self.keys.pop(run_id)
         self.continued.discard(key)
-        if outcome.status == CENSORED and any(t.fired for t in self.tagged.get(key, ())):
+        # the search's handlers stopped or paused it, or it paused itself in its pricing window
+        by_search = any(t.fired for t in self.tagged.get(key, ()))
+        if outcome.verdict is Verdict.RUNG_PAUSE or (outcome.status == CENSORED and by_search):
             self.deferred[key] = (run_id, outcome)
         else:
             self.inner.finish(run_id, outcome)

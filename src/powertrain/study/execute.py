@@ -35,7 +35,8 @@ from powertrain.study.plan import RunSpec, pretrained_path
 from powertrain.study.result import Reporter
 from powertrain.study.resume import run_checkpoint
 from powertrain.train.config import Paradigm
-from powertrain.train.loop import Limits, train_to_target
+from powertrain.train.limits import Limits
+from powertrain.train.loop import train_to_target
 from powertrain.train.setup import check_precision, resolve_device, seed_everything, set_threads
 from powertrain.train.stopping import Handler
 
@@ -357,5 +358,6 @@ def _prepare(spec: RunSpec, env: RunEnv) -> tuple[Prepared, Limits]:
         task.eval_every_steps,
         task.max_time_s,
         task.evals_per_epoch,
+        window=spec.window,  # a search's pricing window (the pretraining stage has none)
     )
     return prepared, limits

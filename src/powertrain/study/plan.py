@@ -33,6 +33,10 @@ class RunSpec:
     stage: Stage = Stage.TRAIN
     replace_failed: bool = False  # begin again over a FAILED attempt at this key
     task: str | None = field(default=None)  # the one task a single-task setup learns
+    #: Pause before the first evaluation, once this share of the steps to it is trained (a search's
+    #: pricing window, ``Limits.window``); how far this attempt goes, not what the run is: it is in
+    #: neither the run key nor the checkpoint's spec hash.
+    window: float | None = None
 
     @property
     def train_config(self) -> TrainConfig:

@@ -36,8 +36,9 @@ class StudyPlace:
 
 
 def spec_sha256(spec: RunSpec) -> str:
-    """A hash of everything in the spec that determines the run (not ``replace_failed``)."""
-    identity = {k: v for k, v in asdict(spec).items() if k != "replace_failed"}
+    """A hash of everything in the spec that determines the run (not ``replace_failed``, nor the
+    ``window`` an attempt paused at: the run continued from it is the same run)."""
+    identity = {k: v for k, v in asdict(spec).items() if k not in ("replace_failed", "window")}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -4,7 +4,7 @@ it had never paused (a search's rung budget pauses runs; a promoted one is conti
 Two files per run, named by its key: ``<key>.pt`` holds the state (model, optimiser, scheduler,
 GradScaler, the torch, CUDA, NumPy and Python random states, the data order: the shuffle generator's
 state at the start of the current epoch and how many of that epoch's batches were done, the step and
-sample counters), saved with ``torch.save`` of plain containers and loaded only with
+sample counters, the training loss summed since the last evaluation), saved with ``torch.save`` of plain containers and loaded only with
 ``torch.load(..., weights_only=True)``; ``<key>.json`` holds what the run had spent when it paused
 (energy per component, seconds, both including the save) and its evaluation points so far. The JSON is
 written last: a checkpoint counts only with both files, each written atomically (a file beside it,

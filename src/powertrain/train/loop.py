@@ -12,12 +12,13 @@ A handler may only pause the run (a ``Stop`` whose verdict is ``RUNG_PAUSE``): g
 whole state (``train/checkpoint.py``), and a later attempt given that checkpoint continues where it
 stopped, as if it had never paused: the same batches in the same order, the same random draws, its
 points and figures going on from the earlier attempts' (saving and loading inside the window).
+``Limits.window`` pauses a run the same way before its first evaluation, with no point: a search
+prices a cost axis (a GPU power limit) over a share of the steps to that evaluation.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,16 +31,10 @@ from powertrain.monitor import Measurement, Monitor
 from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, Verdict, outcome_of
 from powertrain.train.checkpoint import Checkpoint, Spent, rng_state, set_rng_state
 from powertrain.train.config import TrainConfig
+from powertrain.train.limits import Limits
 from powertrain.train.setup import autocast, make_optimizer, make_scheduler, seed_everything
 from powertrain.train.sources import SingleSource
-from powertrain.train.stopping import (
-    Diverged,
-    Handler,
-    MaxTime,
-    Stop,
-    TargetReached,
-    first_stop,
-)
+from powertrain.train.stopping import Handler, Stop, first_stop
 
 log = logging.getLogger(__name__)
 
@@ -47,37 +42,6 @@ DIVERGENCE_CHECK_STEPS = 10  # how often the loss is checked for NaN/inf (a devi
 
 StepFn = Callable[[nn.Module, object], torch.Tensor]  # (model, batch) -> loss
 EvalFn = Callable[[nn.Module], dict[str, float]]  # model -> accuracy per task
-
-
-@dataclass(frozen=True)
-class Limits:
-    targets: dict[str, float]  # validation accuracy to reach, per task
-    max_epochs: int
-    eval_every_steps: int | None = (
-        None  # None: ``evals_per_epoch`` evenly spaced evaluations per epoch
-    )
-    max_time_s: float | None = None
-    evals_per_epoch: int = 1
-
-    def schedule(self, steps_per_epoch: int):
-        """A test ``(step, step_in_epoch) -> evaluate now?``, worked out once per run."""
-        if self.eval_every_steps:
-            every = self.eval_every_steps
-            return lambda step, step_in_epoch: step % every == 0
-        # After step_in_epoch = ceil(k * steps_per_epoch / evals_per_epoch), k = 1 ... n.
-        n = self.evals_per_epoch
-        due = frozenset(math.ceil(k * steps_per_epoch / n) for k in range(1, n + 1))
-        return lambda step, step_in_epoch: step_in_epoch in due
-
-    def reached(self, accuracies: dict[str, float]) -> bool:
-        return TargetReached(self.targets).reached(accuracies)
-
-    def handlers(self) -> list[Handler]:
-        """The stopping handlers these limits stand for: divergence, the targets, the time limit."""
-        handlers: list[Handler] = [Diverged(), TargetReached(self.targets)]
-        if self.max_time_s is not None:
-            handlers.append(MaxTime(self.max_time_s))
-        return handlers
 
 
 @dataclass
@@ -134,12 +98,20 @@ class _Progress:
     def state(self) -> dict | None:
         if self.epoch_start is None or self.epoch_start["source"] is None:
             return None  # a streamed joint source: its order cannot be saved
-        keys = ("step", "samples", "epoch", "in_epoch", "epoch_start")
-        return {k: getattr(self, k) for k in keys}
+        keys = ("step", "samples", "epoch", "in_epoch", "epoch_start", "loss_steps")
+        # the loss since the last evaluation: a run paused between evaluations (its pricing
+        # window) reports the same mean loss at its next one as if it had never paused
+        return {
+            **{k: getattr(self, k) for k in keys},
+            "loss_sum": self.loss_sum.detach().cpu().clone(),
+        }
 
     def load(self, state: dict, earlier: Spent) -> None:
         for key, value in state.items():
-            setattr(self, key, value)
+            if key == "loss_sum":  # kept on the run's device
+                self.loss_sum.copy_(value)
+            else:
+                setattr(self, key, value)
         self.earlier, self.points = earlier, list(earlier.points)
 
 
@@ -315,6 +287,8 @@ def _epochs(source, cfg, limits: Limits, generator, step, progress, record, hand
     handlers. The reason the run stopped."""
     steps_per_epoch = source.steps_per_epoch(cfg.batch_size)
     eval_due = limits.schedule(steps_per_epoch)
+    # a run not evaluated yet (a resumed one past its window trains on: its step is beyond it)
+    window = limits.window_pause(steps_per_epoch) if not progress.points else None
     for epoch in range(progress.epoch, limits.max_epochs):
         done = progress.start_epoch(epoch, generator, source)
         batches = islice(source.epoch(cfg.batch_size, generator), done, None)
@@ -324,6 +298,8 @@ def _epochs(source, cfg, limits: Limits, generator, step, progress, record, hand
             stop = progress.diverged()
             if stop is None and eval_due(progress.step, step_in_epoch):
                 stop = first_stop(handlers, record(epoch + step_in_epoch / steps_per_epoch))
+            elif stop is None and window is not None and progress.step == window[0]:
+                stop = window[1]  # paused without an evaluation: its state is saved mid-epoch
             if stop is not None:
                 return stop
     points = progress.points

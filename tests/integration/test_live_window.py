@@ -1,0 +1,259 @@
+"""A live search prices a GPU power limit over a window shorter than the first evaluation (digits, an
+MLP, one thread, the fake NVML of ``test_live_auto`` whose counter runs at a power set by the limit):
+each pricing run pauses itself after a tenth of the steps to its first evaluation, with no point; the
+cheapest value's run is continued from its checkpoint, as if it had never paused (one record per
+(setup, seed), every point once, the same curve as the full grid's run of it); the rest are kept as
+paused, not promoted; the pick is the full grid's best. So with ``auto``, and with the test's own
+strategy (price every limit of a learning rate over the window, then train both seeds of the
+cheapest: the live half alone, whatever a strategy decides). A search killed after pricing begins
+its unfinished runs again, with nothing duplicated or lost; a search of the same study again feeds
+the window-paused runs from the store."""
+
+from __future__ import annotations
+
+import pytest
+
+from powertrain.analysis.analyse import analyse
+from powertrain.meters.detect import detect_meters
+from powertrain.power_limit import GpuPowerControl
+from powertrain.records import CENSORED, REACHED, RUNNING, Verdict
+from powertrain.render.build import build_report
+from powertrain.search import live
+from powertrain.search.cost_axes import WINDOW_J, axes_of, groups_of
+from powertrain.search.run import search_study
+from powertrain.search.sink import DeferringSink
+from powertrain.search.space import Start
+from powertrain.search.strategy import Strategy
+from powertrain.store import open_store
+from powertrain.study.config import parse_study
+from powertrain.study.executors.workers import WorkersExecutor
+from tests.integration.test_live_auto import GPU_STUDY, PoweredNvml, best_of
+
+EVERY = 50  # steps to the first evaluation: lr 0.3 reaches the target at the first or second
+WINDOW = 0.1  # priced over its first 5 steps
+STUDY = {
+    **GPU_STUDY,
+    "name": "tiny-window",
+    "task": {**GPU_STUDY["task"], "eval_every_steps": EVERY, "max_epochs": 8},
+}
+
+
+def powered_gpu(patch: pytest.MonkeyPatch) -> PoweredNvml:
+    """The fake GPU, its power control patched in (as ``test_live_auto``'s fixture does)."""
+    nvml = PoweredNvml()
+    nvml.nvmlInit()
+    patch.setattr(GpuPowerControl, "open", classmethod(lambda cls, limits, **kw: cls(nvml, [0])))
+    return nvml
+
+
+@pytest.fixture
+def fake_gpu(monkeypatch):
+    return powered_gpu(monkeypatch)
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    """The full grid's runs and points, by run key."""
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        open_store(tmp_path_factory.mktemp("grid") / "r.db") as store,
+    ):
+        nvml = powered_gpu(patch)
+        search_study(
+            parse_study(STUDY), store, strategy="grid", detection=detect_meters(["nvml"], nvml=nvml)
+        )
+        runs = store.runs("tiny-window")
+        assert best_of(runs, ["learning_rate", "gpu_power_limit_w"]) == (0.3, 300)
+        return {r.run_key: (r, store.eval_points(r.id)) for r in runs}
+
+
+class PriceInWindow(Strategy):
+    """For each setup of the other axes: every value of ``axis`` on its first seed over the window,
+    then every seed of the cheapest value by energy per step of its window (the paused run
+    continued, the others left paused)."""
+
+    name = "zeus"  # the strategy the search is asked for, replaced by this one
+    confirm = False
+
+    def __init__(self, axis: str = "gpu_power_limit_w") -> None:
+        super().__init__()
+        self.axis = axis
+        self.picks: dict[str, str] = {}  # a group's first setup -> its cheapest
+        self.prices: dict[str, float] = {}  # setup -> joules per step of its window
+
+    def next_runs(self, history) -> list[Start]:
+        groups = groups_of(history.space.setups, [self.axis]).values()
+        return [start for members in groups for start in self._group(history, members)]
+
+    def _group(self, history, members: list[str]) -> list[Start]:
+        seed = history.space.seeds[members[0]][0]
+        trials = {s: history.trial(s, seed) for s in members}
+        if any(t is None for t in trials.values()):
+            return [Start(s, seed, WINDOW_J, window=WINDOW) for s, t in trials.items() if t is None]
+        key = members[0]
+        if key not in self.picks:
+            if any(t.status is RUNNING for t in trials.values()):
+                return []  # pricing under way
+            self.prices.update({s: _price(t) for s, t in trials.items()})
+            self.picks[key] = min(members, key=self.prices.get)
+        pick = self.picks[key]
+        todo = [(pick, s) for s in history.space.seeds[pick]]
+        return [Start(*k) for k in todo if history.trial(*k) is None or history.trial(*k).paused]
+
+
+def _price(trial) -> float:
+    """Joules per step of its window; up to its first evaluation for a run the store had finished
+    (a search of the same study again feeds it from the store, paused there by the budget)."""
+    if trial.window_progress:
+        return trial.energy_j / trial.window_progress
+    return trial.points[0].total_energy_j / trial.points[0].step
+
+
+def searches_with(monkeypatch, axis: str) -> list[PriceInWindow]:
+    """The strategies the searches will be given, a new one each search."""
+    made: list[PriceInWindow] = []
+
+    def make(*args, **kwargs) -> PriceInWindow:
+        made.append(PriceInWindow(axis))
+        return made[-1]
+
+    monkeypatch.setattr(live, "make_strategy", make)
+    return made
+
+
+@pytest.fixture
+def window_strategy(monkeypatch):
+    return searches_with(monkeypatch, "gpu_power_limit_w")
+
+
+def test_a_live_search_prices_each_power_limit_in_its_window_and_continues_the_cheapest(
+    fake_gpu, window_strategy, grid, tmp_path
+):
+    study = parse_study(STUDY)
+    detection = detect_meters(["nvml"], nvml=fake_gpu)
+    with open_store(tmp_path / "live.db") as store:
+        searched = search_study(study, store, strategy="zeus", detection=detection)
+        runs = store.runs("tiny-window")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+        report = build_report(store, tmp_path / "report", "tiny-window")
+        analysis = analyse(store, "tiny-window")
+        # Searched again: every run is fed from the store, the window's paused ones with their steps.
+        again = search_study(study, store, strategy="zeus", detection=detection)
+        assert len(store.runs("tiny-window")) == len(runs)
+    assert_priced_in_windows(searched, runs, points, grid)
+    assert set(window_strategy[0].picks.values()) == {
+        repr(sorted({"learning_rate": lr, "gpu_power_limit_w": 300.0}.items()))
+        for lr in (0.3, 0.05)
+    }
+    assert len(runs) == 2 * 3 + 2 and all(r.status == REACHED for r in runs if not _priced(r))
+    assert again.cost.pick == searched.cost.pick and again.cost.reused_runs == len(runs)
+    assert again.cost.runs_started == 0
+    windowed = [k for k, t in again.outcome.history.trials.items() if t.window_progress]
+    assert len(windowed) == 4  # priced in their window, as the first search did
+    before, after = window_strategy[0].prices, window_strategy[1].prices
+    assert {s: after[s] for s, _ in windowed} == {s: before[s] for s, _ in windowed}
+    assert not list(tmp_path.rglob("checkpoints/*"))
+    assert report.html.is_file() and analysis.to_dict()["study"] == "tiny-window"
+
+
+def test_live_auto_prices_each_power_limit_in_its_window_and_picks_the_grids_best(
+    fake_gpu, grid, tmp_path
+):
+    with open_store(tmp_path / "r.db") as store:
+        detection = detect_meters(["nvml"], nvml=fake_gpu)
+        searched = search_study(parse_study(STUDY), store, strategy="auto", detection=detection)
+        runs = store.runs("tiny-window")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert_priced_in_windows(searched, runs, points, grid)
+    assert searched.cost.confirmed and "10% of the steps" in searched.cost.notes[-1]
+    assert not list(tmp_path.rglob("checkpoints/*"))
+
+
+def assert_priced_in_windows(searched, runs, points, grid) -> None:
+    """Every limit but the cheapest (300 W) priced in its window and left paused with no point; the
+    cheapest's runs continued (none begun again) with the grid's curve, point for point, as far as
+    they went; one record per (setup, seed); the pick the grid's best."""
+    assert searched.cost.pick == "learning_rate=0.3 gpu_power_limit_w=300.0"
+    assert searched.cost.superseded_j == 0  # every paused run continued, none begun again
+    assert searched.cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in runs))
+    assert len({r.run_key for r in runs}) == len(runs)
+    assert {r.setup["gpu_power_limit_w"] for r in runs if _priced(r)} == {200, 400}
+    for run in runs:
+        mine = _curve(points[run.run_key])
+        if _priced(run):
+            assert run.status == CENSORED and mine == [] and run.outcome.steps == EVERY * WINDOW
+            assert run.outcome.stop_reason == (
+                f"priced over its first 5 of the {EVERY} steps to its first evaluation"
+                " (not promoted)"
+            )
+            assert run.outcome.total_energy_j > 0 and run.outcome.final_val_accuracy is None
+            continue
+        whole, whole_points = grid[run.run_key]
+        assert run.setup["gpu_power_limit_w"] == 300 and mine
+        assert mine == _curve(whole_points)[: len(mine)]  # as if it had never paused
+        if run.status == REACHED:
+            assert run.outcome.steps == whole.outcome.steps and mine == _curve(whole_points)
+            assert run.outcome.test_accuracy == whole.outcome.test_accuracy is not None
+
+
+def _priced(run) -> bool:
+    return run.outcome.verdict is Verdict.RUNG_PAUSE
+
+
+def test_a_search_killed_after_its_window_begins_its_unfinished_runs_again(
+    fake_gpu, window_strategy, tmp_path
+):
+    study = parse_study(STUDY)
+    detection = detect_meters(["nvml"], nvml=fake_gpu)
+    real = live.LivePool.start
+
+    def killed_at_the_first_continued(pool, start, trial, stop):
+        if start.window is None:  # every limit priced; the cheapest about to go on
+            raise KeyboardInterrupt
+        return real(pool, start, trial, stop)
+
+    with open_store(tmp_path / "r.db") as store:
+        with pytest.MonkeyPatch.context() as killed:
+            killed.setattr(live.LivePool, "start", killed_at_the_first_continued)
+            killed.setattr(DeferringSink, "flush", lambda self: None)
+            with pytest.raises(KeyboardInterrupt):
+                search_study(study, store, strategy="zeus", detection=detection)
+        assert [r.outcome for r in store.runs()] == [None] * 6  # paused, not finished
+        assert len(list(tmp_path.rglob("checkpoints/*.pt"))) == 6
+        search_study(study, store, strategy="zeus", detection=detection)
+        runs = store.runs("tiny-window")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert all(r.outcome is not None for r in runs)
+    assert len({r.run_key for r in runs}) == len(runs) == 8  # begun again, not duplicated
+    for pts in points.values():
+        assert [p.index for p in pts] == list(range(len(pts)))
+    assert not list(tmp_path.rglob("checkpoints/*"))
+
+
+def test_on_two_workers_the_window_reaches_the_workers_loops_and_the_cheapest_goes_on(
+    tmp_path, monkeypatch
+):
+    # batch size stands in for a cost axis here (the fake GPU is this process's only): each value
+    # of it priced in a window of 5 steps in a worker process, the cheapest continued in one
+    strategy = searches_with(monkeypatch, "batch_size")
+    cpu = {**STUDY, "grid": {"learning_rate": [0.3], "batch_size": [16, 32]}, "meters": {}}
+    with open_store(tmp_path / "r.db") as store:
+        searched = search_study(parse_study(cpu), store, strategy="zeus", executor=two_workers())
+        runs = {r.setup["batch_size"]: r for r in store.runs("tiny-window") if r.seed == 0}
+        points = {b: store.eval_points(r.id) for b, r in runs.items()}
+    (pick,) = strategy[0].picks.values()
+    cheapest = axes_of(pick)["batch_size"]
+    other = runs[{16: 32, 32: 16}[cheapest]]
+    assert other.outcome.verdict is Verdict.RUNG_PAUSE and other.outcome.steps == 5
+    assert points[other.setup["batch_size"]] == []
+    assert runs[cheapest].status == REACHED and points[cheapest][0].step == EVERY
+    assert [p.index for p in points[cheapest]] == list(range(len(points[cheapest])))
+    assert searched.cost.pick is not None and not list(tmp_path.rglob("checkpoints/*"))
+
+
+def two_workers() -> WorkersExecutor:
+    return WorkersExecutor(2, cpu_count=2)
+
+
+def _curve(points):
+    return [(p.index, p.step, p.samples_seen, p.train_loss, p.val_accuracy) for p in points]
