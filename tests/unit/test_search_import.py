@@ -4,6 +4,7 @@ import pytest
 
 from powertrain.errors import PowertrainError
 from powertrain.search.importer import import_csv
+from tests.fakes.curves import diverged_trace
 from tests.unit.test_search_auto import _write_csv
 
 
@@ -96,14 +97,7 @@ def test_a_falling_metric_recorded_before_training_is_named_before_the_target_is
 def test_an_accuracy_whose_runs_mostly_diverge_is_not_taken_for_an_error_rate(tmp_path):
     # three of four learning rates rise, then collapse below their first evaluation: they fall, but
     # every run starts below the target, as an accuracy does; nothing said of it
-    rows = ["seed,epoch,energy_j,val_accuracy,lr"]
-    curves = {0.01: [0.3, 0.5, 0.7, 0.8], 0.3: [0.3, 0.5, 0.2, 0.1], 1.0: [0.3, 0.4, 0.1, 0.1]}
-    curves[3.0] = [0.3, 0.35, 0.1, 0.1]
-    for lr, curve in curves.items():
-        rows += [
-            f"{seed},{e},{100 * e},{a},{lr}" for seed in (1, 2) for e, a in enumerate(curve, 1)
-        ]
     csv, heard = tmp_path / "diverged.csv", []
-    csv.write_text("\n".join(rows) + "\n")
+    csv.write_text(diverged_trace())
     import_csv(csv, "diverged", 0.75, tmp_path / "r.db", warn=heard.append)
     assert heard == []

@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.curves import diverged_trace
+
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "search_traces.py"
 README = """# Made-up traces
 
@@ -266,14 +268,7 @@ def test_an_accuracy_whose_runs_mostly_diverge_is_replayed_as_it_is(tmp_path):
     spec = importlib.util.spec_from_file_location("search_traces", SCRIPT)
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
-    rows = ["seed,epoch,energy_j,val_accuracy,lr"]
-    curves = {0.01: [0.3, 0.5, 0.7, 0.8], 0.3: [0.3, 0.5, 0.2, 0.1], 1.0: [0.3, 0.4, 0.1, 0.1]}
-    curves[3.0] = [0.3, 0.35, 0.1, 0.1]
-    for lr, curve in curves.items():
-        rows += [
-            f"{seed},{e},{100 * e},{a},{lr}" for seed in (1, 2) for e, a in enumerate(curve, 1)
-        ]
-    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    (tmp_path / "d.csv").write_text(diverged_trace())
     out = tmp_path / "out"
     out.mkdir()
     assert bench.as_accuracy(tmp_path / "d.csv", 0.75, out) == (tmp_path / "d.csv", 0.75, [])
