@@ -67,3 +67,16 @@ def made_up_study(store=None, study="made-up", setups=12, seeds=3, jitter=0.15):
             rate = 0.0004 * (1 + i % 5) * (1 + jitter * math.sin(7 * i + 3 * seed))
             add_run(store, study, setup, seed, rate, 2.0 + (i * 7 % 5), evals=16)
     return store
+
+
+def diverged_trace() -> str:
+    """A CSV of an accuracy over four learning rates x two seeds, three of which rise, then collapse
+    below their first evaluation (diverged): most runs fall, yet each starts at 0.3."""
+    rows = ["seed,epoch,energy_j,val_accuracy,lr"]
+    curves = {0.01: [0.3, 0.5, 0.7, 0.8], 0.3: [0.3, 0.5, 0.2, 0.1], 1.0: [0.3, 0.4, 0.1, 0.1]}
+    curves[3.0] = [0.3, 0.35, 0.1, 0.1]
+    for lr, curve in curves.items():
+        rows += [
+            f"{seed},{e},{100 * e},{a},{lr}" for seed in (1, 2) for e, a in enumerate(curve, 1)
+        ]
+    return "\n".join(rows) + "\n"

@@ -98,7 +98,7 @@ def test_a_replay_says_over_what_window_it_priced():
     curves = load_curves(limited_study(), "limited")
     short = simulate(curves, strategy="auto", repeats=2)
     whole = simulate(curves, strategy="auto", repeats=2, price_window=1)
-    assert short.price_window == PRICE_WINDOW and whole.price_window is None
+    assert short.price_window == PRICE_WINDOW and whole.price_window == 1  # as the setting says
     assert short.priced_note() == (
         "cost axes priced over 10% of the steps to a run's first evaluation, not searched: "
         "gpu_power_limit_w"

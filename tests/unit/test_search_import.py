@@ -1,6 +1,10 @@
 """Import of others' traces: what it tells the user about the setup columns it found."""
 
+import pytest
+
+from powertrain.errors import PowertrainError
 from powertrain.search.importer import import_csv
+from tests.fakes.curves import diverged_trace
 from tests.unit.test_search_auto import _write_csv
 
 
@@ -74,4 +78,26 @@ def test_import_says_when_val_accuracy_falls_as_a_loss_or_an_error_rate_would(tm
     heard.clear()
     _write_csv(tmp_path / "t.csv")  # accuracies that rise: nothing said of them
     import_csv(tmp_path / "t.csv", "t", 0.6, tmp_path / "r.db", ["power_limit_w"], heard.append)
+    assert heard == []
+
+
+def test_a_falling_metric_recorded_before_training_is_named_before_the_target_is_refused(tmp_path):
+    # a word error rate evaluated at epoch 0 (0 J): the target 0.3 is "reached" there, and the
+    # refusal's advice (a target above what the untrained model scores) is wrong; the cause is said
+    rows = ["seed,epoch,energy_j,val_accuracy,batch_size"]
+    for seed in (1, 2):
+        rows += [f"{seed},{e},{10 * e},{0.9 - 0.1 * e:.2f},32" for e in range(0, 6)]
+    csv, heard = tmp_path / "wer0.csv", []
+    csv.write_text("\n".join(rows) + "\n")
+    with pytest.raises(PowertrainError, match="before any training"):
+        import_csv(csv, "wer0", 0.3, tmp_path / "r.db", warn=heard.append)
+    assert len(heard) == 1 and "val_accuracy falls in 2 of 2 runs" in heard[0]
+
+
+def test_an_accuracy_whose_runs_mostly_diverge_is_not_taken_for_an_error_rate(tmp_path):
+    # three of four learning rates rise, then collapse below their first evaluation: they fall, but
+    # every run starts below the target, as an accuracy does; nothing said of it
+    csv, heard = tmp_path / "diverged.csv", []
+    csv.write_text(diverged_trace())
+    import_csv(csv, "diverged", 0.75, tmp_path / "r.db", warn=heard.append)
     assert heard == []

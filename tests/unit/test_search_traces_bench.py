@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.fakes.curves import diverged_trace
+
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "search_traces.py"
 README = """# Made-up traces
 
@@ -238,3 +240,42 @@ def test_percentages_and_a_metric_where_lower_is_better_are_read_as_accuracies_a
     f1_grid = next(line for line in lines if line.startswith("f1: grid"))
     wer_grid = next(line for line in lines if line.startswith("wer: grid"))
     assert f1_grid == wer_grid.replace("wer:", "f1:")  # the same runs, the same target (0.85)
+
+
+def test_a_run_whose_trace_stops_at_the_target_is_evaluated_at_the_next_kth_epoch(tmp_path):
+    # a trace that records a run up to where it first reached the target (as most of the Zeus
+    # traces' ImageNet runs): evaluated every 5 epochs, that run trains on to epoch 10 to find it
+    spec = importlib.util.spec_from_file_location("search_traces", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    rows = ["seed,epoch,energy_j,val_accuracy,batch_size"]
+    rows += [f"1,{e},{100 * e},{min(0.9, 0.1 * e):.2f},8" for e in range(1, 8)]  # 0.7 at epoch 7
+    rows += [f"2,{e},{100 * e},{min(0.9, 0.05 * e):.2f},8" for e in range(1, 13)]  # 0.6 at 12
+    (tmp_path / "t.csv").write_text("\n".join(rows) + "\n")
+    copy = bench.thinned(tmp_path / "t.csv", 5, tmp_path, target=0.7)
+    kept = [row.split(",") for row in copy.read_text().splitlines()[1:]]
+    assert [(r[0], r[1], r[2], r[3]) for r in kept] == [
+        ("1", "5", "500", "0.50"),
+        ("1", "10", "1000", "0.70"),  # found at the 2nd evaluation, energy as linear in epochs
+        ("2", "5", "500", "0.25"),
+        ("2", "10", "1000", "0.50"),
+        ("2", "12", "1200", "0.60"),  # ended at its limit short of the target: its last, as it is
+    ]
+
+
+def test_an_accuracy_whose_runs_mostly_diverge_is_replayed_as_it_is(tmp_path):
+    # falling in 6 of 8 runs, but each starts below the target: an accuracy, not flipped
+    spec = importlib.util.spec_from_file_location("search_traces", SCRIPT)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    (tmp_path / "d.csv").write_text(diverged_trace())
+    out = tmp_path / "out"
+    out.mkdir()
+    assert bench.as_accuracy(tmp_path / "d.csv", 0.75, out) == (tmp_path / "d.csv", 0.75, [])
+
+
+def test_an_evaluation_every_zero_epochs_is_refused_in_one_line(tmp_path):
+    # it was taken for 1 (every evaluation) without a word
+    done = run(tmp_path, "--evaluations-every", "0")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "--evaluations-every takes a whole number of epochs >= 1, got 0" in done.stderr

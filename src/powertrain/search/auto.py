@@ -163,8 +163,9 @@ class Auto(Strategy):
         )
 
     def _contenders(self, history: History) -> list[str]:
-        """The setups whose screening run came within ``spread`` x the best one (by where it most
-        likely crossed the target, ``_crossed_j``), best first: at
+        """The setups whose screening run came within ``spread`` x the best one (each by where it most
+        likely crossed the target, ``_crossed_j``, against ``spread`` x the best run's
+        energy-to-target at the evaluation that found it), best first: at
         least two, at most ``contenders`` and at most all but one of the setups screening ran on to
         the target (the race narrows what the screen sent on; it never re-runs all of it)."""
         screened = [t for t in history.trials.values() if t.seed == history.space.seeds[t.setup][0]]

@@ -44,6 +44,9 @@ WINDOW_J = 1e-12  # a profiling window's budget: pause at the first evaluation a
 #: 11 epochs, whose target comes at the second: 8 % of the grid on pricing alone).
 PRICE_WINDOW = 0.1
 CURVE_TOLERANCE = 0.02  # accuracy difference between cost-axis values that counts as a change
+#: The settings of the pricing (``make_strategy`` takes them for every strategy it wraps), not of a
+#: strategy: they describe the study's grid and how its cost axes are priced.
+PRICING_SETTINGS = ("cost_axes", "price_window")
 
 
 def axes_of(setup_key: str) -> dict:
@@ -100,15 +103,22 @@ def axes_setting(cost_axes) -> tuple[str, ...]:
 def price(trial: Trial) -> float:
     """Energy per unit of progress (step, else epoch) over the run's pricing window: the steps it
     priced before its window paused it, its warm-up and the checkpoint's save left out
-    (``Trial.window_energy_j / window_progress``), else its start to its first evaluation. (A
-    second window would span the pause and the resume from the checkpoint, whose start-up costs
-    more than a window.)"""
+    (``Trial.window_energy_j / window_progress``), else its start to its first evaluation after
+    training (``first_trained``). (A second window would span the pause and the resume from the
+    checkpoint, whose start-up costs more than a window.)"""
     from powertrain.search.predict import progress
 
     if trial.window_progress:
         return trial.window_energy_j / trial.window_progress
-    done = float(progress(trial.points[:1])[0]) if trial.points else 0.0
-    return trial.points[0].total_energy_j / done if done > 0 else float("inf")
+    first = first_trained(trial.points)
+    done = float(progress([first])[0]) if first is not None else 0.0
+    return first.total_energy_j / done if done > 0 else float("inf")
+
+
+def first_trained(points: list[EvalPoint]) -> EvalPoint | None:
+    """The first evaluation that follows some training (energy above 0 J), where a pricing window
+    ends: one made before training (epoch 0, as many loops evaluate) costs 0 J under every value."""
+    return next((p for p in points if p.total_energy_j > 0), None)
 
 
 def window_setting(window) -> float | None:
@@ -300,6 +310,13 @@ class Priced:
 
     def candidates(self, history: History) -> list[str]:
         return self.inner.candidates(self.view if self.view is not None else history)
+
+    def seed_order(self, history: History, setup: str) -> tuple[int, ...]:
+        """A pick's seeds as ``inner`` ran them, its profiled seed first (see ``_reduced``): the
+        confirmation reuses the runs the search made, not the full grid's first seeds."""
+        if self.view is not None and setup in self.view.space.seeds:
+            return self.view.space.seeds[setup]
+        return history.space.seeds[setup]
 
     def notes(self) -> list[str]:
         """What the search says about the cost axes (and the inner strategy's verdict, if any)."""

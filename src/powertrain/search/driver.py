@@ -70,7 +70,9 @@ def run_search(
     return settle(
         strategy,
         history,
-        lambda setup, bound_j: confirm(history, setup, pool, confirm_seeds, bound_j=bound_j),
+        lambda setup, bound_j: confirm(
+            history, setup, pool, confirm_seeds, bound_j, strategy.seed_order(history, setup)
+        ),
     )
 
 
@@ -147,15 +149,21 @@ def pick_confirmed(
 
 
 def confirm(
-    history: History, setup: str, pool: Pool, seeds: int, bound_j: float | None = None
+    history: History,
+    setup: str,
+    pool: Pool,
+    seeds: int,
+    bound_j: float | None = None,
+    order: tuple[int, ...] | None = None,
 ) -> float | None:
-    """Run the setup's first ``seeds`` seeds to the target, as many at once as the pool has room for
+    """Run the setup's first ``seeds`` seeds (of ``order``, the search's: by default the space's)
+    to the target, as many at once as the pool has room for
     (a paused run is continued, a stopped one started afresh with what it spent still counted, a
     finished one reused), and return their summed energy-to-target; None when one misses the target
     (the others are then stopped) or the sum passes ``bound_j``. Each seed stops once what is known
     of the sum (the seeds that reached the target, what the others under way have spent so far, its
     own energy) passes ``bound_j``."""
-    wanted = history.space.seeds[setup][:seeds]
+    wanted = (history.space.seeds[setup] if order is None else order)[:seeds]
     known = [t for s in wanted if (t := history.trial(setup, s)) is not None]
     if any(t.missed for t in known):  # it ran to its limits short of the target
         return None

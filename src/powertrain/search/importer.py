@@ -217,18 +217,29 @@ def _reached_before_training(runs: list[ImportedRun], target: float, path) -> No
             )
 
 
-def falling(runs: list[ImportedRun], path) -> list[str]:
-    """A line when ``val_accuracy`` falls over most runs: a loss or an error rate, which the import
+def falls(curves: list[list[float]], target: float) -> int | None:
+    """How many of ``curves`` (each run's ``val_accuracy`` in order) fall, when the metric reads as
+    one where lower is better: most runs end below where they started, and most start at or above
+    ``target`` (read as an accuracy, it would be met before training). None otherwise: an accuracy
+    whose runs mostly diverge (rising, then collapsing below their start) still starts below its
+    target."""
+    down = sum(c[-1] < c[0] for c in curves if len(c) > 1)
+    above = sum(c[0] >= target for c in curves if c)
+    return down if down > len(curves) / 2 and above > len(curves) / 2 else None
+
+
+def falling(runs: list[ImportedRun], target: float, path) -> list[str]:
+    """A line when ``val_accuracy`` reads as a loss or an error rate (``falls``), which the import
     would read as an accuracy (higher is better), every target and ranking then upside down."""
-    down = sum(
-        r.points[-1].val_accuracy < r.points[0].val_accuracy for r in runs if len(r.points) > 1
-    )
-    if down <= len(runs) / 2:
+    down = falls([[p.val_accuracy for p in r.points] for r in runs], target)
+    if down is None:
         return []
     return [
-        f"{path}: val_accuracy falls in {down} of {len(runs)} runs; it is read as an accuracy "
-        "(higher is better): a loss or an error rate imports as 1 - value (an error rate in "
-        "percent as 1 - value / 100), or its targets and rankings are upside down"
+        f"{path}: val_accuracy falls in {down} of {len(runs)} runs and starts above --target "
+        f"{target:g} in most; it is read as an accuracy "
+        "(higher is better), or its targets and rankings are upside down: an error rate imports "
+        "as 1 - value (1 - value / 100 in percent); a loss, which has no such bound, is no "
+        "accuracy: import the accuracy the runs recorded"
     ]
 
 
@@ -310,11 +321,13 @@ def import_csv(
         raise PowertrainError(f"--target must be an accuracy in (0, 1], got {target}")
     cost_axes = _named_once(cost_axes)
     runs = read_csv(path)
+    say = warn or (lambda _: None)
+    for line in falling(runs, float(target), path):  # first: it may be why the target is refused
+        say(line)
     _reached_before_training(runs, float(target), path)
     keyed = {(repr(sorted(r.setup.items())), r.seed): r for r in runs}
-    lines = [*falling(runs, path), *check_declared(keyed, cost_axes, str(path))]
-    for line in [*lines, *undeclared(keyed, cost_axes, path)]:
-        (warn or (lambda _: None))(line)
+    for line in [*check_declared(keyed, cost_axes, str(path)), *undeclared(keyed, cost_axes, path)]:
+        say(line)
     with open_store(db_path) as store:
         if any(s["name"] == study for s in store.studies()):
             raise PowertrainError(

@@ -50,8 +50,8 @@ class SearchSection:
                     "settings": s.settings,
                     "in_sample": s.in_sample,
                     "cost_axes": list(s.cost_axes),
-                    # the share of the steps to a run's first evaluation that priced them (None: all)
-                    "price_window": s.price_window if s.cost_axes else None,
+                    # the share of the steps to a run's first evaluation that priced them (1: all)
+                    "price_window": s.price_window,
                     **s.summary(),
                 }
                 for s in self.simulations

@@ -25,7 +25,7 @@ from powertrain.errors import PowertrainError
 from powertrain.records import REACHED, Stage
 from powertrain.search.calibrate import MIN_RUNS, CalibratedMiss, calibration_runs
 from powertrain.search.cost import search_cost
-from powertrain.search.cost_axes import axes_setting, curve_key
+from powertrain.search.cost_axes import PRICING_SETTINGS, axes_setting, curve_key
 from powertrain.search.live import LiveSearch, precision_notes, search_with_strategy
 from powertrain.search.predict import PRIOR_C, LivePredictedMiss, shape_prior
 from powertrain.search.settings import typed_settings
@@ -46,10 +46,13 @@ LIVE = ("grid", *[s for s in STRATEGIES if s != "grid"])  # optuna among them
 
 def search_config(study: StudyConfig, strategy: str | None = None) -> SearchConfig:
     """The study's ``search:`` settings, with ``strategy`` (the command line's) in place of its own;
-    the file's strategy settings apply only when it names the same strategy."""
+    the file's strategy settings apply only when it names the same strategy. Its cost axes and
+    price window stay for any strategy that prices (every one but optuna, which samples them)."""
     config = study.search or SearchConfig()
     if strategy is not None and strategy != config.strategy:
-        config = dataclasses.replace(config, strategy=strategy, settings={})
+        pricing = {k: v for k, v in config.settings.items() if k in PRICING_SETTINGS}
+        kept = {} if strategy == "optuna" else pricing
+        config = dataclasses.replace(config, strategy=strategy, settings=kept)
     if config.strategy not in LIVE:
         raise PowertrainError(
             f"no search strategy named {config.strategy!r}; choose one of {', '.join(LIVE)}"

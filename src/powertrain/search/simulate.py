@@ -13,7 +13,7 @@ from powertrain.errors import PowertrainError
 from powertrain.meters.base import measurement_label
 from powertrain.monitor import below_resolution
 from powertrain.records import REACHED, EvalPoint, RunRecord, Verdict
-from powertrain.search.cost_axes import axes_setting, window_words
+from powertrain.search.cost_axes import axes_setting, first_trained, window_setting, window_words
 from powertrain.search.driver import run_search
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
@@ -120,8 +120,9 @@ def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
 def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
     """Run ``trial`` on its stored curve from where it stands, as ``driver.Pool.start`` says."""
     trial.again()
-    if start.window is not None and not trial.points and curve.points:
-        pause_in_window(curve.points[0], start.window, trial)
+    first = first_trained(curve.points)
+    if start.window is not None and not trial.points and first is not None:
+        pause_in_window(first, start.window, trial)
         return
     for i in range(len(trial.points), len(curve.points)):
         point = curve.points[i]
@@ -195,16 +196,16 @@ class Simulation:
     cost_axes: tuple[str, ...] = ()  # the axes the search priced instead of searching
     warnings: list[str] = field(default_factory=list)
     tuned_on: tuple[str, ...] = ()  # studies the strategy's settings were chosen on
-    price_window: float | None = None  # Start.window of the cost axes' pricing runs
+    #: The share of the steps to a run's first evaluation that priced the cost axes, as the setting
+    #: (1: the whole way); None when it priced none.
+    price_window: float | None = None
 
     def priced_note(self) -> str | None:
         """The cost axes it priced instead of searching, and over what window; None without."""
         if not self.cost_axes:
             return None
-        return (
-            f"cost axes priced over {window_words(self.price_window)}, not searched: "
-            f"{', '.join(self.cost_axes)}"
-        )
+        window = window_words(window_setting(self.price_window or 1))
+        return f"cost axes priced over {window}, not searched: {', '.join(self.cost_axes)}"
 
     @property
     def in_sample(self) -> bool:
@@ -295,7 +296,7 @@ def simulate(
         sim.orders.append(_order_result(data, means, best, outcome))
         sim.orders[-1]["within_noise"] = bool(getattr(search, "within_noise", False))
     sim.cost_axes = tuple(getattr(search, "treated", None) or ())
-    sim.price_window = getattr(search, "window", None)
+    sim.price_window = (getattr(search, "window", None) or 1.0) if sim.cost_axes else None
     sim.tuned_on = tuple(getattr(search, "tuned_on", ()))
     sim.warnings = [*curve_warnings(data, sim.cost_axes), *precision_warnings(data)]
     return sim

@@ -345,11 +345,16 @@ def make_strategy(
     """A strategy by name, with its settings (e.g. ``beta``, ``eta``), checked against their types.
     Over a grid whose ``cost_axes`` (and ``gpu_power_limit_w``) vary, it searches one setup per setup
     of the other axes, each cost-axis value priced over a short window (``cost_axes.Priced``: a
-    ``price_window`` share of the steps to its first evaluation, a tenth unless said); optuna samples
-    its own."""
+    ``price_window`` share of the steps to its first evaluation, a tenth unless said); grid runs
+    every (setup, seed), as its live search does, and optuna samples a cost axis as any other."""
     cls = strategy_class(name)
     strategy = cls(rng, **typed_settings(name, cls, settings))
-    if name == OptunaStrategy.name:
+    if name in (Grid.name, OptunaStrategy.name):
+        if price_window is not None:
+            raise PowertrainError(
+                f"strategy {name} prices no cost axis (grid runs every value, optuna samples it as "
+                f"any other axis), so it takes no price_window; got {price_window!r}"
+            )
         return strategy
     from powertrain.search.cost_axes import PRICE_WINDOW, Priced, axes_setting
 

@@ -43,6 +43,10 @@ class Strategy:
     def handler(self, history: History, trial: Trial) -> Callable[[EvalPoint], Stop | None]:
         return lambda point: self.stop(history, trial, point)
 
+    def seed_order(self, history: History, setup: str) -> tuple[int, ...]:
+        """The setup's seeds in the order the search ran them: the confirmation takes its first."""
+        return history.space.seeds[setup]
+
     def candidates(self, history: History) -> list[str]:
         """Setups every seed of which reached the target, by mean energy-to-target; then setups with
         some seed that reached it, by the mean over those seeds."""
