@@ -193,6 +193,11 @@ class RunOutcome:
     verdict: Verdict | None = (
         None  # why it ended; None: what its status implies (Verdict.of_status)
     )
+    #: A run paused in a search's pricing window: the steps it priced (those after its warm-up up
+    #: to the pause) and the energy they used, every component's (its ``total_energy_j`` is all it
+    #: spent, warm-up and checkpoint included). None otherwise.
+    priced_steps: int | None = None
+    priced_energy_j: float | None = None
 
     def __post_init__(self) -> None:
         status = Status(self.status)
@@ -256,10 +261,13 @@ def outcome_of(
     faults: list[str] | tuple[str, ...] = (),
     verdict: Verdict | None = None,
     nodes: list[dict[str, Any]] | tuple = (),
+    priced_steps: int | None = None,
+    priced_energy_j: float | None = None,
 ) -> RunOutcome:
     """The one way a run's outcome is made from its points, for every route (the built-in loop,
     ``track()``): the figures to the target from ``reached`` when the run reached it; ``steps`` the
-    last point's unless given; ``test`` the test accuracy per task, if taken."""
+    last point's unless given; ``test`` the test accuracy per task, if taken; ``priced_*`` the span
+    a run paused in its pricing window priced (``RunOutcome``)."""
     last = points[-1] if points else None
     hit = reached if Status(status) is Status.REACHED else None
     return RunOutcome(
@@ -279,4 +287,6 @@ def outcome_of(
         faults=list(faults),
         verdict=verdict,
         nodes=list(nodes),
+        priced_steps=priced_steps,
+        priced_energy_j=priced_energy_j,
     )

@@ -21,6 +21,7 @@ from powertrain.render.build import build_report
 from powertrain.search import live
 from powertrain.search.cost_axes import WINDOW_J, axes_of, groups_of
 from powertrain.search.run import search_study
+from powertrain.search.simulate import setup_key
 from powertrain.search.sink import DeferringSink
 from powertrain.search.space import Start
 from powertrain.search.strategy import Strategy
@@ -105,7 +106,7 @@ def _price(trial) -> float:
     """Joules per step of its window; up to its first evaluation for a run the store had finished
     (a search of the same study again feeds it from the store, paused there by the budget)."""
     if trial.window_progress:
-        return trial.energy_j / trial.window_progress
+        return trial.window_energy_j / trial.window_progress
     return trial.points[0].total_energy_j / trial.points[0].step
 
 
@@ -152,6 +153,10 @@ def test_a_live_search_prices_each_power_limit_in_its_window_and_continues_the_c
     assert len(windowed) == 4  # priced in their window, as the first search did
     before, after = window_strategy[0].prices, window_strategy[1].prices
     assert {s: after[s] for s, _ in windowed} == {s: before[s] for s, _ in windowed}
+    for run in runs:  # a continued run's stored curve: its window priced linear to its first point
+        if not _priced(run) and run.seed == 0:
+            first = points[run.run_key][0]
+            assert after[setup_key(run.setup)] == pytest.approx(first.total_energy_j / first.step)
     assert not list(tmp_path.rglob("checkpoints/*"))
     assert report.html.is_file() and analysis.to_dict()["study"] == "tiny-window"
 

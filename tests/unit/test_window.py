@@ -26,14 +26,15 @@ from tests.unit.test_resume import Sink, curve, env_for, study
 def test_the_first_evaluation_and_the_window_step_follow_the_schedule():
     every = Limits({}, 3, eval_every_steps=40, window=0.1)
     assert every.first_due(20) == 40  # across epochs: every 40 steps
-    at, stop = every.window_pause(20)
-    assert at == 4 and stop.verdict is Verdict.RUNG_PAUSE and stop.pauses
+    pause = every.window_pause(20)
+    at, stop = pause.at, pause.stop
+    assert at == 4 and pause.warmup == 0 and stop.verdict is Verdict.RUNG_PAUSE and stop.pauses
     words = "priced over its first 4 of the 40 steps to its first evaluation"
     assert stop.reason == f"{words} {PAUSED_NOTE}"
     per_epoch = Limits({}, 3, evals_per_epoch=3, window=0.5)
     assert per_epoch.first_due(20) == 7  # ceil(20 / 3)
-    assert per_epoch.window_pause(20)[0] == 4  # ceil(3.5)
-    assert Limits({}, 3, eval_every_steps=40, window=1e-9).window_pause(20)[0] == 1  # at least one
+    assert per_epoch.window_pause(20).at == 4  # ceil(3.5)
+    assert Limits({}, 3, eval_every_steps=40, window=1e-9).window_pause(20).at == 1  # at least one
     assert Limits({}, 3, eval_every_steps=40).window_pause(20) is None  # no window
     # A window that reaches the first evaluation: none (the evaluation pauses it through the budget).
     assert Limits({}, 3, evals_per_epoch=3, window=0.9).window_pause(20) is None  # ceil(6.3) = 7

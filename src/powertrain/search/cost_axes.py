@@ -102,14 +102,14 @@ def axes_setting(cost_axes) -> tuple[str, ...]:
 
 def price(trial: Trial) -> float:
     """Energy per unit of progress (step, else epoch) over the run's pricing window: the steps it
-    trained before its window paused it (``Trial.window_progress``), else its start to its first
-    evaluation after training (``first_trained``). (Its warm-up runs at the value being priced too.
-    A second window would span the pause and the resume from the checkpoint, whose start-up costs
-    more than a window.)"""
+    priced before its window paused it, its warm-up and the checkpoint's save left out
+    (``Trial.window_energy_j / window_progress``), else its start to its first evaluation after
+    training (``first_trained``). (A second window would span the pause and the resume from the
+    checkpoint, whose start-up costs more than a window.)"""
     from powertrain.search.predict import progress
 
     if trial.window_progress:
-        return trial.energy_j / trial.window_progress
+        return trial.window_energy_j / trial.window_progress
     first = first_trained(trial.points)
     done = float(progress([first])[0]) if first is not None else 0.0
     return first.total_energy_j / done if done > 0 else float("inf")

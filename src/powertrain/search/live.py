@@ -150,9 +150,10 @@ class LivePool:
 
     def _reuse(self, spec: RunSpec, start: Start, trial: Trial, stop) -> None:
         record = self.stored[spec.run_key]
-        feed(curve_of(record, self.store.eval_points(record.id)), start, trial, stop)
-        if trial.paused and not trial.points and record.outcome.steps > 0:
-            trial.window_progress = float(record.outcome.steps)  # paused in its pricing window
+        curve = curve_of(record, self.store.eval_points(record.id))
+        feed(curve, start, trial, stop)
+        if not curve.points:  # paused in its pricing window (feed prices a curve's first point)
+            trial.priced(record.outcome)
         self.reused.add((start.setup, start.seed))
 
 

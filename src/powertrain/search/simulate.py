@@ -153,6 +153,7 @@ def pause_in_window(first: EvalPoint, window: float, trial: Trial) -> None:
 
     trial.energy_j = window * first.total_energy_j
     trial.window_progress = window * float(progress([first])[0])
+    trial.window_energy_j = trial.energy_j  # linear up to the first evaluation: no warm-up
     trial.end(
         Verdict.RUNG_PAUSE,
         f"priced over {window:.0%} of the way to its first evaluation {PAUSED_NOTE}",

@@ -75,9 +75,11 @@ class Trial:
     energy_to_target_j: float | None = None
     verdict: Verdict | None = None  # why its run ended (None while it runs)
     stop_reason: str | None = None  # the details, in words
-    #: How far a run paused in its pricing window (``Start.window``) had trained, with no evaluation
-    #: yet: its steps (its epochs, in a replay of a trace that records no steps); None otherwise.
+    #: A run paused in its pricing window (``Start.window``), with no evaluation yet: the progress
+    #: it priced (steps after its warm-up; epochs, in a replay of a trace that records no steps) and
+    #: the energy that used (its price: ``window_energy_j / window_progress``); None otherwise.
     window_progress: float | None = None
+    window_energy_j: float | None = None
 
     def __setattr__(self, name: str, value) -> None:
         changed = name in INDEXED and self.__dict__.get(name, _UNSET) != value
@@ -92,15 +94,27 @@ class Trial:
         """Its run ended with ``outcome`` and ``points`` (cumulative over its attempts)."""
         self.points, self.energy_j = list(points), outcome.total_energy_j
         self.end(outcome.verdict, outcome.stop_reason)
-        if self.paused and not self.points and outcome.steps > 0:  # paused in its pricing window
-            self.window_progress = float(outcome.steps)
+        self.priced(outcome)
         if outcome.status is Status.REACHED:
             self.energy_to_target_j = outcome.energy_to_target_j
+
+    def priced(self, outcome: RunOutcome) -> None:
+        """Where its run paused in its pricing window (no point yet): the span ``outcome`` priced
+        (its warm-up left out), else its steps and all it spent (an outcome from before the span
+        was kept)."""
+        if not (self.paused and not self.points and outcome.steps > 0):
+            return
+        if outcome.priced_steps:
+            self.window_progress = float(outcome.priced_steps)
+            self.window_energy_j = outcome.priced_energy_j
+        else:
+            self.window_progress = float(outcome.steps)
+            self.window_energy_j = outcome.total_energy_j
 
     def again(self) -> None:
         """Its run goes on (a paused run continued, or one started again)."""
         self.status, self.verdict, self.stop_reason = Status.RUNNING, None, None
-        self.window_progress = None
+        self.window_progress = self.window_energy_j = None
 
     def afresh(self) -> None:
         """Its run starts again from scratch: what the attempt before spent is counted apart."""

@@ -15,7 +15,7 @@ The default fixture is the in-memory reference store. Needs pytest (a test depen
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
@@ -118,6 +118,16 @@ class StoreContract:
         assert run.estimated and "cpu estimate" in run.method_label
         assert store.eval_points(run_id) == [point(0), point(1, 0.95)]
         assert store.timeline(run_id)["energy_j"]["cpu"] == [0, 3]
+
+    def test_a_pricing_windows_span_round_trips_and_an_outcome_without_one_has_none(self, store):
+        store.save_study("st", {})
+        paused = outcome(CENSORED, Verdict.RUNG_PAUSE)
+        priced = replace(paused, priced_steps=8, priced_energy_j=3.5)  # of its 11 J
+        for key, finished in (("k1", priced), ("k2", paused)):
+            store.finish_run(begin(store, key), finished)
+        runs = {r.run_key: r.outcome for r in store.runs("st")}
+        assert runs == {"k1": priced, "k2": paused}
+        assert (runs["k2"].priced_steps, runs["k2"].priced_energy_j) == (None, None)
 
     def test_status_stage_and_provenance_come_back_typed(self, store):
         store.save_study("st", {})

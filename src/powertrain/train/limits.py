@@ -17,6 +17,24 @@ from powertrain.train.stopping import (
     TargetReached,
 )
 
+#: The share of a pricing window that is warm-up, not priced (its first steps pay the allocator,
+#: autotuning, the data loader's start and a process's one-time start-up): one in five, as Zeus
+#: profiles a power limit over 40 iterations after 10 of warm-up.
+WARMUP_PARTS = 5
+
+
+@dataclass(frozen=True)
+class WindowPause:
+    """Where a run with no evaluation yet pauses for its pricing window (after step ``at``), and
+    the pause. The steps after ``warmup`` up to ``at`` are priced; the first ``warmup`` are not."""
+
+    at: int
+    stop: Stop
+
+    @property
+    def warmup(self) -> int:
+        return self.at // WARMUP_PARTS
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -50,9 +68,9 @@ class Limits:
             return self.eval_every_steps
         return min(self._due_in_epoch(steps_per_epoch))
 
-    def window_pause(self, steps_per_epoch: int) -> tuple[int, Stop] | None:
-        """The step after which a run with no evaluation yet pauses for its pricing window, and the
-        pause: ``max(1, ceil(window * first_due))`` steps; None without a window, or where the
+    def window_pause(self, steps_per_epoch: int) -> WindowPause | None:
+        """Where a run with no evaluation yet pauses for its pricing window: after
+        ``max(1, ceil(window * first_due))`` steps; None without a window, or where the
         window would not end before the first evaluation (that evaluation then ends it, through
         the search's energy budget)."""
         if self.window is None:
@@ -62,7 +80,7 @@ class Limits:
         if at >= first:
             return None
         why = f"priced over its first {at} of the {first} steps to its first evaluation"
-        return at, Stop(Verdict.RUNG_PAUSE, f"{why} {PAUSED_NOTE}")
+        return WindowPause(at, Stop(Verdict.RUNG_PAUSE, f"{why} {PAUSED_NOTE}"))
 
     def reached(self, accuracies: dict[str, float]) -> bool:
         return TargetReached(self.targets).reached(accuracies)

@@ -31,7 +31,7 @@ from powertrain.monitor import Measurement, Monitor
 from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, Verdict, outcome_of
 from powertrain.train.checkpoint import Checkpoint, Spent, rng_state, set_rng_state
 from powertrain.train.config import TrainConfig
-from powertrain.train.limits import Limits
+from powertrain.train.limits import Limits, WindowPause
 from powertrain.train.setup import autocast, make_optimizer, make_scheduler, seed_everything
 from powertrain.train.sources import SingleSource
 from powertrain.train.stopping import Handler, Stop, first_stop
@@ -57,6 +57,8 @@ class _Progress:
     earlier: Spent | None = (
         None  # what earlier attempts spent (a resumed run); points go on from it
     )
+    warm_j: float = 0.0  # this attempt's energy at the end of its pricing window's warm-up
+    priced: tuple[int, float] | None = None  # a pause in its pricing window: (steps, joules) priced
 
     def add(self, loss: torch.Tensor, size: int) -> None:
         self.step += 1
@@ -71,6 +73,17 @@ class _Progress:
         """Every DIVERGENCE_CHECK_STEPS steps (a device sync on GPUs): a NaN or infinite loss."""
         if self.step % DIVERGENCE_CHECK_STEPS == 0 and not torch.isfinite(self.loss_sum):
             return Stop(Verdict.DIVERGED, f"loss became {float(self.loss_sum)} at step {self.step}")
+        return None
+
+    def in_window(self, pause: WindowPause, read_j: Callable[[], float]) -> Stop | None:
+        """At the pricing window's edges: the energy read (``read_j``) after its warm-up and at its
+        end, before the checkpoint is saved, so that the price leaves out what starting and pausing
+        cost; the pause at its end."""
+        if self.step == pause.warmup:
+            self.warm_j = read_j()
+        elif self.step == pause.at:
+            self.priced = (pause.at - pause.warmup, read_j() - self.warm_j)
+            return pause.stop
         return None
 
     def start_epoch(self, epoch: int, generator: torch.Generator, source) -> int:
@@ -222,6 +235,9 @@ class _Run:
             on_eval(point)
             return point
 
+        def read_j() -> float:
+            return self.monitor.read("run").total_energy_j
+
         self.monitor.begin("run")
         try:
             if checkpoint is not None and checkpoint.earlier is not None:
@@ -235,6 +251,7 @@ class _Run:
                 progress,
                 record,
                 handlers,
+                read_j,
             )
             paused = checkpoint is not None and stop.pauses and self.save(checkpoint)
         except Exception as exc:  # user code (a model, a data set, a step function) failed
@@ -282,9 +299,12 @@ def _written(checkpoint: Checkpoint, save, what) -> bool:
     return True
 
 
-def _epochs(source, cfg, limits: Limits, generator, step, progress, record, handlers) -> Stop:
+def _epochs(
+    source, cfg, limits: Limits, generator, step, progress, record, handlers, read_j
+) -> Stop:
     """Train epoch after epoch (from where a resumed run stood); evaluate when due and ask the
-    handlers. The reason the run stopped."""
+    handlers; pause in the pricing window (``read_j``: the attempt's energy so far, read at its
+    edges). The reason the run stopped."""
     steps_per_epoch = source.steps_per_epoch(cfg.batch_size)
     eval_due = limits.schedule(steps_per_epoch)
     # a run not evaluated yet (a resumed one past its window trains on: its step is beyond it)
@@ -298,8 +318,8 @@ def _epochs(source, cfg, limits: Limits, generator, step, progress, record, hand
             stop = progress.diverged()
             if stop is None and eval_due(progress.step, step_in_epoch):
                 stop = first_stop(handlers, record(epoch + step_in_epoch / steps_per_epoch))
-            elif stop is None and window is not None and progress.step == window[0]:
-                stop = window[1]  # paused without an evaluation: its state is saved mid-epoch
+            elif stop is None and window is not None:
+                stop = progress.in_window(window, read_j)  # no evaluation: saved mid-epoch
             if stop is not None:
                 return stop
     points = progress.points
@@ -326,6 +346,8 @@ def _evaluate(model, evaluate, monitor, progress: _Progress, epoch: float) -> Ev
 
 def _outcome(stop: Stop, total: Measurement, progress: _Progress, test, error) -> RunOutcome:
     points = progress.points
+    # the span its pricing window priced, where the window paused it (not a failure after it)
+    priced_steps, priced_energy_j = (progress.priced if stop.pauses else None) or (None, None)
     return outcome_of(
         stop.status,
         stop.reason,
@@ -338,4 +360,6 @@ def _outcome(stop: Stop, total: Measurement, progress: _Progress, test, error) -
         error=error,
         faults=total.faults,
         verdict=stop.verdict,
+        priced_steps=priced_steps,
+        priced_energy_j=priced_energy_j,
     )

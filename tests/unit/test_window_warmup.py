@@ -1,0 +1,140 @@
+"""A pricing window's warm-up is not priced (as Zeus profiles a power limit over 40 iterations after
+10 of warm-up): a run paused after step W of its window is priced by the energy of steps (W // 5, W],
+read at the end of those steps, before its checkpoint is saved; what it spent in all stays its
+whole reading. Here the energy is a counter that the step function and the checkpoint's save advance
+(the digits MLP on the CPU, one run a value), so every figure is known exactly."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import sqlite3
+
+import pytest
+import torch
+
+from powertrain.data.registry import load_dataset
+from powertrain.meters.base import Component
+from powertrain.models.registry import build_model
+from powertrain.monitor import Monitor
+from powertrain.records import CENSORED, RunOutcome, Verdict
+from powertrain.search.cost_axes import Priced, price
+from powertrain.search.simulate import setup_key
+from powertrain.search.space import History, Space, Trial
+from powertrain.search.strategies import Grid
+from powertrain.store.sqlite import SqliteStore
+from powertrain.testing.store_contract import begin
+from powertrain.train.checkpoint import Checkpoint
+from powertrain.train.config import TrainConfig
+from powertrain.train.limits import Limits
+from powertrain.train.loop import train_to_target
+from powertrain.train.sources import SingleSource
+from powertrain.train.steps import classification_step, evaluator
+from tests.fakes.meters import ConstantPowerMeter
+
+EVERY, WINDOW = 100, 0.1  # the window pauses after step 10; its first 2 are warm-up
+WARMUP_STEPS = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class CostlySave(Checkpoint):
+    """A checkpoint whose save adds ``save_j`` to the meter's counter ``joules``."""
+
+    joules: list[float] = dataclasses.field(default_factory=lambda: [0.0])
+    save_j: float = 0.0
+
+    def save_state(self, state) -> None:
+        self.joules[0] += self.save_j
+        super().save_state(state)
+
+
+def window_run(tmp_path, warm_j: float, step_j: float, save_j=0.0, window=WINDOW) -> RunOutcome:
+    """A run of the digits MLP with a pricing window: its first steps cost ``warm_j`` each
+    (start-up), the rest ``step_j``; its checkpoint's save ``save_j``."""
+    joules = [0.0]  # the meter's counter, read as a clock by a 1 W meter: joules
+    digits = load_dataset("digits")
+    task = digits.tasks["digit"]
+    inner, steps = classification_step(task), itertools.count(1)
+
+    def step(model, batch):
+        joules[0] += warm_j if next(steps) <= WARMUP_STEPS else step_j
+        return inner(model, batch)
+
+    checkpoint = CostlySave(tmp_path / "run.pt", "run", "sha", joules=joules, save_j=save_j)
+    return train_to_target(
+        build_model("mlp", digits.input_shape, 10, hidden=(16,)),
+        SingleSource(digits.train),
+        TrainConfig(learning_rate=0.05, batch_size=32),
+        Limits({"digit": 1.0}, max_epochs=5, eval_every_steps=EVERY, window=window),
+        Monitor([ConstantPowerMeter(Component.CPU, 1.0, lambda: joules[0])]),
+        step_fn=step,
+        evaluate=evaluator({"digit": (digits.val, task, "digit", None)}),
+        device=torch.device("cpu"),
+        seed=0,
+        checkpoint=checkpoint,
+    )
+
+
+def test_the_loop_prices_the_steps_after_the_warm_up_and_before_the_save(tmp_path):
+    outcome = window_run(tmp_path, warm_j=50.0, step_j=1.0, save_j=20.0)
+    assert outcome.verdict is Verdict.RUNG_PAUSE and outcome.steps == 10
+    assert (tmp_path / "run.pt").is_file()  # paused with its checkpoint
+    assert outcome.priced_steps == 10 - 10 // 5
+    assert outcome.priced_energy_j == pytest.approx(8 * 1.0)  # steps 3 to 10
+    # all it spent: the warm-up's and the save's joules too
+    assert outcome.total_energy_j == pytest.approx(2 * 50.0 + 8 * 1.0 + 20.0)
+    assert outcome.priced_energy_j < outcome.total_energy_j
+
+
+def test_a_run_that_does_not_pause_in_its_window_carries_no_span(tmp_path):
+    outcome = window_run(tmp_path, warm_j=50.0, step_j=1.0, window=None)
+    assert outcome.verdict is Verdict.MAX_EPOCHS and outcome.steps > 10
+    assert (outcome.priced_steps, outcome.priced_energy_j) == (None, None)
+
+
+def test_the_value_priced_first_pays_the_warm_up_and_is_still_picked_when_cheaper(tmp_path):
+    # 200 W is priced first: the process's start-up lands on it; per step it is the cheaper
+    runs = {
+        200.0: window_run(tmp_path / "200", warm_j=30.0, step_j=1.0),
+        300.0: window_run(tmp_path / "300", warm_j=1.3, step_j=1.3),
+    }
+    keys = {w: setup_key({"learning_rate": 0.1, "gpu_power_limit_w": w}) for w in runs}
+    history = History(Space(tuple(keys.values()), {k: (0,) for k in keys.values()}))
+    priced = Priced(Grid())
+    assert len(priced.next_runs(history)) == 2  # each value priced over its window
+    for watts, outcome in runs.items():
+        trial = history.trials[(keys[watts], 0)] = Trial(keys[watts], 0)
+        trial.ended(outcome, [])
+        assert trial.paused and trial.energy_j == outcome.total_energy_j  # all it spent counts
+        assert trial.window_progress == 8 and trial.window_energy_j == outcome.priced_energy_j
+    # the whole reading (warm-up and all, as before) would price 200 W dearer: (60 + 8) / 10
+    whole = {w: o.total_energy_j / o.steps for w, o in runs.items()}
+    assert whole[200.0] > whole[300.0]
+    assert priced.next_runs(history)  # priced: the grid goes on over the cheapest value only
+    assert priced.view.space.setups == (keys[200.0],)
+    assert priced.prices == {
+        keys[200.0]: pytest.approx(1.0),
+        keys[300.0]: pytest.approx(1.3),
+    }
+    assert price(history.trials[(keys[200.0], 0)]) == pytest.approx(1.0)
+
+
+def test_an_outcome_stored_before_the_span_was_kept_loads_and_is_priced_as_then(tmp_path):
+    paused = RunOutcome(CENSORED, "priced", 12.0, {"cpu": 12.0}, 1.0, 4, verdict=Verdict.RUNG_PAUSE)
+    old = {k: v for k, v in paused.to_dict().items() if not k.startswith("priced_")}
+    old.pop("verdict")  # its own column, as the store keeps it
+    path = tmp_path / "r.db"
+    with SqliteStore(path) as store:
+        store.save_study("st", {})
+        run_id = begin(store)
+        store.finish_run(run_id, paused)
+    with sqlite3.connect(path) as db:  # the outcome as an older powertrain wrote it
+        db.execute("UPDATE runs SET outcome = ? WHERE id = ?", (json.dumps(old), run_id))
+    with SqliteStore(path) as store:
+        (run,) = store.runs("st")
+    assert run.outcome == paused and run.outcome.priced_steps is None
+    trial = Trial("s", 0)
+    trial.ended(run.outcome, [])
+    assert (trial.window_progress, trial.window_energy_j) == (4.0, 12.0)
+    assert price(trial) == pytest.approx(3.0)
