@@ -216,7 +216,7 @@ def label(setup_key: str) -> str:
 
 class Priced:
     """Any strategy (``inner``) over a grid with cost axes: profile every cost-axis value of each
-    group for one evaluation, then let ``inner`` search one setup per group, its cheapest value.
+    group over its pricing window, then let ``inner`` search one setup per group, its cheapest value.
     Without a cost axis that varies, it is ``inner`` unchanged."""
 
     def __init__(
