@@ -10,6 +10,7 @@ import dataclasses
 import itertools
 import json
 import sqlite3
+import time
 
 import pytest
 import torch
@@ -49,9 +50,23 @@ class CostlySave(Checkpoint):
         super().save_state(state)
 
 
-def window_run(tmp_path, warm_j: float, step_j: float, save_j=0.0, window=WINDOW) -> RunOutcome:
+class SlowCounter(ConstantPowerMeter):
+    """A meter whose reading moves every ``period_s`` (as NVML's counter, every 100 ms)."""
+
+    def __init__(self, period_s: float, joules: list[float]) -> None:
+        super().__init__(Component.CPU, 1.0, lambda: joules[0])
+        self.period_s = period_s
+
+    def update_period_s(self) -> float:
+        return self.period_s
+
+
+def window_run(
+    tmp_path, warm_j: float, step_j: float, save_j=0.0, window=WINDOW, step_s=0.0, period_s=0.0
+) -> RunOutcome:
     """A run of the digits MLP with a pricing window: its first steps cost ``warm_j`` each
-    (start-up), the rest ``step_j``; its checkpoint's save ``save_j``."""
+    (start-up), the rest ``step_j`` (and ``step_s`` seconds each); its checkpoint's save
+    ``save_j``; its meter moves every ``period_s``."""
     joules = [0.0]  # the meter's counter, read as a clock by a 1 W meter: joules
     digits = load_dataset("digits")
     task = digits.tasks["digit"]
@@ -59,6 +74,7 @@ def window_run(tmp_path, warm_j: float, step_j: float, save_j=0.0, window=WINDOW
 
     def step(model, batch):
         joules[0] += warm_j if next(steps) <= WARMUP_STEPS else step_j
+        time.sleep(step_s)
         return inner(model, batch)
 
     checkpoint = CostlySave(tmp_path / "run.pt", "run", "sha", joules=joules, save_j=save_j)
@@ -67,7 +83,7 @@ def window_run(tmp_path, warm_j: float, step_j: float, save_j=0.0, window=WINDOW
         SingleSource(digits.train),
         TrainConfig(learning_rate=0.05, batch_size=32),
         Limits({"digit": 1.0}, max_epochs=5, eval_every_steps=EVERY, window=window),
-        Monitor([ConstantPowerMeter(Component.CPU, 1.0, lambda: joules[0])]),
+        Monitor([SlowCounter(period_s, joules)]),
         step_fn=step,
         evaluate=evaluator({"digit": (digits.val, task, "digit", None)}),
         device=torch.device("cpu"),
@@ -85,6 +101,16 @@ def test_the_loop_prices_the_steps_after_the_warm_up_and_before_the_save(tmp_pat
     # all it spent: the warm-up's and the save's joules too
     assert outcome.total_energy_j == pytest.approx(2 * 50.0 + 8 * 1.0 + 20.0)
     assert outcome.priced_energy_j < outcome.total_energy_j
+
+
+def test_a_window_too_short_for_its_meters_updates_goes_on_until_it_has_lasted_twenty(tmp_path):
+    # A meter moving every 30 ms: the priced part lasts 0.6 s at least, 8 steps of >= 30 ms do
+    # not, 20 do; the pause comes at the first step after, well before the first evaluation (100).
+    outcome = window_run(tmp_path, warm_j=50.0, step_j=1.0, step_s=0.03, period_s=0.03)
+    assert outcome.verdict is Verdict.RUNG_PAUSE and 10 < outcome.steps <= 2 + 20
+    assert outcome.stop_reason.startswith(f"priced over its first {outcome.steps} of the 100 steps")
+    assert outcome.priced_steps == outcome.steps - 2  # the warm-up is still the window's fifth
+    assert outcome.priced_energy_j == pytest.approx(outcome.priced_steps * 1.0)
 
 
 def test_a_run_that_does_not_pause_in_its_window_carries_no_span(tmp_path):
