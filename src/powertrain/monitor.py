@@ -241,6 +241,10 @@ class Monitor:
             faults=(*faults, *self._resolution_notes(energy_j, duration_s)),
         )
 
+    def now_s(self) -> float:
+        """The monitor's clock (monotonic seconds; a test's own where it gave one)."""
+        return self._clock()
+
     def update_period_s(self) -> float:
         """The slowest of the meters' update periods (``Meter.update_period_s``)."""
         return max(m.update_period_s() for m in self.meters.values())

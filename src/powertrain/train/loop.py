@@ -19,7 +19,6 @@ prices a cost axis (a GPU power limit) over a share of the steps to that evaluat
 from __future__ import annotations
 
 import logging
-import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -305,14 +304,14 @@ class _Reads:
     what the window's priced part lasts at least (``MIN_PRICED_UPDATES`` of the meters' updates)."""
 
     def __init__(self, monitor: Monitor) -> None:
-        self.monitor, self.began_s = monitor, time.monotonic()
+        self.monitor, self.began_s = monitor, monitor.now_s()
         self.min_priced_s = MIN_PRICED_UPDATES * monitor.update_period_s()
 
     def energy_j(self) -> float:
         return self.monitor.read("run").total_energy_j
 
     def seconds(self) -> float:
-        return time.monotonic() - self.began_s
+        return self.monitor.now_s() - self.began_s
 
 
 def _epochs(
