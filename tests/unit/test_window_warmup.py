@@ -19,9 +19,10 @@ from powertrain.meters.base import Component
 from powertrain.models.registry import build_model
 from powertrain.monitor import Monitor
 from powertrain.records import CENSORED, RunOutcome, Verdict
-from powertrain.search.cost_axes import Priced, price
+from powertrain.search.cost_axes import WINDOW_J, Priced, price
+from powertrain.search.live import search_handlers
 from powertrain.search.simulate import setup_key
-from powertrain.search.space import History, Space, Trial
+from powertrain.search.space import History, Space, Start, Trial
 from powertrain.search.strategies import Grid
 from powertrain.store.sqlite import SqliteStore
 from powertrain.testing.store_contract import begin
@@ -62,11 +63,20 @@ class SlowCounter(ConstantPowerMeter):
 
 
 def window_run(
-    tmp_path, warm_j: float, step_j: float, save_j=0.0, window=WINDOW, step_s=0.0, period_s=0.0
+    tmp_path,
+    warm_j: float,
+    step_j: float,
+    save_j=0.0,
+    window=WINDOW,
+    step_s=0.0,
+    period_s=0.0,
+    handlers=(),
+    points=None,
 ) -> RunOutcome:
     """A run of the digits MLP with a pricing window: its first steps cost ``warm_j`` each
     (start-up), the rest ``step_j`` (and ``step_s`` seconds each on the monitor's clock); its
-    checkpoint's save ``save_j``; its meter moves every ``period_s``."""
+    checkpoint's save ``save_j``; its meter moves every ``period_s``; its evaluations asked of
+    ``handlers`` and appended to ``points``."""
     joules = [0.0]  # the meter's counter, read as a clock by a 1 W meter: joules
     clock = FakeClock()
     digits = load_dataset("digits")
@@ -90,6 +100,8 @@ def window_run(
         device=torch.device("cpu"),
         seed=0,
         checkpoint=checkpoint,
+        handlers=handlers,
+        on_eval=(points if points is not None else []).append,
     )
 
 
@@ -114,6 +126,34 @@ def test_a_window_too_short_for_its_meters_updates_goes_on_until_it_has_lasted_t
     assert outcome.priced_energy_j == pytest.approx(20 * 1.0)
     # a meter read at every step: the 10 steps planned
     assert window_run(tmp_path / "every", 50.0, 1.0, step_s=0.25, period_s=0.0).steps == 10
+
+
+def test_a_window_the_first_evaluation_comes_before_is_priced_there_by_the_searchs_budget(tmp_path):
+    # A meter moving every 2 s: the priced part would last 40 s, 160 steps of 0.25 s; the first
+    # evaluation (step 100) comes first, and the search's budget pauses the run there.
+    budget = search_handlers(Start("s", 0, WINDOW_J, WINDOW), lambda point: None)
+    points: list = []
+    outcome = window_run(
+        tmp_path, 50.0, 1.0, step_s=0.25, period_s=2.0, handlers=budget, points=points
+    )
+    assert outcome.verdict is Verdict.RUNG_PAUSE and outcome.steps == EVERY
+    assert "rung budget" in outcome.stop_reason and len(points) == 1
+    assert (outcome.priced_steps, outcome.priced_energy_j) == (None, None)  # no window span
+    trial = Trial("s", 0)
+    trial.ended(outcome, points)
+    assert trial.window_progress is None  # priced at its first evaluation instead
+    assert price(trial) == pytest.approx((2 * 50.0 + 98 * 1.0) / EVERY)
+
+
+def test_a_run_evaluated_before_its_window_lasted_long_enough_never_pauses_in_it(tmp_path):
+    # No budget (the loop on its own): the window ends at the first evaluation; the run trains on
+    # as one without a window, never pausing after it has evaluated.
+    points: list = []
+    outcome = window_run(tmp_path, 50.0, 1.0, step_s=0.25, period_s=2.0, points=points)
+    plain = window_run(tmp_path / "plain", 50.0, 1.0, step_s=0.25, period_s=2.0, window=None)
+    assert outcome.verdict is Verdict.MAX_EPOCHS and outcome.stop_reason == plain.stop_reason
+    assert outcome.steps == plain.steps and len(points) > 1
+    assert (outcome.priced_steps, outcome.priced_energy_j) == (None, None)
 
 
 def test_a_run_that_does_not_pause_in_its_window_carries_no_span(tmp_path):

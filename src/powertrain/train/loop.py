@@ -333,8 +333,10 @@ def _epochs(
             stop = progress.diverged()
             if stop is None and eval_due(progress.step, step_in_epoch):
                 stop = first_stop(handlers, record(epoch + step_in_epoch / steps_per_epoch))
-            elif stop is None and window is not None:
-                stop = progress.in_window(window, reads)  # no evaluation: saved mid-epoch
+            elif stop is None and window is not None and not progress.points:
+                # no evaluation yet (the first, if it came before the window had lasted long
+                # enough, ended it): saved mid-epoch
+                stop = progress.in_window(window, reads)
             if stop is not None:
                 return stop
     points = progress.points
