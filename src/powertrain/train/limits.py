@@ -25,7 +25,7 @@ WARMUP_PARTS = 5
 #: updates, past its steps if need be: NVML's counter moves every 100 ms, so a span of few of them
 #: is priced from a handful of its steps. On an H200 (``benchmarks/device_checks.py``, series: the
 #: counter after every step of two 15-s jobs, 130 and 505 W), windows cut from the steady part were
-#: off its steady power by at most 3.6 % in 9 of 10 at 2 s (5.5 % the worst), 7.2 % at 1 s (12 %),
+#: off its steady power by at most 3.5 % in 9 of 10 at 2 s (6.5 % the worst), 7.3 % at 1 s (14 %),
 #: 23 % at 0.2 s (52 %). 20 updates: 2 s of NVML's counter; nothing for meters read at every step.
 MIN_PRICED_UPDATES = 20
 
