@@ -89,6 +89,8 @@ def test_the_search_notes_say_over_what_window_each_value_was_priced():
     search = make_strategy("halving", warn=None)
     search.treated = ("gpu_power_limit_w",)
     assert "10% of the steps to a run's first evaluation" in search.notes()[0]
+    # a live window lasts 20 of its meters' updates at least (2 s of NVML's counter): said too
+    assert "or, if longer, 20 of its meters' updates after its warm-up" in search.notes()[0]
     whole = make_strategy("halving", warn=None, price_window="1")
     whole.treated = ("gpu_power_limit_w",)
     assert "over the steps to a run's first evaluation (a command" in whole.notes()[0]

@@ -31,6 +31,7 @@ from collections.abc import Callable, Iterable
 from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING, EvalPoint
 from powertrain.search.space import History, Space, Start, Trial
+from powertrain.train.limits import MIN_PRICED_UPDATES
 from powertrain.train.stopping import Stop
 
 log = logging.getLogger(__name__)
@@ -323,10 +324,12 @@ class Priced:
         verdict = getattr(self.inner, "verdict", lambda: None)()
         if not self.treated:
             return [verdict] if verdict else []
+        longer = f" or, if longer, {MIN_PRICED_UPDATES} of its meters' updates after its warm-up"
+        longer = "" if self.window is None else longer  # a live window's minimum (none: no window)
         return [
             *([verdict] if verdict else []),
             f"cost axes {', '.join(self.treated)}: each value priced by energy per step over "
-            f"{window_words(self.window)} (a command's: all of them), the curve learnt once per "
-            "setup of the other axes",
+            f"{window_words(self.window)}{longer} (a command's: all of them), the curve learnt "
+            "once per setup of the other axes",
             *self.warnings,
         ]
