@@ -153,9 +153,17 @@ def print_inference(done, file: IO[str] | None = None) -> None:
                 str(r.batch_size),
                 f"{r.energy_per_1000_j:.3f}",
                 f"{r.inputs / r.duration_s:,.0f}" if r.duration_s > 0 else "",
-                how,
+                how + (f" {FAULT_MARK}{len(r.faults)}" if r.faults else ""),
             )
     console.print(table)
+    for item in done:  # what went wrong with a figure, beside it
+        for r in item.results:
+            for fault in r.faults:
+                console.print(
+                    f"{FAULT_MARK} run {item.run.id} batch size {r.batch_size}: {fault}",
+                    markup=False,
+                    highlight=False,
+                )
 
 
 def print_carbon(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
@@ -25,6 +25,9 @@ class InferenceResult:
     duration_s: float  # mean per repeat
     energy_by_component_j: dict[str, float]  # mean per repeat
     provenance: dict[str, dict]
+    #: What its windows said about their figures (a counter reset; a window too short for what the
+    #: meter resolves well: NVML's counter moves every 100 ms, 1,000 inputs may take milliseconds).
+    faults: list[str] = field(default_factory=list)
 
     @property
     def energy_per_1000_j(self) -> float:
@@ -72,6 +75,7 @@ def measure_inference(
                 statistics.fmean(m.duration_s for m in measurements),
                 {c: statistics.fmean(m.energy_j[c] for m in measurements) for c in components},
                 {c: p.to_dict() for c, p in measurements[0].provenance.items()},
+                list(dict.fromkeys(f for m in measurements for f in m.faults)),
             )
         )
     return results

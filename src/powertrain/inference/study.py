@@ -145,4 +145,5 @@ def _combine(repeats: list[InferenceResult]) -> InferenceResult:
             for c in first.energy_by_component_j
         },
         first.provenance,
+        list(dict.fromkeys(f for r in repeats for f in r.faults)),
     )
