@@ -146,3 +146,27 @@ def test_a_window_spanning_few_counter_updates_says_its_figure_is_not_precise(cl
         clock.advance(1.0)
         nvml.gpus[0].energy_mj += 300_000
     assert long.result.faults == ()
+
+
+def test_a_share_of_an_nvml_gpu_moves_as_its_counter_and_says_so_on_a_short_window(clock):
+    """Runs sharing a GPU (``share_gpus``) read it through an ApportionedMeter: its update period is
+    the GPU's, so a share's short window is flagged and a pricing window on it lasts 2 s."""
+    from powertrain.meters.apportion import ApportionedMeter
+    from powertrain.meters.nvml import NVML_UPDATE_PERIOD_S, UPDATE_PERIOD_ATTR
+    from powertrain.monitor import Monitor, below_resolution
+
+    nvml = fake(FakeGpu(UUIDS[0]))
+    setattr(nvml, UPDATE_PERIOD_ATTR, NVML_UPDATE_PERIOD_S)  # as NVML's
+    cpu = iter(range(1, 100))
+    share = ApportionedMeter(
+        NvmlMeter(nvml=nvml, environ={}, clock=clock),
+        lambda: 1.0 * next(cpu),
+        lambda: 2.0 * next(cpu),
+    )
+    assert share.update_period_s() == NVML_UPDATE_PERIOD_S
+    monitor = Monitor([share], clock=clock, sample=False)
+    with monitor.window("short") as short:
+        clock.advance(0.5)
+        nvml.gpus[0].energy_mj += 100_000
+    [note] = short.result.faults
+    assert below_resolution(note) and "apportioned meter" in note and "every 0.1 s" in note
