@@ -325,3 +325,31 @@ def test_ranks_lost_in_a_large_job_names_a_few_and_counts_the_rest():
     with pytest.raises(job.RanksLost, match="rank 1, rank 2, .*rank 8 and 991 more did not") as e:
         alone.gather(job.POINT, reading(0), 0)
     assert len(str(e.value)) < 400
+
+
+def test_the_other_ranks_faults_travel_with_the_combined_figures():
+    """A rank's figures come with what its meters noted (a counter reset on its node, a window too
+    short for its meter): rank 0's travel with its own window; the others' with the combined run."""
+    import json
+    from types import SimpleNamespace
+
+    from powertrain.monitor import Measurement
+    from powertrain.tracking.ranked import RankedRun
+
+    note = "cpu: 0.3 J in 0.4 s is below what the estimate meter resolves well"
+    own = dataclasses.replace(reading(0), faults=("cpu: rank 0's own",))
+    other = dataclasses.replace(reading(1), faults=(note,))
+    combined = combine([other, own])
+    assert combined.faults == [f"rank 1: {note}"]
+    # a rank's reading carries its run window's faults, as the board's JSON does too
+    info = from_environment({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+    so_far = Measurement("run", 0.0, 0.4, {"cpu": 0.3}, {}, (note,))
+    sent = job.Job(info, "key", {}, {}, 5.0).reading(so_far)
+    assert sent.faults == (note,)
+    through_json = json.loads(json.dumps(dataclasses.asdict(sent)))  # as the board sends it
+    assert list(RankReading(**through_json).faults) == [note]
+    # the run's outcome: rank 0's faults (its window's) and the other ranks' (the combined figures')
+    leader = SimpleNamespace(_job=object(), points=[])
+    assert RankedRun._figures(leader, so_far, combined)[2] == [f"rank 1: {note}"]
+    leader._job = SimpleNamespace(last=combined)  # the close exchange lost: the last one's
+    assert RankedRun._figures(leader, so_far, None)[2][1:] == [f"rank 1: {note}"]

@@ -30,6 +30,8 @@ class RankReading:
     scope: dict[str, str] = field(default_factory=dict)
     method: dict[str, str] = field(default_factory=dict)
     duration_s: float = 0.0  # since this rank's run began: the window its joules cover
+    #: What its meters noted about its figures (a counter reset, a window too short for a meter).
+    faults: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,8 @@ class Combined:
 
     energy_j: dict[str, float]
     nodes: list[dict[str, Any]]
+    #: The faults of the ranks other than 0, each "rank N: ..." (rank 0's travel with its own window).
+    faults: list[str] = field(default_factory=list)
 
     @property
     def ranks(self) -> int:
@@ -54,7 +58,9 @@ def combine(readings: list[RankReading]) -> Combined:
     for node in nodes:
         for component, joules in node["energy_j"].items():
             total[component] = total.get(component, 0.0) + joules
-    return Combined(total, nodes)
+    ranks = sorted(readings, key=lambda r: r.rank)
+    faults = [f"rank {r.rank}: {fault}" for r in ranks if r.rank != 0 for fault in r.faults]
+    return Combined(total, nodes, faults)
 
 
 def _node(node: int, ranks: list[RankReading]) -> dict[str, Any]:

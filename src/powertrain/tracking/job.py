@@ -86,6 +86,7 @@ class Job:
             scope={c.value: m.scope for c, m in self._meters.items()},
             method={c.value: m.provenance.method.value for c, m in self._meters.items()},
             duration_s=so_far.duration_s,
+            faults=tuple(so_far.faults),
         )
 
     # -- the two collectives ------------------------------------------------------------------------

@@ -167,12 +167,13 @@ class RankedRun:
         return exc
 
     def _figures(self, total, combined) -> tuple[dict, list, list[str]]:
-        """(energy per component, the per-node breakdown, notes on them) for the outcome: the ranks'
-        figures at the close, else at the last exchange they all answered, else rank 0's own."""
+        """(energy per component, the per-node breakdown, notes on them: the other ranks' faults
+        too) for the outcome: the ranks' figures at the close, else at the last exchange they all
+        answered, else rank 0's own."""
         if self._job is None:
             return dict(total.energy_j), [], []
         if combined is not None:
-            return dict(combined.energy_j), combined.nodes, []
+            return dict(combined.energy_j), combined.nodes, list(combined.faults)
         last = self._job.last
         if last is None:
             note = "rank 0's own figures only: the run ended before the ranks exchanged any"
@@ -181,7 +182,7 @@ class RankedRun:
             f"the ranks' figures as of evaluation {len(self.points)}, the last every rank answered: "
             "what the job used after it is not counted"
         )
-        return dict(last.energy_j), last.nodes, [note]
+        return dict(last.energy_j), last.nodes, [note, *last.faults]
 
     def _tell_skipped(self) -> None:
         """Rank 0 skipped a run that finished before: the other ranks learn it at their first
