@@ -106,3 +106,19 @@ def test_a_replay_says_over_what_window_it_priced():
         "gpu_power_limit_w"
     )
     assert "priced over the steps to a run's first evaluation" in whole.priced_note()
+
+
+def test_a_run_priced_at_its_first_evaluation_says_so_not_that_a_halving_rung_paused_it():
+    from powertrain.records import EvalPoint
+    from powertrain.search.cost_axes import WINDOW_J
+    from powertrain.search.live import search_handlers
+
+    point = EvalPoint(0, 10, 1.0, 320, 0.5, 0.5, 1.0, {"gpu": 3.0})
+    [_, pricing] = search_handlers(Start("s", 0, WINDOW_J, PRICE_WINDOW), lambda p: None)
+    assert pricing(point).reason.startswith("priced at its first evaluation")
+    [_, rung] = search_handlers(Start("s", 0, 2.0), lambda p: None)
+    assert rung(point).reason.startswith("halving: rung budget 2")
+    # a replay says the same (a whole-way window: priced at the first evaluation)
+    trial, curve = Trial("s", 0), Curve([point, point], None, 3.0, Verdict.MAX_EPOCHS, "done")
+    feed(curve, Start("s", 0, WINDOW_J), trial, lambda p: None)
+    assert trial.stop_reason.startswith("priced at its first evaluation")

@@ -137,7 +137,8 @@ def test_a_window_the_first_evaluation_comes_before_is_priced_there_by_the_searc
         tmp_path, 50.0, 1.0, step_s=0.25, period_s=2.0, handlers=budget, points=points
     )
     assert outcome.verdict is Verdict.RUNG_PAUSE and outcome.steps == EVERY
-    assert "rung budget" in outcome.stop_reason and len(points) == 1
+    assert len(points) == 1 and "halving" not in outcome.stop_reason  # a pricing, not a rung
+    assert outcome.stop_reason.startswith("priced at its first evaluation")
     assert (outcome.priced_steps, outcome.priced_energy_j) == (None, None)  # no window span
     trial = Trial("s", 0)
     trial.ended(outcome, points)

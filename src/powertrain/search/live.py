@@ -41,11 +41,11 @@ from powertrain.monitor import below_resolution
 from powertrain.records import EvalPoint, Stage, Verdict
 from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.driver import SearchOutcome, run_search
-from powertrain.search.simulate import curve_of, feed, precision_note, setup_key
+from powertrain.search.simulate import budget_reason, curve_of, feed, precision_note, setup_key
 from powertrain.search.sink import DeferringSink, Tagged
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
-from powertrain.search.strategy import Strategy, joules
+from powertrain.search.strategy import Strategy
 from powertrain.store.base import ResultStore
 from powertrain.study.execute import StoreSink
 from powertrain.study.executors.base import Executor, Job, Session, Stops, no_stops
@@ -75,9 +75,7 @@ class LiveSearch:
 def _budget(budget_j: float):
     def pause(point: EvalPoint) -> Stop | None:
         if point.total_energy_j >= budget_j:
-            return Stop(
-                Verdict.RUNG_PAUSE, f"halving: rung budget {joules(budget_j)} reached {PAUSED_NOTE}"
-            )
+            return Stop(Verdict.RUNG_PAUSE, f"{budget_reason(budget_j)} {PAUSED_NOTE}")
         return None
 
     return pause

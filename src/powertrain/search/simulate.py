@@ -13,7 +13,13 @@ from powertrain.errors import PowertrainError
 from powertrain.meters.base import measurement_label
 from powertrain.monitor import below_resolution
 from powertrain.records import REACHED, EvalPoint, RunRecord, Verdict
-from powertrain.search.cost_axes import axes_setting, first_trained, window_setting, window_words
+from powertrain.search.cost_axes import (
+    WINDOW_J,
+    axes_setting,
+    first_trained,
+    window_setting,
+    window_words,
+)
 from powertrain.search.driver import run_search
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
@@ -138,10 +144,18 @@ def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
             trial.end(reason.verdict, reason.reason)
             return
         if start.budget_j is not None and point.total_energy_j >= start.budget_j:
-            trial.end(Verdict.RUNG_PAUSE, f"halving: rung budget {joules(start.budget_j)} reached")
+            trial.end(Verdict.RUNG_PAUSE, budget_reason(start.budget_j))
             return
     trial.end(curve.verdict, curve.stop_reason)
     trial.energy_j = curve.end_energy_j
+
+
+def budget_reason(budget_j: float) -> str:
+    """Why a run's energy budget paused it: a cost axis's pricing at its first evaluation (the
+    window's budget, ``WINDOW_J``: its window, if any, had not ended before it), or halving's rung."""
+    if budget_j <= WINDOW_J:
+        return "priced at its first evaluation (a cost axis's pricing ends there at the latest)"
+    return f"halving: rung budget {joules(budget_j)} reached"
 
 
 def pause_in_window(first: EvalPoint, window: float, trial: Trial) -> None:
