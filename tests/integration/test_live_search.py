@@ -57,6 +57,13 @@ def grid_store(tmp_path_factory):
         yield store
 
 
+def assert_pauses_keep_their_checkpoints(folder, runs) -> None:
+    """The checkpoints under ``folder`` are those of the runs stored paused, never continued (a later
+    search may take them on), and no other: every other run's went at its end or the search's."""
+    paused = {r.run_key for r in runs if r.outcome.verdict is Verdict.RUNG_PAUSE}
+    assert {p.stem for p in folder.rglob("checkpoints/*")} == paused
+
+
 def stored_energy_j(store, name: str, keys) -> float:
     runs = {r.run_key: r for r in store.runs(name)}
     return sum(runs[k].outcome.total_energy_j for k in keys)
@@ -134,9 +141,7 @@ def test_live_halving_continues_a_promoted_run_where_it_paused(tmp_path, monkeyp
         points = {r.run_key: store.eval_points(r.id) for r in runs}
     assert resumed  # rung 0 pauses every setup at its first evaluation; promoted ones continue
     assert_continued_in_one_record(live, runs, points, resumed)
-    assert not list(
-        tmp_path.rglob("checkpoints/*")
-    )  # removed when the runs ended or the search did
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
 
 
 def assert_continued_in_one_record(live, runs, points, continued) -> None:
@@ -184,7 +189,7 @@ def test_a_killed_halving_search_begins_its_unfinished_runs_again(tmp_path, monk
     assert len({r.run_key for r in runs}) == len(runs)  # no duplicates
     for pts in points.values():
         assert [p.index for p in pts] == list(range(len(pts)))
-    assert not list(tmp_path.rglob("checkpoints/*"))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
 
 
 def test_optuna_samples_a_continuous_space_and_records_trials_as_ordinary_runs(tmp_path):
@@ -290,3 +295,33 @@ def test_run_strategy_on_the_command_line_prints_the_search_cost(tmp_path):
     again = powertrain("run", str(path), "--db", str(tmp_path / "r.db"), "--strategy", "bound")
     assert again.returncode == 0, again.stderr
     assert "search bound on tiny-search" in again.stderr and "reused" in again.stderr
+
+
+def test_a_later_halving_that_promotes_a_stored_pause_continues_it_from_its_checkpoint(
+    grid_store, tmp_path
+):
+    # The first halving keeps two of three setups after rung 0 and leaves the third paused in the
+    # store; a second, with three finalists, promotes it: it goes on from its checkpoint (one
+    # record, the grid's curve point for point) while the runs the first finished are reused.
+    with open_store(tmp_path / "r.db") as store:
+        first = search_study(study(search={"strategy": "halving", "eta": 2}), store)
+        paused = [r for r in store.runs("tiny-search") if r.outcome.verdict is Verdict.RUNG_PAUSE]
+        again = study(search={"strategy": "halving", "eta": 2, "finalists": 3})
+        second = search_study(again, store)
+        runs = store.runs("tiny-search")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert first.outcome.pick is not None and len(paused) == 1
+    assert len({r.run_key for r in runs}) == len(runs)  # no duplicates
+    (key,) = [r.run_key for r in paused]
+    (run,) = [r for r in runs if r.run_key == key]
+    grid = {r.run_key: r for r in grid_store.runs("tiny-search")}
+    assert run.outcome.verdict is not Verdict.RUNG_PAUSE and len(points[key]) > 1
+    whole = [_curve(p) for p in grid_store.eval_points(grid[key].id)]
+    assert [_curve(p) for p in points[key]] == whole[: len(points[key])]  # as if never paused
+    assert second.cost.superseded_j == 0  # continued from its checkpoint, not begun again
+    assert second.cost.carried_j == pytest.approx(paused[0].outcome.total_energy_j)
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
+
+
+def _curve(point) -> tuple:
+    return (point.index, point.step, point.samples_seen, point.train_loss, point.val_accuracy)

@@ -29,6 +29,7 @@ from powertrain.store import open_store
 from powertrain.study.config import parse_study
 from powertrain.study.executors.workers import WorkersExecutor
 from tests.integration.test_live_auto import GPU_STUDY, PoweredNvml, best_of
+from tests.integration.test_live_search import assert_pauses_keep_their_checkpoints
 
 EVERY = 50  # steps to the first evaluation: lr 0.3 reaches the target at the first or second
 WINDOW = 0.1  # priced over its first 5 steps
@@ -76,9 +77,11 @@ class PriceInWindow(Strategy):
     name = "zeus"  # the strategy the search is asked for, replaced by this one
     confirm = False
 
-    def __init__(self, axis: str = "gpu_power_limit_w") -> None:
+    def __init__(self, axis: str = "gpu_power_limit_w", choose=None) -> None:
         super().__init__()
         self.axis = axis
+        # which member of a group goes on, from its prices (None: the cheapest)
+        self.choose = choose or (lambda members, prices: min(members, key=prices.get))
         self.picks: dict[str, str] = {}  # a group's first setup -> its cheapest
         self.prices: dict[str, float] = {}  # setup -> joules per step of its window
 
@@ -96,7 +99,7 @@ class PriceInWindow(Strategy):
             if any(t.status is RUNNING for t in trials.values()):
                 return []  # pricing under way
             self.prices.update({s: _price(t) for s, t in trials.items()})
-            self.picks[key] = min(members, key=self.prices.get)
+            self.picks[key] = self.choose(members, self.prices)
         pick = self.picks[key]
         todo = [(pick, s) for s in history.space.seeds[pick]]
         return [Start(*k) for k in todo if history.trial(*k) is None or history.trial(*k).paused]
@@ -110,12 +113,13 @@ def _price(trial) -> float:
     return trial.points[0].total_energy_j / trial.points[0].step
 
 
-def searches_with(monkeypatch, axis: str) -> list[PriceInWindow]:
-    """The strategies the searches will be given, a new one each search."""
+def searches_with(monkeypatch, axis: str, choices=()) -> list[PriceInWindow]:
+    """The strategies the searches will be given, a new one each search (the n-th choosing its
+    pick with ``choices[n]`` where given)."""
     made: list[PriceInWindow] = []
 
     def make(*args, **kwargs) -> PriceInWindow:
-        made.append(PriceInWindow(axis))
+        made.append(PriceInWindow(axis, choices[len(made)] if len(made) < len(choices) else None))
         return made[-1]
 
     monkeypatch.setattr(live, "make_strategy", make)
@@ -157,7 +161,7 @@ def test_a_live_search_prices_each_power_limit_in_its_window_and_continues_the_c
         if not _priced(run) and run.seed == 0:
             first = points[run.run_key][0]
             assert after[setup_key(run.setup)] == pytest.approx(first.total_energy_j / first.step)
-    assert not list(tmp_path.rglob("checkpoints/*"))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
     assert report.html.is_file() and analysis.to_dict()["study"] == "tiny-window"
 
 
@@ -171,7 +175,7 @@ def test_live_auto_prices_each_power_limit_in_its_window_and_picks_the_grids_bes
         points = {r.run_key: store.eval_points(r.id) for r in runs}
     assert_priced_in_windows(searched, runs, points, grid)
     assert searched.cost.confirmed and "10% of the steps" in searched.cost.notes[-1]
-    assert not list(tmp_path.rglob("checkpoints/*"))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
 
 
 def assert_priced_in_windows(searched, runs, points, grid) -> None:
@@ -232,7 +236,7 @@ def test_a_search_killed_after_its_window_begins_its_unfinished_runs_again(
     assert len({r.run_key for r in runs}) == len(runs) == 8  # begun again, not duplicated
     for pts in points.values():
         assert [p.index for p in pts] == list(range(len(pts)))
-    assert not list(tmp_path.rglob("checkpoints/*"))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
 
 
 def test_on_two_workers_the_window_reaches_the_workers_loops_and_the_cheapest_goes_on(
@@ -253,7 +257,8 @@ def test_on_two_workers_the_window_reaches_the_workers_loops_and_the_cheapest_go
     assert points[other.setup["batch_size"]] == []
     assert runs[cheapest].status == REACHED and points[cheapest][0].step == EVERY
     assert [p.index for p in points[cheapest]] == list(range(len(points[cheapest])))
-    assert searched.cost.pick is not None and not list(tmp_path.rglob("checkpoints/*"))
+    assert searched.cost.pick is not None
+    assert_pauses_keep_their_checkpoints(tmp_path, runs.values())
 
 
 def two_workers() -> WorkersExecutor:
@@ -262,3 +267,49 @@ def two_workers() -> WorkersExecutor:
 
 def _curve(points):
     return [(p.index, p.step, p.samples_seen, p.train_loss, p.val_accuracy) for p in points]
+
+
+def at_watts(watts: float):
+    """A pick: the group's member at the power limit ``watts``, whatever its price."""
+    return lambda members, prices: next(
+        s for s in members if axes_of(s)["gpu_power_limit_w"] == watts
+    )
+
+
+def test_a_later_search_that_picks_a_stored_pause_continues_it_from_its_checkpoint(
+    fake_gpu, monkeypatch, grid, tmp_path
+):
+    # The first search continues 300 W and leaves 200 W and 400 W paused in the store after their
+    # windows; the second takes 400 W's paused runs on to the target (one record each, the grid's
+    # curve point for point, as if they had never paused), reusing the other prices untrained.
+    strategies = searches_with(monkeypatch, "gpu_power_limit_w", [None, at_watts(400)])
+    study = parse_study(STUDY)
+    detection = detect_meters(["nvml"], nvml=fake_gpu)
+    with open_store(tmp_path / "live.db") as store:
+        first = search_study(study, store, strategy="zeus", detection=detection)
+        before = {r.run_key: r for r in store.runs("tiny-window")}
+        second = search_study(study, store, strategy="zeus", detection=detection)
+        runs = store.runs("tiny-window")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert first.cost.pick == "learning_rate=0.3 gpu_power_limit_w=300.0"
+    assert second.cost.pick == "learning_rate=0.3 gpu_power_limit_w=400.0"
+    paused = {setup_key(r.setup) for r in before.values() if _priced(r)}  # 200 W's and 400 W's
+    assert {s: strategies[1].prices[s] for s in paused} == {  # their stored prices, untrained
+        s: strategies[0].prices[s] for s in paused
+    }
+    assert len({r.run_key for r in runs}) == len(runs) == 2 * 3 + 2 + 2  # no duplicates
+    for run in runs:
+        limit = run.setup["gpu_power_limit_w"]
+        if limit == 200:  # priced by the first search, its price reused: untouched
+            assert _priced(run) and run.outcome == before[run.run_key].outcome
+            continue
+        whole, whole_points = grid[run.run_key]
+        assert run.status == REACHED and _curve(points[run.run_key]) == _curve(whole_points)
+        assert run.outcome.steps == whole.outcome.steps
+    assert second.cost.superseded_j == 0  # continued from their checkpoints, none begun again
+    taken_on = [r for r in before.values() if r.setup["gpu_power_limit_w"] == 400]
+    carried_j = sum(r.outcome.total_energy_j for r in taken_on)  # spent by the first search
+    assert second.cost.carried_j == pytest.approx(carried_j) and carried_j > 0
+    assert second.cost.spent_j == pytest.approx(second.cost.stored_j - carried_j)
+    assert second.cost.reused_runs == 2 * 2  # the prices of 200 W and 300 W (seed 0)
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)  # 200 W's

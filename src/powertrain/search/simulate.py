@@ -117,13 +117,15 @@ def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
     return Curve(points, reached, end, o.verdict, o.stop_reason, imprecise)
 
 
-def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
-    """Run ``trial`` on its stored curve from where it stands, as ``driver.Pool.start`` says."""
+def feed(curve: Curve, start: Start, trial: Trial, stop) -> bool:
+    """Run ``trial`` on its stored curve from where it stands, as ``driver.Pool.start`` says.
+    Returns whether the curve answered the start: False when it ran out at a pause of its own (the
+    run was paused there, never continued, and the start asks more of it than was stored)."""
     trial.again()
     first = first_trained(curve.points)
     if start.window is not None and not trial.points and first is not None:
         pause_in_window(first, start.window, trial)
-        return
+        return True
     for i in range(len(trial.points), len(curve.points)):
         point = curve.points[i]
         trial.points.append(point)
@@ -132,16 +134,17 @@ def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
             trial.end(Verdict.TARGET, curve.stop_reason)
             trial.energy_to_target_j = point.total_energy_j
             trial.energy_j = curve.end_energy_j
-            return
+            return True
         if (reason := stop(point)) is not None:
             reason = as_stop(reason)
             trial.end(reason.verdict, reason.reason)
-            return
+            return True
         if start.budget_j is not None and point.total_energy_j >= start.budget_j:
             trial.end(Verdict.RUNG_PAUSE, f"halving: rung budget {joules(start.budget_j)} reached")
-            return
+            return True
     trial.end(curve.verdict, curve.stop_reason)
     trial.energy_j = curve.end_energy_j
+    return curve.verdict is not Verdict.RUNG_PAUSE
 
 
 def pause_in_window(first: EvalPoint, window: float, trial: Trial) -> None:
