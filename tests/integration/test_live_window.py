@@ -313,3 +313,64 @@ def test_a_later_search_that_picks_a_stored_pause_continues_it_from_its_checkpoi
     assert second.cost.spent_j == pytest.approx(second.cost.stored_j - carried_j)
     assert second.cost.reused_runs == 2 * 2  # the prices of 200 W and 300 W (seed 0)
     assert_pauses_keep_their_checkpoints(tmp_path, runs)  # 200 W's
+
+
+def test_a_later_search_reruns_a_stored_pause_whose_checkpoint_is_gone_over_its_record(
+    fake_gpu, monkeypatch, grid, tmp_path
+):
+    # The artifacts folder emptied between the searches: 400 W's paused runs are trained again
+    # from their start, each in place of its stored pause; the pause's energy was the first
+    # search's, and is not counted as the second's.
+    searches_with(monkeypatch, "gpu_power_limit_w", [None, at_watts(400)])
+    study = parse_study(STUDY)
+    detection = detect_meters(["nvml"], nvml=fake_gpu)
+    with open_store(tmp_path / "live.db") as store:
+        search_study(study, store, strategy="zeus", detection=detection)
+        before = {r.run_key: r for r in store.runs("tiny-window")}
+        for path in tmp_path.rglob("checkpoints/*"):
+            path.unlink()
+        second = search_study(study, store, strategy="zeus", detection=detection)
+        runs = store.runs("tiny-window")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert len({r.run_key for r in runs}) == len(runs) == 2 * 3 + 2 + 2  # no duplicates
+    rerun = [r for r in runs if r.setup["gpu_power_limit_w"] == 400]
+    for run in rerun:
+        assert run.status == REACHED and _curve(points[run.run_key]) == _curve(grid[run.run_key][1])
+    carried_j = sum(before[r.run_key].outcome.total_energy_j for r in rerun if r.seed == 0)
+    assert carried_j > 0 and second.cost.carried_j == pytest.approx(carried_j)
+    assert second.cost.superseded_j == pytest.approx(carried_j)  # the stored attempts replaced
+    assert second.cost.spent_j == pytest.approx(second.cost.stored_j)  # the runs as trained now
+    assert not list(tmp_path.rglob("checkpoints/*"))  # 200 W's went with the folder's emptying
+
+
+def test_a_later_search_killed_while_it_continues_a_stored_pause_leaves_no_duplicate(
+    fake_gpu, monkeypatch, tmp_path
+):
+    from powertrain.study import execute as execute_module
+
+    searches_with(monkeypatch, "gpu_power_limit_w", [None, at_watts(400), at_watts(400)])
+    study = parse_study(STUDY)
+    detection = detect_meters(["nvml"], nvml=fake_gpu)
+    real = execute_module.execute_run
+
+    def killed_at_the_first_resume(*args, **kwargs):  # its record begun again, the run not yet
+        if kwargs.get("resume"):
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    with open_store(tmp_path / "live.db") as store:
+        search_study(study, store, strategy="zeus", detection=detection)
+        with pytest.MonkeyPatch.context() as killed:
+            killed.setattr(execute_module, "execute_run", killed_at_the_first_resume)
+            killed.setattr(DeferringSink, "flush", lambda self: None)
+            with pytest.raises(KeyboardInterrupt):
+                search_study(study, store, strategy="zeus", detection=detection)
+        assert [r.outcome for r in store.runs() if r.outcome is None] == [None]
+        search_study(study, store, strategy="zeus", detection=detection)
+        runs = store.runs("tiny-window")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert len({r.run_key for r in runs}) == len(runs) == 2 * 3 + 2 + 2  # no duplicates
+    assert all(r.status == REACHED for r in runs if r.setup["gpu_power_limit_w"] == 400)
+    for pts in points.values():
+        assert [p.index for p in pts] == list(range(len(pts)))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
