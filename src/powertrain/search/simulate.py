@@ -176,7 +176,15 @@ class CurvePool:
         return 0
 
     def start(self, start: Start, trial: Trial, stop) -> None:
-        feed(self.curves[(start.setup, start.seed)], start, trial, stop)
+        if (
+            not feed(self.curves[(start.setup, start.seed)], start, trial, stop)
+            and not start.window
+        ):
+            raise PowertrainError(
+                f"run {start.setup} seed {start.seed} was paused by a search and never continued:"
+                " its stored curve ends there, and a simulation cannot train it on; simulate a"
+                " study whose runs ran on their own (a grid)"
+            )
 
     def wait(self) -> None:
         raise RuntimeError("a simulated run ends as it starts: there is nothing to wait for")
