@@ -22,10 +22,15 @@ workers, or as Ray tasks, as many at once as the session has room for; the same 
   counted in the search's cost as ``superseded_j``.
 - The bookkeeping (deferred records, continued ones, checkpoints) is ``sink.py``'s.
 - The records of paused and stopped runs are finished only when the search ends (till then the store
-  holds them as running, claimed by this process), and the checkpoints left are removed then; a
-  killed search leaves nothing half-finished: the next ``run`` begins them again, from scratch.
+  holds them as running, claimed by this process), and the checkpoints left are removed then, but
+  those of paused runs that were not promoted; a killed search leaves nothing half-finished: the
+  next ``run`` begins them again, from scratch.
 - Runs the store had finished before the search began are fed from the store, not trained again, and
-  reported apart (``reused_j``: spent earlier).
+  reported apart (``reused_j``: spent earlier). A stored pause (a run an earlier search paused and
+  never continued) answers a start as far as its curve goes (a pricing window, a rung's budget);
+  a start that asks more of it **takes the run on**: its record is begun again by this search
+  (``replace_censored``) and the run continued from its kept checkpoint (re-run from scratch without
+  one), what it had spent then counted apart (``carried_j``).
 """
 
 from __future__ import annotations
