@@ -44,7 +44,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).parents[1]
-CHECK_TIMEOUT_S = {"ddp": 200, "workers": 150, "power_limit": 120, "windows": 120}
+CHECK_TIMEOUT_S = {"ddp": 200, "workers": 150, "power_limit": 120, "windows": 120, "series": 120}
 DEFAULT_TIMEOUT_S = 90
 #: The workloads' (hidden width, batch): a step of ~10 ms on an H100-class GPU, one of well under a
 #: millisecond (launch-bound), and one for a dry run on a CPU.
@@ -159,12 +159,15 @@ def check_meters(args) -> dict:
 def check_counter(args) -> dict:
     """Poll the counter and the power every millisecond, idle 1.5 s then under load 3 s."""
     nv, handle = raw_nvml()
+    idle = poll(nv, handle, 1.5)
     burn = subprocess.Popen(
-        [sys.executable, __file__, "--burn", "5", "--device", args.device], cwd=ROOT
+        [sys.executable, __file__, "--burn", "5", "--device", args.device],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
-        idle = poll(nv, handle, 1.5)
-        time.sleep(1.0)  # the load starting (torch, the first kernels)
+        burn.stdout.readline()  # "busy": torch is up and the first steps have run
         busy = poll(nv, handle, 3.0)
     finally:
         burn.wait(timeout=60)
@@ -204,6 +207,10 @@ def poll(nv, handle, seconds: float) -> dict:
 def burn(seconds: float, device: str) -> None:
     """Keep the GPU busy for ``seconds`` (the counter check's load)."""
     step = mlp_job(device, *LARGE if device.startswith("cuda") else CPU_SIZE)
+    for _ in range(10):
+        step()
+    sync(device)
+    print("busy", flush=True)
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         for _ in range(10):
@@ -243,6 +250,59 @@ def step_series(nv, handle, device: str, hidden: int, batch: int, steps: int) ->
         }
     step_ms = 1000 * (reads[-1][0] - reads[-101][0]) / 100
     return {"steady_j_per_step": steady_j, "step_ms": step_ms, "windows": windows}
+
+
+def check_series(args) -> dict:
+    """The counter after every step of one long job from a fresh process (saved whole to
+    ``--out``), then every window of each length cut from its steady part: how far a window's
+    energy per second is from the job's steady power, by window length."""
+    nv, handle = raw_nvml()
+    found = {}
+    sizes = (
+        {"large": LARGE, "small": SMALL} if args.device.startswith("cuda") else {"cpu": CPU_SIZE}
+    )
+    for name, (hidden, batch) in sizes.items():
+        step = mlp_job(args.device, hidden, batch)
+        reads = [(time.monotonic(), nv.nvmlDeviceGetTotalEnergyConsumption(handle) / 1000)]
+        end = time.monotonic() + args.series_s
+        while time.monotonic() < end:
+            step()
+            sync(args.device)
+            reads.append((time.monotonic(), nv.nvmlDeviceGetTotalEnergyConsumption(handle) / 1000))
+        if args.out:
+            (args.out / f"series-{name}.json").write_text(json.dumps(reads))
+        found[name] = window_errors(reads)
+    return found
+
+
+def window_errors(reads: list[tuple[float, float]], skip_s: float = 2.0) -> dict:
+    """For windows of 0.1-4 s cut every few steps from the series after ``skip_s``: the window's
+    energy per second over the steady part's, as |ratio - 1| quantiles (median, 90th, max)."""
+    t0 = reads[0][0] + skip_s
+    steady = [r for r in reads if r[0] >= t0]
+    power_w = (steady[-1][1] - steady[0][1]) / (steady[-1][0] - steady[0][0])
+    found = {"steady_w": power_w, "steps": len(reads) - 1}
+    step_s = (steady[-1][0] - steady[0][0]) / (len(steady) - 1)
+    for length_s in (0.1, 0.2, 0.5, 1.0, 2.0, 4.0):
+        span = max(1, round(length_s / step_s))
+        errors = [
+            abs(
+                (steady[i + span][1] - steady[i][1])
+                / (steady[i + span][0] - steady[i][0])
+                / power_w
+                - 1
+            )
+            for i in range(0, len(steady) - span, max(1, span // 10))
+        ]
+        if errors:
+            errors.sort()
+            found[f"{length_s:g}s"] = {
+                "windows": len(errors),
+                "median": errors[len(errors) // 2],
+                "p90": errors[int(0.9 * (len(errors) - 1))],
+                "max": errors[-1],
+            }
+    return found
 
 
 def check_track(args) -> dict:
@@ -392,9 +452,12 @@ def check_ddp(args) -> dict:
     found.update(job_rc=job.returncode, runs=len(runs), counter_around_job_j=end_j - start_j)
     if runs and runs[0].outcome:
         o = runs[0].outcome
+        around = db.with_suffix(".around.json")
         found.update(
             status=runs[0].status.value,
             gpu_j=o.energy_j.get("gpu"),
+            duration_s=o.duration_s,
+            rank0_around_block=json.loads(around.read_text()) if around.exists() else None,
             nodes=[{k: n.get(k) for k in ("gpus", "ranks", "method")} for n in o.nodes],
         )
     return found
@@ -416,6 +479,7 @@ def rank_job(db: str, device: str) -> None:
     optimizer = torch.optim.SGD(ddp.parameters(), lr=0.01)
     x = torch.randn(batch, width, device=device)
     y = torch.randint(0, 10, (batch,), device=device)
+    start = (time.monotonic(), counter_j())
     with powertrain.track("device-ddp", setup={"lr": 0.01}, seed=0, target=0.8, db=db) as run:
         for k in range(1, 11):
             for _ in range(40):
@@ -426,6 +490,9 @@ def rank_job(db: str, device: str) -> None:
             sync(device)
             if run.evaluate(val_accuracy=0.1 * k, step=k * 40):
                 break
+    if dist.get_rank() == 0:
+        around = {"seconds": time.monotonic() - start[0], "counter_j": counter_j() - start[1]}
+        Path(db).with_suffix(".around.json").write_text(json.dumps(around))
     dist.destroy_process_group()
 
 
@@ -462,6 +529,7 @@ CHECKS = {
     "meters": check_meters,
     "counter": check_counter,
     "windows": check_windows,
+    "series": check_series,
     "track": check_track,
     "power_limit": check_power_limit,
     "workers": check_workers,
@@ -474,6 +542,7 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="folder for checks.json and each check's log")
     parser.add_argument("--only", help="comma-separated checks (default: all)")
     parser.add_argument("--device", default="cuda:0")
+    parser.add_argument("--series-s", type=float, default=15.0, help="seconds of each series job")
     parser.add_argument("--check", help=argparse.SUPPRESS)  # one check, in its own process
     parser.add_argument("--burn", type=float, help=argparse.SUPPRESS)
     parser.add_argument("--rank-job", help=argparse.SUPPRESS)
@@ -499,6 +568,7 @@ def run_check(name: str, args) -> dict:
     """One check in a process of its own: its last line is its JSON; the rest goes to its log."""
     began = time.monotonic()
     command = [sys.executable, __file__, "--check", name, "--device", args.device]
+    command += ["--series-s", str(args.series_s), "--out", str(args.out)]
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'src'}{os.pathsep}{ROOT}"}
     try:
         done = subprocess.run(
