@@ -12,7 +12,11 @@ import yaml
 from powertrain.analysis.analyse import analyse
 from powertrain.monitor import below_resolution
 from powertrain.records import CENSORED, REACHED, Verdict
+from powertrain.search import live
 from powertrain.search.run import run_with_search, search_study
+from powertrain.search.simulate import setup_key
+from powertrain.search.space import Start
+from powertrain.search.strategy import Strategy
 from powertrain.store import open_store
 from powertrain.study.config import parse_study
 from powertrain.study.runner import run_study
@@ -325,3 +329,47 @@ def test_a_later_halving_that_promotes_a_stored_pause_continues_it_from_its_chec
 
 def _curve(point) -> tuple:
     return (point.index, point.step, point.samples_seen, point.train_loss, point.val_accuracy)
+
+
+class ConfirmStored(Strategy):
+    """Runs the first seed of ``setup`` (stored stopped by an earlier search: fed from the store)
+    and offers it alone: the confirmation then needs that run to the target."""
+
+    name = "bound"
+
+    def __init__(self, setup: str) -> None:
+        super().__init__()
+        self.setup = setup
+
+    def next_runs(self, history) -> list[Start]:
+        return [Start(self.setup, 0)] if history.trial(self.setup, 0) is None else []
+
+    def candidates(self, history) -> list[str]:
+        return [self.setup]
+
+
+def test_a_later_confirmation_reruns_a_run_an_earlier_search_stopped_over_its_record(
+    grid_store, tmp_path, monkeypatch
+):
+    with open_store(tmp_path / "r.db") as store:
+        search_study(study(), store, strategy="bound")
+        stopped = next(r for r in store.runs() if r.outcome.verdict is Verdict.SEARCH_BOUND)
+        setup = setup_key(stopped.setup)
+        monkeypatch.setattr(live, "make_strategy", lambda *a, **kw: ConfirmStored(setup))
+        second = search_study(study(), store, strategy="bound")
+        runs = store.runs("tiny-search")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert second.outcome.confirmed and second.cost.pick == _label(stopped.setup)
+    assert len({r.run_key for r in runs}) == len(runs)  # no duplicates
+    (again,) = [r for r in runs if r.run_key == stopped.run_key]
+    grid = {r.run_key: r for r in grid_store.runs("tiny-search")}[stopped.run_key]
+    assert again.status == REACHED and again.outcome.steps == grid.outcome.steps
+    assert [_curve(p) for p in points[again.run_key]] == [
+        _curve(p) for p in grid_store.eval_points(grid.id)
+    ]
+    assert second.cost.carried_j == pytest.approx(stopped.outcome.total_energy_j)
+    assert second.cost.superseded_j == pytest.approx(stopped.outcome.total_energy_j)
+
+
+def _label(setup: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in setup.items())

@@ -137,9 +137,11 @@ class LivePool:
         )
         stored = self.stored.get(spec.run_key)
         if stored is not None:
-            if self._reuse(spec, start, trial, stop):
+            # fed as far as it goes; past a pause an earlier search left, or begun again (a stored
+            # stopped run the confirmation needs to the target), this search takes it on
+            if not _begun_again(trial) and self._reuse(spec, start, trial, stop):
                 return
-            spec = self._take_on(spec, start)  # past a pause an earlier search left: it goes on
+            spec = self._take_on(spec, start)
         tagged = search_handlers(start, stop)
         # A paused run's record, to continue where the session's runs see its checkpoint.
         resume = self.session.resumes
@@ -173,13 +175,18 @@ class LivePool:
         return answered or start.window is not None
 
     def _take_on(self, spec: RunSpec, start: Start) -> RunSpec:
-        """The run an earlier search paused and stored is this search's from now on: its record
-        is begun again (``replace_censored``), continued from its checkpoint where there is one;
-        what it had spent is not this search's (``carried_j``)."""
+        """The run an earlier search paused (or stopped) and stored is this search's from now on:
+        its record is begun again (``replace_censored``), a pause continued from its checkpoint
+        where there is one; what it had spent is not this search's (``carried_j``)."""
         record = self.stored.pop(spec.run_key)
         self.reused.discard((start.setup, start.seed))
         self.carried_j += record.outcome.total_energy_j
         return replace(spec, replace_censored=True)
+
+
+def _begun_again(trial: Trial) -> bool:
+    """Whether the driver begins ``trial``'s run again from scratch (``Trial.afresh``)."""
+    return not trial.points and trial.energy_j == 0 and trial.earlier_j > 0
 
 
 def _paused(record: RunRecord | None) -> bool:
