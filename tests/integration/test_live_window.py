@@ -374,3 +374,34 @@ def test_a_later_search_killed_while_it_continues_a_stored_pause_leaves_no_dupli
     for pts in points.values():
         assert [p.index for p in pts] == list(range(len(pts)))
     assert_pauses_keep_their_checkpoints(tmp_path, runs)
+
+
+def test_on_two_workers_a_later_search_continues_a_stored_pause_in_a_worker(tmp_path, monkeypatch):
+    from powertrain.study.executors.workers import WorkerSession
+
+    continued, submit = [], WorkerSession.submit
+
+    def spy(self, job):
+        if job.resume_id is not None:
+            continued.append(job.spec.run_key)
+        return submit(self, job)
+
+    def the_other(members, prices):  # the value the first search did not go on with
+        return next(s for s in members if s not in made[0].picks.values())
+
+    made = searches_with(monkeypatch, "batch_size", [None, the_other])
+    monkeypatch.setattr(WorkerSession, "submit", spy)
+    cpu = {**STUDY, "grid": {"learning_rate": [0.3], "batch_size": [16, 32]}, "meters": {}}
+    with open_store(tmp_path / "r.db") as store:
+        search_study(parse_study(cpu), store, strategy="zeus", executor=two_workers())
+        (paused,) = [r for r in store.runs("tiny-window") if _priced(r)]
+        continued.clear()
+        search_study(parse_study(cpu), store, strategy="zeus", executor=two_workers())
+        runs = store.runs("tiny-window")
+        points = store.eval_points(next(r.id for r in runs if r.run_key == paused.run_key))
+    assert continued == [paused.run_key]  # in a worker, from its checkpoint
+    assert len({r.run_key for r in runs}) == len(runs) == 4 and all(
+        r.status == REACHED for r in runs
+    )
+    assert points[0].step == EVERY and [p.index for p in points] == list(range(len(points)))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
