@@ -291,6 +291,7 @@ def test_a_later_search_that_picks_a_stored_pause_continues_it_from_its_checkpoi
         second = search_study(study, store, strategy="zeus", detection=detection)
         runs = store.runs("tiny-window")
         points = {r.run_key: store.eval_points(r.id) for r in runs}
+        report = build_report(store, tmp_path / "report", "tiny-window").html.read_text()
     assert first.cost.pick == "learning_rate=0.3 gpu_power_limit_w=300.0"
     assert second.cost.pick == "learning_rate=0.3 gpu_power_limit_w=400.0"
     paused = {setup_key(r.setup) for r in before.values() if _priced(r)}  # 200 W's and 400 W's
@@ -311,6 +312,8 @@ def test_a_later_search_that_picks_a_stored_pause_continues_it_from_its_checkpoi
     carried_j = sum(r.outcome.total_energy_j for r in taken_on)  # spent by the first search
     assert second.cost.carried_j == pytest.approx(carried_j) and carried_j > 0
     assert second.cost.spent_j == pytest.approx(second.cost.stored_j - carried_j)
+    said = "took on runs an earlier search had paused"
+    assert any(said in line for line in second.cost.lines()) and said in report
     assert second.cost.reused_runs == 2 * 2  # the prices of 200 W and 300 W (seed 0)
     assert_pauses_keep_their_checkpoints(tmp_path, runs)  # 200 W's
 
