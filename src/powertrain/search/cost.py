@@ -45,8 +45,9 @@ class SearchCost:
     grid_basis: str  # measured, estimated, at least, unknown
     grid_note: str
     notes: tuple[str, ...] = ()  # what the strategy says: the cost axes it priced, a race in noise
-    #: What the runs an earlier search had paused and stored, which this one took on (continued,
-    #: or re-ran from scratch), had spent in that search: in their records, not in ``spent_j``.
+    #: What the runs an earlier search had paused or stopped and stored, which this one took on
+    #: (continued, or re-ran from scratch), had spent in that search: in their records, not in
+    #: ``spent_j``.
     carried_j: float = 0.0
 
     @property

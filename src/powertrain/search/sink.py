@@ -7,8 +7,11 @@ bookkeeping.
   earlier attempt is counted apart, as ``superseded_j``).
 - Each run's points are kept by run key, and its trial is updated point by point too, so a strategy
   deciding while runs are under way sees them as they stand.
-- ``flush`` (whatever ends the search) finishes the deferred runs and removes every checkpoint the
-  search's runs left: those of paused runs that were not promoted, and one an interruption ended.
+- A run an earlier search paused and stored, which this one takes on, is begun again in the store by
+  this process (``replace_censored``) with the points its checkpoint kept, and continued from it.
+- ``flush`` (whatever ends the search) finishes the deferred runs and removes the checkpoints the
+  search's runs left (one an interruption ended), but those of paused runs that were not promoted:
+  a later search may take them on.
 """
 
 from __future__ import annotations
@@ -66,8 +69,8 @@ class DeferringSink:
         """``spec`` is about to be handed out for ``trial`` with the search's handlers ``tagged``.
         Returns the record to continue (a paused run with its checkpoint to resume, unless the run
         cannot reach it: not ``resumable``), or None: the run is begun afresh, its trial's earlier
-        attempt (if any) counted as superseded. ``stored``: the record of the pause an earlier
-        search left, which this one takes on (``trial`` fed its points)."""
+        attempt (if any) counted as superseded. ``stored``: the record of a run an earlier search
+        paused (or stopped), which this one takes on (``trial`` fed its points)."""
         key = spec.run_key
         self.specs[key], self.trials[key], self.tagged[key] = spec, trial, tagged
         run_id = None
@@ -94,7 +97,7 @@ class DeferringSink:
     def _reclaim(self, spec: RunSpec, stored: RunRecord) -> int | None:
         """The record to continue a pause an earlier search stored (finished, not promoted) in: its
         record begun again by this process, holding the points its checkpoint kept, in one
-        transaction; None without a checkpoint of it that can be resumed."""
+        transaction; None without a checkpoint of it that can be resumed (a stopped run has none)."""
         key = spec.run_key
         spent = paused_spent(spec, self.place)
         if spent is None or len(spent.points) != len(self.trials[key].points):

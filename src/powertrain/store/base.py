@@ -8,7 +8,7 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
    evaluation points, timeline and inference results, in the same transaction, so a resumed study never
    holds duplicates. Beginning a key that already finished raises ValueError, except a FAILED one when
    ``spec.replace_failed`` is true, or a CENSORED one when ``spec.replace_censored`` is (a search
-   taking on a run an earlier search left paused; a request without the field never does): it is
+   taking on a run an earlier search paused or stopped; a request without the field never does): it is
    then removed like an unfinished one. An unfinished attempt
    that another live process holds is refused with ``RunClaimed`` (see ``store/claims.py``): a dead
    holder's run is taken over (at once on the same host, after the lease elsewhere), the store's own

@@ -38,7 +38,7 @@ class RunSpec:
     #: neither the run key nor the checkpoint's spec hash.
     window: float | None = None
     #: Begin again over a CENSORED attempt at this key (a search taking on a run that an earlier
-    #: search left paused); like ``replace_failed``, not in the checkpoint's spec hash.
+    #: search paused or stopped); like ``replace_failed``, not in the checkpoint's spec hash.
     replace_censored: bool = False
 
     @property
