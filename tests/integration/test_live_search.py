@@ -306,7 +306,8 @@ def test_a_later_halving_that_promotes_a_stored_pause_continues_it_from_its_chec
 ):
     # The first halving keeps two of three setups after rung 0 and leaves the third paused in the
     # store; a second, with three finalists, promotes it: it goes on from its checkpoint (one
-    # record, the grid's curve point for point) while the runs the first finished are reused.
+    # record, the grid's curve point for point) while the runs the first finished are reused (one
+    # the first stopped by its bound and the second takes further is re-run from scratch).
     with open_store(tmp_path / "r.db") as store:
         first = search_study(study(search={"strategy": "halving", "eta": 2}), store)
         paused = [r for r in store.runs("tiny-search") if r.outcome.verdict is Verdict.RUNG_PAUSE]
@@ -322,8 +323,8 @@ def test_a_later_halving_that_promotes_a_stored_pause_continues_it_from_its_chec
     assert run.outcome.verdict is not Verdict.RUNG_PAUSE and len(points[key]) > 1
     whole = [_curve(p) for p in grid_store.eval_points(grid[key].id)]
     assert [_curve(p) for p in points[key]] == whole[: len(points[key])]  # as if never paused
-    assert second.cost.superseded_j == 0  # continued from its checkpoint, not begun again
-    assert second.cost.carried_j == pytest.approx(paused[0].outcome.total_energy_j)
+    paused_j = paused[0].outcome.total_energy_j  # continued from its checkpoint: not re-run
+    assert second.cost.superseded_j == pytest.approx(second.cost.carried_j - paused_j)
     assert_pauses_keep_their_checkpoints(tmp_path, runs)
 
 
@@ -351,24 +352,34 @@ class ConfirmStored(Strategy):
 def test_a_later_confirmation_reruns_a_run_an_earlier_search_stopped_over_its_record(
     grid_store, tmp_path, monkeypatch
 ):
+    # The first search's bound stops a setup's runs; a second confirms that setup: each of its
+    # seeds the first stopped is re-run from scratch in place of its stored stop (the stop was the
+    # first search's decision: a lower bound, not a miss), and reaches the target as the grid's.
     with open_store(tmp_path / "r.db") as store:
         search_study(study(), store, strategy="bound")
-        stopped = next(r for r in store.runs() if r.outcome.verdict is Verdict.SEARCH_BOUND)
+        before = {r.run_key: r for r in store.runs()}
+        stopped = next(
+            r for r in before.values() if r.outcome.verdict is Verdict.SEARCH_BOUND and r.seed == 0
+        )
         setup = setup_key(stopped.setup)
         monkeypatch.setattr(live, "make_strategy", lambda *a, **kw: ConfirmStored(setup))
         second = search_study(study(), store, strategy="bound")
-        runs = store.runs("tiny-search")
+        runs = [r for r in store.runs("tiny-search") if setup_key(r.setup) == setup]
         points = {r.run_key: store.eval_points(r.id) for r in runs}
+        assert len({r.run_key for r in store.runs()}) == len(store.runs())  # no duplicates
     assert second.outcome.confirmed and second.cost.pick == _label(stopped.setup)
-    assert len({r.run_key for r in runs}) == len(runs)  # no duplicates
-    (again,) = [r for r in runs if r.run_key == stopped.run_key]
-    grid = {r.run_key: r for r in grid_store.runs("tiny-search")}[stopped.run_key]
-    assert again.status == REACHED and again.outcome.steps == grid.outcome.steps
-    assert [_curve(p) for p in points[again.run_key]] == [
-        _curve(p) for p in grid_store.eval_points(grid.id)
-    ]
-    assert second.cost.carried_j == pytest.approx(stopped.outcome.total_energy_j)
-    assert second.cost.superseded_j == pytest.approx(stopped.outcome.total_energy_j)
+    grid = {r.run_key: r for r in grid_store.runs("tiny-search")}
+    assert len(runs) == 2
+    for run in runs:
+        whole = grid[run.run_key]
+        assert run.status == REACHED and run.outcome.steps == whole.outcome.steps
+        assert [_curve(p) for p in points[run.run_key]] == [
+            _curve(p) for p in grid_store.eval_points(whole.id)
+        ]
+    taken = [before[r.run_key] for r in runs if r.run_key in before]
+    stopped_j = sum(r.outcome.total_energy_j for r in taken if r.outcome.verdict.by_search)
+    assert second.cost.carried_j == pytest.approx(stopped_j)
+    assert second.cost.superseded_j == pytest.approx(stopped_j)
 
 
 def _label(setup: dict) -> str:

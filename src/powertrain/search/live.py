@@ -26,11 +26,12 @@ workers, or as Ray tasks, as many at once as the session has room for; the same 
   those of paused runs that were not promoted; a killed search leaves nothing half-finished: the
   next ``run`` begins them again, from scratch.
 - Runs the store had finished before the search began are fed from the store, not trained again, and
-  reported apart (``reused_j``: spent earlier). A stored pause (a run an earlier search paused and
-  never continued) answers a start as far as its curve goes (a pricing window, a rung's budget);
-  a start that asks more of it **takes the run on**: its record is begun again by this search
-  (``replace_censored``) and the run continued from its kept checkpoint (re-run from scratch without
-  one), what it had spent then counted apart (``carried_j``).
+  reported apart (``reused_j``: spent earlier). A run an earlier search paused (and never continued)
+  or stopped answers a start as far as its curve goes (a pricing window, a rung's budget, this
+  search's own stop); a start that goes past where the earlier search ended it **takes the run
+  on**: its record is begun again by this search (``replace_censored``), a pause continued from its
+  kept checkpoint, a stopped run (or a pause without one) re-run from scratch, what it had spent
+  then counted apart (``carried_j``).
 """
 
 from __future__ import annotations
@@ -137,8 +138,8 @@ class LivePool:
         )
         stored = self.stored.get(spec.run_key)
         if stored is not None:
-            # fed as far as it goes; past a pause an earlier search left, or begun again (a stored
-            # stopped run the confirmation needs to the target), this search takes it on
+            # fed as far as it goes; past where an earlier search paused or stopped it (its own
+            # handlers did not), or begun again by the confirmation, this search takes it on
             if not _begun_again(trial) and self._reuse(spec, start, trial, stop):
                 return
             spec = self._take_on(spec, start)
@@ -163,9 +164,9 @@ class LivePool:
             trial.ended(ended.outcome, self.sink.points.get(key, []))
 
     def _reuse(self, spec: RunSpec, start: Start, trial: Trial, stop) -> bool:
-        """Feed the stored run from where ``trial`` stands; False when ``start`` asks more of a
-        paused one than it holds (to be trained on: ``_take_on``). A pricing window is answered by
-        a stored pause's price, whatever window priced it."""
+        """Feed the stored run from where ``trial`` stands; False when ``start`` goes past where an
+        earlier search paused or stopped it (to be trained on: ``_take_on``). A pricing window is
+        answered by a stored pause's price, whatever window priced it."""
         record = self.stored[spec.run_key]
         curve = curve_of(record, self.store.eval_points(record.id))
         answered = feed(curve, start, trial, stop)

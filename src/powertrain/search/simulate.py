@@ -119,8 +119,9 @@ def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
 
 def feed(curve: Curve, start: Start, trial: Trial, stop) -> bool:
     """Run ``trial`` on its stored curve from where it stands, as ``driver.Pool.start`` says.
-    Returns whether the curve answered the start: False when it ran out at a pause of its own (the
-    run was paused there, never continued, and the start asks more of it than was stored)."""
+    Returns whether the curve answered the start: False when it ran out where a search had ended
+    the run (paused, never continued, or stopped by that search's own bound: a start that goes on
+    past it asks more of the run than was stored)."""
     trial.again()
     first = first_trained(curve.points)
     if start.window is not None and not trial.points and first is not None:
@@ -144,7 +145,7 @@ def feed(curve: Curve, start: Start, trial: Trial, stop) -> bool:
             return True
     trial.end(curve.verdict, curve.stop_reason)
     trial.energy_j = curve.end_energy_j
-    return curve.verdict is not Verdict.RUNG_PAUSE
+    return not curve.verdict.by_search
 
 
 def pause_in_window(first: EvalPoint, window: float, trial: Trial) -> None:
@@ -176,10 +177,10 @@ class CurvePool:
         return 0
 
     def start(self, start: Start, trial: Trial, stop) -> None:
-        if (
-            not feed(self.curves[(start.setup, start.seed)], start, trial, stop)
-            and not start.window
-        ):
+        """Feeds the run's curve; a stop a search made is replayed as stored (the report simulates
+        no such store), a pause past which the search asks more cannot be."""
+        curve = self.curves[(start.setup, start.seed)]
+        if not feed(curve, start, trial, stop) and not start.window and trial.paused:
             raise PowertrainError(
                 f"run {start.setup} seed {start.seed} was paused by a search and never continued:"
                 " its stored curve ends there, and a simulation cannot train it on; simulate a"
