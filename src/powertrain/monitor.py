@@ -13,7 +13,8 @@ never misses a counter wrap, and gives the power timeline that a trace file reco
 Faults travel with the figures they touch: what a meter notes (a counter reset, a bad reading) and a
 read the sampler could not make are kept in the monitor's log, and a window's Measurement lists those
 noted between its two edges (``faults``), nothing from before it; so does a figure smaller than the
-meter can resolve (an estimate's CPU time is counted in clock ticks).
+meter can resolve (an estimate's CPU time is counted in clock ticks), or shorter than ten of its
+updates (NVML's counter moves every 100 ms).
 """
 
 from __future__ import annotations
@@ -240,9 +241,26 @@ class Monitor:
             faults=(*faults, *self._resolution_notes(energy_j, duration_s)),
         )
 
+    def now_s(self) -> float:
+        """The monitor's clock (monotonic seconds; a test's own where it gave one)."""
+        return self._clock()
+
+    def update_period_s(self) -> float:
+        """The slowest of the meters' update periods (``Meter.update_period_s``)."""
+        return max(m.update_period_s() for m in self.meters.values())
+
     def _resolution_notes(self, energy_j: Mapping[str, float], duration_s: float) -> list[str]:
         notes = []
         for c, meter in self.meters.items():
+            period_s = meter.update_period_s()
+            if duration_s < RESOLUTION_FACTOR * period_s:
+                notes.append(
+                    f"{c}: {energy_j[c]:.3g} J in {duration_s:.3g} s is below what the "
+                    f"{meter.name} {RESOLUTION_WORDS} (its reading moves every {period_s:g} s: "
+                    f"up to {min(1.0, period_s / max(duration_s, 1e-9)):.0%} off); not a precise "
+                    f"figure, use a longer window"
+                )
+                continue
             resolution_j = meter.resolution_j()
             if resolution_j is not None and energy_j[c] < RESOLUTION_FACTOR * resolution_j:
                 notes.append(

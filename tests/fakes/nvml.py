@@ -40,6 +40,8 @@ class FakeGpu:
 
 class FakeNvml:
     NVMLError = NVMLError
+    #: How often its counter moves (``powertrain.meters.nvml.UPDATE_PERIOD_ATTR``): at every read.
+    POWERTRAIN_COUNTER_PERIOD_S = 0.0
 
     def __init__(
         self, gpus: list[FakeGpu], init_error: int | None = None, root: bool = True

@@ -36,3 +36,4 @@ globals().update(
     {name: getattr(_nvml, name) for name in dir(_nvml) if name.startswith(("nvml", "NVML"))}
 )
 NVMLError = _nvml.NVMLError
+POWERTRAIN_COUNTER_PERIOD_S = _nvml.POWERTRAIN_COUNTER_PERIOD_S

@@ -37,6 +37,8 @@ STUDY = {
     "grid": {"learning_rate": [0.3, 0.05, 0.02], "batch_size": [16]},
     "seeds": [0, 1],
     "threads": 1,
+    # the CPU and its estimate on any machine (on a GPU the first run paid the GPU's start-up)
+    "device": "cpu",
     "meters": {"backends": ["estimate"]},
 }
 

@@ -245,7 +245,8 @@ def test_on_two_workers_the_window_reaches_the_workers_loops_and_the_cheapest_go
     # batch size stands in for a cost axis here (the fake GPU is this process's only): each value
     # of it priced in a window of 5 steps in a worker process, the cheapest continued in one
     strategy = searches_with(monkeypatch, "batch_size")
-    cpu = {**STUDY, "grid": {"learning_rate": [0.3], "batch_size": [16, 32]}, "meters": {}}
+    grid = {"learning_rate": [0.3], "batch_size": [16, 32]}
+    cpu = {**STUDY, "grid": grid, "meters": {"backends": ["estimate"]}}
     with open_store(tmp_path / "r.db") as store:
         searched = search_study(parse_study(cpu), store, strategy="zeus", executor=two_workers())
         runs = {r.setup["batch_size"]: r for r in store.runs("tiny-window") if r.seed == 0}

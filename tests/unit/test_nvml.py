@@ -121,3 +121,28 @@ def test_close_balances_the_reference_counted_init():
     meter.close()
     meter.close()
     assert nvml.initialised == 0
+
+
+def test_a_window_spanning_few_counter_updates_says_its_figure_is_not_precise(clock):
+    """NVML's counter moves every 100 ms (measured on an H200): a window of under ten of its
+    updates may be a whole update off at each edge, which its figure says, as the search counts."""
+    import pynvml
+
+    from powertrain.meters.nvml import NVML_UPDATE_PERIOD_S, UPDATE_PERIOD_ATTR
+    from powertrain.monitor import Monitor, below_resolution
+
+    assert not hasattr(pynvml, UPDATE_PERIOD_ATTR)  # the real module: NVML's 100 ms
+    nvml = fake(FakeGpu(UUIDS[0]))
+    assert getattr(nvml, UPDATE_PERIOD_ATTR) == 0.0  # the fakes' counters move at every read
+    setattr(nvml, UPDATE_PERIOD_ATTR, NVML_UPDATE_PERIOD_S)  # this one as NVML's
+    monitor = Monitor([NvmlMeter(nvml=nvml, environ={}, clock=clock)], clock=clock, sample=False)
+    assert monitor.update_period_s() == NVML_UPDATE_PERIOD_S
+    with monitor.window("short") as short:
+        clock.advance(0.4)
+        nvml.gpus[0].energy_mj += 120_000
+    [note] = short.result.faults
+    assert below_resolution(note) and "moves every 0.1 s: up to 25% off" in note
+    with monitor.window("long") as long:
+        clock.advance(1.0)
+        nvml.gpus[0].energy_mj += 300_000
+    assert long.result.faults == ()

@@ -143,7 +143,8 @@ def test_a_limit_a_killed_run_left_in_the_store_is_restored_before_the_next_run(
     store.close()
 
 
-def test_a_study_with_limits_is_refused_before_training_without_root_or_without_nvml():
+def test_a_study_with_limits_is_refused_before_training_without_root_or_without_nvml(monkeypatch):
+    from powertrain.meters.nvml import NVML_MODULE_ENV
     from powertrain.power_limit import GpuPowerControl
     from powertrain.study.config import parse_study
     from powertrain.study.execute import RunEnv
@@ -151,8 +152,10 @@ def test_a_study_with_limits_is_refused_before_training_without_root_or_without_
     with pytest.raises(PowertrainError, match="needs root"):
         GpuPowerControl.open([250], nvml=_nvml(), environ={}, euid=lambda: 1000)
     assert GpuPowerControl.open([], nvml=_nvml()) is None  # no axis: NVML never touched
-    with pytest.raises(PowertrainError, match="gpu_power_limit_w"):
-        RunEnv.open(parse_study(LIMITED_STUDY))  # no NVIDIA driver here: said before any run
+    # no NVML (on a machine with a GPU too: the module it would load is one that does not import)
+    monkeypatch.setenv(NVML_MODULE_ENV, "powertrain_no_such_nvml")
+    with pytest.raises(PowertrainError, match="gpu_power_limit_w.*NVML is not usable"):
+        RunEnv.open(parse_study(LIMITED_STUDY))  # said before any run
 
 
 def test_a_search_from_the_command_line_opens_nvml_once_for_its_power_limits(tmp_path, monkeypatch):

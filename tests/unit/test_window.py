@@ -27,7 +27,7 @@ def test_the_first_evaluation_and_the_window_step_follow_the_schedule():
     every = Limits({}, 3, eval_every_steps=40, window=0.1)
     assert every.first_due(20) == 40  # across epochs: every 40 steps
     pause = every.window_pause(20)
-    at, stop = pause.at, pause.stop
+    at, stop = pause.at, pause.stop(pause.at)
     assert at == 4 and pause.warmup == 0 and stop.verdict is Verdict.RUNG_PAUSE and stop.pauses
     words = "priced over its first 4 of the 40 steps to its first evaluation"
     assert stop.reason == f"{words} {PAUSED_NOTE}"

@@ -31,6 +31,7 @@ from powertrain.train.limits import Limits
 from powertrain.train.loop import train_to_target
 from powertrain.train.sources import SingleSource
 from powertrain.train.steps import classification_step, evaluator
+from tests.conftest import FakeClock
 from tests.fakes.meters import ConstantPowerMeter
 
 EVERY, WINDOW = 100, 0.1  # the window pauses after step 10; its first 2 are warm-up
@@ -49,16 +50,32 @@ class CostlySave(Checkpoint):
         super().save_state(state)
 
 
-def window_run(tmp_path, warm_j: float, step_j: float, save_j=0.0, window=WINDOW) -> RunOutcome:
+class SlowCounter(ConstantPowerMeter):
+    """A meter whose reading moves every ``period_s`` (as NVML's counter, every 100 ms)."""
+
+    def __init__(self, period_s: float, joules: list[float]) -> None:
+        super().__init__(Component.CPU, 1.0, lambda: joules[0])
+        self.period_s = period_s
+
+    def update_period_s(self) -> float:
+        return self.period_s
+
+
+def window_run(
+    tmp_path, warm_j: float, step_j: float, save_j=0.0, window=WINDOW, step_s=0.0, period_s=0.0
+) -> RunOutcome:
     """A run of the digits MLP with a pricing window: its first steps cost ``warm_j`` each
-    (start-up), the rest ``step_j``; its checkpoint's save ``save_j``."""
+    (start-up), the rest ``step_j`` (and ``step_s`` seconds each on the monitor's clock); its
+    checkpoint's save ``save_j``; its meter moves every ``period_s``."""
     joules = [0.0]  # the meter's counter, read as a clock by a 1 W meter: joules
+    clock = FakeClock()
     digits = load_dataset("digits")
     task = digits.tasks["digit"]
     inner, steps = classification_step(task), itertools.count(1)
 
     def step(model, batch):
         joules[0] += warm_j if next(steps) <= WARMUP_STEPS else step_j
+        clock.advance(step_s)
         return inner(model, batch)
 
     checkpoint = CostlySave(tmp_path / "run.pt", "run", "sha", joules=joules, save_j=save_j)
@@ -67,7 +84,7 @@ def window_run(tmp_path, warm_j: float, step_j: float, save_j=0.0, window=WINDOW
         SingleSource(digits.train),
         TrainConfig(learning_rate=0.05, batch_size=32),
         Limits({"digit": 1.0}, max_epochs=5, eval_every_steps=EVERY, window=window),
-        Monitor([ConstantPowerMeter(Component.CPU, 1.0, lambda: joules[0])]),
+        Monitor([SlowCounter(period_s, joules)], clock=clock, sample=False),
         step_fn=step,
         evaluate=evaluator({"digit": (digits.val, task, "digit", None)}),
         device=torch.device("cpu"),
@@ -85,6 +102,18 @@ def test_the_loop_prices_the_steps_after_the_warm_up_and_before_the_save(tmp_pat
     # all it spent: the warm-up's and the save's joules too
     assert outcome.total_energy_j == pytest.approx(2 * 50.0 + 8 * 1.0 + 20.0)
     assert outcome.priced_energy_j < outcome.total_energy_j
+
+
+def test_a_window_too_short_for_its_meters_updates_goes_on_until_it_has_lasted_twenty(tmp_path):
+    # A meter moving every 0.25 s: the window's priced part lasts 5 s at least; its 8 steps of
+    # 0.25 s do not, 20 do (steps 3 to 22), well before the first evaluation (100).
+    outcome = window_run(tmp_path, warm_j=50.0, step_j=1.0, step_s=0.25, period_s=0.25)
+    assert outcome.verdict is Verdict.RUNG_PAUSE and outcome.steps == 2 + 20
+    assert outcome.stop_reason.startswith("priced over its first 22 of the 100 steps")
+    assert outcome.priced_steps == 20  # its warm-up is still the first fifth of the 10 planned
+    assert outcome.priced_energy_j == pytest.approx(20 * 1.0)
+    # a meter read at every step: the 10 steps planned
+    assert window_run(tmp_path / "every", 50.0, 1.0, step_s=0.25, period_s=0.0).steps == 10
 
 
 def test_a_run_that_does_not_pause_in_its_window_carries_no_span(tmp_path):

@@ -80,6 +80,9 @@ class ApportionedMeter(Meter):
             self.note_fault("the whole device: a fault, not listed")
         self._inner_faults_seen = count
 
+    def update_period_s(self) -> float:
+        return self.inner.update_period_s()
+
     @property
     def provenance(self) -> Provenance:
         whole = self.inner.provenance

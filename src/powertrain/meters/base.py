@@ -141,6 +141,11 @@ class Meter(ABC):
         (the first MAX_FAULTS_KEPT; ``end - start`` says how many there were)."""
         return self._faults[start:end]
 
+    def update_period_s(self) -> float:
+        """How often the reading moves (a counter the hardware updates in steps of time): a window
+        spanning few of them is measured up to a period stale at each edge. 0: at every read."""
+        return 0.0
+
     def resolution_j(self) -> float | None:
         """The smallest energy difference the meter can tell apart, where it is coarse (an estimate
         counting CPU time in clock ticks); None when finer than anything a window would notice."""

@@ -31,7 +31,7 @@ from powertrain.monitor import Measurement, Monitor
 from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, Verdict, outcome_of
 from powertrain.train.checkpoint import Checkpoint, Spent, rng_state, set_rng_state
 from powertrain.train.config import TrainConfig
-from powertrain.train.limits import Limits, WindowPause
+from powertrain.train.limits import MIN_PRICED_UPDATES, Limits, WindowPause
 from powertrain.train.setup import autocast, make_optimizer, make_scheduler, seed_everything
 from powertrain.train.sources import SingleSource
 from powertrain.train.stopping import Handler, Stop, first_stop
@@ -58,6 +58,7 @@ class _Progress:
         None  # what earlier attempts spent (a resumed run); points go on from it
     )
     warm_j: float = 0.0  # this attempt's energy at the end of its pricing window's warm-up
+    warm_s: float = 0.0  # and the seconds since it began
     priced: tuple[int, float] | None = None  # a pause in its pricing window: (steps, joules) priced
 
     def add(self, loss: torch.Tensor, size: int) -> None:
@@ -75,15 +76,16 @@ class _Progress:
             return Stop(Verdict.DIVERGED, f"loss became {float(self.loss_sum)} at step {self.step}")
         return None
 
-    def in_window(self, pause: WindowPause, read_j: Callable[[], float]) -> Stop | None:
-        """At the pricing window's edges: the energy read (``read_j``) after its warm-up and at its
-        end, before the checkpoint is saved, so that the price leaves out what starting and pausing
-        cost; the pause at its end."""
+    def in_window(self, pause: WindowPause, reads: _Reads) -> Stop | None:
+        """At the pricing window's edges: the energy read after its warm-up and at its end, before
+        the checkpoint is saved, so that the price leaves out what starting and pausing cost; the
+        pause at its end: at step ``pause.at`` or, until the priced part has lasted
+        ``pause.min_priced_s``, at the first step after that has."""
         if self.step == pause.warmup:
-            self.warm_j = read_j()
-        elif self.step == pause.at:
-            self.priced = (pause.at - pause.warmup, read_j() - self.warm_j)
-            return pause.stop
+            self.warm_j, self.warm_s = reads.energy_j(), reads.seconds()
+        elif self.step >= pause.at and reads.seconds() - self.warm_s >= pause.min_priced_s:
+            self.priced = (self.step - pause.warmup, reads.energy_j() - self.warm_j)
+            return pause.stop(self.step)
         return None
 
     def start_epoch(self, epoch: int, generator: torch.Generator, source) -> int:
@@ -235,10 +237,8 @@ class _Run:
             on_eval(point)
             return point
 
-        def read_j() -> float:
-            return self.monitor.read("run").total_energy_j
-
         self.monitor.begin("run")
+        reads = _Reads(self.monitor)
         try:
             if checkpoint is not None and checkpoint.earlier is not None:
                 self.resume(checkpoint)
@@ -251,7 +251,7 @@ class _Run:
                 progress,
                 record,
                 handlers,
-                read_j,
+                reads,
             )
             paused = checkpoint is not None and stop.pauses and self.save(checkpoint)
         except Exception as exc:  # user code (a model, a data set, a step function) failed
@@ -299,16 +299,31 @@ def _written(checkpoint: Checkpoint, save, what) -> bool:
     return True
 
 
+class _Reads:
+    """An attempt's energy and seconds so far, as its pricing window reads them at its edges, and
+    what the window's priced part lasts at least (``MIN_PRICED_UPDATES`` of the meters' updates)."""
+
+    def __init__(self, monitor: Monitor) -> None:
+        self.monitor, self.began_s = monitor, monitor.now_s()
+        self.min_priced_s = MIN_PRICED_UPDATES * monitor.update_period_s()
+
+    def energy_j(self) -> float:
+        return self.monitor.read("run").total_energy_j
+
+    def seconds(self) -> float:
+        return self.monitor.now_s() - self.began_s
+
+
 def _epochs(
-    source, cfg, limits: Limits, generator, step, progress, record, handlers, read_j
+    source, cfg, limits: Limits, generator, step, progress, record, handlers, reads: _Reads
 ) -> Stop:
     """Train epoch after epoch (from where a resumed run stood); evaluate when due and ask the
-    handlers; pause in the pricing window (``read_j``: the attempt's energy so far, read at its
-    edges). The reason the run stopped."""
+    handlers; pause in the pricing window (read at its edges). The reason the run stopped."""
     steps_per_epoch = source.steps_per_epoch(cfg.batch_size)
     eval_due = limits.schedule(steps_per_epoch)
-    # a run not evaluated yet (a resumed one past its window trains on: its step is beyond it)
-    window = limits.window_pause(steps_per_epoch) if not progress.points else None
+    window = limits.window_pause(steps_per_epoch, reads.min_priced_s)
+    if progress.points or (window is not None and progress.step >= window.at):
+        window = None  # evaluated already, or resumed from its window's pause: it trains on
     for epoch in range(progress.epoch, limits.max_epochs):
         done = progress.start_epoch(epoch, generator, source)
         batches = islice(source.epoch(cfg.batch_size, generator), done, None)
@@ -319,7 +334,7 @@ def _epochs(
             if stop is None and eval_due(progress.step, step_in_epoch):
                 stop = first_stop(handlers, record(epoch + step_in_epoch / steps_per_epoch))
             elif stop is None and window is not None:
-                stop = progress.in_window(window, read_j)  # no evaluation: saved mid-epoch
+                stop = progress.in_window(window, reads)  # no evaluation: saved mid-epoch
             if stop is not None:
                 return stop
     points = progress.points
