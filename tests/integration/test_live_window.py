@@ -7,7 +7,8 @@ paused, not promoted; the pick is the full grid's best. So with ``auto``, and wi
 strategy (price every limit of a learning rate over the window, then train both seeds of the
 cheapest: the live half alone, whatever a strategy decides). A search killed after pricing begins
 its unfinished runs again, with nothing duplicated or lost; a search of the same study again feeds
-the window-paused runs from the store."""
+the window-paused runs from the store, and a later search that picks a value the first left paused
+continues its runs from their kept checkpoints (re-runs them over their records without one)."""
 
 from __future__ import annotations
 
