@@ -12,7 +12,11 @@ import yaml
 from powertrain.analysis.analyse import analyse
 from powertrain.monitor import below_resolution
 from powertrain.records import CENSORED, REACHED, Verdict
+from powertrain.search import live
 from powertrain.search.run import run_with_search, search_study
+from powertrain.search.simulate import setup_key
+from powertrain.search.space import Start
+from powertrain.search.strategy import Strategy
 from powertrain.store import open_store
 from powertrain.study.config import parse_study
 from powertrain.study.runner import run_study
@@ -57,6 +61,13 @@ def grid_store(tmp_path_factory):
     with open_store(tmp_path_factory.mktemp("grid") / "r.db") as store:
         run_study(study(), store)
         yield store
+
+
+def assert_pauses_keep_their_checkpoints(folder, runs) -> None:
+    """The checkpoints under ``folder`` are those of the runs stored paused, never continued (a later
+    search may take them on), and no other: every other run's went at its end or the search's."""
+    paused = {r.run_key for r in runs if r.outcome.verdict is Verdict.RUNG_PAUSE}
+    assert {p.stem for p in folder.rglob("checkpoints/*")} == paused
 
 
 def stored_energy_j(store, name: str, keys) -> float:
@@ -136,9 +147,7 @@ def test_live_halving_continues_a_promoted_run_where_it_paused(tmp_path, monkeyp
         points = {r.run_key: store.eval_points(r.id) for r in runs}
     assert resumed  # rung 0 pauses every setup at its first evaluation; promoted ones continue
     assert_continued_in_one_record(live, runs, points, resumed)
-    assert not list(
-        tmp_path.rglob("checkpoints/*")
-    )  # removed when the runs ended or the search did
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
 
 
 def assert_continued_in_one_record(live, runs, points, continued) -> None:
@@ -186,7 +195,7 @@ def test_a_killed_halving_search_begins_its_unfinished_runs_again(tmp_path, monk
     assert len({r.run_key for r in runs}) == len(runs)  # no duplicates
     for pts in points.values():
         assert [p.index for p in pts] == list(range(len(pts)))
-    assert not list(tmp_path.rglob("checkpoints/*"))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
 
 
 def test_optuna_samples_a_continuous_space_and_records_trials_as_ordinary_runs(tmp_path):
@@ -292,3 +301,88 @@ def test_run_strategy_on_the_command_line_prints_the_search_cost(tmp_path):
     again = powertrain("run", str(path), "--db", str(tmp_path / "r.db"), "--strategy", "bound")
     assert again.returncode == 0, again.stderr
     assert "search bound on tiny-search" in again.stderr and "reused" in again.stderr
+
+
+def test_a_later_halving_that_promotes_a_stored_pause_continues_it_from_its_checkpoint(
+    grid_store, tmp_path
+):
+    # The first halving keeps two of three setups after rung 0 and leaves the third paused in the
+    # store; a second, with three finalists, promotes it: it goes on from its checkpoint (one
+    # record, the grid's curve point for point) while the runs the first finished are reused (one
+    # the first stopped by its bound and the second takes further is re-run from scratch).
+    with open_store(tmp_path / "r.db") as store:
+        first = search_study(study(search={"strategy": "halving", "eta": 2}), store)
+        paused = [r for r in store.runs("tiny-search") if r.outcome.verdict is Verdict.RUNG_PAUSE]
+        again = study(search={"strategy": "halving", "eta": 2, "finalists": 3})
+        second = search_study(again, store)
+        runs = store.runs("tiny-search")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert first.outcome.pick is not None and len(paused) == 1
+    assert len({r.run_key for r in runs}) == len(runs)  # no duplicates
+    (key,) = [r.run_key for r in paused]
+    (run,) = [r for r in runs if r.run_key == key]
+    grid = {r.run_key: r for r in grid_store.runs("tiny-search")}
+    assert run.outcome.verdict is not Verdict.RUNG_PAUSE and len(points[key]) > 1
+    whole = [_curve(p) for p in grid_store.eval_points(grid[key].id)]
+    assert [_curve(p) for p in points[key]] == whole[: len(points[key])]  # as if never paused
+    paused_j = paused[0].outcome.total_energy_j  # continued from its checkpoint: not re-run
+    assert second.cost.superseded_j == pytest.approx(second.cost.carried_j - paused_j)
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
+
+
+def _curve(point) -> tuple:
+    return (point.index, point.step, point.samples_seen, point.train_loss, point.val_accuracy)
+
+
+class ConfirmStored(Strategy):
+    """Runs the first seed of ``setup`` (stored stopped by an earlier search: fed from the store)
+    and offers it alone: the confirmation then needs that run to the target."""
+
+    name = "bound"
+
+    def __init__(self, setup: str) -> None:
+        super().__init__()
+        self.setup = setup
+
+    def next_runs(self, history) -> list[Start]:
+        return [Start(self.setup, 0)] if history.trial(self.setup, 0) is None else []
+
+    def candidates(self, history) -> list[str]:
+        return [self.setup]
+
+
+def test_a_later_confirmation_reruns_a_run_an_earlier_search_stopped_over_its_record(
+    grid_store, tmp_path, monkeypatch
+):
+    # The first search's bound stops a setup's runs; a second confirms that setup: each of its
+    # seeds the first stopped is re-run from scratch in place of its stored stop (the stop was the
+    # first search's decision: a lower bound, not a miss), and reaches the target as the grid's.
+    with open_store(tmp_path / "r.db") as store:
+        search_study(study(), store, strategy="bound")
+        before = {r.run_key: r for r in store.runs()}
+        stopped = next(
+            r for r in before.values() if r.outcome.verdict is Verdict.SEARCH_BOUND and r.seed == 0
+        )
+        setup = setup_key(stopped.setup)
+        monkeypatch.setattr(live, "make_strategy", lambda *a, **kw: ConfirmStored(setup))
+        second = search_study(study(), store, strategy="bound")
+        runs = [r for r in store.runs("tiny-search") if setup_key(r.setup) == setup]
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+        assert len({r.run_key for r in store.runs()}) == len(store.runs())  # no duplicates
+    assert second.outcome.confirmed and second.cost.pick == _label(stopped.setup)
+    grid = {r.run_key: r for r in grid_store.runs("tiny-search")}
+    assert len(runs) == 2
+    for run in runs:
+        whole = grid[run.run_key]
+        assert run.status == REACHED and run.outcome.steps == whole.outcome.steps
+        assert [_curve(p) for p in points[run.run_key]] == [
+            _curve(p) for p in grid_store.eval_points(whole.id)
+        ]
+    taken = [before[r.run_key] for r in runs if r.run_key in before]
+    stopped_j = sum(r.outcome.total_energy_j for r in taken if r.outcome.verdict.by_search)
+    assert second.cost.carried_j == pytest.approx(stopped_j)
+    assert second.cost.superseded_j == pytest.approx(stopped_j)
+
+
+def _label(setup: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in setup.items())

@@ -17,6 +17,7 @@ from powertrain.study.executors.workers import WorkerSession, WorkersExecutor
 from tests.cli_helpers import last_json
 from tests.integration.test_live_search import (  # noqa: F401
     assert_continued_in_one_record,
+    assert_pauses_keep_their_checkpoints,
     best_setup,
     grid_store,
     study,
@@ -111,7 +112,7 @@ def test_halving_on_two_workers_continues_promoted_runs_from_their_checkpoints(
     assert_continued_in_one_record(live, runs, points, continued)
     assert len({(repr(sorted(r.setup.items())), r.seed) for r in runs}) == len(runs)
     assert all(r.outcome is not None for r in runs)  # nothing left running
-    assert not list(tmp_path.rglob("checkpoints/*"))  # removed by the runs' ends or the search's
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
 
 
 def test_a_killed_worker_fails_its_run_and_the_search_goes_on(tmp_path):
@@ -158,7 +159,8 @@ def test_a_killed_coordinator_mid_halving_leaves_nothing_duplicated_or_on_disk(t
     assert running >= 1  # the continued run, left unfinished with its claim gone
     assert again.returncode == 0, again.stderr
     assert_each_run_once(db, count=None)  # one record per (setup, seed), its points unbroken
-    assert not list(tmp_path.rglob("checkpoints/*"))
+    with open_store(db) as store:
+        assert_pauses_keep_their_checkpoints(tmp_path, store.runs())
 
 
 def test_shard_is_refused_with_a_search_and_says_why(tmp_path):

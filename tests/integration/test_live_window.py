@@ -7,7 +7,8 @@ paused, not promoted; the pick is the full grid's best. So with ``auto``, and wi
 strategy (price every limit of a learning rate over the window, then train both seeds of the
 cheapest: the live half alone, whatever a strategy decides). A search killed after pricing begins
 its unfinished runs again, with nothing duplicated or lost; a search of the same study again feeds
-the window-paused runs from the store."""
+the window-paused runs from the store, and a later search that picks a value the first left paused
+continues its runs from their kept checkpoints (re-runs them over their records without one)."""
 
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from powertrain.store import open_store
 from powertrain.study.config import parse_study
 from powertrain.study.executors.workers import WorkersExecutor
 from tests.integration.test_live_auto import GPU_STUDY, PoweredNvml, best_of
+from tests.integration.test_live_search import assert_pauses_keep_their_checkpoints
 
 EVERY = 50  # steps to the first evaluation: lr 0.3 reaches the target at the first or second
 WINDOW = 0.1  # priced over its first 5 steps
@@ -76,9 +78,11 @@ class PriceInWindow(Strategy):
     name = "zeus"  # the strategy the search is asked for, replaced by this one
     confirm = False
 
-    def __init__(self, axis: str = "gpu_power_limit_w") -> None:
+    def __init__(self, axis: str = "gpu_power_limit_w", choose=None) -> None:
         super().__init__()
         self.axis = axis
+        # which member of a group goes on, from its prices (None: the cheapest)
+        self.choose = choose or (lambda members, prices: min(members, key=prices.get))
         self.picks: dict[str, str] = {}  # a group's first setup -> its cheapest
         self.prices: dict[str, float] = {}  # setup -> joules per step of its window
 
@@ -96,7 +100,7 @@ class PriceInWindow(Strategy):
             if any(t.status is RUNNING for t in trials.values()):
                 return []  # pricing under way
             self.prices.update({s: _price(t) for s, t in trials.items()})
-            self.picks[key] = min(members, key=self.prices.get)
+            self.picks[key] = self.choose(members, self.prices)
         pick = self.picks[key]
         todo = [(pick, s) for s in history.space.seeds[pick]]
         return [Start(*k) for k in todo if history.trial(*k) is None or history.trial(*k).paused]
@@ -110,12 +114,13 @@ def _price(trial) -> float:
     return trial.points[0].total_energy_j / trial.points[0].step
 
 
-def searches_with(monkeypatch, axis: str) -> list[PriceInWindow]:
-    """The strategies the searches will be given, a new one each search."""
+def searches_with(monkeypatch, axis: str, choices=()) -> list[PriceInWindow]:
+    """The strategies the searches will be given, a new one each search (the n-th choosing its
+    pick with ``choices[n]`` where given)."""
     made: list[PriceInWindow] = []
 
     def make(*args, **kwargs) -> PriceInWindow:
-        made.append(PriceInWindow(axis))
+        made.append(PriceInWindow(axis, choices[len(made)] if len(made) < len(choices) else None))
         return made[-1]
 
     monkeypatch.setattr(live, "make_strategy", make)
@@ -157,7 +162,7 @@ def test_a_live_search_prices_each_power_limit_in_its_window_and_continues_the_c
         if not _priced(run) and run.seed == 0:
             first = points[run.run_key][0]
             assert after[setup_key(run.setup)] == pytest.approx(first.total_energy_j / first.step)
-    assert not list(tmp_path.rglob("checkpoints/*"))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
     assert report.html.is_file() and analysis.to_dict()["study"] == "tiny-window"
 
 
@@ -171,7 +176,7 @@ def test_live_auto_prices_each_power_limit_in_its_window_and_picks_the_grids_bes
         points = {r.run_key: store.eval_points(r.id) for r in runs}
     assert_priced_in_windows(searched, runs, points, grid)
     assert searched.cost.confirmed and "10% of the steps" in searched.cost.notes[-1]
-    assert not list(tmp_path.rglob("checkpoints/*"))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
 
 
 def assert_priced_in_windows(searched, runs, points, grid) -> None:
@@ -232,7 +237,7 @@ def test_a_search_killed_after_its_window_begins_its_unfinished_runs_again(
     assert len({r.run_key for r in runs}) == len(runs) == 8  # begun again, not duplicated
     for pts in points.values():
         assert [p.index for p in pts] == list(range(len(pts)))
-    assert not list(tmp_path.rglob("checkpoints/*"))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
 
 
 def test_on_two_workers_the_window_reaches_the_workers_loops_and_the_cheapest_goes_on(
@@ -254,7 +259,8 @@ def test_on_two_workers_the_window_reaches_the_workers_loops_and_the_cheapest_go
     assert points[other.setup["batch_size"]] == []
     assert runs[cheapest].status == REACHED and points[cheapest][0].step == EVERY
     assert [p.index for p in points[cheapest]] == list(range(len(points[cheapest])))
-    assert searched.cost.pick is not None and not list(tmp_path.rglob("checkpoints/*"))
+    assert searched.cost.pick is not None
+    assert_pauses_keep_their_checkpoints(tmp_path, runs.values())
 
 
 def two_workers() -> WorkersExecutor:
@@ -263,3 +269,144 @@ def two_workers() -> WorkersExecutor:
 
 def _curve(points):
     return [(p.index, p.step, p.samples_seen, p.train_loss, p.val_accuracy) for p in points]
+
+
+def at_watts(watts: float):
+    """A pick: the group's member at the power limit ``watts``, whatever its price."""
+    return lambda members, prices: next(
+        s for s in members if axes_of(s)["gpu_power_limit_w"] == watts
+    )
+
+
+def test_a_later_search_that_picks_a_stored_pause_continues_it_from_its_checkpoint(
+    fake_gpu, monkeypatch, grid, tmp_path
+):
+    # The first search continues 300 W and leaves 200 W and 400 W paused in the store after their
+    # windows; the second takes 400 W's paused runs on to the target (one record each, the grid's
+    # curve point for point, as if they had never paused), reusing the other prices untrained.
+    strategies = searches_with(monkeypatch, "gpu_power_limit_w", [None, at_watts(400)])
+    study = parse_study(STUDY)
+    detection = detect_meters(["nvml"], nvml=fake_gpu)
+    with open_store(tmp_path / "live.db") as store:
+        first = search_study(study, store, strategy="zeus", detection=detection)
+        before = {r.run_key: r for r in store.runs("tiny-window")}
+        second = search_study(study, store, strategy="zeus", detection=detection)
+        runs = store.runs("tiny-window")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+        report = build_report(store, tmp_path / "report", "tiny-window").html.read_text()
+    assert first.cost.pick == "learning_rate=0.3 gpu_power_limit_w=300.0"
+    assert second.cost.pick == "learning_rate=0.3 gpu_power_limit_w=400.0"
+    paused = {setup_key(r.setup) for r in before.values() if _priced(r)}  # 200 W's and 400 W's
+    assert {s: strategies[1].prices[s] for s in paused} == {  # their stored prices, untrained
+        s: strategies[0].prices[s] for s in paused
+    }
+    assert len({r.run_key for r in runs}) == len(runs) == 2 * 3 + 2 + 2  # no duplicates
+    for run in runs:
+        limit = run.setup["gpu_power_limit_w"]
+        if limit == 200:  # priced by the first search, its price reused: untouched
+            assert _priced(run) and run.outcome == before[run.run_key].outcome
+            continue
+        whole, whole_points = grid[run.run_key]
+        assert run.status == REACHED and _curve(points[run.run_key]) == _curve(whole_points)
+        assert run.outcome.steps == whole.outcome.steps
+    assert second.cost.superseded_j == 0  # continued from their checkpoints, none begun again
+    taken_on = [r for r in before.values() if r.setup["gpu_power_limit_w"] == 400]
+    carried_j = sum(r.outcome.total_energy_j for r in taken_on)  # spent by the first search
+    assert second.cost.carried_j == pytest.approx(carried_j) and carried_j > 0
+    assert second.cost.spent_j == pytest.approx(second.cost.stored_j - carried_j)
+    said = "took on runs an earlier search had paused"
+    assert any(said in line for line in second.cost.lines()) and said in report
+    assert second.cost.reused_runs == 2 * 2  # the prices of 200 W and 300 W (seed 0)
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)  # 200 W's
+
+
+def test_a_later_search_reruns_a_stored_pause_whose_checkpoint_is_gone_over_its_record(
+    fake_gpu, monkeypatch, grid, tmp_path
+):
+    # The artifacts folder emptied between the searches: 400 W's paused runs are trained again
+    # from their start, each in place of its stored pause; the pause's energy was the first
+    # search's, and is not counted as the second's.
+    searches_with(monkeypatch, "gpu_power_limit_w", [None, at_watts(400)])
+    study = parse_study(STUDY)
+    detection = detect_meters(["nvml"], nvml=fake_gpu)
+    with open_store(tmp_path / "live.db") as store:
+        search_study(study, store, strategy="zeus", detection=detection)
+        before = {r.run_key: r for r in store.runs("tiny-window")}
+        for path in tmp_path.rglob("checkpoints/*"):
+            path.unlink()
+        second = search_study(study, store, strategy="zeus", detection=detection)
+        runs = store.runs("tiny-window")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert len({r.run_key for r in runs}) == len(runs) == 2 * 3 + 2 + 2  # no duplicates
+    rerun = [r for r in runs if r.setup["gpu_power_limit_w"] == 400]
+    for run in rerun:
+        assert run.status == REACHED and _curve(points[run.run_key]) == _curve(grid[run.run_key][1])
+    carried_j = sum(before[r.run_key].outcome.total_energy_j for r in rerun if r.seed == 0)
+    assert carried_j > 0 and second.cost.carried_j == pytest.approx(carried_j)
+    assert second.cost.superseded_j == pytest.approx(carried_j)  # the stored attempts replaced
+    assert second.cost.spent_j == pytest.approx(second.cost.stored_j)  # the runs as trained now
+    assert not list(tmp_path.rglob("checkpoints/*"))  # 200 W's went with the folder's emptying
+
+
+def test_a_later_search_killed_while_it_continues_a_stored_pause_leaves_no_duplicate(
+    fake_gpu, monkeypatch, tmp_path
+):
+    from powertrain.study import execute as execute_module
+
+    searches_with(monkeypatch, "gpu_power_limit_w", [None, at_watts(400), at_watts(400)])
+    study = parse_study(STUDY)
+    detection = detect_meters(["nvml"], nvml=fake_gpu)
+    real = execute_module.execute_run
+
+    def killed_at_the_first_resume(*args, **kwargs):  # its record begun again, the run not yet
+        if kwargs.get("resume"):
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    with open_store(tmp_path / "live.db") as store:
+        search_study(study, store, strategy="zeus", detection=detection)
+        with pytest.MonkeyPatch.context() as killed:
+            killed.setattr(execute_module, "execute_run", killed_at_the_first_resume)
+            killed.setattr(DeferringSink, "flush", lambda self: None)
+            with pytest.raises(KeyboardInterrupt):
+                search_study(study, store, strategy="zeus", detection=detection)
+        assert [r.outcome for r in store.runs() if r.outcome is None] == [None]
+        search_study(study, store, strategy="zeus", detection=detection)
+        runs = store.runs("tiny-window")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert len({r.run_key for r in runs}) == len(runs) == 2 * 3 + 2 + 2  # no duplicates
+    assert all(r.status == REACHED for r in runs if r.setup["gpu_power_limit_w"] == 400)
+    for pts in points.values():
+        assert [p.index for p in pts] == list(range(len(pts)))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
+
+
+def test_on_two_workers_a_later_search_continues_a_stored_pause_in_a_worker(tmp_path, monkeypatch):
+    from powertrain.study.executors.workers import WorkerSession
+
+    continued, submit = [], WorkerSession.submit
+
+    def spy(self, job):
+        if job.resume_id is not None:
+            continued.append(job.spec.run_key)
+        return submit(self, job)
+
+    def the_other(members, prices):  # the value the first search did not go on with
+        return next(s for s in members if s not in made[0].picks.values())
+
+    made = searches_with(monkeypatch, "batch_size", [None, the_other])
+    monkeypatch.setattr(WorkerSession, "submit", spy)
+    cpu = {**STUDY, "grid": {"learning_rate": [0.3], "batch_size": [16, 32]}, "meters": {}}
+    with open_store(tmp_path / "r.db") as store:
+        search_study(parse_study(cpu), store, strategy="zeus", executor=two_workers())
+        (paused,) = [r for r in store.runs("tiny-window") if _priced(r)]
+        continued.clear()
+        search_study(parse_study(cpu), store, strategy="zeus", executor=two_workers())
+        runs = store.runs("tiny-window")
+        points = store.eval_points(next(r.id for r in runs if r.run_key == paused.run_key))
+    assert continued == [paused.run_key]  # in a worker, from its checkpoint
+    assert len({r.run_key for r in runs}) == len(runs) == 4 and all(
+        r.status == REACHED for r in runs
+    )
+    assert points[0].step == EVERY and [p.index for p in points] == list(range(len(points)))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)

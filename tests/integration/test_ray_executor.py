@@ -90,7 +90,11 @@ def test_live_halving_on_a_local_ray_continues_promoted_runs_in_their_records(
     from powertrain.search.run import search_study
     from powertrain.store import open_store
     from powertrain.study.executors.ray_session import RaySession
-    from tests.integration.test_live_search import assert_continued_in_one_record, study
+    from tests.integration.test_live_search import (
+        assert_continued_in_one_record,
+        assert_pauses_keep_their_checkpoints,
+        study,
+    )
 
     continued, submit = [], RaySession.submit
 
@@ -107,7 +111,7 @@ def test_live_halving_on_a_local_ray_continues_promoted_runs_in_their_records(
         points = {r.run_key: store.eval_points(r.id) for r in runs}
     assert continued  # promoted runs went on where they paused, each in its one record
     assert_continued_in_one_record(live, runs, points, continued)
-    assert not list(tmp_path.rglob("checkpoints/*"))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs)
 
 
 def test_live_halving_on_a_cluster_of_several_machines_reruns_promoted_runs(
@@ -177,6 +181,7 @@ def test_a_pricing_window_reaches_a_ray_tasks_loop_and_the_cheapest_goes_on_in_i
     from powertrain.search.cost_axes import axes_of
     from powertrain.search.run import search_study
     from powertrain.store import open_store
+    from tests.integration.test_live_search import assert_pauses_keep_their_checkpoints
     from tests.integration.test_live_window import EVERY, STUDY, searches_with
 
     strategy = searches_with(monkeypatch, "batch_size")  # a stand-in cost axis, as on workers
@@ -193,4 +198,4 @@ def test_a_pricing_window_reaches_a_ray_tasks_loop_and_the_cheapest_goes_on_in_i
     assert runs[other].outcome.verdict is Verdict.RUNG_PAUSE and points[other] == []
     assert runs[other].outcome.steps == EVERY // 10  # paused in its window, in the task's loop
     assert points[cheapest][0].step == EVERY and live.cost.superseded_j == 0  # continued
-    assert not list(tmp_path.rglob("checkpoints/*"))
+    assert_pauses_keep_their_checkpoints(tmp_path, runs.values())

@@ -42,6 +42,19 @@ def test_without_a_window_the_run_is_priced_at_its_first_evaluation():
     assert price(trial) == pytest.approx(2.0 / 100)
 
 
+def test_a_stored_pause_answers_its_window_and_budget_but_says_when_asked_past_it():
+    points = curve_points(0.0004, 2.0, 0.99, 2)
+    paused = Curve(points, None, 4.5, Verdict.RUNG_PAUSE, "halving: rung budget 4 J (not promoted)")
+    trial = Trial("s", 0)
+    assert feed(paused, Start("s", 0, 1e-12, 0.1), trial, lambda point: None)  # its window
+    assert feed(paused, Start("s", 0, 1.0), trial, lambda point: None)  # a rung's budget
+    assert trial.points == points[:1]
+    assert not feed(paused, Start("s", 0), trial, lambda point: None)  # past its pause
+    assert trial.paused and trial.points == points and trial.energy_j == 4.5
+    with pytest.raises(PowertrainError, match="paused by a search and never continued"):
+        CurvePool({("s", 0): paused}).start(Start("s", 0), Trial("s", 0), lambda point: None)
+
+
 def _pricing_spent(window) -> tuple[float, float, str]:
     """What one replayed auto search spent on windows no run went on from, what the first
     evaluations of those runs cost, and its pick."""

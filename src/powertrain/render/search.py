@@ -65,8 +65,19 @@ def _live_html(live: dict) -> str:
         f"It started {live['runs_started']} runs ({live['runs_stopped']} stopped by the search, "
         f"kept as censored lower bounds) and spent {live['spent_j']:,.3g} J, attempts re-run from "
         f"scratch included ({live['superseded_j']:,.3g} J); {grid} "
-        f"({escape(live['grid_note'])}).</p>"
+        f"({escape(live['grid_note'])}).{_carried(live)}</p>"
         + "".join(f"<p class=note>{escape(note)}</p>" for note in live.get("notes") or ())
+    )
+
+
+def _carried(live: dict) -> str:
+    """What runs the search took on from an earlier search's pauses had spent then (not counted)."""
+    carried_j = live.get("carried_j") or 0.0  # a ledger from before it was kept has none
+    if not carried_j:
+        return ""
+    return (
+        f" It took on runs an earlier search had paused ({carried_j:,.3g} J spent then,"
+        " not counted)."
     )
 
 

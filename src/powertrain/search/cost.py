@@ -34,7 +34,8 @@ class SearchCost:
     confirmed: bool
     runs_started: int
     runs_stopped: int  # ended by the search (kept as censored lower bounds)
-    spent_j: float  # everything it started: the runs in the store plus superseded attempts
+    spent_j: float  # everything it started: the runs in the store plus superseded attempts, less
+    # what runs it took on had spent in an earlier search (``carried_j``)
     stored_j: float  # the runs it started, as the store holds them
     superseded_j: float  # attempts re-run from scratch (stopped runs a confirmation restarts; a
     # paused run without a usable checkpoint); a paused run that is continued counts once
@@ -44,6 +45,10 @@ class SearchCost:
     grid_basis: str  # measured, estimated, at least, unknown
     grid_note: str
     notes: tuple[str, ...] = ()  # what the strategy says: the cost axes it priced, a race in noise
+    #: What the runs an earlier search had paused or stopped and stored, which this one took on
+    #: (continued, or re-ran from scratch), had spent in that search: in their records, not in
+    #: ``spent_j``.
+    carried_j: float = 0.0
 
     @property
     def share(self) -> float | None:
@@ -70,6 +75,11 @@ class SearchCost:
             out.append(
                 f"  reused {self.reused_runs} runs finished earlier ({_j(self.reused_j)}, not counted)"
             )
+        if self.carried_j:
+            out.append(
+                f"  took on runs an earlier search had paused ({_j(self.carried_j)} spent then,"
+                " not counted)"
+            )
         return out + [f"  {note}" for note in self.notes]
 
     def to_dict(self) -> dict[str, Any]:
@@ -88,10 +98,12 @@ def search_cost(
     reused_keys: list[str] = (),
     grid: tuple[float | None, str, str] | None = None,
     notes: tuple[str, ...] = (),
+    carried_j: float = 0.0,
 ) -> SearchCost:
     """The cost of the runs the search started (``started_keys``), read back from the store, and the
-    full grid's energy (``grid``: given instead), with the strategy's ``notes``; the result is also
-    saved in the store."""
+    full grid's energy (``grid``: given instead), with the strategy's ``notes``; ``carried_j``: what
+    runs it took on from an earlier search had spent then (left out of what it spent). The result
+    is also saved in the store."""
     runs = {
         r.run_key: r
         for r in store.runs(study.name)
@@ -110,7 +122,7 @@ def search_cost(
         confirmed,
         len(started),
         sum(r.outcome.verdict.by_search for r in started),
-        stored_j + superseded_j,
+        stored_j + superseded_j - carried_j,
         stored_j,
         superseded_j,
         len(reused),
@@ -119,6 +131,7 @@ def search_cost(
         basis,
         note,
         tuple(notes),
+        carried_j,
     )
     store.save_search_cost(cost.study, cost.to_dict())
     return cost

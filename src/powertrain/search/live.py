@@ -22,10 +22,16 @@ workers, or as Ray tasks, as many at once as the session has room for; the same 
   counted in the search's cost as ``superseded_j``.
 - The bookkeeping (deferred records, continued ones, checkpoints) is ``sink.py``'s.
 - The records of paused and stopped runs are finished only when the search ends (till then the store
-  holds them as running, claimed by this process), and the checkpoints left are removed then; a
-  killed search leaves nothing half-finished: the next ``run`` begins them again, from scratch.
+  holds them as running, claimed by this process), and the checkpoints left are removed then, but
+  those of paused runs that were not promoted; a killed search leaves nothing half-finished: the
+  next ``run`` begins them again, from scratch.
 - Runs the store had finished before the search began are fed from the store, not trained again, and
-  reported apart (``reused_j``: spent earlier).
+  reported apart (``reused_j``: spent earlier). A run an earlier search paused (and never continued)
+  or stopped answers a start as far as its curve goes (a pricing window, a rung's budget, this
+  search's own stop); a start that goes past where the earlier search ended it **takes the run
+  on**: its record is begun again by this search (``replace_censored``), a pause continued from its
+  kept checkpoint, a stopped run (or a pause without one) re-run from scratch, what it had spent
+  then counted apart (``carried_j``).
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ import numpy as np
 
 from powertrain.errors import PowertrainError
 from powertrain.monitor import below_resolution
-from powertrain.records import EvalPoint, Stage, Verdict
+from powertrain.records import EvalPoint, RunRecord, Stage, Verdict
 from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.driver import SearchOutcome, run_search
 from powertrain.search.simulate import budget_reason, curve_of, feed, precision_note, setup_key
@@ -106,11 +112,15 @@ class LivePool:
             if r.outcome is not None and r.stage is Stage.TRAIN
         }
         self.reused: set[tuple[str, int]] = set()
+        # what the paused runs an earlier search stored, and this one took on, had spent then
+        self.carried_j = 0.0
         self.session: Session | None = None
         self.running: dict[str, Trial] = {}  # by run key
         for setup in self.setups.values():  # a killed search's leftovers: their runs begin afresh
-            for seed in study.seeds:
-                discard(run_spec(study, setup, seed), place)
+            for seed in study.seeds:  # (a stored pause keeps its checkpoint: it may go on)
+                spec = run_spec(study, setup, seed)
+                if not _paused(self.stored.get(spec.run_key)):
+                    discard(spec, place)
 
     def capacity(self) -> int:
         return self.session.capacity()
@@ -124,12 +134,17 @@ class LivePool:
         spec = replace(
             run_spec(self.study, self.setups[start.setup], start.seed), window=start.window
         )
-        if spec.run_key in self.stored:
-            self._reuse(spec, start, trial, stop)
-            return
+        stored = self.stored.get(spec.run_key)
+        if stored is not None:
+            # fed as far as it goes; past where an earlier search paused or stopped it (its own
+            # handlers did not), or begun again by the confirmation, this search takes it on
+            if not _begun_again(trial) and self._reuse(spec, start, trial, stop):
+                return
+            spec = self._take_on(spec, start)
         tagged = search_handlers(start, stop)
         # A paused run's record, to continue where the session's runs see its checkpoint.
-        resume_id = self.sink.start(spec, trial, tagged, resumable=self.session.resumes)
+        resume = self.session.resumes
+        resume_id = self.sink.start(spec, trial, tagged, resumable=resume, stored=stored)
         trial.again()
         handlers = [*tagged, *self.stops(spec)]  # then a predicted stop, if asked
         self.running[spec.run_key] = trial
@@ -146,13 +161,36 @@ class LivePool:
                 )
             trial.ended(ended.outcome, self.sink.points.get(key, []))
 
-    def _reuse(self, spec: RunSpec, start: Start, trial: Trial, stop) -> None:
+    def _reuse(self, spec: RunSpec, start: Start, trial: Trial, stop) -> bool:
+        """Feed the stored run from where ``trial`` stands; False when ``start`` goes past where an
+        earlier search paused or stopped it (to be trained on: ``_take_on``). A pricing window is
+        answered by a stored pause's price, whatever window priced it."""
         record = self.stored[spec.run_key]
         curve = curve_of(record, self.store.eval_points(record.id))
-        feed(curve, start, trial, stop)
+        answered = feed(curve, start, trial, stop)
         if not curve.points:  # paused in its pricing window (feed prices a curve's first point)
             trial.priced(record.outcome)
         self.reused.add((start.setup, start.seed))
+        return answered or start.window is not None
+
+    def _take_on(self, spec: RunSpec, start: Start) -> RunSpec:
+        """The run an earlier search paused (or stopped) and stored is this search's from now on:
+        its record is begun again (``replace_censored``), a pause continued from its checkpoint
+        where there is one; what it had spent is not this search's (``carried_j``)."""
+        record = self.stored.pop(spec.run_key)
+        self.reused.discard((start.setup, start.seed))
+        self.carried_j += record.outcome.total_energy_j
+        return replace(spec, replace_censored=True)
+
+
+def _begun_again(trial: Trial) -> bool:
+    """Whether the driver begins ``trial``'s run again from scratch (``Trial.afresh``)."""
+    return not trial.points and trial.energy_j == 0 and trial.earlier_j > 0
+
+
+def _paused(record: RunRecord | None) -> bool:
+    """Whether ``record`` is a run a search paused and never continued (its checkpoint kept)."""
+    return record is not None and record.outcome.verdict is Verdict.RUNG_PAUSE
 
 
 def _ask(trial: Trial, handlers: list, point) -> Stop | None:
@@ -252,6 +290,7 @@ def live_cost(
         started_keys=_started_keys(study, pool, outcome),
         grid=grid,
         notes=notes,
+        carried_j=pool.carried_j,
     )
 
 

@@ -123,13 +123,16 @@ def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
     return Curve(points, reached, end, o.verdict, o.stop_reason, imprecise)
 
 
-def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
-    """Run ``trial`` on its stored curve from where it stands, as ``driver.Pool.start`` says."""
+def feed(curve: Curve, start: Start, trial: Trial, stop) -> bool:
+    """Run ``trial`` on its stored curve from where it stands, as ``driver.Pool.start`` says.
+    Returns whether the curve answered the start: False when it ran out where a search had ended
+    the run (paused, never continued, or stopped by that search's own bound: a start that goes on
+    past it asks more of the run than was stored)."""
     trial.again()
     first = first_trained(curve.points)
     if start.window is not None and not trial.points and first is not None:
         pause_in_window(first, start.window, trial)
-        return
+        return True
     for i in range(len(trial.points), len(curve.points)):
         point = curve.points[i]
         trial.points.append(point)
@@ -138,16 +141,17 @@ def feed(curve: Curve, start: Start, trial: Trial, stop) -> None:
             trial.end(Verdict.TARGET, curve.stop_reason)
             trial.energy_to_target_j = point.total_energy_j
             trial.energy_j = curve.end_energy_j
-            return
+            return True
         if (reason := stop(point)) is not None:
             reason = as_stop(reason)
             trial.end(reason.verdict, reason.reason)
-            return
+            return True
         if start.budget_j is not None and point.total_energy_j >= start.budget_j:
             trial.end(Verdict.RUNG_PAUSE, budget_reason(start.budget_j))
-            return
+            return True
     trial.end(curve.verdict, curve.stop_reason)
     trial.energy_j = curve.end_energy_j
+    return not curve.verdict.by_search
 
 
 def budget_reason(budget_j: float) -> str:
@@ -187,7 +191,15 @@ class CurvePool:
         return 0
 
     def start(self, start: Start, trial: Trial, stop) -> None:
-        feed(self.curves[(start.setup, start.seed)], start, trial, stop)
+        """Feeds the run's curve; a stop a search made is replayed as stored (the report simulates
+        no such store), a pause past which the search asks more cannot be."""
+        curve = self.curves[(start.setup, start.seed)]
+        if not feed(curve, start, trial, stop) and not start.window and trial.paused:
+            raise PowertrainError(
+                f"run {start.setup} seed {start.seed} was paused by a search and never continued:"
+                " its stored curve ends there, and a simulation cannot train it on; simulate a"
+                " study whose runs ran on their own (a grid)"
+            )
 
     def wait(self) -> None:
         raise RuntimeError("a simulated run ends as it starts: there is nothing to wait for")

@@ -7,8 +7,11 @@ bookkeeping.
   earlier attempt is counted apart, as ``superseded_j``).
 - Each run's points are kept by run key, and its trial is updated point by point too, so a strategy
   deciding while runs are under way sees them as they stand.
-- ``flush`` (whatever ends the search) finishes the deferred runs and removes every checkpoint the
-  search's runs left: those of paused runs that were not promoted, and one an interruption ended.
+- A run an earlier search paused and stored, which this one takes on, is begun again in the store by
+  this process (``replace_censored``) with the points its checkpoint kept, and continued from it.
+- ``flush`` (whatever ends the search) finishes the deferred runs and removes the checkpoints the
+  search's runs left (one an interruption ended), but those of paused runs that were not promoted:
+  a later search may take them on.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from powertrain.study.resume import RunPlace, discard, paused_spent
 from powertrain.train.stopping import PAUSED_NOTE
 
 if TYPE_CHECKING:
-    from powertrain.records import RunOutcome
+    from powertrain.records import RunOutcome, RunRecord
     from powertrain.study.execute import StoreSink
     from powertrain.study.plan import RunSpec
     from powertrain.train.stopping import Handler, Stop
@@ -55,15 +58,24 @@ class DeferringSink:
         self.continued: set[str] = set()  # runs under way in the record of their paused attempt
 
     def start(
-        self, spec: RunSpec, trial: Trial, tagged: list[Tagged], *, resumable: bool = True
+        self,
+        spec: RunSpec,
+        trial: Trial,
+        tagged: list[Tagged],
+        *,
+        resumable: bool = True,
+        stored: RunRecord | None = None,
     ) -> int | None:
         """``spec`` is about to be handed out for ``trial`` with the search's handlers ``tagged``.
         Returns the record to continue (a paused run with its checkpoint to resume, unless the run
         cannot reach it: not ``resumable``), or None: the run is begun afresh, its trial's earlier
-        attempt (if any) counted as superseded."""
+        attempt (if any) counted as superseded. ``stored``: the record of a run an earlier search
+        paused (or stopped), which this one takes on (``trial`` fed its points)."""
         key = spec.run_key
         self.specs[key], self.trials[key], self.tagged[key] = spec, trial, tagged
-        run_id = self._resume(spec, trial) if resumable else None
+        run_id = None
+        if resumable:
+            run_id = self._resume(spec, trial) if stored is None else self._reclaim(spec, stored)
         if run_id is None and (trial.points or trial.energy_j):
             trial.afresh()
         return run_id
@@ -80,6 +92,22 @@ class DeferringSink:
         self.keys[run_id], self.points[key] = key, list(trial.points)
         self.continued.add(key)
         self.inner.reporter.run_started(spec.as_setup(), spec.seed)
+        return run_id
+
+    def _reclaim(self, spec: RunSpec, stored: RunRecord) -> int | None:
+        """The record to continue a pause an earlier search stored (finished, not promoted) in: its
+        record begun again by this process, holding the points its checkpoint kept, in one
+        transaction; None without a checkpoint of it that can be resumed (a stopped run has none)."""
+        key = spec.run_key
+        spent = paused_spent(spec, self.place)
+        if spent is None or len(spent.points) != len(self.trials[key].points):
+            return None
+        with self.store.atomic():
+            run_id = self.inner.begin(spec, stored.hardware, stored.provenance)
+            for point in spent.points:
+                self.inner.eval_point(run_id, point)
+        self.keys[run_id], self.points[key] = key, list(spent.points)
+        self.continued.add(key)
         return run_id
 
     def begin(self, spec, hardware, provenance) -> int:
@@ -115,14 +143,19 @@ class DeferringSink:
             self.inner.finish(run_id, outcome)
 
     def flush(self) -> None:
-        """Finish every deferred run (a paused one was not promoted) and remove the checkpoints
-        the search's runs left (theirs, and that of a run an interruption ended)."""
-        for run_id, outcome in self.deferred.values():
+        """Finish every deferred run (a paused one was not promoted: its checkpoint is kept, for a
+        later search that takes it on) and remove the other checkpoints the search's runs left
+        (that of a run an interruption ended)."""
+        kept = set()
+        for key, (run_id, outcome) in self.deferred.items():
             reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
             self.inner.finish(run_id, dataclasses.replace(outcome, stop_reason=reason))
+            if outcome.verdict is Verdict.RUNG_PAUSE:
+                kept.add(key)
         self.deferred.clear()
-        for spec in self.specs.values():
-            discard(spec, self.place)
+        for key, spec in self.specs.items():
+            if key not in kept:
+                discard(spec, self.place)
 
     @property
     def store(self):

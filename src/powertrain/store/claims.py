@@ -111,12 +111,17 @@ def other_live_hosts(attempts, lease_s: float, now: float | None = None) -> set[
 
 def check_claimable(spec, attempts, me: Owner, lease_s: float, now: float | None = None) -> None:
     """Refuse to begin ``spec`` over its earlier ``attempts`` (status, owner, heartbeat_at): a finished
-    one (ValueError; a FAILED one only unless ``spec.replace_failed``), or one another live process
-    holds (RunClaimed). Anything else is a dead attempt, for the caller to remove. ``now``: the time
-    by the clock that wrote the heartbeats (a server's)."""
+    one (ValueError; a FAILED one only unless ``spec.replace_failed``, a CENSORED one only unless
+    ``spec.replace_censored``), or one another live process holds (RunClaimed). Anything else is a
+    dead attempt, for the caller to remove. ``now``: the time by the clock that wrote the
+    heartbeats (a server's)."""
+    replaceable = {
+        "failed": spec.replace_failed,
+        "censored": getattr(spec, "replace_censored", False),
+    }
     for status, holder, heartbeat_at in attempts:
         if status != "running":
-            if not (spec.replace_failed and status == "failed"):
+            if not replaceable.get(status):
                 raise ValueError(f"run {spec.run_key} of study {spec.study!r} has already finished")
             continue
         owner = held_by_another(holder, heartbeat_at, me, lease_s, now)

@@ -37,6 +37,9 @@ class RunSpec:
     #: pricing window, ``Limits.window``); how far this attempt goes, not what the run is: it is in
     #: neither the run key nor the checkpoint's spec hash.
     window: float | None = None
+    #: Begin again over a CENSORED attempt at this key (a search taking on a run that an earlier
+    #: search paused or stopped); like ``replace_failed``, not in the checkpoint's spec hash.
+    replace_censored: bool = False
 
     @property
     def train_config(self) -> TrainConfig:

@@ -36,9 +36,11 @@ class StudyPlace:
 
 
 def spec_sha256(spec: RunSpec) -> str:
-    """A hash of everything in the spec that determines the run (not ``replace_failed``, nor the
-    ``window`` an attempt paused at: the run continued from it is the same run)."""
-    identity = {k: v for k, v in asdict(spec).items() if k not in ("replace_failed", "window")}
+    """A hash of everything in the spec that determines the run (not ``replace_failed`` or
+    ``replace_censored``, nor the ``window`` an attempt paused at: the run continued from it is the
+    same run)."""
+    attempt = ("replace_failed", "replace_censored", "window")
+    identity = {k: v for k, v in asdict(spec).items() if k not in attempt}
     return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()
 
 

@@ -62,6 +62,7 @@ class Request:
     seed: int
     stage: Stage = Stage.TRAIN
     replace_failed: bool = False
+    replace_censored: bool = False
 
 
 def outcome(status: str = REACHED, verdict: Verdict | None = None) -> RunOutcome:
@@ -166,6 +167,20 @@ class StoreContract:
             begin(store)
         new_id = begin(store, replace_failed=True)
         assert [r.id for r in store.runs("st")] == [new_id]
+
+    def test_censored_runs_are_replaced_only_when_asked(self, store):
+        store.save_study("st", {})
+        run_id = begin(store)
+        store.add_eval_point(run_id, point(0))
+        store.finish_run(run_id, outcome(CENSORED, Verdict.RUNG_PAUSE))
+        with pytest.raises(ValueError, match="already finished"):
+            begin(store, replace_failed=True)
+        new_id = begin(store, replace_censored=True)  # a later search continues the pause
+        assert [(r.id, r.status) for r in store.runs("st")] == [(new_id, RUNNING)]
+        assert store.eval_points(run_id) == []
+        store.finish_run(new_id, outcome(REACHED))
+        with pytest.raises(ValueError, match="already finished"):
+            begin(store, replace_censored=True)  # only a censored attempt is replaced
 
     def test_inference_results_round_trip_replace_and_go_with_a_killed_run(self, store):
         store.save_study("st", {})
