@@ -2,6 +2,7 @@
 against the driver, each figure beside an independent reading of the same GPU.
 
     python benchmarks/device_checks.py --out DIR [--only gpu,counter,...] [--device cuda]
+    python benchmarks/device_checks.py --windows-of DIR/series-large.json   # no GPU needed
 
 Each check runs in a process of its own, within a time limit, and writes what it saw to
 ``DIR/checks.json`` (its output to ``DIR/NAME.log``):
