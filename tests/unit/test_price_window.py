@@ -135,3 +135,12 @@ def test_a_run_priced_at_its_first_evaluation_says_so_not_that_a_halving_rung_pa
     trial, curve = Trial("s", 0), Curve([point, point], None, 3.0, Verdict.MAX_EPOCHS, "done")
     feed(curve, Start("s", 0, WINDOW_J), trial, lambda p: None)
     assert trial.stop_reason.startswith("priced at its first evaluation")
+
+
+def test_the_precision_note_does_not_send_a_counters_user_to_a_meter_with_counters():
+    """NVML's counter is flagged too (a window under ten of its 100-ms updates): the way out is a
+    longer window; a meter with energy counters helps the CPU-time estimate only."""
+    from powertrain.search.simulate import precision_note
+
+    [note] = precision_note(2, 5)
+    assert "longer runs resolve it" in note and "for the CPU-time estimate" in note

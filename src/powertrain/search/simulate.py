@@ -341,7 +341,8 @@ def precision_note(imprecise: int, runs: int) -> list[str]:
     return [
         f"{imprecise} of {runs} runs' energy is below what their meter resolves well (their "
         "faults say so): errors may pass 1 in 10, so which setup is best, and a pick within 10 % "
-        "of it, may be chance here; longer runs, or a meter with energy counters, resolve it"
+        "of it, may be chance here; longer runs resolve it (for the CPU-time estimate, so does a "
+        "meter with energy counters)"
     ]
 
 
