@@ -386,3 +386,30 @@ def test_a_later_confirmation_reruns_a_run_an_earlier_search_stopped_over_its_re
 
 def _label(setup: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in setup.items())
+
+
+def test_the_grid_after_a_search_trains_the_runs_the_search_paused_or_stopped(grid_store, tmp_path):
+    # halving leaves a setup paused at its rung and others stopped; the grid run afterwards (the
+    # full comparison) trains each of those to the grid's own end, over its record: the store then
+    # holds the grid's runs, each once, point for point as a grid run alone.
+    from powertrain.study.plan import SEARCH_ONLY
+
+    searched_study = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        search_study(searched_study, store)
+        stored = store.runs()
+        searched = {r.run_key for r in stored if r.outcome.verdict in SEARCH_ONLY}
+        ran = run_study(searched_study, store)
+        runs = store.runs("tiny-search")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+        assert run_study(searched_study, store).ran == 0  # all done now: nothing again
+    grid = {r.run_key: r for r in grid_store.runs("tiny-search")}
+    assert searched and len(runs) == len({r.run_key for r in runs}) == len(grid)
+    assert ran.ran == len(grid) - (len(stored) - len(searched))  # the searched ones, and the rest
+    for run in runs:
+        whole = grid[run.run_key]
+        assert run.outcome.verdict is whole.outcome.verdict and run.status == whole.status
+        assert [_curve(p) for p in points[run.run_key]] == [
+            _curve(p) for p in grid_store.eval_points(whole.id)
+        ]
+    assert not list(tmp_path.rglob("checkpoints/*.pt"))  # the pauses' checkpoints went with them

@@ -143,7 +143,7 @@ def test_the_searchs_sink_defers_a_window_pause_and_resumes_it_from_its_checkpoi
         assert len(store.eval_points(record.id)) == 9 and len(trial.points) == 9
 
 
-def test_a_window_pause_not_continued_is_finished_when_the_search_ends(tmp_path):
+def test_a_window_pause_not_continued_is_finished_when_the_search_ends(tmp_path, caplog):
     s = study()
     (spec,) = plan(s, [])
     with open_store(tmp_path / "r.db") as store:
@@ -157,8 +157,13 @@ def test_a_window_pause_not_continued_is_finished_when_the_search_ends(tmp_path)
         assert store.runs()[0].outcome is None and checkpoint.path.is_file()
         trial.window_progress = None  # a pause with no point that is not its window's: afresh
         assert sink.start(spec, trial, []) is None and trial.energy_j == 0
-        sink.flush()
+        with caplog.at_level("INFO", logger="powertrain.search.sink"):
+            sink.flush()
         (record,) = store.runs()
+    [said] = [r.getMessage() for r in caplog.records if "keep their checkpoints" in r.getMessage()]
+    size_kb = checkpoint.path.stat().st_size / 1e3  # the tiny model's: under 100 kB
+    assert said.startswith(f"1 paused runs keep their checkpoints ({size_kb:.0f} kB) in ")
+    assert str(checkpoint.path.parent) in said and "delete them to reclaim the disk" in said
     assert record.outcome.verdict is Verdict.RUNG_PAUSE and record.outcome.steps == 4
     assert record.outcome.stop_reason.endswith("to its first evaluation (not promoted)")
     assert (

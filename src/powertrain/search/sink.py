@@ -17,11 +17,12 @@ bookkeeping.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import TYPE_CHECKING
 
 from powertrain.records import CENSORED, EvalPoint, Verdict
 from powertrain.search.space import Trial
-from powertrain.study.resume import RunPlace, discard, paused_spent
+from powertrain.study.resume import RunPlace, discard, paused_spent, run_checkpoint
 from powertrain.train.stopping import PAUSED_NOTE
 
 if TYPE_CHECKING:
@@ -29,6 +30,8 @@ if TYPE_CHECKING:
     from powertrain.study.execute import StoreSink
     from powertrain.study.plan import RunSpec
     from powertrain.train.stopping import Handler, Stop
+
+log = logging.getLogger(__name__)
 
 
 class Tagged:
@@ -156,6 +159,21 @@ class DeferringSink:
         for key, spec in self.specs.items():
             if key not in kept:
                 discard(spec, self.place)
+        self._say_kept([self.specs[key] for key in kept if key in self.specs])
+
+    def _say_kept(self, specs) -> None:
+        """One line on the checkpoints the pauses keep: where, and what they take on disk."""
+        paths = [c.path for c in (run_checkpoint(s, self.place) for s in specs) if c is not None]
+        size_b = sum(p.stat().st_size for p in paths if p.is_file())
+        if size_b:
+            size = f"{size_b / 1e6:.1f} MB" if size_b >= 100_000 else f"{size_b / 1e3:.0f} kB"
+            log.info(
+                "%d paused runs keep their checkpoints (%s) in %s, for a later search that "
+                "trains one further; delete them to reclaim the disk (it then re-runs the run)",
+                len(paths),
+                size,
+                paths[0].parent,
+            )
 
     @property
     def store(self):

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.records import FAILED, RunRecord, Stage, Status
+from powertrain.records import FAILED, RunRecord, Stage, Status, Verdict
 from powertrain.study.artifacts import study_dir
 from powertrain.study.config import Setup, StudyConfig, pretrain_identity
 from powertrain.train.config import TrainConfig
@@ -106,22 +106,31 @@ def run_spec(study: StudyConfig, setup: Setup, seed: int, replace_failed: bool =
     )
 
 
+#: What only a search ends a run with: its bound, halving's rung or a pricing window's pause, a
+#: confirmation's stop. (A predicted miss can be the grid's own ``predict_stop``: it stays done.)
+SEARCH_ONLY = frozenset({Verdict.SEARCH_BOUND, Verdict.RUNG_PAUSE, Verdict.CONFIRMATION})
+
+
 def plan(
     study: StudyConfig, finished: list[RunRecord], retry_failed: bool = False
 ) -> list[RunSpec]:
     """The runs still to do, in order: the pretraining stage (when needed), then every (setup, seed)
-    of the grid that has not finished (FAILED ones again only with ``retry_failed``)."""
+    of the grid that has not finished (FAILED ones again only with ``retry_failed``). A run a search
+    paused or stopped (``SEARCH_ONLY``) is not finished for the grid: it is run again, over its
+    record, to where the grid's own limits end it."""
+    mine = [r for r in finished if r.study == study.name]
+    searched = {r.run_key for r in mine if r.outcome and r.outcome.verdict in SEARCH_ONLY}
     done = {
         r.run_key
-        for r in finished
-        if r.study == study.name
-        and Status(r.status).final
+        for r in mine
+        if Status(r.status).final
         and not (retry_failed and r.status == FAILED)
+        and r.run_key not in searched
     }
     todo = [
-        run_spec(study, setup, seed, retry_failed)
+        replace(run_spec(study, setup, seed, retry_failed), replace_censored=key in searched)
         for setup, seed in study.runs()
-        if study.run_key(setup, seed) not in done
+        if (key := study.run_key(setup, seed)) not in done
     ]
     if needs_pretraining_stage(study, todo):
         stage = pretrain_spec(study)
