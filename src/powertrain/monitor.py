@@ -257,7 +257,7 @@ class Monitor:
                 notes.append(
                     f"{c}: {energy_j[c]:.3g} J in {duration_s:.3g} s is below what the "
                     f"{meter.name} {RESOLUTION_WORDS} (its reading moves every {period_s:g} s: "
-                    f"up to {min(1.0, period_s / max(duration_s, 1e-9)):.0%} off); not a precise "
+                    f"about {min(1.0, period_s / max(duration_s, 1e-9)):.0%} off, or more); not a precise "
                     f"figure, use a longer window"
                 )
                 continue
