@@ -254,11 +254,11 @@ class Monitor:
         for c, meter in self.meters.items():
             period_s = meter.update_period_s()
             if duration_s < RESOLUTION_FACTOR * period_s:
+                off = min(1.0, period_s / max(duration_s, 1e-9))
                 notes.append(
                     f"{c}: {energy_j[c]:.3g} J in {duration_s:.3g} s is below what the "
                     f"{meter.name} {RESOLUTION_WORDS} (its reading moves every {period_s:g} s: "
-                    f"about {min(1.0, period_s / max(duration_s, 1e-9)):.0%} off, or more); not a precise "
-                    f"figure, use a longer window"
+                    f"about {off:.0%} off, or more); not a precise figure, use a longer window"
                 )
                 continue
             resolution_j = meter.resolution_j()

@@ -39,8 +39,8 @@ _HINTS = {
 GENEROUS_GPU_POWER_W = 1500.0
 #: How often NVML's energy counter and power reading move: every 100 ms, idle and under load, on an
 #: H200 with driver 580.159 (``benchmarks/device_checks.py``'s counter check, read about every
-#: 6 ms; so did a second H200's). Zeus notes the same: a window shorter than it can read 0 J. Other GPUs and drivers
-#: may differ; this is the one we measured.
+#: 6 ms; so did a second H200's). Zeus notes the same: a window shorter than it can read 0 J.
+#: Other GPUs and drivers may differ; this is the one we measured.
 NVML_UPDATE_PERIOD_S = 0.1
 #: The attribute by which a stand-in for pynvml (``POWERTRAIN_NVML_MODULE``, the tests' fakes) states
 #: its counter's own update period (theirs move at every read).

@@ -8,9 +8,10 @@ window, prices each by the energy per unit of progress measured there, and from 
 group only at its cheapest value. The window is ``price_window`` (:data:`PRICE_WINDOW`, a tenth) of
 the steps to the run's first evaluation, after which the run pauses without evaluating
 (``Start.window``; live, later if its priced part has not yet lasted ``MIN_PRICED_UPDATES`` of its
-meters' updates, 2 s of NVML's counter, and at its first evaluation if that comes first); a run that cannot pause between evaluations (a command's) pauses at its first
-evaluation (``Start.budget_j``), and ``price_window: 1`` asks that of every run. Let the first
-evaluation come late enough that a tenth of the way there is long enough to measure: the window is
+meters' updates, 2 s of NVML's counter, and at its first evaluation if that comes first); a run
+that cannot pause between evaluations (a command's) pauses at its first evaluation
+(``Start.budget_j``), and ``price_window: 1`` asks that of every run. Let the first evaluation
+come late enough that a tenth of the way there is long enough to measure: the window is
 what is priced. The strategy inside (:class:`Priced` wraps any) sees one setup per group.
 Simulation and live search do the same: what a window spent is counted, and the cheapest value's
 run goes on from where it paused. (A replay knows a run's energy at its evaluations only, and takes

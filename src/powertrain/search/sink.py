@@ -163,8 +163,9 @@ class DeferringSink:
 
     def _say_kept(self, specs) -> None:
         """One line on the checkpoints the pauses keep: where, and what they take on disk."""
-        paths = [c.path for c in (run_checkpoint(s, self.place) for s in specs) if c is not None]
-        size_b = sum(p.stat().st_size for p in paths if p.is_file())
+        checkpoints = (run_checkpoint(s, self.place) for s in specs)
+        paths = [c.path for c in checkpoints if c is not None and c.path.is_file()]
+        size_b = sum(p.stat().st_size for p in paths)
         if size_b:
             size = f"{size_b / 1e6:.1f} MB" if size_b >= 100_000 else f"{size_b / 1e3:.0f} kB"
             log.info(

@@ -322,8 +322,8 @@ def _epochs(
     steps_per_epoch = source.steps_per_epoch(cfg.batch_size)
     eval_due = limits.schedule(steps_per_epoch)
     window = limits.window_pause(steps_per_epoch, reads.min_priced_s)
-    if progress.points or (window is not None and progress.step >= window.at):
-        window = None  # evaluated already, or resumed from its window's pause: it trains on
+    if window is not None and progress.step >= window.at:
+        window = None  # resumed from its window's pause (or past it): it trains on
     for epoch in range(progress.epoch, limits.max_epochs):
         done = progress.start_epoch(epoch, generator, source)
         batches = islice(source.epoch(cfg.batch_size, generator), done, None)
