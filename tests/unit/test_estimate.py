@@ -65,3 +65,65 @@ def test_process_tree_counts_children_and_never_goes_down():
     after = tree.cpu_time_s()
     assert after - before > 0.1  # the child's CPU time, counted once it was waited for
     assert tree.cpu_time_s() >= after
+
+
+def _busy(seconds: float) -> None:
+    import time
+
+    t0 = time.process_time()
+    while time.process_time() - t0 < seconds:
+        pass
+
+
+def test_this_process_cpu_time_comes_in_microseconds_not_clock_ticks(monkeypatch):
+    """getrusage gives the scheduler's run time; os.times cuts it to 10 ms ticks. Five 25 ms steps
+    read as 25 ms each (a tick-counted read is 20 or 30 ms). Without getrusage, ticks it is, and the
+    meter's resolution says so."""
+    import powertrain.meters.estimate as estimate
+
+    tree = ProcessTree()
+    steps_s = []
+    for _ in range(5):
+        before = tree.cpu_time_s()
+        _busy(0.025)
+        steps_s.append(tree.cpu_time_s() - before)
+    assert all(0.024 <= s <= 0.028 for s in steps_s), steps_s
+    meter = EstimateCpuMeter(tree=tree)
+    watts_per_cpu_s = meter.profile.watts_per_cpu_s
+    assert meter.resolution_j() == pytest.approx(4 * 1e-6 * watts_per_cpu_s)
+    assert meter.resolution_reason() == "CPU time is counted in microseconds, 4 times per process"
+
+    monkeypatch.setattr(estimate, "resource", None)
+    _busy(0.025)
+    assert round(estimate.own_cpu_s() / estimate.clock_tick_s(), 6) % 1 == 0.0  # os.times' ticks
+    assert meter.resolution_j() == pytest.approx(4 * estimate.clock_tick_s() * watts_per_cpu_s)
+    assert "(no getrusage here)" in meter.resolution_reason()
+
+
+def test_live_children_are_counted_in_clock_ticks_and_the_resolution_counts_them():
+    import subprocess
+    import sys
+
+    tree = ProcessTree()
+    meter = EstimateCpuMeter(tree=tree)
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        tree.refresh()
+        tree.cpu_time_s()  # lists the child
+        tick_j = estimate_tick_j(meter)
+        assert meter.resolution_j() == pytest.approx(
+            4 * (tick_j + 1e-6 * meter.profile.watts_per_cpu_s)
+        )
+        assert (
+            "clock ticks for 1 other process, microseconds for this one"
+            in meter.resolution_reason()
+        )
+    finally:
+        child.kill()
+        child.wait()
+
+
+def estimate_tick_j(meter) -> float:
+    from powertrain.meters.estimate import clock_tick_s
+
+    return clock_tick_s() * meter.profile.watts_per_cpu_s

@@ -1,7 +1,8 @@
 """Estimates for machines without energy counters (this one, most laptops in VMs, many clouds).
 
-CPU: seconds of CPU time used by the measured processes (psutil; the process, its live children, and the
-children it has waited for) times watts per busy hardware thread (``cpu_table``). RAM: resident memory of
+CPU: seconds of CPU time used by the measured processes (the process, its live children, and the
+children it has waited for) times watts per busy hardware thread (``cpu_table``). This process's own
+time comes from ``getrusage`` in microseconds; other processes' from /proc (psutil) in clock ticks. RAM: resident memory of
 the same processes times watts per GB, integrated over time. Every assumption goes into the provenance,
 and the same work (the same CPU seconds) gives the same CPU estimate.
 
@@ -14,6 +15,11 @@ import os
 import threading
 import time
 
+try:
+    import resource
+except ImportError:  # Windows: this process's time comes in clock ticks (os.times) there
+    resource = None  # type: ignore[assignment]
+
 import psutil
 
 from powertrain.meters.base import Component, IntegratingMeter, Meter, Method, Provenance
@@ -22,8 +28,10 @@ from powertrain.meters.cpu_table import CpuPowerProfile, lookup_cpu_profile
 #: 3 W per 8 GB DDR4 module, the figure CodeCarbon's RAM model uses.
 RAM_WATTS_PER_GB = 3.0 / 8.0
 RAM_SOURCE = "3 W per 8 GB module (CodeCarbon's RAM model)"
-#: user, system, children's user, children's system: each is a whole number of clock ticks.
+#: user, system, children's user, children's system: each cut to its unit at both edges of a window.
 FIELDS_PER_PROCESS = 4
+#: The unit of getrusage's times (a timeval's microsecond).
+RUSAGE_UNIT_S = 1e-6
 
 
 def clock_tick_s() -> float:
@@ -33,6 +41,25 @@ def clock_tick_s() -> float:
     except (ValueError, OSError, AttributeError):
         ticks = 100
     return 1.0 / ticks if ticks and ticks > 0 else 0.01
+
+
+def own_cpu_s() -> float:
+    """This process's CPU time (all its threads) and its waited-for children's, in seconds.
+
+    getrusage reports it in microseconds; on Linux its user + system is the scheduler's exact run
+    time, where os.times cuts the same figure to clock ticks (10 ms: a 25 ms step reads as 20 or
+    30 ms). os.times is the fallback where there is no ``resource`` module."""
+    if resource is None:
+        t = os.times()
+        return t.user + t.system + t.children_user + t.children_system
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    waited = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + waited.ru_utime + waited.ru_stime
+
+
+def own_cpu_unit_s() -> float:
+    """The unit ``own_cpu_s`` counts in."""
+    return clock_tick_s() if resource is None else RUSAGE_UNIT_S
 
 
 class ProcessTree:
@@ -70,9 +97,15 @@ class ProcessTree:
         with self._lock:
             self._listed_at_s = None
 
+    @property
+    def is_own(self) -> bool:
+        """Whether the root is this process (its time then comes from getrusage, not /proc)."""
+        return self.pid == os.getpid()
+
     def _root_cpu_s(self) -> float:
-        # For this process: one system call, no /proc parsing.
-        t = os.times() if self.pid == os.getpid() else self._root.cpu_times()
+        if self.is_own:  # two system calls, no /proc parsing, microseconds
+            return own_cpu_s()
+        t = self._root.cpu_times()
         return t.user + t.system + t.children_user + t.children_system
 
     def cpu_time_s(self) -> float:
@@ -122,17 +155,34 @@ class EstimateCpuMeter(Meter):
     def _read_energy_j(self) -> float:
         return (self.tree.cpu_time_s() - self._start_cpu_s) * self.profile.watts_per_cpu_s
 
-    def resolution_j(self) -> float:
-        """CPU time comes in clock ticks, and each of the four times (user, system, and the waited-for
-        children's) of each process is cut to a tick at both edges of a window."""
+    def _units_s(self) -> tuple[int, float]:
+        """The processes whose CPU time is read in clock ticks, and the unit of the root's."""
         count = getattr(self.tree, "process_count", lambda: 1)()
-        return FIELDS_PER_PROCESS * count * clock_tick_s() * self.profile.watts_per_cpu_s
+        if getattr(self.tree, "is_own", False):
+            return count - 1, own_cpu_unit_s()
+        return count, 0.0
+
+    def resolution_j(self) -> float:
+        """Each of the four times (user, system, and the waited-for children's) of each process is
+        cut to its unit at both edges of a window: a clock tick for a process read from /proc, a
+        microsecond for this one (getrusage)."""
+        ticked, own_unit_s = self._units_s()
+        unit_s = ticked * clock_tick_s() + own_unit_s
+        return FIELDS_PER_PROCESS * unit_s * self.profile.watts_per_cpu_s
 
     def resolution_reason(self) -> str:
-        return (
-            f"CPU time is counted in 1/{round(1 / clock_tick_s())} s clock ticks, "
-            f"{FIELDS_PER_PROCESS} times per process"
-        )
+        ticked, own_unit_s = self._units_s()
+        tick = f"1/{round(1 / clock_tick_s())} s clock ticks"
+        if own_unit_s == 0.0:
+            where = tick
+        elif own_unit_s == clock_tick_s():
+            where = f"{tick} (no getrusage here)"
+        elif ticked:
+            others = f"{ticked} other process{'es' if ticked > 1 else ''}"
+            where = f"{tick} for {others}, microseconds for this one"
+        else:
+            where = "microseconds"
+        return f"CPU time is counted in {where}, {FIELDS_PER_PROCESS} times per process"
 
     @property
     def provenance(self) -> Provenance:
