@@ -13,7 +13,7 @@ never misses a counter wrap, and gives the power timeline that a trace file reco
 Faults travel with the figures they touch: what a meter notes (a counter reset, a bad reading) and a
 read the sampler could not make are kept in the monitor's log, and a window's Measurement lists those
 noted between its two edges (``faults``), nothing from before it; so does a figure smaller than the
-meter can resolve (an estimate's CPU time is counted in clock ticks), or shorter than ten of its
+meter can resolve (an estimate counts its live children's CPU time in clock ticks), or shorter than ten of its
 updates (NVML's counter moves every 100 ms).
 """
 
