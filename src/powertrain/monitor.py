@@ -13,8 +13,8 @@ never misses a counter wrap, and gives the power timeline that a trace file reco
 Faults travel with the figures they touch: what a meter notes (a counter reset, a bad reading) and a
 read the sampler could not make are kept in the monitor's log, and a window's Measurement lists those
 noted between its two edges (``faults``), nothing from before it; so does a figure smaller than the
-meter can resolve (an estimate counts its live children's CPU time in clock ticks), or shorter than ten of its
-updates (NVML's counter moves every 100 ms).
+meter can resolve at either edge (an estimate counts its live children's CPU time in clock ticks), or
+shorter than ten of its updates (NVML's counter moves every 100 ms).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from powertrain.errors import PowertrainError
@@ -48,6 +48,8 @@ class Snapshot:
     t_s: float
     energy_j: dict[str, float]
     faults_at: int = 0  # the length of the monitor's fault log once this snapshot was taken
+    #: At a window's edge: each coarse meter's resolution then (joules, why), as its figure was read.
+    resolution: Mapping[str, tuple[float, str]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -238,7 +240,7 @@ class Monitor:
             duration_s=duration_s,
             energy_j=energy_j,
             provenance={c: m.provenance for c, m in self.meters.items()},
-            faults=(*faults, *self._resolution_notes(energy_j, duration_s)),
+            faults=(*faults, *self._resolution_notes(energy_j, duration_s, window.begin, end)),
         )
 
     def now_s(self) -> float:
@@ -249,7 +251,9 @@ class Monitor:
         """The slowest of the meters' update periods (``Meter.update_period_s``)."""
         return max(m.update_period_s() for m in self.meters.values())
 
-    def _resolution_notes(self, energy_j: Mapping[str, float], duration_s: float) -> list[str]:
+    def _resolution_notes(
+        self, energy_j: Mapping[str, float], duration_s: float, begin: Snapshot, end: Snapshot
+    ) -> list[str]:
         notes = []
         for c, meter in self.meters.items():
             period_s = meter.update_period_s()
@@ -261,12 +265,15 @@ class Monitor:
                     f"about {off:.0%} off, or more); not a precise figure, use a longer window"
                 )
                 continue
-            resolution_j = meter.resolution_j()
+            # The coarser edge's: a figure cut at its begin (a child then read in clock ticks,
+            # waited for by the end) carries that cut, whatever the end's processes are.
+            edges = [e.resolution[c] for e in (begin, end) if c in e.resolution]
+            resolution_j, reason = max(edges, default=(None, ""))
             if resolution_j is not None and energy_j[c] < RESOLUTION_FACTOR * resolution_j:
                 notes.append(
                     f"{c}: {energy_j[c]:.3g} J in {duration_s:.3g} s is below what the "
                     f"{meter.name} {RESOLUTION_WORDS} ({resolution_j:.3g} J steps: "
-                    f"{meter.resolution_reason()}); not a precise figure, use a longer window"
+                    f"{reason}); not a precise figure, use a longer window"
                 )
         return notes
 
@@ -299,7 +306,17 @@ class Monitor:
     def _edge(self) -> Snapshot:
         if self.synchronize is not None:
             self.synchronize()
-        return self._snapshot()
+        return replace(self._snapshot(), resolution=self._resolutions())
+
+    def _resolutions(self) -> dict[str, tuple[float, str]]:
+        """Each coarse meter's resolution as it read the edge just taken (an estimate's depends on
+        the processes it then read in clock ticks)."""
+        resolutions = {}
+        for c, meter in self.meters.items():
+            resolution_j = meter.resolution_j()
+            if resolution_j is not None:
+                resolutions[c] = (resolution_j, meter.resolution_reason())
+        return resolutions
 
     def _snapshot(self) -> Snapshot:
         t_s = self._clock() - (self._t0_s or 0.0)

@@ -198,6 +198,28 @@ def test_a_window_shorter_than_the_estimate_resolves_is_flagged(clock):
     assert long.result.faults == ()
 
 
+def test_a_window_is_flagged_by_its_coarser_edge_not_only_its_end(clock):
+    """This process in microseconds and a child in clock ticks at the begin; the child waited for by
+    the end (its time then exact, in this process's). The begin's cut (up to four ticks) is in the
+    figure, so the window is judged by the begin's resolution, and says why."""
+    tree = ScriptedTree(cpu_time_s=10.0)
+    tree.is_own, processes = True, [2]
+    tree.process_count = lambda: processes[0]
+    meter = EstimateCpuMeter(tree=tree)
+    monitor = Monitor([meter], sample=False, clock=clock)
+    with monitor.window("child gone by the end") as gone:
+        clock.advance(0.5)
+        tree.cpu_s += 0.05
+        processes[0] = 1
+    assert meter.resolution_j() == pytest.approx(4e-6 * meter.profile.watts_per_cpu_s)
+    [note] = gone.result.faults
+    assert below_resolution(note) and "clock ticks for 1 other process" in note
+    with monitor.window("this process alone") as alone:
+        clock.advance(0.5)
+        tree.cpu_s += 0.05
+    assert alone.result.faults == ()
+
+
 @pytest.mark.parametrize(
     ("t_s", "energy_j", "message"),
     [

@@ -127,3 +127,24 @@ def estimate_tick_j(meter) -> float:
     from powertrain.meters.estimate import clock_tick_s
 
     return clock_tick_s() * meter.profile.watts_per_cpu_s
+
+
+def test_a_window_that_read_a_live_child_at_its_begin_is_flagged_after_the_child_is_waited_for():
+    """The child's time is cut to clock ticks at the begin and exact (getrusage) once waited for:
+    the window's figure carries the begin's cut, though the end reads no process in ticks."""
+    import subprocess
+    import sys
+
+    from powertrain.monitor import Monitor, below_resolution
+
+    tree = ProcessTree(refresh_s=0.0)  # lists the processes at every read
+    monitor = Monitor([EstimateCpuMeter(tree=tree)], sample=False)
+    child = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=-1)
+    try:
+        with monitor.window("the child ends") as window:
+            child.stdin.close()
+            child.wait()
+    finally:
+        child.kill()
+        child.wait()
+    assert any(below_resolution(f) and "clock ticks" in f for f in window.result.faults)
