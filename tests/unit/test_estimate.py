@@ -81,7 +81,8 @@ def test_this_process_cpu_time_comes_in_microseconds_not_clock_ticks(monkeypatch
     meter's resolution says so."""
     import powertrain.meters.estimate as estimate
 
-    tree = ProcessTree()
+    tree = ProcessTree(refresh_s=3600.0)
+    tree.cpu_time_s()  # lists /proc once, before the steps: the listing's own CPU time is in none
     steps_s = []
     for _ in range(5):
         before = tree.cpu_time_s()
@@ -89,15 +90,24 @@ def test_this_process_cpu_time_comes_in_microseconds_not_clock_ticks(monkeypatch
         steps_s.append(tree.cpu_time_s() - before)
     assert all(0.024 <= s <= 0.028 for s in steps_s), steps_s
     meter = EstimateCpuMeter(tree=tree)
-    watts_per_cpu_s = meter.profile.watts_per_cpu_s
-    assert meter.resolution_j() == pytest.approx(4 * 1e-6 * watts_per_cpu_s)
-    assert meter.resolution_reason() == "CPU time is counted in microseconds, 4 times per process"
+    ticked = others(tree)
+    assert meter.resolution_j() == pytest.approx(
+        4 * (ticked * tick_j(meter) + 1e-6 * watts_per_cpu_s(meter))
+    )
 
     monkeypatch.setattr(estimate, "resource", None)
     _busy(0.025)
     assert round(estimate.own_cpu_s() / estimate.clock_tick_s(), 6) % 1 == 0.0  # os.times' ticks
-    assert meter.resolution_j() == pytest.approx(4 * estimate.clock_tick_s() * watts_per_cpu_s)
+    assert meter.resolution_j() == pytest.approx(4 * (ticked + 1) * tick_j(meter))
     assert "(no getrusage here)" in meter.resolution_reason()
+
+
+def test_alone_this_process_is_counted_in_microseconds():
+    tree = ScriptedTree(cpu_time_s=1.0)
+    tree.is_own, tree.process_count = True, lambda: 1  # as ProcessTree() with no child
+    meter = EstimateCpuMeter(tree=tree)
+    assert meter.resolution_j() == pytest.approx(4 * 1e-6 * watts_per_cpu_s(meter))
+    assert meter.resolution_reason() == "CPU time is counted in microseconds, 4 times per process"
 
 
 def test_live_children_are_counted_in_clock_ticks_and_the_resolution_counts_them():
@@ -106,16 +116,17 @@ def test_live_children_are_counted_in_clock_ticks_and_the_resolution_counts_them
 
     tree = ProcessTree()
     meter = EstimateCpuMeter(tree=tree)
+    ticked = others(tree) + 1
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
         tree.refresh()
         tree.cpu_time_s()  # lists the child
-        tick_j = estimate_tick_j(meter)
         assert meter.resolution_j() == pytest.approx(
-            4 * (tick_j + 1e-6 * meter.profile.watts_per_cpu_s)
+            4 * (ticked * tick_j(meter) + 1e-6 * watts_per_cpu_s(meter))
         )
+        plural = "es" if ticked > 1 else ""
         assert (
-            "clock ticks for 1 other process, microseconds for this one"
+            f"clock ticks for {ticked} other process{plural}, microseconds for this one"
             in meter.resolution_reason()
         )
     finally:
@@ -123,10 +134,22 @@ def test_live_children_are_counted_in_clock_ticks_and_the_resolution_counts_them
         child.wait()
 
 
-def estimate_tick_j(meter) -> float:
+def others(tree: ProcessTree) -> int:
+    """The processes besides this one that ``tree`` reads in clock ticks: in a test session there may
+    be some already (multiprocessing's resource tracker, once a worker was started by spawn)."""
+    tree.refresh()
+    tree.cpu_time_s()
+    return tree.process_count() - 1
+
+
+def watts_per_cpu_s(meter) -> float:
+    return meter.profile.watts_per_cpu_s
+
+
+def tick_j(meter) -> float:
     from powertrain.meters.estimate import clock_tick_s
 
-    return clock_tick_s() * meter.profile.watts_per_cpu_s
+    return clock_tick_s() * watts_per_cpu_s(meter)
 
 
 def test_a_window_that_read_a_live_child_at_its_begin_is_flagged_after_the_child_is_waited_for():
