@@ -99,8 +99,11 @@ def test_live_bound_picks_the_same_best_setup_as_the_full_grid(grid_store, tmp_p
     imprecise = [r for r in runs if any(below_resolution(f) for f in r.outcome.faults)]
     [note] = [n for n in live.cost.notes if "resolves well" in n]
     assert imprecise and note.startswith(f"{len(imprecise)} of {len(runs)} runs' energy is below")
-    # In microseconds (getrusage, the grid's runs), the same runs resolve: no run and no note says so.
-    assert not any(below_resolution(f) for r in grid_store.runs() for f in r.outcome.faults)
+    # In microseconds (getrusage, the grid's runs), this process's time resolves them: a note there
+    # can only be for other processes read in ticks (in a session that started a worker by spawn,
+    # multiprocessing's resource tracker is a child all along).
+    grid_notes = [f for r in grid_store.runs() for f in r.outcome.faults if below_resolution(f)]
+    assert all("other process" in f for f in grid_notes), grid_notes
 
 
 def test_live_grid_is_todays_run(tmp_path, monkeypatch):
