@@ -148,7 +148,9 @@ class Meter(ABC):
 
     def resolution_j(self) -> float | None:
         """The smallest energy difference the meter can tell apart, where it is coarse (an estimate
-        counting CPU time in clock ticks); None when finer than anything a window would notice."""
+        counting CPU time in clock ticks); None when finer than anything a window would notice. It
+        may change from read to read: the monitor asks right after each window edge's read and
+        judges the window by the coarser of its two edges."""
         return None
 
     def resolution_reason(self) -> str:

@@ -2,9 +2,9 @@
 
 CPU: seconds of CPU time used by the measured processes (the process, its live children, and the
 children it has waited for) times watts per busy hardware thread (``cpu_table``). This process's own
-time comes from ``getrusage`` in microseconds; other processes' from /proc (psutil) in clock ticks. RAM: resident memory of
-the same processes times watts per GB, integrated over time. Every assumption goes into the provenance,
-and the same work (the same CPU seconds) gives the same CPU estimate.
+time comes from ``getrusage`` in microseconds; other processes' from /proc (psutil) in clock ticks.
+RAM: resident memory of the same processes times watts per GB, integrated over time. Every assumption
+goes into the provenance, and the same work (the same CPU seconds) gives the same CPU estimate.
 
 These are models, not measurements: every figure they make is labelled ``estimate``.
 """
