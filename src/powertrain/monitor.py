@@ -306,11 +306,17 @@ class Monitor:
     def _edge(self) -> Snapshot:
         if self.synchronize is not None:
             self.synchronize()
-        return replace(self._snapshot(), resolution=self._resolutions())
+        # Asked before the read and after it, the coarser kept: the sampler thread may change what a
+        # meter reads (an estimate's list of processes) between the read and a question.
+        before = self._resolutions()
+        snapshot = self._snapshot()
+        after = self._resolutions()
+        coarser = {c: max(r for r in (before.get(c), after.get(c)) if r) for c in before | after}
+        return replace(snapshot, resolution=coarser)
 
     def _resolutions(self) -> dict[str, tuple[float, str]]:
-        """Each coarse meter's resolution as it read the edge just taken (an estimate's depends on
-        the processes it then read in clock ticks)."""
+        """Each coarse meter's resolution now (an estimate's depends on the processes it reads in
+        clock ticks)."""
         resolutions = {}
         for c, meter in self.meters.items():
             resolution_j = meter.resolution_j()

@@ -220,6 +220,29 @@ def test_a_window_is_flagged_by_its_coarser_edge_not_only_its_end(clock):
     assert alone.result.faults == ()
 
 
+def test_an_edge_keeps_the_resolution_its_read_had_though_the_list_changes_right_after(clock):
+    """The sampler thread may list the processes afresh between an edge's read and the question
+    of its resolution: the child it no longer lists was read in ticks at that edge all the same."""
+    tree = ScriptedTree(cpu_time_s=10.0)
+    tree.is_own, listed = True, [2]  # this process and a child, read in ticks
+    tree.process_count = lambda: listed[0]
+    meter = EstimateCpuMeter(tree=tree)
+    read = tree.cpu_time_s
+
+    def read_then_relisted() -> float:
+        cpu_s = read()
+        listed[0] = 1  # the sampler's listing, right after this read: the child gone
+        return cpu_s
+
+    tree.cpu_time_s = read_then_relisted
+    monitor = Monitor([meter], sample=False, clock=clock)
+    with monitor.window("w") as window:
+        clock.advance(0.5)
+        tree.cpu_s += 0.05
+    [note] = window.result.faults
+    assert below_resolution(note) and "clock ticks for 1 other process" in note
+
+
 @pytest.mark.parametrize(
     ("t_s", "energy_j", "message"),
     [
