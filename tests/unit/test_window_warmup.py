@@ -72,29 +72,39 @@ def window_run(
     period_s=0.0,
     handlers=(),
     points=None,
+    fault_at=None,
+    earlier=None,
 ) -> RunOutcome:
     """A run of the digits MLP with a pricing window: its first steps cost ``warm_j`` each
     (start-up), the rest ``step_j`` (and ``step_s`` seconds each on the monitor's clock); its
     checkpoint's save ``save_j``; its meter moves every ``period_s``; its evaluations asked of
-    ``handlers`` and appended to ``points``."""
+    ``handlers`` and appended to ``points``; at step ``fault_at`` the meter notes a fault; it goes on
+    from ``earlier`` (its checkpoint's summary) where given."""
     joules = [0.0]  # the meter's counter, read as a clock by a 1 W meter: joules
     clock = FakeClock()
     digits = load_dataset("digits")
     task = digits.tasks["digit"]
     inner, steps = classification_step(task), itertools.count(1)
 
+    meter = SlowCounter(period_s, joules)
+
     def step(model, batch):
-        joules[0] += warm_j if next(steps) <= WARMUP_STEPS else step_j
+        n = next(steps)
+        joules[0] += warm_j if n <= WARMUP_STEPS else step_j
+        if n == fault_at:
+            meter.note_fault(f"a reading at step {n} went back")
         clock.advance(step_s)
         return inner(model, batch)
 
-    checkpoint = CostlySave(tmp_path / "run.pt", "run", "sha", joules=joules, save_j=save_j)
+    checkpoint = CostlySave(
+        tmp_path / "run.pt", "run", "sha", earlier, joules=joules, save_j=save_j
+    )
     return train_to_target(
         build_model("mlp", digits.input_shape, 10, hidden=(16,)),
         SingleSource(digits.train),
         TrainConfig(learning_rate=0.05, batch_size=32),
         Limits({"digit": 1.0}, max_epochs=5, eval_every_steps=EVERY, window=window),
-        Monitor([SlowCounter(period_s, joules)], clock=clock, sample=False),
+        Monitor([meter], clock=clock, sample=False),
         step_fn=step,
         evaluate=evaluator({"digit": (digits.val, task, "digit", None)}),
         device=torch.device("cpu"),
@@ -208,3 +218,20 @@ def test_an_outcome_stored_before_the_span_was_kept_loads_and_is_priced_as_then(
     trial.ended(run.outcome, [])
     assert (trial.window_progress, trial.window_energy_j) == (4.0, 12.0)
     assert price(trial) == pytest.approx(3.0)
+
+
+def test_a_fault_before_a_pause_stays_with_the_run_it_continues(tmp_path):
+    """The run's figure includes what its paused attempt spent, so its outcome keeps what that
+    attempt's window noted, marked as from before the pause (a later attempt's own come after)."""
+    paused = window_run(tmp_path, warm_j=1.0, step_j=1.0, fault_at=4)
+    assert paused.verdict is Verdict.RUNG_PAUSE and paused.faults == [
+        "cpu: a reading at step 4 went back"
+    ]
+    spent = Checkpoint(tmp_path / "run.pt", "run", "sha").spent()
+    assert spent.faults == ("before a pause: cpu: a reading at step 4 went back",)
+    whole = window_run(tmp_path, 1.0, 1.0, window=None, fault_at=30, earlier=spent)
+    assert whole.verdict is not Verdict.RUNG_PAUSE and whole.steps > paused.steps
+    assert whole.faults == [
+        "before a pause: cpu: a reading at step 4 went back",
+        "cpu: a reading at step 30 went back",
+    ]

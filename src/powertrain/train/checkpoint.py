@@ -40,6 +40,9 @@ class Spent:
     energy_j: dict[str, float]  # per component, cumulative since the run's first start
     duration_s: float
     points: list[EvalPoint]
+    #: What the attempts' windows noted (a meter's faults, a figure below what it resolves), each
+    #: marked as from before a pause: the run's figure includes theirs, so its outcome keeps them.
+    faults: tuple[str, ...] = ()
 
     @property
     def total_energy_j(self) -> float:
@@ -78,7 +81,8 @@ class Checkpoint:
                 return None
             points = [EvalPoint(**p) for p in summary["points"]]
             energy_j = {str(k): float(v) for k, v in summary["energy_j"].items()}
-            return Spent(energy_j, float(summary["duration_s"]), points)
+            faults = tuple(str(f) for f in summary.get("faults", ()))  # none in older summaries
+            return Spent(energy_j, float(summary["duration_s"]), points, faults)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             self._discard(f"it cannot be read ({exc})")
             return None
@@ -100,6 +104,7 @@ class Checkpoint:
             "energy_j": spent.energy_j,
             "duration_s": spent.duration_s,
             "points": [asdict(p) for p in spent.points],
+            "faults": list(spent.faults),
         }
         _atomic(self.summary_path, lambda f: f.write(json.dumps(summary).encode()))
 

@@ -39,6 +39,7 @@ from powertrain.train.stopping import Handler, Stop, first_stop
 log = logging.getLogger(__name__)
 
 DIVERGENCE_CHECK_STEPS = 10  # how often the loss is checked for NaN/inf (a device sync on GPUs)
+BEFORE_A_PAUSE = "before a pause: "  # marks an earlier attempt's fault in the run's outcome
 
 StepFn = Callable[[nn.Module, object], torch.Tensor]  # (model, batch) -> loss
 EvalFn = Callable[[nn.Module], dict[str, float]]  # model -> accuracy per task
@@ -98,17 +99,23 @@ class _Progress:
         self.epoch_start = {"generator": generator.get_state(), "source": source.state()}
         return 0
 
-    def cumulative(self, energy_j: dict[str, float], duration_s: float) -> Spent:
-        """A reading of this attempt's window as the run's figures since its first start."""
+    def cumulative(
+        self, energy_j: dict[str, float], duration_s: float, faults: tuple[str, ...] = ()
+    ) -> Spent:
+        """A reading of this attempt's window (and its faults) as the run's figures since its first
+        start: the earlier attempts' faults first."""
         if self.earlier is None:
-            return Spent(dict(energy_j), duration_s, self.points)
+            return Spent(dict(energy_j), duration_s, self.points, tuple(faults))
         before = self.earlier.energy_j
         total = {c: before.get(c, 0.0) + energy_j.get(c, 0.0) for c in {*before, *energy_j}}
-        return Spent(total, self.earlier.duration_s + duration_s, self.points)
+        faults = (*self.earlier.faults, *faults)
+        return Spent(total, self.earlier.duration_s + duration_s, self.points, faults)
 
     def cumulative_measurement(self, total: Measurement) -> Measurement:
-        spent = self.cumulative(total.energy_j, total.duration_s)
-        return replace(total, energy_j=spent.energy_j, duration_s=spent.duration_s)
+        spent = self.cumulative(total.energy_j, total.duration_s, total.faults)
+        return replace(
+            total, energy_j=spent.energy_j, duration_s=spent.duration_s, faults=spent.faults
+        )
 
     def state(self) -> dict | None:
         if self.epoch_start is None or self.epoch_start["source"] is None:
@@ -259,7 +266,8 @@ class _Run:
             error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
         total = self.monitor.end("run")
         if paused:  # the summary last: a checkpoint counts only once it is written
-            spent = progress.cumulative(total.energy_j, total.duration_s)
+            before = tuple(f"{BEFORE_A_PAUSE}{f}" for f in total.faults)
+            spent = progress.cumulative(total.energy_j, total.duration_s, before)
             paused = _written(checkpoint, checkpoint.save_spent, spent)
         if checkpoint is not None and not paused:
             checkpoint.remove()
