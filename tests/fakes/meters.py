@@ -16,6 +16,9 @@ class ScriptedTree:
     def cpu_time_s(self) -> float:
         return self.cpu_s
 
+    def refresh(self) -> None:
+        self.refreshed = getattr(self, "refreshed", 0) + 1
+
     def rss_bytes(self) -> int:
         return self.rss
 

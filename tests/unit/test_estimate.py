@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import psutil
 import pytest
 
 from powertrain.errors import PowertrainError
@@ -171,3 +172,35 @@ def test_a_window_that_read_a_live_child_at_its_begin_is_flagged_after_the_child
         child.kill()
         child.wait()
     assert any(below_resolution(f) and "clock ticks" in f for f in window.result.faults)
+
+
+def test_a_child_started_since_the_last_listing_is_counted_from_the_window_edges():
+    """The tree lists its processes at most every ``refresh_s`` (here never again on its own); a
+    window's begin and end list them afresh, so a child started just before the window is counted,
+    and only for the CPU time it used inside it."""
+    import subprocess
+    import sys
+    import time
+
+    from powertrain.monitor import Monitor
+
+    tree = ProcessTree(refresh_s=3600.0)
+    meter = EstimateCpuMeter(tree=tree)
+    monitor = Monitor([meter], sample=False)
+    tree.cpu_time_s()  # listed now: without the edges, not again for an hour
+    busy = "import time\nwhile True: pass"
+    child = subprocess.Popen([sys.executable, "-c", busy])
+    try:
+        time.sleep(0.3)  # its start-up and some spinning before the window
+        child_s = psutil.Process(child.pid).cpu_times()
+        with monitor.window("w") as w:
+            time.sleep(0.5)
+        after = psutil.Process(child.pid).cpu_times()
+    finally:
+        child.kill()
+        child.wait()
+    inside_s = (after.user + after.system) - (child_s.user + child_s.system)
+    counted_s = w.result.energy_j["cpu"] / meter.profile.watts_per_cpu_s
+    assert inside_s > 0.1  # it spun inside the window
+    # its time inside the window, this process's little, and the ticks' cut at both edges
+    assert inside_s - 0.03 <= counted_s <= inside_s + 0.1

@@ -157,6 +157,10 @@ class Meter(ABC):
         """Why the figure comes in steps of ``resolution_j`` (shown beside a flagged figure)."""
         return ""
 
+    def rescan(self) -> None:  # noqa: B027 - optional hook, nothing to do for most meters
+        """Look afresh at what it measures before a window's edge is read (an estimate lists its
+        processes again: one started since the last listing is then counted from that edge)."""
+
     @abstractmethod
     def _read_energy_j(self) -> float:
         """Cumulative joules since the meter was opened."""

@@ -155,6 +155,9 @@ class EstimateCpuMeter(Meter):
     def _read_energy_j(self) -> float:
         return (self.tree.cpu_time_s() - self._start_cpu_s) * self.profile.watts_per_cpu_s
 
+    def rescan(self) -> None:
+        self.tree.refresh()
+
     def _units_s(self) -> tuple[int, float]:
         """The processes whose CPU time is read in clock ticks, and the unit of the root's."""
         count = getattr(self.tree, "process_count", lambda: 1)()
