@@ -7,9 +7,10 @@
    to the target in one go. The equal energy (``look_at``) is the **cheapest** first evaluation's,
    every other setup's first accuracy scaled down linearly from 0 J to it. ``median`` (setups
    evaluated earlier held at what they reached, those later scaled down) was tried and not made the
-   default: it mends grids whose first evaluations last a few of the CPU-time estimate's 10 ms steps
-   (holdout-mlp-tabular) but, out of sample, drops a best setup whose first evaluation is cheap
-   (holdout-mlp-quantiles); docs/search.md has both rules' figures. No halving rungs between: on
+   default: it mended a grid whose first evaluations lasted a few of the CPU-time estimate's 10 ms
+   ticks (holdout-mlp-tabular; since the estimate counts microseconds the cheapest does too) but,
+   out of sample, drops a best setup whose first evaluation is cheap (holdout-mlp-quantiles);
+   docs/search.md has both rules' figures. No halving rungs between: on
    small grids a middle rung costs as much as a contender's seeds and ranks no better than the first
    evaluation. Either way a run is **held** (paused) at
    ``beta`` x the best single run so far: one seed is a noisy measure, so a setup is not dropped for
