@@ -207,7 +207,7 @@ class Monitor:
         if name in self._open:
             raise PowertrainError(f"a window named {name!r} is already open")
         self.start()
-        window = Window(name, self._edge(rescan=True))
+        window = Window(name, self._edge(rescan="begin"))
         self._open[name] = window
         return window
 
@@ -222,7 +222,7 @@ class Monitor:
         window = self._open.pop(name, None)
         if window is None:
             raise PowertrainError(f"no open window named {name!r}")
-        window.result = self._measure(window, self._edge(rescan=True))
+        window.result = self._measure(window, self._edge(rescan="end"))
         return window.result
 
     def _measure(self, window: Window, end: Snapshot) -> Measurement:
@@ -303,16 +303,17 @@ class Monitor:
         )
 
     # -- internals -------------------------------------------------------------------------------
-    def _edge(self, rescan: bool = False) -> Snapshot:
-        """The meters read at a window's edge. ``rescan`` (its begin and end, not the reads between,
-        which may come every step): each meter looks afresh at what it measures first, so that a
-        process started since the estimate's last listing (it lists at most every second) is counted
-        from the edge on: not left out at the end, nor counted with its earlier time at the begin."""
+    def _edge(self, rescan: str | None = None) -> Snapshot:
+        """The meters read at a window's edge. ``rescan`` ("begin" or "end" of a window, not the
+        reads between, which may come every step): each meter looks afresh at what it measures
+        first, so that a process started since the estimate's last listing (it lists at most every
+        second) is counted from the edge on: not left out at the end, nor counted with its earlier
+        time at the begin; what the looking costs falls outside the window (``Meter.rescan``)."""
         if self.synchronize is not None:
             self.synchronize()
         if rescan:
             for meter in self.meters.values():
-                meter.rescan()
+                meter.rescan(begin=rescan == "begin")
         # Asked before the read and after it, the coarser kept: the sampler thread may change what a
         # meter reads (an estimate's list of processes) between the read and a question.
         before = self._resolutions()

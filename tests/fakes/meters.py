@@ -16,7 +16,7 @@ class ScriptedTree:
     def cpu_time_s(self) -> float:
         return self.cpu_s
 
-    def refresh(self) -> None:
+    def refresh(self, now: bool = False) -> None:
         self.refreshed = getattr(self, "refreshed", 0) + 1
 
     def rss_bytes(self) -> int:

@@ -204,3 +204,41 @@ def test_a_child_started_since_the_last_listing_is_counted_from_the_window_edges
     assert inside_s > 0.1  # it spun inside the window
     # its time inside the window, this process's little, and the ticks' cut at both edges
     assert inside_s - 0.03 <= counted_s <= inside_s + 0.1
+
+
+class _CostlyListing(ProcessTree):
+    """A tree of this process alone whose CPU time is a counter the test sets, and whose every
+    listing of descendants (a /proc scan) costs this process ``listing_s`` of it."""
+
+    def __init__(self, listing_s: float) -> None:
+        super().__init__(refresh_s=3600.0)
+        self.own_s, self.listing_s, self.listings = 0.0, listing_s, 0
+
+    def _root_cpu_s(self) -> float:
+        return self.own_s
+
+    def _descendants(self):
+        listing = self._listed_at_s is None
+        children = super()._descendants()
+        if listing:
+            self.own_s += self.listing_s
+            self.listings += 1
+        return children
+
+
+def test_the_edges_listing_of_processes_is_not_counted_in_the_window():
+    """Each edge of a window lists the processes afresh; what that costs this process comes before
+    the begin's read and after the end's read of its own time, so an empty window counts nothing of
+    it (a short window, an inference batch's, would otherwise carry a /proc scan every time)."""
+    from powertrain.monitor import Monitor
+
+    tree = _CostlyListing(listing_s=0.01)
+    meter = EstimateCpuMeter(tree=tree)
+    monitor = Monitor([meter], sample=False)
+    with monitor.window("empty") as w:
+        pass
+    assert tree.listings >= 2  # both edges listed afresh
+    assert w.result.energy_j["cpu"] == 0.0
+    with monitor.window("busy") as w:
+        tree.own_s += 0.5
+    assert w.result.energy_j["cpu"] == pytest.approx(0.5 * meter.profile.watts_per_cpu_s)

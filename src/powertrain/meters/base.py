@@ -157,9 +157,11 @@ class Meter(ABC):
         """Why the figure comes in steps of ``resolution_j`` (shown beside a flagged figure)."""
         return ""
 
-    def rescan(self) -> None:  # noqa: B027 - optional hook, nothing to do for most meters
+    def rescan(self, begin: bool) -> None:  # noqa: B027 - optional hook, nothing to do for most
         """Look afresh at what it measures before a window's edge is read (an estimate lists its
-        processes again: one started since the last listing is then counted from that edge)."""
+        processes again: one started since the last listing is then counted from that edge).
+        ``begin``: the window's begin, whose read comes next; else its end. What looking costs this
+        process must fall outside the window: before the begin's read, after the end's."""
 
     @abstractmethod
     def _read_energy_j(self) -> float:

@@ -92,10 +92,14 @@ class ProcessTree:
             self._listed_at_s = now_s
         return self._children
 
-    def refresh(self) -> None:
-        """List the descendants afresh at the next read (call it after starting a child)."""
+    def refresh(self, now: bool = False) -> None:
+        """List the descendants afresh: at the next read (call it after starting a child), or
+        ``now``. A read takes this process's own time before it lists, so a listing at a window's
+        end read costs the window nothing; one ``now``, before its begin's read, nothing either."""
         with self._lock:
             self._listed_at_s = None
+            if now:
+                self._descendants()
 
     @property
     def is_own(self) -> bool:
@@ -155,8 +159,8 @@ class EstimateCpuMeter(Meter):
     def _read_energy_j(self) -> float:
         return (self.tree.cpu_time_s() - self._start_cpu_s) * self.profile.watts_per_cpu_s
 
-    def rescan(self) -> None:
-        self.tree.refresh()
+    def rescan(self, begin: bool) -> None:
+        self.tree.refresh(now=begin)
 
     def _units_s(self) -> tuple[int, float]:
         """The processes whose CPU time is read in clock ticks, and the unit of the root's."""
