@@ -235,3 +235,34 @@ def test_a_fault_before_a_pause_stays_with_the_run_it_continues(tmp_path):
         "before a pause: cpu: a reading at step 4 went back",
         "cpu: a reading at step 30 went back",
     ]
+
+
+def test_faults_before_two_pauses_are_kept_once_each_with_one_mark(tmp_path):
+    """A run paused twice: the second pause's summary holds the first attempt's faults as they
+    were saved (not marked again) and its own, marked once; the run's outcome holds each once."""
+    first = window_run(tmp_path, warm_j=1.0, step_j=1.0, fault_at=4)
+    assert first.verdict is Verdict.RUNG_PAUSE
+    spent = Checkpoint(tmp_path / "run.pt", "run", "sha").spent()
+    second = window_run(tmp_path, 1.0, 1.0, window=2 * WINDOW, fault_at=2, earlier=spent)
+    assert second.verdict is Verdict.RUNG_PAUSE, second.stop_reason
+    again = Checkpoint(tmp_path / "run.pt", "run", "sha").spent()
+    assert again.faults == (
+        "before a pause: cpu: a reading at step 4 went back",
+        "before a pause: cpu: a reading at step 2 went back",
+    )
+    whole = window_run(tmp_path, 1.0, 1.0, window=None, earlier=again)
+    assert whole.faults == list(again.faults)
+
+
+def test_a_summary_saved_before_faults_were_kept_still_resumes(tmp_path):
+    """A checkpoint an older powertrain paused has no "faults" in its summary: it still loads, with
+    none, and the run goes on from it."""
+    window_run(tmp_path, warm_j=1.0, step_j=1.0)
+    checkpoint = Checkpoint(tmp_path / "run.pt", "run", "sha")
+    summary = json.loads(checkpoint.summary_path.read_text())
+    del summary["faults"]
+    checkpoint.summary_path.write_text(json.dumps(summary))
+    spent = checkpoint.spent()
+    assert spent is not None and spent.faults == ()
+    whole = window_run(tmp_path, 1.0, 1.0, window=None, earlier=spent)
+    assert whole.verdict is not Verdict.RUNG_PAUSE and whole.faults == []
