@@ -304,18 +304,15 @@ class Monitor:
 
     # -- internals -------------------------------------------------------------------------------
     def _edge(self, rescan: str | None = None) -> Snapshot:
-        """The meters read at a window's edge. ``rescan`` ("begin" or "end" of a window, not the
+        """The meters read at a window's edge. ``rescan``, "begin" or "end" of a window (not the
         reads between, which may come every step): each meter looks afresh at what it measures
-        first, so that a process started since the estimate's last listing (it lists at most every
-        second) is counted from the edge on: not left out at the end, nor counted with its earlier
-        time at the begin; what the looking costs falls outside the window (``Meter.rescan``)."""
+        first, outside the window (``Meter.rescan``), so a process started since the estimate's
+        last listing (at most every second) is counted from the edge on."""
         if self.synchronize is not None:
             self.synchronize()
-        if rescan:
-            for meter in self.meters.values():
-                meter.rescan(begin=rescan == "begin")
-        # Asked before the read and after it, the coarser kept: the sampler thread may change what a
-        # meter reads (an estimate's list of processes) between the read and a question.
+        for meter in self.meters.values() if rescan else ():
+            meter.rescan(begin=rescan == "begin")
+        # Asked before the read and after, the coarser kept: the sampler may change what it reads.
         before = self._resolutions()
         snapshot = self._snapshot()
         after = self._resolutions()
