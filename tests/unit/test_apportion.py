@@ -58,6 +58,24 @@ def test_energy_when_no_run_used_the_cpu_goes_to_no_run_and_is_kept_aside():
     assert meter.unattributed_j == 40.0
 
 
+def test_a_window_edge_asks_the_whole_device_meter_to_look_afresh_too():
+    """The split is a wrapper: a window's begin and end reach the meter it wraps (``Meter.rescan``),
+    whose edge semantics (before the begin's read, after the end's) it keeps."""
+    from powertrain.monitor import Monitor
+
+    class Rescanned(Counter):
+        edges: list[bool] = []
+
+        def rescan(self, begin: bool) -> None:
+            self.edges.append(begin)
+
+    inner = Rescanned()
+    monitor = Monitor([ApportionedMeter(inner, Clock(), Clock())], sample=False)
+    with monitor.window("w"):
+        pass
+    assert inner.edges == [True, False]
+
+
 def test_the_figure_is_labelled_apportioned_and_estimated_never_counter():
     meter = ApportionedMeter(Counter(), Clock(), Clock())
     p = meter.provenance

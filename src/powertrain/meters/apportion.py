@@ -83,6 +83,9 @@ class ApportionedMeter(Meter):
     def update_period_s(self) -> float:
         return self.inner.update_period_s()
 
+    def rescan(self, begin: bool) -> None:
+        self.inner.rescan(begin)
+
     @property
     def provenance(self) -> Provenance:
         whole = self.inner.provenance
