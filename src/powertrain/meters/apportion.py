@@ -19,13 +19,14 @@ from collections.abc import Callable
 import psutil
 
 from powertrain.meters.base import Meter, Method, Provenance
+from powertrain.meters.descendants import descendants
 
 
 def process_tree_cpu_s(pid: int) -> float:
     """CPU seconds of a process and all its descendants, reaped children included."""
     try:
         root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
+        processes = [root, *descendants(root)]  # read at every sample: the cheap listing
     except psutil.NoSuchProcess:
         return 0.0
     total_s = 0.0
