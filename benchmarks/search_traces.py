@@ -2,7 +2,8 @@
 development set, ../shared/data/zeus-nsdi23 beside the checkout, or any folder laid out like it with
 --data) and on the project's own grids (stores holding paper-grid / holdout-grid / holdout-cnn-mnist /
 holdout-cnn-digits / holdout-mlp-tabular / holdout-mlp-quantiles / holdout-mlp-spirals /
-holdout-cnn-waves / holdout-cnn-shapes, --grids-db), all by replay: nothing trains.
+holdout-cnn-waves / holdout-cnn-shapes, --grids-db; by default the store in benchmarks/data/, whose
+README says when and how they were measured), all by replay: nothing trains.
 
 A data folder holds one CSV per study (the columns `powertrain import` reads; the study is named after
 the file) and a README.md whose table gives each file's target (a column headed "file" and one headed
@@ -51,6 +52,8 @@ from powertrain.store.sqlite import SqliteStore
 
 # The checkout sits beside shared/ (as on the developers' machines and in CI).
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "zeus-nsdi23"
+# The own grids as measured for docs/search.md, committed so that a clean checkout replays them.
+GRIDS_DB = Path(__file__).resolve().parent / "data" / "own-grids.db"
 GRIDS = (
     "paper-grid",
     "holdout-grid",
@@ -347,7 +350,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--grids-db", type=Path, action="append", default=[], help="own grids' store"
+        "--grids-db",
+        type=Path,
+        action="append",
+        default=[],
+        help=f"own grids' store, repeatable (default: {GRIDS_DB.relative_to(GRIDS_DB.parents[2])})",
     )
     parser.add_argument("--grids", nargs="+", default=list(GRIDS), help="which of our own grids")
     parser.add_argument("--no-cost-axes", action="store_true", help="import without them")
@@ -378,7 +385,7 @@ def main() -> None:
             with SqliteStore(db) as store:
                 for study in studies:
                     report(store, study, args)
-    for grids_db in args.grids_db or [None]:
+    for grids_db in args.grids_db or [GRIDS_DB]:
         own_grids(grids_db, args)
     print(f"\nfinished in {time.perf_counter() - began:.0f} s")
 
