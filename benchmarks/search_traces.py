@@ -390,11 +390,13 @@ def main() -> None:
     print(f"\nfinished in {time.perf_counter() - began:.0f} s")
 
 
-def own_grids(grids_db: Path | None, args) -> None:
-    if grids_db is None or not grids_db.is_file():
-        given = f"{grids_db} is not a file" if grids_db else "no --grids-db given"
+def own_grids(grids_db: Path, args) -> None:
+    if not grids_db.is_file():
         examples = ", ".join(f"examples/{g}.yaml" for g in GRIDS)
-        print(f"\nown grids: {given}; run {examples} into one store and pass it as --grids-db")
+        print(
+            f"\nown grids: {grids_db} is not a file; run {examples} into one store and pass it as "
+            "--grids-db"
+        )
         return
     with SqliteStore(grids_db) as store:
         names = {s["name"] for s in store.studies()}
