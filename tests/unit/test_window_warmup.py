@@ -26,7 +26,7 @@ from powertrain.search.space import History, Space, Start, Trial
 from powertrain.search.strategies import Grid
 from powertrain.store.sqlite import SqliteStore
 from powertrain.testing.store_contract import begin
-from powertrain.train.checkpoint import Checkpoint
+from powertrain.train.checkpoint import Checkpoint, Spent
 from powertrain.train.config import TrainConfig
 from powertrain.train.limits import Limits
 from powertrain.train.loop import train_to_target
@@ -266,3 +266,48 @@ def test_a_summary_saved_before_faults_were_kept_still_resumes(tmp_path):
     assert spent is not None and spent.faults == ()
     whole = window_run(tmp_path, 1.0, 1.0, window=None, earlier=spent)
     assert whole.verdict is not Verdict.RUNG_PAUSE and whole.faults == []
+
+
+SUMMARIES_OF_THE_WRONG_SHAPE = {
+    "faults as one text": {"faults": "cpu: a reading went back"},
+    "faults not text": {"faults": [1, {"fault": "cpu: a reading went back"}]},
+    "faults as an object": {"faults": {"cpu": "a reading went back"}},
+    "energy as a list": {"energy_j": [1.0]},
+    "energy not a number": {"energy_j": {"cpu": float("nan")}},
+    "energy below zero": {"energy_j": {"cpu": -1.0}},
+    "duration endless": {"duration_s": float("inf")},
+}
+
+
+@pytest.mark.parametrize(
+    "change", SUMMARIES_OF_THE_WRONG_SHAPE.values(), ids=list(SUMMARIES_OF_THE_WRONG_SHAPE)
+)
+def test_a_summary_of_the_wrong_shape_is_not_resumed(tmp_path, caplog, change):
+    """A damaged or hand-edited summary is not resumed (one log line, and the run starts afresh):
+    its faults are not split into letters or read from what is not text, nor does it end in a
+    traceback."""
+    checkpoint = Checkpoint(tmp_path / "run.pt", "run", "sha")
+    checkpoint.save_state({})
+    checkpoint.save_spent(Spent({"cpu": 1.0}, 1.0, [], ("cpu: a reading went back",)))
+    summary = json.loads(checkpoint.summary_path.read_text())
+    checkpoint.summary_path.write_text(json.dumps({**summary, **change}))
+    assert checkpoint.spent() is None
+    assert "cannot be read" in caplog.text and not checkpoint.path.exists()
+
+
+NOT_JSON_OBJECTS = {
+    "a list": "[]",
+    "a text": '"run"',
+    "a number": "3",
+    "null": "null",
+    "nested too deep": "[" * 100_000 + "]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("text", NOT_JSON_OBJECTS.values(), ids=list(NOT_JSON_OBJECTS))
+def test_a_summary_that_is_not_a_json_object_is_not_resumed(tmp_path, caplog, text):
+    checkpoint = Checkpoint(tmp_path / "run.pt", "run", "sha")
+    checkpoint.save_state({})
+    checkpoint.summary_path.write_text(text)
+    assert checkpoint.spent() is None
+    assert "cannot be read" in caplog.text and not checkpoint.path.exists()

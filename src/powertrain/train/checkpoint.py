@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import pickle
 import random
@@ -76,14 +77,23 @@ class Checkpoint:
             return None
         try:
             summary = json.loads(self.summary_path.read_text())
+            if not isinstance(summary, dict):
+                raise TypeError("its summary is not a JSON object")
             if {k: summary.get(k) for k in self._identity()} != self._identity():
                 self._discard("it belongs to another run or spec")
                 return None
             points = [EvalPoint(**p) for p in summary["points"]]
+            if not isinstance(summary["energy_j"], dict):
+                raise TypeError("its energy_j is not a JSON object")
             energy_j = {str(k): float(v) for k, v in summary["energy_j"].items()}
-            faults = tuple(str(f) for f in summary.get("faults", ()))  # none in older summaries
-            return Spent(energy_j, float(summary["duration_s"]), points, faults)
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+            duration_s = float(summary["duration_s"])
+            if not all(math.isfinite(x) and x >= 0 for x in (*energy_j.values(), duration_s)):
+                raise ValueError("its energy or duration is not a finite, non-negative number")
+            faults = summary.get("faults", [])  # none in older summaries
+            if not isinstance(faults, list) or not all(isinstance(f, str) for f in faults):
+                raise TypeError("its faults are not a list of texts")
+            return Spent(energy_j, duration_s, points, tuple(faults))
+        except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
             self._discard(f"it cannot be read ({exc})")
             return None
 
