@@ -18,7 +18,7 @@ from powertrain.data.registry import load_dataset
 from powertrain.meters.base import Component
 from powertrain.models.registry import build_model
 from powertrain.monitor import Monitor
-from powertrain.records import CENSORED, RunOutcome, Verdict
+from powertrain.records import CENSORED, EvalPoint, RunOutcome, Verdict
 from powertrain.search.cost_axes import WINDOW_J, Priced, price
 from powertrain.search.live import search_handlers
 from powertrain.search.simulate import setup_key
@@ -277,6 +277,28 @@ SUMMARIES_OF_THE_WRONG_SHAPE = {
     "energy below zero": {"energy_j": {"cpu": -1.0}},
     "duration endless": {"duration_s": float("inf")},
 }
+POINT = {
+    "index": 0,
+    "step": 10,
+    "epoch": 0.5,
+    "samples_seen": 640,
+    "train_loss": 1.2,
+    "val_accuracy": 0.8,
+    "elapsed_s": 1.0,
+    "energy_j": {"cpu": 2.0},
+    "task_accuracies": {"digits": 0.8},
+}
+POINTS_OF_THE_WRONG_SHAPE = {
+    "a point's energy as a list": {"energy_j": [2.0]},
+    "a point's energy as text": {"energy_j": {"cpu": "2.0"}},
+    "a point's step as text": {"step": "10"},
+    "a point's accuracy null": {"val_accuracy": None},
+    "a point's loss as a flag": {"train_loss": True},
+    "a point's accuracies as a list": {"task_accuracies": [0.8]},
+}
+SUMMARIES_OF_THE_WRONG_SHAPE |= {
+    name: {"points": [{**POINT, **change}]} for name, change in POINTS_OF_THE_WRONG_SHAPE.items()
+}
 
 
 @pytest.mark.parametrize(
@@ -311,3 +333,12 @@ def test_a_summary_that_is_not_a_json_object_is_not_resumed(tmp_path, caplog, te
     checkpoint.summary_path.write_text(text)
     assert checkpoint.spent() is None
     assert "cannot be read" in caplog.text and not checkpoint.path.exists()
+
+
+def test_a_summary_of_the_right_shape_is_resumed_with_its_points(tmp_path):
+    checkpoint = Checkpoint(tmp_path / "run.pt", "run", "sha")
+    checkpoint.save_state({})
+    checkpoint.save_spent(Spent({"cpu": 2.0}, 1.0, [EvalPoint(**POINT)]))
+    spent = checkpoint.spent()
+    assert spent is not None and spent.points == [EvalPoint(**POINT)]
+    assert spent.points[0].total_energy_j == 2.0

@@ -92,7 +92,7 @@ class Checkpoint:
             if {k: summary.get(k) for k in self._identity()} != self._identity():
                 self._discard("it belongs to another run or spec")
                 return None
-            points = [EvalPoint(**p) for p in summary["points"]]
+            points = [_point(p) for p in summary["points"]]
             if not isinstance(summary["energy_j"], dict):
                 raise TypeError("its energy_j is not a JSON object")
             energy_j = {str(k): float(v) for k, v in summary["energy_j"].items()}
@@ -160,6 +160,27 @@ def meter_labels(provenance: Mapping[str, Any]) -> dict[str, str]:
     """Each component's ``measurement_label`` ("measured: rapl/counter", "ESTIMATE: estimate/
     estimate"), from a Measurement's or a run environment's provenance."""
     return {str(getattr(c, "value", c)): measurement_label(p) for c, p in provenance.items()}
+
+
+def _point(saved: Any) -> EvalPoint:
+    """A point as ``save_spent`` wrote it; TypeError for one of other types (carried into the
+    continued run, it would end the run, or a later read of its record, in a traceback)."""
+    point = EvalPoint(**saved)
+    whole = (point.index, point.step, point.samples_seen)
+    loss = () if point.train_loss is None else (point.train_loss,)  # None: no loss to report
+    numbers = (point.epoch, point.val_accuracy, point.elapsed_s, *loss)
+    by_name = (point.energy_j, point.task_accuracies)
+    if not (
+        all(isinstance(x, int) and not isinstance(x, bool) for x in whole)
+        and all(map(_is_number, numbers))
+        and all(isinstance(d, dict) and all(map(_is_number, d.values())) for d in by_name)
+    ):
+        raise TypeError(f"its point {point.index!r} is not a point's shape")
+    return point
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
 
 
 def _listed(labels: Mapping[str, str]) -> str:
