@@ -53,3 +53,32 @@ def test_an_ended_root_is_no_such_process():
     ended.wait()
     with pytest.raises(psutil.NoSuchProcess):
         descendants(root)
+
+
+def test_a_child_listed_in_two_threads_children_files_is_listed_once(nested, monkeypatch):
+    """A thread that ends hands its children to another thread of its process: a listing that reads
+    the first thread's file before and the second's after sees the child twice (here: every child of
+    this process twice). Listed twice, its CPU time (and its child's) would be counted twice."""
+    real = module._children
+    root = psutil.Process()
+    twice = lambda pid: real(pid) * 2 if pid == root.pid else real(pid)  # noqa: E731
+    monkeypatch.setattr(module, "_children", twice)
+    listed = [p.pid for p in descendants(root)]
+    assert nested.pid in listed and len(listed) >= 2
+    assert sorted(listed) == sorted(set(listed))
+
+
+def test_a_pid_listed_again_below_itself_ends_the_listing(nested, monkeypatch):
+    """A pid reused while the tree is listed can make a process seem its own descendant; the listing
+    still ends, with each process once."""
+    root = psutil.Process()
+    tree = {root.pid: [nested.pid], nested.pid: [root.pid]}
+    calls = []
+
+    def children(pid):
+        calls.append(pid)
+        assert len(calls) < 100, "the listing goes round in a circle"
+        return tree.get(pid, [])
+
+    monkeypatch.setattr(module, "_children", children)
+    assert [p.pid for p in descendants(root)] == [nested.pid]

@@ -9,13 +9,15 @@ import json
 import pytest
 import torch
 
-from powertrain.meters.detect import detect_meters
+from powertrain.meters.base import Component
+from powertrain.meters.detect import Detection, detect_meters
 from powertrain.records import CENSORED, Status, Verdict
 from powertrain.study.config import parse_study
 from powertrain.study.execute import RunEnv, execute_run
 from powertrain.study.plan import plan
 from powertrain.study.resume import paused_spent, run_checkpoint
 from powertrain.train.stopping import Stop
+from tests.fakes.meters import ConstantPowerMeter
 
 
 class Sink:
@@ -228,3 +230,46 @@ def test_a_checkpoint_the_disk_refuses_leaves_the_run_paused_without_one(tmp_pat
     outcome = execute_run(spec, env, Sink())
     assert outcome.status == CENSORED and outcome.stop_reason == "paused at 1"
     assert "could not be saved" in caplog.text and paused_spent(spec, env) is None
+
+
+def counter_env(s, tmp_path, handler=None):
+    """An environment whose CPU is measured by a counter (as RAPL), not estimated."""
+    import time
+
+    counter = ConstantPowerMeter(Component.CPU, 10.0, time.monotonic)
+    env = RunEnv.open(s, detection=Detection({Component.CPU: counter}), artifacts_dir=tmp_path)
+    if handler is not None:
+        env.stop_handlers = lambda spec: [handler]
+    return env
+
+
+@pytest.mark.parametrize(
+    ("paused_under", "continued_under", "components"),
+    [(env_for, counter_env, {"cpu"}), (counter_env, env_for, {"cpu", "ram"})],
+)
+def test_a_run_paused_under_other_meters_starts_afresh(
+    tmp_path, caplog, paused_under, continued_under, components
+):
+    """A run paused where its CPU was estimated and continued where a counter measures it (another
+    node, another worker count): the earlier joules, added to the counter's under the counter's
+    label, would read as measured. It starts afresh instead, with a log line; so the other way."""
+    s = study()
+    (spec,) = plan(s, [])
+    sink = Sink()
+    execute_run(spec, paused_under(s, tmp_path, pause_at(1)), sink)
+    resumed = execute_run(spec, continued_under(s, tmp_path), sink, run_id=1, resume=True)
+    assert "measured by other meters" in caplog.text
+    assert sorted(sink.records) == [1, 2]  # begun afresh: a new record from index 0
+    assert [p.index for p in sink.records[2]["points"]] == list(range(9))
+    assert set(resumed.energy_j) == components  # only the meters that continued it
+    assert not list(tmp_path.rglob("*.pt"))
+
+
+def test_a_run_paused_under_the_same_meters_goes_on(tmp_path, caplog):
+    s = study()
+    (spec,) = plan(s, [])
+    sink = Sink()
+    execute_run(spec, counter_env(s, tmp_path, pause_at(1)), sink)
+    execute_run(spec, counter_env(s, tmp_path), sink, run_id=1, resume=True)
+    assert "starting afresh" not in caplog.text and sorted(sink.records) == [1]
+    assert [p.index for p in sink.records[1]["points"]] == list(range(9))

@@ -18,7 +18,7 @@ from powertrain.data.registry import load_dataset
 from powertrain.meters.base import Component
 from powertrain.models.registry import build_model
 from powertrain.monitor import Monitor
-from powertrain.records import CENSORED, RunOutcome, Verdict
+from powertrain.records import CENSORED, EvalPoint, RunOutcome, Verdict
 from powertrain.search.cost_axes import WINDOW_J, Priced, price
 from powertrain.search.live import search_handlers
 from powertrain.search.simulate import setup_key
@@ -26,7 +26,7 @@ from powertrain.search.space import History, Space, Start, Trial
 from powertrain.search.strategies import Grid
 from powertrain.store.sqlite import SqliteStore
 from powertrain.testing.store_contract import begin
-from powertrain.train.checkpoint import Checkpoint
+from powertrain.train.checkpoint import Checkpoint, Spent
 from powertrain.train.config import TrainConfig
 from powertrain.train.limits import Limits
 from powertrain.train.loop import train_to_target
@@ -266,3 +266,79 @@ def test_a_summary_saved_before_faults_were_kept_still_resumes(tmp_path):
     assert spent is not None and spent.faults == ()
     whole = window_run(tmp_path, 1.0, 1.0, window=None, earlier=spent)
     assert whole.verdict is not Verdict.RUNG_PAUSE and whole.faults == []
+
+
+SUMMARIES_OF_THE_WRONG_SHAPE = {
+    "faults as one text": {"faults": "cpu: a reading went back"},
+    "faults not text": {"faults": [1, {"fault": "cpu: a reading went back"}]},
+    "faults as an object": {"faults": {"cpu": "a reading went back"}},
+    "energy as a list": {"energy_j": [1.0]},
+    "energy not a number": {"energy_j": {"cpu": float("nan")}},
+    "energy below zero": {"energy_j": {"cpu": -1.0}},
+    "duration endless": {"duration_s": float("inf")},
+}
+POINT = {
+    "index": 0,
+    "step": 10,
+    "epoch": 0.5,
+    "samples_seen": 640,
+    "train_loss": 1.2,
+    "val_accuracy": 0.8,
+    "elapsed_s": 1.0,
+    "energy_j": {"cpu": 2.0},
+    "task_accuracies": {"digits": 0.8},
+}
+POINTS_OF_THE_WRONG_SHAPE = {
+    "a point's energy as a list": {"energy_j": [2.0]},
+    "a point's energy as text": {"energy_j": {"cpu": "2.0"}},
+    "a point's step as text": {"step": "10"},
+    "a point's accuracy null": {"val_accuracy": None},
+    "a point's loss as a flag": {"train_loss": True},
+    "a point's accuracies as a list": {"task_accuracies": [0.8]},
+}
+SUMMARIES_OF_THE_WRONG_SHAPE |= {
+    name: {"points": [{**POINT, **change}]} for name, change in POINTS_OF_THE_WRONG_SHAPE.items()
+}
+
+
+@pytest.mark.parametrize(
+    "change", SUMMARIES_OF_THE_WRONG_SHAPE.values(), ids=list(SUMMARIES_OF_THE_WRONG_SHAPE)
+)
+def test_a_summary_of_the_wrong_shape_is_not_resumed(tmp_path, caplog, change):
+    """A damaged or hand-edited summary is not resumed (one log line, and the run starts afresh):
+    its faults are not split into letters or read from what is not text, nor does it end in a
+    traceback."""
+    checkpoint = Checkpoint(tmp_path / "run.pt", "run", "sha")
+    checkpoint.save_state({})
+    checkpoint.save_spent(Spent({"cpu": 1.0}, 1.0, [], ("cpu: a reading went back",)))
+    summary = json.loads(checkpoint.summary_path.read_text())
+    checkpoint.summary_path.write_text(json.dumps({**summary, **change}))
+    assert checkpoint.spent() is None
+    assert "cannot be read" in caplog.text and not checkpoint.path.exists()
+
+
+NOT_JSON_OBJECTS = {
+    "a list": "[]",
+    "a text": '"run"',
+    "a number": "3",
+    "null": "null",
+    "nested too deep": "[" * 100_000 + "]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("text", NOT_JSON_OBJECTS.values(), ids=list(NOT_JSON_OBJECTS))
+def test_a_summary_that_is_not_a_json_object_is_not_resumed(tmp_path, caplog, text):
+    checkpoint = Checkpoint(tmp_path / "run.pt", "run", "sha")
+    checkpoint.save_state({})
+    checkpoint.summary_path.write_text(text)
+    assert checkpoint.spent() is None
+    assert "cannot be read" in caplog.text and not checkpoint.path.exists()
+
+
+def test_a_summary_of_the_right_shape_is_resumed_with_its_points(tmp_path):
+    checkpoint = Checkpoint(tmp_path / "run.pt", "run", "sha")
+    checkpoint.save_state({})
+    checkpoint.save_spent(Spent({"cpu": 2.0}, 1.0, [EvalPoint(**POINT)]))
+    spent = checkpoint.spent()
+    assert spent is not None and spent.points == [EvalPoint(**POINT)]
+    assert spent.points[0].total_energy_j == 2.0

@@ -30,8 +30,10 @@ def descendants(root: psutil.Process) -> list[psutil.Process]:
 
 
 def _listed_pids(root_pid: int) -> list[int] | None:
-    """The descendants' pids from the children files; None where the kernel has none of them."""
-    pids, parents = [], [root_pid]
+    """The descendants' pids from the children files, each once; None where the kernel has none
+    of them. A child can be read twice (its thread ended between two files and handed it to another
+    thread), or a pid reused below itself: listed once, it is counted once and the listing ends."""
+    pids, parents, seen = [], [root_pid], {root_pid}
     while parents:
         parent = parents.pop()
         children = _children(parent)
@@ -39,8 +41,10 @@ def _listed_pids(root_pid: int) -> list[int] | None:
             if parent == root_pid:
                 return None
             continue  # a descendant that ended while it was being listed
-        pids += children
-        parents += children
+        new = [pid for pid in dict.fromkeys(children) if pid not in seen]
+        seen.update(new)
+        pids += new
+        parents += new
     return pids
 
 

@@ -34,6 +34,7 @@ from powertrain.study.paradigms import Prepared, TaskData, prepare
 from powertrain.study.plan import RunSpec, pretrained_path
 from powertrain.study.result import Reporter
 from powertrain.study.resume import run_checkpoint
+from powertrain.train.checkpoint import meter_labels
 from powertrain.train.config import Paradigm
 from powertrain.train.limits import Limits
 from powertrain.train.loop import train_to_target
@@ -252,7 +253,9 @@ def execute_run(
     a checkpoint to resume the run starts afresh (a new record), with a log line."""
     checkpoint = run_checkpoint(spec, env)
     if resume:
-        earlier = checkpoint.spent() if checkpoint is not None else None
+        # only under the meters it paused under: its joules so far are theirs
+        labels = meter_labels(env.provenance)
+        earlier = checkpoint.spent(labels) if checkpoint is not None else None
         if earlier is None:
             log.warning("run %s: no checkpoint to resume; starting afresh", spec.run_key)
             run_id = None  # a record holding an earlier attempt is begun afresh

@@ -6,9 +6,12 @@ GradScaler, the torch, CUDA, NumPy and Python random states, the data order: the
 state at the start of the current epoch and how many of that epoch's batches were done, the step and
 sample counters, the training loss summed since the last evaluation), saved with ``torch.save`` of plain containers and loaded only with
 ``torch.load(..., weights_only=True)``; ``<key>.json`` holds what the run had spent when it paused
-(energy per component, seconds, both including the save) and its evaluation points so far. The JSON is
+(energy per component, seconds, both including the save), its evaluation points so far, the faults
+its windows noted and the meters that measured it. The JSON is
 written last: a checkpoint counts only with both files, each written atomically (a file beside it,
-then a rename), each naming the run key and a hash of the run's spec; any other file is not resumed.
+then a rename), each naming the run key and a hash of the run's spec; any other file is not resumed,
+nor is a run paused under other meters (its joules so far are theirs: an estimate continued under a
+counter would be labelled measured).
 """
 
 from __future__ import annotations
@@ -16,16 +19,19 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import pickle
 import random
-from dataclasses import asdict, dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
+from powertrain.meters.base import measurement_label
 from powertrain.records import EvalPoint
 
 log = logging.getLogger(__name__)
@@ -43,6 +49,9 @@ class Spent:
     #: What the attempts' windows noted (a meter's faults, a figure below what it resolves), each
     #: marked as from before a pause: the run's figure includes theirs, so its outcome keeps them.
     faults: tuple[str, ...] = ()
+    #: Each component's meter (``meter_labels``) when it paused: its joules so far are theirs, so an
+    #: attempt under other meters does not continue it. Empty in older summaries (not known).
+    meter_labels: dict[str, str] = field(default_factory=dict)
 
     @property
     def total_energy_j(self) -> float:
@@ -67,25 +76,45 @@ class Checkpoint:
     def _identity(self) -> dict[str, Any]:
         return {"format": FORMAT, "run_key": self.run_key, "spec_sha256": self.spec_sha256}
 
-    def spent(self) -> Spent | None:
+    def spent(self, meter_labels: Mapping[str, str] | None = None) -> Spent | None:
         """The summary, when both files are there and are this run's; None otherwise (a file that is
-        there but not this run's, or not whole, is removed, with one log line)."""
+        there but not this run's, or not whole, is removed, with one log line). ``meter_labels``:
+        those (``meter_labels()``) of the meters that would continue it; a run paused under other
+        meters is not continued under these (its checkpoint is removed too)."""
         if not self.path.is_file() or not self.summary_path.is_file():
             if self.path.exists() or self.summary_path.exists():
                 self._discard("it is not whole (a process stopped while saving it)")
             return None
         try:
             summary = json.loads(self.summary_path.read_text())
+            if not isinstance(summary, dict):
+                raise TypeError("its summary is not a JSON object")
             if {k: summary.get(k) for k in self._identity()} != self._identity():
                 self._discard("it belongs to another run or spec")
                 return None
-            points = [EvalPoint(**p) for p in summary["points"]]
+            points = [_point(p) for p in summary["points"]]
+            if not isinstance(summary["energy_j"], dict):
+                raise TypeError("its energy_j is not a JSON object")
             energy_j = {str(k): float(v) for k, v in summary["energy_j"].items()}
-            faults = tuple(str(f) for f in summary.get("faults", ()))  # none in older summaries
-            return Spent(energy_j, float(summary["duration_s"]), points, faults)
-        except (OSError, ValueError, TypeError, KeyError) as exc:
+            duration_s = float(summary["duration_s"])
+            if not all(math.isfinite(x) and x >= 0 for x in (*energy_j.values(), duration_s)):
+                raise ValueError("its energy or duration is not a finite, non-negative number")
+            faults = summary.get("faults", [])  # none in older summaries
+            if not isinstance(faults, list) or not all(isinstance(f, str) for f in faults):
+                raise TypeError("its faults are not a list of texts")
+            labels = summary.get("meter_labels", {})  # none in older summaries
+            if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
+                raise TypeError("its meter_labels are not an object of texts")
+        except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
             self._discard(f"it cannot be read ({exc})")
             return None
+        if meter_labels is not None and labels and labels != dict(meter_labels):
+            self._discard(
+                f"its joules so far were measured by other meters ({_listed(labels)}; "
+                f"now {_listed(meter_labels)})"
+            )
+            return None
+        return Spent(energy_j, duration_s, points, tuple(faults), labels)
 
     def _discard(self, why: str) -> None:
         log.warning("run %s: not resuming %s: %s; starting afresh", self.run_key, self.path, why)
@@ -105,6 +134,7 @@ class Checkpoint:
             "duration_s": spent.duration_s,
             "points": [asdict(p) for p in spent.points],
             "faults": list(spent.faults),
+            "meter_labels": spent.meter_labels,
         }
         _atomic(self.summary_path, lambda f: f.write(json.dumps(summary).encode()))
 
@@ -124,6 +154,37 @@ class Checkpoint:
         for path in (self.path, self.summary_path):
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 path.unlink()
+
+
+def meter_labels(provenance: Mapping[str, Any]) -> dict[str, str]:
+    """Each component's ``measurement_label`` ("measured: rapl/counter", "ESTIMATE: estimate/
+    estimate"), from a Measurement's or a run environment's provenance."""
+    return {str(getattr(c, "value", c)): measurement_label(p) for c, p in provenance.items()}
+
+
+def _point(saved: Any) -> EvalPoint:
+    """A point as ``save_spent`` wrote it; TypeError for one of other types (carried into the
+    continued run, it would end the run, or a later read of its record, in a traceback)."""
+    point = EvalPoint(**saved)
+    whole = (point.index, point.step, point.samples_seen)
+    loss = () if point.train_loss is None else (point.train_loss,)  # None: no loss to report
+    numbers = (point.epoch, point.val_accuracy, point.elapsed_s, *loss)
+    by_name = (point.energy_j, point.task_accuracies)
+    if not (
+        all(isinstance(x, int) and not isinstance(x, bool) for x in whole)
+        and all(map(_is_number, numbers))
+        and all(isinstance(d, dict) and all(map(_is_number, d.values())) for d in by_name)
+    ):
+        raise TypeError(f"its point {point.index!r} is not a point's shape")
+    return point
+
+
+def _is_number(x: Any) -> bool:
+    return isinstance(x, int | float) and not isinstance(x, bool)
+
+
+def _listed(labels: Mapping[str, str]) -> str:
+    return ", ".join(f"{c} {label}" for c, label in sorted(labels.items()))
 
 
 def _atomic(path: Path, write) -> None:

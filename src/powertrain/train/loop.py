@@ -29,7 +29,7 @@ from torch import nn
 
 from powertrain.monitor import Measurement, Monitor
 from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, Verdict, outcome_of
-from powertrain.train.checkpoint import Checkpoint, Spent, rng_state, set_rng_state
+from powertrain.train.checkpoint import Checkpoint, Spent, meter_labels, rng_state, set_rng_state
 from powertrain.train.config import TrainConfig
 from powertrain.train.limits import MIN_PRICED_UPDATES, Limits, WindowPause
 from powertrain.train.setup import autocast, make_optimizer, make_scheduler, seed_everything
@@ -268,6 +268,7 @@ class _Run:
         if paused:  # the summary last: a checkpoint counts only once it is written
             before = tuple(f"{BEFORE_A_PAUSE}{f}" for f in total.faults)
             spent = progress.cumulative(total.energy_j, total.duration_s, before)
+            spent = replace(spent, meter_labels=meter_labels(total.provenance))
             paused = _written(checkpoint, checkpoint.save_spent, spent)
         if checkpoint is not None and not paused:
             checkpoint.remove()
