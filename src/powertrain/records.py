@@ -223,7 +223,9 @@ class RunRecord:
     seed: int
     status: Status
     hardware: dict[str, Any]
-    provenance: dict[str, dict[str, Any]]  # per component: meter, method, estimated, details
+    #: Per component: meter, method, estimated, details. Rank 0's meters begin the record; a
+    #: distributed run's nodes (``outcome.nodes``) then say what was added up (``with_nodes``).
+    provenance: dict[str, dict[str, Any]]
     started_at: float
     outcome: RunOutcome | None = None
     finished_at: float | None = None
@@ -232,6 +234,8 @@ class RunRecord:
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
         object.__setattr__(self, "stage", Stage(self.stage))
+        if self.outcome is not None and self.outcome.nodes:
+            object.__setattr__(self, "provenance", with_nodes(self.provenance, self.outcome.nodes))
 
     @property
     def estimated(self) -> bool:
@@ -245,6 +249,42 @@ class RunRecord:
     def provenances(self) -> dict[str, Provenance]:
         """The provenance per component as typed ``Provenance`` objects."""
         return {c: Provenance.from_dict(p) for c, p in self.provenance.items()}
+
+
+def with_nodes(
+    provenance: Mapping[str, dict[str, Any]], nodes: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """``provenance`` (rank 0's meters) as a distributed run's ``nodes`` say their figures were
+    made: a component whose figure was an estimate on some node (one without the counter rank 0's
+    node has) is an estimate in the run's sum, and is labelled so, with the nodes named; one that only
+    other nodes had is added. Nodes that do not say (a run of an older version) change nothing."""
+    out = {c: dict(p) for c, p in provenance.items()}
+    for component, where in estimated_on_nodes(nodes).items():
+        p = out.get(component)
+        if p is not None and p.get("estimated", True):
+            continue
+        if p is None:  # only other nodes had it: their method ("estimate" where they name none)
+            named = [(n.get("method") or {}).get(component) for n in nodes]
+            p = {"meter": "unknown", "method": next(filter(None, named), "estimate"), "details": {}}
+        mixed = f"estimated on {where}: the run's sum includes those estimates"
+        out[component] = {
+            **p,
+            "estimated": True,
+            "details": {**(p.get("details") or {}), "nodes": mixed},
+        }
+    return out
+
+
+def estimated_on_nodes(nodes: list[dict[str, Any]]) -> dict[str, str]:
+    """{component: the nodes that estimated it, named ("node 1 (host)")} for a distributed run's
+    ``nodes`` (``RunOutcome.nodes``); empty where none did or none says."""
+    out: dict[str, str] = {}
+    for node in nodes:
+        for component, estimated in (node.get("estimated") or {}).items():
+            if estimated:
+                name = f"node {node.get('node')} ({node.get('host', '?')})"
+                out[component] = f"{out[component]}, {name}" if component in out else name
+    return out
 
 
 def outcome_of(

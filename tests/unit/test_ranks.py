@@ -353,3 +353,99 @@ def test_the_other_ranks_faults_travel_with_the_combined_figures():
     assert RankedRun._figures(leader, so_far, combined)[2] == [f"rank 1: {note}"]
     leader._job = SimpleNamespace(last=combined)  # the close exchange lost: the last one's
     assert RankedRun._figures(leader, so_far, None)[2][1:] == [f"rank 1: {note}"]
+
+
+def _mixed_nodes():
+    """Node 0 reads its CPU package's RAPL counter; node 1 has none and estimates its ranks' CPU."""
+    counter = dataclasses.replace(reading(0, node=0, rapl=50.0, host="a"), estimated={"cpu": False})
+    estimate = dataclasses.replace(reading(1, node=1, cpu=30.0, host="b"), estimated={"cpu": True})
+    return combine([counter, estimate])
+
+
+def test_a_node_that_estimates_what_rank_0s_node_measures_makes_the_run_an_estimate():
+    """Rank 0's meters begin the record: with RAPL there, a job whose other node only estimated its
+    CPU was labelled measured, though its sum held that node's estimate."""
+    import json
+
+    from powertrain.records import REACHED, RunOutcome, RunRecord
+
+    combined = _mixed_nodes()
+    assert [n["estimated"] for n in combined.nodes] == [{"cpu": False}, {"cpu": True}]
+    rank_0 = {"cpu": {"meter": "rapl", "method": "counter", "estimated": False, "details": {}}}
+    outcome = RunOutcome(REACHED, "target", 80.0, combined.energy_j, 1.0, 1, nodes=combined.nodes)
+    stored = json.loads(json.dumps(outcome.to_dict()))  # as a store keeps it
+    run = RunRecord(
+        1,
+        "s",
+        "k",
+        {},
+        {},
+        0,
+        "reached",
+        {},
+        rank_0,
+        0.0,
+        RunOutcome(**{**stored, "status": REACHED, "verdict": None}),
+    )
+    assert run.estimated and run.method_label.startswith("ESTIMATE")
+    assert "estimated on node 1 (b)" in run.provenance["cpu"]["details"]["nodes"]
+    assert rank_0["cpu"]["estimated"] is False  # what it was given is left as it was
+
+
+def test_nodes_that_all_measure_or_do_not_say_leave_the_label_as_rank_0s():
+    from powertrain.records import REACHED, RunOutcome, RunRecord
+
+    rank_0 = {"cpu": {"meter": "rapl", "method": "counter", "estimated": False, "details": {}}}
+    measured = [
+        dataclasses.replace(reading(r, node=r, rapl=50.0), estimated={"cpu": False}) for r in (0, 1)
+    ]
+    older = [reading(r, node=r, rapl=50.0) for r in (0, 1)]  # a version that did not say
+    for readings in (measured, older):
+        nodes = combine(readings).nodes
+        outcome = RunOutcome(REACHED, "target", 100.0, {"cpu": 100.0}, 1.0, 1, nodes=nodes)
+        run = RunRecord(1, "s", "k", {}, {}, 0, "reached", {}, rank_0, 0.0, outcome)
+        assert not run.estimated and run.method_label.startswith("measured")
+
+
+def test_a_component_only_another_node_estimated_is_added_as_an_estimate():
+    from powertrain.records import REACHED, RunOutcome, RunRecord
+
+    rank_0 = {"cpu": {"meter": "rapl", "method": "counter", "estimated": False, "details": {}}}
+    ram = RankReading(1, 1, "b", {"ram": 5.0}, {}, {"ram": "process"}, {"ram": "estimate"})
+    cpu = RankReading(0, 0, "a", {"cpu": 50.0}, {}, {"cpu": "device"}, {"cpu": "counter"})
+    nodes = combine([cpu, dataclasses.replace(ram, estimated={"ram": True})]).nodes
+    outcome = RunOutcome(REACHED, "target", 55.0, {"cpu": 50.0, "ram": 5.0}, 1.0, 1, nodes=nodes)
+    run = RunRecord(1, "s", "k", {}, {}, 0, "reached", {}, rank_0, 0.0, outcome)
+    assert run.estimated and run.provenances["ram"].method.value == "estimate"
+
+
+def test_a_ranks_reading_says_which_figures_are_estimates_through_json_too():
+    import json
+
+    from powertrain.meters.base import Component, Method, Provenance
+    from powertrain.monitor import Measurement
+
+    class Estimating:
+        scope = "process"
+        provenance = Provenance("estimate", Method.ESTIMATE, True, {})
+
+    info = from_environment({"RANK": "1", "WORLD_SIZE": "2", "LOCAL_RANK": "1"})
+    sent = job.Job(info, "key", {Component.CPU: Estimating()}, {}, 5.0).reading(
+        Measurement("run", 0.0, 1.0, {"cpu": 3.0}, {}, ())
+    )
+    assert sent.estimated == {"cpu": True}
+    through_json = json.loads(json.dumps(dataclasses.asdict(sent)))  # as the board sends it
+    assert RankReading(**through_json).estimated == {"cpu": True}
+
+
+def test_a_logger_is_told_at_the_end_that_a_node_estimated():
+    """The tools' run tags come from rank 0's meters at the start; the outcome says it again."""
+    from powertrain.loggers.base import outcome_tags
+    from powertrain.records import REACHED, RunOutcome
+
+    nodes = _mixed_nodes().nodes
+    tags = outcome_tags(RunOutcome(REACHED, "target", 80.0, {"cpu": 80.0}, 1.0, 1, nodes=nodes))
+    assert tags["powertrain.estimated"] == "true"
+    assert tags["powertrain.measurement"] == "ESTIMATE (cpu estimated on node 1 (b))"
+    alone = outcome_tags(RunOutcome(REACHED, "target", 80.0, {"cpu": 80.0}, 1.0, 1))
+    assert "powertrain.estimated" not in alone

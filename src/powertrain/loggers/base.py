@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from powertrain.meters.base import is_estimated, measurement_label
-from powertrain.records import EvalPoint, RunOutcome, RunRecord
+from powertrain.records import EvalPoint, RunOutcome, RunRecord, estimated_on_nodes
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,8 @@ def outcome_metrics(outcome: RunOutcome) -> dict[str, float]:
 
 
 def outcome_tags(outcome: RunOutcome) -> dict[str, str]:
-    """Status, the typed verdict and the stop reason in words."""
+    """Status, the typed verdict and the stop reason in words; for a distributed run some node of
+    which estimated a figure, the measurement tags again, as an estimate."""
     tags = {
         "powertrain.status": str(outcome.status.value),
         "powertrain.stop_reason": str(outcome.stop_reason),
@@ -127,6 +128,11 @@ def outcome_tags(outcome: RunOutcome) -> dict[str, str]:
         tags["powertrain.verdict"] = outcome.verdict.value
     if outcome.faults:
         tags["powertrain.faults"] = "; ".join(outcome.faults)
+    estimated = estimated_on_nodes(outcome.nodes)
+    if estimated:  # a node estimated what rank 0's node measured: the start's tags said measured
+        tags["powertrain.estimated"] = "true"
+        where = "; ".join(f"{c} estimated on {nodes}" for c, nodes in estimated.items())
+        tags["powertrain.measurement"] = f"ESTIMATE ({where})"
     return tags
 
 

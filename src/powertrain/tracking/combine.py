@@ -32,6 +32,9 @@ class RankReading:
     duration_s: float = 0.0  # since this rank's run began: the window its joules cover
     #: What its meters noted about its figures (a counter reset, a window too short for a meter).
     faults: tuple[str, ...] = ()
+    #: Whether each component's figure is an estimate (its meter's provenance); a component missing
+    #: here (a rank of an older version) is not known.
+    estimated: dict[str, bool] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -65,19 +68,25 @@ def combine(readings: list[RankReading]) -> Combined:
 
 def _node(node: int, ranks: list[RankReading]) -> dict[str, Any]:
     components = list(dict.fromkeys(c for r in ranks for c in r.energy_j))
-    energy_j, method, read_by = {}, {}, {}
+    energy_j, method, read_by, estimated = {}, {}, {}, {}
     for component in components:
         readers = [r for r in ranks if component in r.energy_j]
         if component == GPU and any(r.gpu_energy_j for r in readers):
             energy_j[component], owners = _gpus_once(readers)
             read_by[component] = f"each GPU by one rank (by UUID): {owners}"
+            counted = [r for r in readers if r.rank in owners.values()]
         elif readers[0].scope.get(component, DEVICE) == DEVICE:
             energy_j[component] = readers[0].energy_j[component]
             read_by[component] = f"rank {readers[0].rank} (device-wide, read once)"
+            counted = readers[:1]
         else:
             energy_j[component] = sum(r.energy_j[component] for r in readers)
             read_by[component] = f"summed over ranks {[r.rank for r in readers]} (their processes)"
+            counted = readers
         method[component] = readers[0].method.get(component, "")
+        said = [r.estimated[component] for r in counted if component in r.estimated]
+        if said:  # one estimate among the figures added makes the node's an estimate
+            estimated[component] = any(said)
     return {
         "node": node,
         "host": ranks[0].host,
@@ -86,6 +95,7 @@ def _node(node: int, ranks: list[RankReading]) -> dict[str, Any]:
         "duration_s": ranks[0].duration_s,  # the node's window: its ranks began at their own time
         "energy_j": energy_j,
         "method": method,
+        "estimated": estimated,
         "read_by": read_by,
     }
 

@@ -87,6 +87,7 @@ class Job:
             method={c.value: m.provenance.method.value for c, m in self._meters.items()},
             duration_s=so_far.duration_s,
             faults=tuple(so_far.faults),
+            estimated={c.value: m.provenance.estimated for c, m in self._meters.items()},
         )
 
     # -- the two collectives ------------------------------------------------------------------------
