@@ -357,7 +357,8 @@ def test_the_other_ranks_faults_travel_with_the_combined_figures():
 
 def _mixed_nodes():
     """Node 0 reads its CPU package's RAPL counter; node 1 has none and estimates its ranks' CPU."""
-    counter = dataclasses.replace(reading(0, node=0, rapl=50.0, host="a"), estimated={"cpu": False})
+    rapl = reading(0, node=0, rapl=50.0, host="a")
+    counter = dataclasses.replace(rapl, method={"cpu": "counter"}, estimated={"cpu": False})
     estimate = dataclasses.replace(reading(1, node=1, cpu=30.0, host="b"), estimated={"cpu": True})
     return combine([counter, estimate])
 
@@ -449,3 +450,13 @@ def test_a_logger_is_told_at_the_end_that_a_node_estimated():
     assert tags["powertrain.measurement"] == "ESTIMATE (cpu estimated on node 1 (b))"
     alone = outcome_tags(RunOutcome(REACHED, "target", 80.0, {"cpu": 80.0}, 1.0, 1))
     assert "powertrain.estimated" not in alone
+
+
+def test_the_reports_per_node_table_marks_the_node_that_estimated():
+    from types import SimpleNamespace
+
+    from powertrain.render.context import nodes_html
+
+    page = nodes_html([SimpleNamespace(id=1, nodes=_mixed_nodes().nodes)])
+    assert "cpu 50.0 J (counter;" in page  # node 0's RAPL
+    assert "cpu 30.0 J (ESTIMATE: estimate;" in page

@@ -106,6 +106,12 @@ def runs_html(runs: list[RunInfo]) -> str:
     )
 
 
+def _node_method(node: dict, component: str) -> str:
+    """A node's method for ``component``, marked ESTIMATE where the node's figure was one."""
+    method = node["method"].get(component, "?")
+    return f"ESTIMATE: {method}" if (node.get("estimated") or {}).get(component) else method
+
+
 def nodes_html(runs: list[RunInfo]) -> str:
     """The distributed runs' figures per node: who read each component, and how they add up."""
     rows = "".join(
@@ -113,7 +119,7 @@ def nodes_html(runs: list[RunInfo]) -> str:
         f"<td class=text>{escape(', '.join(map(str, n['ranks'])))}</td>"
         f"<td class=text>{escape(', '.join(n['gpus'])) or '-'}</td><td class=text>"
         + "<br>".join(
-            escape(f"{c} {j:,.1f} J ({n['method'].get(c, '?')}; {n['read_by'].get(c, '')})")
+            escape(f"{c} {j:,.1f} J ({_node_method(n, c)}; {n['read_by'].get(c, '')})")
             for c, j in n["energy_j"].items()
         )
         + "</td></tr>"
