@@ -82,10 +82,28 @@ class Checkpoint:
             points = [EvalPoint(**p) for p in summary["points"]]
             energy_j = {str(k): float(v) for k, v in summary["energy_j"].items()}
             faults = tuple(str(f) for f in summary.get("faults", ()))  # none in older summaries
-            return Spent(energy_j, float(summary["duration_s"]), points, faults)
+            spent = Spent(energy_j, float(summary["duration_s"]), points, faults)
         except (OSError, ValueError, TypeError, KeyError) as exc:
             self._discard(f"it cannot be read ({exc})")
             return None
+        why = self._state_unusable()
+        if why is not None:  # its summary vouches for a state file since cut short or replaced
+            self._discard(why)
+            return None
+        return spent
+
+    def _state_unusable(self) -> str | None:
+        """Why the state file cannot be resumed (not whole, not torch's, another run's), or None.
+        Mapped, not read: its tensors are not loaded here."""
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True, mmap=True)
+        except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+            return f"its state cannot be read ({str(exc).splitlines()[0] if str(exc) else exc!r})"
+        if not isinstance(state, dict) or any(
+            state.get(k) != v for k, v in self._identity().items()
+        ):
+            return "its state belongs to another run or spec"
+        return None
 
     def _discard(self, why: str) -> None:
         log.warning("run %s: not resuming %s: %s; starting afresh", self.run_key, self.path, why)
