@@ -137,8 +137,10 @@ class LivePool:
         stored = self.stored.get(spec.run_key)
         if stored is not None:
             # fed as far as it goes; past where an earlier search paused or stopped it (its own
-            # handlers did not), or begun again by the confirmation, this search takes it on
-            if not _begun_again(trial) and self._reuse(spec, start, trial, stop):
+            # handlers did not), or begun again by the confirmation, this search takes it on (a
+            # run that ended on its own answers that from its record: it is fed again)
+            afresh = _begun_again(trial) and stored.outcome.verdict.by_search
+            if not afresh and self._reuse(spec, start, trial, stop):
                 return
             spec = self._take_on(spec, start)
         tagged = search_handlers(start, stop)
