@@ -469,3 +469,25 @@ def test_a_confirmation_needing_a_stored_finished_run_this_search_stopped_reuses
     assert second.outcome.confirmed and second.cost.pick == _label(best.setup)
     assert after == before  # nothing trained again, nothing replaced
     assert second.cost.carried_j == 0 and second.cost.spent_j == 0
+
+
+def test_a_later_confirmation_rerunning_a_stored_stop_it_stopped_sooner_counts_its_own_run_once(
+    tmp_path, monkeypatch
+):
+    # An earlier search stopped a run after several points; this one stops it sooner, at its first
+    # fed point, then its confirmation re-runs it from scratch: the search spent that run
+    # and the confirmation's other seed (the stored attempt's energy carried, whatever share of it
+    # was fed here).
+    with open_store(tmp_path / "r.db") as store:
+        search_study(study(), store, strategy="bound")
+        stopped = [r for r in store.runs() if r.outcome.verdict is Verdict.SEARCH_BOUND]
+        stopped = max(stopped, key=lambda r: len(store.eval_points(r.id)))
+        assert len(store.eval_points(stopped.id)) >= 2
+        monkeypatch.setattr(
+            live, "make_strategy", lambda *a, **kw: StopThenConfirm(setup_key(stopped.setup))
+        )
+        second = search_study(study(), store, strategy="bound")
+        (again,) = [r for r in store.runs("tiny-search") if r.run_key == stopped.run_key]
+    assert again.status == REACHED
+    assert second.cost.carried_j == pytest.approx(stopped.outcome.total_energy_j)
+    assert second.cost.spent_j == pytest.approx(second.cost.stored_j)  # the runs it trained
