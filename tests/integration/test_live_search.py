@@ -426,3 +426,68 @@ def test_the_grid_after_a_search_trains_the_runs_the_search_paused_or_stopped(gr
             _curve(p) for p in grid_store.eval_points(whole.id)
         ]
     assert not list(tmp_path.rglob("checkpoints/*.pt"))  # the pauses' checkpoints went with them
+
+
+class StopThenConfirm(Strategy):
+    """Stops the first seed of ``setup`` at its first evaluation (a bound of its own) and offers
+    the setup alone: the confirmation then needs that run to the target."""
+
+    name = "bound"
+
+    def __init__(self, setup: str) -> None:
+        super().__init__()
+        self.setup = setup
+
+    def next_runs(self, history) -> list[Start]:
+        return [Start(self.setup, 0)] if history.trial(self.setup, 0) is None else []
+
+    def stop(self, history, trial, point):
+        from powertrain.train.stopping import Stop
+
+        return Stop(Verdict.SEARCH_BOUND, "a bound of the test's") if point.index == 0 else None
+
+    def candidates(self, history) -> list[str]:
+        return [self.setup]
+
+
+def test_a_confirmation_needing_a_stored_finished_run_this_search_stopped_reuses_its_record(
+    tmp_path, monkeypatch
+):
+    # The grid ran every run to its end; a search stops the best setup's stored run at its first
+    # point, then its confirmation needs it whole: the stored record answers it (it is not the
+    # earlier search's stop, and the store refuses to begin a finished run again).
+    with open_store(tmp_path / "r.db") as store:
+        run_study(study(), store)
+        before = {r.run_key: r for r in store.runs("tiny-search")}
+        best = next(r for r in before.values() if r.setup["learning_rate"] == 0.3 and r.seed == 0)
+        assert best.status == REACHED
+        monkeypatch.setattr(
+            live, "make_strategy", lambda *a, **kw: StopThenConfirm(setup_key(best.setup))
+        )
+        second = search_study(study(), store, strategy="bound")
+        after = {r.run_key: r for r in store.runs("tiny-search")}
+    assert second.outcome.confirmed and second.cost.pick == _label(best.setup)
+    assert after == before  # nothing trained again, nothing replaced
+    assert second.cost.carried_j == 0 and second.cost.spent_j == 0
+
+
+def test_a_later_confirmation_rerunning_a_stored_stop_it_stopped_sooner_counts_its_own_run_once(
+    tmp_path, monkeypatch
+):
+    # An earlier search stopped a run after several points; this one stops it sooner, at its first
+    # fed point, then its confirmation re-runs it from scratch: the search spent that run
+    # and the confirmation's other seed (the stored attempt's energy carried, whatever share of it
+    # was fed here).
+    with open_store(tmp_path / "r.db") as store:
+        search_study(study(), store, strategy="bound")
+        stopped = [r for r in store.runs() if r.outcome.verdict is Verdict.SEARCH_BOUND]
+        stopped = max(stopped, key=lambda r: len(store.eval_points(r.id)))
+        assert len(store.eval_points(stopped.id)) >= 2
+        monkeypatch.setattr(
+            live, "make_strategy", lambda *a, **kw: StopThenConfirm(setup_key(stopped.setup))
+        )
+        second = search_study(study(), store, strategy="bound")
+        (again,) = [r for r in store.runs("tiny-search") if r.run_key == stopped.run_key]
+    assert again.status == REACHED
+    assert second.cost.carried_j == pytest.approx(stopped.outcome.total_energy_j)
+    assert second.cost.spent_j == pytest.approx(second.cost.stored_j)  # the runs it trained

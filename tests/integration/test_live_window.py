@@ -410,3 +410,64 @@ def test_on_two_workers_a_later_search_continues_a_stored_pause_in_a_worker(tmp_
     )
     assert points[0].step == EVERY and [p.index for p in points] == list(range(len(points)))
     assert_pauses_keep_their_checkpoints(tmp_path, runs)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another run's"])
+def test_a_later_search_reruns_a_stored_pause_whose_checkpoint_state_is_damaged(
+    fake_gpu, monkeypatch, grid, tmp_path, damage
+):
+    # Between the searches 400 W's state files are cut short, or replaced by 200 W's (their
+    # summaries intact): not resumed, so re-run from scratch over their records, never FAILED.
+    searches_with(monkeypatch, "gpu_power_limit_w", [None, at_watts(400)])
+    study = parse_study(STUDY)
+    detection = detect_meters(["nvml"], nvml=fake_gpu)
+    with open_store(tmp_path / "live.db") as store:
+        search_study(study, store, strategy="zeus", detection=detection)
+        states = {
+            r.setup["gpu_power_limit_w"]: next(tmp_path.rglob(f"checkpoints/{r.run_key}.pt"))
+            for r in store.runs("tiny-window")
+            if _priced(r)
+        }
+        state = states[400]
+        if damage == "truncated":
+            state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+        else:
+            state.write_bytes(states[200].read_bytes())
+        search_study(study, store, strategy="zeus", detection=detection)
+        runs = store.runs("tiny-window")
+        points = {r.run_key: store.eval_points(r.id) for r in runs}
+    assert len({r.run_key for r in runs}) == len(runs) == 2 * 3 + 2 + 2  # no duplicates
+    for run in (r for r in runs if r.setup["gpu_power_limit_w"] == 400):
+        assert run.status == REACHED and _curve(points[run.run_key]) == _curve(grid[run.run_key][1])
+
+
+def test_a_later_search_racing_another_for_a_stored_pause_says_so_and_leaves_its_checkpoint(
+    fake_gpu, monkeypatch, tmp_path
+):
+    # Another live process takes 400 W's stored pause on just before this search does: one clear
+    # PowertrainError (no traceback), and the checkpoint the other process continues is left.
+    import psutil
+
+    from powertrain.errors import PowertrainError
+    from powertrain.store.claims import Owner, this_host
+
+    searches_with(monkeypatch, "gpu_power_limit_w", [None, at_watts(400)])
+    study = parse_study(STUDY)
+    detection = detect_meters(["nvml"], nvml=fake_gpu)
+    reclaim = DeferringSink._reclaim
+
+    def taken_first(self, spec, stored):
+        with open_store(tmp_path / "live.db") as other:
+            other.owner = Owner(this_host(), 1, psutil.Process(1).create_time())
+            other.begin_run(spec, stored.hardware, stored.provenance)
+        return reclaim(self, spec, stored)
+
+    with open_store(tmp_path / "live.db") as store:
+        search_study(study, store, strategy="zeus", detection=detection)
+        monkeypatch.setattr(DeferringSink, "_reclaim", taken_first)
+        with pytest.raises(
+            PowertrainError, match="being trained by process 1.*needs its study to itself"
+        ):
+            search_study(study, store, strategy="zeus", detection=detection)
+        (taken,) = [r for r in store.runs("tiny-window") if r.outcome is None]
+    assert list(tmp_path.rglob(f"checkpoints/{taken.run_key}.pt"))  # the other process's to go on

@@ -169,6 +169,31 @@ def test_a_checkpoint_of_another_spec_is_not_resumed(tmp_path, caplog):
     assert not list(tmp_path.rglob("*.pt")) and not list(tmp_path.rglob("checkpoints/*.json"))
 
 
+@pytest.mark.parametrize("damage", ["truncated", "not torch's", "another run's"])
+def test_a_checkpoint_whose_state_is_damaged_is_not_resumed(tmp_path, caplog, damage):
+    # Its summary intact, its state file cut short, overwritten, or another run's: the run is
+    # begun afresh (one log line, the files removed), not FAILED on loading it.
+    s = study()
+    (spec,) = plan(s, [])
+    env = env_for(s, tmp_path, pause_at(1))
+    execute_run(spec, env, Sink())
+    state = run_checkpoint(spec, env).path
+    if damage == "truncated":
+        state.write_bytes(state.read_bytes()[: state.stat().st_size // 2])
+    elif damage == "not torch's":
+        state.write_bytes(b"not a checkpoint")
+    else:
+        torch.save({"format": 1, "run_key": "other", "spec_sha256": "another"}, state)
+    assert paused_spent(spec, env) is None and "starting afresh" in caplog.text
+    assert not state.exists() and not state.with_suffix(".json").exists()
+    sink = Sink()
+    resumed = execute_run(
+        spec, env_for(s, tmp_path), sink, run_id=sink.begin(spec, {}, {}), resume=True
+    )
+    assert resumed.status == Status.CENSORED and sorted(sink.records) == [1, 2]
+    assert [p.index for p in sink.records[2]["points"]] == list(range(9))
+
+
 def test_checkpoints_load_with_weights_only(tmp_path):
     s = study()
     (spec,) = plan(s, [])

@@ -35,7 +35,8 @@ class SearchCost:
     runs_started: int
     runs_stopped: int  # ended by the search (kept as censored lower bounds)
     spent_j: float  # everything it started: the runs in the store plus superseded attempts, less
-    # what runs it took on had spent in an earlier search (``carried_j``)
+    # what of them runs it took on had spent in an earlier search (``carried_j``, or the share of
+    # it fed to this search before it began such a run again)
     stored_j: float  # the runs it started, as the store holds them
     superseded_j: float  # attempts re-run from scratch (stopped runs a confirmation restarts; a
     # paused run without a usable checkpoint); a paused run that is continued counts once
@@ -99,11 +100,13 @@ def search_cost(
     grid: tuple[float | None, str, str] | None = None,
     notes: tuple[str, ...] = (),
     carried_j: float = 0.0,
+    counted_j: float | None = None,
 ) -> SearchCost:
     """The cost of the runs the search started (``started_keys``), read back from the store, and the
     full grid's energy (``grid``: given instead), with the strategy's ``notes``; ``carried_j``: what
-    runs it took on from an earlier search had spent then (left out of what it spent). The result
-    is also saved in the store."""
+    runs it took on from an earlier search had spent then (left out of what it spent: ``counted_j``
+    of it, what the records and superseded attempts hold, when that is less). The result is also
+    saved in the store."""
     runs = {
         r.run_key: r
         for r in store.runs(study.name)
@@ -122,7 +125,7 @@ def search_cost(
         confirmed,
         len(started),
         sum(r.outcome.verdict.by_search for r in started),
-        stored_j + superseded_j - carried_j,
+        stored_j + superseded_j - (carried_j if counted_j is None else counted_j),
         stored_j,
         superseded_j,
         len(reused),

@@ -112,8 +112,9 @@ class LivePool:
             if r.outcome is not None and r.stage is Stage.TRAIN
         }
         self.reused: set[tuple[str, int]] = set()
-        # what the paused runs an earlier search stored, and this one took on, had spent then
-        self.carried_j = 0.0
+        # what the paused runs an earlier search stored, and this one took on, had spent then,
+        # and how much of it is in this search's figures (its records, or its superseded attempts)
+        self.carried_j = self.counted_j = 0.0
         self.session: Session | None = None
         self.running: dict[str, Trial] = {}  # by run key
         for setup in self.setups.values():  # a killed search's leftovers: their runs begin afresh
@@ -137,10 +138,12 @@ class LivePool:
         stored = self.stored.get(spec.run_key)
         if stored is not None:
             # fed as far as it goes; past where an earlier search paused or stopped it (its own
-            # handlers did not), or begun again by the confirmation, this search takes it on
-            if not _begun_again(trial) and self._reuse(spec, start, trial, stop):
+            # handlers did not), or begun again by the confirmation, this search takes it on (a
+            # run that ended on its own answers that from its record: it is fed again)
+            afresh = _begun_again(trial) and stored.outcome.verdict.by_search
+            if not afresh and self._reuse(spec, start, trial, stop):
                 return
-            spec = self._take_on(spec, start)
+            spec = self._take_on(spec, start, trial)
         tagged = search_handlers(start, stop)
         # A paused run's record, to continue where the session's runs see its checkpoint.
         resume = self.session.resumes
@@ -173,13 +176,18 @@ class LivePool:
         self.reused.add((start.setup, start.seed))
         return answered or start.window is not None
 
-    def _take_on(self, spec: RunSpec, start: Start) -> RunSpec:
+    def _take_on(self, spec: RunSpec, start: Start, trial: Trial) -> RunSpec:
         """The run an earlier search paused (or stopped) and stored is this search's from now on:
         its record is begun again (``replace_censored``), a pause continued from its checkpoint
-        where there is one; what it had spent is not this search's (``carried_j``)."""
+        where there is one; what it had spent is not this search's (``carried_j``). Counted in
+        this search's figures is what its record goes on from (continued), or what was fed of it
+        (begun afresh, a superseded attempt): all of it, but where this search had stopped it
+        sooner than the earlier one and the driver began it again (``counted_j``)."""
         record = self.stored.pop(spec.run_key)
         self.reused.discard((start.setup, start.seed))
         self.carried_j += record.outcome.total_energy_j
+        fed_j = trial.earlier_j if _begun_again(trial) else record.outcome.total_energy_j
+        self.counted_j += fed_j
         return replace(spec, replace_censored=True)
 
 
@@ -291,6 +299,7 @@ def live_cost(
         grid=grid,
         notes=notes,
         carried_j=pool.carried_j,
+        counted_j=pool.counted_j,
     )
 
 

@@ -20,6 +20,7 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
+from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, EvalPoint, Verdict
 from powertrain.search.space import Trial
 from powertrain.study.resume import RunPlace, discard, paused_spent, run_checkpoint
@@ -105,10 +106,17 @@ class DeferringSink:
         spent = paused_spent(spec, self.place)
         if spent is None or len(spent.points) != len(self.trials[key].points):
             return None
-        with self.store.atomic():
-            run_id = self.inner.begin(spec, stored.hardware, stored.provenance)
-            for point in spent.points:
-                self.inner.eval_point(run_id, point)
+        try:
+            with self.store.atomic():
+                run_id = self.inner.begin(spec, stored.hardware, stored.provenance)
+                for point in spent.points:
+                    self.inner.eval_point(run_id, point)
+        except ValueError as exc:  # RunClaimed, or finished meanwhile: another process took it on
+            for kept in (self.specs, self.trials, self.tagged):  # its checkpoint is the other's
+                kept.pop(key, None)
+            raise PowertrainError(
+                f"{exc}; a live search needs its study to itself: wait for it or stop it"
+            ) from None
         self.keys[run_id], self.points[key] = key, list(spent.points)
         self.continued.add(key)
         return run_id

@@ -7,8 +7,9 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
    earlier *unfinished* attempt at that (study, run key) (a run that was killed) is removed with its
    evaluation points, timeline and inference results, in the same transaction, so a resumed study never
    holds duplicates. Beginning a key that already finished raises ValueError, except a FAILED one when
-   ``spec.replace_failed`` is true, or a CENSORED one when ``spec.replace_censored`` is (a search
-   taking on a run an earlier search paused or stopped; a request without the field never does): it is
+   ``spec.replace_failed`` is true, or a CENSORED one a search ended (its verdict ``by_search``) when
+   ``spec.replace_censored`` is (a search taking on a run an earlier search paused or stopped; a
+   request without the field never does; a run that ran to its own limit is never replaced): it is
    then removed like an unfinished one. An unfinished attempt
    that another live process holds is refused with ``RunClaimed`` (see ``store/claims.py``): a dead
    holder's run is taken over (at once on the same host, after the lease elsewhere), the store's own
@@ -79,7 +80,8 @@ class RunRequest(Protocol):
     seed: int
     stage: Stage
     replace_failed: bool  # begin again over a FAILED attempt at this key
-    # optional: ``replace_censored`` (begin again over a CENSORED attempt; False when absent)
+    # optional: ``replace_censored`` (begin again over a CENSORED attempt a search ended; False when
+    # absent)
 
 
 class ResultStore(ABC):

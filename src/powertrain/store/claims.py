@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import psutil
 
 from powertrain.errors import RunClaimed  # noqa: F401 - raised here, caught by executors
+from powertrain.records import Status, Verdict
 
 LEASE_S = 60.0  # a claim whose heartbeat is older than this is taken over (across hosts)
 
@@ -101,7 +102,7 @@ def other_live_hosts(attempts, lease_s: float, now: float | None = None) -> set[
     with a heartbeat younger than the lease, by this machine's clock: machines sharing the store."""
     now = time.time() if now is None else now
     hosts = set()
-    for status, holder, heartbeat_at in attempts:
+    for status, holder, heartbeat_at, *_ in attempts:
         owner = Owner.parse(holder)
         fresh = heartbeat_at is not None and now - heartbeat_at < lease_s
         if status == "running" and owner is not None and owner.host != this_host() and fresh:
@@ -110,18 +111,15 @@ def other_live_hosts(attempts, lease_s: float, now: float | None = None) -> set[
 
 
 def check_claimable(spec, attempts, me: Owner, lease_s: float, now: float | None = None) -> None:
-    """Refuse to begin ``spec`` over its earlier ``attempts`` (status, owner, heartbeat_at): a finished
-    one (ValueError; a FAILED one only unless ``spec.replace_failed``, a CENSORED one only unless
-    ``spec.replace_censored``), or one another live process holds (RunClaimed). Anything else is a
-    dead attempt, for the caller to remove. ``now``: the time by the clock that wrote the
-    heartbeats (a server's)."""
-    replaceable = {
-        "failed": spec.replace_failed,
-        "censored": getattr(spec, "replace_censored", False),
-    }
-    for status, holder, heartbeat_at in attempts:
+    """Refuse to begin ``spec`` over its earlier ``attempts`` (status, owner, heartbeat_at, verdict):
+    a finished one (ValueError; a FAILED one only unless ``spec.replace_failed``, a CENSORED one
+    only unless ``spec.replace_censored`` and a search ended it: one that ran to its own limit,
+    perhaps in another process since the request was planned, stays), or one another live process
+    holds (RunClaimed). Anything else is a dead attempt, for the caller to remove. ``now``: the
+    time by the clock that wrote the heartbeats (a server's)."""
+    for status, holder, heartbeat_at, verdict in attempts:
         if status != "running":
-            if not replaceable.get(status):
+            if not _replaceable(spec, status, verdict):
                 raise ValueError(f"run {spec.run_key} of study {spec.study!r} has already finished")
             continue
         owner = held_by_another(holder, heartbeat_at, me, lease_s, now)
@@ -130,6 +128,17 @@ def check_claimable(spec, attempts, me: Owner, lease_s: float, now: float | None
                 f"run {spec.run_key} of study {spec.study!r} is being trained by process"
                 f" {owner.pid} on {owner.host}"
             )
+
+
+def _replaceable(spec, status: str, verdict: str | None) -> bool:
+    """Whether ``spec`` asks to begin again over a finished attempt of ``status`` and ``verdict``."""
+    if status == Status.FAILED:
+        return spec.replace_failed
+    by_search = verdict in _BY_SEARCH  # a store edited by hand may hold anything: not replaced
+    return status == Status.CENSORED and by_search and getattr(spec, "replace_censored", False)
+
+
+_BY_SEARCH = frozenset(v.value for v in Verdict if v.by_search)
 
 
 class Heartbeat:

@@ -55,7 +55,10 @@ class MemoryStore(ResultStore):
         same = [
             r for r in self._runs.values() if r.study == spec.study and r.run_key == spec.run_key
         ]
-        attempts = [(r.status.value, *self._claims.get(r.id, (None, None))) for r in same]
+        attempts = [
+            (r.status.value, *self._claims.get(r.id, (None, None)), r.outcome and r.outcome.verdict)
+            for r in same
+        ]
         check_claimable(spec, attempts, self.owner, self.lease_s)
         for r in same:
             del self._runs[r.id]

@@ -119,13 +119,13 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
     def _check(self, c, spec) -> None:
         """RunClaimed (or ValueError for a finished run) unless ``spec`` may be begun now."""
         rows = c.execute(
-            f"SELECT status, owner, heartbeat_at, {SERVER_NOW} FROM runs"
+            f"SELECT status, owner, heartbeat_at, verdict, {SERVER_NOW} FROM runs"
             " WHERE study = %s AND run_key = %s",
             (spec.study, spec.run_key),
         ).fetchall()
         if rows:
-            now = rows[0][3]
-            check_claimable(spec, [r[:3] for r in rows], self.owner, self.lease_s, now)
+            now = rows[0][4]
+            check_claimable(spec, [r[:4] for r in rows], self.owner, self.lease_s, now)
 
     def heartbeat(self, run_ids: list[int]) -> None:
         """Show that this process still trains ``run_ids``: the server's time, on each of them. One

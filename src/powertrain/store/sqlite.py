@@ -160,7 +160,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
     def begin_run(self, spec, hardware, provenance) -> int:
         with self._transaction() as db:
             rows = db.execute(
-                "SELECT status, owner, heartbeat_at FROM runs WHERE study = ? AND run_key = ?",
+                "SELECT status, owner, heartbeat_at, verdict FROM runs WHERE study = ? AND run_key = ?",
                 (spec.study, spec.run_key),
             ).fetchall()
             warning = None if self._warned_shared else shared_warning(self.path, rows, self.lease_s)

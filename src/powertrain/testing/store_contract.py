@@ -182,6 +182,18 @@ class StoreContract:
         with pytest.raises(ValueError, match="already finished"):
             begin(store, replace_censored=True)  # only a censored attempt is replaced
 
+    def test_a_censored_run_that_ended_on_its_own_is_never_replaced(self, store):
+        # Only a run a search ended is taken on: one another process ran to its own limit meanwhile
+        # (a grid run planned to re-run a search's stop, finished first elsewhere) stays as it is.
+        store.save_study("st", {})
+        run_id = begin(store, replace_censored=True)
+        store.finish_run(run_id, outcome(CENSORED, Verdict.MAX_EPOCHS))
+        with pytest.raises(ValueError, match="already finished"):
+            begin(store, replace_censored=True)
+        assert [(r.id, r.outcome.verdict) for r in store.runs("st")] == [
+            (run_id, Verdict.MAX_EPOCHS)
+        ]
+
     def test_inference_results_round_trip_replace_and_go_with_a_killed_run(self, store):
         store.save_study("st", {})
         run_id = begin(store)

@@ -108,6 +108,10 @@ class Checkpoint:
         except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
             self._discard(f"it cannot be read ({exc})")
             return None
+        why = self._state_unusable()
+        if why is not None:  # its summary vouches for a state file since cut short or replaced
+            self._discard(why)
+            return None
         if meter_labels is not None and labels and labels != dict(meter_labels):
             self._discard(
                 f"its joules so far were measured by other meters ({_listed(labels)}; "
@@ -115,6 +119,19 @@ class Checkpoint:
             )
             return None
         return Spent(energy_j, duration_s, points, tuple(faults), labels)
+
+    def _state_unusable(self) -> str | None:
+        """Why the state file cannot be resumed (not whole, not torch's, another run's), or None.
+        Mapped, not read: its tensors are not loaded here."""
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True, mmap=True)
+        except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
+            return f"its state cannot be read ({str(exc).splitlines()[0] if str(exc) else exc!r})"
+        if not isinstance(state, dict) or any(
+            state.get(k) != v for k, v in self._identity().items()
+        ):
+            return "its state belongs to another run or spec"
+        return None
 
     def _discard(self, why: str) -> None:
         log.warning("run %s: not resuming %s: %s; starting afresh", self.run_key, self.path, why)
