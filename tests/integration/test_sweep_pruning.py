@@ -164,3 +164,22 @@ def test_a_ray_tune_sweep_is_stopped_by_energy_and_the_stopped_run_recorded(ray_
     assert slow.status == CENSORED and "ray tune trial" in slow.outcome.stop_reason
     assert "bound:" in slow.outcome.stop_reason and slow.outcome.verdict is Verdict.SEARCH_BOUND
     assert slow.outcome.total_energy_j > runs[0.2].outcome.energy_to_target_j
+
+
+def test_a_stopped_run_not_in_the_store_is_warned_about_without_the_stores_password(
+    monkeypatch, caplog
+):
+    import logging
+
+    from powertrain.integrations import ray_tune
+    from powertrain.store.memory import MemoryStore
+
+    url = "postgresql://alice:s3cret@db.example:5432/runs"
+    store = MemoryStore()
+    monkeypatch.setattr("powertrain.tracking.store.open_db", lambda db: (store, False))
+    stopper = ray_tune.EnergyStopper(db=url)
+    result = {"powertrain_run_id": 7, "powertrain_study": "s", "powertrain_run_key": "k"}
+    with caplog.at_level(logging.WARNING):
+        stopper._record(result, ray_tune.Stop(Verdict.SEARCH_BOUND, "bound"))
+    [warning] = [r.getMessage() for r in caplog.records if "EnergyStopper" in r.getMessage()]
+    assert "s3cret" not in warning and "alice:***@db.example" in warning

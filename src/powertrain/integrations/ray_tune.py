@@ -100,6 +100,7 @@ class EnergyStopper(Stopper):
 
     def _record(self, result: dict[str, Any], stop: Stop) -> None:
         """Finish the stopped run in the store as censored (its process will not)."""
+        from powertrain.store.location import mask_url
         from powertrain.tracking.store import open_db
 
         store, owned = open_db(self.db)
@@ -110,7 +111,9 @@ class EnergyStopper(Stopper):
             )
             if record is None or record.run_key != result.get("powertrain_run_key"):
                 log.warning(
-                    "EnergyStopper: run %s is not in %s; not recorded there", run_id, self.db
+                    "EnergyStopper: run %s is not in %s; not recorded there",
+                    run_id,
+                    mask_url(str(self.db)),  # a PostgreSQL URL's password never in a log line
                 )
                 return
             store.finish_run(run_id, censored(store.eval_points(run_id), stop))
