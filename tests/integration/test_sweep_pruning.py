@@ -183,3 +183,37 @@ def test_a_stopped_run_not_in_the_store_is_warned_about_without_the_stores_passw
         stopper._record(result, ray_tune.Stop(Verdict.SEARCH_BOUND, "bound"))
     [warning] = [r.getMessage() for r in caplog.records if "EnergyStopper" in r.getMessage()]
     assert "s3cret" not in warning and "alice:***@db.example" in warning
+
+
+ESTIMATED = {"cpu": {"meter": "cpu_time", "method": "estimate", "estimated": True}}
+
+
+def test_the_energy_reported_to_an_optuna_trial_says_it_is_an_estimate():
+    from powertrain.integrations.optuna import OptunaTrial
+    from powertrain.loggers.base import RunInfo
+    from powertrain.records import EvalPoint
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = optuna.create_study().ask()
+    hook = OptunaTrial(trial)
+    hook.run_begun(RunInfo("s", "k", 1, {}, {}, 0, ESTIMATED))
+    hook.eval_point(1, EvalPoint(0, 1, 1.0, 0, None, 0.5, 1.0, {"cpu": 10.0}))
+    assert trial.user_attrs["powertrain_energy_j"] == [[1, 10.0]]
+    assert trial.user_attrs["powertrain_measurement"].startswith("ESTIMATE")
+
+
+def test_the_energy_reported_to_ray_tune_says_it_is_an_estimate(monkeypatch):
+    from ray import tune
+
+    from powertrain.integrations.ray_tune import TuneReport
+    from powertrain.loggers.base import RunInfo
+    from powertrain.records import EvalPoint
+
+    reported = []
+    monkeypatch.setattr(tune, "report", reported.append)
+    hook = TuneReport({"digit": 0.9})
+    hook.run_begun(RunInfo("s", "k", 1, {}, {}, 0, ESTIMATED))
+    hook.eval_point(1, EvalPoint(0, 1, 1.0, 0, None, 0.5, 1.0, {"cpu": 10.0}, {"digit": 0.5}))
+    [metrics] = reported
+    assert metrics["energy_j"] == 10.0
+    assert metrics["powertrain_measurement"].startswith("ESTIMATE")

@@ -12,7 +12,8 @@
         return run.outcome.energy_to_target_j or float("inf")
 
 ``track(..., trial=trial)`` reports every evaluation to the trial (its accuracy as the intermediate
-value, its cumulative energy in the user attribute ``powertrain_energy_j``), asks the study's pruner,
+value, its cumulative energy in the user attribute ``powertrain_energy_j``, and whether that energy is
+measured or an estimate in ``powertrain_measurement``), asks the study's pruner,
 and, when it says prune, ends the run censored in the store with the pruner's reason, then raises
 ``optuna.TrialPruned``. When the run ends the trial gets ``powertrain_status`` and, if it reached the
 target, ``powertrain_energy_to_target_j``: what the pruner compares against. Any Optuna pruner works
@@ -25,13 +26,15 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.trial import FrozenTrial, TrialState
 
-from powertrain.loggers.base import RunInfo
+from powertrain.loggers.base import RunInfo, outcome_tags
+from powertrain.meters.base import measurement_label
 from powertrain.pruning import Curve, EnergyRule, Pruned, TrialHook
 from powertrain.records import EvalPoint, RunOutcome, Verdict
 from powertrain.train.stopping import Stop
 
 ENERGY_ATTR = "powertrain_energy_j"  # [[step, cumulative J], ...]
 TO_TARGET_ATTR = "powertrain_energy_to_target_j"
+MEASUREMENT_ATTR = "powertrain_measurement"  # "measured" or "ESTIMATE (...)"
 LIVE = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -85,6 +88,7 @@ class OptunaTrial(TrialHook):
         self.trial.set_user_attr("powertrain_run_id", info.run_id)
         self.trial.set_user_attr("powertrain_run_key", info.run_key)
         self.trial.set_user_attr("powertrain_study", info.study)
+        self.trial.set_user_attr(MEASUREMENT_ATTR, measurement_label(info.provenance))
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
         self.trial.report(point.val_accuracy, point.step)
@@ -103,5 +107,7 @@ class OptunaTrial(TrialHook):
 
     def run_finished(self, run_id: int, outcome: RunOutcome) -> None:
         self.trial.set_user_attr("powertrain_status", str(outcome.status.value))
+        if "powertrain.measurement" in (tags := outcome_tags(outcome)):  # a node estimated
+            self.trial.set_user_attr(MEASUREMENT_ATTR, tags["powertrain.measurement"])
         if outcome.energy_to_target_j is not None:
             self.trial.set_user_attr(TO_TARGET_ATTR, outcome.energy_to_target_j)

@@ -12,7 +12,7 @@
 
 ``track(..., trial="ray")`` reports every evaluation with ``ray.tune.report``: ``val_accuracy``,
 ``energy_j`` and ``energy_j/<component>`` (cumulative), ``elapsed_s``, ``step``, the run's id and key
-in the store, and ``energy_to_target_j`` at the evaluation that reached the target. ``EnergyStopper``
+in the store, ``powertrain_measurement`` (``measured`` or ``ESTIMATE (...)``), and ``energy_to_target_j`` at the evaluation that reached the target. ``EnergyStopper``
 reads them on the driver and stops a trial by ``pruning.EnergyRule``. Tune ends a stopped
 trial's process without letting it finish, so the stopper itself records the verdict: the run is
 finished in the store (``db``: the store ``track`` writes to) as censored, with the stopper's reason
@@ -27,6 +27,7 @@ from typing import Any
 from ray.tune import Stopper
 
 from powertrain.loggers.base import RunInfo, point_metrics
+from powertrain.meters.base import measurement_label
 from powertrain.pruning import EnergyRule, TrialHook
 from powertrain.records import CENSORED, EvalPoint, RunOutcome
 from powertrain.train.stopping import Stop, TargetReached
@@ -47,6 +48,7 @@ class TuneReport(TrialHook):
             "powertrain_run_id": info.run_id,
             "powertrain_run_key": info.run_key,
             "powertrain_study": info.study,
+            "powertrain_measurement": measurement_label(info.provenance),  # or ESTIMATE (...)
         }
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
