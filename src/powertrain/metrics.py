@@ -70,7 +70,8 @@ class MetricsEndpoint(RunObserver):
 
     @property
     def url(self) -> str:
-        return f"http://{self.addr}:{self.port}/metrics"
+        host = f"[{self.addr}]" if ":" in self.addr else self.addr  # an IPv6 address: bracketed
+        return f"http://{host}:{self.port}/metrics"
 
     # -- a run observer ---------------------------------------------------------------------------
     def run_begun(self, info: RunInfo) -> None:

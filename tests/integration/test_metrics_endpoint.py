@@ -124,3 +124,15 @@ def test_measure_serves_the_commands_energy_while_it_runs(tmp_path):
     labels = {s[0]["component"]: s[0] for s in seen}
     assert labels["cpu"]["method"] == "estimate" and labels["cpu"]["run"].startswith("measure/")
     assert f"metrics: http://127.0.0.1:{port}/metrics" in stderr
+
+
+def test_an_ipv6_address_is_served_at_a_url_that_can_be_opened():
+    try:
+        endpoint = MetricsEndpoint(0, "::1")
+    except Exception as exc:  # noqa: BLE001 - a machine without IPv6 loopback
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    try:
+        assert endpoint.url == f"http://[::1]:{endpoint.port}/metrics"
+        assert "powertrain_runs_running" in scrape(endpoint.url)
+    finally:
+        endpoint.close()
