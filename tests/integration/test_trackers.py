@@ -269,3 +269,17 @@ def test_an_unknown_tool_on_the_command_line_is_one_clear_error(tmp_path):
     refused = powertrain("run", str(study), "--db", str(tmp_path / "r.db"), "--log-to", "comet")
     assert_one_clear_error(refused, "--log-to[0]: no logger named 'comet'")
     assert not (tmp_path / "tb").exists()
+
+
+def test_a_run_with_a_long_setup_gets_a_tensorboard_folder_the_file_system_takes(tmp_path):
+    from powertrain.loggers.base import RunInfo
+    from powertrain.loggers.tensorboard import TensorBoardDestination
+
+    setup = {f"axis_{i}_with_a_long_name": "é" * 20 for i in range(12)}  # ~600 bytes of setup
+    info = RunInfo("s" * 300, "k", 7, setup, {"lr": 0.1}, 0, {})
+    folder = run_folder(tmp_path, info)
+    assert folder.name.startswith("7_") and folder.parent.name.startswith("sss")
+    assert all(len(part.encode()) <= 255 for part in folder.relative_to(tmp_path).parts)
+    logged = TensorBoardDestination(tmp_path).open(info)  # ENAMETOOLONG here before
+    logged.writer.close()
+    assert folder.is_dir()
