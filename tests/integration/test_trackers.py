@@ -283,3 +283,22 @@ def test_a_run_with_a_long_setup_gets_a_tensorboard_folder_the_file_system_takes
     logged = TensorBoardDestination(tmp_path).open(info)  # ENAMETOOLONG here before
     logged.writer.close()
     assert folder.is_dir()
+
+
+def test_a_tracking_uris_password_is_never_in_the_warning(
+    tmp_path, meters, clock, monkeypatch, caplog
+):
+    # MLflow's own error quotes the URI it was given, password and all
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://alice:s3cret@nowhere/x")
+    with caplog.at_level(logging.WARNING):
+        record, _ = tracked_run(tmp_path / "runs.db", meters, clock, ["mlflow"])
+    assert record.status == REACHED
+    [warning] = [
+        r.getMessage() for r in caplog.records if "mlflow logging failed" in r.getMessage()
+    ]
+    assert "s3cret" not in warning and "alice:***@nowhere" in warning
+    with open_store(tmp_path / "runs.db") as store, pytest.raises(PowertrainError) as refused:
+        from powertrain.loggers.export import export_study
+
+        export_study(store, "mine", "mlflow")
+    assert "s3cret" not in str(refused.value) and "alice:***@nowhere" in str(refused.value)
