@@ -155,7 +155,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("where", ["nosuchscheme://nowhere", "http://127.0.0.1:{port}"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        "nosuchscheme://nowhere",
+        "http://127.0.0.1:{port}",
+        "postgresql://alice@127.0.0.1:{port}/mlflow",  # MLflow retries a database for minutes
+    ],
+)
 def test_a_misconfigured_or_down_tracker_warns_once_and_the_run_is_recorded(
     where, tmp_path, meters, clock, monkeypatch, caplog
 ):
