@@ -217,3 +217,17 @@ def test_the_energy_reported_to_ray_tune_says_it_is_an_estimate(monkeypatch):
     [metrics] = reported
     assert metrics["energy_j"] == 10.0
     assert metrics["powertrain_measurement"].startswith("ESTIMATE")
+
+
+def test_a_trial_stopped_on_a_report_of_its_own_is_stopped_without_a_record(caplog):
+    import logging
+
+    from powertrain.integrations.ray_tune import EnergyStopper
+
+    # energy_j and val_accuracy the trainable reported itself, not through track(): no run id
+    stopper = EnergyStopper(db=":memory:")
+    assert not stopper("fast", {"energy_j": 10.0, "val_accuracy": 0.95, "energy_to_target_j": 10.0})
+    with caplog.at_level(logging.WARNING):
+        assert stopper("slow", {"energy_j": 30.0, "val_accuracy": 0.2})  # was a KeyError in Tune
+    assert "bound:" in stopper.reasons["slow"]
+    assert any("no powertrain run" in r.getMessage() for r in caplog.records)

@@ -102,6 +102,9 @@ class EnergyStopper(Stopper):
 
     def _record(self, result: dict[str, Any], stop: Stop) -> None:
         """Finish the stopped run in the store as censored (its process will not)."""
+        if "powertrain_run_id" not in result:  # energy the trainable reported itself
+            log.warning("EnergyStopper: %s has no powertrain run to record it in", stop.reason)
+            return
         from powertrain.store.location import mask_url
         from powertrain.tracking.store import open_db
 
