@@ -60,9 +60,10 @@ class MetricsEndpoint(RunObserver):
         self.running = Gauge("powertrain_runs_running", "Runs in progress", registry=registry)
         try:
             self._server, self._thread = start_http_server(port, addr, registry=registry)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a name no resolver takes (UnicodeError)
+            why = getattr(exc, "strerror", None) or exc
             raise PowertrainError(
-                f"--metrics-port {port}: cannot listen on {addr}: {exc.strerror or exc}"
+                f"--metrics-port {port}: cannot listen on {addr!r}: {why}"
             ) from None
         self.addr, self.port = addr, self._server.server_port
         self._runs: dict[int, _Labels] = {}

@@ -136,3 +136,11 @@ def test_an_ipv6_address_is_served_at_a_url_that_can_be_opened():
         assert "powertrain_runs_running" in scrape(endpoint.url)
     finally:
         endpoint.close()
+
+
+@pytest.mark.parametrize("addr", ["a" * 70, "no such host"])
+def test_an_address_that_cannot_be_listened_on_is_one_clear_error(addr):
+    from powertrain.errors import PowertrainError
+
+    with pytest.raises(PowertrainError, match="cannot listen on"):
+        MetricsEndpoint(0, addr)
