@@ -231,3 +231,16 @@ def test_a_trial_stopped_on_a_report_of_its_own_is_stopped_without_a_record(capl
         assert stopper("slow", {"energy_j": 30.0, "val_accuracy": 0.2})  # was a KeyError in Tune
     assert "bound:" in stopper.reasons["slow"]
     assert any("no powertrain run" in r.getMessage() for r in caplog.records)
+
+
+def test_a_ray_trial_restarted_after_a_failure_is_judged_on_its_new_attempt_only():
+    from powertrain.integrations.ray_tune import EnergyStopper
+
+    stopper = EnergyStopper(db=":memory:", rungs=True, min_budget_j=10.0)
+    first = {"powertrain_run_id": 1, "powertrain_run_key": "k", "powertrain_study": "s"}
+    assert not stopper("t", {**first, "energy_j": 10.0, "val_accuracy": 0.3})
+    assert not stopper("t", {**first, "energy_j": 20.0, "val_accuracy": 0.5})
+    # Tune restarts the failed trial: track() begins its run afresh, the energy from 0 J again
+    again = {**first, "powertrain_run_id": 2}
+    assert not stopper("t", {**again, "energy_j": 4.0, "val_accuracy": 0.1})
+    assert stopper.curves["t"] == [(4.0, 0.1)]  # not the first attempt's course, then this one's

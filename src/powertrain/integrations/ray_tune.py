@@ -79,11 +79,20 @@ class EnergyStopper(Stopper):
         self.curves: dict[str, list[tuple[float, float]]] = {}
         self.to_target_j: dict[str, float] = {}
         self.reasons: dict[str, str] = {}  # trial id -> why it was stopped
+        self.runs: dict[str, Any] = {}  # trial id -> the powertrain run its curve is of
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         if "energy_j" not in result or "val_accuracy" not in result:
             return False  # not a powertrain report
-        self.curves.setdefault(trial_id, []).append((result["energy_j"], result["val_accuracy"]))
+        curve = self.curves.setdefault(trial_id, [])
+        run = result.get("powertrain_run_id")
+        if run != self.runs.setdefault(trial_id, run) or (
+            curve and result["energy_j"] < curve[-1][0]
+        ):
+            curve.clear()  # Tune restarted the trial: its run began again, from 0 J
+            self.to_target_j.pop(trial_id, None)
+            self.runs[trial_id] = run
+        curve.append((result["energy_j"], result["val_accuracy"]))
         if "energy_to_target_j" in result:
             self.to_target_j[trial_id] = result["energy_to_target_j"]
             return False
