@@ -14,6 +14,7 @@ binds 127.0.0.1 unless told another address (``--metrics-addr``).
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import threading
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from powertrain.errors import PowertrainError
 from powertrain.loggers.base import RunInfo
 from powertrain.loggers.observe import RunObserver
-from powertrain.records import EvalPoint, RunOutcome
+from powertrain.records import EvalPoint, RunOutcome, estimated_on_nodes
 
 LABELS = ("component", "method", "host", "run")
 DEFAULT_ADDR = "127.0.0.1"
@@ -96,9 +97,29 @@ class MetricsEndpoint(RunObserver):
             labels = self._runs.pop(run_id, None)
         if labels is None:
             return
+        self._estimated_on_nodes(labels, outcome)
         self.reading(labels, outcome.energy_j, outcome.duration_s)
         self.finished.labels(str(outcome.status.value)).inc()
         self.running.dec()
+
+    def _estimated_on_nodes(self, labels: _Labels, outcome: RunOutcome) -> None:
+        """A distributed run's figure another node only estimated is an estimate, though rank 0's
+        method labelled its series: that series goes, its joules served again under
+        ``method="estimate"``, where the reading that follows adds the rest."""
+        with self._lock:
+            for component in estimated_on_nodes(outcome.nodes):
+                method = labels.methods.get(component, "unknown")
+                if method == "estimate":
+                    continue
+                values = (component, method, labels.host, labels.run)
+                for metric in (self.energy, self.power):
+                    with contextlib.suppress(KeyError):  # no reading of it yet
+                        metric.remove(*values)
+                labels.methods[component] = "estimate"
+                if labels.energy_j.get(component):  # what it served so far, now as an estimate
+                    self.energy.labels(component, "estimate", labels.host, labels.run).inc(
+                        labels.energy_j[component]
+                    )
 
     def reading(self, labels: _Labels, energy_j: dict[str, float], t_s: float) -> None:
         """A cumulative reading of a run: the counters go up by what is new since the last one."""
