@@ -128,7 +128,8 @@ class ObservedStore:
 
     def _finished(self, run_id: int, outcome: RunOutcome) -> None:
         self._open.discard(run_id)
-        self._keys = {k: i for k, i in self._keys.items() if i != run_id}
+        for key in [k for k, i in list(self._keys.items()) if i == run_id]:
+            self._keys.pop(key, None)
         self._observers.run_finished(run_id, outcome)
 
 
