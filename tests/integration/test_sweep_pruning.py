@@ -244,3 +244,29 @@ def test_a_ray_trial_restarted_after_a_failure_is_judged_on_its_new_attempt_only
     again = {**first, "powertrain_run_id": 2}
     assert not stopper("t", {**again, "energy_j": 4.0, "val_accuracy": 0.1})
     assert stopper.curves["t"] == [(4.0, 0.1)]  # not the first attempt's course, then this one's
+
+
+def test_a_multi_objective_optuna_study_is_tracked_without_pruning(tmp_path, clock):
+    # energy against accuracy: Optuna has no intermediate values nor pruning for several objectives
+    meters = Detection(
+        {Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE)}
+    )
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        lr = trial.suggest_float("lr", 0.01, 0.1)
+        with track(
+            "pareto", {"lr": lr}, 0, 0.9, db=tmp_path / "r.db", detection=meters, trial=trial
+        ) as run:
+            for epoch in range(3):
+                clock.advance(1.0)
+                if run.evaluate(val_accuracy=0.05 + 0.3 * (epoch + 1), step=epoch + 1):
+                    break
+        return run.outcome.total_energy_j, run.outcome.final_val_accuracy
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    study.optimize(objective, n_trials=2)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert study.trials[0].user_attrs["powertrain_energy_j"] == [[1, 10.0], [2, 20.0], [3, 30.0]]
+    with open_store(tmp_path / "r.db") as store:
+        assert {r.status.value for r in store.runs("pareto")} == {"reached"}

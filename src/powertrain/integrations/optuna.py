@@ -17,7 +17,9 @@ measured or an estimate in ``powertrain_measurement``), asks the study's pruner,
 and, when it says prune, ends the run censored in the store with the pruner's reason, then raises
 ``optuna.TrialPruned``. When the run ends the trial gets ``powertrain_status`` and, if it reached the
 target, ``powertrain_energy_to_target_j``: what the pruner compares against. Any Optuna pruner works
-(a ``MedianPruner`` prunes by accuracy); ``EnergyPruner`` prunes by energy.
+(a ``MedianPruner`` prunes by accuracy); ``EnergyPruner`` prunes by energy. A study of several
+objectives (energy against accuracy) is tracked the same, without intermediate values or pruning,
+which Optuna has only for one objective.
 """
 
 from __future__ import annotations
@@ -83,6 +85,8 @@ class OptunaTrial(TrialHook):
     def __init__(self, trial: optuna.Trial) -> None:
         self.trial = trial
         self.energy: list[list[float]] = []
+        # several objectives (energy against accuracy): Optuna takes no intermediate value, prunes none
+        self.prunable = len(trial.study.directions) == 1
 
     def run_begun(self, info: RunInfo) -> None:
         self.trial.set_user_attr("powertrain_run_id", info.run_id)
@@ -91,12 +95,13 @@ class OptunaTrial(TrialHook):
         self.trial.set_user_attr(MEASUREMENT_ATTR, measurement_label(info.provenance))
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
-        self.trial.report(point.val_accuracy, point.step)
+        if self.prunable:
+            self.trial.report(point.val_accuracy, point.step)
         self.energy.append([point.step, point.total_energy_j])
         self.trial.set_user_attr(ENERGY_ATTR, self.energy)
 
     def __call__(self, point: EvalPoint) -> Stop | None:
-        if not self.trial.should_prune():
+        if not self.prunable or not self.trial.should_prune():
             return None
         pruner = self.trial.study.pruner
         stop = getattr(pruner, "stops", {}).get(self.trial.number) or Stop(
