@@ -309,3 +309,21 @@ def test_a_tracking_uris_password_is_never_in_the_warning(
 
         export_study(store, "mine", "mlflow")
     assert "s3cret" not in str(refused.value) and "alice:***@nowhere" in str(refused.value)
+
+
+def test_a_study_name_longer_than_a_wandb_project_name_still_logs(
+    tmp_path, meters, clock, monkeypatch, caplog
+):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    import wandb
+
+    wandb.teardown()  # W&B keeps the first WANDB_DIR of the process otherwise
+    study = "sweep-" + "x" * 200  # W&B takes project names of 128 characters at most
+    with caplog.at_level(logging.WARNING):
+        tracked_run(tmp_path / "runs.db", meters, clock, ["wandb"], study=study)
+    assert not [r for r in caplog.records if "wandb logging failed" in r.getMessage()]
+    [folder] = (tmp_path / "wandb").glob("offline-run-*")
+    assert wandb_run(folder)["group"] == study
