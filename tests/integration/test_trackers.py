@@ -327,3 +327,15 @@ def test_a_study_name_longer_than_a_wandb_project_name_still_logs(
     assert not [r for r in caplog.records if "wandb logging failed" in r.getMessage()]
     [folder] = (tmp_path / "wandb").glob("offline-run-*")
     assert wandb_run(folder)["group"] == study
+
+
+def test_a_study_name_longer_than_an_mlflow_experiment_name_still_logs(
+    tmp_path, meters, clock, monkeypatch, caplog, mlflow_uri
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    study = "sweep-" + "x" * 600  # MLflow takes experiment names of 500 characters at most
+    with caplog.at_level(logging.WARNING):
+        record, _ = tracked_run(tmp_path / "runs.db", meters, clock, ["mlflow"], study=study)
+    assert not [r for r in caplog.records if "mlflow logging failed" in r.getMessage()]
+    [logged] = mlflow_runs(mlflow_uri, study[:500])
+    assert logged.data.tags["powertrain.study"] == study  # the whole name, as a tag

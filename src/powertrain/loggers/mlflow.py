@@ -22,6 +22,7 @@ from powertrain.records import FAILED, EvalPoint, RunOutcome
 
 MAX_PARAM_CHARS = 6000  # MLflow refuses longer param values
 MAX_BATCH = 1000  # metrics per log_batch, MLflow's limit
+MAX_EXPERIMENT_CHARS = 500  # MLflow refuses longer experiment names
 REACH_S = 5.0  # how long a tracking server has to accept a connection
 #: The tracking stores that are a server somewhere, by scheme, and their usual ports.
 DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
@@ -48,9 +49,10 @@ class MlflowDestination(Destination):
     def experiment_id(self, study: str) -> str:
         if study not in self._experiments:
             client = self.client()
-            found = client.get_experiment_by_name(study)
+            name = study[:MAX_EXPERIMENT_CHARS]  # the whole name is the powertrain.study tag
+            found = client.get_experiment_by_name(name)
             self._experiments[study] = (
-                found.experiment_id if found is not None else client.create_experiment(study)
+                found.experiment_id if found is not None else client.create_experiment(name)
             )
         return self._experiments[study]
 
