@@ -14,6 +14,7 @@ binds 127.0.0.1 unless told another address (``--metrics-addr``).
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import threading
 from typing import Any
@@ -21,7 +22,7 @@ from typing import Any
 from powertrain.errors import PowertrainError
 from powertrain.loggers.base import RunInfo
 from powertrain.loggers.observe import RunObserver
-from powertrain.records import EvalPoint, RunOutcome
+from powertrain.records import EvalPoint, RunOutcome, estimated_on_nodes
 
 LABELS = ("component", "method", "host", "run")
 DEFAULT_ADDR = "127.0.0.1"
@@ -60,9 +61,10 @@ class MetricsEndpoint(RunObserver):
         self.running = Gauge("powertrain_runs_running", "Runs in progress", registry=registry)
         try:
             self._server, self._thread = start_http_server(port, addr, registry=registry)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # ValueError: a name no resolver takes (UnicodeError)
+            why = getattr(exc, "strerror", None) or exc
             raise PowertrainError(
-                f"--metrics-port {port}: cannot listen on {addr}: {exc.strerror or exc}"
+                f"--metrics-port {port}: cannot listen on {addr!r}: {why}"
             ) from None
         self.addr, self.port = addr, self._server.server_port
         self._runs: dict[int, _Labels] = {}
@@ -70,7 +72,8 @@ class MetricsEndpoint(RunObserver):
 
     @property
     def url(self) -> str:
-        return f"http://{self.addr}:{self.port}/metrics"
+        host = f"[{self.addr}]" if ":" in self.addr else self.addr  # an IPv6 address: bracketed
+        return f"http://{host}:{self.port}/metrics"
 
     # -- a run observer ---------------------------------------------------------------------------
     def run_begun(self, info: RunInfo) -> None:
@@ -94,9 +97,29 @@ class MetricsEndpoint(RunObserver):
             labels = self._runs.pop(run_id, None)
         if labels is None:
             return
+        self._estimated_on_nodes(labels, outcome)
         self.reading(labels, outcome.energy_j, outcome.duration_s)
         self.finished.labels(str(outcome.status.value)).inc()
         self.running.dec()
+
+    def _estimated_on_nodes(self, labels: _Labels, outcome: RunOutcome) -> None:
+        """A distributed run's figure another node only estimated is an estimate, though rank 0's
+        method labelled its series: that series goes, its joules served again under
+        ``method="estimate"``, where the reading that follows adds the rest."""
+        with self._lock:
+            for component in estimated_on_nodes(outcome.nodes):
+                method = labels.methods.get(component, "unknown")
+                if method == "estimate":
+                    continue
+                values = (component, method, labels.host, labels.run)
+                for metric in (self.energy, self.power):
+                    with contextlib.suppress(KeyError):  # no reading of it yet
+                        metric.remove(*values)
+                labels.methods[component] = "estimate"
+                if labels.energy_j.get(component):  # what it served so far, now as an estimate
+                    self.energy.labels(component, "estimate", labels.host, labels.run).inc(
+                        labels.energy_j[component]
+                    )
 
     def reading(self, labels: _Labels, energy_j: dict[str, float], t_s: float) -> None:
         """A cumulative reading of a run: the counters go up by what is new since the last one."""

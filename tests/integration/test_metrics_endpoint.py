@@ -124,3 +124,48 @@ def test_measure_serves_the_commands_energy_while_it_runs(tmp_path):
     labels = {s[0]["component"]: s[0] for s in seen}
     assert labels["cpu"]["method"] == "estimate" and labels["cpu"]["run"].startswith("measure/")
     assert f"metrics: http://127.0.0.1:{port}/metrics" in stderr
+
+
+def test_an_ipv6_address_is_served_at_a_url_that_can_be_opened():
+    try:
+        endpoint = MetricsEndpoint(0, "::1")
+    except Exception as exc:  # noqa: BLE001 - a machine without IPv6 loopback
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    try:
+        assert endpoint.url == f"http://[::1]:{endpoint.port}/metrics"
+        assert "powertrain_runs_running" in scrape(endpoint.url)
+    finally:
+        endpoint.close()
+
+
+@pytest.mark.parametrize("addr", ["a" * 70, "no such host"])
+def test_an_address_that_cannot_be_listened_on_is_one_clear_error(addr):
+    from powertrain.errors import PowertrainError
+
+    with pytest.raises(PowertrainError, match="cannot listen on"):
+        MetricsEndpoint(0, addr)
+
+
+def test_a_distributed_runs_energy_another_node_estimated_is_served_as_an_estimate():
+    import dataclasses
+
+    from powertrain.loggers.base import RunInfo
+    from powertrain.records import EvalPoint
+    from powertrain.testing.store_contract import outcome
+
+    endpoint = MetricsEndpoint(0)
+    try:
+        counter = {"cpu": {"meter": "rapl", "method": "counter", "estimated": False}}
+        endpoint.run_begun(RunInfo("st", "k", 1, {}, {}, 0, counter, {"host": "a"}))
+        endpoint.eval_point(1, EvalPoint(0, 1, 1.0, 0, None, 0.5, 1.0, {"cpu": 10.0}))
+        # node 1 had no RAPL: its CPU joules, in the run's sum, are the CPU-time estimate's
+        nodes = [
+            {"node": 0, "host": "a", "estimated": {"cpu": False}},
+            {"node": 1, "host": "b", "estimated": {"cpu": True}},
+        ]
+        ended = dataclasses.replace(outcome(), energy_j={"cpu": 30.0}, nodes=nodes)
+        endpoint.run_finished(1, ended)
+        served = scrape(endpoint.url)["powertrain_energy_joules_total"]
+    finally:
+        endpoint.close()
+    assert [(labels["method"], value) for labels, value in served] == [("estimate", 30.0)]

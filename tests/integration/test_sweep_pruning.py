@@ -164,3 +164,109 @@ def test_a_ray_tune_sweep_is_stopped_by_energy_and_the_stopped_run_recorded(ray_
     assert slow.status == CENSORED and "ray tune trial" in slow.outcome.stop_reason
     assert "bound:" in slow.outcome.stop_reason and slow.outcome.verdict is Verdict.SEARCH_BOUND
     assert slow.outcome.total_energy_j > runs[0.2].outcome.energy_to_target_j
+
+
+def test_a_stopped_run_not_in_the_store_is_warned_about_without_the_stores_password(
+    monkeypatch, caplog
+):
+    import logging
+
+    from powertrain.integrations import ray_tune
+    from powertrain.store.memory import MemoryStore
+
+    url = "postgresql://alice:s3cret@db.example:5432/runs"
+    store = MemoryStore()
+    monkeypatch.setattr("powertrain.tracking.store.open_db", lambda db: (store, False))
+    stopper = ray_tune.EnergyStopper(db=url)
+    result = {"powertrain_run_id": 7, "powertrain_study": "s", "powertrain_run_key": "k"}
+    with caplog.at_level(logging.WARNING):
+        stopper._record(result, ray_tune.Stop(Verdict.SEARCH_BOUND, "bound"))
+    [warning] = [r.getMessage() for r in caplog.records if "EnergyStopper" in r.getMessage()]
+    assert "s3cret" not in warning and "alice:***@db.example" in warning
+
+
+ESTIMATED = {"cpu": {"meter": "cpu_time", "method": "estimate", "estimated": True}}
+
+
+def test_the_energy_reported_to_an_optuna_trial_says_it_is_an_estimate():
+    from powertrain.integrations.optuna import OptunaTrial
+    from powertrain.loggers.base import RunInfo
+    from powertrain.records import EvalPoint
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = optuna.create_study().ask()
+    hook = OptunaTrial(trial)
+    hook.run_begun(RunInfo("s", "k", 1, {}, {}, 0, ESTIMATED))
+    hook.eval_point(1, EvalPoint(0, 1, 1.0, 0, None, 0.5, 1.0, {"cpu": 10.0}))
+    assert trial.user_attrs["powertrain_energy_j"] == [[1, 10.0]]
+    assert trial.user_attrs["powertrain_measurement"].startswith("ESTIMATE")
+
+
+def test_the_energy_reported_to_ray_tune_says_it_is_an_estimate(monkeypatch):
+    from ray import tune
+
+    from powertrain.integrations.ray_tune import TuneReport
+    from powertrain.loggers.base import RunInfo
+    from powertrain.records import EvalPoint
+
+    reported = []
+    monkeypatch.setattr(tune, "report", reported.append)
+    hook = TuneReport({"digit": 0.9})
+    hook.run_begun(RunInfo("s", "k", 1, {}, {}, 0, ESTIMATED))
+    hook.eval_point(1, EvalPoint(0, 1, 1.0, 0, None, 0.5, 1.0, {"cpu": 10.0}, {"digit": 0.5}))
+    [metrics] = reported
+    assert metrics["energy_j"] == 10.0
+    assert metrics["powertrain_measurement"].startswith("ESTIMATE")
+
+
+def test_a_trial_stopped_on_a_report_of_its_own_is_stopped_without_a_record(caplog):
+    import logging
+
+    from powertrain.integrations.ray_tune import EnergyStopper
+
+    # energy_j and val_accuracy the trainable reported itself, not through track(): no run id
+    stopper = EnergyStopper(db=":memory:")
+    assert not stopper("fast", {"energy_j": 10.0, "val_accuracy": 0.95, "energy_to_target_j": 10.0})
+    with caplog.at_level(logging.WARNING):
+        assert stopper("slow", {"energy_j": 30.0, "val_accuracy": 0.2})  # was a KeyError in Tune
+    assert "bound:" in stopper.reasons["slow"]
+    assert any("no powertrain run" in r.getMessage() for r in caplog.records)
+
+
+def test_a_ray_trial_restarted_after_a_failure_is_judged_on_its_new_attempt_only():
+    from powertrain.integrations.ray_tune import EnergyStopper
+
+    stopper = EnergyStopper(db=":memory:", rungs=True, min_budget_j=10.0)
+    first = {"powertrain_run_id": 1, "powertrain_run_key": "k", "powertrain_study": "s"}
+    assert not stopper("t", {**first, "energy_j": 10.0, "val_accuracy": 0.3})
+    assert not stopper("t", {**first, "energy_j": 20.0, "val_accuracy": 0.5})
+    # Tune restarts the failed trial: track() begins its run afresh, the energy from 0 J again
+    again = {**first, "powertrain_run_id": 2}
+    assert not stopper("t", {**again, "energy_j": 4.0, "val_accuracy": 0.1})
+    assert stopper.curves["t"] == [(4.0, 0.1)]  # not the first attempt's course, then this one's
+
+
+def test_a_multi_objective_optuna_study_is_tracked_without_pruning(tmp_path, clock):
+    # energy against accuracy: Optuna has no intermediate values nor pruning for several objectives
+    meters = Detection(
+        {Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE)}
+    )
+
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        lr = trial.suggest_float("lr", 0.01, 0.1)
+        with track(
+            "pareto", {"lr": lr}, 0, 0.9, db=tmp_path / "r.db", detection=meters, trial=trial
+        ) as run:
+            for epoch in range(3):
+                clock.advance(1.0)
+                if run.evaluate(val_accuracy=0.05 + 0.3 * (epoch + 1), step=epoch + 1):
+                    break
+        return run.outcome.total_energy_j, run.outcome.final_val_accuracy
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(directions=["minimize", "maximize"])
+    study.optimize(objective, n_trials=2)
+    assert [t.state for t in study.trials] == [optuna.trial.TrialState.COMPLETE] * 2
+    assert study.trials[0].user_attrs["powertrain_energy_j"] == [[1, 10.0], [2, 20.0], [3, 30.0]]
+    with open_store(tmp_path / "r.db") as store:
+        assert {r.status.value for r in store.runs("pareto")} == {"reached"}

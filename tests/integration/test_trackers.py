@@ -155,7 +155,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("where", ["nosuchscheme://nowhere", "http://127.0.0.1:{port}"])
+@pytest.mark.parametrize(
+    "where",
+    [
+        "nosuchscheme://nowhere",
+        "http://127.0.0.1:{port}",
+        "postgresql://alice@127.0.0.1:{port}/mlflow",  # MLflow retries a database for minutes
+    ],
+)
 def test_a_misconfigured_or_down_tracker_warns_once_and_the_run_is_recorded(
     where, tmp_path, meters, clock, monkeypatch, caplog
 ):
@@ -269,3 +276,66 @@ def test_an_unknown_tool_on_the_command_line_is_one_clear_error(tmp_path):
     refused = powertrain("run", str(study), "--db", str(tmp_path / "r.db"), "--log-to", "comet")
     assert_one_clear_error(refused, "--log-to[0]: no logger named 'comet'")
     assert not (tmp_path / "tb").exists()
+
+
+def test_a_run_with_a_long_setup_gets_a_tensorboard_folder_the_file_system_takes(tmp_path):
+    from powertrain.loggers.base import RunInfo
+    from powertrain.loggers.tensorboard import TensorBoardDestination
+
+    setup = {f"axis_{i}_with_a_long_name": "é" * 20 for i in range(12)}  # ~600 bytes of setup
+    info = RunInfo("s" * 300, "k", 7, setup, {"lr": 0.1}, 0, {})
+    folder = run_folder(tmp_path, info)
+    assert folder.name.startswith("7_") and folder.parent.name.startswith("sss")
+    assert all(len(part.encode()) <= 255 for part in folder.relative_to(tmp_path).parts)
+    logged = TensorBoardDestination(tmp_path).open(info)  # ENAMETOOLONG here before
+    logged.writer.close()
+    assert folder.is_dir()
+
+
+def test_a_tracking_uris_password_is_never_in_the_warning(
+    tmp_path, meters, clock, monkeypatch, caplog
+):
+    # MLflow's own error quotes the URI it was given, password and all
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "nosuchscheme://alice:s3cret@nowhere/x")
+    with caplog.at_level(logging.WARNING):
+        record, _ = tracked_run(tmp_path / "runs.db", meters, clock, ["mlflow"])
+    assert record.status == REACHED
+    [warning] = [
+        r.getMessage() for r in caplog.records if "mlflow logging failed" in r.getMessage()
+    ]
+    assert "s3cret" not in warning and "alice:***@nowhere" in warning
+    with open_store(tmp_path / "runs.db") as store, pytest.raises(PowertrainError) as refused:
+        from powertrain.loggers.export import export_study
+
+        export_study(store, "mine", "mlflow")
+    assert "s3cret" not in str(refused.value) and "alice:***@nowhere" in str(refused.value)
+
+
+def test_a_study_name_longer_than_a_wandb_project_name_still_logs(
+    tmp_path, meters, clock, monkeypatch, caplog
+):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    import wandb
+
+    wandb.teardown()  # W&B keeps the first WANDB_DIR of the process otherwise
+    study = "sweep-" + "x" * 200  # W&B takes project names of 128 characters at most
+    with caplog.at_level(logging.WARNING):
+        tracked_run(tmp_path / "runs.db", meters, clock, ["wandb"], study=study)
+    assert not [r for r in caplog.records if "wandb logging failed" in r.getMessage()]
+    [folder] = (tmp_path / "wandb").glob("offline-run-*")
+    assert wandb_run(folder)["group"] == study
+
+
+def test_a_study_name_longer_than_an_mlflow_experiment_name_still_logs(
+    tmp_path, meters, clock, monkeypatch, caplog, mlflow_uri
+):
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    study = "sweep-" + "x" * 600  # MLflow takes experiment names of 500 characters at most
+    with caplog.at_level(logging.WARNING):
+        record, _ = tracked_run(tmp_path / "runs.db", meters, clock, ["mlflow"], study=study)
+    assert not [r for r in caplog.records if "mlflow logging failed" in r.getMessage()]
+    [logged] = mlflow_runs(mlflow_uri, study[:500])
+    assert logged.data.tags["powertrain.study"] == study  # the whole name, as a tag

@@ -71,3 +71,28 @@ def test_an_observer_that_raises_is_warned_about_once_and_dropped(caplog):
     warned = [r for r in caplog.records if "Broken failed" in r.getMessage()]
     assert len(warned) == 1 and "the tool is down" in warned[0].getMessage()
     assert [e[0] for e in recorder.events] == ["begun", "point", "point", "point"]
+
+
+def test_a_run_begun_afresh_while_open_here_ends_its_earlier_attempt_for_the_observers():
+    # a live search starts a run it stopped afresh (begin_run replaces the record, unfinished):
+    # the observers close the earlier attempt (an MLflow run not left RUNNING, a TensorBoard
+    # writer closed, the endpoint's runs_running back down) before they hear of the new one
+    with MemoryStore() as inner:
+        recorder = Recorder()
+        store = ObservedStore(inner, Observers([recorder]))
+        store.save_study("st", {})
+        first = begin(store, "a")
+        store.add_eval_point(first, point(0))
+        second = begin(store, "a")
+        store.add_eval_point(second, point(0))
+        store.finish_run(second, outcome())
+    assert [e[0] for e in recorder.events] == [
+        "begun",
+        "point",
+        "finished",
+        "begun",
+        "point",
+        "finished",
+    ]
+    assert recorder.events[2] == ("finished", first, "censored")
+    assert recorder.events[3][1] == second and recorder.events[5] == ("finished", second, "reached")

@@ -12,11 +12,14 @@
         return run.outcome.energy_to_target_j or float("inf")
 
 ``track(..., trial=trial)`` reports every evaluation to the trial (its accuracy as the intermediate
-value, its cumulative energy in the user attribute ``powertrain_energy_j``), asks the study's pruner,
+value, its cumulative energy in the user attribute ``powertrain_energy_j``, and whether that energy is
+measured or an estimate in ``powertrain_measurement``), asks the study's pruner,
 and, when it says prune, ends the run censored in the store with the pruner's reason, then raises
 ``optuna.TrialPruned``. When the run ends the trial gets ``powertrain_status`` and, if it reached the
 target, ``powertrain_energy_to_target_j``: what the pruner compares against. Any Optuna pruner works
-(a ``MedianPruner`` prunes by accuracy); ``EnergyPruner`` prunes by energy.
+(a ``MedianPruner`` prunes by accuracy); ``EnergyPruner`` prunes by energy. A study of several
+objectives (energy against accuracy) is tracked the same, without intermediate values or pruning,
+which Optuna has only for one objective.
 """
 
 from __future__ import annotations
@@ -25,13 +28,15 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.trial import FrozenTrial, TrialState
 
-from powertrain.loggers.base import RunInfo
+from powertrain.loggers.base import RunInfo, outcome_tags
+from powertrain.meters.base import measurement_label
 from powertrain.pruning import Curve, EnergyRule, Pruned, TrialHook
 from powertrain.records import EvalPoint, RunOutcome, Verdict
 from powertrain.train.stopping import Stop
 
 ENERGY_ATTR = "powertrain_energy_j"  # [[step, cumulative J], ...]
 TO_TARGET_ATTR = "powertrain_energy_to_target_j"
+MEASUREMENT_ATTR = "powertrain_measurement"  # "measured" or "ESTIMATE (...)"
 LIVE = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
 
 
@@ -80,19 +85,23 @@ class OptunaTrial(TrialHook):
     def __init__(self, trial: optuna.Trial) -> None:
         self.trial = trial
         self.energy: list[list[float]] = []
+        # several objectives (energy against accuracy): Optuna takes no intermediate value, prunes none
+        self.prunable = len(trial.study.directions) == 1
 
     def run_begun(self, info: RunInfo) -> None:
         self.trial.set_user_attr("powertrain_run_id", info.run_id)
         self.trial.set_user_attr("powertrain_run_key", info.run_key)
         self.trial.set_user_attr("powertrain_study", info.study)
+        self.trial.set_user_attr(MEASUREMENT_ATTR, measurement_label(info.provenance))
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
-        self.trial.report(point.val_accuracy, point.step)
+        if self.prunable:
+            self.trial.report(point.val_accuracy, point.step)
         self.energy.append([point.step, point.total_energy_j])
         self.trial.set_user_attr(ENERGY_ATTR, self.energy)
 
     def __call__(self, point: EvalPoint) -> Stop | None:
-        if not self.trial.should_prune():
+        if not self.prunable or not self.trial.should_prune():
             return None
         pruner = self.trial.study.pruner
         stop = getattr(pruner, "stops", {}).get(self.trial.number) or Stop(
@@ -103,5 +112,7 @@ class OptunaTrial(TrialHook):
 
     def run_finished(self, run_id: int, outcome: RunOutcome) -> None:
         self.trial.set_user_attr("powertrain_status", str(outcome.status.value))
+        if "powertrain.measurement" in (tags := outcome_tags(outcome)):  # a node estimated
+            self.trial.set_user_attr(MEASUREMENT_ATTR, tags["powertrain.measurement"])
         if outcome.energy_to_target_j is not None:
             self.trial.set_user_attr(TO_TARGET_ATTR, outcome.energy_to_target_j)

@@ -12,7 +12,7 @@
 
 ``track(..., trial="ray")`` reports every evaluation with ``ray.tune.report``: ``val_accuracy``,
 ``energy_j`` and ``energy_j/<component>`` (cumulative), ``elapsed_s``, ``step``, the run's id and key
-in the store, and ``energy_to_target_j`` at the evaluation that reached the target. ``EnergyStopper``
+in the store, ``powertrain_measurement`` (``measured`` or ``ESTIMATE (...)``), and ``energy_to_target_j`` at the evaluation that reached the target. ``EnergyStopper``
 reads them on the driver and stops a trial by ``pruning.EnergyRule``. Tune ends a stopped
 trial's process without letting it finish, so the stopper itself records the verdict: the run is
 finished in the store (``db``: the store ``track`` writes to) as censored, with the stopper's reason
@@ -27,6 +27,7 @@ from typing import Any
 from ray.tune import Stopper
 
 from powertrain.loggers.base import RunInfo, point_metrics
+from powertrain.meters.base import measurement_label
 from powertrain.pruning import EnergyRule, TrialHook
 from powertrain.records import CENSORED, EvalPoint, RunOutcome
 from powertrain.train.stopping import Stop, TargetReached
@@ -47,6 +48,7 @@ class TuneReport(TrialHook):
             "powertrain_run_id": info.run_id,
             "powertrain_run_key": info.run_key,
             "powertrain_study": info.study,
+            "powertrain_measurement": measurement_label(info.provenance),  # or ESTIMATE (...)
         }
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
@@ -77,11 +79,20 @@ class EnergyStopper(Stopper):
         self.curves: dict[str, list[tuple[float, float]]] = {}
         self.to_target_j: dict[str, float] = {}
         self.reasons: dict[str, str] = {}  # trial id -> why it was stopped
+        self.runs: dict[str, Any] = {}  # trial id -> the powertrain run its curve is of
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         if "energy_j" not in result or "val_accuracy" not in result:
             return False  # not a powertrain report
-        self.curves.setdefault(trial_id, []).append((result["energy_j"], result["val_accuracy"]))
+        curve = self.curves.setdefault(trial_id, [])
+        run = result.get("powertrain_run_id")
+        if run != self.runs.setdefault(trial_id, run) or (
+            curve and result["energy_j"] < curve[-1][0]
+        ):
+            curve.clear()  # Tune restarted the trial: its run began again, from 0 J
+            self.to_target_j.pop(trial_id, None)
+            self.runs[trial_id] = run
+        curve.append((result["energy_j"], result["val_accuracy"]))
         if "energy_to_target_j" in result:
             self.to_target_j[trial_id] = result["energy_to_target_j"]
             return False
@@ -100,6 +111,10 @@ class EnergyStopper(Stopper):
 
     def _record(self, result: dict[str, Any], stop: Stop) -> None:
         """Finish the stopped run in the store as censored (its process will not)."""
+        if "powertrain_run_id" not in result:  # energy the trainable reported itself
+            log.warning("EnergyStopper: %s has no powertrain run to record it in", stop.reason)
+            return
+        from powertrain.store.location import mask_url
         from powertrain.tracking.store import open_db
 
         store, owned = open_db(self.db)
@@ -110,7 +125,9 @@ class EnergyStopper(Stopper):
             )
             if record is None or record.run_key != result.get("powertrain_run_key"):
                 log.warning(
-                    "EnergyStopper: run %s is not in %s; not recorded there", run_id, self.db
+                    "EnergyStopper: run %s is not in %s; not recorded there",
+                    run_id,
+                    mask_url(str(self.db)),  # a PostgreSQL URL's password never in a log line
                 )
                 return
             store.finish_run(run_id, censored(store.eval_points(run_id), stop))

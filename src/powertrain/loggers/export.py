@@ -6,6 +6,7 @@ from __future__ import annotations
 from powertrain.errors import PowertrainError
 from powertrain.loggers.base import Destination, RunInfo
 from powertrain.loggers.spec import destination, parse_log_to
+from powertrain.store.location import mask_urls
 
 
 def export_study(store, study: str, tool: str) -> int:
@@ -25,7 +26,7 @@ def export_study(store, study: str, tool: str) -> int:
         raise
     except Exception as exc:  # noqa: BLE001 - the tool's own error, said in one line
         raise PowertrainError(
-            f"{target.name} refused the export: {type(exc).__name__}: {exc}"
+            f"{target.name} refused the export: {mask_urls(f'{type(exc).__name__}: {exc}')}"
         ) from None
     finally:
         target.close()

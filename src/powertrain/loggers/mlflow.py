@@ -22,7 +22,10 @@ from powertrain.records import FAILED, EvalPoint, RunOutcome
 
 MAX_PARAM_CHARS = 6000  # MLflow refuses longer param values
 MAX_BATCH = 1000  # metrics per log_batch, MLflow's limit
+MAX_EXPERIMENT_CHARS = 500  # MLflow refuses longer experiment names
 REACH_S = 5.0  # how long a tracking server has to accept a connection
+#: The tracking stores that are a server somewhere, by scheme, and their usual ports.
+DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
 
 
 class MlflowDestination(Destination):
@@ -35,18 +38,21 @@ class MlflowDestination(Destination):
 
     def client(self):
         if self._client is None:
+            import mlflow
             from mlflow.tracking import MlflowClient
 
-            self._client = MlflowClient(tracking_uri=self.tracking_uri)
-            check_reachable(self._client.tracking_uri)
+            uri = self.tracking_uri or mlflow.get_tracking_uri()
+            check_reachable(uri)  # before the client, which opens a database store at once
+            self._client = MlflowClient(tracking_uri=uri)
         return self._client
 
     def experiment_id(self, study: str) -> str:
         if study not in self._experiments:
             client = self.client()
-            found = client.get_experiment_by_name(study)
+            name = study[:MAX_EXPERIMENT_CHARS]  # the whole name is the powertrain.study tag
+            found = client.get_experiment_by_name(name)
             self._experiments[study] = (
-                found.experiment_id if found is not None else client.create_experiment(study)
+                found.experiment_id if found is not None else client.create_experiment(name)
             )
         return self._experiments[study]
 
@@ -102,15 +108,17 @@ class MlflowRun(RunLog):
 
 
 def check_reachable(uri: str, timeout_s: float = REACH_S) -> None:
-    """A tracking server that does not answer is refused at once (MLflow itself retries for minutes):
-    a ConnectionError saying so, for one warning. Other stores (a file, SQLite) are left to MLflow."""
+    """A tracking server or database that does not answer is refused at once (MLflow itself retries
+    for minutes, and the run's end would wait on it): a ConnectionError saying so, for one warning.
+    Other stores (a file, SQLite, a socket) are left to MLflow."""
     parts = urlsplit(uri)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    default_port = DEFAULT_PORTS.get(parts.scheme.split("+")[0])  # postgresql+psycopg2: postgresql
+    if default_port is None or not parts.hostname:
         return
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    port = parts.port or default_port
     try:
         socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
     except OSError as exc:
         raise ConnectionError(
-            f"the MLflow tracking server {parts.hostname}:{port} does not answer ({exc})"
+            f"the MLflow tracking store {parts.hostname}:{port} does not answer ({exc})"
         ) from None

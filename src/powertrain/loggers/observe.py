@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from powertrain.loggers.base import RunInfo
-from powertrain.records import EvalPoint, RunOutcome
+from powertrain.records import CENSORED, EvalPoint, RunOutcome, outcome_of
 from powertrain.store.base import ResultStore
 
 log = logging.getLogger(__name__)
@@ -71,6 +71,7 @@ class ObservedStore:
     def __init__(self, store: Any, observers: RunObserver) -> None:
         self._store, self._observers = store, observers
         self._open: set[int] = set()  # runs begun or resumed here and not finished
+        self._keys: dict[tuple[str, str], int] = {}  # (study, run key) -> its open run here
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -87,7 +88,11 @@ class ObservedStore:
         return self._store
 
     def begin_run(self, spec, hardware: dict, provenance: dict) -> int:
+        earlier = self._keys.get((spec.study, spec.run_key))  # an open attempt it replaces
+        points = self._store.eval_points(earlier) if earlier is not None else []
         run_id = self._store.begin_run(spec, hardware, provenance)
+        if earlier is not None:  # a search begins a run it stopped afresh: that attempt ended
+            self._finished(earlier, replaced(points))
         info = RunInfo(
             spec.study,
             spec.run_key,
@@ -104,6 +109,7 @@ class ObservedStore:
 
     def _begun(self, info: RunInfo) -> None:
         self._open.add(info.run_id)
+        self._keys[(info.study, info.run_key)] = info.run_id
         self._observers.run_begun(info)
 
     def add_eval_point(self, run_id: int, point: EvalPoint) -> None:
@@ -118,8 +124,25 @@ class ObservedStore:
     def finish_run(self, run_id: int, outcome: RunOutcome) -> None:
         self._store.finish_run(run_id, outcome)
         if run_id in self._open:  # a finished run never changes: a second finish is not news
-            self._open.discard(run_id)
-            self._observers.run_finished(run_id, outcome)
+            self._finished(run_id, outcome)
+
+    def _finished(self, run_id: int, outcome: RunOutcome) -> None:
+        self._open.discard(run_id)
+        for key in [k for k, i in list(self._keys.items()) if i == run_id]:
+            self._keys.pop(key, None)
+        self._observers.run_finished(run_id, outcome)
+
+
+def replaced(points: list[EvalPoint]) -> RunOutcome:
+    """The end, for the observers, of an attempt the store replaced with a new one (not stored)."""
+    last = points[-1] if points else None
+    return outcome_of(
+        CENSORED,
+        "replaced: begun again from scratch; the store keeps the new attempt only",
+        last.energy_j if last else {},
+        last.elapsed_s if last else 0.0,
+        points,
+    )
 
 
 ResultStore.register(ObservedStore)  # it is one, by delegation: track(db=...) takes it

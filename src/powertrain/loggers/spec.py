@@ -1,10 +1,12 @@
 """``--log-to``, ``log_to:`` and ``track(log_to=...)``: which tools get a copy of the runs, checked
 before anything trains, and the destinations they stand for (each tool imported only then).
 
-``mlflow``: ``MLFLOW_TRACKING_URI`` (MLflow's own default without it), experiment = study name.
+``mlflow``: ``MLFLOW_TRACKING_URI`` (MLflow's own default without it), experiment = study name
+(its first 500 characters, MLflow's limit).
 ``tensorboard`` or ``tensorboard:DIR``: event files under DIR (default ``runs``, as torch's
 SummaryWriter), one folder per run: ``DIR/<study>/<run id>-<setup> seed=<seed>``.
-``wandb``: ``WANDB_PROJECT`` (default: the study name), ``WANDB_MODE=offline`` writes ``./wandb``.
+``wandb``: ``WANDB_PROJECT`` (default: the study name, its first 128 characters), ``WANDB_MODE=offline``
+writes ``./wandb``.
 """
 
 from __future__ import annotations

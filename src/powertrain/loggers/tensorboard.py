@@ -22,10 +22,17 @@ from powertrain.records import EvalPoint, RunOutcome
 DEFAULT_DIR = "runs"  # torch's SummaryWriter writes under ./runs too
 
 
+MAX_NAME_BYTES = 200  # file systems take 255 bytes a name; the run id first keeps a cut name apart
+
+
 def run_folder(root: str | Path, info: RunInfo) -> Path:
-    """Where a run's event file goes: a folder name a file system takes."""
+    """Where a run's event file goes: a folder name a file system takes (a long one cut short)."""
     name = re.sub(r"[^\w.=+-]+", "_", f"{info.run_id} {info.name}")
-    return Path(root) / re.sub(r"[^\w.@+-]+", "_", info.study) / name
+    return Path(root) / _short(re.sub(r"[^\w.@+-]+", "_", info.study)) / _short(name)
+
+
+def _short(name: str) -> str:
+    return name.encode()[:MAX_NAME_BYTES].decode(errors="ignore")
 
 
 class TensorBoardDestination(Destination):

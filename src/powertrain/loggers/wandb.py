@@ -21,6 +21,7 @@ from powertrain.meters.base import is_estimated
 from powertrain.records import FAILED, EvalPoint, RunOutcome
 
 MAX_TAG_CHARS = 64  # W&B refuses longer tags
+MAX_PROJECT_CHARS = 128  # and longer project names (the group keeps the whole study name)
 
 
 class WandbDestination(Destination):
@@ -29,7 +30,10 @@ class WandbDestination(Destination):
     def open(self, info: RunInfo) -> RunLog:
         import wandb
 
-        project = os.environ.get("WANDB_PROJECT") or re.sub(r"[^\w.-]+", "-", info.study)
+        project = (
+            os.environ.get("WANDB_PROJECT")
+            or re.sub(r"[^\w.-]+", "-", info.study)[:MAX_PROJECT_CHARS]
+        )
         config = {k: plain(v) for k, v in info.params().items()}
         config["powertrain"] = info.tags()
         tags = ["estimate" if is_estimated(info.provenance) else "measured"]

@@ -74,6 +74,14 @@ def mask_url(url: str) -> str:
     return f"{scheme}{colon_slashes}{authority}{slash}{path}{sep}{query}"
 
 
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
+
+
+def mask_urls(text: str) -> str:
+    """``text`` (another tool's error message, say) with every URL in it masked as ``mask_url``."""
+    return _URL.sub(lambda m: mask_url(m.group(0)), text)
+
+
 def same_store(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Whether two ``--db`` strings name one store: one file, or one database and schema."""
     from powertrain.inputs import same_file
