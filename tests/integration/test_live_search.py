@@ -428,26 +428,14 @@ def test_the_grid_after_a_search_trains_the_runs_the_search_paused_or_stopped(gr
     assert not list(tmp_path.rglob("checkpoints/*.pt"))  # the pauses' checkpoints went with them
 
 
-class StopThenConfirm(Strategy):
+class StopThenConfirm(ConfirmStored):
     """Stops the first seed of ``setup`` at its first evaluation (a bound of its own) and offers
     the setup alone: the confirmation then needs that run to the target."""
-
-    name = "bound"
-
-    def __init__(self, setup: str) -> None:
-        super().__init__()
-        self.setup = setup
-
-    def next_runs(self, history) -> list[Start]:
-        return [Start(self.setup, 0)] if history.trial(self.setup, 0) is None else []
 
     def stop(self, history, trial, point):
         from powertrain.train.stopping import Stop
 
         return Stop(Verdict.SEARCH_BOUND, "a bound of the test's") if point.index == 0 else None
-
-    def candidates(self, history) -> list[str]:
-        return [self.setup]
 
 
 def test_a_confirmation_needing_a_stored_finished_run_this_search_stopped_reuses_its_record(
