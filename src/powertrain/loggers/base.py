@@ -129,7 +129,7 @@ def outcome_tags(outcome: RunOutcome) -> dict[str, str]:
     if outcome.faults:
         tags["powertrain.faults"] = "; ".join(outcome.faults)
     estimated = estimated_on_nodes(outcome.nodes)
-    if estimated:  # a node estimated what rank 0's node measured: the start's tags said measured
+    if estimated:  # the start's tags came from rank 0's meters alone: say it for the whole job
         tags["powertrain.estimated"] = "true"
         where = "; ".join(f"{c} estimated on {nodes}" for c, nodes in estimated.items())
         tags["powertrain.measurement"] = f"ESTIMATE ({where})"
