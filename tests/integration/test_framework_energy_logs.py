@@ -34,6 +34,8 @@ def test_lightnings_csv_logger_file_has_the_energy_column(tmp_path):
     assert {"energy_j", "energy_j/cpu"} <= set(rows[0])
     logged = {int(r["step"]): float(r["energy_j"]) for r in rows}
     assert logged == pytest.approx({p.step: p.total_energy_j for p in points}, abs=0.5)
+    # the CPU-time estimate: the logs say so beside the joules (they take numbers only)
+    assert record.estimated and {float(r["energy_estimated"]) for r in rows} == {1.0}
 
 
 def test_the_hf_trainers_logs_carry_energy_to_report_to(tmp_path):
@@ -56,6 +58,7 @@ def test_the_hf_trainers_logs_carry_energy_to_report_to(tmp_path):
     assert {e.step for e in events.Scalars("train/energy_j/cpu")} == {
         e.step for e in events.Scalars("train/energy_j")
     }
+    assert {e.value for e in events.Scalars("train/energy_estimated")} == {1.0}
 
 
 def test_keras_logs_and_history_have_the_energy(tmp_path):
@@ -69,3 +72,15 @@ def test_keras_logs_and_history_have_the_energy(tmp_path):
     assert history.history["energy_j/cpu"] == pytest.approx(
         [p.energy_j["cpu"] for p in points], abs=0.5
     )
+    assert history.history["energy_estimated"] == [1.0] * len(points)
+
+
+def test_a_measured_figure_is_logged_as_not_estimated():
+    from powertrain.loggers.base import energy_metrics
+
+    assert energy_metrics({"gpu": 5.0, "cpu": 1.0}, estimated=False) == {
+        "energy_j": 6.0,
+        "energy_j/gpu": 5.0,
+        "energy_j/cpu": 1.0,
+        "energy_estimated": 0.0,
+    }

@@ -59,7 +59,7 @@ class PowertrainCallback(TrainerCallback):
         """The energy so far joins the logs (``report_to``'s callbacks after this one get it:
         ``energy_first(trainer)`` puts this callback before them)."""
         if logs is not None and self.training and self.run.outcome is None and not self.run.skipped:
-            logs.update(energy_metrics(self.run.monitor.read("run").energy_j))
+            logs.update(energy_metrics(self.run.monitor.read("run").energy_j, self.run.estimated))
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control, **kw) -> None:
         self.training = False

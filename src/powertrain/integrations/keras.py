@@ -48,7 +48,7 @@ class PowertrainCallback(keras.callbacks.Callback):
             train_loss=read_loss(logs, self.loss),
         )
         if self.run.points:  # History and the callbacks after this one get the energy
-            logs.update(energy_metrics(self.run.points[-1].energy_j))
+            logs.update(energy_metrics(self.run.points[-1].energy_j, self.run.estimated))
         if stop:
             self.model.stop_training = True
 

@@ -49,7 +49,10 @@ class PowertrainCallback(L.Callback):
             train_loss=read_loss(metrics, self.loss),
         )
         for logger in trainer.loggers if self.run.points else ():  # the user's loggers get it
-            logger.log_metrics(energy_metrics(self.run.points[-1].energy_j), trainer.global_step)
+            logger.log_metrics(
+                energy_metrics(self.run.points[-1].energy_j, self.run.estimated),
+                trainer.global_step,
+            )
         if stop:
             trainer.should_stop = True
 

@@ -172,9 +172,12 @@ class Destination(ABC):
         """After the last run: flush and let go of what the tool holds."""
 
 
-def energy_metrics(energy_j: Mapping[str, float]) -> dict[str, float]:
-    """Cumulative energy as a framework's logs take it: ``energy_j`` and ``energy_j/<component>``."""
+def energy_metrics(energy_j: Mapping[str, float], estimated: bool) -> dict[str, float]:
+    """Cumulative energy as a framework's logs take it: ``energy_j`` and ``energy_j/<component>``,
+    and ``energy_estimated`` (1.0 where any of it is an estimate, 0.0 measured: those logs take
+    numbers only, and a bare ``energy_j`` would pass for a measurement)."""
     return {
         "energy_j": float(sum(energy_j.values())),
         **{f"energy_j/{c}": float(e) for c, e in energy_j.items()},
+        "energy_estimated": 1.0 if estimated else 0.0,
     }

@@ -232,6 +232,11 @@ class TrackedRun(RankedRun):
                 )
         return describe_hardware(self.device, meters), provenance
 
+    @property
+    def estimated(self) -> bool:
+        """Whether any of this process's figures is an estimate (its meters' provenance)."""
+        return any(m.provenance.estimated for m in self.detection.meters.values())
+
     # -- what the loop calls ---------------------------------------------------------------------
     @property
     def should_stop(self) -> bool:
