@@ -356,3 +356,39 @@ def test_a_multi_objective_optuna_study_is_tracked_without_pruning(tmp_path, clo
     assert study.trials[0].user_attrs["powertrain_energy_j"] == [[1, 10.0], [2, 20.0], [3, 30.0]]
     with open_store(tmp_path / "r.db") as store:
         assert {r.status.value for r in store.runs("pareto")} == {"reached"}
+
+
+def test_a_sweep_is_told_as_soon_as_another_node_of_a_distributed_trial_estimated(monkeypatch):
+    """Rank 0's meters measured the CPU; node 1 only estimated it: the trial's reports say estimate
+    from the evaluation those figures are first combined into, not only at the run's end."""
+    from ray import tune
+
+    from powertrain.integrations.optuna import OptunaTrial
+    from powertrain.integrations.ray_tune import TuneReport
+    from powertrain.loggers.observe import ObservedStore, Observers
+    from powertrain.records import EvalPoint
+    from powertrain.store.memory import MemoryStore
+    from powertrain.tracking.store import begin_run
+
+    counter = {"cpu": {"meter": "rapl", "method": "counter", "estimated": False, "details": {}}}
+    nodes = [
+        {"node": 0, "host": "a", "estimated": {"cpu": False}},
+        {"node": 1, "host": "b", "estimated": {"cpu": True}},
+    ]
+    reported = []
+    monkeypatch.setattr(tune, "report", reported.append)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = optuna.create_study().ask()
+    ray_hook, optuna_hook = TuneReport({"digit": 0.9}), OptunaTrial(trial)
+    store = MemoryStore()
+    store.save_study("s", {"name": "s"})
+    observed = ObservedStore(store, Observers([ray_hook, optuna_hook]))
+    run_id = begin_run(observed, "s", "k", {}, {}, 0, {"host": "a"}, counter, False)
+    assert trial.user_attrs["powertrain_measurement"].startswith("measured")
+    observed.note_nodes(run_id, nodes)  # rank 0, its ranks' figures combined, before the point
+    point = EvalPoint(0, 1, 1.0, 0, None, 0.5, 1.0, {"cpu": 10.0}, {"digit": 0.5})
+    observed.add_eval_point(run_id, point)
+    [metrics] = reported
+    said = "ESTIMATE (cpu estimated on node 1 (b))"
+    assert metrics["powertrain_measurement"] == said
+    assert trial.user_attrs["powertrain_measurement"] == said

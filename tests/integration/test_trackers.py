@@ -339,3 +339,43 @@ def test_a_study_name_longer_than_an_mlflow_experiment_name_still_logs(
     assert not [r for r in caplog.records if "mlflow logging failed" in r.getMessage()]
     [logged] = mlflow_runs(mlflow_uri, study[:500])
     assert logged.data.tags["powertrain.study"] == study  # the whole name, as a tag
+
+
+def test_tensorboard_and_wandb_say_estimate_once_another_node_of_the_job_estimated(
+    tmp_path, monkeypatch
+):
+    """A distributed run: rank 0's node read its CPU with a counter, node 1 only estimated it; the
+    tools hear it when rank 0 combines the ranks' figures, before the point they make."""
+    from powertrain.loggers import loggers
+    from powertrain.loggers.base import RunInfo
+    from powertrain.records import EvalPoint
+    from powertrain.testing.store_contract import outcome
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    import wandb
+
+    wandb.teardown()  # W&B keeps the first WANDB_DIR of the process otherwise
+    counter = {"cpu": {"meter": "rapl", "method": "counter", "estimated": False, "details": {}}}
+    info = RunInfo("mixed", "k", 1, {"lr": 0.1}, {"lr": 0.1}, 0, counter)
+    nodes = [
+        {"node": 0, "host": "a", "estimated": {"cpu": False}},
+        {"node": 1, "host": "b", "estimated": {"cpu": True}},
+    ]
+    fanout = loggers([f"tensorboard:{tmp_path / 'tb'}", "wandb"])
+    fanout.run_begun(info)
+    fanout.eval_point(1, EvalPoint(0, 1, 1.0, 0, None, 0.5, 1.0, {"cpu": 10.0}))
+    fanout.run_nodes(1, nodes)
+    fanout.eval_point(1, EvalPoint(1, 2, 2.0, 0, None, 0.6, 2.0, {"cpu": 20.0}))
+    fanout.run_finished(1, outcome())  # an outcome that names no node: the tags are the live ones
+    fanout.close()
+    assert not fanout.failed
+    said = "ESTIMATE (cpu estimated on node 1 (b))"
+    run_text = tensorboard_text(run_folder(tmp_path / "tb", info), "powertrain/run")
+    assert f"| powertrain.measurement | {said} |" in run_text.split("| tag | value |")[-1]
+    [folder] = (tmp_path / "wandb").glob("offline-run-*")
+    logged = wandb_run(folder)
+    assert "measured" not in logged["tags"] and "estimate" in logged["tags"]
+    assert logged["config"]["powertrain"]["powertrain.measurement"] == said

@@ -29,7 +29,7 @@ from typing import Any
 
 from ray.tune import Stopper
 
-from powertrain.loggers.base import RunInfo, point_metrics
+from powertrain.loggers.base import RunInfo, nodes_tags, point_metrics
 from powertrain.meters.base import measurement_label
 from powertrain.pruning import EnergyRule, TrialHook
 from powertrain.records import CENSORED, EvalPoint, RunOutcome
@@ -53,6 +53,12 @@ class TuneReport(TrialHook):
             "powertrain_study": info.study,
             "powertrain_measurement": measurement_label(info.provenance),  # or ESTIMATE (...)
         }
+
+    def run_nodes(self, run_id: int, nodes: list[dict[str, Any]]) -> None:
+        """Some node estimated: this report and the next ones say the job's figures are estimates."""
+        self.ids.update(
+            {k.replace(".", "_"): v for k, v in nodes_tags(nodes).items() if "measurement" in k}
+        )
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
         from ray import tune

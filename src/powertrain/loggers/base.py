@@ -128,12 +128,18 @@ def outcome_tags(outcome: RunOutcome) -> dict[str, str]:
         tags["powertrain.verdict"] = outcome.verdict.value
     if outcome.faults:
         tags["powertrain.faults"] = "; ".join(outcome.faults)
-    estimated = estimated_on_nodes(outcome.nodes)
-    if estimated:  # the start's tags came from rank 0's meters alone: say it for the whole job
-        tags["powertrain.estimated"] = "true"
-        where = "; ".join(f"{c} estimated on {nodes}" for c, nodes in estimated.items())
-        tags["powertrain.measurement"] = f"ESTIMATE ({where})"
+    tags.update(nodes_tags(outcome.nodes))  # the start's came from rank 0's meters alone
     return tags
+
+
+def nodes_tags(nodes: list[dict[str, Any]]) -> dict[str, str]:
+    """For a distributed run some node of which estimated a figure (its ``nodes``, as combined at
+    an evaluation or at the end), the measurement tags for the whole job, as an estimate; else none."""
+    estimated = estimated_on_nodes(nodes)
+    if not estimated:
+        return {}
+    where = "; ".join(f"{c} estimated on {names}" for c, names in estimated.items())
+    return {"powertrain.estimated": "true", "powertrain.measurement": f"ESTIMATE ({where})"}
 
 
 def plain(value: Any) -> str | int | float | bool:
@@ -155,6 +161,10 @@ class RunLog(ABC):
         """Several points at once (the loggers' thread fell behind); a tool may send them as one."""
         for point in points:
             self.point(point)
+
+    def nodes(self, nodes: list[dict[str, Any]]) -> None:  # noqa: B027 - optional hook
+        """A distributed run's nodes as combined at an evaluation (``nodes_tags``): a tool that
+        labelled the run by rank 0's meters at ``open`` says estimate from now on."""
 
     @abstractmethod
     def finish(self, outcome: RunOutcome) -> None: ...

@@ -13,6 +13,7 @@ from powertrain.loggers.base import (
     Destination,
     RunInfo,
     RunLog,
+    nodes_tags,
     outcome_metrics,
     outcome_tags,
     plain,
@@ -88,6 +89,13 @@ class MlflowRun(RunLog):
         metrics = [Metric(k, v, now, p.step) for p in points for k, v in point_metrics(p).items()]
         for start in range(0, len(metrics), MAX_BATCH):
             self.client.log_batch(self.run_id, metrics=metrics[start : start + MAX_BATCH])
+
+    def nodes(self, nodes: list[dict[str, Any]]) -> None:
+        from mlflow.entities import RunTag
+
+        tags = [RunTag(k, v[:5000]) for k, v in nodes_tags(nodes).items()]
+        if tags:
+            self.client.log_batch(self.run_id, tags=tags)
 
     def _metrics(self, values: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric

@@ -12,6 +12,7 @@ from powertrain.loggers.base import (
     Destination,
     RunInfo,
     RunLog,
+    nodes_tags,
     outcome_metrics,
     outcome_tags,
     plain,
@@ -53,6 +54,7 @@ class TensorBoardDestination(Destination):
 class TensorBoardRun(RunLog):
     def __init__(self, writer, info: RunInfo) -> None:
         self.writer, self.info = writer, info
+        self.step = 0
 
     def _scalars(self, values: dict[str, float], step: int) -> None:
         for tag, value in values.items():
@@ -60,6 +62,15 @@ class TensorBoardRun(RunLog):
 
     def point(self, point: EvalPoint) -> None:
         self._scalars(point_metrics(point), point.step)
+        self.step = point.step
+
+    def nodes(self, nodes: list[dict]) -> None:
+        """The run's tags again, at the last step written, with the job's measurement."""
+        tags = {**self.info.tags(), **nodes_tags(nodes)}
+        lines = [f"| {k} | {v} |" for k, v in tags.items()]
+        self.writer.add_text(
+            "powertrain/run", "| tag | value |\n|---|---|\n" + "\n".join(lines), self.step
+        )
 
     def finish(self, outcome: RunOutcome) -> None:
         from torch.utils.tensorboard.summary import hparams

@@ -12,6 +12,7 @@ from powertrain.loggers.base import (
     Destination,
     RunInfo,
     RunLog,
+    nodes_tags,
     outcome_metrics,
     outcome_tags,
     plain,
@@ -55,6 +56,16 @@ class WandbRun(RunLog):
 
     def point(self, point: EvalPoint) -> None:
         self.run.log(point_metrics(point), step=point.step)
+
+    def nodes(self, nodes: list[dict]) -> None:
+        """The "measured" tag becomes "estimate", and the config's measurement says which node."""
+        tags = nodes_tags(nodes)
+        if tags:
+            self.run.tags = tuple("estimate" if t == "measured" else t for t in self.run.tags)
+            self.run.config.update(
+                {"powertrain": {**dict(self.run.config.get("powertrain", {})), **tags}},
+                allow_val_change=True,
+            )
 
     def finish(self, outcome: RunOutcome) -> None:
         self.run.summary.update({**outcome_metrics(outcome), **outcome_tags(outcome)})
