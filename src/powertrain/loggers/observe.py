@@ -84,6 +84,7 @@ class ObservedStore:
         self._open: set[int] = set()  # runs begun or resumed here and not finished
         self._keys: dict[tuple[str, str], int] = {}  # (study, run key) -> its open run here
         self._estimated: dict[int, dict[str, str]] = {}  # run id -> what its nodes estimated, told
+        self._waiting: dict[int, list] = {}  # run id -> its nodes, told before it was begun here
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -131,6 +132,8 @@ class ObservedStore:
             if record is None:
                 return
             self._begun(RunInfo.of_record(record))
+            if run_id in self._waiting:  # its nodes came just before this point: first, them
+                self._tell_nodes(run_id, self._waiting.pop(run_id))
         self._observers.eval_point(run_id, point)
 
     def note_nodes(self, run_id: int, nodes: list[dict[str, Any]]) -> None:
@@ -140,8 +143,14 @@ class ObservedStore:
         inner = getattr(self._store, "note_nodes", None)  # an observed store inside this one
         if inner is not None:
             inner(run_id, nodes)
+        if run_id not in self._open:  # a paused run continued: begun here at its next point
+            self._waiting[run_id] = nodes
+        else:
+            self._tell_nodes(run_id, nodes)
+
+    def _tell_nodes(self, run_id: int, nodes: list[dict[str, Any]]) -> None:
         estimated = estimated_on_nodes(nodes)
-        if run_id in self._open and estimated and estimated != self._estimated.get(run_id):
+        if estimated and estimated != self._estimated.get(run_id):
             self._estimated[run_id] = estimated
             self._observers.run_nodes(run_id, nodes)
 
