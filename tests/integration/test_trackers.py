@@ -371,6 +371,7 @@ def test_tensorboard_and_wandb_say_estimate_once_another_node_of_the_job_estimat
     fanout.eval_point(1, EvalPoint(1, 2, 2.0, 0, None, 0.6, 2.0, {"cpu": 20.0}))
     fanout.run_finished(1, outcome())  # an outcome that names no node: the tags are the live ones
     fanout.close()
+    wandb.teardown()  # W&B's service writes the run file: done once it is shut down
     assert not fanout.failed
     said = "ESTIMATE (cpu estimated on node 1 (b))"
     run_text = tensorboard_text(run_folder(tmp_path / "tb", info), "powertrain/run")
