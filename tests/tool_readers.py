@@ -88,6 +88,8 @@ def wandb_run(folder: Path) -> dict:
             run["name"], run["tags"] = record.run.display_name, list(record.run.tags)
             run["group"] = record.run.run_group
             run["config"] = {i.key: json.loads(i.value_json) for i in record.run.config.update}
+        elif kind == "config":  # a later change of the config (``config.update``)
+            run["config"].update({i.key: json.loads(i.value_json) for i in record.config.update})
         elif kind == "history":
             row = {
                 i.key or "/".join(i.nested_key): json.loads(i.value_json)

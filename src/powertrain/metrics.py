@@ -97,17 +97,24 @@ class MetricsEndpoint(RunObserver):
             labels = self._runs.pop(run_id, None)
         if labels is None:
             return
-        self._estimated_on_nodes(labels, outcome)
+        self._estimated_on_nodes(labels, outcome.nodes)
         self.reading(labels, outcome.energy_j, outcome.duration_s)
         self.finished.labels(str(outcome.status.value)).inc()
         self.running.dec()
 
-    def _estimated_on_nodes(self, labels: _Labels, outcome: RunOutcome) -> None:
+    def run_nodes(self, run_id: int, nodes: list[dict[str, Any]]) -> None:
+        """Rank 0 learnt, combining its ranks' figures, that some node estimated: from this point
+        on (and what was served before it) the series say ``method="estimate"``."""
+        labels = self._runs.get(run_id)
+        if labels is not None:
+            self._estimated_on_nodes(labels, nodes)
+
+    def _estimated_on_nodes(self, labels: _Labels, nodes: list[dict[str, Any]]) -> None:
         """A distributed run's figure another node only estimated is an estimate, though rank 0's
         method labelled its series: that series goes, its joules served again under
         ``method="estimate"``, where the reading that follows adds the rest."""
         with self._lock:
-            for component in estimated_on_nodes(outcome.nodes):
+            for component in estimated_on_nodes(nodes):
                 method = labels.methods.get(component, "unknown")
                 if method == "estimate":
                     continue

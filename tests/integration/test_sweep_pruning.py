@@ -112,12 +112,9 @@ def ray_instance():
     ray.shutdown()
 
 
-def test_a_ray_tune_sweep_is_stopped_by_energy_and_the_stopped_run_recorded(ray_instance, tmp_path):
+def tune_sweep(tmp_path, db: str, stopper):
+    """Two trials of a real MLP on digits under ``stopper``: one reaches fast, one barely learns."""
     from ray import tune
-
-    from powertrain.integrations.ray_tune import EnergyStopper
-
-    db = str(tmp_path / "runs.db")
 
     def trainable(config):  # pickled by value: only powertrain and torch inside
         import torch
@@ -148,14 +145,21 @@ def test_a_ray_tune_sweep_is_stopped_by_energy_and_the_stopped_run_recorded(ray_
                 if run.evaluate(val_accuracy=acc, step=epoch + 1):
                     break
 
-    stopper = EnergyStopper(db=db, beta=1.0)
     tuner = tune.Tuner(
         trainable,
         param_space={"lr": tune.grid_search([0.2, 0.0005])},  # reaches fast; barely learns
         tune_config=tune.TuneConfig(max_concurrent_trials=1),
         run_config=tune.RunConfig(stop=stopper, storage_path=str(tmp_path / "tune"), verbose=0),
     )
-    results = tuner.fit()
+    return tuner.fit()
+
+
+def test_a_ray_tune_sweep_is_stopped_by_energy_and_the_stopped_run_recorded(ray_instance, tmp_path):
+    from powertrain.integrations.ray_tune import EnergyStopper
+
+    db = str(tmp_path / "runs.db")
+    stopper = EnergyStopper(db=db, beta=1.0)
+    results = tune_sweep(tmp_path, db, stopper)
     assert len(results) == 2 and len(stopper.reasons) == 1
     with open_store(db) as store:
         runs = {r.setup["lr"]: r for r in store.runs("tune-sweep")}
@@ -164,6 +168,88 @@ def test_a_ray_tune_sweep_is_stopped_by_energy_and_the_stopped_run_recorded(ray_
     assert slow.status == CENSORED and "ray tune trial" in slow.outcome.stop_reason
     assert "bound:" in slow.outcome.stop_reason and slow.outcome.verdict is Verdict.SEARCH_BOUND
     assert slow.outcome.total_energy_j > runs[0.2].outcome.energy_to_target_j
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_store_that_fails_under_the_energy_stopper_never_fails_the_tuning(
+    ray_instance, tmp_path, caplog
+):
+    import logging
+
+    from powertrain.integrations.ray_tune import EnergyStopper
+
+    db = str(tmp_path / "runs.db")  # the trials record here; the stopper's store has gone away
+    gone = f"postgresql://alice:s3cret@127.0.0.1:{free_port()}/runs"
+    stopper = EnergyStopper(db=gone, beta=1.0)
+    with caplog.at_level(logging.WARNING, logger="powertrain.integrations.ray_tune"):
+        results = tune_sweep(tmp_path, db, stopper)  # a TuneError out of fit() before
+    assert len(results) == 2 and not any(r.error for r in results)
+    assert len(stopper.reasons) == 1  # the slow trial was still stopped by energy
+    [warning] = [r.getMessage() for r in caplog.records if "EnergyStopper" in r.getMessage()]
+    assert "the tuning goes on" in warning
+    assert "s3cret" not in warning and "alice:***@127.0.0.1" in warning
+    assert len(stopper.unrecorded) == 1  # kept, to record once the store answers again
+    with open_store(db) as store:
+        runs = {r.setup["lr"]: r for r in store.runs("tune-sweep")}
+        assert runs[0.2].status == REACHED
+        assert store.eval_points(runs[0.0005].id)  # what the trial recorded is all there
+
+
+def test_a_stop_the_store_refused_is_recorded_once_it_answers_again(tmp_path, caplog):
+    import logging
+    import sqlite3
+
+    from powertrain.integrations.ray_tune import EnergyStopper
+    from powertrain.records import RUNNING, EvalPoint
+    from powertrain.store.sqlite import SqliteStore
+    from powertrain.tracking.store import begin_run
+
+    class Locked(SqliteStore):
+        """A real SQLite store that another process holds locked for its next ``refusals`` writes."""
+
+        refusals = 0
+
+        def finish_run(self, run_id, outcome):
+            if self.refusals:
+                self.refusals -= 1
+                raise sqlite3.OperationalError("database is locked")
+            super().finish_run(run_id, outcome)
+
+    store = Locked(tmp_path / "runs.db")
+    store.save_study("tune", {"name": "tune"})
+    results = {}
+    for trial, energy_j in (("a", 30.0), ("b", 40.0)):  # two runs under way, past the best (10 J)
+        run_id = begin_run(store, "tune", trial, {"t": trial}, {}, 0, {}, {}, False)
+        store.add_eval_point(run_id, EvalPoint(0, 1, 1.0, 0, None, 0.2, 1.0, {"cpu": energy_j}))
+        results[trial] = {
+            "powertrain_run_id": run_id,
+            "powertrain_run_key": trial,
+            "powertrain_study": "tune",
+            "energy_j": energy_j,
+            "val_accuracy": 0.2,
+        }
+    stopper = EnergyStopper(db=store, beta=1.0)
+    assert not stopper("fast", {"energy_j": 10.0, "val_accuracy": 0.95, "energy_to_target_j": 10.0})
+    store.refusals = 2
+    with caplog.at_level(logging.WARNING, logger="powertrain.integrations.ray_tune"):
+        assert stopper("a", results["a"])  # the store is locked: stopped all the same
+        assert stopper("b", results["b"])  # still locked for a's retry; b then waits behind it
+    warnings = [r.getMessage() for r in caplog.records if "EnergyStopper" in r.getMessage()]
+    assert len(warnings) == 1 and "database is locked" in warnings[0]  # once, not per trial
+    assert [r.status for r in store.runs("tune")] == [RUNNING, RUNNING]
+    assert stopper("a", {**results["a"], "energy_j": 31.0})  # Tune asks again: it answers now
+    assert not stopper.unrecorded
+    outcomes = {r.run_key: r.outcome for r in store.runs("tune")}
+    assert all(o is not None and o.status == CENSORED for o in outcomes.values())
+    assert outcomes["a"].total_energy_j == 30.0 and outcomes["b"].total_energy_j == 40.0
+    store.close()
 
 
 def test_a_stopped_run_not_in_the_store_is_warned_about_without_the_stores_password(
@@ -270,3 +356,39 @@ def test_a_multi_objective_optuna_study_is_tracked_without_pruning(tmp_path, clo
     assert study.trials[0].user_attrs["powertrain_energy_j"] == [[1, 10.0], [2, 20.0], [3, 30.0]]
     with open_store(tmp_path / "r.db") as store:
         assert {r.status.value for r in store.runs("pareto")} == {"reached"}
+
+
+def test_a_sweep_is_told_as_soon_as_another_node_of_a_distributed_trial_estimated(monkeypatch):
+    """Rank 0's meters measured the CPU; node 1 only estimated it: the trial's reports say estimate
+    from the evaluation those figures are first combined into, not only at the run's end."""
+    from ray import tune
+
+    from powertrain.integrations.optuna import OptunaTrial
+    from powertrain.integrations.ray_tune import TuneReport
+    from powertrain.loggers.observe import ObservedStore, Observers
+    from powertrain.records import EvalPoint
+    from powertrain.store.memory import MemoryStore
+    from powertrain.tracking.store import begin_run
+
+    counter = {"cpu": {"meter": "rapl", "method": "counter", "estimated": False, "details": {}}}
+    nodes = [
+        {"node": 0, "host": "a", "estimated": {"cpu": False}},
+        {"node": 1, "host": "b", "estimated": {"cpu": True}},
+    ]
+    reported = []
+    monkeypatch.setattr(tune, "report", reported.append)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    trial = optuna.create_study().ask()
+    ray_hook, optuna_hook = TuneReport({"digit": 0.9}), OptunaTrial(trial)
+    store = MemoryStore()
+    store.save_study("s", {"name": "s"})
+    observed = ObservedStore(store, Observers([ray_hook, optuna_hook]))
+    run_id = begin_run(observed, "s", "k", {}, {}, 0, {"host": "a"}, counter, False)
+    assert trial.user_attrs["powertrain_measurement"].startswith("measured")
+    observed.note_nodes(run_id, nodes)  # rank 0, its ranks' figures combined, before the point
+    point = EvalPoint(0, 1, 1.0, 0, None, 0.5, 1.0, {"cpu": 10.0}, {"digit": 0.5})
+    observed.add_eval_point(run_id, point)
+    [metrics] = reported
+    said = "ESTIMATE (cpu estimated on node 1 (b))"
+    assert metrics["powertrain_measurement"] == said
+    assert trial.user_attrs["powertrain_measurement"] == said

@@ -339,3 +339,136 @@ def test_a_study_name_longer_than_an_mlflow_experiment_name_still_logs(
     assert not [r for r in caplog.records if "mlflow logging failed" in r.getMessage()]
     [logged] = mlflow_runs(mlflow_uri, study[:500])
     assert logged.data.tags["powertrain.study"] == study  # the whole name, as a tag
+
+
+def test_tensorboard_and_wandb_say_estimate_once_another_node_of_the_job_estimated(
+    tmp_path, monkeypatch
+):
+    """A distributed run: rank 0's node read its CPU with a counter, node 1 only estimated it; the
+    tools hear it when rank 0 combines the ranks' figures, before the point they make."""
+    from powertrain.loggers import loggers
+    from powertrain.loggers.base import RunInfo
+    from powertrain.records import EvalPoint
+    from powertrain.testing.store_contract import outcome
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    import wandb
+
+    wandb.teardown()  # W&B keeps the first WANDB_DIR of the process otherwise
+    counter = {"cpu": {"meter": "rapl", "method": "counter", "estimated": False, "details": {}}}
+    info = RunInfo("mixed", "k", 1, {"lr": 0.1}, {"lr": 0.1}, 0, counter)
+    nodes = [
+        {"node": 0, "host": "a", "estimated": {"cpu": False}},
+        {"node": 1, "host": "b", "estimated": {"cpu": True}},
+    ]
+    fanout = loggers([f"tensorboard:{tmp_path / 'tb'}", "wandb"])
+    fanout.run_begun(info)
+    fanout.eval_point(1, EvalPoint(0, 1, 1.0, 0, None, 0.5, 1.0, {"cpu": 10.0}))
+    fanout.run_nodes(1, nodes)
+    fanout.eval_point(1, EvalPoint(1, 2, 2.0, 0, None, 0.6, 2.0, {"cpu": 20.0}))
+    fanout.run_finished(1, outcome())  # an outcome that names no node: the tags are the live ones
+    fanout.close()
+    wandb.teardown()  # W&B's service writes the run file: done once it is shut down
+    assert not fanout.failed
+    said = "ESTIMATE (cpu estimated on node 1 (b))"
+    run_text = tensorboard_text(run_folder(tmp_path / "tb", info), "powertrain/run")
+    assert f"| powertrain.measurement | {said} |" in run_text.split("| tag | value |")[-1]
+    [folder] = (tmp_path / "wandb").glob("offline-run-*")
+    logged = wandb_run(folder)
+    assert "measured" not in logged["tags"] and "estimate" in logged["tags"]
+    assert logged["config"]["powertrain"]["powertrain.measurement"] == said
+
+
+# -- powertrain export, twice --------------------------------------------------------------------
+def test_exporting_a_study_twice_to_mlflow_logs_each_run_once(
+    tmp_path, meters, clock, monkeypatch, mlflow_uri
+):
+    from powertrain.loggers.export import export_study
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    record, points = tracked_run(tmp_path / "runs.db", meters, clock, ["mlflow"], study="twice")
+    tracked_run(tmp_path / "runs.db", meters, clock, [], study="twice-later")  # not logged live
+    with open_store(tmp_path / "runs.db") as store:
+        for _ in range(2):
+            for study in ("twice", "twice-later"):
+                export_study(store, study, "mlflow")  # a second MLflow run of each before
+        again = export_study(store, "twice", "mlflow")
+    [logged] = mlflow_runs(mlflow_uri, "twice")  # the run logged live, found by its key
+    [later] = mlflow_runs(mlflow_uri, "twice-later")
+    assert (again.written, again.present) == (0, 1)
+    assert later.data.tags["powertrain.run_key"] == record.run_key  # the same setup and seed
+    for run in (logged, later):
+        history = mlflow_history(mlflow_uri, run.info.run_id, "energy_j")
+        assert history == pytest.approx({p.step: p.total_energy_j for p in points}, abs=0.5)
+    with open_store(tmp_path / "runs.db") as store:
+        [exported] = store.runs("twice-later")
+    assert later.info.start_time == int(exported.started_at * 1000)  # when it ran, not exported
+
+
+def test_an_export_completes_an_mlflow_run_whose_live_logging_stopped_half_way(
+    tmp_path, meters, clock, monkeypatch, mlflow_uri
+):
+    from mlflow.tracking import MlflowClient
+
+    from powertrain.loggers.base import RunInfo
+    from powertrain.loggers.export import export_study
+    from powertrain.loggers.mlflow import MlflowDestination
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    record, points = tracked_run(tmp_path / "runs.db", meters, clock, [], study="halfway")
+    live = MlflowDestination().open(RunInfo.of_record(record))  # the server went away after one
+    live.point(points[0])
+    with open_store(tmp_path / "runs.db") as store:
+        done = export_study(store, "halfway", "mlflow")
+    assert (done.written, done.completed, done.present) == (0, 1, 0)
+    [logged] = mlflow_runs(mlflow_uri, "halfway")
+    history = MlflowClient(mlflow_uri).get_metric_history(logged.info.run_id, "energy_j")
+    assert sorted(m.step for m in history) == [p.step for p in points]  # each step once
+    assert logged.data.tags["powertrain.status"] == "reached" and logged.info.status == "FINISHED"
+
+
+def test_exporting_a_study_twice_to_tensorboard_and_wandb_writes_each_run_once(
+    tmp_path, meters, clock, monkeypatch
+):
+    from powertrain.loggers.base import RunInfo
+    from powertrain.loggers.export import export_study
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    import wandb
+
+    wandb.teardown()  # W&B keeps the first WANDB_DIR of the process otherwise
+    record, points = tracked_run(tmp_path / "runs.db", meters, clock, [])
+    with open_store(tmp_path / "runs.db") as store:
+        for _ in range(2):
+            export_study(store, "mine", f"tensorboard:{tmp_path / 'tb'}")
+            export_study(store, "mine", "wandb")
+    folder = run_folder(tmp_path / "tb", RunInfo.of_record(record))
+    assert len(list(folder.glob("events.out.tfevents.*"))) == 1
+    assert len(list((tmp_path / "wandb").glob("offline-run-*"))) == 1
+
+
+def test_an_export_completes_a_tensorboard_run_whose_live_logging_stopped_half_way(
+    tmp_path, meters, clock
+):
+    from powertrain.loggers.base import RunInfo
+    from powertrain.loggers.export import export_study
+    from powertrain.loggers.tensorboard import TensorBoardDestination
+
+    record, points = tracked_run(tmp_path / "runs.db", meters, clock, [])
+    info = RunInfo.of_record(record)
+    live = TensorBoardDestination(tmp_path / "tb").open(info)  # the job was killed after one
+    live.point(points[0])
+    live.writer.close()
+    with open_store(tmp_path / "runs.db") as store:
+        done = [export_study(store, "mine", f"tensorboard:{tmp_path / 'tb'}") for _ in range(2)]
+    assert [(d.written, d.completed, d.present) for d in done] == [(0, 1, 0), (0, 0, 1)]
+    folder = run_folder(tmp_path / "tb", info)
+    scalars = tensorboard_scalars(folder)
+    assert scalars["energy_j"] == pytest.approx({p.step: p.total_energy_j for p in points}, abs=0.5)
+    assert "| powertrain.status | reached |" in tensorboard_text(folder, "powertrain/outcome")

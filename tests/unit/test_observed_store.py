@@ -96,3 +96,39 @@ def test_a_run_begun_afresh_while_open_here_ends_its_earlier_attempt_for_the_obs
     ]
     assert recorder.events[2] == ("finished", first, "censored")
     assert recorder.events[3][1] == second and recorder.events[5] == ("finished", second, "reached")
+
+
+MIXED = [
+    {"node": 0, "host": "a", "estimated": {"cpu": False}},
+    {"node": 1, "host": "b", "estimated": {"cpu": True}},
+]
+
+
+class NodesRecorder(Recorder):
+    def run_nodes(self, run_id, nodes) -> None:
+        self.events.append(("nodes", run_id, len(nodes)))
+
+
+def test_observers_hear_once_that_a_node_estimated_before_the_point_and_through_a_resume():
+    with MemoryStore() as inner:
+        inner.save_study("st", {})
+        recorder = NodesRecorder()
+        store = ObservedStore(inner, Observers([recorder]))
+        run_id = begin(store, "a")
+        measured = [{**MIXED[1], "estimated": {"cpu": False}}]
+        store.note_nodes(run_id, measured)  # every node measured: nothing to say
+        for i in range(2):
+            store.note_nodes(run_id, MIXED)  # told once: nothing new the second time
+            store.add_eval_point(run_id, point(i))
+        # a paused run continued by another process: begun for its observers at its next point
+        later = NodesRecorder()
+        again = ObservedStore(inner, Observers([later]))
+        again.note_nodes(run_id, MIXED)
+        again.add_eval_point(run_id, point(2))
+    assert recorder.events == [
+        ("begun", run_id, inner.runs("st")[0].run_key),
+        ("nodes", run_id, 2),
+        ("point", run_id, 0),
+        ("point", run_id, 1),
+    ]
+    assert [e[0] for e in later.events] == ["begun", "nodes", "point"]

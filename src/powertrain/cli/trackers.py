@@ -90,14 +90,14 @@ def observing(study_log_to, log_to, port: int | None, addr: str) -> Iterator[obj
 def export(tool: str, db_path: str | None, study_name: str, folder: str | None) -> None:
     """Log the finished runs of a stored study to TOOL, each as one run with every evaluation point
     and its outcome; where they go is the tool's own setting (MLFLOW_TRACKING_URI, WANDB_PROJECT,
-    WANDB_MODE; a TensorBoard log folder)."""
+    WANDB_MODE; a TensorBoard log folder). Runs the tool holds already are left as they are."""
     from powertrain.loggers.export import export_study
     from powertrain.store import existing_store
 
     target = f"{tool}:{folder}" if folder else tool  # a folder is for tensorboard only
     with existing_store(db_path) as store:
-        count = export_study(store, study_name, target)
-    click.echo(f"exported {count} runs of {study_name!r} to {target}")
+        exported = export_study(store, study_name, target)
+    click.echo(exported.says(study_name, target))
 
 
 COMMANDS = (export,)

@@ -28,7 +28,7 @@ import optuna
 from optuna.pruners import BasePruner
 from optuna.trial import FrozenTrial, TrialState
 
-from powertrain.loggers.base import RunInfo, outcome_tags
+from powertrain.loggers.base import RunInfo, nodes_tags, outcome_tags
 from powertrain.meters.base import measurement_label
 from powertrain.pruning import Curve, EnergyRule, Pruned, TrialHook
 from powertrain.records import EvalPoint, RunOutcome, Verdict
@@ -93,6 +93,11 @@ class OptunaTrial(TrialHook):
         self.trial.set_user_attr("powertrain_run_key", info.run_key)
         self.trial.set_user_attr("powertrain_study", info.study)
         self.trial.set_user_attr(MEASUREMENT_ATTR, measurement_label(info.provenance))
+
+    def run_nodes(self, run_id: int, nodes: list[dict]) -> None:
+        """Some node estimated: the trial says the energy it reports is an estimate from now on."""
+        if "powertrain.measurement" in (tags := nodes_tags(nodes)):
+            self.trial.set_user_attr(MEASUREMENT_ATTR, tags["powertrain.measurement"])
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
         if self.prunable:

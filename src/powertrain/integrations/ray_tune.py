@@ -16,7 +16,10 @@ in the store, ``powertrain_measurement`` (``measured`` or ``ESTIMATE (...)``), a
 reads them on the driver and stops a trial by ``pruning.EnergyRule``. Tune ends a stopped
 trial's process without letting it finish, so the stopper itself records the verdict: the run is
 finished in the store (``db``: the store ``track`` writes to) as censored, with the stopper's reason
-and the figures of its last stored evaluation.
+and the figures of its last stored evaluation. A store that fails there (locked, unwritable, a
+PostgreSQL server gone) never fails ``tuner.fit()``: one warning, the trial is stopped all the same,
+and the stop is kept (``unrecorded``) and written at the next stop once the store answers again; the
+trial's own points stay in the store as they were.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from typing import Any
 
 from ray.tune import Stopper
 
-from powertrain.loggers.base import RunInfo, point_metrics
+from powertrain.loggers.base import RunInfo, nodes_tags, point_metrics
 from powertrain.meters.base import measurement_label
 from powertrain.pruning import EnergyRule, TrialHook
 from powertrain.records import CENSORED, EvalPoint, RunOutcome
@@ -50,6 +53,12 @@ class TuneReport(TrialHook):
             "powertrain_study": info.study,
             "powertrain_measurement": measurement_label(info.provenance),  # or ESTIMATE (...)
         }
+
+    def run_nodes(self, run_id: int, nodes: list[dict[str, Any]]) -> None:
+        """Some node estimated: this report and the next ones say the job's figures are estimates."""
+        self.ids.update(
+            {k.replace(".", "_"): v for k, v in nodes_tags(nodes).items() if "measurement" in k}
+        )
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
         from ray import tune
@@ -80,6 +89,9 @@ class EnergyStopper(Stopper):
         self.to_target_j: dict[str, float] = {}
         self.reasons: dict[str, str] = {}  # trial id -> why it was stopped
         self.runs: dict[str, Any] = {}  # trial id -> the powertrain run its curve is of
+        #: Stops the store refused, oldest first: written at the next stop once it answers again.
+        self.unrecorded: list[tuple[dict[str, Any], Stop]] = []
+        self._warned = False
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         if "energy_j" not in result or "val_accuracy" not in result:
@@ -103,11 +115,37 @@ class EnergyStopper(Stopper):
         if stop is None:
             return False
         self.reasons[trial_id] = stop.reason
-        self._record(result, Stop(stop.verdict, f"ray tune trial {trial_id}: {stop.reason}"))
+        reason = f"ray tune trial {trial_id}: {stop.reason}"
+        self.unrecorded.append((result, Stop(stop.verdict, reason)))
+        self._record_unrecorded()
         return True
 
     def stop_all(self) -> bool:
         return False
+
+    def _record_unrecorded(self) -> None:
+        """Record the stops not yet in the store, in order; a store that fails keeps the rest for the
+        next stop, and is warned about once: the tuning goes on (Tune fails the whole ``fit()`` on an
+        error of its stopper)."""
+        while self.unrecorded:
+            result, stop = self.unrecorded[0]
+            try:
+                self._record(result, stop)
+            except Exception as exc:  # noqa: BLE001 - the store's own error, said in one line
+                if not self._warned:
+                    self._warned = True
+                    from powertrain.store.location import mask_urls
+
+                    log.warning(
+                        "EnergyStopper: the results store %s failed (%s); the tuning goes on and "
+                        "trials are still stopped by energy, but a stopped run stays unfinished in "
+                        "the store, with every point it recorded, until the store answers again "
+                        "(tried again at the next stop)",
+                        mask_urls(str(getattr(self.db, "path", self.db))),
+                        mask_urls(f"{type(exc).__name__}: {exc}"),
+                    )
+                return
+            self.unrecorded.pop(0)
 
     def _record(self, result: dict[str, Any], stop: Stop) -> None:
         """Finish the stopped run in the store as censored (its process will not)."""

@@ -27,6 +27,20 @@ from typing import Any
 from powertrain.meters.base import is_estimated, measurement_label
 from powertrain.records import EvalPoint, RunOutcome, RunRecord, estimated_on_nodes
 
+#: How far a tool's clock (a run's start time in it) may be off the store's, in seconds.
+CLOCK_SLACK_S = 5.0
+
+
+@dataclass(frozen=True)
+class Logged:
+    """What a tool holds already of a run an export is about to write (``Destination.logged``):
+    a finished copy is left as it is; an unfinished one (live logging that stopped half-way) gets
+    the points it lacks (``steps`` it has) and the outcome, through ``log``."""
+
+    finished: bool
+    steps: frozenset[int] = frozenset()
+    log: RunLog | None = None
+
 
 @dataclass(frozen=True)
 class RunInfo:
@@ -41,6 +55,10 @@ class RunInfo:
     provenance: dict[str, dict[str, Any]]
     hardware: dict[str, Any] = field(default_factory=dict)
     stage: str = "train"
+    #: When the attempt began and ended (the store's clock, s since the epoch), where known: a run
+    #: from the store (an export) has them; one logged live as it begins does not.
+    started_at: float | None = None
+    finished_at: float | None = None
 
     @classmethod
     def of_record(cls, run: RunRecord) -> RunInfo:
@@ -54,7 +72,19 @@ class RunInfo:
             dict(run.provenance),
             dict(run.hardware),
             str(getattr(run.stage, "value", run.stage)),
+            run.started_at,
+            run.finished_at,
         )
+
+    def same_attempt(self, run_id: str | None, began_s: float) -> bool:
+        """Whether a tool's run tagged ``powertrain.run_id`` = ``run_id`` (its key already matched),
+        begun at ``began_s``, is a copy of this attempt: logged live (begun in the tool while the
+        attempt ran) or by an export (begun at the attempt's start). An earlier attempt of the same
+        key, or a store of the same study elsewhere, began at another time."""
+        if run_id != str(self.run_id) or self.started_at is None:
+            return False
+        end = self.finished_at if self.finished_at is not None else float("inf")
+        return self.started_at - CLOCK_SLACK_S <= began_s <= end + CLOCK_SLACK_S
 
     @property
     def name(self) -> str:
@@ -128,12 +158,18 @@ def outcome_tags(outcome: RunOutcome) -> dict[str, str]:
         tags["powertrain.verdict"] = outcome.verdict.value
     if outcome.faults:
         tags["powertrain.faults"] = "; ".join(outcome.faults)
-    estimated = estimated_on_nodes(outcome.nodes)
-    if estimated:  # the start's tags came from rank 0's meters alone: say it for the whole job
-        tags["powertrain.estimated"] = "true"
-        where = "; ".join(f"{c} estimated on {nodes}" for c, nodes in estimated.items())
-        tags["powertrain.measurement"] = f"ESTIMATE ({where})"
+    tags.update(nodes_tags(outcome.nodes))  # the start's came from rank 0's meters alone
     return tags
+
+
+def nodes_tags(nodes: list[dict[str, Any]]) -> dict[str, str]:
+    """For a distributed run some node of which estimated a figure (its ``nodes``, as combined at
+    an evaluation or at the end), the measurement tags for the whole job, as an estimate; else none."""
+    estimated = estimated_on_nodes(nodes)
+    if not estimated:
+        return {}
+    where = "; ".join(f"{c} estimated on {names}" for c, names in estimated.items())
+    return {"powertrain.estimated": "true", "powertrain.measurement": f"ESTIMATE ({where})"}
 
 
 def plain(value: Any) -> str | int | float | bool:
@@ -156,6 +192,10 @@ class RunLog(ABC):
         for point in points:
             self.point(point)
 
+    def nodes(self, nodes: list[dict[str, Any]]) -> None:  # noqa: B027 - optional hook
+        """A distributed run's nodes as combined at an evaluation (``nodes_tags``): a tool that
+        labelled the run by rank 0's meters at ``open`` says estimate from now on."""
+
     @abstractmethod
     def finish(self, outcome: RunOutcome) -> None: ...
 
@@ -167,6 +207,11 @@ class Destination(ABC):
 
     @abstractmethod
     def open(self, info: RunInfo) -> RunLog: ...
+
+    def logged(self, info: RunInfo) -> Logged | None:
+        """What this tool holds already of the attempt ``info`` (from the store, so with its start
+        time), for an export; None where it holds none or cannot tell."""
+        return None
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """After the last run: flush and let go of what the tool holds."""

@@ -55,6 +55,9 @@ class Fanout(RunObserver):
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
         self._put(("point", run_id, point))
 
+    def run_nodes(self, run_id: int, nodes: list[dict]) -> None:
+        self._put(("nodes", run_id, nodes))
+
     def run_finished(self, run_id: int, outcome: RunOutcome) -> None:
         self._put(("finished", run_id, outcome))
 
@@ -108,6 +111,8 @@ class Fanout(RunObserver):
                 self._runs[key] = run
         elif key in self._runs and kind == "points":
             self._guarded(destination, self._runs[key].points, payload)
+        elif key in self._runs and kind == "nodes":
+            self._guarded(destination, self._runs[key].nodes, payload)
         elif key in self._runs:
             self._guarded(destination, self._runs.pop(key).finish, payload)
 

@@ -4,6 +4,7 @@ MLflow's to say: ``MLFLOW_TRACKING_URI`` (a server, ``sqlite:///mlflow.db``, a f
 
 from __future__ import annotations
 
+import re
 import socket
 import time
 from typing import Any
@@ -11,8 +12,10 @@ from urllib.parse import urlsplit
 
 from powertrain.loggers.base import (
     Destination,
+    Logged,
     RunInfo,
     RunLog,
+    nodes_tags,
     outcome_metrics,
     outcome_tags,
     plain,
@@ -62,6 +65,8 @@ class MlflowDestination(Destination):
         client = self.client()
         run = client.create_run(
             self.experiment_id(info.study),
+            # an export: when the run began (``logged`` finds it by that); live: now
+            start_time=None if info.started_at is None else int(info.started_at * 1000),
             run_name=info.name,
             tags={**info.tags(), "mlflow.source.name": "powertrain"},
         )
@@ -72,6 +77,33 @@ class MlflowDestination(Destination):
             client.log_batch(run.info.run_id, params=params[start : start + 100])
         client.log_batch(run.info.run_id, tags=[RunTag("powertrain.status", "running")])
         return MlflowRun(client, run.info.run_id)
+
+    def logged(self, info: RunInfo) -> Logged | None:
+        """The MLflow run of this attempt in the study's experiment, by its ``powertrain.run_key``
+        tag, ``powertrain.run_id`` and start time (deleted runs do not count)."""
+        client = self.client()
+        experiment = client.get_experiment_by_name(info.study[:MAX_EXPERIMENT_CHARS])
+        if experiment is None:
+            return None
+        key = info.run_key
+        where = f"tags.`powertrain.run_key` = '{key}'" if re.fullmatch(r"[\w.-]+", key) else ""
+        token = None
+        while True:
+            page = client.search_runs([experiment.experiment_id], where, page_token=token)
+            for run in page:
+                tags = run.data.tags
+                if tags.get("powertrain.run_key") != key or not info.same_attempt(
+                    tags.get("powertrain.run_id"), run.info.start_time / 1000
+                ):
+                    continue
+                if run.info.status != "RUNNING" and tags.get("powertrain.status") != "running":
+                    return Logged(finished=True)
+                history = client.get_metric_history(run.info.run_id, "energy_j")
+                steps = frozenset(m.step for m in history)
+                return Logged(False, steps, MlflowRun(client, run.info.run_id))
+            token = page.token
+            if not token:
+                return None
 
 
 class MlflowRun(RunLog):
@@ -88,6 +120,13 @@ class MlflowRun(RunLog):
         metrics = [Metric(k, v, now, p.step) for p in points for k, v in point_metrics(p).items()]
         for start in range(0, len(metrics), MAX_BATCH):
             self.client.log_batch(self.run_id, metrics=metrics[start : start + MAX_BATCH])
+
+    def nodes(self, nodes: list[dict[str, Any]]) -> None:
+        from mlflow.entities import RunTag
+
+        tags = [RunTag(k, v[:5000]) for k, v in nodes_tags(nodes).items()]
+        if tags:
+            self.client.log_batch(self.run_id, tags=tags)
 
     def _metrics(self, values: dict[str, float], step: int) -> None:
         from mlflow.entities import Metric

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from powertrain.loggers.base import RunInfo
-from powertrain.records import CENSORED, EvalPoint, RunOutcome, outcome_of
+from powertrain.records import CENSORED, EvalPoint, RunOutcome, estimated_on_nodes, outcome_of
 from powertrain.store.base import ResultStore
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,11 @@ class RunObserver:
 
     def run_begun(self, info: RunInfo) -> None: ...
     def eval_point(self, run_id: int, point: EvalPoint) -> None: ...
+    def run_nodes(self, run_id: int, nodes: list[dict[str, Any]]) -> None:
+        """A distributed run some node of which estimated a figure rank 0's meters may measure
+        (``records.estimated_on_nodes``), told before the point those nodes' figures make: the
+        run's sum holds an estimate from here on, whatever ``run_begun``'s provenance said."""
+
     def run_finished(self, run_id: int, outcome: RunOutcome) -> None: ...
     def close(self) -> None: ...
 
@@ -41,8 +46,11 @@ class Observers(RunObserver):
 
     def _each(self, method: str, *args: Any) -> None:
         for observer in list(self.observers):
+            call = getattr(observer, method, None)  # one of an older shape may lack a hook
+            if call is None:
+                continue
             try:
-                getattr(observer, method)(*args)
+                call(*args)
             except Exception as exc:  # noqa: BLE001 - an observer never fails the run
                 log.warning(
                     "%s failed (%s: %s); it gets nothing more, the store keeps every figure",
@@ -58,6 +66,9 @@ class Observers(RunObserver):
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
         self._each("eval_point", run_id, point)
 
+    def run_nodes(self, run_id: int, nodes: list[dict[str, Any]]) -> None:
+        self._each("run_nodes", run_id, nodes)
+
     def run_finished(self, run_id: int, outcome: RunOutcome) -> None:
         self._each("run_finished", run_id, outcome)
 
@@ -72,6 +83,8 @@ class ObservedStore:
         self._store, self._observers = store, observers
         self._open: set[int] = set()  # runs begun or resumed here and not finished
         self._keys: dict[tuple[str, str], int] = {}  # (study, run key) -> its open run here
+        self._estimated: dict[int, dict[str, str]] = {}  # run id -> what its nodes estimated, told
+        self._waiting: dict[int, list] = {}  # run id -> its nodes, told before it was begun here
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -119,7 +132,27 @@ class ObservedStore:
             if record is None:
                 return
             self._begun(RunInfo.of_record(record))
+            if run_id in self._waiting:  # its nodes came just before this point: first, them
+                self._tell_nodes(run_id, self._waiting.pop(run_id))
         self._observers.eval_point(run_id, point)
+
+    def note_nodes(self, run_id: int, nodes: list[dict[str, Any]]) -> None:
+        """Rank 0 of a distributed run, its ranks' figures just combined (before it records the
+        point they make): the observers hear it when some node estimated what they were not yet
+        told of. Not stored: the outcome keeps the nodes, and the record's provenance follows them."""
+        inner = getattr(self._store, "note_nodes", None)  # an observed store inside this one
+        if inner is not None:
+            inner(run_id, nodes)
+        if run_id not in self._open:  # a paused run continued: begun here at its next point
+            self._waiting[run_id] = nodes
+        else:
+            self._tell_nodes(run_id, nodes)
+
+    def _tell_nodes(self, run_id: int, nodes: list[dict[str, Any]]) -> None:
+        estimated = estimated_on_nodes(nodes)
+        if estimated and estimated != self._estimated.get(run_id):
+            self._estimated[run_id] = estimated
+            self._observers.run_nodes(run_id, nodes)
 
     def finish_run(self, run_id: int, outcome: RunOutcome) -> None:
         self._store.finish_run(run_id, outcome)
@@ -128,6 +161,7 @@ class ObservedStore:
 
     def _finished(self, run_id: int, outcome: RunOutcome) -> None:
         self._open.discard(run_id)
+        self._estimated.pop(run_id, None)
         for key in [k for k, i in list(self._keys.items()) if i == run_id]:
             self._keys.pop(key, None)
         self._observers.run_finished(run_id, outcome)

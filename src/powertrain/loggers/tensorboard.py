@@ -10,8 +10,10 @@ from pathlib import Path
 
 from powertrain.loggers.base import (
     Destination,
+    Logged,
     RunInfo,
     RunLog,
+    nodes_tags,
     outcome_metrics,
     outcome_tags,
     plain,
@@ -46,13 +48,44 @@ class TensorBoardDestination(Destination):
 
         writer = SummaryWriter(log_dir=str(run_folder(self.folder, info)))
         lines = [f"| {k} | {v} |" for k, v in info.tags().items()]
-        writer.add_text("powertrain/run", "| tag | value |\n|---|---|\n" + "\n".join(lines), 0)
+        table = "| tag | value |\n|---|---|\n" + "\n".join(lines)
+        writer.add_text("powertrain/run", table, 0, walltime=info.started_at)  # export: its start
         return TensorBoardRun(writer, info)
+
+    def logged(self, info: RunInfo) -> Logged | None:
+        """This attempt's event files in its run folder: its run table names its key and id and was
+        written while it ran (live) or at its start (an export)."""
+        folder = run_folder(self.folder, info)
+        if not any(folder.glob("events.out.tfevents.*")):
+            return None
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+        from tensorboard.util import tensor_util
+
+        events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+        events.Reload()
+        tags = set(events.Tags()["tensors"])
+        if "powertrain/run/text_summary" not in tags:
+            return None
+        key = f"| powertrain.run_key | {info.run_key} |"
+        if not any(
+            key in tensor_util.make_ndarray(e.tensor_proto).item().decode()
+            and info.same_attempt(str(info.run_id), e.wall_time)
+            for e in events.Tensors("powertrain/run/text_summary")
+        ):
+            return None
+        if "powertrain/outcome/text_summary" in tags:
+            return Logged(finished=True)
+        from torch.utils.tensorboard import SummaryWriter
+
+        steps = frozenset(e.step for e in events.Tensors("energy_j")) if "energy_j" in tags else ()
+        writer = SummaryWriter(log_dir=str(folder))
+        return Logged(False, frozenset(steps), TensorBoardRun(writer, info))
 
 
 class TensorBoardRun(RunLog):
     def __init__(self, writer, info: RunInfo) -> None:
         self.writer, self.info = writer, info
+        self.step = 0
 
     def _scalars(self, values: dict[str, float], step: int) -> None:
         for tag, value in values.items():
@@ -60,6 +93,15 @@ class TensorBoardRun(RunLog):
 
     def point(self, point: EvalPoint) -> None:
         self._scalars(point_metrics(point), point.step)
+        self.step = point.step
+
+    def nodes(self, nodes: list[dict]) -> None:
+        """The run's tags again, at the last step written, with the job's measurement."""
+        tags = {**self.info.tags(), **nodes_tags(nodes)}
+        lines = [f"| {k} | {v} |" for k, v in tags.items()]
+        self.writer.add_text(
+            "powertrain/run", "| tag | value |\n|---|---|\n" + "\n".join(lines), self.step
+        )
 
     def finish(self, outcome: RunOutcome) -> None:
         from torch.utils.tensorboard.summary import hparams

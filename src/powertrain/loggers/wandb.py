@@ -5,13 +5,17 @@ provenance and identity to its config under ``powertrain`` and as short tags."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
+from pathlib import Path
 
 from powertrain.loggers.base import (
     Destination,
+    Logged,
     RunInfo,
     RunLog,
+    nodes_tags,
     outcome_metrics,
     outcome_tags,
     plain,
@@ -38,6 +42,7 @@ class WandbDestination(Destination):
         config["powertrain"] = info.tags()
         tags = ["estimate" if is_estimated(info.provenance) else "measured"]
         tags += [f"{c}:{p.get('method')}" for c, p in info.provenance.items()]
+        again = {} if info.started_at is None else {"id": run_id(info), "resume": "allow"}
         run = wandb.init(
             project=project,
             group=info.study,
@@ -45,8 +50,23 @@ class WandbDestination(Destination):
             config=config,
             tags=[t[:MAX_TAG_CHARS] for t in tags],
             reinit="create_new",  # one W&B run per powertrain run, several open at once
+            **again,  # an export: the attempt's own id, so a second export is that run again
         )
         return WandbRun(run)
+
+    def logged(self, info: RunInfo) -> Logged | None:
+        """Offline, the attempt's run folder from an earlier export (``offline-run-*-<id>`` under
+        ``WANDB_DIR``); online W&B itself makes a second export the same run (its id)."""
+        if info.started_at is None or os.environ.get("WANDB_MODE") not in ("offline", "dryrun"):
+            return None
+        root = Path(os.environ.get("WANDB_DIR") or ".") / "wandb"
+        return Logged(finished=True) if any(root.glob(f"offline-run-*-{run_id(info)}")) else None
+
+
+def run_id(info: RunInfo) -> str:
+    """The W&B run id of an exported attempt: its study, run key and start, hashed."""
+    identity = f"{info.study}\0{info.run_key}\0{info.started_at!r}"
+    return hashlib.sha256(identity.encode()).hexdigest()[:32]
 
 
 class WandbRun(RunLog):
@@ -55,6 +75,16 @@ class WandbRun(RunLog):
 
     def point(self, point: EvalPoint) -> None:
         self.run.log(point_metrics(point), step=point.step)
+
+    def nodes(self, nodes: list[dict]) -> None:
+        """The "measured" tag becomes "estimate", and the config's measurement says which node."""
+        tags = nodes_tags(nodes)
+        if tags:
+            self.run.tags = tuple("estimate" if t == "measured" else t for t in self.run.tags)
+            self.run.config.update(
+                {"powertrain": {**dict(self.run.config.get("powertrain", {})), **tags}},
+                allow_val_change=True,
+            )
 
     def finish(self, outcome: RunOutcome) -> None:
         self.run.summary.update({**outcome_metrics(outcome), **outcome_tags(outcome)})

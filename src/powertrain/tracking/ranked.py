@@ -96,6 +96,7 @@ class RankedRun:
                 decision = job_.Decision(error=problem)
                 raise PowertrainError(problem)
             combined = job.combine(messages)
+            self._tell_nodes(combined.nodes)
             if fields is None:  # closing: the outcome is the decision, sent once it is recorded
                 decision = None
                 return combined
@@ -105,6 +106,14 @@ class RankedRun:
         finally:
             if decision is not None:
                 job.decide(decision)
+
+    def _tell_nodes(self, nodes: list[dict]) -> None:
+        """The run's observers (loggers, metrics, a sweep's trial) learn what the nodes measured and
+        estimated as soon as rank 0 does, before the point these figures make: their labels came
+        from rank 0's meters alone. An observed store has ``note_nodes``; a bare one needs nothing."""
+        note = getattr(self.store, "note_nodes", None)
+        if note is not None:
+            note(self.run_id, nodes)
 
     def _point(self, fields: dict, duration_s: float, energy_j: dict) -> EvalPoint:
         """The evaluation point of these figures; a spawned job's counts from its parent's start."""
