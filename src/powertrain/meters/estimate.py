@@ -12,6 +12,7 @@ These are models, not measurements: every figure they make is labelled ``estimat
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 
@@ -35,21 +36,30 @@ FIELDS_PER_PROCESS = 4
 RUSAGE_UNIT_S = 1e-6
 
 
+#: Windows counts CPU time at its timer's interrupts: 1/64 s (15.625 ms) unless a program asks the
+#: timer for more (``timeBeginPeriod``). Where that is unknown, the coarser default is taken: a
+#: window is then flagged as imprecise sooner, never later.
+WINDOWS_TICK_S = 1 / 64
+
+
 def clock_tick_s() -> float:
-    """How long one clock tick is (CPU times are counted in them): 1 / SC_CLK_TCK, usually 10 ms."""
+    """How long one clock tick is (CPU times are counted in them): 1 / SC_CLK_TCK (10 ms on most
+    Linux systems); Windows, which has no SC_CLK_TCK, counts in its timer's 15.625 ms."""
     try:
         ticks = os.sysconf("SC_CLK_TCK")
     except (ValueError, OSError, AttributeError):
-        ticks = 100
-    return 1.0 / ticks if ticks and ticks > 0 else 0.01
+        ticks = None
+    if ticks and ticks > 0:
+        return 1.0 / ticks
+    return WINDOWS_TICK_S if sys.platform == "win32" else 0.01
 
 
 def own_cpu_s() -> float:
     """This process's CPU time (all its threads) and its waited-for children's, in seconds.
 
     getrusage reports it in microseconds; on Linux its user + system is the scheduler's exact run
-    time, where os.times cuts the same figure to clock ticks (10 ms: a 25 ms step reads as 20 or
-    30 ms). os.times is the fallback where there is no ``resource`` module."""
+    time, where os.times cuts the same figure to clock ticks (Linux's 10 ms: a 25 ms step reads as
+    20 or 30 ms). os.times is the fallback where there is no ``resource`` module."""
     if resource is None:
         t = os.times()
         return t.user + t.system + t.children_user + t.children_system
@@ -61,6 +71,13 @@ def own_cpu_s() -> float:
 def own_cpu_unit_s() -> float:
     """The unit ``own_cpu_s`` counts in."""
     return clock_tick_s() if resource is None else RUSAGE_UNIT_S
+
+
+def tick_words(tick_s: float) -> str:
+    """A clock tick in words: "1/100 s", or Windows' "1/64 s (15.625 ms)"."""
+    per_s = round(1 / tick_s)
+    ms = tick_s * 1e3
+    return f"1/{per_s} s" if abs(ms - round(ms)) < 1e-9 else f"1/{per_s} s ({ms:g} ms)"
 
 
 class ProcessTree:
@@ -181,7 +198,7 @@ class EstimateCpuMeter(Meter):
 
     def resolution_reason(self) -> str:
         ticked, own_unit_s = self._units_s()
-        tick = f"1/{round(1 / clock_tick_s())} s clock ticks"
+        tick = f"{tick_words(clock_tick_s())} clock ticks"
         if own_unit_s == 0.0:
             where = tick
         elif own_unit_s == clock_tick_s():
