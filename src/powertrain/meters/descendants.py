@@ -10,6 +10,7 @@ kernel has it, psutil's elsewhere.
 from __future__ import annotations
 
 import os
+from typing import NamedTuple
 
 import psutil
 
@@ -64,3 +65,67 @@ def _children(pid: int) -> list[int] | None:
         except OSError:  # a thread that ended since the listing, or no such file on this kernel
             continue
     return children if files else None
+
+
+#: The unit of /proc/PID/stat's resident memory (a page).
+PAGE_B = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+class Member:
+    """A descendant as listed, and from its first read on its start time: the identity of a process,
+    where its pid alone is not (an ended child's pid can be given to an unrelated process before the
+    list is read again)."""
+
+    __slots__ = ("process", "started")
+
+    def __init__(self, process: psutil.Process) -> None:
+        self.process = process
+        self.started: int | None = None  # /proc/PID/stat field 22: clock ticks after boot
+
+
+class Usage(NamedTuple):
+    cpu_s: float  # user + system, its own and its waited-for children's
+    rss_b: int
+
+
+def usage(member: Member, stat_tick_s: float | None) -> Usage | None:
+    """``member``'s CPU time and resident memory; None when it has ended, or when its pid is another
+    process's now. ``stat_tick_s``: the clock tick where /proc/PID/stat can be read (one read gives
+    the times, the memory and the start time together); None elsewhere (psutil reads them, then
+    compares the process's start time with the one it took when the process was listed)."""
+    if stat_tick_s is None:
+        return _psutil_usage(member.process)
+    stat = _stat(member.process.pid)
+    if stat is None:
+        return None
+    started, ticks, rss_pages = stat
+    if member.started is None:
+        member.started = started
+    elif started != member.started:
+        return None
+    return Usage(ticks * stat_tick_s, rss_pages * PAGE_B)
+
+
+def _stat(pid: int) -> tuple[int, int, int] | None:
+    """Start time, utime + stime + cutime + cstime (both clock ticks) and resident pages, from
+    /proc/PID/stat (fields 22, 14-17 and 24, counted after the name in parentheses, which may hold
+    spaces); None when the process has ended."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            data = f.read()
+    except OSError:
+        return None
+    fields = data[data.rindex(b")") + 2 :].split()  # fields[0] is field 3, the state
+    ticks = int(fields[11]) + int(fields[12]) + int(fields[13]) + int(fields[14])
+    return int(fields[19]), ticks, int(fields[21])
+
+
+def _psutil_usage(process: psutil.Process) -> Usage | None:
+    try:
+        with process.oneshot():
+            t, rss_b = process.cpu_times(), process.memory_info().rss
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+    if not process.is_running():  # psutil compares start times: the pid was given to another
+        return None
+    return Usage(t.user + t.system + t.children_user + t.children_system, rss_b)

@@ -25,7 +25,7 @@ import psutil
 
 from powertrain.meters.base import Component, IntegratingMeter, Meter, Method, Provenance
 from powertrain.meters.cpu_table import CpuPowerProfile, lookup_cpu_profile
-from powertrain.meters.descendants import descendants
+from powertrain.meters.descendants import Member, descendants, usage
 
 #: 3 W per 8 GB DDR4 module, the figure CodeCarbon's RAM model uses.
 RAM_WATTS_PER_GB = 3.0 / 8.0
@@ -86,7 +86,9 @@ class ProcessTree:
     Listing descendants costs (``descendants``: microseconds from Linux's children files, about half
     a millisecond where psutil scans every process), so the list is refreshed at most every
     ``refresh_s``. Nothing is lost in between: a child that ends and is waited for moves its CPU time
-    into its parent's ``children_*`` times, which we count. Safe to share between threads.
+    into its parent's ``children_*`` times, which we count. A listed process is known by its pid and
+    its start time: a pid given to an unrelated process before the next listing is not read (its
+    time is not ours), and the list is made afresh at the next read. Safe to share between threads.
     """
 
     def __init__(
@@ -97,19 +99,29 @@ class ProcessTree:
         self._refresh_s = refresh_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._children: list[psutil.Process] = []
+        self._children: list[Member] = []
         self._listed_at_s: float | None = None
         self._peak_cpu_s = 0.0
+        # where /proc/PID/stat says a process's times, memory and start time in one read
+        self._stat_tick_s = clock_tick_s() if os.path.exists(f"/proc/{self.pid}/stat") else None
 
-    def _descendants(self) -> list[psutil.Process]:
+    def _descendants(self) -> list[Member]:
         now_s = self._clock()
         if self._listed_at_s is None or now_s - self._listed_at_s >= self._refresh_s:
             try:
-                self._children = descendants(self._root)
+                self._children = [Member(p) for p in descendants(self._root)]
             except psutil.NoSuchProcess:
                 self._children = []
             self._listed_at_s = now_s
         return self._children
+
+    def _usage(self, member: Member):
+        """``member``'s CPU time and memory; None when it has ended or its pid is another process's
+        (the list is then made afresh at the next read)."""
+        read = usage(member, self._stat_tick_s)
+        if read is None:
+            self._listed_at_s = None
+        return read
 
     def refresh(self, now: bool = False) -> None:
         """List the descendants afresh: at the next read (call it after starting a child), or
@@ -136,12 +148,9 @@ class ProcessTree:
         'live' to 'waited for' between reads; a zombie's can vanish for a moment)."""
         with self._lock:
             total_s = self._root_cpu_s()
-            for proc in self._descendants():
-                try:
-                    t = proc.cpu_times()
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    continue
-                total_s += t.user + t.system + t.children_user + t.children_system
+            for member in self._descendants():
+                if (read := self._usage(member)) is not None:
+                    total_s += read.cpu_s
             self._peak_cpu_s = max(self._peak_cpu_s, total_s)
             return self._peak_cpu_s
 
@@ -152,12 +161,13 @@ class ProcessTree:
 
     def rss_bytes(self) -> int:
         with self._lock:
-            total = 0
-            for proc in (self._root, *self._descendants()):
-                try:
-                    total += proc.memory_info().rss
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    continue
+            try:
+                total = self._root.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                total = 0
+            for member in self._descendants():
+                if (read := self._usage(member)) is not None:
+                    total += read.rss_b
             return total
 
 
