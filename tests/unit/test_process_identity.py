@@ -83,3 +83,66 @@ def test_a_pid_reused_by_an_unrelated_process_before_the_next_listing_is_not_cou
                 _kill(pid)
     # this process's own little, and the ended child's start-up (waited for: counted)
     assert after_s - before_s < 0.3, after_s - before_s
+
+
+#: Starts a grandchild that spins for 0.6 s of CPU time (then sleeps), says its pid, and exits
+#: without waiting for it when told: the grandchild outlives its parent and is handed to init.
+ORPHANER = """
+import subprocess, sys
+spin = "import time\\nt0 = time.process_time()\\nwhile time.process_time() - t0 < 0.6: pass\\n"
+grandchild = subprocess.Popen([sys.executable, "-c", spin + "print('spun', flush=True)\\ntime.sleep(30)"])
+print(grandchild.pid, flush=True)
+sys.stdin.readline()
+"""
+
+
+def _busy(seconds: float) -> None:
+    t0 = time.process_time()
+    while time.process_time() - t0 < seconds:
+        pass
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="a POSIX process tree")
+def test_a_grandchild_that_outlives_its_parent_is_still_counted_and_the_figure_says_so():
+    """Its parent ends first: the kernel hands it to init, so no process of the tree waits for it.
+    Its CPU time still counts (it is followed by pid and start time), what it used after its last
+    reading cannot (said on the figure), and once it has ended the time it had used is kept, so
+    the next window's own work is not hidden behind it."""
+    import psutil
+
+    from powertrain.meters.estimate import EstimateCpuMeter
+    from powertrain.monitor import Monitor
+
+    tree = ProcessTree(refresh_s=0.0)  # lists the processes at every read
+    meter = EstimateCpuMeter(tree=tree)
+    monitor = Monitor([meter], sample=False)
+    parent = subprocess.Popen(
+        [sys.executable, "-c", ORPHANER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    grandchild = psutil.Process(int(parent.stdout.readline()))
+    try:
+        before = grandchild.cpu_times()
+        with monitor.window("orphaned") as orphaned:
+            parent.stdin.write("\n")
+            parent.stdin.flush()
+            parent.wait()
+            if grandchild.ppid() == os.getpid():
+                pytest.skip("this process is a subreaper: its grandchildren are handed to it")
+            tree.cpu_time_s()  # listed without it: followed from here
+            assert parent.stdout.readline().strip() == "spun"
+            after = grandchild.cpu_times()
+        grandchild.kill()
+        psutil.wait_procs([grandchild], timeout=5)  # init waits for it, not this process
+        with monitor.window("after it ended") as later:
+            _busy(0.2)
+    finally:
+        _kill(grandchild.pid)
+    spun_s = (after.user + after.system) - (before.user + before.system)
+    counted_s = orphaned.result.energy_j["cpu"] / meter.profile.watts_per_cpu_s
+    assert spun_s > 0.4 and counted_s >= spun_s - 0.05, (spun_s, counted_s)
+    assert any(
+        f"process {grandchild.pid} outlived its parent" in f and "may be an undercount" in f
+        for f in orphaned.result.faults
+    ), orphaned.result.faults
+    later_s = later.result.energy_j["cpu"] / meter.profile.watts_per_cpu_s
+    assert 0.19 <= later_s <= 0.3, later_s

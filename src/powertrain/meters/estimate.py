@@ -25,7 +25,7 @@ import psutil
 
 from powertrain.meters.base import Component, IntegratingMeter, Meter, Method, Provenance
 from powertrain.meters.cpu_table import CpuPowerProfile, lookup_cpu_profile
-from powertrain.meters.descendants import Member, descendants, usage
+from powertrain.meters.descendants import Member, descendants, follow, usage
 
 #: 3 W per 8 GB DDR4 module, the figure CodeCarbon's RAM model uses.
 RAM_WATTS_PER_GB = 3.0 / 8.0
@@ -88,7 +88,10 @@ class ProcessTree:
     ``refresh_s``. Nothing is lost in between: a child that ends and is waited for moves its CPU time
     into its parent's ``children_*`` times, which we count. A listed process is known by its pid and
     its start time: a pid given to an unrelated process before the next listing is not read (its
-    time is not ours), and the list is made afresh at the next read. Safe to share between threads.
+    time is not ours), and the list is made afresh at the next read. A process that outlives its
+    parent leaves the tree (no process of it will wait for it): it is followed till it ends and its
+    last reading kept (``descendants.follow``), and ``departures`` says what may have been missed.
+    Safe to share between threads.
     """
 
     def __init__(
@@ -102,6 +105,8 @@ class ProcessTree:
         self._children: list[Member] = []
         self._listed_at_s: float | None = None
         self._peak_cpu_s = 0.0
+        self._carried_s = 0.0  # the last readings of processes that ended outside the tree
+        self.departures: list[str] = []  # a note for each process that left the tree
         # where /proc/PID/stat says a process's times, memory and start time in one read
         self._stat_tick_s = clock_tick_s() if os.path.exists(f"/proc/{self.pid}/stat") else None
 
@@ -109,9 +114,13 @@ class ProcessTree:
         now_s = self._clock()
         if self._listed_at_s is None or now_s - self._listed_at_s >= self._refresh_s:
             try:
-                self._children = [Member(p) for p in descendants(self._root)]
+                listed = [Member(p) for p in descendants(self._root)]
             except psutil.NoSuchProcess:
-                self._children = []
+                listed = []
+            moved = follow(self.pid, self._children, listed, self._stat_tick_s)
+            self._children = moved.members
+            self._carried_s += moved.carried_s
+            self.departures += moved.notes
             self._listed_at_s = now_s
         return self._children
 
@@ -151,6 +160,7 @@ class ProcessTree:
             for member in self._descendants():
                 if (read := self._usage(member)) is not None:
                     total_s += read.cpu_s
+            total_s += self._carried_s
             self._peak_cpu_s = max(self._peak_cpu_s, total_s)
             return self._peak_cpu_s
 
@@ -184,9 +194,15 @@ class EstimateCpuMeter(Meter):
         self.profile = profile or lookup_cpu_profile()
         self.tree = tree or ProcessTree()
         self._start_cpu_s = self.tree.cpu_time_s()
+        self._departures_seen = len(getattr(self.tree, "departures", ()))
 
     def _read_energy_j(self) -> float:
-        return (self.tree.cpu_time_s() - self._start_cpu_s) * self.profile.watts_per_cpu_s
+        energy_j = (self.tree.cpu_time_s() - self._start_cpu_s) * self.profile.watts_per_cpu_s
+        departures = getattr(self.tree, "departures", ())  # processes that left the tree
+        for note in departures[self._departures_seen :]:
+            self.note_fault(note)
+        self._departures_seen = len(departures)
+        return energy_j
 
     def rescan(self, begin: bool) -> None:
         self.tree.refresh(now=begin)
