@@ -117,10 +117,11 @@ class ProcessTree:
                 listed = [Member(p) for p in descendants(self._root)]
             except psutil.NoSuchProcess:
                 listed = []
-            moved = follow(self.pid, self._children, listed, self._stat_tick_s)
-            self._children = moved.members
-            self._carried_s += moved.carried_s
-            self.departures += moved.notes
+            if self._children:  # any that left the tree are followed (none to follow: none)
+                moved = follow(self.pid, self._children, listed, self._stat_tick_s)
+                listed, self._carried_s = moved.members, self._carried_s + moved.carried_s
+                self.departures += moved.notes
+            self._children = listed
             self._listed_at_s = now_s
         return self._children
 
@@ -199,9 +200,10 @@ class EstimateCpuMeter(Meter):
     def _read_energy_j(self) -> float:
         energy_j = (self.tree.cpu_time_s() - self._start_cpu_s) * self.profile.watts_per_cpu_s
         departures = getattr(self.tree, "departures", ())  # processes that left the tree
-        for note in departures[self._departures_seen :]:
-            self.note_fault(note)
-        self._departures_seen = len(departures)
+        if len(departures) > self._departures_seen:
+            for note in departures[self._departures_seen :]:
+                self.note_fault(note)
+            self._departures_seen = len(departures)
         return energy_j
 
     def rescan(self, begin: bool) -> None:
