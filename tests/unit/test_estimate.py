@@ -242,3 +242,25 @@ def test_the_edges_listing_of_processes_is_not_counted_in_the_window():
     with monitor.window("busy") as w:
         tree.own_s += 0.5
     assert w.result.energy_j["cpu"] == pytest.approx(0.5 * meter.profile.watts_per_cpu_s)
+
+
+def test_without_sc_clk_tck_windows_ticks_are_its_timers_15_625_ms(monkeypatch):
+    """Windows has no SC_CLK_TCK; it counts CPU time at its timer's interrupts, 64 a second by
+    default, so a window's resolution (and the words that say it) use 15.625 ms, not 10 ms."""
+    import os
+    import sys
+
+    import powertrain.meters.estimate as estimate
+
+    monkeypatch.delattr(os, "sysconf", raising=False)
+    monkeypatch.setattr(sys, "platform", "win32")
+    monkeypatch.setattr(estimate, "resource", None)  # as on Windows: os.times, in ticks
+    assert estimate.clock_tick_s() == 0.015625
+    tree = ScriptedTree(cpu_time_s=1.0)
+    tree.is_own, tree.process_count = True, lambda: 1
+    meter = EstimateCpuMeter(tree=tree)
+    assert meter.resolution_j() == pytest.approx(4 * 0.015625 * watts_per_cpu_s(meter))
+    assert meter.resolution_reason() == (
+        "CPU time is counted in 1/64 s (15.625 ms) clock ticks (no getrusage here),"
+        " 4 times per process"
+    )

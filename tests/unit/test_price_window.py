@@ -144,3 +144,34 @@ def test_the_precision_note_does_not_send_a_counters_user_to_a_meter_with_counte
 
     [note] = precision_note(2, 5)
     assert "longer runs resolve it" in note and "for the CPU-time estimate" in note
+
+
+def test_a_stored_pause_in_its_pricing_window_is_priced_from_what_it_measured():
+    """A live search stored a run it paused in its pricing window, before any evaluation: 40 steps
+    priced for 0.8 J after its warm-up, 1.5 J in all. A replay prices it as the live search did
+    (``Trial.priced``: 0.02 J a step) and counts all it spent, not an infinite price."""
+    from powertrain.records import RunOutcome, RunRecord
+    from powertrain.search.cost_axes import WINDOW_J
+    from powertrain.search.simulate import curve_of
+
+    outcome = RunOutcome(
+        status=Verdict.RUNG_PAUSE.status,
+        stop_reason="priced over 10% of the way to its first evaluation (not promoted)",
+        total_energy_j=1.5,
+        energy_j={"cpu": 1.5},
+        duration_s=3.0,
+        steps=50,
+        verdict=Verdict.RUNG_PAUSE,
+        priced_steps=40,
+        priced_energy_j=0.8,
+    )
+    record = RunRecord(
+        1, "s", "k", {"lr": 0.1}, {}, 0, outcome.status, {}, {}, 0.0, outcome=outcome
+    )
+    curve, trial = curve_of(record, []), Trial("s", 0)
+    feed(curve, Start("s", 0, WINDOW_J, PRICE_WINDOW), trial, lambda point: None)
+    assert trial.paused and trial.points == [] and trial.energy_j == 1.5
+    assert price(trial) == pytest.approx(0.8 / 40)
+    live = Trial("s", 0)
+    live.ended(outcome, [])  # as a live search's trial of the same run
+    assert price(live) == price(trial)

@@ -161,7 +161,8 @@ def test_a_window_pause_not_continued_is_finished_when_the_search_ends(tmp_path,
             sink.flush()
         (record,) = store.runs()
     [said] = [r.getMessage() for r in caplog.records if "keep their checkpoints" in r.getMessage()]
-    size_kb = checkpoint.path.stat().st_size / 1e3  # the tiny model's: under 100 kB
+    on_disk = (checkpoint.path, checkpoint.summary_path)  # its state and the summary beside it
+    size_kb = sum(p.stat().st_size for p in on_disk) / 1e3  # the tiny model's: under 100 kB
     assert said.startswith(f"1 paused runs keep their checkpoints ({size_kb:.0f} kB) in ")
     assert str(checkpoint.path.parent) in said and "delete them to reclaim the disk" in said
     assert record.outcome.verdict is Verdict.RUNG_PAUSE and record.outcome.steps == 4
@@ -169,3 +170,29 @@ def test_a_window_pause_not_continued_is_finished_when_the_search_ends(tmp_path,
     assert (
         paused_spent(spec, StudyPlace(s, tmp_path)).points == []
     )  # kept: a later search may go on
+
+
+def test_the_kept_checkpoints_line_counts_the_pauses_an_earlier_search_left(tmp_path, caplog):
+    """An earlier search paused one run and kept its checkpoint; this one pauses another. Both
+    checkpoints are on disk till a search takes them on, and the line says so: two runs, and the
+    size of both (each with its summary), not this search's alone."""
+    from powertrain.study.config import parse_study
+
+    s = parse_study({**study().to_dict(), "seeds": [3, 4]})
+    first, second = plan(s, [])
+    env, place = env_for(s, tmp_path), StudyPlace(s, tmp_path)
+    with open_store(tmp_path / "r.db") as store:
+        store.save_study(s.name, s.to_dict())
+        for spec in (first, second):  # one search each, every run paused in its window
+            sink = DeferringSink(StoreSink(store), place)
+            sink.start(spec, Trial("lr", spec.seed), [])
+            execute_run(dataclasses.replace(spec, window=0.5), env, sink)
+            with caplog.at_level("INFO", logger="powertrain.search.sink"):
+                caplog.clear()
+                sink.flush()
+    [said] = [r.getMessage() for r in caplog.records if "keep their checkpoints" in r.getMessage()]
+    kept = [run_checkpoint(spec, place) for spec in (first, second)]
+    size_kb = sum(p.stat().st_size for c in kept for p in (c.path, c.summary_path)) / 1e3
+    assert said.startswith(
+        f"2 paused runs (1 paused by an earlier search) keep their checkpoints ({size_kb:.0f} kB) in "
+    )

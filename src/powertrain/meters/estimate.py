@@ -12,6 +12,7 @@ These are models, not measurements: every figure they make is labelled ``estimat
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
 
@@ -24,7 +25,7 @@ import psutil
 
 from powertrain.meters.base import Component, IntegratingMeter, Meter, Method, Provenance
 from powertrain.meters.cpu_table import CpuPowerProfile, lookup_cpu_profile
-from powertrain.meters.descendants import descendants
+from powertrain.meters.descendants import Member, descendants, follow, usage
 
 #: 3 W per 8 GB DDR4 module, the figure CodeCarbon's RAM model uses.
 RAM_WATTS_PER_GB = 3.0 / 8.0
@@ -35,21 +36,30 @@ FIELDS_PER_PROCESS = 4
 RUSAGE_UNIT_S = 1e-6
 
 
+#: Windows counts CPU time at its timer's interrupts: 1/64 s (15.625 ms) unless a program asks the
+#: timer for more (``timeBeginPeriod``). Where that is unknown, the coarser default is taken: a
+#: window is then flagged as imprecise sooner, never later.
+WINDOWS_TICK_S = 1 / 64
+
+
 def clock_tick_s() -> float:
-    """How long one clock tick is (CPU times are counted in them): 1 / SC_CLK_TCK, usually 10 ms."""
+    """How long one clock tick is (CPU times are counted in them): 1 / SC_CLK_TCK (10 ms on most
+    Linux systems); Windows, which has no SC_CLK_TCK, counts in its timer's 15.625 ms."""
     try:
         ticks = os.sysconf("SC_CLK_TCK")
     except (ValueError, OSError, AttributeError):
-        ticks = 100
-    return 1.0 / ticks if ticks and ticks > 0 else 0.01
+        ticks = None
+    if ticks and ticks > 0:
+        return 1.0 / ticks
+    return WINDOWS_TICK_S if sys.platform == "win32" else 0.01
 
 
 def own_cpu_s() -> float:
     """This process's CPU time (all its threads) and its waited-for children's, in seconds.
 
     getrusage reports it in microseconds; on Linux its user + system is the scheduler's exact run
-    time, where os.times cuts the same figure to clock ticks (10 ms: a 25 ms step reads as 20 or
-    30 ms). os.times is the fallback where there is no ``resource`` module."""
+    time, where os.times cuts the same figure to clock ticks (Linux's 10 ms: a 25 ms step reads as
+    20 or 30 ms). os.times is the fallback where there is no ``resource`` module."""
     if resource is None:
         t = os.times()
         return t.user + t.system + t.children_user + t.children_system
@@ -63,13 +73,25 @@ def own_cpu_unit_s() -> float:
     return clock_tick_s() if resource is None else RUSAGE_UNIT_S
 
 
+def tick_words(tick_s: float) -> str:
+    """A clock tick in words: "1/100 s", or Windows' "1/64 s (15.625 ms)"."""
+    per_s = round(1 / tick_s)
+    ms = tick_s * 1e3
+    return f"1/{per_s} s" if abs(ms - round(ms)) < 1e-9 else f"1/{per_s} s ({ms:g} ms)"
+
+
 class ProcessTree:
     """CPU time and resident memory of a process and all its descendants.
 
     Listing descendants costs (``descendants``: microseconds from Linux's children files, about half
     a millisecond where psutil scans every process), so the list is refreshed at most every
     ``refresh_s``. Nothing is lost in between: a child that ends and is waited for moves its CPU time
-    into its parent's ``children_*`` times, which we count. Safe to share between threads.
+    into its parent's ``children_*`` times, which we count. A listed process is known by its pid and
+    its start time: a pid given to an unrelated process before the next listing is not read (its
+    time is not ours), and the list is made afresh at the next read. A process that outlives its
+    parent leaves the tree (no process of it will wait for it): it is followed till it ends and its
+    last reading kept (``descendants.follow``), and ``departures`` says what may have been missed.
+    Safe to share between threads.
     """
 
     def __init__(
@@ -80,19 +102,36 @@ class ProcessTree:
         self._refresh_s = refresh_s
         self._clock = clock
         self._lock = threading.Lock()
-        self._children: list[psutil.Process] = []
+        self._children: list[Member] = []
         self._listed_at_s: float | None = None
         self._peak_cpu_s = 0.0
+        self._carried_s = 0.0  # the last readings of processes that ended outside the tree
+        self.departures: list[str] = []  # a note for each process that left the tree
+        # where /proc/PID/stat says a process's times, memory and start time in one read
+        self._stat_tick_s = clock_tick_s() if os.path.exists(f"/proc/{self.pid}/stat") else None
 
-    def _descendants(self) -> list[psutil.Process]:
+    def _descendants(self) -> list[Member]:
         now_s = self._clock()
         if self._listed_at_s is None or now_s - self._listed_at_s >= self._refresh_s:
             try:
-                self._children = descendants(self._root)
+                listed = [Member(p) for p in descendants(self._root)]
             except psutil.NoSuchProcess:
-                self._children = []
+                listed = []
+            if self._children:  # any that left the tree are followed (none to follow: none)
+                moved = follow(self.pid, self._children, listed, self._stat_tick_s)
+                listed, self._carried_s = moved.members, self._carried_s + moved.carried_s
+                self.departures += moved.notes
+            self._children = listed
             self._listed_at_s = now_s
         return self._children
+
+    def _usage(self, member: Member):
+        """``member``'s CPU time and memory; None when it has ended or its pid is another process's
+        (the list is then made afresh at the next read)."""
+        read = usage(member, self._stat_tick_s)
+        if read is None:
+            self._listed_at_s = None
+        return read
 
     def refresh(self, now: bool = False) -> None:
         """List the descendants afresh: at the next read (call it after starting a child), or
@@ -119,12 +158,10 @@ class ProcessTree:
         'live' to 'waited for' between reads; a zombie's can vanish for a moment)."""
         with self._lock:
             total_s = self._root_cpu_s()
-            for proc in self._descendants():
-                try:
-                    t = proc.cpu_times()
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    continue
-                total_s += t.user + t.system + t.children_user + t.children_system
+            for member in self._descendants():
+                if (read := self._usage(member)) is not None:
+                    total_s += read.cpu_s
+            total_s += self._carried_s
             self._peak_cpu_s = max(self._peak_cpu_s, total_s)
             return self._peak_cpu_s
 
@@ -135,12 +172,13 @@ class ProcessTree:
 
     def rss_bytes(self) -> int:
         with self._lock:
-            total = 0
-            for proc in (self._root, *self._descendants()):
-                try:
-                    total += proc.memory_info().rss
-                except (psutil.NoSuchProcess, psutil.AccessDenied):
-                    continue
+            try:
+                total = self._root.memory_info().rss
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                total = 0
+            for member in self._descendants():
+                if (read := self._usage(member)) is not None:
+                    total += read.rss_b
             return total
 
 
@@ -157,9 +195,16 @@ class EstimateCpuMeter(Meter):
         self.profile = profile or lookup_cpu_profile()
         self.tree = tree or ProcessTree()
         self._start_cpu_s = self.tree.cpu_time_s()
+        self._departures_seen = len(getattr(self.tree, "departures", ()))
 
     def _read_energy_j(self) -> float:
-        return (self.tree.cpu_time_s() - self._start_cpu_s) * self.profile.watts_per_cpu_s
+        energy_j = (self.tree.cpu_time_s() - self._start_cpu_s) * self.profile.watts_per_cpu_s
+        departures = getattr(self.tree, "departures", ())  # processes that left the tree
+        if len(departures) > self._departures_seen:
+            for note in departures[self._departures_seen :]:
+                self.note_fault(note)
+            self._departures_seen = len(departures)
+        return energy_j
 
     def rescan(self, begin: bool) -> None:
         self.tree.refresh(now=begin)
@@ -181,7 +226,7 @@ class EstimateCpuMeter(Meter):
 
     def resolution_reason(self) -> str:
         ticked, own_unit_s = self._units_s()
-        tick = f"1/{round(1 / clock_tick_s())} s clock ticks"
+        tick = f"{tick_words(clock_tick_s())} clock ticks"
         if own_unit_s == 0.0:
             where = tick
         elif own_unit_s == clock_tick_s():

@@ -12,7 +12,7 @@ import numpy as np
 from powertrain.errors import PowertrainError
 from powertrain.meters.base import measurement_label
 from powertrain.monitor import below_resolution
-from powertrain.records import REACHED, EvalPoint, RunRecord, Verdict
+from powertrain.records import REACHED, EvalPoint, RunOutcome, RunRecord, Verdict
 from powertrain.search.cost_axes import (
     WINDOW_J,
     axes_setting,
@@ -42,6 +42,8 @@ class Curve:
     verdict: Verdict  # why it ended
     stop_reason: str
     imprecise: bool = False  # its energy is below what its meter resolves well (its faults say so)
+    #: The stored outcome: where the run paused in a pricing window, the span that window priced.
+    outcome: RunOutcome | None = None
 
 
 @dataclass(frozen=True)
@@ -120,7 +122,7 @@ def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
     else:
         end = max(o.total_energy_j, points[-1].total_energy_j if points else 0.0)
     imprecise = any(below_resolution(f) for f in o.faults)
-    return Curve(points, reached, end, o.verdict, o.stop_reason, imprecise)
+    return Curve(points, reached, end, o.verdict, o.stop_reason, imprecise, o)
 
 
 def feed(curve: Curve, start: Start, trial: Trial, stop) -> bool:
@@ -151,6 +153,8 @@ def feed(curve: Curve, start: Start, trial: Trial, stop) -> bool:
             return True
     trial.end(curve.verdict, curve.stop_reason)
     trial.energy_j = curve.end_energy_j
+    if curve.outcome is not None:  # a stored pause in its pricing window: priced as a live run is
+        trial.priced(curve.outcome)
     return not curve.verdict.by_search
 
 

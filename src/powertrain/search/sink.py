@@ -23,7 +23,8 @@ from typing import TYPE_CHECKING
 from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, EvalPoint, Verdict
 from powertrain.search.space import Trial
-from powertrain.study.resume import RunPlace, discard, paused_spent, run_checkpoint
+from powertrain.study.artifacts import checkpoint_path
+from powertrain.study.resume import RunPlace, discard, paused_spent
 from powertrain.train.stopping import PAUSED_NOTE
 
 if TYPE_CHECKING:
@@ -170,16 +171,26 @@ class DeferringSink:
         self._say_kept([self.specs[key] for key in kept if key in self.specs])
 
     def _say_kept(self, specs) -> None:
-        """One line on the checkpoints the pauses keep: where, and what they take on disk."""
-        checkpoints = (run_checkpoint(s, self.place) for s in specs)
-        paths = [c.path for c in checkpoints if c is not None and c.path.is_file()]
-        size_b = sum(p.stat().st_size for p in paths)
+        """One line on the checkpoints the paused runs keep, this search's and those of pauses an
+        earlier search stored (each kept till a search takes it on): how many, where, and what they
+        take on disk (the state and the summary beside it)."""
+        if self.place.study.task.command:  # a command's script keeps its own state
+            return
+        ours, stored = {(s.study, s.run_key) for s in specs}, set()
+        for study in {s.study for s in self.specs.values()}:
+            stored |= {(r.study, r.run_key) for r in self.store.runs(study) if _paused(r)}
+        kept = [(k in ours, checkpoint_path(self.place.artifacts_dir, *k)) for k in ours | stored]
+        paths = sorted(path for _, path in kept if path.is_file())
+        earlier = sum(1 for mine, path in kept if not mine and path.is_file())
+        files = [f for p in paths for f in (p, p.with_suffix(".json")) if f.is_file()]  # + summary
+        size_b = sum(f.stat().st_size for f in files)
         if size_b:
             size = f"{size_b / 1e6:.1f} MB" if size_b >= 100_000 else f"{size_b / 1e3:.0f} kB"
             log.info(
-                "%d paused runs keep their checkpoints (%s) in %s, for a later search that "
+                "%d paused runs%s keep their checkpoints (%s) in %s, for a later search that "
                 "trains one further; delete them to reclaim the disk (it then re-runs the run)",
                 len(paths),
+                f" ({earlier} paused by an earlier search)" if earlier else "",
                 size,
                 paths[0].parent,
             )
@@ -193,3 +204,8 @@ class DeferringSink:
 
     def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
         self.inner.note_power_limit(gpu_uuid, previous_w)
+
+
+def _paused(record: RunRecord) -> bool:
+    """Whether ``record`` is a pause a search stored (its checkpoint kept for a later one)."""
+    return record.outcome is not None and record.outcome.verdict is Verdict.RUNG_PAUSE
