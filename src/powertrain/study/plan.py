@@ -106,9 +106,10 @@ def run_spec(study: StudyConfig, setup: Setup, seed: int, replace_failed: bool =
     )
 
 
-#: What only a search ends a run with: its bound, halving's rung or a pricing window's pause, a
-#: confirmation's stop. (A predicted miss can be the grid's own ``predict_stop``: it stays done.)
-SEARCH_ONLY = frozenset({Verdict.SEARCH_BOUND, Verdict.RUNG_PAUSE, Verdict.CONFIRMATION})
+#: What only a search ends a run with (``Verdict.search_only``, the one definition): its bound,
+#: halving's rung or a pricing window's pause, a confirmation's stop. (A predicted miss can be the
+#: grid's own ``predict_stop``: it stays done.)
+SEARCH_ONLY = frozenset(v for v in Verdict if v.search_only)
 
 
 def plan(
