@@ -112,6 +112,14 @@ def run_spec(study: StudyConfig, setup: Setup, seed: int, replace_failed: bool =
 SEARCH_ONLY = frozenset(v for v in Verdict if v.search_only)
 
 
+def grid_done(record: RunRecord) -> bool:
+    """Whether the grid is done with ``record``'s run: it finished, and not with what only a
+    search ends a run with (the store keeps such a record while another process takes it on)."""
+    return Status(record.status).final and not (
+        record.outcome is not None and record.outcome.verdict in SEARCH_ONLY
+    )
+
+
 def plan(
     study: StudyConfig, finished: list[RunRecord], retry_failed: bool = False
 ) -> list[RunSpec]:
@@ -124,9 +132,7 @@ def plan(
     done = {
         r.run_key
         for r in mine
-        if Status(r.status).final
-        and not (retry_failed and r.status == FAILED)
-        and r.run_key not in searched
+        if grid_done(r) and not (retry_failed and r.status == FAILED) and r.run_key not in searched
     }
     todo = [
         replace(run_spec(study, setup, seed, retry_failed), replace_censored=key in searched)

@@ -23,6 +23,7 @@ from powertrain.study.execute import StoreSink
 from powertrain.study.executors.base import Executor, Stops, no_stops, run_all
 from powertrain.study.executors.local import LocalExecutor
 from powertrain.study.plan import (
+    grid_done,
     needs_pretraining_stage,
     plan,
     pretrain_key,
@@ -102,7 +103,7 @@ def take_over_or_wait(study, store, executor, sink, grid, outcomes, stops=no_sto
     if waiting:
         log.info("waiting for %d runs that other processes are training", len(waiting))
     while waiting:
-        final = {r.run_key for r in store.runs(study.name) if r.status.final}
+        final = {r.run_key for r in store.runs(study.name) if grid_done(r)}
         waiting = [s for s in waiting if s.run_key not in final and s.run_key not in taken]
         if not waiting:
             break
