@@ -343,52 +343,6 @@ def test_a_later_halving_that_promotes_a_stored_pause_continues_it_from_its_chec
     assert_pauses_keep_their_checkpoints(tmp_path, runs)
 
 
-@pytest.mark.parametrize("how", ["interrupted", "killed"])
-def test_a_take_on_of_a_stored_pause_that_is_interrupted_loses_nothing_and_resumes(
-    how, grid_store, tmp_path, monkeypatch
-):
-    # The second halving takes on the pause the first stored and is interrupted (Ctrl-C: the
-    # search's cleanup runs; killed: it does not) as it continues it: the stored pause, with what
-    # it had spent, and its checkpoint are still there, and a third search continues it (one
-    # record, every point once) with the earlier energy carried, not lost.
-    from powertrain.search.sink import DeferringSink
-    from powertrain.study import execute as execute_module
-
-    with open_store(tmp_path / "r.db") as store:
-        search_study(study(search={"strategy": "halving", "eta": 2}), store)
-        (paused,) = [r for r in store.runs() if r.outcome.verdict is Verdict.RUNG_PAUSE]
-        paused_points = store.eval_points(paused.id)
-        real = execute_module.execute_run
-
-        def killed_continuing_it(spec, *args, **kwargs):
-            if spec.run_key == paused.run_key and kwargs.get("resume"):
-                raise KeyboardInterrupt
-            return real(spec, *args, **kwargs)
-
-        monkeypatch.setattr(execute_module, "execute_run", killed_continuing_it)
-        if how == "killed":
-            monkeypatch.setattr(DeferringSink, "flush", lambda self: None)
-        again = study(search={"strategy": "halving", "eta": 2, "finalists": 3})
-        with pytest.raises(KeyboardInterrupt):
-            search_study(again, store)
-        kept = [r for r in store.runs() if r.run_key == paused.run_key and r.outcome is not None]
-        assert kept == [paused] and store.eval_points(paused.id) == paused_points
-        assert paused.run_key in {p.stem for p in tmp_path.rglob("checkpoints/*.pt")}
-        monkeypatch.undo()
-        third = search_study(again, store)
-        runs = store.runs("tiny-search")
-        points = {r.run_key: store.eval_points(r.id) for r in runs}
-    assert all(r.outcome is not None for r in runs)
-    assert len({r.run_key for r in runs}) == len(runs)  # no duplicates
-    (run,) = [r for r in runs if r.run_key == paused.run_key]
-    grid = {r.run_key: r for r in grid_store.runs("tiny-search")}
-    assert len(points[run.run_key]) > len(paused_points)  # continued from its checkpoint
-    whole = [_curve(p) for p in grid_store.eval_points(grid[run.run_key].id)]
-    assert [_curve(p) for p in points[run.run_key]] == whole[: len(points[run.run_key])]
-    assert run.outcome.total_energy_j > paused.outcome.total_energy_j  # what it spent then, too
-    assert third.cost.carried_j >= paused.outcome.total_energy_j
-
-
 def _curve(point) -> tuple:
     return (point.index, point.step, point.samples_seen, point.train_loss, point.val_accuracy)
 

@@ -92,11 +92,12 @@ def no_stops(spec: RunSpec) -> Sequence[Handler]:
     return ()
 
 
-def job_for(spec: RunSpec, stops: Stops = no_stops) -> Job:
+def job_for(spec: RunSpec, stops: Stops = no_stops, resume_id: int | None = None) -> Job:
     """The grid's job for ``spec``: its stop is the first of ``stops(spec)`` to give a reason
-    (none: the run never asks)."""
+    (none: the run never asks); ``resume_id``: the record of its paused attempt, claimed already."""
     handlers = list(stops(spec))
-    return Job(spec, (lambda point: first_stop(handlers, point)) if handlers else None)
+    stop = (lambda point: first_stop(handlers, point)) if handlers else None
+    return Job(spec, stop, resume_id)
 
 
 def run_all(
@@ -105,10 +106,13 @@ def run_all(
     specs: list[RunSpec],
     sink: RunSink,
     stops: Stops = no_stops,
+    resume: Callable[[RunSpec], int | None] | None = None,
 ) -> dict[str, RunOutcome]:
     """The grid's driver: every spec through one session of ``executor``, the pretraining stage first
     and alone (a ``PretrainingFailed`` from it ends the study), each run's stop made by ``stops``.
-    The outcome of each run trained, by run key; a run another process holds is absent."""
+    ``resume(spec)``: the record a paused run goes on in from its checkpoint, claimed (asked only
+    where the session's runs see this machine's disk), or None. The outcome of each run trained,
+    by run key; a run another process holds is absent."""
     if not specs:
         return {}
     outcomes: dict[str, RunOutcome] = {}
@@ -117,7 +121,9 @@ def run_all(
             [s for s in specs if s.stage is Stage.PRETRAIN],
             [s for s in specs if s.stage is not Stage.PRETRAIN],
         ):
-            for ended in drive(session, [job_for(spec, stops) for spec in stage]):
+            resumed = resume if resume is not None and session.resumes else lambda spec: None
+            jobs = [job_for(spec, stops, resumed(spec)) for spec in stage]
+            for ended in drive(session, jobs):
                 if ended.outcome is not None:
                     outcomes[ended.spec.run_key] = ended.outcome
     return outcomes
