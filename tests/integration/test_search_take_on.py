@@ -104,3 +104,23 @@ def test_the_grid_after_a_search_continues_its_pauses_and_says_what_it_runs_agai
         assert f"{len(again)} runs" in line and f"{energy_j:.3g} J" in line
     else:
         assert not lines
+
+
+def test_the_grids_cost_after_a_search_counts_what_it_ran_and_leaves_the_pauses_energy_out(
+    tmp_path,
+):
+    # ``--strategy grid`` after a halving: the runs it ran again over the search's records are
+    # runs it started (not reused), and what the pauses it continued had spent in the search is
+    # carried (in their records, not in what the grid spent), as a later search counts it.
+    searched = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        search_study(searched, store)
+        done = [r for r in store.runs() if not r.outcome.verdict.search_only]
+        paused = [r for r in store.runs() if r.outcome.verdict is Verdict.RUNG_PAUSE]
+        paused_j = sum(r.outcome.total_energy_j for r in paused)
+        cost = search_study(searched, store, strategy="grid").cost
+        runs = store.runs("tiny-search")
+    assert paused_j > 0 and cost.reused_runs == len(done)
+    assert cost.runs_started == len(runs) - len(done)
+    assert cost.carried_j == pytest.approx(paused_j)
+    assert cost.spent_j == pytest.approx(cost.stored_j - paused_j)

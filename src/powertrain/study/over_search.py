@@ -70,14 +70,15 @@ class OverSearch:
         self.continued[spec.run_key] = run_id
         return run_id
 
-    def say(self, outcomes: dict[str, RunOutcome]) -> None:
+    def say(self, outcomes: dict[str, RunOutcome]) -> float:
         """One line on what the grid ran: the pauses it continued (their energy carried in their
-        records), the runs it re-ran from scratch and the energy their replaced records held."""
+        records), the runs it re-ran from scratch and the energy their replaced records held.
+        Returns what the pauses it continued had spent in the search (``carried_j``)."""
         ids = {r.id for r in self.store.runs(self.study)}  # not if its checkpoint went meanwhile
         went_on = [k for k, run_id in self.continued.items() if k in outcomes and run_id in ids]
         again = [r for k, r in self.searched.items() if k in outcomes and k not in went_on]
+        carried_j = sum(self.searched[k].outcome.total_energy_j for k in went_on)
         if went_on:
-            carried_j = sum(self.searched[k].outcome.total_energy_j for k in went_on)
             log.info(
                 "the grid continued %d runs a search had paused from their checkpoints"
                 " (%.3g J spent then, kept in their records)",
@@ -92,3 +93,4 @@ class OverSearch:
                 len(again),
                 replaced_j,
             )
+        return carried_j
