@@ -124,3 +124,35 @@ def test_the_grids_cost_after_a_search_counts_what_it_ran_and_leaves_the_pauses_
     assert cost.runs_started == len(runs) - len(done)
     assert cost.carried_j == pytest.approx(paused_j)
     assert cost.spent_j == pytest.approx(cost.stored_j - paused_j)
+
+
+def test_a_grid_interrupted_as_it_continues_a_searchs_pause_leaves_it_and_goes_on_later(
+    tmp_path, monkeypatch
+):
+    from powertrain.study import execute as execute_module
+
+    searched = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        search_study(searched, store)
+        (paused,) = [r for r in store.runs() if r.outcome.verdict is Verdict.RUNG_PAUSE]
+        paused_points = store.eval_points(paused.id)
+        real = execute_module.execute_run
+
+        def interrupted_continuing_it(spec, *args, **kwargs):
+            if kwargs.get("resume"):
+                raise KeyboardInterrupt
+            return real(spec, *args, **kwargs)
+
+        monkeypatch.setattr(execute_module, "execute_run", interrupted_continuing_it)
+        with pytest.raises(KeyboardInterrupt):
+            run_study(searched, store)
+        kept = [r for r in store.runs() if r.run_key == paused.run_key and r.outcome is not None]
+        assert kept == [paused] and store.eval_points(paused.id) == paused_points
+        assert paused.run_key in {p.stem for p in tmp_path.rglob("checkpoints/*.pt")}
+        monkeypatch.undo()
+        run_study(searched, store)
+        runs = store.runs("tiny-search")
+        (run,) = [r for r in runs if r.run_key == paused.run_key]
+        points = store.eval_points(run.id)
+    assert all(r.outcome is not None for r in runs) and len({r.run_key for r in runs}) == len(runs)
+    assert points[: len(paused_points)] == paused_points and len(points) > len(paused_points)
