@@ -52,3 +52,40 @@ def test_the_grid_waits_for_another_process_taking_on_a_stored_pause(monkeypatch
     result = run_study(study, store)
     assert slept and result.ran == 0
     assert [(r.id, r.status) for r in store.runs()] == [(other, REACHED)]
+
+
+def test_the_grid_driver_takes_each_job_only_as_it_hands_it_out():
+    # A continued pause is claimed when its job is made (its record begun, the reporter told it
+    # started): so the driver makes each job only when the session has room for it.
+    from powertrain.study.executors.base import Ended, Job, drive
+    from powertrain.study.plan import RunSpec
+
+    made, at_submit = [], []
+
+    class OneAtATime:
+        resumes = True
+
+        def __init__(self) -> None:
+            self.now: list[Job] = []
+
+        def capacity(self) -> int:
+            return 1 - len(self.now)
+
+        def in_flight(self) -> int:
+            return len(self.now)
+
+        def submit(self, job: Job) -> None:
+            at_submit.append(len(made))
+            self.now.append(job)
+
+        def wait(self) -> list[Ended]:
+            ended, self.now = [Ended(j.spec, None) for j in self.now], []
+            return ended
+
+    def jobs():
+        for i in range(3):
+            made.append(i)
+            yield Job(RunSpec("s", f"k{i}", {}, {}, 0))
+
+    assert [e.spec.run_key for e in drive(OneAtATime(), jobs())] == ["k0", "k1", "k2"]
+    assert at_submit == [1, 2, 3]

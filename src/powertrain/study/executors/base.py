@@ -18,7 +18,7 @@ the same sessions (``search/live.py``) with its own order and stops.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,18 +122,23 @@ def run_all(
             [s for s in specs if s.stage is not Stage.PRETRAIN],
         ):
             resumed = resume if resume is not None and session.resumes else lambda spec: None
-            jobs = [job_for(spec, stops, resumed(spec)) for spec in stage]
+            jobs = (
+                job_for(spec, stops, resumed(spec)) for spec in stage
+            )  # each claimed as it goes
             for ended in drive(session, jobs):
                 if ended.outcome is not None:
                     outcomes[ended.spec.run_key] = ended.outcome
     return outcomes
 
 
-def drive(session: Session, jobs: list[Job]) -> list[Ended]:
-    """Hand ``jobs`` out in order as the session has room, until every one has ended."""
-    todo, ended = list(jobs), []
-    while todo or session.in_flight():
-        while todo and session.capacity() > 0:
-            session.submit(todo.pop(0))
+def drive(session: Session, jobs: Iterable[Job]) -> list[Ended]:
+    """Hand ``jobs`` out in order as the session has room, until every one has ended; each job is
+    taken from ``jobs`` only when it is handed out (a generator's claim is made then)."""
+    todo, ended = iter(jobs), []
+    job = next(todo, None)
+    while job is not None or session.in_flight():
+        while job is not None and session.capacity() > 0:
+            session.submit(job)
+            job = next(todo, None)
         ended += session.wait()
     return ended
