@@ -122,9 +122,8 @@ def run_all(
             [s for s in specs if s.stage is not Stage.PRETRAIN],
         ):
             resumed = resume if resume is not None and session.resumes else lambda spec: None
-            jobs = (
-                job_for(spec, stops, resumed(spec)) for spec in stage
-            )  # each claimed as it goes
+            # made as they are handed out: a continued pause is claimed when it starts
+            jobs = (job_for(spec, stops, resumed(spec)) for spec in stage)
             for ended in drive(session, jobs):
                 if ended.outcome is not None:
                     outcomes[ended.spec.run_key] = ended.outcome
