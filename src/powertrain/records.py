@@ -31,7 +31,8 @@ class Verdict(StrEnum):
     """Why a run ended (or paused): the typed reason beside the run's ``stop_reason`` (the details, in
     words for people). The store keeps it in its own column; code decides from it, never from prose.
     ``status`` is the status it ends a run with; ``by_search``: a search ended the run, so what it
-    spent is a lower bound, not how far the setup goes alone; ``words``: how a report says it."""
+    spent is a lower bound, not how far the setup goes alone; ``search_only``: only a search ends a
+    run so (never the grid's own run), so the grid runs it again; ``words``: how a report says it."""
 
     TARGET = "target"
     MAX_EPOCHS = "max_epochs"
@@ -55,6 +56,14 @@ class Verdict(StrEnum):
         return self in _SEARCH_VERDICTS
 
     @property
+    def search_only(self) -> bool:
+        """A search's own bookkeeping ended the run (its bound, halving's rung or a pricing
+        window's pause, its confirmation): the grid never ends a run so, so for the grid it is not
+        finished (``plan.SEARCH_ONLY``). A predicted miss is ``by_search`` but not this: the grid's
+        own ``predict_stop`` gives it too, and would again."""
+        return self in _SEARCH_ONLY
+
+    @property
     def words(self) -> str:
         return _VERDICT_WORDS[self]
 
@@ -74,9 +83,8 @@ _VERDICT_STATUS = {
     Verdict.DIVERGED: Status.DIVERGED,
     Verdict.FAILED: Status.FAILED,
 }
-_SEARCH_VERDICTS = frozenset(
-    {Verdict.SEARCH_BOUND, Verdict.RUNG_PAUSE, Verdict.PREDICTED_MISS, Verdict.CONFIRMATION}
-)
+_SEARCH_ONLY = frozenset({Verdict.SEARCH_BOUND, Verdict.RUNG_PAUSE, Verdict.CONFIRMATION})
+_SEARCH_VERDICTS = _SEARCH_ONLY | {Verdict.PREDICTED_MISS}
 _VERDICT_WORDS = {
     Verdict.TARGET: "reached the target",
     Verdict.MAX_EPOCHS: "ran to max_epochs",

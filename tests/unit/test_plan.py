@@ -75,3 +75,32 @@ def test_the_pretraining_stage_is_planned_first_while_a_setup_needs_it():
 def test_an_external_checkpoint_needs_no_stage(tmp_path):
     s = study(pretrain={"checkpoint": str(tmp_path / "w.pt")}, grid={"paradigm": ["finetune"]})
     assert all(sp.stage is Stage.TRAIN for sp in plan(s, []))
+
+
+def stopped(spec: RunSpec, verdict) -> RunRecord:
+    from dataclasses import replace
+
+    from powertrain.records import RunOutcome
+
+    outcome = RunOutcome(CENSORED, "stopped", 1.0, {"cpu": 1.0}, 1.0, 10, verdict=verdict)
+    return replace(finished(spec, CENSORED), outcome=outcome)
+
+
+def test_the_grid_runs_again_exactly_what_only_a_search_ends_a_run_with():
+    # One definition: ``Verdict.search_only`` (a search's bound, rung or pricing pause, its
+    # confirmation) is what the grid runs again over its record; a predicted miss is a search's
+    # kind of stop too (``by_search``: a lower bound), but the grid's own predict_stop makes it
+    # as well, so the grid leaves it done (re-running it would be predicted to miss again).
+    from powertrain.records import Verdict
+    from powertrain.study.plan import SEARCH_ONLY
+
+    assert {v for v in Verdict if v.search_only} == SEARCH_ONLY
+    assert {v for v in Verdict if v.by_search} - SEARCH_ONLY == {Verdict.PREDICTED_MISS}
+    s = study()
+    first, *_ = plan(s, [])
+    for verdict in Verdict:
+        if verdict.status is not CENSORED:
+            continue
+        again = {sp.run_key: sp for sp in plan(s, [stopped(first, verdict)])}
+        assert (first.run_key in again) is verdict.search_only, verdict
+        assert again.get(first.run_key, first).replace_censored is verdict.search_only, verdict

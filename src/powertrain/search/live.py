@@ -29,7 +29,8 @@ workers, or as Ray tasks, as many at once as the session has room for; the same 
   reported apart (``reused_j``: spent earlier). A run an earlier search paused (and never continued)
   or stopped answers a start as far as its curve goes (a pricing window, a rung's budget, this
   search's own stop); a start that goes past where the earlier search ended it **takes the run
-  on**: its record is begun again by this search (``replace_censored``), a pause continued from its
+  on**: its record is begun again by this search (``replace_censored``; the stored one stays until
+  the new attempt finishes, so an interrupted take-on loses nothing), a pause continued from its
   kept checkpoint, a stopped run (or a pause without one) re-run from scratch, what it had spent
   then counted apart (``carried_j``).
 """

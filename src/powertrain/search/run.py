@@ -34,6 +34,7 @@ from powertrain.search.strategies import STRATEGIES, make_strategy, strategy_cla
 from powertrain.store.base import ResultStore
 from powertrain.study.executors.base import Executor, Stops
 from powertrain.study.executors.local import LocalExecutor
+from powertrain.study.plan import grid_done
 from powertrain.study.resume import RunPlace, StudyPlace
 from powertrain.study.runner import run_study
 from powertrain.study.search_config import SearchConfig
@@ -174,9 +175,11 @@ def _grid(
     executor: Executor,
     stops: Stops,
 ) -> LiveSearch:
-    """Today's ``run``: every (setup, seed); its cost is every run it started. A predicted stop
-    (``stops``) is decided in the coordinator."""
-    before = {r.run_key for r in store.runs(study.name) if r.outcome is not None}
+    """Today's ``run``: every (setup, seed); its cost is every run it started (those a search had
+    paused or stopped too: the grid runs them again, ``grid_done``), less what the pauses it
+    continued had spent in that search (``carried_j``). A predicted stop (``stops``) is decided
+    in the coordinator."""
+    before = {r.run_key for r in store.runs(study.name) if grid_done(r)}
     result = run_study(
         study, store, reporter=reporter, retry_failed=retry_failed, executor=executor, stops=stops
     )
@@ -197,6 +200,7 @@ def _grid(
         started_keys=started,
         reused_keys=[k for k in keys if k in before],
         notes=tuple(precision_notes(store, study.name, started)),  # as every strategy's search
+        carried_j=result.carried_j,
     )
     return LiveSearch(cost, result=result)
 

@@ -8,7 +8,9 @@ bookkeeping.
 - Each run's points are kept by run key, and its trial is updated point by point too, so a strategy
   deciding while runs are under way sees them as they stand.
 - A run an earlier search paused and stored, which this one takes on, is begun again in the store by
-  this process (``replace_censored``) with the points its checkpoint kept, and continued from it.
+  this process (``replace_censored``) with the points its checkpoint kept, and continued from it;
+  the stored pause stays in the store until the new attempt finishes (the store removes it then),
+  and an interruption before that keeps its checkpoint too: the next search takes it on again.
 - ``flush`` (whatever ends the search) finishes the deferred runs and removes the checkpoints the
   search's runs left (one an interruption ended), but those of paused runs that were not promoted:
   a later search may take them on.
@@ -61,6 +63,9 @@ class DeferringSink:
         self.tagged: dict[str, list[Tagged]] = {}  # the search's handlers of each run
         self.trials: dict[str, Trial] = {}
         self.continued: set[str] = set()  # runs under way in the record of their paused attempt
+        # runs under way from a pause an earlier search stored (still in the store, its checkpoint
+        # the one they continue from, until they finish)
+        self.taken: set[str] = set()
 
     def start(
         self,
@@ -120,6 +125,7 @@ class DeferringSink:
             ) from None
         self.keys[run_id], self.points[key] = key, list(spent.points)
         self.continued.add(key)
+        self.taken.add(key)
         return run_id
 
     def begin(self, spec, hardware, provenance) -> int:
@@ -127,6 +133,7 @@ class DeferringSink:
         self.deferred.pop(key, None)  # its earlier attempt is replaced by begin_run
         if key in self.continued:  # its checkpoint went before it could be resumed: afresh
             self.continued.discard(key)
+            self.taken.discard(key)
             self.trials[key].afresh()
         run_id = self.inner.begin(spec, hardware, provenance)
         self.keys[run_id], self.points[key] = key, []
@@ -147,6 +154,7 @@ class DeferringSink:
     def finish(self, run_id: int, outcome) -> None:
         key = self.keys.pop(run_id)
         self.continued.discard(key)
+        self.taken.discard(key)
         # the search's handlers stopped or paused it, or it paused itself in its pricing window
         by_search = any(t.fired for t in self.tagged.get(key, ()))
         if outcome.verdict is Verdict.RUNG_PAUSE or (outcome.status == CENSORED and by_search):
@@ -157,8 +165,9 @@ class DeferringSink:
     def flush(self) -> None:
         """Finish every deferred run (a paused one was not promoted: its checkpoint is kept, for a
         later search that takes it on) and remove the other checkpoints the search's runs left
-        (that of a run an interruption ended)."""
-        kept = set()
+        (that of a run an interruption ended), but those of the stored pauses that were being
+        taken on (an interruption ended them before they finished: still stored as paused)."""
+        kept, self.taken = set(self.taken), set()
         for key, (run_id, outcome) in self.deferred.items():
             reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
             self.inner.finish(run_id, dataclasses.replace(outcome, stop_reason=reason))

@@ -9,8 +9,11 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
    holds duplicates. Beginning a key that already finished raises ValueError, except a FAILED one when
    ``spec.replace_failed`` is true, or a CENSORED one a search ended (its verdict ``by_search``) when
    ``spec.replace_censored`` is (a search taking on a run an earlier search paused or stopped; a
-   request without the field never does; a run that ran to its own limit is never replaced): it is
-   then removed like an unfinished one. An unfinished attempt
+   request without the field never does; a run that ran to its own limit is never replaced). A FAILED
+   one is then removed like an unfinished one; a CENSORED one stays, with its points and energy,
+   until the new attempt's ``finish_run`` removes it in its own transaction, so a take-on killed
+   before it finishes loses nothing recorded (the next ``begin_run`` removes the killed attempt and
+   keeps it again; till then ``runs`` lists both). An unfinished attempt
    that another live process holds is refused with ``RunClaimed`` (see ``store/claims.py``): a dead
    holder's run is taken over (at once on the same host, after the lease elsewhere), the store's own
    are begun afresh. The store beats the heartbeat of the runs it holds until they finish.

@@ -140,6 +140,19 @@ def _replaceable(spec, status: str, verdict: str | None) -> bool:
 
 _BY_SEARCH = frozenset(v.value for v in Verdict if v.by_search)
 
+#: The verdicts of the attempts a take-on (``replace_censored``) replaces, sorted (SQL parameters):
+#: ``begin_run`` keeps such a CENSORED attempt, and the finish of the attempt it began removes it,
+#: in the same transaction, so a take-on killed before it finishes loses nothing recorded.
+REPLACED_AT_FINISH = tuple(sorted(_BY_SEARCH))
+
+
+def removed_at_begin(status: str) -> bool:
+    """Whether ``begin_run`` removes an earlier attempt of ``status`` that ``check_claimable``
+    let through: a dead or own unfinished one, a FAILED one (``replace_failed``), but not a
+    CENSORED one a search ended (``replace_censored``): that one goes when the new attempt
+    finishes (``REPLACED_AT_FINISH``)."""
+    return status != Status.CENSORED
+
 
 class Heartbeat:
     """Calls ``beat(run_ids)`` every ``interval_s`` for the runs held, from one daemon thread."""

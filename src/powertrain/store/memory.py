@@ -9,9 +9,9 @@ import json
 import time
 from typing import Any
 
-from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
+from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
 from powertrain.store.base import ResultStore, begun_record, same_run
-from powertrain.store.claims import check_claimable
+from powertrain.store.claims import REPLACED_AT_FINISH, check_claimable, removed_at_begin
 from powertrain.store.rows import message_text
 
 
@@ -60,11 +60,7 @@ class MemoryStore(ResultStore):
             for r in same
         ]
         check_claimable(spec, attempts, self.owner, self.lease_s)
-        for r in same:
-            del self._runs[r.id]
-            self._points.pop(r.id, None)
-            self._timelines.pop(r.id, None)
-            self._inference.pop(r.id, None)
+        self._remove([r.id for r in same if removed_at_begin(r.status)])
         run_id = self._add(begun_record(spec, hardware, provenance), [])
         self._claims[run_id] = (str(self.owner), time.time())
         return run_id
@@ -88,9 +84,26 @@ class MemoryStore(ResultStore):
     def add_eval_point(self, run_id: int, point: EvalPoint) -> None:
         self._points[run_id].append(point)
 
+    def _remove(self, run_ids) -> None:
+        for run_id in run_ids:
+            del self._runs[run_id]
+            self._points.pop(run_id, None)
+            self._timelines.pop(run_id, None)
+            self._inference.pop(run_id, None)
+
     def finish_run(self, run_id: int, outcome: RunOutcome) -> None:
         run = self._runs[run_id]
         if run.status == RUNNING:
+            self._remove(  # the attempts its begin kept, that it replaces (contract, 2)
+                [
+                    r.id
+                    for r in self._runs.values()
+                    if (r.study, r.run_key) == (run.study, run.run_key)
+                    and r.id < run_id
+                    and r.status == CENSORED
+                    and r.outcome.verdict.value in REPLACED_AT_FINISH
+                ]
+            )
             self._runs[run_id] = RunRecord(
                 **{
                     **run.__dict__,

@@ -23,9 +23,14 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
+from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
 from powertrain.store.base import ResultStore, begun_record
-from powertrain.store.claims import Heartbeat, check_claimable, lease_from_env
+from powertrain.store.claims import (
+    REPLACED_AT_FINISH,
+    Heartbeat,
+    check_claimable,
+    lease_from_env,
+)
 from powertrain.store.pg_machines import PgMachineRows
 from powertrain.store.pg_messages import PgRankMessages
 from powertrain.store.pg_rows import (
@@ -113,7 +118,10 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
             (spec.study, spec.run_key),
         )
         self._check(c, spec)
-        c.execute("DELETE FROM runs WHERE study = %s AND run_key = %s", (spec.study, spec.run_key))
+        c.execute(  # a CENSORED attempt a take-on replaces goes at its finish (contract, 2)
+            "DELETE FROM runs WHERE study = %s AND run_key = %s AND status <> %s",
+            (spec.study, spec.run_key, CENSORED.value),
+        )
         return insert_run(c, record, str(self.owner))
 
     def _check(self, c, spec) -> None:
@@ -209,7 +217,7 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
                 return
             for write in kept:
                 write(c)
-            c.execute(
+            finished = c.execute(
                 "UPDATE runs SET status = %s, outcome = %s, verdict = %s, finished_at = %s"
                 " WHERE id = %s AND status = %s",
                 (
@@ -219,7 +227,13 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
                     run_id,
                     RUNNING.value,
                 ),
-            )
+            ).rowcount
+            if finished:  # the attempts its begin kept, that it replaces (contract, 2)
+                c.execute(
+                    "DELETE FROM runs WHERE id < %s AND status = %s AND verdict = ANY(%s)"
+                    " AND (study, run_key) = (SELECT study, run_key FROM runs WHERE id = %s)",
+                    (run_id, CENSORED.value, list(REPLACED_AT_FINISH), run_id),
+                )
 
         try:
             self._transaction(finish)

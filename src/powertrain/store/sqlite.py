@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.records import RUNNING, EvalPoint, RunOutcome, RunRecord
+from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
 from powertrain.store.base import ResultStore, begun_record
-from powertrain.store.claims import Heartbeat, check_claimable
+from powertrain.store.claims import REPLACED_AT_FINISH, Heartbeat, check_claimable
 from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
 from powertrain.store.rows import (
     RECORD_COLUMNS,
@@ -168,9 +168,10 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
                 self._warned_shared = True
                 log.warning("%s", warning)
             check_claimable(spec, rows, self.owner, self.lease_s)
-            db.execute(
-                "DELETE FROM runs WHERE study = ? AND run_key = ?", (spec.study, spec.run_key)
-            )  # cascades
+            db.execute(  # cascades; a CENSORED attempt a take-on replaces goes at its finish
+                "DELETE FROM runs WHERE study = ? AND run_key = ? AND status != ?",
+                (spec.study, spec.run_key, CENSORED.value),
+            )
             record = begun_record(spec, hardware, provenance)
             run_id = self._insert_run(db, record, str(self.owner))
         self._heartbeat.hold(run_id)
@@ -225,7 +226,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
     def finish_run(self, run_id: int, outcome: RunOutcome) -> None:
         self._heartbeat.release(run_id)
         with self._transaction() as db:
-            db.execute(
+            finished = db.execute(
                 "UPDATE runs SET status = ?, outcome = ?, verdict = ?, finished_at = ?"
                 " WHERE id = ? AND status = ?",
                 (
@@ -235,7 +236,15 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
                     run_id,
                     RUNNING.value,
                 ),
-            )
+            ).rowcount
+            if finished:  # the attempts its begin kept, that it replaces (contract, 2)
+                marks = ", ".join("?" * len(REPLACED_AT_FINISH))
+                db.execute(
+                    "DELETE FROM runs WHERE id < ? AND status = ? AND verdict IN"
+                    f" ({marks}) AND (study, run_key) = (SELECT study, run_key FROM runs"
+                    " WHERE id = ?)",
+                    (run_id, CENSORED.value, *REPLACED_AT_FINISH, run_id),
+                )
 
     def save_timeline(self, run_id: int, timeline: dict[str, Any]) -> None:
         with self._transaction() as db:

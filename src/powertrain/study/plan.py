@@ -106,9 +106,18 @@ def run_spec(study: StudyConfig, setup: Setup, seed: int, replace_failed: bool =
     )
 
 
-#: What only a search ends a run with: its bound, halving's rung or a pricing window's pause, a
-#: confirmation's stop. (A predicted miss can be the grid's own ``predict_stop``: it stays done.)
-SEARCH_ONLY = frozenset({Verdict.SEARCH_BOUND, Verdict.RUNG_PAUSE, Verdict.CONFIRMATION})
+#: What only a search ends a run with (``Verdict.search_only``, the one definition): its bound,
+#: halving's rung or a pricing window's pause, a confirmation's stop. (A predicted miss can be the
+#: grid's own ``predict_stop``: it stays done.)
+SEARCH_ONLY = frozenset(v for v in Verdict if v.search_only)
+
+
+def grid_done(record: RunRecord) -> bool:
+    """Whether the grid is done with ``record``'s run: it finished, and not with what only a
+    search ends a run with (the store keeps such a record while another process takes it on)."""
+    return Status(record.status).final and not (
+        record.outcome is not None and record.outcome.verdict in SEARCH_ONLY
+    )
 
 
 def plan(
@@ -123,9 +132,7 @@ def plan(
     done = {
         r.run_key
         for r in mine
-        if Status(r.status).final
-        and not (retry_failed and r.status == FAILED)
-        and r.run_key not in searched
+        if grid_done(r) and not (retry_failed and r.status == FAILED) and r.run_key not in searched
     }
     todo = [
         replace(run_spec(study, setup, seed, retry_failed), replace_censored=key in searched)

@@ -44,3 +44,6 @@ class StudyResult:
     # the machine's own total over the sweep, of the devices parallel runs shared (their parts are
     # apportioned); None when no device was shared
     machine_total: MachineTotal | None = None
+    #: What the pauses of a search that the grid continued from their checkpoints had spent in
+    #: that search (in their records, not the grid's spending: ``study/over_search.py``).
+    carried_j: float = 0.0

@@ -22,7 +22,9 @@ from powertrain.study.config import StudyConfig
 from powertrain.study.execute import StoreSink
 from powertrain.study.executors.base import Executor, Stops, no_stops, run_all
 from powertrain.study.executors.local import LocalExecutor
+from powertrain.study.over_search import OverSearch
 from powertrain.study.plan import (
+    grid_done,
     needs_pretraining_stage,
     plan,
     pretrain_key,
@@ -76,9 +78,13 @@ def run_study(
     reporter.study_started(study, total, len(grid))
     if grid:
         sink = StoreSink(store, reporter)
-        outcomes = run_all(executor, study, specs, sink, stops)
+        over = OverSearch(store, sink, study, artifacts_dir)  # a search's pauses: continued
+        outcomes = run_all(executor, study, specs, sink, stops, over.resume)
         if isinstance(executor, LocalExecutor):
-            outcomes.update(take_over_or_wait(study, store, executor, sink, grid, outcomes, stops))
+            outcomes.update(
+                take_over_or_wait(study, store, executor, sink, grid, outcomes, stops, over.resume)
+            )
+        result.carried_j = over.say(outcomes)
         result.outcomes = [outcomes[s.run_key] for s in grid if s.run_key in outcomes]
         result.ran = len(result.outcomes)
         result.claimed_elsewhere = len(grid) - result.ran
@@ -91,7 +97,9 @@ def run_study(
     return result
 
 
-def take_over_or_wait(study, store, executor, sink, grid, outcomes, stops=no_stops) -> dict:
+def take_over_or_wait(
+    study, store, executor, sink, grid, outcomes, stops=no_stops, resume=None
+) -> dict:
     """The grid's runs another process held when this one came to them: wait for each to finish
     there, trying again every few seconds, and take over those whose holder is gone (at once on this
     host; once the heartbeat is older than the lease on another, as when a node of a SLURM array
@@ -102,12 +110,12 @@ def take_over_or_wait(study, store, executor, sink, grid, outcomes, stops=no_sto
     if waiting:
         log.info("waiting for %d runs that other processes are training", len(waiting))
     while waiting:
-        final = {r.run_key for r in store.runs(study.name) if r.status.final}
+        final = {r.run_key for r in store.runs(study.name) if grid_done(r)}
         waiting = [s for s in waiting if s.run_key not in final and s.run_key not in taken]
         if not waiting:
             break
         time.sleep(poll_s)
-        taken.update(run_all(executor, study, waiting, sink, stops))
+        taken.update(run_all(executor, study, waiting, sink, stops, resume))
     return taken
 
 

@@ -176,11 +176,33 @@ class StoreContract:
         with pytest.raises(ValueError, match="already finished"):
             begin(store, replace_failed=True)
         new_id = begin(store, replace_censored=True)  # a later search continues the pause
-        assert [(r.id, r.status) for r in store.runs("st")] == [(new_id, RUNNING)]
-        assert store.eval_points(run_id) == []
+        runs = [(r.id, r.status) for r in store.runs("st")]  # the pause stays till then
+        assert runs == [(run_id, CENSORED), (new_id, RUNNING)]
         store.finish_run(new_id, outcome(REACHED))
+        assert [r.id for r in store.runs("st")] == [new_id] and store.eval_points(run_id) == []
         with pytest.raises(ValueError, match="already finished"):
             begin(store, replace_censored=True)  # only a censored attempt is replaced
+
+    def test_a_killed_take_on_leaves_the_censored_run_it_was_to_replace(self, store):
+        # Nothing recorded is lost: the run a search ended is removed only with the finish of the
+        # attempt that replaces it (in its transaction); one killed before leaves it as it was,
+        # and the next take-on removes the killed attempt, as any killed run's.
+        store.save_study("st", {})
+        run_id = begin(store)
+        store.add_eval_point(run_id, point(0))
+        store.save_timeline(run_id, {"t_s": [0]})
+        store.finish_run(run_id, outcome(CENSORED, Verdict.SEARCH_BOUND))
+        (earlier,) = store.runs("st")
+        killed = begin(store, replace_censored=True)
+        for i in (0, 1):
+            store.add_eval_point(killed, point(i))
+        again = begin(store, replace_censored=True)
+        assert store.runs("st")[0] == earlier and [r.id for r in store.runs()] == [run_id, again]
+        assert store.eval_points(run_id) == [point(0)] and store.timeline(run_id) == {"t_s": [0]}
+        store.finish_run(again, paused := outcome(CENSORED, Verdict.RUNG_PAUSE))
+        assert [(r.id, r.outcome) for r in store.runs("st")] == [(again, paused)]
+        assert store.eval_points(run_id) == [] == store.eval_points(killed)
+        assert store.timeline(run_id) is None
 
     def test_a_censored_run_that_ended_on_its_own_is_never_replaced(self, store):
         # Only a run a search ended is taken on: one another process ran to its own limit meanwhile

@@ -18,7 +18,7 @@ the same sessions (``search/live.py``) with its own order and stops.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,11 +92,12 @@ def no_stops(spec: RunSpec) -> Sequence[Handler]:
     return ()
 
 
-def job_for(spec: RunSpec, stops: Stops = no_stops) -> Job:
+def job_for(spec: RunSpec, stops: Stops = no_stops, resume_id: int | None = None) -> Job:
     """The grid's job for ``spec``: its stop is the first of ``stops(spec)`` to give a reason
-    (none: the run never asks)."""
+    (none: the run never asks); ``resume_id``: the record of its paused attempt, claimed already."""
     handlers = list(stops(spec))
-    return Job(spec, (lambda point: first_stop(handlers, point)) if handlers else None)
+    stop = (lambda point: first_stop(handlers, point)) if handlers else None
+    return Job(spec, stop, resume_id)
 
 
 def run_all(
@@ -105,10 +106,13 @@ def run_all(
     specs: list[RunSpec],
     sink: RunSink,
     stops: Stops = no_stops,
+    resume: Callable[[RunSpec], int | None] | None = None,
 ) -> dict[str, RunOutcome]:
     """The grid's driver: every spec through one session of ``executor``, the pretraining stage first
     and alone (a ``PretrainingFailed`` from it ends the study), each run's stop made by ``stops``.
-    The outcome of each run trained, by run key; a run another process holds is absent."""
+    ``resume(spec)``: the record a paused run goes on in from its checkpoint, claimed (asked only
+    where the session's runs see this machine's disk), or None. The outcome of each run trained,
+    by run key; a run another process holds is absent."""
     if not specs:
         return {}
     outcomes: dict[str, RunOutcome] = {}
@@ -117,17 +121,23 @@ def run_all(
             [s for s in specs if s.stage is Stage.PRETRAIN],
             [s for s in specs if s.stage is not Stage.PRETRAIN],
         ):
-            for ended in drive(session, [job_for(spec, stops) for spec in stage]):
+            resumed = resume if resume is not None and session.resumes else lambda spec: None
+            # made as they are handed out: a continued pause is claimed when it starts
+            jobs = (job_for(spec, stops, resumed(spec)) for spec in stage)
+            for ended in drive(session, jobs):
                 if ended.outcome is not None:
                     outcomes[ended.spec.run_key] = ended.outcome
     return outcomes
 
 
-def drive(session: Session, jobs: list[Job]) -> list[Ended]:
-    """Hand ``jobs`` out in order as the session has room, until every one has ended."""
-    todo, ended = list(jobs), []
-    while todo or session.in_flight():
-        while todo and session.capacity() > 0:
-            session.submit(todo.pop(0))
+def drive(session: Session, jobs: Iterable[Job]) -> list[Ended]:
+    """Hand ``jobs`` out in order as the session has room, until every one has ended; each job is
+    taken from ``jobs`` only when it is handed out (a generator's claim is made then)."""
+    todo, ended = iter(jobs), []
+    job = next(todo, None)
+    while job is not None or session.in_flight():
+        while job is not None and session.capacity() > 0:
+            session.submit(job)
+            job = next(todo, None)
         ended += session.wait()
     return ended
