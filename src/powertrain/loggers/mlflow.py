@@ -93,7 +93,7 @@ class MlflowDestination(Destination):
             for run in page:
                 tags = run.data.tags
                 if tags.get("powertrain.run_key") != key or not info.same_attempt(
-                    tags.get("powertrain.run_id"), run.info.start_time / 1000
+                    tags, run.info.start_time / 1000
                 ):
                     continue
                 if run.info.status != "RUNNING" and tags.get("powertrain.status") != "running":

@@ -66,11 +66,13 @@ class TensorBoardDestination(Destination):
         tags = set(events.Tags()["tensors"])
         if "powertrain/run/text_summary" not in tags:
             return None
-        key = f"| powertrain.run_key | {info.run_key} |"
-        if not any(
-            key in tensor_util.make_ndarray(e.tensor_proto).item().decode()
-            and info.same_attempt(str(info.run_id), e.wall_time)
+        tables = (
+            (table_tags(tensor_util.make_ndarray(e.tensor_proto).item().decode()), e.wall_time)
             for e in events.Tensors("powertrain/run/text_summary")
+        )
+        if not any(
+            tags.get("powertrain.run_key") == info.run_key and info.same_attempt(tags, began_s)
+            for tags, began_s in tables
         ):
             return None
         if "powertrain/outcome/text_summary" in tags:
@@ -80,6 +82,12 @@ class TensorBoardDestination(Destination):
         steps = frozenset(e.step for e in events.Tensors("energy_j")) if "energy_j" in tags else ()
         writer = SummaryWriter(log_dir=str(folder))
         return Logged(False, frozenset(steps), TensorBoardRun(writer, info))
+
+
+def table_tags(table: str) -> dict[str, str]:
+    """The tags of a run's table as written here (``| tag | value |`` rows)."""
+    rows = (re.fullmatch(r"\| (\S+) \| (.*) \|", line) for line in table.splitlines())
+    return {row[1]: row[2] for row in rows if row is not None}
 
 
 class TensorBoardRun(RunLog):
