@@ -79,3 +79,53 @@ def test_the_same_study_from_two_machines_stores_is_two_runs_in_tensorboard(tmp_
         run_folder(tmp_path / "tb", RunInfo.of_record(record)), "powertrain/run"
     )
     assert "| powertrain.host | node-b |" in text
+
+
+def test_a_wandb_export_that_failed_half_way_is_written_again_by_the_next(tmp_path, monkeypatch):
+    """Offline, an earlier export's run folder counts as "already there" only once that run ended;
+    one the tool's error cut short is the run to write again (the same id), all its points."""
+    import wandb
+
+    from powertrain import PowertrainError
+    from powertrain.loggers import wandb as wandb_logger
+    from powertrain.loggers.export import export_study
+    from tests.tool_readers import wandb_run
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    wandb.teardown()  # W&B keeps the first WANDB_DIR of the process otherwise
+    db = tmp_path / "runs.db"
+    with open_store(db) as store:
+        store.save_study("cut", {"name": "cut"})
+        run_id = begin_run(store, "cut", "k", {"lr": 0.1}, {"lr": 0.1}, 0, {}, ESTIMATE, False)
+        for idx, step in enumerate((10, 20, 30)):
+            point = EvalPoint(idx, step, step / 10, 0, None, 0.3, step / 10, {"cpu": step * 1.0})
+            store.add_eval_point(run_id, point)
+        store.finish_run(run_id, outcome())
+
+    written = []
+
+    def cut_short(self, point):  # the network went away after the first point
+        if written:
+            raise ConnectionError("W&B went away")
+        written.append(point)
+        self.run.log({"energy_j": point.total_energy_j}, step=point.step)
+
+    with monkeypatch.context() as m, open_store(db) as store:
+        m.setattr(wandb_logger.WandbRun, "point", cut_short)
+        with pytest.raises(PowertrainError, match="W&B went away"):
+            export_study(store, "cut", "wandb")
+    wandb.teardown()
+    with open_store(db) as store:
+        again = export_study(store, "cut", "wandb")
+    wandb.teardown()
+    assert (again.written, again.present) == (1, 0)  # "1 already there" before: lost for good
+    with open_store(db) as store:
+        third = export_study(store, "cut", "wandb")
+    wandb.teardown()
+    assert (third.written, third.present) == (0, 1)  # the whole copy is there now
+    runs = [wandb_run(f) for f in (tmp_path / "wandb").glob("offline-run-*")]
+    whole = [r for r in runs if "powertrain.status" in r["summary"]]
+    assert [sorted(r["history"]) for r in whole] == [[10, 20, 30]]
