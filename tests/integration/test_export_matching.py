@@ -129,3 +129,45 @@ def test_a_wandb_export_that_failed_half_way_is_written_again_by_the_next(tmp_pa
     runs = [wandb_run(f) for f in (tmp_path / "wandb").glob("offline-run-*")]
     whole = [r for r in runs if "powertrain.status" in r["summary"]]
     assert [sorted(r["history"]) for r in whole] == [[10, 20, 30]]
+
+
+def test_a_run_paused_and_continued_elsewhere_is_not_completed_again_in_mlflow(
+    tmp_path, monkeypatch, mlflow_uri
+):
+    """Its first machine's live copy stopped at the pause; the machine that continued it logged
+    the rest and the outcome, in a second MLflow run of the same attempt: the export leaves both
+    (it wrote the continued points a second time into the first before)."""
+    import dataclasses
+
+    from powertrain.loggers.base import RunInfo
+    from powertrain.loggers.export import export_study
+    from powertrain.loggers.mlflow import MlflowDestination
+    from tests.tool_readers import mlflow_history
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    db = tmp_path / "runs.db"
+    with open_store(db) as store:
+        store.save_study("paused", {"name": "paused"})
+        run_id = begin_run(store, "paused", "k", {"lr": 0.1}, {"lr": 0.1}, 0, {}, ESTIMATE, False)
+        points = [
+            EvalPoint(i, step, step / 10, 0, None, 0.3, step / 10, {"cpu": step * 1.0})
+            for i, step in enumerate((10, 20, 30))
+        ]
+        for point in points:
+            store.add_eval_point(run_id, point)
+        store.finish_run(run_id, outcome())
+        [record] = store.runs("paused")
+    info = RunInfo.of_record(record)
+    first = MlflowDestination().open(dataclasses.replace(info, started_at=info.started_at + 1))
+    first.point(points[0])  # paused here: its process ended with the run under way
+    continued = MlflowDestination().open(info)  # begun again from the record, elsewhere
+    continued.points(points[1:])
+    continued.finish(outcome())
+    with open_store(db) as store:
+        done = export_study(store, "paused", "mlflow")
+    assert (done.written, done.completed, done.present) == (0, 0, 1)
+    histories = [
+        sorted(mlflow_history(mlflow_uri, r.info.run_id, "energy_j"))
+        for r in mlflow_runs(mlflow_uri, "paused")
+    ]
+    assert sorted(histories) == [[10], [20, 30]]  # each step logged once
