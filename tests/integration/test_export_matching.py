@@ -15,7 +15,7 @@ from tests.tool_readers import mlflow_runs, tensorboard_text
 ESTIMATE = {"cpu": {"meter": "tdp", "method": "estimate", "estimated": True, "details": {}}}
 
 
-def machine_store(db, host: str):
+def machine_store(db, host: str, energy_j: float = 10.0):
     """A study's one run, recorded on ``host`` in its own store (run id 1, begun now)."""
     with open_store(db) as store:
         store.save_study("shared", {"name": "shared"})
@@ -30,7 +30,7 @@ def machine_store(db, host: str):
             ESTIMATE,
             False,
         )
-        store.add_eval_point(run_id, EvalPoint(0, 10, 1.0, 0, None, 0.9, 1.0, {"cpu": 10.0}))
+        store.add_eval_point(run_id, EvalPoint(0, 10, 1.0, 0, None, 0.9, 1.0, {"cpu": energy_j}))
         store.finish_run(run_id, outcome())
     return db
 
@@ -60,25 +60,27 @@ def test_the_same_study_from_two_machines_stores_is_two_runs_in_mlflow(
 
 
 def test_the_same_study_from_two_machines_stores_is_two_runs_in_tensorboard(tmp_path):
-    from powertrain.loggers.base import RunInfo
     from powertrain.loggers.export import export_study
-    from powertrain.loggers.tensorboard import run_folder
+    from tests.tool_readers import tensorboard_scalars
 
-    stores = [machine_store(tmp_path / f"{h}.db", h) for h in ("node-a", "node-b")]
+    energies = {"node-a": 10.0, "node-b": 99.0}
+    stores = [machine_store(tmp_path / f"{h}.db", h, j) for h, j in energies.items()]
     target = f"tensorboard:{tmp_path / 'tb'}"
     done = []
-    for db in stores:
-        with open_store(db) as store:
-            done.append(export_study(store, "shared", target))
-    assert [(d.written, d.present) for d in done] == [(1, 0), (1, 0)]
-    with open_store(stores[1]) as store:
-        [record] = store.runs("shared")
-        again = export_study(store, "shared", target)
-    assert (again.written, again.present) == (0, 1)
-    text = tensorboard_text(
-        run_folder(tmp_path / "tb", RunInfo.of_record(record)), "powertrain/run"
-    )
-    assert "| powertrain.host | node-b |" in text
+    for _ in range(2):
+        for db in stores:
+            with open_store(db) as store:
+                done.append(export_study(store, "shared", target))
+    assert [(d.written, d.present) for d in done] == [(1, 0), (1, 0), (0, 1), (0, 1)]
+    folders = sorted((tmp_path / "tb" / "shared").iterdir())
+    assert len(folders) == 2  # one TensorBoard run each: not b's points in a's run
+    for folder in folders:
+        [host] = [
+            h
+            for h in energies
+            if f"| powertrain.host | {h} |" in tensorboard_text(folder, "powertrain/run")
+        ]
+        assert tensorboard_scalars(folder)["energy_j"] == {10: pytest.approx(energies[host])}
 
 
 def test_a_wandb_export_that_failed_half_way_is_written_again_by_the_next(tmp_path, monkeypatch):
