@@ -99,11 +99,11 @@ class EnergyStopper(Stopper):
         self.unrecorded: list[tuple[dict[str, Any], Stop]] = []
         self.retry_s = RETRY_S  # between tries on plain reports while a stop waits
         self._warned = False
-        self._refused_at = 0.0  # time.monotonic() of the store's last refusal
+        self._refused_at_s = 0.0  # time.monotonic() of the store's last refusal
         self._at_exit = False  # whether the exit hook is registered
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        if self.unrecorded and time.monotonic() - self._refused_at >= self.retry_s:
+        if self.unrecorded and time.monotonic() - self._refused_at_s >= self.retry_s:
             self._record_unrecorded()  # no stop may follow the last one refused
         if "energy_j" not in result or "val_accuracy" not in result:
             return False  # not a powertrain report
@@ -143,7 +143,7 @@ class EnergyStopper(Stopper):
             try:
                 self._record(result, stop)
             except Exception as exc:  # noqa: BLE001 - the store's own error, said in one line
-                self._refused_at = time.monotonic()
+                self._refused_at_s = time.monotonic()
                 if not self._at_exit:  # the last chance, when the tuning process ends
                     self._at_exit = True
                     atexit.register(_record_at_exit, weakref.ref(self))
