@@ -90,3 +90,18 @@ def test_a_stop_still_refused_at_exit_is_said_with_its_run(sweep, monkeypatch, c
     [said] = [r.getMessage() for r in caplog.records if "still refused" in r.getMessage()]
     assert f"run {result['powertrain_run_id']} of study 'tune'" in said
     assert store.runs("tune")[0].status == RUNNING
+
+
+def test_a_refused_stop_is_recorded_at_exit_though_the_stopper_was_dropped(sweep, monkeypatch):
+    import gc
+
+    store, result = sweep
+    exits: list = []
+    stopper, _ = stopped_while_locked(store, monkeypatch, exits)
+    store.refusals = 1
+    assert stopper("a", result)
+    del stopper  # RunConfig(stop=EnergyStopper(...)) inline: gone with the tuner after fit()
+    gc.collect()
+    for at_exit in exits:
+        at_exit()
+    assert store.runs("tune")[0].status == CENSORED

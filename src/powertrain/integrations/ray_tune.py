@@ -28,7 +28,6 @@ from __future__ import annotations
 import atexit
 import logging
 import time
-import weakref
 from typing import Any
 
 from ray.tune import Stopper
@@ -146,7 +145,7 @@ class EnergyStopper(Stopper):
                 self._refused_at_s = time.monotonic()
                 if not self._at_exit:  # the last chance, when the tuning process ends
                     self._at_exit = True
-                    atexit.register(_record_at_exit, weakref.ref(self))
+                    atexit.register(self.record_at_exit)  # held: Tune may drop it before
                 if not self._warned:
                     self._warned = True
                     from powertrain.store.location import mask_urls
@@ -165,6 +164,8 @@ class EnergyStopper(Stopper):
     def record_at_exit(self) -> None:
         """The tuning process ends: the stops still unrecorded are tried once more; those the store
         still refuses are named (their runs stay unfinished in the store, with their points)."""
+        if not self.unrecorded:
+            return
         self._record_unrecorded()
         for result, stop in self.unrecorded:
             log.warning(
@@ -200,11 +201,6 @@ class EnergyStopper(Stopper):
         finally:
             if owned:
                 store.close()
-
-
-def _record_at_exit(stopper: weakref.ref) -> None:
-    if (alive := stopper()) is not None and alive.unrecorded:
-        alive.record_at_exit()
 
 
 def censored(points: list[EvalPoint], stop: Stop) -> RunOutcome:
