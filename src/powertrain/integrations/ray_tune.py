@@ -94,7 +94,7 @@ class EnergyStopper(Stopper):
         self.to_target_j: dict[str, float] = {}
         self.reasons: dict[str, str] = {}  # trial id -> why it was stopped
         self.runs: dict[str, Any] = {}  # trial id -> the powertrain run its curve is of
-        #: Stops the store refused, oldest first: written at the next stop once it answers again.
+        #: Stops the store refused, oldest first: written once it answers again (see the module doc).
         self.unrecorded: list[tuple[dict[str, Any], Stop]] = []
         self.retry_s = RETRY_S  # between tries on plain reports while a stop waits
         self._warned = False
