@@ -103,7 +103,7 @@ def ended(folder: Path) -> bool:
     """Whether the offline run in ``folder`` got its outcome (``WandbRun.finish``: the summary's
     ``powertrain.status``); W&B's own exit record does not tell, W&B ends a run cut short too."""
     return any(
-        item.key == "powertrain.status"
+        (item.key or ".".join(item.nested_key)) == "powertrain.status"  # nested: a W&B that splits
         for path in folder.glob("run-*.wandb")
         for record in records(path)
         if record.WhichOneof("record_type") == "summary"
