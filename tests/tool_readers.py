@@ -4,7 +4,6 @@ EventAccumulator, and a W&B offline run file (W&B's record log, parsed with W&B'
 from __future__ import annotations
 
 import json
-import struct
 from pathlib import Path
 
 
@@ -53,29 +52,11 @@ def tensorboard_text(folder: Path, tag: str) -> str:
     )
 
 
-BLOCK = 32768  # W&B's record log: 7-byte header, then 32 KiB blocks of (crc, length, type, data)
-
-
 def wandb_records(path: Path) -> list:
-    from wandb.proto import wandb_internal_pb2 as pb
+    from powertrain.loggers.wandb import records
 
-    data, pos, chunk, records = path.read_bytes(), 7, b"", []
-    assert data[:4] == b":W&B"
-    while pos + 7 <= len(data):
-        if BLOCK - pos % BLOCK < 7:
-            pos += BLOCK - pos % BLOCK
-            continue
-        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
-        if length == 0 and kind == 0:
-            break
-        chunk += data[pos + 7 : pos + 7 + length]
-        pos += 7 + length
-        if kind in (1, 4):  # a full record, or the last piece of one
-            record = pb.Record()
-            record.ParseFromString(chunk)
-            records.append(record)
-            chunk = b""
-    return records
+    assert path.read_bytes()[:4] == b":W&B"
+    return list(records(path))
 
 
 def wandb_run(folder: Path) -> dict:

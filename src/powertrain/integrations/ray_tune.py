@@ -18,13 +18,16 @@ trial's process without letting it finish, so the stopper itself records the ver
 finished in the store (``db``: the store ``track`` writes to) as censored, with the stopper's reason
 and the figures of its last stored evaluation. A store that fails there (locked, unwritable, a
 PostgreSQL server gone) never fails ``tuner.fit()``: one warning, the trial is stopped all the same,
-and the stop is kept (``unrecorded``) and written at the next stop once the store answers again; the
-trial's own points stay in the store as they were.
+and the stop is kept (``unrecorded``) and written once the store answers again: at the next stop, at a
+later report (every ``retry_s`` at most), at the latest when the tuning process exits, where a stop
+still refused is named in a warning; the trial's own points stay in the store as they were.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
+import time
 from typing import Any
 
 from ray.tune import Stopper
@@ -36,6 +39,8 @@ from powertrain.records import CENSORED, EvalPoint, RunOutcome
 from powertrain.train.stopping import Stop, TargetReached
 
 log = logging.getLogger(__name__)
+
+RETRY_S = 30.0  # the least time between tries of a refusing store on plain reports (each may wait)
 
 
 class TuneReport(TrialHook):
@@ -89,11 +94,16 @@ class EnergyStopper(Stopper):
         self.to_target_j: dict[str, float] = {}
         self.reasons: dict[str, str] = {}  # trial id -> why it was stopped
         self.runs: dict[str, Any] = {}  # trial id -> the powertrain run its curve is of
-        #: Stops the store refused, oldest first: written at the next stop once it answers again.
+        #: Stops the store refused, oldest first: written once it answers again (see the module doc).
         self.unrecorded: list[tuple[dict[str, Any], Stop]] = []
+        self.retry_s = RETRY_S  # between tries on plain reports while a stop waits
         self._warned = False
+        self._refused_at_s = 0.0  # time.monotonic() of the store's last refusal
+        self._at_exit = False  # whether the exit hook is registered
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        if self.unrecorded and time.monotonic() - self._refused_at_s >= self.retry_s:
+            self._record_unrecorded()  # no stop may follow the last one refused
         if "energy_j" not in result or "val_accuracy" not in result:
             return False  # not a powertrain report
         curve = self.curves.setdefault(trial_id, [])
@@ -132,6 +142,10 @@ class EnergyStopper(Stopper):
             try:
                 self._record(result, stop)
             except Exception as exc:  # noqa: BLE001 - the store's own error, said in one line
+                self._refused_at_s = time.monotonic()
+                if not self._at_exit:  # the last chance, when the tuning process ends
+                    self._at_exit = True
+                    atexit.register(self.record_at_exit)  # held: Tune may drop it before
                 if not self._warned:
                     self._warned = True
                     from powertrain.store.location import mask_urls
@@ -140,12 +154,27 @@ class EnergyStopper(Stopper):
                         "EnergyStopper: the results store %s failed (%s); the tuning goes on and "
                         "trials are still stopped by energy, but a stopped run stays unfinished in "
                         "the store, with every point it recorded, until the store answers again "
-                        "(tried again at the next stop)",
+                        "(tried again at the next stop or report, and at exit)",
                         mask_urls(str(getattr(self.db, "path", self.db))),
                         mask_urls(f"{type(exc).__name__}: {exc}"),
                     )
                 return
             self.unrecorded.pop(0)
+
+    def record_at_exit(self) -> None:
+        """The tuning process ends: the stops still unrecorded are tried once more; those the store
+        still refuses are named (their runs stay unfinished in the store, with their points)."""
+        if not self.unrecorded:
+            return
+        self._record_unrecorded()
+        for result, stop in self.unrecorded:
+            log.warning(
+                "EnergyStopper: at exit, the results store still refused the stop of run %s of "
+                "study %r (%s); it stays unfinished in the store, with every point it recorded",
+                result.get("powertrain_run_id"),
+                result.get("powertrain_study"),
+                stop.reason,
+            )
 
     def _record(self, result: dict[str, Any], stop: Stop) -> None:
         """Finish the stopped run in the store as censored (its process will not)."""

@@ -76,12 +76,16 @@ class RunInfo:
             run.finished_at,
         )
 
-    def same_attempt(self, run_id: str | None, began_s: float) -> bool:
-        """Whether a tool's run tagged ``powertrain.run_id`` = ``run_id`` (its key already matched),
+    def same_attempt(self, tags: dict[str, str], began_s: float) -> bool:
+        """Whether a tool's run with these ``tags`` (its ``powertrain.run_key`` matched already),
         begun at ``began_s``, is a copy of this attempt: logged live (begun in the tool while the
         attempt ran) or by an export (begun at the attempt's start). An earlier attempt of the same
-        key, or a store of the same study elsewhere, began at another time."""
-        if run_id != str(self.run_id) or self.started_at is None:
+        key has another store id; the same study in another machine's store (its ids count from 1
+        too, its runs overlap in time) has another ``powertrain.host``."""
+        if tags.get("powertrain.run_id") != str(self.run_id) or self.started_at is None:
+            return False
+        host = self.tags().get("powertrain.host")
+        if host is not None and tags.get("powertrain.host", host) != host:
             return False
         end = self.finished_at if self.finished_at is not None else float("inf")
         return self.started_at - CLOCK_SLACK_S <= began_s <= end + CLOCK_SLACK_S

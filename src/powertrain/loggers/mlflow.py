@@ -80,30 +80,34 @@ class MlflowDestination(Destination):
 
     def logged(self, info: RunInfo) -> Logged | None:
         """The MLflow run of this attempt in the study's experiment, by its ``powertrain.run_key``
-        tag, ``powertrain.run_id`` and start time (deleted runs do not count)."""
+        tag, ``powertrain.run_id`` and start time (deleted runs do not count). An attempt paused
+        and continued on another machine has two: finished if either is."""
         client = self.client()
         experiment = client.get_experiment_by_name(info.study[:MAX_EXPERIMENT_CHARS])
         if experiment is None:
             return None
         key = info.run_key
         where = f"tags.`powertrain.run_key` = '{key}'" if re.fullmatch(r"[\w.-]+", key) else ""
-        token = None
+        unfinished, token = None, None
         while True:
             page = client.search_runs([experiment.experiment_id], where, page_token=token)
             for run in page:
                 tags = run.data.tags
                 if tags.get("powertrain.run_key") != key or not info.same_attempt(
-                    tags.get("powertrain.run_id"), run.info.start_time / 1000
+                    tags, run.info.start_time / 1000
                 ):
                     continue
                 if run.info.status != "RUNNING" and tags.get("powertrain.status") != "running":
                     return Logged(finished=True)
-                history = client.get_metric_history(run.info.run_id, "energy_j")
-                steps = frozenset(m.step for m in history)
-                return Logged(False, steps, MlflowRun(client, run.info.run_id))
+                unfinished = unfinished or run
             token = page.token
             if not token:
-                return None
+                break
+        if unfinished is None:
+            return None
+        history = client.get_metric_history(unfinished.info.run_id, "energy_j")
+        steps = frozenset(m.step for m in history)
+        return Logged(False, steps, MlflowRun(client, unfinished.info.run_id))
 
 
 class MlflowRun(RunLog):

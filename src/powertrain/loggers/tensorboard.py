@@ -1,5 +1,6 @@
 """TensorBoard: event files written by torch's ``SummaryWriter``, one folder per run under the log
-folder (``DIR/<study>/<run id> <setup> seed=<seed>``), so ``tensorboard --logdir DIR`` shows every
+folder (``DIR/<study>/<run id> <setup> seed=<seed>``; the same study's run of that id from another
+machine's store: ``...@<host>``), so ``tensorboard --logdir DIR`` shows every
 run of every study side by side. Scalars are written in double precision (a joule figure keeps its
 digits); params and tags go to the HPARAMS tab and as text."""
 
@@ -46,31 +47,24 @@ class TensorBoardDestination(Destination):
     def open(self, info: RunInfo) -> RunLog:
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(log_dir=str(run_folder(self.folder, info)))
+        writer = SummaryWriter(log_dir=str(self._run_folder(info)))
         lines = [f"| {k} | {v} |" for k, v in info.tags().items()]
         table = "| tag | value |\n|---|---|\n" + "\n".join(lines)
         writer.add_text("powertrain/run", table, 0, walltime=info.started_at)  # export: its start
         return TensorBoardRun(writer, info)
 
     def logged(self, info: RunInfo) -> Logged | None:
-        """This attempt's event files in its run folder: its run table names its key and id and was
-        written while it ran (live) or at its start (an export)."""
-        folder = run_folder(self.folder, info)
-        if not any(folder.glob("events.out.tfevents.*")):
+        """This attempt's event files in its run folder: its run table names its key, id and host
+        and was written while it ran (live) or at its start (an export)."""
+        folder = self._run_folder(info)
+        events = _events(folder)
+        if events is None or "powertrain/run/text_summary" not in (
+            tags := events.Tags()["tensors"]
+        ):
             return None
-        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
-        from tensorboard.util import tensor_util
-
-        events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
-        events.Reload()
-        tags = set(events.Tags()["tensors"])
-        if "powertrain/run/text_summary" not in tags:
-            return None
-        key = f"| powertrain.run_key | {info.run_key} |"
         if not any(
-            key in tensor_util.make_ndarray(e.tensor_proto).item().decode()
-            and info.same_attempt(str(info.run_id), e.wall_time)
-            for e in events.Tensors("powertrain/run/text_summary")
+            table.get("powertrain.run_key") == info.run_key and info.same_attempt(table, began_s)
+            for table, began_s in _tables(events)
         ):
             return None
         if "powertrain/outcome/text_summary" in tags:
@@ -80,6 +74,49 @@ class TensorBoardDestination(Destination):
         steps = frozenset(e.step for e in events.Tensors("energy_j")) if "energy_j" in tags else ()
         writer = SummaryWriter(log_dir=str(folder))
         return Logged(False, frozenset(steps), TensorBoardRun(writer, info))
+
+    def _run_folder(self, info: RunInfo) -> Path:
+        """``run_folder``, unless that holds another machine's run of the same study, id and name
+        (its own store's ids count from 1 too): then beside it, ``<run folder>@<host>``."""
+        folder = run_folder(self.folder, info)
+        host = info.tags().get("powertrain.host")
+        if host is None or (events := _events(folder)) is None:
+            return folder
+        hosts = {table.get("powertrain.host", host) for table, _ in _tables(events)}
+        if not hosts or host in hosts:
+            return folder
+        suffix = "@" + _short(re.sub(r"[^\w.=+-]+", "_", host))[:63]
+        cut = folder.name.encode()[: MAX_NAME_BYTES - len(suffix.encode())]
+        return folder.with_name(cut.decode(errors="ignore") + suffix)  # a long name keeps it too
+
+
+def _events(folder: Path):
+    """The folder's events, read (TensorBoard's own reader), or None where it holds none."""
+    if not any(folder.glob("events.out.tfevents.*")):
+        return None
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    events.Reload()
+    return events
+
+
+def _tables(events) -> list[tuple[dict[str, str], float]]:
+    """Each run table in the events (``powertrain/run``): its tags, and when it was written."""
+    from tensorboard.util import tensor_util
+
+    if "powertrain/run/text_summary" not in events.Tags()["tensors"]:
+        return []
+    return [
+        (table_tags(tensor_util.make_ndarray(e.tensor_proto).item().decode()), e.wall_time)
+        for e in events.Tensors("powertrain/run/text_summary")
+    ]
+
+
+def table_tags(table: str) -> dict[str, str]:
+    """The tags of a run's table as written here (``| tag | value |`` rows)."""
+    rows = (re.fullmatch(r"\| (\S+) \| (.*) \|", line) for line in table.splitlines())
+    return {row[1]: row[2] for row in rows if row is not None}
 
 
 class TensorBoardRun(RunLog):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 from powertrain.loggers.base import (
@@ -56,11 +58,57 @@ class WandbDestination(Destination):
 
     def logged(self, info: RunInfo) -> Logged | None:
         """Offline, the attempt's run folder from an earlier export (``offline-run-*-<id>`` under
-        ``WANDB_DIR``); online W&B itself makes a second export the same run (its id)."""
+        ``WANDB_DIR``) where that run got its outcome; one cut short (the tool's error, an interrupt) is
+        written again, whole, under the same id. Online W&B itself makes a second export the same
+        run (its id)."""
         if info.started_at is None or os.environ.get("WANDB_MODE") not in ("offline", "dryrun"):
             return None
         root = Path(os.environ.get("WANDB_DIR") or ".") / "wandb"
-        return Logged(finished=True) if any(root.glob(f"offline-run-*-{run_id(info)}")) else None
+        folders = root.glob(f"offline-run-*-{run_id(info)}")
+        return Logged(finished=True) if any(ended(f) for f in folders) else None
+
+
+BLOCK = 32768  # W&B's record log: a 7-byte header, then 32 KiB blocks of (crc, length, type, data)
+
+
+def records(path: Path) -> Iterator:
+    """The records of a W&B run file (``run-<id>.wandb``), parsed with W&B's own protobuf; a file
+    cut short (its process killed) ends at its last whole record."""
+    from google.protobuf.message import DecodeError
+    from wandb.proto import wandb_internal_pb2 as pb
+
+    data, pos, chunk = path.read_bytes(), 7, b""
+    if data[:4] != b":W&B":
+        return
+    while pos + 7 <= len(data):
+        if BLOCK - pos % BLOCK < 7:
+            pos += BLOCK - pos % BLOCK
+            continue
+        _crc, length, kind = struct.unpack("<IHB", data[pos : pos + 7])
+        if length == 0 and kind == 0:
+            return
+        chunk += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):  # a full record, or the last piece of one
+            record = pb.Record()
+            try:
+                record.ParseFromString(chunk)
+            except DecodeError:
+                return
+            yield record
+            chunk = b""
+
+
+def ended(folder: Path) -> bool:
+    """Whether the offline run in ``folder`` got its outcome (``WandbRun.finish``: the summary's
+    ``powertrain.status``); W&B's own exit record does not tell, W&B ends a run cut short too."""
+    return any(
+        (item.key or ".".join(item.nested_key)) == "powertrain.status"  # nested: a W&B that splits
+        for path in folder.glob("run-*.wandb")
+        for record in records(path)
+        if record.WhichOneof("record_type") == "summary"
+        for item in record.summary.update
+    )
 
 
 def run_id(info: RunInfo) -> str:
