@@ -209,7 +209,7 @@ def _priced(saved: Any) -> tuple[int, float] | None:
     if not (isinstance(saved, list) and len(saved) == 2 and all(map(_is_number, saved))):
         raise ValueError(f"its priced span {saved!r} is not [steps, joules]")
     steps, joules = saved
-    if not (isinstance(steps, int) and steps > 0 and math.isfinite(joules) and joules >= 0):
+    if not (isinstance(steps, int) and steps > 0 and math.isfinite(joules)):
         raise ValueError(f"its priced span {saved!r} is not [steps, joules]")
     return steps, float(joules)
 
