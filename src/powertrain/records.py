@@ -201,9 +201,9 @@ class RunOutcome:
     verdict: Verdict | None = (
         None  # why it ended; None: what its status implies (Verdict.of_status)
     )
-    #: A run paused in a search's pricing window: the steps it priced (those after its warm-up up
-    #: to the pause) and the energy they used, every component's (its ``total_energy_j`` is all it
-    #: spent, warm-up and checkpoint included). None otherwise.
+    #: A run a search's pricing window paused (then, or before it was continued): the steps it
+    #: priced (those after its warm-up up to the pause) and the energy they used, every component's
+    #: (its ``total_energy_j`` is all it spent, warm-up and checkpoint included). None otherwise.
     priced_steps: int | None = None
     priced_energy_j: float | None = None
 

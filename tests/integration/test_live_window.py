@@ -22,7 +22,7 @@ from powertrain.render.build import build_report
 from powertrain.search import live
 from powertrain.search.cost_axes import WINDOW_J, axes_of, groups_of
 from powertrain.search.run import search_study
-from powertrain.search.simulate import setup_key
+from powertrain.search.simulate import setup_key, simulate
 from powertrain.search.sink import DeferringSink
 from powertrain.search.space import Start
 from powertrain.search.strategy import Strategy
@@ -158,10 +158,12 @@ def test_a_live_search_prices_each_power_limit_in_its_window_and_continues_the_c
     assert len(windowed) == 4  # priced in their window, as the first search did
     before, after = window_strategy[0].prices, window_strategy[1].prices
     assert {s: after[s] for s, _ in windowed} == {s: before[s] for s, _ in windowed}
-    for run in runs:  # a continued run's stored curve: its window priced linear to its first point
+    for run in runs:  # a continued run keeps its window's span: priced as the pauses are
         if not _priced(run) and run.seed == 0:
-            first = points[run.run_key][0]
-            assert after[setup_key(run.setup)] == pytest.approx(first.total_energy_j / first.step)
+            o = run.outcome
+            assert o.priced_steps == EVERY * WINDOW - 1  # its warm-up, one step, left out
+            assert after[setup_key(run.setup)] == before[setup_key(run.setup)]
+            assert after[setup_key(run.setup)] == pytest.approx(o.priced_energy_j / o.priced_steps)
     assert_pauses_keep_their_checkpoints(tmp_path, runs)
     assert report.html.is_file() and analysis.to_dict()["study"] == "tiny-window"
 
@@ -174,7 +176,13 @@ def test_live_auto_prices_each_power_limit_in_its_window_and_picks_the_grids_bes
         searched = search_study(parse_study(STUDY), store, strategy="auto", detection=detection)
         runs = store.runs("tiny-window")
         points = {r.run_key: store.eval_points(r.id) for r in runs}
+        # replayed, every value of a group is priced from its window's span, the continued run's
+        # too (its outcome keeps it): the replay picks what the live search did, never a pause it
+        # left ("paused by a search and never continued")
+        replayed = simulate(store, "tiny-window", "auto", repeats=4)
     assert_priced_in_windows(searched, runs, points, grid)
+    assert replayed.summary()["picks"] == {searched.cost.pick: 4}
+    assert all(r.outcome.priced_steps == EVERY * WINDOW - 1 for r in runs if r.seed == 0)
     assert searched.cost.confirmed and "10% of the steps" in searched.cost.notes[-1]
     assert_pauses_keep_their_checkpoints(tmp_path, runs)
 

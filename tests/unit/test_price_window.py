@@ -175,3 +175,56 @@ def test_a_stored_pause_in_its_pricing_window_is_priced_from_what_it_measured():
     live = Trial("s", 0)
     live.ended(outcome, [])  # as a live search's trial of the same run
     assert price(live) == price(trial)
+
+
+def test_a_replay_of_a_live_search_prices_the_run_it_continued_on_its_windows_footing():
+    """A live search priced 200, 300 and 400 W in their windows and continued 300 W, the cheapest
+    there (0.01 J a step over its 8 priced steps; 400 W 0.015, 200 W 0.025). Its first evaluation
+    costs 0.02 J a step (the warm-up, the pause and the resume paid too): priced from it, 400 W
+    would look cheaper, and the replay would pick a pause the live search never continued, and stop
+    with "paused by a search and never continued". Priced from the span its outcome keeps, the
+    replay picks what the live search did."""
+    from powertrain.records import REACHED, RunOutcome, RunRecord
+    from powertrain.search.cost_axes import Priced
+    from powertrain.search.simulate import curve_of, setup_key
+    from powertrain.search.strategies import Grid
+
+    def record(watts, outcome, points=()):
+        setup = {"lr": 0.1, "gpu_power_limit_w": watts}
+        return curve_of(
+            RunRecord(
+                1, "s", str(watts), setup, {}, 0, outcome.status, {}, {}, 0.0, outcome=outcome
+            ),
+            list(points),
+        )
+
+    def paused(priced_energy_j):
+        return RunOutcome(
+            Verdict.RUNG_PAUSE.status, "priced over its first 10 (not promoted)", 0.5,
+            {"gpu": 0.5}, 1.0, 10, verdict=Verdict.RUNG_PAUSE, priced_steps=8,
+            priced_energy_j=priced_energy_j,
+        )  # fmt: skip
+
+    points = curve_points(0.004, 2.0, 0.6, 5)  # 2 J to its first evaluation, at step 100
+    went_on = RunOutcome(
+        REACHED, "target", points[-1].total_energy_j, {"gpu": points[-1].total_energy_j}, 9.0,
+        points[-1].step, energy_to_target_j=points[-1].total_energy_j, verdict=Verdict.TARGET,
+        priced_steps=8, priced_energy_j=0.08,
+    )  # fmt: skip
+    curves = {
+        (setup_key({"lr": 0.1, "gpu_power_limit_w": w}), 0): c
+        for w, c in (
+            (200, record(200, paused(0.2))),
+            (300, record(300, went_on, points)),
+            (400, record(400, paused(0.12))),
+        )
+    }
+    setups = tuple(k for k, _ in curves)
+    search = Priced(Grid(), warn=None)
+    outcome = run_search(search, Space(setups, {s: (0,) for s in setups}), CurvePool(curves), 1)
+    assert search.prices == {
+        setups[0]: pytest.approx(0.025),
+        setups[1]: pytest.approx(0.01),  # its stored span, not its first evaluation's 0.02
+        setups[2]: pytest.approx(0.015),
+    }
+    assert outcome.pick == setups[1]

@@ -254,18 +254,31 @@ def test_faults_before_two_pauses_are_kept_once_each_with_one_mark(tmp_path):
     assert whole.faults == list(again.faults)
 
 
+def test_a_run_continued_after_its_window_keeps_the_span_its_window_priced(tmp_path):
+    """Its final outcome carries the window's span (through the checkpoint's summary), so that a
+    search, live or replayed, prices it on the footing of the values left paused in theirs, not
+    from its first evaluation (which also pays the warm-up, the save and the resume)."""
+    paused = window_run(tmp_path, warm_j=50.0, step_j=1.0, save_j=20.0)
+    spent = Checkpoint(tmp_path / "run.pt", "run", "sha").spent()
+    assert spent.priced == (8, pytest.approx(8.0))
+    whole = window_run(tmp_path, 1.0, 1.0, window=None, earlier=spent)
+    assert whole.verdict is not Verdict.RUNG_PAUSE and whole.steps > paused.steps
+    assert (whole.priced_steps, whole.priced_energy_j) == (8, pytest.approx(8.0))
+
+
 def test_a_summary_saved_before_faults_were_kept_still_resumes(tmp_path):
     """A checkpoint an older powertrain paused has no "faults" in its summary: it still loads, with
     none, and the run goes on from it."""
     window_run(tmp_path, warm_j=1.0, step_j=1.0)
     checkpoint = Checkpoint(tmp_path / "run.pt", "run", "sha")
     summary = json.loads(checkpoint.summary_path.read_text())
-    del summary["faults"]
+    del summary["faults"], summary["priced"]
     checkpoint.summary_path.write_text(json.dumps(summary))
     spent = checkpoint.spent()
     assert spent is not None and spent.faults == ()
     whole = window_run(tmp_path, 1.0, 1.0, window=None, earlier=spent)
     assert whole.verdict is not Verdict.RUNG_PAUSE and whole.faults == []
+    assert whole.priced_steps is None  # its span was not kept then
 
 
 SUMMARIES_OF_THE_WRONG_SHAPE = {
@@ -276,6 +289,9 @@ SUMMARIES_OF_THE_WRONG_SHAPE = {
     "energy not a number": {"energy_j": {"cpu": float("nan")}},
     "energy below zero": {"energy_j": {"cpu": -1.0}},
     "duration endless": {"duration_s": float("inf")},
+    "priced span not a pair": {"priced": [8]},
+    "priced span of no steps": {"priced": [0, 1.0]},
+    "priced span as text": {"priced": "8 steps"},
 }
 POINT = {
     "index": 0,

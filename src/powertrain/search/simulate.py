@@ -134,6 +134,7 @@ def feed(curve: Curve, start: Start, trial: Trial, stop) -> bool:
     first = first_trained(curve.points)
     if start.window is not None and not trial.points and first is not None:
         pause_in_window(first, start.window, trial)
+        stored_window(curve.outcome, trial)
         return True
     for i in range(len(trial.points), len(curve.points)):
         point = curve.points[i]
@@ -150,12 +151,24 @@ def feed(curve: Curve, start: Start, trial: Trial, stop) -> bool:
             return True
         if start.budget_j is not None and point.total_energy_j >= start.budget_j:
             trial.end(Verdict.RUNG_PAUSE, budget_reason(start.budget_j))
+            if start.budget_j <= WINDOW_J:  # priced at its first evaluation at the latest
+                stored_window(curve.outcome, trial)
             return True
     trial.end(curve.verdict, curve.stop_reason)
     trial.energy_j = curve.end_energy_j
     if curve.outcome is not None:  # a stored pause in its pricing window: priced as a live run is
         trial.priced(curve.outcome)
     return not curve.verdict.by_search
+
+
+def stored_window(outcome: RunOutcome | None, trial: Trial) -> None:
+    """A run a live search's window paused and then continued: priced by the span its window
+    measured (its outcome keeps it), as the values of its group left paused in their windows are,
+    not from its first evaluation (which also pays its warm-up, the pause and the resume): every
+    value of a group on one footing."""
+    if outcome is not None and outcome.priced_steps:
+        trial.window_progress = float(outcome.priced_steps)
+        trial.window_energy_j = outcome.priced_energy_j
 
 
 def budget_reason(budget_j: float) -> str:

@@ -52,6 +52,10 @@ class Spent:
     #: Each component's meter (``meter_labels``) when it paused: its joules so far are theirs, so an
     #: attempt under other meters does not continue it. Empty in older summaries (not known).
     meter_labels: dict[str, str] = field(default_factory=dict)
+    #: The span its pricing window priced (steps after the warm-up, their joules) where a window
+    #: paused it: the run's final outcome keeps it, so that a search prices the run that went on on
+    #: the same footing as the values left paused in their windows. None: no window priced it.
+    priced: tuple[int, float] | None = None
 
     @property
     def total_energy_j(self) -> float:
@@ -105,6 +109,7 @@ class Checkpoint:
             labels = summary.get("meter_labels", {})  # none in older summaries
             if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
                 raise TypeError("its meter_labels are not an object of texts")
+            priced = _priced(summary.get("priced"))  # none in older summaries
         except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
             self._discard(f"it cannot be read ({exc})")
             return None
@@ -118,7 +123,7 @@ class Checkpoint:
                 f"now {_listed(meter_labels)})"
             )
             return None
-        return Spent(energy_j, duration_s, points, tuple(faults), labels)
+        return Spent(energy_j, duration_s, points, tuple(faults), labels, priced)
 
     def _state_unusable(self) -> str | None:
         """Why the state file cannot be resumed (not whole, not torch's, another run's), or None.
@@ -152,6 +157,7 @@ class Checkpoint:
             "points": [asdict(p) for p in spent.points],
             "faults": list(spent.faults),
             "meter_labels": spent.meter_labels,
+            "priced": list(spent.priced) if spent.priced is not None else None,
         }
         _atomic(self.summary_path, lambda f: f.write(json.dumps(summary).encode()))
 
@@ -194,6 +200,18 @@ def _point(saved: Any) -> EvalPoint:
     ):
         raise TypeError(f"its point {point.index!r} is not a point's shape")
     return point
+
+
+def _priced(saved: Any) -> tuple[int, float] | None:
+    """The priced span as ``save_spent`` wrote it (``[steps, joules]``, or null); ValueError else."""
+    if saved is None:
+        return None
+    if not (isinstance(saved, list) and len(saved) == 2 and all(map(_is_number, saved))):
+        raise ValueError(f"its priced span {saved!r} is not [steps, joules]")
+    steps, joules = saved
+    if not (isinstance(steps, int) and steps > 0 and math.isfinite(joules)):
+        raise ValueError(f"its priced span {saved!r} is not [steps, joules]")
+    return steps, float(joules)
 
 
 def _is_number(x: Any) -> bool:

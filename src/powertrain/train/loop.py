@@ -135,6 +135,7 @@ class _Progress:
             else:
                 setattr(self, key, value)
         self.earlier, self.points = earlier, list(earlier.points)
+        self.priced = earlier.priced  # its window's span, kept to its final outcome
 
 
 class _Stepper:
@@ -268,7 +269,8 @@ class _Run:
         if paused:  # the summary last: a checkpoint counts only once it is written
             before = tuple(f"{BEFORE_A_PAUSE}{f}" for f in total.faults)
             spent = progress.cumulative(total.energy_j, total.duration_s, before)
-            spent = replace(spent, meter_labels=meter_labels(total.provenance))
+            labels = meter_labels(total.provenance)
+            spent = replace(spent, meter_labels=labels, priced=progress.priced)
             paused = _written(checkpoint, checkpoint.save_spent, spent)
         if checkpoint is not None and not paused:
             checkpoint.remove()
@@ -372,8 +374,10 @@ def _evaluate(model, evaluate, monitor, progress: _Progress, epoch: float) -> Ev
 
 def _outcome(stop: Stop, total: Measurement, progress: _Progress, test, error) -> RunOutcome:
     points = progress.points
-    # the span its pricing window priced, where the window paused it (not a failure after it)
-    priced_steps, priced_energy_j = (progress.priced if stop.pauses else None) or (None, None)
+    # the span its pricing window priced, where a window paused it (this attempt or an earlier
+    # one: a run continued after its window keeps it, so that a search prices it on the same
+    # footing as the values left paused in theirs)
+    priced_steps, priced_energy_j = progress.priced or (None, None)
     return outcome_of(
         stop.status,
         stop.reason,
