@@ -60,7 +60,7 @@ def test_the_grid_driver_takes_each_job_only_as_it_hands_it_out():
     from powertrain.study.executors.base import Ended, Job, drive
     from powertrain.study.plan import RunSpec
 
-    made, at_submit = [], []
+    made, at_submit, at_wait = [], [], []
 
     class OneAtATime:
         resumes = True
@@ -79,6 +79,7 @@ def test_the_grid_driver_takes_each_job_only_as_it_hands_it_out():
             self.now.append(job)
 
         def wait(self) -> list[Ended]:
+            at_wait.append(len(made))  # none made (claimed) while the one handed out runs
             ended, self.now = [Ended(j.spec, None) for j in self.now], []
             return ended
 
@@ -88,4 +89,4 @@ def test_the_grid_driver_takes_each_job_only_as_it_hands_it_out():
             yield Job(RunSpec("s", f"k{i}", {}, {}, 0))
 
     assert [e.spec.run_key for e in drive(OneAtATime(), jobs())] == ["k0", "k1", "k2"]
-    assert at_submit == [1, 2, 3]
+    assert at_submit == [1, 2, 3] and at_wait == [1, 2, 3]
