@@ -83,7 +83,7 @@ def test_the_grid_after_a_search_continues_its_pauses_and_says_what_it_runs_agai
         paused = {k for k, r in before.items() if r.outcome.verdict is Verdict.RUNG_PAUSE}
         paused_points = {k: store.eval_points(before[k].id) for k in paused}
         with caplog.at_level(logging.INFO, logger="powertrain"):
-            run_study(searched, store)
+            result = run_study(searched, store)
         runs = {r.run_key: r for r in store.runs("tiny-search")}
         points = {k: store.eval_points(r.id) for k, r in runs.items()}
     assert paused and len(runs) == len(grid_store.runs("tiny-search"))
@@ -92,6 +92,9 @@ def test_the_grid_after_a_search_continues_its_pauses_and_says_what_it_runs_agai
         whole = [_curve(p) for p in grid_store.eval_points(grid[key].id)]
         assert [_curve(p) for p in points[key]] == whole
         assert runs[key].outcome.verdict is grid[key].outcome.verdict
+    paused_j = sum(before[k].outcome.total_energy_j for k in paused)
+    assert result.carried_j == pytest.approx(paused_j)  # spent before: not this sweep's
+    assert sum(result.carried_energy_j.values()) == pytest.approx(paused_j)
     for key in paused:  # continued: the pause's own points, energy and all, then on
         assert points[key][: len(paused_points[key])] == paused_points[key]
         assert runs[key].outcome.total_energy_j > before[key].outcome.total_energy_j

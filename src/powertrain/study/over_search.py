@@ -70,14 +70,19 @@ class OverSearch:
         self.continued[spec.run_key] = run_id
         return run_id
 
-    def say(self, outcomes: dict[str, RunOutcome]) -> float:
+    def say(self, outcomes: dict[str, RunOutcome]) -> tuple[float, dict[str, float]]:
         """One line on what the grid ran: the pauses it continued (their energy carried in their
         records), the runs it re-ran from scratch and the energy their replaced records held.
-        Returns what the pauses it continued had spent in the search (``carried_j``)."""
+        Returns what the pauses it continued had spent in the search (``carried_j``), and the
+        same per component."""
         ids = {r.id for r in self.store.runs(self.study)}  # not if its checkpoint went meanwhile
         went_on = [k for k, run_id in self.continued.items() if k in outcomes and run_id in ids]
         again = [r for k, r in self.searched.items() if k in outcomes and k not in went_on]
         carried_j = sum(self.searched[k].outcome.total_energy_j for k in went_on)
+        by_component: dict[str, float] = {}
+        for key in went_on:
+            for component, joules in self.searched[key].outcome.energy_j.items():
+                by_component[component] = by_component.get(component, 0.0) + joules
         if went_on:
             log.info(
                 "the grid continued %d runs a search had paused from their checkpoints"
@@ -93,4 +98,4 @@ class OverSearch:
                 len(again),
                 replaced_j,
             )
-        return carried_j
+        return carried_j, by_component
