@@ -90,3 +90,66 @@ def test_the_grid_driver_takes_each_job_only_as_it_hands_it_out():
 
     assert [e.spec.run_key for e in drive(OneAtATime(), jobs())] == ["k0", "k1", "k2"]
     assert at_submit == [1, 2, 3] and at_wait == [1, 2, 3]
+
+
+def test_the_grid_continues_only_a_checkpoint_that_holds_its_records_own_points(tmp_path):
+    # The checkpoint is found by study and run key, and vouched for by a hash of the spec, which
+    # leaves the task out (its data set, its model): another store beside this one (its artifacts
+    # folder shared) may have left one there with as many points. The grid continues a pause
+    # only from the checkpoint holding the very points of its record: this one is run afresh.
+    from powertrain.study.execute import StoreSink
+    from powertrain.study.over_search import OverSearch
+    from powertrain.study.resume import StudyPlace, run_checkpoint
+    from powertrain.testing.store_contract import point
+    from powertrain.train.checkpoint import Spent
+
+    study = parse_study(STUDY)
+    store = MemoryStore()
+    store.save_study(study.name, study.to_dict())
+    (spec,) = plan(study, [])
+    run_id = store.begin_run(spec, {}, {})
+    store.add_eval_point(run_id, point(0, acc=0.3))
+    store.finish_run(run_id, ended(CENSORED, Verdict.RUNG_PAUSE))
+    (again,) = plan(study, store.runs())
+    checkpoint = run_checkpoint(again, StudyPlace(study, tmp_path))
+    checkpoint.save_state({"model": {}})
+
+    def over(points) -> OverSearch:
+        checkpoint.save_spent(Spent({"cpu": 7.0}, 1.0, points))
+        return OverSearch(store, StoreSink(store), study, tmp_path)
+
+    assert over([point(0, acc=0.9)]).resume(again) is None  # another run's: afresh
+    assert [r.id for r in store.runs()] == [run_id]
+    assert over([point(0, acc=0.3)]).resume(again) is not None  # its own: continued
+
+
+def test_a_search_takes_on_a_stored_pause_only_from_a_checkpoint_of_its_records_points(tmp_path):
+    # The same for a later search taking the pause on (``DeferringSink._reclaim``).
+    from powertrain.search.sink import DeferringSink
+    from powertrain.search.space import Trial
+    from powertrain.study.execute import StoreSink
+    from powertrain.study.resume import StudyPlace, run_checkpoint
+    from powertrain.testing.store_contract import point
+    from powertrain.train.checkpoint import Spent
+
+    study = parse_study(STUDY)
+    store = MemoryStore()
+    store.save_study(study.name, study.to_dict())
+    (spec,) = plan(study, [])
+    run_id = store.begin_run(spec, {}, {})
+    store.add_eval_point(run_id, point(0, acc=0.3))
+    store.finish_run(run_id, ended(CENSORED, Verdict.RUNG_PAUSE))
+    (stored,) = store.runs()
+    (again,) = plan(study, store.runs())
+    place = StudyPlace(study, tmp_path)
+    checkpoint = run_checkpoint(again, place)
+    checkpoint.save_state({"model": {}})
+
+    def start(points) -> int | None:
+        checkpoint.save_spent(Spent({"cpu": 7.0}, 1.0, points))
+        trial = Trial("s", 0, points=store.eval_points(run_id))
+        return DeferringSink(StoreSink(store), place).start(again, trial, [], stored=stored)
+
+    assert start([point(0, acc=0.9)]) is None  # another run's: afresh
+    assert [r.id for r in store.runs()] == [run_id]
+    assert start([point(0, acc=0.3)]) is not None  # its own: continued

@@ -1,7 +1,7 @@
 """The grid's runs over the records a search paused or stopped (``plan.SEARCH_ONLY``): each is the
 grid's to run to its own end, and what its record held is not lost without a word.
 
-- A pause whose checkpoint is there and is its record's (as many points) is continued from it, as a
+- A pause whose checkpoint is there and is its record's (the same points) is continued from it, as a
   later search continues one (``search/sink.py``): the coordinator begins its record again with the
   checkpoint's points, in one transaction, and the run goes on from there, so the record it
   finishes with holds every joule, the search's too (the store removes the pause only then).
@@ -57,7 +57,9 @@ class OverSearch:
         if not spec.replace_censored:
             return None
         spent = paused_spent(spec, self.place)
-        if spent is None or len(spent.points) != len(self.store.eval_points(record.id)):
+        # its record's very points: the spec's hash leaves the task out (its data, its model), so
+        # a checkpoint another store left in a shared artifacts folder can pass it
+        if spent is None or spent.points != self.store.eval_points(record.id):
             return None
         try:
             with self.store.atomic():
