@@ -4,6 +4,7 @@ they had spent is not lost on the way (a take-on keeps the stored record until i
 from __future__ import annotations
 
 import psutil
+import pytest
 
 from powertrain.records import CENSORED, REACHED, RunOutcome, Verdict
 from powertrain.store.claims import Owner
@@ -153,3 +154,21 @@ def test_a_search_takes_on_a_stored_pause_only_from_a_checkpoint_of_its_records_
     assert start([point(0, acc=0.9)]) is None  # another run's: afresh
     assert [r.id for r in store.runs()] == [run_id]
     assert start([point(0, acc=0.3)]) is not None  # its own: continued
+
+
+def test_the_grids_cost_counts_a_failed_run_it_ran_again_as_started(tmp_path):
+    # ``--strategy grid --retry-failed``: the failed run is run again, so it is one the grid
+    # started (its energy spent now), not one reused from the store.
+    from powertrain.records import FAILED
+    from powertrain.search.run import search_study
+
+    study = parse_study(STUDY)
+    store = MemoryStore()
+    store.save_study(study.name, study.to_dict())
+    (spec,) = plan(study, [])
+    store.finish_run(store.begin_run(spec, {}, {}), ended(FAILED, Verdict.FAILED, 5.0))
+    search = search_study(study, store, strategy="grid", retry_failed=True, artifacts_dir=tmp_path)
+    (run,) = store.runs()
+    assert run.status != FAILED and search.result.ran == 1
+    assert search.cost.runs_started == 1 and search.cost.reused_runs == 0
+    assert search.cost.spent_j == pytest.approx(run.outcome.total_energy_j)

@@ -179,7 +179,7 @@ def _grid(
     paused or stopped too: the grid runs them again, ``grid_done``), less what the pauses it
     continued had spent in that search (``carried_j``). A predicted stop (``stops``) is decided
     in the coordinator."""
-    before = {r.run_key for r in store.runs(study.name) if grid_done(r)}
+    before = {r.run_key for r in store.runs(study.name) if grid_done(r, retry_failed)}
     result = run_study(
         study, store, reporter=reporter, retry_failed=retry_failed, executor=executor, stops=stops
     )
