@@ -172,3 +172,35 @@ def test_the_grids_cost_counts_a_failed_run_it_ran_again_as_started(tmp_path):
     assert run.status != FAILED and search.result.ran == 1
     assert search.cost.runs_started == 1 and search.cost.reused_runs == 0
     assert search.cost.spent_j == pytest.approx(run.outcome.total_energy_j)
+
+
+def test_the_grid_continues_the_pause_as_it_stands_when_it_comes_to_it(tmp_path):
+    # The grid read the search's pauses when it began; by the time it comes to this one (after
+    # waiting for another process that held it) a later search took it on and paused it again,
+    # further: the grid continues that pause from its checkpoint, and says what it carried.
+    from powertrain.study.execute import StoreSink
+    from powertrain.study.over_search import OverSearch
+    from powertrain.study.resume import StudyPlace, run_checkpoint
+    from powertrain.testing.store_contract import point
+    from powertrain.train.checkpoint import Spent
+
+    study = parse_study(STUDY)
+    store = MemoryStore()
+    store.save_study(study.name, study.to_dict())
+    (spec,) = plan(study, [])
+    first = store.begin_run(spec, {}, {})
+    store.add_eval_point(first, point(0))
+    store.finish_run(first, ended(CENSORED, Verdict.RUNG_PAUSE, 7.0))
+    (again,) = plan(study, store.runs())
+    over = OverSearch(store, StoreSink(store), study, tmp_path)
+    later = store.begin_run(again, {}, {})  # the later search's take-on, paused further
+    for i in (0, 1):
+        store.add_eval_point(later, point(i))
+    store.finish_run(later, ended(CENSORED, Verdict.RUNG_PAUSE, 14.0))
+    checkpoint = run_checkpoint(again, StudyPlace(study, tmp_path))
+    checkpoint.save_state({"model": {}})
+    checkpoint.save_spent(Spent({"cpu": 14.0}, 2.0, [point(0), point(1)]))
+    run_id = over.resume(again)
+    assert run_id is not None and store.eval_points(run_id) == [point(0), point(1)]
+    store.finish_run(run_id, ended(REACHED, Verdict.TARGET, 20.0))
+    assert over.say({again.run_key: ended(REACHED, Verdict.TARGET, 20.0)})[0] == 14.0

@@ -51,10 +51,10 @@ class OverSearch:
     def resume(self, spec: RunSpec) -> int | None:
         """The record to continue ``spec`` in (claimed here, holding the checkpoint's points), when
         the search paused it and its checkpoint is usable; else None."""
-        record = self.searched.get(spec.run_key)
-        if record is None or record.outcome.verdict is not Verdict.RUNG_PAUSE:
+        if spec.run_key not in self.searched or not spec.replace_censored:
             return None
-        if not spec.replace_censored:
+        record = self._now(spec.run_key)  # as it stands now: another search may have gone on
+        if record is None or record.outcome.verdict is not Verdict.RUNG_PAUSE:
             return None
         spent = paused_spent(spec, self.place)
         # its record's very points: the spec's hash leaves the task out (its data, its model), so
@@ -71,6 +71,18 @@ class OverSearch:
             return None
         self.continued[spec.run_key] = run_id
         return run_id
+
+    def _now(self, key: str) -> RunRecord | None:
+        """The key's record a search paused or stopped, as the store holds it now (the one
+        ``say`` then speaks of), or None."""
+        now = [
+            r
+            for r in self.store.runs(self.study)
+            if r.run_key == key and r.outcome is not None and r.outcome.verdict in SEARCH_ONLY
+        ]
+        if now:
+            self.searched[key] = now[-1]
+        return now[-1] if now else None
 
     def say(self, outcomes: dict[str, RunOutcome]) -> tuple[float, dict[str, float]]:
         """One line on what the grid ran: the pauses it continued (their energy carried in their
