@@ -159,3 +159,15 @@ def test_a_grid_interrupted_as_it_continues_a_searchs_pause_leaves_it_and_goes_o
         points = store.eval_points(run.id)
     assert all(r.outcome is not None for r in runs) and len({r.run_key for r in runs}) == len(runs)
     assert points[: len(paused_points)] == paused_points and len(points) > len(paused_points)
+
+
+def test_the_grid_after_a_search_finds_its_pauses_in_the_artifacts_folder_it_is_given(tmp_path):
+    # search_study's artifacts_dir is where the search kept its pauses' checkpoints: its grid
+    # strategy looks for them there too, not in the store's own folder.
+    searched = study(search={"strategy": "halving", "eta": 2})
+    elsewhere = tmp_path / "elsewhere"
+    with open_store(tmp_path / "r.db") as store:
+        search_study(searched, store, artifacts_dir=elsewhere)
+        paused = [r for r in store.runs() if r.outcome.verdict is Verdict.RUNG_PAUSE]
+        cost = search_study(searched, store, strategy="grid", artifacts_dir=elsewhere).cost
+    assert paused and cost.carried_j == pytest.approx(sum(r.outcome.total_energy_j for r in paused))
