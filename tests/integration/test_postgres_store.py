@@ -261,3 +261,41 @@ def test_an_older_store_is_migrated_in_one_transaction_or_left_as_it_was(
     assert ("note",) in postgres_server.sql(columns)
     version = f"SELECT value FROM {schema}.meta WHERE key = 'schema_version'"
     assert postgres_server.sql(version) == [(str(newer),)]
+
+
+def test_a_take_on_finishing_as_another_host_takes_it_over_loses_no_record(
+    pg_url, postgres_server, monkeypatch
+):
+    """Host A takes on a search's stored pause and finishes it just as host B, which judged A's
+    heartbeat stale, takes the run over: B's claim had checked the attempts before A's finish
+    committed. Either A's finish lands first (B is refused) or B's claim does (A's run was taken
+    over): never B's claim removing A's finished record after A's finish removed the pause."""
+    from powertrain.records import CENSORED, Verdict
+
+    with PostgresStore(pg_url) as a, PostgresStore(pg_url) as b:
+        a.save_study("st", {})
+        a.finish_run(begin(a), outcome(CENSORED, Verdict.SEARCH_BOUND))
+        a.owner = Owner("node-a", 1, 1.0)
+        taking_on = begin(a, replace_censored=True)
+        schema = schema_of(pg_url)
+        postgres_server.sql(
+            f"UPDATE {schema}.runs SET heartbeat_at = extract(epoch from now()) - 61"
+            f" WHERE id = {taking_on}"
+        )
+        real, checks, finishing = b._check, [], []
+
+        def check_then_a_finishes(c, spec) -> None:
+            real(c, spec)
+            checks.append(spec)
+            if len(checks) == 2:  # B holds the run's claim lock, its attempts judged
+                done = threading.Thread(target=a.finish_run, args=(taking_on, outcome()))
+                finishing.append(done)
+                done.start()
+                done.join(timeout=2)  # A's finish, if nothing holds it back, commits now
+
+        monkeypatch.setattr(b, "_check", check_then_a_finishes)
+        with contextlib.suppress(ValueError):
+            begin(b, replace_censored=True)
+        finishing[0].join(timeout=10)
+        runs = b.runs("st")
+    assert any(r.outcome is not None for r in runs), runs  # the pause, or A's finished run

@@ -83,7 +83,7 @@ def test_the_grid_after_a_search_continues_its_pauses_and_says_what_it_runs_agai
         paused = {k for k, r in before.items() if r.outcome.verdict is Verdict.RUNG_PAUSE}
         paused_points = {k: store.eval_points(before[k].id) for k in paused}
         with caplog.at_level(logging.INFO, logger="powertrain"):
-            run_study(searched, store)
+            result = run_study(searched, store)
         runs = {r.run_key: r for r in store.runs("tiny-search")}
         points = {k: store.eval_points(r.id) for k, r in runs.items()}
     assert paused and len(runs) == len(grid_store.runs("tiny-search"))
@@ -92,6 +92,9 @@ def test_the_grid_after_a_search_continues_its_pauses_and_says_what_it_runs_agai
         whole = [_curve(p) for p in grid_store.eval_points(grid[key].id)]
         assert [_curve(p) for p in points[key]] == whole
         assert runs[key].outcome.verdict is grid[key].outcome.verdict
+    paused_j = sum(before[k].outcome.total_energy_j for k in paused)
+    assert result.carried_j == pytest.approx(paused_j)  # spent before: not this sweep's
+    assert sum(result.carried_energy_j.values()) == pytest.approx(paused_j)
     for key in paused:  # continued: the pause's own points, energy and all, then on
         assert points[key][: len(paused_points[key])] == paused_points[key]
         assert runs[key].outcome.total_energy_j > before[key].outcome.total_energy_j
@@ -156,3 +159,15 @@ def test_a_grid_interrupted_as_it_continues_a_searchs_pause_leaves_it_and_goes_o
         points = store.eval_points(run.id)
     assert all(r.outcome is not None for r in runs) and len({r.run_key for r in runs}) == len(runs)
     assert points[: len(paused_points)] == paused_points and len(points) > len(paused_points)
+
+
+def test_the_grid_after_a_search_finds_its_pauses_in_the_artifacts_folder_it_is_given(tmp_path):
+    # search_study's artifacts_dir is where the search kept its pauses' checkpoints: its grid
+    # strategy looks for them there too, not in the store's own folder.
+    searched = study(search={"strategy": "halving", "eta": 2})
+    elsewhere = tmp_path / "elsewhere"
+    with open_store(tmp_path / "r.db") as store:
+        search_study(searched, store, artifacts_dir=elsewhere)
+        paused = [r for r in store.runs() if r.outcome.verdict is Verdict.RUNG_PAUSE]
+        cost = search_study(searched, store, strategy="grid", artifacts_dir=elsewhere).cost
+    assert paused and cost.carried_j == pytest.approx(sum(r.outcome.total_energy_j for r in paused))

@@ -203,6 +203,20 @@ def test_the_machine_total_is_read_over_the_sweep_and_set_beside_the_runs_parts(
     assert "600 J" in line and "sum to 450 J (75% of it)" in line and "ESTIMATE" in line
 
 
+def test_the_runs_parts_of_the_sweep_leave_out_what_a_continued_pause_spent_before_it():
+    # A grid run after a search continues a pause from its checkpoint: its outcome holds what
+    # the search had spent (300 J, before this sweep) too. The machine's total over the sweep
+    # never saw those joules, so the runs' parts beside it leave them out.
+    from powertrain.records import REACHED, RunOutcome
+    from powertrain.study.executors.machine import MachineTotal, describe_sweep
+    from powertrain.study.result import StudyResult
+
+    parts = [RunOutcome(REACHED, "target", 200.0, {"cpu": j}, 1.0, 1) for j in (150.0, 450.0)]
+    result = StudyResult(outcomes=parts, machine_total=MachineTotal({"cpu": 600.0}, 10.0))
+    result.carried_j, result.carried_energy_j = 300.0, {"cpu": 300.0}
+    assert "sum to 300 J (50% of it)" in describe_sweep(result)
+
+
 def coordinator_and_worker(store):
     """A session of two workers with one fake worker on a pipe: (session, worker, its pipe end)."""
     import multiprocessing

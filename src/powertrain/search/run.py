@@ -87,9 +87,8 @@ def search_study(
     place, executor = _environment(study, store, executor, detection, artifacts_dir)
     stops = predicted_stops(study, store, config)
     if config.strategy == "grid":
-        return dataclasses.replace(
-            _grid(study, store, reporter, retry_failed, executor, stops), study=study.name
-        )
+        grid = _grid(study, store, reporter, retry_failed, executor, stops, place.artifacts_dir)
+        return dataclasses.replace(grid, study=study.name)
     store.save_study(study.name, study.to_dict())
     if reporter is not None:
         total = len(study.runs())
@@ -174,14 +173,21 @@ def _grid(
     retry_failed: bool,
     executor: Executor,
     stops: Stops,
+    artifacts_dir: Path,
 ) -> LiveSearch:
     """Today's ``run``: every (setup, seed); its cost is every run it started (those a search had
     paused or stopped too: the grid runs them again, ``grid_done``), less what the pauses it
     continued had spent in that search (``carried_j``). A predicted stop (``stops``) is decided
     in the coordinator."""
-    before = {r.run_key for r in store.runs(study.name) if grid_done(r)}
-    result = run_study(
-        study, store, reporter=reporter, retry_failed=retry_failed, executor=executor, stops=stops
+    before = {r.run_key for r in store.runs(study.name) if grid_done(r, retry_failed)}
+    result = run_study(  # its runs' checkpoints where the search kept its pauses'
+        study,
+        store,
+        reporter=reporter,
+        retry_failed=retry_failed,
+        executor=executor,
+        stops=stops,
+        artifacts_dir=artifacts_dir,
     )
     keys = [study.run_key(s, seed) for s, seed in study.runs()]
     runs = {r.run_key: r for r in store.runs(study.name) if r.outcome is not None}

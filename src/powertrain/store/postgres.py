@@ -212,6 +212,13 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
         kept = [write for i, write in self._pending if i == run_id]
 
         def finish(c) -> None:
+            # the run's claim lock first, as a claim takes it: a claim that judged this attempt
+            # dead either lands before (the run is gone: taken over) or sees it finished
+            c.execute(
+                "SELECT 1 FROM claim_locks WHERE (study, run_key) ="
+                " (SELECT study, run_key FROM runs WHERE id = %s) FOR UPDATE",
+                (run_id,),
+            )
             if gone_runs(c, {run_id}):
                 warn_taken_over({run_id})
                 return

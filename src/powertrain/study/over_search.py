@@ -1,7 +1,7 @@
 """The grid's runs over the records a search paused or stopped (``plan.SEARCH_ONLY``): each is the
 grid's to run to its own end, and what its record held is not lost without a word.
 
-- A pause whose checkpoint is there and is its record's (as many points) is continued from it, as a
+- A pause whose checkpoint is there and is its record's (the same points) is continued from it, as a
   later search continues one (``search/sink.py``): the coordinator begins its record again with the
   checkpoint's points, in one transaction, and the run goes on from there, so the record it
   finishes with holds every joule, the search's too (the store removes the pause only then).
@@ -51,13 +51,15 @@ class OverSearch:
     def resume(self, spec: RunSpec) -> int | None:
         """The record to continue ``spec`` in (claimed here, holding the checkpoint's points), when
         the search paused it and its checkpoint is usable; else None."""
-        record = self.searched.get(spec.run_key)
+        if spec.run_key not in self.searched or not spec.replace_censored:
+            return None
+        record = self._now(spec.run_key)  # as it stands now: another search may have gone on
         if record is None or record.outcome.verdict is not Verdict.RUNG_PAUSE:
             return None
-        if not spec.replace_censored:
-            return None
         spent = paused_spent(spec, self.place)
-        if spent is None or len(spent.points) != len(self.store.eval_points(record.id)):
+        # its record's very points: the spec's hash leaves the task out (its data, its model), so
+        # a checkpoint another store left in a shared artifacts folder can pass it
+        if spent is None or spent.points != self.store.eval_points(record.id):
             return None
         try:
             with self.store.atomic():
@@ -70,14 +72,31 @@ class OverSearch:
         self.continued[spec.run_key] = run_id
         return run_id
 
-    def say(self, outcomes: dict[str, RunOutcome]) -> float:
+    def _now(self, key: str) -> RunRecord | None:
+        """The key's record a search paused or stopped, as the store holds it now (the one
+        ``say`` then speaks of), or None."""
+        now = [
+            r
+            for r in self.store.runs(self.study)
+            if r.run_key == key and r.outcome is not None and r.outcome.verdict in SEARCH_ONLY
+        ]
+        if now:
+            self.searched[key] = now[-1]
+        return now[-1] if now else None
+
+    def say(self, outcomes: dict[str, RunOutcome]) -> tuple[float, dict[str, float]]:
         """One line on what the grid ran: the pauses it continued (their energy carried in their
         records), the runs it re-ran from scratch and the energy their replaced records held.
-        Returns what the pauses it continued had spent in the search (``carried_j``)."""
+        Returns what the pauses it continued had spent in the search (``carried_j``), and the
+        same per component."""
         ids = {r.id for r in self.store.runs(self.study)}  # not if its checkpoint went meanwhile
         went_on = [k for k, run_id in self.continued.items() if k in outcomes and run_id in ids]
         again = [r for k, r in self.searched.items() if k in outcomes and k not in went_on]
         carried_j = sum(self.searched[k].outcome.total_energy_j for k in went_on)
+        by_component: dict[str, float] = {}
+        for key in went_on:
+            for component, joules in self.searched[key].outcome.energy_j.items():
+                by_component[component] = by_component.get(component, 0.0) + joules
         if went_on:
             log.info(
                 "the grid continued %d runs a search had paused from their checkpoints"
@@ -93,4 +112,4 @@ class OverSearch:
                 len(again),
                 replaced_j,
             )
-        return carried_j
+        return carried_j, by_component

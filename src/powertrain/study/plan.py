@@ -112,9 +112,12 @@ def run_spec(study: StudyConfig, setup: Setup, seed: int, replace_failed: bool =
 SEARCH_ONLY = frozenset(v for v in Verdict if v.search_only)
 
 
-def grid_done(record: RunRecord) -> bool:
+def grid_done(record: RunRecord, retry_failed: bool = False) -> bool:
     """Whether the grid is done with ``record``'s run: it finished, and not with what only a
-    search ends a run with (the store keeps such a record while another process takes it on)."""
+    search ends a run with (the store keeps such a record while another process takes it on),
+    nor FAILED where the grid runs failed runs again (``retry_failed``)."""
+    if retry_failed and record.status == FAILED:
+        return False
     return Status(record.status).final and not (
         record.outcome is not None and record.outcome.verdict in SEARCH_ONLY
     )
@@ -129,11 +132,7 @@ def plan(
     record, to where the grid's own limits end it."""
     mine = [r for r in finished if r.study == study.name]
     searched = {r.run_key for r in mine if r.outcome and r.outcome.verdict in SEARCH_ONLY}
-    done = {
-        r.run_key
-        for r in mine
-        if grid_done(r) and not (retry_failed and r.status == FAILED) and r.run_key not in searched
-    }
+    done = {r.run_key for r in mine if grid_done(r, retry_failed) and r.run_key not in searched}
     todo = [
         replace(run_spec(study, setup, seed, retry_failed), replace_censored=key in searched)
         for setup, seed in study.runs()

@@ -47,3 +47,6 @@ class StudyResult:
     #: What the pauses of a search that the grid continued from their checkpoints had spent in
     #: that search (in their records, not the grid's spending: ``study/over_search.py``).
     carried_j: float = 0.0
+    #: The same, per component (the machine's total over the sweep leaves it out of the runs'
+    #: parts: it was spent before the sweep).
+    carried_energy_j: dict[str, float] = field(default_factory=dict)

@@ -84,7 +84,7 @@ def run_study(
             outcomes.update(
                 take_over_or_wait(study, store, executor, sink, grid, outcomes, stops, over.resume)
             )
-        result.carried_j = over.say(outcomes)
+        result.carried_j, result.carried_energy_j = over.say(outcomes)
         result.outcomes = [outcomes[s.run_key] for s in grid if s.run_key in outcomes]
         result.ran = len(result.outcomes)
         result.claimed_elsewhere = len(grid) - result.ran

@@ -133,11 +133,14 @@ def run_all(
 def drive(session: Session, jobs: Iterable[Job]) -> list[Ended]:
     """Hand ``jobs`` out in order as the session has room, until every one has ended; each job is
     taken from ``jobs`` only when it is handed out (a generator's claim is made then)."""
-    todo, ended = iter(jobs), []
-    job = next(todo, None)
-    while job is not None or session.in_flight():
-        while job is not None and session.capacity() > 0:
-            session.submit(job)
+    todo, ended, more = iter(jobs), [], True
+    while more or session.in_flight():
+        while more and session.capacity() > 0:  # the next job made only once there is room
             job = next(todo, None)
-        ended += session.wait()
+            if job is None:
+                more = False
+            else:
+                session.submit(job)
+        if session.in_flight():
+            ended += session.wait()
     return ended

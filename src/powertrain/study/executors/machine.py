@@ -83,9 +83,13 @@ def parts_j(outcomes, components) -> float:
 
 
 def describe_sweep(result) -> str:
-    """One line for the console: the machine's whole beside the runs' parts."""
+    """One line for the console: the machine's whole beside the runs' parts (less what runs that
+    went on from a search's pause had spent before the sweep: ``carried_energy_j``)."""
     total = result.machine_total
-    parts = parts_j(result.outcomes, total.energy_j)
+    carried = getattr(result, "carried_energy_j", {})
+    parts = parts_j(result.outcomes, total.energy_j) - sum(
+        carried.get(c, 0.0) for c in total.energy_j
+    )
     share = f" ({parts / total.total_energy_j:.0%} of it)" if total.total_energy_j > 0 else ""
     return (
         f"machine total over the sweep ({', '.join(total.energy_j)}; measured, unsplit):"
