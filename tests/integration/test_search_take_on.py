@@ -68,22 +68,40 @@ def test_a_take_on_of_a_stored_pause_that_is_interrupted_loses_nothing_and_resum
     assert third.cost.carried_j >= paused.outcome.total_energy_j
 
 
+class _Heard(logging.Handler):
+    def __init__(self):
+        super().__init__(logging.INFO)
+        self.messages: list[str] = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+def _runs(count: int) -> str:
+    return f"{count} run" if count == 1 else f"{count} runs"
+
+
 def test_the_grid_after_a_search_continues_its_pauses_and_says_what_it_runs_again(
-    grid_store, tmp_path, caplog, monkeypatch
+    grid_store, tmp_path, monkeypatch
 ):
     # halving leaves a setup paused (its checkpoint kept) and others stopped; the grid afterwards
     # continues the pause from its checkpoint (its record goes on from the points and energy it
     # had: carried, not lost) and runs the stopped ones again, saying in one line how many and
     # how much energy their records held.
-    monkeypatch.setattr(logging.getLogger("powertrain"), "propagate", True)
+    # heard on the module's own logger: what other tests left on the way to the root (the
+    # command line's handler, a level) changes nothing here
+    said = _Heard()
+    logger = logging.getLogger("powertrain.study.over_search")
+    monkeypatch.setattr(logger, "level", logging.INFO)
+    monkeypatch.setattr(logger, "handlers", [said])
+    monkeypatch.setattr(logger, "propagate", False)
     searched = study(search={"strategy": "halving", "eta": 2})
     with open_store(tmp_path / "r.db") as store:
         search_study(searched, store)
         before = {r.run_key: r for r in store.runs() if r.outcome.verdict.search_only}
         paused = {k for k, r in before.items() if r.outcome.verdict is Verdict.RUNG_PAUSE}
         paused_points = {k: store.eval_points(before[k].id) for k in paused}
-        with caplog.at_level(logging.INFO, logger="powertrain"):
-            result = run_study(searched, store)
+        result = run_study(searched, store)
         runs = {r.run_key: r for r in store.runs("tiny-search")}
         points = {k: store.eval_points(r.id) for k, r in runs.items()}
     assert paused and len(runs) == len(grid_store.runs("tiny-search"))
@@ -99,12 +117,12 @@ def test_the_grid_after_a_search_continues_its_pauses_and_says_what_it_runs_agai
         assert points[key][: len(paused_points[key])] == paused_points[key]
         assert runs[key].outcome.total_energy_j > before[key].outcome.total_energy_j
     again = [r for k, r in before.items() if k not in paused]
-    lines = [m for m in caplog.messages if "from scratch" in m]
-    assert any(f"continued {len(paused)} runs" in m for m in caplog.messages)
+    lines = [m for m in said.messages if "from scratch" in m]
+    assert any(f"continued {_runs(len(paused))} a search" in m for m in said.messages)
     if again:
         (line,) = lines
         energy_j = sum(r.outcome.total_energy_j for r in again)
-        assert f"{len(again)} runs" in line and f"{energy_j:.3g} J" in line
+        assert f"ran {_runs(len(again))} a search" in line and f"{energy_j:.3g} J" in line
     else:
         assert not lines
 

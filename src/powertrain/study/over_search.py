@@ -99,17 +99,21 @@ class OverSearch:
                 by_component[component] = by_component.get(component, 0.0) + joules
         if went_on:
             log.info(
-                "the grid continued %d runs a search had paused from their checkpoints"
+                "the grid continued %s a search had paused from their checkpoints"
                 " (%.3g J spent then, kept in their records)",
-                len(went_on),
+                _runs(len(went_on)),
                 carried_j,
             )
         if again:
             replaced_j = sum(r.outcome.total_energy_j for r in again)
             log.info(
-                "the grid ran %d runs a search had paused or stopped again from scratch: their"
+                "the grid ran %s a search had paused or stopped again from scratch: their"
                 " records, which held %.3g J (the search's, counted in its cost), are replaced",
-                len(again),
+                _runs(len(again)),
                 replaced_j,
             )
         return carried_j, by_component
+
+
+def _runs(count: int) -> str:
+    return f"{count} run" if count == 1 else f"{count} runs"
