@@ -204,23 +204,11 @@ def test_a_store_that_fails_under_the_energy_stopper_never_fails_the_tuning(
 
 def test_a_stop_the_store_refused_is_recorded_once_it_answers_again(tmp_path, caplog):
     import logging
-    import sqlite3
 
     from powertrain.integrations.ray_tune import EnergyStopper
     from powertrain.records import RUNNING, EvalPoint
-    from powertrain.store.sqlite import SqliteStore
     from powertrain.tracking.store import begin_run
-
-    class Locked(SqliteStore):
-        """A real SQLite store that another process holds locked for its next ``refusals`` writes."""
-
-        refusals = 0
-
-        def finish_run(self, run_id, outcome):
-            if self.refusals:
-                self.refusals -= 1
-                raise sqlite3.OperationalError("database is locked")
-            super().finish_run(run_id, outcome)
+    from tests.integration.test_energy_stopper_unrecorded import Locked
 
     store = Locked(tmp_path / "runs.db")
     store.save_study("tune", {"name": "tune"})

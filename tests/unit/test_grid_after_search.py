@@ -93,16 +93,11 @@ def test_the_grid_driver_takes_each_job_only_as_it_hands_it_out():
     assert at_submit == [1, 2, 3] and at_wait == [1, 2, 3]
 
 
-def test_the_grid_continues_only_a_checkpoint_that_holds_its_records_own_points(tmp_path):
-    # The checkpoint is found by study and run key, and vouched for by a hash of the spec, which
-    # leaves the task out (its data set, its model): another store beside this one (its artifacts
-    # folder shared) may have left one there with as many points. The grid continues a pause
-    # only from the checkpoint holding the very points of its record: this one is run afresh.
-    from powertrain.study.execute import StoreSink
-    from powertrain.study.over_search import OverSearch
+def _paused_with_a_checkpoint(tmp_path):
+    """The study's one run, stored paused by a search at its first point (accuracy 0.3), and the
+    checkpoint the run's next attempt would continue from (its state saved, its summary not)."""
     from powertrain.study.resume import StudyPlace, run_checkpoint
     from powertrain.testing.store_contract import point
-    from powertrain.train.checkpoint import Spent
 
     study = parse_study(STUDY)
     store = MemoryStore()
@@ -114,6 +109,20 @@ def test_the_grid_continues_only_a_checkpoint_that_holds_its_records_own_points(
     (again,) = plan(study, store.runs())
     checkpoint = run_checkpoint(again, StudyPlace(study, tmp_path))
     checkpoint.save_state({"model": {}})
+    return study, store, run_id, again, checkpoint
+
+
+def test_the_grid_continues_only_a_checkpoint_that_holds_its_records_own_points(tmp_path):
+    # The checkpoint is found by study and run key, and vouched for by a hash of the spec, which
+    # leaves the task out (its data set, its model): another store beside this one (its artifacts
+    # folder shared) may have left one there with as many points. The grid continues a pause
+    # only from the checkpoint holding the very points of its record: this one is run afresh.
+    from powertrain.study.execute import StoreSink
+    from powertrain.study.over_search import OverSearch
+    from powertrain.testing.store_contract import point
+    from powertrain.train.checkpoint import Spent
+
+    study, store, run_id, again, checkpoint = _paused_with_a_checkpoint(tmp_path)
 
     def over(points) -> OverSearch:
         checkpoint.save_spent(Spent({"cpu": 7.0}, 1.0, points))
@@ -129,22 +138,13 @@ def test_a_search_takes_on_a_stored_pause_only_from_a_checkpoint_of_its_records_
     from powertrain.search.sink import DeferringSink
     from powertrain.search.space import Trial
     from powertrain.study.execute import StoreSink
-    from powertrain.study.resume import StudyPlace, run_checkpoint
+    from powertrain.study.resume import StudyPlace
     from powertrain.testing.store_contract import point
     from powertrain.train.checkpoint import Spent
 
-    study = parse_study(STUDY)
-    store = MemoryStore()
-    store.save_study(study.name, study.to_dict())
-    (spec,) = plan(study, [])
-    run_id = store.begin_run(spec, {}, {})
-    store.add_eval_point(run_id, point(0, acc=0.3))
-    store.finish_run(run_id, ended(CENSORED, Verdict.RUNG_PAUSE))
+    study, store, run_id, again, checkpoint = _paused_with_a_checkpoint(tmp_path)
     (stored,) = store.runs()
-    (again,) = plan(study, store.runs())
     place = StudyPlace(study, tmp_path)
-    checkpoint = run_checkpoint(again, place)
-    checkpoint.save_state({"model": {}})
 
     def start(points) -> int | None:
         checkpoint.save_spent(Spent({"cpu": 7.0}, 1.0, points))
