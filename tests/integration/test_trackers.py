@@ -361,8 +361,8 @@ def test_tensorboard_and_wandb_say_estimate_once_another_node_of_the_job_estimat
     counter = {"cpu": {"meter": "rapl", "method": "counter", "estimated": False, "details": {}}}
     info = RunInfo("mixed", "k", 1, {"lr": 0.1}, {"lr": 0.1}, 0, counter)
     nodes = [
-        {"node": 0, "host": "a", "estimated": {"cpu": False}},
-        {"node": 1, "host": "b", "estimated": {"cpu": True}},
+        {"node": 0, "host": "a", "method": {"cpu": "counter"}, "estimated": {"cpu": False}},
+        {"node": 1, "host": "b", "method": {"cpu": "estimate"}, "estimated": {"cpu": True}},
     ]
     fanout = loggers([f"tensorboard:{tmp_path / 'tb'}", "wandb"])
     fanout.run_begun(info)
@@ -380,6 +380,10 @@ def test_tensorboard_and_wandb_say_estimate_once_another_node_of_the_job_estimat
     logged = wandb_run(folder)
     assert "measured" not in logged["tags"] and "estimate" in logged["tags"]
     assert logged["config"]["powertrain"]["powertrain.measurement"] == said
+    # the CPU's method is no longer rank 0's counter alone, in either tool
+    assert "cpu:counter+estimate" in logged["tags"] and "cpu:counter" not in logged["tags"]
+    assert logged["config"]["powertrain"]["powertrain.method.cpu"] == "counter+estimate"
+    assert "| powertrain.method.cpu | counter+estimate |" in run_text.split("| tag | value |")[-1]
 
 
 # -- powertrain export, twice --------------------------------------------------------------------

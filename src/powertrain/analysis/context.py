@@ -8,6 +8,7 @@ from typing import Any
 
 from powertrain.analysis.serial import fields_of
 from powertrain.analysis.summary import hardware_label
+from powertrain.meters.base import method_label
 from powertrain.records import EvalPoint, RunRecord
 
 #: Hardware keys shown as the machine and its software (the meters are listed apart).
@@ -102,7 +103,7 @@ def environments(runs: list[RunRecord]) -> tuple[Environment, ...]:
                 MeterInfo(
                     getattr(component, "value", str(component)),
                     str(p.get("meter", "?")),
-                    str(getattr(p.get("method"), "value", p.get("method", "?"))),
+                    method_label(p) if p.get("method") is not None else "?",
                     bool(p.get("estimated", True)),
                     dict(p.get("details") or {}),
                 )

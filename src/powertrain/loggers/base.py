@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from powertrain.meters.base import is_estimated, measurement_label
+from powertrain.meters.base import is_estimated, measurement_label, method_label
 from powertrain.records import EvalPoint, RunOutcome, RunRecord, estimated_on_nodes
 
 #: How far a tool's clock (a run's start time in it) may be off the store's, in seconds.
@@ -114,7 +114,7 @@ class RunInfo:
         if self.hardware.get("host"):
             tags["powertrain.host"] = str(self.hardware["host"])
         for component, p in self.provenance.items():
-            tags[f"powertrain.method.{component}"] = str(p.get("method"))
+            tags[f"powertrain.method.{component}"] = method_label(p)
             tags[f"powertrain.meter.{component}"] = str(p.get("meter"))
         return tags
 
@@ -173,7 +173,23 @@ def nodes_tags(nodes: list[dict[str, Any]]) -> dict[str, str]:
     if not estimated:
         return {}
     where = "; ".join(f"{c} estimated on {names}" for c, names in estimated.items())
-    return {"powertrain.estimated": "true", "powertrain.measurement": f"ESTIMATE ({where})"}
+    tags = {"powertrain.estimated": "true", "powertrain.measurement": f"ESTIMATE ({where})"}
+    for component in estimated:  # rank 0's method alone no longer says how the sum was made
+        tags[f"powertrain.method.{component}"] = nodes_method(nodes, component)
+    return tags
+
+
+def nodes_method(nodes: list[dict[str, Any]], component: str) -> str:
+    """How a distributed run's sum of ``component`` was made: its nodes' methods, each once, and
+    ``estimate`` where a node estimated it (``counter+estimate``)."""
+    words: list[str] = []
+    for node in nodes:
+        method = (node.get("method") or {}).get(component)
+        if method and method not in words:
+            words.append(method)
+    if "estimate" not in words and any((n.get("estimated") or {}).get(component) for n in nodes):
+        words.append("estimate")
+    return "+".join(words)
 
 
 def plain(value: Any) -> str | int | float | bool:

@@ -17,14 +17,15 @@ from powertrain.loggers.base import (
     Logged,
     RunInfo,
     RunLog,
+    nodes_method,
     nodes_tags,
     outcome_metrics,
     outcome_tags,
     plain,
     point_metrics,
 )
-from powertrain.meters.base import is_estimated
-from powertrain.records import FAILED, EvalPoint, RunOutcome
+from powertrain.meters.base import is_estimated, method_label
+from powertrain.records import FAILED, EvalPoint, RunOutcome, estimated_on_nodes
 
 MAX_TAG_CHARS = 64  # W&B refuses longer tags
 MAX_PROJECT_CHARS = 128  # and longer project names (the group keeps the whole study name)
@@ -43,7 +44,7 @@ class WandbDestination(Destination):
         config = {k: plain(v) for k, v in info.params().items()}
         config["powertrain"] = info.tags()
         tags = ["estimate" if is_estimated(info.provenance) else "measured"]
-        tags += [f"{c}:{p.get('method')}" for c, p in info.provenance.items()]
+        tags += [f"{c}:{method_label(p)}" for c, p in info.provenance.items()]
         again = {} if info.started_at is None else {"id": run_id(info), "resume": "allow"}
         run = wandb.init(
             project=project,
@@ -128,12 +129,19 @@ class WandbRun(RunLog):
         """The "measured" tag becomes "estimate", and the config's measurement says which node."""
         tags = nodes_tags(nodes)
         if tags:
-            self.run.tags = tuple("estimate" if t == "measured" else t for t in self.run.tags)
+            methods = {
+                c: f"{c}:{nodes_method(nodes, c)}" for c in estimated_on_nodes(nodes)
+            }  # "cpu:counter" -> "cpu:counter+estimate"
+            self.run.tags = tuple(
+                "estimate" if t == "measured" else methods.get(t.split(":")[0], t)
+                for t in self.run.tags
+            )
             self.run.config.update(
                 {"powertrain": {**dict(self.run.config.get("powertrain", {})), **tags}},
                 allow_val_change=True,
             )
 
     def finish(self, outcome: RunOutcome) -> None:
+        self.nodes(outcome.nodes)  # a run whose nodes were heard only now (spawned ranks)
         self.run.summary.update({**outcome_metrics(outcome), **outcome_tags(outcome)})
         self.run.finish(exit_code=1 if outcome.status == FAILED else 0)

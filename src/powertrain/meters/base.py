@@ -73,9 +73,16 @@ def _estimated(p: Any) -> bool:
     return bool(p.get("estimated", True) if isinstance(p, Mapping) else p.estimated)
 
 
-def _method(p: Any) -> str:
+MEASURING = frozenset({Method.COUNTER.value, Method.SAMPLED_POWER.value})
+
+
+def method_label(p: Any) -> str:
+    """One component's method in words. A figure marked an estimate though its method measures
+    (a distributed run's sum, where another node only estimated what rank 0's node measured:
+    ``records.with_nodes``) is ``counter+estimate``, never the bare ``counter``."""
     method = p.get("method") if isinstance(p, Mapping) else p.method
-    return str(getattr(method, "value", method))
+    word = str(getattr(method, "value", method))
+    return f"{word}+estimate" if word in MEASURING and _estimated(p) else word
 
 
 def is_estimated(provenance: Mapping[str, Any]) -> bool:
@@ -92,8 +99,8 @@ def measurement_label(provenance: Any = None, *, estimated: bool | None = None) 
     if not isinstance(provenance, Mapping) or "method" in provenance:  # one component
         meter = provenance.get("meter") if isinstance(provenance, Mapping) else provenance.meter
         word = measurement_label(estimated=_estimated(provenance))
-        return f"{word}: {meter}/{_method(provenance)}"
-    parts = ", ".join(f"{c} {_method(p)}" for c, p in provenance.items())
+        return f"{word}: {meter}/{method_label(provenance)}"
+    parts = ", ".join(f"{c} {method_label(p)}" for c, p in provenance.items())
     return f"{measurement_label(estimated=is_estimated(provenance))} ({parts})"
 
 
