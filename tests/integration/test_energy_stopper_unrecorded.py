@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from powertrain.records import CENSORED, RUNNING, EvalPoint
+from powertrain.records import CENSORED, FAILED, RUNNING, EvalPoint, Verdict
 from powertrain.store.sqlite import SqliteStore
 from powertrain.tracking.store import begin_run
 
@@ -105,3 +105,34 @@ def test_a_refused_stop_is_recorded_at_exit_though_the_stopper_was_dropped(sweep
     for at_exit in exits:
         at_exit()
     assert store.runs("tune")[0].status == CENSORED
+
+
+def test_a_refused_stop_leaves_a_run_that_was_finished_meanwhile_as_it_was(sweep, monkeypatch):
+    # The store refused the stop; the trial's own process then finished its run (its track()
+    # ending as Tune stopped it, or the try the store took before failing to say so): the retry
+    # leaves it as it is (a store finishes only a running run) and is done, so no later stop
+    # waits behind it.
+    from powertrain.testing.store_contract import outcome
+
+    store, result = sweep
+    stopper, _ = stopped_while_locked(store, monkeypatch, [])
+    store.refusals = 1
+    assert stopper("a", result)
+    own = outcome(status=FAILED, verdict=Verdict.FAILED)
+    SqliteStore.finish_run(store, result["powertrain_run_id"], own)
+    stopper.retry_s = 0.0
+    assert not stopper("fast", {"energy_j": 11.0, "val_accuracy": 0.95})  # the retry
+    assert not stopper.unrecorded
+    assert store.runs("tune")[0].outcome == own
+
+
+def test_a_stop_whose_report_names_no_run_blocks_no_later_stop(sweep, monkeypatch, caplog):
+    store, result = sweep
+    stopper, _ = stopped_while_locked(store, monkeypatch, [])
+    with caplog.at_level(logging.WARNING, logger="powertrain.integrations.ray_tune"):
+        assert stopper("odd", {**result, "powertrain_run_id": "not-a-run"})
+        assert stopper("a", result)
+    assert not stopper.unrecorded and store.runs("tune")[0].status == CENSORED
+    said = [r.getMessage() for r in caplog.records]
+    assert any("'not-a-run', not a number" in m for m in said)
+    assert not any("results store" in m for m in said)  # the store is not blamed

@@ -184,9 +184,17 @@ class EnergyStopper(Stopper):
         from powertrain.store.location import mask_url
         from powertrain.tracking.store import open_db
 
-        store, owned = open_db(self.db)
         try:
             run_id = int(result["powertrain_run_id"])
+        except (TypeError, ValueError):  # the report's fault, not the store's: never retried
+            log.warning(
+                "EnergyStopper: %s reported run id %r, not a number; not recorded",
+                stop.reason,
+                result["powertrain_run_id"],
+            )
+            return
+        store, owned = open_db(self.db)
+        try:
             record = next(
                 (r for r in store.runs(result.get("powertrain_study")) if r.id == run_id), None
             )
