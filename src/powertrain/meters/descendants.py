@@ -74,22 +74,16 @@ PAGE_B = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 class Member:
     """A descendant as listed, and from its first read on its start time: the identity of a process,
     where its pid alone is not (an ended child's pid can be given to an unrelated process before the
-    list is read again). Also its parent at that first read and its last reading: a process whose
-    parent changed was handed on (its parent ended first), and no process of the tree waits for it."""
+    list is read again). Also its last reading, whose parent says whether a process of the tree
+    waits for it (one whose parent ended first was handed on, to init or a subreaper)."""
 
-    __slots__ = ("process", "started", "ppid", "last", "followed")
+    __slots__ = ("process", "started", "last", "followed")
 
     def __init__(self, process: psutil.Process, followed: bool = False) -> None:
         self.process = process
         self.started: int | None = None  # /proc/PID/stat field 22: clock ticks after boot
-        self.ppid: int | None = None
         self.last: Usage | None = None
         self.followed = followed  # outside the root's tree: an orphan, or one of its descendants
-
-    @property
-    def handed_on(self) -> bool:
-        """Whether its parent changed since its first read (it outlived its parent)."""
-        return self.last is not None and self.last.ppid != self.ppid
 
 
 class Usage(NamedTuple):
@@ -116,8 +110,6 @@ def usage(member: Member, stat_tick_s: float | None) -> Usage | None:
             return None
         read = Usage(ticks * stat_tick_s, rss_pages * PAGE_B, ppid)
     if read is not None:
-        if member.ppid is None:
-            member.ppid = read.ppid
         member.last = read
     return read
 
