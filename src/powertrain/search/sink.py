@@ -164,6 +164,10 @@ class DeferringSink:
         else:
             self.inner.finish(run_id, outcome)
 
+    def defers(self, run_key: str) -> bool:
+        """Whether the finish of ``run_key`` waits for ``flush`` (its checkpoint goes then)."""
+        return run_key in self.deferred
+
     def flush(self) -> None:
         """Finish every deferred run (a paused one was not promoted: its checkpoint is kept, for a
         later search that takes it on) and remove the other checkpoints the search's runs left
