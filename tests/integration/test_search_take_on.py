@@ -228,3 +228,36 @@ def test_a_grid_killed_once_a_continued_pause_ended_but_before_its_finish_went_o
     assert points[: len(paused_points)] == paused_points and len(points) > len(paused_points)
     assert run.outcome.total_energy_j > paused.outcome.total_energy_j
     assert not list(tmp_path.rglob("checkpoints/*"))  # gone once its record is finished
+
+
+def test_a_take_on_that_paused_again_and_was_killed_before_the_search_ended_loses_nothing(
+    tmp_path, monkeypatch
+):
+    # The second halving (three finalists) takes on the first's stored pause, pauses it again at a
+    # later rung (its checkpoint now holds the later points), goes on, and the process dies before
+    # the search's end finishes its records. What the store holds then must still match a
+    # checkpoint, so the third search continues the run from it: nothing re-run from scratch,
+    # every joule the first search spent on it kept in its record.
+    from powertrain.search.sink import DeferringSink
+
+    with open_store(tmp_path / "r.db") as store:
+        search_study(study(search={"strategy": "halving", "eta": 2}), store)
+        (paused,) = [r for r in store.runs() if r.outcome.verdict is Verdict.RUNG_PAUSE]
+        paused_points = store.eval_points(paused.id)
+        again = study(search={"strategy": "halving", "eta": 2, "finalists": 3})
+
+        def killed(self):
+            raise KeyboardInterrupt  # the process died as the search ended
+
+        monkeypatch.setattr(DeferringSink, "flush", killed)
+        with pytest.raises(KeyboardInterrupt):
+            search_study(again, store)
+        monkeypatch.undo()
+        third = search_study(again, store)
+        runs = store.runs("tiny-search")
+        (run,) = [r for r in runs if r.run_key == paused.run_key]
+        points = store.eval_points(run.id)
+    assert all(r.outcome is not None for r in runs) and len({r.run_key for r in runs}) == len(runs)
+    assert third.cost.superseded_j == 0  # continued, not re-run from scratch
+    assert points[: len(paused_points)] == paused_points and len(points) > len(paused_points)
+    assert run.outcome.total_energy_j > paused.outcome.total_energy_j
