@@ -68,7 +68,7 @@ class DeferringSink:
         self.taken: set[str] = set()
         # runs taken on from a stored pause that paused again: finished in the store at once (their
         # checkpoint holds the later points, which the stored pause no longer matches), by run key
-        self.repaused: dict[str, int] = {}
+        self.repaused: dict[str, tuple[int, RunOutcome]] = {}
 
     def start(
         self,
@@ -97,7 +97,7 @@ class DeferringSink:
         key = spec.run_key
         begun = trial.points or trial.window_progress  # a pause in its pricing window has no point
         if trial.paused and begun and key in self.repaused:
-            return self._reclaim(spec, self._record(key, self.repaused.pop(key)))
+            return self._reclaim(spec, self._record(key, self.repaused.pop(key)[0]))
         if not trial.paused or not begun or key not in self.deferred:
             return None
         spent = paused_spent(spec, self.place)
@@ -174,8 +174,9 @@ class DeferringSink:
             # a stored pause taken on that paused again: its checkpoint holds the later points now,
             # so its record goes in at once, replacing the stored pause (the store's pause matches
             # its checkpoint again); killed later, the next search takes it on from there
-            self.inner.finish(run_id, _not_promoted(outcome))
-            self.repaused[key] = run_id
+            # (said when the search ends without promoting it, as a deferred pause is)
+            self.inner.finish(run_id, _not_promoted(outcome), say=False)
+            self.repaused[key] = (run_id, outcome)
             return
         # the search's handlers stopped or paused it, or it paused itself in its pricing window
         by_search = any(t.fired for t in self.tagged.get(key, ()))
@@ -199,7 +200,9 @@ class DeferringSink:
             if outcome.verdict is Verdict.RUNG_PAUSE:
                 kept.add(key)
         self.deferred.clear()
-        kept |= set(self.repaused)  # finished as they paused again, not promoted since
+        for key, (run_id, outcome) in self.repaused.items():  # finished as they paused again
+            self.inner.said(run_id, _not_promoted(outcome))
+            kept.add(key)
         self.repaused.clear()
         for key, spec in self.specs.items():
             if key not in kept:

@@ -199,8 +199,13 @@ class StoreSink:
     def timeline(self, run_id: int, timeline: dict[str, Any]) -> None:
         self.store.save_timeline(run_id, timeline)
 
-    def finish(self, run_id: int, outcome: RunOutcome) -> None:
+    def finish(self, run_id: int, outcome: RunOutcome, *, say: bool = True) -> None:
         self.store.finish_run(run_id, outcome)
+        if say:
+            self.said(run_id, outcome)
+
+    def said(self, run_id: int, outcome: RunOutcome) -> None:
+        """Tell the reporter the run finished (once; ``finish(say=False)`` leaves it for later)."""
         spec, provenance = self._runs.pop(run_id)
         self.reporter.run_finished(
             spec.as_setup(), spec.seed, outcome, measurement_label(provenance)
