@@ -189,3 +189,75 @@ def test_the_grid_after_a_search_finds_its_pauses_in_the_artifacts_folder_it_is_
         paused = [r for r in store.runs() if r.outcome.verdict is Verdict.RUNG_PAUSE]
         cost = search_study(searched, store, strategy="grid", artifacts_dir=elsewhere).cost
     assert paused and cost.carried_j == pytest.approx(sum(r.outcome.total_energy_j for r in paused))
+
+
+def test_a_grid_killed_once_a_continued_pause_ended_but_before_its_finish_went_on_continues_it(
+    tmp_path, monkeypatch
+):
+    # The grid continues the search's pause to the target and is killed before the store has its
+    # finish (the stored pause is still there, and the continued attempt is a dead RUNNING one):
+    # the checkpoint must still be there too, so the next grid continues the pause from it,
+    # carrying what the search had spent, rather than re-running the run from scratch.
+    from powertrain.store.sqlite import SqliteStore
+
+    searched = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        search_study(searched, store)
+        (paused,) = [r for r in store.runs() if r.outcome.verdict is Verdict.RUNG_PAUSE]
+        paused_points = store.eval_points(paused.id)
+        real = SqliteStore.finish_run
+
+        def killed_before_its_finish(self, run_id, outcome):
+            (run,) = [r for r in self.runs() if r.id == run_id]
+            if run.run_key == paused.run_key:
+                raise KeyboardInterrupt  # the process died here: nothing after it ran
+            return real(self, run_id, outcome)
+
+        monkeypatch.setattr(SqliteStore, "finish_run", killed_before_its_finish)
+        with pytest.raises(KeyboardInterrupt):
+            run_study(searched, store)
+        kept = [r for r in store.runs() if r.run_key == paused.run_key and r.outcome is not None]
+        assert kept == [paused]
+        assert paused.run_key in {p.stem for p in tmp_path.rglob("checkpoints/*.pt")}
+        monkeypatch.undo()
+        run_study(searched, store)
+        runs = store.runs("tiny-search")
+        (run,) = [r for r in runs if r.run_key == paused.run_key]
+        points = store.eval_points(run.id)
+    assert all(r.outcome is not None for r in runs) and len({r.run_key for r in runs}) == len(runs)
+    assert points[: len(paused_points)] == paused_points and len(points) > len(paused_points)
+    assert run.outcome.total_energy_j > paused.outcome.total_energy_j
+    assert not list(tmp_path.rglob("checkpoints/*"))  # gone once its record is finished
+
+
+def test_a_take_on_that_paused_again_and_was_killed_before_the_search_ended_loses_nothing(
+    tmp_path, monkeypatch
+):
+    # The second halving (three finalists) takes on the first's stored pause, pauses it again at a
+    # later rung (its checkpoint now holds the later points), goes on, and the process dies before
+    # the search's end finishes its records. What the store holds then must still match a
+    # checkpoint, so the third search continues the run from it: nothing re-run from scratch,
+    # every joule the first search spent on it kept in its record.
+    from powertrain.search.sink import DeferringSink
+
+    with open_store(tmp_path / "r.db") as store:
+        search_study(study(search={"strategy": "halving", "eta": 2}), store)
+        (paused,) = [r for r in store.runs() if r.outcome.verdict is Verdict.RUNG_PAUSE]
+        paused_points = store.eval_points(paused.id)
+        again = study(search={"strategy": "halving", "eta": 2, "finalists": 3})
+
+        def killed(self):
+            raise KeyboardInterrupt  # the process died as the search ended
+
+        monkeypatch.setattr(DeferringSink, "flush", killed)
+        with pytest.raises(KeyboardInterrupt):
+            search_study(again, store)
+        monkeypatch.undo()
+        third = search_study(again, store)
+        runs = store.runs("tiny-search")
+        (run,) = [r for r in runs if r.run_key == paused.run_key]
+        points = store.eval_points(run.id)
+    assert all(r.outcome is not None for r in runs) and len({r.run_key for r in runs}) == len(runs)
+    assert third.cost.superseded_j == 0  # continued, not re-run from scratch
+    assert points[: len(paused_points)] == paused_points and len(points) > len(paused_points)
+    assert run.outcome.total_energy_j > paused.outcome.total_energy_j

@@ -66,6 +66,9 @@ class DeferringSink:
         # runs under way from a pause an earlier search stored (still in the store, its checkpoint
         # the one they continue from, until they finish)
         self.taken: set[str] = set()
+        # runs taken on from a stored pause that paused again: finished in the store at once (their
+        # checkpoint holds the later points, which the stored pause no longer matches), by run key
+        self.repaused: dict[str, tuple[int, RunOutcome]] = {}
 
     def start(
         self,
@@ -93,6 +96,8 @@ class DeferringSink:
     def _resume(self, spec: RunSpec, trial: Trial) -> int | None:
         key = spec.run_key
         begun = trial.points or trial.window_progress  # a pause in its pricing window has no point
+        if trial.paused and begun and key in self.repaused:
+            return self._reclaim(spec, self._record(key, self.repaused.pop(key)[0]))
         if not trial.paused or not begun or key not in self.deferred:
             return None
         spent = paused_spent(spec, self.place)
@@ -103,6 +108,10 @@ class DeferringSink:
         self.continued.add(key)
         self.inner.reporter.run_started(spec.as_setup(), spec.seed)
         return run_id
+
+    def _record(self, key: str, run_id: int) -> RunRecord:
+        (record,) = [r for r in self.store.runs(self.specs[key].study) if r.id == run_id]
+        return record
 
     def _reclaim(self, spec: RunSpec, stored: RunRecord) -> int | None:
         """The record to continue a pause an earlier search stored (finished, not promoted) in: its
@@ -116,7 +125,8 @@ class DeferringSink:
             return None
         try:
             with self.store.atomic():
-                run_id = self.inner.begin(spec, stored.hardware, stored.provenance)
+                taking_on = dataclasses.replace(spec, replace_censored=True)
+                run_id = self.inner.begin(taking_on, stored.hardware, stored.provenance)
                 for point in spent.points:
                     self.inner.eval_point(run_id, point)
         except ValueError as exc:  # RunClaimed, or finished meanwhile: another process took it on
@@ -133,6 +143,8 @@ class DeferringSink:
     def begin(self, spec, hardware, provenance) -> int:
         key = spec.run_key
         self.deferred.pop(key, None)  # its earlier attempt is replaced by begin_run
+        if self.repaused.pop(key, None) is not None:  # a finished pause, replaced at its finish
+            spec = dataclasses.replace(spec, replace_censored=True)
         if key in self.continued:  # its checkpoint went before it could be resumed: afresh
             self.continued.discard(key)
             self.taken.discard(key)
@@ -156,13 +168,26 @@ class DeferringSink:
     def finish(self, run_id: int, outcome) -> None:
         key = self.keys.pop(run_id)
         self.continued.discard(key)
+        taken = key in self.taken
         self.taken.discard(key)
+        if taken and outcome.verdict is Verdict.RUNG_PAUSE:
+            # a stored pause taken on that paused again: its checkpoint holds the later points now,
+            # so its record goes in at once, replacing the stored pause (the store's pause matches
+            # its checkpoint again); killed later, the next search takes it on from there
+            # (said when the search ends without promoting it, as a deferred pause is)
+            self.inner.finish(run_id, _not_promoted(outcome), say=False)
+            self.repaused[key] = (run_id, outcome)
+            return
         # the search's handlers stopped or paused it, or it paused itself in its pricing window
         by_search = any(t.fired for t in self.tagged.get(key, ()))
         if outcome.verdict is Verdict.RUNG_PAUSE or (outcome.status == CENSORED and by_search):
             self.deferred[key] = (run_id, outcome)
         else:
             self.inner.finish(run_id, outcome)
+
+    def defers(self, run_key: str) -> bool:
+        """Whether the finish of ``run_key`` waits for ``flush`` (its checkpoint goes then)."""
+        return run_key in self.deferred
 
     def flush(self) -> None:
         """Finish every deferred run (a paused one was not promoted: its checkpoint is kept, for a
@@ -171,11 +196,14 @@ class DeferringSink:
         taken on (an interruption ended them before they finished: still stored as paused)."""
         kept, self.taken = set(self.taken), set()
         for key, (run_id, outcome) in self.deferred.items():
-            reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
-            self.inner.finish(run_id, dataclasses.replace(outcome, stop_reason=reason))
+            self.inner.finish(run_id, _not_promoted(outcome))
             if outcome.verdict is Verdict.RUNG_PAUSE:
                 kept.add(key)
         self.deferred.clear()
+        for key, (run_id, outcome) in self.repaused.items():  # finished as they paused again
+            self.inner.said(run_id, _not_promoted(outcome))
+            kept.add(key)
+        self.repaused.clear()
         for key, spec in self.specs.items():
             if key not in kept:
                 discard(spec, self.place)
@@ -215,6 +243,12 @@ class DeferringSink:
 
     def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
         self.inner.note_power_limit(gpu_uuid, previous_w)
+
+
+def _not_promoted(outcome: RunOutcome) -> RunOutcome:
+    """A paused run's outcome as stored once the search no longer continues it."""
+    reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
+    return dataclasses.replace(outcome, stop_reason=reason)
 
 
 def _paused(record: RunRecord) -> bool:

@@ -26,7 +26,7 @@ from powertrain.meters.detect import Detection, detect_meters
 from powertrain.models.checkpoints import save_state_dict
 from powertrain.monitor import Monitor
 from powertrain.power_limit import GpuPowerControl, study_limits_w
-from powertrain.records import CENSORED, FAILED, REACHED, EvalPoint, RunOutcome, Stage
+from powertrain.records import CENSORED, FAILED, REACHED, EvalPoint, RunOutcome, Stage, Verdict
 from powertrain.store.base import DEFAULT_ARTIFACTS, ResultStore
 from powertrain.study.artifacts import model_path
 from powertrain.study.config import Setup, StudyConfig
@@ -199,8 +199,13 @@ class StoreSink:
     def timeline(self, run_id: int, timeline: dict[str, Any]) -> None:
         self.store.save_timeline(run_id, timeline)
 
-    def finish(self, run_id: int, outcome: RunOutcome) -> None:
+    def finish(self, run_id: int, outcome: RunOutcome, *, say: bool = True) -> None:
         self.store.finish_run(run_id, outcome)
+        if say:
+            self.said(run_id, outcome)
+
+    def said(self, run_id: int, outcome: RunOutcome) -> None:
+        """Tell the reporter the run finished (once; ``finish(say=False)`` leaves it for later)."""
         spec, provenance = self._runs.pop(run_id)
         self.reporter.run_finished(
             spec.as_setup(), spec.seed, outcome, measurement_label(provenance)
@@ -276,11 +281,30 @@ def execute_run(
     if env.study.meters.record_timeline:
         sink.timeline(run_id, monitor.trace().timeline())
     sink.finish(run_id, outcome)
+    if continued_to_its_end(checkpoint, outcome) and not sink_defers(sink, spec.run_key):
+        checkpoint.remove()  # only now: its record is finished (a take-on's stored pause went)
     if spec.stage is Stage.PRETRAIN and outcome.status not in (REACHED, CENSORED):
         raise PretrainingFailed(
             f"the pretraining stage {outcome.status}: {outcome.error or outcome.stop_reason}"
         )
     return outcome
+
+
+def continued_to_its_end(checkpoint, outcome: RunOutcome) -> bool:
+    """Whether a run continued from ``checkpoint`` ended without pausing again: its checkpoint, which
+    the loop leaves, goes once the sink has its finish (``train/loop.py``)."""
+    return (
+        checkpoint is not None
+        and checkpoint.earlier is not None
+        and outcome.verdict is not Verdict.RUNG_PAUSE
+    )
+
+
+def sink_defers(sink: RunSink, run_key: str) -> bool:
+    """Whether ``sink`` holds the finish of ``run_key`` back (a live search's, till it ends: it
+    removes the checkpoint then, ``search/sink.py``)."""
+    defers = getattr(sink, "defers", None)
+    return defers is not None and defers(run_key)
 
 
 def _run_builtin(spec: RunSpec, env: RunEnv, monitor, on_eval, checkpoint) -> RunOutcome:

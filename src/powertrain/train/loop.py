@@ -272,7 +272,9 @@ class _Run:
             labels = meter_labels(total.provenance)
             spent = replace(spent, meter_labels=labels, priced=progress.priced)
             paused = _written(checkpoint, checkpoint.save_spent, spent)
-        if checkpoint is not None and not paused:
+        # a continued run that ended keeps its checkpoint till its record is finished (execute.py):
+        # killed before that, its stored pause is still there, and is continued again from it
+        if checkpoint is not None and not paused and (checkpoint.earlier is None or stop.pauses):
             checkpoint.remove()
         return stop, progress.cumulative_measurement(total), error
 
