@@ -82,7 +82,7 @@ def _runs(count: int) -> str:
 
 
 def test_the_grid_after_a_search_continues_its_pauses_and_says_what_it_runs_again(
-    grid_store, tmp_path, monkeypatch
+    grid_store, tmp_path, monkeypatch, request
 ):
     # halving leaves a setup paused (its checkpoint kept) and others stopped; the grid afterwards
     # continues the pause from its checkpoint (its record goes on from the points and energy it
@@ -92,9 +92,11 @@ def test_the_grid_after_a_search_continues_its_pauses_and_says_what_it_runs_agai
     # command line's handler, a level) changes nothing here
     said = _Heard()
     logger = logging.getLogger("powertrain.study.over_search")
-    monkeypatch.setattr(logger, "level", logging.INFO)
     monkeypatch.setattr(logger, "handlers", [said])
     monkeypatch.setattr(logger, "propagate", False)
+    level = logger.level
+    logger.setLevel(logging.INFO)  # not the attribute: a logger caches what its level lets through
+    request.addfinalizer(lambda: logger.setLevel(level))
     searched = study(search={"strategy": "halving", "eta": 2})
     with open_store(tmp_path / "r.db") as store:
         search_study(searched, store)
