@@ -149,24 +149,16 @@ def test_the_grids_cost_after_a_search_counts_what_it_ran_and_leaves_the_pauses_
     assert cost.spent_j == pytest.approx(cost.stored_j - paused_j)
 
 
-def test_a_grid_interrupted_as_it_continues_a_searchs_pause_leaves_it_and_goes_on_later(
-    tmp_path, monkeypatch
-):
-    from powertrain.study import execute as execute_module
-
+def killed_then_again(tmp_path, monkeypatch, kill) -> tuple:
+    """A halving leaves one pause; the grid is killed where ``kill(monkeypatch, paused)`` says,
+    which must leave the pause stored, as it was, with its checkpoint; the grid then runs again to
+    its end. Returns the pause, its points, the run it became and that run's points."""
     searched = study(search={"strategy": "halving", "eta": 2})
     with open_store(tmp_path / "r.db") as store:
         search_study(searched, store)
         (paused,) = [r for r in store.runs() if r.outcome.verdict is Verdict.RUNG_PAUSE]
         paused_points = store.eval_points(paused.id)
-        real = execute_module.execute_run
-
-        def interrupted_continuing_it(spec, *args, **kwargs):
-            if kwargs.get("resume"):
-                raise KeyboardInterrupt
-            return real(spec, *args, **kwargs)
-
-        monkeypatch.setattr(execute_module, "execute_run", interrupted_continuing_it)
+        kill(monkeypatch, paused)
         with pytest.raises(KeyboardInterrupt):
             run_study(searched, store)
         kept = [r for r in store.runs() if r.run_key == paused.run_key and r.outcome is not None]
@@ -179,6 +171,25 @@ def test_a_grid_interrupted_as_it_continues_a_searchs_pause_leaves_it_and_goes_o
         points = store.eval_points(run.id)
     assert all(r.outcome is not None for r in runs) and len({r.run_key for r in runs}) == len(runs)
     assert points[: len(paused_points)] == paused_points and len(points) > len(paused_points)
+    return paused, paused_points, run, points
+
+
+def test_a_grid_interrupted_as_it_continues_a_searchs_pause_leaves_it_and_goes_on_later(
+    tmp_path, monkeypatch
+):
+    from powertrain.study import execute as execute_module
+
+    real = execute_module.execute_run
+
+    def interrupted_continuing_it(spec, *args, **kwargs):
+        if kwargs.get("resume"):
+            raise KeyboardInterrupt
+        return real(spec, *args, **kwargs)
+
+    def kill(monkeypatch, paused):
+        monkeypatch.setattr(execute_module, "execute_run", interrupted_continuing_it)
+
+    killed_then_again(tmp_path, monkeypatch, kill)
 
 
 def test_the_grid_after_a_search_finds_its_pauses_in_the_artifacts_folder_it_is_given(tmp_path):
@@ -202,13 +213,9 @@ def test_a_grid_killed_once_a_continued_pause_ended_but_before_its_finish_went_o
     # carrying what the search had spent, rather than re-running the run from scratch.
     from powertrain.store.sqlite import SqliteStore
 
-    searched = study(search={"strategy": "halving", "eta": 2})
-    with open_store(tmp_path / "r.db") as store:
-        search_study(searched, store)
-        (paused,) = [r for r in store.runs() if r.outcome.verdict is Verdict.RUNG_PAUSE]
-        paused_points = store.eval_points(paused.id)
-        real = SqliteStore.finish_run
+    real = SqliteStore.finish_run
 
+    def kill(monkeypatch, paused):
         def killed_before_its_finish(self, run_id, outcome):
             (run,) = [r for r in self.runs() if r.id == run_id]
             if run.run_key == paused.run_key:
@@ -216,18 +223,8 @@ def test_a_grid_killed_once_a_continued_pause_ended_but_before_its_finish_went_o
             return real(self, run_id, outcome)
 
         monkeypatch.setattr(SqliteStore, "finish_run", killed_before_its_finish)
-        with pytest.raises(KeyboardInterrupt):
-            run_study(searched, store)
-        kept = [r for r in store.runs() if r.run_key == paused.run_key and r.outcome is not None]
-        assert kept == [paused]
-        assert paused.run_key in {p.stem for p in tmp_path.rglob("checkpoints/*.pt")}
-        monkeypatch.undo()
-        run_study(searched, store)
-        runs = store.runs("tiny-search")
-        (run,) = [r for r in runs if r.run_key == paused.run_key]
-        points = store.eval_points(run.id)
-    assert all(r.outcome is not None for r in runs) and len({r.run_key for r in runs}) == len(runs)
-    assert points[: len(paused_points)] == paused_points and len(points) > len(paused_points)
+
+    paused, _, run, _ = killed_then_again(tmp_path, monkeypatch, kill)
     assert run.outcome.total_energy_j > paused.outcome.total_energy_j
     assert not list(tmp_path.rglob("checkpoints/*"))  # gone once its record is finished
 
