@@ -179,7 +179,7 @@ def free_port() -> int:
 
 
 def test_a_store_that_fails_under_the_energy_stopper_never_fails_the_tuning(
-    ray_instance, tmp_path, caplog
+    ray_instance, tmp_path, caplog, monkeypatch
 ):
     import logging
 
@@ -188,6 +188,8 @@ def test_a_store_that_fails_under_the_energy_stopper_never_fails_the_tuning(
     db = str(tmp_path / "runs.db")  # the trials record here; the stopper's store has gone away
     gone = f"postgresql://alice:s3cret@127.0.0.1:{free_port()}/runs"
     stopper = EnergyStopper(db=gone, beta=1.0)
+    exits: list = []  # the stop's last try at exit, held here: this process outlives its stream
+    monkeypatch.setattr("atexit.register", lambda f, *a: exits.append(f))
     with caplog.at_level(logging.WARNING, logger="powertrain.integrations.ray_tune"):
         results = tune_sweep(tmp_path, db, stopper)  # a TuneError out of fit() before
     assert len(results) == 2 and not any(r.error for r in results)
@@ -196,6 +198,7 @@ def test_a_store_that_fails_under_the_energy_stopper_never_fails_the_tuning(
     assert "the tuning goes on" in warning
     assert "s3cret" not in warning and "alice:***@127.0.0.1" in warning
     assert len(stopper.unrecorded) == 1  # kept, to record once the store answers again
+    assert len(exits) == 1  # and tried once more when the tuning process exits
     with open_store(db) as store:
         runs = {r.setup["lr"]: r for r in store.runs("tune-sweep")}
         assert runs[0.2].status == REACHED
