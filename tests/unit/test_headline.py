@@ -9,7 +9,9 @@ from powertrain.records import RunOutcome, RunRecord
 PROV = {"cpu": {"meter": "estimate", "method": "estimate", "estimated": True, "details": {}}}
 
 
-def record(i: int, lr: float, seed: int, energy_j: float, reached: bool = True) -> RunRecord:
+def record(
+    i: int, lr: float, seed: int, energy_j: float, reached: bool = True, faults=()
+) -> RunRecord:
     outcome = RunOutcome(
         "reached" if reached else "censored",
         "target" if reached else "max_epochs",
@@ -21,6 +23,7 @@ def record(i: int, lr: float, seed: int, energy_j: float, reached: bool = True) 
         test_accuracy=0.9,
         energy_to_target_j=energy_j if reached else None,
         time_to_target_s=1.0 if reached else None,
+        faults=list(faults),
     )
     return RunRecord(
         i,
@@ -67,3 +70,25 @@ def test_no_setup_at_the_target():
     h = headline(group([record(0, 0.1, 0, 10.0, reached=False)]))
     assert h.best is None
     assert h.text.startswith("no setup reached the target with every seed (1 setups)")
+
+
+COARSE = (
+    "gpu: 115 J in 0.857 s is below what the nvml meter resolves well (its reading moves every "
+    "0.1 s: about 12% off, or more); not a precise figure, use a longer window"
+)
+
+
+def test_a_best_setup_whose_runs_are_below_the_meters_resolution_says_so():
+    # an H200 grid's best setup ran under a second on a counter that moves every 100 ms: the report
+    # marked its runs, but the line printed at the end of the grid named it best without a word
+    runs = [record(0, 0.3, 0, 115.0, faults=[COARSE]), record(1, 0.3, 1, 89.0, faults=[COARSE])]
+    runs += [record(2, 0.3, 2, 102.0), record(3, 0.01, 0, 900.0, faults=["gpu: a reset"])]
+    runs += [record(4, 0.01, 1, 950.0), record(5, 0.01, 2, 990.0)]
+    h = headline(group(runs))
+    assert h.best == "learning_rate=0.3" and h.best_imprecise_runs == 2
+    assert (
+        "2 of its 3 runs' energy is below what their meter resolves well (may be 1 in 10 off, or "
+        "more: see their faults)" in h.text
+    )
+    clean = headline(group([record(0, 0.3, 0, 10.0), record(1, 0.01, 0, 20.0, faults=[COARSE])]))
+    assert clean.best_imprecise_runs == 0 and "resolves" not in clean.text

@@ -9,7 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from powertrain.analysis.summary import GroupSummary
+from powertrain.analysis.summary import GroupSummary, SetupSummary
+from powertrain.monitor import below_resolution
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class Headline:
     best_high_j: float | None = None
     best_seeds: int = 0
     best_interval_wide: bool = False  # too few seeds for the interval to say much (stats.Interval)
+    best_runs: int = 0
+    best_imprecise_runs: int = 0  # the best's runs whose energy is below what their meter resolves
     worst: str | None = None
     worst_energy_j: float | None = None
     ratio: float | None = None  # worst / best, among setups where every seed reached
@@ -38,6 +41,11 @@ class Headline:
                 f"[{self.method}]"
             )
         parts = [f"best {self.best}: {self.best_energy_j:.1f} J to target {self._interval()}"]
+        if self.best_imprecise_runs:
+            parts.append(
+                f"{self.best_imprecise_runs} of its {self.best_runs} runs' energy is below what "
+                "their meter resolves well (may be 1 in 10 off, or more: see their faults)"
+            )
         if self.worst is not None and self.worst != self.best:
             parts.append(
                 f"worst {self.worst}: {self.worst_energy_j:.1f} J, {self.ratio:.1f}x the best"
@@ -82,6 +90,8 @@ def headline(group: GroupSummary) -> Headline:
         best_high_j=best.energy_to_target_j.high,
         best_seeds=best.energy_to_target_j.n,
         best_interval_wide=best.energy_to_target_j.wide,
+        best_runs=len(best.run_ids),
+        best_imprecise_runs=imprecise_runs(best),
         worst=worst.label if worst is not None else None,
         worst_energy_j=worst.energy_to_target_j.mean if worst is not None else None,
         ratio=group.waste_ratio_max,
@@ -89,6 +99,12 @@ def headline(group: GroupSummary) -> Headline:
         if at_least is not None and at_least > (group.waste_ratio_max or 0) + 1e-9
         else None,
     )
+
+
+def imprecise_runs(setup: SetupSummary) -> int:
+    """How many of ``setup``'s runs have a figure below what its meter resolves well (its faults,
+    ``run N: ...`` each, say so)."""
+    return len({f.split(":", 1)[0] for f in setup.faults if below_resolution(f)})
 
 
 def study_headlines(store, study: str | None = None) -> list[Headline]:
