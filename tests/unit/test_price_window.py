@@ -131,6 +131,10 @@ def test_a_run_priced_at_its_first_evaluation_says_so_not_that_a_halving_rung_pa
     assert pricing(point).reason.startswith("priced at its first evaluation")
     [_, rung] = search_handlers(Start("s", 0, 2.0), lambda p: None)
     assert rung(point).reason.startswith("halving: rung budget 2")
+    # a first look (auto's, halving's rung 0) on a grid without cost axes named a cost axis
+    [_, look] = search_handlers(Start("s", 0, 0.0), lambda p: None)
+    assert look(point).reason.startswith("the first look: paused at its first evaluation")
+    assert "cost axis" not in look(point).reason
     # a replay says the same (a whole-way window: priced at the first evaluation)
     trial, curve = Trial("s", 0), Curve([point, point], None, 3.0, Verdict.MAX_EPOCHS, "done")
     feed(curve, Start("s", 0, WINDOW_J), trial, lambda p: None)

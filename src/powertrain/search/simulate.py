@@ -172,8 +172,11 @@ def stored_window(outcome: RunOutcome | None, trial: Trial) -> None:
 
 
 def budget_reason(budget_j: float) -> str:
-    """Why a run's energy budget paused it: a cost axis's pricing at its first evaluation (the
-    window's budget, ``WINDOW_J``: its window, if any, had not ended before it), or halving's rung."""
+    """Why a run's energy budget paused it: a first look (a budget of 0 J: ``auto``'s, ``halving``'s
+    first rung), a cost axis's pricing at its first evaluation (the window's budget, ``WINDOW_J``: its
+    window, if any, had not ended before it), or halving's rung."""
+    if budget_j <= 0:
+        return "the first look: paused at its first evaluation"
     if budget_j <= WINDOW_J:
         return "priced at its first evaluation (a cost axis's pricing ends there at the latest)"
     return f"halving: rung budget {joules(budget_j)} reached"
