@@ -298,3 +298,71 @@ def test_a_run_paused_under_the_same_meters_goes_on(tmp_path, caplog):
     execute_run(spec, counter_env(s, tmp_path), sink, run_id=1, resume=True)
     assert "starting afresh" not in caplog.text and sorted(sink.records) == [1]
     assert [p.index for p in sink.records[1]["points"]] == list(range(9))
+
+
+def _spent(energy_j: float, points: int):
+    from powertrain.testing.store_contract import point
+    from powertrain.train.checkpoint import Spent
+
+    return Spent({"cpu": energy_j}, 1.0, [point(i) for i in range(points)])
+
+
+def test_a_run_killed_while_it_saves_its_next_checkpoint_keeps_the_one_before(
+    tmp_path, monkeypatch
+):
+    # A continued run that paused again rewrote its checkpoint in place: the old summary went
+    # first, so a kill before the new one was written left neither, and the run (with the
+    # earlier attempts' joules) began again from its start. Now the earlier checkpoint counts
+    # until the new summary replaces it, and the new one counts from that moment on.
+    import os
+
+    from powertrain.train import checkpoint as module
+    from powertrain.train.checkpoint import Checkpoint
+
+    def fresh() -> Checkpoint:  # as the next process finds it
+        return Checkpoint(tmp_path / "k.pt", "k", "sha")
+
+    first = fresh()
+    first.save_state({"w": torch.tensor([1.0])})
+    first.save_spent(_spent(10.0, 1))
+    killed = fresh()
+    killed.save_state({"w": torch.tensor([2.0])})  # killed here, before its summary
+    again = fresh()
+    spent = again.spent()
+    assert spent is not None and spent.total_energy_j == 10.0 and len(spent.points) == 1
+    assert again.load_state()["w"].item() == 1.0 and not again.next_path.exists()
+
+    # killed after the new summary, before its state was moved into place: the new one counts
+    killed.save_state({"w": torch.tensor([3.0])})
+    real = os.replace
+
+    def stop_at_the_move(src, dst):
+        if str(dst) == str(killed.path):
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(module.os, "replace", stop_at_the_move)
+    with pytest.raises(KeyboardInterrupt):
+        killed.save_spent(_spent(30.0, 3))
+    monkeypatch.setattr(module.os, "replace", real)
+    after = fresh()
+    spent = after.spent()
+    assert spent is not None and spent.total_energy_j == 30.0 and len(spent.points) == 3
+    assert after.load_state()["w"].item() == 3.0
+    assert after.path.exists() and not after.next_path.exists()
+
+
+def test_an_older_checkpoint_is_resumed_and_one_naming_a_state_not_there_is_not(tmp_path, caplog):
+    from powertrain.train.checkpoint import FORMAT, Checkpoint
+
+    older = Checkpoint(tmp_path / "k.pt", "k", "sha")  # before states had a saved_id
+    identity = {"format": FORMAT, "run_key": "k", "spec_sha256": "sha"}
+    torch.save({**identity, "w": torch.tensor([1.0])}, older.path)
+    summary = {**identity, "energy_j": {"cpu": 5.0}, "duration_s": 1.0, "points": []}
+    older.summary_path.write_text(json.dumps(summary))
+    assert older.spent().total_energy_j == 5.0 and older.load_state()["w"].item() == 1.0
+
+    older.summary_path.write_text(json.dumps({**summary, "state_id": "0123456789abcdef"}))
+    assert older.spent() is None
+    assert "its state is not the one its summary names" in caplog.text
+    assert not any(tmp_path.iterdir())

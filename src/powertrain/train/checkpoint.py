@@ -7,11 +7,16 @@ state at the start of the current epoch and how many of that epoch's batches wer
 sample counters, the training loss summed since the last evaluation), saved with ``torch.save`` of plain containers and loaded only with
 ``torch.load(..., weights_only=True)``; ``<key>.json`` holds what the run had spent when it paused
 (energy per component, seconds, both including the save), its evaluation points so far, the faults
-its windows noted and the meters that measured it. The JSON is
-written last: a checkpoint counts only with both files, each written atomically (a file beside it,
-then a rename), each naming the run key and a hash of the run's spec; any other file is not resumed,
-nor is a run paused under other meters (its joules so far are theirs: an estimate continued under a
-counter would be labelled measured).
+its windows noted and the meters that measured it. A checkpoint counts only with both files, each
+written atomically (a file beside it, then a rename), each naming the run key and a hash of the run's
+spec; any other file is not resumed, nor is a run paused under other meters (its joules so far are
+theirs: an estimate continued under a counter would be labelled measured).
+
+A run that pauses again (a continued one) keeps its earlier checkpoint whole until the new one is:
+the new state goes to ``<key>.next.pt`` under a new ``saved_id``, then the summary naming that id
+replaces the old one (the moment the new checkpoint counts), then the state is moved over
+``<key>.pt``. Killed at any point, the summary on disk names a state that is there: the earlier one
+before the summary's rename, the new one (in either file, moved into place when next read) after it.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import math
 import os
 import pickle
 import random
+import secrets
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -77,6 +83,11 @@ class Checkpoint:
     def summary_path(self) -> Path:
         return self.path.with_suffix(".json")
 
+    @property
+    def next_path(self) -> Path:
+        """Where a new state is written while the summary still names the one at ``path``."""
+        return self.path.with_suffix(".next.pt")
+
     def _identity(self) -> dict[str, Any]:
         return {"format": FORMAT, "run_key": self.run_key, "spec_sha256": self.spec_sha256}
 
@@ -85,8 +96,8 @@ class Checkpoint:
         there but not this run's, or not whole, is removed, with one log line). ``meter_labels``:
         those (``meter_labels()``) of the meters that would continue it; a run paused under other
         meters is not continued under these (its checkpoint is removed too)."""
-        if not self.path.is_file() or not self.summary_path.is_file():
-            if self.path.exists() or self.summary_path.exists():
+        if not self.summary_path.is_file():
+            if self.path.exists() or self.next_path.exists() or self.summary_path.exists():
                 self._discard("it is not whole (a process stopped while saving it)")
             return None
         try:
@@ -110,10 +121,11 @@ class Checkpoint:
             if not isinstance(labels, dict) or not all(isinstance(v, str) for v in labels.values()):
                 raise TypeError("its meter_labels are not an object of texts")
             priced = _priced(summary.get("priced"))  # none in older summaries
+            state_id = summary.get("state_id")  # none in older summaries: the state at ``path``
         except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
             self._discard(f"it cannot be read ({exc})")
             return None
-        why = self._state_unusable()
+        why = self._settle(state_id)
         if why is not None:  # its summary vouches for a state file since cut short or replaced
             self._discard(why)
             return None
@@ -125,33 +137,60 @@ class Checkpoint:
             return None
         return Spent(energy_j, duration_s, points, tuple(faults), labels, priced)
 
-    def _state_unusable(self) -> str | None:
-        """Why the state file cannot be resumed (not whole, not torch's, another run's), or None.
-        Mapped, not read: its tensors are not loaded here."""
+    def _settle(self, state_id: Any) -> str | None:
+        """Put the state the summary names (``state_id``) at ``path``: it is there, or at
+        ``next_path`` where a save stopped before moving it. None when done; else why it cannot be
+        resumed (not whole, not torch's, another run's, not the one the summary names)."""
+        found = {path: self._saved_id(path) for path in (self.next_path, self.path)}
+        mine = [path for path, saved in found.items() if saved == (state_id, None)]
+        if not mine:
+            if not self.path.exists():
+                return "its state file is missing"
+            _, why = found[self.path]
+            return why or "its state is not the one its summary names"
+        if mine[0] == self.next_path:
+            os.replace(self.next_path, self.path)
+        else:  # a newer state whose summary was never written
+            with contextlib.suppress(FileNotFoundError):
+                self.next_path.unlink()
+        return None
+
+    def _saved_id(self, path: Path) -> tuple[Any, str | None]:
+        """The ``saved_id`` of the state at ``path`` (None in older states), or why it cannot be
+        resumed. Mapped, not read: its tensors are not loaded here."""
+        if not path.is_file():
+            return None, "its state file is missing"
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True, mmap=True)
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
         except (OSError, RuntimeError, ValueError, EOFError, pickle.UnpicklingError) as exc:
-            return f"its state cannot be read ({str(exc).splitlines()[0] if str(exc) else exc!r})"
+            why = str(exc).splitlines()[0] if str(exc) else repr(exc)
+            return None, f"its state cannot be read ({why})"
         if not isinstance(state, dict) or any(
             state.get(k) != v for k, v in self._identity().items()
         ):
-            return "its state belongs to another run or spec"
-        return None
+            return None, "its state belongs to another run or spec"
+        return state.get("saved_id"), None
 
     def _discard(self, why: str) -> None:
         log.warning("run %s: not resuming %s: %s; starting afresh", self.run_key, self.path, why)
         self.remove()
 
     def save_state(self, state: dict[str, Any]) -> None:
-        with contextlib.suppress(
-            FileNotFoundError
-        ):  # an older summary must not vouch for new state
-            self.summary_path.unlink()
-        _atomic(self.path, lambda f: torch.save({**self._identity(), **state}, f))
+        """Write the new state beside the one the summary names (which stays whole, and counts,
+        until ``save_spent`` writes the summary naming this one)."""
+        saved = {**self._identity(), "saved_id": secrets.token_hex(8), **state}
+        _atomic(self.next_path, lambda f: torch.save(saved, f))
 
     def save_spent(self, spent: Spent) -> None:
+        """Write the summary naming the state ``save_state`` wrote (from then on the checkpoint is
+        the new one), then move that state into place; with no new state, the one in place."""
+        state = self.next_path if self.next_path.is_file() else self.path
+        state_id, why = self._saved_id(state)
+        if why is not None:
+            raise OSError(f"{state}: {why}")
         summary = {
             **self._identity(),
+            "state_id": state_id,
             "energy_j": spent.energy_j,
             "duration_s": spent.duration_s,
             "points": [asdict(p) for p in spent.points],
@@ -160,6 +199,8 @@ class Checkpoint:
             "priced": list(spent.priced) if spent.priced is not None else None,
         }
         _atomic(self.summary_path, lambda f: f.write(json.dumps(summary).encode()))
+        if state == self.next_path:
+            os.replace(self.next_path, self.path)
 
     def load_state(self) -> dict[str, Any]:
         """The saved state; raises ValueError when the file is not this run's."""
@@ -174,7 +215,7 @@ class Checkpoint:
         return state
 
     def remove(self) -> None:
-        for path in (self.path, self.summary_path):
+        for path in (self.path, self.next_path, self.summary_path):
             with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                 path.unlink()
 
