@@ -366,3 +366,42 @@ def test_an_older_checkpoint_is_resumed_and_one_naming_a_state_not_there_is_not(
     assert older.spent() is None
     assert "its state is not the one its summary names" in caplog.text
     assert not any(tmp_path.iterdir())
+
+
+def test_a_save_killed_inside_its_atomic_write_leaves_no_file_that_outlives_the_checkpoint(
+    tmp_path,
+):
+    # A SIGKILL between a file's write and its rename leaves ``<file>.partial`` (its ``finally``
+    # never runs): a state's worth of disk that neither the run's end nor a search's discard
+    # removed, in the folder a search's log line invites users to clear by hand.
+    import os
+
+    from powertrain.train import checkpoint as module
+    from powertrain.train.checkpoint import Checkpoint
+
+    def fresh() -> Checkpoint:
+        return Checkpoint(tmp_path / "k.pt", "k", "sha")
+
+    for killed_at in ("k.next.pt.partial", "k.json.partial"):
+        fresh().save_state({"w": torch.tensor([1.0])})
+        fresh().save_spent(_spent(10.0, 1))
+        pid = os.fork()
+        if pid == 0:  # the run that pauses again, killed as it renames ``killed_at``
+            real = os.replace
+
+            def killed(src, dst, real=real, killed_at=killed_at):
+                if str(src).endswith(killed_at):
+                    os._exit(9)
+                real(src, dst)
+
+            module.os.replace = killed
+            fresh().save_state({"w": torch.tensor([2.0])})
+            fresh().save_spent(_spent(20.0, 2))
+            os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 9 and (tmp_path / killed_at).exists()
+        again = fresh()
+        assert again.spent().total_energy_j == 10.0  # the earlier one, whole
+        assert again.load_state()["w"].item() == 1.0
+        again.remove()  # the search ends without continuing it
+        assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -215,9 +215,11 @@ class Checkpoint:
         return state
 
     def remove(self) -> None:
+        """Remove its files, and what a save killed before a rename left (``_atomic``'s)."""
         for path in (self.path, self.next_path, self.summary_path):
-            with contextlib.suppress(FileNotFoundError, NotADirectoryError):
-                path.unlink()
+            for each in (path, _partial(path)):
+                with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+                    each.unlink()
 
 
 def meter_labels(provenance: Mapping[str, Any]) -> dict[str, str]:
@@ -263,9 +265,14 @@ def _listed(labels: Mapping[str, str]) -> str:
     return ", ".join(f"{c} {label}" for c, label in sorted(labels.items()))
 
 
+def _partial(path: Path) -> Path:
+    """Where ``_atomic`` writes ``path`` before its rename (left there by a kill in between)."""
+    return path.with_name(path.name + ".partial")
+
+
 def _atomic(path: Path, write) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".partial")
+    partial = _partial(path)
     try:
         with open(partial, "wb") as f:
             write(f)
