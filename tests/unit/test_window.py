@@ -196,3 +196,35 @@ def test_the_kept_checkpoints_line_counts_the_pauses_an_earlier_search_left(tmp_
     assert said.startswith(
         f"2 paused runs (1 paused by an earlier search) keep their checkpoints ({size_kb:.0f} kB) in "
     )
+
+
+def test_the_kept_checkpoints_line_counts_a_new_state_a_killed_save_left_beside_one(
+    tmp_path, caplog
+):
+    """A run continuing a stored pause, killed as it paused again, leaves its new state beside
+    the one its summary names (``<key>.next.pt``, settled when the checkpoint is next read): it
+    takes the disk till then, so the line's size counts it, not the older state's alone."""
+    from powertrain.study.config import parse_study
+
+    s = parse_study({**study().to_dict(), "seeds": [3, 4]})
+    first, second = plan(s, [])
+    env, place = env_for(s, tmp_path), StudyPlace(s, tmp_path)
+    with open_store(tmp_path / "r.db") as store:
+        store.save_study(s.name, s.to_dict())
+        for spec in (first, second):  # one search each, every run paused in its window
+            sink = DeferringSink(StoreSink(store), place)
+            sink.start(spec, Trial("lr", spec.seed), [])
+            execute_run(dataclasses.replace(spec, window=0.5), env, sink)
+            if spec is second:  # the killed save's new state (200 kB), beside the first's
+                run_checkpoint(first, place).save_state({"w": torch.zeros(50_000)})
+            with caplog.at_level("INFO", logger="powertrain.search.sink"):
+                caplog.clear()
+                sink.flush()
+    [said] = [r.getMessage() for r in caplog.records if "keep their checkpoints" in r.getMessage()]
+    kept = [run_checkpoint(spec, place) for spec in (first, second)]
+    on_disk = [p for c in kept for p in (c.path, c.next_path, c.summary_path) if p.exists()]
+    size_mb = sum(p.stat().st_size for p in on_disk) / 1e6
+    assert size_mb > 0.2
+    assert said.startswith(
+        f"2 paused runs (1 paused by an earlier search) keep their checkpoints ({size_mb:.1f} MB) in "
+    )

@@ -212,7 +212,8 @@ class DeferringSink:
     def _say_kept(self, specs) -> None:
         """One line on the checkpoints the paused runs keep, this search's and those of pauses an
         earlier search stored (each kept till a search takes it on): how many, where, and what they
-        take on disk (the state and the summary beside it)."""
+        take on disk (the state, the summary beside it, and a new state a save killed before
+        its move left beside them, ``train/checkpoint.py``)."""
         if self.place.study.task.command:  # a command's script keeps its own state
             return
         ours, stored = {(s.study, s.run_key) for s in specs}, set()
@@ -221,7 +222,8 @@ class DeferringSink:
         kept = [(k in ours, checkpoint_path(self.place.artifacts_dir, *k)) for k in ours | stored]
         paths = sorted(path for _, path in kept if path.is_file())
         earlier = sum(1 for mine, path in kept if not mine and path.is_file())
-        files = [f for p in paths for f in (p, p.with_suffix(".json")) if f.is_file()]  # + summary
+        beside = (".json", ".next.pt")  # + summary, + a killed save's new state
+        files = [f for p in paths for f in (p, *map(p.with_suffix, beside)) if f.is_file()]
         size_b = sum(f.stat().st_size for f in files)
         if size_b:
             size = f"{size_b / 1e6:.1f} MB" if size_b >= 100_000 else f"{size_b / 1e3:.0f} kB"
