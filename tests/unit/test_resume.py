@@ -405,3 +405,23 @@ def test_a_save_killed_inside_its_atomic_write_leaves_no_file_that_outlives_the_
         assert again.load_state()["w"].item() == 1.0
         again.remove()  # the search ends without continuing it
         assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_a_summary_is_never_paired_with_a_state_another_process_put_back(tmp_path):
+    # Two stores sharing an artifacts folder may run one run key at once: a reader between this
+    # run's new state and its summary settled the checkpoint on the state in place (removing the
+    # new one), and the summary then named that older state beside the newer figures.
+    from powertrain.train.checkpoint import Checkpoint
+
+    def fresh() -> Checkpoint:
+        return Checkpoint(tmp_path / "k.pt", "k", "sha")
+
+    first = fresh()
+    first.save_spent(_spent(10.0, 1), first.save_state({"w": torch.tensor([1.0])}))
+    saving = fresh()
+    saved_id = saving.save_state({"w": torch.tensor([2.0])})
+    assert fresh().spent().total_energy_j == 10.0  # the other process: the new state removed
+    with pytest.raises(OSError, match="the state saved for this summary is not there"):
+        saving.save_spent(_spent(20.0, 2), saved_id)
+    again = fresh()
+    assert again.spent().total_energy_j == 10.0 and again.load_state()["w"].item() == 1.0

@@ -46,9 +46,9 @@ class CostlySave(Checkpoint):
     joules: list[float] = dataclasses.field(default_factory=lambda: [0.0])
     save_j: float = 0.0
 
-    def save_state(self, state) -> None:
+    def save_state(self, state) -> str:
         self.joules[0] += self.save_j
-        super().save_state(state)
+        return super().save_state(state)
 
 
 class SlowCounter(ConstantPowerMeter):

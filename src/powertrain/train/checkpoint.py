@@ -175,19 +175,27 @@ class Checkpoint:
         log.warning("run %s: not resuming %s: %s; starting afresh", self.run_key, self.path, why)
         self.remove()
 
-    def save_state(self, state: dict[str, Any]) -> None:
+    def save_state(self, state: dict[str, Any]) -> str:
         """Write the new state beside the one the summary names (which stays whole, and counts,
-        until ``save_spent`` writes the summary naming this one)."""
-        saved = {**self._identity(), "saved_id": secrets.token_hex(8), **state}
+        until ``save_spent`` writes the summary naming this one); its ``saved_id``."""
+        saved_id = secrets.token_hex(8)
+        saved = {**self._identity(), "saved_id": saved_id, **state}
         _atomic(self.next_path, lambda f: torch.save(saved, f))
+        return saved_id
 
-    def save_spent(self, spent: Spent) -> None:
-        """Write the summary naming the state ``save_state`` wrote (from then on the checkpoint is
-        the new one), then move that state into place; with no new state, the one in place."""
-        state = self.next_path if self.next_path.is_file() else self.path
-        state_id, why = self._saved_id(state)
-        if why is not None:
-            raise OSError(f"{state}: {why}")
+    def save_spent(self, spent: Spent, state_id: str | None = None) -> str:
+        """Write the summary naming the state ``save_state`` wrote (``state_id``; None: the one
+        found, new or in place), from then on the checkpoint, then move that state into place; the
+        id it names. OSError when that state is gone (another process read this checkpoint
+        meanwhile and kept the one in place): the summary is not written, rather than paired with
+        another state."""
+        found = [(p, self._saved_id(p)) for p in (self.next_path, self.path)]
+        found = [(p, saved) for p, (saved, why) in found if why is None]
+        if state_id is not None:
+            found = [(p, saved) for p, saved in found if saved == state_id]
+        if not found:
+            raise OSError(f"{self.path}: the state saved for this summary is not there")
+        state, state_id = found[0]
         summary = {
             **self._identity(),
             "state_id": state_id,
@@ -201,6 +209,7 @@ class Checkpoint:
         _atomic(self.summary_path, lambda f: f.write(json.dumps(summary).encode()))
         if state == self.next_path:
             os.replace(self.next_path, self.path)
+        return state_id
 
     def load_state(self) -> dict[str, Any]:
         """The saved state; raises ValueError when the file is not this run's."""

@@ -261,7 +261,8 @@ class _Run:
                 handlers,
                 reads,
             )
-            paused = checkpoint is not None and stop.pauses and self.save(checkpoint)
+            saved_id = self.save(checkpoint) if checkpoint is not None and stop.pauses else None
+            paused = saved_id is not None
         except Exception as exc:  # user code (a model, a data set, a step function) failed
             stop, paused = Stop(Verdict.FAILED, "an exception ended the run"), False
             error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
@@ -271,7 +272,7 @@ class _Run:
             spent = progress.cumulative(total.energy_j, total.duration_s, before)
             labels = meter_labels(total.provenance)
             spent = replace(spent, meter_labels=labels, priced=progress.priced)
-            paused = _written(checkpoint, checkpoint.save_spent, spent)
+            paused = _written(checkpoint, checkpoint.save_spent, spent, saved_id) is not None
         # a continued run that ended keeps its checkpoint till its record is finished (execute.py):
         # killed before that, its stored pause is still there, and is continued again from it
         if checkpoint is not None and not paused and (checkpoint.earlier is None or stop.pauses):
@@ -287,11 +288,13 @@ class _Run:
         self.source.load_state(state["progress"]["epoch_start"]["source"])
         set_rng_state(state["rng"])
 
-    def save(self, checkpoint: Checkpoint) -> bool:
+    def save(self, checkpoint: Checkpoint) -> str | None:
+        """The state's ``saved_id`` (its summary is written at the run's end), or None where it
+        could not be saved."""
         progress = self.progress.state()
         if progress is None:
             log.warning("run %s: its data order cannot be saved; not resumable", checkpoint.run_key)
-            return False
+            return None
         model = self.model.state_dict()
         state = {"progress": progress, "rng": rng_state()}
         return _written(
@@ -301,15 +304,14 @@ class _Run:
         )
 
 
-def _written(checkpoint: Checkpoint, save, what) -> bool:
-    """Save ``what``; False (with a log line) when the disk refuses: the run stays paused, without a
-    checkpoint to continue from (it is then run again from its start)."""
+def _written(checkpoint: Checkpoint, save, *what) -> str | None:
+    """``save(*what)``: the id of the state saved; None (with a log line) when the disk refuses: the
+    run stays paused, without a checkpoint to continue from (it is then run again from its start)."""
     try:
-        save(what)
+        return save(*what)
     except OSError as exc:
         log.warning("run %s: its checkpoint could not be saved: %s", checkpoint.run_key, exc)
-        return False
-    return True
+        return None
 
 
 class _Reads:
