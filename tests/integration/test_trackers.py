@@ -457,6 +457,112 @@ def test_exporting_a_study_twice_to_tensorboard_and_wandb_writes_each_run_once(
     assert len(list((tmp_path / "wandb").glob("offline-run-*"))) == 1
 
 
+def offline_wandb(monkeypatch, tmp_path):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.delenv("WANDB_PROJECT", raising=False)
+    import wandb
+
+    wandb.teardown()  # W&B keeps the first WANDB_DIR of the process otherwise
+    return wandb
+
+
+def test_a_run_logged_live_to_wandb_is_there_already_for_its_export(
+    tmp_path, meters, clock, monkeypatch
+):
+    """The live run has the id its export gives it (study, run key and the record's start,
+    hashed): the export finds it, finished, and leaves it (it added a second W&B run before)."""
+    from powertrain.loggers.base import RunInfo
+    from powertrain.loggers.export import export_study
+    from powertrain.loggers.wandb import run_id
+
+    wandb = offline_wandb(monkeypatch, tmp_path)
+    record, _ = tracked_run(tmp_path / "runs.db", meters, clock, ["wandb"])
+    wandb.teardown()  # W&B's service writes the run file: done once it is shut down
+    [live] = (tmp_path / "wandb").glob("offline-run-*")
+    assert live.name.endswith(f"-{run_id(RunInfo.of_record(record))}")
+    with open_store(tmp_path / "runs.db") as store:
+        done = export_study(store, "mine", "wandb")
+    wandb.teardown()
+    assert (done.written, done.completed, done.present) == (0, 0, 1)
+    assert list((tmp_path / "wandb").glob("offline-run-*")) == [live]
+
+
+def test_a_run_whose_live_wandb_logging_was_cut_short_is_exported_whole_under_its_id(
+    tmp_path, meters, clock, monkeypatch
+):
+    """The live copy never got its outcome (the tool failed at the end; a killed job alike): the
+    export writes the run again, every point and the outcome, under the live run's id (online W&B
+    resumes that run), and a second export finds it whole."""
+    import time
+
+    from powertrain.loggers import wandb as wandb_logger
+    from powertrain.loggers.export import export_study
+
+    wandb = offline_wandb(monkeypatch, tmp_path)
+
+    def went_away(self, outcome):
+        raise ConnectionError("W&B went away")
+
+    with monkeypatch.context() as m:
+        m.setattr(wandb_logger.WandbRun, "finish", went_away)
+        record, points = tracked_run(tmp_path / "runs.db", meters, clock, ["wandb"])
+    wandb.teardown()
+    [live] = (tmp_path / "wandb").glob("offline-run-*")
+    assert "powertrain.status" not in wandb_run(live)["summary"]
+    time.sleep(1.1)  # W&B names an offline folder by the second it began (docs/trackers.md)
+    with open_store(tmp_path / "runs.db") as store:
+        done = export_study(store, "mine", "wandb")
+        wandb.teardown()
+        again = export_study(store, "mine", "wandb")
+    wandb.teardown()
+    assert (done.written, done.present) == (1, 0) and (again.written, again.present) == (0, 1)
+    folders = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(folders) == 2 and {f.name.rsplit("-", 1)[1] for f in folders} == {
+        live.name.rsplit("-", 1)[1]
+    }
+    [whole] = [w for w in map(wandb_run, folders) if "powertrain.status" in w["summary"]]
+    assert sorted(whole["history"]) == [p.step for p in points]
+    assert whole["summary"]["total_energy_j"] == pytest.approx(record.outcome.total_energy_j)
+
+
+class LateClock:
+    """The time module, but ``time()`` a minute behind: the store's record of a run then begins
+    and ends a minute before the loggers' thread writes its live copy (a tool that fell behind)."""
+
+    def __init__(self) -> None:
+        import time
+
+        self._time = time
+
+    def time(self) -> float:
+        return self._time.time() - 60.0
+
+    def __getattr__(self, name: str):
+        return getattr(self._time, name)
+
+
+def test_a_live_mlflow_copy_opened_late_is_the_one_its_export_finds(
+    tmp_path, meters, clock, monkeypatch, mlflow_uri
+):
+    """The live MLflow run begins when the record does, however late it is opened: the export
+    finds it (one opened more than CLOCK_SLACK_S past the run's end got a second copy before)."""
+    from powertrain.loggers.export import export_study
+    from powertrain.store import base, sqlite
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    with monkeypatch.context() as m:
+        m.setattr(base, "time", LateClock())  # begin_run's start
+        m.setattr(sqlite, "time", LateClock())  # finish_run's end, the claim's heartbeat
+        record, _ = tracked_run(tmp_path / "runs.db", meters, clock, ["mlflow"], study="late")
+    with open_store(tmp_path / "runs.db") as store:
+        done = export_study(store, "late", "mlflow")
+    assert (done.written, done.completed, done.present) == (0, 0, 1)
+    [logged] = mlflow_runs(mlflow_uri, "late")
+    assert logged.info.start_time == int(record.started_at * 1000)
+
+
 def test_an_export_completes_a_tensorboard_run_whose_live_logging_stopped_half_way(
     tmp_path, meters, clock
 ):

@@ -132,3 +132,22 @@ def test_observers_hear_once_that_a_node_estimated_before_the_point_and_through_
         ("point", run_id, 1),
     ]
     assert [e[0] for e in later.events] == ["begun", "nodes", "point"]
+
+
+@pytest.mark.parametrize("backend", ["memory", "sqlite"])
+def test_a_run_begun_here_is_told_with_its_records_start(tmp_path, backend):
+    # a tool's live copy is then the one its export finds (W&B: the same run id, hashed from the
+    # start; MLflow: the same start time), however late the loggers' thread opens it
+    heard = []
+
+    class Starts(RunObserver):
+        def run_begun(self, info) -> None:
+            heard.append((info.run_id, info.started_at, info.finished_at))
+
+    inner = MemoryStore() if backend == "memory" else SqliteStore(tmp_path / "r.db")
+    with inner:
+        store = ObservedStore(inner, Observers([Starts()]))
+        store.save_study("st", {})
+        run_id = begin(store, "a")
+        [record] = inner.runs("st")
+    assert heard == [(run_id, record.started_at, None)]

@@ -55,8 +55,10 @@ class RunInfo:
     provenance: dict[str, dict[str, Any]]
     hardware: dict[str, Any] = field(default_factory=dict)
     stage: str = "train"
-    #: When the attempt began and ended (the store's clock, s since the epoch), where known: a run
-    #: from the store (an export) has them; one logged live as it begins does not.
+    #: When the attempt began and ended (the store's clock, s since the epoch, as its record has
+    #: them), where known: a run from the store (an export) has both; one logged live as it begins
+    #: has its start (so a tool's copy of it is the one its export finds: the same W&B id, the same
+    #: MLflow start), not its end.
     started_at: float | None = None
     finished_at: float | None = None
 
@@ -78,10 +80,10 @@ class RunInfo:
 
     def same_attempt(self, tags: dict[str, str], began_s: float) -> bool:
         """Whether a tool's run with these ``tags`` (its ``powertrain.run_key`` matched already),
-        begun at ``began_s``, is a copy of this attempt: logged live (begun in the tool while the
-        attempt ran) or by an export (begun at the attempt's start). An earlier attempt of the same
-        key has another store id; the same study in another machine's store (its ids count from 1
-        too, its runs overlap in time) has another ``powertrain.host``."""
+        begun at ``began_s``, is a copy of this attempt: logged live or by an export (begun at the
+        attempt's start; a live copy of an older powertrain, at any time while the attempt ran). An
+        earlier attempt of the same key has another store id; the same study in another machine's
+        store (its ids count from 1 too, its runs overlap in time) has another ``powertrain.host``."""
         if tags.get("powertrain.run_id") != str(self.run_id) or self.started_at is None:
             return False
         host = self.tags().get("powertrain.host")

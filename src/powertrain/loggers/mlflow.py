@@ -65,7 +65,8 @@ class MlflowDestination(Destination):
         client = self.client()
         run = client.create_run(
             self.experiment_id(info.study),
-            # an export: when the run began (``logged`` finds it by that); live: now
+            # when the attempt began, as its record has it (``logged`` finds it by that), however
+            # late the loggers' thread opens a live copy; now where the start is not known
             start_time=None if info.started_at is None else int(info.started_at * 1000),
             run_name=info.name,
             tags={**info.tags(), "mlflow.source.name": "powertrain"},

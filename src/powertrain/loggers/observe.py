@@ -106,6 +106,7 @@ class ObservedStore:
         run_id = self._store.begin_run(spec, hardware, provenance)
         if earlier is not None:  # a search begins a run it stopped afresh: that attempt ended
             self._finished(earlier, replaced(points))
+        record = self._store.run(run_id)  # its start, as an export will read it (the tools' ids)
         info = RunInfo(
             spec.study,
             spec.run_key,
@@ -116,6 +117,7 @@ class ObservedStore:
             dict(provenance),
             dict(hardware),
             str(getattr(spec.stage, "value", spec.stage)),
+            started_at=None if record is None else record.started_at,
         )
         self._begun(info)
         return run_id
@@ -128,7 +130,7 @@ class ObservedStore:
     def add_eval_point(self, run_id: int, point: EvalPoint) -> None:
         self._store.add_eval_point(run_id, point)
         if run_id not in self._open:  # a paused run continued in its record: begun elsewhere
-            record = next((r for r in self._store.runs() if r.id == run_id), None)
+            record = self._store.run(run_id)
             if record is None:
                 return
             self._begun(RunInfo.of_record(record))

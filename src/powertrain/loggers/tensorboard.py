@@ -50,7 +50,7 @@ class TensorBoardDestination(Destination):
         writer = SummaryWriter(log_dir=str(self._run_folder(info)))
         lines = [f"| {k} | {v} |" for k, v in info.tags().items()]
         table = "| tag | value |\n|---|---|\n" + "\n".join(lines)
-        writer.add_text("powertrain/run", table, 0, walltime=info.started_at)  # export: its start
+        writer.add_text("powertrain/run", table, 0, walltime=info.started_at)  # its start
         return TensorBoardRun(writer, info)
 
     def logged(self, info: RunInfo) -> Logged | None:

@@ -53,15 +53,15 @@ class WandbDestination(Destination):
             config=config,
             tags=[t[:MAX_TAG_CHARS] for t in tags],
             reinit="create_new",  # one W&B run per powertrain run, several open at once
-            **again,  # an export: the attempt's own id, so a second export is that run again
+            **again,  # the attempt's own id, live or exported: an export is the live run again
         )
         return WandbRun(run)
 
     def logged(self, info: RunInfo) -> Logged | None:
-        """Offline, the attempt's run folder from an earlier export (``offline-run-*-<id>`` under
-        ``WANDB_DIR``) where that run got its outcome; one cut short (the tool's error, an interrupt) is
-        written again, whole, under the same id. Online W&B itself makes a second export the same
-        run (its id)."""
+        """Offline, the attempt's run folder from its live logging or an earlier export (both
+        ``offline-run-*-<id>`` under ``WANDB_DIR``) where that run got its outcome; one cut short (the
+        tool's error, an interrupt, a killed job) is written again, whole, under the same id. Online
+        W&B itself makes an export the same run (its id) as the live one or an earlier export."""
         if info.started_at is None or os.environ.get("WANDB_MODE") not in ("offline", "dryrun"):
             return None
         root = Path(os.environ.get("WANDB_DIR") or ".") / "wandb"
@@ -113,7 +113,8 @@ def ended(folder: Path) -> bool:
 
 
 def run_id(info: RunInfo) -> str:
-    """The W&B run id of an exported attempt: its study, run key and start, hashed."""
+    """The W&B run id of an attempt, logged live or exported: its study, run key and start (the
+    store's record's), hashed."""
     identity = f"{info.study}\0{info.run_key}\0{info.started_at!r}"
     return hashlib.sha256(identity.encode()).hexdigest()[:32]
 

@@ -132,6 +132,11 @@ class ResultStore(ABC):
     @abstractmethod
     def runs(self, study: str | None = None) -> list[RunRecord]: ...
 
+    def run(self, run_id: int) -> RunRecord | None:
+        """The record of run ``run_id`` as ``runs`` lists it (None where there is none): a backend
+        reads the one row."""
+        return next((r for r in self.runs() if r.id == run_id), None)
+
     @abstractmethod
     def eval_points(self, run_id: int) -> list[EvalPoint]: ...
 

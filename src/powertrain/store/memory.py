@@ -139,6 +139,9 @@ class MemoryStore(ResultStore):
     def runs(self, study: str | None = None) -> list[RunRecord]:
         return [r for _, r in sorted(self._runs.items()) if study is None or r.study == study]
 
+    def run(self, run_id: int) -> RunRecord | None:
+        return self._runs.get(run_id)
+
     def eval_points(self, run_id: int) -> list[EvalPoint]:
         return sorted(self._points.get(run_id, []), key=lambda p: p.index)
 

@@ -291,6 +291,12 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
             )
         return [record_from_row(r) for r in rows]
 
+    def run(self, run_id: int) -> RunRecord | None:
+        row = self._call(
+            lambda c: c.execute(SELECT_RECORD + " WHERE id = %s", (run_id,)).fetchone()
+        )
+        return None if row is None else record_from_row(row)
+
     def eval_points(self, run_id: int) -> list[EvalPoint]:
         rows = self._call(
             lambda c: c.execute(

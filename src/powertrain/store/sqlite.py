@@ -274,6 +274,10 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         )
         return [record_from_row(r) for r in rows.fetchall()]
 
+    def run(self, run_id: int) -> RunRecord | None:
+        row = self.db.execute(SELECT_RECORD + " WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else record_from_row(row)
+
     def eval_points(self, run_id: int) -> list[EvalPoint]:
         rows = self.db.execute(
             "SELECT point FROM eval_points WHERE run_id = ? ORDER BY idx", (run_id,)

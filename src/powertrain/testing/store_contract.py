@@ -249,6 +249,13 @@ class StoreContract:
         assert [r.id for r in store.runs("st")] == ids
         assert len(store.runs()) == 4
 
+    def test_one_run_is_read_by_its_id_as_the_list_has_it(self, store):
+        store.save_study("st", {})
+        ids = [begin(store, key=f"k{i}", seed=i) for i in range(2)]
+        store.finish_run(ids[1], outcome())
+        assert [store.run(i) for i in ids] == store.runs("st")
+        assert store.run(max(ids) + 1) is None
+
     def test_a_copied_run_keeps_everything_and_copying_again_adds_nothing(self, store):
         from powertrain.store.memory import MemoryStore
 
