@@ -172,10 +172,10 @@ def test_a_window_pause_not_continued_is_finished_when_the_search_ends(tmp_path,
     )  # kept: a later search may go on
 
 
-def test_the_kept_checkpoints_line_counts_the_pauses_an_earlier_search_left(tmp_path, caplog):
-    """An earlier search paused one run and kept its checkpoint; this one pauses another. Both
-    checkpoints are on disk till a search takes them on, and the line says so: two runs, and the
-    size of both (each with its summary), not this search's alone."""
+def two_searches_each_pausing_one_run(tmp_path, caplog, before_second_flush=None):
+    """An earlier search paused one run and kept its checkpoint; a later one pauses another
+    (``before_second_flush(first_spec, place)`` runs just before it says what is kept). The line it
+    said on the kept checkpoints, and both runs' checkpoints."""
     from powertrain.study.config import parse_study
 
     s = parse_study({**study().to_dict(), "seeds": [3, 4]})
@@ -187,11 +187,19 @@ def test_the_kept_checkpoints_line_counts_the_pauses_an_earlier_search_left(tmp_
             sink = DeferringSink(StoreSink(store), place)
             sink.start(spec, Trial("lr", spec.seed), [])
             execute_run(dataclasses.replace(spec, window=0.5), env, sink)
+            if spec is second and before_second_flush is not None:
+                before_second_flush(first, place)
             with caplog.at_level("INFO", logger="powertrain.search.sink"):
                 caplog.clear()
                 sink.flush()
     [said] = [r.getMessage() for r in caplog.records if "keep their checkpoints" in r.getMessage()]
-    kept = [run_checkpoint(spec, place) for spec in (first, second)]
+    return said, [run_checkpoint(spec, place) for spec in (first, second)]
+
+
+def test_the_kept_checkpoints_line_counts_the_pauses_an_earlier_search_left(tmp_path, caplog):
+    """Both checkpoints are on disk till a search takes them on, and the line says so: two runs,
+    and the size of both (each with its summary), not this search's alone."""
+    said, kept = two_searches_each_pausing_one_run(tmp_path, caplog)
     size_kb = sum(p.stat().st_size for c in kept for p in (c.path, c.summary_path)) / 1e3
     assert said.startswith(
         f"2 paused runs (1 paused by an earlier search) keep their checkpoints ({size_kb:.0f} kB) in "
@@ -204,24 +212,11 @@ def test_the_kept_checkpoints_line_counts_a_new_state_a_killed_save_left_beside_
     """A run continuing a stored pause, killed as it paused again, leaves its new state beside
     the one its summary names (``<key>.next.pt``, settled when the checkpoint is next read): it
     takes the disk till then, so the line's size counts it, not the older state's alone."""
-    from powertrain.study.config import parse_study
 
-    s = parse_study({**study().to_dict(), "seeds": [3, 4]})
-    first, second = plan(s, [])
-    env, place = env_for(s, tmp_path), StudyPlace(s, tmp_path)
-    with open_store(tmp_path / "r.db") as store:
-        store.save_study(s.name, s.to_dict())
-        for spec in (first, second):  # one search each, every run paused in its window
-            sink = DeferringSink(StoreSink(store), place)
-            sink.start(spec, Trial("lr", spec.seed), [])
-            execute_run(dataclasses.replace(spec, window=0.5), env, sink)
-            if spec is second:  # the killed save's new state (200 kB), beside the first's
-                run_checkpoint(first, place).save_state({"w": torch.zeros(50_000)})
-            with caplog.at_level("INFO", logger="powertrain.search.sink"):
-                caplog.clear()
-                sink.flush()
-    [said] = [r.getMessage() for r in caplog.records if "keep their checkpoints" in r.getMessage()]
-    kept = [run_checkpoint(spec, place) for spec in (first, second)]
+    def killed_save(first, place) -> None:  # its new state (200 kB), beside the first's
+        run_checkpoint(first, place).save_state({"w": torch.zeros(50_000)})
+
+    said, kept = two_searches_each_pausing_one_run(tmp_path, caplog, killed_save)
     on_disk = [p for c in kept for p in (c.path, c.next_path, c.summary_path) if p.exists()]
     size_mb = sum(p.stat().st_size for p in on_disk) / 1e6
     assert size_mb > 0.2
