@@ -151,3 +151,42 @@ def test_a_run_begun_here_is_told_with_its_records_start(tmp_path, backend):
         run_id = begin(store, "a")
         [record] = inner.runs("st")
     assert heard == [(run_id, record.started_at, None)]
+
+
+class Starts(RunObserver):
+    def __init__(self) -> None:
+        self.events = []
+
+    def run_begun(self, info) -> None:
+        self.events.append(("begun", info.run_id, info.started_at))
+
+    def eval_point(self, run_id, point) -> None:
+        self.events.append(("point", run_id, point.index))
+
+    def run_finished(self, run_id, outcome) -> None:
+        self.events.append(("finished", run_id, outcome.status.value))
+
+
+def test_a_store_of_an_older_shape_without_run_is_observed_as_before():
+    # a store registered as a ResultStore (as ObservedStore itself is) that predates ``run``:
+    # track(db=...) takes it; the observed store reads its record from ``runs`` as it used to
+    from powertrain.store.base import ResultStore
+
+    class Older:
+        def __init__(self) -> None:
+            self._inner = MemoryStore()
+
+        def __getattr__(self, name):
+            if name == "run":
+                raise AttributeError(name)
+            return getattr(self._inner, name)
+
+    ResultStore.register(Older)
+    older = Older()
+    heard = Starts()
+    store = ObservedStore(older, Observers([heard]))
+    store.save_study("st", {})
+    run_id = begin(store, "a")
+    store.add_eval_point(run_id, point(0))
+    [record] = older.runs("st")
+    assert heard.events == [("begun", run_id, record.started_at), ("point", run_id, 0)]

@@ -15,7 +15,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from powertrain.loggers.base import RunInfo
-from powertrain.records import CENSORED, EvalPoint, RunOutcome, estimated_on_nodes, outcome_of
+from powertrain.records import (
+    CENSORED,
+    EvalPoint,
+    RunOutcome,
+    RunRecord,
+    estimated_on_nodes,
+    outcome_of,
+)
 from powertrain.store.base import ResultStore
 
 log = logging.getLogger(__name__)
@@ -106,7 +113,7 @@ class ObservedStore:
         run_id = self._store.begin_run(spec, hardware, provenance)
         if earlier is not None:  # a search begins a run it stopped afresh: that attempt ended
             self._finished(earlier, replaced(points))
-        record = self._store.run(run_id)  # its start, as an export will read it (the tools' ids)
+        record = self._record(run_id)  # its start, as an export will read it (the tools' ids)
         info = RunInfo(
             spec.study,
             spec.run_key,
@@ -122,6 +129,14 @@ class ObservedStore:
         self._begun(info)
         return run_id
 
+    def _record(self, run_id: int) -> RunRecord | None:
+        """The store's record of ``run_id``, for the observers; a store of an older shape, without
+        ``run`` (one registered as a ``ResultStore``, as this one is), is read from ``runs``."""
+        read = getattr(self._store, "run", None)
+        if read is None:
+            return next((r for r in self._store.runs() if r.id == run_id), None)
+        return read(run_id)
+
     def _begun(self, info: RunInfo) -> None:
         self._open.add(info.run_id)
         self._keys[(info.study, info.run_key)] = info.run_id
@@ -130,7 +145,7 @@ class ObservedStore:
     def add_eval_point(self, run_id: int, point: EvalPoint) -> None:
         self._store.add_eval_point(run_id, point)
         if run_id not in self._open:  # a paused run continued in its record: begun elsewhere
-            record = self._store.run(run_id)
+            record = self._record(run_id)
             if record is None:
                 return
             self._begun(RunInfo.of_record(record))
