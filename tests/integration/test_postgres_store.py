@@ -299,3 +299,40 @@ def test_a_take_on_finishing_as_another_host_takes_it_over_loses_no_record(
         finishing[0].join(timeout=10)
         runs = b.runs("st")
     assert any(r.outcome is not None for r in runs), runs  # the pause, or A's finished run
+
+
+def test_a_server_lost_just_after_a_claim_leaves_the_observed_run_training(
+    pg_url, postgres_server, caplog
+):
+    """The observed store reads the new record back for its loggers (its start: the tools' ids); a
+    server gone between the claim and that read is a warning, not the run's failure: the run trains,
+    its points kept here, and lands whole when the server is back."""
+    from powertrain.loggers.observe import ObservedStore, Observers, RunObserver
+
+    heard = []
+
+    class Starts(RunObserver):
+        def run_begun(self, info) -> None:
+            heard.append(info.started_at)
+
+    with PostgresStore(pg_url, retry_s=SHORT) as inner:
+        inner.save_study("st", {})
+        claim = inner.begin_run
+
+        def claim_then_lost(*args):
+            run_id = claim(*args)
+            postgres_server.stop_server()
+            return run_id
+
+        inner.begin_run = claim_then_lost
+        store = ObservedStore(inner, Observers([Starts()]))
+        try:
+            run_id = begin(store)
+            store.add_eval_point(run_id, point(0))  # kept here: training goes on
+        finally:
+            postgres_server.start_server()
+        store.finish_run(run_id, outcome())
+        assert store.eval_points(run_id) == [point(0)]
+        assert store.runs("st")[0].status == REACHED
+    assert heard == [None]
+    assert "could not be read back" in caplog.text

@@ -167,6 +167,33 @@ class Starts(RunObserver):
         self.events.append(("finished", run_id, outcome.status.value))
 
 
+def test_a_run_whose_record_cannot_be_read_back_at_its_begin_still_begins(caplog):
+    # the claim is written, then the store is lost before the record is read back (a PostgreSQL
+    # server that goes away: StoreUnreachable once its retries are spent). The run was recorded and
+    # trains (its points kept till the server is back): observing it never fails it, its loggers
+    # hear it without its start
+    from powertrain.store.pg_session import StoreUnreachable
+
+    class LostAfterClaim(MemoryStore):
+        def run(self, run_id):
+            raise StoreUnreachable("the PostgreSQL store is unreachable: connection refused")
+
+    heard = Starts()
+    with LostAfterClaim() as inner, caplog.at_level(logging.WARNING):
+        store = ObservedStore(inner, Observers([heard]))
+        store.save_study("st", {})
+        run_id = begin(store, "a")
+        store.add_eval_point(run_id, point(0))
+        store.finish_run(run_id, outcome())
+        assert inner.runs("st")[0].status.value == "reached"
+    assert heard.events == [
+        ("begun", run_id, None),
+        ("point", run_id, 0),
+        ("finished", run_id, "reached"),
+    ]
+    assert "unreachable" in caplog.text
+
+
 def test_a_store_of_an_older_shape_without_run_is_observed_as_before():
     # a store registered as a ResultStore (as ObservedStore itself is) that predates ``run``:
     # track(db=...) takes it; the observed store reads its record from ``runs`` as it used to

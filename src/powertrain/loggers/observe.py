@@ -130,12 +130,24 @@ class ObservedStore:
         return run_id
 
     def _record(self, run_id: int) -> RunRecord | None:
-        """The store's record of ``run_id``, for the observers; a store of an older shape, without
-        ``run`` (one registered as a ``ResultStore``, as this one is), is read from ``runs``."""
-        read = getattr(self._store, "run", None)
-        if read is None:
-            return next((r for r in self._store.runs() if r.id == run_id), None)
-        return read(run_id)
+        """The store's record of ``run_id``, for the observers, or None where it cannot be read: the
+        store has the run already, so a read that fails (a PostgreSQL server lost just after the
+        claim, its retries spent) is a warning and the loggers hear the run without its start,
+        never the run's failure; a store of an older shape, without ``run``, is read from ``runs``."""
+        try:
+            read = getattr(self._store, "run", None)
+            if read is None:
+                return next((r for r in self._store.runs() if r.id == run_id), None)
+            return read(run_id)
+        except Exception as exc:  # noqa: BLE001 - observing never fails a run
+            log.warning(
+                "run %d's record could not be read back for its loggers (%s: %s); they get it "
+                "without its start (an export may then write a second copy of it)",
+                run_id,
+                type(exc).__name__,
+                exc,
+            )
+            return None
 
     def _begun(self, info: RunInfo) -> None:
         self._open.add(info.run_id)
