@@ -176,7 +176,9 @@ def test_a_run_whose_record_cannot_be_read_back_at_its_begin_still_begins(caplog
 
     class LostAfterClaim(MemoryStore):
         def run(self, run_id):
-            raise StoreUnreachable("the PostgreSQL store is unreachable: connection refused")
+            raise StoreUnreachable(
+                "postgresql://me:s3cret@db:5432/runs is unreachable: connection refused"
+            )
 
     heard = Starts()
     with LostAfterClaim() as inner, caplog.at_level(logging.WARNING):
@@ -191,7 +193,7 @@ def test_a_run_whose_record_cannot_be_read_back_at_its_begin_still_begins(caplog
         ("point", run_id, 0),
         ("finished", run_id, "reached"),
     ]
-    assert "unreachable" in caplog.text
+    assert "unreachable" in caplog.text and "s3cret" not in caplog.text  # the password masked
 
 
 def test_a_store_of_an_older_shape_without_run_is_observed_as_before():

@@ -24,6 +24,7 @@ from powertrain.records import (
     outcome_of,
 )
 from powertrain.store.base import ResultStore
+from powertrain.store.location import mask_urls
 
 log = logging.getLogger(__name__)
 
@@ -145,7 +146,7 @@ class ObservedStore:
                 "without its start (an export may then write a second copy of it)",
                 run_id,
                 type(exc).__name__,
-                exc,
+                mask_urls(str(exc)),  # a store's URL may hold its password
             )
             return None
 
