@@ -425,3 +425,21 @@ def test_a_summary_is_never_paired_with_a_state_another_process_put_back(tmp_pat
         saving.save_spent(_spent(20.0, 2), saved_id)
     again = fresh()
     assert again.spent().total_energy_j == 10.0 and again.load_state()["w"].item() == 1.0
+
+
+def test_the_gpus_random_states_are_put_back_for_the_gpus_this_machine_has(monkeypatch):
+    # paused where 4 GPUs drew (their states saved), continued on a machine of 2, or of none:
+    # torch.cuda.set_rng_state_all set every saved state and failed the run on the first absent GPU
+    from powertrain.train.checkpoint import rng_state, set_rng_state
+
+    saved = {**rng_state(), "cuda": [torch.tensor([i], dtype=torch.uint8) for i in range(4)]}
+    put: list[tuple[int, int]] = []
+    monkeypatch.setattr(torch.cuda, "set_rng_state", lambda s, i: put.append((i, int(s[0]))))
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    set_rng_state(saved)
+    assert put == [(0, 0), (1, 1)]
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    put.clear()
+    set_rng_state(saved)  # a CPU-only machine: no GPU state to put back, and no error
+    assert put == []

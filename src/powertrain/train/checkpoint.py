@@ -304,9 +304,13 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Put back the random states ``rng_state`` saved; those of GPUs this machine does not have are
+    left out (a run paused on a machine of more GPUs, continued on one of fewer: only the GPUs it
+    trains on here draw, and setting an absent GPU's state would fail the run)."""
     torch.set_rng_state(state["torch"])
-    if state["cuda"]:
-        torch.cuda.set_rng_state_all(state["cuda"])
+    gpus = torch.cuda.device_count() if state["cuda"] and torch.cuda.is_available() else 0
+    for index, cuda_state in enumerate(state["cuda"][:gpus]):
+        torch.cuda.set_rng_state(cuda_state, index)
     kind, keys, pos, has_gauss, gauss = state["numpy"]
     np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, gauss))
     version, internal, py_gauss = state["python"]
