@@ -443,3 +443,32 @@ def test_the_gpus_random_states_are_put_back_for_the_gpus_this_machine_has(monke
     put.clear()
     set_rng_state(saved)  # a CPU-only machine: no GPU state to put back, and no error
     assert put == []
+
+
+def test_a_run_continued_on_another_machine_says_so_in_its_faults(tmp_path, monkeypatch):
+    # a search paused it on one host of a cluster sharing the artifacts folder and the store; the
+    # grid continued it on another: its figure adds up both machines' joules, its record names one
+    import platform
+
+    s = study()
+    (spec,) = plan(s, [])
+    monkeypatch.setattr(platform, "node", lambda: "node-a")
+    first = execute_run(spec, env_for(s, tmp_path, pause_at(2)), Sink())
+    assert paused_spent(spec, env_for(s, tmp_path)).host == "node-a"
+    monkeypatch.setattr(platform, "node", lambda: "node-b")
+    sink = Sink()
+    resumed = execute_run(
+        spec, env_for(s, tmp_path), sink, run_id=sink.begin(spec, {}, {}), resume=True
+    )
+    [moved] = [f for f in resumed.faults if f.startswith("continued on node-b")]
+    assert moved == (
+        f"continued on node-b from a pause on node-a: {first.total_energy_j:.3g} J of its figure "
+        "were spent before it, there (its record names one machine)"
+    )
+    monkeypatch.setattr(platform, "node", lambda: "node-a")  # the same machine: nothing to say
+    execute_run(spec, env_for(s, tmp_path, pause_at(2)), Sink())
+    sink = Sink()
+    again = execute_run(
+        spec, env_for(s, tmp_path), sink, run_id=sink.begin(spec, {}, {}), resume=True
+    )
+    assert not [f for f in again.faults if f.startswith("continued on")]

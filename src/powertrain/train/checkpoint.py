@@ -62,6 +62,9 @@ class Spent:
     #: paused it: the run's final outcome keeps it, so that a search prices the run that went on on
     #: the same footing as the values left paused in their windows. None: no window priced it.
     priced: tuple[int, float] | None = None
+    #: The machine its last attempt ran on (``platform.node()``, as a run's hardware names its
+    #: host): an attempt continuing it elsewhere says so. None in older summaries (not known).
+    host: str | None = None
 
     @property
     def total_energy_j(self) -> float:
@@ -122,6 +125,9 @@ class Checkpoint:
                 raise TypeError("its meter_labels are not an object of texts")
             priced = _priced(summary.get("priced"))  # none in older summaries
             state_id = summary.get("state_id")  # none in older summaries: the state at ``path``
+            host = summary.get("host")  # none in older summaries
+            if host is not None and not isinstance(host, str):
+                raise TypeError("its host is not a text")
         except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
             self._discard(f"it cannot be read ({exc})")
             return None
@@ -135,7 +141,7 @@ class Checkpoint:
                 f"now {_listed(meter_labels)})"
             )
             return None
-        return Spent(energy_j, duration_s, points, tuple(faults), labels, priced)
+        return Spent(energy_j, duration_s, points, tuple(faults), labels, priced, host)
 
     def _settle(self, state_id: Any) -> str | None:
         """Put the state the summary names (``state_id``) at ``path``: it is there, or at
@@ -205,6 +211,7 @@ class Checkpoint:
             "faults": list(spent.faults),
             "meter_labels": spent.meter_labels,
             "priced": list(spent.priced) if spent.priced is not None else None,
+            "host": spent.host,
         }
         _atomic(self.summary_path, lambda f: f.write(json.dumps(summary).encode()))
         if state == self.next_path:

@@ -19,6 +19,7 @@ prices a cost axis (a GPU power limit) over a share of the steps to that evaluat
 from __future__ import annotations
 
 import logging
+import platform
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -103,13 +104,15 @@ class _Progress:
         self, energy_j: dict[str, float], duration_s: float, faults: tuple[str, ...] = ()
     ) -> Spent:
         """A reading of this attempt's window (and its faults) as the run's figures since its first
-        start: the earlier attempts' faults first."""
+        start: the earlier attempts' faults first, and a note where they ran on another machine."""
+        here = platform.node()
         if self.earlier is None:
-            return Spent(dict(energy_j), duration_s, self.points, tuple(faults))
+            return Spent(dict(energy_j), duration_s, self.points, tuple(faults), host=here)
         before = self.earlier.energy_j
         total = {c: before.get(c, 0.0) + energy_j.get(c, 0.0) for c in {*before, *energy_j}}
-        faults = (*self.earlier.faults, *faults)
-        return Spent(total, self.earlier.duration_s + duration_s, self.points, faults)
+        moved = moved_note(self.earlier, here)
+        faults = (*self.earlier.faults, *moved, *faults)
+        return Spent(total, self.earlier.duration_s + duration_s, self.points, faults, host=here)
 
     def cumulative_measurement(self, total: Measurement) -> Measurement:
         spent = self.cumulative(total.energy_j, total.duration_s, total.faults)
@@ -136,6 +139,17 @@ class _Progress:
                 setattr(self, key, value)
         self.earlier, self.points = earlier, list(earlier.points)
         self.priced = earlier.priced  # its window's span, kept to its final outcome
+
+
+def moved_note(earlier: Spent, here: str) -> tuple[str, ...]:
+    """The note that an attempt on ``here`` continued a pause made on another machine: the run's
+    figure adds up joules of two machines, while its record names one."""
+    if earlier.host is None or earlier.host == here:
+        return ()
+    return (
+        f"continued on {here} from a pause on {earlier.host}: {earlier.total_energy_j:.3g} J of "
+        "its figure were spent before it, there (its record names one machine)",
+    )
 
 
 class _Stepper:
