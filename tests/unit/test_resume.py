@@ -472,3 +472,68 @@ def test_a_run_continued_on_another_machine_says_so_in_its_faults(tmp_path, monk
         spec, env_for(s, tmp_path), sink, run_id=sink.begin(spec, {}, {}), resume=True
     )
     assert not [f for f in again.faults if f.startswith("continued on")]
+
+
+def _attempts(spec, s, tmp_path, monkeypatch, hosts_pauses):
+    """The run's attempts, each on its host (``platform.node()``), pausing at its index (None: to
+    its end); what each paused attempt had spent, and the last outcome."""
+    import platform
+
+    sink, run_id, spent, outcome = Sink(), None, [], None
+    for attempt, (host, index) in enumerate(hosts_pauses):
+        monkeypatch.setattr(platform, "node", lambda host=host: host)
+        env = env_for(s, tmp_path, pause_at(index) if index is not None else None)
+        run_id = sink.begin(spec, {}, {}) if run_id is None else run_id
+        outcome = execute_run(spec, env, sink, run_id=run_id, resume=attempt > 0)
+        if index is not None:
+            spent.append(paused_spent(spec, env_for(s, tmp_path)))
+    return spent, outcome
+
+
+def test_a_run_moved_back_says_only_the_other_machines_joules_were_spent_there(
+    tmp_path, monkeypatch
+):
+    # paused on A, continued and paused again on B, ended on A: the note of its move back named
+    # all it had spent before (A's first attempt too) as spent "there", on B
+    s = study()
+    (spec,) = plan(s, [])
+    (on_a, on_b), outcome = _attempts(
+        spec, s, tmp_path, monkeypatch, [("node-a", 1), ("node-b", 4), ("node-a", None)]
+    )
+    moves = [f for f in outcome.faults if f.startswith("continued on")]
+    assert moves == [
+        f"continued on node-b from a pause on node-a: {on_a.total_energy_j:.3g} J of its figure "
+        "were spent before it, there (its record names one machine)",
+        f"continued on node-a from a pause on node-b: "
+        f"{on_b.total_energy_j - on_a.total_energy_j:.3g} J of its figure were spent before it, "
+        "there (its record names one machine)",
+    ]
+
+
+def test_a_run_that_stays_on_the_machine_it_moved_to_says_so_once(tmp_path, monkeypatch):
+    # paused on A, on B twice (pausing again there), on A: each move said once, B's two attempts'
+    # joules together in the move back
+    s = study()
+    (spec,) = plan(s, [])
+    plan_ = [("node-a", 1), ("node-b", 3), ("node-b", 5), ("node-a", None)]
+    (on_a, _, on_b), outcome = _attempts(spec, s, tmp_path, monkeypatch, plan_)
+    moves = [f for f in outcome.faults if f.startswith("continued on")]
+    assert [m.split(":")[0] for m in moves] == [
+        "continued on node-b from a pause on node-a",
+        "continued on node-a from a pause on node-b",
+    ]
+    assert f": {on_b.total_energy_j - on_a.total_energy_j:.3g} J of" in moves[1]
+
+
+@pytest.mark.parametrize("since", [None, -1.0, "x", float("inf")])
+def test_a_summary_whose_joules_since_its_host_are_not_a_figure_is_not_resumed(tmp_path, since):
+    from powertrain.train.checkpoint import Checkpoint
+
+    saving = Checkpoint(tmp_path / "k.pt", "k", "sha")
+    saving.save_spent(_spent(10.0, 1), saving.save_state({"w": torch.tensor([1.0])}))
+    summary = json.loads(saving.summary_path.read_text())
+    del summary["host_since_j"]  # an older summary: every attempt on its host
+    saving.summary_path.write_text(json.dumps(summary))
+    assert Checkpoint(tmp_path / "k.pt", "k", "sha").spent().host_since_j == 0.0
+    saving.summary_path.write_text(json.dumps({**summary, "host_since_j": since}))
+    assert Checkpoint(tmp_path / "k.pt", "k", "sha").spent() is None

@@ -65,6 +65,9 @@ class Spent:
     #: The machine its last attempt ran on (``platform.node()``, as a run's hardware names its
     #: host): an attempt continuing it elsewhere says so. None in older summaries (not known).
     host: str | None = None
+    #: The run's joules when ``host`` took it on (0: every attempt ran there): the attempts on it
+    #: spent the rest, which a move to another machine names as spent there.
+    host_since_j: float = 0.0
 
     @property
     def total_energy_j(self) -> float:
@@ -128,6 +131,9 @@ class Checkpoint:
             host = summary.get("host")  # none in older summaries
             if host is not None and not isinstance(host, str):
                 raise TypeError("its host is not a text")
+            host_since_j = float(summary.get("host_since_j", 0.0))  # none in older summaries
+            if not (math.isfinite(host_since_j) and host_since_j >= 0):
+                raise ValueError("its host_since_j is not a finite, non-negative number")
         except (OSError, ValueError, TypeError, KeyError, RecursionError) as exc:
             self._discard(f"it cannot be read ({exc})")
             return None
@@ -141,7 +147,9 @@ class Checkpoint:
                 f"now {_listed(meter_labels)})"
             )
             return None
-        return Spent(energy_j, duration_s, points, tuple(faults), labels, priced, host)
+        return Spent(
+            energy_j, duration_s, points, tuple(faults), labels, priced, host, host_since_j
+        )
 
     def _settle(self, state_id: Any) -> str | None:
         """Put the state the summary names (``state_id``) at ``path``: it is there, or at
@@ -212,6 +220,7 @@ class Checkpoint:
             "meter_labels": spent.meter_labels,
             "priced": list(spent.priced) if spent.priced is not None else None,
             "host": spent.host,
+            "host_since_j": spent.host_since_j,
         }
         _atomic(self.summary_path, lambda f: f.write(json.dumps(summary).encode()))
         if state == self.next_path:

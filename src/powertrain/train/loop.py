@@ -108,11 +108,16 @@ class _Progress:
         here = platform.node()
         if self.earlier is None:
             return Spent(dict(energy_j), duration_s, self.points, tuple(faults), host=here)
-        before = self.earlier.energy_j
+        earlier = self.earlier
+        before = earlier.energy_j
         total = {c: before.get(c, 0.0) + energy_j.get(c, 0.0) for c in {*before, *energy_j}}
-        moved = moved_note(self.earlier, here)
-        faults = (*self.earlier.faults, *moved, *faults)
-        return Spent(total, self.earlier.duration_s + duration_s, self.points, faults, host=here)
+        moved = moved_note(earlier, here)
+        faults = (*earlier.faults, *moved, *faults)
+        # the joules spent before this machine took the run on: all earlier ones, unless the
+        # attempt before ran here too (then since it took the run on)
+        since = earlier.host_since_j if here == earlier.host else earlier.total_energy_j
+        duration_s += earlier.duration_s
+        return Spent(total, duration_s, self.points, faults, host=here, host_since_j=since)
 
     def cumulative_measurement(self, total: Measurement) -> Measurement:
         spent = self.cumulative(total.energy_j, total.duration_s, total.faults)
@@ -146,8 +151,9 @@ def moved_note(earlier: Spent, here: str) -> tuple[str, ...]:
     figure adds up joules of two machines, while its record names one."""
     if earlier.host is None or earlier.host == here:
         return ()
+    there_j = max(earlier.total_energy_j - earlier.host_since_j, 0.0)  # not before, elsewhere
     return (
-        f"continued on {here} from a pause on {earlier.host}: {earlier.total_energy_j:.3g} J of "
+        f"continued on {here} from a pause on {earlier.host}: {there_j:.3g} J of "
         "its figure were spent before it, there (its record names one machine)",
     )
 
