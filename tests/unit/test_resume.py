@@ -537,3 +537,16 @@ def test_a_summary_whose_joules_since_its_host_are_not_a_figure_is_not_resumed(t
     assert Checkpoint(tmp_path / "k.pt", "k", "sha").spent().host_since_j == 0.0
     saving.summary_path.write_text(json.dumps({**summary, "host_since_j": since}))
     assert Checkpoint(tmp_path / "k.pt", "k", "sha").spent() is None
+
+
+def test_a_machine_without_a_name_makes_no_garbled_note(tmp_path, monkeypatch):
+    # platform.node() is '' where the name cannot be found: no "a pause on : ..." or "continued
+    # on  from ...", as for an older summary that names no host
+    s = study()
+    (spec,) = plan(s, [])
+    for hosts in (["", "node-b"], ["node-a", ""]):
+        (on_first,), outcome = _attempts(
+            spec, s, tmp_path / "-".join(hosts), monkeypatch, [(hosts[0], 1), (hosts[1], None)]
+        )
+        assert on_first.host == (hosts[0] or None)
+        assert not [f for f in outcome.faults if f.startswith("continued on")]

@@ -105,7 +105,7 @@ class _Progress:
     ) -> Spent:
         """A reading of this attempt's window (and its faults) as the run's figures since its first
         start: the earlier attempts' faults first, and a note where they ran on another machine."""
-        here = platform.node()
+        here = platform.node() or None  # '': its name not found (as an older summary's None)
         if self.earlier is None:
             return Spent(dict(energy_j), duration_s, self.points, tuple(faults), host=here)
         earlier = self.earlier
@@ -146,10 +146,10 @@ class _Progress:
         self.priced = earlier.priced  # its window's span, kept to its final outcome
 
 
-def moved_note(earlier: Spent, here: str) -> tuple[str, ...]:
+def moved_note(earlier: Spent, here: str | None) -> tuple[str, ...]:
     """The note that an attempt on ``here`` continued a pause made on another machine: the run's
     figure adds up joules of two machines, while its record names one."""
-    if earlier.host is None or earlier.host == here:
+    if not earlier.host or not here or earlier.host == here:  # a machine not known: unsaid
         return ()
     there_j = max(earlier.total_energy_j - earlier.host_since_j, 0.0)  # not before, elsewhere
     return (
