@@ -241,20 +241,14 @@ class StoreContract:
             ("other", 3.0),
         ]
 
-    def test_runs_are_listed_in_order_and_by_study(self, store):
+    def test_runs_are_listed_in_order_and_by_study_and_one_is_read_by_its_id(self, store):
         store.save_study("st", {})
         store.save_study("other", {})
         ids = [begin(store, key=f"k{i}", seed=i) for i in range(3)]
-        store.begin_run(Request("other", "x", {}, {}, 0), {}, {})
-        assert [r.id for r in store.runs("st")] == ids
-        assert len(store.runs()) == 4
-
-    def test_one_run_is_read_by_its_id_as_the_list_has_it(self, store):
-        store.save_study("st", {})
-        ids = [begin(store, key=f"k{i}", seed=i) for i in range(2)]
+        other = store.begin_run(Request("other", "x", {}, {}, 0), {}, {})
         store.finish_run(ids[1], outcome())
-        assert [store.run(i) for i in ids] == store.runs("st")
-        assert store.run(max(ids) + 1) is None
+        assert [r.id for r in store.runs("st")] == ids and len(store.runs()) == 4
+        assert [store.run(i) for i in ids] == store.runs("st") and store.run(other + 1) is None
 
     def test_a_copied_run_keeps_everything_and_copying_again_adds_nothing(self, store):
         from powertrain.store.memory import MemoryStore

@@ -27,6 +27,7 @@ import logging
 import math
 import os
 import pickle
+import platform
 import random
 import secrets
 from collections.abc import Mapping
@@ -245,6 +246,51 @@ class Checkpoint:
             for each in (path, _partial(path)):
                 with contextlib.suppress(FileNotFoundError, NotADirectoryError):
                     each.unlink()
+
+
+def written(checkpoint: Checkpoint, save, *what) -> str | None:
+    """``save(*what)``: the id of the state saved; None (with a log line) when the disk refuses: the
+    run stays paused, without a checkpoint to continue from (it is then run again from its start)."""
+    try:
+        return save(*what)
+    except OSError as exc:
+        log.warning("run %s: its checkpoint could not be saved: %s", checkpoint.run_key, exc)
+        return None
+
+
+def since_first_start(
+    earlier: Spent | None,
+    energy_j: dict[str, float],
+    duration_s: float,
+    points: list[EvalPoint],
+    faults: tuple[str, ...] = (),
+) -> Spent:
+    """An attempt's figures (and faults) on this machine as the run's since its first start: the
+    earlier attempts' (``earlier``, what its checkpoint kept) added, their faults first, and a note
+    where they ran on another machine."""
+    here = platform.node() or None  # '': its name not found (as an older summary's None)
+    if earlier is None:
+        return Spent(dict(energy_j), duration_s, points, tuple(faults), host=here)
+    before = earlier.energy_j
+    total = {c: before.get(c, 0.0) + energy_j.get(c, 0.0) for c in {*before, *energy_j}}
+    faults = (*earlier.faults, *_moved_note(earlier, here), *faults)
+    # the joules spent before this machine took the run on: all earlier ones, unless the
+    # attempt before ran here too (then since it took the run on)
+    since = earlier.host_since_j if here == earlier.host else earlier.total_energy_j
+    duration_s += earlier.duration_s
+    return Spent(total, duration_s, points, faults, host=here, host_since_j=since)
+
+
+def _moved_note(earlier: Spent, here: str | None) -> tuple[str, ...]:
+    """The note that an attempt on ``here`` continued a pause made on another machine: the run's
+    figure adds up joules of two machines, while its record names one."""
+    if not earlier.host or not here or earlier.host == here:  # a machine not known: unsaid
+        return ()
+    there_j = max(earlier.total_energy_j - earlier.host_since_j, 0.0)  # not before, elsewhere
+    return (
+        f"continued on {here} from a pause on {earlier.host}: {there_j:.3g} J of "
+        "its figure were spent before it, there (its record names one machine)",
+    )
 
 
 def meter_labels(provenance: Mapping[str, Any]) -> dict[str, str]:

@@ -19,7 +19,6 @@ prices a cost axis (a GPU power limit) over a share of the steps to that evaluat
 from __future__ import annotations
 
 import logging
-import platform
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -30,7 +29,15 @@ from torch import nn
 
 from powertrain.monitor import Measurement, Monitor
 from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, Verdict, outcome_of
-from powertrain.train.checkpoint import Checkpoint, Spent, meter_labels, rng_state, set_rng_state
+from powertrain.train.checkpoint import (
+    Checkpoint,
+    Spent,
+    meter_labels,
+    rng_state,
+    set_rng_state,
+    since_first_start,
+    written,
+)
 from powertrain.train.config import TrainConfig
 from powertrain.train.limits import MIN_PRICED_UPDATES, Limits, WindowPause
 from powertrain.train.setup import autocast, make_optimizer, make_scheduler, seed_everything
@@ -105,19 +112,7 @@ class _Progress:
     ) -> Spent:
         """A reading of this attempt's window (and its faults) as the run's figures since its first
         start: the earlier attempts' faults first, and a note where they ran on another machine."""
-        here = platform.node() or None  # '': its name not found (as an older summary's None)
-        if self.earlier is None:
-            return Spent(dict(energy_j), duration_s, self.points, tuple(faults), host=here)
-        earlier = self.earlier
-        before = earlier.energy_j
-        total = {c: before.get(c, 0.0) + energy_j.get(c, 0.0) for c in {*before, *energy_j}}
-        moved = moved_note(earlier, here)
-        faults = (*earlier.faults, *moved, *faults)
-        # the joules spent before this machine took the run on: all earlier ones, unless the
-        # attempt before ran here too (then since it took the run on)
-        since = earlier.host_since_j if here == earlier.host else earlier.total_energy_j
-        duration_s += earlier.duration_s
-        return Spent(total, duration_s, self.points, faults, host=here, host_since_j=since)
+        return since_first_start(self.earlier, energy_j, duration_s, self.points, faults)
 
     def cumulative_measurement(self, total: Measurement) -> Measurement:
         spent = self.cumulative(total.energy_j, total.duration_s, total.faults)
@@ -144,18 +139,6 @@ class _Progress:
                 setattr(self, key, value)
         self.earlier, self.points = earlier, list(earlier.points)
         self.priced = earlier.priced  # its window's span, kept to its final outcome
-
-
-def moved_note(earlier: Spent, here: str | None) -> tuple[str, ...]:
-    """The note that an attempt on ``here`` continued a pause made on another machine: the run's
-    figure adds up joules of two machines, while its record names one."""
-    if not earlier.host or not here or earlier.host == here:  # a machine not known: unsaid
-        return ()
-    there_j = max(earlier.total_energy_j - earlier.host_since_j, 0.0)  # not before, elsewhere
-    return (
-        f"continued on {here} from a pause on {earlier.host}: {there_j:.3g} J of "
-        "its figure were spent before it, there (its record names one machine)",
-    )
 
 
 class _Stepper:
@@ -292,7 +275,7 @@ class _Run:
             spent = progress.cumulative(total.energy_j, total.duration_s, before)
             labels = meter_labels(total.provenance)
             spent = replace(spent, meter_labels=labels, priced=progress.priced)
-            paused = _written(checkpoint, checkpoint.save_spent, spent, saved_id) is not None
+            paused = written(checkpoint, checkpoint.save_spent, spent, saved_id) is not None
         # a continued run that ended keeps its checkpoint till its record is finished (execute.py):
         # killed before that, its stored pause is still there, and is continued again from it
         if checkpoint is not None and not paused and (checkpoint.earlier is None or stop.pauses):
@@ -317,21 +300,11 @@ class _Run:
             return None
         model = self.model.state_dict()
         state = {"progress": progress, "rng": rng_state()}
-        return _written(
+        return written(
             checkpoint,
             checkpoint.save_state,
             {**state, "model": model, "stepper": self.step.state_dict()},
         )
-
-
-def _written(checkpoint: Checkpoint, save, *what) -> str | None:
-    """``save(*what)``: the id of the state saved; None (with a log line) when the disk refuses: the
-    run stays paused, without a checkpoint to continue from (it is then run again from its start)."""
-    try:
-        return save(*what)
-    except OSError as exc:
-        log.warning("run %s: its checkpoint could not be saved: %s", checkpoint.run_key, exc)
-        return None
 
 
 class _Reads:
