@@ -44,7 +44,9 @@ def sweep(tmp_path):
     store.close()
 
 
-def stopped_while_locked(store, monkeypatch, exits: list):
+def stopper_over(store, monkeypatch, exits: list):
+    """An EnergyStopper over ``store`` (its exit hooks into ``exits``) that has seen a fast trial
+    reach the target: the stopper and that trial's report."""
     from powertrain.integrations import ray_tune
 
     monkeypatch.setattr("atexit.register", lambda f, *a: exits.append(lambda: f(*a)))
@@ -54,11 +56,20 @@ def stopped_while_locked(store, monkeypatch, exits: list):
     return stopper, fast
 
 
-def test_the_last_stop_is_recorded_at_a_later_report_once_the_store_answers(sweep, monkeypatch):
+def stopped_while_locked(sweep, monkeypatch, refusals: int):
+    """A stopper that stops the sweep's run "a" (the last stop of the sweep) while the store refuses
+    its next ``refusals`` writes: the stopper, the fast trial's report, the exit hooks it registered."""
     store, result = sweep
-    stopper, fast = stopped_while_locked(store, monkeypatch, [])
-    store.refusals = 1
-    assert stopper("a", result)  # the last stop of the sweep: the store is locked
+    exits: list = []
+    stopper, fast = stopper_over(store, monkeypatch, exits)
+    store.refusals = refusals
+    assert stopper("a", result)
+    return stopper, fast, exits
+
+
+def test_the_last_stop_is_recorded_at_a_later_report_once_the_store_answers(sweep, monkeypatch):
+    store, _ = sweep
+    stopper, fast, _ = stopped_while_locked(sweep, monkeypatch, 1)
     assert [r.status for r in store.runs("tune")] == [RUNNING]
     stopper.retry_s = 0.0  # (waits between retries on plain reports otherwise)
     assert not stopper("fast", {**fast, "energy_j": 11.0})  # no stop follows: a report does
@@ -68,11 +79,8 @@ def test_the_last_stop_is_recorded_at_a_later_report_once_the_store_answers(swee
 
 
 def test_a_stop_refused_to_the_end_of_the_sweep_is_recorded_at_exit(sweep, monkeypatch):
-    store, result = sweep
-    exits: list = []
-    stopper, _ = stopped_while_locked(store, monkeypatch, exits)
-    store.refusals = 1
-    assert stopper("a", result)
+    store, _ = sweep
+    stopper, _, exits = stopped_while_locked(sweep, monkeypatch, 1)
     [at_exit] = exits  # registered once there is something to record
     at_exit()  # the tuning process exits: the store answers now
     assert not stopper.unrecorded and store.runs("tune")[0].status == CENSORED
@@ -80,10 +88,7 @@ def test_a_stop_refused_to_the_end_of_the_sweep_is_recorded_at_exit(sweep, monke
 
 def test_a_stop_still_refused_at_exit_is_said_with_its_run(sweep, monkeypatch, caplog):
     store, result = sweep
-    exits: list = []
-    stopper, _ = stopped_while_locked(store, monkeypatch, exits)
-    store.refusals = 100
-    assert stopper("a", result)
+    _, _, exits = stopped_while_locked(sweep, monkeypatch, 100)
     with caplog.at_level(logging.WARNING, logger="powertrain.integrations.ray_tune"):
         for at_exit in exits:
             at_exit()
@@ -95,11 +100,8 @@ def test_a_stop_still_refused_at_exit_is_said_with_its_run(sweep, monkeypatch, c
 def test_a_refused_stop_is_recorded_at_exit_though_the_stopper_was_dropped(sweep, monkeypatch):
     import gc
 
-    store, result = sweep
-    exits: list = []
-    stopper, _ = stopped_while_locked(store, monkeypatch, exits)
-    store.refusals = 1
-    assert stopper("a", result)
+    store, _ = sweep
+    stopper, _, exits = stopped_while_locked(sweep, monkeypatch, 1)
     del stopper  # RunConfig(stop=EnergyStopper(...)) inline: gone with the tuner after fit()
     gc.collect()
     for at_exit in exits:
@@ -115,9 +117,7 @@ def test_a_refused_stop_leaves_a_run_that_was_finished_meanwhile_as_it_was(sweep
     from powertrain.testing.store_contract import outcome
 
     store, result = sweep
-    stopper, _ = stopped_while_locked(store, monkeypatch, [])
-    store.refusals = 1
-    assert stopper("a", result)
+    stopper, _, _ = stopped_while_locked(sweep, monkeypatch, 1)
     own = outcome(status=FAILED, verdict=Verdict.FAILED)
     SqliteStore.finish_run(store, result["powertrain_run_id"], own)
     stopper.retry_s = 0.0
@@ -128,7 +128,7 @@ def test_a_refused_stop_leaves_a_run_that_was_finished_meanwhile_as_it_was(sweep
 
 def test_a_stop_whose_report_names_no_run_blocks_no_later_stop(sweep, monkeypatch, caplog):
     store, result = sweep
-    stopper, _ = stopped_while_locked(store, monkeypatch, [])
+    stopper, _ = stopper_over(store, monkeypatch, [])
     with caplog.at_level(logging.WARNING, logger="powertrain.integrations.ray_tune"):
         assert stopper("odd", {**result, "powertrain_run_id": "not-a-run"})
         assert stopper("a", result)

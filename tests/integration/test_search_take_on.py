@@ -50,9 +50,7 @@ def test_a_take_on_of_a_stored_pause_that_is_interrupted_loses_nothing_and_resum
         again = study(search={"strategy": "halving", "eta": 2, "finalists": 3})
         with pytest.raises(KeyboardInterrupt):
             search_study(again, store)
-        kept = [r for r in store.runs() if r.run_key == paused.run_key and r.outcome is not None]
-        assert kept == [paused] and store.eval_points(paused.id) == paused_points
-        assert paused.run_key in {p.stem for p in tmp_path.rglob("checkpoints/*.pt")}
+        assert_pause_kept(store, paused, paused_points, tmp_path)
         monkeypatch.undo()
         third = search_study(again, store)
         runs = store.runs("tiny-search")
@@ -149,6 +147,13 @@ def test_the_grids_cost_after_a_search_counts_what_it_ran_and_leaves_the_pauses_
     assert cost.spent_j == pytest.approx(cost.stored_j - paused_j)
 
 
+def assert_pause_kept(store, paused, paused_points, tmp_path) -> None:
+    """The stored pause is there as it was (one finished record, its points), its checkpoint too."""
+    kept = [r for r in store.runs() if r.run_key == paused.run_key and r.outcome is not None]
+    assert kept == [paused] and store.eval_points(paused.id) == paused_points
+    assert paused.run_key in {p.stem for p in tmp_path.rglob("checkpoints/*.pt")}
+
+
 def killed_then_again(tmp_path, monkeypatch, kill) -> tuple:
     """A halving leaves one pause; the grid is killed where ``kill(monkeypatch, paused)`` says,
     which must leave the pause stored, as it was, with its checkpoint; the grid then runs again to
@@ -161,9 +166,7 @@ def killed_then_again(tmp_path, monkeypatch, kill) -> tuple:
         kill(monkeypatch, paused)
         with pytest.raises(KeyboardInterrupt):
             run_study(searched, store)
-        kept = [r for r in store.runs() if r.run_key == paused.run_key and r.outcome is not None]
-        assert kept == [paused] and store.eval_points(paused.id) == paused_points
-        assert paused.run_key in {p.stem for p in tmp_path.rglob("checkpoints/*.pt")}
+        assert_pause_kept(store, paused, paused_points, tmp_path)
         monkeypatch.undo()
         run_study(searched, store)
         runs = store.runs("tiny-search")
