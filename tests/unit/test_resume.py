@@ -550,3 +550,31 @@ def test_a_machine_without_a_name_makes_no_garbled_note(tmp_path, monkeypatch):
         )
         assert on_first.host == (hosts[0] or None)
         assert not [f for f in outcome.faults if f.startswith("continued on")]
+
+
+def test_a_summary_refused_for_a_state_another_process_took_leaves_that_process_its_checkpoint(
+    tmp_path, caplog, monkeypatch
+):
+    # A continued run pausing again: between its new state and its summary, another process (a
+    # second store over the same artifacts folder) read the checkpoint and settled on the state in
+    # place. The summary is refused; the run's end then removed the checkpoint that process holds.
+    from powertrain.train.checkpoint import Checkpoint
+
+    s = study()
+    (spec,) = plan(s, [])
+    sink = Sink()
+    execute_run(spec, env_for(s, tmp_path, pause_at(1)), sink)
+    before = paused_spent(spec, env_for(s, tmp_path)).total_energy_j
+    save_spent = Checkpoint.save_spent
+
+    def read_meanwhile(self, spent, state_id=None):
+        Checkpoint(self.path, self.run_key, self.spec_sha256).spent()  # the other process
+        return save_spent(self, spent, state_id)
+
+    monkeypatch.setattr(Checkpoint, "save_spent", read_meanwhile)
+    outcome = execute_run(spec, env_for(s, tmp_path, pause_at(4)), sink, resume=True)
+    assert outcome.status == CENSORED
+    assert "taken by another process" in caplog.text
+    kept = paused_spent(spec, env_for(s, tmp_path))
+    assert kept is not None and kept.total_energy_j == before  # the other process's, whole
+    assert run_checkpoint(spec, env_for(s, tmp_path)).load_state()["progress"] is not None

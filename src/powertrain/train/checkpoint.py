@@ -201,7 +201,7 @@ class Checkpoint:
     def save_spent(self, spent: Spent, state_id: str | None = None) -> str:
         """Write the summary naming the state ``save_state`` wrote (``state_id``; None: the one
         found, new or in place), from then on the checkpoint, then move that state into place; the
-        id it names. OSError when that state is gone (another process read this checkpoint
+        id it names. ``StateTaken`` when that state is gone (another process read this checkpoint
         meanwhile and kept the one in place): the summary is not written, rather than paired with
         another state."""
         found = [(p, self._saved_id(p)) for p in (self.next_path, self.path)]
@@ -209,7 +209,7 @@ class Checkpoint:
         if state_id is not None:
             found = [(p, saved) for p, saved in found if saved == state_id]
         if not found:
-            raise OSError(f"{self.path}: the state saved for this summary is not there")
+            raise StateTaken(f"{self.path}: the state saved for this summary is not there")
         state, state_id = found[0]
         summary = {
             **self._identity(),
@@ -248,11 +248,26 @@ class Checkpoint:
                     each.unlink()
 
 
+class StateTaken(OSError):
+    """``save_spent``'s refusal when the state it was to name is gone: another process (a second store
+    over the same artifacts folder, running the same run key) read the checkpoint meanwhile and settled
+    on the state in place. The checkpoint on disk is that process's from then on."""
+
+
 def written(checkpoint: Checkpoint, save, *what) -> str | None:
     """``save(*what)``: the id of the state saved; None (with a log line) when the disk refuses: the
-    run stays paused, without a checkpoint to continue from (it is then run again from its start)."""
+    run stays paused, without a checkpoint to continue from (it is then run again from its start).
+    ``StateTaken`` is raised: the checkpoint there is another process's, not to be removed."""
     try:
         return save(*what)
+    except StateTaken as exc:
+        log.warning(
+            "run %s: paused without a checkpoint: %s (taken by another process meanwhile, whose "
+            "checkpoint it is now)",
+            checkpoint.run_key,
+            exc,
+        )
+        raise
     except OSError as exc:
         log.warning("run %s: its checkpoint could not be saved: %s", checkpoint.run_key, exc)
         return None

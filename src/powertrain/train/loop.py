@@ -32,6 +32,7 @@ from powertrain.records import CENSORED, REACHED, EvalPoint, RunOutcome, Verdict
 from powertrain.train.checkpoint import (
     Checkpoint,
     Spent,
+    StateTaken,
     meter_labels,
     rng_state,
     set_rng_state,
@@ -275,7 +276,10 @@ class _Run:
             spent = progress.cumulative(total.energy_j, total.duration_s, before)
             labels = meter_labels(total.provenance)
             spent = replace(spent, meter_labels=labels, priced=progress.priced)
-            paused = written(checkpoint, checkpoint.save_spent, spent, saved_id) is not None
+            try:
+                paused = written(checkpoint, checkpoint.save_spent, spent, saved_id) is not None
+            except StateTaken:  # the checkpoint there is the other process's: kept
+                paused, checkpoint = False, None
         # a continued run that ended keeps its checkpoint till its record is finished (execute.py):
         # killed before that, its stored pause is still there, and is continued again from it
         if checkpoint is not None and not paused and (checkpoint.earlier is None or stop.pauses):
