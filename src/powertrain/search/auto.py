@@ -53,7 +53,13 @@ from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING, Verdict
 from powertrain.search.cost_axes import label
 from powertrain.search.space import History, Start, Trial
-from powertrain.search.strategies import Halving, Zeus, first_look_energy, register
+from powertrain.search.strategies import (
+    Halving,
+    Zeus,
+    first_look_energy,
+    hedge_power,
+    register,
+)
 from powertrain.search.strategy import Strategy, at_least_one, bound_stop, count_setting
 from powertrain.train.stopping import PAUSED_NOTE, Stop
 
@@ -95,6 +101,7 @@ class Auto(Strategy):
         screen_share: float = 0.05,
         rank: str = "accuracy",
         look_at: str = "cheapest",
+        hedge: float | None = None,
     ):
         super().__init__(rng)
         self.beta, self.spread = at_least_one("beta", beta), at_least_one("spread", spread)
@@ -107,6 +114,7 @@ class Auto(Strategy):
         if rank not in ("accuracy", "predicted"):
             raise PowertrainError(f"auto: rank must be accuracy or predicted, got {rank!r}")
         self.rank, self.look_at = rank, first_look_energy(look_at, "auto")
+        self.hedge = hedge_power(hedge, "auto")
         self.every = Zeus(self.rng, beta=beta)
         self.screen_share = screen_share
         self.screen: Strategy | None = None
@@ -161,6 +169,7 @@ class Auto(Strategy):
             growth=TO_THE_TARGET,
             rank=self.rank,
             look_at=self.look_at,
+            hedge=self.hedge,
         )
 
     def _contenders(self, history: History) -> list[str]:

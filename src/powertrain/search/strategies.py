@@ -116,11 +116,13 @@ class Halving(Strategy):
         rank: str = "predicted",
         growth: float | None = None,
         look_at: str = "cheapest",
+        hedge: float | None = None,
     ):
         super().__init__(rng)
         if rank not in ("accuracy", "predicted"):
             raise PowertrainError(f"halving: rank must be accuracy or predicted, got {rank!r}")
         self.rank, self.look_at = rank, first_look_energy(look_at, "halving")
+        self.hedge = hedge_power(hedge, "halving")
         self.finalists = count_setting("finalists", finalists)
         self.eta = _above_one("eta (reduction factor)", eta)
         self.growth = self.eta if growth is None else _above_one("growth (budget factor)", growth)
@@ -157,6 +159,8 @@ class Halving(Strategy):
             )
             # never fewer than the finalists: they go on to the target together
             keep = ranked[: max(self.finalists, math.ceil(len(self.alive) / self.eta))]
+            if self.hedge is not None and self.budget_j is None and self.rank == "accuracy":
+                keep = self._hedged(keep, ranked, trials)
             self.alive = [t.setup for t in keep]
             if not any(t.paused for t in keep):
                 return []
@@ -166,6 +170,16 @@ class Halving(Strategy):
 
     def stop(self, history, trial, point) -> Stop | None:
         return best_run_stop(history, point, self.beta)
+
+    def _hedged(self, keep: list[Trial], ranked: list[Trial], trials: list[Trial]) -> list[Trial]:
+        """Rung 0's survivors with the last place given to the best of the rest ranked with the
+        accuracy below each first evaluation credited as concave (``hedge``'s power, not linear):
+        a first evaluation that cost more was more training, which the linear view may undercount."""
+        if len(keep) < 2:
+            return keep
+        budget_j = LOOK_AT[self.look_at]([t.energy_j for t in trials])
+        credited = sorted(ranked, key=lambda t: _rung_rank(t, budget_j, self.hedge))
+        return [*keep[:-1], next(t for t in credited if t not in keep[:-1])]
 
     def _ranker(self, history: History, trials: list[Trial]):
         # equal energy: the rung's budget, or at rung 0 the least (or the median) its runs spent
@@ -204,20 +218,36 @@ def _needs(trial: Trial | None, budget_j: float) -> bool:
     return trial is None or (trial.paused and trial.energy_j < budget_j)
 
 
-def _rung_rank(trial: Trial, budget_j: float) -> tuple[int, float]:
+def hedge_power(hedge: float | None, strategy: str) -> float | None:
+    """``hedge`` when it is None or a power in (0, 1] (``Halving._hedged``), else PowertrainError."""
+    if hedge is None:
+        return None
+    if not isinstance(hedge, (int, float)) or not 0 < hedge <= 1:
+        raise PowertrainError(
+            f"{strategy}: hedge must be a power above 0 and at most 1, got {hedge!r}"
+        )
+    return float(hedge)
+
+
+def _rung_rank(trial: Trial, budget_j: float, power: float = 1.0) -> tuple[int, float]:
     if trial.reached:
         return (0, trial.energy_to_target_j)
-    return (1, -accuracy_at(trial.points, budget_j))
+    return (1, -accuracy_at(trial.points, budget_j, power))
 
 
-def accuracy_at(points: list[EvalPoint], energy_j: float) -> float:
-    """Validation accuracy at a cumulative energy, interpolated linearly between evaluations and from
-    nothing learnt at 0 J: a setup whose first evaluation came at more energy is not credited, at less
-    energy, with an accuracy it had not been seen to reach."""
-    if not points:
+def accuracy_at(points: list[EvalPoint], energy_j: float, power: float = 1.0) -> float:
+    """Validation accuracy at a cumulative energy, interpolated linearly between evaluations; before
+    the first, from nothing learnt at 0 J as (energy / the first's) ** ``power`` of the first's
+    accuracy. Linear (1, the default): a setup whose first evaluation came at more energy is not
+    credited, at less energy, with an accuracy it had not been seen to reach; a power below 1 credits
+    it with more, as a learning curve that rises fastest at its start would."""
+    if not points or energy_j <= 0:
         return 0.0
-    energies = [0.0] + [p.total_energy_j for p in points]
-    return float(np.interp(energy_j, energies, [0.0] + [p.val_accuracy for p in points]))
+    first = points[0]
+    if energy_j < first.total_energy_j:
+        return first.val_accuracy * (energy_j / first.total_energy_j) ** power
+    energies = [p.total_energy_j for p in points]
+    return float(np.interp(energy_j, energies, [p.val_accuracy for p in points]))
 
 
 class Thompson(Strategy):
