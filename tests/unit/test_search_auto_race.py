@@ -103,11 +103,27 @@ def test_look_at_median_ranks_the_first_look_at_the_median_first_evaluation():
     curves = load_curves(cheap_first_study(), "cheap")
     best = setup_key({"setup": "best"})
     for look_at, sent_on in (("median", True), ("cheapest", False)):
-        search, outcome = _search(curves, look_at=look_at)
+        search, outcome = _search(curves, look_at=look_at, hedge=None)  # every place linear
         went_on = {s for (s, _), t in outcome.history.trials.items() if len(t.points) > 1}
         assert search.screen.look_at == look_at
         assert (best in went_on) is sent_on and (outcome.pick == best) is sent_on
     assert make_strategy("auto").inner.look_at == "cheapest"  # the default, docs/search.md says why
+
+
+def test_hedge_gives_the_last_finalist_to_the_best_setup_with_its_first_accuracy_credited_concave():
+    # best's first accuracy (0.64 at 3 J), at the cheapest first evaluation (1 J): 0.21 linearly,
+    # below the cheap setups' 0.25; 0.64 x (1/3) ** 0.25 = 0.49 with a power of 0.25, above them
+    curves = load_curves(cheap_first_study(), "cheap")
+    best = setup_key({"setup": "best"})
+    went_on, picks = {}, {}
+    for hedge in (None, 0.25):
+        _, outcome = _search(curves, hedge=hedge)
+        went_on[hedge] = {s for (s, _), t in outcome.history.trials.items() if len(t.points) > 1}
+        picks[hedge] = outcome.pick
+    cheap = [setup_key({"setup": f"cheap{i}"}) for i in range(3)]
+    assert went_on[None] == set(cheap) and picks[None] != best
+    assert went_on[0.25] == {*cheap[:2], best} and picks[0.25] == best  # the linear two kept
+    assert make_strategy("auto").inner.hedge == 0.25  # the default, docs/search.md says why
 
 
 def test_plain_halving_still_ranks_its_first_rung_at_the_cheapest_first_evaluation():
@@ -131,6 +147,9 @@ def test_first_look_ranking_and_screen_settings_are_checked():
         make_strategy("auto", screen=0)
     with pytest.raises(PowertrainError, match="auto: look_at must be cheapest or median"):
         make_strategy("auto", look_at="mean")
+    for hedge in (0, 1.5, -0.5):
+        with pytest.raises(PowertrainError, match="auto: hedge must be a power above 0"):
+            make_strategy("auto", hedge=hedge)
 
 
 def test_auto_keeps_the_goal_on_a_made_up_grid_it_was_not_tuned_on():

@@ -174,8 +174,9 @@ class Halving(Strategy):
     def _hedged(self, keep: list[Trial], ranked: list[Trial], trials: list[Trial]) -> list[Trial]:
         """Rung 0's survivors with the last place given to the best of the rest ranked with the
         accuracy below each first evaluation credited as concave (``hedge``'s power, not linear):
-        a first evaluation that cost more was more training, which the linear view may undercount."""
-        if len(keep) < 2:
+        a first evaluation that cost more was more training, which the linear view may undercount.
+        Only where there are three places or more: the linear view keeps at least two."""
+        if len(keep) < 3:
             return keep
         budget_j = LOOK_AT[self.look_at]([t.energy_j for t in trials])
         credited = sorted(ranked, key=lambda t: _rung_rank(t, budget_j, self.hedge))
