@@ -237,3 +237,19 @@ def test_a_setup_whose_one_screening_seed_reached_the_target_an_evaluation_late_
     assert a in search.racing
     assert outcome.history.trial(a, 1) is not None  # its second seed ran
     assert outcome.pick == a and outcome.confirmed
+
+
+def test_setups_within_noise_are_listed_from_the_pick_the_lowest_mean_energy_to_target():
+    # a: seeds of 1, 1 and 4 x (mean 2.0, geometric mean 1.59); b: 1.8 x on every seed (mean 1.8).
+    # The pick is b, the lower mean; the line said "the first has the lowest mean" and listed a
+    # first, ordered by the mean of the logs.
+    store = MemoryStore()
+    store.save_study("skew", {"name": "skew", "task": {"target_accuracy": 0.86}})
+    for name, costs in (("a", (1.0, 1.0, 4.0)), ("b", (1.8, 1.8, 1.8))):
+        for seed, cost in enumerate(costs):
+            add_run(store, "skew", {"setup": name}, seed, 0.002, cost)
+    curves = load_curves(store, "skew")
+    a, b = setup_key({"setup": "a"}), setup_key({"setup": "b"})
+    search, outcome = _search(curves, order=[a, b], screen_share=1.0, margin=3.0)
+    assert outcome.pick == b and search.within_noise
+    assert "setup=b; setup=a" in search.verdict()

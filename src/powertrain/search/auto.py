@@ -262,7 +262,13 @@ class Auto(Strategy):
         out = self._out_of_race(history)
         tied += [s for s in out if self._close(out[s], logs[leader], sd)]
         every = {**out, **logs}
-        self.tied = sorted(tied, key=lambda s: np.mean(every[s])) if len(tied) > 1 else []
+
+        def as_picked(setup: str) -> tuple[bool, float]:
+            # the contenders every raced seed of which reached the target first (the pick among
+            # them), each by its mean energy-to-target, as the pick is (not of its logs)
+            return setup not in logs, float(np.mean(np.exp(every[setup])))
+
+        self.tied = sorted(tied, key=as_picked) if len(tied) > 1 else []
         return False
 
     def _close(self, logs: list[float], leader_logs: list[float], sd: float) -> bool:
