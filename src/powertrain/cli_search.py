@@ -11,8 +11,10 @@ from powertrain.cli.options import db_option as _db
 from powertrain.errors import PowertrainError
 
 
-def _settings(pairs: tuple[str, ...]) -> dict[str, float | str]:
-    out: dict[str, float | str] = {}
+def _settings(pairs: tuple[str, ...]) -> dict[str, float | str | None]:
+    """``--set`` pairs: a number where the value reads as one, None for ``none`` (or ``null``, as a
+    study file writes it: a setting that may be unset, such as auto's ``hedge``), else the text."""
+    out: dict[str, float | str | None] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
@@ -20,7 +22,8 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, float | str]:
         try:
             out[name.strip()] = float(value)
         except ValueError:
-            out[name.strip()] = value.strip()
+            text = value.strip()
+            out[name.strip()] = None if text.lower() in ("none", "null") else text
     return out
 
 

@@ -208,6 +208,18 @@ def test_simulate_with_a_setting_of_the_wrong_type_is_one_line(tmp_path, setting
     assert_one_clear_error(run, fragment)
 
 
+def test_simulate_takes_none_for_a_setting_that_may_be_none_and_refuses_it_for_one_that_may_not(
+    tmp_path,
+):
+    # auto's hedge defaults to 0.25; the linear first look alone is hedge=None, which --set could
+    # not say ("expected a number, got 'none'")
+    db = _imported(tmp_path)
+    base = ("simulate", "--study", "s", "--strategy", "auto", "--repeats", "2", "--db", db)
+    run = powertrain(*base, "--set", "hedge=none")
+    assert run.returncode == 0, run.stderr
+    assert_one_clear_error(powertrain(*base, "--set", "beta=None"), "auto setting beta")
+
+
 def test_an_intensity_series_with_a_short_row_is_one_line(tmp_path):
     db = _imported(tmp_path)
     series = tmp_path / "i.csv"
