@@ -142,6 +142,9 @@ class BoardJob(job_.Job):
             self.open = False
         return messages
 
+    def still_up(self) -> bool:
+        return True  # a board outlives torch.distributed
+
     def leave(self, reading: RankReading, evaluations: int, error: str) -> None:
         """No rank's exit reaches rank 0 here: it is told, so that it need not wait out the timeout."""
         failed = job_.Message(

@@ -336,7 +336,7 @@ class TrackedRun(RankedRun):
                 return None
             if self.spawned and not self._linked:  # a spawned rank that never evaluated
                 self.ranks = ranks_.current()
-            job = self._job if self._job is not None and self._job.open and exc is None else None
+            job = self._job if exc is None and self._exchanging() else None
             if not self.ranks.leader:
                 if job is not None:
                     self._follow(job, job_.CLOSE, total)

@@ -66,6 +66,7 @@ class Job:
         self.info, self.run_key, self.timeout_s = info, run_key, float(timeout_s)
         self.open = True
         self.last: Combined | None = None  # the figures of the last exchange every rank answered
+        self.shut_down = False  # the script shut torch.distributed down inside the tracked block
         self._group = None
         self._gpus = per_gpu_meter(meters)
         self._gpu_start_j = gpu_start_j
@@ -126,6 +127,21 @@ class Job:
                 f"{self.timeout_s:g} s, or one of them died ({str(exc).splitlines()[0][:200]}). "
                 "Every rank must enter the tracked block and call run.evaluate at the same points"
             ) from None
+
+    def still_up(self) -> bool:
+        """Whether torch.distributed can still carry the exchange. A script may shut it down inside
+        the tracked block (``destroy_process_group()`` takes powertrain's group with it, and a
+        collective on that group fails half-way); then this rank's link is closed, and no exchange
+        is started that could not end."""
+        import torch.distributed as dist
+
+        try:  # a group that is no longer registered: ValueError
+            up = dist.is_initialized() and (self._group is None or dist.get_rank(self._group) >= 0)
+        except (ValueError, RuntimeError):
+            up = False
+        if not up:
+            self.open, self.shut_down = False, True
+        return up
 
     def end(self) -> None:
         """Release powertrain's own group once the run is over (every rank): left to the

@@ -15,6 +15,8 @@ from powertrain.tracking import spawned as spawned_
 from powertrain.tracking import store as db_
 from powertrain.tracking.combine import RankReading
 
+SHUT_DOWN = "torch.distributed was shut down (destroy_process_group) inside the tracked block"
+
 
 class RankedRun:
     """What ``TrackedRun`` does in a distributed job (``self.ranks``, ``self._job``); ``spawned``:
@@ -61,9 +63,19 @@ class RankedRun:
                 self._board_store,
             )
             self._linked = True
-        if self._job is not None and not self._job.open:
+        if self._job is not None and not self._exchanging():
+            if self._job.shut_down:
+                raise PowertrainError(
+                    f"{SHUT_DOWN} before this run.evaluate, so the ranks can no longer exchange "
+                    "their figures and stop together: shut it down after the tracked block"
+                )
             raise job_.RanksLost("the link to the job's other ranks is closed; the run has ended")
         return self._job
+
+    def _exchanging(self) -> bool:
+        """Whether this rank's link to the others is open and still carried (torch.distributed may
+        have been shut down under it)."""
+        return self._job is not None and self._job.open and self._job.still_up()
 
     def _board_store(self):
         """The results store, opened here if this rank did not open it (the exchange goes through
@@ -184,12 +196,13 @@ class RankedRun:
         if combined is not None:
             return dict(combined.energy_j), combined.nodes, list(combined.faults)
         last = self._job.last
+        why = f"{SHUT_DOWN}: " if self._job.shut_down else ""
         if last is None:
-            note = "rank 0's own figures only: the run ended before the ranks exchanged any"
+            note = f"{why}rank 0's own figures only: the run ended before the ranks exchanged any"
             return dict(total.energy_j), [], [note]
         note = (
-            f"the ranks' figures as of evaluation {len(self.points)}, the last every rank answered: "
-            "what the job used after it is not counted"
+            f"{why}the ranks' figures as of evaluation {len(self.points)}, the last every rank "
+            "answered: what the job used after it is not counted"
         )
         return dict(last.energy_j), last.nodes, [note, *last.faults]
 

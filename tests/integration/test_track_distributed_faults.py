@@ -1,0 +1,48 @@
+"""track() in torchrun jobs whose script or launcher does what the docs' script does not: shut
+torch.distributed down inside the tracked block, or start the job again after a rank failed
+(``--max-restarts``). Each test is one small launch of 2 gloo ranks on this machine's CPUs
+(``tests/scripts/ddp_track.py``'s scenarios): powertrain must neither end the job nor record the run
+twice."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from powertrain.records import CENSORED
+from powertrain.store import open_store
+from tests.distributed_helpers import (
+    JOB_TIMEOUT_S,
+    SCRIPT,
+    job_env,
+    ranks_seen,
+    torchrun_command,
+)
+
+pytestmark = [pytest.mark.slow, pytest.mark.distributed]
+
+
+def launch(tmp_path, scenarios: str, *launcher_options: str):
+    """One torchrun job of 2 ranks; (its return code, its output, what each rank saw, the runs)."""
+    out, db = tmp_path / "out", tmp_path / "runs.db"
+    out.mkdir()
+    args = [str(SCRIPT), "--db", str(db), "--out", str(out), "--scenarios", scenarios]
+    command = torchrun_command(2, *launcher_options, *args)
+    done = subprocess.run(
+        command, env=job_env(), capture_output=True, text=True, timeout=JOB_TIMEOUT_S
+    )
+    with open_store(db) as store:
+        runs = [(r, store.eval_points(r.id)) for r in store.runs()]
+    return done.returncode, done.stdout + done.stderr, ranks_seen(out, "*-rank-*.json"), runs
+
+
+def test_torch_distributed_shut_down_inside_the_block_leaves_the_job_and_the_run_whole(tmp_path):
+    code, output, seen, runs = launch(tmp_path, "init,destroy")
+    assert code == 0, output
+    assert all("error" not in s and s["points"] == 2 for s in seen.values()), seen
+    assert seen[0]["outcome"] == CENSORED.value  # rank 1 cannot be told it any more
+    [(run, points)] = runs
+    assert run.status == CENSORED and len(points) == 2
+    assert any("destroy_process_group" in fault for fault in run.outcome.faults)
+    assert sorted(run.outcome.nodes[0]["ranks"]) == [0, 1]  # as of the last exchange
