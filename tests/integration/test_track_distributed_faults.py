@@ -10,7 +10,7 @@ import subprocess
 
 import pytest
 
-from powertrain.records import CENSORED
+from powertrain.records import CENSORED, REACHED
 from powertrain.store import open_store
 from tests.distributed_helpers import (
     JOB_TIMEOUT_S,
@@ -26,8 +26,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 def launch(tmp_path, scenarios: str, *launcher_options: str):
     """One torchrun job of 2 ranks; (its return code, its output, what each rank saw, the runs)."""
     out, db = tmp_path / "out", tmp_path / "runs.db"
-    out.mkdir()
-    args = [str(SCRIPT), "--db", str(db), "--out", str(out), "--scenarios", scenarios]
+    out.mkdir(exist_ok=True)
+    args = [str(SCRIPT), "--db", str(db), "--out", str(out), "--timeout", "8"]
+    args += ["--scenarios", scenarios]
     command = torchrun_command(2, *launcher_options, *args)
     done = subprocess.run(
         command, env=job_env(), capture_output=True, text=True, timeout=JOB_TIMEOUT_S
@@ -46,3 +47,15 @@ def test_torch_distributed_shut_down_inside_the_block_leaves_the_job_and_the_run
     assert run.status == CENSORED and len(points) == 2
     assert any("destroy_process_group" in fault for fault in run.outcome.faults)
     assert sorted(run.outcome.nodes[0]["ranks"]) == [0, 1]  # as of the last exchange
+
+
+def test_a_launch_restarted_after_a_rank_failed_replaces_its_failed_attempt_once(tmp_path):
+    """Rank 1 raises in the first attempt; torchrun starts both ranks again (a script without
+    torch.distributed: gloo's own restart does not reconnect here), whose run replaces the failed one.
+    """
+    code, output, seen, runs = launch(tmp_path, "once", "--max-restarts=1")
+    assert code == 0, output
+    assert "fails in the launch's first attempt" in output  # it did fail once
+    assert all("error" not in s and s["outcome"] == REACHED.value for s in seen.values()), seen
+    [(run, points)] = runs
+    assert run.status == REACHED and len(points) == 4

@@ -31,7 +31,7 @@ from powertrain.records import (
     RunOutcome,
     outcome_of,
 )
-from powertrain.tracking import checks, combine
+from powertrain.tracking import attempts, checks, combine
 from powertrain.tracking import job as job_
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import store as db_
@@ -99,10 +99,11 @@ class Tracker:
         store = self.hooks.observe(store)
         try:
             db_.save_study(store, db_.study_config(self.study, self.targets, self.model, self.data))
-            done = db_.finished_run(store, self.study, self.run_key, self.retry_failed)
+            retry = self.retry_failed or attempts.failed_earlier(store, self.study, self.run_key)
+            done = db_.finished_run(store, self.study, self.run_key, retry)
             if done is not None:
                 return self._finished_already(store, owned, done)
-            return TrackedRun(self, store, owned)
+            return TrackedRun(self, store, owned, replace_failed=retry)
         except BaseException:
             if owned:
                 store.close()
@@ -150,7 +151,9 @@ class TrackedRun(RankedRun):
     """A run in progress: ``evaluate`` at every validation, ``diverged`` when you see it diverge,
     ``test`` for a test accuracy; the outcome is written when it closes."""
 
-    def __init__(self, tracker: Tracker, store, owned_store: bool, ticket=None) -> None:
+    def __init__(
+        self, tracker: Tracker, store, owned_store: bool, ticket=None, replace_failed=False
+    ) -> None:
         self.tracker, self.store, self._owned_store = tracker, store, owned_store
         self._ticket, self.spawned = ticket, ticket is not None  # a rank its parent spawned
         self.points: list[EvalPoint] = [] if ticket is None else list(ticket.points)
@@ -174,16 +177,16 @@ class TrackedRun(RankedRun):
             hardware, provenance = self._describe()
             if leads:  # the other ranks of a job neither hold nor write the run
                 self._held = db_.hold(store, tracker.study, tracker.run_key)
-                self.run_id = self._begin(store, hardware, provenance)
+                self.run_id = self._begin(store, hardware, provenance, replace_failed)
             self.monitor.begin("run")
             self._gpu_start_j = job_.gpu_baseline(self.detection.meters)
         except BaseException:
             self._release(store=False)  # the Tracker closes the store it opened
             raise
 
-    def _begin(self, store, hardware: dict, provenance: dict) -> int:
+    def _begin(self, store, hardware: dict, provenance: dict, replace_failed: bool) -> int:
         tracker = self.tracker
-        return db_.begin_run(
+        run_id = db_.begin_run(
             store,
             tracker.study,
             tracker.run_key,
@@ -192,8 +195,10 @@ class TrackedRun(RankedRun):
             tracker.seed,
             hardware,
             provenance,
-            tracker.retry_failed,
+            replace_failed,
         )
+        attempts.note_begun(tracker.study, tracker.run_key, run_id)  # for a restart of the launch
+        return run_id
 
     @classmethod
     def skipped_run(cls, tracker: Tracker, record) -> TrackedRun:
@@ -376,9 +381,6 @@ class TrackedRun(RankedRun):
             verdict=self._verdict if exc is None and status == self.status else None,
             nodes=nodes,
         )
-
-    def _save_timeline(self) -> None:
-        self.store.save_timeline(self.run_id, self.monitor.trace().timeline())
 
     def _release(self, store: bool = True) -> None:
         job_.restore_sigterm(self._sigterm)

@@ -172,7 +172,7 @@ class RankedRun:
                 exc = self._take_back(exc)
                 figures = (dict(total.energy_j), spawned_.parent_node(self, total, self._ranks), [])
             self.outcome = self._outcome(total, exc, *figures)
-            self._save_timeline()
+            self.store.save_timeline(self.run_id, self.monitor.trace().timeline())
             self.store.finish_run(self.run_id, self.outcome)
         if combined is not None:  # every rank waits for the outcome
             job.decide(job_.Decision(outcome=self.outcome))
