@@ -40,7 +40,12 @@ def shard_from_env(env: Mapping[str, str] | None = None) -> tuple[int, int]:
     PowertrainError outside SLURM, or for an array whose task ids are not evenly spaced."""
     env = os.environ if env is None else env
     task, count = _integer(env, "SLURM_ARRAY_TASK_ID"), _integer(env, "SLURM_ARRAY_TASK_COUNT")
-    if task is not None and count is not None:
+    if task is not None and count is None:  # its step's task 0 of 1 would be the whole study
+        raise PowertrainError(
+            f"--shard auto: array task {task}, but SLURM_ARRAY_TASK_COUNT does not say how many "
+            "tasks the array has (a Slurm before 18.08?); give --shard i/N yourself"
+        )
+    if task is not None:
         first = _integer(env, "SLURM_ARRAY_TASK_MIN") or 0
         step = _integer(env, "SLURM_ARRAY_TASK_STEP") or 1
         index, rest = divmod(task - first, step)
