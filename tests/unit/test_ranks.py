@@ -79,6 +79,29 @@ def test_a_device_wide_counter_is_read_once_per_node_and_nodes_add_up():
     assert [n["ranks"] for n in combined.nodes] == [[0, 1], [2, 3]] and combined.ranks == 4
 
 
+def test_two_node_ranks_on_one_machine_count_its_gpus_and_counters_once():
+    """Two torchrun agents on one machine (``--nnodes 2`` twice on a host, or two per SLURM node)
+    are two node ranks of one machine: its RAPL package and its GPUs are counted once, not once per
+    agent; two machines that share a hostname are two machines."""
+    both = {"GPU-a": 300.0, "GPU-b": 100.0}
+    one_machine = [
+        dataclasses.replace(reading(rank, node=rank // 2, gpus=both, rapl=50.0), machine="boot-1")
+        for rank in range(4)
+    ]
+    combined = combine(one_machine)
+    assert combined.energy_j == {"cpu": 50.0, "gpu": 400.0}
+    assert [n["ranks"] for n in combined.nodes] == [[0, 1], [2, 3]]
+    parts = [n["energy_j"] for n in combined.nodes]
+    assert {c: sum(p[c] for p in parts) for c in ("cpu", "gpu")} == combined.energy_j
+    assert "node 0" in combined.nodes[1]["read_by"]["cpu"]
+    assert "['GPU-a', 'GPU-b'] counted with node [0]" in combined.nodes[1]["read_by"]["gpu"]
+    twins = [  # one hostname, two machines, each its own package
+        dataclasses.replace(reading(rank, node=rank, rapl=50.0), machine=f"boot-{rank}")
+        for rank in range(2)
+    ]
+    assert combine(twins).energy_j == {"cpu": 100.0}
+
+
 def test_the_nvml_meter_reads_each_gpu_apart_by_uuid():
     nvml = FakeNvml([FakeGpu("GPU-a", energy_mj=0), FakeGpu("GPU-b", energy_mj=0)])
     meter = NvmlMeter(nvml=nvml, environ={})

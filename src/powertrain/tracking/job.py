@@ -82,6 +82,7 @@ class Job:
             rank=self.info.rank,
             node=self.info.node_rank,
             host=self.info.host,
+            machine=ranks_.machine(),
             energy_j=dict(so_far.energy_j),
             gpu_energy_j=gpu_j,
             scope={c.value: m.scope for c, m in self._meters.items()},

@@ -9,10 +9,12 @@ torch's are absent (in a heterogeneous SLURM job the node is the node's place in
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from powertrain.errors import PowertrainError
 from powertrain.slurm import het_node_rank
@@ -47,6 +49,17 @@ class RankInfo:
 
     def describe(self) -> str:
         return f"rank {self.rank} of {self.world_size} (node {self.node_rank}, {self.source})"
+
+
+@functools.cache
+def machine() -> str:
+    """Which machine this process runs on, for the figures of its devices (a RAPL package, a GPU):
+    the kernel's boot id, which every process and container of one machine shares and no two
+    machines do (hostnames may repeat: containers, two clusters), else the hostname."""
+    try:
+        return "boot-" + Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "host-" + platform.node()
 
 
 def current(environ: Mapping[str, str] | None = None) -> RankInfo:
