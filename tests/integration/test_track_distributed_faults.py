@@ -59,3 +59,15 @@ def test_a_launch_restarted_after_a_rank_failed_replaces_its_failed_attempt_once
     assert all("error" not in s and s["outcome"] == REACHED.value for s in seen.values()), seen
     [(run, points)] = runs
     assert run.status == REACHED and len(points) == 4
+
+
+def test_every_rank_knows_at_the_start_that_rank_0_skipped_a_finished_run(tmp_path):
+    """``if_finished="skip"``, each rank training only when ``run.skipped`` is False: every rank
+    skips, through torchrun's store and then over torch.distributed, none waits for rank 0."""
+    scenarios = "plain:store,skipcheck:store,init,plain:gloo,skipcheck:gloo"
+    code, output, seen, runs = launch(tmp_path, scenarios)
+    assert code == 0, output
+    for i in (1, 4):
+        skipped = ranks_seen(tmp_path / "out", f"{i}-skipcheck-rank-*.json")
+        assert [s.get("skipped") for s in skipped.values()] == [True, True], skipped
+    assert [r.status for r, _ in runs] == [REACHED, REACHED]  # each once

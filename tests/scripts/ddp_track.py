@@ -11,6 +11,7 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
 - ``partial``: rank 1 never enters ``track()`` (misuse), then idles ``--timeout`` + 5 s; last;
 - ``die``: rank 1 kills itself with SIGKILL at evaluation 3; ``hang``: rank 1 sleeps for ever there;
 - ``retry``: the study again with ``retry_failed``; ``skip``: again with ``if_finished="skip"``;
+  ``skipcheck``: the same, each rank training only if ``run.skipped`` is False, as the docs say;
 - ``destroy``: every rank shuts torch.distributed down (``destroy_process_group``) inside the block,
   after evaluation 2; ``once``: rank 1 raises at evaluation 2 in the launch's first attempt only (a
   job that ``torchrun --max-restarts 1`` starts again).
@@ -64,7 +65,7 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
         return seen
     options = {
         "retry_failed": kind == "retry",
-        "if_finished": "skip" if kind == "skip" else "refuse",
+        "if_finished": "skip" if kind in ("skip", "skipcheck") else "refuse",
     }
     start = time.monotonic()
     try:
@@ -93,6 +94,8 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
 
 
 def train(run, kind: str, rank: int, seen: dict) -> None:
+    if kind == "skipcheck" and run.skipped:
+        return
     if kind == "hf":
         from tests.integration.test_track_hf import train as hf_train
 

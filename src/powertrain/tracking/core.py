@@ -93,6 +93,9 @@ class Tracker:
         self.run: TrackedRun | None = None
 
     def start(self) -> TrackedRun:
+        return self._start().agreed()  # in a job, every rank knows whether rank 0 skipped it
+
+    def _start(self) -> TrackedRun:
         if not ranks_.current().leader:  # another rank of the job: rank 0 writes the run
             return TrackedRun(self, None, False)
         store, owned = db_.open_db(self.db)

@@ -59,6 +59,17 @@ def link(
     )
 
 
+def ready(info: ranks_.RankInfo, env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``link`` finds a route now (torch.distributed up, or a launcher's board), before any
+    evaluate: every rank of a job sees the same."""
+    env = os.environ if env is None else env
+    if info.source == "torch.distributed":
+        return True
+    if info.source == "torchrun":
+        return board_.torchrun_store(env) is not None
+    return info.source == "SLURM" and board_.slurm_step(env) is not None
+
+
 def _reaches_every_node(store, env: Mapping[str, str]) -> None:
     """PowertrainError for a job step on several nodes whose store is one machine's (a SQLite file):
     its locks and WAL journal do not hold between machines (a network file system), so the ranks'

@@ -206,6 +206,32 @@ class RankedRun:
         )
         return dict(last.energy_j), last.nodes, [note, *last.faults]
 
+    def agreed(self):
+        """With ``if_finished="skip"`` in a job whose ranks can exchange already (torch.distributed
+        up, or a launcher's board), rank 0 tells every rank at the start whether it skipped the run:
+        a rank that checks ``run.skipped`` before training would otherwise train alone, waiting for
+        rank 0 at its first evaluate. Where they cannot yet (Lightning starts torch.distributed in
+        ``fit``), they learn it at the first evaluate. Returns the run."""
+        info = ranks_.current()
+        if self.tracker.if_finished != "skip" or not info.distributed or not links.ready(info):
+            return self
+        try:
+            if self.skipped:
+                self._tell_skipped()
+            elif info.leader:
+                job = self._linked_job()
+                messages = job.gather(job_.POINT, job.reading(self.monitor.read("run")), 0)
+                problem = job.problem(messages)
+                job.decide(job_.Decision(error=problem))
+                if problem is not None:
+                    raise PowertrainError(problem)
+            else:
+                self._follow(self._linked_job(), job_.POINT, self.monitor.read("run"))
+        except BaseException as exc:
+            self.close(exc)
+            raise
+        return self
+
     def _tell_skipped(self) -> None:
         """Rank 0 skipped a run that finished before: the other ranks learn it at their first
         evaluate, and stop there."""
