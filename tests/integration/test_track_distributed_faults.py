@@ -6,11 +6,13 @@ twice."""
 
 from __future__ import annotations
 
+import signal
 import subprocess
+import sys
 
 import pytest
 
-from powertrain.records import CENSORED, REACHED
+from powertrain.records import CENSORED, FAILED, REACHED
 from powertrain.store import open_store
 from tests.distributed_helpers import (
     JOB_TIMEOUT_S,
@@ -71,3 +73,48 @@ def test_every_rank_knows_at_the_start_that_rank_0_skipped_a_finished_run(tmp_pa
         skipped = ranks_seen(tmp_path / "out", f"{i}-skipcheck-rank-*.json")
         assert [s.get("skipped") for s in skipped.values()] == [True, True], skipped
     assert [r.status for r, _ in runs] == [REACHED, REACHED]  # each once
+
+
+STOPPED_RANK_0 = """
+import os, signal, sys
+import powertrain
+
+
+def stop():
+    os.kill(os.getpid(), signal.SIGTERM)  # the launcher stops the job
+    signal.getsignal(signal.SIGTERM)  # a bytecode for the handler to run at
+
+
+try:
+    with powertrain.track("stopped", db=sys.argv[1], device="cpu") as run:
+        if sys.argv[2] == "inside":
+            try:
+                stop()
+            except Exception:
+                pass  # a loop's catch-all
+        else:
+            stop()
+except Exception:
+    pass  # a script's catch-all
+print("went on after SIGTERM", flush=True)
+"""
+
+
+@pytest.mark.parametrize("caught", ["inside", "outside"])
+def test_rank_0_stopped_by_sigterm_records_the_run_failed_and_ends_by_sigterm(tmp_path, caught):
+    """What SIGTERM does to a rank without powertrain (end it, its status the signal's), it does
+    with powertrain too, once the run is recorded as failed: a script's ``except Exception``, in the
+    block or around it, does not keep it going, nor does powertrain's exception make its status 1."""
+    env = {**job_env(), "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}
+    db = tmp_path / "runs.db"
+    done = subprocess.run(
+        [sys.executable, "-c", STOPPED_RANK_0, str(db), caught],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == -signal.SIGTERM, done.stdout + done.stderr
+    assert "went on" not in done.stdout
+    with open_store(db) as store:
+        [run] = store.runs()
+    assert run.status == FAILED and "SIGTERM" in run.outcome.error

@@ -339,7 +339,7 @@ class TrackedRun(RankedRun):
             raise self._refused
         try:
             total = self.monitor.end("run")
-            exc = None if self.tracker.hooks.pruned_by(exc) else exc
+            exc = job_.stopped(None if self.tracker.hooks.pruned_by(exc) else exc, self._sigterm)
             if exc is not None and not isinstance(exc, Exception):
                 return None
             if self.spawned and not self._linked:  # a spawned rank that never evaluated
@@ -356,6 +356,7 @@ class TrackedRun(RankedRun):
                 return self._finish(job, total, exc)
         finally:
             self._release()
+            job_.end_if_stopped(self._sigterm)  # recorded: ends as SIGTERM would end it
 
     def _outcome(self, total, exc, energy_j: dict, nodes: list, notes: list[str]) -> RunOutcome:
         error = None

@@ -212,11 +212,32 @@ class JobStopped(PowertrainError):
     """SIGTERM reached rank 0: the launcher or the scheduler is stopping the job."""
 
 
+_STOPPED: list[JobStopped] = []  # the SIGTERM that reached rank 0, whatever the script did with it
+
+
 def _raise_stopped(signum, frame) -> None:
-    raise JobStopped(
-        "SIGTERM: the launcher or the scheduler stopped the job (under torchrun, another rank "
-        "failed or died)"
+    _STOPPED.append(
+        JobStopped(
+            "SIGTERM: the launcher or the scheduler stopped the job (under torchrun, another rank "
+            "failed or died)"
+        )
     )
+    raise _STOPPED[-1]
+
+
+def stopped(exc: BaseException | None, installed) -> BaseException | None:
+    """``exc``, or the stop that reached the run's handler (``installed``: what ``stop_on_sigterm``
+    returned) where the script caught it (``except Exception``)."""
+    return exc if exc is not None or installed is None or not _STOPPED else _STOPPED[-1]
+
+
+def end_if_stopped(installed) -> None:
+    """Once rank 0 recorded the run a SIGTERM stopped: end the process as SIGTERM ends one without
+    powertrain (its default action, the exit status the signal's), not by an exception the script
+    may catch, or turn into exit status 1."""
+    if installed is not None and _STOPPED and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
 
 
 def stop_on_sigterm():
@@ -227,6 +248,7 @@ def stop_on_sigterm():
         return None
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return None
+    _STOPPED.clear()  # a stop seen before, by another run, is not this one's
     signal.signal(signal.SIGTERM, _raise_stopped)
     return signal.SIG_DFL
 
