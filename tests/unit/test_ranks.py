@@ -483,3 +483,17 @@ def test_the_reports_per_node_table_marks_the_node_that_estimated():
     page = nodes_html([SimpleNamespace(id=1, nodes=_mixed_nodes().nodes)])
     assert "cpu 50.0 J (counter;" in page  # node 0's RAPL
     assert "cpu 30.0 J (ESTIMATE: estimate;" in page
+
+
+def test_the_default_wait_for_the_ranks_is_no_shorter_than_torch_distributeds_own():
+    """Ranks waiting at an evaluate while rank 0 validates alone wait as long as torch's own
+    collectives would (its default process-group timeout): powertrain must not end a job that torch
+    would let run."""
+    import inspect
+
+    from torch.distributed.constants import default_pg_timeout
+
+    from powertrain.tracking.core import Tracker
+
+    default = inspect.signature(Tracker).parameters["rank_timeout_s"].default
+    assert default >= default_pg_timeout.total_seconds()

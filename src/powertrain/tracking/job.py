@@ -23,8 +23,10 @@ from powertrain.tracking import ranks as ranks_
 from powertrain.tracking.combine import Combined, RankReading, combine
 
 POINT, CLOSE, FAILED = "point", "close", "failed"  # FAILED: a rank leaving on an error
-#: How long a rank waits for the others at an evaluation point unless told (``rank_timeout_s``).
-DEFAULT_TIMEOUT_S = 300.0
+#: How long a rank waits for the others at an evaluation point unless told (``rank_timeout_s``):
+#: as long as torch.distributed's own collectives do by default (``default_pg_timeout``), so that a
+#: job whose rank 0 validates alone for minutes, which torch lets run, is not ended by powertrain.
+DEFAULT_TIMEOUT_S = 1800.0
 #: The longest wait: a week, what a board keeps a job's messages (``board.MESSAGES_KEPT_S``).
 MOST_TIMEOUT_S = 7 * 24 * 3600.0
 
