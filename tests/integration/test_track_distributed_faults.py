@@ -75,6 +75,19 @@ def test_every_rank_knows_at_the_start_that_rank_0_skipped_a_finished_run(tmp_pa
     assert [r.status for r, _ in runs] == [REACHED, REACHED]  # each once
 
 
+def test_a_rank_that_raises_is_named_with_its_error_in_the_failed_run(tmp_path):
+    """Over torch.distributed no message reaches rank 0 from a rank that leaves on an exception
+    (its exit ends the collective); its error is named in the run's record all the same."""
+    code, output, _, runs = launch(tmp_path, "init,raise")
+    assert code != 0 and "rank 1's own error" in output  # the user's exception, on its rank
+    [(run, points)] = runs
+    said = [run.outcome.error, *run.outcome.faults]
+    assert run.status == FAILED and len(points) == 1
+    assert any(
+        "rank 1 failed after 1 evaluations: ValueError: rank 1's own error" in s for s in said
+    )
+
+
 STOPPED_RANK_0 = """
 import os, signal, sys
 import powertrain

@@ -12,6 +12,7 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
 - ``die``: rank 1 kills itself with SIGKILL at evaluation 3; ``hang``: rank 1 sleeps for ever there;
 - ``retry``: the study again with ``retry_failed``; ``skip``: again with ``if_finished="skip"``;
   ``skipcheck``: the same, each rank training only if ``run.skipped`` is False, as the docs say;
+- ``raise``: rank 1 raises a ValueError of its own before evaluation 2;
 - ``destroy``: every rank shuts torch.distributed down (``destroy_process_group``) inside the block,
   after evaluation 2; ``once``: rank 1 raises at evaluation 2 in the launch's first attempt only (a
   job that ``torchrun --max-restarts 1`` starts again).
@@ -136,6 +137,8 @@ def loop(run, model, kind: str, rank: int, seen: dict) -> None:
             and os.environ["TORCHELASTIC_RESTART_COUNT"] == "0"
         ):
             raise ValueError("fails in the launch's first attempt")
+        if k == 2 and rank == 1 and kind == "raise":
+            raise ValueError("rank 1's own error")
         if k == 3 and kind == "destroy":
             dist.destroy_process_group()
             break

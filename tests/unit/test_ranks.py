@@ -374,7 +374,7 @@ def test_the_other_ranks_faults_travel_with_the_combined_figures():
     # the run's outcome: rank 0's faults (its window's) and the other ranks' (the combined figures')
     leader = SimpleNamespace(_job=object(), points=[])
     assert RankedRun._figures(leader, so_far, combined)[2] == [f"rank 1: {note}"]
-    leader._job = SimpleNamespace(last=combined, shut_down=False)  # the close exchange lost
+    leader._job = SimpleNamespace(last=combined, shut_down=False, failures=list)  # close lost
     assert RankedRun._figures(leader, so_far, None)[2][1:] == [f"rank 1: {note}"]
 
 

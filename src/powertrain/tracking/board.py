@@ -145,6 +145,9 @@ class BoardJob(job_.Job):
     def still_up(self) -> bool:
         return True  # a board outlives torch.distributed
 
+    def failures(self) -> list[str]:
+        return []  # a rank that leaves on an error posts it, read at rank 0's next exchange
+
     def leave(self, reading: RankReading, evaluations: int, error: str) -> None:
         """No rank's exit reaches rank 0 here: it is told, so that it need not wait out the timeout."""
         failed = job_.Message(

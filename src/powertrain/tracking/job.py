@@ -11,6 +11,7 @@ link on every rank; so does a failed one.
 from __future__ import annotations
 
 import contextlib
+import json
 import signal
 import threading
 from dataclasses import dataclass
@@ -108,8 +109,30 @@ class Job:
 
     def leave(self, reading: RankReading, evaluations: int, error: str) -> None:
         """A rank other than 0 leaving on an error. Over a process group its exit ends the
-        others' collective at once, so nothing is sent (a board's job tells rank 0)."""
+        others' collective at once, so no exchange is made (a board's job tells rank 0); its error
+        is left on the job's store, without waiting, for rank 0 to name in the run's record."""
         self.open = False
+        body = json.dumps({"evaluations": evaluations, "error": error})
+        with contextlib.suppress(Exception):  # the job goes on ending however this goes
+            _job_store().set(self._failure_key(self.info.rank), body)
+
+    def failures(self) -> list[str]:
+        """Rank 0: what the ranks that left on an error said, as ``problem`` words a board's."""
+        found = []
+        with contextlib.suppress(Exception):  # a store gone with the job: nothing to name
+            store = _job_store()
+            for rank in range(1, self.info.world_size):
+                key = self._failure_key(rank)
+                if store.check([key]):
+                    body = json.loads(store.get(key))
+                    m = Message(
+                        rank, FAILED, self.run_key, None, body["evaluations"], body["error"]
+                    )
+                    found.append(f"rank {rank} {_doing(m)}")
+        return found
+
+    def _failure_key(self, rank: int) -> str:
+        return f"powertrain/failed/{self.run_key}/{rank}"
 
     def decide(self, decision: Decision | None = None) -> Decision:
         """Rank 0 sends ``decision``; every rank returns it."""
@@ -125,6 +148,9 @@ class Job:
             call()
         except RuntimeError as exc:  # gloo or its store: a timeout, or a peer's connection closed
             self.open = False
+            failed = self.failures() if self.info.leader else []
+            if failed:  # the rank that left on its error ended the exchange
+                raise RanksLost("; ".join(failed[:8])) from None
             raise RanksLost(
                 f"{self.info.describe()}: the other ranks did not answer within "
                 f"{self.timeout_s:g} s, or one of them died ({str(exc).splitlines()[0][:200]}). "
@@ -196,6 +222,14 @@ def _doing(m: Message) -> str:
     if m.kind == CLOSE:
         return f"left the tracked block after {m.evaluations} evaluations"
     return f"reached evaluation {m.evaluations + 1}"
+
+
+def _job_store():
+    """The key-value store of the job's process group (its rendezvous: torchrun's, or
+    ``init_method``'s), which outlives any one rank."""
+    import torch.distributed as dist
+
+    return dist.distributed_c10d._get_default_store()
 
 
 def per_gpu_meter(meters):

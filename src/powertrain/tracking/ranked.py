@@ -197,14 +197,15 @@ class RankedRun:
             return dict(combined.energy_j), combined.nodes, list(combined.faults)
         last = self._job.last
         why = f"{SHUT_DOWN}: " if self._job.shut_down else ""
+        failed = self._job.failures()  # the ranks that left on an error, if they said
         if last is None:
             note = f"{why}rank 0's own figures only: the run ended before the ranks exchanged any"
-            return dict(total.energy_j), [], [note]
+            return dict(total.energy_j), [], [note, *failed]
         note = (
             f"{why}the ranks' figures as of evaluation {len(self.points)}, the last every rank "
             "answered: what the job used after it is not counted"
         )
-        return dict(last.energy_j), last.nodes, [note, *last.faults]
+        return dict(last.energy_j), last.nodes, [note, *failed, *last.faults]
 
     def agreed(self):
         """With ``if_finished="skip"`` in a job whose ranks can exchange already (torch.distributed
