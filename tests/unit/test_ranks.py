@@ -102,6 +102,20 @@ def test_two_node_ranks_on_one_machine_count_its_gpus_and_counters_once():
     assert combine(twins).energy_j == {"cpu": 100.0}
 
 
+def test_a_rank_started_as_another_ranks_child_has_its_processes_counted_once():
+    """Lightning's ``ddp`` runs the script again for ranks 1.. as children of rank 0's process, whose
+    CPU-time and memory estimates count its descendants: rank 1's processes are in rank 0's figure
+    already, so its own is not added again."""
+    parent = dataclasses.replace(reading(0, cpu=30.0), pid=100, tree_pids=(101, 102))
+    child = dataclasses.replace(reading(1, cpu=12.0), pid=101)
+    apart = dataclasses.replace(reading(2, cpu=7.0), pid=200)  # torchrun's: no rank's child
+    combined = combine([parent, child, apart])
+    assert combined.energy_j == {"cpu": 37.0}
+    assert "rank 1 counted with rank 0" in combined.nodes[0]["read_by"]["cpu"]
+    elsewhere = dataclasses.replace(child, node=1)  # the same pid on another node: not the child
+    assert combine([parent, elsewhere]).energy_j == {"cpu": 42.0}
+
+
 def test_the_nvml_meter_reads_each_gpu_apart_by_uuid():
     nvml = FakeNvml([FakeGpu("GPU-a", energy_mj=0), FakeGpu("GPU-b", energy_mj=0)])
     meter = NvmlMeter(nvml=nvml, environ={})

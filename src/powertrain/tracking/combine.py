@@ -38,6 +38,10 @@ class RankReading:
     #: The machine it runs on (``ranks.machine``): two node ranks of one machine share its
     #: device-wide counters; empty from a rank of an older version (its node is taken for it).
     machine: str = ""
+    #: Its process, and the descendants its process-attributed figures count (a rank that another
+    #: rank started as its child, as Lightning's ``ddp`` does, is in that rank's figures already).
+    pid: int = 0
+    tree_pids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,15 @@ def _node(node: int, ranks: list[RankReading], counted: dict) -> dict[str, Any]:
             read_by[component] = f"rank {readers[0].rank} (device-wide, read once)"
             counted_by = readers[:1]
         else:
-            energy_j[component] = sum(r.energy_j[component] for r in readers)
-            read_by[component] = f"summed over ranks {[r.rank for r in readers]} (their processes)"
-            counted_by = readers
+            within = _within(readers)
+            counted_by = [r for r in readers if r.rank not in within]
+            energy_j[component] = sum(r.energy_j[component] for r in counted_by)
+            read_by[component] = (
+                f"summed over ranks {[r.rank for r in counted_by]} (their processes)"
+                + "".join(
+                    f"; rank {c} counted with rank {p}, its parent" for c, p in within.items()
+                )
+            )
         method[component] = readers[0].method.get(component, "")
         said = [r.estimated[component] for r in counted_by if component in r.estimated]
         if said:  # one estimate among the figures added makes the node's an estimate
@@ -107,6 +117,17 @@ def _node(node: int, ranks: list[RankReading], counted: dict) -> dict[str, Any]:
         "estimated": estimated,
         "read_by": read_by,
     }
+
+
+def _within(readers: list[RankReading]) -> dict[int, int]:
+    """The ranks whose process another rank of the node counts among its descendants: rank -> that
+    rank (the nearest: a rank's own figure counts its whole tree)."""
+    within: dict[int, int] = {}
+    for reading in readers:
+        holders = [r for r in readers if r is not reading and reading.pid in r.tree_pids]
+        if reading.pid and holders:
+            within[reading.rank] = min(holders, key=lambda r: len(r.tree_pids)).rank
+    return within
 
 
 def _gpus_once(readers: list[RankReading], node: int, counted: dict) -> tuple[float, dict]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import threading
 from dataclasses import dataclass
@@ -86,6 +87,8 @@ class Job:
             node=self.info.node_rank,
             host=self.info.host,
             machine=ranks_.machine(),
+            pid=os.getpid(),
+            tree_pids=_tree_pids(self._meters),
             energy_j=dict(so_far.energy_j),
             gpu_energy_j=gpu_j,
             scope={c.value: m.scope for c, m in self._meters.items()},
@@ -222,6 +225,16 @@ def _doing(m: Message) -> str:
     if m.kind == CLOSE:
         return f"left the tracked block after {m.evaluations} evaluations"
     return f"reached evaluation {m.evaluations + 1}"
+
+
+def _tree_pids(meters) -> tuple[int, ...]:
+    """The descendants this rank's process-attributed figures count (an estimate meter's tree)."""
+    pids: set[int] = set()
+    for meter in meters.values():
+        tree = getattr(meter, "tree", None)
+        if getattr(meter, "scope", "") == "process" and hasattr(tree, "pids"):
+            pids.update(tree.pids())
+    return tuple(sorted(pids))
 
 
 def _job_store():
