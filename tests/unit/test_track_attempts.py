@@ -59,3 +59,18 @@ def test_nothing_is_noted_where_no_restart_is_left(launch):
     restarted = {**launch, "TORCHELASTIC_MAX_RESTARTS": "2", "TORCHELASTIC_RESTART_COUNT": "2"}
     failed = store_of({"id": 9, "run_key": "key", "status": FAILED})
     assert not attempts.failed_earlier(failed, "s", "key", restarted)
+
+
+def test_a_requeued_slurm_job_replaces_the_run_it_failed_and_only_that_job_does():
+    """``scontrol requeue`` (or a node failure with ``--requeue``) starts the job again under its own
+    id, SLURM_RESTART_COUNT counting up: the run that job failed is replaced, not refused."""
+    job = {"SLURM_JOB_ID": "4242", "SLURM_CLUSTER_NAME": "c1", "SLURM_RESTART_COUNT": "1"}
+    mine = {"slurm": {"job_id": "4242", "cluster": "c1"}}
+    failed = store_of({"id": 5, "run_key": "key", "status": FAILED, "hardware": mine})
+    assert attempts.failed_earlier(failed, "s", "key", job)
+    assert not attempts.failed_earlier(failed, "s", "key", {**job, "SLURM_RESTART_COUNT": "0"})
+    other = {"slurm": {"job_id": "4242", "cluster": "c2"}}  # another cluster's job of that id
+    theirs = store_of({"id": 5, "run_key": "key", "status": FAILED, "hardware": other})
+    assert not attempts.failed_earlier(theirs, "s", "key", job)
+    reached = store_of({"id": 5, "run_key": "key", "status": REACHED, "hardware": mine})
+    assert not attempts.failed_earlier(reached, "s", "key", job)

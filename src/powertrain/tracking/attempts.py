@@ -1,5 +1,6 @@
 """A torchrun launch that starts its ranks again (``--max-restarts``) after one failed: the launcher
-stopped every rank, rank 0 recorded the run as failed, and the restarted rank 0 tracks the same run.
+stopped every rank, rank 0 recorded the run as failed, and the restarted rank 0 tracks the same run
+(so does a requeued SLURM job: ``_failed_in_job``).
 That failure is the launch's own, which the restart is there to get past: the failed attempt is
 replaced, as ``retry_failed=True`` replaces one, not refused (which would end the restarted job too,
 and every restart after it).
@@ -61,9 +62,30 @@ def note_begun(study: str, run_key: str, run_id: int, env: Mapping[str, str] | N
 
 
 def failed_earlier(store, study: str, run_key: str, env=None) -> bool:
-    """Whether the run at this key failed in an earlier attempt of this torchrun launch (this one
-    is a restart)."""
+    """Whether the run at this key failed in an earlier attempt of this torchrun launch, or of
+    this SLURM job (this one is a restart, or a requeue)."""
     env = os.environ if env is None else env
+    return _failed_in_launch(store, study, run_key, env) or _failed_in_job(
+        store, study, run_key, env
+    )
+
+
+def _failed_in_job(store, study: str, run_key: str, env: Mapping[str, str]) -> bool:
+    """A SLURM job requeued (``scontrol requeue``, ``--requeue`` after a node failed) runs again
+    under its own id, ``SLURM_RESTART_COUNT`` counting up: the run it failed names that job (and its
+    cluster) in its hardware record."""
+    job = env.get("SLURM_JOB_ID", "").strip()
+    if _count(env, "SLURM_RESTART_COUNT") == 0 or not job:
+        return False
+    this = (job, env.get("SLURM_CLUSTER_NAME"))
+    named = [(r, r.hardware.get("slurm") or {}) for r in store.runs(study)]
+    return any(
+        r.run_key == run_key and r.status == FAILED and (s.get("job_id"), s.get("cluster")) == this
+        for r, s in named
+    )
+
+
+def _failed_in_launch(store, study: str, run_key: str, env: Mapping[str, str]) -> bool:
     if _count(env, "TORCHELASTIC_RESTART_COUNT") == 0:
         return False
     agent = _agent_store(env)
