@@ -36,6 +36,22 @@ def test_tracking_the_run_in_progress_again_is_refused_and_the_outer_run_goes_on
         again.evaluate(val_accuracy=0.95, step=1)
 
 
+def test_every_rank_refuses_the_run_in_progress_again_not_rank_0_alone(store, meters, monkeypatch):
+    """Rank 1 of a job refuses a nested track() of its run as rank 0 does, at once: alone, it would
+    wait for rank 0 at the inner block's first evaluate, and fail the outer run after the timeout."""
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with tracked(store, meters) as outer:
+        with (
+            pytest.raises(PowertrainError, match="being tracked already in this process"),
+            tracked(store, meters),
+        ):
+            pass
+        assert outer.outcome is None
+    with tracked(store, meters):  # released
+        pass
+
+
 def test_the_same_run_through_two_store_objects_on_one_file_is_refused(tmp_path, meters, clock):
     db = tmp_path / "r.db"
     with tracked(db, meters) as outer:

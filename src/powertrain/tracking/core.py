@@ -164,8 +164,7 @@ class TrackedRun(RankedRun):
         self.outcome: RunOutcome | None = None
         self.status, self.stop_reason = None, None  # set when a handler or diverged() stops it
         self._reached: EvalPoint | None = None
-        self._verdict = None  # the stopping handler's, when one stopped the run
-        self._end_reason: str | None = None
+        self._verdict, self._end_reason = None, None  # a stopping handler's; set_end_reason's
         self._test: float | None = None
         self._test_tasks: dict[str, float] = {}
         self._lock = threading.Lock()  # evaluate() from several threads: one point at a time
@@ -178,8 +177,9 @@ class TrackedRun(RankedRun):
         self.run_id = None if ticket is None else ticket.run_id
         try:
             hardware, provenance = self._describe()
-            if leads:  # the other ranks of a job neither hold nor write the run
+            if not self.spawned:  # every rank refuses a track() of this run in its own block
                 self._held = db_.hold(store, tracker.study, tracker.run_key)
+            if leads:  # the other ranks of a job do not write the run
                 self.run_id = self._begin(store, hardware, provenance, replace_failed)
             self.monitor.begin("run")
             self._gpu_start_j = job_.gpu_baseline(self.detection.meters)
