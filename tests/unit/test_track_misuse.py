@@ -136,3 +136,22 @@ def test_a_read_only_folder_for_track_is_called_read_only_not_foreign(tmp_path, 
     ):
         tracked(folder / "r.db", meters).start()
     assert "not a powertrain results store" not in str(info.value)
+
+
+def test_the_users_exception_goes_on_unchanged_when_its_run_cannot_be_recorded(meters):
+    """A store that refuses the outcome (a full disk, a lost server) does not put powertrain's error
+    in place of the exception that ended the block: that one goes up, with a note saying why the run
+    was not recorded."""
+
+    class Refusing(MemoryStore):
+        def finish_run(self, run_id, outcome):
+            raise OSError("disk full")
+
+    class UsersOwn(Exception):
+        pass
+
+    with pytest.raises(UsersOwn) as raised, tracked(Refusing(), meters):
+        raise UsersOwn("the loop's own")
+    assert any("disk full" in note for note in raised.value.__notes__)
+    with pytest.raises(OSError, match="disk full"), tracked(Refusing(), meters, seed=1):
+        pass  # no exception of the user's: powertrain's own goes up

@@ -132,7 +132,7 @@ class Tracker:
 
     def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if self.run is not None:
-            self.run.close(exc)
+            self.run.close_under(exc)
         return False  # an exception is recorded, then goes on up
 
 

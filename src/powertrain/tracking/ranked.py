@@ -36,6 +36,21 @@ class RankedRun:
             self._release()
         raise self._refused
 
+    def close_under(self, exc: BaseException | None):
+        """``close(exc)`` where ``exc`` (if any) ends the user's block: a failure to record the run
+        (a store that refuses its end, say) does not go up in that exception's place, which goes on
+        unchanged but for a note of why its run was not recorded."""
+        try:
+            return self.close(exc)
+        except Exception as error:
+            if exc is None or error is exc:
+                raise
+            exc.add_note(
+                f"powertrain could not record the end of run {self.run_id} of study "
+                f"{self.tracker.study!r}: {type(error).__name__}: {error}"
+            )
+            return None
+
     def _linked_job(self) -> job_.Job | None:
         """The link to the job's other ranks, looked for at the first evaluate (torch.distributed may
         come up after the block began: Lightning starts it in ``fit``); None for one process."""
