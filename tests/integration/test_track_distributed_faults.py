@@ -88,6 +88,16 @@ def test_a_rank_that_raises_is_named_with_its_error_in_the_failed_run(tmp_path):
     )
 
 
+def test_a_rank_that_exits_inside_the_block_ends_the_run_at_once_not_at_the_timeout(tmp_path):
+    """``sys.exit(0)`` on rank 1 inside the block (no torch.distributed: torchrun's store carries the
+    exchange, and no connection closes): rank 0 is told, and fails the run naming it, at once."""
+    code, output, seen, runs = launch(tmp_path, "exit")
+    assert "rank 1 failed after 1 evaluations: SystemExit: 0" in seen[0].get("error", ""), output
+    assert seen[0]["seconds"] < 8  # the rank timeout
+    [(run, _)] = runs
+    assert run.status == FAILED
+
+
 STOPPED_RANK_0 = """
 import os, signal, sys
 import powertrain

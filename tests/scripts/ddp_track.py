@@ -12,7 +12,8 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
 - ``die``: rank 1 kills itself with SIGKILL at evaluation 3; ``hang``: rank 1 sleeps for ever there;
 - ``retry``: the study again with ``retry_failed``; ``skip``: again with ``if_finished="skip"``;
   ``skipcheck``: the same, each rank training only if ``run.skipped`` is False, as the docs say;
-- ``raise``: rank 1 raises a ValueError of its own before evaluation 2;
+- ``raise``: rank 1 raises a ValueError of its own before evaluation 2; ``exit``: rank 1 ends
+  its process there (``sys.exit(0)``), which torchrun does not take for a failure;
 - ``destroy``: every rank shuts torch.distributed down (``destroy_process_group``) inside the block,
   after evaluation 2; ``once``: rank 1 raises at evaluation 2 in the launch's first attempt only (a
   job that ``torchrun --max-restarts 1`` starts again).
@@ -139,6 +140,8 @@ def loop(run, model, kind: str, rank: int, seen: dict) -> None:
             raise ValueError("fails in the launch's first attempt")
         if k == 2 and rank == 1 and kind == "raise":
             raise ValueError("rank 1's own error")
+        if k == 2 and rank == 1 and kind == "exit":
+            raise SystemExit(0)
         if k == 3 and kind == "destroy":
             dist.destroy_process_group()
             break

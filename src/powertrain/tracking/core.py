@@ -340,18 +340,13 @@ class TrackedRun(RankedRun):
         try:
             total = self.monitor.end("run")
             exc = job_.stopped(None if self.tracker.hooks.pruned_by(exc) else exc, self._sigterm)
-            if exc is not None and not isinstance(exc, Exception):
-                return None
             if self.spawned and not self._linked:  # a spawned rank that never evaluated
                 self.ranks = ranks_.current()
-            job = self._job if exc is None and self._exchanging() else None
             if not self.ranks.leader:
-                if job is not None:
-                    self._follow(job, job_.CLOSE, total)
-                elif exc is not None and self._job is not None and self._job.open:
-                    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                    self._job.leave(self._job.reading(total), len(self.points), error)
-                return self.outcome
+                return self._close_following(total, exc)
+            if exc is not None and not isinstance(exc, Exception):
+                return None
+            job = self._job if exc is None and self._exchanging() else None
             with job_.sigterm_deferred(self._sigterm is not None):
                 return self._finish(job, total, exc)
         finally:

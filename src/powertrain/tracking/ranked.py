@@ -6,6 +6,8 @@ handed to spawned processes ``tracking/spawned.py``."""
 
 from __future__ import annotations
 
+import traceback
+
 from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome
 from powertrain.tracking import job as job_
@@ -162,6 +164,17 @@ class RankedRun:
             self.points.append(decision.point)
         self.status, self.stop_reason = decision.status, decision.stop_reason
         self.outcome = decision.outcome or self.outcome
+
+    def _close_following(self, total, exc: BaseException | None) -> RunOutcome | None:
+        """Another rank's end of the run: the close exchange with rank 0; or, leaving on an exception,
+        an interrupt or an exit (``sys.exit`` in the block) too, rank 0 told so where it can be
+        (a board: no connection closes), rather than left to wait for it until the timeout."""
+        if exc is None and self._exchanging():
+            self._follow(self._job, job_.CLOSE, total)
+        elif exc is not None and self._job is not None and self._job.open:
+            error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            self._job.leave(self._job.reading(total), len(self.points), error)
+        return self.outcome
 
     def _finish(self, job: job_.Job | None, total, exc: BaseException | None) -> RunOutcome | None:
         """Rank 0's end of the run: the ranks' figures added up where they all answered. A spawned
