@@ -92,6 +92,13 @@ def slurm_machine_label(hardware: dict[str, Any], job: dict[str, Any]) -> str:
     return f"{chip} on {where}"
 
 
+def in_step(env: Mapping[str, str]) -> bool:
+    """Whether this process is a task of an ``srun`` job step, whose SLURM_PROCID and SLURM_NTASKS
+    number the step's processes; a batch script's own process sees the allocation's."""
+    step = env.get("SLURM_STEP_ID", env.get("SLURM_STEPID"))
+    return bool(step) and step not in ("batch", "extern", "4294967294")
+
+
 def step_nodes(env: Mapping[str, str]) -> int:
     """How many nodes this task's job step runs on (1 where SLURM does not say)."""
     for name in ("SLURM_STEP_NUM_NODES", "SLURM_NNODES"):

@@ -511,3 +511,17 @@ def test_the_default_wait_for_the_ranks_is_no_shorter_than_torch_distributeds_ow
 
     default = inspect.signature(Tracker).parameters["rank_timeout_s"].default
     assert default >= default_pg_timeout.total_seconds()
+
+
+def test_a_batch_scripts_process_that_starts_torch_distributed_itself_is_its_rank(monkeypatch):
+    """A batch script's own process (no srun step) sees the allocation's SLURM_NTASKS; the ranks it
+    starts itself (``torch.multiprocessing.spawn``, Lightning's ``ddp``) are torch.distributed's,
+    not a second launcher's contradicting it. Inside an srun step SLURM's numbers must agree."""
+    from powertrain.tracking import ranks
+
+    monkeypatch.setattr(ranks, "_torch_rank", lambda: (1, 2))
+    batch = {"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_LOCALID": "0"}
+    info = ranks.current(batch)
+    assert (info.rank, info.world_size, info.source) == (1, 2, "torch.distributed")
+    with pytest.raises(PowertrainError, match="start the job with one launcher"):
+        ranks.current({**batch, "SLURM_STEP_ID": "0"})

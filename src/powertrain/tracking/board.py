@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome, Status
+from powertrain.slurm import in_step
 from powertrain.tracking import job as job_
 from powertrain.tracking.combine import RankReading
 
@@ -268,7 +269,7 @@ def slurm_step(env: Mapping[str, str]) -> str | None:
     process, or no SLURM)."""
     step = env.get("SLURM_STEP_ID", env.get("SLURM_STEPID"))
     job = env.get("SLURM_JOB_ID", env.get("SLURM_JOBID"))
-    if not step or not job or step in ("batch", "extern", "4294967294"):
+    if not in_step(env) or not job:
         return None
     cluster = env.get("SLURM_CLUSTER_NAME", "")  # two clusters may share one PostgreSQL store
     # ... and a name (the default "cluster" of slurm.conf), so the job's nodes tell them apart too

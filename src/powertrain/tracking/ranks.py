@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from powertrain.errors import PowertrainError
-from powertrain.slurm import het_node_rank
+from powertrain.slurm import het_node_rank, in_step
 
 #: (global rank, world size, local rank, node rank): torch's launcher names, then SLURM's.
 _TORCH = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "GROUP_RANK")
@@ -69,7 +69,9 @@ def current(environ: Mapping[str, str] | None = None) -> RankInfo:
     rank, world = _torch_rank()
     if world is None:
         return launched
-    said = env.get("WORLD_SIZE", env.get("SLURM_NTASKS")) is not None
+    # SLURM's numbers name a step's tasks; a batch script's process (which may start ranks of its
+    # own: torch.multiprocessing.spawn, Lightning's ddp) sees the allocation's
+    said = "WORLD_SIZE" in env if launched.source != "SLURM" else in_step(env)
     if said and launched.distributed and (launched.rank, launched.world_size) != (rank, world):
         raise PowertrainError(
             f"torch.distributed says rank {rank} of {world}, but the launcher's environment says "
