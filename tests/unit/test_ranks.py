@@ -26,6 +26,7 @@ def test_torchrun_environment_names_rank_node_and_local_rank():
 
 def test_slurm_is_read_where_torch_names_are_absent():
     env = {"SLURM_PROCID": "9", "SLURM_NTASKS": "16", "SLURM_LOCALID": "1", "SLURM_NODEID": "1"}
+    env["SLURM_STEP_ID"] = "0"  # a task of an srun step
     info = from_environment(env)
     assert (info.rank, info.world_size, info.node_rank, info.source) == (9, 16, 1, "SLURM")
     both = {**env, "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}  # torchrun inside SLURM
@@ -245,7 +246,7 @@ def test_sigterm_handler_of_the_users_own_is_left_alone():
     "env, says",
     [
         ({"RANK": "0", "WORLD_SIZE": "0"}, "WORLD_SIZE=0 in the environment is not a job's number"),
-        ({"SLURM_PROCID": "0", "SLURM_NTASKS": "0"}, "SLURM_NTASKS=0"),
+        ({"SLURM_PROCID": "0", "SLURM_NTASKS": "0", "SLURM_STEP_ID": "0"}, "SLURM_NTASKS=0"),
         ({"RANK": "0", "WORLD_SIZE": "-3"}, "WORLD_SIZE=-3"),
         ({"RANK": "0", "WORLD_SIZE": str(10**24)}, "not a job's number of processes"),
         ({"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "-1"}, "LOCAL_RANK=-1 .* not a rank"),
@@ -253,7 +254,10 @@ def test_sigterm_handler_of_the_users_own_is_left_alone():
         ({"LOCAL_RANK": "0", "NODE_RANK": "-1", "WORLD_SIZE": "2"}, "NODE_RANK=-1"),
         ({"LOCAL_RANK": "-1"}, "LOCAL_RANK=-1 in the environment is not a rank"),
         ({"RANK": "4", "WORLD_SIZE": "4"}, "RANK=4 in the environment is not a rank of a job of"),
-        ({"SLURM_PROCID": "-2", "SLURM_NTASKS": "4"}, "SLURM_PROCID=-2 .* SLURM_NTASKS=4"),
+        (
+            {"SLURM_PROCID": "-2", "SLURM_NTASKS": "4", "SLURM_STEP_ID": "0"},
+            "SLURM_PROCID=-2 .* SLURM_NTASKS=4",
+        ),
     ],
 )
 def test_a_launcher_environment_no_job_can_have_is_one_error_naming_the_variable(env, says):
@@ -511,6 +515,16 @@ def test_the_default_wait_for_the_ranks_is_no_shorter_than_torch_distributeds_ow
 
     default = inspect.signature(Tracker).parameters["rank_timeout_s"].default
     assert default >= default_pg_timeout.total_seconds()
+
+
+def test_a_batch_scripts_own_process_is_one_process_whatever_its_allocation():
+    """Outside an srun step, SLURM_PROCID and SLURM_NTASKS number the allocation's tasks, not
+    processes: the batch script's process is alone (no rank 0 of 4 waiting for ranks that will
+    never come, nor refusing to hand its run to processes it spawns)."""
+    batch = {"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_LOCALID": "0"}
+    assert not from_environment(batch).distributed
+    assert not from_environment({**batch, "SLURM_STEP_ID": "batch"}).distributed
+    assert from_environment({**batch, "SLURM_STEP_ID": "0"}).world_size == 4
 
 
 def test_a_batch_scripts_process_that_starts_torch_distributed_itself_is_its_rank(monkeypatch):

@@ -7,7 +7,8 @@
    (``board.StoreBoard``), the one thing every task shares; on several nodes, only a store shared
    between machines (PostgreSQL: a SQLite file is one machine's, and stamps each node's clock).
 
-A batch script's own process (SLURM says task 0 of an allocation, no ``srun`` step) is alone.
+A batch script's own process (SLURM says task 0 of an allocation, no ``srun`` step) is alone
+(``ranks.from_environment`` reads no rank from it).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ def link(
             shared.expire_rank_messages(board_.MESSAGES_KEPT_S)
         return board_.BoardJob(*args, board_.StoreBoard(shared, board_.channel(step, run_key)))
     if info.source == "SLURM" and info.leader:
-        return None  # a batch script's one process sees the allocation's SLURM_NTASKS: alone
+        return None  # a step no job id names (no channel for it): rank 0 alone
     raise PowertrainError(
         f"this process is {info.describe()}, but torch.distributed is not initialised and the "
         "launcher offers no store to exchange through: call "

@@ -3,7 +3,8 @@
 Read from torch.distributed where it is initialised, else from the launcher's environment:
 torchrun's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``LOCAL_WORLD_SIZE``/``GROUP_RANK``, Lightning's
 ``NODE_RANK``, and SLURM's ``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID``/``SLURM_NODEID`` where
-torch's are absent (in a heterogeneous SLURM job the node is the node's place in the job's node list:
+torch's are absent, in a task of an srun step (a batch script's own process is alone; in a
+heterogeneous SLURM job the node is the node's place in the job's node list:
 ``slurm.het_node_rank``). Nothing here starts a process group; ``current()`` is a function you call.
 """
 
@@ -69,9 +70,7 @@ def current(environ: Mapping[str, str] | None = None) -> RankInfo:
     rank, world = _torch_rank()
     if world is None:
         return launched
-    # SLURM's numbers name a step's tasks; a batch script's process (which may start ranks of its
-    # own: torch.multiprocessing.spawn, Lightning's ddp) sees the allocation's
-    said = "WORLD_SIZE" in env if launched.source != "SLURM" else in_step(env)
+    said = launched.source == "SLURM" or "WORLD_SIZE" in env  # the launcher said the world's size
     if said and launched.distributed and (launched.rank, launched.world_size) != (rank, world):
         raise PowertrainError(
             f"torch.distributed says rank {rank} of {world}, but the launcher's environment says "
@@ -86,6 +85,8 @@ def from_environment(env: Mapping[str, str]) -> RankInfo:
     """The rank the launcher put in the environment (torchrun, Lightning, SLURM), or rank 0 of 1."""
     host = platform.node()
     for names, source in ((_TORCH, "torchrun"), (_SLURM, "SLURM")):
+        if source == "SLURM" and not in_step(env):  # a batch script's process: the allocation's
+            continue
         values = [_integer(env, name) for name in names]
         rank, world, local, node = values
         if source == "torchrun" and node is None:
