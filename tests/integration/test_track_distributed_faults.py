@@ -17,8 +17,12 @@ from powertrain.store import open_store
 from tests.distributed_helpers import (
     JOB_TIMEOUT_S,
     SCRIPT,
+    finish,
+    free_port,
     job_env,
     ranks_seen,
+    slurm_env,
+    start,
     torchrun_command,
 )
 
@@ -141,3 +145,22 @@ def test_rank_0_stopped_by_sigterm_records_the_run_failed_and_ends_by_sigterm(tm
     with open_store(db) as store:
         [run] = store.runs()
     assert run.status == FAILED and "SIGTERM" in run.outcome.error
+
+
+def test_the_other_tasks_stop_at_once_when_rank_0_cannot_begin_the_run(tmp_path):
+    """Two SLURM tasks exchanging through the store (no torch.distributed, so no connection
+    closes): the run finished before, and rank 0 refuses it; rank 1 stops at its first evaluate with
+    rank 0's reason, not after the rank timeout."""
+    out, db = tmp_path / "out", tmp_path / "runs.db"
+    out.mkdir()
+    args = [str(SCRIPT), "--db", str(db), "--out", str(out), "--timeout", "8"]
+    args += ["--scenarios", "plain:again,plain:again"]
+    jobs, job_id = {}, f"refused-{free_port()}"  # srun's job id: one for both tasks
+    for rank in (0, 1):
+        env = slurm_env(rank, 2, job_id)
+        jobs[rank] = start([sys.executable, *args], env, tmp_path / f"task-{rank}.log")
+    finish(jobs)
+    second = ranks_seen(out, "1-plain-rank-*.json")
+    assert "already finished" in second[0]["error"]
+    assert "already finished" in second[1].get("error", ""), second
+    assert second[1]["seconds"] < 8

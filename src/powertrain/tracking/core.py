@@ -31,7 +31,7 @@ from powertrain.records import (
     RunOutcome,
     outcome_of,
 )
-from powertrain.tracking import attempts, checks, combine
+from powertrain.tracking import attempts, checks, combine, links
 from powertrain.tracking import job as job_
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import store as db_
@@ -93,7 +93,9 @@ class Tracker:
         self.run: TrackedRun | None = None
 
     def start(self) -> TrackedRun:
-        return self._start().agreed()  # in a job, every rank knows whether rank 0 skipped it
+        with links.refusal_told(self):  # a job's other ranks stop with rank 0, not later
+            run = self._start()
+        return run.agreed()  # in a job, every rank knows whether rank 0 skipped it
 
     def _start(self) -> TrackedRun:
         if not ranks_.current().leader:  # another rank of the job: rank 0 writes the run
