@@ -40,7 +40,12 @@ def shard_from_env(env: Mapping[str, str] | None = None) -> tuple[int, int]:
     PowertrainError outside SLURM, or for an array whose task ids are not evenly spaced."""
     env = os.environ if env is None else env
     task, count = _integer(env, "SLURM_ARRAY_TASK_ID"), _integer(env, "SLURM_ARRAY_TASK_COUNT")
-    if task is not None and count is not None:
+    if task is not None and count is None:  # its step's task 0 of 1 would be the whole study
+        raise PowertrainError(
+            f"--shard auto: array task {task}, but SLURM_ARRAY_TASK_COUNT does not say how many "
+            "tasks the array has (a Slurm before 18.08?); give --shard i/N yourself"
+        )
+    if task is not None:
         first = _integer(env, "SLURM_ARRAY_TASK_MIN") or 0
         step = _integer(env, "SLURM_ARRAY_TASK_STEP") or 1
         index, rest = divmod(task - first, step)
@@ -85,6 +90,13 @@ def slurm_machine_label(hardware: dict[str, Any], job: dict[str, Any]) -> str:
     chip = hardware.get("gpu_model") or hardware.get("cpu_model") or "unknown"
     where = "/".join(job[k] for k in ("cluster", "partition") if job.get(k)) or "a SLURM cluster"
     return f"{chip} on {where}"
+
+
+def in_step(env: Mapping[str, str]) -> bool:
+    """Whether this process is a task of an ``srun`` job step, whose SLURM_PROCID and SLURM_NTASKS
+    number the step's processes; a batch script's own process sees the allocation's."""
+    step = env.get("SLURM_STEP_ID", env.get("SLURM_STEPID"))
+    return bool(step) and step not in ("batch", "extern", "4294967294")
 
 
 def step_nodes(env: Mapping[str, str]) -> int:

@@ -10,7 +10,13 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
 - ``seeds``: the ranks pass different seeds (misuse: one clear error);
 - ``partial``: rank 1 never enters ``track()`` (misuse), then idles ``--timeout`` + 5 s; last;
 - ``die``: rank 1 kills itself with SIGKILL at evaluation 3; ``hang``: rank 1 sleeps for ever there;
-- ``retry``: the study again with ``retry_failed``; ``skip``: again with ``if_finished="skip"``.
+- ``retry``: the study again with ``retry_failed``; ``skip``: again with ``if_finished="skip"``;
+  ``skipcheck``: the same, each rank training only if ``run.skipped`` is False, as the docs say;
+- ``raise``: rank 1 raises a ValueError of its own before evaluation 2; ``exit``: rank 1 ends
+  its process there (``sys.exit(0)``), which torchrun does not take for a failure;
+- ``destroy``: every rank shuts torch.distributed down (``destroy_process_group``) inside the block,
+  after evaluation 2; ``once``: rank 1 raises at evaluation 2 in the launch's first attempt only (a
+  job that ``torchrun --max-restarts 1`` starts again).
 
 Each rank writes what it saw (decisions, points, outcome, error) to ``--out/I-KIND-rank-N.json``.
 """
@@ -61,7 +67,7 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
         return seen
     options = {
         "retry_failed": kind == "retry",
-        "if_finished": "skip" if kind == "skip" else "refuse",
+        "if_finished": "skip" if kind in ("skip", "skipcheck") else "refuse",
     }
     start = time.monotonic()
     try:
@@ -90,6 +96,8 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
 
 
 def train(run, kind: str, rank: int, seen: dict) -> None:
+    if kind == "skipcheck" and run.skipped:
+        return
     if kind == "hf":
         from tests.integration.test_track_hf import train as hf_train
 
@@ -123,6 +131,20 @@ def loop(run, model, kind: str, rank: int, seen: dict) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         if k == 3 and rank == 1 and kind == "hang":
             time.sleep(10**6)
+        if (
+            k == 2
+            and rank == 1
+            and kind == "once"
+            and os.environ["TORCHELASTIC_RESTART_COUNT"] == "0"
+        ):
+            raise ValueError("fails in the launch's first attempt")
+        if k == 2 and rank == 1 and kind == "raise":
+            raise ValueError("rank 1's own error")
+        if k == 2 and rank == 1 and kind == "exit":
+            raise SystemExit(0)
+        if k == 3 and kind == "destroy":
+            dist.destroy_process_group()
+            break
         stop = run.evaluate(val_accuracy=min(1.0, 0.2 * k), step=k * 3)
         seen["decisions"].append(stop)
         if stop:

@@ -18,6 +18,7 @@ from powertrain.meters.base import Component, Method
 from powertrain.meters.detect import Detection
 from powertrain.metrics import MetricsEndpoint
 from powertrain.store import open_store
+from powertrain.tracking import ranks
 from tests.fakes.meters import ConstantPowerMeter
 
 EVALUATIONS = 3
@@ -29,6 +30,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     args = parser.parse_args()
     rank = int(os.environ["SLURM_PROCID"])
+    ranks.machine = lambda: f"node-{rank}"  # two nodes' tasks on this one machine: two machines
     method = Method.COUNTER if rank == 0 else Method.ESTIMATE
     meters = Detection(
         {Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, time.monotonic, method)}

@@ -26,6 +26,7 @@ def test_torchrun_environment_names_rank_node_and_local_rank():
 
 def test_slurm_is_read_where_torch_names_are_absent():
     env = {"SLURM_PROCID": "9", "SLURM_NTASKS": "16", "SLURM_LOCALID": "1", "SLURM_NODEID": "1"}
+    env["SLURM_STEP_ID"] = "0"  # a task of an srun step
     info = from_environment(env)
     assert (info.rank, info.world_size, info.node_rank, info.source) == (9, 16, 1, "SLURM")
     both = {**env, "RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "0"}  # torchrun inside SLURM
@@ -77,6 +78,43 @@ def test_a_device_wide_counter_is_read_once_per_node_and_nodes_add_up():
     combined = combine(readings)
     assert combined.energy_j == {"cpu": 80.0}
     assert [n["ranks"] for n in combined.nodes] == [[0, 1], [2, 3]] and combined.ranks == 4
+
+
+def test_two_node_ranks_on_one_machine_count_its_gpus_and_counters_once():
+    """Two torchrun agents on one machine (``--nnodes 2`` twice on a host, or two per SLURM node)
+    are two node ranks of one machine: its RAPL package and its GPUs are counted once, not once per
+    agent; two machines that share a hostname are two machines."""
+    both = {"GPU-a": 300.0, "GPU-b": 100.0}
+    one_machine = [
+        dataclasses.replace(reading(rank, node=rank // 2, gpus=both, rapl=50.0), machine="boot-1")
+        for rank in range(4)
+    ]
+    combined = combine(one_machine)
+    assert combined.energy_j == {"cpu": 50.0, "gpu": 400.0}
+    assert [n["ranks"] for n in combined.nodes] == [[0, 1], [2, 3]]
+    parts = [n["energy_j"] for n in combined.nodes]
+    assert {c: sum(p[c] for p in parts) for c in ("cpu", "gpu")} == combined.energy_j
+    assert "node 0" in combined.nodes[1]["read_by"]["cpu"]
+    assert "['GPU-a', 'GPU-b'] counted with node [0]" in combined.nodes[1]["read_by"]["gpu"]
+    twins = [  # one hostname, two machines, each its own package
+        dataclasses.replace(reading(rank, node=rank, rapl=50.0), machine=f"boot-{rank}")
+        for rank in range(2)
+    ]
+    assert combine(twins).energy_j == {"cpu": 100.0}
+
+
+def test_a_rank_started_as_another_ranks_child_has_its_processes_counted_once():
+    """Lightning's ``ddp`` runs the script again for ranks 1.. as children of rank 0's process, whose
+    CPU-time and memory estimates count its descendants: rank 1's processes are in rank 0's figure
+    already, so its own is not added again."""
+    parent = dataclasses.replace(reading(0, cpu=30.0), pid=100, tree_pids=(101, 102))
+    child = dataclasses.replace(reading(1, cpu=12.0), pid=101)
+    apart = dataclasses.replace(reading(2, cpu=7.0), pid=200)  # torchrun's: no rank's child
+    combined = combine([parent, child, apart])
+    assert combined.energy_j == {"cpu": 37.0}
+    assert "rank 1 counted with rank 0" in combined.nodes[0]["read_by"]["cpu"]
+    elsewhere = dataclasses.replace(child, node=1)  # the same pid on another node: not the child
+    assert combine([parent, elsewhere]).energy_j == {"cpu": 42.0}
 
 
 def test_the_nvml_meter_reads_each_gpu_apart_by_uuid():
@@ -208,7 +246,7 @@ def test_sigterm_handler_of_the_users_own_is_left_alone():
     "env, says",
     [
         ({"RANK": "0", "WORLD_SIZE": "0"}, "WORLD_SIZE=0 in the environment is not a job's number"),
-        ({"SLURM_PROCID": "0", "SLURM_NTASKS": "0"}, "SLURM_NTASKS=0"),
+        ({"SLURM_PROCID": "0", "SLURM_NTASKS": "0", "SLURM_STEP_ID": "0"}, "SLURM_NTASKS=0"),
         ({"RANK": "0", "WORLD_SIZE": "-3"}, "WORLD_SIZE=-3"),
         ({"RANK": "0", "WORLD_SIZE": str(10**24)}, "not a job's number of processes"),
         ({"RANK": "0", "WORLD_SIZE": "2", "LOCAL_RANK": "-1"}, "LOCAL_RANK=-1 .* not a rank"),
@@ -216,7 +254,10 @@ def test_sigterm_handler_of_the_users_own_is_left_alone():
         ({"LOCAL_RANK": "0", "NODE_RANK": "-1", "WORLD_SIZE": "2"}, "NODE_RANK=-1"),
         ({"LOCAL_RANK": "-1"}, "LOCAL_RANK=-1 in the environment is not a rank"),
         ({"RANK": "4", "WORLD_SIZE": "4"}, "RANK=4 in the environment is not a rank of a job of"),
-        ({"SLURM_PROCID": "-2", "SLURM_NTASKS": "4"}, "SLURM_PROCID=-2 .* SLURM_NTASKS=4"),
+        (
+            {"SLURM_PROCID": "-2", "SLURM_NTASKS": "4", "SLURM_STEP_ID": "0"},
+            "SLURM_PROCID=-2 .* SLURM_NTASKS=4",
+        ),
     ],
 )
 def test_a_launcher_environment_no_job_can_have_is_one_error_naming_the_variable(env, says):
@@ -351,7 +392,7 @@ def test_the_other_ranks_faults_travel_with_the_combined_figures():
     # the run's outcome: rank 0's faults (its window's) and the other ranks' (the combined figures')
     leader = SimpleNamespace(_job=object(), points=[])
     assert RankedRun._figures(leader, so_far, combined)[2] == [f"rank 1: {note}"]
-    leader._job = SimpleNamespace(last=combined)  # the close exchange lost: the last one's
+    leader._job = SimpleNamespace(last=combined, shut_down=False, failures=list)  # close lost
     assert RankedRun._figures(leader, so_far, None)[2][1:] == [f"rank 1: {note}"]
 
 
@@ -460,3 +501,41 @@ def test_the_reports_per_node_table_marks_the_node_that_estimated():
     page = nodes_html([SimpleNamespace(id=1, nodes=_mixed_nodes().nodes)])
     assert "cpu 50.0 J (counter;" in page  # node 0's RAPL
     assert "cpu 30.0 J (ESTIMATE: estimate;" in page
+
+
+def test_the_default_wait_for_the_ranks_is_no_shorter_than_torch_distributeds_own():
+    """Ranks waiting at an evaluate while rank 0 validates alone wait as long as torch's own
+    collectives would (its default process-group timeout): powertrain must not end a job that torch
+    would let run."""
+    import inspect
+
+    from torch.distributed.constants import default_pg_timeout
+
+    from powertrain.tracking.core import Tracker
+
+    default = inspect.signature(Tracker).parameters["rank_timeout_s"].default
+    assert default >= default_pg_timeout.total_seconds()
+
+
+def test_a_batch_scripts_own_process_is_one_process_whatever_its_allocation():
+    """Outside an srun step, SLURM_PROCID and SLURM_NTASKS number the allocation's tasks, not
+    processes: the batch script's process is alone (no rank 0 of 4 waiting for ranks that will
+    never come, nor refusing to hand its run to processes it spawns)."""
+    batch = {"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_LOCALID": "0"}
+    assert not from_environment(batch).distributed
+    assert not from_environment({**batch, "SLURM_STEP_ID": "batch"}).distributed
+    assert from_environment({**batch, "SLURM_STEP_ID": "0"}).world_size == 4
+
+
+def test_a_batch_scripts_process_that_starts_torch_distributed_itself_is_its_rank(monkeypatch):
+    """A batch script's own process (no srun step) sees the allocation's SLURM_NTASKS; the ranks it
+    starts itself (``torch.multiprocessing.spawn``, Lightning's ``ddp``) are torch.distributed's,
+    not a second launcher's contradicting it. Inside an srun step SLURM's numbers must agree."""
+    from powertrain.tracking import ranks
+
+    monkeypatch.setattr(ranks, "_torch_rank", lambda: (1, 2))
+    batch = {"SLURM_JOB_ID": "7", "SLURM_PROCID": "0", "SLURM_NTASKS": "4", "SLURM_LOCALID": "0"}
+    info = ranks.current(batch)
+    assert (info.rank, info.world_size, info.source) == (1, 2, "torch.distributed")
+    with pytest.raises(PowertrainError, match="start the job with one launcher"):
+        ranks.current({**batch, "SLURM_STEP_ID": "0"})

@@ -124,6 +124,15 @@ def test_shard_auto_outside_slurm_or_with_a_ragged_array_says_what_to_do(monkeyp
         parse_shard("auto")
 
 
+def test_an_array_task_that_does_not_say_the_arrays_size_is_refused_not_given_the_whole_study():
+    """Without SLURM_ARRAY_TASK_COUNT (a Slurm before 18.08) the batch script's own task 0 of 1 is
+    no share of the array: every array task would run every run."""
+    env = {"SLURM_JOB_ID": "7", "SLURM_ARRAY_TASK_ID": "3", "SLURM_ARRAY_TASK_MIN": "0"}
+    env.update(SLURM_ARRAY_TASK_MAX="7", SLURM_PROCID="0", SLURM_NTASKS="1")
+    with pytest.raises(PowertrainError, match="SLURM_ARRAY_TASK_COUNT.*--shard i/N"):
+        shard_from_env(env)
+
+
 def test_the_job_and_node_go_into_the_hardware_record():
     env = {"SLURM_JOB_ID": "42", "SLURMD_NODENAME": "gpu07", "SLURM_ARRAY_TASK_ID": "3"}
     assert slurm_job(env) == {"job_id": "42", "node": "gpu07", "array_task_id": "3"}

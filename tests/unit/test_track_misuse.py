@@ -36,6 +36,22 @@ def test_tracking_the_run_in_progress_again_is_refused_and_the_outer_run_goes_on
         again.evaluate(val_accuracy=0.95, step=1)
 
 
+def test_every_rank_refuses_the_run_in_progress_again_not_rank_0_alone(store, meters, monkeypatch):
+    """Rank 1 of a job refuses a nested track() of its run as rank 0 does, at once: alone, it would
+    wait for rank 0 at the inner block's first evaluate, and fail the outer run after the timeout."""
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    with tracked(store, meters) as outer:
+        with (
+            pytest.raises(PowertrainError, match="being tracked already in this process"),
+            tracked(store, meters),
+        ):
+            pass
+        assert outer.outcome is None
+    with tracked(store, meters):  # released
+        pass
+
+
 def test_the_same_run_through_two_store_objects_on_one_file_is_refused(tmp_path, meters, clock):
     db = tmp_path / "r.db"
     with tracked(db, meters) as outer:
@@ -120,3 +136,22 @@ def test_a_read_only_folder_for_track_is_called_read_only_not_foreign(tmp_path, 
     ):
         tracked(folder / "r.db", meters).start()
     assert "not a powertrain results store" not in str(info.value)
+
+
+def test_the_users_exception_goes_on_unchanged_when_its_run_cannot_be_recorded(meters):
+    """A store that refuses the outcome (a full disk, a lost server) does not put powertrain's error
+    in place of the exception that ended the block: that one goes up, with a note saying why the run
+    was not recorded."""
+
+    class Refusing(MemoryStore):
+        def finish_run(self, run_id, outcome):
+            raise OSError("disk full")
+
+    class UsersOwn(Exception):
+        pass
+
+    with pytest.raises(UsersOwn) as raised, tracked(Refusing(), meters):
+        raise UsersOwn("the loop's own")
+    assert any("disk full" in note for note in raised.value.__notes__)
+    with pytest.raises(OSError, match="disk full"), tracked(Refusing(), meters, seed=1):
+        pass  # no exception of the user's: powertrain's own goes up

@@ -63,7 +63,7 @@ class PowertrainCallback(L.Callback):
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:
         if getattr(self.run, "spawned", False) and stage == "fit":
-            self.run.close(getattr(self, "error", None))  # this spawned rank's end of the run
+            self.run.close_under(getattr(self, "error", None))  # this spawned rank's end
 
     def on_fit_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.run.set_end_reason(

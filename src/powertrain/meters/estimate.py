@@ -165,6 +165,11 @@ class ProcessTree:
             self._peak_cpu_s = max(self._peak_cpu_s, total_s)
             return self._peak_cpu_s
 
+    def pids(self) -> list[int]:
+        """The descendants counted at the last listing (the root is ``pid``)."""
+        with self._lock:
+            return [member.process.pid for member in self._children]
+
     def process_count(self) -> int:
         """The processes counted at the last listing: the root and its descendants."""
         with self._lock:

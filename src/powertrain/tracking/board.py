@@ -30,6 +30,7 @@ from typing import Any, Protocol
 
 from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome, Status
+from powertrain.slurm import in_step
 from powertrain.tracking import job as job_
 from powertrain.tracking.combine import RankReading
 
@@ -141,6 +142,12 @@ class BoardJob(job_.Job):
         if any(m.kind in (job_.CLOSE, job_.FAILED) for m in messages):
             self.open = False
         return messages
+
+    def still_up(self) -> bool:
+        return True  # a board outlives torch.distributed
+
+    def failures(self) -> list[str]:
+        return []  # a rank that leaves on an error posts it, read at rank 0's next exchange
 
     def leave(self, reading: RankReading, evaluations: int, error: str) -> None:
         """No rank's exit reaches rank 0 here: it is told, so that it need not wait out the timeout."""
@@ -262,7 +269,7 @@ def slurm_step(env: Mapping[str, str]) -> str | None:
     process, or no SLURM)."""
     step = env.get("SLURM_STEP_ID", env.get("SLURM_STEPID"))
     job = env.get("SLURM_JOB_ID", env.get("SLURM_JOBID"))
-    if not step or not job or step in ("batch", "extern", "4294967294"):
+    if not in_step(env) or not job:
         return None
     cluster = env.get("SLURM_CLUSTER_NAME", "")  # two clusters may share one PostgreSQL store
     # ... and a name (the default "cluster" of slurm.conf), so the job's nodes tell them apart too

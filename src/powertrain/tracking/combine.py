@@ -3,7 +3,7 @@
 Every rank sends a ``RankReading`` at each evaluation point. Per node (by node rank): a device-wide
 figure (NVML GPUs, RAPL packages and DRAM: a meter whose ``scope`` is ``"device"``) is taken from one
 process, the node's lowest rank that reads it, and a GPU by its UUID, so that a GPU two ranks both see
-counts once; a process-attributed figure (the CPU-time and memory estimates, ``scope == "process"``)
+counts once (and a machine's devices once, where two node ranks run on it); a process-attributed figure (the CPU-time and memory estimates, ``scope == "process"``)
 is summed over every rank of the node, since each rank measures its own processes. The run's figure
 is the sum over nodes. Pure functions: ``tracking/channel.py`` moves the readings, this adds them up.
 """
@@ -35,6 +35,13 @@ class RankReading:
     #: Whether each component's figure is an estimate (its meter's provenance); a component missing
     #: here (a rank of an older version) is not known.
     estimated: dict[str, bool] = field(default_factory=dict)
+    #: The machine it runs on (``ranks.machine``): two node ranks of one machine share its
+    #: device-wide counters; empty from a rank of an older version (its node is taken for it).
+    machine: str = ""
+    #: Its process, and the descendants its process-attributed figures count (a rank that another
+    #: rank started as its child, as Lightning's ``ddp`` does, is in that rank's figures already).
+    pid: int = 0
+    tree_pids: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -56,7 +63,8 @@ def combine(readings: list[RankReading]) -> Combined:
     by_node: dict[tuple[int, str], list[RankReading]] = {}
     for reading in sorted(readings, key=lambda r: r.rank):  # a node: its rank, and its host
         by_node.setdefault((reading.node, reading.host), []).append(reading)
-    nodes = [_node(node, ranks) for (node, _), ranks in sorted(by_node.items())]
+    counted: dict = {}  # (machine, component) or a GPU's UUID -> the node that counted it
+    nodes = [_node(node, ranks, counted) for (node, _), ranks in sorted(by_node.items())]
     total: dict[str, float] = {}
     for node in nodes:
         for component, joules in node["energy_j"].items():
@@ -66,25 +74,36 @@ def combine(readings: list[RankReading]) -> Combined:
     return Combined(total, nodes, faults)
 
 
-def _node(node: int, ranks: list[RankReading]) -> dict[str, Any]:
+def _node(node: int, ranks: list[RankReading], counted: dict) -> dict[str, Any]:
+    """The node's figures, leaving out the devices an earlier node of its machine counted."""
     components = list(dict.fromkeys(c for r in ranks for c in r.energy_j))
     energy_j, method, read_by, estimated = {}, {}, {}, {}
     for component in components:
         readers = [r for r in ranks if component in r.energy_j]
+        where = (readers[0].machine or (node, readers[0].host), component)
         if component == GPU and any(r.gpu_energy_j for r in readers):
-            energy_j[component], owners = _gpus_once(readers)
-            read_by[component] = f"each GPU by one rank (by UUID): {owners}"
-            counted = [r for r in readers if r.rank in owners.values()]
+            energy_j[component], owners = _gpus_once(readers, node, counted)
+            read_by[component] = _gpus_words(readers, owners, counted)
+            counted_by = [r for r in readers if r.rank in owners.values()]
+        elif readers[0].scope.get(component, DEVICE) == DEVICE and where in counted:
+            energy_j[component], counted_by = 0.0, []
+            read_by[component] = f"counted with node {counted[where]} (the same machine)"
         elif readers[0].scope.get(component, DEVICE) == DEVICE:
-            energy_j[component] = readers[0].energy_j[component]
+            energy_j[component], counted[where] = readers[0].energy_j[component], node
             read_by[component] = f"rank {readers[0].rank} (device-wide, read once)"
-            counted = readers[:1]
+            counted_by = readers[:1]
         else:
-            energy_j[component] = sum(r.energy_j[component] for r in readers)
-            read_by[component] = f"summed over ranks {[r.rank for r in readers]} (their processes)"
-            counted = readers
+            within = _within(readers)
+            counted_by = [r for r in readers if r.rank not in within]
+            energy_j[component] = sum(r.energy_j[component] for r in counted_by)
+            read_by[component] = (
+                f"summed over ranks {[r.rank for r in counted_by]} (their processes)"
+                + "".join(
+                    f"; rank {c} counted with rank {p}, its parent" for c, p in within.items()
+                )
+            )
         method[component] = readers[0].method.get(component, "")
-        said = [r.estimated[component] for r in counted if component in r.estimated]
+        said = [r.estimated[component] for r in counted_by if component in r.estimated]
         if said:  # one estimate among the figures added makes the node's an estimate
             estimated[component] = any(said)
     return {
@@ -100,16 +119,37 @@ def _node(node: int, ranks: list[RankReading]) -> dict[str, Any]:
     }
 
 
-def _gpus_once(readers: list[RankReading]) -> tuple[float, dict[str, int]]:
-    """The node's GPU joules with each UUID taken from its lowest-rank reader; who read which."""
+def _within(readers: list[RankReading]) -> dict[int, int]:
+    """The ranks whose process another rank of the node counts among its descendants: rank -> that
+    rank (the nearest: a rank's own figure counts its whole tree)."""
+    within: dict[int, int] = {}
+    for reading in readers:
+        holders = [r for r in readers if r is not reading and reading.pid in r.tree_pids]
+        if reading.pid and holders:
+            within[reading.rank] = min(holders, key=lambda r: len(r.tree_pids)).rank
+    return within
+
+
+def _gpus_once(readers: list[RankReading], node: int, counted: dict) -> tuple[float, dict]:
+    """The node's GPU joules with each UUID taken from its lowest-rank reader, unless an earlier node
+    counted it (a UUID names one GPU in the world); who read which."""
     owners: dict[str, int] = {}
     joules = 0.0
     for reading in readers:  # in rank order
         for uuid, gpu_j in reading.gpu_energy_j.items():
-            if uuid not in owners:
+            if uuid not in owners and uuid not in counted:
                 owners[uuid] = reading.rank
                 joules += gpu_j
+    counted.update(dict.fromkeys(owners, node))
     return joules, owners
+
+
+def _gpus_words(readers: list[RankReading], owners: dict[str, int], counted: dict) -> str:
+    words = f"each GPU by one rank (by UUID): {owners}"
+    before = sorted({u for r in readers for u in r.gpu_energy_j} - set(owners))
+    if before:  # seen by an earlier node of the same machine
+        words += f"; {before} counted with node {sorted({counted[u] for u in before})}"
+    return words
 
 
 def scope_words(scope: str, ranks: int) -> str:

@@ -31,7 +31,7 @@ from powertrain.records import (
     RunOutcome,
     outcome_of,
 )
-from powertrain.tracking import checks, combine
+from powertrain.tracking import attempts, checks, combine, links
 from powertrain.tracking import job as job_
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import store as db_
@@ -93,16 +93,22 @@ class Tracker:
         self.run: TrackedRun | None = None
 
     def start(self) -> TrackedRun:
+        with links.refusal_told(self):  # a job's other ranks stop with rank 0, not later
+            run = self._start()
+        return run.agreed()  # in a job, every rank knows whether rank 0 skipped it
+
+    def _start(self) -> TrackedRun:
         if not ranks_.current().leader:  # another rank of the job: rank 0 writes the run
             return TrackedRun(self, None, False)
         store, owned = db_.open_db(self.db)
         store = self.hooks.observe(store)
         try:
             db_.save_study(store, db_.study_config(self.study, self.targets, self.model, self.data))
-            done = db_.finished_run(store, self.study, self.run_key, self.retry_failed)
+            retry = self.retry_failed or attempts.failed_earlier(store, self.study, self.run_key)
+            done = db_.finished_run(store, self.study, self.run_key, retry)
             if done is not None:
                 return self._finished_already(store, owned, done)
-            return TrackedRun(self, store, owned)
+            return TrackedRun(self, store, owned, replace_failed=retry)
         except BaseException:
             if owned:
                 store.close()
@@ -128,7 +134,7 @@ class Tracker:
 
     def __exit__(self, exc_type, exc, tb) -> Literal[False]:
         if self.run is not None:
-            self.run.close(exc)
+            self.run.close_under(exc)
         return False  # an exception is recorded, then goes on up
 
 
@@ -150,7 +156,9 @@ class TrackedRun(RankedRun):
     """A run in progress: ``evaluate`` at every validation, ``diverged`` when you see it diverge,
     ``test`` for a test accuracy; the outcome is written when it closes."""
 
-    def __init__(self, tracker: Tracker, store, owned_store: bool, ticket=None) -> None:
+    def __init__(
+        self, tracker: Tracker, store, owned_store: bool, ticket=None, replace_failed=False
+    ) -> None:
         self.tracker, self.store, self._owned_store = tracker, store, owned_store
         self._ticket, self.spawned = ticket, ticket is not None  # a rank its parent spawned
         self.points: list[EvalPoint] = [] if ticket is None else list(ticket.points)
@@ -158,8 +166,7 @@ class TrackedRun(RankedRun):
         self.outcome: RunOutcome | None = None
         self.status, self.stop_reason = None, None  # set when a handler or diverged() stops it
         self._reached: EvalPoint | None = None
-        self._verdict = None  # the stopping handler's, when one stopped the run
-        self._end_reason: str | None = None
+        self._verdict, self._end_reason = None, None  # a stopping handler's; set_end_reason's
         self._test: float | None = None
         self._test_tasks: dict[str, float] = {}
         self._lock = threading.Lock()  # evaluate() from several threads: one point at a time
@@ -172,18 +179,19 @@ class TrackedRun(RankedRun):
         self.run_id = None if ticket is None else ticket.run_id
         try:
             hardware, provenance = self._describe()
-            if leads:  # the other ranks of a job neither hold nor write the run
+            if not self.spawned:  # every rank refuses a track() of this run in its own block
                 self._held = db_.hold(store, tracker.study, tracker.run_key)
-                self.run_id = self._begin(store, hardware, provenance)
+            if leads:  # the other ranks of a job do not write the run
+                self.run_id = self._begin(store, hardware, provenance, replace_failed)
             self.monitor.begin("run")
             self._gpu_start_j = job_.gpu_baseline(self.detection.meters)
         except BaseException:
             self._release(store=False)  # the Tracker closes the store it opened
             raise
 
-    def _begin(self, store, hardware: dict, provenance: dict) -> int:
+    def _begin(self, store, hardware: dict, provenance: dict, replace_failed: bool) -> int:
         tracker = self.tracker
-        return db_.begin_run(
+        run_id = db_.begin_run(
             store,
             tracker.study,
             tracker.run_key,
@@ -192,8 +200,10 @@ class TrackedRun(RankedRun):
             tracker.seed,
             hardware,
             provenance,
-            tracker.retry_failed,
+            replace_failed,
         )
+        attempts.note_begun(tracker.study, tracker.run_key, run_id)  # for a restart of the launch
+        return run_id
 
     @classmethod
     def skipped_run(cls, tracker: Tracker, record) -> TrackedRun:
@@ -331,23 +341,19 @@ class TrackedRun(RankedRun):
             raise self._refused
         try:
             total = self.monitor.end("run")
-            exc = None if self.tracker.hooks.pruned_by(exc) else exc
-            if exc is not None and not isinstance(exc, Exception):
-                return None
+            exc = job_.stopped(None if self.tracker.hooks.pruned_by(exc) else exc, self._sigterm)
             if self.spawned and not self._linked:  # a spawned rank that never evaluated
                 self.ranks = ranks_.current()
-            job = self._job if self._job is not None and self._job.open and exc is None else None
             if not self.ranks.leader:
-                if job is not None:
-                    self._follow(job, job_.CLOSE, total)
-                elif exc is not None and self._job is not None and self._job.open:
-                    error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
-                    self._job.leave(self._job.reading(total), len(self.points), error)
-                return self.outcome
+                return self._close_following(total, exc)
+            if exc is not None and not isinstance(exc, Exception):
+                return None
+            job = self._job if exc is None and self._exchanging() else None
             with job_.sigterm_deferred(self._sigterm is not None):
                 return self._finish(job, total, exc)
         finally:
             self._release()
+            job_.end_if_stopped(self._sigterm)  # recorded: ends as SIGTERM would end it
 
     def _outcome(self, total, exc, energy_j: dict, nodes: list, notes: list[str]) -> RunOutcome:
         error = None
@@ -376,9 +382,6 @@ class TrackedRun(RankedRun):
             verdict=self._verdict if exc is None and status == self.status else None,
             nodes=nodes,
         )
-
-    def _save_timeline(self) -> None:
-        self.store.save_timeline(self.run_id, self.monitor.trace().timeline())
 
     def _release(self, store: bool = True) -> None:
         job_.restore_sigterm(self._sigterm)

@@ -11,6 +11,8 @@ link on every rank; so does a failed one.
 from __future__ import annotations
 
 import contextlib
+import json
+import os
 import signal
 import threading
 from dataclasses import dataclass
@@ -23,8 +25,10 @@ from powertrain.tracking import ranks as ranks_
 from powertrain.tracking.combine import Combined, RankReading, combine
 
 POINT, CLOSE, FAILED = "point", "close", "failed"  # FAILED: a rank leaving on an error
-#: How long a rank waits for the others at an evaluation point unless told (``rank_timeout_s``).
-DEFAULT_TIMEOUT_S = 300.0
+#: How long a rank waits for the others at an evaluation point unless told (``rank_timeout_s``):
+#: as long as torch.distributed's own collectives do by default (``default_pg_timeout``), so that a
+#: job whose rank 0 validates alone for minutes, which torch lets run, is not ended by powertrain.
+DEFAULT_TIMEOUT_S = 1800.0
 #: The longest wait: a week, what a board keeps a job's messages (``board.MESSAGES_KEPT_S``).
 MOST_TIMEOUT_S = 7 * 24 * 3600.0
 
@@ -66,6 +70,7 @@ class Job:
         self.info, self.run_key, self.timeout_s = info, run_key, float(timeout_s)
         self.open = True
         self.last: Combined | None = None  # the figures of the last exchange every rank answered
+        self.shut_down = False  # the script shut torch.distributed down inside the tracked block
         self._group = None
         self._gpus = per_gpu_meter(meters)
         self._gpu_start_j = gpu_start_j
@@ -81,6 +86,9 @@ class Job:
             rank=self.info.rank,
             node=self.info.node_rank,
             host=self.info.host,
+            machine=ranks_.machine(),
+            pid=os.getpid(),
+            tree_pids=_tree_pids(self._meters),
             energy_j=dict(so_far.energy_j),
             gpu_energy_j=gpu_j,
             scope={c.value: m.scope for c, m in self._meters.items()},
@@ -104,8 +112,30 @@ class Job:
 
     def leave(self, reading: RankReading, evaluations: int, error: str) -> None:
         """A rank other than 0 leaving on an error. Over a process group its exit ends the
-        others' collective at once, so nothing is sent (a board's job tells rank 0)."""
+        others' collective at once, so no exchange is made (a board's job tells rank 0); its error
+        is left on the job's store, without waiting, for rank 0 to name in the run's record."""
         self.open = False
+        body = json.dumps({"evaluations": evaluations, "error": error})
+        with contextlib.suppress(Exception):  # the job goes on ending however this goes
+            _job_store().set(self._failure_key(self.info.rank), body)
+
+    def failures(self) -> list[str]:
+        """Rank 0: what the ranks that left on an error said, as ``problem`` words a board's."""
+        found = []
+        with contextlib.suppress(Exception):  # a store gone with the job: nothing to name
+            store = _job_store()
+            for rank in range(1, self.info.world_size):
+                key = self._failure_key(rank)
+                if store.check([key]):
+                    body = json.loads(store.get(key))
+                    m = Message(
+                        rank, FAILED, self.run_key, None, body["evaluations"], body["error"]
+                    )
+                    found.append(f"rank {rank} {_doing(m)}")
+        return found
+
+    def _failure_key(self, rank: int) -> str:
+        return f"powertrain/failed/{self.run_key}/{rank}"
 
     def decide(self, decision: Decision | None = None) -> Decision:
         """Rank 0 sends ``decision``; every rank returns it."""
@@ -121,11 +151,29 @@ class Job:
             call()
         except RuntimeError as exc:  # gloo or its store: a timeout, or a peer's connection closed
             self.open = False
+            failed = self.failures() if self.info.leader else []
+            if failed:  # the rank that left on its error ended the exchange
+                raise RanksLost("; ".join(failed[:8])) from None
             raise RanksLost(
                 f"{self.info.describe()}: the other ranks did not answer within "
                 f"{self.timeout_s:g} s, or one of them died ({str(exc).splitlines()[0][:200]}). "
                 "Every rank must enter the tracked block and call run.evaluate at the same points"
             ) from None
+
+    def still_up(self) -> bool:
+        """Whether torch.distributed can still carry the exchange. A script may shut it down inside
+        the tracked block (``destroy_process_group()`` takes powertrain's group with it, and a
+        collective on that group fails half-way); then this rank's link is closed, and no exchange
+        is started that could not end."""
+        import torch.distributed as dist
+
+        try:  # a group that is no longer registered: ValueError
+            up = dist.is_initialized() and (self._group is None or dist.get_rank(self._group) >= 0)
+        except (ValueError, RuntimeError):
+            up = False
+        if not up:
+            self.open, self.shut_down = False, True
+        return up
 
     def end(self) -> None:
         """Release powertrain's own group once the run is over (every rank): left to the
@@ -179,6 +227,24 @@ def _doing(m: Message) -> str:
     return f"reached evaluation {m.evaluations + 1}"
 
 
+def _tree_pids(meters) -> tuple[int, ...]:
+    """The descendants this rank's process-attributed figures count (an estimate meter's tree)."""
+    pids: set[int] = set()
+    for meter in meters.values():
+        tree = getattr(meter, "tree", None)
+        if getattr(meter, "scope", "") == "process" and hasattr(tree, "pids"):
+            pids.update(tree.pids())
+    return tuple(sorted(pids))
+
+
+def _job_store():
+    """The key-value store of the job's process group (its rendezvous: torchrun's, or
+    ``init_method``'s), which outlives any one rank."""
+    import torch.distributed as dist
+
+    return dist.distributed_c10d._get_default_store()
+
+
 def per_gpu_meter(meters):
     """The GPU meter when it reads each GPU apart (NVML), else None."""
     gpu = meters.get(Component.GPU)
@@ -195,11 +261,32 @@ class JobStopped(PowertrainError):
     """SIGTERM reached rank 0: the launcher or the scheduler is stopping the job."""
 
 
+_STOPPED: list[JobStopped] = []  # the SIGTERM that reached rank 0, whatever the script did with it
+
+
 def _raise_stopped(signum, frame) -> None:
-    raise JobStopped(
-        "SIGTERM: the launcher or the scheduler stopped the job (under torchrun, another rank "
-        "failed or died)"
+    _STOPPED.append(
+        JobStopped(
+            "SIGTERM: the launcher or the scheduler stopped the job (under torchrun, another rank "
+            "failed or died)"
+        )
     )
+    raise _STOPPED[-1]
+
+
+def stopped(exc: BaseException | None, installed) -> BaseException | None:
+    """``exc``, or the stop that reached the run's handler (``installed``: what ``stop_on_sigterm``
+    returned) where the script caught it (``except Exception``)."""
+    return exc if exc is not None or installed is None or not _STOPPED else _STOPPED[-1]
+
+
+def end_if_stopped(installed) -> None:
+    """Once rank 0 recorded the run a SIGTERM stopped: end the process as SIGTERM ends one without
+    powertrain (its default action, the exit status the signal's), not by an exception the script
+    may catch, or turn into exit status 1."""
+    if installed is not None and _STOPPED and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.raise_signal(signal.SIGTERM)
 
 
 def stop_on_sigterm():
@@ -210,6 +297,7 @@ def stop_on_sigterm():
         return None
     if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
         return None
+    _STOPPED.clear()  # a stop seen before, by another run, is not this one's
     signal.signal(signal.SIGTERM, _raise_stopped)
     return signal.SIG_DFL
 

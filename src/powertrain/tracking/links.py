@@ -7,11 +7,13 @@
    (``board.StoreBoard``), the one thing every task shares; on several nodes, only a store shared
    between machines (PostgreSQL: a SQLite file is one machine's, and stamps each node's clock).
 
-A batch script's own process (SLURM says task 0 of an allocation, no ``srun`` step) is alone.
+A batch script's own process (SLURM says task 0 of an allocation, no ``srun`` step) is alone
+(``ranks.from_environment`` reads no rank from it).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable, Mapping
 
@@ -50,13 +52,61 @@ def link(
             shared.expire_rank_messages(board_.MESSAGES_KEPT_S)
         return board_.BoardJob(*args, board_.StoreBoard(shared, board_.channel(step, run_key)))
     if info.source == "SLURM" and info.leader:
-        return None  # a batch script's one process sees the allocation's SLURM_NTASKS: alone
+        return None  # a step no job id names (no channel for it): rank 0 alone
     raise PowertrainError(
         f"this process is {info.describe()}, but torch.distributed is not initialised and the "
         "launcher offers no store to exchange through: call "
         "torch.distributed.init_process_group() before run.evaluate, so that rank 0 can add "
         "up the ranks' energy and send every rank the same stop decision"
     )
+
+
+def ready(info: ranks_.RankInfo, env: Mapping[str, str] | None = None) -> bool:
+    """Whether ``link`` finds a route now (torch.distributed up, or a launcher's board), before any
+    evaluate: every rank of a job sees the same."""
+    env = os.environ if env is None else env
+    if info.source == "torch.distributed":
+        return True
+    if info.source == "torchrun":
+        return board_.torchrun_store(env) is not None
+    return info.source == "SLURM" and board_.slurm_step(env) is not None
+
+
+@contextlib.contextmanager
+def refusal_told(tracker):
+    """Around rank 0's beginning of ``tracker``'s run: where it cannot begin it (it refuses one that
+    finished before, say), through a board, where no connection closes as rank 0 goes on or ends
+    (the results store, torchrun's store), the other ranks, which began theirs, learn it at their
+    first exchange rather than wait for rank 0 until the timeout. Rank 0's error goes up as it was."""
+    try:
+        yield
+    except PowertrainError as refused:
+        _tell(tracker, refused)
+        raise
+
+
+def _tell(tracker, error: Exception) -> None:
+    """Rank 0's ``error`` as its decision of the first exchange, on a board; best effort."""
+    from powertrain.tracking import store as db_
+
+    opened: list = []
+
+    def store():
+        opened.append(db_.open_db(tracker.db))
+        return opened[-1][0]
+
+    try:
+        info = ranks_.current()
+        if info.distributed and info.leader and info.source != "torch.distributed" and ready(info):
+            job = link(info, tracker.run_key, {}, {}, tracker.rank_timeout_s, store)
+            if job is not None:
+                job.decide(job_.Decision(error=str(error)))
+    except Exception:  # noqa: S110 the others then wait as they would have
+        pass
+    finally:
+        for opened_store, owned in opened:
+            if owned:
+                opened_store.close()
 
 
 def _reaches_every_node(store, env: Mapping[str, str]) -> None:

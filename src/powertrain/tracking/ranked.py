@@ -6,6 +6,8 @@ handed to spawned processes ``tracking/spawned.py``."""
 
 from __future__ import annotations
 
+import traceback
+
 from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome
 from powertrain.tracking import job as job_
@@ -14,6 +16,8 @@ from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import spawned as spawned_
 from powertrain.tracking import store as db_
 from powertrain.tracking.combine import RankReading
+
+SHUT_DOWN = "torch.distributed was shut down (destroy_process_group) inside the tracked block"
 
 
 class RankedRun:
@@ -33,6 +37,21 @@ class RankedRun:
             self._refused = error
             self._release()
         raise self._refused
+
+    def close_under(self, exc: BaseException | None):
+        """``close(exc)`` where ``exc`` (if any) ends the user's block: a failure to record the run
+        (a store that refuses its end, say) does not go up in that exception's place, which goes on
+        unchanged but for a note of why its run was not recorded."""
+        try:
+            return self.close(exc)
+        except Exception as error:
+            if exc is None or error is exc:
+                raise
+            exc.add_note(
+                f"powertrain could not record the end of run {self.run_id} of study "
+                f"{self.tracker.study!r}: {type(error).__name__}: {error}"
+            )
+            return None
 
     def _linked_job(self) -> job_.Job | None:
         """The link to the job's other ranks, looked for at the first evaluate (torch.distributed may
@@ -61,9 +80,19 @@ class RankedRun:
                 self._board_store,
             )
             self._linked = True
-        if self._job is not None and not self._job.open:
+        if self._job is not None and not self._exchanging():
+            if self._job.shut_down:
+                raise PowertrainError(
+                    f"{SHUT_DOWN} before this run.evaluate, so the ranks can no longer exchange "
+                    "their figures and stop together: shut it down after the tracked block"
+                )
             raise job_.RanksLost("the link to the job's other ranks is closed; the run has ended")
         return self._job
+
+    def _exchanging(self) -> bool:
+        """Whether this rank's link to the others is open and still carried (torch.distributed may
+        have been shut down under it)."""
+        return self._job is not None and self._job.open and self._job.still_up()
 
     def _board_store(self):
         """The results store, opened here if this rank did not open it (the exchange goes through
@@ -136,6 +165,17 @@ class RankedRun:
         self.status, self.stop_reason = decision.status, decision.stop_reason
         self.outcome = decision.outcome or self.outcome
 
+    def _close_following(self, total, exc: BaseException | None) -> RunOutcome | None:
+        """Another rank's end of the run: the close exchange with rank 0; or, leaving on an exception,
+        an interrupt or an exit (``sys.exit`` in the block) too, rank 0 told so where it can be
+        (a board: no connection closes), rather than left to wait for it until the timeout."""
+        if exc is None and self._exchanging():
+            self._follow(self._job, job_.CLOSE, total)
+        elif exc is not None and self._job is not None and self._job.open:
+            error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+            self._job.leave(self._job.reading(total), len(self.points), error)
+        return self.outcome
+
     def _finish(self, job: job_.Job | None, total, exc: BaseException | None) -> RunOutcome | None:
         """Rank 0's end of the run: the ranks' figures added up where they all answered. A spawned
         rank 0 leaves the verdict for its parent, which writes the outcome."""
@@ -160,7 +200,7 @@ class RankedRun:
                 exc = self._take_back(exc)
                 figures = (dict(total.energy_j), spawned_.parent_node(self, total, self._ranks), [])
             self.outcome = self._outcome(total, exc, *figures)
-            self._save_timeline()
+            self.store.save_timeline(self.run_id, self.monitor.trace().timeline())
             self.store.finish_run(self.run_id, self.outcome)
         if combined is not None:  # every rank waits for the outcome
             job.decide(job_.Decision(outcome=self.outcome))
@@ -184,14 +224,42 @@ class RankedRun:
         if combined is not None:
             return dict(combined.energy_j), combined.nodes, list(combined.faults)
         last = self._job.last
+        why = f"{SHUT_DOWN}: " if self._job.shut_down else ""
+        failed = self._job.failures()  # the ranks that left on an error, if they said
         if last is None:
-            note = "rank 0's own figures only: the run ended before the ranks exchanged any"
-            return dict(total.energy_j), [], [note]
+            note = f"{why}rank 0's own figures only: the run ended before the ranks exchanged any"
+            return dict(total.energy_j), [], [note, *failed]
         note = (
-            f"the ranks' figures as of evaluation {len(self.points)}, the last every rank answered: "
-            "what the job used after it is not counted"
+            f"{why}the ranks' figures as of evaluation {len(self.points)}, the last every rank "
+            "answered: what the job used after it is not counted"
         )
-        return dict(last.energy_j), last.nodes, [note, *last.faults]
+        return dict(last.energy_j), last.nodes, [note, *failed, *last.faults]
+
+    def agreed(self):
+        """With ``if_finished="skip"`` in a job whose ranks can exchange already (torch.distributed
+        up, or a launcher's board), rank 0 tells every rank at the start whether it skipped the run:
+        a rank that checks ``run.skipped`` before training would otherwise train alone, waiting for
+        rank 0 at its first evaluate. Where they cannot yet (Lightning starts torch.distributed in
+        ``fit``), they learn it at the first evaluate. Returns the run."""
+        info = ranks_.current()
+        if self.tracker.if_finished != "skip" or not info.distributed or not links.ready(info):
+            return self
+        try:
+            if self.skipped:
+                self._tell_skipped()
+            elif info.leader:
+                job = self._linked_job()
+                messages = job.gather(job_.POINT, job.reading(self.monitor.read("run")), 0)
+                problem = job.problem(messages)
+                job.decide(job_.Decision(error=problem))
+                if problem is not None:
+                    raise PowertrainError(problem)
+            else:
+                self._follow(self._linked_job(), job_.POINT, self.monitor.read("run"))
+        except BaseException as exc:
+            self.close(exc)
+            raise
+        return self
 
     def _tell_skipped(self) -> None:
         """Rank 0 skipped a run that finished before: the other ranks learn it at their first

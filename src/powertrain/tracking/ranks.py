@@ -3,19 +3,22 @@
 Read from torch.distributed where it is initialised, else from the launcher's environment:
 torchrun's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``LOCAL_WORLD_SIZE``/``GROUP_RANK``, Lightning's
 ``NODE_RANK``, and SLURM's ``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID``/``SLURM_NODEID`` where
-torch's are absent (in a heterogeneous SLURM job the node is the node's place in the job's node list:
+torch's are absent, in a task of an srun step (a batch script's own process is alone; in a
+heterogeneous SLURM job the node is the node's place in the job's node list:
 ``slurm.het_node_rank``). Nothing here starts a process group; ``current()`` is a function you call.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import platform
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 
 from powertrain.errors import PowertrainError
-from powertrain.slurm import het_node_rank
+from powertrain.slurm import het_node_rank, in_step
 
 #: (global rank, world size, local rank, node rank): torch's launcher names, then SLURM's.
 _TORCH = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "GROUP_RANK")
@@ -49,6 +52,17 @@ class RankInfo:
         return f"rank {self.rank} of {self.world_size} (node {self.node_rank}, {self.source})"
 
 
+@functools.cache
+def machine() -> str:
+    """Which machine this process runs on, for the figures of its devices (a RAPL package, a GPU):
+    the kernel's boot id, which every process and container of one machine shares and no two
+    machines do (hostnames may repeat: containers, two clusters), else the hostname."""
+    try:
+        return "boot-" + Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return "host-" + platform.node()
+
+
 def current(environ: Mapping[str, str] | None = None) -> RankInfo:
     """This process's rank: torch.distributed's where it is up, else the launcher's environment."""
     env = os.environ if environ is None else environ
@@ -56,7 +70,7 @@ def current(environ: Mapping[str, str] | None = None) -> RankInfo:
     rank, world = _torch_rank()
     if world is None:
         return launched
-    said = env.get("WORLD_SIZE", env.get("SLURM_NTASKS")) is not None
+    said = launched.source == "SLURM" or "WORLD_SIZE" in env  # the launcher said the world's size
     if said and launched.distributed and (launched.rank, launched.world_size) != (rank, world):
         raise PowertrainError(
             f"torch.distributed says rank {rank} of {world}, but the launcher's environment says "
@@ -71,6 +85,8 @@ def from_environment(env: Mapping[str, str]) -> RankInfo:
     """The rank the launcher put in the environment (torchrun, Lightning, SLURM), or rank 0 of 1."""
     host = platform.node()
     for names, source in ((_TORCH, "torchrun"), (_SLURM, "SLURM")):
+        if source == "SLURM" and not in_step(env):  # a batch script's process: the allocation's
+            continue
         values = [_integer(env, name) for name in names]
         rank, world, local, node = values
         if source == "torchrun" and node is None:

@@ -32,7 +32,8 @@ _IN_PROGRESS_LOCK = threading.Lock()
 def hold(store: ResultStore, study: str, key: str) -> tuple:
     """Mark this run as being tracked in this process, or refuse: a second ``track()`` of the run in
     progress (inside its own block, or from another thread) would begin it afresh, deleting the run
-    being recorded. Undone by ``release``, however the run ends."""
+    being recorded. Undone by ``release``, however the run ends. A job's other ranks, which open
+    no store (``store`` None), refuse it too, at once, rather than wait for rank 0 in vain."""
     path = getattr(store, "path", None)
     where = str(Path(path).resolve()) if path is not None and str(path) != ":memory:" else id(store)
     held = (where, study, key)
