@@ -80,6 +80,24 @@ def test_a_declared_cost_axis_of_an_imported_study_is_read_from_its_config():
     assert priced.summary()["share_median"] < searched.summary()["share_median"]
 
 
+def test_a_declared_cost_axis_of_a_study_run_live_is_read_from_its_config():
+    # a live run keeps the study as StudyConfig.to_dict(), its cost axes among search.settings (as
+    # text): simulate and the report's replays once read only an import's search.cost_axes
+    from powertrain.study.config import parse_study
+
+    store = limited_study(axis="batch_size")
+    study = parse_study(
+        {
+            "name": "limited",
+            "task": {"dataset": "digits", "model": "mlp", "target_accuracy": 0.86},
+            "grid": {"learning_rate": [0.1, 0.03, 0.01, 0.003], "batch_size": list(POWER)},
+            "search": {"strategy": "bound", "cost_axes": ["batch_size"]},
+        }
+    )
+    store.save_study("limited", study.to_dict())
+    assert load_curves(store, "limited").cost_axes == ("batch_size",)
+
+
 def test_every_strategy_but_optuna_takes_cost_axes_and_a_bad_name_list_is_refused():
     curves = load_curves(limited_study(), "limited")
     for name in STRATEGIES:

@@ -103,9 +103,16 @@ def load_curves(store: ResultStore, study: str, machine: str | None = None) -> S
     curves = {(setup_key(r.setup), r.seed): curve_of(r, store.eval_points(r.id)) for r in runs}
     config = next((s["config"] for s in store.studies() if s["name"] == study), {})
     target = (config.get("task") or {}).get("target_accuracy")
-    axes = tuple((config.get("search") or {}).get("cost_axes") or ())
     method = measurement_label(runs[0].provenance)
-    return StudyCurves(study, machine, method, labels, curves, target, axes)
+    return StudyCurves(study, machine, method, labels, curves, target, declared_axes(config))
+
+
+def declared_axes(config: dict[str, Any]) -> tuple[str, ...]:
+    """The cost axes a stored study declares: an import's ``search.cost_axes`` (a list), or a live
+    run's, among its ``search.settings`` (text, as ``StudyConfig.to_dict`` keeps them)."""
+    search = config.get("search") or {}
+    axes = search.get("cost_axes") or (search.get("settings") or {}).get("cost_axes")
+    return axes_setting(axes) if axes else ()
 
 
 def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
