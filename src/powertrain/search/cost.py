@@ -116,7 +116,7 @@ def search_cost(
     reused = [runs[k] for k in reused_keys if k in runs]
     stored_j = sum(r.outcome.total_energy_j for r in started)
     grid_j, basis, note = grid or grid_energy(study, runs)
-    method = measurement_label(started[0].provenance) if started else "unknown"
+    method = method_of([*started, *reused, *runs.values()])
     cost = SearchCost(
         study.name,
         strategy,
@@ -138,6 +138,13 @@ def search_cost(
     )
     store.save_search_cost(cost.study, cost.to_dict())
     return cost
+
+
+def method_of(records: list[RunRecord]) -> str:
+    """How the figures of ``records`` were obtained: each label once, first seen first (a search's
+    started runs, then those it reused, then the rest of the grid's), "unknown" without any."""
+    labels = dict.fromkeys(measurement_label(r.provenance) for r in records)
+    return "; ".join(labels) or "unknown"
 
 
 def grid_energy(study: StudyConfig, runs: dict[str, RunRecord]) -> tuple[float | None, str, str]:

@@ -1,0 +1,53 @@
+"""What a live search says it cost (``search/cost.py``): every figure labelled as it was obtained."""
+
+from __future__ import annotations
+
+from powertrain.search.cost import search_cost
+from powertrain.store.memory import MemoryStore
+from powertrain.study.config import parse_study
+from tests.fakes.curves import ESTIMATE, add_run
+
+STUDY = {
+    "name": "c",
+    "task": {"dataset": "digits", "model": "mlp", "target_accuracy": 0.86},
+    "grid": {"learning_rate": [0.1, 0.01]},
+    "seeds": [0],
+}
+
+
+MEASURED = {"cpu": {"meter": "rapl", "method": "counter", "estimated": False}}
+
+
+def stored(store, provenances=(ESTIMATE, ESTIMATE)) -> list[str]:
+    """Two finished runs of the study, measured as ``provenances`` say; their keys."""
+    for lr, provenance in zip((0.1, 0.01), provenances, strict=True):
+        add_run(store, "c", {"learning_rate": lr}, 0, 0.002, 2.0, provenance=provenance)
+    return [r.run_key for r in store.runs("c")]
+
+
+def test_a_search_that_reused_every_run_labels_its_figures_as_they_were_obtained():
+    # re-running a finished search (or one killed after its last run) starts nothing: its reused
+    # and grid figures, estimates here, were once labelled "unknown"
+    store = MemoryStore()
+    keys = stored(store)
+    cost = search_cost(
+        parse_study(STUDY),
+        store,
+        "bound",
+        pick=None,
+        confirmed=False,
+        started_keys=[],
+        reused_keys=keys,
+    )
+    assert cost.runs_started == 0 and cost.reused_runs == 2
+    assert cost.method.startswith("ESTIMATE") and "ESTIMATE" in cost.lines()[0]
+
+
+def test_a_search_whose_runs_were_measured_and_estimated_says_both():
+    # the label was the first run's alone: "measured" over a figure that adds an estimate
+    store = MemoryStore()
+    keys = stored(store, (MEASURED, ESTIMATE))
+    cost = search_cost(
+        parse_study(STUDY), store, "bound", pick=None, confirmed=False, started_keys=keys
+    )
+    assert "measured" in cost.method and "ESTIMATE" in cost.method
