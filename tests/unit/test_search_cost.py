@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from powertrain.search.cost import search_cost
+from powertrain.search.simulate import load_curves, setup_key
 from powertrain.store.memory import MemoryStore
 from powertrain.study.config import parse_study
 from tests.fakes.curves import ESTIMATE, add_run
@@ -51,3 +52,39 @@ def test_a_search_whose_runs_were_measured_and_estimated_says_both():
         parse_study(STUDY), store, "bound", pick=None, confirmed=False, started_keys=keys
     )
     assert "measured" in cost.method and "ESTIMATE" in cost.method
+
+
+def test_setups_within_noise_are_never_one_named_the_best():
+    # auto said "within noise ... so it is not named the best" while the cost line (and the
+    # report) said "picked learning_rate=0.1 (confirmed on its seeds)"
+    from powertrain.render.search import _live_html
+
+    store = MemoryStore()
+    keys = stored(store)
+    tied = ("learning_rate=0.1", "learning_rate=0.01")
+    cost = search_cost(
+        parse_study(STUDY),
+        store,
+        "auto",
+        pick=tied[0],
+        confirmed=True,
+        started_keys=keys,
+        tied=tied,
+    )
+    html = _live_html(store.search_costs()["c"])
+    for text in (cost.lines()[0], html):
+        assert "learning_rate=0.1; learning_rate=0.01 are within noise" in text
+        assert "picked learning_rate" not in text and "confirmed on its seeds" not in text
+
+
+def test_a_live_auto_race_within_noise_names_every_tied_setup_as_its_pick_is_named():
+    from powertrain.search.live import tied_labels
+    from tests.unit.test_search_auto_race import _search, paced_study
+
+    curves = load_curves(paced_study(worse=1.0), "paced")
+    a, b = setup_key({"setup": "a"}), setup_key({"setup": "b"})
+    search, _ = _search(curves, order=[a, b], screen_share=1.0)
+    names = {a: "setup=a (as the study writes it)"}
+    assert tied_labels(search, names.get, names) == (names[a], "setup=b")
+    search.inner.tied = [a]  # the race told the pick apart: nothing tied
+    assert tied_labels(search, names.get, names) == ()

@@ -50,14 +50,16 @@ class SearchCost:
     #: (continued, or re-ran from scratch), had spent in that search: in their records, not in
     #: ``spent_j``.
     carried_j: float = 0.0
+    #: The setups the strategy could not tell apart (auto's "within noise"), the lowest mean first:
+    #: then no one of them is named the best, ``pick`` (the first) included.
+    tied: tuple[str, ...] = ()
 
     @property
     def share(self) -> float | None:
         return self.spent_j / self.grid_j if self.grid_j else None
 
     def lines(self) -> list[str]:
-        pick = self.pick or "nothing (no setup reached the target)"
-        confirmed = " (confirmed on its seeds)" if self.pick and self.confirmed else ""
+        pick = picked_words(self.pick, self.confirmed, self.tied)
         most = "at most " if self.grid_basis == "at least" else ""
         grid = (
             f"the full grid: {self.grid_basis} {_j(self.grid_j)}, so the search spent "
@@ -66,7 +68,7 @@ class SearchCost:
             else f"the full grid: unknown ({self.grid_note})"
         )
         out = [
-            f"search {self.strategy} on {self.study} [{self.method}]: picked {pick}{confirmed}",
+            f"search {self.strategy} on {self.study} [{self.method}]: picked {pick}",
             f"  spent {_j(self.spent_j)} on {self.runs_started} runs it started "
             f"({self.runs_stopped} stopped by the search, kept as censored lower bounds; "
             f"{_j(self.superseded_j)} of attempts re-run from scratch)",
@@ -87,6 +89,18 @@ class SearchCost:
         return {**asdict(self), "share": self.share}
 
 
+def picked_words(pick: str | None, confirmed: bool, tied: tuple[str, ...] = ()) -> str:
+    """What a search picked, as its cost line and the report say it: never one setup of ``tied``."""
+    if len(tied) > 1:
+        return (
+            f"no single setup: {'; '.join(tied)} are within noise of each other "
+            "(none of them is named the best)"
+        )
+    if pick is None:
+        return "nothing (no setup reached the target)"
+    return pick + (" (confirmed on its seeds)" if confirmed else "")
+
+
 def search_cost(
     study: StudyConfig,
     store: ResultStore,
@@ -101,12 +115,13 @@ def search_cost(
     notes: tuple[str, ...] = (),
     carried_j: float = 0.0,
     counted_j: float | None = None,
+    tied: tuple[str, ...] = (),
 ) -> SearchCost:
     """The cost of the runs the search started (``started_keys``), read back from the store, and the
     full grid's energy (``grid``: given instead), with the strategy's ``notes``; ``carried_j``: what
     runs it took on from an earlier search had spent then (left out of what it spent: ``counted_j``
-    of it, what the records and superseded attempts hold, when that is less). The result is also
-    saved in the store."""
+    of it, what the records and superseded attempts hold, when that is less); ``tied``: the setups
+    it could not tell apart. The result is also saved in the store."""
     runs = {
         r.run_key: r
         for r in store.runs(study.name)
@@ -135,6 +150,7 @@ def search_cost(
         note,
         tuple(notes),
         carried_j,
+        tuple(tied),
     )
     store.save_search_cost(cost.study, cost.to_dict())
     return cost
