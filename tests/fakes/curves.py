@@ -37,9 +37,10 @@ def add_run(
     evals=16,
     faults=(),
     provenance=ESTIMATE,
+    key=None,
 ) -> None:
     points = curve_points(rate, joules_per_eval, target, evals)
-    key = f"{sorted(setup.items())}-{seed}"
+    key = key or f"{sorted(setup.items())}-{seed}"
     spec = RunSpec(study, key, setup, {}, seed)
     run_id = store.begin_run(spec, {"host": "h", "cpu_model": "X"}, provenance)
     for p in points:

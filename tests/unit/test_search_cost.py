@@ -88,3 +88,19 @@ def test_a_live_auto_race_within_noise_names_every_tied_setup_as_its_pick_is_nam
     assert tied_labels(search, names.get, names) == (names[a], "setup=b")
     search.inner.tied = [a]  # the race told the pick apart: nothing tied
     assert tied_labels(search, names.get, names) == ()
+
+
+def test_a_grid_every_run_of_which_ran_is_not_called_measured_when_its_runs_were_estimated():
+    # "[ESTIMATE (cpu estimate, ram estimate)] ... the full grid: measured 0.077 J": the grid's
+    # basis said how complete it was in the word that says how a figure was obtained
+    from powertrain.render.search import _live_html
+
+    store = MemoryStore()
+    study = parse_study(STUDY)
+    keys = [study.run_key(s, 0) for s in study.setups()]
+    for lr, key in zip((0.1, 0.01), keys, strict=True):  # the grid's own runs, estimated
+        add_run(store, "c", {"learning_rate": lr}, 0, 0.002, 2.0, key=key)
+    cost = search_cost(study, store, "grid", pick=None, confirmed=False, started_keys=keys)
+    assert cost.grid_j and cost.grid_basis == "in full"
+    for text in (cost.lines()[2], _live_html(store.search_costs()["c"])):
+        assert "measured" not in text and "in full" in text

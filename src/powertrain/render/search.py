@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from powertrain.search.cost import picked_words
+from powertrain.search.cost import grid_figure, picked_words
 
 
 def search_figures(analysis, out: Path, titles: bool, drawn: dict) -> list[Path]:
@@ -54,7 +54,7 @@ def search_html(analysis, figures: dict, figure_html) -> list[str]:
 def _live_html(live: dict) -> str:
     share = live.get("share")
     grid = (
-        f"the full grid {escape(live['grid_basis'])} {live['grid_j']:,.3g} J, so the search spent "
+        f"the full grid {escape(grid_figure(live['grid_basis'], live['grid_j']))}, so the search spent "
         f"{'at most ' if live['grid_basis'] == 'at least' else ''}{share:.0%} of it"
         if live.get("grid_j")
         else "the full grid's energy unknown"

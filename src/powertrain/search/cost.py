@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from powertrain.records import RunRecord
     from powertrain.study.config import StudyConfig
 
-BASES = ("measured", "estimated", "at least", "unknown")  # how the grid's energy is known
+#: How the grid's energy is known: every run of it ran on its own (its figure their sum, measured or
+#: estimated as ``method`` says), extrapolated from some, a lower bound, or not at all.
+BASES = ("in full", "estimated", "at least", "unknown")
 
 
 def _j(energy_j: float) -> str:
@@ -43,7 +45,7 @@ class SearchCost:
     reused_runs: int  # finished before the search began, fed from the store
     reused_j: float  # their energy, spent earlier
     grid_j: float | None
-    grid_basis: str  # measured, estimated, at least, unknown
+    grid_basis: str  # one of BASES ("measured" in a cost kept before "in full")
     grid_note: str
     notes: tuple[str, ...] = ()  # what the strategy says: the cost axes it priced, a race in noise
     #: What the runs an earlier search had paused or stopped and stored, which this one took on
@@ -62,7 +64,7 @@ class SearchCost:
         pick = picked_words(self.pick, self.confirmed, self.tied)
         most = "at most " if self.grid_basis == "at least" else ""
         grid = (
-            f"the full grid: {self.grid_basis} {_j(self.grid_j)}, so the search spent "
+            f"the full grid: {grid_figure(self.grid_basis, self.grid_j)}, so the search spent "
             f"{most}{self.share:.0%} of it ({self.grid_note})"
             if self.grid_j
             else f"the full grid: unknown ({self.grid_note})"
@@ -87,6 +89,13 @@ class SearchCost:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "share": self.share}
+
+
+def grid_figure(basis: str, grid_j: float) -> str:
+    """The grid's energy with how it is known: never "measured", which the method's label says."""
+    if basis in (BASES[0], "measured"):  # a cost kept before the basis was named "in full"
+        return f"{_j(grid_j)} in full"
+    return f"{basis} {_j(grid_j)}"
 
 
 def picked_words(pick: str | None, confirmed: bool, tied: tuple[str, ...] = ()) -> str:
