@@ -98,6 +98,20 @@ def test_a_declared_cost_axis_of_a_study_run_live_is_read_from_its_config():
     assert load_curves(store, "limited").cost_axes == ("batch_size",)
 
 
+@pytest.mark.parametrize(
+    ("cost_axes", "message"),
+    [
+        ("power_limt_w", "power_limt_w is not an axis of study limited; its axes are lr, "),
+        ("power_limit_w,power_limit_w", "names power_limit_w twice"),
+    ],
+)
+def test_simulate_refuses_a_cost_axis_the_study_has_not_or_one_named_twice(cost_axes, message):
+    # --set cost_axes=power_limt_w (a typo) simulated a search that priced nothing, silently
+    curves = load_curves(limited_study(axis="power_limit_w"), "limited")
+    with pytest.raises(PowertrainError, match=message):
+        simulate(curves, strategy="auto", repeats=2, cost_axes=cost_axes)
+
+
 def test_every_strategy_but_optuna_takes_cost_axes_and_a_bad_name_list_is_refused():
     curves = load_curves(limited_study(), "limited")
     for name in STRATEGIES:

@@ -16,7 +16,9 @@ from powertrain.records import REACHED, EvalPoint, RunOutcome, RunRecord, Verdic
 from powertrain.search.cost_axes import (
     WINDOW_J,
     axes_setting,
+    declared_axes,
     first_trained,
+    known_axes,
     window_setting,
     window_words,
 )
@@ -105,14 +107,6 @@ def load_curves(store: ResultStore, study: str, machine: str | None = None) -> S
     target = (config.get("task") or {}).get("target_accuracy")
     method = measurement_label(runs[0].provenance)
     return StudyCurves(study, machine, method, labels, curves, target, declared_axes(config))
-
-
-def declared_axes(config: dict[str, Any]) -> tuple[str, ...]:
-    """The cost axes a stored study declares: an import's ``search.cost_axes`` (a list), or a live
-    run's, among its ``search.settings`` (text, as ``StudyConfig.to_dict`` keeps them)."""
-    search = config.get("search") or {}
-    axes = search.get("cost_axes") or (search.get("settings") or {}).get("cost_axes")
-    return axes_setting(axes) if axes else ()
 
 
 def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
@@ -319,6 +313,8 @@ def simulate(
         else load_curves(store_or_curves, study, machine)
     )
     axes = data.cost_axes if cost_axes is None else axes_setting(cost_axes)
+    if cost_axes is not None:  # the caller's, each an axis of the study's setups
+        known_axes(axes, data.labels, data.study)
     make_strategy(strategy, cost_axes=axes, **settings)  # checked once, before any simulation
     means = data.setup_means_j()
     best = min(means, key=means.get) if means else None
