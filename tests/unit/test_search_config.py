@@ -77,6 +77,9 @@ def test_cost_axes_as_text_or_a_list_are_the_same_names():
         ({"confirm_seeds": 0}, "search.confirm_seeds"),
         ({"beta": [1, 2]}, "search.beta: a strategy setting must be a number or text"),
         ("bound", "search: expected a mapping"),
+        ({"settings": [1]}, "search.settings: expected a mapping"),  # was a TypeError's traceback
+        # the same setting twice: one of the two values was silently dropped
+        ({"strategy": "bound", "beta": 2, "settings": {"beta": 3}}, "search.settings.beta: given"),
     ],
 )
 def test_bad_search_settings_name_the_key(search, message):
@@ -97,4 +100,14 @@ def test_a_study_declaring_cost_axes_and_a_price_window_is_taken_by_every_strate
         check_supported(study, study.search)
     study = with_search({"strategy": "auto", "price_window": 2})
     with pytest.raises(PowertrainError, match="price_window"):
+        check_supported(study, study.search)
+
+
+def test_a_setting_of_no_strategy_is_refused_before_the_grid_runs():
+    # search: {beta: 2} (no strategy: the grid) ran the whole grid, its beta silently ignored
+    from powertrain.errors import PowertrainError
+    from powertrain.search.run import check_supported
+
+    study = with_search({"beta": 2})
+    with pytest.raises(PowertrainError, match="strategy grid has no setting beta"):
         check_supported(study, study.search)

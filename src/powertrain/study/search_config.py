@@ -71,7 +71,7 @@ def parse_search(data: Any, train: TrainConfig) -> SearchConfig | None:
         raise ConfigError(f"search: expected a mapping of keys, got {data!r}")
     known = {f.name for f in dataclasses.fields(SearchConfig)} - {"settings", "space"}
     settings = {k: v for k, v in data.items() if k not in known | {"settings", "space"}}
-    settings.update(data.get("settings") or {})
+    settings.update(_own_settings(data.get("settings") or {}, settings))
     if "cost_axes" in settings:  # axes priced, not searched (cost_axes.py)
         settings["cost_axes"] = ",".join(_cost_axes(settings["cost_axes"]))
     for key, value in settings.items():
@@ -86,6 +86,14 @@ def parse_search(data: Any, train: TrainConfig) -> SearchConfig | None:
     )
     _validate(config)
     return config
+
+
+def _own_settings(nested: Any, free: dict[str, Any]) -> dict[str, Any]:
+    """``search.settings``: the strategy's settings written apart, none of them also a free key."""
+    check(isinstance(nested, dict), "search.settings", f"expected a mapping, got {nested!r}")
+    for key in nested:
+        check(key not in free, f"search.settings.{key}", f"given twice (also as search.{key})")
+    return nested
 
 
 def _cost_axes(value: Any) -> list[str]:
