@@ -70,6 +70,18 @@ def test_a_replay_on_a_study_a_strategy_was_tuned_on_says_in_sample():
     ).in_sample
 
 
+def test_a_replay_with_settings_given_says_they_were_not_the_ones_chosen_on_other_studies():
+    # --set beta=1.5 printed "its settings were chosen on paper-grid": beta was the user's
+    curves = load_curves(limited_study(), "limited")
+    given = simulate(curves, strategy="bound", repeats=2, beta=1.5)
+    assert "beta=1.5 given here" in given.sample_note()
+    assert "its settings were chosen" not in given.sample_note()
+    tuned = simulate(
+        dataclasses.replace(curves, study="paper-grid"), strategy="bound", repeats=2, beta=1.5
+    )
+    assert tuned.in_sample and "beta=1.5 given here" in tuned.sample_note()
+
+
 def test_a_declared_cost_axis_of_an_imported_study_is_read_from_its_config():
     store = limited_study(axis="power_limit_w", declared=["power_limit_w"])
     curves = load_curves(store, "limited")

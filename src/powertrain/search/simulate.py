@@ -260,9 +260,13 @@ class Simulation:
         return self.study in self.tuned_on
 
     def sample_note(self) -> str:
-        chosen = f"its settings were chosen on {', '.join(self.tuned_on) or 'no study'}"
+        """In- or out-of-sample, and which settings that speaks of: those given here are not."""
+        given = ", ".join(f"{k}={v}" for k, v in self.settings.items())
+        given = f"; {given} given here" if given else ""
+        its = "its default settings" if given else "its settings"
+        chosen = f"{its} were chosen on {', '.join(self.tuned_on) or 'no study'}{given}"
         if self.in_sample:
-            return f"in-sample: {self.strategy}'s settings were chosen on this study"
+            return f"in-sample: {self.strategy}'s {its[4:]} were chosen on this study{given}"
         return f"out-of-sample for {self.strategy}: {chosen}"
 
     def summary(self) -> dict[str, Any]:
