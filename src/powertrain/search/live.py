@@ -21,10 +21,11 @@ workers, or as Ray tasks, as many at once as the session has room for; the same 
   afresh likewise: the store keeps the last attempt, and the energy of the attempts it replaced is
   counted in the search's cost as ``superseded_j``.
 - The bookkeeping (deferred records, continued ones, checkpoints) is ``sink.py``'s.
-- The records of paused and stopped runs are finished only when the search ends (till then the store
-  holds them as running, claimed by this process), and the checkpoints left are removed then, but
-  those of paused runs that were not promoted; a killed search leaves nothing half-finished: the
-  next ``run`` begins them again, from scratch.
+- The records of paused runs are finished only when the search ends (till then the store holds
+  them as running, claimed by this process), and the checkpoints left are removed then, but those
+  of paused runs that were not promoted; a killed search leaves nothing half-finished: the next
+  ``run`` begins them again, from scratch. A run the search stopped is finished as it ends, so a
+  killed search keeps its stops (the next ``run`` feeds them from the store).
 - Runs the store had finished before the search began are fed from the store, not trained again, and
   reported apart (``reused_j``: spent earlier). A run an earlier search paused (and never continued)
   or stopped answers a start as far as its curve goes (a pricing window, a rung's budget, this
