@@ -67,3 +67,25 @@ def test_a_stopped_run_begun_again_replaces_its_stop_only_when_it_finishes(tmp_p
         sink.flush()
         (record,) = store.runs()
         assert record.id == again and record.status == REACHED
+
+
+def test_a_run_a_predicted_stop_ended_can_be_begun_again_by_the_confirmation(tmp_path):
+    # a predicted miss (the study's predict_stop, not the search's own handler) is a stop by the
+    # search too: the confirmation that begins its seed again once met "has already finished"
+    s = study()
+    (spec,) = plan(s, [])
+    with open_store(tmp_path / "r.db") as store:
+        store.save_study(s.name, s.to_dict())
+        sink = DeferringSink(StoreSink(store), StudyPlace(s, tmp_path))
+        trial = Trial("lr", spec.seed)
+        sink.start(spec, trial, [Tagged(lambda p: None)])  # the search's handler does not fire
+        run_id = sink.begin(spec, {}, {})
+        sink.eval_point(run_id, point(2.0))
+        sink.finish(run_id, ended(CENSORED, Verdict.PREDICTED_MISS, 2.0))
+        trial.ended(ended(CENSORED, Verdict.PREDICTED_MISS, 2.0), sink.points[spec.run_key])
+        assert trial.stopped  # a lower bound: the confirmation runs it again
+        sink.start(spec, trial, [Tagged(lambda p: None)])
+        again = sink.begin(spec, {}, {})
+        sink.finish(again, ended(REACHED, Verdict.TARGET, 3.0))
+        (record,) = store.runs()
+        assert record.id == again and record.status == REACHED

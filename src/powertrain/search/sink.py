@@ -189,7 +189,7 @@ class DeferringSink:
             self.deferred[key] = (run_id, outcome)
             return
         self.inner.finish(run_id, outcome)  # a stop in the store at once: a killed search keeps it
-        if outcome.status == CENSORED and any(t.fired for t in self.tagged.get(key, ())):
+        if outcome.status == CENSORED and outcome.verdict.by_search:  # a predicted miss too
             self.stopped.add(key)  # begun again (the confirmation's), it replaces this record
 
     def defers(self, run_key: str) -> bool:
