@@ -65,23 +65,38 @@ def simulate(study_name, strategy, repeats, seed, settings, machine, db_path, as
     if as_json:
         click.echo(json.dumps(sim.to_dict(), default=str))
         return
-    s = sim.summary()
     click.echo(
         f"{sim.study} on {sim.machine} [{sim.method}], {sim.repeats} orders, seed {sim.seed}"
     )
-    click.echo(
-        f"full grid: {sim.grid_energy_j:,.1f} J; best: {sim.best} ({sim.best_energy_to_target_j or 0:.1f} J to target)"
-    )
-    click.echo(
-        f"{sim.strategy}: median {s['share_median']:.1%} of the grid's energy (90th percentile "
-        f"{s['share_p90']:.1%}); pick within 10 % of the best in {s['within_10pct']:.0%} of orders; "
-        f"within 10 % for at most a tenth of the grid in {s['within_10pct_at_most_tenth']:.0%}"
-    )
+    for line in _simulation_lines(sim):
+        click.echo(line)
     click.echo(sim.sample_note())
     if sim.cost_axes:
         click.echo(sim.priced_note())
     for line in sim.warnings:
         click.echo(f"warning: {line}", err=True)
+
+
+def _simulation_lines(sim) -> list[str]:
+    """The grid, its best setup, and what the strategy spent and picked; with no best (no setup
+    reached the target on every seed), no pick is rated against one."""
+    s = sim.summary()
+    spent = (
+        f"{sim.strategy}: median {s['share_median']:.1%} of the grid's energy (90th percentile "
+        f"{s['share_p90']:.1%})"
+    )
+    if sim.best is None:
+        return [
+            f"full grid: {sim.grid_energy_j:,.1f} J; no setup reached the target on every seed, "
+            "so there is no best to rate a pick against",
+            spent,
+        ]
+    return [
+        f"full grid: {sim.grid_energy_j:,.1f} J; best: {sim.best} "
+        f"({sim.best_energy_to_target_j:.1f} J to target)",
+        f"{spent}; pick within 10 % of the best in {s['within_10pct']:.0%} of orders; "
+        f"within 10 % for at most a tenth of the grid in {s['within_10pct_at_most_tenth']:.0%}",
+    ]
 
 
 @click.command()

@@ -27,12 +27,22 @@ def curve_points(rate: float, joules_per_eval: float, target: float, evals: int)
 
 
 def add_run(
-    store, study, setup, seed, rate, joules_per_eval, target=0.86, evals=16, faults=()
+    store,
+    study,
+    setup,
+    seed,
+    rate,
+    joules_per_eval,
+    target=0.86,
+    evals=16,
+    faults=(),
+    provenance=ESTIMATE,
+    key=None,
 ) -> None:
     points = curve_points(rate, joules_per_eval, target, evals)
-    key = f"{sorted(setup.items())}-{seed}"
+    key = key or f"{sorted(setup.items())}-{seed}"
     spec = RunSpec(study, key, setup, {}, seed)
-    run_id = store.begin_run(spec, {"host": "h", "cpu_model": "X"}, ESTIMATE)
+    run_id = store.begin_run(spec, {"host": "h", "cpu_model": "X"}, provenance)
     for p in points:
         store.add_eval_point(run_id, p)
     last = points[-1]

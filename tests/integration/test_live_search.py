@@ -116,7 +116,7 @@ def test_live_grid_is_todays_run(tmp_path, monkeypatch):
         assert [r.status for r in sorted(a.runs(), key=lambda r: r.run_key)] == [
             r.status for r in sorted(b.runs(), key=lambda r: r.run_key)
         ]
-        assert cost.runs_started == 6 and cost.grid_basis == "measured"
+        assert cost.runs_started == 6 and cost.grid_basis == "in full"
         assert cost.spent_j == pytest.approx(sum(r.outcome.total_energy_j for r in b.runs()))
         assert cost.share == pytest.approx(1.0)
         # its pick rests on sub-second runs: it says so, as every other strategy's search does

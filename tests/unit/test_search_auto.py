@@ -70,6 +70,18 @@ def test_a_replay_on_a_study_a_strategy_was_tuned_on_says_in_sample():
     ).in_sample
 
 
+def test_a_replay_with_settings_given_says_they_were_not_the_ones_chosen_on_other_studies():
+    # --set beta=1.5 printed "its settings were chosen on paper-grid": beta was the user's
+    curves = load_curves(limited_study(), "limited")
+    given = simulate(curves, strategy="bound", repeats=2, beta=1.5)
+    assert "beta=1.5 given here" in given.sample_note()
+    assert "its settings were chosen" not in given.sample_note()
+    tuned = simulate(
+        dataclasses.replace(curves, study="paper-grid"), strategy="bound", repeats=2, beta=1.5
+    )
+    assert tuned.in_sample and "beta=1.5 given here" in tuned.sample_note()
+
+
 def test_a_declared_cost_axis_of_an_imported_study_is_read_from_its_config():
     store = limited_study(axis="power_limit_w", declared=["power_limit_w"])
     curves = load_curves(store, "limited")
@@ -78,6 +90,38 @@ def test_a_declared_cost_axis_of_an_imported_study_is_read_from_its_config():
     searched = simulate(curves, strategy="halving", repeats=10, cost_axes=())
     assert priced.cost_axes == ("power_limit_w",) and searched.cost_axes == ()
     assert priced.summary()["share_median"] < searched.summary()["share_median"]
+
+
+def test_a_declared_cost_axis_of_a_study_run_live_is_read_from_its_config():
+    # a live run keeps the study as StudyConfig.to_dict(), its cost axes among search.settings (as
+    # text): simulate and the report's replays once read only an import's search.cost_axes
+    from powertrain.study.config import parse_study
+
+    store = limited_study(axis="batch_size")
+    study = parse_study(
+        {
+            "name": "limited",
+            "task": {"dataset": "digits", "model": "mlp", "target_accuracy": 0.86},
+            "grid": {"learning_rate": [0.1, 0.03, 0.01, 0.003], "batch_size": list(POWER)},
+            "search": {"strategy": "bound", "cost_axes": ["batch_size"]},
+        }
+    )
+    store.save_study("limited", study.to_dict())
+    assert load_curves(store, "limited").cost_axes == ("batch_size",)
+
+
+@pytest.mark.parametrize(
+    ("cost_axes", "message"),
+    [
+        ("power_limt_w", "power_limt_w is not an axis of study limited; its axes are lr, "),
+        ("power_limit_w,power_limit_w", "names power_limit_w twice"),
+    ],
+)
+def test_simulate_refuses_a_cost_axis_the_study_has_not_or_one_named_twice(cost_axes, message):
+    # --set cost_axes=power_limt_w (a typo) simulated a search that priced nothing, silently
+    curves = load_curves(limited_study(axis="power_limit_w"), "limited")
+    with pytest.raises(PowertrainError, match=message):
+        simulate(curves, strategy="auto", repeats=2, cost_axes=cost_axes)
 
 
 def test_every_strategy_but_optuna_takes_cost_axes_and_a_bad_name_list_is_refused():

@@ -14,8 +14,8 @@ BASE = {
 }
 
 
-def with_search(search):
-    return parse_study({**BASE, "search": search})
+def with_search(search, grid=None):
+    return parse_study({**BASE, "grid": grid or BASE["grid"], "search": search})
 
 
 def test_no_search_key_means_no_search_and_no_predicted_stop():
@@ -39,6 +39,29 @@ def test_free_keys_are_the_strategys_settings_and_the_study_round_trips():
     assert parse_study(study.to_dict()).search == s  # as the store keeps it
 
 
+PRICED = {**BASE["grid"], "batch_size": [16, 64]}  # a grid with an axis to price
+
+
+@pytest.mark.parametrize(
+    ("cost_axes", "message"),
+    [
+        (3, "search.cost_axes: a list of axis names"),  # was a TypeError's traceback
+        (["batch_size", "batch_size"], "search.cost_axes: names batch_size twice"),
+        ("batch_size,batch_size", "search.cost_axes: names batch_size twice"),
+        (["batch_sise"], "search.cost_axes: batch_sise is not an axis of the grid"),  # was ignored
+        ("nope", "the grid's axes are learning_rate, batch_size"),
+    ],
+)
+def test_bad_cost_axes_are_refused_before_anything_trains(cost_axes, message):
+    with pytest.raises(ConfigError, match=message):
+        with_search({"strategy": "auto", "cost_axes": cost_axes}, PRICED)
+
+
+def test_cost_axes_as_text_or_a_list_are_the_same_names():
+    listed = with_search({"cost_axes": ["batch_size"]}, PRICED).search.settings
+    assert listed == with_search({"cost_axes": " batch_size"}, PRICED).search.settings
+
+
 @pytest.mark.parametrize(
     ("search", "message"),
     [
@@ -54,6 +77,9 @@ def test_free_keys_are_the_strategys_settings_and_the_study_round_trips():
         ({"confirm_seeds": 0}, "search.confirm_seeds"),
         ({"beta": [1, 2]}, "search.beta: a strategy setting must be a number or text"),
         ("bound", "search: expected a mapping"),
+        ({"settings": [1]}, "search.settings: expected a mapping"),  # was a TypeError's traceback
+        # the same setting twice: one of the two values was silently dropped
+        ({"strategy": "bound", "beta": 2, "settings": {"beta": 3}}, "search.settings.beta: given"),
     ],
 )
 def test_bad_search_settings_name_the_key(search, message):
@@ -69,9 +95,19 @@ def test_a_study_declaring_cost_axes_and_a_price_window_is_taken_by_every_strate
 
     for strategy in ("auto", "halving", "zeus", "bound", "thompson"):
         study = with_search(
-            {"strategy": strategy, "cost_axes": ["batch_size"], "price_window": 0.2}
+            {"strategy": strategy, "cost_axes": ["batch_size"], "price_window": 0.2}, PRICED
         )
         check_supported(study, study.search)
     study = with_search({"strategy": "auto", "price_window": 2})
     with pytest.raises(PowertrainError, match="price_window"):
+        check_supported(study, study.search)
+
+
+def test_a_setting_of_no_strategy_is_refused_before_the_grid_runs():
+    # search: {beta: 2} (no strategy: the grid) ran the whole grid, its beta silently ignored
+    from powertrain.errors import PowertrainError
+    from powertrain.search.run import check_supported
+
+    study = with_search({"beta": 2})
+    with pytest.raises(PowertrainError, match="strategy grid has no setting beta"):
         check_supported(study, study.search)

@@ -8,13 +8,14 @@ import pytest
 
 from powertrain.errors import PowertrainError
 from powertrain.search.run import check_supported, search_config
-from tests.unit.test_search_config import with_search
+from tests.unit.test_search_config import PRICED, with_search
 
 
 @pytest.mark.parametrize("strategy", ["halving", "grid"])
 def test_another_strategy_keeps_the_studys_cost_axes_and_price_window(strategy):
     study = with_search(
-        {"strategy": "auto", "beta": 2.0, "cost_axes": ["batch_size"], "price_window": 0.2}
+        {"strategy": "auto", "beta": 2.0, "cost_axes": ["batch_size"], "price_window": 0.2},
+        PRICED,
     )
     config = search_config(study, strategy)
     assert config.strategy == strategy
@@ -23,7 +24,9 @@ def test_another_strategy_keeps_the_studys_cost_axes_and_price_window(strategy):
 
 
 def test_optuna_in_place_of_a_priced_strategy_drops_what_it_cannot_take():
-    study = with_search({"strategy": "auto", "cost_axes": ["batch_size"], "price_window": 0.2})
+    study = with_search(
+        {"strategy": "auto", "cost_axes": ["batch_size"], "price_window": 0.2}, PRICED
+    )
     config = search_config(study, "optuna")
     assert config.settings == {}  # optuna samples a cost axis as any other
     check_supported(study, config)

@@ -7,6 +7,8 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
+from powertrain.search.cost import grid_figure, picked_words
+
 
 def search_figures(analysis, out: Path, titles: bool, drawn: dict) -> list[Path]:
     """The simulation figure of every study that has one, into ``drawn[("search", study)]``."""
@@ -52,16 +54,15 @@ def search_html(analysis, figures: dict, figure_html) -> list[str]:
 def _live_html(live: dict) -> str:
     share = live.get("share")
     grid = (
-        f"the full grid {escape(live['grid_basis'])} {live['grid_j']:,.3g} J, so the search spent "
+        f"the full grid {escape(grid_figure(live['grid_basis'], live['grid_j']))}, so the search spent "
         f"{'at most ' if live['grid_basis'] == 'at least' else ''}{share:.0%} of it"
         if live.get("grid_j")
         else "the full grid's energy unknown"
     )
-    pick = escape(live.get("pick") or "nothing (no setup reached the target)")
+    pick = picked_words(live.get("pick"), live.get("confirmed"), tuple(live.get("tied") or ()))
     return (
         f"<p><b>Live search ({escape(live['strategy'])})</b> "
-        f"[{escape(live['method'])}]: picked {pick}"
-        f"{' (confirmed on its seeds)' if live.get('pick') and live.get('confirmed') else ''}. "
+        f"[{escape(live['method'])}]: picked {escape(pick)}. "
         f"It started {live['runs_started']} runs ({live['runs_stopped']} stopped by the search, "
         f"kept as censored lower bounds) and spent {live['spent_j']:,.3g} J, attempts re-run from "
         f"scratch included ({live['superseded_j']:,.3g} J); {grid} "

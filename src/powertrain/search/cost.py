@@ -18,7 +18,9 @@ if TYPE_CHECKING:
     from powertrain.records import RunRecord
     from powertrain.study.config import StudyConfig
 
-BASES = ("measured", "estimated", "at least", "unknown")  # how the grid's energy is known
+#: How the grid's energy is known: every run of it ran on its own (its figure their sum, measured or
+#: estimated as ``method`` says), extrapolated from some, a lower bound, or not at all.
+BASES = ("in full", "estimated", "at least", "unknown")
 
 
 def _j(energy_j: float) -> str:
@@ -43,30 +45,32 @@ class SearchCost:
     reused_runs: int  # finished before the search began, fed from the store
     reused_j: float  # their energy, spent earlier
     grid_j: float | None
-    grid_basis: str  # measured, estimated, at least, unknown
+    grid_basis: str  # one of BASES ("measured" in a cost kept before "in full")
     grid_note: str
     notes: tuple[str, ...] = ()  # what the strategy says: the cost axes it priced, a race in noise
     #: What the runs an earlier search had paused or stopped and stored, which this one took on
     #: (continued, or re-ran from scratch), had spent in that search: in their records, not in
     #: ``spent_j``.
     carried_j: float = 0.0
+    #: The setups the strategy could not tell apart (auto's "within noise"), the lowest mean first:
+    #: then no one of them is named the best, ``pick`` (the first) included.
+    tied: tuple[str, ...] = ()
 
     @property
     def share(self) -> float | None:
         return self.spent_j / self.grid_j if self.grid_j else None
 
     def lines(self) -> list[str]:
-        pick = self.pick or "nothing (no setup reached the target)"
-        confirmed = " (confirmed on its seeds)" if self.pick and self.confirmed else ""
+        pick = picked_words(self.pick, self.confirmed, self.tied)
         most = "at most " if self.grid_basis == "at least" else ""
         grid = (
-            f"the full grid: {self.grid_basis} {_j(self.grid_j)}, so the search spent "
+            f"the full grid: {grid_figure(self.grid_basis, self.grid_j)}, so the search spent "
             f"{most}{self.share:.0%} of it ({self.grid_note})"
             if self.grid_j
             else f"the full grid: unknown ({self.grid_note})"
         )
         out = [
-            f"search {self.strategy} on {self.study} [{self.method}]: picked {pick}{confirmed}",
+            f"search {self.strategy} on {self.study} [{self.method}]: picked {pick}",
             f"  spent {_j(self.spent_j)} on {self.runs_started} runs it started "
             f"({self.runs_stopped} stopped by the search, kept as censored lower bounds; "
             f"{_j(self.superseded_j)} of attempts re-run from scratch)",
@@ -87,6 +91,25 @@ class SearchCost:
         return {**asdict(self), "share": self.share}
 
 
+def grid_figure(basis: str, grid_j: float) -> str:
+    """The grid's energy with how it is known: never "measured", which the method's label says."""
+    if basis in (BASES[0], "measured"):  # a cost kept before the basis was named "in full"
+        return f"{_j(grid_j)} in full"
+    return f"{basis} {_j(grid_j)}"
+
+
+def picked_words(pick: str | None, confirmed: bool, tied: tuple[str, ...] = ()) -> str:
+    """What a search picked, as its cost line and the report say it: never one setup of ``tied``."""
+    if len(tied) > 1:
+        return (
+            f"no single setup: {'; '.join(tied)} are within noise of each other "
+            "(none of them is named the best)"
+        )
+    if pick is None:
+        return "nothing (no setup reached the target)"
+    return pick + (" (confirmed on its seeds)" if confirmed else "")
+
+
 def search_cost(
     study: StudyConfig,
     store: ResultStore,
@@ -101,12 +124,13 @@ def search_cost(
     notes: tuple[str, ...] = (),
     carried_j: float = 0.0,
     counted_j: float | None = None,
+    tied: tuple[str, ...] = (),
 ) -> SearchCost:
     """The cost of the runs the search started (``started_keys``), read back from the store, and the
     full grid's energy (``grid``: given instead), with the strategy's ``notes``; ``carried_j``: what
     runs it took on from an earlier search had spent then (left out of what it spent: ``counted_j``
-    of it, what the records and superseded attempts hold, when that is less). The result is also
-    saved in the store."""
+    of it, what the records and superseded attempts hold, when that is less); ``tied``: the setups
+    it could not tell apart. The result is also saved in the store."""
     runs = {
         r.run_key: r
         for r in store.runs(study.name)
@@ -116,7 +140,7 @@ def search_cost(
     reused = [runs[k] for k in reused_keys if k in runs]
     stored_j = sum(r.outcome.total_energy_j for r in started)
     grid_j, basis, note = grid or grid_energy(study, runs)
-    method = measurement_label(started[0].provenance) if started else "unknown"
+    method = method_of([*started, *reused, *runs.values()])
     cost = SearchCost(
         study.name,
         strategy,
@@ -135,9 +159,17 @@ def search_cost(
         note,
         tuple(notes),
         carried_j,
+        tuple(tied),
     )
     store.save_search_cost(cost.study, cost.to_dict())
     return cost
+
+
+def method_of(records: list[RunRecord]) -> str:
+    """How the figures of ``records`` were obtained: each label once, first seen first (a search's
+    started runs, then those it reused, then the rest of the grid's), "unknown" without any."""
+    labels = dict.fromkeys(measurement_label(r.provenance) for r in records)
+    return "; ".join(labels) or "unknown"
 
 
 def grid_energy(study: StudyConfig, runs: dict[str, RunRecord]) -> tuple[float | None, str, str]:

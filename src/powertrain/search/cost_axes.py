@@ -100,7 +100,32 @@ def axes_setting(cost_axes) -> tuple[str, ...]:
     names = cost_axes.split(",") if isinstance(cost_axes, str) else list(cost_axes or ())
     if not all(isinstance(n, str) and n.strip() for n in names):
         raise PowertrainError(f"cost_axes takes names of setup axes, got {cost_axes!r}")
-    return tuple(n.strip() for n in names)
+    names = [n.strip() for n in names]
+    twice = sorted({n for n in names if names.count(n) > 1})
+    if twice:
+        raise PowertrainError(f"cost_axes names {', '.join(twice)} twice; name each axis once")
+    return tuple(names)
+
+
+def declared_axes(config: dict) -> tuple[str, ...]:
+    """The cost axes a stored study declares: an import's ``search.cost_axes`` (a list), or a live
+    run's, among its ``search.settings`` (text, as ``StudyConfig.to_dict`` keeps them)."""
+    search = config.get("search") or {}
+    axes = search.get("cost_axes") or (search.get("settings") or {}).get("cost_axes")
+    return axes_setting(axes) if axes else ()
+
+
+def known_axes(cost_axes: tuple[str, ...], setups: Iterable[str], study: str) -> tuple[str, ...]:
+    """``cost_axes``, each an axis of ``setups`` (setup keys of ``study``), or an error naming
+    those it has: an axis it has not would be priced nowhere."""
+    known = list(dict.fromkeys(a for key in setups for a in axes_of(key)))
+    unknown = [a for a in cost_axes if a not in known]
+    if unknown:
+        raise PowertrainError(
+            f"cost_axes {', '.join(unknown)} is not an axis of study {study}; its axes are "
+            f"{', '.join(known) or 'none'}"
+        )
+    return cost_axes
 
 
 def price(trial: Trial) -> float:

@@ -21,10 +21,11 @@ workers, or as Ray tasks, as many at once as the session has room for; the same 
   afresh likewise: the store keeps the last attempt, and the energy of the attempts it replaced is
   counted in the search's cost as ``superseded_j``.
 - The bookkeeping (deferred records, continued ones, checkpoints) is ``sink.py``'s.
-- The records of paused and stopped runs are finished only when the search ends (till then the store
-  holds them as running, claimed by this process), and the checkpoints left are removed then, but
-  those of paused runs that were not promoted; a killed search leaves nothing half-finished: the
-  next ``run`` begins them again, from scratch.
+- The records of paused runs are finished only when the search ends (till then the store holds
+  them as running, claimed by this process), and the checkpoints left are removed then, but those
+  of paused runs that were not promoted; a killed search leaves nothing half-finished: the next
+  ``run`` begins them again, from scratch. A run the search stopped is finished as it ends, so a
+  killed search keeps its stops (the next ``run`` feeds them from the store).
 - Runs the store had finished before the search began are fed from the store, not trained again, and
   reported apart (``reused_j``: spent earlier). A run an earlier search paused (and never continued)
   or stopped answers a start as far as its curve goes (a pricing window, a rung's budget, this
@@ -47,6 +48,7 @@ from powertrain.errors import PowertrainError
 from powertrain.monitor import below_resolution
 from powertrain.records import EvalPoint, RunRecord, Stage, Verdict
 from powertrain.search.cost import SearchCost, search_cost
+from powertrain.search.cost_axes import label as axes_label
 from powertrain.search.driver import SearchOutcome, run_search
 from powertrain.search.simulate import budget_reason, curve_of, feed, precision_note, setup_key
 from powertrain.search.sink import DeferringSink, Tagged
@@ -266,8 +268,20 @@ def drive(
     notes += tuple(_precision(store, study, pool, outcome))
     for line in notes:  # cost axes priced; a race within noise; figures below a meter's resolution
         log.info("search %s: %s", strategy.name, line)
-    cost = live_cost(study, store, config, strategy.confirm, pool, outcome, grid, label, notes)
+    label = label or (lambda key: pool.setups[key].label())
+    tied = tied_labels(strategy, label, pool.setups)
+    cost = live_cost(
+        study, store, config, strategy.confirm, pool, outcome, grid, label, notes, tied
+    )
     return LiveSearch(cost, outcome)
+
+
+def tied_labels(strategy: Strategy, label, setups) -> tuple[str, ...]:
+    """The setups ``strategy`` could not tell apart (auto's within noise), named as the pick is
+    (``label``) where they are ``setups``' (a group of cost axes is named by its axes)."""
+    if not getattr(strategy, "within_noise", False):
+        return ()
+    return tuple(label(k) if k in setups else axes_label(k) for k in strategy.tied)
 
 
 def live_cost(
@@ -280,11 +294,12 @@ def live_cost(
     grid: tuple[float | None, str, str] | None = None,
     label=None,
     notes: tuple[str, ...] = (),
+    tied: tuple[str, ...] = (),
 ) -> SearchCost:
     """What a live search reports: every run started (the
     store's records, and the attempts re-run from scratch: ``superseded_j``), runs the store had
     finished before apart; ``label(setup key)``: how the pick is named (its setup's); ``notes``:
-    what the strategy says of its result."""
+    what the strategy says of its result; ``tied``: the setups it could not tell apart."""
     label = label or (lambda key: pool.setups[key].label())
     return search_cost(
         study,
@@ -301,6 +316,7 @@ def live_cost(
         notes=notes,
         carried_j=pool.carried_j,
         counted_j=pool.counted_j,
+        tied=tied,
     )
 
 

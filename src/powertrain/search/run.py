@@ -126,6 +126,9 @@ def check_supported(study: StudyConfig, config: SearchConfig) -> None:
         typed_settings(config.strategy, strategy_class(config.strategy), config.settings)
     elif config.strategy != "grid":  # their values (cost_axes, price_window too), before any run
         make_strategy(config.strategy, **config.settings)
+    else:  # none of its own: a strategy's setting under grid would be ignored
+        own = {k: v for k, v in config.settings.items() if k not in PRICING_SETTINGS}
+        typed_settings(config.strategy, strategy_class(config.strategy), own)
     needs_handlers = config.strategy != "grid" or config.predict_stop is not None
     if study.task.command and needs_handlers:
         raise PowertrainError(

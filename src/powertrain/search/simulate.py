@@ -16,7 +16,9 @@ from powertrain.records import REACHED, EvalPoint, RunOutcome, RunRecord, Verdic
 from powertrain.search.cost_axes import (
     WINDOW_J,
     axes_setting,
+    declared_axes,
     first_trained,
+    known_axes,
     window_setting,
     window_words,
 )
@@ -103,9 +105,8 @@ def load_curves(store: ResultStore, study: str, machine: str | None = None) -> S
     curves = {(setup_key(r.setup), r.seed): curve_of(r, store.eval_points(r.id)) for r in runs}
     config = next((s["config"] for s in store.studies() if s["name"] == study), {})
     target = (config.get("task") or {}).get("target_accuracy")
-    axes = tuple((config.get("search") or {}).get("cost_axes") or ())
     method = measurement_label(runs[0].provenance)
-    return StudyCurves(study, machine, method, labels, curves, target, axes)
+    return StudyCurves(study, machine, method, labels, curves, target, declared_axes(config))
 
 
 def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
@@ -259,9 +260,13 @@ class Simulation:
         return self.study in self.tuned_on
 
     def sample_note(self) -> str:
-        chosen = f"its settings were chosen on {', '.join(self.tuned_on) or 'no study'}"
+        """In- or out-of-sample, and which settings that speaks of: those given here are not."""
+        given = ", ".join(f"{k}={v}" for k, v in self.settings.items())
+        given = f"; {given} given here" if given else ""
+        its = "its default settings" if given else "its settings"
+        chosen = f"{its} were chosen on {', '.join(self.tuned_on) or 'no study'}{given}"
         if self.in_sample:
-            return f"in-sample: {self.strategy}'s settings were chosen on this study"
+            return f"in-sample: {self.strategy}'s {its[4:]} were chosen on this study{given}"
         return f"out-of-sample for {self.strategy}: {chosen}"
 
     def summary(self) -> dict[str, Any]:
@@ -312,6 +317,8 @@ def simulate(
         else load_curves(store_or_curves, study, machine)
     )
     axes = data.cost_axes if cost_axes is None else axes_setting(cost_axes)
+    if cost_axes is not None:  # the caller's, each an axis of the study's setups
+        known_axes(axes, data.labels, data.study)
     make_strategy(strategy, cost_axes=axes, **settings)  # checked once, before any simulation
     means = data.setup_means_j()
     best = min(means, key=means.get) if means else None

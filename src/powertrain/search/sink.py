@@ -1,10 +1,12 @@
 """Where a live search's runs write (``live.LivePool``): the one place that keeps a search's runs'
 bookkeeping.
 
-- ``StoreSink``, except that a run the search stopped or paused is finished in the store only when the
-  search ends: till then it may be continued from its checkpoint (``start`` gives its record back: one
+- ``StoreSink``, except that a run the search paused is finished in the store only when the search
+  ends: till then it may be continued from its checkpoint (``start`` gives its record back: one
   record, one claim, this process's) or started afresh (``begin`` replaces its record, and the trial's
-  earlier attempt is counted apart, as ``superseded_j``).
+  earlier attempt is counted apart, as ``superseded_j``). A run the search stopped is finished at
+  once, so that a search killed later keeps it; begun again (the confirmation's), its new attempt
+  replaces the stored stop when it finishes (``replace_censored``), the stop counted as superseded.
 - Each run's points are kept by run key, and its trial is updated point by point too, so a strategy
   deciding while runs are under way sees them as they stand.
 - A run an earlier search paused and stored, which this one takes on, is begun again in the store by
@@ -69,6 +71,7 @@ class DeferringSink:
         # runs taken on from a stored pause that paused again: finished in the store at once (their
         # checkpoint holds the later points, which the stored pause no longer matches), by run key
         self.repaused: dict[str, tuple[int, RunOutcome]] = {}
+        self.stopped: set[str] = set()  # runs the search stopped, finished in the store as they end
 
     def start(
         self,
@@ -143,6 +146,9 @@ class DeferringSink:
     def begin(self, spec, hardware, provenance) -> int:
         key = spec.run_key
         self.deferred.pop(key, None)  # its earlier attempt is replaced by begin_run
+        if key in self.stopped:  # its stop stays in the store until this attempt finishes
+            self.stopped.discard(key)
+            spec = dataclasses.replace(spec, replace_censored=True)
         if self.repaused.pop(key, None) is not None:  # a finished pause, replaced at its finish
             spec = dataclasses.replace(spec, replace_censored=True)
         if key in self.continued:  # its checkpoint went before it could be resumed: afresh
@@ -178,12 +184,13 @@ class DeferringSink:
             self.inner.finish(run_id, _not_promoted(outcome), say=False)
             self.repaused[key] = (run_id, outcome)
             return
-        # the search's handlers stopped or paused it, or it paused itself in its pricing window
-        by_search = any(t.fired for t in self.tagged.get(key, ()))
-        if outcome.verdict is Verdict.RUNG_PAUSE or (outcome.status == CENSORED and by_search):
+        # the search's handlers paused it, or it paused itself in its pricing window: it may go on
+        if outcome.verdict is Verdict.RUNG_PAUSE:
             self.deferred[key] = (run_id, outcome)
-        else:
-            self.inner.finish(run_id, outcome)
+            return
+        self.inner.finish(run_id, outcome)  # a stop in the store at once: a killed search keeps it
+        if outcome.status == CENSORED and outcome.verdict.by_search:  # a predicted miss too
+            self.stopped.add(key)  # begun again (the confirmation's), it replaces this record
 
     def defers(self, run_key: str) -> bool:
         """Whether the finish of ``run_key`` waits for ``flush`` (its checkpoint goes then)."""

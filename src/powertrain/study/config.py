@@ -14,7 +14,7 @@ from typing import Any, get_type_hints
 from powertrain.loggers.spec import parse_log_to
 from powertrain.records import Stage
 from powertrain.study.command_task import CommandTarget, check_command_study
-from powertrain.study.search_config import SearchConfig, parse_search
+from powertrain.study.search_config import SearchConfig, check_cost_axes, parse_search
 from powertrain.train.config import TrainConfig
 from powertrain.typed import ConfigError, build, check, check_study_limits, coerce
 
@@ -170,6 +170,7 @@ def parse_study(data: Any, folder: str | Path | None = None) -> StudyConfig:
     study = dataclasses.replace(study, search=parse_search(search, study.train))
     study = dataclasses.replace(study, grid=_typed_grid(study))
     _validate(study)
+    check_cost_axes(study.search, list({a: 0 for s in study.setups() for a in s.varied}))
     return study
 
 

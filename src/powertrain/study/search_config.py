@@ -71,11 +71,9 @@ def parse_search(data: Any, train: TrainConfig) -> SearchConfig | None:
         raise ConfigError(f"search: expected a mapping of keys, got {data!r}")
     known = {f.name for f in dataclasses.fields(SearchConfig)} - {"settings", "space"}
     settings = {k: v for k, v in data.items() if k not in known | {"settings", "space"}}
-    settings.update(data.get("settings") or {})
-    if isinstance(settings.get("cost_axes"), list):  # axes priced, not searched (cost_axes.py)
-        axes = settings["cost_axes"]
-        check(all(isinstance(a, str) for a in axes), "search.cost_axes", "a list of axis names")
-        settings["cost_axes"] = ",".join(axes)
+    settings.update(_own_settings(data.get("settings") or {}, settings))
+    if "cost_axes" in settings:  # axes priced, not searched (cost_axes.py)
+        settings["cost_axes"] = ",".join(_cost_axes(settings["cost_axes"]))
     for key, value in settings.items():
         check(
             isinstance(value, int | float | str) and not isinstance(value, bool),
@@ -88,6 +86,41 @@ def parse_search(data: Any, train: TrainConfig) -> SearchConfig | None:
     )
     _validate(config)
     return config
+
+
+def _own_settings(nested: Any, free: dict[str, Any]) -> dict[str, Any]:
+    """``search.settings``: the strategy's settings written apart, none of them also a free key."""
+    check(isinstance(nested, dict), "search.settings", f"expected a mapping, got {nested!r}")
+    for key in nested:
+        check(key not in free, f"search.settings.{key}", f"given twice (also as search.{key})")
+    return nested
+
+
+def _cost_axes(value: Any) -> list[str]:
+    """``search.cost_axes`` as names, from a list or text separated by commas, each named once."""
+    names = value.split(",") if isinstance(value, str) else value
+    check(
+        isinstance(names, list) and all(isinstance(a, str) and a.strip() for a in names),
+        "search.cost_axes",
+        f"a list of axis names (e.g. [gpu_power_limit_w]), got {value!r}",
+    )
+    names = [a.strip() for a in names]
+    twice = sorted({a for a in names if names.count(a) > 1})
+    check(not twice, "search.cost_axes", f"names {', '.join(twice)} twice; name each axis once")
+    return names
+
+
+def check_cost_axes(config: SearchConfig | None, axes: list[str]) -> None:
+    """The declared cost axes against the setups' ``axes`` (the grid's keys): an axis not among
+    them would be priced nowhere, and its misspelt twin searched as an ordinary axis."""
+    declared = (config.settings.get("cost_axes") or "") if config is not None else ""
+    unknown = [a for a in declared.split(",") if a and a not in axes]
+    check(
+        not unknown,
+        "search.cost_axes",
+        f"{', '.join(unknown)} is not an axis of the grid; the grid's axes are "
+        f"{', '.join(axes) or 'none'} (a cost axis is one the grid varies)",
+    )
 
 
 def _validate(c: SearchConfig) -> None:
