@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from powertrain.errors import PowertrainError
-from powertrain.store.location import mask_url
+from powertrain.store.location import mask_url, split_query
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,7 +50,7 @@ def driver():
 def split_url(url: str) -> tuple[str, str]:
     """The URL libpq is given (without powertrain's own ``schema=`` parameter) and the schema the
     store's tables live in (``powertrain`` unless ``?schema=NAME``)."""
-    base, _, query = url.partition("?")
+    base, _, query = split_query(url)
     pairs = parse_qsl(query, keep_blank_values=True)
     schema = next((v for k, v in pairs if k == "schema"), DEFAULT_SCHEMA)
     if not schema.replace("_", "").isalnum() or schema[0].isdigit():
