@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record, same_run
+from powertrain.store.base import ResultStore, begun_record, replaces_copy, same_run
 from powertrain.store.claims import REPLACED_AT_FINISH, check_claimable, removed_at_begin
 from powertrain.store.rows import message_text
 
@@ -72,8 +72,10 @@ class MemoryStore(ResultStore):
         return run_id
 
     def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
-        if any(same_run(r, record) for r in self._runs.values()):
+        found = [r for r in self._runs.values() if same_run(r, record)]
+        if not all(replaces_copy(r.status.value, r.id in self._claims, record) for r in found):
             return None
+        self._remove([r.id for r in found])
         run_id = self._add(record, points)
         if timeline is not None:
             self.save_timeline(run_id, timeline)

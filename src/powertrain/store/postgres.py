@@ -24,7 +24,7 @@ from dataclasses import asdict
 from typing import Any
 
 from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record
+from powertrain.store.base import ResultStore, begun_record, replaces_copy
 from powertrain.store.claims import (
     REPLACED_AT_FINISH,
     Heartbeat,
@@ -260,12 +260,16 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
 
     def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
         def copy(c) -> int | None:
-            if c.execute(
-                "SELECT 1 FROM runs WHERE study = %s AND run_key = %s AND started_at = %s"
-                " AND hardware = %s",
+            found = c.execute(
+                "SELECT id, status, owner FROM runs WHERE study = %s AND run_key = %s"
+                " AND started_at = %s AND hardware = %s",
                 (record.study, record.run_key, record.started_at, json.dumps(record.hardware)),
-            ).fetchone():
+            ).fetchall()
+            if not all(
+                replaces_copy(status, owner is not None, record) for _, status, owner in found
+            ):
                 return None
+            c.execute("DELETE FROM runs WHERE id = ANY(%s)", ([i for i, _, _ in found],))
             run_id = insert_run(c, record)
             with c.cursor() as cur:
                 cur.executemany(

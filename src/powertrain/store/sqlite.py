@@ -15,7 +15,7 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record
+from powertrain.store.base import ResultStore, begun_record, replaces_copy
 from powertrain.store.claims import REPLACED_AT_FINISH, Heartbeat, check_claimable
 from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
 from powertrain.store.rows import (
@@ -197,12 +197,16 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
 
     def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
         with self._transaction() as db:
-            if db.execute(
-                "SELECT 1 FROM runs WHERE study = ? AND run_key = ? AND started_at = ?"
-                " AND hardware = ?",
+            found = db.execute(
+                "SELECT id, status, owner FROM runs WHERE study = ? AND run_key = ?"
+                " AND started_at = ? AND hardware = ?",
                 (record.study, record.run_key, record.started_at, json.dumps(record.hardware)),
-            ).fetchone():
+            ).fetchall()
+            if not all(
+                replaces_copy(status, owner is not None, record) for _, status, owner in found
+            ):
                 return None
+            db.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i, _, _ in found])
             run_id = self._insert_run(db, record)
             db.executemany(
                 "INSERT INTO eval_points VALUES (?, ?, ?)",

@@ -274,6 +274,32 @@ class StoreContract:
         assert store.eval_points(new_id) == [point(0)] and store.timeline(new_id) == {"t_s": [0, 1]}
         assert store.inference(new_id) == [{"batch_size": 1, "energy_j": 2.0}]
 
+    def test_a_copy_taken_while_the_run_ran_is_replaced_by_its_finished_copy(self, store):
+        from powertrain.store.memory import MemoryStore
+
+        with MemoryStore() as src:  # a merge while the run ran, then another once it finished
+            src.save_study("st", {})
+            run_id = begin(src)
+            src.add_eval_point(run_id, point(0))
+            store.save_study("st", {})
+            assert store.copy_run(src.run(run_id), src.eval_points(run_id)) is not None
+            src.add_eval_point(run_id, point(1, 0.9))
+            src.finish_run(run_id, outcome())
+            finished = src.run(run_id)
+        new_id = store.copy_run(finished, [point(0), point(1, 0.9)])
+        assert new_id is not None and store.copy_run(finished, [point(0)]) is None
+        (copied,) = store.runs("st")
+        assert (copied.id, copied.status, copied.outcome) == (new_id, REACHED, finished.outcome)
+        assert store.eval_points(new_id) == [point(0), point(1, 0.9)]
+
+    def test_a_run_this_store_is_running_is_never_replaced_by_a_copy(self, store):
+        store.save_study("st", {})
+        run_id = begin(store)
+        store.add_eval_point(run_id, point(0))
+        finished = replace(store.run(run_id), status=REACHED, outcome=outcome())
+        assert store.copy_run(finished, [point(0), point(1)]) is None
+        assert store.run(run_id).status == RUNNING and store.eval_points(run_id) == [point(0)]
+
     def test_the_store_names_its_artifacts_folder(self, store):
         assert store.artifacts_dir.name == "artifacts"
 
