@@ -1,0 +1,42 @@
+"""Exports of runs whose names no tool was made for: a setup value with a newline or a pipe, a
+hyperparameter named ``layers[0]``. Each tool gets the run once, however many times it is exported."""
+
+from __future__ import annotations
+
+import pytest
+
+from powertrain import open_store
+from powertrain.records import EvalPoint
+from powertrain.testing.store_contract import outcome
+from powertrain.tracking.store import begin_run
+
+ESTIMATE = {"cpu": {"meter": "tdp", "method": "estimate", "estimated": True, "details": {}}}
+
+
+def odd_store(db, setup: dict, study: str = "odd"):
+    """A study's one finished run, of ``setup`` (its run key says the setup, as the study's do)."""
+    key = " ".join(f"{k}={v}" for k, v in setup.items()) + " seed=0"
+    with open_store(db) as store:
+        store.save_study(study, {"name": study})
+        run_id = begin_run(store, study, key, setup, setup, 0, {"host": "h"}, ESTIMATE, False)
+        store.add_eval_point(run_id, EvalPoint(0, 10, 1.0, 0, None, 0.9, 1.0, {"cpu": 10.0}))
+        store.finish_run(run_id, outcome())
+    return db
+
+
+@pytest.mark.parametrize("value", ["two\nlines", "a | b", "back\\slash\\n", "cr\rlf", "u\u2028v"])
+def test_a_tensorboard_export_again_finds_a_run_whose_setup_holds_a_newline_or_pipe(
+    tmp_path, value
+):
+    from powertrain.loggers.base import RunInfo
+    from powertrain.loggers.export import export_study
+    from powertrain.loggers.tensorboard import run_folder
+
+    db = odd_store(tmp_path / "runs.db", {"note": value})
+    target = f"tensorboard:{tmp_path / 'tb'}"
+    with open_store(db) as store:
+        done = [export_study(store, "odd", target) for _ in range(2)]
+        [record] = store.runs("odd")
+    assert [(d.written, d.present) for d in done] == [(1, 0), (0, 1)]
+    folder = run_folder(tmp_path / "tb", RunInfo.of_record(record))
+    assert len(list(folder.glob("events.out.tfevents.*"))) == 1
