@@ -40,3 +40,25 @@ def test_a_tensorboard_export_again_finds_a_run_whose_setup_holds_a_newline_or_p
     assert [(d.written, d.present) for d in done] == [(1, 0), (0, 1)]
     folder = run_folder(tmp_path / "tb", RunInfo.of_record(record))
     assert len(list(folder.glob("events.out.tfevents.*"))) == 1
+
+
+@pytest.fixture(scope="module")
+def mlflow_uri(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('mlflow') / 'mlflow.db'}"
+
+
+def test_hyperparameters_mlflow_would_refuse_by_name_are_logged_under_names_it_takes(
+    tmp_path, monkeypatch, mlflow_uri
+):
+    from powertrain.loggers.export import export_study
+    from tests.tool_readers import mlflow_runs
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_uri)
+    setup = {"layers[0]": 3, "lr(decay)": 0.5, "a//b": 1, "../up": 2, "x[0]": 7, "x_0_": 8}
+    with open_store(odd_store(tmp_path / "runs.db", setup)) as store:
+        done = [export_study(store, "odd", "mlflow") for _ in range(2)]
+    assert [(d.written, d.present) for d in done] == [(1, 0), (0, 1)]
+    [run] = mlflow_runs(mlflow_uri, "odd")
+    assert sorted(run.data.params.values()) == sorted(["0", "1", "2", "3", "0.5", "7", "8"])
+    assert run.data.params["layers_0_"] == "3" and run.data.params["x_0_"] == "8"
+    assert run.data.metrics["energy_j"] == 10.0
