@@ -224,3 +224,31 @@ def test_a_study_file_with_a_control_character_is_one_line(tmp_path):
     run = powertrain("run", str(study), "--db", str(tmp_path / "r.db"))
     assert_one_clear_error(run, "not YAML text", "line 3")
     assert not (tmp_path / "r.db").exists()
+
+
+def _store_with_impossible_joules(db, energy_j: float) -> None:
+    """A store (of an older powertrain, or written through the store API) whose one run holds
+    ``energy_j`` joules, to its target and in all."""
+    from powertrain import open_store
+    from powertrain.records import EvalPoint, RunOutcome
+    from powertrain.testing.store_contract import begin
+
+    with open_store(db) as store:
+        store.save_study("st", {})
+        run_id = begin(store)
+        store.add_eval_point(run_id, EvalPoint(0, 1, 1.0, 0, None, 0.95, 1.0, {"cpu": energy_j}))
+        figures = ("reached", "target", energy_j, {"cpu": energy_j}, 1.0, 1, 0.95, 0.9, energy_j)
+        store.finish_run(run_id, RunOutcome(*figures, 1.0, 1))
+
+
+@pytest.mark.parametrize("energy_j", [float("nan"), float("inf"), -10.0])
+@pytest.mark.parametrize("command", ["report", "headline"])
+def test_a_stored_run_with_impossible_joules_stops_the_report_with_one_line(
+    tmp_path, energy_j, command
+):
+    db = tmp_path / "r.db"
+    _store_with_impossible_joules(db, energy_j)
+    args = ["--out", str(tmp_path / "report")] if command == "report" else []
+    run = powertrain(command, "--db", str(db), *args)
+    assert_one_clear_error(run, "run 1 of study 'st'", "no figure")
+    assert not (tmp_path / "report" / "report.html").exists()

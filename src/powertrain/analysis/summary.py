@@ -15,6 +15,7 @@ from typing import Any
 
 from powertrain.analysis.serial import fields_of
 from powertrain.analysis.stats import Interval
+from powertrain.carbon.footprint import check_run_figures
 from powertrain.meters.base import is_estimated, measurement_label
 from powertrain.records import ALL_TASKS, CENSORED, DIVERGED, FAILED, REACHED, RunRecord, Stage
 from powertrain.train.config import Paradigm
@@ -170,10 +171,12 @@ def summarise(
     runs: list[RunRecord], study_config: dict[str, Any] | None = None
 ) -> list[GroupSummary]:
     """Summaries per (study, task, hardware) of finished runs; runs still running are left out.
-    Setups are only compared with setups of the same task on the same machine."""
+    Setups are only compared with setups of the same task on the same machine. A run whose stored
+    energy or duration is no figure (NaN, infinite, negative) is a PowertrainError naming it."""
     groups: dict[tuple[str, str, str | None], list[RunRecord]] = {}
     for run in runs:
         if run.outcome is not None and run.stage is Stage.TRAIN:
+            check_run_figures(run)  # a NaN or negative joule is one line, never a figure shown
             key = (run.study, hardware_label(run.hardware), task_of(run))
             groups.setdefault(key, []).append(run)
     return [
