@@ -252,3 +252,28 @@ def test_a_stored_run_with_impossible_joules_stops_the_report_with_one_line(
     run = powertrain(command, "--db", str(db), *args)
     assert_one_clear_error(run, "run 1 of study 'st'", "no figure")
     assert not (tmp_path / "report" / "report.html").exists()
+
+
+def test_a_store_another_process_keeps_locked_is_one_line_and_nothing_is_lost(
+    monkeypatch, capsys, tmp_path
+):
+    from powertrain.cli import main
+    from powertrain.store import open_store
+
+    monkeypatch.setattr("powertrain.store.sqlite_open.BUSY_TIMEOUT_S", 0.2)
+    source, target = tmp_path / "a.db", tmp_path / "out.db"
+    _store_with_impossible_joules(source, 1.0)
+    _store_with_impossible_joules(target, 2.0)
+    holder = sqlite3.connect(target, isolation_level=None)  # another program's long write
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(SystemExit) as info:
+            main(["merge", str(source), "-o", str(target)])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert info.value.code == 2
+    [line] = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert "locked by another process" in line and "try again" in line
+    with open_store(target) as store:
+        assert [r.outcome.total_energy_j for r in store.runs()] == [2.0]
