@@ -55,6 +55,9 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
     every backend, as is reading back a body that is not a JSON object. They are
     transient: no run holds them, a merge or ``copy_run`` leaves them. A store that cannot carry them (the default here)
     raises PowertrainError saying so.
+12. A study name or run key holding a NUL character (which PostgreSQL's text cannot hold) is a
+    PowertrainError on every backend, from ``save_study``, ``begin_run`` and ``copy_run`` alike,
+    before anything is written (``check_names``).
 """
 
 from __future__ import annotations
@@ -228,6 +231,16 @@ class ResultStore(ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def check_names(*names: str) -> None:
+    """PowertrainError for a study name or run key holding a NUL character (contract, 12)."""
+    for name in names:
+        if "\x00" in name:
+            raise PowertrainError(
+                f"{name!r} holds a NUL character, which no results store keeps (PostgreSQL's "
+                "text cannot hold one); name the study and its setups without it"
+            )
 
 
 def begun_record(

@@ -10,7 +10,13 @@ import time
 from typing import Any
 
 from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record, replaces_copy, same_run
+from powertrain.store.base import (
+    ResultStore,
+    begun_record,
+    check_names,
+    replaces_copy,
+    same_run,
+)
 from powertrain.store.claims import REPLACED_AT_FINISH, check_claimable, removed_at_begin
 from powertrain.store.rows import message_text
 
@@ -43,6 +49,7 @@ class MemoryStore(ResultStore):
             raise
 
     def save_study(self, name: str, config: dict[str, Any]) -> None:
+        check_names(name)
         created = self._studies.get(name, {}).get("created_at", time.time())
         self._studies[name] = {"name": name, "config": copy.deepcopy(config), "created_at": created}
 
@@ -52,6 +59,7 @@ class MemoryStore(ResultStore):
         ]
 
     def begin_run(self, spec, hardware, provenance) -> int:
+        check_names(spec.study, spec.run_key)
         same = [
             r for r in self._runs.values() if r.study == spec.study and r.run_key == spec.run_key
         ]
@@ -72,6 +80,7 @@ class MemoryStore(ResultStore):
         return run_id
 
     def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
+        check_names(record.study, record.run_key)
         found = [r for r in self._runs.values() if same_run(r, record)]
         if not all(replaces_copy(r.status.value, r.id in self._claims, record) for r in found):
             return None

@@ -24,7 +24,7 @@ from dataclasses import asdict
 from typing import Any
 
 from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record, replaces_copy
+from powertrain.store.base import ResultStore, begun_record, check_names, replaces_copy
 from powertrain.store.claims import (
     REPLACED_AT_FINISH,
     Heartbeat,
@@ -81,6 +81,7 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
 
     # -- studies ------------------------------------------------------------------------------------
     def save_study(self, name: str, config: dict[str, Any]) -> None:
+        check_names(name)
         self._call(
             lambda c: c.execute(
                 "INSERT INTO studies VALUES (%s, %s, %s) ON CONFLICT (name)"
@@ -99,6 +100,7 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
 
     # -- claims -------------------------------------------------------------------------------------
     def begin_run(self, spec, hardware, provenance) -> int:
+        check_names(spec.study, spec.run_key)
         record = begun_record(spec, hardware, provenance)
         run_id = self._transaction(lambda c: self._claim(c, spec, record))
         self._heartbeat.hold(run_id)
@@ -259,6 +261,8 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
         self._transaction(replace)
 
     def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
+        check_names(record.study, record.run_key)
+
         def copy(c) -> int | None:
             found = c.execute(
                 "SELECT id, status, owner FROM runs WHERE study = %s AND run_key = %s"

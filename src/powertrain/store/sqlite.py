@@ -15,7 +15,7 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record, replaces_copy
+from powertrain.store.base import ResultStore, begun_record, check_names, replaces_copy
 from powertrain.store.claims import REPLACED_AT_FINISH, Heartbeat, check_claimable
 from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
 from powertrain.store.rows import (
@@ -145,6 +145,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         return _Transaction(self)
 
     def save_study(self, name: str, config: dict[str, Any]) -> None:
+        check_names(name)
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO studies VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET config = excluded.config",
@@ -158,6 +159,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         return [{"name": n, "config": json.loads(c), "created_at": t} for n, c, t in rows]
 
     def begin_run(self, spec, hardware, provenance) -> int:
+        check_names(spec.study, spec.run_key)
         with self._transaction() as db:
             rows = db.execute(
                 "SELECT status, owner, heartbeat_at, verdict FROM runs WHERE study = ? AND run_key = ?",
@@ -196,6 +198,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         return int(cursor.lastrowid)
 
     def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
+        check_names(record.study, record.run_key)
         with self._transaction() as db:
             found = db.execute(
                 "SELECT id, status, owner FROM runs WHERE study = ? AND run_key = ?"

@@ -300,6 +300,21 @@ class StoreContract:
         assert store.copy_run(finished, [point(0), point(1)]) is None
         assert store.run(run_id).status == RUNNING and store.eval_points(run_id) == [point(0)]
 
+    @pytest.mark.parametrize("field", ["study", "run_key"])
+    def test_a_name_holding_a_nul_character_is_refused_alike_and_nothing_is_written(
+        self, store, field
+    ):
+        with pytest.raises(PowertrainError, match="NUL"):
+            store.save_study("st\x00x", {})
+        store.save_study("st", {})
+        names = {"study": "st", "key": "k1", field.replace("run_", ""): "a\x00b"}
+        with pytest.raises(PowertrainError, match="NUL"):
+            store.begin_run(spec(names["key"], study=names["study"]), {"host": "h"}, PROVENANCE)
+        finished = replace(store.run(begin(store)), **{field: "a\x00b"}, outcome=outcome())
+        with pytest.raises(PowertrainError, match="NUL"):
+            store.copy_run(replace(finished, status=REACHED), [point(0)])
+        assert [s["name"] for s in store.studies()] == ["st"] and len(store.runs()) == 1
+
     def test_the_store_names_its_artifacts_folder(self, store):
         assert store.artifacts_dir.name == "artifacts"
 
