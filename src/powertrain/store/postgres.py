@@ -264,6 +264,13 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
         check_names(record.study, record.run_key)
 
         def copy(c) -> int | None:
+            # the run's claim lock, as a claim takes it: a merge copying the same run at once waits
+            # here for the other's transaction, then finds its copy
+            c.execute(
+                "INSERT INTO claim_locks VALUES (%s, %s) ON CONFLICT (study, run_key)"
+                " DO UPDATE SET study = EXCLUDED.study",
+                (record.study, record.run_key),
+            )
             found = c.execute(
                 "SELECT id, status, owner FROM runs WHERE study = %s AND run_key = %s"
                 " AND started_at = %s AND hardware = %s",
