@@ -218,3 +218,11 @@ def test_a_runs_verdict_is_shown_in_words_and_exported_as_its_value():
         [info]
     )
     assert info.to_dict()["verdict"] == "search_bound"
+
+
+def test_figure_files_of_studies_named_in_other_scripts_keep_their_names():
+    from powertrain.render.figures import unique_stems
+
+    stems = unique_stems(["实验一 on h", "实验二 on h", "Énergie on h", "é" * 300])
+    assert stems[:3] == ["实验一-on-h", "实验二-on-h", "énergie-on-h"]
+    assert all(len(s.encode()) <= 80 for s in stems) and stems[3].startswith("éé")
