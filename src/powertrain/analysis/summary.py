@@ -205,13 +205,12 @@ def _summarise_group(
     ratios_at_least = [
         r for s in setups if (r := s.waste_ratio or s.waste_ratio_at_least) is not None
     ]
-    provenance = runs[0].provenance
     return GroupSummary(
         study=study,
         hardware=hardware,
         task=config.get("task", {}),
-        energy_method=measurement_label(provenance),
-        estimated=is_estimated(provenance),
+        energy_method=group_label(runs),
+        estimated=any(is_estimated(r.provenance) for r in runs),
         setups=tuple(setups),
         best=best,
         worst=worst,
@@ -224,6 +223,18 @@ def _summarise_group(
         statuses=dict(Counter(_status(r.status) for r in runs)),
         task_name=task_name,
     )
+
+
+def group_label(runs: list[RunRecord]) -> str:
+    """How a group's joules were obtained: its runs' one label, or, where runs differ (RAPL
+    readable for one, root-only after a reboot for the next), each label and how many of the runs
+    are estimates: ``ESTIMATE in 2 of 3 runs (...; ...)``, never the first run's "measured"."""
+    labels = list(dict.fromkeys(measurement_label(r.provenance) for r in runs))
+    if len(labels) == 1:
+        return labels[0]
+    estimated = sum(is_estimated(r.provenance) for r in runs)
+    word = f"ESTIMATE in {estimated} of {len(runs)} runs" if estimated else "measured"
+    return f"{word} ({'; '.join(labels)})"
 
 
 def _status(status: Any) -> str:
