@@ -90,7 +90,8 @@ class MlflowDestination(Destination):
         if experiment is None:
             return None
         key = info.run_key
-        where = f"tags.`powertrain.run_key` = '{key}'" if re.fullmatch(r"[\w.-]+", key) else ""
+        # MLflow's filters take any text but a single quote: a key with one is found by paging
+        where = "" if "'" in key else f"tags.`powertrain.run_key` = '{key}'"
         unfinished, token = None, None
         while True:
             page = client.search_runs([experiment.experiment_id], where, page_token=token)
