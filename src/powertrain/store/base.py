@@ -25,7 +25,9 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
    timeline and inference results), in one transaction, unless the same run (study, run key, start
    time, hardware) is already there; it returns the new id, or None. Copying twice adds nothing.
    An unfinished copy there that no process holds (a merge taken while the run ran) gives way, in
-   that transaction, to a finished copy of the run: a later merge brings its end.
+   that transaction, to a finished copy of the run: a later merge brings its end; a finished
+   attempt replaces the copies of the FAILED or search-ended attempts of its key begun before it,
+   as its own store did (``store/copies.py``).
 7. ``with store.atomic():`` makes every write in the block one transaction: if the block raises,
    none of them is kept (an import of many runs lands whole or not at all).
 8. The store is the GPU power limit journal (``power_limit.PowerLimitJournal``):
@@ -259,21 +261,4 @@ def begun_record(
         provenance,
         time.time(),
         stage=spec.stage,
-    )
-
-
-def replaces_copy(status: str, held: bool, record: RunRecord) -> bool:
-    """Whether ``copy_run`` of ``record`` replaces the same run found in the store with ``status``
-    (``held``: a process claims it): an unfinished copy no one holds gives way to a finished one."""
-    return status == Status.RUNNING.value and not held and Status(record.status) != Status.RUNNING
-
-
-def same_run(a: RunRecord, b: RunRecord) -> bool:
-    """The identity ``copy_run`` checks: a run is the same run when its study, run key, start time and
-    hardware agree (so merging a store twice adds nothing)."""
-    return (a.study, a.run_key, a.started_at, a.hardware) == (
-        b.study,
-        b.run_key,
-        b.started_at,
-        b.hardware,
     )

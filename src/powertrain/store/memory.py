@@ -14,10 +14,9 @@ from powertrain.store.base import (
     ResultStore,
     begun_record,
     check_names,
-    replaces_copy,
-    same_run,
 )
 from powertrain.store.claims import REPLACED_AT_FINISH, check_claimable, removed_at_begin
+from powertrain.store.copies import Attempt, plan_copy
 from powertrain.store.rows import message_text
 
 
@@ -81,10 +80,22 @@ class MemoryStore(ResultStore):
 
     def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
         check_names(record.study, record.run_key)
-        found = [r for r in self._runs.values() if same_run(r, record)]
-        if not all(replaces_copy(r.status.value, r.id in self._claims, record) for r in found):
+        found = [
+            Attempt(
+                r.id,
+                r.status.value,
+                r.outcome and r.outcome.verdict.value,
+                r.id in self._claims,
+                r.started_at,
+                json.dumps(r.hardware),
+            )
+            for r in self._runs.values()
+            if (r.study, r.run_key) == (record.study, record.run_key)
+        ]
+        replaced = plan_copy(record, found)
+        if replaced is None:
             return None
-        self._remove([r.id for r in found])
+        self._remove(replaced)
         run_id = self._add(record, points)
         if timeline is not None:
             self.save_timeline(run_id, timeline)

@@ -24,13 +24,14 @@ from dataclasses import asdict
 from typing import Any
 
 from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record, check_names, replaces_copy
+from powertrain.store.base import ResultStore, begun_record, check_names
 from powertrain.store.claims import (
     REPLACED_AT_FINISH,
     Heartbeat,
     check_claimable,
     lease_from_env,
 )
+from powertrain.store.copies import Attempt, plan_copy
 from powertrain.store.pg_machines import PgMachineRows
 from powertrain.store.pg_messages import PgRankMessages
 from powertrain.store.pg_rows import (
@@ -272,15 +273,14 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
                 (record.study, record.run_key),
             )
             found = c.execute(
-                "SELECT id, status, owner FROM runs WHERE study = %s AND run_key = %s"
-                " AND started_at = %s AND hardware = %s",
-                (record.study, record.run_key, record.started_at, json.dumps(record.hardware)),
+                "SELECT id, status, verdict, owner IS NOT NULL, started_at, hardware FROM runs"
+                " WHERE study = %s AND run_key = %s",
+                (record.study, record.run_key),
             ).fetchall()
-            if not all(
-                replaces_copy(status, owner is not None, record) for _, status, owner in found
-            ):
+            replaced = plan_copy(record, [Attempt(*row) for row in found])
+            if replaced is None:
                 return None
-            c.execute("DELETE FROM runs WHERE id = ANY(%s)", ([i for i, _, _ in found],))
+            c.execute("DELETE FROM runs WHERE id = ANY(%s)", (replaced,))
             run_id = insert_run(c, record)
             with c.cursor() as cur:
                 cur.executemany(

@@ -15,8 +15,9 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record, check_names, replaces_copy
+from powertrain.store.base import ResultStore, begun_record, check_names
 from powertrain.store.claims import REPLACED_AT_FINISH, Heartbeat, check_claimable
+from powertrain.store.copies import Attempt, plan_copy
 from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
 from powertrain.store.rows import (
     RECORD_COLUMNS,
@@ -201,15 +202,14 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         check_names(record.study, record.run_key)
         with self._transaction() as db:
             found = db.execute(
-                "SELECT id, status, owner FROM runs WHERE study = ? AND run_key = ?"
-                " AND started_at = ? AND hardware = ?",
-                (record.study, record.run_key, record.started_at, json.dumps(record.hardware)),
+                "SELECT id, status, verdict, owner IS NOT NULL, started_at, hardware FROM runs"
+                " WHERE study = ? AND run_key = ?",
+                (record.study, record.run_key),
             ).fetchall()
-            if not all(
-                replaces_copy(status, owner is not None, record) for _, status, owner in found
-            ):
+            replaced = plan_copy(record, [Attempt(*row) for row in found])
+            if replaced is None:
                 return None
-            db.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i, _, _ in found])
+            db.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in replaced])
             run_id = self._insert_run(db, record)
             db.executemany(
                 "INSERT INTO eval_points VALUES (?, ?, ?)",

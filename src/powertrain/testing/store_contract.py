@@ -292,6 +292,33 @@ class StoreContract:
         assert (copied.id, copied.status, copied.outcome) == (new_id, REACHED, finished.outcome)
         assert store.eval_points(new_id) == [point(0), point(1, 0.9)]
 
+    @pytest.mark.parametrize(
+        "ended", [(FAILED, None), (CENSORED, Verdict.RUNG_PAUSE)], ids=["failed", "paused"]
+    )
+    def test_a_copied_attempt_replaces_the_copy_of_the_one_it_replaced_in_its_store(
+        self, store, ended
+    ):
+        # a merge of a store whose run failed (or a search paused), another once it was run again
+        # (--retry-failed, a take-on): the key holds the later attempt alone, as its store does
+        from powertrain.store.memory import MemoryStore
+
+        with MemoryStore() as src:
+            src.save_study("st", {})
+            first = begin(src)
+            src.finish_run(first, outcome(*ended))
+            earlier = src.run(first)
+            time.sleep(0.01)
+            again = begin(src, replace_failed=True, replace_censored=True)
+            src.add_eval_point(again, point(0))
+            src.finish_run(again, outcome())
+            later = src.run(again)
+        store.save_study("st", {})
+        assert store.copy_run(earlier, []) is not None
+        new_id = store.copy_run(later, [point(0)])
+        assert [(r.id, r.status) for r in store.runs("st")] == [(new_id, REACHED)]
+        assert store.copy_run(earlier, []) is None  # an older snapshot merged after it: nothing
+        assert [r.id for r in store.runs("st")] == [new_id]
+
     def test_a_run_this_store_is_running_is_never_replaced_by_a_copy(self, store):
         store.save_study("st", {})
         run_id = begin(store)
