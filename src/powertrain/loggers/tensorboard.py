@@ -163,7 +163,9 @@ class TensorBoardRun(RunLog):
         tags = outcome_tags(outcome)
         self.writer.add_text("powertrain/outcome", tags_table(tags), outcome.steps)
         params = {k: plain(v) for k, v in self.info.params().items()}
-        params["powertrain.status"] = tags["powertrain.status"]
+        labels = {**self.info.tags(), **tags}  # a distributed run's nodes over rank 0's meters
+        for name in ("powertrain.status", "powertrain.measurement", "powertrain.estimated"):
+            params[name] = labels[name]  # HPARAMS sets the energies side by side: how obtained
         for summary in hparams(params, {k: v for k, v in final.items() if "/" not in k}):
             self.writer.file_writer.add_summary(summary)
         self.writer.close()
