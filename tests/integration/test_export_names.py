@@ -88,3 +88,16 @@ def test_mlflow_is_asked_for_each_runs_own_key_not_every_run_of_the_study(
     # one look-up a second export (none while the experiment is new); a key holding a quote
     # (MLflow's filters take none) alone by paging
     assert [bool(f) for f in asked] == [True, False]
+
+
+@pytest.mark.parametrize("study", ["..", ".", "..."])
+def test_a_study_named_like_a_folder_step_keeps_its_tensorboard_runs_in_the_log_folder(
+    tmp_path, study
+):
+    from powertrain.loggers.export import export_study
+
+    logs = tmp_path / "logs"
+    with open_store(odd_store(tmp_path / "runs.db", {"lr": 0.1}, study)) as store:
+        export_study(store, study, f"tensorboard:{logs}")
+    [event] = list(tmp_path.rglob("events.out.tfevents.*"))
+    assert event.parent.parent.parent == logs  # logs/<study>/<run>/events...

@@ -35,7 +35,10 @@ def run_folder(root: str | Path, info: RunInfo) -> Path:
 
 
 def _short(name: str) -> str:
-    return name.encode()[:MAX_NAME_BYTES].decode(errors="ignore")
+    """``name`` cut to ``MAX_NAME_BYTES``; one that is only dots (a study named ``..``, which
+    would put its runs beside the log folder) or nothing as underscores."""
+    name = name.encode()[:MAX_NAME_BYTES].decode(errors="ignore")
+    return "_" * max(len(name), 1) if not name.strip(".") else name
 
 
 class TensorBoardDestination(Destination):
