@@ -263,6 +263,27 @@ def test_two_merges_copying_one_run_at_once_store_it_once(pg_url):
         assert len(out.runs("st")) == 1
 
 
+def test_a_run_key_beyond_the_servers_index_limit_is_one_clear_error_not_a_lost_server(pg_url):
+    """A setup's long text makes a run key PostgreSQL's index cannot hold: the server refuses it
+    (a "program limit"), which was taken for a lost connection, tried again for a minute and
+    then called unreachable."""
+    import random
+    import string
+    import time
+
+    letters = random.Random(0)
+    key = "".join(letters.choice(string.ascii_letters) for _ in range(9000))  # no compressing
+    with PostgresStore(pg_url, retry_s=(5.0, 5.0)) as store:
+        store.save_study("st", {})
+        began = time.monotonic()
+        with pytest.raises(PowertrainError) as refused:
+            begin(store, key=key)
+        assert time.monotonic() - began < 4.0 and not isinstance(refused.value, StoreUnreachable)
+        assert "refused" in str(refused.value) and "unreachable" not in str(refused.value)
+        assert store.runs() == []
+        assert begin(store, key="k2") > 0  # and the store goes on
+
+
 def test_an_older_store_is_migrated_in_one_transaction_or_left_as_it_was(
     pg_url, postgres_server, monkeypatch
 ):
