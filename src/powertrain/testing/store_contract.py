@@ -15,8 +15,7 @@ The default fixture is the in-memory reference store. Needs pytest (a test depen
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import replace
 
 import pytest
 
@@ -27,72 +26,23 @@ from powertrain.records import (
     FAILED,
     REACHED,
     RUNNING,
-    EvalPoint,
-    RunOutcome,
     Stage,
     Verdict,
 )
 from powertrain.store.claims import Owner, RunClaimed
 from powertrain.store.rows import MAX_MESSAGE_BYTES
-
-PROVENANCE = {"cpu": {"meter": "estimate", "method": "estimate", "estimated": True, "details": {}}}
-
-
-def point(i: int, acc: float = 0.5) -> EvalPoint:
-    return EvalPoint(
-        i,
-        10 * (i + 1),
-        0.5 * (i + 1),
-        320 * (i + 1),
-        1.0 / (i + 1),
-        acc,
-        2.0 * (i + 1),
-        {"cpu": 5.0 * (i + 1), "ram": 0.5 * (i + 1)},
-    )
+from powertrain.testing.store_contract_copies import CopyContract
+from powertrain.testing.store_fixtures import (  # noqa: F401 - the names the contract's users import
+    PROVENANCE,
+    Request,
+    begin,
+    outcome,
+    point,
+    spec,
+)
 
 
-@dataclass(frozen=True)
-class Request:
-    """A run to begin (``store.base.RunRequest``; the study's ``RunSpec`` is one)."""
-
-    study: str
-    run_key: str
-    setup: dict[str, Any]
-    train: dict[str, Any]
-    seed: int
-    stage: Stage = Stage.TRAIN
-    replace_failed: bool = False
-    replace_censored: bool = False
-
-
-def outcome(status: str = REACHED, verdict: Verdict | None = None) -> RunOutcome:
-    return RunOutcome(
-        status,
-        "why",
-        11.0,
-        {"cpu": 10.0, "ram": 1.0},
-        4.0,
-        20,
-        0.9,
-        0.88,
-        11.0 if status == REACHED else None,
-        4.0 if status == REACHED else None,
-        20 if status == REACHED else None,
-        verdict=verdict,
-    )
-
-
-def spec(key="k1", seed=0, study="st", **kw) -> Request:
-    return Request(
-        study, key, {"learning_rate": 0.1}, {"learning_rate": 0.1, "batch_size": 8}, seed, **kw
-    )
-
-
-def begin(store, key="k1", seed=0, **kw) -> int:
-    return store.begin_run(spec(key, seed, **kw), {"host": "h"}, PROVENANCE)
-
-
-class StoreContract:
+class StoreContract(CopyContract):
     @pytest.fixture
     def store(self):
         from powertrain.store.memory import MemoryStore
@@ -273,74 +223,6 @@ class StoreContract:
         )
         assert store.eval_points(new_id) == [point(0)] and store.timeline(new_id) == {"t_s": [0, 1]}
         assert store.inference(new_id) == [{"batch_size": 1, "energy_j": 2.0}]
-
-    def test_a_copy_taken_while_the_run_ran_is_replaced_by_its_finished_copy(self, store):
-        from powertrain.store.memory import MemoryStore
-
-        with MemoryStore() as src:  # a merge while the run ran, then another once it finished
-            src.save_study("st", {})
-            run_id = begin(src)
-            src.add_eval_point(run_id, point(0))
-            store.save_study("st", {})
-            assert store.copy_run(src.run(run_id), src.eval_points(run_id)) is not None
-            src.add_eval_point(run_id, point(1, 0.9))
-            src.finish_run(run_id, outcome())
-            finished = src.run(run_id)
-        new_id = store.copy_run(finished, [point(0), point(1, 0.9)])
-        assert new_id is not None and store.copy_run(finished, [point(0)]) is None
-        (copied,) = store.runs("st")
-        assert (copied.id, copied.status, copied.outcome) == (new_id, REACHED, finished.outcome)
-        assert store.eval_points(new_id) == [point(0), point(1, 0.9)]
-
-    @pytest.mark.parametrize(
-        "ended", [(FAILED, None), (CENSORED, Verdict.RUNG_PAUSE)], ids=["failed", "paused"]
-    )
-    def test_a_copied_attempt_replaces_the_copy_of_the_one_it_replaced_in_its_store(
-        self, store, ended
-    ):
-        # a merge of a store whose run failed (or a search paused), another once it was run again
-        # (--retry-failed, a take-on): the key holds the later attempt alone, as its store does
-        from powertrain.store.memory import MemoryStore
-
-        with MemoryStore() as src:
-            src.save_study("st", {})
-            first = begin(src)
-            src.finish_run(first, outcome(*ended))
-            earlier = src.run(first)
-            time.sleep(0.01)
-            again = begin(src, replace_failed=True, replace_censored=True)
-            src.add_eval_point(again, point(0))
-            src.finish_run(again, outcome())
-            later = src.run(again)
-        store.save_study("st", {})
-        assert store.copy_run(earlier, []) is not None
-        new_id = store.copy_run(later, [point(0)])
-        assert [(r.id, r.status) for r in store.runs("st")] == [(new_id, REACHED)]
-        assert store.copy_run(earlier, []) is None  # an older snapshot merged after it: nothing
-        assert [r.id for r in store.runs("st")] == [new_id]
-
-    def test_a_run_this_store_is_running_is_never_replaced_by_a_copy(self, store):
-        store.save_study("st", {})
-        run_id = begin(store)
-        store.add_eval_point(run_id, point(0))
-        finished = replace(store.run(run_id), status=REACHED, outcome=outcome())
-        assert store.copy_run(finished, [point(0), point(1)]) is None
-        assert store.run(run_id).status == RUNNING and store.eval_points(run_id) == [point(0)]
-
-    @pytest.mark.parametrize("field", ["study", "run_key"])
-    def test_a_name_holding_a_nul_character_is_refused_alike_and_nothing_is_written(
-        self, store, field
-    ):
-        with pytest.raises(PowertrainError, match="NUL"):
-            store.save_study("st\x00x", {})
-        store.save_study("st", {})
-        names = {"study": "st", "key": "k1", field.replace("run_", ""): "a\x00b"}
-        with pytest.raises(PowertrainError, match="NUL"):
-            store.begin_run(spec(names["key"], study=names["study"]), {"host": "h"}, PROVENANCE)
-        finished = replace(store.run(begin(store)), **{field: "a\x00b"}, outcome=outcome())
-        with pytest.raises(PowertrainError, match="NUL"):
-            store.copy_run(replace(finished, status=REACHED), [point(0)])
-        assert [s["name"] for s in store.studies()] == ["st"] and len(store.runs()) == 1
 
     def test_the_store_names_its_artifacts_folder(self, store):
         assert store.artifacts_dir.name == "artifacts"
