@@ -152,30 +152,6 @@ def test_wandb_offline_run_has_the_stores_figures(tmp_path, meters, clock, monke
     assert summary["powertrain.status"] == "reached" and logged["exit_code"] == 0
 
 
-def test_a_store_password_on_the_command_line_never_reaches_wandb(
-    tmp_path, meters, clock, monkeypatch
-):
-    """W&B keeps the program's arguments in each run's metadata (and uploads them): a
-    ``--db postgresql://...:PASSWORD@...`` there would leave with it."""
-    import sys
-
-    import wandb
-
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    monkeypatch.setenv("WANDB_DIR", str(tmp_path))
-    monkeypatch.setenv("WANDB_SILENT", "true")
-    monkeypatch.delenv("WANDB_PROJECT", raising=False)
-    wandb.teardown()  # W&B keeps the first WANDB_DIR of the process otherwise
-    argv = ["powertrain", "run", "s.yaml", "--db", "postgresql://bob:Hunter2Secret@db/pt"]
-    monkeypatch.setattr(sys, "argv", argv)
-    record, _ = tracked_run(tmp_path / "runs.db", meters, clock, ["wandb"])
-    wandb.teardown()
-    [folder] = (tmp_path / "wandb").glob("offline-run-*")
-    assert wandb_run(folder)["config"]["powertrain"]["powertrain.run_key"] == record.run_key
-    for path in folder.rglob("*"):
-        assert not path.is_file() or b"Hunter2Secret" not in path.read_bytes(), path
-
-
 def free_port() -> int:
     import socket
 
