@@ -52,6 +52,21 @@ def tensorboard_text(folder: Path, tag: str) -> str:
     )
 
 
+def tensorboard_hparams(folder: Path) -> dict:
+    """The HPARAMS tab's values of one run folder (its session start): name -> number or text."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    events = EventAccumulator(str(folder), size_guidance={"tensors": 0})
+    events.Reload()
+    for content in events.PluginTagToContent("hparams").values():
+        data = plugin_data_pb2.HParamsPluginData.FromString(content)
+        if data.HasField("session_start_info"):
+            values = data.session_start_info.hparams.items()
+            return {k: getattr(v, v.WhichOneof("kind")) for k, v in values}
+    return {}
+
+
 def wandb_records(path: Path) -> list:
     from powertrain.loggers.wandb import records
 

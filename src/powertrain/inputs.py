@@ -260,6 +260,11 @@ def file_system_error(exc: BaseException) -> PowertrainError | None:
                 "the results store cannot be opened (a missing or unwritable folder)",
             ),
             ("disk I/O error", "a disk I/O error (a full, read-only or failing disk)"),
+            (
+                "database is locked",
+                "the results store stayed locked by another process past the wait for it "
+                "(what was recorded before stays); try again once that process is done",
+            ),
         ):
             if clue in text:
                 return PowertrainError(f"{meaning} ({text}); or choose another --db")

@@ -17,11 +17,13 @@ from __future__ import annotations
 import contextlib
 import platform
 import threading
+from collections.abc import Mapping
 from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.loggers.base import RunInfo
 from powertrain.loggers.observe import RunObserver
+from powertrain.meters.base import method_label
 from powertrain.records import EvalPoint, RunOutcome, estimated_on_nodes
 
 LABELS = ("component", "method", "host", "run")
@@ -78,7 +80,7 @@ class MetricsEndpoint(RunObserver):
     # -- a run observer ---------------------------------------------------------------------------
     def run_begun(self, info: RunInfo) -> None:
         host = str(info.hardware.get("host") or platform.node())
-        methods = {c: str(p.get("method")) for c, p in info.provenance.items()}
+        methods = {c: series_method(p) for c, p in info.provenance.items()}
         with self._lock:
             self._runs[info.run_id] = _Labels(f"{info.study}/{info.run_id}", host, methods)
         self.running.inc()
@@ -116,7 +118,7 @@ class MetricsEndpoint(RunObserver):
         with self._lock:
             for component in estimated_on_nodes(nodes):
                 method = labels.methods.get(component, "unknown")
-                if method == "estimate":
+                if method.endswith("estimate"):
                     continue
                 values = (component, method, labels.host, labels.run)
                 for metric in (self.energy, self.power):
@@ -150,7 +152,7 @@ class MetricsEndpoint(RunObserver):
         """Feed the endpoint from ``monitor``'s samples every ``every_s`` (``powertrain measure``),
         until the returned watch is stopped (it reads the sampler's snapshots, never the meters)."""
         host = platform.node()
-        methods = {c: str(m.provenance.method.value) for c, m in monitor.meters.items()}
+        methods = {c: series_method(m.provenance) for c, m in monitor.meters.items()}
         labels = _Labels(run, host, methods)
         return _Watch(self, monitor, labels, every_s)
 
@@ -161,6 +163,18 @@ class MetricsEndpoint(RunObserver):
             server.shutdown()
             server.server_close()
             self._thread.join()
+
+
+def series_method(provenance: Any) -> str:
+    """A component's ``method`` label: its method, and ``+estimate`` where its figure is an estimate
+    that the method's name does not say is one (``apportioned+estimate``: a shared counter split by
+    CPU time; ``replay+estimate``: a replayed trace of estimates; ``counter+estimate``)."""
+    word = method_label(provenance)  # counter+estimate already where a measuring method's is
+    if isinstance(provenance, Mapping):
+        estimated = bool(provenance.get("estimated", True))
+    else:
+        estimated = bool(provenance.estimated)
+    return f"{word}+estimate" if estimated and not word.endswith("estimate") else word
 
 
 class _Labels:

@@ -179,3 +179,26 @@ def test_a_run_paused_and_continued_elsewhere_is_not_completed_again_in_mlflow(
         for r in mlflow_runs(mlflow_uri, "paused")
     ]
     assert sorted(histories) == [[10], [20, 30]]  # each step logged once
+
+
+def test_a_tools_error_of_many_lines_is_one_line_with_its_password_masked(tmp_path, monkeypatch):
+    """MLflow's database errors carry their whole SQL statement: the export says the first line."""
+    from powertrain import PowertrainError
+    from powertrain.loggers import export
+    from powertrain.loggers.base import Destination
+
+    class Refusing(Destination):
+        name = "mlflow"
+
+        def open(self, info):
+            raise RuntimeError(
+                "(sqlite3.OperationalError) table x already exists at postgresql://u:pw@h/db\n"
+                "[SQL: \nCREATE TABLE x (\n\tid INTEGER\n)\n]"
+            )
+
+    monkeypatch.setattr(export, "destination", lambda spec: Refusing())
+    db = machine_store(tmp_path / "a.db", "node-a")
+    with open_store(db) as store, pytest.raises(PowertrainError) as refused:
+        export.export_study(store, "shared", "mlflow")
+    message = str(refused.value)
+    assert "\n" not in message and "already exists" in message and "pw@" not in message

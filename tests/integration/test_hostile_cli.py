@@ -236,3 +236,56 @@ def test_a_study_file_with_a_control_character_is_one_line(tmp_path):
     run = powertrain("run", str(study), "--db", str(tmp_path / "r.db"))
     assert_one_clear_error(run, "not YAML text", "line 3")
     assert not (tmp_path / "r.db").exists()
+
+
+def _store_with_impossible_joules(db, energy_j: float) -> None:
+    """A store (of an older powertrain, or written through the store API) whose one run holds
+    ``energy_j`` joules, to its target and in all."""
+    from powertrain import open_store
+    from powertrain.records import EvalPoint, RunOutcome
+    from powertrain.testing.store_contract import begin
+
+    with open_store(db) as store:
+        store.save_study("st", {})
+        run_id = begin(store)
+        store.add_eval_point(run_id, EvalPoint(0, 1, 1.0, 0, None, 0.95, 1.0, {"cpu": energy_j}))
+        figures = ("reached", "target", energy_j, {"cpu": energy_j}, 1.0, 1, 0.95, 0.9, energy_j)
+        store.finish_run(run_id, RunOutcome(*figures, 1.0, 1))
+
+
+@pytest.mark.parametrize("energy_j", [float("nan"), float("inf"), -10.0])
+@pytest.mark.parametrize("command", ["report", "headline"])
+def test_a_stored_run_with_impossible_joules_stops_the_report_with_one_line(
+    tmp_path, energy_j, command
+):
+    db = tmp_path / "r.db"
+    _store_with_impossible_joules(db, energy_j)
+    args = ["--out", str(tmp_path / "report")] if command == "report" else []
+    run = powertrain(command, "--db", str(db), *args)
+    assert_one_clear_error(run, "run 1 of study 'st'", "no figure")
+    assert not (tmp_path / "report" / "report.html").exists()
+
+
+def test_a_store_another_process_keeps_locked_is_one_line_and_nothing_is_lost(
+    monkeypatch, capsys, tmp_path
+):
+    from powertrain.cli import main
+    from powertrain.store import open_store
+
+    monkeypatch.setattr("powertrain.store.sqlite_open.BUSY_TIMEOUT_S", 0.2)
+    source, target = tmp_path / "a.db", tmp_path / "out.db"
+    _store_with_impossible_joules(source, 1.0)
+    _store_with_impossible_joules(target, 2.0)
+    holder = sqlite3.connect(target, isolation_level=None)  # another program's long write
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(SystemExit) as info:
+            main(["merge", str(source), "-o", str(target)])
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    assert info.value.code == 2
+    [line] = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
+    assert "locked by another process" in line and "try again" in line
+    with open_store(target) as store:
+        assert [r.outcome.total_energy_j for r in store.runs()] == [2.0]

@@ -169,3 +169,43 @@ def test_a_distributed_runs_energy_another_node_estimated_is_served_as_an_estima
     finally:
         endpoint.close()
     assert [(labels["method"], value) for labels, value in served] == [("estimate", 30.0)]
+
+
+@pytest.mark.parametrize(
+    ("method", "served"),
+    [
+        ("apportioned", "apportioned+estimate"),  # a shared socket's counter, split by CPU time
+        ("replay", "replay+estimate"),  # a replayed trace of estimates
+        ("counter", "counter+estimate"),
+        ("estimate", "estimate"),
+    ],
+)
+def test_a_figure_marked_an_estimate_is_served_as_one_whatever_its_method(method, served):
+    from powertrain.loggers.base import RunInfo
+    from powertrain.records import EvalPoint
+
+    endpoint = MetricsEndpoint(0)
+    try:
+        provenance = {"cpu": {"meter": "m", "method": method, "estimated": True}}
+        endpoint.run_begun(RunInfo("st", "k", 1, {}, {}, 0, provenance, {"host": "a"}))
+        endpoint.eval_point(1, EvalPoint(0, 1, 1.0, 0, None, 0.5, 1.0, {"cpu": 10.0}))
+        energy = scrape(endpoint.url)["powertrain_energy_joules_total"]
+    finally:
+        endpoint.close()
+    assert [(labels["method"], value) for labels, value in energy] == [(served, 10.0)]
+
+
+def test_measure_labels_an_apportioned_meters_series_an_estimate():
+    from types import SimpleNamespace
+
+    from powertrain.meters.base import Provenance
+
+    split = SimpleNamespace(provenance=Provenance("rapl+split", Method.APPORTIONED, True, {}))
+    monitor = SimpleNamespace(meters={Component.CPU: split}, samples=lambda: [])
+    endpoint = MetricsEndpoint(0)
+    try:
+        watch = endpoint.watch(monitor, "measure/x", every_s=60)
+        watch.stop()
+        assert watch.labels.methods == {Component.CPU: "apportioned+estimate"}
+    finally:
+        endpoint.close()

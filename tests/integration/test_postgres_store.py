@@ -232,6 +232,58 @@ def test_copying_between_sqlite_and_postgres_keeps_every_figure(pg_url, tmp_path
         assert a.inference(ra.id) == b.inference(rb.id)
 
 
+def test_two_merges_copying_one_run_at_once_store_it_once(pg_url):
+    """Two merges of one input into one database at once: the second copy of a run waits for the
+    first's transaction, then finds the run there (each took it for new before, and kept it)."""
+    from powertrain.store.memory import MemoryStore
+
+    with MemoryStore() as source:
+        source.save_study("st", {})
+        run_id = begin(source)
+        source.add_eval_point(run_id, point(0))
+        source.finish_run(run_id, outcome())
+        run = source.run(run_id)
+    with PostgresStore(pg_url) as setup:
+        setup.save_study("st", {})  # an earlier merge's: no study row for the two to wait on
+    held, copies = threading.Event(), {}
+
+    def first() -> None:
+        with PostgresStore(pg_url) as out, out.atomic():
+            copies["first"] = out.copy_run(run, [point(0)])
+            held.set()
+            threading.Event().wait(1.0)  # the rest of a long merge, its transaction open
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    held.wait(10)
+    with PostgresStore(pg_url) as out:
+        copies["second"] = out.copy_run(run, [point(0)])
+        thread.join()
+        assert copies["first"] is not None and copies["second"] is None
+        assert len(out.runs("st")) == 1
+
+
+def test_a_run_key_beyond_the_servers_index_limit_is_one_clear_error_not_a_lost_server(pg_url):
+    """A setup's long text makes a run key PostgreSQL's index cannot hold: the server refuses it
+    (a "program limit"), which was taken for a lost connection, tried again for a minute and
+    then called unreachable."""
+    import random
+    import string
+    import time
+
+    letters = random.Random(0)
+    key = "".join(letters.choice(string.ascii_letters) for _ in range(9000))  # no compressing
+    with PostgresStore(pg_url, retry_s=(5.0, 5.0)) as store:
+        store.save_study("st", {})
+        began = time.monotonic()
+        with pytest.raises(PowertrainError) as refused:
+            begin(store, key=key)
+        assert time.monotonic() - began < 4.0 and not isinstance(refused.value, StoreUnreachable)
+        assert "refused" in str(refused.value) and "unreachable" not in str(refused.value)
+        assert store.runs() == []
+        assert begin(store, key="k2") > 0  # and the store goes on
+
+
 def test_an_older_store_is_migrated_in_one_transaction_or_left_as_it_was(
     pg_url, postgres_server, monkeypatch
 ):

@@ -17,6 +17,7 @@ from tests.fakes.meters import ConstantPowerMeter
 from tests.tool_readers import (
     mlflow_history,
     mlflow_runs,
+    tensorboard_hparams,
     tensorboard_scalars,
     tensorboard_text,
     wandb_run,
@@ -123,6 +124,10 @@ def test_tensorboard_event_files_have_the_stores_figures(tmp_path, meters, clock
     assert f"| powertrain.run_key | {record.run_key} |" in run_text
     assert "| powertrain.method.cpu | estimate |" in run_text
     assert "| powertrain.status | reached |" in tensorboard_text(folder, "powertrain/outcome")
+    # the HPARAMS tab sets runs' energies side by side: each row says how its joules were obtained
+    hparams = tensorboard_hparams(folder)
+    assert hparams["powertrain.measurement"] == "ESTIMATE (cpu estimate, ram estimate)"
+    assert hparams["powertrain.estimated"] == "true" and hparams["lr"] == 0.1
 
 
 def test_wandb_offline_run_has_the_stores_figures(tmp_path, meters, clock, monkeypatch):

@@ -216,3 +216,19 @@ def test_pretraining_is_amortised_and_pays_off_from_the_break_even_number_of_use
     assert worse.saving_vs_scratch_j < 0 and worse.break_even_uses is None
     unknown = transfer(group, [], {"pretrain": {"checkpoint": "x.pt"}})
     assert unknown.pretrain_energy_j is None and "unknown" in unknown.note
+
+
+def test_a_group_is_labelled_an_estimate_when_any_of_its_runs_is_one():
+    """RAPL readable for the first run, root-only after a reboot for the next (the estimate's
+    fallback): one machine, one group, and its label may not be the first run's "measured"."""
+    from dataclasses import replace
+
+    counter = {"cpu": {"meter": "rapl", "method": "counter", "estimated": False, "details": {}}}
+    first = replace(record(1, {"lr": 0.1}, 10.0), provenance=counter)
+    later = [record(i, {"lr": 0.1}, 12.0) for i in (2, 3)]
+    for runs in ([first, *later], [*later, first]):
+        [group] = summarise(runs)
+        assert group.estimated and group.energy_method.startswith("ESTIMATE")
+        assert "2 of 3 runs" in group.energy_method and "counter" in group.energy_method
+    [measured] = summarise([first])
+    assert not measured.estimated and measured.energy_method == "measured (cpu counter)"

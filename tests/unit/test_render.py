@@ -122,6 +122,20 @@ def test_tidy_exports_have_a_column_per_hyperparameter(tmp_path):
     assert len(points) == 12 * 4 and {p["batch_size"] for p in points} == {"32", "128"}
 
 
+def test_every_point_in_points_csv_says_how_its_joules_were_obtained(tmp_path):
+    import csv
+
+    from powertrain.render.build import build_report
+
+    runs = study_runs("s", 1)
+    files = build_report(FakeStore(runs, {"s": CONFIG}), tmp_path)
+    by_run = {str(r["run_id"]): r for r in csv.DictReader(files.runs_csv.open())}
+    points = list(csv.DictReader(files.points_csv.open()))
+    assert points and all(p["estimated"] == by_run[p["run_id"]]["estimated"] for p in points)
+    assert all(p["energy_method"] == by_run[p["run_id"]]["energy_method"] for p in points)
+    assert {p["energy_method"] for p in points} == {r.method_label for r in runs}
+
+
 @given(st.lists(st.floats(0.001, 1e6), min_size=1, max_size=12))
 def test_a_positive_interval_is_never_below_zero_and_holds_the_mean(values):
     interval = Interval.positive(values)
@@ -204,3 +218,11 @@ def test_a_runs_verdict_is_shown_in_words_and_exported_as_its_value():
         [info]
     )
     assert info.to_dict()["verdict"] == "search_bound"
+
+
+def test_figure_files_of_studies_named_in_other_scripts_keep_their_names():
+    from powertrain.render.figures import unique_stems
+
+    stems = unique_stems(["实验一 on h", "实验二 on h", "Énergie on h", "é" * 300])
+    assert stems[:3] == ["实验一-on-h", "实验二-on-h", "énergie-on-h"]
+    assert all(len(s.encode()) <= 80 for s in stems) and stems[3].startswith("éé")

@@ -9,7 +9,7 @@ import pytest
 from powertrain.errors import PowertrainError
 from powertrain.slurm import shard_from_env, slurm_job
 from powertrain.store import locate, open_store
-from powertrain.store.location import mask_url, same_store
+from powertrain.store.location import mask_url, mask_urls, same_store
 from powertrain.store.migrations import SCHEMA_VERSION
 from powertrain.store.pg_schema import FIRST_VERSION, MIGRATIONS, tables
 from powertrain.store.pg_session import split_url
@@ -153,3 +153,31 @@ def test_a_postgres_url_without_the_driver_says_how_to_install_it(monkeypatch):
     monkeypatch.setitem(sys.modules, "psycopg", None)  # as if psycopg were not installed
     with pytest.raises(PowertrainError, match=r"pip install 'powertrain\[postgres\]'"):
         open_store("postgresql://u@127.0.0.1:1/db")
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("postgresql://bob:s3cr?t@db.example/pt", "s3cr?t"),  # libpq takes ? and # raw here
+        ("postgresql://bob:s3cr?t@db.example", "s3cr?t"),
+        ("postgresql://bob:a#b?c=d@db:5432/pt?sslmode=require", "a#b?c=d"),
+        ("postgresql://bob:a@b@db/pt?application_name=x@y", "a@b"),
+        ("postgresql://bob:pw@db?password=other", "other"),
+    ],
+)
+def test_a_password_holding_a_question_mark_or_hash_is_masked_whole(url, secret):
+    shown = mask_url(url)
+    assert secret not in shown and secret not in mask_urls(f"failed: {url} refused")
+    assert "bob:***@db" in shown
+
+
+def test_a_query_holding_an_at_sign_keeps_its_password_masked():
+    shown = mask_url("postgresql://db/pt?password=zz&application_name=me@x")
+    assert "zz" not in shown and shown.startswith("postgresql://db/pt?")
+
+
+def test_a_password_holding_a_question_mark_reaches_libpq_whole():
+    assert split_url("postgresql://bob:s3cr?t@db/pt?schema=s1&sslmode=disable") == (
+        "postgresql://bob:s3cr?t@db/pt?sslmode=disable",
+        "s1",
+    )

@@ -15,6 +15,7 @@ from typing import Any
 
 from powertrain.analysis.serial import fields_of
 from powertrain.analysis.stats import Interval
+from powertrain.carbon.footprint import check_run_figures
 from powertrain.meters.base import is_estimated, measurement_label
 from powertrain.records import ALL_TASKS, CENSORED, DIVERGED, FAILED, REACHED, RunRecord, Stage
 from powertrain.train.config import Paradigm
@@ -170,10 +171,12 @@ def summarise(
     runs: list[RunRecord], study_config: dict[str, Any] | None = None
 ) -> list[GroupSummary]:
     """Summaries per (study, task, hardware) of finished runs; runs still running are left out.
-    Setups are only compared with setups of the same task on the same machine."""
+    Setups are only compared with setups of the same task on the same machine. A run whose stored
+    energy or duration is no figure (NaN, infinite, negative) is a PowertrainError naming it."""
     groups: dict[tuple[str, str, str | None], list[RunRecord]] = {}
     for run in runs:
         if run.outcome is not None and run.stage is Stage.TRAIN:
+            check_run_figures(run)  # a NaN or negative joule is one line, never a figure shown
             key = (run.study, hardware_label(run.hardware), task_of(run))
             groups.setdefault(key, []).append(run)
     return [
@@ -202,13 +205,12 @@ def _summarise_group(
     ratios_at_least = [
         r for s in setups if (r := s.waste_ratio or s.waste_ratio_at_least) is not None
     ]
-    provenance = runs[0].provenance
     return GroupSummary(
         study=study,
         hardware=hardware,
         task=config.get("task", {}),
-        energy_method=measurement_label(provenance),
-        estimated=is_estimated(provenance),
+        energy_method=group_label(runs),
+        estimated=any(is_estimated(r.provenance) for r in runs),
         setups=tuple(setups),
         best=best,
         worst=worst,
@@ -221,6 +223,18 @@ def _summarise_group(
         statuses=dict(Counter(_status(r.status) for r in runs)),
         task_name=task_name,
     )
+
+
+def group_label(runs: list[RunRecord]) -> str:
+    """How a group's joules were obtained: its runs' one label, or, where runs differ (RAPL
+    readable for one, root-only after a reboot for the next), each label and how many of the runs
+    are estimates: ``ESTIMATE in 2 of 3 runs (...; ...)``, never the first run's "measured"."""
+    labels = list(dict.fromkeys(measurement_label(r.provenance) for r in runs))
+    if len(labels) == 1:
+        return labels[0]
+    estimated = sum(is_estimated(r.provenance) for r in runs)
+    word = f"ESTIMATE in {estimated} of {len(runs)} runs" if estimated else "measured"
+    return f"{word} ({'; '.join(labels)})"
 
 
 def _status(status: Any) -> str:

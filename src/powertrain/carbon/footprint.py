@@ -92,7 +92,11 @@ def _usable_timeline(timeline: dict | None) -> bool:
 def check_run_figures(run: RunRecord) -> None:
     """PowertrainError when a stored run's energy or duration cannot be turned into carbon."""
     o = run.outcome
-    for name, value, unit in (("energy", o.total_energy_j, "J"), ("duration", o.duration_s, "s")):
+    figures = [("energy", o.total_energy_j, "J"), ("duration", o.duration_s, "s")]
+    figures += [(f"{c} energy", e, "J") for c, e in o.energy_j.items()]
+    if o.energy_to_target_j is not None:
+        figures.append(("energy to target", o.energy_to_target_j, "J"))
+    for name, value, unit in figures:
         if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
             raise PowertrainError(
                 f"run {run.id} of study {run.study!r} has a stored {name} of {value} {unit}, which "

@@ -239,6 +239,15 @@ class Destination(ABC):
         """After the last run: flush and let go of what the tool holds."""
 
 
+def tool_error(exc: BaseException) -> str:
+    """A tool's error as one line for a warning or an export's message: its kind and first line (a
+    database error's SQL statement left out), any URL's password masked."""
+    from powertrain.store.location import mask_urls
+
+    first, *rest = str(exc).strip().splitlines() or [""]
+    return mask_urls(f"{type(exc).__name__}: {first}{' ...' if rest else ''}")
+
+
 def energy_metrics(energy_j: Mapping[str, float], estimated: bool) -> dict[str, float]:
     """Cumulative energy as a framework's logs take it: ``energy_j`` and ``energy_j/<component>``,
     and ``energy_estimated`` (1.0 where any of it is an estimate, 0.0 measured: those logs take

@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from powertrain.errors import PowertrainError
-from powertrain.loggers.base import Destination, RunInfo
+from powertrain.loggers.base import Destination, RunInfo, tool_error
 from powertrain.loggers.spec import destination, parse_log_to
-from powertrain.store.location import mask_urls
 
 
 @dataclass(frozen=True)
@@ -48,9 +47,7 @@ def export_study(store, study: str, tool: str) -> Exported:
     except PowertrainError:
         raise
     except Exception as exc:  # noqa: BLE001 - the tool's own error, said in one line
-        raise PowertrainError(
-            f"{target.name} refused the export: {mask_urls(f'{type(exc).__name__}: {exc}')}"
-        ) from None
+        raise PowertrainError(f"{target.name} refused the export: {tool_error(exc)}") from None
     finally:
         target.close()
     return Exported(**counts)

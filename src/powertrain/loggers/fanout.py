@@ -12,10 +12,9 @@ import threading
 import time
 from collections.abc import Iterable
 
-from powertrain.loggers.base import Destination, RunInfo, RunLog
+from powertrain.loggers.base import Destination, RunInfo, RunLog, tool_error
 from powertrain.loggers.observe import RunObserver
 from powertrain.records import EvalPoint, RunOutcome
-from powertrain.store.location import mask_urls
 
 log = logging.getLogger(__name__)
 
@@ -120,7 +119,7 @@ class Fanout(RunObserver):
         try:
             return call(*args)
         except Exception as exc:  # noqa: BLE001 - a tool never fails the training
-            self.failed[destination.name] = mask_urls(f"{type(exc).__name__}: {exc}")
+            self.failed[destination.name] = tool_error(exc)
             log.warning(
                 "%s logging failed (%s); no more runs go to %s this session, the store keeps "
                 "every figure",

@@ -26,6 +26,7 @@ from powertrain.records import FAILED, EvalPoint, RunOutcome
 MAX_PARAM_CHARS = 6000  # MLflow refuses longer param values
 MAX_BATCH = 1000  # metrics per log_batch, MLflow's limit
 MAX_EXPERIMENT_CHARS = 500  # MLflow refuses longer experiment names
+MAX_NAME_CHARS = 250  # and longer param and metric names
 REACH_S = 5.0  # how long a tracking server has to accept a connection
 #: The tracking stores that are a server somewhere, by scheme, and their usual ports.
 DEFAULT_PORTS = {"http": 80, "https": 443, "postgresql": 5432, "mysql": 3306, "mssql": 1433}
@@ -71,8 +72,9 @@ class MlflowDestination(Destination):
             run_name=info.name,
             tags={**info.tags(), "mlflow.source.name": "powertrain"},
         )
+        named = mlflow_names(sorted(info.params()))
         params = [
-            Param(k, str(plain(v))[:MAX_PARAM_CHARS]) for k, v in sorted(info.params().items())
+            Param(named[k], str(plain(v))[:MAX_PARAM_CHARS]) for k, v in info.params().items()
         ]
         for start in range(0, len(params), 100):  # MLflow's batch limit for params
             client.log_batch(run.info.run_id, params=params[start : start + 100])
@@ -88,7 +90,8 @@ class MlflowDestination(Destination):
         if experiment is None:
             return None
         key = info.run_key
-        where = f"tags.`powertrain.run_key` = '{key}'" if re.fullmatch(r"[\w.-]+", key) else ""
+        # MLflow's filters take any text but a single quote: a key with one is found by paging
+        where = "" if "'" in key else f"tags.`powertrain.run_key` = '{key}'"
         unfinished, token = None, None
         while True:
             page = client.search_runs([experiment.experiment_id], where, page_token=token)
@@ -122,7 +125,11 @@ class MlflowRun(RunLog):
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, p.step) for p in points for k, v in point_metrics(p).items()]
+        metrics = [
+            Metric(mlflow_name(k), v, now, p.step)
+            for p in points
+            for k, v in point_metrics(p).items()
+        ]
         for start in range(0, len(metrics), MAX_BATCH):
             self.client.log_batch(self.run_id, metrics=metrics[start : start + MAX_BATCH])
 
@@ -137,7 +144,7 @@ class MlflowRun(RunLog):
         from mlflow.entities import Metric
 
         now = int(time.time() * 1000)
-        metrics = [Metric(k, v, now, step) for k, v in values.items()]
+        metrics = [Metric(mlflow_name(k), v, now, step) for k, v in values.items()]
         self.client.log_batch(self.run_id, metrics=metrics)
 
     def finish(self, outcome: RunOutcome) -> None:
@@ -149,6 +156,29 @@ class MlflowRun(RunLog):
         self.client.set_terminated(
             self.run_id, status="FAILED" if outcome.status == FAILED else "FINISHED"
         )
+
+
+def mlflow_name(name: str) -> str:
+    """``name`` as MLflow takes a param or metric name: letters, digits, ``_-. :/`` (anything else
+    ``_``), no empty, ``.`` or ``..`` part between slashes, none first, at most 250 characters
+    (``layers[0]`` is ``layers_0_``). A name it takes already is kept as it is."""
+    name = re.sub(r"[^/\w.\- :]", "_", name)
+    name = "/".join("_" if part in ("", ".", "..") else part for part in name.split("/"))
+    name = "_" + name if name.startswith("..") else name
+    return name[:MAX_NAME_CHARS]
+
+
+def mlflow_names(names: list[str]) -> dict[str, str]:
+    """Each of ``names`` -> its ``mlflow_name``, told apart (``_2``, ...) where two come out alike
+    (a name MLflow takes as it is keeps it)."""
+    named: dict[str, str] = {}
+    for name in sorted(names, key=lambda n: mlflow_name(n) != n):
+        shown, n = mlflow_name(name), 1
+        while shown in named.values():
+            n += 1
+            shown = f"{mlflow_name(name)[: MAX_NAME_CHARS - 4]}_{n}"
+        named[name] = shown
+    return named
 
 
 def check_reachable(uri: str, timeout_s: float = REACH_S) -> None:

@@ -35,7 +35,10 @@ def run_folder(root: str | Path, info: RunInfo) -> Path:
 
 
 def _short(name: str) -> str:
-    return name.encode()[:MAX_NAME_BYTES].decode(errors="ignore")
+    """``name`` cut to ``MAX_NAME_BYTES``; one that is only dots (a study named ``..``, which
+    would put its runs beside the log folder) or nothing as underscores."""
+    name = name.encode()[:MAX_NAME_BYTES].decode(errors="ignore")
+    return "_" * max(len(name), 1) if not name.strip(".") else name
 
 
 class TensorBoardDestination(Destination):
@@ -48,9 +51,7 @@ class TensorBoardDestination(Destination):
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(log_dir=str(self._run_folder(info)))
-        lines = [f"| {k} | {v} |" for k, v in info.tags().items()]
-        table = "| tag | value |\n|---|---|\n" + "\n".join(lines)
-        writer.add_text("powertrain/run", table, 0, walltime=info.started_at)  # its start
+        writer.add_text("powertrain/run", tags_table(info.tags()), 0, walltime=info.started_at)
         return TensorBoardRun(writer, info)
 
     def logged(self, info: RunInfo) -> Logged | None:
@@ -113,10 +114,30 @@ def _tables(events) -> list[tuple[dict[str, str], float]]:
     ]
 
 
+#: What a table cell cannot hold as it is, and how it is written there (a backslash first).
+_CELL_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "|": "\\|"}
+_CELL_TEXT = {escaped[1]: raw for raw, escaped in _CELL_ESCAPES.items()}
+
+
+def tags_table(tags: dict[str, str]) -> str:
+    """Tags as a Markdown table (``| tag | value |`` rows), each value on its one row: a newline,
+    carriage return or pipe in it (a setup's text) written as ``\\n``, ``\\r``, ``\\|``."""
+    lines = [f"| {k} | {_cell(str(v))} |" for k, v in tags.items()]
+    return "| tag | value |\n|---|---|\n" + "\n".join(lines)
+
+
+def _cell(text: str) -> str:
+    return "".join(_CELL_ESCAPES.get(c, c) for c in text)
+
+
 def table_tags(table: str) -> dict[str, str]:
-    """The tags of a run's table as written here (``| tag | value |`` rows)."""
-    rows = (re.fullmatch(r"\| (\S+) \| (.*) \|", line) for line in table.splitlines())
-    return {row[1]: row[2] for row in rows if row is not None}
+    """The tags of a run's table as ``tags_table`` writes it."""
+    rows = (re.fullmatch(r"\| (\S+) \| (.*) \|", line) for line in table.split("\n"))
+    return {row[1]: _uncell(row[2]) for row in rows if row is not None}
+
+
+def _uncell(text: str) -> str:
+    return re.sub(r"\\([\\nr|])", lambda m: _CELL_TEXT[m[1]], text)
 
 
 class TensorBoardRun(RunLog):
@@ -135,10 +156,7 @@ class TensorBoardRun(RunLog):
     def nodes(self, nodes: list[dict]) -> None:
         """The run's tags again, at the last step written, with the job's measurement."""
         tags = {**self.info.tags(), **nodes_tags(nodes)}
-        lines = [f"| {k} | {v} |" for k, v in tags.items()]
-        self.writer.add_text(
-            "powertrain/run", "| tag | value |\n|---|---|\n" + "\n".join(lines), self.step
-        )
+        self.writer.add_text("powertrain/run", tags_table(tags), self.step)
 
     def finish(self, outcome: RunOutcome) -> None:
         from torch.utils.tensorboard.summary import hparams
@@ -146,12 +164,11 @@ class TensorBoardRun(RunLog):
         final = outcome_metrics(outcome)
         self._scalars(final, outcome.steps)
         tags = outcome_tags(outcome)
-        lines = [f"| {k} | {v} |" for k, v in tags.items()]
-        self.writer.add_text(
-            "powertrain/outcome", "| tag | value |\n|---|---|\n" + "\n".join(lines), outcome.steps
-        )
+        self.writer.add_text("powertrain/outcome", tags_table(tags), outcome.steps)
         params = {k: plain(v) for k, v in self.info.params().items()}
-        params["powertrain.status"] = tags["powertrain.status"]
+        labels = {**self.info.tags(), **tags}  # a distributed run's nodes over rank 0's meters
+        for name in ("powertrain.status", "powertrain.measurement", "powertrain.estimated"):
+            params[name] = labels[name]  # HPARAMS sets the energies side by side: how obtained
         for summary in hparams(params, {k: v for k, v in final.items() if "/" not in k}):
             self.writer.file_writer.add_summary(summary)
         self.writer.close()

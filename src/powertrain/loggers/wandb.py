@@ -9,6 +9,7 @@ import hashlib
 import os
 import re
 import struct
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,6 +27,7 @@ from powertrain.loggers.base import (
 )
 from powertrain.meters.base import is_estimated, method_label
 from powertrain.records import FAILED, EvalPoint, RunOutcome, estimated_on_nodes
+from powertrain.store.location import mask_urls
 
 MAX_TAG_CHARS = 64  # W&B refuses longer tags
 MAX_PROJECT_CHARS = 128  # and longer project names (the group keeps the whole study name)
@@ -53,6 +55,7 @@ class WandbDestination(Destination):
             config=config,
             tags=[t[:MAX_TAG_CHARS] for t in tags],
             reinit="create_new",  # one W&B run per powertrain run, several open at once
+            settings=wandb.Settings(x_disable_meta=secret_in_args()),
             **again,  # the attempt's own id, live or exported: an export is the live run again
         )
         return WandbRun(run)
@@ -67,6 +70,13 @@ class WandbDestination(Destination):
         root = Path(os.environ.get("WANDB_DIR") or ".") / "wandb"
         folders = root.glob(f"offline-run-*-{run_id(info)}")
         return Logged(finished=True) if any(ended(f) for f in folders) else None
+
+
+def secret_in_args() -> bool:
+    """Whether this program's arguments hold a URL with a password (``--db postgresql://u:pw@...``).
+    W&B keeps the arguments in each run's metadata, and uploads them: its system metadata is then
+    left out of the run, since W&B takes no masked arguments."""
+    return any("***" in mask_urls(arg) and "***" not in arg for arg in sys.argv)
 
 
 BLOCK = 32768  # W&B's record log: a 7-byte header, then 32 KiB blocks of (crc, length, type, data)

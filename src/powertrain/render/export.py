@@ -116,6 +116,8 @@ RUN_TAIL = [
 ]
 POINT_COLUMNS = ["run_id", "study", "hardware", "seed", "status", "index", "step", "epoch"]
 POINT_TAIL = ["samples_seen", "train_loss", "val_accuracy", "elapsed_s", "total_energy_j"]
+#: What every point's joules are (its run's): a point read alone never passes for a measurement.
+POINT_LABELS = ["estimated", "energy_method"]
 
 
 def _hyperparameters(runs: tuple[RunInfo, ...]) -> list[str]:
@@ -125,7 +127,7 @@ def _hyperparameters(runs: tuple[RunInfo, ...]) -> list[str]:
     return keys
 
 
-FIXED = set(RUN_COLUMNS + RUN_TAIL + POINT_COLUMNS + POINT_TAIL)
+FIXED = set(RUN_COLUMNS + RUN_TAIL + POINT_COLUMNS + POINT_TAIL + POINT_LABELS)
 
 
 def _column(key: str) -> str:
@@ -166,7 +168,7 @@ def write_runs_csv(analysis: Analysis, path: Path) -> None:
 def write_points_csv(analysis: Analysis, path: Path) -> None:
     hyper, parts = _hyperparameters(analysis.runs), _components(analysis.runs)
     columns = POINT_COLUMNS[:4] + [_column(k) for k in hyper] + POINT_COLUMNS[4:] + POINT_TAIL
-    columns += [f"energy_j_{c}" for c in parts]
+    columns += POINT_LABELS + [f"energy_j_{c}" for c in parts]
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = _SafeWriter(f, fieldnames=columns)
         writer.writeheader()
@@ -174,7 +176,7 @@ def write_points_csv(analysis: Analysis, path: Path) -> None:
             values = {**r.hyperparameters, **r.setup}
             head = {"run_id": r.id, "study": r.study, "hardware": r.hardware, "seed": r.seed}
             head.update({_column(k): _scalar(values.get(k)) for k in hyper})
-            head["status"] = r.status
+            head.update(status=r.status, estimated=r.estimated, energy_method=r.energy_method)
             for p in r.points:
                 row = {**head, **{k: getattr(p, k) for k in POINT_COLUMNS[5:] + POINT_TAIL}}
                 row.update({f"energy_j_{c}": p.energy_j.get(c) for c in parts})

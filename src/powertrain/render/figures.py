@@ -93,8 +93,14 @@ def setup_words(setup: dict) -> str:
     return ", ".join(parts) or "default setup"
 
 
+MAX_STEM_BYTES = 80  # a figure's file name, its kind and format added, stays far below 255 bytes
+
+
 def slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:80] or "x"
+    """``text`` as a file-name stem: its letters and digits, in any script ("实验一", "énergie"),
+    the rest one ``-``; at most ``MAX_STEM_BYTES`` of UTF-8."""
+    stem = re.sub(r"[\W_]+", "-", text.lower()).strip("-")
+    return stem.encode()[:MAX_STEM_BYTES].decode(errors="ignore").rstrip("-") or "x"
 
 
 def unique_stems(titles: list[str]) -> list[str]:

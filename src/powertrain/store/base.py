@@ -24,6 +24,10 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
 6. ``copy_run`` adds a run from another store as it is (status, outcome, times, stage, its points,
    timeline and inference results), in one transaction, unless the same run (study, run key, start
    time, hardware) is already there; it returns the new id, or None. Copying twice adds nothing.
+   An unfinished copy there that no process holds (a merge taken while the run ran) gives way, in
+   that transaction, to a finished copy of the run: a later merge brings its end; a finished
+   attempt replaces the copies of the FAILED or search-ended attempts of its key begun before it,
+   as its own store did (``store/copies.py``).
 7. ``with store.atomic():`` makes every write in the block one transaction: if the block raises,
    none of them is kept (an import of many runs lands whole or not at all).
 8. The store is the GPU power limit journal (``power_limit.PowerLimitJournal``):
@@ -53,6 +57,9 @@ built-in stores by ``tests/unit/test_store_contract.py``; a third-party store ru
     every backend, as is reading back a body that is not a JSON object. They are
     transient: no run holds them, a merge or ``copy_run`` leaves them. A store that cannot carry them (the default here)
     raises PowertrainError saying so.
+12. A study name or run key holding a NUL character (which PostgreSQL's text cannot hold) is a
+    PowertrainError on every backend, from ``save_study``, ``begin_run`` and ``copy_run`` alike,
+    before anything is written (``check_names``).
 """
 
 from __future__ import annotations
@@ -228,6 +235,16 @@ class ResultStore(ABC):
         self.close()
 
 
+def check_names(*names: str) -> None:
+    """PowertrainError for a study name or run key holding a NUL character (contract, 12)."""
+    for name in names:
+        if "\x00" in name:
+            raise PowertrainError(
+                f"{name!r} holds a NUL character, which no results store keeps (PostgreSQL's "
+                "text cannot hold one); name the study and its setups without it"
+            )
+
+
 def begun_record(
     spec: RunRequest, hardware: dict[str, Any], provenance: dict[str, Any]
 ) -> RunRecord:
@@ -244,15 +261,4 @@ def begun_record(
         provenance,
         time.time(),
         stage=spec.stage,
-    )
-
-
-def same_run(a: RunRecord, b: RunRecord) -> bool:
-    """The identity ``copy_run`` checks: a run is the same run when its study, run key, start time and
-    hardware agree (so merging a store twice adds nothing)."""
-    return (a.study, a.run_key, a.started_at, a.hardware) == (
-        b.study,
-        b.run_key,
-        b.started_at,
-        b.hardware,
     )

@@ -59,19 +59,39 @@ def locate(db: str | os.PathLike | None) -> StoreLocation:
 
 def mask_url(url: str) -> str:
     """``url`` with any password (in the authority or a ``password=`` parameter) shown as ``***``."""
-    base, sep, query = url.partition("?")
+    base, sep, query = split_query(url)
     scheme, colon_slashes, rest = base.partition("://")
-    authority, slash, path = rest.partition("/")
-    if "@" in authority:
-        userinfo, _, hosts = authority.rpartition("@")
-        if ":" in userinfo:
-            userinfo = userinfo.split(":", 1)[0] + ":***"
-        authority = f"{userinfo}@{hosts}"
+    userinfo, at, rest = _split_userinfo(rest)
+    if ":" in userinfo:
+        userinfo = userinfo.split(":", 1)[0] + ":***"
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         masked = [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs]
         query = urlencode(masked, safe="*/:")
-    return f"{scheme}{colon_slashes}{authority}{slash}{path}{sep}{query}"
+    return f"{scheme}{colon_slashes}{userinfo}{at}{rest}{sep}{query}"
+
+
+def split_query(url: str) -> tuple[str, str, str]:
+    """(the URL up to its query, ``?`` or nothing, the query). The query begins at the first ``?``
+    after the user and password, which may hold a ``?`` or ``#`` of their own (libpq takes them
+    raw there)."""
+    scheme, colon_slashes, rest = url.partition("://")
+    userinfo, at, rest = _split_userinfo(rest)
+    hosts, sep, query = rest.partition("?")
+    return f"{scheme}{colon_slashes}{userinfo}{at}{hosts}", sep, query
+
+
+def _split_userinfo(rest: str) -> tuple[str, str, str]:
+    """(user and password, ``@`` or nothing, the hosts onward) of a URL after its ``://``: they end
+    at the last ``@`` before the host, found as libpq finds it (an ``@`` ahead of the first ``/``;
+    a query after the host may hold an ``@`` of its own)."""
+    authority = rest.split("/", 1)[0]
+    first_at = authority.find("@")
+    if first_at < 0:
+        return "", "", rest
+    query_at = authority.find("?", first_at)
+    last_at = authority.rfind("@", 0, query_at if query_at >= 0 else len(authority))
+    return rest[:last_at], "@", rest[last_at + 1 :]
 
 
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")

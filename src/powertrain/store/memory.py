@@ -10,8 +10,13 @@ import time
 from typing import Any
 
 from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record, same_run
+from powertrain.store.base import (
+    ResultStore,
+    begun_record,
+    check_names,
+)
 from powertrain.store.claims import REPLACED_AT_FINISH, check_claimable, removed_at_begin
+from powertrain.store.copies import Attempt, plan_copy
 from powertrain.store.rows import message_text
 
 
@@ -43,6 +48,7 @@ class MemoryStore(ResultStore):
             raise
 
     def save_study(self, name: str, config: dict[str, Any]) -> None:
+        check_names(name)
         created = self._studies.get(name, {}).get("created_at", time.time())
         self._studies[name] = {"name": name, "config": copy.deepcopy(config), "created_at": created}
 
@@ -52,6 +58,7 @@ class MemoryStore(ResultStore):
         ]
 
     def begin_run(self, spec, hardware, provenance) -> int:
+        check_names(spec.study, spec.run_key)
         same = [
             r for r in self._runs.values() if r.study == spec.study and r.run_key == spec.run_key
         ]
@@ -72,8 +79,23 @@ class MemoryStore(ResultStore):
         return run_id
 
     def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
-        if any(same_run(r, record) for r in self._runs.values()):
+        check_names(record.study, record.run_key)
+        found = [
+            Attempt(
+                r.id,
+                r.status.value,
+                r.outcome and r.outcome.verdict.value,
+                r.id in self._claims,
+                r.started_at,
+                json.dumps(r.hardware),
+            )
+            for r in self._runs.values()
+            if (r.study, r.run_key) == (record.study, record.run_key)
+        ]
+        replaced = plan_copy(record, found)
+        if replaced is None:
             return None
+        self._remove(replaced)
         run_id = self._add(record, points)
         if timeline is not None:
             self.save_timeline(run_id, timeline)

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from powertrain.errors import PowertrainError
-from powertrain.store.location import mask_url
+from powertrain.store.location import mask_url, split_query
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -50,7 +50,7 @@ def driver():
 def split_url(url: str) -> tuple[str, str]:
     """The URL libpq is given (without powertrain's own ``schema=`` parameter) and the schema the
     store's tables live in (``powertrain`` unless ``?schema=NAME``)."""
-    base, _, query = url.partition("?")
+    base, _, query = split_query(url)
     pairs = parse_qsl(query, keep_blank_values=True)
     schema = next((v for k, v in pairs if k == "schema"), DEFAULT_SCHEMA)
     if not schema.replace("_", "").isalnum() or schema[0].isdigit():
@@ -150,6 +150,7 @@ class PgSession:
                 with self.transaction() as conn:
                     return fn(conn)
             except self.psycopg.OperationalError as exc:
+                self._refused(exc)
                 raise StoreUnreachable(
                     f"the PostgreSQL store {self.shown} was lost inside one transaction; nothing of"
                     f" it was written: {_first_line(exc)}"
@@ -167,6 +168,7 @@ class PgSession:
             except self.psycopg.OperationalError as exc:
                 if self.closed:
                     raise PowertrainError("the results store is closed") from None
+                self._refused(exc)
                 wait_s = next(waits, None)
                 if wait_s is None:
                     raise StoreUnreachable(
@@ -175,6 +177,16 @@ class PgSession:
                 log.debug("store connection lost (%s); again in %.2f s", _first_line(exc), wait_s)
                 time.sleep(wait_s)
                 self._reconnect()
+
+    def _refused(self, exc: BaseException) -> None:
+        """A PowertrainError for what the server refuses whatever the retries (its "program
+        limits", SQLSTATE class 54: a run key longer than its index takes), which psycopg files
+        with a lost connection: said at once, as a refusal, never as a server gone."""
+        if str(getattr(exc, "sqlstate", None) or "").startswith("54"):
+            raise PowertrainError(
+                f"the PostgreSQL store {self.shown} refused the write: {_first_line(exc)} (a study "
+                "name or setup this long goes beyond what the server keeps; shorten it)"
+            ) from None
 
     def _reconnect(self) -> None:
         with self.lock:

@@ -24,13 +24,14 @@ from dataclasses import asdict
 from typing import Any
 
 from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record
+from powertrain.store.base import ResultStore, begun_record, check_names
 from powertrain.store.claims import (
     REPLACED_AT_FINISH,
     Heartbeat,
     check_claimable,
     lease_from_env,
 )
+from powertrain.store.copies import Attempt, plan_copy
 from powertrain.store.pg_machines import PgMachineRows
 from powertrain.store.pg_messages import PgRankMessages
 from powertrain.store.pg_rows import (
@@ -81,6 +82,7 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
 
     # -- studies ------------------------------------------------------------------------------------
     def save_study(self, name: str, config: dict[str, Any]) -> None:
+        check_names(name)
         self._call(
             lambda c: c.execute(
                 "INSERT INTO studies VALUES (%s, %s, %s) ON CONFLICT (name)"
@@ -99,6 +101,7 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
 
     # -- claims -------------------------------------------------------------------------------------
     def begin_run(self, spec, hardware, provenance) -> int:
+        check_names(spec.study, spec.run_key)
         record = begun_record(spec, hardware, provenance)
         run_id = self._transaction(lambda c: self._claim(c, spec, record))
         self._heartbeat.hold(run_id)
@@ -259,13 +262,25 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
         self._transaction(replace)
 
     def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
+        check_names(record.study, record.run_key)
+
         def copy(c) -> int | None:
-            if c.execute(
-                "SELECT 1 FROM runs WHERE study = %s AND run_key = %s AND started_at = %s"
-                " AND hardware = %s",
-                (record.study, record.run_key, record.started_at, json.dumps(record.hardware)),
-            ).fetchone():
+            # the run's claim lock, as a claim takes it: a merge copying the same run at once waits
+            # here for the other's transaction, then finds its copy
+            c.execute(
+                "INSERT INTO claim_locks VALUES (%s, %s) ON CONFLICT (study, run_key)"
+                " DO UPDATE SET study = EXCLUDED.study",
+                (record.study, record.run_key),
+            )
+            found = c.execute(
+                "SELECT id, status, verdict, owner IS NOT NULL, started_at, hardware FROM runs"
+                " WHERE study = %s AND run_key = %s",
+                (record.study, record.run_key),
+            ).fetchall()
+            replaced = plan_copy(record, [Attempt(*row) for row in found])
+            if replaced is None:
                 return None
+            c.execute("DELETE FROM runs WHERE id = ANY(%s)", (replaced,))
             run_id = insert_run(c, record)
             with c.cursor() as cur:
                 cur.executemany(

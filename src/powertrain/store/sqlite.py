@@ -15,8 +15,9 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
-from powertrain.store.base import ResultStore, begun_record
+from powertrain.store.base import ResultStore, begun_record, check_names
 from powertrain.store.claims import REPLACED_AT_FINISH, Heartbeat, check_claimable
+from powertrain.store.copies import Attempt, plan_copy
 from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
 from powertrain.store.rows import (
     RECORD_COLUMNS,
@@ -145,6 +146,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         return _Transaction(self)
 
     def save_study(self, name: str, config: dict[str, Any]) -> None:
+        check_names(name)
         with self._transaction() as db:
             db.execute(
                 "INSERT INTO studies VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET config = excluded.config",
@@ -158,6 +160,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         return [{"name": n, "config": json.loads(c), "created_at": t} for n, c, t in rows]
 
     def begin_run(self, spec, hardware, provenance) -> int:
+        check_names(spec.study, spec.run_key)
         with self._transaction() as db:
             rows = db.execute(
                 "SELECT status, owner, heartbeat_at, verdict FROM runs WHERE study = ? AND run_key = ?",
@@ -196,13 +199,17 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         return int(cursor.lastrowid)
 
     def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
+        check_names(record.study, record.run_key)
         with self._transaction() as db:
-            if db.execute(
-                "SELECT 1 FROM runs WHERE study = ? AND run_key = ? AND started_at = ?"
-                " AND hardware = ?",
-                (record.study, record.run_key, record.started_at, json.dumps(record.hardware)),
-            ).fetchone():
+            found = db.execute(
+                "SELECT id, status, verdict, owner IS NOT NULL, started_at, hardware FROM runs"
+                " WHERE study = ? AND run_key = ?",
+                (record.study, record.run_key),
+            ).fetchall()
+            replaced = plan_copy(record, [Attempt(*row) for row in found])
+            if replaced is None:
                 return None
+            db.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in replaced])
             run_id = self._insert_run(db, record)
             db.executemany(
                 "INSERT INTO eval_points VALUES (?, ?, ?)",

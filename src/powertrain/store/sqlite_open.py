@@ -73,13 +73,20 @@ def _read_only_mount(folder: Path) -> bool:
         return False
 
 
+#: How long a write waits for another process's transaction on the file before it gives up
+#: ("database is locked": one line at the command line, ``inputs.file_system_error``).
+BUSY_TIMEOUT_S = 30.0
+
+
 def connect(path: Path | str, read_only: bool) -> sqlite3.Connection:
     """A connection; ``read_only`` opens the file immutable, for a store in a place this user cannot
     write (SQLite cannot open a WAL file read-only without writing its ``-shm`` file beside it)."""
     if read_only:
         uri = f"{Path(path).resolve().as_uri()}?mode=ro&immutable=1"
         return sqlite3.connect(uri, uri=True, isolation_level=None, check_same_thread=False)
-    return sqlite3.connect(str(path), isolation_level=None, timeout=30, check_same_thread=False)
+    return sqlite3.connect(
+        str(path), isolation_level=None, timeout=BUSY_TIMEOUT_S, check_same_thread=False
+    )
 
 
 def probe_version(

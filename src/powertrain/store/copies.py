@@ -1,0 +1,63 @@
+"""What ``copy_run`` does with the attempts of the run's (study, run key) that the store holds
+already (contract, 6): a merge of a store taken while a run ran, or before it was run again, then
+another once it was, leaves the key as the store it came from has it.
+
+- The same run (study, run key, start, hardware) there already: nothing is added, unless that copy
+  is unfinished and no process holds it, and this one is finished (it gives way).
+- A finished attempt replaces the earlier finished attempts that its own store replaced when it
+  was begun again (a FAILED one, ``--retry-failed``; a CENSORED one a search ended, a take-on).
+- Such an attempt arriving after the later one that replaced it adds nothing."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from powertrain.records import RunRecord, Status
+from powertrain.store.claims import REPLACED_AT_FINISH
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """A run of the copied run's (study, run key) in the store copied to."""
+
+    id: int
+    status: str
+    verdict: str | None
+    held: bool  # a process claims it
+    started_at: float
+    hardware: str  # as the store keeps it (JSON)
+
+
+def plan_copy(record: RunRecord, attempts: list[Attempt]) -> list[int] | None:
+    """The ids of ``attempts`` that ``copy_run`` of ``record`` removes before adding it, or None
+    where it adds nothing (see the module's doc)."""
+    finished = Status(record.status) != Status.RUNNING
+    same = [a for a in attempts if _same(a, record)]
+    if any(not (a.status == Status.RUNNING.value and not a.held and finished) for a in same):
+        return None
+    others = [a for a in attempts if a not in same and a.status != Status.RUNNING.value]
+    replaceable = finished and _replaceable(record.status.value, _verdict(record))
+    if replaceable and any(a.started_at > record.started_at for a in others):
+        return None  # an attempt begun after it, and so over it, is there
+    replaced = [
+        a.id
+        for a in others
+        if finished and a.started_at < record.started_at and _replaceable(a.status, a.verdict)
+    ]
+    return [a.id for a in same] + replaced
+
+
+def _same(a: Attempt, record: RunRecord) -> bool:
+    return a.started_at == record.started_at and a.hardware == json.dumps(record.hardware)
+
+
+def _replaceable(status: str, verdict: str | None) -> bool:
+    """An attempt a later one of its key replaces in its store: FAILED, or CENSORED by a search."""
+    return status == Status.FAILED.value or (
+        status == Status.CENSORED.value and verdict in REPLACED_AT_FINISH
+    )
+
+
+def _verdict(record: RunRecord) -> str | None:
+    return None if record.outcome is None else record.outcome.verdict.value
