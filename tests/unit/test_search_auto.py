@@ -23,7 +23,7 @@ from powertrain.search.predict import predict
 from powertrain.search.simulate import load_curves, setup_key, simulate
 from powertrain.store.memory import MemoryStore
 from powertrain.store.sqlite import SqliteStore
-from tests.fakes.curves import add_run, curve_points
+from tests.fakes.curves import ESTIMATE, add_run, curve_points
 
 # Watts per unit of work at each power limit (the fake GPU's physics): 250 W is the cheapest.
 POWER = {150: 1.3, 250: 1.0, 350: 1.6}
@@ -342,3 +342,15 @@ def test_a_held_setup_with_fewer_seeds_than_the_race_needs_does_not_come_back():
             raced_with_three += 1
             assert single not in search.racing
     assert raced_with_three >= 10
+
+
+def test_a_replay_of_runs_measured_and_estimated_is_labelled_an_estimate_not_by_its_first_run():
+    # the first run read RAPL, the rest fell back to the estimate: a replay said "measured"
+    store = MemoryStore()
+    store.save_study("mixed", {"name": "mixed", "task": {"target_accuracy": 0.86}})
+    counter = {"cpu": {"meter": "rapl", "method": "counter", "estimated": False}}
+    for seed in range(3):
+        provenance = counter if seed == 0 else ESTIMATE
+        add_run(store, "mixed", {"lr": 0.1}, seed, 0.002, 1.0, provenance=provenance)
+    method = load_curves(store, "mixed").method
+    assert method.startswith("ESTIMATE in 2 of 3 runs") and "measured (cpu " in method

@@ -16,7 +16,7 @@ from typing import Any
 from powertrain.analysis.serial import fields_of
 from powertrain.analysis.stats import Interval
 from powertrain.carbon.footprint import check_run_figures
-from powertrain.meters.base import is_estimated, measurement_label
+from powertrain.meters.base import is_estimated, runs_label
 from powertrain.records import ALL_TASKS, CENSORED, DIVERGED, FAILED, REACHED, RunRecord, Stage
 from powertrain.train.config import Paradigm
 
@@ -209,7 +209,7 @@ def _summarise_group(
         study=study,
         hardware=hardware,
         task=config.get("task", {}),
-        energy_method=group_label(runs),
+        energy_method=runs_label(r.provenance for r in runs),
         estimated=any(is_estimated(r.provenance) for r in runs),
         setups=tuple(setups),
         best=best,
@@ -223,18 +223,6 @@ def _summarise_group(
         statuses=dict(Counter(_status(r.status) for r in runs)),
         task_name=task_name,
     )
-
-
-def group_label(runs: list[RunRecord]) -> str:
-    """How a group's joules were obtained: its runs' one label, or, where runs differ (RAPL
-    readable for one, root-only after a reboot for the next), each label and how many of the runs
-    are estimates: ``ESTIMATE in 2 of 3 runs (...; ...)``, never the first run's "measured"."""
-    labels = list(dict.fromkeys(measurement_label(r.provenance) for r in runs))
-    if len(labels) == 1:
-        return labels[0]
-    estimated = sum(is_estimated(r.provenance) for r in runs)
-    word = f"ESTIMATE in {estimated} of {len(runs)} runs" if estimated else "measured"
-    return f"{word} ({'; '.join(labels)})"
 
 
 def _status(status: Any) -> str:

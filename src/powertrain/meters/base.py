@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, ClassVar
@@ -102,6 +102,20 @@ def measurement_label(provenance: Any = None, *, estimated: bool | None = None) 
         return f"{word}: {meter}/{method_label(provenance)}"
     parts = ", ".join(f"{c} {method_label(p)}" for c, p in provenance.items())
     return f"{measurement_label(estimated=is_estimated(provenance))} ({parts})"
+
+
+def runs_label(provenances: Iterable[Any]) -> str:
+    """How figures added up from several runs were obtained (``provenances``: each run's): their one
+    label, or, where runs differ (RAPL readable for one, root-only after a reboot for the next), each
+    label and how many runs are estimates, ``ESTIMATE in 2 of 3 runs (...; ...)``, never the first
+    run's "measured"; "unknown" without any."""
+    provenances = list(provenances)
+    labels = list(dict.fromkeys(measurement_label(p) for p in provenances))
+    if len(labels) <= 1:
+        return labels[0] if labels else "unknown"
+    estimated = sum(is_estimated(p) for p in provenances)
+    word = f"ESTIMATE in {estimated} of {len(provenances)} runs" if estimated else "measured"
+    return f"{word} ({'; '.join(labels)})"
 
 
 class Meter(ABC):

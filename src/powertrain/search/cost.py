@@ -10,7 +10,7 @@ import statistics
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from powertrain.meters.base import measurement_label
+from powertrain.meters.base import runs_label
 from powertrain.records import Stage
 from powertrain.store.base import ResultStore
 
@@ -166,10 +166,9 @@ def search_cost(
 
 
 def method_of(records: list[RunRecord]) -> str:
-    """How the figures of ``records`` were obtained: each label once, first seen first (a search's
-    started runs, then those it reused, then the rest of the grid's), "unknown" without any."""
-    labels = dict.fromkeys(measurement_label(r.provenance) for r in records)
-    return "; ".join(labels) or "unknown"
+    """How the figures of ``records`` were obtained (``runs_label``): a search's started runs, then
+    those it reused, then the rest of the grid's, "unknown" without any."""
+    return runs_label(r.provenance for r in records)
 
 
 def grid_energy(study: StudyConfig, runs: dict[str, RunRecord]) -> tuple[float | None, str, str]:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from powertrain.errors import PowertrainError
-from powertrain.meters.base import measurement_label
+from powertrain.meters.base import runs_label
 from powertrain.monitor import below_resolution
 from powertrain.records import REACHED, EvalPoint, RunOutcome, RunRecord, Verdict
 from powertrain.search.cost_axes import (
@@ -105,7 +105,7 @@ def load_curves(store: ResultStore, study: str, machine: str | None = None) -> S
     curves = {(setup_key(r.setup), r.seed): curve_of(r, store.eval_points(r.id)) for r in runs}
     config = next((s["config"] for s in store.studies() if s["name"] == study), {})
     target = (config.get("task") or {}).get("target_accuracy")
-    method = measurement_label(runs[0].provenance)
+    method = runs_label(r.provenance for r in runs)  # not the first run's alone
     return StudyCurves(study, machine, method, labels, curves, target, declared_axes(config))
 
 
