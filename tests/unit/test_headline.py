@@ -92,3 +92,15 @@ def test_a_best_setup_whose_runs_are_below_the_meters_resolution_says_so():
     )
     clean = headline(group([record(0, 0.3, 0, 10.0), record(1, 0.01, 0, 20.0, faults=[COARSE])]))
     assert clean.best_imprecise_runs == 0 and "resolves" not in clean.text
+
+
+def test_a_best_setup_whose_interval_another_overlaps_says_it_is_not_told_apart():
+    # "best X" beside a setup whose 95% interval overlaps X's: the seeds do not say which is best
+    runs = [record(i, 0.1, s, e) for i, (s, e) in enumerate([(0, 10.0), (1, 11.0), (2, 12.0)])]
+    runs += [record(10 + s, 0.03, s, e) for s, e in enumerate([10.5, 11.5, 12.5])]
+    runs += [record(20 + s, 0.01, s, e) for s, e in enumerate([40.0, 44.0, 48.0])]
+    h = headline(group(runs))
+    assert h.best == "learning_rate=0.1" and h.best_ties == 1
+    assert "not told apart from 1 other setup (their 95% intervals overlap)" in h.text
+    apart = headline(group(runs[:3] + runs[6:]))
+    assert apart.best_ties == 0 and "told apart" not in apart.text

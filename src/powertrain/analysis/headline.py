@@ -28,6 +28,7 @@ class Headline:
     best_interval_wide: bool = False  # too few seeds for the interval to say much (stats.Interval)
     best_runs: int = 0
     best_imprecise_runs: int = 0  # the best's runs whose energy is below what their meter resolves
+    best_ties: int = 0  # other setups whose 95% interval overlaps the best's: not told apart from it
     worst: str | None = None
     worst_energy_j: float | None = None
     ratio: float | None = None  # worst / best, among setups where every seed reached
@@ -41,6 +42,9 @@ class Headline:
                 f"[{self.method}]"
             )
         parts = [f"best {self.best}: {self.best_energy_j:.1f} J to target {self._interval()}"]
+        if self.best_ties and self.best_seeds >= 2 and not self.best_interval_wide:
+            others = f"{self.best_ties} other setup" + ("s" if self.best_ties != 1 else "")
+            parts.append(f"not told apart from {others} (their 95% intervals overlap)")
         if self.best_imprecise_runs:
             parts.append(
                 f"{self.best_imprecise_runs} of its {self.best_runs} runs' energy is below what "
@@ -92,6 +96,7 @@ def headline(group: GroupSummary) -> Headline:
         best_interval_wide=best.energy_to_target_j.wide,
         best_runs=len(best.run_ids),
         best_imprecise_runs=imprecise_runs(best),
+        best_ties=sum(s.differs_significantly_from_best is False for s in group.setups),
         worst=worst.label if worst is not None else None,
         worst_energy_j=worst.energy_to_target_j.mean if worst is not None else None,
         ratio=group.waste_ratio_max,
