@@ -57,11 +57,12 @@ def rows(*lines: str) -> str:
     [
         (rows("sgd,0,1,10,0.5", "sgd,0,2,20"), "line 3: 4 cells"),
         (rows("sgd,0,1,10,0.5", ",0,2,20,0.6,extra"), "line 3: 6 cells"),
-        (rows("sgd,0,1,1e308,0.5"), r"column energy_j: '1e308' is not a float in \[0, 1e\+15\]"),
+        (rows("sgd,0,1,1e308,0.5"), r"column energy_j: '1e308' is not a number from 0 to 1e\+15"),
         (rows("sgd,0,1,2e15,0.5"), "column energy_j"),
         (rows("sgd,0,1e10,5,0.5"), "column epoch"),
+        (rows("sgd,1.5,1,5,0.5"), r"column seed: '1.5' is not a whole number from -2,147,483,648"),
     ],
-    ids=["missing cell", "extra cell", "near the float limit", "beyond any run", "epoch"],
+    ids=["missing cell", "extra cell", "near the float limit", "beyond any run", "epoch", "seed"],
 )
 def test_an_import_row_that_is_short_long_or_huge_is_one_message(tmp_path, text, message):
     with pytest.raises(PowertrainError, match=message):

@@ -28,7 +28,9 @@ class Headline:
     best_interval_wide: bool = False  # too few seeds for the interval to say much (stats.Interval)
     best_runs: int = 0
     best_imprecise_runs: int = 0  # the best's runs whose energy is below what their meter resolves
-    best_ties: int = 0  # other setups whose 95% interval overlaps the best's: not told apart from it
+    best_ties: int = (
+        0  # other setups whose 95% interval overlaps the best's: not told apart from it
+    )
     worst: str | None = None
     worst_energy_j: float | None = None
     ratio: float | None = None  # worst / best, among setups where every seed reached

@@ -120,9 +120,12 @@ def _number(path, line, row, column, low=0.0, high=math.inf, kind=float, optiona
             "elapsed_s": " (seconds)",
             "val_accuracy": " (0-1: a percentage divided by 100)",
         }
+        if kind is int:
+            what = f"a whole number from {low:,} to {high:,}"
+        else:
+            what = f"a number from {low:g} to {high:g}"
         raise PowertrainError(
-            f"{path} row {line}, column {column}: {raw!r} is not a {kind.__name__} in "
-            f"[{low:g}, {high:g}]{unit.get(column, '')}"
+            f"{path} row {line}, column {column}: {raw!r} is not {what}{unit.get(column, '')}"
         )
     return value
 
