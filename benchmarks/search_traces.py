@@ -3,8 +3,9 @@ development set, ../shared/data/zeus-nsdi23 beside the checkout, or any folder l
 --data) and on the project's own grids (stores holding paper-grid / holdout-grid / holdout-cnn-mnist /
 holdout-cnn-digits / holdout-mlp-tabular / holdout-mlp-quantiles / holdout-mlp-spirals /
 holdout-cnn-waves / holdout-cnn-shapes / holdout-mlp-hastie / holdout-gpu-shapes /
-holdout-mlp-classif / holdout-mlp-blobs / holdout-mlp-rings, --grids-db; by default the store in
-benchmarks/data/, whose README says when and how they were measured), all by replay: nothing trains.
+holdout-mlp-classif / holdout-mlp-blobs / holdout-mlp-rings / holdout-cnn-shapes-adamw, --grids-db;
+by default the store in benchmarks/data/, whose README says when and how they were measured), all by
+replay: nothing trains.
 
 A data folder holds one CSV per study (the columns `powertrain import` reads; the study is named after
 the file) and a README.md whose table gives each file's target (a column headed "file" and one headed
@@ -73,6 +74,7 @@ GRIDS = (
     "holdout-mlp-classif",
     "holdout-mlp-blobs",
     "holdout-mlp-rings",
+    "holdout-cnn-shapes-adamw",
 )
 STRATEGIES = ["auto", "halving", "thompson", "zeus", "bound"]
 COST_AXIS = "power_limit_w"  # the traces' cost axis, where a file has the column
