@@ -167,8 +167,8 @@ def search_cost(
 
 def method_of(records: list[RunRecord]) -> str:
     """How the figures of ``records`` were obtained (``runs_label``): a search's started runs, then
-    those it reused, then the rest of the grid's, "unknown" without any."""
-    return runs_label(r.provenance for r in records)
+    those it reused, then the rest of the grid's (each run once), "unknown" without any."""
+    return runs_label(r.provenance for r in {r.id: r for r in records}.values())
 
 
 def grid_energy(study: StudyConfig, runs: dict[str, RunRecord]) -> tuple[float | None, str, str]:
