@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from powertrain.search.cost import search_cost
 from powertrain.search.simulate import load_curves, setup_key
 from powertrain.store.memory import MemoryStore
@@ -106,3 +108,23 @@ def test_a_grid_every_run_of_which_ran_is_not_called_measured_when_its_runs_were
     assert cost.grid_j and cost.grid_basis == "in full"
     for text in (cost.lines()[2], _live_html(store.search_costs()["c"])):
         assert "measured" not in text and "in full" in text
+
+
+@pytest.mark.parametrize(("seeds", "words"), [(1, "its 1 seed)"), (3, "its 3 seeds)")])
+def test_a_pick_says_how_many_seeds_confirmed_it(seeds, words):
+    # "(confirmed on its seeds)" was printed for a study of one seed, where one run is all there is
+    from powertrain.render.search import _live_html
+
+    store = MemoryStore()
+    keys = stored(store)
+    cost = search_cost(
+        parse_study(STUDY),
+        store,
+        "bound",
+        pick="learning_rate=0.1",
+        confirmed=True,
+        started_keys=keys,
+        confirmed_seeds=seeds,
+    )
+    assert cost.lines()[0].endswith(f"picked learning_rate=0.1 (confirmed on {words}")
+    assert f"confirmed on {words}" in _live_html(store.search_costs()["c"])

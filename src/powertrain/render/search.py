@@ -59,7 +59,12 @@ def _live_html(live: dict) -> str:
         if live.get("grid_j")
         else "the full grid's energy unknown"
     )
-    pick = picked_words(live.get("pick"), live.get("confirmed"), tuple(live.get("tied") or ()))
+    pick = picked_words(
+        live.get("pick"),
+        live.get("confirmed"),
+        tuple(live.get("tied") or ()),
+        live.get("confirmed_seeds"),
+    )
     return (
         f"<p><b>Live search ({escape(live['strategy'])})</b> "
         f"[{escape(live['method'])}]: picked {escape(pick)}. "

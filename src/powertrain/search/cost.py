@@ -55,13 +55,16 @@ class SearchCost:
     #: The setups the strategy could not tell apart (auto's "within noise"), the lowest mean first:
     #: then no one of them is named the best, ``pick`` (the first) included.
     tied: tuple[str, ...] = ()
+    #: How many seeds the pick was confirmed on (the search's confirm_seeds, or all the study has
+    #: where it has fewer); None in a cost kept before it was.
+    confirmed_seeds: int | None = None
 
     @property
     def share(self) -> float | None:
         return self.spent_j / self.grid_j if self.grid_j else None
 
     def lines(self) -> list[str]:
-        pick = picked_words(self.pick, self.confirmed, self.tied)
+        pick = picked_words(self.pick, self.confirmed, self.tied, self.confirmed_seeds)
         most = "at most " if self.grid_basis == "at least" else ""
         grid = (
             f"the full grid: {grid_figure(self.grid_basis, self.grid_j)}, so the search spent "
@@ -98,8 +101,11 @@ def grid_figure(basis: str, grid_j: float) -> str:
     return f"{basis} {_j(grid_j)}"
 
 
-def picked_words(pick: str | None, confirmed: bool, tied: tuple[str, ...] = ()) -> str:
-    """What a search picked, as its cost line and the report say it: never one setup of ``tied``."""
+def picked_words(
+    pick: str | None, confirmed: bool, tied: tuple[str, ...] = (), seeds: int | None = None
+) -> str:
+    """What a search picked, as its cost line and the report say it: never one setup of ``tied``;
+    ``seeds``: how many it was confirmed on (a one-seed study's pick is confirmed on that one)."""
     if len(tied) > 1:
         return (
             f"no single setup: {'; '.join(tied)} are within noise of each other "
@@ -107,7 +113,11 @@ def picked_words(pick: str | None, confirmed: bool, tied: tuple[str, ...] = ()) 
         )
     if pick is None:
         return "nothing (no setup reached the target)"
-    return pick + (" (confirmed on its seeds)" if confirmed else "")
+    if not confirmed:
+        return pick
+    if seeds is None:
+        return f"{pick} (confirmed on its seeds)"
+    return f"{pick} (confirmed on its {seeds} seed{'s' if seeds != 1 else ''})"
 
 
 def search_cost(
@@ -125,6 +135,7 @@ def search_cost(
     carried_j: float = 0.0,
     counted_j: float | None = None,
     tied: tuple[str, ...] = (),
+    confirmed_seeds: int | None = None,
 ) -> SearchCost:
     """The cost of the runs the search started (``started_keys``), read back from the store, and the
     full grid's energy (``grid``: given instead), with the strategy's ``notes``; ``carried_j``: what
@@ -160,6 +171,7 @@ def search_cost(
         tuple(notes),
         carried_j,
         tuple(tied),
+        confirmed_seeds if confirmed else None,
     )
     store.save_search_cost(cost.study, cost.to_dict())
     return cost

@@ -317,6 +317,7 @@ def live_cost(
         carried_j=pool.carried_j,
         counted_j=pool.counted_j,
         tied=tied,
+        confirmed_seeds=min(config.confirm_seeds, len(study.seeds)),
     )
 
 
