@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable
 from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING, EvalPoint
 from powertrain.search.space import History, Space, Start, Trial
+from powertrain.study.search_config import cost_axis_names
 from powertrain.train.limits import MIN_PRICED_UPDATES
 from powertrain.train.stopping import Stop
 
@@ -96,15 +97,9 @@ def groups_of(setups: Iterable[str], cost_axes: Iterable[str]) -> dict[str, list
 
 
 def axes_setting(cost_axes) -> tuple[str, ...]:
-    """``cost_axes`` as names: a list, or text separated by commas (a ``--set`` value)."""
-    names = cost_axes.split(",") if isinstance(cost_axes, str) else list(cost_axes or ())
-    if not all(isinstance(n, str) and n.strip() for n in names):
-        raise PowertrainError(f"cost_axes takes names of setup axes, got {cost_axes!r}")
-    names = [n.strip() for n in names]
-    twice = sorted({n for n in names if names.count(n) > 1})
-    if twice:
-        raise PowertrainError(f"cost_axes names {', '.join(twice)} twice; name each axis once")
-    return tuple(names)
+    """``cost_axes`` as names: a list, or text separated by commas (a ``--set`` value), each once
+    (the study file's rule, ``cost_axis_names``)."""
+    return tuple(cost_axis_names(cost_axes, "cost_axes")) if cost_axes else ()
 
 
 def declared_axes(config: dict) -> tuple[str, ...]:

@@ -73,7 +73,7 @@ def parse_search(data: Any, train: TrainConfig) -> SearchConfig | None:
     settings = {k: v for k, v in data.items() if k not in known | {"settings", "space"}}
     settings.update(_own_settings(data.get("settings") or {}, settings))
     if "cost_axes" in settings:  # axes priced, not searched (cost_axes.py)
-        settings["cost_axes"] = ",".join(_cost_axes(settings["cost_axes"]))
+        settings["cost_axes"] = ",".join(cost_axis_names(settings["cost_axes"]))
     for key, value in settings.items():
         check(
             isinstance(value, int | float | str) and not isinstance(value, bool),
@@ -96,17 +96,18 @@ def _own_settings(nested: Any, free: dict[str, Any]) -> dict[str, Any]:
     return nested
 
 
-def _cost_axes(value: Any) -> list[str]:
-    """``search.cost_axes`` as names, from a list or text separated by commas, each named once."""
+def cost_axis_names(value: Any, where: str = "search.cost_axes") -> list[str]:
+    """Cost axes as names, from a list or text separated by commas (a ``--set`` value), each named
+    once; ``where``: how the error names the setting."""
     names = value.split(",") if isinstance(value, str) else value
     check(
-        isinstance(names, list) and all(isinstance(a, str) and a.strip() for a in names),
-        "search.cost_axes",
+        isinstance(names, list | tuple) and all(isinstance(a, str) and a.strip() for a in names),
+        where,
         f"a list of axis names (e.g. [gpu_power_limit_w]), got {value!r}",
     )
     names = [a.strip() for a in names]
     twice = sorted({a for a in names if names.count(a) > 1})
-    check(not twice, "search.cost_axes", f"names {', '.join(twice)} twice; name each axis once")
+    check(not twice, where, f"names {', '.join(twice)} twice; name each axis once")
     return names
 
 
