@@ -116,15 +116,7 @@ def test_a_pick_says_how_many_seeds_confirmed_it(seeds, words):
     from powertrain.render.search import _live_html
 
     store = MemoryStore()
-    keys = stored(store)
-    cost = search_cost(
-        parse_study(STUDY),
-        store,
-        "bound",
-        pick="learning_rate=0.1",
-        confirmed=True,
-        started_keys=keys,
-        confirmed_seeds=seeds,
-    )
+    pick = {"pick": "learning_rate=0.1", "confirmed": True, "confirmed_seeds": seeds}
+    cost = search_cost(parse_study(STUDY), store, "bound", started_keys=stored(store), **pick)
     assert cost.lines()[0].endswith(f"picked learning_rate=0.1 (confirmed on {words}")
     assert f"confirmed on {words}" in _live_html(store.search_costs()["c"])
