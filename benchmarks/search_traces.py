@@ -18,7 +18,9 @@ the goal) and, per strategy over
 ``--repeats`` random orders (confirmation on 3 seeds counted): the median and 90th-percentile share
 of the grid's energy, the share of orders whose pick is within 10 % of the best setup's
 energy-to-target, and of orders that are within 10 % *and* spend at most 10 % of the grid (the goal),
-plus how often ``auto`` said its finalists were within noise of each other, and whether the study is
+plus how often ``auto`` said its finalists were within noise of each other, how often a strategy
+named as its pick a setup more than 10 % above the best without saying so ("worse": the misses that
+mislead, as a miss said to be within noise does not), and whether the study is
 in-sample for the strategy (one its settings were chosen on). Then the prediction after 1
 evaluation and after a quarter of the run: MdAPE of energy-to-target, how often the stated 80 %
 interval held the truth, and the share of runs that reached the target which ``predict_stop``'s rule
@@ -296,13 +298,14 @@ def strategy_row(store, study: str, strategy: str, repeats: int, seed: int) -> s
     sim = simulate(store, study, strategy, repeats=repeats, seed=seed)
     s = sim.summary()
     noise = f"{s['within_noise']:5.0%}" if "within_noise" in s else "    -"
+    worse = f"{s['named_worse']:6.0%}"
     axes = ",".join(sim.cost_axes) or "-"
     # a thinned copy (NAME-everyK) has the curves of NAME: in-sample wherever NAME is
     source = re.sub(r"-every\d+$", "", study)
     sample = "in-sample" if sim.in_sample or source in sim.tuned_on else "out-of-sample"
     return (
         f"  {strategy:9s} {s['share_median']:7.1%} {s['share_p90']:7.1%} "
-        f"{s['within_10pct']:7.0%} {s['within_10pct_at_most_tenth']:7.0%} {noise}  {axes:13s} "
+        f"{s['within_10pct']:7.0%} {s['within_10pct_at_most_tenth']:7.0%} {noise} {worse}  {axes:13s} "
         f"{sample}"
     )
 
@@ -344,7 +347,7 @@ def report(store, study: str, args) -> None:
         f"\n{study}: grid {grid_j:,.0f} J, floor {floor:.1%} (best setup's {seeds} seed{'s' if seeds != 1 else ''}{beyond})"
     )
     print(
-        f"  {'strategy':9s} {'median':>7s} {'p90':>7s} {'in10%':>7s} {'both':>7s} noise  cost axes     sample"
+        f"  {'strategy':9s} {'median':>7s} {'p90':>7s} {'in10%':>7s} {'both':>7s} noise  worse  cost axes     sample"
     )
     for strategy in args.strategies:
         print(strategy_row(store, study, strategy, args.repeats, args.seed), flush=True)

@@ -96,6 +96,8 @@ def _simulation_lines(sim) -> list[str]:
         f"({sim.best_energy_to_target_j:.1f} J to target)",
         f"{spent}; pick within 10 % of the best in {s['within_10pct']:.0%} of orders; "
         f"within 10 % for at most a tenth of the grid in {s['within_10pct_at_most_tenth']:.0%}",
+        f"named a setup more than 10 % above the best as its pick, without saying it was within "
+        f"noise of others, in {s['named_worse']:.0%} of orders",
     ]
 
 

@@ -214,6 +214,20 @@ def test_auto_names_the_best_when_the_race_can_separate_it():
     assert summary["within_10pct"] == 1.0 and sim.best == "setup=a"
 
 
+def test_a_replay_counts_the_picks_that_mislead_a_worse_setup_named_without_within_noise():
+    sim = simulate(racing_study(gap=0.5, spread=0.05), strategy="auto", repeats=2)
+    assert sim.summary()["named_worse"] == 0.0  # it names the best
+
+    def order(ratio, confirmed=True, tied=False):
+        return {**sim.orders[0], "ratio_to_best": ratio, "confirmed": confirmed, "within_noise": tied}
+
+    # misleads: a confirmed pick 1.3x the best, said to be the best. Does not: within 10 %, a
+    # miss said to be within noise, no confirmed pick, no best to be worse than
+    sim.orders = [order(1.3), order(1.05), order(1.3, tied=True), order(1.3, confirmed=False)]
+    sim.orders.append(order(None))
+    assert sim.summary()["named_worse"] == pytest.approx(1 / 5)
+
+
 def test_auto_settings_are_checked():
     with pytest.raises(PowertrainError, match="max_seeds"):
         make_strategy("auto", max_seeds=0)

@@ -280,6 +280,7 @@ class Simulation:
             "within_10pct": float(np.mean(good)),
             "within_10pct_at_most_tenth": float(np.mean(goal)),
             "within_noise": float(np.mean([o["within_noise"] for o in self.orders])),
+            "named_worse": float(np.mean([_named_worse(o) for o in self.orders])),
             "picks": dict(
                 sorted(_count(o["pick"] for o in self.orders).items(), key=lambda kv: -kv[1])
             ),
@@ -287,6 +288,12 @@ class Simulation:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "summary": self.summary(), "in_sample": self.in_sample}
+
+
+def _named_worse(order: dict[str, Any]) -> bool:
+    """A pick over 10 % above the best named without "within noise": a miss that misleads."""
+    ratio, tied = order["ratio_to_best"], order["within_noise"]
+    return bool(order["confirmed"] and ratio is not None and ratio > WITHIN and not tied)
 
 
 def _count(items) -> dict:
