@@ -41,7 +41,8 @@ class _RunCommand(click.Command):
     "--strategy",
     default=None,
     metavar="NAME",
-    help="What decides the runs: grid (every run), zeus, bound, halving, thompson or optuna "
+    help="What decides the runs: grid (every run), auto (recommended for a search), zeus, bound, "
+    "halving, thompson or optuna "
     "(default: the study's search:, else grid). The search's cost is printed at the end.",
 )
 @click.option("--workers", type=POSITIVE_COUNT, help="Runs at once here (default: the study's).")

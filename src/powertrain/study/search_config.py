@@ -5,7 +5,7 @@ any run.
 
 ```yaml
 search:
-  strategy: bound          # grid (every run: the default), zeus, bound, halving, thompson, optuna
+  strategy: auto           # grid (every run: the default), auto, zeus, bound, halving, thompson, optuna
   beta: 1.5                # any other key is a setting of the strategy
   cost_axes: [num_workers] # axes that change a step's cost, not the curve: priced, not searched
                            # (gpu_power_limit_w is one without saying so)
