@@ -3,7 +3,8 @@ development set, ../shared/data/zeus-nsdi23 beside the checkout, or any folder l
 --data) and on the project's own grids (stores holding paper-grid / holdout-grid / holdout-cnn-mnist /
 holdout-cnn-digits / holdout-mlp-tabular / holdout-mlp-quantiles / holdout-mlp-spirals /
 holdout-cnn-waves / holdout-cnn-shapes / holdout-mlp-hastie / holdout-gpu-shapes /
-holdout-mlp-classif / holdout-mlp-blobs / holdout-mlp-rings / holdout-cnn-shapes-adamw, --grids-db;
+holdout-mlp-classif / holdout-mlp-blobs / holdout-mlp-rings / holdout-cnn-shapes-adamw /
+holdout-gru-sequences, --grids-db;
 by default the store in benchmarks/data/, whose README says when and how they were measured), all by
 replay: nothing trains.
 
@@ -77,6 +78,7 @@ GRIDS = (
     "holdout-mlp-blobs",
     "holdout-mlp-rings",
     "holdout-cnn-shapes-adamw",
+    "holdout-gru-sequences",
 )
 STRATEGIES = ["auto", "halving", "thompson", "zeus", "bound"]
 COST_AXIS = "power_limit_w"  # the traces' cost axis, where a file has the column
