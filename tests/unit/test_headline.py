@@ -63,7 +63,8 @@ def test_two_seeds_are_said_to_be_too_few_for_an_interval_and_censoring_gives_a_
     h = headline(group(runs))
     assert "(2 seeds: too few for an interval)" in h.text
     assert h.worst == h.best and "worst" not in h.text
-    assert "1 of 2 setups not always at the target, needing >= 5.9x" in h.text
+    # the highest lower bound, not every one's: a run a search stopped early may be far below
+    assert "1 of 2 setups not always at the target, one of them needing >= 5.9x the best" in h.text
 
 
 def test_no_setup_at_the_target():

@@ -59,7 +59,7 @@ class Headline:
         if self.ratio_at_least is not None:
             parts.append(
                 f"{self.setups - self.setups_reached} of {self.setups} setups not always at the "
-                f"target, needing >= {self.ratio_at_least:.1f}x"
+                f"target, one of them needing >= {self.ratio_at_least:.1f}x the best"
             )
         return "; ".join(parts) + f" [{self.method}]"
 
