@@ -226,6 +226,12 @@ def test_a_replay_counts_the_picks_that_mislead_a_worse_setup_named_without_with
     sim.orders = [order(1.3), order(1.05), order(1.3, tied=True), order(1.3, confirmed=False)]
     sim.orders.append(order(None))
     assert sim.summary()["named_worse"] == pytest.approx(1 / 5)
+    # and the report's table of replays says it
+    from powertrain.render.search import _simulation_table
+
+    html = _simulation_table([sim])
+    assert "<th>pick over 10 % worse, not said within noise</th>" in html
+    assert f"<td>{sim.summary()['within_10pct_at_most_tenth']:.0%}</td><td>20%</td>" in html
 
 
 def test_auto_settings_are_checked():

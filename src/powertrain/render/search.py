@@ -92,7 +92,7 @@ def _simulation_table(simulations) -> str:
     rows = "".join(
         f"<tr><td class=text>{escape(s.strategy)}</td><td>{m['share_median']:.1%}</td>"
         f"<td>{m['share_p90']:.1%}</td><td>{m['within_10pct']:.0%}</td>"
-        f"<td>{m['within_10pct_at_most_tenth']:.0%}</td>"
+        f"<td>{m['within_10pct_at_most_tenth']:.0%}</td><td>{m['named_worse']:.0%}</td>"
         f"<td class=text>{'in-sample' if s.in_sample else 'out-of-sample'}</td></tr>"
         for s in simulations
         for m in [s.summary()]
@@ -108,6 +108,7 @@ def _simulation_table(simulations) -> str:
         "</p><div class=scroll><table><tr><th>strategy</th>"
         "<th>share of the grid's energy, median</th><th>90th percentile</th>"
         "<th>pick within 10 % of the best</th><th>within 10 % and at most 10 % of the grid</th>"
+        "<th>pick over 10 % worse, not said within noise</th>"
         "<th>sample</th></tr>"
         + rows
         + "</table></div>"
