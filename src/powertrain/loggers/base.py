@@ -100,8 +100,14 @@ class RunInfo:
         return f"{prefix}{label} seed={self.seed}".strip()
 
     def params(self) -> dict[str, Any]:
-        """Every training hyperparameter and the seed."""
-        return {**self.train, "seed": self.seed}
+        """Every training hyperparameter and the seed; a hyperparameter of the user's named ``seed``
+        (another seed than the run's) keeps its name, the run's seed goes beside it."""
+        params = dict(self.train)
+        if params.get("seed", self.seed) == self.seed:
+            params["seed"] = self.seed
+        else:
+            params[free_name("powertrain.seed", params)] = self.seed
+        return params
 
     def tags(self) -> dict[str, str]:
         """Provenance and identity: enough to find the run in the store from the tool."""
@@ -119,6 +125,16 @@ class RunInfo:
             tags[f"powertrain.method.{component}"] = method_label(p)
             tags[f"powertrain.meter.{component}"] = str(p.get("meter"))
         return tags
+
+
+def free_name(name: str, taken) -> str:
+    """``name``, or the first of ``name_2``, ``name_3``... not in ``taken``: where powertrain puts a
+    value of its own in a tool's record beside the user's hyperparameters, never over one of them."""
+    shown, n = name, 1
+    while shown in taken:
+        n += 1
+        shown = f"{name}_{n}"
+    return shown
 
 
 def point_metrics(point: EvalPoint) -> dict[str, float]:

@@ -18,6 +18,7 @@ from powertrain.loggers.base import (
     Logged,
     RunInfo,
     RunLog,
+    free_name,
     nodes_method,
     nodes_tags,
     outcome_metrics,
@@ -44,7 +45,8 @@ class WandbDestination(Destination):
             or re.sub(r"[^\w.-]+", "-", info.study)[:MAX_PROJECT_CHARS]
         )
         config = {k: plain(v) for k, v in info.params().items()}
-        config["powertrain"] = info.tags()
+        ours = free_name("powertrain", config)  # a hyperparameter of that name keeps it
+        config[ours] = info.tags()
         tags = ["estimate" if is_estimated(info.provenance) else "measured"]
         tags += [f"{c}:{method_label(p)}" for c, p in info.provenance.items()]
         again = {} if info.started_at is None else {"id": run_id(info), "resume": "allow"}
@@ -58,7 +60,7 @@ class WandbDestination(Destination):
             settings=wandb.Settings(x_disable_meta=secret_in_args()),
             **again,  # the attempt's own id, live or exported: an export is the live run again
         )
-        return WandbRun(run)
+        return WandbRun(run, ours)
 
     def logged(self, info: RunInfo) -> Logged | None:
         """Offline, the attempt's run folder from its live logging or an earlier export (both
@@ -130,8 +132,8 @@ def run_id(info: RunInfo) -> str:
 
 
 class WandbRun(RunLog):
-    def __init__(self, run) -> None:
-        self.run = run
+    def __init__(self, run, ours: str = "powertrain") -> None:
+        self.run, self.ours = run, ours  # the config's key of powertrain's tags
 
     def point(self, point: EvalPoint) -> None:
         self.run.log(point_metrics(point), step=point.step)
@@ -148,7 +150,7 @@ class WandbRun(RunLog):
                 for t in self.run.tags
             )
             self.run.config.update(
-                {"powertrain": {**dict(self.run.config.get("powertrain", {})), **tags}},
+                {self.ours: {**dict(self.run.config.get(self.ours, {})), **tags}},
                 allow_val_change=True,
             )
 
