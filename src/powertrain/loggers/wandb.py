@@ -8,10 +8,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import struct
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from powertrain.loggers.base import (
     Destination,
@@ -30,6 +32,8 @@ from powertrain.meters.base import is_estimated, method_label
 from powertrain.records import FAILED, EvalPoint, RunOutcome, estimated_on_nodes
 from powertrain.store.location import mask_urls
 
+REACH_S = 5.0  # how long the W&B server has to accept a connection
+OFFLINE_MODES = ("offline", "dryrun", "disabled")  # W&B's modes that reach no server
 MAX_TAG_CHARS = 64  # W&B refuses longer tags
 MAX_PROJECT_CHARS = 128  # and longer project names (the group keeps the whole study name)
 
@@ -40,6 +44,7 @@ class WandbDestination(Destination):
     def open(self, info: RunInfo) -> RunLog:
         import wandb
 
+        check_reachable(wandb.setup().settings)  # W&B itself waits 90 s for a server not there
         project = (
             os.environ.get("WANDB_PROJECT")
             or re.sub(r"[^\w.-]+", "-", info.study)[:MAX_PROJECT_CHARS]
@@ -72,6 +77,26 @@ class WandbDestination(Destination):
         root = Path(os.environ.get("WANDB_DIR") or ".") / "wandb"
         folders = root.glob(f"offline-run-*-{run_id(info)}")
         return Logged(finished=True) if any(ended(f) for f in folders) else None
+
+
+def check_reachable(settings, timeout_s: float = REACH_S) -> None:
+    """Online, a W&B server that does not take a connection within ``timeout_s`` is refused at once
+    (``wandb.init`` waits ``init_timeout``, 90 s by default, at every run, saying nothing): a
+    ConnectionError saying what to do, for the one warning that disables W&B for the session."""
+    if settings.mode in OFFLINE_MODES:
+        return
+    parts = urlsplit(settings.base_url or "")
+    if not parts.hostname:
+        return
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConnectionError(
+            f"the W&B server {parts.hostname}:{port} does not answer ({exc}); no network, or "
+            "WANDB_BASE_URL is wrong: set WANDB_MODE=offline to log to ./wandb and `wandb sync` "
+            "the runs later"
+        ) from None
 
 
 def secret_in_args() -> bool:
