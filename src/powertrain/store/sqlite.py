@@ -15,9 +15,10 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
+from powertrain.store import sqlite_open
 from powertrain.store.base import ResultStore, begun_record, check_names
 from powertrain.store.claims import REPLACED_AT_FINISH, Heartbeat, check_claimable
-from powertrain.store.copies import Attempt, plan_copy
+from powertrain.store.copies import attempts, plan_copy
 from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
 from powertrain.store.rows import (
     RECORD_COLUMNS,
@@ -26,7 +27,14 @@ from powertrain.store.rows import (
     record_from_row,
     record_values,
 )
-from powertrain.store.sqlite_guard import file_identity, rescue, shared_warning
+from powertrain.store.sqlite_guard import (
+    StoreLocked,
+    file_identity,
+    is_locked,
+    locked_error,
+    rescue,
+    shared_warning,
+)
 from powertrain.store.sqlite_machines import SqliteMachineRows
 from powertrain.store.sqlite_messages import SqliteRankMessages
 from powertrain.store.sqlite_open import check_path, connect, probe_version, writable
@@ -183,11 +191,14 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
     def heartbeat(self, run_ids: list[int]) -> None:
         """Show that this process still trains ``run_ids`` (the claims' heartbeat). Not watched: a
         removed file is found by the run's own next write, which is kept in the copy."""
-        with self._transaction(watched=False) as db:
-            db.executemany(
-                "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = ? AND owner = ?",
-                [(time.time(), i, RUNNING.value, str(self.owner)) for i in run_ids],
-            )
+        try:
+            with self._transaction(watched=False) as db:
+                db.executemany(
+                    "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = ? AND owner = ?",
+                    [(time.time(), i, RUNNING.value, str(self.owner)) for i in run_ids],
+                )
+        except StoreLocked:  # another process's long write: the next beat tries again
+            log.debug("heartbeat skipped: %s is locked by another process", self.path)
 
     @staticmethod
     def _insert_run(db: sqlite3.Connection, r: RunRecord, owner: str | None = None) -> int:
@@ -202,11 +213,11 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         check_names(record.study, record.run_key)
         with self._transaction() as db:
             found = db.execute(
-                "SELECT id, status, verdict, owner IS NOT NULL, started_at, hardware FROM runs"
+                "SELECT id, status, verdict, owner, heartbeat_at, started_at, hardware FROM runs"
                 " WHERE study = ? AND run_key = ?",
                 (record.study, record.run_key),
             ).fetchall()
-            replaced = plan_copy(record, [Attempt(*row) for row in found])
+            replaced = plan_copy(record, attempts(found, self.lease_s))
             if replaced is None:
                 return None
             db.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in replaced])
@@ -320,6 +331,11 @@ class _Transaction:
         try:
             if self.store._depth == 0:
                 self.store.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self.store._lock.release()
+            if is_locked(exc):
+                raise locked_error(self.store.path, sqlite_open.BUSY_TIMEOUT_S) from None
+            raise
         except BaseException:
             self.store._lock.release()
             raise

@@ -1,0 +1,99 @@
+"""What a tracked run keeps while its SQLite store is locked by another process past the wait for it
+(``StoreLocked``: a long write elsewhere, a transaction left open in another program).
+
+The training is the costly part, so a lock never ends it. A point the store refuses waits here, said
+once, and goes in at the next evaluation the store takes; the run's end (its remaining points, its
+timeline and outcome) is tried ``END_TRIES`` times. Should the store still refuse it then, the whole
+run is written to a store of its own beside the file (``STEM.unrecorded-HOST-PID.db``), and a warning
+names it with the command that merges it back (``powertrain merge``; the attempt left unfinished in
+the store gives way to it once this process is gone). Before the run begins, a locked store is one
+clear error instead: nothing is recorded yet, and nothing is lost by saying so at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from pathlib import Path
+
+from powertrain.records import EvalPoint, RunOutcome
+from powertrain.store.sqlite_guard import StoreLocked, rescue_path
+
+log = logging.getLogger(__name__)
+
+END_TRIES = 3  # tries at writing the run's end, each waiting the store's own wait for its lock
+
+
+class Pending:
+    """The points of one run the store has not taken yet."""
+
+    def __init__(self) -> None:
+        self.points: list[EvalPoint] = []
+        self.told = False
+
+    def add(self, store, run_id: int, point: EvalPoint) -> None:
+        """``point`` into the store after any that wait; kept, and said once, while it is locked."""
+        self.points.append(point)
+        try:
+            self.flush(store, run_id)
+        except StoreLocked as exc:
+            if not self.told:
+                self.told = True
+                log.warning(
+                    "%s. Training goes on: this run's points wait in memory and are written once "
+                    "the store is free (%d waiting)",
+                    exc,
+                    len(self.points),
+                )
+
+    def flush(self, store, run_id: int) -> None:
+        while self.points:
+            store.add_eval_point(run_id, self.points[0])
+            self.points.pop(0)
+
+    def finish(self, store, run_id: int, outcome: RunOutcome, timeline: dict, points) -> None:
+        """The run's end: the points that wait, the timeline, the outcome; kept beside the store
+        (``keep_beside``) where it stays locked through every try."""
+        for attempt in range(1, END_TRIES + 1):
+            try:
+                self.flush(store, run_id)
+                store.save_timeline(run_id, timeline)
+                store.finish_run(run_id, outcome)
+                return
+            except StoreLocked as exc:
+                if attempt == END_TRIES:
+                    keep_beside(store, run_id, outcome, timeline, points, exc)
+                    return
+                log.warning("%s; trying again to record the end of run %s", exc, run_id)
+
+
+def keep_beside(store, run_id: int, outcome: RunOutcome, timeline: dict, points, exc) -> Path:
+    """The whole run, finished, in a new store beside ``store``'s file (read through its connection,
+    which a lock does not stop); a warning says where, and how to merge it back."""
+    from powertrain.store import open_store
+
+    begun = store.run(run_id)
+    record = dataclasses.replace(
+        begun, status=outcome.status, outcome=outcome, finished_at=time.time()
+    )
+    config = next(s["config"] for s in store.studies() if s["name"] == begun.study)
+    path = Path(store.path)
+    target = rescue_path(path, "unrecorded")
+    with open_store(target) as side:
+        side.save_study(begun.study, config)
+        side.copy_run(record, list(points), timeline)
+    log.warning(
+        "%s. The run's end could not be written there: run %s of study %r, with its %d points "
+        "and its outcome (%s), is kept in %s. Once the other process is done, and this one has "
+        "ended: powertrain merge %s -o %s",
+        exc,
+        run_id,
+        begun.study,
+        len(points),
+        outcome.status.value,
+        target,
+        target,
+        path,
+    )
+    return target
