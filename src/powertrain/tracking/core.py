@@ -203,6 +203,7 @@ class TrackedRun(RankedRun):
             replace_failed,
         )
         attempts.note_begun(tracker.study, tracker.run_key, run_id)  # for a restart of the launch
+        self._waiting.begun = db_.begun(store, run_id)  # kept whole should its end not land
         return run_id
 
     @classmethod

@@ -6,7 +6,9 @@ once, and goes in at the next evaluation the store takes; the run's end (its rem
 timeline and outcome) is tried ``END_TRIES`` times. Should the store still refuse it then, the whole
 run is written to a store of its own beside the file (``STEM.unrecorded-HOST-PID.db``), and a warning
 names it with the command that merges it back (``powertrain merge``; the attempt left unfinished in
-the store gives way to it once this process is gone). Before the run begins, a locked store is one
+the store gives way to it once this process is gone). So too where a PostgreSQL store's server stays
+away through the end (it keeps the points itself while it is away, ``store/postgres.py``), in the
+working folder. Before the run begins, a locked store is one
 clear error instead: nothing is recorded yet, and nothing is lost by saying so at once.
 """
 
@@ -17,7 +19,8 @@ import logging
 import time
 from pathlib import Path
 
-from powertrain.records import EvalPoint, RunOutcome
+from powertrain.records import EvalPoint, RunOutcome, RunRecord
+from powertrain.store.pg_session import StoreUnreachable
 from powertrain.store.sqlite_guard import StoreLocked, rescue_path
 
 log = logging.getLogger(__name__)
@@ -31,6 +34,7 @@ class Pending:
     def __init__(self) -> None:
         self.points: list[EvalPoint] = []
         self.told = False
+        self.begun: RunRecord | None = None  # the run's record as begun, for ``keep_beside``
 
     def add(self, store, run_id: int, point: EvalPoint) -> None:
         """``point`` into the store after any that wait; kept, and said once, while it is locked."""
@@ -52,48 +56,55 @@ class Pending:
             store.add_eval_point(run_id, self.points[0])
             self.points.pop(0)
 
-    def finish(self, store, run_id: int, outcome: RunOutcome, timeline: dict, points) -> None:
+    def finish(self, store, run_id: int, outcome: RunOutcome, timeline: dict, run) -> None:
         """The run's end: the points that wait, the timeline, the outcome; kept beside the store
-        (``keep_beside``) where it stays locked through every try."""
+        (``keep_beside``) where it stays locked through every try, or its server stays away (a
+        PostgreSQL store has tried for a minute already). ``run``: the tracked run."""
         for attempt in range(1, END_TRIES + 1):
             try:
                 self.flush(store, run_id)
                 store.save_timeline(run_id, timeline)
                 store.finish_run(run_id, outcome)
                 return
-            except StoreLocked as exc:
-                if attempt == END_TRIES:
-                    keep_beside(store, run_id, outcome, timeline, points, exc)
+            except (StoreLocked, StoreUnreachable) as exc:
+                if attempt == END_TRIES or isinstance(exc, StoreUnreachable):
+                    keep_beside(store, self.begun, outcome, timeline, run, exc)
                     return
                 log.warning("%s; trying again to record the end of run %s", exc, run_id)
 
 
-def keep_beside(store, run_id: int, outcome: RunOutcome, timeline: dict, points, exc) -> Path:
-    """The whole run, finished, in a new store beside ``store``'s file (read through its connection,
-    which a lock does not stop); a warning says where, and how to merge it back."""
+def keep_beside(store, begun: RunRecord | None, outcome: RunOutcome, timeline: dict, run, exc):
+    """The whole run, finished, in a new SQLite store beside ``store``'s file (a PostgreSQL
+    store's: in the working folder); a warning says where, and how to merge it back. ``begun``: the
+    run's record as begun (else read now: a lock does not stop reading)."""
     from powertrain.store import open_store
+    from powertrain.tracking.store import study_config
 
-    begun = store.run(run_id)
+    tracker = run.tracker
+    begun = begun or store.run(run.run_id)
     record = dataclasses.replace(
         begun, status=outcome.status, outcome=outcome, finished_at=time.time()
     )
-    config = next(s["config"] for s in store.studies() if s["name"] == begun.study)
-    path = Path(store.path)
-    target = rescue_path(path, "unrecorded")
+    path = getattr(store, "path", None)
+    into = str(path) if path is not None else str(store)  # a URL's password masked
+    beside = Path(path) if path is not None else Path.cwd() / "powertrain.db"
+    target = rescue_path(beside, "unrecorded")
     with open_store(target) as side:
-        side.save_study(begun.study, config)
-        side.copy_run(record, list(points), timeline)
+        side.save_study(
+            begun.study, study_config(begun.study, tracker.targets, tracker.model, tracker.data)
+        )
+        side.copy_run(record, list(run.points), timeline)
     log.warning(
-        "%s. The run's end could not be written there: run %s of study %r, with its %d points "
-        "and its outcome (%s), is kept in %s. Once the other process is done, and this one has "
-        "ended: powertrain merge %s -o %s",
+        "%s. The end of run %s of study %r could not be written there: the run, with its %d "
+        "points and its outcome (%s), is kept in %s. Once the store is free again and this "
+        "process has ended: powertrain merge %s -o %s",
         exc,
-        run_id,
+        run.run_id,
         begun.study,
-        len(points),
+        len(run.points),
         outcome.status.value,
         target,
         target,
-        path,
+        into,
     )
     return target

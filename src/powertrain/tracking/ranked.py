@@ -213,7 +213,7 @@ class RankedRun:
                 figures = (dict(total.energy_j), spawned_.parent_node(self, total, self._ranks), [])
             self.outcome = self._outcome(total, exc, *figures)
             timeline = self.monitor.trace().timeline()
-            self._waiting.finish(self.store, self.run_id, self.outcome, timeline, self.points)
+            self._waiting.finish(self.store, self.run_id, self.outcome, timeline, self)
         if combined is not None:  # every rank waits for the outcome
             job.decide(job_.Decision(outcome=self.outcome))
         if lost is not None:

@@ -118,3 +118,12 @@ def begin_run(
 
     spec = RunSpec(study, key, setup, train, seed, replace_failed=replace_failed)
     return store.begin_run(spec, hardware, provenance)
+
+
+def begun(store: ResultStore, run_id: int) -> RunRecord | None:
+    """The run's record as begun (its start and hardware: what a copy of it is matched by), or None
+    where the store cannot say now (a server gone just after the claim)."""
+    try:
+        return store.run(run_id)
+    except PowertrainError:
+        return None
