@@ -87,6 +87,7 @@ def keep_beside(store, begun: RunRecord | None, outcome: RunOutcome, timeline: d
     )
     path = getattr(store, "path", None)
     into = str(path) if path is not None else str(store)  # a URL's password masked
+    path = getattr(store, "_watched", path)  # the file as opened, whatever the folder is now
     beside = Path(path) if path is not None else Path.cwd() / "powertrain.db"
     target = rescue_path(beside, "unrecorded")
     with open_store(target) as side:
