@@ -220,3 +220,10 @@ def test_psycopgs_own_message_never_carries_the_password(url, secret):
     with pytest.raises(PowertrainError) as error:
         open_store(url)
     assert secret not in str(error.value) and "***" in str(error.value)
+
+
+@pytest.mark.parametrize("quote", ["'", '"', "<", ">"])
+def test_a_password_holding_a_quote_is_masked_in_another_tools_message(quote):
+    url = f"postgresql://bob:se{quote}cr3t@db.example/pt"
+    said = mask_urls(f"could not connect to {url}: refused")
+    assert "se" not in said.split("bob:")[1][:4] and "cr3t" not in said, said

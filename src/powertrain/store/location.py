@@ -143,7 +143,7 @@ def scrub(text: str, url: str) -> str:
     return text
 
 
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S+")  # quotes too: a password may hold one
 
 
 def mask_urls(text: str) -> str:
