@@ -1,7 +1,8 @@
-"""A tracked run on a SQLite store another process holds locked past the wait for it: the training
-goes on and nothing it recorded is lost. Its points wait in memory, said once, and are written at the
-next evaluation the store takes; an end the store still refuses is kept in a store of its own beside
-it, said with the command that merges it back."""
+"""A tracked run beside another process on its SQLite store. One that holds the store locked past the
+wait for it: the training goes on and nothing it recorded is lost (its points wait in memory, said
+once, and are written at the next evaluation the store takes; an end the store still refuses is kept
+in a store of its own beside it, said with the command that merges it back). One that tracks, or
+has just finished, the same run: one clear line, or the skip asked for."""
 
 from __future__ import annotations
 
@@ -138,3 +139,41 @@ def test_a_heartbeat_that_meets_a_lock_is_skipped_and_the_next_one_beats(tmp_pat
         store.heartbeat([1])
     finally:
         store.close()
+
+
+def test_a_run_another_live_process_tracks_is_one_clear_error_saying_what_to_do(tmp_path, clock):
+    from powertrain.store.claims import Owner
+    from powertrain.tracking import store as db_
+
+    db = tmp_path / "runs.db"
+    tracked = track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock))
+    with open_store(db) as store:
+        store.owner = Owner("another-host", 4242, 1.0)  # alive while its heartbeat is fresh
+        db_.save_study(store, db_.study_config("s", tracked.targets, "m", "d"))
+        db_.begin_run(store, "s", tracked.run_key, tracked.setup, tracked.train, 0, {}, {}, False)
+    with pytest.raises(PowertrainError, match="another process. Track another seed"):
+        tracked.start()
+
+
+def test_a_run_another_process_finished_since_it_was_looked_for_is_skipped_as_asked(
+    tmp_path, clock, monkeypatch
+):
+    """Two processes tracking one run: the second looked (not finished), then the first finished
+    it before the second's claim; ``if_finished='skip'`` skips it, as had it looked a moment later."""
+    from powertrain.tracking import store as db_
+
+    db = tmp_path / "runs.db"
+    with track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock)) as run:
+        run.evaluate(val_accuracy=0.95)
+    looked = db_.finished_run
+    calls = []
+
+    def too_early(*args):
+        calls.append(args)
+        return None if len(calls) == 1 else looked(*args)
+
+    monkeypatch.setattr(db_, "finished_run", too_early)
+    with track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock), if_finished="skip") as run:
+        assert run.skipped and run.evaluate(val_accuracy=0.5)
+    with open_store(db) as store:
+        assert [r.status for r in store.runs("s")] == [REACHED]
