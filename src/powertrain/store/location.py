@@ -110,12 +110,14 @@ def _split_userinfo(rest: str) -> tuple[str, str, str]:
 
 
 def _hidden_userinfo(rest: str) -> int | None:
-    """Where a user and password that libpq does not read as such end (the index of their ``@``) in
-    a URL after its ``://`` whose authority has no ``@``: an ``@`` further on, not in a query's
-    ``key=value`` (``postgresql://u:pa/ss@h/db``: a '/' in the password). None when there is none."""
-    if "@" in rest.split("/", 1)[0]:
+    """Where a user and password that libpq does not read whole end (the index of their ``@``) in a
+    URL after its ``://``: an ``@`` after the first ``/``, not in a query's ``key=value``
+    (``postgresql://u:pa/ss@h/db``: a '/' in the password, which libpq ends there). None when
+    there is none."""
+    slash = rest.find("/")
+    if slash < 0:
         return None
-    candidates = [i for i, c in enumerate(rest) if c == "@" and "=" not in rest[:i]]
+    candidates = [i for i in range(slash, len(rest)) if rest[i] == "@" and "=" not in rest[:i]]
     return candidates[-1] if candidates else None
 
 
