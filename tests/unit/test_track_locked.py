@@ -11,6 +11,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -177,3 +178,25 @@ def test_a_run_another_process_finished_since_it_was_looked_for_is_skipped_as_as
         assert run.skipped and run.evaluate(val_accuracy=0.5)
     with open_store(db) as store:
         assert [r.status for r in store.runs("s")] == [REACHED]
+
+
+def test_the_loggers_hear_the_end_of_a_run_kept_beside_the_store(tmp_path, clock, quick_lock):
+    from powertrain.loggers.base import RunInfo
+    from powertrain.loggers.tensorboard import run_folder
+    from tests.tool_readers import tensorboard_text
+
+    db, logdir = tmp_path / "runs.db", tmp_path / "tb"
+    tracked = track(
+        "s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock), log_to=[f"tensorboard:{logdir}"]
+    )
+    with tracked as run:
+        clock.advance(1.0)
+        other = hold(db)
+        run.evaluate(val_accuracy=0.95)
+    other.rollback()
+    other.close()
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    with open_store(kept) as side:
+        [record] = side.runs("s")
+    folder = run_folder(logdir, RunInfo.of_record(replace(record, id=run.run_id)))
+    assert "| powertrain.status | reached |" in tensorboard_text(folder, "powertrain/outcome")

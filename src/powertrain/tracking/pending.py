@@ -69,6 +69,9 @@ class Pending:
             except (StoreLocked, StoreUnreachable) as exc:
                 if attempt == END_TRIES or isinstance(exc, StoreUnreachable):
                     keep_beside(store, self.begun, outcome, timeline, run, exc)
+                    tell = getattr(store, "tell_finished", None)  # an observed store's loggers
+                    if tell is not None:
+                        tell(run_id, outcome)
                     return
                 log.warning("%s; trying again to record the end of run %s", exc, run_id)
 
