@@ -200,3 +200,21 @@ def test_the_loggers_hear_the_end_of_a_run_kept_beside_the_store(tmp_path, clock
         [record] = side.runs("s")
     folder = run_folder(logdir, RunInfo.of_record(replace(record, id=run.run_id)))
     assert "| powertrain.status | reached |" in tensorboard_text(folder, "powertrain/outcome")
+
+
+def test_a_run_that_cannot_be_kept_beside_either_is_one_clear_error(
+    tmp_path, clock, quick_lock, monkeypatch
+):
+    from powertrain.tracking import pending
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setattr(pending, "rescue_path", lambda path, kind: tmp_path / "a-file" / "x.db")
+    db = tmp_path / "runs.db"
+    tracked = track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock))
+    refused = pytest.raises(PowertrainError, match="kept beside it either.*not recorded")
+    with refused, tracked as run:
+        clock.advance(1.0)
+        other = hold(db)
+        run.evaluate(val_accuracy=0.95)
+    other.rollback()
+    other.close()

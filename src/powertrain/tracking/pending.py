@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import sqlite3
 import time
 from pathlib import Path
 
+from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome, RunRecord
 from powertrain.store.pg_session import StoreUnreachable
 from powertrain.store.sqlite_guard import StoreLocked, rescue_path
@@ -68,12 +70,24 @@ class Pending:
                 return
             except (StoreLocked, StoreUnreachable) as exc:
                 if attempt == END_TRIES or isinstance(exc, StoreUnreachable):
-                    keep_beside(store, self.begun, outcome, timeline, run, exc)
+                    kept(store, self.begun, outcome, timeline, run, exc)
                     tell = getattr(store, "tell_finished", None)  # an observed store's loggers
                     if tell is not None:
                         tell(run_id, outcome)
                     return
                 log.warning("%s; trying again to record the end of run %s", exc, run_id)
+
+
+def kept(store, begun, outcome: RunOutcome, timeline: dict, run, exc) -> Path:
+    """``keep_beside``, or one PowertrainError saying that the run's end is not recorded anywhere
+    (the disk beside the store full or read-only, say)."""
+    try:
+        return keep_beside(store, begun, outcome, timeline, run, exc)
+    except (OSError, sqlite3.Error, PowertrainError) as error:
+        raise PowertrainError(
+            f"{exc}. The run could not be kept beside it either ({error}): the end of run "
+            f"{run.run_id} is not recorded; it stays unfinished in the store"
+        ) from None
 
 
 def keep_beside(store, begun: RunRecord | None, outcome: RunOutcome, timeline: dict, run, exc):
