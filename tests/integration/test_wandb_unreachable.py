@@ -71,3 +71,27 @@ def test_a_long_wait_for_a_slow_tool_at_the_end_is_said_as_it_begins(monkeypatch
     release.set()
     said = [r.getMessage() for r in caplog.records]
     assert "waiting up to 0 s more for slow" in said[0] and "still busy" in said[1]
+
+
+def test_behind_a_proxy_the_proxy_is_what_must_answer(monkeypatch):
+    """A machine that reaches the internet only through a proxy (a cluster's login node) is not
+    refused for the W&B server's direct address, and a proxy down is named as the proxy."""
+    import pytest
+
+    from powertrain.loggers.wandb import check_reachable
+
+    class Online:
+        mode, base_url = "online", f"http://127.0.0.1:{closed_port()}"
+
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        for name in ("NO_PROXY", "no_proxy"):
+            monkeypatch.setenv(name, "")
+        check_reachable(Online())  # the proxy takes the connection: W&B goes through it
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.setenv(name, f"127.0.0.1:{closed_port()}")  # a scheme-less proxy too
+    with pytest.raises(ConnectionError, match="proxy to the W&B server 127.0.0.1"):
+        check_reachable(Online())

@@ -11,6 +11,7 @@ import re
 import socket
 import struct
 import sys
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -82,20 +83,27 @@ class WandbDestination(Destination):
 def check_reachable(settings, timeout_s: float = REACH_S) -> None:
     """Online, a W&B server that does not take a connection within ``timeout_s`` is refused at once
     (``wandb.init`` waits ``init_timeout``, 90 s by default, at every run, saying nothing): a
-    ConnectionError saying what to do, for the one warning that disables W&B for the session."""
+    ConnectionError saying what to do, for the one warning that disables W&B for the session.
+    Behind a proxy (``HTTPS_PROXY``, as W&B honours it) the proxy is what must answer."""
     if settings.mode in OFFLINE_MODES:
         return
     parts = urlsplit(settings.base_url or "")
     if not parts.hostname:
         return
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    what, where = "W&B server", parts
+    proxy = getattr(settings, f"{parts.scheme}_proxy", None) or urllib.request.getproxies().get(
+        parts.scheme
+    )  # W&B's own setting, else the environment's
+    if proxy and not urllib.request.proxy_bypass(parts.hostname):
+        what, where = "proxy to the W&B server", urlsplit(proxy if "://" in proxy else f"//{proxy}")
+    port = where.port or (443 if where.scheme == "https" else 80)
     try:
-        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+        socket.create_connection((where.hostname, port), timeout=timeout_s).close()
     except OSError as exc:
         raise ConnectionError(
-            f"the W&B server {parts.hostname}:{port} does not answer ({exc}); no network, or "
-            "WANDB_BASE_URL is wrong: set WANDB_MODE=offline to log to ./wandb and `wandb sync` "
-            "the runs later"
+            f"the {what} {where.hostname}:{port} does not answer ({exc}); no network, or "
+            "WANDB_BASE_URL (or the proxy) is wrong: set WANDB_MODE=offline to log to ./wandb and "
+            "`wandb sync` the runs later"
         ) from None
 
 
