@@ -1,4 +1,5 @@
-"""W&B online with no server to reach: said in one warning within seconds, never a silent wait of
+"""A tracking server out of reach (W&B online with no network, a proxy down): said in one warning within
+seconds, never a silent wait of
 W&B's own (wandb.init waits 90 s for its server); the run is recorded whatever W&B does."""
 
 from __future__ import annotations
@@ -95,3 +96,23 @@ def test_behind_a_proxy_the_proxy_is_what_must_answer(monkeypatch):
         monkeypatch.setenv(name, f"127.0.0.1:{closed_port()}")  # a scheme-less proxy too
     with pytest.raises(ConnectionError, match="proxy to the W&B server 127.0.0.1"):
         check_reachable(Online())
+
+
+def test_an_mlflow_server_behind_a_proxy_is_checked_at_the_proxy(monkeypatch):
+    import pytest
+
+    from powertrain.loggers.mlflow import check_reachable
+
+    server = f"http://127.0.0.1:{closed_port()}"
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "")
+    with socket.socket() as proxy:
+        proxy.bind(("127.0.0.1", 0))
+        proxy.listen()
+        for name in ("HTTP_PROXY", "http_proxy"):
+            monkeypatch.setenv(name, f"http://127.0.0.1:{proxy.getsockname()[1]}")
+        check_reachable(server)
+    for name in ("HTTP_PROXY", "http_proxy"):
+        monkeypatch.delenv(name)
+    with pytest.raises(ConnectionError, match="MLflow tracking store 127.0.0.1"):
+        check_reachable(server)

@@ -255,6 +255,21 @@ class Destination(ABC):
         """After the last run: flush and let go of what the tool holds."""
 
 
+def through_proxy(scheme: str, host: str, configured: str | None = None):
+    """The proxy (``urlsplit``) a tool's HTTP(S) connection to ``host`` goes through: ``configured``
+    (the tool's own setting), else the environment's (``HTTPS_PROXY``, ``NO_PROXY``); None for
+    none. A reachability check asks the proxy, not the server, which only the proxy may reach."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    if scheme not in ("http", "https"):
+        return None
+    proxy = configured or urllib.request.getproxies().get(scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    return urlsplit(proxy if "://" in proxy else f"//{proxy}")
+
+
 def tool_error(exc: BaseException) -> str:
     """A tool's error as one line for a warning or an export's message: its kind and first line (a
     database error's SQL statement left out), any URL's password masked."""

@@ -11,7 +11,6 @@ import re
 import socket
 import struct
 import sys
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -28,6 +27,7 @@ from powertrain.loggers.base import (
     outcome_tags,
     plain,
     point_metrics,
+    through_proxy,
 )
 from powertrain.meters.base import is_estimated, method_label
 from powertrain.records import FAILED, EvalPoint, RunOutcome, estimated_on_nodes
@@ -91,11 +91,11 @@ def check_reachable(settings, timeout_s: float = REACH_S) -> None:
     if not parts.hostname:
         return
     what, where = "W&B server", parts
-    proxy = getattr(settings, f"{parts.scheme}_proxy", None) or urllib.request.getproxies().get(
-        parts.scheme
-    )  # W&B's own setting, else the environment's
-    if proxy and not urllib.request.proxy_bypass(parts.hostname):
-        what, where = "proxy to the W&B server", urlsplit(proxy if "://" in proxy else f"//{proxy}")
+    proxy = through_proxy(
+        parts.scheme, parts.hostname, getattr(settings, f"{parts.scheme}_proxy", None)
+    )
+    if proxy is not None:
+        what, where = "proxy to the W&B server", proxy
     port = where.port or (443 if where.scheme == "https" else 80)
     try:
         socket.create_connection((where.hostname, port), timeout=timeout_s).close()
