@@ -1,6 +1,6 @@
-"""A tracking server out of reach (W&B online with no network, a proxy down): said in one warning within
-seconds, never a silent wait of
-W&B's own (wandb.init waits 90 s for its server); the run is recorded whatever W&B does."""
+"""A tracking server out of reach (W&B online with no network, a proxy down): said in one warning
+within seconds, never a silent wait of the tool's own (wandb.init waits 90 s for its server); the
+run is recorded whatever the tool does."""
 
 from __future__ import annotations
 
