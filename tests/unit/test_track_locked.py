@@ -218,3 +218,25 @@ def test_a_run_that_cannot_be_kept_beside_either_is_one_clear_error(
         run.evaluate(val_accuracy=0.95)
     other.rollback()
     other.close()
+
+
+def test_once_found_locked_the_next_evaluations_try_briefly_and_do_not_stall_training(
+    tmp_path, clock, monkeypatch
+):
+    import time
+
+    monkeypatch.setattr(sqlite_open, "BUSY_TIMEOUT_S", 1.0)
+    db = tmp_path / "runs.db"
+    with track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock)) as run:
+        other = hold(db)
+        run.evaluate(val_accuracy=0.1)  # the whole wait, once: then said
+        began = time.monotonic()
+        for accuracy in (0.2, 0.3, 0.4):
+            run.evaluate(val_accuracy=accuracy)
+        assert time.monotonic() - began < 0.75
+        other.rollback()
+        other.close()
+        run.evaluate(val_accuracy=0.95)
+    with open_store(db) as store:
+        [record] = store.runs("s")
+        assert len(store.eval_points(record.id)) == 5

@@ -3,6 +3,7 @@ killed at any moment leaves a consistent file. WAL mode lets ``powertrain ls`` r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -71,6 +72,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         self._watched = Path(os.path.abspath(self.path))
         self._lost: Exception | None = None  # set once the file is found removed
         self._warned_shared = False  # another machine's live claim seen (said once)
+        self._wait_s = sqlite_open.BUSY_TIMEOUT_S  # how long a write waits for another's lock
         for wait_s in OPEN_RETRY_S:
             try:
                 self._open(path)
@@ -308,6 +310,21 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         ).fetchone()
         return json.loads(row[0]) if row else None
 
+    @contextlib.contextmanager
+    def waiting_at_most(self, wait_s: float):
+        """Writes in the block wait at most ``wait_s`` for another process's lock, not
+        ``BUSY_TIMEOUT_S``: a tracked run that found the store locked tries again at each evaluation
+        without stalling its training for the whole wait each time (``tracking/pending.py``)."""
+        with self._lock:
+            self.db.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
+            self._wait_s = wait_s
+            try:
+                yield
+            finally:
+                self._wait_s = sqlite_open.BUSY_TIMEOUT_S
+                if self._db is not None:
+                    self._db.execute(f"PRAGMA busy_timeout = {int(self._wait_s * 1000)}")
+
     def close(self) -> None:
         self._heartbeat.stop()
         if self._db is not None:
@@ -334,7 +351,7 @@ class _Transaction:
         except sqlite3.OperationalError as exc:
             self.store._lock.release()
             if is_locked(exc):
-                raise locked_error(self.store.path, sqlite_open.BUSY_TIMEOUT_S) from None
+                raise locked_error(self.store.path, self.store._wait_s) from None
             raise
         except BaseException:
             self.store._lock.release()

@@ -14,6 +14,7 @@ clear error instead: nothing is recorded yet, and nothing is lost by saying so a
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import sqlite3
@@ -27,6 +28,7 @@ from powertrain.store.sqlite_guard import StoreLocked, rescue_path
 
 log = logging.getLogger(__name__)
 
+RETRY_WAIT_S = 0.05  # the wait of each try at an evaluation, once the store was found locked
 END_TRIES = 3  # tries at writing the run's end, each waiting the store's own wait for its lock
 
 
@@ -41,8 +43,10 @@ class Pending:
     def add(self, store, run_id: int, point: EvalPoint) -> None:
         """``point`` into the store after any that wait; kept, and said once, while it is locked."""
         self.points.append(point)
+        quick = getattr(store, "waiting_at_most", None) if self.told else None
         try:
-            self.flush(store, run_id)
+            with quick(RETRY_WAIT_S) if quick is not None else contextlib.nullcontext():
+                self.flush(store, run_id)  # once found locked, a short try: training goes on
         except StoreLocked as exc:
             if not self.told:
                 self.told = True
