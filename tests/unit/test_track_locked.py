@@ -127,14 +127,19 @@ def test_a_store_locked_before_the_run_begins_is_one_clear_error(tmp_path, clock
         other.close()
 
 
-def test_a_heartbeat_that_meets_a_lock_is_skipped_and_the_next_one_beats(tmp_path, quick_lock):
+def test_a_heartbeat_that_meets_a_lock_is_skipped_and_the_next_one_beats(tmp_path, monkeypatch):
     """A heartbeat thread that stopped at a lock would let the claim lapse while the run trains."""
+    import time
+
     from powertrain.store.sqlite import SqliteStore
 
+    monkeypatch.setattr(sqlite_open, "BUSY_TIMEOUT_S", 3.0)
     store = SqliteStore(tmp_path / "runs.db")
     try:
         other = hold(store.path)
-        store.heartbeat([1])  # skipped, not raised (the thread would end at an error)
+        began = time.monotonic()
+        store.heartbeat([1])  # skipped, not raised (the thread would end at an error) ...
+        assert time.monotonic() - began < 1.0  # ... nor the store held for the whole wait
         other.rollback()
         other.close()
         store.heartbeat([1])

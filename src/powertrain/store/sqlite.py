@@ -41,6 +41,7 @@ from powertrain.store.sqlite_messages import SqliteRankMessages
 from powertrain.store.sqlite_open import check_path, connect, probe_version, writable
 
 log = logging.getLogger(__name__)
+HEARTBEAT_WAIT_S = 0.5  # a beat's wait for another process's lock: a missed one costs nothing
 OPEN_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, None)  # waits between tries at opening the file
 
 
@@ -193,8 +194,8 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
     def heartbeat(self, run_ids: list[int]) -> None:
         """Show that this process still trains ``run_ids`` (the claims' heartbeat). Not watched: a
         removed file is found by the run's own next write, which is kept in the copy."""
-        try:
-            with self._transaction(watched=False) as db:
+        try:  # a short wait: the store's lock is held meanwhile, and the run's own writes wait on it
+            with self.waiting_at_most(HEARTBEAT_WAIT_S), self._transaction(watched=False) as db:
                 db.executemany(
                     "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = ? AND owner = ?",
                     [(time.time(), i, RUNNING.value, str(self.owner)) for i in run_ids],
