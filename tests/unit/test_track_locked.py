@@ -108,7 +108,7 @@ def test_an_end_the_store_still_refuses_is_kept_beside_it_and_merges_back(tmp_pa
         assert record.status == REACHED and len(side.eval_points(record.id)) == 1
     with open_store(db) as store:
         assert [r.status for r in store.runs("s")] == [RUNNING]  # its process gone: it gives way
-    merge_stores([kept], db)
+    assert merge_stores([kept], db).runs == 1
     with open_store(db) as store:
         [record] = store.runs("s")
         assert record.status == REACHED and len(store.eval_points(record.id)) == 1
@@ -203,6 +203,8 @@ def test_the_loggers_hear_the_end_of_a_run_kept_beside_the_store(tmp_path, clock
     [kept] = tmp_path.glob("runs.unrecorded-*.db")
     with open_store(kept) as side:
         [record] = side.runs("s")
+    merged = merge_stores([kept], db)  # this process, which holds the run there, still lives
+    assert (merged.runs, merged.held) == (0, 1) and "merge again once it has ended" in merged.says()
     folder = run_folder(logdir, RunInfo.of_record(replace(record, id=run.run_id)))
     assert "| powertrain.status | reached |" in tensorboard_text(folder, "powertrain/outcome")
 

@@ -15,7 +15,20 @@ from powertrain.store.base import ResultStore
 class MergeResult:
     studies: int = 0
     runs: int = 0
-    skipped: int = 0
+    skipped: int = 0  # there already
+    held: int = 0  # finished in the input, still running there in a live process: not replaced
+
+    def says(self) -> str:
+        """One line for the command."""
+        line = (
+            f"{self.runs} runs and {self.studies} studies added, {self.skipped} runs already there"
+        )
+        if self.held:
+            line += (
+                f", {self.held} finished runs not added: the output's attempt of each is held by a "
+                "process still running (merge again once it has ended)"
+            )
+        return line
 
 
 def merge_stores(sources: list[str | Path], target: str | Path) -> MergeResult:
@@ -67,8 +80,21 @@ def copy_store(
         copied = out.copy_run(
             run, src.eval_points(run.id), src.timeline(run.id), src.inference(run.id)
         )
-        if copied is None:
-            result.skipped += 1
-        else:
+        if copied is not None:
             result.runs += 1
+        elif _held_there(out, run):
+            result.held += 1
+        else:
+            result.skipped += 1
     return result
+
+
+def _held_there(out: ResultStore, run) -> bool:
+    """Whether a finished ``run`` was not copied because ``out`` has its attempt still running (a
+    live process holds it: a run kept beside a locked store, merged before its process ended)."""
+    if run.outcome is None:
+        return False
+    return any(
+        r.run_key == run.run_key and r.started_at == run.started_at and r.outcome is None
+        for r in out.runs(run.study)
+    )
