@@ -76,25 +76,27 @@ def copy_store(
     for idle in src.idles():
         host = idle.pop("host")
         out.save_idle(host, idle)
+    running: dict[str, set] = {}
     for run in src.runs():
         copied = out.copy_run(
             run, src.eval_points(run.id), src.timeline(run.id), src.inference(run.id)
         )
         if copied is not None:
             result.runs += 1
-        elif _held_there(out, run):
+        elif _held_there(out, run, running):
             result.held += 1
         else:
             result.skipped += 1
     return result
 
 
-def _held_there(out: ResultStore, run) -> bool:
+def _held_there(out: ResultStore, run, running: dict[str, set]) -> bool:
     """Whether a finished ``run`` was not copied because ``out`` has its attempt still running (a
-    live process holds it: a run kept beside a locked store, merged before its process ended)."""
+    live process holds it: a run kept beside a locked store, merged before its process ended).
+    ``running``: the unfinished attempts of ``out`` by study, read once per study."""
     if run.outcome is None:
         return False
-    return any(
-        r.run_key == run.run_key and r.started_at == run.started_at and r.outcome is None
-        for r in out.runs(run.study)
-    )
+    if run.study not in running:
+        unfinished = (r for r in out.runs(run.study) if r.outcome is None)
+        running[run.study] = {(r.run_key, r.started_at) for r in unfinished}
+    return (run.run_key, run.started_at) in running[run.study]
