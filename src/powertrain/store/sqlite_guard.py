@@ -49,9 +49,9 @@ def is_locked(exc: BaseException) -> bool:
 def locked_error(path: Path, waited_s: float) -> StoreLocked:
     return StoreLocked(
         f"the results store {path} stayed locked by another process for {waited_s:g} s (a long "
-        "write, or a transaction left open in another program); what was recorded before stays. "
-        "Use one SQLite store per process (merge them after: powertrain merge), or a "
-        "postgresql:// store for several writers"
+        "write, or a transaction left open in another program); what was recorded before stays; "
+        "try again once that process is done. For writers at once, use one SQLite store per "
+        "process (merge them after: powertrain merge), or a postgresql:// store"
     )
 
 
