@@ -46,13 +46,21 @@ def is_locked(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
 
 
+#: What to do where several processes write one store at once.
+WRITERS_AT_ONCE = (
+    "for writers at once, use one SQLite store per process (merge them after: powertrain merge), "
+    "or a postgresql:// store"
+)
+
+
 def locked_error(path: Path, waited_s: float) -> StoreLocked:
-    return StoreLocked(
+    error = StoreLocked(
         f"the results store {path} stayed locked by another process for {waited_s:g} s (a long "
         "write, or a transaction left open in another program); what was recorded before stays; "
-        "try again once that process is done. For writers at once, use one SQLite store per "
-        "process (merge them after: powertrain merge), or a postgresql:// store"
+        f"try again once that process is done. {WRITERS_AT_ONCE[0].upper()}{WRITERS_AT_ONCE[1:]}"
     )
+    error.path, error.waited_s = path, waited_s
+    return error
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:

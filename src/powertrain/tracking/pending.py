@@ -24,7 +24,7 @@ from pathlib import Path
 from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome, RunRecord
 from powertrain.store.pg_session import StoreUnreachable
-from powertrain.store.sqlite_guard import StoreLocked, rescue_path
+from powertrain.store.sqlite_guard import WRITERS_AT_ONCE, StoreLocked, rescue_path
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,12 @@ class Pending:
             if not self.told:
                 self.told = True
                 log.warning(
-                    "%s. Training goes on: this run's points wait in memory and are written once "
-                    "the store is free (%d waiting)",
-                    exc,
-                    len(self.points),
+                    "the results store %s stayed locked by another process for %g s (a long write, "
+                    "or a transaction left open in another program). Training goes on: this run's "
+                    "points wait in memory, and go in once the store is free; %s",
+                    getattr(exc, "path", "?"),
+                    getattr(exc, "waited_s", 0),
+                    WRITERS_AT_ONCE,
                 )
 
     def flush(self, store, run_id: int) -> None:
