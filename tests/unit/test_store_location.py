@@ -181,3 +181,50 @@ def test_a_password_holding_a_question_mark_reaches_libpq_whole():
         "postgresql://bob:s3cr?t@db/pt?sslmode=disable",
         "s1",
     )
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("postgresql://alice:s3cr/et@127.0.0.1/db", "s3cr/et"),  # libpq: host alice, port s3cr
+        ("postgresql://alice:98/76@127.0.0.1:5432/db", "98/76"),
+        ("postgresql://al/ice:pw0rd@127.0.0.1/db", "pw0rd"),  # a '/' in the user
+        ("postgresql://alice:qq/w?x@127.0.0.1/db", "qq/w?x"),
+        ("postgresql://alice:zz@yy/xx@127.0.0.1/db", "zz@yy/xx"),  # '@' and '/': libpq's host yy
+    ],
+)
+def test_a_password_holding_a_slash_is_masked_and_the_url_refused_before_connecting(url, secret):
+    """libpq ends the user and password at the first '/', so an unencoded '/' in the password makes
+    its head a host and port: the URL is masked whole and refused with what to do, never tried."""
+    assert all(part not in mask_url(url) for part in secret.split("/"))
+    assert secret not in mask_urls(f"failed: {url} refused")
+    with pytest.raises(PowertrainError, match="%2F") as error:
+        open_store(url)
+    assert secret.split("/")[0] not in str(error.value)
+
+
+def test_a_database_name_holding_an_at_sign_is_refused_with_its_encoding():
+    with pytest.raises(PowertrainError, match="%40"):
+        locate("postgresql://h:5432/my@db")
+    assert locate("postgresql://h:5432/my%40db").is_postgres
+
+
+@pytest.mark.parametrize(
+    ("url", "secret"),
+    [
+        ("postgresql://u:p%zzsecret@127.0.0.1:1/db", "zzsecret"),  # psycopg echoes the token
+        ("postgresql://u:sec ret@127.0.0.1:1/db", "sec ret"),  # ... and the spaced text
+    ],
+)
+def test_psycopgs_own_message_never_carries_the_password(url, secret):
+    pytest.importorskip("psycopg")
+    with pytest.raises(PowertrainError) as error:
+        open_store(url)
+    assert secret not in str(error.value) and "***" in str(error.value)
+
+
+@pytest.mark.parametrize("quote", ["'", '"', "<", ">"])
+def test_a_password_holding_a_quote_is_masked_in_another_tools_message(quote):
+    url = f"postgresql://bob:se{quote}cr3t@db.example/pt"
+    said = mask_urls(f"could not connect to {url}: refused")
+    assert "se" not in said.split("bob:")[1][:4] and "cr3t" not in said, said

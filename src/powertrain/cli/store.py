@@ -31,10 +31,7 @@ def merge(sources, output) -> None:
                 "name another output (-o)"
             )
     result = merge_stores(list(sources), output)
-    click.echo(
-        f"{result.runs} runs and {result.studies} studies added, {result.skipped} runs already there; "
-        f"{locate(output)}"
-    )
+    click.echo(f"{result.says()}; {locate(output)}")
 
 
 COMMANDS = (merge,)

@@ -100,8 +100,14 @@ class RunInfo:
         return f"{prefix}{label} seed={self.seed}".strip()
 
     def params(self) -> dict[str, Any]:
-        """Every training hyperparameter and the seed."""
-        return {**self.train, "seed": self.seed}
+        """Every training hyperparameter and the seed; a hyperparameter of the user's named ``seed``
+        (another seed than the run's) keeps its name, the run's seed goes beside it."""
+        params = dict(self.train)
+        if params.get("seed", self.seed) == self.seed:
+            params["seed"] = self.seed
+        else:
+            params[free_name("powertrain.seed", params)] = self.seed
+        return params
 
     def tags(self) -> dict[str, str]:
         """Provenance and identity: enough to find the run in the store from the tool."""
@@ -119,6 +125,16 @@ class RunInfo:
             tags[f"powertrain.method.{component}"] = method_label(p)
             tags[f"powertrain.meter.{component}"] = str(p.get("meter"))
         return tags
+
+
+def free_name(name: str, taken) -> str:
+    """``name``, or the first of ``name_2``, ``name_3``... not in ``taken``: where powertrain puts a
+    value of its own in a tool's record beside the user's hyperparameters, never over one of them."""
+    shown, n = name, 1
+    while shown in taken:
+        n += 1
+        shown = f"{name}_{n}"
+    return shown
 
 
 def point_metrics(point: EvalPoint) -> dict[str, float]:
@@ -237,6 +253,21 @@ class Destination(ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """After the last run: flush and let go of what the tool holds."""
+
+
+def through_proxy(scheme: str, host: str, configured: str | None = None):
+    """The proxy (``urlsplit``) a tool's HTTP(S) connection to ``host`` goes through: ``configured``
+    (the tool's own setting), else the environment's (``HTTPS_PROXY``, ``NO_PROXY``); None for
+    none. A reachability check asks the proxy, not the server, which only the proxy may reach."""
+    import urllib.request
+    from urllib.parse import urlsplit
+
+    if scheme not in ("http", "https"):
+        return None
+    proxy = configured or urllib.request.getproxies().get(scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return None
+    return urlsplit(proxy if "://" in proxy else f"//{proxy}")
 
 
 def tool_error(exc: BaseException) -> str:

@@ -19,6 +19,7 @@ from powertrain.records import EvalPoint, RunOutcome
 log = logging.getLogger(__name__)
 
 FLUSH_S = 60.0  # how long close() waits for queued events to reach the tools
+SAY_WAIT_S = 10.0  # a wait for the tools longer than this is said as it begins
 BATCH_S = 0.5  # how long the thread gathers events before writing them
 MAX_EVENTS = 500  # events written at once, at most
 _DONE = object()
@@ -66,7 +67,15 @@ class Fanout(RunObserver):
         if thread is None:
             return
         self._queue.put(_DONE)
-        thread.join(self.flush_s)
+        thread.join(min(SAY_WAIT_S, self.flush_s))
+        if thread.is_alive() and self.flush_s > SAY_WAIT_S:  # a wait the user sees is said
+            log.warning(
+                "loggers: waiting up to %.0f s more for %s to take what is queued (the store has "
+                "it already)",
+                self.flush_s - SAY_WAIT_S,
+                ", ".join(d.name for d in self.destinations if d.name not in self.failed),
+            )
+            thread.join(self.flush_s - SAY_WAIT_S)
         if thread.is_alive():
             log.warning(
                 "loggers: %s still busy after %.0f s; what is left is not sent (the store has it)",

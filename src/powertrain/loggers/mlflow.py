@@ -20,6 +20,7 @@ from powertrain.loggers.base import (
     outcome_tags,
     plain,
     point_metrics,
+    through_proxy,
 )
 from powertrain.records import FAILED, EvalPoint, RunOutcome
 
@@ -189,10 +190,12 @@ def check_reachable(uri: str, timeout_s: float = REACH_S) -> None:
     default_port = DEFAULT_PORTS.get(parts.scheme.split("+")[0])  # postgresql+psycopg2: postgresql
     if default_port is None or not parts.hostname:
         return
-    port = parts.port or default_port
+    what, host, port = "MLflow tracking store", parts.hostname, parts.port or default_port
+    proxy = through_proxy(parts.scheme, parts.hostname)  # requests, MLflow's client, honours it
+    if proxy is not None:
+        what, host = "proxy to the MLflow tracking server", proxy.hostname
+        port = proxy.port or DEFAULT_PORTS.get(proxy.scheme or "http", 80)
     try:
-        socket.create_connection((parts.hostname, port), timeout=timeout_s).close()
+        socket.create_connection((host, port), timeout=timeout_s).close()
     except OSError as exc:
-        raise ConnectionError(
-            f"the MLflow tracking store {parts.hostname}:{port} does not answer ({exc})"
-        ) from None
+        raise ConnectionError(f"the {what} {host}:{port} does not answer ({exc})") from None

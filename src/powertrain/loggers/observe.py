@@ -189,6 +189,12 @@ class ObservedStore:
         if run_id in self._open:  # a finished run never changes: a second finish is not news
             self._finished(run_id, outcome)
 
+    def tell_finished(self, run_id: int, outcome: RunOutcome) -> None:
+        """The observers hear of an end the store could not take (a tracked run kept whole beside
+        it, ``tracking/pending.py``): their copies end as the run did."""
+        if run_id in self._open:
+            self._finished(run_id, outcome)
+
     def _finished(self, run_id: int, outcome: RunOutcome) -> None:
         self._open.discard(run_id)
         self._estimated.pop(run_id, None)

@@ -14,6 +14,7 @@ from powertrain.loggers.base import (
     Logged,
     RunInfo,
     RunLog,
+    free_name,
     nodes_tags,
     outcome_metrics,
     outcome_tags,
@@ -168,7 +169,7 @@ class TensorBoardRun(RunLog):
         params = {k: plain(v) for k, v in self.info.params().items()}
         labels = {**self.info.tags(), **tags}  # a distributed run's nodes over rank 0's meters
         for name in ("powertrain.status", "powertrain.measurement", "powertrain.estimated"):
-            params[name] = labels[name]  # HPARAMS sets the energies side by side: how obtained
+            params[free_name(name, params)] = labels[name]  # HPARAMS: how each row's J were had
         for summary in hparams(params, {k: v for k, v in final.items() if "/" not in k}):
             self.writer.file_writer.add_summary(summary)
         self.writer.close()

@@ -8,27 +8,33 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import socket
 import struct
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from powertrain.loggers.base import (
     Destination,
     Logged,
     RunInfo,
     RunLog,
+    free_name,
     nodes_method,
     nodes_tags,
     outcome_metrics,
     outcome_tags,
     plain,
     point_metrics,
+    through_proxy,
 )
 from powertrain.meters.base import is_estimated, method_label
 from powertrain.records import FAILED, EvalPoint, RunOutcome, estimated_on_nodes
 from powertrain.store.location import mask_urls
 
+REACH_S = 5.0  # how long the W&B server has to accept a connection
+OFFLINE_MODES = ("offline", "dryrun", "disabled")  # W&B's modes that reach no server
 MAX_TAG_CHARS = 64  # W&B refuses longer tags
 MAX_PROJECT_CHARS = 128  # and longer project names (the group keeps the whole study name)
 
@@ -39,12 +45,14 @@ class WandbDestination(Destination):
     def open(self, info: RunInfo) -> RunLog:
         import wandb
 
+        check_reachable(wandb.setup().settings)  # W&B itself waits 90 s for a server not there
         project = (
             os.environ.get("WANDB_PROJECT")
             or re.sub(r"[^\w.-]+", "-", info.study)[:MAX_PROJECT_CHARS]
         )
         config = {k: plain(v) for k, v in info.params().items()}
-        config["powertrain"] = info.tags()
+        ours = free_name("powertrain", config)  # a hyperparameter of that name keeps it
+        config[ours] = info.tags()
         tags = ["estimate" if is_estimated(info.provenance) else "measured"]
         tags += [f"{c}:{method_label(p)}" for c, p in info.provenance.items()]
         again = {} if info.started_at is None else {"id": run_id(info), "resume": "allow"}
@@ -58,7 +66,7 @@ class WandbDestination(Destination):
             settings=wandb.Settings(x_disable_meta=secret_in_args()),
             **again,  # the attempt's own id, live or exported: an export is the live run again
         )
-        return WandbRun(run)
+        return WandbRun(run, ours)
 
     def logged(self, info: RunInfo) -> Logged | None:
         """Offline, the attempt's run folder from its live logging or an earlier export (both
@@ -70,6 +78,33 @@ class WandbDestination(Destination):
         root = Path(os.environ.get("WANDB_DIR") or ".") / "wandb"
         folders = root.glob(f"offline-run-*-{run_id(info)}")
         return Logged(finished=True) if any(ended(f) for f in folders) else None
+
+
+def check_reachable(settings, timeout_s: float = REACH_S) -> None:
+    """Online, a W&B server that does not take a connection within ``timeout_s`` is refused at once
+    (``wandb.init`` waits ``init_timeout``, 90 s by default, at every run, saying nothing): a
+    ConnectionError saying what to do, for the one warning that disables W&B for the session.
+    Behind a proxy (``HTTPS_PROXY``, as W&B honours it) the proxy is what must answer."""
+    if settings.mode in OFFLINE_MODES:
+        return
+    parts = urlsplit(settings.base_url or "")
+    if not parts.hostname:
+        return
+    what, where = "W&B server", parts
+    proxy = through_proxy(
+        parts.scheme, parts.hostname, getattr(settings, f"{parts.scheme}_proxy", None)
+    )
+    if proxy is not None:
+        what, where = "proxy to the W&B server", proxy
+    port = where.port or (443 if where.scheme == "https" else 80)
+    try:
+        socket.create_connection((where.hostname, port), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConnectionError(
+            f"the {what} {where.hostname}:{port} does not answer ({exc}); no network, or "
+            "WANDB_BASE_URL (or the proxy) is wrong: set WANDB_MODE=offline to log to ./wandb and "
+            "`wandb sync` the runs later"
+        ) from None
 
 
 def secret_in_args() -> bool:
@@ -130,8 +165,8 @@ def run_id(info: RunInfo) -> str:
 
 
 class WandbRun(RunLog):
-    def __init__(self, run) -> None:
-        self.run = run
+    def __init__(self, run, ours: str = "powertrain") -> None:
+        self.run, self.ours = run, ours  # the config's key of powertrain's tags
 
     def point(self, point: EvalPoint) -> None:
         self.run.log(point_metrics(point), step=point.step)
@@ -148,7 +183,7 @@ class WandbRun(RunLog):
                 for t in self.run.tags
             )
             self.run.config.update(
-                {"powertrain": {**dict(self.run.config.get("powertrain", {})), **tags}},
+                {self.ours: {**dict(self.run.config.get(self.ours, {})), **tags}},
                 allow_val_change=True,
             )
 

@@ -11,10 +11,11 @@ another once it was, leaves the key as the store it came from has it.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass
 
 from powertrain.records import RunRecord, Status
-from powertrain.store.claims import REPLACED_AT_FINISH
+from powertrain.store.claims import REPLACED_AT_FINISH, Owner
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,22 @@ class Attempt:
     held: bool  # a process claims it
     started_at: float
     hardware: str  # as the store keeps it (JSON)
+
+
+def attempts(rows, lease_s: float, now: float | None = None) -> list[Attempt]:
+    """The attempts of rows (id, status, verdict, owner, heartbeat_at, started_at, hardware): held
+    where a live process claims it, this one included (a dead owner's attempt, a process killed or
+    one that could not write its end, holds nothing). ``now``: the clock of the heartbeats."""
+    now = time.time() if now is None else now
+    return [
+        Attempt(i, status, verdict, _live(owner, beat, lease_s, now), *rest)
+        for i, status, verdict, owner, beat, *rest in rows
+    ]
+
+
+def _live(holder: str | None, heartbeat_at: float | None, lease_s: float, now: float) -> bool:
+    owner = Owner.parse(holder)
+    return owner is not None and owner.alive(heartbeat_at, lease_s, now)
 
 
 def plan_copy(record: RunRecord, attempts: list[Attempt]) -> list[int] | None:

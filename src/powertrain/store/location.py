@@ -9,7 +9,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, unquote, urlencode
 
 from powertrain.errors import PowertrainError
 
@@ -54,21 +54,36 @@ def locate(db: str | os.PathLike | None) -> StoreLocation:
             "give a file path (SQLite, e.g. runs/powertrain.db) or "
             "postgresql://user@host:port/dbname"
         )
+    if _hidden_userinfo(str(text).partition("://")[2]) is not None:
+        raise PowertrainError(
+            f"--db {mask_url(str(text))}: an '@' after the first '/' of the URL; libpq ends the "
+            "user and password at the first '/', so it would read them as a host and port. "
+            "Percent-encode '/' as %2F in a user or password (and '@' as %40 in a database name), "
+            "or give the password in PGPASSWORD or ~/.pgpass instead"
+        )
     return StoreLocation(url=str(text))
 
 
 def mask_url(url: str) -> str:
-    """``url`` with any password (in the authority or a ``password=`` parameter) shown as ``***``."""
+    """``url`` with any password (in the authority or a ``password=`` parameter) shown as ``***``;
+    also one libpq would not read as a password (an unencoded '/' in it, ``_hidden_userinfo``)."""
+    scheme, colon_slashes, after = url.partition("://")
+    hidden = _hidden_userinfo(after)
+    if hidden is not None:
+        tail = mask_url(f"{scheme}{colon_slashes}{after[hidden + 1 :]}").partition("://")[2]
+        return f"{scheme}{colon_slashes}{_masked(after[:hidden])}@{tail}"
     base, sep, query = split_query(url)
     scheme, colon_slashes, rest = base.partition("://")
     userinfo, at, rest = _split_userinfo(rest)
-    if ":" in userinfo:
-        userinfo = userinfo.split(":", 1)[0] + ":***"
     if query:
         pairs = parse_qsl(query, keep_blank_values=True)
         masked = [(k, "***" if k.lower() in _SECRET_PARAMS else v) for k, v in pairs]
         query = urlencode(masked, safe="*/:")
-    return f"{scheme}{colon_slashes}{userinfo}{at}{rest}{sep}{query}"
+    return f"{scheme}{colon_slashes}{_masked(userinfo)}{at}{rest}{sep}{query}"
+
+
+def _masked(userinfo: str) -> str:
+    return userinfo.split(":", 1)[0] + ":***" if ":" in userinfo else userinfo
 
 
 def split_query(url: str) -> tuple[str, str, str]:
@@ -94,7 +109,43 @@ def _split_userinfo(rest: str) -> tuple[str, str, str]:
     return rest[:last_at], "@", rest[last_at + 1 :]
 
 
-_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s'\"<>]+")
+def _hidden_userinfo(rest: str) -> int | None:
+    """Where a user and password that libpq does not read whole end (the index of their ``@``) in a
+    URL after its ``://``: an ``@`` after the first ``/``, not in a query's ``key=value``
+    (``postgresql://u:pa/ss@h/db``: a '/' in the password, which libpq ends there). None when
+    there is none."""
+    slash = rest.find("/")
+    if slash < 0:
+        return None
+    candidates = [i for i in range(slash, len(rest)) if rest[i] == "@" and "=" not in rest[:i]]
+    return candidates[-1] if candidates else None
+
+
+def secrets_in(url: str) -> list[str]:
+    """The passwords ``url`` holds (its user's, ``password=`` and ``sslpassword=``), as written and
+    percent-decoded: what must never appear in a message about it."""
+    scheme, colon_slashes, after = url.partition("://")
+    hidden = _hidden_userinfo(after)
+    if hidden is not None:
+        userinfo, url = after[:hidden], f"{scheme}{colon_slashes}{after[hidden + 1 :]}"
+    base, _, query = split_query(url)
+    if hidden is None:
+        userinfo = _split_userinfo(base.partition("://")[2])[0]
+    found = [userinfo.split(":", 1)[1]] if ":" in userinfo else []
+    found += [v for k, v in parse_qsl(query, keep_blank_values=True) if k.lower() in _SECRET_PARAMS]
+    return [s for secret in found if secret for s in {secret, unquote(secret)}]
+
+
+def scrub(text: str, url: str) -> str:
+    """``text`` (a driver's message about ``url``, which may echo its conninfo) with every URL masked
+    and every password ``url`` holds shown as ``***``."""
+    text = mask_urls(text)
+    for secret in sorted(secrets_in(url), key=len, reverse=True):
+        text = text.replace(secret, "***")
+    return text
+
+
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://\S+")  # quotes too: a password may hold one
 
 
 def mask_urls(text: str) -> str:

@@ -16,7 +16,7 @@ from powertrain.store.base import (
     check_names,
 )
 from powertrain.store.claims import REPLACED_AT_FINISH, check_claimable, removed_at_begin
-from powertrain.store.copies import Attempt, plan_copy
+from powertrain.store.copies import attempts, plan_copy
 from powertrain.store.rows import message_text
 
 
@@ -80,18 +80,19 @@ class MemoryStore(ResultStore):
 
     def copy_run(self, record, points, timeline=None, inference=()) -> int | None:
         check_names(record.study, record.run_key)
-        found = [
-            Attempt(
+        rows = [
+            (
                 r.id,
                 r.status.value,
                 r.outcome and r.outcome.verdict.value,
-                r.id in self._claims,
+                *self._claims.get(r.id, (None, None)),
                 r.started_at,
                 json.dumps(r.hardware),
             )
             for r in self._runs.values()
             if (r.study, r.run_key) == (record.study, record.run_key)
         ]
+        found = attempts(rows, self.lease_s)
         replaced = plan_copy(record, found)
         if replaced is None:
             return None

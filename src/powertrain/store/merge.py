@@ -15,7 +15,20 @@ from powertrain.store.base import ResultStore
 class MergeResult:
     studies: int = 0
     runs: int = 0
-    skipped: int = 0
+    skipped: int = 0  # there already
+    held: int = 0  # finished in the input, still running there in a live process: not replaced
+
+    def says(self) -> str:
+        """One line for the command."""
+        line = (
+            f"{self.runs} runs and {self.studies} studies added, {self.skipped} runs already there"
+        )
+        if self.held:
+            line += (
+                f", {self.held} finished runs not added: the output's attempt of each is held by a "
+                "process still running (merge again once it has ended)"
+            )
+        return line
 
 
 def merge_stores(sources: list[str | Path], target: str | Path) -> MergeResult:
@@ -63,12 +76,27 @@ def copy_store(
     for idle in src.idles():
         host = idle.pop("host")
         out.save_idle(host, idle)
+    running: dict[str, set] = {}
     for run in src.runs():
         copied = out.copy_run(
             run, src.eval_points(run.id), src.timeline(run.id), src.inference(run.id)
         )
-        if copied is None:
-            result.skipped += 1
-        else:
+        if copied is not None:
             result.runs += 1
+        elif _held_there(out, run, running):
+            result.held += 1
+        else:
+            result.skipped += 1
     return result
+
+
+def _held_there(out: ResultStore, run, running: dict[str, set]) -> bool:
+    """Whether a finished ``run`` was not copied because ``out`` has its attempt still running (a
+    live process holds it: a run kept beside a locked store, merged before its process ended).
+    ``running``: the unfinished attempts of ``out`` by study, read once per study."""
+    if run.outcome is None:
+        return False
+    if run.study not in running:
+        unfinished = (r for r in out.runs(run.study) if r.outcome is None)
+        running[run.study] = {(r.run_key, r.started_at) for r in unfinished}
+    return (run.run_key, run.started_at) in running[run.study]

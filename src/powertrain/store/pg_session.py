@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlencode
 
 from powertrain.errors import PowertrainError
-from powertrain.store.location import mask_url, split_query
+from powertrain.store.location import mask_url, scrub, split_query
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,11 +98,11 @@ class PgSession:
                 self._connect()
                 return
             except self.psycopg.ProgrammingError as exc:  # a malformed URL
-                raise PowertrainError(f"--db {self.shown}: {_first_line(exc)}") from None
+                raise PowertrainError(f"--db {self.shown}: {self._said(exc)}") from None
             except self.psycopg.OperationalError as exc:
                 if wait_s is None or _is_refusal(exc):
                     raise PowertrainError(
-                        f"could not connect to the PostgreSQL store {self.shown}: {_first_line(exc)}"
+                        f"could not connect to the PostgreSQL store {self.shown}: {self._said(exc)}"
                     ) from None
                 time.sleep(wait_s)
 
@@ -153,7 +153,7 @@ class PgSession:
                 self._refused(exc)
                 raise StoreUnreachable(
                     f"the PostgreSQL store {self.shown} was lost inside one transaction; nothing of"
-                    f" it was written: {_first_line(exc)}"
+                    f" it was written: {self._said(exc)}"
                 ) from None
         waits = iter(self.retry_s if tries is None else tries)
         while True:
@@ -172,9 +172,9 @@ class PgSession:
                 wait_s = next(waits, None)
                 if wait_s is None:
                     raise StoreUnreachable(
-                        f"the PostgreSQL store {self.shown} is unreachable: {_first_line(exc)}"
+                        f"the PostgreSQL store {self.shown} is unreachable: {self._said(exc)}"
                     ) from None
-                log.debug("store connection lost (%s); again in %.2f s", _first_line(exc), wait_s)
+                log.debug("store connection lost (%s); again in %.2f s", self._said(exc), wait_s)
                 time.sleep(wait_s)
                 self._reconnect()
 
@@ -184,16 +184,21 @@ class PgSession:
         with a lost connection: said at once, as a refusal, never as a server gone."""
         if str(getattr(exc, "sqlstate", None) or "").startswith("54"):
             raise PowertrainError(
-                f"the PostgreSQL store {self.shown} refused the write: {_first_line(exc)} (a study "
+                f"the PostgreSQL store {self.shown} refused the write: {self._said(exc)} (a study "
                 "name or setup this long goes beyond what the server keeps; shorten it)"
             ) from None
+
+    def _said(self, exc: BaseException) -> str:
+        """The first line of psycopg's message, which may echo the URL or a piece of it (a bad
+        percent-escape in the password, say), with every password in the URL masked."""
+        return scrub(_first_line(exc), self.conninfo)
 
     def _reconnect(self) -> None:
         with self.lock:
             try:
                 self._connect()
             except self.psycopg.OperationalError as exc:
-                log.debug("reconnecting failed: %s", _first_line(exc))
+                log.debug("reconnecting failed: %s", self._said(exc))
 
     def close(self) -> None:
         with self.lock:

@@ -31,7 +31,7 @@ from powertrain.store.claims import (
     check_claimable,
     lease_from_env,
 )
-from powertrain.store.copies import Attempt, plan_copy
+from powertrain.store.copies import attempts, plan_copy
 from powertrain.store.pg_machines import PgMachineRows
 from powertrain.store.pg_messages import PgRankMessages
 from powertrain.store.pg_rows import (
@@ -273,11 +273,12 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
                 (record.study, record.run_key),
             )
             found = c.execute(
-                "SELECT id, status, verdict, owner IS NOT NULL, started_at, hardware FROM runs"
-                " WHERE study = %s AND run_key = %s",
+                "SELECT id, status, verdict, owner, heartbeat_at, started_at, hardware,"
+                f" {SERVER_NOW} FROM runs WHERE study = %s AND run_key = %s",
                 (record.study, record.run_key),
             ).fetchall()
-            replaced = plan_copy(record, [Attempt(*row) for row in found])
+            now = found[0][-1] if found else None  # the server's clock, as claims judge it
+            replaced = plan_copy(record, attempts([r[:-1] for r in found], self.lease_s, now))
             if replaced is None:
                 return None
             c.execute("DELETE FROM runs WHERE id = ANY(%s)", (replaced,))

@@ -3,6 +3,7 @@ killed at any moment leaves a consistent file. WAL mode lets ``powertrain ls`` r
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -15,9 +16,10 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, RUNNING, EvalPoint, RunOutcome, RunRecord
+from powertrain.store import sqlite_open
 from powertrain.store.base import ResultStore, begun_record, check_names
 from powertrain.store.claims import REPLACED_AT_FINISH, Heartbeat, check_claimable
-from powertrain.store.copies import Attempt, plan_copy
+from powertrain.store.copies import attempts, plan_copy
 from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
 from powertrain.store.rows import (
     RECORD_COLUMNS,
@@ -26,12 +28,20 @@ from powertrain.store.rows import (
     record_from_row,
     record_values,
 )
-from powertrain.store.sqlite_guard import file_identity, rescue, shared_warning
+from powertrain.store.sqlite_guard import (
+    StoreLocked,
+    file_identity,
+    is_locked,
+    locked_error,
+    rescue,
+    shared_warning,
+)
 from powertrain.store.sqlite_machines import SqliteMachineRows
 from powertrain.store.sqlite_messages import SqliteRankMessages
 from powertrain.store.sqlite_open import check_path, connect, probe_version, writable
 
 log = logging.getLogger(__name__)
+HEARTBEAT_WAIT_S = 0.5  # a beat's wait for another process's lock: a missed one costs nothing
 OPEN_RETRY_S = (0.05, 0.1, 0.2, 0.4, 0.8, 1.6, 3.2, None)  # waits between tries at opening the file
 
 
@@ -63,6 +73,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         self._watched = Path(os.path.abspath(self.path))
         self._lost: Exception | None = None  # set once the file is found removed
         self._warned_shared = False  # another machine's live claim seen (said once)
+        self._wait_s = sqlite_open.BUSY_TIMEOUT_S  # how long a write waits for another's lock
         for wait_s in OPEN_RETRY_S:
             try:
                 self._open(path)
@@ -183,11 +194,14 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
     def heartbeat(self, run_ids: list[int]) -> None:
         """Show that this process still trains ``run_ids`` (the claims' heartbeat). Not watched: a
         removed file is found by the run's own next write, which is kept in the copy."""
-        with self._transaction(watched=False) as db:
-            db.executemany(
-                "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = ? AND owner = ?",
-                [(time.time(), i, RUNNING.value, str(self.owner)) for i in run_ids],
-            )
+        try:  # a short wait: the store's lock is held meanwhile, and the run's own writes wait on it
+            with self.waiting_at_most(HEARTBEAT_WAIT_S), self._transaction(watched=False) as db:
+                db.executemany(
+                    "UPDATE runs SET heartbeat_at = ? WHERE id = ? AND status = ? AND owner = ?",
+                    [(time.time(), i, RUNNING.value, str(self.owner)) for i in run_ids],
+                )
+        except StoreLocked:  # another process's long write: the next beat tries again
+            log.debug("heartbeat skipped: %s is locked by another process", self.path)
 
     @staticmethod
     def _insert_run(db: sqlite3.Connection, r: RunRecord, owner: str | None = None) -> int:
@@ -202,11 +216,11 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         check_names(record.study, record.run_key)
         with self._transaction() as db:
             found = db.execute(
-                "SELECT id, status, verdict, owner IS NOT NULL, started_at, hardware FROM runs"
+                "SELECT id, status, verdict, owner, heartbeat_at, started_at, hardware FROM runs"
                 " WHERE study = ? AND run_key = ?",
                 (record.study, record.run_key),
             ).fetchall()
-            replaced = plan_copy(record, [Attempt(*row) for row in found])
+            replaced = plan_copy(record, attempts(found, self.lease_s))
             if replaced is None:
                 return None
             db.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in replaced])
@@ -297,6 +311,21 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         ).fetchone()
         return json.loads(row[0]) if row else None
 
+    @contextlib.contextmanager
+    def waiting_at_most(self, wait_s: float):
+        """Writes in the block wait at most ``wait_s`` for another process's lock, not
+        ``BUSY_TIMEOUT_S``: a tracked run that found the store locked tries again at each evaluation
+        without stalling its training for the whole wait each time (``tracking/pending.py``)."""
+        with self._lock:
+            self.db.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
+            self._wait_s = wait_s
+            try:
+                yield
+            finally:
+                self._wait_s = sqlite_open.BUSY_TIMEOUT_S
+                if self._db is not None:
+                    self._db.execute(f"PRAGMA busy_timeout = {int(self._wait_s * 1000)}")
+
     def close(self) -> None:
         self._heartbeat.stop()
         if self._db is not None:
@@ -320,6 +349,11 @@ class _Transaction:
         try:
             if self.store._depth == 0:
                 self.store.db.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            self.store._lock.release()
+            if is_locked(exc):
+                raise locked_error(self.store.path, self.store._wait_s) from None
+            raise
         except BaseException:
             self.store._lock.release()
             raise

@@ -11,6 +11,10 @@ then copied, through the connection that still reads it, to a new file beside th
 short by it stays unfinished in the copy and runs again once the copy is merged back (``powertrain
 merge``). Nothing is ever written over whatever now has the path's name.
 
+**Locked.** A write waits ``BUSY_TIMEOUT_S`` for another process's transaction on the file, then
+raises ``StoreLocked`` (never sqlite3's own error); a tracked run keeps what the store refused and
+tries again (``tracking/pending.py``).
+
 **Shared by machines.** SQLite's locks do not hold over a network file system, and each machine
 judges the others' claims by its own clock. A claim that finds another machine's live claim on a run
 says so once (``shared_warning``); the store route of a distributed job refuses several nodes
@@ -29,6 +33,34 @@ from powertrain.store.claims import other_live_hosts, this_host
 
 class StoreRemoved(PowertrainError):
     """The store's file was removed or replaced while this process wrote it."""
+
+
+class StoreLocked(PowertrainError):
+    """Another process held the store's file locked past the wait for it; nothing of the write
+    that met it was written (what was written before stays)."""
+
+
+def is_locked(exc: BaseException) -> bool:
+    """Whether a SQLite error is another connection's lock on the file ("database is locked")."""
+    text = str(exc)
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+#: What to do where several processes write one store at once.
+WRITERS_AT_ONCE = (
+    "for writers at once, use one SQLite store per process (merge them after: powertrain merge), "
+    "or a postgresql:// store"
+)
+
+
+def locked_error(path: Path, waited_s: float) -> StoreLocked:
+    error = StoreLocked(
+        f"the results store {path} stayed locked by another process for {waited_s:g} s (a long "
+        "write, or a transaction left open in another program); what was recorded before stays; "
+        f"try again once that process is done. {WRITERS_AT_ONCE[0].upper()}{WRITERS_AT_ONCE[1:]}"
+    )
+    error.path, error.waited_s = path, waited_s
+    return error
 
 
 def file_identity(path: Path) -> tuple[int, int] | None:
@@ -64,11 +96,12 @@ def rescue(db: sqlite3.Connection, path: Path) -> StoreRemoved:
     )
 
 
-def rescue_path(path: Path) -> Path:
-    """A new file beside ``path`` for its rescued copy: ``STEM.rescued-HOST-PID.db``, numbered on
-    (``-2``, ``-3``...) past any such copy there already, which is never written over (an earlier
-    removal's, not merged yet, from this process or one that had its host name and number)."""
-    stem, suffix = f"{path.stem}.rescued-{this_host()}-{os.getpid()}", path.suffix or ".db"
+def rescue_path(path: Path, kind: str = "rescued") -> Path:
+    """A new file beside ``path`` for its rescued copy: ``STEM.rescued-HOST-PID.db`` (``kind``),
+    numbered on (``-2``, ``-3``...) past any such copy there already, which is never written over
+    (an earlier removal's, not merged yet, from this process or one that had its host name and
+    number)."""
+    stem, suffix = f"{path.stem}.{kind}-{this_host()}-{os.getpid()}", path.suffix or ".db"
     target, n = path.with_name(stem + suffix), 1
     while target.exists():
         n += 1

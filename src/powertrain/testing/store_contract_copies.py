@@ -67,6 +67,21 @@ class CopyContract:
         assert store.copy_run(finished, [point(0), point(1)]) is None
         assert store.run(run_id).status == RUNNING and store.eval_points(run_id) == [point(0)]
 
+    def test_a_run_whose_process_is_gone_gives_way_to_its_finished_copy(self, store):
+        """A process that could not write its run's end (its store locked) kept the run whole in a
+        store of its own; merged back once that process is gone, it replaces the unfinished one."""
+        from powertrain.store.claims import Owner
+
+        me = store.owner
+        store.owner = Owner(me.host, me.pid, me.started_at - 1000)  # a process since gone
+        store.save_study("st", {})
+        run_id = begin(store)
+        store.owner = me
+        finished = replace(store.run(run_id), status=REACHED, outcome=outcome())
+        new_id = store.copy_run(finished, [point(0), point(1, 0.9)])
+        assert new_id is not None and [r.status for r in store.runs("st")] == [REACHED]
+        assert len(store.eval_points(new_id)) == 2
+
     @pytest.mark.parametrize("field", ["study", "run_key"])
     def test_a_name_holding_a_nul_character_is_refused_alike_and_nothing_is_written(
         self, store, field

@@ -15,6 +15,7 @@ to stop (``train/stopping.py``, the built-in loop's); the framework callbacks in
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping
@@ -105,10 +106,12 @@ class Tracker:
         try:
             db_.save_study(store, db_.study_config(self.study, self.targets, self.model, self.data))
             retry = self.retry_failed or attempts.failed_earlier(store, self.study, self.run_key)
-            done = db_.finished_run(store, self.study, self.run_key, retry)
-            if done is not None:
-                return self._finished_already(store, owned, done)
-            return TrackedRun(self, store, owned, replace_failed=retry)
+            while True:  # once more where another process finished the run since it looked
+                done = db_.finished_run(store, self.study, self.run_key, retry)
+                if done is not None:
+                    return self._finished_already(store, owned, done)
+                with contextlib.suppress(db_.FinishedMeanwhile):
+                    return TrackedRun(self, store, owned, replace_failed=retry)
         except BaseException:
             if owned:
                 store.close()
@@ -203,6 +206,7 @@ class TrackedRun(RankedRun):
             replace_failed,
         )
         attempts.note_begun(tracker.study, tracker.run_key, run_id)  # for a restart of the launch
+        self._waiting.begun = db_.begun(store, run_id)  # kept whole should its end not land
         return run_id
 
     @classmethod

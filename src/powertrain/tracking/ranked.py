@@ -16,6 +16,7 @@ from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import spawned as spawned_
 from powertrain.tracking import store as db_
 from powertrain.tracking.combine import RankReading
+from powertrain.tracking.pending import Pending
 
 SHUT_DOWN = "torch.distributed was shut down (destroy_process_group) inside the tracked block"
 
@@ -29,6 +30,13 @@ class RankedRun:
     handed_over = False
     _ticket: spawned_.SpawnTicket | None = None
     _refused: PowertrainError | None = None  # a spawned rank's hand-over found ended: said again
+    _pending: Pending | None = None  # points a locked store has not taken yet
+
+    @property
+    def _waiting(self) -> Pending:
+        if self._pending is None:
+            self._pending = Pending()
+        return self._pending
 
     def _refuse(self, error: PowertrainError):
         """A spawned rank whose hand-over has ended records nothing, ever: its meters' sampler and
@@ -102,8 +110,12 @@ class RankedRun:
         return self.store
 
     def _add_point(self, point: EvalPoint) -> None:
-        """Into the store; a spawned rank 0 whose run ended under it (its parent was stopped and the
+        """Into the store (kept and tried again while another process holds it locked:
+        ``pending``); a spawned rank 0 whose run ended under it (its parent was stopped and the
         run begun afresh: the store refuses a point of a run it no longer holds) says so."""
+        if not self.spawned:
+            self._waiting.add(self.store, self.run_id, point)
+            return
         try:
             self.store.add_eval_point(self.run_id, point)
         except Exception:
@@ -200,8 +212,8 @@ class RankedRun:
                 exc = self._take_back(exc)
                 figures = (dict(total.energy_j), spawned_.parent_node(self, total, self._ranks), [])
             self.outcome = self._outcome(total, exc, *figures)
-            self.store.save_timeline(self.run_id, self.monitor.trace().timeline())
-            self.store.finish_run(self.run_id, self.outcome)
+            timeline = self.monitor.trace().timeline()
+            self._waiting.finish(self.store, self.run_id, self.outcome, timeline, self)
         if combined is not None:  # every rank waits for the outcome
             job.decide(job_.Decision(outcome=self.outcome))
         if lost is not None:

@@ -9,7 +9,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from powertrain.errors import PowertrainError
+from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.records import FAILED, FINAL_STATUSES, RunRecord
 from powertrain.store.base import ResultStore
 
@@ -117,4 +117,25 @@ def begin_run(
     from powertrain.study.plan import RunSpec
 
     spec = RunSpec(study, key, setup, train, seed, replace_failed=replace_failed)
-    return store.begin_run(spec, hardware, provenance)
+    try:
+        return store.begin_run(spec, hardware, provenance)
+    except RunClaimed as exc:
+        raise PowertrainError(
+            f"{exc} now: the same study, setup and seed, tracked in another process. Track another "
+            "seed, setup or study, or again once that run has ended"
+        ) from None
+    except ValueError as exc:  # finished by another process since ``finished_run`` looked
+        raise FinishedMeanwhile(str(exc)) from None
+
+
+class FinishedMeanwhile(PowertrainError):
+    """The run was finished by another process between the look for it and its claim."""
+
+
+def begun(store: ResultStore, run_id: int) -> RunRecord | None:
+    """The run's record as begun (its start and hardware: what a copy of it is matched by), or None
+    where the store cannot say now (a server gone just after the claim)."""
+    try:
+        return store.run(run_id)
+    except PowertrainError:
+        return None
