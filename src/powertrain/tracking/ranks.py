@@ -53,14 +53,19 @@ class RankInfo:
 
 
 @functools.cache
-def machine() -> str:
-    """Which machine this process runs on, for the figures of its devices (a RAPL package, a GPU):
-    the kernel's boot id, which every process and container of one machine shares and no two
-    machines do (hostnames may repeat: containers, two clusters), else the hostname."""
+def machine(proc: Path = Path("/proc")) -> str:
+    """Which machine this process runs on, for the figures of its devices (a RAPL package): the
+    kernel's boot id, drawn at random at each boot, which every process and container of one
+    machine shares and a separately booted machine (a clone of one disk image too) does not; ""
+    where it cannot be read (not Linux, a /proc that hides it): unknown, so a node's counters are
+    then its own, never merged with another node's by a hostname, which machines may share. VMs
+    resumed from one memory snapshot (no boot in between) share the boot id of the snapshot's
+    kernel: their device-wide counters would be counted once (GPUs by UUID are not affected)."""
     try:
-        return "boot-" + Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        boot_id = (proc / "sys/kernel/random/boot_id").read_text().strip()
     except OSError:
-        return "host-" + platform.node()
+        return ""
+    return f"boot-{boot_id}" if boot_id else ""
 
 
 def current(environ: Mapping[str, str] | None = None) -> RankInfo:
