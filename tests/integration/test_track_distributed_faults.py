@@ -164,3 +164,15 @@ def test_the_other_tasks_stop_at_once_when_rank_0_cannot_begin_the_run(tmp_path)
     assert "already finished" in second[0]["error"]
     assert "already finished" in second[1].get("error", ""), second
     assert second[1]["seconds"] < 8
+
+
+def test_a_point_rank_0_cannot_record_ends_no_rank_and_the_run_says_so(tmp_path):
+    """Rank 0's store refuses an evaluation's point (a locked database) under torchrun, over gloo:
+    every rank trains on to the target, and the run's record says its curve lacks that point."""
+    code, output, seen, runs = launch(tmp_path, "init,storefail")
+    assert code == 0, output
+    assert all(s.get("outcome") == REACHED.value and s["points"] == 4 for s in seen.values()), seen
+    assert output.count("could not record evaluation 2") == 1, output
+    [(run, points)] = runs
+    assert run.status == REACHED and [p.index for p in points] == [0, 2, 3]
+    assert any("1 of 4 evaluation points not recorded" in f for f in run.outcome.faults)

@@ -16,7 +16,8 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
   its process there (``sys.exit(0)``), which torchrun does not take for a failure;
 - ``destroy``: every rank shuts torch.distributed down (``destroy_process_group``) inside the block,
   after evaluation 2; ``once``: rank 1 raises at evaluation 2 in the launch's first attempt only (a
-  job that ``torchrun --max-restarts 1`` starts again).
+  job that ``torchrun --max-restarts 1`` starts again); ``storefail``: rank 0's store refuses
+  evaluation 2's point (a locked database), the training goes on.
 
 Each rank writes what it saw (decisions, points, outcome, error) to ``--out/I-KIND-rank-N.json``.
 """
@@ -69,6 +70,8 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
         "retry_failed": kind == "retry",
         "if_finished": "skip" if kind in ("skip", "skipcheck") else "refuse",
     }
+    if kind == "storefail" and rank == 0:
+        refuse_second_point()
     start = time.monotonic()
     try:
         with powertrain.track(
@@ -93,6 +96,22 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
             raise SystemExit(1) from None
     seen["seconds"] = time.monotonic() - start
     return seen
+
+
+def refuse_second_point() -> None:
+    """This process's SQLite store refuses evaluation 2's point, as a locked database would."""
+    import sqlite3
+
+    from powertrain.store.sqlite import SqliteStore
+
+    add = SqliteStore.add_eval_point
+
+    def refusing(self, run_id, point):
+        if point.index == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return add(self, run_id, point)
+
+    SqliteStore.add_eval_point = refusing
 
 
 def train(run, kind: str, rank: int, seen: dict) -> None:

@@ -6,12 +6,13 @@ handed to spawned processes ``tracking/spawned.py``."""
 
 from __future__ import annotations
 
+import functools
 import traceback
 
 from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome
 from powertrain.tracking import job as job_
-from powertrain.tracking import links
+from powertrain.tracking import links, unrecorded
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import spawned as spawned_
 from powertrain.tracking import store as db_
@@ -29,6 +30,11 @@ class RankedRun:
     handed_over = False
     _ticket: spawned_.SpawnTicket | None = None
     _refused: PowertrainError | None = None  # a spawned rank's hand-over found ended: said again
+
+    @functools.cached_property
+    def _unrecorded(self) -> unrecorded.Unrecorded:
+        """The evaluation points the store refused, tried again when the run ends."""
+        return unrecorded.Unrecorded()
 
     def _refuse(self, error: PowertrainError):
         """A spawned rank whose hand-over has ended records nothing, ever: its meters' sampler and
@@ -103,16 +109,20 @@ class RankedRun:
 
     def _add_point(self, point: EvalPoint) -> None:
         """Into the store; a spawned rank 0 whose run ended under it (its parent was stopped and the
-        run begun afresh: the store refuses a point of a run it no longer holds) says so."""
+        run begun afresh: the store refuses a point of a run it no longer holds) says so. Any other
+        failure to write it (a locked or full database, a lost server) does not end the training:
+        it is said once, and the point is tried again when the run ends (``_unrecorded``)."""
         try:
             self.store.add_eval_point(self.run_id, point)
-        except Exception:
+        except Exception as error:
             if self.spawned:
                 try:
                     spawned_.check_in_progress(self.store, self)
                 except PowertrainError as ended:
                     self._refuse(ended)
-            raise
+                except Exception:  # noqa: S110 the store is away: the point waits, as below
+                    pass
+            self._unrecorded.note(self, point, error)
 
     def _lead(self, job: job_.Job, kind: str, so_far, fields: dict | None):
         """Rank 0: gather every rank's figures, record the point (or, closing, the outcome) and send
@@ -196,6 +206,7 @@ class RankedRun:
             self.store.post_rank_message(channel, 0, 0, spawned_.verdict(self, combined, exc))
         else:
             figures = self._figures(total, combined)
+            figures[2].extend(self._unrecorded.write_again(self, len(self.points)))
             if self.handed_over:
                 exc = self._take_back(exc)
                 figures = (dict(total.energy_j), spawned_.parent_node(self, total, self._ranks), [])
