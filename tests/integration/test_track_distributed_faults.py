@@ -65,6 +65,10 @@ def test_a_launch_restarted_after_a_rank_failed_replaces_its_failed_attempt_once
     assert all("error" not in s and s["outcome"] == REACHED.value for s in seen.values()), seen
     [(run, points)] = runs
     assert run.status == REACHED and len(points) == 4
+    [note] = [f for f in run.outcome.faults if "earlier attempt" in f]  # its joules still count
+    earlier_j = float(note.split("includes ", 1)[1].split(" J", 1)[0])
+    own_j = run.outcome.total_energy_j - earlier_j  # the note rounds to 0.1 J
+    assert earlier_j > 0 and own_j >= points[-1].total_energy_j - 0.05
 
 
 def test_every_rank_knows_at_the_start_that_rank_0_skipped_a_finished_run(tmp_path):

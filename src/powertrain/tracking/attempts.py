@@ -9,6 +9,13 @@ Only an attempt of this launch is replaced: rank 0 notes the run it began in tor
 store (the agent's ``TCPStore``, which lives as long as the launch, restarts included), and a
 restarted rank 0 replaces a failed run only when it is the one noted there; a failed run of an
 earlier launch is refused as ever. Best effort: a store that does not answer replaces nothing.
+
+The failed attempt's record is replaced, but the joules it spent were spent on this run: the new
+attempt's outcome adds them to its energy (total and per component: what the run spent, restarts
+included), while its evaluation points and energy to target are the new attempt's own (it may have
+begun again from a checkpoint or from scratch: which, powertrain cannot tell); a fault note says how
+much came from which attempt (``with_earlier``). An estimate among the earlier attempt's figures
+makes the run's sum of that component an estimate (``earlier_provenance``).
 """
 
 from __future__ import annotations
@@ -64,36 +71,94 @@ def note_begun(study: str, run_key: str, run_id: int, env: Mapping[str, str] | N
 def failed_earlier(store, study: str, run_key: str, env=None) -> bool:
     """Whether the run at this key failed in an earlier attempt of this torchrun launch, or of
     this SLURM job (this one is a restart, or a requeue)."""
+    return earlier_attempt(store, study, run_key, env) is not None
+
+
+def earlier_attempt(store, study: str, run_key: str, env=None):
+    """The failed record of this run that an earlier attempt of this torchrun launch, or of this
+    SLURM job, left (this one is a restart, or a requeue), or None."""
     env = os.environ if env is None else env
     return _failed_in_launch(store, study, run_key, env) or _failed_in_job(
         store, study, run_key, env
     )
 
 
-def _failed_in_job(store, study: str, run_key: str, env: Mapping[str, str]) -> bool:
+def _failed_in_job(store, study: str, run_key: str, env: Mapping[str, str]):
     """A SLURM job requeued (``scontrol requeue``, ``--requeue`` after a node failed) runs again
     under its own id, ``SLURM_RESTART_COUNT`` counting up: the run it failed names that job (and its
     cluster) in its hardware record."""
     job = env.get("SLURM_JOB_ID", "").strip()
     if _count(env, "SLURM_RESTART_COUNT") == 0 or not job:
-        return False
+        return None
     this = (job, env.get("SLURM_CLUSTER_NAME"))
     named = [(r, r.hardware.get("slurm") or {}) for r in store.runs(study)]
-    return any(
-        r.run_key == run_key and r.status == FAILED and (s.get("job_id"), s.get("cluster")) == this
-        for r, s in named
+    return next(
+        (
+            r
+            for r, s in named
+            if r.run_key == run_key
+            and r.status == FAILED
+            and (s.get("job_id"), s.get("cluster")) == this
+        ),
+        None,
     )
 
 
-def _failed_in_launch(store, study: str, run_key: str, env: Mapping[str, str]) -> bool:
+def _failed_in_launch(store, study: str, run_key: str, env: Mapping[str, str]):
     if _count(env, "TORCHELASTIC_RESTART_COUNT") == 0:
-        return False
+        return None
     agent = _agent_store(env)
     try:
         if agent is None or not agent.check([_key(study, run_key)]):
-            return False
+            return None
         begun = int(agent.get(_key(study, run_key)))
     except Exception:
-        return False
+        return None
     runs = store.runs(study)
-    return any(r.id == begun and r.run_key == run_key and r.status == FAILED for r in runs)
+    return next(
+        (r for r in runs if r.id == begun and r.run_key == run_key and r.status == FAILED), None
+    )
+
+
+def earlier_provenance(provenance: dict, earlier) -> dict:
+    """This attempt's provenance (its meters'), with each component the earlier attempt estimated
+    (or only it measured) labelled so: the run's energy adds the earlier attempt's joules."""
+    if earlier is None or getattr(earlier, "outcome", None) is None:
+        return provenance
+    out = {c: dict(p) for c, p in provenance.items()}
+    for component in earlier.outcome.energy_j:
+        before = (getattr(earlier, "provenance", None) or {}).get(component) or {}
+        now = out.get(component)
+        if now is not None and not before.get("estimated", True):
+            continue  # measured then, as now (or estimated now: labelled so already)
+        now = now or {**before, "details": {}}
+        words = f"the run's figure adds run {earlier.id}'s, an earlier attempt's, which was " + (
+            "an estimate" if before.get("estimated", True) else "measured"
+        )
+        details = {**(now.get("details") or {}), "attempts": words}
+        out[component] = {
+            **now,
+            "estimated": now.get("estimated") or before.get("estimated", True),
+            "details": details,
+        }
+    return out
+
+
+def with_earlier(earlier, energy_j: dict, notes: list[str]) -> tuple[dict, list[str]]:
+    """The run's energy per component with the earlier attempt's joules added, and a note saying
+    so; unchanged where no earlier attempt was replaced (or it left no figures)."""
+    if earlier is None or getattr(earlier, "outcome", None) is None:
+        return energy_j, notes
+    before = earlier.outcome.energy_j
+    total = dict(energy_j)
+    for component, joules in before.items():
+        total[component] = total.get(component, 0.0) + joules
+    why = earlier.outcome.error or earlier.outcome.stop_reason
+    note = (
+        f"includes {sum(before.values()):.1f} J spent by an earlier attempt of this run that "
+        f"failed (run {earlier.id}: {why}) before a restart of its launch or a requeue of its job "
+        "began it again: the energy (total and "
+        "per component) is what the run spent, restarts included; its evaluation points and "
+        "energy to target are this attempt's own"
+    )
+    return total, [*notes, note]

@@ -91,6 +91,7 @@ class Tracker:
         self.run_key = db_.run_key(self.setup, self.train, self.seed, self.targets)
         self.rank_timeout_s = checks.wait_s(rank_timeout_s, "rank_timeout_s", job_.MOST_TIMEOUT_S)
         self.run: TrackedRun | None = None
+        self.earlier = None  # the failed attempt a restart or requeue replaces (attempts.py)
 
     def start(self) -> TrackedRun:
         with links.refusal_told(self):  # a job's other ranks stop with rank 0, not later
@@ -104,7 +105,8 @@ class Tracker:
         store = self.hooks.observe(store)
         try:
             db_.save_study(store, db_.study_config(self.study, self.targets, self.model, self.data))
-            retry = self.retry_failed or attempts.failed_earlier(store, self.study, self.run_key)
+            self.earlier = attempts.earlier_attempt(store, self.study, self.run_key)
+            retry = self.retry_failed or self.earlier is not None
             done = db_.finished_run(store, self.study, self.run_key, retry)
             if done is not None:
                 return self._finished_already(store, owned, done)
@@ -199,7 +201,7 @@ class TrackedRun(RankedRun):
             tracker.train,
             tracker.seed,
             hardware,
-            provenance,
+            attempts.earlier_provenance(provenance, tracker.earlier),  # its joules are added
             replace_failed,
         )
         attempts.note_begun(tracker.study, tracker.run_key, run_id)  # for a restart of the launch

@@ -11,8 +11,8 @@ import traceback
 
 from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome
+from powertrain.tracking import attempts, links, unrecorded
 from powertrain.tracking import job as job_
-from powertrain.tracking import links, unrecorded
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import spawned as spawned_
 from powertrain.tracking import store as db_
@@ -205,12 +205,18 @@ class RankedRun:
                 raise
             self.store.post_rank_message(channel, 0, 0, spawned_.verdict(self, combined, exc))
         else:
-            figures = self._figures(total, combined)
-            figures[2].extend(self._unrecorded.write_again(self, len(self.points)))
+            energy_j, nodes, notes = self._figures(total, combined)
             if self.handed_over:
                 exc = self._take_back(exc)
-                figures = (dict(total.energy_j), spawned_.parent_node(self, total, self._ranks), [])
-            self.outcome = self._outcome(total, exc, *figures)
+                energy_j, nodes = (
+                    dict(total.energy_j),
+                    spawned_.parent_node(self, total, self._ranks),
+                )
+                notes = []
+            notes += self._unrecorded.write_again(self, len(self.points))
+            earlier = getattr(self.tracker, "earlier", None)  # a restart's: its joules count too
+            energy_j, notes = attempts.with_earlier(earlier, energy_j, notes)
+            self.outcome = self._outcome(total, exc, energy_j, nodes, notes)
             self.store.save_timeline(self.run_id, self.monitor.trace().timeline())
             self.store.finish_run(self.run_id, self.outcome)
         if combined is not None:  # every rank waits for the outcome
