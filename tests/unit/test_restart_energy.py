@@ -65,7 +65,7 @@ def test_a_restarted_launchs_run_keeps_the_failed_attempts_joules(launch, clock)
     assert run.status == REACHED and o.energy_to_target_j == pytest.approx(20.0)  # this attempt's
     assert o.total_energy_j == pytest.approx(40.0) and o.energy_j == {"cpu": pytest.approx(40.0)}
     [note] = [f for f in o.faults if "earlier attempt" in f]
-    assert "20.0 J" in note and f"run {failed.id}" in note and "energy to target" in note
+    assert "20.0 J" in note and f"run {failed.id}:" in note and "energy to target" in note
 
 
 def test_an_earlier_attempts_estimate_makes_the_runs_sum_an_estimate(launch, clock):
@@ -89,3 +89,21 @@ def test_a_requeued_slurm_jobs_run_keeps_the_joules_of_the_attempt_it_failed(mon
     [run] = store.runs("mine")
     assert run.outcome.total_energy_j == pytest.approx(40.0)
     assert run.outcome.energy_to_target_j == pytest.approx(10.0)
+
+
+def test_an_attempt_whose_rank_0_was_killed_counts_as_of_its_last_evaluation(launch, clock):
+    """Rank 0 killed outright (SIGKILL, out of memory): its attempt never finished, and what it
+    spent after its last evaluation is not known; what it spent up to there is, and stays."""
+    store = MemoryStore()
+    tracker = track("mine", {"lr": 0.1}, 0, 0.9, db=store, detection=meters(clock))
+    killed = tracker.start()
+    for accuracy in (0.3, 0.5):
+        clock.advance(1.0)
+        killed.evaluate(val_accuracy=accuracy)
+    killed._release(store=False)  # its process is gone: nothing of it is left here
+    launch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    attempt(store, clock, (0.95,))
+    [run] = store.runs("mine")
+    assert run.status == REACHED and run.outcome.total_energy_j == pytest.approx(30.0)
+    [note] = [f for f in run.outcome.faults if "earlier attempt" in f]
+    assert "at least 20.0 J" in note and "never finished" in note

@@ -14,7 +14,8 @@ The failed attempt's record is replaced, but the joules it spent were spent on t
 attempt's outcome adds them to its energy (total and per component: what the run spent, restarts
 included), while its evaluation points and energy to target are the new attempt's own (it may have
 begun again from a checkpoint or from scratch: which, powertrain cannot tell); a fault note says how
-much came from which attempt (``with_earlier``). An estimate among the earlier attempt's figures
+much came from which attempt (``with_earlier``). An attempt whose rank 0 was killed outright left
+its run unfinished: its joules are those of its last evaluation point, said as "at least". An estimate among the earlier attempt's figures
 makes the run's sum of that component an estimate (``earlier_provenance``).
 """
 
@@ -24,9 +25,10 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from powertrain.records import FAILED
+from powertrain.records import FAILED, RUNNING
 from powertrain.tracking import board as board_
 
 #: How long rank 0 waits for torchrun's store here: it answers at once where it is up at all.
@@ -68,25 +70,46 @@ def note_begun(study: str, run_key: str, run_id: int, env: Mapping[str, str] | N
             store.set(_key(study, run_key), str(run_id))
 
 
+@dataclass(frozen=True)
+class Earlier:
+    """An earlier attempt of this run, which this one replaces: what it spent, and why it ended."""
+
+    run_id: int
+    energy_j: dict[str, float]
+    why: str
+    provenance: dict = field(default_factory=dict)
+    #: It never finished (its rank 0 was killed): its joules are those of its last evaluation.
+    unfinished: bool = False
+
+
 def failed_earlier(store, study: str, run_key: str, env=None) -> bool:
     """Whether the run at this key failed in an earlier attempt of this torchrun launch, or of
     this SLURM job (this one is a restart, or a requeue)."""
     return earlier_attempt(store, study, run_key, env) is not None
 
 
-def earlier_attempt(store, study: str, run_key: str, env=None):
-    """The failed record of this run that an earlier attempt of this torchrun launch, or of this
-    SLURM job, left (this one is a restart, or a requeue), or None."""
+def earlier_attempt(store, study: str, run_key: str, env=None) -> Earlier | None:
+    """The attempt of this run that an earlier attempt of this torchrun launch, or of this SLURM
+    job, left failed or unfinished (this one is a restart, or a requeue), or None."""
     env = os.environ if env is None else env
-    return _failed_in_launch(store, study, run_key, env) or _failed_in_job(
-        store, study, run_key, env
-    )
+    record = _in_launch(store, study, run_key, env) or _in_job(store, study, run_key, env)
+    if record is None:
+        return None
+    if record.status == FAILED:
+        o = getattr(record, "outcome", None)
+        why = (o.error or o.stop_reason) if o is not None else "failed"
+        energy_j = dict(o.energy_j) if o is not None else {}
+        return Earlier(record.id, energy_j, why, getattr(record, "provenance", {}) or {})
+    points = store.eval_points(record.id)
+    energy_j = dict(points[-1].energy_j) if points else {}
+    why = f"never finished: its rank 0 ended after {len(points)} evaluations"
+    return Earlier(record.id, energy_j, why, record.provenance or {}, unfinished=True)
 
 
-def _failed_in_job(store, study: str, run_key: str, env: Mapping[str, str]):
+def _in_job(store, study: str, run_key: str, env: Mapping[str, str]):
     """A SLURM job requeued (``scontrol requeue``, ``--requeue`` after a node failed) runs again
-    under its own id, ``SLURM_RESTART_COUNT`` counting up: the run it failed names that job (and its
-    cluster) in its hardware record."""
+    under its own id, ``SLURM_RESTART_COUNT`` counting up: the run it failed (or left unfinished)
+    names that job (and its cluster) in its hardware record."""
     job = env.get("SLURM_JOB_ID", "").strip()
     if _count(env, "SLURM_RESTART_COUNT") == 0 or not job:
         return None
@@ -97,14 +120,16 @@ def _failed_in_job(store, study: str, run_key: str, env: Mapping[str, str]):
             r
             for r, s in named
             if r.run_key == run_key
-            and r.status == FAILED
+            and r.status in (FAILED, RUNNING)
             and (s.get("job_id"), s.get("cluster")) == this
         ),
         None,
     )
 
 
-def _failed_in_launch(store, study: str, run_key: str, env: Mapping[str, str]):
+def _in_launch(store, study: str, run_key: str, env: Mapping[str, str]):
+    """The run an earlier attempt of this torchrun launch began (noted in its store), failed or
+    left unfinished."""
     if _count(env, "TORCHELASTIC_RESTART_COUNT") == 0:
         return None
     agent = _agent_store(env)
@@ -116,24 +141,30 @@ def _failed_in_launch(store, study: str, run_key: str, env: Mapping[str, str]):
         return None
     runs = store.runs(study)
     return next(
-        (r for r in runs if r.id == begun and r.run_key == run_key and r.status == FAILED), None
+        (
+            r
+            for r in runs
+            if r.id == begun and r.run_key == run_key and r.status in (FAILED, RUNNING)
+        ),
+        None,
     )
 
 
-def earlier_provenance(provenance: dict, earlier) -> dict:
+def earlier_provenance(provenance: dict, earlier: Earlier | None) -> dict:
     """This attempt's provenance (its meters'), with each component the earlier attempt estimated
     (or only it measured) labelled so: the run's energy adds the earlier attempt's joules."""
-    if earlier is None or getattr(earlier, "outcome", None) is None:
+    if earlier is None:
         return provenance
     out = {c: dict(p) for c, p in provenance.items()}
-    for component in earlier.outcome.energy_j:
-        before = (getattr(earlier, "provenance", None) or {}).get(component) or {}
+    for component in earlier.energy_j:
+        before = earlier.provenance.get(component) or {}
         now = out.get(component)
         if now is not None and not before.get("estimated", True):
             continue  # measured then, as now (or estimated now: labelled so already)
         now = now or {**before, "details": {}}
-        words = f"the run's figure adds run {earlier.id}'s, an earlier attempt's, which was " + (
-            "an estimate" if before.get("estimated", True) else "measured"
+        words = (
+            f"the run's figure adds run {earlier.run_id}'s, an earlier attempt's, which was "
+            + ("an estimate" if before.get("estimated", True) else "measured")
         )
         details = {**(now.get("details") or {}), "attempts": words}
         out[component] = {
@@ -144,21 +175,23 @@ def earlier_provenance(provenance: dict, earlier) -> dict:
     return out
 
 
-def with_earlier(earlier, energy_j: dict, notes: list[str]) -> tuple[dict, list[str]]:
+def with_earlier(
+    earlier: Earlier | None, energy_j: dict, notes: list[str]
+) -> tuple[dict, list[str]]:
     """The run's energy per component with the earlier attempt's joules added, and a note saying
-    so; unchanged where no earlier attempt was replaced (or it left no figures)."""
-    if earlier is None or getattr(earlier, "outcome", None) is None:
+    so; unchanged where no earlier attempt was replaced."""
+    if earlier is None or not earlier.energy_j:
         return energy_j, notes
-    before = earlier.outcome.energy_j
     total = dict(energy_j)
-    for component, joules in before.items():
+    for component, joules in earlier.energy_j.items():
         total[component] = total.get(component, 0.0) + joules
-    why = earlier.outcome.error or earlier.outcome.stop_reason
+    spent = f"{sum(earlier.energy_j.values()):.1f} J"
+    if earlier.unfinished:  # what it spent after its last evaluation is not known
+        spent = f"at least {spent} (as of its last evaluation)"
     note = (
-        f"includes {sum(before.values()):.1f} J spent by an earlier attempt of this run that "
-        f"failed (run {earlier.id}: {why}) before a restart of its launch or a requeue of its job "
-        "began it again: the energy (total and "
-        "per component) is what the run spent, restarts included; its evaluation points and "
-        "energy to target are this attempt's own"
+        f"includes {spent} spent by an earlier attempt of this run (run {earlier.run_id}: "
+        f"{earlier.why}) before a restart of its launch or a requeue of its job began it again: "
+        "the energy (total and per component) is what the run spent, restarts included; its "
+        "evaluation points and energy to target are this attempt's own"
     )
     return total, [*notes, note]
