@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from powertrain.records import CENSORED, FAILED, REACHED
+from powertrain.records import CENSORED, FAILED, REACHED, RUNNING
 from powertrain.store import open_store
 from tests.distributed_helpers import (
     JOB_TIMEOUT_S,
@@ -180,3 +180,14 @@ def test_a_point_rank_0_cannot_record_ends_no_rank_and_the_run_says_so(tmp_path)
     [(run, points)] = runs
     assert run.status == REACHED and [p.index for p in points] == [0, 2, 3]
     assert any("1 of 4 evaluation points not recorded" in f for f in run.outcome.faults)
+
+
+def test_the_other_ranks_get_the_outcome_when_rank_0_cannot_record_it(tmp_path):
+    """Rank 0's store refuses the outcome (a full disk) and rank 0's script goes on: the other
+    ranks get the outcome at once, rather than wait for it until the rank timeout."""
+    code, output, seen, runs = launch(tmp_path, "init,endfail")
+    assert "database or disk is full" in seen[0].get("error", ""), output
+    assert seen[1].get("outcome") == REACHED.value and "error" not in seen[1], seen
+    assert seen[1]["seconds"] < 8  # the rank timeout
+    [(run, _)] = runs
+    assert run.status == RUNNING  # unfinished: begun afresh next time

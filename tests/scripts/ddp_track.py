@@ -17,7 +17,8 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
 - ``destroy``: every rank shuts torch.distributed down (``destroy_process_group``) inside the block,
   after evaluation 2; ``once``: rank 1 raises at evaluation 2 in the launch's first attempt only (a
   job that ``torchrun --max-restarts 1`` starts again); ``storefail``: rank 0's store refuses
-  evaluation 2's point (a locked database), the training goes on.
+  evaluation 2's point (a locked database), the training goes on; ``endfail``: rank 0's store
+  refuses the run's outcome, and rank 0's script catches that error and goes on.
 
 Each rank writes what it saw (decisions, points, outcome, error) to ``--out/I-KIND-rank-N.json``.
 """
@@ -72,6 +73,8 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
     }
     if kind == "storefail" and rank == 0:
         refuse_second_point()
+    if kind == "endfail" and rank == 0:
+        refuse_the_outcome()
     start = time.monotonic()
     try:
         with powertrain.track(
@@ -94,6 +97,10 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
             seen["seconds"] = time.monotonic() - start
             Path(args.out, f"stopped-rank-{rank}.json").write_text(json.dumps(seen))
             raise SystemExit(1) from None
+    except Exception as exc:  # noqa: BLE001 a script that goes on after its store refused the end
+        if kind != "endfail":
+            raise
+        seen["error"] = f"{type(exc).__name__}: {exc}"
     seen["seconds"] = time.monotonic() - start
     return seen
 
@@ -112,6 +119,18 @@ def refuse_second_point() -> None:
         return add(self, run_id, point)
 
     SqliteStore.add_eval_point = refusing
+
+
+def refuse_the_outcome() -> None:
+    """This process's SQLite store refuses the run's outcome, as a full disk would."""
+    import sqlite3
+
+    from powertrain.store.sqlite import SqliteStore
+
+    def refusing(self, run_id, outcome):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    SqliteStore.finish_run = refusing
 
 
 def train(run, kind: str, rank: int, seen: dict) -> None:

@@ -205,25 +205,32 @@ class RankedRun:
                 raise
             self.store.post_rank_message(channel, 0, 0, spawned_.verdict(self, combined, exc))
         else:
-            energy_j, nodes, notes = self._figures(total, combined)
-            if self.handed_over:
-                exc = self._take_back(exc)
-                energy_j, nodes = (
-                    dict(total.energy_j),
-                    spawned_.parent_node(self, total, self._ranks),
-                )
-                notes = []
-            notes += self._unrecorded.write_again(self, len(self.points))
-            earlier = getattr(self.tracker, "earlier", None)  # a restart's: its joules count too
-            energy_j, notes = attempts.with_earlier(earlier, energy_j, notes)
-            self.outcome = self._outcome(total, exc, energy_j, nodes, notes)
-            self.store.save_timeline(self.run_id, self.monitor.trace().timeline())
-            self.store.finish_run(self.run_id, self.outcome)
+            try:
+                self._write_outcome(total, exc, combined)
+            except Exception:  # the store refused it: the other ranks still get the outcome
+                if combined is not None:
+                    job.decide(job_.Decision(outcome=self.outcome))
+                raise
         if combined is not None:  # every rank waits for the outcome
             job.decide(job_.Decision(outcome=self.outcome))
         if lost is not None:
             raise lost
         return self.outcome
+
+    def _write_outcome(self, total, exc: BaseException | None, combined) -> None:
+        """Rank 0 (or the parent of spawned ranks, which takes back their error, if any) makes the
+        outcome and writes it."""
+        energy_j, nodes, notes = self._figures(total, combined)
+        if self.handed_over:
+            exc = self._take_back(exc)
+            energy_j, nodes = dict(total.energy_j), spawned_.parent_node(self, total, self._ranks)
+            notes = []
+        notes += self._unrecorded.write_again(self, len(self.points))
+        earlier = getattr(self.tracker, "earlier", None)  # a restart's: its joules count too
+        energy_j, notes = attempts.with_earlier(earlier, energy_j, notes)
+        self.outcome = self._outcome(total, exc, energy_j, nodes, notes)
+        self.store.save_timeline(self.run_id, self.monitor.trace().timeline())
+        self.store.finish_run(self.run_id, self.outcome)
 
     def _take_back(self, exc: BaseException | None) -> BaseException | None:
         """The parent, its spawned ranks done: their points and verdict; their error, if any."""
