@@ -191,3 +191,17 @@ def test_the_other_ranks_get_the_outcome_when_rank_0_cannot_record_it(tmp_path):
     assert seen[1]["seconds"] < 8  # the rank timeout
     [(run, _)] = runs
     assert run.status == RUNNING  # unfinished: begun afresh next time
+
+
+def test_the_other_ranks_stop_at_once_naming_rank_0s_error_when_it_leaves_on_one(tmp_path):
+    """Rank 0 raises inside the block, and its script catches it and goes on: the other ranks,
+    waiting at an evaluation, stop at once with rank 0's error, through torchrun's store (where no
+    connection closes) as over torch.distributed, rather than wait for rank 0 until the timeout."""
+    code, output, seen, runs = launch(tmp_path, "r0raise:store,init,r0raise:gloo")
+    for i in (0, 2):
+        scenario = ranks_seen(tmp_path / "out", f"{i}-r0raise-rank-*.json")
+        assert "rank 0's own error" in scenario[0].get("error", ""), output
+        said = scenario[1].get("error", "")
+        assert "rank 0 failed after 1 evaluations: ValueError: rank 0's own error" in said, said
+        assert scenario[1]["seconds"] < 8  # the rank timeout
+    assert [r.status for r, _ in runs] == [FAILED, FAILED]

@@ -18,7 +18,8 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
   after evaluation 2; ``once``: rank 1 raises at evaluation 2 in the launch's first attempt only (a
   job that ``torchrun --max-restarts 1`` starts again); ``storefail``: rank 0's store refuses
   evaluation 2's point (a locked database), the training goes on; ``endfail``: rank 0's store
-  refuses the run's outcome, and rank 0's script catches that error and goes on.
+  refuses the run's outcome, and rank 0's script catches that error and goes on; ``r0raise``:
+  rank 0 raises a ValueError of its own before evaluation 2, which its script catches.
 
 Each rank writes what it saw (decisions, points, outcome, error) to ``--out/I-KIND-rank-N.json``.
 """
@@ -98,7 +99,7 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
             Path(args.out, f"stopped-rank-{rank}.json").write_text(json.dumps(seen))
             raise SystemExit(1) from None
     except Exception as exc:  # noqa: BLE001 a script that goes on after its store refused the end
-        if kind != "endfail":
+        if kind not in ("endfail", "r0raise"):
             raise
         seen["error"] = f"{type(exc).__name__}: {exc}"
     seen["seconds"] = time.monotonic() - start
@@ -176,6 +177,8 @@ def loop(run, model, kind: str, rank: int, seen: dict) -> None:
             and os.environ["TORCHELASTIC_RESTART_COUNT"] == "0"
         ):
             raise ValueError("fails in the launch's first attempt")
+        if k == 2 and rank == 0 and kind == "r0raise":
+            raise ValueError("rank 0's own error")
         if k == 2 and rank == 1 and kind == "raise":
             raise ValueError("rank 1's own error")
         if k == 2 and rank == 1 and kind == "exit":

@@ -157,6 +157,13 @@ class BoardJob(job_.Job):
         self.board.post(self.seq, self.info.rank, _json_safe(_message_body(failed)))
         self.open = False
 
+    def abandon(self, evaluations: int, error: str) -> None:
+        """Rank 0 leaving on an error: its decision of the exchange the others wait at says so
+        (the earlier decisions are kept: a rank may not have read the last one yet)."""
+        decision = _json_safe(_decision_body(job_.Decision(error=error)))
+        self.board.post(self.seq, DECISION, decision)
+        self.open = False
+
     def decide(self, decision: job_.Decision | None = None) -> job_.Decision:
         seq, self.seq = self.seq, self.seq + 1
         if self.info.leader:

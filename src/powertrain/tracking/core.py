@@ -348,6 +348,7 @@ class TrackedRun(RankedRun):
                 self.ranks = ranks_.current()
             if not self.ranks.leader:
                 return self._close_following(total, exc)
+            self._tell_left(exc)  # leaving on an exception: the others stop waiting for rank 0
             if exc is not None and not isinstance(exc, Exception):
                 return None
             job = self._job if exc is None and self._exchanging() else None

@@ -119,6 +119,21 @@ class Job:
         with contextlib.suppress(Exception):  # the job goes on ending however this goes
             _job_store().set(self._failure_key(self.info.rank), body)
 
+    def abandon(self, evaluations: int, error: str) -> None:
+        """Rank 0 leaving on an error: said on the job's store, where the others, whose exchange
+        ends as its group does, read why (``_collective``)."""
+        self.open = False
+        body = json.dumps({"evaluations": evaluations, "error": error})
+        _job_store().set(self._failure_key(0), body)
+
+    def _leader_failed(self) -> str | None:
+        """What rank 0 said as it left on an error, if it did."""
+        with contextlib.suppress(Exception):  # a store gone with the job: nothing to name
+            store = _job_store()
+            if store.check([self._failure_key(0)]):
+                return json.loads(store.get(self._failure_key(0)))["error"]
+        return None
+
     def failures(self) -> list[str]:
         """Rank 0: what the ranks that left on an error said, as ``problem`` words a board's."""
         found = []
@@ -154,6 +169,9 @@ class Job:
             failed = self.failures() if self.info.leader else []
             if failed:  # the rank that left on its error ended the exchange
                 raise RanksLost("; ".join(failed[:8])) from None
+            said = None if self.info.leader else self._leader_failed()
+            if said is not None:  # rank 0 left on its error
+                raise RanksLost(f"rank 0 ended the run: {said}") from None
             raise RanksLost(
                 f"{self.info.describe()}: the other ranks did not answer within "
                 f"{self.timeout_s:g} s, or one of them died ({str(exc).splitlines()[0][:200]}). "

@@ -6,6 +6,7 @@ handed to spawned processes ``tracking/spawned.py``."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import traceback
 
@@ -185,6 +186,19 @@ class RankedRun:
             error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
             self._job.leave(self._job.reading(total), len(self.points), error)
         return self.outcome
+
+    def _tell_left(self, exc: BaseException | None) -> None:
+        """Rank 0 leaving the block on an exception (an interrupt, an exit) while the other ranks
+        may wait for it at an exchange: they are told, with its error, at once. On a board nothing
+        else would reach them before the timeout; over torch.distributed its group's end does, and
+        this names why. Best effort: the run is recorded however this goes."""
+        if exc is None or self._job is None or not self._job.open:
+            return
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        with contextlib.suppress(Exception):
+            self._job.abandon(
+                len(self.points), f"rank 0 failed after {len(self.points)} evaluations: {error}"
+            )
 
     def _finish(self, job: job_.Job | None, total, exc: BaseException | None) -> RunOutcome | None:
         """Rank 0's end of the run: the ranks' figures added up where they all answered. A spawned
