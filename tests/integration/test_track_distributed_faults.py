@@ -205,3 +205,16 @@ def test_the_other_ranks_stop_at_once_naming_rank_0s_error_when_it_leaves_on_one
         assert "rank 0 failed after 1 evaluations: ValueError: rank 0's own error" in said, said
         assert scenario[1]["seconds"] < 8  # the rank timeout
     assert [r.status for r, _ in runs] == [FAILED, FAILED]
+
+
+def test_ranks_passing_different_if_finished_are_one_clear_error_not_a_shifted_run(tmp_path):
+    """Rank 0 skips finished runs, rank 1 refuses them (through torchrun's store): rank 0's
+    exchange at the block's start met rank 1's first evaluation, and every later decision reached
+    rank 1 one evaluation late. Now both stop at their first exchange, saying why. (Over
+    torch.distributed, rank 0's exchange at the start may meet the script's own first collective,
+    DDP's, on rank 1: the two wait for each other until the timeout.)"""
+    code, output, seen, runs = launch(tmp_path, "ifdiff")
+    for rank in (0, 1):
+        assert "if_finished" in seen[rank].get("error", ""), (rank, seen, output)
+        assert seen[rank]["seconds"] < 8 and seen[rank]["decisions"] == []
+    assert [r.status for r, _ in runs] == [FAILED]

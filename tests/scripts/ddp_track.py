@@ -19,7 +19,8 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
   job that ``torchrun --max-restarts 1`` starts again); ``storefail``: rank 0's store refuses
   evaluation 2's point (a locked database), the training goes on; ``endfail``: rank 0's store
   refuses the run's outcome, and rank 0's script catches that error and goes on; ``r0raise``:
-  rank 0 raises a ValueError of its own before evaluation 2, which its script catches.
+  rank 0 raises a ValueError of its own before evaluation 2, which its script catches;
+  ``ifdiff``: rank 0 passes ``if_finished="skip"``, rank 1 the default (misuse: one clear error).
 
 Each rank writes what it saw (decisions, points, outcome, error) to ``--out/I-KIND-rank-N.json``.
 """
@@ -70,7 +71,9 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
         return seen
     options = {
         "retry_failed": kind == "retry",
-        "if_finished": "skip" if kind in ("skip", "skipcheck") else "refuse",
+        "if_finished": "skip"
+        if kind in ("skip", "skipcheck") or (kind == "ifdiff" and rank == 0)
+        else "refuse",
     }
     if kind == "storefail" and rank == 0:
         refuse_second_point()

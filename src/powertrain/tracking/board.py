@@ -230,7 +230,12 @@ def _message(body: Mapping[str, Any], sender: int) -> job_.Message:
     rank's) is read as that rank failing, so rank 0 ends the run on every rank with the reason."""
     try:
         message = job_.Message(**{**body, "reading": RankReading(**body["reading"])})
-        if message.rank == sender and message.kind in (job_.POINT, job_.CLOSE, job_.FAILED):
+        if message.rank == sender and message.kind in (
+            job_.POINT,
+            job_.CLOSE,
+            job_.FAILED,
+            job_.START,
+        ):
             return message
     except (TypeError, KeyError):
         pass

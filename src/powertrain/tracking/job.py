@@ -25,6 +25,7 @@ from powertrain.tracking import ranks as ranks_
 from powertrain.tracking.combine import Combined, RankReading, combine
 
 POINT, CLOSE, FAILED = "point", "close", "failed"  # FAILED: a rank leaving on an error
+START = "start"  # the exchange at the block's start, with if_finished="skip" (``RankedRun.agreed``)
 #: How long a rank waits for the others at an evaluation point unless told (``rank_timeout_s``):
 #: as long as torch.distributed's own collectives do by default (``default_pg_timeout``), so that a
 #: job whose rank 0 validates alone for minutes, which torch lets run, is not ended by powertrain.
@@ -40,7 +41,7 @@ class RanksLost(PowertrainError):
 @dataclass(frozen=True)
 class Message:
     rank: int
-    kind: str  # POINT or CLOSE
+    kind: str  # POINT, CLOSE, START or FAILED
     run_key: str
     reading: RankReading
     evaluations: int  # how many points this rank had evaluated before this exchange
@@ -238,6 +239,11 @@ class Job:
 
 
 def _doing(m: Message) -> str:
+    if m.kind == START:
+        return (
+            "began the block with if_finished='skip' (every rank must pass the same "
+            "if_finished to track())"
+        )
     if m.kind == FAILED:
         return f"failed after {m.evaluations} evaluations: {m.error}"
     if m.kind == CLOSE:

@@ -287,13 +287,13 @@ class RankedRun:
                 self._tell_skipped()
             elif info.leader:
                 job = self._linked_job()
-                messages = job.gather(job_.POINT, job.reading(self.monitor.read("run")), 0)
+                messages = job.gather(job_.START, job.reading(self.monitor.read("run")), 0)
                 problem = job.problem(messages)
                 job.decide(job_.Decision(error=problem))
                 if problem is not None:
                     raise PowertrainError(problem)
             else:
-                self._follow(self._linked_job(), job_.POINT, self.monitor.read("run"))
+                self._follow(self._linked_job(), job_.START, self.monitor.read("run"))
         except BaseException as exc:
             self.close(exc)
             raise
