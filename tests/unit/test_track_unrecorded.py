@@ -73,3 +73,38 @@ def test_points_refused_once_are_written_when_the_run_ends(meters, clock, caplog
     assert [p.index for p in store.eval_points(record.id)] == [0, 1, 2, 3]
     assert not [f for f in record.outcome.faults if "not recorded" in f]
     assert any("written when the run ended" in f for f in record.outcome.faults)
+
+
+def test_a_spawned_rank_writes_a_refused_point_again_at_its_end_and_says_what_is_lost(
+    tmp_path, monkeypatch, caplog
+):
+    """A spawned rank 0 (Lightning's ddp_spawn) records points into its parent's run: one the store
+    refused is written again when the spawned rank hands the run back; one refused for ever is said."""
+    import pickle
+
+    from powertrain.store import open_store
+    from powertrain.store.sqlite import SqliteStore
+
+    add = SqliteStore.add_eval_point
+    refusing = {"for ever": False}
+
+    def flaky(self, run_id, point):
+        if point.index == 0 and (refusing["for ever"] or not getattr(self, "_refused", False)):
+            self._refused = True
+            raise sqlite3.OperationalError("database is locked")
+        return add(self, run_id, point)
+
+    monkeypatch.setattr(SqliteStore, "add_eval_point", flaky)
+    for study, for_ever in (("again", False), ("lost", True)):
+        refusing["for ever"] = for_ever
+        with track(study, {"lr": 0.1}, 0, 0.9, db=tmp_path / "s.db", device="cpu") as run:
+            spawned = pickle.loads(pickle.dumps(run))
+            with caplog.at_level(logging.WARNING, logger="powertrain"):
+                assert not spawned.evaluate(0.5, step=1)
+                spawned.evaluate(0.95, step=2)
+                spawned.close()
+        with open_store(tmp_path / "s.db") as store:
+            [record] = store.runs(study)
+            kept = [p.index for p in store.eval_points(record.id)]
+        assert kept == ([1] if for_ever else [0, 1]), study
+    assert any("1 of 2 evaluation points not recorded" in r.getMessage() for r in caplog.records)

@@ -217,6 +217,7 @@ class RankedRun:
                 if combined is not None:  # the other ranks wait for the outcome: tell them why
                     job.decide(job_.Decision(error=str(stale)))
                 raise
+            self._unrecorded.write_again_or_say(self, len(self.points))  # the parent's run
             self.store.post_rank_message(channel, 0, 0, spawned_.verdict(self, combined, exc))
         else:
             try:
