@@ -224,7 +224,8 @@ class RankedRun:
                 self._write_outcome(total, exc, combined)
             except Exception:  # the store refused it: the other ranks still get the outcome
                 if combined is not None:
-                    job.decide(job_.Decision(outcome=self.outcome))
+                    with contextlib.suppress(Exception):  # the store's error is the one to say
+                        job.decide(job_.Decision(outcome=self.outcome))
                 raise
         if combined is not None:  # every rank waits for the outcome
             job.decide(job_.Decision(outcome=self.outcome))
