@@ -69,6 +69,7 @@ class Job:
         self, info: ranks_.RankInfo, run_key: str, meters, gpu_start_j: dict, timeout_s: float
     ) -> None:
         self.info, self.run_key, self.timeout_s = info, run_key, float(timeout_s)
+        self._attempt = _nth_link(run_key)  # what a rank leaves on the job's store is this link's
         self.open = True
         self.last: Combined | None = None  # the figures of the last exchange every rank answered
         self.shut_down = False  # the script shut torch.distributed down inside the tracked block
@@ -151,7 +152,7 @@ class Job:
         return found
 
     def _failure_key(self, rank: int) -> str:
-        return f"powertrain/failed/{self.run_key}/{rank}"
+        return f"powertrain/failed/{self.run_key}/{self._attempt}/{rank}"
 
     def decide(self, decision: Decision | None = None) -> Decision:
         """Rank 0 sends ``decision``; every rank returns it."""
@@ -259,6 +260,18 @@ def _tree_pids(meters) -> tuple[int, ...]:
         if getattr(meter, "scope", "") == "process" and hasattr(tree, "pids"):
             pids.update(tree.pids())
     return tuple(sorted(pids))
+
+
+_LINKS: dict[str, int] = {}  # run key -> how many links to it this process made
+_LINKS_LOCK = threading.Lock()
+
+
+def _nth_link(run_key: str) -> int:
+    """This process's n-th link to the run (every rank tracks the same runs in the same order, so
+    all agree on n): a later track() of the run in the job reads nothing an earlier one left."""
+    with _LINKS_LOCK:
+        n = _LINKS[run_key] = _LINKS.get(run_key, -1) + 1
+    return n
 
 
 def _job_store():
