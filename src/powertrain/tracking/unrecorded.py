@@ -31,7 +31,8 @@ class Unrecorded:
             return
         self.first_error = f"{type(error).__name__}: {error}"
         log.warning(
-            "powertrain could not record evaluation %d of run %s of study %r in the results store (%s). "
+            "powertrain could not record evaluation %d of run %s of study %r in the results store "
+            "(%s). "
             "Training goes on; the run's figures in the store are incomplete until the points "
             "are written again when the run ends, and its record will say what it lacks",
             point.index + 1,
