@@ -48,3 +48,12 @@ def test_mpi_ranks_without_torch_distributed_are_told_to_start_it(monkeypatch):
     info = ranks.current(OPEN_MPI)
     with pytest.raises(PowertrainError, match="init_process_group"):
         links.link(info, "key", {}, {}, 5.0, lambda: None, OPEN_MPI)
+
+
+def test_srun_tasks_that_also_carry_pmi_numbers_stay_slurm_tasks():
+    """srun starting MPI ranks itself (Cray MPICH's PMI, ``srun --mpi=...``) sets PMI_RANK and
+    PMI_SIZE to SLURM's own numbers: the task is SLURM's, with its node number and the results
+    store's exchange, as without them."""
+    task = {"SLURM_STEP_ID": "0", "SLURM_PROCID": "3", "SLURM_NTASKS": "4", "SLURM_NODEID": "1"}
+    info = from_environment({**task, "PMI_RANK": "3", "PMI_SIZE": "4", "SLURM_LOCALID": "1"})
+    assert (info.rank, info.world_size, info.node_rank, info.source) == (3, 4, 1, "SLURM")

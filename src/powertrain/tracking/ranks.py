@@ -98,12 +98,30 @@ def current(environ: Mapping[str, str] | None = None) -> RankInfo:
 
 def from_environment(env: Mapping[str, str]) -> RankInfo:
     """The rank the launcher put in the environment (torchrun, Lightning, MPI, SLURM), or rank 0 of
-    1. The first launcher that names one wins, in that order."""
+    1: torchrun's names first, then MPI's, then SLURM's (an srun task whose MPI numbers are
+    SLURM's own, srun having started the MPI ranks, stays SLURM's)."""
     host = platform.node()
-    found = _launched(env, _TORCH, "torchrun", host) or _mpi(env, host)
-    if found is None and in_step(env):  # not a batch script's process, which sees the allocation's
-        found = _launched(env, _SLURM, "SLURM", host)
-    return found or RankInfo(host=host)
+    torch = _launched(env, _TORCH, "torchrun", host)
+    if torch is not None:
+        return torch
+    mpi = _mpi(env, host)
+    # a batch script's own process sees the allocation's numbers, not a task's: no SLURM rank
+    slurm = _slurm(env, host, mpi is not None) if in_step(env) else None
+    same = slurm is not None and mpi is not None
+    if same and (slurm.rank, slurm.world_size) == (mpi.rank, mpi.world_size):
+        return slurm  # srun started the MPI ranks itself (PMI): SLURM's task, with its node
+    return mpi or slurm or RankInfo(host=host)
+
+
+def _slurm(env: Mapping[str, str], host: str, mpi: bool) -> RankInfo | None:
+    """SLURM's rank of this srun task; beside an MPI launcher's (mpirun's daemons started by srun
+    see that step's numbers), SLURM's numbers that make no rank are not this process's error."""
+    try:
+        return _launched(env, _SLURM, "SLURM", host)
+    except PowertrainError:
+        if mpi:
+            return None
+        raise
 
 
 def _launched(env: Mapping[str, str], names, source: str, host: str) -> RankInfo | None:
