@@ -218,3 +218,13 @@ def test_ranks_passing_different_if_finished_are_one_clear_error_not_a_shifted_r
         assert "if_finished" in seen[rank].get("error", ""), (rank, seen, output)
         assert seen[rank]["seconds"] < 8 and seen[rank]["decisions"] == []
     assert [r.status for r, _ in runs] == [FAILED]
+
+
+def test_a_handler_that_raises_on_rank_0_is_named_on_every_rank(tmp_path):
+    """A stopping handler of the user's raises where rank 0 runs it: rank 0's error goes up as it
+    was, and the other ranks are told what it was, not only that rank 0 failed."""
+    code, output, seen, runs = launch(tmp_path, "init,handler")
+    assert "ZeroDivisionError: the handler's own" in seen[0].get("error", ""), output
+    said = seen[1].get("error", "")
+    assert "ZeroDivisionError: the handler's own" in said and "evaluation 2" in said, said
+    assert seen[1]["seconds"] < 8

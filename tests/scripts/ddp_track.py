@@ -20,7 +20,8 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
   evaluation 2's point (a locked database), the training goes on; ``endfail``: rank 0's store
   refuses the run's outcome, and rank 0's script catches that error and goes on; ``r0raise``:
   rank 0 raises a ValueError of its own before evaluation 2, which its script catches;
-  ``ifdiff``: rank 0 passes ``if_finished="skip"``, rank 1 the default (misuse: one clear error).
+  ``ifdiff``: rank 0 passes ``if_finished="skip"``, rank 1 the default (misuse: one clear error);
+  ``handler``: a stopping handler of the user's raises at evaluation 2 (on rank 0, which runs it).
 
 Each rank writes what it saw (decisions, points, outcome, error) to ``--out/I-KIND-rank-N.json``.
 """
@@ -70,6 +71,7 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
         time.sleep(args.timeout + 5)
         return seen
     options = {
+        "handlers": [failing_handler] if kind == "handler" else [],
         "retry_failed": kind == "retry",
         "if_finished": "skip"
         if kind in ("skip", "skipcheck") or (kind == "ifdiff" and rank == 0)
@@ -102,11 +104,18 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
             Path(args.out, f"stopped-rank-{rank}.json").write_text(json.dumps(seen))
             raise SystemExit(1) from None
     except Exception as exc:  # noqa: BLE001 a script that goes on after its store refused the end
-        if kind not in ("endfail", "r0raise"):
+        if kind not in ("endfail", "r0raise", "handler"):
             raise
         seen["error"] = f"{type(exc).__name__}: {exc}"
     seen["seconds"] = time.monotonic() - start
     return seen
+
+
+def failing_handler(point):
+    """A user's stopping handler with a bug that shows at evaluation 2."""
+    if point.index == 1:
+        raise ZeroDivisionError("the handler's own")
+    return None
 
 
 def refuse_second_point() -> None:

@@ -19,6 +19,7 @@ from powertrain.tracking import spawned as spawned_
 from powertrain.tracking import store as db_
 from powertrain.tracking.combine import RankReading
 
+_AT = "rank 0 failed at this exchange"
 SHUT_DOWN = "torch.distributed was shut down (destroy_process_group) inside the tracked block"
 
 
@@ -128,8 +129,9 @@ class RankedRun:
     def _lead(self, job: job_.Job, kind: str, so_far, fields: dict | None):
         """Rank 0: gather every rank's figures, record the point (or, closing, the outcome) and send
         every rank the decision; a misuse is every rank's error."""
-        messages = job.gather(kind, job.reading(so_far), len(self.points))
-        decision = job_.Decision(error="rank 0 failed at this exchange")
+        evaluations = len(self.points)
+        messages = job.gather(kind, job.reading(so_far), evaluations)
+        decision = job_.Decision(error=_AT)
         try:
             problem = job.problem(messages)
             if problem is not None:
@@ -143,6 +145,12 @@ class RankedRun:
             point = self._point(fields, so_far.duration_s, combined.energy_j)
             self._record(point)
             decision = job_.Decision(point, self.status, self.stop_reason)
+        except BaseException as error:  # a handler's, say: the other ranks are told what it was
+            if decision is not None and decision.error == _AT:  # not a misuse already told
+                said = "".join(traceback.format_exception_only(type(error), error)).strip()
+                at = f"evaluation {evaluations + 1}" if fields is not None else "the block's end"
+                decision = job_.Decision(error=f"{_AT} ({at}): {said}")
+            raise
         finally:
             if decision is not None:
                 job.decide(decision)
