@@ -72,3 +72,17 @@ def test_a_store_away_until_the_timeout_ends_the_exchange_naming_its_error():
     leader = rank_job(Locked(refusals=10**9), 0, 0.3)
     with pytest.raises(job.RanksLost, match="database is locked"):
         leader.gather(job.POINT, reading(0, 5.0), 0)
+
+
+def test_a_store_that_refuses_for_good_is_not_waited_for():
+    """A refusal of powertrain's own (the SQLite file removed under the job: every later write is
+    refused the same way) ends the exchange at once, not at the rank timeout."""
+    from powertrain.store.sqlite_guard import StoreRemoved
+
+    class Removed(MemoryStore):
+        def post_rank_message(self, *args):
+            raise StoreRemoved("the results store was removed while this process wrote it")
+
+    leader = rank_job(Removed(), 0, 60.0)
+    with pytest.raises(StoreRemoved):
+        leader.gather(job.POINT, reading(0, 5.0), 0)

@@ -183,6 +183,9 @@ class BoardJob(job_.Job):
         for n in itertools.count():
             try:
                 return self.board.post(seq, sender, body)
+            except PowertrainError:  # a refusal of powertrain's own (a store removed): for good
+                self.open = False
+                raise
             except Exception as error:  # the store's: locked, away
                 if time.monotonic() > deadline:
                     self.open = False
@@ -199,6 +202,9 @@ class BoardJob(job_.Job):
         for n in itertools.count():
             try:
                 found, refused = self.board.read(seq, senders), None
+            except PowertrainError:  # a refusal of powertrain's own (a store removed): for good
+                self.open = False
+                raise
             except Exception as error:  # the store's, for a moment (locked): looked at again
                 refused = f"{type(error).__name__}: {error}"
             if len(found) == len(senders):
