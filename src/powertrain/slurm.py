@@ -36,33 +36,55 @@ def _integer(env: Mapping[str, str], name: str) -> int | None:
 
 
 def shard_from_env(env: Mapping[str, str] | None = None) -> tuple[int, int]:
-    """(i, N) of this SLURM task: its place in the job array, else among the job's tasks; a clear
-    PowertrainError outside SLURM, or for an array whose task ids are not evenly spaced."""
+    """(i, N) of this SLURM process: its place in the job array, and, in an ``srun`` step of an
+    array task (``srun -n 2`` in each), its place among that step's tasks too (every array task
+    runs the same script, so the same number of tasks: task t's process p takes share t * n + p
+    of N * n); outside an array, its place among its step's tasks. A clear PowertrainError outside
+    SLURM, for an array whose task ids are not evenly spaced, or for a batch script's own process
+    of an allocation of several tasks (one process, not one of several)."""
     env = os.environ if env is None else env
-    task, count = _integer(env, "SLURM_ARRAY_TASK_ID"), _integer(env, "SLURM_ARRAY_TASK_COUNT")
-    if task is not None and count is None:  # its step's task 0 of 1 would be the whole study
-        raise PowertrainError(
-            f"--shard auto: array task {task}, but SLURM_ARRAY_TASK_COUNT does not say how many "
-            "tasks the array has (a Slurm before 18.08?); give --shard i/N yourself"
-        )
-    if task is not None:
-        first = _integer(env, "SLURM_ARRAY_TASK_MIN") or 0
-        step = _integer(env, "SLURM_ARRAY_TASK_STEP") or 1
-        index, rest = divmod(task - first, step)
-        if rest or not 0 <= index < count:
-            raise PowertrainError(
-                f"--shard auto: array task {task} is not one of {count} evenly spaced from {first} "
-                f"in steps of {step} (an --array list such as 1,5,7?); give --shard i/N yourself"
-            )
-        return index, count
     procid, ntasks = _integer(env, "SLURM_PROCID"), _integer(env, "SLURM_NTASKS")
-    if procid is not None and ntasks is not None and 0 <= procid < ntasks:
+    stepped = in_step(env) and procid is not None and ntasks is not None and 0 <= procid < ntasks
+    array = _array_share(env)
+    if array is not None:
+        index, count = array
+        return (index * ntasks + procid, count * ntasks) if stepped else (index, count)
+    if stepped:
         return procid, ntasks
+    if procid is not None and ntasks is not None and not in_step(env):
+        if ntasks == 1:  # a batch script's own process, its job's one task: the whole study
+            return 0, 1
+        raise PowertrainError(
+            f"--shard auto: this is the batch script's own process, one process of an allocation "
+            f"of SLURM_NTASKS={ntasks} tasks: start it with srun (srun powertrain run ... --shard "
+            "auto) for a share per task, or give --shard i/N yourself"
+        )
     raise PowertrainError(
         "--shard auto: not inside a SLURM job array or job step (no SLURM_ARRAY_TASK_ID and "
         "SLURM_ARRAY_TASK_COUNT, nor SLURM_PROCID and SLURM_NTASKS); give --shard i/N, or, with a "
         "shared postgresql:// store, no shard at all"
     )
+
+
+def _array_share(env: Mapping[str, str]) -> tuple[int, int] | None:
+    """(i, N) of this array task among the array's; None outside an array."""
+    task, count = _integer(env, "SLURM_ARRAY_TASK_ID"), _integer(env, "SLURM_ARRAY_TASK_COUNT")
+    if task is None:
+        return None
+    if count is None:  # its step's task 0 of 1 would be the whole study
+        raise PowertrainError(
+            f"--shard auto: array task {task}, but SLURM_ARRAY_TASK_COUNT does not say how many "
+            "tasks the array has (a Slurm before 18.08?); give --shard i/N yourself"
+        )
+    first = _integer(env, "SLURM_ARRAY_TASK_MIN") or 0
+    step = _integer(env, "SLURM_ARRAY_TASK_STEP") or 1
+    index, rest = divmod(task - first, step)
+    if rest or not 0 <= index < count:
+        raise PowertrainError(
+            f"--shard auto: array task {task} is not one of {count} evenly spaced from {first} "
+            f"in steps of {step} (an --array list such as 1,5,7?); give --shard i/N yourself"
+        )
+    return index, count
 
 
 def slurm_job(env: Mapping[str, str] | None = None) -> dict[str, Any] | None:

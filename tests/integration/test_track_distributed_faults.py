@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from powertrain.records import CENSORED, FAILED, REACHED
+from powertrain.records import CENSORED, FAILED, REACHED, RUNNING
 from powertrain.store import open_store
 from tests.distributed_helpers import (
     JOB_TIMEOUT_S,
@@ -65,6 +65,10 @@ def test_a_launch_restarted_after_a_rank_failed_replaces_its_failed_attempt_once
     assert all("error" not in s and s["outcome"] == REACHED.value for s in seen.values()), seen
     [(run, points)] = runs
     assert run.status == REACHED and len(points) == 4
+    [note] = [f for f in run.outcome.faults if "earlier attempt" in f]  # its joules still count
+    earlier_j = float(note.split("includes ", 1)[1].split(" J", 1)[0])
+    own_j = run.outcome.total_energy_j - earlier_j  # the note rounds to 0.1 J
+    assert earlier_j > 0 and own_j >= points[-1].total_energy_j - 0.05
 
 
 def test_every_rank_knows_at_the_start_that_rank_0_skipped_a_finished_run(tmp_path):
@@ -164,3 +168,63 @@ def test_the_other_tasks_stop_at_once_when_rank_0_cannot_begin_the_run(tmp_path)
     assert "already finished" in second[0]["error"]
     assert "already finished" in second[1].get("error", ""), second
     assert second[1]["seconds"] < 8
+
+
+def test_a_point_rank_0_cannot_record_ends_no_rank_and_the_run_says_so(tmp_path):
+    """Rank 0's store refuses an evaluation's point (a locked database) under torchrun, over gloo:
+    every rank trains on to the target, and the run's record says its curve lacks that point."""
+    code, output, seen, runs = launch(tmp_path, "init,storefail")
+    assert code == 0, output
+    assert all(s.get("outcome") == REACHED.value and s["points"] == 4 for s in seen.values()), seen
+    assert output.count("could not record evaluation 2") == 1, output
+    [(run, points)] = runs
+    assert run.status == REACHED and [p.index for p in points] == [0, 2, 3]
+    assert any("1 of 4 evaluation points not recorded" in f for f in run.outcome.faults)
+
+
+def test_the_other_ranks_get_the_outcome_when_rank_0_cannot_record_it(tmp_path):
+    """Rank 0's store refuses the outcome (a full disk) and rank 0's script goes on: the other
+    ranks get the outcome at once, rather than wait for it until the rank timeout."""
+    code, output, seen, runs = launch(tmp_path, "init,endfail")
+    assert "database or disk is full" in seen[0].get("error", ""), output
+    assert seen[1].get("outcome") == REACHED.value and "error" not in seen[1], seen
+    assert seen[1]["seconds"] < 8  # the rank timeout
+    [(run, _)] = runs
+    assert run.status == RUNNING  # unfinished: begun afresh next time
+
+
+def test_the_other_ranks_stop_at_once_naming_rank_0s_error_when_it_leaves_on_one(tmp_path):
+    """Rank 0 raises inside the block, and its script catches it and goes on: the other ranks,
+    waiting at an evaluation, stop at once with rank 0's error, through torchrun's store (where no
+    connection closes) as over torch.distributed, rather than wait for rank 0 until the timeout."""
+    code, output, seen, runs = launch(tmp_path, "r0raise:store,init,r0raise:gloo")
+    for i in (0, 2):
+        scenario = ranks_seen(tmp_path / "out", f"{i}-r0raise-rank-*.json")
+        assert "rank 0's own error" in scenario[0].get("error", ""), output
+        said = scenario[1].get("error", "")
+        assert "rank 0 failed after 1 evaluations: ValueError: rank 0's own error" in said, said
+        assert scenario[1]["seconds"] < 8  # the rank timeout
+    assert [r.status for r, _ in runs] == [FAILED, FAILED]
+
+
+def test_ranks_passing_different_if_finished_are_one_clear_error_not_a_shifted_run(tmp_path):
+    """Rank 0 skips finished runs, rank 1 refuses them (through torchrun's store): rank 0's
+    exchange at the block's start met rank 1's first evaluation, and every later decision reached
+    rank 1 one evaluation late. Now both stop at their first exchange, saying why. (Over
+    torch.distributed, rank 0's exchange at the start may meet the script's own first collective,
+    DDP's, on rank 1: the two wait for each other until the timeout.)"""
+    code, output, seen, runs = launch(tmp_path, "ifdiff")
+    for rank in (0, 1):
+        assert "if_finished" in seen[rank].get("error", ""), (rank, seen, output)
+        assert seen[rank]["seconds"] < 8 and seen[rank]["decisions"] == []
+    assert [r.status for r, _ in runs] == [FAILED]
+
+
+def test_a_handler_that_raises_on_rank_0_is_named_on_every_rank(tmp_path):
+    """A stopping handler of the user's raises where rank 0 runs it: rank 0's error goes up as it
+    was, and the other ranks are told what it was, not only that rank 0 failed."""
+    code, output, seen, runs = launch(tmp_path, "init,handler")
+    assert "ZeroDivisionError: the handler's own" in seen[0].get("error", ""), output
+    said = seen[1].get("error", "")
+    assert "ZeroDivisionError: the handler's own" in said and "evaluation 2" in said, said
+    assert seen[1]["seconds"] < 8

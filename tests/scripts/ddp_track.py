@@ -16,7 +16,12 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
   its process there (``sys.exit(0)``), which torchrun does not take for a failure;
 - ``destroy``: every rank shuts torch.distributed down (``destroy_process_group``) inside the block,
   after evaluation 2; ``once``: rank 1 raises at evaluation 2 in the launch's first attempt only (a
-  job that ``torchrun --max-restarts 1`` starts again).
+  job that ``torchrun --max-restarts 1`` starts again); ``storefail``: rank 0's store refuses
+  evaluation 2's point (a locked database), the training goes on; ``endfail``: rank 0's store
+  refuses the run's outcome, and rank 0's script catches that error and goes on; ``r0raise``:
+  rank 0 raises a ValueError of its own before evaluation 2, which its script catches;
+  ``ifdiff``: rank 0 passes ``if_finished="skip"``, rank 1 the default (misuse: one clear error);
+  ``handler``: a stopping handler of the user's raises at evaluation 2 (on rank 0, which runs it).
 
 Each rank writes what it saw (decisions, points, outcome, error) to ``--out/I-KIND-rank-N.json``.
 """
@@ -66,9 +71,16 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
         time.sleep(args.timeout + 5)
         return seen
     options = {
+        "handlers": [failing_handler] if kind == "handler" else [],
         "retry_failed": kind == "retry",
-        "if_finished": "skip" if kind in ("skip", "skipcheck") else "refuse",
+        "if_finished": "skip"
+        if kind in ("skip", "skipcheck") or (kind == "ifdiff" and rank == 0)
+        else "refuse",
     }
+    if kind == "storefail" and rank == 0:
+        refuse_second_point()
+    if kind == "endfail" and rank == 0:
+        refuse_the_outcome()
     start = time.monotonic()
     try:
         with powertrain.track(
@@ -91,8 +103,47 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
             seen["seconds"] = time.monotonic() - start
             Path(args.out, f"stopped-rank-{rank}.json").write_text(json.dumps(seen))
             raise SystemExit(1) from None
+    except Exception as exc:  # noqa: BLE001 a script that goes on after its store refused the end
+        if kind not in ("endfail", "r0raise", "handler"):
+            raise
+        seen["error"] = f"{type(exc).__name__}: {exc}"
     seen["seconds"] = time.monotonic() - start
     return seen
+
+
+def failing_handler(point):
+    """A user's stopping handler with a bug that shows at evaluation 2."""
+    if point.index == 1:
+        raise ZeroDivisionError("the handler's own")
+    return None
+
+
+def refuse_second_point() -> None:
+    """This process's SQLite store refuses evaluation 2's point, as a locked database would."""
+    import sqlite3
+
+    from powertrain.store.sqlite import SqliteStore
+
+    add = SqliteStore.add_eval_point
+
+    def refusing(self, run_id, point):
+        if point.index == 1:
+            raise sqlite3.OperationalError("database is locked")
+        return add(self, run_id, point)
+
+    SqliteStore.add_eval_point = refusing
+
+
+def refuse_the_outcome() -> None:
+    """This process's SQLite store refuses the run's outcome, as a full disk would."""
+    import sqlite3
+
+    from powertrain.store.sqlite import SqliteStore
+
+    def refusing(self, run_id, outcome):
+        raise sqlite3.OperationalError("database or disk is full")
+
+    SqliteStore.finish_run = refusing
 
 
 def train(run, kind: str, rank: int, seen: dict) -> None:
@@ -138,6 +189,8 @@ def loop(run, model, kind: str, rank: int, seen: dict) -> None:
             and os.environ["TORCHELASTIC_RESTART_COUNT"] == "0"
         ):
             raise ValueError("fails in the launch's first attempt")
+        if k == 2 and rank == 0 and kind == "r0raise":
+            raise ValueError("rank 0's own error")
         if k == 2 and rank == 1 and kind == "raise":
             raise ValueError("rank 1's own error")
         if k == 2 and rank == 1 and kind == "exit":

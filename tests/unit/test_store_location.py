@@ -106,7 +106,10 @@ ARRAY = {"SLURM_JOB_ID": "7", "SLURM_ARRAY_TASK_COUNT": "3", "SLURM_ARRAY_TASK_M
             },
             (2, 3),
         ),  # fmt: skip
-        ({"SLURM_JOB_ID": "7", "SLURM_PROCID": "1", "SLURM_NTASKS": "4"}, (1, 4)),
+        (
+            {"SLURM_JOB_ID": "7", "SLURM_STEP_ID": "0", "SLURM_PROCID": "1", "SLURM_NTASKS": "4"},
+            (1, 4),
+        ),
     ],
 )
 def test_shard_auto_reads_the_array_task_or_the_job_step(env, shard):

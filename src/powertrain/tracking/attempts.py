@@ -9,6 +9,14 @@ Only an attempt of this launch is replaced: rank 0 notes the run it began in tor
 store (the agent's ``TCPStore``, which lives as long as the launch, restarts included), and a
 restarted rank 0 replaces a failed run only when it is the one noted there; a failed run of an
 earlier launch is refused as ever. Best effort: a store that does not answer replaces nothing.
+
+The failed attempt's record is replaced, but the joules it spent were spent on this run: the new
+attempt's outcome adds them to its energy (total and per component: what the run spent, restarts
+included), while its evaluation points and energy to target are the new attempt's own (it may have
+begun again from a checkpoint or from scratch: which, powertrain cannot tell); a fault note says how
+much came from which attempt (``with_earlier``). An attempt whose rank 0 was killed outright left
+its run unfinished: its joules are those of its last evaluation point, said as "at least". An estimate among the earlier attempt's figures
+makes the run's sum of that component an estimate (``earlier_provenance``).
 """
 
 from __future__ import annotations
@@ -17,9 +25,10 @@ import contextlib
 import hashlib
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import timedelta
 
-from powertrain.records import FAILED
+from powertrain.records import FAILED, RUNNING
 from powertrain.tracking import board as board_
 
 #: How long rank 0 waits for torchrun's store here: it answers at once where it is up at all.
@@ -61,39 +70,128 @@ def note_begun(study: str, run_key: str, run_id: int, env: Mapping[str, str] | N
             store.set(_key(study, run_key), str(run_id))
 
 
+@dataclass(frozen=True)
+class Earlier:
+    """An earlier attempt of this run, which this one replaces: what it spent, and why it ended."""
+
+    run_id: int
+    energy_j: dict[str, float]
+    why: str
+    provenance: dict = field(default_factory=dict)
+    #: It never finished (its rank 0 was killed): its joules are those of its last evaluation.
+    unfinished: bool = False
+
+
 def failed_earlier(store, study: str, run_key: str, env=None) -> bool:
     """Whether the run at this key failed in an earlier attempt of this torchrun launch, or of
     this SLURM job (this one is a restart, or a requeue)."""
+    return earlier_attempt(store, study, run_key, env) is not None
+
+
+def earlier_attempt(store, study: str, run_key: str, env=None) -> Earlier | None:
+    """The attempt of this run that an earlier attempt of this torchrun launch, or of this SLURM
+    job, left failed or unfinished (this one is a restart, or a requeue), or None."""
     env = os.environ if env is None else env
-    return _failed_in_launch(store, study, run_key, env) or _failed_in_job(
-        store, study, run_key, env
-    )
+    record = _in_launch(store, study, run_key, env) or _in_job(store, study, run_key, env)
+    if record is None:
+        return None
+    if record.status == FAILED:
+        o = getattr(record, "outcome", None)
+        why = (o.error or o.stop_reason) if o is not None else "failed"
+        energy_j = dict(o.energy_j) if o is not None else {}
+        return Earlier(record.id, energy_j, why, getattr(record, "provenance", {}) or {})
+    points = store.eval_points(record.id)
+    energy_j = dict(points[-1].energy_j) if points else {}
+    why = f"never finished: its rank 0 ended after {len(points)} evaluations"
+    return Earlier(record.id, energy_j, why, record.provenance or {}, unfinished=True)
 
 
-def _failed_in_job(store, study: str, run_key: str, env: Mapping[str, str]) -> bool:
+def _in_job(store, study: str, run_key: str, env: Mapping[str, str]):
     """A SLURM job requeued (``scontrol requeue``, ``--requeue`` after a node failed) runs again
-    under its own id, ``SLURM_RESTART_COUNT`` counting up: the run it failed names that job (and its
-    cluster) in its hardware record."""
+    under its own id, ``SLURM_RESTART_COUNT`` counting up: the run it failed (or left unfinished)
+    names that job (and its cluster) in its hardware record."""
     job = env.get("SLURM_JOB_ID", "").strip()
     if _count(env, "SLURM_RESTART_COUNT") == 0 or not job:
-        return False
+        return None
     this = (job, env.get("SLURM_CLUSTER_NAME"))
     named = [(r, r.hardware.get("slurm") or {}) for r in store.runs(study)]
-    return any(
-        r.run_key == run_key and r.status == FAILED and (s.get("job_id"), s.get("cluster")) == this
-        for r, s in named
+    return next(
+        (
+            r
+            for r, s in named
+            if r.run_key == run_key
+            and r.status in (FAILED, RUNNING)
+            and (s.get("job_id"), s.get("cluster")) == this
+        ),
+        None,
     )
 
 
-def _failed_in_launch(store, study: str, run_key: str, env: Mapping[str, str]) -> bool:
+def _in_launch(store, study: str, run_key: str, env: Mapping[str, str]):
+    """The run an earlier attempt of this torchrun launch began (noted in its store), failed or
+    left unfinished."""
     if _count(env, "TORCHELASTIC_RESTART_COUNT") == 0:
-        return False
+        return None
     agent = _agent_store(env)
     try:
         if agent is None or not agent.check([_key(study, run_key)]):
-            return False
+            return None
         begun = int(agent.get(_key(study, run_key)))
     except Exception:
-        return False
+        return None
     runs = store.runs(study)
-    return any(r.id == begun and r.run_key == run_key and r.status == FAILED for r in runs)
+    return next(
+        (
+            r
+            for r in runs
+            if r.id == begun and r.run_key == run_key and r.status in (FAILED, RUNNING)
+        ),
+        None,
+    )
+
+
+def earlier_provenance(provenance: dict, earlier: Earlier | None) -> dict:
+    """This attempt's provenance (its meters'), with each component the earlier attempt estimated
+    (or only it measured) labelled so: the run's energy adds the earlier attempt's joules."""
+    if earlier is None:
+        return provenance
+    out = {c: dict(p) for c, p in provenance.items()}
+    for component in earlier.energy_j:
+        before = earlier.provenance.get(component) or {}
+        now = out.get(component)
+        if now is not None and not before.get("estimated", True):
+            continue  # measured then, as now (or estimated now: labelled so already)
+        now = now or {**before, "details": {}}
+        words = (
+            f"the run's figure adds run {earlier.run_id}'s, an earlier attempt's, which was "
+            + ("an estimate" if before.get("estimated", True) else "measured")
+        )
+        details = {**(now.get("details") or {}), "attempts": words}
+        out[component] = {
+            **now,
+            "estimated": now.get("estimated") or before.get("estimated", True),
+            "details": details,
+        }
+    return out
+
+
+def with_earlier(
+    earlier: Earlier | None, energy_j: dict, notes: list[str]
+) -> tuple[dict, list[str]]:
+    """The run's energy per component with the earlier attempt's joules added, and a note saying
+    so; unchanged where no earlier attempt was replaced."""
+    if earlier is None or not earlier.energy_j:
+        return energy_j, notes
+    total = dict(energy_j)
+    for component, joules in earlier.energy_j.items():
+        total[component] = total.get(component, 0.0) + joules
+    spent = f"{sum(earlier.energy_j.values()):.1f} J"
+    if earlier.unfinished:  # what it spent after its last evaluation is not known
+        spent = f"at least {spent} (as of its last evaluation)"
+    note = (
+        f"includes {spent} spent by an earlier attempt of this run (run {earlier.run_id}: "
+        f"{earlier.why}) before a restart of its launch or a requeue of its job began it again: "
+        "the energy (total and per component) is what the run spent, restarts included; its "
+        "evaluation points and energy to target are this attempt's own"
+    )
+    return total, [*notes, note]

@@ -17,6 +17,7 @@ Messages are JSON (a shared database is no place for pickles); a missing rank en
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import itertools
@@ -132,7 +133,7 @@ class BoardJob(job_.Job):
 
     def gather(self, kind: str, reading: RankReading, evaluations: int) -> list[job_.Message]:
         mine = job_.Message(self.info.rank, kind, self.run_key, reading, evaluations)
-        self.board.post(self.seq, self.info.rank, _json_safe(_message_body(mine)))
+        self._post(self.seq, self.info.rank, _json_safe(_message_body(mine)))
         if kind == job_.CLOSE:
             self.open = False
         if not self.info.leader:
@@ -154,30 +155,69 @@ class BoardJob(job_.Job):
         failed = job_.Message(
             self.info.rank, job_.FAILED, self.run_key, reading, evaluations, error
         )
-        self.board.post(self.seq, self.info.rank, _json_safe(_message_body(failed)))
+        self._post(self.seq, self.info.rank, _json_safe(_message_body(failed)))
+        self.open = False
+
+    def abandon(self, evaluations: int, error: str) -> None:
+        """Rank 0 leaving on an error: its decision of the exchange the others wait at says so
+        (the earlier decisions are kept: a rank may not have read the last one yet)."""
+        decision = _json_safe(_decision_body(job_.Decision(error=error)))
+        self._post(self.seq, DECISION, decision)
         self.open = False
 
     def decide(self, decision: job_.Decision | None = None) -> job_.Decision:
         seq, self.seq = self.seq, self.seq + 1
         if self.info.leader:
-            self.board.post(seq, DECISION, _json_safe(_decision_body(decision)))
+            self._post(seq, DECISION, _json_safe(_decision_body(decision)))
             if seq > 0:
-                self.board.drop(seq)  # every rank read the decisions before this one
+                with contextlib.suppress(Exception):  # tidying: the next drop takes them
+                    self.board.drop(seq)  # every rank read the decisions before this one
             return decision
         body = self._wait([DECISION], "rank 0's decision", seq)[DECISION]
         return _decision(body)
 
+    def _post(self, seq: int, sender: int, body: dict) -> None:
+        """``board.post``, tried again while the board refuses it (a locked or restarting
+        store), up to the rank timeout; then RanksLost naming the board's error."""
+        deadline = time.monotonic() + self.timeout_s
+        for n in itertools.count():
+            try:
+                return self.board.post(seq, sender, body)
+            except PowertrainError:  # a refusal of powertrain's own (a store removed): for good
+                self.open = False
+                raise
+            except Exception as error:  # the store's: locked, away
+                if time.monotonic() > deadline:
+                    self.open = False
+                    raise job_.RanksLost(
+                        f"{self.info.describe()}: the exchange's store refused this rank's "
+                        f"message for {self.timeout_s:g} s ({type(error).__name__}: {error})"
+                    ) from None
+            time.sleep(_POLL_S[min(n, len(_POLL_S) - 1)])
+
     def _wait(self, senders: list[int], what: str, seq: int | None = None) -> dict[int, dict]:
         seq = self.seq if seq is None else seq
         deadline = time.monotonic() + self.timeout_s
+        found, refused = {}, None
         for n in itertools.count():
-            found = self.board.read(seq, senders)
+            try:
+                found, refused = self.board.read(seq, senders), None
+            except PowertrainError:  # a refusal of powertrain's own (a store removed): for good
+                self.open = False
+                raise
+            except Exception as error:  # the store's, for a moment (locked): looked at again
+                refused = f"{type(error).__name__}: {error}"
             if len(found) == len(senders):
                 return {sender: _from_json_safe(body) for sender, body in found.items()}
             if time.monotonic() > deadline:
                 break
             time.sleep(_POLL_S[min(n, len(_POLL_S) - 1)])
         self.open = False
+        if refused is not None:
+            raise job_.RanksLost(
+                f"{self.info.describe()}: the exchange's store refused to be read for "
+                f"{self.timeout_s:g} s ({refused})"
+            )
         missing = [("rank 0" if s == DECISION else f"rank {s}") for s in senders if s not in found]
         named = ", ".join(missing[:8]) + (
             f" and {len(missing) - 8} more" if len(missing) > 8 else ""
@@ -223,7 +263,12 @@ def _message(body: Mapping[str, Any], sender: int) -> job_.Message:
     rank's) is read as that rank failing, so rank 0 ends the run on every rank with the reason."""
     try:
         message = job_.Message(**{**body, "reading": RankReading(**body["reading"])})
-        if message.rank == sender and message.kind in (job_.POINT, job_.CLOSE, job_.FAILED):
+        if message.rank == sender and message.kind in (
+            job_.POINT,
+            job_.CLOSE,
+            job_.FAILED,
+            job_.START,
+        ):
             return message
     except (TypeError, KeyError):
         pass

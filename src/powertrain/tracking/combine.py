@@ -60,11 +60,13 @@ class Combined:
 
 def combine(readings: list[RankReading]) -> Combined:
     """Each device once per node, each rank's processes once; nodes summed (see the module doc)."""
-    by_node: dict[tuple[int, str], list[RankReading]] = {}
-    for reading in sorted(readings, key=lambda r: r.rank):  # a node: its rank, and its host
-        by_node.setdefault((reading.node, reading.host), []).append(reading)
+    by_node: dict[tuple[int, str, str], list[RankReading]] = {}
+    for reading in sorted(readings, key=lambda r: r.rank):  # a node: its rank, host and machine
+        # (a launcher that numbers no nodes, mpirun's, gives every rank node 0: two machines that
+        # share a hostname are still two nodes, each package read by one of its own ranks)
+        by_node.setdefault((reading.node, reading.host, reading.machine), []).append(reading)
     counted: dict = {}  # (machine, component) or a GPU's UUID -> the node that counted it
-    nodes = [_node(node, ranks, counted) for (node, _), ranks in sorted(by_node.items())]
+    nodes = [_node(node, ranks, counted) for (node, *_), ranks in sorted(by_node.items())]
     total: dict[str, float] = {}
     for node in nodes:
         for component, joules in node["energy_j"].items():

@@ -92,6 +92,7 @@ class Tracker:
         self.run_key = db_.run_key(self.setup, self.train, self.seed, self.targets)
         self.rank_timeout_s = checks.wait_s(rank_timeout_s, "rank_timeout_s", job_.MOST_TIMEOUT_S)
         self.run: TrackedRun | None = None
+        self.earlier = None  # the failed attempt a restart or requeue replaces (attempts.py)
 
     def start(self) -> TrackedRun:
         with links.refusal_told(self):  # a job's other ranks stop with rank 0, not later
@@ -105,7 +106,8 @@ class Tracker:
         store = self.hooks.observe(store)
         try:
             db_.save_study(store, db_.study_config(self.study, self.targets, self.model, self.data))
-            retry = self.retry_failed or attempts.failed_earlier(store, self.study, self.run_key)
+            self.earlier = attempts.earlier_attempt(store, self.study, self.run_key)
+            retry = self.retry_failed or self.earlier is not None
             while True:  # once more where another process finished the run since it looked
                 done = db_.finished_run(store, self.study, self.run_key, retry)
                 if done is not None:
@@ -202,7 +204,7 @@ class TrackedRun(RankedRun):
             tracker.train,
             tracker.seed,
             hardware,
-            provenance,
+            attempts.earlier_provenance(provenance, tracker.earlier),  # its joules are added
             replace_failed,
         )
         attempts.note_begun(tracker.study, tracker.run_key, run_id)  # for a restart of the launch
@@ -350,6 +352,7 @@ class TrackedRun(RankedRun):
                 self.ranks = ranks_.current()
             if not self.ranks.leader:
                 return self._close_following(total, exc)
+            self._tell_left(exc)  # leaving on an exception: the others stop waiting for rank 0
             if exc is not None and not isinstance(exc, Exception):
                 return None
             job = self._job if exc is None and self._exchanging() else None

@@ -25,6 +25,7 @@ from powertrain.tracking import ranks as ranks_
 from powertrain.tracking.combine import Combined, RankReading, combine
 
 POINT, CLOSE, FAILED = "point", "close", "failed"  # FAILED: a rank leaving on an error
+START = "start"  # the exchange at the block's start, with if_finished="skip" (``RankedRun.agreed``)
 #: How long a rank waits for the others at an evaluation point unless told (``rank_timeout_s``):
 #: as long as torch.distributed's own collectives do by default (``default_pg_timeout``), so that a
 #: job whose rank 0 validates alone for minutes, which torch lets run, is not ended by powertrain.
@@ -40,7 +41,7 @@ class RanksLost(PowertrainError):
 @dataclass(frozen=True)
 class Message:
     rank: int
-    kind: str  # POINT or CLOSE
+    kind: str  # POINT, CLOSE, START or FAILED
     run_key: str
     reading: RankReading
     evaluations: int  # how many points this rank had evaluated before this exchange
@@ -68,6 +69,7 @@ class Job:
         self, info: ranks_.RankInfo, run_key: str, meters, gpu_start_j: dict, timeout_s: float
     ) -> None:
         self.info, self.run_key, self.timeout_s = info, run_key, float(timeout_s)
+        self._attempt = _nth_link(run_key)  # what a rank leaves on the job's store is this link's
         self.open = True
         self.last: Combined | None = None  # the figures of the last exchange every rank answered
         self.shut_down = False  # the script shut torch.distributed down inside the tracked block
@@ -119,6 +121,21 @@ class Job:
         with contextlib.suppress(Exception):  # the job goes on ending however this goes
             _job_store().set(self._failure_key(self.info.rank), body)
 
+    def abandon(self, evaluations: int, error: str) -> None:
+        """Rank 0 leaving on an error: said on the job's store, where the others, whose exchange
+        ends as its group does, read why (``_collective``)."""
+        self.open = False
+        body = json.dumps({"evaluations": evaluations, "error": error})
+        _job_store().set(self._failure_key(0), body)
+
+    def _leader_failed(self) -> str | None:
+        """What rank 0 said as it left on an error, if it did."""
+        with contextlib.suppress(Exception):  # a store gone with the job: nothing to name
+            store = _job_store()
+            if store.check([self._failure_key(0)]):
+                return json.loads(store.get(self._failure_key(0)))["error"]
+        return None
+
     def failures(self) -> list[str]:
         """Rank 0: what the ranks that left on an error said, as ``problem`` words a board's."""
         found = []
@@ -135,7 +152,7 @@ class Job:
         return found
 
     def _failure_key(self, rank: int) -> str:
-        return f"powertrain/failed/{self.run_key}/{rank}"
+        return f"powertrain/failed/{self.run_key}/{self._attempt}/{rank}"
 
     def decide(self, decision: Decision | None = None) -> Decision:
         """Rank 0 sends ``decision``; every rank returns it."""
@@ -154,6 +171,9 @@ class Job:
             failed = self.failures() if self.info.leader else []
             if failed:  # the rank that left on its error ended the exchange
                 raise RanksLost("; ".join(failed[:8])) from None
+            said = None if self.info.leader else self._leader_failed()
+            if said is not None:  # rank 0 left on its error
+                raise RanksLost(f"rank 0 ended the run: {said}") from None
             raise RanksLost(
                 f"{self.info.describe()}: the other ranks did not answer within "
                 f"{self.timeout_s:g} s, or one of them died ({str(exc).splitlines()[0][:200]}). "
@@ -220,6 +240,11 @@ class Job:
 
 
 def _doing(m: Message) -> str:
+    if m.kind == START:
+        return (
+            "began the block with if_finished='skip' (every rank must pass the same "
+            "if_finished to track())"
+        )
     if m.kind == FAILED:
         return f"failed after {m.evaluations} evaluations: {m.error}"
     if m.kind == CLOSE:
@@ -235,6 +260,18 @@ def _tree_pids(meters) -> tuple[int, ...]:
         if getattr(meter, "scope", "") == "process" and hasattr(tree, "pids"):
             pids.update(tree.pids())
     return tuple(sorted(pids))
+
+
+_LINKS: dict[str, int] = {}  # run key -> how many links to it this process made
+_LINKS_LOCK = threading.Lock()
+
+
+def _nth_link(run_key: str) -> int:
+    """This process's n-th link to the run (every rank tracks the same runs in the same order, so
+    all agree on n): a later track() of the run in the job reads nothing an earlier one left."""
+    with _LINKS_LOCK:
+        n = _LINKS[run_key] = _LINKS.get(run_key, -1) + 1
+    return n
 
 
 def _job_store():

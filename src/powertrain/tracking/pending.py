@@ -58,6 +58,10 @@ class Pending:
                     getattr(exc, "waited_s", 0),
                     WRITERS_AT_ONCE,
                 )
+        except Exception:  # another refusal (a full disk): the caller keeps this point, not here
+            if self.points and self.points[-1] is point:
+                self.points.pop()
+            raise
 
     def flush(self, store, run_id: int) -> None:
         while self.points:

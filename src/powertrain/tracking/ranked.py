@@ -6,18 +6,21 @@ handed to spawned processes ``tracking/spawned.py``."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import traceback
 
 from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome
+from powertrain.tracking import attempts, links, unrecorded
 from powertrain.tracking import job as job_
-from powertrain.tracking import links
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import spawned as spawned_
 from powertrain.tracking import store as db_
 from powertrain.tracking.combine import RankReading
 from powertrain.tracking.pending import Pending
 
+_AT = "rank 0 failed at this exchange"
 SHUT_DOWN = "torch.distributed was shut down (destroy_process_group) inside the tracked block"
 
 
@@ -37,6 +40,11 @@ class RankedRun:
         if self._pending is None:
             self._pending = Pending()
         return self._pending
+
+    @functools.cached_property
+    def _unrecorded(self) -> unrecorded.Unrecorded:
+        """The evaluation points the store refused, tried again when the run ends."""
+        return unrecorded.Unrecorded()
 
     def _refuse(self, error: PowertrainError):
         """A spawned rank whose hand-over has ended records nothing, ever: its meters' sampler and
@@ -110,27 +118,32 @@ class RankedRun:
         return self.store
 
     def _add_point(self, point: EvalPoint) -> None:
-        """Into the store (kept and tried again while another process holds it locked:
-        ``pending``); a spawned rank 0 whose run ended under it (its parent was stopped and the
-        run begun afresh: the store refuses a point of a run it no longer holds) says so."""
-        if not self.spawned:
-            self._waiting.add(self.store, self.run_id, point)
-            return
+        """Into the store, kept and tried again while another process holds it locked
+        (``pending``). Any other failure to write it (a full database, a lost server) does not end
+        the training either: it is said once, and the point is tried again when the run ends
+        (``_unrecorded``). A spawned rank 0 whose run ended under it (its parent was stopped and
+        the run begun afresh: the store refuses a point of a run it no longer holds) says so."""
         try:
-            self.store.add_eval_point(self.run_id, point)
-        except Exception:
+            if self.spawned:
+                self.store.add_eval_point(self.run_id, point)
+            else:
+                self._waiting.add(self.store, self.run_id, point)
+        except Exception as error:
             if self.spawned:
                 try:
                     spawned_.check_in_progress(self.store, self)
                 except PowertrainError as ended:
                     self._refuse(ended)
-            raise
+                except Exception:  # noqa: S110 the store is away: the point waits, as below
+                    pass
+            self._unrecorded.note(self, point, error)
 
     def _lead(self, job: job_.Job, kind: str, so_far, fields: dict | None):
         """Rank 0: gather every rank's figures, record the point (or, closing, the outcome) and send
         every rank the decision; a misuse is every rank's error."""
-        messages = job.gather(kind, job.reading(so_far), len(self.points))
-        decision = job_.Decision(error="rank 0 failed at this exchange")
+        evaluations = len(self.points)
+        messages = job.gather(kind, job.reading(so_far), evaluations)
+        decision = job_.Decision(error=_AT)
         try:
             problem = job.problem(messages)
             if problem is not None:
@@ -144,6 +157,12 @@ class RankedRun:
             point = self._point(fields, so_far.duration_s, combined.energy_j)
             self._record(point)
             decision = job_.Decision(point, self.status, self.stop_reason)
+        except BaseException as error:  # a handler's, say: the other ranks are told what it was
+            if decision is not None and decision.error == _AT:  # not a misuse already told
+                said = "".join(traceback.format_exception_only(type(error), error)).strip()
+                at = f"evaluation {evaluations + 1}" if fields is not None else "the block's end"
+                decision = job_.Decision(error=f"{_AT} ({at}): {said}")
+            raise
         finally:
             if decision is not None:
                 job.decide(decision)
@@ -188,6 +207,19 @@ class RankedRun:
             self._job.leave(self._job.reading(total), len(self.points), error)
         return self.outcome
 
+    def _tell_left(self, exc: BaseException | None) -> None:
+        """Rank 0 leaving the block on an exception (an interrupt, an exit) while the other ranks
+        may wait for it at an exchange: they are told, with its error, at once. On a board nothing
+        else would reach them before the timeout; over torch.distributed its group's end does, and
+        this names why. Best effort: the run is recorded however this goes."""
+        if exc is None or self._job is None or not self._job.open:
+            return
+        error = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        with contextlib.suppress(Exception):
+            self._job.abandon(
+                len(self.points), f"rank 0 failed after {len(self.points)} evaluations: {error}"
+            )
+
     def _finish(self, job: job_.Job | None, total, exc: BaseException | None) -> RunOutcome | None:
         """Rank 0's end of the run: the ranks' figures added up where they all answered. A spawned
         rank 0 leaves the verdict for its parent, which writes the outcome."""
@@ -205,20 +237,36 @@ class RankedRun:
                 if combined is not None:  # the other ranks wait for the outcome: tell them why
                     job.decide(job_.Decision(error=str(stale)))
                 raise
+            self._unrecorded.write_again_or_say(self, len(self.points))  # the parent's run
             self.store.post_rank_message(channel, 0, 0, spawned_.verdict(self, combined, exc))
         else:
-            figures = self._figures(total, combined)
-            if self.handed_over:
-                exc = self._take_back(exc)
-                figures = (dict(total.energy_j), spawned_.parent_node(self, total, self._ranks), [])
-            self.outcome = self._outcome(total, exc, *figures)
-            timeline = self.monitor.trace().timeline()
-            self._waiting.finish(self.store, self.run_id, self.outcome, timeline, self)
+            try:
+                self._write_outcome(total, exc, combined)
+            except Exception:  # the store refused it: the other ranks still get the outcome
+                if combined is not None:
+                    with contextlib.suppress(Exception):  # the store's error is the one to say
+                        job.decide(job_.Decision(outcome=self.outcome))
+                raise
         if combined is not None:  # every rank waits for the outcome
             job.decide(job_.Decision(outcome=self.outcome))
         if lost is not None:
             raise lost
         return self.outcome
+
+    def _write_outcome(self, total, exc: BaseException | None, combined) -> None:
+        """Rank 0 (or the parent of spawned ranks, which takes back their error, if any) makes the
+        outcome and writes it."""
+        energy_j, nodes, notes = self._figures(total, combined)
+        if self.handed_over:
+            exc = self._take_back(exc)
+            energy_j, nodes = dict(total.energy_j), spawned_.parent_node(self, total, self._ranks)
+            notes = []
+        notes += self._unrecorded.write_again(self, len(self.points))
+        earlier = getattr(self.tracker, "earlier", None)  # a restart's: its joules count too
+        energy_j, notes = attempts.with_earlier(earlier, energy_j, notes)
+        self.outcome = self._outcome(total, exc, energy_j, nodes, notes)
+        timeline = self.monitor.trace().timeline()
+        self._waiting.finish(self.store, self.run_id, self.outcome, timeline, self)
 
     def _take_back(self, exc: BaseException | None) -> BaseException | None:
         """The parent, its spawned ranks done: their points and verdict; their error, if any."""
@@ -261,13 +309,13 @@ class RankedRun:
                 self._tell_skipped()
             elif info.leader:
                 job = self._linked_job()
-                messages = job.gather(job_.POINT, job.reading(self.monitor.read("run")), 0)
+                messages = job.gather(job_.START, job.reading(self.monitor.read("run")), 0)
                 problem = job.problem(messages)
                 job.decide(job_.Decision(error=problem))
                 if problem is not None:
                     raise PowertrainError(problem)
             else:
-                self._follow(self._linked_job(), job_.POINT, self.monitor.read("run"))
+                self._follow(self._linked_job(), job_.START, self.monitor.read("run"))
         except BaseException as exc:
             self.close(exc)
             raise

@@ -2,8 +2,10 @@
 
 Read from torch.distributed where it is initialised, else from the launcher's environment:
 torchrun's ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``/``LOCAL_WORLD_SIZE``/``GROUP_RANK``, Lightning's
-``NODE_RANK``, and SLURM's ``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID``/``SLURM_NODEID`` where
-torch's are absent, in a task of an srun step (a batch script's own process is alone; in a
+``NODE_RANK``, MPI launchers' (``mpirun``: Open MPI's ``OMPI_COMM_WORLD_*``, MVAPICH's
+``MV2_COMM_WORLD_*``, MPICH's, Intel MPI's and other PMI launchers' ``PMI_RANK``/``PMI_SIZE``) where
+torch's are absent, and SLURM's ``SLURM_PROCID``/``SLURM_NTASKS``/``SLURM_LOCALID``/``SLURM_NODEID``
+where neither is, in a task of an srun step (a batch script's own process is alone; in a
 heterogeneous SLURM job the node is the node's place in the job's node list:
 ``slurm.het_node_rank``). Nothing here starts a process group; ``current()`` is a function you call.
 """
@@ -23,6 +25,14 @@ from powertrain.slurm import het_node_rank, in_step
 #: (global rank, world size, local rank, node rank): torch's launcher names, then SLURM's.
 _TORCH = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "GROUP_RANK")
 _SLURM = ("SLURM_PROCID", "SLURM_NTASKS", "SLURM_LOCALID", "SLURM_NODEID")
+#: (global rank, world size, local rank names) of the MPI launchers; they number no nodes (the
+#: machine tells a rank's node: ``combine``). Before SLURM's: mpirun in a SLURM allocation starts
+#: its daemons with srun, so its ranks see that step's SLURM_PROCID (the daemon's) as well.
+_MPI = (
+    ("OMPI_COMM_WORLD_RANK", "OMPI_COMM_WORLD_SIZE", ("OMPI_COMM_WORLD_LOCAL_RANK",)),
+    ("MV2_COMM_WORLD_RANK", "MV2_COMM_WORLD_SIZE", ("MV2_COMM_WORLD_LOCAL_RANK",)),
+    ("PMI_RANK", "PMI_SIZE", ("MPI_LOCALRANKID", "PMI_LOCAL_RANK")),
+)
 #: More processes than any job runs: a larger world size is a mistyped environment (and every rank
 #: number must fit the stores' 32-bit message columns, contract 11).
 MAX_WORLD_SIZE = 1 << 20
@@ -53,14 +63,19 @@ class RankInfo:
 
 
 @functools.cache
-def machine() -> str:
-    """Which machine this process runs on, for the figures of its devices (a RAPL package, a GPU):
-    the kernel's boot id, which every process and container of one machine shares and no two
-    machines do (hostnames may repeat: containers, two clusters), else the hostname."""
+def machine(proc: Path = Path("/proc")) -> str:
+    """Which machine this process runs on, for the figures of its devices (a RAPL package): the
+    kernel's boot id, drawn at random at each boot, which every process and container of one
+    machine shares and a separately booted machine (a clone of one disk image too) does not; ""
+    where it cannot be read (not Linux, a /proc that hides it): unknown, so a node's counters are
+    then its own, never merged with another node's by a hostname, which machines may share. VMs
+    resumed from one memory snapshot (no boot in between) share the boot id of the snapshot's
+    kernel: their device-wide counters would be counted once (GPUs by UUID are not affected)."""
     try:
-        return "boot-" + Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+        boot_id = (proc / "sys/kernel/random/boot_id").read_text().strip()
     except OSError:
-        return "host-" + platform.node()
+        return ""
+    return f"boot-{boot_id}" if boot_id else ""
 
 
 def current(environ: Mapping[str, str] | None = None) -> RankInfo:
@@ -70,7 +85,7 @@ def current(environ: Mapping[str, str] | None = None) -> RankInfo:
     rank, world = _torch_rank()
     if world is None:
         return launched
-    said = launched.source == "SLURM" or "WORLD_SIZE" in env  # the launcher said the world's size
+    said = launched.source in ("SLURM", "MPI") or "WORLD_SIZE" in env  # the launcher said its size
     if said and launched.distributed and (launched.rank, launched.world_size) != (rank, world):
         raise PowertrainError(
             f"torch.distributed says rank {rank} of {world}, but the launcher's environment says "
@@ -82,27 +97,62 @@ def current(environ: Mapping[str, str] | None = None) -> RankInfo:
 
 
 def from_environment(env: Mapping[str, str]) -> RankInfo:
-    """The rank the launcher put in the environment (torchrun, Lightning, SLURM), or rank 0 of 1."""
+    """The rank the launcher put in the environment (torchrun, Lightning, MPI, SLURM), or rank 0 of
+    1: torchrun's names first, then MPI's, then SLURM's (an srun task whose MPI numbers are
+    SLURM's own, srun having started the MPI ranks, stays SLURM's)."""
     host = platform.node()
-    for names, source in ((_TORCH, "torchrun"), (_SLURM, "SLURM")):
-        if source == "SLURM" and not in_step(env):  # a batch script's process: the allocation's
+    torch = _launched(env, _TORCH, "torchrun", host)
+    if torch is not None:
+        return torch
+    mpi = _mpi(env, host)
+    # a batch script's own process sees the allocation's numbers, not a task's: no SLURM rank
+    slurm = _slurm(env, host, mpi is not None) if in_step(env) else None
+    same = slurm is not None and mpi is not None
+    if same and (slurm.rank, slurm.world_size) == (mpi.rank, mpi.world_size):
+        return slurm  # srun started the MPI ranks itself (PMI): SLURM's task, with its node
+    return mpi or slurm or RankInfo(host=host)
+
+
+def _slurm(env: Mapping[str, str], host: str, mpi: bool) -> RankInfo | None:
+    """SLURM's rank of this srun task; beside an MPI launcher's (mpirun's daemons started by srun
+    see that step's numbers), SLURM's numbers that make no rank are not this process's error."""
+    try:
+        return _launched(env, _SLURM, "SLURM", host)
+    except PowertrainError:
+        if mpi:
+            return None
+        raise
+
+
+def _launched(env: Mapping[str, str], names, source: str, host: str) -> RankInfo | None:
+    """The rank torchrun's (or Lightning's) or SLURM's names give, or None where they give none."""
+    rank, world, local, node = (_integer(env, name) for name in names)
+    if source == "torchrun" and node is None:
+        node = _integer(env, "NODE_RANK")  # Lightning's launcher
+    said = names[0] if rank is not None else names[2]  # where the rank was read
+    if rank is None and world is not None and local is not None:
+        rank = _lightning_rank(env, local, node or 0)
+    if rank is None and local is None:
+        return None
+    rank = local if rank is None else rank
+    _check(env, names, said, rank, world, local, node)
+    if source == "SLURM":  # a heterogeneous job numbers a shared node once per component
+        node = het_node_rank(env, node)
+    world = rank + 1 if world is None else world  # unsaid (Lightning's spawned ranks): at least
+    return RankInfo(rank, world, local if local is not None else rank, node or 0, host, source)
+
+
+def _mpi(env: Mapping[str, str], host: str) -> RankInfo | None:
+    """The rank an MPI launcher gave this process (rank and size both said), or None."""
+    for rank_name, size_name, local_names in _MPI:
+        rank, world = _integer(env, rank_name), _integer(env, size_name)
+        if rank is None or world is None:
             continue
-        values = [_integer(env, name) for name in names]
-        rank, world, local, node = values
-        if source == "torchrun" and node is None:
-            node = _integer(env, "NODE_RANK")  # Lightning's launcher
-        said = names[0] if rank is not None else names[2]  # where the rank was read
-        if rank is None and world is not None and local is not None:
-            rank = _lightning_rank(env, local, node or 0)
-        if rank is None and local is None:
-            continue
-        rank = local if rank is None else rank
-        _check(env, names, said, rank, world, local, node)
-        if source == "SLURM":  # a heterogeneous job numbers a shared node once per component
-            node = het_node_rank(env, node)
-        world = rank + 1 if world is None else world  # unsaid (Lightning's spawned ranks): at least
-        return RankInfo(rank, world, local if local is not None else rank, node or 0, host, source)
-    return RankInfo(host=host)
+        local = next((v for v in (_integer(env, n) for n in local_names) if v is not None), None)
+        names = (rank_name, size_name, local_names[0], "")
+        _check(env, names, rank_name, rank, world, local, None)
+        return RankInfo(rank, world, rank if local is None else local, 0, host, "MPI")
+    return None
 
 
 def _check(env, names, said: str, rank: int, world, local, node) -> None:

@@ -1,0 +1,109 @@
+"""A run begun again after its attempt failed, by a restart of its torchrun launch
+(``--max-restarts``) or a requeue of its SLURM job: the failed attempt's record is replaced, but its
+joules were spent on this run and stay in it (``attempts.py``). The run's energy (total, per
+component) includes them; its points and energy to target are the new attempt's, and its record
+says how much came from which attempt."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+import torch.distributed as dist
+
+from powertrain import track
+from powertrain.meters.base import Component, Method
+from powertrain.meters.detect import Detection
+from powertrain.records import FAILED, REACHED
+from powertrain.store.memory import MemoryStore
+from tests.distributed_helpers import free_port
+from tests.fakes.meters import ConstantPowerMeter
+
+
+@pytest.fixture
+def launch(monkeypatch):
+    """A torchrun launch of one restart (its agent's store listening), for a script of one process."""
+    port = free_port()
+    agent = dist.TCPStore("127.0.0.1", port, None, True, timeout=timedelta(seconds=5))
+    for name, value in {
+        "TORCHELASTIC_USE_AGENT_STORE": "True",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "TORCHELASTIC_MAX_RESTARTS": "1",
+        "TORCHELASTIC_RESTART_COUNT": "0",
+    }.items():
+        monkeypatch.setenv(name, value)
+    yield monkeypatch
+    del agent
+
+
+def meters(clock, method=Method.COUNTER):
+    """10 W of CPU: every clock.advance(1) costs 10 J."""
+    return Detection({Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, method)})
+
+
+def attempt(store, clock, accuracies, fail=False, method=Method.COUNTER):
+    with track("mine", {"lr": 0.1}, 0, 0.9, db=store, detection=meters(clock, method)) as run:
+        for accuracy in accuracies:
+            clock.advance(1.0)
+            if run.evaluate(val_accuracy=accuracy):
+                break
+        if fail:
+            raise ValueError("a rank failed")
+
+
+def test_a_restarted_launchs_run_keeps_the_failed_attempts_joules(launch, clock):
+    store = MemoryStore()
+    with pytest.raises(ValueError):
+        attempt(store, clock, (0.3, 0.5), fail=True)  # 20 J, then the launch restarts
+    [failed] = store.runs("mine")
+    assert failed.status == FAILED and failed.outcome.total_energy_j == pytest.approx(20.0)
+    launch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    attempt(store, clock, (0.5, 0.95))  # 20 J more, to the target
+    [run] = store.runs("mine")
+    o = run.outcome
+    assert run.status == REACHED and o.energy_to_target_j == pytest.approx(20.0)  # this attempt's
+    assert o.total_energy_j == pytest.approx(40.0) and o.energy_j == {"cpu": pytest.approx(40.0)}
+    [note] = [f for f in o.faults if "earlier attempt" in f]
+    assert "20.0 J" in note and f"run {failed.id}:" in note and "energy to target" in note
+
+
+def test_an_earlier_attempts_estimate_makes_the_runs_sum_an_estimate(launch, clock):
+    store = MemoryStore()
+    with pytest.raises(ValueError):
+        attempt(store, clock, (0.3,), fail=True, method=Method.ESTIMATE)
+    launch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    attempt(store, clock, (0.95,))  # measured by a counter this time
+    [run] = store.runs("mine")
+    assert run.estimated and "earlier attempt" in run.provenance["cpu"]["details"]["attempts"]
+
+
+def test_a_requeued_slurm_jobs_run_keeps_the_joules_of_the_attempt_it_failed(monkeypatch, clock):
+    for name, value in {"SLURM_JOB_ID": "4242", "SLURM_CLUSTER_NAME": "c1"}.items():
+        monkeypatch.setenv(name, value)
+    store = MemoryStore()
+    with pytest.raises(ValueError):
+        attempt(store, clock, (0.3, 0.5, 0.6), fail=True)
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "1")
+    attempt(store, clock, (0.95,))
+    [run] = store.runs("mine")
+    assert run.outcome.total_energy_j == pytest.approx(40.0)
+    assert run.outcome.energy_to_target_j == pytest.approx(10.0)
+
+
+def test_an_attempt_whose_rank_0_was_killed_counts_as_of_its_last_evaluation(launch, clock):
+    """Rank 0 killed outright (SIGKILL, out of memory): its attempt never finished, and what it
+    spent after its last evaluation is not known; what it spent up to there is, and stays."""
+    store = MemoryStore()
+    tracker = track("mine", {"lr": 0.1}, 0, 0.9, db=store, detection=meters(clock))
+    killed = tracker.start()
+    for accuracy in (0.3, 0.5):
+        clock.advance(1.0)
+        killed.evaluate(val_accuracy=accuracy)
+    killed._release(store=False)  # its process is gone: nothing of it is left here
+    launch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    attempt(store, clock, (0.95,))
+    [run] = store.runs("mine")
+    assert run.status == REACHED and run.outcome.total_energy_j == pytest.approx(30.0)
+    [note] = [f for f in run.outcome.faults if "earlier attempt" in f]
+    assert "at least 20.0 J" in note and "never finished" in note
