@@ -108,3 +108,35 @@ def test_a_spawned_rank_writes_a_refused_point_again_at_its_end_and_says_what_is
             kept = [p.index for p in store.eval_points(record.id)]
         assert kept == ([1] if for_ever else [0, 1]), study
     assert any("1 of 2 evaluation points not recorded" in r.getMessage() for r in caplog.records)
+
+
+class LockedThenFullStore(MemoryStore):
+    """Locked by another process for point 1 (once: it waits, and goes in with the next); full
+    for point 2, for ever."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.locked_once = False
+
+    def add_eval_point(self, run_id, point) -> None:
+        from powertrain.store.sqlite_guard import StoreLocked
+
+        if point.index == 1 and not self.locked_once:
+            self.locked_once = True
+            raise StoreLocked("the results store is locked by another process")
+        if point.index == 2:
+            raise OSError(28, "No space left on device")
+        super().add_eval_point(run_id, point)
+
+
+def test_a_lock_and_a_full_disk_in_one_run_keep_each_point_once(meters, clock, caplog):
+    """A lock's point waits in the locked store's queue; a point refused otherwise is kept apart,
+    tried again at the end; neither is written twice, and the one never taken is named."""
+    store = LockedThenFullStore()
+    with caplog.at_level(logging.WARNING, logger="powertrain"):
+        decisions = train(store, meters, clock)
+    assert decisions == [False, False, False, True]
+    [record] = store.runs("mine")
+    assert [p.index for p in store.eval_points(record.id)] == [0, 1, 3]
+    [note] = [f for f in record.outcome.faults if "not recorded" in f]
+    assert "1 of 4" in note and "evaluations 3" in note
