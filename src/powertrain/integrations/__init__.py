@@ -54,3 +54,25 @@ def _scalar(value: Any) -> Any:
     """A tensor's number (``.item()``), other values as they are (the run checks them)."""
     item = getattr(value, "item", None)
     return item() if callable(item) else value
+
+
+class Counts:
+    """A run's steps and epochs over the framework's fits: a second ``fit`` (``train()``) in the same
+    block whose count starts again below the run's last point goes on from it, so the run's steps
+    never go back (a resumed fit, whose count goes on by itself, keeps its own)."""
+
+    def __init__(self, run: TrackedRun) -> None:
+        self.run = run
+        self.step_base, self.epoch_base = 0, 0.0
+
+    def begin(self, step: int, epoch: float) -> None:
+        """A fit begins with the framework's count at ``step`` and ``epoch``."""
+        last = self.run.points[-1] if self.run.points else None
+        self.step_base = last.step - step if last is not None and step < last.step else 0
+        self.epoch_base = last.epoch - epoch if last is not None and epoch < last.epoch else 0.0
+
+    def step(self, step: int | None) -> int | None:
+        return None if step is None else self.step_base + step
+
+    def epoch(self, epoch: float | None) -> float | None:
+        return None if epoch is None else self.epoch_base + epoch
