@@ -105,6 +105,7 @@ class Tracker:
         try:
             db_.save_study(store, db_.study_config(self.study, self.targets, self.model, self.data))
             retry = self.retry_failed or attempts.failed_earlier(store, self.study, self.run_key)
+            retry = retry or self.hooks.retries_failed(store, self.study, self.run_key)  # a sweep's
             done = db_.finished_run(store, self.study, self.run_key, retry)
             if done is not None:
                 return self._finished_already(store, owned, done)
