@@ -20,9 +20,18 @@ target, ``powertrain_energy_to_target_j``: what the pruner compares against. Any
 (a ``MedianPruner`` prunes by accuracy); ``EnergyPruner`` prunes by energy. A study of several
 objectives (energy against accuracy) is tracked the same, without intermediate values or pruning,
 which Optuna has only for one objective.
+
+Trials tracked at once in one process (``study.optimize(n_jobs=2)``) each read the meters of the
+whole process and its devices, so each one's energy counts the others' too: such a trial holds
+``powertrain_overlapping_runs`` (what overlapped), and one warning says to run trials in processes
+of their own (``n_jobs=1`` in several processes sharing the study's storage).
 """
 
 from __future__ import annotations
+
+import contextlib
+import logging
+import threading
 
 import optuna
 from optuna.pruners import BasePruner
@@ -38,6 +47,9 @@ ENERGY_ATTR = "powertrain_energy_j"  # [[step, cumulative J], ...]
 TO_TARGET_ATTR = "powertrain_energy_to_target_j"
 MEASUREMENT_ATTR = "powertrain_measurement"  # "measured" or "ESTIMATE (...)"
 LIVE = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+OVERLAP_ATTR = "powertrain_overlapping_runs"  # set on a trial tracked beside others in its process
+
+log = logging.getLogger(__name__)
 
 
 class EnergyPruner(BasePruner):
@@ -89,6 +101,7 @@ class OptunaTrial(TrialHook):
         self.prunable = len(trial.study.directions) == 1
 
     def run_begun(self, info: RunInfo) -> None:
+        _Overlaps.begun(self)
         self.trial.set_user_attr("powertrain_run_id", info.run_id)
         self.trial.set_user_attr("powertrain_run_key", info.run_key)
         self.trial.set_user_attr("powertrain_study", info.study)
@@ -115,9 +128,50 @@ class OptunaTrial(TrialHook):
         reason = f"optuna trial {self.trial.number}: {stop.reason}"
         return Pruned(stop.verdict, reason, optuna.TrialPruned(reason))
 
+    def close(self) -> None:
+        _Overlaps.ended(self)
+
     def run_finished(self, run_id: int, outcome: RunOutcome) -> None:
+        _Overlaps.ended(self)
         self.trial.set_user_attr("powertrain_status", str(outcome.status.value))
         if "powertrain.measurement" in (tags := outcome_tags(outcome)):  # a node estimated
             self.trial.set_user_attr(MEASUREMENT_ATTR, tags["powertrain.measurement"])
         if outcome.energy_to_target_j is not None:
             self.trial.set_user_attr(TO_TARGET_ATTR, outcome.energy_to_target_j)
+
+
+class _Overlaps:
+    """The Optuna trials tracked in this process now: beside another, a trial's meters (the whole
+    process's, its devices') count the other's work too."""
+
+    lock = threading.Lock()
+    running: set[OptunaTrial] = set()
+    warned = False
+
+    @classmethod
+    def begun(cls, hook: OptunaTrial) -> None:
+        with cls.lock:
+            cls.running.add(hook)
+            overlapping = sorted(cls.running, key=lambda h: h.trial.number)
+            warn = len(overlapping) > 1 and not cls.warned
+            cls.warned = cls.warned or warn
+        if len(overlapping) < 2:
+            return
+        numbers = ", ".join(str(h.trial.number) for h in overlapping)
+        said = f"tracked at once with trials {numbers} in one process: each run's energy counts "
+        for other in overlapping:
+            with contextlib.suppress(Exception):  # that trial ended meanwhile: it was told before
+                other.trial.set_user_attr(OVERLAP_ATTR, said + "the others' too")
+        if warn:
+            log.warning(
+                "powertrain: optuna trials %s are tracked at once in this process "
+                "(study.optimize(n_jobs=...)): each run's meters read the whole process and its "
+                "devices, so each trial's energy counts the others' too. Run one trial at a time "
+                "per process (n_jobs=1, several processes sharing the study's storage)",
+                numbers,
+            )
+
+    @classmethod
+    def ended(cls, hook: OptunaTrial) -> None:
+        with cls.lock:
+            cls.running.discard(hook)
