@@ -103,3 +103,10 @@ def test_a_second_fit_in_the_same_block_goes_on_from_the_first(tmp_path):
         fit(run, epochs=2, model=model)  # Keras counts its epochs from 0 again
     assert run.outcome.status == CENSORED
     assert [(p.step, p.epoch) for p in run.points] == [(40, 1), (80, 2), (120, 3), (160, 4)]
+
+
+def test_a_fit_resumed_past_its_first_epoch_warns_that_the_run_counts_from_there(tmp_path, caplog):
+    with track(study="k", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        fit(run, epochs=2, initial_epoch=1)  # a checkpoint's model, its first epoch done before
+    assert [p.epoch for p in run.points] == [2]
+    assert "resumes at epoch 1" in caplog.text and "before it is not" in caplog.text

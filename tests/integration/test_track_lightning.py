@@ -35,8 +35,10 @@ class Classifier(L.LightningModule):
 
 
 def fit(run, max_epochs: int, metric: str = "val_acc", logger=False, **options) -> L.Trainer:
-    """``options``: the Trainer's (``accumulate_grad_batches``, ``limit_val_batches``)."""
+    """``options``: the Trainer's (``accumulate_grad_batches``, ``limit_val_batches``), and fit's
+    ``ckpt_path``."""
     xt, yt, xv, yv = digits()
+    ckpt_path = options.pop("ckpt_path", None)
     trainer = L.Trainer(
         max_epochs=max_epochs,
         callbacks=[PowertrainCallback(run, metric=metric, loss="train_loss")],
@@ -52,6 +54,7 @@ def fit(run, max_epochs: int, metric: str = "val_acc", logger=False, **options) 
         Classifier(0.05),
         DataLoader(TensorDataset(xt, yt), batch_size=32, shuffle=True),
         DataLoader(TensorDataset(xv, yv), batch_size=256),
+        ckpt_path=ckpt_path,
     )
     return trainer
 
@@ -110,3 +113,14 @@ def test_fast_dev_run_warns_that_it_is_recorded_as_the_run(tmp_path, caplog):
     with track(study="pl", seed=0, target=0.9, db=tmp_path / "r.db", device="cpu") as run:
         fit(run, max_epochs=1, fast_dev_run=True)
     assert "fast_dev_run is recorded as run" in caplog.text and "another study name" in caplog.text
+
+
+def test_a_fit_resumed_from_a_checkpoint_warns_that_the_run_counts_from_there(tmp_path, caplog):
+    with track(study="pl-a", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        first = fit(run, max_epochs=1)
+    first.save_checkpoint(tmp_path / "one.ckpt")
+    assert "resumes at" not in caplog.text
+    with track(study="pl-b", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        fit(run, max_epochs=2, ckpt_path=tmp_path / "one.ckpt")
+    assert [p.step for p in run.points] == [80]  # the checkpoint's count goes on
+    assert "resumes at epoch 1 (step 40)" in caplog.text and "before it is not" in caplog.text

@@ -9,11 +9,14 @@ has no exception hook), and the callback records each validation and stops train
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.tracking.core import TrackedRun
+
+log = logging.getLogger(__name__)
 
 #: A metric name, or one per task (``{"a": "val_acc_a", "b": "val_acc_b"}``) for several targets.
 MetricNames = str | Mapping[str, str]
@@ -59,10 +62,11 @@ def _scalar(value: Any) -> Any:
 class Counts:
     """A run's steps and epochs over the framework's fits: a second ``fit`` (``train()``) in the same
     block whose count starts again below the run's last point goes on from it, so the run's steps
-    never go back (a resumed fit, whose count goes on by itself, keeps its own)."""
+    never go back (a resumed fit, whose count goes on by itself, keeps its own, and is warned
+    about: the training before its checkpoint is not in the run's energy)."""
 
-    def __init__(self, run: TrackedRun) -> None:
-        self.run = run
+    def __init__(self, run: TrackedRun, where: str) -> None:
+        self.run, self.where = run, where
         self.step_base, self.epoch_base = 0, 0.0
 
     def begin(self, step: int, epoch: float) -> None:
@@ -70,6 +74,17 @@ class Counts:
         last = self.run.points[-1] if self.run.points else None
         self.step_base = last.step - step if last is not None and step < last.step else 0
         self.epoch_base = last.epoch - epoch if last is not None and epoch < last.epoch else 0.0
+        leader = getattr(getattr(self.run, "ranks", None), "leader", True)
+        if last is None and (step > 0 or epoch > 0) and leader and not self.run.skipped:
+            log.warning(
+                "powertrain: %s resumes at epoch %g (step %d), from a checkpoint: run %s counts "
+                "the energy from here, the training before it is not in its energy (nor in its "
+                "energy-to-target); track the whole training in one block to count it all",
+                self.where,
+                epoch,
+                step,
+                self.run.run_id,
+            )
 
     def step(self, step: int | None) -> int | None:
         return None if step is None else self.step_base + step

@@ -41,7 +41,7 @@ class PowertrainCallback(TrainerCallback):
         self.metric, self.loss = metric, loss
         self.names = [metric] if isinstance(metric, str) else list(metric.values())
         self.training = False
-        self.counts = Counts(self.run)
+        self.counts = Counts(self.run, "the Trainer")
         self.pending: dict[str, Any] = {}  # this step's evaluation so far (one dict per dataset)
         self.pending_step: int | None = None
         self.evaluated, self.warned = 0, False  # in this train()

@@ -40,7 +40,7 @@ class PowertrainCallback(keras.callbacks.Callback):
         super().__init__()
         self.run = check_run(run, "PowertrainCallback")
         self.metric, self.loss = metric, loss
-        self.counts = Counts(self.run)
+        self.counts = Counts(self.run, "Keras")
         self.epochs = self.validated = 0  # of this fit
 
     def on_train_begin(self, logs: dict | None = None) -> None:

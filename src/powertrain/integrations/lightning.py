@@ -36,7 +36,7 @@ class PowertrainCallback(L.Callback):
         super().__init__()
         self.run = check_run(run, "PowertrainCallback")
         self.metric, self.loss = metric, loss
-        self.counts = Counts(self.run)
+        self.counts = Counts(self.run, "Lightning")
         self.validated = 0  # in this fit
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
