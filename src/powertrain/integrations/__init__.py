@@ -9,6 +9,7 @@ has no exception hook), and the callback records each validation and stops train
 
 from __future__ import annotations
 
+import difflib
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -37,9 +38,13 @@ def read_accuracy(
     names = {"": metric} if isinstance(metric, str) else dict(metric)
     missing = [name for name in names.values() if name not in metrics]
     if missing:
+        logged = sorted(str(name) for name in metrics)
+        likely = [n for n in logged if "loss" not in n.lower()]  # a loss is never the accuracy
+        close = difflib.get_close_matches(missing[0], likely, n=1, cutoff=0.5)
+        meant = f"did you mean {close[0]!r}? Otherwise " if close else ""
         raise PowertrainError(
             f"{where}: the metric {missing[0]!r} is not among the evaluation's metrics "
-            f"({', '.join(sorted(metrics)) or 'none'}); log it, or name the accuracy metric with "
+            f"({', '.join(logged) or 'none'}); {meant}log it, or name the accuracy metric with "
             "metric=..."
         )
     values = {task: _scalar(metrics[name]) for task, name in names.items()}
