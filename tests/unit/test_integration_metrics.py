@@ -30,3 +30,12 @@ def test_nothing_is_suggested_where_nothing_is_close():
     with pytest.raises(PowertrainError) as error:
         read_accuracy({"loss": 0.3}, "val_accuracy", "Keras")
     assert "did you mean" not in str(error.value) and "(loss)" in str(error.value)
+
+
+def test_a_percentage_is_named_as_the_framework_logged_it():
+    with pytest.raises(PowertrainError) as error:
+        read_accuracy({"eval_accuracy": 93.0}, "eval_accuracy", "Trainer")
+    said = str(error.value)
+    assert said.startswith("Trainer: the metric 'eval_accuracy' is 93")
+    assert "a percentage" in said and "fraction" in said
+    assert read_accuracy({"eval_accuracy": 0.93}, "eval_accuracy", "Trainer") == 0.93

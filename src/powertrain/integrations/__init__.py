@@ -48,6 +48,12 @@ def read_accuracy(
             "metric=..."
         )
     values = {task: _scalar(metrics[name]) for task, name in names.items()}
+    for task, value in values.items():
+        if isinstance(value, (int, float)) and 1 < value <= 100:
+            raise PowertrainError(
+                f"{where}: the metric {names[task]!r} is {value:g}, a percentage; the target is "
+                "read as a fraction in [0, 1]: log the accuracy as a fraction (divided by 100)"
+            )
     return values[""] if isinstance(metric, str) else values
 
 
