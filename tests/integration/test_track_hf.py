@@ -115,3 +115,38 @@ def test_a_second_train_in_the_same_block_goes_on_from_the_first(tmp_path):
         train(run, tmp_path, epochs=1)  # a new Trainer counts its steps from 0 again
     assert run.outcome.status == CENSORED
     assert [(p.step, p.epoch) for p in run.points] == [(40, 1.0), (80, 2.0)]
+
+
+def test_a_training_another_callback_stopped_early_says_so(tmp_path):
+    from transformers import EarlyStoppingCallback
+
+    xt, yt, xv, yv = digits()
+    args = TrainingArguments(
+        output_dir=str(tmp_path),
+        num_train_epochs=6,
+        per_device_train_batch_size=32,
+        learning_rate=5e-3,
+        eval_strategy="epoch",
+        save_strategy="epoch",
+        metric_for_best_model="eval_accuracy",
+        load_best_model_at_end=True,
+        logging_strategy="no",
+        report_to=[],
+        disable_tqdm=True,
+        use_cpu=True,
+        seed=0,
+    )
+    with track(study="hf", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        early = EarlyStoppingCallback(early_stopping_patience=1, early_stopping_threshold=0.5)
+        trainer = Trainer(
+            model=Classifier(),
+            args=args,
+            train_dataset=rows(xt, yt),
+            eval_dataset=rows(xv, yv),
+            compute_metrics=accuracy,
+            callbacks=[PowertrainCallback(run), early],
+        )
+        trainer.train()
+    assert trainer.state.global_step < trainer.state.max_steps  # stopped before its end
+    assert run.outcome.status == CENSORED
+    assert "stopped early by a callback" in run.outcome.stop_reason

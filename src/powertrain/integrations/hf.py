@@ -105,6 +105,11 @@ class PowertrainCallback(TrainerCallback):
         self.training = False
         self._check_pending()
         ended = f"the Trainer ended after {state.global_step} steps (epoch {state.epoch})"
+        if 0 < state.global_step < (state.max_steps or 0) and self.evaluated:
+            ended = (  # EarlyStoppingCallback, or another that set should_training_stop
+                f"the Trainer was stopped early by a callback after {state.global_step} of "
+                f"{state.max_steps} steps (epoch {state.epoch})"
+            )
         if self.evaluated:
             self.run.set_end_reason(f"{ended} without reaching the target")
             return
