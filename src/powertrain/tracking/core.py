@@ -220,6 +220,7 @@ class TrackedRun(RankedRun):
         import torch
 
         from powertrain.meters.detect import detect_meters
+        from powertrain.meters.steady import steady  # a failed read never ends the training
         from powertrain.monitor import Monitor
 
         device = tracker.device
@@ -229,7 +230,7 @@ class TrackedRun(RankedRun):
         self._owned_detection = tracker.detection is None
         self.detection = tracker.detection or detect_meters().require()
         sync = torch.cuda.synchronize if self.device.type == "cuda" else None
-        self.monitor = Monitor(self.detection.meters, sample=True, synchronize=sync)
+        self.monitor = Monitor(steady(self.detection.meters), sample=True, synchronize=sync)
 
     def _describe(self) -> tuple[dict, dict]:
         from powertrain.hardware import describe_hardware
