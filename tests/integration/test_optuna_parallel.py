@@ -65,3 +65,19 @@ def _one(tmp_path, meters, clock):
         return run.outcome.energy_to_target_j
 
     return objective
+
+
+def test_a_fixed_trial_rerunning_the_best_params_is_tracked_without_a_study(tmp_path, clock):
+    """``objective(optuna.trial.FixedTrial(study.best_params))``: the usual re-run of the best."""
+    meters = Detection(
+        {Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE)}
+    )
+    trial = optuna.trial.FixedTrial({"lr": 0.1})
+    lr = trial.suggest_float("lr", 1e-3, 0.5, log=True)
+    with track(
+        "best", {"lr": lr}, 0, 0.9, db=tmp_path / "r.db", detection=meters, trial=trial
+    ) as run:
+        clock.advance(1.0)
+        assert run.evaluate(val_accuracy=0.95, step=1)
+    assert run.outcome.energy_to_target_j > 0
+    assert trial.user_attrs["powertrain_energy_to_target_j"] == run.outcome.energy_to_target_j

@@ -97,8 +97,10 @@ class OptunaTrial(TrialHook):
     def __init__(self, trial: optuna.Trial) -> None:
         self.trial = trial
         self.energy: list[list[float]] = []
-        # several objectives (energy against accuracy): Optuna takes no intermediate value, prunes none
-        self.prunable = len(trial.study.directions) == 1
+        # several objectives (energy against accuracy): Optuna takes no intermediate value, prunes
+        # none; a FixedTrial (re-running the best params) or a FrozenTrial has no study to prune it
+        study = getattr(trial, "study", None)
+        self.prunable = study is not None and len(study.directions) == 1
 
     def run_begun(self, info: RunInfo) -> None:
         _Overlaps.begun(self)
