@@ -35,16 +35,19 @@ def accuracy(prediction) -> dict[str, float]:
     return {"accuracy": float((prediction.predictions.argmax(-1) == prediction.label_ids).mean())}
 
 
-def train(run, out, epochs: float, metric="eval_accuracy", eval_dataset=None, **options) -> Trainer:
-    """``options``: TrainingArguments to change (logging, ``report_to``)."""
+def train(
+    run, out, epochs: float, metric="eval_accuracy", eval_dataset=None, resume=None, **options
+) -> Trainer:
+    """``options``: TrainingArguments to change (logging, ``report_to``); ``resume``: a checkpoint
+    folder to resume from."""
     xt, yt, xv, yv = digits()
     args = {"logging_strategy": "no", "report_to": [], "eval_strategy": "epoch", **options}
+    args.setdefault("save_strategy", "no")
     args = TrainingArguments(
         output_dir=str(out),
         num_train_epochs=epochs,
         per_device_train_batch_size=32,
         learning_rate=5e-3,
-        save_strategy="no",
         disable_tqdm=True,
         use_cpu=True,
         seed=0,
@@ -58,7 +61,8 @@ def train(run, out, epochs: float, metric="eval_accuracy", eval_dataset=None, **
         compute_metrics=accuracy,
         callbacks=[PowertrainCallback(run, metric=metric, loss="eval_loss")],
     )
-    energy_first(trainer).train()  # report_to's callbacks after powertrain's: they get energy_j
+    # report_to's callbacks after powertrain's: they get energy_j
+    energy_first(trainer).train(resume_from_checkpoint=resume)
     return trainer
 
 
@@ -150,3 +154,15 @@ def test_a_training_another_callback_stopped_early_says_so(tmp_path):
     assert trainer.state.global_step < trainer.state.max_steps  # stopped before its end
     assert run.outcome.status == CENSORED
     assert "stopped early by a callback" in run.outcome.stop_reason
+
+
+def test_a_training_resumed_from_a_checkpoint_warns_that_the_run_counts_from_there(
+    tmp_path, caplog
+):
+    with track(study="hf-a", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        train(run, tmp_path, epochs=1, save_strategy="epoch")
+    assert "resumes at" not in caplog.text
+    with track(study="hf-b", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        train(run, tmp_path, epochs=2, resume=str(tmp_path / "checkpoint-40"))
+    assert [p.step for p in run.points] == [80]  # the checkpoint's count goes on
+    assert "the Trainer resumes at epoch 1 (step 40)" in caplog.text
