@@ -11,13 +11,15 @@
                     break
         return run.outcome.energy_to_target_j or float("inf")
 
-``track(..., trial=trial)`` reports every evaluation to the trial (its accuracy as the intermediate
-value, its cumulative energy in the user attribute ``powertrain_energy_j``, and whether that energy is
+``track(..., trial=trial)`` reports every evaluation to the trial (as the intermediate value, in the
+study's direction, which Optuna's pruners compare in: the validation error, 1 - accuracy, in a study
+that minimizes, energy say; the accuracy in one that maximizes; ``powertrain_intermediate_value``
+says which), its cumulative energy in the user attribute ``powertrain_energy_j``, and whether that energy is
 measured or an estimate in ``powertrain_measurement``), asks the study's pruner,
 and, when it says prune, ends the run censored in the store with the pruner's reason, then raises
 ``optuna.TrialPruned``. When the run ends the trial gets ``powertrain_status`` and, if it reached the
 target, ``powertrain_energy_to_target_j``: what the pruner compares against. Any Optuna pruner works
-(a ``MedianPruner`` prunes by accuracy); ``EnergyPruner`` prunes by energy. A study of several
+(a ``MedianPruner`` prunes the least accurate); ``EnergyPruner`` prunes by energy. A study of several
 objectives (energy against accuracy) is tracked the same, without intermediate values or pruning,
 which Optuna has only for one objective.
 
@@ -35,6 +37,7 @@ import threading
 
 import optuna
 from optuna.pruners import BasePruner
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from powertrain.loggers.base import RunInfo, nodes_tags, outcome_tags
@@ -47,6 +50,7 @@ ENERGY_ATTR = "powertrain_energy_j"  # [[step, cumulative J], ...]
 TO_TARGET_ATTR = "powertrain_energy_to_target_j"
 MEASUREMENT_ATTR = "powertrain_measurement"  # "measured" or "ESTIMATE (...)"
 LIVE = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+INTERMEDIATE_ATTR = "powertrain_intermediate_value"  # what the trial's intermediate values are
 OVERLAP_ATTR = "powertrain_overlapping_runs"  # set on a trial tracked beside others in its process
 
 log = logging.getLogger(__name__)
@@ -76,19 +80,22 @@ class EnergyPruner(BasePruner):
 
     def stop(self, study: optuna.Study, trial: FrozenTrial) -> Stop | None:
         """Why ``trial`` is pruned now, or None."""
-        curve = _curve(trial)
+        minimize = study.direction == StudyDirection.MINIMIZE
+        curve = _curve(trial, minimize)
         others = [
             t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number != trial.number
         ]
         reached = [t.user_attrs[TO_TARGET_ATTR] for t in others if TO_TARGET_ATTR in t.user_attrs]
         best_j = min(reached) if reached else None
-        courses = [(_curve(t), TO_TARGET_ATTR in t.user_attrs) for t in others]
+        courses = [(_curve(t, minimize), TO_TARGET_ATTR in t.user_attrs) for t in others]
         return self.rule.stop(curve, best_j, courses)
 
 
-def _curve(trial: FrozenTrial) -> Curve:
-    accuracy = trial.intermediate_values
-    return [(e, accuracy[s]) for s, e in trial.user_attrs.get(ENERGY_ATTR, []) if s in accuracy]
+def _curve(trial: FrozenTrial, minimize: bool) -> Curve:
+    """(energy, accuracy) at each step; a minimizing study's intermediate values are 1 - accuracy."""
+    told = trial.intermediate_values
+    energy = trial.user_attrs.get(ENERGY_ATTR, [])
+    return [(e, 1 - told[s] if minimize else told[s]) for s, e in energy if s in told]
 
 
 class OptunaTrial(TrialHook):
@@ -101,6 +108,9 @@ class OptunaTrial(TrialHook):
         # none; a FixedTrial (re-running the best params) or a FrozenTrial has no study to prune it
         study = getattr(trial, "study", None)
         self.prunable = study is not None and len(study.directions) == 1
+        # Optuna's pruners compare intermediate values in the study's direction: a study minimizing
+        # (energy) is told the validation error, so that a MedianPruner prunes the least accurate
+        self.minimize = self.prunable and study.direction == StudyDirection.MINIMIZE
 
     def run_begun(self, info: RunInfo) -> None:
         _Overlaps.begun(self)
@@ -108,6 +118,14 @@ class OptunaTrial(TrialHook):
         self.trial.set_user_attr("powertrain_run_key", info.run_key)
         self.trial.set_user_attr("powertrain_study", info.study)
         self.trial.set_user_attr(MEASUREMENT_ATTR, measurement_label(info.provenance))
+        if self.prunable:
+            self.trial.set_user_attr(
+                INTERMEDIATE_ATTR,
+                "1 - validation accuracy (the study minimizes; Optuna's pruners compare in its "
+                "direction)"
+                if self.minimize
+                else "validation accuracy",
+            )
 
     def run_nodes(self, run_id: int, nodes: list[dict]) -> None:
         """Some node estimated: the trial says the energy it reports is an estimate from now on."""
@@ -116,7 +134,8 @@ class OptunaTrial(TrialHook):
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
         if self.prunable:
-            self.trial.report(point.val_accuracy, point.step)
+            told = 1 - point.val_accuracy if self.minimize else point.val_accuracy
+            self.trial.report(told, point.step)
         self.energy.append([point.step, point.total_energy_j])
         self.trial.set_user_attr(ENERGY_ATTR, self.energy)
 
