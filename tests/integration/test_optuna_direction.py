@@ -51,3 +51,36 @@ def test_a_median_pruner_prunes_the_least_accurate_trial(tmp_path, clock, direct
     assert told == pytest.approx(0.2 if direction == "minimize" else 0.8)
     said = study.trials[1].user_attrs["powertrain_intermediate_value"]
     assert ("1 - validation accuracy" in said) == (direction == "minimize")
+
+
+def test_energy_pruning_and_another_pruner_together(tmp_path, clock):
+    from powertrain import open_store
+    from powertrain.integrations.optuna import EnergyPruner
+
+    meters = Detection(
+        {Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE)}
+    )
+
+    def objective(trial: optuna.Trial) -> float:
+        with track(
+            "both",
+            {"n": trial.number},
+            0,
+            0.95,
+            db=tmp_path / "r.db",
+            detection=meters,
+            trial=trial,
+        ) as run:
+            for step, accuracy in enumerate(COURSES[trial.number], start=1):
+                clock.advance(1.0)
+                run.evaluate(val_accuracy=accuracy, step=step)
+        return run.points[-1].total_energy_j
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    median = optuna.pruners.MedianPruner(n_startup_trials=1, n_warmup_steps=0)
+    study = optuna.create_study(pruner=EnergyPruner(beta=100.0, also=median))
+    study.optimize(objective, n_trials=3)
+    assert [t.state.name for t in study.trials] == ["COMPLETE", "COMPLETE", "PRUNED"]
+    with open_store(tmp_path / "r.db") as store:
+        pruned = store.runs("both")[2]
+    assert "optuna trial 2: pruned by Optuna's MedianPruner at step 1" in pruned.outcome.stop_reason

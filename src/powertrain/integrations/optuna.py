@@ -58,8 +58,10 @@ log = logging.getLogger(__name__)
 
 class EnergyPruner(BasePruner):
     """Prunes a trial once its energy passes ``beta`` x the best energy-to-target of the study's
-    trials so far; with ``rungs=True`` also by halving's rungs of energy (see ``powertrain.pruning``).
-    Trials that never report energy (not tracked by powertrain) are never pruned."""
+    trials so far; with ``rungs=True`` also by halving's rungs of energy (see ``powertrain.pruning``);
+    with ``also=`` another pruner (a ``MedianPruner``), also whenever that one prunes (an Optuna
+    study has one pruner: this is how both work together). Trials that never report energy (not
+    tracked by powertrain) are pruned by ``also`` alone."""
 
     def __init__(
         self,
@@ -68,12 +70,17 @@ class EnergyPruner(BasePruner):
         rungs: bool = False,
         eta: float = 3.0,
         min_budget_j: float | None = None,
+        also: BasePruner | None = None,
     ) -> None:
         self.rule = EnergyRule(beta, rungs, eta, min_budget_j)
+        self.also = also
         self.stops: dict[int, Stop] = {}  # trial number -> why it was pruned
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         stop = self.stop(study, trial)
+        if stop is None and self.also is not None and self.also.prune(study, trial):
+            name = type(self.also).__name__
+            stop = Stop(Verdict.HANDLER, f"pruned by Optuna's {name} at step {trial.last_step}")
         if stop is not None:
             self.stops[trial.number] = stop
         return stop is not None
