@@ -17,7 +17,8 @@ import sys
 from dataclasses import dataclass
 from functools import lru_cache
 
-_INFO = re.compile(r"^(?P<name>[^-]+)-[^-]*\.(?:dist|egg)-info$", re.IGNORECASE)
+# NAME-VERSION.dist-info, NAME-VERSION.egg-info, and a source tree's NAME.egg-info (no version)
+_INFO = re.compile(r"^(?P<name>[^-]+?)(?:-[^-]*)?\.(?:dist|egg)-info$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ binds 127.0.0.1 unless told another address (``--metrics-addr``).
 from __future__ import annotations
 
 import contextlib
+import errno
 import platform
 import threading
 from collections.abc import Mapping
@@ -28,6 +29,10 @@ from powertrain.records import EvalPoint, RunOutcome, estimated_on_nodes
 
 LABELS = ("component", "method", "host", "run")
 DEFAULT_ADDR = "127.0.0.1"
+
+
+class PortInUse(PowertrainError):
+    """Another program listens on the port: a command may go on without the endpoint."""
 
 
 class MetricsEndpoint(RunObserver):
@@ -65,6 +70,11 @@ class MetricsEndpoint(RunObserver):
             self._server, self._thread = start_http_server(port, addr, registry=registry)
         except (OSError, ValueError) as exc:  # ValueError: a name no resolver takes (UnicodeError)
             why = getattr(exc, "strerror", None) or exc
+            if getattr(exc, "errno", None) == errno.EADDRINUSE:
+                raise PortInUse(
+                    f"port {port} on {addr} is in use ({why}); the training goes on without the "
+                    "endpoint: pass another --metrics-port, or --metrics-port 0 for any free one"
+                ) from None
             raise PowertrainError(
                 f"--metrics-port {port}: cannot listen on {addr!r}: {why}"
             ) from None

@@ -44,6 +44,12 @@ class TrialHook(RunObserver):
     def __call__(self, point: EvalPoint) -> Stop | None:
         return None
 
+    def retries_failed(self, store, study: str, run_key: str) -> bool:
+        """Whether this run is the tool's own retry of an attempt that failed (Ray Tune's
+        ``max_failures``): that attempt is then replaced, not refused, as a restarted torchrun
+        launch's is (``tracking/attempts.py``)."""
+        return False
+
 
 @dataclass(frozen=True)
 class EnergyRule:

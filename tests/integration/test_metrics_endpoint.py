@@ -209,3 +209,29 @@ def test_measure_labels_an_apportioned_meters_series_an_estimate():
         assert watch.labels.methods == {Component.CPU: "apportioned+estimate"}
     finally:
         endpoint.close()
+
+
+def test_a_port_in_use_costs_one_line_and_the_measured_command_runs_all_the_same(tmp_path):
+    from tests.cli_helpers import powertrain
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = powertrain(
+            "measure",
+            "--meter",
+            "estimate",
+            "--metrics-port",
+            str(port),
+            "--",
+            sys.executable,
+            "-c",
+            "print('trained')",
+            timeout=120,
+        )
+    assert done.returncode == 0, done.stderr
+    assert "trained" in done.stdout
+    [line] = [x for x in done.stderr.splitlines() if "in use" in x]
+    assert f"port {port}" in line and "goes on without" in line and "--metrics-port 0" in line
+    assert "Traceback" not in done.stderr

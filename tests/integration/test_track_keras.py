@@ -18,8 +18,23 @@ from powertrain.records import CENSORED, FAILED, REACHED  # noqa: E402
 from tests.integration.digits_task import digits  # noqa: E402
 
 
-def fit(run, epochs: int, metric: str = "val_accuracy") -> keras.callbacks.History:
+def fit(run, epochs: int, metric: str = "val_accuracy", model=None, **options):
+    """``options``: ``fit``'s (``validation_data=None``: none; ``validation_freq``)."""
     xt, yt, xv, yv = (t.numpy() for t in digits())
+    model = model or compiled()
+    options = {"validation_data": (xv, yv), **options}
+    return model.fit(
+        xt,
+        yt,
+        epochs=epochs,
+        batch_size=32,
+        verbose=0,
+        callbacks=[PowertrainCallback(run, metric=metric)],
+        **options,
+    )
+
+
+def compiled() -> keras.Model:
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [keras.Input((64,)), keras.layers.Dense(32, activation="relu"), keras.layers.Dense(10)]
@@ -29,15 +44,7 @@ def fit(run, epochs: int, metric: str = "val_accuracy") -> keras.callbacks.Histo
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    return model.fit(
-        xt,
-        yt,
-        validation_data=(xv, yv),
-        epochs=epochs,
-        batch_size=32,
-        verbose=0,
-        callbacks=[PowertrainCallback(run, metric=metric)],
-    )
+    return model
 
 
 def test_keras_stops_at_the_target_and_keeps_censored_runs(tmp_path):
@@ -70,3 +77,36 @@ def test_without_a_usable_back_end_the_message_says_to_set_keras_backend():
     code = "import powertrain.integrations.keras"
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.returncode != 0 and "set KERAS_BACKEND=torch" in out.stderr
+
+
+def test_epochs_that_did_not_validate_are_passed_over(tmp_path):
+    with track(study="k", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        fit(run, epochs=4, validation_freq=2)  # val_* in the logs of epochs 2 and 4 only
+    assert run.outcome.status == CENSORED
+    assert [(p.step, p.epoch) for p in run.points] == [(80, 2.0), (160, 4.0)]
+
+
+def test_a_fit_without_validation_goes_on_and_the_run_says_why_it_has_no_points(tmp_path, caplog):
+    with track(study="k", seed=0, target=0.9, db=tmp_path / "r.db", device="cpu") as run:
+        history = fit(run, epochs=2, validation_data=None)
+    assert len(history.history["loss"]) == 2  # the training was not ended
+    assert run.outcome.status == CENSORED and run.points == []
+    assert "no validation" in run.outcome.stop_reason
+    assert "validation_data" in run.outcome.stop_reason
+    assert "validation_data" in caplog.text
+
+
+def test_a_second_fit_in_the_same_block_goes_on_from_the_first(tmp_path):
+    model = compiled()
+    with track(study="k", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        fit(run, epochs=2, model=model)
+        fit(run, epochs=2, model=model)  # Keras counts its epochs from 0 again
+    assert run.outcome.status == CENSORED
+    assert [(p.step, p.epoch) for p in run.points] == [(40, 1), (80, 2), (120, 3), (160, 4)]
+
+
+def test_a_fit_resumed_past_its_first_epoch_warns_that_the_run_counts_from_there(tmp_path, caplog):
+    with track(study="k", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        fit(run, epochs=2, initial_epoch=1)  # a checkpoint's model, its first epoch done before
+    assert [p.epoch for p in run.points] == [2]
+    assert "resumes at epoch 1" in caplog.text and "before it is not" in caplog.text

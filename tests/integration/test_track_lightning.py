@@ -34,8 +34,11 @@ class Classifier(L.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9)
 
 
-def fit(run, max_epochs: int, metric: str = "val_acc", logger=False) -> L.Trainer:
+def fit(run, max_epochs: int, metric: str = "val_acc", logger=False, **options) -> L.Trainer:
+    """``options``: the Trainer's (``accumulate_grad_batches``, ``limit_val_batches``), and fit's
+    ``ckpt_path``."""
     xt, yt, xv, yv = digits()
+    ckpt_path = options.pop("ckpt_path", None)
     trainer = L.Trainer(
         max_epochs=max_epochs,
         callbacks=[PowertrainCallback(run, metric=metric, loss="train_loss")],
@@ -45,11 +48,13 @@ def fit(run, max_epochs: int, metric: str = "val_acc", logger=False) -> L.Traine
         enable_model_summary=False,
         num_sanity_val_steps=2,
         accelerator="cpu",
+        **options,
     )
     trainer.fit(
         Classifier(0.05),
         DataLoader(TensorDataset(xt, yt), batch_size=32, shuffle=True),
         DataLoader(TensorDataset(xv, yv), batch_size=256),
+        ckpt_path=ckpt_path,
     )
     return trainer
 
@@ -80,3 +85,42 @@ def test_a_metric_lightning_never_logged_fails_the_run_with_its_name(tmp_path):
     ):
         fit(run, max_epochs=1, metric="val_accuracy")
     assert run.outcome.status == FAILED
+
+
+def test_gradient_accumulation_counts_epochs_by_batches_not_optimizer_steps(tmp_path):
+    with track(study="pl", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        fit(run, max_epochs=2, accumulate_grad_batches=4)  # 40 batches an epoch, 10 steps
+    assert [(p.step, p.epoch) for p in run.points] == [(10, 1.0), (20, 2.0)]
+
+
+def test_a_fit_without_validation_goes_on_and_the_run_says_why_it_has_no_points(tmp_path, caplog):
+    with track(study="pl", seed=0, target=0.9, db=tmp_path / "r.db", device="cpu") as run:
+        trainer = fit(run, max_epochs=2, limit_val_batches=0)
+    assert trainer.global_step == 80  # trained all the same
+    assert run.outcome.status == CENSORED and run.points == []
+    assert "no validation" in run.outcome.stop_reason and "no validation" in caplog.text
+
+
+def test_a_second_fit_in_the_same_block_goes_on_from_the_first(tmp_path):
+    with track(study="pl", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        fit(run, max_epochs=1)
+        fit(run, max_epochs=1)  # a new Trainer counts its steps from 0 again
+    assert run.outcome.status == CENSORED
+    assert [(p.step, p.epoch) for p in run.points] == [(40, 1.0), (80, 2.0)]
+
+
+def test_fast_dev_run_warns_that_it_is_recorded_as_the_run(tmp_path, caplog):
+    with track(study="pl", seed=0, target=0.9, db=tmp_path / "r.db", device="cpu") as run:
+        fit(run, max_epochs=1, fast_dev_run=True)
+    assert "fast_dev_run is recorded as run" in caplog.text and "another study name" in caplog.text
+
+
+def test_a_fit_resumed_from_a_checkpoint_warns_that_the_run_counts_from_there(tmp_path, caplog):
+    with track(study="pl-a", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        first = fit(run, max_epochs=1)
+    first.save_checkpoint(tmp_path / "one.ckpt")
+    assert "resumes at" not in caplog.text
+    with track(study="pl-b", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        fit(run, max_epochs=2, ckpt_path=tmp_path / "one.ckpt")
+    assert [p.step for p in run.points] == [80]  # the checkpoint's count goes on
+    assert "resumes at epoch 1 (step 40)" in caplog.text and "before it is not" in caplog.text

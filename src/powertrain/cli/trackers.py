@@ -46,13 +46,19 @@ def log_to_option(fn):
 
 @contextmanager
 def metrics_endpoint(port: int | None, addr: str) -> Iterator[object | None]:
-    """The endpoint while the block runs (None without a port); the port is freed after."""
+    """The endpoint while the block runs (None without a port, or with a port another program holds:
+    one line says so); the port is freed after."""
     if port is None:
         yield None
         return
-    from powertrain.metrics import MetricsEndpoint
+    from powertrain.metrics import MetricsEndpoint, PortInUse
 
-    endpoint = MetricsEndpoint(int(port), addr)
+    try:
+        endpoint = MetricsEndpoint(int(port), addr)
+    except PortInUse as exc:  # the endpoint is a copy: never worth the training
+        click.echo(f"metrics: {exc}", err=True)
+        yield None
+        return
     click.echo(f"metrics: {endpoint.url}", err=True)
     try:
         yield endpoint

@@ -9,11 +9,15 @@ has no exception hook), and the callback records each validation and stops train
 
 from __future__ import annotations
 
+import difflib
+import logging
 from collections.abc import Mapping
 from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.tracking.core import TrackedRun
+
+log = logging.getLogger(__name__)
 
 #: A metric name, or one per task (``{"a": "val_acc_a", "b": "val_acc_b"}``) for several targets.
 MetricNames = str | Mapping[str, str]
@@ -34,12 +38,22 @@ def read_accuracy(
     names = {"": metric} if isinstance(metric, str) else dict(metric)
     missing = [name for name in names.values() if name not in metrics]
     if missing:
+        logged = sorted(str(name) for name in metrics)
+        likely = [n for n in logged if "loss" not in n.lower()]  # a loss is never the accuracy
+        close = difflib.get_close_matches(missing[0], likely, n=1, cutoff=0.5)
+        meant = f"did you mean {close[0]!r}? Otherwise " if close else ""
         raise PowertrainError(
             f"{where}: the metric {missing[0]!r} is not among the evaluation's metrics "
-            f"({', '.join(sorted(metrics)) or 'none'}); log it, or name the accuracy metric with "
+            f"({', '.join(logged) or 'none'}); {meant}log it, or name the accuracy metric with "
             "metric=..."
         )
     values = {task: _scalar(metrics[name]) for task, name in names.items()}
+    for task, value in values.items():
+        if isinstance(value, (int, float)) and 1 < value <= 100:
+            raise PowertrainError(
+                f"{where}: the metric {names[task]!r} is {value:g}, a percentage; the target is "
+                "read as a fraction in [0, 1]: log the accuracy as a fraction (divided by 100)"
+            )
     return values[""] if isinstance(metric, str) else values
 
 
@@ -54,3 +68,37 @@ def _scalar(value: Any) -> Any:
     """A tensor's number (``.item()``), other values as they are (the run checks them)."""
     item = getattr(value, "item", None)
     return item() if callable(item) else value
+
+
+class Counts:
+    """A run's steps and epochs over the framework's fits: a second ``fit`` (``train()``) in the same
+    block whose count starts again below the run's last point goes on from it, so the run's steps
+    never go back (a resumed fit, whose count goes on by itself, keeps its own, and is warned
+    about: the training before its checkpoint is not in the run's energy)."""
+
+    def __init__(self, run: TrackedRun, where: str) -> None:
+        self.run, self.where = run, where
+        self.step_base, self.epoch_base = 0, 0.0
+
+    def begin(self, step: int, epoch: float) -> None:
+        """A fit begins with the framework's count at ``step`` and ``epoch``."""
+        last = self.run.points[-1] if self.run.points else None
+        self.step_base = last.step - step if last is not None and step < last.step else 0
+        self.epoch_base = last.epoch - epoch if last is not None and epoch < last.epoch else 0.0
+        leader = getattr(getattr(self.run, "ranks", None), "leader", True)
+        if last is None and (step > 0 or epoch > 0) and leader and not self.run.skipped:
+            log.warning(
+                "powertrain: %s resumes at epoch %g (step %d), from a checkpoint: run %s counts "
+                "the energy from here, the training before it is not in its energy (nor in its "
+                "energy-to-target); track the whole training in one block to count it all",
+                self.where,
+                epoch,
+                step,
+                self.run.run_id,
+            )
+
+    def step(self, step: int | None) -> int | None:
+        return None if step is None else self.step_base + step
+
+    def epoch(self, epoch: float | None) -> float | None:
+        return None if epoch is None else self.epoch_base + epoch

@@ -6,18 +6,27 @@
         trainer.train()
 
 Evaluations run by the Trainer during ``train()`` are recorded (``eval_strategy="epoch"`` or
-``"steps"``); a ``trainer.evaluate()`` after training is not. A training that ends without reaching
-the target leaves the run censored.
+``"steps"``); a ``trainer.evaluate()`` after training is not. With several eval datasets (a dict:
+one ``on_evaluate`` per dataset, ``eval_<name>_`` keys) their metrics at one step are one evaluation.
+A training that ends without reaching the target leaves the run censored (one that never evaluated
+says so); a second ``train()`` in the same block goes on counting from the first.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from powertrain.integrations import MetricNames, check_run, read_accuracy, read_loss
+from powertrain.integrations import Counts, MetricNames, check_run, read_accuracy, read_loss
 from powertrain.loggers.base import energy_metrics
+
+log = logging.getLogger(__name__)
+NO_EVALUATION = (
+    "set eval_strategy='epoch' (or 'steps', with eval_steps) and an eval_dataset, so that the "
+    "Trainer evaluates the accuracy the target is read from"
+)
 
 
 class PowertrainCallback(TrainerCallback):
@@ -30,10 +39,22 @@ class PowertrainCallback(TrainerCallback):
     ) -> None:
         self.run = check_run(run, "PowertrainCallback")
         self.metric, self.loss = metric, loss
+        self.names = [metric] if isinstance(metric, str) else list(metric.values())
         self.training = False
+        self.counts = Counts(self.run, "the Trainer")
+        self.pending: dict[str, Any] = {}  # this step's evaluation so far (one dict per dataset)
+        self.pending_step: int | None = None
+        self.evaluated, self.warned = 0, False  # in this train()
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control, **kw) -> None:
-        self.training = True
+        self.training, self.evaluated, self.warned = True, 0, False
+        self.pending, self.pending_step = {}, None
+        self.counts.begin(state.global_step, float(state.epoch or 0.0))
+        if str(getattr(args.eval_strategy, "value", args.eval_strategy)) == "no":
+            self.warned = True
+            log.warning(
+                "powertrain: the Trainer will not evaluate (eval_strategy='no'): %s", NO_EVALUATION
+            )
 
     def on_evaluate(
         self,
@@ -45,15 +66,34 @@ class PowertrainCallback(TrainerCallback):
     ) -> None:
         if not self.training:  # every rank of a job evaluates: rank 0 records, all get its decision
             return
-        metrics = metrics or {}
+        if self.pending_step != state.global_step:
+            self._check_pending()
+            self.pending_step = state.global_step
+        self.pending.update(metrics or {})
+        if not all(name in self.pending for name in self.names):
+            return  # another eval dataset's call may bring the rest: checked after the round
+        metrics, self.pending = self.pending, {}
+        self.evaluated += 1
         stop = self.run.evaluate(
             read_accuracy(metrics, self.metric, "Trainer"),
-            step=state.global_step,
-            epoch=state.epoch,  # None before the first step: counted as evaluations
+            step=self.counts.step(state.global_step),
+            epoch=self.counts.epoch(state.epoch),  # None before the first step: evaluations
             train_loss=read_loss(metrics, self.loss),
         )
         if stop:
             control.should_training_stop = True
+
+    def _check_pending(self) -> None:
+        """After an evaluation round: a metric none of its calls brought is the user's to name."""
+        metrics, self.pending = self.pending, {}
+        if metrics:
+            read_accuracy(metrics, self.metric, "Trainer")  # the error naming what was there
+
+    def on_step_begin(self, args, state, control, **kw: Any) -> None:
+        self._check_pending()
+
+    def on_epoch_begin(self, args, state, control, **kw: Any) -> None:
+        self._check_pending()
 
     def on_log(self, args, state, control, logs: dict | None = None, **kw: Any) -> None:
         """The energy so far joins the logs (``report_to``'s callbacks after this one get it:
@@ -63,10 +103,19 @@ class PowertrainCallback(TrainerCallback):
 
     def on_train_end(self, args: TrainingArguments, state: TrainerState, control, **kw) -> None:
         self.training = False
-        self.run.set_end_reason(
-            f"the Trainer ended after {state.global_step} steps (epoch {state.epoch}) "
-            "without reaching the target"
-        )
+        self._check_pending()
+        ended = f"the Trainer ended after {state.global_step} steps (epoch {state.epoch})"
+        if 0 < state.global_step < (state.max_steps or 0) and self.evaluated:
+            ended = (  # EarlyStoppingCallback, or another that set should_training_stop
+                f"the Trainer was stopped early by a callback after {state.global_step} of "
+                f"{state.max_steps} steps (epoch {state.epoch})"
+            )
+        if self.evaluated:
+            self.run.set_end_reason(f"{ended} without reaching the target")
+            return
+        if not self.warned:
+            log.warning("powertrain: the Trainer never evaluated: %s", NO_EVALUATION)
+        self.run.set_end_reason(f"{ended} with no evaluation: {NO_EVALUATION}")
 
 
 def energy_first(trainer: Any) -> Any:

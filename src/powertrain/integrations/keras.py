@@ -4,16 +4,19 @@
         model.fit(x, y, validation_data=(xv, yv), epochs=10,
                   callbacks=[PowertrainCallback(run, metric="val_accuracy")])
 
-Keras computes ``val_*`` metrics at the end of an epoch when ``fit`` has validation data; a fit that
-ends without reaching the target leaves the run censored.
+Keras computes ``val_*`` metrics at the end of an epoch when ``fit`` has validation data; an epoch
+without them (``validation_freq=2``) is passed over, and a fit that validated in none of its epochs
+goes on and ends the run censored, saying so. A fit that ends without reaching the target leaves the
+run censored; a second ``fit`` in the same block goes on counting from the first.
 """
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.integrations import MetricNames, check_run, read_accuracy, read_loss
+from powertrain.integrations import Counts, MetricNames, check_run, read_accuracy, read_loss
 from powertrain.loggers.base import energy_metrics
 
 try:
@@ -26,6 +29,8 @@ except ModuleNotFoundError as exc:  # Keras's default back-end is TensorFlow
         "(or jax, tensorflow: one that is installed) before keras is imported"
     ) from None
 
+log = logging.getLogger(__name__)
+
 
 class PowertrainCallback(keras.callbacks.Callback):
     """``metric``: the validation accuracy in the epoch's logs, or one name per task; ``loss``: a
@@ -35,16 +40,27 @@ class PowertrainCallback(keras.callbacks.Callback):
         super().__init__()
         self.run = check_run(run, "PowertrainCallback")
         self.metric, self.loss = metric, loss
-        self.epochs = 0
+        self.counts = Counts(self.run, "Keras")
+        self.epochs = self.validated = 0  # of this fit
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.epochs = self.validated = 0
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
-        self.epochs = epoch + 1
+        self.epochs += 1
+        names = [self.metric] if isinstance(self.metric, str) else list(self.metric.values())
+        if not any(n in logs for n in names) and not any(str(n).startswith("val_") for n in logs):
+            return  # no validation this epoch (validation_freq, or no validation data)
         steps = (self.params or {}).get("steps")
+        steps = steps if isinstance(steps, int) else None
+        if not self.validated:  # Keras's count (from initial_epoch) where this fit's points begin
+            self.counts.begin(steps * epoch if steps else 0, float(epoch))
+        self.validated += 1
         stop = self.run.evaluate(
             read_accuracy(logs, self.metric, "Keras"),
-            step=steps * (epoch + 1) if isinstance(steps, int) else None,
-            epoch=epoch + 1,
+            step=self.counts.step(steps * (epoch + 1) if steps else None),
+            epoch=self.counts.epoch(epoch + 1),
             train_loss=read_loss(logs, self.loss),
         )
         if self.run.points:  # History and the callbacks after this one get the energy
@@ -53,6 +69,15 @@ class PowertrainCallback(keras.callbacks.Callback):
             self.model.stop_training = True
 
     def on_train_end(self, logs: dict | None = None) -> None:
+        if self.epochs and not self.validated:
+            why = (
+                f"Keras's fit ended after {self.epochs} epochs with no validation (no val_ "
+                "metric in any epoch's logs): pass validation_data=(x, y) or validation_split= "
+                "to fit, so that each epoch has the validation accuracy the target is read from"
+            )
+            log.warning("powertrain: %s", why)
+            self.run.set_end_reason(why)
+            return
         self.run.set_end_reason(
             f"Keras's fit ended after {self.epochs} epochs without reaching the target"
         )

@@ -11,21 +11,33 @@
                     break
         return run.outcome.energy_to_target_j or float("inf")
 
-``track(..., trial=trial)`` reports every evaluation to the trial (its accuracy as the intermediate
-value, its cumulative energy in the user attribute ``powertrain_energy_j``, and whether that energy is
+``track(..., trial=trial)`` reports every evaluation to the trial (as the intermediate value, in the
+study's direction, which Optuna's pruners compare in: the validation error, 1 - accuracy, in a study
+that minimizes, energy say; the accuracy in one that maximizes; ``powertrain_intermediate_value``
+says which), its cumulative energy in the user attribute ``powertrain_energy_j``, and whether that energy is
 measured or an estimate in ``powertrain_measurement``), asks the study's pruner,
 and, when it says prune, ends the run censored in the store with the pruner's reason, then raises
 ``optuna.TrialPruned``. When the run ends the trial gets ``powertrain_status`` and, if it reached the
 target, ``powertrain_energy_to_target_j``: what the pruner compares against. Any Optuna pruner works
-(a ``MedianPruner`` prunes by accuracy); ``EnergyPruner`` prunes by energy. A study of several
+(a ``MedianPruner`` prunes the least accurate); ``EnergyPruner`` prunes by energy. A study of several
 objectives (energy against accuracy) is tracked the same, without intermediate values or pruning,
 which Optuna has only for one objective.
+
+Trials tracked at once in one process (``study.optimize(n_jobs=2)``) each read the meters of the
+whole process and its devices, so each one's energy counts the others' too: such a trial holds
+``powertrain_overlapping_runs`` (what overlapped), and one warning says to run trials in processes
+of their own (``n_jobs=1`` in several processes sharing the study's storage).
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import threading
+
 import optuna
 from optuna.pruners import BasePruner
+from optuna.study import StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from powertrain.loggers.base import RunInfo, nodes_tags, outcome_tags
@@ -38,12 +50,18 @@ ENERGY_ATTR = "powertrain_energy_j"  # [[step, cumulative J], ...]
 TO_TARGET_ATTR = "powertrain_energy_to_target_j"
 MEASUREMENT_ATTR = "powertrain_measurement"  # "measured" or "ESTIMATE (...)"
 LIVE = (TrialState.RUNNING, TrialState.COMPLETE, TrialState.PRUNED)
+INTERMEDIATE_ATTR = "powertrain_intermediate_value"  # what the trial's intermediate values are
+OVERLAP_ATTR = "powertrain_overlapping_runs"  # set on a trial tracked beside others in its process
+
+log = logging.getLogger(__name__)
 
 
 class EnergyPruner(BasePruner):
     """Prunes a trial once its energy passes ``beta`` x the best energy-to-target of the study's
-    trials so far; with ``rungs=True`` also by halving's rungs of energy (see ``powertrain.pruning``).
-    Trials that never report energy (not tracked by powertrain) are never pruned."""
+    trials so far; with ``rungs=True`` also by halving's rungs of energy (see ``powertrain.pruning``);
+    with ``also=`` another pruner (a ``MedianPruner``), also whenever that one prunes (an Optuna
+    study has one pruner: this is how both work together). Trials that never report energy (not
+    tracked by powertrain) are pruned by ``also`` alone."""
 
     def __init__(
         self,
@@ -52,31 +70,39 @@ class EnergyPruner(BasePruner):
         rungs: bool = False,
         eta: float = 3.0,
         min_budget_j: float | None = None,
+        also: BasePruner | None = None,
     ) -> None:
         self.rule = EnergyRule(beta, rungs, eta, min_budget_j)
+        self.also = also
         self.stops: dict[int, Stop] = {}  # trial number -> why it was pruned
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
         stop = self.stop(study, trial)
+        if stop is None and self.also is not None and self.also.prune(study, trial):
+            name = type(self.also).__name__
+            stop = Stop(Verdict.HANDLER, f"pruned by Optuna's {name} at step {trial.last_step}")
         if stop is not None:
             self.stops[trial.number] = stop
         return stop is not None
 
     def stop(self, study: optuna.Study, trial: FrozenTrial) -> Stop | None:
         """Why ``trial`` is pruned now, or None."""
-        curve = _curve(trial)
+        minimize = study.direction == StudyDirection.MINIMIZE
+        curve = _curve(trial, minimize)
         others = [
             t for t in study.get_trials(deepcopy=False, states=LIVE) if t.number != trial.number
         ]
         reached = [t.user_attrs[TO_TARGET_ATTR] for t in others if TO_TARGET_ATTR in t.user_attrs]
         best_j = min(reached) if reached else None
-        courses = [(_curve(t), TO_TARGET_ATTR in t.user_attrs) for t in others]
+        courses = [(_curve(t, minimize), TO_TARGET_ATTR in t.user_attrs) for t in others]
         return self.rule.stop(curve, best_j, courses)
 
 
-def _curve(trial: FrozenTrial) -> Curve:
-    accuracy = trial.intermediate_values
-    return [(e, accuracy[s]) for s, e in trial.user_attrs.get(ENERGY_ATTR, []) if s in accuracy]
+def _curve(trial: FrozenTrial, minimize: bool) -> Curve:
+    """(energy, accuracy) at each step; a minimizing study's intermediate values are 1 - accuracy."""
+    told = trial.intermediate_values
+    energy = trial.user_attrs.get(ENERGY_ATTR, [])
+    return [(e, 1 - told[s] if minimize else told[s]) for s, e in energy if s in told]
 
 
 class OptunaTrial(TrialHook):
@@ -85,14 +111,28 @@ class OptunaTrial(TrialHook):
     def __init__(self, trial: optuna.Trial) -> None:
         self.trial = trial
         self.energy: list[list[float]] = []
-        # several objectives (energy against accuracy): Optuna takes no intermediate value, prunes none
-        self.prunable = len(trial.study.directions) == 1
+        # several objectives (energy against accuracy): Optuna takes no intermediate value, prunes
+        # none; a FixedTrial (re-running the best params) or a FrozenTrial has no study to prune it
+        study = getattr(trial, "study", None)
+        self.prunable = study is not None and len(study.directions) == 1
+        # Optuna's pruners compare intermediate values in the study's direction: a study minimizing
+        # (energy) is told the validation error, so that a MedianPruner prunes the least accurate
+        self.minimize = self.prunable and study.direction == StudyDirection.MINIMIZE
 
     def run_begun(self, info: RunInfo) -> None:
+        _Overlaps.begun(self)
         self.trial.set_user_attr("powertrain_run_id", info.run_id)
         self.trial.set_user_attr("powertrain_run_key", info.run_key)
         self.trial.set_user_attr("powertrain_study", info.study)
         self.trial.set_user_attr(MEASUREMENT_ATTR, measurement_label(info.provenance))
+        if self.prunable:
+            self.trial.set_user_attr(
+                INTERMEDIATE_ATTR,
+                "1 - validation accuracy (the study minimizes; Optuna's pruners compare in its "
+                "direction)"
+                if self.minimize
+                else "validation accuracy",
+            )
 
     def run_nodes(self, run_id: int, nodes: list[dict]) -> None:
         """Some node estimated: the trial says the energy it reports is an estimate from now on."""
@@ -101,7 +141,8 @@ class OptunaTrial(TrialHook):
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
         if self.prunable:
-            self.trial.report(point.val_accuracy, point.step)
+            told = 1 - point.val_accuracy if self.minimize else point.val_accuracy
+            self.trial.report(told, point.step)
         self.energy.append([point.step, point.total_energy_j])
         self.trial.set_user_attr(ENERGY_ATTR, self.energy)
 
@@ -115,9 +156,50 @@ class OptunaTrial(TrialHook):
         reason = f"optuna trial {self.trial.number}: {stop.reason}"
         return Pruned(stop.verdict, reason, optuna.TrialPruned(reason))
 
+    def close(self) -> None:
+        _Overlaps.ended(self)
+
     def run_finished(self, run_id: int, outcome: RunOutcome) -> None:
+        _Overlaps.ended(self)
         self.trial.set_user_attr("powertrain_status", str(outcome.status.value))
         if "powertrain.measurement" in (tags := outcome_tags(outcome)):  # a node estimated
             self.trial.set_user_attr(MEASUREMENT_ATTR, tags["powertrain.measurement"])
         if outcome.energy_to_target_j is not None:
             self.trial.set_user_attr(TO_TARGET_ATTR, outcome.energy_to_target_j)
+
+
+class _Overlaps:
+    """The Optuna trials tracked in this process now: beside another, a trial's meters (the whole
+    process's, its devices') count the other's work too."""
+
+    lock = threading.Lock()
+    running: set[OptunaTrial] = set()
+    warned = False
+
+    @classmethod
+    def begun(cls, hook: OptunaTrial) -> None:
+        with cls.lock:
+            cls.running.add(hook)
+            overlapping = sorted(cls.running, key=lambda h: h.trial.number)
+            warn = len(overlapping) > 1 and not cls.warned
+            cls.warned = cls.warned or warn
+        if len(overlapping) < 2:
+            return
+        numbers = ", ".join(str(h.trial.number) for h in overlapping)
+        said = f"tracked at once with trials {numbers} in one process: each run's energy counts "
+        for other in overlapping:
+            with contextlib.suppress(Exception):  # that trial ended meanwhile: it was told before
+                other.trial.set_user_attr(OVERLAP_ATTR, said + "the others' too")
+        if warn:
+            log.warning(
+                "powertrain: optuna trials %s are tracked at once in this process "
+                "(study.optimize(n_jobs=...)): each run's meters read the whole process and its "
+                "devices, so each trial's energy counts the others' too. Run one trial at a time "
+                "per process (n_jobs=1, several processes sharing the study's storage)",
+                numbers,
+            )
+
+    @classmethod
+    def ended(cls, hook: OptunaTrial) -> None:
+        with cls.lock:
+            cls.running.discard(hook)

@@ -12,7 +12,13 @@
 
 ``track(..., trial="ray")`` reports every evaluation with ``ray.tune.report``: ``val_accuracy``,
 ``energy_j`` and ``energy_j/<component>`` (cumulative), ``elapsed_s``, ``step``, the run's id and key
-in the store, ``powertrain_measurement`` (``measured`` or ``ESTIMATE (...)``), and ``energy_to_target_j`` at the evaluation that reached the target. ``EnergyStopper``
+in the store, ``powertrain_measurement`` (``measured`` or ``ESTIMATE (...)``), and ``energy_to_target_j`` at the evaluation that reached the target.
+A trial Tune retries after a failure (``FailureConfig(max_failures=...)``, or a restored experiment's
+errored trial) tracks its run again: the failed attempt (noted in the trial's folder) is replaced in
+the store, as a restarted torchrun launch's is, and its joules go on in the retry's reports as
+``powertrain_failed_attempts_j`` with their own ``powertrain_failed_attempts_measurement``; the
+retry's ``energy_j`` is its own attempt's, from 0 J. The run in the store counts them, as a
+restart's (``tracking/attempts.py``): its energy is what the run spent, the retry included. ``EnergyStopper``
 reads them on the driver and stops a trial by ``pruning.EnergyRule``. Tune ends a stopped
 trial's process without letting it finish, so the stopper itself records the verdict: the run is
 finished in the store (``db``: the store ``track`` writes to) as censored, with the stopper's reason
@@ -26,8 +32,11 @@ still refused is named in a warning; the trial's own points stay in the store as
 from __future__ import annotations
 
 import atexit
+import hashlib
+import json
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 from ray.tune import Stopper
@@ -35,7 +44,7 @@ from ray.tune import Stopper
 from powertrain.loggers.base import RunInfo, nodes_tags, point_metrics
 from powertrain.meters.base import measurement_label
 from powertrain.pruning import EnergyRule, TrialHook
-from powertrain.records import CENSORED, EvalPoint, RunOutcome
+from powertrain.records import CENSORED, FAILED, EvalPoint, RunOutcome
 from powertrain.train.stopping import Stop, TargetReached
 
 log = logging.getLogger(__name__)
@@ -50,6 +59,33 @@ class TuneReport(TrialHook):
         self.target = TargetReached(targets)
         self.ids: dict[str, Any] = {}
         self.reached = False
+        self.failed: dict[str, Any] = {}  # the failed attempts this retry replaced, if any
+
+    def retries_failed(self, store: Any, study: str, run_key: str) -> bool:
+        """Whether the run this trial's last attempt began (its folder's note) failed: Tune retries
+        it. Its joules, with those it carried, go on in this attempt's reports."""
+        note = _read_note(_note_path(study, run_key))
+        runs = store.runs(study) if note else []
+        run = next((r for r in runs if r.id == note.get("run_id") and r.run_key == run_key), None)
+        if run is None or run.status != FAILED:
+            return False
+        joules = float(note.get("failed_attempts_j", 0.0)) + run.outcome.total_energy_j
+        labels = {measurement_label(run.provenance), note.get("failed_attempts_measurement")}
+        estimated = sorted(label for label in labels if label and label.startswith("ESTIMATE"))
+        self.failed = {
+            "powertrain_failed_attempts_j": joules,
+            "powertrain_failed_attempts_measurement": (estimated or ["measured"])[0],
+        }
+        log.warning(
+            "powertrain: Ray Tune retries a failed trial: run %s of study %r (%.4g J, %s) is "
+            "replaced in the store by this attempt; its joules go on in the trial's reports as "
+            "powertrain_failed_attempts_j",
+            run.id,
+            study,
+            run.outcome.total_energy_j,
+            measurement_label(run.provenance),
+        )
+        return True
 
     def run_begun(self, info: RunInfo) -> None:
         self.ids = {
@@ -57,7 +93,13 @@ class TuneReport(TrialHook):
             "powertrain_run_key": info.run_key,
             "powertrain_study": info.study,
             "powertrain_measurement": measurement_label(info.provenance),  # or ESTIMATE (...)
+            **self.failed,
         }
+        note = {
+            "run_id": info.run_id,
+            **{k[len("powertrain_") :]: v for k, v in self.failed.items()},
+        }
+        _write_note(_note_path(info.study, info.run_key), note)
 
     def run_nodes(self, run_id: int, nodes: list[dict[str, Any]]) -> None:
         """Some node estimated: this report and the next ones say the job's figures are estimates."""
@@ -73,6 +115,37 @@ class TuneReport(TrialHook):
             self.reached = True
             metrics["energy_to_target_j"] = point.total_energy_j
         tune.report(metrics)
+
+
+def _note_path(study: str, run_key: str) -> Path | None:
+    """Where the trial's folder notes the run its attempt began (None outside a Tune trial): the
+    folder outlives an attempt, so a retry finds it."""
+    try:
+        from ray import tune
+
+        folder = tune.get_context().get_trial_dir()
+    except Exception:  # noqa: BLE001 - not in a Tune session (or a Ray without one)
+        return None
+    if not folder:
+        return None
+    digest = hashlib.sha256(f"{study}\0{run_key}".encode()).hexdigest()[:16]
+    return Path(folder) / f".powertrain-run-{digest}.json"
+
+
+def _read_note(path: Path | None) -> dict[str, Any]:
+    try:
+        note = json.loads(path.read_text()) if path is not None else {}
+    except (OSError, ValueError):
+        return {}
+    return note if isinstance(note, dict) else {}
+
+
+def _write_note(path: Path | None, note: dict[str, Any]) -> None:
+    try:
+        if path is not None:
+            path.write_text(json.dumps(note))
+    except OSError:  # the note only spares a retry a refusal
+        pass
 
 
 class EnergyStopper(Stopper):

@@ -92,7 +92,20 @@ def earlier_attempt(store, study: str, run_key: str, env=None) -> Earlier | None
     """The attempt of this run that an earlier attempt of this torchrun launch, or of this SLURM
     job, left failed or unfinished (this one is a restart, or a requeue), or None."""
     env = os.environ if env is None else env
-    record = _in_launch(store, study, run_key, env) or _in_job(store, study, run_key, env)
+    return earlier_of(
+        store, _in_launch(store, study, run_key, env) or _in_job(store, study, run_key, env)
+    )
+
+
+def retried_by_tool(store, study: str, run_key: str) -> Earlier | None:
+    """The failed attempt a sweep tool's retry replaces (Ray Tune's ``max_failures``: its trial hook
+    says the run is its retry): its joules count in the run as a restart's do."""
+    failed = [r for r in store.runs(study) if r.run_key == run_key and r.status == FAILED]
+    return earlier_of(store, failed[-1] if failed else None)
+
+
+def earlier_of(store, record) -> Earlier | None:
+    """The earlier attempt ``record`` (failed, or left unfinished) as the new one counts it."""
     if record is None:
         return None
     if record.status == FAILED:
@@ -190,7 +203,8 @@ def with_earlier(
         spent = f"at least {spent} (as of its last evaluation)"
     note = (
         f"includes {spent} spent by an earlier attempt of this run (run {earlier.run_id}: "
-        f"{earlier.why}) before a restart of its launch or a requeue of its job began it again: "
+        f"{earlier.why}) before a restart of its launch, a requeue of its job or its sweep "
+        "tool's retry began it again: "
         "the energy (total and per component) is what the run spent, restarts included; its "
         "evaluation points and energy to target are this attempt's own"
     )

@@ -32,7 +32,7 @@ from powertrain.records import (
     RunOutcome,
     outcome_of,
 )
-from powertrain.tracking import attempts, checks, combine, links
+from powertrain.tracking import attempts, checks, links, metering
 from powertrain.tracking import job as job_
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import store as db_
@@ -107,6 +107,8 @@ class Tracker:
         try:
             db_.save_study(store, db_.study_config(self.study, self.targets, self.model, self.data))
             self.earlier = attempts.earlier_attempt(store, self.study, self.run_key)
+            if self.earlier is None and self.hooks.retries_failed(store, self.study, self.run_key):
+                self.earlier = attempts.retried_by_tool(store, self.study, self.run_key)
             retry = self.retry_failed or self.earlier is not None
             while True:  # once more where another process finished the run since it looked
                 done = db_.finished_run(store, self.study, self.run_key, retry)
@@ -180,10 +182,12 @@ class TrackedRun(RankedRun):
         self._linked = False  # whether the job (if any) was looked for: at the first evaluate
         leads = self.ranks.leader and not self.spawned  # begins and writes the run
         self._sigterm = job_.stop_on_sigterm() if self.ranks.distributed and leads else None
-        self._open_meters(tracker)
+        self.device, self.detection, self._owned_detection, self.monitor = metering.open_meters(
+            tracker.device, tracker.detection
+        )
         self.run_id = None if ticket is None else ticket.run_id
         try:
-            hardware, provenance = self._describe()
+            hardware, provenance = metering.describe(self.detection, self.device, self.ranks)
             if not self.spawned:  # every rank refuses a track() of this run in its own block
                 self._held = db_.hold(store, tracker.study, tracker.run_key)
             if leads:  # the other ranks of a job do not write the run
@@ -220,33 +224,6 @@ class TrackedRun(RankedRun):
         run.status, run.stop_reason = record.status, "finished before; skipped"
         run._told = False  # the job's other ranks, if any, are told at the first evaluate
         return run
-
-    def _open_meters(self, tracker: Tracker) -> None:
-        import torch
-
-        from powertrain.meters.detect import detect_meters
-        from powertrain.monitor import Monitor
-
-        device = tracker.device
-        if device is None:
-            device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.device = torch.device(device)
-        self._owned_detection = tracker.detection is None
-        self.detection = tracker.detection or detect_meters().require()
-        sync = torch.cuda.synchronize if self.device.type == "cuda" else None
-        self.monitor = Monitor(self.detection.meters, sample=True, synchronize=sync)
-
-    def _describe(self) -> tuple[dict, dict]:
-        from powertrain.hardware import describe_hardware
-
-        meters = self.detection.meters
-        provenance = {c.value: m.provenance.to_dict() for c, m in meters.items()}
-        for c, m in meters.items():  # in a job known from the start: how its ranks' figures add up
-            if self.ranks.distributed:
-                provenance[c.value]["details"]["distributed"] = combine.scope_words(
-                    m.scope, self.ranks.world_size
-                )
-        return describe_hardware(self.device, meters), provenance
 
     @property
     def estimated(self) -> bool:

@@ -48,6 +48,10 @@ class RunHooks:
             self._pruned = stop
         return stop
 
+    def retries_failed(self, store: Any, study: str, run_key: str) -> bool:
+        """Whether the sweep tool retries a failed attempt of this run (``TrialHook``)."""
+        return self.trial is not None and self.trial.retries_failed(store, study, run_key)
+
     def observe(self, store: Any) -> Any:
         """The store the run writes to, observed."""
         return observed(store, self.observers)
