@@ -1,0 +1,73 @@
+"""A live search killed with SIGKILL while it has paused runs (halving's rungs), then run again: the
+runs it had paused go on from their checkpoints, not trained again from scratch; one record per run,
+every point once, nothing left running."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import yaml
+
+from tests.cli_helpers import powertrain
+from tests.integration.test_live_search import STUDY
+
+
+def points_by_key(db) -> dict[str, list[list[dict]]]:
+    """Every record's points, by run key, in the order the records were begun."""
+    with sqlite3.connect(db) as con:
+        rows = con.execute(
+            "SELECT r.run_key, r.id, p.point FROM runs r JOIN eval_points p ON p.run_id = r.id"
+            " ORDER BY r.id, p.idx"
+        ).fetchall()
+    records: dict[str, dict[int, list[dict]]] = {}
+    for key, run_id, point in rows:
+        records.setdefault(key, {}).setdefault(run_id, []).append(json.loads(point))
+    return {key: list(by_id.values()) for key, by_id in records.items()}
+
+
+def killed_once_paused(path, db, folder, paused: int) -> None:
+    """``powertrain run`` killed (SIGKILL) once ``paused`` runs have checkpoints on disk."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "powertrain.cli", "run", str(path), "--db", str(db)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 240
+    while proc.poll() is None and time.monotonic() < deadline:
+        if len(list(folder.rglob("checkpoints/*.pt"))) >= paused:
+            break
+        time.sleep(0.02)
+    assert proc.poll() is None, "the search ended before it was killed"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_a_search_killed_with_paused_runs_continues_them_when_run_again(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text(yaml.safe_dump({**STUDY, "search": {"strategy": "halving", "eta": 2}}))
+    db = tmp_path / "r.db"
+    killed_once_paused(path, db, tmp_path, paused=3)  # rung 0 pauses every setup's first seed
+    before = {key: records[0] for key, records in points_by_key(db).items()}
+    assert before
+
+    again = powertrain("run", str(path), "--db", str(db), timeout=300)
+    assert again.returncode == 0, again.stderr
+    with sqlite3.connect(db) as con:
+        keys = con.execute("SELECT run_key, COUNT(*) FROM runs GROUP BY run_key").fetchall()
+        assert con.execute("SELECT COUNT(*) FROM runs WHERE status = 'running'").fetchone()[0] == 0
+    assert all(count == 1 for _, count in keys)  # no duplicates
+    after = {key: records[-1] for key, records in points_by_key(db).items()}
+    went_on = [key for key in before if len(after[key]) > len(before[key])]
+    assert went_on  # the promoted ones
+    for key in went_on:  # continued: the points of the killed search's attempt, then more
+        assert after[key][: len(before[key])] == before[key], key
+    for points in after.values():
+        assert [p["index"] for p in points] == list(range(len(points)))
+        energies = [sum(p["energy_j"].values()) for p in points]
+        assert energies == sorted(energies)
