@@ -3,6 +3,8 @@ it is, and a study with nothing to compare a pick with says so rather than print
 
 from __future__ import annotations
 
+import json
+
 from click.testing import CliRunner
 
 from powertrain.cli import cli as main
@@ -10,14 +12,19 @@ from powertrain.store.sqlite import SqliteStore
 from tests.fakes.curves import add_run
 
 
-def test_simulate_on_a_study_no_setup_of_which_reached_the_target_names_no_best(tmp_path):
-    # it printed "best: None (0.0 J to target)" and "pick within 10 % of the best in 0% of orders"
-    db = tmp_path / "r.db"
+def never_reached(db) -> None:
+    """A study none of whose setups reached its target."""
     with SqliteStore(db) as store:
         store.save_study("never", {"name": "never", "task": {"target_accuracy": 0.99}})
         for lr in (0.1, 0.01):
             for seed in (0, 1):
                 add_run(store, "never", {"lr": lr}, seed, 0.001, 2.0, target=0.99, evals=4)
+
+
+def test_simulate_on_a_study_no_setup_of_which_reached_the_target_names_no_best(tmp_path):
+    # it printed "best: None (0.0 J to target)" and "pick within 10 % of the best in 0% of orders"
+    db = tmp_path / "r.db"
+    never_reached(db)
     args = [
         "simulate",
         "--study",
@@ -34,3 +41,18 @@ def test_simulate_on_a_study_no_setup_of_which_reached_the_target_names_no_best(
     assert "None" not in done.output and "0.0 J to target" not in done.output
     assert "no setup reached the target on every seed" in done.output
     assert "of the best in 0%" not in done.output
+
+
+def test_simulate_json_on_a_study_with_no_best_rates_no_pick_against_one(tmp_path):
+    # it gave "within_10pct": 0.0, a rate against a best there is not
+    db = tmp_path / "r.db"
+    never_reached(db)
+    args = ["simulate", "--study", "never", "--strategy", "bound", "--db", str(db), "--json"]
+    done = CliRunner().invoke(main, [*args, "--repeats", "3"])
+    assert done.exit_code == 0, done.output
+    result = json.loads(done.output)
+    assert result["best"] is None
+    assert result["summary"]["within_10pct"] is None
+    assert result["summary"]["within_10pct_at_most_tenth"] is None
+    assert all(order["within_10pct"] is None for order in result["orders"])
+    assert "no setup reached the target on every seed" in result["summary"]["no_best"]

@@ -4,7 +4,7 @@ cumulative energy spent so far) stand in for training, in many random orders, tr
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,10 +19,9 @@ from powertrain.search.cost_axes import (
     declared_axes,
     first_trained,
     known_axes,
-    window_setting,
-    window_words,
 )
 from powertrain.search.driver import run_search
+from powertrain.search.simulation import Simulation
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
 from powertrain.search.strategy import joules
@@ -226,76 +225,6 @@ class CurvePool:
         raise RuntimeError("a simulated run ends as it starts: there is nothing to wait for")
 
 
-@dataclass
-class Simulation:
-    study: str
-    machine: str
-    method: str
-    strategy: str
-    settings: dict[str, Any]
-    repeats: int
-    seed: int
-    confirm_seeds: int
-    grid_energy_j: float
-    best: str | None
-    best_energy_to_target_j: float | None
-    orders: list[dict[str, Any]] = field(default_factory=list)
-    cost_axes: tuple[str, ...] = ()  # the axes the search priced instead of searching
-    warnings: list[str] = field(default_factory=list)
-    tuned_on: tuple[str, ...] = ()  # studies the strategy's settings were chosen on
-    #: The share of the steps to a run's first evaluation that priced the cost axes, as the setting
-    #: (1: the whole way); None when it priced none.
-    price_window: float | None = None
-
-    def priced_note(self) -> str | None:
-        """The cost axes it priced instead of searching, and over what window; None without."""
-        if not self.cost_axes:
-            return None
-        window = window_words(window_setting(self.price_window or 1))
-        return f"cost axes priced over {window}, not searched: {', '.join(self.cost_axes)}"
-
-    @property
-    def in_sample(self) -> bool:
-        """Whether this study is one the strategy's settings were chosen on (its figures flatter)."""
-        return self.study in self.tuned_on
-
-    def sample_note(self) -> str:
-        """In- or out-of-sample, and which settings that speaks of: those given here are not."""
-        given = ", ".join(f"{k}={v}" for k, v in self.settings.items())
-        given = f"; {given} given here" if given else ""
-        its = "its default settings" if given else "its settings"
-        chosen = f"{its} were chosen on {', '.join(self.tuned_on) or 'no study'}{given}"
-        if self.in_sample:
-            return f"in-sample: {self.strategy}'s {its[4:]} were chosen on this study{given}"
-        return f"out-of-sample for {self.strategy}: {chosen}"
-
-    def summary(self) -> dict[str, Any]:
-        shares = [o["share"] for o in self.orders]
-        good = [o["within_10pct"] for o in self.orders]
-        goal = [o["within_10pct"] and o["share"] <= 0.1 for o in self.orders]
-        return {
-            "share_median": float(np.median(shares)),
-            "share_p90": float(np.percentile(shares, 90)),
-            "energy_median_j": float(np.median([o["energy_j"] for o in self.orders])),
-            "within_10pct": float(np.mean(good)),
-            "within_10pct_at_most_tenth": float(np.mean(goal)),
-            "within_noise": float(np.mean([o["within_noise"] for o in self.orders])),
-            "picks": dict(
-                sorted(_count(o["pick"] for o in self.orders).items(), key=lambda kv: -kv[1])
-            ),
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "summary": self.summary(), "in_sample": self.in_sample}
-
-
-def _count(items) -> dict:
-    out: dict = {}
-    for x in items:
-        out[x] = out.get(x, 0) + 1
-    return out
-
-
 def simulate(
     store_or_curves: ResultStore | StudyCurves,
     study: str | None = None,
@@ -393,5 +322,7 @@ def _order_result(data: StudyCurves, means, best, outcome) -> dict[str, Any]:
         "share": outcome.total_j / data.grid_energy_j,
         "runs": outcome.runs,
         "ratio_to_best": ratio,
-        "within_10pct": bool(outcome.confirmed and ratio is not None and ratio <= WITHIN),
+        "within_10pct": (
+            bool(outcome.confirmed and ratio is not None and ratio <= WITHIN) if best else None
+        ),
     }
