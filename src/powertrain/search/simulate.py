@@ -21,6 +21,7 @@ from powertrain.search.cost_axes import (
     known_axes,
 )
 from powertrain.search.driver import run_search
+from powertrain.search.sample import workload
 from powertrain.search.simulation import Simulation
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
@@ -56,6 +57,8 @@ class StudyCurves:
     curves: dict[tuple[str, int], Curve]
     target: float | None = None
     cost_axes: tuple[str, ...] = ()  # declared by the study (search.cost_axes)
+    #: What it measures (``sample.workload``): whether it is a study a strategy was tuned on.
+    workload: str = ""
 
     @property
     def grid_energy_j(self) -> float:
@@ -105,7 +108,10 @@ def load_curves(store: ResultStore, study: str, machine: str | None = None) -> S
     config = next((s["config"] for s in store.studies() if s["name"] == study), {})
     target = (config.get("task") or {}).get("target_accuracy")
     method = runs_label(r.provenance for r in runs)  # not the first run's alone
-    return StudyCurves(study, machine, method, labels, curves, target, declared_axes(config))
+    axes = declared_axes(config)
+    return StudyCurves(
+        study, machine, method, labels, curves, target, axes, workload(labels, config)
+    )
 
 
 def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
@@ -280,6 +286,7 @@ def simulate(
     sim.cost_axes = tuple(getattr(search, "treated", None) or ())
     sim.price_window = (getattr(search, "window", None) or 1.0) if sim.cost_axes else None
     sim.tuned_on = tuple(getattr(search, "tuned_on", ()))
+    sim.workload = data.workload
     sim.warnings = [*curve_warnings(data, sim.cost_axes), *precision_warnings(data)]
     return sim
 

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from powertrain.search.cost_axes import window_setting, window_words
+from powertrain.search.sample import Sample, sample_of
 
 #: Why a simulation rates no pick against the best (``Simulation.summary``'s ``no_best``).
 NO_BEST = "no setup reached the target on every seed, so there is no best to rate a pick against"
@@ -31,6 +32,7 @@ class Simulation:
     cost_axes: tuple[str, ...] = ()  # the axes the search priced instead of searching
     warnings: list[str] = field(default_factory=list)
     tuned_on: tuple[str, ...] = ()  # studies the strategy's settings were chosen on
+    workload: str = ""  # what the study measures (``sample.workload``), which says if it is one
     #: The share of the steps to a run's first evaluation that priced the cost axes, as the setting
     #: (1: the whole way); None when it priced none.
     price_window: float | None = None
@@ -43,9 +45,15 @@ class Simulation:
         return f"cost axes priced over {window}, not searched: {', '.join(self.cost_axes)}"
 
     @property
+    def sample(self) -> Sample:
+        """Whether this study is one the strategy's settings were chosen on, by what it measures
+        (``sample.sample_of``), not by its name."""
+        return sample_of(self.study, self.workload, self.tuned_on)
+
+    @property
     def in_sample(self) -> bool:
         """Whether this study is one the strategy's settings were chosen on (its figures flatter)."""
-        return self.study in self.tuned_on
+        return self.sample.in_sample
 
     def sample_note(self) -> str:
         """In- or out-of-sample, and which settings that speaks of: those given here are not."""
@@ -53,8 +61,25 @@ class Simulation:
         given = f"; {given} given here" if given else ""
         its = "its default settings" if given else "its settings"
         chosen = f"{its} were chosen on {', '.join(self.tuned_on) or 'no study'}{given}"
-        if self.in_sample:
+        sample = self.sample
+        if sample.by_name:
+            return (
+                f"in-sample: {self.strategy}'s {its[4:]} were chosen on a study named {self.study}"
+                f" (by its name: what that study measured is not known here to compare){given}"
+            )
+        if sample.in_sample and sample.like == self.study:
             return f"in-sample: {self.strategy}'s {its[4:]} were chosen on this study{given}"
+        if sample.in_sample:
+            return (
+                f"in-sample: {self.strategy}'s {its[4:]} were chosen on {sample.like}, whose "
+                f"setups, target and task this study has{given}"
+            )
+        if sample.named_like:
+            return (
+                f"out-of-sample for {self.strategy}: named like {sample.named_like}, a study its "
+                f"settings were chosen on, but its setups, target or task are not that study's; "
+                f"{chosen}"
+            )
         return f"out-of-sample for {self.strategy}: {chosen}"
 
     def summary(self) -> dict[str, Any]:
