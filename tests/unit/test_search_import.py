@@ -113,3 +113,13 @@ def test_import_refuses_a_cost_axis_named_twice_as_a_study_file_does(tmp_path):
     args = ["import", str(csv), "--study", "t", "--target", "0.6", "--db", str(db), *axis, *axis]
     assert_one_clear_error(powertrain(*args), "--cost-axis", "power_limit_w twice", "once")
     assert not db.exists()
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_import_refuses_an_empty_study_name_as_a_study_file_does(tmp_path, name):
+    # --study "" imported the runs under a study with no name, which no command can then name well
+    csv, db = tmp_path / "t.csv", tmp_path / "r.db"
+    _write_csv(csv)
+    with pytest.raises(PowertrainError, match="--study needs a name"):
+        import_csv(csv, name, 0.6, db)
+    assert not db.exists()

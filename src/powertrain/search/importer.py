@@ -323,6 +323,8 @@ def import_csv(
     from powertrain.search.cost_axes import check_declared, undeclared
     from powertrain.store import open_store
 
+    if not str(study).strip():  # as a study file's name: never empty
+        raise PowertrainError("--study needs a name for the imported study, got an empty one")
     if not (isinstance(target, float | int) and 0 < target <= 1):
         raise PowertrainError(f"--target must be an accuracy in (0, 1], got {target}")
     cost_axes = _named_once(cost_axes)
