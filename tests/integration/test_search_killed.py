@@ -71,3 +71,32 @@ def test_a_search_killed_with_paused_runs_continues_them_when_run_again(tmp_path
         assert [p["index"] for p in points] == list(range(len(points)))
         energies = [sum(p["energy_j"].values()) for p in points]
         assert energies == sorted(energies)
+
+
+def test_a_pause_whose_checkpoint_goes_as_it_is_continued_is_trained_again_over_its_record(
+    tmp_path, monkeypatch
+):
+    # Its record begun again to continue it, its checkpoint gone before the run read it: trained
+    # afresh, over the stored pause (the begin was refused, "already finished").
+    from powertrain.search.run import search_study
+    from powertrain.store import open_store
+    from powertrain.study import execute as execute_module
+    from powertrain.study.resume import discard
+    from tests.integration.test_live_search import study
+
+    real, gone = execute_module.execute_run, []
+
+    def checkpoint_gone(spec, env, *args, **kwargs):
+        if kwargs.get("resume") and not gone:
+            gone.append(spec.run_key)
+            discard(spec, env)
+        return real(spec, env, *args, **kwargs)
+
+    monkeypatch.setattr(execute_module, "execute_run", checkpoint_gone)
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(study(search={"strategy": "halving", "eta": 2}), store)
+        runs = store.runs("tiny-search")
+    assert gone and live.cost.superseded_j > 0  # its paused attempt, counted apart
+    assert len({r.run_key for r in runs}) == len(runs) and all(r.outcome for r in runs)
+    (again,) = [r for r in runs if r.run_key == gone[0]]
+    assert again.outcome.verdict.value != "failed"

@@ -143,10 +143,11 @@ class DeferringSink:
             spec = dataclasses.replace(spec, replace_censored=True)
         if self.paused.pop(key, None) is not None:  # a finished pause, replaced at its finish
             spec = dataclasses.replace(spec, replace_censored=True)
-        if key in self.continued:  # its checkpoint went before it could be resumed: afresh
-            self.continued.discard(key)
+        if key in self.continued:  # its checkpoint went before it could be resumed: afresh,
+            self.continued.discard(key)  # over the stored pause its record was begun to continue
             self.taken.discard(key)
             self.trials[key].afresh()
+            spec = dataclasses.replace(spec, replace_censored=True)
         run_id = self.inner.begin(spec, hardware, provenance)
         self.keys[run_id], self.points[key] = key, []
         self.specs.setdefault(key, spec)
