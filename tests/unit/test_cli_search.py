@@ -56,3 +56,13 @@ def test_simulate_json_on_a_study_with_no_best_rates_no_pick_against_one(tmp_pat
     assert result["summary"]["within_10pct_at_most_tenth"] is None
     assert all(order["within_10pct"] is None for order in result["orders"])
     assert "no setup reached the target on every seed" in result["summary"]["no_best"]
+
+
+def test_simulate_with_a_negative_seed_says_so_in_one_line(tmp_path):
+    # --seed -1 ended in numpy's traceback ("expected non-negative integer")
+    db = tmp_path / "r.db"
+    never_reached(db)
+    from tests.cli_helpers import assert_one_clear_error, powertrain
+
+    args = ["simulate", "--study", "never", "--strategy", "bound", "--db", str(db), "--seed", "-1"]
+    assert_one_clear_error(powertrain(*args), "--seed must be a whole number >= 0, got -1")

@@ -246,6 +246,8 @@ def simulate(
     """Simulate ``strategy`` in ``repeats`` random orders of setups and seeds; deterministic for a seed."""
     if not 1 <= repeats <= 100_000:
         raise PowertrainError(f"repeats must be between 1 and 100000, got {repeats}")
+    if not (isinstance(seed, int) and seed >= 0):  # numpy's generators take no other
+        raise PowertrainError(f"--seed must be a whole number >= 0, got {seed}")
     data = (
         store_or_curves
         if isinstance(store_or_curves, StudyCurves)
