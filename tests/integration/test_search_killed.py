@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 
 from tests.cli_helpers import powertrain
@@ -100,3 +101,62 @@ def test_a_pause_whose_checkpoint_goes_as_it_is_continued_is_trained_again_over_
     assert len({r.run_key for r in runs}) == len(runs) and all(r.outcome for r in runs)
     (again,) = [r for r in runs if r.run_key == gone[0]]
     assert again.outcome.verdict.value != "failed"
+
+
+@pytest.mark.parametrize("where", ["reading its checkpoint", "training it"])
+def test_a_search_interrupted_as_it_continues_a_pause_keeps_its_checkpoint_for_the_next(
+    tmp_path, monkeypatch, where
+):
+    # Ctrl-C as the search goes on with a pause (reading its checkpoint to begin its record again,
+    # or training it): the search's cleanup keeps the stored pause's checkpoint, so the next search
+    # continues it, nothing re-run. Caught reading it, the cleanup removed it (seen with SIGINT).
+    from powertrain.search import sink as sink_module
+    from powertrain.search.run import search_study
+    from powertrain.store import open_store
+    from powertrain.study import execute as execute_module
+    from tests.integration.test_live_search import assert_pauses_keep_their_checkpoints, study
+
+    s = study(search={"strategy": "halving", "eta": 2})
+    real = execute_module.execute_run
+
+    def interrupted(spec, env, *args, **kwargs):
+        if kwargs.get("resume"):
+            raise KeyboardInterrupt
+        return real(spec, env, *args, **kwargs)
+
+    def interrupted_reading(spec, place):
+        raise KeyboardInterrupt
+
+    with open_store(tmp_path / "r.db") as store:
+        with monkeypatch.context() as patch:
+            if where == "training it":
+                patch.setattr(execute_module, "execute_run", interrupted)
+            else:
+                patch.setattr(sink_module, "paused_spent", interrupted_reading)
+            with pytest.raises(KeyboardInterrupt):
+                search_study(s, store)
+        finished = [r for r in store.runs("tiny-search") if r.outcome is not None]
+        assert_pauses_keep_their_checkpoints(tmp_path, finished)
+        again = search_study(s, store)
+        runs = store.runs("tiny-search")
+    assert again.cost.superseded_j == 0 and again.cost.carried_j > 0  # continued, not re-run
+    assert len({r.run_key for r in runs}) == len(runs) and all(r.outcome for r in runs)
+
+
+def test_a_pause_whose_checkpoint_cannot_be_resumed_when_promoted_is_trained_again(
+    tmp_path, monkeypatch
+):
+    # Its checkpoint unusable when the search goes on with it (damaged, removed by hand): trained
+    # afresh over its stored pause; the begin was refused ("already finished").
+    from powertrain.search import sink as sink_module
+    from powertrain.search.run import search_study
+    from powertrain.store import open_store
+    from tests.integration.test_live_search import study
+
+    monkeypatch.setattr(sink_module, "paused_spent", lambda spec, place: None)
+    with open_store(tmp_path / "r.db") as store:
+        live = search_study(study(search={"strategy": "halving", "eta": 2}), store)
+        runs = store.runs("tiny-search")
+    assert live.cost.superseded_j > 0  # the paused attempts, counted apart
+    assert len({r.run_key for r in runs}) == len(runs) and all(r.outcome for r in runs)
+    assert live.outcome.pick is not None

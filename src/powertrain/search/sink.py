@@ -103,7 +103,10 @@ class DeferringSink:
         begun = trial.points or trial.window_progress  # a pause in its pricing window has no point
         if not trial.paused or not begun or key not in self.paused:
             return None
-        return self._reclaim(spec, self._record(key, self.paused.pop(key)[0]))
+        run_id = self._reclaim(spec, self._record(key, self.paused[key][0]))
+        if run_id is not None:  # else begun afresh, over the stored pause (``begin``)
+            self.paused.pop(key)
+        return run_id
 
     def _record(self, key: str, run_id: int) -> RunRecord:
         (record,) = [r for r in self.store.runs(self.specs[key].study) if r.id == run_id]
@@ -183,13 +186,16 @@ class DeferringSink:
     def flush(self) -> None:
         """Tell the reporter of the paused runs (not promoted: their checkpoints are kept, for a
         later search that takes them on) and remove the other checkpoints the search's runs left
-        (that of a run an interruption ended), but those of the stored pauses that were being
-        taken on (an interruption ended them before they finished: still stored as paused)."""
+        (that of a run an interruption ended), but those of every run the store holds as paused
+        (one an interruption caught as it was taken on or went on: its pause is still there)."""
         kept, self.taken = set(self.taken), set()
         for key, (run_id, outcome) in self.paused.items():  # in the store since they paused
             self.inner.said(run_id, _not_promoted(outcome))
             kept.add(key)
         self.paused.clear()
+        # and whatever the store holds as paused (one an interruption caught on its way on)
+        for study in {spec.study for spec in self.specs.values()}:
+            kept |= {r.run_key for r in self.store.runs(study) if _paused(r)}
         for key, spec in self.specs.items():
             if key not in kept:
                 discard(spec, self.place)
