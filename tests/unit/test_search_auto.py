@@ -378,3 +378,10 @@ def test_a_replay_of_runs_measured_and_estimated_is_labelled_an_estimate_not_by_
         add_run(store, "mixed", {"lr": 0.1}, seed, 0.002, 1.0, provenance=provenance)
     method = load_curves(store, "mixed").method
     assert method.startswith("ESTIMATE in 2 of 3 runs") and "measured (cpu " in method
+
+
+def test_a_setting_given_as_none_is_named_as_the_user_writes_it():
+    # --set hedge=none printed "hedge=None given here"
+    curves = load_curves(limited_study(), "limited")
+    note = simulate(curves, strategy="auto", repeats=1, hedge=None).sample_note()
+    assert "hedge=none given here" in note and "None" not in note

@@ -57,7 +57,7 @@ class Simulation:
 
     def sample_note(self) -> str:
         """In- or out-of-sample, and which settings that speaks of: those given here are not."""
-        given = ", ".join(f"{k}={v}" for k, v in self.settings.items())
+        given = ", ".join(f"{k}={'none' if v is None else v}" for k, v in self.settings.items())
         given = f"; {given} given here" if given else ""
         its = "its default settings" if given else "its settings"
         chosen = f"{its} were chosen on {', '.join(self.tuned_on) or 'no study'}{given}"
