@@ -3,6 +3,7 @@ it is, and a study with nothing to compare a pick with says so rather than print
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 from click.testing import CliRunner
@@ -66,3 +67,25 @@ def test_simulate_with_a_negative_seed_says_so_in_one_line(tmp_path):
 
     args = ["simulate", "--study", "never", "--strategy", "bound", "--db", str(db), "--seed", "-1"]
     assert_one_clear_error(powertrain(*args), "--seed must be a whole number >= 0, got -1")
+
+
+def test_simulate_on_a_store_a_search_ran_warns_that_its_curves_end_early(tmp_path):
+    # A live search's store (runs it stopped, never ran to their end): simulate replayed it as the
+    # full grid, its energy, best and ratings without a word that they are the search's
+    from powertrain.records import CENSORED, RunOutcome, Verdict
+    from powertrain.search.simulate import load_curves, simulate
+    from powertrain.study.plan import RunSpec
+    from tests.fakes.curves import curve_points
+
+    with SqliteStore(tmp_path / "r.db") as store:
+        store.save_study("s", {"name": "s", "task": {"target_accuracy": 0.86}})
+        for lr in (0.1, 0.01):
+            add_run(store, "s", {"lr": lr}, 0, 0.004 if lr == 0.1 else 0.002, 1.0)
+        spec = RunSpec("s", "k", {"lr": 0.01}, {}, 1)
+        run_id = store.begin_run(spec, {"host": "h", "cpu_model": "X"}, {})
+        point = curve_points(0.002, 1.0, 0.86, 16)[0]
+        store.add_eval_point(run_id, point)
+        stop = RunOutcome(CENSORED, "bound", 1.0, {"cpu": 1.0}, 1.0, 10, point.val_accuracy)
+        store.finish_run(run_id, dataclasses.replace(stop, verdict=Verdict.SEARCH_BOUND))
+        sim = simulate(load_curves(store, "s"), strategy="grid", repeats=1)
+    assert any("1 of 3 runs were ended by a search" in w for w in sim.warnings), sim.warnings

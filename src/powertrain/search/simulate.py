@@ -289,8 +289,26 @@ def simulate(
     sim.price_window = (getattr(search, "window", None) or 1.0) if sim.cost_axes else None
     sim.tuned_on = tuple(getattr(search, "tuned_on", ()))
     sim.workload = data.workload
-    sim.warnings = [*curve_warnings(data, sim.cost_axes), *precision_warnings(data)]
+    sim.warnings = [
+        *curve_warnings(data, sim.cost_axes),
+        *precision_warnings(data),
+        *searched_warnings(data),
+    ]
     return sim
+
+
+def searched_warnings(data: StudyCurves) -> list[str]:
+    """A line when a search ended some of the study's runs (stopped them, or paused them and went
+    no further): their curves end early, so the replay is of what that search ran, not the grid."""
+    ended = sum(c.verdict.by_search for c in data.curves.values())
+    if not ended:
+        return []
+    return [
+        f"{ended} of {len(data.curves)} runs were ended by a search (stopped, or paused and not "
+        "promoted): their curves end early, so the grid's energy, its best setup and how near a "
+        "pick came to it are those of what that search ran, not of the full grid; run the grid "
+        "(powertrain run STUDY.yaml) to replay it whole"
+    ]
 
 
 def precision_warnings(data: StudyCurves) -> list[str]:
