@@ -20,7 +20,7 @@ workers, or as Ray tasks, as many at once as the session has room for; the same 
   several machines) is re-run from scratch instead, and a stopped run that the confirmation starts
   afresh likewise: the store keeps the last attempt, and the energy of the attempts it replaced is
   counted in the search's cost as ``superseded_j``.
-- The bookkeeping (deferred records, continued ones, checkpoints) is ``sink.py``'s.
+- The bookkeeping (pauses in the store, continued ones, checkpoints) is ``sink.py``'s.
 - A paused run's record is finished in the store as it pauses (a pause not promoted, its
   checkpoint kept); continued, it is taken on as an earlier search's pause is (below). A run the
   search stopped is finished as it ends. So a search killed at any moment keeps its pauses and its
