@@ -87,8 +87,7 @@ def _simulation_lines(sim) -> list[str]:
     )
     if sim.best is None:
         return [
-            f"full grid: {sim.grid_energy_j:,.1f} J; no setup reached the target on every seed, "
-            "so there is no best to rate a pick against",
+            f"full grid: {sim.grid_energy_j:,.1f} J; {s['no_best']}",
             spent,
         ]
     return [

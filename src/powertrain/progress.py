@@ -4,6 +4,11 @@ left, estimated from the runs done. How energy is obtained is said once, in the 
 
 On a terminal two live bars; anywhere else (CI logs, a pipe) plain lines, a status line at most every
 ``plain_every_s`` seconds, and no control characters.
+
+Each run is numbered once, in the order runs first start (``[3/48]``: the third of the 48 to run), on
+its start and its finish lines alike: a run a search paused and goes on with later, or begins again,
+keeps its number ("started again"), and runs under way at once (workers) have numbers of their own.
+The runs done count each run once, however many times it started.
 """
 
 from __future__ import annotations
@@ -71,6 +76,8 @@ class ProgressReporter:
         self.progress = None
         self.study_task = self.run_task = None
         self.to_run = self.done = 0
+        self.numbers: dict[tuple[str, int], int] = {}  # each run's, by (label, seed), as it starts
+        self.finished: set[tuple[str, int]] = set()
         self.study_energy_j = 0.0
         self.durations_s: list[float] = []
         self.run_started_at = self.last_line_at = None
@@ -119,8 +126,9 @@ class ProgressReporter:
             )
             self._update_study()
         else:
-            number = "" if self.stage else f"[{self.done + 1}/{self.to_run}] "
-            self._say(f"{number}{self.current}: started")
+            again = not self.stage and (setup.label(), seed) in self.numbers
+            number = "" if self.stage else f"{self._number(setup, seed)} "
+            self._say(f"{number}{self.current}: started{' again' if again else ''}")
 
     def eval_point(self, point) -> None:
         info = self._run_info(point)
@@ -139,7 +147,8 @@ class ProgressReporter:
             self._say(f"energy: {method} for every figure below", _method_style(method))
         self.study_energy_j += outcome.total_energy_j
         if not _is_stage(setup):
-            self.done += 1
+            self.finished.add((setup.label(), seed))
+            self.done = len(self.finished)  # a run begun again and finished again counts once
             if self.run_started_at is not None:
                 self.durations_s.append(self.clock() - self.run_started_at)
             self.run_started_at = None
@@ -222,8 +231,13 @@ class ProgressReporter:
         if outcome.error:
             line += f"; error: {outcome.error}"
         if not self.live and not _is_stage(setup):
-            line = f"[{self.done}/{self.to_run}] {line}; {self._study_info()}"
+            line = f"{self._number(setup, seed)} {line}; {self._study_info()}"
         return line
+
+    def _number(self, setup, seed: int) -> str:
+        """The run's number (``[3/48]``), given when it first starts (or finishes, unstarted here)."""
+        number = self.numbers.setdefault((setup.label(), seed), len(self.numbers) + 1)
+        return f"[{number}/{self.to_run}]"
 
     def _say(self, line: str, style: str | None = None) -> None:
         self.console.print(

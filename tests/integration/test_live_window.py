@@ -5,8 +5,8 @@ cheapest value's run is continued from its checkpoint, as if it had never paused
 (setup, seed), every point once, the same curve as the full grid's run of it); the rest are kept as
 paused, not promoted; the pick is the full grid's best. So with ``auto``, and with the test's own
 strategy (price every limit of a learning rate over the window, then train both seeds of the
-cheapest: the live half alone, whatever a strategy decides). A search killed after pricing begins
-its unfinished runs again, with nothing duplicated or lost; a search of the same study again feeds
+cheapest: the live half alone, whatever a strategy decides). A search killed after pricing keeps its
+pauses, and the next one goes on from them, with nothing duplicated, priced again or lost; a search of the same study again feeds
 the window-paused runs from the store, and a later search that picks a value the first left paused
 continues its runs from their kept checkpoints (re-runs them over their records without one)."""
 
@@ -218,9 +218,11 @@ def _priced(run) -> bool:
     return run.outcome.verdict is Verdict.RUNG_PAUSE
 
 
-def test_a_search_killed_after_its_window_begins_its_unfinished_runs_again(
+def test_a_search_killed_after_its_window_goes_on_from_its_pauses_when_run_again(
     fake_gpu, window_strategy, tmp_path
 ):
+    # Its pauses were finished only at the search's end: killed before, the next search priced
+    # every limit again from scratch.
     study = parse_study(STUDY)
     detection = detect_meters(["nvml"], nvml=fake_gpu)
     real = live.LivePool.start
@@ -236,15 +238,23 @@ def test_a_search_killed_after_its_window_begins_its_unfinished_runs_again(
             killed.setattr(DeferringSink, "flush", lambda self: None)
             with pytest.raises(KeyboardInterrupt):
                 search_study(study, store, strategy="zeus", detection=detection)
-        assert [r.outcome for r in store.runs()] == [None] * 6  # paused, not finished
+        paused = {r.run_key: r for r in store.runs()}
+        assert len(paused) == 6 and all(map(_priced, paused.values()))  # in the store as paused
         assert len(list(tmp_path.rglob("checkpoints/*.pt"))) == 6
-        search_study(study, store, strategy="zeus", detection=detection)
+        again = search_study(study, store, strategy="zeus", detection=detection)
         runs = store.runs("tiny-window")
         points = {r.run_key: store.eval_points(r.id) for r in runs}
     assert all(r.outcome is not None for r in runs)
-    assert len({r.run_key for r in runs}) == len(runs) == 8  # begun again, not duplicated
+    assert len({r.run_key for r in runs}) == len(runs) == 8  # no duplicates
     for pts in points.values():
         assert [p.index for p in pts] == list(range(len(pts)))
+    left = [r for r in runs if r.run_key in paused and _priced(r)]
+    assert len(left) == 4 and all(r.id == paused[r.run_key].id for r in left)  # not priced again
+    went_on = [r for r in runs if r.run_key in paused and not _priced(r)]  # each rate's cheapest
+    assert len(went_on) == 2 and all(r.outcome.status == REACHED for r in went_on)
+    assert again.cost.superseded_j == 0  # continued from their checkpoints, nothing re-run
+    carried = sum(paused[r.run_key].outcome.total_energy_j for r in went_on)
+    assert again.cost.carried_j == pytest.approx(carried)
     assert_pauses_keep_their_checkpoints(tmp_path, runs)
 
 

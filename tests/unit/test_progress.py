@@ -125,3 +125,23 @@ def test_a_pretraining_stage_is_shown_but_not_counted_among_the_grids_runs():
     reporter.run_finished(stage, 0, outcome(9.0, False), METHOD)
     assert reporter.done == 0 and reporter.time_left_s() is None
     assert "pretrain dataset=digits seed=0: target not reached" in out.getvalue()
+
+
+def test_each_run_keeps_one_number_when_a_search_pauses_it_and_goes_on_with_it_later():
+    # A search starts A, pauses it (told when the search ends, if not continued), starts B, then
+    # continues A: "[1/4]" is A's number throughout, B is run 2, and no number names two runs.
+    out = io.StringIO()
+    reporter = ProgressReporter(out, method=METHOD, clock=FakeClock())
+    reporter.study_started(STUDY, total=4, to_run=4)
+    (a, _), (b, _) = STUDY.runs()[0], STUDY.runs()[2]
+    reporter.run_started(a, 0)
+    reporter.run_started(b, 0)  # A paused: nothing told yet
+    reporter.run_finished(b, 0, outcome(5.0, False), METHOD)
+    reporter.run_started(a, 0)  # A goes on
+    reporter.run_finished(a, 0, outcome(4.0, True), METHOD)
+    reporter.run_started(b, 1)
+    lines = out.getvalue().splitlines()
+    numbers = [line.split("]")[0] + "]" for line in lines if line.startswith("[")]
+    assert numbers == ["[1/4]", "[2/4]", "[2/4]", "[1/4]", "[1/4]", "[3/4]"]
+    assert "[1/4] learning_rate=0.01 seed=0: started again" in lines
+    assert reporter.done == 2

@@ -20,6 +20,7 @@ from powertrain.search.calibrate import (
 from powertrain.search.cost_axes import curve_changes, groups_of, treated_axes
 from powertrain.search.importer import import_csv
 from powertrain.search.predict import predict
+from powertrain.search.sample import KNOWN
 from powertrain.search.simulate import load_curves, setup_key, simulate
 from powertrain.store.memory import MemoryStore
 from powertrain.store.sqlite import SqliteStore
@@ -60,14 +61,37 @@ def test_a_power_limit_is_priced_not_searched_and_the_pick_is_the_grids_best():
     assert not sim.in_sample and sim.sample_note().startswith("out-of-sample for auto")
 
 
-def test_a_replay_on_a_study_a_strategy_was_tuned_on_says_in_sample():
-    store = limited_study()
-    curves = load_curves(store, "limited")
-    tuned = simulate(dataclasses.replace(curves, study="imagenet-v100"), strategy="auto", repeats=2)
+def own_grid_curves(tmp_path, study: str):
+    """``study``'s curves as ``benchmarks/data/own-grids.db.gz`` holds them."""
+    import gzip
+    import shutil
+    from pathlib import Path
+
+    db = tmp_path / "own.db"
+    packed = Path(__file__).parents[2] / "benchmarks" / "data" / "own-grids.db.gz"
+    with gzip.open(packed, "rb") as src, open(db, "wb") as out:
+        shutil.copyfileobj(src, out)
+    with SqliteStore(db) as store:
+        return load_curves(store, study)
+
+
+def test_a_replay_on_a_study_a_strategy_was_tuned_on_says_in_sample(tmp_path):
+    paper = own_grid_curves(tmp_path, "paper-grid")
+    tuned = simulate(paper, strategy="halving", repeats=1)
     assert tuned.in_sample and tuned.to_dict()["in_sample"]
-    assert simulate(
-        dataclasses.replace(curves, study="paper-grid"), strategy="halving", repeats=2
-    ).in_sample
+    assert tuned.sample_note() == "in-sample: halving's settings were chosen on this study"
+    # the same grid under another name (run again, imported as mine) is the same study
+    renamed = simulate(dataclasses.replace(paper, study="mine"), strategy="auto", repeats=1)
+    assert renamed.in_sample and "chosen on paper-grid, whose setups" in renamed.sample_note()
+
+
+def test_a_study_that_only_shares_the_name_of_one_a_strategy_was_tuned_on_is_out_of_sample():
+    # a user's own study named paper-grid was called in-sample, by its name alone
+    curves = load_curves(limited_study(), "limited")
+    for name, strategy in (("paper-grid", "halving"), ("imagenet-v100", "auto")):
+        sim = simulate(dataclasses.replace(curves, study=name), strategy=strategy, repeats=2)
+        assert not sim.in_sample and not sim.to_dict()["in_sample"]
+        assert sim.sample_note().startswith(f"out-of-sample for {strategy}: named like {name}")
 
 
 def test_a_replay_with_settings_given_says_they_were_not_the_ones_chosen_on_other_studies():
@@ -77,7 +101,7 @@ def test_a_replay_with_settings_given_says_they_were_not_the_ones_chosen_on_othe
     assert "beta=1.5 given here" in given.sample_note()
     assert "its settings were chosen" not in given.sample_note()
     tuned = simulate(
-        dataclasses.replace(curves, study="paper-grid"), strategy="bound", repeats=2, beta=1.5
+        dataclasses.replace(curves, workload=KNOWN["paper-grid"]), "bound", repeats=2, beta=1.5
     )
     assert tuned.in_sample and "beta=1.5 given here" in tuned.sample_note()
 
@@ -374,3 +398,10 @@ def test_a_replay_of_runs_measured_and_estimated_is_labelled_an_estimate_not_by_
         add_run(store, "mixed", {"lr": 0.1}, seed, 0.002, 1.0, provenance=provenance)
     method = load_curves(store, "mixed").method
     assert method.startswith("ESTIMATE in 2 of 3 runs") and "measured (cpu " in method
+
+
+def test_a_setting_given_as_none_is_named_as_the_user_writes_it():
+    # --set hedge=none printed "hedge=None given here"
+    curves = load_curves(limited_study(), "limited")
+    note = simulate(curves, strategy="auto", repeats=1, hedge=None).sample_note()
+    assert "hedge=none given here" in note and "None" not in note

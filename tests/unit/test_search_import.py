@@ -101,3 +101,25 @@ def test_an_accuracy_whose_runs_mostly_diverge_is_not_taken_for_an_error_rate(tm
     csv.write_text(diverged_trace())
     import_csv(csv, "diverged", 0.75, tmp_path / "r.db", warn=heard.append)
     assert heard == []
+
+
+def test_import_refuses_a_cost_axis_named_twice_as_a_study_file_does(tmp_path):
+    # --cost-axis X --cost-axis X was taken as one axis, while search.cost_axes: [X, X] is refused
+    from tests.cli_helpers import assert_one_clear_error, powertrain
+
+    csv, db = tmp_path / "t.csv", tmp_path / "r.db"
+    _write_csv(csv)
+    axis = ["--cost-axis", "power_limit_w"]
+    args = ["import", str(csv), "--study", "t", "--target", "0.6", "--db", str(db), *axis, *axis]
+    assert_one_clear_error(powertrain(*args), "--cost-axis", "power_limit_w twice", "once")
+    assert not db.exists()
+
+
+@pytest.mark.parametrize("name", ["", "  "])
+def test_import_refuses_an_empty_study_name_as_a_study_file_does(tmp_path, name):
+    # --study "" imported the runs under a study with no name, which no command can then name well
+    csv, db = tmp_path / "t.csv", tmp_path / "r.db"
+    _write_csv(csv)
+    with pytest.raises(PowertrainError, match="--study needs a name"):
+        import_csv(csv, name, 0.6, db)
+    assert not db.exists()

@@ -87,12 +87,17 @@ def _carried(live: dict) -> str:
     )
 
 
+def _rate(share: float | None) -> str:
+    """A share of orders; "n/a" where there is no best to rate a pick against."""
+    return "n/a" if share is None else f"{share:.0%}"
+
+
 def _simulation_table(simulations) -> str:
     first = simulations[0]
     rows = "".join(
         f"<tr><td class=text>{escape(s.strategy)}</td><td>{m['share_median']:.1%}</td>"
-        f"<td>{m['share_p90']:.1%}</td><td>{m['within_10pct']:.0%}</td>"
-        f"<td>{m['within_10pct_at_most_tenth']:.0%}</td><td>{m['named_worse']:.0%}</td>"
+        f"<td>{m['share_p90']:.1%}</td><td>{_rate(m['within_10pct'])}</td>"
+        f"<td>{_rate(m['within_10pct_at_most_tenth'])}</td><td>{_rate(m['named_worse'])}</td>"
         f"<td class=text>{'in-sample' if s.in_sample else 'out-of-sample'}</td></tr>"
         for s in simulations
         for m in [s.summary()]

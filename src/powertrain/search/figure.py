@@ -8,7 +8,7 @@ import numpy as np
 
 
 def search_figure(simulations):
-    """``simulations``: :class:`powertrain.search.simulate.Simulation` objects (one per strategy)."""
+    """``simulations``: :class:`powertrain.search.simulation.Simulation` objects (one per strategy)."""
     import matplotlib
 
     matplotlib.use("Agg")

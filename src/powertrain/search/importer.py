@@ -247,11 +247,14 @@ def falling(runs: list[ImportedRun], target: float, path) -> list[str]:
 
 
 def _named_once(cost_axes) -> tuple[str, ...]:
-    """The declared cost axes, each once (``--cost-axis lr --cost-axis lr`` is one axis)."""
-    names = tuple(dict.fromkeys(str(a).strip() for a in cost_axes))
-    if "" in names:
+    """The declared cost axes, each named once, by the study file's rule (``cost_axis_names``):
+    ``--cost-axis lr --cost-axis lr`` is refused, as ``search.cost_axes: [lr, lr]`` is."""
+    from powertrain.study.search_config import cost_axis_names
+
+    names = cost_axes.split(",") if isinstance(cost_axes, str) else [str(a) for a in cost_axes]
+    if any(not a.strip() for a in names):
         raise PowertrainError("--cost-axis needs a setup column's name, got an empty one")
-    return names
+    return tuple(cost_axis_names(names, "--cost-axis"))
 
 
 def outcome(run: ImportedRun, target: float) -> RunOutcome:
@@ -320,6 +323,8 @@ def import_csv(
     from powertrain.search.cost_axes import check_declared, undeclared
     from powertrain.store import open_store
 
+    if not str(study).strip():  # as a study file's name: never empty
+        raise PowertrainError("--study needs a name for the imported study, got an empty one")
     if not (isinstance(target, float | int) and 0 < target <= 1):
         raise PowertrainError(f"--target must be an accuracy in (0, 1], got {target}")
     cost_axes = _named_once(cost_axes)

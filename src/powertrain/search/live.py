@@ -12,20 +12,20 @@ workers, or as Ray tasks, as many at once as the session has room for; the same 
 - A run the search stops is kept in the store as CENSORED with the reason: a lower bound.
 - Halving's rung budget **pauses** a run (a ``Stop`` of ``Verdict.RUNG_PAUSE``): the loop saves its
   whole state in the run's checkpoint (``train/checkpoint.py``, by run key in the artifacts folder), and a promoted run
-  (or one the confirmation needs) is **continued** from it, as simulation assumes: the same record (its run
-  id and claim are kept), its points and energy going on from where it paused, so the store holds one
-  record per (setup, seed) with every point once, cumulative. A paused run is continued where the
+  (or one the confirmation needs) is **continued** from it, as simulation assumes: its record begun
+  again with the points it had, its energy going on from where it paused, the paused record replaced
+  when it finishes, so the store holds one record per (setup, seed) with every point once, cumulative. A paused run is continued where the
   session's runs see this machine's disk (here, its workers, a Ray on this machine only); a paused
   run without a usable checkpoint (a command task; a checkpoint that is not the run's; a cluster of
   several machines) is re-run from scratch instead, and a stopped run that the confirmation starts
   afresh likewise: the store keeps the last attempt, and the energy of the attempts it replaced is
   counted in the search's cost as ``superseded_j``.
-- The bookkeeping (deferred records, continued ones, checkpoints) is ``sink.py``'s.
-- The records of paused runs are finished only when the search ends (till then the store holds
-  them as running, claimed by this process), and the checkpoints left are removed then, but those
-  of paused runs that were not promoted; a killed search leaves nothing half-finished: the next
-  ``run`` begins them again, from scratch. A run the search stopped is finished as it ends, so a
-  killed search keeps its stops (the next ``run`` feeds them from the store).
+- The bookkeeping (pauses in the store, continued ones, checkpoints) is ``sink.py``'s.
+- A paused run's record is finished in the store as it pauses (a pause not promoted, its
+  checkpoint kept); continued, it is taken on as an earlier search's pause is (below). A run the
+  search stopped is finished as it ends. So a search killed at any moment keeps its pauses and its
+  stops: the next ``run`` feeds them from the store and continues a pause it wants further from its
+  checkpoint. The other checkpoints left are removed when the search ends.
 - Runs the store had finished before the search began are fed from the store, not trained again, and
   reported apart (``reused_j``: spent earlier). A run an earlier search paused (and never continued)
   or stopped answers a start as far as its curve goes (a pricing window, a rung's budget, this
@@ -120,7 +120,7 @@ class LivePool:
         self.carried_j = self.counted_j = 0.0
         self.session: Session | None = None
         self.running: dict[str, Trial] = {}  # by run key
-        for setup in self.setups.values():  # a killed search's leftovers: their runs begin afresh
+        for setup in self.setups.values():  # a killed search's runs under way begin afresh
             for seed in study.seeds:  # (a stored pause keeps its checkpoint: it may go on)
                 spec = run_spec(study, setup, seed)
                 if not _paused(self.stored.get(spec.run_key)):

@@ -15,7 +15,8 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import Stage
-from powertrain.search.simulate import Simulation, load_curves, machine_of, simulate
+from powertrain.search.simulate import load_curves, machine_of, simulate
+from powertrain.search.simulation import Simulation
 
 REPORT_ORDERS = 50
 REPORT_STRATEGIES = ("auto", "zeus", "bound", "halving", "thompson")  # auto: the recommended

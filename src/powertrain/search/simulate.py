@@ -4,7 +4,7 @@ cumulative energy spent so far) stand in for training, in many random orders, tr
 from __future__ import annotations
 
 import statistics
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -19,10 +19,10 @@ from powertrain.search.cost_axes import (
     declared_axes,
     first_trained,
     known_axes,
-    window_setting,
-    window_words,
 )
 from powertrain.search.driver import run_search
+from powertrain.search.sample import workload
+from powertrain.search.simulation import WITHIN, Simulation
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
 from powertrain.search.strategy import joules
@@ -30,8 +30,6 @@ from powertrain.train.stopping import PAUSED_NOTE, as_stop
 
 if TYPE_CHECKING:  # annotations only: simulation reads a store, never depends on one
     from powertrain.store.base import ResultStore
-
-WITHIN = 1.10  # "within 10 % of the best"
 
 
 @dataclass(frozen=True)
@@ -57,6 +55,8 @@ class StudyCurves:
     curves: dict[tuple[str, int], Curve]
     target: float | None = None
     cost_axes: tuple[str, ...] = ()  # declared by the study (search.cost_axes)
+    #: What it measures (``sample.workload``): whether it is a study a strategy was tuned on.
+    workload: str = ""
 
     @property
     def grid_energy_j(self) -> float:
@@ -106,7 +106,10 @@ def load_curves(store: ResultStore, study: str, machine: str | None = None) -> S
     config = next((s["config"] for s in store.studies() if s["name"] == study), {})
     target = (config.get("task") or {}).get("target_accuracy")
     method = runs_label(r.provenance for r in runs)  # not the first run's alone
-    return StudyCurves(study, machine, method, labels, curves, target, declared_axes(config))
+    axes = declared_axes(config)
+    return StudyCurves(
+        study, machine, method, labels, curves, target, axes, workload(labels, config)
+    )
 
 
 def curve_of(run: RunRecord, points: list[EvalPoint]) -> Curve:
@@ -226,83 +229,6 @@ class CurvePool:
         raise RuntimeError("a simulated run ends as it starts: there is nothing to wait for")
 
 
-@dataclass
-class Simulation:
-    study: str
-    machine: str
-    method: str
-    strategy: str
-    settings: dict[str, Any]
-    repeats: int
-    seed: int
-    confirm_seeds: int
-    grid_energy_j: float
-    best: str | None
-    best_energy_to_target_j: float | None
-    orders: list[dict[str, Any]] = field(default_factory=list)
-    cost_axes: tuple[str, ...] = ()  # the axes the search priced instead of searching
-    warnings: list[str] = field(default_factory=list)
-    tuned_on: tuple[str, ...] = ()  # studies the strategy's settings were chosen on
-    #: The share of the steps to a run's first evaluation that priced the cost axes, as the setting
-    #: (1: the whole way); None when it priced none.
-    price_window: float | None = None
-
-    def priced_note(self) -> str | None:
-        """The cost axes it priced instead of searching, and over what window; None without."""
-        if not self.cost_axes:
-            return None
-        window = window_words(window_setting(self.price_window or 1))
-        return f"cost axes priced over {window}, not searched: {', '.join(self.cost_axes)}"
-
-    @property
-    def in_sample(self) -> bool:
-        """Whether this study is one the strategy's settings were chosen on (its figures flatter)."""
-        return self.study in self.tuned_on
-
-    def sample_note(self) -> str:
-        """In- or out-of-sample, and which settings that speaks of: those given here are not."""
-        given = ", ".join(f"{k}={v}" for k, v in self.settings.items())
-        given = f"; {given} given here" if given else ""
-        its = "its default settings" if given else "its settings"
-        chosen = f"{its} were chosen on {', '.join(self.tuned_on) or 'no study'}{given}"
-        if self.in_sample:
-            return f"in-sample: {self.strategy}'s {its[4:]} were chosen on this study{given}"
-        return f"out-of-sample for {self.strategy}: {chosen}"
-
-    def summary(self) -> dict[str, Any]:
-        shares = [o["share"] for o in self.orders]
-        good = [o["within_10pct"] for o in self.orders]
-        goal = [o["within_10pct"] and o["share"] <= 0.1 for o in self.orders]
-        return {
-            "share_median": float(np.median(shares)),
-            "share_p90": float(np.percentile(shares, 90)),
-            "energy_median_j": float(np.median([o["energy_j"] for o in self.orders])),
-            "within_10pct": float(np.mean(good)),
-            "within_10pct_at_most_tenth": float(np.mean(goal)),
-            "within_noise": float(np.mean([o["within_noise"] for o in self.orders])),
-            "named_worse": float(np.mean([_named_worse(o) for o in self.orders])),
-            "picks": dict(
-                sorted(_count(o["pick"] for o in self.orders).items(), key=lambda kv: -kv[1])
-            ),
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "summary": self.summary(), "in_sample": self.in_sample}
-
-
-def _named_worse(order: dict[str, Any]) -> bool:
-    """A pick over 10 % above the best named without "within noise": a miss that misleads."""
-    ratio, tied = order["ratio_to_best"], order["within_noise"]
-    return bool(order["confirmed"] and ratio is not None and ratio > WITHIN and not tied)
-
-
-def _count(items) -> dict:
-    out: dict = {}
-    for x in items:
-        out[x] = out.get(x, 0) + 1
-    return out
-
-
 def simulate(
     store_or_curves: ResultStore | StudyCurves,
     study: str | None = None,
@@ -318,6 +244,8 @@ def simulate(
     """Simulate ``strategy`` in ``repeats`` random orders of setups and seeds; deterministic for a seed."""
     if not 1 <= repeats <= 100_000:
         raise PowertrainError(f"repeats must be between 1 and 100000, got {repeats}")
+    if not (isinstance(seed, int) and seed >= 0):  # numpy's generators take no other
+        raise PowertrainError(f"--seed must be a whole number >= 0, got {seed}")
     data = (
         store_or_curves
         if isinstance(store_or_curves, StudyCurves)
@@ -358,8 +286,27 @@ def simulate(
     sim.cost_axes = tuple(getattr(search, "treated", None) or ())
     sim.price_window = (getattr(search, "window", None) or 1.0) if sim.cost_axes else None
     sim.tuned_on = tuple(getattr(search, "tuned_on", ()))
-    sim.warnings = [*curve_warnings(data, sim.cost_axes), *precision_warnings(data)]
+    sim.workload = data.workload
+    sim.warnings = [
+        *curve_warnings(data, sim.cost_axes),
+        *precision_warnings(data),
+        *searched_warnings(data),
+    ]
     return sim
+
+
+def searched_warnings(data: StudyCurves) -> list[str]:
+    """A line when a search ended some of the study's runs (stopped them, or paused them and went
+    no further): their curves end early, so the replay is of what that search ran, not the grid."""
+    ended = sum(c.verdict.by_search for c in data.curves.values())
+    if not ended:
+        return []
+    return [
+        f"{ended} of {len(data.curves)} runs were ended by a search (stopped, or paused and not "
+        "promoted): their curves end early, so the grid's energy, its best setup and how near a "
+        "pick came to it are those of what that search ran, not of the full grid; run the grid "
+        "(powertrain run STUDY.yaml) to replay it whole"
+    ]
 
 
 def precision_warnings(data: StudyCurves) -> list[str]:
@@ -400,5 +347,7 @@ def _order_result(data: StudyCurves, means, best, outcome) -> dict[str, Any]:
         "share": outcome.total_j / data.grid_energy_j,
         "runs": outcome.runs,
         "ratio_to_best": ratio,
-        "within_10pct": bool(outcome.confirmed and ratio is not None and ratio <= WITHIN),
+        "within_10pct": (
+            bool(outcome.confirmed and ratio is not None and ratio <= WITHIN) if best else None
+        ),
     }

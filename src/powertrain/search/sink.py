@@ -1,21 +1,24 @@
 """Where a live search's runs write (``live.LivePool``): the one place that keeps a search's runs'
 bookkeeping.
 
-- ``StoreSink``, except that a run the search paused is finished in the store only when the search
-  ends: till then it may be continued from its checkpoint (``start`` gives its record back: one
-  record, one claim, this process's) or started afresh (``begin`` replaces its record, and the trial's
-  earlier attempt is counted apart, as ``superseded_j``). A run the search stopped is finished at
-  once, so that a search killed later keeps it; begun again (the confirmation's), its new attempt
-  replaces the stored stop when it finishes (``replace_censored``), the stop counted as superseded.
+- ``StoreSink``, except that a run the search paused is told to the reporter only when the search
+  ends (it may yet go on). Its record goes into the store as it pauses, as a pause not promoted, with
+  its checkpoint kept: a search killed at any moment after leaves it stored, and the next search takes
+  it on from there as it takes on any stored pause. Continued by this search, it is taken on the same
+  way (``_reclaim``: its record begun again, holding the points its checkpoint kept, the stored pause
+  replaced when the new attempt finishes); started afresh, its new attempt replaces it when it
+  finishes, and the trial's earlier attempt is counted apart, as ``superseded_j``. A run the search
+  stopped is finished at once too; begun again (the confirmation's), its new attempt replaces the
+  stored stop when it finishes (``replace_censored``), the stop counted as superseded.
 - Each run's points are kept by run key, and its trial is updated point by point too, so a strategy
   deciding while runs are under way sees them as they stand.
 - A run an earlier search paused and stored, which this one takes on, is begun again in the store by
   this process (``replace_censored``) with the points its checkpoint kept, and continued from it;
   the stored pause stays in the store until the new attempt finishes (the store removes it then),
   and an interruption before that keeps its checkpoint too: the next search takes it on again.
-- ``flush`` (whatever ends the search) finishes the deferred runs and removes the checkpoints the
-  search's runs left (one an interruption ended), but those of paused runs that were not promoted:
-  a later search may take them on.
+- ``flush`` (whatever ends the search) tells the reporter of the paused runs and removes the
+  checkpoints the search's runs left (one an interruption ended), but those of paused runs that were
+  not promoted: a later search may take them on.
 """
 
 from __future__ import annotations
@@ -58,7 +61,6 @@ class DeferringSink:
 
     def __init__(self, inner: StoreSink, place: RunPlace) -> None:
         self.inner, self.place = inner, place
-        self.deferred: dict[str, tuple[int, RunOutcome]] = {}  # run key -> run id, outcome
         self.keys: dict[int, str] = {}  # run id -> run key, of the runs under way
         self.specs: dict[str, RunSpec] = {}  # every run handed out, by key
         self.points: dict[str, list[EvalPoint]] = {}  # each run's, over its attempts
@@ -68,9 +70,9 @@ class DeferringSink:
         # runs under way from a pause an earlier search stored (still in the store, its checkpoint
         # the one they continue from, until they finish)
         self.taken: set[str] = set()
-        # runs taken on from a stored pause that paused again: finished in the store at once (their
-        # checkpoint holds the later points, which the stored pause no longer matches), by run key
-        self.repaused: dict[str, tuple[int, RunOutcome]] = {}
+        # runs that paused: finished in the store at once (a search killed later keeps them, and
+        # their checkpoints), told to the reporter when the search ends; by run key
+        self.paused: dict[str, tuple[int, RunOutcome]] = {}
         self.stopped: set[str] = set()  # runs the search stopped, finished in the store as they end
 
     def start(
@@ -99,17 +101,11 @@ class DeferringSink:
     def _resume(self, spec: RunSpec, trial: Trial) -> int | None:
         key = spec.run_key
         begun = trial.points or trial.window_progress  # a pause in its pricing window has no point
-        if trial.paused and begun and key in self.repaused:
-            return self._reclaim(spec, self._record(key, self.repaused.pop(key)[0]))
-        if not trial.paused or not begun or key not in self.deferred:
+        if not trial.paused or not begun or key not in self.paused:
             return None
-        spent = paused_spent(spec, self.place)
-        if spent is None or len(spent.points) != len(trial.points):
-            return None
-        run_id, _ = self.deferred.pop(key)
-        self.keys[run_id], self.points[key] = key, list(trial.points)
-        self.continued.add(key)
-        self.inner.reporter.run_started(spec.as_setup(), spec.seed)
+        run_id = self._reclaim(spec, self._record(key, self.paused[key][0]))
+        if run_id is not None:  # else begun afresh, over the stored pause (``begin``)
+            self.paused.pop(key)
         return run_id
 
     def _record(self, key: str, run_id: int) -> RunRecord:
@@ -145,16 +141,16 @@ class DeferringSink:
 
     def begin(self, spec, hardware, provenance) -> int:
         key = spec.run_key
-        self.deferred.pop(key, None)  # its earlier attempt is replaced by begin_run
         if key in self.stopped:  # its stop stays in the store until this attempt finishes
             self.stopped.discard(key)
             spec = dataclasses.replace(spec, replace_censored=True)
-        if self.repaused.pop(key, None) is not None:  # a finished pause, replaced at its finish
+        if self.paused.pop(key, None) is not None:  # a finished pause, replaced at its finish
             spec = dataclasses.replace(spec, replace_censored=True)
-        if key in self.continued:  # its checkpoint went before it could be resumed: afresh
-            self.continued.discard(key)
+        if key in self.continued:  # its checkpoint went before it could be resumed: afresh,
+            self.continued.discard(key)  # over the stored pause its record was begun to continue
             self.taken.discard(key)
             self.trials[key].afresh()
+            spec = dataclasses.replace(spec, replace_censored=True)
         run_id = self.inner.begin(spec, hardware, provenance)
         self.keys[run_id], self.points[key] = key, []
         self.specs.setdefault(key, spec)
@@ -174,43 +170,32 @@ class DeferringSink:
     def finish(self, run_id: int, outcome) -> None:
         key = self.keys.pop(run_id)
         self.continued.discard(key)
-        taken = key in self.taken
         self.taken.discard(key)
-        if taken and outcome.verdict is Verdict.RUNG_PAUSE:
-            # a stored pause taken on that paused again: its checkpoint holds the later points now,
-            # so its record goes in at once, replacing the stored pause (the store's pause matches
-            # its checkpoint again); killed later, the next search takes it on from there
-            # (said when the search ends without promoting it, as a deferred pause is)
-            self.inner.finish(run_id, _not_promoted(outcome), say=False)
-            self.repaused[key] = (run_id, outcome)
-            return
-        # the search's handlers paused it, or it paused itself in its pricing window: it may go on
         if outcome.verdict is Verdict.RUNG_PAUSE:
-            self.deferred[key] = (run_id, outcome)
+            # the search's handlers paused it, or it paused itself in its pricing window: it may go
+            # on, from its checkpoint. Its record goes in at once, as a pause not promoted (its
+            # checkpoint matches it): killed later, the next search takes it on from there; told to
+            # the reporter when the search ends, if it has not gone on by then
+            self.inner.finish(run_id, _not_promoted(outcome), say=False)
+            self.paused[key] = (run_id, outcome)
             return
         self.inner.finish(run_id, outcome)  # a stop in the store at once: a killed search keeps it
         if outcome.status == CENSORED and outcome.verdict.by_search:  # a predicted miss too
             self.stopped.add(key)  # begun again (the confirmation's), it replaces this record
 
-    def defers(self, run_key: str) -> bool:
-        """Whether the finish of ``run_key`` waits for ``flush`` (its checkpoint goes then)."""
-        return run_key in self.deferred
-
     def flush(self) -> None:
-        """Finish every deferred run (a paused one was not promoted: its checkpoint is kept, for a
-        later search that takes it on) and remove the other checkpoints the search's runs left
-        (that of a run an interruption ended), but those of the stored pauses that were being
-        taken on (an interruption ended them before they finished: still stored as paused)."""
+        """Tell the reporter of the paused runs (not promoted: their checkpoints are kept, for a
+        later search that takes them on) and remove the other checkpoints the search's runs left
+        (that of a run an interruption ended), but those of every run the store holds as paused
+        (one an interruption caught as it was taken on or went on: its pause is still there)."""
         kept, self.taken = set(self.taken), set()
-        for key, (run_id, outcome) in self.deferred.items():
-            self.inner.finish(run_id, _not_promoted(outcome))
-            if outcome.verdict is Verdict.RUNG_PAUSE:
-                kept.add(key)
-        self.deferred.clear()
-        for key, (run_id, outcome) in self.repaused.items():  # finished as they paused again
+        for key, (run_id, outcome) in self.paused.items():  # in the store since they paused
             self.inner.said(run_id, _not_promoted(outcome))
             kept.add(key)
-        self.repaused.clear()
+        self.paused.clear()
+        # and whatever the store holds as paused (one an interruption caught on its way on)
+        for study in {spec.study for spec in self.specs.values()}:
+            kept |= {r.run_key for r in self.store.runs(study) if _paused(r)}
         for key, spec in self.specs.items():
             if key not in kept:
                 discard(spec, self.place)
