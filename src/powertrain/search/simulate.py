@@ -270,19 +270,7 @@ def simulate(
         data.labels.get(best),
         means.get(best),
     )
-    setups = sorted(data.labels)
-    seeds = {s: sorted(seed_ for key, seed_ in data.curves if key == s) for s in setups}
-    pool = CurvePool(data.curves)
-    for r in range(repeats):
-        rng = np.random.default_rng([seed, r])
-        order = tuple(setups[i] for i in rng.permutation(len(setups)))
-        space = Space(
-            order, {s: tuple(rng.permutation(seeds[s]).tolist()) for s in setups}, data.target
-        )
-        search = make_strategy(strategy, rng, cost_axes=axes, warn=None, **settings)
-        outcome = run_search(search, space, pool, confirm_seeds)
-        sim.orders.append(_order_result(data, means, best, outcome))
-        sim.orders[-1]["within_noise"] = bool(getattr(search, "within_noise", False))
+    search = _replay_orders(sim, data, axes, means, best)
     sim.cost_axes = tuple(getattr(search, "treated", None) or ())
     sim.price_window = (getattr(search, "window", None) or 1.0) if sim.cost_axes else None
     sim.tuned_on = tuple(getattr(search, "tuned_on", ()))
@@ -293,6 +281,25 @@ def simulate(
         *searched_warnings(data),
     ]
     return sim
+
+
+def _replay_orders(sim: Simulation, data: StudyCurves, axes, means, best):
+    """``sim``'s strategy in each of its orders of setups and seeds, into ``sim.orders``; the last
+    order's search (what it treated as cost axes, what it was tuned on)."""
+    setups = sorted(data.labels)
+    seeds = {s: sorted(seed_ for key, seed_ in data.curves if key == s) for s in setups}
+    pool = CurvePool(data.curves)
+    for r in range(sim.repeats):
+        rng = np.random.default_rng([sim.seed, r])
+        order = tuple(setups[i] for i in rng.permutation(len(setups)))
+        space = Space(
+            order, {s: tuple(rng.permutation(seeds[s]).tolist()) for s in setups}, data.target
+        )
+        search = make_strategy(sim.strategy, rng, cost_axes=axes, warn=None, **sim.settings)
+        outcome = run_search(search, space, pool, sim.confirm_seeds)
+        sim.orders.append(_order_result(data, means, best, outcome))
+        sim.orders[-1]["within_noise"] = bool(getattr(search, "within_noise", False))
+    return search
 
 
 def searched_warnings(data: StudyCurves) -> list[str]:
