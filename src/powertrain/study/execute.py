@@ -281,7 +281,7 @@ def execute_run(
     if env.study.meters.record_timeline:
         sink.timeline(run_id, monitor.trace().timeline())
     sink.finish(run_id, outcome)
-    if continued_to_its_end(checkpoint, outcome) and not sink_defers(sink, spec.run_key):
+    if continued_to_its_end(checkpoint, outcome):
         checkpoint.remove()  # only now: its record is finished (a take-on's stored pause went)
     if spec.stage is Stage.PRETRAIN and outcome.status not in (REACHED, CENSORED):
         raise PretrainingFailed(
@@ -298,13 +298,6 @@ def continued_to_its_end(checkpoint, outcome: RunOutcome) -> bool:
         and checkpoint.earlier is not None
         and outcome.verdict is not Verdict.RUNG_PAUSE
     )
-
-
-def sink_defers(sink: RunSink, run_key: str) -> bool:
-    """Whether ``sink`` holds the finish of ``run_key`` back (a live search's, till it ends: it
-    removes the checkpoint then, ``search/sink.py``)."""
-    defers = getattr(sink, "defers", None)
-    return defers is not None and defers(run_key)
 
 
 def _run_builtin(spec: RunSpec, env: RunEnv, monitor, on_eval, checkpoint) -> RunOutcome:
