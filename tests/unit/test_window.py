@@ -116,7 +116,11 @@ def _execute(spec, s, folder, sink):
     return env, execute_run(spec, env, sink)
 
 
-def test_the_searchs_sink_defers_a_window_pause_and_resumes_it_from_its_checkpoint(tmp_path):
+def test_the_searchs_sink_stores_a_window_pause_at_once_and_resumes_it_from_its_checkpoint(
+    tmp_path,
+):
+    """A pause goes into the store as it pauses (a search killed later keeps it); continuing it
+    begins a record from its checkpoint's points, which replaces the pause when it finishes."""
     s = study()
     (spec,) = plan(s, [])
     windowed = dataclasses.replace(spec, window=0.5)
@@ -128,22 +132,23 @@ def test_the_searchs_sink_defers_a_window_pause_and_resumes_it_from_its_checkpoi
         trial = Trial("lr", spec.seed)
         assert sink.start(windowed, trial, tagged) is None  # a new run
         first = execute_run(windowed, env, sink)
-        assert first.verdict is Verdict.RUNG_PAUSE and spec.run_key in sink.deferred
-        (record,) = store.runs()
-        assert record.outcome is None  # not finished in the store: it may be continued
+        assert first.verdict is Verdict.RUNG_PAUSE and spec.run_key in sink.paused
+        (pause,) = store.runs()
+        assert pause.outcome.verdict is Verdict.RUNG_PAUSE  # finished in the store at once
+        assert pause.outcome.stop_reason.endswith("(not promoted)")
         trial.ended(first, sink.points[spec.run_key])
         assert trial.paused and trial.points == [] and trial.window_progress == 4
 
-        run_id = sink.start(spec, trial, tagged)  # continued: its record, from its checkpoint
-        assert run_id == record.id and trial.earlier_j == 0 and not sink.deferred
+        run_id = sink.start(spec, trial, tagged)  # continued: from its checkpoint
+        assert run_id != pause.id and trial.earlier_j == 0 and spec.run_key not in sink.paused
         trial.again()
         done = execute_run(spec, env, sink, run_id=run_id, resume=True)
-        (record,) = store.runs()
-        assert record.outcome.verdict is done.verdict is Verdict.MAX_EPOCHS
+        (record,) = store.runs()  # the pause replaced, once the continued run finished
+        assert record.id == run_id and record.outcome.verdict is done.verdict is Verdict.MAX_EPOCHS
         assert len(store.eval_points(record.id)) == 9 and len(trial.points) == 9
 
 
-def test_a_window_pause_not_continued_is_finished_when_the_search_ends(tmp_path, caplog):
+def test_a_window_pause_not_continued_stays_stored_and_its_checkpoint_is_said_at_the_end(tmp_path, caplog):
     s = study()
     (spec,) = plan(s, [])
     with open_store(tmp_path / "r.db") as store:
@@ -154,7 +159,7 @@ def test_a_window_pause_not_continued_is_finished_when_the_search_ends(tmp_path,
         paused = execute_run(dataclasses.replace(spec, window=0.5), env_for(s, tmp_path), sink)
         trial.ended(paused, [])
         checkpoint = run_checkpoint(spec, env_for(s, tmp_path))
-        assert store.runs()[0].outcome is None and checkpoint.path.is_file()
+        assert store.runs()[0].outcome.verdict is Verdict.RUNG_PAUSE and checkpoint.path.is_file()
         trial.window_progress = None  # a pause with no point that is not its window's: afresh
         assert sink.start(spec, trial, []) is None and trial.energy_j == 0
         with caplog.at_level("INFO", logger="powertrain.search.sink"):
