@@ -148,7 +148,9 @@ def test_the_searchs_sink_stores_a_window_pause_at_once_and_resumes_it_from_its_
         assert len(store.eval_points(record.id)) == 9 and len(trial.points) == 9
 
 
-def test_a_window_pause_not_continued_stays_stored_and_its_checkpoint_is_said_at_the_end(tmp_path, caplog):
+def test_a_window_pause_not_continued_stays_stored_and_its_checkpoint_is_said_at_the_end(
+    tmp_path, caplog
+):
     s = study()
     (spec,) = plan(s, [])
     with open_store(tmp_path / "r.db") as store:
