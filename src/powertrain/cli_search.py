@@ -29,7 +29,11 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, float | str | None]:
 
 @click.command()
 @click.option("--study", "study_name", required=True, help="A finished study in the store.")
-@click.option("--strategy", required=True, help="auto (recommended), grid, zeus, bound, halving, thompson or optuna.")
+@click.option(
+    "--strategy",
+    required=True,
+    help="auto (recommended), grid, zeus, bound, halving, thompson or optuna.",
+)
 @click.option(
     "--repeats", type=int, default=200, show_default=True, help="Random orders simulated."
 )

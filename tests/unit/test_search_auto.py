@@ -243,7 +243,12 @@ def test_a_replay_counts_the_picks_that_mislead_a_worse_setup_named_without_with
     assert sim.summary()["named_worse"] == 0.0  # it names the best
 
     def order(ratio, confirmed=True, tied=False):
-        return {**sim.orders[0], "ratio_to_best": ratio, "confirmed": confirmed, "within_noise": tied}
+        return {
+            **sim.orders[0],
+            "ratio_to_best": ratio,
+            "confirmed": confirmed,
+            "within_noise": tied,
+        }
 
     # misleads: a confirmed pick 1.3x the best, said to be the best. Does not: within 10 %, a
     # miss said to be within noise, no confirmed pick, no best to be worse than
