@@ -142,15 +142,17 @@ def test_one_run_whose_rows_state_two_methods_is_refused(tmp_path):
         importer.read_csv(write(tmp_path, text))
 
 
-def test_a_cost_axis_given_twice_is_one_axis_and_an_empty_one_is_refused(tmp_path):
+def test_a_cost_axis_given_twice_or_empty_is_refused_before_anything_is_written(tmp_path):
+    """Named twice, as a study file's search.cost_axes: [X, X] is (one rule, cost_axis_names)."""
     from powertrain.store.sqlite import SqliteStore
 
     text = rows("sgd,0,1,10,0.5", "adam,0,1,10,0.5")
     db = tmp_path / "r.db"
-    importer.import_csv(write(tmp_path, text), "st", 0.5, db, ["optimizer", " optimizer"])
-    with SqliteStore(db) as store:
-        [study] = store.studies()
-        assert study["config"]["search"]["cost_axes"] == ["optimizer"]
+    with pytest.raises(PowertrainError, match="names optimizer twice; name each axis once"):
+        importer.import_csv(write(tmp_path, text), "st", 0.5, db, ["optimizer", " optimizer"])
+    if db.exists():
+        with SqliteStore(db) as store:
+            assert store.studies() == []
     with pytest.raises(PowertrainError, match="--cost-axis needs a setup column's name"):
         importer.import_csv(write(tmp_path, text), "other", 0.5, db, [""])
 

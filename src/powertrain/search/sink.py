@@ -74,6 +74,9 @@ class DeferringSink:
         # their checkpoints), told to the reporter when the search ends; by run key
         self.paused: dict[str, tuple[int, RunOutcome]] = {}
         self.stopped: set[str] = set()  # runs the search stopped, finished in the store as they end
+        # runs under way over a stored stop or pause (replaced when they finish): begun again by
+        # this process (a Ray task's records claim its run a second time), they replace it still
+        self.replacing: set[str] = set()
 
     def start(
         self,
@@ -151,7 +154,11 @@ class DeferringSink:
             self.taken.discard(key)
             self.trials[key].afresh()
             spec = dataclasses.replace(spec, replace_censored=True)
+        if key in self.replacing:  # our own claim again, over the same stored record
+            spec = dataclasses.replace(spec, replace_censored=True)
         run_id = self.inner.begin(spec, hardware, provenance)
+        if spec.replace_censored:
+            self.replacing.add(key)
         self.keys[run_id], self.points[key] = key, []
         self.specs.setdefault(key, spec)
         return run_id
@@ -171,6 +178,7 @@ class DeferringSink:
         key = self.keys.pop(run_id)
         self.continued.discard(key)
         self.taken.discard(key)
+        self.replacing.discard(key)
         if outcome.verdict is Verdict.RUNG_PAUSE:
             # the search's handlers paused it, or it paused itself in its pricing window: it may go
             # on, from its checkpoint. Its record goes in at once, as a pause not promoted (its
