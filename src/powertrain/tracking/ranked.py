@@ -33,13 +33,10 @@ class RankedRun:
     handed_over = False
     _ticket: spawned_.SpawnTicket | None = None
     _refused: PowertrainError | None = None  # a spawned rank's hand-over found ended: said again
-    _pending: Pending | None = None  # points a locked store has not taken yet
-
-    @property
+    @functools.cached_property
     def _waiting(self) -> Pending:
-        if self._pending is None:
-            self._pending = Pending()
-        return self._pending
+        """The points a locked store has not taken yet, and the run's end through the lock."""
+        return Pending()
 
     @functools.cached_property
     def _unrecorded(self) -> unrecorded.Unrecorded:
