@@ -29,11 +29,11 @@ from tests.distributed_helpers import (
 pytestmark = [pytest.mark.slow, pytest.mark.distributed]
 
 
-def launch(tmp_path, scenarios: str, *launcher_options: str):
+def launch(tmp_path, scenarios: str, *launcher_options: str, rank_timeout_s: float = 8):
     """One torchrun job of 2 ranks; (its return code, its output, what each rank saw, the runs)."""
     out, db = tmp_path / "out", tmp_path / "runs.db"
     out.mkdir(exist_ok=True)
-    args = [str(SCRIPT), "--db", str(db), "--out", str(out), "--timeout", "8"]
+    args = [str(SCRIPT), "--db", str(db), "--out", str(out), "--timeout", str(rank_timeout_s)]
     args += ["--scenarios", scenarios]
     command = torchrun_command(2, *launcher_options, *args)
     done = subprocess.run(
@@ -99,9 +99,10 @@ def test_a_rank_that_raises_is_named_with_its_error_in_the_failed_run(tmp_path):
 def test_a_rank_that_exits_inside_the_block_ends_the_run_at_once_not_at_the_timeout(tmp_path):
     """``sys.exit(0)`` on rank 1 inside the block (no torch.distributed: torchrun's store carries the
     exchange, and no connection closes): rank 0 is told, and fails the run naming it, at once."""
-    code, output, seen, runs = launch(tmp_path, "exit")
+    code, output, seen, runs = launch(tmp_path, "exit", rank_timeout_s=120)
     assert "rank 1 failed after 1 evaluations: SystemExit: 0" in seen[0].get("error", ""), output
-    assert seen[0]["seconds"] < 8  # the rank timeout
+    # told, not timed out: far inside the rank timeout (a margin a loaded machine keeps)
+    assert seen[0]["seconds"] < 60
     [(run, _)] = runs
     assert run.status == FAILED
 
