@@ -33,6 +33,7 @@ class RankedRun:
     handed_over = False
     _ticket: spawned_.SpawnTicket | None = None
     _refused: PowertrainError | None = None  # a spawned rank's hand-over found ended: said again
+
     @functools.cached_property
     def _waiting(self) -> Pending:
         """The points a locked store has not taken yet, and the run's end through the lock."""
@@ -258,7 +259,7 @@ class RankedRun:
             exc = self._take_back(exc)
             energy_j, nodes = dict(total.energy_j), spawned_.parent_node(self, total, self._ranks)
             notes = []
-        notes += self._unrecorded.write_again(self, len(self.points))
+        notes += self._unrecorded.write_again(self, len(self.points), self._waiting)
         earlier = getattr(self.tracker, "earlier", None)  # a restart's: its joules count too
         energy_j, notes = attempts.with_earlier(earlier, energy_j, notes)
         self.outcome = self._outcome(total, exc, energy_j, nodes, notes)

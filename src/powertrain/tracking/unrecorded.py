@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 
 from powertrain.records import EvalPoint
+from powertrain.store.sqlite_guard import StoreLocked
 
 log = logging.getLogger(__name__)
 
@@ -41,15 +42,24 @@ class Unrecorded:
             self.first_error,
         )
 
-    def write_again(self, run, evaluations: int) -> list[str]:
+    def write_again(self, run, evaluations: int, waiting=None) -> list[str]:
         """At the end of ``run``: the refused points written again where the store takes them now;
-        the notes for the run's faults (none where nothing was refused)."""
+        the notes for the run's faults (none where nothing was refused). ``waiting``: the run's
+        ``Pending``, which takes them all at the first lock (they go in with the run's end, or are
+        kept beside the store with it), rather than each waiting for the lock in turn."""
         if not self.points:
             return []
         left = []
-        for point in self.points:
+        for n, point in enumerate(self.points):
             try:
                 run.store.add_eval_point(run.run_id, point)
+            except StoreLocked:
+                if waiting is None:
+                    left.append(point)
+                    continue
+                rest = [*self.points[n:], *waiting.points]
+                waiting.points[:] = sorted(rest, key=lambda p: p.index)
+                break
             except Exception:
                 left.append(point)
         self.points = left

@@ -1,0 +1,78 @@
+"""Where the two kinds of refusal of a tracked run's writes meet: a point another error refused
+(``unrecorded.py``), then a lock at the run's end (``pending.py``). The end is tried against the
+lock as one, the refused points with it, and the run kept beside the store says truly what it holds."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from powertrain import open_store, track
+from powertrain.meters.base import Component, Method
+from powertrain.meters.detect import Detection
+from powertrain.records import REACHED
+from powertrain.store import sqlite as sqlite_store
+from powertrain.store import sqlite_open
+from powertrain.store.sqlite import SqliteStore
+from powertrain.tracking.pending import END_TRIES
+from tests.fakes.meters import ConstantPowerMeter
+
+
+@pytest.fixture
+def quick_lock(monkeypatch):
+    monkeypatch.setattr(sqlite_open, "BUSY_TIMEOUT_S", 0.1)  # the wait for a lock, shortened
+
+
+def meters(clock):
+    return Detection(
+        {Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE)}
+    )
+
+
+def test_points_refused_by_a_full_disk_then_a_lock_at_the_end_wait_once_and_are_kept_beside(
+    tmp_path, clock, quick_lock, monkeypatch
+):
+    """Each refused point tried alone against the lock would wait the store's wait for it (30 s
+    by default), one after another, before the end's own tries; and the run kept beside the store,
+    which holds every point, would say its curve is incomplete."""
+    db = tmp_path / "runs.db"
+    add, full = SqliteStore.add_eval_point, {1, 2}
+
+    def filling(self, run_id, point):
+        if point.index in full:
+            full.discard(point.index)
+            raise OSError(28, "No space left on device")
+        return add(self, run_id, point)
+
+    waits = []
+    said = sqlite_store.locked_error
+
+    def counted(path, waited_s):
+        waits.append(waited_s)
+        return said(path, waited_s)
+
+    monkeypatch.setattr(SqliteStore, "add_eval_point", filling)
+    monkeypatch.setattr(sqlite_store, "locked_error", counted)
+    other = None
+    try:
+        with track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock)) as run:
+            for accuracy in (0.5, 0.6, 0.7, 0.95):
+                clock.advance(1.0)
+                run.evaluate(val_accuracy=accuracy)
+            other = sqlite3.connect(str(db), isolation_level=None)
+            other.execute("BEGIN IMMEDIATE")  # held through the run's end
+    finally:
+        if other is not None:
+            other.rollback()
+            other.close()
+    assert len(waits) == 1 + END_TRIES  # the lock first met, then the end's tries: not one each
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    with open_store(kept) as side:
+        [record] = side.runs("s")
+        assert record.status == REACHED
+        assert [p.index for p in side.eval_points(record.id)] == [0, 1, 2, 3]
+        assert not [f for f in record.outcome.faults if "not recorded" in f]
+        assert any(
+            "2 of 4" in f and "written when the run ended" in f for f in record.outcome.faults
+        )
