@@ -107,3 +107,22 @@ def test_an_attempt_whose_rank_0_was_killed_counts_as_of_its_last_evaluation(lau
     assert run.status == REACHED and run.outcome.total_energy_j == pytest.approx(30.0)
     [note] = [f for f in run.outcome.faults if "earlier attempt" in f]
     assert "at least 20.0 J" in note and "never finished" in note
+
+
+def test_an_attempt_killed_before_its_first_evaluation_is_named_though_its_joules_are_unknown(
+    launch, clock
+):
+    """Killed before any of its points reached the store (before its first evaluation, or while a
+    lock held them in memory): what it spent is not known. The run still says that an earlier
+    attempt was replaced and its joules are not counted, rather than pass for the whole of it."""
+    store = MemoryStore()
+    tracker = track("mine", {"lr": 0.1}, 0, 0.9, db=store, detection=meters(clock))
+    killed = tracker.start()
+    clock.advance(5.0)  # 50 J spent, never recorded
+    killed._release(store=False)
+    launch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    attempt(store, clock, (0.95,))
+    [run] = store.runs("mine")
+    assert run.status == REACHED and run.outcome.total_energy_j == pytest.approx(10.0)
+    [note] = [f for f in run.outcome.faults if "earlier attempt" in f]
+    assert "not known" in note and "not counted" in note and "never finished" in note

@@ -193,8 +193,10 @@ def with_earlier(
 ) -> tuple[dict, list[str]]:
     """The run's energy per component with the earlier attempt's joules added, and a note saying
     so; unchanged where no earlier attempt was replaced."""
-    if earlier is None or not earlier.energy_j:
+    if earlier is None:
         return energy_j, notes
+    if not earlier.energy_j:  # killed before any point of it reached the store
+        return energy_j, [*notes, _unknown(earlier)] if earlier.unfinished else notes
     total = dict(energy_j)
     for component, joules in earlier.energy_j.items():
         total[component] = total.get(component, 0.0) + joules
@@ -209,3 +211,13 @@ def with_earlier(
         "evaluation points and energy to target are this attempt's own"
     )
     return total, [*notes, note]
+
+
+def _unknown(earlier: Earlier) -> str:
+    """The note for an earlier attempt that left no figure: what it spent is not counted."""
+    return (
+        f"an earlier attempt of this run (run {earlier.run_id}: {earlier.why}) was replaced when "
+        "its launch restarted or its job was requeued; what it spent is not known (none of its "
+        "evaluation points reached the store) and is not counted: the run's energy is this "
+        "attempt's alone"
+    )
