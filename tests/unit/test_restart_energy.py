@@ -126,3 +126,43 @@ def test_an_attempt_killed_before_its_first_evaluation_is_named_though_its_joule
     assert run.status == REACHED and run.outcome.total_energy_j == pytest.approx(10.0)
     [note] = [f for f in run.outcome.faults if "earlier attempt" in f]
     assert "not known" in note and "not counted" in note and "never finished" in note
+
+
+def test_a_restart_counts_the_whole_of_an_attempt_kept_beside_a_locked_store_once(
+    launch, clock, tmp_path, monkeypatch
+):
+    """The failed attempt's end met a lock and was kept beside the store: the restart counts the
+    joules that copy holds (not only those of its last point in the store), and merging the copy
+    back afterwards adds nothing (the restart replaced it): every joule once."""
+    import sqlite3
+
+    from powertrain import open_store
+    from powertrain.store import sqlite_open
+    from powertrain.store.merge import merge_stores
+
+    monkeypatch.setattr(sqlite_open, "BUSY_TIMEOUT_S", 0.1)
+    db = tmp_path / "runs.db"
+    with (
+        pytest.raises(ValueError),
+        track("mine", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock)) as run,
+    ):
+        clock.advance(1.0)
+        run.evaluate(val_accuracy=0.3)  # 10 J, in the store
+        clock.advance(2.0)  # 20 J more, in the kept copy's outcome only
+        other = sqlite3.connect(str(db), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        raise ValueError("a rank failed")
+    other.rollback()
+    other.close()
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    launch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    attempt(db, clock, (0.95,))
+    with open_store(db) as store:
+        [run] = store.runs("mine")
+    assert run.status == REACHED and run.outcome.total_energy_j == pytest.approx(40.0)
+    [note] = [f for f in run.outcome.faults if "earlier attempt" in f]
+    assert "30.0 J" in note and "at least" not in note and "a rank failed" in note
+    assert merge_stores([kept], db).runs == 0
+    with open_store(db) as store:
+        [again] = store.runs("mine")
+    assert again.id == run.id and again.outcome.total_energy_j == pytest.approx(40.0)

@@ -15,7 +15,9 @@ attempt's outcome adds them to its energy (total and per component: what the run
 included), while its evaluation points and energy to target are the new attempt's own (it may have
 begun again from a checkpoint or from scratch: which, powertrain cannot tell); a fault note says how
 much came from which attempt (``with_earlier``). An attempt whose rank 0 was killed outright left
-its run unfinished: its joules are those of its last evaluation point, said as "at least". An estimate among the earlier attempt's figures
+its run unfinished: its joules are those of its last evaluation point, said as "at least"
+(or, where its end met a locked store and was kept beside it, ``pending.kept_copy``, the kept
+outcome's: merging that copy back afterwards adds nothing, the restart having replaced it). An estimate among the earlier attempt's figures
 makes the run's sum of that component an estimate (``earlier_provenance``).
 """
 
@@ -30,6 +32,7 @@ from datetime import timedelta
 
 from powertrain.records import FAILED, RUNNING
 from powertrain.tracking import board as board_
+from powertrain.tracking import pending
 
 #: How long rank 0 waits for torchrun's store here: it answers at once where it is up at all.
 STORE_TIMEOUT_S = 10.0
@@ -108,6 +111,11 @@ def earlier_of(store, record) -> Earlier | None:
     """The earlier attempt ``record`` (failed, or left unfinished) as the new one counts it."""
     if record is None:
         return None
+    kept = pending.kept_copy(store, record) if record.status == RUNNING else None
+    if kept is not None:  # its end was kept beside a locked store, not merged back yet
+        o = kept.outcome
+        why = f"{o.error or o.stop_reason}; its end was kept beside the store"
+        return Earlier(record.id, dict(o.energy_j), why, kept.provenance or {})
     if record.status == FAILED:
         o = getattr(record, "outcome", None)
         why = (o.error or o.stop_reason) if o is not None else "failed"
