@@ -128,20 +128,14 @@ def test_an_attempt_killed_before_its_first_evaluation_is_named_though_its_joule
     assert "not known" in note and "not counted" in note and "never finished" in note
 
 
-def test_a_restart_counts_the_whole_of_an_attempt_kept_beside_a_locked_store_once(
-    launch, clock, tmp_path, monkeypatch
-):
-    """The failed attempt's end met a lock and was kept beside the store: the restart counts the
-    joules that copy holds (not only those of its last point in the store), and merging the copy
-    back afterwards adds nothing (the restart replaced it): every joule once."""
+def fail_kept_beside(db, clock, monkeypatch):
+    """A first attempt that fails, its end met by a lock and kept beside the store: 10 J in the
+    store's point, 30 J in the kept copy's outcome. Returns the copy."""
     import sqlite3
 
-    from powertrain import open_store
     from powertrain.store import sqlite_open
-    from powertrain.store.merge import merge_stores
 
     monkeypatch.setattr(sqlite_open, "BUSY_TIMEOUT_S", 0.1)
-    db = tmp_path / "runs.db"
     with (
         pytest.raises(ValueError),
         track("mine", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock)) as run,
@@ -154,7 +148,21 @@ def test_a_restart_counts_the_whole_of_an_attempt_kept_beside_a_locked_store_onc
         raise ValueError("a rank failed")
     other.rollback()
     other.close()
-    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    [kept] = db.parent.glob("runs.unrecorded-*.db")
+    return kept
+
+
+def test_a_restart_counts_the_whole_of_an_attempt_kept_beside_a_locked_store_once(
+    launch, clock, tmp_path
+):
+    """The failed attempt's end met a lock and was kept beside the store: the restart counts the
+    joules that copy holds (not only those of its last point in the store), and merging the copy
+    back afterwards adds nothing (the restart replaced it): every joule once."""
+    from powertrain import open_store
+    from powertrain.store.merge import merge_stores
+
+    db = tmp_path / "runs.db"
+    kept = fail_kept_beside(db, clock, launch)
     launch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
     attempt(db, clock, (0.95,))
     with open_store(db) as store:
@@ -166,3 +174,24 @@ def test_a_restart_counts_the_whole_of_an_attempt_kept_beside_a_locked_store_onc
     with open_store(db) as store:
         [again] = store.runs("mine")
     assert again.id == run.id and again.outcome.total_energy_j == pytest.approx(40.0)
+
+
+def test_an_attempt_kept_beside_merged_while_its_restart_runs_is_not_counted_twice(
+    launch, clock, tmp_path
+):
+    """The kept copy merged back while the restart that replaced it still runs: the copy is an
+    attempt the running one began over, so it adds nothing, and the key holds one run whose
+    energy counts the failed attempt once."""
+    from powertrain import open_store
+    from powertrain.store.merge import merge_stores
+
+    db = tmp_path / "runs.db"
+    kept = fail_kept_beside(db, clock, launch)
+    launch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    with track("mine", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock)) as run:
+        assert merge_stores([kept], db).runs == 0
+        clock.advance(1.0)
+        run.evaluate(val_accuracy=0.95)
+    with open_store(db) as store:
+        [record] = store.runs("mine")
+    assert record.status == REACHED and record.outcome.total_energy_j == pytest.approx(40.0)

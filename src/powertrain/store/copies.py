@@ -6,7 +6,10 @@ another once it was, leaves the key as the store it came from has it.
   is unfinished and no process holds it, and this one is finished (it gives way).
 - A finished attempt replaces the earlier finished attempts that its own store replaced when it
   was begun again (a FAILED one, ``--retry-failed``; a CENSORED one a search ended, a take-on).
-- Such an attempt arriving after the later one that replaced it adds nothing."""
+- Such an attempt arriving after the later one that replaced it adds nothing; a FAILED one, whose
+  replacement removed it when it began, not even while that one still runs (a restart counting a
+  failed attempt kept beside a locked store, say: its finish would not remove the copy, and the
+  key would hold both, its joules twice)."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ import time
 from dataclasses import dataclass
 
 from powertrain.records import RunRecord, Status
-from powertrain.store.claims import REPLACED_AT_FINISH, Owner
+from powertrain.store.claims import REPLACED_AT_FINISH, Owner, removed_at_begin
 
 
 @dataclass(frozen=True)
@@ -53,10 +56,18 @@ def plan_copy(record: RunRecord, attempts: list[Attempt]) -> list[int] | None:
     same = [a for a in attempts if _same(a, record)]
     if any(not (a.status == Status.RUNNING.value and not a.held and finished) for a in same):
         return None
-    others = [a for a in attempts if a not in same and a.status != Status.RUNNING.value]
+    at_begin = removed_at_begin(record.status.value)  # FAILED: a later attempt's begin removes it
+    later = [
+        a
+        for a in attempts
+        if a not in same
+        and a.started_at > record.started_at
+        and (a.status != Status.RUNNING.value or at_begin)
+    ]
     replaceable = finished and _replaceable(record.status.value, _verdict(record))
-    if replaceable and any(a.started_at > record.started_at for a in others):
+    if replaceable and later:
         return None  # an attempt begun after it, and so over it, is there
+    others = [a for a in attempts if a not in same and a.status != Status.RUNNING.value]
     replaced = [
         a.id
         for a in others
