@@ -76,3 +76,34 @@ def test_points_refused_by_a_full_disk_then_a_lock_at_the_end_wait_once_and_are_
         assert any(
             "2 of 4" in f and "written when the run ended" in f for f in record.outcome.faults
         )
+
+
+def test_a_ray_retry_counts_a_failed_attempt_whose_end_was_kept_beside_a_locked_store(
+    tmp_path, clock, quick_lock, monkeypatch
+):
+    """Ray Tune retries a trial whose failed end met a lock (kept beside the store, its attempt
+    unfinished in it): the retry counts that attempt's joules as it counts a failed one's, where
+    they went unnoticed (the retry began afresh) and merging the copy later added nothing."""
+    from powertrain.integrations import ray_tune
+    from powertrain.tracking import attempts
+
+    db = tmp_path / "runs.db"
+    with (
+        pytest.raises(ValueError),
+        track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock)) as run,
+    ):
+        clock.advance(3.0)  # 30 J, in the kept copy's outcome only
+        other = sqlite3.connect(str(db), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        raise ValueError("a node went away")
+    other.rollback()
+    other.close()
+    note = tmp_path / "trial-note.json"
+    monkeypatch.setattr(ray_tune, "_note_path", lambda study, run_key: note)
+    ray_tune._write_note(note, {"run_id": run.run_id})
+    report = ray_tune.TuneReport({"accuracy": 0.9})
+    with open_store(db) as store:
+        assert report.retries_failed(store, "s", run.tracker.run_key)
+        earlier = attempts.retried_by_tool(store, "s", run.tracker.run_key)
+    assert report.failed["powertrain_failed_attempts_j"] == pytest.approx(30.0)
+    assert earlier.energy_j == {"cpu": pytest.approx(30.0)} and not earlier.unfinished

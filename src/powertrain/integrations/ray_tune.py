@@ -44,7 +44,8 @@ from ray.tune import Stopper
 from powertrain.loggers.base import RunInfo, nodes_tags, point_metrics
 from powertrain.meters.base import measurement_label
 from powertrain.pruning import EnergyRule, TrialHook
-from powertrain.records import CENSORED, FAILED, EvalPoint, RunOutcome
+from powertrain.records import CENSORED, EvalPoint, RunOutcome
+from powertrain.tracking import attempts
 from powertrain.train.stopping import Stop, TargetReached
 
 log = logging.getLogger(__name__)
@@ -67,10 +68,11 @@ class TuneReport(TrialHook):
         note = _read_note(_note_path(study, run_key))
         runs = store.runs(study) if note else []
         run = next((r for r in runs if r.id == note.get("run_id") and r.run_key == run_key), None)
-        if run is None or run.status != FAILED:
+        failed = attempts.failed_record(store, run) if run is not None else None  # or kept beside
+        if failed is None:
             return False
-        joules = float(note.get("failed_attempts_j", 0.0)) + run.outcome.total_energy_j
-        labels = {measurement_label(run.provenance), note.get("failed_attempts_measurement")}
+        joules = float(note.get("failed_attempts_j", 0.0)) + failed.outcome.total_energy_j
+        labels = {measurement_label(failed.provenance), note.get("failed_attempts_measurement")}
         estimated = sorted(label for label in labels if label and label.startswith("ESTIMATE"))
         self.failed = {
             "powertrain_failed_attempts_j": joules,
@@ -82,8 +84,8 @@ class TuneReport(TrialHook):
             "powertrain_failed_attempts_j",
             run.id,
             study,
-            run.outcome.total_energy_j,
-            measurement_label(run.provenance),
+            failed.outcome.total_energy_j,
+            measurement_label(failed.provenance),
         )
         return True
 

@@ -103,8 +103,18 @@ def earlier_attempt(store, study: str, run_key: str, env=None) -> Earlier | None
 def retried_by_tool(store, study: str, run_key: str) -> Earlier | None:
     """The failed attempt a sweep tool's retry replaces (Ray Tune's ``max_failures``: its trial hook
     says the run is its retry): its joules count in the run as a restart's do."""
-    failed = [r for r in store.runs(study) if r.run_key == run_key and r.status == FAILED]
+    runs = [r for r in store.runs(study) if r.run_key == run_key]
+    failed = [r for r in runs if failed_record(store, r) is not None]
     return earlier_of(store, failed[-1] if failed else None)
+
+
+def failed_record(store, record):
+    """``record`` where it failed; the copy kept beside a locked store where that one failed (the
+    attempt left unfinished in the store: ``pending.keep_beside``); else None."""
+    if record.status == FAILED:
+        return record
+    kept = pending.kept_copy(store, record) if record.status == RUNNING else None
+    return kept if kept is not None and kept.status == FAILED else None
 
 
 def earlier_of(store, record) -> Earlier | None:
