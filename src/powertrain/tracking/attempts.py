@@ -16,7 +16,7 @@ included), while its evaluation points and energy to target are the new attempt'
 begun again from a checkpoint or from scratch: which, powertrain cannot tell); a fault note says how
 much came from which attempt (``with_earlier``). An attempt whose rank 0 was killed outright left
 its run unfinished: its joules are those of its last evaluation point, said as "at least"
-(or, where its end met a locked store and was kept beside it, ``pending.kept_copy``, the kept
+(or, where its end met a locked store and was kept beside it, ``kept_.kept_copy``, the kept
 outcome's: merging that copy back afterwards adds nothing, the restart having replaced it). An estimate among the earlier attempt's figures
 makes the run's sum of that component an estimate (``earlier_provenance``).
 """
@@ -32,7 +32,7 @@ from datetime import timedelta
 
 from powertrain.records import FAILED, RUNNING
 from powertrain.tracking import board as board_
-from powertrain.tracking import pending
+from powertrain.tracking import kept as kept_
 
 #: How long rank 0 waits for torchrun's store here: it answers at once where it is up at all.
 STORE_TIMEOUT_S = 10.0
@@ -110,10 +110,10 @@ def retried_by_tool(store, study: str, run_key: str) -> Earlier | None:
 
 def failed_record(store, record):
     """``record`` where it failed; the copy kept beside a locked store where that one failed (the
-    attempt left unfinished in the store: ``pending.keep_beside``); else None."""
+    attempt left unfinished in the store: ``kept.py``); else None."""
     if record.status == FAILED:
         return record
-    kept = pending.kept_copy(store, record) if record.status == RUNNING else None
+    kept = kept_.kept_copy(store, record) if record.status == RUNNING else None
     return kept if kept is not None and kept.status == FAILED else None
 
 
@@ -121,7 +121,7 @@ def earlier_of(store, record) -> Earlier | None:
     """The earlier attempt ``record`` (failed, or left unfinished) as the new one counts it."""
     if record is None:
         return None
-    kept = pending.kept_copy(store, record) if record.status == RUNNING else None
+    kept = kept_.kept_copy(store, record) if record.status == RUNNING else None
     if kept is not None:  # its end was kept beside a locked store, not merged back yet
         o = kept.outcome
         why = f"{o.error or o.stop_reason}; its end was kept beside the store"

@@ -25,6 +25,7 @@ from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome, RunRecord
 from powertrain.store.pg_session import StoreUnreachable
 from powertrain.store.sqlite_guard import WRITERS_AT_ONCE, StoreLocked, rescue_path
+from powertrain.tracking import kept as kept_
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ def keep_beside(store, begun: RunRecord | None, outcome: RunOutcome, timeline: d
     )
     path = getattr(store, "path", None)
     into = str(path) if path is not None else str(store)  # a URL's password masked
-    target = rescue_path(_beside(store), "unrecorded")
+    target = rescue_path(kept_.beside(store), "unrecorded")
     with open_store(target) as side:
         side.save_study(
             begun.study, study_config(begun.study, tracker.targets, tracker.model, tracker.data)
@@ -134,33 +135,3 @@ def keep_beside(store, begun: RunRecord | None, outcome: RunOutcome, timeline: d
         into,
     )
     return target
-
-
-def _beside(store) -> Path:
-    """The path the runs kept beside ``store`` are named after: its file as opened (whatever the
-    working folder is now), or for a PostgreSQL store ``powertrain.db`` in the working folder."""
-    path = getattr(store, "_watched", getattr(store, "path", None))
-    return Path(path) if path is not None else Path.cwd() / "powertrain.db"
-
-
-def kept_copy(store, record: RunRecord) -> RunRecord | None:
-    """The finished copy of ``record`` (an attempt left unfinished in ``store``) that its process
-    kept beside the store (``keep_beside``) and that was not merged back yet, or None."""
-    from powertrain.store import existing_store
-
-    beside = _beside(store)
-    for side in sorted(beside.parent.glob(f"{beside.stem}.unrecorded-*{beside.suffix or '.db'}")):
-        try:
-            with existing_store(side) as kept:
-                runs = kept.runs(record.study)
-        except (OSError, sqlite3.Error, PowertrainError):  # not a store (any more): not this run
-            continue
-        for run in runs:
-            same = (run.run_key, run.started_at, run.hardware)
-            if run.outcome is not None and same == (
-                record.run_key,
-                record.started_at,
-                record.hardware,
-            ):
-                return run
-    return None
