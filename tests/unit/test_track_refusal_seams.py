@@ -9,6 +9,7 @@ import sqlite3
 import pytest
 
 from powertrain import open_store, track
+from powertrain.errors import PowertrainError
 from powertrain.meters.base import Component, Method
 from powertrain.meters.detect import Detection
 from powertrain.records import REACHED
@@ -107,3 +108,27 @@ def test_a_ray_retry_counts_a_failed_attempt_whose_end_was_kept_beside_a_locked_
         earlier = attempts.retried_by_tool(store, "s", run.tracker.run_key)
     assert report.failed["powertrain_failed_attempts_j"] == pytest.approx(30.0)
     assert earlier.energy_j == {"cpu": pytest.approx(30.0)} and not earlier.unfinished
+
+
+def test_a_run_kept_beside_the_store_is_found_finished_when_tracked_again_before_its_merge(
+    tmp_path, clock, quick_lock, caplog
+):
+    """Its end kept beside a locked store, the run is unfinished in the store until the copy is
+    merged back. Tracked again meanwhile with ``if_finished="skip"``, it is skipped, as it would
+    be once merged, and the line says to merge the copy; it was trained again, and the merge then
+    left its key with two finished runs, both counted."""
+    db = tmp_path / "runs.db"
+    with track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock)) as run:
+        clock.advance(1.0)
+        other = sqlite3.connect(str(db), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        assert run.evaluate(val_accuracy=0.95)
+    other.rollback()
+    other.close()
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    again = track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock), if_finished="skip")
+    with caplog.at_level("WARNING", logger="powertrain"), again as second:
+        assert second.skipped and second.outcome.status == REACHED
+    assert any(f"powertrain merge {kept}" in r.getMessage() for r in caplog.records)
+    with pytest.raises(PowertrainError, match="already finished"):
+        track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock)).start()

@@ -3,15 +3,20 @@ store's ``begin_run`` signature, so a change of that contract is one change here
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import logging
 import threading
 from pathlib import Path
 from typing import Any
 
 from powertrain.errors import PowertrainError, RunClaimed
-from powertrain.records import FAILED, FINAL_STATUSES, RunRecord
+from powertrain.records import FAILED, FINAL_STATUSES, RUNNING, RunRecord
 from powertrain.store.base import ResultStore
+from powertrain.tracking import kept as kept_
+
+log = logging.getLogger(__name__)
 
 SOURCE = "track"  # marks a study made by track() or a framework callback, not by a study file
 
@@ -91,14 +96,38 @@ def save_study(store: ResultStore, config: dict[str, Any]) -> None:
 
 
 def finished_run(store: ResultStore, study: str, key: str, retry_failed: bool) -> RunRecord | None:
-    """The finished run at this key that a new attempt would clash with, or None."""
+    """The finished run at this key that a new attempt would clash with, or None. An attempt
+    unfinished in the store whose end was kept beside it (a lock) is finished: begun again, it
+    would be trained twice, and both counted once the copy is merged back."""
     for record in store.runs(study):
-        if record.run_key != key or record.status not in FINAL_STATUSES:
+        if record.run_key != key:
             continue
-        if retry_failed and record.status == FAILED:
+        if record.status == RUNNING:
+            record = _kept_finished(store, record) or record
+        if record.status not in FINAL_STATUSES or (retry_failed and record.status == FAILED):
             continue
         return record
     return None
+
+
+def _kept_finished(store: ResultStore, record: RunRecord) -> RunRecord | None:
+    """``record``'s finished copy kept beside the store, said with the command that merges it back;
+    numbered as the store numbers the attempt."""
+    found = kept_.find(store, record)
+    if found is None:
+        return None
+    copy, side = found
+    log.warning(
+        "run %s of study %r is unfinished in the store, but finished (%s): its end is kept in %s, "
+        "not merged back yet (powertrain merge %s -o %s)",
+        record.id,
+        record.study,
+        copy.status.value,
+        side,
+        side,
+        kept_.beside(store),
+    )
+    return dataclasses.replace(copy, id=record.id)
 
 
 def begin_run(
