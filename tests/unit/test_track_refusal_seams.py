@@ -132,3 +132,31 @@ def test_a_run_kept_beside_the_store_is_found_finished_when_tracked_again_before
     assert any(f"powertrain merge {kept}" in r.getMessage() for r in caplog.records)
     with pytest.raises(PowertrainError, match="already finished"):
         track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock)).start()
+
+
+def test_a_spawned_rank_0_hands_its_run_back_through_a_lock_and_nothing_is_lost(
+    tmp_path, quick_lock
+):
+    """A spawned rank 0 (Lightning's ddp_spawn) whose store stays locked from its first evaluation
+    through its end: its training goes on, its end raises nothing into the user's fit, and its
+    points and verdict reach the parent, which records them once the store is free. It raised
+    StoreLocked from its end, and the parent failed the run without a point."""
+    import pickle
+
+    db = tmp_path / "runs.db"
+    with track("s", {"lr": 0.1}, 0, 0.9, db=db, device="cpu") as run:
+        spawned = pickle.loads(pickle.dumps(run))
+        other = sqlite3.connect(str(db), isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        try:
+            assert not spawned.evaluate(0.5, step=1)
+            assert spawned.evaluate(0.95, step=2)
+            spawned.close()
+        finally:
+            other.rollback()
+            other.close()
+    with open_store(db) as store:
+        [record] = store.runs("s")
+        assert record.status == REACHED
+        assert [p.step for p in store.eval_points(record.id)] == [1, 2]
+    assert not list(tmp_path.glob("runs.handback-*"))  # taken back, and gone

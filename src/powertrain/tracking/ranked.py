@@ -117,15 +117,12 @@ class RankedRun:
 
     def _add_point(self, point: EvalPoint) -> None:
         """Into the store, kept and tried again while another process holds it locked
-        (``pending``). Any other failure to write it (a full database, a lost server) does not end
+        (``pending``; a spawned rank 0's are handed back to its parent, ``spawned.hand_back``). Any other failure to write it (a full database, a lost server) does not end
         the training either: it is said once, and the point is tried again when the run ends
         (``_unrecorded``). A spawned rank 0 whose run ended under it (its parent was stopped and
         the run begun afresh: the store refuses a point of a run it no longer holds) says so."""
         try:
-            if self.spawned:
-                self.store.add_eval_point(self.run_id, point)
-            else:
-                self._waiting.add(self.store, self.run_id, point)
+            self._waiting.add(self.store, self.run_id, point)
         except Exception as error:
             if self.spawned:
                 try:
@@ -235,8 +232,7 @@ class RankedRun:
                 if combined is not None:  # the other ranks wait for the outcome: tell them why
                     job.decide(job_.Decision(error=str(stale)))
                 raise
-            self._unrecorded.write_again_or_say(self, len(self.points))  # the parent's run
-            self.store.post_rank_message(channel, 0, 0, spawned_.verdict(self, combined, exc))
+            spawned_.hand_back(self, channel, spawned_.verdict(self, combined, exc))
         else:
             try:
                 self._write_outcome(total, exc, combined)

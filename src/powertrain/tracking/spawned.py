@@ -8,7 +8,8 @@ spawned process a ``SpawnTicket``: enough to rebuild the tracker there, the run'
 figures at that moment. The spawned ranks exchange as any job's ranks do; spawned rank 0 records
 each evaluation point into the parent's run, its energy being the parent's figures at the hand-over
 plus the ranks' own since they started, and at the end posts the ranks' verdict on the store's
-messages (contract, 11) for the parent, which reads it back once ``fit`` returns.
+messages (contract, 11) for the parent, which reads it back once ``fit`` returns (where another
+process holds the store locked through that end: in a file beside the store, ``hand_back``).
 
 The outcome's energy is the parent's own reading of the whole block: its CPU-time estimate counts
 its process and its children (the spawned ranks while they live, and their CPU time once they have
@@ -18,12 +19,20 @@ spawned ranks' own figures make the points only, so nothing is counted twice.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 import pickle
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING, EvalPoint, Status, Verdict
+from powertrain.store.sqlite_guard import StoreLocked
+from powertrain.tracking import kept as kept_
+from powertrain.tracking.pending import END_TRIES
+
+log = logging.getLogger(__name__)
 
 CHANNEL = "spawned/{run_id}"  # where spawned rank 0 leaves the verdict for the parent
 
@@ -162,7 +171,9 @@ def take_back(run) -> tuple[str | None, list[int]]:
         left = run.store.rank_messages(channel, 0).get(0)
     except PowertrainError as error:  # a body that is no JSON object: the run fails, saying so
         left = {"unreadable": str(error)}
-    run.store.drop_rank_messages(channel)
+    left = _taken_from_file(run) if left is None else left
+    with contextlib.suppress(StoreLocked):  # the next hand-over drops what is left here
+        run.store.drop_rank_messages(channel)
     if left is None:
         return "the spawned ranks ended without handing the run back", []
     try:
@@ -221,3 +232,53 @@ def parent_node(run, total, ranks: list[int]) -> list[dict[str, Any]]:
             },
         }
     ]
+
+
+def _handback_path(run):
+    where = kept_.beside(run.store)
+    return where.with_name(f"{where.stem}.handback-{run.run_id}.json")
+
+
+def hand_back(run, channel: str, left: dict[str, Any]) -> None:
+    """Spawned rank 0's end: its refused and waiting points, then its verdict, into the store;
+    where another process holds the store locked through ``END_TRIES`` tries, into a file beside
+    it that the parent takes back (``take_back``): the user's fit is not ended for it, and the
+    parent writes the run (or keeps it beside the store) with every point."""
+    run._unrecorded.write_again(run, len(run.points), run._waiting)
+    for _ in range(END_TRIES):
+        try:
+            run._waiting.flush(run.store, run.run_id)
+            run.store.post_rank_message(channel, 0, 0, left)
+            break
+        except StoreLocked as exc:
+            locked = exc
+    else:
+        points = [asdict(p) for p in run._waiting.points]
+        _handback_path(run).write_text(json.dumps({"verdict": left, "points": points}))
+        log.warning(
+            "%s; run %s is handed back to its parent process in %s",
+            locked,
+            run.run_id,
+            _handback_path(run),
+        )
+    if run._unrecorded.points:
+        run._unrecorded.write_again_or_say(run, len(run.points))
+
+
+def _taken_from_file(run) -> dict[str, Any] | None:
+    """The verdict a spawned rank 0 left in a file beside a locked store, its points added to the
+    run's (they wait to go in with its end), the file removed; None where it left none."""
+    path = _handback_path(run)
+    try:
+        handed = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as error:
+        return {"unreadable": f"{path}: {error}"}
+    points = [EvalPoint(**p) for p in handed["points"]]
+    for point in points:
+        run.tracker.hooks.observers.eval_point(run.run_id, point)
+    run.points = sorted([*run.points, *points], key=lambda p: p.index)
+    run._waiting.points.extend(points)
+    path.unlink()
+    return handed["verdict"]
