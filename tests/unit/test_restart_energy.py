@@ -195,3 +195,25 @@ def test_an_attempt_kept_beside_merged_while_its_restart_runs_is_not_counted_twi
     with open_store(db) as store:
         [record] = store.runs("mine")
     assert record.status == REACHED and record.outcome.total_energy_j == pytest.approx(40.0)
+
+
+def test_a_second_restart_after_an_attempt_killed_outright_keeps_the_first_attempts_joules(
+    launch, clock
+):
+    """Attempt 1 fails (10 J, in its outcome); attempt 2 counts them, evaluates (10 J) and is killed
+    before its end could say so; attempt 3 reaches the target (10 J). The run spent at least 30 J:
+    attempt 2's point holds its own joules only, so the 10 J it carried must come with it."""
+    store = MemoryStore()
+    launch.setenv("TORCHELASTIC_MAX_RESTARTS", "2")
+    with pytest.raises(ValueError):
+        attempt(store, clock, (0.3,), fail=True)
+    launch.setenv("TORCHELASTIC_RESTART_COUNT", "1")
+    killed = track("mine", {"lr": 0.1}, 0, 0.9, db=store, detection=meters(clock)).start()
+    clock.advance(1.0)
+    killed.evaluate(val_accuracy=0.5)
+    killed._release(store=False)
+    launch.setenv("TORCHELASTIC_RESTART_COUNT", "2")
+    attempt(store, clock, (0.95,))
+    [run] = store.runs("mine")
+    assert run.status == REACHED and run.outcome.total_energy_j == pytest.approx(30.0)
+    assert sum(run.outcome.energy_j.values()) == pytest.approx(run.outcome.total_energy_j)

@@ -34,6 +34,9 @@ from powertrain.records import FAILED, RUNNING
 from powertrain.tracking import board as board_
 from powertrain.tracking import kept as kept_
 
+#: In a component's provenance details: the joules an earlier attempt spent, which this one adds.
+CARRIED = "earlier_attempts_j"
+
 #: How long rank 0 waits for torchrun's store here: it answers at once where it is up at all.
 STORE_TIMEOUT_S = 10.0
 
@@ -133,6 +136,10 @@ def earlier_of(store, record) -> Earlier | None:
         return Earlier(record.id, energy_j, why, getattr(record, "provenance", {}) or {})
     points = store.eval_points(record.id)
     energy_j = dict(points[-1].energy_j) if points else {}
+    for component, label in (record.provenance or {}).items():  # what it carried from before it
+        carried = ((label or {}).get("details") or {}).get(CARRIED)
+        if isinstance(carried, (int, float)):
+            energy_j[component] = energy_j.get(component, 0.0) + carried
     why = f"never finished: its rank 0 ended after {len(points)} evaluations"
     return Earlier(record.id, energy_j, why, record.provenance or {}, unfinished=True)
 
@@ -187,12 +194,15 @@ def earlier_provenance(provenance: dict, earlier: Earlier | None) -> dict:
     if earlier is None:
         return provenance
     out = {c: dict(p) for c, p in provenance.items()}
-    for component in earlier.energy_j:
+    for component, joules in earlier.energy_j.items():
         before = earlier.provenance.get(component) or {}
         now = out.get(component)
+        if now is not None:  # carried: should this attempt end unfinished, its points lack them
+            now = out[component] = {**now, "details": {**(now.get("details") or {})}}
+            now["details"][CARRIED] = joules
         if now is not None and not before.get("estimated", True):
             continue  # measured then, as now (or estimated now: labelled so already)
-        now = now or {**before, "details": {}}
+        now = now or {**before, "details": {CARRIED: joules}}
         words = (
             f"the run's figure adds run {earlier.run_id}'s, an earlier attempt's, which was "
             + ("an estimate" if before.get("estimated", True) else "measured")
