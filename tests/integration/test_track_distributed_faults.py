@@ -71,6 +71,29 @@ def test_a_launch_restarted_after_a_rank_failed_replaces_its_failed_attempt_once
     assert earlier_j > 0 and own_j >= points[-1].total_energy_j - 0.05
 
 
+def test_a_restart_counts_a_failed_attempt_kept_beside_a_locked_store_once(tmp_path):
+    """As above, and another program holds rank 0's store locked through the failed attempt's end,
+    which is kept beside the store: the restart counts the joules of that kept end (not only
+    those of its one point in the store), and merging the copy back afterwards adds nothing."""
+    from powertrain.store.merge import merge_stores
+
+    code, output, seen, runs = launch(tmp_path, "oncelocked", "--max-restarts=1")
+    assert code == 0, output
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    with open_store(kept) as side:
+        [failed] = side.runs()
+    assert failed.status == FAILED
+    [(run, points)] = runs
+    assert run.status == REACHED and len(points) == 4
+    [note] = [f for f in run.outcome.faults if "earlier attempt" in f]
+    assert "kept beside the store" in note and "at least" not in note
+    earlier_j = float(note.split("includes ", 1)[1].split(" J", 1)[0])
+    assert earlier_j == pytest.approx(failed.outcome.total_energy_j, abs=0.05)
+    assert merge_stores([kept], tmp_path / "runs.db").runs == 0
+    with open_store(tmp_path / "runs.db") as store:
+        assert [r.id for r in store.runs()] == [run.id]
+
+
 def test_every_rank_knows_at_the_start_that_rank_0_skipped_a_finished_run(tmp_path):
     """``if_finished="skip"``, each rank training only when ``run.skipped`` is False: every rank
     skips, through torchrun's store and then over torch.distributed, none waits for rank 0."""

@@ -16,7 +16,9 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
   its process there (``sys.exit(0)``), which torchrun does not take for a failure;
 - ``destroy``: every rank shuts torch.distributed down (``destroy_process_group``) inside the block,
   after evaluation 2; ``once``: rank 1 raises at evaluation 2 in the launch's first attempt only (a
-  job that ``torchrun --max-restarts 1`` starts again); ``storefail``: rank 0's store refuses
+  job that ``torchrun --max-restarts 1`` starts again; ``oncelocked``: the same, and another
+  connection holds rank 0's SQLite store locked from then through that attempt's end, which is
+  kept beside the store); ``storefail``: rank 0's store refuses
   evaluation 2's point (a locked database), the training goes on; ``endfail``: rank 0's store
   refuses the run's outcome, and rank 0's script catches that error and goes on; ``r0raise``:
   rank 0 raises a ValueError of its own before evaluation 2, which its script catches;
@@ -79,6 +81,10 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
     }
     if kind == "storefail" and rank == 0:
         refuse_second_point()
+    if kind == "oncelocked":
+        from powertrain.store import sqlite_open
+
+        sqlite_open.BUSY_TIMEOUT_S = 0.2  # the wait for a lock, shortened
     if kind == "endfail" and rank == 0:
         refuse_the_outcome()
     start = time.monotonic()
@@ -107,8 +113,16 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
         if kind not in ("endfail", "r0raise", "handler"):
             raise
         seen["error"] = f"{type(exc).__name__}: {exc}"
+    finally:
+        for other in LOCKS:  # the other program ends its transaction
+            other.rollback()
+            other.close()
+        LOCKS.clear()
     seen["seconds"] = time.monotonic() - start
     return seen
+
+
+LOCKS: list = []  # another program's connections, holding the store locked
 
 
 def failing_handler(point):
@@ -182,12 +196,13 @@ def loop(run, model, kind: str, rank: int, seen: dict) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
         if k == 3 and rank == 1 and kind == "hang":
             time.sleep(10**6)
-        if (
-            k == 2
-            and rank == 1
-            and kind == "once"
-            and os.environ["TORCHELASTIC_RESTART_COUNT"] == "0"
-        ):
+        first = os.environ.get("TORCHELASTIC_RESTART_COUNT") == "0"
+        if k == 2 and rank == 0 and kind == "oncelocked" and first:
+            import sqlite3
+
+            LOCKS.append(sqlite3.connect(str(run.tracker.db), isolation_level=None))
+            LOCKS[-1].execute("BEGIN IMMEDIATE")
+        if k == 2 and rank == 1 and kind in ("once", "oncelocked") and first:
             raise ValueError("fails in the launch's first attempt")
         if k == 2 and rank == 0 and kind == "r0raise":
             raise ValueError("rank 0's own error")
