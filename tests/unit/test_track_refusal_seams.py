@@ -160,3 +160,29 @@ def test_a_spawned_rank_0_hands_its_run_back_through_a_lock_and_nothing_is_lost(
         assert record.status == REACHED
         assert [p.step for p in store.eval_points(record.id)] == [1, 2]
     assert not list(tmp_path.glob("runs.handback-*"))  # taken back, and gone
+
+
+def test_a_point_a_spawned_rank_could_not_record_is_named_in_the_runs_faults(tmp_path, monkeypatch):
+    """A spawned rank 0's point refused for ever (not a lock): the run its parent writes says what
+    its stored curve lacks, as a run of one process does; it was only a warning in the spawned
+    process, and the record passed for whole."""
+    import pickle
+
+    add = SqliteStore.add_eval_point
+
+    def refusing(self, run_id, point):
+        if point.index == 0:
+            raise OSError(28, "No space left on device")
+        return add(self, run_id, point)
+
+    with track("s", {"lr": 0.1}, 0, 0.9, db=tmp_path / "runs.db", device="cpu") as run:
+        spawned = pickle.loads(pickle.dumps(run))
+        monkeypatch.setattr(SqliteStore, "add_eval_point", refusing)
+        spawned.evaluate(0.5, step=1)
+        spawned.evaluate(0.95, step=2)
+        spawned.close()
+    with open_store(tmp_path / "runs.db") as store:
+        [record] = store.runs("s")
+        assert [p.step for p in store.eval_points(record.id)] == [2]
+    [note] = [f for f in record.outcome.faults if "not recorded" in f]
+    assert "1 of 2" in note and "No space left" in note

@@ -254,7 +254,7 @@ class RankedRun:
         if self.handed_over:
             exc = self._take_back(exc)
             energy_j, nodes = dict(total.energy_j), spawned_.parent_node(self, total, self._ranks)
-            notes = []
+            notes = list(getattr(self, "_handed_faults", []))  # the spawned rank 0's, if any
         notes += self._unrecorded.write_again(self, len(self.points), self._waiting)
         earlier = getattr(self.tracker, "earlier", None)  # a restart's: its joules count too
         energy_j, notes = attempts.with_earlier(earlier, energy_j, notes)

@@ -195,6 +195,7 @@ def _apply_verdict(run, left: dict[str, Any]) -> tuple[str | None, list[int]]:
         raise ValueError(f"a run that {verdict.words} ends {verdict.status}, not {status}")
     run.status, run.stop_reason = status, left["stop_reason"]
     run._verdict, run._end_reason = verdict, left["end_reason"] or run._end_reason
+    run._handed_faults = [str(f) for f in left.get("faults") or []]  # points it could not record
     if left["reached"] is not None:
         run._reached = next((p for p in run.points if p.index == left["reached"]), None)
         if run._reached is None:
@@ -244,7 +245,10 @@ def hand_back(run, channel: str, left: dict[str, Any]) -> None:
     where another process holds the store locked through ``END_TRIES`` tries, into a file beside
     it that the parent takes back (``take_back``): the user's fit is not ended for it, and the
     parent writes the run (or keeps it beside the store) with every point."""
-    run._unrecorded.write_again(run, len(run.points), run._waiting)
+    notes = run._unrecorded.write_again(run, len(run.points), run._waiting)
+    if run._unrecorded.points:
+        log.warning("run %s: %s", run.run_id, "; ".join(notes))
+    left = {**left, "faults": notes}  # the parent's outcome names them
     for _ in range(END_TRIES):
         try:
             run._waiting.flush(run.store, run.run_id)
@@ -261,8 +265,6 @@ def hand_back(run, channel: str, left: dict[str, Any]) -> None:
             run.run_id,
             _handback_path(run),
         )
-    if run._unrecorded.points:
-        run._unrecorded.write_again_or_say(run, len(run.points))
 
 
 def _taken_from_file(run) -> dict[str, Any] | None:

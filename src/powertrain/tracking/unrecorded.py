@@ -74,11 +74,3 @@ class Unrecorded:
             f"{self.first_error}): the run's stored curve is incomplete; its outcome's figures "
             "were made from every point"
         ]
-
-    def write_again_or_say(self, run, evaluations: int) -> None:
-        """``write_again``, where the run's record is written by another process (a spawned rank 0
-        records points into its parent's run, which writes the outcome): what is still missing
-        is said here, as a warning."""
-        notes = self.write_again(run, evaluations)
-        if self.points:
-            log.warning("run %s: %s", run.run_id, "; ".join(notes))
