@@ -186,3 +186,26 @@ def test_a_point_a_spawned_rank_could_not_record_is_named_in_the_runs_faults(tmp
         assert [p.step for p in store.eval_points(record.id)] == [2]
     [note] = [f for f in record.outcome.faults if "not recorded" in f]
     assert "1 of 2" in note and "No space left" in note
+
+
+def test_a_spawned_rank_0_whose_hand_back_the_store_refuses_otherwise_ends_no_fit(
+    tmp_path, monkeypatch
+):
+    """The store refuses the spawned rank 0's verdict for another reason than a lock (a full
+    disk, say): its end raises nothing into the user's fit, and the verdict reaches the parent
+    through the file beside the store, as through a lock."""
+    import pickle
+
+    def refusing(self, *args):
+        raise OSError(28, "No space left on device")
+
+    with track("s", {"lr": 0.1}, 0, 0.9, db=tmp_path / "runs.db", device="cpu") as run:
+        spawned = pickle.loads(pickle.dumps(run))
+        spawned.evaluate(0.5, step=1)
+        assert spawned.evaluate(0.95, step=2)
+        with monkeypatch.context() as patched:
+            patched.setattr(SqliteStore, "post_rank_message", refusing)
+            spawned.close()
+    with open_store(tmp_path / "runs.db") as store:
+        [record] = store.runs("s")
+    assert record.status == REACHED

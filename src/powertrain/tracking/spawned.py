@@ -91,6 +91,8 @@ def ticket(run) -> SpawnTicket:
         return SpawnTicket(options, run.run_id, {}, 0.0, skipped=True)
     if not run.handed_over:  # a result a killed earlier attempt left is not this one's
         run.store.drop_rank_messages(CHANNEL.format(run_id=run.run_id))
+        with contextlib.suppress(OSError):
+            _handback_path(run).unlink(missing_ok=True)
     so_far = run.monitor.read("run")
     run.handed_over = True
     points = tuple(run.store.eval_points(run.run_id))  # a second fit numbers on from the first's
@@ -242,29 +244,38 @@ def _handback_path(run):
 
 def hand_back(run, channel: str, left: dict[str, Any]) -> None:
     """Spawned rank 0's end: its refused and waiting points, then its verdict, into the store;
-    where another process holds the store locked through ``END_TRIES`` tries, into a file beside
-    it that the parent takes back (``take_back``): the user's fit is not ended for it, and the
+    where another process holds the store locked through ``END_TRIES`` tries, or it refuses them
+    otherwise (a full disk), into a file beside it that the parent takes back (``take_back``): the user's fit is not ended for it, and the
     parent writes the run (or keeps it beside the store) with every point."""
     notes = run._unrecorded.write_again(run, len(run.points), run._waiting)
     if run._unrecorded.points:
         log.warning("run %s: %s", run.run_id, "; ".join(notes))
     left = {**left, "faults": notes}  # the parent's outcome names them
-    for _ in range(END_TRIES):
+    refused: Exception | None = None
+    for _ in range(END_TRIES):  # a lock: tried again; another refusal (a full disk): not
         try:
             run._waiting.flush(run.store, run.run_id)
             run.store.post_rank_message(channel, 0, 0, left)
-            break
+            return
         except StoreLocked as exc:
-            locked = exc
-    else:
+            refused = exc
+        except Exception as exc:
+            refused = exc
+            break
+    path = _handback_path(run)
+    try:
         points = [asdict(p) for p in run._waiting.points]
-        _handback_path(run).write_text(json.dumps({"verdict": left, "points": points}))
-        log.warning(
-            "%s; run %s is handed back to its parent process in %s",
-            locked,
+        path.write_text(json.dumps({"verdict": left, "points": points}))
+    except (OSError, TypeError, ValueError) as error:  # said; the user's fit goes on
+        log.error(
+            "%s; run %s could not be handed back to its parent process either (%s): the parent "
+            "records it failed, without its points since the store refused them",
+            refused,
             run.run_id,
-            _handback_path(run),
+            error,
         )
+        return
+    log.warning("%s; run %s is handed back to its parent process in %s", refused, run.run_id, path)
 
 
 def _taken_from_file(run) -> dict[str, Any] | None:
