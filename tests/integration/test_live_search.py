@@ -300,7 +300,7 @@ def test_the_report_replays_a_finished_grid_and_shows_a_live_searchs_cost(grid_s
         search_study(study(), store, strategy="bound")
         section = analyse(store, "tiny-search").search[0]
     assert section.live["strategy"] == "bound" and not section.simulations
-    assert "a search stopped some runs" in section.why_no_simulation
+    assert section.why_no_simulation.startswith("a search stopped ")
 
 
 def test_run_strategy_on_the_command_line_prints_the_search_cost(tmp_path):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.records import Stage
+from powertrain.records import Stage, Verdict
 from powertrain.search.simulate import load_curves, machine_of, simulate
 from powertrain.search.simulation import Simulation
 
@@ -81,7 +81,7 @@ def why_no_simulation(store, study: str) -> str | None:
     if any(r.outcome is None for r in runs):
         return "some runs have not finished"
     if any(r.outcome.verdict.by_search for r in runs):
-        return "a search stopped some runs: their curves end early"
+        return _ended_by_search(runs)
     machine = _main_machine(runs)
     runs = [r for r in runs if machine_of(r) == machine]
     setups = Counter(repr(sorted(r.setup.items())) for r in runs)
@@ -90,6 +90,22 @@ def why_no_simulation(store, study: str) -> str | None:
     if len(set(setups.values())) != 1:
         return "the setups have different numbers of seeds"
     return None
+
+
+def _ended_by_search(runs) -> str:
+    """What a search did to the runs it ended: stopped them, or paused them and never went on (a
+    store may hold only the pauses a search left, not promoted)."""
+    paused = sum(r.outcome.verdict is Verdict.RUNG_PAUSE for r in runs)
+    stopped = sum(r.outcome.verdict.by_search for r in runs) - paused
+    parts = [f"stopped {_runs(stopped)}"] if stopped else []
+    if paused:
+        it = "it" if paused == 1 else "them"
+        parts.append(f"paused {_runs(paused)} and never went on with {it}")
+    return f"a search {' and '.join(parts)}: their curves end early"
+
+
+def _runs(n: int) -> str:
+    return f"{n} run" + ("s" if n != 1 else "")
 
 
 def _main_machine(runs) -> str | None:

@@ -28,7 +28,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from powertrain.errors import PowertrainError
-from powertrain.records import CENSORED, EvalPoint, Verdict
+from powertrain.records import CENSORED, FAILED, EvalPoint, Verdict
 from powertrain.search.space import Trial
 from powertrain.study.artifacts import checkpoint_path
 from powertrain.study.resume import RunPlace, discard, paused_spent
@@ -77,6 +77,9 @@ class DeferringSink:
         # runs under way over a stored stop or pause (replaced when they finish): begun again by
         # this process (a Ray task's records claim its run a second time), they replace it still
         self.replacing: set[str] = set()
+        # the stored pause each continued run goes on from: a continuation that fails before it
+        # measures anything (0 J: its model not set up, its worker or Ray task lost) keeps its joules
+        self.resumed: dict[str, RunOutcome] = {}
 
     def start(
         self,
@@ -138,6 +141,7 @@ class DeferringSink:
                 f"{exc}; a live search needs its study to itself: wait for it or stop it"
             ) from None
         self.keys[run_id], self.points[key] = key, list(spent.points)
+        self.resumed[key] = stored.outcome
         self.continued.add(key)
         self.taken.add(key)
         return run_id
@@ -152,6 +156,7 @@ class DeferringSink:
         if key in self.continued:  # its checkpoint went before it could be resumed: afresh,
             self.continued.discard(key)  # over the stored pause its record was begun to continue
             self.taken.discard(key)
+            self.resumed.pop(key, None)
             self.trials[key].afresh()
             spec = dataclasses.replace(spec, replace_censored=True)
         if key in self.replacing:  # our own claim again, over the same stored record
@@ -179,6 +184,7 @@ class DeferringSink:
         self.continued.discard(key)
         self.taken.discard(key)
         self.replacing.discard(key)
+        outcome = _keeping_the_pause(outcome, self.resumed.pop(key, None))
         if outcome.verdict is Verdict.RUNG_PAUSE:
             # the search's handlers paused it, or it paused itself in its pricing window: it may go
             # on, from its checkpoint. Its record goes in at once, as a pause not promoted (its
@@ -245,6 +251,29 @@ class DeferringSink:
 
     def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
         self.inner.note_power_limit(gpu_uuid, previous_w)
+
+
+def _keeping_the_pause(outcome: RunOutcome, pause: RunOutcome | None) -> RunOutcome:
+    """The outcome of a run continued from ``pause``: as it is, unless it failed having measured
+    less than the pause had spent (a model that could not be set up, a dead worker, a lost Ray
+    task: 0 J). Its finish replaces the stored pause, so the pause's joules go into it, said so."""
+    if pause is None or outcome.status != FAILED or outcome.total_energy_j >= pause.total_energy_j:
+        return outcome
+    energy = dict(pause.energy_j)
+    for component, joules in outcome.energy_j.items():
+        energy[component] = energy.get(component, 0.0) + joules
+    reason = (
+        f"{outcome.stop_reason} (as it went on from a pause: the {pause.total_energy_j:.3g} J "
+        "and steps the pause had spent are kept in this record)"
+    )
+    return dataclasses.replace(
+        outcome,
+        stop_reason=reason,
+        total_energy_j=pause.total_energy_j + outcome.total_energy_j,
+        energy_j=energy,
+        duration_s=pause.duration_s + outcome.duration_s,
+        steps=max(pause.steps, outcome.steps),
+    )
 
 
 def _not_promoted(outcome: RunOutcome) -> RunOutcome:
