@@ -17,12 +17,19 @@ class MergeResult:
     runs: int = 0
     skipped: int = 0  # there already
     held: int = 0  # finished in the input, still running there in a live process: not replaced
+    replaced: int = 0  # earlier attempts of the added runs' keys that their copies replaced
 
     def says(self) -> str:
         """One line for the command."""
         line = (
             f"{self.runs} runs and {self.studies} studies added, {self.skipped} runs already there"
         )
+        if self.replaced:
+            line += (
+                f", {self.replaced} earlier attempts of their runs replaced (a failed one, or one a "
+                "search stopped or paused, gives way to a later attempt of its run, as in the store "
+                "it came from; where two stores ran the same run apart, the earlier's joules go)"
+            )
         if self.held:
             line += (
                 f", {self.held} finished runs not added: the output's attempt of each is held by a "
@@ -77,6 +84,8 @@ def copy_store(
         host = idle.pop("host")
         out.save_idle(host, idle)
     running: dict[str, set] = {}
+    before = len(out.runs())
+    added = result.runs
     for run in src.runs():
         copied = out.copy_run(
             run, src.eval_points(run.id), src.timeline(run.id), src.inference(run.id)
@@ -87,6 +96,7 @@ def copy_store(
             result.held += 1
         else:
             result.skipped += 1
+    result.replaced += (result.runs - added) - (len(out.runs()) - before)
     return result
 
 
