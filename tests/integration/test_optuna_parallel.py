@@ -16,7 +16,14 @@ from powertrain.meters.detect import Detection
 from tests.fakes.meters import ConstantPowerMeter
 
 
-def test_trials_tracked_at_once_in_one_process_say_their_energy_overlaps(tmp_path, clock, caplog):
+def test_trials_tracked_at_once_in_one_process_say_their_energy_overlaps(
+    tmp_path, clock, caplog, monkeypatch
+):
+    from powertrain.integrations import optuna as integration
+
+    # the warning is said once per process: an earlier test in this worker may have had it
+    monkeypatch.setattr(integration._Overlaps, "warned", False)
+    monkeypatch.setattr(logging.getLogger("powertrain"), "propagate", True)  # a CLI test's setup
     meters = Detection(
         {Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.COUNTER)}
     )
