@@ -49,7 +49,7 @@ def test_trials_tracked_at_once_in_one_process_say_their_energy_overlaps(
     [warning] = [
         r.getMessage() for r in caplog.records if "at once in this process" in r.getMessage()
     ]
-    assert "n_jobs" in warning
+    assert "n_jobs" in warning and "trials 0, 1 are tracked at once" in warning
 
     # one trial at a time afterwards: nothing overlaps
     study.optimize(_one(tmp_path, meters, clock), n_trials=1)
@@ -88,3 +88,24 @@ def test_a_fixed_trial_rerunning_the_best_params_is_tracked_without_a_study(tmp_
         assert run.evaluate(val_accuracy=0.95, step=1)
     assert run.outcome.energy_to_target_j > 0
     assert trial.user_attrs["powertrain_energy_to_target_j"] == run.outcome.energy_to_target_j
+
+
+def test_a_hook_whose_run_never_ended_is_not_taken_for_a_trial_under_way():
+    """A trial's hook begun and dropped without its run's end (its process went on without it):
+    a later trial, alone, is not labelled as tracked beside it."""
+    import gc
+
+    from powertrain.integrations.optuna import OptunaTrial
+    from powertrain.loggers.base import RunInfo
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study()
+    info = RunInfo("s", "k", 1, {}, {}, 0, {})
+    leaked = OptunaTrial(study.ask())
+    leaked.run_begun(info)
+    del leaked
+    gc.collect()
+    alone = OptunaTrial(study.ask())
+    alone.run_begun(info)
+    assert OVERLAP_ATTR not in alone.trial.user_attrs
+    alone.close()

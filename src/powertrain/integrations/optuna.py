@@ -34,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import threading
+import weakref
 
 import optuna
 from optuna.pruners import BasePruner
@@ -170,10 +171,12 @@ class OptunaTrial(TrialHook):
 
 class _Overlaps:
     """The Optuna trials tracked in this process now: beside another, a trial's meters (the whole
-    process's, its devices') count the other's work too."""
+    process's, its devices') count the other's work too. Held weakly: a hook whose run never
+    ended (its process went on without it) drops out once it is gone, rather than being taken for
+    a trial under way beside every later one."""
 
     lock = threading.Lock()
-    running: set[OptunaTrial] = set()
+    running: weakref.WeakSet[OptunaTrial] = weakref.WeakSet()
     warned = False
 
     @classmethod
