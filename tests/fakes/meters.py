@@ -45,3 +45,14 @@ class ConstantPowerMeter(Meter):
         return Provenance(
             self.name, self.method, self.method is Method.ESTIMATE, {"power_w": self.power_w}
         )
+
+
+def cpu_estimate(clock, power_w: float = 10.0):
+    """Meters of one component, the CPU, estimated at a constant ``power_w`` on ``clock``: what a
+    tracked run on this machine gets, made deterministic."""
+    from powertrain.meters.base import Component, Method
+    from powertrain.meters.detect import Detection
+
+    return Detection(
+        {Component.CPU: ConstantPowerMeter(Component.CPU, power_w, clock, Method.ESTIMATE)}
+    )

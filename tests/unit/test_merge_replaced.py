@@ -6,16 +6,12 @@ from __future__ import annotations
 import pytest
 
 from powertrain import open_store, track
-from powertrain.meters.base import Component, Method
-from powertrain.meters.detect import Detection
 from powertrain.store.merge import merge_stores
-from tests.fakes.meters import ConstantPowerMeter
+from tests.fakes.meters import cpu_estimate
 
 
 def failed_run(db, clock) -> None:
-    meters = Detection(
-        {Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE)}
-    )
+    meters = cpu_estimate(clock)
     tracked = track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters)
     with pytest.raises(RuntimeError), tracked as run:
         clock.advance(1.0)

@@ -10,14 +10,12 @@ import pytest
 
 from powertrain import open_store, track
 from powertrain.errors import PowertrainError
-from powertrain.meters.base import Component, Method
-from powertrain.meters.detect import Detection
 from powertrain.records import REACHED
 from powertrain.store import sqlite as sqlite_store
 from powertrain.store import sqlite_open
 from powertrain.store.sqlite import SqliteStore
 from powertrain.tracking.pending import END_TRIES
-from tests.fakes.meters import ConstantPowerMeter
+from tests.fakes.meters import cpu_estimate
 
 
 @pytest.fixture
@@ -26,9 +24,7 @@ def quick_lock(monkeypatch):
 
 
 def meters(clock):
-    return Detection(
-        {Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE)}
-    )
+    return cpu_estimate(clock)
 
 
 def test_points_refused_by_a_full_disk_then_a_lock_at_the_end_wait_once_and_are_kept_beside(
