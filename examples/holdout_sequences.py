@@ -1,9 +1,9 @@
 """The data and the model of examples/holdout-gru-sequences.yaml: a GRU reads noisy sequences.
 
-Each row is a sequence of 24 steps of 3 channels of Gaussian noise. Its class (4, chance 0.25) is two
-bits that need memory across the sequence: whether channel 0 summed over the first 12 steps is
-positive, and whether channel 1 summed over the last 12 is; 8 % of labels are then redrawn at
-random, so no model reaches 1.0. 12,000 rows made offline with a fixed seed, standardised with the
+Each row is a sequence of 12 steps of 3 channels of Gaussian noise. Its class (4, chance 0.25) is two
+bits that need memory across the sequence: whether channel 0 summed over the first 6 steps is
+positive, and whether channel 1 summed over the last 6 is; 8 % of labels are then redrawn at
+random, so no model reaches 1.0. 10,000 rows made offline with a fixed seed, standardised with the
 training rows' statistics (one spread: the channels share a scale); the split is the same for every
 run. The model is a one-layer GRU whose last hidden state feeds a linear classifier.
 """
