@@ -4,7 +4,7 @@ development set, ../shared/data/zeus-nsdi23 beside the checkout, or any folder l
 holdout-cnn-digits / holdout-mlp-tabular / holdout-mlp-quantiles / holdout-mlp-spirals /
 holdout-cnn-waves / holdout-cnn-shapes / holdout-mlp-hastie / holdout-gpu-shapes /
 holdout-mlp-classif / holdout-mlp-blobs / holdout-mlp-rings / holdout-cnn-shapes-adamw /
-holdout-gru-sequences, --grids-db;
+holdout-gru-sequences / holdout-attention-tokens, --grids-db;
 by default the store in benchmarks/data/, whose README says when and how they were measured), all by
 replay: nothing trains.
 
@@ -79,6 +79,7 @@ GRIDS = (
     "holdout-mlp-rings",
     "holdout-cnn-shapes-adamw",
     "holdout-gru-sequences",
+    "holdout-attention-tokens",
 )
 STRATEGIES = ["auto", "halving", "thompson", "zeus", "bound"]
 COST_AXIS = "power_limit_w"  # the traces' cost axis, where a file has the column
