@@ -33,6 +33,12 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from powertrain.errors import PowertrainError
+from powertrain.marked import (
+    MarkedProcesses,
+    follow_marked,
+    marked_environment,
+    process_mark,
+)
 from powertrain.process_group import quiet_launchers
 from powertrain.records import EvalPoint, RunOutcome, Verdict
 
@@ -159,13 +165,15 @@ class _Session:
 
         self.out, self.err = out, err
         self.monitor.begin("run")
+        marked = MarkedProcesses(process_mark())  # before it starts: all it starts is new
         try:
             self.proc = self._spawn(cwd, env)
         except BaseException:
             self.monitor.end("run")
             raise
         started_s = time.monotonic()
-        self.leftovers = Leftovers(self.proc.pid)  # what leaves its group (setsid) is stopped too
+        # what leaves its group (setsid), or detaches at once (found by its mark), is stopped too
+        self.leftovers = Leftovers(self.proc.pid, marked)
         readers = [
             threading.Thread(target=self._read_stdout, daemon=True),
             threading.Thread(target=self._read_stderr, daemon=True),
@@ -191,6 +199,8 @@ class _Session:
     def _spawn(self, cwd, env) -> subprocess.Popen:
         environment = quiet_launchers(dict(os.environ))
         environment.update({**(env or {}), "PYTHONUNBUFFERED": "1"})
+        follow_marked(self.monitor.meters.values())  # a daemon it starts is found by the mark
+        environment = marked_environment(environment)
         try:
             proc = subprocess.Popen(
                 self.argv,

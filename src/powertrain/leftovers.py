@@ -3,19 +3,24 @@
 A command runs in a session and process group of its own (``start_new_session``), and is stopped by
 signalling that group. Two kinds of process escape a group signal: one that a shell with job control
 put in another group of the same session (``set -m``), and a daemon that called ``setsid`` and so left
-the session. The first is found at the end by its session id; the second only while it is still a
+the session. The first is found at the end by its session id; the second while it is still a
 descendant of the command, so ``Leftovers.watch`` notes the command's descendants as it runs (every
 ``WATCH_EVERY_S``). A daemon that double-forks (its parent exits at once) and calls ``setsid`` inside
-one such interval is reparented to init before it is seen, and is not found: run services that do that
-under a cgroup of their own (``systemd-run --scope``, a container) to stop them with the command.
+one such interval is reparented to init before it is seen; it is found by the mark the command was
+started with (``marked``), in its environment, unless it cleared its environment or runs as another
+user: run services that do that under a cgroup of their own (``systemd-run --scope``, a container) to
+stop them with the command.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 
 import psutil
+
+from powertrain.marked import MarkedProcesses
 
 #: How often the command's descendants are listed (each listing reads every process's /proc entry).
 WATCH_EVERY_S = 0.2
@@ -25,8 +30,9 @@ class Leftovers:
     """The descendants and session members of the command ``pid``, by pid and start time (so that a
     reused pid is never signalled)."""
 
-    def __init__(self, pid: int) -> None:
+    def __init__(self, pid: int, marked: MarkedProcesses | None = None) -> None:
         self.pid = pid
+        self.marked = marked  # made before the command started: what carries its mark
         self.seen: dict[int, float] = {}
         self.signalled: set[int] = set()  # stopped at the target with the group (``signal``)
         self._next_s = 0.0
@@ -42,6 +48,9 @@ class Leftovers:
                 self.seen.setdefault(child.pid, child.create_time())
         except psutil.Error:
             pass  # the command has ended
+        for pid in self.marked.new() if self.marked is not None else ():
+            with contextlib.suppress(psutil.Error):  # ended since
+                self.seen.setdefault(pid, psutil.Process(pid).create_time())
 
     def _session(self) -> dict[int, float]:
         found = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 from collections.abc import Iterator
@@ -9,6 +10,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from powertrain.errors import PowertrainError
+from powertrain.marked import follow_marked, marked_environment
 from powertrain.meters.base import measurement_label
 from powertrain.meters.detect import Detection
 from powertrain.monitor import Measurement, Monitor
@@ -39,8 +41,9 @@ def measure_command(
             monitor.window("command") as window,
             _watched(metrics, monitor, f"measure/{command[0]}"),
         ):
+            follow_marked(monitor.meters.values())  # a daemon it starts is found by the mark
             try:
-                child = subprocess.Popen(command)
+                child = subprocess.Popen(command, env=marked_environment(dict(os.environ)))
             except FileNotFoundError:
                 raise PowertrainError(f"command not found: {command[0]}") from None
             except PermissionError:

@@ -23,6 +23,7 @@ except ImportError:  # Windows: this process's time comes in clock ticks (os.tim
 
 import psutil
 
+from powertrain.marked import MarkedProcesses, process_mark
 from powertrain.meters.base import Component, IntegratingMeter, Meter, Method, Provenance
 from powertrain.meters.cpu_table import CpuPowerProfile, lookup_cpu_profile
 from powertrain.meters.descendants import Member, descendants, follow, usage
@@ -107,6 +108,7 @@ class ProcessTree:
         self._peak_cpu_s = 0.0
         self._carried_s = 0.0  # the last readings of processes that ended outside the tree
         self.departures: list[str] = []  # a note for each process that left the tree
+        self._marked: MarkedProcesses | None = None  # started with the mark (``follow_marked``)
         # where /proc/PID/stat says a process's times, memory and start time in one read
         self._stat_tick_s = clock_tick_s() if os.path.exists(f"/proc/{self.pid}/stat") else None
 
@@ -117,6 +119,7 @@ class ProcessTree:
                 listed = [Member(p) for p in descendants(self._root)]
             except psutil.NoSuchProcess:
                 listed = []
+            listed += self._detached(listed)
             if self._children:  # any that left the tree are followed (none to follow: none)
                 moved = follow(self.pid, self._children, listed, self._stat_tick_s)
                 listed, self._carried_s = moved.members, self._carried_s + moved.carried_s
@@ -124,6 +127,40 @@ class ProcessTree:
             self._children = listed
             self._listed_at_s = now_s
         return self._children
+
+    def follow_marked(self) -> None:
+        """Count, from now on, the processes started with this process's mark (``marked``) that
+        are outside the tree: a command's daemon that detached before a listing saw it. Call it
+        before starting a command with ``marked.marked_environment``."""
+        with self._lock:
+            if self._marked is None:
+                self._marked = MarkedProcesses(process_mark())
+
+    def _detached(self, listed: list[Member]) -> list[Member]:
+        """The marked processes that appeared outside the tree since the last listing, to follow
+        (as one that left the tree is: ``descendants.follow``)."""
+        if self._marked is None:
+            return []
+        known = {
+            self.pid,
+            *(m.process.pid for m in listed),
+            *(m.process.pid for m in self._children),
+        }
+        found = []
+        for pid in self._marked.new():
+            if pid in known:
+                continue
+            try:
+                found.append(Member(psutil.Process(pid), followed=True))
+            except psutil.Error:  # ended since
+                continue
+            self.departures.append(
+                f"process {pid}, started by the measured command, left its process tree before a "
+                "listing saw it (a daemon's double fork); found by its mark and followed till it "
+                "ends, its CPU time counted from its start; what it uses after its last reading is "
+                "not: the CPU figure may be an undercount"
+            )
+        return found
 
     def _usage(self, member: Member):
         """``member``'s CPU time and memory; None when it has ended or its pid is another process's
