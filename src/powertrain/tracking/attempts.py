@@ -104,8 +104,9 @@ def earlier_attempt(store, study: str, run_key: str, env=None) -> Earlier | None
 
 
 def retried_by_tool(store, study: str, run_key: str) -> Earlier | None:
-    """The failed attempt a sweep tool's retry replaces (Ray Tune's ``max_failures``: its trial hook
-    says the run is its retry): its joules count in the run as a restart's do."""
+    """The failed attempt a retry replaces: a sweep tool's (Ray Tune's ``max_failures``: its trial
+    hook says the run is its retry), or a later launch's ``track(..., retry_failed=True)``: its
+    joules were spent on this run, and count in it as a restart's do."""
     runs = [r for r in store.runs(study) if r.run_key == run_key]
     failed = [r for r in runs if failed_record(store, r) is not None]
     return earlier_of(store, failed[-1] if failed else None)
@@ -233,8 +234,8 @@ def with_earlier(
         spent = f"at least {spent} (as of its last evaluation)"
     note = (
         f"includes {spent} spent by an earlier attempt of this run (run {earlier.run_id}: "
-        f"{earlier.why}) before a restart of its launch, a requeue of its job or its sweep "
-        "tool's retry began it again: "
+        f"{earlier.why}) before a restart of its launch, a requeue of its job, its sweep "
+        "tool's retry or a later track() with retry_failed=True began it again: "
         "the energy (total and per component) is what the run spent, restarts included; its "
         "evaluation points and energy to target are this attempt's own"
     )
