@@ -206,15 +206,28 @@ def test_a_point_rank_0_cannot_record_ends_no_rank_and_the_run_says_so(tmp_path)
     assert any("1 of 4 evaluation points not recorded" in f for f in run.outcome.faults)
 
 
-def test_the_other_ranks_get_the_outcome_when_rank_0_cannot_record_it(tmp_path):
-    """Rank 0's store refuses the outcome (a full disk) and rank 0's script goes on: the other
-    ranks get the outcome at once, rather than wait for it until the rank timeout."""
+def test_a_store_that_refuses_the_outcome_ends_no_rank_and_the_outcome_is_kept(tmp_path):
+    """Rank 0's store refuses the outcome (a full disk): no rank raises into the user's script
+    (rank 0's went up and ended the job), every rank gets the outcome at once, and rank 0 keeps the
+    run whole beside the store, said once, with the command that merges it back."""
+    from powertrain.store.merge import merge_stores
+
     code, output, seen, runs = launch(tmp_path, "init,endfail")
-    assert "database or disk is full" in seen[0].get("error", ""), output
-    assert seen[1].get("outcome") == REACHED.value and "error" not in seen[1], seen
-    assert seen[1]["seconds"] < 8  # the rank timeout
+    assert code == 0, output
+    for rank in (0, 1):
+        assert seen[rank].get("outcome") == REACHED.value and "error" not in seen[rank], seen
+        assert seen[rank]["seconds"] < 8  # the rank timeout
+    assert output.count("database or disk is full") == 1, output
+    assert "powertrain merge" in output
     [(run, _)] = runs
-    assert run.status == RUNNING  # unfinished: begun afresh next time
+    assert run.status == RUNNING  # unfinished in the store, its end kept beside it
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    with open_store(kept) as side:
+        [whole] = side.runs()
+        assert whole.status == REACHED and len(side.eval_points(whole.id)) == 4
+    merge_stores([kept], tmp_path / "runs.db")
+    with open_store(tmp_path / "runs.db") as store:
+        assert [r.status for r in store.runs()] == [REACHED]
 
 
 def test_the_other_ranks_stop_at_once_naming_rank_0s_error_when_it_leaves_on_one(tmp_path):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import traceback
 
 from powertrain.errors import PowertrainError
@@ -18,7 +19,9 @@ from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import spawned as spawned_
 from powertrain.tracking import store as db_
 from powertrain.tracking.combine import RankReading
-from powertrain.tracking.pending import Pending
+from powertrain.tracking.pending import Pending, keep_beside
+
+log = logging.getLogger(__name__)
 
 _AT = "rank 0 failed at this exchange"
 SHUT_DOWN = "torch.distributed was shut down (destroy_process_group) inside the tracked block"
@@ -236,9 +239,9 @@ class RankedRun:
         else:
             try:
                 self._write_outcome(total, exc, combined)
-            except Exception:  # the store refused it: the other ranks still get the outcome
+            except Exception:  # making the outcome failed: the other ranks still get what it was
                 if combined is not None:
-                    with contextlib.suppress(Exception):  # the store's error is the one to say
+                    with contextlib.suppress(Exception):  # the error here is the one to say
                         job.decide(job_.Decision(outcome=self.outcome))
                 raise
         if combined is not None:  # every rank waits for the outcome
@@ -260,7 +263,10 @@ class RankedRun:
         energy_j, notes = attempts.with_earlier(earlier, energy_j, notes)
         self.outcome = self._outcome(total, exc, energy_j, nodes, notes)
         timeline = self.monitor.trace().timeline()
-        self._waiting.finish(self.store, self.run_id, self.outcome, timeline, self)
+        try:
+            self._waiting.finish(self.store, self.run_id, self.outcome, timeline, self)
+        except Exception as error:  # a full disk, a lost server: the training is over all the same
+            refused_end(self, timeline, error)
 
     def _take_back(self, exc: BaseException | None) -> BaseException | None:
         """The parent, its spawned ranks done: their points and verdict; their error, if any."""
@@ -342,3 +348,38 @@ class RankedRun:
     def __reduce__(self):
         """Pickled for a spawned process (Lightning's ddp_spawn pickles the callbacks)."""
         return (spawned_.revive, (type(self), type(self.tracker), spawned_.ticket(self)))
+
+
+def refused_end(run, timeline: dict, error: Exception) -> None:
+    """The store refused ``run``'s end (a full disk, a lost server, a run another process took over):
+    the training is over and its outcome made, so nothing is raised into the user's script (which
+    may save its model after the block, or go on to the next run). The outcome is kept, as refused
+    points are (``unrecorded``): the whole run in a store beside the file (``pending.keep_beside``,
+    whose warning names it and the command that merges it back), and the run's loggers told; said
+    once. Where it cannot be kept either (an in-memory store, the disk beside it full), the warning
+    gives its figures, and the run stays unfinished in the store (begun afresh next time)."""
+    said = (
+        f"the results store refused the end of run {run.run_id} ({type(error).__name__}: {error})"
+    )
+    store = run.store
+    try:
+        if getattr(store, "path", None) is None and not getattr(store, "shared_by_hosts", False):
+            raise PowertrainError("it has no file to keep it beside")
+        keep_beside(store, run._waiting.begun, run.outcome, timeline, run, said)
+    except Exception as again:
+        o, tried = run.outcome, str(again) in said  # the store's own try said so already
+        log.warning(
+            "%s%s. The run is not recorded (it stays unfinished in the store, begun afresh next "
+            "time): %s after %d evaluations, %.1f J%s",
+            said,
+            "" if tried else f"; it could not be kept beside it either ({again})",
+            o.status.value,
+            len(run.points),
+            o.total_energy_j,
+            " (an ESTIMATE)" if run.estimated else "",
+        )
+        return
+    tell = getattr(store, "tell_finished", None)  # an observed store's loggers
+    if tell is not None:
+        with contextlib.suppress(Exception):
+            tell(run.run_id, run.outcome)
