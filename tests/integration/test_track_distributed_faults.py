@@ -247,14 +247,42 @@ def test_the_other_ranks_stop_at_once_naming_rank_0s_error_when_it_leaves_on_one
 def test_ranks_passing_different_if_finished_are_one_clear_error_not_a_shifted_run(tmp_path):
     """Rank 0 skips finished runs, rank 1 refuses them (through torchrun's store): rank 0's
     exchange at the block's start met rank 1's first evaluation, and every later decision reached
-    rank 1 one evaluation late. Now both stop at their first exchange, saying why. (Over
-    torch.distributed, rank 0's exchange at the start may meet the script's own first collective,
-    DDP's, on rank 1: the two wait for each other until the timeout.)"""
+    rank 1 one evaluation late. Now both stop at their first exchange, saying why."""
     code, output, seen, runs = launch(tmp_path, "ifdiff")
     for rank in (0, 1):
         assert "if_finished" in seen[rank].get("error", ""), (rank, seen, output)
         assert seen[rank]["seconds"] < 8 and seen[rank]["decisions"] == []
     assert [r.status for r, _ in runs] == [FAILED]
+
+
+def test_ranks_given_another_study_store_or_if_finished_stop_before_training_naming_both(tmp_path):
+    """Rank 1 passes another study name, another store, another ``if_finished`` than rank 0, over
+    torchrun's store and over torch.distributed: rank 0's were used silently (and over
+    torch.distributed, rank 0's exchange at the start met DDP's first collective on rank 1, and the
+    two waited for each other until the timeout). Now every rank stops at once, before training,
+    with one line naming both values; rank 0 records the misuse under its own study."""
+    scenarios = "ifdiff:if-store,studydiff:st-store,dbdiff:db-store"
+    scenarios += ",init,ifdiff:if-gloo,studydiff:st-gloo,dbdiff:db-gloo"
+    code, output, _, runs = launch(tmp_path, scenarios)
+    rank_1_db = str((tmp_path / "rank-1.db").resolve())
+    said = {
+        "ifdiff": "rank 1 was given if_finished='refuse', rank 0 if_finished='skip'",
+        "studydiff": "rank 1 was given study='{study}-rank-1', rank 0 study='{study}'",
+        "dbdiff": f"rank 1 was given db='{rank_1_db}', rank 0 db='{(tmp_path / 'runs.db').resolve()}'",
+    }
+    for i, token in enumerate(scenarios.split(",")):
+        if token == "init":
+            continue
+        kind, study = token.split(":")
+        seen = ranks_seen(tmp_path / "out", f"{i}-{kind}-rank-*.json")
+        for rank in (0, 1):
+            error = seen[rank].get("error", "")
+            assert said[kind].format(study=study) in error, (token, rank, seen, output)
+            assert seen[rank]["seconds"] < 8 and seen[rank]["decisions"] == []  # before training
+    assert sorted(r.study for r, _ in runs) == sorted(
+        t.split(":")[1] for t in scenarios.split(",")[:3] + scenarios.split(",")[4:]
+    )
+    assert {r.status for r, _ in runs} == {FAILED}
 
 
 def test_a_handler_that_raises_on_rank_0_is_named_on_every_rank(tmp_path):
@@ -265,3 +293,16 @@ def test_a_handler_that_raises_on_rank_0_is_named_on_every_rank(tmp_path):
     said = seen[1].get("error", "")
     assert "ZeroDivisionError: the handler's own" in said and "evaluation 2" in said, said
     assert seen[1]["seconds"] < 8
+
+
+def test_over_torch_distributed_the_other_ranks_stop_at_the_start_when_rank_0_refuses(tmp_path):
+    """The run finished before and rank 0 refuses it (``if_finished="refuse"``), over
+    torch.distributed: rank 1 trained on alone until its first evaluate, then waited for rank 0
+    there (until rank 0's process ended, or the timeout). Now it stops in the exchange at the
+    start, before training, with rank 0's reason."""
+    code, output, _, runs = launch(tmp_path, "init,plain:again,plain:again")
+    second = ranks_seen(tmp_path / "out", "2-plain-rank-*.json")
+    assert "already finished" in second[0]["error"], output
+    assert "already finished" in second[1].get("error", ""), (second, output)
+    assert second[1]["seconds"] < 8 and second[1]["decisions"] == []
+    assert [r.status for r, _ in runs] == [REACHED]

@@ -20,9 +20,10 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
   connection holds rank 0's SQLite store locked from then through that attempt's end, which is
   kept beside the store); ``storefail``: rank 0's store refuses
   evaluation 2's point (a locked database), the training goes on; ``endfail``: rank 0's store
-  refuses the run's outcome, and rank 0's script catches that error and goes on; ``r0raise``:
+  refuses the run's outcome (a full disk), which must not end rank 0's script; ``r0raise``:
   rank 0 raises a ValueError of its own before evaluation 2, which its script catches;
   ``ifdiff``: rank 0 passes ``if_finished="skip"``, rank 1 the default (misuse: one clear error);
+  ``studydiff``, ``dbdiff``: rank 1 passes another study name, another store (misuse: the same);
   ``handler``: a stopping handler of the user's raises at evaluation 2 (on rank 0, which runs it).
 
 Each rank writes what it saw (decisions, points, outcome, error) to ``--out/I-KIND-rank-N.json``.
@@ -59,6 +60,10 @@ def main() -> None:
             continue
         kind, study, store = (token.split(":") + [None, None])[:3]
         db = args.pg if store == "pg" else args.db
+        if kind == "dbdiff" and rank == 1:  # a store of its own (a db per rank)
+            db = str(Path(args.db).with_name("rank-1.db"))
+        if kind == "studydiff" and rank == 1:
+            study = f"{study or kind}-rank-1"
         seen = scenario(kind, study or kind, db, args, rank)
         Path(args.out, f"{i}-{kind}-rank-{rank}.json").write_text(json.dumps(seen))
         if "error" in seen and kind in ("die", "hang"):

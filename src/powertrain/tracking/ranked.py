@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import logging
 import traceback
 
 from powertrain.errors import PowertrainError
@@ -19,9 +18,9 @@ from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import spawned as spawned_
 from powertrain.tracking import store as db_
 from powertrain.tracking.combine import RankReading
-from powertrain.tracking.pending import Pending, keep_beside
-
-log = logging.getLogger(__name__)
+from powertrain.tracking.given import given
+from powertrain.tracking.pending import Pending
+from powertrain.tracking.refused_end import refused_end
 
 _AT = "rank 0 failed at this exchange"
 SHUT_DOWN = "torch.distributed was shut down (destroy_process_group) inside the tracked block"
@@ -96,6 +95,8 @@ class RankedRun:
                 self.tracker.rank_timeout_s,
                 self._board_store,
             )
+            if self._job is not None:
+                self._job.given = given(self.tracker)
             self._linked = True
         if self._job is not None and not self._exchanging():
             if self._job.shut_down:
@@ -296,13 +297,16 @@ class RankedRun:
         return dict(last.energy_j), last.nodes, [note, *failed, *last.faults]
 
     def agreed(self):
-        """With ``if_finished="skip"`` in a job whose ranks can exchange already (torch.distributed
-        up, or a launcher's board), rank 0 tells every rank at the start whether it skipped the run:
-        a rank that checks ``run.skipped`` before training would otherwise train alone, waiting for
-        rank 0 at its first evaluate. Where they cannot yet (Lightning starts torch.distributed in
-        ``fit``), they learn it at the first evaluate. Returns the run."""
+        """In a job whose ranks can exchange already (torch.distributed up, or a launcher's board),
+        every rank exchanges with rank 0 at the start, before any training: rank 0 checks that each
+        was given its run, study, store and ``if_finished`` (a misuse is one error on every rank,
+        at once), and tells every rank whether it skipped the run (``if_finished="skip"``: a rank
+        that checks ``run.skipped`` before training would otherwise train alone, waiting for rank 0
+        at its first evaluate). Every rank does it whatever it was given, so none waits at an
+        exchange the others never enter. Where they cannot yet (Lightning starts torch.distributed
+        in ``fit``), all this happens at the first evaluate. Returns the run."""
         info = ranks_.current()
-        if self.tracker.if_finished != "skip" or not info.distributed or not links.ready(info):
+        if not info.distributed or not links.ready(info):
             return self
         try:
             if self.skipped:
@@ -348,38 +352,3 @@ class RankedRun:
     def __reduce__(self):
         """Pickled for a spawned process (Lightning's ddp_spawn pickles the callbacks)."""
         return (spawned_.revive, (type(self), type(self.tracker), spawned_.ticket(self)))
-
-
-def refused_end(run, timeline: dict, error: Exception) -> None:
-    """The store refused ``run``'s end (a full disk, a lost server, a run another process took over):
-    the training is over and its outcome made, so nothing is raised into the user's script (which
-    may save its model after the block, or go on to the next run). The outcome is kept, as refused
-    points are (``unrecorded``): the whole run in a store beside the file (``pending.keep_beside``,
-    whose warning names it and the command that merges it back), and the run's loggers told; said
-    once. Where it cannot be kept either (an in-memory store, the disk beside it full), the warning
-    gives its figures, and the run stays unfinished in the store (begun afresh next time)."""
-    said = (
-        f"the results store refused the end of run {run.run_id} ({type(error).__name__}: {error})"
-    )
-    store = run.store
-    try:
-        if getattr(store, "path", None) is None and not getattr(store, "shared_by_hosts", False):
-            raise PowertrainError("it has no file to keep it beside")
-        keep_beside(store, run._waiting.begun, run.outcome, timeline, run, said)
-    except Exception as again:
-        o, tried = run.outcome, str(again) in said  # the store's own try said so already
-        log.warning(
-            "%s%s. The run is not recorded (it stays unfinished in the store, begun afresh next "
-            "time): %s after %d evaluations, %.1f J%s",
-            said,
-            "" if tried else f"; it could not be kept beside it either ({again})",
-            o.status.value,
-            len(run.points),
-            o.total_energy_j,
-            " (an ESTIMATE)" if run.estimated else "",
-        )
-        return
-    tell = getattr(store, "tell_finished", None)  # an observed store's loggers
-    if tell is not None:
-        with contextlib.suppress(Exception):
-            tell(run.run_id, run.outcome)
