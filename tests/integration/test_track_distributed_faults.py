@@ -306,3 +306,19 @@ def test_over_torch_distributed_the_other_ranks_stop_at_the_start_when_rank_0_re
     assert "already finished" in second[1].get("error", ""), (second, output)
     assert second[1]["seconds"] < 8 and second[1]["decisions"] == []
     assert [r.status for r, _ in runs] == [REACHED]
+
+
+def test_a_restart_after_rank_0_was_killed_outright_counts_its_joules_as_at_least(tmp_path):
+    """Rank 0 is killed outright (the OOM killer) in the first attempt, its run left unfinished
+    with 2 points; torchrun starts the job again: the restart replaces that attempt, and its energy
+    adds what the attempt spent as of its last point, said as "at least"."""
+    code, output, seen, runs = launch(tmp_path, "r0die", "--max-restarts=1")
+    assert code == 0, output
+    assert all(s.get("outcome") == REACHED.value and s["points"] == 4 for s in seen.values()), seen
+    [(run, points)] = runs
+    assert run.status == REACHED and len(points) == 4
+    [note] = [f for f in run.outcome.faults if "earlier attempt" in f]
+    assert "at least" in note and "its rank 0 ended after 2 evaluations" in note
+    earlier_j = float(note.split("at least ", 1)[1].split(" J", 1)[0])
+    assert earlier_j > 0
+    assert run.outcome.total_energy_j >= earlier_j + points[-1].total_energy_j - 0.05

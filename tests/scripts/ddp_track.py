@@ -24,7 +24,8 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
   rank 0 raises a ValueError of its own before evaluation 2, which its script catches;
   ``ifdiff``: rank 0 passes ``if_finished="skip"``, rank 1 the default (misuse: one clear error);
   ``studydiff``, ``dbdiff``: rank 1 passes another study name, another store (misuse: the same);
-  ``handler``: a stopping handler of the user's raises at evaluation 2 (on rank 0, which runs it).
+  ``handler``: a stopping handler of the user's raises at evaluation 2 (on rank 0, which runs it);
+  ``r0die``: rank 0 is killed outright (SIGKILL) before evaluation 3 in the launch's first attempt.
 
 Each rank writes what it saw (decisions, points, outcome, error) to ``--out/I-KIND-rank-N.json``.
 """
@@ -209,6 +210,8 @@ def loop(run, model, kind: str, rank: int, seen: dict) -> None:
             LOCKS[-1].execute("BEGIN IMMEDIATE")
         if k == 2 and rank == 1 and kind in ("once", "oncelocked") and first:
             raise ValueError("fails in the launch's first attempt")
+        if k == 3 and rank == 0 and kind == "r0die" and first:  # the OOM killer, say
+            os.kill(os.getpid(), signal.SIGKILL)
         if k == 2 and rank == 0 and kind == "r0raise":
             raise ValueError("rank 0's own error")
         if k == 2 and rank == 1 and kind == "raise":
