@@ -220,4 +220,5 @@ def test_a_retry_of_a_failed_run_counts_the_failed_attempts_joules(store, meters
     assert o.energy_to_target_j == pytest.approx(20.0)  # this attempt's own points
     [note] = [f for f in o.faults if "earlier attempt" in f]
     assert f"run {failed.id}" in note and "40.0 J" in note and "out of memory" in note
+    assert "retry_failed=True began it again" in note  # what began it again
     assert record.provenance["cpu"]["estimated"] and record.estimated
