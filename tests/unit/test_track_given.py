@@ -27,11 +27,11 @@ def test_a_urls_password_never_reaches_the_name():
     assert store_name(MemoryStore()) == "MemoryStore"
 
 
-def message(rank: int, **given_):
+def message(rank: int, machine: str = "boot-a", **given_):
     tracker = SimpleNamespace(study="mine", db=None, if_finished="refuse")
     for name, value in given_.items():
         setattr(tracker, name, value)
-    reading = RankReading(rank, 0, "", {})
+    reading = RankReading(rank, 0, "", {}, machine=machine)
     return job_.Message(rank, job_.START, "key", reading, 0, given=given(tracker))
 
 
@@ -42,5 +42,9 @@ def test_rank_0_names_both_values_of_what_differs_and_nothing_where_all_agree():
     assert "rank 1 was given study='mine-1', rank 0 study='mine'" in said
     said = job.problem([message(0), message(1, db="postgresql://me:s3cret@h/runs")])
     assert "rank 1 was given db=" in said and "s3cret" not in said
+    elsewhere = message(1, machine="boot-b", db="/mnt/home/me/runs.db")  # mounted elsewhere
+    assert job.problem([message(0, db="/home/me/runs.db"), elsewhere]) is None
+    said = job.problem([message(0), message(1, machine="boot-b", study="mine-1")])
+    assert "rank 1 was given study='mine-1'" in said  # a study is a study on any machine
     older = job_.Message(1, job_.START, "key", RankReading(1, 0, "", {}), 0)  # says nothing
     assert job.problem([message(0), older]) is None

@@ -33,3 +33,34 @@ def store_name(db) -> str:
     except PowertrainError:  # not a store: opening it says so
         return str(db)
     return str(where) if where.is_postgres else str(Path(where.path).resolve())
+
+
+#: What a rank's track() is given beside its run key, and how the error names it.
+GIVEN = {"study": "study", "store": "db", "if_finished": "if_finished"}
+
+
+def differs(mine, m) -> str | None:
+    """Why the rank of ``m`` (a ``job.Message``) was given another study, store or ``if_finished``
+    than rank 0 (``mine``), or None: a study name with the rank or the time in it, a db per rank,
+    whose rank 0's alone would be used, silently. A store is compared on rank 0's machine only:
+    another machine may mount the same file at another path."""
+    for name, option in GIVEN.items():
+        if name == "store" and not _same_machine(mine.reading, m.reading):
+            continue
+        ours, theirs = (mine.given or {}).get(name), (m.given or {}).get(name)
+        if ours is not None and theirs is not None and ours != theirs:
+            return (
+                f"rank {m.rank} was given {option}={theirs!r}, rank 0 {option}={ours!r}: every "
+                f"rank of a job must pass the same {option} to track() (rank 0 alone records the "
+                "run, and would record it under its own)"
+            )
+    return None
+
+
+def _same_machine(a, b) -> bool:
+    """Whether two ranks' readings (``combine.RankReading``) are known to come from one machine
+    (its boot id, else its name)."""
+    if a is None or b is None:
+        return False
+    ours, theirs = a.machine or a.host, b.machine or b.host
+    return bool(ours) and ours == theirs

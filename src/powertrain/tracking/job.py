@@ -21,6 +21,7 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.meters.base import Component
+from powertrain.tracking import given as given_
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking.combine import Combined, RankReading, combine
 
@@ -46,7 +47,7 @@ class Message:
     reading: RankReading
     evaluations: int  # how many points this rank had evaluated before this exchange
     error: str | None = None  # a FAILED rank's error
-    #: What this rank's track() was given that its run key does not hold (``GIVEN``): every rank's
+    #: What this rank's track() was given that its run key does not hold (``given.GIVEN``): every rank's
     #: must be rank 0's, which alone records the run. None from a rank that says nothing of it.
     given: dict[str, str] | None = None
 
@@ -231,7 +232,7 @@ class Job:
         for m in messages[1:]:
             if m.kind == FAILED:
                 return f"rank {m.rank} {_doing(m)}"
-            differs = _given_differs(mine, m)
+            differs = given_.differs(mine, m)
             if differs is not None:
                 return differs
             if m.run_key != mine.run_key:
@@ -250,24 +251,6 @@ class Job:
     def combine(self, messages: list[Message]) -> Combined:
         self.last = combine([m.reading for m in messages])
         return self.last
-
-
-#: What a rank's track() is given beside its run key, and how the error names it.
-GIVEN = {"study": "study", "store": "db", "if_finished": "if_finished"}
-
-
-def _given_differs(mine: Message, m: Message) -> str | None:
-    """Rank ``m.rank`` was given another study, store or ``if_finished`` than rank 0 (a study name
-    with the rank or the time in it, a db per rank): rank 0's alone would be used, silently."""
-    for name, option in GIVEN.items():
-        ours, theirs = (mine.given or {}).get(name), (m.given or {}).get(name)
-        if ours is not None and theirs is not None and ours != theirs:
-            return (
-                f"rank {m.rank} was given {option}={theirs!r}, rank 0 {option}={ours!r}: every "
-                f"rank of a job must pass the same {option} to track() (rank 0 alone records the "
-                "run, and would record it under its own)"
-            )
-    return None
 
 
 def _doing(m: Message) -> str:
