@@ -322,3 +322,23 @@ def test_a_restart_after_rank_0_was_killed_outright_counts_its_joules_as_at_leas
     earlier_j = float(note.split("at least ", 1)[1].split(" J", 1)[0])
     assert earlier_j > 0
     assert run.outcome.total_energy_j >= earlier_j + points[-1].total_energy_j - 0.05
+
+
+def test_a_rank_given_another_study_is_told_so_not_skipped_with_rank_0s_finished_run(tmp_path):
+    """Every rank skips finished runs, and rank 1 names another study than rank 0, whose run
+    finished before: rank 1 was told its run was skipped (rank 0's), its own study never looked at.
+    Now both stop with the one line naming both studies, through torchrun's store and over
+    torch.distributed."""
+    scenarios = "plain:sk,skipdiff:sk,init,skipdiff:sk"
+    code, output, _, runs = launch(tmp_path, scenarios)
+    for i in (1, 3):
+        seen = ranks_seen(tmp_path / "out", f"{i}-skipdiff-rank-*.json")
+        for rank in (0, 1):
+            said = seen[rank].get("error", "")
+            assert "rank 1 was given study='sk-rank-1', rank 0 study='sk'" in said, (
+                i,
+                seen,
+                output,
+            )
+            assert seen[rank]["seconds"] < 8 and not seen[rank].get("skipped")
+    assert [r.status for r, _ in runs] == [REACHED]  # rank 0's, finished before, untouched

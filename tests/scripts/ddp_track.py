@@ -24,6 +24,7 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
   rank 0 raises a ValueError of its own before evaluation 2, which its script catches;
   ``ifdiff``: rank 0 passes ``if_finished="skip"``, rank 1 the default (misuse: one clear error);
   ``studydiff``, ``dbdiff``: rank 1 passes another study name, another store (misuse: the same);
+  ``skipdiff``: every rank skips finished runs, and rank 1 passes another study name;
   ``handler``: a stopping handler of the user's raises at evaluation 2 (on rank 0, which runs it);
   ``r0die``: rank 0 is killed outright (SIGKILL) before evaluation 3 in the launch's first attempt.
 
@@ -63,7 +64,7 @@ def main() -> None:
         db = args.pg if store == "pg" else args.db
         if kind == "dbdiff" and rank == 1:  # a store of its own (a db per rank)
             db = str(Path(args.db).with_name("rank-1.db"))
-        if kind == "studydiff" and rank == 1:
+        if kind in ("studydiff", "skipdiff") and rank == 1:
             study = f"{study or kind}-rank-1"
         seen = scenario(kind, study or kind, db, args, rank)
         Path(args.out, f"{i}-{kind}-rank-{rank}.json").write_text(json.dumps(seen))
@@ -82,7 +83,7 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
         "handlers": [failing_handler] if kind == "handler" else [],
         "retry_failed": kind == "retry",
         "if_finished": "skip"
-        if kind in ("skip", "skipcheck") or (kind == "ifdiff" and rank == 0)
+        if kind in ("skip", "skipcheck", "skipdiff") or (kind == "ifdiff" and rank == 0)
         else "refuse",
     }
     if kind == "storefail" and rank == 0:

@@ -18,7 +18,7 @@ from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import spawned as spawned_
 from powertrain.tracking import store as db_
 from powertrain.tracking.combine import RankReading
-from powertrain.tracking.given import given
+from powertrain.tracking.given import differs, given
 from powertrain.tracking.pending import Pending
 from powertrain.tracking.refused_end import refused_end
 
@@ -327,7 +327,8 @@ class RankedRun:
 
     def _tell_skipped(self) -> None:
         """Rank 0 skipped a run that finished before: the other ranks learn it at their first
-        evaluate, and stop there."""
+        exchange, and stop there; a rank given another study or store than rank 0 learns that
+        instead, an error on every rank (its own run may not have finished at all)."""
         if getattr(self, "_told", True):
             return
         self._told = True
@@ -340,10 +341,18 @@ class RankedRun:
         try:
             job = links.link(info, self.tracker.run_key, {}, {}, self.tracker.rank_timeout_s, store)
             if job is not None:
-                job.gather(job_.POINT, RankReading(info.rank, info.node_rank, info.host, {}), 0)
+                job.given = given(self.tracker)
+                reading = RankReading(
+                    info.rank, info.node_rank, info.host, {}, machine=ranks_.machine()
+                )
+                messages = job.gather(job_.POINT, reading, 0)
+                said = (differs(messages[0], m) for m in messages[1:])
+                problem = next((p for p in said if p is not None), None)
                 final = job_.Decision(None, self.status, self.stop_reason, self.outcome, final=True)
-                job.decide(final)
+                job.decide(final if problem is None else job_.Decision(error=problem))
                 job.end()
+                if problem is not None:
+                    raise PowertrainError(problem)
         finally:
             for opened_store, owned in opened:
                 if owned:
