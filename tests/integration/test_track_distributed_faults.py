@@ -206,15 +206,28 @@ def test_a_point_rank_0_cannot_record_ends_no_rank_and_the_run_says_so(tmp_path)
     assert any("1 of 4 evaluation points not recorded" in f for f in run.outcome.faults)
 
 
-def test_the_other_ranks_get_the_outcome_when_rank_0_cannot_record_it(tmp_path):
-    """Rank 0's store refuses the outcome (a full disk) and rank 0's script goes on: the other
-    ranks get the outcome at once, rather than wait for it until the rank timeout."""
+def test_a_store_that_refuses_the_outcome_ends_no_rank_and_the_outcome_is_kept(tmp_path):
+    """Rank 0's store refuses the outcome (a full disk): no rank raises into the user's script
+    (rank 0's went up and ended the job), every rank gets the outcome at once, and rank 0 keeps the
+    run whole beside the store, said once, with the command that merges it back."""
+    from powertrain.store.merge import merge_stores
+
     code, output, seen, runs = launch(tmp_path, "init,endfail")
-    assert "database or disk is full" in seen[0].get("error", ""), output
-    assert seen[1].get("outcome") == REACHED.value and "error" not in seen[1], seen
-    assert seen[1]["seconds"] < 8  # the rank timeout
+    assert code == 0, output
+    for rank in (0, 1):
+        assert seen[rank].get("outcome") == REACHED.value and "error" not in seen[rank], seen
+        assert seen[rank]["seconds"] < 8  # the rank timeout
+    assert output.count("database or disk is full") == 1, output
+    assert "powertrain merge" in output
     [(run, _)] = runs
-    assert run.status == RUNNING  # unfinished: begun afresh next time
+    assert run.status == RUNNING  # unfinished in the store, its end kept beside it
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    with open_store(kept) as side:
+        [whole] = side.runs()
+        assert whole.status == REACHED and len(side.eval_points(whole.id)) == 4
+    merge_stores([kept], tmp_path / "runs.db")
+    with open_store(tmp_path / "runs.db") as store:
+        assert [r.status for r in store.runs()] == [REACHED]
 
 
 def test_the_other_ranks_stop_at_once_naming_rank_0s_error_when_it_leaves_on_one(tmp_path):
@@ -234,14 +247,42 @@ def test_the_other_ranks_stop_at_once_naming_rank_0s_error_when_it_leaves_on_one
 def test_ranks_passing_different_if_finished_are_one_clear_error_not_a_shifted_run(tmp_path):
     """Rank 0 skips finished runs, rank 1 refuses them (through torchrun's store): rank 0's
     exchange at the block's start met rank 1's first evaluation, and every later decision reached
-    rank 1 one evaluation late. Now both stop at their first exchange, saying why. (Over
-    torch.distributed, rank 0's exchange at the start may meet the script's own first collective,
-    DDP's, on rank 1: the two wait for each other until the timeout.)"""
+    rank 1 one evaluation late. Now both stop at their first exchange, saying why."""
     code, output, seen, runs = launch(tmp_path, "ifdiff")
     for rank in (0, 1):
         assert "if_finished" in seen[rank].get("error", ""), (rank, seen, output)
         assert seen[rank]["seconds"] < 8 and seen[rank]["decisions"] == []
     assert [r.status for r, _ in runs] == [FAILED]
+
+
+def test_ranks_given_another_study_store_or_if_finished_stop_before_training_naming_both(tmp_path):
+    """Rank 1 passes another study name, another store, another ``if_finished`` than rank 0, over
+    torchrun's store and over torch.distributed: rank 0's were used silently (and over
+    torch.distributed, rank 0's exchange at the start met DDP's first collective on rank 1, and the
+    two waited for each other until the timeout). Now every rank stops at once, before training,
+    with one line naming both values; rank 0 records the misuse under its own study."""
+    scenarios = "ifdiff:if-store,studydiff:st-store,dbdiff:db-store"
+    scenarios += ",init,ifdiff:if-gloo,studydiff:st-gloo,dbdiff:db-gloo"
+    code, output, _, runs = launch(tmp_path, scenarios)
+    rank_1_db = str((tmp_path / "rank-1.db").resolve())
+    said = {
+        "ifdiff": "rank 1 was given if_finished='refuse', rank 0 if_finished='skip'",
+        "studydiff": "rank 1 was given study='{study}-rank-1', rank 0 study='{study}'",
+        "dbdiff": f"rank 1 was given db='{rank_1_db}', rank 0 db='{(tmp_path / 'runs.db').resolve()}'",
+    }
+    for i, token in enumerate(scenarios.split(",")):
+        if token == "init":
+            continue
+        kind, study = token.split(":")
+        seen = ranks_seen(tmp_path / "out", f"{i}-{kind}-rank-*.json")
+        for rank in (0, 1):
+            error = seen[rank].get("error", "")
+            assert said[kind].format(study=study) in error, (token, rank, seen, output)
+            assert seen[rank]["seconds"] < 8 and seen[rank]["decisions"] == []  # before training
+    assert sorted(r.study for r, _ in runs) == sorted(
+        t.split(":")[1] for t in scenarios.split(",")[:3] + scenarios.split(",")[4:]
+    )
+    assert {r.status for r, _ in runs} == {FAILED}
 
 
 def test_a_handler_that_raises_on_rank_0_is_named_on_every_rank(tmp_path):
@@ -252,3 +293,52 @@ def test_a_handler_that_raises_on_rank_0_is_named_on_every_rank(tmp_path):
     said = seen[1].get("error", "")
     assert "ZeroDivisionError: the handler's own" in said and "evaluation 2" in said, said
     assert seen[1]["seconds"] < 8
+
+
+def test_over_torch_distributed_the_other_ranks_stop_at_the_start_when_rank_0_refuses(tmp_path):
+    """The run finished before and rank 0 refuses it (``if_finished="refuse"``), over
+    torch.distributed: rank 1 trained on alone until its first evaluate, then waited for rank 0
+    there (until rank 0's process ended, or the timeout). Now it stops in the exchange at the
+    start, before training, with rank 0's reason."""
+    code, output, _, runs = launch(tmp_path, "init,plain:again,plain:again")
+    second = ranks_seen(tmp_path / "out", "2-plain-rank-*.json")
+    assert "already finished" in second[0]["error"], output
+    assert "already finished" in second[1].get("error", ""), (second, output)
+    assert second[1]["seconds"] < 8 and second[1]["decisions"] == []
+    assert [r.status for r, _ in runs] == [REACHED]
+
+
+def test_a_restart_after_rank_0_was_killed_outright_counts_its_joules_as_at_least(tmp_path):
+    """Rank 0 is killed outright (the OOM killer) in the first attempt, its run left unfinished
+    with 2 points; torchrun starts the job again: the restart replaces that attempt, and its energy
+    adds what the attempt spent as of its last point, said as "at least"."""
+    code, output, seen, runs = launch(tmp_path, "r0die", "--max-restarts=1")
+    assert code == 0, output
+    assert all(s.get("outcome") == REACHED.value and s["points"] == 4 for s in seen.values()), seen
+    [(run, points)] = runs
+    assert run.status == REACHED and len(points) == 4
+    [note] = [f for f in run.outcome.faults if "earlier attempt" in f]
+    assert "at least" in note and "its rank 0 ended after 2 evaluations" in note
+    earlier_j = float(note.split("at least ", 1)[1].split(" J", 1)[0])
+    assert earlier_j > 0
+    assert run.outcome.total_energy_j >= earlier_j + points[-1].total_energy_j - 0.05
+
+
+def test_a_rank_given_another_study_is_told_so_not_skipped_with_rank_0s_finished_run(tmp_path):
+    """Every rank skips finished runs, and rank 1 names another study than rank 0, whose run
+    finished before: rank 1 was told its run was skipped (rank 0's), its own study never looked at.
+    Now both stop with the one line naming both studies, through torchrun's store and over
+    torch.distributed."""
+    scenarios = "plain:sk,skipdiff:sk,init,skipdiff:sk"
+    code, output, _, runs = launch(tmp_path, scenarios)
+    for i in (1, 3):
+        seen = ranks_seen(tmp_path / "out", f"{i}-skipdiff-rank-*.json")
+        for rank in (0, 1):
+            said = seen[rank].get("error", "")
+            assert "rank 1 was given study='sk-rank-1', rank 0 study='sk'" in said, (
+                i,
+                seen,
+                output,
+            )
+            assert seen[rank]["seconds"] < 8 and not seen[rank].get("skipped")
+    assert [r.status for r, _ in runs] == [REACHED]  # rank 0's, finished before, untouched

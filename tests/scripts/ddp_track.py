@@ -20,10 +20,13 @@ One launch runs several scenarios in sequence (``--scenarios``, comma-separated,
   connection holds rank 0's SQLite store locked from then through that attempt's end, which is
   kept beside the store); ``storefail``: rank 0's store refuses
   evaluation 2's point (a locked database), the training goes on; ``endfail``: rank 0's store
-  refuses the run's outcome, and rank 0's script catches that error and goes on; ``r0raise``:
+  refuses the run's outcome (a full disk), which must not end rank 0's script; ``r0raise``:
   rank 0 raises a ValueError of its own before evaluation 2, which its script catches;
   ``ifdiff``: rank 0 passes ``if_finished="skip"``, rank 1 the default (misuse: one clear error);
-  ``handler``: a stopping handler of the user's raises at evaluation 2 (on rank 0, which runs it).
+  ``studydiff``, ``dbdiff``: rank 1 passes another study name, another store (misuse: the same);
+  ``skipdiff``: every rank skips finished runs, and rank 1 passes another study name;
+  ``handler``: a stopping handler of the user's raises at evaluation 2 (on rank 0, which runs it);
+  ``r0die``: rank 0 is killed outright (SIGKILL) before evaluation 3 in the launch's first attempt.
 
 Each rank writes what it saw (decisions, points, outcome, error) to ``--out/I-KIND-rank-N.json``.
 """
@@ -59,6 +62,10 @@ def main() -> None:
             continue
         kind, study, store = (token.split(":") + [None, None])[:3]
         db = args.pg if store == "pg" else args.db
+        if kind == "dbdiff" and rank == 1:  # a store of its own (a db per rank)
+            db = str(Path(args.db).with_name("rank-1.db"))
+        if kind in ("studydiff", "skipdiff") and rank == 1:
+            study = f"{study or kind}-rank-1"
         seen = scenario(kind, study or kind, db, args, rank)
         Path(args.out, f"{i}-{kind}-rank-{rank}.json").write_text(json.dumps(seen))
         if "error" in seen and kind in ("die", "hang"):
@@ -76,7 +83,7 @@ def scenario(kind: str, study: str, db: str, args, rank: int) -> dict:
         "handlers": [failing_handler] if kind == "handler" else [],
         "retry_failed": kind == "retry",
         "if_finished": "skip"
-        if kind in ("skip", "skipcheck") or (kind == "ifdiff" and rank == 0)
+        if kind in ("skip", "skipcheck", "skipdiff") or (kind == "ifdiff" and rank == 0)
         else "refuse",
     }
     if kind == "storefail" and rank == 0:
@@ -204,6 +211,8 @@ def loop(run, model, kind: str, rank: int, seen: dict) -> None:
             LOCKS[-1].execute("BEGIN IMMEDIATE")
         if k == 2 and rank == 1 and kind in ("once", "oncelocked") and first:
             raise ValueError("fails in the launch's first attempt")
+        if k == 3 and rank == 0 and kind == "r0die" and first:  # the OOM killer, say
+            os.kill(os.getpid(), signal.SIGKILL)
         if k == 2 and rank == 0 and kind == "r0raise":
             raise ValueError("rank 0's own error")
         if k == 2 and rank == 1 and kind == "raise":

@@ -66,6 +66,7 @@ def test_a_restarted_launchs_run_keeps_the_failed_attempts_joules(launch, clock)
     assert o.total_energy_j == pytest.approx(40.0) and o.energy_j == {"cpu": pytest.approx(40.0)}
     [note] = [f for f in o.faults if "earlier attempt" in f]
     assert "20.0 J" in note and f"run {failed.id}:" in note and "energy to target" in note
+    assert "before a restart of its torchrun launch began it again" in note  # what did
 
 
 def test_an_earlier_attempts_estimate_makes_the_runs_sum_an_estimate(launch, clock):
@@ -89,6 +90,8 @@ def test_a_requeued_slurm_jobs_run_keeps_the_joules_of_the_attempt_it_failed(mon
     [run] = store.runs("mine")
     assert run.outcome.total_energy_j == pytest.approx(40.0)
     assert run.outcome.energy_to_target_j == pytest.approx(10.0)
+    [note] = [f for f in run.outcome.faults if "earlier attempt" in f]
+    assert "before a requeue of its SLURM job began it again" in note
 
 
 def test_an_attempt_whose_rank_0_was_killed_counts_as_of_its_last_evaluation(launch, clock):

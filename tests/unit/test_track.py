@@ -197,3 +197,28 @@ def test_test_accuracy_is_kept_and_an_ended_run_refuses_more(store, meters):
     assert store.runs("mine")[0].outcome.test_accuracy == 0.93
     with pytest.raises(PowertrainError, match="already ended"):
         run.evaluate(val_accuracy=0.5)
+
+
+def test_a_retry_of_a_failed_run_counts_the_failed_attempts_joules(store, meters, clock):
+    """``retry_failed=True`` in a later launch: the joules the failed attempt spent were spent on
+    this run, as a restart's or a requeue's are; the run's energy adds them, a note says how much
+    came from which attempt, and the sum of an estimate stays labelled an estimate."""
+    with pytest.raises(RuntimeError), tracked(store, meters) as run:
+        clock.advance(3.0)
+        run.evaluate(val_accuracy=0.5)
+        clock.advance(1.0)
+        raise RuntimeError("out of memory")
+    [failed] = store.runs("mine")
+    failed_j = failed.outcome.total_energy_j
+    assert failed_j == pytest.approx(40.0)
+    with tracked(store, meters, retry_failed=True) as run:
+        clock.advance(2.0)
+        run.evaluate(val_accuracy=0.95)
+    [record] = store.runs("mine")
+    o = record.outcome
+    assert record.status == REACHED and o.total_energy_j == pytest.approx(failed_j + 20.0)
+    assert o.energy_to_target_j == pytest.approx(20.0)  # this attempt's own points
+    [note] = [f for f in o.faults if "earlier attempt" in f]
+    assert f"run {failed.id}" in note and "40.0 J" in note and "out of memory" in note
+    assert "retry_failed=True began it again" in note  # what began it again
+    assert record.provenance["cpu"]["estimated"] and record.estimated

@@ -138,20 +138,57 @@ def test_a_read_only_folder_for_track_is_called_read_only_not_foreign(tmp_path, 
     assert "not a powertrain results store" not in str(info.value)
 
 
-def test_the_users_exception_goes_on_unchanged_when_its_run_cannot_be_recorded(meters):
-    """A store that refuses the outcome (a full disk, a lost server) does not put powertrain's error
-    in place of the exception that ended the block: that one goes up, with a note saying why the run
-    was not recorded."""
+class Refusing(MemoryStore):
+    """A store that refuses every run's outcome, as a full disk or a lost server does."""
 
-    class Refusing(MemoryStore):
-        def finish_run(self, run_id, outcome):
-            raise OSError("disk full")
+    def finish_run(self, run_id, outcome):
+        raise OSError("disk full")
+
+
+def test_the_users_exception_goes_on_unchanged_when_its_run_cannot_be_recorded(meters, caplog):
+    """A store that refuses the outcome does not put powertrain's error in place of the exception
+    that ended the block: that one goes up as it was, and the refusal is said beside it."""
 
     class UsersOwn(Exception):
         pass
 
-    with pytest.raises(UsersOwn) as raised, tracked(Refusing(), meters):
+    with pytest.raises(UsersOwn, match="the loop's own"), tracked(Refusing(), meters):
         raise UsersOwn("the loop's own")
-    assert any("disk full" in note for note in raised.value.__notes__)
-    with pytest.raises(OSError, match="disk full"), tracked(Refusing(), meters, seed=1):
-        pass  # no exception of the user's: powertrain's own goes up
+    assert "disk full" in caplog.text
+
+
+def test_a_store_that_refuses_the_outcome_does_not_end_the_script(meters, clock, caplog):
+    """The training is over when the store refuses its outcome: the script goes on (it may save its
+    model after the block), the outcome is in ``run.outcome``, and the warning says once what was
+    not recorded, with its figures, where there is no file to keep it beside."""
+    with tracked(Refusing(), meters) as run:
+        clock.advance(2.0)
+        run.evaluate(val_accuracy=0.95)
+    assert run.outcome.status == REACHED and run.outcome.total_energy_j == pytest.approx(20.0)
+    [said] = [r.getMessage() for r in caplog.records if "disk full" in r.getMessage()]
+    assert f"refused the end of run {run.run_id}" in said and "20.0 J (an ESTIMATE)" in said
+
+
+def test_a_refused_outcome_is_kept_beside_a_file_store(tmp_path, meters, caplog):
+    """A SQLite store that refuses the outcome: the whole run is kept beside its file, the warning
+    names it and the command that merges it back, and a track() of the run later finds it done."""
+
+    class RefusingFile(SqliteStore):
+        refuse = True
+
+        def finish_run(self, run_id, outcome):
+            if self.refuse:
+                raise OSError("disk full")
+            super().finish_run(run_id, outcome)
+
+    db = RefusingFile(tmp_path / "runs.db")
+    with tracked(db, meters) as run:
+        run.evaluate(val_accuracy=0.95)
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    assert "powertrain merge" in caplog.text and kept.name in caplog.text
+    with pytest.raises(PowertrainError, match="already finished"):
+        tracked(db, meters).__enter__()
+    db.close()
+    with SqliteStore(kept) as side:  # merged back once this process has ended
+        [whole] = side.runs("mine")
+        assert whole.status == REACHED and len(side.eval_points(whole.id)) == 1

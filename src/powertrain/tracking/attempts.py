@@ -86,6 +86,8 @@ class Earlier:
     provenance: dict = field(default_factory=dict)
     #: It never finished (its rank 0 was killed): its joules are those of its last evaluation.
     unfinished: bool = False
+    #: What began the run again, as the note says it.
+    by: str = "a restart of its launch or a requeue of its job"
 
 
 def failed_earlier(store, study: str, run_key: str, env=None) -> bool:
@@ -98,17 +100,20 @@ def earlier_attempt(store, study: str, run_key: str, env=None) -> Earlier | None
     """The attempt of this run that an earlier attempt of this torchrun launch, or of this SLURM
     job, left failed or unfinished (this one is a restart, or a requeue), or None."""
     env = os.environ if env is None else env
-    return earlier_of(
-        store, _in_launch(store, study, run_key, env) or _in_job(store, study, run_key, env)
-    )
+    launch = _in_launch(store, study, run_key, env)
+    if launch is not None:
+        return earlier_of(store, launch, "a restart of its torchrun launch")
+    return earlier_of(store, _in_job(store, study, run_key, env), "a requeue of its SLURM job")
 
 
 def retried_by_tool(store, study: str, run_key: str) -> Earlier | None:
-    """The failed attempt a sweep tool's retry replaces (Ray Tune's ``max_failures``: its trial hook
-    says the run is its retry): its joules count in the run as a restart's do."""
+    """The failed attempt a retry replaces: a sweep tool's (Ray Tune's ``max_failures``: its trial
+    hook says the run is its retry), or a later launch's ``track(..., retry_failed=True)``: its
+    joules were spent on this run, and count in it as a restart's do."""
     runs = [r for r in store.runs(study) if r.run_key == run_key]
     failed = [r for r in runs if failed_record(store, r) is not None]
-    return earlier_of(store, failed[-1] if failed else None)
+    by = "its sweep tool's retry or a later track() with retry_failed=True"
+    return earlier_of(store, failed[-1] if failed else None, by)
 
 
 def failed_record(store, record):
@@ -120,7 +125,7 @@ def failed_record(store, record):
     return kept if kept is not None and kept.status == FAILED else None
 
 
-def earlier_of(store, record) -> Earlier | None:
+def earlier_of(store, record, by: str = Earlier.by) -> Earlier | None:
     """The earlier attempt ``record`` (failed, or left unfinished) as the new one counts it."""
     if record is None:
         return None
@@ -128,12 +133,12 @@ def earlier_of(store, record) -> Earlier | None:
     if kept is not None:  # its end was kept beside a locked store, not merged back yet
         o = kept.outcome
         why = f"{o.error or o.stop_reason}; its end was kept beside the store"
-        return Earlier(record.id, dict(o.energy_j), why, kept.provenance or {})
+        return Earlier(record.id, dict(o.energy_j), why, kept.provenance or {}, by=by)
     if record.status == FAILED:
         o = getattr(record, "outcome", None)
         why = (o.error or o.stop_reason) if o is not None else "failed"
         energy_j = dict(o.energy_j) if o is not None else {}
-        return Earlier(record.id, energy_j, why, getattr(record, "provenance", {}) or {})
+        return Earlier(record.id, energy_j, why, getattr(record, "provenance", {}) or {}, by=by)
     points = store.eval_points(record.id)
     energy_j = dict(points[-1].energy_j) if points else {}
     for component, label in (record.provenance or {}).items():  # what it carried from before it
@@ -141,7 +146,7 @@ def earlier_of(store, record) -> Earlier | None:
         if isinstance(carried, (int, float)):
             energy_j[component] = energy_j.get(component, 0.0) + carried
     why = f"never finished: its rank 0 ended after {len(points)} evaluations"
-    return Earlier(record.id, energy_j, why, record.provenance or {}, unfinished=True)
+    return Earlier(record.id, energy_j, why, record.provenance or {}, unfinished=True, by=by)
 
 
 def _in_job(store, study: str, run_key: str, env: Mapping[str, str]):
@@ -233,8 +238,7 @@ def with_earlier(
         spent = f"at least {spent} (as of its last evaluation)"
     note = (
         f"includes {spent} spent by an earlier attempt of this run (run {earlier.run_id}: "
-        f"{earlier.why}) before a restart of its launch, a requeue of its job or its sweep "
-        "tool's retry began it again: "
+        f"{earlier.why}) before {earlier.by} began it again: "
         "the energy (total and per component) is what the run spent, restarts included; its "
         "evaluation points and energy to target are this attempt's own"
     )
@@ -245,7 +249,7 @@ def _unknown(earlier: Earlier) -> str:
     """The note for an earlier attempt that left no figure: what it spent is not counted."""
     return (
         f"an earlier attempt of this run (run {earlier.run_id}: {earlier.why}) was replaced when "
-        "its launch restarted or its job was requeued; what it spent is not known (none of its "
+        f"{earlier.by} began it again; what it spent is not known (none of its "
         "evaluation points reached the store) and is not counted: the run's energy is this "
         "attempt's alone"
     )

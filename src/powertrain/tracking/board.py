@@ -132,7 +132,7 @@ class BoardJob(job_.Job):
         self.seq = 0  # the exchange
 
     def gather(self, kind: str, reading: RankReading, evaluations: int) -> list[job_.Message]:
-        mine = job_.Message(self.info.rank, kind, self.run_key, reading, evaluations)
+        mine = self.message(kind, reading, evaluations)
         self._post(self.seq, self.info.rank, _json_safe(_message_body(mine)))
         if kind == job_.CLOSE:
             self.open = False
@@ -152,9 +152,7 @@ class BoardJob(job_.Job):
 
     def leave(self, reading: RankReading, evaluations: int, error: str) -> None:
         """No rank's exit reaches rank 0 here: it is told, so that it need not wait out the timeout."""
-        failed = job_.Message(
-            self.info.rank, job_.FAILED, self.run_key, reading, evaluations, error
-        )
+        failed = self.message(job_.FAILED, reading, evaluations, error)
         self._post(self.seq, self.info.rank, _json_safe(_message_body(failed)))
         self.open = False
 

@@ -107,7 +107,9 @@ class Tracker:
         try:
             db_.save_study(store, db_.study_config(self.study, self.targets, self.model, self.data))
             self.earlier = attempts.earlier_attempt(store, self.study, self.run_key)
-            if self.earlier is None and self.hooks.retries_failed(store, self.study, self.run_key):
+            if self.earlier is None and (
+                self.retry_failed or self.hooks.retries_failed(store, self.study, self.run_key)
+            ):
                 self.earlier = attempts.retried_by_tool(store, self.study, self.run_key)
             retry = self.retry_failed or self.earlier is not None
             while True:  # once more where another process finished the run since it looked

@@ -21,11 +21,12 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.meters.base import Component
+from powertrain.tracking import given as given_
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking.combine import Combined, RankReading, combine
 
 POINT, CLOSE, FAILED = "point", "close", "failed"  # FAILED: a rank leaving on an error
-START = "start"  # the exchange at the block's start, with if_finished="skip" (``RankedRun.agreed``)
+START = "start"  # the exchange at the block's start, where the ranks can (``RankedRun.agreed``)
 #: How long a rank waits for the others at an evaluation point unless told (``rank_timeout_s``):
 #: as long as torch.distributed's own collectives do by default (``default_pg_timeout``), so that a
 #: job whose rank 0 validates alone for minutes, which torch lets run, is not ended by powertrain.
@@ -46,6 +47,9 @@ class Message:
     reading: RankReading
     evaluations: int  # how many points this rank had evaluated before this exchange
     error: str | None = None  # a FAILED rank's error
+    #: What this rank's track() was given that its run key does not hold (``given.GIVEN``): every rank's
+    #: must be rank 0's, which alone records the run. None from a rank that says nothing of it.
+    given: dict[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,13 @@ class Job:
         self._gpus = per_gpu_meter(meters)
         self._gpu_start_j = gpu_start_j
         self._meters = meters
+        self.given: dict[str, str] | None = None  # set by the run: its study, store, if_finished
+
+    def message(self, kind: str, reading: RankReading | None, evaluations: int, error=None):
+        """This rank's message of an exchange."""
+        return Message(
+            self.info.rank, kind, self.run_key, reading, evaluations, error, given=self.given
+        )
 
     def reading(self, so_far) -> RankReading:
         """This rank's figures since the run began (``so_far``: the monitor's run window)."""
@@ -105,7 +116,7 @@ class Job:
         """Every rank's message, in rank order; RanksLost when a rank does not answer in time."""
         import torch.distributed as dist
 
-        mine = Message(self.info.rank, kind, self.run_key, reading, evaluations)
+        mine = self.message(kind, reading, evaluations)
         messages: list[Any] = [None] * self.info.world_size
         self._collective(lambda: dist.all_gather_object(messages, mine, group=self._open_group()))
         if any(m.kind == CLOSE for m in messages):
@@ -221,6 +232,9 @@ class Job:
         for m in messages[1:]:
             if m.kind == FAILED:
                 return f"rank {m.rank} {_doing(m)}"
+            differs = given_.differs(mine, m)
+            if differs is not None:
+                return differs
             if m.run_key != mine.run_key:
                 return (
                     f"rank {m.rank} tracks another run than rank 0 (its setup, seed or target "
@@ -241,10 +255,7 @@ class Job:
 
 def _doing(m: Message) -> str:
     if m.kind == START:
-        return (
-            "began the block with if_finished='skip' (every rank must pass the same "
-            "if_finished to track())"
-        )
+        return "began its tracked block"
     if m.kind == FAILED:
         return f"failed after {m.evaluations} evaluations: {m.error}"
     if m.kind == CLOSE:

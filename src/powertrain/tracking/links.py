@@ -22,6 +22,7 @@ from powertrain.slurm import step_nodes
 from powertrain.tracking import board as board_
 from powertrain.tracking import job as job_
 from powertrain.tracking import ranks as ranks_
+from powertrain.tracking.combine import RankReading
 
 
 def link(
@@ -77,7 +78,9 @@ def refusal_told(tracker):
     """Around rank 0's beginning of ``tracker``'s run: where it cannot begin it (it refuses one that
     finished before, say), through a board, where no connection closes as rank 0 goes on or ends
     (the results store, torchrun's store), the other ranks, which began theirs, learn it at their
-    first exchange rather than wait for rank 0 until the timeout. Rank 0's error goes up as it was."""
+    first exchange rather than wait for rank 0 until the timeout; over torch.distributed, where
+    they wait in the exchange at the start (``RankedRun.agreed``), they learn it there. Rank 0's
+    error goes up as it was."""
     try:
         yield
     except PowertrainError as refused:
@@ -97,10 +100,13 @@ def _tell(tracker, error: Exception) -> None:
 
     try:
         info = ranks_.current()
-        if info.distributed and info.leader and info.source != "torch.distributed" and ready(info):
+        if info.distributed and info.leader and ready(info):
             job = link(info, tracker.run_key, {}, {}, tracker.rank_timeout_s, store)
             if job is not None:
+                if info.source == "torch.distributed":  # the others wait in the start's exchange
+                    job.gather(job_.START, RankReading(info.rank, info.node_rank, info.host, {}), 0)
                 job.decide(job_.Decision(error=str(error)))
+                job.end()
     except Exception:  # noqa: S110 the others then wait as they would have
         pass
     finally:

@@ -18,7 +18,9 @@ from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import spawned as spawned_
 from powertrain.tracking import store as db_
 from powertrain.tracking.combine import RankReading
+from powertrain.tracking.given import differs, given
 from powertrain.tracking.pending import Pending
+from powertrain.tracking.refused_end import refused_end
 
 _AT = "rank 0 failed at this exchange"
 SHUT_DOWN = "torch.distributed was shut down (destroy_process_group) inside the tracked block"
@@ -93,6 +95,8 @@ class RankedRun:
                 self.tracker.rank_timeout_s,
                 self._board_store,
             )
+            if self._job is not None:
+                self._job.given = given(self.tracker)
             self._linked = True
         if self._job is not None and not self._exchanging():
             if self._job.shut_down:
@@ -236,9 +240,9 @@ class RankedRun:
         else:
             try:
                 self._write_outcome(total, exc, combined)
-            except Exception:  # the store refused it: the other ranks still get the outcome
+            except Exception:  # making the outcome failed: the other ranks still get what it was
                 if combined is not None:
-                    with contextlib.suppress(Exception):  # the store's error is the one to say
+                    with contextlib.suppress(Exception):  # the error here is the one to say
                         job.decide(job_.Decision(outcome=self.outcome))
                 raise
         if combined is not None:  # every rank waits for the outcome
@@ -260,7 +264,10 @@ class RankedRun:
         energy_j, notes = attempts.with_earlier(earlier, energy_j, notes)
         self.outcome = self._outcome(total, exc, energy_j, nodes, notes)
         timeline = self.monitor.trace().timeline()
-        self._waiting.finish(self.store, self.run_id, self.outcome, timeline, self)
+        try:
+            self._waiting.finish(self.store, self.run_id, self.outcome, timeline, self)
+        except Exception as error:  # a full disk, a lost server: the training is over all the same
+            refused_end(self, timeline, error)
 
     def _take_back(self, exc: BaseException | None) -> BaseException | None:
         """The parent, its spawned ranks done: their points and verdict; their error, if any."""
@@ -290,13 +297,16 @@ class RankedRun:
         return dict(last.energy_j), last.nodes, [note, *failed, *last.faults]
 
     def agreed(self):
-        """With ``if_finished="skip"`` in a job whose ranks can exchange already (torch.distributed
-        up, or a launcher's board), rank 0 tells every rank at the start whether it skipped the run:
-        a rank that checks ``run.skipped`` before training would otherwise train alone, waiting for
-        rank 0 at its first evaluate. Where they cannot yet (Lightning starts torch.distributed in
-        ``fit``), they learn it at the first evaluate. Returns the run."""
+        """In a job whose ranks can exchange already (torch.distributed up, or a launcher's board),
+        every rank exchanges with rank 0 at the start, before any training: rank 0 checks that each
+        was given its run, study, store and ``if_finished`` (a misuse is one error on every rank,
+        at once), and tells every rank whether it skipped the run (``if_finished="skip"``: a rank
+        that checks ``run.skipped`` before training would otherwise train alone, waiting for rank 0
+        at its first evaluate). Every rank does it whatever it was given, so none waits at an
+        exchange the others never enter. Where they cannot yet (Lightning starts torch.distributed
+        in ``fit``), all this happens at the first evaluate. Returns the run."""
         info = ranks_.current()
-        if self.tracker.if_finished != "skip" or not info.distributed or not links.ready(info):
+        if not info.distributed or not links.ready(info):
             return self
         try:
             if self.skipped:
@@ -317,7 +327,8 @@ class RankedRun:
 
     def _tell_skipped(self) -> None:
         """Rank 0 skipped a run that finished before: the other ranks learn it at their first
-        evaluate, and stop there."""
+        exchange, and stop there; a rank given another study or store than rank 0 learns that
+        instead, an error on every rank (its own run may not have finished at all)."""
         if getattr(self, "_told", True):
             return
         self._told = True
@@ -330,10 +341,18 @@ class RankedRun:
         try:
             job = links.link(info, self.tracker.run_key, {}, {}, self.tracker.rank_timeout_s, store)
             if job is not None:
-                job.gather(job_.POINT, RankReading(info.rank, info.node_rank, info.host, {}), 0)
+                job.given = given(self.tracker)
+                reading = RankReading(
+                    info.rank, info.node_rank, info.host, {}, machine=ranks_.machine()
+                )
+                messages = job.gather(job_.POINT, reading, 0)
+                said = (differs(messages[0], m) for m in messages[1:])
+                problem = next((p for p in said if p is not None), None)
                 final = job_.Decision(None, self.status, self.stop_reason, self.outcome, final=True)
-                job.decide(final)
+                job.decide(final if problem is None else job_.Decision(error=problem))
                 job.end()
+                if problem is not None:
+                    raise PowertrainError(problem)
         finally:
             for opened_store, owned in opened:
                 if owned:
