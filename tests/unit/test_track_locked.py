@@ -247,3 +247,34 @@ def test_once_found_locked_the_next_evaluations_try_briefly_and_do_not_stall_tra
     with open_store(db) as store:
         [record] = store.runs("s")
         assert len(store.eval_points(record.id)) == 5
+
+
+def test_the_loggers_get_every_point_of_a_run_whose_store_stayed_locked(
+    tmp_path, clock, quick_lock
+):
+    """TensorBoard's curve lacked every point that waited for the lock and was kept beside the
+    store with the run's end: the loggers heard a point only once the store took it."""
+    from powertrain.loggers.base import RunInfo
+    from powertrain.loggers.tensorboard import run_folder
+    from tests.tool_readers import tensorboard_scalars
+
+    db, logdir = tmp_path / "runs.db", tmp_path / "tb"
+    tracked = track(
+        "s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock), log_to=[f"tensorboard:{logdir}"]
+    )
+    with tracked as run:
+        clock.advance(1.0)
+        run.evaluate(val_accuracy=0.5, step=1)
+        other = hold(db)
+        for step, accuracy in ((2, 0.6), (3, 0.95)):
+            clock.advance(1.0)
+            run.evaluate(val_accuracy=accuracy, step=step)
+    other.rollback()
+    other.close()
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    with open_store(kept) as side:
+        [record] = side.runs("s")
+    scalars = tensorboard_scalars(
+        run_folder(logdir, RunInfo.of_record(replace(record, id=run.run_id)))
+    )
+    assert scalars["val_accuracy"] == pytest.approx({1: 0.5, 2: 0.6, 3: 0.95})

@@ -63,6 +63,10 @@ class Pending:
             if self.points and self.points[-1] is point:
                 self.points.pop()
             raise
+        if self.points:  # it waits: an observed store's loggers hear it now all the same
+            tell = getattr(store, "tell_point", None)
+            if tell is not None:
+                tell(run_id, point)
 
     def flush(self, store, run_id: int) -> None:
         while self.points:
