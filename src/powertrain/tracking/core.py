@@ -34,6 +34,7 @@ from powertrain.records import (
 )
 from powertrain.tracking import attempts, checks, links, metering
 from powertrain.tracking import job as job_
+from powertrain.tracking import kept as kept_
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import store as db_
 from powertrain.tracking.hooks import RunHooks
@@ -106,6 +107,7 @@ class Tracker:
         store = self.hooks.observe(store)
         try:
             db_.save_study(store, db_.study_config(self.study, self.targets, self.model, self.data))
+            kept_.take_back(store, self.study, self.run_key)  # points a killed attempt kept beside
             self.earlier = attempts.earlier_attempt(store, self.study, self.run_key)
             if self.earlier is None and self.hooks.retries_failed(store, self.study, self.run_key):
                 self.earlier = attempts.retried_by_tool(store, self.study, self.run_key)

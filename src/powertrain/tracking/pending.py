@@ -34,39 +34,113 @@ END_TRIES = 3  # tries at writing the run's end, each waiting the store's own wa
 
 
 class Pending:
-    """The points of one run the store has not taken yet."""
+    """The points of one run the store has not taken yet; kept on disk too, in a store beside it
+    (``side``), from the first that waits until the store has them all: a process killed meanwhile
+    leaves them there, where ``powertrain merge`` (or the next track of the run) takes them back."""
 
     def __init__(self) -> None:
         self.points: list[EvalPoint] = []
         self.told = False
         self.begun: RunRecord | None = None  # the run's record as begun, for ``keep_beside``
+        self.side: Path | None = None  # the copy beside the store that holds the waiting points
+        self._side: tuple | None = None  # (that copy, opened; the run's id there)
+        self._on_side: set[int] = set()  # the indices of the points written there
+        self._side_error: str | None = None  # why no copy could be kept beside, said once
 
     def add(self, store, run_id: int, point: EvalPoint) -> None:
         """``point`` into the store after any that wait; kept, and said once, while it is locked."""
         self.points.append(point)
         quick = getattr(store, "waiting_at_most", None) if self.told else None
+        locked = None
         try:
             with quick(RETRY_WAIT_S) if quick is not None else contextlib.nullcontext():
                 self.flush(store, run_id)  # once found locked, a short try: training goes on
         except StoreLocked as exc:
-            if not self.told:
-                self.told = True
-                log.warning(
-                    "the results store %s stayed locked by another process for %g s (a long write, "
-                    "or a transaction left open in another program). Training goes on: this run's "
-                    "points wait in memory, and go in once the store is free; %s",
-                    getattr(exc, "path", "?"),
-                    getattr(exc, "waited_s", 0),
-                    WRITERS_AT_ONCE,
-                )
+            locked = exc
         except Exception:  # another refusal (a full disk): the caller keeps this point, not here
             if self.points and self.points[-1] is point:
                 self.points.pop()
             raise
-        if self.points:  # it waits: an observed store's loggers hear it now all the same
-            tell = getattr(store, "tell_point", None)
-            if tell is not None:
-                tell(run_id, point)
+        if not self.points:  # the store has them all: the copy beside it is not needed
+            self.drop_side()
+            return
+        tell = getattr(store, "tell_point", None)  # it waits: an observed store's loggers hear it
+        if tell is not None:
+            tell(run_id, point)
+        self._keep_on_side(store, run_id)
+        if locked is not None and not self.told:
+            self.told = True
+            log.warning(
+                "the results store %s stayed locked by another process for %g s (a long write, "
+                "or a transaction left open in another program). Training goes on: this run's "
+                "points wait, %s, and go in once the store is free; %s",
+                getattr(locked, "path", "?"),
+                getattr(locked, "waited_s", 0),
+                self._where(store),
+                WRITERS_AT_ONCE,
+            )
+
+    def _where(self, store) -> str:
+        if self.side is None:
+            return f"in memory only (they could not be kept beside the store: {self._side_error})"
+        return (
+            f"kept in {self.side} too (should this process end before the store takes them: "
+            f"powertrain merge {self.side} -o {kept_.beside(store)})"
+        )
+
+    def _keep_on_side(self, store, run_id: int) -> None:
+        """The run, as begun, with every point it has so far, in a store beside ``store``: made at
+        the first point that waits, each later one added. A copy that cannot be written (the disk
+        beside full, say) is said once; the points wait in memory all the same."""
+        if self._side_error is not None:
+            return
+        try:
+            if self._side is None:
+                self._side = self._open_side(store, run_id)
+            side, side_id = self._side
+            for point in self.points:
+                if point.index not in self._on_side:
+                    side.add_eval_point(side_id, point)
+                    self._on_side.add(point.index)
+        except (OSError, sqlite3.Error, PowertrainError) as error:
+            self._side_error = f"{type(error).__name__}: {error}"
+            if self.told:
+                log.warning("the waiting points could not be kept beside the store: %s", error)
+
+    def _open_side(self, store, run_id: int) -> tuple:
+        from powertrain.store import open_store
+
+        begun = self.begun or store.run(run_id)  # a lock does not stop reading
+        if begun is None:
+            raise PowertrainError(f"run {run_id}'s record could not be read")
+        config = next((s["config"] for s in store.studies() if s["name"] == begun.study), {})
+        points = {p.index: p for p in [*store.eval_points(run_id), *self.points]}
+        self.side = rescue_path(kept_.beside(store), "unrecorded")
+        side = open_store(self.side)
+        try:
+            side.save_study(begun.study, config)
+            side_id = side.copy_run(begun, [points[i] for i in sorted(points)])
+            if side_id is None:
+                raise PowertrainError(f"{self.side} holds this run already")
+        except BaseException:
+            side.close()
+            raise
+        self._on_side = set(points)
+        return side, side_id
+
+    def drop_side(self) -> None:
+        """The copy beside the store, once the store has every point (or the run's end) again."""
+        self._close_side()
+        if self.side is not None:
+            for path in (self.side, *(Path(f"{self.side}{x}") for x in ("-wal", "-shm"))):
+                path.unlink(missing_ok=True)
+        self.side, self._on_side = None, set()
+
+    def _close_side(self) -> None:
+        if self._side is not None:
+            side, self._side = self._side[0], None
+            with contextlib.suppress(Exception):
+                side.close()
 
     def flush(self, store, run_id: int) -> None:
         while self.points:
@@ -75,17 +149,20 @@ class Pending:
 
     def finish(self, store, run_id: int, outcome: RunOutcome, timeline: dict, run) -> None:
         """The run's end: the points that wait, the timeline, the outcome; kept beside the store
-        (``keep_beside``) where it stays locked through every try, or its server stays away (a
-        PostgreSQL store has tried for a minute already). ``run``: the tracked run."""
+        (``keep_beside``, in the copy that holds its waiting points, if any) where it stays locked
+        through every try, or its server stays away (a PostgreSQL store has tried for a minute
+        already). ``run``: the tracked run."""
         for attempt in range(1, END_TRIES + 1):
             try:
                 self.flush(store, run_id)
                 store.save_timeline(run_id, timeline)
                 store.finish_run(run_id, outcome)
+                self.drop_side()
                 return
             except (StoreLocked, StoreUnreachable) as exc:
                 if attempt == END_TRIES or isinstance(exc, StoreUnreachable):
-                    kept(store, self.begun, outcome, timeline, run, exc)
+                    self._close_side()  # its copy of the run is finished in place
+                    kept(store, self.begun, outcome, timeline, run, exc, self.side)
                     tell = getattr(store, "tell_finished", None)  # an observed store's loggers
                     if tell is not None:
                         tell(run_id, outcome)
@@ -93,11 +170,11 @@ class Pending:
                 log.warning("%s; trying again to record the end of run %s", exc, run_id)
 
 
-def kept(store, begun, outcome: RunOutcome, timeline: dict, run, exc) -> Path:
+def kept(store, begun, outcome: RunOutcome, timeline: dict, run, exc, side=None) -> Path:
     """``keep_beside``, or one PowertrainError saying that the run's end is not recorded anywhere
     (the disk beside the store full or read-only, say)."""
     try:
-        return keep_beside(store, begun, outcome, timeline, run, exc)
+        return keep_beside(store, begun, outcome, timeline, run, exc, side)
     except (OSError, sqlite3.Error, PowertrainError) as error:
         raise PowertrainError(
             f"{exc}. The run could not be kept beside it either ({error}): the end of run "
@@ -105,10 +182,13 @@ def kept(store, begun, outcome: RunOutcome, timeline: dict, run, exc) -> Path:
         ) from None
 
 
-def keep_beside(store, begun: RunRecord | None, outcome: RunOutcome, timeline: dict, run, exc):
+def keep_beside(
+    store, begun: RunRecord | None, outcome: RunOutcome, timeline: dict, run, exc, side=None
+):
     """The whole run, finished, in a new SQLite store beside ``store``'s file (a PostgreSQL
-    store's: in the working folder); a warning says where, and how to merge it back. ``begun``: the
-    run's record as begun (else read now: a lock does not stop reading)."""
+    store's: in the working folder), or in ``side``, the copy that kept its waiting points (the
+    finished run replaces the unfinished one there); a warning says where, and how to merge it
+    back. ``begun``: the run's record as begun (else read now: a lock does not stop reading)."""
     from powertrain.store import open_store
     from powertrain.tracking.store import study_config
 
@@ -119,12 +199,13 @@ def keep_beside(store, begun: RunRecord | None, outcome: RunOutcome, timeline: d
     )
     path = getattr(store, "path", None)
     into = str(path) if path is not None else str(store)  # a URL's password masked
-    target = rescue_path(kept_.beside(store), "unrecorded")
-    with open_store(target) as side:
-        side.save_study(
+    target = side or rescue_path(kept_.beside(store), "unrecorded")
+    with open_store(target) as copy:
+        copy.save_study(
             begun.study, study_config(begun.study, tracker.targets, tracker.model, tracker.data)
         )
-        side.copy_run(record, list(run.points), timeline)
+        if copy.copy_run(record, list(run.points), timeline) is None:
+            raise PowertrainError(f"{target} holds this run already and did not take its end")
     log.warning(
         "%s. The end of run %s of study %r could not be written there: the run, with its %d "
         "points and its outcome (%s), is kept in %s. Once the store is free again and this "

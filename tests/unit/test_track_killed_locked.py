@@ -1,0 +1,140 @@
+"""A tracked run killed (SIGKILL) while its points waited for a store another process held locked:
+they are on disk beside the store, not only in the killed process's memory, where ``powertrain
+merge`` and the next track of the run take them back, each once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from powertrain import open_store, track
+from powertrain.records import REACHED, RUNNING
+from powertrain.store import sqlite_open
+from powertrain.store.merge import merge_stores
+from tests.fakes.meters import cpu_estimate
+from tests.unit.test_track_locked import hold
+
+#: A user's script: one evaluation the store takes, then two that wait for the lock, then killed.
+KILLED_WHILE_WAITING = """
+import sys, time
+from pathlib import Path
+from powertrain import track
+from powertrain.store import sqlite_open
+from tests.conftest import FakeClock
+from tests.fakes.meters import cpu_estimate
+
+sqlite_open.BUSY_TIMEOUT_S = 0.2
+clock, db, here = FakeClock(), sys.argv[1], Path(sys.argv[2])
+with track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=cpu_estimate(clock), device="cpu") as run:
+    clock.advance(1.0)
+    run.evaluate(val_accuracy=0.3)
+    (here / "evaluated").touch()
+    while not (here / "locked").exists():
+        time.sleep(0.02)
+    for accuracy in (0.5, 0.6):
+        clock.advance(1.0)
+        run.evaluate(val_accuracy=accuracy)
+    (here / "waiting").touch()
+    time.sleep(120)
+"""
+
+
+def wait_for(path: Path, process: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 90
+    while not path.exists():
+        if process.poll() is not None:
+            raise AssertionError(process.stderr.read())
+        assert time.monotonic() < deadline, f"no {path.name} in time"
+        time.sleep(0.02)
+
+
+def killed_while_waiting(tmp_path: Path, env: dict | None = None) -> Path:
+    """Runs the script, holds the store locked from its second evaluation, kills it with SIGKILL
+    while two points wait; the store's path."""
+    root = Path(__file__).resolve().parents[2]
+    paths = os.pathsep.join([str(root / "src"), str(root)])
+    env = {**os.environ, **(env or {}), "PYTHONPATH": paths}
+    db = tmp_path / "runs.db"
+    process = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WHILE_WAITING, str(db), str(tmp_path)],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        wait_for(tmp_path / "evaluated", process)
+        other = hold(db)
+        (tmp_path / "locked").touch()
+        wait_for(tmp_path / "waiting", process)
+        process.send_signal(signal.SIGKILL)
+        process.wait(30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+        process.stderr.close()
+    other.rollback()
+    other.close()
+    with open_store(db) as store:
+        [record] = store.runs("s")
+        assert record.status == RUNNING and len(store.eval_points(record.id)) == 1
+    return db
+
+
+def test_points_waiting_for_the_lock_survive_a_kill_and_merge_back_once(tmp_path):
+    db = killed_while_waiting(tmp_path)
+    [side] = tmp_path.glob("runs.unrecorded-*.db")
+    with open_store(side) as kept:
+        [copy] = kept.runs("s")
+        assert [p.val_accuracy for p in kept.eval_points(copy.id)] == [0.3, 0.5, 0.6]
+    assert merge_stores([side], db).runs == 1
+    assert merge_stores([side], db).runs == 0  # merged twice: once
+    with open_store(db) as store:
+        [record] = store.runs("s")
+        assert record.status == RUNNING and record.started_at == copy.started_at
+        assert [p.val_accuracy for p in store.eval_points(record.id)] == [0.3, 0.5, 0.6]
+
+
+def test_a_requeued_job_counts_the_joules_of_points_that_waited_when_it_was_killed(
+    tmp_path, monkeypatch, clock
+):
+    """The requeued attempt counts the killed one's joules as of its last point: the last that
+    waited for the lock (30 J at 10 W), not the last the store took (10 J)."""
+    slurm = {"SLURM_JOB_ID": "4242", "SLURM_CLUSTER_NAME": "c1"}
+    db = killed_while_waiting(tmp_path, slurm)
+    for name, value in {**slurm, "SLURM_RESTART_COUNT": "1"}.items():
+        monkeypatch.setenv(name, value)
+    with track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=cpu_estimate(clock)) as run:
+        clock.advance(1.0)
+        assert run.evaluate(val_accuracy=0.95)
+    with open_store(db) as store:
+        [record] = store.runs("s")
+    assert record.status == REACHED
+    assert record.outcome.total_energy_j == pytest.approx(40.0)
+    [note] = [f for f in record.outcome.faults if "earlier attempt" in f]
+    assert "at least 30.0 J" in note
+    assert list(tmp_path.glob("runs.unrecorded-*.db")) == []  # taken back: nothing to merge
+
+
+def test_the_copy_of_waiting_points_goes_once_the_store_has_them(tmp_path, clock, monkeypatch):
+    monkeypatch.setattr(sqlite_open, "BUSY_TIMEOUT_S", 0.2)
+    db = tmp_path / "runs.db"
+    with track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=cpu_estimate(clock)) as run:
+        clock.advance(1.0)
+        run.evaluate(val_accuracy=0.3)
+        other = hold(db)
+        run.evaluate(val_accuracy=0.5)
+        [side] = tmp_path.glob("runs.unrecorded-*.db")
+        other.rollback()
+        other.close()
+        run.evaluate(val_accuracy=0.6)
+        assert not side.exists()
+        run.evaluate(val_accuracy=0.95)
+    with open_store(db) as store:
+        [record] = store.runs("s")
+        assert [p.val_accuracy for p in store.eval_points(record.id)] == [0.3, 0.5, 0.6, 0.95]
+    assert list(tmp_path.glob("runs.unrecorded-*")) == []
