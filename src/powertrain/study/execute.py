@@ -28,12 +28,14 @@ from powertrain.monitor import Monitor
 from powertrain.power_limit import GpuPowerControl, study_limits_w
 from powertrain.records import CENSORED, FAILED, REACHED, EvalPoint, RunOutcome, Stage, Verdict
 from powertrain.store.base import DEFAULT_ARTIFACTS, ResultStore
+from powertrain.store.sqlite_guard import StoreLocked
 from powertrain.study.artifacts import model_path
 from powertrain.study.config import Setup, StudyConfig
 from powertrain.study.paradigms import Prepared, TaskData, prepare
 from powertrain.study.plan import RunSpec, pretrained_path
 from powertrain.study.result import Reporter
 from powertrain.study.resume import run_checkpoint
+from powertrain.tracking.pending import Pending
 from powertrain.train.checkpoint import meter_labels
 from powertrain.train.config import Paradigm
 from powertrain.train.limits import Limits
@@ -179,12 +181,17 @@ class RunSink(Protocol):
 
 
 class StoreSink:
-    """Writes a run to a results store (``begin`` claims it there) and tells the reporter."""
+    """Writes a run to a results store (``begin`` claims it there) and tells the reporter. Once
+    the run trains, a store another process holds locked does not end it: its points wait (in
+    memory and beside the store), and its end is tried again, then kept beside the store with the
+    command that merges it back, as a tracked run's are (``tracking/pending.py``)."""
 
     def __init__(self, store: ResultStore, reporter: Reporter | None = None) -> None:
         self.store = store
         self.reporter = reporter or Reporter()
         self._runs: dict[int, tuple[RunSpec, dict]] = {}
+        self._waiting: dict[int, Pending] = {}  # run id -> what its store has not taken yet
+        self._timelines: dict[int, dict[str, Any]] = {}  # run id -> its timeline, refused
 
     def begin(self, spec: RunSpec, hardware: dict, provenance: dict) -> int:
         run_id = self.store.begin_run(spec, hardware, provenance)  # may refuse: RunClaimed
@@ -193,14 +200,18 @@ class StoreSink:
         return run_id
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
-        self.store.add_eval_point(run_id, point)
+        self._waiting.setdefault(run_id, Pending()).add(self.store, run_id, point)
         self.reporter.eval_point(point)
 
     def timeline(self, run_id: int, timeline: dict[str, Any]) -> None:
-        self.store.save_timeline(run_id, timeline)
+        try:
+            self.store.save_timeline(run_id, timeline)
+        except StoreLocked:  # written with the run's end, or kept beside the store with it
+            self._timelines[run_id] = timeline
 
     def finish(self, run_id: int, outcome: RunOutcome, *, say: bool = True) -> None:
-        self.store.finish_run(run_id, outcome)
+        waiting = self._waiting.pop(run_id, None) or Pending()
+        waiting.finish(self.store, run_id, outcome, self._timelines.pop(run_id, None))
         if say:
             self.said(run_id, outcome)
 

@@ -147,53 +147,80 @@ class Pending:
             store.add_eval_point(run_id, self.points[0])
             self.points.pop(0)
 
-    def finish(self, store, run_id: int, outcome: RunOutcome, timeline: dict, run) -> None:
+    def finish(self, store, run_id: int, outcome: RunOutcome, timeline: dict | None, run=None):
         """The run's end: the points that wait, the timeline, the outcome; kept beside the store
         (``keep_beside``, in the copy that holds its waiting points, if any) where it stays locked
         through every try, or its server stays away (a PostgreSQL store has tried for a minute
-        already). ``run``: the tracked run."""
+        already). ``run``: the tracked run, if it is one (else its points and study are read from
+        the store, which a lock does not stop). The copy's path where it was kept, else None."""
         for attempt in range(1, END_TRIES + 1):
             try:
                 self.flush(store, run_id)
-                store.save_timeline(run_id, timeline)
+                if timeline is not None:
+                    store.save_timeline(run_id, timeline)
                 store.finish_run(run_id, outcome)
                 self.drop_side()
-                return
+                return None
             except (StoreLocked, StoreUnreachable) as exc:
                 if attempt == END_TRIES or isinstance(exc, StoreUnreachable):
                     self._close_side()  # its copy of the run is finished in place
-                    kept(store, self.begun, outcome, timeline, run, exc, self.side)
+                    whole = Whole.of(store, run_id, self, run)
+                    path = kept(store, whole, outcome, timeline, exc, self.side)
                     tell = getattr(store, "tell_finished", None)  # an observed store's loggers
                     if tell is not None:
                         tell(run_id, outcome)
-                    return
+                    return path
                 log.warning("%s; trying again to record the end of run %s", exc, run_id)
+        return None
 
 
-def kept(store, begun, outcome: RunOutcome, timeline: dict, run, exc, side=None) -> Path:
+@dataclasses.dataclass
+class Whole:
+    """What a run kept beside its store holds: its record as begun, every point, its study."""
+
+    run_id: int
+    begun: RunRecord | None
+    points: list[EvalPoint]
+    study: dict | None  # its config; None: read from the store
+
+    @classmethod
+    def of(cls, store, run_id: int, waiting: Pending, run=None) -> Whole:
+        if run is not None:  # a tracked run: its own points, its study made from its tracker
+            from powertrain.tracking.store import study_config
+
+            t = run.tracker
+            config = study_config(t.study, t.targets, t.model, t.data)
+            return cls(run_id, waiting.begun, list(run.points), config)
+        points = {p.index: p for p in [*store.eval_points(run_id), *waiting.points]}
+        return cls(run_id, waiting.begun, [points[i] for i in sorted(points)], None)
+
+
+def kept(store, whole: Whole, outcome: RunOutcome, timeline, exc, side=None) -> Path:
     """``keep_beside``, or one PowertrainError saying that the run's end is not recorded anywhere
     (the disk beside the store full or read-only, say)."""
     try:
-        return keep_beside(store, begun, outcome, timeline, run, exc, side)
+        return keep_beside(store, whole, outcome, timeline, exc, side)
     except (OSError, sqlite3.Error, PowertrainError) as error:
         raise PowertrainError(
             f"{exc}. The run could not be kept beside it either ({error}): the end of run "
-            f"{run.run_id} is not recorded; it stays unfinished in the store"
+            f"{whole.run_id} is not recorded; it stays unfinished in the store"
         ) from None
 
 
-def keep_beside(
-    store, begun: RunRecord | None, outcome: RunOutcome, timeline: dict, run, exc, side=None
-):
+def keep_beside(store, whole: Whole, outcome: RunOutcome, timeline, exc, side=None) -> Path:
     """The whole run, finished, in a new SQLite store beside ``store``'s file (a PostgreSQL
     store's: in the working folder), or in ``side``, the copy that kept its waiting points (the
     finished run replaces the unfinished one there); a warning says where, and how to merge it
-    back. ``begun``: the run's record as begun (else read now: a lock does not stop reading)."""
+    back. ``whole.begun``: the run's record as begun (else read now: a lock does not stop
+    reading)."""
     from powertrain.store import open_store
-    from powertrain.tracking.store import study_config
 
-    tracker = run.tracker
-    begun = begun or store.run(run.run_id)
+    begun = whole.begun or store.run(whole.run_id)
+    if begun is None:
+        raise PowertrainError(f"run {whole.run_id}'s record could not be read")
+    config = whole.study
+    if config is None:
+        config = next((s["config"] for s in store.studies() if s["name"] == begun.study), {})
     record = dataclasses.replace(
         begun, status=outcome.status, outcome=outcome, finished_at=time.time()
     )
@@ -201,19 +228,17 @@ def keep_beside(
     into = str(path) if path is not None else str(store)  # a URL's password masked
     target = side or rescue_path(kept_.beside(store), "unrecorded")
     with open_store(target) as copy:
-        copy.save_study(
-            begun.study, study_config(begun.study, tracker.targets, tracker.model, tracker.data)
-        )
-        if copy.copy_run(record, list(run.points), timeline) is None:
+        copy.save_study(begun.study, config)
+        if copy.copy_run(record, whole.points, timeline) is None:
             raise PowertrainError(f"{target} holds this run already and did not take its end")
     log.warning(
         "%s. The end of run %s of study %r could not be written there: the run, with its %d "
         "points and its outcome (%s), is kept in %s. Once the store is free again and this "
         "process has ended: powertrain merge %s -o %s",
         exc,
-        run.run_id,
+        whole.run_id,
         begun.study,
-        len(run.points),
+        len(whole.points),
         outcome.status.value,
         target,
         target,
