@@ -95,3 +95,20 @@ def test_an_end_the_locked_store_refuses_is_kept_beside_it_not_failed(tmp_path, 
         assert side.timeline(record.id) is not None
     merged = merge_stores([kept], db)  # this process, which holds the run there, still lives
     assert (merged.runs, merged.held) == (0, 1) and "merge again once it has ended" in merged.says()
+
+
+def test_a_study_run_again_does_not_train_twice_a_run_whose_end_was_kept_beside(
+    tmp_path, quick_lock, caplog
+):
+    """Run again once the lock was gone, the study trained that run a second time (its attempt
+    was unfinished in the store), and merging the copy after left two finished attempts of it."""
+    db, _, _ = run_locked(tmp_path, lock_from=0, free_at=None)
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    caplog.clear()
+    with open_store(db) as store:
+        again = run_study(
+            parse_study(STUDY), store, detection=detect_meters(["estimate"]),
+            artifacts_dir=tmp_path / "artifacts",
+        )  # fmt: skip
+    assert again.ran == 0
+    assert f"not merged back yet (powertrain merge {kept}" in caplog.text
