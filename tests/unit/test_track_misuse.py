@@ -138,10 +138,16 @@ def test_a_read_only_folder_for_track_is_called_read_only_not_foreign(tmp_path, 
     assert "not a powertrain results store" not in str(info.value)
 
 
-def test_the_users_exception_goes_on_unchanged_when_its_run_cannot_be_recorded(meters):
-    """A store that refuses the outcome (a full disk, a lost server) does not put powertrain's error
-    in place of the exception that ended the block: that one goes up, with a note saying why the run
-    was not recorded."""
+def test_the_users_exception_goes_on_unchanged_when_its_run_cannot_be_recorded(
+    meters, tmp_path, monkeypatch
+):
+    """A store that refuses the outcome (a full disk, a lost server), where the run cannot be kept
+    beside it either, does not put powertrain's error in place of the exception that ended the
+    block: that one goes up, with a note saying why the run was not recorded."""
+    from powertrain.tracking import pending
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setattr(pending, "rescue_path", lambda path, kind: tmp_path / "a-file" / "x.db")
 
     class Refusing(MemoryStore):
         def finish_run(self, run_id, outcome):
@@ -153,5 +159,6 @@ def test_the_users_exception_goes_on_unchanged_when_its_run_cannot_be_recorded(m
     with pytest.raises(UsersOwn) as raised, tracked(Refusing(), meters):
         raise UsersOwn("the loop's own")
     assert any("disk full" in note for note in raised.value.__notes__)
-    with pytest.raises(OSError, match="disk full"), tracked(Refusing(), meters, seed=1):
+    refused = pytest.raises(PowertrainError, match="disk full.*kept beside it either")
+    with refused, tracked(Refusing(), meters, seed=1):
         pass  # no exception of the user's: powertrain's own goes up

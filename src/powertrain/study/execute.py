@@ -10,6 +10,7 @@ alike, by every executor (Optuna's ``_run_trial`` is the model).
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -28,14 +29,13 @@ from powertrain.monitor import Monitor
 from powertrain.power_limit import GpuPowerControl, study_limits_w
 from powertrain.records import CENSORED, FAILED, REACHED, EvalPoint, RunOutcome, Stage, Verdict
 from powertrain.store.base import DEFAULT_ARTIFACTS, ResultStore
-from powertrain.store.sqlite_guard import StoreLocked
 from powertrain.study.artifacts import model_path
 from powertrain.study.config import Setup, StudyConfig
 from powertrain.study.paradigms import Prepared, TaskData, prepare
 from powertrain.study.plan import RunSpec, pretrained_path
 from powertrain.study.result import Reporter
 from powertrain.study.resume import run_checkpoint
-from powertrain.tracking.pending import Pending
+from powertrain.tracking.pending import REFUSALS, Pending
 from powertrain.train.checkpoint import meter_labels
 from powertrain.train.config import Paradigm
 from powertrain.train.limits import Limits
@@ -45,6 +45,8 @@ from powertrain.train.stopping import Handler
 
 log = logging.getLogger(__name__)
 
+#: A point's refusals that leave the run to train on (a removed store ends the study: sqlite_guard).
+DISK_REFUSALS = (sqlite3.OperationalError, OSError)
 DATA_SPLIT_SEED = 0  # every run of a study sees the same split of its data sets
 
 
@@ -200,13 +202,28 @@ class StoreSink:
         return run_id
 
     def eval_point(self, run_id: int, point: EvalPoint) -> None:
-        self._waiting.setdefault(run_id, Pending()).add(self.store, run_id, point)
+        waiting = self._waiting.setdefault(run_id, Pending())
+        try:
+            waiting.add(self.store, run_id, point)
+        except DISK_REFUSALS as error:  # a full disk: training goes on; tried again at its end
+            waiting.points.append(point)
+            if not waiting.told:
+                waiting.told = True
+                log.warning(
+                    "the results store refused evaluation %d of run %s (%s: %s); training goes "
+                    "on, and its points are written again at the run's end (or kept beside the "
+                    "store with it)",
+                    point.index + 1,
+                    run_id,
+                    type(error).__name__,
+                    error,
+                )
         self.reporter.eval_point(point)
 
     def timeline(self, run_id: int, timeline: dict[str, Any]) -> None:
         try:
             self.store.save_timeline(run_id, timeline)
-        except StoreLocked:  # written with the run's end, or kept beside the store with it
+        except REFUSALS:  # written with the run's end, or kept beside the store with it
             self._timelines[run_id] = timeline
 
     def finish(self, run_id: int, outcome: RunOutcome, *, say: bool = True) -> None:

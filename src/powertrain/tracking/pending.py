@@ -24,10 +24,14 @@ from pathlib import Path
 from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome, RunRecord
 from powertrain.store.pg_session import StoreUnreachable
-from powertrain.store.sqlite_guard import WRITERS_AT_ONCE, StoreLocked, rescue_path
+from powertrain.store.sqlite_guard import WRITERS_AT_ONCE, StoreLocked, StoreRemoved, rescue_path
 from powertrain.tracking import kept as kept_
 
 log = logging.getLogger(__name__)
+
+#: What a store's refusal of a run's end may be: locked, its server away, its file removed
+#: (``sqlite_guard``), its disk full or failing (SQLite's own error), the file system's.
+REFUSALS = (StoreLocked, StoreUnreachable, StoreRemoved, sqlite3.OperationalError, OSError)
 
 RETRY_WAIT_S = 0.05  # the wait of each try at an evaluation, once the store was found locked
 END_TRIES = 3  # tries at writing the run's end, each waiting the store's own wait for its lock
@@ -161,8 +165,8 @@ class Pending:
                 store.finish_run(run_id, outcome)
                 self.drop_side()
                 return None
-            except (StoreLocked, StoreUnreachable) as exc:
-                if attempt == END_TRIES or isinstance(exc, StoreUnreachable):
+            except REFUSALS as exc:  # a lock is tried again; another refusal is kept at once
+                if attempt == END_TRIES or not isinstance(exc, StoreLocked):
                     self._close_side()  # its copy of the run is finished in place
                     whole = Whole.of(store, run_id, self, run)
                     path = kept(store, whole, outcome, timeline, exc, self.side)
@@ -203,7 +207,9 @@ def kept(store, whole: Whole, outcome: RunOutcome, timeline, exc, side=None) -> 
     except (OSError, sqlite3.Error, PowertrainError) as error:
         raise PowertrainError(
             f"{exc}. The run could not be kept beside it either ({error}): the end of run "
-            f"{whole.run_id} is not recorded; it stays unfinished in the store"
+            f"{whole.run_id} is not recorded; it stays unfinished in the store. What it measured: "
+            f"{outcome.status.value}, {outcome.total_energy_j:.1f} J in {outcome.duration_s:.1f} s "
+            f"over {len(whole.points)} evaluations"
         ) from None
 
 

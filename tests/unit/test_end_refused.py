@@ -1,0 +1,89 @@
+"""The end of a run refused by its store for another reason than a lock: a full disk (SQLite's
+"database or disk is full"), a store file removed under the run. The training was done: the run
+is kept beside the store with the command that merges it back, as for a lock, instead of the
+user's script ending on a traceback after its training with the run's end recorded nowhere; where
+it cannot be kept beside either, one line says so, with what the run measured."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+
+import pytest
+
+from powertrain import open_store, track
+from powertrain.errors import PowertrainError
+from powertrain.meters.detect import detect_meters
+from powertrain.records import CENSORED, REACHED, RUNNING
+from powertrain.store.sqlite import SqliteStore
+from powertrain.study.config import parse_study
+from powertrain.study.runner import run_study
+from tests.fakes.meters import cpu_estimate
+from tests.unit.test_run_locked_store import STUDY
+
+FULL = "database or disk is full"
+
+
+class FullAtTheEnd(SqliteStore):
+    """A store whose disk fills once the run's points are in: its timeline and end are refused."""
+
+    def save_timeline(self, run_id, timeline) -> None:
+        raise sqlite3.OperationalError(FULL)
+
+    def finish_run(self, run_id, outcome) -> None:
+        raise sqlite3.OperationalError(FULL)
+
+
+class FullOnce(SqliteStore):
+    """A store whose disk is full for one evaluation point (index 1), then has room again."""
+
+    refused = False
+
+    def add_eval_point(self, run_id, point) -> None:
+        if point.index == 1 and not self.refused:
+            self.refused = True
+            raise sqlite3.OperationalError(FULL)
+        super().add_eval_point(run_id, point)
+
+
+def test_a_tracked_runs_end_on_a_full_disk_is_kept_beside_the_store(tmp_path, clock, caplog):
+    with FullAtTheEnd(tmp_path / "runs.db") as store:
+        tracked = track("s", {"lr": 0.1}, 0, 0.9, db=store, detection=cpu_estimate(clock))
+        with caplog.at_level(logging.WARNING, logger="powertrain"), tracked as run:
+            for accuracy in (0.5, 0.95):
+                clock.advance(1.0)
+                run.evaluate(val_accuracy=accuracy)
+        assert [r.status for r in store.runs("s")] == [RUNNING]
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    assert f"powertrain merge {kept}" in caplog.text and FULL in caplog.text
+    with open_store(kept) as side:
+        [record] = side.runs("s")
+        assert record.status == REACHED and len(side.eval_points(record.id)) == 2
+
+
+def test_an_end_kept_nowhere_is_one_line_with_what_the_run_measured(tmp_path, clock, monkeypatch):
+    from powertrain.tracking import pending
+
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setattr(pending, "rescue_path", lambda path, kind: tmp_path / "a-file" / "x.db")
+    with FullAtTheEnd(tmp_path / "runs.db") as store:
+        tracked = track("s", {"lr": 0.1}, 0, 0.9, db=store, detection=cpu_estimate(clock))
+        with pytest.raises(PowertrainError, match="not recorded") as refused, tracked as run:
+            clock.advance(2.0)
+            run.evaluate(val_accuracy=0.95)
+    said = str(refused.value)
+    assert FULL in said and "20.0 J" in said and "reached" in said and "\n" not in said
+
+
+def test_powertrain_run_on_a_disk_full_for_one_point_records_every_point(tmp_path):
+    """The point a full disk refused ended the training loop as a model error would: FAILED."""
+    with FullOnce(tmp_path / "runs.db") as store:
+        result = run_study(
+            parse_study(STUDY), store, detection=detect_meters(["estimate"]),
+            artifacts_dir=tmp_path / "artifacts",
+        )  # fmt: skip
+        [outcome] = result.outcomes
+        [record] = store.runs("locked")
+        indices = [p.index for p in store.eval_points(record.id)]
+    assert outcome.status == CENSORED and record.status == CENSORED and outcome.error is None
+    assert indices == list(range(len(indices))) and len(indices) > 2
