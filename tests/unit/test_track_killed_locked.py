@@ -138,3 +138,50 @@ def test_the_copy_of_waiting_points_goes_once_the_store_has_them(tmp_path, clock
         [record] = store.runs("s")
         assert [p.val_accuracy for p in store.eval_points(record.id)] == [0.3, 0.5, 0.6, 0.95]
     assert list(tmp_path.glob("runs.unrecorded-*")) == []
+
+
+#: A user's script whose store another program holds locked from its last evaluation to its exit;
+#: the user presses Ctrl-C while its end waits for the lock.
+INTERRUPTED_AT_THE_END = """
+import sqlite3, sys
+from pathlib import Path
+from powertrain import track
+from powertrain.store import sqlite_open
+from tests.conftest import FakeClock
+from tests.fakes.meters import cpu_estimate
+
+sqlite_open.BUSY_TIMEOUT_S = 2.0
+clock, db, here = FakeClock(), sys.argv[1], Path(sys.argv[2])
+with track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=cpu_estimate(clock), device="cpu") as run:
+    clock.advance(1.0)
+    held = sqlite3.connect(db, isolation_level=None)
+    held.execute("BEGIN IMMEDIATE")  # held to the exit
+    assert run.evaluate(val_accuracy=0.95)
+    (here / "ending").touch()
+"""
+
+
+def test_ctrl_c_while_the_end_waits_for_the_lock_keeps_the_run_beside_the_store(tmp_path):
+    """Stopping the wait (three tries at the lock's wait each) lost the run's end: the training
+    was done, its outcome known, and nothing of it but the points was kept."""
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root / "src"), str(root)])}
+    process = subprocess.Popen(
+        [sys.executable, "-c", INTERRUPTED_AT_THE_END, str(tmp_path / "runs.db"), str(tmp_path)],
+        stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path,
+    )  # fmt: skip
+    try:
+        wait_for(tmp_path / "ending", process)
+        time.sleep(0.5)  # in the first of the end's tries
+        process.send_signal(signal.SIGINT)
+        _, stderr = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert process.returncode != 0 and "KeyboardInterrupt" in stderr  # the user's Ctrl-C goes up
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    assert f"powertrain merge {kept}" in stderr and "interrupted" in stderr
+    with open_store(kept) as side:
+        [record] = side.runs("s")
+        assert record.status == REACHED and len(side.eval_points(record.id)) == 1

@@ -167,15 +167,22 @@ class Pending:
                 return None
             except REFUSALS as exc:  # a lock is tried again; another refusal is kept at once
                 if attempt == END_TRIES or not isinstance(exc, StoreLocked):
-                    self._close_side()  # its copy of the run is finished in place
-                    whole = Whole.of(store, run_id, self, run)
-                    path = kept(store, whole, outcome, timeline, exc, self.side)
-                    tell = getattr(store, "tell_finished", None)  # an observed store's loggers
-                    if tell is not None:
-                        tell(run_id, outcome)
-                    return path
+                    return self._kept(store, run_id, outcome, timeline, run, exc)
                 log.warning("%s; trying again to record the end of run %s", exc, run_id)
+            except KeyboardInterrupt:  # the wait for the lock stopped, not the run: kept, then up
+                if self.told or attempt > 1:
+                    why = "the wait for the results store's lock was interrupted"
+                    self._kept(store, run_id, outcome, timeline, run, why)
+                raise
         return None
+
+    def _kept(self, store, run_id: int, outcome: RunOutcome, timeline, run, exc) -> Path:
+        self._close_side()  # its copy of the run is finished in place
+        path = kept(store, Whole.of(store, run_id, self, run), outcome, timeline, exc, self.side)
+        tell = getattr(store, "tell_finished", None)  # an observed store's loggers
+        if tell is not None:
+            tell(run_id, outcome)
+        return path
 
 
 @dataclasses.dataclass
