@@ -87,3 +87,24 @@ def test_powertrain_run_on_a_disk_full_for_one_point_records_every_point(tmp_pat
         indices = [p.index for p in store.eval_points(record.id)]
     assert outcome.status == CENSORED and record.status == CENSORED and outcome.error is None
     assert indices == list(range(len(indices))) and len(indices) > 2
+
+
+def test_a_run_kept_whole_beside_its_removed_store_does_not_say_it_lacks_points(tmp_path, clock):
+    """Its record, kept with every point, said that the points the store refused were not
+    recorded and its curve incomplete; merged back, the report marked a whole run as lacking."""
+    db = tmp_path / "runs.db"
+    with track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=cpu_estimate(clock)) as run:
+        clock.advance(1.0)
+        run.evaluate(val_accuracy=0.3)
+        db.unlink()  # removed under the run: every later write is refused
+        for accuracy in (0.5, 0.95):
+            clock.advance(1.0)
+            run.evaluate(val_accuracy=accuracy)
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    with open_store(kept) as side:
+        [record] = side.runs("s")
+        assert record.status == REACHED and len(side.eval_points(record.id)) == 3
+    assert not [f for f in record.outcome.faults if "not recorded" in f or "incomplete" in f]
+    [note] = [f for f in record.outcome.faults if "refused by the store" in f]
+    assert "2 evaluation points" in note and "every point" in note
+    assert run.outcome.faults == record.outcome.faults

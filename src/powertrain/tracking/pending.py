@@ -178,6 +178,10 @@ class Pending:
 
     def _kept(self, store, run_id: int, outcome: RunOutcome, timeline, run, exc) -> Path:
         self._close_side()  # its copy of the run is finished in place
+        refused = vars(run).get("_unrecorded") if run is not None else None
+        if refused is not None:  # every point goes with it: it lacks none there
+            outcome = dataclasses.replace(outcome, faults=refused.kept_whole(outcome.faults))
+            run.outcome = outcome
         path = kept(store, Whole.of(store, run_id, self, run), outcome, timeline, exc, self.side)
         tell = getattr(store, "tell_finished", None)  # an observed store's loggers
         if tell is not None:
