@@ -56,6 +56,7 @@ def test_a_tracked_runs_end_on_a_full_disk_is_kept_beside_the_store(tmp_path, cl
         assert [r.status for r in store.runs("s")] == [RUNNING]
     [kept] = tmp_path.glob("runs.unrecorded-*.db")
     assert f"powertrain merge {kept}" in caplog.text and FULL in caplog.text
+    assert "once the store takes writes again" in caplog.text.lower()  # not only a lock's end
     with open_store(kept) as side:
         [record] = side.runs("s")
         assert record.status == REACHED and len(side.eval_points(record.id)) == 2

@@ -250,7 +250,7 @@ def keep_beside(store, whole: Whole, outcome: RunOutcome, timeline, exc, side=No
             raise PowertrainError(f"{target} holds this run already and did not take its end")
     log.warning(
         "%s. The end of run %s of study %r could not be written there: the run, with its %d "
-        "points and its outcome (%s), is kept in %s. Once the store is free again and this "
+        "points and its outcome (%s), is kept in %s. Once the store takes writes again and this "
         "process has ended: powertrain merge %s -o %s",
         exc,
         whole.run_id,
