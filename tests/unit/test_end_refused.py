@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from pathlib import Path
 
 import pytest
 
@@ -109,3 +110,29 @@ def test_a_run_kept_whole_beside_its_removed_store_does_not_say_it_lacks_points(
     [note] = [f for f in record.outcome.faults if "refused by the store" in f]
     assert "2 evaluation points" in note and "every point" in note
     assert run.outcome.faults == record.outcome.faults
+
+
+def test_a_study_whose_store_is_removed_mid_run_keeps_no_failed_copy_of_the_run(tmp_path):
+    """The run the removal cut short ended FAILED, and that end was kept beside the store as a
+    finished run (merged back: FAILED, for a run that trained fine) while the study went on as if
+    nothing was wrong. It stays unfinished in the rescued copy, to run again, and the study ends
+    with the removal's line."""
+    from powertrain.store.sqlite_guard import StoreRemoved
+
+    db = tmp_path / "runs.db"
+
+    def remove(point):
+        if point.index == 0:  # once the store has it: the next write finds the file gone
+            for suffix in ("", "-wal", "-shm"):
+                Path(f"{db}{suffix}").unlink(missing_ok=True)
+
+    removed = pytest.raises(StoreRemoved, match="removed while this process wrote it")
+    with removed, open_store(db) as store:
+        run_study(
+            parse_study(STUDY), store, detection=detect_meters(["estimate"]),
+            artifacts_dir=tmp_path / "artifacts", stops=lambda spec: [remove],
+        )  # fmt: skip
+    assert list(tmp_path.glob("runs.unrecorded-*")) == []
+    [rescued] = tmp_path.glob("runs.rescued-*.db")
+    with open_store(rescued) as copy:
+        assert [r.status for r in copy.runs("locked")] == [RUNNING]

@@ -29,6 +29,7 @@ from powertrain.monitor import Monitor
 from powertrain.power_limit import GpuPowerControl, study_limits_w
 from powertrain.records import CENSORED, FAILED, REACHED, EvalPoint, RunOutcome, Stage, Verdict
 from powertrain.store.base import DEFAULT_ARTIFACTS, ResultStore
+from powertrain.store.sqlite_guard import StoreRemoved
 from powertrain.study.artifacts import model_path
 from powertrain.study.config import Setup, StudyConfig
 from powertrain.study.paradigms import Prepared, TaskData, prepare
@@ -47,6 +48,9 @@ log = logging.getLogger(__name__)
 
 #: A point's refusals that leave the run to train on (a removed store ends the study: sqlite_guard).
 DISK_REFUSALS = (sqlite3.OperationalError, OSError)
+#: An end's refusals that keep the run beside the store: not a removed store's, which ended the
+#: run (FAILED, cut short: it runs again from the rescued copy) and ends the study with its line.
+END_REFUSALS = tuple(r for r in REFUSALS if r is not StoreRemoved)
 DATA_SPLIT_SEED = 0  # every run of a study sees the same split of its data sets
 
 
@@ -228,7 +232,8 @@ class StoreSink:
 
     def finish(self, run_id: int, outcome: RunOutcome, *, say: bool = True) -> None:
         waiting = self._waiting.pop(run_id, None) or Pending()
-        waiting.finish(self.store, run_id, outcome, self._timelines.pop(run_id, None))
+        timeline = self._timelines.pop(run_id, None)
+        waiting.finish(self.store, run_id, outcome, timeline, refusals=END_REFUSALS)
         if say:
             self.said(run_id, outcome)
 

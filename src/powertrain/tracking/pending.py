@@ -151,12 +151,15 @@ class Pending:
             store.add_eval_point(run_id, self.points[0])
             self.points.pop(0)
 
-    def finish(self, store, run_id: int, outcome: RunOutcome, timeline: dict | None, run=None):
+    def finish(
+        self, store, run_id: int, outcome: RunOutcome, timeline, run=None, refusals=REFUSALS
+    ):
         """The run's end: the points that wait, the timeline, the outcome; kept beside the store
         (``keep_beside``, in the copy that holds its waiting points, if any) where it stays locked
         through every try, or its server stays away (a PostgreSQL store has tried for a minute
         already). ``run``: the tracked run, if it is one (else its points and study are read from
-        the store, which a lock does not stop). The copy's path where it was kept, else None."""
+        the store, which a lock does not stop). ``refusals``: the errors whose end is kept (any
+        other goes up). The copy's path where it was kept, else None."""
         for attempt in range(1, END_TRIES + 1):
             try:
                 self.flush(store, run_id)
@@ -165,7 +168,7 @@ class Pending:
                 store.finish_run(run_id, outcome)
                 self.drop_side()
                 return None
-            except REFUSALS as exc:  # a lock is tried again; another refusal is kept at once
+            except refusals as exc:  # a lock is tried again; another refusal is kept at once
                 if attempt == END_TRIES or not isinstance(exc, StoreLocked):
                     return self._kept(store, run_id, outcome, timeline, run, exc)
                 log.warning("%s; trying again to record the end of run %s", exc, run_id)
