@@ -136,3 +136,25 @@ def test_a_study_whose_store_is_removed_mid_run_keeps_no_failed_copy_of_the_run(
     [rescued] = tmp_path.glob("runs.rescued-*.db")
     with open_store(rescued) as copy:
         assert [r.status for r in copy.runs("locked")] == [RUNNING]
+
+
+def test_powertrain_run_on_a_server_away_at_the_end_leaves_the_run_to_run_again(
+    tmp_path, monkeypatch
+):
+    """As docs/clusters.md has it: a study's run whose PostgreSQL server stays away through its
+    end fails with the server's one line and stays unfinished, run again by the next `powertrain
+    run` (only a track() block, which cannot be run again, is kept in the working folder)."""
+    from powertrain.store.memory import MemoryStore
+    from powertrain.store.pg_session import StoreUnreachable
+
+    class AwayAtTheEnd(MemoryStore):
+        def finish_run(self, run_id, outcome) -> None:
+            raise StoreUnreachable("the server stayed away; the run stays unfinished there")
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(StoreUnreachable), AwayAtTheEnd() as store:
+        run_study(
+            parse_study(STUDY), store, detection=detect_meters(["estimate"]),
+            artifacts_dir=tmp_path / "artifacts",
+        )  # fmt: skip
+    assert list(tmp_path.glob("*.unrecorded-*")) == []

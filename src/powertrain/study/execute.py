@@ -29,6 +29,7 @@ from powertrain.monitor import Monitor
 from powertrain.power_limit import GpuPowerControl, study_limits_w
 from powertrain.records import CENSORED, FAILED, REACHED, EvalPoint, RunOutcome, Stage, Verdict
 from powertrain.store.base import DEFAULT_ARTIFACTS, ResultStore
+from powertrain.store.pg_session import StoreUnreachable
 from powertrain.store.sqlite_guard import StoreRemoved
 from powertrain.study.artifacts import model_path
 from powertrain.study.config import Setup, StudyConfig
@@ -49,8 +50,10 @@ log = logging.getLogger(__name__)
 #: A point's refusals that leave the run to train on (a removed store ends the study: sqlite_guard).
 DISK_REFUSALS = (sqlite3.OperationalError, OSError)
 #: An end's refusals that keep the run beside the store: not a removed store's, which ended the
-#: run (FAILED, cut short: it runs again from the rescued copy) and ends the study with its line.
-END_REFUSALS = tuple(r for r in REFUSALS if r is not StoreRemoved)
+#: run (FAILED, cut short: it runs again from the rescued copy) and ends the study with its line,
+#: nor a PostgreSQL server's away past its retries (the run stays unfinished, to run again:
+#: docs/clusters.md).
+END_REFUSALS = tuple(r for r in REFUSALS if r not in (StoreRemoved, StoreUnreachable))
 DATA_SPLIT_SEED = 0  # every run of a study sees the same split of its data sets
 
 
