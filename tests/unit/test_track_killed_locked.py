@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -185,3 +186,47 @@ def test_ctrl_c_while_the_end_waits_for_the_lock_keeps_the_run_beside_the_store(
     with open_store(kept) as side:
         [record] = side.runs("s")
         assert record.status == REACHED and len(side.eval_points(record.id)) == 1
+
+
+def test_waiting_points_that_cannot_be_kept_beside_say_they_are_in_memory_only(
+    tmp_path, clock, monkeypatch, caplog
+):
+    """The disk beside the store full (or read-only): the warning named a copy that did not exist,
+    and a half-made file was left beside the store."""
+    import logging
+
+    from powertrain.tracking import pending
+
+    monkeypatch.setattr(sqlite_open, "BUSY_TIMEOUT_S", 0.2)
+    side = tmp_path / "runs.unrecorded-here.db"
+
+    def full(path, kind):
+        side.write_bytes(b"")  # made, then the disk is full
+        return side
+
+    monkeypatch.setattr(pending, "rescue_path", full)
+    from powertrain.store import sqlite as sqlite_store
+
+    real_copy = sqlite_store.SqliteStore.copy_run
+
+    def refused(self, record, points, *rest):
+        if Path(self.path) == side:
+            raise sqlite3.OperationalError("database or disk is full")
+        return real_copy(self, record, points, *rest)
+
+    monkeypatch.setattr(sqlite_store.SqliteStore, "copy_run", refused)
+    db = tmp_path / "runs.db"
+    tracked = track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=cpu_estimate(clock))
+    with caplog.at_level(logging.WARNING, logger="powertrain"), tracked as run:
+        clock.advance(1.0)
+        other = hold(db)
+        run.evaluate(val_accuracy=0.3)
+        assert not side.exists()
+        other.rollback()
+        other.close()
+        run.evaluate(val_accuracy=0.95)
+    [said] = [r.getMessage() for r in caplog.records if "stayed locked" in r.getMessage()]
+    assert "in memory only" in said and "disk is full" in said and str(side) not in said
+    with open_store(db) as store:
+        [record] = store.runs("s")
+        assert record.status == REACHED and len(store.eval_points(record.id)) == 2

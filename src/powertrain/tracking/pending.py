@@ -120,14 +120,18 @@ class Pending:
         config = next((s["config"] for s in store.studies() if s["name"] == begun.study), {})
         points = {p.index: p for p in [*store.eval_points(run_id), *self.points]}
         self.side = rescue_path(kept_.beside(store), "unrecorded")
-        side = open_store(self.side)
         try:
-            side.save_study(begun.study, config)
-            side_id = side.copy_run(begun, [points[i] for i in sorted(points)])
-            if side_id is None:
-                raise PowertrainError(f"{self.side} holds this run already")
-        except BaseException:
-            side.close()
+            side = open_store(self.side)
+            try:
+                side.save_study(begun.study, config)
+                side_id = side.copy_run(begun, [points[i] for i in sorted(points)])
+                if side_id is None:
+                    raise PowertrainError(f"{self.side} holds this run already")
+            except BaseException:
+                side.close()
+                raise
+        except BaseException:  # nothing kept there: no copy is named, none half-made is left
+            self.drop_side()
             raise
         self._on_side = set(points)
         return side, side_id
