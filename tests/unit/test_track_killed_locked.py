@@ -230,3 +230,32 @@ def test_waiting_points_that_cannot_be_kept_beside_say_they_are_in_memory_only(
     with open_store(db) as store:
         [record] = store.runs("s")
         assert record.status == REACHED and len(store.eval_points(record.id)) == 2
+
+
+def test_ctrl_c_while_points_wait_for_the_lock_says_where_they_are(
+    tmp_path, clock, monkeypatch, caplog
+):
+    """Interrupted mid-training, the run is left unfinished (as ever); the points that waited for
+    the lock are in the copy beside the store, and the interrupt now says so, with the merge."""
+    import logging
+
+    monkeypatch.setattr(sqlite_open, "BUSY_TIMEOUT_S", 0.2)
+    db = tmp_path / "runs.db"
+    tracked = track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=cpu_estimate(clock))
+    interrupted = pytest.raises(KeyboardInterrupt)
+    with interrupted, caplog.at_level(logging.WARNING, logger="powertrain"), tracked as run:
+        clock.advance(1.0)
+        run.evaluate(val_accuracy=0.3)
+        other = hold(db)
+        for accuracy in (0.5, 0.6):
+            clock.advance(1.0)
+            run.evaluate(val_accuracy=accuracy)
+        raise KeyboardInterrupt
+    other.rollback()
+    other.close()
+    [side] = tmp_path.glob("runs.unrecorded-*.db")
+    [said] = [r.getMessage() for r in caplog.records if "left unfinished" in r.getMessage()]
+    assert "2 points" in said and f"powertrain merge {side} -o {db}" in said
+    with open_store(side) as kept:
+        [copy] = kept.runs("s")
+        assert copy.status == RUNNING and len(kept.eval_points(copy.id)) == 3

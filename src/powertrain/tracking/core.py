@@ -333,6 +333,8 @@ class TrackedRun(RankedRun):
                 return self._close_following(total, exc)
             self._tell_left(exc)  # leaving on an exception: the others stop waiting for rank 0
             if exc is not None and not isinstance(exc, Exception):
+                if "_waiting" in vars(self):  # points that waited for a lock: where they are
+                    self._waiting.left_unfinished(self.store, self.run_id)
                 return None
             job = self._job if exc is None and self._exchanging() else None
             with job_.sigterm_deferred(self._sigterm is not None):

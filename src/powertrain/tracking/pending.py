@@ -144,6 +144,20 @@ class Pending:
                 path.unlink(missing_ok=True)
         self.side, self._on_side = None, set()
 
+    def left_unfinished(self, store, run_id: int) -> None:
+        """The run left unfinished (an interrupt): where the points that wait for the lock are."""
+        self._close_side()
+        if self.points and self.side is not None:
+            log.warning(
+                "run %s is left unfinished; its %d points that waited for the store's lock are "
+                "kept with it in %s (once this process has ended: powertrain merge %s -o %s)",
+                run_id,
+                len(self.points),
+                self.side,
+                self.side,
+                kept_.beside(store),
+            )
+
     def _close_side(self) -> None:
         if self._side is not None:
             side, self._side = self._side[0], None
