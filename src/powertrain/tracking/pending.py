@@ -2,8 +2,10 @@
 (``StoreLocked``: a long write elsewhere, a transaction left open in another program).
 
 The training is the costly part, so a lock never ends it. A point the store refuses waits here, said
-once, and goes in at the next evaluation the store takes; the run's end (its remaining points, its
-timeline and outcome) is tried ``END_TRIES`` times. Should the store still refuse it then, the whole
+once, and goes in at the next evaluation the store takes; from the first that waits, the run and its
+points are kept on disk too, in a store beside the file (removed once the store has them all), so a
+process killed meanwhile loses none of them. The run's end (its remaining points, its timeline and
+outcome) is tried ``END_TRIES`` times. Should the store still refuse it then, the whole
 run is written to a store of its own beside the file (``STEM.unrecorded-HOST-PID.db``), and a warning
 names it with the command that merges it back (``powertrain merge``; the attempt left unfinished in
 the store gives way to it once this process is gone). So too where a PostgreSQL store's server stays
