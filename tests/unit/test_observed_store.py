@@ -251,3 +251,32 @@ def test_a_point_the_store_refuses_is_heard_once_in_order_when_measured(tmp_path
     told = [e[2] for e in recorder.events if e[0] == "point"]
     assert told == [0, 1, 2, 3]
     assert recorder.events[-1] == ("finished", run_id, "reached")
+
+
+def test_a_point_refused_behind_one_that_waits_is_heard_in_its_turn(tmp_path):
+    """A point that waited for a lock, then met a full disk when the next one tried to write it
+    first: that next point was never offered to the store, so the loggers never heard of it."""
+    import sqlite3
+
+    from powertrain.store.sqlite_guard import StoreLocked
+    from powertrain.tracking.pending import Pending
+
+    class LockedThenFull(MemoryStore):
+        refusals = [StoreLocked("locked"), sqlite3.OperationalError("database or disk is full")]
+
+        def add_eval_point(self, run_id, p) -> None:
+            if p.index == 1 and self.refusals:
+                raise self.refusals.pop(0)
+            super().add_eval_point(run_id, p)
+
+    with LockedThenFull() as inner:
+        inner.path = tmp_path / "runs.db"  # where a copy of waiting points goes
+        recorder = Recorder()
+        store = ObservedStore(inner, Observers([recorder]))
+        store.save_study("st", {})
+        run_id = begin(store, "a")
+        waiting = Pending()
+        for index in range(3):
+            with contextlib.suppress(sqlite3.OperationalError):
+                waiting.add(store, run_id, point(index))
+    assert [e[2] for e in recorder.events if e[0] == "point"] == [0, 1, 2]

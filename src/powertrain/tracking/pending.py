@@ -66,13 +66,12 @@ class Pending:
         except Exception:  # another refusal (a full disk): the caller keeps this point, not here
             if self.points and self.points[-1] is point:
                 self.points.pop()
+            _tell(store, run_id, point)  # refused before the store was offered it, maybe
             raise
         if not self.points:  # the store has them all: the copy beside it is not needed
             self.drop_side()
             return
-        tell = getattr(store, "tell_point", None)  # it waits: an observed store's loggers hear it
-        if tell is not None:
-            tell(run_id, point)
+        _tell(store, run_id, point)  # it waits: an observed store's loggers hear it now
         self._keep_on_side(store, run_id)
         if locked is not None and not self.told:
             self.told = True
@@ -210,6 +209,13 @@ class Pending:
         if tell is not None:
             tell(run_id, outcome)
         return path
+
+
+def _tell(store, run_id: int, point: EvalPoint) -> None:
+    """An observed store's loggers hear ``point`` now, once (``loggers/observe.py``)."""
+    tell = getattr(store, "tell_point", None)
+    if tell is not None:
+        tell(run_id, point)
 
 
 @dataclasses.dataclass
