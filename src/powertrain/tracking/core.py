@@ -338,7 +338,10 @@ class TrackedRun(RankedRun):
                 return None
             job = self._job if exc is None and self._exchanging() else None
             with job_.sigterm_deferred(self._sigterm is not None):
-                return self._finish(job, total, exc)
+                outcome = self._finish(job, total, exc)
+            if self.spawned and "_waiting" in vars(self):  # handed back: the parent has them
+                self._waiting.drop_side()
+            return outcome
         finally:
             self._release()
             job_.end_if_stopped(self._sigterm)  # recorded: ends as SIGTERM would end it
