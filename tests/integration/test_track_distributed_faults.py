@@ -207,14 +207,19 @@ def test_a_point_rank_0_cannot_record_ends_no_rank_and_the_run_says_so(tmp_path)
 
 
 def test_the_other_ranks_get_the_outcome_when_rank_0_cannot_record_it(tmp_path):
-    """Rank 0's store refuses the outcome (a full disk) and rank 0's script goes on: the other
-    ranks get the outcome at once, rather than wait for it until the rank timeout."""
+    """Rank 0's store refuses the outcome (a full disk): the other ranks get the outcome at once,
+    rather than wait for it until the rank timeout; rank 0 keeps the run beside the store (as
+    after a lock), where it used to raise SQLite's error with the run recorded nowhere."""
     code, output, seen, runs = launch(tmp_path, "init,endfail")
-    assert "database or disk is full" in seen[0].get("error", ""), output
+    assert "error" not in seen[0] and "database or disk is full" in output, (seen, output)
     assert seen[1].get("outcome") == REACHED.value and "error" not in seen[1], seen
     assert seen[1]["seconds"] < 8  # the rank timeout
     [(run, _)] = runs
-    assert run.status == RUNNING  # unfinished: begun afresh next time
+    assert run.status == RUNNING  # unfinished in the store: its kept copy gives way to it
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    assert f"powertrain merge {kept}" in output
+    with open_store(kept) as side:
+        assert [r.status for r in side.runs()] == [REACHED]
 
 
 def test_the_other_ranks_stop_at_once_naming_rank_0s_error_when_it_leaves_on_one(tmp_path):
