@@ -10,7 +10,6 @@ alike, by every executor (Optuna's ``_run_trial`` is the model).
 from __future__ import annotations
 
 import logging
-import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass, field, replace
@@ -22,22 +21,18 @@ import torch
 from powertrain.data.registry import load_dataset
 from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.hardware import describe_hardware
-from powertrain.meters.base import measurement_label
 from powertrain.meters.detect import Detection, detect_meters
 from powertrain.models.checkpoints import save_state_dict
 from powertrain.monitor import Monitor
 from powertrain.power_limit import GpuPowerControl, study_limits_w
 from powertrain.records import CENSORED, FAILED, REACHED, EvalPoint, RunOutcome, Stage, Verdict
-from powertrain.store.base import DEFAULT_ARTIFACTS, ResultStore
-from powertrain.store.pg_session import StoreUnreachable
-from powertrain.store.sqlite_guard import StoreRemoved
+from powertrain.store.base import DEFAULT_ARTIFACTS
 from powertrain.study.artifacts import model_path
 from powertrain.study.config import Setup, StudyConfig
 from powertrain.study.paradigms import Prepared, TaskData, prepare
 from powertrain.study.plan import RunSpec, pretrained_path
-from powertrain.study.result import Reporter
 from powertrain.study.resume import run_checkpoint
-from powertrain.tracking.pending import REFUSALS, Pending
+from powertrain.study.store_sink import StoreSink as StoreSink  # its users import it from here
 from powertrain.train.checkpoint import meter_labels
 from powertrain.train.config import Paradigm
 from powertrain.train.limits import Limits
@@ -47,13 +42,6 @@ from powertrain.train.stopping import Handler
 
 log = logging.getLogger(__name__)
 
-#: A point's refusals that leave the run to train on (a removed store ends the study: sqlite_guard).
-DISK_REFUSALS = (sqlite3.OperationalError, OSError)
-#: An end's refusals that keep the run beside the store: not a removed store's, which ended the
-#: run (FAILED, cut short: it runs again from the rescued copy) and ends the study with its line,
-#: nor a PostgreSQL server's away past its retries (the run stays unfinished, to run again:
-#: docs/clusters.md).
-END_REFUSALS = tuple(r for r in REFUSALS if r not in (StoreRemoved, StoreUnreachable))
 DATA_SPLIT_SEED = 0  # every run of a study sees the same split of its data sets
 
 
@@ -187,72 +175,6 @@ class RunSink(Protocol):
     def eval_point(self, run_id: int, point: EvalPoint) -> None: ...
     def timeline(self, run_id: int, timeline: dict[str, Any]) -> None: ...
     def finish(self, run_id: int, outcome: RunOutcome) -> None: ...
-
-
-class StoreSink:
-    """Writes a run to a results store (``begin`` claims it there) and tells the reporter. Once
-    the run trains, a store another process holds locked does not end it: its points wait (in
-    memory and beside the store), and its end is tried again, then kept beside the store with the
-    command that merges it back, as a tracked run's are (``tracking/pending.py``)."""
-
-    def __init__(self, store: ResultStore, reporter: Reporter | None = None) -> None:
-        self.store = store
-        self.reporter = reporter or Reporter()
-        self._runs: dict[int, tuple[RunSpec, dict]] = {}
-        self._waiting: dict[int, Pending] = {}  # run id -> what its store has not taken yet
-        self._timelines: dict[int, dict[str, Any]] = {}  # run id -> its timeline, refused
-
-    def begin(self, spec: RunSpec, hardware: dict, provenance: dict) -> int:
-        run_id = self.store.begin_run(spec, hardware, provenance)  # may refuse: RunClaimed
-        self.reporter.run_started(spec.as_setup(), spec.seed)
-        self._runs[run_id] = (spec, provenance)
-        return run_id
-
-    def eval_point(self, run_id: int, point: EvalPoint) -> None:
-        waiting = self._waiting.setdefault(run_id, Pending())
-        try:
-            waiting.add(self.store, run_id, point)
-        except DISK_REFUSALS as error:  # a full disk: training goes on; tried again at its end
-            waiting.points.append(point)
-            if not waiting.told:
-                waiting.told = True
-                log.warning(
-                    "the results store refused evaluation %d of run %s (%s: %s); training goes "
-                    "on, and its points are written again at the run's end (or kept beside the "
-                    "store with it)",
-                    point.index + 1,
-                    run_id,
-                    type(error).__name__,
-                    error,
-                )
-        self.reporter.eval_point(point)
-
-    def timeline(self, run_id: int, timeline: dict[str, Any]) -> None:
-        try:
-            self.store.save_timeline(run_id, timeline)
-        except REFUSALS:  # written with the run's end, or kept beside the store with it
-            self._timelines[run_id] = timeline
-
-    def finish(self, run_id: int, outcome: RunOutcome, *, say: bool = True) -> None:
-        waiting = self._waiting.pop(run_id, None) or Pending()
-        timeline = self._timelines.pop(run_id, None)
-        waiting.finish(self.store, run_id, outcome, timeline, refusals=END_REFUSALS)
-        if say:
-            self.said(run_id, outcome)
-
-    def said(self, run_id: int, outcome: RunOutcome) -> None:
-        """Tell the reporter the run finished (once; ``finish(say=False)`` leaves it for later)."""
-        spec, provenance = self._runs.pop(run_id)
-        self.reporter.run_finished(
-            spec.as_setup(), spec.seed, outcome, measurement_label(provenance)
-        )
-
-    def pending_power_limits(self) -> dict[str, float]:
-        """The store is the power limit journal (``power_limit.PowerLimitJournal``)."""
-        return self.store.pending_power_limits()
-
-    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
-        self.store.note_power_limit(gpu_uuid, previous_w)
 
 
 def run_claimed(
