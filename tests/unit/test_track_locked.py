@@ -279,3 +279,22 @@ def test_the_loggers_get_every_point_of_a_run_whose_store_stayed_locked(
         run_folder(logdir, RunInfo.of_record(replace(record, id=run.run_id)))
     )
     assert scalars["val_accuracy"] == pytest.approx({1: 0.5, 2: 0.6, 3: 0.95})
+
+
+def test_the_tries_at_a_locked_end_say_so_in_a_line_each_not_the_whole_lock_again(
+    tmp_path, clock, quick_lock, caplog
+):
+    """Each try at the run's end repeated the whole paragraph on locks and what to do about them:
+    four near-identical paragraphs for one lock."""
+    db = tmp_path / "runs.db"
+    tracked = track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock))
+    with caplog.at_level(logging.WARNING, logger="powertrain"), tracked as run:
+        clock.advance(1.0)
+        other = hold(db)
+        run.evaluate(val_accuracy=0.95)
+    other.rollback()
+    other.close()
+    said = [r.getMessage() for r in caplog.records]
+    tries = [m for m in said if "trying again" in m]
+    assert len(tries) == 2 and "(2 of 3)" in tries[0] and "(3 of 3)" in tries[1]
+    assert not [m for m in tries if "postgresql://" in m]

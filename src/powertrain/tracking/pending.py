@@ -190,7 +190,14 @@ class Pending:
             except refusals as exc:  # a lock is tried again; another refusal is kept at once
                 if attempt == END_TRIES or not isinstance(exc, StoreLocked):
                     return self._kept(store, run_id, outcome, timeline, run, exc)
-                log.warning("%s; trying again to record the end of run %s", exc, run_id)
+                log.warning(
+                    "the results store %s is still locked by another process; trying again "
+                    "(%d of %d) to record the end of run %s",
+                    getattr(exc, "path", "?"),
+                    attempt + 1,
+                    END_TRIES,
+                    run_id,
+                )
             except KeyboardInterrupt:  # the wait for the lock stopped, not the run: kept, then up
                 if self.told or attempt > 1:
                     why = "the wait for the results store's lock was interrupted"
