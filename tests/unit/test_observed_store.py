@@ -3,6 +3,7 @@ after the store has it, in order; an observer that raises is warned about once a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 
 import pytest
@@ -219,3 +220,63 @@ def test_a_store_of_an_older_shape_without_run_is_observed_as_before():
     store.add_eval_point(run_id, point(0))
     [record] = older.runs("st")
     assert heard.events == [("begun", run_id, record.started_at), ("point", run_id, 0)]
+
+
+def test_a_point_the_store_refuses_is_heard_once_in_order_when_measured(tmp_path):
+    """The loggers' copies had holes: a point refused (a locked store, a full disk) was heard only
+    if it was written again later (after the points measured since), or never."""
+    import sqlite3
+
+    class Refusing(MemoryStore):
+        refuse: set[int] = set()
+
+        def add_eval_point(self, run_id, p) -> None:
+            if p.index in self.refuse:
+                raise sqlite3.OperationalError("database or disk is full")
+            super().add_eval_point(run_id, p)
+
+    with Refusing() as inner:
+        recorder = Recorder()
+        store = ObservedStore(inner, Observers([recorder]))
+        store.save_study("st", {})
+        run_id = begin(store, "a")
+        inner.refuse = {1, 2}
+        for index in range(4):
+            with contextlib.suppress(sqlite3.OperationalError):
+                store.add_eval_point(run_id, point(index))
+        inner.refuse = set()
+        store.add_eval_point(run_id, point(1))  # written again once the store takes it
+        store.finish_run(run_id, outcome())
+        assert sorted(p.index for p in inner.eval_points(run_id)) == [0, 1, 3]
+    told = [e[2] for e in recorder.events if e[0] == "point"]
+    assert told == [0, 1, 2, 3]
+    assert recorder.events[-1] == ("finished", run_id, "reached")
+
+
+def test_a_point_refused_behind_one_that_waits_is_heard_in_its_turn(tmp_path):
+    """A point that waited for a lock, then met a full disk when the next one tried to write it
+    first: that next point was never offered to the store, so the loggers never heard of it."""
+    import sqlite3
+
+    from powertrain.store.sqlite_guard import StoreLocked
+    from powertrain.tracking.pending import Pending
+
+    class LockedThenFull(MemoryStore):
+        refusals = [StoreLocked("locked"), sqlite3.OperationalError("database or disk is full")]
+
+        def add_eval_point(self, run_id, p) -> None:
+            if p.index == 1 and self.refusals:
+                raise self.refusals.pop(0)
+            super().add_eval_point(run_id, p)
+
+    with LockedThenFull() as inner:
+        inner.path = tmp_path / "runs.db"  # where a copy of waiting points goes
+        recorder = Recorder()
+        store = ObservedStore(inner, Observers([recorder]))
+        store.save_study("st", {})
+        run_id = begin(store, "a")
+        waiting = Pending()
+        for index in range(3):
+            with contextlib.suppress(sqlite3.OperationalError):
+                waiting.add(store, run_id, point(index))
+    assert [e[2] for e in recorder.events if e[0] == "point"] == [0, 1, 2]

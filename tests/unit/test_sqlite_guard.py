@@ -146,6 +146,7 @@ def test_a_study_whose_store_is_removed_ends_with_one_line(tmp_path):
     with existing_store(copy) as kept:
         [run] = kept.runs("gone")
         assert run.status == RUNNING and [p.index for p in kept.eval_points(run.id)] == [0]
+    assert not list(db.parent.glob("*.unrecorded-*"))  # no FAILED end of a run cut short by it
 
 
 def test_another_machines_live_claim_says_once_that_sqlite_is_one_machines(tmp_path, caplog):

@@ -83,7 +83,8 @@ clock, db = FakeClock(), sys.argv[1]
 meters = Detection({Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE)})
 with track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters, device="cpu") as run:
     clock.advance(1.0)
-    sqlite3.connect(db, isolation_level=None).execute("BEGIN IMMEDIATE")  # held to the exit
+    held = sqlite3.connect(db, isolation_level=None)  # referenced: a collected one lets go
+    held.execute("BEGIN IMMEDIATE")  # held to the exit
     os.makedirs("elsewhere")
     os.chdir("elsewhere")  # the store's file is still the one it opened
     assert run.evaluate(val_accuracy=0.95)
@@ -228,7 +229,7 @@ def test_a_run_that_cannot_be_kept_beside_either_is_one_clear_warning_not_an_err
     other.close()
     assert run.outcome.status == REACHED
     [said] = [r.getMessage() for r in caplog.records if "kept beside it either" in r.getMessage()]
-    assert "is not recorded" in said and "reached after 1 evaluations" in said
+    assert "is not recorded" in said and "What it measured: reached, 10.0 J (an ESTIMATE)" in said
 
 
 def test_once_found_locked_the_next_evaluations_try_briefly_and_do_not_stall_training(
@@ -251,3 +252,53 @@ def test_once_found_locked_the_next_evaluations_try_briefly_and_do_not_stall_tra
     with open_store(db) as store:
         [record] = store.runs("s")
         assert len(store.eval_points(record.id)) == 5
+
+
+def test_the_loggers_get_every_point_of_a_run_whose_store_stayed_locked(
+    tmp_path, clock, quick_lock
+):
+    """TensorBoard's curve lacked every point that waited for the lock and was kept beside the
+    store with the run's end: the loggers heard a point only once the store took it."""
+    from powertrain.loggers.base import RunInfo
+    from powertrain.loggers.tensorboard import run_folder
+    from tests.tool_readers import tensorboard_scalars
+
+    db, logdir = tmp_path / "runs.db", tmp_path / "tb"
+    tracked = track(
+        "s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock), log_to=[f"tensorboard:{logdir}"]
+    )
+    with tracked as run:
+        clock.advance(1.0)
+        run.evaluate(val_accuracy=0.5, step=1)
+        other = hold(db)
+        for step, accuracy in ((2, 0.6), (3, 0.95)):
+            clock.advance(1.0)
+            run.evaluate(val_accuracy=accuracy, step=step)
+    other.rollback()
+    other.close()
+    [kept] = tmp_path.glob("runs.unrecorded-*.db")
+    with open_store(kept) as side:
+        [record] = side.runs("s")
+    scalars = tensorboard_scalars(
+        run_folder(logdir, RunInfo.of_record(replace(record, id=run.run_id)))
+    )
+    assert scalars["val_accuracy"] == pytest.approx({1: 0.5, 2: 0.6, 3: 0.95})
+
+
+def test_the_tries_at_a_locked_end_say_so_in_a_line_each_not_the_whole_lock_again(
+    tmp_path, clock, quick_lock, caplog
+):
+    """Each try at the run's end repeated the whole paragraph on locks and what to do about them:
+    four near-identical paragraphs for one lock."""
+    db = tmp_path / "runs.db"
+    tracked = track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters(clock))
+    with caplog.at_level(logging.WARNING, logger="powertrain"), tracked as run:
+        clock.advance(1.0)
+        other = hold(db)
+        run.evaluate(val_accuracy=0.95)
+    other.rollback()
+    other.close()
+    said = [r.getMessage() for r in caplog.records]
+    tries = [m for m in said if "trying again" in m]
+    assert len(tries) == 2 and "(2 of 3)" in tries[0] and "(3 of 3)" in tries[1]
+    assert not [m for m in tries if "postgresql://" in m]

@@ -167,6 +167,7 @@ def test_a_store_that_refuses_the_outcome_does_not_end_the_script(meters, clock,
     assert run.outcome.status == REACHED and run.outcome.total_energy_j == pytest.approx(20.0)
     [said] = [r.getMessage() for r in caplog.records if "disk full" in r.getMessage()]
     assert f"refused the end of run {run.run_id}" in said and "20.0 J (an ESTIMATE)" in said
+    assert "in memory has no file to keep it beside" in said
 
 
 def test_a_refused_outcome_is_kept_beside_a_file_store(tmp_path, meters, caplog):

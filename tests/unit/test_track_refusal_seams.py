@@ -156,6 +156,7 @@ def test_a_spawned_rank_0_hands_its_run_back_through_a_lock_and_nothing_is_lost(
         assert record.status == REACHED
         assert [p.step for p in store.eval_points(record.id)] == [1, 2]
     assert not list(tmp_path.glob("runs.handback-*"))  # taken back, and gone
+    assert not list(tmp_path.glob("runs.unrecorded-*"))  # its waiting points' copy: gone too
 
 
 def test_a_point_a_spawned_rank_could_not_record_is_named_in_the_runs_faults(tmp_path, monkeypatch):

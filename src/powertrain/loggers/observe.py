@@ -1,5 +1,7 @@
 """Observers of the runs a store records: the store is written as before, and each observer hears of a
-run's beginning, its evaluation points and its end, after the store has them.
+run's beginning, its evaluation points and its end, after the store has them. A point the store
+refuses (locked by another process, a full disk) is heard all the same, when it is measured, and once:
+the loggers' curves have no holes where the store's record waits or lacks a point.
 
 ``ObservedStore(store, observers)`` stands in for a results store: ``begin_run``, ``add_eval_point``
 and ``finish_run`` go to the store first, then to every observer; everything else is the store's own.
@@ -93,6 +95,7 @@ class ObservedStore:
         self._keys: dict[tuple[str, str], int] = {}  # (study, run key) -> its open run here
         self._estimated: dict[int, dict[str, str]] = {}  # run id -> what its nodes estimated, told
         self._waiting: dict[int, list] = {}  # run id -> its nodes, told before it was begun here
+        self._told: dict[int, int] = {}  # run id -> the last index of its points told
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._store, name)
@@ -156,7 +159,19 @@ class ObservedStore:
         self._observers.run_begun(info)
 
     def add_eval_point(self, run_id: int, point: EvalPoint) -> None:
-        self._store.add_eval_point(run_id, point)
+        try:
+            self._store.add_eval_point(run_id, point)
+        except Exception:  # refused (locked, a full disk): measured all the same, so told now
+            self.tell_point(run_id, point)
+            raise
+        self.tell_point(run_id, point)
+
+    def tell_point(self, run_id: int, point: EvalPoint) -> None:
+        """The observers hear ``point`` once, in the order the run measured its points, whatever the
+        store did with it: one it refused, or that waits behind one it refused (a tracked run's,
+        ``tracking/pending.py``), is told when it is measured, and its later write is not news."""
+        if point.index <= self._told.get(run_id, -1):
+            return
         if run_id not in self._open:  # a paused run continued in its record: begun elsewhere
             record = self._record(run_id)
             if record is None:
@@ -164,6 +179,7 @@ class ObservedStore:
             self._begun(RunInfo.of_record(record))
             if run_id in self._waiting:  # its nodes came just before this point: first, them
                 self._tell_nodes(run_id, self._waiting.pop(run_id))
+        self._told[run_id] = point.index
         self._observers.eval_point(run_id, point)
 
     def note_nodes(self, run_id: int, nodes: list[dict[str, Any]]) -> None:
@@ -198,6 +214,7 @@ class ObservedStore:
     def _finished(self, run_id: int, outcome: RunOutcome) -> None:
         self._open.discard(run_id)
         self._estimated.pop(run_id, None)
+        self._told.pop(run_id, None)
         for key in [k for k, i in list(self._keys.items()) if i == run_id]:
             self._keys.pop(key, None)
         self._observers.run_finished(run_id, outcome)

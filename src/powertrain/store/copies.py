@@ -3,10 +3,13 @@ already (contract, 6): a merge of a store taken while a run ran, or before it wa
 another once it was, leaves the key as the store it came from has it.
 
 - The same run (study, run key, start, hardware) there already: nothing is added, unless that copy
-  is unfinished and no process holds it, and this one is finished (it gives way).
+  is unfinished and no process holds it, and this one is finished, or unfinished too with more
+  points (it gives way: a run killed while its store was locked left its last points in a copy
+  beside it, ``tracking/pending.py``).
 - A finished attempt replaces the earlier finished attempts that its own store replaced when it
   was begun again (a FAILED one, ``--retry-failed``; a CENSORED one a search ended, a take-on).
-- Such an attempt arriving after the later one that replaced it adds nothing; a FAILED one, whose
+- Such an attempt, or an unfinished one, arriving after the later one that replaced it adds
+  nothing; a FAILED one, whose
   replacement removed it when it began, not even while that one still runs (a restart counting a
   failed attempt kept beside a locked store, say: its finish would not remove the copy, and the
   key would hold both, its joules twice)."""
@@ -31,10 +34,12 @@ class Attempt:
     held: bool  # a process claims it
     started_at: float
     hardware: str  # as the store keeps it (JSON)
+    points: int = 0  # its evaluation points in the store
 
 
 def attempts(rows, lease_s: float, now: float | None = None) -> list[Attempt]:
-    """The attempts of rows (id, status, verdict, owner, heartbeat_at, started_at, hardware): held
+    """The attempts of rows (id, status, verdict, owner, heartbeat_at, started_at, hardware, and
+    the count of its points where the store gives it): held
     where a live process claims it, this one included (a dead owner's attempt, a process killed or
     one that could not write its end, holds nothing). ``now``: the clock of the heartbeats."""
     now = time.time() if now is None else now
@@ -49,12 +54,12 @@ def _live(holder: str | None, heartbeat_at: float | None, lease_s: float, now: f
     return owner is not None and owner.alive(heartbeat_at, lease_s, now)
 
 
-def plan_copy(record: RunRecord, attempts: list[Attempt]) -> list[int] | None:
-    """The ids of ``attempts`` that ``copy_run`` of ``record`` removes before adding it, or None
-    where it adds nothing (see the module's doc)."""
+def plan_copy(record: RunRecord, attempts: list[Attempt], points: int = 0) -> list[int] | None:
+    """The ids of ``attempts`` that ``copy_run`` of ``record`` (with ``points`` evaluation points)
+    removes before adding it, or None where it adds nothing (see the module's doc)."""
     finished = Status(record.status) != Status.RUNNING
     same = [a for a in attempts if _same(a, record)]
-    if any(not (a.status == Status.RUNNING.value and not a.held and finished) for a in same):
+    if any(not _gives_way(a, finished, points) for a in same):
         return None
     at_begin = removed_at_begin(record.status.value)  # FAILED: a later attempt's begin removes it
     later = [
@@ -65,7 +70,7 @@ def plan_copy(record: RunRecord, attempts: list[Attempt]) -> list[int] | None:
         and (a.status != Status.RUNNING.value or at_begin)
     ]
     replaceable = finished and _replaceable(record.status.value, _verdict(record))
-    if replaceable and later:
+    if (replaceable or not finished) and later:
         return None  # an attempt begun after it, and so over it, is there
     others = [a for a in attempts if a not in same and a.status != Status.RUNNING.value]
     replaced = [
@@ -74,6 +79,13 @@ def plan_copy(record: RunRecord, attempts: list[Attempt]) -> list[int] | None:
         if finished and a.started_at < record.started_at and _replaceable(a.status, a.verdict)
     ]
     return [a.id for a in same] + replaced
+
+
+def _gives_way(a: Attempt, finished: bool, points: int) -> bool:
+    """Whether the store's attempt ``a``, the copied run itself, gives way to the copy: unfinished
+    and held by no process, and the copy finished or further on."""
+    unheld = a.status == Status.RUNNING.value and not a.held
+    return unheld and (finished or points > a.points)
 
 
 def _same(a: Attempt, record: RunRecord) -> bool:

@@ -88,12 +88,13 @@ class MemoryStore(ResultStore):
                 *self._claims.get(r.id, (None, None)),
                 r.started_at,
                 json.dumps(r.hardware),
+                len(self._points.get(r.id, [])),
             )
             for r in self._runs.values()
             if (r.study, r.run_key) == (record.study, record.run_key)
         ]
         found = attempts(rows, self.lease_s)
-        replaced = plan_copy(record, found)
+        replaced = plan_copy(record, found, len(points))
         if replaced is None:
             return None
         self._remove(replaced)

@@ -274,11 +274,13 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
             )
             found = c.execute(
                 "SELECT id, status, verdict, owner, heartbeat_at, started_at, hardware,"
+                " (SELECT COUNT(*) FROM eval_points e WHERE e.run_id = runs.id),"
                 f" {SERVER_NOW} FROM runs WHERE study = %s AND run_key = %s",
                 (record.study, record.run_key),
             ).fetchall()
             now = found[0][-1] if found else None  # the server's clock, as claims judge it
-            replaced = plan_copy(record, attempts([r[:-1] for r in found], self.lease_s, now))
+            found = attempts([r[:-1] for r in found], self.lease_s, now)
+            replaced = plan_copy(record, found, len(points))
             if replaced is None:
                 return None
             c.execute("DELETE FROM runs WHERE id = ANY(%s)", (replaced,))

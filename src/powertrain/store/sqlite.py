@@ -216,11 +216,12 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         check_names(record.study, record.run_key)
         with self._transaction() as db:
             found = db.execute(
-                "SELECT id, status, verdict, owner, heartbeat_at, started_at, hardware FROM runs"
+                "SELECT id, status, verdict, owner, heartbeat_at, started_at, hardware,"
+                " (SELECT COUNT(*) FROM eval_points e WHERE e.run_id = runs.id) FROM runs"
                 " WHERE study = ? AND run_key = ?",
                 (record.study, record.run_key),
             ).fetchall()
-            replaced = plan_copy(record, attempts(found, self.lease_s))
+            replaced = plan_copy(record, attempts(found, self.lease_s), len(points))
             if replaced is None:
                 return None
             db.executemany("DELETE FROM runs WHERE id = ?", [(i,) for i in replaced])

@@ -21,19 +21,18 @@ import torch
 from powertrain.data.registry import load_dataset
 from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.hardware import describe_hardware
-from powertrain.meters.base import measurement_label
 from powertrain.meters.detect import Detection, detect_meters
 from powertrain.models.checkpoints import save_state_dict
 from powertrain.monitor import Monitor
 from powertrain.power_limit import GpuPowerControl, study_limits_w
 from powertrain.records import CENSORED, FAILED, REACHED, EvalPoint, RunOutcome, Stage, Verdict
-from powertrain.store.base import DEFAULT_ARTIFACTS, ResultStore
+from powertrain.store.base import DEFAULT_ARTIFACTS
 from powertrain.study.artifacts import model_path
 from powertrain.study.config import Setup, StudyConfig
 from powertrain.study.paradigms import Prepared, TaskData, prepare
 from powertrain.study.plan import RunSpec, pretrained_path
-from powertrain.study.result import Reporter
 from powertrain.study.resume import run_checkpoint
+from powertrain.study.store_sink import StoreSink as StoreSink  # its users import it from here
 from powertrain.train.checkpoint import meter_labels
 from powertrain.train.config import Paradigm
 from powertrain.train.limits import Limits
@@ -176,47 +175,6 @@ class RunSink(Protocol):
     def eval_point(self, run_id: int, point: EvalPoint) -> None: ...
     def timeline(self, run_id: int, timeline: dict[str, Any]) -> None: ...
     def finish(self, run_id: int, outcome: RunOutcome) -> None: ...
-
-
-class StoreSink:
-    """Writes a run to a results store (``begin`` claims it there) and tells the reporter."""
-
-    def __init__(self, store: ResultStore, reporter: Reporter | None = None) -> None:
-        self.store = store
-        self.reporter = reporter or Reporter()
-        self._runs: dict[int, tuple[RunSpec, dict]] = {}
-
-    def begin(self, spec: RunSpec, hardware: dict, provenance: dict) -> int:
-        run_id = self.store.begin_run(spec, hardware, provenance)  # may refuse: RunClaimed
-        self.reporter.run_started(spec.as_setup(), spec.seed)
-        self._runs[run_id] = (spec, provenance)
-        return run_id
-
-    def eval_point(self, run_id: int, point: EvalPoint) -> None:
-        self.store.add_eval_point(run_id, point)
-        self.reporter.eval_point(point)
-
-    def timeline(self, run_id: int, timeline: dict[str, Any]) -> None:
-        self.store.save_timeline(run_id, timeline)
-
-    def finish(self, run_id: int, outcome: RunOutcome, *, say: bool = True) -> None:
-        self.store.finish_run(run_id, outcome)
-        if say:
-            self.said(run_id, outcome)
-
-    def said(self, run_id: int, outcome: RunOutcome) -> None:
-        """Tell the reporter the run finished (once; ``finish(say=False)`` leaves it for later)."""
-        spec, provenance = self._runs.pop(run_id)
-        self.reporter.run_finished(
-            spec.as_setup(), spec.seed, outcome, measurement_label(provenance)
-        )
-
-    def pending_power_limits(self) -> dict[str, float]:
-        """The store is the power limit journal (``power_limit.PowerLimitJournal``)."""
-        return self.store.pending_power_limits()
-
-    def note_power_limit(self, gpu_uuid: str, previous_w: float | None) -> None:
-        self.store.note_power_limit(gpu_uuid, previous_w)
 
 
 def run_claimed(

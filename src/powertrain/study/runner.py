@@ -34,6 +34,7 @@ from powertrain.study.plan import (
 from powertrain.study.plan import shard as shard_specs
 from powertrain.study.result import Pretrained, Reporter, StudyResult
 from powertrain.study.versions import study_version
+from powertrain.tracking.store import with_kept_ends
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,7 @@ def run_study(
     executor.prepare(study, artifacts_dir)  # a bad device or missing meters fail before anything
     _check_checkpoint(study)
     store.save_study(study.name, study.to_dict())
-    specs = plan(study, store.runs(study.name), retry_failed)
+    specs = plan(study, with_kept_ends(store, store.runs(study.name)), retry_failed)
     total = len(study.runs())
     if shard is not None:
         specs = shard_specs(specs, *shard)

@@ -253,6 +253,25 @@ class StoreContract(CopyContract):
         store.owner = me
         assert begin(store) == store.runs("st")[0].id
 
+    def test_an_unfinished_copy_further_on_replaces_its_dead_attempt_once(self, store):
+        """A run killed while its store was locked left its last points in a copy beside it
+        (``tracking/pending.py``): merged back, that copy replaces the attempt it continues."""
+        store.save_study("st", {})
+        me = store.owner
+        store.owner = Owner(me.host, me.pid, me.started_at - 1000)  # its process is gone
+        run_id = begin(store)
+        store.add_eval_point(run_id, point(0))
+        store.owner = me
+        (record,) = store.runs("st")
+        assert store.copy_run(record, [point(0)]) is None  # no further on: nothing added
+        copied = store.copy_run(record, [point(0), point(1)])
+        assert [r.id for r in store.runs("st")] == [copied]
+        assert [p.index for p in store.eval_points(copied)] == [0, 1]
+        assert store.copy_run(record, [point(0), point(1)]) is None  # merged twice: once
+        again = begin(store)  # begun afresh since: that attempt is gone, and stays gone
+        assert store.copy_run(record, [point(0), point(1), point(2)]) is None
+        assert [r.id for r in store.runs("st")] == [again]
+
     def test_writes_in_an_atomic_block_land_whole_or_not_at_all(self, store):
         store.save_study("st", {})
         with store.atomic():

@@ -34,6 +34,7 @@ from powertrain.records import (
 )
 from powertrain.tracking import attempts, checks, links, metering
 from powertrain.tracking import job as job_
+from powertrain.tracking import kept as kept_
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import store as db_
 from powertrain.tracking.hooks import RunHooks
@@ -106,6 +107,7 @@ class Tracker:
         store = self.hooks.observe(store)
         try:
             db_.save_study(store, db_.study_config(self.study, self.targets, self.model, self.data))
+            kept_.take_back(store, self.study, self.run_key)  # points a killed attempt kept beside
             self.earlier = attempts.earlier_attempt(store, self.study, self.run_key)
             if self.earlier is None and (
                 self.retry_failed or self.hooks.retries_failed(store, self.study, self.run_key)
@@ -333,10 +335,15 @@ class TrackedRun(RankedRun):
                 return self._close_following(total, exc)
             self._tell_left(exc)  # leaving on an exception: the others stop waiting for rank 0
             if exc is not None and not isinstance(exc, Exception):
+                if "_waiting" in vars(self):  # points that waited for a lock: where they are
+                    self._waiting.left_unfinished(self.store, self.run_id)
                 return None
             job = self._job if exc is None and self._exchanging() else None
             with job_.sigterm_deferred(self._sigterm is not None):
-                return self._finish(job, total, exc)
+                outcome = self._finish(job, total, exc)
+            if self.spawned and "_waiting" in vars(self):  # handed back: the parent has them
+                self._waiting.drop_side()
+            return outcome
         finally:
             self._release()
             job_.end_if_stopped(self._sigterm)  # recorded: ends as SIGTERM would end it

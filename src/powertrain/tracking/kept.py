@@ -6,11 +6,14 @@ counts its joules, ``attempts.py``; a run tracked again finds it finished, ``sto
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 
 from powertrain.errors import PowertrainError
-from powertrain.records import RunRecord
+from powertrain.records import RUNNING, RunRecord
+
+log = logging.getLogger(__name__)
 
 
 def beside(store) -> Path:
@@ -27,8 +30,9 @@ def kept_copy(store, record: RunRecord) -> RunRecord | None:
     return found[0] if found is not None else None
 
 
-def find(store, record: RunRecord) -> tuple[RunRecord, Path] | None:
-    """``kept_copy``, and the file it is kept in."""
+def find(store, record: RunRecord, finished: bool = True) -> tuple[RunRecord, Path] | None:
+    """``kept_copy``, and the file it is kept in; with ``finished`` False, the unfinished copy
+    instead (a process ended while points of it waited for the lock: ``pending.py``)."""
     from powertrain.store import existing_store
 
     where = beside(store)
@@ -40,10 +44,42 @@ def find(store, record: RunRecord) -> tuple[RunRecord, Path] | None:
             continue
         for run in runs:
             same = (run.run_key, run.started_at, run.hardware)
-            if run.outcome is not None and same == (
+            if (run.outcome is not None) == finished and same == (
                 record.run_key,
                 record.started_at,
                 record.hardware,
             ):
                 return run, side
     return None
+
+
+def take_back(store, study: str, run_key: str) -> int:
+    """The points a process ended (killed) while they waited for the lock left in a copy beside
+    ``store`` (``pending.py``): an attempt of this run unfinished in the store, held by no process,
+    with fewer points than its copy, is replaced by that copy (``copy_run`` decides), and the copy,
+    holding nothing else, removed. So the next track of the run (a restart that counts the earlier
+    attempt's joules, say) finds them. Returns how many attempts were taken back."""
+    from powertrain.store import existing_store
+
+    taken = 0
+    for record in store.runs(study):
+        found = find(store, record, finished=False) if record.run_key == run_key else None
+        if record.status != RUNNING or found is None:
+            continue
+        copy, side = found
+        with existing_store(side) as kept:
+            points, alone = kept.eval_points(copy.id), len(kept.runs()) == 1
+        if store.copy_run(copy, points) is None:  # held by a live process, or not further on
+            continue
+        taken += 1
+        log.warning(
+            "run %s of study %r was left unfinished by a process that ended while its last "
+            "points waited for the store's lock; its %d points are taken back from %s",
+            record.id,
+            study,
+            len(points),
+            side,
+        )
+        for path in (side, *(Path(f"{side}{x}") for x in ("-wal", "-shm"))) if alone else ():
+            path.unlink(missing_ok=True)
+    return taken

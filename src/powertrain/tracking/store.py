@@ -110,6 +110,14 @@ def finished_run(store: ResultStore, study: str, key: str, retry_failed: bool) -
     return None
 
 
+def with_kept_ends(store: ResultStore, records: list[RunRecord]) -> list[RunRecord]:
+    """``records``, each attempt unfinished in the store whose end was kept beside it (a lock:
+    ``pending.py``) in its finished copy's place, said with the command that merges it back: a
+    study run again does not train it twice (and its copy, merged after, does not add a second
+    finished attempt of the run)."""
+    return [(_kept_finished(store, r) or r) if r.status == RUNNING else r for r in records]
+
+
 def _kept_finished(store: ResultStore, record: RunRecord) -> RunRecord | None:
     """``record``'s finished copy kept beside the store, said with the command that merges it back;
     numbered as the store numbers the attempt."""

@@ -22,6 +22,7 @@ class Unrecorded:
         self.points: list[EvalPoint] = []
         self.first_error: str | None = None
         self.refused = 0  # how many were refused at the time, written again later or not
+        self.lacking: str | None = None  # the run's fault note saying which points it lacks
 
     def note(self, run, point: EvalPoint, error: Exception) -> None:
         """``point`` of ``run`` was refused by its store: kept, and said the first time."""
@@ -69,8 +70,20 @@ class Unrecorded:
                 f"the time ({self.first_error}) and written when the run ended"
             ]
         which = ", ".join(str(p.index + 1) for p in left)
-        return [
+        self.lacking = (
             f"{len(left)} of {evaluations} evaluation points not recorded (evaluations {which}: "
             f"{self.first_error}): the run's stored curve is incomplete; its outcome's figures "
             "were made from every point"
-        ]
+        )
+        return [self.lacking]
+
+    def kept_whole(self, faults: list[str]) -> list[str]:
+        """``faults`` of a run kept whole beside its store (every point with it): the note that it
+        lacks points, true of the store, is not of that copy, and says what happened instead."""
+        if self.lacking is None or self.lacking not in faults:
+            return faults
+        note = (
+            f"{self.refused} evaluation points were refused by the store at the time "
+            f"({self.first_error}); the run, with every point, was kept in a store beside it"
+        )
+        return [note if f == self.lacking else f for f in faults]
