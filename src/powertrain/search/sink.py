@@ -27,7 +27,7 @@ import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
-from powertrain.errors import PowertrainError
+from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.records import CENSORED, FAILED, EvalPoint, Verdict
 from powertrain.search.space import Trial
 from powertrain.study.artifacts import checkpoint_path
@@ -41,6 +41,8 @@ if TYPE_CHECKING:
     from powertrain.train.stopping import Handler, Stop
 
 log = logging.getLogger(__name__)
+
+TO_ITSELF = "a live search needs its study to itself: wait for it or stop it"
 
 
 class Tagged:
@@ -137,9 +139,7 @@ class DeferringSink:
         except ValueError as exc:  # RunClaimed, or finished meanwhile: another process took it on
             for kept in (self.specs, self.trials, self.tagged):  # its checkpoint is the other's
                 kept.pop(key, None)
-            raise PowertrainError(
-                f"{exc}; a live search needs its study to itself: wait for it or stop it"
-            ) from None
+            raise PowertrainError(f"{exc}; {TO_ITSELF}") from None
         self.keys[run_id], self.points[key] = key, list(spent.points)
         self.resumed[key] = stored.outcome
         self.continued.add(key)
@@ -161,7 +161,10 @@ class DeferringSink:
             spec = dataclasses.replace(spec, replace_censored=True)
         if key in self.replacing:  # our own claim again, over the same stored record
             spec = dataclasses.replace(spec, replace_censored=True)
-        run_id = self.inner.begin(spec, hardware, provenance)
+        try:
+            run_id = self.inner.begin(spec, hardware, provenance)
+        except RunClaimed as exc:  # refused here, before an executor logs it as skipped
+            raise PowertrainError(f"{exc}; {TO_ITSELF}") from None
         if spec.replace_censored:
             self.replacing.add(key)
         self.keys[run_id], self.points[key] = key, []
