@@ -38,3 +38,22 @@ def test_a_search_refused_a_run_another_process_holds_says_only_why(tmp_path, wo
     assert "skipped" not in run.stderr, run.stderr
     (error,) = [line for line in run.stderr.splitlines() if "error" in line]
     assert key in error and "needs its study to itself" in error
+
+
+def test_the_summary_counts_the_runs_a_search_paused_apart_from_those_it_stopped(tmp_path):
+    # Before: halving's paused runs were counted among "stopped by the search" (a pause is not a
+    # stop: a later search may continue it from its checkpoint).
+    from powertrain.records import Verdict
+    from powertrain.render.search import _live_html as live_cost_html
+    from powertrain.search.run import search_study
+
+    with open_store(tmp_path / "r.db") as store:
+        cost = search_study(study(search={"strategy": "halving", "eta": 2}), store).cost
+        runs = [r for r in store.runs("tiny-search") if r.outcome.verdict.by_search]
+        html = live_cost_html(store.search_costs()["tiny-search"])
+    paused = [r for r in runs if r.outcome.verdict is Verdict.RUNG_PAUSE]
+    assert paused  # rung 0 paused every setup; those not promoted stay paused
+    assert cost.runs_paused == len(paused) and cost.runs_stopped == len(runs) - len(paused)
+    words = f"{len(runs) - len(paused)} stopped by the search, kept as censored lower bounds; "
+    words += f"{len(paused)} paused, their checkpoints kept for a later search to continue"
+    assert words in cost.lines()[1] and words in html
