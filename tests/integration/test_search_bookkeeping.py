@@ -57,3 +57,61 @@ def test_the_summary_counts_the_runs_a_search_paused_apart_from_those_it_stopped
     words = f"{len(runs) - len(paused)} stopped by the search, kept as censored lower bounds; "
     words += f"{len(paused)} paused, their checkpoints kept for a later search to continue"
     assert words in cost.lines()[1] and words in html
+
+
+KILLED_AT_THE_FIRST_PAUSE = """
+import os, sys
+from powertrain.records import Verdict
+from powertrain.search.run import search_study
+from powertrain.search.sink import DeferringSink
+from powertrain.store import open_store
+from tests.integration.test_live_search import study
+
+real = DeferringSink.finish
+
+def finish(self, run_id, outcome):  # killed once its checkpoint is saved, before its record is
+    continued = self.keys[run_id] in self.continued
+    if outcome.verdict is Verdict.RUNG_PAUSE and continued == (sys.argv[2] == "continued"):
+        os._exit(9)
+    real(self, run_id, outcome)
+
+DeferringSink.finish = finish
+with open_store(sys.argv[1]) as store:
+    search_study(study(search={"strategy": "halving", "eta": 2}), store)
+"""
+
+
+@pytest.mark.parametrize("pause", ["first", "continued"])
+def test_a_search_killed_between_a_pauses_checkpoint_and_its_record_stores_the_pause_when_run_again(
+    tmp_path, caplog, pause
+):
+    # Before: the next search took the run for one killed as it trained, removed its checkpoint
+    # and trained it again from scratch; the joules of the paused attempt were in no record.
+    import subprocess
+    import sys
+
+    from powertrain.search.run import search_study
+    from powertrain.study.resume import StudyPlace, paused_spent
+
+    db = tmp_path / "r.db"
+    killed = subprocess.run(
+        [sys.executable, "-c", KILLED_AT_THE_FIRST_PAUSE, str(db), pause], cwd=tmp_path, timeout=240
+    )
+    assert killed.returncode == 9
+    s = study(search={"strategy": "halving", "eta": 2})
+    with open_store(db) as store:
+        (orphan,) = [r for r in store.runs("tiny-search") if r.outcome is None]
+        specs = [run_spec(s, setup, seed) for setup in s.setups() for seed in s.seeds]
+        (spec,) = [x for x in specs if x.run_key == orphan.run_key]
+        spent = paused_spent(spec, StudyPlace(s, store.artifacts_dir))
+        assert spent is not None and spent.points == store.eval_points(orphan.id)
+        with caplog.at_level("WARNING", logger="powertrain"):
+            again = search_study(s, store)
+        runs = store.runs("tiny-search")
+        (run,) = [r for r in runs if r.run_key == orphan.run_key]
+        points = store.eval_points(run.id)
+    assert all(r.outcome is not None for r in runs) and len({r.run_key for r in runs}) == len(runs)
+    assert points[: len(spent.points)] == spent.points  # its pause, not trained again
+    assert run.outcome.total_energy_j >= spent.total_energy_j
+    assert again.cost.superseded_j == 0  # nothing re-run from scratch
+    assert any(orphan.run_key in m and "checkpoint" in m for m in caplog.messages)

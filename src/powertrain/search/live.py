@@ -51,7 +51,7 @@ from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.cost_axes import label as axes_label
 from powertrain.search.driver import SearchOutcome, run_search
 from powertrain.search.simulate import budget_reason, curve_of, feed, precision_note, setup_key
-from powertrain.search.sink import DeferringSink, Tagged
+from powertrain.search.sink import DeferringSink, Tagged, store_killed_pause
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
 from powertrain.search.strategy import Strategy
@@ -109,22 +109,32 @@ class LivePool:
         # dict the strategy fills as it samples.
         self.setups = {setup_key(s.varied): s for s in study.setups()} if setups is None else setups
         self.sink = DeferringSink(StoreSink(store, reporter), place)
-        self.stored = {
-            r.run_key: r
-            for r in store.runs(study.name)
-            if r.outcome is not None and r.stage is Stage.TRAIN
-        }
+        self.stored = self._settled(study, store, place)
         self.reused: set[tuple[str, int]] = set()
         # what the paused runs an earlier search stored, and this one took on, had spent then,
         # and how much of it is in this search's figures (its records, or its superseded attempts)
         self.carried_j = self.counted_j = 0.0
         self.session: Session | None = None
         self.running: dict[str, Trial] = {}  # by run key
-        for setup in self.setups.values():  # a killed search's runs under way begin afresh
-            for seed in study.seeds:  # (a stored pause keeps its checkpoint: it may go on)
+
+    def _settled(self, study: StudyConfig, store: ResultStore, place: RunPlace) -> dict:
+        """The study's finished runs by key, once what a killed search left is settled: a pause
+        killed between its checkpoint and its record is stored from the checkpoint
+        (``store_killed_pause``); the other runs it had under way begin afresh, their checkpoints
+        removed (a stored pause keeps its own: it may go on)."""
+        runs = [r for r in store.runs(study.name) if r.stage is Stage.TRAIN]
+        stored = {r.run_key: r for r in runs if r.outcome is not None}
+        killed = {r.run_key: r for r in runs if r.outcome is None}
+        for setup in self.setups.values():
+            for seed in study.seeds:
                 spec = run_spec(study, setup, seed)
-                if not _paused(self.stored.get(spec.run_key)):
+                key = spec.run_key
+                if key in killed:
+                    record = store_killed_pause(store, spec, place, killed[key], stored.get(key))
+                    stored[key] = record or stored.get(key)
+                if not _paused(stored.get(key)):
                     discard(spec, place)
+        return {k: r for k, r in stored.items() if r is not None}
 
     def capacity(self) -> int:
         return self.session.capacity()

@@ -28,10 +28,10 @@ import logging
 from typing import TYPE_CHECKING
 
 from powertrain.errors import PowertrainError, RunClaimed
-from powertrain.records import CENSORED, FAILED, EvalPoint, Verdict
+from powertrain.records import CENSORED, FAILED, EvalPoint, Verdict, outcome_of
 from powertrain.search.space import Trial
 from powertrain.study.artifacts import checkpoint_path
-from powertrain.study.resume import RunPlace, discard, paused_spent
+from powertrain.study.resume import RunPlace, discard, paused_spent, run_checkpoint
 from powertrain.train.stopping import PAUSED_NOTE
 
 if TYPE_CHECKING:
@@ -256,6 +256,76 @@ class DeferringSink:
         self.inner.note_power_limit(gpu_uuid, previous_w)
 
 
+class _NotItsPause(Exception):
+    """The checkpoint a killed attempt left is not that attempt's pause (rolls the claim back)."""
+
+
+def store_killed_pause(
+    store, spec: RunSpec, place: RunPlace, killed: RunRecord, finished: RunRecord | None
+) -> RunRecord | None:
+    """The pause of a run a search was killed in the instant between saving its checkpoint and
+    storing its pause, stored now from that checkpoint (its points, joules, seconds and priced
+    span): ``killed`` is its unfinished record, ``finished`` the key's finished one (a stored pause
+    it went on from, replaced now as its finish would have). Its new record, or None where the
+    checkpoint is not that attempt's pause (none; its stored pause's; killed as it trained).
+    Another live process holding the run refuses the search, its checkpoint left alone."""
+    if not checkpoint_path(place.artifacts_dir, spec.study, spec.run_key).is_file():
+        return None
+    points = store.eval_points(killed.id)
+    if _paused(finished) and store.eval_points(finished.id) == points:
+        return None  # the checkpoint of its stored pause, which it was killed going on from
+    claim = dataclasses.replace(spec, replace_censored=finished is not None)
+    try:
+        with store.atomic():  # the claim first: the files may be another live process's
+            run_id = store.begin_run(claim, killed.hardware, killed.provenance)
+            spent = paused_spent(spec, place)
+            if spent is None or spent.points != points:
+                raise _NotItsPause
+            for point in points:
+                store.add_eval_point(run_id, point)
+            store.finish_run(run_id, _pause_from(spent, run_checkpoint(spec, place)))
+    except RunClaimed as exc:
+        raise PowertrainError(f"{exc}; {TO_ITSELF}") from None
+    except (_NotItsPause, ValueError):  # ValueError: ended on its own meanwhile
+        return None
+    log.warning(
+        "run %s: the search was killed as it paused, after its checkpoint was saved and before "
+        "its pause was stored; stored now from the checkpoint (%.3g J, %d evaluations), to go on "
+        "from there",
+        spec.run_key,
+        spent.total_energy_j,
+        len(points),
+    )
+    return store.run(run_id)
+
+
+def _pause_from(spent, checkpoint) -> RunOutcome:
+    """The outcome of a pause as its checkpoint's summary (``spent``) and state tell it."""
+    try:
+        steps = int(checkpoint.load_state()["progress"]["step"])
+    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+        raise _NotItsPause from exc
+    priced_steps, priced_energy_j = spent.priced or (None, None)
+    reason = (
+        f"paused by the search, its pause stored from its checkpoint (the search was killed "
+        f"before storing it) {PAUSED_NOTE}"
+    )
+    return _not_promoted(
+        outcome_of(
+            CENSORED,
+            reason,
+            spent.energy_j,
+            spent.duration_s,
+            spent.points,
+            steps=steps,
+            faults=spent.faults,
+            verdict=Verdict.RUNG_PAUSE,
+            priced_steps=priced_steps,
+            priced_energy_j=priced_energy_j,
+        )
+    )
+
+
 def _keeping_the_pause(outcome: RunOutcome, pause: RunOutcome | None) -> RunOutcome:
     """The outcome of a run continued from ``pause``: as it is, unless it failed having measured
     less than the pause had spent (a model that could not be set up, a dead worker, a lost Ray
@@ -285,6 +355,10 @@ def _not_promoted(outcome: RunOutcome) -> RunOutcome:
     return dataclasses.replace(outcome, stop_reason=reason)
 
 
-def _paused(record: RunRecord) -> bool:
+def _paused(record: RunRecord | None) -> bool:
     """Whether ``record`` is a pause a search stored (its checkpoint kept for a later one)."""
-    return record.outcome is not None and record.outcome.verdict is Verdict.RUNG_PAUSE
+    return (
+        record is not None
+        and record.outcome is not None
+        and record.outcome.verdict is Verdict.RUNG_PAUSE
+    )
