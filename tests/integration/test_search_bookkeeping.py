@@ -115,3 +115,30 @@ def test_a_search_killed_between_a_pauses_checkpoint_and_its_record_stores_the_p
     assert run.outcome.total_energy_j >= spent.total_energy_j
     assert again.cost.superseded_j == 0  # nothing re-run from scratch
     assert any(orphan.run_key in m and "checkpoint" in m for m in caplog.messages)
+
+
+def test_a_priced_value_trained_again_from_scratch_keeps_its_windows_span(tmp_path, monkeypatch):
+    # Its checkpoint out of reach (a Ray cluster's node, a folder emptied): the cheapest power
+    # limit's run is trained again from its start. Before, its record had no priced span, so the
+    # next search priced it from its first evaluation (warm-up, pause and resume included), its
+    # price no longer on the footing of the values left paused in their windows.
+    from powertrain.meters.detect import detect_meters
+    from powertrain.search import sink as sink_module
+    from powertrain.search.run import search_study
+    from powertrain.study.config import parse_study
+    from tests.integration.test_live_window import EVERY, STUDY, WINDOW, powered_gpu, searches_with
+
+    strategies = searches_with(monkeypatch, "gpu_power_limit_w")
+    detection = detect_meters(["nvml"], nvml=powered_gpu(monkeypatch))
+    s = parse_study(STUDY)
+    with open_store(tmp_path / "r.db") as store:
+        with monkeypatch.context() as unreachable:
+            unreachable.setattr(sink_module, "paused_spent", lambda spec, place: None)
+            first = search_study(s, store, strategy="zeus", detection=detection)
+        runs = [r for r in store.runs(s.name) if r.setup["gpu_power_limit_w"] == 300]
+        search_study(s, store, strategy="zeus", detection=detection)
+    assert first.cost.superseded_j > 0  # the priced attempts, begun again from scratch
+    for run in (r for r in runs if r.seed == 0):
+        assert run.outcome.priced_steps == EVERY * WINDOW - 1  # its window's, warm-up left out
+    before, after = strategies[0].prices, strategies[1].prices
+    assert after == pytest.approx(before)  # every value priced as the first search priced it

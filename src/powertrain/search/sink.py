@@ -82,6 +82,9 @@ class DeferringSink:
         # the stored pause each continued run goes on from: a continuation that fails before it
         # measures anything (0 J: its model not set up, its worker or Ray task lost) keeps its joules
         self.resumed: dict[str, RunOutcome] = {}
+        # the span each run's pricing window priced (steps, joules), from its pause: a run begun
+        # again from scratch (its checkpoint gone or out of reach) keeps it in its new record
+        self.priced: dict[str, tuple[int, float]] = {}
 
     def start(
         self,
@@ -99,6 +102,8 @@ class DeferringSink:
         paused (or stopped), which this one takes on (``trial`` fed its points)."""
         key = spec.run_key
         self.specs[key], self.trials[key], self.tagged[key] = spec, trial, tagged
+        if stored is not None:
+            self._note_priced(key, stored.outcome)
         run_id = None
         if resumable:
             run_id = self._resume(spec, trial) if stored is None else self._reclaim(spec, stored)
@@ -188,6 +193,10 @@ class DeferringSink:
         self.taken.discard(key)
         self.replacing.discard(key)
         outcome = _keeping_the_pause(outcome, self.resumed.pop(key, None))
+        self._note_priced(key, outcome)
+        if outcome.priced_steps is None and key in self.priced:  # priced by an attempt before
+            steps, energy_j = self.priced[key]
+            outcome = dataclasses.replace(outcome, priced_steps=steps, priced_energy_j=energy_j)
         if outcome.verdict is Verdict.RUNG_PAUSE:
             # the search's handlers paused it, or it paused itself in its pricing window: it may go
             # on, from its checkpoint. Its record goes in at once, as a pause not promoted (its
@@ -199,6 +208,11 @@ class DeferringSink:
         self.inner.finish(run_id, outcome)  # a stop in the store at once: a killed search keeps it
         if outcome.status == CENSORED and outcome.verdict.by_search:  # a predicted miss too
             self.stopped.add(key)  # begun again (the confirmation's), it replaces this record
+
+    def _note_priced(self, key: str, outcome: RunOutcome) -> None:
+        """Keep the span ``outcome`` says its pricing window priced, if any (``self.priced``)."""
+        if outcome.priced_steps:
+            self.priced[key] = (outcome.priced_steps, outcome.priced_energy_j)
 
     def flush(self) -> None:
         """Tell the reporter of the paused runs (not promoted: their checkpoints are kept, for a
