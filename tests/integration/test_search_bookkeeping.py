@@ -142,3 +142,36 @@ def test_a_priced_value_trained_again_from_scratch_keeps_its_windows_span(tmp_pa
         assert run.outcome.priced_steps == EVERY * WINDOW - 1  # its window's, warm-up left out
     before, after = strategies[0].prices, strategies[1].prices
     assert after == pytest.approx(before)  # every value priced as the first search priced it
+
+
+def test_a_search_interrupted_between_a_pauses_checkpoint_and_its_record_stores_the_pause(
+    tmp_path, monkeypatch
+):
+    # Ctrl-C in that instant: before, the search's cleanup removed the checkpoint of the run (not
+    # stored as paused), and the next search trained it again from scratch.
+    from powertrain.records import Verdict
+    from powertrain.search.run import search_study
+    from powertrain.search.sink import DeferringSink
+
+    real, caught = DeferringSink.finish, []
+
+    def interrupted(self, run_id, outcome):
+        if outcome.verdict is Verdict.RUNG_PAUSE and not caught:
+            caught.append((self.keys[run_id], self.store.eval_points(run_id)))
+            raise KeyboardInterrupt
+        real(self, run_id, outcome)
+
+    s = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        with monkeypatch.context() as patch:
+            patch.setattr(DeferringSink, "finish", interrupted)
+            with pytest.raises(KeyboardInterrupt):
+                search_study(s, store)
+        ((key, points),) = caught
+        (paused,) = [r for r in store.runs(s.name) if r.run_key == key]
+        assert paused.outcome.verdict is Verdict.RUNG_PAUSE  # stored as it stopped
+        assert store.eval_points(paused.id) == points and paused.outcome.total_energy_j > 0
+        again = search_study(s, store)
+        (run,) = [r for r in store.runs(s.name) if r.run_key == key]
+        assert store.eval_points(run.id)[: len(points)] == points  # not trained again
+    assert again.cost.superseded_j == 0

@@ -23,6 +23,7 @@ bookkeeping.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from typing import TYPE_CHECKING
@@ -219,6 +220,7 @@ class DeferringSink:
         later search that takes them on) and remove the other checkpoints the search's runs left
         (that of a run an interruption ended), but those of every run the store holds as paused
         (one an interruption caught as it was taken on or went on: its pause is still there)."""
+        self._store_interrupted_pauses()
         kept, self.taken = set(self.taken), set()
         for key, (run_id, outcome) in self.paused.items():  # in the store since they paused
             self.inner.said(run_id, _not_promoted(outcome))
@@ -231,6 +233,21 @@ class DeferringSink:
             if key not in kept:
                 discard(spec, self.place)
         self._say_kept([self.specs[key] for key in kept if key in self.specs])
+
+    def _store_interrupted_pauses(self) -> None:
+        """The runs under way that an interruption (Ctrl-C) caught between saving their pause's
+        checkpoint and storing it: stored from the checkpoint now (``store_killed_pause``), their
+        checkpoint kept with them, rather than removed with those of the runs it caught training."""
+        for run_id, key in list(self.keys.items()):
+            spec, record = self.specs.get(key), self.store.run(run_id)
+            if spec is None or record is None or record.outcome is not None:
+                continue
+            runs = self.store.runs(spec.study)
+            finished = [r for r in runs if r.run_key == key and r.outcome is not None]
+            with contextlib.suppress(PowertrainError):  # another process's since: left to it
+                stored = finished[-1] if finished else None
+                if store_killed_pause(self.store, spec, self.place, record, stored) is not None:
+                    self.keys.pop(run_id)
 
     def _say_kept(self, specs) -> None:
         """One line on the checkpoints the paused runs keep, this search's and those of pauses an
@@ -303,9 +320,9 @@ def store_killed_pause(
     except (_NotItsPause, ValueError):  # ValueError: ended on its own meanwhile
         return None
     log.warning(
-        "run %s: the search was killed as it paused, after its checkpoint was saved and before "
-        "its pause was stored; stored now from the checkpoint (%.3g J, %d evaluations), to go on "
-        "from there",
+        "run %s: the search was stopped (killed or interrupted) as it paused, after its checkpoint "
+        "was saved and before its pause was stored; stored now from the checkpoint (%.3g J, %d "
+        "evaluations), to go on from there",
         spec.run_key,
         spent.total_energy_j,
         len(points),
@@ -321,7 +338,7 @@ def _pause_from(spent, checkpoint) -> RunOutcome:
         raise _NotItsPause from exc
     priced_steps, priced_energy_j = spent.priced or (None, None)
     reason = (
-        f"paused by the search, its pause stored from its checkpoint (the search was killed "
+        f"paused by the search, its pause stored from its checkpoint (the search was stopped "
         f"before storing it) {PAUSED_NOTE}"
     )
     return _not_promoted(
