@@ -17,12 +17,13 @@ from tests.integration.test_live_search import STUDY, study
 HALVING = {**STUDY, "search": {"strategy": "halving", "eta": 2}}
 
 
-def held_by_another_process(db, s) -> str:
-    """One of ``s``'s runs begun in ``db`` by a live process that is not this one (pid 1)."""
+def held_by_another_process(db, s, spec=None) -> str:
+    """One of ``s``'s runs (``spec``, else its first) begun in ``db`` by a live process that is not
+    this one (pid 1)."""
     with open_store(db) as store:
         store.save_study(s.name, s.to_dict())
         store.owner = Owner(this_host(), 1, psutil.Process(1).create_time())
-        spec = run_spec(s, s.setups()[0], 0)
+        spec = spec or run_spec(s, s.setups()[0], 0)
         store.begin_run(spec, {}, {})
     return spec.run_key
 
@@ -38,6 +39,33 @@ def test_a_search_refused_a_run_another_process_holds_says_only_why(tmp_path, wo
     assert "skipped" not in run.stderr, run.stderr
     (error,) = [line for line in run.stderr.splitlines() if "error" in line]
     assert key in error and "needs its study to itself" in error
+
+
+def test_a_search_refused_a_run_another_process_took_meanwhile_leaves_its_checkpoint(
+    tmp_path, monkeypatch
+):
+    # Another process claims the run just before this search does, and has a checkpoint of it:
+    # before, the refused search's cleanup removed that checkpoint with its own runs'.
+    from powertrain.errors import PowertrainError
+    from powertrain.search.run import search_study
+    from powertrain.search.sink import DeferringSink
+    from powertrain.study.artifacts import checkpoint_path
+
+    s, db, taken = study(search={"strategy": "halving", "eta": 2}), tmp_path / "r.db", []
+    real = DeferringSink.start
+
+    def taken_first(self, spec, *args, **kwargs):
+        if not taken:
+            held_by_another_process(db, s, spec)
+            taken.append(checkpoint_path(self.place.artifacts_dir, spec.study, spec.run_key))
+            taken[0].parent.mkdir(parents=True, exist_ok=True)
+            taken[0].write_bytes(b"the other process's state")
+        return real(self, spec, *args, **kwargs)
+
+    monkeypatch.setattr(DeferringSink, "start", taken_first)
+    with open_store(db) as store, pytest.raises(PowertrainError, match="its study to itself"):
+        search_study(s, store)
+    assert taken[0].read_bytes() == b"the other process's state"
 
 
 def test_the_summary_counts_the_runs_a_search_paused_apart_from_those_it_stopped(tmp_path):

@@ -50,8 +50,9 @@ from powertrain.records import EvalPoint, RunRecord, Stage, Verdict
 from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.cost_axes import label as axes_label
 from powertrain.search.driver import SearchOutcome, run_search
+from powertrain.search.killed import store_killed_pause
 from powertrain.search.simulate import budget_reason, curve_of, feed, precision_note, setup_key
-from powertrain.search.sink import DeferringSink, Tagged, store_killed_pause
+from powertrain.search.sink import DeferringSink, Tagged
 from powertrain.search.space import Space, Start, Trial
 from powertrain.search.strategies import make_strategy
 from powertrain.search.strategy import Strategy

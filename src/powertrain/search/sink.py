@@ -16,6 +16,8 @@ bookkeeping.
   this process (``replace_censored``) with the points its checkpoint kept, and continued from it;
   the stored pause stays in the store until the new attempt finishes (the store removes it then),
   and an interruption before that keeps its checkpoint too: the next search takes it on again.
+- A pause the search was stopped in between saving its checkpoint and storing it is stored from
+  the checkpoint (``killed.py``): by ``flush`` on an interruption, by the next search after a kill.
 - ``flush`` (whatever ends the search) tells the reporter of the paused runs and removes the
   checkpoints the search's runs left (one an interruption ended), but those of paused runs that were
   not promoted: a later search may take them on.
@@ -29,11 +31,11 @@ import logging
 from typing import TYPE_CHECKING
 
 from powertrain.errors import PowertrainError, RunClaimed
-from powertrain.records import CENSORED, FAILED, EvalPoint, Verdict, outcome_of
+from powertrain.records import CENSORED, FAILED, EvalPoint, Verdict
+from powertrain.search.killed import TO_ITSELF, not_promoted, paused, store_killed_pause
 from powertrain.search.space import Trial
 from powertrain.study.artifacts import checkpoint_path
-from powertrain.study.resume import RunPlace, discard, paused_spent, run_checkpoint
-from powertrain.train.stopping import PAUSED_NOTE
+from powertrain.study.resume import RunPlace, discard, paused_spent
 
 if TYPE_CHECKING:
     from powertrain.records import RunOutcome, RunRecord
@@ -42,8 +44,6 @@ if TYPE_CHECKING:
     from powertrain.train.stopping import Handler, Stop
 
 log = logging.getLogger(__name__)
-
-TO_ITSELF = "a live search needs its study to itself: wait for it or stop it"
 
 
 class Tagged:
@@ -143,14 +143,18 @@ class DeferringSink:
                 for point in spent.points:
                     self.inner.eval_point(run_id, point)
         except ValueError as exc:  # RunClaimed, or finished meanwhile: another process took it on
-            for kept in (self.specs, self.trials, self.tagged):  # its checkpoint is the other's
-                kept.pop(key, None)
+            self._forget(key)  # its checkpoint is the other's
             raise PowertrainError(f"{exc}; {TO_ITSELF}") from None
         self.keys[run_id], self.points[key] = key, list(spent.points)
         self.resumed[key] = stored.outcome
         self.continued.add(key)
         self.taken.add(key)
         return run_id
+
+    def _forget(self, key: str) -> None:
+        """Leave run ``key`` (and its checkpoint) to the other process that holds it."""
+        for kept in (self.specs, self.trials, self.tagged):
+            kept.pop(key, None)
 
     def begin(self, spec, hardware, provenance) -> int:
         key = spec.run_key
@@ -170,6 +174,7 @@ class DeferringSink:
         try:
             run_id = self.inner.begin(spec, hardware, provenance)
         except RunClaimed as exc:  # refused here, before an executor logs it as skipped
+            self._forget(key)  # its checkpoint is the other process's
             raise PowertrainError(f"{exc}; {TO_ITSELF}") from None
         if spec.replace_censored:
             self.replacing.add(key)
@@ -203,7 +208,7 @@ class DeferringSink:
             # on, from its checkpoint. Its record goes in at once, as a pause not promoted (its
             # checkpoint matches it): killed later, the next search takes it on from there; told to
             # the reporter when the search ends, if it has not gone on by then
-            self.inner.finish(run_id, _not_promoted(outcome), say=False)
+            self.inner.finish(run_id, not_promoted(outcome), say=False)
             self.paused[key] = (run_id, outcome)
             return
         self.inner.finish(run_id, outcome)  # a stop in the store at once: a killed search keeps it
@@ -223,12 +228,12 @@ class DeferringSink:
         self._store_interrupted_pauses()
         kept, self.taken = set(self.taken), set()
         for key, (run_id, outcome) in self.paused.items():  # in the store since they paused
-            self.inner.said(run_id, _not_promoted(outcome))
+            self.inner.said(run_id, not_promoted(outcome))
             kept.add(key)
         self.paused.clear()
         # and whatever the store holds as paused (one an interruption caught on its way on)
         for study in {spec.study for spec in self.specs.values()}:
-            kept |= {r.run_key for r in self.store.runs(study) if _paused(r)}
+            kept |= {r.run_key for r in self.store.runs(study) if paused(r)}
         for key, spec in self.specs.items():
             if key not in kept:
                 discard(spec, self.place)
@@ -258,7 +263,7 @@ class DeferringSink:
             return
         ours, stored = {(s.study, s.run_key) for s in specs}, set()
         for study in {s.study for s in self.specs.values()}:
-            stored |= {(r.study, r.run_key) for r in self.store.runs(study) if _paused(r)}
+            stored |= {(r.study, r.run_key) for r in self.store.runs(study) if paused(r)}
         kept = [(k in ours, checkpoint_path(self.place.artifacts_dir, *k)) for k in ours | stored]
         paths = sorted(path for _, path in kept if path.is_file())
         earlier = sum(1 for mine, path in kept if not mine and path.is_file())
@@ -287,76 +292,6 @@ class DeferringSink:
         self.inner.note_power_limit(gpu_uuid, previous_w)
 
 
-class _NotItsPause(Exception):
-    """The checkpoint a killed attempt left is not that attempt's pause (rolls the claim back)."""
-
-
-def store_killed_pause(
-    store, spec: RunSpec, place: RunPlace, killed: RunRecord, finished: RunRecord | None
-) -> RunRecord | None:
-    """The pause of a run a search was killed in the instant between saving its checkpoint and
-    storing its pause, stored now from that checkpoint (its points, joules, seconds and priced
-    span): ``killed`` is its unfinished record, ``finished`` the key's finished one (a stored pause
-    it went on from, replaced now as its finish would have). Its new record, or None where the
-    checkpoint is not that attempt's pause (none; its stored pause's; killed as it trained).
-    Another live process holding the run refuses the search, its checkpoint left alone."""
-    if not checkpoint_path(place.artifacts_dir, spec.study, spec.run_key).is_file():
-        return None
-    points = store.eval_points(killed.id)
-    if _paused(finished) and store.eval_points(finished.id) == points:
-        return None  # the checkpoint of its stored pause, which it was killed going on from
-    claim = dataclasses.replace(spec, replace_censored=finished is not None)
-    try:
-        with store.atomic():  # the claim first: the files may be another live process's
-            run_id = store.begin_run(claim, killed.hardware, killed.provenance)
-            spent = paused_spent(spec, place)
-            if spent is None or spent.points != points:
-                raise _NotItsPause
-            for point in points:
-                store.add_eval_point(run_id, point)
-            store.finish_run(run_id, _pause_from(spent, run_checkpoint(spec, place)))
-    except RunClaimed as exc:
-        raise PowertrainError(f"{exc}; {TO_ITSELF}") from None
-    except (_NotItsPause, ValueError):  # ValueError: ended on its own meanwhile
-        return None
-    log.warning(
-        "run %s: the search was stopped (killed or interrupted) as it paused, after its checkpoint "
-        "was saved and before its pause was stored; stored now from the checkpoint (%.3g J, %d "
-        "evaluations), to go on from there",
-        spec.run_key,
-        spent.total_energy_j,
-        len(points),
-    )
-    return store.run(run_id)
-
-
-def _pause_from(spent, checkpoint) -> RunOutcome:
-    """The outcome of a pause as its checkpoint's summary (``spent``) and state tell it."""
-    try:
-        steps = int(checkpoint.load_state()["progress"]["step"])
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise _NotItsPause from exc
-    priced_steps, priced_energy_j = spent.priced or (None, None)
-    reason = (
-        f"paused by the search, its pause stored from its checkpoint (the search was stopped "
-        f"before storing it) {PAUSED_NOTE}"
-    )
-    return _not_promoted(
-        outcome_of(
-            CENSORED,
-            reason,
-            spent.energy_j,
-            spent.duration_s,
-            spent.points,
-            steps=steps,
-            faults=spent.faults,
-            verdict=Verdict.RUNG_PAUSE,
-            priced_steps=priced_steps,
-            priced_energy_j=priced_energy_j,
-        )
-    )
-
-
 def _keeping_the_pause(outcome: RunOutcome, pause: RunOutcome | None) -> RunOutcome:
     """The outcome of a run continued from ``pause``: as it is, unless it failed having measured
     less than the pause had spent (a model that could not be set up, a dead worker, a lost Ray
@@ -377,19 +312,4 @@ def _keeping_the_pause(outcome: RunOutcome, pause: RunOutcome | None) -> RunOutc
         energy_j=energy,
         duration_s=pause.duration_s + outcome.duration_s,
         steps=max(pause.steps, outcome.steps),
-    )
-
-
-def _not_promoted(outcome: RunOutcome) -> RunOutcome:
-    """A paused run's outcome as stored once the search no longer continues it."""
-    reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
-    return dataclasses.replace(outcome, stop_reason=reason)
-
-
-def _paused(record: RunRecord | None) -> bool:
-    """Whether ``record`` is a pause a search stored (its checkpoint kept for a later one)."""
-    return (
-        record is not None
-        and record.outcome is not None
-        and record.outcome.verdict is Verdict.RUNG_PAUSE
     )
