@@ -203,3 +203,37 @@ def test_a_search_interrupted_between_a_pauses_checkpoint_and_its_record_stores_
         (run,) = [r for r in store.runs(s.name) if r.run_key == key]
         assert store.eval_points(run.id)[: len(points)] == points  # not trained again
     assert again.cost.superseded_j == 0
+
+
+def test_a_killed_attempt_is_not_stored_from_another_stores_checkpoint(tmp_path, monkeypatch):
+    # Two stores in one folder share its artifacts folder. Store a's attempt at a run, killed in
+    # its pricing window before any point, was stored as a pause from store b's checkpoint of the
+    # same run (no point either: nothing told them apart), with b's joules.
+    from powertrain.records import Verdict
+    from powertrain.search.killed import store_killed_pause
+    from powertrain.search.run import search_study
+    from powertrain.study.artifacts import checkpoint_path
+    from powertrain.study.config import parse_study
+    from powertrain.study.resume import StudyPlace
+    from tests.integration.test_live_window import STUDY as WINDOWED
+    from tests.integration.test_live_window import searches_with
+
+    searches_with(monkeypatch, "batch_size")  # priced over a window, the dearer left paused
+    grid = {"learning_rate": [0.3], "batch_size": [16, 32]}
+    s = parse_study({**WINDOWED, "grid": grid, "meters": {"backends": ["estimate"]}})
+    with open_store(tmp_path / "b.db") as other:
+        search_study(s, other, strategy="zeus")
+        (pause,) = [r for r in other.runs(s.name) if r.outcome.verdict is Verdict.RUNG_PAUSE]
+    (spec,) = [run_spec(s, x, 0) for x in s.setups() if run_spec(s, x, 0).run_key == pause.run_key]
+    path = checkpoint_path(tmp_path / "artifacts", s.name, spec.run_key)
+    kept = path.read_bytes()
+    with open_store(tmp_path / "a.db") as store:  # its attempt, killed (a process now gone)
+        store.save_study(s.name, s.to_dict())
+        store.owner = Owner(this_host(), psutil.Process().pid, 0.0)
+        store.begin_run(spec, {}, {})
+    with open_store(tmp_path / "a.db") as store:
+        (killed,) = store.runs(s.name)
+        place = StudyPlace(s, store.artifacts_dir)
+        assert store_killed_pause(store, spec, place, killed, None) is None
+        assert store.runs(s.name)[0].outcome is None  # left to be begun afresh
+    assert path.read_bytes() == kept  # b's, untouched

@@ -39,8 +39,11 @@ def store_killed_pause(
     checkpoint is not that attempt's pause (none; its stored pause's; killed as it trained).
     Another live process holding the run refuses the search, its checkpoint left alone."""
     path = checkpoint_path(place.artifacts_dir, spec.study, spec.run_key)
-    if not any(p.exists() for p in (path, path.with_suffix(".json"), path.with_suffix(".next.pt"))):
-        return None  # (a save under way in another process leaves only the last: claimed first)
+    files = [
+        p for p in (path, path.with_suffix(".json"), path.with_suffix(".next.pt")) if p.exists()
+    ]
+    if not files:  # (a save under way in another process leaves only the last: claimed first)
+        return None
     points = store.eval_points(killed.id)
     if paused(finished) and store.eval_points(finished.id) == points:
         return None  # the checkpoint of its stored pause, which it was killed going on from
@@ -48,6 +51,8 @@ def store_killed_pause(
     try:
         with store.atomic():  # the claim first: the files may be another live process's
             run_id = store.begin_run(claim, killed.hardware, killed.provenance)
+            if max(_mtime(p) for p in files) < killed.started_at:  # saved before it began: not
+                raise _NotItsPause  # its own (another store's, beside this one's file)
             spent = paused_spent(spec, place)
             if spent is None or spent.points != points:
                 raise _NotItsPause
@@ -67,6 +72,13 @@ def store_killed_pause(
         len(points),
     )
     return store.run(run_id)
+
+
+def _mtime(path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # gone meanwhile
+        return float("-inf")
 
 
 def _pause_from(spent, checkpoint) -> RunOutcome:
