@@ -83,7 +83,7 @@ def test_the_summary_counts_the_runs_a_search_paused_apart_from_those_it_stopped
     assert paused  # rung 0 paused every setup; those not promoted stay paused
     assert cost.runs_paused == len(paused) and cost.runs_stopped == len(runs) - len(paused)
     words = f"{len(runs) - len(paused)} stopped by the search, kept as censored lower bounds; "
-    words += f"{len(paused)} paused, their checkpoints kept for a later search to continue"
+    words += f"{len(paused)} paused, not stopped: a later search may take them on"
     assert words in cost.lines()[1] and words in html
 
 

@@ -59,7 +59,7 @@ class SearchCost:
     #: where it has fewer); None in a cost kept before it was.
     confirmed_seeds: int | None = None
     #: Runs it paused and left paused (halving's rungs, a cost axis's pricing window): not stopped,
-    #: their checkpoints kept for a later search to continue; 0 in a cost kept before they were
+    #: a later search may take them on (from their checkpoints); 0 in a cost kept before they were
     #: counted apart (``runs_stopped`` held them then).
     runs_paused: int = 0
 
@@ -103,7 +103,7 @@ def stopped_words(stopped: int, paused: int) -> str:
     may continue them), each said once."""
     words = f"{stopped} stopped by the search, kept as censored lower bounds"
     if paused:
-        words += f"; {paused} paused, their checkpoints kept for a later search to continue"
+        words += f"; {paused} paused, not stopped: a later search may take them on"
     return words
 
 
