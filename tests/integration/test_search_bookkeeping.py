@@ -41,6 +41,22 @@ def test_a_search_refused_a_run_another_process_holds_says_only_why(tmp_path, wo
     assert key in error and "needs its study to itself" in error
 
 
+def test_a_search_is_refused_before_it_trains_anything_where_another_holds_one_of_its_runs(
+    tmp_path,
+):
+    # Before: the search trained the runs it came to first, and was refused only at the one
+    # another process held (here the last the search would start, if it ever did).
+    from powertrain.errors import PowertrainError
+    from powertrain.search.run import search_study
+
+    s, db = study(search={"strategy": "halving", "eta": 2}), tmp_path / "r.db"
+    held_by_another_process(db, s, run_spec(s, s.setups()[-1], s.seeds[-1]))
+    with open_store(db) as store:
+        with pytest.raises(PowertrainError, match="its study to itself"):
+            search_study(s, store)
+        assert len(store.runs(s.name)) == 1  # the other process's: nothing trained
+
+
 def test_a_search_refused_a_run_another_process_took_meanwhile_leaves_its_checkpoint(
     tmp_path, monkeypatch
 ):

@@ -37,22 +37,21 @@ def store_killed_pause(
     span): ``killed`` is its unfinished record, ``finished`` the key's finished one (a stored pause
     it went on from, replaced now as its finish would have). Its new record, or None where the
     checkpoint is not that attempt's pause (none; its stored pause's; killed as it trained).
-    Another live process holding the run refuses the search, its checkpoint left alone."""
+    Another live process holding the run (a search or grid under way) refuses the search before
+    it trains anything, its checkpoint left alone."""
     path = checkpoint_path(place.artifacts_dir, spec.study, spec.run_key)
     files = [
         p for p in (path, path.with_suffix(".json"), path.with_suffix(".next.pt")) if p.exists()
-    ]
-    if not files:  # (a save under way in another process leaves only the last: claimed first)
-        return None
+    ]  # (a save under way in another process leaves only the last: claimed first)
     points = store.eval_points(killed.id)
     if paused(finished) and store.eval_points(finished.id) == points:
-        return None  # the checkpoint of its stored pause, which it was killed going on from
+        files = []  # the checkpoint of its stored pause, which it was killed going on from
     claim = dataclasses.replace(spec, replace_censored=finished is not None)
     try:
-        with store.atomic():  # the claim first: the files may be another live process's
+        with store.atomic():  # the claim first, and always: is it held? (rolled back but here)
             run_id = store.begin_run(claim, killed.hardware, killed.provenance)
-            if max(_mtime(p) for p in files) < killed.started_at:  # saved before it began: not
-                raise _NotItsPause  # its own (another store's, beside this one's file)
+            if not files or max(map(_mtime, files)) < killed.started_at:  # none, or saved before
+                raise _NotItsPause  # it began: not its own (another store's, beside this one)
             spent = paused_spent(spec, place)
             if spent is None or spent.points != points:
                 raise _NotItsPause
@@ -85,7 +84,7 @@ def _pause_from(spent, checkpoint) -> RunOutcome:
     """The outcome of a pause as its checkpoint's summary (``spent``) and state tell it."""
     try:
         steps = int(checkpoint.load_state()["progress"]["step"])
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
+    except (OSError, EOFError, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise _NotItsPause from exc
     priced_steps, priced_energy_j = spent.priced or (None, None)
     reason = (
