@@ -253,3 +253,33 @@ def test_a_killed_attempt_is_not_stored_from_another_stores_checkpoint(tmp_path,
         assert store_killed_pause(store, spec, place, killed, None) is None
         assert store.runs(s.name)[0].outcome is None  # left to be begun afresh
     assert path.read_bytes() == kept  # b's, untouched
+
+
+def test_a_search_run_again_says_what_the_runs_a_killed_search_left_training_had_spent(
+    tmp_path, monkeypatch, caplog
+):
+    # A run killed as it trained is begun afresh: what its attempt had spent is in no record and
+    # in no search's cost. Before, nothing said so.
+    from powertrain.search.run import search_study
+    from powertrain.search.sink import DeferringSink
+
+    real, caught = DeferringSink.eval_point, []
+
+    def killed_at_its_second_point(self, run_id, point):
+        real(self, run_id, point)
+        if point.index == 1 and not caught:
+            caught.append((self.keys[run_id], point.total_energy_j))
+            raise KeyboardInterrupt
+
+    s = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "r.db") as store:
+        with monkeypatch.context() as patch:
+            patch.setattr(DeferringSink, "eval_point", killed_at_its_second_point)
+            patch.setattr(DeferringSink, "flush", lambda self: None)  # killed: no cleanup
+            with pytest.raises(KeyboardInterrupt):
+                search_study(s, store)
+        with caplog.at_level("INFO", logger="powertrain"):
+            search_study(s, store)
+    ((key, energy_j),) = caught
+    (line,) = [m for m in caplog.messages if "in no record" in m]
+    assert "1 run a killed search left training" in line and f"{energy_j:.3g} J" in line
