@@ -119,6 +119,10 @@ def predict(study_name, after_evals, target, machine, db_path, as_json) -> None:
     from powertrain.search.backtest import QUARTER, backtest
     from powertrain.store import existing_store
 
+    if target is not None and not 0 < target <= 1:  # nan too
+        raise PowertrainError(
+            f"--target takes a validation accuracy in (0, 1] (e.g. 0.9 for 90 %), not {target:g}"
+        )
     ks = []
     for k in after_evals:
         if k == QUARTER:

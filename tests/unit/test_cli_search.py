@@ -89,3 +89,15 @@ def test_simulate_on_a_store_a_search_ran_warns_that_its_curves_end_early(tmp_pa
         store.finish_run(run_id, dataclasses.replace(stop, verdict=Verdict.SEARCH_BOUND))
         sim = simulate(load_curves(store, "s"), strategy="grid", repeats=1)
     assert any("1 of 3 runs were ended by a search" in w for w in sim.warnings), sim.warnings
+
+
+def test_predict_with_a_target_that_is_not_an_accuracy_says_so_in_one_line(tmp_path):
+    # --target 1.5 (or 85, a percentage) was taken: every run "missed" it, and the backtest printed
+    # its rates against a target no accuracy reaches
+    db = tmp_path / "r.db"
+    never_reached(db)
+    from tests.cli_helpers import assert_one_clear_error, powertrain
+
+    for target in ("1.5", "85", "0", "nan"):
+        args = ["predict", "--study", "never", "--db", str(db), "--target", target]
+        assert_one_clear_error(powertrain(*args), "--target takes", "(0, 1]", target)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from html import escape
 from pathlib import Path
 
-from powertrain.search.cost import grid_figure, picked_words
+from powertrain.search.cost import grid_figure, picked_words, stopped_words
 
 
 def search_figures(analysis, out: Path, titles: bool, drawn: dict) -> list[Path]:
@@ -68,8 +68,8 @@ def _live_html(live: dict) -> str:
     return (
         f"<p><b>Live search ({escape(live['strategy'])})</b> "
         f"[{escape(live['method'])}]: picked {escape(pick)}. "
-        f"It started {live['runs_started']} runs ({live['runs_stopped']} stopped by the search, "
-        f"kept as censored lower bounds) and spent {live['spent_j']:,.3g} J, attempts re-run from "
+        f"It started {live['runs_started']} runs "
+        f"({escape(stopped_words(live['runs_stopped'], live.get('runs_paused') or 0))}) and spent {live['spent_j']:,.3g} J, attempts re-run from "
         f"scratch included ({live['superseded_j']:,.3g} J); {grid} "
         f"({escape(live['grid_note'])}).{_carried(live)}</p>"
         + "".join(f"<p class=note>{escape(note)}</p>" for note in live.get("notes") or ())

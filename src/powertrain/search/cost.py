@@ -11,7 +11,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from powertrain.meters.base import runs_label
-from powertrain.records import Stage
+from powertrain.records import Stage, Verdict
 from powertrain.store.base import ResultStore
 
 if TYPE_CHECKING:
@@ -35,7 +35,7 @@ class SearchCost:
     pick: str | None
     confirmed: bool
     runs_started: int
-    runs_stopped: int  # ended by the search (kept as censored lower bounds)
+    runs_stopped: int  # ended by the search (kept as censored lower bounds), not those paused
     spent_j: float  # everything it started: the runs in the store plus superseded attempts, less
     # what of them runs it took on had spent in an earlier search (``carried_j``, or the share of
     # it fed to this search before it began such a run again)
@@ -58,6 +58,10 @@ class SearchCost:
     #: How many seeds the pick was confirmed on (the search's confirm_seeds, or all the study has
     #: where it has fewer); None in a cost kept before it was.
     confirmed_seeds: int | None = None
+    #: Runs it paused and left paused (halving's rungs, a cost axis's pricing window): not stopped,
+    #: a later search may take them on (from their checkpoints); 0 in a cost kept before they were
+    #: counted apart (``runs_stopped`` held them then).
+    runs_paused: int = 0
 
     @property
     def share(self) -> float | None:
@@ -75,7 +79,7 @@ class SearchCost:
         out = [
             f"search {self.strategy} on {self.study} [{self.method}]: picked {pick}",
             f"  spent {_j(self.spent_j)} on {self.runs_started} runs it started "
-            f"({self.runs_stopped} stopped by the search, kept as censored lower bounds; "
+            f"({stopped_words(self.runs_stopped, self.runs_paused)}; "
             f"{_j(self.superseded_j)} of attempts re-run from scratch)",
             f"  {grid}",
         ]
@@ -92,6 +96,15 @@ class SearchCost:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "share": self.share}
+
+
+def stopped_words(stopped: int, paused: int) -> str:
+    """The runs a search ended: those it stopped, and those it paused (not stopped: a later search
+    may continue them), each said once."""
+    words = f"{stopped} stopped by the search, kept as censored lower bounds"
+    if paused:
+        words += f"; {paused} paused, not stopped: a later search may take them on"
+    return words
 
 
 def grid_figure(basis: str, grid_j: float) -> str:
@@ -159,7 +172,7 @@ def search_cost(
         pick,
         confirmed,
         len(started),
-        sum(r.outcome.verdict.by_search for r in started),
+        sum(r.outcome.verdict.by_search and not _paused(r) for r in started),
         stored_j + superseded_j - (carried_j if counted_j is None else counted_j),
         stored_j,
         superseded_j,
@@ -172,9 +185,14 @@ def search_cost(
         carried_j,
         tuple(tied),
         confirmed_seeds if confirmed else None,
+        sum(map(_paused, started)),
     )
     store.save_search_cost(cost.study, cost.to_dict())
     return cost
+
+
+def _paused(record: RunRecord) -> bool:
+    return record.outcome.verdict is Verdict.RUNG_PAUSE
 
 
 def method_of(records: list[RunRecord]) -> str:

@@ -45,11 +45,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from powertrain.errors import PowertrainError
+from powertrain.meters.base import runs_label
 from powertrain.monitor import below_resolution
 from powertrain.records import EvalPoint, RunRecord, Stage, Verdict
 from powertrain.search.cost import SearchCost, search_cost
 from powertrain.search.cost_axes import label as axes_label
 from powertrain.search.driver import SearchOutcome, run_search
+from powertrain.search.killed import store_killed_pause
 from powertrain.search.simulate import budget_reason, curve_of, feed, precision_note, setup_key
 from powertrain.search.sink import DeferringSink, Tagged
 from powertrain.search.space import Space, Start, Trial
@@ -109,22 +111,35 @@ class LivePool:
         # dict the strategy fills as it samples.
         self.setups = {setup_key(s.varied): s for s in study.setups()} if setups is None else setups
         self.sink = DeferringSink(StoreSink(store, reporter), place)
-        self.stored = {
-            r.run_key: r
-            for r in store.runs(study.name)
-            if r.outcome is not None and r.stage is Stage.TRAIN
-        }
+        self.stored = self._settled(study, store, place)
         self.reused: set[tuple[str, int]] = set()
         # what the paused runs an earlier search stored, and this one took on, had spent then,
         # and how much of it is in this search's figures (its records, or its superseded attempts)
         self.carried_j = self.counted_j = 0.0
         self.session: Session | None = None
         self.running: dict[str, Trial] = {}  # by run key
-        for setup in self.setups.values():  # a killed search's runs under way begin afresh
-            for seed in study.seeds:  # (a stored pause keeps its checkpoint: it may go on)
+
+    def _settled(self, study: StudyConfig, store: ResultStore, place: RunPlace) -> dict:
+        """The study's finished runs by key, once what a killed search left is settled: a pause
+        killed between its checkpoint and its record is stored from the checkpoint
+        (``store_killed_pause``); the other runs it had under way begin afresh, their checkpoints
+        removed (a stored pause keeps its own: it may go on)."""
+        runs = [r for r in store.runs(study.name) if r.stage is Stage.TRAIN]
+        stored = {r.run_key: r for r in runs if r.outcome is not None}
+        killed = {r.run_key: r for r in runs if r.outcome is None}
+        lost: list[RunRecord] = []  # killed as they trained: begun afresh if started
+        for setup in self.setups.values():
+            for seed in study.seeds:
                 spec = run_spec(study, setup, seed)
-                if not _paused(self.stored.get(spec.run_key)):
+                key = spec.run_key
+                if key in killed:
+                    record = store_killed_pause(store, spec, place, killed[key], stored.get(key))
+                    stored[key] = record or stored.get(key)
+                    lost += [killed[key]] if record is None else []
+                if not _paused(stored.get(key)):
                     discard(spec, place)
+        _say_lost(store, lost)
+        return {k: r for k, r in stored.items() if r is not None}
 
     def capacity(self) -> int:
         return self.session.capacity()
@@ -192,6 +207,27 @@ class LivePool:
         fed_j = trial.earlier_j if _begun_again(trial) else record.outcome.total_energy_j
         self.counted_j += fed_j
         return replace(spec, replace_censored=True)
+
+
+def _say_lost(store: ResultStore, killed: list[RunRecord]) -> None:
+    """One line on what the runs a killed search left training had spent: a run begun afresh
+    loses its killed attempt's record, so those joules are in no record and no search's cost."""
+    spent = [(r, points[-1].total_energy_j) for r in killed if (points := store.eval_points(r.id))]
+    if not spent:
+        return
+    one = len(spent) == 1
+    log.info(
+        "%d run%s a killed search left training (%.3g J to %s last evaluation%s [%s]) %s begun "
+        "afresh if this search starts %s; those joules are in no record and in no search's cost",
+        len(spent),
+        "" if one else "s",
+        sum(j for _, j in spent),
+        "its" if one else "their",
+        "" if one else "s",
+        runs_label(r.provenance for r, _ in spent),
+        "is" if one else "are",
+        "it" if one else "them",
+    )
 
 
 def _begun_again(trial: Trial) -> bool:

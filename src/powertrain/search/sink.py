@@ -16,6 +16,8 @@ bookkeeping.
   this process (``replace_censored``) with the points its checkpoint kept, and continued from it;
   the stored pause stays in the store until the new attempt finishes (the store removes it then),
   and an interruption before that keeps its checkpoint too: the next search takes it on again.
+- A pause the search was stopped in between saving its checkpoint and storing it is stored from
+  the checkpoint (``killed.py``): by ``flush`` on an interruption, by the next search after a kill.
 - ``flush`` (whatever ends the search) tells the reporter of the paused runs and removes the
   checkpoints the search's runs left (one an interruption ended), but those of paused runs that were
   not promoted: a later search may take them on.
@@ -23,16 +25,17 @@ bookkeeping.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 from typing import TYPE_CHECKING
 
-from powertrain.errors import PowertrainError
+from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.records import CENSORED, FAILED, EvalPoint, Verdict
+from powertrain.search.killed import TO_ITSELF, not_promoted, paused, store_killed_pause
 from powertrain.search.space import Trial
 from powertrain.study.artifacts import checkpoint_path
 from powertrain.study.resume import RunPlace, discard, paused_spent
-from powertrain.train.stopping import PAUSED_NOTE
 
 if TYPE_CHECKING:
     from powertrain.records import RunOutcome, RunRecord
@@ -80,6 +83,9 @@ class DeferringSink:
         # the stored pause each continued run goes on from: a continuation that fails before it
         # measures anything (0 J: its model not set up, its worker or Ray task lost) keeps its joules
         self.resumed: dict[str, RunOutcome] = {}
+        # the span each run's pricing window priced (steps, joules), from its pause: a run begun
+        # again from scratch (its checkpoint gone or out of reach) keeps it in its new record
+        self.priced: dict[str, tuple[int, float]] = {}
 
     def start(
         self,
@@ -97,6 +103,8 @@ class DeferringSink:
         paused (or stopped), which this one takes on (``trial`` fed its points)."""
         key = spec.run_key
         self.specs[key], self.trials[key], self.tagged[key] = spec, trial, tagged
+        if stored is not None:
+            self._note_priced(key, stored.outcome)
         run_id = None
         if resumable:
             run_id = self._resume(spec, trial) if stored is None else self._reclaim(spec, stored)
@@ -135,16 +143,18 @@ class DeferringSink:
                 for point in spent.points:
                     self.inner.eval_point(run_id, point)
         except ValueError as exc:  # RunClaimed, or finished meanwhile: another process took it on
-            for kept in (self.specs, self.trials, self.tagged):  # its checkpoint is the other's
-                kept.pop(key, None)
-            raise PowertrainError(
-                f"{exc}; a live search needs its study to itself: wait for it or stop it"
-            ) from None
+            self._forget(key)  # its checkpoint is the other's
+            raise PowertrainError(f"{exc}; {TO_ITSELF}") from None
         self.keys[run_id], self.points[key] = key, list(spent.points)
         self.resumed[key] = stored.outcome
         self.continued.add(key)
         self.taken.add(key)
         return run_id
+
+    def _forget(self, key: str) -> None:
+        """Leave run ``key`` (and its checkpoint) to the other process that holds it."""
+        for kept in (self.specs, self.trials, self.tagged):
+            kept.pop(key, None)
 
     def begin(self, spec, hardware, provenance) -> int:
         key = spec.run_key
@@ -161,7 +171,11 @@ class DeferringSink:
             spec = dataclasses.replace(spec, replace_censored=True)
         if key in self.replacing:  # our own claim again, over the same stored record
             spec = dataclasses.replace(spec, replace_censored=True)
-        run_id = self.inner.begin(spec, hardware, provenance)
+        try:
+            run_id = self.inner.begin(spec, hardware, provenance)
+        except RunClaimed as exc:  # refused here, before an executor logs it as skipped
+            self._forget(key)  # its checkpoint is the other process's
+            raise PowertrainError(f"{exc}; {TO_ITSELF}") from None
         if spec.replace_censored:
             self.replacing.add(key)
         self.keys[run_id], self.points[key] = key, []
@@ -185,35 +199,60 @@ class DeferringSink:
         self.taken.discard(key)
         self.replacing.discard(key)
         outcome = _keeping_the_pause(outcome, self.resumed.pop(key, None))
+        self._note_priced(key, outcome)
+        if outcome.priced_steps is None and key in self.priced:  # priced by an attempt before
+            steps, energy_j = self.priced[key]
+            outcome = dataclasses.replace(outcome, priced_steps=steps, priced_energy_j=energy_j)
         if outcome.verdict is Verdict.RUNG_PAUSE:
             # the search's handlers paused it, or it paused itself in its pricing window: it may go
             # on, from its checkpoint. Its record goes in at once, as a pause not promoted (its
             # checkpoint matches it): killed later, the next search takes it on from there; told to
             # the reporter when the search ends, if it has not gone on by then
-            self.inner.finish(run_id, _not_promoted(outcome), say=False)
+            self.inner.finish(run_id, not_promoted(outcome), say=False)
             self.paused[key] = (run_id, outcome)
             return
         self.inner.finish(run_id, outcome)  # a stop in the store at once: a killed search keeps it
         if outcome.status == CENSORED and outcome.verdict.by_search:  # a predicted miss too
             self.stopped.add(key)  # begun again (the confirmation's), it replaces this record
 
+    def _note_priced(self, key: str, outcome: RunOutcome) -> None:
+        """Keep the span ``outcome`` says its pricing window priced, if any (``self.priced``)."""
+        if outcome.priced_steps:
+            self.priced[key] = (outcome.priced_steps, outcome.priced_energy_j)
+
     def flush(self) -> None:
         """Tell the reporter of the paused runs (not promoted: their checkpoints are kept, for a
         later search that takes them on) and remove the other checkpoints the search's runs left
         (that of a run an interruption ended), but those of every run the store holds as paused
         (one an interruption caught as it was taken on or went on: its pause is still there)."""
+        self._store_interrupted_pauses()
         kept, self.taken = set(self.taken), set()
         for key, (run_id, outcome) in self.paused.items():  # in the store since they paused
-            self.inner.said(run_id, _not_promoted(outcome))
+            self.inner.said(run_id, not_promoted(outcome))
             kept.add(key)
         self.paused.clear()
         # and whatever the store holds as paused (one an interruption caught on its way on)
         for study in {spec.study for spec in self.specs.values()}:
-            kept |= {r.run_key for r in self.store.runs(study) if _paused(r)}
+            kept |= {r.run_key for r in self.store.runs(study) if paused(r)}
         for key, spec in self.specs.items():
             if key not in kept:
                 discard(spec, self.place)
         self._say_kept([self.specs[key] for key in kept if key in self.specs])
+
+    def _store_interrupted_pauses(self) -> None:
+        """The runs under way that an interruption (Ctrl-C) caught between saving their pause's
+        checkpoint and storing it: stored from the checkpoint now (``store_killed_pause``), their
+        checkpoint kept with them, rather than removed with those of the runs it caught training."""
+        for run_id, key in list(self.keys.items()):
+            spec, record = self.specs.get(key), self.store.run(run_id)
+            if spec is None or record is None or record.outcome is not None:
+                continue
+            runs = self.store.runs(spec.study)
+            finished = [r for r in runs if r.run_key == key and r.outcome is not None]
+            with contextlib.suppress(PowertrainError):  # another process's since: left to it
+                stored = finished[-1] if finished else None
+                if store_killed_pause(self.store, spec, self.place, record, stored) is not None:
+                    self.keys.pop(run_id)
 
     def _say_kept(self, specs) -> None:
         """One line on the checkpoints the paused runs keep, this search's and those of pauses an
@@ -224,7 +263,7 @@ class DeferringSink:
             return
         ours, stored = {(s.study, s.run_key) for s in specs}, set()
         for study in {s.study for s in self.specs.values()}:
-            stored |= {(r.study, r.run_key) for r in self.store.runs(study) if _paused(r)}
+            stored |= {(r.study, r.run_key) for r in self.store.runs(study) if paused(r)}
         kept = [(k in ours, checkpoint_path(self.place.artifacts_dir, *k)) for k in ours | stored]
         paths = sorted(path for _, path in kept if path.is_file())
         earlier = sum(1 for mine, path in kept if not mine and path.is_file())
@@ -274,14 +313,3 @@ def _keeping_the_pause(outcome: RunOutcome, pause: RunOutcome | None) -> RunOutc
         duration_s=pause.duration_s + outcome.duration_s,
         steps=max(pause.steps, outcome.steps),
     )
-
-
-def _not_promoted(outcome: RunOutcome) -> RunOutcome:
-    """A paused run's outcome as stored once the search no longer continues it."""
-    reason = outcome.stop_reason.replace(PAUSED_NOTE, "(not promoted)")
-    return dataclasses.replace(outcome, stop_reason=reason)
-
-
-def _paused(record: RunRecord) -> bool:
-    """Whether ``record`` is a pause a search stored (its checkpoint kept for a later one)."""
-    return record.outcome is not None and record.outcome.verdict is Verdict.RUNG_PAUSE
