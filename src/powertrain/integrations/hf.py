@@ -19,7 +19,15 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from powertrain.integrations import Counts, MetricNames, check_run, read_accuracy, read_loss
+from powertrain.integrations import (
+    Counts,
+    MetricNames,
+    check_names,
+    check_open,
+    check_run,
+    read_accuracy,
+    read_loss,
+)
 from powertrain.loggers.base import energy_metrics
 
 log = logging.getLogger(__name__)
@@ -38,8 +46,8 @@ class PowertrainCallback(TrainerCallback):
         self, run: Any, metric: MetricNames = "eval_accuracy", loss: str | None = None
     ) -> None:
         self.run = check_run(run, "PowertrainCallback")
-        self.metric, self.loss = metric, loss
-        self.names = [metric] if isinstance(metric, str) else list(metric.values())
+        self.metric, self.loss = check_names(self.run, metric, loss, "PowertrainCallback")
+        self.names = [self.metric] if isinstance(self.metric, str) else list(self.metric.values())
         self.training = False
         self.counts = Counts(self.run, "the Trainer")
         self.pending: dict[str, Any] = {}  # this step's evaluation so far (one dict per dataset)
@@ -47,6 +55,7 @@ class PowertrainCallback(TrainerCallback):
         self.evaluated, self.warned = 0, False  # in this train()
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control, **kw) -> None:
+        check_open(self.run, "PowertrainCallback")
         self.training, self.evaluated, self.warned = True, 0, False
         self.pending, self.pending_step = {}, None
         self.counts.begin(state.global_step, float(state.epoch or 0.0))

@@ -16,7 +16,15 @@ import logging
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.integrations import Counts, MetricNames, check_run, read_accuracy, read_loss
+from powertrain.integrations import (
+    Counts,
+    MetricNames,
+    check_names,
+    check_open,
+    check_run,
+    read_accuracy,
+    read_loss,
+)
 from powertrain.loggers.base import energy_metrics
 
 try:
@@ -39,11 +47,12 @@ class PowertrainCallback(keras.callbacks.Callback):
     def __init__(self, run: Any, metric: MetricNames = "val_accuracy", loss: str | None = "loss"):
         super().__init__()
         self.run = check_run(run, "PowertrainCallback")
-        self.metric, self.loss = metric, loss
+        self.metric, self.loss = check_names(self.run, metric, loss, "PowertrainCallback")
         self.counts = Counts(self.run, "Keras")
         self.epochs = self.validated = 0  # of this fit
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        check_open(self.run, "PowertrainCallback")
         self.epochs = self.validated = 0
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
