@@ -4,6 +4,9 @@ taken silently for another (``rungs="no"`` turning the rungs on)."""
 
 from __future__ import annotations
 
+import logging
+import math
+
 import optuna
 import pytest
 
@@ -68,3 +71,27 @@ def test_an_optuna_study_passed_as_the_trial_is_refused_before_the_run_begins(st
     with tracked(store, meters, trial=fixed) as run:
         run.evaluate(val_accuracy=0.5)
     assert run.outcome.status == CENSORED and fixed.user_attrs["powertrain_run_id"] == 1
+
+
+@pytest.mark.parametrize(
+    ("report", "said"),
+    [
+        ({"energy_j": None, "val_accuracy": 0.5}, "energy_j=None"),  # a TypeError ended tuner.fit
+        ({"energy_j": "30", "val_accuracy": 0.5}, "energy_j='30'"),
+        ({"energy_j": 30.0, "val_accuracy": 50.0}, "val_accuracy=50.0"),  # a percentage
+        ({"energy_j": 30.0, "val_accuracy": "x"}, "val_accuracy='x'"),
+        ({"energy_j": math.nan, "val_accuracy": 0.5}, "energy_j=nan"),
+    ],
+)
+def test_a_report_the_energy_stopper_cannot_read_is_warned_about_never_fails_the_tuning(
+    caplog, report, said
+):
+    stopper = EnergyStopper(db=":memory:", rungs=True, min_budget_j=10.0)
+    assert not stopper("fast", {"energy_j": 10.0, "val_accuracy": 0.95, "energy_to_target_j": 10.0})
+    with caplog.at_level(logging.WARNING, logger="powertrain.integrations.ray_tune"):
+        assert not stopper("odd", report)  # neither judged nor an exception out of the stopper
+        assert not stopper("odd", report)
+    [warning] = [r.getMessage() for r in caplog.records]  # once a trial
+    assert f"trial odd reported {said}" in warning and "fraction in [0, 1]" in warning
+    assert "odd" not in stopper.curves  # nothing read wrongly into the rule's courses
+    assert stopper("odd", {"energy_j": 30.0, "val_accuracy": 0.2})  # a figure again: judged

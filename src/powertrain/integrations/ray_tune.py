@@ -35,6 +35,8 @@ import atexit
 import hashlib
 import json
 import logging
+import math
+import numbers
 import time
 from pathlib import Path
 from typing import Any
@@ -175,23 +177,26 @@ class EnergyStopper(Stopper):
         self._warned = False
         self._refused_at_s = 0.0  # time.monotonic() of the store's last refusal
         self._at_exit = False  # whether the exit hook is registered
+        self._misreported: set[str] = set()  # trials warned about a report the rule cannot read
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         if self.unrecorded and time.monotonic() - self._refused_at_s >= self.retry_s:
             self._record_unrecorded()  # no stop may follow the last one refused
         if "energy_j" not in result or "val_accuracy" not in result:
             return False  # not a powertrain report
+        figures = self._figures(trial_id, result)
+        if figures is None:
+            return False  # a report of the trainable's own that cannot be judged: warned
+        energy_j, accuracy, to_target_j = figures
         curve = self.curves.setdefault(trial_id, [])
         run = result.get("powertrain_run_id")
-        if run != self.runs.setdefault(trial_id, run) or (
-            curve and result["energy_j"] < curve[-1][0]
-        ):
+        if run != self.runs.setdefault(trial_id, run) or (curve and energy_j < curve[-1][0]):
             curve.clear()  # Tune restarted the trial: its run began again, from 0 J
             self.to_target_j.pop(trial_id, None)
             self.runs[trial_id] = run
-        curve.append((result["energy_j"], result["val_accuracy"]))
-        if "energy_to_target_j" in result:
-            self.to_target_j[trial_id] = result["energy_to_target_j"]
+        curve.append((energy_j, accuracy))
+        if to_target_j is not None:
+            self.to_target_j[trial_id] = to_target_j
             return False
         others = [t for t in self.curves if t != trial_id]
         best = min((self.to_target_j[t] for t in others if t in self.to_target_j), default=None)
@@ -204,6 +209,37 @@ class EnergyStopper(Stopper):
         self.unrecorded.append((result, Stop(stop.verdict, reason)))
         self._record_unrecorded()
         return True
+
+    def _figures(
+        self, trial_id: str, result: dict[str, Any]
+    ) -> tuple[float, float, float | None] | None:
+        """A report's joules, accuracy and energy-to-target, or None (warned once a trial) where one
+        is not a figure the rule can compare: a trainable's own report of a percentage, a None or a
+        text would fail ``tuner.fit()`` (Tune ends it on its stopper's error) or judge it wrongly."""
+        told = {k: result.get(k) for k in ("energy_j", "val_accuracy", "energy_to_target_j")}
+        told = {k: v for k, v in told.items() if v is not None or k != "energy_to_target_j"}
+        most = {"val_accuracy": 1.0}  # a percentage would always look ahead at a rung
+        wrong = [
+            f"{key}={value!r}"
+            for key, value in told.items()
+            if not (_real(value) and 0 <= value <= most.get(key, math.inf) and math.isfinite(value))
+        ]
+        if not wrong:
+            to_target_j = told.get("energy_to_target_j")
+            return (
+                float(told["energy_j"]),
+                float(told["val_accuracy"]),
+                None if to_target_j is None else float(to_target_j),
+            )
+        if trial_id not in self._misreported:
+            self._misreported.add(trial_id)
+            log.warning(
+                "EnergyStopper: trial %s reported %s; its reports are not judged (nor stopped) "
+                "until they hold joules >= 0 and a validation accuracy as a fraction in [0, 1]",
+                trial_id,
+                ", ".join(wrong),
+            )
+        return None
 
     def stop_all(self) -> bool:
         return False
@@ -284,6 +320,10 @@ class EnergyStopper(Stopper):
         finally:
             if owned:
                 store.close()
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def censored(points: list[EvalPoint], stop: Stop) -> RunOutcome:
