@@ -37,12 +37,14 @@ import json
 import logging
 import math
 import numbers
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from ray.tune import Stopper
 
+from powertrain.errors import PowertrainError
 from powertrain.loggers.base import RunInfo, nodes_tags, point_metrics
 from powertrain.meters.base import measurement_label
 from powertrain.pruning import EnergyRule, TrialHook
@@ -66,7 +68,9 @@ class TuneReport(TrialHook):
 
     def retries_failed(self, store: Any, study: str, run_key: str) -> bool:
         """Whether the run this trial's last attempt began (its folder's note) failed: Tune retries
-        it. Its joules, with those it carried, go on in this attempt's reports."""
+        it. Its joules, with those it carried, go on in this attempt's reports. Asked as the run
+        begins, before anything trains: a store in the trial's own folder is refused here."""
+        _refuse_store_in_trial_folder(store)
         note = _read_note(_note_path(study, run_key))
         runs = store.runs(study) if note else []
         run = next((r for r in runs if r.id == note.get("run_id") and r.run_key == run_key), None)
@@ -121,16 +125,39 @@ class TuneReport(TrialHook):
         tune.report(metrics)
 
 
-def _note_path(study: str, run_key: str) -> Path | None:
-    """Where the trial's folder notes the run its attempt began (None outside a Tune trial): the
-    folder outlives an attempt, so a retry finds it."""
+def _trial_dir() -> str | None:
+    """The Tune trial's folder; None outside a Tune session."""
     try:
         from ray import tune
 
-        folder = tune.get_context().get_trial_dir()
+        return tune.get_context().get_trial_dir() or None
     except Exception:  # noqa: BLE001 - not in a Tune session (or a Ray without one)
         return None
-    if not folder:
+
+
+def _refuse_store_in_trial_folder(store: Any) -> None:
+    """A SQLite store named by a relative path, in a Tune trial: Tune runs each trial in a working
+    folder of its own (unless ``RAY_CHDIR_TO_TRIAL_DIR=0``), so each trial would write a store of its
+    own in Ray's session folder, one the driver's ``EnergyStopper`` and the user never find."""
+    path = getattr(store, "path", None)
+    if path is None or str(path) == ":memory:" or Path(path).is_absolute():
+        return
+    if os.environ.get("RAY_CHDIR_TO_TRIAL_DIR", "1") == "0" or _trial_dir() is None:
+        return
+    raise PowertrainError(
+        f"track(db={str(path)!r}) in a Ray Tune trainable: a relative path, and Tune runs each "
+        f"trial in a folder of its own ({os.getcwd()}), so each trial would write a store of its "
+        "own there, which EnergyStopper and your reports never read. Give an absolute path "
+        "(DB = str(Path('runs.db').resolve()) on the driver, passed to track and EnergyStopper), "
+        "or set POWERTRAIN_DB to one"
+    )
+
+
+def _note_path(study: str, run_key: str) -> Path | None:
+    """Where the trial's folder notes the run its attempt began (None outside a Tune trial): the
+    folder outlives an attempt, so a retry finds it."""
+    folder = _trial_dir()
+    if folder is None:
         return None
     digest = hashlib.sha256(f"{study}\0{run_key}".encode()).hexdigest()[:16]
     return Path(folder) / f".powertrain-run-{digest}.json"
