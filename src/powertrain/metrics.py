@@ -42,6 +42,17 @@ class MetricsEndpoint(RunObserver):
     def __init__(self, port: int, addr: str = DEFAULT_ADDR) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise PowertrainError(
+                f"MetricsEndpoint: port must be a whole number from 0 to 65535 (0: any free one), "
+                f"got {port!r}"
+            )
+        if not isinstance(addr, str) or not addr:
+            raise PowertrainError(
+                f"MetricsEndpoint: addr must be an address to listen on (such as {DEFAULT_ADDR!r} "
+                f"or '::1'), got {addr!r}"
+            )
+
         registry = CollectorRegistry()
         self.energy = Counter(
             "powertrain_energy_joules", "Energy used, per component", LABELS, registry=registry
