@@ -144,6 +144,8 @@ class OptunaTrial(TrialHook):
         # Optuna's pruners compare intermediate values in the study's direction: a study minimizing
         # (energy) is told the validation error, so that a MedianPruner prunes the least accurate
         self.minimize = self.prunable and study.direction == StudyDirection.MINIMIZE
+        if self.prunable and not self.minimize:
+            _refuse_maximized_energy(study)
 
     def run_begun(self, info: RunInfo) -> None:
         _Overlaps.begun(self)
@@ -192,6 +194,21 @@ class OptunaTrial(TrialHook):
             self.trial.set_user_attr(MEASUREMENT_ATTR, tags["powertrain.measurement"])
         if outcome.energy_to_target_j is not None:
             self.trial.set_user_attr(TO_TARGET_ATTR, outcome.energy_to_target_j)
+
+
+def _refuse_maximized_energy(study: optuna.Study) -> None:
+    """A study that maximizes, whose finished trials returned their energy-to-target: it would
+    look for the setup that needs the most energy (``create_study()`` without ``direction=...``
+    minimizes). Refused as the next trial begins, before it trains."""
+    for done in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        energy_j = done.user_attrs.get(TO_TARGET_ATTR)
+        if energy_j is not None and done.value == energy_j:
+            raise PowertrainError(
+                f"optuna study {study.study_name!r} maximizes, but trial {done.number} returned "
+                f"its energy-to-target ({energy_j:.4g} J): the study would look for the setup "
+                "that needs the most energy. Create it with direction='minimize' (or return "
+                "what you mean to maximize)"
+            )
 
 
 class _Overlaps:
