@@ -95,3 +95,9 @@ def test_a_report_the_energy_stopper_cannot_read_is_warned_about_never_fails_the
     assert f"trial odd reported {said}" in warning and "fraction in [0, 1]" in warning
     assert "odd" not in stopper.curves  # nothing read wrongly into the rule's courses
     assert stopper("odd", {"energy_j": 30.0, "val_accuracy": 0.2})  # a figure again: judged
+
+
+@pytest.mark.parametrize("db", [5, ["runs.db"], {"path": "runs.db"}])
+def test_an_energy_stopper_store_of_the_wrong_kind_is_refused_when_made(db):
+    with pytest.raises(PowertrainError, match="EnergyStopper\\(db=...\\) takes the store track"):
+        EnergyStopper(db=db)

@@ -49,6 +49,7 @@ from powertrain.loggers.base import RunInfo, nodes_tags, point_metrics
 from powertrain.meters.base import measurement_label
 from powertrain.pruning import EnergyRule, TrialHook
 from powertrain.records import CENSORED, EvalPoint, RunOutcome
+from powertrain.store.base import ResultStore
 from powertrain.tracking import attempts
 from powertrain.train.stopping import Stop, TargetReached
 
@@ -192,6 +193,11 @@ class EnergyStopper(Stopper):
         eta: float = 3.0,
         min_budget_j: float | None = None,
     ) -> None:
+        if db is not None and not isinstance(db, (str, os.PathLike, ResultStore)):
+            raise PowertrainError(  # else only a warning at the first stop, deep in the tuning
+                f"EnergyStopper(db=...) takes the store track() writes to: a path, a "
+                f"postgresql:// URL or an open store, got {type(db).__name__}"
+            )
         self.db = db
         self.rule = EnergyRule(beta, rungs, eta, min_budget_j)
         self.curves: dict[str, list[tuple[float, float]]] = {}
