@@ -94,3 +94,10 @@ def test_a_metric_of_several_numbers_is_one_clear_error(value):
     ):
         read_accuracy({"eval_accuracy": value}, "eval_accuracy", "Trainer")
     assert read_accuracy({"eval_accuracy": value[:1].mean()}, "eval_accuracy", "Trainer") == 0.5
+
+
+@pytest.mark.parametrize("value", [None, "0.9", float("nan"), 250.0, -0.1, True])
+def test_a_metric_that_is_no_accuracy_is_named_as_the_framework_logged_it(value):
+    with pytest.raises(PowertrainError) as error:
+        read_accuracy({"val_acc": value}, "val_acc", "Lightning")
+    assert str(error.value).startswith(f"Lightning: the metric 'val_acc' is {value!r}, not an")

@@ -94,12 +94,25 @@ def read_accuracy(
         )
     values = {task: _scalar(metrics[name], name, where) for task, name in names.items()}
     for task, value in values.items():
-        if isinstance(value, (int, float)) and 1 < value <= 100:
-            raise PowertrainError(
-                f"{where}: the metric {names[task]!r} is {value:g}, a percentage; the target is "
-                "read as a fraction in [0, 1]: log the accuracy as a fraction (divided by 100)"
-            )
+        _check_fraction(value, names[task], where)
     return values[""] if isinstance(metric, str) else values
+
+
+def _check_fraction(value: Any, name: str, where: str) -> None:
+    """An accuracy as a fraction in [0, 1], or one error naming the framework's metric (the run's
+    own would name only the task)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and 0 <= value <= 1:
+        return
+    if number and 1 < value <= 100:
+        raise PowertrainError(
+            f"{where}: the metric {name!r} is {value:g}, a percentage; the target is read as a "
+            "fraction in [0, 1]: log the accuracy as a fraction (divided by 100)"
+        )
+    raise PowertrainError(
+        f"{where}: the metric {name!r} is {value!r}, not an accuracy (a fraction in [0, 1]): "
+        "name the logged validation accuracy with metric=..."
+    )
 
 
 def read_loss(metrics: Mapping[str, Any], name: str | None) -> float | None:
