@@ -81,6 +81,8 @@ def test_an_optuna_study_passed_as_the_trial_is_refused_before_the_run_begins(st
         ({"energy_j": 30.0, "val_accuracy": 50.0}, "val_accuracy=50.0"),  # a percentage
         ({"energy_j": 30.0, "val_accuracy": "x"}, "val_accuracy='x'"),
         ({"energy_j": math.nan, "val_accuracy": 0.5}, "energy_j=nan"),
+        ({"energy_j": 30.0, "val_acc": 0.5}, "no val_accuracy"),  # never judged, without a word
+        ({"val_accuracy": 0.5, "joules": 30.0}, "no energy_j"),
     ],
 )
 def test_a_report_the_energy_stopper_cannot_read_is_warned_about_never_fails_the_tuning(
@@ -92,7 +94,7 @@ def test_a_report_the_energy_stopper_cannot_read_is_warned_about_never_fails_the
         assert not stopper("odd", report)  # neither judged nor an exception out of the stopper
         assert not stopper("odd", report)
     [warning] = [r.getMessage() for r in caplog.records]  # once a trial
-    assert f"trial odd reported {said}" in warning and "fraction in [0, 1]" in warning
+    assert f"trial odd reported {said};" in warning and "fraction in [0, 1]" in warning
     assert "odd" not in stopper.curves  # nothing read wrongly into the rule's courses
     assert stopper("odd", {"energy_j": 30.0, "val_accuracy": 0.2})  # a figure again: judged
 

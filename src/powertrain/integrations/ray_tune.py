@@ -215,8 +215,8 @@ class EnergyStopper(Stopper):
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         if self.unrecorded and time.monotonic() - self._refused_at_s >= self.retry_s:
             self._record_unrecorded()  # no stop may follow the last one refused
-        if "energy_j" not in result or "val_accuracy" not in result:
-            return False  # not a powertrain report
+        if "energy_j" not in result and "val_accuracy" not in result:
+            return False  # not a powertrain report (one with only one of them is warned about)
         figures = self._figures(trial_id, result)
         if figures is None:
             return False  # a report of the trainable's own that cannot be judged: warned
@@ -253,7 +253,7 @@ class EnergyStopper(Stopper):
         told = {k: v for k, v in told.items() if v is not None or k != "energy_to_target_j"}
         most = {"val_accuracy": 1.0}  # a percentage would always look ahead at a rung
         wrong = [
-            f"{key}={value!r}"
+            f"{key}={value!r}" if key in result else f"no {key}"
             for key, value in told.items()
             if not (_real(value) and 0 <= value <= most.get(key, math.inf) and math.isfinite(value))
         ]
@@ -268,7 +268,8 @@ class EnergyStopper(Stopper):
             self._misreported.add(trial_id)
             log.warning(
                 "EnergyStopper: trial %s reported %s; its reports are not judged (nor stopped) "
-                "until they hold joules >= 0 and a validation accuracy as a fraction in [0, 1]",
+                "until they hold energy_j (joules >= 0) and val_accuracy (a fraction in [0, 1]), "
+                "as track(..., trial='ray') reports them",
                 trial_id,
                 ", ".join(wrong),
             )
