@@ -19,6 +19,7 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
+from powertrain.errors import PowertrainError
 from powertrain.integrations import (
     Counts,
     MetricNames,
@@ -130,7 +131,16 @@ class PowertrainCallback(TrainerCallback):
 def energy_first(trainer: Any) -> Any:
     """Move powertrain's callback to the front of ``trainer``'s callbacks, so that the ``report_to``
     integrations (added by the Trainer before the callbacks it is given) log ``energy_j`` too."""
-    callbacks = trainer.callback_handler.callbacks
+    callbacks = getattr(getattr(trainer, "callback_handler", None), "callbacks", None)
+    if callbacks is None:
+        raise PowertrainError(
+            f"energy_first takes a transformers Trainer, got {type(trainer).__name__}"
+        )
     ours = [c for c in callbacks if isinstance(c, PowertrainCallback)]
+    if not ours:  # else report_to's integrations would silently log no energy
+        raise PowertrainError(
+            "energy_first: the Trainer has no PowertrainCallback to put first: pass "
+            "callbacks=[PowertrainCallback(run)] to the Trainer (or trainer.add_callback(...))"
+        )
     trainer.callback_handler.callbacks = ours + [c for c in callbacks if c not in ours]
     return trainer
