@@ -101,3 +101,17 @@ def test_a_metric_that_is_no_accuracy_is_named_as_the_framework_logged_it(value)
     with pytest.raises(PowertrainError) as error:
         read_accuracy({"val_acc": value}, "val_acc", "Lightning")
     assert str(error.value).startswith(f"Lightning: the metric 'val_acc' is {value!r}, not an")
+
+
+@pytest.mark.parametrize(
+    ("named", "logged", "meant"),
+    [
+        ("accuracy", ["accuracy", "loss", "val_accuracy", "val_loss"], "val_accuracy"),  # Keras
+        ("train_acc", ["train_acc", "val_acc"], "val_acc"),  # Lightning
+        ("train/acc", ["train/acc", "val/acc"], "val/acc"),
+    ],
+)
+def test_a_training_accuracy_named_as_the_metric_is_refused(named, logged, meant):
+    with pytest.raises(PowertrainError, match=f"'{named}' is the training one.*metric='{meant}'"):
+        read_accuracy(dict.fromkeys(logged, 0.5), named, "Keras")
+    assert read_accuracy(dict.fromkeys(logged, 0.5), meant, "Keras") == 0.5

@@ -92,10 +92,24 @@ def read_accuracy(
             f"({', '.join(logged) or 'none'}); {meant}log it, or name the accuracy metric with "
             "metric=..."
         )
+    for name in names.values():
+        _refuse_training_metric(metrics, name, where)
     values = {task: _scalar(metrics[name], name, where) for task, name in names.items()}
     for task, value in values.items():
         _check_fraction(value, names[task], where)
     return values[""] if isinstance(metric, str) else values
+
+
+def _refuse_training_metric(metrics: Mapping[str, Any], name: str, where: str) -> None:
+    """``accuracy`` beside ``val_accuracy`` (Keras), ``train_acc`` beside ``val_acc``: the training
+    accuracy, read as the validation's, would reach the target early, silently."""
+    rest = name.removeprefix("train_").removeprefix("train/")
+    for twin in (f"val_{rest}", f"val/{rest}", f"eval_{rest}"):
+        if twin != name and twin in metrics:
+            raise PowertrainError(
+                f"{where}: the metric {name!r} is the training one, and the target is read from "
+                f"the validation accuracy: pass metric={twin!r}"
+            )
 
 
 def _check_fraction(value: Any, name: str, where: str) -> None:

@@ -58,8 +58,7 @@ class PowertrainCallback(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         self.epochs += 1
-        names = [self.metric] if isinstance(self.metric, str) else list(self.metric.values())
-        if not any(n in logs for n in names) and not any(str(n).startswith("val_") for n in logs):
+        if not any(str(n).startswith("val_") for n in logs):
             return  # no validation this epoch (validation_freq, or no validation data)
         steps = (self.params or {}).get("steps")
         steps = steps if isinstance(steps, int) else None
