@@ -172,6 +172,14 @@ class MetricsEndpoint(RunObserver):
     def watch(self, monitor: Any, run: str, every_s: float = 1.0) -> _Watch:
         """Feed the endpoint from ``monitor``'s samples every ``every_s`` (``powertrain measure``),
         until the returned watch is stopped (it reads the sampler's snapshots, never the meters)."""
+        if (
+            isinstance(every_s, bool)
+            or not isinstance(every_s, (int, float))
+            or not every_s >= 0.01
+        ):
+            raise PowertrainError(  # 0 or less: a thread spinning on a core, in the energy it serves
+                f"watch: every_s must be a number of seconds, at least 0.01, got {every_s!r}"
+            )
         host = platform.node()
         methods = {c: series_method(m.provenance) for c, m in monitor.meters.items()}
         labels = _Labels(run, host, methods)

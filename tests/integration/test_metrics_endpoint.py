@@ -253,3 +253,20 @@ def test_a_port_or_address_of_the_wrong_kind_is_one_clear_error(port, addr, said
 
     with pytest.raises(PowertrainError, match=said):
         MetricsEndpoint(port, addr)
+
+
+@pytest.mark.parametrize("every_s", [0, -1.0, float("nan"), "1", None])
+def test_a_watch_interval_that_would_spin_or_cannot_be_waited_is_refused(every_s):
+    """every_s=0 polled the sampler thousands of times a second on a core of its own, whose CPU
+    time the estimate then counted as the measured command's."""
+    from types import SimpleNamespace
+
+    from powertrain.errors import PowertrainError
+
+    monitor = SimpleNamespace(meters={}, samples=lambda: [])
+    endpoint = MetricsEndpoint(0)
+    try:
+        with pytest.raises(PowertrainError, match="every_s must be a number of seconds"):
+            endpoint.watch(monitor, "measure/x", every_s=every_s)
+    finally:
+        endpoint.close()
