@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from powertrain.errors import PowertrainError
-from powertrain.integrations import check_names, check_open, check_run, read_accuracy
+from powertrain.integrations import check_names, check_open, check_run, read_accuracy, read_loss
 from tests.unit import test_track
 
 store, meters, tracked = test_track.store, test_track.meters, test_track.tracked  # fixtures
@@ -115,3 +115,18 @@ def test_a_training_accuracy_named_as_the_metric_is_refused(named, logged, meant
     with pytest.raises(PowertrainError, match=f"'{named}' is the training one.*metric='{meant}'"):
         read_accuracy(dict.fromkeys(logged, 0.5), named, "Keras")
     assert read_accuracy(dict.fromkeys(logged, 0.5), meant, "Keras") == 0.5
+
+
+def test_a_loss_name_never_logged_is_warned_about_once(caplog):
+    """loss='loss' given to the Trainer, whose evaluations log eval_loss: a NaN loss never ended the
+    run as diverged, and nothing said the name matched nothing."""
+    unlogged: set[str] = set()
+    metrics = {"eval_accuracy": 0.5, "eval_loss": 0.7}
+    with caplog.at_level("WARNING", logger="powertrain.integrations"):
+        assert read_loss(metrics, "loss", "Trainer", unlogged) is None
+        assert read_loss(metrics, "loss", "Trainer", unlogged) is None
+    [said] = [r.getMessage() for r in caplog.records]
+    assert "Trainer: the loss 'loss' is not among the evaluation's metrics" in said
+    assert "(eval_accuracy, eval_loss)" in said and "diverged" in said
+    assert read_loss(metrics, "eval_loss", "Trainer", unlogged) == 0.7
+    assert read_loss(metrics, None, "Trainer", unlogged) is None

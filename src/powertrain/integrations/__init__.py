@@ -129,11 +129,27 @@ def _check_fraction(value: Any, name: str, where: str) -> None:
     )
 
 
-def read_loss(metrics: Mapping[str, Any], name: str | None) -> float | None:
-    """The training loss, when the callback was told its name and the framework logged it."""
-    if name is None or name not in metrics:
+def read_loss(
+    metrics: Mapping[str, Any], name: str | None, where: str, unlogged: set[str]
+) -> float | None:
+    """The training loss, when the callback was told its name and the framework logged it. A name
+    never logged is warned about once (``unlogged``: the callback's names warned about): a NaN loss
+    under another name would otherwise go on unseen, the run never ended as diverged."""
+    if name is None:
         return None
-    return _scalar(metrics[name], name, "the loss")
+    if name not in metrics:
+        if name not in unlogged:
+            unlogged.add(name)
+            logged = ", ".join(sorted(str(n) for n in metrics)) or "none"
+            log.warning(
+                "powertrain: %s: the loss %r is not among the evaluation's metrics (%s): a NaN or "
+                "infinite loss will not end the run as diverged; name a logged loss with loss=",
+                where,
+                name,
+                logged,
+            )
+        return None
+    return _scalar(metrics[name], name, where)
 
 
 def _scalar(value: Any, name: str, where: str) -> Any:

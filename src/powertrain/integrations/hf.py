@@ -48,6 +48,7 @@ class PowertrainCallback(TrainerCallback):
     ) -> None:
         self.run = check_run(run, "PowertrainCallback")
         self.metric, self.loss = check_names(self.run, metric, loss, "PowertrainCallback")
+        self.unlogged: set[str] = set()  # loss names warned about as never logged
         self.names = [self.metric] if isinstance(self.metric, str) else list(self.metric.values())
         self.training = False
         self.counts = Counts(self.run, "the Trainer")
@@ -88,7 +89,7 @@ class PowertrainCallback(TrainerCallback):
             read_accuracy(metrics, self.metric, "Trainer"),
             step=self.counts.step(state.global_step),
             epoch=self.counts.epoch(state.epoch),  # None before the first step: evaluations
-            train_loss=read_loss(metrics, self.loss),
+            train_loss=read_loss(metrics, self.loss, "Trainer", self.unlogged),
         )
         if stop:
             control.should_training_stop = True

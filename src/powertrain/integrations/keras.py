@@ -48,6 +48,7 @@ class PowertrainCallback(keras.callbacks.Callback):
         super().__init__()
         self.run = check_run(run, "PowertrainCallback")
         self.metric, self.loss = check_names(self.run, metric, loss, "PowertrainCallback")
+        self.unlogged: set[str] = set()  # loss names warned about as never logged
         self.counts = Counts(self.run, "Keras")
         self.epochs = self.validated = 0  # of this fit
 
@@ -69,7 +70,7 @@ class PowertrainCallback(keras.callbacks.Callback):
             read_accuracy(logs, self.metric, "Keras"),
             step=self.counts.step(steps * (epoch + 1) if steps else None),
             epoch=self.counts.epoch(epoch + 1),
-            train_loss=read_loss(logs, self.loss),
+            train_loss=read_loss(logs, self.loss, "Keras", self.unlogged),
         )
         if self.run.points:  # History and the callbacks after this one get the energy
             logs.update(energy_metrics(self.run.points[-1].energy_j, self.run.estimated))

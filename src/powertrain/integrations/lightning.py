@@ -44,6 +44,7 @@ class PowertrainCallback(L.Callback):
         super().__init__()
         self.run = check_run(run, "PowertrainCallback")
         self.metric, self.loss = check_names(self.run, metric, loss, "PowertrainCallback")
+        self.unlogged: set[str] = set()  # loss names warned about as never logged
         self.counts = Counts(self.run, "Lightning")
         self.validated = 0  # in this fit
 
@@ -71,7 +72,7 @@ class PowertrainCallback(L.Callback):
             read_accuracy(metrics, self.metric, "Lightning"),
             step=self.counts.step(trainer.global_step),
             epoch=self.counts.epoch(_epochs(trainer)),
-            train_loss=read_loss(metrics, self.loss),
+            train_loss=read_loss(metrics, self.loss, "Lightning", self.unlogged),
         )
         for logger in trainer.loggers if self.run.points else ():  # the user's loggers get it
             logger.log_metrics(
