@@ -130,3 +130,11 @@ def test_a_loss_name_never_logged_is_warned_about_once(caplog):
     assert "(eval_accuracy, eval_loss)" in said and "diverged" in said
     assert read_loss(metrics, "eval_loss", "Trainer", unlogged) == 0.7
     assert read_loss(metrics, None, "Trainer", unlogged) is None
+
+
+def test_one_metric_name_for_a_run_of_several_targets_is_refused_when_made(store, meters):
+    with tracked(store, meters, target={"digit": 0.9, "parity": 0.95}) as run:
+        with pytest.raises(PowertrainError, match=r"several targets \(digit, parity\).*mapping"):
+            check_names(run, "val_acc", None, "PowertrainCallback")
+        both = {"digit": "val_digit", "parity": "val_parity"}
+        assert check_names(run, both, None, "PowertrainCallback") == (both, None)

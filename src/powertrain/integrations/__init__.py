@@ -58,6 +58,12 @@ def check_names(
         names, metric = list(metric.values()), dict(metric)
     else:
         names = [metric]
+        if len(run.tracker.targets) > 1:
+            raise PowertrainError(
+                f"{where}: the run has several targets ({', '.join(run.tracker.targets)}): pass "
+                "metric= as a mapping of each task to its logged accuracy, e.g. "
+                f"metric={dict.fromkeys(run.tracker.targets, 'val_acc_...')}"
+            )
     for name in names:
         if not isinstance(name, str) or not name:
             raise PowertrainError(
