@@ -42,6 +42,17 @@ class MetricsEndpoint(RunObserver):
     def __init__(self, port: int, addr: str = DEFAULT_ADDR) -> None:
         from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
+        if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+            raise PowertrainError(
+                f"MetricsEndpoint: port must be a whole number from 0 to 65535 (0: any free one), "
+                f"got {port!r}"
+            )
+        if not isinstance(addr, str) or not addr:
+            raise PowertrainError(
+                f"MetricsEndpoint: addr must be an address to listen on (such as {DEFAULT_ADDR!r} "
+                f"or '::1'), got {addr!r}"
+            )
+
         registry = CollectorRegistry()
         self.energy = Counter(
             "powertrain_energy_joules", "Energy used, per component", LABELS, registry=registry
@@ -161,6 +172,14 @@ class MetricsEndpoint(RunObserver):
     def watch(self, monitor: Any, run: str, every_s: float = 1.0) -> _Watch:
         """Feed the endpoint from ``monitor``'s samples every ``every_s`` (``powertrain measure``),
         until the returned watch is stopped (it reads the sampler's snapshots, never the meters)."""
+        if (
+            isinstance(every_s, bool)
+            or not isinstance(every_s, (int, float))
+            or not every_s >= 0.01
+        ):
+            raise PowertrainError(  # 0 or less: a thread spinning on a core, in the energy it serves
+                f"watch: every_s must be a number of seconds, at least 0.01, got {every_s!r}"
+            )
         host = platform.node()
         methods = {c: series_method(m.provenance) for c, m in monitor.meters.items()}
         labels = _Labels(run, host, methods)

@@ -15,6 +15,7 @@ censored with its reason in the store, and ``run.evaluate`` then raises the tool
 from __future__ import annotations
 
 import math
+import numbers
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -59,6 +60,12 @@ class EnergyRule:
     min_budget_j: float | None = None
 
     def __post_init__(self) -> None:
+        for name in ("beta", "eta", "min_budget_j"):
+            value = getattr(self, name)
+            if (value is not None or name != "min_budget_j") and not _real(value):
+                raise PowertrainError(f"{name} must be a number, got {value!r}")
+        if not isinstance(self.rungs, bool):
+            raise PowertrainError(f"rungs must be True or False, got {self.rungs!r}")
         if not (math.isfinite(self.beta) and self.beta >= 1):
             raise PowertrainError(f"beta must be a finite number >= 1, got {self.beta}")
         if not (math.isfinite(self.eta) and self.eta > 1):
@@ -112,6 +119,11 @@ class EnergyRule:
             f"rung {rung} ({joules(budget_j)}): accuracy {mine:.4f} there is not among the best "
             f"{keep} of {len(there) + 1} runs"
         )
+
+
+def _real(value: object) -> bool:
+    """A real number (numpy's too), not a bool: ``beta=True`` is a slip, not 1."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def _points(curve: Curve) -> list[EvalPoint]:

@@ -235,3 +235,38 @@ def test_a_port_in_use_costs_one_line_and_the_measured_command_runs_all_the_same
     [line] = [x for x in done.stderr.splitlines() if "in use" in x]
     assert f"port {port}" in line and "goes on without" in line and "--metrics-port 0" in line
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("port", "addr", "said"),
+    [
+        ("9100", "127.0.0.1", "port must be a whole number from 0 to 65535.*got '9100'"),
+        (70000, "127.0.0.1", "got 70000"),  # an OverflowError out of bind() before
+        (None, "127.0.0.1", "got None"),
+        (2**64, "127.0.0.1", "got 18446744073709551616"),
+        (0, None, "addr must be an address to listen on.*got None"),  # listened on every address
+        (0, 5, "got 5"),
+    ],
+)
+def test_a_port_or_address_of_the_wrong_kind_is_one_clear_error(port, addr, said):
+    from powertrain.errors import PowertrainError
+
+    with pytest.raises(PowertrainError, match=said):
+        MetricsEndpoint(port, addr)
+
+
+@pytest.mark.parametrize("every_s", [0, -1.0, float("nan"), "1", None])
+def test_a_watch_interval_that_would_spin_or_cannot_be_waited_is_refused(every_s):
+    """every_s=0 polled the sampler thousands of times a second on a core of its own, whose CPU
+    time the estimate then counted as the measured command's."""
+    from types import SimpleNamespace
+
+    from powertrain.errors import PowertrainError
+
+    monitor = SimpleNamespace(meters={}, samples=lambda: [])
+    endpoint = MetricsEndpoint(0)
+    try:
+        with pytest.raises(PowertrainError, match="every_s must be a number of seconds"):
+            endpoint.watch(monitor, "measure/x", every_s=every_s)
+    finally:
+        endpoint.close()

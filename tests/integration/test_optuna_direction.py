@@ -64,7 +64,7 @@ def test_energy_pruning_and_another_pruner_together(tmp_path, clock):
     def objective(trial: optuna.Trial) -> float:
         with track(
             "both",
-            {"n": trial.number},
+            {"n": trial.number, "way": trial.study.direction.name},
             0,
             0.95,
             db=tmp_path / "r.db",
@@ -84,3 +84,42 @@ def test_energy_pruning_and_another_pruner_together(tmp_path, clock):
     with open_store(tmp_path / "r.db") as store:
         pruned = store.runs("both")[2]
     assert "optuna trial 2: pruned by Optuna's MedianPruner at step 1" in pruned.outcome.stop_reason
+
+
+def test_a_study_maximizing_the_energy_its_trials_return_is_refused_before_the_next_trains(
+    tmp_path, clock
+):
+    from powertrain import PowertrainError, open_store
+
+    meters = Detection(
+        {Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE)}
+    )
+    trained = []
+
+    def objective(trial: optuna.Trial) -> float:
+        with track(
+            "wrong-way",
+            {"n": trial.number, "way": trial.study.direction.name},
+            0,
+            0.5,
+            db=tmp_path / "r.db",
+            detection=meters,
+            trial=trial,
+        ) as run:
+            trained.append(trial.number)
+            clock.advance(1.0)
+            run.evaluate(val_accuracy=0.6, step=1)
+        return run.outcome.energy_to_target_j  # the docs' objective, in a study made to maximize
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize")
+    with pytest.raises(
+        PowertrainError, match="maximizes, but trial 0 returned its energy-to-target"
+    ):
+        study.optimize(objective, n_trials=3)
+    assert trained == [0]  # the second trial was refused before it trained
+    with open_store(tmp_path / "r.db") as store:
+        assert len(store.runs("wrong-way")) == 1
+    minimizing = optuna.create_study()  # the same objective, the right way: every trial runs
+    minimizing.optimize(objective, n_trials=2)
+    assert len(minimizing.trials) == 2 and trained == [0, 0, 1]

@@ -383,3 +383,33 @@ def test_a_sweep_is_told_as_soon_as_another_node_of_a_distributed_trial_estimate
     said = "ESTIMATE (cpu estimated on node 1 (b))"
     assert metrics["powertrain_measurement"] == said
     assert trial.user_attrs["powertrain_measurement"] == said
+
+
+def test_a_relative_store_in_a_ray_trainable_is_refused_before_the_trial_trains(
+    ray_instance, tmp_path, monkeypatch
+):
+    """Tune runs each trial in a working folder of its own: ``db="rel.db"`` wrote one store per trial
+    in Ray's session folder, which the driver's stopper (and the user) never found."""
+    from ray import tune
+
+    from powertrain.integrations.ray_tune import EnergyStopper
+
+    monkeypatch.chdir(tmp_path)
+
+    def trainable(config):
+        import powertrain
+
+        with powertrain.track("rel", config, 0, 0.9, db="rel.db", device="cpu", trial="ray") as run:
+            run.evaluate(val_accuracy=0.5, step=1)
+
+    tuner = tune.Tuner(
+        trainable,
+        param_space={"lr": 0.1},
+        run_config=tune.RunConfig(
+            stop=EnergyStopper(db="rel.db"), storage_path=str(tmp_path / "tune"), verbose=0
+        ),
+    )
+    [result] = tuner.fit()
+    assert "track(db='rel.db') in a Ray Tune trainable: a relative path" in str(result.error)
+    assert "absolute path" in str(result.error)
+    assert result.metrics.get("energy_j") is None  # refused before its first evaluation

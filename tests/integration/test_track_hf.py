@@ -166,3 +166,15 @@ def test_a_training_resumed_from_a_checkpoint_warns_that_the_run_counts_from_the
         train(run, tmp_path, epochs=2, resume=str(tmp_path / "checkpoint-40"))
     assert [p.step for p in run.points] == [80]  # the checkpoint's count goes on
     assert "the Trainer resumes at epoch 1 (step 40)" in caplog.text
+
+
+def test_energy_first_without_powertrains_callback_is_one_clear_error(tmp_path):
+    xt, yt, _, _ = digits()
+    args = TrainingArguments(output_dir=str(tmp_path), report_to=[], use_cpu=True)
+    trainer = Trainer(model=Classifier(), args=args, train_dataset=rows(xt, yt))
+    with pytest.raises(PowertrainError, match="no PowertrainCallback to put first"):
+        energy_first(trainer)  # report_to's integrations would have logged no energy, silently
+    with pytest.raises(
+        PowertrainError, match="takes a transformers Trainer, got TrainingArguments"
+    ):
+        energy_first(args)

@@ -110,3 +110,16 @@ def test_a_fit_resumed_past_its_first_epoch_warns_that_the_run_counts_from_there
         fit(run, epochs=2, initial_epoch=1)  # a checkpoint's model, its first epoch done before
     assert [p.epoch for p in run.points] == [2]
     assert "resumes at epoch 1" in caplog.text and "before it is not" in caplog.text
+
+
+def test_the_training_accuracy_named_as_the_metric_is_refused_not_read_as_the_validations(
+    tmp_path,
+):
+    """metric="accuracy" (Keras's name for the training accuracy) was recorded as the validation
+    accuracy, at every epoch, validated or not: a run could reach its target on the training set."""
+    with (
+        pytest.raises(PowertrainError, match="'accuracy' is the training one.*'val_accuracy'"),
+        track(study="keras", seed=0, target=0.99, db=tmp_path / "r.db", device="cpu") as run,
+    ):
+        fit(run, epochs=2, metric="accuracy", validation_freq=2)
+    assert run.outcome.status == FAILED and run.points == []  # epoch 1 did not validate

@@ -124,3 +124,14 @@ def test_a_fit_resumed_from_a_checkpoint_warns_that_the_run_counts_from_there(tm
         fit(run, max_epochs=2, ckpt_path=tmp_path / "one.ckpt")
     assert [p.step for p in run.points] == [80]  # the checkpoint's count goes on
     assert "resumes at epoch 1 (step 40)" in caplog.text and "before it is not" in caplog.text
+
+
+def test_a_callback_kept_from_an_ended_block_is_refused_before_its_fit_trains(tmp_path):
+    with track(study="pl", seed=0, target=1.0, db=tmp_path / "r.db", device="cpu") as run:
+        callback = PowertrainCallback(run)
+    model = Classifier(0.05)
+    trainer = L.Trainer(max_epochs=1, callbacks=[callback], logger=False, accelerator="cpu")
+    xt, yt, xv, yv = digits()
+    with pytest.raises(PowertrainError, match="run 1 has already ended.*inside the block"):
+        trainer.fit(model, DataLoader(TensorDataset(xt, yt)), DataLoader(TensorDataset(xv, yv)))
+    assert trainer.global_step == 0  # refused before the first step, not after an epoch

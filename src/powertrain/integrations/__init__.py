@@ -28,7 +28,58 @@ def check_run(run: Any, where: str) -> TrackedRun:
         raise PowertrainError(
             f"{where} needs the run of `with powertrain.track(...) as run:`, got {type(run).__name__}"
         )
+    check_open(run, where)
     return run
+
+
+def check_open(run: TrackedRun, where: str) -> None:
+    """Before a fit trains: its run has not ended (a callback kept from an earlier block would
+    otherwise fail the fit at its first validation, after an epoch of training)."""
+    if run.outcome is not None and not run.skipped:
+        raise PowertrainError(
+            f"{where}: run {run.run_id} has already ended ({run.outcome.status}): its "
+            "`with powertrain.track(...) as run:` block is over. Make the callback inside the "
+            "block of the run this training is for"
+        )
+
+
+def check_names(
+    run: TrackedRun, metric: Any, loss: Any, where: str
+) -> tuple[MetricNames, str | None]:
+    """The callback's ``metric`` and ``loss``, checked before anything trains: a metric names an
+    accuracy (a loss read as one is a wrong figure, silently), one per target's task."""
+    if isinstance(metric, Mapping):
+        tasks = sorted(run.tracker.targets)
+        if sorted(map(str, metric)) != tasks or not all(isinstance(k, str) for k in metric):
+            raise PowertrainError(
+                f"{where}: metric= names the tasks {sorted(map(str, metric))}, but the run's "
+                f"targets name {tasks}: give one metric name per task of target="
+            )
+        names, metric = list(metric.values()), dict(metric)
+    else:
+        names = [metric]
+        if len(run.tracker.targets) > 1:
+            raise PowertrainError(
+                f"{where}: the run has several targets ({', '.join(run.tracker.targets)}): pass "
+                "metric= as a mapping of each task to its logged accuracy, e.g. "
+                f"metric={dict.fromkeys(run.tracker.targets, 'val_acc_...')}"
+            )
+    for name in names:
+        if not isinstance(name, str) or not name:
+            raise PowertrainError(
+                f"{where}: metric= must be the name of the logged validation accuracy (or a "
+                f"mapping of task to name, one per target), got {name!r}"
+            )
+        if "loss" in name.lower():
+            raise PowertrainError(
+                f"{where}: metric={name!r} names a loss, but the target is read from an accuracy "
+                "(a fraction in [0, 1]): name the logged accuracy; loss= takes a loss"
+            )
+    if loss is not None and (not isinstance(loss, str) or not loss):
+        raise PowertrainError(
+            f"{where}: loss= must be a logged metric's name or None, got {loss!r}"
+        )
+    return metric, loss
 
 
 def read_accuracy(
@@ -47,27 +98,79 @@ def read_accuracy(
             f"({', '.join(logged) or 'none'}); {meant}log it, or name the accuracy metric with "
             "metric=..."
         )
-    values = {task: _scalar(metrics[name]) for task, name in names.items()}
+    for name in names.values():
+        _refuse_training_metric(metrics, name, where)
+    values = {task: _scalar(metrics[name], name, where) for task, name in names.items()}
     for task, value in values.items():
-        if isinstance(value, (int, float)) and 1 < value <= 100:
-            raise PowertrainError(
-                f"{where}: the metric {names[task]!r} is {value:g}, a percentage; the target is "
-                "read as a fraction in [0, 1]: log the accuracy as a fraction (divided by 100)"
-            )
+        _check_fraction(value, names[task], where)
     return values[""] if isinstance(metric, str) else values
 
 
-def read_loss(metrics: Mapping[str, Any], name: str | None) -> float | None:
-    """The training loss, when the callback was told its name and the framework logged it."""
-    if name is None or name not in metrics:
+def _refuse_training_metric(metrics: Mapping[str, Any], name: str, where: str) -> None:
+    """``accuracy`` beside ``val_accuracy`` (Keras), ``train_acc`` beside ``val_acc``: the training
+    accuracy, read as the validation's, would reach the target early, silently."""
+    rest = name.removeprefix("train_").removeprefix("train/")
+    for twin in (f"val_{rest}", f"val/{rest}", f"eval_{rest}"):
+        if twin != name and twin in metrics:
+            raise PowertrainError(
+                f"{where}: the metric {name!r} is the training one, and the target is read from "
+                f"the validation accuracy: pass metric={twin!r}"
+            )
+
+
+def _check_fraction(value: Any, name: str, where: str) -> None:
+    """An accuracy as a fraction in [0, 1], or one error naming the framework's metric (the run's
+    own would name only the task)."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if number and 0 <= value <= 1:
+        return
+    if number and 1 < value <= 100:
+        raise PowertrainError(
+            f"{where}: the metric {name!r} is {value:g}, a percentage; the target is read as a "
+            "fraction in [0, 1]: log the accuracy as a fraction (divided by 100)"
+        )
+    raise PowertrainError(
+        f"{where}: the metric {name!r} is {value!r}, not an accuracy (a fraction in [0, 1]): "
+        "name the logged validation accuracy with metric=..."
+    )
+
+
+def read_loss(
+    metrics: Mapping[str, Any], name: str | None, where: str, unlogged: set[str]
+) -> float | None:
+    """The training loss, when the callback was told its name and the framework logged it. A name
+    never logged is warned about once (``unlogged``: the callback's names warned about): a NaN loss
+    under another name would otherwise go on unseen, the run never ended as diverged."""
+    if name is None:
         return None
-    return _scalar(metrics[name])
+    if name not in metrics:
+        if name not in unlogged:
+            unlogged.add(name)
+            logged = ", ".join(sorted(str(n) for n in metrics)) or "none"
+            log.warning(
+                "powertrain: %s: the loss %r is not among the evaluation's metrics (%s): a NaN or "
+                "infinite loss will not end the run as diverged; name a logged loss with loss=",
+                where,
+                name,
+                logged,
+            )
+        return None
+    return _scalar(metrics[name], name, where)
 
 
-def _scalar(value: Any) -> Any:
+def _scalar(value: Any, name: str, where: str) -> Any:
     """A tensor's number (``.item()``), other values as they are (the run checks them)."""
     item = getattr(value, "item", None)
-    return item() if callable(item) else value
+    if not callable(item):
+        return value
+    try:
+        return item()
+    except (ValueError, RuntimeError):  # numpy's and torch's word for "more than one number"
+        raise PowertrainError(
+            f"{where}: the metric {name!r} is not one number (shape "
+            f"{tuple(getattr(value, 'shape', ()))}): log it as one number (the accuracy over the "
+            "whole validation set)"
+        ) from None
 
 
 class Counts:

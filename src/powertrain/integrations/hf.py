@@ -19,7 +19,16 @@ from typing import Any
 
 from transformers import TrainerCallback, TrainerControl, TrainerState, TrainingArguments
 
-from powertrain.integrations import Counts, MetricNames, check_run, read_accuracy, read_loss
+from powertrain.errors import PowertrainError
+from powertrain.integrations import (
+    Counts,
+    MetricNames,
+    check_names,
+    check_open,
+    check_run,
+    read_accuracy,
+    read_loss,
+)
 from powertrain.loggers.base import energy_metrics
 
 log = logging.getLogger(__name__)
@@ -38,8 +47,9 @@ class PowertrainCallback(TrainerCallback):
         self, run: Any, metric: MetricNames = "eval_accuracy", loss: str | None = None
     ) -> None:
         self.run = check_run(run, "PowertrainCallback")
-        self.metric, self.loss = metric, loss
-        self.names = [metric] if isinstance(metric, str) else list(metric.values())
+        self.metric, self.loss = check_names(self.run, metric, loss, "PowertrainCallback")
+        self.unlogged: set[str] = set()  # loss names warned about as never logged
+        self.names = [self.metric] if isinstance(self.metric, str) else list(self.metric.values())
         self.training = False
         self.counts = Counts(self.run, "the Trainer")
         self.pending: dict[str, Any] = {}  # this step's evaluation so far (one dict per dataset)
@@ -47,6 +57,7 @@ class PowertrainCallback(TrainerCallback):
         self.evaluated, self.warned = 0, False  # in this train()
 
     def on_train_begin(self, args: TrainingArguments, state: TrainerState, control, **kw) -> None:
+        check_open(self.run, "PowertrainCallback")
         self.training, self.evaluated, self.warned = True, 0, False
         self.pending, self.pending_step = {}, None
         self.counts.begin(state.global_step, float(state.epoch or 0.0))
@@ -78,7 +89,7 @@ class PowertrainCallback(TrainerCallback):
             read_accuracy(metrics, self.metric, "Trainer"),
             step=self.counts.step(state.global_step),
             epoch=self.counts.epoch(state.epoch),  # None before the first step: evaluations
-            train_loss=read_loss(metrics, self.loss),
+            train_loss=read_loss(metrics, self.loss, "Trainer", self.unlogged),
         )
         if stop:
             control.should_training_stop = True
@@ -121,7 +132,16 @@ class PowertrainCallback(TrainerCallback):
 def energy_first(trainer: Any) -> Any:
     """Move powertrain's callback to the front of ``trainer``'s callbacks, so that the ``report_to``
     integrations (added by the Trainer before the callbacks it is given) log ``energy_j`` too."""
-    callbacks = trainer.callback_handler.callbacks
+    callbacks = getattr(getattr(trainer, "callback_handler", None), "callbacks", None)
+    if callbacks is None:
+        raise PowertrainError(
+            f"energy_first takes a transformers Trainer, got {type(trainer).__name__}"
+        )
     ours = [c for c in callbacks if isinstance(c, PowertrainCallback)]
+    if not ours:  # else report_to's integrations would silently log no energy
+        raise PowertrainError(
+            "energy_first: the Trainer has no PowertrainCallback to put first: pass "
+            "callbacks=[PowertrainCallback(run)] to the Trainer (or trainer.add_callback(...))"
+        )
     trainer.callback_handler.callbacks = ours + [c for c in callbacks if c not in ours]
     return trainer

@@ -16,7 +16,15 @@ import logging
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.integrations import Counts, MetricNames, check_run, read_accuracy, read_loss
+from powertrain.integrations import (
+    Counts,
+    MetricNames,
+    check_names,
+    check_open,
+    check_run,
+    read_accuracy,
+    read_loss,
+)
 from powertrain.loggers.base import energy_metrics
 
 try:
@@ -39,18 +47,19 @@ class PowertrainCallback(keras.callbacks.Callback):
     def __init__(self, run: Any, metric: MetricNames = "val_accuracy", loss: str | None = "loss"):
         super().__init__()
         self.run = check_run(run, "PowertrainCallback")
-        self.metric, self.loss = metric, loss
+        self.metric, self.loss = check_names(self.run, metric, loss, "PowertrainCallback")
+        self.unlogged: set[str] = set()  # loss names warned about as never logged
         self.counts = Counts(self.run, "Keras")
         self.epochs = self.validated = 0  # of this fit
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        check_open(self.run, "PowertrainCallback")
         self.epochs = self.validated = 0
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs or {}
         self.epochs += 1
-        names = [self.metric] if isinstance(self.metric, str) else list(self.metric.values())
-        if not any(n in logs for n in names) and not any(str(n).startswith("val_") for n in logs):
+        if not any(str(n).startswith("val_") for n in logs):
             return  # no validation this epoch (validation_freq, or no validation data)
         steps = (self.params or {}).get("steps")
         steps = steps if isinstance(steps, int) else None
@@ -61,7 +70,7 @@ class PowertrainCallback(keras.callbacks.Callback):
             read_accuracy(logs, self.metric, "Keras"),
             step=self.counts.step(steps * (epoch + 1) if steps else None),
             epoch=self.counts.epoch(epoch + 1),
-            train_loss=read_loss(logs, self.loss),
+            train_loss=read_loss(logs, self.loss, "Keras", self.unlogged),
         )
         if self.run.points:  # History and the callbacks after this one get the energy
             logs.update(energy_metrics(self.run.points[-1].energy_j, self.run.estimated))

@@ -22,7 +22,15 @@ from typing import Any
 
 import lightning.pytorch as L
 
-from powertrain.integrations import Counts, MetricNames, check_run, read_accuracy, read_loss
+from powertrain.integrations import (
+    Counts,
+    MetricNames,
+    check_names,
+    check_open,
+    check_run,
+    read_accuracy,
+    read_loss,
+)
 from powertrain.loggers.base import energy_metrics
 
 log = logging.getLogger(__name__)
@@ -35,9 +43,13 @@ class PowertrainCallback(L.Callback):
     def __init__(self, run: Any, metric: MetricNames = "val_acc", loss: str | None = None) -> None:
         super().__init__()
         self.run = check_run(run, "PowertrainCallback")
-        self.metric, self.loss = metric, loss
+        self.metric, self.loss = check_names(self.run, metric, loss, "PowertrainCallback")
+        self.unlogged: set[str] = set()  # loss names warned about as never logged
         self.counts = Counts(self.run, "Lightning")
         self.validated = 0  # in this fit
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        check_open(self.run, "PowertrainCallback")  # before the sanity check and any training
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.validated = 0  # a checkpoint's count is restored by now (ckpt_path=)
@@ -60,7 +72,7 @@ class PowertrainCallback(L.Callback):
             read_accuracy(metrics, self.metric, "Lightning"),
             step=self.counts.step(trainer.global_step),
             epoch=self.counts.epoch(_epochs(trainer)),
-            train_loss=read_loss(metrics, self.loss),
+            train_loss=read_loss(metrics, self.loss, "Lightning", self.unlogged),
         )
         for logger in trainer.loggers if self.run.points else ():  # the user's loggers get it
             logger.log_metrics(

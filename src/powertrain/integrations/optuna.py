@@ -39,8 +39,9 @@ import weakref
 import optuna
 from optuna.pruners import BasePruner
 from optuna.study import StudyDirection
-from optuna.trial import FrozenTrial, TrialState
+from optuna.trial import BaseTrial, FrozenTrial, TrialState
 
+from powertrain.errors import PowertrainError
 from powertrain.loggers.base import RunInfo, nodes_tags, outcome_tags
 from powertrain.meters.base import measurement_label
 from powertrain.pruning import Curve, EnergyRule, Pruned, TrialHook
@@ -74,7 +75,7 @@ class EnergyPruner(BasePruner):
         also: BasePruner | None = None,
     ) -> None:
         self.rule = EnergyRule(beta, rungs, eta, min_budget_j)
-        self.also = also
+        self.also = _other_pruner(also, self)
         self.stops: dict[int, Stop] = {}  # trial number -> why it was pruned
 
     def prune(self, study: optuna.Study, trial: FrozenTrial) -> bool:
@@ -99,6 +100,25 @@ class EnergyPruner(BasePruner):
         return self.rule.stop(curve, best_j, courses)
 
 
+def _other_pruner(also: object, pruner: EnergyPruner) -> BasePruner | None:
+    """``also``: None or one Optuna pruner (an instance) other than ``pruner``, checked when the
+    pruner is made rather than at a trial's first report, deep inside ``study.optimize``."""
+    if also is None:
+        return None
+    if not isinstance(also, BasePruner):
+        made = " (a class: make one, MedianPruner())" if isinstance(also, type) else ""
+        raise PowertrainError(
+            f"EnergyPruner(also=...) takes one Optuna pruner, e.g. also=optuna.pruners."
+            f"MedianPruner(), got {type(also).__name__}{made}"
+        )
+    inner = also
+    while isinstance(inner, EnergyPruner):  # also=itself, or a chain back to it: never ends
+        if inner is pruner:
+            raise PowertrainError("EnergyPruner(also=...) cannot be the pruner itself")
+        inner = inner.also
+    return also
+
+
 def _curve(trial: FrozenTrial, minimize: bool) -> Curve:
     """(energy, accuracy) at each step; a minimizing study's intermediate values are 1 - accuracy."""
     told = trial.intermediate_values
@@ -110,6 +130,11 @@ class OptunaTrial(TrialHook):
     """``track(..., trial=trial)`` with an Optuna trial (see the module's doc)."""
 
     def __init__(self, trial: optuna.Trial) -> None:
+        if not isinstance(trial, BaseTrial):  # a Study, say: its hook would fail every later one
+            raise PowertrainError(
+                "track(..., trial=...) takes the trial Optuna passes to your objective "
+                f"(def objective(trial): ...), got an optuna {type(trial).__name__}"
+            )
         self.trial = trial
         self.energy: list[list[float]] = []
         # several objectives (energy against accuracy): Optuna takes no intermediate value, prunes
@@ -119,6 +144,8 @@ class OptunaTrial(TrialHook):
         # Optuna's pruners compare intermediate values in the study's direction: a study minimizing
         # (energy) is told the validation error, so that a MedianPruner prunes the least accurate
         self.minimize = self.prunable and study.direction == StudyDirection.MINIMIZE
+        if self.prunable and not self.minimize:
+            _refuse_maximized_energy(study)
 
     def run_begun(self, info: RunInfo) -> None:
         _Overlaps.begun(self)
@@ -167,6 +194,21 @@ class OptunaTrial(TrialHook):
             self.trial.set_user_attr(MEASUREMENT_ATTR, tags["powertrain.measurement"])
         if outcome.energy_to_target_j is not None:
             self.trial.set_user_attr(TO_TARGET_ATTR, outcome.energy_to_target_j)
+
+
+def _refuse_maximized_energy(study: optuna.Study) -> None:
+    """A study that maximizes, whose finished trials returned their energy-to-target: it would
+    look for the setup that needs the most energy (``create_study()`` without ``direction=...``
+    minimizes). Refused as the next trial begins, before it trains."""
+    for done in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        energy_j = done.user_attrs.get(TO_TARGET_ATTR)
+        if energy_j is not None and done.value == energy_j:
+            raise PowertrainError(
+                f"optuna study {study.study_name!r} maximizes, but trial {done.number} returned "
+                f"its energy-to-target ({energy_j:.4g} J): the study would look for the setup "
+                "that needs the most energy. Create it with direction='minimize' (or return "
+                "what you mean to maximize)"
+            )
 
 
 class _Overlaps:

@@ -35,16 +35,21 @@ import atexit
 import hashlib
 import json
 import logging
+import math
+import numbers
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 from ray.tune import Stopper
 
+from powertrain.errors import PowertrainError
 from powertrain.loggers.base import RunInfo, nodes_tags, point_metrics
 from powertrain.meters.base import measurement_label
 from powertrain.pruning import EnergyRule, TrialHook
 from powertrain.records import CENSORED, EvalPoint, RunOutcome
+from powertrain.store.base import ResultStore
 from powertrain.tracking import attempts
 from powertrain.train.stopping import Stop, TargetReached
 
@@ -64,7 +69,9 @@ class TuneReport(TrialHook):
 
     def retries_failed(self, store: Any, study: str, run_key: str) -> bool:
         """Whether the run this trial's last attempt began (its folder's note) failed: Tune retries
-        it. Its joules, with those it carried, go on in this attempt's reports."""
+        it. Its joules, with those it carried, go on in this attempt's reports. Asked as the run
+        begins, before anything trains: a store in the trial's own folder is refused here."""
+        _refuse_store_in_trial_folder(store)
         note = _read_note(_note_path(study, run_key))
         runs = store.runs(study) if note else []
         run = next((r for r in runs if r.id == note.get("run_id") and r.run_key == run_key), None)
@@ -119,16 +126,39 @@ class TuneReport(TrialHook):
         tune.report(metrics)
 
 
-def _note_path(study: str, run_key: str) -> Path | None:
-    """Where the trial's folder notes the run its attempt began (None outside a Tune trial): the
-    folder outlives an attempt, so a retry finds it."""
+def _trial_dir() -> str | None:
+    """The Tune trial's folder; None outside a Tune session."""
     try:
         from ray import tune
 
-        folder = tune.get_context().get_trial_dir()
+        return tune.get_context().get_trial_dir() or None
     except Exception:  # noqa: BLE001 - not in a Tune session (or a Ray without one)
         return None
-    if not folder:
+
+
+def _refuse_store_in_trial_folder(store: Any) -> None:
+    """A SQLite store named by a relative path, in a Tune trial: Tune runs each trial in a working
+    folder of its own (unless ``RAY_CHDIR_TO_TRIAL_DIR=0``), so each trial would write a store of its
+    own in Ray's session folder, one the driver's ``EnergyStopper`` and the user never find."""
+    path = getattr(store, "path", None)
+    if path is None or str(path) == ":memory:" or Path(path).is_absolute():
+        return
+    if os.environ.get("RAY_CHDIR_TO_TRIAL_DIR", "1") == "0" or _trial_dir() is None:
+        return
+    raise PowertrainError(
+        f"track(db={str(path)!r}) in a Ray Tune trainable: a relative path, and Tune runs each "
+        f"trial in a folder of its own ({os.getcwd()}), so each trial would write a store of its "
+        "own there, which EnergyStopper and your reports never read. Give an absolute path "
+        "(DB = str(Path('runs.db').resolve()) on the driver, passed to track and EnergyStopper), "
+        "or set POWERTRAIN_DB to one"
+    )
+
+
+def _note_path(study: str, run_key: str) -> Path | None:
+    """Where the trial's folder notes the run its attempt began (None outside a Tune trial): the
+    folder outlives an attempt, so a retry finds it."""
+    folder = _trial_dir()
+    if folder is None:
         return None
     digest = hashlib.sha256(f"{study}\0{run_key}".encode()).hexdigest()[:16]
     return Path(folder) / f".powertrain-run-{digest}.json"
@@ -163,6 +193,11 @@ class EnergyStopper(Stopper):
         eta: float = 3.0,
         min_budget_j: float | None = None,
     ) -> None:
+        if db is not None and not isinstance(db, (str, os.PathLike, ResultStore)):
+            raise PowertrainError(  # else only a warning at the first stop, deep in the tuning
+                f"EnergyStopper(db=...) takes the store track() writes to: a path, a "
+                f"postgresql:// URL or an open store, got {type(db).__name__}"
+            )
         self.db = db
         self.rule = EnergyRule(beta, rungs, eta, min_budget_j)
         self.curves: dict[str, list[tuple[float, float]]] = {}
@@ -175,23 +210,26 @@ class EnergyStopper(Stopper):
         self._warned = False
         self._refused_at_s = 0.0  # time.monotonic() of the store's last refusal
         self._at_exit = False  # whether the exit hook is registered
+        self._misreported: set[str] = set()  # trials warned about a report the rule cannot read
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
         if self.unrecorded and time.monotonic() - self._refused_at_s >= self.retry_s:
             self._record_unrecorded()  # no stop may follow the last one refused
-        if "energy_j" not in result or "val_accuracy" not in result:
-            return False  # not a powertrain report
+        if "energy_j" not in result and "val_accuracy" not in result:
+            return False  # not a powertrain report (one with only one of them is warned about)
+        figures = self._figures(trial_id, result)
+        if figures is None:
+            return False  # a report of the trainable's own that cannot be judged: warned
+        energy_j, accuracy, to_target_j = figures
         curve = self.curves.setdefault(trial_id, [])
         run = result.get("powertrain_run_id")
-        if run != self.runs.setdefault(trial_id, run) or (
-            curve and result["energy_j"] < curve[-1][0]
-        ):
+        if run != self.runs.setdefault(trial_id, run) or (curve and energy_j < curve[-1][0]):
             curve.clear()  # Tune restarted the trial: its run began again, from 0 J
             self.to_target_j.pop(trial_id, None)
             self.runs[trial_id] = run
-        curve.append((result["energy_j"], result["val_accuracy"]))
-        if "energy_to_target_j" in result:
-            self.to_target_j[trial_id] = result["energy_to_target_j"]
+        curve.append((energy_j, accuracy))
+        if to_target_j is not None:
+            self.to_target_j[trial_id] = to_target_j
             return False
         others = [t for t in self.curves if t != trial_id]
         best = min((self.to_target_j[t] for t in others if t in self.to_target_j), default=None)
@@ -204,6 +242,38 @@ class EnergyStopper(Stopper):
         self.unrecorded.append((result, Stop(stop.verdict, reason)))
         self._record_unrecorded()
         return True
+
+    def _figures(
+        self, trial_id: str, result: dict[str, Any]
+    ) -> tuple[float, float, float | None] | None:
+        """A report's joules, accuracy and energy-to-target, or None (warned once a trial) where one
+        is not a figure the rule can compare: a trainable's own report of a percentage, a None or a
+        text would fail ``tuner.fit()`` (Tune ends it on its stopper's error) or judge it wrongly."""
+        told = {k: result.get(k) for k in ("energy_j", "val_accuracy", "energy_to_target_j")}
+        told = {k: v for k, v in told.items() if v is not None or k != "energy_to_target_j"}
+        most = {"val_accuracy": 1.0}  # a percentage would always look ahead at a rung
+        wrong = [
+            f"{key}={value!r}" if key in result else f"no {key}"
+            for key, value in told.items()
+            if not (_real(value) and 0 <= value <= most.get(key, math.inf) and math.isfinite(value))
+        ]
+        if not wrong:
+            to_target_j = told.get("energy_to_target_j")
+            return (
+                float(told["energy_j"]),
+                float(told["val_accuracy"]),
+                None if to_target_j is None else float(to_target_j),
+            )
+        if trial_id not in self._misreported:
+            self._misreported.add(trial_id)
+            log.warning(
+                "EnergyStopper: trial %s reported %s; its reports are not judged (nor stopped) "
+                "until they hold energy_j (joules >= 0) and val_accuracy (a fraction in [0, 1]), "
+                "as track(..., trial='ray') reports them",
+                trial_id,
+                ", ".join(wrong),
+            )
+        return None
 
     def stop_all(self) -> bool:
         return False
@@ -284,6 +354,10 @@ class EnergyStopper(Stopper):
         finally:
             if owned:
                 store.close()
+
+
+def _real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool)
 
 
 def censored(points: list[EvalPoint], stop: Stop) -> RunOutcome:
