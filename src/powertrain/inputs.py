@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -119,12 +120,20 @@ def check_depth(text: str, path: str | os.PathLike, what: str) -> None:
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that refuses deep nesting and alias bombs before building anything."""
+    """PyYAML's safe loader that refuses deep nesting and alias bombs before building anything, and a
+    key written twice in one mapping (PyYAML keeps the last: a second ``name:`` renamed the study
+    without a word); a number with an exponent and no point (``3e-3``) is a number, as in YAML 1.2
+    (YAML 1.1 reads it as text, and a learning rate written so was refused as no number)."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
         self._aliases = 0
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            _no_key_twice(self, node)
+        return super().construct_mapping(node, deep)
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -138,6 +147,28 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _no_key_twice(loader: yaml.SafeLoader, node: yaml.MappingNode) -> None:
+    """A key written twice in one mapping, refused naming the lines (merged keys, ``<<: *x``, are
+    not counted: a key of the mapping's own overrides them, as YAML means it to)."""
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+            continue
+        key = loader.construct_object(key_node)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            where = f"on line {line}" if seen[key] == line else f"(lines {seen[key]} and {line})"
+            raise yaml.YAMLError(f"key {key!r} twice {where}; keep one")
+        seen[key] = line
 
 
 def _expanded_size(root: yaml.Node | None) -> int:
