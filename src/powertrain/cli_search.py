@@ -15,10 +15,17 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, float | str | None]:
     """``--set`` pairs: a number where the value reads as one, None for ``none`` (or ``null``, as a
     study file writes it: a setting that may be unset, such as auto's ``hedge``), else the text."""
     out: dict[str, float | str | None] = {}
+    given: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
             raise PowertrainError(f"--set takes NAME=VALUE (e.g. beta=1.5), not {pair!r}")
+        if name.strip() in given:  # the last one silently won
+            raise PowertrainError(
+                f"--set {name.strip()} given twice ({given[name.strip()]!r} and {value!r}); "
+                "give it once"
+            )
+        given[name.strip()] = value
         try:
             out[name.strip()] = float(value)
         except ValueError:

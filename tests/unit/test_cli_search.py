@@ -89,3 +89,15 @@ def test_simulate_on_a_store_a_search_ran_warns_that_its_curves_end_early(tmp_pa
         store.finish_run(run_id, dataclasses.replace(stop, verdict=Verdict.SEARCH_BOUND))
         sim = simulate(load_curves(store, "s"), strategy="grid", repeats=1)
     assert any("1 of 3 runs were ended by a search" in w for w in sim.warnings), sim.warnings
+
+
+def test_simulate_with_a_setting_given_twice_refuses_it_naming_both_values(tmp_path):
+    # --set beta=1 --set beta=2 simulated beta=2 without a word: one of two contradictory values
+    # was dropped, and the line under the figures named only the other
+    from tests.cli_helpers import assert_one_clear_error, powertrain
+
+    db = tmp_path / "r.db"
+    never_reached(db)
+    args = ["simulate", "--study", "never", "--strategy", "bound", "--db", str(db)]
+    run = powertrain(*args, "--set", "beta=1", "--set", " beta = 2", "--repeats", "2")
+    assert_one_clear_error(run, "--set beta given twice ('1' and ' 2')", "give it once")
