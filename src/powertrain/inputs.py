@@ -63,13 +63,21 @@ def read_csv_table(
     """A CSV file as its header and rows, each row with its line number; the one row model for files
     users hand us. A byte-order mark before the header is accepted; a header with an empty or repeated
     name, a missing ``required`` column, and a row with more or fewer cells than the header are refused
-    naming the line. Blank lines are skipped."""
+    naming the line, as is a quote left open or a stray one (read leniently, an open quote took the
+    rest of the file into one cell). Blank lines are skipped; a quoted cell keeps its line breaks."""
     import csv
+    import io
 
     text = read_text(path, what)
-    reader = csv.reader(text.splitlines())
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [name.strip() for name in next(reader, [])]
+        if not header:
+            raise PowertrainError(
+                f"{what} {path} is empty: no header line naming its columns, and no rows"
+                if not text.strip()
+                else f"{what} {path}: its first line is blank; it must name the columns"
+            )
         rows = []
         for cells in reader:
             if not any(cell.strip() for cell in cells):
@@ -81,14 +89,14 @@ def read_csv_table(
                 )
             rows.append((reader.line_num, dict(zip(header, cells, strict=True))))
     except csv.Error as exc:
-        raise PowertrainError(f"{what} {path} is not a readable CSV: {exc}") from None
+        raise PowertrainError(
+            f"{what} {path}: line {reader.line_num} is not a readable CSV: {exc}"
+        ) from None
     empty = [i + 1 for i, name in enumerate(header) if not name]
     repeated = sorted({name for name in header if name and header.count(name) > 1})
-    if not header or empty or repeated:
+    if empty or repeated:
         problem = (
-            "no header"
-            if not header
-            else f"column {empty[0]} has no name"
+            f"column {empty[0]} has no name"
             if empty
             else f"column {repeated[0]!r} appears more than once"
         )
