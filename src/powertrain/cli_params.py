@@ -153,12 +153,23 @@ class StorePath(click.ParamType):
         from powertrain.errors import PowertrainError
         from powertrain.store.location import locate
 
+        option = _option(param)
+        if not str(value).strip():  # Path("") is the working folder: "  is a folder" said nothing
+            raise OptionError(
+                f"{option}: an empty path; name a store file (e.g. runs/powertrain.db) or a "
+                "postgresql:// URL",
+                ctx,
+                param,
+            )
         try:
             if locate(str(value)).is_postgres:
                 return str(value)
-        except PowertrainError as exc:
-            raise OptionError(str(exc), ctx, param) from None
-        path, option = Path(value), _option(param)
+        except PowertrainError as exc:  # its words name --db; say where this value came in
+            said = str(exc)
+            if said.startswith("--db ") and option != "--db":
+                said = option + said[len("--db") :]
+            raise OptionError(said, ctx, param) from None
+        path = Path(value)
         if path.is_dir():
             raise OptionError(
                 f"{option}: {value} is a folder; the results store is a file "

@@ -289,3 +289,17 @@ def test_a_store_another_process_keeps_locked_is_one_line_and_nothing_is_lost(
     assert "locked by another process" in line and "try again" in line
     with open_store(target) as store:
         assert [r.outcome.total_energy_j for r in store.runs()] == [2.0]
+
+
+def test_an_empty_store_path_or_a_foreign_url_names_the_argument_it_came_in(tmp_path):
+    # merge '' -o x.db said "sources:  is a folder" (the empty path read as the working folder),
+    # and a sqlite:// URL among merge's inputs was blamed on a --db the command line never had
+    run = powertrain("merge", "", "-o", str(tmp_path / "out.db"), cwd=tmp_path)
+    _clear_usage_error(run, "sources: an empty path", "name a store file")
+    run = powertrain("merge", str(tmp_path / "a.db"), "-o", "", cwd=tmp_path)
+    _clear_usage_error(run, "-o: an empty path")
+    run = powertrain("ls", "--db", "", cwd=tmp_path)
+    _clear_usage_error(run, "--db: an empty path")
+    run = powertrain("merge", "sqlite:///a.db", "-o", str(tmp_path / "out.db"), cwd=tmp_path)
+    _clear_usage_error(run, "sources sqlite:///a.db: powertrain has no results store for sqlite")
+    assert not (tmp_path / "out.db").exists()
