@@ -303,3 +303,18 @@ def test_an_empty_store_path_or_a_foreign_url_names_the_argument_it_came_in(tmp_
     run = powertrain("merge", "sqlite:///a.db", "-o", str(tmp_path / "out.db"), cwd=tmp_path)
     _clear_usage_error(run, "sources sqlite:///a.db: powertrain has no results store for sqlite")
     assert not (tmp_path / "out.db").exists()
+
+
+def test_a_metrics_address_without_a_port_is_refused_before_anything_runs(tmp_path):
+    # --metrics-addr 0.0.0.0 alone ran the whole study with no endpoint anywhere, and said nothing
+    import yaml
+
+    from tests.unit.test_study_config import study
+
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(study()))
+    db = tmp_path / "r.db"
+    run = powertrain("run", "s.yaml", "--db", str(db), "--metrics-addr", "0.0.0.0", cwd=tmp_path)
+    _clear_usage_error(run, "--metrics-addr 0.0.0.0", "give --metrics-port PORT too")
+    assert not db.exists()
+    run = powertrain("measure", "--metrics-addr", "::1", "--", "true")
+    _clear_usage_error(run, "--metrics-addr ::1", "give --metrics-port PORT too")
