@@ -99,6 +99,7 @@ WATTS = Number("W", minimum=0, exclusive_min=True)
 G_PER_KWH = Number("g CO2e per kWh", minimum=0)
 YEARS = Number("years", minimum=0, exclusive_min=True)
 FRACTION = Number("a fraction of the machine", minimum=0, maximum=1, exclusive_min=True)
+ACCURACY = Number("a validation accuracy, 0-1", minimum=0, maximum=1, exclusive_min=True)
 COUNT = Number("", minimum=0, integer=True)
 POSITIVE_COUNT = Number("", minimum=1, integer=True)
 

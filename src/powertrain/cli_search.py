@@ -8,6 +8,7 @@ import json
 import click
 
 from powertrain.cli.options import db_option as _db
+from powertrain.cli_params import ACCURACY
 from powertrain.errors import PowertrainError
 
 
@@ -114,7 +115,9 @@ def _simulation_lines(sim) -> list[str]:
 @click.command()
 @click.option("--study", "study_name", required=True, help="A finished study in the store.")
 @click.option("--after-evals", "after_evals", multiple=True, help="K (repeatable), or 'quarter'.")
-@click.option("--target", type=float, default=None, help="Target accuracy (default: the study's).")
+@click.option(
+    "--target", type=ACCURACY, default=None, help="Target accuracy (default: the study's)."
+)
 @click.option(
     "--machine", default=None, help="Which machine's runs, when the study ran on several."
 )

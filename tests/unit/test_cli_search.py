@@ -101,3 +101,16 @@ def test_simulate_with_a_setting_given_twice_refuses_it_naming_both_values(tmp_p
     args = ["simulate", "--study", "never", "--strategy", "bound", "--db", str(db)]
     run = powertrain(*args, "--set", "beta=1", "--set", " beta = 2", "--repeats", "2")
     assert_one_clear_error(run, "--set beta given twice ('1' and ' 2')", "give it once")
+
+
+def test_predict_with_a_target_that_is_no_accuracy_refuses_it_in_one_line(tmp_path):
+    # --target nan printed "linear accuracy nan%"; --target 2 (no run can reach it) rated the
+    # prediction against it as if it were a target
+    from tests.cli_helpers import assert_one_clear_error, powertrain
+
+    db = tmp_path / "r.db"
+    never_reached(db)
+    for target in ("nan", "2", "0", "-inf"):
+        run = powertrain("predict", "--study", "never", "--db", str(db), "--target", target)
+        assert run.returncode == 2, run.stdout
+        assert_one_clear_error(run, "--target must be", "at most 1", "validation accuracy")
