@@ -83,7 +83,8 @@ clock, db = FakeClock(), sys.argv[1]
 meters = Detection({Component.CPU: ConstantPowerMeter(Component.CPU, 10.0, clock, Method.ESTIMATE)})
 with track("s", {"lr": 0.1}, 0, 0.9, db=db, detection=meters, device="cpu") as run:
     clock.advance(1.0)
-    sqlite3.connect(db, isolation_level=None).execute("BEGIN IMMEDIATE")  # held to the exit
+    held = sqlite3.connect(db, isolation_level=None)  # named: unnamed, the lock lasted only till
+    held.execute("BEGIN IMMEDIATE")  # the garbage collector closed it (any import could move that)
     os.makedirs("elsewhere")
     os.chdir("elsewhere")  # the store's file is still the one it opened
     assert run.evaluate(val_accuracy=0.95)
