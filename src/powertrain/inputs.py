@@ -28,6 +28,27 @@ MAX_YAML_ALIASES = 100
 MAX_YAML_NODES = 100_000
 
 
+#: A study's name is one line a person types and reads: a report title, a --study value.
+MAX_NAME_CHARS = 255
+
+
+def name_problem(name: str) -> str | None:
+    """What makes ``name`` no name for a study (one line of text, any script), or None."""
+    import unicodedata
+
+    if not name.strip():
+        return "must not be empty"
+    odd = next((c for c in name if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    if odd is not None:
+        return (
+            f"holds the control character U+{ord(odd):04X}; a study's name is one line of text, "
+            "typed after --study"
+        )
+    if len(name) > MAX_NAME_CHARS:
+        return f"is {len(name):,} characters long; keep it to {MAX_NAME_CHARS}"
+    return None
+
+
 def read_text(path: str | os.PathLike, what: str, max_bytes: int = MAX_TABLE_BYTES) -> str:
     """The UTF-8 text of a file of at most ``max_bytes``; PowertrainError naming ``what`` otherwise."""
     path = Path(path)

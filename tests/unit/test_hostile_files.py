@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import resource
 import time
 
@@ -232,3 +233,22 @@ def test_numbers_with_an_exponent_and_no_point_are_numbers(tmp_path):
     )
     assert "3e-3" in body
     assert load_study(write(tmp_path, "s.yaml", body)).grid["learning_rate"] == [0.003, 0.03]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("a\nb", "name: holds the control character U+000A"),
+        ("tab\there", "name: holds the control character U+0009"),
+        ("x" * 300, "name: is 300 characters long"),
+    ],
+    ids=["newline", "tab", "long"],
+)
+def test_a_study_name_that_is_not_one_line_of_text_is_refused(tmp_path, name, message):
+    # name: "a\nb" ran as a study whose every message, table and report title broke in two
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_study(write(tmp_path, "s.yaml", yaml.safe_dump(study(name=name))))
+
+
+def test_a_study_name_in_any_script_is_taken():
+    assert parse_study(study(name="étude-電力 ⚡")).name == "étude-電力 ⚡"

@@ -231,9 +231,11 @@ def _check_dataset(name: str, options: dict[str, Any], at: str) -> None:
 
 
 def _validate(study: StudyConfig) -> None:
+    from powertrain.inputs import name_problem
     from powertrain.models.registry import check_model
 
-    check(study.name.strip() != "", "name", "must not be empty")
+    problem = name_problem(study.name)
+    check(problem is None, "name", problem or "")
     task = study.task
     if task.command is not None or task.target is not None:
         check_command_study(study)
