@@ -252,3 +252,15 @@ def test_a_study_name_that_is_not_one_line_of_text_is_refused(tmp_path, name, me
 
 def test_a_study_name_in_any_script_is_taken():
     assert parse_study(study(name="étude-電力 ⚡")).name == "étude-電力 ⚡"
+
+
+def test_an_empty_study_file_or_a_store_given_as_one_says_what_it_is(tmp_path):
+    # an empty file said "the file: expected a mapping of keys, got None"; a results store given
+    # where the study file goes (run runs/powertrain.db) said "not UTF-8 text (byte 0xf8 ...)"
+    from powertrain.store.sqlite import SqliteStore
+
+    with pytest.raises(ConfigError, match="is empty; a study file needs name, task and grid"):
+        load_study(write(tmp_path, "s.yaml", "# nothing yet\n"))
+    SqliteStore(tmp_path / "r.db").close()
+    with pytest.raises(ConfigError, match="r.db is a results store, not a study file"):
+        load_study(tmp_path / "r.db")
