@@ -5,6 +5,7 @@ key, host and start time) is there already, so merging the same store twice adds
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +27,7 @@ class MergeResult:
     skipped: int = 0  # there already
     held: int = 0  # finished in the input, still running there in a live process: not replaced
     replaced: int = 0  # earlier attempts of the added runs' keys that their copies replaced
+    completed: int = 0  # added runs that ended their own attempt the output held unfinished
     apart: list[str] = field(default_factory=list)  # studies defined otherwise, kept as versions
 
     def says(self) -> str:
@@ -33,6 +35,11 @@ class MergeResult:
         line = (
             f"{self.runs} runs and {self.studies} studies added, {self.skipped} runs already there"
         )
+        if self.completed:
+            line += (
+                f", {self.completed} of them the end of an attempt the output held unfinished "
+                "(a run kept beside a locked store, now whole)"
+            )
         if self.replaced:
             line += (
                 f", {self.replaced} earlier attempts of their runs replaced (a failed one, or one a "
@@ -99,20 +106,23 @@ def copy_store(
         out.save_idle(host, idle)
     running: dict[str, set] = {}
     before = len(out.runs())
-    added = result.runs
+    added, completed = result.runs, result.completed
     for run in src.runs():
         if homes.get(run.study, run.study) != run.study:
             run = dataclasses.replace(run, study=homes[run.study])
+        unfinished_there = _unfinished_there(out, run, running)  # read before its study's copies
         copied = out.copy_run(
             run, src.eval_points(run.id), src.timeline(run.id), src.inference(run.id)
         )
         if copied is not None:
             result.runs += 1
-        elif _held_there(out, run, running):
+            result.completed += unfinished_there  # its own attempt's record, not an earlier one
+        elif unfinished_there:
             result.held += 1
         else:
             result.skipped += 1
-    result.replaced += (result.runs - added) - (len(out.runs()) - before)
+    grown = len(out.runs()) - before
+    result.replaced += (result.runs - added) - (result.completed - completed) - grown
     return result
 
 
@@ -149,13 +159,19 @@ def _where(store: ResultStore) -> str:
     return str(where) if where is not None else "an input"
 
 
-def _held_there(out: ResultStore, run, running: dict[str, set]) -> bool:
-    """Whether a finished ``run`` was not copied because ``out`` has its attempt still running (a
-    live process holds it: a run kept beside a locked store, merged before its process ended).
-    ``running``: the unfinished attempts of ``out`` by study, read once per study."""
+def _unfinished_there(out: ResultStore, run, running: dict[str, set]) -> bool:
+    """Whether ``out`` holds the attempt of a finished ``run`` unfinished (a run kept beside a locked
+    store: its copy, merged, ends that attempt, or is not added while a live process holds it).
+    ``running``: the unfinished attempts of ``out`` by study, read once per study, before any run
+    of it is copied."""
     if run.outcome is None:
         return False
     if run.study not in running:
         unfinished = (r for r in out.runs(run.study) if r.outcome is None)
-        running[run.study] = {(r.run_key, r.started_at) for r in unfinished}
-    return (run.run_key, run.started_at) in running[run.study]
+        running[run.study] = {_attempt(r) for r in unfinished}
+    return _attempt(run) in running[run.study]
+
+
+def _attempt(run) -> tuple:
+    """A run's attempt as ``copy_run`` tells it from others: key, start and machine."""
+    return run.run_key, run.started_at, json.dumps(run.hardware, sort_keys=True)
