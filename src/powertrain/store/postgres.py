@@ -43,7 +43,7 @@ from powertrain.store.pg_rows import (
 )
 from powertrain.store.pg_schema import set_up
 from powertrain.store.pg_session import RETRY_S, PgSession, StoreUnreachable
-from powertrain.store.rows import SELECT_RECORD, outcome_columns, record_from_row
+from powertrain.store.rows import SELECT_RECORD, outcome_columns, points_from_rows, record_from_row
 
 log = logging.getLogger(__name__)
 
@@ -319,7 +319,7 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
                 "SELECT point FROM eval_points WHERE run_id = %s ORDER BY idx", (run_id,)
             ).fetchall()
         )
-        return [EvalPoint(**json.loads(p)) for (p,) in rows]
+        return points_from_rows(run_id, [p for (p,) in rows])
 
     def timeline(self, run_id: int) -> dict[str, Any] | None:
         row = self._call(

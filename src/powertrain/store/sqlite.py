@@ -25,6 +25,7 @@ from powertrain.store.rows import (
     RECORD_COLUMNS,
     SELECT_RECORD,
     outcome_columns,
+    points_from_rows,
     record_from_row,
     record_values,
 )
@@ -303,7 +304,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         rows = self.db.execute(
             "SELECT point FROM eval_points WHERE run_id = ? ORDER BY idx", (run_id,)
         )
-        return [EvalPoint(**json.loads(p)) for (p,) in rows.fetchall()]
+        return points_from_rows(run_id, [p for (p,) in rows.fetchall()])
 
     def timeline(self, run_id: int) -> dict[str, Any] | None:
         row = self.db.execute(
