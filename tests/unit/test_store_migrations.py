@@ -202,3 +202,23 @@ def test_a_row_of_a_newer_powertrain_or_a_damaged_one_is_one_clear_error(
     with pytest.raises(PowertrainError, match=said):
         merge_stores([path], tmp_path / "out.db")
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("config", ["{not json", "[1, 2]"], ids=["damaged", "not-a-mapping"])
+def test_a_study_definition_that_is_no_json_object_is_one_clear_error(tmp_path, config):
+    # merge, report and simulate ended in a JSONDecodeError's or an AttributeError's traceback
+    from powertrain.errors import PowertrainError
+
+    path = tmp_path / "s.db"
+    v1_store(path, with_stage=False)
+    SqliteStore(path).close()  # migrated first: the bytes compared below are the damaged store's
+    db = sqlite3.connect(path)
+    db.execute("UPDATE studies SET config = ? WHERE name = 'st'", (config,))
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(
+        PowertrainError, match="study 'st' in .*s.db: its definition is not a JSON object"
+    ):
+        merge_stores([path], tmp_path / "out.db")
+    assert path.read_bytes() == before

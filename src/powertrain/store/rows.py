@@ -82,6 +82,22 @@ def from_json(cls, text: str, where: str, **given: Any) -> Any:
         ) from None
 
 
+def study_from_row(store: str, name: str, config: str, created_at: Any) -> dict[str, Any]:
+    """A row of ``studies`` (name, config, created_at) as ``ResultStore.studies`` gives it; a
+    definition that is no JSON object is one PowertrainError naming the study and ``store`` (it
+    was a traceback in every command that read it)."""
+    try:
+        fields = json.loads(config)
+    except (TypeError, ValueError):
+        fields = None
+    if not isinstance(fields, dict):
+        raise PowertrainError(
+            f"study {name!r} in {store}: its definition is not a JSON object; the store is damaged (a copy "
+            "taken before, or the store it was merged from, may hold it whole)"
+        )
+    return {"name": name, "config": fields, "created_at": created_at}
+
+
 def points_from_rows(run_id: int, texts) -> list[EvalPoint]:
     """A run's evaluation points from their JSON column (``from_json``)."""
     return [from_json(EvalPoint, text, f"run {run_id}") for text in texts]

@@ -28,6 +28,7 @@ from powertrain.store.rows import (
     points_from_rows,
     record_from_row,
     record_values,
+    study_from_row,
 )
 from powertrain.store.sqlite_guard import (
     StoreLocked,
@@ -169,7 +170,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         rows = self.db.execute(
             "SELECT name, config, created_at FROM studies ORDER BY created_at"
         ).fetchall()
-        return [{"name": n, "config": json.loads(c), "created_at": t} for n, c, t in rows]
+        return [study_from_row(str(self.path), *row) for row in rows]
 
     def begin_run(self, spec, hardware, provenance) -> int:
         check_names(spec.study, spec.run_key)
