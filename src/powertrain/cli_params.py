@@ -99,6 +99,7 @@ WATTS = Number("W", minimum=0, exclusive_min=True)
 G_PER_KWH = Number("g CO2e per kWh", minimum=0)
 YEARS = Number("years", minimum=0, exclusive_min=True)
 FRACTION = Number("a fraction of the machine", minimum=0, maximum=1, exclusive_min=True)
+ACCURACY = Number("a validation accuracy, 0-1", minimum=0, maximum=1, exclusive_min=True)
 COUNT = Number("", minimum=0, integer=True)
 POSITIVE_COUNT = Number("", minimum=1, integer=True)
 
@@ -153,12 +154,23 @@ class StorePath(click.ParamType):
         from powertrain.errors import PowertrainError
         from powertrain.store.location import locate
 
+        option = _option(param)
+        if not str(value).strip():  # Path("") is the working folder: "  is a folder" said nothing
+            raise OptionError(
+                f"{option}: an empty path; name a store file (e.g. runs/powertrain.db) or a "
+                "postgresql:// URL",
+                ctx,
+                param,
+            )
         try:
             if locate(str(value)).is_postgres:
                 return str(value)
-        except PowertrainError as exc:
-            raise OptionError(str(exc), ctx, param) from None
-        path, option = Path(value), _option(param)
+        except PowertrainError as exc:  # its words name --db; say where this value came in
+            said = str(exc)
+            if said.startswith("--db ") and option != "--db":
+                said = option + said[len("--db") :]
+            raise OptionError(said, ctx, param) from None
+        path = Path(value)
         if path.is_dir():
             raise OptionError(
                 f"{option}: {value} is a folder; the results store is a file "

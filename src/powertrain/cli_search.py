@@ -8,6 +8,7 @@ import json
 import click
 
 from powertrain.cli.options import db_option as _db
+from powertrain.cli_params import ACCURACY
 from powertrain.errors import PowertrainError
 
 
@@ -15,10 +16,17 @@ def _settings(pairs: tuple[str, ...]) -> dict[str, float | str | None]:
     """``--set`` pairs: a number where the value reads as one, None for ``none`` (or ``null``, as a
     study file writes it: a setting that may be unset, such as auto's ``hedge``), else the text."""
     out: dict[str, float | str | None] = {}
+    given: dict[str, str] = {}
     for pair in pairs:
         name, sep, value = pair.partition("=")
         if not sep or not name.strip():
             raise PowertrainError(f"--set takes NAME=VALUE (e.g. beta=1.5), not {pair!r}")
+        if name.strip() in given:  # the last one silently won
+            raise PowertrainError(
+                f"--set {name.strip()} given twice ({given[name.strip()]!r} and {value!r}); "
+                "give it once"
+            )
+        given[name.strip()] = value
         try:
             out[name.strip()] = float(value)
         except ValueError:
@@ -107,7 +115,9 @@ def _simulation_lines(sim) -> list[str]:
 @click.command()
 @click.option("--study", "study_name", required=True, help="A finished study in the store.")
 @click.option("--after-evals", "after_evals", multiple=True, help="K (repeatable), or 'quarter'.")
-@click.option("--target", type=float, default=None, help="Target accuracy (default: the study's).")
+@click.option(
+    "--target", type=ACCURACY, default=None, help="Target accuracy (default: the study's)."
+)
 @click.option(
     "--machine", default=None, help="Which machine's runs, when the study ran on several."
 )
@@ -119,10 +129,6 @@ def predict(study_name, after_evals, target, machine, db_path, as_json) -> None:
     from powertrain.search.backtest import QUARTER, backtest
     from powertrain.store import existing_store
 
-    if target is not None and not 0 < target <= 1:  # nan too
-        raise PowertrainError(
-            f"--target takes a validation accuracy in (0, 1] (e.g. 0.9 for 90 %), not {target:g}"
-        )
     ks = []
     for k in after_evals:
         if k == QUARTER:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import re
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,27 @@ MAX_DEPTH = 64
 #: A YAML file may reuse anchors, but not grow past this many nodes once its aliases are expanded.
 MAX_YAML_ALIASES = 100
 MAX_YAML_NODES = 100_000
+
+
+#: A study's name is one line a person types and reads: a report title, a --study value.
+MAX_NAME_CHARS = 255
+
+
+def name_problem(name: str) -> str | None:
+    """What makes ``name`` no name for a study (one line of text, any script), or None."""
+    import unicodedata
+
+    if not name.strip():
+        return "must not be empty"
+    odd = next((c for c in name if unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+    if odd is not None:
+        return (
+            f"holds the control character U+{ord(odd):04X}; a study's name is one line of text, "
+            "typed after --study"
+        )
+    if len(name) > MAX_NAME_CHARS:
+        return f"is {len(name):,} characters long; keep it to {MAX_NAME_CHARS}"
+    return None
 
 
 def read_text(path: str | os.PathLike, what: str, max_bytes: int = MAX_TABLE_BYTES) -> str:
@@ -62,13 +84,21 @@ def read_csv_table(
     """A CSV file as its header and rows, each row with its line number; the one row model for files
     users hand us. A byte-order mark before the header is accepted; a header with an empty or repeated
     name, a missing ``required`` column, and a row with more or fewer cells than the header are refused
-    naming the line. Blank lines are skipped."""
+    naming the line, as is a quote left open or a stray one (read leniently, an open quote took the
+    rest of the file into one cell). Blank lines are skipped; a quoted cell keeps its line breaks."""
     import csv
+    import io
 
     text = read_text(path, what)
-    reader = csv.reader(text.splitlines())
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     try:
         header = [name.strip() for name in next(reader, [])]
+        if not header:
+            raise PowertrainError(
+                f"{what} {path} is empty: no header line naming its columns, and no rows"
+                if not text.strip()
+                else f"{what} {path}: its first line is blank; it must name the columns"
+            )
         rows = []
         for cells in reader:
             if not any(cell.strip() for cell in cells):
@@ -80,14 +110,14 @@ def read_csv_table(
                 )
             rows.append((reader.line_num, dict(zip(header, cells, strict=True))))
     except csv.Error as exc:
-        raise PowertrainError(f"{what} {path} is not a readable CSV: {exc}") from None
+        raise PowertrainError(
+            f"{what} {path}: line {reader.line_num} is not a readable CSV: {exc}"
+        ) from None
     empty = [i + 1 for i, name in enumerate(header) if not name]
     repeated = sorted({name for name in header if name and header.count(name) > 1})
-    if not header or empty or repeated:
+    if empty or repeated:
         problem = (
-            "no header"
-            if not header
-            else f"column {empty[0]} has no name"
+            f"column {empty[0]} has no name"
             if empty
             else f"column {repeated[0]!r} appears more than once"
         )
@@ -119,12 +149,20 @@ def check_depth(text: str, path: str | os.PathLike, what: str) -> None:
 
 
 class _BoundedLoader(yaml.SafeLoader):
-    """PyYAML's safe loader that refuses deep nesting and alias bombs before building anything."""
+    """PyYAML's safe loader that refuses deep nesting and alias bombs before building anything, and a
+    key written twice in one mapping (PyYAML keeps the last: a second ``name:`` renamed the study
+    without a word); a number with an exponent and no point (``3e-3``) is a number, as in YAML 1.2
+    (YAML 1.1 reads it as text, and a learning rate written so was refused as no number)."""
 
     def __init__(self, stream: str) -> None:
         super().__init__(stream)
         self._depth = 0
         self._aliases = 0
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            _no_key_twice(self, node)
+        return super().construct_mapping(node, deep)
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -138,6 +176,28 @@ class _BoundedLoader(yaml.SafeLoader):
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
+
+
+_BoundedLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?[0-9][0-9_]*(?:\.[0-9_]*)?[eE][-+]?[0-9]+$"),
+    list("-+0123456789"),
+)
+
+
+def _no_key_twice(loader: yaml.SafeLoader, node: yaml.MappingNode) -> None:
+    """A key written twice in one mapping, refused naming the lines (merged keys, ``<<: *x``, are
+    not counted: a key of the mapping's own overrides them, as YAML means it to)."""
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge" or not isinstance(key_node, yaml.ScalarNode):
+            continue
+        key = loader.construct_object(key_node)
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            where = f"on line {line}" if seen[key] == line else f"(lines {seen[key]} and {line})"
+            raise yaml.YAMLError(f"key {key!r} twice {where}; keep one")
+        seen[key] = line
 
 
 def _expanded_size(root: yaml.Node | None) -> int:

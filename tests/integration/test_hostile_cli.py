@@ -289,3 +289,32 @@ def test_a_store_another_process_keeps_locked_is_one_line_and_nothing_is_lost(
     assert "locked by another process" in line and "try again" in line
     with open_store(target) as store:
         assert [r.outcome.total_energy_j for r in store.runs()] == [2.0]
+
+
+def test_an_empty_store_path_or_a_foreign_url_names_the_argument_it_came_in(tmp_path):
+    # merge '' -o x.db said "sources:  is a folder" (the empty path read as the working folder),
+    # and a sqlite:// URL among merge's inputs was blamed on a --db the command line never had
+    run = powertrain("merge", "", "-o", str(tmp_path / "out.db"), cwd=tmp_path)
+    _clear_usage_error(run, "sources: an empty path", "name a store file")
+    run = powertrain("merge", str(tmp_path / "a.db"), "-o", "", cwd=tmp_path)
+    _clear_usage_error(run, "-o: an empty path")
+    run = powertrain("ls", "--db", "", cwd=tmp_path)
+    _clear_usage_error(run, "--db: an empty path")
+    run = powertrain("merge", "sqlite:///a.db", "-o", str(tmp_path / "out.db"), cwd=tmp_path)
+    _clear_usage_error(run, "sources sqlite:///a.db: powertrain has no results store for sqlite")
+    assert not (tmp_path / "out.db").exists()
+
+
+def test_a_metrics_address_without_a_port_is_refused_before_anything_runs(tmp_path):
+    # --metrics-addr 0.0.0.0 alone ran the whole study with no endpoint anywhere, and said nothing
+    import yaml
+
+    from tests.unit.test_study_config import study
+
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(study()))
+    db = tmp_path / "r.db"
+    run = powertrain("run", "s.yaml", "--db", str(db), "--metrics-addr", "0.0.0.0", cwd=tmp_path)
+    _clear_usage_error(run, "--metrics-addr 0.0.0.0", "give --metrics-port PORT too")
+    assert not db.exists()
+    run = powertrain("measure", "--metrics-addr", "::1", "--", "true")
+    _clear_usage_error(run, "--metrics-addr ::1", "give --metrics-port PORT too")

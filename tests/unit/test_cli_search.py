@@ -91,13 +91,26 @@ def test_simulate_on_a_store_a_search_ran_warns_that_its_curves_end_early(tmp_pa
     assert any("1 of 3 runs were ended by a search" in w for w in sim.warnings), sim.warnings
 
 
-def test_predict_with_a_target_that_is_not_an_accuracy_says_so_in_one_line(tmp_path):
-    # --target 1.5 (or 85, a percentage) was taken: every run "missed" it, and the backtest printed
-    # its rates against a target no accuracy reaches
-    db = tmp_path / "r.db"
-    never_reached(db)
+def test_simulate_with_a_setting_given_twice_refuses_it_naming_both_values(tmp_path):
+    # --set beta=1 --set beta=2 simulated beta=2 without a word: one of two contradictory values
+    # was dropped, and the line under the figures named only the other
     from tests.cli_helpers import assert_one_clear_error, powertrain
 
-    for target in ("1.5", "85", "0", "nan"):
-        args = ["predict", "--study", "never", "--db", str(db), "--target", target]
-        assert_one_clear_error(powertrain(*args), "--target takes", "(0, 1]", target)
+    db = tmp_path / "r.db"
+    never_reached(db)
+    args = ["simulate", "--study", "never", "--strategy", "bound", "--db", str(db)]
+    run = powertrain(*args, "--set", "beta=1", "--set", " beta = 2", "--repeats", "2")
+    assert_one_clear_error(run, "--set beta given twice ('1' and ' 2')", "give it once")
+
+
+def test_predict_with_a_target_that_is_no_accuracy_refuses_it_in_one_line(tmp_path):
+    # --target nan printed "linear accuracy nan%"; --target 2 (no run can reach it) rated the
+    # prediction against it as if it were a target
+    from tests.cli_helpers import assert_one_clear_error, powertrain
+
+    db = tmp_path / "r.db"
+    never_reached(db)
+    for target in ("nan", "2", "85", "0", "-inf"):  # 85: a percentage
+        run = powertrain("predict", "--study", "never", "--db", str(db), "--target", target)
+        assert run.returncode == 2, run.stdout
+        assert_one_clear_error(run, "--target must be", "at most 1", "validation accuracy")

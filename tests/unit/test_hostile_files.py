@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import resource
 import time
 
@@ -193,3 +194,73 @@ def test_a_trace_version_that_is_not_ours_is_named_as_it_is(tmp_path, version, m
     path = write(tmp_path, "t.trace", header + '\n{"t_s": 0, "energy_j": {"cpu": 1}}\n')
     with pytest.raises(PowertrainError, match=message):
         read_trace(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: a\nseeds: [0]\nname: b\n", "key 'name' twice (lines 1 and 3)"),
+        ("task: {model: mlp, model: small-cnn}\n", "key 'model' twice on line 1"),
+        (
+            "grid:\n  batch_size: [16]\n  batch_size: [64]\n",
+            "key 'batch_size' twice (lines 2 and 3)",
+        ),
+    ],
+)
+def test_a_key_written_twice_is_refused_naming_both_lines(text, message):
+    # PyYAML keeps the last of two equal keys: a study whose name: came twice ran silently under
+    # the second, and a grid axis written twice ran only its second list
+    with pytest.raises(PowertrainError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        load_yaml(text, "s.yaml", "study file")
+
+
+def test_a_merge_key_then_a_key_of_its_own_is_no_key_twice():
+    text = "base: &b {model: mlp, max_epochs: 3}\ntask:\n  <<: *b\n  max_epochs: 5\n"
+    assert load_yaml(text, "s.yaml", "study file")["task"] == {"model": "mlp", "max_epochs": 5}
+
+
+def test_numbers_with_an_exponent_and_no_point_are_numbers(tmp_path):
+    # YAML 1.1 (PyYAML) reads 3e-3 as text: a grid of learning_rate: [3e-3] was refused
+    # ("expected a number, got '3e-3'") and beta: 15e-1 under search: too
+    text = "a: [3e-3, 1E5, -2e+2, 7.5e-1, 1_000e-3]\nb: 1e400\nc: '3e-3'\nd: e3\n"
+    loaded = load_yaml(text, "s.yaml", "study file")
+    assert loaded["a"] == [0.003, 100000.0, -200.0, 0.75, 1.0]
+    assert loaded["b"] == float("inf")  # then refused where a finite number is needed
+    assert loaded["c"] == "3e-3" and loaded["d"] == "e3"  # quoted, or no number: text
+    grid = {**study()["grid"], "learning_rate": [3e-3, 3e-2]}
+    body = (
+        yaml.safe_dump({**study(), "grid": grid}).replace("0.003", "3e-3").replace("0.03", "3e-2")
+    )
+    assert "3e-3" in body
+    assert load_study(write(tmp_path, "s.yaml", body)).grid["learning_rate"] == [0.003, 0.03]
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("a\nb", "name: holds the control character U+000A"),
+        ("tab\there", "name: holds the control character U+0009"),
+        ("x" * 300, "name: is 300 characters long"),
+    ],
+    ids=["newline", "tab", "long"],
+)
+def test_a_study_name_that_is_not_one_line_of_text_is_refused(tmp_path, name, message):
+    # name: "a\nb" ran as a study whose every message, table and report title broke in two
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        load_study(write(tmp_path, "s.yaml", yaml.safe_dump(study(name=name))))
+
+
+def test_a_study_name_in_any_script_is_taken():
+    assert parse_study(study(name="étude-電力 ⚡")).name == "étude-電力 ⚡"
+
+
+def test_an_empty_study_file_or_a_store_given_as_one_says_what_it_is(tmp_path):
+    # an empty file said "the file: expected a mapping of keys, got None"; a results store given
+    # where the study file goes (run runs/powertrain.db) said "not UTF-8 text (byte 0xf8 ...)"
+    from powertrain.store.sqlite import SqliteStore
+
+    with pytest.raises(ConfigError, match="is empty; a study file needs name, task and grid"):
+        load_study(write(tmp_path, "s.yaml", "# nothing yet\n"))
+    SqliteStore(tmp_path / "r.db").close()
+    with pytest.raises(ConfigError, match="r.db is a results store, not a study file"):
+        load_study(tmp_path / "r.db")

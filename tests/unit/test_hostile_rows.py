@@ -33,13 +33,33 @@ def write(tmp_path, text: str | bytes, name: str = "f.csv"):
         ("a,b,c\n1,2,3\n\n1\n", "line 4: 1 cells"),
         ("a,,c\n1,2,3\n", "column 2 has no name"),
         ("a,b,a\n1,2,3\n", "column 'a' appears more than once"),
-        ("", "no header"),
+        ("", "is empty: no header line"),
+        ("\nseed,x\n1,2\n", "its first line is blank; it must name the columns"),
+        # a quote left open read the rest of the file as one cell, a stray one was dropped
+        ('a,b,c\n1,2,3\n4,5,"6\n', "line 3 is not a readable CSV: unexpected end of data"),
+        ('a,b,c\n1,"2"x,3\n', "line 2 is not a readable CSV: ',' expected after"),
     ],
-    ids=["short", "long", "after-a-blank", "unnamed", "repeated", "empty"],
+    ids=[
+        "short",
+        "long",
+        "after-a-blank",
+        "unnamed",
+        "repeated",
+        "empty",
+        "blank-first",
+        "open",
+        "stray",
+    ],  # fmt: skip
 )
 def test_a_table_that_does_not_hold_together_is_refused_naming_the_line(tmp_path, text, message):
     with pytest.raises(PowertrainError, match=message):
         read_csv_table(write(tmp_path, text), "table")
+
+
+def test_a_quoted_cell_keeps_its_line_break(tmp_path):
+    # read line by line, "x<newline>y" became "xy": a setup that was not the file's
+    header, rows = read_csv_table(write(tmp_path, 'a,b\n"x\ny",2\n3,4\n'), "t")
+    assert rows == [(3, {"a": "x\ny", "b": "2"}), (4, {"a": "3", "b": "4"})]
 
 
 def test_a_byte_order_mark_before_the_header_is_accepted(tmp_path):

@@ -80,6 +80,9 @@ def test_cost_axes_as_text_or_a_list_are_the_same_names():
         ({"settings": [1]}, "search.settings: expected a mapping"),  # was a TypeError's traceback
         # the same setting twice: one of the two values was silently dropped
         ({"strategy": "bound", "beta": 2, "settings": {"beta": 3}}, "search.settings.beta: given"),
+        # a setting named by a number (YAML's 1: 2): a TypeError's traceback as the search began
+        ({"strategy": "auto", 1: 2}, "search.1: a strategy setting is named by text"),
+        ({"strategy": "auto", "settings": {None: 2}}, "search.None: a strategy setting is named"),
     ],
 )
 def test_bad_search_settings_name_the_key(search, message):

@@ -123,3 +123,13 @@ def test_import_refuses_an_empty_study_name_as_a_study_file_does(tmp_path, name)
     with pytest.raises(PowertrainError, match="--study needs a name"):
         import_csv(csv, name, 0.6, db)
     assert not db.exists()
+
+
+@pytest.mark.parametrize(("name", "said"), [("a\nb", "U\\+000A"), ("x" * 300, "300 characters")])
+def test_import_refuses_a_study_name_a_study_file_may_not_have(tmp_path, name, said):
+    # --study $'a\nb' imported runs under a name every later message broke in two
+    csv, db = tmp_path / "t.csv", tmp_path / "r.db"
+    _write_csv(csv)
+    with pytest.raises(PowertrainError, match=f"--study: .*{said}"):
+        import_csv(csv, name, 0.6, db)
+    assert not db.exists()

@@ -163,3 +163,62 @@ def test_version_5_types_the_verdicts_and_takes_the_search_ledgers_in(tmp_path):
         costs = store.search_costs()
     assert verdicts == [Verdict.SEARCH_BOUND, Verdict.MAX_EPOCHS, Verdict.ENDED, Verdict.TARGET]
     assert costs == {"st": {"study": "st", "strategy": "bound", "spent_j": 12.5}}
+
+
+@pytest.mark.parametrize(
+    ("column", "change", "said"),
+    [
+        ("outcome", lambda o: {**o, "new_field": 1}, "fields this powertrain does not know"),
+        ("outcome", lambda o: "{not json", "is not a JSON object"),
+        ("point", lambda p: {**p, "new_field": 1}, "fields this powertrain does not know"),
+    ],
+    ids=["outcome-newer", "outcome-damaged", "point-newer"],
+)
+def test_a_row_of_a_newer_powertrain_or_a_damaged_one_is_one_clear_error(
+    tmp_path, column, change, said
+):
+    # an outcome with a field a newer powertrain added (the schema version unchanged) ended ls,
+    # report and merge in a TypeError's traceback; a damaged one in a JSONDecodeError's
+    from powertrain.errors import PowertrainError
+
+    path = tmp_path / "s.db"
+    v1_store(path, with_stage=False)
+    with SqliteStore(path) as store:
+        [first, *_] = store.runs("st")
+    db = sqlite3.connect(path)
+    table, key = ("runs", "id") if column == "outcome" else ("eval_points", "run_id")
+    (text,) = db.execute(f"SELECT {column} FROM {table} WHERE {key} = ?", (first.id,)).fetchone()
+    changed = change(json.loads(text))
+    changed = changed if isinstance(changed, str) else json.dumps(changed)
+    db.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (changed, first.id))
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with (
+        pytest.raises(PowertrainError, match=rf"run {first.id}\b.*{said}"),
+        SqliteStore(path) as store,
+    ):
+        [store.eval_points(r.id) for r in store.runs("st")]
+    with pytest.raises(PowertrainError, match=said):
+        merge_stores([path], tmp_path / "out.db")
+    assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize("config", ["{not json", "[1, 2]"], ids=["damaged", "not-a-mapping"])
+def test_a_study_definition_that_is_no_json_object_is_one_clear_error(tmp_path, config):
+    # merge, report and simulate ended in a JSONDecodeError's or an AttributeError's traceback
+    from powertrain.errors import PowertrainError
+
+    path = tmp_path / "s.db"
+    v1_store(path, with_stage=False)
+    SqliteStore(path).close()  # migrated first: the bytes compared below are the damaged store's
+    db = sqlite3.connect(path)
+    db.execute("UPDATE studies SET config = ? WHERE name = 'st'", (config,))
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    with pytest.raises(
+        PowertrainError, match="study 'st' in .*s.db: its definition is not a JSON object"
+    ):
+        merge_stores([path], tmp_path / "out.db")
+    assert path.read_bytes() == before

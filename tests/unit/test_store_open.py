@@ -200,11 +200,11 @@ def test_merge_that_fails_half_way_leaves_the_output_as_it_was(tmp_path, monkeyp
             store.save_study(name, {"name": name})
     calls = []
 
-    def copy_then_fail(src, out, result=None):
+    def copy_then_fail(src, out, result=None, differs=None):
         calls.append(src)
         if len(calls) == 2:
             raise PowertrainError("the second input broke half-way")
-        return real(src, out, result)
+        return real(src, out, result, differs)
 
     import powertrain.store.merge as merge
 

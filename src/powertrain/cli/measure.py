@@ -8,7 +8,7 @@ import sys
 import click
 
 from powertrain.cli.options import db_option, detect, echo_json, json_option, meter_options
-from powertrain.cli.trackers import metrics_endpoint, metrics_options
+from powertrain.cli.trackers import metrics_address, metrics_endpoint, metrics_options
 from powertrain.cli_params import SECONDS, OutputFile
 from powertrain.errors import PowertrainError
 
@@ -79,6 +79,7 @@ def measure(
     """
     from powertrain.measure import measure_command
 
+    metrics_addr = metrics_address(metrics_port, metrics_addr)
     if not command:
         raise PowertrainError(
             "no command to measure; usage: powertrain measure [OPTIONS] -- CMD [ARGS...]"

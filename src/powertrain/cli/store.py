@@ -19,10 +19,12 @@ from powertrain.errors import PowertrainError
 )
 def merge(sources, output) -> None:
     """Combine results stores from several machines (files, or postgresql:// URLs, in any mix).
-    Merging the same store twice adds nothing."""
+    Merging the same store twice adds nothing; a study defined otherwise than the output's study of
+    its name is kept apart as NAME@2 (as run --allow-changed keeps an edited study)."""
     from powertrain.store import locate
     from powertrain.store.location import same_store
     from powertrain.store.merge import merge_stores
+    from powertrain.study.versions import definitions_differ
 
     for source in sources:
         if same_store(source, output):
@@ -30,7 +32,7 @@ def merge(sources, output) -> None:
                 f"{locate(source)} is the output store itself (the same file, or a link to it); "
                 "name another output (-o)"
             )
-    result = merge_stores(list(sources), output)
+    result = merge_stores(list(sources), output, definitions_differ)
     click.echo(f"{result.says()}; {locate(output)}")
 
 

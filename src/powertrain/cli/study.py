@@ -7,7 +7,7 @@ import logging
 import click
 
 from powertrain.cli.options import db_option, echo_json, json_option, verbosity
-from powertrain.cli.trackers import log_to_option, metrics_options, observing
+from powertrain.cli.trackers import log_to_option, metrics_address, metrics_options, observing
 from powertrain.cli_params import POSITIVE_COUNT, Number
 from powertrain.errors import PowertrainError
 
@@ -76,12 +76,13 @@ def run(
     as_json: bool,
     log_to: tuple[str, ...],
     metrics_port: int | None,
-    metrics_addr: str,
+    metrics_addr: str | None,
     **parallel,
 ) -> None:
     """Run every (setup, seed) of STUDY_FILE to its target, into the results store.
 
     Running it again resumes: finished runs are skipped, an interrupted one is run afresh."""
+    metrics_addr = metrics_address(metrics_port, metrics_addr)
     from powertrain.analysis.headline import study_headlines
     from powertrain.meters.base import measurement_label
     from powertrain.meters.detect import detect_meters

@@ -12,16 +12,17 @@ from powertrain.cli.options import db_option
 from powertrain.cli_params import Number
 
 PORT = Number("", minimum=0, maximum=65535, integer=True)
+METRICS_ADDR = "127.0.0.1"
 
 
 def metrics_options(fn):
     """``--metrics-port`` and ``--metrics-addr``: a Prometheus endpoint, never on by default."""
     fn = click.option(
         "--metrics-addr",
-        default="127.0.0.1",
-        show_default=True,
+        default=None,
         metavar="ADDR",
-        help="With --metrics-port: the address to listen on (0.0.0.0: every interface).",
+        help=f"With --metrics-port: the address to listen on (default {METRICS_ADDR}; 0.0.0.0: "
+        "every interface).",
     )(fn)
     return click.option(
         "--metrics-port",
@@ -42,6 +43,19 @@ def log_to_option(fn):
         help="Also log each run to mlflow (MLFLOW_TRACKING_URI), tensorboard[:DIR] (default runs) "
         "or wandb (WANDB_PROJECT, WANDB_MODE); repeatable. The store stays the record.",
     )(fn)
+
+
+def metrics_address(port: int | None, addr: str | None) -> str:
+    """The address the endpoint listens on; an address without a port is refused (it ran the whole
+    command with no endpoint, and said nothing)."""
+    from powertrain.errors import PowertrainError
+
+    if port is None and addr is not None:
+        raise PowertrainError(
+            f"--metrics-addr {addr}: the address of the metrics endpoint, which only "
+            "--metrics-port starts; give --metrics-port PORT too, or leave it out"
+        )
+    return addr or METRICS_ADDR
 
 
 @contextmanager

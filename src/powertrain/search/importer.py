@@ -320,11 +320,14 @@ def import_csv(
     cost of a step, not the curve (kept in the study's ``search.cost_axes``; ``warn(line)`` hears
     where the data says otherwise, and of a column not declared that behaves as one). Returns the
     number of runs imported."""
+    from powertrain.inputs import name_problem
     from powertrain.search.cost_axes import check_declared, undeclared
     from powertrain.store import open_store
 
     if not str(study).strip():  # as a study file's name: never empty
         raise PowertrainError("--study needs a name for the imported study, got an empty one")
+    if (problem := name_problem(str(study))) is not None:  # nor what a study file may not be named
+        raise PowertrainError(f"--study: the name {problem}")
     if not (isinstance(target, float | int) and 0 < target <= 1):
         raise PowertrainError(f"--target must be an accuracy in (0, 1], got {target}")
     cost_axes = _named_once(cost_axes)

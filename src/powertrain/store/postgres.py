@@ -43,7 +43,13 @@ from powertrain.store.pg_rows import (
 )
 from powertrain.store.pg_schema import set_up
 from powertrain.store.pg_session import RETRY_S, PgSession, StoreUnreachable
-from powertrain.store.rows import SELECT_RECORD, outcome_columns, record_from_row
+from powertrain.store.rows import (
+    SELECT_RECORD,
+    outcome_columns,
+    points_from_rows,
+    record_from_row,
+    study_from_row,
+)
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +103,7 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
                 "SELECT name, config, created_at FROM studies ORDER BY created_at, name"
             ).fetchall()
         )
-        return [{"name": n, "config": json.loads(c), "created_at": t} for n, c, t in rows]
+        return [study_from_row(self.url, *row) for row in rows]
 
     # -- claims -------------------------------------------------------------------------------------
     def begin_run(self, spec, hardware, provenance) -> int:
@@ -321,7 +327,7 @@ class PostgresStore(PgMachineRows, PgRankMessages, ResultStore):
                 "SELECT point FROM eval_points WHERE run_id = %s ORDER BY idx", (run_id,)
             ).fetchall()
         )
-        return [EvalPoint(**json.loads(p)) for (p,) in rows]
+        return points_from_rows(run_id, [p for (p,) in rows])
 
     def timeline(self, run_id: int) -> dict[str, Any] | None:
         row = self._call(

@@ -3,11 +3,12 @@ mapping, the verdict in a column of its own (contract, 9). One place, so the two
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
 from powertrain.errors import PowertrainError
-from powertrain.records import RunOutcome, RunRecord
+from powertrain.records import EvalPoint, RunOutcome, RunRecord
 
 #: A rank's message is a few figures; rank 0's last decision carries the outcome with a line per node
 #: (about 500 bytes each): 16 MiB holds a job of many thousand nodes, and refuses a mistake.
@@ -52,8 +53,59 @@ def record_values(r: RunRecord) -> tuple[Any, ...]:
     )
 
 
+def from_json(cls, text: str, where: str, **given: Any) -> Any:
+    """``cls`` (a record's dataclass: an outcome, a point) from a JSON column of the run ``where``
+    names; one PowertrainError where the text is damaged, or holds fields a newer powertrain wrote
+    (a field added without a schema version: a traceback in every command that read it)."""
+    what = {"RunOutcome": "outcome", "EvalPoint": "evaluation point"}.get(cls.__name__, "row")
+    try:
+        fields = json.loads(text)
+    except (TypeError, ValueError):
+        fields = None
+    if not isinstance(fields, dict):
+        raise PowertrainError(
+            f"{where}: its {what} is not a JSON object; the store is damaged (a copy taken "
+            "before, or the store it was merged from, may hold it whole)"
+        )
+    extra = sorted(set(fields) - {f.name for f in dataclasses.fields(cls)})
+    if extra:
+        raise PowertrainError(
+            f"{where}: its {what} has fields this powertrain does not know ({', '.join(extra)}): "
+            "a newer powertrain wrote it; read the store with that version or a newer one (it was "
+            "left as it was)"
+        )
+    try:
+        return cls(**fields, **given)
+    except (TypeError, ValueError) as exc:
+        raise PowertrainError(
+            f"{where}: its {what} is incomplete ({exc}); the store is damaged"
+        ) from None
+
+
+def study_from_row(store: str, name: str, config: str, created_at: Any) -> dict[str, Any]:
+    """A row of ``studies`` (name, config, created_at) as ``ResultStore.studies`` gives it; a
+    definition that is no JSON object is one PowertrainError naming the study and ``store`` (it
+    was a traceback in every command that read it)."""
+    try:
+        fields = json.loads(config)
+    except (TypeError, ValueError):
+        fields = None
+    if not isinstance(fields, dict):
+        raise PowertrainError(
+            f"study {name!r} in {store}: its definition is not a JSON object; the store is damaged (a copy "
+            "taken before, or the store it was merged from, may hold it whole)"
+        )
+    return {"name": name, "config": fields, "created_at": created_at}
+
+
+def points_from_rows(run_id: int, texts) -> list[EvalPoint]:
+    """A run's evaluation points from their JSON column (``from_json``)."""
+    return [from_json(EvalPoint, text, f"run {run_id}") for text in texts]
+
+
 def record_from_row(r) -> RunRecord:
     """A row of ``SELECT_RECORD`` as the record."""
+    where = f"run {r[0]} of study {r[1]!r}"
     return RunRecord(
         id=r[0],
         study=r[1],
@@ -66,7 +118,7 @@ def record_from_row(r) -> RunRecord:
         provenance=json.loads(r[8]),
         started_at=r[9],
         finished_at=r[10],
-        outcome=RunOutcome(**json.loads(r[11]), verdict=r[13]) if r[11] else None,
+        outcome=from_json(RunOutcome, r[11], where, verdict=r[13]) if r[11] else None,
         stage=r[12],
     )
 

@@ -25,8 +25,10 @@ from powertrain.store.rows import (
     RECORD_COLUMNS,
     SELECT_RECORD,
     outcome_columns,
+    points_from_rows,
     record_from_row,
     record_values,
+    study_from_row,
 )
 from powertrain.store.sqlite_guard import (
     StoreLocked,
@@ -168,7 +170,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         rows = self.db.execute(
             "SELECT name, config, created_at FROM studies ORDER BY created_at"
         ).fetchall()
-        return [{"name": n, "config": json.loads(c), "created_at": t} for n, c, t in rows]
+        return [study_from_row(str(self.path), *row) for row in rows]
 
     def begin_run(self, spec, hardware, provenance) -> int:
         check_names(spec.study, spec.run_key)
@@ -304,7 +306,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
         rows = self.db.execute(
             "SELECT point FROM eval_points WHERE run_id = ? ORDER BY idx", (run_id,)
         )
-        return [EvalPoint(**json.loads(p)) for (p,) in rows.fetchall()]
+        return points_from_rows(run_id, [p for (p,) in rows.fetchall()])
 
     def timeline(self, run_id: int) -> dict[str, Any] | None:
         row = self.db.execute(

@@ -205,18 +205,41 @@ def _typed_grid(study: StudyConfig) -> dict[str, list[Any]]:
     return grid
 
 
+def _not_a_store(path: Path) -> None:
+    """A results store given where the study file goes (``run runs/powertrain.db``), said so: its
+    bytes read as no UTF-8 text."""
+    from powertrain.store.sqlite_open import SQLITE_HEADER
+
+    try:
+        with path.open("rb") as file:
+            head = file.read(len(SQLITE_HEADER))
+    except OSError:
+        return  # read_text says why
+    if head == SQLITE_HEADER:
+        raise ConfigError(
+            f"{path} is a results store, not a study file; give the study's YAML file (e.g. "
+            "study.yaml), and the store with --db"
+        )
+
+
 def load_study(path: str | Path) -> StudyConfig:
     """Read (bounded: size, UTF-8, nesting, aliases; ``powertrain.inputs``), parse and validate."""
     from powertrain.errors import PowertrainError
     from powertrain.inputs import MAX_STUDY_BYTES, load_yaml, read_text
 
     path = Path(path)
+    _not_a_store(path)
     try:
         data = load_yaml(read_text(path, "study file", MAX_STUDY_BYTES), path, "study file")
     except ConfigError:
         raise
     except PowertrainError as exc:
         raise ConfigError(str(exc)) from None
+    if data is None:  # said "the file: expected a mapping of keys, got None"
+        raise ConfigError(
+            f"{path} is empty; a study file needs name, task and grid (powertrain init study.yaml "
+            "writes one to start from)"
+        )
     try:
         return parse_study(data, path.parent)
     except ConfigError as exc:
@@ -231,9 +254,11 @@ def _check_dataset(name: str, options: dict[str, Any], at: str) -> None:
 
 
 def _validate(study: StudyConfig) -> None:
+    from powertrain.inputs import name_problem
     from powertrain.models.registry import check_model
 
-    check(study.name.strip() != "", "name", "must not be empty")
+    problem = name_problem(study.name)
+    check(problem is None, "name", problem or "")
     task = study.task
     if task.command is not None or task.target is not None:
         check_command_study(study)

@@ -75,6 +75,11 @@ def parse_search(data: Any, train: TrainConfig) -> SearchConfig | None:
     if "cost_axes" in settings:  # axes priced, not searched (cost_axes.py)
         settings["cost_axes"] = ",".join(cost_axis_names(settings["cost_axes"]))
     for key, value in settings.items():
+        check(  # a strategy takes its settings as keywords: a number as a name was a TypeError
+            isinstance(key, str),
+            f"search.{key}",
+            f"a strategy setting is named by text, got {key!r}; write its name (e.g. beta: 1.5)",
+        )
         check(
             isinstance(value, int | float | str) and not isinstance(value, bool),
             f"search.{key}",

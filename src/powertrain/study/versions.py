@@ -91,6 +91,21 @@ def _normalised(config: dict[str, Any]) -> dict[str, Any]:
         return config
 
 
+#: ``source`` of a study made by ``track()`` (``tracking.store.SOURCE``, below which this sits).
+TRACKED = "track"
+
+
+def definitions_differ(stored: dict[str, Any], other: dict[str, Any]) -> list[str]:
+    """``study_changes`` between two stored definitions, each read by today's parser (a merge of two
+    machines' stores: ``store.merge.Differs``). A tracked study is defined by its targets alone:
+    its task names the model and data of its last tracked run, which may vary run to run."""
+    if stored.get("source") != other.get("source"):
+        return _diff("source", stored.get("source", _ABSENT), other.get("source", _ABSENT))
+    if stored.get("source") == TRACKED:
+        return _diff("targets", stored.get("targets", _ABSENT), other.get("targets", _ABSENT))
+    return study_changes(_normalised(stored), _normalised(other))
+
+
 def check_study_unchanged(
     store: ResultStore, study: StudyConfig, allow_changed: bool = False
 ) -> list[str]:
