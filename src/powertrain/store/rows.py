@@ -58,11 +58,8 @@ def from_json(cls, text: str, where: str, **given: Any) -> Any:
     names; one PowertrainError where the text is damaged, or holds fields a newer powertrain wrote
     (a field added without a schema version: a traceback in every command that read it)."""
     what = {"RunOutcome": "outcome", "EvalPoint": "evaluation point"}.get(cls.__name__, "row")
-    try:
-        fields = json.loads(text)
-    except (TypeError, ValueError):
-        fields = None
-    if not isinstance(fields, dict):
+    fields = _json_object(text)
+    if fields is None:
         raise PowertrainError(
             f"{where}: its {what} is not a JSON object; the store is damaged (a copy taken "
             "before, or the store it was merged from, may hold it whole)"
@@ -86,11 +83,8 @@ def study_from_row(store: str, name: str, config: str, created_at: Any) -> dict[
     """A row of ``studies`` (name, config, created_at) as ``ResultStore.studies`` gives it; a
     definition that is no JSON object is one PowertrainError naming the study and ``store`` (it
     was a traceback in every command that read it)."""
-    try:
-        fields = json.loads(config)
-    except (TypeError, ValueError):
-        fields = None
-    if not isinstance(fields, dict):
+    fields = _json_object(config)
+    if fields is None:
         raise PowertrainError(
             f"study {name!r} in {store}: its definition is not a JSON object; the store is damaged (a copy "
             "taken before, or the store it was merged from, may hold it whole)"
@@ -162,3 +156,12 @@ def message_body(channel: str, sender: int, text: str) -> dict[str, Any]:
             "object: another program writes in powertrain's rank_messages table"
         )
     return body
+
+
+def _json_object(text: Any) -> dict[str, Any] | None:
+    """``text`` read as a JSON object; None where it is damaged or holds anything else."""
+    try:
+        fields = json.loads(text)
+    except (TypeError, ValueError):
+        return None
+    return fields if isinstance(fields, dict) else None
