@@ -55,28 +55,31 @@ def targets(target: Any) -> dict[str, float]:
     return checked
 
 
-def accuracies(value: Any, tasks: Mapping[str, float]) -> dict[str, float]:
-    """Validation accuracies per task, matching the targets' tasks, each finite in [0, 1]."""
+def accuracies(
+    value: Any, tasks: Mapping[str, float], what: str = "val_accuracy"
+) -> dict[str, float]:
+    """Accuracies per task (``what``: the argument's name), matching the targets' tasks, each
+    finite in [0, 1]."""
     if isinstance(value, Mapping):
         given = dict(value)
         if set(given) != set(tasks):
             raise PowertrainError(
-                f"val_accuracy names tasks {sorted(given)}, but the targets name {sorted(tasks)}; "
+                f"{what} names tasks {sorted(given)}, but the targets name {sorted(tasks)}; "
                 "pass one accuracy per task in the target"
             )
     elif len(tasks) == 1:
         given = {next(iter(tasks)): value}
     else:
         raise PowertrainError(
-            f"this run has several targets ({', '.join(tasks)}): pass val_accuracy as a mapping "
+            f"this run has several targets ({', '.join(tasks)}): pass {what} as a mapping "
             "with one accuracy per task"
         )
     checked = {}
     for task in tasks:  # in the targets' order
-        a = number(given[task], f"val_accuracy of {task!r}")
+        a = number(given[task], f"{what} of {task!r}")
         if not (math.isfinite(a) and 0 <= a <= 1):
             raise PowertrainError(
-                f"val_accuracy of {task!r} must be a finite fraction in [0, 1] (not a percentage), "
+                f"{what} of {task!r} must be a finite fraction in [0, 1] (not a percentage), "
                 f"got {given[task]!r}"
             )
         checked[task] = a
@@ -123,14 +126,46 @@ def one_at_a_time(method):
     return locked
 
 
-def not_backwards(step: int, before: list) -> int:
-    """A step no earlier than the last evaluation's: a curve whose steps go back cannot be read."""
+def not_backwards(value: Any, before: list) -> int:
+    """The evaluation's step (``value``, else the number of evaluations), no earlier than the last
+    evaluation's: a curve whose steps go back cannot be read."""
+    step = count(value, "step", len(before) + 1)
     if before and step < before[-1].step:
         raise PowertrainError(
-            f"step {step} is before the previous evaluation's step {before[-1].step}; steps of one "
-            "run must not go backwards (a new run needs its own seed, setup or study)"
+            f"{_named('step', value, step)} is before the previous evaluation's step "
+            f"{before[-1].step}; steps of one run must not go backwards (a new run needs its own "
+            "seed, setup or study)" + _pass_every("step", value)
         )
     return step
+
+
+def epoch(value: Any, before: list) -> float:
+    """The evaluation's epoch (``value``, else the number of evaluations): finite, not negative and
+    no earlier than the last evaluation's."""
+    e = float(len(before) + 1) if value is None else number(value, "epoch")
+    if not (math.isfinite(e) and e >= 0):
+        raise PowertrainError(f"epoch must be a finite number, 0 or more, got {value!r}")
+    if before and e < before[-1].epoch:
+        raise PowertrainError(
+            f"{_named('epoch', value, e)} is before the previous evaluation's epoch "
+            f"{before[-1].epoch:g}; epochs of one run must not go backwards"
+            + _pass_every("epoch", value)
+        )
+    return e
+
+
+def _named(what: str, value: Any, used: float) -> str:
+    if value is None:
+        return (
+            f"no {what} was given, so it defaulted to the number of evaluations ({used:g}), which"
+        )
+    return f"{what} {used:g}"
+
+
+def _pass_every(what: str, value: Any) -> str:
+    if value is None:
+        return f"; once you pass {what}= to evaluate(), pass it at every evaluation"
+    return ""
 
 
 def count(value: Any, what: str, default: int) -> int:

@@ -252,7 +252,7 @@ class TrackedRun(RankedRun):
     ) -> bool:
         """Record an evaluation, with the energy used so far; True once the loop should stop (every
         target reached, or a NaN/inf ``train_loss``). ``step`` defaults to the number of evaluations,
-        ``epoch`` to the same (one evaluation per epoch); steps may not go backwards. Safe to call
+        ``epoch`` to the same (one evaluation per epoch); steps and epochs may not go back. Safe to call
         from several threads."""
         if self.skipped:
             self._tell_skipped()
@@ -262,8 +262,8 @@ class TrackedRun(RankedRun):
         n = len(self.points) + 1
         fields = {
             "index": n - 1,
-            "step": checks.not_backwards(checks.count(step, "step", n), self.points),
-            "epoch": float(n if epoch is None else checks.number(epoch, "epoch")),
+            "step": checks.not_backwards(step, self.points),
+            "epoch": checks.epoch(epoch, self.points),
             "samples_seen": checks.count(samples_seen, "samples_seen", 0),
             "train_loss": None if train_loss is None else checks.number(train_loss, "train_loss"),
             "accuracies": accuracies,
@@ -303,7 +303,7 @@ class TrackedRun(RankedRun):
     def test(self, accuracy: float | Mapping[str, float]) -> None:
         """The test accuracy at the stopping point (per task with several targets)."""
         self._check_open()
-        self._test_tasks = checks.accuracies(accuracy, self.tracker.targets)
+        self._test_tasks = checks.accuracies(accuracy, self.tracker.targets, "test()'s accuracy")
         self._test = sum(self._test_tasks.values()) / len(self._test_tasks)
 
     def set_end_reason(self, reason: str) -> None:
