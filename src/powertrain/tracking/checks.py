@@ -6,10 +6,12 @@ import functools
 import json
 import math
 import operator
-from collections.abc import Mapping
+import os
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from powertrain.errors import PowertrainError
+from powertrain.store.base import ResultStore
 
 MAIN_TASK = "main"  # the task's name when ``target`` is one number
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1  # SQLite's integers
@@ -86,19 +88,37 @@ def accuracies(
     return checked
 
 
-def setup(value: Any) -> dict[str, Any]:
-    """The setup: a mapping of names to JSON values (the hyperparameters you compare)."""
+def setup(value: Any, what: str = "setup") -> dict[str, Any]:
+    """The setup (or ``train``): a mapping of non-empty names to JSON values (the hyperparameters
+    you compare); numpy scalars become the Python numbers they hold."""
     if value is None:
         return {}
-    if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
-        raise PowertrainError(f"setup must be a mapping of names to values, got {value!r}")
-    try:
-        json.dumps(dict(value), allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise PowertrainError(
-            f"setup values must be plain numbers, strings, booleans or lists of them ({exc})"
-        ) from None
-    return dict(value)
+    if not isinstance(value, Mapping):
+        raise PowertrainError(f"{what} must be a mapping of names to values, got {value!r}")
+    checked = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key.strip():
+            raise PowertrainError(
+                f"{what} names must be non-empty strings, got {key!r}; name each value, "
+                "e.g. {'lr': 0.1}"
+            )
+        item = _plain(item)
+        try:
+            json.dumps(item, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise PowertrainError(
+                f"{what} value {key!r} is {item!r}: values must be plain numbers (finite), "
+                f"strings, booleans or lists of them ({exc})"
+            ) from None
+        checked[key] = item
+    return checked
+
+
+def _plain(item: Any) -> Any:
+    """A numpy scalar (``np.float32(0.1)``, ``np.int64(3)``) as the Python number it holds."""
+    if type(item).__module__ == "numpy" and getattr(item, "shape", None) == ():
+        return item.item()
+    return item
 
 
 def integer(value: Any, what: str) -> int:
@@ -182,3 +202,30 @@ def study(value: Any) -> str:
     if not isinstance(value, str) or not value.strip():
         raise PowertrainError(f"study must be a non-empty name, got {value!r}")
     return value
+
+
+def handlers(value: Any) -> list:
+    """The user's stopping handlers: a list of callables, each called with every evaluation."""
+    if isinstance(value, (str, bytes, Mapping)) or not isinstance(value, Iterable):
+        raise PowertrainError(
+            f"handlers must be a list of callables (each called with every evaluation point), "
+            f"got {value!r}"
+        )
+    given = list(value)
+    for handler in given:
+        if not callable(handler):
+            raise PowertrainError(
+                f"handlers must be callables that take an evaluation point, got {handler!r}; "
+                "pass functions, e.g. handlers=[lambda point: None]"
+            )
+    return given
+
+
+def db(value: Any) -> Any:
+    """Where the run is stored: None (the default file), a path, or a results store."""
+    if value is None or isinstance(value, (str, os.PathLike, ResultStore)):
+        return value
+    raise PowertrainError(
+        f"db must be a path to a results file or a results store, got {value!r}; e.g. "
+        "db='results.sqlite'"
+    )

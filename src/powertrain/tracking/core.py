@@ -80,16 +80,18 @@ class Tracker:
     ) -> None:
         self.study = checks.study(study)
         self.setup = checks.setup(setup)
-        self.train = {**self.setup, **checks.setup(train)}  # every hyperparameter
+        self.train = {**self.setup, **checks.setup(train, "train")}  # every hyperparameter
         self.seed = checks.integer(seed, "seed")
         self.targets = checks.targets(target)
         if if_finished not in ("refuse", "skip"):
             raise PowertrainError(f"if_finished must be 'refuse' or 'skip', got {if_finished!r}")
-        self.db, self.model, self.data, self.device = db, str(model), str(data), device
+        self.db, self.model, self.data = checks.db(db), str(model), str(data)
+        self.device = metering.checked_device(device)  # one torch device, before anything runs
         self.detection, self.if_finished, self.retry_failed = detection, if_finished, retry_failed
         self.hooks = RunHooks.make(log_to, trial, self.targets)  # loggers, a sweep's trial
-        self.user_handlers = list(handlers)
-        self.handlers = [Diverged(), TargetReached(self.targets), *handlers, *self.hooks.handlers]
+        self.user_handlers = checks.handlers(handlers)
+        self.handlers = [Diverged(), TargetReached(self.targets), *self.user_handlers]
+        self.handlers += self.hooks.handlers
         self.run_key = db_.run_key(self.setup, self.train, self.seed, self.targets)
         self.rank_timeout_s = checks.wait_s(rank_timeout_s, "rank_timeout_s", job_.MOST_TIMEOUT_S)
         self.run: TrackedRun | None = None
