@@ -83,13 +83,38 @@ def _exit_with_coordinator(coordinator_pid: int) -> None:
         time.sleep(POLL_S)
 
 
+INTERRUPTED = 130  # a shell's exit code for a program a Ctrl-C ended
+
+
 def worker_main(slot: WorkerSlot, study, options: dict, conn, parent: int) -> None:
     os.environ.update(slot.environ())  # before torch starts: CUDA reads it once
     threading.Thread(target=_exit_with_coordinator, args=(parent,), daemon=True).start()
+    try:
+        started = _start(slot, study, options, conn, parent)
+    except KeyboardInterrupt:  # a Ctrl-C while it imports torch or opens its meters: no run is
+        os._exit(INTERRUPTED)  # begun, and the coordinator says the study was interrupted
+    if started is None:
+        return
+    env, sink = started
+    from powertrain.study.execute import no_handlers, run_claimed
+
+    while isinstance(task := conn.recv(), Task):
+        env.stop_handlers = sink.asking if task.ask else no_handlers
+        try:
+            run_claimed(task.spec, env, sink, resume_id=task.resume_id)
+        except Exception as exc:  # noqa: BLE001 - a failed pretraining stage; the coordinator raises
+            conn.send(Failed(ErrorRecord.of(exc)))
+        conn.send(Idle())
+    conn.close()  # every record is sent (a pipe's send returns once written)
+    os._exit(0)  # no slow interpreter shutdown with torch loaded
+
+
+def _start(slot: WorkerSlot, study, options: dict, conn, parent: int) -> tuple | None:
+    """The worker's ``RunEnv`` and sink, Ready sent; None when it could not start (Fatal sent)."""
     import dataclasses
 
     from powertrain.models.registry import check_user_model
-    from powertrain.study.execute import RunEnv, no_handlers, run_claimed
+    from powertrain.study.execute import RunEnv
 
     try:
         env = RunEnv.open(
@@ -104,14 +129,6 @@ def worker_main(slot: WorkerSlot, study, options: dict, conn, parent: int) -> No
             env.power.restore_pending(sink)
     except Exception as exc:  # noqa: BLE001 - a bad device, meter or model: the coordinator says so
         conn.send(Fatal(ErrorRecord.of(exc)))
-        return
+        return None
     conn.send(Ready())
-    while isinstance(task := conn.recv(), Task):
-        env.stop_handlers = sink.asking if task.ask else no_handlers
-        try:
-            run_claimed(task.spec, env, sink, resume_id=task.resume_id)
-        except Exception as exc:  # noqa: BLE001 - a failed pretraining stage; the coordinator raises
-            conn.send(Failed(ErrorRecord.of(exc)))
-        conn.send(Idle())
-    conn.close()  # every record is sent (a pipe's send returns once written)
-    os._exit(0)  # no slow interpreter shutdown with torch loaded
+    return env, sink
