@@ -225,7 +225,7 @@ def test_a_step_left_out_after_steps_given_says_it_defaulted_not_a_step_never_pa
             run.evaluate(val_accuracy=0.6, epoch=3)
         message = str(info.value)
         assert "no step was given, so it defaulted to the number of evaluations (3)" in message
-        assert "previous evaluation's step 4" in message and "pass it at every" in message
+        assert "previous evaluation's step 4" in message and "at every evaluation" in message
         assert "step 3 is before" not in message
     [record] = store.runs("mine")
     assert [p.step for p in store.eval_points(record.id)] == [3, 4]
@@ -238,3 +238,18 @@ def test_a_bad_test_accuracy_names_the_argument_test_was_given(store, meters):
             run.test("0.9")
         assert "test()" in str(info.value) and "val_accuracy" not in str(info.value)
     assert store.runs("mine")[0].outcome.test_accuracy is None
+
+
+def test_a_step_given_below_a_counted_one_says_the_earlier_was_counted(store, meters):
+    with tracked(store, meters) as run:
+        run.evaluate(val_accuracy=0.4, epoch=0.5)  # step left out: counted, 1
+        with pytest.raises(PowertrainError) as info:
+            run.evaluate(val_accuracy=0.5, step=0, epoch=1)
+        message = str(info.value)
+        assert (
+            "step 0 is before the previous evaluation's step 1 (the number of evaluations"
+            in message
+        )
+        assert "at every evaluation of a run, or at none" in message
+    [record] = store.runs("mine")
+    assert [p.step for p in store.eval_points(record.id)] == [1]

@@ -146,35 +146,35 @@ def one_at_a_time(method):
     return locked
 
 
-def not_backwards(value: Any, before: list) -> int:
+def not_backwards(value: Any, before: list, counted: bool = False) -> int:
     """The evaluation's step (``value``, else the number of evaluations), no earlier than the last
-    evaluation's: a curve whose steps go back cannot be read."""
+    evaluation's (``counted``: whose step was left out): a curve whose steps go back cannot be
+    read."""
     step = count(value, "step", len(before) + 1)
     if before and step < before[-1].step:
         raise PowertrainError(
-            f"{_named('step', value, step)} is before the previous evaluation's step "
-            f"{before[-1].step}; steps of one run must not go backwards (a new run needs its own "
-            "seed, setup or study)" + _pass_every("step", value)
+            f"{_this('step', value, step)} is before {_last('step', before[-1].step, counted)}; "
+            "steps of one run must not go backwards (a new run needs its own seed, setup or study)"
+            + _every("step", value, counted)
         )
     return step
 
 
-def epoch(value: Any, before: list) -> float:
+def epoch(value: Any, before: list, counted: bool = False) -> float:
     """The evaluation's epoch (``value``, else the number of evaluations): finite, not negative and
-    no earlier than the last evaluation's."""
+    no earlier than the last evaluation's (``counted``: whose epoch was left out)."""
     e = float(len(before) + 1) if value is None else number(value, "epoch")
     if not (math.isfinite(e) and e >= 0):
         raise PowertrainError(f"epoch must be a finite number, 0 or more, got {value!r}")
     if before and e < before[-1].epoch:
         raise PowertrainError(
-            f"{_named('epoch', value, e)} is before the previous evaluation's epoch "
-            f"{before[-1].epoch:g}; epochs of one run must not go backwards"
-            + _pass_every("epoch", value)
+            f"{_this('epoch', value, e)} is before {_last('epoch', before[-1].epoch, counted)}; "
+            "epochs of one run must not go backwards" + _every("epoch", value, counted)
         )
     return e
 
 
-def _named(what: str, value: Any, used: float) -> str:
+def _this(what: str, value: Any, used: float) -> str:
     if value is None:
         return (
             f"no {what} was given, so it defaulted to the number of evaluations ({used:g}), which"
@@ -182,9 +182,14 @@ def _named(what: str, value: Any, used: float) -> str:
     return f"{what} {used:g}"
 
 
-def _pass_every(what: str, value: Any) -> str:
-    if value is None:
-        return f"; once you pass {what}= to evaluate(), pass it at every evaluation"
+def _last(what: str, last: float, counted: bool) -> str:
+    was = f" (the number of evaluations then: {what}= was left out)" if counted else ""
+    return f"the previous evaluation's {what} {last:g}{was}"
+
+
+def _every(what: str, value: Any, counted: bool) -> str:
+    if value is None or counted:
+        return f"; pass {what}= at every evaluation of a run, or at none"
     return ""
 
 

@@ -183,6 +183,7 @@ class TrackedRun(RankedRun):
         self._test: float | None = None
         self._test_tasks: dict[str, float] = {}
         self._lock = threading.Lock()  # evaluate() from several threads: one point at a time
+        self._counted: set[str] = set()  # step, epoch: left out at the last evaluation (counted)
         self.ranks = ranks_.current()
         self._job: job_.Job | None = None
         self._linked = False  # whether the job (if any) was looked for: at the first evaluate
@@ -261,14 +262,17 @@ class TrackedRun(RankedRun):
             return True
         self._check_open()
         accuracies = checks.accuracies(val_accuracy, self.tracker.targets)
-        n = len(self.points) + 1
+        n, counted = len(self.points) + 1, self._counted  # what the last evaluation left out
         fields = {
             "index": n - 1,
-            "step": checks.not_backwards(step, self.points),
-            "epoch": checks.epoch(epoch, self.points),
+            "step": checks.not_backwards(step, self.points, "step" in counted),
+            "epoch": checks.epoch(epoch, self.points, "epoch" in counted),
             "samples_seen": checks.count(samples_seen, "samples_seen", 0),
             "train_loss": None if train_loss is None else checks.number(train_loss, "train_loss"),
             "accuracies": accuracies,
+        }
+        self._counted = {
+            name for name, given in (("step", step), ("epoch", epoch)) if given is None
         }
         so_far = self.monitor.read("run")  # after the user's evaluation: its cost counts
         job = self._linked_job()
