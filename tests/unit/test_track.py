@@ -149,12 +149,18 @@ def test_bad_settings_are_refused_before_anything_runs(store, meters, kwargs, me
 
 
 def test_numpy_scalars_in_a_setup_are_kept_as_the_numbers_they_hold(store, meters):
-    setup = {"lr": np.float32(0.5), "batch": np.int64(32), "wide": np.bool_(True)}
+    setup = {
+        "lr": np.float32(0.5),
+        "batch": np.int64(32),
+        "wide": np.bool_(True),
+        "widths": [np.int32(8), 16],
+    }
     with tracked(store, meters, setup=setup) as run:
         run.evaluate(val_accuracy=0.95)
     [record] = store.runs("mine")
-    assert record.setup == {"lr": 0.5, "batch": 32, "wide": True}
-    assert [type(v) for v in record.setup.values()] == [float, int, bool]
+    assert record.setup == {"lr": 0.5, "batch": 32, "wide": True, "widths": [8, 16]}
+    assert [type(v) for v in record.setup.values()] == [float, int, bool, list]
+    assert [type(v) for v in record.setup["widths"]] == [int, int]
 
 
 @pytest.mark.parametrize("accuracy", [math.inf, math.nan, -0.1, 1.5, "high", None])

@@ -115,9 +115,12 @@ def setup(value: Any, what: str = "setup") -> dict[str, Any]:
 
 
 def _plain(item: Any) -> Any:
-    """A numpy scalar (``np.float32(0.1)``, ``np.int64(3)``) as the Python number it holds."""
+    """A numpy scalar (``np.float32(0.1)``, ``np.int64(3)``) as the Python number it holds, in a
+    list too."""
     if type(item).__module__ == "numpy" and getattr(item, "shape", None) == ():
         return item.item()
+    if isinstance(item, (list, tuple)):
+        return [_plain(x) for x in item]
     return item
 
 
