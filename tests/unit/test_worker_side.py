@@ -55,3 +55,33 @@ def test_a_worker_interrupted_while_starting_exits_quietly_and_sends_nothing():
     assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
     assert "sent nothing" in done.stdout  # not a Fatal: nothing went wrong with the worker
     assert "exit code 130" in done.stdout  # a shell's code for an interrupted program
+
+
+# A Ctrl-C as a worker is spawned: the new interpreter is still importing powertrain and torch
+# (unpickling worker_main) when it comes, before worker_main could catch it.
+SPAWNED = textwrap.dedent(
+    """
+    import os, signal
+    from powertrain.study.executors.workers import WorkersExecutor
+
+    executor = WorkersExecutor(1)
+    worker = executor.start(executor.slots[0], None)
+    os.kill(worker.process.pid, signal.SIGINT)
+    worker.process.join(timeout=90)
+    try:
+        print("sent", worker.conn.recv())
+    except EOFError:
+        print("sent nothing")
+    print("exit code", worker.process.exitcode)
+    """
+)
+
+
+def test_a_worker_interrupted_while_it_is_spawned_exits_quietly_and_sends_nothing():
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    done = subprocess.run(
+        [sys.executable, "-c", SPAWNED], capture_output=True, text=True, timeout=180, env=env
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr and "KeyboardInterrupt" not in done.stderr, done.stderr
+    assert "sent nothing" in done.stdout and "exit code 130" in done.stdout, done.stdout

@@ -4,7 +4,9 @@ and runs the tasks its coordinator hands it, one at a time, sending every record
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -86,10 +88,31 @@ def _exit_with_coordinator(coordinator_pid: int) -> None:
 INTERRUPTED = 130  # a shell's exit code for a program a Ctrl-C ended
 
 
-def worker_main(slot: WorkerSlot, study, options: dict, conn, parent: int) -> None:
-    os.environ.update(slot.environ())  # before torch starts: CUDA reads it once
-    threading.Thread(target=_exit_with_coordinator, args=(parent,), daemon=True).start()
+@contextlib.contextmanager
+def sigint_held():
+    """Around a worker's start: SIGINT blocked in this thread, so the new process begins with it
+    blocked (the mask outlives exec) through the spawn's imports of powertrain and torch, before
+    ``worker_main`` can catch it. A Ctrl-C meanwhile waits: here until the block ends, there until
+    ``worker_main`` lets it in and ends quietly."""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: as before
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # first: starting it unblocks SIGINT in this thread
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
+def worker_main(slot: WorkerSlot, study, options: dict, conn, parent: int) -> None:
+    try:
+        if hasattr(signal, "pthread_sigmask"):  # a Ctrl-C held since the start comes in now
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        os.environ.update(slot.environ())  # before torch starts: CUDA reads it once
+        threading.Thread(target=_exit_with_coordinator, args=(parent,), daemon=True).start()
         started = _start(slot, study, options, conn, parent)
     except KeyboardInterrupt:  # a Ctrl-C while it imports torch or opens its meters: no run is
         os._exit(INTERRUPTED)  # begun, and the coordinator says the study was interrupted
