@@ -41,33 +41,16 @@ from powertrain.marked import (
 )
 from powertrain.process_group import quiet_launchers
 from powertrain.records import EvalPoint, RunOutcome, Verdict
+from powertrain.told import OPTIONAL_KEYS, PREFIX
+from powertrain.told import tell as tell  # what scripts call: powertrain.tell (told.py)
 
-PREFIX = "POWERTRAIN "
 STDERR_TAIL_LINES = 20
 #: After the command exits, how long a process it left behind may hold its output open.
 LEFTOVER_WAIT_S = 1.0
-#: Keys a POWERTRAIN line may carry besides the metric, and the EvalPoint fields they fill.
-OPTIONAL_KEYS = {"step": int, "epoch": float, "samples_seen": int, "train_loss": float}
 
 
 class CommandNotFound(PowertrainError):
     """The command's program does not exist or cannot be executed (a shell would exit 127/126)."""
-
-
-def tell(step: int | None = None, **metrics: float) -> None:
-    """Report one evaluation to powertrain from a script it runs: prints ``POWERTRAIN {json}`` and
-    flushes. ``tell(step=120, val_acc=0.87)``; optional: epoch, samples_seen, train_loss."""
-    if not metrics:
-        raise PowertrainError("tell() needs a metric, e.g. powertrain.tell(step=120, val_acc=0.87)")
-    payload: dict[str, Any] = {} if step is None else {"step": int(step)}
-    for name, value in metrics.items():
-        try:
-            payload[name] = float(value)
-        except (TypeError, ValueError):
-            raise PowertrainError(
-                f"tell(): {name}={value!r} is not a number; pass a float, e.g. {name}=0.87"
-            ) from None
-    print(PREFIX + json.dumps(payload), flush=True)
 
 
 def parse_line(line: str, metric: str) -> tuple[dict[str, Any] | None, str | None]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
+import re
 import resource
 import sys
 import textwrap
 import time
 
+import numpy as np
 import psutil
 import pytest
 
@@ -77,6 +80,35 @@ def test_tell_prints_one_flushed_line_powertrain_reads_back(capsys):
         tell(step=1, val_acc="high")
     with pytest.raises(PowertrainError, match="needs a metric"):
         tell(step=1)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "why"),
+    [
+        ({"step": "x"}, "step='x' is not a whole number"),
+        ({"step": 2.7}, "step=2.7 is not a whole number"),
+        ({"step": True}, "step=True is not a whole number"),
+        ({"step": -1}, "step=-1 is not a whole number, 0 or more"),
+        ({"samples_seen": 1.5}, "samples_seen=1.5 is not a whole number"),
+        ({"val_acc": True}, "val_acc=True is not a number"),
+        ({"val_acc": math.nan}, "val_acc=nan is not a finite number"),
+        ({"val_acc": math.inf}, "val_acc=inf is not a finite number"),
+        ({"epoch": math.nan}, "epoch=nan is not a finite number"),
+    ],
+)
+def test_tell_refuses_what_its_line_could_not_carry_at_the_call(capsys, kwargs, why):
+    kwargs = {"step": 1, "val_acc": 0.5, **kwargs}
+    with pytest.raises(PowertrainError, match=re.escape(why)):
+        tell(**kwargs)
+    assert capsys.readouterr().out == ""  # no line a reader would refuse or misread
+
+
+def test_tell_prints_whole_steps_and_a_diverged_loss_the_reader_takes(capsys):
+    tell(step=np.int64(4), val_acc=np.float32(0.5), samples_seen=64.0, train_loss=math.nan)
+    line = capsys.readouterr().out.strip()
+    fields, why = parse_line(line, "val_acc")
+    assert why is None and fields["step"] == 4 and fields["samples_seen"] == 64
+    assert fields["value"] == 0.5 and math.isnan(fields["train_loss"])
 
 
 def test_stops_the_command_at_the_target_and_keeps_what_it_printed(tmp_path):

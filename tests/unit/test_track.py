@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 
 from powertrain import PowertrainError, track
@@ -29,7 +30,7 @@ def meters(clock):
 
 def tracked(store, meters, **kw):
     kw = {"study": "mine", "setup": {"lr": 0.1}, "seed": 0, "target": 0.9, **kw}
-    return track(db=store, detection=meters, device="cpu", **kw)
+    return track(**{"db": store, "detection": meters, "device": "cpu", **kw})
 
 
 def test_reached_run_records_points_with_cumulative_energy(store, meters, clock):
@@ -126,14 +127,40 @@ def test_several_tasks_stop_when_every_target_is_reached(store, meters, clock):
         ({"target": {}}, "at least one task"),
         ({"seed": 1.5}, "seed must be an integer"),
         ({"study": " "}, "study must be a non-empty name"),
-        ({"setup": {"lr": object()}}, "setup values"),
+        ({"setup": {"lr": object()}}, "setup value 'lr' is <object"),
+        ({"setup": {"act": len}}, "setup value 'act' is <built-in function len>"),
+        ({"train": {"sched": {"f": print}}}, "train value 'sched'"),
+        ({"setup": {"": 0.1}}, "setup names must be non-empty strings, got ''"),
+        ({"setup": {1: 0.1}}, "setup names must be non-empty strings, got 1"),
         ({"if_finished": "maybe"}, "if_finished"),
+        ({"handlers": 5}, "handlers must be a list of callables"),
+        ({"handlers": [5]}, "handlers must be callables .* got 5"),
+        ({"handlers": "stop"}, "handlers must be a list of callables"),
+        ({"db": 5}, "db must be a path to a results file or a results store, got 5"),
+        ({"device": "quantum"}, "device 'quantum' is not a torch device"),
+        ({"device": object()}, "device <object .* is not a torch device"),
+        ({"trial": np.array([1, 2])}, "trial must be an Optuna trial or 'ray'.*ndarray"),
     ],
 )
 def test_bad_settings_are_refused_before_anything_runs(store, meters, kwargs, message):
     with pytest.raises(PowertrainError, match=message):
         tracked(store, meters, **kwargs)
     assert store.runs() == []
+
+
+def test_numpy_scalars_in_a_setup_are_kept_as_the_numbers_they_hold(store, meters):
+    setup = {
+        "lr": np.float32(0.5),
+        "batch": np.int64(32),
+        "wide": np.bool_(True),
+        "widths": [np.int32(8), 16],
+    }
+    with tracked(store, meters, setup=setup) as run:
+        run.evaluate(val_accuracy=0.95)
+    [record] = store.runs("mine")
+    assert record.setup == {"lr": 0.5, "batch": 32, "wide": True, "widths": [8, 16]}
+    assert [type(v) for v in record.setup.values()] == [float, int, bool, list]
+    assert [type(v) for v in record.setup["widths"]] == [int, int]
 
 
 @pytest.mark.parametrize("accuracy", [math.inf, math.nan, -0.1, 1.5, "high", None])

@@ -193,3 +193,63 @@ def test_a_refused_outcome_is_kept_beside_a_file_store(tmp_path, meters, caplog)
     with SqliteStore(kept) as side:  # merged back once this process has ended
         [whole] = side.runs("mine")
         assert whole.status == REACHED and len(side.eval_points(whole.id)) == 1
+
+
+@pytest.mark.parametrize("epoch", [float("nan"), float("inf"), -1])
+def test_an_epoch_that_is_not_finite_or_below_zero_is_refused_and_not_stored(store, meters, epoch):
+    with tracked(store, meters) as run:
+        with pytest.raises(PowertrainError, match="epoch must be a finite number, 0 or more"):
+            run.evaluate(val_accuracy=0.5, epoch=epoch)
+        run.evaluate(val_accuracy=0.5, epoch=0.5)
+    [record] = store.runs("mine")
+    assert [p.epoch for p in store.eval_points(record.id)] == [0.5]
+
+
+def test_epochs_that_go_back_are_refused_and_the_points_before_kept(store, meters):
+    with tracked(store, meters) as run:
+        run.evaluate(val_accuracy=0.4, epoch=2.5)
+        with pytest.raises(PowertrainError, match=r"epoch 1\.5 is before .* epoch 2\.5"):
+            run.evaluate(val_accuracy=0.5, epoch=1.5)
+        with pytest.raises(PowertrainError, match=r"no epoch was given.*defaulted.*\(2\)"):
+            run.evaluate(val_accuracy=0.5)
+        run.evaluate(val_accuracy=0.6, epoch=2.5)  # the same epoch again is allowed
+    [record] = store.runs("mine")
+    assert [p.epoch for p in store.eval_points(record.id)] == [2.5, 2.5]
+
+
+def test_a_step_left_out_after_steps_given_says_it_defaulted_not_a_step_never_passed(store, meters):
+    with tracked(store, meters) as run:
+        run.evaluate(val_accuracy=0.4, step=3, epoch=1)
+        run.evaluate(val_accuracy=0.5, step=4, epoch=2)
+        with pytest.raises(PowertrainError) as info:
+            run.evaluate(val_accuracy=0.6, epoch=3)
+        message = str(info.value)
+        assert "no step was given, so it defaulted to the number of evaluations (3)" in message
+        assert "previous evaluation's step 4" in message and "at every evaluation" in message
+        assert "step 3 is before" not in message
+    [record] = store.runs("mine")
+    assert [p.step for p in store.eval_points(record.id)] == [3, 4]
+
+
+def test_a_bad_test_accuracy_names_the_argument_test_was_given(store, meters):
+    with tracked(store, meters) as run:
+        run.evaluate(val_accuracy=0.95)
+        with pytest.raises(PowertrainError) as info:
+            run.test("0.9")
+        assert "test()" in str(info.value) and "val_accuracy" not in str(info.value)
+    assert store.runs("mine")[0].outcome.test_accuracy is None
+
+
+def test_a_step_given_below_a_counted_one_says_the_earlier_was_counted(store, meters):
+    with tracked(store, meters) as run:
+        run.evaluate(val_accuracy=0.4, epoch=0.5)  # step left out: counted, 1
+        with pytest.raises(PowertrainError) as info:
+            run.evaluate(val_accuracy=0.5, step=0, epoch=1)
+        message = str(info.value)
+        assert (
+            "step 0 is before the previous evaluation's step 1 (the number of evaluations"
+            in message
+        )
+        assert "at every evaluation of a run, or at none" in message
+    [record] = store.runs("mine")
+    assert [p.step for p in store.eval_points(record.id)] == [1]

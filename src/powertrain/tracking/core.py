@@ -80,16 +80,18 @@ class Tracker:
     ) -> None:
         self.study = checks.study(study)
         self.setup = checks.setup(setup)
-        self.train = {**self.setup, **checks.setup(train)}  # every hyperparameter
+        self.train = {**self.setup, **checks.setup(train, "train")}  # every hyperparameter
         self.seed = checks.integer(seed, "seed")
         self.targets = checks.targets(target)
         if if_finished not in ("refuse", "skip"):
             raise PowertrainError(f"if_finished must be 'refuse' or 'skip', got {if_finished!r}")
-        self.db, self.model, self.data, self.device = db, str(model), str(data), device
+        self.db, self.model, self.data = checks.db(db), str(model), str(data)
+        self.device = metering.checked_device(device)  # one torch device, before anything runs
         self.detection, self.if_finished, self.retry_failed = detection, if_finished, retry_failed
         self.hooks = RunHooks.make(log_to, trial, self.targets)  # loggers, a sweep's trial
-        self.user_handlers = list(handlers)
-        self.handlers = [Diverged(), TargetReached(self.targets), *handlers, *self.hooks.handlers]
+        self.user_handlers = checks.handlers(handlers)
+        self.handlers = [Diverged(), TargetReached(self.targets), *self.user_handlers]
+        self.handlers += self.hooks.handlers
         self.run_key = db_.run_key(self.setup, self.train, self.seed, self.targets)
         self.rank_timeout_s = checks.wait_s(rank_timeout_s, "rank_timeout_s", job_.MOST_TIMEOUT_S)
         self.run: TrackedRun | None = None
@@ -181,6 +183,7 @@ class TrackedRun(RankedRun):
         self._test: float | None = None
         self._test_tasks: dict[str, float] = {}
         self._lock = threading.Lock()  # evaluate() from several threads: one point at a time
+        self._counted: set[str] = set()  # step, epoch: left out at the last evaluation (counted)
         self.ranks = ranks_.current()
         self._job: job_.Job | None = None
         self._linked = False  # whether the job (if any) was looked for: at the first evaluate
@@ -252,21 +255,24 @@ class TrackedRun(RankedRun):
     ) -> bool:
         """Record an evaluation, with the energy used so far; True once the loop should stop (every
         target reached, or a NaN/inf ``train_loss``). ``step`` defaults to the number of evaluations,
-        ``epoch`` to the same (one evaluation per epoch); steps may not go backwards. Safe to call
+        ``epoch`` to the same (one evaluation per epoch); steps and epochs may not go back. Safe to call
         from several threads."""
         if self.skipped:
             self._tell_skipped()
             return True
         self._check_open()
         accuracies = checks.accuracies(val_accuracy, self.tracker.targets)
-        n = len(self.points) + 1
+        n, counted = len(self.points) + 1, self._counted  # what the last evaluation left out
         fields = {
             "index": n - 1,
-            "step": checks.not_backwards(checks.count(step, "step", n), self.points),
-            "epoch": float(n if epoch is None else checks.number(epoch, "epoch")),
+            "step": checks.not_backwards(step, self.points, "step" in counted),
+            "epoch": checks.epoch(epoch, self.points, "epoch" in counted),
             "samples_seen": checks.count(samples_seen, "samples_seen", 0),
             "train_loss": None if train_loss is None else checks.number(train_loss, "train_loss"),
             "accuracies": accuracies,
+        }
+        self._counted = {
+            name for name, given in (("step", step), ("epoch", epoch)) if given is None
         }
         so_far = self.monitor.read("run")  # after the user's evaluation: its cost counts
         job = self._linked_job()
@@ -303,7 +309,7 @@ class TrackedRun(RankedRun):
     def test(self, accuracy: float | Mapping[str, float]) -> None:
         """The test accuracy at the stopping point (per task with several targets)."""
         self._check_open()
-        self._test_tasks = checks.accuracies(accuracy, self.tracker.targets)
+        self._test_tasks = checks.accuracies(accuracy, self.tracker.targets, "test()'s accuracy")
         self._test = sum(self._test_tasks.values()) / len(self._test_tasks)
 
     def set_end_reason(self, reason: str) -> None:

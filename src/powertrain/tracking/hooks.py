@@ -75,7 +75,7 @@ def trial_hook(trial: Any, targets: Mapping[str, float]) -> TrialHook | None:
     """The hook for ``trial``: None, an Optuna trial, or ``"ray"`` (a Ray Tune session)."""
     if trial is None:
         return None
-    if trial == "ray":
+    if isinstance(trial, str) and trial == "ray":  # not ==: an array's == is an array
         from powertrain.integrations.ray_tune import TuneReport
 
         return TuneReport(dict(targets))

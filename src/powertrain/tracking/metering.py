@@ -5,7 +5,24 @@ figures add up)."""
 
 from __future__ import annotations
 
+from powertrain.errors import PowertrainError
 from powertrain.tracking import combine
+
+
+def checked_device(device):
+    """``device`` as a torch device (None stays None: CUDA where there is one, found at the start),
+    or PowertrainError naming what torch accepts."""
+    if device is None:
+        return None
+    import torch
+
+    try:
+        return torch.device(device)
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise PowertrainError(
+            f"device {device!r} is not a torch device ({str(exc).splitlines()[0]}); pass e.g. device='cpu', 'cuda' or "
+            "'cuda:1', or leave it out (CUDA where there is one, else the CPU)"
+        ) from None
 
 
 def open_meters(device, detection):

@@ -4,7 +4,9 @@ and runs the tasks its coordinator hands it, one at a time, sending every record
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -83,13 +85,59 @@ def _exit_with_coordinator(coordinator_pid: int) -> None:
         time.sleep(POLL_S)
 
 
+INTERRUPTED = 130  # a shell's exit code for a program a Ctrl-C ended
+
+
+@contextlib.contextmanager
+def sigint_held():
+    """Around a worker's start: SIGINT blocked in this thread, so the new process begins with it
+    blocked (the mask outlives exec) through the spawn's imports of powertrain and torch, before
+    ``worker_main`` can catch it. A Ctrl-C meanwhile waits: here until the block ends, there until
+    ``worker_main`` lets it in and ends quietly."""
+    if not hasattr(signal, "pthread_sigmask"):  # not POSIX: as before
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    resource_tracker.ensure_running()  # first: starting it unblocks SIGINT in this thread
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def worker_main(slot: WorkerSlot, study, options: dict, conn, parent: int) -> None:
-    os.environ.update(slot.environ())  # before torch starts: CUDA reads it once
-    threading.Thread(target=_exit_with_coordinator, args=(parent,), daemon=True).start()
+    try:
+        if hasattr(signal, "pthread_sigmask"):  # a Ctrl-C held since the start comes in now
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        os.environ.update(slot.environ())  # before torch starts: CUDA reads it once
+        threading.Thread(target=_exit_with_coordinator, args=(parent,), daemon=True).start()
+        started = _start(slot, study, options, conn, parent)
+    except KeyboardInterrupt:  # a Ctrl-C while it imports torch or opens its meters: no run is
+        os._exit(INTERRUPTED)  # begun, and the coordinator says the study was interrupted
+    if started is None:
+        return
+    env, sink = started
+    from powertrain.study.execute import no_handlers, run_claimed
+
+    while isinstance(task := conn.recv(), Task):
+        env.stop_handlers = sink.asking if task.ask else no_handlers
+        try:
+            run_claimed(task.spec, env, sink, resume_id=task.resume_id)
+        except Exception as exc:  # noqa: BLE001 - a failed pretraining stage; the coordinator raises
+            conn.send(Failed(ErrorRecord.of(exc)))
+        conn.send(Idle())
+    conn.close()  # every record is sent (a pipe's send returns once written)
+    os._exit(0)  # no slow interpreter shutdown with torch loaded
+
+
+def _start(slot: WorkerSlot, study, options: dict, conn, parent: int) -> tuple | None:
+    """The worker's ``RunEnv`` and sink, Ready sent; None when it could not start (Fatal sent)."""
     import dataclasses
 
     from powertrain.models.registry import check_user_model
-    from powertrain.study.execute import RunEnv, no_handlers, run_claimed
+    from powertrain.study.execute import RunEnv
 
     try:
         env = RunEnv.open(
@@ -104,14 +152,6 @@ def worker_main(slot: WorkerSlot, study, options: dict, conn, parent: int) -> No
             env.power.restore_pending(sink)
     except Exception as exc:  # noqa: BLE001 - a bad device, meter or model: the coordinator says so
         conn.send(Fatal(ErrorRecord.of(exc)))
-        return
+        return None
     conn.send(Ready())
-    while isinstance(task := conn.recv(), Task):
-        env.stop_handlers = sink.asking if task.ask else no_handlers
-        try:
-            run_claimed(task.spec, env, sink, resume_id=task.resume_id)
-        except Exception as exc:  # noqa: BLE001 - a failed pretraining stage; the coordinator raises
-            conn.send(Failed(ErrorRecord.of(exc)))
-        conn.send(Idle())
-    conn.close()  # every record is sent (a pipe's send returns once written)
-    os._exit(0)  # no slow interpreter shutdown with torch loaded
+    return env, sink

@@ -63,7 +63,7 @@ from powertrain.study.executors.messages import (
     Timeline,
 )
 from powertrain.study.executors.slots import WorkerSlot, capped_workers, plan_slots
-from powertrain.study.executors.worker_side import POLL_S, worker_main
+from powertrain.study.executors.worker_side import POLL_S, sigint_held, worker_main
 
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
@@ -184,7 +184,8 @@ class WorkersExecutor:
             name=f"powertrain-worker-{slot.index}",
             daemon=True,
         )
-        process.start()
+        with sigint_held():  # a Ctrl-C as it imports torch: it ends quietly (worker_side.py)
+            process.start()
         theirs.close()  # the worker holds it now: its death is an end of file here
         return Worker(slot, process, mine)
 
