@@ -26,7 +26,9 @@ LAYERS = [
         "trace",
         "measure",
         "command",
+        "told",  # the line a measured command prints for powertrain to read
         "leftovers",
+        "marked",  # a measured command's processes, found by their environment
         "process_group",  # launchers in a measured command (torchrun's signals)
         "hardware",
         "slurm",  # the SLURM job a run is in: its share (--shard auto), its job and node
