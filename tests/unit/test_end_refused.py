@@ -66,7 +66,7 @@ def test_an_end_kept_nowhere_is_one_line_with_what_the_run_measured(
     tmp_path, clock, monkeypatch, caplog
 ):
     """Not raised into the script (the training is over; it may save its model after the block)."""
-    from powertrain.tracking import pending
+    from powertrain.store import pending
 
     (tmp_path / "a-file").write_text("")
     monkeypatch.setattr(pending, "rescue_path", lambda path, kind: tmp_path / "a-file" / "x.db")

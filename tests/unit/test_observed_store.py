@@ -258,8 +258,8 @@ def test_a_point_refused_behind_one_that_waits_is_heard_in_its_turn(tmp_path):
     first: that next point was never offered to the store, so the loggers never heard of it."""
     import sqlite3
 
+    from powertrain.store.pending import Pending
     from powertrain.store.sqlite_guard import StoreLocked
-    from powertrain.tracking.pending import Pending
 
     class LockedThenFull(MemoryStore):
         refusals = [StoreLocked("locked"), sqlite3.OperationalError("database or disk is full")]

@@ -195,7 +195,7 @@ def test_waiting_points_that_cannot_be_kept_beside_say_they_are_in_memory_only(
     and a half-made file was left beside the store."""
     import logging
 
-    from powertrain.tracking import pending
+    from powertrain.store import pending
 
     monkeypatch.setattr(sqlite_open, "BUSY_TIMEOUT_S", 0.2)
     side = tmp_path / "runs.unrecorded-here.db"

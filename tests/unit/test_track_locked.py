@@ -215,7 +215,7 @@ def test_a_run_that_cannot_be_kept_beside_either_is_one_clear_warning_not_an_err
 ):
     """The training is over: the script goes on (a recording failure never ends the user's job),
     the outcome in ``run.outcome``, and one warning says the run is not recorded, with its figures."""
-    from powertrain.tracking import pending
+    from powertrain.store import pending
 
     (tmp_path / "a-file").write_text("")
     monkeypatch.setattr(pending, "rescue_path", lambda path, kind: tmp_path / "a-file" / "x.db")

@@ -13,8 +13,8 @@ from powertrain.errors import PowertrainError
 from powertrain.records import REACHED
 from powertrain.store import sqlite as sqlite_store
 from powertrain.store import sqlite_open
+from powertrain.store.pending import END_TRIES
 from powertrain.store.sqlite import SqliteStore
-from powertrain.tracking.pending import END_TRIES
 from tests.fakes.meters import cpu_estimate
 
 

@@ -169,7 +169,7 @@ class ObservedStore:
     def tell_point(self, run_id: int, point: EvalPoint) -> None:
         """The observers hear ``point`` once, in the order the run measured its points, whatever the
         store did with it: one it refused, or that waits behind one it refused (a tracked run's,
-        ``tracking/pending.py``), is told when it is measured, and its later write is not news."""
+        ``store/pending.py``), is told when it is measured, and its later write is not news."""
         if point.index <= self._told.get(run_id, -1):
             return
         if run_id not in self._open:  # a paused run continued in its record: begun elsewhere
@@ -207,7 +207,7 @@ class ObservedStore:
 
     def tell_finished(self, run_id: int, outcome: RunOutcome) -> None:
         """The observers hear of an end the store could not take (a tracked run kept whole beside
-        it, ``tracking/pending.py``): their copies end as the run did."""
+        it, ``store/pending.py``): their copies end as the run did."""
         if run_id in self._open:
             self._finished(run_id, outcome)
 

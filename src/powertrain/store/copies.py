@@ -5,7 +5,7 @@ another once it was, leaves the key as the store it came from has it.
 - The same run (study, run key, start, hardware) there already: nothing is added, unless that copy
   is unfinished and no process holds it, and this one is finished, or unfinished too with more
   points (it gives way: a run killed while its store was locked left its last points in a copy
-  beside it, ``tracking/pending.py``).
+  beside it, ``store/pending.py``).
 - A finished attempt replaces the earlier finished attempts that its own store replaced when it
   was begun again (a FAILED one, ``--retry-failed``; a CENSORED one a search ended, a take-on).
 - Such an attempt, or an unfinished one, arriving after the later one that replaced it adds

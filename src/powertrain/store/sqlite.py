@@ -318,7 +318,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
     def waiting_at_most(self, wait_s: float):
         """Writes in the block wait at most ``wait_s`` for another process's lock, not
         ``BUSY_TIMEOUT_S``: a tracked run that found the store locked tries again at each evaluation
-        without stalling its training for the whole wait each time (``tracking/pending.py``)."""
+        without stalling its training for the whole wait each time (``store/pending.py``)."""
         with self._lock:
             self.db.execute(f"PRAGMA busy_timeout = {int(wait_s * 1000)}")
             self._wait_s = wait_s

@@ -13,7 +13,7 @@ merge``). Nothing is ever written over whatever now has the path's name.
 
 **Locked.** A write waits ``BUSY_TIMEOUT_S`` for another process's transaction on the file, then
 raises ``StoreLocked`` (never sqlite3's own error); a tracked run keeps what the store refused and
-tries again (``tracking/pending.py``).
+tries again (``store/pending.py``).
 
 **Shared by machines.** SQLite's locks do not hold over a network file system, and each machine
 judges the others' claims by its own clock. A claim that finds another machine's live claim on a run

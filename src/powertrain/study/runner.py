@@ -18,6 +18,7 @@ from pathlib import Path
 from powertrain.errors import PowertrainError
 from powertrain.records import CENSORED, REACHED, RunOutcome, RunRecord, Stage
 from powertrain.store.base import ResultStore
+from powertrain.store.kept import with_kept_ends
 from powertrain.study.config import StudyConfig
 from powertrain.study.execute import StoreSink
 from powertrain.study.executors.base import Executor, Stops, no_stops, run_all
@@ -34,7 +35,6 @@ from powertrain.study.plan import (
 from powertrain.study.plan import shard as shard_specs
 from powertrain.study.result import Pretrained, Reporter, StudyResult
 from powertrain.study.versions import study_version
-from powertrain.tracking.store import with_kept_ends
 
 log = logging.getLogger(__name__)
 

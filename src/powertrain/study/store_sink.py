@@ -1,6 +1,6 @@
 """``StoreSink``: where a run's records go when they go to a results store (``execute.RunSink``),
 and the reporter is told. A store another process holds locked, or a full disk, does not end a
-run that trains: its points wait (``tracking/pending.py``) and its end is kept beside the store
+run that trains: its points wait (``store/pending.py``) and its end is kept beside the store
 where the store still refuses it."""
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 from powertrain.meters.base import measurement_label
 from powertrain.records import EvalPoint, RunOutcome
 from powertrain.store.base import ResultStore
+from powertrain.store.pending import REFUSALS, Pending
 from powertrain.store.pg_session import StoreUnreachable
 from powertrain.store.sqlite_guard import StoreRemoved
 from powertrain.study.plan import RunSpec
 from powertrain.study.result import Reporter
-from powertrain.tracking.pending import REFUSALS, Pending
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class StoreSink:
     """Writes a run to a results store (``begin`` claims it there) and tells the reporter. Once
     the run trains, a store another process holds locked does not end it: its points wait (in
     memory and beside the store), and its end is tried again, then kept beside the store with the
-    command that merges it back, as a tracked run's are (``tracking/pending.py``)."""
+    command that merges it back, as a tracked run's are (``store/pending.py``)."""
 
     def __init__(self, store: ResultStore, reporter: Reporter | None = None) -> None:
         self.store = store

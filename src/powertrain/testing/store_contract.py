@@ -255,7 +255,7 @@ class StoreContract(CopyContract):
 
     def test_an_unfinished_copy_further_on_replaces_its_dead_attempt_once(self, store):
         """A run killed while its store was locked left its last points in a copy beside it
-        (``tracking/pending.py``): merged back, that copy replaces the attempt it continues."""
+        (``store/pending.py``): merged back, that copy replaces the attempt it continues."""
         store.save_study("st", {})
         me = store.owner
         store.owner = Owner(me.host, me.pid, me.started_at - 1000)  # its process is gone

@@ -31,8 +31,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from powertrain.records import FAILED, RUNNING
+from powertrain.store import kept as kept_
 from powertrain.tracking import board as board_
-from powertrain.tracking import kept as kept_
 
 #: In a component's provenance details: the joules an earlier attempt spent, which this one adds.
 CARRIED = "earlier_attempts_j"

@@ -32,9 +32,9 @@ from powertrain.records import (
     RunOutcome,
     outcome_of,
 )
+from powertrain.store import kept as kept_
 from powertrain.tracking import attempts, checks, links, metering
 from powertrain.tracking import job as job_
-from powertrain.tracking import kept as kept_
 from powertrain.tracking import ranks as ranks_
 from powertrain.tracking import store as db_
 from powertrain.tracking.hooks import RunHooks

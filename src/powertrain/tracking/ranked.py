@@ -12,6 +12,7 @@ import traceback
 
 from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome
+from powertrain.store.pending import Pending
 from powertrain.tracking import attempts, links, unrecorded
 from powertrain.tracking import job as job_
 from powertrain.tracking import ranks as ranks_
@@ -19,7 +20,6 @@ from powertrain.tracking import spawned as spawned_
 from powertrain.tracking import store as db_
 from powertrain.tracking.combine import RankReading
 from powertrain.tracking.given import differs, given
-from powertrain.tracking.pending import Pending
 from powertrain.tracking.refused_end import refused_end
 
 _AT = "rank 0 failed at this exchange"
@@ -357,6 +357,12 @@ class RankedRun:
             for opened_store, owned in opened:
                 if owned:
                     opened_store.close()
+
+    @property
+    def study_config(self) -> dict:
+        """The study as its tracker defines it (what a copy of the run kept beside the store holds)."""
+        t = self.tracker
+        return db_.study_config(t.study, t.targets, t.model, t.data)
 
     def __reduce__(self):
         """Pickled for a spawned process (Lightning's ddp_spawn pickles the callbacks)."""

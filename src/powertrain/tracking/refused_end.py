@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 
-from powertrain.tracking.pending import NotKept
+from powertrain.store.pending import NotKept
 
 log = logging.getLogger(__name__)
 

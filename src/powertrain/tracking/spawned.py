@@ -28,9 +28,9 @@ from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING, EvalPoint, Status, Verdict
+from powertrain.store import kept as kept_
+from powertrain.store.pending import END_TRIES
 from powertrain.store.sqlite_guard import StoreLocked
-from powertrain.tracking import kept as kept_
-from powertrain.tracking.pending import END_TRIES
 
 log = logging.getLogger(__name__)
 

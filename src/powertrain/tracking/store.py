@@ -3,7 +3,6 @@ store's ``begin_run`` signature, so a change of that contract is one change here
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import logging
@@ -13,8 +12,8 @@ from typing import Any
 
 from powertrain.errors import PowertrainError, RunClaimed
 from powertrain.records import FAILED, FINAL_STATUSES, RUNNING, RunRecord
+from powertrain.store import kept as kept_
 from powertrain.store.base import ResultStore
-from powertrain.tracking import kept as kept_
 
 log = logging.getLogger(__name__)
 
@@ -103,39 +102,11 @@ def finished_run(store: ResultStore, study: str, key: str, retry_failed: bool) -
         if record.run_key != key:
             continue
         if record.status == RUNNING:
-            record = _kept_finished(store, record) or record
+            record = kept_.finished_copy(store, record) or record
         if record.status not in FINAL_STATUSES or (retry_failed and record.status == FAILED):
             continue
         return record
     return None
-
-
-def with_kept_ends(store: ResultStore, records: list[RunRecord]) -> list[RunRecord]:
-    """``records``, each attempt unfinished in the store whose end was kept beside it (a lock:
-    ``pending.py``) in its finished copy's place, said with the command that merges it back: a
-    study run again does not train it twice (and its copy, merged after, does not add a second
-    finished attempt of the run)."""
-    return [(_kept_finished(store, r) or r) if r.status == RUNNING else r for r in records]
-
-
-def _kept_finished(store: ResultStore, record: RunRecord) -> RunRecord | None:
-    """``record``'s finished copy kept beside the store, said with the command that merges it back;
-    numbered as the store numbers the attempt."""
-    found = kept_.find(store, record)
-    if found is None:
-        return None
-    copy, side = found
-    log.warning(
-        "run %s of study %r is unfinished in the store, but finished (%s): its end is kept in %s, "
-        "not merged back yet (powertrain merge %s -o %s)",
-        record.id,
-        record.study,
-        copy.status.value,
-        side,
-        side,
-        kept_.beside(store),
-    )
-    return dataclasses.replace(copy, id=record.id)
 
 
 def begin_run(

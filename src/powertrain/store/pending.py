@@ -25,9 +25,9 @@ from pathlib import Path
 
 from powertrain.errors import PowertrainError
 from powertrain.records import EvalPoint, RunOutcome, RunRecord
+from powertrain.store import kept as kept_
 from powertrain.store.pg_session import StoreUnreachable
 from powertrain.store.sqlite_guard import WRITERS_AT_ONCE, StoreLocked, StoreRemoved, rescue_path
-from powertrain.tracking import kept as kept_
 
 log = logging.getLogger(__name__)
 
@@ -238,12 +238,8 @@ class Whole:
 
     @classmethod
     def of(cls, store, run_id: int, waiting: Pending, run=None) -> Whole:
-        if run is not None:  # a tracked run: its own points, its study made from its tracker
-            from powertrain.tracking.store import study_config
-
-            t = run.tracker
-            config = study_config(t.study, t.targets, t.model, t.data)
-            return cls(run_id, waiting.begun, list(run.points), config)
+        if run is not None:  # a tracked run: its own points, its study as its tracker defines it
+            return cls(run_id, waiting.begun, list(run.points), run.study_config)
         points = {p.index: p for p in [*store.eval_points(run_id), *waiting.points]}
         return cls(run_id, waiting.begun, [points[i] for i in sorted(points)], None)
 

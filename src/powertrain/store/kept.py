@@ -6,9 +6,11 @@ counts its joules, ``attempts.py``; a run tracked again finds it finished, ``sto
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from powertrain.errors import PowertrainError
 from powertrain.records import RUNNING, RunRecord
@@ -83,3 +85,31 @@ def take_back(store, study: str, run_key: str) -> int:
         for path in (side, *(Path(f"{side}{x}") for x in ("-wal", "-shm"))) if alone else ():
             path.unlink(missing_ok=True)
     return taken
+
+
+def with_kept_ends(store: Any, records: list[RunRecord]) -> list[RunRecord]:
+    """``records``, each attempt unfinished in the store whose end was kept beside it (a lock:
+    ``pending.py``) in its finished copy's place, said with the command that merges it back: a
+    study run again does not train it twice (and its copy, merged after, does not add a second
+    finished attempt of the run)."""
+    return [(finished_copy(store, r) or r) if r.status == RUNNING else r for r in records]
+
+
+def finished_copy(store: Any, record: RunRecord) -> RunRecord | None:
+    """``record``'s finished copy kept beside the store, said with the command that merges it back;
+    numbered as the store numbers the attempt."""
+    found = find(store, record)
+    if found is None:
+        return None
+    copy, side = found
+    log.warning(
+        "run %s of study %r is unfinished in the store, but finished (%s): its end is kept in %s, "
+        "not merged back yet (powertrain merge %s -o %s)",
+        record.id,
+        record.study,
+        copy.status.value,
+        side,
+        side,
+        beside(store),
+    )
+    return dataclasses.replace(copy, id=record.id)
