@@ -1,0 +1,53 @@
+"""Two results stores in one folder (``runs/a.db`` and ``runs/b.db``: a user's two machines' stores
+copied side by side, or one per experiment), each searching a study of the same name: a search on one
+never continues, overwrites or removes the other's checkpoints or model files."""
+
+from __future__ import annotations
+
+from powertrain.records import Verdict
+from powertrain.search.run import search_study
+from powertrain.store import open_store
+from powertrain.study.artifacts import checkpoint_path, model_path
+from tests.integration.test_live_search import study
+
+
+def _checkpoint_files(folder, name, key) -> dict[str, bytes]:
+    path = checkpoint_path(folder, name, key)
+    return {p.name: p.read_bytes() for p in (path, path.with_suffix(".json"))}
+
+
+def test_a_search_on_one_store_leaves_the_paused_runs_of_another_store_beside_it(tmp_path):
+    # Before, both stores' runs kept their checkpoints in tmp/artifacts, by study and run key: the
+    # search on b (the same study, so the same run keys) removed or overwrote a's paused runs'
+    # checkpoints, and a's later search re-ran them from scratch (or went on from b's).
+    s = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "a.db") as a:
+        search_study(s, a)
+        a_paused = [r for r in a.runs(s.name) if r.outcome.verdict is Verdict.RUNG_PAUSE]
+        a_points = {r.run_key: a.eval_points(r.id) for r in a_paused}
+        a_folder = a.artifacts_dir
+    assert a_paused
+    kept = {r.run_key: _checkpoint_files(a_folder, s.name, r.run_key) for r in a_paused}
+    with open_store(tmp_path / "b.db") as b:
+        search_study(study(search={"strategy": "halving", "eta": 2}, save_models=True), b)
+        b_keys = {r.run_key for r in b.runs(s.name)}
+        b_models = {k for k in b_keys if model_path(b.artifacts_dir, s.name, k).is_file()}
+    assert b_keys & set(kept)  # the same runs: their files would have shared names
+    for key, files in kept.items():  # a's checkpoints, byte for byte
+        assert _checkpoint_files(a_folder, s.name, key) == files
+    assert b_models  # b's weights are in b's folder, none in a's
+    assert not any(model_path(a_folder, s.name, k).exists() for k in b_models)
+    with open_store(tmp_path / "a.db") as a:  # a's next search goes on from a's own pauses
+        search_study(study(search={"strategy": "halving", "eta": 2, "finalists": 3}), a)
+        runs = {r.run_key: r for r in a.runs(s.name)}
+        went_on = [k for k in a_points if len(a.eval_points(runs[k].id)) > len(a_points[k])]
+        assert all(a.eval_points(runs[k].id)[: len(a_points[k])] == a_points[k] for k in went_on)
+    assert went_on
+
+
+def test_the_default_store_keeps_its_artifacts_folder_and_another_store_has_its_own(tmp_path):
+    # runs/powertrain.db's checkpoints and models stay in runs/artifacts, where it wrote them
+    # before; a store of any other name has a folder of its own beside its file.
+    with open_store(tmp_path / "powertrain.db") as default, open_store(tmp_path / "a.db") as a:
+        assert default.artifacts_dir == tmp_path / "artifacts"
+        assert a.artifacts_dir == tmp_path / "a.db-artifacts"
