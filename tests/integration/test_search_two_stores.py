@@ -4,6 +4,8 @@ never continues, overwrites or removes the other's checkpoints or model files.""
 
 from __future__ import annotations
 
+import shutil
+
 from powertrain.records import Verdict
 from powertrain.search.run import search_study
 from powertrain.store import open_store
@@ -51,3 +53,58 @@ def test_the_default_store_keeps_its_artifacts_folder_and_another_store_has_its_
     with open_store(tmp_path / "powertrain.db") as default, open_store(tmp_path / "a.db") as a:
         assert default.artifacts_dir == tmp_path / "artifacts"
         assert a.artifacts_dir == tmp_path / "a.db-artifacts"
+
+
+def _as_written_before(store_folder, shared, name) -> None:
+    """Move a store's checkpoints where versions before each store had its own folder wrote them."""
+    (shared / name).mkdir(parents=True, exist_ok=True)
+    (store_folder / name / "checkpoints").rename(shared / name / "checkpoints")
+
+
+def test_a_stores_pauses_from_before_it_had_its_own_folder_go_on_from_the_shared_one(tmp_path):
+    # runs/a.db's pauses kept by an older version in runs/artifacts: its next search finds them
+    # there (their summaries hold its records' very points), moves them into its own folder and
+    # goes on from them, rather than training them again from scratch.
+    s = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "a.db") as a:
+        search_study(s, a)
+        paused = [r for r in a.runs(s.name) if r.outcome.verdict is Verdict.RUNG_PAUSE]
+        points = {r.run_key: a.eval_points(r.id) for r in paused}
+        _as_written_before(a.artifacts_dir, tmp_path / "artifacts", s.name)
+        search_study(study(search={"strategy": "halving", "eta": 2, "finalists": 3}), a)
+        runs = {r.run_key: r for r in a.runs(s.name)}
+        went_on = [k for k in points if len(a.eval_points(runs[k].id)) > len(points[k])]
+        assert went_on
+        for key in went_on:  # continued: its earlier points kept, not trained again
+            assert a.eval_points(runs[key].id)[: len(points[key])] == points[key]
+        left = [k for k in points if k not in went_on]
+        assert all(checkpoint_path(a.artifacts_dir, s.name, k).is_file() for k in left)
+    assert not list((tmp_path / "artifacts").rglob("*.pt"))  # moved, none left behind
+
+
+def test_another_stores_checkpoint_in_the_shared_folder_is_neither_used_nor_removed(tmp_path):
+    # runs/b.db's pause, kept by an older version in runs/artifacts; runs/a.db holds a pause of
+    # the same run (its own checkpoint gone): a's search re-runs it rather than going on from b's
+    # state and joules, and leaves b's checkpoint as it was.
+    s = study(search={"strategy": "halving", "eta": 2})
+    with open_store(tmp_path / "b.db") as b:
+        search_study(s, b)
+        b_points = {
+            r.run_key: b.eval_points(r.id)
+            for r in b.runs(s.name)
+            if r.outcome.verdict is Verdict.RUNG_PAUSE
+        }
+        b_paused = set(b_points)
+        _as_written_before(b.artifacts_dir, tmp_path / "artifacts", s.name)
+    kept = {k: _checkpoint_files(tmp_path / "artifacts", s.name, k) for k in b_paused}
+    with open_store(tmp_path / "a.db") as a:
+        search_study(s, a)
+        a_paused = {r.run_key: r for r in a.runs(s.name) if r.outcome.verdict is Verdict.RUNG_PAUSE}
+        assert set(a_paused) & b_paused  # the same runs
+        shutil.rmtree(a.artifacts_dir / s.name / "checkpoints")  # a's own, gone
+        search_study(study(search={"strategy": "halving", "eta": 2, "finalists": 3}), a)
+        runs = {r.run_key: r for r in a.runs(s.name)}
+        for key in set(a_paused) & b_paused:  # none of b's points (its joules) in a's record
+            assert not set(map(repr, b_points[key])) & set(map(repr, a.eval_points(runs[key].id)))
+    for key, files in kept.items():
+        assert _checkpoint_files(tmp_path / "artifacts", s.name, key) == files

@@ -30,6 +30,16 @@ def store_artifacts_dir(db_path: str | Path) -> Path:
     return path.parent / f"{path.name}-artifacts"
 
 
+def shared_artifacts_dir(artifacts_dir: str | Path) -> Path | None:
+    """The folder every store beside it shared before each had its own (``runs/artifacts`` for
+    ``runs/a.db-artifacts``), where a store's older checkpoints may still lie; None for the default
+    store's folder, which is that one."""
+    path = Path(artifacts_dir)
+    if path.name.endswith("-artifacts"):
+        return path.parent / "artifacts"
+    return None
+
+
 def study_dir(artifacts_dir: str | Path, study: str) -> Path:
     """A study's model files: its pretraining checkpoint, and each run's weights."""
     return Path(artifacts_dir) / safe_name(study)
