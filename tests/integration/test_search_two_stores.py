@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
+
 from powertrain.records import Verdict
 from powertrain.search.run import search_study
 from powertrain.store import open_store
 from powertrain.study.artifacts import checkpoint_path, model_path
+from powertrain.study.config import parse_study
 from tests.integration.test_live_search import study
 
 
@@ -108,3 +111,67 @@ def test_another_stores_checkpoint_in_the_shared_folder_is_neither_used_nor_remo
             assert not set(map(repr, b_points[key])) & set(map(repr, a.eval_points(runs[key].id)))
     for key, files in kept.items():
         assert _checkpoint_files(tmp_path / "artifacts", s.name, key) == files
+
+
+def test_model_files_from_before_a_store_had_its_own_folder_are_named_not_read(tmp_path):
+    # runs/a.db's save_models weights, kept by an older version in runs/artifacts (where runs/b.db's
+    # of the same run keys went too): `powertrain infer` on a.db does not load them from there (they
+    # may be b's), and says where they are and what to do rather than only "set save_models".
+    from powertrain.errors import PowertrainError
+    from powertrain.inference.study import infer_study
+    from powertrain.meters.detect import detect_meters
+
+    s = study(search={"strategy": "halving", "eta": 2}, save_models=True)
+    with open_store(tmp_path / "a.db") as a:
+        search_study(s, a)
+        (tmp_path / "artifacts" / s.name).mkdir(parents=True)
+        (a.artifacts_dir / s.name / "models").rename(tmp_path / "artifacts" / s.name / "models")
+        with pytest.raises(PowertrainError) as refused:
+            infer_study(a, s.name, detect_meters(["estimate"]), inputs=8, repeats=1)
+    said = str(refused.value)
+    assert str(tmp_path / "artifacts" / s.name / "models") in said
+    assert f"move it to {a.artifacts_dir / s.name / 'models'}" in said
+
+
+def _tuning(seeds):
+    return parse_study(
+        {
+            "name": "tune",
+            "pretrain": {
+                "dataset": "digits",
+                "max_epochs": 1,
+                "train": {"learning_rate": 0.1, "batch_size": 32},
+            },
+            "task": {
+                "dataset": "digits",
+                "model": "mlp",
+                "model_options": {"hidden": [16]},
+                "target_accuracy": 0.5,
+                "eval_every_steps": 10,
+                "max_epochs": 1,
+            },
+            "grid": {"paradigm": ["finetune"], "learning_rate": [0.1]},
+            "seeds": seeds,
+            "threads": 1,
+            "device": "cpu",
+            "meters": {"backends": ["estimate"]},
+        }
+    )
+
+
+def test_pretrained_weights_from_before_a_store_had_its_own_folder_are_named_not_read(tmp_path):
+    # runs/a.db's pretraining stage, its weights kept by an older version in runs/artifacts: a new
+    # seed's fine-tuning does not start from them there (they may be runs/b.db's), and its failure
+    # says where they are and what to do, not only that there are none.
+    from powertrain.study.plan import pretrained_path
+    from powertrain.study.runner import run_study
+
+    with open_store(tmp_path / "a.db") as a:
+        run_study(_tuning([0]), a)
+        path = pretrained_path(_tuning([0]), a.artifacts_dir)
+        earlier = tmp_path / "artifacts" / path.relative_to(a.artifacts_dir)
+        earlier.parent.mkdir(parents=True)
+        path.rename(earlier)
+        run_study(_tuning([0, 1]), a)
+        (failed,) = [r for r in a.runs("tune") if r.status == "failed"]
+    assert str(earlier) in failed.outcome.error and f"move it to {path}" in failed.outcome.error

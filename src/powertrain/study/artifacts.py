@@ -40,6 +40,25 @@ def shared_artifacts_dir(artifacts_dir: str | Path) -> Path | None:
     return None
 
 
+def left_in_shared(path: str | Path, artifacts_dir: str | Path) -> str:
+    """What to tell a user whose model file (or folder of them) ``path`` is not in the store's own
+    ``artifacts_dir`` but is in the folder the stores beside it shared before each had its own:
+    written there by this store or by another (nothing in a model file says which), so it is never
+    read from there; the user may move it. Empty when there is nothing there."""
+    shared = shared_artifacts_dir(artifacts_dir)
+    try:
+        earlier = None if shared is None else shared / Path(path).relative_to(artifacts_dir)
+    except ValueError:  # not in the store's folder (an external checkpoint)
+        return ""
+    if earlier is None or not (earlier.is_file() or any(earlier.glob("*.pt"))):
+        return ""
+    return (
+        f"; {earlier} was written before each store kept its own artifacts folder, by this store "
+        f"or by another beside it, so it is not read from there: if it is this store's, move it "
+        f"to {path}"
+    )
+
+
 def study_dir(artifacts_dir: str | Path, study: str) -> Path:
     """A study's model files: its pretraining checkpoint, and each run's weights."""
     return Path(artifacts_dir) / safe_name(study)
