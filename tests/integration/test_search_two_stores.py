@@ -4,6 +4,7 @@ never continues, overwrites or removes the other's checkpoints or model files.""
 
 from __future__ import annotations
 
+import logging
 import shutil
 
 import pytest
@@ -85,7 +86,9 @@ def test_a_stores_pauses_from_before_it_had_its_own_folder_go_on_from_the_shared
     assert not list((tmp_path / "artifacts").rglob("*.pt"))  # moved, none left behind
 
 
-def test_another_stores_checkpoint_in_the_shared_folder_is_neither_used_nor_removed(tmp_path):
+def test_another_stores_checkpoint_in_the_shared_folder_is_neither_used_nor_removed(
+    tmp_path, caplog
+):
     # runs/b.db's pause, kept by an older version in runs/artifacts; runs/a.db holds a pause of
     # the same run (its own checkpoint gone): a's search re-runs it rather than going on from b's
     # state and joules, and leaves b's checkpoint as it was.
@@ -105,8 +108,11 @@ def test_another_stores_checkpoint_in_the_shared_folder_is_neither_used_nor_remo
         a_paused = {r.run_key: r for r in a.runs(s.name) if r.outcome.verdict is Verdict.RUNG_PAUSE}
         assert set(a_paused) & b_paused  # the same runs
         shutil.rmtree(a.artifacts_dir / s.name / "checkpoints")  # a's own, gone
-        search_study(study(search={"strategy": "halving", "eta": 2, "finalists": 3}), a)
+        with caplog.at_level(logging.INFO, logger="powertrain.study.resume"):
+            search_study(study(search={"strategy": "halving", "eta": 2, "finalists": 3}), a)
         runs = {r.run_key: r for r in a.runs(s.name)}
+        said = [m for m in caplog.messages if "is not this store's pause" in m]
+        assert said and all(str(tmp_path / "artifacts") in m for m in said)
         for key in set(a_paused) & b_paused:  # none of b's points (its joules) in a's record
             assert not set(map(repr, b_points[key])) & set(map(repr, a.eval_points(runs[key].id)))
     for key, files in kept.items():

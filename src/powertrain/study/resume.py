@@ -83,7 +83,16 @@ def adopt_earlier(spec: RunSpec, env: RunPlace, points: list[EvalPoint]) -> None
         return
     mine = checkpoint_path(env.artifacts_dir, spec.study, spec.run_key)
     earlier = checkpoint_path(shared, spec.study, spec.run_key)
-    if mine.with_suffix(".json").exists() or not _holds(earlier, spec, points):
+    if mine.with_suffix(".json").exists():
+        return
+    if not _holds(earlier, spec, points):
+        if earlier.with_suffix(".json").is_file():
+            log.info(
+                "run %s: its checkpoint in %s is not this store's pause (another store's beside "
+                "it): left there untouched, the run begun afresh",
+                spec.run_key,
+                shared,
+            )
         return
     mine.parent.mkdir(parents=True, exist_ok=True)
     suffixes = (".next.pt", ".pt", ".json")  # the summary last: it counts once it is there
