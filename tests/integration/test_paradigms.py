@@ -48,7 +48,9 @@ def transfer_study(**extra):
 def transfer_db(tmp_path_factory):
     root = tmp_path_factory.mktemp("transfer")
     study = transfer_study(save_models=True)
-    with SqliteStore(root / "r.db") as store:
+    with SqliteStore(
+        root / "powertrain.db"
+    ) as store:  # the default name: root/artifacts is its own
         first = run_study(
             study, store, detection=detect_meters(["estimate"]), artifacts_dir=root / "artifacts"
         )
@@ -59,7 +61,7 @@ def test_pretraining_is_measured_once_and_fine_tuning_starts_from_it(transfer_db
     root, study, first = transfer_db
     assert first.pretrained.source == "measured" and first.pretrained.energy_j > 0
     assert first.pretrained.path.is_file()
-    with SqliteStore(root / "r.db") as store:
+    with SqliteStore(root / "powertrain.db") as store:
         runs = store.runs("transfer")
         pretrain = [r for r in runs if r.stage == "pretrain"]
         assert (
@@ -83,7 +85,7 @@ def test_pretraining_is_measured_once_and_fine_tuning_starts_from_it(transfer_db
 def test_head_only_leaves_the_backbone_as_pretrained(transfer_db):
     root, study, first = transfer_db
     pretrained = torch.load(first.pretrained.path, weights_only=True)
-    with SqliteStore(root / "r.db") as store:
+    with SqliteStore(root / "powertrain.db") as store:
         head_only = next(r for r in store.runs("transfer") if r.train["paradigm"] == "head-only")
     final = torch.load(
         model_path(root / "artifacts", "transfer", head_only.run_key),
@@ -95,7 +97,7 @@ def test_head_only_leaves_the_backbone_as_pretrained(transfer_db):
 
 def test_rerunning_reuses_the_pretraining(transfer_db, tmp_path):
     root, study, _ = transfer_db
-    with SqliteStore(root / "r.db") as store:
+    with SqliteStore(root / "powertrain.db") as store:
         again = run_study(
             study, store, detection=detect_meters(["estimate"]), artifacts_dir=root / "artifacts"
         )
@@ -105,7 +107,7 @@ def test_rerunning_reuses_the_pretraining(transfer_db, tmp_path):
 
 def test_report_amortises_the_pretraining_and_finds_the_break_even(transfer_db, tmp_path):
     root, _, first = transfer_db
-    with SqliteStore(root / "r.db") as store:
+    with SqliteStore(root / "powertrain.db") as store:
         files = build_report(store, tmp_path)
     summary = json.loads(files.json.read_text())
     (transfer,) = summary["transfer"]
@@ -230,7 +232,7 @@ def test_infer_measures_energy_per_1000_inputs_and_the_report_adds_the_whole_lif
     from tests.cli_helpers import powertrain
 
     root, _, _ = transfer_db
-    db = str(root / "r.db")
+    db = str(root / "powertrain.db")
     run = powertrain(
         "infer",
         "--study",
@@ -246,7 +248,7 @@ def test_infer_measures_energy_per_1000_inputs_and_the_report_adds_the_whole_lif
     )
     assert run.returncode == 0, run.stderr
     assert "ESTIMATE" in run.stdout
-    with SqliteStore(root / "r.db") as store:
+    with SqliteStore(root / "powertrain.db") as store:
         measured = {
             r.id: store.inference(r.id) for r in store.runs("transfer") if store.inference(r.id)
         }

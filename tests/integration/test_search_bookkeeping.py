@@ -228,7 +228,7 @@ def test_a_killed_attempt_is_not_stored_from_another_stores_checkpoint(tmp_path,
     from powertrain.records import Verdict
     from powertrain.search.killed import store_killed_pause
     from powertrain.search.run import search_study
-    from powertrain.study.artifacts import checkpoint_path
+    from powertrain.study.artifacts import checkpoint_path, store_artifacts_dir
     from powertrain.study.config import parse_study
     from powertrain.study.resume import StudyPlace
     from tests.integration.test_live_window import STUDY as WINDOWED
@@ -241,7 +241,7 @@ def test_a_killed_attempt_is_not_stored_from_another_stores_checkpoint(tmp_path,
         search_study(s, other, strategy="zeus")
         (pause,) = [r for r in other.runs(s.name) if r.outcome.verdict is Verdict.RUNG_PAUSE]
     (spec,) = [run_spec(s, x, 0) for x in s.setups() if run_spec(s, x, 0).run_key == pause.run_key]
-    path = checkpoint_path(tmp_path / "artifacts", s.name, spec.run_key)
+    path = checkpoint_path(store_artifacts_dir(tmp_path / "b.db"), s.name, spec.run_key)
     kept = path.read_bytes()
     with open_store(tmp_path / "a.db") as store:  # its attempt, killed (a process now gone)
         store.save_study(s.name, s.to_dict())

@@ -37,8 +37,10 @@ def test_sqlite_store_survives_reopening(tmp_path):
 
 
 def test_sqlite_store_keeps_model_files_beside_its_file(tmp_path):
-    with SqliteStore(tmp_path / "sub" / "r.db") as store:
+    with SqliteStore(tmp_path / "sub" / "powertrain.db") as store:  # where it always kept them
         assert store.artifacts_dir == tmp_path / "sub" / "artifacts"
+    with SqliteStore(tmp_path / "sub" / "r.db") as store:  # its own: not another store's
+        assert store.artifacts_dir == tmp_path / "sub" / "r.db-artifacts"
 
 
 def test_sqlite_store_refuses_a_file_that_is_not_a_store(tmp_path):

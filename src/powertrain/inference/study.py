@@ -17,7 +17,7 @@ from powertrain.models.checkpoints import read_state_dict
 from powertrain.monitor import Monitor
 from powertrain.records import FAILED, RunRecord, Stage
 from powertrain.store.base import ResultStore
-from powertrain.study.artifacts import model_path
+from powertrain.study.artifacts import left_in_shared, model_path, study_dir
 from powertrain.study.config import Setup, parse_study
 from powertrain.study.execute import RunEnv
 from powertrain.study.paradigms import prepare
@@ -50,9 +50,11 @@ def infer_study(
     artifacts_dir = Path(artifacts_dir or store.artifacts_dir)
     chosen = _choose(store, study, run_ids, artifacts_dir)
     if not chosen:
+        models = study_dir(artifacts_dir, study.name) / "models"
         raise PowertrainError(
             f"no saved model weights for study {study_name!r}: set `save_models: true` in the study file "
             "and run it (finished runs are not rerun; use a new study name or a new store)"
+            + left_in_shared(models, artifacts_dir)
         )
     device = torch.device("cpu") if not torch.cuda.is_available() else torch.device("cuda")
     tasks = RunEnv(study, device, detection, {}, {}, artifacts_dir).tasks()
@@ -112,6 +114,7 @@ def _load(run: RunRecord, study, tasks, artifacts_dir, device):
     if not path.is_file():
         raise PowertrainError(
             f"run {run.id} kept no weights ({path} is missing); set save_models: true"
+            + left_in_shared(path, artifacts_dir)
         )
     train = TrainConfig(**run.train)
     # Fine-tuned models are built like scratch ones: the saved weights replace every parameter.

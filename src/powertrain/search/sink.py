@@ -35,7 +35,7 @@ from powertrain.records import CENSORED, FAILED, EvalPoint, Verdict
 from powertrain.search.killed import TO_ITSELF, not_promoted, paused, store_killed_pause
 from powertrain.search.space import Trial
 from powertrain.study.artifacts import checkpoint_path
-from powertrain.study.resume import RunPlace, discard, paused_spent
+from powertrain.study.resume import RunPlace, adopt_earlier, discard, paused_spent
 
 if TYPE_CHECKING:
     from powertrain.records import RunOutcome, RunRecord
@@ -131,6 +131,7 @@ class DeferringSink:
         record begun again by this process, holding the points its checkpoint kept, in one
         transaction; None without a checkpoint of it that can be resumed (a stopped run has none)."""
         key = spec.run_key
+        adopt_earlier(spec, self.place, self.store.eval_points(stored.id))  # from before its folder
         spent = paused_spent(spec, self.place)
         if spent is None or len(spent.points) != len(self.trials[key].points):
             return None

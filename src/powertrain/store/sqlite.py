@@ -41,6 +41,7 @@ from powertrain.store.sqlite_guard import (
 from powertrain.store.sqlite_machines import SqliteMachineRows
 from powertrain.store.sqlite_messages import SqliteRankMessages
 from powertrain.store.sqlite_open import check_path, connect, probe_version, writable
+from powertrain.study.artifacts import store_artifacts_dir
 
 log = logging.getLogger(__name__)
 HEARTBEAT_WAIT_S = 0.5  # a beat's wait for another process's lock: a missed one costs nothing
@@ -131,10 +132,11 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
 
     @property
     def artifacts_dir(self) -> Path:
-        """``artifacts/`` beside the store's file (``runs/artifacts`` for ``runs/powertrain.db``)."""
+        """The store's own folder beside its file: ``runs/artifacts`` for ``runs/powertrain.db``,
+        ``runs/a.db-artifacts`` for ``runs/a.db`` (``study/artifacts.store_artifacts_dir``)."""
         if str(self.path) == ":memory:":
             return super().artifacts_dir
-        return self.path.parent / "artifacts"
+        return store_artifacts_dir(self.path)
 
     @property
     def db(self) -> sqlite3.Connection:

@@ -27,7 +27,7 @@ from powertrain.monitor import Monitor
 from powertrain.power_limit import GpuPowerControl, study_limits_w
 from powertrain.records import CENSORED, FAILED, REACHED, EvalPoint, RunOutcome, Stage, Verdict
 from powertrain.store.base import DEFAULT_ARTIFACTS
-from powertrain.study.artifacts import model_path
+from powertrain.study.artifacts import left_in_shared, model_path
 from powertrain.study.config import Setup, StudyConfig
 from powertrain.study.paradigms import Prepared, TaskData, prepare
 from powertrain.study.plan import RunSpec, pretrained_path
@@ -322,6 +322,9 @@ def _prepare(spec: RunSpec, env: RunEnv) -> tuple[Prepared, Limits]:
         )
     setup = spec.as_setup()
     pretrained = env.pretrained_path() if setup.train.paradigm.needs_pretraining else None
+    missing = pretrained is not None and not pretrained.is_file()
+    if missing and (hint := left_in_shared(pretrained, env.artifacts_dir)):  # an older version's
+        raise PowertrainError(f"the pretrained weights are not at {pretrained}{hint}")
     prepared = prepare(
         setup,
         env.tasks(),

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from powertrain.errors import RunClaimed
 from powertrain.records import Stage, Verdict
 from powertrain.study.plan import SEARCH_ONLY
-from powertrain.study.resume import StudyPlace, paused_spent
+from powertrain.study.resume import StudyPlace, adopt_earlier, paused_spent
 
 if TYPE_CHECKING:
     from powertrain.records import RunOutcome, RunRecord
@@ -56,6 +56,7 @@ class OverSearch:
         record = self._now(spec.run_key)  # as it stands now: another search may have gone on
         if record is None or record.outcome.verdict is not Verdict.RUNG_PAUSE:
             return None
+        adopt_earlier(spec, self.place, self.store.eval_points(record.id))  # from before its folder
         spent = paused_spent(spec, self.place)
         # its record's very points: the spec's hash leaves the task out (its data, its model), so
         # a checkpoint another store left in a shared artifacts folder can pass it
