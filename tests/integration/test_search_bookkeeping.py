@@ -228,7 +228,8 @@ def test_a_killed_attempt_is_not_stored_from_another_stores_checkpoint(tmp_path,
     from powertrain.records import Verdict
     from powertrain.search.killed import store_killed_pause
     from powertrain.search.run import search_study
-    from powertrain.study.artifacts import checkpoint_path, store_artifacts_dir
+    from powertrain.store.location import store_artifacts_dir
+    from powertrain.study.artifacts import checkpoint_path
     from powertrain.study.config import parse_study
     from powertrain.study.resume import StudyPlace
     from tests.integration.test_live_window import STUDY as WINDOWED

@@ -163,3 +163,19 @@ def same_store(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     if not first.is_postgres:
         return same_file(first.path, second.path)
     return mask_url(first.url) == mask_url(second.url)
+
+
+#: The file name of the default store (``runs/powertrain.db``), whose artifacts folder is ``artifacts``.
+DEFAULT_STORE_NAME = DEFAULT_DB.name
+
+
+def store_artifacts_dir(db_path: str | Path) -> Path:
+    """The artifacts folder of the SQLite store at ``db_path``: ``artifacts/`` beside the default
+    store (``runs/artifacts``, where its checkpoints and models always were), ``<file name>-artifacts/``
+    beside any other (``runs/a.db-artifacts``; named like SQLite's own ``-wal`` file beside it). One
+    folder per store: a run key and a study name are the same in two stores of one study, so files
+    shared by name would be continued, overwritten or removed by the other store's search."""
+    path = Path(db_path)
+    if path.name == DEFAULT_STORE_NAME:
+        return path.parent / "artifacts"
+    return path.parent / f"{path.name}-artifacts"

@@ -20,6 +20,7 @@ from powertrain.store import sqlite_open
 from powertrain.store.base import ResultStore, begun_record, check_names
 from powertrain.store.claims import REPLACED_AT_FINISH, Heartbeat, check_claimable
 from powertrain.store.copies import attempts, plan_copy
+from powertrain.store.location import store_artifacts_dir
 from powertrain.store.migrations import SCHEMA, SCHEMA_VERSION, migrate
 from powertrain.store.rows import (
     RECORD_COLUMNS,
@@ -41,7 +42,6 @@ from powertrain.store.sqlite_guard import (
 from powertrain.store.sqlite_machines import SqliteMachineRows
 from powertrain.store.sqlite_messages import SqliteRankMessages
 from powertrain.store.sqlite_open import check_path, connect, probe_version, writable
-from powertrain.study.artifacts import store_artifacts_dir
 
 log = logging.getLogger(__name__)
 HEARTBEAT_WAIT_S = 0.5  # a beat's wait for another process's lock: a missed one costs nothing
@@ -133,7 +133,7 @@ class SqliteStore(SqliteMachineRows, SqliteRankMessages, ResultStore):
     @property
     def artifacts_dir(self) -> Path:
         """The store's own folder beside its file: ``runs/artifacts`` for ``runs/powertrain.db``,
-        ``runs/a.db-artifacts`` for ``runs/a.db`` (``study/artifacts.store_artifacts_dir``)."""
+        ``runs/a.db-artifacts`` for ``runs/a.db`` (``location.store_artifacts_dir``)."""
         if str(self.path) == ":memory:":
             return super().artifacts_dir
         return store_artifacts_dir(self.path)

@@ -14,22 +14,6 @@ def safe_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)[:80] or "study"
 
 
-#: The file name of the default store (``runs/powertrain.db``), whose artifacts folder is ``artifacts``.
-DEFAULT_STORE_NAME = "powertrain.db"
-
-
-def store_artifacts_dir(db_path: str | Path) -> Path:
-    """The artifacts folder of the SQLite store at ``db_path``: ``artifacts/`` beside the default
-    store (``runs/artifacts``, where its checkpoints and models always were), ``<file name>-artifacts/``
-    beside any other (``runs/a.db-artifacts``; named like SQLite's own ``-wal`` file beside it). One
-    folder per store: a run key and a study name are the same in two stores of one study, so files
-    shared by name would be continued, overwritten or removed by the other store's search."""
-    path = Path(db_path)
-    if path.name == DEFAULT_STORE_NAME:
-        return path.parent / "artifacts"
-    return path.parent / f"{path.name}-artifacts"
-
-
 def shared_artifacts_dir(artifacts_dir: str | Path) -> Path | None:
     """The folder every store beside it shared before each had its own (``runs/artifacts`` for
     ``runs/a.db-artifacts``), where a store's older checkpoints may still lie; None for the default

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from powertrain.records import EvalPoint
-from powertrain.study.artifacts import DEFAULT_STORE_NAME, checkpoint_path, shared_artifacts_dir
+from powertrain.store.location import DEFAULT_STORE_NAME
+from powertrain.study.artifacts import checkpoint_path, shared_artifacts_dir
 from powertrain.train.checkpoint import FORMAT, Checkpoint, Spent
 
 if TYPE_CHECKING:
