@@ -138,8 +138,13 @@ def test_a_search_killed_between_a_pauses_checkpoint_and_its_record_stores_the_p
     from powertrain.study.resume import StudyPlace, paused_spent
 
     db = tmp_path / "r.db"
+    from tests.distributed_helpers import job_env
+
     killed = subprocess.run(
-        [sys.executable, "-c", KILLED_AT_THE_FIRST_PAUSE, str(db), pause], cwd=tmp_path, timeout=240
+        [sys.executable, "-c", KILLED_AT_THE_FIRST_PAUSE, str(db), pause],
+        cwd=tmp_path,
+        env=job_env(),  # the checkout's src and tests, wherever pytest was started
+        timeout=240,
     )
     assert killed.returncode == 9
     s = study(search={"strategy": "halving", "eta": 2})

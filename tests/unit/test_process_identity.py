@@ -51,7 +51,22 @@ def _kill(pid: int) -> None:
 def test_a_pid_reused_by_an_unrelated_process_before_the_next_listing_is_not_counted():
     """A child is listed, ends, and its pid goes to a process that is not ours before the tree is
     listed again (here at once; by chance within the second between listings on a busy machine).
-    Read by pid alone, that process's half second of CPU time would be counted as ours."""
+    Read by pid alone, that process's half second of CPU time would be counted as ours. Tried up
+    to three times: on a busy machine another process may take the pid first."""
+    for _ in range(3):
+        counted = _counted_across_a_reused_pid()
+        if counted is not None:
+            break
+    else:
+        pytest.skip("the pid could not be chosen here (another process took it, three times)")
+    before_s, after_s = counted
+    # this process's own little, and the ended child's start-up (waited for: counted)
+    assert after_s - before_s < 0.3, after_s - before_s
+
+
+def _counted_across_a_reused_pid() -> tuple[float, float] | None:
+    """The tree's CPU time before its child ended and after an unrelated process took its pid;
+    None where another process took the pid first. Skips where no pid can be chosen (not root)."""
     tree = ProcessTree(refresh_s=3600.0)
     taker = subprocess.Popen(
         [sys.executable, "-c", TAKER], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
@@ -72,17 +87,17 @@ def test_a_pid_reused_by_an_unrelated_process_before_the_next_listing_is_not_cou
         taker.stdin.write(f"{child.pid}\n")
         taker.stdin.flush()
         reused = int(taker.stdout.readline())
+        if reused == -1:
+            pytest.skip("the pid could not be chosen here (not root)")
         if reused != child.pid:
-            pytest.skip("the pid could not be chosen here (not root, or another process took it)")
-        after_s = tree.cpu_time_s()
+            return None
+        return before_s, tree.cpu_time_s()
     finally:
         child.kill()
         child.wait()
         for pid in (reused, taker_pid):
             if pid and pid > 0:
                 _kill(pid)
-    # this process's own little, and the ended child's start-up (waited for: counted)
-    assert after_s - before_s < 0.3, after_s - before_s
 
 
 #: Starts a grandchild that spins for 0.6 s of CPU time (then sleeps), says its pid, and exits
