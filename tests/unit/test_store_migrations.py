@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from dataclasses import asdict
 
@@ -222,3 +223,48 @@ def test_a_study_definition_that_is_no_json_object_is_one_clear_error(tmp_path, 
     ):
         merge_stores([path], tmp_path / "out.db")
     assert path.read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("config", "part"),
+    [
+        ('{"task": 5}', "task holds 5"),
+        ('{"task": {"target_accuracy": "x"}}', 'task.target_accuracy holds "x"'),
+        ('{"task": {"target_accuracy": 0.9}, "search": 3}', "search holds 3"),
+        ('{"search": {"cost_axes": [1]}}', "search.cost_axes holds [1]"),
+        ('{"targets": {"main": null}}', 'targets holds {"main": null}'),
+    ],
+)
+def test_a_study_definition_whose_parts_are_damaged_is_one_clear_error(tmp_path, config, part):
+    # simulate, predict and report ended in an AttributeError's traceback ('int' object has no
+    # attribute 'get'), or numpy's, and simulate ran on with a target of "x"
+    from powertrain.errors import PowertrainError
+    from powertrain.search.simulate import load_curves
+
+    path = tmp_path / "s.db"
+    v1_store(path, with_stage=False)
+    SqliteStore(path).close()
+    db = sqlite3.connect(path)
+    db.execute("UPDATE studies SET config = ? WHERE name = 'st'", (config,))
+    db.commit()
+    db.close()
+    before = path.read_bytes()
+    said = rf"study 'st' in .*s.db: its definition's {re.escape(part)}; the store is damaged"
+    with pytest.raises(PowertrainError, match=said), SqliteStore(path) as store:
+        load_curves(store, "st")
+    assert path.read_bytes() == before
+
+
+def test_study_definitions_as_powertrain_writes_them_are_read(tmp_path):
+    """The check above refuses none of what a study file, a tracked run or an import stores."""
+    from powertrain.store.rows import study_from_row
+
+    configs = [
+        {"name": "a", "task": {"target_accuracy": 0.9, "targets": None}, "search": None},
+        {"name": "b", "source": "track", "task": {"targets": {"x": 0.8, "y": 1}}, "targets": {}},
+        {"name": "c", "task": {"target_accuracy": 0.6}, "search": {"cost_axes": ["power_limit_w"]}},
+        {"name": "d"},
+    ]
+    for config in configs:
+        row = study_from_row("s.db", config["name"], json.dumps(config), 0.0)
+        assert row["config"] == config

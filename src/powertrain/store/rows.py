@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from typing import Any
 
 from powertrain.errors import PowertrainError
@@ -89,6 +90,11 @@ def study_from_row(store: str, name: str, config: str, created_at: Any) -> dict[
             f"study {name!r} in {store}: its definition is not a JSON object; the store is damaged (a copy "
             "taken before, or the store it was merged from, may hold it whole)"
         )
+    if (part := _damaged_part(fields)) is not None:
+        raise PowertrainError(
+            f"study {name!r} in {store}: its definition's {part}; the store is damaged (a copy "
+            "taken before, or the store it was merged from, may hold it whole)"
+        )
     return {"name": name, "config": fields, "created_at": created_at}
 
 
@@ -165,3 +171,38 @@ def _json_object(text: Any) -> dict[str, Any] | None:
     except (TypeError, ValueError):
         return None
     return fields if isinstance(fields, dict) else None
+
+
+def _damaged_part(config: dict[str, Any]) -> str | None:
+    """What in a stored study definition the commands that read it could not use (a ``task`` that is
+    no mapping, a target that is no number, a ``search`` that is no mapping, cost axes that are no
+    list of names), said as the part and what it holds; None where each is as powertrain writes it."""
+    task, search = config.get("task"), config.get("search")
+    parts = {
+        "task": (task, dict),
+        "search": (search, dict),
+        "targets": (config.get("targets"), dict),
+    }
+    if isinstance(task, dict):
+        parts["task.target_accuracy"] = (task.get("target_accuracy"), float)
+        parts["task.targets"] = (task.get("targets"), dict)
+    if isinstance(search, dict):
+        parts["search.cost_axes"] = (search.get("cost_axes"), list)
+    for part, (value, kind) in parts.items():
+        if value is None:
+            continue
+        if kind is float:
+            usable = _number(value)
+        elif kind is list:
+            usable = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        else:
+            usable = isinstance(value, dict)
+        if usable and part.endswith("targets"):
+            usable = all(_number(v) for v in value.values())
+        if not usable:
+            return f"{part} holds {json.dumps(value)[:60]}"
+    return None
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
