@@ -17,6 +17,7 @@ session has room for; the grid's predicted stop goes the same way).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import statistics
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -42,6 +43,8 @@ from powertrain.study.search_config import SearchConfig
 if TYPE_CHECKING:
     from powertrain.study.config import StudyConfig
 
+log = logging.getLogger(__name__)
+
 LIVE = ("grid", *[s for s in STRATEGIES if s != "grid"])  # optuna among them
 
 
@@ -53,6 +56,14 @@ def search_config(study: StudyConfig, strategy: str | None = None) -> SearchConf
     if strategy is not None and strategy != config.strategy:
         pricing = {k: v for k, v in config.settings.items() if k in PRICING_SETTINGS}
         kept = {} if strategy == "optuna" else pricing
+        if dropped := sorted(set(config.settings) - set(kept)):
+            log.warning(
+                "the study's search settings %s are for %s; %s runs with its own defaults (name it "
+                "in the study file's search: to set its settings)",
+                ", ".join(f"{k}={config.settings[k]}" for k in dropped),
+                config.strategy,
+                strategy,
+            )
         config = dataclasses.replace(config, strategy=strategy, settings=kept)
     if config.strategy not in LIVE:
         raise PowertrainError(
