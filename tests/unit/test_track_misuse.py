@@ -170,6 +170,28 @@ def test_a_store_that_refuses_the_outcome_does_not_end_the_script(meters, clock,
     assert "in memory has no file to keep it beside" in said
 
 
+def test_a_fault_in_keeping_a_refused_end_does_not_end_the_script(
+    meters, clock, caplog, monkeypatch
+):
+    """A refusal the store's own trouble does not make (another process took the run over), whose
+    keeping beside the store then fails in an unforeseen way: still a warning with the figures."""
+    from powertrain.store.pending import Pending
+
+    class TakenOver(MemoryStore):
+        def finish_run(self, run_id, outcome):
+            raise PowertrainError("run taken over by another process")
+
+    def breaks(*args, **kwargs):
+        raise RuntimeError("the keeping broke")
+
+    monkeypatch.setattr(Pending, "keep", breaks)
+    with tracked(TakenOver(), meters) as run:
+        clock.advance(2.0)
+        run.evaluate(val_accuracy=0.95)
+    [said] = [r.getMessage() for r in caplog.records if "taken over" in r.getMessage()]
+    assert "the keeping broke" in said and "20.0 J (an ESTIMATE) over 1 evaluations" in said
+
+
 def test_a_refused_outcome_is_kept_beside_a_file_store(tmp_path, meters, caplog):
     """A SQLite store that refuses the outcome: the whole run is kept beside its file, the warning
     names it and the command that merges it back, and a track() of the run later finds it done."""

@@ -24,6 +24,13 @@ def refused_end(run, timeline: dict, error: Exception) -> None:
             return
         except NotKept as not_kept:
             error = not_kept
+        except Exception as again:  # a fault of the keeping itself: still not the script's to meet
+            o = run.outcome
+            error = (
+                f"{error}; it could not be kept beside the store either ({again}): the run is not "
+                f"recorded. What it measured: {o.status.value}, {o.total_energy_j:.1f} J"
+                f"{' (an ESTIMATE)' if run.estimated else ''} over {len(run.points)} evaluations"
+            )
     log.warning("the results store refused the end of run %s: %s", run.run_id, error)
     tell = getattr(run.store, "tell_finished", None)  # an observed store's loggers
     if tell is not None:
